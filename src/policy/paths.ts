@@ -1,0 +1,141 @@
+/**
+ * Path handling. Every configured path becomes absolute and symlink-resolved
+ * before any rule is judged: a rule written against a symlink applies to what
+ * the link points at, so a link can never carry a write or a read past a rule.
+ */
+import { lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { CordonError } from '../errors.js';
+
+export interface PathContext { readonly cwd: string; readonly home: string }
+
+/** `~`, `~/x`, relative (to cwd) and absolute paths → a normalised absolute path. No FS access. */
+export function expandPath(raw: string, ctx: PathContext): string {
+  if (raw === '') throw new CordonError('CORDON_ERR_PATH', 'empty path in a rule; remove it');
+  let p = raw;
+  if (p === '~') p = ctx.home;
+  else if (p.startsWith('~/')) p = join(ctx.home, p.slice(2));
+  else if (p.startsWith('~')) throw new CordonError('CORDON_ERR_PATH', `${raw}: ~user paths are not supported; write the absolute path`);
+  const abs = isAbsolute(p) ? normalize(p) : resolve(ctx.cwd, p);
+  return abs.length > 1 && abs.endsWith(sep) ? abs.slice(0, -1) : abs;
+}
+
+export type PathKind = 'dir' | 'file' | 'missing';
+
+export interface ResolvedPath { readonly path: string; readonly kind: PathKind }
+
+/**
+ * Resolves symlinks in the longest existing prefix, then appends the missing
+ * remainder. A dangling final symlink resolves to its target (so a deny on it
+ * covers the target once it appears); loops are reported as errors.
+ */
+export function resolvePath(abs: string): ResolvedPath {
+  try {
+    const real = realpathSync.native(abs);
+    return { path: real, kind: kindOf(real) };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new CordonError('CORDON_ERR_PATH', `${abs}: symlink loop; fix or remove the link`, { cause: e });
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new CordonError('CORDON_ERR_PATH', `${abs}: cannot be resolved (${code})`, { cause: e });
+  }
+  // Walk up to the longest existing prefix.
+  const parts = abs.split(sep).filter(Boolean);
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const prefix = sep + parts.slice(0, i).join(sep);
+    try {
+      const real = realpathSync.native(prefix);
+      return { path: join(real, ...parts.slice(i)), kind: 'missing' };
+    } catch {
+      /* keep walking up */
+    }
+  }
+  return { path: abs, kind: 'missing' };
+}
+
+function kindOf(p: string): PathKind {
+  try {
+    const st = lstatSync(p);
+    return st.isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'missing';
+  }
+}
+
+export function hasGlob(p: string): boolean {
+  return /[*?[]/.test(p);
+}
+
+/** Component count, used to order mounts from shallow to deep. */
+export function depth(p: string): number {
+  return p === sep ? 0 : p.split(sep).length - 1;
+}
+
+/** True when `inner` is `outer` or lies beneath it. */
+export function isWithin(inner: string, outer: string): boolean {
+  if (outer === sep) return true;
+  return inner === outer || inner.startsWith(outer + sep);
+}
+
+/**
+ * Glob → RegExp over absolute paths. `**` matches any number of whole
+ * components (including none), `*` and `?` stay inside one component and do
+ * match leading dots (a deny on `*` must cover dotfiles), `[...]` classes.
+ */
+export function globToRegExp(glob: string): RegExp {
+  let re = '^';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        const atStart = i === 0 || glob[i - 1] === '/';
+        const atEnd = i + 2 === glob.length || glob[i + 2] === '/';
+        if (atStart && atEnd) {
+          if (glob[i + 2] === '/') { re += '(?:[^/]*/)*'; i += 2; } else { re += '.*'; i += 1; }
+          continue;
+        }
+      }
+      re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end === -1) { re += '\\['; continue; }
+      let body = glob.slice(i + 1, end);
+      if (body.startsWith('!')) body = '^' + body.slice(1);
+      re += `[${body.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(re + '$');
+}
+
+/** The literal directory prefix of a glob (everything before the first component with a wildcard). */
+export function globBase(glob: string): string {
+  const parts = glob.split(sep);
+  const idx = parts.findIndex((s) => hasGlob(s));
+  const base = parts.slice(0, idx === -1 ? parts.length : idx).join(sep);
+  return base === '' ? sep : base;
+}
+
+/**
+ * Expands a glob without `**` by reading only the directories it names.
+ * (Globs with `**` are expanded from the native scanner's output instead.)
+ */
+export function expandShallowGlob(glob: string): string[] {
+  const parts = glob.split(sep).filter(Boolean);
+  let current: string[] = [sep];
+  for (const part of parts) {
+    const next: string[] = [];
+    if (!hasGlob(part)) {
+      for (const dir of current) next.push(join(dir, part));
+    } else {
+      const re = globToRegExp(part);
+      for (const dir of current) {
+        let names: string[];
+        try { names = readdirSync(dir); } catch { continue; }
+        for (const n of names) if (re.test(n)) next.push(join(dir, n));
+      }
+    }
+    current = next;
+  }
+  return current.filter((p) => kindOf(p) !== 'missing');
+}

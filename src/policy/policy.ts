@@ -1,0 +1,207 @@
+/**
+ * Policy: the validated, merged, fully resolved filesystem rules. Platform-free
+ * and immutable once built. Every path is absolute and symlink-resolved; every
+ * glob is expanded; every protection (credential stores, files that would run
+ * on the host later, git surfaces of every repository under a writable path)
+ * is an explicit rule carrying the source it came from, so `cordon explain`
+ * can say why each rule exists.
+ *
+ * Precedence (deny wins): deny-read beats allow-read at the same path, and an
+ * allow-read re-opens only deeper than the deny around it; read-only beats
+ * read-write and read-write-no-delete at the same or any deeper path.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { CordonError } from '../errors.js';
+import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
+import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, resolvePath, type PathContext, type PathKind } from './paths.js';
+import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES } from './protected.js';
+import type { PathEntry, Settings } from './settings.js';
+
+export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
+
+export interface FsRule {
+  readonly path: string;
+  readonly kind: PathKind;
+  readonly access: Access;
+  /** Where the rule came from: "default", "--deny-read", "FILE: filesystem.denyRead[2]", "protected: …". */
+  readonly source: string;
+}
+
+export interface Policy {
+  readonly cwd: string;
+  readonly home: string;
+  readonly rules: readonly FsRule[];
+  /** Settings files that were loaded, in order. */
+  readonly sources: readonly string[];
+  readonly warnings: readonly string[];
+  readonly network: { readonly mode: 'none' };
+}
+
+export interface CliRules {
+  readonly denyRead: readonly string[];
+  readonly allowRead: readonly string[];
+  readonly allowWrite: readonly string[];
+  readonly denyWrite: readonly string[];
+  readonly allowWriteNoDelete: readonly string[];
+}
+
+export interface ScanFn {
+  (roots: readonly string[], patterns: readonly string[]): { repos: string[]; submoduleGitDirs: string[]; matches: string[] };
+}
+
+export interface PolicyInput extends PathContext {
+  readonly settings: readonly Settings[];
+  readonly cli: CliRules;
+  /** Walks writable roots for repositories and `**` glob matches (the native scanner). */
+  readonly scan: ScanFn;
+}
+
+interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string }
+
+const SETTINGS_KEYS = [
+  ['denyRead', 'deny-read'],
+  ['allowRead', 'allow-read'],
+  ['allowWrite', 'read-write'],
+  ['denyWrite', 'read-only'],
+  ['allowWriteNoDelete', 'read-write-no-delete'],
+] as const;
+
+export function buildPolicy(input: PolicyInput): Policy {
+  const ctx: PathContext = { cwd: input.cwd, home: input.home };
+  const raws: RawRule[] = [];
+  for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store' });
+  for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store' });
+  for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: 'default: working directory' });
+  for (const s of input.settings) {
+    for (const [key, access] of SETTINGS_KEYS) {
+      s.filesystem[key].forEach((e: PathEntry, i: number) => raws.push({ raw: e.path, literal: e.literal, access, source: `${s.file}: filesystem.${key}[${i}]` }));
+    }
+  }
+  const cliMap = [['denyRead', 'deny-read', '--deny-read'], ['allowRead', 'allow-read', '--allow-read'], ['allowWrite', 'read-write', '--allow-write'], ['denyWrite', 'read-only', '--read-only'], ['allowWriteNoDelete', 'read-write-no-delete', '--no-delete']] as const;
+  for (const [key, access, flag] of cliMap) for (const p of input.cli[key]) raws.push({ raw: p, literal: false, access, source: flag });
+
+  // Expand and resolve. Globs with ** need a walk: collect them for the scanner.
+  const rules: FsRule[] = [];
+  const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
+  for (const r of raws) {
+    const abs = expandPath(r.raw, ctx);
+    if (!r.literal && hasGlob(abs)) {
+      if (abs.includes('**')) {
+        const last = abs.slice(abs.lastIndexOf(sep) + 1);
+        deepGlobs.push({ re: globToRegExp(abs), base: resolvePath(globBase(abs)).path, basename: last === '**' ? '*' : last, rule: r });
+      } else {
+        for (const m of expandShallowGlob(abs)) pushResolved(rules, m, r.access, `${r.source} (${r.raw})`);
+      }
+      continue;
+    }
+    pushResolved(rules, abs, r.access, r.source);
+  }
+
+  // Writable roots: where protections are needed and what the scanner walks.
+  const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir');
+  const writableRoots = minimalRoots(writable.map((r) => r.path));
+  const scanRoots = minimalRoots([...writableRoots, ...deepGlobs.map((g) => g.base)]);
+  const scanned = input.scan(scanRoots, [...new Set(deepGlobs.map((g) => g.basename))]);
+  for (const m of scanned.matches) {
+    for (const g of deepGlobs) {
+      if (isWithin(m, g.base) && g.re.test(m)) pushResolved(rules, m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+    }
+  }
+  // Globs were matched against resolved bases; also match the unresolved spelling.
+  const allowGitConfig = input.settings.some((s) => s.filesystem.allowGitConfig);
+  const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
+  const prot = (p: string, why: string) => pushResolved(rules, p, 'read-only', `protected: ${why}`);
+
+  for (const w of writableRoots) for (const n of PROTECTED_NAMES) prot(join(w, n.name), n.why);
+  if (isWritable(input.home)) {
+    for (const n of [...PROTECTED_NAMES, ...PROTECTED_IN_HOME]) prot(join(input.home, n.name), n.why);
+  }
+  for (const repo of scanned.repos.filter(isWritable)) {
+    for (const n of PROTECTED_NAMES) prot(join(repo, n.name), n.why);
+    const dotGit = join(repo, '.git');
+    const k = resolvePath(dotGit);
+    if (k.kind === 'file' || dotGit !== k.path) {
+      // A .git file (or link) redirects git to another directory: the redirect itself is protected.
+      rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
+      continue;
+    }
+    protectGitDir(rules, dotGit, repo, allowGitConfig);
+  }
+  for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, g, undefined, allowGitConfig);
+
+  // cordon's own settings files must not be rewritable from inside.
+  for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
+
+  validateModes(rules);
+  return {
+    cwd: input.cwd,
+    home: input.home,
+    rules,
+    sources: input.settings.map((s) => s.file),
+    warnings: input.settings.flatMap((s) => s.warnings),
+    network: { mode: 'none' },
+  };
+}
+
+function protectGitDir(rules: FsRule[], gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
+  rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
+  for (const item of PROTECTED_IN_GIT_DIR) {
+    if (item.name === 'config' && allowGitConfig) continue;
+    const p = join(gitDir, item.name);
+    const r = resolvePath(p);
+    if (r.kind === 'missing' && !item.placeholder) continue;
+    rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
+  }
+  // core.hooksPath may point anywhere (e.g. .husky): that directory is hooks too.
+  const hooksPath = readHooksPath(join(gitDir, 'config'));
+  if (hooksPath) {
+    const base = workTree ?? dirname(gitDir);
+    const abs = hooksPath.startsWith('/') ? hooksPath : join(base, hooksPath);
+    pushResolved(rules, abs, 'read-only', 'protected: git core.hooksPath');
+  }
+}
+
+/** Reads core.hooksPath from a git config file (a small subset of the format: enough to find it). */
+export function readHooksPath(configFile: string): string | undefined {
+  let text: string;
+  try { text = readFileSync(configFile, 'utf8'); } catch { return undefined; }
+  let section = '';
+  let found: string | undefined;
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    const sec = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"[^"]*")?\s*\]/.exec(t);
+    if (sec) { section = sec[1]!.toLowerCase(); continue; }
+    const kv = /^([A-Za-z0-9-]+)\s*=\s*(.*)$/.exec(t);
+    if (section === 'core' && kv && kv[1]!.toLowerCase() === 'hookspath') found = kv[2]!.replace(/^"(.*)"$/, '$1').trim();
+  }
+  return found;
+}
+
+function pushResolved(rules: FsRule[], abs: string, access: Exclude<Access, 'pin'>, source: string): void {
+  const r = resolvePath(abs);
+  rules.push({ path: r.path, kind: r.kind, access, source });
+}
+
+/** The roots of a set of paths: drops every path that lies within another. */
+export function minimalRoots(paths: readonly string[]): string[] {
+  const sorted = [...new Set(paths)].sort((a, b) => a.length - b.length);
+  const out: string[] = [];
+  for (const p of sorted) if (!out.some((o) => isWithin(p, o))) out.push(p);
+  return out;
+}
+
+/**
+ * Landlock grants are inherited down the tree, so a no-delete path inside a
+ * plain read-write path cannot be enforced: reject it rather than run weaker.
+ */
+function validateModes(rules: readonly FsRule[]): void {
+  const rw = rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing');
+  const nd = rules.filter((r) => r.access === 'read-write-no-delete' && r.kind !== 'missing');
+  for (const n of nd) {
+    const outer = rw.find((r) => isWithin(n.path, r.path) && r.path !== n.path);
+    if (outer) {
+      throw new CordonError('CORDON_ERR_POLICY', `${n.path} (${n.source}) is read-write-no-delete inside ${outer.path}, which is read-write (${outer.source}); the kernel cannot take delete rights away beneath a read-write path. Make the outer path no-delete too (e.g. --no-delete ${outer.path}) or mark it read-only`);
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Files that would run on the host later. They are never writable, even inside
+ * a writable path, whether they exist or not: writing one is how a confined
+ * process plants code that the user's own shell, editor, agent or git runs
+ * after the sandbox is gone (threat model, wall 3). The whole list is here, in
+ * one place, and the README reproduces it.
+ */
+
+/** Names protected at the root of every writable path and every repository work tree in one. */
+export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
+  // Shell startup files (read by the user's next shell when the root is $HOME).
+  ...['.bashrc', '.bash_profile', '.bash_login', '.bash_logout', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.zlogout', '.kshrc', '.mkshrc', '.cshrc', '.tcshrc', '.login', '.logout', '.inputrc'].map((name) => ({ name, why: 'shell startup file' })),
+  { name: '.envrc', why: 'direnv runs it on cd' },
+  { name: '.gitconfig', why: 'git configuration' },
+  { name: '.gitmodules', why: 'submodule definitions (URLs and update commands)' },
+  { name: '.vscode', why: 'editor tasks and settings run on open' },
+  { name: '.idea', why: 'IDE run configurations' },
+  { name: '.zed', why: 'editor tasks and settings' },
+  { name: '.devcontainer', why: 'container lifecycle commands run by the editor' },
+  { name: '.claude', why: 'agent settings, hooks and commands' },
+  { name: '.cursor', why: 'agent settings and rules' },
+  { name: '.windsurf', why: 'agent settings and rules' },
+  { name: '.gemini', why: 'agent settings' },
+  { name: '.codex', why: 'agent settings' },
+  { name: '.mcp.json', why: 'MCP server definitions (commands run by the agent host)' },
+  { name: '.cursorrules', why: 'agent instructions' },
+  { name: '.cordon', why: "cordon's own project settings" },
+];
+
+/** Extra paths in $HOME protected when $HOME lies inside a writable path. */
+export const PROTECTED_IN_HOME: readonly { name: string; why: string }[] = [
+  { name: '.config/cordon', why: "cordon's own settings" },
+  { name: '.config/git', why: 'git configuration' },
+  { name: '.config/fish', why: 'shell startup files' },
+  { name: '.config/autostart', why: 'desktop autostart entries' },
+  { name: '.config/systemd', why: 'user services' },
+  { name: '.local/bin', why: 'on PATH of later shells' },
+  { name: 'bin', why: 'on PATH of later shells' },
+  { name: '.ssh', why: 'authorized_keys and ssh config (ProxyCommand)' },
+  { name: '.claude.json', why: 'agent settings (MCP servers)' },
+];
+
+/**
+ * Inside every git directory under a writable path (the repository's own,
+ * submodules' under .git/modules/, nested repositories'): what makes git run
+ * code or look for its configuration elsewhere. `pin` means the directory
+ * itself is made a mount point so it cannot be renamed away and replaced.
+ */
+export const PROTECTED_IN_GIT_DIR: readonly { name: string; why: string; placeholder: boolean }[] = [
+  { name: 'config', why: 'core.hooksPath, core.fsmonitor, aliases, filters, includes', placeholder: true },
+  { name: 'hooks', why: 'hook scripts', placeholder: true },
+  { name: 'config.worktree', why: 'per-worktree configuration', placeholder: false },
+  { name: 'commondir', why: 'redirects git to another common directory', placeholder: false },
+  { name: 'info/attributes', why: 'selects filter drivers', placeholder: false },
+];

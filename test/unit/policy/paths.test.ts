@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expandPath, expandShallowGlob, globBase, globToRegExp, isWithin, resolvePath } from '../../../src/policy/paths.js';
+
+const ctx = { cwd: '/work/proj', home: '/home/u' };
+
+test('expandPath: ~, relative, absolute, trailing slash', () => {
+  assert.equal(expandPath('~', ctx), '/home/u');
+  assert.equal(expandPath('~/.ssh/', ctx), '/home/u/.ssh');
+  assert.equal(expandPath('.', ctx), '/work/proj');
+  assert.equal(expandPath('../x', ctx), '/work/x');
+  assert.equal(expandPath('/a//b/../c', ctx), '/a/c');
+  assert.throws(() => expandPath('~root/x', ctx), /~user paths/);
+  assert.throws(() => expandPath('', ctx), /empty path/);
+});
+
+test('globToRegExp: ** spans components, * does not, dotfiles match', () => {
+  const re = globToRegExp('/p/**/.env');
+  assert.ok(re.test('/p/.env'));
+  assert.ok(re.test('/p/a/b/.env'));
+  assert.ok(!re.test('/p/a/.env.bak'));
+  const star = globToRegExp('/h/.aws/*');
+  assert.ok(star.test('/h/.aws/credentials'));
+  assert.ok(star.test('/h/.aws/.hidden'));
+  assert.ok(!star.test('/h/.aws/a/b'));
+  assert.ok(globToRegExp('/x/[ab].txt').test('/x/a.txt'));
+  assert.ok(!globToRegExp('/x/[!ab].txt').test('/x/a.txt'));
+  assert.equal(globBase('/p/src/**/*.pem'), '/p/src');
+});
+
+test('resolvePath follows symlinks, including in the missing remainder', () => {
+  const d = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-paths-')));
+  mkdirSync(join(d, 'real'));
+  symlinkSync(join(d, 'real'), join(d, 'link'));
+  writeFileSync(join(d, 'real', 'f'), '');
+  assert.deepEqual(resolvePath(join(d, 'link', 'f')), { path: join(d, 'real', 'f'), kind: 'file' });
+  assert.deepEqual(resolvePath(join(d, 'link', 'new', 'x')), { path: join(d, 'real', 'new', 'x'), kind: 'missing' });
+  symlinkSync(join(d, 'loop'), join(d, 'loop'));
+  assert.throws(() => resolvePath(join(d, 'loop')), /symlink loop/);
+  assert.deepEqual(expandShallowGlob(join(d, 'real', '*')), [join(d, 'real', 'f')]);
+});
+
+test('isWithin respects component boundaries', () => {
+  assert.ok(isWithin('/a/b', '/a'));
+  assert.ok(isWithin('/a', '/a'));
+  assert.ok(!isWithin('/ab', '/a'));
+  assert.ok(isWithin('/x', '/'));
+});

@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPolicy, minimalRoots, readHooksPath, type CliRules } from '../../../src/policy/policy.js';
+import { parseSettings } from '../../../src/policy/settings.js';
+
+const noCli: CliRules = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] };
+
+function world() {
+  const root = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-policy-')));
+  const home = join(root, 'home');
+  const proj = join(root, 'proj');
+  mkdirSync(join(home, '.ssh'), { recursive: true });
+  mkdirSync(join(proj, '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(proj, '.git', 'config'), '[core]\n\thooksPath = .husky\n');
+  mkdirSync(join(proj, 'sub', 'nested', '.git'), { recursive: true });
+  writeFileSync(join(proj, 'sub', 'nested', '.git', 'config'), '');
+  return { root, home, proj };
+}
+
+test('defaults: credential stores denied, cwd writable, protections for every repo found', () => {
+  const w = world();
+  const seen: string[][] = [];
+  const p = buildPolicy({
+    cwd: w.proj, home: w.home, settings: [], cli: noCli,
+    scan: (roots) => { seen.push([...roots]); return { repos: [w.proj, join(w.proj, 'sub', 'nested')], submoduleGitDirs: [], matches: [] }; },
+  });
+  assert.deepEqual(seen, [[w.proj]]);
+  const find = (path: string, access: string) => p.rules.find((r) => r.path === path && r.access === access);
+  assert.ok(find(join(w.home, '.ssh'), 'deny-read'));
+  assert.ok(find(join(w.home, '.aws'), 'deny-read'), 'missing stores are still listed');
+  assert.ok(find(w.proj, 'read-write'));
+  assert.ok(find(join(w.proj, '.git'), 'pin'));
+  assert.ok(find(join(w.proj, '.git', 'config'), 'read-only'));
+  assert.ok(find(join(w.proj, '.git', 'hooks'), 'read-only'));
+  assert.ok(find(join(w.proj, '.husky'), 'read-only'), 'core.hooksPath is protected');
+  assert.ok(find(join(w.proj, 'sub', 'nested', '.git', 'config'), 'read-only'));
+  assert.ok(find(join(w.proj, 'sub', 'nested', '.git', 'hooks'), 'read-only'), 'missing hooks get a rule (placeholder)');
+  assert.ok(find(join(w.proj, '.envrc'), 'read-only'));
+  assert.ok(find(join(w.proj, 'sub', 'nested', '.vscode'), 'read-only'));
+  assert.ok(!find(join(w.home, '.bashrc'), 'read-only'), 'home is not writable, so its rc files need no rule');
+});
+
+test('settings and CLI rules carry their source; symlinked rule paths are resolved', () => {
+  const w = world();
+  mkdirSync(join(w.root, 'data'));
+  symlinkSync(join(w.root, 'data'), join(w.proj, 'data-link'));
+  const s = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['data-link'], denyWrite: [], denyRead: ['~/.ssh'], allowRead: [] } }), '/s.json');
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: { ...noCli, denyRead: ['secret'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
+  const data = p.rules.find((r) => r.path === join(w.root, 'data'));
+  assert.equal(data?.access, 'read-write');
+  assert.equal(data?.source, '/s.json: filesystem.allowWrite[0]');
+  assert.equal(p.rules.find((r) => r.path === join(w.proj, 'secret'))?.source, '--deny-read');
+  assert.ok(p.rules.some((r) => r.path === join(w.root, 'data', '.mcp.json') && r.access === 'read-only'), 'every writable root gets the protected names');
+});
+
+test('** globs are matched from the scanner output; shallow globs by readdir', () => {
+  const w = world();
+  writeFileSync(join(w.proj, '.env'), 'K=V');
+  mkdirSync(join(w.home, '.cfg'));
+  writeFileSync(join(w.home, '.cfg', 'token'), '');
+  let patterns: readonly string[] = [];
+  const p = buildPolicy({
+    cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['**/.env', '~/.cfg/*'] },
+    scan: (_r, pats) => { patterns = pats; return { repos: [], submoduleGitDirs: [], matches: [join(w.proj, '.env'), join(w.proj, 'a', '.env'), join(w.proj, 'a', '.envx')] }; },
+  });
+  assert.deepEqual(patterns, ['.env']);
+  const denied = p.rules.filter((r) => r.access === 'deny-read').map((r) => r.path);
+  assert.ok(denied.includes(join(w.proj, '.env')));
+  assert.ok(denied.includes(join(w.proj, 'a', '.env')));
+  assert.ok(!denied.includes(join(w.proj, 'a', '.envx')));
+  assert.ok(denied.includes(join(w.home, '.cfg', 'token')));
+});
+
+test('no-delete inside a plain read-write path is refused (Landlock cannot take rights away)', () => {
+  const w = world();
+  mkdirSync(join(w.proj, 'keep'));
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['keep'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && /cannot take delete rights away/.test(e.message),
+  );
+  // The same path as the working directory is fine: no-delete wins at one path.
+  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['.'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
+});
+
+test('home inside a writable path protects rc files and cordon settings', () => {
+  const w = world();
+  const p = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
+  for (const n of ['.bashrc', '.profile', '.zshrc', '.config/cordon', '.local/bin']) {
+    assert.ok(p.rules.some((r) => r.path === join(w.home, n) && r.access === 'read-only'), n);
+  }
+});
+
+test('helpers', () => {
+  assert.deepEqual(minimalRoots(['/a/b', '/a', '/c', '/a/b/c']), ['/a', '/c']);
+  const d = mkdtempSync(join(tmpdir(), 'cordon-hp-'));
+  writeFileSync(join(d, 'config'), '[user]\nname=x\n[core]\n  HooksPath = "/x/hooks"\n[remote "o"]\nhooksPath = nope\n');
+  assert.equal(readHooksPath(join(d, 'config')), '/x/hooks');
+  assert.equal(readHooksPath(join(d, 'missing')), undefined);
+});
