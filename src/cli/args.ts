@@ -1,0 +1,109 @@
+/**
+ * Command-line parsing: argv → a plain CliConfig. Pure; knows nothing about
+ * sandboxes. Values may be given as `--flag VALUE` or `--flag=VALUE`.
+ */
+import { CordonError } from '../errors.js';
+import type { CliRules } from '../policy/policy.js';
+
+export type Subcommand = 'run' | 'explain' | 'doctor' | 'help' | 'version';
+
+export interface CliConfig {
+  readonly subcommand: Subcommand;
+  readonly settingsFiles: readonly string[];
+  readonly ignoreUserSettings: boolean;
+  readonly rules: CliRules;
+  readonly debug: boolean;
+  readonly json: boolean;
+  /** argv to run, or a shell string with -c. */
+  readonly command: { readonly argv: readonly string[] } | { readonly shell: string } | undefined;
+}
+
+const RULE_FLAGS: Record<string, keyof CliRules> = {
+  '--deny-read': 'denyRead',
+  '--allow-read': 'allowRead',
+  '--allow-write': 'allowWrite',
+  '--read-only': 'denyWrite',
+  '--deny-write': 'denyWrite',
+  '--no-delete': 'allowWriteNoDelete',
+  '--allow-write-no-delete': 'allowWriteNoDelete',
+};
+
+export const USAGE = `usage: cordon [options] -- COMMAND [ARGS...]
+       cordon [options] -c 'SHELL STRING'
+       cordon explain [options] [-- COMMAND... | -c STRING]
+       cordon doctor
+
+Runs COMMAND inside cordon's walls: reads everywhere except credential
+stores, writes only in the working directory and a private /tmp, no network.
+
+options:
+  --settings FILE        load a settings file (cordon or srt format); repeatable
+  --ignore-user-settings do not load $XDG_CONFIG_HOME/cordon/settings.json
+  --deny-read PATH       hide PATH (globs allowed: '**/.env', '~/.aws/*')
+  --allow-read PATH      re-open PATH inside a denied region
+  --allow-write PATH     make PATH read-write
+  --read-only PATH       make PATH read-only, even inside a writable path
+                         (alias --deny-write)
+  --no-delete PATH       make PATH read-write-no-delete: create and modify,
+                         never delete or rename away (alias --allow-write-no-delete)
+  -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
+  --debug                print the plan and timings on stderr
+  --json                 (explain, doctor) machine-readable output
+  --version, --help
+
+exit status: the command's; 128+N if it was killed by signal N;
+125 when cordon itself fails (the message says what is wrong and the fix).`;
+
+export function parseArgs(argv: readonly string[]): CliConfig {
+  let subcommand: Subcommand = 'run';
+  const settingsFiles: string[] = [];
+  const rules: Record<keyof CliRules, string[]> = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] };
+  let ignoreUserSettings = false;
+  let debug = false;
+  let json = false;
+  let command: CliConfig['command'];
+  let i = 0;
+  if (argv[0] === 'explain' || argv[0] === 'doctor') {
+    subcommand = argv[0];
+    i = 1;
+  }
+  const usage = (msg: string): never => {
+    throw new CordonError('CORDON_ERR_USAGE', `${msg}; see cordon --help`);
+  };
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      const rest = argv.slice(i + 1);
+      if (rest.length === 0) usage('-- must be followed by a command');
+      if (command) usage('give either -c STRING or -- COMMAND, not both');
+      command = { argv: rest };
+      break;
+    }
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const flag = eq > 0 ? a.slice(0, eq) : a;
+    const value = (): string => {
+      if (eq > 0) return a.slice(eq + 1);
+      const v = argv[++i];
+      if (v === undefined) usage(`${flag} needs a value`);
+      return v!;
+    };
+    if (flag === '--help' || flag === '-h') subcommand = 'help';
+    else if (flag === '--version' || flag === '-V') subcommand = 'version';
+    else if (flag === '--settings') settingsFiles.push(value());
+    else if (flag === '--ignore-user-settings') ignoreUserSettings = true;
+    else if (flag === '--debug') debug = true;
+    else if (flag === '--json') json = true;
+    else if (flag === '-c') {
+      if (command) usage('give either -c STRING or -- COMMAND, not both');
+      command = { shell: value() };
+      if (i + 1 < argv.length) usage(`unexpected arguments after -c STRING: ${argv.slice(i + 1).join(' ')}`);
+    } else if (Object.hasOwn(RULE_FLAGS, flag)) {
+      const v = value();
+      if (v === '') usage(`${flag} needs a non-empty path`);
+      rules[RULE_FLAGS[flag]!].push(v);
+    } else if (a.startsWith('-')) usage(`unknown option ${a}`);
+    else usage(`unexpected argument ${a}: put the command after -- (cordon -- ${argv.slice(i).join(' ')})`);
+  }
+  if (subcommand === 'run' && !command) usage('no command given');
+  return { subcommand, settingsFiles, ignoreUserSettings, rules, debug, json, command };
+}

@@ -1,0 +1,32 @@
+/** `cordon explain`: the effective policy, where each rule came from, and the exact bubblewrap argv — nothing runs. */
+import type { Compiled } from '../compile.js';
+import { SECCOMP_DENIALS } from '../platform/linux/seccomp.js';
+
+export function printExplain(c: Compiled, json: boolean): void {
+  const { policy, plan } = c;
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ version: 1, policy, plan, seccomp: SECCOMP_DENIALS }, null, 2)}\n`);
+    return;
+  }
+  const out: string[] = [];
+  out.push(`working directory: ${policy.cwd}`);
+  out.push(`settings loaded: ${policy.sources.length ? policy.sources.join(', ') : '(none: built-in defaults)'}`);
+  out.push('network: none (no interface but loopback)');
+  out.push('', 'rules (path, access, source):');
+  for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);
+  }
+  out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp):');
+  for (const m of plan.mounts) out.push(`  ${m.args.join(' ')}    # ${m.why}`);
+  out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.required ? ' (required)' : ' (applied when the kernel has it)'}`);
+  out.push('', 'seccomp refuses:');
+  for (const d of SECCOMP_DENIALS) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
+  for (const n of plan.notes) out.push(`note: ${n}`);
+  for (const w of policy.warnings) out.push(`warning: ${w}`);
+  out.push('', 'bwrap argv:', `  ${[c.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+function quote(a: string): string {
+  return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,86 @@
+/**
+ * The cordon command: parse argv, compile the policy into a plan, launch.
+ * A thin shell around compile() and launchLinux(); every failure of cordon's
+ * own is one line on stderr and exit status 125.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { CordonError } from '../errors.js';
+import { compile, defaultHome } from '../compile.js';
+import { compileSeccompFilter, hostSeccompArch } from '../platform/linux/seccomp.js';
+import { launchLinux } from '../platform/linux/launch.js';
+import { parseArgs, USAGE, type CliConfig } from './args.js';
+import { printExplain } from './explain.js';
+import { printDoctor } from './doctor.js';
+
+export const EXIT_CORDON_FAILURE = 125;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let cfg: CliConfig;
+  try {
+    cfg = parseArgs(argv);
+  } catch (e) {
+    return fail(e, false);
+  }
+  try {
+    switch (cfg.subcommand) {
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      case 'version':
+        process.stdout.write(`cordon ${version()}\n`);
+        return 0;
+      case 'doctor':
+        return printDoctor(cfg.json);
+      default:
+        break;
+    }
+    const t0 = performance.now();
+    const command = toArgv(cfg);
+    const cwd = realpathSync(process.cwd());
+    const compiled = compile({
+      cwd,
+      home: defaultHome(process.env),
+      env: process.env,
+      settingsFiles: cfg.settingsFiles,
+      ignoreUserSettings: cfg.ignoreUserSettings,
+      rules: cfg.rules,
+      command,
+    });
+    const seccomp = compileSeccompFilter(hostSeccompArch());
+    if (cfg.subcommand === 'explain') {
+      printExplain(compiled, cfg.json);
+      return 0;
+    }
+    for (const w of compiled.policy.warnings) process.stderr.write(`cordon: warning: ${w}\n`);
+    const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
+    debug?.(`compiled in ${(performance.now() - t0).toFixed(1)} ms: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
+    const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug });
+    debug?.(`exit ${result.exitCode} after ${(performance.now() - t0).toFixed(1)} ms`);
+    return result.exitCode;
+  } catch (e) {
+    return fail(e, cfg.debug);
+  }
+}
+
+function toArgv(cfg: CliConfig): string[] {
+  const c = cfg.command;
+  if (!c) return ['true'];
+  if ('argv' in c) return [...c.argv];
+  const sh = process.env.SHELL && process.env.SHELL.startsWith('/') ? process.env.SHELL : '/bin/sh';
+  return [sh, '-c', c.shell];
+}
+
+function fail(e: unknown, debug: boolean): number {
+  if (e instanceof CordonError) {
+    process.stderr.write(`cordon: ${e.message}${debug ? ` [${e.code}]` : ''}\n`);
+    if (debug && e.cause) process.stderr.write(`cordon[debug] cause: ${String((e.cause as Error).stack ?? e.cause)}\n`);
+  } else {
+    process.stderr.write(`cordon: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  }
+  return EXIT_CORDON_FAILURE;
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

@@ -1,0 +1,66 @@
+/**
+ * Settings files + CLI rules → Policy → Linux plan. Shared by `cordon`,
+ * `cordon explain` and (later) the library façade, so what explain prints is
+ * exactly what runs.
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CordonError } from './errors.js';
+import { buildPolicy, type CliRules, type Policy } from './policy/policy.js';
+import { loadSettingsFile, type Settings } from './policy/settings.js';
+import { expandPath } from './policy/paths.js';
+import { helperPath } from './platform/linux/helper-path.js';
+import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
+import { scanTrees } from './platform/linux/scan.js';
+import { findBwrap } from './platform/linux/probe.js';
+import { FDS } from './platform/linux/launch.js';
+
+export interface CompileInput {
+  readonly cwd: string;
+  readonly home: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly settingsFiles: readonly string[];
+  readonly ignoreUserSettings: boolean;
+  readonly rules: CliRules;
+  readonly command: readonly string[];
+}
+
+export interface Compiled { readonly policy: Policy; readonly plan: LinuxPlan; readonly helper: string; readonly bwrap: string }
+
+export function userSettingsPath(env: NodeJS.ProcessEnv, home: string): string {
+  const xdg = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
+  return join(xdg, 'cordon', 'settings.json');
+}
+
+export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings'>): Settings[] {
+  const out: Settings[] = [];
+  if (!input.ignoreUserSettings) {
+    const user = userSettingsPath(input.env, input.home);
+    if (existsSync(user)) out.push(loadSettingsFile(user));
+  }
+  for (const f of input.settingsFiles) out.push(loadSettingsFile(expandPath(f, { cwd: input.cwd, home: input.home })));
+  return out;
+}
+
+export function compile(input: CompileInput): Compiled {
+  if (process.platform !== 'linux') {
+    throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
+  }
+  const helper = helperPath();
+  const settings = loadAllSettings(input);
+  const policy = buildPolicy({
+    cwd: input.cwd,
+    home: input.home,
+    settings,
+    cli: input.rules,
+    scan: (roots, patterns) => scanTrees(helper, roots, patterns),
+  });
+  const bwrap = findBwrap();
+  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready });
+  return { policy, plan, helper, bwrap };
+}
+
+export function defaultHome(env: NodeJS.ProcessEnv): string {
+  return env.HOME && env.HOME.startsWith('/') ? env.HOME : homedir();
+}

@@ -1,0 +1,17 @@
+/** Where the native helper lives: built by scripts/build-native.mjs at install time. */
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CordonError } from '../../errors.js';
+
+// dist/src/platform/linux/helper-path.js → package root is four levels up.
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export function helperPath(): string {
+  const p = process.env.CORDON_HELPER ?? `${PACKAGE_ROOT}native/build/cordon-helper`;
+  try {
+    accessSync(p, constants.X_OK);
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `native helper ${p} is missing or not executable; build it with: npm rebuild cordon (needs a C compiler: apt-get install -y gcc libc6-dev)`, { cause: e });
+  }
+  return p;
+}

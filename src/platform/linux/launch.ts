@@ -1,0 +1,92 @@
+/**
+ * Launch: the only part that touches the OS. Starts bubblewrap with every
+ * data-bearing input on a file descriptor (argv on --args, the seccomp
+ * program on --seccomp), learns the sandbox's PID 1 from --info-fd, forwards
+ * signals to it, waits, maps the exit status and removes what it created.
+ *
+ * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 4 = info
+ * (bwrap writes the child pid), 5 = seccomp program, 6 = ready (the helper
+ * writes one byte once the walls are up, just before it starts the command;
+ * without that byte a non-zero exit is a setup failure, not the command's).
+ */
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { CordonError } from '../../errors.js';
+import { acquirePlaceholders, releasePlaceholders } from './placeholders.js';
+import type { LinuxPlan } from './plan.js';
+
+export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6 } as const;
+
+export interface LaunchOptions {
+  readonly bwrap: string;
+  readonly seccomp: Buffer;
+  readonly env: NodeJS.ProcessEnv;
+  readonly debug?: (msg: string) => void;
+}
+
+export interface LaunchResult {
+  /** The exit status cordon should use: the command's, or 128+N for a signal. */
+  readonly exitCode: number;
+  readonly signal?: NodeJS.Signals;
+}
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+const SIGNUMS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+
+export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
+  const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
+  const holds = acquirePlaceholders(plan.placeholders, mountedRo);
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  try {
+    const argsBuf = Buffer.from([...plan.bwrapArgs, '--', ...plan.helperArgs].map((a) => `${a}\0`).join(''));
+    opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
+    const child = spawn(opts.bwrap, ['--args', String(FDS.args)], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...opts.env, ...plan.env },
+      // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
+      // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
+      detached: true,
+    });
+    let childPid = 0;
+    let ready = false;
+    let spawnError: Error | undefined;
+    child.on('error', (e) => { spawnError = e; });
+    for (const sig of FORWARDED) {
+      const h = () => {
+        try {
+          if (childPid > 0) process.kill(childPid, sig);
+          else child.kill(sig);
+        } catch { /* already gone */ }
+      };
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+    const [, argsFd, info, seccompFd, readyFd] = child.stdio as unknown as [unknown, Writable, Readable, Writable, Readable];
+    argsFd.on('error', () => {});
+    seccompFd.on('error', () => {});
+    argsFd.end(argsBuf);
+    seccompFd.end(opts.seccomp);
+    let infoText = '';
+    info.on('data', (d: Buffer) => {
+      infoText += d.toString();
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+      if (m) childPid = Number(m[1]);
+    });
+    readyFd.on('data', () => { ready = true; });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.on('close', (c, s) => resolve([c, s]));
+    });
+    if (spawnError) {
+      throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
+    }
+    if (!ready) {
+      throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up (bubblewrap exited ${code ?? signal} before the command started; its message is above). Run 'cordon doctor' to see what this machine supports`);
+    }
+    if (signal) return { exitCode: 128 + (SIGNUMS[signal] ?? 0), signal };
+    return { exitCode: code ?? 1 };
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+    releasePlaceholders(holds);
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Placeholders: a protected path that does not exist yet (say `.envrc` or
+ * `.git/hooks`) must still be impossible to create from inside. A mount needs
+ * a mount point, so cordon creates an empty directory there on the host and
+ * binds it read-only into the sandbox; git ignores empty directories, so
+ * `git status` and `git add -A` stay clean.
+ *
+ * The hazard is concurrency: removing a directory on the host that is a mount
+ * point in another sandbox's mount namespace silently detaches that mount
+ * (Linux ≥ 3.18), which would drop the other run's protection. So every run
+ * records what it holds under a per-user runtime directory, and a placeholder
+ * is removed only when no live run holds it, under a small lock.
+ */
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CordonError } from '../../errors.js';
+
+export interface Holds {
+  readonly dir: string;
+  readonly file: string;
+  /** Directories this run created or shares, deepest first. */
+  readonly paths: readonly string[];
+}
+
+export function runtimeDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const base = process.env.XDG_RUNTIME_DIR && isOwnedDir(process.env.XDG_RUNTIME_DIR, uid) ? process.env.XDG_RUNTIME_DIR : tmpdir();
+  const dir = join(base, `cordon-${uid}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CordonError('CORDON_ERR_LAUNCH', `cannot create runtime directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new CordonError('CORDON_ERR_LAUNCH', `runtime directory ${dir} is not a private directory owned by uid ${uid}; remove it and retry`);
+  }
+  return dir;
+}
+
+function isOwnedDir(p: string, uid: number): boolean {
+  try {
+    const st = lstatSync(p);
+    return st.isDirectory() && st.uid === uid;
+  } catch {
+    return false;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** A lock file holding the owner's pid; a dead owner's lock is taken over. */
+function withLock<T>(dir: string, fn: () => T): T {
+  const lock = join(dir, 'placeholders.lock');
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const fd = openSync(lock, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const owner = Number(safeRead(lock));
+      if (owner > 0 && !alive(owner)) {
+        try { unlinkSync(lock); } catch { /* raced with another taker */ }
+        continue;
+      }
+      if (Date.now() > deadline) throw new CordonError('CORDON_ERR_LAUNCH', `lock ${lock} held by pid ${owner} for 10 s; if no cordon is running, delete it`);
+      Atomics.wait(sleeper, 0, 0, 2);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    try { unlinkSync(lock); } catch { /* already gone */ }
+  }
+}
+
+function safeRead(p: string): string {
+  try { return readFileSync(p, 'utf8'); } catch { return ''; }
+}
+
+interface HoldFile { pid: number; paths: string[] }
+
+function readHolds(dir: string): { file: string; hold: HoldFile }[] {
+  const out: { file: string; hold: HoldFile }[] = [];
+  let names: string[] = [];
+  try { names = readdirSync(dir); } catch { return out; }
+  for (const n of names) {
+    if (!n.startsWith('hold-')) continue;
+    const file = join(dir, n);
+    try {
+      const hold = JSON.parse(readFileSync(file, 'utf8')) as HoldFile;
+      out.push({ file, hold });
+    } catch { /* half-written or foreign: ignore */ }
+  }
+  return out;
+}
+
+/**
+ * Creates the missing placeholders and records what this run holds: its own
+ * placeholders plus any of `mounted` that another live run created (they look
+ * like ordinary empty directories to the policy).
+ */
+export function acquirePlaceholders(placeholders: readonly string[], mounted: readonly string[]): Holds {
+  const dir = runtimeDir();
+  const file = join(dir, `hold-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  if (placeholders.length === 0 && mounted.length === 0) return { dir, file, paths: [] };
+  return withLock(dir, () => {
+    // Dead runs' holds count too: their placeholders are still mount points until swept.
+    const others = new Set(readHolds(dir).flatMap((h) => h.hold.paths));
+    const paths: string[] = [];
+    for (const p of placeholders) {
+      for (const created of mkdirRecording(p)) paths.push(created);
+      if (!paths.includes(p) && others.has(p)) paths.push(p);
+    }
+    for (const p of mounted) if (others.has(p) && !paths.includes(p)) paths.push(p);
+    paths.sort((a, b) => b.length - a.length);
+    if (paths.length > 0) writeFileSync(file, JSON.stringify({ pid: process.pid, paths } satisfies HoldFile), { mode: 0o600 });
+    return { dir, file, paths };
+  });
+}
+
+/** mkdir -p that returns the directories it actually created. */
+function mkdirRecording(p: string): string[] {
+  if (existsSync(p)) return [];
+  const created = mkdirRecording(dirname(p));
+  try {
+    mkdirSync(p, { mode: 0o755 });
+    created.push(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return created;
+}
+
+/** Drops this run's hold; removes every placeholder (also of dead runs) no live run still holds. */
+export function releasePlaceholders(h: Holds): void {
+  if (h.paths.length === 0 && !existsSync(h.file)) {
+    sweepStale(h.dir);
+    return;
+  }
+  withLock(h.dir, () => {
+    try { unlinkSync(h.file); } catch { /* never written */ }
+    removeUnheld(h.dir, h.paths);
+  });
+}
+
+/** Cleans up after runs that were killed before they could release. */
+export function sweepStale(dir: string): void {
+  const holds = readHolds(dir);
+  if (!holds.some((h) => !alive(h.hold.pid))) return;
+  withLock(dir, () => removeUnheld(dir, []));
+}
+
+function removeUnheld(dir: string, mine: readonly string[]): void {
+  const holds = readHolds(dir);
+  const live = new Set<string>();
+  const candidates = new Set(mine);
+  for (const { file, hold } of holds) {
+    if (alive(hold.pid)) hold.paths.forEach((p) => live.add(p));
+    else {
+      hold.paths.forEach((p) => candidates.add(p));
+      try { unlinkSync(file); } catch { /* raced */ }
+    }
+  }
+  for (const p of [...candidates].sort((a, b) => b.length - a.length)) {
+    if (live.has(p)) continue;
+    try { rmdirSync(p); } catch { /* not empty (the host wrote there) or gone: leave it */ }
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Plan: a pure function of Policy + platform facts → everything the launcher
+ * needs (bubblewrap argv, the native helper's Landlock argv, placeholders to
+ * create, environment). Nothing here touches the OS, so it is unit-tested
+ * without running anything and `cordon explain` prints it verbatim.
+ *
+ * Mount model: the host root is bound read-only; a fresh /dev, /proc and a
+ * private /tmp; then one mount per rule path that changes something, ordered
+ * from shallow to deep (bubblewrap applies them in argv order, so a deeper
+ * rule always lands on top of a shallower one); read-denied directories become
+ * empty tmpfs that are remounted read-only last (after deeper re-opened paths
+ * got their mount points). Landlock (in the helper) is the second,
+ * mount-independent write wall and the only one that can express no-delete.
+ */
+import { dirname, sep } from 'node:path';
+import type { Access, FsRule, Policy } from '../../policy/policy.js';
+import { depth, isWithin } from '../../policy/paths.js';
+
+export interface LinuxFacts {
+  readonly helper: string;
+  readonly bwrap: string;
+  /** Landlock ABI the kernel offers (0 = none). */
+  readonly landlockAbi: number;
+}
+
+export interface MountOp {
+  readonly args: readonly string[];
+  readonly path: string;
+  readonly why: string;
+}
+
+export interface LinuxPlan {
+  /** bubblewrap arguments up to (not including) `--`; fds are placeholders filled by the launcher. */
+  readonly bwrapArgs: readonly string[];
+  readonly mounts: readonly MountOp[];
+  /** argv after bubblewrap's `--`: the helper, its Landlock rules, then the command. */
+  readonly helperArgs: readonly string[];
+  /** Host paths to create (empty directories) so a not-yet-existing protected path can be mounted over. */
+  readonly placeholders: readonly string[];
+  readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly required: boolean };
+  readonly env: Readonly<Record<string, string>>;
+  readonly notes: readonly string[];
+}
+
+export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number }
+
+type WriteMode = 'ro' | 'rw' | 'rwnd';
+
+/** The effective state of one path under the policy. */
+export interface PathState { readonly readable: boolean; readonly write: WriteMode }
+
+const PRIVATE_TMP = '/tmp';
+
+export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly string[], fds: Fds): LinuxPlan {
+  const rules = policy.rules;
+  const notes: string[] = [];
+  const byPath = new Map<string, FsRule[]>();
+  for (const r of rules) {
+    const list = byPath.get(r.path) ?? [];
+    list.push(r);
+    byPath.set(r.path, list);
+  }
+  const tmpRule = byPath.get(PRIVATE_TMP);
+  const privateTmp = !tmpRule?.some((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
+
+  const state = (p: string) => stateOf(p, rules, privateTmp);
+  const mounts: MountOp[] = [];
+  const placeholders: string[] = [];
+  const remountRo: MountOp[] = [];
+
+  // Deepest mount at or above a path tells whether what lies there is host
+  // content or an empty tmpfs (private /tmp, a read-denied directory).
+  const mountedAt = new Map<string, boolean>([[sep, false]]);
+  if (privateTmp) mountedAt.set(PRIVATE_TMP, true);
+  const syntheticAbove = (p: string): boolean => {
+    let best: string = sep;
+    for (const m of mountedAt.keys()) if (m !== p && isWithin(p, m) && m.length > best.length) best = m;
+    return mountedAt.get(best)!;
+  };
+
+  const paths = [...byPath.keys()].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1));
+  for (const p of paths) {
+    if (p === sep) continue;
+    const here = byPath.get(p)!;
+    const kind = here.find((r) => r.kind !== 'missing')?.kind ?? 'missing';
+    const why = here.map((r) => `${r.access} <- ${r.source}`).join('; ');
+    const s = state(p);
+    const parent = state(dirname(p));
+    if (!s.readable) {
+      if (!parent.readable) continue; // already hidden by a shallower deny
+      if (kind === 'dir') {
+        mounts.push({ args: ['--tmpfs', p], path: p, why });
+        mountedAt.set(p, true);
+        remountRo.push({ args: ['--remount-ro', p], path: p, why: 'read-denied directory stays empty' });
+      } else if (kind === 'file') {
+        mounts.push({ args: ['--ro-bind', '/dev/null', p], path: p, why });
+        mountedAt.set(p, false);
+      } else {
+        notes.push(`${p}: read-denied path does not exist; nothing to hide (${why})`);
+      }
+      continue;
+    }
+    if (kind === 'missing' && here.some((r) => r.access === 'read-write' || r.access === 'read-write-no-delete')) {
+      notes.push(`${p}: writable path does not exist; skipped (${why})`);
+    }
+    const pinned = here.some((r) => r.access === 'pin');
+    const inSynthetic = syntheticAbove(p);
+    const changes = inSynthetic || s.write !== parent.write || (pinned && s.write !== 'ro');
+    if (!changes) continue;
+    if (kind === 'missing') {
+      if (s.write === 'ro' && parent.write !== 'ro' && !inSynthetic) {
+        placeholders.push(p);
+        mounts.push({ args: ['--ro-bind', p, p], path: p, why: `${why} (placeholder: does not exist yet)` });
+        mountedAt.set(p, false);
+      }
+      continue;
+    }
+    mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why });
+    mountedAt.set(p, false);
+  }
+
+  // The helper must be reachable inside even if its directory is hidden.
+  if (!state(facts.helper).readable || !state(dirname(facts.helper)).readable) {
+    mounts.push({ args: ['--ro-bind', facts.helper, facts.helper], path: facts.helper, why: 'cordon helper' });
+  }
+
+  const landlockRw = rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing' && state(r.path).write === 'rw' && state(r.path).readable).map((r) => r.path);
+  const landlockNd = rules.filter((r) => r.access === 'read-write-no-delete' && r.kind !== 'missing' && state(r.path).write === 'rwnd' && state(r.path).readable).map((r) => r.path);
+  const base = ['/dev', ...(privateTmp ? [PRIVATE_TMP] : [])];
+  const landlock = { rw: dedupe([...base, ...landlockRw]), rwnd: dedupe(landlockNd), required: landlockNd.length > 0 };
+
+  const bwrapArgs = [
+    '--unshare-all', '--unshare-user', '--disable-userns',
+    '--die-with-parent', '--new-session', '--as-pid-1', '--cap-drop', 'ALL',
+    '--ro-bind', '/', '/',
+    '--dev', '/dev',
+    '--proc', '/proc',
+    ...(privateTmp ? ['--tmpfs', PRIVATE_TMP] : []),
+    ...mounts.flatMap((m) => m.args),
+    ...remountRo.flatMap((m) => m.args),
+    '--chdir', policy.cwd,
+    '--info-fd', String(fds.info),
+    '--seccomp', String(fds.seccomp),
+  ];
+  const helperArgs = [
+    facts.helper, 'run', '--ready-fd', String(fds.ready),
+    ...landlock.rw.flatMap((p) => ['--rw', p]),
+    ...landlock.rwnd.flatMap((p) => ['--rwnd', p]),
+    ...(landlock.required ? ['--require-landlock'] : []),
+    '--', ...command,
+  ];
+  return {
+    bwrapArgs,
+    mounts: [...mounts, ...remountRo],
+    helperArgs,
+    placeholders,
+    landlock,
+    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1' },
+    notes,
+  };
+}
+
+/**
+ * The effective state of a path. Readable: nearest read rule at or above it
+ * (deny wins at the same path). Write: read-only anywhere at or above wins;
+ * else the nearest read-write / no-delete rule (no-delete wins at one path).
+ */
+export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true): PathState {
+  let readRule: { d: number; allow: boolean } | undefined;
+  let writeRule: { d: number; mode: WriteMode } | undefined;
+  let readOnly = false;
+  for (const r of rules) {
+    if (!isWithin(p, r.path)) continue;
+    const d = depth(r.path);
+    const a: Access = r.access;
+    if (a === 'deny-read' || a === 'allow-read') {
+      const allow = a === 'allow-read';
+      if (!readRule || d > readRule.d || (d === readRule.d && !allow)) readRule = { d, allow };
+    } else if (a === 'read-only') {
+      readOnly = true;
+    } else if (a === 'read-write' || a === 'read-write-no-delete') {
+      const mode: WriteMode = a === 'read-write' ? 'rw' : 'rwnd';
+      if (!writeRule || d > writeRule.d || (d === writeRule.d && mode === 'rwnd')) writeRule = { d, mode };
+    }
+  }
+  const write: WriteMode = readOnly ? 'ro' : writeRule?.mode ?? (privateTmp && isWithin(p, PRIVATE_TMP) ? 'rw' : 'ro');
+  return { readable: !readRule || readRule.allow, write };
+}
+
+function dedupe(a: string[]): string[] {
+  return [...new Set(a)];
+}

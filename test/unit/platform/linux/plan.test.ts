@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FsRule, Policy } from '../../../../src/policy/policy.js';
+import { planLinux, stateOf } from '../../../../src/platform/linux/plan.js';
+
+const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7 };
+const fds = { info: 4, seccomp: 5, ready: 6 };
+
+function policy(rules: FsRule[], cwd = '/p'): Policy {
+  return { cwd, home: '/h', rules, sources: [], warnings: [], network: { mode: 'none' } };
+}
+const r = (path: string, access: FsRule['access'], kind: FsRule['kind'] = 'dir'): FsRule => ({ path, access, kind, source: 'test' });
+
+function mountArgs(p: Policy): string[][] {
+  return planLinux(p, facts, ['true'], fds).mounts.map((m) => [...m.args]);
+}
+
+test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all namespaces, no caps', () => {
+  const plan = planLinux(policy([r('/p', 'read-write')]), facts, ['echo', 'hi'], fds);
+  const a = plan.bwrapArgs.join(' ');
+  for (const s of ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop ALL', '--ro-bind / /', '--dev /dev', '--proc /proc', '--tmpfs /tmp', '--chdir /p', '--info-fd 4', '--seccomp 5']) {
+    assert.ok(a.includes(s), s);
+  }
+  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--', 'echo', 'hi']);
+  assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1' });
+});
+
+test('mounts go shallow to deep; denied dirs are empty tmpfs remounted read-only last', () => {
+  const m = mountArgs(policy([
+    r('/h/.ssh/known_hosts', 'allow-read', 'file'),
+    r('/h/.ssh', 'deny-read'),
+    r('/p/.env', 'deny-read', 'file'),
+    r('/p', 'read-write'),
+    r('/p/.git/config', 'read-only', 'file'),
+  ]));
+  assert.deepEqual(m, [
+    ['--bind', '/p', '/p'],
+    ['--tmpfs', '/h/.ssh'],
+    ['--ro-bind', '/dev/null', '/p/.env'],
+    ['--ro-bind', '/h/.ssh/known_hosts', '/h/.ssh/known_hosts'],
+    ['--ro-bind', '/p/.git/config', '/p/.git/config'],
+    ['--remount-ro', '/h/.ssh'],
+  ]);
+});
+
+test('deny wins: deny-read beats allow-read at one path; read-only beats a deeper read-write', () => {
+  const rules = [r('/s', 'deny-read'), r('/s', 'allow-read'), r('/a', 'read-only'), r('/a/b', 'read-write')];
+  assert.equal(stateOf('/s/x', rules).readable, false);
+  assert.equal(stateOf('/a/b/c', rules).write, 'ro');
+  assert.deepEqual(mountArgs(policy(rules)), [['--tmpfs', '/s'], ['--remount-ro', '/s']]);
+});
+
+test('a deeper deny inside an allow inside a deny still wins', () => {
+  const rules = [r('/h', 'deny-read'), r('/h/pub', 'allow-read'), r('/h/pub/secret', 'deny-read')];
+  assert.equal(stateOf('/h/pub/x', rules).readable, true);
+  assert.equal(stateOf('/h/pub/secret/x', rules).readable, false);
+  assert.deepEqual(mountArgs(policy(rules)), [
+    ['--tmpfs', '/h'], ['--ro-bind', '/h/pub', '/h/pub'], ['--tmpfs', '/h/pub/secret'], ['--remount-ro', '/h'], ['--remount-ro', '/h/pub/secret'],
+  ]);
+});
+
+test('rules hidden under a denied region are not mounted (no leak of the real content)', () => {
+  const m = mountArgs(policy([r('/h/.aws', 'deny-read'), r('/h/.aws/config', 'read-only', 'file')]));
+  assert.deepEqual(m, [['--tmpfs', '/h/.aws'], ['--remount-ro', '/h/.aws']]);
+});
+
+test('missing protected paths inside a writable area become placeholders; missing elsewhere need nothing', () => {
+  const plan = planLinux(policy([r('/p', 'read-write'), r('/p/.envrc', 'read-only', 'missing'), r('/etc/x', 'read-only', 'missing'), r('/p/gone', 'read-write', 'missing')]), facts, ['true'], fds);
+  assert.deepEqual(plan.placeholders, ['/p/.envrc']);
+  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/p/.envrc', '/p/.envrc']]);
+  assert.ok(plan.notes.some((n) => n.startsWith('/p/gone: writable path does not exist')));
+});
+
+test('a git dir is pinned only where it is writable', () => {
+  const m = mountArgs(policy([r('/p', 'read-write'), r('/p/.git', 'pin'), r('/p/.git/hooks', 'read-only'), r('/ro/.git', 'pin')]));
+  assert.deepEqual(m, [['--bind', '/p', '/p'], ['--bind', '/p/.git', '/p/.git'], ['--ro-bind', '/p/.git/hooks', '/p/.git/hooks']]);
+});
+
+test('a working directory under the private /tmp is still bound from the host', () => {
+  const m = mountArgs(policy([r('/tmp/w', 'read-write'), r('/tmp/w/.envrc', 'read-only', 'missing')], '/tmp/w'));
+  assert.deepEqual(m, [['--bind', '/tmp/w', '/tmp/w'], ['--ro-bind', '/tmp/w/.envrc', '/tmp/w/.envrc']]);
+});
+
+test('an explicit host /tmp replaces the private one', () => {
+  const plan = planLinux(policy([r('/tmp', 'read-write'), r('/p', 'read-write')]), facts, ['true'], fds);
+  assert.ok(!plan.bwrapArgs.join(' ').includes('--tmpfs /tmp'));
+  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--bind', '/tmp', '/tmp']]);
+});
+
+test('no-delete paths go to Landlock, which then is required', () => {
+  const plan = planLinux(policy([r('/p', 'read-write'), r('/p', 'read-write-no-delete'), r('/p/scratch', 'read-write')]), facts, ['true'], fds);
+  assert.deepEqual(plan.landlock, { rw: ['/dev', '/tmp', '/p/scratch'], rwnd: ['/p'], required: true });
+  assert.ok(plan.helperArgs.includes('--require-landlock'));
+});
+
+test('the helper stays reachable when its directory is denied', () => {
+  const m = mountArgs(policy([r('/opt', 'deny-read')]));
+  assert.deepEqual(m, [['--tmpfs', '/opt'], ['--ro-bind', '/opt/cordon/helper', '/opt/cordon/helper'], ['--remount-ro', '/opt']]);
+});

@@ -1,0 +1,296 @@
+/**
+ * The seccomp program, run in a classic-BPF interpreter on synthetic
+ * seccomp_data. Syscall numbers here are a second, independent copy (checked
+ * against the kernel's x86_64 and asm-generic tables), so a wrong number in
+ * the generator fails a test instead of silently allowing the call.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  compileSeccompFilter,
+  hostSeccompArch,
+  SECCOMP_DENIALS,
+  type SeccompArch,
+} from '../../../../src/platform/linux/seccomp.js';
+import { CordonError } from '../../../../src/errors.js';
+import { AUDIT_ARCH, checkSeccompProgram, decodeProgram, evaluate, type SeccompVerdict } from '../../../helpers/bpf-interp.js';
+
+const ARCHES: readonly SeccompArch[] = ['x86_64', 'aarch64'];
+const EPERM = 1;
+const ENOSYS = 38;
+
+type Nr = Record<SeccompArch, number>;
+const NR: Record<string, Nr> = {
+  read: { x86_64: 0, aarch64: 63 },
+  write: { x86_64: 1, aarch64: 64 },
+  openat: { x86_64: 257, aarch64: 56 },
+  close: { x86_64: 3, aarch64: 57 },
+  execve: { x86_64: 59, aarch64: 221 },
+  getpid: { x86_64: 39, aarch64: 172 },
+  ptrace: { x86_64: 101, aarch64: 117 },
+  seccomp: { x86_64: 317, aarch64: 277 },
+  prctl: { x86_64: 157, aarch64: 167 },
+  chroot: { x86_64: 161, aarch64: 51 },
+  connect: { x86_64: 42, aarch64: 203 },
+  ioctl: { x86_64: 16, aarch64: 29 },
+  socket: { x86_64: 41, aarch64: 198 },
+  socketpair: { x86_64: 53, aarch64: 199 },
+  clone: { x86_64: 56, aarch64: 220 },
+  clone3: { x86_64: 435, aarch64: 435 },
+  unshare: { x86_64: 272, aarch64: 97 },
+  setns: { x86_64: 308, aarch64: 268 },
+  mount: { x86_64: 165, aarch64: 40 },
+  umount2: { x86_64: 166, aarch64: 39 },
+  pivot_root: { x86_64: 155, aarch64: 41 },
+  open_tree: { x86_64: 428, aarch64: 428 },
+  move_mount: { x86_64: 429, aarch64: 429 },
+  fsopen: { x86_64: 430, aarch64: 430 },
+  fsconfig: { x86_64: 431, aarch64: 431 },
+  fsmount: { x86_64: 432, aarch64: 432 },
+  fspick: { x86_64: 433, aarch64: 433 },
+  mount_setattr: { x86_64: 442, aarch64: 442 },
+  open_tree_attr: { x86_64: 467, aarch64: 467 },
+  io_uring_setup: { x86_64: 425, aarch64: 425 },
+  io_uring_enter: { x86_64: 426, aarch64: 426 },
+  io_uring_register: { x86_64: 427, aarch64: 427 },
+  keyctl: { x86_64: 250, aarch64: 219 },
+  add_key: { x86_64: 248, aarch64: 217 },
+  request_key: { x86_64: 249, aarch64: 218 },
+  bpf: { x86_64: 321, aarch64: 280 },
+  perf_event_open: { x86_64: 298, aarch64: 241 },
+  userfaultfd: { x86_64: 323, aarch64: 282 },
+  kexec_load: { x86_64: 246, aarch64: 104 },
+  kexec_file_load: { x86_64: 320, aarch64: 294 },
+  init_module: { x86_64: 175, aarch64: 105 },
+  finit_module: { x86_64: 313, aarch64: 273 },
+  delete_module: { x86_64: 176, aarch64: 106 },
+  open_by_handle_at: { x86_64: 304, aarch64: 265 },
+};
+
+const DENIED_OUTRIGHT = [
+  'setns',
+  'mount', 'umount2', 'pivot_root', 'open_tree', 'open_tree_attr', 'move_mount', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'mount_setattr',
+  'io_uring_setup', 'io_uring_enter', 'io_uring_register',
+  'keyctl', 'add_key', 'request_key',
+  'bpf', 'perf_event_open', 'userfaultfd',
+  'kexec_load', 'kexec_file_load', 'init_module', 'finit_module', 'delete_module', 'open_by_handle_at',
+];
+
+const CLONE = {
+  NEWTIME: 0x80, NEWNS: 0x20000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000,
+} as const;
+const SIGCHLD = 17;
+const HIGH = 1n << 32n;
+
+const programs = new Map(ARCHES.map((a) => [a, compileSeccompFilter(a)]));
+function program(arch: SeccompArch): Buffer {
+  return programs.get(arch)!;
+}
+
+function call(arch: SeccompArch, name: string, args: readonly (number | bigint)[] = []): SeccompVerdict {
+  const nr = NR[name]?.[arch];
+  assert.ok(nr !== undefined, `no syscall number for ${name}`);
+  return evaluate(program(arch), { nr, arch: AUDIT_ARCH[arch], args });
+}
+
+const ALLOW: SeccompVerdict = { action: 'allow' };
+const DENY_EPERM: SeccompVerdict = { action: 'errno', errno: EPERM };
+const DENY_ENOSYS: SeccompVerdict = { action: 'errno', errno: ENOSYS };
+const KILL: SeccompVerdict = { action: 'kill_process' };
+
+test('the program is valid classic BPF, well under the kernel limit, and deterministic', () => {
+  for (const arch of ARCHES) {
+    const bytes = program(arch);
+    assert.equal(bytes.length % 8, 0);
+    const prog = decodeProgram(bytes);
+    checkSeccompProgram(prog);
+    assert.ok(prog.length < 256, `${arch}: ${prog.length} instructions`);
+    assert.deepEqual(compileSeccompFilter(arch), bytes);
+    // The very first thing it does is load seccomp_data.arch (offset 4).
+    assert.deepEqual(prog[0], { code: 0x20, jt: 0, jf: 0, k: 4 });
+  }
+  assert.notDeepEqual(program('x86_64'), program('aarch64'));
+});
+
+test('a foreign architecture is killed before the number is looked at', () => {
+  const foreign: Record<SeccompArch, number[]> = {
+    x86_64: [AUDIT_ARCH.aarch64, AUDIT_ARCH.i386, AUDIT_ARCH.arm, AUDIT_ARCH.riscv64, 0, 0xffffffff, AUDIT_ARCH.x86_64 ^ 0x80000000],
+    aarch64: [AUDIT_ARCH.x86_64, AUDIT_ARCH.i386, AUDIT_ARCH.arm, AUDIT_ARCH.riscv64, 0, 0xffffffff],
+  };
+  for (const arch of ARCHES) {
+    for (const other of foreign[arch]) {
+      for (const nr of [0, 1, 39, 41, 63, 102 /* i386 socketcall */, 172, 435]) {
+        assert.deepEqual(evaluate(program(arch), { nr, arch: other }), KILL, `${arch} filter, arch 0x${other.toString(16)}, nr ${nr}`);
+      }
+    }
+  }
+});
+
+test('x86_64: the x32 ABI (bit 30 of the number) is killed; nr -1 is not', () => {
+  for (const nr of [0x40000000, 0x40000000 | 39, 0x40000000 | 41, 0x40000000 | 56, 0x40000000 | 272, 0x40000000 | 435, 0x7fffffff, 0xc0000000]) {
+    assert.deepEqual(evaluate(program('x86_64'), { nr, arch: AUDIT_ARCH.x86_64, args: [1] }), KILL, `nr 0x${nr.toString(16)}`);
+  }
+  // -1 is what ptrace tools write to skip a call; the kernel answers ENOSYS itself.
+  assert.deepEqual(evaluate(program('x86_64'), { nr: -1, arch: AUDIT_ARCH.x86_64 }), ALLOW);
+  // aarch64 has no x32: such numbers do not exist there and the kernel answers ENOSYS.
+  assert.deepEqual(evaluate(program('aarch64'), { nr: 0x40000000 | 63, arch: AUDIT_ARCH.aarch64 }), ALLOW);
+});
+
+test('every outright-denied syscall answers EPERM on both arches, whatever the arguments', () => {
+  for (const arch of ARCHES) {
+    for (const name of DENIED_OUTRIGHT) {
+      for (const args of [[], [0, 0, 0, 0, 0, 0], [-1, -1n, 0xffffffffffffffffn, 1, 2, 3]]) {
+        assert.deepEqual(call(arch, name, args), DENY_EPERM, `${arch} ${name}(${args.join(',')})`);
+      }
+    }
+  }
+});
+
+test('clone3 answers ENOSYS so libc falls back to clone', () => {
+  for (const arch of ARCHES) {
+    assert.deepEqual(call(arch, 'clone3', [0, 64]), DENY_ENOSYS);
+    assert.deepEqual(call(arch, 'clone3', [0x7fff0000, 88]), DENY_ENOSYS);
+  }
+});
+
+test('unshare with any CLONE_NEW* flag is EPERM; other unshare flags are allowed', () => {
+  for (const arch of ARCHES) {
+    for (const [name, flag] of Object.entries(CLONE)) {
+      assert.deepEqual(call(arch, 'unshare', [flag]), DENY_EPERM, `${arch} unshare(CLONE_${name})`);
+      assert.deepEqual(call(arch, 'unshare', [flag | 0x400 /* CLONE_FILES */]), DENY_EPERM);
+      // High-bit trick: garbage above bit 31 must not hide the flag.
+      assert.deepEqual(call(arch, 'unshare', [0xffffffff00000000n | BigInt(flag)]), DENY_EPERM, `${arch} unshare(hi|CLONE_${name})`);
+    }
+    assert.deepEqual(call(arch, 'unshare', [Object.values(CLONE).reduce((a: number, b: number) => a | b, 0)]), DENY_EPERM);
+    assert.deepEqual(call(arch, 'unshare', [0x400 /* CLONE_FILES */]), ALLOW);
+    assert.deepEqual(call(arch, 'unshare', [0x200 | 0x400 /* CLONE_FS|CLONE_FILES */]), ALLOW);
+    // A flag only in the high half is ignored by the filter: the kernel rejects high bits with EINVAL.
+    assert.deepEqual(call(arch, 'unshare', [BigInt(CLONE.NEWUSER) << 32n]), ALLOW);
+  }
+});
+
+test('clone: flags are arg0 on both arches; any CLONE_NEW* is EPERM, forks and threads are allowed', () => {
+  const namespaceFlags = Object.entries(CLONE).filter(([n]) => n !== 'NEWTIME');
+  for (const arch of ARCHES) {
+    for (const [name, flag] of namespaceFlags) {
+      assert.deepEqual(call(arch, 'clone', [flag | SIGCHLD]), DENY_EPERM, `${arch} clone(CLONE_${name})`);
+      assert.deepEqual(call(arch, 'clone', [HIGH | BigInt(flag | SIGCHLD), 0, 0, 0, 0]), DENY_EPERM, `${arch} clone(hi|CLONE_${name})`);
+      assert.deepEqual(call(arch, 'clone', [0xdead_beef_0000_0000n | BigInt(flag)]), DENY_EPERM);
+      // The flag in another argument is not the flags word.
+      assert.deepEqual(call(arch, 'clone', [SIGCHLD, flag, flag, flag, flag]), ALLOW);
+    }
+    assert.deepEqual(call(arch, 'clone', [SIGCHLD]), ALLOW, 'plain fork');
+    assert.deepEqual(call(arch, 'clone', [0x01200011]), ALLOW, 'glibc fork: CHILD_SETTID|CHILD_CLEARTID|SIGCHLD');
+    assert.deepEqual(call(arch, 'clone', [0x003d0f00]), ALLOW, 'glibc pthread_create flags');
+    assert.deepEqual(call(arch, 'clone', [0x00004111]), ALLOW, 'vfork-style CLONE_VM|CLONE_VFORK|SIGCHLD');
+    // 0x80 in clone's flags is part of the exit signal (CSIGNAL), not CLONE_NEWTIME:
+    // the kernel masks CSIGNAL off, so no time namespace can come from clone().
+    assert.deepEqual(call(arch, 'clone', [0x80]), ALLOW);
+  }
+});
+
+test('ioctl TIOCSTI / TIOCLINUX are EPERM on the low 32 bits of the request; others are allowed', () => {
+  for (const arch of ARCHES) {
+    for (const req of [0x5412, 0x541c]) {
+      assert.deepEqual(call(arch, 'ioctl', [0, req, 0]), DENY_EPERM, `${arch} ioctl 0x${req.toString(16)}`);
+      assert.deepEqual(call(arch, 'ioctl', [-1, HIGH | BigInt(req), 0]), DENY_EPERM, `${arch} ioctl hi|0x${req.toString(16)}`);
+      assert.deepEqual(call(arch, 'ioctl', [1, 0xffffffff00000000n | BigInt(req)]), DENY_EPERM);
+      // The request in the fd slot, or only in the high half (the kernel sees 0), is not TIOCSTI.
+      assert.deepEqual(call(arch, 'ioctl', [req, 0x5401]), ALLOW);
+      assert.deepEqual(call(arch, 'ioctl', [0, BigInt(req) << 32n]), ALLOW);
+    }
+    for (const req of [0x5401 /* TCGETS */, 0x5402 /* TCSETS */, 0x5413 /* TIOCGWINSZ */, 0x541b /* FIONREAD */, 0x5421 /* FIONBIO */, 0x5411, 0x5413, 0x541d]) {
+      assert.deepEqual(call(arch, 'ioctl', [0, req, 0]), ALLOW, `${arch} ioctl 0x${req.toString(16)}`);
+    }
+  }
+});
+
+test('socket(AF_UNIX) is EPERM on the low 32 bits of the domain; socketpair(AF_UNIX) and other domains are allowed', () => {
+  const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, SOCK_STREAM = 1, SOCK_DGRAM = 2;
+  for (const arch of ARCHES) {
+    assert.deepEqual(call(arch, 'socket', [AF_UNIX, SOCK_STREAM, 0]), DENY_EPERM);
+    assert.deepEqual(call(arch, 'socket', [AF_UNIX, SOCK_DGRAM | 0x80000 /* SOCK_CLOEXEC */, 0]), DENY_EPERM);
+    assert.deepEqual(call(arch, 'socket', [HIGH | 1n, SOCK_STREAM, 0]), DENY_EPERM, 'high-bit trick on the domain');
+    assert.deepEqual(call(arch, 'socket', [0xffffffff00000001n, SOCK_STREAM, 0]), DENY_EPERM);
+    for (const domain of [AF_INET, AF_INET6, AF_NETLINK]) {
+      assert.deepEqual(call(arch, 'socket', [domain, SOCK_STREAM, 0]), ALLOW, `${arch} socket(${domain})`);
+      // AF_UNIX's value in type/protocol is not the domain.
+      assert.deepEqual(call(arch, 'socket', [domain, AF_UNIX, AF_UNIX]), ALLOW);
+    }
+    assert.deepEqual(call(arch, 'socket', [1n << 32n, SOCK_STREAM, 0]), ALLOW, 'domain 0 after truncation');
+    assert.deepEqual(call(arch, 'socketpair', [AF_UNIX, SOCK_STREAM, 0, 0x7ffc0000]), ALLOW);
+    assert.deepEqual(call(arch, 'connect', [3, 0x7ffc0000, 110]), ALLOW);
+  }
+});
+
+test('ordinary syscalls are allowed on both arches (ptrace included, for debuggers)', () => {
+  for (const arch of ARCHES) {
+    for (const name of ['read', 'write', 'openat', 'close', 'execve', 'getpid', 'ptrace', 'seccomp', 'prctl', 'chroot']) {
+      assert.deepEqual(call(arch, name, [0, 0, 0]), ALLOW, `${arch} ${name}`);
+    }
+  }
+  // x86_64-only entries of the table are allowed there too.
+  for (const nr of [57 /* fork */, 58 /* vfork */, 2 /* open */]) {
+    assert.deepEqual(evaluate(program('x86_64'), { nr, arch: AUDIT_ARCH.x86_64 }), ALLOW);
+  }
+});
+
+test('the numbers are per arch: an x86_64 number on aarch64 means whatever aarch64 says', () => {
+  // 41 is socket on x86_64 but pivot_root on aarch64; 198 is socket on aarch64 and lremovexattr on x86_64.
+  assert.deepEqual(evaluate(program('aarch64'), { nr: 41, arch: AUDIT_ARCH.aarch64, args: [2] }), DENY_EPERM);
+  assert.deepEqual(evaluate(program('x86_64'), { nr: 198, arch: AUDIT_ARCH.x86_64, args: [1] }), ALLOW);
+  assert.deepEqual(evaluate(program('aarch64'), { nr: 198, arch: AUDIT_ARCH.aarch64, args: [1] }), DENY_EPERM);
+});
+
+test('an unlisted syscall is allowed: sweep 0..500 and compare with the expected deny set', () => {
+  for (const arch of ARCHES) {
+    const denied = new Map<number, SeccompVerdict>();
+    for (const name of DENIED_OUTRIGHT) denied.set(NR[name]![arch], DENY_EPERM);
+    denied.set(NR.clone3![arch], DENY_ENOSYS);
+    for (let nr = 0; nr <= 500; nr++) {
+      // Arguments that trip none of the argument rules.
+      const got = evaluate(program(arch), { nr, arch: AUDIT_ARCH[arch], args: [2, 0x5401, 0] });
+      assert.deepEqual(got, denied.get(nr) ?? ALLOW, `${arch} nr ${nr}`);
+    }
+  }
+});
+
+test('SECCOMP_DENIALS names every denied syscall with the errno the filter really returns', () => {
+  const byName = new Map(SECCOMP_DENIALS.map((d) => [d.name, d]));
+  for (const name of [...DENIED_OUTRIGHT, 'clone3', 'unshare', 'clone']) assert.ok(byName.has(name), `SECCOMP_DENIALS lacks ${name}`);
+  for (const row of SECCOMP_DENIALS) {
+    assert.ok(row.what.length > 10, `${row.name} needs a description`);
+    if (!DENIED_OUTRIGHT.includes(row.name) && row.name !== 'clone3') continue;
+    const expected: SeccompVerdict | undefined = row.errno === 'EPERM' ? DENY_EPERM : row.errno === 'ENOSYS' ? DENY_ENOSYS : undefined;
+    assert.ok(expected, `${row.name}: errno ${row.errno}`);
+    for (const arch of ARCHES) assert.deepEqual(call(arch, row.name), expected, `${arch} ${row.name}`);
+  }
+  for (const name of ['ioctl(TIOCSTI)', 'ioctl(TIOCLINUX)', 'socket(AF_UNIX)']) assert.equal(byName.get(name)?.errno, 'EPERM');
+  assert.ok(!byName.has('ptrace') && !byName.has('socketpair'));
+  assert.ok(Object.isFrozen(SECCOMP_DENIALS));
+});
+
+test('hostSeccompArch maps process.arch and refuses anything else with a coded error', () => {
+  const expected = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : undefined;
+  if (expected) assert.equal(hostSeccompArch(), expected);
+  const original = Object.getOwnPropertyDescriptor(process, 'arch')!;
+  for (const [nodeArch, want] of [['x64', 'x86_64'], ['arm64', 'aarch64']] as const) {
+    Object.defineProperty(process, 'arch', { ...original, value: nodeArch });
+    try {
+      assert.equal(hostSeccompArch(), want);
+    } finally {
+      Object.defineProperty(process, 'arch', original);
+    }
+  }
+  for (const nodeArch of ['ia32', 'riscv64', 's390x']) {
+    Object.defineProperty(process, 'arch', { ...original, value: nodeArch });
+    try {
+      assert.throws(hostSeccompArch, (e: unknown) =>
+        e instanceof CordonError && e.code === 'CORDON_ERR_UNSUPPORTED_PLATFORM' && e.message.includes(nodeArch));
+    } finally {
+      Object.defineProperty(process, 'arch', original);
+    }
+  }
+  assert.throws(() => compileSeccompFilter('mips' as SeccompArch), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_UNSUPPORTED_PLATFORM');
+});
