@@ -26,6 +26,8 @@ export interface FsRule {
   readonly access: Access;
   /** Where the rule came from: "default", "--deny-read", "FILE: filesystem.denyRead[2]", "protected: …". */
   readonly source: string;
+  /** A built-in default deny that an explicit allow at the same path may lift. */
+  readonly weak?: boolean;
 }
 
 export interface Policy {
@@ -57,7 +59,7 @@ export interface PolicyInput extends PathContext {
   readonly scan: ScanFn;
 }
 
-interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string }
+interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string; readonly weak?: boolean }
 
 const SETTINGS_KEYS = [
   ['denyRead', 'deny-read'],
@@ -70,8 +72,8 @@ const SETTINGS_KEYS = [
 export function buildPolicy(input: PolicyInput): Policy {
   const ctx: PathContext = { cwd: input.cwd, home: input.home };
   const raws: RawRule[] = [];
-  for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store' });
-  for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store' });
+  for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
+  for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
   for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: 'default: working directory' });
   for (const s of input.settings) {
     for (const [key, access] of SETTINGS_KEYS) {
@@ -95,7 +97,7 @@ export function buildPolicy(input: PolicyInput): Policy {
       }
       continue;
     }
-    pushResolved(rules, abs, r.access, r.source);
+    pushResolved(rules, abs, r.access, r.source, r.weak);
   }
 
   // Writable roots: where protections are needed and what the scanner walks.
@@ -178,9 +180,9 @@ export function readHooksPath(configFile: string): string | undefined {
   return found;
 }
 
-function pushResolved(rules: FsRule[], abs: string, access: Exclude<Access, 'pin'>, source: string): void {
+function pushResolved(rules: FsRule[], abs: string, access: Exclude<Access, 'pin'>, source: string, weak?: boolean): void {
   const r = resolvePath(abs);
-  rules.push({ path: r.path, kind: r.kind, access, source });
+  rules.push(weak ? { path: r.path, kind: r.kind, access, source, weak } : { path: r.path, kind: r.kind, access, source });
 }
 
 /** The roots of a set of paths: drops every path that lies within another. */

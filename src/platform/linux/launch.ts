@@ -39,9 +39,11 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   const holds = acquirePlaceholders(plan.placeholders, mountedRo);
   const handlers = new Map<NodeJS.Signals, () => void>();
   try {
-    const argsBuf = Buffer.from([...plan.bwrapArgs, '--', ...plan.helperArgs].map((a) => `${a}\0`).join(''));
+    // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
+    // only parses options there, so `--` and the command stay on argv.
+    const argsBuf = Buffer.from(plan.bwrapArgs.map((a) => `${a}\0`).join(''));
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
-    const child = spawn(opts.bwrap, ['--args', String(FDS.args)], {
+    const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', ...plan.helperArgs], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { ...opts.env, ...plan.env },
       // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
@@ -62,7 +64,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       handlers.set(sig, h);
       process.on(sig, h);
     }
-    const [, argsFd, info, seccompFd, readyFd] = child.stdio as unknown as [unknown, Writable, Readable, Writable, Readable];
+    const [, , , argsFd, info, seccompFd, readyFd] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable];
     argsFd.on('error', () => {});
     seccompFd.on('error', () => {});
     argsFd.end(argsBuf);

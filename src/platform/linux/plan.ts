@@ -162,11 +162,11 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
 
 /**
  * The effective state of a path. Readable: nearest read rule at or above it
- * (deny wins at the same path). Write: read-only anywhere at or above wins;
+ * (an explicit deny wins at the same path; an explicit allow lifts a default deny). Write: read-only anywhere at or above wins;
  * else the nearest read-write / no-delete rule (no-delete wins at one path).
  */
 export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true): PathState {
-  let readRule: { d: number; allow: boolean } | undefined;
+  let readRule: { d: number; allow: boolean; weak: boolean } | undefined;
   let writeRule: { d: number; mode: WriteMode } | undefined;
   let readOnly = false;
   for (const r of rules) {
@@ -175,7 +175,11 @@ export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true):
     const a: Access = r.access;
     if (a === 'deny-read' || a === 'allow-read') {
       const allow = a === 'allow-read';
-      if (!readRule || d > readRule.d || (d === readRule.d && !allow)) readRule = { d, allow };
+      const weak = r.weak === true;
+      // At one path an explicit deny beats an allow, and an explicit allow
+      // lifts a built-in (weak) default deny: settings can re-open a store.
+      const wins = !readRule || d > readRule.d || (d === readRule.d && (allow ? readRule.weak && !readRule.allow : !weak || readRule.weak));
+      if (wins) readRule = { d, allow, weak };
     } else if (a === 'read-only') {
       readOnly = true;
     } else if (a === 'read-write' || a === 'read-write-no-delete') {

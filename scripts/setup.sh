@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what cordon and its tests need, only what is missing (Debian/Ubuntu, as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v cc >/dev/null || need+=(gcc)
+[ -e /usr/include/stdio.h ] || need+=(libc6-dev)
+command -v git >/dev/null || need+=(git)
+command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+command -v ip >/dev/null || need+=(iproute2)
+command -v runuser >/dev/null || need+=(util-linux)
+command -v useradd >/dev/null || need+=(passwd)
+command -v node >/dev/null || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then echo "cordon setup: missing ${need[*]}; run as root or install them" >&2; exit 1; fi
+  echo "cordon setup: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then echo "cordon setup: Node.js >= 20 is required (found $(node --version))" >&2; exit 1; fi
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+[ -x native/build/cordon-helper ] || node scripts/build-native.mjs
+npm run --silent build

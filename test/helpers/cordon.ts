@@ -1,0 +1,108 @@
+/**
+ * Runs the real cordon CLI (bin/cordon.js → dist) against throw-away worlds:
+ * a fake $HOME full of credential files and a project with git repositories.
+ * Nothing is mocked: bubblewrap, seccomp, Landlock and the helper are real.
+ */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CLI = join(ROOT, 'bin', 'cordon.js');
+
+const WORLD_BASE = '/var/tmp';
+const worlds: string[] = [];
+process.on('exit', () => {
+  for (const w of worlds) rmSync(w, { recursive: true, force: true });
+});
+
+export interface World { readonly root: string; readonly home: string; readonly proj: string; readonly outside: string; readonly env: NodeJS.ProcessEnv }
+
+export interface RunResult { readonly status: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }
+
+/** Home with secrets, a project (a git repo with a nested repo), a directory outside both. */
+export function makeWorld(opts: { owner?: { uid: number; gid: number } } = {}): World {
+  // Not under /tmp: the sandbox's /tmp is private, which would hide the world
+  // and make every read/write test pass for the wrong reason.
+  const root = realpathSync(mkdtempSync(join(WORLD_BASE, 'cordon-world-')));
+  worlds.push(root);
+  chmodSync(root, 0o755);
+  const home = join(root, 'home');
+  const proj = join(root, 'proj');
+  const outside = join(root, 'outside');
+  const files: Record<string, string> = {
+    'home/.ssh/id_rsa': 'SSH-PRIVATE-KEY',
+    'home/.ssh/known_hosts': 'KNOWN-HOSTS',
+    'home/.aws/credentials': 'AWS-SECRET',
+    'home/.npmrc': '//registry/:_authToken=NPM-SECRET',
+    'home/.bashrc': '# rc',
+    'home/notes.txt': 'notes',
+    'outside/file.txt': 'outside',
+    'proj/README.md': 'readme',
+    'proj/src/main.js': 'console.log(1)',
+  };
+  for (const [p, c] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), c);
+  }
+  git(proj, 'init', '-q');
+  git(proj, 'add', '-A');
+  git(proj, 'commit', '-qm', 'init');
+  mkdirSync(join(proj, 'deep', 'a', 'b', 'c'), { recursive: true });
+  git(join(proj, 'deep', 'a', 'b', 'c'), 'init', '-q');
+  writeFileSync(join(proj, '.gitignore'), 'deep/\n');
+  git(proj, 'add', '-A');
+  git(proj, 'commit', '-qm', 'ignore nested');
+  if (opts.owner) chownTree(root, opts.owner.uid, opts.owner.gid);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, '.config'),
+    LANG: 'C.UTF-8',
+  };
+  return { root, home, proj, outside, env };
+}
+
+export function git(cwd: string, ...args: string[]): string {
+  const r = spawnSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`git ${args.join(' ')} in ${cwd}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function chownTree(p: string, uid: number, gid: number): void {
+  spawnSync('chown', ['-R', `${uid}:${gid}`, p]);
+}
+
+/** cordon [args] synchronously, in the world's project unless cwd is given. */
+export function cordon(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; asUser?: string } = {}): RunResult {
+  const env = { ...w.env, ...opts.env };
+  const cmd = opts.asUser ? 'runuser' : process.execPath;
+  const argv = opts.asUser ? ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args] : [CLI, ...args];
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, argv, { cwd: opts.cwd ?? w.proj, env, encoding: 'utf8', input: opts.input ?? '', timeout: 60_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `cordon -c SCRIPT` (tests may use shell strings; cordon itself never builds them). */
+export function sh(w: World, script: string, extra: readonly string[] = [], opts: Parameters<typeof cordon>[2] = {}): RunResult {
+  return cordon(w, [...extra, '--', '/bin/sh', '-c', script], opts);
+}
+
+export function cordonAsync(w: World, args: readonly string[], opts: { cwd?: string } = {}) {
+  return spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** An unprivileged account for the walls' tests, created when running as root. */
+export function testUser(): { name: string; uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const name = 'cordon-test';
+  if (spawnSync('id', ['-u', name]).status !== 0) {
+    const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/bin/sh', name], { encoding: 'utf8' });
+    if (r.status !== 0 && spawnSync('id', ['-u', name]).status !== 0) throw new Error(`useradd failed: ${r.stderr}`);
+  }
+  const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+  const gid = Number(spawnSync('id', ['-g', name], { encoding: 'utf8' }).stdout.trim());
+  return { name, uid, gid };
+}
+
+export { chownSync };

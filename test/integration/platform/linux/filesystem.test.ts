@@ -1,0 +1,186 @@
+/**
+ * The filesystem walls, attacked from inside with real tools. Every deny is
+ * judged on the host afterwards (did the file change? does it exist?), not
+ * by trusting what the sandboxed command printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, makeWorld, sh, cordon } from '../../../helpers/cordon.js';
+
+test('writes: inside the project succeed, everywhere else fail; /tmp is private', () => {
+  const w = makeWorld();
+  const r = sh(w, `echo in > inside.txt && echo $TMPDIR > /tmp/cordon-private-$$ && cat /tmp/cordon-private-*; ls /tmp | wc -l; echo x > ${w.outside}/new.txt; echo x >> ${w.outside}/file.txt; echo x > ${w.home}/notes.txt; touch /etc/cordon-pwned; echo done`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^\/tmp\n1\ndone\n$/, 'only our own file is in the private /tmp');
+  assert.equal(readFileSync(join(w.proj, 'inside.txt'), 'utf8'), 'in\n');
+  assert.ok(!existsSync(join(w.outside, 'new.txt')));
+  assert.equal(readFileSync(join(w.outside, 'file.txt'), 'utf8'), 'outside');
+  assert.equal(readFileSync(join(w.home, 'notes.txt'), 'utf8'), 'notes');
+  assert.ok(!existsSync('/etc/cordon-pwned'));
+  assert.ok(!readdirSync('/tmp').some((n) => n.startsWith('cordon-private-')), 'nothing reached the host /tmp');
+  assert.match(r.stderr, /Read-only file system/);
+});
+
+test('reads: credential stores are hidden by default; allowRead re-opens one file; settings can re-allow', () => {
+  const w = makeWorld();
+  const r = sh(w, `cat ${w.home}/.ssh/id_rsa ${w.home}/.aws/credentials ${w.home}/.npmrc ${w.home}/.ssh/known_hosts 2>&1; ls -A ${w.home}/.ssh; cat ${w.home}/notes.txt`);
+  assert.doesNotMatch(r.stdout, /SSH-PRIVATE-KEY|AWS-SECRET|NPM-SECRET|KNOWN-HOSTS/);
+  assert.match(r.stdout, /notes$/);
+  const r2 = sh(w, `cat ${w.home}/.ssh/known_hosts; cat ${w.home}/.ssh/id_rsa`, ['--allow-read', '~/.ssh/known_hosts']);
+  assert.match(r2.stdout, /^KNOWN-HOSTS$/);
+  assert.doesNotMatch(r2.stdout, /SSH-PRIVATE-KEY/);
+  const settings = join(w.outside, 's.json');
+  writeFileSync(settings, JSON.stringify({ filesystem: { allowRead: ['~/.aws'] } }));
+  assert.match(sh(w, `cat ${w.home}/.aws/credentials`, ['--settings', settings]).stdout, /AWS-SECRET/);
+});
+
+test('reads: deny globs (**/.env) and a deny deeper than an allow still wins', () => {
+  const w = makeWorld();
+  mkdirSync(join(w.proj, 'svc', 'api'), { recursive: true });
+  writeFileSync(join(w.proj, '.env'), 'ROOT-ENV');
+  writeFileSync(join(w.proj, 'svc', 'api', '.env'), 'API-ENV');
+  writeFileSync(join(w.proj, 'svc', 'api', 'ok.txt'), 'OK');
+  const r = sh(w, 'cat .env svc/api/.env svc/api/ok.txt 2>/dev/null; echo; echo leak > .env; cat .env', ['--deny-read', '**/.env']);
+  assert.doesNotMatch(r.stdout, /ROOT-ENV|API-ENV|leak/);
+  assert.match(r.stdout, /OK/);
+  assert.equal(readFileSync(join(w.proj, '.env'), 'utf8'), 'ROOT-ENV');
+  mkdirSync(join(w.home, '.ssh', 'pub'));
+  writeFileSync(join(w.home, '.ssh', 'pub', 'key.pub'), 'PUBLIC');
+  writeFileSync(join(w.home, '.ssh', 'pub', 'private'), 'PRIVATE');
+  const r2 = sh(w, `cat ${w.home}/.ssh/pub/key.pub; cat ${w.home}/.ssh/pub/private; cat ${w.home}/.ssh/id_rsa`, ['--allow-read', '~/.ssh/pub', '--deny-read', '~/.ssh/pub/private']);
+  assert.match(r2.stdout, /PUBLIC/);
+  assert.doesNotMatch(r2.stdout, /PRIVATE|SSH-PRIVATE-KEY/);
+});
+
+test('read-only inside a writable path, and denyWrite beats allowWrite', () => {
+  const w = makeWorld();
+  const r = sh(w, 'echo x >> src/main.js || echo no-append; echo y > src/new.js || echo no-create; echo z > README.md', ['--read-only', 'src']);
+  assert.equal(r.stdout, 'no-append\nno-create\n');
+  assert.equal(readFileSync(join(w.proj, 'src', 'main.js'), 'utf8'), 'console.log(1)');
+  assert.ok(!existsSync(join(w.proj, 'src', 'new.js')));
+  assert.equal(readFileSync(join(w.proj, 'README.md'), 'utf8'), 'z\n');
+  const r2 = sh(w, `echo x > ${w.outside}/a`, ['--allow-write', w.outside, '--deny-write', w.outside]);
+  assert.notEqual(r2.status, 0);
+  assert.ok(!existsSync(join(w.outside, 'a')));
+});
+
+test('read-write-no-delete: create and modify work; unlink, rmdir, rename away and atomic-rename saves fail', () => {
+  const w = makeWorld();
+  mkdirSync(join(w.proj, 'd'));
+  const r = sh(w, [
+    'echo new > created.txt && echo more >> README.md && mkdir made && echo ok-create',
+    'rm README.md 2>/dev/null || echo no-rm',
+    'rmdir d 2>/dev/null || echo no-rmdir',
+    'mv src/main.js moved.js 2>/dev/null || echo no-mv',
+    'echo tmp > .save.tmp && (mv .save.tmp README.md 2>/dev/null || echo no-atomic-save)',
+    'truncate -s 0 created.txt && echo ok-truncate',
+  ].join('; '), ['--no-delete', '.']);
+  assert.equal(r.stdout, 'ok-create\nno-rm\nno-rmdir\nno-mv\nno-atomic-save\nok-truncate\n', r.stderr);
+  assert.ok(existsSync(join(w.proj, 'README.md')) && existsSync(join(w.proj, 'd')) && existsSync(join(w.proj, 'src', 'main.js')));
+  assert.equal(readFileSync(join(w.proj, 'README.md'), 'utf8'), 'readme' + 'more\n');
+  // Control: without --no-delete the same deletes succeed (so the test can fail).
+  const c = sh(w, 'rm README.md && rmdir d && echo deleted');
+  assert.equal(c.stdout, 'deleted\n');
+});
+
+test('symlinks and hard links cannot carry a read or a write past a rule', () => {
+  const w = makeWorld();
+  symlinkSync(join(w.outside, 'file.txt'), join(w.proj, 'out-link'));
+  symlinkSync(join(w.home, '.ssh', 'id_rsa'), join(w.proj, 'key-link'));
+  symlinkSync(w.outside, join(w.proj, 'dir-link'));
+  const r = sh(w, [
+    'echo pwn > out-link', 'echo pwn > dir-link/new.txt', 'cat key-link',
+    `ln ${w.outside}/file.txt hard 2>&1 || echo no-hardlink`,
+    `ln ${w.home}/.ssh/id_rsa hard2 2>&1 || echo no-hardlink2`,
+    `ln -s ${w.home}/.aws/credentials inside-link && cat inside-link`,
+  ].join('; '));
+  assert.doesNotMatch(r.stdout, /SSH-PRIVATE-KEY|AWS-SECRET/);
+  assert.match(r.stdout, /no-hardlink\n/);
+  assert.match(r.stdout, /no-hardlink2/);
+  assert.equal(readFileSync(join(w.outside, 'file.txt'), 'utf8'), 'outside');
+  assert.ok(!existsSync(join(w.outside, 'new.txt')));
+  assert.ok(!existsSync(join(w.proj, 'hard')));
+});
+
+test('a rule on a symlink applies to its target', () => {
+  const w = makeWorld();
+  symlinkSync(join(w.home, 'notes.txt'), join(w.proj, 'notes-link'));
+  const r = sh(w, `cat ${w.home}/notes.txt`, ['--deny-read', 'notes-link']);
+  assert.doesNotMatch(r.stdout, /notes/);
+});
+
+test('files that run on the host later are never writable, existing or not', () => {
+  const w = makeWorld();
+  mkdirSync(join(w.proj, '.claude'));
+  writeFileSync(join(w.proj, '.claude', 'settings.json'), '{}');
+  git(w.proj, 'add', '-A');
+  git(w.proj, 'commit', '-qm', 'agent settings');
+  const attempts = [
+    'echo "[core] fsmonitor = evil" >> .git/config',
+    'echo evil > .git/hooks/pre-commit',
+    'mkdir -p .git/hooks && echo evil > .git/hooks/post-checkout',
+    'echo evil > .envrc', 'echo {} > .mcp.json', 'mkdir -p .vscode && echo {} > .vscode/tasks.json',
+    'echo {} > .claude/settings.json', 'mkdir .claude/commands', 'echo x > .gitmodules', 'echo x > .bashrc',
+    'echo evil > deep/a/b/c/.git/hooks/pre-commit', 'echo "[core]" >> deep/a/b/c/.git/config',
+    'mv .git .git-old && mkdir .git', 'rm -rf .git/hooks', 'mv .envrc x', 'rmdir .vscode',
+  ];
+  const r = sh(w, attempts.map((a) => `(${a}) 2>/dev/null && echo "BROKE: ${a.replace(/"/g, '')}"`).join('; ') + '; echo end');
+  assert.equal(r.stdout, 'end\n', r.stdout);
+  assert.equal(readFileSync(join(w.proj, '.claude', 'settings.json'), 'utf8'), '{}');
+  assert.doesNotMatch(readFileSync(join(w.proj, '.git', 'config'), 'utf8'), /fsmonitor/);
+  // Placeholders are gone afterwards and git saw nothing.
+  for (const n of ['.envrc', '.mcp.json', '.vscode', '.gitmodules', '.bashrc', '.idea']) assert.ok(!existsSync(join(w.proj, n)), n);
+  assert.ok(!existsSync(join(w.proj, '.git-old')));
+  assert.equal(git(w.proj, 'status', '--porcelain'), '');
+});
+
+test('git inside a protected repository stays clean and works (status, add -A, commit)', () => {
+  const w = makeWorld();
+  const r = sh(w, 'git status --porcelain; echo ---; echo change >> README.md && git add -A && git -c user.email=a@b.c -c user.name=n commit -qm inside && git status --porcelain && git log --oneline | wc -l');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '---\n3\n');
+  assert.equal(git(w.proj, 'log', '-1', '--format=%s').trim(), 'inside');
+});
+
+test('core.hooksPath and submodule git dirs are protected too', () => {
+  const w = makeWorld();
+  git(w.proj, 'config', 'core.hooksPath', '.husky');
+  mkdirSync(join(w.proj, '.husky'));
+  const sub = join(w.proj, '.git', 'modules', 'lib', 'inner');
+  mkdirSync(join(sub, 'hooks'), { recursive: true });
+  writeFileSync(join(sub, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(sub, 'config'), '[core]\n');
+  mkdirSync(join(w.proj, 'lib'));
+  writeFileSync(join(w.proj, 'lib', '.git'), 'gitdir: ../.git/modules/lib/inner\n');
+  const r = sh(w, ['echo evil > .husky/pre-commit', `echo evil > ${sub}/hooks/post-checkout`, `echo '[core]fsmonitor=x' >> ${sub}/config`, "echo 'gitdir: /tmp/evil' > lib/.git"].map((a) => `(${a}) 2>/dev/null && echo BROKE`).join('; ') + '; echo end');
+  assert.equal(r.stdout, 'end\n');
+  assert.equal(readFileSync(join(w.proj, 'lib', '.git'), 'utf8'), 'gitdir: ../.git/modules/lib/inner\n');
+  assert.deepEqual(readdirSync(join(w.proj, '.husky')), []);
+});
+
+test('cordon settings in use cannot be rewritten from inside', () => {
+  const w = makeWorld();
+  const f = join(w.proj, 'cordon.json');
+  writeFileSync(f, JSON.stringify({ filesystem: { denyRead: ['~/notes.txt'] } }));
+  const r = sh(w, 'echo "{}" > cordon.json 2>/dev/null || echo refused', ['--settings', f]);
+  assert.equal(r.stdout, 'refused\n');
+  // And with the home directory as the project, its rc files are protected.
+  const r2 = cordon(w, ['--', '/bin/sh', '-c', 'echo evil >> .bashrc 2>/dev/null || echo refused; mkdir -p .config/cordon 2>/dev/null && echo "{}" > .config/cordon/settings.json 2>/dev/null || echo refused2'], { cwd: w.home });
+  assert.equal(r2.stdout, 'refused\nrefused2\n');
+  assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+});
+
+test('many runs in parallel in one directory all succeed and leave nothing behind', async () => {
+  const w = makeWorld();
+  const { cordonAsync } = await import('../../../helpers/cordon.js');
+  const before = readdirSync(w.proj).sort();
+  const runs = Array.from({ length: 8 }, (_, i) => new Promise<number>((resolve) => {
+    const c = cordonAsync(w, ['--', '/bin/sh', '-c', `echo ${i} > out-${i}.txt; sleep 0.${i}; test -d .vscode && ! touch .vscode/x 2>/dev/null`]);
+    c.on('close', (code) => resolve(code ?? -1));
+  }));
+  assert.deepEqual(await Promise.all(runs), [0, 0, 0, 0, 0, 0, 0, 0]);
+  const after = readdirSync(w.proj).filter((n) => !n.startsWith('out-')).sort();
+  assert.deepEqual(after, before);
+});

@@ -1,0 +1,123 @@
+/**
+ * The launcher's contract: exit status, signals, stdio and TTY pass-through,
+ * and nothing left behind (placeholders, hold files, processes) after a normal
+ * exit, a forwarded signal, or kill -9 of the command.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, cordon, makeWorld, sh } from '../../../helpers/cordon.js';
+
+/** Hold files (cordon's placeholder bookkeeping) that mention this project; other tests run in parallel. */
+function runtimeHolds(proj: string): string[] {
+  const dirs = ['/tmp', process.env.XDG_RUNTIME_DIR ?? ''].filter(Boolean).map((b) => join(b, `cordon-${process.getuid?.() ?? 0}`));
+  return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((n) => n.startsWith('hold-')).map((n) => join(d, n)) : []))
+    .filter((f) => { try { return readFileSync(f, 'utf8').includes(proj); } catch { return false; } });
+}
+
+/** Placeholders cordon creates for missing protected names in the project. */
+function leftovers(proj: string): string[] {
+  return ['.envrc', '.vscode', '.mcp.json', '.idea', '.claude', '.bashrc', join('deep', 'a', 'b', 'c', '.vscode')].filter((n) => existsSync(join(proj, n)));
+}
+
+test('exit status is the command\'s; a signal death is 128+N', () => {
+  const w = makeWorld();
+  assert.equal(sh(w, 'exit 7').status, 7);
+  assert.equal(sh(w, 'kill -9 $$').status, 137);
+  assert.equal(sh(w, 'kill -TERM $$').status, 143);
+  assert.equal(cordon(w, ['--', 'definitely-not-a-command']).status, 127);
+  assert.equal(cordon(w, ['-c', 'exit 3']).status, 3);
+});
+
+test('stdin, stdout and stderr pass through untouched (binary-safe)', () => {
+  const w = makeWorld();
+  const input = Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');
+  const r = spawnSync(process.execPath, [CLI, '--', '/bin/sh', '-c', 'cat; echo err >&2'], { cwd: w.proj, env: w.env, input: Buffer.from(input, 'latin1') });
+  assert.equal(r.status, 0);
+  assert.deepEqual(r.stdout, Buffer.from(input, 'latin1'));
+  assert.equal(r.stderr.toString(), 'err\n');
+});
+
+test('a TTY passes through (the command sees a terminal on its stdio)', { skip: spawnSync('script', ['--version']).status !== 0 ? 'util-linux script(1) missing' : false }, () => {
+  const w = makeWorld();
+  const r = spawnSync('script', ['-qec', `${process.execPath} ${CLI} -- /bin/sh -c 'test -t 0 && test -t 1 && echo IS-A-TTY'`, '/dev/null'], { cwd: w.proj, env: w.env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /IS-A-TTY/);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  test(`${sig} to cordon is forwarded to the command, and nothing is left behind`, async () => {
+    const w = makeWorld();
+    const c = spawn(process.execPath, [CLI, '--', '/bin/sh', '-c', `trap 'echo got-${sig}; exit 42' ${sig.slice(3)}; echo ready; while :; do sleep 0.05; done`], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise<void>((resolve) => c.stdout.on('data', (d: Buffer) => { out += d; if (out.includes('ready')) resolve(); }));
+    c.kill(sig);
+    const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+    assert.equal(code, 42);
+    assert.match(out, new RegExp(`got-${sig}`));
+    assert.deepEqual(leftovers(w.proj), []);
+    assert.equal(spawnSync('pgrep', ['-f', `got-${sig}`]).status, 1, 'no sandboxed process survives');
+  });
+}
+
+test('kill -9 of the sandboxed command: cordon reports 137 and cleans up', async () => {
+  const w = makeWorld();
+  const c = spawn(process.execPath, [CLI, '--', '/bin/sh', '-c', 'echo $$ > /tmp/pid; echo ready; exec sleep 30'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
+  // Find the sandboxed sleep from the host and SIGKILL it.
+  const pids = spawnSync('pgrep', ['-f', '^sleep 30$'], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  assert.ok(pids.length >= 1);
+  for (const p of pids) process.kill(Number(p), 'SIGKILL');
+  const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+  assert.equal(code, 137);
+  assert.deepEqual(leftovers(w.proj), []);
+  assert.deepEqual(runtimeHolds(w.proj), []);
+});
+
+test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps its placeholders', async () => {
+  const w = makeWorld();
+  const c = spawn(process.execPath, [CLI, '--', '/bin/sh', '-c', 'echo ready; exec sleep 31'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
+  assert.ok(existsSync(join(w.proj, '.envrc')), 'placeholder exists while running');
+  c.kill('SIGKILL');
+  await new Promise((resolve) => c.on('close', resolve));
+  for (let i = 0; i < 50 && spawnSync('pgrep', ['-f', '^sleep 31$']).status === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(spawnSync('pgrep', ['-f', '^sleep 31$']).status, 1, 'sandbox died with cordon');
+  assert.equal(sh(w, 'true').status, 0);
+  assert.deepEqual(leftovers(w.proj), []);
+  assert.deepEqual(runtimeHolds(w.proj), []);
+});
+
+test('fail closed: a bad settings file runs nothing and exits 125 with the key path', () => {
+  const w = makeWorld();
+  const f = join(w.outside, 'bad.json');
+  writeFileSync(f, '{"filesystem":{"allowWrite":"."}}');
+  const r = sh(w, 'touch ran', ['--settings', f]);
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /^cordon: .*bad\.json: filesystem\.allowWrite: expected an array/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+  const missing = sh(w, 'touch ran', ['--settings', join(w.outside, 'nope.json')]);
+  assert.equal(missing.status, 125);
+  assert.match(missing.stderr, /does not exist/);
+  // The user's own settings file is read by default, and fails closed too.
+  mkdirSync(join(w.home, '.config', 'cordon'), { recursive: true });
+  writeFileSync(join(w.home, '.config', 'cordon', 'settings.json'), '');
+  const empty = sh(w, 'touch ran');
+  assert.equal(empty.status, 125);
+  assert.match(empty.stderr, /empty file/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+});
+
+test('fail closed: missing bubblewrap or helper is a clear error, nothing runs', () => {
+  const w = makeWorld();
+  const r = sh(w, 'touch ran', [], { env: { CORDON_BWRAP: '/nonexistent/bwrap' } });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /apt-get install -y bubblewrap/);
+  const h = sh(w, 'touch ran', [], { env: { CORDON_HELPER: '/nonexistent/helper' } });
+  assert.equal(h.status, 125);
+  assert.match(h.stderr, /native helper .* is missing/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+  assert.deepEqual(leftovers(w.proj), []);
+});
