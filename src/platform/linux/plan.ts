@@ -120,7 +120,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   }
 
   // The helper must be reachable inside even if its directory is hidden.
-  if (!state(facts.helper).readable || !state(dirname(facts.helper)).readable) {
+  // (It may also sit under the private /tmp, e.g. a checkout in /tmp.)
+  if (!state(facts.helper).readable || syntheticAbove(facts.helper)) {
     mounts.push({ args: ['--ro-bind', facts.helper, facts.helper], path: facts.helper, why: 'cordon helper' });
   }
 

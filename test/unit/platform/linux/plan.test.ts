@@ -97,3 +97,8 @@ test('the helper stays reachable when its directory is denied', () => {
   const m = mountArgs(policy([r('/opt', 'deny-read')]));
   assert.deepEqual(m, [['--tmpfs', '/opt'], ['--ro-bind', '/opt/cordon/helper', '/opt/cordon/helper'], ['--remount-ro', '/opt']]);
 });
+
+test('the helper stays reachable when it lives under the private /tmp', () => {
+  const plan = planLinux(policy([r('/p', 'read-write')]), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
+  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
+});
