@@ -11,7 +11,7 @@ import { git, makeWorld, sh, cordon } from '../../../helpers/cordon.js';
 
 test('writes: inside the project succeed, everywhere else fail; /tmp is private', () => {
   const w = makeWorld();
-  const r = sh(w, `echo in > inside.txt && echo $TMPDIR > /tmp/cordon-private-$$ && cat /tmp/cordon-private-*; ls /tmp | wc -l; echo x > ${w.outside}/new.txt; echo x >> ${w.outside}/file.txt; echo x > ${w.home}/notes.txt; touch /etc/cordon-pwned; echo done`);
+  const r = sh(w, `echo in > inside.txt && echo $TMPDIR > /tmp/cordon-private-$$ && cat /tmp/cordon-private-*; ls /tmp | grep -c "^cordon-private-"; echo x > ${w.outside}/new.txt; echo x >> ${w.outside}/file.txt; echo x > ${w.home}/notes.txt; touch /etc/cordon-pwned; echo done`);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^\/tmp\n1\ndone\n$/, 'only our own file is in the private /tmp');
   assert.equal(readFileSync(join(w.proj, 'inside.txt'), 'utf8'), 'in\n');
