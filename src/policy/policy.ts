@@ -15,7 +15,7 @@ import { dirname, join, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, resolvePath, type PathContext, type PathKind } from './paths.js';
-import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES } from './protected.js';
+import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
 import type { PathEntry, Settings } from './settings.js';
 
 export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
@@ -115,12 +115,19 @@ export function buildPolicy(input: PolicyInput): Policy {
   const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
   const prot = (p: string, why: string) => pushResolved(rules, p, 'read-only', `protected: ${why}`);
 
-  for (const w of writableRoots) for (const n of PROTECTED_NAMES) prot(join(w, n.name), n.why);
+  const protExisting = (p: string, why: string) => {
+    const r = resolvePath(p);
+    if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+  };
+  for (const w of writableRoots) {
+    for (const n of PROTECTED_NAMES) prot(join(w, n.name), n.why);
+    for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
+  }
   if (isWritable(input.home)) {
-    for (const n of [...PROTECTED_NAMES, ...PROTECTED_IN_HOME]) prot(join(input.home, n.name), n.why);
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...PROTECTED_IN_HOME]) prot(join(input.home, n.name), n.why);
   }
   for (const repo of scanned.repos.filter(isWritable)) {
-    for (const n of PROTECTED_NAMES) prot(join(repo, n.name), n.why);
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
     const dotGit = join(repo, '.git');
     const k = resolvePath(dotGit);
     if (k.kind === 'file' || dotGit !== k.path) {

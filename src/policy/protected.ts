@@ -6,10 +6,18 @@
  * one place, and the README reproduces it.
  */
 
-/** Names protected at the root of every writable path and every repository work tree in one. */
+/**
+ * Shell startup files. They run only from $HOME, so a missing one gets a
+ * placeholder only there; elsewhere an existing one is still made read-only.
+ */
+export const SHELL_STARTUP: readonly { name: string; why: string }[] = ['.bashrc', '.bash_profile', '.bash_login', '.bash_logout', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.zlogout', '.kshrc', '.mkshrc', '.cshrc', '.tcshrc', '.login', '.logout', '.inputrc'].map((name) => ({ name, why: 'shell startup file' }));
+
+/**
+ * Names protected at the root of every writable path, existing or not. At the
+ * root of a nested repository inside one they are protected when they exist
+ * (a placeholder per name per repository would cost a mount each on every run).
+ */
 export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
-  // Shell startup files (read by the user's next shell when the root is $HOME).
-  ...['.bashrc', '.bash_profile', '.bash_login', '.bash_logout', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.zlogout', '.kshrc', '.mkshrc', '.cshrc', '.tcshrc', '.login', '.logout', '.inputrc'].map((name) => ({ name, why: 'shell startup file' })),
   { name: '.envrc', why: 'direnv runs it on cd' },
   { name: '.gitconfig', why: 'git configuration' },
   { name: '.gitmodules', why: 'submodule definitions (URLs and update commands)' },

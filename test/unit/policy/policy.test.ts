@@ -39,7 +39,8 @@ test('defaults: credential stores denied, cwd writable, protections for every re
   assert.ok(find(join(w.proj, 'sub', 'nested', '.git', 'config'), 'read-only'));
   assert.ok(find(join(w.proj, 'sub', 'nested', '.git', 'hooks'), 'read-only'), 'missing hooks get a rule (placeholder)');
   assert.ok(find(join(w.proj, '.envrc'), 'read-only'));
-  assert.ok(find(join(w.proj, 'sub', 'nested', '.vscode'), 'read-only'));
+  assert.ok(!find(join(w.proj, 'sub', 'nested', '.vscode'), 'read-only'), 'nested repos: only existing names (no placeholder per repo)');
+  assert.ok(!find(join(w.proj, '.bashrc'), 'read-only'), 'a missing .bashrc outside $HOME runs nowhere: no placeholder');
   assert.ok(!find(join(w.home, '.bashrc'), 'read-only'), 'home is not writable, so its rc files need no rule');
 });
 

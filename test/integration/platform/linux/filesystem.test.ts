@@ -117,12 +117,13 @@ test('files that run on the host later are never writable, existing or not', () 
   writeFileSync(join(w.proj, '.claude', 'settings.json'), '{}');
   git(w.proj, 'add', '-A');
   git(w.proj, 'commit', '-qm', 'agent settings');
+  writeFileSync(join(w.proj, 'deep', 'a', 'b', 'c', '.profile'), '# nested');
   const attempts = [
     'echo "[core] fsmonitor = evil" >> .git/config',
     'echo evil > .git/hooks/pre-commit',
     'mkdir -p .git/hooks && echo evil > .git/hooks/post-checkout',
     'echo evil > .envrc', 'echo {} > .mcp.json', 'mkdir -p .vscode && echo {} > .vscode/tasks.json',
-    'echo {} > .claude/settings.json', 'mkdir .claude/commands', 'echo x > .gitmodules', 'echo x > .bashrc',
+    'echo {} > .claude/settings.json', 'mkdir .claude/commands', 'echo x > .gitmodules', 'echo x >> deep/a/b/c/.profile',
     'echo evil > deep/a/b/c/.git/hooks/pre-commit', 'echo "[core]" >> deep/a/b/c/.git/config',
     'mv .git .git-old && mkdir .git', 'rm -rf .git/hooks', 'mv .envrc x', 'rmdir .vscode',
   ];
@@ -131,7 +132,8 @@ test('files that run on the host later are never writable, existing or not', () 
   assert.equal(readFileSync(join(w.proj, '.claude', 'settings.json'), 'utf8'), '{}');
   assert.doesNotMatch(readFileSync(join(w.proj, '.git', 'config'), 'utf8'), /fsmonitor/);
   // Placeholders are gone afterwards and git saw nothing.
-  for (const n of ['.envrc', '.mcp.json', '.vscode', '.gitmodules', '.bashrc', '.idea']) assert.ok(!existsSync(join(w.proj, n)), n);
+  for (const n of ['.envrc', '.mcp.json', '.vscode', '.gitmodules', '.idea']) assert.ok(!existsSync(join(w.proj, n)), n);
+  assert.equal(readFileSync(join(w.proj, 'deep', 'a', 'b', 'c', '.profile'), 'utf8'), '# nested');
   assert.ok(!existsSync(join(w.proj, '.git-old')));
   assert.equal(git(w.proj, 'status', '--porcelain'), '');
 });
