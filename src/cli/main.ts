@@ -4,7 +4,9 @@
  * own is one line on stderr and exit status 125.
  */
 import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { CordonError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { compile, defaultHome } from '../compile.js';
 import { compileSeccompFilter, hostSeccompArch } from '../platform/linux/seccomp.js';
 import { launchLinux } from '../platform/linux/launch.js';
@@ -81,6 +83,6 @@ function fail(e: unknown, debug: boolean): number {
 }
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }

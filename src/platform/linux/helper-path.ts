@@ -1,13 +1,11 @@
 /** Where the native helper lives: built by scripts/build-native.mjs at install time. */
 import { accessSync, constants } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { CordonError } from '../../errors.js';
-
-// dist/src/platform/linux/helper-path.js → package root is four levels up.
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+import { packageRoot } from '../../package-root.js';
 
 export function helperPath(): string {
-  const p = process.env.CORDON_HELPER ?? `${PACKAGE_ROOT}native/build/cordon-helper`;
+  const p = process.env.CORDON_HELPER ?? join(packageRoot(), 'native', 'build', 'cordon-helper');
   try {
     accessSync(p, constants.X_OK);
   } catch (e) {
