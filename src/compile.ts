@@ -15,6 +15,7 @@ import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanTrees } from './platform/linux/scan.js';
 import { findBwrap } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
+import { runtimeDir } from './platform/linux/placeholders.js';
 
 export interface CompileInput {
   readonly cwd: string;
@@ -55,6 +56,7 @@ export function compile(input: CompileInput): Compiled {
     settings,
     cli: input.rules,
     scan: (roots, patterns) => scanTrees(helper, roots, patterns),
+    runtimeDir: runtimeDir(),
   });
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready });

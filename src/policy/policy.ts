@@ -57,6 +57,8 @@ export interface PolicyInput extends PathContext {
   readonly cli: CliRules;
   /** Walks writable roots for repositories and `**` glob matches (the native scanner). */
   readonly scan: ScanFn;
+  /** cordon's private runtime directory (placeholder holds, scan cache): never writable inside. */
+  readonly runtimeDir?: string;
 }
 
 interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string; readonly weak?: boolean }
@@ -139,8 +141,9 @@ export function buildPolicy(input: PolicyInput): Policy {
   }
   for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, g, undefined, allowGitConfig);
 
-  // cordon's own settings files must not be rewritable from inside.
+  // cordon's own settings files and bookkeeping must not be rewritable from inside.
   for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
+  if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
 
   validateModes(rules);
   return {

@@ -186,3 +186,11 @@ test('many runs in parallel in one directory all succeed and leave nothing behin
   const after = readdirSync(w.proj).filter((n) => !n.startsWith('out-')).sort();
   assert.deepEqual(after, before);
 });
+
+test("with the host /tmp writable, cordon's own runtime directory stays read-only", () => {
+  const w = makeWorld();
+  const rt = `/tmp/cordon-${process.getuid?.() ?? 0}`;
+  const r = sh(w, `ls -d ${rt} >/dev/null && echo seen; echo x > /tmp/cordon-host-tmp-$$ && echo wrote-tmp; rm -f /tmp/cordon-host-tmp-$$; echo '{}' > ${rt}/hold-1-x.json 2>/dev/null || echo refused`, ['--allow-write', '/tmp']);
+  assert.equal(r.stdout, 'seen\nwrote-tmp\nrefused\n', r.stderr);
+  assert.ok(!existsSync(`${rt}/hold-1-x.json`));
+});
