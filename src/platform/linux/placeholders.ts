@@ -23,29 +23,43 @@ export interface Holds {
   readonly paths: readonly string[];
 }
 
+/**
+ * cordon's private state directory: placeholder holds and the scan cache.
+ * Persistent ($XDG_STATE_HOME/cordon, else ~/.local/state/cordon) so that a
+ * run cut off by a crash or a reboot is still cleaned up by the next run;
+ * a per-user directory under the temp dir when there is no usable home.
+ */
 export function runtimeDir(): string {
+  if (runtimeDirCache) return runtimeDirCache;
   const uid = process.getuid?.() ?? 0;
-  const base = process.env.XDG_RUNTIME_DIR && isOwnedDir(process.env.XDG_RUNTIME_DIR, uid) ? process.env.XDG_RUNTIME_DIR : tmpdir();
-  const dir = join(base, `cordon-${uid}`);
+  const home = process.env.HOME && process.env.HOME.startsWith('/') ? process.env.HOME : undefined;
+  const state = process.env.XDG_STATE_HOME && process.env.XDG_STATE_HOME.startsWith('/') ? process.env.XDG_STATE_HOME : home && join(home, '.local', 'state');
+  if (state) {
+    try {
+      mkdirSync(join(state, 'cordon'), { recursive: true, mode: 0o700 });
+      return (runtimeDirCache = checkPrivate(join(state, 'cordon'), uid));
+    } catch (e) {
+      if (e instanceof CordonError) throw e;
+      /* no usable home: fall back to the temp dir */
+    }
+  }
+  const dir = join(tmpdir(), `cordon-${uid}`);
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CordonError('CORDON_ERR_LAUNCH', `cannot create runtime directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
-  const st = lstatSync(dir);
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new CordonError('CORDON_ERR_LAUNCH', `runtime directory ${dir} is not a private directory owned by uid ${uid}; remove it and retry`);
-  }
-  return dir;
+  return (runtimeDirCache = checkPrivate(dir, uid));
 }
 
-function isOwnedDir(p: string, uid: number): boolean {
-  try {
-    const st = lstatSync(p);
-    return st.isDirectory() && st.uid === uid;
-  } catch {
-    return false;
+let runtimeDirCache: string | undefined;
+
+function checkPrivate(dir: string, uid: number): string {
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
+    throw new CordonError('CORDON_ERR_LAUNCH', `state directory ${dir} is not a private (0700) directory owned by uid ${uid}; fix its mode or remove it and retry`);
   }
+  return dir;
 }
 
 function alive(pid: number): boolean {

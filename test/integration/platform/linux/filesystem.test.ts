@@ -187,10 +187,10 @@ test('many runs in parallel in one directory all succeed and leave nothing behin
   assert.deepEqual(after, before);
 });
 
-test("with the host /tmp writable, cordon's own runtime directory stays read-only", () => {
+test("cordon's state directory (placeholder holds, scan cache) stays read-only when $HOME is writable", () => {
   const w = makeWorld();
-  const rt = `/tmp/cordon-${process.getuid?.() ?? 0}`;
-  const r = sh(w, `ls -d ${rt} >/dev/null && echo seen; echo x > /tmp/cordon-host-tmp-$$ && echo wrote-tmp; rm -f /tmp/cordon-host-tmp-$$; echo '{}' > ${rt}/hold-1-x.json 2>/dev/null || echo refused`, ['--allow-write', '/tmp']);
-  assert.equal(r.stdout, 'seen\nwrote-tmp\nrefused\n', r.stderr);
-  assert.ok(!existsSync(`${rt}/hold-1-x.json`));
+  const rt = join(w.home, '.local', 'state', 'cordon');
+  const r = sh(w, `ls -d ${rt} >/dev/null && echo seen; echo x > ${w.home}/ok.txt && echo wrote-home; echo '{}' > ${rt}/hold-1-x.json 2>/dev/null || echo refused`, ['--allow-write', '~']);
+  assert.equal(r.stdout, 'seen\nwrote-home\nrefused\n', r.stderr);
+  assert.ok(!existsSync(join(rt, 'hold-1-x.json')));
 });

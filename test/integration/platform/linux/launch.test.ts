@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { CLI, cordon, makeWorld, sh } from '../../../helpers/cordon.js';
 
 /** Hold files (cordon's placeholder bookkeeping) that mention this project; other tests run in parallel. */
-function runtimeHolds(proj: string): string[] {
-  const dirs = ['/tmp', process.env.XDG_RUNTIME_DIR ?? ''].filter(Boolean).map((b) => join(b, `cordon-${process.getuid?.() ?? 0}`));
+function runtimeHolds(home: string, proj: string): string[] {
+  const dirs = [join(home, '.local', 'state', 'cordon')];
   return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((n) => n.startsWith('hold-')).map((n) => join(d, n)) : []))
     .filter((f) => { try { return readFileSync(f, 'utf8').includes(proj); } catch { return false; } });
 }
@@ -73,7 +73,7 @@ test('kill -9 of the sandboxed command: cordon reports 137 and cleans up', async
   const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
   assert.equal(code, 137);
   assert.deepEqual(leftovers(w.proj), []);
-  assert.deepEqual(runtimeHolds(w.proj), []);
+  assert.deepEqual(runtimeHolds(w.home, w.proj), []);
 });
 
 test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps its placeholders', async () => {
@@ -87,7 +87,7 @@ test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps
   assert.equal(spawnSync('pgrep', ['-f', '^sleep 31$']).status, 1, 'sandbox died with cordon');
   assert.equal(sh(w, 'true').status, 0);
   assert.deepEqual(leftovers(w.proj), []);
-  assert.deepEqual(runtimeHolds(w.proj), []);
+  assert.deepEqual(runtimeHolds(w.home, w.proj), []);
 });
 
 test('fail closed: a bad settings file runs nothing and exits 125 with the key path', () => {
