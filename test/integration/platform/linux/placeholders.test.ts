@@ -1,0 +1,67 @@
+/**
+ * Placeholder bookkeeping on a real filesystem: created for a run, shared by
+ * parallel runs, removed only when no live run holds them, swept after a run
+ * that died, and never removed when the host put something inside.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const base = realpathSync(mkdtempSync('/var/tmp/cordon-ph-'));
+process.env.XDG_STATE_HOME = join(base, 'state');
+process.on('exit', () => rmSync(base, { recursive: true, force: true }));
+const { acquirePlaceholders, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../../src/platform/linux/placeholders.js');
+
+test('the state directory is private', () => {
+  const d = runtimeDir();
+  assert.equal(d, join(base, 'state', 'cordon'));
+  assert.equal(statSync(d).mode & 0o777, 0o700);
+});
+
+test('acquire creates missing placeholders (and parents); release removes exactly those', () => {
+  const proj = join(base, 'p1');
+  mkdirSync(join(proj, 'keep'), { recursive: true });
+  const h = acquirePlaceholders([join(proj, '.envrc'), join(proj, 'a', 'b', '.vscode')], [join(proj, 'keep')]);
+  assert.ok(existsSync(join(proj, '.envrc')) && existsSync(join(proj, 'a', 'b', '.vscode')));
+  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')).length, 1);
+  releasePlaceholders(h);
+  assert.deepEqual(readdirSync(proj).sort(), ['keep'], 'parents created for a placeholder go too; existing dirs stay');
+  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')), []);
+});
+
+test('a placeholder shared with another live run survives until the last one releases', () => {
+  const proj = join(base, 'p2');
+  mkdirSync(proj);
+  const a = acquirePlaceholders([join(proj, '.envrc')], []);
+  // The second run's policy sees the placeholder as an existing directory it mounts read-only.
+  const b = acquirePlaceholders([], [join(proj, '.envrc')]);
+  assert.deepEqual(b.paths, [join(proj, '.envrc')]);
+  releasePlaceholders(a);
+  assert.ok(existsSync(join(proj, '.envrc')), 'still held by b');
+  releasePlaceholders(b);
+  assert.ok(!existsSync(join(proj, '.envrc')));
+});
+
+test('holds of a dead run are swept; a placeholder the host wrote into is left alone', () => {
+  const proj = join(base, 'p3');
+  mkdirSync(join(proj, '.envrc'), { recursive: true });
+  mkdirSync(join(proj, '.vscode'));
+  writeFileSync(join(proj, '.vscode', 'user-file'), 'written on the host during the run');
+  // A run that was SIGKILLed: pid 2^22+1 cannot exist (pid_max is at most 2^22).
+  writeFileSync(join(runtimeDir(), 'hold-4194305-dead.json'), JSON.stringify({ pid: 4194305, paths: [join(proj, '.envrc'), join(proj, '.vscode')] }));
+  sweepStale(runtimeDir());
+  assert.ok(!existsSync(join(proj, '.envrc')));
+  assert.ok(existsSync(join(proj, '.vscode', 'user-file')));
+  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')), []);
+});
+
+test('a stale lock of a dead process is taken over', () => {
+  writeFileSync(join(runtimeDir(), 'placeholders.lock'), '4194305');
+  const proj = join(base, 'p4');
+  mkdirSync(proj);
+  const h = acquirePlaceholders([join(proj, '.mcp.json')], []);
+  releasePlaceholders(h);
+  assert.ok(!existsSync(join(runtimeDir(), 'placeholders.lock')));
+  assert.ok(!existsSync(join(proj, '.mcp.json')));
+});
