@@ -1,0 +1,176 @@
+/**
+ * The HTTP proxy: absolute-form requests (plain HTTP, streamed both ways,
+ * upstream connections kept per client connection) and CONNECT tunnels.
+ * It authenticates, parses, asks the one decision function, and dials exactly
+ * the address the decision names: it never resolves a name itself.
+ *
+ * Trust boundary: request line, headers and bodies come from the sandbox.
+ */
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { checkProxyAuthorization } from './auth.js';
+import { tunnel } from './tunnel.js';
+import type { Decider, Decision, ProxyEvent } from './types.js';
+
+export interface ProxyOptions {
+  readonly secret: string;
+  readonly decide: Decider;
+  readonly onEvent?: (e: ProxyEvent) => void;
+  readonly idleMs?: number;
+  readonly handshakeMs?: number;
+  readonly dialMs?: number;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+export function createHttpProxy(o: ProxyOptions): Server {
+  const idleMs = o.idleMs ?? 300_000;
+  const agents = new WeakMap<Socket, Agent>();
+  const server = createServer({ headersTimeout: o.handshakeMs ?? 10_000, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
+    void handleRequest(req, res).catch(() => res.destroy());
+  });
+
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!checkProxyAuthorization(req.headers['proxy-authorization'], o.secret)) {
+      res.writeHead(407, { 'Proxy-Authenticate': 'Basic realm="cordon"', 'X-Cordon-Reason': 'proxy-auth-required', 'Content-Type': 'text/plain' });
+      res.end('cordon: proxy authentication required (use the proxy URL from HTTP_PROXY, which carries the session credentials)\n');
+      return;
+    }
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      return refuse(res, 400, 'bad-request-target', 'cordon: the proxy needs an absolute http:// URL in the request line');
+    }
+    if (url.protocol !== 'http:') return refuse(res, 400, 'bad-request-target', `cordon: ${url.protocol} URLs go through CONNECT, not as a plain proxy request`);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port ? Number(url.port) : 80;
+    const hostHeader = req.headers.host;
+    if (!hostHeader || !sameAuthority(hostHeader, url.host, 80)) {
+      emit('http', host, port, false, 'host-mismatch');
+      return refuse(res, 403, 'host-mismatch', `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`);
+    }
+    const d = await o.decide({ host, port, via: 'http' });
+    if (!d.allow) {
+      emit('http', host, port, false, d.reason);
+      return refuse(res, 403, d.reason, d.message);
+    }
+    emit('http', host, port, true, undefined, d.dial.address);
+    const socket = req.socket;
+    let agent = agents.get(socket);
+    if (!agent) {
+      // Upstream connections live as long as the client's connection: reused
+      // while it is kept alive, closed with it.
+      agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      agents.set(socket, agent);
+      const a = agent;
+      socket.once('close', () => a.destroy());
+    }
+    const headers: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      if (!HOP_BY_HOP.has(req.rawHeaders[i]!.toLowerCase())) headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+    const up = httpRequest({ host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs });
+    up.on('response', (ur) => {
+      const out: string[] = [];
+      for (let i = 0; i < ur.rawHeaders.length; i += 2) {
+        if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
+      }
+      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
+      ur.pipe(res);
+      ur.on('error', () => res.destroy());
+    });
+    up.on('timeout', () => up.destroy(new Error('upstream idle timeout')));
+    up.on('error', (e) => {
+      if (!res.headersSent) refuse(res, 502, 'upstream-failed', `cordon: ${host}:${port} (${d.dial.address}) failed: ${e.message}`);
+      else res.destroy();
+    });
+    res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+    req.pipe(up);
+  }
+
+  server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    void handleConnect(req, client, head).catch(() => client.destroy());
+  });
+
+  async function handleConnect(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
+    client.on('error', () => client.destroy());
+    if (!checkProxyAuthorization(req.headers['proxy-authorization'], o.secret)) {
+      return rawRefuse(client, 407, 'proxy-auth-required', 'cordon: proxy authentication required (use the proxy URL from HTTPS_PROXY, which carries the session credentials)', 'Proxy-Authenticate: Basic realm="cordon"\r\n');
+    }
+    const target = parseAuthority(req.url ?? '');
+    if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
+    const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect' });
+    if (!d.allow) {
+      emit('connect', target.host, target.port, false, d.reason);
+      return rawRefuse(client, 403, d.reason, d.message);
+    }
+    emit('connect', target.host, target.port, true, undefined, d.dial.address);
+    const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
+    const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
+    up.once('error', (e) => {
+      clearTimeout(dialTimer);
+      if (!client.destroyed) rawRefuse(client, 502, 'upstream-failed', `cordon: ${target.host}:${target.port} (${d.dial.address}) failed: ${e.message}`);
+    });
+    up.once('connect', () => {
+      clearTimeout(dialTimer);
+      up.removeAllListeners('error');
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) up.write(head);
+      tunnel(client, up, idleMs);
+    });
+  }
+
+  function emit(via: 'http' | 'connect', host: string, port: number, allowed: boolean, reason?: string, dialed?: string): void {
+    o.onEvent?.({ version: 1, kind: 'connection', via, host, port, allowed, ...(reason ? { reason } : {}), ...(dialed ? { dialed } : {}) });
+  }
+  return server;
+}
+
+function refuse(res: ServerResponse, status: number, reason: string, message: string): void {
+  const body = `${message}\n`;
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'X-Cordon-Reason': reason, Connection: 'close' });
+  res.end(body);
+}
+
+function rawRefuse(client: Socket, status: number, reason: string, message: string, extra = ''): void {
+  const body = `${message}\n`;
+  const text = status === 407 ? 'Proxy Authentication Required' : status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Bad Gateway';
+  client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Cordon-Reason: ${reason}\r\n${extra}Connection: close\r\n\r\n${body}`);
+}
+
+/** "host:port", "[v6]:port" → parts; undefined when malformed. */
+export function parseAuthority(s: string): { host: string; port: number } | undefined {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([^\s:[\]/@]+):(\d{1,5})$/.exec(s);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1]!, port };
+}
+
+/** Host header vs request-target authority, with the default port made explicit. */
+export function sameAuthority(hostHeader: string, urlHost: string, defaultPort: number): boolean {
+  return canonicalAuthority(hostHeader, defaultPort) === canonicalAuthority(urlHost, defaultPort);
+}
+
+function canonicalAuthority(raw: string, defaultPort: number): string {
+  const s = raw.trim().toLowerCase();
+  let host = s;
+  let port = '';
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    host = s.slice(0, end + 1);
+    const rest = s.slice(end + 1);
+    if (rest.startsWith(':')) port = rest.slice(1);
+    else if (rest !== '') return `invalid:${s}`;
+  } else {
+    const i = s.lastIndexOf(':');
+    if (i >= 0) {
+      if (s.indexOf(':') !== i) return `invalid:${s}`;
+      host = s.slice(0, i);
+      port = s.slice(i + 1);
+    }
+  }
+  if (port !== '' && !/^\d{1,5}$/.test(port)) return `invalid:${s}`;
+  return `${host.replace(/\.$/, '')}:${port === '' ? defaultPort : Number(port)}`;
+}

@@ -1,0 +1,91 @@
+/**
+ * The SOCKS5 proxy: drives the sans-IO protocol in socks5-protocol.ts over a
+ * socket, authenticates with the session secret, asks the one decision
+ * function, dials exactly the decided address, then tunnels.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { PROXY_USER, secretMatches } from './auth.js';
+import { authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
+import { tunnel } from './tunnel.js';
+import type { ProxyOptions } from './http-proxy.js';
+
+export function createSocksProxy(o: ProxyOptions): Server {
+  const idleMs = o.idleMs ?? 300_000;
+  return createServer({ allowHalfOpen: true }, (client: Socket) => {
+    let buf: Buffer = Buffer.alloc(0);
+    let state: 'greeting' | 'auth' | 'request' | 'busy' = 'greeting';
+    client.setTimeout(o.handshakeMs ?? 10_000, () => client.destroy());
+    client.on('error', () => client.destroy());
+    const onData = (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      if (buf.length > 1024) return client.destroy(); // no valid handshake message is this long
+      step();
+    };
+    const step = () => {
+      if (state === 'greeting') {
+        const r = parseGreeting(buf);
+        if (r.kind === 'need-more') return;
+        if (r.kind === 'error') return void endWith(client, r.reply);
+        if (r.kind !== 'greeting') return void client.destroy();
+        client.write(r.reply);
+        buf = buf.subarray(r.consumed);
+        state = 'auth';
+      }
+      if (state === 'auth') {
+        const r = parseAuth(buf);
+        if (r.kind === 'need-more') return;
+        if (r.kind !== 'auth') return void endWith(client, r.kind === 'error' ? r.reply : undefined);
+        const ok = r.username === PROXY_USER && secretMatches(r.password, o.secret);
+        if (!ok) {
+          o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host: '', port: 0, allowed: false, reason: 'proxy-auth-required' });
+          return void client.end(authReply(false));
+        }
+        client.write(authReply(true));
+        buf = buf.subarray(r.consumed);
+        state = 'request';
+      }
+      if (state === 'request') {
+        const r = parseRequest(buf);
+        if (r.kind === 'need-more') return;
+        if (r.kind !== 'request') return void endWith(client, r.kind === 'error' ? r.reply : undefined);
+        state = 'busy';
+        client.off('data', onData);
+        client.pause();
+        const rest = buf.subarray(r.consumed);
+        void onRequest(client, r.host, r.port, rest).catch(() => client.destroy());
+      }
+    };
+    client.on('data', onData);
+  });
+
+  async function onRequest(client: Socket, host: string, port: number, rest: Buffer): Promise<void> {
+    const d = await o.decide({ host, port, via: 'socks5' });
+    if (!d.allow) {
+      o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host, port, allowed: false, reason: d.reason });
+      client.end(reply(REP.notAllowed));
+      return;
+    }
+    o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host, port, allowed: true, dialed: d.dial.address });
+    const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
+    const dialTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), o.dialMs ?? 10_000);
+    up.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(dialTimer);
+      const code = e.code === 'ECONNREFUSED' ? REP.connectionRefused : e.code === 'ENETUNREACH' ? REP.networkUnreachable : e.code === 'ETIMEDOUT' ? REP.ttlExpired : REP.hostUnreachable;
+      if (!client.destroyed) client.end(reply(code));
+    });
+    up.once('connect', () => {
+      clearTimeout(dialTimer);
+      up.removeAllListeners('error');
+      client.setTimeout(0);
+      client.write(reply(REP.succeeded));
+      if (rest.length > 0) up.write(rest);
+      client.resume();
+      tunnel(client, up, idleMs);
+    });
+  }
+}
+
+function endWith(s: Socket, data: Buffer | undefined): void {
+  if (data) s.end(data);
+  else s.end();
+}

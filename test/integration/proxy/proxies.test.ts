@@ -1,0 +1,194 @@
+/**
+ * The proxies over real sockets: Unix-socket listeners, a real upstream HTTP
+ * server and TCP echo server on loopback, raw client bytes. The decision
+ * function here is a small test policy (the real one has its own tests);
+ * what is tested is the proxies' I/O: auth, refusal answers, streaming,
+ * connection reuse, half-close, SOCKS5.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startProxies } from '../../../src/proxy/proxies.js';
+import type { Decider } from '../../../src/proxy/types.js';
+
+const secret = 'test-secret-123';
+const auth = `Basic ${Buffer.from(`cordon:${secret}`).toString('base64')}`;
+const dir = mkdtempSync(join(tmpdir(), 'cordon-proxy-test-'));
+
+let upstreamConnections = 0;
+const upstream = createHttpServer((req, res) => {
+  let n = 0;
+  req.on('data', (d: Buffer) => { n += d.length; });
+  req.on('end', () => {
+    if (req.url?.startsWith('/bytes/')) {
+      const total = Number(req.url.slice(7));
+      res.writeHead(200, { 'content-length': total });
+      const chunk = Buffer.alloc(65536, 0x61);
+      let sent = 0;
+      const pump = () => {
+        while (sent < total) {
+          const part = chunk.subarray(0, Math.min(chunk.length, total - sent));
+          sent += part.length;
+          if (!res.write(part)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
+    res.end(JSON.stringify({ method: req.method, url: req.url, host: req.headers.host, auth: req.headers['proxy-authorization'] ?? null, received: n }));
+  });
+});
+upstream.on('connection', () => { upstreamConnections++; });
+const echo = createServer({ allowHalfOpen: true }, (s) => {
+  const parts: Buffer[] = [];
+  s.on('data', (d: Buffer) => parts.push(d));
+  s.on('end', () => s.end(Buffer.concat([Buffer.from('echo:'), ...parts])));
+});
+await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+const upPort = (upstream.address() as AddressInfo).port;
+const echoPort = (echo.address() as AddressInfo).port;
+
+const seen: string[] = [];
+const decide: Decider = async (req) => {
+  seen.push(`${req.via} ${req.host}:${req.port}`);
+  if (req.host === 'allowed.test') return { allow: true, dial: { address: '127.0.0.1', port: req.port } };
+  return { allow: false, reason: 'not-allowlisted', message: `cordon: connection to ${req.host}:${req.port} refused: not in network.allowedDomains` };
+};
+const events: unknown[] = [];
+const proxies = await startProxies(join(dir, 'run'), { secret, decide, onEvent: (e) => events.push(e) });
+after(async () => {
+  await proxies.close();
+  upstream.close();
+  echo.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function rawExchange(path: string, data: Buffer | string, opts: { half?: boolean } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('error', reject);
+    s.write(data);
+    if (opts.half) s.end();
+  });
+}
+
+test('the socket directory is private', () => {
+  assert.equal(statSync(join(dir, 'run')).mode & 0o777, 0o700);
+});
+
+test('HTTP: no or wrong credentials → 407; the decider is never asked', async () => {
+  const before = seen.length;
+  for (const h of ['', 'Proxy-Authorization: Basic Y29yZG9uOndyb25n\r\n']) {
+    const r = (await rawExchange(proxies.httpSocket, `GET http://allowed.test:${upPort}/ HTTP/1.1\r\nHost: allowed.test:${upPort}\r\n${h}Connection: close\r\n\r\n`)).toString();
+    assert.match(r, /^HTTP\/1\.1 407 /);
+    assert.match(r, /Proxy-Authenticate: Basic/i);
+  }
+  const c = (await rawExchange(proxies.httpSocket, `CONNECT allowed.test:${echoPort} HTTP/1.1\r\nHost: allowed.test:${echoPort}\r\n\r\n`)).toString();
+  assert.match(c, /^HTTP\/1\.1 407 /);
+  assert.equal(seen.length, before);
+});
+
+test('HTTP: allowed request is forwarded without the proxy credentials; refused one gets 403 with a reason', async () => {
+  const ok = (await rawExchange(proxies.httpSocket, `POST http://allowed.test:${upPort}/x?y=1 HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nProxy-Authorization: ${auth}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`)).toString();
+  assert.match(ok, /^HTTP\/1\.1 200 /);
+  const body = JSON.parse(ok.slice(ok.indexOf('\r\n\r\n') + 4));
+  assert.deepEqual(body, { method: 'POST', url: '/x?y=1', host: `allowed.test:${upPort}`, auth: null, received: 5 });
+  const no = (await rawExchange(proxies.httpSocket, `GET http://evil.test/ HTTP/1.1\r\nHost: evil.test\r\nProxy-Authorization: ${auth}\r\nConnection: close\r\n\r\n`)).toString();
+  assert.match(no, /^HTTP\/1\.1 403 /);
+  assert.match(no, /X-Cordon-Reason: not-allowlisted/i);
+  assert.match(no, /cordon: connection to evil\.test:80 refused/);
+});
+
+test('HTTP: a Host header that disagrees with the target is refused before any decision', async () => {
+  const before = seen.length;
+  const r = (await rawExchange(proxies.httpSocket, `GET http://allowed.test:${upPort}/ HTTP/1.1\r\nHost: evil.test\r\nProxy-Authorization: ${auth}\r\nConnection: close\r\n\r\n`)).toString();
+  assert.match(r, /^HTTP\/1\.1 403 /);
+  assert.match(r, /X-Cordon-Reason: host-mismatch/i);
+  assert.equal(seen.length, before);
+});
+
+test('HTTP: two requests on one client connection reuse one upstream connection', async () => {
+  const before = upstreamConnections;
+  const req = (close: boolean) => `GET http://allowed.test:${upPort}/a HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nProxy-Authorization: ${auth}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
+  const r = await new Promise<string>((resolve) => {
+    const s = connect(proxies.httpSocket);
+    let out = '';
+    s.on('data', (d: Buffer) => {
+      out += d.toString();
+      if ((out.match(/HTTP\/1\.1 200/g) ?? []).length === 1 && !out.includes('second')) {
+        out += 'second';
+        s.write(req(true));
+      }
+    });
+    s.on('end', () => resolve(out));
+    s.write(req(false));
+  });
+  assert.equal((r.match(/HTTP\/1\.1 200/g) ?? []).length, 2);
+  assert.equal(upstreamConnections - before, 1);
+});
+
+test('HTTP: a 64 MiB download streams through', async () => {
+  const total = 64 * 1024 * 1024;
+  const got = await new Promise<number>((resolve, reject) => {
+    const s = connect(proxies.httpSocket);
+    let n = 0;
+    let headerDone = false;
+    s.on('data', (d: Buffer) => {
+      if (!headerDone) {
+        const i = d.indexOf('\r\n\r\n');
+        if (i < 0) return;
+        headerDone = true;
+        n += d.length - i - 4;
+      } else n += d.length;
+    });
+    s.on('end', () => resolve(n));
+    s.on('error', reject);
+    s.write(`GET http://allowed.test:${upPort}/bytes/${total} HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nProxy-Authorization: ${auth}\r\nConnection: close\r\n\r\n`);
+  });
+  assert.equal(got, total);
+});
+
+test('CONNECT: tunnel with half-close; refusal is a 403 with a reason', async () => {
+  const r = await rawExchange(proxies.httpSocket, `CONNECT allowed.test:${echoPort} HTTP/1.1\r\nHost: allowed.test:${echoPort}\r\nProxy-Authorization: ${auth}\r\n\r\nping`, { half: true });
+  assert.equal(r.toString(), 'HTTP/1.1 200 Connection Established\r\n\r\necho:ping');
+  const no = (await rawExchange(proxies.httpSocket, `CONNECT 127.0.0.1:${echoPort} HTTP/1.1\r\nHost: 127.0.0.1:${echoPort}\r\nProxy-Authorization: ${auth}\r\n\r\n`)).toString();
+  assert.match(no, /^HTTP\/1\.1 403 Forbidden\r\n/);
+  assert.match(no, /X-Cordon-Reason: not-allowlisted/);
+});
+
+function socks(host: Buffer, port: number, user = 'cordon', pass = secret, payload = 'ping'): Promise<Buffer> {
+  const u = Buffer.from(user);
+  const p = Buffer.from(pass);
+  const msg = Buffer.concat([Buffer.from([5, 1, 2]), Buffer.from([1, u.length]), u, Buffer.from([p.length]), p, Buffer.from([5, 1, 0]), host, Buffer.from([port >> 8, port & 255]), Buffer.from(payload)]);
+  return rawExchange(proxies.socksSocket, msg, { half: true });
+}
+
+test('SOCKS5: domain CONNECT with credentials tunnels; wrong password and refused targets get the right codes', async () => {
+  const name = Buffer.from('allowed.test');
+  const ok = await socks(Buffer.concat([Buffer.from([3, name.length]), name]), echoPort);
+  assert.deepEqual([...ok.subarray(0, 4)], [5, 2, 1, 0]);
+  assert.deepEqual([...ok.subarray(4, 6)], [5, 0]);
+  assert.equal(ok.subarray(14).toString(), 'echo:ping');
+  const bad = await socks(Buffer.concat([Buffer.from([3, name.length]), name]), echoPort, 'cordon', 'nope');
+  assert.deepEqual([...bad], [5, 2, 1, 1]);
+  const lit = await socks(Buffer.from([1, 127, 0, 0, 1]), echoPort);
+  assert.deepEqual([...lit.subarray(4, 6)], [5, 2], 'IPv4 literal refused with "not allowed by ruleset"');
+  const v6 = await socks(Buffer.concat([Buffer.from([4]), Buffer.from('00000000000000000000ffff7f000001', 'hex')]), echoPort);
+  assert.deepEqual([...v6.subarray(4, 6)], [5, 2]);
+  assert.ok(seen.includes(`socks5 0:0:0:0:0:ffff:7f00:1:${echoPort}`));
+});
+
+test('every decision is an event', () => {
+  assert.ok(events.some((e: any) => e.via === 'connect' && e.allowed === true && e.dialed === '127.0.0.1'));
+  assert.ok(events.some((e: any) => e.via === 'http' && e.allowed === false && e.reason === 'host-mismatch'));
+  assert.ok(events.some((e: any) => e.via === 'socks5' && e.allowed === false && e.reason === 'proxy-auth-required'));
+});
