@@ -25,5 +25,5 @@ if [ "$major" -lt 20 ]; then echo "cordon setup: Node.js >= 20 is required (foun
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
-[ -x native/build/cordon-helper ] || node scripts/build-native.mjs
+{ [ -x native/build/cordon-helper ] && [ -x native/build/cordon-relay ]; } || node scripts/build-native.mjs
 npm run --silent build

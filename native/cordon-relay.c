@@ -1,0 +1,267 @@
+/*
+ * cordon-relay: the network bridge into a sandbox. It joins the user and
+ * network namespaces of the sandbox's PID 1 (outside its PID and mount
+ * namespaces, so the confined process cannot see, signal or ptrace it),
+ * listens on 127.0.0.1:PORT there, and relays every connection to one of
+ * cordon's proxy Unix sockets on the host. The confined process needs no
+ * AF_UNIX socket at all (seccomp refuses it); it sees only TCP on loopback.
+ *
+ * It decides nothing: the proxies behind the Unix sockets authenticate and
+ * judge every request. Trust boundary: bytes from the sandbox are copied,
+ * never parsed.
+ *
+ *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]...
+ *
+ * Prints "ready\n" on stdout once every listener is up, then serves until
+ * killed (cordon kills it when the sandbox exits; it also dies with cordon).
+ * Each direction of each connection is a thread moving data with splice(2)
+ * through a pipe, so bytes are not copied through user space; a FIN in one
+ * direction is passed on with shutdown(SHUT_WR) while the other keeps going.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define EXIT_RELAY 125
+#define MAX_MAPS 8
+#define PIPE_SIZE (1 << 20)
+
+struct map {
+	int port;
+	const char *socket_path;
+	int listen_fd;
+};
+
+struct conn {
+	int client, upstream;
+	atomic_int refs;
+};
+
+struct half {
+	struct conn *c;
+	int from, to;
+};
+
+__attribute__((noreturn)) static void die(const char *what)
+{
+	fprintf(stderr, "cordon-relay: %s: %s\n", what, strerror(errno));
+	exit(EXIT_RELAY);
+}
+
+static void join_ns(int pid, const char *kind, int nstype)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/ns/%s", pid, kind);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die(path);
+	if (setns(fd, nstype) < 0)
+		die(kind);
+	close(fd);
+}
+
+static void release(struct conn *c)
+{
+	if (atomic_fetch_sub(&c->refs, 1) == 1) {
+		close(c->client);
+		close(c->upstream);
+		free(c);
+	}
+}
+
+/* One direction: from → pipe → to, until EOF or error; then half-close. */
+static void *pump(void *arg)
+{
+	struct half *h = arg;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		shutdown(h->from, SHUT_RDWR);
+		shutdown(h->to, SHUT_RDWR);
+		release(h->c);
+		free(h);
+		return NULL;
+	}
+	fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE);
+	bool ok = true;
+	for (;;) {
+		ssize_t n = splice(h->from, NULL, p[1], NULL, PIPE_SIZE, SPLICE_F_MOVE);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ok = false;
+			break;
+		}
+		while (n > 0) {
+			ssize_t m = splice(p[0], NULL, h->to, NULL, (size_t)n, SPLICE_F_MOVE);
+			if (m < 0) {
+				if (errno == EINTR)
+					continue;
+				ok = false;
+				break;
+			}
+			n -= m;
+		}
+		if (!ok)
+			break;
+	}
+	close(p[0]);
+	close(p[1]);
+	if (ok) {
+		shutdown(h->to, SHUT_WR); /* pass the FIN on; the other direction keeps flowing */
+	} else {
+		/* A reset on either side tears down both directions. */
+		shutdown(h->from, SHUT_RDWR);
+		shutdown(h->to, SHUT_RDWR);
+	}
+	release(h->c);
+	free(h);
+	return NULL;
+}
+
+static int dial_unix(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof a.sun_path) {
+		close(fd);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(a.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void serve(int client, const char *socket_path, pthread_attr_t *attr)
+{
+	int up = dial_unix(socket_path);
+	if (up < 0) {
+		close(client);
+		return;
+	}
+	int one = 1;
+	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct conn *c = calloc(1, sizeof *c);
+	struct half *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+	if (!c || !a || !b) {
+		free(c), free(a), free(b);
+		close(client), close(up);
+		return;
+	}
+	c->client = client;
+	c->upstream = up;
+	atomic_store(&c->refs, 2);
+	*a = (struct half){ c, client, up };
+	*b = (struct half){ c, up, client };
+	pthread_t t;
+	if (pthread_create(&t, attr, pump, a) != 0) {
+		free(a), free(b), free(c);
+		close(client), close(up);
+		return;
+	}
+	if (pthread_create(&t, attr, pump, b) != 0) {
+		shutdown(client, SHUT_RDWR);
+		shutdown(up, SHUT_RDWR);
+		release(c);
+		free(b);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct map maps[MAX_MAPS];
+	int n = 0, pid = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--pid") == 0 && i + 1 < argc) {
+			pid = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc && n < MAX_MAPS) {
+			char *spec = argv[++i], *eq = strchr(spec, '=');
+			if (!eq)
+				goto usage;
+			*eq = '\0';
+			maps[n].port = atoi(spec);
+			maps[n].socket_path = eq + 1;
+			if (maps[n].port < 1 || maps[n].port > 65535)
+				goto usage;
+			n++;
+		} else {
+			goto usage;
+		}
+	}
+	if (pid <= 0 || n == 0)
+		goto usage;
+
+	/* Dies with cordon; never outlives the run that started it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		exit(EXIT_RELAY);
+	signal(SIGPIPE, SIG_IGN);
+	/* User namespace first (it grants the rights to join the network one). */
+	join_ns(pid, "user", CLONE_NEWUSER);
+	join_ns(pid, "net", CLONE_NEWNET);
+
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			die("socket");
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)maps[i].port) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
+			die("bind 127.0.0.1");
+		if (listen(fd, 512) < 0)
+			die("listen");
+		maps[i].listen_fd = fd;
+	}
+	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+		die("write ready");
+
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	struct pollfd pfd[MAX_MAPS];
+	for (int i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = maps[i].listen_fd, .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		for (int i = 0; i < n; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			int c = accept4(maps[i].listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c >= 0)
+				serve(c, maps[i].socket_path, &attr);
+		}
+	}
+usage:
+	fputs("usage: cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]...\n", stderr);
+	return EXIT_RELAY;
+}
