@@ -1,0 +1,430 @@
+/**
+ * The servers of one test host: HTTP, HTTPS (HTTP/1.1 and h2 on one port),
+ * a raw TCP echo, a UDP echo, a DNS responder that answers NXDOMAIN, and Unix
+ * socket echoes. Every connection, request, TLS handshake, datagram and query
+ * appends one JSON line to a record file; tests judge attacks from those lines,
+ * never from what the sandboxed command printed.
+ *
+ * Trust boundary: everything a client sends is attacker-controlled and is only
+ * counted, echoed or (for the first bytes) recorded; nothing it says is obeyed
+ * except the documented HTTP endpoints below.
+ *
+ * Protocol with the parent (test/world/world.ts):
+ *   argv: <world-id> <config JSON>      (the id lets a sweep find orphans)
+ *   stdout: {"ready":[{kind,port,addresses,path}...]} once every listener is up,
+ *           {"synced":N} after each "sync N" line on stdin,
+ *           {"error":"..."} and exit 1 if a listener cannot start.
+ *   stdin EOF: exit. The parent holds the pipe, so a SIGKILLed parent leaves no
+ *   server behind.
+ */
+import { appendFileSync, chmodSync, createReadStream, readFileSync, statSync } from 'node:fs';
+import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
+import { resolve, sep } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type TLSSocket } from 'node:tls';
+
+export type ListenerKind = 'http' | 'https' | 'tcp' | 'udp' | 'dns' | 'unix';
+
+export interface ListenerSpec {
+  readonly kind: ListenerKind;
+  /** TCP/UDP: addresses to bind, all on the same port. '::' is dual-stack. */
+  readonly addresses?: readonly string[];
+  /** 0 = pick a free one (the same on every address). */
+  readonly port?: number;
+  /** dns only: bind a random free 127.250.X.53 instead of `addresses`. */
+  readonly randomLoopback?: boolean;
+  /** unix only: a path, or an abstract name starting with "\0". */
+  readonly path?: string;
+  /** Defaults to the server's recordFile. */
+  readonly recordFile?: string;
+}
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly recordFile: string;
+  readonly listeners: readonly ListenerSpec[];
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly filesDir?: string;
+}
+
+export interface ReadyListener {
+  readonly kind: ListenerKind;
+  readonly port: number | null;
+  readonly addresses: readonly string[];
+  readonly path?: string;
+}
+
+/** How many bytes of a raw stream or datagram are kept in a record. */
+const HEAD_BYTES = 256;
+const CHUNK = Buffer.alloc(64 * 1024, 'cordon-test-world-bytes\n');
+
+const [, , worldId, configJson] = process.argv;
+if (!worldId || !configJson) {
+  process.stderr.write('usage: host-server <world-id> <config-json>\n');
+  process.exit(2);
+}
+const config = JSON.parse(configJson) as ServerConfig;
+const tlsOpts = config.tls ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) } : undefined;
+
+function record(file: string | undefined, rec: Record<string, unknown>): void {
+  // Synchronous append: lines are complete and ordered when a test reads them.
+  appendFileSync(file ?? config.recordFile, JSON.stringify({ ts: Date.now(), ...rec }) + '\n');
+}
+
+/** Dual-stack sockets report IPv4 peers as ::ffff:a.b.c.d; tests want a.b.c.d. */
+function addr(a: string | undefined): string {
+  if (!a) return '';
+  return a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a;
+}
+
+function head(buf: Buffer): string {
+  return buf.subarray(0, HEAD_BYTES).toString('utf8');
+}
+
+// ---------------------------------------------------------------- HTTP(S)
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+function httpHandler(proto: 'http' | 'https', file: string | undefined) {
+  return (req: Req, res: Res): void => {
+    const sock = req.socket as Socket;
+    const url = req.url ?? '';
+    const host = (req.headers.host ?? req.headers[':authority']) as string | undefined;
+    let received = 0;
+    let sent = 0;
+    const rec = {
+      proto,
+      event: 'request',
+      port: sock.localPort ?? null,
+      local: addr(sock.localAddress),
+      peer: addr(sock.remoteAddress),
+      peerPort: sock.remotePort,
+      host,
+      method: req.method,
+      path: url,
+      httpVersion: req.httpVersion,
+    };
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      record(file, { ...rec, bytes: received, sent });
+    };
+    res.on('close', finish);
+    res.on('finish', finish);
+    const send = (status: number, body: string | Buffer, headers: Record<string, string> = {}): void => {
+      const b = typeof body === 'string' ? Buffer.from(body) : body;
+      sent += b.length;
+      (res as ServerResponse).writeHead(status, { 'content-length': String(b.length), ...headers });
+      res.end(b);
+    };
+    req.on('data', (c: Buffer) => (received += c.length));
+    req.on('error', () => undefined);
+    res.on('error', () => undefined);
+
+    const path = url.startsWith('/') ? url : safePath(url);
+    const [pathname = '/', query = ''] = path.split('?', 2) as [string, string?];
+    const bytesMatch = /^\/bytes\/(\d+)$/.exec(pathname);
+    const statusMatch = /^\/status\/(\d{3})$/.exec(pathname);
+
+    req.on('end', () => {
+      if (bytesMatch) {
+        let left = Number(bytesMatch[1]);
+        (res as ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(left) });
+        const pump = (): void => {
+          while (left > 0) {
+            const n = Math.min(left, CHUNK.length);
+            left -= n;
+            sent += n;
+            if (!(res as ServerResponse).write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+      } else if (pathname === '/upload') {
+        send(200, JSON.stringify({ bytes: received }) + '\n', { 'content-type': 'application/json' });
+      } else if (statusMatch) {
+        send(Number(statusMatch[1]), `status ${statusMatch[1]}\n`);
+      } else if (pathname === '/redirect') {
+        const to = new URLSearchParams(query).get('to') ?? '/';
+        send(302, `to ${to}\n`, { location: to });
+      } else if (pathname.startsWith('/files/') && config.filesDir) {
+        serveFile(config.filesDir, decodeURIComponent(pathname.slice('/files/'.length)), res, (n) => (sent += n), send);
+      } else {
+        const body = {
+          server: config.name,
+          proto,
+          method: req.method,
+          path: url,
+          host: host ?? null,
+          httpVersion: req.httpVersion,
+          headers: req.headers,
+          bytes: received,
+          peer: addr(sock.remoteAddress),
+          local: addr(sock.localAddress),
+          port: sock.localPort,
+        };
+        send(200, JSON.stringify(body) + '\n', { 'content-type': 'application/json' });
+      }
+    });
+  };
+}
+
+/** Absolute-form targets (a client that thinks it talks to a proxy): keep the path. */
+function safePath(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return '/';
+  }
+}
+
+function serveFile(root: string, rel: string, res: Res, count: (n: number) => void, send: (s: number, b: string) => void): void {
+  const base = resolve(root);
+  const p = resolve(base, rel);
+  if (p !== base && !p.startsWith(base + sep)) return send(403, 'outside files dir\n');
+  let size: number;
+  try {
+    const st = statSync(p);
+    if (!st.isFile()) return send(404, 'not a file\n');
+    size = st.size;
+  } catch {
+    return send(404, 'not found\n');
+  }
+  (res as ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+  const rs = createReadStream(p);
+  rs.on('data', (c) => count(c.length));
+  rs.pipe(res as ServerResponse);
+}
+
+function onTcpConnect(proto: string, file: string | undefined) {
+  return (sock: Socket): void => {
+    record(file, { proto, event: 'connect', port: sock.localPort ?? null, local: addr(sock.localAddress), peer: addr(sock.remoteAddress), peerPort: sock.remotePort, bytes: 0 });
+  };
+}
+
+// ---------------------------------------------------------------- raw streams
+
+/** Echoes everything back and honours half-close: the reply ends after the client's end. */
+function echoRecorder(proto: 'tcp' | 'unix', file: string | undefined, path?: string) {
+  return (sock: Socket): void => {
+    const base = proto === 'unix'
+      ? { proto, path: path?.startsWith('\0') ? '@' + path.slice(1) : path, peer: '' }
+      : { proto, port: sock.localPort ?? null, local: addr(sock.localAddress), peer: addr(sock.remoteAddress), peerPort: sock.remotePort };
+    record(file, { ...base, event: 'connect', bytes: 0 });
+    let bytes = 0;
+    const first: Buffer[] = [];
+    let firstLen = 0;
+    sock.on('data', (c: Buffer) => {
+      bytes += c.length;
+      if (firstLen < HEAD_BYTES) {
+        first.push(c);
+        firstLen += c.length;
+      }
+      sock.write(c);
+    });
+    sock.on('end', () => sock.end());
+    sock.on('error', () => undefined);
+    sock.on('close', () => record(file, { ...base, event: 'close', bytes, head: head(Buffer.concat(first)) }));
+  };
+}
+
+// ---------------------------------------------------------------- datagrams
+
+function udpRecorder(proto: 'udp' | 'dns', file: string | undefined, s: UdpSocket) {
+  return (msg: Buffer, rinfo: RemoteInfo): void => {
+    const a = s.address();
+    const base = { proto, port: a.port, local: addr(a.address), peer: addr(rinfo.address), peerPort: rinfo.port, bytes: msg.length };
+    if (proto === 'udp') {
+      record(file, { ...base, event: 'datagram', head: head(msg) });
+      s.send(msg, rinfo.port, rinfo.address);
+      return;
+    }
+    const q = parseQuestion(msg);
+    record(file, { ...base, event: 'query', qname: q?.name, qtype: q?.type });
+    if (q) s.send(nxdomain(msg, q.end), rinfo.port, rinfo.address);
+  };
+}
+
+/** The first question of a DNS query, or undefined if the packet is not one. */
+function parseQuestion(msg: Buffer): { name: string; type: number; end: number } | undefined {
+  if (msg.length < 12 || msg.readUInt16BE(4) < 1) return undefined;
+  const labels: string[] = [];
+  let i = 12;
+  while (i < msg.length) {
+    const len = msg[i]!;
+    if (len === 0) break;
+    if (len > 63 || i + 1 + len > msg.length) return undefined;
+    labels.push(msg.subarray(i + 1, i + 1 + len).toString('latin1'));
+    i += 1 + len;
+  }
+  if (i + 5 > msg.length) return undefined;
+  return { name: labels.join('.'), type: msg.readUInt16BE(i + 1), end: i + 5 };
+}
+
+/** NXDOMAIN for the query: the resolver gives up at once instead of timing out. */
+function nxdomain(query: Buffer, questionEnd: number): Buffer {
+  const r = Buffer.from(query.subarray(0, questionEnd));
+  const rd = query[2]! & 0x01;
+  r[2] = 0x80 | (query[2]! & 0x78) | rd; // QR, opcode, RD
+  r[3] = 0x80 | 0x03; // RA, RCODE=NXDOMAIN
+  r.writeUInt16BE(1, 4);
+  r.writeUInt16BE(0, 6);
+  r.writeUInt16BE(0, 8);
+  r.writeUInt16BE(0, 10);
+  return r;
+}
+
+// ---------------------------------------------------------------- listening
+
+type Closable = NetServer | UdpSocket;
+
+function listenTcp(make: () => NetServer, address: string, port: number): Promise<NetServer> {
+  return new Promise((ok, fail) => {
+    const srv = make();
+    srv.once('error', fail);
+    srv.listen({ host: address, port, ipv6Only: address !== '::' && isIPv6(address) }, () => {
+      srv.off('error', fail);
+      ok(srv);
+    });
+  });
+}
+
+function bindUdp(address: string, port: number, setup: (s: UdpSocket) => void): Promise<UdpSocket> {
+  return new Promise((ok, fail) => {
+    const s = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', ipv6Only: address !== '::' && isIPv6(address) });
+    s.once('error', fail);
+    s.bind({ address, port, exclusive: true }, () => {
+      s.off('error', fail);
+      setup(s);
+      ok(s);
+    });
+  });
+}
+
+function portOf(c: Closable): number {
+  return 'setBroadcast' in c ? c.address().port : (c.address() as { port: number }).port;
+}
+
+/** Binds every address on one port; with port 0, retries until one port is free everywhere. */
+async function bindAll(addresses: readonly string[], port: number, bindOne: (a: string, p: number) => Promise<Closable>): Promise<{ port: number; socks: Closable[] }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const socks: Closable[] = [];
+    try {
+      let p = port;
+      for (const a of addresses) {
+        const s = await bindOne(a, p);
+        socks.push(s);
+        p = portOf(s);
+      }
+      return { port: p, socks };
+    } catch (e) {
+      for (const s of socks) s.close();
+      if (port !== 0 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    }
+  }
+  throw new Error(`no port free on all of ${addresses.join(', ')}`);
+}
+
+async function startListener(l: ListenerSpec): Promise<ReadyListener> {
+  const file = l.recordFile;
+  const addresses = l.addresses ?? ['::'];
+  const port = l.port ?? 0;
+  switch (l.kind) {
+    case 'http': {
+      const make = (): NetServer => {
+        const srv = createHttpServer({ requireHostHeader: false, keepAliveTimeout: 30_000 }, httpHandler('http', file));
+        srv.requestTimeout = 0;
+        srv.on('connection', onTcpConnect('http', file));
+        srv.on('clientError', (err, sock: Socket) => {
+          record(file, { proto: 'http', event: 'error', port: sock.localPort ?? null, peer: addr(sock.remoteAddress), error: err.message, bytes: 0 });
+          if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        });
+        return srv;
+      };
+      const r = await bindAll(addresses, port, (a, p) => listenTcp(make, a, p));
+      return { kind: 'http', port: r.port, addresses };
+    }
+    case 'https': {
+      if (!tlsOpts) throw new Error('https listener without tls config');
+      const make = (): NetServer => {
+        const srv = createSecureServer({ ...tlsOpts, allowHTTP1: true }, httpHandler('https', file));
+        srv.on('connection', onTcpConnect('https', file));
+        srv.on('secureConnection', (t: TLSSocket & { servername?: string | false }) => {
+          record(file, { proto: 'https', event: 'tls', port: t.localPort ?? null, peer: addr(t.remoteAddress), peerPort: t.remotePort, sni: t.servername || null, alpn: t.alpnProtocol || null, bytes: 0 });
+        });
+        srv.on('tlsClientError', (err: Error, t: TLSSocket) => {
+          record(file, { proto: 'https', event: 'tls-error', port: t.localPort ?? null, peer: addr(t.remoteAddress), error: err.message, bytes: 0 });
+        });
+        return srv as unknown as NetServer;
+      };
+      const r = await bindAll(addresses, port, (a, p) => listenTcp(make, a, p));
+      return { kind: 'https', port: r.port, addresses };
+    }
+    case 'tcp': {
+      const make = (): NetServer => createNetServer({ allowHalfOpen: true }, echoRecorder('tcp', file));
+      const r = await bindAll(addresses, port, (a, p) => listenTcp(make, a, p));
+      return { kind: 'tcp', port: r.port, addresses };
+    }
+    case 'udp':
+    case 'dns': {
+      const kind = l.kind;
+      const bind = (a: string, p: number): Promise<UdpSocket> => bindUdp(a, p, (s) => s.on('message', udpRecorder(kind, file, s)));
+      if (l.randomLoopback) {
+        for (let i = 0; i < 64; i++) {
+          const a = `127.250.${1 + Math.floor(Math.random() * 254)}.53`;
+          try {
+            const s = await bind(a, port);
+            return { kind, port: portOf(s), addresses: [a] };
+          } catch (e) {
+            if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+          }
+        }
+        throw new Error('no free 127.250.X.53 address');
+      }
+      const r = await bindAll(addresses, port, bind);
+      return { kind, port: r.port, addresses };
+    }
+    case 'unix': {
+      const path = l.path;
+      if (!path) throw new Error('unix listener without path');
+      await new Promise<void>((ok, fail) => {
+        const srv = createNetServer({ allowHalfOpen: true }, echoRecorder('unix', file, path));
+        srv.once('error', fail);
+        srv.listen(path, () => ok());
+      });
+      // Reachability must be decided by cordon's walls, not by file modes.
+      if (!path.startsWith('\0')) chmodSync(path, 0o777);
+      return { kind: 'unix', port: null, addresses: [], path };
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const ready: ReadyListener[] = [];
+  for (const l of config.listeners) ready.push(await startListener(l));
+  process.stdout.write(JSON.stringify({ ready }) + '\n');
+}
+
+// "sync N": answered once events that were already queued have been handled
+// (a few loop turns and a short pause), so a test can read records after it.
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = /^sync (\d+)$/.exec(line.trim());
+  if (!m) return;
+  setTimeout(() => setImmediate(() => setImmediate(() => process.stdout.write(JSON.stringify({ synced: Number(m[1]) }) + '\n'))), 30);
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('close', () => process.exit(0));
+
+main().catch((e: Error) => {
+  process.stdout.write(JSON.stringify({ error: `${config.name}: ${e.message}` }) + '\n');
+  process.exit(1);
+});
