@@ -6,11 +6,15 @@
  * cordon's proxy Unix sockets on the host. The confined process needs no
  * AF_UNIX socket at all (seccomp refuses it); it sees only TCP on loopback.
  *
- * It decides nothing: the proxies behind the Unix sockets authenticate and
- * judge every request. Trust boundary: bytes from the sandbox are copied,
- * never parsed.
+ * It decides nothing: the proxies behind the Unix sockets judge every
+ * request. It only proves where a connection came from: it reads the session
+ * secret from stdin (never argv or environment, which other processes can
+ * read) and opens every upstream connection with the preamble
+ * "CORDON/1 <secret>\n" before the first byte from the sandbox, so the
+ * sandboxed client needs no credentials and never sees them. Trust boundary:
+ * bytes from the sandbox are copied, never parsed.
  *
- *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]...
+ *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]... < secret
  *
  * Prints "ready\n" on stdout once every listener is up, then serves until
  * killed (cordon kills it when the sandbox exits; it also dies with cordon).
@@ -41,6 +45,10 @@
 #define EXIT_RELAY 125
 #define MAX_MAPS 8
 #define PIPE_SIZE (1 << 20)
+#define SECRET_MAX 128
+
+static char preamble[SECRET_MAX + 16];
+static size_t preamble_len;
 
 struct map {
 	int port;
@@ -155,10 +163,60 @@ static int dial_unix(const char *path)
 	return fd;
 }
 
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* The session secret: one line on stdin, base64url characters only. */
+static void read_secret(void)
+{
+	char buf[SECRET_MAX + 2];
+	size_t n = 0;
+	while (n < sizeof buf) {
+		ssize_t r = read(STDIN_FILENO, buf + n, sizeof buf - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+		if (memchr(buf, '\n', n))
+			break;
+	}
+	char *nl = memchr(buf, '\n', n);
+	size_t len = nl ? (size_t)(nl - buf) : 0;
+	if (len == 0 || len > SECRET_MAX) {
+		fputs("cordon-relay: expected the session secret as one line on stdin\n", stderr);
+		exit(EXIT_RELAY);
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
+			fputs("cordon-relay: the session secret must be base64url\n", stderr);
+			exit(EXIT_RELAY);
+		}
+	}
+	preamble_len = (size_t)snprintf(preamble, sizeof preamble, "CORDON/1 %.*s\n", (int)len, buf);
+}
+
 static void serve(int client, const char *socket_path, pthread_attr_t *attr)
 {
 	int up = dial_unix(socket_path);
 	if (up < 0) {
+		close(client);
+		return;
+	}
+	if (!write_all(up, preamble, preamble_len)) {
+		close(up);
 		close(client);
 		return;
 	}
@@ -214,6 +272,7 @@ int main(int argc, char **argv)
 	if (pid <= 0 || n == 0)
 		goto usage;
 
+	read_secret();
 	/* Dies with cordon; never outlives the run that started it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)

@@ -1,30 +1,62 @@
 /**
- * Per-session proxy credentials. The proxies listen on Unix sockets in a
- * private directory, and every request must also carry the session secret
- * (HTTP Proxy-Authorization Basic, SOCKS5 username/password): a request that
- * lacks it never reaches the decision function.
+ * Session authentication for the proxies. They listen on Unix sockets in a
+ * private (0700) directory, and every connection must also open with a
+ * preamble carrying the per-session secret: `CORDON/1 <secret>\n`. Only
+ * cordon's relay (which got the secret on its stdin, never in argv or env)
+ * sends it, before the first byte from the sandbox. So the sandboxed client
+ * needs no credentials and never holds the secret (it cannot leak or strip
+ * it), while another local process or user that reaches the socket cannot use
+ * the proxies.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 
-export const PROXY_USER = 'cordon';
+export const PREAMBLE_PREFIX = 'CORDON/1 ';
+/** 32 random bytes, base64url: always 43 characters. */
+export const SECRET_LENGTH = 43;
+export const PREAMBLE_LENGTH = PREAMBLE_PREFIX.length + SECRET_LENGTH + 1;
 
 export function newSecret(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBytes(32).toString('base64url');
 }
 
-export function secretMatches(given: string, secret: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(secret);
-  return a.length === b.length && timingSafeEqual(a, b);
+export function preamble(secret: string): Buffer {
+  return Buffer.from(`${PREAMBLE_PREFIX}${secret}\n`);
 }
 
-/** Checks a Proxy-Authorization header value ("Basic base64(user:secret)"). */
-export function checkProxyAuthorization(header: string | undefined, secret: string): boolean {
-  if (!header) return false;
-  const m = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
-  if (!m) return false;
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return false;
-  return decoded.slice(0, colon) === PROXY_USER && secretMatches(decoded.slice(colon + 1), secret);
+export function preambleMatches(got: Buffer, secret: string): boolean {
+  const want = preamble(secret);
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/**
+ * Reads exactly the preamble from a fresh connection. Resolves true and
+ * leaves any following bytes unread (unshifted) when it matches; false on a
+ * mismatch, a short read or a timeout.
+ */
+export function readPreamble(s: Socket, secret: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.off('end', onEnd);
+      s.off('error', onEnd);
+      resolve(ok);
+    };
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < PREAMBLE_LENGTH) return;
+      s.pause();
+      const rest = buf.subarray(PREAMBLE_LENGTH);
+      const ok = preambleMatches(buf.subarray(0, PREAMBLE_LENGTH), secret);
+      if (ok && rest.length > 0) s.unshift(rest);
+      done(ok);
+    };
+    const onEnd = () => done(false);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    s.on('data', onData);
+    s.on('end', onEnd);
+    s.on('error', onEnd);
+  });
 }

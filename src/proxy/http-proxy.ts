@@ -1,18 +1,19 @@
 /**
  * The HTTP proxy: absolute-form requests (plain HTTP, streamed both ways,
  * upstream connections kept per client connection) and CONNECT tunnels.
- * It authenticates, parses, asks the one decision function, and dials exactly
+ * Connections reach it already authenticated (see auth.ts: the relay's
+ * preamble). It parses, asks the one decision function, and dials exactly
  * the address the decision names: it never resolves a name itself.
  *
  * Trust boundary: request line, headers and bodies come from the sandbox.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { checkProxyAuthorization } from './auth.js';
 import { tunnel } from './tunnel.js';
 import type { Decider, Decision, ProxyEvent } from './types.js';
 
 export interface ProxyOptions {
+  /** The session secret every connection's preamble must carry (see auth.ts). */
   readonly secret: string;
   readonly decide: Decider;
   readonly onEvent?: (e: ProxyEvent) => void;
@@ -31,11 +32,6 @@ export function createHttpProxy(o: ProxyOptions): Server {
   });
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (!checkProxyAuthorization(req.headers['proxy-authorization'], o.secret)) {
-      res.writeHead(407, { 'Proxy-Authenticate': 'Basic realm="cordon"', 'X-Cordon-Reason': 'proxy-auth-required', 'Content-Type': 'text/plain' });
-      res.end('cordon: proxy authentication required (use the proxy URL from HTTP_PROXY, which carries the session credentials)\n');
-      return;
-    }
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -95,9 +91,6 @@ export function createHttpProxy(o: ProxyOptions): Server {
 
   async function handleConnect(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
     client.on('error', () => client.destroy());
-    if (!checkProxyAuthorization(req.headers['proxy-authorization'], o.secret)) {
-      return rawRefuse(client, 407, 'proxy-auth-required', 'cordon: proxy authentication required (use the proxy URL from HTTPS_PROXY, which carries the session credentials)', 'Proxy-Authenticate: Basic realm="cordon"\r\n');
-    }
     const target = parseAuthority(req.url ?? '');
     if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect' });
@@ -133,10 +126,10 @@ function refuse(res: ServerResponse, status: number, reason: string, message: st
   res.end(body);
 }
 
-function rawRefuse(client: Socket, status: number, reason: string, message: string, extra = ''): void {
+function rawRefuse(client: Socket, status: number, reason: string, message: string): void {
   const body = `${message}\n`;
-  const text = status === 407 ? 'Proxy Authentication Required' : status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Bad Gateway';
-  client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Cordon-Reason: ${reason}\r\n${extra}Connection: close\r\n\r\n${body}`);
+  const text = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Bad Gateway';
+  client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Cordon-Reason: ${reason}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** "host:port", "[v6]:port" → parts; undefined when malformed. */

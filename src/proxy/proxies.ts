@@ -1,11 +1,12 @@
 /**
  * Starts cordon's proxies on Unix sockets in a private (0700) directory: the
  * HTTP proxy and the SOCKS5 proxy, one decision function behind both. Only
- * the same uid can reach the directory, and every request must also carry
- * the per-session secret.
+ * the same uid can reach the directory, and every connection must also open
+ * with the per-session preamble (auth.ts) or it is closed unanswered.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
-import type { Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { readPreamble } from './auth.js';
 import { join } from 'node:path';
 import { createHttpProxy, type ProxyOptions } from './http-proxy.js';
 import { createSocksProxy } from './socks5-server.js';
@@ -23,12 +24,29 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
   const socksSocket = join(dir, 'socks.sock');
   const http = createHttpProxy(o);
   const socks = createSocksProxy(o);
-  await Promise.all([listen(http, httpSocket), listen(socks, socksSocket)]);
+  const open = new Set<Socket>();
+  const gate = (inner: Server) => createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+    s.on('error', () => s.destroy());
+    s.resume();
+    void readPreamble(s, o.secret, o.handshakeMs ?? 10_000).then((ok) => {
+      if (!ok) {
+        o.onEvent?.({ version: 1, kind: 'connection', via: inner === http ? 'http' : 'socks5', host: '', port: 0, allowed: false, reason: 'no-session-secret' });
+        return void s.destroy();
+      }
+      inner.emit('connection', s);
+      s.resume();
+    });
+  });
+  const gates = [gate(http), gate(socks)];
+  await Promise.all([listen(gates[0]!, httpSocket), listen(gates[1]!, socksSocket)]);
   return {
     httpSocket,
     socksSocket,
     close: async () => {
-      await Promise.all([closeServer(http), closeServer(socks)]);
+      for (const s of open) s.destroy();
+      await Promise.all([...gates.map(closeServer), closeServer(http), closeServer(socks)]);
     },
   };
 }
@@ -43,6 +61,7 @@ function listen(s: Server, path: string): Promise<void> {
 function closeServer(s: Server): Promise<void> {
   return new Promise((resolve) => {
     (s as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+    if (!s.listening) return resolve();
     s.close(() => resolve());
   });
 }

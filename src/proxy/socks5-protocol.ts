@@ -10,6 +10,7 @@
  */
 
 export const SOCKS_VERSION = 5;
+export const AUTH_NONE = 0x00;
 export const AUTH_USERPASS = 0x02;
 export const AUTH_NONE_ACCEPTABLE = 0xff;
 
@@ -29,11 +30,16 @@ export const REP = {
 export type SocksStep =
   | { kind: 'need-more' }
   | { kind: 'error'; message: string; reply?: Buffer }
-  | { kind: 'greeting'; consumed: number; reply: Buffer }
+  | { kind: 'greeting'; consumed: number; reply: Buffer; method: number }
   | { kind: 'auth'; consumed: number; username: string; password: string }
   | { kind: 'request'; consumed: number; host: string; port: number; addressType: 'ipv4' | 'domain' | 'ipv6' };
 
-/** Client greeting: VER NMETHODS METHODS… We accept only username/password. */
+/**
+ * Client greeting: VER NMETHODS METHODS… The connection is already
+ * authenticated by the relay's preamble, so "no authentication" is chosen
+ * when offered; username/password is accepted too (and ignored) for clients
+ * that insist on sending credentials.
+ */
 export function parseGreeting(buf: Buffer): SocksStep {
   if (buf.length < 2) return { kind: 'need-more' };
   if (buf[0] !== SOCKS_VERSION) return { kind: 'error', message: `not SOCKS5 (version byte ${buf[0]})` };
@@ -41,10 +47,11 @@ export function parseGreeting(buf: Buffer): SocksStep {
   if (n === 0) return { kind: 'error', message: 'no authentication methods offered', reply: Buffer.from([SOCKS_VERSION, AUTH_NONE_ACCEPTABLE]) };
   if (buf.length < 2 + n) return { kind: 'need-more' };
   const methods = buf.subarray(2, 2 + n);
-  if (!methods.includes(AUTH_USERPASS)) {
-    return { kind: 'error', message: 'client did not offer username/password authentication (the proxy needs the session credentials from ALL_PROXY)', reply: Buffer.from([SOCKS_VERSION, AUTH_NONE_ACCEPTABLE]) };
+  const method = methods.includes(AUTH_NONE) ? AUTH_NONE : methods.includes(AUTH_USERPASS) ? AUTH_USERPASS : undefined;
+  if (method === undefined) {
+    return { kind: 'error', message: 'client offered neither "no authentication" nor username/password', reply: Buffer.from([SOCKS_VERSION, AUTH_NONE_ACCEPTABLE]) };
   }
-  return { kind: 'greeting', consumed: 2 + n, reply: Buffer.from([SOCKS_VERSION, AUTH_USERPASS]) };
+  return { kind: 'greeting', consumed: 2 + n, reply: Buffer.from([SOCKS_VERSION, method]), method };
 }
 
 /** RFC 1929: VER(1) ULEN UNAME PLEN PASSWD. */

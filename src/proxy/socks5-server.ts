@@ -1,11 +1,10 @@
 /**
  * The SOCKS5 proxy: drives the sans-IO protocol in socks5-protocol.ts over a
- * socket, authenticates with the session secret, asks the one decision
- * function, dials exactly the decided address, then tunnels.
+ * socket (already authenticated by the relay's preamble, see auth.ts), asks
+ * the one decision function, dials exactly the decided address, then tunnels.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { PROXY_USER, secretMatches } from './auth.js';
-import { authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
+import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
 import { tunnel } from './tunnel.js';
 import type { ProxyOptions } from './http-proxy.js';
 
@@ -29,17 +28,13 @@ export function createSocksProxy(o: ProxyOptions): Server {
         if (r.kind !== 'greeting') return void client.destroy();
         client.write(r.reply);
         buf = buf.subarray(r.consumed);
-        state = 'auth';
+        state = r.method === AUTH_USERPASS ? 'auth' : 'request';
       }
       if (state === 'auth') {
         const r = parseAuth(buf);
         if (r.kind === 'need-more') return;
         if (r.kind !== 'auth') return void endWith(client, r.kind === 'error' ? r.reply : undefined);
-        const ok = r.username === PROXY_USER && secretMatches(r.password, o.secret);
-        if (!ok) {
-          o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host: '', port: 0, allowed: false, reason: 'proxy-auth-required' });
-          return void client.end(authReply(false));
-        }
+        // Credentials carry no meaning here: the preamble already authenticated the connection.
         client.write(authReply(true));
         buf = buf.subarray(r.consumed);
         state = 'request';

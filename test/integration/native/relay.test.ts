@@ -17,11 +17,19 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const RELAY = join(ROOT, 'native', 'build', 'cordon-relay');
 
+const SECRET = 'relay-test-secret_0123456789';
+const PREAMBLE = `CORDON/1 ${SECRET}\n`;
+
+/** Echoes what follows the session preamble; a connection without it gets "no-preamble". */
 async function unixEcho(path: string): Promise<Server> {
   const s = createServer({ allowHalfOpen: true }, (c) => {
     const parts: Buffer[] = [];
     c.on('data', (d: Buffer) => parts.push(d));
-    c.on('end', () => c.end(Buffer.concat([Buffer.from('echo:'), ...parts])));
+    c.on('end', () => {
+      const all = Buffer.concat(parts);
+      if (!all.subarray(0, PREAMBLE.length).equals(Buffer.from(PREAMBLE))) return void c.end('no-preamble');
+      c.end(Buffer.concat([Buffer.from('echo:'), all.subarray(PREAMBLE.length)]));
+    });
   });
   await new Promise<void>((r) => s.listen(path, r));
   return s;
@@ -39,7 +47,8 @@ function sandboxed(sock: string, argv: string[]): Promise<{ code: number | null;
       info += d;
       const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
       if (!m || relay) return;
-      relay = spawn(RELAY, ['--pid', m[1]!, '--map', `3128=${sock}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      relay = spawn(RELAY, ['--pid', m[1]!, '--map', `3128=${sock}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+      relay.stdin!.end(`${SECRET}\n`);
       relay.stdout!.once('data', () => (b.stdio[4] as NodeJS.WritableStream).write('x'));
     });
     b.on('close', (code) => { relay?.kill('SIGKILL'); resolve({ code, out, relay: relay! }); });
@@ -87,7 +96,7 @@ test('the relay dies with its parent', async () => {
       let info = '';
       box.stdio[3]!.on('data', (d: Buffer) => { info += d; const m = /"child-pid"\s*:\s*(\d+)/.exec(info); if (m) r(Number(m[1])); });
     });
-    const parent = spawn('sh', ['-c', `${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const parent = spawn('sh', ['-c', `echo ${SECRET} | ${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(spawnSync('kill', ['-0', String(pid)]).status, 0, 'relay running');

@@ -2,7 +2,7 @@
  * The proxies over real sockets: Unix-socket listeners, a real upstream HTTP
  * server and TCP echo server on loopback, raw client bytes. The decision
  * function here is a small test policy (the real one has its own tests);
- * what is tested is the proxies' I/O: auth, refusal answers, streaming,
+ * what is tested is the proxies' I/O: the session preamble, refusal answers, streaming,
  * connection reuse, half-close, SOCKS5.
  */
 import { test, after } from 'node:test';
@@ -12,11 +12,13 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { preamble } from '../../../src/proxy/auth.js';
 import { startProxies } from '../../../src/proxy/proxies.js';
 import type { Decider } from '../../../src/proxy/types.js';
 
-const secret = 'test-secret-123';
-const auth = `Basic ${Buffer.from(`cordon:${secret}`).toString('base64')}`;
+const secret = 'A'.repeat(43);
+const pre = preamble(secret);
+const auth = 'ignored-by-the-proxy';
 const dir = mkdtempSync(join(tmpdir(), 'cordon-proxy-test-'));
 
 let upstreamConnections = 0;
@@ -69,13 +71,15 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function rawExchange(path: string, data: Buffer | string, opts: { half?: boolean } = {}): Promise<Buffer> {
+function rawExchange(path: string, data: Buffer | string, opts: { half?: boolean; noPreamble?: boolean; preamble?: Buffer } = {}): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = connect(path);
     const parts: Buffer[] = [];
     s.on('data', (d: Buffer) => parts.push(d));
     s.on('end', () => resolve(Buffer.concat(parts)));
+    s.on('close', () => resolve(Buffer.concat(parts)));
     s.on('error', reject);
+    if (!opts.noPreamble) s.write(opts.preamble ?? pre);
     s.write(data);
     if (opts.half) s.end();
   });
@@ -85,16 +89,16 @@ test('the socket directory is private', () => {
   assert.equal(statSync(join(dir, 'run')).mode & 0o777, 0o700);
 });
 
-test('HTTP: no or wrong credentials → 407; the decider is never asked', async () => {
+test('a connection without the session preamble (or with a wrong one) is closed unanswered; the decider is never asked', async () => {
   const before = seen.length;
-  for (const h of ['', 'Proxy-Authorization: Basic Y29yZG9uOndyb25n\r\n']) {
-    const r = (await rawExchange(proxies.httpSocket, `GET http://allowed.test:${upPort}/ HTTP/1.1\r\nHost: allowed.test:${upPort}\r\n${h}Connection: close\r\n\r\n`)).toString();
-    assert.match(r, /^HTTP\/1\.1 407 /);
-    assert.match(r, /Proxy-Authenticate: Basic/i);
-  }
-  const c = (await rawExchange(proxies.httpSocket, `CONNECT allowed.test:${echoPort} HTTP/1.1\r\nHost: allowed.test:${echoPort}\r\n\r\n`)).toString();
-  assert.match(c, /^HTTP\/1\.1 407 /);
+  const get = `GET http://allowed.test:${upPort}/ HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nConnection: close\r\n\r\n`;
+  assert.equal((await rawExchange(proxies.httpSocket, get, { noPreamble: true })).length, 0);
+  assert.equal((await rawExchange(proxies.httpSocket, get, { preamble: preamble('B'.repeat(43)) })).length, 0);
+  assert.equal((await rawExchange(proxies.httpSocket, `CONNECT allowed.test:${echoPort} HTTP/1.1\r\n\r\n`, { noPreamble: true })).length, 0);
+  assert.equal((await rawExchange(proxies.socksSocket, Buffer.from([5, 1, 0]), { noPreamble: true })).length, 0);
   assert.equal(seen.length, before);
+  // Control: with the preamble the same request is answered.
+  assert.match((await rawExchange(proxies.httpSocket, get)).toString(), /^HTTP\/1\.1 200 /);
 });
 
 test('HTTP: allowed request is forwarded without the proxy credentials; refused one gets 403 with a reason', async () => {
@@ -130,6 +134,7 @@ test('HTTP: two requests on one client connection reuse one upstream connection'
       }
     });
     s.on('end', () => resolve(out));
+    s.write(pre);
     s.write(req(false));
   });
   assert.equal((r.match(/HTTP\/1\.1 200/g) ?? []).length, 2);
@@ -152,6 +157,7 @@ test('HTTP: a 64 MiB download streams through', async () => {
     });
     s.on('end', () => resolve(n));
     s.on('error', reject);
+    s.write(pre);
     s.write(`GET http://allowed.test:${upPort}/bytes/${total} HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nProxy-Authorization: ${auth}\r\nConnection: close\r\n\r\n`);
   });
   assert.equal(got, total);
@@ -165,30 +171,36 @@ test('CONNECT: tunnel with half-close; refusal is a 403 with a reason', async ()
   assert.match(no, /X-Cordon-Reason: not-allowlisted/);
 });
 
-function socks(host: Buffer, port: number, user = 'cordon', pass = secret, payload = 'ping'): Promise<Buffer> {
-  const u = Buffer.from(user);
-  const p = Buffer.from(pass);
-  const msg = Buffer.concat([Buffer.from([5, 1, 2]), Buffer.from([1, u.length]), u, Buffer.from([p.length]), p, Buffer.from([5, 1, 0]), host, Buffer.from([port >> 8, port & 255]), Buffer.from(payload)]);
+function socks(host: Buffer, port: number, payload = 'ping'): Promise<Buffer> {
+  const msg = Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0]), host, Buffer.from([port >> 8, port & 255]), Buffer.from(payload)]);
   return rawExchange(proxies.socksSocket, msg, { half: true });
 }
 
-test('SOCKS5: domain CONNECT with credentials tunnels; wrong password and refused targets get the right codes', async () => {
+function socksUserPass(host: Buffer, port: number): Promise<Buffer> {
+  const u = Buffer.from('user');
+  const p = Buffer.from('whatever');
+  const msg = Buffer.concat([Buffer.from([5, 1, 2]), Buffer.from([1, u.length]), u, Buffer.from([p.length]), p, Buffer.from([5, 1, 0]), host, Buffer.from([port >> 8, port & 255]), Buffer.from('ping')]);
+  return rawExchange(proxies.socksSocket, msg, { half: true });
+}
+
+test('SOCKS5: domain CONNECT tunnels (with or without username/password); refused targets get "not allowed"', async () => {
   const name = Buffer.from('allowed.test');
   const ok = await socks(Buffer.concat([Buffer.from([3, name.length]), name]), echoPort);
-  assert.deepEqual([...ok.subarray(0, 4)], [5, 2, 1, 0]);
-  assert.deepEqual([...ok.subarray(4, 6)], [5, 0]);
-  assert.equal(ok.subarray(14).toString(), 'echo:ping');
-  const bad = await socks(Buffer.concat([Buffer.from([3, name.length]), name]), echoPort, 'cordon', 'nope');
-  assert.deepEqual([...bad], [5, 2, 1, 1]);
+  assert.deepEqual([...ok.subarray(0, 2)], [5, 0]);
+  assert.deepEqual([...ok.subarray(2, 4)], [5, 0]);
+  assert.equal(ok.subarray(12).toString(), 'echo:ping');
+  const up = await socksUserPass(Buffer.concat([Buffer.from([3, name.length]), name]), echoPort);
+  assert.deepEqual([...up.subarray(0, 6)], [5, 2, 1, 0, 5, 0]);
+  assert.equal(up.subarray(14).toString(), 'echo:ping');
   const lit = await socks(Buffer.from([1, 127, 0, 0, 1]), echoPort);
-  assert.deepEqual([...lit.subarray(4, 6)], [5, 2], 'IPv4 literal refused with "not allowed by ruleset"');
+  assert.deepEqual([...lit.subarray(2, 4)], [5, 2], 'IPv4 literal refused with "not allowed by ruleset"');
   const v6 = await socks(Buffer.concat([Buffer.from([4]), Buffer.from('00000000000000000000ffff7f000001', 'hex')]), echoPort);
-  assert.deepEqual([...v6.subarray(4, 6)], [5, 2]);
+  assert.deepEqual([...v6.subarray(2, 4)], [5, 2]);
   assert.ok(seen.includes(`socks5 0:0:0:0:0:ffff:7f00:1:${echoPort}`));
 });
 
 test('every decision is an event', () => {
   assert.ok(events.some((e: any) => e.via === 'connect' && e.allowed === true && e.dialed === '127.0.0.1'));
   assert.ok(events.some((e: any) => e.via === 'http' && e.allowed === false && e.reason === 'host-mismatch'));
-  assert.ok(events.some((e: any) => e.via === 'socks5' && e.allowed === false && e.reason === 'proxy-auth-required'));
+  assert.ok(events.some((e: any) => e.allowed === false && e.reason === 'no-session-secret'));
 });

@@ -4,16 +4,21 @@ import { parseAuth, parseGreeting, parseRequest, REP, reply } from '../../../src
 
 const b = (...x: number[]) => Buffer.from(x);
 
-test('greeting: needs username/password; partial input waits', () => {
+test('greeting: "no authentication" preferred, username/password accepted; partial input waits', () => {
   assert.deepEqual(parseGreeting(b(5)), { kind: 'need-more' });
   assert.deepEqual(parseGreeting(b(5, 2, 0)), { kind: 'need-more' });
-  const ok = parseGreeting(b(5, 2, 0, 2));
+  const ok = parseGreeting(b(5, 1, 2));
   assert.equal(ok.kind, 'greeting');
   assert.deepEqual((ok as any).reply, b(5, 2));
-  assert.equal((ok as any).consumed, 4);
+  assert.equal((parseGreeting(b(5, 2, 0, 2)) as any).consumed, 4);
+  assert.equal((ok as any).consumed, 3);
   const noauth = parseGreeting(b(5, 1, 0));
-  assert.equal(noauth.kind, 'error');
-  assert.deepEqual((noauth as any).reply, b(5, 0xff));
+  assert.equal(noauth.kind, 'greeting');
+  assert.deepEqual((noauth as any).reply, b(5, 0));
+  assert.deepEqual((parseGreeting(b(5, 2, 2, 0)) as any).reply, b(5, 0));
+  const gssapiOnly = parseGreeting(b(5, 1, 1));
+  assert.equal(gssapiOnly.kind, 'error');
+  assert.deepEqual((gssapiOnly as any).reply, b(5, 0xff));
   assert.equal(parseGreeting(b(4, 1, 0)).kind, 'error');
   assert.equal(parseGreeting(b(5, 0)).kind, 'error');
 });
