@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Thin launcher. dist/cordon.mjs is the whole CLI bundled into one file by
-// `npm run build` (esbuild): loading one module instead of ~20 saves ~14 ms
+// Thin launcher. dist/bundle/main.js is the CLI bundled by
+// `npm run build` (esbuild; the network code is a lazily loaded chunk):
+// loading one module instead of ~20 saves ~14 ms
 // of every sandboxed command's start-up.
-import { main } from '../dist/cordon.mjs';
+import { main } from '../dist/bundle/main.js';
 
 process.exitCode = await main(process.argv.slice(2));

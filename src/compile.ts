@@ -59,7 +59,7 @@ export function compile(input: CompileInput): Compiled {
     runtimeDir: runtimeDir(),
   });
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready });
+  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };
 }
 

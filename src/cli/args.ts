@@ -4,6 +4,7 @@
  */
 import { CordonError } from '../errors.js';
 import type { CliRules } from '../policy/policy.js';
+import { NETWORK_MODES, type NetworkMode } from '../policy/settings.js';
 
 export type Subcommand = 'run' | 'explain' | 'doctor' | 'help' | 'version';
 
@@ -18,7 +19,9 @@ export interface CliConfig {
   readonly command: { readonly argv: readonly string[] } | { readonly shell: string } | undefined;
 }
 
-const RULE_FLAGS: Record<string, keyof CliRules> = {
+const RULE_FLAGS: Record<string, 'denyRead' | 'allowRead' | 'allowWrite' | 'denyWrite' | 'allowWriteNoDelete' | 'allowDomains' | 'denyDomains'> = {
+  '--allow-domain': 'allowDomains',
+  '--deny-domain': 'denyDomains',
   '--deny-read': 'denyRead',
   '--allow-read': 'allowRead',
   '--allow-write': 'allowWrite',
@@ -34,7 +37,8 @@ export const USAGE = `usage: cordon [options] -- COMMAND [ARGS...]
        cordon doctor
 
 Runs COMMAND inside cordon's walls: reads everywhere except credential
-stores, writes only in the working directory and a private /tmp, no network.
+stores, writes only in the working directory and a private /tmp, no network
+unless domains are allowed (then only to them, through cordon's proxies).
 
 options:
   --settings FILE        load a settings file (cordon or srt format); repeatable
@@ -46,6 +50,11 @@ options:
                          (alias --deny-write)
   --no-delete PATH       make PATH read-write-no-delete: create and modify,
                          never delete or rename away (alias --allow-write-no-delete)
+  --allow-domain D       let the command reach D through cordon's proxies
+                         (example.com, *.example.com, api.example.com:443)
+  --deny-domain D        never let it reach D (deny wins)
+  --network MODE         none | filtered | dangerously-unfiltered (default:
+                         filtered when a domain is allowed, else none)
   -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
   --debug                print the plan and timings on stderr
   --json                 (explain, doctor) machine-readable output
@@ -57,7 +66,8 @@ exit status: the command's; 128+N if it was killed by signal N;
 export function parseArgs(argv: readonly string[]): CliConfig {
   let subcommand: Subcommand = 'run';
   const settingsFiles: string[] = [];
-  const rules: Record<keyof CliRules, string[]> = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] };
+  const rules = { denyRead: [] as string[], allowRead: [] as string[], allowWrite: [] as string[], denyWrite: [] as string[], allowWriteNoDelete: [] as string[], allowDomains: [] as string[], denyDomains: [] as string[] };
+  let network: NetworkMode | undefined;
   let ignoreUserSettings = false;
   let debug = false;
   let json = false;
@@ -93,17 +103,22 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--ignore-user-settings') ignoreUserSettings = true;
     else if (flag === '--debug') debug = true;
     else if (flag === '--json') json = true;
+    else if (flag === '--network') {
+      const v = value();
+      if (!(NETWORK_MODES as readonly string[]).includes(v)) usage(`--network takes ${NETWORK_MODES.join(', ')}; got ${JSON.stringify(v)}`);
+      network = v as NetworkMode;
+    }
     else if (flag === '-c') {
       if (command) usage('give either -c STRING or -- COMMAND, not both');
       command = { shell: value() };
       if (i + 1 < argv.length) usage(`unexpected arguments after -c STRING: ${argv.slice(i + 1).join(' ')}`);
     } else if (Object.hasOwn(RULE_FLAGS, flag)) {
       const v = value();
-      if (v === '') usage(`${flag} needs a non-empty path`);
+      if (v === '') usage(`${flag} needs a non-empty value`);
       rules[RULE_FLAGS[flag]!].push(v);
     } else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else usage(`unexpected argument ${a}: put the command after -- (cordon -- ${argv.slice(i).join(' ')})`);
   }
   if (subcommand === 'run' && !command) usage('no command given');
-  return { subcommand, settingsFiles, ignoreUserSettings, rules, debug, json, command };
+  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command };
 }

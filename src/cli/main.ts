@@ -9,7 +9,9 @@ import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { compile, defaultHome } from '../compile.js';
 import { compileSeccompFilter, hostSeccompArch } from '../platform/linux/seccomp.js';
-import { launchLinux } from '../platform/linux/launch.js';
+import { launchLinux, type Bridge } from '../platform/linux/launch.js';
+import { relayPath } from '../platform/linux/helper-path.js';
+import { runtimeDir } from '../platform/linux/placeholders.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
@@ -56,9 +58,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     for (const w of compiled.policy.warnings) process.stderr.write(`cordon: warning: ${w}\n`);
     const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
     debug?.(`compiled in ${(performance.now() - t0).toFixed(1)} ms: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
-    const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug });
-    debug?.(`exit ${result.exitCode} after ${(performance.now() - t0).toFixed(1)} ms`);
-    return result.exitCode;
+    let session: { bridge: Bridge; close(): Promise<void> } | undefined;
+    if (compiled.plan.network.mode === 'filtered') {
+      const { startNetworkSession } = await import('../network/session.js');
+      session = await startNetworkSession(compiled.policy.network, runtimeDir(), relayPath(), (e) => {
+        if (!e.allowed) process.stderr.write(`cordon: refused ${e.via} ${e.host}:${e.port} (${e.reason})\n`);
+        else debug?.(`allowed ${e.via} ${e.host}:${e.port} -> ${e.dialed}`);
+      });
+    }
+    try {
+      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(session ? { bridge: session.bridge } : {}) });
+      debug?.(`exit ${result.exitCode} after ${(performance.now() - t0).toFixed(1)} ms`);
+      return result.exitCode;
+    } finally {
+      await session?.close();
+    }
   } catch (e) {
     return fail(e, cfg.debug);
   }

@@ -16,7 +16,19 @@ import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, resolvePath, type PathContext, type PathKind } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
-import type { PathEntry, Settings } from './settings.js';
+import type { NetworkMode, PathEntry, Settings } from './settings.js';
+import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
+import type { AddressRange } from '../network/addresses.js';
+
+export interface NetworkPolicySpec {
+  readonly mode: NetworkMode;
+  /** Where the mode came from ("default: no allowed domains", "--network", "FILE: network.mode"). */
+  readonly modeSource: string;
+  readonly allow: readonly DomainRule[];
+  readonly deny: readonly DomainRule[];
+  readonly deniedRanges: readonly AddressRange[];
+  readonly denyPrivateAddresses: boolean;
+}
 
 export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
 
@@ -37,7 +49,7 @@ export interface Policy {
   /** Settings files that were loaded, in order. */
   readonly sources: readonly string[];
   readonly warnings: readonly string[];
-  readonly network: { readonly mode: 'none' };
+  readonly network: NetworkPolicySpec;
 }
 
 export interface CliRules {
@@ -46,6 +58,9 @@ export interface CliRules {
   readonly allowWrite: readonly string[];
   readonly denyWrite: readonly string[];
   readonly allowWriteNoDelete: readonly string[];
+  readonly allowDomains?: readonly string[];
+  readonly denyDomains?: readonly string[];
+  readonly network?: NetworkMode;
 }
 
 export interface ScanFn {
@@ -152,7 +167,39 @@ export function buildPolicy(input: PolicyInput): Policy {
     rules,
     sources: input.settings.map((s) => s.file),
     warnings: input.settings.flatMap((s) => s.warnings),
-    network: { mode: 'none' },
+    network: networkSpec(input.settings, input.cli),
+  };
+}
+
+const OPENNESS: Record<NetworkMode, number> = { none: 0, filtered: 1, 'dangerously-unfiltered': 2 };
+
+/**
+ * Rules from every source are combined (deny wins inside decide()). The mode:
+ * --network if given; else the most restrictive mode any file sets; else
+ * filtered when some domain is allowed, none otherwise.
+ */
+export function networkSpec(settings: readonly Settings[], cli: CliRules): NetworkPolicySpec {
+  const allow = [...settings.flatMap((s) => s.network.allow), ...parseAllowedDomains(cli.allowDomains ?? [], '--allow-domain', 'command line')];
+  const deny = [...settings.flatMap((s) => s.network.deny), ...parseDeniedDomains(cli.denyDomains ?? [], '--deny-domain', 'command line')];
+  let mode: NetworkMode = allow.length > 0 ? 'filtered' : 'none';
+  let modeSource = allow.length > 0 ? 'default: domains are allowed' : 'default: no domain is allowed';
+  const explicit = settings.filter((s) => s.network.mode !== undefined);
+  if (explicit.length > 0) {
+    const strictest = explicit.reduce((a, b) => (OPENNESS[b.network.mode!] < OPENNESS[a.network.mode!] ? b : a));
+    mode = strictest.network.mode!;
+    modeSource = `${strictest.file}: network.mode`;
+  }
+  if (cli.network) {
+    mode = cli.network;
+    modeSource = '--network';
+  }
+  return {
+    mode,
+    modeSource,
+    allow,
+    deny,
+    deniedRanges: settings.flatMap((s) => s.network.deniedRanges),
+    denyPrivateAddresses: settings.some((s) => s.network.denyPrivateAddresses),
   };
 }
 

@@ -11,11 +11,21 @@
  * rejected; srt keys that only tune srt's own machinery (ripgrep, socat paths,
  * violation filtering) are accepted and have no effect; keys that ask for a
  * capability cordon does not provide yet but whose absence is *stricter*
- * (allowed domains, Unix sockets) are accepted with a warning.
+ * (Unix sockets) are accepted with a warning.
  */
 import { readFileSync } from 'node:fs';
 import { CordonError, SettingsError } from '../errors.js';
 import { anyValue, arr, bool, int, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
+import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
+import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
+
+/**
+ * none: no network at all. filtered: only through cordon's proxies.
+ * dangerously-unfiltered: the host's network, unfiltered (filesystem and
+ * process walls stay) — named so nobody turns it on by accident.
+ */
+export type NetworkMode = 'none' | 'filtered' | 'dangerously-unfiltered';
+export const NETWORK_MODES: readonly NetworkMode[] = ['none', 'filtered', 'dangerously-unfiltered'];
 
 /** A path entry: a string (globs allowed), or srt's { path, literal: true } for a path taken verbatim. */
 export interface PathEntry { readonly path: string; readonly literal: boolean }
@@ -31,8 +41,12 @@ export interface Settings {
     readonly allowGitConfig: boolean;
   };
   readonly network: {
-    readonly allowedDomains: readonly string[];
-    readonly deniedDomains: readonly string[];
+    /** Explicit network.mode, when the file sets one. */
+    readonly mode?: NetworkMode;
+    readonly allow: readonly DomainRule[];
+    readonly deny: readonly DomainRule[];
+    readonly deniedRanges: readonly AddressRange[];
+    readonly denyPrivateAddresses: boolean;
     readonly allowUnixSockets: readonly string[];
     readonly allowAllUnixSockets: boolean;
   };
@@ -58,6 +72,8 @@ export const SETTINGS_SHAPE: Shape = obj({
     disabled: bool,
   }),
   network: obj({
+    mode: oneOf('"none", "filtered" or "dangerously-unfiltered"', lit('none'), lit('filtered'), lit('dangerously-unfiltered')),
+    denyPrivateAddresses: bool,
     allowedDomains: arr(str),
     deniedDomains: arr(str),
     deniedDomainReasons: rec(str),
@@ -132,9 +148,6 @@ export function parseSettings(text: string, file: string): Settings {
   }
   const warnings: string[] = [];
   const net = o.network ?? {};
-  if ((net.allowedDomains ?? []).length > 0) {
-    warnings.push(`${file}: network.allowedDomains is not supported yet; the sandbox runs with no network at all (stricter than asked)`);
-  }
   if ((net.allowUnixSockets ?? []).length > 0 || net.allowAllUnixSockets === true) {
     warnings.push(`${file}: network.allowUnixSockets/allowAllUnixSockets are not supported yet; no Unix socket is reachable (stricter than asked)`);
   }
@@ -150,8 +163,11 @@ export function parseSettings(text: string, file: string): Settings {
       allowGitConfig: fs.allowGitConfig === true,
     },
     network: {
-      allowedDomains: net.allowedDomains ?? [],
-      deniedDomains: net.deniedDomains ?? [],
+      ...(net.mode ? { mode: net.mode as NetworkMode } : {}),
+      allow: parseAllowedDomains(net.allowedDomains ?? [], 'network.allowedDomains', file),
+      deny: parseDeniedDomains(net.deniedDomains ?? [], 'network.deniedDomains', file),
+      deniedRanges: parseAddressRanges(net.deniedResolvedAddresses ?? [], 'network.deniedResolvedAddresses', file),
+      denyPrivateAddresses: net.denyPrivateAddresses === true,
       allowUnixSockets: net.allowUnixSockets ?? [],
       allowAllUnixSockets: net.allowAllUnixSockets === true,
     },

@@ -92,3 +92,25 @@ export function bwrapSkipReason(): string | null {
 export function scanRecords(stdout: string): string[] {
   return stdout.split('\0').filter((r) => r !== '').sort();
 }
+
+export interface ScanOptions {
+  match?: readonly string[];
+  maxDepth?: number;
+  /** --cache FILE */
+  cache?: string;
+}
+export interface ScanOutcome {
+  code: number | null;
+  /** Sorted "K\tPATH" records (cordon does not depend on their order). */
+  records: string[];
+  stderr: string;
+}
+/** Runs `cordon-helper scan [--match P]... [--max-depth N] [--cache F] -- ROOTS...`. */
+export async function scan(roots: readonly string[], opts: ScanOptions = {}, options: SpawnOptions = {}): Promise<ScanOutcome> {
+  const args = ['scan'];
+  for (const m of opts.match ?? []) args.push('--match', m);
+  if (opts.maxDepth !== undefined) args.push('--max-depth', String(opts.maxDepth));
+  if (opts.cache !== undefined) args.push('--cache', opts.cache);
+  const r = await runHelper([...args, '--', ...roots], options);
+  return { code: r.code, records: scanRecords(r.stdout), stderr: r.stderr };
+}

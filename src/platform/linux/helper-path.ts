@@ -13,3 +13,14 @@ export function helperPath(): string {
   }
   return p;
 }
+
+/** cordon-relay, built beside the helper. */
+export function relayPath(): string {
+  const p = process.env.CORDON_RELAY ?? join(packageRoot(), 'native', 'build', 'cordon-relay');
+  try {
+    accessSync(p, constants.X_OK);
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `network relay ${p} is missing or not executable; build it with: npm rebuild cordon (needs a C compiler: apt-get install -y gcc libc6-dev)`, { cause: e });
+  }
+  return p;
+}

@@ -7,20 +7,31 @@
  * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 4 = info
  * (bwrap writes the child pid), 5 = seccomp program, 6 = ready (the helper
  * writes one byte once the walls are up, just before it starts the command;
- * without that byte a non-zero exit is a setup failure, not the command's).
+ * without that byte a non-zero exit is a setup failure, not the command's),
+ * 7 = block (filtered network only: the sandbox waits on it until the relay
+ * listens inside its network namespace).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders } from './placeholders.js';
-import type { LinuxPlan } from './plan.js';
+import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 
-export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6 } as const;
+export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
+
+/** For network mode "filtered": the proxies are up; the relay bridges them into the sandbox. */
+export interface Bridge {
+  readonly relay: string;
+  readonly secret: string;
+  readonly httpSocket: string;
+  readonly socksSocket: string;
+}
 
 export interface LaunchOptions {
   readonly bwrap: string;
   readonly seccomp: Buffer;
   readonly env: NodeJS.ProcessEnv;
+  readonly bridge?: Bridge;
   readonly debug?: (msg: string) => void;
 }
 
@@ -38,13 +49,14 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
   const holds = acquirePlaceholders(plan.placeholders, mountedRo);
   const handlers = new Map<NodeJS.Signals, () => void>();
+  let relay: ChildProcess | undefined;
   try {
     // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
     // only parses options there, so `--` and the command stay on argv.
     const argsBuf = Buffer.from(plan.bwrapArgs.map((a) => `${a}\0`).join(''));
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', ...plan.helperArgs], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', ...(opts.bridge ? ['pipe' as const] : [])],
       env: { ...opts.env, ...plan.env },
       // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
       // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
@@ -53,6 +65,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     let childPid = 0;
     let ready = false;
     let spawnError: Error | undefined;
+    let relayError: string | undefined;
     child.on('error', (e) => { spawnError = e; });
     for (const sig of FORWARDED) {
       const h = () => {
@@ -73,7 +86,16 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     info.on('data', (d: Buffer) => {
       infoText += d.toString();
       const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
-      if (m) childPid = Number(m[1]);
+      if (!m || childPid) return;
+      childPid = Number(m[1]);
+      if (opts.bridge) {
+        const block = (child.stdio as unknown as Writable[])[FDS.block]!;
+        block.on('error', () => {});
+        relay = startRelay(opts.bridge, childPid, () => block.end('1'), (why) => {
+          relayError = why;
+          child.kill('SIGKILL');
+        });
+      }
     });
     readyFd.on('data', () => { ready = true; });
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
@@ -82,13 +104,40 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
+    if (relayError) {
+      throw new CordonError('CORDON_ERR_LAUNCH', `the network bridge into the sandbox failed: ${relayError}`);
+    }
     if (!ready) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up (bubblewrap exited ${code ?? signal} before the command started; its message is above). Run 'cordon doctor' to see what this machine supports`);
     }
     if (signal) return { exitCode: 128 + (SIGNUMS[signal] ?? 0), signal };
     return { exitCode: code ?? 1 };
   } finally {
+    relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     releasePlaceholders(holds);
   }
+}
+
+/**
+ * Starts cordon-relay in the sandbox's user and network namespaces; the
+ * session secret goes on its stdin (never argv or env). Calls onReady once it
+ * listens, onFail if it dies or says anything else first.
+ */
+function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: string) => void): ChildProcess {
+  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let said = '';
+  let err = '';
+  let settled = false;
+  r.stdin!.on('error', () => {});
+  r.stdin!.end(`${b.secret}\n`);
+  r.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  r.stdout!.on('data', (d: Buffer) => {
+    said += d.toString();
+    if (settled) return;
+    if (said === 'ready\n') { settled = true; onReady(); } else if (said.length >= 6) { settled = true; onFail(`unexpected output ${JSON.stringify(said)}`); }
+  });
+  r.on('error', (e) => { if (!settled) { settled = true; onFail(`cannot start ${b.relay}: ${e.message}`); } });
+  r.on('exit', (code, sig) => { if (!settled) { settled = true; onFail(err.trim() || `relay exited ${code ?? sig}`); } });
+  return r;
 }

@@ -39,10 +39,15 @@ export interface LinuxPlan {
   readonly placeholders: readonly string[];
   readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly required: boolean };
   readonly env: Readonly<Record<string, string>>;
+  /** filtered: the launcher starts the proxies and the relay, then releases the command. */
+  readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
   readonly notes: readonly string[];
 }
 
-export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number }
+export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number; readonly block: number }
+
+/** Inside the sandbox's own network namespace: where the relay listens. */
+export const PROXY_PORTS = { http: 3128, socks: 1080 } as const;
 
 type WriteMode = 'ro' | 'rw' | 'rwnd';
 
@@ -130,8 +135,9 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const base = ['/dev', ...(privateTmp ? [PRIVATE_TMP] : [])];
   const landlock = { rw: dedupe([...base, ...landlockRw]), rwnd: dedupe(landlockNd), required: landlockNd.length > 0 };
 
+  const mode = policy.network.mode;
   const bwrapArgs = [
-    '--unshare-all', '--unshare-user', '--disable-userns',
+    '--unshare-all', ...(mode === 'dangerously-unfiltered' ? ['--share-net'] : []), '--unshare-user', '--disable-userns',
     '--die-with-parent', '--new-session', '--as-pid-1', '--cap-drop', 'ALL',
     '--ro-bind', '/', '/',
     '--dev', '/dev',
@@ -142,6 +148,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     '--chdir', policy.cwd,
     '--info-fd', String(fds.info),
     '--seccomp', String(fds.seccomp),
+    // The command waits until the relay listens inside its network namespace.
+    ...(mode === 'filtered' ? ['--block-fd', String(fds.block)] : []),
   ];
   const helperArgs = [
     facts.helper, 'run', '--ready-fd', String(fds.ready),
@@ -156,7 +164,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
-    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1' },
+    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv() : {}) },
+    network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
   };
 }
@@ -194,4 +203,27 @@ export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true):
 
 function dedupe(a: string[]): string[] {
   return [...new Set(a)];
+}
+
+/**
+ * What common clients read to find a proxy. No credentials: the relay proves
+ * where a connection came from (see proxy/auth.ts), so tools that cannot send
+ * proxy authentication work too.
+ */
+export function proxyEnv(): Record<string, string> {
+  const http = `http://127.0.0.1:${PROXY_PORTS.http}`;
+  const socks = `socks5h://127.0.0.1:${PROXY_PORTS.socks}`;
+  const noProxy = 'localhost,127.0.0.1,::1';
+  return {
+    HTTP_PROXY: http, http_proxy: http,
+    HTTPS_PROXY: http, https_proxy: http,
+    ALL_PROXY: socks, all_proxy: socks,
+    NO_PROXY: noProxy, no_proxy: noProxy,
+    // npm reads its own config keys before the environment.
+    npm_config_proxy: http, npm_config_https_proxy: http, npm_config_noproxy: noProxy,
+    // JVM tools: the standard networking properties (no auth needed).
+    JAVA_TOOL_OPTIONS: `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${PROXY_PORTS.http} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${PROXY_PORTS.http} -Dhttp.nonProxyHosts=localhost|127.0.0.1`,
+    // Node ≥ 24 makes fetch and http honour the variables above with this.
+    NODE_USE_ENV_PROXY: '1',
+  };
 }

@@ -29,3 +29,11 @@ test('usage errors are CordonErrors with a hint', () => {
     assert.throws(() => parseArgs(argv), (e: any) => e.code === 'CORDON_ERR_USAGE' && /see cordon --help/.test(e.message), JSON.stringify(argv));
   }
 });
+
+test('network flags', () => {
+  const c = parseArgs(['--allow-domain', 'a.com', '--deny-domain=b.com', '--network', 'filtered', '--', 'true']);
+  assert.deepEqual(c.rules.allowDomains, ['a.com']);
+  assert.deepEqual(c.rules.denyDomains, ['b.com']);
+  assert.equal(c.rules.network, 'filtered');
+  assert.throws(() => parseArgs(['--network', 'open', '--', 'true']), /--network takes none, filtered, dangerously-unfiltered/);
+});

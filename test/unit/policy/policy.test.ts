@@ -101,3 +101,17 @@ test('helpers', () => {
   assert.equal(readHooksPath(join(d, 'config')), '/x/hooks');
   assert.equal(readHooksPath(join(d, 'missing')), undefined);
 });
+
+test('network mode: none without domains, filtered with them, strictest file wins, --network decides', async () => {
+  const { networkSpec } = await import('../../../src/policy/policy.js');
+  const none = networkSpec([], noCli);
+  assert.equal(none.mode, 'none');
+  const viaCli = networkSpec([], { ...noCli, allowDomains: ['api.example.com'] });
+  assert.equal(viaCli.mode, 'filtered');
+  assert.equal(viaCli.allow.length, 1);
+  const a = parseSettings('{"network":{"mode":"dangerously-unfiltered"}}', '/a.json');
+  const b = parseSettings('{"network":{"mode":"filtered","allowedDomains":["x.org"]}}', '/b.json');
+  assert.deepEqual([networkSpec([a, b], noCli).mode, networkSpec([a, b], noCli).modeSource], ['filtered', '/b.json: network.mode']);
+  assert.equal(networkSpec([a, b], { ...noCli, network: 'none' }).mode, 'none');
+  assert.throws(() => networkSpec([], { ...noCli, allowDomains: ['*'] }), /--allow-domain\[0\]/);
+});

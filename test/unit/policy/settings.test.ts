@@ -60,10 +60,16 @@ test('keys that would weaken the sandbox are refused', () => {
   assert.match(errOf(() => parseSettings('{"credentials":{"files":[{"path":"~/.aws"}]}}', F)).message, /credentials: expected absent/);
 });
 
-test('asking for network it cannot give yet is stricter, so it warns instead of failing', () => {
-  const s = parseSettings('{"network":{"allowedDomains":["example.com"],"deniedDomains":[]}}', F);
-  assert.equal(s.warnings.length, 1);
-  assert.match(s.warnings[0]!, /no network at all/);
+test('network rules are parsed at load time, with key paths; Unix sockets (not yet available) warn', () => {
+  const s = parseSettings('{"network":{"allowedDomains":["Example.COM.","*.api.example.org:443"],"deniedDomains":["*"],"mode":"filtered"}}', F);
+  assert.equal(s.network.mode, 'filtered');
+  assert.equal(s.network.allow.length, 2);
+  assert.equal(s.network.deny.length, 1);
+  assert.deepEqual(s.warnings, []);
+  assert.match(errOf(() => parseSettings('{"network":{"allowedDomains":["ok.com","bad..com"]}}', F)).message, /network\.allowedDomains\[1\]/);
+  assert.match(errOf(() => parseSettings('{"network":{"mode":"open"}}', F)).message, /network\.mode: expected "none", "filtered" or "dangerously-unfiltered"/);
+  const u = parseSettings('{"network":{"allowUnixSockets":["/var/run/docker.sock"]}}', F);
+  assert.match(u.warnings[0]!, /no Unix socket is reachable/);
 });
 
 test('loadSettingsFile: missing and unreadable files are distinct errors', () => {

@@ -4,10 +4,10 @@ import type { FsRule, Policy } from '../../../../src/policy/policy.js';
 import { planLinux, stateOf } from '../../../../src/platform/linux/plan.js';
 
 const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7 };
-const fds = { info: 4, seccomp: 5, ready: 6 };
+const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
 
 function policy(rules: FsRule[], cwd = '/p'): Policy {
-  return { cwd, home: '/h', rules, sources: [], warnings: [], network: { mode: 'none' } };
+  return { cwd, home: '/h', rules, sources: [], warnings: [], network: { mode: 'none', modeSource: 'test', allow: [], deny: [], deniedRanges: [], denyPrivateAddresses: false } };
 }
 const r = (path: string, access: FsRule['access'], kind: FsRule['kind'] = 'dir'): FsRule => ({ path, access, kind, source: 'test' });
 
@@ -101,4 +101,19 @@ test('the helper stays reachable when its directory is denied', () => {
 test('the helper stays reachable when it lives under the private /tmp', () => {
   const plan = planLinux(policy([r('/p', 'read-write')]), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
   assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
+});
+
+test('network modes: none has no proxy; filtered waits on the block fd and points clients at the relay; unfiltered shares the host network', () => {
+  const base = policy([r('/p', 'read-write')]);
+  const none = planLinux(base, facts, ['true'], fds);
+  assert.ok(!none.bwrapArgs.includes('--block-fd') && !none.bwrapArgs.includes('--share-net'));
+  assert.equal(none.env.HTTP_PROXY, undefined);
+  const filtered = planLinux({ ...base, network: { ...base.network, mode: 'filtered' } }, facts, ['true'], fds);
+  assert.deepEqual(filtered.bwrapArgs.slice(-2), ['--block-fd', '7']);
+  assert.ok(filtered.bwrapArgs.includes('--unshare-all') && !filtered.bwrapArgs.includes('--share-net'));
+  assert.equal(filtered.env.HTTPS_PROXY, 'http://127.0.0.1:3128');
+  assert.equal(filtered.env.ALL_PROXY, 'socks5h://127.0.0.1:1080');
+  assert.ok(!Object.values(filtered.env).some((v) => /@/.test(v)), 'no credentials in the environment');
+  const open = planLinux({ ...base, network: { ...base.network, mode: 'dangerously-unfiltered' } }, facts, ['true'], fds);
+  assert.deepEqual(open.bwrapArgs.slice(0, 2), ['--unshare-all', '--share-net']);
 });

@@ -1,0 +1,54 @@
+/**
+ * One run's filtered network: the proxies on private Unix sockets, the one
+ * decision function over the run's rules, and what the launcher needs to
+ * bridge them into the sandbox. Loaded only when the network is filtered.
+ */
+import { lookup } from 'node:dns/promises';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { NetworkPolicySpec } from '../policy/policy.js';
+import type { Bridge } from '../platform/linux/launch.js';
+import { newSecret } from '../proxy/auth.js';
+import { startProxies } from '../proxy/proxies.js';
+import type { Decider, ProxyEvent } from '../proxy/types.js';
+import { decide } from './decide.js';
+import { hostAddresses } from './host-addresses.js';
+
+export interface NetworkSession {
+  readonly bridge: Bridge;
+  close(): Promise<void>;
+}
+
+export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, onEvent: (e: ProxyEvent) => void): Promise<NetworkSession> {
+  const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { mode: 0o700 });
+  const secret = newSecret();
+  const decider: Decider = (req) => decide(req, {
+    allow: spec.allow,
+    deny: spec.deny,
+    deniedRanges: spec.deniedRanges,
+    // Fresh per decision: interface addresses change (DHCP, VPN).
+    hostAddresses: hostAddresses(),
+    denyPrivateAddresses: spec.denyPrivateAddresses,
+  }, { resolve: resolveAll });
+  try {
+    const proxies = await startProxies(dir, { secret, decide: decider, onEvent });
+    return {
+      bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket },
+      close: async () => {
+        await proxies.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** The system resolver (getaddrinfo: /etc/hosts, then DNS), both families, in its order. */
+async function resolveAll(name: string): Promise<string[]> {
+  const answers = await lookup(name, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
+}
