@@ -17,7 +17,7 @@
  *     caller's mounts are the primary wall. A needed wall that cannot be built
  *     is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] -- ROOT...
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...
  *     Runs on the host before every launch: walks ROOTs (never following
  *     symlinks, crossing mount points, not descending into .git directories)
  *     and prints NUL-terminated records on stdout:
@@ -26,6 +26,11 @@
  *       M\tPATH  an entry whose basename matches a --match fnmatch(3) pattern
  *       E\tN     N directories could not be read (only if N > 0)
  *     --max-depth N reads directories at most N levels below ROOT (ROOT = 0).
+ *     --cache FILE makes it incremental: directories unchanged since FILE
+ *     recorded them are not read again (see "the incremental cache" below).
+ *     FILE and its directory must be the caller's and not group/other
+ *     writable, FILE no symlink; else it is ignored (one warning on stderr).
+ *     The records are the same as without --cache.
  *
  *   cordon-helper landlock-abi
  *     Prints the kernel's Landlock ABI version (0: none), for `cordon doctor`.
@@ -45,6 +50,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +62,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_HELPER 125
@@ -69,6 +76,9 @@
 #ifndef __NR_close_range
 #define __NR_close_range 436
 #endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
 #ifndef LANDLOCK_ACCESS_FS_REFER
 #define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
 #endif
@@ -79,7 +89,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--rw PATH]... [--rwnd PATH]... [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...\n"
 	      "       cordon-helper landlock-abi\n",
 	      stderr);
 	exit(EXIT_HELPER);
@@ -349,8 +359,17 @@ static struct {
 	unsigned long errors;
 	char *path; /* absolute path of the directory being read */
 	size_t path_len, path_cap;
-	char *names; /* stack of pending subdirectory names, NUL-separated */
+	char *names; /* stack of pending .git/modules names, NUL-separated */
 	size_t names_len, names_cap;
+	char *ents; /* stack of listed entries, in the cache's entry encoding */
+	size_t ents_len, ents_cap;
+	bool caching; /* build a new cache body in w */
+	int64_t now; /* clock at the start of this scan, ns */
+	char *w;
+	size_t w_len, w_cap;
+	bool w_fail;
+	const unsigned char *old; /* the loaded cache's body (validated header and hash) */
+	size_t old_len;
 	char out[1 << 16];
 	size_t out_len;
 	char dents[1 << 16];
@@ -406,17 +425,23 @@ static void emit(char kind, const char *path, size_t len)
 	out_put("", 1);
 }
 
-/* Appends "/name" to S.path; returns the length to restore afterwards. */
-static size_t path_push(const char *name)
+/* Appends "/name" (n bytes) to S.path; returns the length to restore afterwards. */
+static size_t path_pushn(const char *name, size_t n)
 {
-	size_t old = S.path_len, n = strlen(name);
+	size_t old = S.path_len;
 	bool slash = !(old == 1 && S.path[0] == '/');
 	grow(&S.path, &S.path_cap, old + n + 2);
 	if (slash)
 		S.path[S.path_len++] = '/';
-	memcpy(S.path + S.path_len, name, n + 1);
+	memcpy(S.path + S.path_len, name, n);
 	S.path_len += n;
+	S.path[S.path_len] = '\0';
 	return old;
+}
+
+static size_t path_push(const char *name)
+{
+	return path_pushn(name, strlen(name));
 }
 
 static void path_pop(size_t old)
@@ -548,89 +573,762 @@ static void walk_gitns(int dfd, unsigned container)
 	descend(dfd, mark, walk_gitns, 0); /* a path component of a module name */
 }
 
+/* ---- the incremental cache (--cache FILE) ----
+ *
+ * FILE records, for every directory the main walk listed, who it is and what
+ * the walk took from its listing. A later scan reuses a record without opening
+ * the directory when lstat shows the same directory (dev, ino), unchanged
+ * (mtime and ctime as taken just before the listing was read) and not "racy":
+ * its stamps were already 2 s older than the clock when it was read, so a
+ * change in the same timestamp tick as the read cannot hide behind equal stamps
+ * (git's racy-index rule). Creating, removing or renaming an entry sets both
+ * stamps; ctime cannot be set back from user space, so a sandboxed command that
+ * forges a directory's mtime after adding a repository does not hide it.
+ * .git/modules lies inside .git, whose changes no record sees: re-walked always.
+ *
+ * Format 1, host byte order (a per-host, per-user file):
+ *   header  "cordscan" u32 1, u32 0x01020304, u32 key_len, u32 0, u64 body_len, u64 hash(body)
+ *   key     u32 max_depth, 'R' ROOT '\0' per normalized ROOT, 'P' PATTERN '\0' per --match
+ *   body    one record per ROOT, in order
+ *   record  u32 len (of this record with its descendants; 4: nothing recorded)
+ *           u64 ino, u64 dev, i64 mtime_ns, i64 ctime_ns, i64 recorded_ns (clock at that scan's start)
+ *           u8 flags (N_*), u32 n_entries, u32 entries_bytes, the entries,
+ *           then if N_KIDS one record per E_DIR entry, in order
+ *   entry   u8 flags (E_*), u16 name_len, name: the entries that match a pattern
+ *           and the subdirectories the walk descends into, in listing order
+ * Replaying entries in listing order prints what a fresh walk would, in its
+ * order (cordon does not depend on the order anyway).
+ * Trust: FILE must be the caller's own (owner, mode, not a symlink: checked).
+ * Even so every length is checked and the body hashed: a damaged file costs a
+ * full walk, never a crash or a wrong answer. A record is only ever used for a
+ * directory whose identity and stamps it matches, wherever it sits in the file.
+ */
+enum { N_GIT = 1, N_GITDIR = 2, N_KIDS = 4, N_UNTRUSTED = 8 }; /* N_UNTRUSTED: listing was partial */
+enum { E_MATCH = 1, E_DIR = 2 };
+#define NODE_FIXED (4 + 5 * 8 + 1 + 4 + 4)
+#define RACY_NS 2000000000LL
+#define CACHE_VERSION 1
+#define CACHE_BOM 0x01020304U
+
+struct cache_head {
+	char magic[8];
+	uint32_t version, bom, key_len, zero;
+	uint64_t body_len, sum;
+};
+
+struct rec { /* a record in the loaded body; len 0: none */
+	const unsigned char *p;
+	size_t len;
+};
+
+struct node {
+	uint64_t ino, dev;
+	int64_t mtime, ctime, rt;
+	unsigned flags;
+	uint32_t n_ent, n_dirs;
+	const unsigned char *ents, *kids;
+	size_t ents_len, kids_len;
+};
+
+static uint16_t ld16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t ld32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t ld64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Word-wise multiply-xorshift: every step is a bijection of the state, so a
+ * single damaged word always changes the result; enough against accidents. */
+static uint64_t body_hash(const unsigned char *p, size_t n)
+{
+	const uint64_t k = 0xff51afd7ed558ccdULL;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+	for (; n >= 8; p += 8, n -= 8) {
+		h = (h ^ ld64(p)) * k;
+		h ^= h >> 32;
+	}
+	for (; n; p++, n--) {
+		h = (h ^ *p) * k;
+		h ^= h >> 32;
+	}
+	return h;
+}
+
+/* Nanoseconds since the epoch; false beyond +-292 years (never trusted then). */
+static bool ts_ns(struct timespec t, int64_t *ns)
+{
+	if (t.tv_sec > INT64_MAX / 1000000000 - 1 || t.tv_sec < INT64_MIN / 1000000000 + 1)
+		return false;
+	*ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+	return true;
+}
+
+/* Stamps this close to the read (or after it) may hide a change in the same tick. */
+static bool racy(int64_t mtime, int64_t ctime, int64_t recorded)
+{
+	return recorded < INT64_MIN + RACY_NS || (mtime > ctime ? mtime : ctime) >= recorded - RACY_NS;
+}
+
+/* One entry at *p; false if it does not fit or the name is no directory entry's. */
+static bool ent_next(const unsigned char **p, size_t *left, unsigned *fl, const char **name, size_t *len)
+{
+	if (*left < 3)
+		return false;
+	size_t n = ld16(*p + 1);
+	const char *s = (const char *)*p + 3;
+	if (n == 0 || *left - 3 < n || memchr(s, '/', n) || memchr(s, '\0', n) ||
+	    (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.'))))
+		return false;
+	*fl = (*p)[0];
+	*name = s;
+	*len = n;
+	*p += 3 + n;
+	*left -= 3 + n;
+	return true;
+}
+
+static bool rec_next(const unsigned char **p, size_t *left, struct rec *r)
+{
+	if (*left < 4)
+		return false;
+	uint32_t n = ld32(*p);
+	if (n < 4 || n > *left)
+		return false;
+	r->p = *p;
+	r->len = n == 4 ? 0 : n;
+	*p += n;
+	*left -= n;
+	return true;
+}
+
+/* Decodes a record and checks all of it but its children's insides: a record
+ * that is used is used whole, so nothing is printed twice or half. */
+static bool node_parse(struct rec r, struct node *n)
+{
+	if (r.len < NODE_FIXED)
+		return false;
+	const unsigned char *p = r.p + 4;
+	n->ino = ld64(p);
+	n->dev = ld64(p + 8);
+	n->mtime = (int64_t)ld64(p + 16);
+	n->ctime = (int64_t)ld64(p + 24);
+	n->rt = (int64_t)ld64(p + 32);
+	n->flags = p[40];
+	n->n_ent = ld32(p + 41);
+	uint32_t eb = ld32(p + 45);
+	if (eb > r.len - NODE_FIXED)
+		return false;
+	n->ents = r.p + NODE_FIXED;
+	n->ents_len = eb;
+	n->kids = n->ents + eb;
+	n->kids_len = r.len - NODE_FIXED - eb;
+	n->n_dirs = 0;
+	const unsigned char *e = n->ents, *k = n->kids;
+	size_t el = n->ents_len, kl = n->kids_len;
+	for (uint32_t i = 0; i < n->n_ent; i++) {
+		unsigned fl;
+		const char *name;
+		size_t len;
+		struct rec c;
+		if (!ent_next(&e, &el, &fl, &name, &len))
+			return false;
+		if (fl & E_DIR) {
+			n->n_dirs++;
+			if ((n->flags & N_KIDS) && !rec_next(&k, &kl, &c))
+				return false;
+		}
+	}
+	return el == 0 && kl == 0;
+}
+
+static bool node_current(const struct node *n, const struct stat *st)
+{
+	int64_t m, c;
+	return S_ISDIR(st->st_mode) && !(n->flags & N_UNTRUSTED) && n->ino == (uint64_t)st->st_ino &&
+	       n->dev == (uint64_t)st->st_dev && ts_ns(st->st_mtim, &m) && ts_ns(st->st_ctim, &c) &&
+	       n->mtime == m && n->ctime == c && !racy(m, c, n->rt);
+}
+
+static void w_put(const void *p, size_t n)
+{
+	grow(&S.w, &S.w_cap, S.w_len + n);
+	memcpy(S.w + S.w_len, p, n);
+	S.w_len += n;
+}
+
+/* Starts a record; its length is patched in by w_end once the children are in. */
+static size_t w_begin(const struct node *n, const void *ents)
+{
+	unsigned char h[NODE_FIXED];
+	uint32_t eb = (uint32_t)n->ents_len;
+	memset(h, 0, 4);
+	memcpy(h + 4, &n->ino, 8);
+	memcpy(h + 12, &n->dev, 8);
+	memcpy(h + 20, &n->mtime, 8);
+	memcpy(h + 28, &n->ctime, 8);
+	memcpy(h + 36, &n->rt, 8);
+	h[44] = (unsigned char)n->flags;
+	memcpy(h + 45, &n->n_ent, 4);
+	memcpy(h + 49, &eb, 4);
+	if (n->ents_len > UINT32_MAX)
+		S.w_fail = true;
+	size_t at = S.w_len;
+	w_put(h, sizeof h);
+	w_put(ents, n->ents_len);
+	return at;
+}
+
+static void w_end(size_t at)
+{
+	size_t n = S.w_len - at;
+	uint32_t n32 = (uint32_t)n;
+	if (n > UINT32_MAX)
+		S.w_fail = true; /* a 4 GiB cache: do not write it */
+	memcpy(S.w + at, &n32, 4);
+}
+
+static void w_none(void)
+{
+	uint32_t n = 4;
+	w_put(&n, 4);
+}
+
 /* ---- the main walk ---- */
 
 struct dirstate {
 	bool git, git_dir;
+	uint32_t n_ent;
 };
+
+static void ent_push(unsigned fl, const char *name)
+{
+	size_t n = strlen(name);
+	uint16_t n16 = (uint16_t)n; /* d_reclen is 16 bits: a name is shorter */
+	grow(&S.ents, &S.ents_cap, S.ents_len + 3 + n);
+	S.ents[S.ents_len] = (char)fl;
+	memcpy(S.ents + S.ents_len + 1, &n16, 2);
+	memcpy(S.ents + S.ents_len + 3, name, n);
+	S.ents_len += 3 + n;
+}
 
 static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
 {
 	struct dirstate *s = ctx;
 	(void)dfd;
+	unsigned fl = 0;
 	if (S.n_match && matches(d->d_name)) {
 		size_t old = path_push(d->d_name);
 		emit('M', S.path, S.path_len);
 		path_pop(old);
+		fl = E_MATCH;
 	}
 	if (strcmp(d->d_name, ".git") == 0) {
 		s->git = true; /* directory, gitfile or even a symlink: a work tree */
 		s->git_dir = type == DT_DIR;
-		return;
+	} else if (type == DT_DIR) {
+		fl |= E_DIR;
 	}
-	if (type == DT_DIR)
-		names_push(d->d_name);
+	if (fl) {
+		ent_push(fl, d->d_name);
+		s->n_ent++;
+	}
 }
 
-static void walk(int dfd, unsigned depth)
+static void walk_modules(int dfd)
 {
-	struct dirstate s = { 0 };
-	size_t mark = S.names_len;
-	read_dir(dfd, visit_main, &s);
-	if (s.git)
-		emit('G', S.path, S.path_len);
-	if (s.git_dir) {
-		int fd = openat(dfd, ".git/modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd >= 0) {
-			size_t old = path_push(".git/modules");
-			walk_gitns(fd, 1);
-			path_pop(old);
-			close(fd);
-		} else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
-			S.errors++;
+	int fd = openat(dfd, ".git/modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		size_t old = path_push(".git/modules");
+		walk_gitns(fd, 1);
+		path_pop(old);
+		close(fd);
+	} else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
+		S.errors++;
+	}
+}
+
+/* Where a directory is, for the calls that reach it. `anchor` is an open
+ * directory (or AT_FDCWD for a ROOT) and the path relative to it is S.path from
+ * `base` on: one name below a listed directory, several below replayed ones,
+ * which were never opened (that would cost two more syscalls each). `hops`
+ * counts those names; root: the ROOT as given, followed if a symlink, as the
+ * uncached scan always did. */
+struct where {
+	int anchor;
+	size_t base;
+	unsigned hops;
+	const char *root;
+};
+
+#define MAX_HOPS 8 /* re-anchor: keeps lookups short and paths far below PATH_MAX */
+
+static void walk_dir(struct where at, unsigned depth, struct rec old);
+
+/* Where the children of the directory at S.path are, when it is open as fd. */
+static struct where below(int fd)
+{
+	/* path_pushn adds no slash after "/" */
+	struct where w = { fd, S.path_len + !(S.path_len == 1 && S.path[0] == '/'), 1, NULL };
+	return w;
+}
+
+/* openat, never through a symlink, even for a path of several names (a name
+ * listed as a directory may have been swapped for a link since). */
+static int open_beneath(int anchor, const char *rel, int flags)
+{
+	flags |= O_NOFOLLOW | O_CLOEXEC;
+	if (!strchr(rel, '/'))
+		return openat(anchor, rel, flags);
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = RESOLVE_NO_SYMLINKS };
+	int fd = (int)syscall(SYS_openat2, anchor, rel, &how, sizeof how);
+	if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) /* EPERM: a seccomp filter that predates openat2 */
+		return fd;
+	/* Kernels before 5.6: one name at a time. */
+	char *copy = strdup(rel), *save = NULL;
+	if (!copy)
+		die("strdup");
+	int dfd = anchor;
+	fd = -1;
+	for (char *c = strtok_r(copy, "/", &save), *next; c; c = next) {
+		next = strtok_r(NULL, "/", &save);
+		fd = openat(dfd, c, next ? O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags);
+		int err = errno;
+		if (dfd != anchor)
+			close(dfd);
+		errno = err;
+		if (fd < 0 || !next)
+			break;
+		dfd = fd;
+	}
+	free(copy);
+	return fd;
+}
+
+/* Walks subdirectory `name` (len bytes) of the directory at S.path. */
+static void walk_child(struct where at, const char *name, size_t len, unsigned depth, struct rec old)
+{
+	size_t o = path_pushn(name, len);
+	walk_dir(at, depth, old);
+	path_pop(o);
+}
+
+/* A recorded directory, unchanged: print and recurse from the record alone.
+ * fd: an O_PATH descriptor of it when one was needed (for .git/modules, or as
+ * the children's new anchor), else -1. */
+static void replay(struct where at, int fd, unsigned depth, const struct node *n)
+{
+	size_t w_at = 0;
+	if (S.caching) {
+		struct node w = *n;
+		w.flags = (n->flags & (N_GIT | N_GITDIR)) | (depth < S.max_depth ? N_KIDS : 0);
+		w_at = w_begin(&w, n->ents);
+	}
+	const unsigned char *e = n->ents, *k = n->kids;
+	size_t el = n->ents_len, kl = n->kids_len;
+	unsigned fl;
+	const char *name;
+	size_t len;
+	while (ent_next(&e, &el, &fl, &name, &len)) {
+		if (fl & E_MATCH) {
+			size_t o = path_pushn(name, len);
+			emit('M', S.path, S.path_len);
+			path_pop(o);
 		}
 	}
-	if (depth >= S.max_depth) {
-		S.names_len = mark;
-		return;
+	if (n->flags & N_GIT)
+		emit('G', S.path, S.path_len);
+	if (n->flags & N_GITDIR)
+		walk_modules(fd);
+	if (depth < S.max_depth) {
+		struct where kids = fd >= 0 ? below(fd) : (struct where){ at.anchor, at.base, at.hops + 1, NULL };
+		e = n->ents;
+		el = n->ents_len;
+		while (ent_next(&e, &el, &fl, &name, &len)) {
+			struct rec c = { 0 };
+			if (!(fl & E_DIR))
+				continue;
+			if (n->flags & N_KIDS)
+				rec_next(&k, &kl, &c); /* node_parse checked there is one */
+			walk_child(kids, name, len, depth + 1, c);
+		}
 	}
-	descend(dfd, mark, walk, depth + 1);
+	if (S.caching)
+		w_end(w_at);
 }
 
-static void scan_root(const char *root)
+struct kid {
+	const char *name;
+	size_t len;
+	struct rec r;
+};
+
+static int kid_cmp(const void *a, const void *b)
 {
+	const struct kid *x = a, *y = b;
+	int c = memcmp(x->name, y->name, x->len < y->len ? x->len : y->len);
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The old records of a re-listed directory's subdirectories, found by name:
+ * in listing order first (the usual case: little changed), else by search. */
+struct kids {
+	struct kid *v, *sorted;
+	size_t n, next;
+};
+
+static void kids_load(struct kids *ks, const struct node *old)
+{
+	memset(ks, 0, sizeof *ks);
+	if (!old || !(old->flags & N_KIDS) || !old->n_dirs)
+		return;
+	ks->v = malloc(old->n_dirs * sizeof *ks->v);
+	if (!ks->v)
+		die("malloc");
+	const unsigned char *e = old->ents, *k = old->kids;
+	size_t el = old->ents_len, kl = old->kids_len, len;
+	unsigned fl;
+	const char *name;
+	while (ent_next(&e, &el, &fl, &name, &len)) {
+		struct rec r = { 0 };
+		if ((fl & E_DIR) && rec_next(&k, &kl, &r))
+			ks->v[ks->n++] = (struct kid){ name, len, r };
+	}
+}
+
+static struct rec kids_find(struct kids *ks, const char *name, size_t len)
+{
+	struct kid key = { name, len, { 0 } };
+	struct rec none = { 0 };
+	if (ks->next < ks->n && kid_cmp(&ks->v[ks->next], &key) == 0)
+		return ks->v[ks->next++].r;
+	if (!ks->n)
+		return none;
+	if (!ks->sorted) {
+		ks->sorted = malloc(ks->n * sizeof *ks->sorted);
+		if (!ks->sorted)
+			die("malloc");
+		memcpy(ks->sorted, ks->v, ks->n * sizeof *ks->v);
+		qsort(ks->sorted, ks->n, sizeof *ks->sorted, kid_cmp);
+	}
+	struct kid *f = bsearch(&key, ks->sorted, ks->n, sizeof *ks->sorted, kid_cmp);
+	return f ? f->r : none;
+}
+
+/* Lists the directory open as fd (as an uncached scan does), records it, and
+ * descends; old: its previous record, whose children may still be reusable. */
+static void list_dir(int fd, unsigned depth, const struct node *old)
+{
+	struct stat st;
+	struct node n = { 0 };
+	/* Stamps before the listing: a change during the read makes them stale, never the listing. */
+	bool trusted = S.caching && fstat(fd, &st) == 0 && ts_ns(st.st_mtim, &n.mtime) && ts_ns(st.st_ctim, &n.ctime);
+	unsigned long errors = S.errors;
+	struct dirstate s = { 0 };
+	size_t mark = S.ents_len;
+	read_dir(fd, visit_main, &s);
+	if (S.errors != errors)
+		trusted = false; /* a partial listing: keep it for its children, never reuse it */
+	if (s.git)
+		emit('G', S.path, S.path_len);
+	if (s.git_dir)
+		walk_modules(fd);
+
+	size_t at = 0;
+	if (S.caching) {
+		n.flags = (s.git ? N_GIT : 0) | (s.git_dir ? N_GITDIR : 0) | (depth < S.max_depth ? N_KIDS : 0) |
+			  (trusted ? 0 : N_UNTRUSTED);
+		if (trusted) {
+			n.ino = (uint64_t)st.st_ino;
+			n.dev = (uint64_t)st.st_dev;
+		} else {
+			n.mtime = n.ctime = 0;
+		}
+		n.rt = S.now;
+		n.n_ent = s.n_ent;
+		n.ents_len = S.ents_len - mark;
+		/* Unchanged and still racy: keep the older stamp (stricter), so that a
+		 * directory with a future mtime does not rewrite the file every time. */
+		if (old && trusted && racy(n.mtime, n.ctime, S.now) && !(old->flags & N_UNTRUSTED) &&
+		    old->ino == n.ino && old->dev == n.dev && old->mtime == n.mtime && old->ctime == n.ctime &&
+		    (old->flags & ~N_KIDS) == (n.flags & ~N_KIDS) && old->ents_len == n.ents_len &&
+		    memcmp(old->ents, S.ents + mark, n.ents_len) == 0)
+			n.rt = old->rt;
+		at = w_begin(&n, S.ents + mark);
+	}
+	if (depth < S.max_depth) {
+		struct kids ks;
+		kids_load(&ks, old);
+		struct where at = below(fd);
+		size_t end = S.ents_len;
+		for (size_t off = mark; off < end;) {
+			const unsigned char *e = (const unsigned char *)S.ents + off; /* re-read: children grow S.ents */
+			unsigned fl = e[0];
+			size_t len = ld16(e + 1);
+			off += 3 + len;
+			if (fl & E_DIR) {
+				const char *name = (const char *)e + 3;
+				walk_child(at, name, len, depth + 1, kids_find(&ks, name, len));
+			}
+		}
+		free(ks.v);
+		free(ks.sorted);
+	}
+	if (S.caching)
+		w_end(at);
+	S.ents_len = mark;
+}
+
+/* One directory: replayed from its record if that still holds, else listed
+ * as an uncached scan would. Writes exactly one record. */
+static void walk_dir(struct where at, unsigned depth, struct rec old)
+{
+	const char *rel = at.root ? at.root : S.path + at.base; /* used before any recursion moves S.path */
+	struct node n;
+	bool have = old.len && node_parse(old, &n);
+	if (have && !(n.flags & N_UNTRUSTED)) {
+		/* Mostly one stat. An O_PATH fd, checked by its own fstat, where the
+		 * replay needs one: for .git/modules, and as a new anchor. */
+		bool kids = depth < S.max_depth && n.n_dirs;
+		bool need_fd = (n.flags & N_GITDIR) || (kids && (at.root || at.hops >= MAX_HOPS || S.path_len - at.base > 1024));
+		struct stat st;
+		int fd = -1, r;
+		if (need_fd) {
+			fd = at.root ? open(rel, O_PATH | O_DIRECTORY | O_CLOEXEC) : open_beneath(at.anchor, rel, O_PATH | O_DIRECTORY);
+			r = fd < 0 ? -1 : fstat(fd, &st);
+		} else {
+			/* Several names may be looked up here; a link swapped in for one of
+			 * them since it was checked would still have to lead to the very
+			 * directory (dev, ino, stamps) recorded: then its record is right. */
+			r = fstatat(at.anchor, rel, &st, AT_SYMLINK_NOFOLLOW);
+		}
+		if (r == 0 && node_current(&n, &st)) {
+			replay(at, fd, depth, &n);
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	int fd = at.root ? open(rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : open_beneath(at.anchor, rel, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		/* Vanished or replaced by a non-directory mid-walk is not an error. */
+		if (errno != ENOENT && errno != ENOTDIR && (at.root || errno != ELOOP))
+			S.errors++;
+		if (S.caching)
+			w_none();
+		return;
+	}
+	list_dir(fd, depth, have ? &n : NULL);
+	close(fd);
+}
+
+/* ROOT, absolute, "a//b/./" spelled "a/b": how records name it. */
+static char *root_path(const char *root)
+{
+	char *p = NULL;
+	size_t cap = 0;
 	S.path_len = 0;
+	grow(&S.path, &S.path_cap, 2);
+	strcpy(S.path, "/");
+	S.path_len = 1;
 	if (root[0] != '/') {
 		char *cwd = getcwd(NULL, 0);
 		if (!cwd)
 			die("getcwd");
-		grow(&S.path, &S.path_cap, strlen(cwd) + 1);
-		strcpy(S.path, cwd);
-		S.path_len = strlen(cwd);
+		for (char *save = NULL, *c = strtok_r(cwd, "/", &save); c; c = strtok_r(NULL, "/", &save))
+			path_push(c);
 		free(cwd);
 	}
-	/* Append root component-wise so "a//b/" prints as "a/b". */
 	char *copy = strdup(root);
 	if (!copy)
 		die("strdup");
-	if (S.path_len == 0) {
-		grow(&S.path, &S.path_cap, 2);
-		strcpy(S.path, "/");
-		S.path_len = 1;
-	}
 	for (char *save = NULL, *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save))
 		if (strcmp(c, ".") != 0)
 			path_push(c);
 	free(copy);
+	grow(&p, &cap, S.path_len + 1);
+	memcpy(p, S.path, S.path_len + 1);
+	return p;
+}
 
-	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno != ENOENT && errno != ENOTDIR)
-			S.errors++;
+/* ---- the cache file ---- */
+
+static struct {
+	const char *file, *base;
+	int dfd;
+	char *key;
+	size_t key_len;
+	char *buf; /* the file as read */
+} C = { .dfd = -1 };
+
+static void cache_warn(const char *why)
+{
+	fprintf(stderr, "cordon: scan cache %s not used: %s\n", C.file, why);
+}
+
+static bool private_to_caller(const struct stat *st, const char *what)
+{
+	if (st->st_uid == geteuid() && !(st->st_mode & 022))
+		return true;
+	char why[160];
+	snprintf(why, sizeof why, "%s is owned by uid %u with mode %04o; expected owner uid %u and no group/other write",
+		 what, (unsigned)st->st_uid, (unsigned)(st->st_mode & 07777), (unsigned)geteuid());
+	cache_warn(why);
+	return false;
+}
+
+static void cache_key(char **roots, size_t n_roots)
+{
+	size_t len = 4;
+	for (size_t i = 0; i < n_roots; i++)
+		len += strlen(roots[i]) + 2;
+	for (size_t i = 0; i < S.n_match; i++)
+		len += strlen(S.match[i]) + 2;
+	char *k = malloc(len), *p = k;
+	if (!k)
+		die("malloc");
+	uint32_t d = S.max_depth;
+	memcpy(p, &d, 4);
+	p += 4;
+	for (size_t i = 0; i < n_roots; i++)
+		p += sprintf(p, "R%s", roots[i]) + 1;
+	for (size_t i = 0; i < S.n_match; i++)
+		p += sprintf(p, "P%s", S.match[i]) + 1;
+	C.key = k;
+	C.key_len = len;
+}
+
+/* Sets S.old when the file is intact and made for this very scan. */
+static void cache_check(const char *buf, size_t len, size_t n_roots)
+{
+	struct cache_head h;
+	if (len < sizeof h)
+		return;
+	memcpy(&h, buf, sizeof h);
+	if (memcmp(h.magic, "cordscan", 8) != 0 || h.version != CACHE_VERSION || h.bom != CACHE_BOM ||
+	    h.key_len != C.key_len || h.zero != 0 || len - sizeof h < C.key_len ||
+	    h.body_len != len - sizeof h - C.key_len || memcmp(buf + sizeof h, C.key, C.key_len) != 0)
+		return;
+	const unsigned char *body = (const unsigned char *)buf + sizeof h + C.key_len, *p = body;
+	if (body_hash(body, h.body_len) != h.sum)
+		return;
+	size_t left = h.body_len;
+	struct rec r;
+	for (size_t i = 0; i < n_roots; i++)
+		if (!rec_next(&p, &left, &r))
+			return;
+	if (left)
+		return;
+	S.old = body;
+	S.old_len = h.body_len;
+}
+
+/* Turns caching on unless FILE or its directory is not the caller's private
+ * property (a file another user can write could steer the walk's output). */
+static void cache_open(size_t n_roots)
+{
+	const char *slash = strrchr(C.file, '/');
+	char *dir = slash ? strndup(C.file, slash == C.file ? 1 : (size_t)(slash - C.file)) : strdup(".");
+	struct stat st;
+	if (!dir)
+		die("strdup");
+	C.base = slash ? slash + 1 : C.file;
+	if (!*C.base) {
+		cache_warn("no file name");
+		free(dir);
 		return;
 	}
-	walk(fd, 0);
+	C.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (C.dfd < 0 || fstat(C.dfd, &st) < 0) {
+		cache_warn(strerror(errno));
+		return;
+	}
+	if (!private_to_caller(&st, "its directory"))
+		return;
+	int fd = openat(C.dfd, C.base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			S.caching = true;
+		else
+			cache_warn(errno == ELOOP ? "it is a symbolic link" : strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		cache_warn("not a regular file");
+		close(fd);
+		return;
+	}
+	if (!private_to_caller(&st, "it")) {
+		close(fd);
+		return;
+	}
+	S.caching = true;
+	size_t size = st.st_size > (1L << 30) ? 0 : (size_t)st.st_size, len = 0; /* > 1 GiB: start over */
+	C.buf = malloc(size ? size : 1);
+	if (!C.buf)
+		die("malloc");
+	while (len < size) {
+		ssize_t n = read(fd, C.buf + len, size - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
 	close(fd);
+	if (len == size)
+		cache_check(C.buf, len, n_roots);
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+	for (const char *c = p; n;) {
+		ssize_t k = write(fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		c += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* Atomically: readers see the old file or the new one, never a part. */
+static void cache_store(void)
+{
+	size_t tl = strlen(C.base) + 32;
+	char *tmp = malloc(tl);
+	if (!tmp)
+		die("malloc");
+	snprintf(tmp, tl, "%s.tmp.%ld", C.base, (long)getpid());
+	int fd = openat(C.dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST && unlinkat(C.dfd, tmp, 0) == 0) /* left by a crashed run with our pid */
+		fd = openat(C.dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cache_warn(strerror(errno));
+		free(tmp);
+		return;
+	}
+	struct cache_head h = { .version = CACHE_VERSION, .bom = CACHE_BOM, .key_len = (uint32_t)C.key_len };
+	memcpy(h.magic, "cordscan", 8);
+	h.body_len = S.w_len;
+	h.sum = body_hash((const unsigned char *)S.w, S.w_len);
+	bool ok = write_all(fd, &h, sizeof h) && write_all(fd, C.key, C.key_len) && write_all(fd, S.w, S.w_len) &&
+		  fchmod(fd, 0600) == 0;
+	int err = errno;
+	if (close(fd) < 0 && ok) {
+		ok = false;
+		err = errno;
+	}
+	if (ok && renameat(C.dfd, tmp, C.dfd, C.base) < 0) {
+		ok = false;
+		err = errno;
+	}
+	if (!ok) {
+		unlinkat(C.dfd, tmp, 0);
+		cache_warn(strerror(err));
+	}
+	free(tmp);
 }
 
 static int cmd_scan(int argc, char **argv)
@@ -655,12 +1353,16 @@ static int cmd_scan(int argc, char **argv)
 			if (errno || *end || argv[i][0] == '\0' || argv[i][0] == '-' || n >= ~0U)
 				usage();
 			S.max_depth = (unsigned)n;
+		} else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc && !C.file && argv[i + 1][0]) {
+			C.file = argv[++i];
 		} else {
 			usage();
 		}
 	}
 	if (i >= argc)
 		usage();
+	char **roots = &argv[i + 1];
+	size_t n_roots = (size_t)(argc - i - 1);
 
 	/* One fd per directory level: lift the soft limit so deep trees fit. */
 	struct rlimit rl;
@@ -668,14 +1370,39 @@ static int cmd_scan(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	for (i++; i < argc; i++)
-		scan_root(argv[i]);
+	char **paths = calloc(n_roots + 1, sizeof *paths);
+	if (!paths)
+		die("calloc");
+	for (size_t r = 0; r < n_roots; r++)
+		paths[r] = root_path(roots[r]);
+	if (C.file) {
+		/* Taken before any stat: records stamped with it err towards racy. */
+		struct timespec now;
+		if (clock_gettime(CLOCK_REALTIME, &now) < 0 || !ts_ns(now, &S.now))
+			S.now = INT64_MIN; /* every record racy: nothing is ever reused */
+		cache_key(paths, n_roots);
+		cache_open(n_roots);
+	}
+	const unsigned char *old = S.old;
+	size_t old_left = S.old_len;
+	for (size_t r = 0; r < n_roots; r++) {
+		struct rec rec = { 0 };
+		if (old)
+			rec_next(&old, &old_left, &rec); /* cache_check counted them */
+		S.path_len = strlen(paths[r]);
+		grow(&S.path, &S.path_cap, S.path_len + 1);
+		memcpy(S.path, paths[r], S.path_len + 1);
+		walk_dir((struct where){ AT_FDCWD, 0, 0, roots[r] }, 0, rec);
+	}
 	if (S.errors) {
 		char n[32];
 		int len = snprintf(n, sizeof n, "%lu", S.errors);
 		emit('E', n, (size_t)len);
 	}
 	out_flush();
+	/* Rewritten only when it would differ: an unchanged tree costs no write. */
+	if (S.caching && !S.w_fail && !(S.old && S.w_len == S.old_len && memcmp(S.w, S.old, S.w_len) == 0))
+		cache_store();
 	return 0;
 }
 

@@ -55,7 +55,7 @@ export function compile(input: CompileInput): Compiled {
     home: input.home,
     settings,
     cli: input.rules,
-    scan: (roots, patterns) => scanTrees(helper, roots, patterns),
+    scan: (roots, patterns) => scanTrees(helper, roots, patterns, runtimeDir()),
     runtimeDir: runtimeDir(),
   });
   const bwrap = findBwrap();
