@@ -27,11 +27,15 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
 export function createHttpProxy(o: ProxyOptions): Server {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
-  const server = createServer({ headersTimeout: o.handshakeMs ?? 10_000, requestTimeout: 0, keepAliveTimeout: 60_000 }, (req, res) => {
+  const handshakeMs = o.handshakeMs ?? 10_000;
+  // A client that opens a connection and never finishes a request head is cut
+  // after handshakeMs (checked at least that often, not Node's default 30 s).
+  const server = createServer({ headersTimeout: handshakeMs, requestTimeout: 0, keepAliveTimeout: 60_000, connectionsCheckingInterval: Math.min(handshakeMs, 1_000) }, (req, res) => {
     void handleRequest(req, res).catch(() => res.destroy());
   });
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    req.socket.setTimeout(idleMs);
     let url: URL;
     try {
       url = new URL(req.url ?? '');
@@ -91,6 +95,7 @@ export function createHttpProxy(o: ProxyOptions): Server {
 
   async function handleConnect(req: IncomingMessage, client: Socket, head: Buffer): Promise<void> {
     client.on('error', () => client.destroy());
+    client.setTimeout(idleMs);
     const target = parseAuthority(req.url ?? '');
     if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect' });

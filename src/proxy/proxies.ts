@@ -29,6 +29,9 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
     open.add(s);
     s.once('close', () => open.delete(s));
     s.on('error', () => s.destroy());
+    // Until a request head is parsed (then the proxies set the idle timeout),
+    // a connection that says nothing is cut after the handshake timeout.
+    s.setTimeout(o.handshakeMs ?? 10_000, () => s.destroy());
     s.resume();
     void readPreamble(s, o.secret, o.handshakeMs ?? 10_000).then((ok) => {
       if (!ok) {

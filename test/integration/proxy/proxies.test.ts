@@ -204,3 +204,26 @@ test('every decision is an event', () => {
   assert.ok(events.some((e: any) => e.via === 'http' && e.allowed === false && e.reason === 'host-mismatch'));
   assert.ok(events.some((e: any) => e.allowed === false && e.reason === 'no-session-secret'));
 });
+
+test('timeouts: a silent client is cut after the handshake timeout; an idle tunnel after the idle timeout', async () => {
+  const quick = await startProxies(join(dir, 'quick'), { secret, decide, idleMs: 300, handshakeMs: 300 });
+  try {
+    const timed = (path: string, data: Buffer) => new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      const s = connect(path);
+      s.on('data', () => {});
+      s.on('close', () => resolve(Date.now() - t0));
+      s.write(data);
+    });
+    // Preamble, then nothing: closed by the handshake timeout (not left open).
+    const silent = await timed(quick.httpSocket, pre);
+    assert.ok(silent >= 250 && silent < 5_000, `silent client closed after ${silent} ms`);
+    const socksSilent = await timed(quick.socksSocket, pre);
+    assert.ok(socksSilent >= 250 && socksSilent < 5_000, `silent SOCKS client closed after ${socksSilent} ms`);
+    // An established tunnel with no traffic either way: closed by the idle timeout.
+    const idle = await timed(quick.httpSocket, Buffer.concat([pre, Buffer.from(`CONNECT allowed.test:${echoPort} HTTP/1.1\r\nHost: allowed.test:${echoPort}\r\n\r\n`)]));
+    assert.ok(idle >= 250 && idle < 5_000, `idle tunnel closed after ${idle} ms`);
+  } finally {
+    await quick.close();
+  }
+});
