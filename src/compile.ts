@@ -25,6 +25,8 @@ export interface CompileInput {
   readonly ignoreUserSettings: boolean;
   readonly rules: CliRules;
   readonly command: readonly string[];
+  /** Files cordon writes during the run (the audit log): never writable inside. */
+  readonly protectedFiles?: readonly string[];
 }
 
 export interface Compiled { readonly policy: Policy; readonly plan: LinuxPlan; readonly helper: string; readonly bwrap: string }
@@ -57,6 +59,7 @@ export function compile(input: CompileInput): Compiled {
     cli: input.rules,
     scan: (roots, patterns) => scanTrees(helper, roots, patterns, runtimeDir()),
     runtimeDir: runtimeDir(),
+    protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
   });
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });

@@ -15,6 +15,8 @@ export interface CliConfig {
   readonly rules: CliRules;
   readonly debug: boolean;
   readonly json: boolean;
+  /** Append every decision as a JSON line here. */
+  readonly auditLog?: string;
   /** argv to run, or a shell string with -c. */
   readonly command: { readonly argv: readonly string[] } | { readonly shell: string } | undefined;
 }
@@ -56,6 +58,7 @@ options:
   --network MODE         none | filtered | dangerously-unfiltered (default:
                          filtered when a domain is allowed, else none)
   -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
+  --audit-log FILE       append every network decision to FILE as JSON lines
   --debug                print the plan and timings on stderr
   --json                 (explain, doctor) machine-readable output
   --version, --help
@@ -70,6 +73,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   let network: NetworkMode | undefined;
   let ignoreUserSettings = false;
   let debug = false;
+  let auditLog: string | undefined;
   let json = false;
   let command: CliConfig['command'];
   let i = 0;
@@ -102,6 +106,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--settings') settingsFiles.push(value());
     else if (flag === '--ignore-user-settings') ignoreUserSettings = true;
     else if (flag === '--debug') debug = true;
+    else if (flag === '--audit-log') auditLog = value();
     else if (flag === '--json') json = true;
     else if (flag === '--network') {
       const v = value();
@@ -120,5 +125,5 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else usage(`unexpected argument ${a}: put the command after -- (cordon -- ${argv.slice(i).join(' ')})`);
   }
   if (subcommand === 'run' && !command) usage('no command given');
-  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command };
+  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(auditLog ? { auditLog } : {}) };
 }

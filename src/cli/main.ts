@@ -3,7 +3,7 @@
  * A thin shell around compile() and launchLinux(); every failure of cordon's
  * own is one line on stderr and exit status 125.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
@@ -41,7 +41,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     const t0 = performance.now();
     const command = toArgv(cfg);
     const cwd = realpathSync(process.cwd());
+    // Opened (created) before the policy is built, so the policy can make it read-only inside.
+    const audit = cfg.auditLog && cfg.subcommand === 'run' ? openAudit(cfg.auditLog) : undefined;
     const compiled = compile({
+      protectedFiles: cfg.auditLog ? [cfg.auditLog] : [],
       cwd,
       home: defaultHome(process.env),
       env: process.env,
@@ -62,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (compiled.plan.network.mode === 'filtered') {
       const { startNetworkSession } = await import('../network/session.js');
       session = await startNetworkSession(compiled.policy.network, runtimeDir(), relayPath(), (e) => {
+        audit?.({ ...e, ts: new Date().toISOString(), command: compiled.plan.helperArgs.slice(compiled.plan.helperArgs.indexOf('--') + 1) });
         if (!e.allowed) process.stderr.write(`cordon: refused ${e.via} ${e.host}:${e.port} (${e.reason})\n`);
         else debug?.(`allowed ${e.via} ${e.host}:${e.port} -> ${e.dialed}`);
       });
@@ -76,6 +80,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     return fail(e, cfg.debug);
   }
+}
+
+/** Appends JSON lines; opened once, written synchronously so nothing is lost on exit. */
+function openAudit(file: string): (event: object) => void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'a', 0o600);
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_USAGE', `--audit-log ${file}: cannot open for appending (${(e as NodeJS.ErrnoException).code ?? e})`, { cause: e });
+  }
+  return (event) => { writeSync(fd, `${JSON.stringify(event)}\n`); };
 }
 
 function toArgv(cfg: CliConfig): string[] {

@@ -74,6 +74,8 @@ export interface PolicyInput extends PathContext {
   readonly scan: ScanFn;
   /** cordon's private runtime directory (placeholder holds, scan cache): never writable inside. */
   readonly runtimeDir?: string;
+  /** Files cordon itself writes during the run (e.g. the audit log): never writable inside. */
+  readonly protectedFiles?: readonly string[];
 }
 
 interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string; readonly weak?: boolean }
@@ -159,6 +161,7 @@ export function buildPolicy(input: PolicyInput): Policy {
   // cordon's own settings files and bookkeeping must not be rewritable from inside.
   for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
   if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
+  for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
 
   validateModes(rules);
   return {

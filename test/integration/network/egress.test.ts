@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
@@ -51,10 +51,15 @@ describe('egress through cordon', { skip }, () => {
     assert.ok(reqs.some((x) => x.proto === 'https' && x.path === '/secure'));
   });
 
-  it('a name that is not allowed is refused with a 403 an agent can act on; nothing reaches it', T, async () => {
+  it('a name that is not allowed is refused with a 403 an agent can act on; nothing reaches it; the audit log has both decisions', T, async () => {
     const evil = w.host('evil');
     await fresh();
-    const r = await cordon(['--allow-domain', w.host('api').fqdn], `curl -sS -i http://${evil.fqdn}/x; curl -sS -o /dev/null https://${evil.fqdn}/ 2>&1; true`);
+    const audit = join(proj, 'audit.jsonl');
+    const r = await cordon(['--allow-domain', w.host('api').fqdn, '--audit-log', audit], `curl -sS -i http://${evil.fqdn}/x; curl -sS -o /dev/null https://${evil.fqdn}/ 2>&1; curl -sS -o /dev/null http://${w.host('api').fqdn}/ok; echo forged >> audit.jsonl 2>/dev/null || echo audit-read-only`);
+    assert.match(r.stdout, /audit-read-only/);
+    const events = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => [e.via, e.host, e.allowed, e.reason ?? null]), [['http', evil.fqdn, false, 'not-allowlisted'], ['connect', evil.fqdn, false, 'not-allowlisted'], ['http', w.host('api').fqdn, true, null]]);
+    assert.equal(events[0].version, 1);
     assert.match(r.stdout, /HTTP\/1\.1 403/);
     assert.match(r.stdout, /X-Cordon-Reason: not-allowlisted/i);
     assert.match(r.stdout, new RegExp(`add "${evil.fqdn.replace(/\./g, '\\.')}" to allow it`));
