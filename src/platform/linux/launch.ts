@@ -57,7 +57,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', ...plan.helperArgs], {
       stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', ...(opts.bridge ? ['pipe' as const] : [])],
-      env: { ...opts.env, ...plan.env },
+      env: sandboxEnv(opts.env, plan.env),
       // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
       // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
       detached: true,
@@ -140,4 +140,14 @@ function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: s
   r.on('error', (e) => { if (!settled) { settled = true; onFail(`cannot start ${b.relay}: ${e.message}`); } });
   r.on('exit', (code, sig) => { if (!settled) { settled = true; onFail(err.trim() || `relay exited ${code ?? sig}`); } });
   return r;
+}
+
+/** Variables whose caller value is kept, with cordon's options added after it. */
+const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
+
+/** The caller's environment with the plan's on top (appended, not replaced, where both matter). */
+export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...caller };
+  for (const [k, v] of Object.entries(plan)) env[k] = APPENDED.has(k) && caller[k] ? `${caller[k]} ${v}` : v;
+  return env;
 }

@@ -1,0 +1,9 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sandboxEnv } from '../../../../src/platform/linux/launch.js';
+
+test('sandboxEnv: the plan wins, except JAVA_TOOL_OPTIONS, which keeps the caller\'s options first', () => {
+  const env = sandboxEnv({ PATH: '/bin', TMPDIR: '/var/x', JAVA_TOOL_OPTIONS: '-Xmx1g' }, { TMPDIR: '/tmp', JAVA_TOOL_OPTIONS: '-Dhttp.proxyHost=127.0.0.1' });
+  assert.deepEqual(env, { PATH: '/bin', TMPDIR: '/tmp', JAVA_TOOL_OPTIONS: '-Xmx1g -Dhttp.proxyHost=127.0.0.1' });
+  assert.equal(sandboxEnv({}, { JAVA_TOOL_OPTIONS: '-Da=b' }).JAVA_TOOL_OPTIONS, '-Da=b');
+});
