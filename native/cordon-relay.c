@@ -26,6 +26,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -38,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -72,16 +74,31 @@ __attribute__((noreturn)) static void die(const char *what)
 	exit(EXIT_RELAY);
 }
 
-static void join_ns(int pid, const char *kind, int nstype)
+/*
+ * Joins the sandbox's network namespace and the user namespace that OWNS it
+ * (asked from the netns itself with NS_GET_USERNS), not whatever user
+ * namespace PID is in right now: with --disable-userns, bubblewrap moves its
+ * child into a nested user namespace at some point after reporting its pid,
+ * and joining that one would leave us without rights over the network
+ * namespace (EPERM), depending on timing.
+ */
+static void join_sandbox_net(int pid)
 {
 	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/ns/%s", pid, kind);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	snprintf(path, sizeof path, "/proc/%d/ns/net", pid);
+	int net = open(path, O_RDONLY | O_CLOEXEC);
+	if (net < 0)
 		die(path);
-	if (setns(fd, nstype) < 0)
-		die(kind);
-	close(fd);
+	int owner = ioctl(net, NS_GET_USERNS);
+	if (owner < 0)
+		die("NS_GET_USERNS");
+	/* User namespace first: it grants the rights to join the network one. */
+	if (setns(owner, CLONE_NEWUSER) < 0)
+		die("setns(user)");
+	if (setns(net, CLONE_NEWNET) < 0)
+		die("setns(net)");
+	close(owner);
+	close(net);
 }
 
 static void release(struct conn *c)
@@ -278,9 +295,7 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		exit(EXIT_RELAY);
 	signal(SIGPIPE, SIG_IGN);
-	/* User namespace first (it grants the rights to join the network one). */
-	join_ns(pid, "user", CLONE_NEWUSER);
-	join_ns(pid, "net", CLONE_NEWNET);
+	join_sandbox_net(pid);
 
 	for (int i = 0; i < n; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -93,7 +93,11 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         block.on('error', () => {});
         relay = startRelay(opts.bridge, childPid, () => block.end('1'), (why) => {
           relayError = why;
+          // The sandbox is still parked on the block fd: kill its PID 1 (and
+          // with it the namespace) and bubblewrap; never release it unbridged.
+          try { process.kill(childPid, 'SIGKILL'); } catch { /* gone */ }
           child.kill('SIGKILL');
+          block.destroy();
         });
       }
     });

@@ -121,3 +121,21 @@ test('fail closed: missing bubblewrap or helper is a clear error, nothing runs',
   assert.ok(!existsSync(join(w.proj, 'ran')));
   assert.deepEqual(leftovers(w.proj), []);
 });
+
+test('filtered network: the relay is up before the command starts, every time', () => {
+  const w = makeWorld();
+  // 20 runs: a race between the relay joining the sandbox's namespaces and
+  // bubblewrap moving its child would show up as a refused connection here.
+  // The name is not allowed, so the proxy answers 403 without resolving anything.
+  const codes = Array.from({ length: 20 }, () => cordon(w, ['--allow-domain', 'allowed.invalid', '--', 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-x', 'http://127.0.0.1:3128', 'http://notallowed.invalid/']).stdout);
+  assert.deepEqual(codes, Array(20).fill('403'));
+});
+
+test('fail closed: a network bridge that cannot start runs nothing and exits 125', () => {
+  const w = makeWorld();
+  const r = cordon(w, ['--allow-domain', 'allowed.invalid', '--', 'touch', 'ran'], { env: { CORDON_RELAY: '/bin/false' } });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /the network bridge into the sandbox failed/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+  assert.deepEqual(leftovers(w.proj), []);
+});
