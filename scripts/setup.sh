@@ -15,6 +15,11 @@ command -v useradd >/dev/null || need+=(passwd)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pgrep >/dev/null || need+=(procps)
 command -v node >/dev/null || need+=(nodejs npm)
+# Clients the network tests drive through cordon's proxies.
+command -v wget >/dev/null || need+=(wget)
+command -v go >/dev/null || need+=(golang-go)
+command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+/usr/bin/python3 -c 'import pip, requests, httpx' 2>/dev/null || need+=(python3-pip python3-requests python3-httpx)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "cordon setup: missing ${need[*]}; run as root or install them" >&2; exit 1; fi
   echo "cordon setup: installing ${need[*]}" >&2

@@ -217,7 +217,11 @@ export function proxyEnv(): Record<string, string> {
   return {
     HTTP_PROXY: http, http_proxy: http,
     HTTPS_PROXY: http, https_proxy: http,
-    ALL_PROXY: socks, all_proxy: socks,
+    // ALL_PROXY names the HTTP proxy too: a socks5h:// value makes Python's
+    // httpx (and so the OpenAI/Anthropic SDKs) fail without the optional
+    // socksio package, even when HTTPS_PROXY is set. SOCKS5 has its own name.
+    ALL_PROXY: http, all_proxy: http,
+    CORDON_SOCKS_PROXY: socks,
     NO_PROXY: noProxy, no_proxy: noProxy,
     // npm reads its own config keys before the environment.
     npm_config_proxy: http, npm_config_https_proxy: http, npm_config_noproxy: noProxy,

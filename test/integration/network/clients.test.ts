@@ -23,7 +23,7 @@ import { CLI, ROOT } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord, type RunResult, type TestHost } from '../../world/world.js';
 
 const skip = worldSkipReason();
-const T = { timeout: 120_000 };
+const T = { timeout: 60_000 };
 const FIXTURES = join(ROOT, 'test', 'integration', 'network', 'fixtures');
 const NPM_PKG = 'cordon-client-fixture';
 const PY_PKG = 'cordon-client-fixture';
@@ -49,18 +49,33 @@ function python(): { exe?: string; pip: boolean; requests: boolean } {
   return { exe, pip: ok(['-m', 'pip', '--version']), requests: ok(['-c', 'import requests']) };
 }
 
+/** The real cargo and rustc (rustup's proxies would look for toolchains under the test's $HOME). */
+function rust(tool: 'cargo' | 'rustc'): string | undefined {
+  if (!which(tool)) return undefined;
+  const r = which('rustup') ? spawnSync('rustup', ['which', tool], { encoding: 'utf8' }) : undefined;
+  return r?.status === 0 ? r.stdout.trim() : which(tool);
+}
+
 const PY = python();
 const JAVA = which('java') && which('keytool') ? which('java') : undefined;
+const CARGO = rust('cargo');
+const RUSTC = rust('rustc');
 const GO = which('go');
+/** The first python3 that can import httpx: PATH's, else Debian's (apt-get install python3-httpx). */
+const HTTPX_PY = [PY.exe, '/usr/bin/python3'].find((exe) => exe !== undefined && spawnSync(exe, ['-c', 'import httpx'], { stdio: 'ignore' }).status === 0);
+const HTTPX = HTTPX_PY !== undefined;
 const tools = {
   curl: which('curl') ? undefined : 'curl is not installed (apt-get install curl)',
+  wget: which('wget') ? undefined : 'wget is not installed (apt-get install wget)',
   git: which('git') ? undefined : 'git is not installed (apt-get install git)',
   python: PY.exe ? undefined : 'python3 is not installed (apt-get install python3)',
   requests: !PY.exe ? 'python3 is not installed (apt-get install python3)' : PY.requests ? undefined : `requests is not importable by ${PY.exe} (apt-get install python3-requests, or pip install requests)`,
+  httpx: HTTPX ? undefined : `httpx is not importable by ${PY.exe ?? 'python3'} or /usr/bin/python3 (apt-get install python3-httpx)`,
   pip: !PY.exe ? 'python3 is not installed (apt-get install python3-pip)' : PY.pip ? undefined : `${PY.exe} -m pip is not available (apt-get install python3-pip)`,
   npm: which('npm') ? undefined : 'npm is not installed (apt-get install npm)',
   java: JAVA ? undefined : 'java/keytool are not installed (apt-get install default-jdk-headless: JDK 11+ for the source launcher)',
   go: GO ? undefined : 'go is not installed (apt-get install golang-go)',
+  cargo: CARGO && RUSTC ? undefined : 'cargo is not installed (apt-get install cargo, or rustup)',
 };
 
 // ---------------------------------------------------------------- fixtures (in world.filesDir, served under /files/)
@@ -71,6 +86,8 @@ interface Fixtures {
   readonly npmTarballPath: string;
   readonly wheelName: string;
 }
+
+const CRATE = 'cordonfix';
 
 function buildFixtures(w: World, scratch: string, api: TestHost): Fixtures {
   const files = w.filesDir;
@@ -134,6 +151,22 @@ function buildFixtures(w: World, scratch: string, api: TestHost): Fixtures {
     mkdirSync(join(files, 'simple', PY_PKG), { recursive: true });
     writeFileSync(join(files, 'simple', PY_PKG, 'index.html'), `<!DOCTYPE html>\n<html><body>\n<a href="${base}/wheels/${wheelName}#sha256=${sha}">${wheelName}</a>\n</body></html>\n`);
   }
+  // cargo: a sparse registry (config.json + index file co/rd/cordonfix, one
+  // JSON line per version with the .crate's sha256) and the .crate (a .tar.gz
+  // of cordonfix-0.1.0/{Cargo.toml,src/lib.rs}).
+  {
+    const stage = join(scratch, 'crate-stage', `${CRATE}-0.1.0`);
+    mkdirSync(join(stage, 'src'), { recursive: true });
+    writeFileSync(join(stage, 'Cargo.toml'), `[package]\nname = "${CRATE}"\nversion = "0.1.0"\nedition = "2021"\n`);
+    writeFileSync(join(stage, 'src', 'lib.rs'), `pub const MARKER: &str = "${CRATE} from the test world";\n`);
+    mkdirSync(join(files, 'cargo-dl'));
+    const crate = join(files, 'cargo-dl', `${CRATE}-0.1.0.crate`);
+    sh('tar', ['-czf', crate, '-C', join(scratch, 'crate-stage'), `${CRATE}-0.1.0`]);
+    const cksum = createHash('sha256').update(readFileSync(crate)).digest('hex');
+    mkdirSync(join(files, 'cargo', CRATE.slice(0, 2), CRATE.slice(2, 4)), { recursive: true });
+    writeFileSync(join(files, 'cargo', 'config.json'), JSON.stringify({ dl: `${base}/cargo-dl/{crate}-{version}.crate` }));
+    writeFileSync(join(files, 'cargo', CRATE.slice(0, 2), CRATE.slice(2, 4), CRATE), JSON.stringify({ name: CRATE, vers: '0.1.0', deps: [], cksum, features: {}, yanked: false }) + '\n');
+  }
   return { hello, gitCommit, npmTarballPath, wheelName };
 }
 
@@ -173,13 +206,13 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   const baseEnv = (): NodeJS.ProcessEnv => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...w.tlsEnv });
   const allow = (): string[] => ['--allow-domain', api.fqdn];
   /** Runs `script` under cordon in a fresh directory of the project (the writable place). */
-  const cordon = async (label: string, args: string[], script: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult & { cwd: string }> => {
+  const cordon = async (label: string, args: string[], script: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> => {
     const cwd = join(proj, label);
     mkdirSync(cwd, { recursive: true });
     const t = performance.now();
-    const r = await w.run([process.execPath, CLI, ...args, '--', '/bin/sh', '-c', script], { cwd, env: { ...baseEnv(), ...env }, timeoutMs: 100_000 });
+    const r = await w.run([process.execPath, CLI, ...args, '--', '/bin/sh', '-c', script], { cwd, env: { ...baseEnv(), ...env }, timeoutMs: 30_000 });
     timings[label] = Math.round(performance.now() - t);
-    return { ...r, cwd };
+    return r;
   };
   const fresh = async () => { await w.settle(); w.clearRecords(); };
   const requests = async (pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(api).filter((x) => x.event === 'request' && pred(x)); };
@@ -208,12 +241,12 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   };
 
   describe('curl', { skip: tools.curl }, () => {
-    it('plain HTTP (absolute-form), HTTPS (CONNECT) and SOCKS5 (--proxy "$ALL_PROXY", socks5h) reach the host', T, async () => {
+    it('plain HTTP (absolute-form), HTTPS (CONNECT) and SOCKS5 (--proxy "$CORDON_SOCKS_PROXY", socks5h) reach the host', T, async () => {
       await fresh();
       const r = await cordon('curl-basic', allow(), [
         `curl -sS http://${api.fqdn}/files/hello.txt?via=http`,
         `curl -sS https://${api.fqdn}/files/hello.txt?via=connect`,
-        `curl -sS --proxy "$ALL_PROXY" https://${api.fqdn}/files/hello.txt?via=socks`,
+        `curl -sS --proxy "$CORDON_SOCKS_PROXY" https://${api.fqdn}/files/hello.txt?via=socks`,
       ].join(' && '));
       assert.equal(r.stdout, `${fx.hello}\n`.repeat(3), show(r));
       const reqs = await requests();
@@ -232,7 +265,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       const r = await cordon('curl-upload', allow(), [
         `head -c ${UPLOAD_BYTES} /dev/urandom > "$TMPDIR/up"`,
         `curl -sS --data-binary @"$TMPDIR/up" -H 'content-type: application/octet-stream' https://${api.fqdn}/upload?via=connect`,
-        `curl -sS --proxy "$ALL_PROXY" --data-binary @"$TMPDIR/up" -H 'content-type: application/octet-stream' https://${api.fqdn}/upload?via=socks`,
+        `curl -sS --proxy "$CORDON_SOCKS_PROXY" --data-binary @"$TMPDIR/up" -H 'content-type: application/octet-stream' https://${api.fqdn}/upload?via=socks`,
       ].join(' && '));
       assert.equal(r.stdout, `{"bytes":${UPLOAD_BYTES}}\n`.repeat(2), show(r));
       const reqs = await requests((x) => x.method === 'POST');
@@ -267,6 +300,18 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
     });
   });
 
+  describe('wget', { skip: tools.wget }, () => {
+    it('plain HTTP and HTTPS (CONNECT) through http_proxy/https_proxy', T, async () => {
+      await fresh();
+      const r = await cordon('wget', allow(), `wget -q -O - http://${api.fqdn}/files/hello.txt?via=wget-http && wget -q --ca-certificate="$SSL_CERT_FILE" -O - https://${api.fqdn}/files/hello.txt?via=wget-https`);
+      assert.equal(r.stdout, `${fx.hello}\n`.repeat(2), show(r));
+      const reqs = await requests();
+      assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`).sort(), ['http /files/hello.txt?via=wget-http', 'https /files/hello.txt?via=wget-https']);
+      assertViaProxy(reqs);
+      await assertNothingElse(r);
+    });
+  });
+
   describe('git over HTTPS (dumb HTTP)', { skip: tools.git }, () => {
     const clone = (label: string, args: string[]) => cordon(label, args,
       `git clone -q https://${api.fqdn}/files/repo.git clone && git -C clone log -1 --format=%H`,
@@ -291,7 +336,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   });
 
   describe('python3', () => {
-    const run = (label: string, client: 'urllib' | 'requests') => cordon(label, allow(), `"${PY.exe}" "${join(FIXTURES, 'fetch.py')}" ${client} https://${api.fqdn}/files/hello.txt?via=${client}`);
+    const run = (label: string, client: 'urllib' | 'requests' | 'httpx') => cordon(label, allow(), `"${client === 'httpx' ? HTTPX_PY : PY.exe}" "${join(FIXTURES, 'fetch.py')}" ${client} https://${api.fqdn}/files/hello.txt?via=${client}`);
 
     it('urllib.request.urlopen honours HTTPS_PROXY', { ...T, skip: tools.python }, async () => {
       await fresh();
@@ -312,6 +357,16 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       assertViaProxy(reqs);
       await assertNothingElse(r);
     });
+
+    it('httpx honours HTTPS_PROXY (ALL_PROXY names the HTTP proxy, so no socksio is needed)', { ...T, skip: tools.httpx }, async () => {
+      await fresh();
+      const r = await run('python-httpx', 'httpx');
+      assert.equal(r.stdout, `httpx 200 ${fx.hello}\n`, show(r));
+      const reqs = await requests();
+      assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), ['https /files/hello.txt?via=httpx']);
+      assertViaProxy(reqs);
+      await assertNothingElse(r);
+    });
   });
 
   describe('pip', { skip: tools.pip }, () => {
@@ -328,7 +383,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       await assertNothingElse(r);
     });
 
-    it('pip download --index-url from a PEP 503 simple index', { ...T, todo: 'the world\'s file server answers every file as application/octet-stream and has no directory index; pip needs /files/simple/<name>/ served from simple/<name>/index.html as text/html' }, async () => {
+    it('pip download --index-url from a PEP 503 simple index', T, async () => {
       await fresh();
       const r = await cordon('pip-index', allow(), `"${PY.exe}" -m pip download --no-deps --index-url https://${api.fqdn}/files/simple/ --no-cache-dir -d dl ${PY_PKG} && ls dl`, pipEnv);
       const reqs = await requests();
@@ -411,7 +466,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
 
     it('HttpClient and HttpURLConnection use the default ProxySelector (JAVA_TOOL_OPTIONS from cordon) for HTTPS and HTTP', T, async () => {
       await fresh();
-      // The trust store travels in JDK_JAVA_OPTIONS (read by the `java` launcher): cordon replaces JAVA_TOOL_OPTIONS.
+      // The trust store travels in JDK_JAVA_OPTIONS (read by the `java` launcher; cordon leaves it alone).
       const r = await fetch('java', { JDK_JAVA_OPTIONS: `-Djavax.net.ssl.trustStore=${trustStore} -Djavax.net.ssl.trustStorePassword=changeit` });
       assert.equal(r.status, 0, show(r));
       assert.match(r.stdout, /^https\.proxyHost=127\.0\.0\.1 https\.proxyPort=3128$/m);
@@ -430,7 +485,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       await assertNothingElse(r);
     });
 
-    it('an outer JAVA_TOOL_OPTIONS survives next to cordon\'s proxy properties', { ...T, todo: 'cordon sets JAVA_TOOL_OPTIONS to its proxy properties and drops the caller\'s value (plan.env overrides the environment)' }, async () => {
+    it('an outer JAVA_TOOL_OPTIONS survives: cordon appends its proxy properties', T, async () => {
       await fresh();
       const r = await fetch('java-outer-options', {
         JAVA_TOOL_OPTIONS: `-Dcordon.outer=kept -Djavax.net.ssl.trustStore=${trustStore} -Djavax.net.ssl.trustStorePassword=changeit`,
@@ -438,6 +493,42 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       assert.match(r.stdout, /^cordon\.outer=kept$/m, show(r));
       assert.match(r.stdout, /^https\.proxyHost=127\.0\.0\.1 /m);
       assert.equal(r.status, 0, show(r));
+      // The caller's trust store (from JAVA_TOOL_OPTIONS) and cordon's proxy both took effect.
+      const reqs = await requests();
+      assert.equal(reqs.length, 4, JSON.stringify(reqs));
+      assertViaProxy(reqs);
+      await assertNothingElse(r);
+    });
+  });
+
+  describe('cargo', { skip: tools.cargo }, () => {
+    const fetchDeps = (label: string, args: string[], retries: number) => cordon(label, args, [
+      'mkdir -p src .cargo',
+      `printf '[package]\\nname = "app"\\nversion = "0.1.0"\\nedition = "2021"\\n\\n[dependencies]\\n${CRATE} = { version = "0.1", registry = "world" }\\n' > Cargo.toml`,
+      `printf '[registries.world]\\nindex = "sparse+https://${api.fqdn}/files/cargo/"\\n\\n[net]\\nretry = ${retries}\\n' > .cargo/config.toml`,
+      'touch src/lib.rs',
+      `"${CARGO}" fetch`,
+      `ls "$CARGO_HOME"/registry/cache/*/`,
+    ].join(' && '), { CARGO_HOME: '/tmp/cargo-home', RUSTC: RUSTC!, CARGO_HTTP_CAINFO: w.caCert, CARGO_TERM_COLOR: 'never' });
+
+    it('cargo fetch from a sparse registry in the world', T, async () => {
+      await fresh();
+      const r = await fetchDeps('cargo', allow(), 2);
+      assert.equal(r.status, 0, show(r));
+      assert.equal(r.stdout.trim().split('\n').pop(), `${CRATE}-0.1.0.crate`, show(r));
+      const reqs = await requests();
+      assert.deepEqual([...new Set(reqs.map((x) => `${x.proto} ${x.method} ${x.path}`))].sort(), [
+        `https GET /files/cargo-dl/${CRATE}-0.1.0.crate`,
+        `https GET /files/cargo/${CRATE.slice(0, 2)}/${CRATE.slice(2, 4)}/${CRATE}`,
+        'https GET /files/cargo/config.json',
+      ]);
+      assertViaProxy(reqs);
+      await assertNothingElse(r);
+    });
+
+    it('control: without --allow-domain the fetch fails and nothing is recorded', T, async () => {
+      await fresh();
+      await assertBlocked(await fetchDeps('cargo-control', [], 0), /Couldn't connect|Failed to connect/);
     });
   });
 

@@ -22,7 +22,7 @@ import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dg
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
-import { resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TLSSocket } from 'node:tls';
 
@@ -189,17 +189,22 @@ function safePath(url: string): string {
 
 function serveFile(root: string, rel: string, res: Res, count: (n: number) => void, send: (s: number, b: string) => void): void {
   const base = resolve(root);
-  const p = resolve(base, rel);
+  let p = resolve(base, rel);
   if (p !== base && !p.startsWith(base + sep)) return send(403, 'outside files dir\n');
   let size: number;
   try {
-    const st = statSync(p);
+    let st = statSync(p);
+    // A directory is served by its index.html, as static web servers do (pip's simple index needs it).
+    if (st.isDirectory()) {
+      p = join(p, 'index.html');
+      st = statSync(p);
+    }
     if (!st.isFile()) return send(404, 'not a file\n');
     size = st.size;
   } catch {
     return send(404, 'not found\n');
   }
-  (res as ServerResponse).writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+  (res as ServerResponse).writeHead(200, { 'content-type': contentType(p), 'content-length': String(size) });
   const rs = createReadStream(p);
   rs.on('data', (c) => count(c.length));
   rs.pipe(res as ServerResponse);
@@ -428,3 +433,10 @@ main().catch((e: Error) => {
   process.stdout.write(JSON.stringify({ error: `${config.name}: ${e.message}` }) + '\n');
   process.exit(1);
 });
+
+/** By extension, like a static web server; everything else is a byte stream. */
+function contentType(p: string): string {
+  if (p.endsWith('.html')) return 'text/html; charset=utf-8';
+  if (p.endsWith('.json')) return 'application/json';
+  return 'application/octet-stream';
+}

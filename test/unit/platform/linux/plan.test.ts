@@ -112,7 +112,8 @@ test('network modes: none has no proxy; filtered waits on the block fd and point
   assert.deepEqual(filtered.bwrapArgs.slice(-2), ['--block-fd', '7']);
   assert.ok(filtered.bwrapArgs.includes('--unshare-all') && !filtered.bwrapArgs.includes('--share-net'));
   assert.equal(filtered.env.HTTPS_PROXY, 'http://127.0.0.1:3128');
-  assert.equal(filtered.env.ALL_PROXY, 'socks5h://127.0.0.1:1080');
+  assert.equal(filtered.env.ALL_PROXY, 'http://127.0.0.1:3128');
+  assert.equal(filtered.env.CORDON_SOCKS_PROXY, 'socks5h://127.0.0.1:1080');
   assert.ok(!Object.values(filtered.env).some((v) => /@/.test(v)), 'no credentials in the environment');
   const open = planLinux({ ...base, network: { ...base.network, mode: 'dangerously-unfiltered' } }, facts, ['true'], fds);
   assert.deepEqual(open.bwrapArgs.slice(0, 2), ['--unshare-all', '--share-net']);
