@@ -7,9 +7,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { CLI } from '../../helpers/cordon.js';
+import { CLI, testUser } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
@@ -182,6 +183,34 @@ describe('egress through cordon', { skip }, () => {
     const r = await cordon(['--network', 'dangerously-unfiltered'], `curl -sS -m 5 -o /dev/null -w '%{http_code}\n' http://${api.ipv4}/direct; touch /etc/x 2>/dev/null || echo fs-walls-stay`);
     assert.equal(r.stdout, '200\nfs-walls-stay\n', r.stderr);
     assert.equal((await got(api, (x) => x.path === '/direct')).length, 1);
+  });
+
+  it('the proxies cannot be used from outside: not by a second local user, not without the session secret', { ...T, skip: process.getuid?.() !== 0 ? 'needs root to create the second user' : false }, async () => {
+    const api = w.host('api');
+    const user = testUser()!;
+    await fresh();
+    const running = w.spawn([process.execPath, CLI, '--allow-domain', api.fqdn, '--', '/bin/sh', '-c', 'echo up; sleep 5'], {
+      cwd: proj, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await new Promise<void>((resolve) => running.stdout!.once('data', () => resolve()));
+      const state = join(home, '.local', 'state', 'cordon');
+      const netDir = readdirSync(state).find((n) => n.startsWith('net-'));
+      assert.ok(netDir, 'the run has a proxy directory');
+      const sock = join(state, netDir!, 'http.sock');
+      const request = `GET http://${api.fqdn}/stolen HTTP/1.1\r\nHost: ${api.fqdn}\r\nConnection: close\r\n\r\n`;
+      const py = `import socket,sys\ntry:\n  s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()); print("answer:", s.recv(100))\nexcept OSError as e: print("errno", e.errno)`;
+      // A second local user cannot even reach the socket (0700 directory).
+      const other = spawnSync('runuser', ['-u', user.name, '--', 'python3', '-c', py, sock, request], { encoding: 'utf8' });
+      assert.equal(other.stdout.trim(), 'errno 13', other.stderr);
+      // The same user without the session secret gets the connection closed, unanswered.
+      const same = spawnSync('python3', ['-c', py, sock, request], { encoding: 'utf8' });
+      assert.equal(same.stdout.trim(), "answer: b''");
+      assert.deepEqual(await got(api), [], 'nothing reached the host');
+    } finally {
+      running.kill('SIGTERM');
+      await new Promise((resolve) => running.once('close', resolve));
+    }
   });
 
   it('without any allowed domain there is no network at all (no proxy either)', T, async () => {
