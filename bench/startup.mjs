@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureTree, TREE_SPECS } from './lib/trees.mjs';
 import { runRoundRobin } from './lib/timing.mjs';
 import { summarize } from './lib/stats.mjs';
+import { intArg, splitFlag } from './lib/args.mjs';
 import { formatTable, ms, ratio } from './lib/table.mjs';
 import { writeSrtSettings } from './lib/settings.mjs';
 
@@ -39,14 +40,10 @@ const USAGE = `usage: node bench/startup.mjs [options]
 
 function parseArgs(argv) {
   const o = { runs: 20, warmup: 1, timeoutMs: 30_000, trees: null, large: true, rebuild: false, json: false, scanOnly: false };
-  const count = (name, v, min) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail(`${name} expects an integer ≥ ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
+  const count = (name, v, min) => intArg(name, v, min, fail);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] = splitFlag(a);
     const value = () => inline ?? argv[++i];
     switch (flag) {
       case '--runs': o.runs = count('--runs', value(), 1); break;
