@@ -27,6 +27,7 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
 export function createHttpProxy(o: ProxyOptions): Server {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
+  const decisions = new WeakMap<Socket, Map<string, Decision>>();
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -50,13 +51,25 @@ export function createHttpProxy(o: ProxyOptions): Server {
       emit('http', host, port, false, 'host-mismatch');
       return refuse(res, 403, 'host-mismatch', `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`);
     }
-    const d = await o.decide({ host, port, via: 'http' });
+    const socket = req.socket;
+    // A kept-alive client connection keeps the address it was first given for
+    // a target, exactly like the upstream connection it reuses: allowed
+    // decisions are remembered per client connection (refusals never are).
+    let known = decisions.get(socket);
+    const key = `${host}\0${port}`;
+    let d: Decision | undefined = known?.get(key);
+    if (!d) {
+      d = await o.decide({ host, port, via: 'http' });
+      if (d.allow) {
+        if (!known) decisions.set(socket, (known = new Map()));
+        if (known.size < 64) known.set(key, d);
+      }
+    }
     if (!d.allow) {
       emit('http', host, port, false, d.reason);
       return refuse(res, 403, d.reason, d.message);
     }
     emit('http', host, port, true, undefined, d.dial.address);
-    const socket = req.socket;
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused

@@ -120,8 +120,9 @@ test('HTTP: a Host header that disagrees with the target is refused before any d
   assert.equal(seen.length, before);
 });
 
-test('HTTP: two requests on one client connection reuse one upstream connection', async () => {
+test('HTTP: two requests on one client connection reuse one upstream connection (and its decision)', async () => {
   const before = upstreamConnections;
+  const decisionsBefore = seen.length;
   const req = (close: boolean) => `GET http://allowed.test:${upPort}/a HTTP/1.1\r\nHost: allowed.test:${upPort}\r\nProxy-Authorization: ${auth}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`;
   const r = await new Promise<string>((resolve) => {
     const s = connect(proxies.httpSocket);
@@ -139,6 +140,7 @@ test('HTTP: two requests on one client connection reuse one upstream connection'
   });
   assert.equal((r.match(/HTTP\/1\.1 200/g) ?? []).length, 2);
   assert.equal(upstreamConnections - before, 1);
+  assert.equal(seen.length - decisionsBefore, 1, 'one decision for the connection\'s target');
 });
 
 test('HTTP: a 64 MiB download streams through', async () => {
