@@ -1,9 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, isWithin, resolvePath } from '../../../src/policy/paths.js';
+
+const tempDirs: string[] = [];
+process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(prefix);
+  tempDirs.push(d);
+  return d;
+}
+
 
 const ctx = { cwd: '/work/proj', home: '/home/u' };
 
@@ -32,7 +41,7 @@ test('globToRegExp: ** spans components, * does not, dotfiles match', () => {
 });
 
 test('resolvePath follows symlinks, including in the missing remainder', () => {
-  const d = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-paths-')));
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
   mkdirSync(join(d, 'real'));
   symlinkSync(join(d, 'real'), join(d, 'link'));
   writeFileSync(join(d, 'real', 'f'), '');

@@ -1,15 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, minimalRoots, readHooksPath, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 
+const tempDirs: string[] = [];
+process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(prefix);
+  tempDirs.push(d);
+  return d;
+}
+
+
 const noCli: CliRules = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] };
 
 function world() {
-  const root = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-policy-')));
+  const root = realpathSync(tempDir(join(tmpdir(), 'cordon-policy-')));
   const home = join(root, 'home');
   const proj = join(root, 'proj');
   mkdirSync(join(home, '.ssh'), { recursive: true });
@@ -96,7 +105,7 @@ test('home inside a writable path protects rc files and cordon settings', () => 
 
 test('helpers', () => {
   assert.deepEqual(minimalRoots(['/a/b', '/a', '/c', '/a/b/c']), ['/a', '/c']);
-  const d = mkdtempSync(join(tmpdir(), 'cordon-hp-'));
+  const d = tempDir(join(tmpdir(), 'cordon-hp-'));
   writeFileSync(join(d, 'config'), '[user]\nname=x\n[core]\n  HooksPath = "/x/hooks"\n[remote "o"]\nhooksPath = nope\n');
   assert.equal(readHooksPath(join(d, 'config')), '/x/hooks');
   assert.equal(readHooksPath(join(d, 'missing')), undefined);

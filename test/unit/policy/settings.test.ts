@@ -1,10 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettingsFile, parseSettings } from '../../../src/policy/settings.js';
 import { CordonError, SettingsError } from '../../../src/errors.js';
+
+const tempDirs: string[] = [];
+process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
+function tempDir(prefix: string): string {
+  const d = mkdtempSync(prefix);
+  tempDirs.push(d);
+  return d;
+}
+
 
 const F = '/x/settings.json';
 
@@ -73,7 +82,7 @@ test('network rules are parsed at load time, with key paths; Unix sockets (not y
 });
 
 test('loadSettingsFile: missing and unreadable files are distinct errors', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-settings-'));
+  const dir = tempDir(join(tmpdir(), 'cordon-settings-'));
   assert.equal(errOf(() => loadSettingsFile(join(dir, 'nope.json'))).code, 'CORDON_ERR_SETTINGS_MISSING');
   const dirAsFile = errOf(() => loadSettingsFile(dir));
   assert.equal(dirAsFile.code, 'CORDON_ERR_SETTINGS_UNREADABLE');
