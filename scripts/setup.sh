@@ -1,25 +1,31 @@
 #!/usr/bin/env bash
-# Installs what cordon and its tests need, only what is missing (Debian/Ubuntu, as root).
+# Installs what is missing (Debian/Ubuntu, as root), then builds.
+#   setup.sh        what cordon itself needs (the demo)
+#   setup.sh test   also what the test suite drives: the clients tested through
+#                   cordon's proxies, openssl for the test world's CA, ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-run}
 need=()
 command -v bwrap >/dev/null || need+=(bubblewrap)
 command -v cc >/dev/null || need+=(gcc)
 [ -e /usr/include/stdio.h ] || need+=(libc6-dev)
 command -v git >/dev/null || need+=(git)
-command -v python3 >/dev/null || need+=(python3)
-command -v curl >/dev/null || need+=(curl)
-command -v ip >/dev/null || need+=(iproute2)
-command -v runuser >/dev/null || need+=(util-linux)
-command -v useradd >/dev/null || need+=(passwd)
-command -v openssl >/dev/null || need+=(openssl)
-command -v pgrep >/dev/null || need+=(procps)
 command -v node >/dev/null || need+=(nodejs npm)
-# Clients the network tests drive through cordon's proxies.
-command -v wget >/dev/null || need+=(wget)
-command -v go >/dev/null || need+=(golang-go)
-command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
-/usr/bin/python3 -c 'import pip, requests, httpx' 2>/dev/null || need+=(python3-pip python3-requests python3-httpx)
+if [ "$mode" = test ]; then
+  command -v python3 >/dev/null || need+=(python3)
+  command -v curl >/dev/null || need+=(curl)
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v runuser >/dev/null || need+=(util-linux)
+  command -v useradd >/dev/null || need+=(passwd)
+  command -v openssl >/dev/null || need+=(openssl)
+  command -v pgrep >/dev/null || need+=(procps)
+  # Clients the network tests drive through cordon's proxies.
+  command -v wget >/dev/null || need+=(wget)
+  command -v go >/dev/null || need+=(golang-go)
+  command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
+  /usr/bin/python3 -c 'import pip, requests, httpx' 2>/dev/null || need+=(python3-pip python3-requests python3-httpx)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "cordon setup: missing ${need[*]}; run as root or install them" >&2; exit 1; fi
   echo "cordon setup: installing ${need[*]}" >&2
