@@ -12,6 +12,7 @@
  * listens inside its network namespace).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders } from './placeholders.js';
@@ -43,7 +44,6 @@ export interface LaunchResult {
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
-const SIGNUMS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
@@ -114,7 +114,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (!ready) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up (bubblewrap exited ${code ?? signal} before the command started; its message is above). Run 'cordon doctor' to see what this machine supports`);
     }
-    if (signal) return { exitCode: 128 + (SIGNUMS[signal] ?? 0), signal };
+    if (signal) return { exitCode: 128 + (osConstants.signals[signal] ?? 0), signal };
     return { exitCode: code ?? 1 };
   } finally {
     relay?.kill('SIGKILL');
