@@ -49,6 +49,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <linux/landlock.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -90,7 +94,8 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--rw PATH]... [--rwnd PATH]... [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...\n"
-	      "       cordon-helper landlock-abi\n",
+	      "       cordon-helper landlock-abi\n"
+	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
 	      stderr);
 	exit(EXIT_HELPER);
 }
@@ -1406,6 +1411,99 @@ static int cmd_scan(int argc, char **argv)
 	return 0;
 }
 
+
+/* -------------------------------------------------------------- connect -- */
+
+/*
+ * `cordon-helper connect HOST PORT`: an ssh ProxyCommand for use INSIDE the
+ * sandbox (cordon sets GIT_SSH_COMMAND to it). It asks cordon's HTTP proxy on
+ * 127.0.0.1:3128 for a CONNECT tunnel to HOST:PORT, then copies stdin to the
+ * tunnel and the tunnel to stdout until both directions end. The proxy
+ * decides; a refusal is printed (the proxy's one-line reason) and exits 1.
+ */
+static bool write_full(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+static int cmd_connect(int argc, char **argv)
+{
+	if (argc != 2 || strlen(argv[0]) > 255 || strpbrk(argv[0], " \r\n") || atoi(argv[1]) < 1 || atoi(argv[1]) > 65535)
+		usage();
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		die("socket");
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(3128) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(s, (struct sockaddr *)&a, sizeof a) < 0)
+		die("connect to cordon's proxy at 127.0.0.1:3128 (is a domain allowed?)");
+	char req[600];
+	bool v6 = strchr(argv[0], ':') != NULL;
+	int n = snprintf(req, sizeof req, "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n\r\n", v6 ? "[" : "", argv[0], v6 ? "]" : "",
+			 atoi(argv[1]), v6 ? "[" : "", argv[0], v6 ? "]" : "", atoi(argv[1]));
+	if (!write_full(s, req, (size_t)n))
+		die("write");
+	/* Read the response head byte by byte: nothing past it may be consumed. */
+	char head[4096];
+	size_t len = 0;
+	while (len < sizeof head - 1) {
+		ssize_t r = read(s, head + len, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len++;
+		if (len >= 4 && memcmp(head + len - 4, "\r\n\r\n", 4) == 0)
+			break;
+	}
+	head[len] = '\0';
+	if (strncmp(head, "HTTP/1.1 200", 12) != 0 && strncmp(head, "HTTP/1.0 200", 12) != 0) {
+		char body[512];
+		ssize_t b = read(s, body, sizeof body - 1);
+		body[b > 0 ? b : 0] = '\0';
+		fprintf(stderr, "%.*s%s", (int)strcspn(head, "\r\n"), head, b > 0 ? "\n" : "");
+		fputs(body, stderr);
+		return 1;
+	}
+	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = s, .events = POLLIN } };
+	char buf[65536];
+	bool in_open = true, sock_open = true;
+	while (sock_open) {
+		p[0].fd = in_open ? STDIN_FILENO : -1;
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("poll");
+		}
+		if (in_open && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t r = read(STDIN_FILENO, buf, sizeof buf);
+			if (r <= 0) {
+				in_open = false;
+				shutdown(s, SHUT_WR); /* pass the FIN on */
+			} else if (!write_full(s, buf, (size_t)r)) {
+				return 1;
+			}
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(s, buf, sizeof buf);
+			if (r <= 0)
+				sock_open = false;
+			else if (!write_full(STDOUT_FILENO, buf, (size_t)r))
+				return 1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -1414,6 +1512,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "scan") == 0)
 		return cmd_scan(argc - 2, argv + 2);
+	if (strcmp(argv[1], "connect") == 0)
+		return cmd_connect(argc - 2, argv + 2);
 	if (strcmp(argv[1], "landlock-abi") == 0) {
 		/* For `cordon doctor`: the Landlock ABI this kernel offers, 0 if none. */
 		long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);

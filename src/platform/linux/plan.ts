@@ -164,7 +164,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
-    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv() : {}) },
+    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
   };
@@ -210,7 +210,7 @@ function dedupe(a: string[]): string[] {
  * where a connection came from (see proxy/auth.ts), so tools that cannot send
  * proxy authentication work too.
  */
-export function proxyEnv(): Record<string, string> {
+export function proxyEnv(helper: string): Record<string, string> {
   const http = `http://127.0.0.1:${PROXY_PORTS.http}`;
   const socks = `socks5h://127.0.0.1:${PROXY_PORTS.socks}`;
   const noProxy = 'localhost,127.0.0.1,::1';
@@ -229,5 +229,8 @@ export function proxyEnv(): Record<string, string> {
     JAVA_TOOL_OPTIONS: `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${PROXY_PORTS.http} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${PROXY_PORTS.http} -Dhttp.nonProxyHosts=localhost|127.0.0.1`,
     // Node ≥ 22.21 / ≥ 24.5 make fetch, http and https honour the variables above with this.
     NODE_USE_ENV_PROXY: '1',
+    // git over SSH: ssh reaches the host through a CONNECT tunnel that the
+    // helper opens (ssh runs ProxyCommand with the shell, hence the quoting).
+    ...(/^[\w@%+=:,./-]+$/.test(helper) ? { GIT_SSH_COMMAND: `ssh -o ProxyCommand='${helper} connect %h %p'` } : {}),
   };
 }

@@ -7,3 +7,8 @@ test('sandboxEnv: the plan wins, except JAVA_TOOL_OPTIONS, which keeps the calle
   assert.deepEqual(env, { PATH: '/bin', TMPDIR: '/tmp', JAVA_TOOL_OPTIONS: '-Xmx1g -Dhttp.proxyHost=127.0.0.1' });
   assert.equal(sandboxEnv({}, { JAVA_TOOL_OPTIONS: '-Da=b' }).JAVA_TOOL_OPTIONS, '-Da=b');
 });
+
+test('sandboxEnv: a GIT_SSH_COMMAND of the caller\'s own is left alone', () => {
+  assert.equal(sandboxEnv({ GIT_SSH_COMMAND: 'ssh -i k' }, { GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' }).GIT_SSH_COMMAND, 'ssh -i k');
+  assert.equal(sandboxEnv({}, { GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' }).GIT_SSH_COMMAND, 'ssh -o ProxyCommand=x');
+});

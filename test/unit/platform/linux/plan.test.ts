@@ -115,6 +115,9 @@ test('network modes: none has no proxy; filtered waits on the block fd and point
   assert.equal(filtered.env.ALL_PROXY, 'http://127.0.0.1:3128');
   assert.equal(filtered.env.CORDON_SOCKS_PROXY, 'socks5h://127.0.0.1:1080');
   assert.ok(!Object.values(filtered.env).some((v) => /@/.test(v)), 'no credentials in the environment');
+  assert.equal(filtered.env.GIT_SSH_COMMAND, "ssh -o ProxyCommand='/opt/cordon/helper connect %h %p'");
+  const oddHelper = planLinux({ ...base, network: { ...base.network, mode: 'filtered' } }, { ...facts, helper: "/opt/it's here/helper" }, ['true'], fds);
+  assert.equal(oddHelper.env.GIT_SSH_COMMAND, undefined, 'a helper path that needs shell quoting is never spliced into a command');
   const open = planLinux({ ...base, network: { ...base.network, mode: 'dangerously-unfiltered' } }, facts, ['true'], fds);
   assert.deepEqual(open.bwrapArgs.slice(0, 2), ['--unshare-all', '--share-net']);
 });
