@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,8 +96,13 @@ test('the relay dies with its parent', async () => {
       let info = '';
       box.stdio[3]!.on('data', (d: Buffer) => { info += d; const m = /"child-pid"\s*:\s*(\d+)/.exec(info); if (m) r(Number(m[1])); });
     });
-    const parent = spawn('sh', ['-c', `echo ${SECRET} | ${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // The relay is a direct child of the shell (no pipeline: an intermediate
+    // process would be its parent), its stdout goes nowhere, so the shell's
+    // only output line is the relay's pid.
+    writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
+    const parent = spawn('sh', ['-c', `${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} < ${join(dir, 'secret')} > /dev/null & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+    after(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ } });
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(spawnSync('kill', ['-0', String(pid)]).status, 0, 'relay running');
     box.on('exit', () => {});
