@@ -69,6 +69,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io.h"
+
 #define EXIT_HELPER 125
 
 /* Older headers (Debian 12) lack the newer numbers and rights. */
@@ -1284,20 +1286,6 @@ static void cache_open(size_t n_roots)
 		cache_check(C.buf, len, n_roots);
 }
 
-static bool write_all(int fd, const void *p, size_t n)
-{
-	for (const char *c = p; n;) {
-		ssize_t k = write(fd, c, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false;
-		c += k;
-		n -= (size_t)k;
-	}
-	return true;
-}
-
 /* Atomically: readers see the old file or the new one, never a part. */
 static void cache_store(void)
 {
@@ -1421,20 +1409,6 @@ static int cmd_scan(int argc, char **argv)
  * tunnel and the tunnel to stdout until both directions end. The proxy
  * decides; a refusal is printed (the proxy's one-line reason) and exits 1.
  */
-static bool write_full(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
-
 static int cmd_connect(int argc, char **argv)
 {
 	if (argc != 2 || strlen(argv[0]) > 255 || strpbrk(argv[0], " \r\n") || atoi(argv[1]) < 1 || atoi(argv[1]) > 65535)
@@ -1450,7 +1424,7 @@ static int cmd_connect(int argc, char **argv)
 	bool v6 = strchr(argv[0], ':') != NULL;
 	int n = snprintf(req, sizeof req, "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n\r\n", v6 ? "[" : "", argv[0], v6 ? "]" : "",
 			 atoi(argv[1]), v6 ? "[" : "", argv[0], v6 ? "]" : "", atoi(argv[1]));
-	if (!write_full(s, req, (size_t)n))
+	if (!write_all(s, req, (size_t)n))
 		die("write");
 	/* Read the response head byte by byte: nothing past it may be consumed. */
 	char head[4096];
@@ -1489,7 +1463,7 @@ static int cmd_connect(int argc, char **argv)
 			if (r <= 0) {
 				in_open = false;
 				shutdown(s, SHUT_WR); /* pass the FIN on */
-			} else if (!write_full(s, buf, (size_t)r)) {
+			} else if (!write_all(s, buf, (size_t)r)) {
 				return 1;
 			}
 		}
@@ -1497,7 +1471,7 @@ static int cmd_connect(int argc, char **argv)
 			ssize_t r = read(s, buf, sizeof buf);
 			if (r <= 0)
 				sock_open = false;
-			else if (!write_full(STDOUT_FILENO, buf, (size_t)r))
+			else if (!write_all(STDOUT_FILENO, buf, (size_t)r))
 				return 1;
 		}
 	}

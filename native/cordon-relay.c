@@ -44,6 +44,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "io.h"
+
 #define EXIT_RELAY 125
 #define MAX_MAPS 8
 #define PIPE_SIZE (1 << 20)
@@ -178,20 +180,6 @@ static int dial_unix(const char *path)
 		return -1;
 	}
 	return fd;
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
 }
 
 /* The session secret: one line on stdin, base64url characters only. */

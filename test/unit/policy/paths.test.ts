@@ -1,17 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, isWithin, resolvePath } from '../../../src/policy/paths.js';
-
-const tempDirs: string[] = [];
-process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(prefix);
-  tempDirs.push(d);
-  return d;
-}
+import { tempDir } from '../../helpers/tmp.js';
 
 
 const ctx = { cwd: '/work/proj', home: '/home/u' };

@@ -1,18 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, minimalRoots, readHooksPath, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
-
-const tempDirs: string[] = [];
-process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(prefix);
-  tempDirs.push(d);
-  return d;
-}
+import { tempDir } from '../../helpers/tmp.js';
 
 
 const noCli: CliRules = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] };

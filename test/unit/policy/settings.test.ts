@@ -1,18 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettingsFile, parseSettings } from '../../../src/policy/settings.js';
 import { CordonError, SettingsError } from '../../../src/errors.js';
-
-const tempDirs: string[] = [];
-process.on('exit', () => { for (const d of tempDirs) rmSync(d, { recursive: true, force: true }); });
-function tempDir(prefix: string): string {
-  const d = mkdtempSync(prefix);
-  tempDirs.push(d);
-  return d;
-}
+import { tempDir } from '../../helpers/tmp.js';
 
 
 const F = '/x/settings.json';
