@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { CLI, testUser } from '../../helpers/cordon.js';
@@ -175,6 +175,25 @@ describe('egress through cordon', { skip }, () => {
       s.on('error', () => resolve(false));
     });
     assert.equal(reached, false);
+  });
+
+  it('a deny rule beats a wildcard allow, and denyPrivateAddresses refuses names that resolve into private ranges', T, async () => {
+    const api = w.host('api');
+    const evil = w.host('evil');
+    await fresh();
+    const r = await cordon(['--allow-domain', '*.test.cordon', '--deny-domain', evil.fqdn], [
+      `curl -sS -o /dev/null -w '%{http_code}\\n' http://${api.fqdn}/wild`,
+      `curl -sS -i http://${evil.fqdn}/denied | grep -i x-cordon-reason`,
+    ].join('; '));
+    assert.match(r.stdout, /^200\nX-Cordon-Reason: denied-by-rule/i, r.stderr);
+    assert.deepEqual(await got(evil), []);
+    // The test hosts live in 10.250/16: with denyPrivateAddresses the same allowed name is refused.
+    const settings = join(proj, '..', 'private.json');
+    writeFileSync(settings, JSON.stringify({ network: { allowedDomains: [api.fqdn], denyPrivateAddresses: true } }));
+    await fresh();
+    const p = await cordon(['--settings', settings], `curl -sS -i http://${api.fqdn}/private | grep -i x-cordon-reason`);
+    assert.match(p.stdout, /X-Cordon-Reason: resolved-to-denied-address/i, p.stderr);
+    assert.deepEqual(await got(api), []);
   });
 
   it('--network dangerously-unfiltered keeps the host network (and is the control that the attacks above can succeed)', T, async () => {
