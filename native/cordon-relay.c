@@ -42,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io.h"
@@ -50,6 +51,8 @@
 #define MAX_MAPS 8
 #define PIPE_SIZE (1 << 20)
 #define SECRET_MAX 128
+/* How long to wait for the sandbox's loopback interface to come up. */
+#define LOOPBACK_WAIT_US (5L * 1000 * 1000)
 
 static char preamble[SECRET_MAX + 16];
 static size_t preamble_len;
@@ -101,6 +104,26 @@ static void join_sandbox_net(int pid)
 		die("setns(net)");
 	close(owner);
 	close(net);
+}
+
+/*
+ * bubblewrap reports its child's pid before that child has brought the
+ * loopback interface up, so the first bind can race it and fail with
+ * EADDRNOTAVAIL. Wait for the interface (bounded), then bind; any other
+ * error, or a loopback that never comes up, is fatal.
+ */
+static void bind_loopback(int fd, const struct sockaddr_in *a)
+{
+	struct timespec pause = { .tv_sec = 0, .tv_nsec = 200 * 1000 };
+	for (long waited_us = 0;; waited_us += pause.tv_nsec / 1000) {
+		if (bind(fd, (const struct sockaddr *)a, sizeof *a) == 0)
+			return;
+		if (errno != EADDRNOTAVAIL || waited_us >= LOOPBACK_WAIT_US)
+			die("bind 127.0.0.1");
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 20 * 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
 }
 
 static void release(struct conn *c)
@@ -293,8 +316,7 @@ int main(int argc, char **argv)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)maps[i].port) };
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0)
-			die("bind 127.0.0.1");
+		bind_loopback(fd, &a);
 		if (listen(fd, 512) < 0)
 			die("listen");
 		maps[i].listen_fd = fd;

@@ -118,3 +118,48 @@ test('the relay dies with its parent', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the relay waits for a loopback interface that is not up yet, then listens', async () => {
+  // bubblewrap reports its child's pid before that child brings loopback up;
+  // here the interface stays down until the test raises it, so the race the
+  // relay must survive is forced every time.
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
+  const sock = join(dir, 'p.sock');
+  const srv = await unixEcho(sock);
+  const ns = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '30'], { stdio: 'ignore' });
+  after(() => ns.kill('SIGKILL'));
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    const nsPid = String(ns.pid);
+    const inNs = (argv: string[]) => spawnSync('nsenter', ['-t', nsPid, '-U', '-n', '--preserve-credentials', ...argv], { encoding: 'utf8' });
+    // The state bubblewrap's setup passes through: a local routing table
+    // exists, loopback is down, 127.0.0.1 is not local yet. (A namespace with
+    // no local table at all accepts any bind, so that would prove nothing.)
+    assert.equal(inNs(['ip', 'addr', 'add', '10.9.9.9/32', 'dev', 'lo']).status, 0);
+    const probe = inNs(['python3', '-c', "import socket\ntry:\n  socket.socket().bind(('127.0.0.1',3128)); print('bound')\nexcept OSError as e: print(e.errno)"]);
+    assert.equal(probe.stdout.trim(), '99', `127.0.0.1 is not bindable yet (EADDRNOTAVAIL): ${probe.stderr}`);
+    const relay = spawn(RELAY, ['--pid', nsPid, '--map', `3128=${sock}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    after(() => relay.kill('SIGKILL'));
+    relay.stdin!.end(`${SECRET}\n`);
+    let out = '';
+    let err = '';
+    relay.stdout!.on('data', (d: Buffer) => { out += d; });
+    relay.stderr!.on('data', (d: Buffer) => { err += d; });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(out, '', 'not ready while loopback is down');
+    assert.equal(relay.exitCode, null, `still waiting, not dead: ${err}`);
+    assert.equal(inNs(['ip', 'link', 'set', 'lo', 'up']).status, 0);
+    for (let i = 0; i < 100 && !out; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(out, 'ready\n', err);
+    const py = "import socket;s=socket.create_connection(('127.0.0.1',3128));s.sendall(b'hi');s.shutdown(socket.SHUT_WR);print(s.recv(100).decode())";
+    // Asynchronously: the echo server answering it lives in this process.
+    const client = spawn('nsenter', ['-t', nsPid, '-U', '-n', '--preserve-credentials', 'python3', '-c', py], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    client.stdout!.on('data', (d: Buffer) => { got += d; });
+    await new Promise((r) => client.on('close', r));
+    assert.equal(got.trim(), 'echo:hi');
+  } finally {
+    srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
