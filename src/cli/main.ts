@@ -38,7 +38,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       default:
         break;
     }
-    const t0 = performance.now();
+    const timeline = cfg.debug ? newTimeline() : undefined;
     const command = toArgv(cfg);
     const cwd = realpathSync(process.cwd());
     // Opened (created) before the policy is built, so the policy can make it read-only inside.
@@ -60,7 +60,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     for (const w of compiled.policy.warnings) process.stderr.write(`cordon: warning: ${w}\n`);
     const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
-    debug?.(`compiled in ${(performance.now() - t0).toFixed(1)} ms: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
+    timeline?.mark('compile');
+    debug?.(`compiled: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
     let session: { bridge: Bridge; close(): Promise<void> } | undefined;
     if (compiled.plan.network.mode === 'filtered') {
       const { startNetworkSession } = await import('../network/session.js');
@@ -69,10 +70,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         if (!e.allowed) process.stderr.write(`cordon: refused ${e.via} ${e.host}:${e.port} (${e.reason})\n`);
         else debug?.(`allowed ${e.via} ${e.host}:${e.port} -> ${e.dialed}`);
       });
+      timeline?.mark('proxies');
     }
     try {
-      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(session ? { bridge: session.bridge } : {}) });
-      debug?.(`exit ${result.exitCode} after ${(performance.now() - t0).toFixed(1)} ms`);
+      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
+      debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {
       await session?.close();
@@ -80,6 +82,23 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     return fail(e, cfg.debug);
   }
+}
+
+/**
+ * --debug timings: milliseconds spent in each phase, the first being Node's
+ * own start-up and the loading of cordon (process.uptime() at entry).
+ */
+function newTimeline(): { mark: (phase: string) => void; report: () => string } {
+  let last = process.uptime() * 1000;
+  const phases: string[] = [`node start-up ${last.toFixed(1)}`];
+  return {
+    mark: (phase) => {
+      const now = process.uptime() * 1000;
+      phases.push(`${phase} ${(now - last).toFixed(1)}`);
+      last = now;
+    },
+    report: () => `timings (ms): ${phases.join(', ')}; total ${(process.uptime() * 1000).toFixed(1)}`,
+  };
 }
 
 /** Appends JSON lines; opened once, written synchronously so nothing is lost on exit. */

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
-import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, resolvePath, type PathContext, type PathKind } from './paths.js';
+import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
@@ -90,6 +90,12 @@ const SETTINGS_KEYS = [
 
 export function buildPolicy(input: PolicyInput): Policy {
   const ctx: PathContext = { cwd: input.cwd, home: input.home };
+  const resolvePath = pathResolver();
+  const rules: FsRule[] = [];
+  const pushResolved = (abs: string, access: Exclude<Access, 'pin'>, source: string, weak?: boolean) => {
+    const r = resolvePath(abs);
+    rules.push(weak ? { path: r.path, kind: r.kind, access, source, weak } : { path: r.path, kind: r.kind, access, source });
+  };
   const raws: RawRule[] = [];
   for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
   for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
@@ -103,7 +109,6 @@ export function buildPolicy(input: PolicyInput): Policy {
   for (const [key, access, flag] of cliMap) for (const p of input.cli[key]) raws.push({ raw: p, literal: false, access, source: flag });
 
   // Expand and resolve. Globs with ** need a walk: collect them for the scanner.
-  const rules: FsRule[] = [];
   const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
   for (const r of raws) {
     const abs = expandPath(r.raw, ctx);
@@ -112,11 +117,11 @@ export function buildPolicy(input: PolicyInput): Policy {
         const last = abs.slice(abs.lastIndexOf(sep) + 1);
         deepGlobs.push({ re: globToRegExp(abs), base: resolvePath(globBase(abs)).path, basename: last === '**' ? '*' : last, rule: r });
       } else {
-        for (const m of expandShallowGlob(abs)) pushResolved(rules, m, r.access, `${r.source} (${r.raw})`);
+        for (const m of expandShallowGlob(abs)) pushResolved(m, r.access, `${r.source} (${r.raw})`);
       }
       continue;
     }
-    pushResolved(rules, abs, r.access, r.source, r.weak);
+    pushResolved(abs, r.access, r.source, r.weak);
   }
 
   // Writable roots: where protections are needed and what the scanner walks.
@@ -126,13 +131,13 @@ export function buildPolicy(input: PolicyInput): Policy {
   const scanned = input.scan(scanRoots, [...new Set(deepGlobs.map((g) => g.basename))]);
   for (const m of scanned.matches) {
     for (const g of deepGlobs) {
-      if (isWithin(m, g.base) && g.re.test(m)) pushResolved(rules, m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+      if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
     }
   }
   // Globs were matched against resolved bases; also match the unresolved spelling.
   const allowGitConfig = input.settings.some((s) => s.filesystem.allowGitConfig);
   const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
-  const prot = (p: string, why: string) => pushResolved(rules, p, 'read-only', `protected: ${why}`);
+  const prot = (p: string, why: string) => pushResolved(p, 'read-only', `protected: ${why}`);
 
   const protExisting = (p: string, why: string) => {
     const r = resolvePath(p);
@@ -154,9 +159,9 @@ export function buildPolicy(input: PolicyInput): Policy {
       rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
       continue;
     }
-    protectGitDir(rules, dotGit, repo, allowGitConfig);
+    protectGitDir(rules, resolvePath, dotGit, repo, allowGitConfig);
   }
-  for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, g, undefined, allowGitConfig);
+  for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, resolvePath, g, undefined, allowGitConfig);
 
   // cordon's own settings files and bookkeeping must not be rewritable from inside.
   for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
@@ -206,7 +211,7 @@ export function networkSpec(settings: readonly Settings[], cli: CliRules): Netwo
   };
 }
 
-function protectGitDir(rules: FsRule[], gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
+function protectGitDir(rules: FsRule[], resolvePath: (abs: string) => ResolvedPath, gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
   rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
   for (const item of PROTECTED_IN_GIT_DIR) {
     if (item.name === 'config' && allowGitConfig) continue;
@@ -220,7 +225,8 @@ function protectGitDir(rules: FsRule[], gitDir: string, workTree: string | undef
   if (hooksPath) {
     const base = workTree ?? dirname(gitDir);
     const abs = hooksPath.startsWith('/') ? hooksPath : join(base, hooksPath);
-    pushResolved(rules, abs, 'read-only', 'protected: git core.hooksPath');
+    const r = resolvePath(abs);
+    rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: 'protected: git core.hooksPath' });
   }
 }
 
@@ -238,11 +244,6 @@ export function readHooksPath(configFile: string): string | undefined {
     if (section === 'core' && kv && kv[1]!.toLowerCase() === 'hookspath') found = kv[2]!.replace(/^"(.*)"$/, '$1').trim();
   }
   return found;
-}
-
-function pushResolved(rules: FsRule[], abs: string, access: Exclude<Access, 'pin'>, source: string, weak?: boolean): void {
-  const r = resolvePath(abs);
-  rules.push(weak ? { path: r.path, kind: r.kind, access, source, weak } : { path: r.path, kind: r.kind, access, source });
 }
 
 /** The roots of a set of paths: drops every path that lies within another. */

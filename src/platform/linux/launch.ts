@@ -34,6 +34,8 @@ export interface LaunchOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly bridge?: Bridge;
   readonly debug?: (msg: string) => void;
+  /** Called with a phase name as each phase of the launch ends (for --debug timings). */
+  readonly mark?: (phase: string) => void;
 }
 
 export interface LaunchResult {
@@ -48,6 +50,7 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
   const holds = acquirePlaceholders(plan.placeholders, mountedRo);
+  opts.mark?.('placeholders');
   const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
   try {
@@ -101,10 +104,11 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         });
       }
     });
-    readyFd.on('data', () => { ready = true; });
+    readyFd.on('data', () => { ready = true; opts.mark?.('sandbox setup'); });
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
       child.on('close', (c, s) => resolve([c, s]));
     });
+    opts.mark?.('command');
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
@@ -120,6 +124,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     releasePlaceholders(holds);
+    opts.mark?.('cleanup');
   }
 }
 

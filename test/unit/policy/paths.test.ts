@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expandPath, expandShallowGlob, globBase, globToRegExp, isWithin, resolvePath } from '../../../src/policy/paths.js';
+import { expandPath, expandShallowGlob, globBase, globToRegExp, isWithin, pathResolver, resolvePath } from '../../../src/policy/paths.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 
@@ -43,6 +43,28 @@ test('resolvePath follows symlinks, including in the missing remainder', () => {
   symlinkSync(join(d, 'loop'), join(d, 'loop'));
   assert.throws(() => resolvePath(join(d, 'loop')), /symlink loop/);
   assert.deepEqual(expandShallowGlob(join(d, 'real', '*')), [join(d, 'real', 'f')]);
+});
+
+test('pathResolver agrees with resolvePath on every kind of path, and remembers nothing wrong', () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
+  mkdirSync(join(d, 'real'));
+  symlinkSync(join(d, 'real'), join(d, 'link'));
+  symlinkSync(join(d, 'nowhere'), join(d, 'dangling'));
+  symlinkSync(join(d, 'loop'), join(d, 'loop'));
+  writeFileSync(join(d, 'real', 'f'), '');
+  const cases = [
+    join(d, 'real'), join(d, 'real', 'f'), join(d, 'real', 'f', 'under-a-file'), join(d, 'real', 'missing'),
+    join(d, 'link'), join(d, 'link', 'f'), join(d, 'link', 'new', 'x'), join(d, 'dangling'), join(d, 'dangling', 'x'),
+    join(d, 'missing', 'deeper', 'still'), `${d}/real/../link/f`, '/',
+  ];
+  const resolve = pathResolver();
+  // Twice: the second pass answers from memory and must say the same.
+  for (let pass = 0; pass < 2; pass++) {
+    for (const c of cases) assert.deepEqual(resolve(c), resolvePath(c.includes('..') ? join(c) : c), `${c} (pass ${pass})`);
+    assert.throws(() => resolve(join(d, 'loop')), /symlink loop/);
+  }
+  assert.deepEqual(resolve(join(d, 'link', 'f')), { path: join(d, 'real', 'f'), kind: 'file' });
+  assert.deepEqual(resolve(join(d, 'dangling', 'x')), { path: join(d, 'dangling', 'x'), kind: 'missing' });
 });
 
 test('isWithin respects component boundaries', () => {
