@@ -23,7 +23,7 @@ import { shellJoin } from './lib/shell.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = join(ROOT, 'bench', '.work', 'network');
-const DEFAULT_CORDON_BIN = join(ROOT, 'bin', 'cordon.js');
+const DEFAULT_CORDON_BIN = join(ROOT, 'bin', 'cordon.cjs');
 const SRT_BIN = join(ROOT, 'node_modules', '.bin', 'srt');
 const WORLD_JS = join(ROOT, 'dist', 'test', 'world', 'world.js');
 const MiB = 1024 * 1024;
@@ -40,7 +40,7 @@ const USAGE = `usage: node bench/network.mjs [options]
   --upload-mib N     upload size (default 64)
   --requests N       small requests per run (default 500)
   --timeout S        seconds before a run is killed and marked FAILED (default 120)
-  --cordon FILE      the cordon CLI to run (default bin/cordon.js), e.g. another build to compare
+  --cordon FILE      the cordon CLI to run (default bin/cordon.cjs), e.g. another build to compare
   --json             print machine-readable results on stdout (progress on stderr)
 `;
 

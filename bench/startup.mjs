@@ -21,7 +21,7 @@ import { writeSrtSettings } from './lib/settings.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = join(ROOT, 'bench', '.work');
-const CORDON_BIN = join(ROOT, 'bin', 'cordon.js');
+const CORDON_BIN = join(ROOT, 'bin', 'cordon.cjs');
 const SRT_BIN = join(ROOT, 'node_modules', '.bin', 'srt');
 const HELPER = join(ROOT, 'native', 'build', 'cordon-helper');
 const BUDGET = 1 / 3; // cordon median must be at most this fraction of srt's

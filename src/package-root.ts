@@ -1,7 +1,7 @@
 /**
  * The package's root directory, found from this module's own location. Works
  * both from the tsc output (dist/src/…) and from the one-file bundle
- * (dist/cordon.mjs) that bin/cordon.js loads for fast start-up.
+ * (dist/bundle/main.cjs) that bin/cordon.cjs loads for fast start-up.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

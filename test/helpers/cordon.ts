@@ -1,5 +1,5 @@
 /**
- * Runs the real cordon CLI (bin/cordon.js → dist) against throw-away worlds:
+ * Runs the real cordon CLI (bin/cordon.cjs → dist) against throw-away worlds:
  * a fake $HOME full of credential files and a project with git repositories.
  * Nothing is mocked: bubblewrap, seccomp, Landlock and the helper are real.
  */
@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = join(ROOT, 'bin', 'cordon.js');
+export const CLI = join(ROOT, 'bin', 'cordon.cjs');
 
 const WORLD_BASE = '/var/tmp';
 const worlds: string[] = [];
