@@ -13,7 +13,7 @@ import { expandPath } from './policy/paths.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanTrees } from './platform/linux/scan.js';
-import { findBwrap } from './platform/linux/probe.js';
+import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 
@@ -62,7 +62,7 @@ export function compile(input: CompileInput): Compiled {
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
   });
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0 }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
+  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };
 }
 

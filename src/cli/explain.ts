@@ -16,8 +16,8 @@ export function printExplain(c: Compiled, json: boolean): void {
   for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);
   }
-  out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp):');
-  for (const m of plan.mounts) out.push(`  ${m.args.join(' ')}    # ${m.why}`);
+  out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
+  for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);
   out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.required ? ' (required)' : ' (applied when the kernel has it)'}`);
   out.push('', 'seccomp refuses:');
   for (const d of SECCOMP_DENIALS) out.push(`  ${d.name} (${d.errno}): ${d.what}`);

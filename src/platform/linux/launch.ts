@@ -1,11 +1,12 @@
 /**
  * Launch: the only part that touches the OS. Starts bubblewrap with every
  * data-bearing input on a file descriptor (argv on --args, the seccomp
- * program on --seccomp), learns the sandbox's PID 1 from --info-fd, forwards
+ * program on the helper's --seccomp-fd), learns the sandbox's PID 1 from --info-fd, forwards
  * signals to it, waits, maps the exit status and removes what it created.
  *
  * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 4 = info
- * (bwrap writes the child pid), 5 = seccomp program, 6 = ready (the helper
+ * (bwrap writes the child pid), 5 = seccomp program (read by the helper,
+ * which installs it after its own mounts), 6 = ready (the helper
  * writes one byte once the walls are up, just before it starts the command;
  * without that byte a non-zero exit is a setup failure, not the command's),
  * 7 = block (filtered network only: the sandbox waits on it until the relay

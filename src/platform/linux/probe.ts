@@ -4,6 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 
 export interface Check { readonly name: string; readonly ok: boolean; readonly detail: string; readonly fix?: string }
 
@@ -32,6 +33,8 @@ export function probeLinux(helper: string | undefined): Check[] {
       fix: t.status === 0 ? undefined : 'enable unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000 (Ubuntu ≥ 23.10 also: kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for bwrap)',
     });
   }
+  const fast = kernelAtLeast(...HELPER_MOUNTS_KERNEL);
+  checks.push({ name: 'mount API', ok: true, detail: fast ? `Linux ${release()}: the helper makes the read-only mounts (open_tree, mount_setattr)` : `Linux ${release()} < 5.12: bubblewrap makes every mount (slower start-up with many protected paths)` });
   const seccomp = readSys('/proc/sys/kernel/seccomp/actions_avail');
   checks.push({ name: 'seccomp', ok: /errno/.test(seccomp), detail: seccomp ? `actions: ${seccomp}` : 'not available', fix: seccomp ? undefined : 'a kernel built with CONFIG_SECCOMP_FILTER is required' });
   if (!helper) {
@@ -48,6 +51,17 @@ export function probeLinux(helper: string | undefined): Check[] {
   }
   return checks;
 }
+
+/** The kernel release is at least major.minor (from uname; "6.1.0-13-amd64" → 6.1). */
+export function kernelAtLeast(major: number, minor: number, rel: string = release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+/** open_tree, move_mount and mount_setattr (the helper's fast read-only mounts). */
+export const HELPER_MOUNTS_KERNEL = [5, 12] as const;
 
 export function landlockAbi(helper: string): number {
   const r = spawnSync(helper, ['landlock-abi'], { encoding: 'utf8' });

@@ -111,7 +111,9 @@ test('a rule on a symlink applies to its target', () => {
   assert.doesNotMatch(r.stdout, /notes/);
 });
 
-test('files that run on the host later are never writable, existing or not', () => {
+// Twice: with the helper making the read-only mounts (Linux >= 5.12), and with
+// bubblewrap making every mount (older kernels, or CORDON_BWRAP_MOUNTS=1).
+for (const [label, env] of [['helper mounts', {}], ['bubblewrap mounts', { CORDON_BWRAP_MOUNTS: '1' }]] as const) test(`files that run on the host later are never writable, existing or not (${label})`, () => {
   const w = makeWorld();
   mkdirSync(join(w.proj, '.claude'));
   writeFileSync(join(w.proj, '.claude', 'settings.json'), '{}');
@@ -126,8 +128,14 @@ test('files that run on the host later are never writable, existing or not', () 
     'echo {} > .claude/settings.json', 'mkdir .claude/commands', 'echo x > .gitmodules', 'echo x >> deep/a/b/c/.profile',
     'echo evil > deep/a/b/c/.git/hooks/pre-commit', 'echo "[core]" >> deep/a/b/c/.git/config',
     'mv .git .git-old && mkdir .git', 'rm -rf .git/hooks', 'mv .envrc x', 'rmdir .vscode',
+    // Undo the protecting mounts themselves.
+    'umount .envrc', 'umount -l .git/hooks', 'umount .git/config && echo x >> .git/config',
   ];
-  const r = sh(w, attempts.map((a) => `(${a}) 2>/dev/null && echo "BROKE: ${a.replace(/"/g, '')}"`).join('; ') + '; echo end');
+  const r = sh(w, attempts.map((a) => `(${a}) 2>/dev/null && echo "BROKE: ${a.replace(/"/g, '')}"`).join('; ') + '; echo end', [], { env });
+  assert.equal(r.status, 0, r.stderr);
+  // Which path made the mounts is visible in explain: the test covers the one it names.
+  const explained = cordon(w, ['explain'], { env }).stdout;
+  assert.equal(/\[helper\] --ro-bind \S+\/\.envrc/.test(explained), label === 'helper mounts', explained);
   assert.equal(r.stdout, 'end\n', r.stdout);
   assert.equal(readFileSync(join(w.proj, '.claude', 'settings.json'), 'utf8'), '{}');
   assert.doesNotMatch(readFileSync(join(w.proj, '.git', 'config'), 'utf8'), /fsmonitor/);

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FsRule, Policy } from '../../../../src/policy/policy.js';
-import { planLinux, stateOf } from '../../../../src/platform/linux/plan.js';
+import { helperSplit, planLinux, stateOf, type MountOp } from '../../../../src/platform/linux/plan.js';
 
-const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7 };
+// bubblewrap makes every mount here, so these tests read the whole mount order in its argv.
+const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7, helperMounts: false };
 const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
 
 function policy(rules: FsRule[], cwd = '/p'): Policy {
@@ -18,10 +19,12 @@ function mountArgs(p: Policy): string[][] {
 test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all namespaces, no caps', () => {
   const plan = planLinux(policy([r('/p', 'read-write')]), facts, ['echo', 'hi'], fds);
   const a = plan.bwrapArgs.join(' ');
-  for (const s of ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop ALL', '--ro-bind / /', '--dev /dev', '--proc /proc', '--tmpfs /tmp', '--chdir /p', '--info-fd 4', '--seccomp 5']) {
+  for (const s of ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--cap-drop ALL', '--ro-bind / /', '--dev /dev', '--proc /proc', '--tmpfs /tmp', '--chdir /p', '--info-fd 4']) {
     assert.ok(a.includes(s), s);
   }
-  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--', 'echo', 'hi']);
+  // The helper installs the seccomp filter (after any mounts of its own); bubblewrap gets no capabilities to add.
+  assert.ok(!a.includes('--seccomp') && !a.includes('--cap-add'), a);
+  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--', 'echo', 'hi']);
   assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1' });
 });
 
@@ -120,4 +123,38 @@ test('network modes: none has no proxy; filtered waits on the block fd and point
   assert.equal(oddHelper.env.GIT_SSH_COMMAND, undefined, 'a helper path that needs shell quoting is never spliced into a command');
   const open = planLinux({ ...base, network: { ...base.network, mode: 'dangerously-unfiltered' } }, facts, ['true'], fds);
   assert.deepEqual(open.bwrapArgs.slice(0, 2), ['--unshare-all', '--share-net']);
+});
+
+test('helperSplit: read-only binds move to the helper unless that would change the stack of mounts', () => {
+  const op = (args: string[], path = args[args.length - 1]!): MountOp => ({ args, path, why: 'test' });
+  const ops = [
+    op(['--bind', '/p', '/p']),
+    op(['--ro-bind', '/dev/null', '/etc/shadow']),
+    op(['--tmpfs', '/h/.ssh']),
+    op(['--ro-bind', '/h/.ssh/known_hosts', '/h/.ssh/known_hosts']), // inside a tmpfs: its source is the host's
+    op(['--ro-bind', '/p/.envrc', '/p/.envrc']),
+    op(['--ro-bind', '/p/sub', '/p/sub']), // a later bubblewrap mount lies beneath it
+    op(['--bind', '/p/sub/.git', '/p/sub/.git']),
+    op(['--ro-bind', '/p/sub/.git/hooks', '/p/sub/.git/hooks']),
+    op(['--ro-bind', '/tmp/x', '/tmp/x']), // inside the private /tmp
+    op(['--ro-bind', '/opt/cordon/helper', '/opt/cordon/helper']), // the helper must be visible to start
+    op(['--remount-ro', '/h/.ssh']),
+  ];
+  const split = helperSplit(ops, true, { helper: '/opt/cordon/helper', helperMounts: true });
+  assert.deepEqual(split.filter((m) => m.byHelper).map((m) => m.path), ['/etc/shadow', '/p/.envrc', '/p/sub/.git/hooks']);
+  assert.deepEqual(split.map((m) => m.path), ops.map((m) => m.path), 'order is kept');
+  assert.equal(helperSplit(ops, true, { helper: '/opt/cordon/helper', helperMounts: false }).some((m) => m.byHelper), false);
+  // A later bubblewrap mount above a read-only bind keeps it with bubblewrap too.
+  const above = helperSplit([op(['--ro-bind', '/a/b', '/a/b']), op(['--bind', '/a', '/a'])], false, { helper: '/x', helperMounts: true });
+  assert.equal(above.some((m) => m.byHelper), false);
+});
+
+test('with the helper mounting: its argv carries the read-only mounts in order, bubblewrap adds the two capabilities it needs', () => {
+  const plan = planLinux(policy([r('/p', 'read-write'), r('/p/.envrc', 'read-only', 'missing'), r('/h/.npmrc', 'deny-read', 'file')]), { ...facts, helperMounts: true }, ['true'], fds);
+  assert.deepEqual(plan.helperArgs.slice(0, 10), ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--null', '/h/.npmrc', '--ro', '/p/.envrc']);
+  const a = plan.bwrapArgs.join(' ');
+  assert.ok(a.includes('--cap-drop ALL --cap-add CAP_SYS_ADMIN --cap-add CAP_SETPCAP'), a);
+  assert.ok(!a.includes('/p/.envrc') && !a.includes('/h/.npmrc'), a);
+  assert.deepEqual(plan.placeholders, ['/p/.envrc']);
+  assert.deepEqual(plan.mounts.map((m) => [m.path, m.byHelper === true]), [['/p', false], ['/h/.npmrc', true], ['/p/.envrc', true]]);
 });
