@@ -74,16 +74,16 @@ const PRIVATE_TMP = '/tmp';
 export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly string[], fds: Fds): LinuxPlan {
   const rules = policy.rules;
   const notes: string[] = [];
-  const byPath = new Map<string, FsRule[]>();
-  for (const r of rules) {
-    const list = byPath.get(r.path) ?? [];
-    list.push(r);
-    byPath.set(r.path, list);
-  }
+  const byPath = indexRules(rules);
   const tmpRule = byPath.get(PRIVATE_TMP);
   const privateTmp = !tmpRule?.some((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
 
-  const state = (p: string) => stateOf(p, rules, privateTmp);
+  const states = new Map<string, PathState>();
+  const state = (p: string) => {
+    let s = states.get(p);
+    if (!s) states.set(p, (s = stateIn(p, byPath, privateTmp)));
+    return s;
+  };
   const mounts: MountOp[] = [];
   const placeholders: string[] = [];
   const remountRo: MountOp[] = [];
@@ -227,26 +227,47 @@ export function helperSplit(ops: readonly MountOp[], privateTmp: boolean, facts:
  * else the nearest read-write / no-delete rule (no-delete wins at one path).
  */
 export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true): PathState {
+  return stateIn(p, indexRules(rules), privateTmp);
+}
+
+/** Rules by path, for stateIn(). */
+export function indexRules(rules: readonly FsRule[]): Map<string, FsRule[]> {
+  const byPath = new Map<string, FsRule[]>();
+  for (const r of rules) {
+    const list = byPath.get(r.path);
+    if (list) list.push(r);
+    else byPath.set(r.path, [r]);
+  }
+  return byPath;
+}
+
+/**
+ * stateOf over indexed rules: only the rules at the path and its ancestors
+ * can apply, so it looks those up instead of testing every rule (a plan asks
+ * for hundreds of paths against hundreds of rules).
+ */
+function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, privateTmp: boolean): PathState {
   let readRule: { d: number; allow: boolean; weak: boolean } | undefined;
   let writeRule: { d: number; mode: WriteMode } | undefined;
   let readOnly = false;
-  for (const r of rules) {
-    if (!isWithin(p, r.path)) continue;
-    const d = depth(r.path);
-    const a: Access = r.access;
-    if (a === 'deny-read' || a === 'allow-read') {
-      const allow = a === 'allow-read';
-      const weak = r.weak === true;
-      // At one path an explicit deny beats an allow, and an explicit allow
-      // lifts a built-in (weak) default deny: settings can re-open a store.
-      const wins = !readRule || d > readRule.d || (d === readRule.d && (allow ? readRule.weak && !readRule.allow : !weak || readRule.weak));
-      if (wins) readRule = { d, allow, weak };
-    } else if (a === 'read-only') {
-      readOnly = true;
-    } else if (a === 'read-write' || a === 'read-write-no-delete') {
-      const mode: WriteMode = a === 'read-write' ? 'rw' : 'rwnd';
-      if (!writeRule || d > writeRule.d || (d === writeRule.d && mode === 'rwnd')) writeRule = { d, mode };
+  for (let at = p, d = depth(p); ; at = dirname(at), d--) {
+    for (const r of byPath.get(at) ?? []) {
+      const a: Access = r.access;
+      if (a === 'deny-read' || a === 'allow-read') {
+        const allow = a === 'allow-read';
+        const weak = r.weak === true;
+        // At one path an explicit deny beats an allow, and an explicit allow
+        // lifts a built-in (weak) default deny: settings can re-open a store.
+        const wins = !readRule || d > readRule.d || (d === readRule.d && (allow ? readRule.weak && !readRule.allow : !weak || readRule.weak));
+        if (wins) readRule = { d, allow, weak };
+      } else if (a === 'read-only') {
+        readOnly = true;
+      } else if (a === 'read-write' || a === 'read-write-no-delete') {
+        const mode: WriteMode = a === 'read-write' ? 'rw' : 'rwnd';
+        if (!writeRule || d > writeRule.d || (d === writeRule.d && mode === 'rwnd')) writeRule = { d, mode };
+      }
     }
+    if (at === sep) break;
   }
   const write: WriteMode = readOnly ? 'ro' : writeRule?.mode ?? (privateTmp && isWithin(p, PRIVATE_TMP) ? 'rw' : 'ro');
   return { readable: !readRule || readRule.allow, write };
