@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-// Thin launcher for dist/bundle/main.cjs, the whole CLI in one CommonJS file
-// built by `npm run build` (esbuild). One CommonJS file starts faster than
-// ES modules: Node's ESM loader costs ~5-10 ms of every sandboxed command's
-// start-up before any of cordon runs.
+// Thin launcher. dist/bundle/*.cjs are built by `npm run build` (esbuild):
+// CommonJS, because Node's ESM loader costs ~5-10 ms of every start. The
+// repository scan of the working directory starts first (early.cjs), so it
+// runs in its own process while Node loads the rest of cordon (main.cjs).
 'use strict';
-require('../dist/bundle/main.cjs').main(process.argv.slice(2)).then((code) => {
+const argv = process.argv.slice(2);
+const scan = require('../dist/bundle/early.cjs').startEarlyScan(argv);
+require('../dist/bundle/main.cjs').main(argv, { scan }).then((code) => {
   process.exitCode = code;
 });

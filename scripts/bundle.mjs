@@ -1,5 +1,6 @@
-// Bundles the CLI (tsc output in dist/src) into one CommonJS file,
-// dist/bundle/main.cjs, loaded by bin/cordon.cjs. CommonJS because Node's ESM
+// Bundles the CLI (tsc output in dist/src) into CommonJS files loaded by
+// bin/cordon.cjs: dist/bundle/early.cjs (the scan started first) and
+// dist/bundle/main.cjs (everything). CommonJS because Node's ESM
 // loader adds ~5-10 ms to every start; one file because each module costs a
 // lookup and a compile. import.meta.url (used to find the package root) is
 // rewritten to the bundle's own file URL.
@@ -12,8 +13,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
 rmSync(outdir, { recursive: true, force: true });
 await build({
-  entryPoints: [join(root, 'dist', 'src', 'cli', 'main.js')],
-  outfile: join(outdir, 'main.cjs'),
+  entryPoints: { main: join(root, 'dist', 'src', 'cli', 'main.js'), early: join(root, 'dist', 'src', 'cli', 'early.js') },
+  outdir,
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
   format: 'cjs',

@@ -7,12 +7,12 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from './errors.js';
-import { buildPolicy, type CliRules, type Policy } from './policy/policy.js';
+import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { loadSettingsFile, type Settings } from './policy/settings.js';
 import { expandPath } from './policy/paths.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
-import { scanTrees } from './platform/linux/scan.js';
+import { scanRoots, type PendingScan } from './platform/linux/scan.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
@@ -46,21 +46,25 @@ export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env'
   return out;
 }
 
-export function compile(input: CompileInput): Compiled {
+/**
+ * `early`: a scan of the working directory started at start-up (see
+ * early.ts), used if the policy asks for exactly that; the scan runs in a
+ * process of its own, in parallel with loading cordon and reading settings.
+ */
+export async function compile(input: CompileInput, early?: PendingScan): Promise<Compiled> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
   const helper = helperPath();
-  const settings = loadAllSettings(input);
-  const policy = buildPolicy({
+  const prepared = preparePolicy({
     cwd: input.cwd,
     home: input.home,
-    settings,
+    settings: loadAllSettings(input),
     cli: input.rules,
-    scan: (roots, patterns) => scanTrees(helper, roots, patterns, runtimeDir()),
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
   });
+  const policy = prepared.finish(await scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early));
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };

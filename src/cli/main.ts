@@ -10,6 +10,7 @@ import { packageRoot } from '../package-root.js';
 import { compile, defaultHome } from '../compile.js';
 import { compileSeccompFilter, hostSeccompArch } from '../platform/linux/seccomp.js';
 import { launchLinux, type Bridge } from '../platform/linux/launch.js';
+import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
@@ -18,7 +19,8 @@ import { printDoctor } from './doctor.js';
 
 export const EXIT_CORDON_FAILURE = 125;
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** `early`: work bin/cordon.cjs started before loading this bundle (see early.ts). */
+export async function main(argv: readonly string[], early: { scan?: PendingScan } = {}): Promise<number> {
   let cfg: CliConfig;
   try {
     cfg = parseArgs(argv);
@@ -43,7 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const cwd = realpathSync(process.cwd());
     // Opened (created) before the policy is built, so the policy can make it read-only inside.
     const audit = cfg.auditLog && cfg.subcommand === 'run' ? openAudit(cfg.auditLog) : undefined;
-    const compiled = compile({
+    const compiled = await compile({
       protectedFiles: cfg.auditLog ? [cfg.auditLog] : [],
       cwd,
       home: defaultHome(process.env),
@@ -52,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       ignoreUserSettings: cfg.ignoreUserSettings,
       rules: cfg.rules,
       command,
-    });
+    }, early.scan);
     const seccomp = compileSeccompFilter(hostSeccompArch());
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);

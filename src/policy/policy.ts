@@ -89,6 +89,22 @@ const SETTINGS_KEYS = [
 ] as const;
 
 export function buildPolicy(input: PolicyInput): Policy {
+  const prepared = preparePolicy(input);
+  return prepared.finish(input.scan(prepared.scanRoots, prepared.patterns));
+}
+
+/** buildPolicy up to the scan: what to scan, and the rest to run on its result. */
+export interface PreparedPolicy {
+  readonly scanRoots: readonly string[];
+  readonly patterns: readonly string[];
+  finish(scanned: ReturnType<ScanFn>): Policy;
+}
+
+/**
+ * The first half of buildPolicy, split off so that the scan (a separate
+ * process) can run in parallel with cordon's start-up: see compile().
+ */
+export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy {
   const ctx: PathContext = { cwd: input.cwd, home: input.home };
   const resolvePath = pathResolver();
   const rules: FsRule[] = [];
@@ -128,17 +144,11 @@ export function buildPolicy(input: PolicyInput): Policy {
   const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir');
   const writableRoots = minimalRoots(writable.map((r) => r.path));
   const scanRoots = minimalRoots([...writableRoots, ...deepGlobs.map((g) => g.base)]);
-  const scanned = input.scan(scanRoots, [...new Set(deepGlobs.map((g) => g.basename))]);
-  for (const m of scanned.matches) {
-    for (const g of deepGlobs) {
-      if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
-    }
-  }
-  // Globs were matched against resolved bases; also match the unresolved spelling.
+  const patterns = [...new Set(deepGlobs.map((g) => g.basename))];
+  // Protections that do not depend on the scan are worked out while it runs.
   const allowGitConfig = input.settings.some((s) => s.filesystem.allowGitConfig);
   const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
   const prot = (p: string, why: string) => pushResolved(p, 'read-only', `protected: ${why}`);
-
   const protExisting = (p: string, why: string) => {
     const r = resolvePath(p);
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
@@ -150,33 +160,42 @@ export function buildPolicy(input: PolicyInput): Policy {
   if (isWritable(input.home)) {
     for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...PROTECTED_IN_HOME]) prot(join(input.home, n.name), n.why);
   }
-  for (const repo of scanned.repos.filter(isWritable)) {
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
-    const dotGit = join(repo, '.git');
-    const k = resolvePath(dotGit);
-    if (k.kind === 'file' || dotGit !== k.path) {
-      // A .git file (or link) redirects git to another directory: the redirect itself is protected.
-      rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
-      continue;
+  return { scanRoots, patterns, finish: (scanned) => finishPolicy(scanned) };
+
+  function finishPolicy(scanned: ReturnType<ScanFn>): Policy {
+    for (const m of scanned.matches) {
+      for (const g of deepGlobs) {
+        if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+      }
     }
-    protectGitDir(rules, resolvePath, dotGit, repo, allowGitConfig);
+    for (const repo of scanned.repos.filter(isWritable)) {
+      for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
+      const dotGit = join(repo, '.git');
+      const k = resolvePath(dotGit);
+      if (k.kind === 'file' || dotGit !== k.path) {
+        // A .git file (or link) redirects git to another directory: the redirect itself is protected.
+        rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
+        continue;
+      }
+      protectGitDir(rules, resolvePath, dotGit, repo, allowGitConfig);
+    }
+    for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, resolvePath, g, undefined, allowGitConfig);
+
+    // cordon's own settings files and bookkeeping must not be rewritable from inside.
+    for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
+    if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
+    for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
+
+    validateModes(rules);
+    return {
+      cwd: input.cwd,
+      home: input.home,
+      rules,
+      sources: input.settings.map((s) => s.file),
+      warnings: input.settings.flatMap((s) => s.warnings),
+      network: networkSpec(input.settings, input.cli),
+    };
   }
-  for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, resolvePath, g, undefined, allowGitConfig);
-
-  // cordon's own settings files and bookkeeping must not be rewritable from inside.
-  for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
-  if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
-  for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
-
-  validateModes(rules);
-  return {
-    cwd: input.cwd,
-    home: input.home,
-    rules,
-    sources: input.settings.map((s) => s.file),
-    warnings: input.settings.flatMap((s) => s.warnings),
-    network: networkSpec(input.settings, input.cli),
-  };
 }
 
 const OPENNESS: Record<NetworkMode, number> = { none: 0, filtered: 1, 'dangerously-unfiltered': 2 };

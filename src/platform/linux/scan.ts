@@ -4,7 +4,7 @@
  * never follows symlinks and never descends into .git, which is what keeps
  * "protect nested repositories at any depth" cheap enough to do on every run.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { CordonError } from '../../errors.js';
 
 export interface ScanResult {
@@ -24,17 +24,70 @@ export interface ScanResult {
  * all match, and a directory changed within 2 s of being recorded is re-read).
  */
 export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): ScanResult {
-  const result: ScanResult = { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 };
-  if (roots.length === 0) return result;
+  if (roots.length === 0) return { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 };
+  const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
+  if (r.error || r.status !== 0) throw scanFailed(roots, r.error?.message ?? r.stderr.toString().trim(), r.error);
+  return parseScan(r.stdout.toString('utf8'));
+}
+
+function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined): string[] {
   const args = ['scan'];
   if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify([roots, patterns]))}.cache`);
   for (const p of patterns) args.push('--match', p);
   args.push('--', ...roots);
-  const r = spawnSync(helper, args, { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
-  if (r.error || r.status !== 0) {
-    throw new CordonError('CORDON_ERR_INTERNAL', `scanning ${roots.join(', ')} for git repositories failed: ${r.error?.message ?? r.stderr.toString().trim()}`, { cause: r.error });
-  }
-  return parseScan(r.stdout.toString('utf8'));
+  return args;
+}
+
+function scanFailed(roots: readonly string[], why: string, cause?: unknown): CordonError {
+  return new CordonError('CORDON_ERR_INTERNAL', `scanning ${roots.join(', ')} for git repositories failed: ${why}`, { cause });
+}
+
+/** A scan running in the background: started before it is needed, collected when it is. */
+export interface PendingScan {
+  readonly root: string;
+  readonly patterns: readonly string[];
+  /**
+   * Never rejects unhandled. There is no cancel: a scan killed mid-way could
+   * leave a half-written cache file; an unused one finishes on its own and
+   * Node waits for it before exiting (milliseconds, usually).
+   */
+  readonly result: Promise<ScanResult>;
+}
+
+/** scanTrees for one root, without blocking: the walk runs while cordon does other work. */
+export function startScan(helper: string, root: string, patterns: readonly string[], cacheDir?: string): PendingScan {
+  const child = spawn(helper, scanArgs([root], patterns, cacheDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const result = new Promise<ScanResult>((resolve, reject) => {
+    child.on('error', (e) => reject(scanFailed([root], e.message, e)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
+      else reject(scanFailed([root], Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
+    });
+  });
+  result.catch(() => {}); // a cancelled or unused scan must not become an unhandled rejection
+  return { root, patterns, result };
+}
+
+/**
+ * Scans each root in its own process, in parallel, reusing `early` (a scan
+ * started at start-up, before the roots were known) when it asked the same.
+ */
+export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early?: PendingScan): Promise<ScanResult> {
+  const reuse = early && patterns.length === early.patterns.length && patterns.every((p, i) => p === early.patterns[i]) && roots.includes(early.root) ? early : undefined;
+  const parts = await Promise.all(roots.map((r) => (r === reuse?.root ? reuse.result : startScan(helper, r, patterns, cacheDir).result)));
+  // An early scan that asked something else is waited out, not killed: killed,
+  // it could leave a half-written cache file behind. It ran in parallel anyway.
+  if (early && !reuse) await early.result.catch(() => undefined);
+  return {
+    repos: parts.flatMap((p) => p.repos),
+    submoduleGitDirs: parts.flatMap((p) => p.submoduleGitDirs),
+    matches: parts.flatMap((p) => p.matches),
+    unreadable: parts.reduce((n, p) => n + p.unreadable, 0),
+  };
 }
 
 /** Pure: the scanner's NUL-separated `K<TAB>value` records → ScanResult. */
