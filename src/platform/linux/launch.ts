@@ -9,8 +9,8 @@
  * which installs it after its own mounts), 6 = ready (the helper
  * writes one byte once the walls are up, just before it starts the command;
  * without that byte a non-zero exit is a setup failure, not the command's),
- * 7 = block (filtered network only: the sandbox waits on it until the relay
- * listens inside its network namespace).
+ * 7 = block (the sandbox waits on it until its placeholders exist and, for a
+ * filtered network, the relay listens inside its network namespace).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
@@ -50,8 +50,11 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
-  const holds = acquirePlaceholders(plan.placeholders, mountedRo);
-  opts.mark?.('placeholders');
+  // Placeholders the helper mounts are made while bubblewrap builds the
+  // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
+  // apiece here. Any that bubblewrap mounts itself must exist before it starts.
+  const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
+  let holds = early ? acquirePlaceholders(plan.placeholders, mountedRo) : undefined;
   const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
   try {
@@ -60,11 +63,14 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     const argsBuf = Buffer.from(plan.bwrapArgs.map((a) => `${a}\0`).join(''));
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', ...plan.helperArgs], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', ...(opts.bridge ? ['pipe' as const] : [])],
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: sandboxEnv(opts.env, plan.env),
       // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
       // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
       detached: true,
+    });
+    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.on('close', (c, s) => resolve([c, s]));
     });
     let childPid = 0;
     let ready = false;
@@ -81,11 +87,17 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       handlers.set(sig, h);
       process.on(sig, h);
     }
-    const [, , , argsFd, info, seccompFd, readyFd] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable];
+    const [, , , argsFd, info, seccompFd, readyFd, block] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable, Writable];
     argsFd.on('error', () => {});
     seccompFd.on('error', () => {});
+    block.on('error', () => {});
     argsFd.end(argsBuf);
     seccompFd.end(opts.seccomp);
+    // The sandbox is released (the command may start) once its placeholders
+    // exist and, for a filtered network, the relay listens inside it.
+    let placeholdersMade = false;
+    let relayListening = !opts.bridge;
+    const release = () => { if (placeholdersMade && relayListening) block.end('1'); };
     let infoText = '';
     info.on('data', (d: Buffer) => {
       infoText += d.toString();
@@ -93,9 +105,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       if (!m || childPid) return;
       childPid = Number(m[1]);
       if (opts.bridge) {
-        const block = (child.stdio as unknown as Writable[])[FDS.block]!;
-        block.on('error', () => {});
-        relay = startRelay(opts.bridge, childPid, () => block.end('1'), (why) => {
+        relay = startRelay(opts.bridge, childPid, () => { relayListening = true; release(); }, (why) => {
           relayError = why;
           // The sandbox is still parked on the block fd: kill its PID 1 (and
           // with it the namespace) and bubblewrap; never release it unbridged.
@@ -106,9 +116,19 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       }
     });
     readyFd.on('data', () => { ready = true; opts.mark?.('sandbox setup'); });
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.on('close', (c, s) => resolve([c, s]));
-    });
+    try {
+      holds ??= acquirePlaceholders(plan.placeholders, mountedRo);
+    } catch (e) {
+      // Never release a sandbox whose protections could not be put in place.
+      child.kill('SIGKILL');
+      block.destroy();
+      await closed;
+      throw e;
+    }
+    opts.mark?.('placeholders');
+    placeholdersMade = true;
+    release();
+    const [code, signal] = await closed;
     opts.mark?.('command');
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
@@ -124,7 +144,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   } finally {
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
-    releasePlaceholders(holds);
+    if (holds) releasePlaceholders(holds);
     opts.mark?.('cleanup');
   }
 }

@@ -135,9 +135,17 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
     // Dead runs' holds count too: their placeholders are still mount points until swept.
     const others = new Set(readHolds(dir).flatMap((h) => h.hold.paths));
     const paths: string[] = [];
-    for (const p of placeholders) {
-      for (const created of mkdirRecording(p)) paths.push(created);
-      if (!paths.includes(p) && others.has(p)) paths.push(p);
+    try {
+      for (const p of placeholders) {
+        for (const created of mkdirRecording(p)) paths.push(created);
+        if (!paths.includes(p) && others.has(p)) paths.push(p);
+      }
+    } catch (e) {
+      // Undo this call's own directories (deepest first): nothing is left behind.
+      for (const p of paths.filter((q) => !others.has(q)).sort((a, b) => b.length - a.length)) {
+        try { rmdirSync(p); } catch { /* not empty or gone */ }
+      }
+      throw e;
     }
     for (const p of mounted) if (others.has(p) && !paths.includes(p)) paths.push(p);
     paths.sort((a, b) => b.length - a.length);
@@ -155,6 +163,7 @@ function mkdirRecording(p: string): string[] {
     created.push(p);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+      for (const c of created.reverse()) try { rmdirSync(c); } catch { /* not empty or gone */ }
       throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${(e as Error).message}`, { cause: e });
     }
   }

@@ -167,8 +167,9 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     ...bwrapMounts.flatMap((m) => m.args),
     '--chdir', policy.cwd,
     '--info-fd', String(fds.info),
-    // The command waits until the relay listens inside its network namespace.
-    ...(mode === 'filtered' ? ['--block-fd', String(fds.block)] : []),
+    // The command waits until the launcher has made the placeholders the
+    // helper mounts and, for a filtered network, the relay listens inside.
+    '--block-fd', String(fds.block),
   ];
   const helperArgs = [
     facts.helper, 'run', '--ready-fd', String(fds.ready),

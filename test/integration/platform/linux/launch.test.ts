@@ -122,6 +122,25 @@ test('fail closed: missing bubblewrap or helper is a clear error, nothing runs',
   assert.deepEqual(leftovers(w.proj), []);
 });
 
+test('fail closed: a placeholder that cannot be made (made while bubblewrap starts) runs nothing and exits 125', { skip: process.getuid?.() !== 0 ? 'needs root to mount a read-only tmpfs (CI runs as root)' : false }, () => {
+  const w = makeWorld();
+  // A writable root on a read-only filesystem: mkdir of its placeholders fails (EROFS).
+  const ro = join(w.root, 'ro-root');
+  mkdirSync(ro);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', ro], { encoding: 'utf8' });
+  assert.equal(m.status, 0, m.stderr);
+  try {
+    const r = sh(w, 'touch ran', ['--allow-write', ro]);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, /cannot create placeholder .*ro-root/);
+    assert.ok(!existsSync(join(w.proj, 'ran')), 'the command ran');
+    // The project's placeholders were made first and are gone again.
+    assert.deepEqual(leftovers(w.proj), []);
+  } finally {
+    spawnSync('umount', [ro]);
+  }
+});
+
 test('filtered network: the relay is up before the command starts, every time', () => {
   const w = makeWorld();
   // 20 runs: a race between the relay joining the sandbox's namespaces and

@@ -106,10 +106,12 @@ test('the helper stays reachable when it lives under the private /tmp', () => {
   assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
 });
 
-test('network modes: none has no proxy; filtered waits on the block fd and points clients at the relay; unfiltered shares the host network', () => {
+test('network modes: none has no proxy; filtered points clients at the relay; unfiltered shares the host network; all wait on the block fd', () => {
   const base = policy([r('/p', 'read-write')]);
   const none = planLinux(base, facts, ['true'], fds);
-  assert.ok(!none.bwrapArgs.includes('--block-fd') && !none.bwrapArgs.includes('--share-net'));
+  assert.ok(!none.bwrapArgs.includes('--share-net'));
+  // Every sandbox waits for the launcher (its placeholders are made while bubblewrap sets up).
+  assert.deepEqual(none.bwrapArgs.slice(-2), ['--block-fd', '7']);
   assert.equal(none.env.HTTP_PROXY, undefined);
   const filtered = planLinux({ ...base, network: { ...base.network, mode: 'filtered' } }, facts, ['true'], fds);
   assert.deepEqual(filtered.bwrapArgs.slice(-2), ['--block-fd', '7']);
