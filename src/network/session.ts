@@ -4,7 +4,7 @@
  * bridge them into the sandbox. Loaded only when the network is filtered.
  */
 import { lookup } from 'node:dns/promises';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { NetworkPolicySpec } from '../policy/policy.js';
@@ -14,6 +14,7 @@ import { startProxies } from '../proxy/proxies.js';
 import type { Decider, ProxyEvent } from '../proxy/types.js';
 import { decide } from './decide.js';
 import { hostAddresses } from './host-addresses.js';
+import { alive } from '../platform/linux/placeholders.js';
 
 export interface NetworkSession {
   readonly bridge: Bridge;
@@ -21,6 +22,7 @@ export interface NetworkSession {
 }
 
 export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, onEvent: (e: ProxyEvent) => void): Promise<NetworkSession> {
+  sweepDeadSessions(stateDir);
   const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
   const secret = newSecret();
@@ -53,6 +55,19 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
+  }
+}
+
+/**
+ * A run killed with SIGKILL cannot remove its socket directory; the next
+ * filtered run removes every one whose owner is gone.
+ */
+export function sweepDeadSessions(stateDir: string): void {
+  let names: string[];
+  try { names = readdirSync(stateDir); } catch { return; }
+  for (const n of names) {
+    const m = /^net-(\d+)-[0-9a-f]+$/.exec(n);
+    if (m && !alive(Number(m[1]))) rmSync(join(stateDir, n), { recursive: true, force: true });
   }
 }
 

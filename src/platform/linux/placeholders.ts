@@ -62,7 +62,8 @@ function checkPrivate(dir: string, uid: number): string {
   return dir;
 }
 
-function alive(pid: number): boolean {
+/** A process with this pid exists (EPERM: it does, but is someone else's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -90,6 +90,21 @@ test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps
   assert.deepEqual(runtimeHolds(w.home, w.proj), []);
 });
 
+test('kill -9 of cordon with a filtered network: the next filtered run removes the dead run\'s socket directory', async () => {
+  const w = makeWorld();
+  const state = join(w.home, '.local', 'state', 'cordon');
+  const sessions = () => (existsSync(state) ? readdirSync(state).filter((n) => n.startsWith('net-')) : []);
+  const c = spawn(process.execPath, [CLI, '--allow-domain', 'allowed.invalid', '--', '/bin/sh', '-c', 'echo ready; exec sleep 32'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
+  const dead = sessions();
+  assert.equal(dead.length, 1, 'one session directory while running');
+  c.kill('SIGKILL');
+  await new Promise((resolve) => c.on('close', resolve));
+  assert.deepEqual(sessions(), dead, 'left behind by SIGKILL');
+  assert.equal(cordon(w, ['--allow-domain', 'allowed.invalid', '--', 'true']).status, 0);
+  assert.deepEqual(sessions(), [], 'swept by the next run, which removed its own too');
+});
+
 test('fail closed: a bad settings file runs nothing and exits 125 with the key path', () => {
   const w = makeWorld();
   const f = join(w.outside, 'bad.json');
