@@ -13,6 +13,7 @@ import { expandPath } from './policy/paths.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
+import { rememberRoots } from './cli/early.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
@@ -47,11 +48,11 @@ export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env'
 }
 
 /**
- * `early`: a scan of the working directory started at start-up (see
- * early.ts), used if the policy asks for exactly that; the scan runs in a
- * process of its own, in parallel with loading cordon and reading settings.
+ * `early`: scans started at start-up (see early.ts), used where the policy
+ * asks for exactly those; they run in processes of their own, in parallel
+ * with loading cordon and reading settings.
  */
-export async function compile(input: CompileInput, early?: PendingScan): Promise<Compiled> {
+export async function compile(input: CompileInput, early: readonly PendingScan[] = []): Promise<Compiled> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
@@ -64,7 +65,9 @@ export async function compile(input: CompileInput, early?: PendingScan): Promise
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
   });
-  const policy = prepared.finish(await scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early));
+  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early);
+  if (prepared.patterns.length === 0) rememberRoots(runtimeDir(), input.cwd, prepared.scanRoots);
+  const policy = prepared.finish(await scanned);
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };

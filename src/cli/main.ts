@@ -20,7 +20,7 @@ import { printDoctor } from './doctor.js';
 export const EXIT_CORDON_FAILURE = 125;
 
 /** `early`: work bin/cordon.cjs started before loading this bundle (see early.ts). */
-export async function main(argv: readonly string[], early: { scan?: PendingScan } = {}): Promise<number> {
+export async function main(argv: readonly string[], early: { scans?: readonly PendingScan[] } = {}): Promise<number> {
   let cfg: CliConfig;
   try {
     cfg = parseArgs(argv);
@@ -54,7 +54,7 @@ export async function main(argv: readonly string[], early: { scan?: PendingScan 
       ignoreUserSettings: cfg.ignoreUserSettings,
       rules: cfg.rules,
       command,
-    }, early.scan);
+    }, early.scans);
     const seccomp = compileSeccompFilter(hostSeccompArch());
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);

@@ -73,15 +73,20 @@ export function startScan(helper: string, root: string, patterns: readonly strin
 }
 
 /**
- * Scans each root in its own process, in parallel, reusing `early` (a scan
- * started at start-up, before the roots were known) when it asked the same.
+ * Scans each root in its own process, in parallel, reusing the `early` scans
+ * (started at start-up, before the roots were known) that asked the same.
+ * The others are waited out, not killed: killed, a scan could leave a
+ * half-written cache file behind; they ran in parallel anyway.
  */
-export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early?: PendingScan): Promise<ScanResult> {
-  const reuse = early && patterns.length === early.patterns.length && patterns.every((p, i) => p === early.patterns[i]) && roots.includes(early.root) ? early : undefined;
-  const parts = await Promise.all(roots.map((r) => (r === reuse?.root ? reuse.result : startScan(helper, r, patterns, cacheDir).result)));
-  // An early scan that asked something else is waited out, not killed: killed,
-  // it could leave a half-written cache file behind. It ran in parallel anyway.
-  if (early && !reuse) await early.result.catch(() => undefined);
+export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = []): Promise<ScanResult> {
+  const same = (e: PendingScan) => e.patterns.length === patterns.length && e.patterns.every((p, i) => p === patterns[i]);
+  const reused = new Set<PendingScan>();
+  const parts = await Promise.all(roots.map((r) => {
+    const e = early.find((x) => x.root === r && same(x));
+    if (e) reused.add(e);
+    return e ? e.result : startScan(helper, r, patterns, cacheDir).result;
+  }));
+  await Promise.all(early.filter((e) => !reused.has(e)).map((e) => e.result.catch(() => undefined)));
   return {
     repos: parts.flatMap((p) => p.repos),
     submoduleGitDirs: parts.flatMap((p) => p.submoduleGitDirs),

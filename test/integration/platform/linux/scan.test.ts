@@ -38,11 +38,11 @@ test('an early scan is used when it asked the same, and waited out (not used) wh
     patterns: [],
     result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)),
   };
-  const used = await scanRoots(helper, [a, b], [], undefined, sentinel);
+  const used = await scanRoots(helper, [a, b], [], undefined, [sentinel]);
   assert.deepEqual(sorted(used).repos, ['/from/early', b]);
   // Different patterns: the early answer is not used, but the call returns only after it settled.
   settled = false;
-  const unused = await scanRoots(helper, [a, b], ['.env'], undefined, { ...sentinel, result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)) });
+  const unused = await scanRoots(helper, [a, b], ['.env'], undefined, [{ ...sentinel, result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)) }]);
   assert.ok(settled);
   assert.ok(!unused.repos.includes('/from/early'));
   assert.deepEqual(sorted(unused).repos, [a, join(a, 'deep', 'x'), b]);
