@@ -59,8 +59,13 @@
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/uio.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -101,7 +106,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
-	      "                          [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
@@ -127,6 +132,8 @@ struct run_config {
 	size_t n_rw, n_rwnd;
 	struct mount_op *mounts; /* read-only mounts, in order (shallow to deep) */
 	size_t n_mounts;
+	const char **unix_grants; /* host Unix sockets CMD may connect to (resolved paths) */
+	size_t n_unix_grants;
 	bool require_landlock;
 	int ready_fd; /* -1: none */
 	int seccomp_fd; /* -1: none */
@@ -411,6 +418,216 @@ static int status_code(int st)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/*
+ * Unix socket grants. cordon's filter normally refuses socket(AF_UNIX)
+ * outright. With grants, it lets CMD create stream Unix sockets, and a second
+ * filter (installed in CMD's process only, with a listener) turns every
+ * connect() into a question to PID 1, which answers it here:
+ *
+ *  - PID 1 takes its own reference to the socket (pidfd_getfd) and looks at
+ *    what it is, never trusting CMD's memory or fd table twice: it connects
+ *    that socket itself and hands back the result. CONTINUE is never used,
+ *    since CMD could swap the fd or the address between the check and the
+ *    kernel's second look.
+ *  - A pathname Unix address is resolved (relative to CMD's cwd, symlinks
+ *    followed) and must be exactly a granted socket; PID 1 then connects to
+ *    the resolved path, not to CMD's string. Anything else: EACCES, and one
+ *    line on stderr naming the path.
+ *  - Abstract Unix addresses live in the sandbox's own network namespace
+ *    (nothing of the host's is there) and are connected as asked; so are
+ *    TCP/UDP/other sockets, in a thread each so that a slow connect blocks
+ *    no one else.
+ *
+ * Datagram Unix sockets stay refused by the first filter: sendto() with an
+ * address would reach host sockets without a connect().
+ */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+struct grants {
+	const char **paths;
+	size_t n;
+	int listener;
+};
+
+static void notif_reply(int listener, uint64_t id, int err)
+{
+	struct seccomp_notif_resp resp = { .id = id, .val = 0, .error = err ? -err : 0, .flags = 0 };
+	/* ENOENT: CMD's thread is gone (killed, or the call interrupted); nothing to answer. */
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+		perror("cordon: seccomp notification reply");
+}
+
+struct deferred {
+	int listener, sock;
+	uint64_t id;
+	socklen_t len;
+	struct sockaddr_storage addr;
+};
+
+static void *connect_deferred(void *arg)
+{
+	struct deferred *d = arg;
+	int err = connect(d->sock, (struct sockaddr *)&d->addr, d->len) < 0 ? errno : 0;
+	notif_reply(d->listener, d->id, err);
+	close(d->sock);
+	free(d);
+	return NULL;
+}
+
+/* The cwd-relative or absolute path CMD named, resolved in our (identical) mount view; NULL if it cannot be. */
+static char *resolve_unix_path(pid_t pid, const char *path)
+{
+	char buf[PATH_MAX * 2];
+	if (path[0] == '/') {
+		snprintf(buf, sizeof buf, "%s", path);
+	} else {
+		char link[64], cwd[PATH_MAX];
+		snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+		ssize_t n = readlink(link, cwd, sizeof cwd - 1);
+		if (n < 0)
+			return NULL;
+		cwd[n] = 0;
+		snprintf(buf, sizeof buf, "%s/%s", cwd, path);
+	}
+	return realpath(buf, NULL);
+}
+
+static void handle_notification(const struct grants *g)
+{
+	struct seccomp_notif req;
+	memset(&req, 0, sizeof req);
+	if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
+		return; /* EINTR, or the target died first */
+	int pidfd = (int)syscall(SYS_pidfd_open, req.pid, 0);
+	int sock = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)req.data.args[0], 0);
+	int err = sock < 0 ? errno : 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (sock < 0) {
+		notif_reply(g->listener, req.id, err == EBADF ? EBADF : EPERM);
+		return;
+	}
+	int domain = 0;
+	socklen_t dl = sizeof domain;
+	if (getsockopt(sock, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0) {
+		err = errno;
+		close(sock);
+		notif_reply(g->listener, req.id, err);
+		return;
+	}
+	struct sockaddr_storage addr;
+	memset(&addr, 0, sizeof addr);
+	socklen_t len = (socklen_t)(req.data.args[2] > sizeof addr ? sizeof addr : req.data.args[2]);
+	struct iovec local = { &addr, len }, remote = { (void *)(uintptr_t)req.data.args[1], len };
+	if (process_vm_readv(req.pid, &local, 1, &remote, 1, 0) != (ssize_t)len) {
+		close(sock);
+		notif_reply(g->listener, req.id, EFAULT);
+		return;
+	}
+	/* The memory read belongs to the thread that asked, not to a recycled pid. */
+	if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) < 0) {
+		close(sock);
+		return;
+	}
+	if (domain != AF_UNIX) {
+		struct deferred *d = malloc(sizeof *d);
+		pthread_t t;
+		pthread_attr_t attr;
+		if (!d) {
+			close(sock);
+			notif_reply(g->listener, req.id, ENOMEM);
+			return;
+		}
+		*d = (struct deferred){ .listener = g->listener, .sock = sock, .id = req.id, .len = len, .addr = addr };
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, connect_deferred, d) != 0)
+			connect_deferred(d);
+		pthread_attr_destroy(&attr);
+		return;
+	}
+	struct sockaddr_un *un = (struct sockaddr_un *)&addr;
+	size_t path_len = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+	if (un->sun_family != AF_UNIX || path_len == 0) {
+		err = connect(sock, (struct sockaddr *)&addr, len) < 0 ? errno : 0; /* the kernel's own EINVAL */
+	} else if (un->sun_path[0] == 0) {
+		/* Abstract: only this sandbox's network namespace has any. */
+		err = connect(sock, (struct sockaddr *)&addr, len) < 0 ? errno : 0;
+	} else {
+		char asked[sizeof un->sun_path + 1];
+		memcpy(asked, un->sun_path, path_len < sizeof un->sun_path ? path_len : sizeof un->sun_path);
+		asked[path_len < sizeof un->sun_path ? path_len : sizeof un->sun_path] = 0;
+		char *real = resolve_unix_path(req.pid, asked);
+		const char *granted = NULL;
+		for (size_t i = 0; real && i < g->n; i++)
+			if (strcmp(real, g->paths[i]) == 0)
+				granted = g->paths[i];
+		if (granted) {
+			struct sockaddr_un to = { .sun_family = AF_UNIX };
+			snprintf(to.sun_path, sizeof to.sun_path, "%s", granted);
+			err = connect(sock, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
+		} else {
+			fprintf(stderr, "cordon: refused a Unix socket connection to %s (not in network.allowUnixSockets)\n", real ? real : asked);
+			err = EACCES;
+		}
+		free(real);
+	}
+	close(sock);
+	notif_reply(g->listener, req.id, err);
+}
+
+/* The second filter: every connect() becomes a notification to PID 1. */
+static int install_connect_listener(void)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof insns / sizeof insns[0], .filter = insns };
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+}
+
+static void send_fd(int over, int fd)
+{
+	char byte = 'L';
+	struct iovec iov = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof u);
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	if (sendmsg(over, &msg, 0) != 1)
+		_exit(EXIT_HELPER);
+}
+
+static int recv_fd(int over)
+{
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	do
+		n = recvmsg(over, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (n != 1 || !cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+	return fd;
+}
+
 static int run(const struct run_config *c)
 {
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
@@ -442,15 +659,71 @@ static int run(const struct run_config *c)
 	if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
 		die("sigprocmask");
 
+	int pass[2] = { -1, -1 };
+	if (c->n_unix_grants && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pass) < 0)
+		die("socketpair");
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
-	if (child == 0)
+	if (child == 0) {
+		if (c->n_unix_grants) {
+			/* CMD's own process gets the connect filter; PID 1 keeps the listener. */
+			int listener = install_connect_listener();
+			if (listener < 0) {
+				fprintf(stderr, "cordon: Unix socket grants need seccomp user notification (Linux >= 5.6): %s\n", strerror(errno));
+				_exit(EXIT_HELPER);
+			}
+			send_fd(pass[1], listener);
+			close(listener);
+			close(pass[0]);
+			close(pass[1]);
+		}
 		exec_child(c->cmd);
+	}
 	setpgid(child, child); /* also from here, so the group exists before any relay */
 
+	/* Not dumpable: CMD (same uid, no capabilities) cannot ptrace PID 1, read
+	 * its memory or take its descriptors (the listener above all) with
+	 * pidfd_getfd, whatever the host's Yama setting. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die("prctl(PR_SET_DUMPABLE)");
+	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
+	int sigfd = -1;
+	if (c->n_unix_grants) {
+		close(pass[1]);
+		g.listener = recv_fd(pass[0]);
+		close(pass[0]);
+		if (g.listener < 0) {
+			kill(child, SIGKILL); /* it could not install the filter: it must not run unsupervised */
+			waitpid(child, NULL, 0);
+			fputs("cordon: the command could not be put under Unix socket supervision\n", stderr);
+			return EXIT_HELPER;
+		}
+		sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+		if (sigfd < 0)
+			die("signalfd");
+	}
+
 	for (;;) {
-		int sig = sigwaitinfo(&set, NULL);
+		int sig;
+		if (sigfd >= 0) {
+			struct pollfd p[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = g.listener, .events = POLLIN } };
+			if (poll(p, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				die("poll");
+			}
+			if (p[1].revents & POLLIN)
+				handle_notification(&g);
+			if (!(p[0].revents & POLLIN))
+				continue;
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof si) != (ssize_t)sizeof si)
+				continue;
+			sig = (int)si.ssi_signo;
+		} else {
+			sig = sigwaitinfo(&set, NULL);
+		}
 		if (sig < 0) {
 			if (errno == EINTR)
 				continue;
@@ -489,7 +762,8 @@ static int cmd_run(int argc, char **argv)
 	c.rw = calloc((size_t)argc, sizeof *c.rw);
 	c.rwnd = calloc((size_t)argc, sizeof *c.rwnd);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
-	if (!c.rw || !c.rwnd || !c.mounts)
+	c.unix_grants = calloc((size_t)argc, sizeof *c.unix_grants);
+	if (!c.rw || !c.rwnd || !c.mounts || !c.unix_grants)
 		die("calloc");
 	int i = 0;
 	for (; i < argc; i++) {
@@ -502,7 +776,9 @@ static int cmd_run(int argc, char **argv)
 		else if ((strcmp(argv[i], "--ro") == 0 || strcmp(argv[i], "--null") == 0) && i + 1 < argc && argv[i + 1][0] == '/') {
 			c.mounts[c.n_mounts].null = argv[i][2] == 'n';
 			c.mounts[c.n_mounts++].path = argv[++i];
-		} else if (strcmp(argv[i], "--seccomp-fd") == 0 && i + 1 < argc)
+		} else if (strcmp(argv[i], "--unix-grant") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+			c.unix_grants[c.n_unix_grants++] = argv[++i];
+		else if (strcmp(argv[i], "--seccomp-fd") == 0 && i + 1 < argc)
 			c.seccomp_fd = parse_fd(argv[++i]);
 		else if (strcmp(argv[i], "--require-landlock") == 0)
 			c.require_landlock = true;

@@ -11,7 +11,14 @@ export function printExplain(c: Compiled, json: boolean): void {
   const out: string[] = [];
   out.push(`working directory: ${policy.cwd}`);
   out.push(`settings loaded: ${policy.sources.length ? policy.sources.join(', ') : '(none: built-in defaults)'}`);
-  out.push('network: none (no interface but loopback)');
+  const net = policy.network;
+  const modeText = { none: 'none (no interface but loopback)', filtered: "filtered (only through cordon's proxies)", 'dangerously-unfiltered': 'DANGEROUSLY UNFILTERED (the host network; filesystem walls only)' }[net.mode];
+  out.push(`network: ${modeText}  <- ${net.modeSource}`);
+  if (net.mode === 'filtered') {
+    out.push(`  allowed: ${net.allow.map((r) => r.source).join(', ') || '-'}`);
+    out.push(`  denied: ${net.deny.map((r) => r.source).join(', ') || '-'}`);
+  }
+  out.push(`Unix sockets granted: ${net.unixSockets.join(', ') || 'none (socket(AF_UNIX) is refused)'}`);
   out.push('', 'rules (path, access, source):');
   for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);

@@ -55,7 +55,8 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       rules: cfg.rules,
       command,
     }, early.scans);
-    const seccomp = compileSeccompFilter(hostSeccompArch());
+    // Stream Unix sockets only when some are granted (the helper then decides each connect).
+    const seccomp = compileSeccompFilter(hostSeccompArch(), { unixStream: compiled.policy.network.unixSockets.length > 0 });
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);
       return 0;

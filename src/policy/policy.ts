@@ -10,7 +10,7 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
@@ -28,6 +28,8 @@ export interface NetworkPolicySpec {
   readonly deny: readonly DomainRule[];
   readonly deniedRanges: readonly AddressRange[];
   readonly denyPrivateAddresses: boolean;
+  /** Host Unix sockets the command may connect to: absolute, symlinks resolved, existing sockets only. */
+  readonly unixSockets: readonly string[];
 }
 
 export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
@@ -187,13 +189,14 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
 
     validateModes(rules);
+    const warnings = input.settings.flatMap((s) => s.warnings);
     return {
       cwd: input.cwd,
       home: input.home,
       rules,
       sources: input.settings.map((s) => s.file),
       warnings: input.settings.flatMap((s) => s.warnings),
-      network: networkSpec(input.settings, input.cli),
+      network: { ...networkSpec(input.settings, input.cli), unixSockets: unixSocketGrants(input, resolvePath, warnings) },
     };
   }
 }
@@ -205,7 +208,7 @@ const OPENNESS: Record<NetworkMode, number> = { none: 0, filtered: 1, 'dangerous
  * --network if given; else the most restrictive mode any file sets; else
  * filtered when some domain is allowed, none otherwise.
  */
-export function networkSpec(settings: readonly Settings[], cli: CliRules): NetworkPolicySpec {
+export function networkSpec(settings: readonly Settings[], cli: CliRules): Omit<NetworkPolicySpec, 'unixSockets'> {
   const allow = [...settings.flatMap((s) => s.network.allow), ...parseAllowedDomains(cli.allowDomains ?? [], '--allow-domain', 'command line')];
   const deny = [...settings.flatMap((s) => s.network.deny), ...parseDeniedDomains(cli.denyDomains ?? [], '--deny-domain', 'command line')];
   let mode: NetworkMode = allow.length > 0 ? 'filtered' : 'none';
@@ -228,6 +231,25 @@ export function networkSpec(settings: readonly Settings[], cli: CliRules): Netwo
     deniedRanges: settings.flatMap((s) => s.network.deniedRanges),
     denyPrivateAddresses: settings.some((s) => s.network.denyPrivateAddresses),
   };
+}
+
+/**
+ * network.allowUnixSockets: each path resolved like any rule path; one that
+ * is not a socket now gets a warning and no grant (a grant names a socket,
+ * never a directory of them).
+ */
+function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: string) => ResolvedPath, warnings: string[]): string[] {
+  const out: string[] = [];
+  for (const s of input.settings) {
+    s.network.allowUnixSockets.forEach((raw, i) => {
+      const abs = resolvePath(expandPath(raw, { cwd: input.cwd, home: input.home })).path;
+      let isSocket = false;
+      try { isSocket = statSync(abs).isSocket(); } catch { /* missing */ }
+      if (!isSocket) warnings.push(`${s.file}: network.allowUnixSockets[${i}]: ${abs} is not a Unix socket (now); not granted`);
+      else if (!out.includes(abs)) out.push(abs);
+    });
+  }
+  return out;
 }
 
 function protectGitDir(rules: FsRule[], resolvePath: (abs: string) => ResolvedPath, gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {

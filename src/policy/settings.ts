@@ -148,8 +148,8 @@ export function parseSettings(text: string, file: string): Settings {
   }
   const warnings: string[] = [];
   const net = o.network ?? {};
-  if ((net.allowUnixSockets ?? []).length > 0 || net.allowAllUnixSockets === true) {
-    warnings.push(`${file}: network.allowUnixSockets/allowAllUnixSockets are not supported yet; no Unix socket is reachable (stricter than asked)`);
+  if (net.allowAllUnixSockets === true) {
+    warnings.push(`${file}: network.allowAllUnixSockets is not supported (it would open every host daemon's socket); only the sockets named in network.allowUnixSockets are reachable`);
   }
   const fs = o.filesystem ?? {};
   return {

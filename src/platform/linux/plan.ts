@@ -139,6 +139,11 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     mountedAt.set(p, false);
   }
 
+  // A granted Unix socket is connected by the helper inside the sandbox, so
+  // it must be visible there (say under the private /tmp, like ssh-agent's).
+  for (const g of policy.network.unixSockets) {
+    if (!state(g).readable || syntheticAbove(g)) mounts.push({ args: ['--ro-bind', g, g], path: g, why: 'granted Unix socket (network.allowUnixSockets)' });
+  }
   // The helper must be reachable inside even if its directory is hidden.
   // (It may also sit under the private /tmp, e.g. a checkout in /tmp.)
   if (!state(facts.helper).readable || syntheticAbove(facts.helper)) {
@@ -176,6 +181,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     // The helper installs cordon's seccomp filter itself, after its mounts (the filter forbids them).
     '--seccomp-fd', String(fds.seccomp),
     ...helperMounts.flatMap((m) => [m.args[1] === '/dev/null' ? '--null' : '--ro', m.path]),
+    ...policy.network.unixSockets.flatMap((g) => ['--unix-grant', g]),
     ...landlock.rw.flatMap((p) => ['--rw', p]),
     ...landlock.rwnd.flatMap((p) => ['--rwnd', p]),
     ...(landlock.required ? ['--require-landlock'] : []),

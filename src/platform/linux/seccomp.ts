@@ -131,6 +131,8 @@ const CLONE_NEW_MASK = UNSHARE_NEW_MASK & ~CLONE_NEWTIME;
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
 const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_TYPE_MASK = 0xf;
 
 /**
  * Syscall numbers: x86_64 from arch/x86/entry/syscalls/syscall_64.tbl,
@@ -230,6 +232,7 @@ const BPF_LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const BPF_JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const BPF_JSET_K = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const BPF_RET_K = 0x06; // BPF_RET | BPF_K
+const BPF_ALU_AND_K = 0x54; // BPF_ALU | BPF_AND | BPF_K
 
 /** Where a conditional branch goes: a label, or the next instruction. */
 type Target = string | typeof NEXT;
@@ -256,6 +259,9 @@ class Section {
   }
   ret(k: number): void {
     this.lines.push({ kind: 'insn', code: BPF_RET_K, jt: NEXT, jf: NEXT, k });
+  }
+  and(k: number): void {
+    this.lines.push({ kind: 'insn', code: BPF_ALU_AND_K, jt: NEXT, jf: NEXT, k });
   }
   label(name: string): void {
     this.lines.push({ kind: 'label', name });
@@ -367,12 +373,27 @@ function denyTerminalInjection(asm: Assembler, arch: SeccompArch): void {
   asm.tail.ret(SECCOMP_RET_ALLOW);
 }
 
-/** socket(AF_UNIX, …): arg0 compared on its low 32 bits (an int). socketpair is not matched. */
-function denyUnixSockets(asm: Assembler, arch: SeccompArch): void {
+/**
+ * socket(AF_UNIX, …): arg0 compared on its low 32 bits (an int). socketpair
+ * is not matched. With Unix socket grants, stream sockets are allowed (the
+ * helper then decides every connect()); datagram and seqpacket stay refused,
+ * since sendto() with an address needs no connect(). The type is compared
+ * without SOCK_NONBLOCK/SOCK_CLOEXEC (its low 4 bits, as the kernel does).
+ */
+function denyUnixSockets(asm: Assembler, arch: SeccompArch, unixStream: boolean): void {
   asm.main.jeq(SYSCALLS.socket[arch], 'socket-domain');
   asm.tail.label('socket-domain');
   asm.tail.load(argLow(0));
-  asm.tail.jeq(AF_UNIX, L_EPERM);
+  if (!unixStream) {
+    asm.tail.jeq(AF_UNIX, L_EPERM);
+    asm.tail.ret(SECCOMP_RET_ALLOW);
+    return;
+  }
+  asm.tail.jeq(AF_UNIX, NEXT, 'socket-other');
+  asm.tail.load(argLow(1));
+  asm.tail.and(SOCK_TYPE_MASK);
+  asm.tail.jeq(SOCK_STREAM, NEXT, L_EPERM);
+  asm.tail.label('socket-other');
   asm.tail.ret(SECCOMP_RET_ALLOW);
 }
 
@@ -391,7 +412,7 @@ function sharedReturns(asm: Assembler): void {
  * The filter for `arch` as raw `struct sock_filter[]` bytes (8 per
  * instruction, little-endian), ready for `bwrap --seccomp FD`. Pure.
  */
-export function compileSeccompFilter(arch: SeccompArch): Buffer {
+export function compileSeccompFilter(arch: SeccompArch, opts: { readonly unixStream?: boolean } = {}): Buffer {
   if (!Object.hasOwn(AUDIT_ARCH, arch)) {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `seccomp: arch must be "x86_64" or "aarch64", got ${JSON.stringify(arch)}`);
   }
@@ -403,7 +424,7 @@ export function compileSeccompFilter(arch: SeccompArch): Buffer {
   denyNamespaceCreation(asm, arch);
   denyOutright(asm, arch);
   denyTerminalInjection(asm, arch);
-  denyUnixSockets(asm, arch);
+  denyUnixSockets(asm, arch, opts.unixStream === true);
   sharedReturns(asm);
   return asm.assemble();
 }

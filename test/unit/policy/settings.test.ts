@@ -62,7 +62,7 @@ test('keys that would weaken the sandbox are refused', () => {
   assert.match(errOf(() => parseSettings('{"credentials":{"files":[{"path":"~/.aws"}]}}', F)).message, /credentials: expected absent/);
 });
 
-test('network rules are parsed at load time, with key paths; Unix sockets (not yet available) warn', () => {
+test('network rules are parsed at load time, with key paths; Unix socket grants are kept, allowAllUnixSockets warns', () => {
   const s = parseSettings('{"network":{"allowedDomains":["Example.COM.","*.api.example.org:443"],"deniedDomains":["*"],"mode":"filtered"}}', F);
   assert.equal(s.network.mode, 'filtered');
   assert.equal(s.network.allow.length, 2);
@@ -71,7 +71,9 @@ test('network rules are parsed at load time, with key paths; Unix sockets (not y
   assert.match(errOf(() => parseSettings('{"network":{"allowedDomains":["ok.com","bad..com"]}}', F)).message, /network\.allowedDomains\[1\]/);
   assert.match(errOf(() => parseSettings('{"network":{"mode":"open"}}', F)).message, /network\.mode: expected "none", "filtered" or "dangerously-unfiltered"/);
   const u = parseSettings('{"network":{"allowUnixSockets":["/var/run/docker.sock"]}}', F);
-  assert.match(u.warnings[0]!, /no Unix socket is reachable/);
+  assert.deepEqual([u.network.allowUnixSockets, u.warnings], [['/var/run/docker.sock'], []]);
+  const all = parseSettings('{"network":{"allowAllUnixSockets":true}}', F);
+  assert.match(all.warnings[0]!, /allowAllUnixSockets is not supported .* only the sockets named in network\.allowUnixSockets are reachable/);
 });
 
 test('loadSettingsFile: missing and unreadable files are distinct errors', () => {

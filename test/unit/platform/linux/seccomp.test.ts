@@ -206,6 +206,25 @@ test('ioctl TIOCSTI / TIOCLINUX are EPERM on the low 32 bits of the request; oth
   }
 });
 
+test('with Unix socket grants: stream Unix sockets are allowed, other types stay EPERM, whatever the flag bits', () => {
+  const AF_UNIX = 1, AF_INET = 2, SOCK_STREAM = 1, SOCK_DGRAM = 2, SOCK_SEQPACKET = 5, SOCK_NONBLOCK = 0x800, SOCK_CLOEXEC = 0x80000;
+  for (const arch of ARCHES) {
+    const prog = compileSeccompFilter(arch, { unixStream: true });
+    checkSeccompProgram(decodeProgram(prog));
+    const sock = (args: (number | bigint)[]) => evaluate(prog, { nr: NR.socket![arch], arch: AUDIT_ARCH[arch], args });
+    assert.deepEqual(sock([AF_UNIX, SOCK_STREAM, 0]), ALLOW);
+    assert.deepEqual(sock([AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0]), ALLOW);
+    assert.deepEqual(sock([AF_UNIX, (HIGH | BigInt(SOCK_STREAM)), 0]), ALLOW, 'the kernel reads the type as an int');
+    assert.deepEqual(sock([AF_UNIX, SOCK_DGRAM, 0]), DENY_EPERM);
+    assert.deepEqual(sock([AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0]), DENY_EPERM);
+    assert.deepEqual(sock([AF_UNIX, SOCK_SEQPACKET, 0]), DENY_EPERM);
+    assert.deepEqual(sock([AF_UNIX, 0x10 | SOCK_DGRAM, 0]), DENY_EPERM, 'a stray bit above the type mask does not make it a stream');
+    assert.deepEqual(sock([AF_INET, SOCK_DGRAM, 0]), ALLOW);
+    // Everything else in the filter is unchanged.
+    assert.deepEqual(evaluate(prog, { nr: NR.unshare![arch], arch: AUDIT_ARCH[arch], args: [0x10000000] }), DENY_EPERM);
+  }
+});
+
 test('socket(AF_UNIX) is EPERM on the low 32 bits of the domain; socketpair(AF_UNIX) and other domains are allowed', () => {
   const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, SOCK_STREAM = 1, SOCK_DGRAM = 2;
   for (const arch of ARCHES) {

@@ -1,0 +1,123 @@
+/**
+ * network.allowUnixSockets: exactly the named host sockets are reachable from
+ * inside; every other one is refused, however it is named (relative path,
+ * symlink, datagram), and the supervisor that decides cannot be robbed of its
+ * listener. Judged by what the host servers saw, not by the command's word.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { cordonAsync, makeWorld, type World } from '../../helpers/cordon.js';
+
+interface Recorder { server: Server; connections: number; got: string[] }
+
+/** A host Unix socket server that answers "echo:" + what it read, and counts who came. */
+async function recorder(path: string): Promise<Recorder> {
+  const r: Recorder = { server: createServer({ allowHalfOpen: true }, (c) => {
+    r.connections++;
+    let data = '';
+    c.on('data', (d: Buffer) => { data += d; });
+    c.on('end', () => { r.got.push(data); c.end(`echo:${data}`); });
+  }), connections: 0, got: [] };
+  await new Promise<void>((resolve) => r.server.listen(path, resolve));
+  chmodSync(path, 0o777);
+  return r;
+}
+
+function run(w: World, args: readonly string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const c = cordonAsync(w, args, cwd ? { cwd } : {});
+  let stdout = '';
+  let stderr = '';
+  c.stdout.on('data', (d: Buffer) => { stdout += d; });
+  c.stderr.on('data', (d: Buffer) => { stderr += d; });
+  return new Promise((resolve) => c.on('close', (status) => resolve({ status, stdout, stderr })));
+}
+
+// One Python client: connect to argv[1] (a path, or @name for abstract), send "hi", print the answer or the errno name.
+const CLIENT = `
+import errno, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b"hi"); s.shutdown(socket.SHUT_WR)
+    print(s.recv(100).decode())
+except OSError as e:
+    print(errno.errorcode.get(e.errno, e.errno))
+`;
+
+const hostDirs: string[] = [];
+after(() => { for (const d of hostDirs) rmSync(d, { recursive: true, force: true }); });
+
+test('a granted socket is reachable (also under the private /tmp, and by a relative path); others are refused', async () => {
+  const w = makeWorld();
+  // Like ssh-agent's: in the host's /tmp, which the sandbox does not see by default.
+  const agentDir = mkdtempSync('/tmp/cordon-agent-');
+  hostDirs.push(agentDir);
+  chmodSync(agentDir, 0o755);
+  const granted = await recorder(join(agentDir, 'agent.sock'));
+  const other = await recorder(join(w.outside, 'docker.sock'));
+  writeFileSync(join(w.proj, 'client.py'), CLIENT);
+  symlinkSync(join(w.outside, 'docker.sock'), join(w.proj, 'link.sock'));
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(agentDir, 'agent.sock')] } }));
+  try {
+    const script = [
+      `python3 client.py ${join(agentDir, 'agent.sock')}`,
+      `(cd ${agentDir} && python3 ${join(w.proj, 'client.py')} agent.sock)`,
+      `python3 client.py ${join(w.outside, 'docker.sock')}`,
+      'python3 client.py link.sock',
+      `python3 -c "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)" 2>&1 | grep -o PermissionError`,
+    ].join('; ');
+    const r = await run(w, ['--settings', settings, '-c', script]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'echo:hi\necho:hi\nEACCES\nEACCES\nPermissionError\n');
+    assert.match(r.stderr, /refused a Unix socket connection to .*docker\.sock \(not in network\.allowUnixSockets\)/);
+    // What the servers saw: two conversations with the granted one, nothing at all at the other.
+    assert.equal(granted.connections, 2);
+    assert.deepEqual(granted.got, ['hi', 'hi']);
+    assert.equal(other.connections, 0);
+    // Control: without the grant the same socket is refused too (so the allow above can fail).
+    const denied = await run(w, ['-c', `python3 client.py ${join(agentDir, 'agent.sock')} 2>&1 | tail -1`]);
+    assert.match(denied.stdout, /PermissionError|EPERM/);
+    assert.equal(granted.connections, 2);
+  } finally {
+    granted.server.close();
+    other.server.close();
+  }
+});
+
+test('with grants: abstract sockets inside the sandbox and TCP to the proxy still work', async () => {
+  const w = makeWorld();
+  const other = await recorder(join(w.outside, 'any.sock'));
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(w.outside, 'any.sock')], allowedDomains: ['allowed.invalid'] } }));
+  const abstract = "import socket,os\ns=socket.socket(socket.AF_UNIX);s.bind('\\0cordon-test');s.listen(1)\nc=socket.socket(socket.AF_UNIX);c.connect('\\0cordon-test');a,_=s.accept();c.sendall(b'in');print(a.recv(9).decode())";
+  try {
+    const r = await run(w, ['--settings', settings, '-c', `python3 -c "${abstract}"; curl -s -o /dev/null -w '%{http_code}\\n' -x http://127.0.0.1:3128 http://notallowed.invalid/`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'in\n403\n');
+    assert.equal(other.connections, 0);
+  } finally {
+    other.server.close();
+  }
+});
+
+test("the command cannot take the supervisor's listener (or any descriptor) from PID 1", async () => {
+  const w = makeWorld();
+  const other = await recorder(join(w.outside, 'x.sock'));
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(w.outside, 'x.sock')] } }));
+  // pidfd_getfd(pidfd_open(1), fd) for fds 0..15: each must fail (PID 1 is not dumpable).
+  const steal = 'import ctypes,os\nlibc=ctypes.CDLL(None,use_errno=True)\npfd=os.pidfd_open(1)\ngot=[fd for fd in range(16) if libc.syscall(438,pfd,fd,0)>=0]\nprint("stolen" if got else "none", ctypes.get_errno())';
+  try {
+  // And through /proc: opening /proc/1/fd/N would hand out the same file.
+  const viaProc = 'import os\nopened=[]\nfor fd in range(16):\n  try: os.close(os.open("/proc/1/fd/%d" % fd, os.O_RDONLY)); opened.append(fd)\n  except OSError: pass\nprint("opened", opened)';
+    const r = await run(w, ['--settings', settings, '-c', `python3 -c '${steal}'; python3 -c '${viaProc}'`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'none 1\nopened []\n'); // EPERM, and nothing opened
+  } finally {
+    other.server.close();
+  }
+});
