@@ -14,13 +14,22 @@
  * sandboxed client needs no credentials and never sees them. Trust boundary:
  * bytes from the sandbox are copied, never parsed.
  *
- *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]... < secret
+ *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]... [--dial-port PORT] < secret
  *
  * Prints "ready\n" on stdout once every listener is up, then serves until
  * killed (cordon kills it when the sandbox exits; it also dies with cordon).
  * Each direction of each connection is a thread moving data with splice(2)
  * through a pipe, so bytes are not copied through user space; a FIN in one
  * direction is passed on with shutdown(SHUT_WR) while the other keeps going.
+ *
+ * --dial-port PORT (the HTTP proxy's port): CONNECT tunnels skip the proxy's
+ * copying. The relay reads the request head (nothing else: it only looks for
+ * "CONNECT " and the blank line), hands it to the proxy for the decision,
+ * which answers "CORDON-DIAL <address> <port>" or a refusal for the client.
+ * An allowed tunnel is dialed by a dialer process the relay forked before it
+ * entered the sandbox's namespaces (so it dials from the host's network), and
+ * the relay splices client and server directly. Anything else on that port
+ * (plain HTTP, a head that never ends) goes to the proxy as before.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -66,7 +75,26 @@ struct map {
 struct conn {
 	int client, upstream;
 	atomic_int refs;
+	atomic_long last_active; /* CLOCK_MONOTONIC seconds: the idle timeout counts both directions */
 };
+
+#define HEAD_MAX 16384
+#define HANDSHAKE_MS 10000 /* a request head must arrive within this */
+#define DECIDE_MS 30000 /* the proxy's decision (it may resolve a name) */
+#define DIAL_MS 10000
+#define IDLE_S 300 /* a tunnel with no byte either way for this long is cut */
+
+static int dial_port;
+static int dialer = -1; /* SOCK_SEQPACKET to the dialer process (host network) */
+static char dial_preamble[SECRET_MAX + 16];
+static size_t dial_preamble_len;
+
+static long now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec;
+}
 
 struct half {
 	struct conn *c;
@@ -150,6 +178,17 @@ static void *pump(void *arg)
 	fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE);
 	bool ok = true;
 	for (;;) {
+		/* Idle: no byte in either direction for IDLE_S (the other pump's bytes count too). */
+		struct pollfd pf = { .fd = h->from, .events = POLLIN };
+		int r = poll(&pf, 1, 1000 * 30);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			if (now_s() - atomic_load(&h->c->last_active) < IDLE_S)
+				continue;
+			ok = false;
+			break;
+		}
 		ssize_t n = splice(h->from, NULL, p[1], NULL, PIPE_SIZE, SPLICE_F_MOVE);
 		if (n == 0)
 			break;
@@ -169,6 +208,7 @@ static void *pump(void *arg)
 			}
 			n -= m;
 		}
+		atomic_store(&h->c->last_active, now_s());
 		if (!ok)
 			break;
 	}
@@ -236,18 +276,9 @@ static void read_secret(void)
 	preamble_len = (size_t)snprintf(preamble, sizeof preamble, "CORDON/1 %.*s\n", (int)len, buf);
 }
 
-static void serve(int client, const char *socket_path, pthread_attr_t *attr)
+/* Both directions between client and up, each in a thread of its own. Takes both fds. */
+static void start_pumps(int client, int up, pthread_attr_t *attr)
 {
-	int up = dial_unix(socket_path);
-	if (up < 0) {
-		close(client);
-		return;
-	}
-	if (!write_all(up, preamble, preamble_len)) {
-		close(up);
-		close(client);
-		return;
-	}
 	int one = 1;
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	struct conn *c = calloc(1, sizeof *c);
@@ -260,6 +291,7 @@ static void serve(int client, const char *socket_path, pthread_attr_t *attr)
 	c->client = client;
 	c->upstream = up;
 	atomic_store(&c->refs, 2);
+	atomic_store(&c->last_active, now_s());
 	*a = (struct half){ c, client, up };
 	*b = (struct half){ c, up, client };
 	pthread_t t;
@@ -276,6 +308,308 @@ static void serve(int client, const char *socket_path, pthread_attr_t *attr)
 	}
 }
 
+/* To the proxy, as a plain relayed connection: preamble, then `head` (bytes already read), then splice. */
+static void serve(int client, const char *socket_path, const char *head, size_t head_len, pthread_attr_t *attr)
+{
+	int up = dial_unix(socket_path);
+	if (up < 0) {
+		close(client);
+		return;
+	}
+	if (!write_all(up, preamble, preamble_len) || (head_len && !write_all(up, head, head_len))) {
+		close(up);
+		close(client);
+		return;
+	}
+	start_pumps(client, up, attr);
+}
+
+/* ------------------------------------------------------------ dialing -- */
+
+struct dial_req {
+	char address[INET6_ADDRSTRLEN];
+	uint16_t port;
+};
+
+static bool send_with_fd(int over, const void *data, size_t len, int fd)
+{
+	struct iovec iov = { (void *)data, len };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	memset(&u, 0, sizeof u);
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof u.buf;
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(over, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)len;
+}
+
+/* Receives exactly `len` bytes and at most one fd (-1 if none). */
+static bool recv_with_fd(int over, void *data, size_t len, int *fd)
+{
+	struct iovec iov = { data, len };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	do
+		n = recvmsg(over, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*fd = -1;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof *fd);
+	return n == (ssize_t)len;
+}
+
+/* In the dialer (host network): connect to the request's address within DIAL_MS; 0 or an errno. */
+static int dial_tcp(const struct dial_req *r, int *out)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	socklen_t len;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, r->address, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(r->port);
+		len = sizeof *v4;
+	} else if (inet_pton(AF_INET6, r->address, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(r->port);
+		len = sizeof *v6;
+	} else {
+		return EINVAL;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	struct pollfd pf = { .fd = fd, .events = POLLOUT };
+	int pr;
+	do
+		pr = poll(&pf, 1, DIAL_MS);
+	while (pr < 0 && errno == EINTR);
+	int err = 0;
+	socklen_t el = sizeof err;
+	if (pr == 0)
+		err = ETIMEDOUT;
+	else if (pr < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		err = errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	*out = fd;
+	return 0;
+}
+
+struct dial_job {
+	struct dial_req req;
+	int reply;
+};
+
+static void *dial_job(void *arg)
+{
+	struct dial_job *j = arg;
+	int fd = -1;
+	int err = dial_tcp(&j->req, &fd);
+	send_with_fd(j->reply, &err, sizeof err, fd);
+	if (fd >= 0)
+		close(fd);
+	close(j->reply);
+	free(j);
+	return NULL;
+}
+
+/*
+ * The dialer: forked before the relay enters the sandbox's namespaces, so its
+ * sockets belong to the host's network. It dials only what the relay asks,
+ * which is only what the proxy allowed; each request brings its own reply
+ * socket, so slow dials run side by side.
+ */
+static void run_dialer(int sock)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64 * 1024);
+	for (;;) {
+		struct dial_job *j = malloc(sizeof *j);
+		if (!j)
+			_exit(EXIT_RELAY);
+		if (!recv_with_fd(sock, &j->req, sizeof j->req, &j->reply)) {
+			if (j->reply >= 0)
+				close(j->reply);
+			free(j);
+			/* 0 bytes: the relay is gone. */
+			struct pollfd pf = { .fd = sock, .events = POLLIN };
+			if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR)))
+				_exit(0);
+			continue;
+		}
+		j->req.address[sizeof j->req.address - 1] = 0;
+		pthread_t t;
+		if (j->reply < 0 || pthread_create(&t, &attr, dial_job, j) != 0) {
+			if (j->reply >= 0)
+				close(j->reply);
+			free(j);
+		}
+	}
+}
+
+static int ask_dialer(const char *address, uint16_t port, int *err)
+{
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+		*err = errno;
+		return -1;
+	}
+	struct dial_req r = { .port = port };
+	snprintf(r.address, sizeof r.address, "%s", address);
+	int fd = -1;
+	*err = EIO;
+	if (send_with_fd(dialer, &r, sizeof r, pair[1])) {
+		close(pair[1]);
+		pair[1] = -1;
+		int e = EIO;
+		if (recv_with_fd(pair[0], &e, sizeof e, &fd))
+			*err = e;
+	}
+	close(pair[0]);
+	if (pair[1] >= 0)
+		close(pair[1]);
+	if (*err && fd >= 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* ------------------------------------------------------ CONNECT intake -- */
+
+struct intake {
+	int client;
+	const char *socket_path;
+	pthread_attr_t *attr;
+};
+
+/* Reads until `end` appears, EOF, `max` bytes or `ms` pass; returns the count (the marker's end in *at, or 0). */
+static size_t read_until(int fd, char *buf, size_t max, const char *end, int ms, size_t *at)
+{
+	size_t n = 0, elen = strlen(end);
+	*at = 0;
+	long deadline = now_s() * 1000 + ms;
+	while (n < max) {
+		long left = deadline - now_s() * 1000;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int r = poll(&pf, 1, left > 0 ? (int)left : 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		ssize_t got = recv(fd, buf + n, max - n, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+		if (elen) {
+			char *hit = memmem(buf, n, end, elen);
+			if (hit) {
+				*at = (size_t)(hit - buf) + elen;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static void refuse_502(int client, int err)
+{
+	char body[256], msg[512];
+	int bl = snprintf(body, sizeof body, "cordon: the allowed destination could not be reached: %s\n", strerror(err));
+	int ml = snprintf(msg, sizeof msg,
+			  "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
+			  "X-Cordon-Reason: upstream-failed\r\nConnection: close\r\n\r\n%s", bl, body);
+	write_all(client, msg, (size_t)ml);
+}
+
+static void *intake(void *arg)
+{
+	struct intake *in = arg;
+	int client = in->client;
+	char *buf = malloc(HEAD_MAX);
+	if (!buf) {
+		close(client);
+		free(in);
+		return NULL;
+	}
+	size_t at;
+	size_t n = read_until(client, buf, HEAD_MAX, "\r\n\r\n", HANDSHAKE_MS, &at);
+	if (!at || n < 8 || memcmp(buf, "CONNECT ", 8) != 0) {
+		/* Not a CONNECT (or not a whole head): the proxy deals with it, bytes and all. */
+		serve(client, in->socket_path, buf, n, in->attr);
+		goto out;
+	}
+	int up = dial_unix(in->socket_path);
+	if (up < 0 || !write_all(up, dial_preamble, dial_preamble_len) || !write_all(up, buf, at)) {
+		if (up >= 0)
+			close(up);
+		close(client);
+		goto out;
+	}
+	char answer[4096];
+	size_t aat;
+	size_t an = read_until(up, answer, sizeof answer - 1, "", DECIDE_MS, &aat);
+	close(up);
+	answer[an] = 0;
+	char address[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+	if (an > 12 && memcmp(answer, "CORDON-DIAL ", 12) == 0 &&
+	    sscanf(answer + 12, "%45s %u", address, &port) == 2 && port > 0 && port < 65536) {
+		int err;
+		int server = ask_dialer(address, (uint16_t)port, &err);
+		if (server < 0) {
+			refuse_502(client, err);
+			close(client);
+			goto out;
+		}
+		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+		if (!write_all(client, ok, sizeof ok - 1) || (n > at && !write_all(server, buf + at, n - at))) {
+			close(server);
+			close(client);
+			goto out;
+		}
+		start_pumps(client, server, in->attr);
+		goto out;
+	}
+	/* A refusal (or anything else): the proxy's answer goes to the client as it is. */
+	if (an)
+		write_all(client, answer, an);
+	close(client);
+out:
+	free(buf);
+	free(in);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct map maps[MAX_MAPS];
@@ -283,6 +617,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--pid") == 0 && i + 1 < argc) {
 			pid = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--dial-port") == 0 && i + 1 < argc) {
+			dial_port = atoi(argv[++i]);
+			if (dial_port < 1 || dial_port > 65535)
+				goto usage;
 		} else if (strcmp(argv[i], "--map") == 0 && i + 1 < argc && n < MAX_MAPS) {
 			char *spec = argv[++i], *eq = strchr(spec, '=');
 			if (!eq)
@@ -306,6 +644,21 @@ int main(int argc, char **argv)
 	if (getppid() == 1)
 		exit(EXIT_RELAY);
 	signal(SIGPIPE, SIG_IGN);
+	if (dial_port) {
+		dial_preamble_len = (size_t)snprintf(dial_preamble, sizeof dial_preamble, "CORDON/D %s", preamble + strlen("CORDON/1 "));
+		int pair[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+			die("socketpair");
+		pid_t d = fork();
+		if (d < 0)
+			die("fork");
+		if (d == 0) {
+			close(pair[0]);
+			run_dialer(pair[1]);
+		}
+		close(pair[1]);
+		dialer = pair[0];
+	}
 	join_sandbox_net(pid);
 
 	for (int i = 0; i < n; i++) {
@@ -341,11 +694,26 @@ int main(int argc, char **argv)
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			int c = accept4(maps[i].listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c >= 0)
-				serve(c, maps[i].socket_path, &attr);
+			if (c < 0)
+				continue;
+			if (maps[i].port != dial_port) {
+				serve(c, maps[i].socket_path, NULL, 0, &attr);
+				continue;
+			}
+			struct intake *in = malloc(sizeof *in);
+			pthread_t t;
+			if (!in) {
+				close(c);
+				continue;
+			}
+			*in = (struct intake){ c, maps[i].socket_path, &attr };
+			if (pthread_create(&t, &attr, intake, in) != 0) {
+				close(c);
+				free(in);
+			}
 		}
 	}
 usage:
-	fputs("usage: cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]...\n", stderr);
+	fputs("usage: cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]... [--dial-port PORT]\n", stderr);
 	return EXIT_RELAY;
 }

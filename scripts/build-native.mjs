@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'native', 'build');
 const programs = [
-  { src: join(root, 'native', 'cordon-helper.c'), out: join(outDir, 'cordon-helper'), extra: [] },
+  { src: join(root, 'native', 'cordon-helper.c'), out: join(outDir, 'cordon-helper'), extra: ['-pthread'] },
   { src: join(root, 'native', 'cordon-relay.c'), out: join(outDir, 'cordon-relay'), extra: ['-pthread'] },
 ];
 

@@ -7,11 +7,17 @@
  * needs no credentials and never holds the secret (it cannot leak or strip
  * it), while another local process or user that reaches the socket cannot use
  * the proxies.
+ *
+ * `CORDON/D <secret>\n` (same length) says the relay dials CONNECT tunnels
+ * itself: for such a connection the proxy answers an allowed CONNECT with
+ * the address to dial (`CORDON-DIAL <address> <port>\r\n`) instead of
+ * dialing and copying the tunnel's bytes (see http-proxy.ts).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 
 export const PREAMBLE_PREFIX = 'CORDON/1 ';
+export const DIAL_PREAMBLE_PREFIX = 'CORDON/D ';
 /** 32 random bytes, base64url: always 43 characters. */
 export const SECRET_LENGTH = 43;
 export const PREAMBLE_LENGTH = PREAMBLE_PREFIX.length + SECRET_LENGTH + 1;
@@ -29,15 +35,24 @@ export function preambleMatches(got: Buffer, secret: string): boolean {
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
+/** Which preamble a connection opened with; false when neither matches. */
+export type PreambleKind = 'plain' | 'dial' | false;
+
+function preambleKind(got: Buffer, secret: string): PreambleKind {
+  if (preambleMatches(got, secret)) return 'plain';
+  const dial = Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`);
+  return got.length === dial.length && timingSafeEqual(got, dial) ? 'dial' : false;
+}
+
 /**
- * Reads exactly the preamble from a fresh connection. Resolves true and
- * leaves any following bytes unread (unshifted) when it matches; false on a
- * mismatch, a short read or a timeout.
+ * Reads exactly the preamble from a fresh connection. Resolves with its kind
+ * and leaves any following bytes unread (unshifted) when it matches; false on
+ * a mismatch, a short read or a timeout.
  */
-export function readPreamble(s: Socket, secret: string, timeoutMs: number): Promise<boolean> {
+export function readPreamble(s: Socket, secret: string, timeoutMs: number): Promise<PreambleKind> {
   return new Promise((resolve) => {
     let buf = Buffer.alloc(0);
-    const done = (ok: boolean) => {
+    const done = (ok: PreambleKind) => {
       clearTimeout(timer);
       s.off('data', onData);
       s.off('end', onEnd);
@@ -49,7 +64,7 @@ export function readPreamble(s: Socket, secret: string, timeoutMs: number): Prom
       if (buf.length < PREAMBLE_LENGTH) return;
       s.pause();
       const rest = buf.subarray(PREAMBLE_LENGTH);
-      const ok = preambleMatches(buf.subarray(0, PREAMBLE_LENGTH), secret);
+      const ok = preambleKind(buf.subarray(0, PREAMBLE_LENGTH), secret);
       if (ok && rest.length > 0) s.unshift(rest);
       done(ok);
     };

@@ -24,7 +24,13 @@ export interface ProxyOptions {
 
 const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-export function createHttpProxy(o: ProxyOptions): Server {
+/**
+ * `relayDials`: client connections whose relay dials allowed CONNECT
+ * tunnels itself and splices them in the kernel: they get the decision as
+ * `CORDON-DIAL <address> <port>\r\n` (then EOF) and no tunnel bytes pass
+ * through Node. Refusals are answered the same way for every connection.
+ */
+export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet()): Server {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
   const decisions = new WeakMap<Socket, Map<string, Decision>>();
@@ -117,6 +123,7 @@ export function createHttpProxy(o: ProxyOptions): Server {
       return rawRefuse(client, 403, d.reason, d.message);
     }
     emit('connect', target.host, target.port, true, undefined, d.dial.address);
+    if (relayDials.has(client)) return void client.end(`CORDON-DIAL ${d.dial.address} ${d.dial.port}\r\n`);
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
     const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
     up.once('error', (e) => {

@@ -22,7 +22,9 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
   chmodSync(dir, 0o700);
   const httpSocket = join(dir, 'http.sock');
   const socksSocket = join(dir, 'socks.sock');
-  const http = createHttpProxy(o);
+  // Connections whose relay dials CONNECT tunnels itself (see auth.ts).
+  const relayDials = new WeakSet<Socket>();
+  const http = createHttpProxy(o, relayDials);
   const socks = createSocksProxy(o);
   const open = new Set<Socket>();
   const gate = (inner: Server) => createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
@@ -34,6 +36,7 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
     s.setTimeout(o.handshakeMs ?? 10_000, () => s.destroy());
     s.resume();
     void readPreamble(s, o.secret, o.handshakeMs ?? 10_000).then((ok) => {
+      if (ok === 'dial') relayDials.add(s);
       if (!ok) {
         o.onEvent?.({ version: 1, kind: 'connection', via: inner === http ? 'http' : 'socks5', host: '', port: 0, allowed: false, reason: 'no-session-secret' });
         return void s.destroy();

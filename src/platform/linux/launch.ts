@@ -155,7 +155,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * listens, onFail if it dies or says anything else first.
  */
 function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: string) => void): ChildProcess {
-  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // --dial-port: the relay dials allowed CONNECT tunnels itself and splices them (the proxy only decides).
+  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`, '--dial-port', String(PROXY_PORTS.http)], { stdio: ['pipe', 'pipe', 'pipe'] });
   let said = '';
   let err = '';
   let settled = false;

@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { createServer, createServer as createTcpServer, type Server } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ async function unixEcho(path: string): Promise<Server> {
 }
 
 /** Runs argv in a fresh sandbox whose loopback port 3128 is relayed to `sock`. */
-function sandboxed(sock: string, argv: string[]): Promise<{ code: number | null; out: string; relay: ChildProcess }> {
+function sandboxed(sock: string, argv: string[], relayArgs: string[] = []): Promise<{ code: number | null; out: string; relay: ChildProcess }> {
   return new Promise((resolve) => {
     const b = spawn('bwrap', ['--unshare-all', '--die-with-parent', '--new-session', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--info-fd', '3', '--block-fd', '4', '--', ...argv], { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'] });
     let info = '';
@@ -47,7 +47,7 @@ function sandboxed(sock: string, argv: string[]): Promise<{ code: number | null;
       info += d;
       const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
       if (!m || relay) return;
-      relay = spawn(RELAY, ['--pid', m[1]!, '--map', `3128=${sock}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+      relay = spawn(RELAY, ['--pid', m[1]!, '--map', `3128=${sock}`, ...relayArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
       relay.stdin!.end(`${SECRET}\n`);
       relay.stdout!.once('data', () => (b.stdio[4] as NodeJS.WritableStream).write('x'));
     });
@@ -160,6 +160,52 @@ test('the relay waits for a loopback interface that is not up yet, then listens'
     assert.equal(got.trim(), 'echo:hi');
   } finally {
     srv.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) and dialed from the host by the relay', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
+  const sock = join(dir, 'p.sock');
+  // A TCP server on the host's loopback: the sandbox's own loopback cannot reach it.
+  const echo = createTcpServer((c) => { c.once('data', (d: Buffer) => c.end(Buffer.concat([Buffer.from('echo:'), d]))); });
+  await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
+  const port = (echo.address() as { port: number }).port;
+  const heads: string[] = [];
+  const proxy = createServer({ allowHalfOpen: true }, (c) => {
+    let all = '';
+    c.on('data', (d: Buffer) => {
+      all += d.toString('latin1');
+      if (!all.includes('\r\n\r\n')) return;
+      heads.push(all);
+      if (!all.startsWith(`CORDON/D ${SECRET}\n`)) return void c.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+      if (all.includes('refuse.invalid')) return void c.end('HTTP/1.1 403 Forbidden\r\nX-Cordon-Reason: not-allowed\r\nContent-Length: 0\r\n\r\n');
+      c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\n`);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(sock, r));
+  try {
+    const py = [
+      'import socket',
+      'def ask(data):',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data); s.shutdown(socket.SHUT_WR); out = b""',
+      '    while True:',
+      '        c = s.recv(65536)',
+      '        if not c: break',
+      '        out += c',
+      '    return out.decode()',
+      'print(repr(ask(b"CONNECT allowed.invalid:443 HTTP/1.1\\r\\n\\r\\nhello")))',
+      'print(repr(ask(b"CONNECT refuse.invalid:443 HTTP/1.1\\r\\n\\r\\nsecret")))',
+    ].join('\n');
+    const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
+    assert.equal(r.code, 0);
+    assert.equal(r.out, `${JSON.stringify('HTTP/1.1 200 Connection Established\r\n\r\necho:hello').replace(/"/g, "'")}\n'HTTP/1.1 403 Forbidden\\r\\nX-Cordon-Reason: not-allowed\\r\\nContent-Length: 0\\r\\n\\r\\n'\n`);
+    // The proxy saw the heads only: never the tunnel's bytes.
+    assert.equal(heads.length, 2);
+    for (const h of heads) assert.ok(!h.slice(`CORDON/D ${SECRET}\n`.length).match(/hello|secret/), h);
+  } finally {
+    proxy.close();
+    echo.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -52,6 +52,33 @@ describe('egress through cordon', { skip }, () => {
     assert.ok(reqs.some((x) => x.proto === 'https' && x.path === '/secure'));
   });
 
+  it('CONNECT tunnels are dialed by the relay: bytes sent with the CONNECT head arrive; an unreachable port gets a 502 an agent can act on', T, async () => {
+    const api = w.host('api');
+    await fresh();
+    // One write: the CONNECT head and, right behind it, a request for the tunnel (as clients that
+    // pipeline do). Then a CONNECT to a port where nothing listens.
+    const py = [
+      'import socket',
+      'def ask(data):',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data); s.shutdown(socket.SHUT_WR)',
+      '    out = b""',
+      '    while True:',
+      '        c = s.recv(65536)',
+      '        if not c: break',
+      '        out += c',
+      '    return out.decode("latin-1")',
+      `a = ask(b"CONNECT ${api.fqdn}:80 HTTP/1.1\\r\\nHost: ${api.fqdn}:80\\r\\n\\r\\nGET /pipelined HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nConnection: close\\r\\n\\r\\n")`,
+      'print(a.split("\\r\\n")[0]); print("inner:", a.split("\\r\\n\\r\\n")[1].split("\\r\\n")[0])',
+      `b = ask(b"CONNECT ${api.fqdn}:9 HTTP/1.1\\r\\nHost: ${api.fqdn}:9\\r\\n\\r\\n")`,
+      'print(b.split("\\r\\n")[0]); print([l for l in b.split("\\r\\n") if l.startswith("X-Cordon-Reason")][0])',
+    ].join('\n');
+    writeFileSync(join(proj, 'tunnel.py'), py);
+    const r = await cordon(['--allow-domain', api.fqdn], 'python3 tunnel.py');
+    assert.equal(r.stdout, 'HTTP/1.1 200 Connection Established\ninner: HTTP/1.1 200 OK\nHTTP/1.1 502 Bad Gateway\nX-Cordon-Reason: upstream-failed\n', r.stderr);
+    const reqs = await got(api, (x) => x.event === 'request' && x.path === '/pipelined');
+    assert.equal(reqs.length, 1, 'the pipelined request reached the server once');
+  });
+
   it('a name that is not allowed is refused with a 403 an agent can act on; nothing reaches it; the audit log has both decisions', T, async () => {
     const evil = w.host('evil');
     await fresh();
