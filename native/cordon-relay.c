@@ -446,6 +446,13 @@ static void *dial_job(void *arg)
 static void run_dialer(int sock)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* Not cordon's pipes: the relay's stdout tells cordon it is ready, and is the relay's alone. */
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -578,12 +585,12 @@ static void *intake(void *arg)
 	char answer[4096];
 	size_t aat;
 	size_t an = read_until(up, answer, sizeof answer - 1, "", DECIDE_MS, &aat);
-	close(up);
 	answer[an] = 0;
 	char address[INET6_ADDRSTRLEN];
 	unsigned port = 0;
 	if (an > 12 && memcmp(answer, "CORDON-DIAL ", 12) == 0 &&
 	    sscanf(answer + 12, "%45s %u", address, &port) == 2 && port > 0 && port < 65536) {
+		close(up);
 		int err;
 		int server = ask_dialer(address, (uint16_t)port, &err);
 		if (server < 0) {
@@ -600,9 +607,15 @@ static void *intake(void *arg)
 		start_pumps(client, server, in->attr);
 		goto out;
 	}
-	/* A refusal (or anything else): the proxy's answer goes to the client as it is. */
-	if (an)
-		write_all(client, answer, an);
+	/* A refusal (or anything else): the proxy's answer goes to the client as it is, however long. */
+	if (an && write_all(client, answer, an) && an == sizeof answer - 1) {
+		for (;;) {
+			an = read_until(up, answer, sizeof answer, "", DECIDE_MS, &aat);
+			if (an == 0 || !write_all(client, answer, an))
+				break;
+		}
+	}
+	close(up);
 	close(client);
 out:
 	free(buf);
