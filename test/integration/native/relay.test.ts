@@ -35,6 +35,13 @@ async function unixEcho(path: string): Promise<Server> {
   return s;
 }
 
+/** A private directory for a test's proxy socket, removed after the file's tests. */
+function socketDir(): { dir: string; sock: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, sock: join(dir, 'p.sock') };
+}
+
 /** Runs argv in a fresh sandbox whose loopback port 3128 is relayed to `sock`. */
 function sandboxed(sock: string, argv: string[], relayArgs: string[] = []): Promise<{ code: number | null; out: string; relay: ChildProcess }> {
   return new Promise((resolve) => {
@@ -56,8 +63,7 @@ function sandboxed(sock: string, argv: string[], relayArgs: string[] = []): Prom
 }
 
 test('a client inside reaches the host Unix socket only through 127.0.0.1:PORT, with half-close', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
-  const sock = join(dir, 'p.sock');
+  const { sock } = socketDir();
   const srv = await unixEcho(sock);
   try {
     const py = "import socket;s=socket.create_connection(('127.0.0.1',3128));s.sendall(b'x'*200000);s.shutdown(socket.SHUT_WR);d=b''\nwhile True:\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nprint(len(d), d[:5].decode())";
@@ -69,13 +75,11 @@ test('a client inside reaches the host Unix socket only through 127.0.0.1:PORT, 
     assert.equal(direct.stdout.trim(), 'closed');
   } finally {
     srv.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('the relay is not visible from inside the sandbox', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
-  const sock = join(dir, 'p.sock');
+  const { sock } = socketDir();
   const srv = await unixEcho(sock);
   try {
     const r = await sandboxed(sock, ['sh', '-c', 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "']);
@@ -83,48 +87,42 @@ test('the relay is not visible from inside the sandbox', async () => {
     assert.doesNotMatch(r.out, /cordon-relay/);
   } finally {
     srv.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('the relay dies with its parent', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
-  try {
-    // A sandbox to point the relay at, and a parent shell that starts the relay and is then SIGKILLed.
-    const box = spawn('bwrap', ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--info-fd', '3', '--', 'sleep', '5'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
-    const boxPid = await new Promise<number>((r) => {
-      let info = '';
-      box.stdio[3]!.on('data', (d: Buffer) => { info += d; const m = /"child-pid"\s*:\s*(\d+)/.exec(info); if (m) r(Number(m[1])); });
-    });
-    // The relay is a direct child of the shell (no pipeline: an intermediate
-    // process would be its parent), its stdout goes nowhere, so the shell's
-    // only output line is the relay's pid.
-    writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
-    const parent = spawn('sh', ['-c', `${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} < ${join(dir, 'secret')} > /dev/null & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const pid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
-    after(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ } });
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(spawnSync('kill', ['-0', String(pid)]).status, 0, 'relay running');
-    box.on('exit', () => {});
-    after(() => box.kill('SIGKILL'));
-    parent.kill('SIGKILL');
-    let alive = true;
-    for (let i = 0; i < 50 && alive; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      alive = spawnSync('kill', ['-0', String(pid)]).status === 0 && !/State:\s+Z/.test(spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout);
-    }
-    assert.equal(alive, false);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const { dir } = socketDir();
+  // A sandbox to point the relay at, and a parent shell that starts the relay and is then SIGKILLed.
+  const box = spawn('bwrap', ['--unshare-all', '--die-with-parent', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--info-fd', '3', '--', 'sleep', '5'], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'] });
+  const boxPid = await new Promise<number>((r) => {
+    let info = '';
+    box.stdio[3]!.on('data', (d: Buffer) => { info += d; const m = /"child-pid"\s*:\s*(\d+)/.exec(info); if (m) r(Number(m[1])); });
+  });
+  // The relay is a direct child of the shell (no pipeline: an intermediate
+  // process would be its parent), its stdout goes nowhere, so the shell's
+  // only output line is the relay's pid.
+  writeFileSync(join(dir, 'secret'), `${SECRET}\n`);
+  const parent = spawn('sh', ['-c', `${RELAY} --pid ${boxPid} --map 39123=${join(dir, 'none.sock')} < ${join(dir, 'secret')} > /dev/null & echo $!; wait`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const pid = await new Promise<number>((r) => parent.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+  after(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone, as it should be */ } });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(spawnSync('kill', ['-0', String(pid)]).status, 0, 'relay running');
+  box.on('exit', () => {});
+  after(() => box.kill('SIGKILL'));
+  parent.kill('SIGKILL');
+  let alive = true;
+  for (let i = 0; i < 50 && alive; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    alive = spawnSync('kill', ['-0', String(pid)]).status === 0 && !/State:\s+Z/.test(spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout);
   }
+  assert.equal(alive, false);
 });
 
 test('the relay waits for a loopback interface that is not up yet, then listens', async () => {
   // bubblewrap reports its child's pid before that child brings loopback up;
   // here the interface stays down until the test raises it, so the race the
   // relay must survive is forced every time.
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
-  const sock = join(dir, 'p.sock');
+  const { sock } = socketDir();
   const srv = await unixEcho(sock);
   const ns = spawn('unshare', ['--user', '--map-root-user', '--net', 'sleep', '30'], { stdio: 'ignore' });
   after(() => ns.kill('SIGKILL'));
@@ -160,13 +158,11 @@ test('the relay waits for a loopback interface that is not up yet, then listens'
     assert.equal(got.trim(), 'echo:hi');
   } finally {
     srv.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) and dialed from the host by the relay', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
-  const sock = join(dir, 'p.sock');
+  const { sock } = socketDir();
   // A TCP server on the host's loopback: the sandbox's own loopback cannot reach it.
   const echo = createTcpServer((c) => { c.once('data', (d: Buffer) => c.end(Buffer.concat([Buffer.from('echo:'), d]))); });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
@@ -206,6 +202,5 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) 
   } finally {
     proxy.close();
     echo.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 });
