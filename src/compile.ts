@@ -13,7 +13,7 @@ import { expandPath } from './policy/paths.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
-import { rememberRoots } from './cli/early.js';
+import { predictionKey, rememberRoots } from './cli/early.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
@@ -28,6 +28,8 @@ export interface CompileInput {
   readonly command: readonly string[];
   /** Files cordon writes during the run (the audit log): never writable inside. */
   readonly protectedFiles?: readonly string[];
+  /** The command line, to remember which roots it scanned for the next run's early scans (early.ts). */
+  readonly argv?: readonly string[];
 }
 
 export interface Compiled { readonly policy: Policy; readonly plan: LinuxPlan; readonly helper: string; readonly bwrap: string }
@@ -66,7 +68,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
   });
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early);
-  if (prepared.patterns.length === 0) rememberRoots(runtimeDir(), input.cwd, prepared.scanRoots);
+  if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots);
   const policy = prepared.finish(await scanned);
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });

@@ -4,8 +4,10 @@
  * starting them first lets them run while Node loads and compiles cordon
  * (~8 ms) and reads the settings. Which roots to scan is not known before
  * the settings are read, so this predicts them: the working directory, plus
- * whatever roots the last run from this directory scanned (remembered in
- * cordon's state directory, see rememberRoots). compile() collects the scans
+ * whatever roots the last run with the same options from this directory
+ * scanned (remembered in cordon's state directory, see rememberRoots; the
+ * command itself is not part of the key, so an agent's loop of different
+ * commands keeps its prediction). compile() collects the scans
  * the policy really asks for and waits out the others unused, so a wrong
  * guess costs time, never correctness. Anything that goes wrong here is left
  * for the normal path to report.
@@ -25,32 +27,51 @@ export function startEarlyScans(argv: readonly string[]): PendingScan[] {
     const cwd = realpathSync(process.cwd());
     const helper = helperPath();
     const state = runtimeDir();
-    const roots = new Set([cwd, ...rememberedRoots(state, cwd)]);
+    const roots = new Set([cwd, ...rememberedRoots(state, predictionKey(cwd, argv))]);
     return [...roots].map((r) => startScan(helper, r, [], state));
   } catch {
     return [];
   }
 }
 
-function rootsFile(state: string, cwd: string): string {
-  return join(state, `roots-${fnv1a(cwd)}.json`);
+/**
+ * The working directory and the options before the command (settings files
+ * and per-run rules decide the roots; `-c STRING` and what follows `--` do
+ * not).
+ */
+export function predictionKey(cwd: string, argv: readonly string[]): string {
+  const options: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a === '-c') {
+      i++;
+      continue;
+    }
+    options.push(a);
+  }
+  return fnv1a(JSON.stringify([cwd, options]));
 }
 
-function rememberedRoots(state: string, cwd: string): string[] {
+function rootsFile(state: string, key: string): string {
+  return join(state, `roots-${key}.json`);
+}
+
+function rememberedRoots(state: string, key: string): string[] {
   try {
-    const v = JSON.parse(readFileSync(rootsFile(state, cwd), 'utf8')) as unknown;
+    const v = JSON.parse(readFileSync(rootsFile(state, key), 'utf8')) as unknown;
     return Array.isArray(v) ? v.filter((r): r is string => typeof r === 'string' && r.startsWith('/')).slice(0, 16) : [];
   } catch {
     return [];
   }
 }
 
-/** Records the roots this run scanned from `cwd`, if they differ from the last run's. */
-export function rememberRoots(state: string, cwd: string, roots: readonly string[]): void {
+/** Records the roots this run scanned besides `cwd`, if they differ from what `key` predicted. */
+export function rememberRoots(state: string, key: string, cwd: string, roots: readonly string[]): void {
   const others = roots.filter((r) => r !== cwd);
-  const before = rememberedRoots(state, cwd);
+  const before = rememberedRoots(state, key);
   if (before.length === others.length && before.every((r, i) => r === others[i])) return;
-  const file = rootsFile(state, cwd);
+  const file = rootsFile(state, key);
   try {
     writeFileSync(`${file}.${process.pid}`, JSON.stringify(others), { mode: 0o600 });
     renameSync(`${file}.${process.pid}`, file);

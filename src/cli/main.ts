@@ -54,6 +54,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       ignoreUserSettings: cfg.ignoreUserSettings,
       rules: cfg.rules,
       command,
+      argv,
     }, early.scans);
     // Stream Unix sockets only when some are granted (the helper then decides each connect).
     const seccomp = compileSeccompFilter(hostSeccompArch(), { unixStream: compiled.policy.network.unixSockets.length > 0 });

@@ -346,7 +346,7 @@ export const LOCAL_CLASSES: ReadonlySet<AddressClass> = new Set<AddressClass>(['
  * Cloud instance-metadata / platform endpoints. Most sit in link-local space
  * (denied anyway); they are named so a refusal says what was at stake.
  */
-const METADATA: readonly AddressRange[] = [
+const METADATA_ENTRIES: readonly string[] = [
   '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean… instance metadata
   '169.254.170.2', // AWS ECS task metadata / credentials
   '100.100.100.200', // Alibaba Cloud
@@ -358,33 +358,44 @@ const METADATA: readonly AddressRange[] = [
   'fd00:42::42', // Scaleway IPv6
   'fd00:a9fe:a9fe::1', // Akamai / Linode IPv6
   'fd00:100::100:200', // Alibaba Cloud IPv6
-].map(builtin);
-
-const TABLE: ReadonlyArray<readonly [AddressClass, readonly AddressRange[]]> = [
-  ['metadata', METADATA],
-  ['unspecified', ['0.0.0.0/8', '::/128'].map(builtin)],
-  ['loopback', ['127.0.0.0/8', '::1/128'].map(builtin)],
-  ['link-local', ['169.254.0.0/16', 'fe80::/10'].map(builtin)],
-  ['multicast', ['224.0.0.0/4', 'ff00::/8'].map(builtin)],
-  ['broadcast', ['255.255.255.255/32'].map(builtin)],
-  ['reserved', ['240.0.0.0/4', '192.0.0.0/24', '198.18.0.0/15', '2001:2::/48', '100::/64'].map(builtin)],
-  ['private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fec0::/10', '64:ff9b:1::/48'].map(builtin)],
-  ['documentation', ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20'].map(builtin)],
 ];
-const GLOBAL_UNICAST_V6 = builtin('2000::/3');
+
+const TABLE_ENTRIES: ReadonlyArray<readonly [AddressClass, readonly string[]]> = [
+  ['metadata', METADATA_ENTRIES],
+  ['unspecified', ['0.0.0.0/8', '::/128']],
+  ['loopback', ['127.0.0.0/8', '::1/128']],
+  ['link-local', ['169.254.0.0/16', 'fe80::/10']],
+  ['multicast', ['224.0.0.0/4', 'ff00::/8']],
+  ['broadcast', ['255.255.255.255/32']],
+  ['reserved', ['240.0.0.0/4', '192.0.0.0/24', '198.18.0.0/15', '2001:2::/48', '100::/64']],
+  ['private', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7', 'fec0::/10', '64:ff9b:1::/48']],
+  ['documentation', ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32', '3fff::/20']],
+];
+
+/**
+ * Parsed on first use, not when the module loads: every run loads this
+ * code, but only a run with a filtered network classifies addresses, and
+ * parsing the table cost ~1-3 ms of every start.
+ */
+let parsed: { table: ReadonlyArray<readonly [AddressClass, readonly AddressRange[]]>; globalUnicastV6: AddressRange } | undefined;
+function ranges(): NonNullable<typeof parsed> {
+  parsed ??= { table: TABLE_ENTRIES.map(([cls, list]) => [cls, list.map(builtin)] as const), globalUnicastV6: builtin('2000::/3') };
+  return parsed;
+}
 
 /** The class of the address itself (IPv4-mapped addresses are classified as their IPv4 address). */
 export function classifyAddress(input: IpAddress): AddressClass {
   const a = unmapIPv4(input);
-  for (const [cls, ranges] of TABLE) {
-    if (ranges.some((r) => r.family === a.family && rangeContains(r, a))) return cls;
+  const { table, globalUnicastV6 } = ranges();
+  for (const [cls, list] of table) {
+    if (list.some((r) => r.family === a.family && rangeContains(r, a))) return cls;
   }
   if (a.family === 6) {
     const b = a.bytes;
     // IPv4-compatible (::/96) and IPv4-translated (::ffff:0:0:0/96): deprecated or
     // translator-internal; never a legitimate DNS answer.
     if (b.subarray(0, 12).every((x) => x === 0)) return 'reserved';
-    if (!rangeContains(GLOBAL_UNICAST_V6, a) && !isNat64WellKnown(b)) return 'reserved';
+    if (!rangeContains(globalUnicastV6, a) && !isNat64WellKnown(b)) return 'reserved';
   }
   return 'global';
 }

@@ -14,7 +14,7 @@ const state = realpathSync(tempDir(join(tmpdir(), 'cordon-early-')));
 process.env.XDG_STATE_HOME = state;
 // A small working directory: the early scan walks it.
 process.chdir(realpathSync(tempDir(join(tmpdir(), 'cordon-early-cwd-'))));
-const { rememberRoots, startEarlyScans } = await import('../../../src/cli/early.js');
+const { predictionKey, rememberRoots, startEarlyScans } = await import('../../../src/cli/early.js');
 
 test('no scan for subcommands that run nothing; the working directory otherwise', async () => {
   for (const argv of [['explain'], ['doctor'], ['--help'], ['--version']]) assert.deepEqual(startEarlyScans(argv), []);
@@ -23,17 +23,19 @@ test('no scan for subcommands that run nothing; the working directory otherwise'
   await Promise.all(scans.map((s) => s.result));
 });
 
-test('the roots the last run from this directory scanned are scanned early next time; a change is remembered', async () => {
+test('the roots the last run with the same options from this directory scanned are scanned early next time; a change is remembered', async () => {
   const cwd = realpathSync(process.cwd());
   const extra = realpathSync(tempDir(join(tmpdir(), 'cordon-early-root-')));
   mkdirSync(join(extra, 'repo', '.git'), { recursive: true });
-  rememberRoots(join(state, 'cordon'), cwd, [cwd, extra]);
+  rememberRoots(join(state, 'cordon'), predictionKey(cwd, ['-c', 'anything']), cwd, [cwd, extra]);
   const scans = startEarlyScans(['-c', 'true']);
-  assert.deepEqual(scans.map((s) => s.root), [cwd, extra]);
+  assert.deepEqual(scans.map((s) => s.root), [cwd, extra], 'the command is not part of the key');
+  // Other options are another key: nothing remembered for them yet.
+  assert.deepEqual(startEarlyScans(['--settings', 'x.json', '--', 'true']).map((s) => s.root), [cwd]);
   const found = await scans[1]!.result;
   assert.deepEqual(found.repos, [join(extra, 'repo')]);
   // A run with no other root forgets it.
-  rememberRoots(join(state, 'cordon'), cwd, [cwd]);
+  rememberRoots(join(state, 'cordon'), predictionKey(cwd, ['--', 'ls']), cwd, [cwd]);
   assert.deepEqual(startEarlyScans(['-c', 'true']).map((s) => s.root), [cwd]);
   assert.ok(readdirSync(join(state, 'cordon')).some((n) => /^roots-[0-9a-f]{16}\.json$/.test(n)));
 });
