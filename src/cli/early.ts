@@ -1,16 +1,16 @@
 /**
- * Work started by bin/cordon.cjs before the main bundle loads. The scans of
- * the writable roots for nested repositories run in their own processes, so
- * starting them first lets them run while Node loads and compiles cordon
+ * Work started by bin/cordon.cjs before the main bundle loads. The scan of
+ * the writable roots for nested repositories runs in its own process, so
+ * starting it first lets it run while Node loads and compiles cordon
  * (~8 ms) and reads the settings. Which roots to scan is not known before
  * the settings are read, so this predicts them: the working directory, plus
  * whatever roots the last run with the same options from this directory
  * scanned (remembered in cordon's state directory, see rememberRoots; the
  * command itself is not part of the key, so an agent's loop of different
- * commands keeps its prediction). compile() collects the scans
- * the policy really asks for and waits out the others unused, so a wrong
- * guess costs time, never correctness. Anything that goes wrong here is left
- * for the normal path to report.
+ * commands keeps its prediction), all in one process. compile() uses it if
+ * the policy asks for exactly those roots, and otherwise waits it out
+ * unused, so a wrong guess costs time, never correctness. Anything that
+ * goes wrong here is left for the normal path to report.
  */
 import { readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ export function startEarlyScans(argv: readonly string[]): PendingScan[] {
     const helper = helperPath();
     const state = runtimeDir();
     const roots = new Set([cwd, ...rememberedRoots(state, predictionKey(cwd, argv))]);
-    return [...roots].map((r) => startScan(helper, r, [], state));
+    return [startScan(helper, [...roots], [], state)];
   } catch {
     return [];
   }

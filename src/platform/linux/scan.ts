@@ -44,7 +44,8 @@ function scanFailed(roots: readonly string[], why: string, cause?: unknown): Cor
 
 /** A scan running in the background: started before it is needed, collected when it is. */
 export interface PendingScan {
-  readonly root: string;
+  /** Scanned together, in one process (sorted). */
+  readonly roots: readonly string[];
   readonly patterns: readonly string[];
   /**
    * Never rejects unhandled. There is no cancel: a scan killed mid-way could
@@ -54,45 +55,39 @@ export interface PendingScan {
   readonly result: Promise<ScanResult>;
 }
 
-/** scanTrees for one root, without blocking: the walk runs while cordon does other work. */
-export function startScan(helper: string, root: string, patterns: readonly string[], cacheDir?: string): PendingScan {
-  const child = spawn(helper, scanArgs([root], patterns, cacheDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+/** scanTrees without blocking: the walk runs in its own process while cordon does other work. */
+export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): PendingScan {
+  const sorted = [...roots].sort();
+  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir), { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout.on('data', (d: Buffer) => out.push(d));
   child.stderr.on('data', (d: Buffer) => err.push(d));
   const result = new Promise<ScanResult>((resolve, reject) => {
-    child.on('error', (e) => reject(scanFailed([root], e.message, e)));
+    child.on('error', (e) => reject(scanFailed(sorted, e.message, e)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
-      else reject(scanFailed([root], Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
+      else reject(scanFailed(sorted, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
     });
   });
-  result.catch(() => {}); // a cancelled or unused scan must not become an unhandled rejection
-  return { root, patterns, result };
+  result.catch(() => {}); // an unused scan must not become an unhandled rejection
+  return { roots: sorted, patterns, result };
 }
 
 /**
- * Scans each root in its own process, in parallel, reusing the `early` scans
- * (started at start-up, before the roots were known) that asked the same.
- * The others are waited out, not killed: killed, a scan could leave a
- * half-written cache file behind; they ran in parallel anyway.
+ * The scan of `roots`: an `early` one (started at start-up, before the roots
+ * were known) if one asked exactly this, else a new one, in one process. The
+ * early scans not used are waited out, not killed: killed, a scan could
+ * leave a half-written cache file behind; they ran in parallel anyway.
  */
 export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = []): Promise<ScanResult> {
-  const same = (e: PendingScan) => e.patterns.length === patterns.length && e.patterns.every((p, i) => p === patterns[i]);
-  const reused = new Set<PendingScan>();
-  const parts = await Promise.all(roots.map((r) => {
-    const e = early.find((x) => x.root === r && same(x));
-    if (e) reused.add(e);
-    return e ? e.result : startScan(helper, r, patterns, cacheDir).result;
-  }));
-  await Promise.all(early.filter((e) => !reused.has(e)).map((e) => e.result.catch(() => undefined)));
-  return {
-    repos: parts.flatMap((p) => p.repos),
-    submoduleGitDirs: parts.flatMap((p) => p.submoduleGitDirs),
-    matches: parts.flatMap((p) => p.matches),
-    unreadable: parts.reduce((n, p) => n + p.unreadable, 0),
-  };
+  if (roots.length === 0) return { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 };
+  const want = [...roots].sort();
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const hit = early.find((e) => same(e.roots, want) && same(e.patterns, patterns));
+  const result = await (hit ?? startScan(helper, want, patterns, cacheDir)).result;
+  await Promise.all(early.filter((e) => e !== hit).map((e) => e.result.catch(() => undefined)));
+  return result;
 }
 
 /** Pure: the scanner's NUL-separated `K<TAB>value` records → ScanResult. */

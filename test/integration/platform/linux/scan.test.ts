@@ -1,7 +1,7 @@
 /**
  * The background scan (scanRoots/startScan) against the real native scanner:
- * one process per root, merged; an early scan reused only when it asked the
- * same question, and otherwise waited out (never killed mid-write).
+ * an early scan reused only when it asked the same question, and otherwise
+ * waited out (never killed mid-write).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,9 +22,9 @@ function tree(): { a: string; b: string } {
 
 const sorted = (r: ScanResult) => ({ repos: [...r.repos].sort(), submoduleGitDirs: [...r.submoduleGitDirs].sort(), matches: [...r.matches].sort(), unreadable: r.unreadable });
 
-test('one process per root, in parallel, gives what one scan of all roots gives', async () => {
+test('scanRoots gives what a blocking scan of the same roots gives, in any order', async () => {
   const { a, b } = tree();
-  const both = await scanRoots(helper, [a, b], ['.env'], undefined);
+  const both = await scanRoots(helper, [b, a], ['.env'], undefined);
   assert.deepEqual(sorted(both), sorted(scanTrees(helper, [a, b], ['.env'])));
   assert.deepEqual(sorted(both).repos, [a, join(a, 'deep', 'x'), b]);
   assert.equal(both.matches.length, 2);
@@ -34,12 +34,14 @@ test('an early scan is used when it asked the same, and waited out (not used) wh
   const { a, b } = tree();
   let settled = false;
   const sentinel: PendingScan = {
-    root: a,
+    roots: [a, b].sort(),
     patterns: [],
     result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)),
   };
-  const used = await scanRoots(helper, [a, b], [], undefined, [sentinel]);
-  assert.deepEqual(sorted(used).repos, ['/from/early', b]);
+  const used = await scanRoots(helper, [b, a], [], undefined, [sentinel]);
+  assert.deepEqual(used.repos, ['/from/early']);
+  // Other roots: not used either.
+  assert.ok(!(await scanRoots(helper, [a], [], undefined, [sentinel])).repos.includes('/from/early'));
   // Different patterns: the early answer is not used, but the call returns only after it settled.
   settled = false;
   const unused = await scanRoots(helper, [a, b], ['.env'], undefined, [{ ...sentinel, result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)) }]);
@@ -50,7 +52,7 @@ test('an early scan is used when it asked the same, and waited out (not used) wh
 
 test('startScan of a real root runs in the background; a scanner that cannot run rejects with the root named', async () => {
   const { a } = tree();
-  const p = startScan(helper, a, []);
+  const p = startScan(helper, [a], []);
   assert.deepEqual(sorted(await p.result).repos, [a, join(a, 'deep', 'x')]);
-  await assert.rejects(startScan('/nonexistent/cordon-helper', a, []).result, (e: Error) => e.message.includes(`scanning ${a} for git repositories failed`));
+  await assert.rejects(startScan('/nonexistent/cordon-helper', [a], []).result, (e: Error) => e.message.includes(`scanning ${a} for git repositories failed`));
 });
