@@ -35,6 +35,8 @@ export function probeLinux(helper: string | undefined): Check[] {
   }
   const fast = kernelAtLeast(...HELPER_MOUNTS_KERNEL);
   checks.push({ name: 'mount API', ok: true, detail: fast ? `Linux ${release()}: the helper makes the read-only mounts (open_tree, mount_setattr)` : `Linux ${release()} < 5.12: bubblewrap makes every mount (slower start-up with many protected paths)` });
+  const notify = kernelAtLeast(5, 6);
+  checks.push({ name: 'Unix socket grants', ok: notify, detail: notify ? 'network.allowUnixSockets can be honoured (seccomp user notification, pidfd_getfd)' : `Linux ${release()} < 5.6: network.allowUnixSockets cannot be enforced here; runs that grant a socket fail`, fix: notify ? undefined : 'a kernel >= 5.6 is needed to grant named Unix sockets; without grants nothing changes' });
   const seccomp = readSys('/proc/sys/kernel/seccomp/actions_avail');
   checks.push({ name: 'seccomp', ok: /errno/.test(seccomp), detail: seccomp ? `actions: ${seccomp}` : 'not available', fix: seccomp ? undefined : 'a kernel built with CONFIG_SECCOMP_FILTER is required' });
   if (!helper) {
