@@ -204,3 +204,54 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) 
     echo.close();
   }
 });
+
+test('--dial-port: 300 tunnels with readers that do not read keep the relay small (the kernel holds the bytes, bounded)', async (t) => {
+  const { sock } = socketDir();
+  // Every tunnel's server pushes 4 MiB at once; the client inside reads nothing until the end.
+  const chunk = Buffer.alloc(4 * 1024 * 1024, 0x61);
+  const source = createTcpServer((c) => { c.on('error', () => {}); c.end(chunk); });
+  await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
+  const port = (source.address() as { port: number }).port;
+  const proxy = createServer({ allowHalfOpen: true }, (c) => { c.once('data', () => c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\n`)); });
+  await new Promise<void>((r) => proxy.listen(sock, r));
+  let peakKiB = 0;
+  let relayPid = 0;
+  const sampler = setInterval(() => {
+    if (!relayPid) {
+      const p = spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
+      relayPid = Number(p) || 0;
+    }
+    if (!relayPid) return;
+    const m = /VmHWM:\s+(\d+) kB/.exec(spawnSync('cat', [`/proc/${relayPid}/status`], { encoding: 'utf8' }).stdout);
+    if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+  }, 50);
+  try {
+    const py = [
+      'import socket, time',
+      'socks = []',
+      'for i in range(300):',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"CONNECT t:1 HTTP/1.1\\r\\n\\r\\n"); socks.append(s)',
+      'time.sleep(1.5)',
+      'total = 0',
+      'for s in socks:',
+      '    while True:',
+      '        c = s.recv(1 << 20)',
+      '        if not c: break',
+      '        total += len(c)',
+      '    s.close()',
+      'print(total)',
+    ].join('\n');
+    // The server closes after its write, so every tunnel ends with EOF.
+    const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
+    assert.equal(r.code, 0);
+    // Each tunnel carries its 200 line plus 4 MiB.
+    assert.equal(Number(r.out.trim()), 300 * (4 * 1024 * 1024 + 'HTTP/1.1 200 Connection Established\r\n\r\n'.length));
+    assert.ok(relayPid > 0, 'sampled the relay');
+    assert.ok(peakKiB > 0 && peakKiB < 48 * 1024, `relay peak RSS ${peakKiB} KiB`);
+    t.diagnostic(`relay peak RSS ${peakKiB} KiB with 300 tunnels of 4 MiB each`);
+  } finally {
+    clearInterval(sampler);
+    proxy.close();
+    source.close();
+  }
+});
