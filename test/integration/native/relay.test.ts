@@ -35,6 +35,16 @@ async function unixEcho(path: string): Promise<Server> {
   return s;
 }
 
+/** Python, for clients inside: read_all(s) reads a socket to EOF. */
+const PY_READ_ALL = [
+  'def read_all(s):',
+  '    out = b""',
+  '    while True:',
+  '        c = s.recv(1 << 20)',
+  '        if not c: return out',
+  '        out += c',
+];
+
 /** A private directory for a test's proxy socket, removed after the file's tests. */
 function socketDir(): { dir: string; sock: string } {
   const dir = mkdtempSync(join(tmpdir(), 'cordon-relay-'));
@@ -183,13 +193,10 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) 
   try {
     const py = [
       'import socket',
+      ...PY_READ_ALL,
       'def ask(data):',
-      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data); s.shutdown(socket.SHUT_WR); out = b""',
-      '    while True:',
-      '        c = s.recv(65536)',
-      '        if not c: break',
-      '        out += c',
-      '    return out.decode()',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data); s.shutdown(socket.SHUT_WR)',
+      '    return read_all(s).decode()',
       'print(repr(ask(b"CONNECT allowed.invalid:443 HTTP/1.1\\r\\n\\r\\nhello")))',
       'print(repr(ask(b"CONNECT refuse.invalid:443 HTTP/1.1\\r\\n\\r\\nsecret")))',
     ].join('\n');
@@ -228,16 +235,14 @@ test('--dial-port: 300 tunnels with readers that do not read keep the relay smal
   try {
     const py = [
       'import socket, time',
+      ...PY_READ_ALL,
       'socks = []',
       'for i in range(300):',
       '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"CONNECT t:1 HTTP/1.1\\r\\n\\r\\n"); socks.append(s)',
       'time.sleep(1.5)',
       'total = 0',
       'for s in socks:',
-      '    while True:',
-      '        c = s.recv(1 << 20)',
-      '        if not c: break',
-      '        total += len(c)',
+      '    total += len(read_all(s))',
       '    s.close()',
       'print(total)',
     ].join('\n');
