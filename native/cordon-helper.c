@@ -567,9 +567,11 @@ static void handle_notification(const struct grants *g)
 		for (size_t i = 0; real && i < g->n; i++)
 			if (strcmp(real, g->paths[i]) == 0)
 				granted = g->paths[i];
-		if (granted) {
-			struct sockaddr_un to = { .sun_family = AF_UNIX };
-			snprintf(to.sun_path, sizeof to.sun_path, "%s", granted);
+		struct sockaddr_un to = { .sun_family = AF_UNIX };
+		if (granted && strlen(granted) >= sizeof to.sun_path) {
+			err = ENAMETOOLONG; /* never connect to a truncated path */
+		} else if (granted) {
+			memcpy(to.sun_path, granted, strlen(granted) + 1);
 			err = connect(sock, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
 		} else {
 			fprintf(stderr, "cordon: refused a Unix socket connection to %s (not in network.allowUnixSockets)\n", real ? real : asked);
