@@ -246,6 +246,7 @@ function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: s
       let isSocket = false;
       try { isSocket = statSync(abs).isSocket(); } catch { /* missing */ }
       if (!isSocket) warnings.push(`${s.file}: network.allowUnixSockets[${i}]: ${abs} is not a Unix socket (now); not granted`);
+      else if (Buffer.byteLength(abs) >= 108) warnings.push(`${s.file}: network.allowUnixSockets[${i}]: ${abs} is too long for a Unix socket address (108 bytes); not granted`);
       else if (!out.includes(abs)) out.push(abs);
     });
   }
