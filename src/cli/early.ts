@@ -66,10 +66,14 @@ function rememberedRoots(state: string, key: string): string[] {
   }
 }
 
-/** Records the roots this run scanned besides `cwd`, if they differ from what `key` predicted. */
-export function rememberRoots(state: string, key: string, cwd: string, roots: readonly string[]): void {
-  const others = roots.filter((r) => r !== cwd);
-  const before = rememberedRoots(state, key);
+/**
+ * Records the roots this run scanned besides `cwd`, if they differ from what
+ * `key` predicted. `predicted`: the roots the early scan used (its answer to
+ * the same question), so the file is not read twice in one run.
+ */
+export function rememberRoots(state: string, key: string, cwd: string, roots: readonly string[], predicted?: readonly string[]): void {
+  const others = roots.filter((r) => r !== cwd).sort();
+  const before = predicted ? predicted.filter((r) => r !== cwd).sort() : rememberedRoots(state, key).sort();
   if (before.length === others.length && before.every((r, i) => r === others[i])) return;
   const file = rootsFile(state, key);
   try {

@@ -35,13 +35,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       addresses = hostAddresses();
       addressesAt = Date.now();
     }
-    return decide(req, {
-      allow: spec.allow,
-      deny: spec.deny,
-      deniedRanges: spec.deniedRanges,
-      hostAddresses: addresses,
-      denyPrivateAddresses: spec.denyPrivateAddresses,
-    }, { resolve: resolveAll });
+    return decide(req, { ...spec, hostAddresses: addresses }, { resolve: resolveAll });
   };
   try {
     const proxies = await startProxies(dir, { secret, decide: decider, onEvent });

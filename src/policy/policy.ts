@@ -17,17 +17,14 @@ import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE }
 import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
-import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
-import type { AddressRange } from '../network/addresses.js';
+import { parseAllowedDomains, parseDeniedDomains } from '../network/domain-rules.js';
+import type { NetworkPolicy } from '../network/decide.js';
 
-export interface NetworkPolicySpec {
+/** The rules decide() applies (network/decide.ts), plus what the launcher needs. */
+export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> {
   readonly mode: NetworkMode;
   /** Where the mode came from ("default: no allowed domains", "--network", "FILE: network.mode"). */
   readonly modeSource: string;
-  readonly allow: readonly DomainRule[];
-  readonly deny: readonly DomainRule[];
-  readonly deniedRanges: readonly AddressRange[];
-  readonly denyPrivateAddresses: boolean;
   /** Host Unix sockets the command may connect to: absolute, symlinks resolved, existing sockets only. */
   readonly unixSockets: readonly string[];
 }
