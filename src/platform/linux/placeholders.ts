@@ -126,7 +126,8 @@ function readHolds(dir: string): { file: string; hold: HoldFile }[] {
 /**
  * Creates the missing placeholders and records what this run holds: its own
  * placeholders plus any of `mounted` that another live run created (they look
- * like ordinary empty directories to the policy).
+ * like ordinary empty directories to the policy), and any of `mounted` that
+ * has vanished since the plan was made, re-created as this run's own.
  */
 export function acquirePlaceholders(placeholders: readonly string[], mounted: readonly string[]): Holds {
   const dir = runtimeDir();
@@ -141,6 +142,13 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
         for (const created of mkdirRecording(p)) paths.push(created);
         if (!paths.includes(p) && others.has(p)) paths.push(p);
       }
+      for (const p of mounted) {
+        if (paths.includes(p)) continue;
+        if (others.has(p)) paths.push(p);
+        // Gone since the plan was made (another run released its placeholder,
+        // or the host removed it): put the mount point back, as this run's own.
+        else if (!existsSync(p)) for (const created of mkdirRecording(p)) paths.push(created);
+      }
     } catch (e) {
       // Undo this call's own directories (deepest first): nothing is left behind.
       for (const p of paths.filter((q) => !others.has(q)).sort((a, b) => b.length - a.length)) {
@@ -148,7 +156,6 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
       }
       throw e;
     }
-    for (const p of mounted) if (others.has(p) && !paths.includes(p)) paths.push(p);
     paths.sort((a, b) => b.length - a.length);
     if (paths.length > 0) writeFileSync(file, JSON.stringify({ pid: process.pid, paths } satisfies HoldFile), { mode: 0o600 });
     return { dir, file, paths };

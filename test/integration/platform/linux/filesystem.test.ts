@@ -186,11 +186,13 @@ test('many runs in parallel in one directory all succeed and leave nothing behin
   const w = makeWorld();
   const { cordonAsync } = await import('../../../helpers/cordon.js');
   const before = readdirSync(w.proj).sort();
-  const runs = Array.from({ length: 8 }, (_, i) => new Promise<number>((resolve) => {
+  const runs = Array.from({ length: 8 }, (_, i) => new Promise<string>((resolve) => {
     const c = cordonAsync(w, ['--', '/bin/sh', '-c', `echo ${i} > out-${i}.txt; sleep 0.${i}; test -d .vscode && ! touch .vscode/x 2>/dev/null`]);
-    c.on('close', (code) => resolve(code ?? -1));
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('close', (code) => resolve(`${code ?? -1}${err ? ` ${err.trim()}` : ''}`));
   }));
-  assert.deepEqual(await Promise.all(runs), [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(await Promise.all(runs), ['0', '0', '0', '0', '0', '0', '0', '0']);
   const after = readdirSync(w.proj).filter((n) => !n.startsWith('out-')).sort();
   assert.deepEqual(after, before);
 });

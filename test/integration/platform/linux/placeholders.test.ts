@@ -43,6 +43,21 @@ test('a placeholder shared with another live run survives until the last one rel
   assert.ok(!existsSync(join(proj, '.envrc')));
 });
 
+test("a placeholder released between another run's plan and its launch is put back and held", () => {
+  const proj = join(base, 'p5');
+  mkdirSync(proj);
+  const a = acquirePlaceholders([join(proj, '.idea')], []);
+  // b's plan was made while a's placeholder existed, so b mounts it as an existing directory...
+  releasePlaceholders(a);
+  assert.ok(!existsSync(join(proj, '.idea')));
+  // ...and a released it before b launched: b must recreate its mount point, not fail.
+  const b = acquirePlaceholders([], [join(proj, '.idea')]);
+  assert.ok(statSync(join(proj, '.idea')).isDirectory());
+  assert.deepEqual(b.paths, [join(proj, '.idea')]);
+  releasePlaceholders(b);
+  assert.deepEqual(readdirSync(proj), []);
+});
+
 test('holds of a dead run are swept; a placeholder the host wrote into is left alone', () => {
   const proj = join(base, 'p3');
   mkdirSync(join(proj, '.envrc'), { recursive: true });
