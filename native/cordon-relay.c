@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http1.h"
 #include "io.h"
 
 #define EXIT_RELAY 125
@@ -94,6 +95,13 @@ static long now_s(void)
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (long)t.tv_sec;
+}
+
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 struct half {
@@ -163,6 +171,20 @@ static void release(struct conn *c)
 	}
 }
 
+/* Moves exactly n bytes that are in the pipe (read end p0) to `to`. */
+static bool drain_pipe(int p0, int to, size_t n)
+{
+	while (n > 0) {
+		ssize_t m = splice(p0, NULL, to, NULL, n, SPLICE_F_MOVE);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0)
+			return false;
+		n -= (size_t)m;
+	}
+	return true;
+}
+
 /* One direction: from → pipe → to, until EOF or error; then half-close. */
 static void *pump(void *arg)
 {
@@ -198,19 +220,11 @@ static void *pump(void *arg)
 			ok = false;
 			break;
 		}
-		while (n > 0) {
-			ssize_t m = splice(p[0], NULL, h->to, NULL, (size_t)n, SPLICE_F_MOVE);
-			if (m < 0) {
-				if (errno == EINTR)
-					continue;
-				ok = false;
-				break;
-			}
-			n -= m;
+		if (!drain_pipe(p[0], h->to, (size_t)n)) {
+			ok = false;
+			break;
 		}
 		atomic_store(&h->c->last_active, now_s());
-		if (!ok)
-			break;
 	}
 	close(p[0]);
 	close(p[1]);
@@ -522,9 +536,9 @@ static size_t read_until(int fd, char *buf, size_t max, const char *end, int ms,
 {
 	size_t n = 0, elen = strlen(end);
 	*at = 0;
-	long deadline = now_s() * 1000 + ms;
+	long deadline = now_ms() + ms;
 	while (n < max) {
-		long left = deadline - now_s() * 1000;
+		long left = deadline - now_ms();
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		int r = poll(&pf, 1, left > 0 ? (int)left : 0);
 		if (r < 0 && errno == EINTR)
@@ -558,6 +572,546 @@ static void refuse_502(int client, int err)
 	write_all(client, msg, (size_t)ml);
 }
 
+/* ------------------------------------------------- plain-HTTP requests -- */
+
+/*
+ * Plain-HTTP requests on the dial port skip the proxy's copying too. For
+ * each request head the relay asks the proxy (on a dial-mode connection kept
+ * per client connection), which judges it exactly as before and answers with
+ * an HTTP response:
+ *   200 + `X-Cordon-Forward: <address> <port> <body length>`: send the body
+ *       (the rewritten head, origin-form, hop-by-hop headers removed) to that
+ *       address, then the request's body of exactly that many bytes;
+ *   200 + `X-Cordon-Route: proxy`: not for the relay (chunked bodies,
+ *       upgrades, HTTP/1.0): the connection goes to the proxy, bytes and all;
+ *   anything else: a refusal, passed to the client as it is.
+ * The relay never reads a header the proxy did not rewrite, except in
+ * responses, where it only finds where each one ends (http1.h) so that it
+ * knows when it may switch the upstream connection to another destination.
+ * One upstream connection at a time per client connection, reused while the
+ * client's requests go to the same address, like the proxy's own agents.
+ */
+
+#define RBUF_SIZE 65536
+#define PIPELINE_MAX 64 /* requests sent upstream and not yet answered */
+#define LINE_MAX_LEN 8192 /* a chunk-size or trailer line */
+
+struct rbuf {
+	size_t off, len;
+	char data[RBUF_SIZE];
+};
+
+struct fwd {
+	int client, up, decide;
+	const char *socket_path;
+	pthread_attr_t *attr;
+	struct rbuf *in; /* bytes from the client */
+	struct rbuf *dec; /* bytes from the proxy's decisions */
+	int body_pipe[2]; /* request bodies, client → upstream */
+	char up_address[INET6_ADDRSTRLEN];
+	unsigned up_port;
+	pthread_t reader; /* upstream → client, one per upstream connection */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned pending, first; /* requests sent whose response has not ended: a ring from `first` */
+	bool is_head[PIPELINE_MAX];
+	bool up_done; /* the reader ended: this upstream takes no more requests */
+	atomic_long last_active;
+};
+
+static void rbuf_consume(struct rbuf *b, size_t n)
+{
+	b->off += n;
+	b->len -= n;
+	if (b->len == 0)
+		b->off = 0;
+}
+
+static void touch(struct fwd *f)
+{
+	atomic_store(&f->last_active, now_s());
+}
+
+/* Until fd is readable: by `deadline` (monotonic ms) if set, else while the connection is not idle. */
+static bool wait_readable(int fd, struct fwd *f, long deadline)
+{
+	for (;;) {
+		int wait = 30 * 1000;
+		if (deadline) {
+			long left = deadline - now_ms();
+			if (left <= 0)
+				return false;
+			if (left < wait)
+				wait = (int)left;
+		}
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		int r = poll(&pf, 1, wait);
+		if (r > 0)
+			return true;
+		if (r < 0 && errno != EINTR)
+			return false;
+		if (r == 0 && !deadline && now_s() - atomic_load(&f->last_active) >= IDLE_S)
+			return false;
+	}
+}
+
+/* One read into b: 1 bytes came, 0 EOF, -1 error, timeout or full. */
+static int rbuf_fill(int fd, struct rbuf *b, struct fwd *f, long deadline)
+{
+	if (b->off + b->len == RBUF_SIZE) {
+		if (b->len == RBUF_SIZE)
+			return -1;
+		memmove(b->data, b->data + b->off, b->len);
+		b->off = 0;
+	}
+	for (;;) {
+		if (!wait_readable(fd, f, deadline))
+			return -1;
+		ssize_t got = recv(fd, b->data + b->off + b->len, RBUF_SIZE - b->off - b->len, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -1;
+		b->len += (size_t)got;
+		return got > 0;
+	}
+}
+
+/*
+ * Buffers until `marker` ends the bytes at b's front; *len counts them,
+ * marker included. Before the first byte it waits by `deadline` (0: while the
+ * connection is not idle); then the rest must come within HANDSHAKE_MS.
+ * 1 found; 0 EOF before any byte; -1 error, timeout or EOF midway; -2 `max`
+ * bytes without the marker.
+ */
+static int read_until_marker(int fd, struct rbuf *b, size_t max, const char *marker, struct fwd *f, long deadline, size_t *len)
+{
+	size_t ml = strlen(marker), scanned = 0;
+	for (;;) {
+		if (b->len) {
+			if (!deadline)
+				deadline = now_ms() + HANDSHAKE_MS;
+			size_t from = scanned >= ml ? scanned - (ml - 1) : 0;
+			char *hit = memmem(b->data + b->off + from, b->len - from, marker, ml);
+			if (hit) {
+				*len = (size_t)(hit - (b->data + b->off)) + ml;
+				return 1;
+			}
+			scanned = b->len;
+			if (b->len >= max)
+				return -2;
+		}
+		int r = rbuf_fill(fd, b, f, deadline);
+		if (r <= 0)
+			return r == 0 && b->len == 0 ? 0 : -1;
+	}
+}
+
+/* Exactly n bytes from `from` to `to`: what b holds first, then spliced through the pipe p. */
+static bool forward_exact(int from, int to, unsigned long long n, struct rbuf *b, int p[2], struct fwd *f)
+{
+	size_t take = b->len < n ? b->len : (size_t)n;
+	if (take) {
+		if (!write_all(to, b->data + b->off, take))
+			return false;
+		rbuf_consume(b, take);
+		n -= take;
+	}
+	while (n > 0) {
+		if (!wait_readable(from, f, 0))
+			return false;
+		ssize_t got = splice(from, NULL, p[1], NULL, n < PIPE_SIZE ? (size_t)n : PIPE_SIZE, SPLICE_F_MOVE);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0 || !drain_pipe(p[0], to, (size_t)got))
+			return false;
+		n -= (unsigned long long)got;
+		touch(f);
+	}
+	return true;
+}
+
+/* Everything until `from` closes. */
+static bool forward_to_eof(int from, int to, struct rbuf *b, int p[2], struct fwd *f)
+{
+	if (b->len && !write_all(to, b->data + b->off, b->len))
+		return false;
+	rbuf_consume(b, b->len);
+	for (;;) {
+		if (!wait_readable(from, f, 0))
+			return false;
+		ssize_t got = splice(from, NULL, p[1], NULL, PIPE_SIZE, SPLICE_F_MOVE);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got == 0)
+			return true;
+		if (got < 0 || !drain_pipe(p[0], to, (size_t)got))
+			return false;
+		touch(f);
+	}
+}
+
+/* Buffers one CRLF-ended line (no other CR, LF or NUL) at b's front; *len counts it, CRLF included. */
+static bool read_line(int from, struct rbuf *b, struct fwd *f, size_t *len)
+{
+	if (read_until_marker(from, b, LINE_MAX_LEN, "\r\n", f, 0, len) != 1)
+		return false;
+	const char *l = b->data + b->off;
+	for (size_t i = 0; i + 2 < *len; i++)
+		if (l[i] == '\r' || l[i] == '\n' || l[i] == '\0')
+			return false;
+	return true;
+}
+
+/* A chunked body: size lines, data, the last chunk and trailers, all passed on as they are. */
+static bool forward_chunked(int from, int to, struct rbuf *b, int p[2], struct fwd *f)
+{
+	for (;;) {
+		size_t ll;
+		unsigned long long size;
+		if (!read_line(from, b, f, &ll) || !http1_parse_chunk_size(b->data + b->off, ll - 2, &size) ||
+		    !write_all(to, b->data + b->off, ll))
+			return false;
+		rbuf_consume(b, ll);
+		if (size == 0)
+			break;
+		if (!forward_exact(from, to, size, b, p, f) || !read_line(from, b, f, &ll) || ll != 2 ||
+		    !write_all(to, "\r\n", 2))
+			return false;
+		rbuf_consume(b, ll);
+	}
+	for (;;) { /* trailers, up to the empty line */
+		size_t ll;
+		if (!read_line(from, b, f, &ll) || !write_all(to, b->data + b->off, ll))
+			return false;
+		rbuf_consume(b, ll);
+		if (ll == 2)
+			return true;
+	}
+}
+
+/* The upstream → client half: each response, framed, in the order the requests went. */
+static void *response_reader(void *arg)
+{
+	struct fwd *f = arg;
+	struct rbuf *b = malloc(sizeof *b);
+	int p[2] = { -1, -1 };
+	bool end_client = true;
+	if (!b || pipe2(p, O_CLOEXEC) < 0)
+		goto done;
+	fcntl(p[1], F_SETPIPE_SZ, PIPE_SIZE);
+	b->off = b->len = 0;
+	for (;;) {
+		size_t hl;
+		int r = read_until_marker(f->up, b, RBUF_SIZE, "\r\n\r\n", f, 0, &hl);
+		pthread_mutex_lock(&f->mu);
+		unsigned pending = f->pending;
+		bool head_request = pending && f->is_head[f->first % PIPELINE_MAX];
+		pthread_mutex_unlock(&f->mu);
+		if (r == 0 && pending == 0) {
+			end_client = false; /* the server closed an idle connection: the next request dials again */
+			break;
+		}
+		/* Closed midway, failed, unframeable, or an answer nobody asked for: the client sees the close. */
+		struct response_head h;
+		if (r != 1 || pending == 0 || !http1_parse_response(b->data + b->off, hl, head_request, &h) || h.status == 101 ||
+		    !write_all(f->client, b->data + b->off, hl))
+			break;
+		rbuf_consume(b, hl);
+		touch(f);
+		if (h.status < 200)
+			continue; /* interim (100 Continue, 103): the final answer follows */
+		bool ok = h.body == BODY_NONE	 ? true :
+			  h.body == BODY_LENGTH	 ? forward_exact(f->up, f->client, h.length, b, p, f) :
+			  h.body == BODY_CHUNKED ? forward_chunked(f->up, f->client, b, p, f) :
+						   forward_to_eof(f->up, f->client, b, p, f);
+		if (!ok)
+			break;
+		pthread_mutex_lock(&f->mu);
+		f->pending--;
+		f->first++;
+		pthread_cond_broadcast(&f->cv);
+		pthread_mutex_unlock(&f->mu);
+		if (h.body == BODY_CLOSE)
+			break; /* that body ended with the server's close: the client learns it the same way */
+		if (h.close) {
+			end_client = false; /* unless requests are still waiting for an answer (below) */
+			break;
+		}
+	}
+done:
+	pthread_mutex_lock(&f->mu);
+	f->up_done = true;
+	if (f->pending > 0)
+		end_client = true;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+	if (end_client)
+		shutdown(f->client, SHUT_RDWR); /* after what was written; wakes the request side */
+	if (p[0] >= 0)
+		close(p[0]), close(p[1]);
+	free(b);
+	return NULL;
+}
+
+/* Waits until every request sent upstream has its answer (or the upstream is gone); false if the client must end. */
+static bool wait_answers(struct fwd *f)
+{
+	pthread_mutex_lock(&f->mu);
+	while (f->pending > 0 && !f->up_done)
+		pthread_cond_wait(&f->cv, &f->mu);
+	bool ok = f->pending == 0;
+	pthread_mutex_unlock(&f->mu);
+	return ok;
+}
+
+static void drop_upstream(struct fwd *f)
+{
+	if (f->up < 0)
+		return;
+	shutdown(f->up, SHUT_RDWR);
+	pthread_join(f->reader, NULL);
+	close(f->up);
+	f->up = -1;
+}
+
+/*
+ * Registers the next request on an upstream connection to address:port,
+ * reusing the current one when it goes there and still takes requests; else
+ * waits for the current one's answers and dials. 0, or an errno for the 502.
+ * -1: the client's connection must end.
+ */
+static int claim_upstream(struct fwd *f, const char *address, unsigned port, bool head_request)
+{
+	for (int tries = 0; tries < 2; tries++) {
+		if (f->up >= 0 && f->up_port == port && strcmp(f->up_address, address) == 0) {
+			pthread_mutex_lock(&f->mu);
+			while (f->pending == PIPELINE_MAX && !f->up_done)
+				pthread_cond_wait(&f->cv, &f->mu);
+			bool open = !f->up_done;
+			if (open)
+				f->is_head[(f->first + f->pending++) % PIPELINE_MAX] = head_request;
+			pthread_mutex_unlock(&f->mu);
+			if (open)
+				return 0;
+		}
+		if (!wait_answers(f))
+			return -1;
+		drop_upstream(f);
+		int err;
+		int up = ask_dialer(address, (uint16_t)port, &err);
+		if (up < 0)
+			return err ? err : EIO;
+		f->up = up;
+		snprintf(f->up_address, sizeof f->up_address, "%s", address);
+		f->up_port = port;
+		f->pending = f->first = 0;
+		f->up_done = false;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		int e = pthread_create(&f->reader, &attr, response_reader, f);
+		pthread_attr_destroy(&attr);
+		if (e != 0) {
+			close(f->up);
+			f->up = -1;
+			return -1;
+		}
+	}
+	return -1;
+}
+
+enum ask { ASK_FAILED, ASK_FORWARD, ASK_ROUTE, ASK_REFUSED };
+
+struct answer {
+	char address[INET6_ADDRSTRLEN];
+	unsigned port;
+	unsigned long long body; /* the request body's length */
+	const char *bytes; /* FORWARD: the rewritten head; REFUSED: the whole response */
+	size_t len;
+	size_t used; /* what to consume from f->dec afterwards */
+};
+
+static void drop_decide(struct fwd *f)
+{
+	if (f->decide >= 0)
+		close(f->decide);
+	f->decide = -1;
+	f->dec->off = f->dec->len = 0;
+}
+
+/* The proxy's decision on one request head. */
+static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct answer *a)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool reused = f->decide >= 0;
+		if (!reused) {
+			f->decide = dial_unix(f->socket_path);
+			if (f->decide < 0 || !write_all(f->decide, dial_preamble, dial_preamble_len)) {
+				drop_decide(f);
+				return ASK_FAILED;
+			}
+		}
+		size_t ah;
+		int r = write_all(f->decide, head, hl) ? read_until_marker(f->decide, f->dec, RBUF_SIZE, "\r\n\r\n", f, now_ms() + DECIDE_MS, &ah) : 0;
+		if (r != 1) {
+			bool nothing = f->dec->len == 0;
+			drop_decide(f);
+			if (reused && nothing && r != -2)
+				continue; /* the proxy closed the kept connection meanwhile: once more on a new one */
+			return ASK_FAILED;
+		}
+		const char *ans = f->dec->data + f->dec->off;
+		size_t vl;
+		int count;
+		unsigned long long clen;
+		const char *cl = http1_header(ans, ah, "content-length", &vl, &count);
+		if (!cl || count != 1 || !http1_parse_length(cl, vl, &clen) || clen > RBUF_SIZE - ah) {
+			drop_decide(f);
+			return ASK_FAILED;
+		}
+		long deadline = now_ms() + DECIDE_MS;
+		while (f->dec->len < ah + clen)
+			if (rbuf_fill(f->decide, f->dec, f, deadline) != 1) {
+				drop_decide(f);
+				return ASK_FAILED;
+			}
+		ans = f->dec->data + f->dec->off;
+		a->used = ah + (size_t)clen;
+		if (f->dec->len != a->used) { /* one head, one answer: anything more is a desync */
+			drop_decide(f);
+			return ASK_FAILED;
+		}
+		bool ok = ah > 13 && memcmp(ans, "HTTP/1.1 200 ", 13) == 0;
+		const char *fw = ok ? http1_header(ans, ah, "x-cordon-forward", &vl, &count) : NULL;
+		if (fw) {
+			char spec[128];
+			snprintf(spec, sizeof spec, "%.*s", (int)(vl < sizeof spec - 1 ? vl : sizeof spec - 1), fw);
+			if (sscanf(spec, "%45s %u %llu", a->address, &a->port, &a->body) != 3 || a->port == 0 || a->port > 65535) {
+				drop_decide(f);
+				return ASK_FAILED;
+			}
+			a->bytes = ans + ah;
+			a->len = (size_t)clen;
+			return ASK_FORWARD;
+		}
+		if (ok && http1_header(ans, ah, "x-cordon-route", &vl, &count)) {
+			drop_decide(f); /* the proxy may be waiting for a body on it */
+			return ASK_ROUTE;
+		}
+		a->bytes = ans;
+		a->len = a->used;
+		return ASK_REFUSED;
+	}
+	return ASK_FAILED;
+}
+
+/*
+ * A head the relay may pass to the proxy for a decision: not CONNECT, and
+ * every line ends in CRLF (no bare LF, no NUL), so the proxy's parser and
+ * the relay agree on where the head ends: one head, one answer.
+ */
+static bool plain_head(const char *head, size_t hl)
+{
+	if (hl >= 8 && memcmp(head, "CONNECT ", 8) == 0)
+		return false;
+	for (size_t i = 0; i < hl; i++)
+		if (head[i] == '\0' || (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')))
+			return false;
+	return true;
+}
+
+/*
+ * Serves a client connection whose first request head (not CONNECT) is in
+ * buf[0..n). Runs in the intake thread, which it takes over.
+ */
+static void forward_http(int client, const char *socket_path, const char *buf, size_t n, pthread_attr_t *attr)
+{
+	struct fwd *f = calloc(1, sizeof *f);
+	if (!f || !(f->in = malloc(sizeof *f->in)) || !(f->dec = malloc(sizeof *f->dec)) || pipe2(f->body_pipe, O_CLOEXEC) < 0) {
+		if (f)
+			free(f->in), free(f->dec);
+		free(f);
+		close(client);
+		return;
+	}
+	fcntl(f->body_pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
+	f->client = client;
+	f->up = f->decide = -1;
+	f->socket_path = socket_path;
+	f->attr = attr;
+	f->in->off = f->dec->off = f->dec->len = 0;
+	memcpy(f->in->data, buf, n);
+	f->in->len = n;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	touch(f);
+	int one = 1;
+	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	bool handed = false;
+	for (;;) {
+		size_t hl;
+		int r = read_until_marker(client, f->in, HEAD_MAX, "\r\n\r\n", f, 0, &hl);
+		if (r == 0) { /* the client is done sending: its answers still go out */
+			wait_answers(f);
+			break;
+		}
+		const char *head = f->in->data + f->in->off;
+		struct answer a;
+		enum ask kind;
+		if (r == -2 || (r == 1 && !plain_head(head, hl)))
+			kind = ASK_ROUTE; /* too long, a CONNECT, or lines the relay does not frame: the proxy's */
+		else if (r != 1)
+			kind = ASK_FAILED;
+		else
+			kind = ask_proxy(f, head, hl, &a);
+		if (kind == ASK_FAILED)
+			break;
+		if (kind == ASK_ROUTE) {
+			/* The proxy serves the rest of this connection itself, once the answers so far are out. */
+			if (!wait_answers(f))
+				break;
+			drop_upstream(f);
+			serve(client, socket_path, f->in->data + f->in->off, f->in->len, attr);
+			handed = true;
+			break;
+		}
+		if (kind == ASK_REFUSED) {
+			if (wait_answers(f))
+				write_all(client, a.bytes, a.len);
+			drop_decide(f); /* the proxy closes after a refusal */
+			break;
+		}
+		int e = claim_upstream(f, a.address, a.port, a.len >= 5 && memcmp(a.bytes, "HEAD ", 5) == 0);
+		if (e != 0) {
+			if (e > 0)
+				refuse_502(client, e);
+			break;
+		}
+		bool sent = write_all(f->up, a.bytes, a.len);
+		rbuf_consume(f->dec, a.used);
+		rbuf_consume(f->in, hl);
+		if (a.body > 0)
+			drop_decide(f); /* the proxy would wait for a body it never gets */
+		if (!sent || !forward_exact(client, f->up, a.body, f->in, f->body_pipe, f))
+			break;
+		touch(f);
+	}
+	if (!handed)
+		shutdown(client, SHUT_RDWR);
+	drop_upstream(f);
+	if (!handed)
+		close(client);
+	drop_decide(f);
+	close(f->body_pipe[0]);
+	close(f->body_pipe[1]);
+	pthread_mutex_destroy(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	free(f->in);
+	free(f->dec);
+	free(f);
+}
+
 static void *intake(void *arg)
 {
 	struct intake *in = arg;
@@ -570,8 +1124,12 @@ static void *intake(void *arg)
 	}
 	size_t at;
 	size_t n = read_until(client, buf, HEAD_MAX, "\r\n\r\n", HANDSHAKE_MS, &at);
+	if (at && plain_head(buf, at)) {
+		forward_http(client, in->socket_path, buf, n, in->attr);
+		goto out;
+	}
 	if (!at || n < 8 || memcmp(buf, "CONNECT ", 8) != 0) {
-		/* Not a CONNECT (or not a whole head): the proxy deals with it, bytes and all. */
+		/* Not a whole head, or one the relay does not frame: the proxy deals with it, bytes and all. */
 		serve(client, in->socket_path, buf, n, in->attr);
 		goto out;
 	}

@@ -40,8 +40,20 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   const server = createServer({ headersTimeout: handshakeMs, requestTimeout: 0, keepAliveTimeout: 60_000, connectionsCheckingInterval: Math.min(handshakeMs, 1_000) }, (req, res) => {
     void handleRequest(req, res).catch(() => res.destroy());
   });
+  // `Expect: 100-continue`: the proxy answers it itself only when it forwards
+  // the body; a relay that forwards a request passes the server's own answer on.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!relayDials.has(req.socket)) res.writeContinue();
+    void handleRequest(req, res).catch(() => res.destroy());
+  });
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const relayForwards = relayDials.has(req.socket);
+    // What the relay does not frame itself comes back here on a plain connection.
+    if (relayForwards && (req.httpVersion !== '1.1' || req.headers['transfer-encoding'] !== undefined || req.headers.upgrade !== undefined)) {
+      res.writeHead(200, { 'X-Cordon-Route': 'proxy', 'Content-Length': 0 });
+      return void res.end();
+    }
     req.socket.setTimeout(idleMs);
     let url: URL;
     try {
@@ -76,6 +88,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       return refuse(res, 403, d.reason, d.message);
     }
     emit('http', host, port, true, undefined, d.dial.address);
+    if (relayForwards) return forwardByRelay(req, res, url, d.dial);
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
@@ -106,6 +119,25 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
     res.on('close', () => { if (!res.writableFinished) up.destroy(); });
     req.pipe(up);
+  }
+
+  /**
+   * The relay sends this request itself: it gets the rewritten head (origin
+   * form, hop-by-hop headers dropped, exactly one Content-Length) and the
+   * body's length, and copies that many bytes after it (see cordon-relay.c).
+   */
+  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }): void {
+    const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
+    const lines = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!;
+      const lower = name.toLowerCase();
+      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length') lines.push(`${name}: ${req.rawHeaders[i + 1]!}`);
+    }
+    if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
+    const head = `${lines.join('\r\n')}\r\n\r\n`;
+    res.writeHead(200, { 'X-Cordon-Forward': `${dial.address} ${dial.port} ${length}`, 'Content-Length': Buffer.byteLength(head) });
+    res.end(head);
   }
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
