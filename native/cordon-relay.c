@@ -582,7 +582,7 @@ static void refuse_502(int client, int err)
  *   200 + `X-Cordon-Forward: <address> <port> <body length>`: send the body
  *       (the rewritten head, origin-form, hop-by-hop headers removed) to that
  *       address, then the request's body of exactly that many bytes;
- *   200 + `X-Cordon-Route: proxy`: not for the relay (chunked bodies,
+ *   200 + `X-Cordon-Route: proxy`: not for the relay (HEAD, chunked bodies,
  *       upgrades, HTTP/1.0): the connection goes to the proxy, bytes and all;
  *   anything else: a refusal, passed to the client as it is.
  * The relay never reads a header the proxy did not rewrite, except in
@@ -613,8 +613,7 @@ struct fwd {
 	pthread_t reader; /* upstream → client, one per upstream connection */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned pending, first; /* requests sent whose response has not ended: a ring from `first` */
-	bool is_head[PIPELINE_MAX];
+	unsigned pending; /* requests sent whose response has not ended */
 	bool up_done; /* the reader ended: this upstream takes no more requests */
 	atomic_long last_active;
 };
@@ -806,7 +805,6 @@ static void *response_reader(void *arg)
 		int r = read_until_marker(f->up, b, RBUF_SIZE, "\r\n\r\n", f, 0, &hl);
 		pthread_mutex_lock(&f->mu);
 		unsigned pending = f->pending;
-		bool head_request = pending && f->is_head[f->first % PIPELINE_MAX];
 		pthread_mutex_unlock(&f->mu);
 		if (r == 0 && pending == 0) {
 			end_client = false; /* the server closed an idle connection: the next request dials again */
@@ -814,7 +812,7 @@ static void *response_reader(void *arg)
 		}
 		/* Closed midway, failed, unframeable, or an answer nobody asked for: the client sees the close. */
 		struct response_head h;
-		if (r != 1 || pending == 0 || !http1_parse_response(b->data + b->off, hl, head_request, &h) || h.status == 101 ||
+		if (r != 1 || pending == 0 || !http1_parse_response(b->data + b->off, hl, &h) || h.status == 101 ||
 		    !write_all(f->client, b->data + b->off, hl))
 			break;
 		rbuf_consume(b, hl);
@@ -829,7 +827,6 @@ static void *response_reader(void *arg)
 			break;
 		pthread_mutex_lock(&f->mu);
 		f->pending--;
-		f->first++;
 		pthread_cond_broadcast(&f->cv);
 		pthread_mutex_unlock(&f->mu);
 		if (h.body == BODY_CLOSE)
@@ -881,7 +878,7 @@ static void drop_upstream(struct fwd *f)
  * waits for the current one's answers and dials. 0, or an errno for the 502.
  * -1: the client's connection must end.
  */
-static int claim_upstream(struct fwd *f, const char *address, unsigned port, bool head_request)
+static int claim_upstream(struct fwd *f, const char *address, unsigned port)
 {
 	for (int tries = 0; tries < 2; tries++) {
 		if (f->up >= 0 && f->up_port == port && strcmp(f->up_address, address) == 0) {
@@ -890,7 +887,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port, boo
 				pthread_cond_wait(&f->cv, &f->mu);
 			bool open = !f->up_done;
 			if (open)
-				f->is_head[(f->first + f->pending++) % PIPELINE_MAX] = head_request;
+				f->pending++;
 			pthread_mutex_unlock(&f->mu);
 			if (open)
 				return 0;
@@ -905,7 +902,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port, boo
 		f->up = up;
 		snprintf(f->up_address, sizeof f->up_address, "%s", address);
 		f->up_port = port;
-		f->pending = f->first = 0;
+		f->pending = 0;
 		f->up_done = false;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
@@ -962,15 +959,24 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 			return ASK_FAILED;
 		}
 		const char *ans = f->dec->data + f->dec->off;
+		bool ok = ah > 13 && memcmp(ans, "HTTP/1.1 200 ", 13) == 0;
 		size_t vl;
 		int count;
 		unsigned long long clen;
 		const char *cl = http1_header(ans, ah, "content-length", &vl, &count);
-		if (!cl || count != 1 || !http1_parse_length(cl, vl, &clen) || clen > RBUF_SIZE - ah) {
-			drop_decide(f);
-			return ASK_FAILED;
-		}
 		long deadline = now_ms() + DECIDE_MS;
+		if (!cl || count != 1 || !http1_parse_length(cl, vl, &clen) || clen > RBUF_SIZE - ah) {
+			if (ok) {
+				drop_decide(f);
+				return ASK_FAILED;
+			}
+			/* A refusal without a length (the proxy parser's own 400): all of it, until the proxy closes. */
+			while (rbuf_fill(f->decide, f->dec, f, deadline) == 1)
+				;
+			a->bytes = f->dec->data + f->dec->off;
+			a->len = a->used = f->dec->len;
+			return ASK_REFUSED;
+		}
 		while (f->dec->len < ah + clen)
 			if (rbuf_fill(f->decide, f->dec, f, deadline) != 1) {
 				drop_decide(f);
@@ -982,7 +988,6 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 			drop_decide(f);
 			return ASK_FAILED;
 		}
-		bool ok = ah > 13 && memcmp(ans, "HTTP/1.1 200 ", 13) == 0;
 		const char *fw = ok ? http1_header(ans, ah, "x-cordon-forward", &vl, &count) : NULL;
 		if (fw) {
 			char spec[128];
@@ -1082,7 +1087,7 @@ static void forward_http(int client, const char *socket_path, const char *buf, s
 			drop_decide(f); /* the proxy closes after a refusal */
 			break;
 		}
-		int e = claim_upstream(f, a.address, a.port, a.len >= 5 && memcmp(a.bytes, "HEAD ", 5) == 0);
+		int e = claim_upstream(f, a.address, a.port);
 		if (e != 0) {
 			if (e > 0)
 				refuse_502(client, e);

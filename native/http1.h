@@ -16,7 +16,7 @@
 #include <strings.h>
 
 enum body_kind {
-	BODY_NONE, /* no body: 1xx, 204, 304, a response to HEAD */
+	BODY_NONE, /* no body: 1xx, 204, 304 (the proxy serves HEAD requests itself) */
 	BODY_LENGTH, /* Content-Length bytes */
 	BODY_CHUNKED, /* chunked transfer coding */
 	BODY_CLOSE, /* everything until the server closes */
@@ -117,11 +117,11 @@ static inline bool http1_parse_length(const char *v, size_t n, unsigned long lon
 
 /*
  * Frames a response head (status line to the empty line, CRLF line ends,
- * as received). `head_request`: it answers a HEAD request. Each header line
+ * as received) that answers anything but a HEAD request. Each header line
  * must be `name: value` with a token name: a server that sends something
  * else is not framed by guesswork.
  */
-static inline bool http1_parse_response(const char *head, size_t len, bool head_request, struct response_head *r)
+static inline bool http1_parse_response(const char *head, size_t len, struct response_head *r)
 {
 	memset(r, 0, sizeof *r);
 	if (len < 16 || memcmp(head, "HTTP/1.", 7) != 0 || (head[7] != '0' && head[7] != '1') || head[8] != ' ')
@@ -161,7 +161,7 @@ static inline bool http1_parse_response(const char *head, size_t len, bool head_
 	int n;
 	const char *conn = http1_header(head, len, "connection", &vl, &n);
 	r->close = http10 ? !(conn && http1_list_has(conn, vl, "keep-alive", NULL)) : (conn && http1_list_has(conn, vl, "close", NULL));
-	if (r->status < 200 || r->status == 204 || r->status == 304 || head_request) {
+	if (r->status < 200 || r->status == 204 || r->status == 304) {
 		r->body = BODY_NONE;
 		return true;
 	}

@@ -50,7 +50,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const relayForwards = relayDials.has(req.socket);
     // What the relay does not frame itself comes back here on a plain connection.
-    if (relayForwards && (req.httpVersion !== '1.1' || req.headers['transfer-encoding'] !== undefined || req.headers.upgrade !== undefined)) {
+    // (HEAD: Node never sends a body in answer to it, and the answer's body is the rewritten head.)
+    if (relayForwards && (req.method === 'HEAD' || req.httpVersion !== '1.1' || req.headers['transfer-encoding'] !== undefined || req.headers.upgrade !== undefined)) {
       res.writeHead(200, { 'X-Cordon-Route': 'proxy', 'Content-Length': 0 });
       return void res.end();
     }

@@ -42,7 +42,7 @@ const DEFAULT_BASE_DIR = '/var/tmp'; // not /tmp: cordon's sandbox has a private
 const RESERVED_NAMES = new Set(['host', 'dns', 'loopback', 'loopback6', 'mapped', 'self', 'self6', 'mixed', 'www']);
 
 /** Ports of every test host. Fixed: each host has its own fresh namespace, so they are always free. */
-export const HOST_PORTS = Object.freeze({ http: 80, httpAlt: 8080, https: 443, httpsAlt: 8443, tcp: 7, udp: 9, dns: 53 });
+export const HOST_PORTS = Object.freeze({ http: 80, httpRaw: 81, httpAlt: 8080, https: 443, httpsAlt: 8443, tcp: 7, udp: 9, dns: 53 });
 export type HostPorts = typeof HOST_PORTS;
 
 export class WorldError extends Error {
@@ -109,7 +109,7 @@ export interface Resolver {
   readonly recordFile: string;
 }
 
-export type RecordProto = 'http' | 'https' | 'tcp' | 'udp' | 'dns' | 'unix';
+export type RecordProto = 'http' | 'https' | 'http-raw' | 'tcp' | 'udp' | 'dns' | 'unix';
 export type RecordEvent = 'connect' | 'tls' | 'tls-error' | 'request' | 'error' | 'close' | 'datagram' | 'query';
 
 /** One line of a record file. */
@@ -136,6 +136,9 @@ export interface WorldRecord {
   readonly qtype?: number;
   /** First bytes of a stream or datagram (utf8). */
   readonly head?: string;
+  /** http-raw: the request head as received, and the first bytes of its body. */
+  readonly requestHead?: string;
+  readonly body?: string;
   readonly error?: string;
 }
 
@@ -570,6 +573,7 @@ class WorldImpl implements World {
         listeners: [
           ...hostPorts.map((port): ListenerSpec => ({ kind: 'http', port })),
           ...httpsPorts.map((port): ListenerSpec => ({ kind: 'https', port })),
+          { kind: 'http-raw', port: HOST_PORTS.httpRaw },
           { kind: 'tcp', port: HOST_PORTS.tcp },
           { kind: 'udp', port: HOST_PORTS.udp },
           { kind: 'dns', port: HOST_PORTS.dns },

@@ -1,5 +1,6 @@
 /**
  * The servers of one test host: HTTP, HTTPS (HTTP/1.1 and h2 on one port),
+ * a scripted raw HTTP/1.1 server (exact response bytes, for framing tests),
  * a raw TCP echo, a UDP echo, a DNS responder that answers NXDOMAIN, and Unix
  * socket echoes. Every connection, request, TLS handshake, datagram and query
  * appends one JSON line to a record file; tests judge attacks from those lines,
@@ -26,7 +27,7 @@ import { join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TLSSocket } from 'node:tls';
 
-export type ListenerKind = 'http' | 'https' | 'tcp' | 'udp' | 'dns' | 'unix';
+export type ListenerKind = 'http' | 'https' | 'http-raw' | 'tcp' | 'udp' | 'dns' | 'unix';
 
 export interface ListenerSpec {
   readonly kind: ListenerKind;
@@ -216,6 +217,59 @@ function onTcpConnect(proto: string, file: string | undefined) {
   };
 }
 
+// ---------------------------------------------------------- scripted HTTP/1.1
+
+/**
+ * Exact response bytes per path, for tests of how a proxy frames responses:
+ * chunked with extensions and trailers, a body that ends with the close,
+ * interim 1xx answers, bodiless 204/304/HEAD answers that carry lengths,
+ * `Connection: close`, and a response no one can frame. Requests are read
+ * with Content-Length bodies only; each is recorded with its head.
+ */
+function scriptedReply(method: string, target: string, body: Buffer): { bytes: string; close?: boolean } {
+  const path = target.startsWith('/') ? target : safePath(target);
+  const ok = (b: string, extra = '') => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(b)}\r\n${extra}\r\n${method === 'HEAD' ? '' : b}`;
+  switch (path) {
+    case '/chunked': return { bytes: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext="a b"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n' };
+    case '/until-close': return { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nthe body ends with the close', close: true };
+    case '/interim': return { bytes: 'HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n' + ok('after 103') };
+    case '/204': return { bytes: 'HTTP/1.1 204 No Content\r\nContent-Length: 100\r\n\r\n' };
+    case '/304': return { bytes: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n' };
+    case '/close-after': return { bytes: ok('closing', 'Connection: close\r\n'), close: true };
+    case '/unframeable': return { bytes: 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc' };
+    default: return { bytes: ok(`${config.name} ${method} ${path} ${body.length}\n`) };
+  }
+}
+
+function scriptedHttp(file: string | undefined) {
+  return (sock: Socket): void => {
+    const base = { proto: 'http-raw', port: sock.localPort ?? null, local: addr(sock.localAddress), peer: addr(sock.remoteAddress), peerPort: sock.remotePort };
+    record(file, { ...base, event: 'connect', bytes: 0 });
+    let buf = Buffer.alloc(0);
+    sock.on('error', () => undefined);
+    sock.on('end', () => sock.end());
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const headText = buf.subarray(0, end).toString('latin1');
+        const lines = headText.split('\r\n');
+        const [method = '', target = ''] = lines[0]!.split(' ');
+        const field = (name: string) => lines.slice(1).find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+        const length = Number(field('content-length') ?? 0);
+        if (buf.length < end + 4 + length) return;
+        const body = buf.subarray(end + 4, end + 4 + length);
+        buf = buf.subarray(end + 4 + length);
+        record(file, { ...base, event: 'request', method, path: target, host: field('host'), requestHead: headText, bytes: length, body: head(body) });
+        const reply = scriptedReply(method, target, body);
+        sock.write(reply.bytes);
+        if (reply.close) return void sock.end();
+      }
+    });
+  };
+}
+
 // ---------------------------------------------------------------- raw streams
 
 /** Echoes everything back and honours half-close: the reply ends after the client's end. */
@@ -373,6 +427,11 @@ async function startListener(l: ListenerSpec): Promise<ReadyListener> {
       };
       const r = await bindAll(addresses, port, (a, p) => listenTcp(make, a, p));
       return { kind: 'https', port: r.port, addresses };
+    }
+    case 'http-raw': {
+      const make = (): NetServer => createNetServer(scriptedHttp(file));
+      const r = await bindAll(addresses, port, (a, p) => listenTcp(make, a, p));
+      return { kind: 'http-raw', port: r.port, addresses };
     }
     case 'tcp': {
       const make = (): NetServer => createNetServer({ allowHalfOpen: true }, echoRecorder('tcp', file));
