@@ -185,6 +185,31 @@ static bool drain_pipe(int p0, int to, size_t n)
 	return true;
 }
 
+/*
+ * Sockets the relay splices from wake up every IDLE_CHECK_S without data
+ * (SO_RCVTIMEO), so a blocking splice needs no poll before it and the idle
+ * timeout is still checked.
+ */
+#define IDLE_CHECK_S 30
+static void set_idle_check(int fd)
+{
+	struct timeval tv = { .tv_sec = IDLE_CHECK_S };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* Up to n bytes from socket `from` into the pipe: >0, 0 at EOF, -1 on error or once idle for IDLE_S. */
+static ssize_t splice_in(int from, int p1, size_t n, atomic_long *last_active)
+{
+	for (;;) {
+		ssize_t got = splice(from, NULL, p1, NULL, n, SPLICE_F_MOVE);
+		if (got >= 0)
+			return got;
+		if (errno == EINTR || (errno == EAGAIN && now_s() - atomic_load(last_active) < IDLE_S))
+			continue;
+		return -1;
+	}
+}
+
 /* One direction: from → pipe → to, until EOF or error; then half-close. */
 static void *pump(void *arg)
 {
@@ -201,22 +226,10 @@ static void *pump(void *arg)
 	bool ok = true;
 	for (;;) {
 		/* Idle: no byte in either direction for IDLE_S (the other pump's bytes count too). */
-		struct pollfd pf = { .fd = h->from, .events = POLLIN };
-		int r = poll(&pf, 1, 1000 * 30);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0) {
-			if (now_s() - atomic_load(&h->c->last_active) < IDLE_S)
-				continue;
-			ok = false;
-			break;
-		}
-		ssize_t n = splice(h->from, NULL, p[1], NULL, PIPE_SIZE, SPLICE_F_MOVE);
+		ssize_t n = splice_in(h->from, p[1], PIPE_SIZE, &h->c->last_active);
 		if (n == 0)
 			break;
 		if (n < 0) {
-			if (errno == EINTR)
-				continue;
 			ok = false;
 			break;
 		}
@@ -295,6 +308,8 @@ static void start_pumps(int client, int up, pthread_attr_t *attr)
 {
 	int one = 1;
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	set_idle_check(client);
+	set_idle_check(up);
 	struct conn *c = calloc(1, sizeof *c);
 	struct half *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
 	if (!c || !a || !b) {
@@ -592,7 +607,7 @@ static void refuse_502(int client, int err)
  * client's requests go to the same address, like the proxy's own agents.
  */
 
-#define RBUF_SIZE 65536
+#define RBUF_SIZE 32768 /* a head (the proxy takes 16 KiB), or what is buffered of a body */
 #define PIPELINE_MAX 64 /* requests sent upstream and not yet answered */
 #define LINE_MAX_LEN 8192 /* a chunk-size or trailer line */
 
@@ -717,11 +732,7 @@ static bool forward_exact(int from, int to, unsigned long long n, struct rbuf *b
 		n -= take;
 	}
 	while (n > 0) {
-		if (!wait_readable(from, f, 0))
-			return false;
-		ssize_t got = splice(from, NULL, p[1], NULL, n < PIPE_SIZE ? (size_t)n : PIPE_SIZE, SPLICE_F_MOVE);
-		if (got < 0 && errno == EINTR)
-			continue;
+		ssize_t got = splice_in(from, p[1], n < PIPE_SIZE ? (size_t)n : PIPE_SIZE, &f->last_active);
 		if (got <= 0 || !drain_pipe(p[0], to, (size_t)got))
 			return false;
 		n -= (unsigned long long)got;
@@ -737,11 +748,7 @@ static bool forward_to_eof(int from, int to, struct rbuf *b, int p[2], struct fw
 		return false;
 	rbuf_consume(b, b->len);
 	for (;;) {
-		if (!wait_readable(from, f, 0))
-			return false;
-		ssize_t got = splice(from, NULL, p[1], NULL, PIPE_SIZE, SPLICE_F_MOVE);
-		if (got < 0 && errno == EINTR)
-			continue;
+		ssize_t got = splice_in(from, p[1], PIPE_SIZE, &f->last_active);
 		if (got == 0)
 			return true;
 		if (got < 0 || !drain_pipe(p[0], to, (size_t)got))
@@ -899,6 +906,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port)
 		int up = ask_dialer(address, (uint16_t)port, &err);
 		if (up < 0)
 			return err ? err : EIO;
+		set_idle_check(up);
 		f->up = up;
 		snprintf(f->up_address, sizeof f->up_address, "%s", address);
 		f->up_port = port;
@@ -1053,6 +1061,7 @@ static void forward_http(int client, const char *socket_path, const char *buf, s
 	touch(f);
 	int one = 1;
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	set_idle_check(client);
 	bool handed = false;
 	for (;;) {
 		size_t hl;
