@@ -260,3 +260,124 @@ test('--dial-port: 300 tunnels with readers that do not read keep the relay smal
     source.close();
   }
 });
+
+/**
+ * A fake proxy for plain-HTTP heads on the dial port: it records each head
+ * and answers "forward to 127.0.0.1:port" with a rewritten head (origin form,
+ * plus `X-Rewritten: 1`) and the body length from the head's Content-Length.
+ */
+function forwardingProxy(sock: string, port: number, heads: string[]): Promise<Server> {
+  const proxy = createServer({ allowHalfOpen: true }, (c) => {
+    let buf = '';
+    c.on('error', () => {});
+    c.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.startsWith(`CORDON/D ${SECRET}\n`)) buf = buf.slice(`CORDON/D ${SECRET}\n`.length);
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end + 4);
+        buf = buf.slice(end + 4);
+        heads.push(head);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        const rewritten = head.replace(/^(\w+) http:\/\/[^/ ]+/, '$1 ').replace('\r\n\r\n', '\r\nX-Rewritten: 1\r\n\r\n');
+        c.write(`HTTP/1.1 200 OK\r\nX-Cordon-Forward: 127.0.0.1 ${port} ${length}\r\nContent-Length: ${Buffer.byteLength(rewritten, 'latin1')}\r\n\r\n${rewritten}`, 'latin1');
+      }
+    });
+  });
+  return new Promise<Server>((r) => proxy.listen(sock, () => r(proxy)));
+}
+
+test('--dial-port: plain-HTTP requests are judged by the proxy (which sees only heads) and sent by the relay with their bodies', async () => {
+  const { sock } = socketDir();
+  const got: string[] = [];
+  // The upstream answers each request with what it received (head and body), framed by Content-Length.
+  const upstream = createTcpServer((c) => {
+    let buf = Buffer.alloc(0);
+    c.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.subarray(0, end + 4).toString('latin1');
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        const all = buf.subarray(0, end + 4 + length).toString('latin1');
+        buf = buf.subarray(end + 4 + length);
+        got.push(all);
+        c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${all.length}\r\n\r\n${all}`, 'latin1');
+      }
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const heads: string[] = [];
+  const proxy = await forwardingProxy(sock, (upstream.address() as { port: number }).port, heads);
+  try {
+    const py = [
+      'import socket',
+      ...PY_READ_ALL,
+      's = socket.create_connection(("127.0.0.1", 3128))',
+      's.sendall(b"POST http://x.invalid/a HTTP/1.1\\r\\nHost: x.invalid\\r\\nContent-Length: 11\\r\\n\\r\\nsecret-body" + b"GET http://x.invalid/b HTTP/1.1\\r\\nHost: x.invalid\\r\\n\\r\\n")',
+      's.shutdown(socket.SHUT_WR)',
+      'print(repr(read_all(s).decode()))',
+    ].join('\n');
+    const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
+    assert.equal(r.code, 0);
+    const first = 'POST /a HTTP/1.1\r\nHost: x.invalid\r\nContent-Length: 11\r\nX-Rewritten: 1\r\n\r\nsecret-body';
+    const second = 'GET /b HTTP/1.1\r\nHost: x.invalid\r\nX-Rewritten: 1\r\n\r\n';
+    assert.deepEqual(got, [first, second], 'the upstream got the rewritten heads and the body');
+    const answer = (s: string) => `HTTP/1.1 200 OK\r\nContent-Length: ${s.length}\r\n\r\n${s}`;
+    assert.equal(r.out, `${JSON.stringify(answer(first) + answer(second)).replace(/'/g, "\\'").replace(/^"|"$/g, "'")}\n`);
+    assert.equal(heads.length, 2);
+    for (const h of heads) assert.ok(!h.includes('secret-body'), 'the proxy never sees a body');
+  } finally {
+    proxy.close();
+    upstream.close();
+  }
+});
+
+test('--dial-port: 300 plain-HTTP downloads whose readers wait keep the relay small', async (t) => {
+  const { sock } = socketDir();
+  const body = Buffer.alloc(4 * 1024 * 1024, 0x62);
+  const source = createTcpServer((c) => {
+    c.on('error', () => {});
+    c.once('data', () => { c.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`); c.write(body); });
+  });
+  await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
+  const proxy = await forwardingProxy(sock, (source.address() as { port: number }).port, []);
+  let peakKiB = 0;
+  let relayPid = 0;
+  const sampler = setInterval(() => {
+    if (!relayPid) relayPid = Number(spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]) || 0;
+    const m = relayPid ? /VmHWM:\s+(\d+) kB/.exec(spawnSync('cat', [`/proc/${relayPid}/status`], { encoding: 'utf8' }).stdout) : null;
+    if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+  }, 50);
+  try {
+    const py = [
+      'import socket, time',
+      'socks = []',
+      'for i in range(300):',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"GET http://t.invalid/ HTTP/1.1\\r\\nHost: t.invalid\\r\\n\\r\\n"); socks.append(s)',
+      'time.sleep(1.5)',
+      'total = 0',
+      'for s in socks:',
+      '    got = b""',
+      '    while not got.endswith(b"b" * 64) or len(got) < 4 * 1024 * 1024:',
+      '        c = s.recv(1 << 20)',
+      '        if not c: break',
+      '        got += c',
+      '    total += len(got)',
+      '    s.close()',
+      'print(total)',
+    ].join('\n');
+    const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
+    assert.equal(r.code, 0);
+    const headLen = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`.length;
+    assert.equal(Number(r.out.trim()), 300 * (body.length + headLen));
+    assert.ok(relayPid > 0, 'sampled the relay');
+    assert.ok(peakKiB > 0 && peakKiB < 48 * 1024, `relay peak RSS ${peakKiB} KiB`);
+    t.diagnostic(`relay peak RSS ${peakKiB} KiB with 300 plain-HTTP downloads of 4 MiB each`);
+  } finally {
+    clearInterval(sampler);
+    proxy.close();
+    source.close();
+  }
+});
