@@ -162,20 +162,25 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
   });
 }
 
-/** mkdir -p that returns the directories it actually created. */
+/** mkdir -p that returns the directories it actually created (one mkdir when the parent exists). */
 function mkdirRecording(p: string): string[] {
-  if (existsSync(p)) return [];
-  const created = mkdirRecording(dirname(p));
-  try {
-    mkdirSync(p, { mode: 0o755 });
-    created.push(p);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+  const created: string[] = [];
+  for (let attempt = 0; ; attempt++) {
+    try {
+      mkdirSync(p, { mode: 0o755 });
+      created.push(p);
+      return created;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return created;
+      if (code === 'ENOENT' && attempt === 0 && dirname(p) !== p) {
+        created.push(...mkdirRecording(dirname(p)));
+        continue;
+      }
       for (const c of created.reverse()) try { rmdirSync(c); } catch { /* not empty or gone */ }
       throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${(e as Error).message}`, { cause: e });
     }
   }
-  return created;
 }
 
 /** Drops this run's hold; removes every placeholder (also of dead runs) no live run still holds. */
