@@ -16,6 +16,7 @@ const main = loadCached(join(bundle, 'main.cjs'));
 main.exports.main(argv, { scans }).then((code) => {
   process.exitCode = code;
   // After the run, so the cache holds the functions a run compiles too.
-  early.saveCache();
-  main.saveCache();
+  const full = main.exports.launched();
+  early.saveCache(full);
+  main.saveCache(full);
 });

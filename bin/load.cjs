@@ -6,6 +6,9 @@
 // writable, and is used only for the exact file it was made from: its header
 // names the bundle's inode, size and modification time (V8 itself checks only
 // the source's length, and rejects a cache from another V8 or other flags).
+// The header also says whether the run that made it ran a whole sandbox: a
+// cache made by `--version` or a failed run is replaced after the first run
+// that does, since it lacks the functions such a run compiles.
 'use strict';
 const { closeSync, fstatSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } = require('node:fs');
 const { createRequire, wrap } = require('node:module');
@@ -14,21 +17,30 @@ const { Script } = require('node:vm');
 
 const MAGIC = 'cordon-code-cache/1';
 
-/** { exports, saveCache() }: saveCache() writes a fresh cache when there was none or V8 rejected it. */
+/**
+ * { exports, cacheUsed, saveCache(full) }: saveCache writes a fresh cache when
+ * there was none, V8 rejected it, or `full` (this run ran a sandbox) and the
+ * cache was made by a run that did not.
+ */
 function loadCached(file) {
   const fd = openSync(file, 'r');
   let source, stamp;
   try {
     const st = fstatSync(fd, { bigint: true });
-    stamp = `${MAGIC} ${st.ino} ${st.size} ${st.mtimeNs}\n`;
+    stamp = `${MAGIC} ${st.ino} ${st.size} ${st.mtimeNs} `;
     source = readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
   }
   let cachedData;
+  let cachedFull = false;
   try {
     const raw = readFileSync(`${file}.cache`);
-    if (raw.subarray(0, stamp.length).toString('latin1') === stamp) cachedData = raw.subarray(stamp.length);
+    const kind = raw.subarray(stamp.length, stamp.length + 2).toString('latin1');
+    if (raw.subarray(0, stamp.length).toString('latin1') === stamp && (kind === 'F\n' || kind === 'P\n')) {
+      cachedData = raw.subarray(stamp.length + 2);
+      cachedFull = kind === 'F\n';
+    }
   } catch {
     /* no cache yet */
   }
@@ -39,11 +51,11 @@ function loadCached(file) {
   return {
     exports: module.exports,
     cacheUsed: !stale,
-    saveCache() {
-      if (!stale) return;
+    saveCache(full = false) {
+      if (!stale && (cachedFull || !full)) return;
       const tmp = `${file}.cache.${process.pid}.tmp`;
       try {
-        writeFileSync(tmp, Buffer.concat([Buffer.from(stamp, 'latin1'), script.createCachedData()]), { mode: 0o644 });
+        writeFileSync(tmp, Buffer.concat([Buffer.from(`${stamp}${full ? 'F' : 'P'}\n`, 'latin1'), script.createCachedData()]), { mode: 0o644 });
         renameSync(tmp, `${file}.cache`);
       } catch {
         try { unlinkSync(tmp); } catch { /* never written */ }

@@ -19,6 +19,12 @@ import { printDoctor } from './doctor.js';
 
 export const EXIT_CORDON_FAILURE = 125;
 
+let ranSandbox = false;
+/** Whether this process ran a command in a sandbox: bin/load.cjs then knows its code cache covers a whole run. */
+export function launched(): boolean {
+  return ranSandbox;
+}
+
 /** `early`: work bin/cordon.cjs started before loading this bundle (see early.ts). */
 export async function main(argv: readonly string[], early: { scans?: readonly PendingScan[] } = {}): Promise<number> {
   let cfg: CliConfig;
@@ -77,6 +83,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       timeline?.mark('proxies');
     }
     try {
+      ranSandbox = true;
       const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;

@@ -18,8 +18,8 @@ const LOAD = join(ROOT, 'bin', 'load.cjs');
  * would hide whether the code cache was used), saves the cache if asked;
  * `as`: another user.
  */
-function load(file: string, opts: { save?: boolean; as?: string } = {}): { answer: string; cacheUsed: boolean } {
-  const script = `const m = require(${JSON.stringify(LOAD)}).loadCached(${JSON.stringify(file)}); ${opts.save ? 'm.saveCache();' : ''} console.log(JSON.stringify({ answer: m.exports.answer(), cacheUsed: m.cacheUsed }));`;
+function load(file: string, opts: { save?: boolean; full?: boolean; as?: string } = {}): { answer: string; cacheUsed: boolean } {
+  const script = `const m = require(${JSON.stringify(LOAD)}).loadCached(${JSON.stringify(file)}); ${opts.save ? `m.saveCache(${opts.full === true});` : ''} console.log(JSON.stringify({ answer: m.exports.answer(), cacheUsed: m.cacheUsed }));`;
   const argv = [process.execPath, '-e', script];
   const r = opts.as ? spawnSync('runuser', ['-u', opts.as, '--', ...argv], { encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
@@ -40,8 +40,21 @@ test('a cache is written after the first load and used by the next; what runs is
   writeFileSync(file, source('one'));
   assert.deepEqual(load(file, { save: true }), { answer: 'one14', cacheUsed: false });
   const cache = readFileSync(`${file}.cache`);
-  assert.match(cache.subarray(0, cache.indexOf(10) + 1).toString('latin1'), /^cordon-code-cache\/1 \d+ \d+ \d+\n$/);
+  assert.match(cache.subarray(0, cache.indexOf(10) + 1).toString('latin1'), /^cordon-code-cache\/1 \d+ \d+ \d+ P\n$/);
   assert.deepEqual(load(file), { answer: 'one14', cacheUsed: true });
+});
+
+test('a cache made by a run that ran no sandbox is replaced by one that did, and not the other way round', () => {
+  const file = join(bundleDir(), 'main.cjs');
+  writeFileSync(file, source('one'));
+  const kind = () => { const c = readFileSync(`${file}.cache`); return c.subarray(c.indexOf(10) - 1, c.indexOf(10)).toString(); };
+  load(file, { save: true });
+  assert.equal(kind(), 'P');
+  assert.deepEqual(load(file, { save: true, full: true }), { answer: 'one14', cacheUsed: true });
+  assert.equal(kind(), 'F');
+  const before = readFileSync(`${file}.cache`);
+  load(file, { save: true });
+  assert.ok(readFileSync(`${file}.cache`).equals(before), 'a partial run keeps the full cache');
 });
 
 test('a rebuilt bundle of the same length never runs on the old cache', () => {
