@@ -77,7 +77,8 @@ export function pathResolver(): (abs: string) => ResolvedPath {
     const known = memo.get(abs);
     if (known) return known;
     const parent = resolveMemo(dirname(abs));
-    const child = join(parent.path, basename(abs));
+    // Both parts are already normal: concatenation is path.join without its normalize.
+    const child = parent.path === sep ? sep + basename(abs) : parent.path + sep + basename(abs);
     let r: ResolvedPath;
     if (parent.kind !== 'dir') {
       r = { path: child, kind: 'missing' };
@@ -95,8 +96,11 @@ export function pathResolver(): (abs: string) => ResolvedPath {
     memo.set(abs, r);
     return r;
   };
-  return (abs) => resolveMemo(normalize(abs));
+  return (abs) => resolveMemo(NOT_NORMAL.test(abs) ? normalize(abs) : abs);
 }
+
+/** What path.normalize would change in an absolute path: `//`, `.` or `..` components, a trailing `/`. */
+const NOT_NORMAL = /\/\/|\/\.\.?(?:\/|$)|.\/$/;
 
 function realOf(p: string, asked: string): ResolvedPath {
   let real: string;
