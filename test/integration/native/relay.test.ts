@@ -212,6 +212,18 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) 
   }
 });
 
+/** Samples the peak RSS (VmHWM) of the relay serving `sock` every 50 ms; peakKiB() is 0 until it was found. */
+function relayMemory(sock: string): { peakKiB(): number; stop(): void } {
+  let peak = 0;
+  let pid = 0;
+  const timer = setInterval(() => {
+    if (!pid) pid = Number(spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]) || 0;
+    const m = pid ? /VmHWM:\s+(\d+) kB/.exec(spawnSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }).stdout) : null;
+    if (m) peak = Math.max(peak, Number(m[1]));
+  }, 50);
+  return { peakKiB: () => peak, stop: () => clearInterval(timer) };
+}
+
 test('--dial-port: 300 tunnels with readers that do not read keep the relay small (the kernel holds the bytes, bounded)', async (t) => {
   const { sock } = socketDir();
   // Every tunnel's server pushes 4 MiB at once; the client inside reads nothing until the end.
@@ -221,17 +233,7 @@ test('--dial-port: 300 tunnels with readers that do not read keep the relay smal
   const port = (source.address() as { port: number }).port;
   const proxy = createServer({ allowHalfOpen: true }, (c) => { c.once('data', () => c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\n`)); });
   await new Promise<void>((r) => proxy.listen(sock, r));
-  let peakKiB = 0;
-  let relayPid = 0;
-  const sampler = setInterval(() => {
-    if (!relayPid) {
-      const p = spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0];
-      relayPid = Number(p) || 0;
-    }
-    if (!relayPid) return;
-    const m = /VmHWM:\s+(\d+) kB/.exec(spawnSync('cat', [`/proc/${relayPid}/status`], { encoding: 'utf8' }).stdout);
-    if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
-  }, 50);
+  const memory = relayMemory(sock);
   try {
     const py = [
       'import socket, time',
@@ -251,11 +253,11 @@ test('--dial-port: 300 tunnels with readers that do not read keep the relay smal
     assert.equal(r.code, 0);
     // Each tunnel carries its 200 line plus 4 MiB.
     assert.equal(Number(r.out.trim()), 300 * (4 * 1024 * 1024 + 'HTTP/1.1 200 Connection Established\r\n\r\n'.length));
-    assert.ok(relayPid > 0, 'sampled the relay');
+    const peakKiB = memory.peakKiB();
     assert.ok(peakKiB > 0 && peakKiB < 48 * 1024, `relay peak RSS ${peakKiB} KiB`);
     t.diagnostic(`relay peak RSS ${peakKiB} KiB with 300 tunnels of 4 MiB each`);
   } finally {
-    clearInterval(sampler);
+    memory.stop();
     proxy.close();
     source.close();
   }
@@ -343,13 +345,7 @@ test('--dial-port: 300 plain-HTTP downloads whose readers wait keep the relay sm
   });
   await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
   const proxy = await forwardingProxy(sock, (source.address() as { port: number }).port, []);
-  let peakKiB = 0;
-  let relayPid = 0;
-  const sampler = setInterval(() => {
-    if (!relayPid) relayPid = Number(spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]) || 0;
-    const m = relayPid ? /VmHWM:\s+(\d+) kB/.exec(spawnSync('cat', [`/proc/${relayPid}/status`], { encoding: 'utf8' }).stdout) : null;
-    if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
-  }, 50);
+  const memory = relayMemory(sock);
   try {
     const py = [
       'import socket, time',
@@ -372,11 +368,11 @@ test('--dial-port: 300 plain-HTTP downloads whose readers wait keep the relay sm
     assert.equal(r.code, 0);
     const headLen = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`.length;
     assert.equal(Number(r.out.trim()), 300 * (body.length + headLen));
-    assert.ok(relayPid > 0, 'sampled the relay');
+    const peakKiB = memory.peakKiB();
     assert.ok(peakKiB > 0 && peakKiB < 48 * 1024, `relay peak RSS ${peakKiB} KiB`);
     t.diagnostic(`relay peak RSS ${peakKiB} KiB with 300 plain-HTTP downloads of 4 MiB each`);
   } finally {
-    clearInterval(sampler);
+    memory.stop();
     proxy.close();
     source.close();
   }
