@@ -12,7 +12,10 @@
  * read) and opens every upstream connection with the preamble
  * "CORDON/1 <secret>\n" before the first byte from the sandbox, so the
  * sandboxed client needs no credentials and never sees them. Trust boundary:
- * bytes from the sandbox are copied, never parsed.
+ * bytes from the sandbox are copied, never interpreted: the relay only finds
+ * where a request head ends (the blank line) and hands the head to the proxy,
+ * which parses and judges it. Response framing from servers is read strictly
+ * (http1.h), only to count bytes.
  *
  *   cordon-relay --pid PID --map PORT=SOCKET [--map PORT=SOCKET]... [--dial-port PORT] < secret
  *
@@ -28,8 +31,11 @@
  * which answers "CORDON-DIAL <address> <port>" or a refusal for the client.
  * An allowed tunnel is dialed by a dialer process the relay forked before it
  * entered the sandbox's namespaces (so it dials from the host's network), and
- * the relay splices client and server directly. Anything else on that port
- * (plain HTTP, a head that never ends) goes to the proxy as before.
+ * the relay splices client and server directly. Plain-HTTP requests are
+ * judged the same way and then sent by the relay itself (see "plain-HTTP
+ * requests" below). What the relay does not frame (a head that never ends,
+ * bare-LF lines, HEAD, chunked request bodies, HTTP/1.0) goes to the proxy
+ * as before, bytes and all.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
