@@ -136,8 +136,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       if (!HOP_BY_HOP.has(lower) && lower !== 'content-length') lines.push(`${name}: ${req.rawHeaders[i + 1]!}`);
     }
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
-    const head = `${lines.join('\r\n')}\r\n\r\n`;
-    res.writeHead(200, { 'X-Cordon-Forward': `${dial.address} ${dial.port} ${length}`, 'Content-Length': Buffer.byteLength(head) });
+    // Header bytes go out exactly as they came in (Node reads them as latin1).
+    const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    res.writeHead(200, { 'X-Cordon-Forward': `${dial.address} ${dial.port} ${length}`, 'Content-Length': head.length });
     res.end(head);
   }
 

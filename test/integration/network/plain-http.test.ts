@@ -64,7 +64,7 @@ describe('plain HTTP forwarded by the relay', { skip }, () => {
   it('every response framing passes through exactly, pipelined on one kept-alive connection, to one upstream connection', T, async () => {
     await fresh();
     const requests = [
-      get(api, '/chunked'),
+      get(api, '/chunked', 'X-Bytes: caf\u00e9\r\n'),
       get(api, '/204'),
       get(api, '/304'),
       get(api, '/interim'),
@@ -85,9 +85,10 @@ describe('plain HTTP forwarded by the relay', { skip }, () => {
     const reqs = await records('api', 'request');
     assert.deepEqual(reqs.map((x) => `${x.method} ${x.path} ${x.bytes}`), ['GET /chunked 0', 'GET /204 0', 'GET /304 0', 'GET /interim 0', 'POST /echo 3', 'GET /close-after 0']);
     assert.equal((await records('api', 'connect')).length, 1, 'one upstream connection for the kept-alive client connection');
-    // The server got the proxy's rewrite: origin form, no proxy headers.
+    // The server got the proxy's rewrite: origin form, no proxy headers, other header bytes as sent.
     assert.match(reqs[0]!.requestHead!, /^GET \/chunked HTTP\/1\.1\r\n/);
     assert.doesNotMatch(reqs[0]!.requestHead!, /proxy-connection/i);
+    assert.match(reqs[0]!.requestHead!, /\r\nX-Bytes: caf\u00e9(\r\n|$)/);
   });
 
   it('a body that ends with the close reaches the client whole, then the close', T, async () => {
