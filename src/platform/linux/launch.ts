@@ -50,11 +50,12 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
+  const writable = plan.mounts.filter((m) => m.args[0] === '--bind').map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
-  let holds = early ? acquirePlaceholders(plan.placeholders, mountedRo) : undefined;
+  let holds = early ? acquirePlaceholders(plan.placeholders, mountedRo, writable) : undefined;
   const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
   try {
@@ -117,7 +118,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     });
     readyFd.on('data', () => { ready = true; opts.mark?.('sandbox setup'); });
     try {
-      holds ??= acquirePlaceholders(plan.placeholders, mountedRo);
+      holds ??= acquirePlaceholders(plan.placeholders, mountedRo, writable);
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
       child.kill('SIGKILL');

@@ -126,10 +126,12 @@ function readHolds(dir: string): { file: string; hold: HoldFile }[] {
 /**
  * Creates the missing placeholders and records what this run holds: its own
  * placeholders plus any of `mounted` that another live run created (they look
- * like ordinary empty directories to the policy), and any of `mounted` that
- * has vanished since the plan was made, re-created as this run's own.
+ * like ordinary empty directories to the policy), and any of `mounted` inside
+ * a `writable` root that has vanished since the plan was made, re-created as
+ * this run's own. (Outside the writable roots nothing is created: a mount
+ * point that vanished there fails the run, closed.)
  */
-export function acquirePlaceholders(placeholders: readonly string[], mounted: readonly string[]): Holds {
+export function acquirePlaceholders(placeholders: readonly string[], mounted: readonly string[], writable: readonly string[] = []): Holds {
   const dir = runtimeDir();
   const file = join(dir, `hold-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   if (placeholders.length === 0 && mounted.length === 0) return { dir, file, paths: [] };
@@ -147,7 +149,7 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
         if (others.has(p)) paths.push(p);
         // Gone since the plan was made (another run released its placeholder,
         // or the host removed it): put the mount point back, as this run's own.
-        else if (!existsSync(p)) for (const created of mkdirRecording(p)) paths.push(created);
+        else if (writable.some((w) => p.startsWith(w.endsWith('/') ? w : `${w}/`)) && !existsSync(p)) for (const created of mkdirRecording(p)) paths.push(created);
       }
     } catch (e) {
       // Undo this call's own directories (deepest first): nothing is left behind.

@@ -51,11 +51,16 @@ test("a placeholder released between another run's plan and its launch is put ba
   releasePlaceholders(a);
   assert.ok(!existsSync(join(proj, '.idea')));
   // ...and a released it before b launched: b must recreate its mount point, not fail.
-  const b = acquirePlaceholders([], [join(proj, '.idea')]);
+  const b = acquirePlaceholders([], [join(proj, '.idea')], [proj]);
   assert.ok(statSync(join(proj, '.idea')).isDirectory());
   assert.deepEqual(b.paths, [join(proj, '.idea')]);
   releasePlaceholders(b);
   assert.deepEqual(readdirSync(proj), []);
+  // Outside every writable root, nothing is created (the mount then fails the run).
+  const c = acquirePlaceholders([], [join(proj, '.idea')], [join(base, 'elsewhere')]);
+  assert.deepEqual(c.paths, []);
+  assert.deepEqual(readdirSync(proj), []);
+  releasePlaceholders(c);
 });
 
 test('holds of a dead run are swept; a placeholder the host wrote into is left alone', () => {
