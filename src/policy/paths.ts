@@ -126,7 +126,10 @@ export function hasGlob(p: string): boolean {
 
 /** Component count, used to order mounts from shallow to deep. */
 export function depth(p: string): number {
-  return p === sep ? 0 : p.split(sep).length - 1;
+  if (p === sep) return 0;
+  let n = 0;
+  for (let i = p.indexOf(sep); i !== -1; i = p.indexOf(sep, i + 1)) n++;
+  return n;
 }
 
 /** True when `inner` is `outer` or lies beneath it. */

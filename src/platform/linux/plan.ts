@@ -98,7 +98,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     return mountedAt.get(best)!;
   };
 
-  const paths = [...byPath.keys()].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1));
+  const depths = new Map([...byPath.keys()].map((k) => [k, depth(k)]));
+  const paths = [...depths.keys()].sort((a, b) => depths.get(a)! - depths.get(b)! || (a < b ? -1 : 1));
   for (const p of paths) {
     if (p === sep) continue;
     const here = byPath.get(p)!;
