@@ -15,7 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cpus } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { summarize } from './lib/stats.mjs';
-import { intArg, splitFlag } from './lib/args.mjs';
+import { forEachFlag, intArg } from './lib/args.mjs';
 import { formatTable, ratio } from './lib/table.mjs';
 import { CORDON_DEFAULTS_AS_SRT } from './lib/settings.mjs';
 import { findInTree, sampleMemory } from './lib/procmem.mjs';
@@ -47,10 +47,7 @@ const USAGE = `usage: node bench/network.mjs [options]
 function parseArgs(argv) {
   const o = { runs: 3, warmup: 1, scenarios: SCENARIOS, downloadMiB: 256, uploadMiB: 64, requests: 500, timeoutMs: 120_000, json: false, cordon: DEFAULT_CORDON_BIN };
   const count = (name, v, min) => intArg(name, v, min, fail);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = splitFlag(a);
-    const value = () => inline ?? argv[++i];
+  forEachFlag(argv, (flag, value, a) => {
     switch (flag) {
       case '--runs': o.runs = count(flag, value(), 1); break;
       case '--warmup': o.warmup = count(flag, value(), 0); break;
@@ -69,7 +66,7 @@ function parseArgs(argv) {
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
       default: fail(`unknown option ${JSON.stringify(a)}`);
     }
-  }
+  });
   return o;
 }
 

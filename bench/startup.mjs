@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { ensureTree, TREE_SPECS } from './lib/trees.mjs';
 import { runRoundRobin } from './lib/timing.mjs';
 import { summarize } from './lib/stats.mjs';
-import { intArg, splitFlag } from './lib/args.mjs';
+import { forEachFlag, intArg } from './lib/args.mjs';
 import { formatTable, ms, ratio } from './lib/table.mjs';
 import { writeSrtSettings } from './lib/settings.mjs';
 
@@ -41,10 +41,7 @@ const USAGE = `usage: node bench/startup.mjs [options]
 function parseArgs(argv) {
   const o = { runs: 20, warmup: 1, timeoutMs: 30_000, trees: null, large: true, rebuild: false, json: false, scanOnly: false };
   const count = (name, v, min) => intArg(name, v, min, fail);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const [flag, inline] = splitFlag(a);
-    const value = () => inline ?? argv[++i];
+  forEachFlag(argv, (flag, value, a) => {
     switch (flag) {
       case '--runs': o.runs = count('--runs', value(), 1); break;
       case '--warmup': o.warmup = count('--warmup', value(), 0); break;
@@ -63,7 +60,7 @@ function parseArgs(argv) {
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
       default: fail(`unknown option ${JSON.stringify(a)}`);
     }
-  }
+  });
   o.trees ??= Object.keys(TREE_SPECS).filter((t) => o.large || t !== '200k');
   return o;
 }

@@ -552,37 +552,6 @@ struct intake {
 	pthread_attr_t *attr;
 };
 
-/* Reads until `end` appears, EOF, `max` bytes or `ms` pass; returns the count (the marker's end in *at, or 0). */
-static size_t read_until(int fd, char *buf, size_t max, const char *end, int ms, size_t *at)
-{
-	size_t n = 0, elen = strlen(end);
-	*at = 0;
-	long deadline = now_ms() + ms;
-	while (n < max) {
-		long left = deadline - now_ms();
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		int r = poll(&pf, 1, left > 0 ? (int)left : 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		ssize_t got = recv(fd, buf + n, max - n, 0);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-		if (elen) {
-			char *hit = memmem(buf, n, end, elen);
-			if (hit) {
-				*at = (size_t)(hit - buf) + elen;
-				break;
-			}
-		}
-	}
-	return n;
-}
-
 static void refuse_502(int client, int err)
 {
 	char body[256], msg[512];
@@ -625,7 +594,6 @@ struct rbuf {
 struct fwd {
 	int client, up, decide;
 	const char *socket_path;
-	pthread_attr_t *attr;
 	struct rbuf *in; /* bytes from the client */
 	struct rbuf *dec; /* bytes from the proxy's decisions */
 	int body_pipe[2]; /* request bodies, client → upstream */
@@ -652,7 +620,7 @@ static void touch(struct fwd *f)
 	atomic_store(&f->last_active, now_s());
 }
 
-/* Until fd is readable: by `deadline` (monotonic ms) if set, else while the connection is not idle. */
+/* Until fd is readable: by `deadline` (monotonic ms) if set (then `f` may be NULL), else while `f` is not idle. */
 static bool wait_readable(int fd, struct fwd *f, long deadline)
 {
 	for (;;) {
@@ -1041,27 +1009,27 @@ static bool plain_head(const char *head, size_t hl)
 }
 
 /*
- * Serves a client connection whose first request head (not CONNECT) is in
- * buf[0..n). Runs in the intake thread, which it takes over.
+ * Serves a client connection whose first request head (not CONNECT) is at
+ * the front of `in`, which it takes. Runs in the intake thread, which it
+ * takes over.
  */
-static void forward_http(int client, const char *socket_path, const char *buf, size_t n, pthread_attr_t *attr)
+static void forward_http(int client, const char *socket_path, struct rbuf *in, pthread_attr_t *attr)
 {
 	struct fwd *f = calloc(1, sizeof *f);
-	if (!f || !(f->in = malloc(sizeof *f->in)) || !(f->dec = malloc(sizeof *f->dec)) || pipe2(f->body_pipe, O_CLOEXEC) < 0) {
+	if (!f || !(f->dec = malloc(sizeof *f->dec)) || pipe2(f->body_pipe, O_CLOEXEC) < 0) {
 		if (f)
-			free(f->in), free(f->dec);
+			free(f->dec);
 		free(f);
+		free(in);
 		close(client);
 		return;
 	}
+	f->in = in;
 	fcntl(f->body_pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
 	f->client = client;
 	f->up = f->decide = -1;
 	f->socket_path = socket_path;
-	f->attr = attr;
-	f->in->off = f->dec->off = f->dec->len = 0;
-	memcpy(f->in->data, buf, n);
-	f->in->len = n;
+	f->dec->off = f->dec->len = 0;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->cv, NULL);
 	touch(f);
@@ -1136,39 +1104,39 @@ static void *intake(void *arg)
 {
 	struct intake *in = arg;
 	int client = in->client;
-	char *buf = malloc(HEAD_MAX);
-	if (!buf) {
+	struct rbuf *b = malloc(sizeof *b), *ans = malloc(sizeof *ans);
+	int up = -1;
+	if (!b || !ans) {
 		close(client);
-		free(in);
-		return NULL;
+		goto out;
 	}
+	b->off = b->len = ans->off = ans->len = 0;
 	size_t at;
-	size_t n = read_until(client, buf, HEAD_MAX, "\r\n\r\n", HANDSHAKE_MS, &at);
-	if (at && plain_head(buf, at)) {
-		forward_http(client, in->socket_path, buf, n, in->attr);
+	int r = read_until_marker(client, b, HEAD_MAX, "\r\n\r\n", NULL, now_ms() + HANDSHAKE_MS, &at);
+	if (r == 1 && plain_head(b->data, at)) {
+		forward_http(client, in->socket_path, b, in->attr);
+		b = NULL;
 		goto out;
 	}
-	if (!at || n < 8 || memcmp(buf, "CONNECT ", 8) != 0) {
+	if (r != 1 || at < 8 || memcmp(b->data, "CONNECT ", 8) != 0) {
 		/* Not a whole head, or one the relay does not frame: the proxy deals with it, bytes and all. */
-		serve(client, in->socket_path, buf, n, in->attr);
+		serve(client, in->socket_path, b->data, b->len, in->attr);
 		goto out;
 	}
-	int up = dial_unix(in->socket_path);
-	if (up < 0 || !write_all(up, dial_preamble, dial_preamble_len) || !write_all(up, buf, at)) {
-		if (up >= 0)
-			close(up);
+	up = dial_unix(in->socket_path);
+	if (up < 0 || !write_all(up, dial_preamble, dial_preamble_len) || !write_all(up, b->data, at)) {
 		close(client);
 		goto out;
 	}
-	char answer[4096];
-	size_t aat;
-	size_t an = read_until(up, answer, sizeof answer - 1, "", DECIDE_MS, &aat);
-	answer[an] = 0;
+	/* The proxy's answer: all of it, until it closes the connection (or the buffer is full). */
+	long deadline = now_ms() + DECIDE_MS;
+	while (rbuf_fill(up, ans, NULL, deadline) == 1)
+		;
+	char line[128];
+	snprintf(line, sizeof line, "%.*s", (int)(ans->len < sizeof line - 1 ? ans->len : sizeof line - 1), ans->data);
 	char address[INET6_ADDRSTRLEN];
 	unsigned port = 0;
-	if (an > 12 && memcmp(answer, "CORDON-DIAL ", 12) == 0 &&
-	    sscanf(answer + 12, "%45s %u", address, &port) == 2 && port > 0 && port < 65536) {
-		close(up);
+	if (strncmp(line, "CORDON-DIAL ", 12) == 0 && sscanf(line + 12, "%45s %u", address, &port) == 2 && port > 0 && port < 65536) {
 		int err;
 		int server = ask_dialer(address, (uint16_t)port, &err);
 		if (server < 0) {
@@ -1177,7 +1145,7 @@ static void *intake(void *arg)
 			goto out;
 		}
 		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-		if (!write_all(client, ok, sizeof ok - 1) || (n > at && !write_all(server, buf + at, n - at))) {
+		if (!write_all(client, ok, sizeof ok - 1) || (b->len > at && !write_all(server, b->data + at, b->len - at))) {
 			close(server);
 			close(client);
 			goto out;
@@ -1186,17 +1154,17 @@ static void *intake(void *arg)
 		goto out;
 	}
 	/* A refusal (or anything else): the proxy's answer goes to the client as it is, however long. */
-	if (an && write_all(client, answer, an) && an == sizeof answer - 1) {
-		for (;;) {
-			an = read_until(up, answer, sizeof answer, "", DECIDE_MS, &aat);
-			if (an == 0 || !write_all(client, answer, an))
-				break;
-		}
+	while (ans->len && write_all(client, ans->data, ans->len) && ans->len == RBUF_SIZE) {
+		ans->len = 0;
+		while (rbuf_fill(up, ans, NULL, deadline) == 1)
+			;
 	}
-	close(up);
 	close(client);
 out:
-	free(buf);
+	if (up >= 0)
+		close(up);
+	free(b);
+	free(ans);
 	free(in);
 	return NULL;
 }

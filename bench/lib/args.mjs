@@ -12,3 +12,15 @@ export function intArg(name, v, min, fail) {
   if (!Number.isInteger(n) || n < min) fail(`${name} expects an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   return n;
 }
+
+/**
+ * Calls `fn(flag, value, raw)` for each argument; `value()` returns the
+ * option's value (`--flag=value`, else the next argument, consumed).
+ */
+export function forEachFlag(argv, fn) {
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i];
+    const [flag, inline] = splitFlag(raw);
+    fn(flag, () => inline ?? argv[++i], raw);
+  }
+}

@@ -338,35 +338,22 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   describe('python3', () => {
     const run = (label: string, client: 'urllib' | 'requests' | 'httpx') => cordon(label, allow(), `"${client === 'httpx' ? HTTPX_PY : PY.exe}" "${join(FIXTURES, 'fetch.py')}" ${client} https://${api.fqdn}/files/hello.txt?via=${client}`);
 
-    it('urllib.request.urlopen honours HTTPS_PROXY', { ...T, skip: tools.python }, async () => {
-      await fresh();
-      const r = await run('python-urllib', 'urllib');
-      assert.equal(r.stdout, `urllib 200 ${fx.hello}\n`, show(r));
-      const reqs = await requests();
-      assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), ['https /files/hello.txt?via=urllib']);
-      assertViaProxy(reqs);
-      await assertNothingElse(r);
-    });
-
-    it('requests honours HTTPS_PROXY', { ...T, skip: tools.requests }, async () => {
-      await fresh();
-      const r = await run('python-requests', 'requests');
-      assert.equal(r.stdout, `requests 200 ${fx.hello}\n`, show(r));
-      const reqs = await requests();
-      assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), ['https /files/hello.txt?via=requests']);
-      assertViaProxy(reqs);
-      await assertNothingElse(r);
-    });
-
-    it('httpx honours HTTPS_PROXY (ALL_PROXY names the HTTP proxy, so no socksio is needed)', { ...T, skip: tools.httpx }, async () => {
-      await fresh();
-      const r = await run('python-httpx', 'httpx');
-      assert.equal(r.stdout, `httpx 200 ${fx.hello}\n`, show(r));
-      const reqs = await requests();
-      assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), ['https /files/hello.txt?via=httpx']);
-      assertViaProxy(reqs);
-      await assertNothingElse(r);
-    });
+    const cases = [
+      { client: 'urllib', title: 'urllib.request.urlopen honours HTTPS_PROXY', skip: tools.python },
+      { client: 'requests', title: 'requests honours HTTPS_PROXY', skip: tools.requests },
+      { client: 'httpx', title: 'httpx honours HTTPS_PROXY (ALL_PROXY names the HTTP proxy, so no socksio is needed)', skip: tools.httpx },
+    ] as const;
+    for (const { client, title, skip } of cases) {
+      it(title, { ...T, skip }, async () => {
+        await fresh();
+        const r = await run(`python-${client}`, client);
+        assert.equal(r.stdout, `${client} 200 ${fx.hello}\n`, show(r));
+        const reqs = await requests();
+        assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), [`https /files/hello.txt?via=${client}`]);
+        assertViaProxy(reqs);
+        await assertNothingElse(r);
+      });
+    }
   });
 
   describe('pip', { skip: tools.pip }, () => {
