@@ -23,6 +23,10 @@ export function printExplain(c: Compiled, json: boolean): void {
   for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);
   }
+  if (policy.watch.length > 0) {
+    out.push('', 'checked after the run (moved aside if the command created them; no mount can guard them):');
+    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `new repository: its config${w.keepConfig ? ' (kept: allowGitConfig)' : ''}, hooks, commondir, info/attributes` : 'new git file'}`);
+  }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);
   out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.required ? ' (required)' : ' (applied when the kernel has it)'}`);

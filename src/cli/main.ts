@@ -13,6 +13,7 @@ import { launchLinux, type Bridge } from '../platform/linux/launch.js';
 import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
+import { setAsideCreated } from '../platform/linux/after-run.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
@@ -89,6 +90,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       return result.exitCode;
     } finally {
       await session?.close();
+      for (const w of setAsideCreated(compiled.policy.watch)) process.stderr.write(`cordon: warning: ${w}\n`);
     }
   } catch (e) {
     return fail(e, cfg.debug);

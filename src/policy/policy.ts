@@ -49,6 +49,27 @@ export interface Policy {
   readonly sources: readonly string[];
   readonly warnings: readonly string[];
   readonly network: NetworkPolicySpec;
+  /** Checked after the run: what the command may have created that no mount could stop (see WatchedPath). */
+  readonly watch: readonly WatchedPath[];
+}
+
+/**
+ * A path the command may create, that git on the host would take code from,
+ * and that no mount can stop: a placeholder would break git (an empty
+ * `commondir`), or there is nothing to mount over yet (a repository that does
+ * not exist). cordon looks at each after the run; what appeared is moved aside
+ * (src/platform/linux/after-run.ts).
+ */
+export interface WatchedPath {
+  readonly path: string;
+  /**
+   * `repository`: the `.git` of a writable root that was not a repository
+   * when the run started; `git-file`: a file of a protected git directory
+   * that did not exist then (`commondir`, `config.worktree`, `info/attributes`).
+   */
+  readonly kind: 'repository' | 'git-file';
+  /** filesystem.allowGitConfig: a new repository keeps its config. */
+  readonly keepConfig?: boolean;
 }
 
 export interface CliRules {
@@ -167,6 +188,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
       }
     }
+    const watch: WatchedPath[] = [];
+    const repos = new Set(scanned.repos);
+    for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
       for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
       const dotGit = join(repo, '.git');
@@ -176,9 +200,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
         continue;
       }
-      protectGitDir(rules, resolvePath, dotGit, repo, allowGitConfig);
+      protectGitDir(rules, watch, resolvePath, dotGit, repo, allowGitConfig);
     }
-    for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, resolvePath, g, undefined, allowGitConfig);
+    for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, watch, resolvePath, g, undefined, allowGitConfig);
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
     for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
@@ -194,6 +218,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       sources: input.settings.map((s) => s.file),
       warnings: input.settings.flatMap((s) => s.warnings),
       network: { ...networkSpec(input.settings, input.cli), unixSockets: unixSocketGrants(input, resolvePath, warnings) },
+      watch,
     };
   }
 }
@@ -250,13 +275,16 @@ function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: s
   return out;
 }
 
-function protectGitDir(rules: FsRule[], resolvePath: (abs: string) => ResolvedPath, gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
+function protectGitDir(rules: FsRule[], watch: WatchedPath[], resolvePath: (abs: string) => ResolvedPath, gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
   rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
   for (const item of PROTECTED_IN_GIT_DIR) {
     if (item.name === 'config' && allowGitConfig) continue;
     const p = join(gitDir, item.name);
     const r = resolvePath(p);
-    if (r.kind === 'missing' && !item.placeholder) continue;
+    if (r.kind === 'missing' && !item.placeholder) {
+      watch.push({ path: r.path, kind: 'git-file' });
+      continue;
+    }
     rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
   }
   // core.hooksPath may point anywhere (e.g. .husky): that directory is hooks too.

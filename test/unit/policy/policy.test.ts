@@ -117,3 +117,20 @@ test('network mode: none without domains, filtered with them, strictest file win
   assert.equal(networkSpec([a, b], { ...noCli, network: 'none' }).mode, 'none');
   assert.throws(() => networkSpec([], { ...noCli, allowDomains: ['*'] }), /--allow-domain\[0\]/);
 });
+
+test('watch list: a writable root that is not a repository, and the git files a protected repository lacks', () => {
+  const w = world();
+  const plain = join(w.root, 'plain');
+  mkdirSync(plain);
+  const p = buildPolicy({
+    cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [plain] },
+    scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }),
+  });
+  assert.deepEqual(p.watch.filter((x) => x.kind === 'repository').map((x) => x.path), [join(plain, '.git')], 'the project is a repository: only the plain root is watched');
+  assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path).sort(), ['commondir', 'config.worktree', 'info/attributes'].map((n) => join(w.proj, '.git', n)));
+  writeFileSync(join(w.proj, '.git', 'commondir'), '.');
+  const settings = [parseSettings(JSON.stringify({ filesystem: { allowGitConfig: true } }), join(w.root, 's.json'))];
+  const q = buildPolicy({ cwd: w.proj, home: w.home, settings, cli: { ...noCli, allowWrite: [plain] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+  assert.ok(!q.watch.some((x) => x.path.endsWith('commondir')), 'an existing commondir is protected by a mount, not watched');
+  assert.equal(q.watch.find((x) => x.kind === 'repository')?.keepConfig, true, 'allowGitConfig: a new repository keeps its config');
+});

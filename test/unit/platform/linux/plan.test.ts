@@ -8,7 +8,7 @@ const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockA
 const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
 
 function policy(rules: FsRule[], cwd = '/p'): Policy {
-  return { cwd, home: '/h', rules, sources: [], warnings: [], network: { mode: 'none', modeSource: 'test', allow: [], deny: [], deniedRanges: [], denyPrivateAddresses: false, unixSockets: [] } };
+  return { cwd, home: '/h', rules, sources: [], warnings: [], network: { mode: 'none', modeSource: 'test', allow: [], deny: [], deniedRanges: [], denyPrivateAddresses: false, unixSockets: [] }, watch: [] };
 }
 const r = (path: string, access: FsRule['access'], kind: FsRule['kind'] = 'dir'): FsRule => ({ path, access, kind, source: 'test' });
 

@@ -1,0 +1,99 @@
+/**
+ * Git surfaces no mount can guard (a repository the command creates, a new
+ * `commondir`), attacked from inside with real git. Each attack is first run
+ * without cordon, to prove it makes git on the host run the planted command;
+ * then inside cordon, after which git on the host must run nothing of it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { git, makeWorld, cordon, type World } from '../../../helpers/cordon.js';
+
+/** The plant: a repository whose config runs MARK on `git status` and whose pre-commit hook runs MARK too. */
+const NEW_REPO = [
+  'git init -q',
+  'git config core.fsmonitor "$PWD/.plant"',
+  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > .plant && chmod +x .plant',
+  'cp .plant .git/hooks/pre-commit',
+].join(' && ');
+
+/** A new commondir in an existing repository, sending git to a copy of its git dir whose config runs MARK. */
+const COMMONDIR = [
+  'cp -r .git ../common',
+  'git --git-dir=../common config core.fsmonitor "$PWD/../plant"',
+  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > ../plant && chmod +x ../plant',
+  'echo "$PWD/../common" > .git/commondir',
+].join(' && ');
+
+function plantOnHost(w: World, dir: string, script: string, mark: string): void {
+  const r = spawnSync('/bin/sh', ['-c', script], { cwd: dir, env: { ...w.env, MARK: mark }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** What the host's git does in dir: status (fsmonitor) and a commit (hooks). */
+function hostGit(dir: string): void {
+  spawnSync('git', ['status', '--short'], { cwd: dir, encoding: 'utf8' });
+  spawnSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: dir, encoding: 'utf8' });
+}
+
+test('a repository the command creates: git on the host runs none of its config or hooks', () => {
+  const w = makeWorld();
+  const control = join(w.outside, 'control');
+  const fresh = join(w.outside, 'fresh');
+  mkdirSync(control);
+  mkdirSync(fresh);
+  const mark = join(w.outside, 'MARK');
+  plantOnHost(w, control, NEW_REPO, mark);
+  hostGit(control);
+  assert.ok(existsSync(mark), 'control: without cordon, the plant runs in git on the host');
+  rmSync(mark);
+
+  const r = cordon(w, ['--', '/bin/sh', '-c', NEW_REPO], { cwd: fresh, env: { MARK: mark } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${fresh}; .*config -> config\\.cordon-untrusted, hooks -> hooks\\.cordon-untrusted`));
+  hostGit(fresh);
+  assert.ok(!existsSync(mark), 'git on the host ran the plant');
+  assert.match(readFileSync(join(fresh, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/, 'kept for review');
+  assert.equal(git(fresh, 'log', '--format=%s'), 'x\n', 'the repository itself still works on the host');
+});
+
+test('a .git file the command writes, pointing git at a directory of its choosing, is moved aside', () => {
+  const w = makeWorld();
+  const fresh = join(w.outside, 'fresh');
+  mkdirSync(fresh);
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'mkdir evil && git init -q --bare evil/g && echo "gitdir: $PWD/evil/g" > .git'], { cwd: fresh });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /points git elsewhere/);
+  assert.ok(!existsSync(join(fresh, '.git')) && existsSync(join(fresh, '.git.cordon-untrusted')));
+});
+
+test('a new commondir in a protected repository: git on the host runs nothing from where it points', () => {
+  const w = makeWorld();
+  const control = join(w.outside, 'control', 'repo');
+  mkdirSync(control, { recursive: true });
+  git(control, 'init', '-q');
+  const mark = join(w.outside, 'MARK');
+  plantOnHost(w, control, COMMONDIR, mark);
+  hostGit(control);
+  assert.ok(existsSync(mark), 'control: without cordon, a new commondir makes git on the host run the plant');
+  rmSync(mark);
+
+  const proj = join(w.outside, 'p', 'repo');
+  mkdirSync(proj, { recursive: true });
+  git(proj, 'init', '-q');
+  const r = cordon(w, ['--allow-write', '..', '--', '/bin/sh', '-c', COMMONDIR], { cwd: proj, env: { MARK: mark } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /created .*\.git\/commondir.*moved to .*commondir\.cordon-untrusted/);
+  hostGit(proj);
+  assert.ok(!existsSync(mark), 'git on the host ran the plant');
+});
+
+test('a repository that existed before the run is left alone', () => {
+  const w = makeWorld();
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'git status --short >/dev/null && echo ok']);
+  assert.equal(r.stdout, 'ok\n');
+  assert.doesNotMatch(r.stderr, /warning/);
+  assert.ok(existsSync(join(w.proj, '.git', 'config')) && existsSync(join(w.proj, '.git', 'hooks')));
+});

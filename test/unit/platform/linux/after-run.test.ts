@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setAsideCreated } from '../../../../src/platform/linux/after-run.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+function root(): string {
+  return realpathSync(tempDir(join(tmpdir(), 'cordon-after-run-')));
+}
+
+test('a new repository: config, hooks and redirects are moved aside, content kept; sample-only hooks stay', () => {
+  const r = root();
+  const git = join(r, '.git');
+  mkdirSync(join(git, 'hooks'), { recursive: true });
+  mkdirSync(join(git, 'info'));
+  writeFileSync(join(git, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = evil\n');
+  writeFileSync(join(git, 'commondir'), '/elsewhere\n');
+  writeFileSync(join(git, 'info', 'attributes'), '* filter=x\n');
+  writeFileSync(join(git, 'hooks', 'pre-commit.sample'), '#!/bin/sh\n');
+  const warnings = setAsideCreated([{ path: git, kind: 'repository' }]);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /created a git repository in .*config -> config\.cordon-untrusted, commondir -> commondir\.cordon-untrusted, info\/attributes -> info\/attributes\.cordon-untrusted\)/);
+  assert.doesNotMatch(warnings[0]!, /hooks ->/, 'hooks holding only samples run nothing and stay');
+  assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'moved, not lost');
+  assert.ok(!existsSync(join(git, 'config')) && !existsSync(join(git, 'commondir')) && !existsSync(join(git, 'info', 'attributes')));
+  assert.ok(existsSync(join(git, 'HEAD')) && existsSync(join(git, 'hooks', 'pre-commit.sample')));
+
+  // A real hook: the hooks directory goes; a name already taken gets -2.
+  writeFileSync(join(git, 'hooks', 'pre-commit'), '#!/bin/sh\nevil\n');
+  writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = again\n');
+  const again = setAsideCreated([{ path: git, kind: 'repository' }]);
+  assert.match(again[0]!, /config -> config\.cordon-untrusted-2, hooks -> hooks\.cordon-untrusted\)/);
+  assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'the first one is untouched');
+  assert.equal(readFileSync(join(git, 'hooks.cordon-untrusted', 'pre-commit'), 'utf8'), '#!/bin/sh\nevil\n');
+});
+
+test('allowGitConfig keeps a new repository\'s config; a .git file is moved as a whole; nothing there, nothing said', () => {
+  const r = root();
+  mkdirSync(join(r, 'a', '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(r, 'a', '.git', 'config'), '[user]\n\tname = me\n');
+  writeFileSync(join(r, 'a', '.git', 'hooks', 'post-checkout'), 'evil');
+  assert.match(setAsideCreated([{ path: join(r, 'a', '.git'), kind: 'repository', keepConfig: true }])[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
+  assert.ok(existsSync(join(r, 'a', '.git', 'config')));
+
+  mkdirSync(join(r, 'b'));
+  writeFileSync(join(r, 'b', '.git'), 'gitdir: /somewhere/evil\n');
+  const w = setAsideCreated([{ path: join(r, 'b', '.git'), kind: 'repository' }]);
+  assert.match(w[0]!, /points git elsewhere.*moved to .*b\/\.git\.cordon-untrusted/);
+  assert.equal(readFileSync(join(r, 'b', '.git.cordon-untrusted'), 'utf8'), 'gitdir: /somewhere/evil\n');
+
+  assert.deepEqual(setAsideCreated([{ path: join(r, 'c', '.git'), kind: 'repository' }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file' }]), []);
+});
+
+test('a file that cannot be moved aside is reported, not hidden', () => {
+  const r = root();
+  mkdirSync(join(r, '.git'));
+  writeFileSync(join(r, '.git', 'commondir'), '/evil\n');
+  for (let n = 1; n < 100; n++) writeFileSync(join(r, '.git', `commondir.cordon-untrusted${n === 1 ? '' : `-${n}`}`), '');
+  assert.match(setAsideCreated([{ path: join(r, '.git', 'commondir'), kind: 'git-file' }])[0]!, /could not be moved aside \(no free name\): read it before running git in/);
+  assert.equal(readFileSync(join(r, '.git', 'commondir'), 'utf8'), '/evil\n');
+});
+
+test('a new git file in a protected repository is moved aside with its content', () => {
+  const r = root();
+  mkdirSync(join(r, '.git'));
+  writeFileSync(join(r, '.git', 'config.worktree'), '[core]\n\thooksPath = /evil\n');
+  const w = setAsideCreated([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file' }]);
+  assert.match(w[0]!, /created .*config\.worktree.*moved to .*config\.worktree\.cordon-untrusted/);
+  assert.equal(readFileSync(join(r, '.git', 'config.worktree.cordon-untrusted'), 'utf8'), '[core]\n\thooksPath = /evil\n');
+});
