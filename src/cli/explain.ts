@@ -25,7 +25,7 @@ export function printExplain(c: Compiled, json: boolean): void {
   }
   if (policy.watch.length > 0) {
     out.push('', 'checked after the run (moved aside if the command created them; no mount can guard them):');
-    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `new repository: its config${w.keepConfig ? ' (kept: allowGitConfig)' : ''}, hooks, commondir, info/attributes` : 'new git file'}`);
+    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `if a repository appears: its config${w.keepConfig ? ' (kept: allowGitConfig)' : ''}, config.worktree, commondir, info/attributes and hooks` : 'if it appears'}`);
   }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);

@@ -68,6 +68,8 @@ export interface WatchedPath {
    * that did not exist then (`commondir`, `config.worktree`, `info/attributes`).
    */
   readonly kind: 'repository' | 'git-file';
+  /** Where git would take code from it: the writable root, or the protected repository's work tree (its git dir for a submodule's). */
+  readonly repo: string;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
 }
@@ -190,7 +192,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
     const watch: WatchedPath[] = [];
     const repos = new Set(scanned.repos);
-    for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', ...(allowGitConfig ? { keepConfig: true } : {}) });
+    for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
       for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
       const dotGit = join(repo, '.git');
@@ -282,7 +284,7 @@ function protectGitDir(rules: FsRule[], watch: WatchedPath[], resolvePath: (abs:
     const p = join(gitDir, item.name);
     const r = resolvePath(p);
     if (r.kind === 'missing' && !item.placeholder) {
-      watch.push({ path: r.path, kind: 'git-file' });
+      watch.push({ path: r.path, kind: 'git-file', repo: workTree ?? gitDir });
       continue;
     }
     rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });

@@ -12,7 +12,7 @@
  * walk of the tree after every run; they stay a documented limit.
  */
 import { lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { WatchedPath } from '../../policy/policy.js';
 
 export const UNTRUSTED_SUFFIX = '.cordon-untrusted';
@@ -23,16 +23,16 @@ const IN_NEW_REPOSITORY = ['config', 'config.worktree', 'commondir', 'hooks', 'i
 /** Moves aside what appeared; returns one warning per watched path that needed it. */
 export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
   const warnings: string[] = [];
-  const failed = (p: string, why: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${dirname(p)}`;
+  const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
   for (const w of watch) {
     const st = lstatOrUndefined(w.path);
     if (!st) continue;
     if (w.kind === 'git-file' || !st.isDirectory()) {
       const to = setAside(w.path);
-      if (typeof to === 'object') warnings.push(failed(w.path, to.error));
+      if (typeof to === 'object') warnings.push(failed(w.path, to.error, w.repo));
       else if (to && w.kind === 'git-file') warnings.push(`the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${to}. Read it before moving it back`);
       // A .git file or link sends git to a git directory of the command's choosing.
-      else if (to) warnings.push(`the command made ${dirname(w.path)} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${to}. Check where it points before moving it back`);
+      else if (to) warnings.push(`the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${to}. Check where it points before moving it back`);
       continue;
     }
     const moved: string[] = [];
@@ -41,10 +41,10 @@ export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
       const p = join(w.path, name);
       if (name === 'hooks' && onlySamples(p)) continue;
       const to = setAside(p);
-      if (typeof to === 'object') warnings.push(failed(p, to.error));
+      if (typeof to === 'object') warnings.push(failed(p, to.error, w.repo));
       else if (to) moved.push(`${name} -> ${to.slice(w.path.length + 1)}`);
     }
-    if (moved.length > 0) warnings.push(`the command created a git repository in ${dirname(w.path)}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
+    if (moved.length > 0) warnings.push(`the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
   }
   return warnings;
 }

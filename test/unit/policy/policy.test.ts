@@ -128,6 +128,7 @@ test('watch list: a writable root that is not a repository, and the git files a 
   });
   assert.deepEqual(p.watch.filter((x) => x.kind === 'repository').map((x) => x.path), [join(plain, '.git')], 'the project is a repository: only the plain root is watched');
   assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path).sort(), ['commondir', 'config.worktree', 'info/attributes'].map((n) => join(w.proj, '.git', n)));
+  assert.ok(p.watch.every((x) => x.repo === (x.kind === 'repository' ? plain : w.proj)), 'each names the work tree git would use it in');
   writeFileSync(join(w.proj, '.git', 'commondir'), '.');
   const settings = [parseSettings(JSON.stringify({ filesystem: { allowGitConfig: true } }), join(w.root, 's.json'))];
   const q = buildPolicy({ cwd: w.proj, home: w.home, settings, cli: { ...noCli, allowWrite: [plain] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });

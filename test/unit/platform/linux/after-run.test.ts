@@ -20,7 +20,7 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   writeFileSync(join(git, 'commondir'), '/elsewhere\n');
   writeFileSync(join(git, 'info', 'attributes'), '* filter=x\n');
   writeFileSync(join(git, 'hooks', 'pre-commit.sample'), '#!/bin/sh\n');
-  const warnings = setAsideCreated([{ path: git, kind: 'repository' }]);
+  const warnings = setAsideCreated([{ path: git, kind: 'repository', repo: r }]);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /created a git repository in .*config -> config\.cordon-untrusted, commondir -> commondir\.cordon-untrusted, info\/attributes -> info\/attributes\.cordon-untrusted\)/);
   assert.doesNotMatch(warnings[0]!, /hooks ->/, 'hooks holding only samples run nothing and stay');
@@ -31,7 +31,7 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   // A real hook: the hooks directory goes; a name already taken gets -2.
   writeFileSync(join(git, 'hooks', 'pre-commit'), '#!/bin/sh\nevil\n');
   writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = again\n');
-  const again = setAsideCreated([{ path: git, kind: 'repository' }]);
+  const again = setAsideCreated([{ path: git, kind: 'repository', repo: r }]);
   assert.match(again[0]!, /config -> config\.cordon-untrusted-2, hooks -> hooks\.cordon-untrusted\)/);
   assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'the first one is untouched');
   assert.equal(readFileSync(join(git, 'hooks.cordon-untrusted', 'pre-commit'), 'utf8'), '#!/bin/sh\nevil\n');
@@ -42,16 +42,16 @@ test('allowGitConfig keeps a new repository\'s config; a .git file is moved as a
   mkdirSync(join(r, 'a', '.git', 'hooks'), { recursive: true });
   writeFileSync(join(r, 'a', '.git', 'config'), '[user]\n\tname = me\n');
   writeFileSync(join(r, 'a', '.git', 'hooks', 'post-checkout'), 'evil');
-  assert.match(setAsideCreated([{ path: join(r, 'a', '.git'), kind: 'repository', keepConfig: true }])[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
+  assert.match(setAsideCreated([{ path: join(r, 'a', '.git'), kind: 'repository', repo: join(r, 'a'), keepConfig: true }])[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
   assert.ok(existsSync(join(r, 'a', '.git', 'config')));
 
   mkdirSync(join(r, 'b'));
   writeFileSync(join(r, 'b', '.git'), 'gitdir: /somewhere/evil\n');
-  const w = setAsideCreated([{ path: join(r, 'b', '.git'), kind: 'repository' }]);
+  const w = setAsideCreated([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }]);
   assert.match(w[0]!, /points git elsewhere.*moved to .*b\/\.git\.cordon-untrusted/);
   assert.equal(readFileSync(join(r, 'b', '.git.cordon-untrusted'), 'utf8'), 'gitdir: /somewhere/evil\n');
 
-  assert.deepEqual(setAsideCreated([{ path: join(r, 'c', '.git'), kind: 'repository' }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file' }]), []);
+  assert.deepEqual(setAsideCreated([{ path: join(r, 'c', '.git'), kind: 'repository', repo: join(r, 'c') }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'a') }]), []);
 });
 
 test('a file that cannot be moved aside is reported, not hidden', () => {
@@ -59,7 +59,7 @@ test('a file that cannot be moved aside is reported, not hidden', () => {
   mkdirSync(join(r, '.git'));
   writeFileSync(join(r, '.git', 'commondir'), '/evil\n');
   for (let n = 1; n < 100; n++) writeFileSync(join(r, '.git', `commondir.cordon-untrusted${n === 1 ? '' : `-${n}`}`), '');
-  assert.match(setAsideCreated([{ path: join(r, '.git', 'commondir'), kind: 'git-file' }])[0]!, /could not be moved aside \(no free name\): read it before running git in/);
+  assert.match(setAsideCreated([{ path: join(r, '.git', 'commondir'), kind: 'git-file', repo: r }])[0]!, new RegExp(`could not be moved aside \\(no free name\\): read it before running git in ${r}$`));
   assert.equal(readFileSync(join(r, '.git', 'commondir'), 'utf8'), '/evil\n');
 });
 
@@ -67,7 +67,7 @@ test('a new git file in a protected repository is moved aside with its content',
   const r = root();
   mkdirSync(join(r, '.git'));
   writeFileSync(join(r, '.git', 'config.worktree'), '[core]\n\thooksPath = /evil\n');
-  const w = setAsideCreated([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file' }]);
+  const w = setAsideCreated([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file', repo: r }]);
   assert.match(w[0]!, /created .*config\.worktree.*moved to .*config\.worktree\.cordon-untrusted/);
   assert.equal(readFileSync(join(r, '.git', 'config.worktree.cordon-untrusted'), 'utf8'), '[core]\n\thooksPath = /evil\n');
 });
