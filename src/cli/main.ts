@@ -13,7 +13,6 @@ import { launchLinux, type Bridge } from '../platform/linux/launch.js';
 import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
-import { setAsideCreated } from '../platform/linux/after-run.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
@@ -85,12 +84,11 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
     }
     try {
       ranSandbox = true;
-      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
+      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, warn: (w) => process.stderr.write(`cordon: warning: ${w}\n`), ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {
       await session?.close();
-      for (const w of setAsideCreated(compiled.policy.watch)) process.stderr.write(`cordon: warning: ${w}\n`);
     }
   } catch (e) {
     return fail(e, cfg.debug);

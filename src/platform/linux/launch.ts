@@ -18,6 +18,7 @@ import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
+import { setAsideCreated } from './after-run.js';
 
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
 
@@ -35,6 +36,8 @@ export interface LaunchOptions {
   readonly env: NodeJS.ProcessEnv;
   readonly bridge?: Bridge;
   readonly debug?: (msg: string) => void;
+  /** Each warning of the after-run check (what the command created that git on the host would run). */
+  readonly warn?: (msg: string) => void;
   /** Called with a phase name as each phase of the launch ends (for --debug timings). */
   readonly mark?: (phase: string) => void;
 }
@@ -146,6 +149,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     if (holds) releasePlaceholders(holds);
+    for (const w of setAsideCreated(plan.watch)) opts.warn?.(w);
     opts.mark?.('cleanup');
   }
 }

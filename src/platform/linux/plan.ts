@@ -21,7 +21,7 @@
  * is the same either way: see helperSplit().
  */
 import { dirname, sep } from 'node:path';
-import type { Access, FsRule, Policy } from '../../policy/policy.js';
+import type { Access, FsRule, Policy, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
 
 export interface LinuxFacts {
@@ -57,6 +57,8 @@ export interface LinuxPlan {
   /** filtered: the launcher starts the proxies and the relay, then releases the command. */
   readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
   readonly notes: readonly string[];
+  /** Checked after the run (the policy's watch list; see after-run.ts). */
+  readonly watch: readonly WatchedPath[];
 }
 
 export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number; readonly block: number }
@@ -197,6 +199,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
+    watch: policy.watch,
   };
 }
 
