@@ -157,7 +157,7 @@ function runOnce(world, tool, argv, { timeoutMs, cwd, env }) {
         if (pid) {
           clearInterval(finder);
           finder = null;
-          sampler = sampleMemory(pid, { intervalMs: 20, helpers: tool.helpers });
+          sampler = sampleMemory(pid, { helpers: tool.helpers });
         }
       }, 5);
     }

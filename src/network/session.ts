@@ -26,6 +26,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
   const secret = newSecret();
+  warmResolver();
   // Interface addresses change (DHCP, VPN), so they are re-read, but at most
   // once a second: listing them costs ~140 µs, more than the decision itself.
   let addresses = hostAddresses();
@@ -63,6 +64,17 @@ export function sweepDeadSessions(stateDir: string): void {
     const m = /^net-(\d+)-[0-9a-f]+$/.exec(n);
     if (m && !alive(Number(m[1]))) rmSync(join(stateDir, n), { recursive: true, force: true });
   }
+}
+
+/**
+ * The first getaddrinfo() of a process costs ~5 ms (glibc reads its NSS and
+ * gai configuration and starts libuv's thread pool), which the sandbox's
+ * first connection would otherwise wait for. One lookup of `localhost`
+ * (answered from /etc/hosts, RFC 6761) runs now, on the thread pool, while
+ * bubblewrap builds the sandbox. Its answer is not used for any decision.
+ */
+function warmResolver(): void {
+  lookup('localhost', { all: true }).catch(() => { /* only a warm-up */ });
 }
 
 /** The system resolver (getaddrinfo: /etc/hosts, then DNS), both families, in its order. */
