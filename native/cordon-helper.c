@@ -17,8 +17,8 @@
  *     caller's mounts are the primary wall. A needed wall that cannot be built
  *     is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...
- *     Runs on the host before every launch: walks ROOTs (never following
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] [--wait-stdin] -- ROOT...
+ *     Runs on the host before every launch (and again after it): walks ROOTs (never following
  *     symlinks, crossing mount points, not descending into .git directories)
  *     and prints NUL-terminated records on stdout:
  *       G\tPATH  a directory holding an entry named .git (work tree)
@@ -31,6 +31,9 @@
  *     FILE and its directory must be the caller's and not group/other
  *     writable, FILE no symlink; else it is ignored (one warning on stderr).
  *     The records are the same as without --cache.
+ *     --wait-stdin: started ahead of need, waits for one byte on stdin
+ *     before it looks at anything (so cordon pays no process start when the
+ *     scan is due); EOF instead exits 0 with no output.
  *
  *   cordon-helper landlock-abi
  *     Prints the kernel's Landlock ABI version (0: none), for `cordon doctor`.
@@ -107,7 +110,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
 	      stderr);
@@ -1778,6 +1781,7 @@ static int cmd_scan(int argc, char **argv)
 	if (!S.match || !S.literal)
 		die("calloc");
 	S.max_depth = ~0U;
+	bool wait_stdin = false;
 	int i = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
@@ -1795,6 +1799,8 @@ static int cmd_scan(int argc, char **argv)
 			S.max_depth = (unsigned)n;
 		} else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc && !C.file && argv[i + 1][0]) {
 			C.file = argv[++i];
+		} else if (strcmp(argv[i], "--wait-stdin") == 0) {
+			wait_stdin = true;
 		} else {
 			usage();
 		}
@@ -1803,6 +1809,16 @@ static int cmd_scan(int argc, char **argv)
 		usage();
 	char **roots = &argv[i + 1];
 	size_t n_roots = (size_t)(argc - i - 1);
+	if (wait_stdin) {
+		/* Before the clock below is read: the cache's racy test needs the
+		 * time the walk starts, not the time the process did. */
+		char go;
+		ssize_t r;
+		while ((r = read(STDIN_FILENO, &go, 1)) < 0 && errno == EINTR)
+			;
+		if (r <= 0)
+			return 0;
+	}
 
 	/* One fd per directory level: lift the soft limit so deep trees fit. */
 	struct rlimit rl;

@@ -23,9 +23,11 @@ export function printExplain(c: Compiled, json: boolean): void {
   for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);
   }
-  if (policy.watch.length > 0) {
+  if (policy.watch.length > 0 || policy.rescan) {
     out.push('', 'checked after the run (moved aside if the command created them; no mount can guard them):');
-    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `if a repository appears: its config${w.keepConfig ? ' (kept: allowGitConfig)' : ''}, config.worktree, commondir, info/attributes and hooks` : 'if it appears'}`);
+    const newRepo = (keep: boolean | undefined) => `its config${keep ? ' (kept: allowGitConfig)' : ''}, config.worktree, commondir, info/attributes and hooks`;
+    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `if a repository appears: ${newRepo(w.keepConfig)}` : 'if it appears'}`);
+    if (policy.rescan) out.push(`  every new repository in ${policy.rescan.writable.join(', ')} (found by scanning ${policy.rescan.roots.join(', ')} again): ${newRepo(policy.rescan.keepConfig)}`);
   }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);

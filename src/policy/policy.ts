@@ -51,6 +51,27 @@ export interface Policy {
   readonly network: NetworkPolicySpec;
   /** Checked after the run: what the command may have created that no mount could stop (see WatchedPath). */
   readonly watch: readonly WatchedPath[];
+  /** Scanned again after the run, for repositories the command created at any depth (see Rescan); absent with no writable root. */
+  readonly rescan?: Rescan;
+}
+
+/**
+ * After the run the writable roots are scanned again, with the same roots and
+ * patterns as before it (so the scanner's cache makes an unchanged directory
+ * one stat). A work tree or submodule git dir that is not in `known` and lies
+ * in a writable root was created during the run: git on the host would take
+ * configuration and hooks from it, so it is treated like a `repository`
+ * WatchedPath (after-run.ts).
+ */
+export interface Rescan {
+  readonly roots: readonly string[];
+  readonly patterns: readonly string[];
+  /** Work trees and submodule git dirs found before the run. */
+  readonly known: readonly string[];
+  /** Where the command could write: only a repository there can be the command's. */
+  readonly writable: readonly string[];
+  /** filesystem.allowGitConfig: a new repository keeps its config. */
+  readonly keepConfig: boolean;
 }
 
 /**
@@ -221,6 +242,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings: input.settings.flatMap((s) => s.warnings),
       network: { ...networkSpec(input.settings, input.cli), unixSockets: unixSocketGrants(input, resolvePath, warnings) },
       watch,
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs], writable: writableRoots, keepConfig: allowGitConfig } } : {}),
     };
   }
 }

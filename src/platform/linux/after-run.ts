@@ -1,24 +1,43 @@
 /**
  * After the run: what the command created that git on the host would take
  * code from, where no mount could stop it (see WatchedPath in policy.ts). A
- * new repository at the top of a writable root has its configuration and
- * hooks moved aside; a new `commondir`, `config.worktree` or
- * `info/attributes` in a protected repository is moved aside. Nothing is
- * deleted: each file keeps its content under `NAME.cordon-untrusted`, and a
- * warning says what moved and how to take it back after reading it.
+ * new repository anywhere in a writable root (found by scanning the roots
+ * again: see Rescan in policy.ts) has its configuration and hooks moved
+ * aside; a new `commondir`, `config.worktree` or `info/attributes` in a
+ * protected repository is moved aside. Nothing is deleted: each file keeps
+ * its content under `NAME.cordon-untrusted`, and a warning says what moved
+ * and how to take it back after reading it.
  *
- * One lstat per watched path (a few dozen at most), so it runs after every
- * command. Repositories created deeper inside a writable root would need a
- * walk of the tree after every run; they stay a documented limit.
+ * One lstat per watched path (a few dozen at most), plus the scan, whose
+ * cache makes an unchanged directory one stat.
  */
-import { lstatSync, readdirSync, renameSync, type Stats } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { WatchedPath } from '../../policy/policy.js';
+import type { Rescan, WatchedPath } from '../../policy/policy.js';
+import { isWithin } from '../../policy/paths.js';
 
 export const UNTRUSTED_SUFFIX = '.cordon-untrusted';
 
 /** What a new repository's git directory holds that can make git run code. */
 const IN_NEW_REPOSITORY = ['config', 'config.worktree', 'commondir', 'hooks', 'info/attributes'] as const;
+
+/**
+ * Pure: the repositories the second scan found that the first did not, in a
+ * writable root (a repository the host created elsewhere during the run is
+ * not the command's). A root's own `.git` is already on the watch list.
+ */
+export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[] }, watch: readonly WatchedPath[] = []): WatchedPath[] {
+  const known = new Set([...rescan.known, ...watch.map((w) => w.path)]);
+  const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
+  const keep = rescan.keepConfig ? { keepConfig: true } : {};
+  const out: WatchedPath[] = [];
+  for (const repo of found.repos) {
+    const dotGit = join(repo, '.git');
+    if (!known.has(repo) && !known.has(dotGit) && mine(dotGit)) out.push({ path: dotGit, kind: 'repository', repo, ...keep });
+  }
+  for (const g of found.submoduleGitDirs) if (!known.has(g) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
+  return out;
+}
 
 /** Moves aside what appeared; returns one warning per watched path that needed it. */
 export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
@@ -43,6 +62,9 @@ export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
       const to = setAside(p);
       if (typeof to === 'object') warnings.push(failed(p, to.error, w.repo));
       else if (to) moved.push(`${name} -> ${to.slice(w.path.length + 1)}`);
+      // Without a config, git inside the next sandbox (which protects it with
+      // a placeholder) cannot read one: a new one keeps only how to read the repository.
+      if (name === 'config' && typeof to === 'string') writeFormatOnlyConfig(p, to);
     }
     if (moved.length > 0) warnings.push(`the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
   }
@@ -88,4 +110,39 @@ function setAside(p: string): string | { error: string } | undefined {
     }
   }
   return { error: 'no free name' };
+}
+
+/**
+ * The settings that say how to read a repository (format version, object
+ * format, ref storage, bare, file modes) and nothing that runs code: what
+ * `git init` writes, taken from the config that was moved aside.
+ */
+const FORMAT_KEYS: Readonly<Record<string, readonly string[]>> = {
+  core: ['repositoryformatversion', 'bare', 'filemode', 'logallrefupdates', 'symlinks', 'ignorecase', 'precomposeunicode'],
+  extensions: ['objectformat', 'refstorage'],
+};
+
+/** Pure: the lines of a config holding only FORMAT_KEYS with plain values, from the text of one. */
+export function formatOnlyConfig(text: string): string {
+  const kept = new Map<string, string[]>();
+  let section = '';
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (t.startsWith('[')) {
+      // A subsection (`[remote "x"]`) or anything unusual: no key kept until the next plain section.
+      section = /^\[\s*([A-Za-z0-9-]+)\s*\]$/.exec(t)?.[1]!.toLowerCase() ?? '';
+      continue;
+    }
+    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*([A-Za-z0-9_.-]+)\s*$/.exec(t);
+    if (!kv || !FORMAT_KEYS[section]?.includes(kv[1]!.toLowerCase())) continue;
+    kept.set(section, [...(kept.get(section) ?? []), `\t${kv[1]!.toLowerCase()} = ${kv[2]!}`]);
+  }
+  return [...kept].map(([sec, lines]) => `[${sec}]\n${lines.join('\n')}\n`).join('');
+}
+
+function writeFormatOnlyConfig(p: string, movedTo: string): void {
+  try {
+    // 'wx': never over a file that appeared meanwhile.
+    writeFileSync(p, formatOnlyConfig(readFileSync(movedTo, 'utf8')), { flag: 'wx', mode: 0o644 });
+  } catch { /* the repository is still readable by git on the host without it */ }
 }

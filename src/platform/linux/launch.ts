@@ -16,9 +16,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
-import { acquirePlaceholders, releasePlaceholders } from './placeholders.js';
+import { acquirePlaceholders, releasePlaceholders, runtimeDir } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { setAsideCreated } from './after-run.js';
+import { newRepositories, setAsideCreated } from './after-run.js';
+import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
 
@@ -40,6 +41,8 @@ export interface LaunchOptions {
   readonly warn?: (msg: string) => void;
   /** Called with a phase name as each phase of the launch ends (for --debug timings). */
   readonly mark?: (phase: string) => void;
+  /** Prepares the scan of roots after the command (plan.rescan); by default cordon's native scanner, with its cache. */
+  readonly rescan?: (roots: readonly string[], patterns: readonly string[]) => DeferredScan;
 }
 
 export interface LaunchResult {
@@ -61,6 +64,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let holds = early ? acquirePlaceholders(plan.placeholders, mountedRo, writable) : undefined;
   const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
+  let rescanner: DeferredScan | undefined;
+  let rescanned: Promise<ScanResult> | undefined;
   try {
     // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
     // only parses options there, so `--` and the command stay on argv.
@@ -132,8 +137,19 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     opts.mark?.('placeholders');
     placeholdersMade = true;
     release();
+    // The scan after the run: its process starts now, while the command runs.
+    if (plan.rescan) {
+      const h = plan.rescan.helper;
+      rescanner = (opts.rescan ?? ((roots, patterns) => deferScan(h, roots, patterns, runtimeDir())))(plan.rescan.roots, plan.rescan.patterns);
+    }
     const [code, signal] = await closed;
     opts.mark?.('command');
+    // At once, so the walk overlaps the clean-up below. The sandbox's PID
+    // namespace is gone with bubblewrap: nothing inside writes any more.
+    if (ready && rescanner) {
+      rescanned = rescanner.go();
+      rescanned.catch(() => {});
+    }
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
@@ -146,10 +162,19 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (signal) return { exitCode: 128 + (osConstants.signals[signal] ?? 0), signal };
     return { exitCode: code ?? 1 };
   } finally {
+    if (!rescanned) rescanner?.skip();
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     if (holds) releasePlaceholders(holds);
-    for (const w of setAsideCreated(plan.watch)) opts.warn?.(w);
+    const watch = [...plan.watch];
+    if (rescanned && plan.rescan) {
+      try {
+        watch.push(...newRepositories(plan.rescan, await rescanned, plan.watch));
+      } catch (e) {
+        opts.warn?.(`could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
+      }
+    }
+    for (const w of setAsideCreated(watch)) opts.warn?.(w);
     opts.mark?.('cleanup');
   }
 }

@@ -21,7 +21,7 @@
  * is the same either way: see helperSplit().
  */
 import { dirname, sep } from 'node:path';
-import type { Access, FsRule, Policy, WatchedPath } from '../../policy/policy.js';
+import type { Access, FsRule, Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
 
 export interface LinuxFacts {
@@ -59,6 +59,8 @@ export interface LinuxPlan {
   readonly notes: readonly string[];
   /** Checked after the run (the policy's watch list; see after-run.ts). */
   readonly watch: readonly WatchedPath[];
+  /** Scanned again after the run, by `helper` (the policy's rescan; see after-run.ts). */
+  readonly rescan?: Rescan & { readonly helper: string };
 }
 
 export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number; readonly block: number }
@@ -200,6 +202,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
     watch: policy.watch,
+    ...(policy.rescan ? { rescan: { ...policy.rescan, helper: facts.helper } } : {}),
   };
 }
 

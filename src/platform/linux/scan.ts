@@ -74,6 +74,38 @@ export function startScan(helper: string, roots: readonly string[], patterns: re
   return { roots: sorted, patterns, result };
 }
 
+/** A scan whose process is started ahead of need and walks only once told to. */
+export interface DeferredScan {
+  /** Starts the walk now; its result. */
+  go(): Promise<ScanResult>;
+  /** Not needed after all: the process exits without looking at anything. */
+  skip(): void;
+}
+
+/** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
+export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): DeferredScan {
+  const sorted = [...roots].sort();
+  const args = scanArgs(sorted, patterns, cacheDir);
+  const child = spawn(helper, [...args.slice(0, 1), '--wait-stdin', ...args.slice(1)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdin.on('error', () => {});
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const result = new Promise<ScanResult>((resolve, reject) => {
+    child.on('error', (e) => reject(scanFailed(sorted, e.message, e)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
+      else reject(scanFailed(sorted, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
+    });
+  });
+  result.catch(() => {});
+  return {
+    go: () => { child.stdin.end('1'); return result; },
+    skip: () => { child.stdin.end(); },
+  };
+}
+
 /**
  * The scan of `roots`: an `early` one (started at start-up, before the roots
  * were known) if one asked exactly this, else a new one, in one process. The

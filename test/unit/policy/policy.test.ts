@@ -135,3 +135,18 @@ test('watch list: a writable root that is not a repository, and the git files a 
   assert.ok(!q.watch.some((x) => x.path.endsWith('commondir')), 'an existing commondir is protected by a mount, not watched');
   assert.equal(q.watch.find((x) => x.kind === 'repository')?.keepConfig, true, 'allowGitConfig: a new repository keeps its config');
 });
+
+test('rescan: the same roots and patterns as the scan, what it found, and where the command can write', () => {
+  const w = world();
+  const plain = join(w.root, 'plain');
+  mkdirSync(plain);
+  const asked: string[][] = [];
+  const p = buildPolicy({
+    cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [plain], denyRead: [`${w.root}/deep/**/.env`] },
+    scan: (roots, patterns) => { asked.push([...roots], [...patterns]); return { repos: [w.proj], submoduleGitDirs: [join(w.proj, '.git', 'modules', 'sub')], matches: [] }; },
+  });
+  assert.deepEqual([p.rescan?.roots, p.rescan?.patterns], asked, 'a second scan with the same key reuses the first one\'s cache');
+  assert.deepEqual(p.rescan?.known, [w.proj, join(w.proj, '.git', 'modules', 'sub')]);
+  assert.deepEqual([...(p.rescan?.writable ?? [])].sort(), [plain, w.proj].sort(), 'a glob base is scanned but is not writable');
+  assert.equal(p.rescan?.keepConfig, false);
+});

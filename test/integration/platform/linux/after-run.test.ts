@@ -59,6 +59,32 @@ test('a repository the command creates: git on the host runs none of its config 
   assert.equal(git(fresh, 'log', '--format=%s'), 'x\n', 'the repository itself still works on the host');
 });
 
+test('a repository the command creates deep inside the project: found by the second scan, git on the host runs none of it', () => {
+  const w = makeWorld();
+  const mark = join(w.outside, 'MARK');
+  const control = join(w.outside, 'control', 'a', 'b', 'c');
+  mkdirSync(control, { recursive: true });
+  plantOnHost(w, control, NEW_REPO, mark);
+  hostGit(control);
+  assert.ok(existsSync(mark), 'control: without cordon, the plant runs in git on the host');
+  rmSync(mark);
+
+  // In a protected repository (the project), three levels down, and a .git file one level further.
+  const deep = join(w.proj, 'a', 'b', 'c');
+  const r = cordon(w, ['--', '/bin/sh', '-c', `mkdir -p a/b/c/d && cd a/b/c && ${NEW_REPO} && git init -q --bare ../g && echo "gitdir: $PWD/../g" > d/.git`], { env: { MARK: mark } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${deep}; .*config -> config\\.cordon-untrusted, hooks -> hooks\\.cordon-untrusted`));
+  assert.match(r.stderr, new RegExp(`warning: the command made ${join(deep, 'd')} a git repository`));
+  hostGit(deep);
+  assert.ok(!existsSync(mark), 'git on the host ran the plant');
+  assert.ok(existsSync(join(deep, 'd', '.git.cordon-untrusted')) && !existsSync(join(deep, 'd', '.git')));
+  assert.equal(git(deep, 'log', '--format=%s'), 'x\n', 'the repository itself still works on the host');
+
+  const again = cordon(w, ['--', '/bin/sh', '-c', 'git -C a/b/c status --short >/dev/null && echo ok']);
+  assert.equal(again.stdout, 'ok\n');
+  assert.doesNotMatch(again.stderr, /warning/, 'the next run finds it before the command: protected, not new');
+});
+
 test('a .git file the command writes, pointing git at a directory of its choosing, is moved aside', () => {
   const w = makeWorld();
   const fresh = join(w.outside, 'fresh');

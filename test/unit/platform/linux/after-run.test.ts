@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setAsideCreated } from '../../../../src/platform/linux/after-run.js';
+import { formatOnlyConfig, newRepositories, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 function root(): string {
@@ -25,7 +25,8 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   assert.match(warnings[0]!, /created a git repository in .*config -> config\.cordon-untrusted, commondir -> commondir\.cordon-untrusted, info\/attributes -> info\/attributes\.cordon-untrusted\)/);
   assert.doesNotMatch(warnings[0]!, /hooks ->/, 'hooks holding only samples run nothing and stay');
   assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'moved, not lost');
-  assert.ok(!existsSync(join(git, 'config')) && !existsSync(join(git, 'commondir')) && !existsSync(join(git, 'info', 'attributes')));
+  assert.ok(!existsSync(join(git, 'commondir')) && !existsSync(join(git, 'info', 'attributes')));
+  assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'a fresh config in its place, with nothing from the old one but format settings (none here)');
   assert.ok(existsSync(join(git, 'HEAD')) && existsSync(join(git, 'hooks', 'pre-commit.sample')));
 
   // A real hook: the hooks directory goes; a name already taken gets -2.
@@ -70,4 +71,26 @@ test('a new git file in a protected repository is moved aside with its content',
   const w = setAsideCreated([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file', repo: r }]);
   assert.match(w[0]!, /created .*config\.worktree.*moved to .*config\.worktree\.cordon-untrusted/);
   assert.equal(readFileSync(join(r, '.git', 'config.worktree.cordon-untrusted'), 'utf8'), '[core]\n\thooksPath = /evil\n');
+});
+
+test('newRepositories: what the second scan found and the first did not, in a writable root, once', () => {
+  const rescan = { roots: ['/p', '/g'], patterns: [], known: ['/p', '/p/old', '/p/.git/modules/a'], writable: ['/p'], keepConfig: false };
+  const watch = [{ path: '/p/fresh/.git', kind: 'repository' as const, repo: '/p/fresh' }];
+  const found = { repos: ['/p', '/p/old', '/p/a/b/new', '/g/host-made', '/p/fresh'], submoduleGitDirs: ['/p/.git/modules/a', '/p/.git/modules/b'] };
+  assert.deepEqual(newRepositories(rescan, found, watch), [
+    { path: '/p/a/b/new/.git', kind: 'repository', repo: '/p/a/b/new' },
+    { path: '/p/.git/modules/b', kind: 'repository', repo: '/p/.git/modules/b' },
+  ], 'known ones, one outside the writable roots (the host made it) and one already on the watch list are left out');
+  assert.equal(newRepositories({ ...rescan, keepConfig: true }, found)[0]?.keepConfig, true, 'allowGitConfig carries over');
+  assert.deepEqual(newRepositories(rescan, { repos: ['/p', '/p/old'], submoduleGitDirs: [] }), [], 'nothing new, nothing to do');
+});
+
+test('formatOnlyConfig keeps how to read the repository and nothing that runs code', () => {
+  const text = [
+    '[core]', '\trepositoryformatversion = 1', '\tfilemode = true', '\tbare = false', '\tfsmonitor = /evil', '\thooksPath = /evil',
+    '\tsshCommand = evil', '[extensions]', '\tobjectFormat = sha256', '\tworktreeConfig = true',
+    '[remote "origin"]', '\tbare = true', '\turl = x', '[core] pager = evil', '\tsymlinks = false', '[alias]', '\tst = !evil',
+    '[core]', '\tlogallrefupdates = "quoted" ; or odd', '\tignorecase = true',
+  ].join('\n');
+  assert.equal(formatOnlyConfig(text), '[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tignorecase = true\n[extensions]\n\tobjectformat = sha256\n');
 });
