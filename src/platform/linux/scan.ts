@@ -4,7 +4,8 @@
  * never follows symlinks and never descends into .git, which is what keeps
  * "protect nested repositories at any depth" cheap enough to do on every run.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 
 export interface ScanResult {
@@ -59,19 +60,7 @@ export interface PendingScan {
 export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): PendingScan {
   const sorted = [...roots].sort();
   const child = spawn(helper, scanArgs(sorted, patterns, cacheDir), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => err.push(d));
-  const result = new Promise<ScanResult>((resolve, reject) => {
-    child.on('error', (e) => reject(scanFailed(sorted, e.message, e)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
-      else reject(scanFailed(sorted, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
-    });
-  });
-  result.catch(() => {}); // an unused scan must not become an unhandled rejection
-  return { roots: sorted, patterns, result };
+  return { roots: sorted, patterns, result: collect(child, sorted) };
 }
 
 /** A scan whose process is started ahead of need and walks only once told to. */
@@ -85,25 +74,31 @@ export interface DeferredScan {
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
 export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): DeferredScan {
   const sorted = [...roots].sort();
-  const args = scanArgs(sorted, patterns, cacheDir);
-  const child = spawn(helper, [...args.slice(0, 1), '--wait-stdin', ...args.slice(1)], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
+  const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir);
+  const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin.on('error', () => {});
-  child.stdout.on('data', (d: Buffer) => out.push(d));
-  child.stderr.on('data', (d: Buffer) => err.push(d));
-  const result = new Promise<ScanResult>((resolve, reject) => {
-    child.on('error', (e) => reject(scanFailed(sorted, e.message, e)));
-    child.on('close', (code, signal) => {
-      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
-      else reject(scanFailed(sorted, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
-    });
-  });
-  result.catch(() => {});
+  const result = collect(child, sorted);
   return {
     go: () => { child.stdin.end('1'); return result; },
     skip: () => { child.stdin.end(); },
   };
+}
+
+/** The scanner's records once it exits 0, else its message as a CordonError. Never rejects unhandled. */
+function collect(child: ChildProcessWithoutNullStreams | ChildProcessByStdio<null, Readable, Readable>, roots: readonly string[]): Promise<ScanResult> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const result = new Promise<ScanResult>((resolve, reject) => {
+    child.on('error', (e) => reject(scanFailed(roots, e.message, e)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
+      else reject(scanFailed(roots, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
+    });
+  });
+  result.catch(() => {}); // an unused scan must not become an unhandled rejection
+  return result;
 }
 
 /**
