@@ -7,7 +7,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
-import { accessSync, constants, chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { deferScan } from '../../../src/platform/linux/scan.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildHelper, bwrapSkipReason, killAll, landlockSkipReason, run, runHelper, scanRecords, spawnTracked } from '../../helpers/native.js';
@@ -533,6 +534,27 @@ describe('scan', () => {
     ]);
     const zero = await runHelper(['scan', '--max-depth', '0', '--', root], asUser);
     assert.deepEqual(scanRecords(zero.stdout).filter((l) => l.startsWith('G')), [`G\t${root}`]);
+  });
+
+  it('--wait-stdin (deferScan): walks only once told to, so it sees the tree as it is then; skipped, it reads nothing', T, async () => {
+    const tree = tempDir('cordon-deferred-');
+    mkdirSync(join(tree, 'a'));
+    const state = tempDir('cordon-deferred-state-');
+    chmodSync(state, 0o700);
+    const later = deferScan(helper, [tree], [], state);
+    await new Promise((r) => setTimeout(r, 100)); // the process is up and waiting
+    mkdirSync(join(tree, 'a', 'made-after-start', '.git'), { recursive: true });
+    const found = await later.go();
+    assert.deepEqual(found.repos, [join(tree, 'a', 'made-after-start')], 'the walk began at go(), not at spawn');
+    const cache = readdirSync(state).filter((n) => n.startsWith('scan-'));
+    assert.equal(cache.length, 1, 'a deferred scan uses (and writes) the same cache as a started one');
+    rmSync(join(state, cache[0]!));
+    const skipped = deferScan(helper, [tree], [], state);
+    skipped.skip();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(readdirSync(state), [], 'skipped: exited without walking (no cache written)');
+    const direct = await runHelper(['scan', '--wait-stdin', '--', tree], { stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.deepEqual([direct.code, direct.stdout], [0, ''], 'EOF on stdin: exit 0, no records');
   });
 
   it('normalises roots (trailing slash, relative) and skips roots that do not exist', T, async () => {
