@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, cordon, type World } from '../../../helpers/cordon.js';
+import { git, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
 
 /** The plant: a repository whose config runs MARK on `git status` and whose pre-commit hook runs MARK too. */
 const NEW_REPO = [
@@ -83,6 +83,17 @@ test('a repository the command creates deep inside the project: found by the sec
   const again = cordon(w, ['--', '/bin/sh', '-c', 'git -C a/b/c status --short >/dev/null && echo ok']);
   assert.equal(again.stdout, 'ok\n');
   assert.doesNotMatch(again.stderr, /warning/, 'the next run finds it before the command: protected, not new');
+});
+
+test('an unprivileged user gets the second scan too (its own state directory and scan cache)', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const deep = join(w.proj, 'x', 'y');
+  const r = cordon(w, ['--', '/bin/sh', '-c', `mkdir -p x/y && cd x/y && ${NEW_REPO}`], { asUser: u.name, env: { MARK: join(w.outside, 'MARK') } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${deep}; `));
+  assert.ok(existsSync(join(deep, '.git', 'config.cordon-untrusted')) && existsSync(join(deep, '.git', 'hooks.cordon-untrusted')));
+  assert.equal(statSync(join(deep, '.git', 'config')).uid, u.uid, 'the fresh config belongs to the user who ran cordon');
 });
 
 test('a .git file the command writes, pointing git at a directory of its choosing, is moved aside', () => {
