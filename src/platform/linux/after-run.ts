@@ -11,7 +11,7 @@
  * One lstat per watched path (a few dozen at most), plus the scan, whose
  * cache makes an unchanged directory one stat.
  */
-import { lstatSync, readFileSync, readdirSync, renameSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
@@ -143,6 +143,28 @@ export function formatOnlyConfig(text: string): string {
 function writeFormatOnlyConfig(p: string, movedTo: string): void {
   try {
     // 'wx': never over a file that appeared meanwhile.
-    writeFileSync(p, formatOnlyConfig(readFileSync(movedTo, 'utf8')), { flag: 'wx', mode: 0o644 });
+    writeFileSync(p, formatOnlyConfig(readUntrusted(movedTo)), { flag: 'wx', mode: 0o644 });
   } catch { /* the repository is still readable by git on the host without it */ }
 }
+
+/**
+ * The command chose what `movedTo` is: only a small regular file is read (a
+ * FIFO would block cordon forever, a link would read a file of its choosing).
+ * Anything else reads as empty, which leaves a config of git's defaults.
+ */
+function readUntrusted(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  } catch {
+    return '';
+  }
+  try {
+    const st = fstatSync(fd);
+    return st.isFile() && st.size <= MAX_CONFIG_BYTES ? readFileSync(fd, 'utf8') : '';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const MAX_CONFIG_BYTES = 1 << 20;

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { formatOnlyConfig, newRepositories, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
@@ -93,4 +94,19 @@ test('formatOnlyConfig keeps how to read the repository and nothing that runs co
     '[core]', '\tlogallrefupdates = "quoted" ; or odd', '\tignorecase = true',
   ].join('\n');
   assert.equal(formatOnlyConfig(text), '[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = false\n\tignorecase = true\n[extensions]\n\tobjectformat = sha256\n');
+});
+
+test('a config the command made a FIFO or a link: read as empty (cordon never blocks on it or follows it), a fresh config still written', () => {
+  const r = root();
+  const secret = join(r, 'secret');
+  writeFileSync(secret, '[core]\n\tbare = true\n');
+  for (const make of [(p: string) => spawnSync('mkfifo', [p]), (p: string) => symlinkSync(secret, p)]) {
+    const git = join(r, `repo-${Math.random().toString(36).slice(2)}`, '.git');
+    mkdirSync(git, { recursive: true });
+    make(join(git, 'config'));
+    const warnings = setAsideCreated([{ path: git, kind: 'repository', repo: dirname(git) }]);
+    assert.match(warnings[0]!, /config -> config\.cordon-untrusted/);
+    assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'nothing taken from what the command put there');
+    assert.ok(lstatSync(join(git, 'config.cordon-untrusted')).isFIFO() || lstatSync(join(git, 'config.cordon-untrusted')).isSymbolicLink(), 'moved as it was');
+  }
 });
