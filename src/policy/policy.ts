@@ -68,6 +68,8 @@ export interface Rescan {
   readonly patterns: readonly string[];
   /** Work trees and submodule git dirs found before the run. */
   readonly known: readonly string[];
+  /** Directories the scan before the run could not read: more after it may hide a repository. */
+  readonly unreadable: number;
   /** Where the command could write: only a repository there can be the command's. */
   readonly writable: readonly string[];
   /** filesystem.allowGitConfig: a new repository keeps its config. */
@@ -107,7 +109,7 @@ export interface CliRules {
 }
 
 export interface ScanFn {
-  (roots: readonly string[], patterns: readonly string[]): { repos: string[]; submoduleGitDirs: string[]; matches: string[] };
+  (roots: readonly string[], patterns: readonly string[]): { repos: string[]; submoduleGitDirs: string[]; matches: string[]; unreadable?: number };
 }
 
 export interface PolicyInput extends PathContext {
@@ -242,7 +244,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings: input.settings.flatMap((s) => s.warnings),
       network: { ...networkSpec(input.settings, input.cli), unixSockets: unixSocketGrants(input, resolvePath, warnings) },
       watch,
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs], writable: writableRoots, keepConfig: allowGitConfig } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig } } : {}),
     };
   }
 }

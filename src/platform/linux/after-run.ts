@@ -39,6 +39,13 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   return out;
 }
 
+/** Pure: a warning when the second scan could read fewer directories than the first (a repository could hide there). */
+export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: number }): string | undefined {
+  if (found.unreadable <= rescan.unreadable) return undefined;
+  const n = found.unreadable - rescan.unreadable;
+  return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); a git repository there could not be checked: before running git in one, read its .git/config and .git/hooks`;
+}
+
 /** Moves aside what appeared; returns one warning per watched path that needed it. */
 export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
   const warnings: string[] = [];

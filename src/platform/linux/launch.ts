@@ -18,7 +18,7 @@ import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders, runtimeDir } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { newRepositories, setAsideCreated } from './after-run.js';
+import { newRepositories, setAsideCreated, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
@@ -169,7 +169,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     const watch = [...plan.watch];
     if (rescanned && plan.rescan) {
       try {
-        watch.push(...newRepositories(plan.rescan, await rescanned, plan.watch));
+        const found = await rescanned;
+        watch.push(...newRepositories(plan.rescan, found, plan.watch));
+        const locked = unreadableWarning(plan.rescan, found);
+        if (locked) opts.warn?.(locked);
       } catch (e) {
         opts.warn?.(`could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
       }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
 
@@ -94,6 +94,12 @@ test('an unprivileged user gets the second scan too (its own state directory and
   assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${deep}; `));
   assert.ok(existsSync(join(deep, '.git', 'config.cordon-untrusted')) && existsSync(join(deep, '.git', 'hooks.cordon-untrusted')));
   assert.equal(statSync(join(deep, '.git', 'config')).uid, u.uid, 'the fresh config belongs to the user who ran cordon');
+
+  // A repository the scanner cannot reach (its parent locked with chmod 000): said, not silently passed over.
+  const locked = cordon(w, ['--', '/bin/sh', '-c', 'mkdir -p l/r && git init -q l/r && chmod 000 l'], { asUser: u.name });
+  assert.equal(locked.status, 0, locked.stderr);
+  assert.match(locked.stderr, /warning: 1 more directory in .* could not be read after the run than before it/);
+  chmodSync(join(w.proj, 'l'), 0o755);
 });
 
 test('a .git file the command writes, pointing git at a directory of its choosing, is moved aside', () => {

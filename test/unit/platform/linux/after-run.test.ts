@@ -4,7 +4,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, symlinkSy
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { formatOnlyConfig, newRepositories, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
+import { formatOnlyConfig, newRepositories, setAsideCreated, unreadableWarning } from '../../../../src/platform/linux/after-run.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 function root(): string {
@@ -75,7 +75,7 @@ test('a new git file in a protected repository is moved aside with its content',
 });
 
 test('newRepositories: what the second scan found and the first did not, in a writable root, once', () => {
-  const rescan = { roots: ['/p', '/g'], patterns: [], known: ['/p', '/p/old', '/p/.git/modules/a'], writable: ['/p'], keepConfig: false };
+  const rescan = { roots: ['/p', '/g'], patterns: [], known: ['/p', '/p/old', '/p/.git/modules/a'], unreadable: 1, writable: ['/p'], keepConfig: false };
   const watch = [{ path: '/p/fresh/.git', kind: 'repository' as const, repo: '/p/fresh' }];
   const found = { repos: ['/p', '/p/old', '/p/a/b/new', '/g/host-made', '/p/fresh'], submoduleGitDirs: ['/p/.git/modules/a', '/p/.git/modules/b'] };
   assert.deepEqual(newRepositories(rescan, found, watch), [
@@ -84,6 +84,8 @@ test('newRepositories: what the second scan found and the first did not, in a wr
   ], 'known ones, one outside the writable roots (the host made it) and one already on the watch list are left out');
   assert.equal(newRepositories({ ...rescan, keepConfig: true }, found)[0]?.keepConfig, true, 'allowGitConfig carries over');
   assert.deepEqual(newRepositories(rescan, { repos: ['/p', '/p/old'], submoduleGitDirs: [] }), [], 'nothing new, nothing to do');
+  assert.equal(unreadableWarning(rescan, { unreadable: 1 }), undefined, 'as unreadable as before the run: nothing to say');
+  assert.match(unreadableWarning(rescan, { unreadable: 3 }) ?? '', /^2 more directories in \/p, \/g could not be read after the run/);
 });
 
 test('formatOnlyConfig keeps how to read the repository and nothing that runs code', () => {
