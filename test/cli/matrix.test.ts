@@ -26,7 +26,7 @@ test('CLI matrix', () => {
     { argv: ['--settings', srt, '--', 'echo', 'srt-ok'], status: 0, stdout: /^srt-ok\n$/ },
     { argv: ['--', 'echo', 'a b', '$HOME', '*'], status: 0, stdout: /^a b \$HOME \*\n$/ },
     { argv: ['-c', 'echo "$((6*7))"'], status: 0, stdout: /^42\n$/ },
-    { argv: ['--debug', '--', 'true'], status: 0, stderr: /cordon\[debug\] compiled: \d+ mounts[^]*timings \(ms\): node start-up [\d.]+, compile [\d.]+, placeholders [\d.]+, sandbox setup [\d.]+, command [\d.]+, cleanup [\d.]+; total/ },
+    { argv: ['--debug', '--', 'true'], status: 0, stderr: /cordon\[debug\] compiled: \d+ mounts[^]*timings \(ms\): node start-up [\d.]+, compile [\d.]+, placeholders [\d.]+, sandbox setup [\d.]+, command [\d.]+, cleanup [\d.]+, after-run check [\d.]+; total/ },
     { argv: ['--no-delete', 'src', '--', 'true'], status: 125, stderr: /read-write-no-delete inside .* which is read-write/ },
     { argv: ['explain', '--', 'true'], status: 0, stdout: /bwrap argv:\n .*--unshare-all .*--ro-bind \/ \/ /s },
     { argv: ['explain'], status: 0, stdout: /\.ssh  deny-read  <- default: credential store/ },

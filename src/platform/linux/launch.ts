@@ -166,6 +166,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     if (holds) releasePlaceholders(holds);
+    opts.mark?.('cleanup');
     const watch = [...plan.watch];
     if (rescanned && plan.rescan) {
       try {
@@ -178,7 +179,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       }
     }
     for (const w of setAsideCreated(watch)) opts.warn?.(w);
-    opts.mark?.('cleanup');
+    opts.mark?.('after-run check');
   }
 }
 
