@@ -162,7 +162,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (signal) return { exitCode: 128 + (osConstants.signals[signal] ?? 0), signal };
     return { exitCode: code ?? 1 };
   } finally {
-    if (!rescanned) rescanner?.skip();
+    if (!rescanned) rescanner?.cancel();
     relay?.kill('SIGKILL');
     for (const [sig, h] of handlers) process.off(sig, h);
     if (holds) releasePlaceholders(holds);

@@ -49,9 +49,10 @@ export interface PendingScan {
   readonly roots: readonly string[];
   readonly patterns: readonly string[];
   /**
-   * Never rejects unhandled. There is no cancel: a scan killed mid-way could
-   * leave a half-written cache file; an unused one finishes on its own and
-   * Node waits for it before exiting (milliseconds, usually).
+   * Never rejects unhandled. There is no cancel (a DeferredScan cancels only
+   * before it walks): a scan killed mid-way could leave a half-written cache
+   * file; an unused one finishes on its own and Node waits for it before
+   * exiting (milliseconds, usually).
    */
   readonly result: Promise<ScanResult>;
 }
@@ -68,7 +69,7 @@ export interface DeferredScan {
   /** Starts the walk now; its result. */
   go(): Promise<ScanResult>;
   /** Not needed after all: the process exits without looking at anything. */
-  skip(): void;
+  cancel(): void;
 }
 
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
@@ -80,7 +81,7 @@ export function deferScan(helper: string, roots: readonly string[], patterns: re
   const result = collect(child, sorted);
   return {
     go: () => { child.stdin.end('1'); return result; },
-    skip: () => { child.stdin.end(); },
+    cancel: () => { child.stdin.end(); },
   };
 }
 

@@ -536,7 +536,7 @@ describe('scan', () => {
     assert.deepEqual(scanRecords(zero.stdout).filter((l) => l.startsWith('G')), [`G\t${root}`]);
   });
 
-  it('--wait-stdin (deferScan): walks only once told to, so it sees the tree as it is then; skipped, it reads nothing', T, async () => {
+  it('--wait-stdin (deferScan): walks only once told to, so it sees the tree as it is then; cancelled, it reads nothing', T, async () => {
     const tree = tempDir('cordon-deferred-');
     mkdirSync(join(tree, 'a'));
     const state = tempDir('cordon-deferred-state-');
@@ -549,8 +549,8 @@ describe('scan', () => {
     const cache = readdirSync(state).filter((n) => n.startsWith('scan-'));
     assert.equal(cache.length, 1, 'a deferred scan uses (and writes) the same cache as a started one');
     rmSync(join(state, cache[0]!));
-    const skipped = deferScan(helper, [tree], [], state);
-    skipped.skip();
+    const unused = deferScan(helper, [tree], [], state);
+    unused.cancel();
     await new Promise((r) => setTimeout(r, 300));
     assert.deepEqual(readdirSync(state), [], 'skipped: exited without walking (no cache written)');
     const direct = await runHelper(['scan', '--wait-stdin', '--', tree], { stdio: ['ignore', 'pipe', 'pipe'] });
