@@ -951,7 +951,10 @@ static void read_dir(int dfd, visit_fn visit, void *ctx)
 		if (n == 0)
 			return;
 		if (n < 0) {
-			S.errors++;
+			/* ENOENT: removed since it was opened (a placeholder cleaned up,
+			 * another run's): gone, like a name that vanished, not unreadable. */
+			if (errno != ENOENT)
+				S.errors++;
 			return;
 		}
 		for (long off = 0; off < n;) {

@@ -6,7 +6,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { deferScan } from '../../../src/platform/linux/scan.js';
 import { tmpdir } from 'node:os';
@@ -566,6 +566,19 @@ describe('scan', () => {
     assert.deepEqual(scanRecords(rel.stdout), want);
   });
 
+  it('a directory removed while it is read (getdents64: ENOENT) is gone, not unreadable; any other read error counts', T, async (t) => {
+    if (spawnSync('strace', ['-o', '/dev/null', 'true']).status !== 0) return t.skip('strace is not available (or ptrace is not allowed)');
+    // strace makes the kernel call fail for real: the state the helper meets when
+    // cordon's clean-up removes a placeholder directory the after-run scan has open.
+    const scan = (inject: string): string[] => {
+      const r = spawnSync('strace', ['-f', '-o', '/dev/null', '-e', 'trace=getdents64', '-e', `inject=getdents64:${inject}:when=2+`, helper, 'scan', '--', join(root, 'x1')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return scanRecords(r.stdout);
+    };
+    assert.deepEqual(scan('error=ENOENT').filter((l) => l.startsWith('E')), [], 'ENOENT: no unreadable directory');
+    assert.deepEqual(scan('error=EIO').filter((l) => l.startsWith('E')), ['E\t3'], 'EIO: each failed read counted (the root\'s second read, .env, x2)');
+  });
+
   it('rejects bad usage with 125', T, async () => {
     for (const args of [['scan'], ['scan', '/tmp'], ['scan', '--max-depth', 'x', '--', '/tmp'], ['scan', '--max-depth', '-1', '--', '/tmp'], ['scan', '--match']]) {
       assert.equal((await runHelper(args)).code, 125, args.join(' '));
@@ -573,7 +586,7 @@ describe('scan', () => {
     assert.deepEqual(await runHelper(['scan', '--']), { code: 0, signal: null, stdout: '', stderr: '' });
   });
 
-  it('walks 20 000 files quickly', T, async (t) => {
+  it('walks 20 000 files and finds every repository (the time is printed; budgets are bench/\'s)', T, async (t) => {
     // tmpfs when there is one: creating 20 000 files on a busy disk can take many seconds.
     const big = tempDir('cordon-scan-big-', isWritableDir('/dev/shm') ? '/dev/shm' : tmpdir());
     let files = 0;
@@ -601,6 +614,5 @@ describe('scan', () => {
     t.diagnostic(`scan of ${files} files in ${dirs} directories: ${ms.toFixed(1)} ms (including process spawn)`);
     assert.equal(r.code, 0);
     assert.equal(scanRecords(r.stdout).length, repos);
-    assert.ok(ms < 1000, `took ${ms} ms`);
   });
 });
