@@ -91,21 +91,23 @@ function pkgVersion(dir) {
 function startupTools(cwd, settings) {
   const node = process.execPath;
   const bwrap = onPath('bwrap');
-  // srt and cordon are both started as `node FILE`, with the same node binary,
-  // so the bin shim's `/usr/bin/env node` hop is in neither number.
-  const srtCli = existsSync(SRT_BIN) ? realpathSync(SRT_BIN) : null;
+  // srt and cordon are started as a user starts them: their bins, each with
+  // its own interpreter line (srt: `/usr/bin/env node`; cordon: `/bin/sh`,
+  // which starts Node without NODE_EXTRA_CA_CERTS, see bin/cordon.cjs). Both
+  // find `node` on PATH. The `node FILE` row shows cordon without that step.
+  const srtMissing = existsSync(SRT_BIN) ? undefined : `${SRT_BIN} missing (npm install --save-dev @anthropic-ai/sandbox-runtime@0.0.83)`;
   const cordonMissing = existsSync(CORDON_BIN) ? undefined : `${CORDON_BIN} does not exist (yet)`;
   return [
     { id: 'bwrap', label: 'bare bwrap', cwd, missing: bwrap ? undefined : 'bwrap not on PATH (apt-get install -y bubblewrap)',
       argv: [bwrap ?? 'bwrap', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp',
         '--bind', cwd, cwd, '--unshare-all', '--die-with-parent', '--new-session', '--', '/bin/true'] },
     { id: 'node', label: 'node -e 0', cwd, argv: [node, '-e', '0'] },
-    { id: 'srt', label: 'srt --settings', cwd,
-      missing: srtCli ? undefined : `${SRT_BIN} missing (npm install --save-dev @anthropic-ai/sandbox-runtime@0.0.83)`,
-      argv: [node, srtCli ?? SRT_BIN, '--settings', settings, '-c', 'true'] },
-    { id: 'cordon-settings', label: 'cordon --settings', cwd, missing: cordonMissing,
+    { id: 'srt', label: 'srt --settings', cwd, missing: srtMissing, argv: [SRT_BIN, '--settings', settings, '-c', 'true'] },
+    { id: 'cordon-node', label: 'node cordon.cjs --settings', cwd, missing: cordonMissing,
       argv: [node, CORDON_BIN, '--settings', settings, '-c', 'true'] },
-    { id: 'cordon', label: 'cordon', cwd, missing: cordonMissing, argv: [node, CORDON_BIN, '-c', 'true'] },
+    { id: 'cordon-settings', label: 'cordon --settings', cwd, missing: cordonMissing,
+      argv: [CORDON_BIN, '--settings', settings, '-c', 'true'] },
+    { id: 'cordon', label: 'cordon', cwd, missing: cordonMissing, argv: [CORDON_BIN, '-c', 'true'] },
   ];
 }
 
@@ -195,10 +197,13 @@ const env = {
   srt: pkgVersion(join(ROOT, 'node_modules', '@anthropic-ai', 'sandbox-runtime')),
   cordon: pkgVersion(ROOT),
   cpus: (await import('node:os')).cpus().length,
+  // Set, Node parses its whole CA store at every start (see bin/cordon.cjs).
+  nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS ?? null,
 };
 if (!opts.json) {
   console.log(`cordon startup bench — ${opts.scanOnly ? 'scan-only, ' : ''}${opts.runs} runs (+${opts.warmup} warm-up) per tool, round-robin`);
   console.log(`node ${env.node}, ${env.bwrap ?? 'bwrap missing'}, srt ${env.srt ?? 'missing'}, ${env.cpus} CPUs; settings ${settings}`);
+  console.log(`NODE_EXTRA_CA_CERTS ${env.nodeExtraCaCerts === null ? 'unset' : `set (${env.nodeExtraCaCerts})`}`);
 }
 
 const results = [];

@@ -1,13 +1,30 @@
-#!/usr/bin/env node
-// Thin launcher. dist/bundle/*.cjs are built by `npm run build` (esbuild):
-// CommonJS, because Node's ESM loader costs ~5-10 ms of every start. The
-// repository scans of the writable roots start first (early.cjs), so they
-// run in their own processes while Node loads the rest of cordon (main.cjs).
-// Both load with a V8 code cache (see load.cjs).
+#!/bin/sh
+':' //; if [ -n "${NODE_EXTRA_CA_CERTS+x}" ]; then export CORDON_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; else unset CORDON_NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
+// Thin launcher, read twice: by sh (the line above; to JS it is a string and
+// a comment) and then by Node (the rest).
+//
+// The sh line starts Node without NODE_EXTRA_CA_CERTS: with it set, Node
+// parses its whole root certificate store before running any JavaScript
+// (~35 ms of every start on a machine here). cordon's own process makes no
+// TLS connection, so it does not need it (a later feature that does must
+// load that file itself); the value travels in CORDON_NODE_EXTRA_CA_CERTS and
+// is put back below, so the sandboxed command gets the caller's environment
+// unchanged. `node bin/cordon.cjs` skips the sh line and works the same.
+//
+// dist/bundle/*.cjs are built by `npm run build` (esbuild): CommonJS, because
+// Node's ESM loader costs ~5-10 ms of every start. The repository scans of
+// the writable roots start first (early.cjs), so they run in their own
+// processes while Node loads the rest of cordon (main.cjs). Both load with a
+// V8 code cache (see load.cjs).
 'use strict';
 const { join } = require('node:path');
 const { loadCached } = require('./load.cjs');
 
+const moved = process.env.CORDON_NODE_EXTRA_CA_CERTS;
+if (moved !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = moved;
+  delete process.env.CORDON_NODE_EXTRA_CA_CERTS;
+}
 const argv = process.argv.slice(2);
 const bundle = join(__dirname, '..', 'dist', 'bundle');
 const early = loadCached(join(bundle, 'early.cjs'));
