@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cordon=("$(command -v node)" "$PWD/bin/cordon.cjs")
+cordon=("$PWD/bin/cordon.cjs")
 demo=$(mktemp -d /var/tmp/cordon-demo-XXXXXX)
 trap 'rm -rf "$demo"' EXIT
 mkdir -p "$demo/home/.ssh" "$demo/project"
