@@ -8,7 +8,7 @@
 //   node bench/startup.mjs [--runs N] [--warmup N] [--trees small,20k,200k]
 //                          [--no-large] [--rebuild] [--json] [--scan-only]
 // See bench/README.md.
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
