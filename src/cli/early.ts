@@ -25,6 +25,9 @@ export function startEarlyScans(argv: readonly string[]): PendingScan[] {
   if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return [];
   try {
     const cwd = realpathSync(process.cwd());
+    // `/` is never a writable root (policy.ts refuses it): a scan of the whole
+    // machine here would only be waited out.
+    if (cwd === '/') return [];
     const helper = helperPath();
     const state = runtimeDir();
     const roots = new Set([cwd, ...rememberedRoots(state, predictionKey(cwd, argv))]);

@@ -185,8 +185,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     pushResolved(abs, r.access, r.source, r.weak);
   }
 
+  refuseWritableRoot(rules);
   // Writable roots: where protections are needed and what the scanner walks.
-  const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir');
+  // A read-only rule on the same path wins (as in the plan): not a root.
+  const readOnlyAt = new Set(rules.filter((r) => r.access === 'read-only').map((r) => r.path));
+  const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir' && !readOnlyAt.has(r.path));
   const writableRoots = minimalRoots(writable.map((r) => r.path));
   const scanRoots = minimalRoots([...writableRoots, ...deepGlobs.map((g) => g.base)]);
   const patterns = [...new Set(deepGlobs.map((g) => g.basename))];
@@ -345,6 +348,20 @@ export function minimalRoots(paths: readonly string[]): string[] {
   const out: string[] = [];
   for (const p of sorted) if (!out.some((o) => isWithin(p, o))) out.push(p);
   return out;
+}
+
+/**
+ * `/` itself writable (the working directory when cordon runs in `/`, or a
+ * rule naming it) is refused: every program, system startup file and
+ * service definition on the machine would be writable, and the protected
+ * names cannot cover them. A read-only rule on `/` (`--read-only .` there)
+ * wins, as on any path; then only /tmp is writable.
+ */
+function refuseWritableRoot(rules: readonly FsRule[]): void {
+  const atRoot = rules.filter((r) => r.path === sep);
+  const writes = atRoot.filter((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
+  if (writes.length === 0 || atRoot.some((r) => r.access === 'read-only')) return;
+  throw new CordonError('CORDON_ERR_POLICY', `/ would be writable (${writes.map((r) => r.source).join('; ')}): the command could then change every program and startup file on this machine. Run cordon from a project directory, name the directories it may write, or add --read-only / to keep everything but /tmp read-only`);
 }
 
 /**

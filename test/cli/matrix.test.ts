@@ -4,11 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cordon, makeWorld } from '../helpers/cordon.js';
 
-interface Row { argv: string[]; status: number; stdout?: RegExp; stderr?: RegExp; notStdout?: RegExp }
+interface Row { argv: string[]; status: number; stdout?: RegExp; stderr?: RegExp; notStdout?: RegExp; cwd?: string }
 
 test('CLI matrix', () => {
   const w = makeWorld();
@@ -32,14 +32,19 @@ test('CLI matrix', () => {
     { argv: ['explain'], status: 0, stdout: /\.ssh  deny-read  <- default: credential store/ },
     { argv: ['explain', '--deny-read', 'secret'], status: 0, stdout: /secret \(missing\)  deny-read  <- --deny-read/ },
     { argv: ['doctor'], status: 0, stdout: /ok\s+bubblewrap: .*\nok\s+user namespaces/ },
+    // Run in /: the working directory would make every file writable.
+    { cwd: '/', argv: ['--', 'true'], status: 125, stderr: /^cordon: \/ would be writable \(default: working directory\): .*--read-only \/ .*\n$/ },
+    { cwd: '/', argv: ['--read-only', '/', '--', '/bin/sh', '-c', 'touch /tmp/t && echo tmp-ok; touch /cordon-matrix 2>/dev/null || echo root-ro'], status: 0, stdout: /^tmp-ok\nroot-ro\n$/ },
   ];
   for (const row of rows) {
-    const r = cordon(w, row.argv);
+    const r = cordon(w, row.argv, row.cwd ? { cwd: row.cwd } : {});
     const label = `cordon ${row.argv.join(' ')}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
     assert.equal(r.status, row.status, label);
     if (row.stdout) assert.match(r.stdout, row.stdout, label);
     if (row.stderr) assert.match(r.stderr, row.stderr, label);
   }
+  // Neither run in / scanned the machine: no scan cache in the state directory.
+  assert.deepEqual(readdirSync(join(w.home, '.local', 'state', 'cordon')).filter((n) => n.startsWith('scan-')).length, 1, 'only the project scan of the runs in the project');
 });
 
 test('explain --json is the plan that runs, and runs nothing', () => {

@@ -88,6 +88,34 @@ test('no-delete inside a plain read-write path is refused (Landlock cannot take 
   buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['.'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
 });
 
+test('/ is never writable: cordon run in / is refused, naming the rule; --read-only / there leaves no writable root and no scan', () => {
+  const w = world();
+  const noScan = (roots: readonly string[]) => {
+    assert.deepEqual(roots, [], 'nothing to scan');
+    return { repos: [], submoduleGitDirs: [], matches: [] };
+  };
+  assert.throws(
+    () => buildPolicy({ cwd: '/', home: w.home, settings: [], cli: noCli, scan: noScan }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith('/ would be writable (default: working directory)') && /--read-only \//.test(e.message),
+  );
+  const s = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['/'], denyWrite: [], denyRead: [], allowRead: [] } }), '/s.json');
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes('/s.json: filesystem.allowWrite[0]'),
+  );
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['/'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes('--no-delete'),
+  );
+  const p = buildPolicy({ cwd: '/', home: w.home, settings: [], cli: { ...noCli, denyWrite: ['.'] }, scan: noScan });
+  assert.equal(p.rescan, undefined, 'no writable root: no scan after the run either');
+  // A path made read-only where it is made writable is not a root (the read-only rule wins, as everywhere).
+  mkdirSync(join(w.root, 'data'));
+  const seen: string[][] = [];
+  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['../data'], denyWrite: ['../data'] }, scan: (roots) => { seen.push([...roots]); return { repos: [], submoduleGitDirs: [], matches: [] }; } });
+  assert.deepEqual(seen, [[w.proj]]);
+});
+
 test('home inside a writable path protects rc files and cordon settings', () => {
   const w = world();
   const p = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
