@@ -35,7 +35,7 @@ export function printExplain(c: Compiled, json: boolean): void {
   out.push('', 'seccomp refuses:');
   for (const d of SECCOMP_DENIALS) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
   for (const n of plan.notes) out.push(`note: ${n}`);
-  for (const w of policy.warnings) out.push(`warning: ${w}`);
+  for (const w of [...policy.warnings, ...plan.warnings]) out.push(`warning: ${w}`);
   out.push('', 'bwrap argv:', `  ${[c.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

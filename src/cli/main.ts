@@ -68,7 +68,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       printExplain(compiled, cfg.json);
       return 0;
     }
-    for (const w of compiled.policy.warnings) process.stderr.write(`cordon: warning: ${w}\n`);
+    for (const w of [...compiled.policy.warnings, ...compiled.plan.warnings]) process.stderr.write(`cordon: warning: ${w}\n`);
     const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
     timeline?.mark('compile');
     debug?.(`compiled: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);

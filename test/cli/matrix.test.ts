@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { fnv1a } from '../../src/platform/linux/scan.js';
 import { join } from 'node:path';
 import { cordon, makeWorld } from '../helpers/cordon.js';
 
@@ -32,6 +33,8 @@ test('CLI matrix', () => {
     { argv: ['explain'], status: 0, stdout: /\.ssh  deny-read  <- default: credential store/ },
     { argv: ['explain', '--deny-read', 'secret'], status: 0, stdout: /secret \(missing\)  deny-read  <- --deny-read/ },
     { argv: ['doctor'], status: 0, stdout: /ok\s+bubblewrap: .*\nok\s+user namespaces/ },
+    // Run inside a credential store: it stays hidden, and cordon says so.
+    { cwd: join(w.home, '.ssh'), argv: ['--', '/bin/ls', '-A'], status: 0, stdout: /^$/, stderr: /^cordon: warning: the working directory \S+\/home\/\.ssh is hidden by \S+\/home\/\.ssh \(default: credential store\): .*--allow-read /m },
     // Run in /: the working directory would make every file writable.
     { cwd: '/', argv: ['--', 'true'], status: 125, stderr: /^cordon: \/ would be writable \(default: working directory\): .*--read-only \/ .*\n$/ },
     { cwd: '/', argv: ['--read-only', '/', '--', '/bin/sh', '-c', 'touch /tmp/t && echo tmp-ok; touch /cordon-matrix 2>/dev/null || echo root-ro'], status: 0, stdout: /^tmp-ok\nroot-ro\n$/ },
@@ -43,8 +46,10 @@ test('CLI matrix', () => {
     if (row.stdout) assert.match(r.stdout, row.stdout, label);
     if (row.stderr) assert.match(r.stderr, row.stderr, label);
   }
-  // Neither run in / scanned the machine: no scan cache in the state directory.
-  assert.deepEqual(readdirSync(join(w.home, '.local', 'state', 'cordon')).filter((n) => n.startsWith('scan-')).length, 1, 'only the project scan of the runs in the project');
+  // Neither run in / scanned the machine: the project's runs left their scan cache, nothing left one for /.
+  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, []]))}.cache`);
+  assert.ok(existsSync(cache([w.proj])), 'the project scan has its cache (the name is computed right)');
+  assert.ok(!existsSync(cache(['/'])), 'no scan of /');
 });
 
 test('explain --json is the plan that runs, and runs nothing', () => {

@@ -57,6 +57,8 @@ export interface LinuxPlan {
   /** filtered: the launcher starts the proxies and the relay, then releases the command. */
   readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
   readonly notes: readonly string[];
+  /** Printed before the run (and by explain): the policy does something the user probably did not mean. */
+  readonly warnings: readonly string[];
   /** Checked after the run (the policy's watch list; see after-run.ts). */
   readonly watch: readonly WatchedPath[];
   /** Scanned again after the run, by `helper` (the policy's rescan; see after-run.ts). */
@@ -201,9 +203,18 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
+    warnings: hiddenCwdWarning(policy, state(policy.cwd).readable),
     watch: policy.watch,
     ...(policy.rescan ? { rescan: { ...policy.rescan, helper: facts.helper } } : {}),
   };
+}
+
+/** The working directory under a read deny: the command would see it empty and unwritable. */
+function hiddenCwdWarning(policy: Policy, readable: boolean): string[] {
+  if (readable) return [];
+  const deny = policy.rules.filter((r) => r.access === 'deny-read' && isWithin(policy.cwd, r.path)).sort((a, b) => b.path.length - a.path.length)[0];
+  const by = deny ? ` by ${deny.path} (${deny.source})` : '';
+  return [`the working directory ${policy.cwd} is hidden${by}: the command sees it empty and cannot write there. Re-allow it (--allow-read ${deny?.path ?? policy.cwd}) or run cordon from another directory`];
 }
 
 /**

@@ -160,3 +160,11 @@ test('with the helper mounting: its argv carries the read-only mounts in order, 
   assert.deepEqual(plan.placeholders, ['/p/.envrc']);
   assert.deepEqual(plan.mounts.map((m) => [m.path, m.byHelper === true]), [['/p', false], ['/h/.npmrc', true], ['/p/.envrc', true]]);
 });
+
+test('a working directory hidden by a read deny gets a warning naming the deny; re-allowed or outside it, none', () => {
+  const hidden = planLinux(policy([r('/h/.ssh', 'deny-read'), r('/h/.ssh/keys', 'read-write')], '/h/.ssh/keys'), facts, ['true'], fds);
+  assert.deepEqual(hidden.warnings, ['the working directory /h/.ssh/keys is hidden by /h/.ssh (test): the command sees it empty and cannot write there. Re-allow it (--allow-read /h/.ssh) or run cordon from another directory']);
+  const reopened = planLinux(policy([r('/h/.ssh', 'deny-read'), r('/h/.ssh/keys', 'allow-read'), r('/h/.ssh/keys', 'read-write')], '/h/.ssh/keys'), facts, ['true'], fds);
+  assert.deepEqual(reopened.warnings, []);
+  assert.deepEqual(planLinux(policy([r('/h/.ssh', 'deny-read'), r('/p', 'read-write')]), facts, ['true'], fds).warnings, []);
+});
