@@ -71,7 +71,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   const policy = prepared.finish(await scanned);
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
+  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };
 }
 

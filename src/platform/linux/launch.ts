@@ -209,14 +209,23 @@ function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: s
 
 /** Variables whose caller value is kept, with cordon's options added after it. */
 const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
-/** Variables where the caller's own value is an explicit choice that cordon does not override. */
-const CALLERS_CHOICE = new Set(['GIT_SSH_COMMAND']);
+/**
+ * Variables where the caller's own value is an explicit choice that cordon
+ * does not override, with the other spellings that mean the same (npm reads
+ * its settings from the environment in either case).
+ */
+const CALLERS_CHOICE = new Map<string, readonly string[]>([
+  ['GIT_SSH_COMMAND', []],
+  ['npm_config_cache', ['NPM_CONFIG_CACHE']],
+  ['GOCACHE', []],
+]);
 
 /** The caller's environment with the plan's on top (appended or left alone where the caller's value matters). */
 export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...caller };
   for (const [k, v] of Object.entries(plan)) {
-    if (CALLERS_CHOICE.has(k) && caller[k]) continue;
+    const same = CALLERS_CHOICE.get(k);
+    if (same && [k, ...same].some((name) => caller[name])) continue;
     env[k] = APPENDED.has(k) && caller[k] ? `${caller[k]} ${v}` : v;
   }
   return env;

@@ -34,6 +34,8 @@ export interface LinuxFacts {
    * Linux >= 5.12), so the helper makes the read-only mounts itself.
    */
   readonly helperMounts: boolean;
+  /** The caller's XDG_CACHE_HOME, if absolute: where Go keeps its build cache by default. */
+  readonly xdgCacheHome?: string;
 }
 
 export interface MountOp {
@@ -200,7 +202,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
-    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
+    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => state(p).write !== 'ro' && state(p).readable) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
     warnings: hiddenCwdWarning(policy, state(policy.cwd).readable),
@@ -300,6 +302,28 @@ function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, priv
 
 function dedupe(a: string[]): string[] {
   return [...new Set(a)];
+}
+
+/**
+ * Caches that a tool cannot work without writing, whose default location
+ * the policy leaves read-only: pointed into the private /tmp, so that
+ * `npm install` and `go build` work with no settings (npm needs its cache
+ * even to install from the network; Go its build cache for every build).
+ * They start empty on every run and vanish with it; the host's caches stay
+ * untouched. A variable the caller set wins (launch.ts: CALLERS_CHOICE).
+ * Only with the private /tmp: in a shared host /tmp another user could
+ * prepare the directory.
+ */
+export const CACHE_DIRS = { npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' } as const;
+
+export function cacheEnv(home: string, xdgCacheHome: string | undefined, writable: (p: string) => boolean): Record<string, string> {
+  const defaults: Record<keyof typeof CACHE_DIRS, string> = {
+    npm_config_cache: `${home}/.npm`,
+    GOCACHE: `${xdgCacheHome ?? `${home}/.cache`}/go-build`,
+  };
+  const env: Record<string, string> = {};
+  for (const [k, dir] of Object.entries(CACHE_DIRS) as [keyof typeof CACHE_DIRS, string][]) if (!writable(defaults[k])) env[k] = dir;
+  return env;
 }
 
 /**

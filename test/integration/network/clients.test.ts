@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, ROOT } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord, type RunResult, type TestHost } from '../../world/world.js';
@@ -385,7 +385,8 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   describe('npm', { skip: tools.npm }, () => {
     const install = (label: string, args: string[], flags = '') => cordon(label, args, [
       `printf '{"name":"app","version":"1.0.0","private":true}\\n' > package.json`,
-      `npm install --registry https://${api.fqdn}/files/npm/ --no-audit --no-fund --ignore-scripts --cache "$TMPDIR/npm-cache" --logs-dir "$TMPDIR/npm-logs"${flags} ${NPM_PKG}`,
+      // No --cache: cordon points npm's cache into the private /tmp (~/.npm is read-only).
+      `npm install --registry https://${api.fqdn}/files/npm/ --no-audit --no-fund --ignore-scripts${flags} ${NPM_PKG}`,
       `node -p "require('${NPM_PKG}')"`,
     ].join(' && '), {
       // Only the command line and cordon's variables: no user or global npmrc, no update check.
@@ -397,6 +398,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       const r = await install('npm', allow());
       assert.equal(r.status, 0, show(r));
       assert.match(r.stdout, new RegExp(`${NPM_PKG}@1\\.0\\.0 from the test world\\n$`));
+      assert.ok(!existsSync(join(home, '.npm')), 'the host cache is not touched');
       const reqs = await requests();
       assert.deepEqual(reqs.map((x) => `${x.proto} ${x.method} ${x.path}`).sort(), [
         `https GET ${fx.npmTarballPath}`,
@@ -524,9 +526,11 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
       await fresh();
       // Standard library only; GOTOOLCHAIN=local and GOPROXY=off: nothing is downloaded.
       const r = await cordon('go', allow(), `go run "${join(FIXTURES, 'fetch.go')}" https://${api.fqdn}/files/hello.txt?via=go`, {
-        GOTOOLCHAIN: 'local', GOPROXY: 'off', GOFLAGS: '-mod=mod', GO111MODULE: 'auto', GOCACHE: '/tmp/go-cache', GOPATH: '/tmp/go-path', GOTELEMETRY: 'off',
+        // No GOCACHE: cordon points Go's build cache into the private /tmp (~/.cache is read-only).
+        GOTOOLCHAIN: 'local', GOPROXY: 'off', GOFLAGS: '-mod=mod', GO111MODULE: 'auto', GOPATH: '/tmp/go-path', GOTELEMETRY: 'off',
       });
       assert.equal(r.stdout, `go 200 ${fx.hello}\n`, show(r));
+      assert.ok(!existsSync(join(home, '.cache', 'go-build')), 'the host cache is not touched');
       const reqs = await requests();
       assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path}`), ['https /files/hello.txt?via=go']);
       assertViaProxy(reqs);

@@ -12,3 +12,11 @@ test('sandboxEnv: a GIT_SSH_COMMAND of the caller\'s own is left alone', () => {
   assert.equal(sandboxEnv({ GIT_SSH_COMMAND: 'ssh -i k' }, { GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' }).GIT_SSH_COMMAND, 'ssh -i k');
   assert.equal(sandboxEnv({}, { GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' }).GIT_SSH_COMMAND, 'ssh -o ProxyCommand=x');
 });
+
+test('sandboxEnv: a cache location of the caller\'s own (npm in either spelling, Go) is left alone', () => {
+  const plan = { npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' };
+  assert.deepEqual(sandboxEnv({}, plan), plan);
+  const mine = sandboxEnv({ NPM_CONFIG_CACHE: '/data/npm', GOCACHE: '/data/go' }, plan);
+  assert.deepEqual([mine.npm_config_cache, mine.NPM_CONFIG_CACHE, mine.GOCACHE], [undefined, '/data/npm', '/data/go']);
+  assert.equal(sandboxEnv({ npm_config_cache: '/data/npm' }, plan).npm_config_cache, '/data/npm');
+});

@@ -25,7 +25,7 @@ test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all 
   // The helper installs the seccomp filter (after any mounts of its own); bubblewrap gets no capabilities to add.
   assert.ok(!a.includes('--seccomp') && !a.includes('--cap-add'), a);
   assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--', 'echo', 'hi']);
-  assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1' });
+  assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1', npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' });
 });
 
 test('mounts go shallow to deep; denied dirs are empty tmpfs remounted read-only last', () => {
@@ -167,4 +167,20 @@ test('a working directory hidden by a read deny gets a warning naming the deny; 
   const reopened = planLinux(policy([r('/h/.ssh', 'deny-read'), r('/h/.ssh/keys', 'allow-read'), r('/h/.ssh/keys', 'read-write')], '/h/.ssh/keys'), facts, ['true'], fds);
   assert.deepEqual(reopened.warnings, []);
   assert.deepEqual(planLinux(policy([r('/h/.ssh', 'deny-read'), r('/p', 'read-write')]), facts, ['true'], fds).warnings, []);
+});
+
+test('caches a tool cannot work without (npm, Go builds) go to the private /tmp when their usual place is read-only', () => {
+  const env = (rules: FsRule[], xdgCacheHome?: string) => {
+    const e = planLinux({ ...policy(rules), home: '/h' }, { ...facts, ...(xdgCacheHome ? { xdgCacheHome } : {}) }, ['true'], fds).env;
+    return { npm: e.npm_config_cache, go: e.GOCACHE };
+  };
+  assert.deepEqual(env([r('/p', 'read-write')]), { npm: '/tmp/.cache/npm', go: '/tmp/.cache/go-build' });
+  // Run in the home directory: ~/.npm and ~/.cache are writable, the tools use them.
+  assert.deepEqual(env([r('/h', 'read-write')]), { npm: undefined, go: undefined });
+  // Go follows XDG_CACHE_HOME; npm does not.
+  assert.deepEqual(env([r('/p', 'read-write')], '/p/.cache'), { npm: '/tmp/.cache/npm', go: undefined });
+  // A deny on the usual place: not usable either.
+  assert.deepEqual(env([r('/h', 'read-write'), r('/h/.npm', 'deny-read')]), { npm: '/tmp/.cache/npm', go: undefined });
+  // The host's /tmp (another user could prepare the directory there): never.
+  assert.deepEqual(env([r('/p', 'read-write'), r('/tmp', 'read-write')]), { npm: undefined, go: undefined });
 });
