@@ -160,7 +160,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const raws: RawRule[] = [];
   for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
   for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
-  for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: 'default: working directory' });
+  for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: DEFAULT_CWD_SOURCE });
   for (const s of input.settings) {
     for (const [key, access] of SETTINGS_KEYS) {
       s.filesystem[key].forEach((e: PathEntry, i: number) => raws.push({ raw: e.path, literal: e.literal, access, source: `${s.file}: filesystem.${key}[${i}]` }));
@@ -187,9 +187,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
 
   refuseWritableRoot(rules);
   // Writable roots: where protections are needed and what the scanner walks.
-  // A read-only rule on the same path wins (as in the plan): not a root.
-  const readOnlyAt = new Set(rules.filter((r) => r.access === 'read-only').map((r) => r.path));
-  const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir' && !readOnlyAt.has(r.path));
+  // A read-only rule at or above a writable path wins (as in the plan): not a root.
+  const readOnly = rules.filter((r) => r.access === 'read-only').map((r) => r.path);
+  const writable = rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir' && !readOnly.some((ro) => isWithin(r.path, ro)));
   const writableRoots = minimalRoots(writable.map((r) => r.path));
   const scanRoots = minimalRoots([...writableRoots, ...deepGlobs.map((g) => g.base)]);
   const patterns = [...new Set(deepGlobs.map((g) => g.basename))];
@@ -350,18 +350,24 @@ export function minimalRoots(paths: readonly string[]): string[] {
   return out;
 }
 
+const DEFAULT_CWD_SOURCE = 'default: working directory';
+
 /**
  * `/` itself writable (the working directory when cordon runs in `/`, or a
  * rule naming it) is refused: every program, system startup file and
  * service definition on the machine would be writable, and the protected
  * names cannot cover them. A read-only rule on `/` (`--read-only .` there)
- * wins, as on any path; then only /tmp is writable.
+ * wins, as on any path, over everything beneath it: then only /tmp is
+ * writable.
  */
 function refuseWritableRoot(rules: readonly FsRule[]): void {
   const atRoot = rules.filter((r) => r.path === sep);
   const writes = atRoot.filter((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
   if (writes.length === 0 || atRoot.some((r) => r.access === 'read-only')) return;
-  throw new CordonError('CORDON_ERR_POLICY', `/ would be writable (${writes.map((r) => r.source).join('; ')}): the command could then change every program and startup file on this machine. Run cordon from a project directory, name the directories it may write, or add --read-only / to keep everything but /tmp read-only`);
+  const fix = writes.some((r) => r.source === DEFAULT_CWD_SOURCE)
+    ? 'Run cordon from a project directory, or add --read-only / (then only /tmp is writable)'
+    : 'Name the directories it may write instead';
+  throw new CordonError('CORDON_ERR_POLICY', `/ would be writable (${writes.map((r) => r.source).join('; ')}): the command could then change every program and startup file on this machine. ${fix}`);
 }
 
 /**

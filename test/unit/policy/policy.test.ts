@@ -101,7 +101,7 @@ test('/ is never writable: cordon run in / is refused, naming the rule; --read-o
   const s = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['/'], denyWrite: [], denyRead: [], allowRead: [] } }), '/s.json');
   assert.throws(
     () => buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
-    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes('/s.json: filesystem.allowWrite[0]'),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes('/s.json: filesystem.allowWrite[0]') && e.message.endsWith('Name the directories it may write instead'),
   );
   assert.throws(
     () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['/'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
@@ -109,10 +109,10 @@ test('/ is never writable: cordon run in / is refused, naming the rule; --read-o
   );
   const p = buildPolicy({ cwd: '/', home: w.home, settings: [], cli: { ...noCli, denyWrite: ['.'] }, scan: noScan });
   assert.equal(p.rescan, undefined, 'no writable root: no scan after the run either');
-  // A path made read-only where it is made writable is not a root (the read-only rule wins, as everywhere).
-  mkdirSync(join(w.root, 'data'));
+  // A path made read-only at or above where it is made writable is not a root (the read-only rule wins, as in the plan).
+  mkdirSync(join(w.root, 'data', 'sub'), { recursive: true });
   const seen: string[][] = [];
-  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['../data'], denyWrite: ['../data'] }, scan: (roots) => { seen.push([...roots]); return { repos: [], submoduleGitDirs: [], matches: [] }; } });
+  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['../data', '../data/sub'], denyWrite: ['../data'] }, scan: (roots) => { seen.push([...roots]); return { repos: [], submoduleGitDirs: [], matches: [] }; } });
   assert.deepEqual(seen, [[w.proj]]);
 });
 
