@@ -156,12 +156,11 @@ function resultRows(tools, res) {
 const BUDGET_TREES = new Set(['small', '20k']);
 
 function budgetOf(rows, treeName) {
+  const by = Object.fromEntries(rows.map((r) => [r.id, r]));
   if (!BUDGET_TREES.has(treeName)) {
-    const by = Object.fromEntries(rows.map((r) => [r.id, r]));
     const ok = by.srt?.status === 'ok' && by.cordon?.status === 'ok';
     return { verdict: 'NONE', reason: `no budget for this tree, measured only${ok ? `; cordon ÷ srt ${ratio(by.cordon.median, by.srt.median)}` : ''}` };
   }
-  const by = Object.fromEntries(rows.map((r) => [r.id, r]));
   const srt = by.srt;
   const cordons = ['cordon-settings', 'cordon'].map((id) => by[id]);
   if (!srt || srt.status !== 'ok') return { verdict: 'UNKNOWN', reason: `srt ${srt?.status ?? 'absent'}: no reference` };

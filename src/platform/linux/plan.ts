@@ -202,7 +202,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
-    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => state(p).write !== 'ro' && state(p).readable) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
+    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
     warnings: hiddenCwdWarning(policy, state(policy.cwd).readable),
@@ -314,9 +314,9 @@ function dedupe(a: string[]): string[] {
  * Only with the private /tmp: in a shared host /tmp another user could
  * prepare the directory.
  */
-export const CACHE_DIRS = { npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' } as const;
+const CACHE_DIRS = { npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' } as const;
 
-export function cacheEnv(home: string, xdgCacheHome: string | undefined, writable: (p: string) => boolean): Record<string, string> {
+function cacheEnv(home: string, xdgCacheHome: string | undefined, writable: (p: string) => boolean): Record<string, string> {
   const defaults: Record<keyof typeof CACHE_DIRS, string> = {
     npm_config_cache: `${home}/.npm`,
     GOCACHE: `${xdgCacheHome ?? `${home}/.cache`}/go-build`,
