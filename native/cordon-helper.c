@@ -3,7 +3,8 @@
  * what the TypeScript side computed, because these steps need syscalls Node
  * cannot make.
  *
- *   cordon-helper run [--rw PATH]... [--rwnd PATH]... [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]
+ *   cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]...
+ *                     [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]
  *     Runs inside the bubblewrap sandbox as PID 1 (bwrap --as-pid-1), after the
  *     mounts and seccomp are in place. Closes every inherited fd >= 3 (but the
  *     ready fd), applies a Landlock write wall (--rw: every write right; --rwnd:
@@ -108,7 +109,7 @@
 
 __attribute__((noreturn)) static void usage(void)
 {
-	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
+	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -128,6 +129,9 @@ __attribute__((noreturn)) static void die(const char *what)
 struct mount_op {
 	const char *path;
 	bool null; /* bind /dev/null over a file; else bind the path onto itself */
+	bool pin; /* bind the path onto itself as it is (writable stays writable): a
+		   * mount point cannot be renamed or removed (EBUSY), so the
+		   * protected paths beneath it cannot be carried away */
 };
 
 struct run_config {
@@ -226,7 +230,9 @@ static void apply_landlock(const struct run_config *c)
 }
 
 /*
- * The read-only mounts. bubblewrap can make them too, but it re-reads
+ * The read-only mounts and the pins (a writable directory bound onto itself,
+ * so that it cannot be renamed away with the protected paths beneath it:
+ * test/integration/platform/linux/pins.test.ts). bubblewrap can make them too, but it re-reads
  * /proc/self/mountinfo for every bind, which made ~60 protections cost
  * ~14 ms; the new mount API makes each one a few system calls (~10 us).
  *
@@ -277,13 +283,14 @@ static void apply_mounts(const struct run_config *c)
 	for (size_t i = 0; i < c->n_mounts; i++) {
 		/* /dev/null stays a device (reads are empty, as with bubblewrap's bind), not EACCES. */
 		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | (c->mounts[i].null ? 0 : MOUNT_ATTR_NODEV) };
-		if (syscall(SYS_mount_setattr, trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+		/* A pin keeps the flags bubblewrap gave the tree (nosuid, nodev) and its submounts'. */
+		if (!c->mounts[i].pin && syscall(SYS_mount_setattr, trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
 			fprintf(stderr, "cordon: mount_setattr %s: %s\n", c->mounts[i].path, strerror(errno));
 			exit(EXIT_HELPER);
 		}
 		/* The target is never followed through a symlink: the policy resolved it. */
 		if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, c->mounts[i].path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-			fprintf(stderr, "cordon: read-only mount on %s: %s\n", c->mounts[i].path, strerror(errno));
+			fprintf(stderr, "cordon: %s mount on %s: %s\n", c->mounts[i].pin ? "pin" : "read-only", c->mounts[i].path, strerror(errno));
 			exit(EXIT_HELPER);
 		}
 		close(trees[i]);
@@ -778,8 +785,9 @@ static int cmd_run(int argc, char **argv)
 			c.rw[c.n_rw++] = argv[++i];
 		else if (strcmp(argv[i], "--rwnd") == 0 && i + 1 < argc)
 			c.rwnd[c.n_rwnd++] = argv[++i];
-		else if ((strcmp(argv[i], "--ro") == 0 || strcmp(argv[i], "--null") == 0) && i + 1 < argc && argv[i + 1][0] == '/') {
+		else if ((strcmp(argv[i], "--ro") == 0 || strcmp(argv[i], "--null") == 0 || strcmp(argv[i], "--pin") == 0) && i + 1 < argc && argv[i + 1][0] == '/') {
 			c.mounts[c.n_mounts].null = argv[i][2] == 'n';
+			c.mounts[c.n_mounts].pin = argv[i][2] == 'p';
 			c.mounts[c.n_mounts++].path = argv[++i];
 		} else if (strcmp(argv[i], "--unix-grant") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
 			c.unix_grants[c.n_unix_grants++] = argv[++i];

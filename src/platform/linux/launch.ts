@@ -55,8 +55,8 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
-  const mountedRo = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
-  const writable = plan.mounts.filter((m) => m.args[0] === '--bind').map((m) => m.path);
+  const mountedRo = plan.mounts.filter((m) => (m.args[0] === '--ro-bind' || m.pin) && m.args[1] === m.path).map((m) => m.path);
+  const writable = plan.mounts.filter((m) => m.args[0] === '--bind' && !m.pin).map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.

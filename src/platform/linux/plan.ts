@@ -44,6 +44,8 @@ export interface MountOp {
   readonly why: string;
   /** Made by the helper (in its own mount namespace, after bubblewrap's), not by bubblewrap. */
   readonly byHelper?: boolean;
+  /** A writable directory bound onto itself: a mount point cannot be renamed or removed (see pinChains). */
+  readonly pin?: boolean;
 }
 
 export interface LinuxPlan {
@@ -144,8 +146,14 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
       }
       continue;
     }
-    mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why });
+    const pin = pinned && s.write !== 'ro' && s.write === parent.write && !inSynthetic;
+    mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why, ...(pin ? { pin } : {}) });
     mountedAt.set(p, false);
+  }
+  const pins = pinChains(mounts, placeholders, state);
+  if (pins.length > 0) {
+    mounts.push(...pins);
+    mounts.sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   // A granted Unix socket is connected by the helper inside the sandbox, so
@@ -189,7 +197,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     facts.helper, 'run', '--ready-fd', String(fds.ready),
     // The helper installs cordon's seccomp filter itself, after its mounts (the filter forbids them).
     '--seccomp-fd', String(fds.seccomp),
-    ...helperMounts.flatMap((m) => [m.args[1] === '/dev/null' ? '--null' : '--ro', m.path]),
+    ...helperMounts.flatMap((m) => [m.pin ? '--pin' : m.args[1] === '/dev/null' ? '--null' : '--ro', m.path]),
     ...policy.network.unixSockets.flatMap((g) => ['--unix-grant', g]),
     ...landlock.rw.flatMap((p) => ['--rw', p]),
     ...landlock.rwnd.flatMap((p) => ['--rwnd', p]),
@@ -209,6 +217,35 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     watch: policy.watch,
     ...(policy.rescan ? { rescan: { ...policy.rescan, helper: facts.helper } } : {}),
   };
+}
+
+/**
+ * A mount on a protected path travels with its parent when the parent is
+ * renamed, after which the command could re-create the path with content of
+ * its own choosing. A mount point cannot be renamed or removed (EBUSY), so
+ * every writable directory between a mount inside a writable area and the
+ * mount above it (a writable root, the private /tmp, another pin) is pinned:
+ * bound onto itself. Pins change no access; renames elsewhere still work.
+ * A pinned directory that does not exist yet (the parent of a placeholder)
+ * becomes a placeholder too. Proved from inside by
+ * test/integration/platform/linux/pins.test.ts.
+ */
+function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p: string) => PathState): MountOp[] {
+  const mountPoints = new Set<string>([sep, PRIVATE_TMP, ...mounts.map((m) => m.path)]);
+  const pins: MountOp[] = [];
+  const missing: string[] = [];
+  for (const m of mounts) {
+    for (let a = dirname(m.path), below = m.path; !mountPoints.has(a); below = a, a = dirname(a)) {
+      const s = state(a);
+      if (!s.readable || s.write === 'ro') break;
+      mountPoints.add(a);
+      pins.push({ args: ['--bind', a, a], path: a, why: `pinned: holds ${below === m.path ? m.path : `${below}, which holds ${m.path}`}; a mount point cannot be renamed away`, pin: true });
+      if (placeholders.includes(below) || missing.includes(below)) missing.push(a);
+    }
+  }
+  // Placeholders are made in order, a parent before its child.
+  if (missing.length > 0) placeholders.unshift(...missing.sort((a, b) => depth(a) - depth(b)));
+  return pins;
 }
 
 /** The working directory under a read deny: the command would see it empty and unwritable. */
@@ -237,8 +274,10 @@ export function helperSplit(ops: readonly MountOp[], privateTmp: boolean, facts:
   for (let i = ops.length - 1; i >= 0; i--) {
     const m = ops[i]!;
     const [op, src, dest] = m.args;
-    const eligible = op === '--ro-bind' && dest === m.path && (src === m.path || src === '/dev/null') && m.path !== facts.helper;
-    const movable = eligible && !laterBwrap.some((b) => isWithin(b, m.path) || isWithin(m.path, b)) && !tmpfs.some((t) => isWithin(m.path, t));
+    // A pin binds the view bubblewrap built (its source is the same path, already
+    // mounted as wanted), so a tmpfs above it does not matter.
+    const eligible = dest === m.path && m.path !== facts.helper && (m.pin === true ? op === '--bind' && src === m.path : op === '--ro-bind' && (src === m.path || src === '/dev/null'));
+    const movable = eligible && !laterBwrap.some((b) => isWithin(b, m.path) || isWithin(m.path, b)) && (m.pin === true || !tmpfs.some((t) => isWithin(m.path, t)));
     if (movable) out.push({ ...m, byHelper: true });
     else {
       out.push(m);

@@ -40,10 +40,93 @@ test('mounts go shallow to deep; denied dirs are empty tmpfs remounted read-only
     ['--bind', '/p', '/p'],
     ['--tmpfs', '/h/.ssh'],
     ['--ro-bind', '/dev/null', '/p/.env'],
+    ['--bind', '/p/.git', '/p/.git'],
     ['--ro-bind', '/h/.ssh/known_hosts', '/h/.ssh/known_hosts'],
     ['--ro-bind', '/p/.git/config', '/p/.git/config'],
     ['--remount-ro', '/h/.ssh'],
   ]);
+});
+
+/**
+ * An independent model of the sandbox's mount table: which paths are mount
+ * points once every op has run (bubblewrap's, then the helper's). A rename
+ * of a directory that is a mount point fails (EBUSY); any other rename in a
+ * writable area carries everything mounted beneath it along. The property:
+ * no rename the command can make moves a protected path (a read-only island
+ * or a pin inside a writable area) away from where it is protected.
+ */
+function mountPointsAfter(plan: ReturnType<typeof planLinux>): Set<string> {
+  const points = new Set<string>(['/', '/dev', '/proc']);
+  const a = plan.bwrapArgs;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--tmpfs') points.add(a[++i]!);
+    else if (a[i] === '--bind' || a[i] === '--ro-bind') { i++; points.add(a[++i]!); }
+  }
+  const h = plan.helperArgs;
+  for (let i = 0; i < h.length && h[i] !== '--'; i++) if (h[i] === '--ro' || h[i] === '--null' || h[i] === '--pin') points.add(h[++i]!);
+  return points;
+}
+
+function renameCarriesAway(plan: ReturnType<typeof planLinux>, rules: readonly FsRule[], protectedPath: string): string | undefined {
+  const points = mountPointsAfter(plan);
+  for (let at = protectedPath; at !== '/'; ) {
+    const parent = at.slice(0, at.lastIndexOf('/')) || '/';
+    // `at` can be renamed if its parent is writable and `at` is no mount point.
+    if (!points.has(at) && stateOf(parent, rules).write !== 'ro' && stateOf(parent, rules).readable) return at;
+    at = parent;
+    if (stateOf(at, rules).write === 'ro') break;
+  }
+  return undefined;
+}
+
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => ((x ^= x << 13, x ^= x >>> 17, x ^= x << 5) >>> 0) / 2 ** 32;
+}
+
+test('property: no rename of an ancestor carries a protected path away (random policies, both mount splits)', () => {
+  const names = ['a', 'b', '.git', 'c'];
+  for (let seed = 1; seed <= 400; seed++) {
+    const rand = rng(seed);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const path = (min: number) => {
+      let p = '/p';
+      const n = min + Math.floor(rand() * 4);
+      for (let i = 0; i < n; i++) p += `/${pick(names)}`;
+      return p;
+    };
+    const rules: FsRule[] = [r('/p', 'read-write')];
+    for (let i = 0; i < 1 + Math.floor(rand() * 5); i++) {
+      const kind = pick(['read-only', 'read-only', 'pin', 'deny-read', 'read-write'] as const);
+      const p = path(1);
+      rules.push(r(p, kind, kind === 'pin' ? 'dir' : pick(['dir', 'file', 'missing'] as const)));
+    }
+    for (const helperMounts of [false, true]) {
+      const pol = policy(rules);
+      const plan = planLinux(pol, { ...facts, helperMounts }, ['true'], fds);
+      for (const m of plan.mounts) {
+        const protectedHere = m.args[0] === '--ro-bind' || m.pin === true;
+        if (!protectedHere) continue;
+        const parent = m.path.slice(0, m.path.lastIndexOf('/')) || '/';
+        if (stateOf(parent, rules).write === 'ro') continue;
+        const moved = renameCarriesAway(plan, rules, m.path);
+        assert.equal(moved, undefined, `seed ${seed}, helperMounts ${helperMounts}: renaming ${moved} carries ${m.path} away\n${JSON.stringify(rules)}`);
+      }
+      // A pin changes no access: every path's state is what the rules say, pins or not.
+      for (const p of plan.mounts.filter((m) => m.pin)) assert.notEqual(stateOf(p.path, rules).write, 'ro', p.path);
+      // Placeholders are made parent first.
+      plan.placeholders.forEach((ph, i) => plan.placeholders.slice(i + 1).forEach((later) => assert.ok(!ph.startsWith(`${later}/`), `${later} after its child ${ph}`)));
+    }
+  }
+});
+
+test('pins: the directories between a protected path and the writable root, helper-made where possible', () => {
+  const rules = [r('/p', 'read-write'), r('/p/a/b/.git', 'pin'), r('/p/a/b/.git/config', 'read-only', 'file'), r('/p/a/b/.git/hooks', 'read-only', 'missing')];
+  const plan = planLinux(policy(rules), { ...facts, helperMounts: true }, ['true'], fds);
+  assert.deepEqual(plan.mounts.filter((m) => m.pin).map((m) => m.path), ['/p/a', '/p/a/b', '/p/a/b/.git']);
+  const h = plan.helperArgs.join(' ');
+  assert.ok(h.includes('--pin /p/a --pin /p/a/b --pin /p/a/b/.git --ro /p/a/b/.git/config --ro /p/a/b/.git/hooks'), h);
+  assert.deepEqual(plan.placeholders, ['/p/a/b/.git/hooks']);
 });
 
 test('deny wins: deny-read beats allow-read at one path; read-only beats a deeper read-write', () => {

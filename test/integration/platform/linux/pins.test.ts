@@ -1,0 +1,82 @@
+/**
+ * Renaming an ancestor of a protected path carries its mount away, after
+ * which the command could re-create the path with content of its own. cordon
+ * pins every writable directory between a protected path and the mount above
+ * it (plan.ts: pinChains). These tests rename every ancestor from inside, as
+ * root and as an unprivileged user, re-create the path and judge the host's
+ * files afterwards.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+
+const PAYLOAD = '[core]\n\tfsmonitor = touch /tmp/pwned\n';
+
+function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
+  const u = testUser();
+  return [
+    { who: 'root', world: () => makeWorld(), opts: {} },
+    ...(u ? [{ who: 'an unprivileged user', world: () => makeWorld({ owner: u }), opts: { asUser: u.name } }] : []),
+  ];
+}
+
+/** Files made after makeWorld belong to the user the test runs cordon as (else a rename fails for the wrong reason). */
+function own(w: World, opts: { asUser?: string }): void {
+  const u = testUser();
+  if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.proj]);
+}
+
+/** Tries to move `from` away and write `file` afresh; prints what happened. */
+function attack(from: string, file: string): string {
+  return `mv ${from} ${from}.moved 2>/dev/null && echo MOVED; mkdir -p $(dirname ${file}) 2>/dev/null; printf '${PAYLOAD.replace(/\n/g, '\\n').replace(/\t/g, '\\t')}' > ${file} 2>/dev/null && echo PLANTED; true`;
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a nested repository's config stays the host's when any ancestor is renamed (${who})`, () => {
+    const w = world();
+    const cfg = join(w.proj, 'deep', 'a', 'b', 'c', '.git', 'config');
+    const before = readFileSync(cfg, 'utf8');
+    for (const from of ['deep', 'deep/a', 'deep/a/b', 'deep/a/b/c', 'deep/a/b/c/.git']) {
+      const r = sh(w, attack(from, 'deep/a/b/c/.git/config'), [], opts);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '', `${from}: ${r.stdout}`);
+      assert.equal(readFileSync(cfg, 'utf8'), before, from);
+      assert.ok(!existsSync(join(w.proj, `${from}.moved`)), from);
+    }
+  });
+
+  test(`a submodule git dir under .git/modules cannot be rebuilt by renaming .git/modules (${who})`, () => {
+    const w = world();
+    const mod = join(w.proj, '.git', 'modules', 'sub');
+    mkdirSync(join(mod, 'refs'), { recursive: true });
+    mkdirSync(join(mod, 'objects'));
+    writeFileSync(join(mod, 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(mod, 'config'), '[core]\n\tbare = false\n');
+    own(w, opts);
+    const r = sh(w, `${attack('.git/modules', '.git/modules/sub/config')}; ${attack('.git/modules/sub', '.git/modules/sub/config')}`, [], opts);
+    assert.equal(r.stdout, '', r.stdout);
+    assert.equal(readFileSync(join(mod, 'config'), 'utf8'), '[core]\n\tbare = false\n');
+  });
+
+  test(`a read-only path beneath a writable root survives a rename of its parent (${who})`, () => {
+    const w = world();
+    const wf = join(w.proj, '.github', 'workflows');
+    mkdirSync(wf, { recursive: true });
+    writeFileSync(join(wf, 'ci.yml'), 'on: push\n');
+    own(w, opts);
+    const r = sh(w, `${attack('.github', '.github/workflows/ci.yml')}; ${attack('.github/workflows', '.github/workflows/ci.yml')}`, ['--read-only', '.github/workflows'], opts);
+    assert.equal(r.stdout, '', r.stdout);
+    assert.equal(readFileSync(join(wf, 'ci.yml'), 'utf8'), 'on: push\n');
+  });
+
+  test(`renames that move no protected path still work (${who})`, () => {
+    const w = world();
+    const r = sh(w, 'mkdir -p x/y && echo 1 > x/y/f && mv x z && cat z/y/f && mv src src2 && ls src2', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1\nmain.js\n');
+    assert.ok(existsSync(join(w.proj, 'src2', 'main.js')));
+  });
+}
