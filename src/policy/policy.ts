@@ -239,13 +239,14 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
 
     validateModes(rules);
     const warnings = input.settings.flatMap((s) => s.warnings);
+    const unixSockets = unixSocketGrants(input, resolvePath, warnings);
     return {
       cwd: input.cwd,
       home: input.home,
       rules,
       sources: input.settings.map((s) => s.file),
-      warnings: input.settings.flatMap((s) => s.warnings),
-      network: { ...networkSpec(input.settings, input.cli), unixSockets: unixSocketGrants(input, resolvePath, warnings) },
+      warnings,
+      network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig } } : {}),
     };

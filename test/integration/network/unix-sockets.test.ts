@@ -121,3 +121,15 @@ test("the command cannot take the supervisor's listener (or any descriptor) from
     other.server.close();
   }
 });
+
+test('a granted path that is not a socket: the warning reaches the user, and nothing is granted', async () => {
+  const w = makeWorld();
+  writeFileSync(join(w.outside, 'plain-file'), 'not a socket');
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(w.outside, 'plain-file'), join(w.outside, 'missing.sock')] } }));
+  const r = await run(w, ['--settings', settings, '-c', `python3 -c "import socket; socket.socket(socket.AF_UNIX)" 2>&1 | grep -o PermissionError`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`cordon: warning: .*grants\\.json: network\\.allowUnixSockets\\[0\\]: ${join(w.outside, 'plain-file')} is not a Unix socket \\(now\\); not granted`));
+  assert.match(r.stderr, /cordon: warning: .*network\.allowUnixSockets\[1\]: .*missing\.sock is not a Unix socket \(now\); not granted/);
+  assert.equal(r.stdout, 'PermissionError\n', 'with no grant left, Unix sockets stay refused');
+});
