@@ -1,6 +1,9 @@
 /** `cordon doctor`: what this machine supports and what is missing, with the fix. */
 import { helperPath } from '../platform/linux/helper-path.js';
 import { probeLinux } from '../platform/linux/probe.js';
+import { runtimeDir } from '../platform/linux/placeholders.js';
+import { recoverJournals } from '../platform/linux/journal.js';
+import { finishKilledRun } from '../platform/linux/after-run.js';
 
 export function printDoctor(json: boolean): number {
   if (process.platform !== 'linux') {
@@ -9,6 +12,12 @@ export function printDoctor(json: boolean): number {
   }
   let helper: string | undefined;
   try { helper = helperPath(); } catch { helper = undefined; }
+  // A run whose cordon was killed is finished here too (journal.ts).
+  if (helper) {
+    const state = runtimeDir();
+    const n = recoverJournals(state, (j) => finishKilledRun(j, helper!, state, (w) => process.stderr.write(`cordon: warning: ${w}\n`)));
+    if (n > 0) process.stderr.write(`cordon doctor: finished the after-run check of ${n} run${n === 1 ? '' : 's'} whose cordon was killed\n`);
+  }
   const checks = probeLinux(helper);
   if (json) process.stdout.write(`${JSON.stringify({ version: 1, checks }, null, 2)}\n`);
   else {

@@ -6,20 +6,24 @@
  * aside; a new `commondir`, `config.worktree` or `info/attributes` in a
  * protected repository is moved aside. Nothing is deleted: each file keeps
  * its content under `NAME.cordon-untrusted`, and a warning says what moved
- * and how to take it back after reading it.
+ * and how to take it back after reading it. A new repository gets a config
+ * again, with only the keys that run nothing (its remotes, branches, user
+ * name), so git keeps working there; a plain `git init` or `git clone`
+ * config loses nothing and says nothing.
  *
- * One lstat per watched path (a few dozen at most), plus the scan, whose
- * cache makes an unchanged directory one stat.
+ * Trust boundary: the tree is the command's. The moves are made by the
+ * native helper relative to a descriptor of the writable root (setaside.h);
+ * this module decides what to move and reads back what moved. One helper
+ * run per writable root (two when a config is rewritten), plus the scan,
+ * whose cache makes an unchanged directory one stat.
  */
-import { closeSync, constants as fsConstants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, renameSync, writeFileSync, type Stats } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
+import { scanTrees } from './scan.js';
 
-export const UNTRUSTED_SUFFIX = '.cordon-untrusted';
 
-/** What a new repository's git directory holds that can make git run code. */
-const IN_NEW_REPOSITORY = ['config', 'config.worktree', 'commondir', 'hooks', 'info/attributes'] as const;
 
 /**
  * Pure: the repositories the second scan found that the first did not, in a
@@ -46,132 +50,182 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
   return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); a git repository there could not be checked: before running git in one, read its .git/config and .git/hooks`;
 }
 
-/** Moves aside what appeared; returns one warning per watched path that needed it. */
-export function setAsideCreated(watch: readonly WatchedPath[]): string[] {
+/**
+ * Moves aside what appeared; returns one warning per watched path that
+ * needed it. The moves are made by the native helper (`setaside`,
+ * native/setaside.h), relative to a descriptor of the writable root, never
+ * following a symlink, never replacing anything: the tree is the command's
+ * (and a second run may still be changing it). `roots`: the writable roots
+ * (every watched path lies beneath one).
+ */
+export function setAsideCreated(watch: readonly WatchedPath[], roots: readonly string[], helper: string, git = 'git'): string[] {
   const warnings: string[] = [];
+  const byRoot = new Map<string, WatchedPath[]>();
+  for (const w of watch) {
+    const root = roots.filter((r) => w.path !== r && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
+    if (!root) warnings.push(`${w.path} lies in no writable path; not checked (an internal error: report it)`);
+    else byRoot.set(root, [...(byRoot.get(root) ?? []), w]);
+  }
+  for (const [root, list] of byRoot) warnings.push(...setAsideIn(root, list, helper, git));
+  return warnings;
+}
+
+/** What a new repository's git directory holds that can make git run code, and how each is moved. */
+const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' | '--move-hooks' }[] = [
+  { name: 'config', op: '--move-read' },
+  { name: 'config.worktree', op: '--move' },
+  { name: 'commondir', op: '--move' },
+  { name: 'hooks', op: '--move-hooks' },
+  { name: 'info/attributes', op: '--move' },
+];
+
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string): string[] {
+  const rel = (p: string) => p.slice(root.length + 1);
+  const ops: string[] = [];
+  for (const w of watch) {
+    if (w.kind === 'git-file') ops.push('--move', rel(w.path));
+    else {
+      // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
+      if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
+      for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, `${rel(w.path)}/${item.name}`);
+    }
+  }
+  const done = runSetAside(helper, root, ops);
+  const warnings: string[] = [];
+  const creates: string[] = [];
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
   for (const w of watch) {
-    const st = lstatOrUndefined(w.path);
-    if (!st) continue;
-    if (w.kind === 'git-file' || !st.isDirectory()) {
-      const to = setAside(w.path);
-      if (typeof to === 'object') warnings.push(failed(w.path, to.error, w.repo));
-      else if (to && w.kind === 'git-file') warnings.push(`the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${to}. Read it before moving it back`);
-      // A .git file or link sends git to a git directory of the command's choosing.
-      else if (to) warnings.push(`the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${to}. Check where it points before moving it back`);
+    const r = rel(w.path);
+    if (w.kind === 'git-file' || done.get(r)?.kind === 'moved') {
+      const d = done.get(r);
+      if (d?.kind === 'failed') warnings.push(failed(w.path, d.detail, w.repo));
+      else if (d?.kind === 'moved' && w.kind === 'git-file') warnings.push(`the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
+      else if (d?.kind === 'moved') warnings.push(`the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${join(root, d.detail)}. Check where it points before moving it back`);
       continue;
     }
     const moved: string[] = [];
-    for (const name of IN_NEW_REPOSITORY) {
-      if (name === 'config' && w.keepConfig) continue;
-      const p = join(w.path, name);
-      if (name === 'hooks' && onlySamples(p)) continue;
-      const to = setAside(p);
-      if (typeof to === 'object') warnings.push(failed(p, to.error, w.repo));
-      else if (to) moved.push(`${name} -> ${to.slice(w.path.length + 1)}`);
+    for (const item of IN_NEW_REPOSITORY) {
+      const d = done.get(`${r}/${item.name}`);
+      if (!d) continue;
+      if (d.kind === 'failed') warnings.push(failed(join(w.path, item.name), d.detail, w.repo));
+      if (d.kind !== 'moved') continue;
+      if (item.name !== 'config') {
+        moved.push(`${item.name} -> ${d.detail.slice(r.length + 1)}`);
+        continue;
+      }
       // Without a config, git inside the next sandbox (which protects it with
-      // a placeholder) cannot read one: a new one keeps only how to read the repository.
-      if (name === 'config' && typeof to === 'string') writeFormatOnlyConfig(p, to);
+      // a placeholder) cannot read one: the new one keeps what is harmless.
+      const kept = harmlessConfig(d.content ?? '', git);
+      creates.push('--create', `${r}/config`, kept.text);
+      if (kept.dropped.length > 0) moved.push(`config -> ${d.detail.slice(r.length + 1)} (${kept.dropped.join(', ')} not kept)`);
+      else if (d.content === undefined) moved.push(`config -> ${d.detail.slice(r.length + 1)} (not a small regular file)`);
     }
     if (moved.length > 0) warnings.push(`the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
+  }
+  if (creates.length > 0) {
+    for (const [p, d] of runSetAside(helper, root, creates)) if (d.kind === 'failed') warnings.push(`could not write a new ${join(root, p)} (${d.detail}); git may not read that repository until it has one`);
   }
   return warnings;
 }
 
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p, { throwIfNoEntry: false });
-  } catch {
-    return undefined; // ENOTDIR, EACCES: nothing git could use there either
-  }
-}
+interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed'; readonly detail: string; readonly content?: string }
 
-/** `git init` writes only `*.sample` hooks, which git never runs. */
-function onlySamples(hooks: string): boolean {
-  const st = lstatOrUndefined(hooks);
-  if (!st) return true;
-  if (!st.isDirectory()) return false;
-  try {
-    return readdirSync(hooks, { withFileTypes: true }).every((e) => e.isFile() && e.name.endsWith('.sample'));
-  } catch {
-    return false;
+/** One run of `cordon-helper setaside`: its NUL-separated records, by relative path. */
+function runSetAside(helper: string, root: string, ops: readonly string[]): Map<string, SetAsideResult> {
+  const out = new Map<string, SetAsideResult>();
+  if (ops.length === 0) return out;
+  const r = spawnSync(helper, ['setaside', root, ...ops], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.error || r.status !== 0) {
+    const why = r.error?.message ?? (r.stderr.toString().trim() || `exit ${r.status ?? r.signal}`);
+    for (let i = 0; i < ops.length; i++) if (ops[i]!.startsWith('--')) out.set(ops[i + 1]!, { kind: 'failed', detail: why });
+    return out;
   }
-}
-
-/**
- * Renames p to the first free `p.cordon-untrusted[-N]`. Returns the new name,
- * undefined if p is gone, or the reason it could not be moved (then the
- * warning says so: the user must not run git there unread).
- */
-function setAside(p: string): string | { error: string } | undefined {
-  if (!lstatOrUndefined(p)) return undefined;
-  for (let n = 1; n < 100; n++) {
-    const to = `${p}${UNTRUSTED_SUFFIX}${n === 1 ? '' : `-${n}`}`;
-    if (lstatOrUndefined(to)) continue;
-    try {
-      renameSync(p, to);
-      return to;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? String(e);
-      return code === 'ENOENT' ? undefined : { error: code };
-    }
+  const f = r.stdout.toString('utf8').split('\0');
+  for (let i = 0; i + 1 < f.length; ) {
+    const kind = f[i]!;
+    const path = f[i + 1]!;
+    if (kind === 'moved' || kind === 'failed') { out.set(path, { kind, detail: f[i + 2] ?? '' }); i += 3; }
+    else if (kind === 'content') { const prev = out.get(path); if (prev) out.set(path, { ...prev, content: f[i + 2] ?? '' }); i += 3; }
+    else if (kind === 'absent' || kind === 'kept' || kind === 'created') { out.set(path, { kind, detail: '' }); i += 2; }
+    else break;
   }
-  return { error: 'no free name' };
+  return out;
 }
 
 /**
- * The settings that say how to read a repository (format version, object
- * format, ref storage, bare, file modes) and nothing that runs code: what
- * `git init` writes, taken from the config that was moved aside.
+ * Keys that tell git how to read a repository and where its remotes and
+ * branches are, and nothing that makes git run a program: an allowlist, so
+ * that a key this list does not know (a future git's hook-like setting) is
+ * dropped, not kept. `<name>` stands for any subsection.
  */
-const FORMAT_KEYS: Readonly<Record<string, readonly string[]>> = {
-  core: ['repositoryformatversion', 'bare', 'filemode', 'logallrefupdates', 'symlinks', 'ignorecase', 'precomposeunicode'],
-  extensions: ['objectformat', 'refstorage'],
-};
+const HARMLESS_KEYS = new Set([
+  'core.repositoryformatversion', 'core.bare', 'core.filemode', 'core.logallrefupdates', 'core.symlinks', 'core.ignorecase', 'core.precomposeunicode', 'core.autocrlf', 'core.eol',
+  'extensions.objectformat', 'extensions.refstorage', 'extensions.worktreeconfig', 'extensions.partialclone', 'extensions.preciousobjects',
+  'remote.<name>.url', 'remote.<name>.pushurl', 'remote.<name>.fetch', 'remote.<name>.push', 'remote.<name>.tagopt', 'remote.<name>.prune', 'remote.<name>.mirror', 'remote.<name>.promisor', 'remote.<name>.partialclonefilter',
+  'branch.<name>.remote', 'branch.<name>.pushremote', 'branch.<name>.merge', 'branch.<name>.rebase', 'branch.<name>.description',
+  'submodule.<name>.url', 'submodule.<name>.active', 'submodule.<name>.branch',
+  'user.name', 'user.email', 'init.defaultbranch', 'pull.rebase', 'pull.ff', 'fetch.prune', 'push.default',
+]);
 
-/** Pure: the lines of a config holding only FORMAT_KEYS with plain values, from the text of one. */
-export function formatOnlyConfig(text: string): string {
-  const kept = new Map<string, string[]>();
-  let section = '';
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    if (t.startsWith('[')) {
-      // A subsection (`[remote "x"]`) or anything unusual: no key kept until the next plain section.
-      section = /^\[\s*([A-Za-z0-9-]+)\s*\]$/.exec(t)?.[1]!.toLowerCase() ?? '';
+/** A transport helper URL (`ext::cmd`, `fd::`…) makes git run a program, not fetch: never kept. */
+const HELPER_URL = /^[A-Za-z][A-Za-z0-9+.-]*::/;
+
+/**
+ * The harmless part of a config the command wrote, parsed by git itself
+ * (`git config --file - --list -z`, with no other configuration read and no
+ * includes followed), and written back in git's syntax. `dropped`: the keys
+ * left out (a byte-for-byte `git init` config drops none). A config git
+ * cannot parse keeps only the format version.
+ */
+export function harmlessConfig(text: string, git = 'git'): { text: string; dropped: string[] } {
+  const r = spawnSync(git, ['config', '--file', '-', '--no-includes', '--list', '-z'], {
+    input: text, encoding: 'utf8', cwd: '/', env: { PATH: '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 8 * 1024 * 1024,
+  });
+  if (r.error || r.status !== 0) return { text: '[core]\n\trepositoryformatversion = 0\n', dropped: ['everything (git could not parse it)'] };
+  const sections = new Map<string, string[]>();
+  const dropped = new Set<string>();
+  for (const entry of r.stdout.split('\0')) {
+    if (entry === '') continue;
+    const nl = entry.indexOf('\n');
+    const key = nl < 0 ? entry : entry.slice(0, nl);
+    const value = nl < 0 ? undefined : entry.slice(nl + 1);
+    const first = key.indexOf('.');
+    const last = key.lastIndexOf('.');
+    const section = key.slice(0, first);
+    const sub = first === last ? undefined : key.slice(first + 1, last);
+    const name = key.slice(last + 1);
+    const pattern = sub === undefined ? key : `${section}.<name>.${name}`;
+    const isUrl = name === 'url' || name === 'pushurl';
+    if (!HARMLESS_KEYS.has(pattern) || (isUrl && value !== undefined && HELPER_URL.test(value))) {
+      dropped.add(sub === undefined ? key : `${section}.${JSON.stringify(sub)}.${name}`);
       continue;
     }
-    const kv = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*([A-Za-z0-9_.-]+)\s*$/.exec(t);
-    if (!kv || !FORMAT_KEYS[section]?.includes(kv[1]!.toLowerCase())) continue;
-    kept.set(section, [...(kept.get(section) ?? []), `\t${kv[1]!.toLowerCase()} = ${kv[2]!}`]);
+    const header = sub === undefined ? `[${section}]` : `[${section} "${sub.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"]`;
+    sections.set(header, [...(sections.get(header) ?? []), value === undefined ? `\t${name}` : `\t${name} = ${quoteValue(value)}`]);
   }
-  return [...kept].map(([sec, lines]) => `[${sec}]\n${lines.join('\n')}\n`).join('');
+  return { text: [...sections].map(([h, lines]) => `${h}\n${lines.join('\n')}\n`).join(''), dropped: [...dropped] };
 }
 
-function writeFormatOnlyConfig(p: string, movedTo: string): void {
-  try {
-    // 'wx': never over a file that appeared meanwhile.
-    writeFileSync(p, formatOnlyConfig(readUntrusted(movedTo)), { flag: 'wx', mode: 0o644 });
-  } catch { /* the repository is still readable by git on the host without it */ }
+/** A value in git's syntax: quoted, with the escapes git reads back. */
+function quoteValue(v: string): string {
+  return `"${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n').replace(/\t/g, '\\t').replace(/\x08/g, '\\b')}"`;
 }
 
 /**
- * The command chose what `movedTo` is: only a small regular file is read (a
- * FIFO would block cordon forever, a link would read a file of its choosing).
- * Anything else reads as empty, which leaves a config of git's defaults.
+ * The after-run step of a run whose cordon was killed (SIGKILL), from its
+ * journal (journal.ts): the tree is scanned again now, and what the command
+ * created is moved aside as if that cordon had done it. Warnings name the run.
  */
-function readUntrusted(file: string): string {
-  let fd: number;
-  try {
-    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
-  } catch {
-    return '';
-  }
-  try {
-    const st = fstatSync(fd);
-    return st.isFile() && st.size <= MAX_CONFIG_BYTES ? readFileSync(fd, 'utf8') : '';
-  } finally {
-    closeSync(fd);
+export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan }, helper: string, cacheDir: string, warn: (w: string) => void): void {
+  const watch = [...j.watch];
+  const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
+  if (j.rescan) {
+    try {
+      const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir);
+      watch.push(...newRepositories(j.rescan, found, j.watch));
+    } catch (e) {
+      say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
+    }
+    for (const w of setAsideCreated(watch, j.rescan.writable, helper)) say(w);
   }
 }
-
-const MAX_CONFIG_BYTES = 1 << 20;

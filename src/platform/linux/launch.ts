@@ -20,6 +20,7 @@ import { acquirePlaceholders, releasePlaceholders, runtimeDir } from './placehol
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { newRepositories, setAsideCreated, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
+import { removeJournal, writeJournal } from './journal.js';
 
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
 
@@ -66,6 +67,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let relay: ChildProcess | undefined;
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
+  let journal: string | undefined;
   try {
     // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
     // only parses options there, so `--` and the command stay on argv.
@@ -127,6 +129,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     readyFd.on('data', () => { ready = true; opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(plan.placeholders, mountedRo, writable);
+      // Before the command may start: a cordon killed from here on leaves
+      // its after-run step to the next run (journal.ts).
+      if (plan.rescan) journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan });
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
       child.kill('SIGKILL');
@@ -164,23 +169,47 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   } finally {
     if (!rescanned) rescanner?.cancel();
     relay?.kill('SIGKILL');
-    for (const [sig, h] of handlers) process.off(sig, h);
     if (holds) releasePlaceholders(holds);
     opts.mark?.('cleanup');
-    const watch = [...plan.watch];
-    if (rescanned && plan.rescan) {
-      try {
-        const found = await rescanned;
-        watch.push(...newRepositories(plan.rescan, found, plan.watch));
-        const locked = unreadableWarning(plan.rescan, found);
-        if (locked) opts.warn?.(locked);
-      } catch (e) {
-        opts.warn?.(`could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
-      }
+    // The signal handlers stay until the after-run step is done: a second
+    // Ctrl-C or a SIGTERM to the process group now must not end cordon
+    // before it has moved aside what the command left (the scan and the
+    // relay are in process groups of their own for the same reason).
+    let failed: string | undefined;
+    try {
+      failed = await afterRun(plan, rescanned, opts.warn ?? (() => {}));
+      opts.mark?.('after-run check');
+    } finally {
+      if (journal) removeJournal(journal);
+      for (const [sig, h] of handlers) process.off(sig, h);
     }
-    for (const w of setAsideCreated(watch)) opts.warn?.(w);
-    opts.mark?.('after-run check');
+    // A check that could not finish fails the run, closed: the user must not run git there unread.
+    if (failed) throw new CordonError('CORDON_ERR_AFTER_RUN', failed);
   }
+}
+
+/**
+ * The after-run step: the second scan's new repositories plus the watch
+ * list, moved aside (after-run.ts). Returns why the step could not finish
+ * where a repository may have gone unchecked (the run then fails, closed).
+ */
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, warn: (w: string) => void): Promise<string | undefined> {
+  const watch = [...plan.watch];
+  let failed: string | undefined;
+  if (rescanned && plan.rescan) {
+    try {
+      const found = await rescanned;
+      watch.push(...newRepositories(plan.rescan, found, plan.watch));
+      const locked = unreadableWarning(plan.rescan, found);
+      if (locked) warn(locked);
+      const incomplete = (found as { incomplete?: readonly string[] }).incomplete ?? [];
+      if (incomplete.length > 0) failed = `the check after the run could not read all of ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (too deep or too large): a git repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+    } catch (e) {
+      failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;
+    }
+  }
+  if (plan.rescan) for (const w of setAsideCreated(watch, plan.rescan.writable, plan.rescan.helper)) warn(w);
+  return failed;
 }
 
 /**
@@ -190,7 +219,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  */
 function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: string) => void): ChildProcess {
   // --dial-port: the relay dials allowed CONNECT tunnels itself and splices them (the proxy only decides).
-  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`, '--dial-port', String(PROXY_PORTS.http)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Own process group: a terminal's Ctrl-C is cordon's to forward, not the relay's to die of.
+  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`, '--dial-port', String(PROXY_PORTS.http)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   let said = '';
   let err = '';
   let settled = false;

@@ -52,7 +52,7 @@ test('a repository the command creates: git on the host runs none of its config 
 
   const r = cordon(w, ['--', '/bin/sh', '-c', NEW_REPO], { cwd: fresh, env: { MARK: mark } });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${fresh}; .*config -> config\\.cordon-untrusted, hooks -> hooks\\.cordon-untrusted`));
+  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${fresh}; .*config -> config\\.cordon-untrusted \\(core\\.fsmonitor not kept\\), hooks -> hooks\\.cordon-untrusted`));
   hostGit(fresh);
   assert.ok(!existsSync(mark), 'git on the host ran the plant');
   assert.match(readFileSync(join(fresh, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/, 'kept for review');
@@ -73,7 +73,7 @@ test('a repository the command creates deep inside the project: found by the sec
   const deep = join(w.proj, 'a', 'b', 'c');
   const r = cordon(w, ['--', '/bin/sh', '-c', `mkdir -p a/b/c/d && cd a/b/c && ${NEW_REPO} && git init -q --bare ../g && echo "gitdir: $PWD/../g" > d/.git`], { env: { MARK: mark } });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${deep}; .*config -> config\\.cordon-untrusted, hooks -> hooks\\.cordon-untrusted`));
+  assert.match(r.stderr, new RegExp(`warning: the command created a git repository in ${deep}; .*config -> config\\.cordon-untrusted \\(core\\.fsmonitor not kept\\), hooks -> hooks\\.cordon-untrusted`));
   assert.match(r.stderr, new RegExp(`warning: the command made ${join(deep, 'd')} a git repository`));
   hostGit(deep);
   assert.ok(!existsSync(mark), 'git on the host ran the plant');

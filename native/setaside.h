@@ -1,0 +1,249 @@
+/*
+ * cordon-helper setaside ROOT OP...
+ *
+ * Runs on the host after a sandboxed run (and, for a run whose cordon was
+ * killed, from its journal at the next start). It moves aside what the
+ * command created that git on the host would take code from; TypeScript
+ * (src/platform/linux/after-run.ts) decides what, this applies it.
+ *
+ * Trust boundary: everything beneath ROOT was shaped by the command, which
+ * may also still be running in a second sandbox (racing). So every path is
+ * resolved from a descriptor of ROOT with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): no symlink is followed and
+ * nothing outside ROOT is reached. A rename never replaces anything
+ * (RENAME_NOREPLACE), a file is created only where nothing is (O_EXCL), and a
+ * file is read only if it is a small regular file, checked on the descriptor
+ * that reads it (a FIFO would block, a device or a link would read something
+ * of the command's choosing). Every walk is bounded.
+ *
+ * Ops (REL: relative to ROOT, no leading "/"; ".." is refused by the kernel):
+ *   --move REL         rename REL to REL.cordon-untrusted, or -2 ... -99 (the first free)
+ *   --move-read REL    --move, and print what moved if it is a regular file of at
+ *                      most 1 MiB (read from the descriptor whose identity was
+ *                      checked after the rename)
+ *   --move-hooks REL   --move, unless REL is a directory holding only regular
+ *                      files named *.sample (what git init writes; git runs none)
+ *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
+ *                      link redirects git; a `.git` directory is handled inside)
+ *   --create REL TEXT  create REL, mode 0644, holding TEXT
+ * Output, per op, NUL-terminated fields:
+ *   moved REL NEW | absent REL | kept REL | created REL | failed REL ERRNAME
+ *   content REL TEXT (after "moved", for --move-read)
+ * Exit 0 once every op was tried (a failed op is a record, not an exit
+ * status); 125 for bad usage or an unusable ROOT.
+ */
+#ifndef CORDON_SETASIDE_H
+#define CORDON_SETASIDE_H
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+#define SETASIDE_SUFFIX ".cordon-untrusted"
+#define SETASIDE_MAX_READ (1 << 20)
+#define SETASIDE_MAX_HOOKS 4096
+
+static void sa_field(const char *s, size_t n)
+{
+	if (!write_all(1, s, n) || !write_all(1, "", 1))
+		exit(EXIT_HELPER);
+}
+
+static void sa_record(const char *kind, const char *rel, const char *extra)
+{
+	sa_field(kind, strlen(kind));
+	sa_field(rel, strlen(rel));
+	if (extra)
+		sa_field(extra, strlen(extra));
+}
+
+static const char *sa_errname(int e)
+{
+	switch (e) {
+	case ELOOP: return "ELOOP (a symlink on the way)";
+	case EXDEV: return "EXDEV (outside the writable path)";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case EROFS: return "EROFS";
+	case EBUSY: return "EBUSY";
+	case ENOTDIR: return "ENOTDIR";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case EEXIST: return "EEXIST (no free name)";
+	default: return strerror(e);
+	}
+}
+
+/* The directory holding REL's last component, opened beneath ROOT; *name points into rel. */
+static int sa_parent(int root, const char *rel, const char **name, char *buf, size_t cap)
+{
+	const char *slash = strrchr(rel, '/');
+	*name = slash ? slash + 1 : rel;
+	if (!slash)
+		return dup(root);
+	size_t n = (size_t)(slash - rel);
+	if (n == 0 || n >= cap) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, rel, n);
+	buf[n] = 0;
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	return (int)syscall(SYS_openat2, root, buf, &how, sizeof how);
+}
+
+/* Renames dir/name to the first free name.cordon-untrusted[-N]; 0, or an errno (ENOENT: absent). */
+static int sa_rename_aside(int dir, const char *name, char *to, size_t cap)
+{
+	for (int n = 1; n < 100; n++) {
+		int len = n == 1 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX, name) : snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%d", name, n);
+		if (len < 0 || (size_t)len >= cap)
+			return ENAMETOOLONG;
+		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return errno;
+	}
+	return EEXIST;
+}
+
+/* A directory of git's sample hooks only (bounded; anything odd counts as "not only samples"). */
+static bool sa_only_samples(int dir, const char *name)
+{
+	int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[1 << 14];
+	size_t seen = 0;
+	bool only = true;
+	for (;;) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (n <= 0) {
+			only = only && n == 0;
+			break;
+		}
+		for (long off = 0; off < n && only;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+			off += d->d_reclen;
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			size_t len = strlen(d->d_name);
+			struct stat st;
+			bool regular = d->d_type == DT_REG || (d->d_type == DT_UNKNOWN && fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode));
+			only = ++seen <= SETASIDE_MAX_HOOKS && regular && len > 7 && strcmp(d->d_name + len - 7, ".sample") == 0;
+		}
+		if (!only)
+			break;
+	}
+	close(fd);
+	return only;
+}
+
+static void sa_move(int root, const char *rel, char mode)
+{
+	char parent[PATH_MAX], to[NAME_MAX + 1], newrel[PATH_MAX + NAME_MAX + 2];
+	const char *name;
+	int dir = sa_parent(root, rel, &name, parent, sizeof parent);
+	if (dir < 0) {
+		if (errno == ENOENT)
+			sa_record("absent", rel, NULL);
+		else
+			sa_record("failed", rel, sa_errname(errno));
+		return;
+	}
+	struct stat st;
+	if (mode == 'd' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		sa_record("kept", rel, NULL);
+		close(dir);
+		return;
+	}
+	if (mode == 'h' && sa_only_samples(dir, name)) {
+		sa_record("kept", rel, NULL);
+		close(dir);
+		return;
+	}
+	int src = -1;
+	struct stat before;
+	if (mode == 'r') {
+		/* O_NONBLOCK: a FIFO opens without waiting for a writer; O_NOFOLLOW: a link is not read. */
+		src = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (src >= 0 && (fstat(src, &before) < 0 || !S_ISREG(before.st_mode) || before.st_size > SETASIDE_MAX_READ)) {
+			close(src);
+			src = -1;
+		}
+	}
+	int err = sa_rename_aside(dir, name, to, sizeof to);
+	if (err == ENOENT) {
+		sa_record("absent", rel, NULL);
+	} else if (err) {
+		sa_record("failed", rel, sa_errname(err));
+	} else {
+		snprintf(newrel, sizeof newrel, "%.*s%s", (int)(name - rel), rel, to);
+		sa_record("moved", rel, newrel);
+		struct stat after;
+		/* What moved must be the file that was opened: a racer may have swapped the name in between. */
+		if (src >= 0 && fstatat(dir, to, &after, AT_SYMLINK_NOFOLLOW) == 0 && after.st_dev == before.st_dev && after.st_ino == before.st_ino) {
+			char *text = malloc((size_t)before.st_size + 1);
+			ssize_t got = 0, n;
+			while (text && got < before.st_size && (n = pread(src, text + got, (size_t)(before.st_size - got), got)) > 0)
+				got += n;
+			if (text) {
+				sa_field("content", 7);
+				sa_field(rel, strlen(rel));
+				/* NUL bytes would end the field early: git's config cannot hold them anyway. */
+				sa_field(text, strnlen(text, (size_t)got));
+			}
+			free(text);
+		}
+	}
+	if (src >= 0)
+		close(src);
+	close(dir);
+}
+
+static void sa_create(int root, const char *rel, const char *text)
+{
+	char parent[PATH_MAX];
+	const char *name;
+	int dir = sa_parent(root, rel, &name, parent, sizeof parent);
+	int fd = dir < 0 ? -1 : openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || !write_all(fd, text, strlen(text)))
+		sa_record("failed", rel, sa_errname(errno));
+	else
+		sa_record("created", rel, NULL);
+	if (fd >= 0)
+		close(fd);
+	if (dir >= 0)
+		close(dir);
+}
+
+static int cmd_setaside(int argc, char **argv)
+{
+	if (argc < 1 || argv[0][0] != '/')
+		usage();
+	/* ROOT is a writable root of the policy: its own path lies outside what the command could change. */
+	int root = open(argv[0], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (root < 0)
+		die(argv[0]);
+	for (int i = 1; i < argc; i++) {
+		const char *op = argv[i];
+		if (i + 1 >= argc || argv[i + 1][0] == '/' || argv[i + 1][0] == 0)
+			usage();
+		const char *rel = argv[++i];
+		if (strcmp(op, "--move") == 0)
+			sa_move(root, rel, 'm');
+		else if (strcmp(op, "--move-read") == 0)
+			sa_move(root, rel, 'r');
+		else if (strcmp(op, "--move-hooks") == 0)
+			sa_move(root, rel, 'h');
+		else if (strcmp(op, "--move-unless-dir") == 0)
+			sa_move(root, rel, 'd');
+		else if (strcmp(op, "--create") == 0 && i + 1 < argc)
+			sa_create(root, rel, argv[++i]);
+		else
+			usage();
+	}
+	close(root);
+	return 0;
+}
+
+#endif

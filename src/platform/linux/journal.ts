@@ -1,0 +1,117 @@
+/**
+ * The run journal: one file per running sandbox in cordon's state directory,
+ * written before the command may start and removed once the after-run step
+ * (after-run.ts) is done. It serves two purposes:
+ *
+ * - **SIGKILL.** cordon finishes its after-run step on every exit it can see
+ *   (normal exit, Ctrl-C, SIGTERM/SIGHUP, `timeout`), but not SIGKILL. A
+ *   journal whose cordon is gone is finished by the next cordon run (and by
+ *   `cordon doctor`) before anything else: the same scan and set-aside, with
+ *   that run's watch list.
+ * - **Running sandboxes.** cordon must never run a program that a sandbox
+ *   that is still running could have rewritten (its writable roots minus
+ *   what it protects): the journals of live runs say where they may write.
+ *
+ * Trust boundary: the state directory is never writable inside a sandbox
+ * (policy.ts protects it, pins its ancestors), so a journal is cordon's own.
+ * A journal is still parsed defensively (a crash mid-write leaves half a
+ * file): what does not parse is ignored and removed.
+ */
+import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Rescan, WatchedPath } from '../../policy/policy.js';
+import { isWithin } from '../../policy/paths.js';
+
+export interface Journal {
+  readonly version: 1;
+  readonly pid: number;
+  /** The process's start time (field 22 of /proc/PID/stat): a recycled pid is not the same run. */
+  readonly start: string;
+  /** Where the command may write, and what it may not write there (cordon's own files, protected names). */
+  readonly writable: readonly string[];
+  readonly readOnly: readonly string[];
+  readonly watch: readonly WatchedPath[];
+  readonly rescan?: Rescan;
+}
+
+const PREFIX = 'journal-';
+
+/** The start time of a process, or undefined if it is gone. */
+export function processStart(pid: number | 'self'): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes this run's journal; returns its file. */
+export function writeJournal(dir: string, j: Omit<Journal, 'version' | 'pid' | 'start'>): string {
+  const file = join(dir, `${PREFIX}${process.pid}-${Math.random().toString(36).slice(2)}.json`);
+  const body: Journal = { version: 1, pid: process.pid, start: processStart('self') ?? '', ...j };
+  writeFileSync(`${file}.tmp`, JSON.stringify(body), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+  return file;
+}
+
+export function removeJournal(file: string): void {
+  try { unlinkSync(file); } catch { /* already gone */ }
+}
+
+function readJournals(dir: string): { file: string; j: Journal | undefined }[] {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return []; }
+  // A journal claimed by a cordon that was killed while recovering it is taken over.
+  const orphan = (n: string) => { const m = /\.json(?:\.recovering-\d+)*\.recovering-(\d+)$/.exec(n); return m !== null && processStart(Number(m[1])) === undefined; };
+  return names.filter((n) => n.startsWith(PREFIX) && (n.endsWith('.json') || orphan(n))).map((n) => {
+    const file = join(dir, n);
+    try {
+      const j = JSON.parse(readFileSync(file, 'utf8')) as Journal;
+      return { file, j: j.version === 1 && Number.isInteger(j.pid) && Array.isArray(j.watch) && Array.isArray(j.writable) ? j : undefined };
+    } catch {
+      return { file, j: undefined };
+    }
+  });
+}
+
+const isLive = (j: Journal) => j.pid !== process.pid && processStart(j.pid) === j.start;
+
+/** The journals of runs whose cordon is still running. */
+export function liveJournals(dir: string): Journal[] {
+  return readJournals(dir).flatMap(({ j }) => (j && isLive(j) ? [j] : []));
+}
+
+/**
+ * Finishes the after-run step of every run whose cordon is gone (killed),
+ * through `finish` (the caller's scan and set-aside), once each: a journal
+ * is claimed by renaming it, so two cordons starting together never both
+ * handle one.
+ */
+export function recoverJournals(dir: string, finish: (j: Journal) => void): number {
+  let n = 0;
+  for (const { file, j } of readJournals(dir)) {
+    if (j && isLive(j)) continue;
+    const claimed = `${file}.recovering-${process.pid}`;
+    try { renameSync(file, claimed); } catch { continue; }
+    try {
+      if (j) finish(j);
+      n++;
+    } finally {
+      removeJournal(claimed);
+    }
+  }
+  return n;
+}
+
+/** Pure: the first of `programs` that a live run could write (inside its writable roots, outside what it keeps read-only). */
+export function writableByLiveRun(programs: readonly string[], live: readonly Journal[]): { program: string; run: Journal; root: string } | undefined {
+  for (const run of live) {
+    for (const program of programs) {
+      const root = run.writable.find((r) => isWithin(program, r));
+      if (root && !run.readOnly.some((ro) => isWithin(program, ro))) return { program, run, root };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,129 @@
+/**
+ * The after-run step runs on every way cordon ends. The command plants a
+ * repository whose config runs a payload on the host's next `git status`,
+ * then waits; cordon is stopped the way users and supervisors stop it
+ * (Ctrl-C to the terminal's process group, SIGTERM or SIGHUP to cordon or
+ * its group, `timeout`). After each, git on the host must run nothing. A
+ * SIGKILLed cordon leaves a journal: the next run (or `cordon doctor`)
+ * finishes the job before anything else.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
+
+const PLANT = [
+  'mkdir -p fresh && cd fresh && git init -q',
+  'git config core.fsmonitor "$PWD/.plant"',
+  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > .plant && chmod +x .plant',
+  'touch ../PLANTED && exec sleep 60',
+].join(' && ');
+
+function start(w: World, opts: { asUser?: string; wrap?: string[] } = {}): ChildProcess {
+  const env = { ...w.env, MARK: join(w.outside, 'MARK') };
+  const inner = [...(opts.wrap ?? []), process.execPath, CLI, '--', '/bin/sh', '-c', PLANT];
+  const [cmd, ...args] = opts.asUser ? ['runuser', '-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
+  // detached: cordon (or its wrapper) leads a process group of its own, as a shell's job would.
+  return spawn(cmd!, args, { cwd: w.proj, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function planted(w: World, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(join(w.proj, 'PLANTED'))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the command never planted');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+}
+
+/** git on the host in the planted repository: the payload must not run. */
+function assertDefused(w: World): void {
+  const fresh = join(w.proj, 'fresh');
+  spawnSync('git', ['status', '--short'], { cwd: fresh });
+  assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran the planted fsmonitor');
+  assert.match(readFileSync(join(fresh, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/);
+  assert.doesNotMatch(readFileSync(join(fresh, '.git', 'config'), 'utf8'), /fsmonitor/);
+}
+
+const u = testUser();
+const who = [{ name: 'root', asUser: undefined as string | undefined }, ...(u ? [{ name: 'an unprivileged user', asUser: u.name }] : [])];
+
+for (const { name, asUser } of who) {
+  const world = () => (asUser ? makeWorld({ owner: u! }) : makeWorld());
+  const ways: { how: string; stop: (c: ChildProcess) => void; wrap?: string[] }[] = [
+    { how: 'Ctrl-C (SIGINT to the process group)', stop: (c) => process.kill(-c.pid!, 'SIGINT') },
+    { how: 'SIGTERM to the process group', stop: (c) => process.kill(-c.pid!, 'SIGTERM') },
+    { how: 'SIGHUP to cordon', stop: (c) => process.kill(cordonPid(c), 'SIGHUP') },
+    { how: 'SIGINT twice, quickly', stop: (c) => { process.kill(-c.pid!, 'SIGINT'); setTimeout(() => { try { process.kill(-c.pid!, 'SIGINT'); } catch { /* gone */ } }, 5); } },
+    { how: '`timeout 3`', stop: () => {}, wrap: ['timeout', '3'] },
+  ];
+  for (const way of ways) {
+    // runuser itself is the group leader for the unprivileged runs: signals to the group reach cordon as from a terminal.
+    test(`${way.how}: the after-run step still runs (${name})`, async () => {
+      const w = world();
+      const child = start(w, { asUser, ...(way.wrap ? { wrap: way.wrap } : {}) });
+      const done = exited(child);
+      await planted(w, child);
+      way.stop(child);
+      const { code, stderr } = await done;
+      assert.notEqual(code, 0);
+      assert.match(stderr, /created a git repository in .*fresh/, stderr);
+      assertDefused(w);
+    });
+  }
+
+  test(`SIGKILL: the journal is finished by the next run, before it runs anything (${name})`, async () => {
+    const w = world();
+    const child = start(w, { asUser });
+    const done = exited(child);
+    await planted(w, child);
+    process.kill(cordonPid(child), 'SIGKILL');
+    await done;
+    const state = join(w.home, '.local', 'state', 'cordon');
+    await waitFor(() => readdirSync(state).some((n) => n.startsWith('journal-')), 'a journal left behind');
+    // The sandbox died with its cordon; the plant is still live on the host until the next run.
+    const r = cordon(w, ['--', 'true'], { ...(asUser ? { asUser } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*fresh/);
+    assertDefused(w);
+    assert.ok(!readdirSync(state).some((n) => n.startsWith('journal-')), 'the journal is gone once finished');
+  });
+
+  test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {
+    const w = world();
+    const child = start(w, { asUser });
+    const done = exited(child);
+    await planted(w, child);
+    process.kill(cordonPid(child), 'SIGKILL');
+    await done;
+    const r = cordon(w, ['doctor'], { ...(asUser ? { asUser } : {}) });
+    assert.match(r.stderr, /finished the after-run check of 1 run whose cordon was killed/);
+    assertDefused(w);
+  });
+}
+
+/** cordon's own pid: the child itself, or the node process runuser started. */
+function cordonPid(c: ChildProcess): number {
+  for (let pid = c.pid!; ; ) {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (cmd[1] === CLI) return pid;
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    if (kids.length === 0) throw new Error(`no cordon below ${c.pid}`);
+    pid = kids[0]!;
+  }
+}
+
+async function waitFor(ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * The after-run set-aside on the host (after-run.ts + the helper's
+ * `setaside`, native/setaside.h), on trees shaped the way a hostile command
+ * would shape them: links on the way, FIFOs, names already taken, configs
+ * that make git run code. Judged on the host's files afterwards.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { harmlessConfig, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
+import type { WatchedPath } from '../../../../src/policy/policy.js';
+import { buildHelper } from '../../../helpers/native.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+const helper = buildHelper();
+
+function root(): string {
+  return realpathSync(tempDir(join(tmpdir(), 'cordon-after-run-')));
+}
+const setAside = (watch: WatchedPath[], r: string) => setAsideCreated(watch, [r], helper);
+
+test('a new repository: config, hooks and redirects are moved aside, content kept; sample-only hooks stay', () => {
+  const r = root();
+  const git = join(r, '.git');
+  mkdirSync(join(git, 'hooks'), { recursive: true });
+  mkdirSync(join(git, 'info'));
+  writeFileSync(join(git, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = evil\n');
+  writeFileSync(join(git, 'commondir'), '/elsewhere\n');
+  writeFileSync(join(git, 'info', 'attributes'), '* filter=x\n');
+  writeFileSync(join(git, 'hooks', 'pre-commit.sample'), '#!/bin/sh\n');
+  const warnings = setAside([{ path: git, kind: 'repository', repo: r }], r);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /created a git repository in .*config -> config\.cordon-untrusted \(core\.fsmonitor not kept\), commondir -> commondir\.cordon-untrusted, info\/attributes -> info\/attributes\.cordon-untrusted\)/);
+  assert.doesNotMatch(warnings[0]!, /hooks ->/, 'hooks holding only samples run nothing and stay');
+  assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'moved, not lost');
+  assert.ok(!existsSync(join(git, 'commondir')) && !existsSync(join(git, 'info', 'attributes')));
+  assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'a fresh config in its place, with nothing that runs code (nothing else here)');
+  assert.ok(existsSync(join(git, 'HEAD')) && existsSync(join(git, 'hooks', 'pre-commit.sample')));
+
+  // A real hook: the hooks directory goes; a name already taken gets -2.
+  writeFileSync(join(git, 'hooks', 'pre-commit'), '#!/bin/sh\nevil\n');
+  writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = again\n', { flag: 'w' });
+  const again = setAside([{ path: git, kind: 'repository', repo: r }], r);
+  assert.match(again[0]!, /config -> config\.cordon-untrusted-2 \(core\.fsmonitor not kept\), hooks -> hooks\.cordon-untrusted\)/);
+  assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'the first one is untouched');
+  assert.equal(readFileSync(join(git, 'hooks.cordon-untrusted', 'pre-commit'), 'utf8'), '#!/bin/sh\nevil\n');
+});
+
+test('a repository made by git init or git clone keeps its config whole, and nothing is said', () => {
+  const r = root();
+  const src = join(r, 'src');
+  spawnSync('git', ['init', '-q', src]);
+  spawnSync('git', ['clone', '-q', src, join(r, 'clone')], { env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1' } });
+  spawnSync('git', ['-C', join(r, 'clone'), 'config', 'user.email', 'me@example.invalid']);
+  const before = spawnSync('git', ['-C', join(r, 'clone'), 'config', '--local', '--list'], { encoding: 'utf8' }).stdout;
+  const warnings = setAside([{ path: join(r, 'src', '.git'), kind: 'repository', repo: src }, { path: join(r, 'clone', '.git'), kind: 'repository', repo: join(r, 'clone') }], r);
+  assert.deepEqual(warnings, []);
+  assert.equal(spawnSync('git', ['-C', join(r, 'clone'), 'config', '--local', '--list'], { encoding: 'utf8' }).stdout, before, 'remote, branch and user settings survive');
+  assert.equal(spawnSync('git', ['-C', join(r, 'clone'), 'remote', 'get-url', 'origin'], { encoding: 'utf8' }).stdout.trim(), src);
+});
+
+test('harmlessConfig: git parses, an allowlist keeps; every key that runs code is dropped', () => {
+  const text = [
+    '[core]', '\trepositoryformatversion = 1', '\tfilemode = true', '\tfsmonitor = /evil', '\thooksPath = /evil', '\tsshCommand = evil', '\tpager = evil', '\teditor = evil', '\tgitProxy = evil',
+    '[core] askpass = evil', '[extensions]', '\tobjectFormat = sha256',
+    '[remote "origin"]', '\turl = https://example.invalid/r.git', '\tfetch = +refs/heads/*:refs/remotes/origin/*', '\tuploadpack = evil', '\treceivepack = evil',
+    '[remote "x"]', '\turl = ext::sh -c evil', '[remote "y.z"]', '\tpushurl = "fd::17"',
+    '[alias]', '\tst = !evil', '[credential]', '\thelper = !evil', '[filter "lfs"]', '\tsmudge = evil', '[diff "x"]', '\ttextconv = evil', '[merge "x"]', '\tdriver = evil',
+    '[include]', '\tpath = /evil', '[includeIf "gitdir:/"]', '\tpath = /evil',
+    '[user]', '\tname = "A \\"quoted\\" name"', '\temail = a@example.invalid ; comment',
+    '[branch "main"]', '\tremote = origin', '\tmerge = refs/heads/main',
+  ].join('\n');
+  const { text: kept, dropped } = harmlessConfig(text);
+  for (const k of ['core.fsmonitor', 'core.hookspath', 'core.sshcommand', 'core.pager', 'core.editor', 'core.gitproxy', 'core.askpass', 'remote."origin".uploadpack', 'remote."origin".receivepack', 'remote."x".url', 'remote."y.z".pushurl', 'alias.st', 'credential.helper', 'filter."lfs".smudge', 'diff."x".textconv', 'merge."x".driver', 'include.path', 'includeif."gitdir:/".path']) {
+    assert.ok(dropped.includes(k), `${k} dropped (${dropped.join(', ')})`);
+  }
+  // Read back by git: the same harmless keys, the same values.
+  const back = spawnSync('git', ['config', '--file', '-', '--list'], { input: kept, encoding: 'utf8', cwd: '/' }).stdout;
+  assert.equal(back, [
+    'core.repositoryformatversion=1', 'core.filemode=true', 'extensions.objectformat=sha256',
+    'remote.origin.url=https://example.invalid/r.git', 'remote.origin.fetch=+refs/heads/*:refs/remotes/origin/*',
+    'user.name=A "quoted" name', 'user.email=a@example.invalid', 'branch.main.remote=origin', 'branch.main.merge=refs/heads/main', '',
+  ].join('\n'));
+  assert.deepEqual(harmlessConfig('[core\n').dropped, ['everything (git could not parse it)']);
+});
+
+test('allowGitConfig keeps a new repository\'s config; a .git file is moved as a whole; nothing there, nothing said', () => {
+  const r = root();
+  mkdirSync(join(r, 'a', '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(r, 'a', '.git', 'config'), '[user]\n\tname = me\n');
+  writeFileSync(join(r, 'a', '.git', 'hooks', 'post-checkout'), 'evil');
+  assert.match(setAside([{ path: join(r, 'a', '.git'), kind: 'repository', repo: join(r, 'a'), keepConfig: true }], r)[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
+  assert.ok(existsSync(join(r, 'a', '.git', 'config')));
+
+  mkdirSync(join(r, 'b'));
+  writeFileSync(join(r, 'b', '.git'), 'gitdir: /somewhere/evil\n');
+  const w = setAside([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r);
+  assert.match(w[0]!, /points git elsewhere.*moved to .*b\/\.git\.cordon-untrusted/);
+  assert.equal(readFileSync(join(r, 'b', '.git.cordon-untrusted'), 'utf8'), 'gitdir: /somewhere/evil\n');
+
+  assert.deepEqual(setAside([{ path: join(r, 'c', '.git'), kind: 'repository', repo: join(r, 'c') }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'a') }], r), []);
+});
+
+test('a file that cannot be moved aside is reported, not hidden', () => {
+  const r = root();
+  mkdirSync(join(r, '.git'));
+  writeFileSync(join(r, '.git', 'commondir'), '/evil\n');
+  for (let n = 1; n < 100; n++) writeFileSync(join(r, '.git', `commondir.cordon-untrusted${n === 1 ? '' : `-${n}`}`), '');
+  assert.match(setAside([{ path: join(r, '.git', 'commondir'), kind: 'git-file', repo: r }], r)[0]!, new RegExp(`could not be moved aside \\(EEXIST \\(no free name\\)\\): read it before running git in ${r}$`));
+  assert.equal(readFileSync(join(r, '.git', 'commondir'), 'utf8'), '/evil\n');
+});
+
+test('a new git file in a protected repository is moved aside with its content', () => {
+  const r = root();
+  mkdirSync(join(r, '.git'));
+  writeFileSync(join(r, '.git', 'config.worktree'), '[core]\n\thooksPath = /evil\n');
+  const w = setAside([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file', repo: r }], r);
+  assert.match(w[0]!, /created .*config\.worktree.*moved to .*config\.worktree\.cordon-untrusted/);
+  assert.equal(readFileSync(join(r, '.git', 'config.worktree.cordon-untrusted'), 'utf8'), '[core]\n\thooksPath = /evil\n');
+});
+
+test('a config the command made a FIFO or a link: never read (cordon never blocks on it or follows it), a fresh config still written', () => {
+  const r = root();
+  const secret = join(r, 'secret');
+  writeFileSync(secret, '[user]\n\tname = SECRET\n');
+  for (const make of [(p: string) => spawnSync('mkfifo', [p]), (p: string) => symlinkSync(secret, p)]) {
+    const git = join(r, `repo-${Math.random().toString(36).slice(2)}`, '.git');
+    mkdirSync(git, { recursive: true });
+    make(join(git, 'config'));
+    const warnings = setAside([{ path: git, kind: 'repository', repo: dirname(git) }], r);
+    assert.match(warnings[0]!, /config -> config\.cordon-untrusted \(not a small regular file\)/);
+    assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'nothing taken from what the command put there');
+    assert.ok(lstatSync(join(git, 'config.cordon-untrusted')).isFIFO() || lstatSync(join(git, 'config.cordon-untrusted')).isSymbolicLink(), 'moved as it was');
+  }
+});
+
+test('a symlink on the way is never followed: nothing outside the writable root is renamed or written', () => {
+  const r = root();
+  const elsewhere = root();
+  mkdirSync(join(elsewhere, '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(elsewhere, '.git', 'config'), '[user]\n\tname = host\n');
+  writeFileSync(join(elsewhere, '.git', 'hooks', 'pre-commit'), 'host hook');
+  writeFileSync(join(elsewhere, '.git', 'commondir'), 'host');
+  // The command swapped the new repository (or an ancestor of it) for links into the host's files.
+  symlinkSync(elsewhere, join(r, 'repo'));
+  mkdirSync(join(r, 'b'));
+  symlinkSync(join(elsewhere, '.git'), join(r, 'b', '.git'));
+  const warnings = setAside([
+    { path: join(r, 'repo', '.git'), kind: 'repository', repo: join(r, 'repo') },
+    { path: join(r, 'repo', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'repo') },
+  ], r);
+  assert.equal(warnings.length, 6, warnings.join('\n'));
+  for (const w of warnings) assert.match(w, /could not be moved aside \(ELOOP/);
+  assert.equal(readFileSync(join(elsewhere, '.git', 'config'), 'utf8'), '[user]\n\tname = host\n');
+  assert.ok(existsSync(join(elsewhere, '.git', 'hooks', 'pre-commit')) && existsSync(join(elsewhere, '.git', 'commondir')));
+  // A `.git` that is itself a link is moved as a whole (rename never follows the last component).
+  assert.match(setAside([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r)[0]!, /points git elsewhere/);
+  assert.ok(lstatSync(join(r, 'b', '.git.cordon-untrusted')).isSymbolicLink());
+  assert.equal(readFileSync(join(elsewhere, '.git', 'config'), 'utf8'), '[user]\n\tname = host\n');
+});
