@@ -1,11 +1,13 @@
 /** `cordon explain`: the effective policy, where each rule came from, and the exact bubblewrap argv — nothing runs. */
 import type { Compiled } from '../compile.js';
-import { SECCOMP_DENIALS } from '../platform/linux/seccomp.js';
+import { seccompDenials } from '../platform/linux/seccomp.js';
 
 export function printExplain(c: Compiled, json: boolean): void {
   const { policy, plan } = c;
+  // The rules of the program main.ts compiles from the same options.
+  const denials = seccompDenials(plan.seccomp);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ version: 1, policy, plan, seccomp: SECCOMP_DENIALS }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ version: 1, policy, plan, seccomp: denials }, null, 2)}\n`);
     return;
   }
   const out: string[] = [];
@@ -32,8 +34,8 @@ export function printExplain(c: Compiled, json: boolean): void {
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);
   out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.required ? ' (required)' : ' (applied when the kernel has it)'}`);
-  out.push('', 'seccomp refuses:');
-  for (const d of SECCOMP_DENIALS) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
+  out.push('', `seccomp refuses (${plan.seccomp.unixStream ? 'stream Unix sockets granted' : 'no Unix socket granted'}; ${plan.seccomp.noDelete ? 'no-delete paths: data-destroying calls refused' : 'no no-delete path'}):`);
+  for (const d of denials) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
   for (const n of plan.notes) out.push(`note: ${n}`);
   for (const w of [...policy.warnings, ...plan.warnings]) out.push(`warning: ${w}`);
   out.push('', 'bwrap argv:', `  ${[c.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);

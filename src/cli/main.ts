@@ -62,8 +62,8 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       command,
       argv,
     }, early.scans);
-    // Stream Unix sockets only when some are granted (the helper then decides each connect).
-    const seccomp = compileSeccompFilter(hostSeccompArch(), { unixStream: compiled.policy.network.unixSockets.length > 0 });
+    // The options come from the plan, so explain prints the rules of this very program.
+    const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);
       return 0;

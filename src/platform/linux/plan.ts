@@ -23,6 +23,7 @@
 import { dirname, sep } from 'node:path';
 import type { Access, FsRule, Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
+import type { SeccompOptions } from './seccomp.js';
 
 export interface LinuxFacts {
   readonly helper: string;
@@ -57,6 +58,8 @@ export interface LinuxPlan {
   /** Host paths to create (empty directories) so a not-yet-existing protected path can be mounted over. */
   readonly placeholders: readonly string[];
   readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly required: boolean };
+  /** What the seccomp filter is compiled with (main.ts compiles it, explain prints its rules): see seccomp.ts. */
+  readonly seccomp: SeccompOptions;
   readonly env: Readonly<Record<string, string>>;
   /** filtered: the launcher starts the proxies and the relay, then releases the command. */
   readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
@@ -210,6 +213,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
+    // Stream Unix sockets only when some are granted (the helper decides each connect); no-delete refuses fallocate's destructive modes process-wide.
+    seccomp: { unixStream: policy.network.unixSockets.length > 0, noDelete: landlock.rwnd.length > 0 },
     env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,

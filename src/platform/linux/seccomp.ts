@@ -43,11 +43,51 @@
  *    reading) a terminal the sandbox shares with the user, i.e. typing commands
  *    into the user's shell after the sandbox exits. The request is compared on
  *    its low 32 bits, as the kernel truncates it to unsigned int.
- *  - `socket(AF_UNIX, …)`: with a shared filesystem view, Unix sockets reach
- *    host daemons (docker.sock, ssh-agent, the D-Bus session bus) past every
- *    network rule. cordon's network bridge needs none inside. `socketpair`
- *    stays allowed: it creates an anonymous, already-connected pair that can
- *    reach nothing. The domain is compared on its low 32 bits (it is an int).
+ *  - Sockets, by family (an allowlist): `socket` may create AF_INET and
+ *    AF_INET6 (in the sandbox's own network namespace, or the host's under
+ *    dangerously-unfiltered), AF_NETLINK for NETLINK_ROUTE (getaddrinfo's
+ *    AI_ADDRCONFIG, getifaddrs, `ip`) and NETLINK_SOCK_DIAG (`ss`) only,
+ *    and AF_UNIX only as granted (below). Every other family answers
+ *    EAFNOSUPPORT, as a kernel without it would, so programs that probe
+ *    families fall back: AF_VSOCK above all, which is not network-namespaced
+ *    (a vsock port bound inside is bound on the host), and AF_PACKET,
+ *    AF_ALG, AF_KEY, AF_BLUETOOTH... Other netlink protocols answer
+ *    EPROTONOSUPPORT (genetlink, netfilter, xfrm, audit, uevents, crypto:
+ *    need capabilities the command lacks, or see nothing of the sandbox,
+ *    and are a large kernel surface). AF_INET with SOCK_PACKET is refused
+ *    too: the kernel turns it into AF_PACKET.
+ *  - Unix sockets: with a shared filesystem view they reach host daemons
+ *    (docker.sock, ssh-agent, the D-Bus bus, journald, /dev/log) past every
+ *    network rule. `socket(AF_UNIX)` is EPERM; with network.allowUnixSockets
+ *    grants, stream sockets are allowed and the helper decides every
+ *    connect(). `socketpair(AF_UNIX)` is allowed for SOCK_STREAM and
+ *    SOCK_SEQPACKET only: such a pair is born connected, and af_unix never
+ *    lets it reach another address (connect: EISCONN, also after the peer
+ *    closed, since the state stays established; AF_UNSPEC cannot disconnect
+ *    it: EINVAL; sendto/sendmsg with an address: EISCONN for stream, the
+ *    address ignored for seqpacket; listen: EINVAL, so a name bound to it
+ *    takes no connections). SOCK_DGRAM pairs can connect() and sendto() any
+ *    socket path, and SOCK_RAW is turned into SOCK_DGRAM by af_unix: EPERM.
+ *    socketpair of any other family: EAFNOSUPPORT. Proved from inside
+ *    against a host datagram socket in
+ *    test/integration/platform/linux/seccomp.test.ts ("Unix sockets by every
+ *    route"). Inherited descriptors are the helper's to check (cordon-helper
+ *    refuses to start a command whose stdio is a socket it could point
+ *    elsewhere). Domain, type and protocol are ints: compared on their low
+ *    32 bits, the type without SOCK_NONBLOCK/SOCK_CLOEXEC (its low 4 bits, as
+ *    the kernel does).
+ *  - Destroying file data without truncate(2), only when the plan has
+ *    read-write-no-delete paths (the filter is process-wide, so then
+ *    everywhere): fallocate with any mode bit but KEEP_SIZE and
+ *    UNSHARE_RANGE (punch-hole, collapse-range, zero-range, insert-range,
+ *    write-zeroes, and bits not yet defined), madvise/process_madvise
+ *    MADV_REMOVE (a hole punched through a shared mapping), and the ioctls
+ *    that reach the same code (FS_IOC_UNRESVSP[64], FS_IOC_ZERO_RANGE,
+ *    XFS_IOC_ALLOCSP/FREESP[64], which set the size on old kernels). They
+ *    answer EOPNOTSUPP, what a filesystem without the mode answers, so
+ *    cp, qemu-img and friends fall back. (truncate, ftruncate and O_TRUNC
+ *    are Landlock's TRUNCATE right, in the helper.) Proved from inside in
+ *    test/integration/platform/linux/seccomp.test.ts ("no-delete").
  *  - Kernel attack surface with little use to a confined command: io_uring
  *    (its own syscall-free path to opens, sockets and more, which this filter
  *    could not see), keyctl/add_key/request_key (kernel keyrings are not
@@ -98,7 +138,8 @@ const SECCOMP_RET_ERRNO = 0x00050000;
 const SECCOMP_RET_ALLOW = 0x7fff0000;
 
 /** errno values are the asm-generic ones on both architectures. */
-const ERRNO = { EPERM: 1, ENOSYS: 38 } as const;
+const ERRNO = { EPERM: 1, ENOSYS: 38, EPROTONOSUPPORT: 93, EOPNOTSUPP: 95, EAFNOSUPPORT: 97 } as const;
+type ErrnoName = keyof typeof ERRNO;
 
 const X32_SYSCALL_BIT = 0x40000000;
 
@@ -130,9 +171,46 @@ const CLONE_NEW_MASK = UNSHARE_NEW_MASK & ~CLONE_NEWTIME;
 
 const TIOCSTI = 0x5412;
 const TIOCLINUX = 0x541c;
+
+// <linux/socket.h>, <linux/net.h>, <linux/netlink.h>
 const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const AF_VSOCK = 40;
 const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_SEQPACKET = 5;
+const SOCK_PACKET = 10;
 const SOCK_TYPE_MASK = 0xf;
+const NETLINK_ROUTE = 0;
+const NETLINK_SOCK_DIAG = 4;
+const NETLINK_GENERIC = 16;
+
+// <linux/falloc.h>: the fallocate modes that keep every byte. Anything else
+// (PUNCH_HOLE 0x02, COLLAPSE_RANGE 0x08, ZERO_RANGE 0x10, INSERT_RANGE 0x20,
+// WRITE_ZEROES 0x80, future bits) is refused under no-delete.
+const FALLOC_FL_KEEP_SIZE = 0x01;
+const FALLOC_FL_PUNCH_HOLE = 0x02;
+const FALLOC_FL_UNSHARE_RANGE = 0x40;
+const FALLOC_KEEPS_DATA = FALLOC_FL_KEEP_SIZE | FALLOC_FL_UNSHARE_RANGE;
+/** <asm-generic/mman-common.h>, the same on both arches. */
+const MADV_REMOVE = 9;
+/**
+ * _IOW('X', nr, struct space_resv) (48 bytes on both 64-bit arches), from
+ * include/linux/falloc.h and xfs_fs.h: fs/ioctl.c turns the first three
+ * into fallocate(PUNCH_HOLE / ZERO_RANGE); before Linux 5.17 XFS's
+ * ALLOCSP/FREESP set the file size (truncate) on XFS.
+ */
+const SPACE_IOCTLS = {
+  'FS_IOC_UNRESVSP': 0x40305829,
+  'FS_IOC_UNRESVSP64': 0x4030582b,
+  'FS_IOC_ZERO_RANGE': 0x40305839,
+  'XFS_IOC_ALLOCSP': 0x4030580a,
+  'XFS_IOC_FREESP': 0x4030580b,
+  'XFS_IOC_ALLOCSP64': 0x40305824,
+  'XFS_IOC_FREESP64': 0x40305825,
+} as const;
 
 /**
  * Syscall numbers: x86_64 from arch/x86/entry/syscalls/syscall_64.tbl,
@@ -142,6 +220,10 @@ const SOCK_TYPE_MASK = 0xf;
 const SYSCALLS = {
   ioctl: { x86_64: 16, aarch64: 29 },
   socket: { x86_64: 41, aarch64: 198 },
+  socketpair: { x86_64: 53, aarch64: 199 },
+  fallocate: { x86_64: 285, aarch64: 47 },
+  madvise: { x86_64: 28, aarch64: 233 },
+  process_madvise: { x86_64: 440, aarch64: 440 },
   clone: { x86_64: 56, aarch64: 220 },
   clone3: { x86_64: 435, aarch64: 435 },
   unshare: { x86_64: 272, aarch64: 97 },
@@ -173,10 +255,10 @@ const SYSCALLS = {
   delete_module: { x86_64: 176, aarch64: 106 },
   open_by_handle_at: { x86_64: 304, aarch64: 265 },
 } as const satisfies Record<string, Record<SeccompArch, number>>;
-type Syscall = keyof typeof SYSCALLS;
+export type Syscall = keyof typeof SYSCALLS;
 
 // ---------------------------------------------------------------------------
-// What is refused, as data: the filter and SECCOMP_DENIALS both come from here.
+// What is refused, as data: the filter and seccompDenials() both come from here.
 
 interface DenyGroup {
   readonly syscalls: readonly Syscall[];
@@ -212,18 +294,64 @@ const KERNEL_IMAGE: DenyGroup = {
 };
 const EPERM_GROUPS: readonly DenyGroup[] = [SETNS, MOUNT_FAMILY, IO_URING, KEYRINGS, KERNEL_ATTACK_SURFACE, KERNEL_IMAGE];
 
-/** What the seccomp filter refuses, for `cordon explain` and the README. */
-export const SECCOMP_DENIALS: readonly { name: string; what: string; errno: string }[] = Object.freeze([
-  { name: 'foreign architecture', what: 'system calls from another ABI (e.g. i386 int 0x80, hence i386 socketcall)', errno: 'none: process killed (SIGSYS)' },
-  { name: 'x32 ABI (x86_64 only)', what: 'system calls with bit 0x40000000 set in the number (nr -1, "skip", excepted)', errno: 'none: process killed (SIGSYS)' },
-  { name: 'unshare', what: 'creating namespaces (any CLONE_NEW* flag)', errno: 'EPERM' },
-  { name: 'clone', what: 'creating namespaces (any CLONE_NEW* flag); plain fork and threads are allowed', errno: 'EPERM' },
-  { name: 'clone3', what: 'its flags are unreadable to the filter; libc falls back to clone', errno: 'ENOSYS' },
-  ...EPERM_GROUPS.flatMap((g) => g.syscalls.map((name) => ({ name, what: g.what, errno: 'EPERM' }))),
-  { name: 'ioctl(TIOCSTI)', what: 'injecting keystrokes into a terminal', errno: 'EPERM' },
-  { name: 'ioctl(TIOCLINUX)', what: 'virtual-console tricks (selection paste, reading the screen)', errno: 'EPERM' },
-  { name: 'socket(AF_UNIX)', what: 'Unix sockets (reach host daemons past the network rules); socketpair stays allowed', errno: 'EPERM' },
-].map((row) => Object.freeze(row)));
+/**
+ * What the filter is told about the plan. Both come from the plan
+ * (plan.ts: LinuxPlan.seccomp), so `cordon explain` and the launcher compile
+ * the same program.
+ */
+export interface SeccompOptions {
+  /** network.allowUnixSockets grants some socket: socket(AF_UNIX, SOCK_STREAM) is allowed, the helper decides each connect(). */
+  readonly unixStream: boolean;
+  /** The plan has read-write-no-delete paths: the calls that destroy file data without truncate(2) are refused, process-wide. */
+  readonly noDelete: boolean;
+}
+
+/**
+ * One refusal, as `cordon explain` prints it. `call` is one call the rule
+ * refuses (syscall name and raw arguments), so a test can run it through
+ * the compiled program and check the claim against the bytes.
+ */
+export interface SeccompDenial {
+  readonly name: string;
+  readonly what: string;
+  readonly errno: string;
+  readonly call?: { readonly syscall: Syscall; readonly args: readonly number[] };
+}
+
+const KILLED = 'none: process killed (SIGSYS)';
+
+/** What the filter compiled with `opts` refuses: for `cordon explain`, the README and the tests. */
+export function seccompDenials(opts: Partial<SeccompOptions> = {}): readonly SeccompDenial[] {
+  const unixStream = opts.unixStream === true;
+  const rows: SeccompDenial[] = [
+    { name: 'foreign architecture', what: 'system calls from another ABI (e.g. i386 int 0x80, hence i386 socketcall)', errno: KILLED },
+    { name: 'x32 ABI (x86_64 only)', what: 'system calls with bit 0x40000000 set in the number (nr -1, "skip", excepted)', errno: KILLED },
+    { name: 'unshare', what: 'creating namespaces (any CLONE_NEW* flag)', errno: 'EPERM', call: { syscall: 'unshare', args: [CLONE_NEWUSER] } },
+    { name: 'clone', what: 'creating namespaces (any CLONE_NEW* flag); plain fork and threads are allowed', errno: 'EPERM', call: { syscall: 'clone', args: [CLONE_NEWUSER | 17] } },
+    { name: 'clone3', what: 'its flags are unreadable to the filter; libc falls back to clone', errno: 'ENOSYS', call: { syscall: 'clone3', args: [] } },
+    ...EPERM_GROUPS.flatMap((g) => g.syscalls.map((name) => ({ name, what: g.what, errno: 'EPERM', call: { syscall: name, args: [] } }))),
+    { name: 'ioctl(TIOCSTI)', what: 'injecting keystrokes into a terminal', errno: 'EPERM', call: { syscall: 'ioctl', args: [0, TIOCSTI] } },
+    { name: 'ioctl(TIOCLINUX)', what: 'virtual-console tricks (selection paste, reading the screen)', errno: 'EPERM', call: { syscall: 'ioctl', args: [0, TIOCLINUX] } },
+    unixStream
+      ? { name: 'socket(AF_UNIX, not SOCK_STREAM)', what: 'datagram and seqpacket Unix sockets: sendto() with an address needs no connect(). Stream sockets are allowed (Unix sockets are granted); the helper decides each connect()', errno: 'EPERM', call: { syscall: 'socket', args: [AF_UNIX, SOCK_DGRAM, 0] } }
+      : { name: 'socket(AF_UNIX)', what: 'Unix sockets of every type: they reach host daemons past the network rules (no socket is granted)', errno: 'EPERM', call: { syscall: 'socket', args: [AF_UNIX, SOCK_STREAM, 0] } },
+    { name: 'socketpair(AF_UNIX, not SOCK_STREAM/SOCK_SEQPACKET)', what: 'datagram (and raw, which is datagram) pairs can connect() or sendto() any host socket path; stream and seqpacket pairs are born connected and can reach nothing else', errno: 'EPERM', call: { syscall: 'socketpair', args: [AF_UNIX, SOCK_DGRAM, 0, 0] } },
+    { name: 'socket(other families)', what: 'every family but AF_INET, AF_INET6, AF_NETLINK and AF_UNIX: AF_VSOCK (not network-namespaced: its ports are the host\'s), AF_PACKET, AF_ALG, AF_KEY, AF_BLUETOOTH... answered as by a kernel without them', errno: 'EAFNOSUPPORT', call: { syscall: 'socket', args: [AF_VSOCK, SOCK_STREAM, 0] } },
+    { name: 'socket(AF_INET, SOCK_PACKET)', what: 'the obsolete spelling of an AF_PACKET socket', errno: 'EAFNOSUPPORT', call: { syscall: 'socket', args: [AF_INET, SOCK_PACKET, 0] } },
+    { name: 'socketpair(other families)', what: 'every family but AF_UNIX (the kernel has pairs for AF_UNIX and AF_TIPC only)', errno: 'EAFNOSUPPORT', call: { syscall: 'socketpair', args: [AF_INET, SOCK_STREAM, 0, 0] } },
+    { name: 'socket(AF_NETLINK, other protocols)', what: 'netlink other than NETLINK_ROUTE (addresses, routes) and NETLINK_SOCK_DIAG (ss): genetlink, netfilter, xfrm, audit, uevents, crypto...', errno: 'EPROTONOSUPPORT', call: { syscall: 'socket', args: [AF_NETLINK, SOCK_DGRAM, NETLINK_GENERIC] } },
+  ];
+  if (opts.noDelete === true) {
+    const why = 'destroys file data without truncate(2); refused everywhere because a path is read-write-no-delete';
+    rows.push(
+      { name: 'fallocate(mode other than 0, KEEP_SIZE, UNSHARE_RANGE)', what: `punch-hole, collapse-range, zero-range, insert-range, write-zeroes: ${why}`, errno: 'EOPNOTSUPP', call: { syscall: 'fallocate', args: [3, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096] } },
+      { name: 'madvise(MADV_REMOVE)', what: `punches a hole through a shared file mapping: ${why}`, errno: 'EOPNOTSUPP', call: { syscall: 'madvise', args: [0x10000, 4096, MADV_REMOVE] } },
+      { name: 'process_madvise(MADV_REMOVE)', what: `the same on the caller's own memory: ${why}`, errno: 'EOPNOTSUPP', call: { syscall: 'process_madvise', args: [3, 0, 1, MADV_REMOVE, 0] } },
+      ...Object.entries(SPACE_IOCTLS).map(([name, request]) => ({ name: `ioctl(${name})`, what: `fallocate or truncate through an ioctl: ${why}`, errno: 'EOPNOTSUPP', call: { syscall: 'ioctl' as Syscall, args: [3, request] } })),
+    );
+  }
+  return Object.freeze(rows.map((row) => Object.freeze(row)));
+}
 
 // ---------------------------------------------------------------------------
 // A tiny classic-BPF assembler with forward label resolution.
@@ -319,8 +447,12 @@ function internal(message: string): CordonError {
 // `main` and, if it inspects arguments, a block to `tail` that ends in its own
 // "allow" (classic BPF jumps only forward, so the tail cannot reuse main's).
 
+const L_ALLOW = 'allow';
 const L_EPERM = 'eperm';
 const L_ENOSYS = 'enosys';
+const L_EAFNOSUPPORT = 'eafnosupport';
+const L_EPROTONOSUPPORT = 'eprotonosupport';
+const L_EOPNOTSUPP = 'eopnotsupp';
 const L_KILL = 'kill';
 const L_DISPATCH = 'dispatch';
 
@@ -363,59 +495,103 @@ function denyOutright(asm: Assembler, arch: SeccompArch): void {
   }
 }
 
-/** ioctl(fd, TIOCSTI|TIOCLINUX, …): arg1 compared on its low 32 bits, as the kernel reads it. */
-function denyTerminalInjection(asm: Assembler, arch: SeccompArch): void {
+/**
+ * ioctl(fd, TIOCSTI|TIOCLINUX, …), and under no-delete the space ioctls:
+ * arg1 compared on its low 32 bits, as the kernel reads it (unsigned int).
+ */
+function denyIoctls(asm: Assembler, arch: SeccompArch, noDelete: boolean): void {
   asm.main.jeq(SYSCALLS.ioctl[arch], 'ioctl-request');
   asm.tail.label('ioctl-request');
   asm.tail.load(argLow(1));
   asm.tail.jeq(TIOCSTI, L_EPERM);
   asm.tail.jeq(TIOCLINUX, L_EPERM);
+  if (noDelete) for (const request of Object.values(SPACE_IOCTLS)) asm.tail.jeq(request, L_EOPNOTSUPP);
   asm.tail.ret(SECCOMP_RET_ALLOW);
 }
 
 /**
- * socket(AF_UNIX, …): arg0 compared on its low 32 bits (an int). socketpair
- * is not matched. With Unix socket grants, stream sockets are allowed (the
- * helper then decides every connect()); datagram and seqpacket stay refused,
- * since sendto() with an address needs no connect(). The type is compared
- * without SOCK_NONBLOCK/SOCK_CLOEXEC (its low 4 bits, as the kernel does).
+ * socket(domain, type, protocol): the family allowlist, the netlink
+ * protocols, and AF_UNIX as granted (stream only, and only with grants).
+ * socketpair(domain, type, …): AF_UNIX stream and seqpacket only. All three
+ * arguments are ints: compared on their low 32 bits; the type on its low 4
+ * bits, without SOCK_NONBLOCK/SOCK_CLOEXEC, as the kernel does.
  */
-function denyUnixSockets(asm: Assembler, arch: SeccompArch, unixStream: boolean): void {
+function restrictSockets(asm: Assembler, arch: SeccompArch, unixStream: boolean): void {
   asm.main.jeq(SYSCALLS.socket[arch], 'socket-domain');
+  asm.main.jeq(SYSCALLS.socketpair[arch], 'socketpair-domain');
+
   asm.tail.label('socket-domain');
   asm.tail.load(argLow(0));
-  if (!unixStream) {
-    asm.tail.jeq(AF_UNIX, L_EPERM);
-    asm.tail.ret(SECCOMP_RET_ALLOW);
-    return;
-  }
-  asm.tail.jeq(AF_UNIX, NEXT, 'socket-other');
+  asm.tail.jeq(AF_INET, 'socket-inet');
+  asm.tail.jeq(AF_INET6, L_ALLOW);
+  asm.tail.jeq(AF_NETLINK, 'socket-netlink');
+  asm.tail.jeq(AF_UNIX, unixStream ? 'socket-unix' : L_EPERM, L_EAFNOSUPPORT);
+  asm.tail.label('socket-inet');
   asm.tail.load(argLow(1));
   asm.tail.and(SOCK_TYPE_MASK);
-  asm.tail.jeq(SOCK_STREAM, NEXT, L_EPERM);
-  asm.tail.label('socket-other');
-  asm.tail.ret(SECCOMP_RET_ALLOW);
+  asm.tail.jeq(SOCK_PACKET, L_EAFNOSUPPORT, L_ALLOW);
+  asm.tail.label('socket-netlink');
+  asm.tail.load(argLow(2));
+  asm.tail.jeq(NETLINK_ROUTE, L_ALLOW);
+  asm.tail.jeq(NETLINK_SOCK_DIAG, L_ALLOW, L_EPROTONOSUPPORT);
+  if (unixStream) {
+    asm.tail.label('socket-unix');
+    asm.tail.load(argLow(1));
+    asm.tail.and(SOCK_TYPE_MASK);
+    asm.tail.jeq(SOCK_STREAM, L_ALLOW, L_EPERM);
+  }
+
+  asm.tail.label('socketpair-domain');
+  asm.tail.load(argLow(0));
+  asm.tail.jeq(AF_UNIX, NEXT, L_EAFNOSUPPORT);
+  asm.tail.load(argLow(1));
+  asm.tail.and(SOCK_TYPE_MASK);
+  asm.tail.jeq(SOCK_STREAM, L_ALLOW);
+  asm.tail.jeq(SOCK_SEQPACKET, L_ALLOW, L_EPERM);
 }
 
-/** Main ends in "allow" (nothing above matched); the tail ends in the shared refusals. */
+/**
+ * Under no-delete: fallocate(fd, mode, …) with any mode bit that can lose
+ * data (arg1, an int), and madvise(…, MADV_REMOVE) / process_madvise(…,
+ * MADV_REMOVE, …) (the advice is arg2 / arg3, an int).
+ */
+function denyDataDestruction(asm: Assembler, arch: SeccompArch): void {
+  asm.main.jeq(SYSCALLS.fallocate[arch], 'fallocate-mode');
+  asm.main.jeq(SYSCALLS.madvise[arch], 'madvise-advice');
+  asm.main.jeq(SYSCALLS.process_madvise[arch], 'process-madvise-advice');
+  asm.tail.label('fallocate-mode');
+  asm.tail.load(argLow(1));
+  asm.tail.jset(~FALLOC_KEEPS_DATA >>> 0, L_EOPNOTSUPP, L_ALLOW);
+  asm.tail.label('madvise-advice');
+  asm.tail.load(argLow(2));
+  asm.tail.jeq(MADV_REMOVE, L_EOPNOTSUPP, L_ALLOW);
+  asm.tail.label('process-madvise-advice');
+  asm.tail.load(argLow(3));
+  asm.tail.jeq(MADV_REMOVE, L_EOPNOTSUPP, L_ALLOW);
+}
+
+/** Main ends in "allow" (nothing above matched); the tail ends in the shared answers. */
 function sharedReturns(asm: Assembler): void {
   asm.main.ret(SECCOMP_RET_ALLOW);
-  asm.tail.label(L_EPERM);
-  asm.tail.ret(SECCOMP_RET_ERRNO | ERRNO.EPERM);
-  asm.tail.label(L_ENOSYS);
-  asm.tail.ret(SECCOMP_RET_ERRNO | ERRNO.ENOSYS);
+  asm.tail.label(L_ALLOW);
+  asm.tail.ret(SECCOMP_RET_ALLOW);
+  for (const [label, errno] of [[L_EPERM, 'EPERM'], [L_ENOSYS, 'ENOSYS'], [L_EAFNOSUPPORT, 'EAFNOSUPPORT'], [L_EPROTONOSUPPORT, 'EPROTONOSUPPORT'], [L_EOPNOTSUPP, 'EOPNOTSUPP']] as const satisfies readonly (readonly [string, ErrnoName])[]) {
+    asm.tail.label(label);
+    asm.tail.ret(SECCOMP_RET_ERRNO | ERRNO[errno]);
+  }
   asm.tail.label(L_KILL);
   asm.tail.ret(SECCOMP_RET_KILL_PROCESS);
 }
 
 /**
  * The filter for `arch` as raw `struct sock_filter[]` bytes (8 per
- * instruction, little-endian), ready for `bwrap --seccomp FD`. Pure.
+ * instruction, little-endian), ready for the helper's --seccomp-fd. Pure.
  */
-export function compileSeccompFilter(arch: SeccompArch, opts: { readonly unixStream?: boolean } = {}): Buffer {
+export function compileSeccompFilter(arch: SeccompArch, opts: Partial<SeccompOptions> = {}): Buffer {
   if (!Object.hasOwn(AUDIT_ARCH, arch)) {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `seccomp: arch must be "x86_64" or "aarch64", got ${JSON.stringify(arch)}`);
   }
+  const noDelete = opts.noDelete === true;
   const asm = new Assembler();
   checkArchitecture(asm, arch);
   denyX32(asm, arch);
@@ -423,8 +599,9 @@ export function compileSeccompFilter(arch: SeccompArch, opts: { readonly unixStr
   denyClone3(asm, arch);
   denyNamespaceCreation(asm, arch);
   denyOutright(asm, arch);
-  denyTerminalInjection(asm, arch);
-  denyUnixSockets(asm, arch, opts.unixStream === true);
+  denyIoctls(asm, arch, noDelete);
+  restrictSockets(asm, arch, opts.unixStream === true);
+  if (noDelete) denyDataDestruction(asm, arch);
   sharedReturns(asm);
   return asm.assemble();
 }

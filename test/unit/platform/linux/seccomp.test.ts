@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import {
   compileSeccompFilter,
   hostSeccompArch,
-  SECCOMP_DENIALS,
+  seccompDenials,
   type SeccompArch,
+  type SeccompOptions,
 } from '../../../../src/platform/linux/seccomp.js';
 import { CordonError } from '../../../../src/errors.js';
 import { AUDIT_ARCH, checkSeccompProgram, decodeProgram, evaluate, type SeccompVerdict } from '../../../helpers/bpf-interp.js';
@@ -35,6 +36,9 @@ const NR: Record<string, Nr> = {
   ioctl: { x86_64: 16, aarch64: 29 },
   socket: { x86_64: 41, aarch64: 198 },
   socketpair: { x86_64: 53, aarch64: 199 },
+  fallocate: { x86_64: 285, aarch64: 47 },
+  madvise: { x86_64: 28, aarch64: 233 },
+  process_madvise: { x86_64: 440, aarch64: 440 },
   clone: { x86_64: 56, aarch64: 220 },
   clone3: { x86_64: 435, aarch64: 435 },
   unshare: { x86_64: 272, aarch64: 97 },
@@ -225,21 +229,162 @@ test('with Unix socket grants: stream Unix sockets are allowed, other types stay
   }
 });
 
-test('socket(AF_UNIX) is EPERM on the low 32 bits of the domain; socketpair(AF_UNIX) and other domains are allowed', () => {
-  const AF_UNIX = 1, AF_INET = 2, AF_INET6 = 10, AF_NETLINK = 16, SOCK_STREAM = 1, SOCK_DGRAM = 2;
-  for (const arch of ARCHES) {
-    assert.deepEqual(call(arch, 'socket', [AF_UNIX, SOCK_STREAM, 0]), DENY_EPERM);
-    assert.deepEqual(call(arch, 'socket', [AF_UNIX, SOCK_DGRAM | 0x80000 /* SOCK_CLOEXEC */, 0]), DENY_EPERM);
-    assert.deepEqual(call(arch, 'socket', [HIGH | 1n, SOCK_STREAM, 0]), DENY_EPERM, 'high-bit trick on the domain');
-    assert.deepEqual(call(arch, 'socket', [0xffffffff00000001n, SOCK_STREAM, 0]), DENY_EPERM);
-    for (const domain of [AF_INET, AF_INET6, AF_NETLINK]) {
-      assert.deepEqual(call(arch, 'socket', [domain, SOCK_STREAM, 0]), ALLOW, `${arch} socket(${domain})`);
-      // AF_UNIX's value in type/protocol is not the domain.
-      assert.deepEqual(call(arch, 'socket', [domain, AF_UNIX, AF_UNIX]), ALLOW);
+const AF = { UNSPEC: 0, UNIX: 1, INET: 2, INET6: 10, KEY: 15, NETLINK: 16, PACKET: 17, BLUETOOTH: 31, TIPC: 30, ALG: 38, VSOCK: 40, MCTP: 45 } as const;
+const SOCK = { STREAM: 1, DGRAM: 2, RAW: 3, RDM: 4, SEQPACKET: 5, DCCP: 6, PACKET: 10, NONBLOCK: 0x800, CLOEXEC: 0x80000 } as const;
+const EAFNOSUPPORT = 97;
+const EPROTONOSUPPORT = 93;
+const EOPNOTSUPP = 95;
+const DENY_EAFNOSUPPORT: SeccompVerdict = { action: 'errno', errno: EAFNOSUPPORT };
+const DENY_EPROTONOSUPPORT: SeccompVerdict = { action: 'errno', errno: EPROTONOSUPPORT };
+const DENY_EOPNOTSUPP: SeccompVerdict = { action: 'errno', errno: EOPNOTSUPP };
+
+const OPTION_SETS: readonly SeccompOptions[] = [
+  { unixStream: false, noDelete: false },
+  { unixStream: true, noDelete: false },
+  { unixStream: false, noDelete: true },
+  { unixStream: true, noDelete: true },
+];
+function callWith(opts: Partial<SeccompOptions>, arch: SeccompArch, name: string, args: readonly (number | bigint)[] = []): SeccompVerdict {
+  const nr = NR[name]?.[arch];
+  assert.ok(nr !== undefined, `no syscall number for ${name}`);
+  return evaluate(compileSeccompFilter(arch, opts), { nr, arch: AUDIT_ARCH[arch], args });
+}
+
+test('socket: only AF_INET, AF_INET6, AF_NETLINK (and AF_UNIX as granted) exist; every other family is EAFNOSUPPORT', () => {
+  for (const opts of OPTION_SETS) {
+    for (const arch of ARCHES) {
+      const sock = (args: (number | bigint)[]) => callWith(opts, arch, 'socket', args);
+      for (let family = 0; family < 64; family++) {
+        const expected: SeccompVerdict = family === AF.INET || family === AF.INET6 || family === AF.NETLINK ? ALLOW : family === AF.UNIX ? DENY_EPERM : DENY_EAFNOSUPPORT;
+        assert.deepEqual(sock([family, SOCK.DGRAM, 0]), expected, `${arch} ${JSON.stringify(opts)} socket(${family}, SOCK_DGRAM)`);
+      }
+      for (const family of [AF.VSOCK, AF.PACKET, AF.ALG, AF.KEY, AF.BLUETOOTH, AF.TIPC, AF.MCTP, 46, 255, 0x7fffffff, -1]) {
+        for (const type of [SOCK.STREAM, SOCK.DGRAM, SOCK.RAW, SOCK.SEQPACKET | SOCK.CLOEXEC]) {
+          assert.deepEqual(sock([family, type, 0]), DENY_EAFNOSUPPORT, `${arch} socket(${family}, ${type})`);
+        }
+      }
+      // The kernel reads the domain as an int: high bits neither hide a family nor forge one.
+      assert.deepEqual(sock([HIGH | BigInt(AF.VSOCK), SOCK.STREAM, 0]), DENY_EAFNOSUPPORT);
+      assert.deepEqual(sock([0xffffffff00000000n | BigInt(AF.PACKET), SOCK.RAW, 0]), DENY_EAFNOSUPPORT);
+      assert.deepEqual(sock([HIGH | BigInt(AF.INET), SOCK.STREAM, 0]), ALLOW);
+      assert.deepEqual(sock([HIGH | BigInt(AF.UNIX), SOCK.STREAM, 0]), opts.unixStream ? ALLOW : DENY_EPERM, 'high-bit trick on the domain');
+      // Family values in the type or protocol are not the family.
+      assert.deepEqual(sock([AF.INET, AF.VSOCK, AF.VSOCK]), ALLOW);
+      assert.deepEqual(sock([AF.INET6, SOCK.STREAM, AF.PACKET]), ALLOW);
     }
-    assert.deepEqual(call(arch, 'socket', [1n << 32n, SOCK_STREAM, 0]), ALLOW, 'domain 0 after truncation');
-    assert.deepEqual(call(arch, 'socketpair', [AF_UNIX, SOCK_STREAM, 0, 0x7ffc0000]), ALLOW);
-    assert.deepEqual(call(arch, 'connect', [3, 0x7ffc0000, 110]), ALLOW);
+  }
+});
+
+test('socket(AF_INET, SOCK_PACKET) is EAFNOSUPPORT (the kernel makes it an AF_PACKET socket); AF_INET6 has no such alias', () => {
+  for (const arch of ARCHES) {
+    assert.deepEqual(call(arch, 'socket', [AF.INET, SOCK.PACKET, 0x300]), DENY_EAFNOSUPPORT);
+    assert.deepEqual(call(arch, 'socket', [AF.INET, SOCK.PACKET | SOCK.CLOEXEC | SOCK.NONBLOCK, 0]), DENY_EAFNOSUPPORT);
+    assert.deepEqual(call(arch, 'socket', [AF.INET, HIGH | BigInt(SOCK.PACKET), 0]), DENY_EAFNOSUPPORT);
+    assert.deepEqual(call(arch, 'socket', [AF.INET6, SOCK.PACKET, 0]), ALLOW);
+    for (const type of [SOCK.STREAM, SOCK.DGRAM, SOCK.RAW, SOCK.SEQPACKET, SOCK.DGRAM | SOCK.CLOEXEC]) {
+      assert.deepEqual(call(arch, 'socket', [AF.INET, type, 0]), ALLOW, `${arch} socket(AF_INET, ${type})`);
+      assert.deepEqual(call(arch, 'socket', [AF.INET6, type, 0]), ALLOW);
+    }
+  }
+});
+
+test('socket(AF_NETLINK): NETLINK_ROUTE and NETLINK_SOCK_DIAG only; other protocols are EPROTONOSUPPORT', () => {
+  for (const arch of ARCHES) {
+    for (const type of [SOCK.RAW, SOCK.DGRAM | SOCK.CLOEXEC]) {
+      assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, 0]), ALLOW, 'NETLINK_ROUTE');
+      assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, 4]), ALLOW, 'NETLINK_SOCK_DIAG');
+      for (let proto = 1; proto < 32; proto++) {
+        if (proto === 4) continue;
+        assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, proto]), DENY_EPROTONOSUPPORT, `${arch} netlink protocol ${proto}`);
+      }
+      assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, -1]), DENY_EPROTONOSUPPORT);
+      // The protocol is an int too.
+      assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, HIGH | 16n]), DENY_EPROTONOSUPPORT);
+      assert.deepEqual(call(arch, 'socket', [AF.NETLINK, type, HIGH]), ALLOW);
+    }
+  }
+});
+
+test('socket(AF_UNIX) is EPERM whatever the type when nothing is granted', () => {
+  for (const arch of ARCHES) {
+    for (const type of [SOCK.STREAM, SOCK.DGRAM, SOCK.RAW, SOCK.SEQPACKET, SOCK.STREAM | SOCK.CLOEXEC, 0]) {
+      assert.deepEqual(call(arch, 'socket', [AF.UNIX, type, 0]), DENY_EPERM, `${arch} socket(AF_UNIX, ${type})`);
+    }
+    assert.deepEqual(call(arch, 'socket', [0xffffffff00000001n, SOCK.STREAM, 0]), DENY_EPERM);
+    assert.deepEqual(call(arch, 'connect', [3, 0x7ffc0000, 110]), ALLOW, 'connect itself is not filtered: nothing can reach it');
+  }
+});
+
+test('socketpair: AF_UNIX stream and seqpacket only; datagram (and raw, which af_unix makes datagram) is EPERM; other families EAFNOSUPPORT', () => {
+  for (const opts of OPTION_SETS) {
+    for (const arch of ARCHES) {
+      const pair = (args: (number | bigint)[]) => callWith(opts, arch, 'socketpair', [...args, 0x7ffc0000]);
+      for (const type of [SOCK.STREAM, SOCK.SEQPACKET]) {
+        for (const flags of [0, SOCK.CLOEXEC, SOCK.NONBLOCK, SOCK.CLOEXEC | SOCK.NONBLOCK]) {
+          assert.deepEqual(pair([AF.UNIX, type | flags, 0]), ALLOW, `${arch} socketpair(AF_UNIX, ${type | flags})`);
+        }
+        assert.deepEqual(pair([AF.UNIX, HIGH | BigInt(type), 0]), ALLOW, 'the kernel reads the type as an int');
+        assert.deepEqual(pair([HIGH | BigInt(AF.UNIX), type, 0]), ALLOW);
+      }
+      for (let type = 0; type < 16; type++) {
+        if (type === SOCK.STREAM || type === SOCK.SEQPACKET) continue;
+        assert.deepEqual(pair([AF.UNIX, type, 0]), DENY_EPERM, `${arch} ${JSON.stringify(opts)} socketpair(AF_UNIX, ${type})`);
+        assert.deepEqual(pair([AF.UNIX, type | SOCK.CLOEXEC | SOCK.NONBLOCK, 0]), DENY_EPERM);
+      }
+      assert.deepEqual(pair([AF.UNIX, 0x10 | SOCK.DGRAM, 0]), DENY_EPERM, 'a stray bit above the type mask does not make it a stream');
+      assert.deepEqual(pair([AF.UNIX, HIGH | BigInt(SOCK.DGRAM), 0]), DENY_EPERM, 'nor do high bits');
+      assert.deepEqual(pair([AF.UNIX, SOCK.STREAM << 4, 0]), DENY_EPERM);
+      for (const family of [AF.UNSPEC, AF.INET, AF.INET6, AF.NETLINK, AF.TIPC, AF.VSOCK, AF.PACKET, 0x7fffffff]) {
+        for (const type of [SOCK.STREAM, SOCK.DGRAM, SOCK.SEQPACKET]) {
+          assert.deepEqual(pair([family, type, 0]), DENY_EAFNOSUPPORT, `${arch} socketpair(${family}, ${type})`);
+        }
+      }
+      assert.deepEqual(pair([HIGH | BigInt(AF.TIPC), SOCK.STREAM, 0]), DENY_EAFNOSUPPORT);
+    }
+  }
+});
+
+const FALLOC = { KEEP_SIZE: 0x01, PUNCH_HOLE: 0x02, NO_HIDE_STALE: 0x04, COLLAPSE_RANGE: 0x08, ZERO_RANGE: 0x10, INSERT_RANGE: 0x20, UNSHARE_RANGE: 0x40, WRITE_ZEROES: 0x80 } as const;
+/** _IOW('X', nr, struct space_resv): dir 1 << 30, size 48 << 16, type 'X' << 8. */
+const iowX = (nr: number) => (0x40000000 | (48 << 16) | (0x58 << 8) | nr) >>> 0;
+const SPACE_IOCTLS: Record<string, number> = {
+  FS_IOC_UNRESVSP: iowX(41), FS_IOC_UNRESVSP64: iowX(43), FS_IOC_ZERO_RANGE: iowX(57),
+  XFS_IOC_ALLOCSP: iowX(10), XFS_IOC_FREESP: iowX(11), XFS_IOC_ALLOCSP64: iowX(36), XFS_IOC_FREESP64: iowX(37),
+};
+const MADV_REMOVE = 9;
+
+test('no-delete: fallocate modes that lose data, MADV_REMOVE and the space ioctls are EOPNOTSUPP; keeping modes stay allowed', () => {
+  for (const arch of ARCHES) {
+    const nd = (name: string, args: (number | bigint)[]) => callWith({ noDelete: true }, arch, name, args);
+    for (const mode of [FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, FALLOC.PUNCH_HOLE, FALLOC.COLLAPSE_RANGE, FALLOC.ZERO_RANGE, FALLOC.ZERO_RANGE | FALLOC.KEEP_SIZE,
+      FALLOC.INSERT_RANGE, FALLOC.WRITE_ZEROES, FALLOC.NO_HIDE_STALE, 0x100, 0x80000000, -1]) {
+      assert.deepEqual(nd('fallocate', [3, mode, 0, 4096]), DENY_EOPNOTSUPP, `${arch} fallocate mode 0x${(mode >>> 0).toString(16)}`);
+      assert.deepEqual(nd('fallocate', [3, HIGH | BigInt(mode >>> 0), 0, 4096]), DENY_EOPNOTSUPP);
+    }
+    for (const mode of [0, FALLOC.KEEP_SIZE, FALLOC.UNSHARE_RANGE, FALLOC.UNSHARE_RANGE | FALLOC.KEEP_SIZE]) {
+      assert.deepEqual(nd('fallocate', [3, mode, 0, 4096]), ALLOW, `${arch} fallocate mode ${mode}`);
+      // Bits above the int are not seen by the kernel; the mode in another argument is not the mode.
+      assert.deepEqual(nd('fallocate', [3, (0xffffffffn << 32n) | BigInt(mode), FALLOC.PUNCH_HOLE, FALLOC.PUNCH_HOLE]), ALLOW);
+    }
+    assert.deepEqual(nd('madvise', [0x10000, 4096, MADV_REMOVE]), DENY_EOPNOTSUPP);
+    assert.deepEqual(nd('madvise', [0x10000, 4096, HIGH | BigInt(MADV_REMOVE)]), DENY_EOPNOTSUPP);
+    for (const advice of [0, 1, 2, 3, 4 /* DONTNEED */, 8 /* FREE */, 10, 14, 20, 21, 25]) assert.deepEqual(nd('madvise', [0x10000, 4096, advice]), ALLOW, `madvise ${advice}`);
+    assert.deepEqual(nd('madvise', [MADV_REMOVE, MADV_REMOVE, 4]), ALLOW);
+    assert.deepEqual(nd('process_madvise', [3, 0x10000, 1, MADV_REMOVE, 0]), DENY_EOPNOTSUPP);
+    assert.deepEqual(nd('process_madvise', [3, 0x10000, MADV_REMOVE, 20 /* MADV_COLD */, 0]), ALLOW);
+    for (const [name, request] of Object.entries(SPACE_IOCTLS)) {
+      assert.deepEqual(nd('ioctl', [3, request, 0x7ffc0000]), DENY_EOPNOTSUPP, `${arch} ioctl ${name}`);
+      assert.deepEqual(nd('ioctl', [3, HIGH | BigInt(request), 0]), DENY_EOPNOTSUPP);
+      // Without no-delete rules all of it is the kernel's business.
+      assert.deepEqual(callWith({ noDelete: false }, arch, 'ioctl', [3, request, 0]), ALLOW);
+    }
+    assert.deepEqual(nd('ioctl', [3, iowX(40) /* FS_IOC_RESVSP: allocates, keeps data */, 0]), ALLOW);
+    assert.deepEqual(nd('ioctl', [0, 0x5412 /* TIOCSTI */, 0]), DENY_EPERM, 'the terminal rules stay');
+    for (const mode of [FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, FALLOC.COLLAPSE_RANGE, FALLOC.ZERO_RANGE, FALLOC.WRITE_ZEROES]) {
+      assert.deepEqual(call(arch, 'fallocate', [3, mode, 0, 4096]), ALLOW, 'without no-delete rules fallocate is untouched');
+    }
+    assert.deepEqual(call(arch, 'madvise', [0x10000, 4096, MADV_REMOVE]), ALLOW);
+    assert.deepEqual(call(arch, 'process_madvise', [3, 0x10000, 1, MADV_REMOVE, 0]), ALLOW);
   }
 });
 
@@ -263,31 +408,78 @@ test('the numbers are per arch: an x86_64 number on aarch64 means whatever aarch
 });
 
 test('an unlisted syscall is allowed: sweep 0..500 and compare with the expected deny set', () => {
-  for (const arch of ARCHES) {
-    const denied = new Map<number, SeccompVerdict>();
-    for (const name of DENIED_OUTRIGHT) denied.set(NR[name]![arch], DENY_EPERM);
-    denied.set(NR.clone3![arch], DENY_ENOSYS);
-    for (let nr = 0; nr <= 500; nr++) {
-      // Arguments that trip none of the argument rules.
-      const got = evaluate(program(arch), { nr, arch: AUDIT_ARCH[arch], args: [2, 0x5401, 0] });
-      assert.deepEqual(got, denied.get(nr) ?? ALLOW, `${arch} nr ${nr}`);
+  for (const opts of OPTION_SETS) {
+    for (const arch of ARCHES) {
+      const prog = compileSeccompFilter(arch, opts);
+      const denied = new Map<number, SeccompVerdict>();
+      for (const name of DENIED_OUTRIGHT) denied.set(NR[name]![arch], DENY_EPERM);
+      denied.set(NR.clone3![arch], DENY_ENOSYS);
+      // socketpair(AF_INET, …) exists for no one: EAFNOSUPPORT.
+      denied.set(NR.socketpair![arch], DENY_EAFNOSUPPORT);
+      // fallocate mode 0x5401 has bits beyond KEEP_SIZE|UNSHARE_RANGE.
+      if (opts.noDelete) denied.set(NR.fallocate![arch], DENY_EOPNOTSUPP);
+      for (let nr = 0; nr <= 500; nr++) {
+        // Arguments that trip none of the other argument rules.
+        const got = evaluate(prog, { nr, arch: AUDIT_ARCH[arch], args: [2, 0x5401, 0, 0] });
+        assert.deepEqual(got, denied.get(nr) ?? ALLOW, `${arch} ${JSON.stringify(opts)} nr ${nr}`);
+      }
     }
   }
 });
 
-test('SECCOMP_DENIALS names every denied syscall with the errno the filter really returns', () => {
-  const byName = new Map(SECCOMP_DENIALS.map((d) => [d.name, d]));
-  for (const name of [...DENIED_OUTRIGHT, 'clone3', 'unshare', 'clone']) assert.ok(byName.has(name), `SECCOMP_DENIALS lacks ${name}`);
-  for (const row of SECCOMP_DENIALS) {
-    assert.ok(row.what.length > 10, `${row.name} needs a description`);
-    if (!DENIED_OUTRIGHT.includes(row.name) && row.name !== 'clone3') continue;
-    const expected: SeccompVerdict | undefined = row.errno === 'EPERM' ? DENY_EPERM : row.errno === 'ENOSYS' ? DENY_ENOSYS : undefined;
-    assert.ok(expected, `${row.name}: errno ${row.errno}`);
-    for (const arch of ARCHES) assert.deepEqual(call(arch, row.name), expected, `${arch} ${row.name}`);
+const ERRNO_BY_NAME: Record<string, number> = { EPERM, ENOSYS, EAFNOSUPPORT, EPROTONOSUPPORT, EOPNOTSUPP };
+
+/** Calls that trip each kind of argument rule, for the sweep below. */
+const PROBING_ARGS: readonly (readonly (number | bigint)[])[] = [
+  [], [0, 0, 0, 0, 0, 0], [-1, -1, -1, -1, -1, -1],
+  [AF.UNIX, SOCK.STREAM, 0, 0], [AF.UNIX, SOCK.DGRAM, 0, 0], [AF.UNIX, SOCK.SEQPACKET, 0, 0], [AF.VSOCK, SOCK.STREAM, 0], [AF.INET, SOCK.PACKET, 0],
+  [AF.NETLINK, SOCK.RAW, 16], [AF.NETLINK, SOCK.RAW, 0], [AF.INET, SOCK.STREAM, 0, 0],
+  [0x10000000], [0x10000000 | SIGCHLD], [0, 0x5412], [0, 0x541c],
+  [3, FALLOC.PUNCH_HOLE | FALLOC.KEEP_SIZE, 0, 4096], [0x10000, 4096, MADV_REMOVE], [3, 0x10000, 1, MADV_REMOVE, 0],
+  ...Object.values(SPACE_IOCTLS).map((r) => [3, r]),
+];
+
+test("explain's table and the compiled program agree, for every set of options: each claimed refusal is real, and every refusal is claimed", () => {
+  const byNr = (arch: SeccompArch) => new Map(Object.entries(NR).map(([name, nrs]) => [nrs[arch], name]));
+  for (const opts of OPTION_SETS) {
+    const rows = seccompDenials(opts);
+    assert.ok(Object.isFrozen(rows) && rows.every((r) => Object.isFrozen(r)));
+    assert.deepEqual(rows.filter((r) => !r.call).map((r) => r.errno), ['none: process killed (SIGSYS)', 'none: process killed (SIGSYS)']);
+    for (const row of rows) assert.ok(row.what.length > 10, `${row.name} needs a description`);
+    for (const arch of ARCHES) {
+      const prog = compileSeccompFilter(arch, opts);
+      // Each claim, run through the bytes by the independent interpreter with the test's own syscall numbers.
+      for (const row of rows) {
+        if (!row.call) continue;
+        const nr = NR[row.call.syscall]?.[arch];
+        assert.ok(nr !== undefined, `${row.name}: the test has no number for ${row.call.syscall}`);
+        const errno = ERRNO_BY_NAME[row.errno];
+        assert.ok(errno !== undefined, `${row.name}: unknown errno ${row.errno}`);
+        assert.deepEqual(evaluate(prog, { nr, arch: AUDIT_ARCH[arch], args: row.call.args }), { action: 'errno', errno }, `${arch} ${JSON.stringify(opts)}: ${row.name}`);
+      }
+      // The converse: whatever the program refuses, a row names that syscall with that errno.
+      const names = byNr(arch);
+      const claimed = new Set(rows.filter((r) => r.call).map((r) => `${r.call!.syscall}:${ERRNO_BY_NAME[r.errno]}`));
+      for (let nr = 0; nr <= 500; nr++) {
+        for (const args of PROBING_ARGS) {
+          const v = evaluate(prog, { nr, arch: AUDIT_ARCH[arch], args });
+          if (v.action === 'allow') continue;
+          assert.equal(v.action, 'errno', `${arch} nr ${nr}: ${JSON.stringify(v)}`);
+          const name = names.get(nr);
+          assert.ok(name && claimed.has(`${name}:${(v as { errno: number }).errno}`), `${arch} ${JSON.stringify(opts)}: nr ${nr} (${name ?? '?'}) refused with ${JSON.stringify(v)} but explain does not say so`);
+        }
+      }
+    }
   }
-  for (const name of ['ioctl(TIOCSTI)', 'ioctl(TIOCLINUX)', 'socket(AF_UNIX)']) assert.equal(byName.get(name)?.errno, 'EPERM');
-  assert.ok(!byName.has('ptrace') && !byName.has('socketpair'));
-  assert.ok(Object.isFrozen(SECCOMP_DENIALS));
+  // What the options change, by name: the AF_UNIX row tells the truth about grants, the no-delete rows exist only with no-delete paths.
+  const names = (o: SeccompOptions) => seccompDenials(o).map((r) => r.name);
+  assert.ok(names({ unixStream: false, noDelete: false }).includes('socket(AF_UNIX)'));
+  assert.ok(!names({ unixStream: true, noDelete: false }).includes('socket(AF_UNIX)'));
+  assert.ok(names({ unixStream: true, noDelete: false }).includes('socket(AF_UNIX, not SOCK_STREAM)'));
+  for (const arch of ARCHES) assert.deepEqual(callWith({ unixStream: true }, arch, 'socket', [AF.UNIX, SOCK.STREAM, 0]), ALLOW);
+  assert.ok(!names({ unixStream: false, noDelete: false }).some((n) => n.startsWith('fallocate')));
+  assert.ok(names({ unixStream: false, noDelete: true }).some((n) => n.startsWith('fallocate')));
+  assert.ok(!names({ unixStream: false, noDelete: false }).includes('ptrace'));
 });
 
 test('hostSeccompArch maps process.arch and refuses anything else with a coded error', () => {
