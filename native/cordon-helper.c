@@ -6,8 +6,9 @@
  *   cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]...
  *                     [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]
  *     Runs inside the bubblewrap sandbox as PID 1 (bwrap --as-pid-1), after the
- *     mounts and seccomp are in place. Closes every inherited fd >= 3 (but the
- *     ready fd), applies a Landlock write wall (--rw: every write right; --rwnd:
+ *     mounts and seccomp are in place. Refuses to start (125) when fd 0, 1 or
+ *     2 is a socket CMD could aim elsewhere, or a directory; closes every
+ *     inherited fd >= 3 (but the ready fd), applies a Landlock write wall (--rw: every write right; --rwnd:
  *     every write right but deleting/renaming away), writes one byte to the
  *     ready fd and closes it, then forks CMD into its own process group,
  *     forwards signals to it, reaps every zombie (it is init) and exits with
@@ -391,6 +392,57 @@ static void close_inherited_fds(int keep)
 			close((int)fd);
 }
 
+/*
+ * CMD's stdio comes from cordon's caller. A socket there keeps the network
+ * namespace it was made in and was never seen by the filter, so one that CMD
+ * could aim elsewhere is a way out: an AF_UNIX datagram socket sends to any
+ * host socket path, an unconnected AF_UNIX stream socket connects to one, and
+ * any AF_INET/AF_INET6 socket reaches the host's network (connect(AF_UNSPEC)
+ * disconnects even a connected or listening TCP socket). Kept: what cannot be
+ * re-aimed, a connected AF_UNIX stream or seqpacket socket (af_unix never
+ * disconnects one: Node's and systemd's stdio) or a listening one (connect()
+ * on it is EINVAL). Also refused: a directory, whose fd would open paths
+ * past the sandbox's mounts. Proved in
+ * test/integration/platform/linux/seccomp.test.ts ("inherited").
+ */
+static void refuse_reroutable_stdio(void)
+{
+	static const char *const names[] = { "stdin", "stdout", "stderr" };
+	for (int fd = 0; fd <= 2; fd++) {
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			continue;
+		char what[96];
+		const char *why = "the command could aim it past the sandbox, at host sockets or the host's network";
+		if (S_ISDIR(st.st_mode)) {
+			snprintf(what, sizeof what, "a directory");
+			why = "the command could open paths through it past the sandbox's mounts";
+		} else if (S_ISSOCK(st.st_mode)) {
+			int domain = -1, type = -1, listening = 0;
+			socklen_t l = sizeof domain;
+			getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+			l = sizeof type;
+			getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+			l = sizeof listening;
+			getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l);
+			struct sockaddr_storage peer;
+			socklen_t pl = sizeof peer;
+			bool connected = getpeername(fd, (struct sockaddr *)&peer, &pl) == 0;
+			if (domain == AF_UNIX && (type == SOCK_STREAM || type == SOCK_SEQPACKET) && (connected || listening))
+				continue;
+			const char *family = domain == AF_UNIX ? "Unix" : domain == AF_INET ? "IPv4" : domain == AF_INET6 ? "IPv6" : "another family";
+			const char *kind = type == SOCK_STREAM ? "stream" : type == SOCK_DGRAM ? "datagram" : type == SOCK_SEQPACKET ? "seqpacket" : "raw";
+			snprintf(what, sizeof what, "a socket (%s, %s%s)", family, kind, connected ? ", connected" : listening ? ", listening" : ", unconnected");
+		} else {
+			continue;
+		}
+		fprintf(stderr, "cordon: fd %d (%s) is %s: %s. Refusing to start; give the command a pipe, a file or a terminal "
+				"there instead (e.g. `... | cordon ...` or `cordon ... < /dev/null`)\n",
+			fd, names[fd], what, why);
+		exit(EXIT_HELPER);
+	}
+}
+
 /* Tells cordon the walls are up and CMD is about to start: without this byte,
  * a failure is the sandbox's (exit 125 from cordon), not the command's. */
 static void signal_ready(int fd)
@@ -642,6 +694,7 @@ static int recv_fd(int over)
 
 static int run(const struct run_config *c)
 {
+	refuse_reroutable_stdio();
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
 	close_inherited_fds(c->ready_fd);
 	apply_mounts(c);

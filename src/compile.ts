@@ -3,12 +3,11 @@
  * `cordon explain` and (later) the library façade, so what explain prints is
  * exactly what runs.
  */
-import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
-import { loadSettingsFile, type Settings } from './policy/settings.js';
+import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
 import { expandPath } from './policy/paths.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
@@ -39,14 +38,41 @@ export function userSettingsPath(env: NodeJS.ProcessEnv, home: string): string {
   return join(xdg, 'cordon', 'settings.json');
 }
 
+/** srt's default settings file (srt's cli.ts: os.homedir(), which is $HOME; no variable moves it). */
+export function srtSettingsPath(home: string): string {
+  return join(home, '.srt-settings.json');
+}
+
+/**
+ * The user's settings file: cordon's own if it exists, else srt's default
+ * one, so a user of srt keeps the rules they wrote; then every --settings
+ * file, in order. A file that is not there is skipped (only a missing one:
+ * one that cannot be read is an error, as under srt, so a broken file never
+ * passes for an absent one); a file named with --settings must exist.
+ */
 export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings'>): Settings[] {
   const out: Settings[] = [];
   if (!input.ignoreUserSettings) {
-    const user = userSettingsPath(input.env, input.home);
-    if (existsSync(user)) out.push(loadSettingsFile(user));
+    for (const user of [userSettingsPath(input.env, input.home), srtSettingsPath(input.home)]) {
+      const loaded = loadIfPresent(user);
+      if (loaded) {
+        out.push(loaded);
+        break;
+      }
+    }
   }
   for (const f of input.settingsFiles) out.push(loadSettingsFile(expandPath(f, { cwd: input.cwd, home: input.home })));
+  checkBwrapPath(out, findBwrap());
   return out;
+}
+
+function loadIfPresent(file: string): Settings | undefined {
+  try {
+    return loadSettingsFile(file);
+  } catch (e) {
+    if (e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_MISSING') return undefined;
+    throw e;
+  }
 }
 
 /**

@@ -159,8 +159,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   };
   const raws: RawRule[] = [];
   for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
-  for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
-  for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: DEFAULT_CWD_SOURCE });
+  for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: !hasGlob(abs), access: 'deny-read', source: 'default: credential store', weak: true });
+  // As under srt, a settings file that names what is writable names all of it: no working directory added.
+  if (!input.settings.some((s) => s.filesystem.definesWritable)) for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: DEFAULT_CWD_SOURCE });
   for (const s of input.settings) {
     for (const [key, access] of SETTINGS_KEYS) {
       s.filesystem[key].forEach((e: PathEntry, i: number) => raws.push({ raw: e.path, literal: e.literal, access, source: `${s.file}: filesystem.${key}[${i}]` }));

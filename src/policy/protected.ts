@@ -46,6 +46,7 @@ export const PROTECTED_IN_HOME: readonly { name: string; why: string }[] = [
   { name: 'bin', why: 'on PATH of later shells' },
   { name: '.ssh', why: 'authorized_keys and ssh config (ProxyCommand)' },
   { name: '.claude.json', why: 'agent settings (MCP servers)' },
+  { name: '.srt-settings.json', why: "srt's settings, which cordon loads when it has none of its own" },
 ];
 
 /**

@@ -1,21 +1,23 @@
 /**
  * Settings files: cordon's own format is a superset of srt's
- * (@anthropic-ai/sandbox-runtime), so an srt settings file works unchanged.
+ * (@anthropic-ai/sandbox-runtime), so an srt settings file loads unchanged
+ * and means no more than it meant under srt.
  *
  * Trust boundary: the bytes of a settings file are untrusted. Reading fails
  * closed: a file that is named but missing, unreadable, empty, not JSON, with an
  * unknown key or a wrong type is an error that names the key path, the
  * expectation and the value. Nothing here falls back to defaults.
  *
- * srt keys that would make the sandbox *weaker* than cordon can enforce are
- * rejected; srt keys that only tune srt's own machinery (ripgrep, socat paths,
- * violation filtering) are accepted and have no effect; keys that ask for a
- * capability cordon does not provide yet but whose absence is *stricter*
- * (Unix sockets) are accepted with a warning.
+ * Every srt key cordon does not implement is judged by what it means under
+ * srt on Linux (UNIMPLEMENTED below): a value that asks for nothing cordon
+ * does not already do, or do more strictly, is accepted and needs nothing
+ * from cordon; any other value is refused with an error naming the key.
+ * None is accepted and ignored: running without what a key asks for would
+ * be weaker than the file says.
  */
-import { readFileSync } from 'node:fs';
-import { CordonError, SettingsError } from '../errors.js';
-import { anyValue, arr, bool, int, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
+import { readFileSync, realpathSync } from 'node:fs';
+import { CordonError } from '../errors.js';
+import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
 
@@ -39,6 +41,12 @@ export interface Settings {
     readonly denyWrite: readonly PathEntry[];
     readonly allowWriteNoDelete: readonly PathEntry[];
     readonly allowGitConfig: boolean;
+    /**
+     * The file has filesystem.allowWrite or filesystem.allowWriteNoDelete:
+     * as under srt, its lists are the writable set, and the working
+     * directory is writable only if they name it (policy.ts).
+     */
+    readonly definesWritable: boolean;
   };
   readonly network: {
     /** Explicit network.mode, when the file sets one. */
@@ -50,6 +58,8 @@ export interface Settings {
     readonly allowUnixSockets: readonly string[];
     readonly allowAllUnixSockets: boolean;
   };
+  /** srt's bwrapPath: accepted only when it names the bubblewrap cordon runs (checkBwrapPath). */
+  readonly bwrapPath?: string;
   /** Non-fatal notes for the user (a stricter outcome than the file asked for). */
   readonly warnings: readonly string[];
 }
@@ -57,8 +67,102 @@ export interface Settings {
 const pathEntry: Shape = oneOf('a path string, or { "path": "<path>", "literal": true }', str, obj({ path: str, literal: lit(true) }, ['path', 'literal']));
 const paths = arr(pathEntry);
 
-/** Keys that weaken a wall; cordon refuses them when set to true. */
-const weakeningFlags = ['enableWeakerNestedSandbox', 'allowNestedUserNamespaces', 'enableWeakerNetworkIsolation'] as const;
+const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on Linux';
+
+/**
+ * The srt keys cordon does not implement, and what it does with each value.
+ * `accepts`: the values that ask for nothing beyond what cordon already
+ * does (or does more strictly), with why; absent, no value does. Any other
+ * value is `refused`: what srt does with it, and why running without it
+ * would be weaker. The README's "srt keys" table says
+ * the same; test/unit/policy/settings.test.ts tries each key both ways.
+ *
+ * | key                               | accepted                | refused                  |
+ * |-----------------------------------|-------------------------|--------------------------|
+ * | network.tlsTerminate              | -                       | any value                |
+ * | network.mitmProxy                 | -                       | any value                |
+ * | network.parentProxy               | -                       | any value                |
+ * | network.httpProxyPort             | -                       | any value                |
+ * | network.socksProxyPort            | -                       | any value                |
+ * | network.filterRequest             | -                       | any value                |
+ * | network.refuseOpaqueTunnels       | false                   | true                     |
+ * | network.stripResponseHeaders      | []                      | a header name            |
+ * | network.requireHostMatch          | any (cordon always does)| -                        |
+ * | network.allowPlaintextHeaderSet   | any (no filterRequest)  | -                        |
+ * | network.ambiguousRequestTarget    | any (no filterRequest)  | -                        |
+ * | network.strictAllowlist           | any (cordon never asks) | -                        |
+ * | network.deniedDomainReasons       | any (wording only)      | -                        |
+ * | network.allowLocalBinding         | any (own loopback)      | -                        |
+ * | network.allowMachLookup           | any (macOS only)        | -                        |
+ * | credentials.files/envVars/awsPairs| []                      | an entry                 |
+ * | credentials.allowPlaintextInject  | any (nothing injected)  | -                        |
+ * | credentials.sigv4                 | any (nothing masked)    | -                        |
+ * | filesystem.disabled               | false                   | true                     |
+ * | enableWeakerNestedSandbox         | false                   | true                     |
+ * | allowNestedUserNamespaces         | false                   | true                     |
+ * | enableWeakerNetworkIsolation      | any (macOS only)        | -                        |
+ * | allowAppleEvents, allowPty        | any (macOS only)        | -                        |
+ * | windows                           | any (Windows only)      | -                        |
+ * | ignoreViolations                  | any (reports only)      | -                        |
+ * | ripgrep, mandatoryDenySearchDepth | any (srt's own scan)    | -                        |
+ * | seccomp, socatPath, javaAgentJarPath | any (not run)        | -                        |
+ * | git.safeDirectories               | any (git stays strict)  | -                        |
+ * | bwrapPath                         | cordon's bubblewrap     | another one              |
+ *
+ * network.allowAllUnixSockets is implemented as something stricter (only the
+ * sockets allowUnixSockets names) and says so in a warning.
+ */
+export type Unimplemented = { readonly key: string } & (
+  | { readonly accepts: Accepts; readonly refused?: Refusal }
+  | { readonly accepts?: Accepts; readonly refused: Refusal }
+);
+
+interface Accepts { readonly value: (v: unknown) => boolean; readonly shown: string; readonly why: string }
+/** What srt does with the key, what cordon would do without it, and a fix besides removing it. */
+interface Refusal { readonly srt: string; readonly cordon: string; readonly fix?: string }
+
+const always = (why: string) => ({ value: () => true, shown: 'any value', why });
+const only = (expected: unknown, why: string) => ({ value: (v: unknown) => JSON.stringify(v) === JSON.stringify(expected), shown: JSON.stringify(expected), why });
+const NO_FILTER = 'it only applies while a filterRequest callback is set (srt library only; no settings file can set one), and cordon has none';
+
+export const UNIMPLEMENTED: readonly Unimplemented[] = [
+  { key: 'network.tlsTerminate', refused: { srt: 'srt terminates TLS in its proxy to see and filter the HTTPS requests inside', cordon: 'cordon tunnels HTTPS unopened, so it would let through what srt inspects (a fronted domain among it)' } },
+  { key: 'network.mitmProxy', refused: { srt: 'srt routes these domains through your inspecting proxy', cordon: 'cordon would send them past it' } },
+  { key: 'network.parentProxy', refused: { srt: 'srt sends its outbound connections through this upstream proxy', cordon: "cordon would dial directly, past that proxy's own policy" } },
+  { key: 'network.httpProxyPort', refused: { srt: 'srt hands HTTP traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
+  { key: 'network.socksProxyPort', refused: { srt: 'srt hands SOCKS traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
+  { key: 'network.filterRequest', refused: { srt: 'a JavaScript callback of the srt library (srt refuses it in a settings file too)', cordon: 'cordon has no per-request filter' } },
+  { key: 'network.refuseOpaqueTunnels', accepts: only(false, 'what srt does by default, and cordon too'), refused: { srt: 'srt then refuses every tunnel it cannot see into (a CONNECT it does not terminate, every SOCKS connection)', cordon: 'cordon opens those tunnels' } },
+  { key: 'network.stripResponseHeaders', accepts: only([], 'it strips nothing'), refused: { srt: 'srt removes these headers from responses before the command sees them', cordon: 'cordon passes them on' } },
+  { key: 'network.requireHostMatch', accepts: always("with tlsTerminate refused, srt checks plain-HTTP requests only, and cordon's proxy always refuses one whose Host header does not name the host and port it is sent to, or has none (test/integration/proxy/proxies.test.ts)") },
+  { key: 'network.allowPlaintextHeaderSet', accepts: always(NO_FILTER) },
+  { key: 'network.ambiguousRequestTarget', accepts: always(NO_FILTER) },
+  { key: 'network.strictAllowlist', accepts: always('cordon never asks: a destination no rule allows is refused') },
+  { key: 'network.deniedDomainReasons', accepts: always('it words the refusal; cordon refuses the same connections, with its own reason') },
+  { key: 'network.allowLocalBinding', accepts: always("srt on Linux ignores it: the sandbox's loopback is its own, as in cordon") },
+  { key: 'network.allowMachLookup', accepts: always(macOnly) },
+  { key: 'credentials.files', accepts: only([], 'it names no file'), refused: { srt: 'srt withholds or masks these files', cordon: 'cordon would leave them readable', fix: 'list them in filesystem.denyRead, which is what mode "deny" does' } },
+  { key: 'credentials.envVars', accepts: only([], 'it names no variable'), refused: { srt: 'srt withholds or masks these environment variables', cordon: 'cordon would pass them to the command', fix: 'unset them in the environment you start cordon from' } },
+  { key: 'credentials.awsPairs', accepts: only([], 'it names no pair'), refused: { srt: 'srt re-signs AWS requests made with masked keys', cordon: 'cordon masks no key' } },
+  { key: 'credentials.allowPlaintextInject', accepts: always('cordon injects no credential, over plain HTTP or otherwise') },
+  { key: 'credentials.sigv4', accepts: always('it applies only to requests signed with masked keys, and cordon masks none') },
+  { key: 'filesystem.disabled', accepts: only(false, 'the default'), refused: { srt: 'srt then drops every filesystem rule', cordon: 'cordon never turns its filesystem walls off' } },
+  { key: 'enableWeakerNestedSandbox', accepts: only(false, 'the default'), refused: { srt: 'srt then runs a weaker sandbox (for Docker without namespaces)', cordon: 'cordon does not run weaker sandboxes' } },
+  { key: 'allowNestedUserNamespaces', accepts: only(false, 'the default'), refused: { srt: 'srt then lets the command create user namespaces, which gives up the write denies', cordon: 'cordon does not run weaker sandboxes' } },
+  { key: 'enableWeakerNetworkIsolation', accepts: always(macOnly) },
+  { key: 'allowAppleEvents', accepts: always(macOnly) },
+  { key: 'allowPty', accepts: always(macOnly) },
+  { key: 'windows', accepts: always('Windows only: srt on Linux does not read it') },
+  { key: 'ignoreViolations', accepts: always("it chooses which violations srt's log reports, and allows nothing") },
+  { key: 'ripgrep', accepts: always("it says how srt runs its own scan for protected names; cordon runs its own scanner and never srt's") },
+  { key: 'mandatoryDenySearchDepth', accepts: always("it tunes how deep srt's own scan looks for protected names in any directory; cordon's protections do not depend on it (the names at the root of every writable path and of every repository at any depth: README, Files that are never writable)") },
+  { key: 'seccomp', accepts: always("it names srt's apply-seccomp binary; cordon never runs it, and its own filter refuses at least what srt's does") },
+  { key: 'socatPath', accepts: always('cordon runs no socat') },
+  { key: 'javaAgentJarPath', accepts: always('cordon runs no Java agent (JVM tools find its proxy through JAVA_TOOL_OPTIONS)') },
+  { key: 'git', accepts: always('srt tells git to trust repositories another user owns; without it git refuses them, which is stricter') },
+];
+
+const sigv4Policy = oneOf('"deny" or "passthrough"', lit('deny'), lit('passthrough'));
 
 export const SETTINGS_SHAPE: Shape = obj({
   $schema: str,
@@ -85,29 +189,36 @@ export const SETTINGS_SHAPE: Shape = obj({
     allowMachLookup: arr(str),
     httpProxyPort: int(1, 65535),
     socksProxyPort: int(1, 65535),
+    mitmProxy: anyValue,
     filterRequest: anyValue,
-    allowPlaintextHeaderSet: anyValue,
-    stripResponseHeaders: anyValue,
-    refuseOpaqueTunnels: anyValue,
-    requireHostMatch: anyValue,
-    ambiguousRequestTarget: anyValue,
+    allowPlaintextHeaderSet: bool,
+    stripResponseHeaders: arr(str),
+    refuseOpaqueTunnels: bool,
+    requireHostMatch: bool,
+    ambiguousRequestTarget: oneOf('"refuse", "asSpelled" or "normalize"', lit('refuse'), lit('asSpelled'), lit('normalize')),
     tlsTerminate: anyValue,
     parentProxy: anyValue,
   }),
-  credentials: anyValue,
+  credentials: obj({
+    files: arr(anyValue),
+    envVars: arr(anyValue),
+    allowPlaintextInject: bool,
+    awsPairs: arr(anyValue),
+    sigv4: obj({ streaming: sigv4Policy, presigned: sigv4Policy, sigv4a: sigv4Policy }),
+  }),
   ignoreViolations: rec(arr(str)),
   enableWeakerNestedSandbox: bool,
   allowNestedUserNamespaces: bool,
   enableWeakerNetworkIsolation: bool,
   allowAppleEvents: bool,
   ripgrep: obj({ command: str, args: arr(str), argv0: str }, ['command']),
-  mandatoryDenySearchDepth: int(0, 1000),
+  mandatoryDenySearchDepth: int(1, 10),
   allowPty: bool,
-  seccomp: anyValue,
+  seccomp: obj({ applyPath: str, argv0: str }),
   bwrapPath: str,
   socatPath: str,
   javaAgentJarPath: str,
-  windows: anyValue,
+  windows: obj({ backend: oneOf('"mxc" or "srt-win"', lit('mxc'), lit('srt-win')), sandboxUser: str, sublayerGuid: str, wfpSublayerGuid: str, proxyPortRange: arr(int()), srtWin: obj({ path: str }, ['path']) }),
   git: obj({ safeDirectories: arr(str) }),
 });
 
@@ -128,7 +239,7 @@ export function loadSettingsFile(file: string): Settings {
 
 /** Pure: JSON text → validated Settings. */
 export function parseSettings(text: string, file: string): Settings {
-  if (text.trim() === '') throw new SettingsError(file, '', 'a JSON object', 'an empty file');
+  if (text.trim() === '') throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: the file is empty; a settings file is a JSON object (put settings in it, or remove it)`);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -137,15 +248,7 @@ export function parseSettings(text: string, file: string): Settings {
   }
   validate(json, SETTINGS_SHAPE, file);
   const o = json as Record<string, any>;
-  for (const flag of weakeningFlags) {
-    if (o[flag] === true) throw new SettingsError(file, flag, 'false or absent (cordon does not run weaker sandboxes)', true);
-  }
-  if (o.filesystem?.disabled === true) {
-    throw new SettingsError(file, 'filesystem.disabled', 'false or absent (cordon never turns its filesystem walls off)', true);
-  }
-  if (o.credentials !== undefined && !isEmptyCredentials(o.credentials)) {
-    throw new SettingsError(file, 'credentials', 'absent (credential brokering is not available in this version, and ignoring it would expose the credentials it protects)', o.credentials);
-  }
+  for (const u of UNIMPLEMENTED) refuseUnimplemented(o, u, file);
   const warnings: string[] = [];
   const net = o.network ?? {};
   if (net.allowAllUnixSockets === true) {
@@ -161,6 +264,7 @@ export function parseSettings(text: string, file: string): Settings {
       denyWrite: entries(fs.denyWrite),
       allowWriteNoDelete: entries(fs.allowWriteNoDelete),
       allowGitConfig: fs.allowGitConfig === true,
+      definesWritable: Object.hasOwn(fs, 'allowWrite') || Object.hasOwn(fs, 'allowWriteNoDelete'),
     },
     network: {
       ...(net.mode ? { mode: net.mode as NetworkMode } : {}),
@@ -171,8 +275,41 @@ export function parseSettings(text: string, file: string): Settings {
       allowUnixSockets: net.allowUnixSockets ?? [],
       allowAllUnixSockets: net.allowAllUnixSockets === true,
     },
+    ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
   };
+}
+
+/** Throws when the file sets `u.key` to a value cordon cannot honour (see UNIMPLEMENTED). */
+function refuseUnimplemented(o: Record<string, unknown>, u: Unimplemented, file: string): void {
+  let v: unknown = o;
+  for (const k of u.key.split('.')) {
+    if (!isPlainObject(v) || !Object.hasOwn(v, k)) return;
+    v = v[k];
+  }
+  if (u.accepts?.value(v) || !u.refused) return;
+  const r = u.refused;
+  const fix = `Remove it${u.accepts ? ` or set it to ${u.accepts.shown}` : ''}${r.fix ? `; ${r.fix}` : ''}`;
+  throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: ${u.key} = ${describeValue(v)} is not implemented in cordon: ${r.srt}, and ${r.cordon}. ${fix}`);
+}
+
+function describeValue(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * srt's bwrapPath names the bubblewrap to run. cordon runs the one it finds
+ * (CORDON_BWRAP, else /usr/bin/bwrap, see probe.ts); a file that names that
+ * same file asks for nothing else, and one that names another is refused
+ * rather than run with a binary it did not ask for.
+ */
+export function checkBwrapPath(settings: readonly Settings[], bwrap: string): void {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  for (const s of settings) {
+    if (s.bwrapPath === undefined || real(s.bwrapPath) === real(bwrap)) continue;
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: bwrapPath = ${JSON.stringify(s.bwrapPath)} is not implemented in cordon: srt runs the bubblewrap it names, and cordon runs ${bwrap}. Remove it, or run cordon with CORDON_BWRAP=${s.bwrapPath} to use that one`);
+  }
 }
 
 function entries(v: unknown): PathEntry[] {
@@ -180,7 +317,4 @@ function entries(v: unknown): PathEntry[] {
   return v.map((e) => (typeof e === 'string' ? { path: e, literal: false } : { path: (e as { path: string }).path, literal: true }));
 }
 
-function isEmptyCredentials(c: unknown): boolean {
-  if (typeof c !== 'object' || c === null) return false;
-  return Object.values(c).every((v) => v === undefined || (Array.isArray(v) && v.length === 0) || v === false);
-}
+

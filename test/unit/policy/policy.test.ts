@@ -178,3 +178,25 @@ test('rescan: the same roots and patterns as the scan, what it found, and where 
   assert.deepEqual([...(p.rescan?.writable ?? [])].sort(), [plain, w.proj].sort(), 'a glob base is scanned but is not writable');
   assert.equal(p.rescan?.keepConfig, false);
 });
+
+const noScan = () => ({ repos: [], submoduleGitDirs: [], matches: [] });
+
+test('a settings file with filesystem.allowWrite names the writable set: the working directory is not added (srt\'s meaning)', () => {
+  const w = world();
+  mkdirSync(join(w.proj, 'out'));
+  const file = (fsKeys: object, name = '/s.json') => parseSettings(JSON.stringify({ filesystem: fsKeys }), name);
+  const writable = (settings: ReturnType<typeof file>[], cli: CliRules = noCli) => {
+    const p = buildPolicy({ cwd: w.proj, home: w.home, settings, cli, scan: noScan });
+    return p.rules.filter((r) => r.access === 'read-write' || r.access === 'read-write-no-delete').map((r) => `${r.path} <- ${r.source}`);
+  };
+  assert.deepEqual(writable([]), [`${w.proj} <- default: working directory`]);
+  assert.deepEqual(writable([file({ denyRead: ['~/x'] })]), [`${w.proj} <- default: working directory`], 'a file without the key keeps the default');
+  assert.deepEqual(writable([file({ allowWrite: [] })]), [], 'an empty list is an empty writable set');
+  assert.deepEqual(writable([file({ allowWrite: ['./out'] })]), [`${join(w.proj, 'out')} <- /s.json: filesystem.allowWrite[0]`]);
+  assert.deepEqual(writable([file({ allowWriteNoDelete: ['./out'] })]), [`${join(w.proj, 'out')} <- /s.json: filesystem.allowWriteNoDelete[0]`]);
+  assert.deepEqual(writable([file({ denyRead: [] }), file({ allowWrite: [] }, '/t.json')]), [], 'any file with the key decides');
+  assert.deepEqual(writable([file({ allowWrite: [] })], { ...noCli, allowWrite: ['.'] }), [`${w.proj} <- --allow-write`], 'the command line still adds');
+  const none = buildPolicy({ cwd: w.proj, home: w.home, settings: [file({ allowWrite: [] })], cli: noCli, scan: (roots) => { assert.deepEqual(roots, []); return noScan(); } });
+  assert.equal(none.rescan, undefined, 'nothing writable: nothing to scan before or after');
+  assert.ok(!none.rules.some((r) => r.path === join(w.proj, '.envrc')), 'no protections needed where nothing is writable');
+});

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, chmodSync } from 'node:fs';
+import { writeFileSync, chmodSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSettingsFile, parseSettings } from '../../../src/policy/settings.js';
+import { checkBwrapPath, loadSettingsFile, parseSettings, UNIMPLEMENTED } from '../../../src/policy/settings.js';
 import { CordonError, SettingsError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -50,16 +50,116 @@ test('wrong types name key path, expectation and value', () => {
 });
 
 test('empty and non-JSON files are errors, never defaults', () => {
-  assert.match(errOf(() => parseSettings('  \n', F)).message, /empty file/);
+  assert.match(errOf(() => parseSettings('  \n', F)).message, /^\/x\/settings\.json: the file is empty/);
   const e = errOf(() => parseSettings('{"filesystem":', F));
   assert.equal(e.code, 'CORDON_ERR_SETTINGS_INVALID');
   assert.match(e.message, /not valid JSON/);
 });
 
-test('keys that would weaken the sandbox are refused', () => {
-  assert.match(errOf(() => parseSettings('{"enableWeakerNestedSandbox":true}', F)).message, /enableWeakerNestedSandbox: expected false or absent/);
-  assert.match(errOf(() => parseSettings('{"filesystem":{"disabled":true}}', F)).message, /filesystem\.disabled/);
-  assert.match(errOf(() => parseSettings('{"credentials":{"files":[{"path":"~/.aws"}]}}', F)).message, /credentials: expected absent/);
+test('keys that would weaken the sandbox are refused, naming the key and the fix', () => {
+  assert.match(errOf(() => parseSettings('{"enableWeakerNestedSandbox":true}', F)).message, /^\/x\/settings\.json: enableWeakerNestedSandbox = true is not implemented in cordon: .*cordon does not run weaker sandboxes\. Remove it or set it to false$/);
+  assert.match(errOf(() => parseSettings('{"filesystem":{"disabled":true}}', F)).message, /filesystem\.disabled = true is not implemented in cordon/);
+  assert.match(errOf(() => parseSettings('{"credentials":{"files":[{"path":"~/.aws","mode":"deny"}]}}', F)).message, /credentials\.files = \[\{"path":"~\/\.aws","mode":"deny"\}\] is not implemented in cordon: srt withholds or masks these files, and cordon would leave them readable\. Remove it or set it to \[\]; list them in filesystem\.denyRead/);
+});
+
+/**
+ * Every srt key cordon does not implement, tried both ways: a value that
+ * asks for nothing beyond what cordon does loads (with no effect), any
+ * other is refused with an error naming the key. `ok`/`bad` are values
+ * srt's own schema accepts; a key with no `bad` is accepted whatever it is.
+ */
+const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
+  'network.tlsTerminate': { bad: [{}, { caCertPath: '/ca.pem', caKeyPath: '/ca.key', excludeDomains: ['x.com'] }] },
+  'network.mitmProxy': { bad: [{ socketPath: '/run/mitm.sock', domains: ['api.example.com'] }] },
+  'network.parentProxy': { bad: [{ http: 'http://proxy.corp:3128' }, {}] },
+  'network.httpProxyPort': { bad: [8080] },
+  'network.socksProxyPort': { bad: [1080] },
+  'network.filterRequest': { bad: ['() => true', {}] },
+  'network.refuseOpaqueTunnels': { ok: [false], bad: [true] },
+  'network.stripResponseHeaders': { ok: [[]], bad: [['set-cookie']] },
+  'network.requireHostMatch': { ok: [true, false] },
+  'network.allowPlaintextHeaderSet': { ok: [true, false] },
+  'network.ambiguousRequestTarget': { ok: ['refuse', 'asSpelled', 'normalize'] },
+  'network.strictAllowlist': { ok: [true, false] },
+  'network.deniedDomainReasons': { ok: [{ 'github.com:22': 'use https' }] },
+  'network.allowLocalBinding': { ok: [true, false] },
+  'network.allowMachLookup': { ok: [['com.example.*']] },
+  'credentials.files': { ok: [[]], bad: [[{ path: '~/.netrc', mode: 'deny' }]] },
+  'credentials.envVars': { ok: [[]], bad: [[{ name: 'GITHUB_TOKEN', mode: 'mask' }]] },
+  'credentials.awsPairs': { ok: [[]], bad: [[{ accessKeyIdVar: 'A', secretAccessKeyVar: 'B' }]] },
+  'credentials.allowPlaintextInject': { ok: [true, false] },
+  'credentials.sigv4': { ok: [{ streaming: 'passthrough', presigned: 'deny' }] },
+  'filesystem.disabled': { ok: [false], bad: [true] },
+  enableWeakerNestedSandbox: { ok: [false], bad: [true] },
+  allowNestedUserNamespaces: { ok: [false], bad: [true] },
+  enableWeakerNetworkIsolation: { ok: [true, false] },
+  allowAppleEvents: { ok: [true, false] },
+  allowPty: { ok: [true, false] },
+  windows: { ok: [{ backend: 'srt-win', proxyPortRange: [60080, 60089], srtWin: { path: 'C:\\srt-win.exe' } }] },
+  ignoreViolations: { ok: [{ '*': ['/usr/bin'], 'git push': ['/usr/bin/nc'] }] },
+  ripgrep: { ok: [{ command: 'rg', args: ['--hidden'] }] },
+  mandatoryDenySearchDepth: { ok: [1, 3, 10] },
+  seccomp: { ok: [{ applyPath: '/opt/apply-seccomp', argv0: 'apply-seccomp' }] },
+  socatPath: { ok: ['/usr/bin/socat'] },
+  javaAgentJarPath: { ok: ['/opt/srt-proxy-agent.jar'] },
+  git: { ok: [{ safeDirectories: ['/work'] }] },
+};
+
+function withKey(key: string, value: unknown): string {
+  const root: Record<string, unknown> = {};
+  const parts = key.split('.');
+  let at = root;
+  for (const k of parts.slice(0, -1)) at = (at[k] = {}) as Record<string, unknown>;
+  at[parts.at(-1)!] = value;
+  return JSON.stringify(root);
+}
+
+test('srt keys cordon does not implement: each value loads only if it asks for nothing cordon does not do', () => {
+  assert.deepEqual(Object.keys(SRT_SAMPLES).sort(), UNIMPLEMENTED.map((u) => u.key).sort(), 'every key in the table is tried here');
+  for (const u of UNIMPLEMENTED) {
+    const sample = SRT_SAMPLES[u.key]!;
+    assert.equal(Boolean(u.refused), Boolean(sample.bad), `${u.key}: refused exactly when a refused value is tried`);
+    for (const v of sample.ok ?? []) {
+      const s = parseSettings(withKey(u.key, v), F);
+      assert.deepEqual(s.warnings, [], `${u.key} = ${JSON.stringify(v)} loads without a note`);
+    }
+    for (const v of sample.bad ?? []) {
+      const e = errOf(() => parseSettings(withKey(u.key, v), F));
+      assert.equal(e.code, 'CORDON_ERR_SETTINGS_INVALID');
+      assert.ok(e.message.startsWith(`${F}: ${u.key} = `), e.message);
+      assert.match(e.message, / is not implemented in cordon: .+\. Remove it/, e.message);
+    }
+  }
+});
+
+test('srt keys keep srt\'s shapes; unknown keys inside them are errors with a hint', () => {
+  assert.match(errOf(() => parseSettings('{"credentials":{"file":[]}}', F)).message, /credentials\.file: .*did you mean "files"/);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminat":{}}}', F)).message, /network\.tlsTerminat: .*did you mean "tlsTerminate"/);
+  assert.match(errOf(() => parseSettings('{"network":{"refuseOpaqueTunnels":"yes"}}', F)).message, /network\.refuseOpaqueTunnels: expected true or false/);
+  assert.match(errOf(() => parseSettings('{"network":{"ambiguousRequestTarget":"loose"}}', F)).message, /expected "refuse", "asSpelled" or "normalize"/);
+  assert.match(errOf(() => parseSettings('{"mandatoryDenySearchDepth":0}', F)).message, /mandatoryDenySearchDepth: expected a number ≥ 1/);
+  assert.match(errOf(() => parseSettings('{"credentials":{"sigv4":{"streaming":"allow"}}}', F)).message, /credentials\.sigv4\.streaming: expected "deny" or "passthrough"/);
+});
+
+test('a file that has filesystem.allowWrite (or allowWriteNoDelete) names the writable set, even an empty one', () => {
+  const defines = (text: string) => parseSettings(text, F).filesystem.definesWritable;
+  assert.equal(defines('{"filesystem":{"allowWrite":[]}}'), true);
+  assert.equal(defines('{"filesystem":{"allowWrite":["./out"]}}'), true);
+  assert.equal(defines('{"filesystem":{"allowWriteNoDelete":["./data"]}}'), true);
+  assert.equal(defines('{"filesystem":{"denyRead":["~/x"],"denyWrite":["."]}}'), false);
+  assert.equal(defines('{"network":{"allowedDomains":["a.com"]}}'), false);
+});
+
+test('bwrapPath: accepted when it names the bubblewrap cordon runs, refused (with the fix) when it names another', () => {
+  const dir = tempDir(join(tmpdir(), 'cordon-bwrap-'));
+  const real = join(dir, 'bwrap');
+  writeFileSync(real, '');
+  symlinkSync(real, join(dir, 'link'));
+  const s = (p: string) => parseSettings(JSON.stringify({ bwrapPath: p }), F);
+  checkBwrapPath([s(real), s(join(dir, 'link')), parseSettings('{}', F)], real);
+  const e = errOf(() => checkBwrapPath([s('/opt/other/bwrap')], real));
+  assert.equal(e.code, 'CORDON_ERR_SETTINGS_INVALID');
+  assert.equal(e.message, `${F}: bwrapPath = "/opt/other/bwrap" is not implemented in cordon: srt runs the bubblewrap it names, and cordon runs ${real}. Remove it, or run cordon with CORDON_BWRAP=/opt/other/bwrap to use that one`);
 });
 
 test('network rules are parsed at load time, with key paths; Unix socket grants are kept, allowAllUnixSockets warns', () => {
