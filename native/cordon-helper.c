@@ -8,8 +8,9 @@
  *     Runs inside the bubblewrap sandbox as PID 1 (bwrap --as-pid-1), after the
  *     mounts and seccomp are in place. Refuses to start (125) when fd 0, 1 or
  *     2 is a socket CMD could aim elsewhere, or a directory; closes every
- *     inherited fd >= 3 (but the ready fd), applies a Landlock write wall (--rw: every write right; --rwnd:
- *     every write right but deleting/renaming away), writes one byte to the
+ *     inherited fd >= 3 (but the ready fd), applies a Landlock write wall
+ *     (--rw: every write right; --rwnd: every write right but
+ *     deleting/renaming away), writes one byte to the
  *     ready fd and closes it, then forks CMD into its own process group,
  *     forwards signals to it, reaps every zombie (it is init) and exits with
  *     CMD's status (128+N if CMD was killed by signal N).
