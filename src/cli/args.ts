@@ -1,8 +1,11 @@
 /**
  * Command-line parsing: argv → a plain CliConfig. Pure; knows nothing about
- * sandboxes. Values may be given as `--flag VALUE` or `--flag=VALUE`.
+ * sandboxes. Values may be given as `--flag VALUE` or `--flag=VALUE`. Where
+ * the options end and the command starts is argv.ts's rule (shared with the
+ * early scans): `cordon npm test` runs `npm test`, as `srt npm test` does.
  */
 import { CordonError } from '../errors.js';
+import { isOption, isSubcommand, RULE_FLAGS, VALUE_OPTIONS } from './argv.js';
 import type { CliRules } from '../policy/policy.js';
 import { NETWORK_MODES, type NetworkMode } from '../policy/settings.js';
 
@@ -21,30 +24,24 @@ export interface CliConfig {
   readonly command: { readonly argv: readonly string[] } | { readonly shell: string } | undefined;
 }
 
-const RULE_FLAGS: Record<string, 'denyRead' | 'allowRead' | 'allowWrite' | 'denyWrite' | 'allowWriteNoDelete' | 'allowDomains' | 'denyDomains'> = {
-  '--allow-domain': 'allowDomains',
-  '--deny-domain': 'denyDomains',
-  '--deny-read': 'denyRead',
-  '--allow-read': 'allowRead',
-  '--allow-write': 'allowWrite',
-  '--read-only': 'denyWrite',
-  '--deny-write': 'denyWrite',
-  '--no-delete': 'allowWriteNoDelete',
-  '--allow-write-no-delete': 'allowWriteNoDelete',
-};
-
-export const USAGE = `usage: cordon [options] -- COMMAND [ARGS...]
+export const USAGE = `usage: cordon [options] COMMAND [ARGS...]
        cordon [options] -c 'SHELL STRING'
-       cordon explain [options] [-- COMMAND... | -c STRING]
-       cordon doctor
+       cordon explain [options] [COMMAND [ARGS...] | -c STRING]
+       cordon doctor [--json]
 
 Runs COMMAND inside cordon's walls: reads everywhere except credential
-stores, writes only in the working directory and a private /tmp, no network
+stores, writes only in the working directory and a private /tmp (a settings
+file with filesystem.allowWrite names the writable paths instead), no network
 unless domains are allowed (then only to them, through cordon's proxies).
+
+The first word that is not an option starts COMMAND, and every word after it
+is COMMAND's (cordon ls -la). Put -- before a COMMAND named explain, doctor,
+help or version, or one that starts with -.
 
 options:
   --settings FILE        load a settings file (cordon or srt format); repeatable
   --ignore-user-settings do not load $XDG_CONFIG_HOME/cordon/settings.json
+                         (or ~/.srt-settings.json in its absence)
   --deny-read PATH       hide PATH (globs allowed: '**/.env', '~/.aws/*')
   --allow-read PATH      re-open PATH inside a denied region
   --allow-write PATH     make PATH read-write
@@ -77,7 +74,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   let json = false;
   let command: CliConfig['command'];
   let i = 0;
-  if (argv[0] === 'explain' || argv[0] === 'doctor') {
+  if (isSubcommand(argv[0])) {
     subcommand = argv[0];
     i = 1;
   }
@@ -86,15 +83,17 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   };
   for (; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--') {
-      const rest = argv.slice(i + 1);
+    if (a === '--' || !isOption(a)) {
+      // The command: everything after --, or from the first word that is not an option.
+      const rest = argv.slice(a === '--' ? i + 1 : i);
       if (rest.length === 0) usage('-- must be followed by a command');
-      if (command) usage('give either -c STRING or -- COMMAND, not both');
+      if (command) usage(`give either -c STRING or a command, not both (found ${rest.join(' ')} after -c STRING)`);
       command = { argv: rest };
       break;
     }
     const eq = a.startsWith('--') ? a.indexOf('=') : -1;
     const flag = eq > 0 ? a.slice(0, eq) : a;
+    if (eq > 0 && !VALUE_OPTIONS.has(flag)) usage(`${flag} takes no value`);
     const value = (): string => {
       if (eq > 0) return a.slice(eq + 1);
       const v = argv[++i];
@@ -114,16 +113,15 @@ export function parseArgs(argv: readonly string[]): CliConfig {
       network = v as NetworkMode;
     }
     else if (flag === '-c') {
-      if (command) usage('give either -c STRING or -- COMMAND, not both');
       command = { shell: value() };
       if (i + 1 < argv.length) usage(`unexpected arguments after -c STRING: ${argv.slice(i + 1).join(' ')}`);
     } else if (Object.hasOwn(RULE_FLAGS, flag)) {
       const v = value();
       if (v === '') usage(`${flag} needs a non-empty value`);
-      rules[RULE_FLAGS[flag]!].push(v);
-    } else if (a.startsWith('-')) usage(`unknown option ${a}`);
-    else usage(`unexpected argument ${a}: put the command after -- (cordon -- ${argv.slice(i).join(' ')})`);
+      rules[RULE_FLAGS[flag as keyof typeof RULE_FLAGS]].push(v);
+    } else usage(`unknown option ${a}`);
   }
   if (subcommand === 'run' && !command) usage('no command given');
+  if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
   return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(auditLog ? { auditLog } : {}) };
 }

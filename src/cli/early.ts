@@ -14,6 +14,7 @@
  */
 import { readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { commandStart } from './argv.js';
 import { helperPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
@@ -44,7 +45,8 @@ export function startEarlyScans(argv: readonly string[]): PendingScan[] {
  */
 export function predictionKey(cwd: string, argv: readonly string[]): string {
   const options: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
+  const end = commandStart(argv);
+  for (let i = 0; i < end; i++) {
     const a = argv[i]!;
     if (a === '--') break;
     if (a === '-c') {
