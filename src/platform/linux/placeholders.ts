@@ -11,8 +11,7 @@
  * records what it holds under a per-user runtime directory, and a placeholder
  * is removed only when no live run holds it, under a small lock.
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CordonError } from '../../errors.js';
 
@@ -24,40 +23,62 @@ export interface Holds {
 }
 
 /**
- * cordon's private state directory: placeholder holds and the scan cache.
- * Persistent ($XDG_STATE_HOME/cordon, else ~/.local/state/cordon) so that a
- * run cut off by a crash or a reboot is still cleaned up by the next run;
- * a per-user directory under the temp dir when there is no usable home.
+ * cordon's private state directory: placeholder holds, run journals and the
+ * scan cache. Persistent ($XDG_STATE_HOME/cordon, else ~/.local/state/cordon,
+ * else $XDG_RUNTIME_DIR/cordon) so that a run cut off by a crash or a reboot
+ * is still cleaned up by the next run.
+ *
+ * Everything in it steers cordon's host-side steps (a forged scan cache hides
+ * a repository; a forged hold makes cordon remove directories), so it must
+ * be cordon's own: cordon makes it and at once writes a marker into it
+ * (O_EXCL, so never into a directory someone else made). A directory that
+ * exists without the marker was not made by cordon and is refused: the
+ * command runs as the same uid, so owner and mode alone prove nothing. No
+ * sandbox can write it or rename a parent of it (policy.ts protects it and
+ * pins its ancestors), and there is no fallback to a shared /tmp, which a
+ * sandbox with a writable host /tmp could prepare.
  */
 export function runtimeDir(): string {
   if (runtimeDirCache) return runtimeDirCache;
   const uid = process.getuid?.() ?? 0;
-  const home = process.env.HOME && process.env.HOME.startsWith('/') ? process.env.HOME : undefined;
-  const state = process.env.XDG_STATE_HOME && process.env.XDG_STATE_HOME.startsWith('/') ? process.env.XDG_STATE_HOME : home && join(home, '.local', 'state');
-  if (state) {
+  const abs = (v: string | undefined) => (v && v.startsWith('/') ? v : undefined);
+  const home = abs(process.env.HOME);
+  const base = abs(process.env.XDG_STATE_HOME) ?? (home && join(home, '.local', 'state')) ?? abs(process.env.XDG_RUNTIME_DIR);
+  if (!base) throw new CordonError('CORDON_ERR_LAUNCH', 'cordon needs a private state directory and found no place for it: set HOME (or XDG_STATE_HOME) to a directory of your own');
+  const dir = join(base, 'cordon');
+  if (!existsSync(dir)) {
+    // Made under another name with its marker, then renamed into place: a
+    // second cordon starting at the same moment never sees it half made.
+    let fresh: string | undefined;
     try {
-      mkdirSync(join(state, 'cordon'), { recursive: true, mode: 0o700 });
-      return (runtimeDirCache = checkPrivate(join(state, 'cordon'), uid));
+      mkdirSync(base, { recursive: true, mode: 0o700 });
+      fresh = mkdtempSync(join(base, '.cordon-new-'));
+      writeFileSync(join(fresh, STATE_MARKER), 'cordon state directory; made by cordon, read by cordon\n', { flag: 'wx', mode: 0o600 });
+      renameSync(fresh, dir);
+      fresh = undefined;
     } catch (e) {
-      if (e instanceof CordonError) throw e;
-      /* no usable home: fall back to the temp dir */
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw new CordonError('CORDON_ERR_LAUNCH', `cannot create cordon's state directory ${dir}: ${(e as Error).message}; set XDG_STATE_HOME to a directory of your own`, { cause: e });
+    } finally {
+      if (fresh) rmSync(fresh, { recursive: true, force: true });
     }
-  }
-  const dir = join(tmpdir(), `cordon-${uid}`);
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new CordonError('CORDON_ERR_LAUNCH', `cannot create runtime directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
   return (runtimeDirCache = checkPrivate(dir, uid));
 }
 
 let runtimeDirCache: string | undefined;
 
+/** Written by cordon into the state directory it made, before anything else goes there. */
+export const STATE_MARKER = '.cordon-state';
+
 function checkPrivate(dir: string, uid: number): string {
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
     throw new CordonError('CORDON_ERR_LAUNCH', `state directory ${dir} is not a private (0700) directory owned by uid ${uid}; fix its mode or remove it and retry`);
+  }
+  const marker = lstatSync(join(dir, STATE_MARKER), { throwIfNoEntry: false });
+  if (!marker?.isFile() || marker.uid !== uid) {
+    throw new CordonError('CORDON_ERR_LAUNCH', `state directory ${dir} was not made by cordon (it has no ${STATE_MARKER} marker): cordon will not trust a scan cache or placeholder records it did not write. If you know what made it, remove it (rm -r ${dir}) and retry`);
   }
   return dir;
 }

@@ -1,0 +1,113 @@
+/**
+ * cordon never runs what the command could have written. cordon installed
+ * inside the project (`npm install cordon`, then `npx cordon`), its settings
+ * files, its user settings directory and its state directory: the command
+ * tries to rewrite each (directly and by renaming a parent) and must fail,
+ * as root and as an unprivileged user; the next cordon start must run the
+ * code it ran before.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeWorld, ROOT, testUser, type World } from '../../../helpers/cordon.js';
+
+/** A copy of this package inside the world's project, as npm would install it. */
+function installInProject(w: World): string {
+  const pkg = join(w.proj, 'node_modules', 'cordon');
+  mkdirSync(pkg, { recursive: true });
+  for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
+  return pkg;
+}
+
+function run(w: World, cli: string, args: string[], asUser?: string, env: NodeJS.ProcessEnv = {}) {
+  const e = { ...w.env, ...env };
+  const argv = [process.execPath, cli, ...args];
+  const [cmd, ...rest] = asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(e).map(([k, v]) => `${k}=${v}`), ...argv] : argv;
+  return spawnSync(cmd!, rest, { cwd: w.proj, env: e, encoding: 'utf8', timeout: 60_000 });
+}
+
+const u = testUser();
+for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | undefined }, ...(u ? [{ who: 'an unprivileged user', asUser: u.name }] : [])]) {
+  const world = () => (asUser ? makeWorld({ owner: u! }) : makeWorld());
+  const own = (w: World) => { if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]); };
+
+  test(`cordon installed in the project: the command cannot replace its helper, bundle or bin, directly or by renaming a parent (${who})`, () => {
+    const w = world();
+    const pkg = installInProject(w);
+    own(w);
+    const cli = join(pkg, 'bin', 'cordon.cjs');
+    const files = ['native/build/cordon-helper', 'dist/bundle/main.cjs', 'bin/cordon.cjs', 'bin/load.cjs', 'package.json'].map((f) => join(pkg, f));
+    const before = files.map((f) => readFileSync(f));
+    const script = [
+      ...files.map((f) => `printf '#!/bin/sh\\ntouch PWNED\\n' > ${f} 2>/dev/null && echo WROTE ${f}`),
+      `mv ${pkg}/native/build ${pkg}/native/b2 2>/dev/null && echo MOVED build`,
+      `mv ${pkg}/native ${pkg}/n2 2>/dev/null && echo MOVED native`,
+      `mv ${pkg} ${w.proj}/node_modules/c2 2>/dev/null && echo MOVED pkg`,
+      `mv ${w.proj}/node_modules ${w.proj}/nm2 2>/dev/null && echo MOVED node_modules`,
+      'echo inside > ok.txt; true',
+    ].join('; ');
+    const r = run(w, cli, ['--', '/bin/sh', '-c', script], asUser);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '', 'nothing of cordon was written or moved');
+    files.forEach((f, i) => assert.deepEqual(readFileSync(f), before[i], f));
+    assert.equal(readFileSync(join(w.proj, 'ok.txt'), 'utf8'), 'inside\n', 'the project itself stays writable');
+    // The next start runs the same code it ran before.
+    const again = run(w, cli, ['--', 'true'], asUser);
+    assert.equal(again.status, 0, again.stderr);
+  });
+
+  test(`settings files in use, the user settings directory and the state directory come out of the run unchanged (${who})`, () => {
+    const w = world();
+    const cfgHome = join(w.proj, 'cfg'); // XDG_CONFIG_HOME pointed into the project
+    mkdirSync(join(cfgHome, 'cordon'), { recursive: true });
+    writeFileSync(join(cfgHome, 'cordon', 'settings.json'), '{"filesystem":{"denyRead":["~/notes.txt"]}}');
+    mkdirSync(join(w.proj, 'conf'));
+    writeFileSync(join(w.proj, 'conf', 'extra.json'), '{"filesystem":{"denyWrite":["src"]}}');
+    const stateHome = join(w.proj, 'state');
+    mkdirSync(stateHome);
+    own(w);
+    const env = { XDG_CONFIG_HOME: cfgHome, XDG_STATE_HOME: stateHome };
+    const wide = '{"filesystem":{"allowWrite":["/"]}}';
+    const script = [
+      `echo '${wide}' > ${cfgHome}/cordon/settings.json 2>/dev/null && echo WROTE user`,
+      `mv ${cfgHome}/cordon ${cfgHome}/c2 2>/dev/null && echo MOVED userdir`,
+      `mv ${cfgHome} ${w.proj}/cfg2 2>/dev/null && echo MOVED cfg`,
+      `mkdir -p ${cfgHome}/cordon/x 2>/dev/null && echo MKDIR in userdir`,
+      `echo '${wide}' > conf/extra.json 2>/dev/null && echo WROTE extra`,
+      'mv conf conf2 2>/dev/null && echo MOVED conf',
+      `touch ${stateHome}/cordon/journal-1-x.json 2>/dev/null && echo WROTE state`,
+      `mv ${stateHome}/cordon ${stateHome}/c2 2>/dev/null && echo MOVED state`,
+      `mv ${stateHome} ${w.proj}/s2 2>/dev/null && echo MOVED statehome`,
+      'true',
+    ].join('; ');
+    const r = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--settings', 'conf/extra.json', '--', '/bin/sh', '-c', script], asUser, env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(readFileSync(join(cfgHome, 'cordon', 'settings.json'), 'utf8'), '{"filesystem":{"denyRead":["~/notes.txt"]}}');
+    assert.equal(readFileSync(join(w.proj, 'conf', 'extra.json'), 'utf8'), '{"filesystem":{"denyWrite":["src"]}}');
+    assert.ok(statSync(join(stateHome, 'cordon')).isDirectory());
+  });
+}
+
+test('a state directory cordon did not make is refused, nothing run; two first runs at once both start', async () => {
+  const w = makeWorld();
+  const forged = join(w.root, 'forged');
+  mkdirSync(join(forged, 'cordon'), { recursive: true, mode: 0o700 });
+  spawnSync('chmod', ['700', join(forged, 'cordon')]);
+  // What a sandbox with a writable parent could have prepared: a scan cache that hides a repository.
+  writeFileSync(join(forged, 'cordon', 'scan-0000000000000000.cache'), 'forged');
+  const r = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN'], undefined, { XDG_STATE_HOME: forged });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /state directory .*forged\/cordon was not made by cordon \(it has no \.cordon-state marker\).*rm -r/);
+  assert.ok(!existsSync(join(w.proj, 'RAN')), 'nothing ran');
+
+  const fresh = join(w.root, 'fresh-state');
+  const both = await Promise.all([0, 1].map((i) => new Promise<number | null>((resolve) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--', 'touch', `RAN${i}`], { cwd: w.proj, env: { ...w.env, XDG_STATE_HOME: fresh }, stdio: 'ignore' });
+    c.on('close', resolve);
+  })));
+  assert.deepEqual(both, [0, 0]);
+  assert.ok(existsSync(join(fresh, 'cordon', '.cordon-state')));
+});
