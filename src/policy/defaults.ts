@@ -45,9 +45,40 @@ export const CREDENTIAL_STORES_IN_HOME: readonly string[] = [
   '.mozilla',
   '.config/google-chrome',
   '.config/chromium',
+  // The agent CLIs' own tokens.
+  '.claude/.credentials.json',
+  '.codex/auth.json',
+  '.gemini/oauth_creds.json',
+  '.config/github-copilot',
+  '.config/containers/auth.json',
+  '.config/sops/age',
+  '.s3cfg',
+  '.boto',
+  '.terraformrc',
+  '.pulumi/credentials.json',
+  '.mylogin.cnf',
+  // Histories: commands typed with a secret in them, queries, pasted tokens.
+  '.bash_history',
+  '.zsh_history',
+  '.zhistory',
+  '.histfile',
+  '.sh_history',
+  '.local/share/fish/fish_history',
+  '.python_history',
+  '.node_repl_history',
+  '.psql_history',
+  '.mysql_history',
+  '.sqlite_history',
+  '.rediscli_history',
+  '.irb_history',
+  '.lesshst',
+  '.viminfo',
 ];
 
-/** Host files outside $HOME that hold secrets (a root caller maps to the files' owner). */
+/**
+ * Host files outside $HOME that hold secrets (a root caller maps to the files'
+ * owner). A glob here is expanded to what exists when the run starts.
+ */
 export const CREDENTIAL_STORES_SYSTEM: readonly string[] = [
   '/etc/shadow',
   '/etc/gshadow',
@@ -57,6 +88,12 @@ export const CREDENTIAL_STORES_SYSTEM: readonly string[] = [
   '/etc/ssh/ssh_host_ecdsa_key',
   '/etc/ssh/ssh_host_ed25519_key',
   '/etc/ssh/ssh_host_dsa_key',
+  // Debian's daily copies of /etc/shadow and /etc/gshadow (shadow.bak, gshadow.bak).
+  '/var/backups/*shadow*',
+  // Cluster credentials: admin.conf and the other kubeconfigs, the CA keys in pki/.
+  '/etc/kubernetes',
+  '/etc/wireguard',
+  '/etc/ssl/private',
 ];
 
 /** Writable by default: the working directory (the private /tmp is always there). */

@@ -179,7 +179,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         const last = abs.slice(abs.lastIndexOf(sep) + 1);
         deepGlobs.push({ re: globToRegExp(abs), base: resolvePath(globBase(abs)).path, basename: last === '**' ? '*' : last, rule: r });
       } else {
-        for (const m of expandShallowGlob(abs)) pushResolved(m, r.access, `${r.source} (${r.raw})`);
+        for (const m of expandShallowGlob(abs)) pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
       }
       continue;
     }
@@ -207,7 +207,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
   }
   if (isWritable(input.home)) {
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...PROTECTED_IN_HOME]) prot(join(input.home, n.name), n.why);
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) prot(join(input.home, n.name), n.why);
+  }
+  // Whichever grant reaches them, from above ($HOME, ~/.aws) or beneath (~/.local/bin/x): read-only wins.
+  for (const n of PROTECTED_IN_HOME) {
+    const p = resolvePath(join(input.home, n.name)).path;
+    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) prot(p, n.why);
   }
   return { scanRoots, patterns, finish: (scanned) => finishPolicy(scanned) };
 
@@ -238,6 +243,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
     for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
 
+    dropEmptyDenies(rules);
     validateModes(rules);
     const warnings = input.settings.flatMap((s) => s.warnings);
     const unixSockets = unixSocketGrants(input, resolvePath, warnings);
@@ -370,6 +376,22 @@ function refuseWritableRoot(rules: readonly FsRule[]): void {
     ? 'Run cordon from a project directory, or add --read-only / (then only /tmp is writable)'
     : 'Name the directories it may write instead';
   throw new CordonError('CORDON_ERR_POLICY', `/ would be writable (${writes.map((r) => r.source).join('; ')}): the command could then change every program and startup file on this machine. ${fix}`);
+}
+
+/**
+ * A read deny on a path that does not exist hides nothing (the plan mounts
+ * nothing there), but the plan guards nothing beneath an unreadable path
+ * either, so a never-writable path that meets one (~/.npmrc, ~/.ssh or
+ * ~/.aws/config missing, with $HOME writable) could be created. There the
+ * deny is dropped and the read-only rule stands, guarded like any missing
+ * protected path (test/integration/platform/linux/lists.test.ts).
+ */
+function dropEmptyDenies(rules: FsRule[]): void {
+  const readOnly = rules.filter((r) => r.access === 'read-only').map((r) => r.path);
+  for (let i = rules.length - 1; i >= 0; i--) {
+    const r = rules[i]!;
+    if (r.access === 'deny-read' && r.kind === 'missing' && readOnly.some((p) => isWithin(p, r.path))) rules.splice(i, 1);
+  }
 }
 
 /**

@@ -10,7 +10,10 @@
  * Shell startup files. They run only from $HOME, so a missing one gets a
  * placeholder only there; elsewhere an existing one is still made read-only.
  */
-export const SHELL_STARTUP: readonly { name: string; why: string }[] = ['.bashrc', '.bash_profile', '.bash_login', '.bash_logout', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.zlogout', '.kshrc', '.mkshrc', '.cshrc', '.tcshrc', '.login', '.logout', '.inputrc'].map((name) => ({ name, why: 'shell startup file' }));
+export const SHELL_STARTUP: readonly { name: string; why: string }[] = [
+  ...['.bashrc', '.bash_profile', '.bash_login', '.bash_logout', '.profile', '.zshrc', '.zshenv', '.zprofile', '.zlogin', '.zlogout', '.kshrc', '.mkshrc', '.cshrc', '.tcshrc', '.login', '.logout', '.inputrc'].map((name) => ({ name, why: 'shell startup file' })),
+  { name: '.bash_aliases', why: "shell startup file (Debian's and Ubuntu's .bashrc source it)" },
+];
 
 /**
  * Names protected at the root of every writable path, existing or not. At the
@@ -32,6 +35,21 @@ export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
   { name: '.codex', why: 'agent settings' },
   { name: '.mcp.json', why: 'MCP server definitions (commands run by the agent host)' },
   { name: '.cursorrules', why: 'agent instructions' },
+  { name: '.devcontainer.json', why: 'container lifecycle commands run by the editor' },
+  // Instructions that agents load on their own when they start in the
+  // directory: whoever writes them steers the next agent session, which may
+  // run unconfined.
+  { name: 'CLAUDE.md', why: 'agent instructions (Claude Code)' },
+  { name: 'CLAUDE.local.md', why: 'agent instructions (Claude Code)' },
+  { name: 'AGENTS.md', why: 'agent instructions (Codex, Cursor, opencode, Amp, Zed and others)' },
+  { name: 'AGENTS.override.md', why: 'agent instructions (Codex)' },
+  { name: 'GEMINI.md', why: 'agent instructions (Gemini CLI)' },
+  { name: '.windsurfrules', why: 'agent instructions (Windsurf)' },
+  { name: '.clinerules', why: 'agent instructions (Cline)' },
+  { name: '.aider.conf.yml', why: 'agent settings (aider: test and lint commands it runs)' },
+  { name: 'opencode.json', why: 'agent settings (opencode: MCP server commands)' },
+  { name: 'opencode.jsonc', why: 'agent settings (opencode: MCP server commands)' },
+  { name: '.opencode', why: 'agent settings, commands and plugins (opencode)' },
   { name: '.cordon', why: "cordon's own project settings" },
 ];
 
@@ -47,6 +65,17 @@ export const PROTECTED_IN_HOME: readonly { name: string; why: string }[] = [
   { name: '.ssh', why: 'authorized_keys and ssh config (ProxyCommand)' },
   { name: '.claude.json', why: 'agent settings (MCP servers)' },
   { name: '.srt-settings.json', why: "srt's settings, which cordon loads when it has none of its own" },
+  // Python puts the user site-packages (~/.local/lib/pythonX.Y/site-packages)
+  // on sys.path of every later Python process, ahead of the system's
+  // packages: not only its *.pth files and usercustomize/sitecustomize run
+  // at start-up, any module there shadows an installed one. So the whole
+  // directory, for every Python version, present or future.
+  { name: '.local/lib', why: 'Python user site-packages (*.pth, usercustomize.py and every module there run in later Python processes)' },
+  { name: '.aws/config', why: 'AWS configuration (credential_process runs a command)' },
+  { name: '.aws/credentials', why: 'AWS credentials (botocore reads credential_process here too)' },
+  { name: '.npmrc', why: 'npm configuration (script-shell, node-options and git run programs)' },
+  { name: '.cargo/config.toml', why: 'cargo configuration (rustc-wrapper, runners and aliases run programs)' },
+  { name: '.cargo/config', why: 'cargo configuration (the older name of config.toml)' },
 ];
 
 /**

@@ -200,3 +200,55 @@ test('a settings file with filesystem.allowWrite names the writable set: the wor
   assert.equal(none.rescan, undefined, 'nothing writable: nothing to scan before or after');
   assert.ok(!none.rules.some((r) => r.path === join(w.proj, '.envrc')), 'no protections needed where nothing is writable');
 });
+
+test('hidden by default: agent tokens, tool credentials, histories and host secrets carry a (liftable) deny-read', async () => {
+  const { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM } = await import('../../../src/policy/defaults.js');
+  const w = world();
+  const home = ['.claude/.credentials.json', '.codex/auth.json', '.gemini/oauth_creds.json', '.config/github-copilot', '.config/containers/auth.json', '.config/sops/age', '.s3cfg', '.boto', '.terraformrc', '.pulumi/credentials.json', '.mylogin.cnf', '.bash_history', '.zsh_history', '.python_history', '.node_repl_history', '.psql_history', '.mysql_history', '.lesshst', '.local/share/fish/fish_history'];
+  const system = ['/var/backups/*shadow*', '/etc/kubernetes', '/etc/wireguard'];
+  for (const rel of home) assert.ok(CREDENTIAL_STORES_IN_HOME.includes(rel), rel);
+  for (const abs of system) assert.ok(CREDENTIAL_STORES_SYSTEM.includes(abs), abs);
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: noScan });
+  for (const path of [...home.map((rel) => join(w.home, rel)), '/etc/kubernetes', '/etc/wireguard']) {
+    const r = p.rules.find((x) => x.path === path && x.access === 'deny-read');
+    assert.equal(r?.weak, true, `${path}: a default deny that an explicit allowRead lifts`);
+  }
+  assert.ok(!p.rules.some((r) => r.path.includes('*')), 'the /var/backups glob is expanded, never kept as a path');
+});
+
+test('never writable: the new names at the root of every writable path, and in $HOME whichever grant reaches them', async () => {
+  const { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } = await import('../../../src/policy/protected.js');
+  const w = world();
+  const ro = (p: ReturnType<typeof buildPolicy>, path: string) => p.rules.some((r) => r.path === path && r.access === 'read-only');
+  const names = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode'];
+  for (const n of names) assert.ok(PROTECTED_NAMES.some((x) => x.name === n && x.why.length > 0), n);
+  assert.ok(SHELL_STARTUP.some((x) => x.name === '.bash_aliases'));
+  const inHome = ['.local/lib', '.aws/config', '.aws/credentials', '.npmrc', '.cargo/config.toml', '.cargo/config', '.srt-settings.json'];
+  for (const n of inHome) assert.ok(PROTECTED_IN_HOME.some((x) => x.name === n && x.why.length > 0), n);
+  const proj = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: noScan });
+  for (const n of names) assert.ok(ro(proj, join(w.proj, n)), `${n} at the working directory's root`);
+  assert.ok(!inHome.some((n) => ro(proj, join(w.home, n))), '$HOME not writable: no rules there');
+  const home = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: noScan });
+  for (const n of [...inHome, '.bash_aliases']) assert.ok(ro(home, join(w.home, n)), `${n} with $HOME writable`);
+  // A grant above one (~/.aws) or beneath one (a site-packages directory) reaches it too.
+  mkdirSync(join(w.home, '.aws'));
+  mkdirSync(join(w.home, '.local', 'lib', 'python3.12', 'site-packages'), { recursive: true });
+  const near = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~/.aws', '~/.local/lib/python3.12/site-packages'] }, scan: noScan });
+  assert.ok(ro(near, join(w.home, '.aws', 'config')) && ro(near, join(w.home, '.aws', 'credentials')));
+  assert.ok(ro(near, join(w.home, '.local', 'lib')), 'read-only wins over the grant beneath it');
+  assert.ok(!ro(near, join(w.home, '.npmrc')), 'no grant reaches ~/.npmrc');
+});
+
+test('a read deny on a missing never-writable path is dropped, so that the path is guarded (~/.npmrc, ~/.ssh, ~/.aws)', () => {
+  const w = world();
+  const bare = join(w.root, 'bare-home');
+  mkdirSync(bare);
+  const p = buildPolicy({ cwd: bare, home: bare, settings: [], cli: noCli, scan: noScan });
+  const at = (path: string) => p.rules.filter((r) => r.path === path).map((r) => r.access);
+  for (const n of ['.npmrc', '.ssh']) assert.deepEqual(at(join(bare, n)), ['read-only'], n);
+  assert.deepEqual(at(join(bare, '.aws')), [], 'the deny above the missing ~/.aws/config is dropped');
+  assert.deepEqual(at(join(bare, '.aws', 'config')), ['read-only']);
+  assert.deepEqual(at(join(bare, '.kube')), ['deny-read'], 'a missing deny with nothing to guard beneath it stays (explain lists it)');
+  const existing = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: noScan });
+  assert.ok(existing.rules.some((r) => r.path === join(w.home, '.ssh') && r.access === 'deny-read'), 'an existing store keeps its deny');
+});

@@ -1,0 +1,184 @@
+/**
+ * The never-writable and hidden-by-default lists (src/policy/protected.ts,
+ * src/policy/defaults.ts), attacked from inside through the real CLI, as
+ * root and as an unprivileged user. Every outcome is judged on the host
+ * afterwards (does the file hold what it held? does it exist?), and every
+ * deny has a control run in which the same attempt succeeds, so a test
+ * cannot pass because the attempt was broken.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { cordon, makeWorld, testUser, type World } from '../../../helpers/cordon.js';
+
+interface Caller { readonly label: string; readonly owner?: { uid: number; gid: number }; readonly asUser?: string }
+
+// Root, and an unprivileged user where the suite runs as root (as CI does).
+function callers(): Caller[] {
+  const u = testUser();
+  return [{ label: 'root' }, ...(u ? [{ label: u.name, owner: { uid: u.uid, gid: u.gid }, asUser: u.name }] : [])];
+}
+
+/** Files in the world, owned by the caller (as makeWorld's own are). */
+function put(w: World, who: Caller, files: readonly [rel: string, content: string][]): void {
+  for (const [rel, content] of files) {
+    const p = join(w.root, rel);
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, content);
+  }
+  if (who.owner) spawnSync('chown', ['-R', `${who.owner.uid}:${who.owner.gid}`, w.root]);
+}
+
+function run(w: World, who: Caller, args: string[], script: string) {
+  const r = cordon(w, [...args, '/bin/sh', '-c', script], who.asUser ? { asUser: who.asUser } : {});
+  assert.equal(r.status, 0, `${who.label}: ${r.stderr}`);
+  return r;
+}
+
+/** Secrets in $HOME that no command should read by default (each file holds its own marker). */
+const HIDDEN_IN_HOME = [
+  '.claude/.credentials.json', '.codex/auth.json', '.gemini/oauth_creds.json', '.config/github-copilot/apps.json',
+  '.config/containers/auth.json', '.config/sops/age/keys.txt', '.s3cfg', '.boto', '.terraformrc',
+  '.pulumi/credentials.json', '.mylogin.cnf',
+  '.bash_history', '.zsh_history', '.zhistory', '.histfile', '.sh_history', '.local/share/fish/fish_history',
+  '.python_history', '.node_repl_history', '.psql_history', '.mysql_history', '.sqlite_history',
+  '.rediscli_history', '.irb_history', '.lesshst', '.viminfo',
+];
+
+const marker = (rel: string) => `SECRET-${rel.replace(/[^A-Za-z0-9]/g, '_')}`;
+
+test('hidden by default: agent tokens, tool credentials and histories in $HOME', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    put(w, who, HIDDEN_IN_HOME.map((rel) => [join('home', rel), marker(rel)]));
+    const script = HIDDEN_IN_HOME.map((rel) => `cat ${w.home}/${rel} 2>/dev/null`).join('; ') + '; echo end';
+    const r = run(w, who, [], script);
+    assert.equal(r.stdout, 'end\n', `${who.label}: nothing is read`);
+    // Control: re-opened, every one of them reads (so the attempts above were real).
+    const open = run(w, who, HIDDEN_IN_HOME.flatMap((rel) => ['--allow-read', `${w.home}/${rel}`]), script);
+    for (const rel of HIDDEN_IN_HOME) assert.match(open.stdout, new RegExp(marker(rel)), `${who.label}: control for ${rel}`);
+    // Written over from inside with $HOME writable: the secret stays, nothing is replaced.
+    run(w, who, ['--allow-write', w.home], HIDDEN_IN_HOME.map((rel) => `echo x > ${w.home}/${rel} 2>/dev/null`).join('; ') + '; true');
+    for (const rel of HIDDEN_IN_HOME) assert.equal(readFileSync(join(w.home, rel), 'utf8'), marker(rel), `${who.label}: ${rel} unchanged`);
+  }
+});
+
+test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc/kubernetes, /etc/wireguard)', () => {
+  // Fixtures on the host itself: files of our own, in directories made for the test when missing.
+  const tag = `cordon-test-${process.pid}`;
+  const fixtures = [join('/var/backups', `${tag}-shadow.bak`), join('/etc/kubernetes', `${tag}-admin.conf`), join('/etc/wireguard', `${tag}.conf`)];
+  const made: string[] = [];
+  try {
+    for (const f of fixtures) {
+      if (!existsSync(dirname(f))) {
+        mkdirSync(dirname(f), { recursive: true, mode: 0o755 });
+        made.push(dirname(f));
+      }
+      writeFileSync(f, marker(f), { mode: 0o644 });
+    }
+    let userChecked = 0;
+    for (const who of callers()) {
+      const w = makeWorld(who.owner ? { owner: who.owner } : {});
+      // Control first: only a fixture this caller can read on the host tells anything about cordon.
+      const script = fixtures.map((f) => `cat ${f} 2>/dev/null`).join('; ') + '; echo end';
+      const open = run(w, who, fixtures.flatMap((f) => ['--allow-read', f]), script);
+      const readable = fixtures.filter((f) => open.stdout.includes(marker(f)));
+      if (!who.asUser) assert.deepEqual(readable, fixtures, 'root reads every fixture when it is re-opened');
+      else userChecked = readable.length;
+      const r = run(w, who, [], script);
+      assert.equal(r.stdout, 'end\n', `${who.label}: none of ${readable.join(', ')} is read`);
+    }
+    if (testUser()) assert.ok(userChecked > 0, 'the unprivileged user could read at least one fixture when re-opened');
+  } finally {
+    for (const f of fixtures) rmSync(f, { force: true });
+    for (const d of made) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+/** Names protected at the root of every writable path that this suite adds; each is attempted missing and existing. */
+const NEW_NAMES = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode'];
+
+test('never writable at the root of a writable path: agent instructions and settings, .devcontainer.json', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    const existing = join(w.outside, 'existing');
+    put(w, who, NEW_NAMES.map((n) => [join('outside', 'existing', n), `ORIGINAL ${n}`]));
+    const attempt = (dir: string) => NEW_NAMES.map((n) => [
+      `(echo evil >> ${dir}/${n}) 2>/dev/null && echo "BROKE append ${n}"`,
+      `(rm -f ${dir}/${n} && echo evil > ${dir}/${n}) 2>/dev/null && echo "BROKE replace ${n}"`,
+      `(mv ${dir}/${n} ${dir}/${n}.old) 2>/dev/null && echo "BROKE rename ${n}"`,
+      `(mkdir -p ${dir}/${n} && echo evil > ${dir}/${n}/x) 2>/dev/null && echo "BROKE dir ${n}"`,
+    ].join('; ')).join('; ') + '; echo end';
+    // Missing ones in the project (the working directory), existing ones in another writable path.
+    const r = run(w, who, ['--allow-write', existing], `${attempt(w.proj)}; ${attempt(existing)}`);
+    assert.equal(r.stdout, 'end\nend\n', `${who.label}: ${r.stdout}`);
+    for (const n of NEW_NAMES) {
+      assert.ok(!existsSync(join(w.proj, n)), `${who.label}: ${n} was not created (and its placeholder is gone)`);
+      assert.equal(readFileSync(join(existing, n), 'utf8'), `ORIGINAL ${n}`, `${who.label}: ${n} unchanged`);
+    }
+    // Control: an unprotected name next to them is writable.
+    run(w, who, [], 'echo ok > NOTES.md');
+    assert.equal(readFileSync(join(w.proj, 'NOTES.md'), 'utf8'), 'ok\n');
+  }
+});
+
+/** In $HOME: [path, exists before the run]. Missing ones must not appear; existing ones must not change. */
+const HOME_FILES: [string, boolean][] = [
+  ['.bash_aliases', true],
+  ['.aws/config', true],
+  ['.npmrc', true],
+  ['.cargo/config.toml', true],
+  ['.cargo/config', false],
+  ['.local/lib/python3.12/site-packages/existing.pth', true],
+  ['.local/lib/python3.12/site-packages/usercustomize.py', false],
+  ['.local/lib/python3.12/site-packages/sitecustomize.py', false],
+  ['.local/lib/python3.13/site-packages/new.pth', false],
+  ['.srt-settings.json', false],
+];
+
+test('never writable in $HOME, whichever grant reaches it: shell aliases, Python user site, AWS, npm and cargo configuration', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    put(w, who, HOME_FILES.filter(([, exists]) => exists).map(([rel]) => [join('home', rel), `ORIGINAL ${rel}`]));
+    const attempt = HOME_FILES.map(([rel]) => `(mkdir -p "$(dirname ${w.home}/${rel})"; echo evil >> ${w.home}/${rel}) 2>/dev/null && echo "BROKE ${rel}"`).join('; ') + '; echo end';
+    const check = (label: string) => {
+      for (const [rel, exists] of HOME_FILES) {
+        const p = join(w.home, rel);
+        if (exists) assert.equal(readFileSync(p, 'utf8'), `ORIGINAL ${rel}`, `${who.label}, ${label}: ${rel} unchanged`);
+        else assert.ok(!existsSync(p), `${who.label}, ${label}: ${rel} not created`);
+      }
+    };
+    // $HOME writable as a whole.
+    const all = run(w, who, ['--allow-write', w.home, '--allow-read', `${w.home}/.aws`, '--allow-read', `${w.home}/.npmrc`], attempt);
+    assert.equal(all.stdout, 'end\n', `${who.label}: ${all.stdout}`);
+    check('$HOME writable');
+    // A grant above one of them, or beneath it.
+    const near = run(w, who, ['--allow-write', `${w.home}/.aws`, '--allow-write', `${w.home}/.local/lib/python3.12/site-packages`, '--allow-write', `${w.home}/.cargo`, '--allow-read', `${w.home}/.aws`], attempt);
+    assert.match(near.stdout, /end\n$/);
+    assert.doesNotMatch(near.stdout, /BROKE/, `${who.label}: ${near.stdout}`);
+    check('grants above and beneath');
+    // Control: elsewhere in $HOME the same commands write.
+    run(w, who, ['--allow-write', w.home], `mkdir -p ${w.home}/.local/share/x && echo ok > ${w.home}/.local/share/x/f && echo ok > ${w.home}/plain.txt`);
+    assert.equal(readFileSync(join(w.home, 'plain.txt'), 'utf8'), 'ok\n');
+  }
+});
+
+test('a never-writable path that is also read-denied stays unwritable when it does not exist (~/.npmrc, ~/.aws/config, ~/.ssh)', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    for (const rel of ['.npmrc', '.aws', '.ssh']) rmSync(join(w.home, rel), { recursive: true, force: true });
+    const r = run(w, who, ['--allow-write', w.home], [
+      `(echo "script-shell=/tmp/evil" > ${w.home}/.npmrc) 2>/dev/null && echo BROKE-npmrc`,
+      `(mkdir -p ${w.home}/.aws && echo "credential_process=/tmp/evil" > ${w.home}/.aws/config) 2>/dev/null && echo BROKE-aws`,
+      `(mkdir -p ${w.home}/.ssh && echo key > ${w.home}/.ssh/authorized_keys) 2>/dev/null && echo BROKE-ssh`,
+      'echo end',
+    ].join('; '));
+    assert.equal(r.stdout, 'end\n', `${who.label}: ${r.stdout}`);
+    assert.ok(!existsSync(join(w.home, '.npmrc')) && !existsSync(join(w.home, '.aws', 'config')) && !existsSync(join(w.home, '.ssh', 'authorized_keys')), who.label);
+    // Control: with none of them protected (a name next to them) the same write works.
+    run(w, who, ['--allow-write', w.home], `echo x > ${w.home}/.npmrc-not`);
+    assert.ok(existsSync(join(w.home, '.npmrc-not')));
+  }
+});
