@@ -193,7 +193,7 @@ test('a settings file with filesystem.allowWrite names the writable set: the wor
   assert.deepEqual(writable([file({ denyRead: ['~/x'] })]), [`${w.proj} <- default: working directory`], 'a file without the key keeps the default');
   assert.deepEqual(writable([file({ allowWrite: [] })]), [], 'an empty list is an empty writable set');
   assert.deepEqual(writable([file({ allowWrite: ['./out'] })]), [`${join(w.proj, 'out')} <- /s.json: filesystem.allowWrite[0]`]);
-  assert.deepEqual(writable([file({ allowWriteNoDelete: ['./out'] })]), [`${join(w.proj, 'out')} <- /s.json: filesystem.allowWriteNoDelete[0]`]);
+  assert.deepEqual(writable([file({ allowWriteNoDelete: [] })]), [], 'allowWriteNoDelete names the writable set too');
   assert.deepEqual(writable([file({ denyRead: [] }), file({ allowWrite: [] }, '/t.json')]), [], 'any file with the key decides');
   assert.deepEqual(writable([file({ allowWrite: [] })], { ...noCli, allowWrite: ['.'] }), [`${w.proj} <- --allow-write`], 'the command line still adds');
   const none = buildPolicy({ cwd: w.proj, home: w.home, settings: [file({ allowWrite: [] })], cli: noCli, scan: (roots) => { assert.deepEqual(roots, []); return noScan(); } });
