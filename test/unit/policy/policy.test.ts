@@ -205,11 +205,11 @@ test('hidden by default: agent tokens, tool credentials, histories and host secr
   const { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM } = await import('../../../src/policy/defaults.js');
   const w = world();
   const home = ['.claude/.credentials.json', '.codex/auth.json', '.gemini/oauth_creds.json', '.config/github-copilot', '.config/containers/auth.json', '.config/sops/age', '.s3cfg', '.boto', '.terraformrc', '.pulumi/credentials.json', '.mylogin.cnf', '.bash_history', '.zsh_history', '.python_history', '.node_repl_history', '.psql_history', '.mysql_history', '.lesshst', '.local/share/fish/fish_history'];
-  const system = ['/var/backups/*shadow*', '/etc/kubernetes', '/etc/wireguard'];
+  const system = ['/var/backups/*shadow*', '/etc/kubernetes', '/etc/wireguard', '/etc/ssl/private'];
   for (const rel of home) assert.ok(CREDENTIAL_STORES_IN_HOME.includes(rel), rel);
   for (const abs of system) assert.ok(CREDENTIAL_STORES_SYSTEM.includes(abs), abs);
   const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: noScan });
-  for (const path of [...home.map((rel) => join(w.home, rel)), '/etc/kubernetes', '/etc/wireguard']) {
+  for (const path of [...home.map((rel) => join(w.home, rel)), '/etc/kubernetes', '/etc/wireguard', '/etc/ssl/private']) {
     const r = p.rules.find((x) => x.path === path && x.access === 'deny-read');
     assert.equal(r?.weak, true, `${path}: a default deny that an explicit allowRead lifts`);
   }

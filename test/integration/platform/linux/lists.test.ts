@@ -65,10 +65,10 @@ test('hidden by default: agent tokens, tool credentials and histories in $HOME',
   }
 });
 
-test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc/kubernetes, /etc/wireguard)', () => {
+test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc/kubernetes, /etc/wireguard, /etc/ssl/private)', () => {
   // Fixtures on the host itself: files of our own, in directories made for the test when missing.
   const tag = `cordon-test-${process.pid}`;
-  const fixtures = [join('/var/backups', `${tag}-shadow.bak`), join('/etc/kubernetes', `${tag}-admin.conf`), join('/etc/wireguard', `${tag}.conf`)];
+  const fixtures = [join('/var/backups', `${tag}-shadow.bak`), join('/etc/kubernetes', `${tag}-admin.conf`), join('/etc/wireguard', `${tag}.conf`), join('/etc/ssl/private', `${tag}.key`)];
   const made: string[] = [];
   try {
     for (const f of fixtures) {
@@ -81,14 +81,16 @@ test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc
     let userChecked = 0;
     for (const who of callers()) {
       const w = makeWorld(who.owner ? { owner: who.owner } : {});
-      // Control first: only a fixture this caller can read on the host tells anything about cordon.
+      // Control first: only a fixture this caller can read on the host tells anything about
+      // cordon (/etc/ssl/private is root's alone), and re-opened, each of those reads.
       const script = fixtures.map((f) => `cat ${f} 2>/dev/null`).join('; ') + '; echo end';
-      const open = run(w, who, fixtures.flatMap((f) => ['--allow-read', f]), script);
-      const readable = fixtures.filter((f) => open.stdout.includes(marker(f)));
-      if (!who.asUser) assert.deepEqual(readable, fixtures, 'root reads every fixture when it is re-opened');
+      const readable = fixtures.filter((f) => !who.asUser || spawnSync('runuser', ['-u', who.asUser, '--', 'test', '-r', f]).status === 0);
+      const open = run(w, who, readable.flatMap((f) => ['--allow-read', f]), script);
+      assert.deepEqual(fixtures.filter((f) => open.stdout.includes(marker(f))), readable, `${who.label}: control`);
+      if (!who.asUser) assert.deepEqual(readable, fixtures, 'root reads every fixture');
       else userChecked = readable.length;
       const r = run(w, who, [], script);
-      assert.equal(r.stdout, 'end\n', `${who.label}: none of ${readable.join(', ')} is read`);
+      assert.equal(r.stdout, 'end\n', `${who.label}: none of ${fixtures.join(', ')} is read`);
     }
     if (testUser()) assert.ok(userChecked > 0, 'the unprivileged user could read at least one fixture when re-opened');
   } finally {
