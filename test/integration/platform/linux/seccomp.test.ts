@@ -4,6 +4,12 @@
  * errno cordon promises. A control run without the filter must answer
  * differently (otherwise the probe proves nothing), and ordinary programs
  * (sh, python3, node) must still run under the filter.
+ *
+ * Then through the real cordon (the helper installs the filter the plan
+ * asks for), as root and as an unprivileged user: every route to a host
+ * Unix socket, inherited stdio, socket families (AF_VSOCK's port on the
+ * host), and no-delete's data-destroying calls, each judged by what the host
+ * saw (datagrams and connections received, the file's bytes).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
