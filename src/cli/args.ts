@@ -17,6 +17,8 @@ export interface CliConfig {
   readonly ignoreUserSettings: boolean;
   readonly rules: CliRules;
   readonly debug: boolean;
+  /** --dangerously-allow-missing-landlock: without Landlock, run on the mounts alone (never for no-delete paths). */
+  readonly landlockOptional?: boolean;
   readonly json: boolean;
   /** Append every decision as a JSON line here. */
   readonly auditLog?: string;
@@ -57,6 +59,9 @@ options:
   -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
   --audit-log FILE       append every network decision to FILE as JSON lines
   --debug                print the plan and timings on stderr
+  --dangerously-allow-missing-landlock
+                         on a kernel without Landlock, run with the mounts as
+                         the only write wall (no-delete paths still need it)
   --json                 (explain, doctor) machine-readable output
   --version, --help
 
@@ -70,6 +75,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   let network: NetworkMode | undefined;
   let ignoreUserSettings = false;
   let debug = false;
+  let landlockOptional = false;
   let auditLog: string | undefined;
   let json = false;
   let command: CliConfig['command'];
@@ -105,6 +111,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--settings') settingsFiles.push(value());
     else if (flag === '--ignore-user-settings') ignoreUserSettings = true;
     else if (flag === '--debug') debug = true;
+    else if (flag === '--dangerously-allow-missing-landlock') landlockOptional = true;
     else if (flag === '--audit-log') auditLog = value();
     else if (flag === '--json') json = true;
     else if (flag === '--network') {
@@ -123,5 +130,5 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   }
   if (subcommand === 'run' && !command) usage('no command given');
   if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
-  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(auditLog ? { auditLog } : {}) };
+  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(auditLog ? { auditLog } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
 }

@@ -23,7 +23,6 @@ export function printDoctor(json: boolean): number {
   else {
     for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'MISSING'} ${c.name}: ${c.detail}${c.fix ? `\n        fix: ${c.fix}` : ''}\n`);
   }
-  // Landlock is only needed for no-delete rules, and user notification only
-  // for Unix socket grants: neither makes the machine unusable.
-  return checks.every((c) => c.ok || c.name === 'Landlock' || c.name === 'Unix socket grants') ? 0 : 1;
+  // User notification is only needed for Unix socket grants: it does not make the machine unusable.
+  return checks.every((c) => c.ok || c.name === 'Unix socket grants') ? 0 : 1;
 }

@@ -33,7 +33,7 @@ export function printExplain(c: Compiled, json: boolean): void {
   }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);
-  out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.required ? ' (required)' : ' (applied when the kernel has it)'}`);
+  out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.minAbi > 0 ? ` (needs Landlock ABI >= ${plan.landlock.minAbi})` : ' (applied when the kernel has it: --dangerously-allow-missing-landlock)'}`);
   out.push('', `seccomp refuses (${plan.seccomp.unixStream ? 'stream Unix sockets granted' : 'no Unix socket granted'}; ${plan.seccomp.noDelete ? 'no-delete paths: data-destroying calls refused' : 'no no-delete path'}):`);
   for (const d of denials) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
   for (const n of plan.notes) out.push(`note: ${n}`);

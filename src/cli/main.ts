@@ -64,6 +64,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       settingsFiles: cfg.settingsFiles,
       ignoreUserSettings: cfg.ignoreUserSettings,
       rules: cfg.rules,
+      ...(cfg.landlockOptional ? { landlockOptional: true } : {}),
       command,
       argv,
     }, early.scans);

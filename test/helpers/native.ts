@@ -75,10 +75,10 @@ export function runHelper(args: readonly string[], options: SpawnOptions = {}): 
   return run(buildHelper(), args, options);
 }
 
-/** Null when Landlock (ABI >= 2) can be applied here, else the reason to skip. */
+/** Null when Landlock with truncation control (ABI >= 3, what no-delete needs) can be applied here, else the reason to skip. */
 export function landlockSkipReason(): string | null {
-  const r = spawnSync(buildHelper(), ['run', '--require-landlock', '--', 'true'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `Landlock ABI >= 2 unavailable: ${r.stderr.trim()}`;
+  const r = spawnSync(buildHelper(), ['run', '--rw', '/dev', '--landlock-min', '3', '--', 'true'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `Landlock ABI >= 3 unavailable: ${r.stderr.trim()}`;
 }
 
 /** Null when bubblewrap can create a sandbox here, else the reason to skip. */

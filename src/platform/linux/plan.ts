@@ -28,13 +28,17 @@ import type { SeccompOptions } from './seccomp.js';
 export interface LinuxFacts {
   readonly helper: string;
   readonly bwrap: string;
-  /** Landlock ABI the kernel offers (0 = none). */
-  readonly landlockAbi: number;
   /**
    * The kernel has the new mount API (open_tree, move_mount, mount_setattr:
    * Linux >= 5.12), so the helper makes the read-only mounts itself.
    */
   readonly helperMounts: boolean;
+  /**
+   * --dangerously-allow-missing-landlock: a kernel without Landlock runs the
+   * sandbox on its mounts alone (no second write wall). Never for no-delete
+   * paths, which only Landlock can enforce.
+   */
+  readonly landlockOptional?: boolean;
   /** The caller's XDG_CACHE_HOME, if absolute: where Go keeps its build cache by default. */
   readonly xdgCacheHome?: string;
 }
@@ -57,7 +61,13 @@ export interface LinuxPlan {
   readonly helperArgs: readonly string[];
   /** Host paths to create (empty directories) so a not-yet-existing protected path can be mounted over. */
   readonly placeholders: readonly string[];
-  readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly required: boolean };
+  /**
+   * The Landlock write wall. `minAbi`: what the kernel must offer, checked by
+   * the helper (a kernel with less is an error, never a silent skip): 3 with
+   * no-delete paths (TRUNCATE is handled from ABI 3), else 1, or 0 when the
+   * user opted out of the second wall (facts.landlockOptional).
+   */
+  readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly minAbi: number };
   /** What the seccomp filter is compiled with (main.ts compiles it, explain prints its rules): see seccomp.ts. */
   readonly seccomp: SeccompOptions;
   readonly env: Readonly<Record<string, string>>;
@@ -83,6 +93,9 @@ type WriteMode = 'ro' | 'rw' | 'rwnd';
 export interface PathState { readonly readable: boolean; readonly write: WriteMode }
 
 const PRIVATE_TMP = '/tmp';
+
+/** No delete, no rename away and no truncation: LANDLOCK_ACCESS_FS_TRUNCATE came with ABI 3 (Linux 6.2). */
+export const LANDLOCK_NO_DELETE_ABI = 3;
 
 export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly string[], fds: Fds): LinuxPlan {
   const rules = policy.rules;
@@ -173,7 +186,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const landlockRw = rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing' && state(r.path).write === 'rw' && state(r.path).readable).map((r) => r.path);
   const landlockNd = rules.filter((r) => r.access === 'read-write-no-delete' && r.kind !== 'missing' && state(r.path).write === 'rwnd' && state(r.path).readable).map((r) => r.path);
   const base = ['/dev', ...(privateTmp ? [PRIVATE_TMP] : [])];
-  const landlock = { rw: dedupe([...base, ...landlockRw]), rwnd: dedupe(landlockNd), required: landlockNd.length > 0 };
+  const landlock = { rw: dedupe([...base, ...landlockRw]), rwnd: dedupe(landlockNd), minAbi: landlockNd.length > 0 ? LANDLOCK_NO_DELETE_ABI : facts.landlockOptional ? 0 : 1 };
 
   const all = helperSplit([...mounts, ...remountRo], privateTmp, facts);
   const bwrapMounts = all.filter((m) => !m.byHelper);
@@ -204,7 +217,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     ...policy.network.unixSockets.flatMap((g) => ['--unix-grant', g]),
     ...landlock.rw.flatMap((p) => ['--rw', p]),
     ...landlock.rwnd.flatMap((p) => ['--rwnd', p]),
-    ...(landlock.required ? ['--require-landlock'] : []),
+    '--landlock-min', String(landlock.minAbi),
     '--', ...command,
   ];
   return {

@@ -46,9 +46,11 @@ export function probeLinux(helper: string | undefined): Check[] {
     checks.push({ name: 'native helper', ok: true, detail: helper });
     checks.push({
       name: 'Landlock',
-      ok: abi >= 2,
-      detail: abi > 0 ? `ABI ${abi}` : 'not available',
-      fix: abi >= 2 ? undefined : 'read-write-no-delete paths need Landlock ABI ≥ 2 (Linux ≥ 5.19 with lsm=landlock); without it only the mount-based walls apply and no-delete rules are refused',
+      ok: abi >= 1,
+      detail: abi > 0 ? `ABI ${abi}${abi < 3 ? ' (read-write-no-delete paths need ABI 3: they are refused here)' : ''}` : 'not available',
+      fix: abi >= 3 ? undefined : abi >= 1
+        ? 'read-write-no-delete paths need Landlock ABI ≥ 3 (Linux ≥ 6.2): no delete, rename away or truncation'
+        : 'the second write wall needs Landlock (Linux ≥ 5.13 with lsm=landlock); without it cordon refuses to run unless given --dangerously-allow-missing-landlock (the mounts alone), and refuses no-delete paths',
     });
   }
   return checks;

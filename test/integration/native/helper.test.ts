@@ -133,9 +133,9 @@ describe('run: Landlock write wall', { skip: landlockSkip ?? false }, () => {
     assert.equal(Object.keys(ops).length, 23);
   });
 
-  it('--rw allows writes beneath A, --rwnd allows create/modify but no delete or rename in C, the rest is read-only', T, async () => {
+  it('--rw allows writes beneath A, --rwnd allows create/modify but no delete, rename or truncation in C, the rest is read-only', T, async () => {
     const { A, B, C } = fsFixture();
-    const r = await runHelper(['run', '--rw', A, '--rwnd', C, '--', 'python3', '-c', FS_OPS, A, B, C]);
+    const r = await runHelper(['run', '--rw', A, '--rwnd', C, '--landlock-min', '3', '--', 'python3', '-c', FS_OPS, A, B, C]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(parseOps(r.stdout), {
       'A.create': 'ok',
@@ -154,8 +154,9 @@ describe('run: Landlock write wall', { skip: landlockSkip ?? false }, () => {
       'C.append': 'ok',
       'C.mkdir': 'ok',
       'C.create_in_subdir': 'ok',
-      'C.truncate': 'ok',
-      'C.open_trunc': 'ok',
+      // No-delete also means no truncation (Landlock's TRUNCATE right, ABI 3).
+      'C.truncate': 'EACCES',
+      'C.open_trunc': 'EACCES',
       'C.unlink': 'EACCES',
       'C.rmdir': 'EACCES',
       'C.rename_out': 'EACCES',
@@ -177,12 +178,12 @@ describe('run: Landlock write wall', { skip: landlockSkip ?? false }, () => {
     assert.match(r.stderr, /Permission denied/);
   });
 
-  it('--require-landlock with no paths makes the whole filesystem read-only', T, async () => {
+  it('--landlock-min above what the kernel offers is the helper\'s own failure (125), the command never runs', T, async () => {
     const d = tempDir();
-    const r = await runHelper(['run', '--require-landlock', '--', 'sh', '-c', `echo x > '${d}/f'`]);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /Permission denied/);
-    assert.ok(!existsSync(join(d, 'f')));
+    const r = await runHelper(['run', '--rw', d, '--landlock-min', '9', '--', 'sh', '-c', `: > '${d}/ran'`]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^cordon: this kernel offers Landlock ABI \d+, and this sandbox's write rules need ABI 9 or newer/);
+    assert.ok(!existsSync(join(d, 'ran')));
   });
 
   it('a path that does not exist is the helper\'s own failure (125), the command never runs', T, async () => {
@@ -398,7 +399,7 @@ function noLandlockFilter(errno: number): Buffer {
 
 describe('run: on a kernel without Landlock (simulated with seccomp under bwrap)', { skip: bwrapSkip ?? (process.arch === 'x64' ? false : 'the filter is x86-64 only') }, () => {
   for (const [name, errno] of [['ENOSYS', 38], ['EOPNOTSUPP', 95]] as const) {
-    it(`${name}: fails closed for --rwnd and --require-landlock, tolerates plain --rw`, T, async () => {
+    it(`${name}: fails closed whenever the plan's minimum is above 0, runs on the mounts alone at minimum 0`, T, async () => {
       const d = tempDir();
       const filter = join(d, 'filter.bpf');
       writeFileSync(filter, noLandlockFilter(errno));
@@ -413,8 +414,8 @@ describe('run: on a kernel without Landlock (simulated with seccomp under bwrap)
         }
       };
       assert.deepEqual(await inBwrap(['landlock-abi']), { code: 0, signal: null, stdout: '0\n', stderr: '' });
-      const message = /^cordon: Landlock ABI 0 is too old or unavailable .*needs a kernel >= 5\.19 with Landlock enabled \(lsm=landlock\)\n$/;
-      for (const args of [['--rwnd', d], ['--require-landlock'], ['--rw', d, '--require-landlock']]) {
+      const message = /^cordon: this kernel offers Landlock ABI 0, and this sandbox's write rules need ABI [13] or newer .*\(lsm=landlock\)/;
+      for (const args of [['--rwnd', d, '--landlock-min', '3'], ['--rw', d, '--landlock-min', '1']]) {
         const r = await inBwrap(['run', ...args, '--', 'sh', '-c', `: > '${d}/ran'`]);
         assert.equal(r.code, 125, args.join(' '));
         assert.match(r.stderr, message);
@@ -422,10 +423,10 @@ describe('run: on a kernel without Landlock (simulated with seccomp under bwrap)
       }
       // Plain --rw degrades to the mount wall alone (the bind mount is writable throughout).
       mkdirSync(join(d, 'a'));
-      const tolerated = await inBwrap(['run', '--rw', join(d, 'a'), '--', 'sh', '-c', `: > '${d}/outside-a' && echo wrote`]);
+      const tolerated = await inBwrap(['run', '--rw', join(d, 'a'), '--landlock-min', '0', '--', 'sh', '-c', `: > '${d}/outside-a' && echo wrote`]);
       assert.deepEqual(tolerated, { code: 0, signal: null, stdout: 'wrote\n', stderr: '' });
       // ...but a path that does not exist is still refused.
-      assert.equal((await inBwrap(['run', '--rw', join(d, 'missing'), '--', 'true'])).code, 125);
+      assert.equal((await inBwrap(['run', '--rw', join(d, 'missing'), '--landlock-min', '0', '--', 'true'])).code, 125);
     });
   }
 });

@@ -24,7 +24,7 @@ test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all 
   }
   // The helper installs the seccomp filter (after any mounts of its own); bubblewrap gets no capabilities to add.
   assert.ok(!a.includes('--seccomp') && !a.includes('--cap-add'), a);
-  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--', 'echo', 'hi']);
+  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--landlock-min', '1', '--', 'echo', 'hi']);
   assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1', npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' });
 });
 
@@ -173,10 +173,13 @@ test('an explicit host /tmp replaces the private one', () => {
   assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--bind', '/tmp', '/tmp']]);
 });
 
-test('no-delete paths go to Landlock, which then is required', () => {
+test('no-delete paths go to Landlock, which then must offer ABI 3 (truncation); otherwise ABI 1, or 0 only when the user opted out', () => {
   const plan = planLinux(policy([r('/p', 'read-write'), r('/p', 'read-write-no-delete'), r('/p/scratch', 'read-write')]), facts, ['true'], fds);
-  assert.deepEqual(plan.landlock, { rw: ['/dev', '/tmp', '/p/scratch'], rwnd: ['/p'], required: true });
-  assert.ok(plan.helperArgs.includes('--require-landlock'));
+  assert.deepEqual(plan.landlock, { rw: ['/dev', '/tmp', '/p/scratch'], rwnd: ['/p'], minAbi: 3 });
+  assert.ok(plan.helperArgs.join(' ').includes('--landlock-min 3'));
+  assert.equal(planLinux(policy([r('/p', 'read-write')]), facts, ['true'], fds).landlock.minAbi, 1);
+  assert.equal(planLinux(policy([r('/p', 'read-write')]), { ...facts, landlockOptional: true }, ['true'], fds).landlock.minAbi, 0);
+  assert.equal(planLinux(policy([r('/p', 'read-write-no-delete')]), { ...facts, landlockOptional: true }, ['true'], fds).landlock.minAbi, 3, 'no opting out for no-delete');
 });
 
 test('the helper stays reachable when its directory is denied', () => {
