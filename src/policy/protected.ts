@@ -50,6 +50,10 @@ export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
   { name: 'opencode.json', why: 'agent settings (opencode: MCP server commands)' },
   { name: 'opencode.jsonc', why: 'agent settings (opencode: MCP server commands)' },
   { name: '.opencode', why: 'agent settings, commands and plugins (opencode)' },
+  { name: '.continue', why: 'agent settings and MCP server commands (Continue)' },
+  { name: '.roo', why: 'agent rules and MCP server commands (Roo Code)' },
+  { name: '.kiro', why: 'agent hooks, steering and MCP server commands (Kiro)' },
+  { name: '.amazonq', why: 'agent rules and MCP server commands (Amazon Q Developer)' },
   { name: '.cordon', why: "cordon's own project settings" },
 ];
 

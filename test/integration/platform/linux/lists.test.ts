@@ -100,7 +100,7 @@ test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc
 });
 
 /** Names protected at the root of every writable path that this suite adds; each is attempted missing and existing. */
-const NEW_NAMES = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode'];
+const NEW_NAMES = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode', '.continue', '.roo', '.kiro', '.amazonq'];
 
 test('never writable at the root of a writable path: agent instructions and settings, .devcontainer.json', () => {
   for (const who of callers()) {
