@@ -20,15 +20,30 @@
  *     caller's mounts are the primary wall. A needed wall that cannot be built
  *     is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] [--wait-stdin] -- ROOT...
- *     Runs on the host before every launch (and again after it): walks ROOTs (never following
- *     symlinks, crossing mount points, not descending into .git directories)
- *     and prints NUL-terminated records on stdout:
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...
+ *     Runs on the host before every launch (and again after it): walks ROOTs
+ *     (never following symlinks, crossing mount points, not descending into
+ *     git dirs but for their modules/ and worktrees/) and prints
+ *     NUL-terminated records on stdout:
  *       G\tPATH  a directory holding an entry named .git (work tree)
- *       S\tPATH  a submodule git dir under some .git/modules/ (HEAD + config)
+ *       B\tPATH  a directory that is itself a git dir, as git's
+ *                is_git_directory() sees it: HEAD, and objects + refs or a
+ *                commondir (a bare repository; git discovers it too). Its
+ *                objects/ is not walked; its modules/ and worktrees/ are
+ *                walked as a .git's.
+ *       S\tPATH  a submodule git dir under some git dir's modules/ (HEAD + config)
+ *       W\tPATH  a linked worktree's git dir: a directory in some git dir's
+ *                worktrees/ (a .git, a bare git dir, a submodule git dir)
  *       M\tPATH  an entry whose basename matches a --match fnmatch(3) pattern
+ *       L\tPATH  (with --match only) a symbolic link that leads to a directory:
+ *                what lies there is reached through PATH too
+ *       I\tPATH  the scan could not look at everything below the directory
+ *                PATH (a path too long to name, --max-dirs, a listing too
+ *                large, out of descriptors, or a directory renamed or
+ *                replaced while it was walked); the scan still exits 0
  *       E\tN     N directories could not be read (only if N > 0)
  *     --max-depth N reads directories at most N levels below ROOT (ROOT = 0).
+ *     --max-dirs N looks at most at N directories (then I records).
  *     --cache FILE makes it incremental: directories unchanged since FILE
  *     recorded them are not read again (see "the incremental cache" below).
  *     FILE and its directory must be the caller's and not group/other
@@ -113,7 +128,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
 	      stderr);
@@ -875,11 +890,10 @@ static struct {
 	size_t n_match;
 	bool *literal; /* pattern without wildcards: strcmp is enough */
 	unsigned max_depth;
+	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
 	char *path; /* absolute path of the directory being read */
 	size_t path_len, path_cap;
-	char *names; /* stack of pending .git/modules names, NUL-separated */
-	size_t names_len, names_cap;
 	char *ents; /* stack of listed entries, in the cache's entry encoding */
 	size_t ents_len, ents_cap;
 	bool caching; /* build a new cache body in w */
@@ -993,15 +1007,6 @@ static unsigned entry_type(int dfd, const struct linux_dirent64 *d)
 	return S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 }
 
-/* O_NOFOLLOW: a name swapped for a symlink after getdents is refused, not followed. */
-static int open_dir(int dfd, const char *name)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
-		S.errors++; /* vanished or replaced mid-walk is not an error */
-	return fd;
-}
-
 typedef void (*visit_fn)(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx);
 
 /* Reads the whole directory, calls visit for each entry; visit may push names
@@ -1028,73 +1033,6 @@ static void read_dir(int dfd, visit_fn visit, void *ctx)
 	}
 }
 
-static void names_push(const char *name)
-{
-	size_t n = strlen(name) + 1;
-	grow(&S.names, &S.names_cap, S.names_len + n);
-	memcpy(S.names + S.names_len, name, n);
-	S.names_len += n;
-}
-
-/* Calls fn for each name pushed since mark, with the child opened and S.path set. */
-static void descend(int dfd, size_t mark, void (*fn)(int fd, unsigned arg), unsigned arg)
-{
-	size_t end = S.names_len;
-	for (size_t off = mark; off < end;) {
-		const char *name = S.names + off; /* re-read: fn may realloc S.names */
-		size_t n = strlen(name) + 1;
-		int fd = open_dir(dfd, name);
-		if (fd >= 0) {
-			size_t old = path_push(name);
-			fn(fd, arg);
-			path_pop(old);
-			close(fd);
-		}
-		off += n;
-	}
-	S.names_len = mark;
-}
-
-/* ---- .git/modules: find submodule git dirs, whatever the name's slashes ---- */
-
-struct gitns {
-	bool head, config, modules;
-};
-
-static void visit_gitns(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
-{
-	struct gitns *g = ctx;
-	(void)dfd;
-	if (strcmp(d->d_name, "HEAD") == 0)
-		g->head = true;
-	else if (strcmp(d->d_name, "config") == 0)
-		g->config = true;
-	if (type != DT_DIR)
-		return;
-	if (strcmp(d->d_name, "modules") == 0)
-		g->modules = true;
-	names_push(d->d_name);
-}
-
-/* container: a "modules" directory, whose subdirectories are module names. */
-static void walk_gitns(int dfd, unsigned container)
-{
-	struct gitns g = { 0 };
-	size_t mark = S.names_len;
-	read_dir(dfd, visit_gitns, &g);
-	if (!container && g.head && g.config) {
-		emit('S', S.path, S.path_len);
-		/* A git dir's insides are git's; only nested submodules matter. */
-		S.names_len = mark;
-		if (g.modules) {
-			names_push("modules");
-			descend(dfd, mark, walk_gitns, 1);
-		}
-		return;
-	}
-	descend(dfd, mark, walk_gitns, 0); /* a path component of a module name */
-}
-
 /* ---- the incremental cache (--cache FILE) ----
  *
  * FILE records, for every directory the main walk listed, who it is and what
@@ -1106,31 +1044,37 @@ static void walk_gitns(int dfd, unsigned container)
  * (git's racy-index rule). Creating, removing or renaming an entry sets both
  * stamps; ctime cannot be set back from user space, so a sandboxed command that
  * forges a directory's mtime after adding a repository does not hide it.
- * .git/modules lies inside .git, whose changes no record sees: re-walked always.
+ * .git/modules and .git/worktrees lie inside .git, whose changes no record
+ * sees, and so do a bare git dir's modules/ and worktrees/: re-walked always.
  *
- * Format 1, host byte order (a per-host, per-user file):
- *   header  "cordscan" u32 1, u32 0x01020304, u32 key_len, u32 0, u64 body_len, u64 hash(body)
+ * Format 2, host byte order (a per-host, per-user file):
+ *   header  "cordscan" u32 2, u32 0x01020304, u32 key_len, u32 0, u64 body_len, u64 hash(body)
  *   key     u32 max_depth, 'R' ROOT '\0' per normalized ROOT, 'P' PATTERN '\0' per --match
  *   body    one record per ROOT, in order
  *   record  u32 len (of this record with its descendants; 4: nothing recorded)
  *           u64 ino, u64 dev, i64 mtime_ns, i64 ctime_ns, i64 recorded_ns (clock at that scan's start)
  *           u8 flags (N_*), u32 n_entries, u32 entries_bytes, the entries,
  *           then if N_KIDS one record per E_DIR entry, in order
- *   entry   u8 flags (E_*), u16 name_len, name: the entries that match a pattern
- *           and the subdirectories the walk descends into, in listing order
+ *   entry   u8 flags (E_*), u16 name_len, name: the entries that match a pattern,
+ *           the subdirectories the walk descends into and (with --match) the
+ *           symbolic links, in listing order
  * Replaying entries in listing order prints what a fresh walk would, in its
- * order (cordon does not depend on the order anyway).
+ * order (cordon does not depend on the order anyway). A link's target is
+ * looked at again on every replay (it can change without its directory).
  * Trust: FILE must be the caller's own (owner, mode, not a symlink: checked).
  * Even so every length is checked and the body hashed: a damaged file costs a
  * full walk, never a crash or a wrong answer. A record is only ever used for a
  * directory whose identity and stamps it matches, wherever it sits in the file.
  */
-enum { N_GIT = 1, N_GITDIR = 2, N_KIDS = 4, N_UNTRUSTED = 8 }; /* N_UNTRUSTED: listing was partial */
-enum { E_MATCH = 1, E_DIR = 2 };
+/* N_UNTRUSTED: the listing was partial, or something below it was not walked (I). */
+enum { N_GIT = 1, N_GITDIR = 2, N_KIDS = 4, N_UNTRUSTED = 8, N_BARE = 16 };
+enum { E_MATCH = 1, E_DIR = 2, E_LINK = 4 };
 #define NODE_FIXED (4 + 5 * 8 + 1 + 4 + 4)
+#define NODE_FLAGS_AT 44
 #define RACY_NS 2000000000LL
-#define CACHE_VERSION 1
+#define CACHE_VERSION 2
 #define CACHE_BOM 0x01020304U
+#define W_MAX ((size_t)512 << 20) /* a bigger cache is not written: the scan stays bounded in memory */
 
 struct cache_head {
 	char magic[8];
@@ -1270,6 +1214,12 @@ static bool node_current(const struct node *n, const struct stat *st)
 
 static void w_put(const void *p, size_t n)
 {
+	if (!S.caching || S.w_fail)
+		return;
+	if (S.w_len + n > W_MAX) {
+		S.w_fail = true;
+		return;
+	}
 	grow(&S.w, &S.w_cap, S.w_len + n);
 	memcpy(S.w + S.w_len, p, n);
 	S.w_len += n;
@@ -1286,7 +1236,7 @@ static size_t w_begin(const struct node *n, const void *ents)
 	memcpy(h + 20, &n->mtime, 8);
 	memcpy(h + 28, &n->ctime, 8);
 	memcpy(h + 36, &n->rt, 8);
-	h[44] = (unsigned char)n->flags;
+	h[NODE_FLAGS_AT] = (unsigned char)n->flags;
 	memcpy(h + 45, &n->n_ent, 4);
 	memcpy(h + 49, &eb, 4);
 	if (n->ents_len > UINT32_MAX)
@@ -1299,11 +1249,11 @@ static size_t w_begin(const struct node *n, const void *ents)
 
 static void w_end(size_t at)
 {
+	if (!S.caching || S.w_fail)
+		return;
 	size_t n = S.w_len - at;
 	uint32_t n32 = (uint32_t)n;
-	if (n > UINT32_MAX)
-		S.w_fail = true; /* a 4 GiB cache: do not write it */
-	memcpy(S.w + at, &n32, 4);
+	memcpy(S.w + at, &n32, 4); /* below W_MAX, so below 4 GiB */
 }
 
 static void w_none(void)
@@ -1312,84 +1262,39 @@ static void w_none(void)
 	w_put(&n, 4);
 }
 
-/* ---- the main walk ---- */
-
-struct dirstate {
-	bool git, git_dir;
-	uint32_t n_ent;
-};
-
-static void ent_push(unsigned fl, const char *name)
+/* The record begun at `at` is never to be reused (something below it was not walked). */
+static void w_untrust(size_t at)
 {
-	size_t n = strlen(name);
-	uint16_t n16 = (uint16_t)n; /* d_reclen is 16 bits: a name is shorter */
-	grow(&S.ents, &S.ents_cap, S.ents_len + 3 + n);
-	S.ents[S.ents_len] = (char)fl;
-	memcpy(S.ents + S.ents_len + 1, &n16, 2);
-	memcpy(S.ents + S.ents_len + 3, name, n);
-	S.ents_len += 3 + n;
+	if (S.caching && !S.w_fail)
+		S.w[at + NODE_FLAGS_AT] |= N_UNTRUSTED;
 }
 
-static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
-{
-	struct dirstate *s = ctx;
-	(void)dfd;
-	unsigned fl = 0;
-	if (S.n_match && matches(d->d_name)) {
-		size_t old = path_push(d->d_name);
-		emit('M', S.path, S.path_len);
-		path_pop(old);
-		fl = E_MATCH;
-	}
-	if (strcmp(d->d_name, ".git") == 0) {
-		s->git = true; /* directory, gitfile or even a symlink: a work tree */
-		s->git_dir = type == DT_DIR;
-	} else if (type == DT_DIR) {
-		fl |= E_DIR;
-	}
-	if (fl) {
-		ent_push(fl, d->d_name);
-		s->n_ent++;
-	}
-}
-
-static void walk_modules(int dfd)
-{
-	int fd = openat(dfd, ".git/modules", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		size_t old = path_push(".git/modules");
-		walk_gitns(fd, 1);
-		path_pop(old);
-		close(fd);
-	} else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP) {
-		S.errors++;
-	}
-}
-
-/* Where a directory is, for the calls that reach it. `anchor` is an open
- * directory (or AT_FDCWD for a ROOT) and the path relative to it is S.path from
- * `base` on: one name below a listed directory, several below replayed ones,
- * which were never opened (that would cost two more syscalls each). `hops`
- * counts those names; root: the ROOT as given, followed if a symlink, as the
- * uncached scan always did. */
-struct where {
-	int anchor;
-	size_t base;
-	unsigned hops;
-	const char *root;
-};
-
-#define MAX_HOPS 8 /* re-anchor: keeps lookups short and paths far below PATH_MAX */
-
-static void walk_dir(struct where at, unsigned depth, struct rec old);
-
-/* Where the children of the directory at S.path are, when it is open as fd. */
-static struct where below(int fd)
-{
-	/* path_pushn adds no slash after "/" */
-	struct where w = { fd, S.path_len + !(S.path_len == 1 && S.path[0] == '/'), 1, NULL };
-	return w;
-}
+/* ---- the walk ----
+ *
+ * An explicit stack of directories (frames), never recursion: a tree of any
+ * depth costs heap, not the C stack. Its bounds, each reported as a record
+ * `I\tPATH` (something below the directory PATH was not looked at) instead of
+ * a crash or a silent gap:
+ *   - a path of SCAN_PATH_MAX bytes or more is neither entered nor printed:
+ *     nothing could name it, and it bounds the stack (a frame per name);
+ *   - --max-dirs N: at most N directories are looked at;
+ *   - what a listing keeps for the walk below it (names of subdirectories,
+ *     matches, links) is at most ENTS_MAX bytes in all;
+ *   - at most FD_WINDOW frames keep their directory open. A shallower one is
+ *     closed, and re-opened when it is needed again from the nearest open
+ *     ancestor, never through a symlink, and used only if it is still the
+ *     directory (device, inode) that was closed: a directory renamed or
+ *     replaced meanwhile is not walked (I), rather than walked wherever it
+ *     now leads;
+ *   - a directory that cannot be opened for want of descriptors or memory.
+ * Every lookup below a ROOT starts from an open ancestor (openat2
+ * RESOLVE_NO_SYMLINKS, or one O_NOFOLLOW name at a time), never from a path.
+ * Proved by test/integration/native/scan.test.ts.
+ */
+#define SCAN_PATH_MAX 4096 /* Linux's PATH_MAX, with its NUL */
+#define FD_WINDOW 64
+#define ENTS_MAX ((size_t)64 << 20)
+#define MAX_HOPS 8 /* re-anchor: keeps lookups short */
 
 /* openat, never through a symlink, even for a path of several names (a name
  * listed as a directory may have been swapped for a link since). */
@@ -1421,58 +1326,6 @@ static int open_beneath(int anchor, const char *rel, int flags)
 	}
 	free(copy);
 	return fd;
-}
-
-/* Walks subdirectory `name` (len bytes) of the directory at S.path. */
-static void walk_child(struct where at, const char *name, size_t len, unsigned depth, struct rec old)
-{
-	size_t o = path_pushn(name, len);
-	walk_dir(at, depth, old);
-	path_pop(o);
-}
-
-/* A recorded directory, unchanged: print and recurse from the record alone.
- * fd: an O_PATH descriptor of it when one was needed (for .git/modules, or as
- * the children's new anchor), else -1. */
-static void replay(struct where at, int fd, unsigned depth, const struct node *n)
-{
-	size_t w_at = 0;
-	if (S.caching) {
-		struct node w = *n;
-		w.flags = (n->flags & (N_GIT | N_GITDIR)) | (depth < S.max_depth ? N_KIDS : 0);
-		w_at = w_begin(&w, n->ents);
-	}
-	const unsigned char *e = n->ents, *k = n->kids;
-	size_t el = n->ents_len, kl = n->kids_len;
-	unsigned fl;
-	const char *name;
-	size_t len;
-	while (ent_next(&e, &el, &fl, &name, &len)) {
-		if (fl & E_MATCH) {
-			size_t o = path_pushn(name, len);
-			emit('M', S.path, S.path_len);
-			path_pop(o);
-		}
-	}
-	if (n->flags & N_GIT)
-		emit('G', S.path, S.path_len);
-	if (n->flags & N_GITDIR)
-		walk_modules(fd);
-	if (depth < S.max_depth) {
-		struct where kids = fd >= 0 ? below(fd) : (struct where){ at.anchor, at.base, at.hops + 1, NULL };
-		e = n->ents;
-		el = n->ents_len;
-		while (ent_next(&e, &el, &fl, &name, &len)) {
-			struct rec c = { 0 };
-			if (!(fl & E_DIR))
-				continue;
-			if (n->flags & N_KIDS)
-				rec_next(&k, &kl, &c); /* node_parse checked there is one */
-			walk_child(kids, name, len, depth + 1, c);
-		}
-	}
-	if (S.caching)
-		w_end(w_at);
 }
 
 struct kid {
@@ -1533,8 +1386,410 @@ static struct rec kids_find(struct kids *ks, const char *name, size_t len)
 	return f ? f->r : none;
 }
 
+/*
+ * F_MAIN: a directory of the tree, listed; F_REPLAY: one replayed from its
+ * cache record; F_GITDIR: a git dir, whose modules/ and worktrees/ are looked
+ * at (a .git directory, a bare git dir, a submodule git dir); F_MODULES: a
+ * directory under some modules/, whose subdirectories are module names or
+ * submodule git dirs (a name may hold slashes).
+ */
+enum { F_MAIN, F_REPLAY, F_GITDIR, F_MODULES };
+
+struct frame {
+	unsigned char kind;
+	bool cut; /* its I record is printed */
+	bool dead; /* renamed or replaced under the walk: nothing more below it is looked at */
+	bool id; /* dev and ino are its identity (taken when the window closed fd) */
+	int fd; /* the directory, open; -1: never opened, or closed by the window */
+	size_t anc; /* the frame whose fd its children are looked up from: itself when it has one */
+	size_t path_len; /* its path is S.path up to here */
+	unsigned depth; /* below ROOT (F_MAIN, F_REPLAY) */
+	unsigned step; /* F_GITDIR: modules/ next (0), worktrees/ (1), done (2) */
+	uint64_t dev, ino;
+	size_t ents, next, end; /* F_MAIN, F_MODULES: listed from S.ents + ents; children not walked yet in [next, end) */
+	struct kids ks; /* F_MAIN: the previous record's children */
+	const unsigned char *e, *k; /* F_REPLAY: the record's entries and children not walked yet */
+	size_t el, kl;
+	unsigned rflags; /* F_REPLAY: the record's flags */
+	size_t w_at; /* F_MAIN, F_REPLAY: its record in the new cache */
+};
+
+static struct {
+	struct frame *v;
+	size_t n, cap;
+	size_t open; /* frames with fd open */
+	size_t lo; /* no frame below lo but the ROOT's has its fd open */
+	size_t window; /* at most FD_WINDOW, less under a low RLIMIT_NOFILE */
+} F;
+
+static bool is_main(const struct frame *f)
+{
+	return f->kind == F_MAIN || f->kind == F_REPLAY;
+}
+
+/* Whether the entry `n` bytes long of the directory at S.path has a path short enough. */
+static bool fits(size_t n)
+{
+	return S.path_len + 1 + n < SCAN_PATH_MAX;
+}
+
+/* Where, in S.path, the path of a child of frame a relative to it starts. */
+static size_t rel_from(size_t a)
+{
+	size_t n = F.v[a].path_len;
+	return n + (n != 1); /* path_pushn adds no slash after "/" */
+}
+
+/* Prints I for frame i, once; its cache record is never reused. */
+static void frame_cut(size_t i)
+{
+	struct frame *f = &F.v[i];
+	if (f->cut)
+		return;
+	f->cut = true;
+	emit('I', S.path, f->path_len);
+	if (is_main(f))
+		w_untrust(f->w_at);
+}
+
+/* A frame's fd was opened: past FD_WINDOW, the lowest open one (not the ROOT's,
+ * not keep) is closed, its identity kept to check it when it is re-opened. */
+static void frame_fd_opened(size_t keep)
+{
+	if (++F.open <= F.window)
+		return;
+	for (size_t i = F.lo > 1 ? F.lo : 1; i < F.n; i++) {
+		struct frame *f = &F.v[i];
+		struct stat st;
+		if (f->fd < 0 || i == keep)
+			continue;
+		f->id = fstat(f->fd, &st) == 0;
+		f->dev = (uint64_t)st.st_dev;
+		f->ino = (uint64_t)st.st_ino;
+		close(f->fd);
+		f->fd = -1;
+		F.open--;
+		F.lo = i + 1;
+		return;
+	}
+}
+
+/* Frame i's directory (i has or had an fd), re-opened if the window closed it:
+ * from the nearest open ancestor, never through a symlink, and only if it is
+ * still the same directory. Else -1, and frame i and all above it are dead. */
+static int frame_fd(size_t i)
+{
+	struct frame *f = &F.v[i];
+	if (f->fd >= 0 || f->dead)
+		return f->fd;
+	size_t j = i;
+	while (j > 0 && F.v[--j].fd < 0)
+		;
+	int fd = -1;
+	struct stat st;
+	if (f->id && F.v[j].fd >= 0) {
+		size_t from = rel_from(j);
+		char *rel = strndup(S.path + from, f->path_len - from);
+		if (!rel)
+			die("strndup");
+		fd = open_beneath(F.v[j].fd, rel, O_PATH | O_DIRECTORY);
+		free(rel);
+	}
+	if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_ino == f->ino) {
+		f->fd = fd;
+		if (F.lo > i)
+			F.lo = i;
+		frame_fd_opened(i);
+		return fd;
+	}
+	if (fd >= 0)
+		close(fd);
+	frame_cut(i);
+	for (size_t k = i; k < F.n; k++)
+		F.v[k].dead = true;
+	return -1;
+}
+
+static size_t frame_push(unsigned kind, int fd, unsigned depth)
+{
+	if (F.n == F.cap) {
+		F.cap = F.cap ? 2 * F.cap : 64;
+		F.v = realloc(F.v, F.cap * sizeof *F.v);
+		if (!F.v)
+			die("realloc");
+	}
+	size_t i = F.n++;
+	F.v[i] = (struct frame){ .kind = (unsigned char)kind, .fd = fd, .anc = i, .path_len = S.path_len, .depth = depth };
+	if (fd >= 0)
+		frame_fd_opened(i);
+	return i;
+}
+
+static void frame_pop(void)
+{
+	struct frame *f = &F.v[--F.n];
+	if (is_main(f))
+		w_end(f->w_at);
+	if (f->kind == F_MAIN) {
+		free(f->ks.v);
+		free(f->ks.sorted);
+	}
+	if (f->kind == F_MAIN || f->kind == F_MODULES)
+		S.ents_len = f->ents;
+	if (f->fd >= 0) {
+		close(f->fd);
+		F.open--;
+	}
+	if (F.lo > F.n)
+		F.lo = F.n;
+	if (F.n)
+		path_pop(F.v[F.n - 1].path_len);
+}
+
+/* The next child of f to walk: its name, and (F_MAIN, F_REPLAY) its old record. */
+static bool frame_next(struct frame *f, const char **name, size_t *len, struct rec *old)
+{
+	unsigned fl;
+	switch (f->kind) {
+	case F_MAIN:
+	case F_MODULES:
+		while (f->next < f->end) {
+			const unsigned char *e = (const unsigned char *)S.ents + f->next;
+			fl = e[0];
+			*len = ld16(e + 1);
+			*name = (const char *)e + 3;
+			f->next += 3 + *len;
+			if (fl & E_DIR) {
+				if (f->kind == F_MAIN)
+					*old = kids_find(&f->ks, *name, *len);
+				return true;
+			}
+		}
+		return false;
+	case F_REPLAY:
+		while (ent_next(&f->e, &f->el, &fl, name, len)) {
+			if (!(fl & E_DIR))
+				continue;
+			if (f->rflags & N_KIDS)
+				rec_next(&f->k, &f->kl, old); /* node_parse checked there is one */
+			return true;
+		}
+		return false;
+	default:
+		if (f->step >= 2)
+			return false;
+		*name = f->step++ ? "worktrees" : "modules";
+		*len = strlen(*name);
+		return true;
+	}
+}
+
+/* A child of frame parent could not be opened. */
+static void open_failed(size_t parent, int err)
+{
+	if (err == EMFILE || err == ENFILE || err == ENOMEM)
+		frame_cut(parent);
+	else if (err != ENOENT && err != ENOTDIR && err != ELOOP)
+		S.errors++; /* vanished or replaced by a non-directory mid-walk is not an error */
+}
+
+/* The git dir of frame owner (sub NULL: owner itself; ".git": its .git) is walked for modules/ and worktrees/. */
+static void push_gitdir(size_t owner, const char *sub)
+{
+	if (sub) {
+		if (!fits(strlen(sub))) {
+			frame_cut(owner);
+			return;
+		}
+		path_push(sub);
+	}
+	size_t g = frame_push(F_GITDIR, -1, F.v[owner].depth);
+	F.v[g].anc = owner; /* owner has an fd: listed, or replayed with one for this */
+}
+
+/* ---- .git/modules and .git/worktrees (and a bare or submodule git dir's) ---- */
+
+struct nsstate {
+	bool head, config, over;
+};
+
+static bool ent_push(unsigned fl, const char *name);
+
+static void visit_ns(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+{
+	struct nsstate *g = ctx;
+	(void)dfd;
+	if (strcmp(d->d_name, "HEAD") == 0)
+		g->head = true;
+	else if (strcmp(d->d_name, "config") == 0)
+		g->config = true;
+	if (type == DT_DIR && (!fits(strlen(d->d_name)) || !ent_push(E_DIR, d->d_name)))
+		g->over = true;
+}
+
+/* A directory under modules/ (container: modules/ itself), open as fd: a
+ * submodule git dir (HEAD and config), or a path component of module names. */
+static void list_modules(int fd, bool container)
+{
+	struct nsstate g = { 0 };
+	size_t mark = S.ents_len;
+	S.n_dirs++;
+	read_dir(fd, visit_ns, &g);
+	if (!container && g.head && g.config) {
+		emit('S', S.path, S.path_len);
+		S.ents_len = mark; /* a git dir's insides are git's: only its modules/ and worktrees/ matter */
+		frame_push(F_GITDIR, fd, 0);
+		return;
+	}
+	size_t i = frame_push(F_MODULES, fd, 0);
+	F.v[i].ents = F.v[i].next = mark;
+	F.v[i].end = S.ents_len;
+	if (g.over)
+		frame_cut(i);
+}
+
+static void visit_worktrees(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+{
+	bool *over = ctx;
+	(void)dfd;
+	if (type != DT_DIR)
+		return;
+	size_t n = strlen(d->d_name);
+	if (!fits(n)) {
+		*over = true;
+		return;
+	}
+	size_t o = path_pushn(d->d_name, n);
+	emit('W', S.path, S.path_len);
+	path_pop(o);
+}
+
+/* The child of F_GITDIR frame g at S.path: its modules/ or its worktrees/. */
+static void enter_gitdir_child(size_t g)
+{
+	size_t a = F.v[g].anc;
+	int afd = frame_fd(a);
+	if (afd < 0)
+		return;
+	int fd = open_beneath(afd, S.path + rel_from(a), O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		open_failed(g, errno);
+		return;
+	}
+	if (F.v[g].step == 1) {
+		list_modules(fd, true);
+		return;
+	}
+	bool over = false;
+	S.n_dirs++;
+	read_dir(fd, visit_worktrees, &over);
+	close(fd);
+	if (over)
+		frame_cut(g);
+}
+
+/* The child of F_MODULES frame parent at S.path. */
+static void enter_module(size_t parent)
+{
+	int pfd = frame_fd(parent);
+	if (pfd < 0)
+		return;
+	int fd = open_beneath(pfd, S.path + rel_from(parent), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		open_failed(parent, errno);
+	else
+		list_modules(fd, false);
+}
+
+/* ---- the main walk ---- */
+
+struct dirstate {
+	bool git, git_dir; /* an entry .git; a .git directory */
+	bool head, objects, refs, commondir; /* what makes a directory a git dir */
+	bool over; /* something was left out (I) */
+	uint32_t n_ent;
+};
+
+/* Keeps an entry for the walk below; false past ENTS_MAX. */
+static bool ent_push(unsigned fl, const char *name)
+{
+	size_t n = strlen(name);
+	uint16_t n16 = (uint16_t)n; /* d_reclen is 16 bits: a name is shorter */
+	if (S.ents_len + 3 + n > ENTS_MAX)
+		return false;
+	grow(&S.ents, &S.ents_cap, S.ents_len + 3 + n);
+	S.ents[S.ents_len] = (char)fl;
+	memcpy(S.ents + S.ents_len + 1, &n16, 2);
+	memcpy(S.ents + S.ents_len + 3, name, n);
+	S.ents_len += 3 + n;
+	return true;
+}
+
+static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+{
+	struct dirstate *s = ctx;
+	const char *name = d->d_name;
+	unsigned fl = 0;
+	if (S.n_match && matches(name))
+		fl = E_MATCH;
+	if (strcmp(name, ".git") == 0) {
+		s->git = true; /* directory, gitfile or even a symlink: a work tree */
+		s->git_dir = type == DT_DIR;
+	} else if (type == DT_DIR) {
+		fl |= E_DIR;
+	}
+	/* git's is_git_directory(): HEAD, and objects/ and refs/ here or in the
+	 * directory `commondir` names; git follows links for all of them. */
+	if (strcmp(name, "HEAD") == 0)
+		s->head |= type != DT_DIR;
+	else if (strcmp(name, "objects") == 0)
+		s->objects = true;
+	else if (strcmp(name, "refs") == 0)
+		s->refs = true;
+	else if (strcmp(name, "commondir") == 0)
+		s->commondir |= type != DT_DIR;
+	if (type == DT_LNK && S.n_match && strcmp(name, ".git") != 0)
+		fl |= E_LINK; /* a .git link redirects git: the policy protects the link itself */
+	if (!fl)
+		return;
+	size_t n = strlen(name);
+	if (!fits(n)) {
+		s->over = true;
+		return;
+	}
+	if (fl & (E_MATCH | E_LINK)) {
+		struct stat st;
+		size_t o = path_pushn(name, n);
+		if (fl & E_MATCH)
+			emit('M', S.path, S.path_len);
+		if ((fl & E_LINK) && fstatat(dfd, name, &st, 0) == 0 && S_ISDIR(st.st_mode))
+			emit('L', S.path, S.path_len);
+		path_pop(o);
+	}
+	if (!ent_push(fl, name)) {
+		s->over = true;
+		return;
+	}
+	s->n_ent++;
+}
+
+/* A bare git dir's objects/ are git's (and many); its modules/ and worktrees/
+ * are walked as a git dir's (S, W records). */
+static void unlist_git_internals(size_t mark)
+{
+	for (size_t off = mark; off < S.ents_len;) {
+		unsigned char *e = (unsigned char *)S.ents + off;
+		size_t len = ld16(e + 1);
+		const char *name = (const char *)e + 3;
+		if ((len == 7 && (memcmp(name, "objects", 7) == 0 || memcmp(name, "modules", 7) == 0)) ||
+		    (len == 9 && memcmp(name, "worktrees", 9) == 0))
+			e[0] &= (unsigned char)~E_DIR;
+		off += 3 + len;
+	}
+}
+
 /* Lists the directory open as fd (as an uncached scan does), records it, and
- * descends; old: its previous record, whose children may still be reusable. */
+ * pushes its frame; old: its previous record, whose children may still be reusable. */
 static void list_dir(int fd, unsigned depth, const struct node *old)
 {
 	struct stat st;
@@ -1544,18 +1799,22 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 	unsigned long errors = S.errors;
 	struct dirstate s = { 0 };
 	size_t mark = S.ents_len;
+	S.n_dirs++;
 	read_dir(fd, visit_main, &s);
-	if (S.errors != errors)
+	if (S.errors != errors || s.over)
 		trusted = false; /* a partial listing: keep it for its children, never reuse it */
+	bool bare = s.head && ((s.objects && s.refs) || s.commondir);
+	if (bare)
+		unlist_git_internals(mark);
 	if (s.git)
 		emit('G', S.path, S.path_len);
-	if (s.git_dir)
-		walk_modules(fd);
+	if (bare)
+		emit('B', S.path, S.path_len);
 
 	size_t at = 0;
 	if (S.caching) {
-		n.flags = (s.git ? N_GIT : 0) | (s.git_dir ? N_GITDIR : 0) | (depth < S.max_depth ? N_KIDS : 0) |
-			  (trusted ? 0 : N_UNTRUSTED);
+		n.flags = (s.git ? N_GIT : 0) | (s.git_dir ? N_GITDIR : 0) | (bare ? N_BARE : 0) |
+			  (depth < S.max_depth ? N_KIDS : 0) | (trusted ? 0 : N_UNTRUSTED);
 		if (trusted) {
 			n.ino = (uint64_t)st.st_ino;
 			n.dev = (uint64_t)st.st_dev;
@@ -1574,72 +1833,188 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 			n.rt = old->rt;
 		at = w_begin(&n, S.ents + mark);
 	}
-	if (depth < S.max_depth) {
-		struct kids ks;
-		kids_load(&ks, old);
-		struct where at = below(fd);
-		size_t end = S.ents_len;
-		for (size_t off = mark; off < end;) {
-			const unsigned char *e = (const unsigned char *)S.ents + off; /* re-read: children grow S.ents */
-			unsigned fl = e[0];
-			size_t len = ld16(e + 1);
-			off += 3 + len;
-			if (fl & E_DIR) {
-				const char *name = (const char *)e + 3;
-				walk_child(at, name, len, depth + 1, kids_find(&ks, name, len));
-			}
-		}
-		free(ks.v);
-		free(ks.sorted);
-	}
-	if (S.caching)
-		w_end(at);
-	S.ents_len = mark;
+	size_t i = frame_push(F_MAIN, fd, depth);
+	struct frame *f = &F.v[i];
+	f->ents = f->next = mark;
+	f->end = depth < S.max_depth ? S.ents_len : mark;
+	f->w_at = at;
+	if (depth < S.max_depth)
+		kids_load(&f->ks, old);
+	if (s.over)
+		frame_cut(i);
+	/* Both a git dir and a work tree: the .git frame goes on top (its path extends this one). */
+	if (bare)
+		push_gitdir(i, NULL);
+	if (s.git_dir)
+		push_gitdir(i, ".git");
 }
 
-/* One directory: replayed from its record if that still holds, else listed
- * as an uncached scan would. Writes exactly one record. */
-static void walk_dir(struct where at, unsigned depth, struct rec old)
+/* Whether the link at S.path, an entry of frame i's directory, leads to a directory now. */
+static void link_check(size_t i)
 {
-	const char *rel = at.root ? at.root : S.path + at.base; /* used before any recursion moves S.path */
+	size_t a = F.v[i].anc;
+	int afd = frame_fd(a);
+	struct stat st;
+	if (afd >= 0 && fstatat(afd, S.path + rel_from(a), &st, 0) == 0 && S_ISDIR(st.st_mode))
+		emit('L', S.path, S.path_len);
+}
+
+/* A recorded directory, unchanged: prints and pushes its frame from the record
+ * alone. fd: an O_PATH descriptor of it when one was needed (for its git dir,
+ * or as the children's new anchor), else -1 (then anc is where lookups start). */
+static void replay(size_t anc, int fd, unsigned depth, const struct node *n)
+{
+	struct node w = *n;
+	w.flags = (n->flags & (N_GIT | N_GITDIR | N_BARE)) | (depth < S.max_depth ? N_KIDS : 0);
+	size_t at = w_begin(&w, n->ents);
+	S.n_dirs++;
+	size_t i = frame_push(F_REPLAY, fd, depth);
+	struct frame *f = &F.v[i];
+	if (fd < 0)
+		f->anc = anc;
+	f->w_at = at;
+	f->rflags = n->flags;
+	if (depth < S.max_depth) {
+		f->e = n->ents;
+		f->el = n->ents_len;
+		f->k = n->kids;
+		f->kl = n->kids_len;
+	}
+	const unsigned char *e = n->ents;
+	size_t el = n->ents_len, len;
+	unsigned fl;
+	const char *name;
+	while (ent_next(&e, &el, &fl, &name, &len)) {
+		if (!(fl & (E_MATCH | E_LINK)))
+			continue;
+		if (!fits(len)) {
+			frame_cut(i);
+			continue;
+		}
+		size_t o = path_pushn(name, len);
+		if (fl & E_MATCH)
+			emit('M', S.path, S.path_len);
+		if (fl & E_LINK)
+			link_check(i);
+		path_pop(o);
+	}
+	if (n->flags & N_GIT)
+		emit('G', S.path, S.path_len);
+	if (n->flags & N_BARE) {
+		emit('B', S.path, S.path_len);
+		push_gitdir(i, NULL);
+	}
+	if (n->flags & N_GITDIR)
+		push_gitdir(i, ".git");
+}
+
+/* The child of main frame parent at S.path: replayed from its record if that
+ * still holds, else listed as an uncached scan would. Writes exactly one record. */
+static void enter_main(size_t parent, struct rec old)
+{
+	unsigned depth = F.v[parent].depth + 1;
+	size_t anc = F.v[parent].anc;
+	size_t from = rel_from(anc);
+	unsigned hops = depth - F.v[anc].depth;
 	struct node n;
 	bool have = old.len && node_parse(old, &n);
 	if (have && !(n.flags & N_UNTRUSTED)) {
 		/* Mostly one stat. An O_PATH fd, checked by its own fstat, where the
-		 * replay needs one: for .git/modules, and as a new anchor. */
+		 * replay needs one: for its git dir, and as a new anchor. */
 		bool kids = depth < S.max_depth && n.n_dirs;
-		bool need_fd = (n.flags & N_GITDIR) || (kids && (at.root || at.hops >= MAX_HOPS || S.path_len - at.base > 1024));
+		bool need_fd = (n.flags & (N_GITDIR | N_BARE)) || (kids && (hops >= MAX_HOPS || S.path_len - from > 1024));
+		int afd = frame_fd(anc), fd = -1, r = -1;
 		struct stat st;
-		int fd = -1, r;
+		if (afd < 0) {
+			w_none();
+			return;
+		}
 		if (need_fd) {
-			fd = at.root ? open(rel, O_PATH | O_DIRECTORY | O_CLOEXEC) : open_beneath(at.anchor, rel, O_PATH | O_DIRECTORY);
+			fd = open_beneath(afd, S.path + from, O_PATH | O_DIRECTORY);
 			r = fd < 0 ? -1 : fstat(fd, &st);
 		} else {
 			/* Several names may be looked up here; a link swapped in for one of
 			 * them since it was checked would still have to lead to the very
 			 * directory (dev, ino, stamps) recorded: then its record is right. */
-			r = fstatat(at.anchor, rel, &st, AT_SYMLINK_NOFOLLOW);
+			r = fstatat(afd, S.path + from, &st, AT_SYMLINK_NOFOLLOW);
 		}
 		if (r == 0 && node_current(&n, &st)) {
-			replay(at, fd, depth, &n);
-			if (fd >= 0)
-				close(fd);
+			replay(anc, fd, depth, &n);
 			return;
 		}
 		if (fd >= 0)
 			close(fd);
 	}
-	int fd = at.root ? open(rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : open_beneath(at.anchor, rel, O_RDONLY | O_DIRECTORY);
+	int afd = frame_fd(anc);
+	int fd = afd < 0 ? -1 : open_beneath(afd, S.path + from, O_RDONLY | O_DIRECTORY);
 	if (fd < 0) {
-		/* Vanished or replaced by a non-directory mid-walk is not an error. */
-		if (errno != ENOENT && errno != ENOTDIR && (at.root || errno != ELOOP))
-			S.errors++;
-		if (S.caching)
-			w_none();
+		if (afd >= 0)
+			open_failed(parent, errno);
+		w_none();
 		return;
 	}
 	list_dir(fd, depth, have ? &n : NULL);
-	close(fd);
+}
+
+/* A ROOT (S.path: its normalized path): opened as given, followed if a
+ * symlink, as the uncached scan always did. */
+static void enter_root(const char *root, struct rec old)
+{
+	struct node n;
+	bool have = old.len && node_parse(old, &n);
+	if (have && !(n.flags & N_UNTRUSTED)) {
+		struct stat st;
+		int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && node_current(&n, &st)) {
+			replay(0, fd, 0, &n);
+			return;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			emit('I', S.path, S.path_len);
+		else if (errno != ENOENT && errno != ENOTDIR)
+			S.errors++;
+		w_none();
+		return;
+	}
+	list_dir(fd, 0, have ? &n : NULL);
+}
+
+/* Walks until the stack is empty: each step takes the top frame's next child. */
+static void walk(void)
+{
+	while (F.n) {
+		size_t i = F.n - 1;
+		struct frame *f = &F.v[i];
+		const char *name;
+		size_t len;
+		struct rec old = { 0 };
+		if (!frame_next(f, &name, &len, &old)) {
+			frame_pop();
+			continue;
+		}
+		bool main = is_main(f);
+		if (f->dead || !fits(len) || (S.max_dirs && S.n_dirs >= S.max_dirs)) {
+			if (!f->dead)
+				frame_cut(i);
+			if (main)
+				w_none();
+			continue;
+		}
+		path_pushn(name, len);
+		if (main)
+			enter_main(i, old);
+		else if (f->kind == F_GITDIR)
+			enter_gitdir_child(i);
+		else
+			enter_module(i);
+		if (F.n == i + 1)
+			path_pop(F.v[i].path_len);
+	}
 }
 
 /* ROOT, absolute, "a//b/./" spelled "a/b": how records name it. */
@@ -1862,6 +2237,13 @@ static int cmd_scan(int argc, char **argv)
 			if (errno || *end || argv[i][0] == '\0' || argv[i][0] == '-' || n >= ~0U)
 				usage();
 			S.max_depth = (unsigned)n;
+		} else if (strcmp(argv[i], "--max-dirs") == 0 && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long n = strtoul(argv[++i], &end, 10);
+			if (errno || *end || argv[i][0] == '\0' || argv[i][0] == '-' || n == 0)
+				usage();
+			S.max_dirs = n;
 		} else if (strcmp(argv[i], "--cache") == 0 && i + 1 < argc && !C.file && argv[i + 1][0]) {
 			C.file = argv[++i];
 		} else if (strcmp(argv[i], "--wait-stdin") == 0) {
@@ -1885,12 +2267,11 @@ static int cmd_scan(int argc, char **argv)
 			return 0;
 	}
 
-	/* One fd per directory level: lift the soft limit so deep trees fit. */
+	/* Descriptors: the window, a few while a directory is read, the cache's and stdio. */
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	F.window = FD_WINDOW;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 2 * FD_WINDOW + 16)
+		F.window = rl.rlim_cur > 24 ? (size_t)(rl.rlim_cur - 16) / 2 : 4;
 	char **paths = calloc(n_roots + 1, sizeof *paths);
 	if (!paths)
 		die("calloc");
@@ -1913,7 +2294,8 @@ static int cmd_scan(int argc, char **argv)
 		S.path_len = strlen(paths[r]);
 		grow(&S.path, &S.path_cap, S.path_len + 1);
 		memcpy(S.path, paths[r], S.path_len + 1);
-		walk_dir((struct where){ AT_FDCWD, 0, 0, roots[r] }, 0, rec);
+		enter_root(roots[r], rec);
+		walk();
 	}
 	if (S.errors) {
 		char n[32];

@@ -1,22 +1,61 @@
 /**
  * Finds git repositories (and basename matches for `**` globs) under the
  * writable roots by running the native scanner: one getdents walk in C that
- * never follows symlinks and never descends into .git, which is what keeps
- * "protect nested repositories at any depth" cheap enough to do on every run.
+ * never follows symlinks and never descends into a git dir (but for its
+ * modules/ and worktrees/), which is what keeps "protect nested repositories
+ * at any depth" cheap enough to do on every run.
+ *
+ * Trust boundary: the walked trees are the confined command's. The scanner is
+ * bounded (depth, directories, memory, descriptors) and says where it could
+ * not look (`incomplete`) instead of failing; what to do about that is the
+ * caller's (policy.ts refuses to run, after-run.ts fails closed).
  */
 import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { realpathSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CordonError } from '../../errors.js';
+import { isWithin } from '../../policy/paths.js';
 
 export interface ScanResult {
-  /** Work trees: directories that contain a `.git` entry (dir or file). */
+  /** Work trees: directories that contain a `.git` entry (dir, file or link). */
   readonly repos: string[];
-  /** Submodule git dirs found under some `.git/modules/`. */
+  /** Submodule git dirs found under some git dir's `modules/`. */
   readonly submoduleGitDirs: string[];
+  /**
+   * Directories that are themselves git dirs, as git's discovery sees them
+   * (`HEAD`, and `objects/` + `refs/` or a `commondir`): a bare repository
+   * anywhere in the tree. `git status` inside one runs its core.fsmonitor.
+   */
+  readonly bareGitDirs: string[];
+  /**
+   * Linked worktrees' git dirs: `<git dir>/worktrees/<name>` of every git dir
+   * found (a `.git`, a bare git dir, a submodule git dir). Their `commondir`,
+   * `gitdir` and `config.worktree` tell git, run in that worktree (which may
+   * live outside the project), where its repository and configuration are.
+   */
+  readonly worktreeGitDirs: string[];
   /** Entries whose basename matched one of the patterns. */
   readonly matches: string[];
+  /** With patterns only: symbolic links found under the roots that lead to a directory. */
+  readonly links: string[];
+  /**
+   * Matches reached through those links (see followLinks), spelled through
+   * the link (`ROOT/link/x/.env`): resolving one gives the file it reaches.
+   * Empty unless links were followed.
+   */
+  readonly linkedMatches: string[];
+  /**
+   * Directories below which the scan could not look at everything: a path
+   * too long to name, a listing too large, out of descriptors, a directory
+   * renamed or replaced while it was walked. A repository could hide there.
+   */
+  readonly incomplete: string[];
+  /** Links whose target could not be scanned whole (too many targets or directories): a match could hide there. */
+  readonly linkedIncomplete: string[];
   readonly unreadable: number;
 }
+
+const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
 
 /**
  * With `cacheDir` (cordon's private state directory), the helper keeps an
@@ -25,15 +64,16 @@ export interface ScanResult {
  * all match, and a directory changed within 2 s of being recorded is re-read).
  */
 export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): ScanResult {
-  if (roots.length === 0) return { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 };
+  if (roots.length === 0) return EMPTY;
   const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
   if (r.error || r.status !== 0) throw scanFailed(roots, r.error?.message ?? r.stderr.toString().trim(), r.error);
   return parseScan(r.stdout.toString('utf8'));
 }
 
-function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined): string[] {
+function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number): string[] {
   const args = ['scan'];
   if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify([roots, patterns]))}.cache`);
+  if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
   args.push('--', ...roots);
   return args;
@@ -58,9 +98,9 @@ export interface PendingScan {
 }
 
 /** scanTrees without blocking: the walk runs in its own process while cordon does other work. */
-export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): PendingScan {
+export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, maxDirs?: number): PendingScan {
   const sorted = [...roots].sort();
-  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir, maxDirs), { stdio: ['ignore', 'pipe', 'pipe'] });
   return { roots: sorted, patterns, result: collect(child, sorted) };
 }
 
@@ -107,31 +147,112 @@ function collect(child: ChildProcessWithoutNullStreams | ChildProcessByStdio<nul
  * were known) if one asked exactly this, else a new one, in one process. The
  * early scans not used are waited out, not killed: killed, a scan could
  * leave a half-written cache file behind; they ran in parallel anyway.
+ * `throughLinks`: a deny must also hold through symbolic links (followLinks).
  */
-export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = []): Promise<ScanResult> {
-  if (roots.length === 0) return { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 };
+export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = [], throughLinks = false): Promise<ScanResult> {
+  if (roots.length === 0) return EMPTY;
   const want = [...roots].sort();
   const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
   const hit = early.find((e) => same(e.roots, want) && same(e.patterns, patterns));
   const result = await (hit ?? startScan(helper, want, patterns, cacheDir)).result;
   await Promise.all(early.filter((e) => e !== hit).map((e) => e.result.catch(() => undefined)));
-  return result;
+  if (!throughLinks || result.links.length === 0) return result;
+  return followLinks(result, want, (targets, maxDirs) => startScan(helper, targets, patterns, cacheDir, maxDirs).result);
+}
+
+/** Directories outside the roots that links may lead the scan to, in all. */
+export const LINK_TARGETS_MAX = 64;
+/** Directories the scan of one round of link targets may look at. */
+export const LINK_DIRS_MAX = 100_000;
+/** Rounds of links found beyond links. */
+const LINK_ROUNDS_MAX = 8;
+
+/**
+ * Matches reached through the symbolic links a scan found (`links`): a
+ * `**`/.env deny must hold for `link/.env` when `link -> /elsewhere`. Each
+ * link is resolved; a target outside everything scanned so far is scanned
+ * too (the same patterns; links found there are followed in turn, up to
+ * LINK_ROUNDS_MAX rounds), bounded by LINK_TARGETS_MAX targets and
+ * LINK_DIRS_MAX directories looked at per round, each target once by its
+ * real path (a cycle of links ends there).
+ * Every match under a link's target is reported spelled through the link
+ * (`linkedMatches`), so the policy can test its glob on that spelling.
+ * Whatever could not be scanned whole is named in `linkedIncomplete`.
+ */
+export async function followLinks(result: ScanResult, roots: readonly string[], scan: (targets: string[], maxDirs: number) => Promise<ScanResult>): Promise<ScanResult> {
+  const scanned: { root: string; res: ScanResult }[] = roots.map((root) => ({ root, res: result }));
+  const linkedMatches: string[] = [];
+  const linkedIncomplete: string[] = [];
+  const expanded = new Set<string>();
+  let targets = 0;
+  let queue = result.links.map((link) => ({ via: link, link }));
+  for (let round = 0; queue.length > 0; round++) {
+    if (round === LINK_ROUNDS_MAX) {
+      linkedIncomplete.push(...queue.map((q) => q.via));
+      break;
+    }
+    const resolved: { via: string; real: string }[] = [];
+    for (const q of queue) {
+      const real = directoryAt(q.link);
+      if (real) resolved.push({ via: q.via, real });
+    }
+    const owner = (p: string) => scanned.find((s) => isWithin(p, s.root));
+    const fresh = [...new Set(resolved.map((r) => r.real).filter((r) => !owner(r)))].sort((a, b) => a.length - b.length);
+    const take: string[] = [];
+    for (const f of fresh) if (!take.some((t) => isWithin(f, t))) take.push(f);
+    const over = take.splice(Math.max(0, LINK_TARGETS_MAX - targets));
+    targets += take.length;
+    if (take.length > 0) {
+      const res = await scan(take, LINK_DIRS_MAX);
+      for (const root of take) scanned.push({ root, res });
+      linkedIncomplete.push(...res.incomplete);
+    }
+    const next: { via: string; link: string }[] = [];
+    for (const r of resolved) {
+      const from = owner(r.real);
+      if (!from) {
+        if (over.some((o) => isWithin(r.real, o))) linkedIncomplete.push(r.via);
+        continue;
+      }
+      const through = (p: string) => r.via + p.slice(r.real.length);
+      for (const m of from.res.matches) if (isWithin(m, r.real) && m !== r.real) linkedMatches.push(through(m));
+      if (expanded.has(r.real)) continue;
+      expanded.add(r.real);
+      for (const l of from.res.links) if (isWithin(l, r.real) && l !== r.real) next.push({ via: through(l), link: l });
+    }
+    queue = next;
+  }
+  return { ...result, linkedMatches: [...new Set(linkedMatches)], linkedIncomplete: [...new Set(linkedIncomplete)] };
+}
+
+/** The real path of the directory `link` leads to now; undefined if it leads nowhere or to something else. */
+function directoryAt(link: string): string | undefined {
+  try {
+    const real = realpathSync.native(link);
+    return statSync(real).isDirectory() ? real : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Pure: the scanner's NUL-separated `K<TAB>value` records → ScanResult. */
 export function parseScan(out: string): ScanResult {
-  const result = { repos: [] as string[], submoduleGitDirs: [] as string[], matches: [] as string[], unreadable: 0 };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0 };
   for (const rec of out.split('\0')) {
     if (rec.length < 2 || rec[1] !== '\t') continue;
     const v = rec.slice(2);
     switch (rec[0]) {
-      case 'G': result.repos.push(v); break;
-      case 'S': result.submoduleGitDirs.push(v); break;
-      case 'M': result.matches.push(v); break;
-      case 'E': result.unreadable = Number(v) || 0; break;
+      case 'G': r.repos.push(v); break;
+      case 'S': r.submoduleGitDirs.push(v); break;
+      case 'B': r.bareGitDirs.push(v); break;
+      case 'W': r.worktreeGitDirs.push(v); break;
+      case 'M': r.matches.push(v); break;
+      case 'L': r.links.push(v); break;
+      case 'I': r.incomplete.push(v); break;
+      case 'E': r.unreadable = Number(v) || 0; break;
     }
   }
-  return result;
+  return r;
 }
 
 /** 64-bit FNV-1a as 16 hex digits: a file name per key, not a security boundary. */

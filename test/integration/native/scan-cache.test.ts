@@ -186,7 +186,9 @@ describe('scan --cache: same output as an uncached scan', () => {
     rmSync(join(root, 'sym/victim'), { recursive: true });
     symlinkSync(fx.seqOut, join(root, 'sym/victim'));
     recs = await step('a directory replaced by a symlink to a repository elsewhere');
-    assert.ok(!recs.some((r) => r.includes('/sym/victim') || r.includes(fx.seqOut)), recs.join('\n'));
+    // Reported as a link (for a ** read deny to follow), never walked.
+    assert.ok(recs.includes(`L\t${root}/sym/victim`), recs.join('\n'));
+    assert.ok(!recs.some((r) => !r.startsWith('L\t') && (r.includes('/sym/victim') || r.includes(fx.seqOut))), recs.join('\n'));
 
     // Inside .git: neither the work tree's directory nor anything recorded changes.
     gitFiles(join(root, '.git/modules/a/b'));
@@ -237,6 +239,24 @@ describe('scan --cache: same output as an uncached scan', () => {
     rmSync(dirs.seq[2]!, { recursive: true, force: true });
     fill(join(root, 'fresh'), 99, 30);
     await step('a subtree removed, a new one created');
+
+    // A directory that is itself a git dir: its objects/ is not walked, the rest is; its worktrees/ are reported.
+    const bare = join(root, 'bare.git');
+    for (const d of ['objects/ab', 'refs/heads', 'worktrees/w1']) mkdirSync(join(bare, d), { recursive: true });
+    file(join(bare, 'HEAD'), 'ref: refs/heads/main\n');
+    gitDir(join(bare, 'objects/ab/planted'));
+    gitDir(join(bare, 'refs/x'));
+    gitFiles(join(root, '.git/worktrees/wt1'));
+    recs = await step('a bare git dir and worktrees added');
+    assert.ok(recs.includes(`B\t${bare}`) && recs.includes(`G\t${bare}/refs/x`) && !recs.includes(`G\t${bare}/objects/ab/planted`), recs.join('\n'));
+    assert.ok(recs.includes(`W\t${bare}/worktrees/w1`) && recs.includes(`W\t${root}/.git/worktrees/wt1`), recs.join('\n'));
+    // Recorded, aged, then changed only inside: the replayed records must still walk worktrees/ again.
+    await sleep(AGE_MS);
+    await step('recorded once they are old enough');
+    mkdirSync(join(bare, 'worktrees/w2'));
+    gitFiles(join(root, '.git/worktrees/wt2'));
+    recs = await step('worktrees added inside recorded git dirs');
+    assert.ok(recs.includes(`W\t${bare}/worktrees/w2`) && recs.includes(`W\t${root}/.git/worktrees/wt2`), recs.join('\n'));
 
     chmodSync(join(root, 'a/b'), 0o000);
     await step('a directory made unreadable');

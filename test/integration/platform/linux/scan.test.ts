@@ -13,6 +13,7 @@ import { scanRoots, scanTrees, startScan, type PendingScan, type ScanResult } fr
 import { tempDir } from '../../../helpers/tmp.js';
 
 const helper = helperPath();
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
 
 function tree(): { a: string; b: string } {
   const d = realpathSync(tempDir(join(tmpdir(), 'cordon-scan-')));
@@ -36,7 +37,7 @@ test('an early scan is used when it asked the same, and waited out (not used) wh
   const sentinel: PendingScan = {
     roots: [a, b].sort(),
     patterns: [],
-    result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)),
+    result: new Promise((r) => setTimeout(() => { settled = true; r({ ...NONE, repos: ['/from/early'] }); }, 50)),
   };
   const used = await scanRoots(helper, [b, a], [], undefined, [sentinel]);
   assert.deepEqual(used.repos, ['/from/early']);
@@ -44,7 +45,7 @@ test('an early scan is used when it asked the same, and waited out (not used) wh
   assert.ok(!(await scanRoots(helper, [a], [], undefined, [sentinel])).repos.includes('/from/early'));
   // Different patterns: the early answer is not used, but the call returns only after it settled.
   settled = false;
-  const unused = await scanRoots(helper, [a, b], ['.env'], undefined, [{ ...sentinel, result: new Promise((r) => setTimeout(() => { settled = true; r({ repos: ['/from/early'], submoduleGitDirs: [], matches: [], unreadable: 0 }); }, 50)) }]);
+  const unused = await scanRoots(helper, [a, b], ['.env'], undefined, [{ ...sentinel, result: new Promise((r) => setTimeout(() => { settled = true; r({ ...NONE, repos: ['/from/early'] }); }, 50)) }]);
   assert.ok(settled);
   assert.ok(!unused.repos.includes('/from/early'));
   assert.deepEqual(sorted(unused).repos, [a, join(a, 'deep', 'x'), b]);

@@ -1,9 +1,91 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseScan } from '../../../../src/platform/linux/scan.js';
+import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { followLinks, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
+import { tempDir } from '../../../helpers/tmp.js';
+
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
 
 test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () => {
-  const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'M\t/p/x/.env', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
-  assert.deepEqual(parseScan(out), { repos: ['/p', '/p/with\ttab'], submoduleGitDirs: ['/p/.git/modules/a/b'], matches: ['/p/x/.env'], unreadable: 3 });
-  assert.deepEqual(parseScan(''), { repos: [], submoduleGitDirs: [], matches: [], unreadable: 0 });
+  const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'M\t/p/x/.env', 'L\t/p/link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
+  assert.deepEqual(parseScan(out), {
+    ...NONE,
+    repos: ['/p', '/p/with\ttab'],
+    submoduleGitDirs: ['/p/.git/modules/a/b'],
+    bareGitDirs: ['/p/vendor/x.git'],
+    worktreeGitDirs: ['/p/.git/worktrees/wt'],
+    matches: ['/p/x/.env'],
+    links: ['/p/link'],
+    incomplete: ['/p/deep/d/d'],
+    unreadable: 3,
+  });
+  assert.deepEqual(parseScan(''), NONE);
+});
+
+/** A fake scanner over a fixed map: root -> what a scan of it finds. */
+function fakeScan(found: Record<string, Partial<ScanResult>>, calls: string[][]) {
+  return async (targets: string[]): Promise<ScanResult> => {
+    calls.push([...targets]);
+    const r = { ...NONE, matches: [] as string[], links: [] as string[], incomplete: [] as string[] };
+    for (const t of targets) {
+      r.matches.push(...(found[t]?.matches ?? []));
+      r.links.push(...(found[t]?.links ?? []));
+      r.incomplete.push(...(found[t]?.incomplete ?? []));
+    }
+    return r;
+  };
+}
+
+test('followLinks: matches under a link target are spelled through the link; targets are scanned once; cycles end', async () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-links-')));
+  const [proj, out, out2] = [join(d, 'proj'), join(d, 'out'), join(d, 'out2')];
+  for (const p of [join(proj, 'a'), join(proj, 'b'), join(out, 'sub'), out2]) mkdirSync(p, { recursive: true });
+  symlinkSync(out, join(proj, 'a', 'ext'));
+  symlinkSync(out, join(proj, 'ext-again'));
+  symlinkSync(join(proj, 'b'), join(proj, 'a', 'inside'));
+  symlinkSync('..', join(out, 'sub', 'up')); // a cycle: out/sub/up -> out
+  symlinkSync(out2, join(out, 'sub', 'next'));
+  symlinkSync(join(d, 'missing'), join(proj, 'dangling'));
+  const main: ScanResult = {
+    ...NONE,
+    matches: [join(proj, 'b', '.env')],
+    links: [join(proj, 'a', 'ext'), join(proj, 'ext-again'), join(proj, 'a', 'inside'), join(proj, 'dangling')],
+  };
+  const calls: string[][] = [];
+  const scan = fakeScan({
+    [out]: { matches: [join(out, '.env'), join(out, 'sub', '.env')], links: [join(out, 'sub', 'up'), join(out, 'sub', 'next')] },
+    [out2]: { matches: [join(out2, '.env')] },
+  }, calls);
+  const r = await followLinks(main, [proj], scan);
+  assert.deepEqual(calls, [[out], [out2]], 'each outside target scanned once; the in-root target not at all');
+  assert.deepEqual([...r.linkedMatches].sort(), [
+    join(proj, 'a', 'ext', '.env'),
+    join(proj, 'a', 'ext', 'sub', '.env'),
+    join(proj, 'a', 'ext', 'sub', 'next', '.env'),
+    join(proj, 'a', 'ext', 'sub', 'up', '.env'),
+    join(proj, 'a', 'ext', 'sub', 'up', 'sub', '.env'),
+    join(proj, 'a', 'inside', '.env'),
+    join(proj, 'ext-again', '.env'),
+    join(proj, 'ext-again', 'sub', '.env'),
+  ].sort());
+  assert.deepEqual(r.linkedIncomplete, []);
+  assert.deepEqual(r.matches, main.matches, 'the scan of the roots is kept as it was');
+});
+
+test('followLinks: too many targets, or a target the scanner could not finish, are named (the policy then refuses)', async () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-links-')));
+  const links: string[] = [];
+  for (let i = 0; i <= LINK_TARGETS_MAX; i++) {
+    mkdirSync(join(d, 'out', `t${i}`), { recursive: true });
+    mkdirSync(join(d, 'proj'), { recursive: true });
+    symlinkSync(join(d, 'out', `t${i}`), join(d, 'proj', `l${i}`));
+    links.push(join(d, 'proj', `l${i}`));
+  }
+  const calls: string[][] = [];
+  const r = await followLinks({ ...NONE, links }, [join(d, 'proj')], fakeScan({ [join(d, 'out', 't3')]: { incomplete: [join(d, 'out', 't3', 'deep')] } }, calls));
+  assert.equal(calls.flat().length, LINK_TARGETS_MAX);
+  assert.equal(r.linkedIncomplete.length, 2, r.linkedIncomplete.join('\n'));
+  assert.ok(r.linkedIncomplete.includes(join(d, 'out', 't3', 'deep')));
 });

@@ -1,0 +1,221 @@
+/**
+ * The scanner (`cordon-helper scan`) on trees a confined command shaped:
+ * depth beyond any path, git dirs that are not called .git, worktrees,
+ * symbolic links, too few descriptors, directories renamed while it walks.
+ * It must never crash, never follow a link, never name a path outside its
+ * roots, and say where it could not look (`I` records) instead of pretending
+ * it looked everywhere. Where git itself can tell (is this a git dir?), git
+ * is the oracle.
+ */
+import { describe, it, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { buildHelper, run, scan, scanRecords } from '../../helpers/native.js';
+
+const helper = buildHelper();
+const T = { timeout: 120_000 };
+const PATH_MAX = 4096;
+
+const temps: string[] = [];
+function tempDir(prefix: string): string {
+  const d = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
+  temps.push(d);
+  return d;
+}
+// rm -rf (fts, openat) removes a chain deeper than PATH_MAX; fs.rmSync does not.
+after(() => { for (const d of temps) spawnSync('rm', ['-rf', '--', d]); });
+
+/**
+ * `n` directories named `name` nested below dir, built by chdir one level at
+ * a time (their paths exceed PATH_MAX), with a .git directory at each depth in `gitAt`.
+ */
+function chain(dir: string, n: number, name = 'd', gitAt: readonly number[] = []): void {
+  const code = `const fs = require('fs'); const [dir, n, name, at] = process.argv.slice(1); const git = new Set(JSON.parse(at));
+process.chdir(dir); for (let i = 1; i <= Number(n); i++) { fs.mkdirSync(name); process.chdir(name); if (git.has(i)) fs.mkdirSync('.git'); }`;
+  const r = spawnSync(process.execPath, ['-e', code, dir, String(n), name, JSON.stringify(gitAt)], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+}
+
+/** Runs the helper's scan under `ulimit -n FDS` (a shell only sets the limit, then execs the helper). */
+async function scanWithFds(fds: number, roots: readonly string[], extra: readonly string[] = []): Promise<{ code: number | null; records: string[]; stderr: string }> {
+  const r = await run('/bin/sh', ['-c', `ulimit -n ${fds} && exec "$0" "$@"`, helper, 'scan', ...extra, '--', ...roots]);
+  return { code: r.code, records: scanRecords(r.stdout), stderr: r.stderr };
+}
+
+/** git's own answer: is dir a git dir that git discovers when run in it (and no higher)? */
+function gitSaysGitDir(dir: string): boolean {
+  const r = spawnSync('git', ['rev-parse', '--absolute-git-dir'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_CEILING_DIRECTORIES: dirname(dir) } });
+  return r.status === 0 && r.stdout.trim() === dir;
+}
+
+describe('scan: depth', () => {
+  it('a 20 000-deep chain: exit 0, one I record short enough to name, repositories above it found, cache agrees and is reused', T, async () => {
+    const root = tempDir('cordon-scan-deep-');
+    chain(root, 20_000, 'd', [100, 1500]);
+    const plain = await scan([root]);
+    assert.equal(plain.code, 0, plain.stderr);
+    const inc = plain.records.filter((r) => r.startsWith('I\t'));
+    assert.equal(inc.length, 1, plain.records.join('\n').slice(0, 2000));
+    const cut = inc[0]!.slice(2);
+    assert.ok(cut.startsWith(`${root}/d/d/`) && Buffer.byteLength(cut) < PATH_MAX && Buffer.byteLength(cut) > PATH_MAX - 10, `${Buffer.byteLength(cut)} bytes`);
+    assert.ok(plain.records.includes(`G\t${root}${'/d'.repeat(100)}`) && plain.records.includes(`G\t${root}${'/d'.repeat(1500)}`));
+    const cacheDir = tempDir('cordon-scan-cache-');
+    const cache = join(cacheDir, 'scan.cache');
+    for (let i = 0; i < 2; i++) assert.deepEqual((await scan([root], { cache })).records, plain.records, `cached scan ${i}`);
+    // Long names reach the limit in fewer levels; a chain under .git/modules is bounded the same way.
+    const wide = tempDir('cordon-scan-deep-');
+    chain(wide, 100, 'x'.repeat(255));
+    mkdirSync(join(wide, '.git', 'modules'), { recursive: true });
+    chain(join(wide, '.git', 'modules'), 20_000, 'm');
+    const r = await scan([wide], { match: ['.env'] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.records.filter((x) => x.startsWith('I\t')).length, 2, r.records.join('\n').slice(0, 500));
+    assert.ok(r.records.every((x) => Buffer.byteLength(x) - 2 < PATH_MAX));
+  });
+
+  it('--max-dirs: stops looking, says where, exits 0', T, async () => {
+    const root = tempDir('cordon-scan-max-');
+    for (let i = 0; i < 30; i++) mkdirSync(join(root, `d${i}`, 'x'), { recursive: true });
+    const r = await scan([root], {}, {});
+    assert.deepEqual(r.records, []);
+    const limited = await run(helper, ['scan', '--max-dirs', '10', '--', root]);
+    assert.equal(limited.code, 0, limited.stderr);
+    assert.ok(scanRecords(limited.stdout).some((x) => x.startsWith('I\t')));
+    for (const bad of ['0', '-1', 'x', '']) assert.equal((await run(helper, ['scan', '--max-dirs', bad, '--', root])).code, 125, bad);
+  });
+});
+
+describe('scan: descriptors', () => {
+  it('a deep tree with a repository beside every level is walked whole with 12 descriptors (only a window stays open)', T, async () => {
+    const root = tempDir('cordon-scan-fds-');
+    const code = `const fs = require('fs'); process.chdir(process.argv[1]);
+for (let i = 0; i < 300; i++) { fs.mkdirSync('z/.git', { recursive: true }); fs.mkdirSync('c'); process.chdir('c'); }`;
+    assert.equal(spawnSync(process.execPath, ['-e', code, root]).status, 0);
+    const all = await scan([root]);
+    assert.equal(all.records.filter((r) => r.startsWith('G\t')).length, 300);
+    const few = await scanWithFds(12, [root]);
+    assert.equal(few.code, 0, few.stderr);
+    assert.deepEqual(few.records, all.records);
+    const cacheDir = tempDir('cordon-scan-cache-');
+    for (let i = 0; i < 2; i++) assert.deepEqual((await scanWithFds(12, [root], ['--cache', join(cacheDir, 'c')])).records, all.records);
+  });
+
+  it('out of descriptors: exit 0 and an I record, never a silent gap', T, async () => {
+    const root = tempDir('cordon-scan-fds-');
+    for (let i = 0; i < 20; i++) mkdirSync(join(root, `d${i}`, 'x', '.git'), { recursive: true });
+    const r = await scanWithFds(5, [root]);
+    assert.equal(r.code, 0, r.stderr);
+    const found = r.records.filter((x) => x.startsWith('G\t')).length;
+    assert.ok(found === 20 || r.records.some((x) => x.startsWith('I\t')), r.records.join('\n'));
+  });
+});
+
+describe('scan: git dirs the way git finds them', () => {
+  it('a directory that is itself a git dir (B), as git discovers it; its objects/ unwalked, its modules/ and worktrees/ reported', T, async () => {
+    const root = tempDir('cordon-scan-bare-');
+    assert.equal(spawnSync('git', ['init', '-q', '--bare', join(root, 'real.git')]).status, 0);
+    const made = (d: string, files: Record<string, string>, dirs: string[]) => {
+      mkdirSync(join(root, d), { recursive: true });
+      for (const x of dirs) mkdirSync(join(root, d, x), { recursive: true });
+      for (const [f, c] of Object.entries(files)) writeFileSync(join(root, d, f), c);
+    };
+    made('handmade', { HEAD: 'ref: refs/heads/main\n' }, ['objects', 'refs']);
+    mkdirSync(join(root, 'common', 'objects'), { recursive: true });
+    mkdirSync(join(root, 'common', 'refs'));
+    made('via-commondir', { HEAD: 'ref: refs/heads/main\n', commondir: '../common\n' }, []);
+    made('head-only', { HEAD: 'ref: refs/heads/main\n' }, []);
+    made('head-is-dir', {}, ['HEAD', 'objects', 'refs']);
+    made('handmade/objects/ab/planted/.git', {}, []);
+    made('handmade/refs/heads/walked/.git', {}, []);
+    made('handmade/modules/sub', { HEAD: 'ref: refs/heads/main\n', config: '' }, []);
+    made('handmade/worktrees/wt', { HEAD: 'ref: refs/heads/main\n', commondir: '../..\n' }, []);
+    const r = await scan([root]);
+    assert.equal(r.code, 0, r.stderr);
+    const bare = r.records.filter((x) => x.startsWith('B\t')).map((x) => x.slice(2)).sort();
+    assert.deepEqual(bare, ['handmade', 'real.git', 'via-commondir'].map((d) => join(root, d)));
+    // git agrees, for each candidate (the planted one below objects/ is a .git, not a bare dir).
+    for (const d of ['real.git', 'handmade', 'via-commondir', 'common', 'head-only', 'head-is-dir']) {
+      assert.equal(gitSaysGitDir(join(root, d)), bare.includes(join(root, d)), `git and the scanner disagree on ${d}`);
+    }
+    assert.ok(r.records.includes(`G\t${root}/handmade/refs/heads/walked`), 'the rest of a bare git dir is walked');
+    assert.ok(!r.records.some((x) => x.includes('/objects/')), 'objects/ is not');
+    assert.ok(r.records.includes(`S\t${root}/handmade/modules/sub`) && r.records.includes(`W\t${root}/handmade/worktrees/wt`));
+  });
+
+  it('linked worktrees, of a repository and of a submodule git dir (W), from real git', T, async () => {
+    const root = tempDir('cordon-scan-wt-');
+    const repo = join(root, 'repo');
+    const git = (cwd: string, ...args: string[]) => assert.equal(spawnSync('git', ['-c', 'user.email=t@x', '-c', 'user.name=t', '-c', 'init.defaultBranch=main', ...args], { cwd }).status, 0, args.join(' '));
+    mkdirSync(repo);
+    git(repo, 'init', '-q');
+    git(repo, 'commit', '-q', '--allow-empty', '-m', 'x');
+    git(repo, 'worktree', 'add', '-q', join(root, 'outside-wt'));
+    git(repo, 'worktree', 'add', '-q', join(repo, 'inside-wt'));
+    const mod = join(repo, '.git', 'modules', 'm');
+    mkdirSync(join(mod, 'worktrees', 'mwt'), { recursive: true });
+    writeFileSync(join(mod, 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(mod, 'config'), '');
+    const r = await scan([repo]);
+    const w = r.records.filter((x) => x.startsWith('W\t')).map((x) => x.slice(2)).sort();
+    assert.deepEqual(w, [join(repo, '.git', 'worktrees', 'inside-wt'), join(repo, '.git', 'worktrees', 'outside-wt'), join(mod, 'worktrees', 'mwt')].sort());
+    assert.ok(r.records.includes(`G\t${join(repo, 'inside-wt')}`));
+  });
+});
+
+describe('scan: symbolic links', () => {
+  it('L for a link to a directory, with --match only; never walked; not for files, dangling links or .git', T, async () => {
+    const root = tempDir('cordon-scan-links-');
+    const out = tempDir('cordon-scan-out-');
+    mkdirSync(join(out, 'repo', '.git'), { recursive: true });
+    writeFileSync(join(out, '.env'), 'x');
+    symlinkSync(out, join(root, 'to-dir'));
+    symlinkSync(join(out, '.env'), join(root, 'to-file'));
+    symlinkSync(join(out, 'missing'), join(root, 'dangling'));
+    mkdirSync(join(root, 'w'));
+    symlinkSync(join(out, 'repo', '.git'), join(root, 'w', '.git'));
+    assert.deepEqual((await scan([root])).records, [`G\t${root}/w`]);
+    const r = await scan([root], { match: ['.env'] });
+    assert.deepEqual(r.records, [`G\t${root}/w`, `L\t${root}/to-dir`]);
+  });
+});
+
+describe('scan: a tree renamed and re-linked while it is walked', () => {
+  it('never crashes, never names a path outside its root or through a link, with and without the descriptor window', T, async () => {
+    const root = tempDir('cordon-scan-race-');
+    const out = tempDir('cordon-scan-out-');
+    mkdirSync(join(out, 'victim', '.git'), { recursive: true });
+    const code = `const fs = require('fs'); process.chdir(process.argv[1]);
+for (let i = 0; i < 120; i++) { fs.mkdirSync('r' + i + '/.git', { recursive: true }); fs.mkdirSync('c'); process.chdir('c'); }`;
+    mkdirSync(join(root, 'a'));
+    assert.equal(spawnSync(process.execPath, ['-e', code, join(root, 'a')]).status, 0);
+    // The attacker: swaps a/ for a link to a repository outside and back, and renames a deep level, as fast as it can.
+    const churn = `const fs = require('fs'); const [root, out] = process.argv.slice(1);
+const deep = root + '/a' + '/c'.repeat(70);
+for (;;) { try { fs.renameSync(root + '/a', root + '/b'); fs.symlinkSync(out, root + '/a'); fs.unlinkSync(root + '/a'); fs.renameSync(root + '/b', root + '/a');
+  fs.renameSync(deep, deep + 'x'); fs.renameSync(deep + 'x', deep); } catch {} }`;
+    const attacker = spawn(process.execPath, ['-e', churn, root, out], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 40; i++) {
+        const r = i % 2 ? await scanWithFds(12, [root], ['--match', '.env']) : await scan([root], { match: ['.env'] });
+        assert.equal(r.code, 0, r.stderr);
+        for (const rec of r.records) {
+          const p = rec.slice(2);
+          assert.ok(p.startsWith(root + '/'), rec);
+          assert.ok(!p.includes('/victim') && !p.startsWith(out), rec);
+        }
+      }
+    } finally {
+      attacker.kill('SIGKILL');
+    }
+    // Settled (wherever the attacker was stopped): the whole tree again.
+    await new Promise((r) => attacker.once('exit', r));
+    if (lstatSync(join(root, 'a'), { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(join(root, 'a'));
+    if (existsSync(join(root, 'b'))) renameSync(join(root, 'b'), join(root, 'a'));
+    const deep = join(root, 'a', ...Array(70).fill('c'));
+    if (existsSync(`${deep}x`)) renameSync(`${deep}x`, deep);
+    assert.equal((await scan([root])).records.filter((r) => r.startsWith('G\t')).length, 120);
+  });
+});
