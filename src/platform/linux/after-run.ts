@@ -24,13 +24,16 @@ import { isWithin } from '../../policy/paths.js';
 import { scanTrees } from './scan.js';
 
 
-
 /**
  * Pure: the repositories the second scan found that the first did not, in a
  * writable root (a repository the host created elsewhere during the run is
- * not the command's). A root's own `.git` is already on the watch list.
+ * not the command's): work trees, submodule git dirs and bare git dirs (git
+ * finds those too). A root's own `.git` is already on the watch list. A new
+ * linked worktree's git dir (`.git/worktrees/NAME`) needs nothing of its own:
+ * git reaches it only through the worktree's `.git` file, a new repository
+ * here, which is moved aside as a whole.
  */
-export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[] }, watch: readonly WatchedPath[] = []): WatchedPath[] {
+export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[] }, watch: readonly WatchedPath[] = []): WatchedPath[] {
   const known = new Set([...rescan.known, ...watch.map((w) => w.path)]);
   const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
   const keep = rescan.keepConfig ? { keepConfig: true } : {};
@@ -39,7 +42,7 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
     const dotGit = join(repo, '.git');
     if (!known.has(repo) && !known.has(dotGit) && mine(dotGit)) out.push({ path: dotGit, kind: 'repository', repo, ...keep });
   }
-  for (const g of found.submoduleGitDirs) if (!known.has(g) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
+  for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!known.has(g) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
   return out;
 }
 
@@ -83,7 +86,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
-    if (w.kind === 'git-file') ops.push('--move', rel(w.path));
+    if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
       if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
@@ -96,6 +99,12 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
   for (const w of watch) {
     const r = rel(w.path);
+    if (w.kind === 'created') {
+      const d = done.get(r);
+      if (d?.kind === 'failed') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it`);
+      else if (d?.kind === 'moved') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
+      continue;
+    }
     if (w.kind === 'git-file' || done.get(r)?.kind === 'moved') {
       const d = done.get(r);
       if (d?.kind === 'failed') warnings.push(failed(w.path, d.detail, w.repo));

@@ -202,7 +202,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       const locked = unreadableWarning(plan.rescan, found);
       if (locked) warn(locked);
-      const incomplete = (found as { incomplete?: readonly string[] }).incomplete ?? [];
+      const incomplete = found.incomplete;
       if (incomplete.length > 0) failed = `the check after the run could not read all of ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (too deep or too large): a git repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
     } catch (e) {
       failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;

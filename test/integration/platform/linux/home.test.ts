@@ -1,0 +1,82 @@
+/**
+ * $HOME as a writable path, and grants redirected by links the project
+ * controls. $HOME writable only because cordon runs there is refused; named
+ * explicitly, every protection in it holds, for names that exist (read-only,
+ * pinned) and for names that do not (no placeholder on the host: what the
+ * command creates is moved aside after the run). Judged on the host.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+
+const u = testUser();
+for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | undefined }, ...(u ? [{ who: 'an unprivileged user', asUser: u.name }] : [])]) {
+  const world = (): World => (asUser ? makeWorld({ owner: u! }) : makeWorld());
+  const as = asUser ? { asUser } : {};
+
+  test(`cordon run in $HOME is refused by default, naming the fix; nothing runs (${who})`, () => {
+    const w = world();
+    const r = sh(w, 'touch ran', [], { cwd: w.home, ...as });
+    assert.equal(r.status, 125);
+    assert.match(r.stderr, /the working directory .* is your home directory.*--allow-write ~/);
+    assert.ok(!existsSync(join(w.home, 'ran')));
+  });
+
+  test(`--allow-write ~: existing dotfiles stay read-only, missing ones get no placeholder and are moved aside when the command makes them (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.home, '.config', 'git'), { recursive: true });
+    spawnSync('rm', ['-rf', join(w.home, '.ssh')]); // missing: nothing to mount over
+    writeFileSync(join(w.home, '.config', 'git', 'config'), '[user]\n\tname = me\n');
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.home]);
+    const script = [
+      // While the command runs, $HOME holds no placeholder of cordon's.
+      'ls -A "$HOME" | grep -qx .profile && echo PLACEHOLDER-PROFILE',
+      'echo evil >> "$HOME/.bashrc" 2>/dev/null && echo WROTE-bashrc',
+      'mv "$HOME/.config" "$HOME/.config2" 2>/dev/null && echo MOVED-config',
+      'printf "[core]\\n\\tfsmonitor = evil\\n" > "$HOME/.config/git/config" 2>/dev/null && echo WROTE-gitconfig',
+      'echo "alias ls=evil" > "$HOME/.profile" && echo made-profile',
+      'mkdir -p "$HOME/.ssh" 2>/dev/null; echo "ssh-ed25519 AAAA attacker" >> "$HOME/.ssh/authorized_keys" 2>/dev/null && echo made-ssh',
+      'echo notes >> "$HOME/notes.txt" && echo wrote-notes',
+    ].join('; ');
+    const r = sh(w, script, ['--allow-write', '~'], { cwd: w.home, ...as });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'made-profile\nmade-ssh\nwrote-notes\n', 'existing dotfiles were not writable, missing ones could be made');
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    assert.equal(readFileSync(join(w.home, '.config', 'git', 'config'), 'utf8'), '[user]\n\tname = me\n');
+    // What the command made is moved aside: nothing of it is where the host's shell and sshd look.
+    assert.ok(!existsSync(join(w.home, '.profile')), '.profile left in place');
+    assert.equal(readFileSync(join(w.home, '.profile.cordon-untrusted'), 'utf8'), 'alias ls=evil\n');
+    assert.match(r.stderr, /the command created .*\/\.profile \(shell startup file\).*moved to .*\/\.profile\.cordon-untrusted/);
+    // ~/.ssh was missing: the whole directory the command made is moved aside, where sshd does not look.
+    assert.ok(!existsSync(join(w.home, '.ssh')), '~/.ssh left in place');
+    assert.match(readFileSync(join(w.home, '.ssh.cordon-untrusted', 'authorized_keys'), 'utf8'), /attacker/);
+    assert.equal(readFileSync(join(w.home, 'notes.txt'), 'utf8'), 'notes' + 'notes\n', 'the rest of $HOME is writable');
+    assert.ok(!readdirSync(w.home).some((n) => n.startsWith('.cordon')), 'no placeholder left');
+  });
+
+  test(`a grant is not redirected by a link the project ships; naming the target itself works (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.outside, 'bin'), { recursive: true });
+    symlinkSync(join(w.outside, 'bin'), join(w.proj, 'out'));
+    symlinkSync('sub/../out', join(w.proj, 'out2'));
+    mkdirSync(join(w.proj, 'sub'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    for (const grant of ['out', './out', 'out2']) {
+      const r = sh(w, `echo x > ${w.outside}/bin/git && echo PLANTED`, ['--allow-write', grant], as);
+      assert.equal(r.status, 125, grant);
+      assert.match(r.stderr, new RegExp(`reaches ${w.outside}/bin through the symlink ${w.proj}/out2? -> (${w.outside}/bin|sub/\\.\\./out), which lies in ${w.proj}.*Name the target itself`), grant);
+      assert.ok(!existsSync(join(w.outside, 'bin', 'git')));
+    }
+    const ok = sh(w, `echo x > ${w.outside}/bin/tool && echo wrote`, ['--allow-write', join(w.outside, 'bin')], as);
+    assert.equal(ok.stdout, 'wrote\n', ok.stderr);
+    // A link that stays inside the project is fine.
+    mkdirSync(join(w.proj, 'data'));
+    symlinkSync('data', join(w.proj, 'data-link'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.proj]);
+    const inside = sh(w, 'true', ['--allow-write', 'data-link'], as);
+    assert.equal(inside.status, 0, inside.stderr);
+  });
+}
