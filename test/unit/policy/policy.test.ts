@@ -220,6 +220,8 @@ test('never writable: the new names at the root of every writable path, and in $
   const { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } = await import('../../../src/policy/protected.js');
   const w = world();
   const ro = (p: ReturnType<typeof buildPolicy>, path: string) => p.rules.some((r) => r.path === path && r.access === 'read-only');
+  // In $HOME a missing name may be guarded by a read-only rule or watched and moved aside after the run.
+  const guarded = (p: ReturnType<typeof buildPolicy>, path: string) => ro(p, path) || p.watch.some((x) => x.path === path);
   const names = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode', '.continue', '.roo', '.kiro', '.amazonq'];
   for (const n of names) assert.ok(PROTECTED_NAMES.some((x) => x.name === n && x.why.length > 0), n);
   assert.ok(SHELL_STARTUP.some((x) => x.name === '.bash_aliases'));
@@ -227,28 +229,28 @@ test('never writable: the new names at the root of every writable path, and in $
   for (const n of inHome) assert.ok(PROTECTED_IN_HOME.some((x) => x.name === n && x.why.length > 0), n);
   const proj = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: noScan });
   for (const n of names) assert.ok(ro(proj, join(w.proj, n)), `${n} at the working directory's root`);
-  assert.ok(!inHome.some((n) => ro(proj, join(w.home, n))), '$HOME not writable: no rules there');
-  const home = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: noScan });
-  for (const n of [...inHome, '.bash_aliases']) assert.ok(ro(home, join(w.home, n)), `${n} with $HOME writable`);
+  assert.ok(!inHome.some((n) => guarded(proj, join(w.home, n))), '$HOME not writable: nothing to guard there');
+  const home = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~'] }, scan: noScan });
+  for (const n of [...inHome, '.bash_aliases']) assert.ok(guarded(home, join(w.home, n)), `${n} with $HOME writable`);
   // A grant above one (~/.aws) or beneath one (a site-packages directory) reaches it too.
   mkdirSync(join(w.home, '.aws'));
+  writeFileSync(join(w.home, '.aws', 'config'), '[default]\n');
   mkdirSync(join(w.home, '.local', 'lib', 'python3.12', 'site-packages'), { recursive: true });
   const near = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~/.aws', '~/.local/lib/python3.12/site-packages'] }, scan: noScan });
-  assert.ok(ro(near, join(w.home, '.aws', 'config')) && ro(near, join(w.home, '.aws', 'credentials')));
+  assert.ok(ro(near, join(w.home, '.aws', 'config')), 'an existing one is read-only');
+  assert.ok(guarded(near, join(w.home, '.aws', 'credentials')));
   assert.ok(ro(near, join(w.home, '.local', 'lib')), 'read-only wins over the grant beneath it');
-  assert.ok(!ro(near, join(w.home, '.npmrc')), 'no grant reaches ~/.npmrc');
+  assert.ok(!guarded(near, join(w.home, '.npmrc')), 'no grant reaches ~/.npmrc');
 });
 
-test('a read deny on a missing never-writable path is dropped, so that the path is guarded (~/.npmrc, ~/.ssh, ~/.aws)', () => {
+test('a read deny on a missing never-writable path is dropped, so that the path is guarded', () => {
   const w = world();
-  const bare = join(w.root, 'bare-home');
-  mkdirSync(bare);
-  const p = buildPolicy({ cwd: bare, home: bare, settings: [], cli: noCli, scan: noScan });
+  // --deny-read .envrc where there is none: the deny hides nothing, and the plan would guard nothing beneath it.
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['.envrc', 'secret.txt'] }, scan: noScan });
   const at = (path: string) => p.rules.filter((r) => r.path === path).map((r) => r.access);
-  for (const n of ['.npmrc', '.ssh']) assert.deepEqual(at(join(bare, n)), ['read-only'], n);
-  assert.deepEqual(at(join(bare, '.aws')), [], 'the deny above the missing ~/.aws/config is dropped');
-  assert.deepEqual(at(join(bare, '.aws', 'config')), ['read-only']);
-  assert.deepEqual(at(join(bare, '.kube')), ['deny-read'], 'a missing deny with nothing to guard beneath it stays (explain lists it)');
-  const existing = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: noScan });
-  assert.ok(existing.rules.some((r) => r.path === join(w.home, '.ssh') && r.access === 'deny-read'), 'an existing store keeps its deny');
+  assert.deepEqual(at(join(w.proj, '.envrc')), ['read-only']);
+  assert.deepEqual(at(join(w.proj, 'secret.txt')), ['deny-read'], 'a missing deny with nothing to guard at or beneath it stays (explain lists it)');
+  // An existing store keeps its deny, with $HOME writable too.
+  const home = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~'] }, scan: noScan });
+  assert.ok(home.rules.some((r) => r.path === join(w.home, '.ssh') && r.access === 'deny-read'));
 });

@@ -126,7 +126,7 @@ test('never writable at the root of a writable path: agent instructions and sett
   }
 });
 
-/** In $HOME: [path, exists before the run]. Missing ones must not appear; existing ones must not change. */
+/** In $HOME: [path, exists before the run]. An existing one must not change; a missing one must not be there after the run. */
 const HOME_FILES: [string, boolean][] = [
   ['.bash_aliases', true],
   ['.aws/config', true],
@@ -140,46 +140,55 @@ const HOME_FILES: [string, boolean][] = [
   ['.srt-settings.json', false],
 ];
 
+/**
+ * A missing name in $HOME may be held by a placeholder (the write fails
+ * inside) or watched and moved aside after the run (the write succeeds
+ * inside, and nothing is left at the path): either way the host must not
+ * find the command's file there, which is what is judged. An existing one
+ * must refuse the write inside.
+ */
 test('never writable in $HOME, whichever grant reaches it: shell aliases, Python user site, AWS, npm and cargo configuration', () => {
   for (const who of callers()) {
     const w = makeWorld(who.owner ? { owner: who.owner } : {});
     put(w, who, HOME_FILES.filter(([, exists]) => exists).map(([rel]) => [join('home', rel), `ORIGINAL ${rel}`]));
     const attempt = HOME_FILES.map(([rel]) => `(mkdir -p "$(dirname ${w.home}/${rel})"; echo evil >> ${w.home}/${rel}) 2>/dev/null && echo "BROKE ${rel}"`).join('; ') + '; echo end';
-    const check = (label: string) => {
+    const check = (label: string, stdout: string) => {
+      assert.match(stdout, /end\n$/, `${who.label}, ${label}`);
       for (const [rel, exists] of HOME_FILES) {
         const p = join(w.home, rel);
-        if (exists) assert.equal(readFileSync(p, 'utf8'), `ORIGINAL ${rel}`, `${who.label}, ${label}: ${rel} unchanged`);
-        else assert.ok(!existsSync(p), `${who.label}, ${label}: ${rel} not created`);
+        if (exists) {
+          assert.ok(!stdout.includes(`BROKE ${rel}\n`), `${who.label}, ${label}: ${rel} refused the write`);
+          assert.equal(readFileSync(p, 'utf8'), `ORIGINAL ${rel}`, `${who.label}, ${label}: ${rel} unchanged`);
+        } else assert.ok(!existsSync(p), `${who.label}, ${label}: ${rel} not left behind`);
       }
     };
     // $HOME writable as a whole.
-    const all = run(w, who, ['--allow-write', w.home, '--allow-read', `${w.home}/.aws`, '--allow-read', `${w.home}/.npmrc`], attempt);
-    assert.equal(all.stdout, 'end\n', `${who.label}: ${all.stdout}`);
-    check('$HOME writable');
+    check('$HOME writable', run(w, who, ['--allow-write', w.home, '--allow-read', `${w.home}/.aws`, '--allow-read', `${w.home}/.npmrc`], attempt).stdout);
     // A grant above one of them, or beneath it.
-    const near = run(w, who, ['--allow-write', `${w.home}/.aws`, '--allow-write', `${w.home}/.local/lib/python3.12/site-packages`, '--allow-write', `${w.home}/.cargo`, '--allow-read', `${w.home}/.aws`], attempt);
-    assert.match(near.stdout, /end\n$/);
-    assert.doesNotMatch(near.stdout, /BROKE/, `${who.label}: ${near.stdout}`);
-    check('grants above and beneath');
+    check('grants above and beneath', run(w, who, ['--allow-write', `${w.home}/.aws`, '--allow-write', `${w.home}/.local/lib/python3.12/site-packages`, '--allow-write', `${w.home}/.cargo`, '--allow-read', `${w.home}/.aws`], attempt).stdout);
     // Control: elsewhere in $HOME the same commands write.
     run(w, who, ['--allow-write', w.home], `mkdir -p ${w.home}/.local/share/x && echo ok > ${w.home}/.local/share/x/f && echo ok > ${w.home}/plain.txt`);
     assert.equal(readFileSync(join(w.home, 'plain.txt'), 'utf8'), 'ok\n');
   }
 });
 
-test('a never-writable path that is also read-denied stays unwritable when it does not exist (~/.npmrc, ~/.aws/config, ~/.ssh)', () => {
+test('a never-writable path that is also read-denied cannot be planted when it does not exist (--deny-read .envrc; ~/.npmrc, ~/.aws/config, ~/.ssh)', () => {
   for (const who of callers()) {
     const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    // In a writable root: a deny on a missing protected name hides nothing and must not unguard it.
+    const proj = run(w, who, ['--deny-read', '.envrc', '--deny-read', 'AGENTS.md'], '(echo evil > .envrc) 2>/dev/null && echo BROKE-envrc; (echo evil > AGENTS.md) 2>/dev/null && echo BROKE-agents; echo end');
+    assert.equal(proj.stdout, 'end\n', `${who.label}: ${proj.stdout}`);
+    assert.ok(!existsSync(join(w.proj, '.envrc')) && !existsSync(join(w.proj, 'AGENTS.md')), who.label);
+    // In $HOME, with the stores missing (see the test above for how a missing name there is guarded).
     for (const rel of ['.npmrc', '.aws', '.ssh']) rmSync(join(w.home, rel), { recursive: true, force: true });
-    const r = run(w, who, ['--allow-write', w.home], [
-      `(echo "script-shell=/tmp/evil" > ${w.home}/.npmrc) 2>/dev/null && echo BROKE-npmrc`,
-      `(mkdir -p ${w.home}/.aws && echo "credential_process=/tmp/evil" > ${w.home}/.aws/config) 2>/dev/null && echo BROKE-aws`,
-      `(mkdir -p ${w.home}/.ssh && echo key > ${w.home}/.ssh/authorized_keys) 2>/dev/null && echo BROKE-ssh`,
-      'echo end',
-    ].join('; '));
-    assert.equal(r.stdout, 'end\n', `${who.label}: ${r.stdout}`);
-    assert.ok(!existsSync(join(w.home, '.npmrc')) && !existsSync(join(w.home, '.aws', 'config')) && !existsSync(join(w.home, '.ssh', 'authorized_keys')), who.label);
-    // Control: with none of them protected (a name next to them) the same write works.
+    run(w, who, ['--allow-write', w.home], [
+      `echo "script-shell=/tmp/evil" > ${w.home}/.npmrc`,
+      `mkdir -p ${w.home}/.aws && echo "credential_process=/tmp/evil" > ${w.home}/.aws/config`,
+      `mkdir -p ${w.home}/.ssh && echo key > ${w.home}/.ssh/authorized_keys`,
+      'true',
+    ].map((c) => `(${c}) 2>/dev/null`).join('; '));
+    for (const rel of ['.npmrc', '.aws/config', '.ssh/authorized_keys']) assert.ok(!existsSync(join(w.home, rel)), `${who.label}: ${rel} not left behind`);
+    // Control: a name next to them is written.
     run(w, who, ['--allow-write', w.home], `echo x > ${w.home}/.npmrc-not`);
     assert.ok(existsSync(join(w.home, '.npmrc-not')));
   }
