@@ -4,7 +4,7 @@
  * cannot make.
  *
  *   cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]...
- *                     [--require-landlock] [--ready-fd FD] -- CMD [ARGS...]
+ *                     [--landlock-min N] [--ready-fd FD] -- CMD [ARGS...]
  *     Runs inside the bubblewrap sandbox as PID 1 (bwrap --as-pid-1), after the
  *     mounts and seccomp are in place. Refuses to start (125) when fd 0, 1 or
  *     2 is a socket CMD could aim elsewhere, or a directory; closes every
@@ -14,11 +14,10 @@
  *     ready fd and closes it, then forks CMD into its own process group,
  *     forwards signals to it, reaps every zombie (it is init) and exits with
  *     CMD's status (128+N if CMD was killed by signal N).
- *     Landlock is applied only when a path or --require-landlock is given; a
- *     ruleset with no paths makes the whole filesystem read-only. Without
- *     --rwnd/--require-landlock a kernel without Landlock is tolerated: the
- *     caller's mounts are the primary wall. A needed wall that cannot be built
- *     is a hard error, never a silent downgrade.
+ *     Landlock is applied when a path is given. --landlock-min N is the ABI
+ *     the plan needs (cordon decides it: 3 with no-delete paths, 1 for the
+ *     second write wall, 0 only when the user opted out of it); a kernel
+ *     offering less is a hard error, never a silent downgrade.
  *
  *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
@@ -52,6 +51,10 @@
  *     --wait-stdin: started ahead of need, waits for one byte on stdin
  *     before it looks at anything (so cordon pays no process start when the
  *     scan is due); EOF instead exits 0 with no output.
+ *
+ *   cordon-helper setaside ROOT OP...
+ *     Runs on the host after a run: moves aside, fd-relative beneath ROOT,
+ *     what the command created that git would run code from (setaside.h).
  *
  *   cordon-helper landlock-abi
  *     Prints the kernel's Landlock ABI version (0: none), for `cordon doctor`.
@@ -126,9 +129,10 @@
 
 __attribute__((noreturn)) static void usage(void)
 {
-	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--require-landlock]\n"
+	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
+	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
 	      stderr);
@@ -158,7 +162,7 @@ struct run_config {
 	size_t n_mounts;
 	const char **unix_grants; /* host Unix sockets CMD may connect to (resolved paths) */
 	size_t n_unix_grants;
-	bool require_landlock;
+	int landlock_min; /* the Landlock ABI the plan needs; less is a hard error */
 	int ready_fd; /* -1: none */
 	int seccomp_fd; /* -1: none */
 	char **cmd;
@@ -180,10 +184,12 @@ static uint64_t write_rights(int abi)
 }
 
 /* Read-write-no-delete: an entry can be created and changed, never unlinked,
- * rmdir'd, renamed away or replaced by a rename (all need REMOVE_*). */
+ * rmdir'd, renamed away or replaced by a rename (all need REMOVE_*), nor
+ * truncated (O_TRUNC, truncate, ftruncate: TRUNCATE is handled from ABI 3,
+ * which the plan requires for these rules). */
 static uint64_t no_delete_rights(int abi)
 {
-	return write_rights(abi) & ~(LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR);
+	return write_rights(abi) & ~(LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_TRUNCATE);
 }
 
 /* The kernel rejects directory-only rights on a rule for a single file. */
@@ -210,25 +216,25 @@ static void add_rule(int ruleset, const char *path, uint64_t rights)
 
 static void apply_landlock(const struct run_config *c)
 {
-	bool wanted = c->n_rw || c->n_rwnd || c->require_landlock;
-	bool required = c->n_rwnd || c->require_landlock;
-	if (!wanted)
+	if (!c->n_rw && !c->n_rwnd)
 		return;
 	int abi = (int)syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 	if (abi < 0 && errno != ENOSYS && errno != EOPNOTSUPP)
 		die("landlock");
-	/* ABI 1 cannot express "no delete" (renames across dirs are always denied):
-	 * fail closed rather than hand out a different wall than was asked for. */
-	if (abi < 2 && required) {
-		fprintf(stderr, "cordon: Landlock ABI %d is too old or unavailable for the requested write wall "
-				"(read-write-no-delete needs ABI >= 2); needs a kernel >= 5.19 with Landlock enabled "
-				"(lsm=landlock)\n", abi < 0 ? 0 : abi);
+	if (abi < 0)
+		abi = 0;
+	/* The minimum is cordon's decision (plan.ts: landlockMinAbi); this only checks it. */
+	if (abi < c->landlock_min) {
+		fprintf(stderr, "cordon: this kernel offers Landlock ABI %d, and this sandbox's write rules need ABI %d or newer "
+				"(%s); cordon does not run a weaker sandbox than the policy says. Use a kernel with Landlock enabled "
+				"(lsm=landlock)%s\n", abi, c->landlock_min,
+			c->landlock_min >= 3 ? "read-write-no-delete: no delete, rename away or truncate needs ABI 3, Linux >= 6.2" : "the second write wall",
+			c->landlock_min >= 3 ? ", or drop the no-delete rules" : ", or pass --dangerously-allow-missing-landlock to rely on the mounts alone");
 		exit(EXIT_HELPER);
 	}
-
-	/* No Landlock and only --rw: tolerated, the mounts are the primary wall. */
+	/* abi 0 here: allowed by the plan (minimum 0), the mounts are the wall; the paths are still checked. */
 	int ruleset = -1;
-	if (abi >= 1) {
+	if (abi > 0) {
 		struct landlock_ruleset_attr attr = { 0 };
 		attr.handled_access_fs = write_rights(abi);
 		ruleset = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
@@ -862,8 +868,8 @@ static int cmd_run(int argc, char **argv)
 			c.unix_grants[c.n_unix_grants++] = argv[++i];
 		else if (strcmp(argv[i], "--seccomp-fd") == 0 && i + 1 < argc)
 			c.seccomp_fd = parse_fd(argv[++i]);
-		else if (strcmp(argv[i], "--require-landlock") == 0)
-			c.require_landlock = true;
+		else if (strcmp(argv[i], "--landlock-min") == 0 && i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9' && argv[i + 1][1] == 0)
+			c.landlock_min = argv[++i][0] - '0';
 		else if (strcmp(argv[i], "--ready-fd") == 0 && i + 1 < argc)
 			c.ready_fd = parse_fd(argv[++i]);
 		else
@@ -2388,6 +2394,10 @@ static int cmd_connect(int argc, char **argv)
 	return 0;
 }
 
+/* ------------------------------------------------------------ setaside -- */
+
+#include "setaside.h"
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -2398,6 +2408,8 @@ int main(int argc, char **argv)
 		return cmd_scan(argc - 2, argv + 2);
 	if (strcmp(argv[1], "connect") == 0)
 		return cmd_connect(argc - 2, argv + 2);
+	if (strcmp(argv[1], "setaside") == 0)
+		return cmd_setaside(argc - 2, argv + 2);
 	if (strcmp(argv[1], "landlock-abi") == 0) {
 		/* For `cordon doctor`: the Landlock ABI this kernel offers, 0 if none. */
 		long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);

@@ -26,8 +26,12 @@
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
  *   --create REL TEXT  create REL, mode 0644, holding TEXT
+ *   --relink REL TARGET  REL must be a symlink to TARGET (a protected name that
+ *                      was a link before the run): if it is not, what is
+ *                      there is moved aside (as --move) and the link made again
  * Output, per op, NUL-terminated fields:
  *   moved REL NEW | absent REL | kept REL | created REL | failed REL ERRNAME
+ *   relinked REL NEW (NEW: where what replaced the link went; empty if nothing was there)
  *   content REL TEXT (after "moved", for --move-read)
  * Exit 0 once every op was tried (a failed op is a record, not an exit
  * status); 125 for bad usage or an unusable ROOT.
@@ -216,6 +220,36 @@ static void sa_create(int root, const char *rel, const char *text)
 		close(dir);
 }
 
+static void sa_relink(int root, const char *rel, const char *target)
+{
+	char parent[PATH_MAX], now[PATH_MAX], to[NAME_MAX + 1], newrel[PATH_MAX + NAME_MAX + 2] = "";
+	const char *name;
+	int dir = sa_parent(root, rel, &name, parent, sizeof parent);
+	if (dir < 0) {
+		sa_record("failed", rel, sa_errname(errno));
+		return;
+	}
+	ssize_t n = readlinkat(dir, name, now, sizeof now - 1);
+	if (n >= 0 && (size_t)n == strlen(target) && memcmp(now, target, (size_t)n) == 0) {
+		sa_record("kept", rel, NULL);
+		close(dir);
+		return;
+	}
+	int err = sa_rename_aside(dir, name, to, sizeof to);
+	if (err && err != ENOENT) {
+		sa_record("failed", rel, sa_errname(err));
+		close(dir);
+		return;
+	}
+	if (!err)
+		snprintf(newrel, sizeof newrel, "%.*s%s", (int)(name - rel), rel, to);
+	if (symlinkat(target, dir, name) < 0)
+		sa_record("failed", rel, sa_errname(errno));
+	else
+		sa_record("relinked", rel, newrel);
+	close(dir);
+}
+
 static int cmd_setaside(int argc, char **argv)
 {
 	if (argc < 1 || argv[0][0] != '/')
@@ -239,6 +273,8 @@ static int cmd_setaside(int argc, char **argv)
 			sa_move(root, rel, 'd');
 		else if (strcmp(op, "--create") == 0 && i + 1 < argc)
 			sa_create(root, rel, argv[++i]);
+		else if (strcmp(op, "--relink") == 0 && i + 1 < argc && argv[i + 1][0] != 0)
+			sa_relink(root, rel, argv[++i]);
 		else
 			usage();
 	}

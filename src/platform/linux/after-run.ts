@@ -87,6 +87,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const ops: string[] = [];
   for (const w of watch) {
     if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
+    else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
       if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
@@ -99,6 +100,12 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
   for (const w of watch) {
     const r = rel(w.path);
+    if (w.kind === 'link') {
+      const d = done.get(r);
+      if (d?.kind === 'failed') warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it`);
+      else if (d?.kind === 'relinked') warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}); the link was made again${d.detail ? `, and what the command put there was moved to ${join(root, d.detail)}` : ''}. Read it before using it`);
+      continue;
+    }
     if (w.kind === 'created') {
       const d = done.get(r);
       if (d?.kind === 'failed') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it`);
@@ -137,7 +144,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   return warnings;
 }
 
-interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed'; readonly detail: string; readonly content?: string }
+interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed' | 'relinked'; readonly detail: string; readonly content?: string }
 
 /** One run of `cordon-helper setaside`: its NUL-separated records, by relative path. */
 function runSetAside(helper: string, root: string, ops: readonly string[]): Map<string, SetAsideResult> {
@@ -153,7 +160,7 @@ function runSetAside(helper: string, root: string, ops: readonly string[]): Map<
   for (let i = 0; i + 1 < f.length; ) {
     const kind = f[i]!;
     const path = f[i + 1]!;
-    if (kind === 'moved' || kind === 'failed') { out.set(path, { kind, detail: f[i + 2] ?? '' }); i += 3; }
+    if (kind === 'moved' || kind === 'failed' || kind === 'relinked') { out.set(path, { kind, detail: f[i + 2] ?? '' }); i += 3; }
     else if (kind === 'content') { const prev = out.get(path); if (prev) out.set(path, { ...prev, content: f[i + 2] ?? '' }); i += 3; }
     else if (kind === 'absent' || kind === 'kept' || kind === 'created') { out.set(path, { kind, detail: '' }); i += 2; }
     else break;

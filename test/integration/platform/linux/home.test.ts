@@ -80,3 +80,33 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(inside.status, 0, inside.stderr);
   });
 }
+
+for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | undefined }, ...(u ? [{ who: 'an unprivileged user', asUser: u.name }] : [])]) {
+  test(`a protected name that is a symlink: its target stays read-only, and the link is made again after the run if the command replaced it (${who})`, () => {
+    const w = asUser ? makeWorld({ owner: u! }) : makeWorld();
+    // .claude -> ../shared/claude (shared agent settings); ~/.bashrc managed by stow, pointing into a dotfiles checkout in $HOME.
+    mkdirSync(join(w.root, 'shared', 'claude'), { recursive: true });
+    writeFileSync(join(w.root, 'shared', 'claude', 'settings.json'), '{}');
+    symlinkSync('../shared/claude', join(w.proj, '.claude'));
+    mkdirSync(join(w.home, 'dotfiles'));
+    spawnSync('mv', [join(w.home, '.bashrc'), join(w.home, 'dotfiles', 'bashrc')]);
+    symlinkSync('dotfiles/bashrc', join(w.home, '.bashrc'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const as = asUser ? { asUser } : {};
+    const r = sh(w, [
+      'echo "{\\"hooks\\":1}" > .claude/settings.json 2>/dev/null && echo WROTE-target',
+      'rm .claude && mkdir .claude && echo "{\\"hooks\\":1}" > .claude/settings.json && echo replaced-link',
+    ].join('; '), [], as);
+    assert.equal(r.stdout, 'replaced-link\n', r.stderr);
+    assert.equal(readFileSync(join(w.root, 'shared', 'claude', 'settings.json'), 'utf8'), '{}');
+    assert.equal(spawnSync('readlink', [join(w.proj, '.claude')], { encoding: 'utf8' }).stdout.trim(), '../shared/claude', 'the link is back');
+    assert.match(readFileSync(join(w.proj, '.claude.cordon-untrusted', 'settings.json'), 'utf8'), /hooks/);
+    assert.match(r.stderr, /replaced the link .*\/\.claude -> \.\.\/shared\/claude.*made again.*moved to .*\.claude\.cordon-untrusted/);
+
+    const h = sh(w, 'echo evil >> "$HOME/dotfiles/bashrc" 2>/dev/null && echo WROTE-target; rm "$HOME/.bashrc" && echo evil > "$HOME/.bashrc" && echo replaced-link', ['--allow-write', '~'], { cwd: w.home, ...as });
+    assert.equal(h.stdout, 'replaced-link\n', h.stderr);
+    assert.equal(readFileSync(join(w.home, 'dotfiles', 'bashrc'), 'utf8'), '# rc');
+    assert.equal(spawnSync('readlink', [join(w.home, '.bashrc')], { encoding: 'utf8' }).stdout.trim(), 'dotfiles/bashrc');
+    assert.equal(readFileSync(join(w.home, '.bashrc.cordon-untrusted'), 'utf8'), 'evil\n');
+  });
+}
