@@ -111,3 +111,29 @@ test('a state directory cordon did not make is refused, nothing run; two first r
   assert.deepEqual(both, [0, 0]);
   assert.ok(existsSync(join(fresh, 'cordon', '.cordon-state')));
 });
+
+test('a cordon whose programs a running sandbox can write refuses to start until that sandbox ends', async () => {
+  const w = makeWorld();
+  // A second copy of cordon lies in a directory that a sandbox started by this checkout's cordon may write.
+  const shared = join(w.outside, 'tools');
+  const pkg = join(shared, 'cordon');
+  mkdirSync(pkg, { recursive: true });
+  for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
+  const running = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--allow-write', shared, '--', '/bin/sh', '-c', 'touch "$READY"; exec sleep 30'], { cwd: w.proj, env: { ...w.env, READY: join(w.proj, 'READY') }, stdio: 'ignore' });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(w.proj, 'READY'))) {
+      if (Date.now() > deadline) throw new Error('the first sandbox never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`${pkg}/\\S+ is writable by a sandbox that is still running \\(cordon pid ${running.pid}, writable path ${shared}\\)`));
+    assert.ok(!existsSync(join(w.proj, 'RAN')));
+  } finally {
+    running.kill('SIGTERM');
+    await new Promise((r) => running.on('close', r));
+  }
+  const after = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN']);
+  assert.equal(after.status, 0, after.stderr);
+});
