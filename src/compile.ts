@@ -92,8 +92,9 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cli: input.rules,
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
+    env: input.env,
   });
-  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early);
+  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
   if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   const policy = prepared.finish(await scanned);
   const bwrap = findBwrap();

@@ -10,12 +10,13 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, isAbsolute, join, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
+import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
 import { parseAllowedDomains, parseDeniedDomains } from '../network/domain-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
@@ -109,7 +110,20 @@ export interface CliRules {
 }
 
 export interface ScanFn {
-  (roots: readonly string[], patterns: readonly string[]): { repos: string[]; submoduleGitDirs: string[]; matches: string[]; unreadable?: number };
+  (roots: readonly string[], patterns: readonly string[]): ScanFound;
+}
+
+/** What the scan found (ScanResult in platform/linux/scan.ts says what each is); absent lists are empty. */
+export interface ScanFound {
+  readonly repos: readonly string[];
+  readonly submoduleGitDirs: readonly string[];
+  readonly bareGitDirs?: readonly string[];
+  readonly worktreeGitDirs?: readonly string[];
+  readonly matches: readonly string[];
+  readonly linkedMatches?: readonly string[];
+  readonly incomplete?: readonly string[];
+  readonly linkedIncomplete?: readonly string[];
+  readonly unreadable?: number;
 }
 
 export interface PolicyInput extends PathContext {
@@ -121,6 +135,8 @@ export interface PolicyInput extends PathContext {
   readonly runtimeDir?: string;
   /** Files cordon itself writes during the run (e.g. the audit log): never writable inside. */
   readonly protectedFiles?: readonly string[];
+  /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string; readonly weak?: boolean }
@@ -142,7 +158,9 @@ export function buildPolicy(input: PolicyInput): Policy {
 export interface PreparedPolicy {
   readonly scanRoots: readonly string[];
   readonly patterns: readonly string[];
-  finish(scanned: ReturnType<ScanFn>): Policy;
+  /** A `**` read deny must also hold through symbolic links: the scan's links are to be followed (followLinks in scan.ts). */
+  readonly throughLinks: boolean;
+  finish(scanned: ScanFound): Policy;
 }
 
 /**
@@ -214,12 +232,20 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const p = resolvePath(join(input.home, n.name)).path;
     if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) prot(p, n.why);
   }
-  return { scanRoots, patterns, finish: (scanned) => finishPolicy(scanned) };
+  const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
+  return { scanRoots, patterns, throughLinks, finish: (scanned) => finishPolicy(scanned) };
 
-  function finishPolicy(scanned: ReturnType<ScanFn>): Policy {
+  function finishPolicy(scanned: ScanFound): Policy {
+    refuseIncompleteScan(scanned, deepGlobs.filter((g) => g.rule.access === 'deny-read').map((g) => g.rule.raw));
     for (const m of scanned.matches) {
       for (const g of deepGlobs) {
         if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+      }
+    }
+    // Reached through a symbolic link: only a read deny follows (a grant never widens through a link).
+    for (const m of scanned.linkedMatches ?? []) {
+      for (const g of deepGlobs) {
+        if (g.rule.access === 'deny-read' && isWithin(m, g.base) && g.re.test(m)) pushResolved(m, 'deny-read', `${g.rule.source} (${g.rule.raw}, through a symbolic link)`);
       }
     }
     const watch: WatchedPath[] = [];
@@ -227,16 +253,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
       for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
-      const dotGit = join(repo, '.git');
-      const k = resolvePath(dotGit);
-      if (k.kind === 'file' || dotGit !== k.path) {
-        // A .git file (or link) redirects git to another directory: the redirect itself is protected.
-        rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
-        continue;
-      }
-      protectGitDir(rules, watch, resolvePath, dotGit, repo, allowGitConfig);
     }
-    for (const g of scanned.submoduleGitDirs.filter(isWritable)) protectGitDir(rules, watch, resolvePath, g, undefined, allowGitConfig);
+    if (writableRoots.length > 0) {
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set() }, scanned);
+    }
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
     for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
@@ -255,7 +275,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings,
       network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig } } : {}),
     };
   }
 }
@@ -312,42 +332,180 @@ function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: s
   return out;
 }
 
-function protectGitDir(rules: FsRule[], watch: WatchedPath[], resolvePath: (abs: string) => ResolvedPath, gitDir: string, workTree: string | undefined, allowGitConfig: boolean): void {
-  rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
-  for (const item of PROTECTED_IN_GIT_DIR) {
-    if (item.name === 'config' && allowGitConfig) continue;
-    const p = join(gitDir, item.name);
-    const r = resolvePath(p);
-    if (r.kind === 'missing' && !item.placeholder) {
-      watch.push({ path: r.path, kind: 'git-file', repo: workTree ?? gitDir });
-      continue;
-    }
-    rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
+/**
+ * Refuses to build a policy on a scan that could not finish: a repository (or
+ * a `**` read deny's match) could hide where it did not look, and nothing
+ * would protect it. The scanner says where (scan.ts: incomplete); the user
+ * can remove what is there.
+ */
+function refuseIncompleteScan(scanned: ScanFound, denyGlobs: readonly string[]): void {
+  const incomplete = scanned.incomplete ?? [];
+  const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
+  if (incomplete.length > 0) {
+    throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(incomplete)} for git repositories and protected names (a directory tree deeper than a path can name, a directory listing too large, or a directory renamed while cordon looked), so a repository there could not be protected; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
   }
-  // core.hooksPath may point anywhere (e.g. .husky): that directory is hooks too.
-  const hooksPath = readHooksPath(join(gitDir, 'config'));
-  if (hooksPath) {
-    const base = workTree ?? dirname(gitDir);
-    const abs = hooksPath.startsWith('/') ? hooksPath : join(base, hooksPath);
-    const r = resolvePath(abs);
-    rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: 'protected: git core.hooksPath' });
+  const linked = scanned.linkedIncomplete ?? [];
+  if (linked.length > 0 && denyGlobs.length > 0) {
+    throw new CordonError('CORDON_ERR_POLICY', `${denyGlobs.join(', ')} must also hide matches reached through symbolic links, but cordon could not look at everything reached through ${list(linked)} (too many link targets, directories, or links beyond links); nothing was run. Remove the link, or deny what it points to with a rule of its own that names no ** (for example --deny-read TARGET)`);
   }
 }
 
-/** Reads core.hooksPath from a git config file (a small subset of the format: enough to find it). */
-export function readHooksPath(configFile: string): string | undefined {
-  let text: string;
-  try { text = readFileSync(configFile, 'utf8'); } catch { return undefined; }
-  let section = '';
-  let found: string | undefined;
-  for (const line of text.split('\n')) {
-    const t = line.trim();
-    const sec = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"[^"]*")?\s*\]/.exec(t);
-    if (sec) { section = sec[1]!.toLowerCase(); continue; }
-    const kv = /^([A-Za-z0-9-]+)\s*=\s*(.*)$/.exec(t);
-    if (section === 'core' && kv && kv[1]!.toLowerCase() === 'hookspath') found = kv[2]!.replace(/^"(.*)"$/, '$1').trim();
+/** What the git protections need from the policy being built. */
+interface GitScope {
+  readonly rules: FsRule[];
+  readonly watch: WatchedPath[];
+  readonly resolvePath: (abs: string) => ResolvedPath;
+  readonly isWritable: (p: string) => boolean;
+  readonly writableRoots: readonly string[];
+  readonly home: string;
+  readonly allowGitConfig: boolean;
+  readonly config: GitConfigReader;
+  /** Paths already protected here (resolved). */
+  readonly done: Set<string>;
+}
+
+/**
+ * Every place git reads code from, for every git dir the scan found in a
+ * writable path (git-config.ts says how configuration is read):
+ *  - a work tree's `.git` directory, a submodule git dir (S), a directory
+ *    that is itself a git dir (B: git discovers a bare repository and runs its
+ *    core.fsmonitor): pinned, with config, hooks, config.worktree, commondir
+ *    and info/attributes read-only (PROTECTED_IN_GIT_DIR);
+ *  - a linked worktree's git dir (W): pinned, with `commondir`, `gitdir`
+ *    and `config.worktree` read-only (they send git, run in that worktree,
+ *    to its repository and configuration);
+ *  - every file any of their configuration includes, and the system and
+ *    global configuration with its includes, where they lie in a writable
+ *    path (an included file sets core.fsmonitor as well as config does);
+ *  - every core.hooksPath any of that configuration sets (protectHooksDir).
+ * Proved from inside by test/integration/platform/linux/filesystem.test.ts.
+ */
+function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
+  for (const f of s.config.outer()) {
+    protectConfigFile(s, f, 'git configuration read by every repository', 'every git repository');
+    // Absolute (or ~/) hooks paths hold for every repository, in a writable path or not.
+    for (const v of f.values.hooksPath) {
+      const dir = isAbsolute(v) || v.startsWith('~') || v.startsWith(':(optional)/') ? expandGitPath(v, s.home, sep) : undefined;
+      if (dir) protectHooksDir(s, dir, [], `git core.hooksPath (${f.path})`);
+    }
   }
-  return found;
+  for (const repo of scanned.repos.filter(s.isWritable)) {
+    const dotGit = join(repo, '.git');
+    const k = s.resolvePath(dotGit);
+    if (k.kind === 'dir' && k.path === dotGit) {
+      protectGitDir(s, dotGit, [repo], false);
+      continue;
+    }
+    // A .git file (or link) redirects git to another directory: the redirect itself is protected.
+    s.rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
+    // Its git dir (protected where the scan finds it) may name hooks relative to this work tree.
+    const gitDir = k.kind === 'file' ? readGitFile(dotGit) : k.kind === 'dir' ? k.path : undefined;
+    if (gitDir) protectHooks(s, gitDir, [repo]);
+  }
+  for (const g of scanned.submoduleGitDirs.filter(s.isWritable)) protectGitDir(s, g, [], false);
+  for (const b of (scanned.bareGitDirs ?? []).filter(s.isWritable)) protectGitDir(s, b, [], true);
+  for (const w of (scanned.worktreeGitDirs ?? []).filter(s.isWritable)) protectWorktreeGitDir(s, w);
+}
+
+function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[], bare: boolean): void {
+  const repo = workTrees[0] ?? gitDir;
+  s.rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
+  for (const item of PROTECTED_IN_GIT_DIR) {
+    if (item.name === 'config' && s.allowGitConfig) continue;
+    const p = join(gitDir, item.name);
+    const r = s.resolvePath(p);
+    if (r.kind === 'missing' && !item.placeholder) {
+      s.watch.push({ path: r.path, kind: 'git-file', repo });
+      continue;
+    }
+    s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
+  }
+  protectHooks(s, gitDir, bare ? [gitDir] : workTrees);
+}
+
+const IN_WORKTREE_GIT_DIR = [
+  { name: 'commondir', why: 'sends git to the repository it belongs to' },
+  { name: 'gitdir', why: 'names the worktree it belongs to' },
+  { name: 'config.worktree', why: 'per-worktree configuration' },
+] as const;
+
+/** A linked worktree's git dir (`.git/worktrees/NAME`): git run in that worktree, wherever it lives, reads these. */
+function protectWorktreeGitDir(s: GitScope, w: string): void {
+  s.rules.push({ path: w, kind: 'dir', access: 'pin', source: 'protected: linked worktree git dir pinned so it cannot be replaced' });
+  for (const item of IN_WORKTREE_GIT_DIR) {
+    const p = join(w, item.name);
+    const r = s.resolvePath(p);
+    if (r.kind === 'missing') s.watch.push({ path: r.path, kind: 'git-file', repo: w });
+    else s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: linked worktree's ${item.name} (${item.why})` });
+  }
+  const root = readWorktreeRoot(w);
+  protectHooks(s, w, root ? [root] : []);
+}
+
+/**
+ * For the git dir `gitDir`: the files its own configuration includes, and
+ * every core.hooksPath it or the system and global configuration sets. A
+ * relative one is taken from where git runs hooks: each of `bases` (the work
+ * trees; a bare repository's git dir), and any core.worktree it sets;
+ * without any, the git dir.
+ */
+function protectHooks(s: GitScope, gitDir: string, bases: readonly string[]): void {
+  const cfg = s.config.repo(gitDir);
+  if (!s.allowGitConfig) for (const f of cfg.own) if (f.from) protectConfigFile(s, f, 'git configuration included by a repository', bases[0] ?? gitDir);
+  const all = [...bases];
+  for (const f of cfg.own) for (const v of f.values.worktree) {
+    const wt = expandGitPath(v, s.home, gitDir);
+    if (wt) all.push(wt);
+  }
+  if (all.length === 0) all.push(gitDir);
+  for (const f of [...cfg.outer, ...cfg.own]) {
+    for (const v of f.values.hooksPath) {
+      for (const base of all) {
+        const dir = expandGitPath(v, s.home, base);
+        if (dir) protectHooksDir(s, dir, [...all, gitDir], `git core.hooksPath (${f.path})`);
+      }
+    }
+  }
+}
+
+/**
+ * A hooks directory is read-only, existing or not; so is the directory that
+ * holds it when that lies strictly inside a work tree, git dir or writable
+ * root and holds none of them: hook managers keep the scripts the hooks run
+ * beside the hooks (husky 9: core.hooksPath=.husky/_, whose stubs run
+ * .husky/pre-commit), and a parent that holds a work tree would make the
+ * whole tree read-only.
+ */
+function protectHooksDir(s: GitScope, dir: string, bases: readonly string[], why: string): void {
+  const r = s.resolvePath(dir);
+  if (!s.isWritable(dir) && !s.isWritable(r.path)) return;
+  if (!s.done.has(r.path)) {
+    s.done.add(r.path);
+    s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+  }
+  const parent = s.resolvePath(dirname(dir));
+  const inside = [...bases, ...s.writableRoots].some((b) => isWithin(parent.path, b) && parent.path !== b);
+  const holds = [...bases, ...s.writableRoots, s.home].some((b) => isWithin(b, parent.path));
+  if (inside && !holds && !s.done.has(parent.path)) {
+    s.done.add(parent.path);
+    s.rules.push({ path: parent.path, kind: parent.kind, access: 'read-only', source: `protected: ${why}: the directory holding the hooks directory (hook managers run scripts kept beside it)` });
+  }
+}
+
+/**
+ * A config file git reads, where the command could write it: read-only if it
+ * exists; an included one that does not exist yet is watched (after-run.ts:
+ * a placeholder directory there would make git refuse the whole
+ * configuration). A missing system or global file is left to the home
+ * protections (protected.ts).
+ */
+function protectConfigFile(s: GitScope, f: ConfigFile, why: string, repo: string): void {
+  const r = s.resolvePath(f.path);
+  if ((!s.isWritable(f.path) && !s.isWritable(r.path)) || s.done.has(r.path)) return;
+  if (r.kind === 'missing' && !f.from) return;
+  s.done.add(r.path);
+  if (r.kind === 'missing') s.watch.push({ path: r.path, kind: 'git-file', repo });
+  else s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}${f.from ? ` (included from ${f.from})` : ''}` });
 }
 
 /** The roots of a set of paths: drops every path that lies within another. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPolicy, minimalRoots, readHooksPath, type CliRules } from '../../../src/policy/policy.js';
+import { buildPolicy, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -126,10 +126,7 @@ test('home inside a writable path protects rc files and cordon settings', () => 
 
 test('helpers', () => {
   assert.deepEqual(minimalRoots(['/a/b', '/a', '/c', '/a/b/c']), ['/a', '/c']);
-  const d = tempDir(join(tmpdir(), 'cordon-hp-'));
-  writeFileSync(join(d, 'config'), '[user]\nname=x\n[core]\n  HooksPath = "/x/hooks"\n[remote "o"]\nhooksPath = nope\n');
-  assert.equal(readHooksPath(join(d, 'config')), '/x/hooks');
-  assert.equal(readHooksPath(join(d, 'missing')), undefined);
+  // core.hooksPath is read by git's own parser: test/unit/policy/git-config.test.ts.
 });
 
 test('network mode: none without domains, filtered with them, strictest file wins, --network decides', async () => {
@@ -253,4 +250,86 @@ test('a read deny on a missing never-writable path is dropped, so that the path 
   // An existing store keeps its deny, with $HOME writable too.
   const home = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~'] }, scan: noScan });
   assert.ok(home.rules.some((r) => r.path === join(w.home, '.ssh') && r.access === 'deny-read'));
+});
+
+test('git dirs the way git finds them: a bare git dir and a linked worktree git dir are protected like a .git', () => {
+  const w = world();
+  const bare = join(w.proj, 'vendor', 'tool.git');
+  for (const d of ['objects', 'refs', 'hooks']) mkdirSync(join(bare, d), { recursive: true });
+  writeFileSync(join(bare, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(bare, 'config'), '[core]\n\tbare = true\n');
+  const wt = join(w.proj, '.git', 'worktrees', 'feature');
+  mkdirSync(wt, { recursive: true });
+  writeFileSync(join(wt, 'commondir'), '../..\n');
+  writeFileSync(join(wt, 'gitdir'), join(w.root, 'feature', '.git') + '\n');
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], bareGitDirs: [bare], worktreeGitDirs: [wt], matches: [] }) });
+  const has = (path: string, access: string) => p.rules.some((r) => r.path === path && r.access === access);
+  assert.ok(has(bare, 'pin') && has(join(bare, 'config'), 'read-only') && has(join(bare, 'hooks'), 'read-only'), 'bare git dir');
+  assert.ok(has(wt, 'pin') && has(join(wt, 'commondir'), 'read-only') && has(join(wt, 'gitdir'), 'read-only'), 'worktree git dir');
+  assert.ok(p.watch.some((x) => x.path === join(wt, 'config.worktree') && x.kind === 'git-file'), 'a missing config.worktree is watched, not a placeholder');
+  assert.ok(!has(join(wt, 'config'), 'read-only') && !has(join(wt, 'hooks'), 'read-only'), 'git takes config and hooks from the common dir, not from a worktree git dir');
+  assert.deepEqual([...p.rescan!.known].sort(), [w.proj, bare, wt].sort(), 'the after-run scan knows them');
+});
+
+test('core.hooksPath from every config git reads: relative to each work tree, husky 9 protects .husky, includes read-only', () => {
+  const w = world();
+  // husky 9 in the repository's own config; an included team file in the project sets another one.
+  writeFileSync(join(w.proj, '.git', 'config'), '[core]\n\thooksPath = .husky/_\n[include]\n\tpath = ../team.gitconfig\n\tpath = ../not-yet.gitconfig\n');
+  writeFileSync(join(w.proj, 'team.gitconfig'), '[core] hooksPath = tools/hooks ; set on the section line\n');
+  // The global config sets a relative one: every repository's .githooks.
+  writeFileSync(join(w.home, '.gitconfig'), '[core]\n\thooksPath = .githooks\n');
+  // A linked worktree's config.worktree sets one relative to that worktree (inside the project).
+  const wt = join(w.proj, '.git', 'worktrees', 'wt');
+  mkdirSync(wt, { recursive: true });
+  writeFileSync(join(wt, 'commondir'), '../..\n');
+  writeFileSync(join(wt, 'gitdir'), join(w.proj, 'wt', '.git') + '\n');
+  writeFileSync(join(wt, 'config.worktree'), '[core]\n\thooksPath = wt-hooks\n');
+  // A work tree whose .git is a file (a submodule's): relative hooks paths are taken from it.
+  mkdirSync(join(w.proj, 'lib'));
+  writeFileSync(join(w.proj, 'lib', '.git'), 'gitdir: ../.git/modules/lib\n');
+  mkdirSync(join(w.proj, '.git', 'modules', 'lib'), { recursive: true });
+  writeFileSync(join(w.proj, '.git', 'modules', 'lib', 'config'), '[core]\n\tworktree = ../../../lib\n\thooksPath = sub-hooks\n');
+  // A .git file to a git dir outside every writable path: its hooks path is still relative to this work tree.
+  mkdirSync(join(w.root, 'ext.git'));
+  writeFileSync(join(w.root, 'ext.git', 'config'), '[core]\n\thooksPath = ext-hooks\n');
+  mkdirSync(join(w.proj, 'ext'));
+  writeFileSync(join(w.proj, 'ext', '.git'), `gitdir: ${join(w.root, 'ext.git')}\n`);
+  const p = buildPolicy({
+    cwd: w.proj, home: w.home, settings: [], cli: noCli, env: { PATH: process.env.PATH },
+    scan: () => ({ repos: [w.proj, join(w.proj, 'sub', 'nested'), join(w.proj, 'lib'), join(w.proj, 'ext')], submoduleGitDirs: [join(w.proj, '.git', 'modules', 'lib')], worktreeGitDirs: [wt], matches: [] }),
+  });
+  const ro = (path: string) => p.rules.some((r) => r.path === path && r.access === 'read-only');
+  for (const d of ['.husky/_', '.husky', 'tools/hooks', 'tools', '.githooks', 'sub/nested/.githooks', 'wt/wt-hooks', 'lib/sub-hooks', 'lib/.githooks', 'ext/ext-hooks']) assert.ok(ro(join(w.proj, d)), d);
+  assert.ok(ro(join(w.proj, 'team.gitconfig')), 'an included config file is read-only');
+  assert.ok(p.watch.some((x) => x.path === join(w.proj, 'not-yet.gitconfig') && x.kind === 'git-file'), 'a missing include is watched');
+  assert.ok(!ro(w.proj) && !ro(join(w.proj, 'sub')) && !ro(join(w.proj, 'lib')) && !ro(join(w.proj, 'wt')), 'never a work tree (or what holds one) as the directory holding hooks');
+  // filesystem.allowGitConfig leaves a repository's configuration (and what it includes) to the command.
+  const s = parseSettings(JSON.stringify({ filesystem: { allowGitConfig: true } }), '/s.json');
+  const q = buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: noCli, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+  assert.ok(!q.rules.some((r) => r.path === join(w.proj, 'team.gitconfig')));
+});
+
+test('an incomplete scan is refused before anything runs, naming the directory and the fix', () => {
+  const w = world();
+  const deep = join(w.proj, 'deep', 'd', 'd');
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [], incomplete: [deep] }) }),
+    (e: Error & { code?: string }) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(deep) && /could not look at everything below/.test(e.message) && /remove what should not be there/.test(e.message),
+  );
+});
+
+test('a ** read deny also holds through a symbolic link; a grant never widens through one', () => {
+  const w = world();
+  mkdirSync(join(w.root, 'elsewhere'));
+  writeFileSync(join(w.root, 'elsewhere', '.env'), 'SECRET');
+  mkdirSync(join(w.root, 'elsewhere', 'build'));
+  symlinkSync(join(w.root, 'elsewhere'), join(w.proj, 'link'));
+  const scan = () => ({ repos: [], submoduleGitDirs: [], matches: [], linkedMatches: [join(w.proj, 'link', '.env'), join(w.proj, 'link', 'build')] });
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['**/.env'], allowWrite: ['**/build'] }, scan });
+  assert.ok(p.rules.some((r) => r.path === join(w.root, 'elsewhere', '.env') && r.access === 'deny-read'), 'the file the link reaches is hidden');
+  assert.ok(!p.rules.some((r) => r.path === join(w.root, 'elsewhere', 'build')), 'no write grant through the link');
+  // Links whose targets could not be scanned whole: refused only when a ** read deny needs them.
+  const partial = () => ({ repos: [], submoduleGitDirs: [], matches: [], linkedIncomplete: [join(w.proj, 'link')] });
+  assert.throws(() => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['**/.env'] }, scan: partial }), /\*\*\/\.env must also hide matches reached through symbolic links.*Remove the link, or deny what it points to/);
+  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['**/build'] }, scan: partial });
 });

@@ -1,0 +1,293 @@
+/**
+ * git configuration as git itself reads it, for two questions the policy
+ * asks about every repository under a writable path: where can git be made to
+ * run hooks from (`core.hooksPath`), and which files does git read
+ * configuration from (so that the command cannot rewrite one: an included
+ * file can set `core.fsmonitor` as well as the repository's own config can).
+ *
+ * Trust boundary: every file read here may have been written by a confined
+ * command (a repository's config, an included file in the project). It is
+ * only ever read, never executed: its bytes go to git's own parser, run as
+ * `git config --file - --no-includes --list -z` with the bytes on stdin, a
+ * clean environment, cwd `/` and GIT_DIR pointing nowhere, so git neither
+ * reads another configuration nor looks for a repository; includes are
+ * resolved here, as git resolves them, and read the same way. A file is read
+ * once (what git parses is what was checked), only if it is a regular file of
+ * at most MAX_CONFIG_BYTES (a FIFO or a device never blocks the read).
+ *
+ * The caller's environment (GIT_CONFIG_GLOBAL, GIT_CONFIG_SYSTEM,
+ * XDG_CONFIG_HOME, GIT_CONFIG_COUNT…) is the user's, on the host, and trusted;
+ * the default locations are read too, since git run later from another shell
+ * reads those. Every conditional include (includeIf) counts as taken: the
+ * answer is a superset of what any git run would use.
+ *
+ * Cost: a file that cannot set core.hooksPath nor include another costs one
+ * read and no process. Key names cannot be escaped in git's syntax (config.c:
+ * get_value() and get_base_var() take a key character by character,
+ * is_config_key_char(): alphanumerics and `-`, lower-cased with tolower(); no
+ * escape sequence and no line continuation outside values), so a file whose
+ * lower-cased bytes contain neither "hookspath" nor "include" sets neither
+ * `core.hookspath` nor `include.path`/`includeif.*.path`. Only a file that
+ * passes this test costs a git process.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { CordonError } from '../errors.js';
+
+/** Larger files are refused (git reads them whole too). */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** git's MAX_INCLUDE_DEPTH: deeper, git itself dies. */
+const MAX_INCLUDE_DEPTH = 10;
+
+/** What one config file says, for these questions. */
+export interface ConfigValues {
+  /** core.hooksPath values, in file order. */
+  readonly hooksPath: string[];
+  /** core.worktree values, in file order. */
+  readonly worktree: string[];
+  /** include.path and includeIf.*.path values, in file order (as written). */
+  readonly includes: string[];
+}
+
+const NONE: ConfigValues = { hooksPath: [], worktree: [], includes: [] };
+
+/** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
+export function mayMatter(bytes: Buffer): boolean {
+  const text = bytes.toString('latin1').toLowerCase();
+  return text.includes('hookspath') || text.includes('include');
+}
+
+/** Pure: `git config --list -z` output → the values asked about. Records are `key\nvalue\0`, or `key\0` for a key with no value. */
+export function parseConfigList(out: string): ConfigValues {
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[] };
+  for (const rec of out.split('\0')) {
+    const nl = rec.indexOf('\n');
+    if (nl < 0) continue; // no value: a boolean, never a path
+    const key = rec.slice(0, nl);
+    const value = rec.slice(nl + 1);
+    if (key === 'core.hookspath') v.hooksPath.push(value);
+    else if (key === 'core.worktree') v.worktree.push(value);
+    else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
+  }
+  return v;
+}
+
+/**
+ * Pure: a path-valued setting as git expands it (interpolate_path): `~/` is
+ * $HOME, an absolute path stays, a relative one is relative to `base`.
+ * undefined where git's expansion depends on what this cannot know (`~user/`,
+ * `%(prefix)/`: git's own installation, never a project's).
+ */
+export function expandGitPath(value: string, home: string, base: string): string | undefined {
+  let v = value.startsWith(':(optional)') ? value.slice(':(optional)'.length) : value;
+  if (v === '') return undefined;
+  if (v === '~' || v.startsWith('~/')) v = home + v.slice(1);
+  else if (v.startsWith('~') || v.startsWith('%(prefix)/')) return undefined;
+  return isAbsolute(v) ? resolve(v) : resolve(base, v);
+}
+
+export interface GitConfigFacts {
+  readonly home: string;
+  /** The caller's environment (on the host). */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** A config file git reads, reached from `from` (undefined: a top-level one), and what it says. */
+export interface ConfigFile {
+  readonly path: string;
+  readonly from?: string;
+  readonly values: ConfigValues;
+}
+
+/** What git reads for one git dir: its configuration files (with includes) and what they say. */
+export interface RepoConfig {
+  /** System and global files and their includes. */
+  readonly outer: readonly ConfigFile[];
+  /** The repository's config (in its common dir), its config.worktree, and their includes. */
+  readonly own: readonly ConfigFile[];
+  /** Where `commondir` sends git (the git dir itself if there is none). */
+  readonly commonDir: string;
+}
+
+/**
+ * Reads git configuration for one policy build: the system and global files
+ * once, each repository's on demand. Not shared across builds (files change).
+ */
+export class GitConfigReader {
+  private readonly parsed = new Map<string, ConfigValues | 'absent'>();
+  private outerFiles?: ConfigFile[];
+  private gitProgram?: string | null;
+
+  constructor(private readonly facts: GitConfigFacts) {}
+
+  /** System and global configuration, with includes, and GIT_CONFIG_COUNT settings from the caller's environment. */
+  outer(): readonly ConfigFile[] {
+    if (this.outerFiles) return this.outerFiles;
+    const { env, home } = this.facts;
+    const abs = (p: string | undefined) => (p && isAbsolute(p) ? p : undefined);
+    const xdg = abs(env.XDG_CONFIG_HOME) ?? join(home, '.config');
+    const tops = [abs(env.GIT_CONFIG_SYSTEM), '/etc/gitconfig', '/usr/local/etc/gitconfig', abs(env.GIT_CONFIG_GLOBAL), join(xdg, 'git', 'config'), join(home, '.config', 'git', 'config'), join(home, '.gitconfig')];
+    const out: ConfigFile[] = [];
+    const seen = new Set<string>();
+    for (const t of tops) if (t && !seen.has(t)) this.collect(t, undefined, 0, out, seen);
+    const fromEnv = envValues(env);
+    if (fromEnv.hooksPath.length > 0 || fromEnv.includes.length > 0) {
+      out.push({ path: 'GIT_CONFIG_COUNT (environment)', values: fromEnv });
+      for (const inc of fromEnv.includes) {
+        const p = expandGitPath(inc, home, '/');
+        if (p && isAbsolute(inc.replace(/^~/, '/'))) this.collect(p, 'GIT_CONFIG_COUNT (environment)', 1, out, seen);
+      }
+    }
+    return (this.outerFiles = out);
+  }
+
+  /** What git reads for the git dir `gitDir` (a .git, a bare, submodule or worktree git dir). */
+  repo(gitDir: string): RepoConfig {
+    const commonDir = readCommonDir(gitDir) ?? gitDir;
+    const own: ConfigFile[] = [];
+    const seen = new Set<string>();
+    this.collect(join(commonDir, 'config'), undefined, 0, own, seen);
+    this.collect(join(gitDir, 'config.worktree'), undefined, 0, own, seen);
+    if (commonDir !== gitDir) this.collect(join(commonDir, 'config.worktree'), undefined, 0, own, seen);
+    return { outer: this.outer(), own, commonDir };
+  }
+
+  /** Adds file (and, depth-first, what it includes) to out; a missing file is listed too (git would read it once it exists). */
+  private collect(file: string, from: string | undefined, depth: number, out: ConfigFile[], seen: Set<string>): void {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const values = this.read(file);
+    out.push({ path: file, ...(from ? { from } : {}), values: values === 'absent' ? NONE : values });
+    if (values === 'absent' || depth >= MAX_INCLUDE_DEPTH) return;
+    for (const inc of values.includes) {
+      const p = expandGitPath(inc, this.facts.home, dirname(file));
+      if (p) this.collect(p, file, depth + 1, out, seen);
+    }
+  }
+
+  private read(file: string): ConfigValues | 'absent' {
+    const known = this.parsed.get(file);
+    if (known) return known;
+    const bytes = readConfigFile(file);
+    const values = bytes === undefined ? 'absent' : mayMatter(bytes) ? this.parse(file, bytes) : NONE;
+    this.parsed.set(file, values);
+    return values;
+  }
+
+  private parse(file: string, bytes: Buffer): ConfigValues {
+    const git = this.git();
+    if (!git) {
+      throw new CordonError('CORDON_ERR_POLICY', `${file} may set core.hooksPath or include another git config file, and cordon reads it with git's own parser, but git is not on PATH. Install git, or remove the file if git is not used here`);
+    }
+    const r = spawnSync(git, ['config', '--file', '-', '--no-includes', '--list', '-z'], {
+      input: bytes,
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin', HOME: '/nonexistent', GIT_DIR: '/nonexistent/cordon', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', LC_ALL: 'C' },
+      encoding: 'buffer',
+      maxBuffer: 4 * MAX_CONFIG_BYTES,
+      timeout: 30_000,
+    });
+    if (r.error || r.status !== 0) {
+      const why = r.error?.message ?? (r.stderr.toString().trim().replace(/standard input/g, file) || `exit ${r.status ?? r.signal}`);
+      throw new CordonError('CORDON_ERR_POLICY', `git cannot read ${file} (${why}); cordon reads every git config file that may set core.hooksPath before it runs anything. Fix or remove the file (git itself refuses it too)`);
+    }
+    return parseConfigList(r.stdout.toString('utf8'));
+  }
+
+  /** git on the caller's PATH, once. */
+  private git(): string | undefined {
+    if (this.gitProgram === undefined) {
+      this.gitProgram = null;
+      for (const dir of (this.facts.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+        const p = join(dir, 'git');
+        if (isAbsolute(dir) && isExecutableFile(p)) {
+          this.gitProgram = p;
+          break;
+        }
+      }
+    }
+    return this.gitProgram ?? undefined;
+  }
+}
+
+/** GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: settings every git run from this environment takes. */
+function envValues(env: NodeJS.ProcessEnv): ConfigValues {
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[] };
+  const n = Math.min(Number(env.GIT_CONFIG_COUNT ?? 0) || 0, 10_000);
+  for (let i = 0; i < n; i++) {
+    const key = env[`GIT_CONFIG_KEY_${i}`]?.toLowerCase();
+    const value = env[`GIT_CONFIG_VALUE_${i}`];
+    if (!key || value === undefined) continue;
+    if (key === 'core.hookspath') v.hooksPath.push(value);
+    else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
+  }
+  return v;
+}
+
+/** `commondir` as git reads it (relative to the git dir); undefined if there is none. */
+export function readCommonDir(gitDir: string): string | undefined {
+  const bytes = readConfigFile(join(gitDir, 'commondir'));
+  if (bytes === undefined) return undefined;
+  const line = bytes.toString('utf8').split('\n')[0]!.trim();
+  return line === '' ? undefined : resolve(gitDir, line);
+}
+
+/** The work tree of a linked worktree's git dir: the directory holding the `.git` file its `gitdir` names. */
+export function readWorktreeRoot(worktreeGitDir: string): string | undefined {
+  const bytes = readConfigFile(join(worktreeGitDir, 'gitdir'));
+  if (bytes === undefined) return undefined;
+  const line = bytes.toString('utf8').split('\n')[0]!.trim();
+  return line === '' ? undefined : dirname(resolve(worktreeGitDir, line));
+}
+
+/** The git dir a `.git` file names (`gitdir: PATH`, relative to the file's directory). */
+export function readGitFile(dotGit: string): string | undefined {
+  const bytes = readConfigFile(dotGit);
+  if (bytes === undefined) return undefined;
+  const m = /^gitdir: *(.+?)\s*$/m.exec(bytes.toString('utf8').split('\n')[0]!);
+  return m ? resolve(dirname(dotGit), m[1]!) : undefined;
+}
+
+/**
+ * A regular file's bytes, following links as git does, read from the one
+ * descriptor that was checked; undefined if it is missing or not a regular
+ * file (O_NONBLOCK: a FIFO does not hang the open). Larger than
+ * MAX_CONFIG_BYTES: a CordonError.
+ */
+function readConfigFile(file: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    if (st.size > MAX_CONFIG_BYTES) {
+      throw new CordonError('CORDON_ERR_POLICY', `${file} is larger than ${MAX_CONFIG_BYTES >> 20} MiB; cordon reads every file git takes configuration from before it runs anything. Remove or shorten it`);
+    }
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const k = readSync(fd, buf, n, buf.length - n, n);
+      if (k === 0) break;
+      n += k;
+    }
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof CordonError) throw e;
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function isExecutableFile(p: string): boolean {
+  try {
+    return existsSync(p) && statSync(p).isFile() && (statSync(p).mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Every place git reads code from (policy.ts: protectGitSurfaces), attacked
+ * from inside with real git, as root and as an unprivileged user: a directory
+ * that is itself a git dir (no `.git` in sight), linked worktrees, every route
+ * by which core.hooksPath reaches git (the repository's config, an included
+ * file, the global and XDG files, a worktree's config.worktree, husky 9), a
+ * `**` read deny reached through a symbolic link, and a tree too deep to scan.
+ * Each attack is judged on the host afterwards; where it could make git run
+ * code, a control first shows that it does, without cordon.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cordon, makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+
+function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
+  const u = testUser();
+  return [
+    { who: 'root', world: () => makeWorld(), opts: {} },
+    ...(u ? [{ who: 'an unprivileged user', world: () => makeWorld({ owner: u }), opts: { asUser: u.name } }] : []),
+  ];
+}
+
+/** Files made after makeWorld belong to the user the test runs cordon as (else a write fails for the wrong reason). */
+function own(w: World, opts: { asUser?: string }): void {
+  const u = testUser();
+  if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.root]);
+}
+
+/** Each attempt in a subshell: prints BROKE: ATTEMPT for every one that succeeded. */
+function attempts(list: readonly string[]): string {
+  return list.map((a) => `(${a}) >/dev/null 2>&1 && echo "BROKE: ${a.replace(/"/g, '')}"`).join('; ') + '; echo end';
+}
+
+/** git on the host in dir, as a user would run it: status (fsmonitor) and a commit (hooks). */
+function hostGit(w: World, dir: string): void {
+  // safe.directory: the files may belong to the test's unprivileged user; git must not refuse them for that.
+  const env = { ...w.env, GIT_CONFIG_NOSYSTEM: '1' };
+  spawnSync('git', ['-c', 'safe.directory=*', 'status', '--short'], { cwd: dir, env });
+  spawnSync('git', ['-c', 'safe.directory=*', '-c', 'user.email=t@example.invalid', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: dir, env });
+}
+
+const payload = (mark: string) => `#!/bin/sh\ntouch ${mark}\n`;
+
+/** git on the host for the test's setup (the world may belong to the unprivileged user: safe.directory). */
+function g(cwd: string, ...args: string[]): string {
+  const r = spawnSync('git', ['-c', 'safe.directory=*', '-c', 'user.email=t@example.invalid', '-c', 'user.name=t', ...args], { cwd, encoding: 'utf8' });
+  assert.equal(r.status, 0, `git ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`an embedded bare repository (no .git anywhere): its config and hooks stay the host's, pushing to it works (${who})`, () => {
+    const w = world();
+    const bare = join(w.proj, 'vendor', 'tool.git');
+    mkdirSync(join(w.proj, 'vendor'));
+    assert.equal(spawnSync('git', ['init', '-q', '--bare', bare]).status, 0);
+    const mark = join(w.outside, 'MARK');
+    writeFileSync(join(w.outside, 'plant'), payload(mark), { mode: 0o755 });
+    // Control: what the attack does without cordon.
+    const copy = join(w.outside, 'copy.git');
+    spawnSync('cp', ['-a', bare, copy]);
+    g(w.outside, '--git-dir', copy, 'config', 'core.fsmonitor', join(w.outside, 'plant'));
+    g(w.outside, '--git-dir', copy, 'config', 'core.bare', 'false');
+    g(w.outside, '--git-dir', copy, 'config', 'core.worktree', '..');
+    hostGit(w, copy);
+    assert.ok(existsSync(mark), 'control: git status inside a git dir with a work tree runs its core.fsmonitor');
+    rmSync(mark);
+    own(w, opts);
+
+    const before = readFileSync(join(bare, 'config'), 'utf8');
+    const r = sh(w, attempts([
+      `git -C vendor/tool.git config core.fsmonitor ${w.outside}/plant`,
+      `printf '[core]\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = ${w.outside}/plant\\n' >> vendor/tool.git/config`,
+      `cp ${w.outside}/plant vendor/tool.git/hooks/post-update`,
+      'mv vendor/tool.git vendor/moved.git',
+      'rm -rf vendor/tool.git/hooks',
+    ]) + '; git push -q vendor/tool.git HEAD:refs/heads/pushed && echo pushed', [], opts);
+    assert.equal(r.stdout, 'end\npushed\n', r.stderr);
+    assert.equal(readFileSync(join(bare, 'config'), 'utf8'), before);
+    assert.deepEqual(readdirSync(join(bare, 'hooks')).filter((n) => !n.endsWith('.sample')), []);
+    hostGit(w, bare);
+    assert.ok(!existsSync(mark), 'git on the host ran the plant');
+    assert.match(spawnSync('git', ['-c', 'safe.directory=*', 'branch', '--list', 'pushed'], { cwd: bare, encoding: 'utf8' }).stdout, /pushed/, 'objects and refs stay writable');
+  });
+
+  test(`linked worktrees: their commondir, gitdir and config.worktree stay the host's; a new worktree can be added (${who})`, () => {
+    const w = world();
+    const feature = join(w.outside, 'feature');
+    g(w.proj, 'worktree', 'add', '-q', feature);
+    const admin = join(w.proj, '.git', 'worktrees', 'feature');
+    const commondir = readFileSync(join(admin, 'commondir'), 'utf8');
+    const gitdir = readFileSync(join(admin, 'gitdir'), 'utf8');
+    const mark = join(w.outside, 'MARK');
+    writeFileSync(join(w.outside, 'plant'), payload(mark), { mode: 0o755 });
+    own(w, opts);
+    const r = sh(w, attempts([
+      // Send the worktree (outside the project) to a repository of the command's making.
+      'cp -r .git ../evil-common; echo ../../../evil-common > .git/worktrees/feature/commondir',
+      `echo ${w.proj}/x/.git > .git/worktrees/feature/gitdir`,
+      'mv .git/worktrees/feature .git/worktrees/gone',
+      'mv .git/worktrees .git/worktrees-gone',
+    ]) + `; git config extensions.worktreeConfig true 2>/dev/null; printf '[core]\\n\\tfsmonitor = ${w.outside}/plant\\n' > .git/worktrees/feature/config.worktree 2>/dev/null; `
+      + 'git worktree add -q wt-new && git -C wt-new status --short && echo added', [], opts);
+    assert.equal(r.stdout, 'end\nadded\n', r.stderr);
+    assert.equal(readFileSync(join(admin, 'commondir'), 'utf8'), commondir);
+    assert.equal(readFileSync(join(admin, 'gitdir'), 'utf8'), gitdir);
+    // A config.worktree the command created is not left where git reads it (after-run.ts).
+    assert.ok(!existsSync(join(admin, 'config.worktree')) || !/fsmonitor/.test(readFileSync(join(admin, 'config.worktree'), 'utf8')));
+    hostGit(w, feature);
+    assert.ok(!existsSync(mark), 'git in the worktree outside the project ran the plant');
+    assert.ok(existsSync(join(w.proj, '.git', 'worktrees', 'wt-new', 'commondir')), 'the new worktree was made');
+  });
+
+  test(`core.hooksPath, by every route git reads it, names a directory the command cannot write (${who})`, () => {
+    const w = world();
+    const nested = join(w.proj, 'deep', 'a', 'b', 'c');
+    // Global (relative: every repository's .hooks-global), XDG (absolute), the repository's own config with the key on the
+    // section line and an inline comment, an include and an includeIf, and husky 9.
+    writeFileSync(join(w.home, '.gitconfig'), '[core]\n\thooksPath = .hooks-global\n');
+    mkdirSync(join(w.home, '.config', 'git'), { recursive: true });
+    writeFileSync(join(w.home, '.config', 'git', 'config'), `[core]\n\thooksPath = ${w.proj}/xdg-hooks\n`);
+    writeFileSync(join(w.proj, '.git', 'config'), readFileSync(join(w.proj, '.git', 'config'), 'utf8')
+      + '[core] hooksPath = .husky/_ ; husky 9\n[include]\n\tpath = ../team.gitconfig\n[includeIf "gitdir:/nowhere/"]\n\tpath = ../cond.gitconfig\n');
+    writeFileSync(join(w.proj, 'team.gitconfig'), '[CORE]\n\tHooksPath = "team hooks" # quoted, with a comment\n');
+    writeFileSync(join(w.proj, 'cond.gitconfig'), '[core]\n\thooksPath = cond-hooks\n');
+    mkdirSync(join(w.proj, '.husky', '_'), { recursive: true });
+    writeFileSync(join(w.proj, '.husky', 'pre-commit'), 'npm test\n');
+    // A linked worktree inside the project with its own config.worktree.
+    g(w.proj, 'config', 'extensions.worktreeConfig', 'true');
+    g(w.proj, 'worktree', 'add', '-q', join(w.proj, 'wt'));
+    writeFileSync(join(w.proj, '.git', 'worktrees', 'wt', 'config.worktree'), '[core]\n\thooksPath = wt-hooks\n');
+    own(w, opts);
+    const dirs = ['.hooks-global', 'deep/a/b/c/.hooks-global', 'xdg-hooks', '.husky/_', 'team hooks', 'cond-hooks', 'wt/wt-hooks', 'wt/.hooks-global'];
+    const r = sh(w, attempts([
+      ...dirs.map((d) => `mkdir -p '${d}' && echo evil > '${d}/pre-commit'`),
+      'echo evil > .husky/pre-commit',
+      'echo evil > .husky/post-checkout',
+      `printf '[core]\\n\\tfsmonitor = evil\\n' >> team.gitconfig`,
+      'mv .husky .husky-old',
+    ]), [], opts);
+    assert.equal(r.stdout, 'end\n', r.stderr);
+    for (const d of dirs) assert.ok(!existsSync(join(w.proj, d, 'pre-commit')), d);
+    assert.equal(readFileSync(join(w.proj, '.husky', 'pre-commit'), 'utf8'), 'npm test\n');
+    assert.ok(!existsSync(join(w.proj, '.husky', 'post-checkout')));
+    assert.doesNotMatch(readFileSync(join(w.proj, 'team.gitconfig'), 'utf8'), /fsmonitor/);
+    assert.ok(existsSync(nested), 'the nested repository is still there');
+    // Control: the rest of the project stays writable, and git works inside.
+    const ok = sh(w, 'echo x > free.txt && git add free.txt && git -c user.email=a@b.c -c user.name=n commit -q -m inside --no-verify && echo committed', [], opts);
+    assert.equal(ok.stdout, 'committed\n', ok.stderr);
+  });
+
+  test(`a ** read deny also hides a match reached through a symbolic link to a directory elsewhere (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.outside, 'conf', 'sub'), { recursive: true });
+    writeFileSync(join(w.outside, 'conf', '.env'), 'LINKED-SECRET');
+    writeFileSync(join(w.outside, 'conf', 'sub', '.env'), 'DEEP-SECRET');
+    writeFileSync(join(w.outside, 'conf', 'public.txt'), 'PUBLIC');
+    symlinkSync(join(w.outside, 'conf'), join(w.proj, 'conf-link'));
+    writeFileSync(join(w.proj, '.env'), 'ROOT-SECRET');
+    own(w, opts);
+    const read = 'cat .env conf-link/.env conf-link/sub/.env conf-link/public.txt 2>/dev/null; echo';
+    const control = sh(w, read, [], opts);
+    assert.match(control.stdout, /LINKED-SECRET/, 'control: without the deny the file is readable through the link');
+    const r = sh(w, read, ['--deny-read', '**/.env'], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /SECRET/);
+    assert.match(r.stdout, /PUBLIC/, 'what the link reaches is still readable, but the matches');
+  });
+
+  test(`a tree deeper than a path can name: refused before the run (exit 125, the path and the fix), and a later run works once it is gone (${who})`, () => {
+    const w = world();
+    own(w, opts);
+    // The command builds a 20 000-deep chain (one chdir at a time: the paths exceed PATH_MAX).
+    const build = `${process.execPath} -e "const fs=require('fs');for(let i=0;i<20000;i++){fs.mkdirSync('d');process.chdir('d')}"`;
+    const first = sh(w, `mkdir chain && cd chain && ${build} && echo built`, [], opts);
+    assert.match(first.stdout, /built/, first.stderr);
+    assert.doesNotMatch(first.stderr, /Segmentation|core dumped|CORDON_ERR_INTERNAL/);
+    const marker = join(w.proj, 'ran.txt');
+    const refused = sh(w, 'touch ran.txt', [], opts);
+    assert.equal(refused.status, 125, refused.stderr);
+    assert.match(refused.stderr, new RegExp(`could not look at everything below ${join(w.proj, 'chain')}/d/d/d.*remove what should not be there`));
+    assert.ok(!existsSync(marker), 'nothing ran');
+    assert.equal(spawnSync('rm', ['-rf', join(w.proj, 'chain')]).status, 0);
+    const later = sh(w, 'touch ran.txt && echo ran', [], opts);
+    assert.equal(later.status, 0, later.stderr);
+    assert.equal(later.stdout, 'ran\n');
+    assert.equal(cordon(w, ['--', 'true'], opts).status, 0, 'and again, from the cache');
+  });
+}
