@@ -5,7 +5,9 @@
  * without running anything and `cordon explain` prints it verbatim.
  *
  * Mount model: the host root is bound read-only; a fresh /dev, /proc and a
- * private /tmp; then one mount per rule path that changes something, ordered
+ * private /tmp (host directories that hold a path the policy grants are
+ * bound into it read-only: see hostInTmp()); then one mount per rule path
+ * that changes something, ordered
  * from shallow to deep (bubblewrap applies them in argv order, so a deeper
  * rule always lands on top of a shallower one); read-denied directories become
  * empty tmpfs that are remounted read-only last (after deeper re-opened paths
@@ -104,10 +106,11 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const tmpRule = byPath.get(PRIVATE_TMP);
   const privateTmp = !tmpRule?.some((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
 
+  const hostTmp = privateTmp ? hostInTmp(rules, byPath) : NONE;
   const states = new Map<string, PathState>();
   const state = (p: string) => {
     let s = states.get(p);
-    if (!s) states.set(p, (s = stateIn(p, byPath, privateTmp)));
+    if (!s) states.set(p, (s = stateIn(p, byPath, privateTmp, hostTmp)));
     return s;
   };
   const mounts: MountOp[] = [];
@@ -124,11 +127,19 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     return mountedAt.get(best)!;
   };
 
-  const depths = new Map([...byPath.keys()].map((k) => [k, depth(k)]));
+  const depths = new Map([...byPath.keys(), ...hostTmp.keys()].map((k) => [k, depth(k)]));
   const paths = [...depths.keys()].sort((a, b) => depths.get(a)! - depths.get(b)! || (a < b ? -1 : 1));
   for (const p of paths) {
     if (p === sep) continue;
-    const here = byPath.get(p)!;
+    const here = byPath.get(p);
+    if (!here) {
+      // A host directory under the private /tmp that holds a granted path (hostInTmp).
+      if (state(p).readable && syntheticAbove(p)) {
+        mounts.push({ args: ['--ro-bind', p, p], path: p, why: `holds ${hostTmp.get(p)!} in the private /tmp: its parent directories as on the host, read-only` });
+        mountedAt.set(p, false);
+      }
+      continue;
+    }
     const kind = here.find((r) => r.kind !== 'missing')?.kind ?? 'missing';
     const why = here.map((r) => `${r.access} <- ${r.source}`).join('; ');
     const s = state(p);
@@ -311,7 +322,49 @@ export function helperSplit(ops: readonly MountOp[], privateTmp: boolean, facts:
  * else the nearest read-write / no-delete rule (no-delete wins at one path).
  */
 export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true): PathState {
-  return stateIn(p, indexRules(rules), privateTmp);
+  const byPath = indexRules(rules);
+  return stateIn(p, byPath, privateTmp, privateTmp ? hostInTmp(rules, byPath) : NONE);
+}
+
+const NONE: ReadonlyMap<string, string> = new Map();
+
+/** What the private /tmp may show of the host: grants, not denies or guarded names that do not exist. */
+const SHOWN_IN_TMP = new Set<Access>(['read-write', 'read-write-no-delete', 'read-only', 'allow-read', 'pin']);
+
+/**
+ * The host directories that the private /tmp shows, read-only: /tmp/<x> for
+ * every existing path under /tmp/<x> that the policy grants (a writable
+ * root, a read-only or re-allowed path, a pinned git dir). A project in
+ * /tmp/a/b finds what tools look for in its parents (a parent node_modules,
+ * a monorepo root's package.json or pnpm-workspace.yaml, a parent .git), as a
+ * project anywhere else does. Only /tmp/<x> can show that: a directory's
+ * entries (the parent node_modules is itself a sibling of the project) are
+ * visible only by binding the directory, and binding /tmp/a shows all of
+ * /tmp/a/b's ancestors below /tmp at once. So the project's siblings inside
+ * /tmp/a are visible too, read-only, like the siblings of a project in
+ * $HOME; /tmp itself and everything else in it (other users' and other
+ * programs' files and sockets) stay private and empty. Read denies inside
+ * /tmp/a apply as anywhere (they are mounts on top). cordon's own helper and
+ * a granted Unix socket under /tmp are bound alone, not their directories:
+ * the command needs nothing else there. Tried from inside, as root and as an
+ * unprivileged user, by test/integration/platform/linux/tmp-project.test.ts.
+ */
+function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, readonly FsRule[]>): Map<string, string> {
+  const shown = new Map<string, string>();
+  for (const r of rules) {
+    if (!SHOWN_IN_TMP.has(r.access) || r.kind === 'missing' || r.path === PRIVATE_TMP || !isWithin(r.path, PRIVATE_TMP)) continue;
+    if (!stateIn(r.path, byPath, true, NONE).readable) continue;
+    const top = topInTmp(r.path);
+    const held = shown.get(top);
+    if (held === undefined || depth(r.path) < depth(held) || (depth(r.path) === depth(held) && r.path < held)) shown.set(top, r.path);
+  }
+  return shown;
+}
+
+/** /tmp/x for a path at or under /tmp/x; /tmp for /tmp. */
+function topInTmp(p: string): string {
+  const i = p.indexOf(sep, PRIVATE_TMP.length + 1);
+  return i === -1 ? p : p.slice(0, i);
 }
 
 /** Rules by path, for stateIn(). */
@@ -330,7 +383,7 @@ export function indexRules(rules: readonly FsRule[]): Map<string, FsRule[]> {
  * can apply, so it looks those up instead of testing every rule (a plan asks
  * for hundreds of paths against hundreds of rules).
  */
-function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, privateTmp: boolean): PathState {
+function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, privateTmp: boolean, hostTmp: ReadonlyMap<string, string>): PathState {
   let readRule: { d: number; allow: boolean; weak: boolean } | undefined;
   let writeRule: { d: number; mode: WriteMode } | undefined;
   let readOnly = false;
@@ -353,7 +406,8 @@ function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, priv
     }
     if (at === sep) break;
   }
-  const write: WriteMode = readOnly ? 'ro' : writeRule?.mode ?? (privateTmp && isWithin(p, PRIVATE_TMP) ? 'rw' : 'ro');
+  // Without a write rule, the private /tmp is writable where it is the empty tmpfs, not where it shows the host.
+  const write: WriteMode = readOnly ? 'ro' : writeRule?.mode ?? (privateTmp && isWithin(p, PRIVATE_TMP) && !hostTmp.has(topInTmp(p)) ? 'rw' : 'ro');
   return { readable: !readRule || readRule.allow, write };
 }
 

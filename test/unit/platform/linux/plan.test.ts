@@ -84,25 +84,26 @@ function rng(seed: number): () => number {
   return () => ((x ^= x << 13, x ^= x >>> 17, x ^= x << 5) >>> 0) / 2 ** 32;
 }
 
-test('property: no rename of an ancestor carries a protected path away (random policies, both mount splits)', () => {
+test('property: no rename of an ancestor carries a protected path away (random policies, both mount splits, a project in /p or under the private /tmp)', () => {
   const names = ['a', 'b', '.git', 'c'];
   for (let seed = 1; seed <= 400; seed++) {
     const rand = rng(seed);
     const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const root = seed % 2 === 0 ? '/p' : '/tmp/x/p';
     const path = (min: number) => {
-      let p = '/p';
+      let p = root;
       const n = min + Math.floor(rand() * 4);
       for (let i = 0; i < n; i++) p += `/${pick(names)}`;
       return p;
     };
-    const rules: FsRule[] = [r('/p', 'read-write')];
+    const rules: FsRule[] = [r(root, 'read-write')];
     for (let i = 0; i < 1 + Math.floor(rand() * 5); i++) {
       const kind = pick(['read-only', 'read-only', 'pin', 'deny-read', 'read-write'] as const);
       const p = path(1);
       rules.push(r(p, kind, kind === 'pin' ? 'dir' : pick(['dir', 'file', 'missing'] as const)));
     }
     for (const helperMounts of [false, true]) {
-      const pol = policy(rules);
+      const pol = policy(rules, root);
       const plan = planLinux(pol, { ...facts, helperMounts }, ['true'], fds);
       for (const m of plan.mounts) {
         const protectedHere = m.args[0] === '--ro-bind' || m.pin === true;
@@ -167,6 +168,50 @@ test('a working directory under the private /tmp is still bound from the host', 
   assert.deepEqual(m, [['--bind', '/tmp/w', '/tmp/w'], ['--ro-bind', '/tmp/w/.envrc', '/tmp/w/.envrc']]);
 });
 
+test('a project under the private /tmp sees its parents: /tmp/<x> bound read-only first, the project writable on top', () => {
+  const rules = [r('/tmp/a/b/c', 'read-write'), r('/tmp/a/b/c/.envrc', 'read-only', 'missing'), r('/tmp/a/b/c/.git', 'pin'), r('/tmp/a/b/c/.git/hooks', 'read-only')];
+  const plan = planLinux(policy(rules, '/tmp/a/b/c'), facts, ['true'], fds);
+  assert.deepEqual(plan.mounts.map((m) => m.args), [
+    ['--ro-bind', '/tmp/a', '/tmp/a'],
+    ['--bind', '/tmp/a/b/c', '/tmp/a/b/c'],
+    ['--ro-bind', '/tmp/a/b/c/.envrc', '/tmp/a/b/c/.envrc'],
+    ['--bind', '/tmp/a/b/c/.git', '/tmp/a/b/c/.git'],
+    ['--ro-bind', '/tmp/a/b/c/.git/hooks', '/tmp/a/b/c/.git/hooks'],
+  ]);
+  assert.match(plan.mounts[0]!.why, /holds \/tmp\/a\/b\/c in the private \/tmp/);
+  assert.ok(plan.bwrapArgs.join(' ').includes('--tmpfs /tmp --ro-bind /tmp/a /tmp/a --bind /tmp/a/b/c /tmp/a/b/c'), 'after the private /tmp, before the project');
+  assert.deepEqual(plan.placeholders, ['/tmp/a/b/c/.envrc']);
+  // The ancestors and their other entries are read-only; the project and the rest of the private /tmp writable.
+  for (const p of ['/tmp/a', '/tmp/a/b', '/tmp/a/node_modules', '/tmp/a/sibling/x']) assert.deepEqual(stateOf(p, rules), { readable: true, write: 'ro' }, p);
+  for (const p of ['/tmp/a/b/c', '/tmp/a/b/c/src', '/tmp', '/tmp/other', '/tmp/ab']) assert.deepEqual(stateOf(p, rules), { readable: true, write: 'rw' }, p);
+  // Landlock still grants the whole private /tmp (the read-only bind is the wall for /tmp/a, as for every read-only island in a writable area).
+  assert.deepEqual(plan.landlock.rw, ['/dev', '/tmp', '/tmp/a/b/c']);
+  // The helper makes no read-only bind under the private /tmp (it would see the tmpfs, not the host), so none beneath them either.
+  const split = planLinux(policy(rules, '/tmp/a/b/c'), { ...facts, helperMounts: true }, ['true'], fds);
+  assert.deepEqual(split.mounts.filter((m) => m.byHelper).map((m) => m.path), []);
+  assert.ok(split.bwrapArgs.join(' ').includes('--tmpfs /tmp --ro-bind /tmp/a /tmp/a --bind /tmp/a/b/c /tmp/a/b/c --ro-bind /tmp/a/b/c/.envrc'));
+});
+
+test('under the private /tmp: one bind per /tmp/<x>; denies stay on top; a missing or denied path shows nothing; a project right in /tmp has no parents to show', () => {
+  const m = mountArgs(policy([
+    r('/tmp/a/b', 'read-write'), r('/tmp/a/c/d', 'read-write'), r('/tmp/a/.env', 'deny-read', 'file'),
+    r('/tmp/m/n', 'read-write', 'missing'), r('/tmp/s', 'deny-read'), r('/tmp/s/t', 'read-only'), r('/tmp/w', 'read-write'),
+  ], '/tmp/a/b'));
+  assert.deepEqual(m, [
+    ['--ro-bind', '/tmp/a', '/tmp/a'], ['--tmpfs', '/tmp/s'], ['--bind', '/tmp/w', '/tmp/w'],
+    ['--ro-bind', '/dev/null', '/tmp/a/.env'], ['--bind', '/tmp/a/b', '/tmp/a/b'],
+    ['--bind', '/tmp/a/c/d', '/tmp/a/c/d'],
+    ['--remount-ro', '/tmp/s'],
+  ]);
+});
+
+test('a path re-allowed or made read-only under the private /tmp is the host\'s, read-only (never a writable bind)', () => {
+  for (const access of ['allow-read', 'read-only'] as const) {
+    assert.deepEqual(mountArgs(policy([r('/p', 'read-write'), r('/tmp/data', access)])), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/data', '/tmp/data']], access);
+    assert.deepEqual(mountArgs(policy([r('/p', 'read-write'), r('/tmp/data/set', access)])), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/data', '/tmp/data']], access);
+  }
+});
+
 test('an explicit host /tmp replaces the private one', () => {
   const plan = planLinux(policy([r('/tmp', 'read-write'), r('/p', 'read-write')]), facts, ['true'], fds);
   assert.ok(!plan.bwrapArgs.join(' ').includes('--tmpfs /tmp'));
@@ -187,9 +232,16 @@ test('the helper stays reachable when its directory is denied', () => {
   assert.deepEqual(m, [['--tmpfs', '/opt'], ['--ro-bind', '/opt/cordon/helper', '/opt/cordon/helper'], ['--remount-ro', '/opt']]);
 });
 
-test('the helper stays reachable when it lives under the private /tmp', () => {
+test('the helper stays reachable when it lives under the private /tmp: bound alone, not its directories', () => {
   const plan = planLinux(policy([r('/p', 'read-write')]), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
   assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
+  // In a /tmp/<x> that the sandbox shows anyway, it needs no bind of its own.
+  const inside = planLinux(policy([r('/tmp/co/p', 'read-write')], '/tmp/co/p'), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
+  assert.deepEqual(inside.mounts.map((m) => m.args), [['--ro-bind', '/tmp/co', '/tmp/co'], ['--bind', '/tmp/co/p', '/tmp/co/p']]);
+  // So is a granted Unix socket (its directory may hold other programs' sockets).
+  const base = policy([r('/p', 'read-write')]);
+  const sock = planLinux({ ...base, network: { ...base.network, unixSockets: ['/tmp/ssh-X/agent.1'] } }, facts, ['true'], fds);
+  assert.deepEqual(sock.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/ssh-X/agent.1', '/tmp/ssh-X/agent.1']]);
 });
 
 test('network modes: none has no proxy; filtered points clients at the relay; unfiltered shares the host network; all wait on the block fd', () => {
