@@ -17,13 +17,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, ROOT } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord, type RunResult, type TestHost } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
+/** In the checkout: read on the host only. Commands under cordon read their copy in the world (see `fixtures`). */
 const FIXTURES = join(ROOT, 'test', 'integration', 'network', 'fixtures');
 const NPM_PKG = 'cordon-client-fixture';
 const PY_PKG = 'cordon-client-fixture';
@@ -179,6 +180,8 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   let root: string;
   let proj: string;
   let home: string;
+  /** The client programs, copied into the world: a checkout under /tmp is hidden by the sandbox's private /tmp. */
+  let fixtures: string;
   let trustStore = '';
   const timings: Record<string, number> = {};
 
@@ -191,6 +194,8 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
     mkdirSync(proj, { recursive: true });
     mkdirSync(home, { recursive: true });
     mkdirSync(join(root, 'scratch'));
+    fixtures = join(root, 'fixtures');
+    cpSync(FIXTURES, fixtures, { recursive: true });
     fx = buildFixtures(w, join(root, 'scratch'), api);
     if (JAVA) {
       trustStore = join(root, 'trust.p12');
@@ -336,7 +341,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
   });
 
   describe('python3', () => {
-    const run = (label: string, client: 'urllib' | 'requests' | 'httpx') => cordon(label, allow(), `"${client === 'httpx' ? HTTPX_PY : PY.exe}" "${join(FIXTURES, 'fetch.py')}" ${client} https://${api.fqdn}/files/hello.txt?via=${client}`);
+    const run = (label: string, client: 'urllib' | 'requests' | 'httpx') => cordon(label, allow(), `"${client === 'httpx' ? HTTPX_PY : PY.exe}" "${join(fixtures, 'fetch.py')}" ${client} https://${api.fqdn}/files/hello.txt?via=${client}`);
 
     const cases = [
       { client: 'urllib', title: 'urllib.request.urlopen honours HTTPS_PROXY', skip: tools.python },
@@ -421,7 +426,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
 
     it('Node 20: https.get and fetch() ignore HTTPS_PROXY and NODE_USE_ENV_PROXY, fail fast (no route) and reach nothing', { ...T, skip: major === 20 ? undefined : `pinned to Node 20; Node ${process.versions.node} may honour NODE_USE_ENV_PROXY (Node ≥ 22.21 / 24): re-check this expectation` }, async () => {
       await fresh();
-      const r = await cordon('node-direct', allow(), `"${node}" "${join(FIXTURES, 'direct-client.mjs')}" https://${api.fqdn}/files/hello.txt`);
+      const r = await cordon('node-direct', allow(), `"${node}" "${join(fixtures, 'direct-client.mjs')}" https://${api.fqdn}/files/hello.txt`);
       const lines = r.stdout.trim().split('\n');
       assert.equal(lines.length, 2, show(r));
       for (const [line, name] of [[lines[0]!, 'https.get'], [lines[1]!, 'fetch']] as const) {
@@ -437,7 +442,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
 
     it('a Node client that uses the proxy explicitly works: absolute-form HTTP and a CONNECT tunnel with TLS inside', T, async () => {
       await fresh();
-      const r = await cordon('node-proxy', allow(), `"${node}" "${join(FIXTURES, 'proxy-client.mjs')}" http://${api.fqdn}/files/hello.txt?via=node-absolute https://${api.fqdn}/files/hello.txt?via=node-connect`);
+      const r = await cordon('node-proxy', allow(), `"${node}" "${join(fixtures, 'proxy-client.mjs')}" http://${api.fqdn}/files/hello.txt?via=node-absolute https://${api.fqdn}/files/hello.txt?via=node-connect`);
       assert.equal(r.stdout, [
         `http://${api.fqdn}/files/hello.txt?via=node-absolute 200 ${fx.hello}`,
         `https://${api.fqdn}/files/hello.txt?via=node-connect 200 ${fx.hello}`,
@@ -451,7 +456,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
 
   describe('java', { skip: tools.java }, () => {
     const fetch = (label: string, env: NodeJS.ProcessEnv) => cordon(label, allow(),
-      `java "${join(FIXTURES, 'Fetch.java')}" https://${api.fqdn}/files/hello.txt http://${api.fqdn}/files/hello.txt`, env);
+      `java "${join(fixtures, 'Fetch.java')}" https://${api.fqdn}/files/hello.txt http://${api.fqdn}/files/hello.txt`, env);
 
     it('HttpClient and HttpURLConnection use the default ProxySelector (JAVA_TOOL_OPTIONS from cordon) for HTTPS and HTTP', T, async () => {
       await fresh();
@@ -525,7 +530,7 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
     it('net/http (ProxyFromEnvironment) reaches the host over CONNECT', T, async () => {
       await fresh();
       // Standard library only; GOTOOLCHAIN=local and GOPROXY=off: nothing is downloaded.
-      const r = await cordon('go', allow(), `go run "${join(FIXTURES, 'fetch.go')}" https://${api.fqdn}/files/hello.txt?via=go`, {
+      const r = await cordon('go', allow(), `go run "${join(fixtures, 'fetch.go')}" https://${api.fqdn}/files/hello.txt?via=go`, {
         // No GOCACHE: cordon points Go's build cache into the private /tmp (~/.cache is read-only).
         GOTOOLCHAIN: 'local', GOPROXY: 'off', GOFLAGS: '-mod=mod', GO111MODULE: 'auto', GOPATH: '/tmp/go-path', GOTELEMETRY: 'off',
       });

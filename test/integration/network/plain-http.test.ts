@@ -11,13 +11,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, ROOT } from '../../helpers/cordon.js';
 import { createWorld, HOST_PORTS, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
+/** In the checkout; commands under cordon run its copy in the world (a checkout under /tmp is hidden by the sandbox's private /tmp). */
 const EXCHANGE = join(ROOT, 'test', 'integration', 'network', 'fixtures', 'exchange.py');
 
 type Step = { send: string } | { shut: true } | { read: number | 'eof' };
@@ -25,12 +26,19 @@ type Step = { send: string } | { shut: true } | { read: number | 'eof' };
 describe('plain HTTP forwarded by the relay', { skip }, () => {
   let w: World;
   let proj: string;
+  let home: string;
+  let exchangePy: string;
   let api: string;
   let evil: string;
   before(async () => {
     w = await createWorld();
-    proj = join(realpathSync(mkdtempSync('/var/tmp/cordon-plain-')), 'proj');
+    const root = realpathSync(mkdtempSync('/var/tmp/cordon-plain-'));
+    proj = join(root, 'proj');
+    home = join(root, 'home');
     mkdirSync(proj);
+    mkdirSync(home);
+    exchangePy = join(root, 'exchange.py');
+    copyFileSync(EXCHANGE, exchangePy);
     api = `${w.host('api').fqdn}:${HOST_PORTS.httpRaw}`;
     evil = `${w.host('evil').fqdn}:${HOST_PORTS.httpRaw}`;
   });
@@ -41,7 +49,7 @@ describe('plain HTTP forwarded by the relay', { skip }, () => {
 
   const run = async (allow: string[], script: string) => {
     const r = await w.run([process.execPath, CLI, ...allow.flatMap((d) => ['--allow-domain', d]), '--', '/bin/sh', '-c', script], {
-      cwd: proj, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: proj, LANG: 'C.UTF-8' }, timeoutMs: 45_000,
+      cwd: proj, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' }, timeoutMs: 45_000,
     });
     return r;
   };
@@ -49,7 +57,7 @@ describe('plain HTTP forwarded by the relay', { skip }, () => {
   const exchange = async (steps: Step[], allow = [w.host('api').fqdn, w.host('evil').fqdn]) => {
     const file = join(proj, 'steps.json');
     writeFileSync(file, JSON.stringify(steps));
-    const r = await run(allow, `python3 ${EXCHANGE} "$(cat steps.json)"`);
+    const r = await run(allow, `python3 ${exchangePy} "$(cat steps.json)"`);
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as { reads: string[]; end: string };
   };
