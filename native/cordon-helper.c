@@ -129,7 +129,7 @@
 
 __attribute__((noreturn)) static void usage(void)
 {
-	fputs("usage: cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
+	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
@@ -841,8 +841,51 @@ static int parse_fd(const char *s)
 	return (int)fd;
 }
 
+/*
+ * --args-fd N (first): the options before `--` come NUL-separated on fd N
+ * instead of argv, so that the mount list has no argv size limit (E2BIG: a
+ * deep tree needs a pin per level, each naming a long path).
+ */
+static void options_from_fd(int *argc, char ***argv)
+{
+	if (*argc < 2 || strcmp((*argv)[0], "--args-fd") != 0)
+		return;
+	int fd = parse_fd((*argv)[1]);
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf || (len == cap && !(buf = realloc(buf, cap *= 2))))
+			die("malloc");
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("read the options fd");
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len && buf[len - 1] != 0)
+		usage();
+	size_t n_opts = 0;
+	for (size_t k = 0; k < len; k++)
+		n_opts += buf[k] == 0;
+	char **out = calloc(n_opts + (size_t)*argc - 2 + 1, sizeof *out);
+	if (!out)
+		die("calloc");
+	size_t o = 0;
+	for (size_t k = 0; k < len; k += strlen(buf + k) + 1)
+		out[o++] = buf + k;
+	for (int k = 2; k < *argc; k++)
+		out[o++] = (*argv)[k];
+	*argc = (int)o;
+	*argv = out;
+}
+
 static int cmd_run(int argc, char **argv)
 {
+	options_from_fd(&argc, &argv);
 	struct run_config c = { 0 };
 	c.ready_fd = -1;
 	c.seccomp_fd = -1;

@@ -4,7 +4,9 @@
  * exactly what runs.
  */
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
@@ -27,6 +29,8 @@ export interface CompileInput {
   readonly command: readonly string[];
   /** Files cordon writes during the run (the audit log): never writable inside. */
   readonly protectedFiles?: readonly string[];
+  /** --dangerously-allow-missing-landlock (see LinuxFacts.landlockOptional). */
+  readonly landlockOptional?: boolean;
   /** The command line, to remember which roots it scanned for the next run's early scans (early.ts). */
   readonly argv?: readonly string[];
 }
@@ -92,14 +96,30 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cli: input.rules,
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
+    cordonOwn: cordonOwn(input, helper),
     env: input.env,
   });
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
   if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   const policy = prepared.finish(await scanned);
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, landlockAbi: 0, helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
+  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };
+}
+
+/** What of cordon's own lies on this machine (see PolicyInput.cordonOwn): resolved, so a link to it is followed. */
+function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string): { path: string; why: string }[] {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  const out = [
+    { path: packageRoot(), why: "cordon's own package (the code and programs it runs on the host)" },
+    { path: helper, why: "cordon's native helper (runs on the host too)" },
+    { path: process.execPath, why: 'the Node.js that runs cordon' },
+    { path: dirname(userSettingsPath(input.env, input.home)), why: "cordon's user settings" },
+    { path: srtSettingsPath(input.home), why: "srt's user settings, which cordon reads" },
+  ];
+  for (const v of ['CORDON_RELAY'] as const) if (input.env[v]?.startsWith('/')) out.push({ path: input.env[v]!, why: `cordon's network relay (${v})` });
+  try { out.push({ path: findBwrap(), why: 'bubblewrap, which cordon runs' }); } catch { /* reported by compile() */ }
+  return out.map((o) => ({ ...o, path: real(o.path) }));
 }
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {

@@ -21,6 +21,8 @@ export const TREE_SPECS = {
   small: { name: 'small', kind: 'small', files: 6, seed: 1 },
   '20k': { name: '20k', kind: 'workspace', files: 20_000, seed: 20 },
   '200k': { name: '200k', kind: 'workspace', files: 200_000, seed: 200 },
+  // The 20k workspace with 50 nested repositories in all (an agent's monorepo of clones).
+  '20k-50repos': { name: '20k-50repos', kind: 'workspace', files: 20_000, seed: 20, repos: 50 },
 };
 
 // Nested repositories of a workspace tree, by depth of their working
@@ -158,7 +160,25 @@ function planWorkspace(spec) {
   // src takes the remainder, so the tree has exactly spec.files files.
   genProject(plan, 'src', n - plan.files.length, rng, { maxDepth: 6 });
   if (plan.files.length !== n) throw new Error(`workspace plan has ${plan.files.length} files, spec says ${n} (fixed ${fixed})`);
-  return { plan, repos: NESTED_REPOS };
+  return { plan, repos: [...NESTED_REPOS, ...extraRepos(plan, spec, rng)] };
+}
+
+/** spec.repos in all: the rest are plain repositories in source directories at depths 2 to 7, none inside another. */
+function extraRepos(plan, spec, rng) {
+  const want = (spec.repos ?? NESTED_REPOS.length) - NESTED_REPOS.length;
+  if (want <= 0) return [];
+  const taken = NESTED_REPOS.map((r) => r.dir);
+  const dirs = [...new Set(plan.files.map((f) => f.rel.slice(0, f.rel.lastIndexOf('/'))))]
+    .filter((d) => (d.startsWith('src/') || d.startsWith('test/')) && d.split('/').length >= 2 && d.split('/').length <= 7).sort();
+  const out = [];
+  for (let tries = 0; out.length < want && tries < want * 50; tries++) {
+    const d = rng.pick(dirs);
+    if (taken.some((t) => d === t || d.startsWith(`${t}/`) || t.startsWith(`${d}/`))) continue;
+    taken.push(d);
+    out.push({ dir: d, kind: 'repo' });
+  }
+  if (out.length < want) throw new Error(`found room for ${out.length} of ${want} extra repositories`);
+  return out;
 }
 
 function git(args, cwd) {

@@ -28,11 +28,19 @@ export function printExplain(c: Compiled, json: boolean): void {
   if (policy.watch.length > 0 || policy.rescan) {
     out.push('', 'checked after the run (moved aside if the command created them; no mount can guard them):');
     const newRepo = (keep: boolean | undefined) => `its config${keep ? ' (kept: allowGitConfig)' : ''}, config.worktree, commondir, info/attributes and hooks`;
-    for (const w of policy.watch) out.push(`  ${w.path}  ${w.kind === 'repository' ? `if a repository appears: ${newRepo(w.keepConfig)}` : 'if it appears'}`);
+    const what = (w: (typeof policy.watch)[number]) => {
+      switch (w.kind) {
+        case 'repository': return `if a repository appears: ${newRepo(w.keepConfig)}`;
+        case 'link': return `must still be a link to ${w.target} (${w.why}): else what is there is moved aside and the link made again`;
+        case 'created': return `if it appears (${w.why}; no placeholder in $HOME)`;
+        default: return 'if it appears';
+      }
+    };
+    for (const w of policy.watch) out.push(`  ${w.path}  ${what(w)}`);
     if (policy.rescan) out.push(`  every new repository in ${policy.rescan.writable.join(', ')} (found by scanning ${policy.rescan.roots.join(', ')} again): ${newRepo(policy.rescan.keepConfig)}`);
   }
-  out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made read-only by cordon-helper after bubblewrap):');
-  for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.args.join(' ')}    # ${m.why}`);
+  out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made by cordon-helper after bubblewrap; [pin] = bound onto itself so it cannot be renamed away):');
+  for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.pin ? '[pin] ' : ''}${m.args.join(' ')}    # ${m.why}`);
   out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.minAbi > 0 ? ` (needs Landlock ABI >= ${plan.landlock.minAbi})` : ' (applied when the kernel has it: --dangerously-allow-missing-landlock)'}`);
   out.push('', `seccomp refuses (${plan.seccomp.unixStream ? 'stream Unix sockets granted' : 'no Unix socket granted'}; ${plan.seccomp.noDelete ? 'no-delete paths: data-destroying calls refused' : 'no no-delete path'}):`);
   for (const d of denials) out.push(`  ${d.name} (${d.errno}): ${d.what}`);

@@ -10,8 +10,8 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { statSync } from 'node:fs';
-import { dirname, isAbsolute, join, sep } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
@@ -75,6 +75,8 @@ export interface Rescan {
   readonly writable: readonly string[];
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig: boolean;
+  /** Where the scan before the run could not look: closed for the run (guardUnscanned), so the scan after it may not look there either. */
+  readonly unchecked?: readonly string[];
 }
 
 /**
@@ -89,9 +91,21 @@ export interface WatchedPath {
   /**
    * `repository`: the `.git` of a writable root that was not a repository
    * when the run started; `git-file`: a file of a protected git directory
-   * that did not exist then (`commondir`, `config.worktree`, `info/attributes`).
+   * that did not exist then (`commondir`, `config.worktree`, `info/attributes`);
+   * `created`: a protected name in $HOME that did not exist (a placeholder
+   * there would break the host's shells and git while it exists: see
+   * homeWatch), moved aside if the command made it.
    */
-  readonly kind: 'repository' | 'git-file';
+  readonly kind: 'repository' | 'git-file' | 'created' | 'link';
+  /** For `created` and `link`: why the name matters ("shell startup file"). */
+  readonly why?: string;
+  /**
+   * For `link`: a protected name that is a symlink (`.claude ->
+   * ../shared/claude`, a stow-managed `~/.bashrc`). Its target is protected
+   * like the name; the link itself, which no mount can hold, must still
+   * point there after the run, or it is made again (after-run.ts).
+   */
+  readonly target?: string;
   /** Where git would take code from it: the writable root, or the protected repository's work tree (its git dir for a submodule's). */
   readonly repo: string;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
@@ -135,6 +149,13 @@ export interface PolicyInput extends PathContext {
   readonly runtimeDir?: string;
   /** Files cordon itself writes during the run (e.g. the audit log): never writable inside. */
   readonly protectedFiles?: readonly string[];
+  /**
+   * cordon itself: its package (the code and programs it runs on the host),
+   * the programs it starts, its user settings directory. Never writable
+   * inside, wherever they are: a command that rewrote one would run its code
+   * on the host at cordon's next start.
+   */
+  readonly cordonOwn?: readonly { readonly path: string; readonly why: string }[];
   /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -189,6 +210,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   for (const [key, access, flag] of cliMap) for (const p of input.cli[key]) raws.push({ raw: p, literal: false, access, source: flag });
 
   // Expand and resolve. Globs with ** need a walk: collect them for the scanner.
+  const grants: Grant[] = [];
   const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
   for (const r of raws) {
     const abs = expandPath(r.raw, ctx);
@@ -202,9 +224,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       continue;
     }
     pushResolved(abs, r.access, r.source, r.weak);
+    if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs, source: r.source, raw: r.raw });
   }
 
   refuseWritableRoot(rules);
+  refuseHomeByDefault(rules, input.home);
+  refuseRedirectedGrants(grants, rules, input.cwd);
   // Writable roots: where protections are needed and what the scanner walks.
   // A read-only rule at or above a writable path wins (as in the plan): not a root.
   const readOnly = rules.filter((r) => r.access === 'read-only').map((r) => r.path);
@@ -215,28 +240,58 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // Protections that do not depend on the scan are worked out while it runs.
   const allowGitConfig = input.settings.some((s) => s.filesystem.allowGitConfig);
   const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
-  const prot = (p: string, why: string) => pushResolved(p, 'read-only', `protected: ${why}`);
+  // A protected name that is itself a symlink: its target is protected by the rule, the link by the after-run step.
+  const linkWatch: WatchedPath[] = [];
+  const keepLink = (p: string, resolved: string, why: string) => {
+    if (resolved === p || !isWritable(p)) return;
+    try {
+      if (lstatSync(p).isSymbolicLink()) linkWatch.push({ path: p, kind: 'link', repo: writableRoots.find((w) => isWithin(p, w))!, why, target: readlinkSync(p) });
+    } catch { /* gone meanwhile */ }
+  };
+  const prot = (p: string, why: string) => {
+    pushResolved(p, 'read-only', `protected: ${why}`);
+    keepLink(p, rules[rules.length - 1]!.path, why);
+  };
+  // In $HOME, a missing name is watched, not held by a placeholder (homeWatch).
+  const homeWatch: WatchedPath[] = [];
+  const protHome = (p: string, why: string) => {
+    const r = resolvePath(p);
+    if (r.kind === 'missing' && isWithin(r.path, input.home) && r.path !== input.home) {
+      // The topmost missing directory on the way is what the command would create
+      // (say ~/.config, for ~/.config/git): it is watched, and moved aside whole.
+      let top = r.path;
+      while (dirname(top) !== input.home && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
+      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: input.home, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
+    } else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+    keepLink(p, r.path, why);
+  };
   const protExisting = (p: string, why: string) => {
     const r = resolvePath(p);
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+    keepLink(p, r.path, why);
   };
+  const homeWritable = isWritable(input.home);
   for (const w of writableRoots) {
+    if (homeWritable && isWithin(input.home, w)) continue; // $HOME's own names, below
     for (const n of PROTECTED_NAMES) prot(join(w, n.name), n.why);
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
   }
-  if (isWritable(input.home)) {
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) prot(join(input.home, n.name), n.why);
+  if (homeWritable) {
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protHome(join(input.home, n.name), n.why);
   }
   // Whichever grant reaches them, from above ($HOME, ~/.aws) or beneath (~/.local/bin/x): read-only wins.
   for (const n of PROTECTED_IN_HOME) {
     const p = resolvePath(join(input.home, n.name)).path;
-    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) prot(p, n.why);
+    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) protHome(p, n.why);
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
   return { scanRoots, patterns, throughLinks, finish: (scanned) => finishPolicy(scanned) };
 
   function finishPolicy(scanned: ScanFound): Policy {
-    refuseIncompleteScan(scanned, deepGlobs.filter((g) => g.rule.access === 'deny-read').map((g) => g.rule.raw));
+    const scanWarnings: string[] = [];
+    const denyGlobs = deepGlobs.filter((g) => g.rule.access === 'deny-read');
+    refuseIncompleteLinks(scanned, denyGlobs.map((g) => g.rule.raw));
+    const unchecked = guardUnscanned(scanned, denyGlobs, writableRoots, rules, scanWarnings);
     for (const m of scanned.matches) {
       for (const g of deepGlobs) {
         if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
@@ -248,7 +303,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (g.rule.access === 'deny-read' && isWithin(m, g.base) && g.re.test(m)) pushResolved(m, 'deny-read', `${g.rule.source} (${g.rule.raw}, through a symbolic link)`);
       }
     }
-    const watch: WatchedPath[] = [];
+    const watch: WatchedPath[] = [...homeWatch, ...linkWatch];
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
@@ -262,10 +317,21 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
     if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
     for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
+    const ownWarnings: string[] = [];
+    for (const f of input.cordonOwn ?? []) {
+      if (isWritable(f.path)) (isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);
+      // A writable root inside cordon's own files: read-only wins, and the user hears why.
+      const inside = writableRoots.filter((w) => w !== f.path && isWithin(w, f.path));
+      if (inside.length > 0) {
+        prot(f.path, f.why);
+        ownWarnings.push(`${inside.join(', ')} lies inside ${f.path} (${f.why}), which is never writable in a sandbox: it is read-only in this run. Run cordon from a directory outside it`);
+      }
+    }
 
     dropEmptyDenies(rules);
     validateModes(rules);
-    const warnings = input.settings.flatMap((s) => s.warnings);
+    gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
+    const warnings = [...input.settings.flatMap((s) => s.warnings), ...ownWarnings, ...scanWarnings];
     const unixSockets = unixSocketGrants(input, resolvePath, warnings);
     return {
       cwd: input.cwd,
@@ -275,7 +341,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings,
       network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
   }
 }
@@ -333,17 +399,45 @@ function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: s
 }
 
 /**
- * Refuses to build a policy on a scan that could not finish: a repository (or
- * a `**` read deny's match) could hide where it did not look, and nothing
- * would protect it. The scanner says where (scan.ts: incomplete); the user
- * can remove what is there.
+ * Where the scan could not look (scan.ts: incomplete), a repository or a
+ * `**` read deny's match could hide, and nothing would protect it. So that
+ * directory is closed for this run, whole: read-only, or hidden when a `**`
+ * read deny reaches it (its matches there are unknown). The command cannot
+ * plant or change anything below it, so a tree it made too deep to scan
+ * costs it that tree, not every later run. Outside the writable paths (a
+ * deny's base elsewhere) nothing can be closed that way: refused, as before.
+ * Returns the closed directories (the scan after the run skips their
+ * incompleteness: nothing there could change).
  */
-function refuseIncompleteScan(scanned: ScanFound, denyGlobs: readonly string[]): void {
+function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; rule: RawRule }[], writableRoots: readonly string[], rules: FsRule[], warnings: string[]): string[] {
   const incomplete = scanned.incomplete ?? [];
   const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
-  if (incomplete.length > 0) {
-    throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(incomplete)} for git repositories and protected names (a directory tree deeper than a path can name, a directory listing too large, or a directory renamed while cordon looked), so a repository there could not be protected; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
+  const outside = incomplete.filter((p) => !writableRoots.some((w) => isWithin(p, w)));
+  if (outside.length > 0) {
+    throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(outside)} for ${denyGlobs.map((g) => g.rule.raw).join(', ') || 'protected names'} (a directory tree deeper than a path can name, a directory listing too large, or a directory renamed while cordon looked), so a match there could not be hidden; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
   }
+  // Closed at most CLOSE_DEPTH levels below its writable root: a 20 000-deep
+  // chain closes from its 32nd level down, and needs no more than 31 pins.
+  const closed = [...new Set(incomplete.map((p) => {
+    const root = writableRoots.filter((w) => isWithin(p, w)).sort((a, b) => b.length - a.length)[0]!;
+    const parts = p.slice(root.length).split(sep).filter(Boolean);
+    return parts.length <= CLOSE_DEPTH ? p : join(root, ...parts.slice(0, CLOSE_DEPTH));
+  }))];
+  for (const p of closed) {
+    const hide = denyGlobs.some((g) => isWithin(p, g.base) || isWithin(g.base, p));
+    rules.push({ path: p, kind: 'dir', access: hide ? 'deny-read' : 'read-only', source: 'protected: the scan could not look at everything below it (too deep, too large, or changed while it looked)' });
+  }
+  if (closed.length > 0) warnings.push(`cordon could not look at everything below ${list(incomplete)} (a tree deeper than a path can name, a listing too large, or a directory renamed while cordon looked): a git repository there could not be protected, so ${list(closed)} ${closed.length === 1 ? 'is' : 'are'} ${denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only'} in this run. Remove what should not be there (rm -rf works at any depth)`);
+  return closed;
+}
+
+/** How deep below a writable root an unscanned directory is closed (guardUnscanned): bounds its pins. */
+const CLOSE_DEPTH = 32;
+
+
+
+function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[]): void {
+  const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
   const linked = scanned.linkedIncomplete ?? [];
   if (linked.length > 0 && denyGlobs.length > 0) {
     throw new CordonError('CORDON_ERR_POLICY', `${denyGlobs.join(', ')} must also hide matches reached through symbolic links, but cordon could not look at everything reached through ${list(linked)} (too many link targets, directories, or links beyond links); nothing was run. Remove the link, or deny what it points to with a rule of its own that names no ** (for example --deny-read TARGET)`);
@@ -526,6 +620,63 @@ const DEFAULT_CWD_SOURCE = 'default: working directory';
  * wins, as on any path, over everything beneath it: then only /tmp is
  * writable.
  */
+/**
+ * $HOME (or a directory above it) writable only because cordon runs there
+ * is refused, like /: every dotfile, rc file and tool config of the user
+ * would be the command's to rewrite. Named explicitly (`--allow-write ~`),
+ * it is allowed, and every protection in $HOME stays.
+ */
+function refuseHomeByDefault(rules: readonly FsRule[], home: string): void {
+  const byDefault = rules.find((r) => r.source === DEFAULT_CWD_SOURCE && isWithin(home, r.path));
+  if (!byDefault) return;
+  const explicit = rules.some((r) => r.path === byDefault.path && r.source !== DEFAULT_CWD_SOURCE && (r.access === 'read-write' || r.access === 'read-write-no-delete' || r.access === 'read-only'));
+  if (explicit) return;
+  throw new CordonError('CORDON_ERR_POLICY', `the working directory ${byDefault.path} ${byDefault.path === home ? 'is your home directory' : `contains your home directory ${home}`}, so by default the command could rewrite every dotfile and tool configuration in it. Run cordon from a project directory, or name it explicitly (--allow-write ${byDefault.path === home ? '~' : byDefault.path}; the protected files in it stay read-only) or make it read-only (--read-only .)`);
+}
+
+interface Grant { readonly abs: string; readonly source: string; readonly raw: string }
+
+/**
+ * A grant (a writable or re-opened path) is not redirected by a link that
+ * the project or a writable path controls: `--allow-write ./out` where the
+ * repository ships `out -> ~/.local/bin` would otherwise make ~/.local/bin
+ * writable. Each grant's path is walked component by component (no more
+ * than 40 links, as the kernel); a symlink that lies inside the working
+ * directory or a writable path and leads outside it is refused, naming the
+ * link and its target. The user can name the target itself.
+ */
+function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], cwd: string): void {
+  const controlled = [cwd, ...rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir').map((r) => r.path)];
+  for (const g of grants) {
+    for (const hop of linksOnTheWay(g.abs)) {
+      const area = controlled.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
+      if (area) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${area} (the command or the project controls it) and leads outside it. Name the target itself if you mean it`);
+    }
+  }
+}
+
+/** Every symlink met while resolving `abs`, with where it leads (bounded: 40 links, like the kernel). */
+export function linksOnTheWay(abs: string): { link: string; target: string; lands: string }[] {
+  const out: { link: string; target: string; lands: string }[] = [];
+  let todo = abs.split(sep).filter(Boolean);
+  let at: string = sep;
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') { at = dirname(at); continue; }
+    const next = join(at, name);
+    let target: string | undefined;
+    try { if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next); } catch { /* missing: the rest is not there either */ return out; }
+    if (target === undefined) { at = next; continue; }
+    if (out.length >= 40) throw new CordonError('CORDON_ERR_PATH', `${abs}: more than 40 symlinks on the way; fix the links`);
+    const lands = (() => { try { return realpathSync(next); } catch { return resolve(at, target); } })();
+    out.push({ link: next, target, lands });
+    todo = [...target.split(sep).filter(Boolean), ...todo];
+    if (target.startsWith(sep)) at = sep;
+  }
+  return out;
+}
+
 function refuseWritableRoot(rules: readonly FsRule[]): void {
   const atRoot = rules.filter((r) => r.path === sep);
   const writes = atRoot.filter((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
@@ -553,16 +704,41 @@ function dropEmptyDenies(rules: FsRule[]): void {
 }
 
 /**
+ * git cannot work in a no-delete path: every change goes through a lock file
+ * that is renamed over its target (`index.lock` -> `index`), which
+ * no-delete refuses, so the lock stays and git on the host then refuses to
+ * run until someone removes it. A git directory there is read-only instead:
+ * git reads work, a write fails at once and leaves nothing behind. A rule the
+ * user wrote at or inside that git directory (say `--allow-write .git`, to let
+ * the agent commit) wins.
+ */
+function gitInNoDelete(rules: FsRule[], gitDirs: readonly string[]): void {
+  const nd = rules.filter((r) => r.access === 'read-write-no-delete');
+  if (nd.length === 0) return;
+  const writes = rules.filter((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
+  for (const g of gitDirs) {
+    // The deepest rule wins; at one path no-delete wins over read-write (as in the plan).
+    const nearest = writes.filter((r) => isWithin(g, r.path)).sort((a, b) => b.path.length - a.path.length || (a.access === 'read-write-no-delete' ? -1 : 1))[0];
+    if (nearest?.access !== 'read-write-no-delete' || nearest.path === g || writes.some((r) => r.path !== g && isWithin(r.path, g) && !r.source.startsWith('protected'))) continue;
+    rules.push({ path: g, kind: 'dir', access: 'read-only', source: `protected: git dir in a read-write-no-delete path (${nearest.path}: git's lock files could not be removed there)` });
+  }
+}
+
+/**
  * Landlock grants are inherited down the tree, so a no-delete path inside a
  * plain read-write path cannot be enforced: reject it rather than run weaker.
  */
 function validateModes(rules: readonly FsRule[]): void {
-  const rw = rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing');
+  // Writable without a rule: /dev (a fresh one, always) and the private /tmp (unless a rule makes /tmp the host's).
+  const implicit: FsRule[] = [{ path: '/dev', kind: 'dir', access: 'read-write', source: "the sandbox's own /dev" }];
+  if (!rules.some((r) => r.path === '/tmp' && (r.access === 'read-write' || r.access === 'read-write-no-delete'))) implicit.push({ path: '/tmp', kind: 'dir', access: 'read-write', source: "the sandbox's private /tmp" });
+  const rw = [...rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing'), ...implicit];
   const nd = rules.filter((r) => r.access === 'read-write-no-delete' && r.kind !== 'missing');
   for (const n of nd) {
     const outer = rw.find((r) => isWithin(n.path, r.path) && r.path !== n.path);
     if (outer) {
-      throw new CordonError('CORDON_ERR_POLICY', `${n.path} (${n.source}) is read-write-no-delete inside ${outer.path}, which is read-write (${outer.source}); the kernel cannot take delete rights away beneath a read-write path. Make the outer path no-delete too (e.g. --no-delete ${outer.path}) or mark it read-only`);
+      const fix = outer.path === '/tmp' && implicit.includes(outer) ? 'Keep the path outside /tmp (e.g. under /var/tmp or your home directory)' : outer.path === '/dev' ? 'Choose a path outside /dev' : `Make the outer path no-delete too (e.g. --no-delete ${outer.path}) or mark it read-only`;
+      throw new CordonError('CORDON_ERR_POLICY', `${n.path} (${n.source}) is read-write-no-delete inside ${outer.path}, which is read-write (${outer.source}); the kernel cannot take delete rights away beneath a read-write path. ${fix}`);
     }
   }
 }

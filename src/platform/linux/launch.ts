@@ -4,7 +4,8 @@
  * program on the helper's --seccomp-fd), learns the sandbox's PID 1 from --info-fd, forwards
  * signals to it, waits, maps the exit status and removes what it created.
  *
- * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 4 = info
+ * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 8 = the
+ * helper's options (NUL-separated, read by the helper), 4 = info
  * (bwrap writes the child pid), 5 = seccomp program (read by the helper,
  * which installs it after its own mounts), 6 = ready (the helper
  * writes one byte once the walls are up, just before it starts the command;
@@ -21,8 +22,9 @@ import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { newRepositories, setAsideCreated, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
+import { isWithin } from '../../policy/paths.js';
 
-export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7 } as const;
+export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8 } as const;
 
 /** For network mode "filtered": the proxies are up; the relay bridges them into the sandbox. */
 export interface Bridge {
@@ -73,8 +75,12 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // only parses options there, so `--` and the command stay on argv.
     const argsBuf = Buffer.from(plan.bwrapArgs.map((a) => `${a}\0`).join(''));
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
-    const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', ...plan.helperArgs], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    // The helper's options (its mount list, which grows with the tree) travel on a fd too; only the command stays on argv.
+    const dash = plan.helperArgs.indexOf('--');
+    const [helperProgram, helperSub] = plan.helperArgs;
+    const helperOpts = Buffer.from(plan.helperArgs.slice(2, dash).map((a) => `${a}\0`).join(''));
+    const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', helperProgram!, helperSub!, '--args-fd', String(FDS.helperArgs), ...plan.helperArgs.slice(dash)], {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: sandboxEnv(opts.env, plan.env),
       // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
       // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
@@ -98,7 +104,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       handlers.set(sig, h);
       process.on(sig, h);
     }
-    const [, , , argsFd, info, seccompFd, readyFd, block] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable, Writable];
+    const [, , , argsFd, info, seccompFd, readyFd, block, helperArgsFd] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable, Writable, Writable];
+    helperArgsFd.on('error', () => {});
+    helperArgsFd.end(helperOpts);
     argsFd.on('error', () => {});
     seccompFd.on('error', () => {});
     block.on('error', () => {});
@@ -202,7 +210,8 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       const locked = unreadableWarning(plan.rescan, found);
       if (locked) warn(locked);
-      const incomplete = found.incomplete;
+      // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
+      const incomplete = found.incomplete.filter((p) => !(plan.rescan!.unchecked ?? []).some((u) => isWithin(p, u)));
       if (incomplete.length > 0) failed = `the check after the run could not read all of ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (too deep or too large): a git repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
     } catch (e) {
       failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;

@@ -177,7 +177,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why, ...(pin ? { pin } : {}) });
     mountedAt.set(p, false);
   }
-  const pins = pinChains(mounts, placeholders, state);
+  const pins = pinChains(mounts, placeholders, state, syntheticAbove);
   if (pins.length > 0) {
     mounts.push(...pins);
     mounts.sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -259,14 +259,18 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
  * becomes a placeholder too. Proved from inside by
  * test/integration/platform/linux/pins.test.ts.
  */
-function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p: string) => PathState): MountOp[] {
+function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p: string) => PathState, synthetic: (p: string) => boolean): MountOp[] {
   const mountPoints = new Set<string>([sep, PRIVATE_TMP, ...mounts.map((m) => m.path)]);
   const pins: MountOp[] = [];
   const missing: string[] = [];
   for (const m of mounts) {
     for (let a = dirname(m.path), below = m.path; !mountPoints.has(a); below = a, a = dirname(a)) {
       const s = state(a);
-      if (!s.readable || s.write === 'ro') break;
+      // A directory of the sandbox's own tmpfs (the private /tmp around a
+      // project under /tmp) holds nothing of the host's: renaming it moves
+      // nothing the host will read. bubblewrap would also bind the host's
+      // directory of that name there, writable: never pin one.
+      if (!s.readable || s.write === 'ro' || synthetic(a)) break;
       mountPoints.add(a);
       pins.push({ args: ['--bind', a, a], path: a, why: `pinned: holds ${below === m.path ? m.path : `${below}, which holds ${m.path}`}; a mount point cannot be renamed away`, pin: true });
       if (placeholders.includes(below) || missing.includes(below)) missing.push(a);

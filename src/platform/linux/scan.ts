@@ -116,7 +116,8 @@ export interface DeferredScan {
 export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): DeferredScan {
   const sorted = [...roots].sort();
   const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir);
-  const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // Own process group: a Ctrl-C or a SIGTERM to cordon's group must not kill the after-run scan.
+  const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin.on('error', () => {});
   const result = collect(child, sorted);
   return {

@@ -50,8 +50,16 @@ test('settings and CLI rules carry their source; symlinked rule paths are resolv
   const w = world();
   mkdirSync(join(w.root, 'data'));
   symlinkSync(join(w.root, 'data'), join(w.proj, 'data-link'));
-  const s = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['data-link'], denyWrite: [], denyRead: ['~/.ssh'], allowRead: [] } }), '/s.json');
-  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: { ...noCli, denyRead: ['secret'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
+  // A link in the project that leads out of it does not carry a grant (refuseRedirectedGrants)...
+  const viaLink = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['data-link'] } }), '/s.json');
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [viaLink], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`data-link (/s.json: filesystem.allowWrite[0]) reaches ${join(w.root, 'data')} through the symlink ${join(w.proj, 'data-link')} -> ${join(w.root, 'data')}`),
+  );
+  // ...a link outside the project and every writable path does: it is resolved, and the rule sits on its target.
+  symlinkSync(join(w.root, 'data'), join(w.root, 'outer-link'));
+  const s = parseSettings(JSON.stringify({ filesystem: { allowWrite: [join(w.root, 'outer-link')], denyWrite: [], denyRead: ['~/.ssh'], allowRead: [] } }), '/s.json');
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [s], cli: { ...noCli, allowWrite: ['.'], denyRead: ['secret'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
   const data = p.rules.find((r) => r.path === join(w.root, 'data'));
   assert.equal(data?.access, 'read-write');
   assert.equal(data?.source, '/s.json: filesystem.allowWrite[0]');
@@ -84,8 +92,13 @@ test('no-delete inside a plain read-write path is refused (Landlock cannot take 
     () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['keep'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
     (e: any) => e.code === 'CORDON_ERR_POLICY' && /cannot take delete rights away/.test(e.message),
   );
-  // The same path as the working directory is fine: no-delete wins at one path.
-  buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['.'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
+  // The same path as the working directory is fine (no-delete wins at one path), but not under the private /tmp, which is read-write as a whole.
+  assert.throws(
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['.'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) }),
+    (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes("inside /tmp, which is read-write (the sandbox's private /tmp)") && e.message.endsWith('Keep the path outside /tmp (e.g. under /var/tmp or your home directory)'),
+  );
+  const outside = realpathSync(tempDir('/var/tmp/cordon-policy-'));
+  buildPolicy({ cwd: outside, home: w.home, settings: [], cli: { ...noCli, allowWriteNoDelete: ['.'] }, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
 });
 
 test('/ is never writable: cordon run in / is refused, naming the rule; --read-only / there leaves no writable root and no scan', () => {
@@ -116,12 +129,17 @@ test('/ is never writable: cordon run in / is refused, naming the rule; --read-o
   assert.deepEqual(seen, [[w.proj]]);
 });
 
-test('home inside a writable path protects rc files and cordon settings', () => {
+test('home: refused as the default writable path; named explicitly, existing rc files are read-only and missing ones watched (no placeholder there)', () => {
   const w = world();
-  const p = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [] }) });
-  for (const n of ['.bashrc', '.profile', '.zshrc', '.config/cordon', '.local/bin']) {
-    assert.ok(p.rules.some((r) => r.path === join(w.home, n) && r.access === 'read-only'), n);
-  }
+  const none = () => ({ repos: [], submoduleGitDirs: [], matches: [] });
+  assert.throws(() => buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: noCli, scan: none }), (e: any) => e.code === 'CORDON_ERR_POLICY' && /is your home directory.*--allow-write ~/.test(e.message));
+  assert.throws(() => buildPolicy({ cwd: w.root, home: w.home, settings: [], cli: noCli, scan: none }), (e: any) => e.code === 'CORDON_ERR_POLICY' && /contains your home directory/.test(e.message));
+  writeFileSync(join(w.home, '.bashrc'), '# rc');
+  mkdirSync(join(w.home, '.local', 'bin'), { recursive: true });
+  const p = buildPolicy({ cwd: w.home, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~'] }, scan: none });
+  for (const n of ['.bashrc', '.local/bin']) assert.ok(p.rules.some((r) => r.path === join(w.home, n) && r.access === 'read-only'), n);
+  for (const n of ['.profile', '.zshrc', '.config']) assert.ok(p.watch.some((x) => x.path === join(w.home, n) && x.kind === 'created'), n);
+  assert.ok(!p.rules.some((r) => r.path === join(w.home, '.profile')), 'no placeholder rule for a missing name in $HOME');
 });
 
 test('helpers', () => {
@@ -217,8 +235,8 @@ test('never writable: the new names at the root of every writable path, and in $
   const { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } = await import('../../../src/policy/protected.js');
   const w = world();
   const ro = (p: ReturnType<typeof buildPolicy>, path: string) => p.rules.some((r) => r.path === path && r.access === 'read-only');
-  // In $HOME a missing name may be guarded by a read-only rule or watched and moved aside after the run.
-  const guarded = (p: ReturnType<typeof buildPolicy>, path: string) => ro(p, path) || p.watch.some((x) => x.path === path);
+  // In $HOME a missing name may be guarded by a read-only rule or watched (it, or the missing directory it would be in) and moved aside after the run.
+  const guarded = (p: ReturnType<typeof buildPolicy>, path: string) => ro(p, path) || p.watch.some((x) => x.path === path || path.startsWith(`${x.path}/`));
   const names = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode', '.continue', '.roo', '.kiro', '.amazonq'];
   for (const n of names) assert.ok(PROTECTED_NAMES.some((x) => x.name === n && x.why.length > 0), n);
   assert.ok(SHELL_STARTUP.some((x) => x.name === '.bash_aliases'));
@@ -309,12 +327,21 @@ test('core.hooksPath from every config git reads: relative to each work tree, hu
   assert.ok(!q.rules.some((r) => r.path === join(w.proj, 'team.gitconfig')));
 });
 
-test('an incomplete scan is refused before anything runs, naming the directory and the fix', () => {
+test('where the scan could not look: read-only in a writable path (hidden where a ** read deny reaches), refused outside one', () => {
   const w = world();
   const deep = join(w.proj, 'deep', 'd', 'd');
+  const scan = (incomplete: string[]) => () => ({ repos: [], submoduleGitDirs: [], matches: [], incomplete });
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: scan([deep]) });
+  assert.ok(p.rules.some((r) => r.path === deep && r.access === 'read-only'));
+  assert.deepEqual(p.rescan?.unchecked, [deep]);
+  assert.match(p.warnings.join('\n'), new RegExp(`could not look at everything below ${deep}.*read-only in this run. Remove what should not be there`));
+  const hidden = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['**/.env'] }, scan: scan([deep]) });
+  assert.ok(hidden.rules.some((r) => r.path === deep && r.access === 'deny-read'), 'a .env below could not be found: the whole directory is hidden');
+  const elsewhere = join(w.root, 'data', 'd');
+  mkdirSync(join(w.root, 'data'));
   assert.throws(
-    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [], submoduleGitDirs: [], matches: [], incomplete: [deep] }) }),
-    (e: Error & { code?: string }) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(deep) && /could not look at everything below/.test(e.message) && /remove what should not be there/.test(e.message),
+    () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: [`${join(w.root, 'data')}/**/.env`] }, scan: scan([elsewhere]) }),
+    (e: Error & { code?: string }) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(elsewhere) && /so a match there could not be hidden; nothing was run/.test(e.message),
   );
 });
 

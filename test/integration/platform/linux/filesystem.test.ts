@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, sh, cordon } from '../../../helpers/cordon.js';
+import { git, makeWorld, sh, cordon, testUser } from '../../../helpers/cordon.js';
+import { spawnSync } from 'node:child_process';
+import { tempDir } from '../../../helpers/tmp.js';
 
 test('writes: inside the project succeed, everywhere else fail; /tmp is private', () => {
   const w = makeWorld();
@@ -66,23 +68,55 @@ test('read-only inside a writable path, and denyWrite beats allowWrite', () => {
   assert.ok(!existsSync(join(w.outside, 'a')));
 });
 
-test('read-write-no-delete: create and modify work; unlink, rmdir, rename away and atomic-rename saves fail', () => {
+for (const asUser of [undefined, testUser()?.name]) {
+  test(`read-write-no-delete: create, append and overwrite in place work; unlink, rmdir, rename away, atomic-rename saves and every truncation fail (${asUser ?? 'root'})`, () => {
+    const w = asUser ? makeWorld({ owner: testUser()! }) : makeWorld();
+    mkdirSync(join(w.proj, 'd'));
+    writeFileSync(join(w.proj, 'data.bin'), 'ABCDEFGH');
+    if (asUser) spawnSync('chown', ['-R', `${testUser()!.uid}:${testUser()!.gid}`, w.proj]);
+    const r = sh(w, [
+      'echo new > created.txt && echo more >> README.md && mkdir made && echo ok-create',
+      'printf xy | dd of=data.bin bs=1 seek=2 conv=notrunc 2>/dev/null && echo ok-overwrite-in-place',
+      'rm README.md 2>/dev/null || echo no-rm',
+      'rmdir d 2>/dev/null || echo no-rmdir',
+      'mv src/main.js moved.js 2>/dev/null || echo no-mv',
+      'echo tmp > .save.tmp && (mv .save.tmp README.md 2>/dev/null || echo no-atomic-save)',
+      'truncate -s 0 created.txt 2>/dev/null || echo no-truncate',
+      // A subshell: a failed redirection on the special builtin `:` would end sh itself.
+      '(: > README.md) 2>/dev/null || echo no-o-trunc',
+      `python3 -c "import os; os.truncate('data.bin', 1)" 2>/dev/null || echo no-ftruncate`,
+    ].join('; '), ['--no-delete', '.'], asUser ? { asUser } : {});
+    assert.equal(r.stdout, 'ok-create\nok-overwrite-in-place\nno-rm\nno-rmdir\nno-mv\nno-atomic-save\nno-truncate\nno-o-trunc\nno-ftruncate\n', r.stderr);
+    assert.ok(existsSync(join(w.proj, 'README.md')) && existsSync(join(w.proj, 'd')) && existsSync(join(w.proj, 'src', 'main.js')));
+    assert.equal(readFileSync(join(w.proj, 'README.md'), 'utf8'), 'readme' + 'more\n');
+    assert.equal(readFileSync(join(w.proj, 'created.txt'), 'utf8'), 'new\n');
+    assert.equal(readFileSync(join(w.proj, 'data.bin'), 'utf8'), 'ABxyEFGH');
+    // Control: without --no-delete the same deletes and truncations succeed (so the test can fail).
+    const c = sh(w, 'rm README.md && rmdir d && truncate -s 0 created.txt && echo deleted', [], asUser ? { asUser } : {});
+    assert.equal(c.stdout, 'deleted\n');
+  });
+}
+
+test('no-delete where the kernel cannot enforce it is refused, naming the rule: under the private /tmp, /dev, a read-write path', () => {
   const w = makeWorld();
-  mkdirSync(join(w.proj, 'd'));
-  const r = sh(w, [
-    'echo new > created.txt && echo more >> README.md && mkdir made && echo ok-create',
-    'rm README.md 2>/dev/null || echo no-rm',
-    'rmdir d 2>/dev/null || echo no-rmdir',
-    'mv src/main.js moved.js 2>/dev/null || echo no-mv',
-    'echo tmp > .save.tmp && (mv .save.tmp README.md 2>/dev/null || echo no-atomic-save)',
-    'truncate -s 0 created.txt && echo ok-truncate',
-  ].join('; '), ['--no-delete', '.']);
-  assert.equal(r.stdout, 'ok-create\nno-rm\nno-rmdir\nno-mv\nno-atomic-save\nok-truncate\n', r.stderr);
-  assert.ok(existsSync(join(w.proj, 'README.md')) && existsSync(join(w.proj, 'd')) && existsSync(join(w.proj, 'src', 'main.js')));
-  assert.equal(readFileSync(join(w.proj, 'README.md'), 'utf8'), 'readme' + 'more\n');
-  // Control: without --no-delete the same deletes succeed (so the test can fail).
-  const c = sh(w, 'rm README.md && rmdir d && echo deleted');
-  assert.equal(c.stdout, 'deleted\n');
+  const underTmp = tempDir('/tmp/cordon-nd-');
+  for (const [args, outer] of [[['--no-delete', underTmp], "/tmp, which is read-write \\(the sandbox's private /tmp\\)"], [['--no-delete', '/dev/shm'], "/dev, which is read-write \\(the sandbox's own /dev\\)"]] as const) {
+    const r = sh(w, 'touch ran', [...args]);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`read-write-no-delete inside ${outer}`));
+    assert.ok(!existsSync(join(w.proj, 'ran')));
+  }
+});
+
+test('git in a no-delete project: reads work, a commit fails at once, no lock file is left for git on the host; --allow-write .git lets it commit', () => {
+  const w = makeWorld();
+  const r = sh(w, 'git status --short >/dev/null && echo status-ok; echo x > new.txt; git add new.txt 2>/dev/null || echo add-refused; git -c user.email=a@b.invalid -c user.name=a commit -qm x 2>/dev/null || echo commit-refused', ['--no-delete', '.']);
+  assert.equal(r.stdout, 'status-ok\nadd-refused\ncommit-refused\n', r.stderr);
+  assert.ok(!existsSync(join(w.proj, '.git', 'index.lock')), 'no stale index.lock');
+  git(w.proj, 'status', '--short');
+  const ok = sh(w, 'git add new.txt && git -c user.email=a@b.invalid -c user.name=a commit -qm x && echo committed', ['--no-delete', '.', '--allow-write', '.git']);
+  assert.equal(ok.stdout, 'committed\n', ok.stderr);
+  assert.ok(!existsSync(join(w.proj, '.git', 'index.lock')));
 });
 
 test('symlinks and hard links cannot carry a read or a write past a rule', () => {
@@ -176,10 +210,12 @@ test('cordon settings in use cannot be rewritten from inside', () => {
   writeFileSync(f, JSON.stringify({ filesystem: { denyRead: ['~/notes.txt'] } }));
   const r = sh(w, 'echo "{}" > cordon.json 2>/dev/null || echo refused', ['--settings', f]);
   assert.equal(r.stdout, 'refused\n');
-  // And with the home directory as the project, its rc files are protected.
-  const r2 = cordon(w, ['--', '/bin/sh', '-c', 'echo evil >> .bashrc 2>/dev/null || echo refused; mkdir -p .config/cordon 2>/dev/null && echo "{}" > .config/cordon/settings.json 2>/dev/null || echo refused2'], { cwd: w.home });
-  assert.equal(r2.stdout, 'refused\nrefused2\n');
+  // And with the home directory named writable, its rc files are protected, and user settings the command makes never load.
+  const r2 = cordon(w, ['--allow-write', '~', '--', '/bin/sh', '-c', 'echo evil >> .bashrc 2>/dev/null || echo refused; mkdir -p .config/cordon && echo "{\\"filesystem\\":{\\"allowWrite\\":[\\"~/.ssh\\"]}}" > .config/cordon/settings.json && echo made'], { cwd: w.home });
+  assert.equal(r2.stdout, 'refused\nmade\n', r2.stderr);
   assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+  assert.ok(!existsSync(join(w.home, '.config', 'cordon')), 'moved aside after the run');
+  assert.match(r2.stderr, /created .*\/\.config .*moved to .*\.config\.cordon-untrusted/);
 });
 
 test('many runs in parallel in one directory all succeed and leave nothing behind', async () => {
