@@ -92,6 +92,8 @@ export function cordonAsync(w: World, args: readonly string[], opts: { cwd?: str
   return spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+let reachable = false;
+
 /** An unprivileged account for the walls' tests, created when running as root. */
 export function testUser(): { name: string; uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined;
@@ -102,6 +104,11 @@ export function testUser(): { name: string; uid: number; gid: number } | undefin
   }
   const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
   const gid = Number(spawnSync('id', ['-g', name], { encoding: 'utf8' }).stdout.trim());
+  // The walls' tests run this checkout's cordon as that user: fail with the cause, not each test for the wrong reason.
+  if (!reachable && spawnSync('runuser', ['-u', name, '--', 'test', '-r', CLI]).status !== 0) {
+    throw new Error(`the test user ${name} cannot read ${CLI}: make the directories above the checkout searchable by others (chmod o+x; mktemp -d makes them 0700), or clone it where they are`);
+  }
+  reachable = true;
   return { name, uid, gid };
 }
 
