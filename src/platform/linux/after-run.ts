@@ -18,6 +18,7 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync } from 'node:child_process';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
@@ -69,8 +70,28 @@ export function setAsideCreated(watch: readonly WatchedPath[], roots: readonly s
     if (!root) warnings.push(`${w.path} lies in no writable path; not checked (an internal error: report it)`);
     else byRoot.set(root, [...(byRoot.get(root) ?? []), w]);
   }
-  for (const [root, list] of byRoot) warnings.push(...setAsideIn(root, list, helper, git));
+  for (const [root, list] of byRoot) {
+    const due = list.filter(mayNeedWork);
+    if (due.length > 0) warnings.push(...setAsideIn(root, due, helper, git));
+  }
   return warnings;
+}
+
+/**
+ * A cheap look first, so that a run that left nothing to do starts no helper
+ * (the usual case): a watched path that is absent, or a watched link that
+ * still points where it did. It only skips work: what it sees is never acted
+ * on (anything present goes to the helper, which looks again fd-relative).
+ * A second run racing in the same directory has the same watch list and
+ * handles what it makes itself.
+ */
+function mayNeedWork(w: WatchedPath): boolean {
+  try {
+    if (w.kind === 'link') return readlinkSync(w.path) !== w.target;
+    return lstatSync(w.path, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return true; // a link or a file on the way (ELOOP, ENOTDIR, EINVAL): the helper says what it is
+  }
 }
 
 /** What a new repository's git directory holds that can make git run code, and how each is moved. */
