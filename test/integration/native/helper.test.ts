@@ -500,6 +500,10 @@ describe('scan', () => {
       `G\t${root}/sub/a/b`,
       `G\t${root}/x1/.env/inner`,
       `G\t${root}/x1/x2/x3/x4/deep`,
+      // With --match, links to directories are reported (never followed): what a ** deny must also reach through them.
+      `L\t${root}/loop`,
+      `L\t${root}/x1/outlink`,
+      `L\t${root}/x1/x2/back`,
       `M\t${root}/.env`,
       `M\t${root}/.secret.pem`,
       `M\t${root}/key.pem`,
@@ -526,6 +530,9 @@ describe('scan', () => {
     assert.deepEqual(scanRecords(r.stdout), [
       'E\t1',
       `G\t${root}`,
+      `L\t${root}/loop`,
+      `L\t${root}/x1/outlink`,
+      `L\t${root}/x1/x2/back`,
       `M\t${root}/.env`,
       `M\t${root}/x1/.env`,
       `M\t${root}/x1/x2/.env`,

@@ -121,7 +121,7 @@ test('fail closed: a bad settings file runs nothing and exits 125 with the key p
   writeFileSync(join(w.home, '.config', 'cordon', 'settings.json'), '');
   const empty = sh(w, 'touch ran');
   assert.equal(empty.status, 125);
-  assert.match(empty.stderr, /empty file/);
+  assert.match(empty.stderr, /settings\.json: the file is empty/);
   assert.ok(!existsSync(join(w.proj, 'ran')));
 });
 
