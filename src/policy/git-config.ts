@@ -32,7 +32,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CordonError } from '../errors.js';
 
 /** Larger files are refused (git reads them whole too). */
@@ -178,7 +178,7 @@ export class GitConfigReader {
   private parse(file: string, bytes: Buffer): ConfigValues {
     const git = this.git();
     if (!git) {
-      throw new CordonError('CORDON_ERR_POLICY', `${file} may set core.hooksPath or include another git config file, and cordon reads it with git's own parser, but git is not on PATH. Install git, or remove the file if git is not used here`);
+      throw new CordonError('CORDON_ERR_POLICY', `${file} may set core.hooksPath or include another git config file, and cordon reads it with git's own parser, but git is not installed in ${SYSTEM_BIN.join(', ')} (cordon never runs a git from PATH, which may lead into the project). Install git, or remove the file if git is not used here`);
     }
     const r = spawnSync(git, ['config', '--file', '-', '--no-includes', '--list', '-z'], {
       input: bytes,
@@ -195,11 +195,16 @@ export class GitConfigReader {
     return parseConfigList(r.stdout.toString('utf8'));
   }
 
-  /** git on the caller's PATH, once. */
+  /**
+   * git from the system's directories only, once: never the caller's PATH,
+   * which may lead into the project (an activated .venv/bin, npx's
+   * node_modules/.bin), where a sandbox could have planted a `git` that
+   * cordon would then run on the host.
+   */
   private git(): string | undefined {
     if (this.gitProgram === undefined) {
       this.gitProgram = null;
-      for (const dir of (this.facts.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+      for (const dir of SYSTEM_BIN) {
         const p = join(dir, 'git');
         if (isAbsolute(dir) && isExecutableFile(p)) {
           this.gitProgram = p;
@@ -210,6 +215,9 @@ export class GitConfigReader {
     return this.gitProgram ?? undefined;
   }
 }
+
+/** Where cordon looks for the git it runs on the host (test: git-config.test.ts, "never the caller's PATH"). */
+const SYSTEM_BIN = ['/usr/bin', '/bin', '/usr/local/bin'] as const;
 
 /** GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: settings every git run from this environment takes. */
 function envValues(env: NodeJS.ProcessEnv): ConfigValues {

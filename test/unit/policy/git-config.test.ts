@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -147,12 +147,15 @@ test('hostile files: a FIFO never blocks, a link is followed as git follows it, 
   assert.throws(() => reader(d).repo(g3), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_POLICY' && e.message.includes(join(g3, 'config')) && /bad config/.test(e.message));
 });
 
-test('without git on PATH, a file that may set core.hooksPath is an error naming the fix; one that cannot costs nothing', () => {
+test("never the caller's PATH: a git planted in a directory on PATH (an activated .venv/bin, node_modules/.bin) is not run", () => {
   const d = dir();
   const g = join(d, 'g');
   mkdirSync(g);
-  writeFileSync(join(g, 'config'), '[core]\n\tbare = false\n');
-  assert.deepEqual(reader(d, { PATH: '/nonexistent' }).repo(g).own.flatMap((f) => f.values.hooksPath), []);
+  const planted = join(d, 'venv-bin');
+  mkdirSync(planted);
+  const mark = join(d, 'RAN');
+  writeFileSync(join(planted, 'git'), `#!/bin/sh\ntouch ${mark}\nexec /usr/bin/git "$@"\n`, { mode: 0o755 });
   writeFileSync(join(g, 'config'), '[core]\n\thooksPath = x\n');
-  assert.throws(() => reader(d, { PATH: '/nonexistent' }).repo(g), /git is not on PATH\. Install git/);
+  assert.deepEqual(reader(d, { PATH: `${planted}:/usr/bin:/bin` }).repo(g).own.flatMap((f) => f.values.hooksPath), ['x']);
+  assert.ok(!existsSync(mark), 'the planted git ran');
 });
