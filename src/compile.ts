@@ -4,7 +4,7 @@
  * exactly what runs.
  */
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
@@ -118,8 +118,13 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string): {
     { path: srtSettingsPath(input.home), why: "srt's user settings, which cordon reads" },
   ];
   for (const v of ['CORDON_RELAY'] as const) if (input.env[v]?.startsWith('/')) out.push({ path: input.env[v]!, why: `cordon's network relay (${v})` });
+  // Installed with npm: `npx cordon` runs node_modules/.bin/cordon, and its `exec node` finds
+  // node_modules/.bin first on npx's PATH: both are what cordon's next start runs.
+  const nodeModules = dirname(packageRoot());
+  // Not resolved: npm's bin is a link, which is kept (made again after the run if replaced) as well as its target.
+  const bins = basename(nodeModules) === 'node_modules' ? ['cordon', 'node'].map((bin) => ({ path: join(nodeModules, '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })) : [];
   try { out.push({ path: findBwrap(), why: 'bubblewrap, which cordon runs' }); } catch { /* reported by compile() */ }
-  return out.map((o) => ({ ...o, path: real(o.path) }));
+  return [...out.map((o) => ({ ...o, path: real(o.path) })), ...bins];
 }
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {

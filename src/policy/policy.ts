@@ -329,6 +329,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
 
     dropEmptyDenies(rules);
+    // cordon's own files and settings, guarded above, may add watched names and links too.
+    for (const w of [...homeWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
     validateModes(rules);
     gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
     const warnings = [...input.settings.flatMap((s) => s.warnings), ...ownWarnings, ...scanWarnings];
@@ -414,7 +416,7 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
   const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
   const outside = incomplete.filter((p) => !writableRoots.some((w) => isWithin(p, w)));
   if (outside.length > 0) {
-    throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(outside)} for ${denyGlobs.map((g) => g.rule.raw).join(', ') || 'protected names'} (a directory tree deeper than a path can name, a directory listing too large, or a directory renamed while cordon looked), so a match there could not be hidden; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
+    throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(outside)} for ${denyGlobs.map((g) => g.rule.raw).join(', ') || 'protected names'} (a directory tree deeper than a path can name, a directory listing too large, a directory renamed while cordon looked, or a name that is not valid UTF-8), so a match there could not be hidden; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
   }
   // Closed at most CLOSE_DEPTH levels below its writable root: a 20 000-deep
   // chain closes from its 32nd level down, and needs no more than 31 pins.
@@ -425,9 +427,9 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
   }))];
   for (const p of closed) {
     const hide = denyGlobs.some((g) => isWithin(p, g.base) || isWithin(g.base, p));
-    rules.push({ path: p, kind: 'dir', access: hide ? 'deny-read' : 'read-only', source: 'protected: the scan could not look at everything below it (too deep, too large, or changed while it looked)' });
+    rules.push({ path: p, kind: 'dir', access: hide ? 'deny-read' : 'read-only', source: 'protected: the scan could not look at everything below it (too deep, too large, changed while it looked, or a name that is not valid UTF-8)' });
   }
-  if (closed.length > 0) warnings.push(`cordon could not look at everything below ${list(incomplete)} (a tree deeper than a path can name, a listing too large, or a directory renamed while cordon looked): a git repository there could not be protected, so ${list(closed)} ${closed.length === 1 ? 'is' : 'are'} ${denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only'} in this run. Remove what should not be there (rm -rf works at any depth)`);
+  if (closed.length > 0) warnings.push(`cordon could not look at everything below ${list(incomplete)} (a tree deeper than a path can name, a listing too large, a directory renamed while cordon looked, or a name that is not valid UTF-8, which cordon cannot name in a rule): a git repository there could not be protected, so ${list(closed)} ${closed.length === 1 ? 'is' : 'are'} ${denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only'} in this run. Remove what should not be there (rm -rf works at any depth)`);
   return closed;
 }
 

@@ -74,7 +74,7 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  * `accepts`: the values that ask for nothing beyond what cordon already
  * does (or does more strictly), with why; absent, no value does. Any other
  * value is `refused`: what srt does with it, and why running without it
- * would be weaker. The README's "srt keys" table says
+ * would be weaker. The "srt keys" table of docs/srt-compatibility.md says
  * the same; test/unit/policy/settings.test.ts tries each key both ways.
  *
  * | key                               | accepted                | refused                  |

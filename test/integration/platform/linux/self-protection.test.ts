@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorld, ROOT, testUser, type World } from '../../../helpers/cordon.js';
 
@@ -18,6 +18,9 @@ function installInProject(w: World): string {
   const pkg = join(w.proj, 'node_modules', 'cordon');
   mkdirSync(pkg, { recursive: true });
   for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
+  // As npm links it: node_modules/.bin/cordon -> ../cordon/bin/cordon.cjs.
+  mkdirSync(join(w.proj, 'node_modules', '.bin'));
+  symlinkSync('../cordon/bin/cordon.cjs', join(w.proj, 'node_modules', '.bin', 'cordon'));
   return pkg;
 }
 
@@ -46,11 +49,18 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
       `mv ${pkg}/native ${pkg}/n2 2>/dev/null && echo MOVED native`,
       `mv ${pkg} ${w.proj}/node_modules/c2 2>/dev/null && echo MOVED pkg`,
       `mv ${w.proj}/node_modules ${w.proj}/nm2 2>/dev/null && echo MOVED node_modules`,
+      // What npx runs: the bin link, and a node planted first on npx's PATH.
+      `rm -f ${w.proj}/node_modules/.bin/cordon 2>/dev/null && echo REMOVED bin-link`,
+      `printf '#!/bin/sh\\ntouch PWNED\\n' > ${w.proj}/node_modules/.bin/node 2>/dev/null && chmod +x ${w.proj}/node_modules/.bin/node 2>/dev/null && echo PLANTED node`,
       'echo inside > ok.txt; true',
     ].join('; ');
     const r = run(w, cli, ['--', '/bin/sh', '-c', script], asUser);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, '', 'nothing of cordon was written or moved');
+    // The bin link can be removed while the run lasts (no mount holds a link); it is made again after.
+    assert.equal(r.stdout, 'REMOVED bin-link\n', 'nothing else of cordon was written or moved');
+    assert.match(r.stderr, /replaced the link .*node_modules\/\.bin\/cordon -> \.\.\/cordon\/bin\/cordon\.cjs.*made again/);
+    assert.equal(readlinkSync(join(w.proj, 'node_modules', '.bin', 'cordon')), '../cordon/bin/cordon.cjs');
+    assert.ok(!existsSync(join(w.proj, 'node_modules', '.bin', 'node')), 'no node planted where npx looks first');
     files.forEach((f, i) => assert.deepEqual(readFileSync(f), before[i], f));
     assert.equal(readFileSync(join(w.proj, 'ok.txt'), 'utf8'), 'inside\n', 'the project itself stays writable');
     // The next start runs the same code it ran before.
