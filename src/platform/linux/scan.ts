@@ -8,10 +8,14 @@
  * Trust boundary: the walked trees are the confined command's. The scanner is
  * bounded (depth, directories, memory, descriptors) and says where it could
  * not look (`incomplete`) instead of failing; what to do about that is the
- * caller's (policy.ts refuses to run, after-run.ts fails closed).
+ * caller's (policy.ts closes it for the run, launch.ts fails the check after
+ * the run closed). A path the scanner reports that is not valid UTF-8 counts
+ * as a place it could not look (parseScan).
  */
 import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { isUtf8 } from 'node:buffer';
 import { realpathSync, statSync } from 'node:fs';
+import { sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { isWithin } from '../../policy/paths.js';
@@ -67,7 +71,7 @@ export function scanTrees(helper: string, roots: readonly string[], patterns: re
   if (roots.length === 0) return EMPTY;
   const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
   if (r.error || r.status !== 0) throw scanFailed(roots, r.error?.message ?? r.stderr.toString().trim(), r.error);
-  return parseScan(r.stdout.toString('utf8'));
+  return parseScan(r.stdout);
 }
 
 function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number): string[] {
@@ -135,7 +139,7 @@ function collect(child: ChildProcessWithoutNullStreams | ChildProcessByStdio<nul
   const result = new Promise<ScanResult>((resolve, reject) => {
     child.on('error', (e) => reject(scanFailed(roots, e.message, e)));
     child.on('close', (code, signal) => {
-      if (code === 0) resolve(parseScan(Buffer.concat(out).toString('utf8')));
+      if (code === 0) resolve(parseScan(Buffer.concat(out)));
       else reject(scanFailed(roots, Buffer.concat(err).toString('utf8').trim() || `exit ${code ?? signal}`));
     });
   });
@@ -236,13 +240,39 @@ function directoryAt(link: string): string | undefined {
   }
 }
 
-/** Pure: the scanner's NUL-separated `K<TAB>value` records → ScanResult. */
-export function parseScan(out: string): ScanResult {
+/**
+ * Pure: the scanner's NUL-separated `K<TAB>value` records → ScanResult, read
+ * as bytes. A path that is not valid UTF-8 (a directory the command named
+ * `$'\xff'`) cannot be carried by a JavaScript string: decoded, its bytes
+ * become U+FFFD, and every later step (rules, mounts, the after-run
+ * set-aside) would act on a path that does not exist while the real one
+ * stayed unprotected. Such a record (of any kind: a repository, a match, a
+ * link, an incomplete directory) is not used; its deepest ancestor that is
+ * valid UTF-8 is reported `incomplete` instead, so the policy closes it for
+ * the run and the check after a run fails closed there (guardUnscanned in
+ * policy.ts, afterRun in launch.ts). Both the live walk and the cached replay
+ * go through here. Proved by test/unit/platform/linux/scan.test.ts and
+ * test/integration/platform/linux/scan.test.ts.
+ */
+export function parseScan(out: Buffer | string): ScanResult {
+  const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
   const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0 };
-  for (const rec of out.split('\0')) {
-    if (rec.length < 2 || rec[1] !== '\t') continue;
-    const v = rec.slice(2);
-    switch (rec[0]) {
+  const unnamable = new Set<string>();
+  for (let at = 0; at < buf.length; ) {
+    let end = buf.indexOf(0, at);
+    if (end < 0) end = buf.length;
+    const rec = buf.subarray(at, end);
+    at = end + 1;
+    if (rec.length < 2 || rec[1] !== 0x09) continue;
+    const kind = String.fromCharCode(rec[0]!);
+    if (!'GSBWMLIE'.includes(kind)) continue;
+    const bytes = rec.subarray(2);
+    if (!isUtf8(bytes)) {
+      if (kind !== 'E') unnamable.add(validAncestor(bytes));
+      continue;
+    }
+    const v = bytes.toString('utf8');
+    switch (kind) {
       case 'G': r.repos.push(v); break;
       case 'S': r.submoduleGitDirs.push(v); break;
       case 'B': r.bareGitDirs.push(v); break;
@@ -253,7 +283,20 @@ export function parseScan(out: string): ScanResult {
       case 'E': r.unreadable = Number(v) || 0; break;
     }
   }
+  const seen = new Set(r.incomplete);
+  for (const d of unnamable) if (!seen.has(d)) r.incomplete.push(d);
   return r;
+}
+
+/** The deepest ancestor of the absolute path `bytes` that is valid UTF-8 ("/" is never inside a multi-byte character). */
+function validAncestor(bytes: Buffer): string {
+  let cut = bytes;
+  while (!isUtf8(cut)) {
+    const slash = cut.lastIndexOf(0x2f);
+    if (slash <= 0) return sep;
+    cut = cut.subarray(0, slash);
+  }
+  return cut.toString('utf8');
 }
 
 /** 64-bit FNV-1a as 16 hex digits: a file name per key, not a security boundary. */

@@ -1,16 +1,18 @@
 /**
  * The background scan (scanRoots/startScan) against the real native scanner:
  * an early scan reused only when it asked the same question, and otherwise
- * waited out (never killed mid-write).
+ * waited out (never killed mid-write). And, through the real CLI, names that
+ * are not valid UTF-8: closed where they are, never passed over.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { helperPath } from '../../../../src/platform/linux/helper-path.js';
 import { scanRoots, scanTrees, startScan, type PendingScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { chownSync, makeWorld, sh, testUser } from '../../../helpers/cordon.js';
 
 const helper = helperPath();
 const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
@@ -57,3 +59,41 @@ test('startScan of a real root runs in the background; a scanner that cannot run
   assert.deepEqual(sorted(await p.result).repos, [a, join(a, 'deep', 'x')]);
   await assert.rejects(startScan('/nonexistent/cordon-helper', [a], []).result, (e: Error) => e.message.includes(`scanning ${a} for git repositories failed`));
 });
+
+/** `PROJ/<0xff>/REST` as bytes: a path no JavaScript string can name. */
+const badPath = (proj: string, rest = '') => Buffer.concat([Buffer.from(`${proj}/`), Buffer.from([0xff]), Buffer.from(rest)]);
+
+/** A repository in a directory named by the byte 0xff, whose config runs `touch $MARK` on `git status`. */
+const PLANT = `d=$(printf '\\377') && git init -q "$d" && printf '[core]\\n\\tfsmonitor = "touch %s; false"\\n' "$MARK" >> "$d/.git/config"`;
+
+for (const who of ['root', 'an unprivileged user'] as const) {
+  test(`a repository the command creates under a name that is not valid UTF-8 fails the run, and later runs close that directory (${who})`, { skip: who !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = who === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const mark = join(w.outside, 'MARK');
+    const opts = { env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) };
+    const first = sh(w, PLANT, [], opts);
+    // The scan after the run cannot name the repository: it fails closed, naming the directory holding it.
+    assert.equal(first.status, 125, first.stderr);
+    assert.match(first.stderr, new RegExp(`the check after the run could not read all of ${w.proj} .*read its \\.git/config and \\.git/hooks`));
+    assert.match(readFileSync(badPath(w.proj, '/.git/config'), 'utf8'), /fsmonitor/, 'control: the plant is there');
+
+    // Every later run (the second from a fresh scan, the third from the scan cache) closes that
+    // directory read-only, says so, and runs the command.
+    for (const run of ['the next run', 'the run after it']) {
+      const r = sh(w, `echo ran; d=$(printf '\\377'); printf x >> "$d/.git/config" 2>/dev/null && echo wrote || echo refused; touch new 2>/dev/null && echo wrote || echo refused`, [], opts);
+      assert.equal(r.status, 0, `${run}: ${r.stderr}`);
+      assert.equal(r.stdout, 'ran\nrefused\nrefused\n', run);
+      assert.match(r.stderr, new RegExp(`warning: cordon could not look at everything below ${w.proj} \\(.*a name that is not valid UTF-8.*\\): .*${w.proj} is read-only in this run`), run);
+      assert.doesNotMatch(readFileSync(badPath(w.proj, '/.git/config'), 'utf8'), /x$/, `${run}: the repository's config is unchanged`);
+    }
+
+    // A ** read deny whose match cannot be named hides the directory that holds it.
+    writeFileSync(badPath(w.proj, '/.env'), 'SECRET');
+    if (u) chownSync(badPath(w.proj, '/.env'), u.uid, u.gid);
+    const denied = sh(w, `cat "$(printf '\\377')/.env" 2>/dev/null || echo hidden`, ['--deny-read', '**/.env'], opts);
+    assert.equal(denied.status, 0, denied.stderr);
+    assert.equal(denied.stdout, 'hidden\n');
+    assert.match(denied.stderr, new RegExp(`${w.proj} is closed \\(read-only, or hidden where a \\*\\* read deny reaches\\)`));
+  });
+}

@@ -24,6 +24,31 @@ test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () =>
   assert.deepEqual(parseScan(''), NONE);
 });
 
+test('parseScan: a path that is not valid UTF-8 is never used; its deepest valid ancestor is reported incomplete instead', () => {
+  const rec = (kind: string, ...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${kind}\t`), ...parts.map((x) => (typeof x === 'string' ? Buffer.from(x) : Buffer.from(x)))]);
+  const out = Buffer.concat([
+    rec('G', '/p'),
+    rec('G', '/p/', [0xff]), // git init $'\xff'
+    rec('B', '/p/a/', [0x62, 0xfe, 0x63], '/x.git'), // an invalid component deeper: closed at its parent
+    rec('S', '/p/.git/modules/', [0xc0, 0xaf]), // overlong encoding of "/"
+    rec('W', '/p/.git/worktrees/', [0xed, 0xa0, 0x80]), // a surrogate, encoded
+    rec('M', '/p/m/', [0x80], '/.env'),
+    rec('L', '/p/l/', [0xe2, 0x82]), // truncated sequence
+    rec('I', '/p/i/', [0xff], '/deep'),
+    rec('G', '/p/ok-\uFFFD-\u00e9'), // U+FFFD and é written as valid UTF-8 are ordinary names
+    rec('I', '/p/a'), // already incomplete: not repeated
+    rec('E', '2'),
+  ].flatMap((b) => [b, Buffer.from([0])]));
+  assert.deepEqual(parseScan(out), {
+    ...NONE,
+    repos: ['/p', '/p/ok-\uFFFD-\u00e9'],
+    incomplete: ['/p/a', '/p', '/p/.git/modules', '/p/.git/worktrees', '/p/m', '/p/l', '/p/i'],
+    unreadable: 2,
+  });
+  // Under the root itself, the ancestor is "/".
+  assert.deepEqual(parseScan(Buffer.concat([Buffer.from('G\t/'), Buffer.from([0xff])])).incomplete, ['/']);
+});
+
 /** A fake scanner over a fixed map: root -> what a scan of it finds. */
 function fakeScan(found: Record<string, Partial<ScanResult>>, calls: string[][]) {
   return async (targets: string[]): Promise<ScanResult> => {
