@@ -846,11 +846,18 @@ static int parse_fd(const char *s)
  * instead of argv, so that the mount list has no argv size limit (E2BIG: a
  * deep tree needs a pin per level, each naming a long path).
  */
+static void options_from(int fd, int *argc, char ***argv);
+
 static void options_from_fd(int *argc, char ***argv)
 {
 	if (*argc < 2 || strcmp((*argv)[0], "--args-fd") != 0)
 		return;
-	int fd = parse_fd((*argv)[1]);
+	options_from(parse_fd((*argv)[1]), argc, argv);
+}
+
+/* Reads NUL-separated options from fd and puts them before argv[2...]. */
+static void options_from(int fd, int *argc, char ***argv)
+{
 	size_t cap = 1 << 16, len = 0;
 	char *buf = malloc(cap);
 	for (;;) {

@@ -16,6 +16,9 @@
  * that reads it (a FIFO would block, a device or a link would read something
  * of the command's choosing). Every walk is bounded.
  *
+ * Before the ops: --ops-stdin (the ops come NUL-separated on stdin instead),
+ * then --root-id DEV:INO (ROOT must still be that directory, reached with no
+ * symlink on its path; else every op fails and nothing is touched).
  * Ops (REL: relative to ROOT, no leading "/"; ".." is refused by the kernel):
  *   --move REL         rename REL to REL.cordon-untrusted, or -2 ... -99 (the first free)
  *   --move-read REL    --move, and print what moved if it is a regular file of at
@@ -250,15 +253,59 @@ static void sa_relink(int root, const char *rel, const char *target)
 	close(dir);
 }
 
+/* Every op fails with `why` (the root is not the directory the run was given). */
+static void sa_fail_all(int argc, char **argv, int from, const char *why)
+{
+	for (int i = from; i < argc; i++) {
+		const char *op = argv[i];
+		if (i + 1 >= argc)
+			break;
+		sa_record("failed", argv[++i], why);
+		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0)
+			i++;
+	}
+}
+
 static int cmd_setaside(int argc, char **argv)
 {
 	if (argc < 1 || argv[0][0] != '/')
 		usage();
-	/* ROOT is a writable root of the policy: its own path lies outside what the command could change. */
-	int root = open(argv[0], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (root < 0)
-		die(argv[0]);
-	for (int i = 1; i < argc; i++) {
+	const char *root_path = argv[0];
+	argc--;
+	argv++;
+	/* --ops-stdin: the ops come NUL-separated on stdin (a tree of thousands of new repositories overflows argv). */
+	if (argc >= 1 && strcmp(argv[0], "--ops-stdin") == 0) {
+		char *none[] = { argv[0], argv[0], NULL };
+		char **rest = none;
+		int n = 2;
+		options_from(0, &n, &rest);
+		argc = n;
+		argv = rest;
+	}
+	/* --root-id DEV:INO: what the root was when the run started. A second run may
+	 * have replaced an ancestor since (renamed it, put a link there): the root
+	 * is opened without following any link on its whole path, and must still
+	 * be that directory, or nothing is touched. */
+	unsigned long long want_dev = 0, want_ino = 0;
+	int first = 0;
+	if (argc >= 2 && strcmp(argv[0], "--root-id") == 0) {
+		if (sscanf(argv[1], "%llu:%llu", &want_dev, &want_ino) != 2)
+			usage();
+		first = 2;
+	}
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+	int root = (int)syscall(SYS_openat2, AT_FDCWD, root_path, &how, sizeof how);
+	struct stat st;
+	if (root < 0 || fstat(root, &st) < 0) {
+		sa_fail_all(argc, argv, first, errno == ELOOP ? "ELOOP (a symlink on the way to the writable path: it was replaced)" : sa_errname(errno));
+		return 0;
+	}
+	if (first && ((unsigned long long)st.st_dev != want_dev || (unsigned long long)st.st_ino != want_ino)) {
+		sa_fail_all(argc, argv, first, "the writable path is not the directory it was when the run started (replaced or moved)");
+		close(root);
+		return 0;
+	}
+	for (int i = first; i < argc; i++) {
 		const char *op = argv[i];
 		if (i + 1 >= argc || argv[i + 1][0] == '/' || argv[i + 1][0] == 0)
 			usage();

@@ -243,7 +243,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // A protected name that is itself a symlink: its target is protected by the rule, the link by the after-run step.
   const linkWatch: WatchedPath[] = [];
   const keepLink = (p: string, resolved: string, why: string) => {
-    if (resolved === p || !isWritable(p)) return;
+    if (resolved === p || !isWritable(p) || linkWatch.some((w) => w.path === p)) return;
     try {
       if (lstatSync(p).isSymbolicLink()) linkWatch.push({ path: p, kind: 'link', repo: writableRoots.find((w) => isWithin(p, w))!, why, target: readlinkSync(p) });
     } catch { /* gone meanwhile */ }

@@ -63,18 +63,53 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
  * (every watched path lies beneath one).
  */
 export function setAsideCreated(watch: readonly WatchedPath[], roots: readonly string[], helper: string, git = 'git'): string[] {
+  return setAside(watch, { roots, helper, git }).warnings;
+}
+
+export interface SetAsideOptions {
+  readonly roots: readonly string[];
+  readonly helper: string;
+  /** Each root's `dev:ino` when the run started (rootIdentities): a root replaced since (by a second run) is not touched. */
+  readonly rootIds?: Readonly<Record<string, string>>;
+  readonly git?: string;
+}
+
+/**
+ * setAsideCreated, also saying how many watched paths could not be handled
+ * (a move or a check that failed): the caller fails the run then, closed.
+ */
+export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { warnings: string[]; unresolved: number } {
   const warnings: string[] = [];
+  let unresolved = 0;
   const byRoot = new Map<string, WatchedPath[]>();
+  const seen = new Set<string>();
   for (const w of watch) {
-    const root = roots.filter((r) => w.path !== r && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
+    if (seen.has(w.path)) continue; // one op per path: a second would report on the first one's result
+    seen.add(w.path);
+    const root = o.roots.filter((r) => w.path !== r && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
     if (!root) warnings.push(`${w.path} lies in no writable path; not checked (an internal error: report it)`);
     else byRoot.set(root, [...(byRoot.get(root) ?? []), w]);
   }
   for (const [root, list] of byRoot) {
     const due = list.filter(mayNeedWork);
-    if (due.length > 0) warnings.push(...setAsideIn(root, due, helper, git));
+    if (due.length === 0) continue;
+    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root]);
+    warnings.push(...r.warnings);
+    unresolved += r.unresolved;
   }
-  return warnings;
+  return { warnings, unresolved };
+}
+
+/** `dev:ino` of each root now, for SetAsideOptions.rootIds (a root that is not there is left out). */
+export function rootIdentities(roots: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of roots) {
+    try {
+      const st = lstatSync(r, { bigint: true });
+      if (st.isDirectory()) out[r] = `${st.dev}:${st.ino}`;
+    } catch { /* gone: nothing to check there */ }
+  }
+  return out;
 }
 
 /**
@@ -103,7 +138,7 @@ const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' |
   { name: 'info/attributes', op: '--move' },
 ];
 
-function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string): string[] {
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined): { warnings: string[]; unresolved: number } {
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
@@ -115,27 +150,28 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, `${rel(w.path)}/${item.name}`);
     }
   }
-  const done = runSetAside(helper, root, ops);
+  const done = runSetAside(helper, root, ops, rootId);
   const warnings: string[] = [];
   const creates: string[] = [];
+  let unresolved = 0;
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
   for (const w of watch) {
     const r = rel(w.path);
     if (w.kind === 'link') {
       const d = done.get(r);
-      if (d?.kind === 'failed') warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it`);
+      if (d?.kind === 'failed') unresolved++, warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it`);
       else if (d?.kind === 'relinked') warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}); the link was made again${d.detail ? `, and what the command put there was moved to ${join(root, d.detail)}` : ''}. Read it before using it`);
       continue;
     }
     if (w.kind === 'created') {
       const d = done.get(r);
-      if (d?.kind === 'failed') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it`);
+      if (d?.kind === 'failed') unresolved++, warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it`);
       else if (d?.kind === 'moved') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
       continue;
     }
     if (w.kind === 'git-file' || done.get(r)?.kind === 'moved') {
       const d = done.get(r);
-      if (d?.kind === 'failed') warnings.push(failed(w.path, d.detail, w.repo));
+      if (d?.kind === 'failed') unresolved++, warnings.push(failed(w.path, d.detail, w.repo));
       else if (d?.kind === 'moved' && w.kind === 'git-file') warnings.push(`the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
       else if (d?.kind === 'moved') warnings.push(`the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${join(root, d.detail)}. Check where it points before moving it back`);
       continue;
@@ -144,7 +180,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     for (const item of IN_NEW_REPOSITORY) {
       const d = done.get(`${r}/${item.name}`);
       if (!d) continue;
-      if (d.kind === 'failed') warnings.push(failed(join(w.path, item.name), d.detail, w.repo));
+      if (d.kind === 'failed') unresolved++, warnings.push(failed(join(w.path, item.name), d.detail, w.repo));
       if (d.kind !== 'moved') continue;
       if (item.name !== 'config') {
         moved.push(`${item.name} -> ${d.detail.slice(r.length + 1)}`);
@@ -160,18 +196,20 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     if (moved.length > 0) warnings.push(`the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
   }
   if (creates.length > 0) {
-    for (const [p, d] of runSetAside(helper, root, creates)) if (d.kind === 'failed') warnings.push(`could not write a new ${join(root, p)} (${d.detail}); git may not read that repository until it has one`);
+    for (const [p, d] of runSetAside(helper, root, creates, rootId)) if (d.kind === 'failed') warnings.push(`could not write a new ${join(root, p)} (${d.detail}); git may not read that repository until it has one`);
   }
-  return warnings;
+  return { warnings, unresolved };
 }
 
 interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed' | 'relinked'; readonly detail: string; readonly content?: string }
 
 /** One run of `cordon-helper setaside`: its NUL-separated records, by relative path. */
-function runSetAside(helper: string, root: string, ops: readonly string[]): Map<string, SetAsideResult> {
+function runSetAside(helper: string, root: string, ops: readonly string[], rootId: string | undefined): Map<string, SetAsideResult> {
   const out = new Map<string, SetAsideResult>();
   if (ops.length === 0) return out;
-  const r = spawnSync(helper, ['setaside', root, ...ops], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The ops go on stdin: thousands of new repositories would overflow argv (E2BIG).
+  const input = Buffer.from([...(rootId ? ['--root-id', rootId] : []), ...ops].map((a) => `${a}\0`).join(''));
+  const r = spawnSync(helper, ['setaside', root, '--ops-stdin'], { input, encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'] });
   if (r.error || r.status !== 0) {
     const why = r.error?.message ?? (r.stderr.toString().trim() || `exit ${r.status ?? r.signal}`);
     for (let i = 0; i < ops.length; i++) if (ops[i]!.startsWith('--')) out.set(ops[i + 1]!, { kind: 'failed', detail: why });
@@ -253,7 +291,7 @@ function quoteValue(v: string): string {
  * journal (journal.ts): the tree is scanned again now, and what the command
  * created is moved aside as if that cordon had done it. Warnings name the run.
  */
-export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan }, helper: string, cacheDir: string, warn: (w: string) => void): void {
+export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>> }, helper: string, cacheDir: string, warn: (w: string) => void): void {
   const watch = [...j.watch];
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   if (j.rescan) {
@@ -263,6 +301,6 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
     } catch (e) {
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
-    for (const w of setAsideCreated(watch, j.rescan.writable, helper)) say(w);
+    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}) }).warnings) say(w);
   }
 }

@@ -32,6 +32,8 @@ export interface Journal {
   readonly readOnly: readonly string[];
   readonly watch: readonly WatchedPath[];
   readonly rescan?: Rescan;
+  /** Each writable root's `dev:ino` at the start (after-run.ts rootIdentities): the set-aside touches only that directory. */
+  readonly rootIds?: Readonly<Record<string, string>>;
 }
 
 const PREFIX = 'journal-';

@@ -19,7 +19,7 @@ import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders, runtimeDir } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { newRepositories, setAsideCreated, unreadableWarning } from './after-run.js';
+import { newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { isWithin } from '../../policy/paths.js';
@@ -70,6 +70,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
+  let rootIds: Record<string, string> | undefined;
   try {
     // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
     // only parses options there, so `--` and the command stay on argv.
@@ -139,7 +140,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       holds ??= acquirePlaceholders(plan.placeholders, mountedRo, writable);
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
-      if (plan.rescan) journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan });
+      if (plan.rescan) {
+        rootIds = rootIdentities(plan.rescan.writable);
+        journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds });
+      }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
       child.kill('SIGKILL');
@@ -185,7 +189,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun(plan, rescanned, opts.warn ?? (() => {}));
+      failed = await afterRun(plan, rescanned, rootIds, opts.warn ?? (() => {}));
       opts.mark?.('after-run check');
     } finally {
       if (journal) removeJournal(journal);
@@ -201,7 +205,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, warn: (w: string) => void): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, warn: (w: string) => void): Promise<string | undefined> {
   const watch = [...plan.watch];
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
@@ -217,9 +221,17 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;
     }
   }
-  if (plan.rescan) for (const w of setAsideCreated(watch, plan.rescan.writable, plan.rescan.helper)) warn(w);
+  if (!plan.rescan) return failed;
+  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}) });
+  // Thousands of repositories make thousands of warnings: the first ones, and how many more.
+  for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
+  if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);
+  if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
   return failed;
 }
+
+/** After the run, at most this many warnings are printed one by one. */
+const MAX_WARNINGS = 20;
 
 /**
  * Starts cordon-relay in the sandbox's user and network namespaces; the

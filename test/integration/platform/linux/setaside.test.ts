@@ -6,11 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { harmlessConfig, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
+import { harmlessConfig, rootIdentities, setAside, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
 import type { WatchedPath } from '../../../../src/policy/policy.js';
 import { buildHelper } from '../../../helpers/native.js';
 import { tempDir } from '../../../helpers/tmp.js';
@@ -20,7 +20,7 @@ const helper = buildHelper();
 function root(): string {
   return realpathSync(tempDir(join(tmpdir(), 'cordon-after-run-')));
 }
-const setAside = (watch: WatchedPath[], r: string) => setAsideCreated(watch, [r], helper);
+const setAsideIn = (watch: WatchedPath[], r: string) => setAsideCreated(watch, [r], helper);
 
 test('a new repository: config, hooks and redirects are moved aside, content kept; sample-only hooks stay', () => {
   const r = root();
@@ -32,7 +32,7 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   writeFileSync(join(git, 'commondir'), '/elsewhere\n');
   writeFileSync(join(git, 'info', 'attributes'), '* filter=x\n');
   writeFileSync(join(git, 'hooks', 'pre-commit.sample'), '#!/bin/sh\n');
-  const warnings = setAside([{ path: git, kind: 'repository', repo: r }], r);
+  const warnings = setAsideIn([{ path: git, kind: 'repository', repo: r }], r);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /created a git repository in .*config -> config\.cordon-untrusted \(core\.fsmonitor not kept\), commondir -> commondir\.cordon-untrusted, info\/attributes -> info\/attributes\.cordon-untrusted\)/);
   assert.doesNotMatch(warnings[0]!, /hooks ->/, 'hooks holding only samples run nothing and stay');
@@ -44,7 +44,7 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   // A real hook: the hooks directory goes; a name already taken gets -2.
   writeFileSync(join(git, 'hooks', 'pre-commit'), '#!/bin/sh\nevil\n');
   writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = again\n', { flag: 'w' });
-  const again = setAside([{ path: git, kind: 'repository', repo: r }], r);
+  const again = setAsideIn([{ path: git, kind: 'repository', repo: r }], r);
   assert.match(again[0]!, /config -> config\.cordon-untrusted-2 \(core\.fsmonitor not kept\), hooks -> hooks\.cordon-untrusted\)/);
   assert.equal(readFileSync(join(git, 'config.cordon-untrusted'), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'the first one is untouched');
   assert.equal(readFileSync(join(git, 'hooks.cordon-untrusted', 'pre-commit'), 'utf8'), '#!/bin/sh\nevil\n');
@@ -57,7 +57,7 @@ test('a repository made by git init or git clone keeps its config whole, and not
   spawnSync('git', ['clone', '-q', src, join(r, 'clone')], { env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1' } });
   spawnSync('git', ['-C', join(r, 'clone'), 'config', 'user.email', 'me@example.invalid']);
   const before = spawnSync('git', ['-C', join(r, 'clone'), 'config', '--local', '--list'], { encoding: 'utf8' }).stdout;
-  const warnings = setAside([{ path: join(r, 'src', '.git'), kind: 'repository', repo: src }, { path: join(r, 'clone', '.git'), kind: 'repository', repo: join(r, 'clone') }], r);
+  const warnings = setAsideIn([{ path: join(r, 'src', '.git'), kind: 'repository', repo: src }, { path: join(r, 'clone', '.git'), kind: 'repository', repo: join(r, 'clone') }], r);
   assert.deepEqual(warnings, []);
   assert.equal(spawnSync('git', ['-C', join(r, 'clone'), 'config', '--local', '--list'], { encoding: 'utf8' }).stdout, before, 'remote, branch and user settings survive');
   assert.equal(spawnSync('git', ['-C', join(r, 'clone'), 'remote', 'get-url', 'origin'], { encoding: 'utf8' }).stdout.trim(), src);
@@ -93,16 +93,16 @@ test('allowGitConfig keeps a new repository\'s config; a .git file is moved as a
   mkdirSync(join(r, 'a', '.git', 'hooks'), { recursive: true });
   writeFileSync(join(r, 'a', '.git', 'config'), '[user]\n\tname = me\n');
   writeFileSync(join(r, 'a', '.git', 'hooks', 'post-checkout'), 'evil');
-  assert.match(setAside([{ path: join(r, 'a', '.git'), kind: 'repository', repo: join(r, 'a'), keepConfig: true }], r)[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
+  assert.match(setAsideIn([{ path: join(r, 'a', '.git'), kind: 'repository', repo: join(r, 'a'), keepConfig: true }], r)[0]!, /\(hooks -> hooks\.cordon-untrusted\)/);
   assert.ok(existsSync(join(r, 'a', '.git', 'config')));
 
   mkdirSync(join(r, 'b'));
   writeFileSync(join(r, 'b', '.git'), 'gitdir: /somewhere/evil\n');
-  const w = setAside([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r);
+  const w = setAsideIn([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r);
   assert.match(w[0]!, /points git elsewhere.*moved to .*b\/\.git\.cordon-untrusted/);
   assert.equal(readFileSync(join(r, 'b', '.git.cordon-untrusted'), 'utf8'), 'gitdir: /somewhere/evil\n');
 
-  assert.deepEqual(setAside([{ path: join(r, 'c', '.git'), kind: 'repository', repo: join(r, 'c') }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'a') }], r), []);
+  assert.deepEqual(setAsideIn([{ path: join(r, 'c', '.git'), kind: 'repository', repo: join(r, 'c') }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'a') }], r), []);
 });
 
 test('a file that cannot be moved aside is reported, not hidden', () => {
@@ -110,7 +110,7 @@ test('a file that cannot be moved aside is reported, not hidden', () => {
   mkdirSync(join(r, '.git'));
   writeFileSync(join(r, '.git', 'commondir'), '/evil\n');
   for (let n = 1; n < 100; n++) writeFileSync(join(r, '.git', `commondir.cordon-untrusted${n === 1 ? '' : `-${n}`}`), '');
-  assert.match(setAside([{ path: join(r, '.git', 'commondir'), kind: 'git-file', repo: r }], r)[0]!, new RegExp(`could not be moved aside \\(EEXIST \\(no free name\\)\\): read it before running git in ${r}$`));
+  assert.match(setAsideIn([{ path: join(r, '.git', 'commondir'), kind: 'git-file', repo: r }], r)[0]!, new RegExp(`could not be moved aside \\(EEXIST \\(no free name\\)\\): read it before running git in ${r}$`));
   assert.equal(readFileSync(join(r, '.git', 'commondir'), 'utf8'), '/evil\n');
 });
 
@@ -118,7 +118,7 @@ test('a new git file in a protected repository is moved aside with its content',
   const r = root();
   mkdirSync(join(r, '.git'));
   writeFileSync(join(r, '.git', 'config.worktree'), '[core]\n\thooksPath = /evil\n');
-  const w = setAside([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file', repo: r }], r);
+  const w = setAsideIn([{ path: join(r, '.git', 'config.worktree'), kind: 'git-file', repo: r }], r);
   assert.match(w[0]!, /created .*config\.worktree.*moved to .*config\.worktree\.cordon-untrusted/);
   assert.equal(readFileSync(join(r, '.git', 'config.worktree.cordon-untrusted'), 'utf8'), '[core]\n\thooksPath = /evil\n');
 });
@@ -131,7 +131,7 @@ test('a config the command made a FIFO or a link: never read (cordon never block
     const git = join(r, `repo-${Math.random().toString(36).slice(2)}`, '.git');
     mkdirSync(git, { recursive: true });
     make(join(git, 'config'));
-    const warnings = setAside([{ path: git, kind: 'repository', repo: dirname(git) }], r);
+    const warnings = setAsideIn([{ path: git, kind: 'repository', repo: dirname(git) }], r);
     assert.match(warnings[0]!, /config -> config\.cordon-untrusted \(not a small regular file\)/);
     assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'nothing taken from what the command put there');
     assert.ok(lstatSync(join(git, 'config.cordon-untrusted')).isFIFO() || lstatSync(join(git, 'config.cordon-untrusted')).isSymbolicLink(), 'moved as it was');
@@ -149,7 +149,7 @@ test('a symlink on the way is never followed: nothing outside the writable root 
   symlinkSync(elsewhere, join(r, 'repo'));
   mkdirSync(join(r, 'b'));
   symlinkSync(join(elsewhere, '.git'), join(r, 'b', '.git'));
-  const warnings = setAside([
+  const warnings = setAsideIn([
     { path: join(r, 'repo', '.git'), kind: 'repository', repo: join(r, 'repo') },
     { path: join(r, 'repo', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'repo') },
   ], r);
@@ -158,7 +158,48 @@ test('a symlink on the way is never followed: nothing outside the writable root 
   assert.equal(readFileSync(join(elsewhere, '.git', 'config'), 'utf8'), '[user]\n\tname = host\n');
   assert.ok(existsSync(join(elsewhere, '.git', 'hooks', 'pre-commit')) && existsSync(join(elsewhere, '.git', 'commondir')));
   // A `.git` that is itself a link is moved as a whole (rename never follows the last component).
-  assert.match(setAside([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r)[0]!, /points git elsewhere/);
+  assert.match(setAsideIn([{ path: join(r, 'b', '.git'), kind: 'repository', repo: join(r, 'b') }], r)[0]!, /points git elsewhere/);
   assert.ok(lstatSync(join(r, 'b', '.git.cordon-untrusted')).isSymbolicLink());
   assert.equal(readFileSync(join(elsewhere, '.git', 'config'), 'utf8'), '[user]\n\tname = host\n');
+});
+
+test('thousands of new repositories under long paths: every one is moved aside (the ops go on stdin, not argv)', () => {
+  const r = root();
+  const deep = join(r, ...Array.from({ length: 30 }, () => 'a-rather-long-directory-name-x'.repeat(3)));
+  const watch: WatchedPath[] = [];
+  for (let i = 0; i < 1500; i++) {
+    const g = join(deep, `r${i}`, '.git');
+    mkdirSync(join(g, 'hooks'), { recursive: true });
+    writeFileSync(join(g, 'hooks', 'pre-commit'), 'evil');
+    watch.push({ path: g, kind: 'repository', repo: dirname(g), keepConfig: true });
+  }
+  const done = setAside(watch, { roots: [r], helper });
+  assert.equal(done.unresolved, 0, done.warnings.slice(0, 3).join('\n'));
+  assert.equal(done.warnings.length, 1500);
+  for (const i of [0, 749, 1499]) assert.ok(existsSync(join(deep, `r${i}`, '.git', 'hooks.cordon-untrusted', 'pre-commit')), String(i));
+});
+
+test('a writable path that is no longer the directory the run started with is not touched: every op fails, and the caller fails the run', () => {
+  const r = root();
+  mkdirSync(join(r, 'w', 'repo', '.git'), { recursive: true });
+  writeFileSync(join(r, 'w', 'repo', '.git', 'config'), '[core]\n\tfsmonitor = evil\n');
+  const w = join(r, 'w');
+  const ids = rootIdentities([w]);
+  // A second run swapped it: the path now leads to another directory (here: through a link, as the attack did).
+  spawnSync('mv', [w, join(r, 'w.real')]);
+  mkdirSync(join(r, 'victim', 'repo', '.git'), { recursive: true });
+  writeFileSync(join(r, 'victim', 'repo', '.git', 'config'), '[alias]\n\tst = status\n');
+  symlinkSync(join(r, 'victim'), w);
+  const done = setAside([{ path: join(w, 'repo', '.git'), kind: 'repository', repo: join(w, 'repo') }], { roots: [w], helper, rootIds: ids });
+  assert.ok(done.unresolved > 0);
+  assert.match(done.warnings.join('\n'), /a symlink on the way to the writable path|not the directory it was/);
+  assert.equal(readFileSync(join(r, 'victim', 'repo', '.git', 'config'), 'utf8'), '[alias]\n\tst = status\n', 'the victim is untouched');
+  // Replaced by another real directory (no link): the identity check refuses it too.
+  rmSync(w);
+  mkdirSync(join(w, 'repo', '.git'), { recursive: true });
+  writeFileSync(join(w, 'repo', '.git', 'config'), '[user]\n\tname = other\n');
+  const again = setAside([{ path: join(w, 'repo', '.git'), kind: 'repository', repo: join(w, 'repo') }], { roots: [w], helper, rootIds: ids });
+  assert.ok(again.unresolved > 0);
+  assert.match(again.warnings.join('\n'), /not the directory it was when the run started/);
+  assert.equal(readFileSync(join(w, 'repo', '.git', 'config'), 'utf8'), '[user]\n\tname = other\n');
 });
