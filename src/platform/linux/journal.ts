@@ -19,7 +19,7 @@
  */
 import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Rescan, WatchedPath } from '../../policy/policy.js';
+import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 
 export interface Journal {
@@ -116,4 +116,27 @@ export function writableByLiveRun(programs: readonly string[], live: readonly Jo
     }
   }
   return undefined;
+}
+
+/**
+ * Pure: what a run that is still going may leave for this one. A repository
+ * a live run created (not in its own scan from before it started) looks
+ * like an old one to this run's scan, so this run would protect it with
+ * mounts, and the live run's after-run step then moves its config aside
+ * under those mounts (a rename on the host carries this run's mount along),
+ * freeing the name for this run's command. So such repositories count as
+ * new here too, and the live run's watched paths are watched here too: this
+ * run's after-run step checks them again when it ends.
+ */
+export function inheritLiveRuns(policy: Policy, live: readonly Journal[]): Policy {
+  const rescan = policy.rescan;
+  if (!rescan || live.length === 0) return policy;
+  const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
+  const theirsNew = (p: string) => live.some((j) => j.writable.some((w) => isWithin(p, w)) && !(j.rescan?.known ?? []).includes(p));
+  const known = rescan.known.filter((k) => !theirsNew(k));
+  const paths = new Set(policy.watch.map((w) => w.path));
+  const watch = [...policy.watch];
+  for (const j of live) for (const w of j.watch) if (mine(w.path) && !paths.has(w.path)) { paths.add(w.path); watch.push(w); }
+  if (known.length === rescan.known.length && watch.length === policy.watch.length) return policy;
+  return { ...policy, watch, rescan: { ...rescan, known } };
 }

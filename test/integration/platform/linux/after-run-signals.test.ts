@@ -127,3 +127,31 @@ async function waitFor(ok: () => boolean, what: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+for (const { name, asUser } of who) {
+  test(`a second run started while the first still goes: what the first created is checked by the second too (${name})`, async () => {
+    const w = asUser ? makeWorld({ owner: u! }) : makeWorld();
+    const env = { ...w.env, MARK: join(w.outside, 'MARK') };
+    const argv = (script: string) => {
+      const inner = [process.execPath, CLI, '--', '/bin/sh', '-c', script];
+      return asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
+    };
+    // A plants a repository and lingers; B starts meanwhile (to B the repository is an old one, which it protects with mounts).
+    const [a0, ...a] = argv(`${PLANT.replace('exec sleep 60', 'sleep 3')}`);
+    const first = spawn(a0!, a, { cwd: w.proj, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const firstDone = exited(first);
+    await planted(w, first);
+    // B waits until A has moved the config aside (a rename on the host carries B's mount along), then writes a new one.
+    const [b0, ...b] = argv('while [ ! -e fresh/.git/config.cordon-untrusted ]; do sleep 0.1; done; printf "[core]\\n\\tfsmonitor = \\"$PWD/fresh/.plant\\"\\n" > fresh/.git/config && echo B-wrote');
+    const second = spawn(b0!, b, { cwd: w.proj, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    second.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const secondDone = exited(second);
+    await firstDone;
+    const { stderr } = await secondDone;
+    assert.match(out, /B-wrote/, 'the race happened: B could write a config where A had moved one away');
+    assert.match(stderr, /moved aside|created a git repository in .*fresh/, stderr);
+    spawnSync('git', ['status', '--short'], { cwd: join(w.proj, 'fresh') });
+    assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran the config B wrote');
+  });
+}
