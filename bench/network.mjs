@@ -22,7 +22,8 @@ import { findInTree, sampleMemory } from './lib/procmem.mjs';
 import { shellJoin } from './lib/shell.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const WORK = join(ROOT, 'bench', '.work', 'network');
+// Outside the package (see startup.mjs).
+const WORK = join(process.env.CORDON_BENCH_WORK || '/var/tmp/cordon-bench', 'network');
 const DEFAULT_CORDON_BIN = join(ROOT, 'bin', 'cordon.cjs');
 const SRT_BIN = join(ROOT, 'node_modules', '.bin', 'srt');
 const WORLD_JS = join(ROOT, 'dist', 'test', 'world', 'world.js');

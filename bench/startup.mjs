@@ -20,7 +20,9 @@ import { formatTable, ms, ratio } from './lib/table.mjs';
 import { writeSrtSettings } from './lib/settings.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const WORK = join(ROOT, 'bench', '.work');
+// Outside the package: cordon keeps its own package read-only in every sandbox, so a
+// tree inside it would be measured as a read-only project with nothing to protect.
+const WORK = process.env.CORDON_BENCH_WORK || '/var/tmp/cordon-bench';
 const CORDON_BIN = join(ROOT, 'bin', 'cordon.cjs');
 const SRT_BIN = join(ROOT, 'node_modules', '.bin', 'srt');
 const HELPER = join(ROOT, 'native', 'build', 'cordon-helper');
@@ -33,7 +35,7 @@ const USAGE = `usage: node bench/startup.mjs [options]
   --large         include the 200k tree (the default; kept for explicitness)
   --no-large      skip the 200k tree
   --timeout S     seconds before a run is killed and its tool marked FAILED (default 30)
-  --rebuild       rebuild the trees even if bench/.work has them
+  --rebuild       rebuild the trees even if $CORDON_BENCH_WORK (default /var/tmp/cordon-bench) has them
   --json          print machine-readable results on stdout (progress on stderr)
   --scan-only     time only 'native/build/cordon-helper scan -- TREE' (plus find/rg baselines)
 `;

@@ -1,4 +1,5 @@
-// Benchmark working trees: built once under bench/.work/trees/, reused while
+// Benchmark working trees: built once under $CORDON_BENCH_WORK/trees/ (default
+// /var/tmp/cordon-bench, outside cordon's package), reused while
 // their marker file matches the spec and generator version.
 //
 // Why the shape matters: a sandbox that protects nested git repositories has to
