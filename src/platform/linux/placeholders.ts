@@ -160,17 +160,19 @@ export function acquirePlaceholders(placeholders: readonly string[], mounted: re
     // Dead runs' holds count too: their placeholders are still mount points until swept.
     const others = new Set(readHolds(dir).flatMap((h) => h.hold.paths));
     const paths: string[] = [];
+    const held = new Set<string>(); // paths, looked up (thousands of git dirs make thousands of placeholders)
+    const hold = (p: string) => { paths.push(p); held.add(p); };
     try {
       for (const p of placeholders) {
-        for (const created of mkdirRecording(p)) paths.push(created);
-        if (!paths.includes(p) && others.has(p)) paths.push(p);
+        for (const created of mkdirRecording(p)) hold(created);
+        if (!held.has(p) && others.has(p)) hold(p);
       }
       for (const p of mounted) {
-        if (paths.includes(p)) continue;
-        if (others.has(p)) paths.push(p);
+        if (held.has(p)) continue;
+        if (others.has(p)) hold(p);
         // Gone since the plan was made (another run released its placeholder,
         // or the host removed it): put the mount point back, as this run's own.
-        else if (writable.some((w) => p.startsWith(w.endsWith('/') ? w : `${w}/`)) && !existsSync(p)) for (const created of mkdirRecording(p)) paths.push(created);
+        else if (writable.some((w) => p.startsWith(w.endsWith('/') ? w : `${w}/`)) && !existsSync(p)) for (const created of mkdirRecording(p)) hold(created);
       }
     } catch (e) {
       // Undo this call's own directories (deepest first): nothing is left behind.

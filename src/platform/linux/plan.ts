@@ -121,10 +121,13 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   // content or an empty tmpfs (private /tmp, a read-denied directory).
   const mountedAt = new Map<string, boolean>([[sep, false]]);
   if (privateTmp) mountedAt.set(PRIVATE_TMP, true);
+  // The nearest mount strictly above p: its ancestors looked up, not every mount tested (thousands of git dirs make thousands of mounts).
   const syntheticAbove = (p: string): boolean => {
-    let best: string = sep;
-    for (const m of mountedAt.keys()) if (m !== p && isWithin(p, m) && m.length > best.length) best = m;
-    return mountedAt.get(best)!;
+    for (let a = dirname(p); ; a = dirname(a)) {
+      const synthetic = mountedAt.get(a);
+      if (synthetic !== undefined) return synthetic;
+      if (a === sep) return false;
+    }
   };
 
   const depths = new Map([...byPath.keys(), ...hostTmp.keys()].map((k) => [k, depth(k)]));
@@ -262,7 +265,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
 function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p: string) => PathState, synthetic: (p: string) => boolean): MountOp[] {
   const mountPoints = new Set<string>([sep, PRIVATE_TMP, ...mounts.map((m) => m.path)]);
   const pins: MountOp[] = [];
-  const missing: string[] = [];
+  const missing = new Set<string>();
+  const toMake = new Set(placeholders);
   for (const m of mounts) {
     for (let a = dirname(m.path), below = m.path; !mountPoints.has(a); below = a, a = dirname(a)) {
       const s = state(a);
@@ -273,11 +277,11 @@ function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p
       if (!s.readable || s.write === 'ro' || synthetic(a)) break;
       mountPoints.add(a);
       pins.push({ args: ['--bind', a, a], path: a, why: `pinned: holds ${below === m.path ? m.path : `${below}, which holds ${m.path}`}; a mount point cannot be renamed away`, pin: true });
-      if (placeholders.includes(below) || missing.includes(below)) missing.push(a);
+      if (toMake.has(below) || missing.has(below)) missing.add(a);
     }
   }
   // Placeholders are made in order, a parent before its child.
-  if (missing.length > 0) placeholders.unshift(...missing.sort((a, b) => depth(a) - depth(b)));
+  if (missing.size > 0) placeholders.unshift(...[...missing].sort((a, b) => depth(a) - depth(b)));
   return pins;
 }
 
