@@ -14,7 +14,7 @@ import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
-import { expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
+import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
@@ -292,6 +292,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const denyGlobs = deepGlobs.filter((g) => g.rule.access === 'deny-read');
     refuseIncompleteLinks(scanned, denyGlobs.map((g) => g.rule.raw));
     const unchecked = guardUnscanned(scanned, denyGlobs, writableRoots, rules, scanWarnings);
+    const closed = capGitDirs(scanned, writableRoots, rules, scanWarnings);
     for (const m of scanned.matches) {
       for (const g of deepGlobs) {
         if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
@@ -307,10 +308,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
+      if (inClosed(closed, repo)) continue;
       for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
     }
     if (writableRoots.length > 0) {
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set() }, scanned);
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed }, scanned);
     }
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
@@ -438,6 +440,82 @@ const CLOSE_DEPTH = 32;
 
 
 
+/**
+ * Each git dir in a writable path is protected one by one (a pin, read-only
+ * config and hooks, placeholders, files watched after the run), and a bare
+ * git dir is cheap to make (HEAD, objects/, refs/): thousands of them would
+ * make every later run slow, or fail it (a mount each). Above GIT_DIRS_MAX
+ * git dirs in one writable root (work trees, submodule, bare and linked
+ * worktree git dirs), those past the first GIT_DIRS_MAX (the shallowest
+ * first, then by path: a root's own repository is always among them) are
+ * closed whole for the run instead, as guardUnscanned closes what the scan
+ * could not look at: read-only, a work tree with everything in it. So that
+ * closing costs a bounded number of mounts too, they are closed at the
+ * deepest level below the root (at most CLOSE_DEPTH) at which they lie in
+ * no more than CLOSED_MAX directories: 20 000 bare git dirs in `b/` close
+ * `b`, with the kept ones in it. Every git dir in a closed directory still
+ * has its configuration read (protectHooks: an included file or a hooks
+ * directory outside stays protected). Returns the closed directories.
+ * Proved by test/unit/policy/policy.test.ts and, from inside, by
+ * test/integration/platform/linux/git.test.ts.
+ */
+function capGitDirs(scanned: ScanFound, writableRoots: readonly string[], rules: FsRule[], warnings: string[]): Set<string> {
+  const closed = new Set<string>();
+  const byRoot = new Map<string, Set<string>>();
+  for (const p of [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]) {
+    const root = writableRoots.find((w) => isWithin(p, w));
+    if (!root) continue;
+    let dirs = byRoot.get(root);
+    if (!dirs) byRoot.set(root, (dirs = new Set()));
+    dirs.add(p);
+  }
+  for (const [root, dirs] of byRoot) {
+    if (dirs.size <= GIT_DIRS_MAX) continue;
+    const excess = [...dirs].map((p) => ({ p, d: depth(p) })).sort((a, b) => a.d - b.d || (a.p < b.p ? -1 : a.p > b.p ? 1 : 0)).slice(GIT_DIRS_MAX).map((x) => x.p);
+    const shut = closeIn(root, excess, CLOSED_MAX);
+    for (const p of shut) {
+      closed.add(p);
+      rules.push({ path: p, kind: 'dir', access: 'read-only', source: `protected: holds some of the more than ${GIT_DIRS_MAX} git directories in ${root}, closed whole instead of protected one by one` });
+    }
+    const list = shut.slice(0, 3).join(', ') + (shut.length > 3 ? ` and ${shut.length - 3} more` : '');
+    warnings.push(`${root} holds ${dirs.size} git directories (repositories, bare, submodule and worktree git dirs), more than the ${GIT_DIRS_MAX} cordon protects one by one: ${list} (holding the other ${excess.length}) ${shut.length === 1 ? 'is' : 'are'} read-only in this run. Remove the git directories that should not be there, or run cordon in a directory that holds fewer`);
+  }
+  return closed;
+}
+
+/**
+ * The fewest levels `paths` (below `root`) are cut back to so that they lie in
+ * at most `max` directories, never deeper than CLOSE_DEPTH below the root: the
+ * directories, sorted. Cutting deeper never gives fewer directories, so the
+ * depth is found by bisection.
+ */
+function closeIn(root: string, paths: readonly string[], max: number): string[] {
+  const parts = paths.map((p) => p.slice(root.length).split(sep).filter(Boolean));
+  const cut = (d: number) => new Set(parts.map((ps) => (ps.length === 0 ? root : join(root, ...ps.slice(0, d)))));
+  let lo = 0; // cut(0) is {root}: always within max
+  let hi = Math.min(CLOSE_DEPTH, parts.reduce((m, ps) => Math.max(m, ps.length), 0));
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (cut(mid).size <= max) lo = mid;
+    else hi = mid - 1;
+  }
+  return [...cut(lo)].sort();
+}
+
+/** How many git dirs in one writable root are protected one by one (capGitDirs). */
+export const GIT_DIRS_MAX = 1000;
+/** In how many directories the git dirs past GIT_DIRS_MAX are closed, at most (capGitDirs). */
+export const CLOSED_MAX = 100;
+
+/** `p` lies at or below one of `closed` (its ancestors looked up: the set may hold thousands). */
+function inClosed(closed: ReadonlySet<string>, p: string): boolean {
+  if (closed.size === 0) return false;
+  for (let a = p; ; a = dirname(a)) {
+    if (closed.has(a)) return true;
+    if (a === sep) return false;
+  }
+}
+
 function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[]): void {
   const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
   const linked = scanned.linkedIncomplete ?? [];
@@ -458,6 +536,8 @@ interface GitScope {
   readonly config: GitConfigReader;
   /** Paths already protected here (resolved). */
   readonly done: Set<string>;
+  /** Directories closed read-only whole (capGitDirs): a git dir in one needs only its configuration read. */
+  readonly closed: ReadonlySet<string>;
 }
 
 /**
@@ -493,7 +573,7 @@ function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
       continue;
     }
     // A .git file (or link) redirects git to another directory: the redirect itself is protected.
-    s.rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
+    if (!inClosed(s.closed, dotGit)) s.rules.push({ path: dotGit, kind: 'file', access: 'read-only', source: 'protected: .git file redirects git to its git dir' });
     // Its git dir (protected where the scan finds it) may name hooks relative to this work tree.
     const gitDir = k.kind === 'file' ? readGitFile(dotGit) : k.kind === 'dir' ? k.path : undefined;
     if (gitDir) protectHooks(s, gitDir, [repo]);
@@ -504,6 +584,7 @@ function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
 }
 
 function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[], bare: boolean): void {
+  if (inClosed(s.closed, gitDir)) return protectHooks(s, gitDir, bare ? [gitDir] : workTrees);
   const repo = workTrees[0] ?? gitDir;
   s.rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
   for (const item of PROTECTED_IN_GIT_DIR) {
@@ -527,6 +608,10 @@ const IN_WORKTREE_GIT_DIR = [
 
 /** A linked worktree's git dir (`.git/worktrees/NAME`): git run in that worktree, wherever it lives, reads these. */
 function protectWorktreeGitDir(s: GitScope, w: string): void {
+  if (inClosed(s.closed, w)) {
+    const root = readWorktreeRoot(w);
+    return protectHooks(s, w, root ? [root] : []);
+  }
   s.rules.push({ path: w, kind: 'dir', access: 'pin', source: 'protected: linked worktree git dir pinned so it cannot be replaced' });
   for (const item of IN_WORKTREE_GIT_DIR) {
     const p = join(w, item.name);

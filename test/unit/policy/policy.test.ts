@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPolicy, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
+import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -287,6 +287,49 @@ test('git dirs the way git finds them: a bare git dir and a linked worktree git 
   assert.ok(p.watch.some((x) => x.path === join(wt, 'config.worktree') && x.kind === 'git-file'), 'a missing config.worktree is watched, not a placeholder');
   assert.ok(!has(join(wt, 'config'), 'read-only') && !has(join(wt, 'hooks'), 'read-only'), 'git takes config and hooks from the common dir, not from a worktree git dir');
   assert.deepEqual([...p.rescan!.known].sort(), [w.proj, bare, wt].sort(), 'the after-run scan knows them');
+});
+
+test('more git dirs in one writable root than cordon protects one by one: the rest are closed read-only, their configuration still read', () => {
+  const w = world();
+  const nested = join(w.proj, 'sub', 'nested');
+  // The nested repository's config includes a file in the project: it stays read-only even when the repository is closed.
+  writeFileSync(join(nested, '.git', 'config'), '[include]\n\tpath = ../../../team.gitconfig\n');
+  writeFileSync(join(w.proj, 'team.gitconfig'), '');
+  const bare = Array.from({ length: GIT_DIRS_MAX + 5 }, (_, i) => join(w.proj, 'b', String(i).padStart(4, '0')));
+  const build = (bareGitDirs: string[]) => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [w.proj, nested], submoduleGitDirs: [], bareGitDirs, matches: [] }) });
+  const rulesAt = (p: ReturnType<typeof build>, path: string) => p.rules.filter((r) => r.path === path || r.path.startsWith(`${path}/`)).map((r) => r.access);
+
+  // 2 + GIT_DIRS_MAX + 5 git dirs: kept, the shallowest first, then by path (the project's own, b/0000 … b/0998).
+  const p = build(bare);
+  const closed = [...bare.slice(GIT_DIRS_MAX - 1), nested];
+  assert.equal(closed.length, 7);
+  for (const c of closed) assert.deepEqual(rulesAt(p, c), ['read-only'], `${c}: closed whole, nothing protected one by one`);
+  assert.ok(!p.watch.some((x) => closed.some((c) => x.path.startsWith(`${c}/`))), 'nothing watched inside a closed directory');
+  assert.ok(p.rules.some((r) => r.path === join(w.proj, 'team.gitconfig') && r.access === 'read-only'), "a closed repository's included config stays read-only");
+  assert.ok(p.rules.some((r) => r.path === join(w.proj, '.git') && r.access === 'pin'), "the project's own repository is always among the kept");
+  for (const k of [bare[0]!, bare[GIT_DIRS_MAX - 2]!]) assert.ok(p.rules.some((r) => r.path === k && r.access === 'pin') && p.rules.some((r) => r.path === join(k, 'config') && r.access === 'read-only'), `${k}: protected one by one`);
+  assert.match(p.warnings.join('\n'), new RegExp(`${w.proj} holds ${GIT_DIRS_MAX + 7} git directories .* more than the ${GIT_DIRS_MAX} cordon protects one by one: ${bare[GIT_DIRS_MAX - 1]}, .* and 4 more \\(holding the other 7\\) are read-only in this run`));
+  assert.equal(p.rescan!.known.length, GIT_DIRS_MAX + 7, 'the after-run scan knows every one: none of them is new');
+
+  // At the cap exactly: nothing closed.
+  const at = build(bare.slice(0, GIT_DIRS_MAX - 2));
+  assert.ok(!at.rules.some((r) => r.source.includes('closed whole')));
+  assert.ok(at.rules.some((r) => r.path === join(nested, '.git') && r.access === 'pin'));
+
+  // More past the cap than CLOSED_MAX directories: closed a level higher (b/ and sub/, with the kept ones in b/), a bounded number of mounts.
+  const many = Array.from({ length: GIT_DIRS_MAX + CLOSED_MAX }, (_, i) => join(w.proj, 'b', String(i).padStart(4, '0')));
+  const higher = build(many);
+  const shut = higher.rules.filter((r) => r.source.includes('closed whole'));
+  assert.deepEqual(shut.map((r) => [r.path, r.access]), [[join(w.proj, 'b'), 'read-only'], [join(w.proj, 'sub'), 'read-only']]);
+  assert.ok(!higher.rules.some((r) => r.path.startsWith(join(w.proj, 'b') + '/')), 'nothing protected one by one in a closed directory');
+  assert.ok(higher.rules.some((r) => r.path === join(w.proj, '.git') && r.access === 'pin'));
+  assert.match(higher.warnings.join('\n'), new RegExp(`${join(w.proj, 'b')}, ${join(w.proj, 'sub')} \\(holding the other ${CLOSED_MAX + 2}\\) are read-only in this run`));
+
+  // Spread over more than CLOSED_MAX directories right below the root: the root itself is closed.
+  const spread = Array.from({ length: GIT_DIRS_MAX + CLOSED_MAX }, (_, i) => join(w.proj, `t${String(i).padStart(4, '0')}`, 'g'));
+  const whole = build(spread);
+  assert.deepEqual(whole.rules.filter((r) => r.source.includes('closed whole')).map((r) => r.path), [w.proj]);
+  assert.match(whole.warnings.join('\n'), new RegExp(`: ${w.proj} \\(holding the other ${CLOSED_MAX + 2}\\) is read-only in this run`));
 });
 
 test('core.hooksPath from every config git reads: relative to each work tree, husky 9 protects .husky, includes read-only', () => {

@@ -4,7 +4,8 @@
  * that is itself a git dir (no `.git` in sight), linked worktrees, every route
  * by which core.hooksPath reaches git (the repository's config, an included
  * file, the global and XDG files, a worktree's config.worktree, husky 9), a
- * `**` read deny reached through a symbolic link, and a tree too deep to scan.
+ * `**` read deny reached through a symbolic link, a tree too deep to scan, and
+ * more git dirs than cordon protects one by one.
  * Each attack is judged on the host afterwards; where it could make git run
  * code, a control first shows that it does, without cordon.
  */
@@ -14,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cordon, makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+import { GIT_DIRS_MAX } from '../../../../src/policy/policy.js';
 
 function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
   const u = testUser();
@@ -189,5 +191,35 @@ for (const { who, world, opts } of runners()) {
     assert.equal(later.status, 0, later.stderr);
     assert.equal(later.stdout, 'ran\n');
     assert.equal(cordon(w, ['--', 'true'], opts).status, 0, 'and again, from the cache');
+  });
+
+  test(`more git dirs than cordon protects one by one: the rest are read-only whole, and the command still runs (${who})`, () => {
+    const w = world();
+    // GIT_DIRS_MAX + 5 bare git dirs (HEAD, objects/, refs/: what git discovers) in b/, besides the project and deep/a/b/c.
+    const bare = (i: number) => join(w.proj, 'b', String(i).padStart(4, '0'));
+    for (let i = 0; i < GIT_DIRS_MAX + 5; i++) {
+      mkdirSync(join(bare(i), 'objects'), { recursive: true });
+      mkdirSync(join(bare(i), 'refs'));
+      writeFileSync(join(bare(i), 'HEAD'), 'ref: refs/heads/main\n');
+    }
+    const mark = join(w.outside, 'MARK');
+    writeFileSync(join(w.outside, 'plant'), payload(mark), { mode: 0o755 });
+    own(w, opts);
+    // Kept: the project, b/0000 … b/0998 (the shallowest, then by path). Closed: b/0999 … b/1004 and deep/a/b/c.
+    const plant = `printf '[core]\\n\\tbare = false\\n\\tworktree = ..\\n\\tfsmonitor = ${w.outside}/plant\\n'`;
+    const r = sh(w, attempts([
+      `${plant} > b/1004/config`,
+      `mkdir b/1004/hooks && cp ${w.outside}/plant b/1004/hooks/post-update`,
+      'mv b/1004 b/moved',
+      'rm -rf b/1004',
+      `${plant} > deep/a/b/c/.git/config`,
+      `${plant} > b/0000/config`,
+      'mv b b-moved',
+    ]) + '; touch made && echo works', [], opts);
+    assert.equal(r.stdout, 'end\nworks\n', r.stderr);
+    assert.match(r.stderr, new RegExp(`warning: ${w.proj} holds ${GIT_DIRS_MAX + 7} git directories .*: ${bare(GIT_DIRS_MAX - 1)}, ${bare(GIT_DIRS_MAX)}, ${bare(GIT_DIRS_MAX + 1)} and 4 more \\(holding the other 7\\) are read-only in this run`));
+    assert.ok(!existsSync(join(bare(GIT_DIRS_MAX + 4), 'config')) && !existsSync(join(bare(GIT_DIRS_MAX + 4), 'hooks')));
+    for (const d of [bare(GIT_DIRS_MAX + 4), bare(0), join(w.proj, 'deep', 'a', 'b', 'c')]) hostGit(w, d);
+    assert.ok(!existsSync(mark), 'git on the host ran the plant');
   });
 }
