@@ -3,6 +3,7 @@
  * before any rule is judged: a rule written against a symlink applies to what
  * the link points at, so a link can never carry a write or a read past a rule.
  */
+import { isUtf8 } from 'node:buffer';
 import { existsSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
@@ -181,8 +182,12 @@ export function globBase(glob: string): string {
 /**
  * Expands a glob without `**` by reading only the directories it names.
  * (Globs with `**` are expanded from the native scanner's output instead.)
+ * A name that is not valid UTF-8 cannot be named by a string (it would become
+ * U+FFFD, a path that does not exist): where one matches, the directory
+ * holding it goes to `unnamable` instead, for the caller to refuse a rule
+ * that must cover it.
  */
-export function expandShallowGlob(glob: string): string[] {
+export function expandShallowGlob(glob: string, unnamable: string[] = []): string[] {
   const parts = glob.split(sep).filter(Boolean);
   let current: string[] = [sep];
   for (const part of parts) {
@@ -192,9 +197,14 @@ export function expandShallowGlob(glob: string): string[] {
     } else {
       const re = globToRegExp(part);
       for (const dir of current) {
-        let names: string[];
-        try { names = readdirSync(dir); } catch { continue; }
-        for (const n of names) if (re.test(n)) next.push(join(dir, n));
+        let names: Buffer[];
+        try { names = readdirSync(dir, { encoding: 'buffer' }); } catch { continue; }
+        for (const b of names) {
+          const n = b.toString('utf8');
+          if (!re.test(n)) continue;
+          if (isUtf8(b)) next.push(join(dir, n));
+          else if (!unnamable.includes(dir)) unnamable.push(dir);
+        }
       }
     }
     current = next;

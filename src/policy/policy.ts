@@ -219,7 +219,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         const last = abs.slice(abs.lastIndexOf(sep) + 1);
         deepGlobs.push({ re: globToRegExp(abs), base: resolvePath(globBase(abs)).path, basename: last === '**' ? '*' : last, rule: r });
       } else {
-        for (const m of expandShallowGlob(abs)) pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
+        const unnamable: string[] = [];
+        for (const m of expandShallowGlob(abs, unnamable)) pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
+        // A grant that misses a name only grants less; a deny or a read-only rule that misses one would be weaker than written.
+        if (unnamable.length > 0 && (r.access === 'deny-read' || r.access === 'read-only')) throw new CordonError('CORDON_ERR_POLICY', `${r.raw} (${r.source}) matches a name in ${unnamable.join(', ')} that is not valid UTF-8, which cordon cannot put in a rule; nothing was run. Rename it, or name its directory in the rule instead`);
       }
       continue;
     }

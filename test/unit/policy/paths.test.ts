@@ -45,6 +45,20 @@ test('resolvePath follows symlinks, including in the missing remainder', () => {
   assert.deepEqual(expandShallowGlob(join(d, 'real', '*')), [join(d, 'real', 'f')]);
 });
 
+test('expandShallowGlob: a matching name that is not valid UTF-8 is never returned; its directory is named instead', () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
+  mkdirSync(join(d, 'keys'));
+  writeFileSync(join(d, 'keys', 'a.pem'), '');
+  writeFileSync(Buffer.concat([Buffer.from(join(d, 'keys') + '/'), Buffer.from([0xff]), Buffer.from('.pem')]), '');
+  writeFileSync(Buffer.concat([Buffer.from(join(d, 'keys') + '/'), Buffer.from([0xfe]), Buffer.from('.txt')]), '');
+  const unnamable: string[] = [];
+  assert.deepEqual(expandShallowGlob(join(d, 'keys', '*.pem'), unnamable), [join(d, 'keys', 'a.pem')]);
+  assert.deepEqual(unnamable, [join(d, 'keys')]);
+  const none: string[] = [];
+  expandShallowGlob(join(d, 'keys', '*.key'), none);
+  assert.deepEqual(none, [], 'a name the glob does not match is no concern');
+});
+
 test('pathResolver agrees with resolvePath on every kind of path, and remembers nothing wrong', () => {
   const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
   mkdirSync(join(d, 'real'));

@@ -370,6 +370,18 @@ test('core.hooksPath from every config git reads: relative to each work tree, hu
   assert.ok(!q.rules.some((r) => r.path === join(w.proj, 'team.gitconfig')));
 });
 
+test('a shallow-glob deny or read-only rule that matches a name that is not valid UTF-8 is refused; a grant only grants less', () => {
+  const w = world();
+  writeFileSync(join(w.proj, 'a.pem'), 'KEY');
+  writeFileSync(Buffer.concat([Buffer.from(`${w.proj}/`), Buffer.from([0xff]), Buffer.from('.pem')]), 'KEY');
+  const build = (cli: Partial<CliRules>) => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, ...cli }, scan: noScan });
+  for (const cli of [{ denyRead: ['./*.pem'] }, { denyWrite: ['./*.pem'] }]) {
+    assert.throws(() => build(cli), (e: Error & { code?: string }) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`./*.pem (${cli.denyRead ? '--deny-read' : '--read-only'}) matches a name in ${w.proj} that is not valid UTF-8`));
+  }
+  const p = build({ allowRead: ['./*.pem'] });
+  assert.ok(p.rules.some((r) => r.path === join(w.proj, 'a.pem') && r.access === 'allow-read'));
+});
+
 test('where the scan could not look: read-only in a writable path (hidden where a ** read deny reaches), refused outside one', () => {
   const w = world();
   const deep = join(w.proj, 'deep', 'd', 'd');

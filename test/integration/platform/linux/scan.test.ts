@@ -2,7 +2,8 @@
  * The background scan (scanRoots/startScan) against the real native scanner:
  * an early scan reused only when it asked the same question, and otherwise
  * waited out (never killed mid-write). And, through the real CLI, names that
- * are not valid UTF-8: closed where they are, never passed over.
+ * are not valid UTF-8 (the scan's and a shallow glob's): closed where they
+ * are, or the rule refused, never passed over.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,5 +96,13 @@ for (const who of ['root', 'an unprivileged user'] as const) {
     assert.equal(denied.status, 0, denied.stderr);
     assert.equal(denied.stdout, 'hidden\n');
     assert.match(denied.stderr, new RegExp(`${w.proj} is closed \\(read-only, or hidden where a \\*\\* read deny reaches\\)`));
+
+    // A shallow-glob read deny that matches such a name cannot hide it: refused, nothing run.
+    writeFileSync(badPath(w.proj, '.pem'), 'SECRET');
+    if (u) chownSync(badPath(w.proj, '.pem'), u.uid, u.gid);
+    const glob = sh(w, `cat "$(printf '\\377').pem"`, ['--deny-read', './*.pem'], opts);
+    assert.equal(glob.status, 125, glob.stderr);
+    assert.doesNotMatch(glob.stdout, /SECRET/);
+    assert.match(glob.stderr, new RegExp(`\\./\\*\\.pem \\(--deny-read\\) matches a name in ${w.proj} that is not valid UTF-8.*nothing was run`));
   });
 }
