@@ -10,7 +10,7 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
@@ -312,7 +312,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     for (const repo of scanned.repos.filter(isWritable)) {
       if (inClosed(closed, repo)) continue;
-      for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protExisting(join(repo, n.name), n.why);
+      // One listing instead of a lookup per name (~50 names, at every nested repository):
+      // only the names that are there can be protected here (a missing one gets no placeholder).
+      const present = namesIn(repo);
+      for (const n of ROOT_NAMES) if (!present || present.has(n.name)) protExisting(join(repo, n.name), n.why);
     }
     if (writableRoots.length > 0) {
       protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed }, scanned);
@@ -524,6 +527,18 @@ function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[])
   const linked = scanned.linkedIncomplete ?? [];
   if (linked.length > 0 && denyGlobs.length > 0) {
     throw new CordonError('CORDON_ERR_POLICY', `${denyGlobs.join(', ')} must also hide matches reached through symbolic links, but cordon could not look at everything reached through ${list(linked)} (too many link targets, directories, or links beyond links); nothing was run. Remove the link, or deny what it points to with a rule of its own that names no ** (for example --deny-read TARGET)`);
+  }
+}
+
+/** The names protected at the root of a repository when they exist. */
+const ROOT_NAMES = [...PROTECTED_NAMES, ...SHELL_STARTUP];
+
+/** The names in a directory, or undefined if it cannot be listed (then every name is looked up). */
+function namesIn(dir: string): Set<string> | undefined {
+  try {
+    return new Set(readdirSync(dir));
+  } catch {
+    return undefined;
   }
 }
 
