@@ -88,7 +88,11 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
     seen.add(w.path);
     const root = o.roots.filter((r) => w.path !== r && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
     if (!root) warnings.push(`${w.path} lies in no writable path; not checked (an internal error: report it)`);
-    else byRoot.set(root, [...(byRoot.get(root) ?? []), w]);
+    else {
+      const list = byRoot.get(root);
+      if (list) list.push(w);
+      else byRoot.set(root, [w]);
+    }
   }
   for (const [root, list] of byRoot) {
     const due = list.filter(mayNeedWork);

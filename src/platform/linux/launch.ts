@@ -216,7 +216,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       if (locked) warn(locked);
       // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
       const incomplete = found.incomplete.filter((p) => !(plan.rescan!.unchecked ?? []).some((u) => isWithin(p, u)));
-      if (incomplete.length > 0) failed = `the check after the run could not read all of ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (too deep or too large): a git repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+      if (incomplete.length > 0) failed = `the check after the run could not look at everything below ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (a tree too deep or too large, a name that is not valid UTF-8, or a directory changed while it looked): a git repository the command created there was not checked, and not moved aside. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
     } catch (e) {
       failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;
     }

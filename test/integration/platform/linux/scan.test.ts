@@ -76,7 +76,7 @@ for (const who of ['root', 'an unprivileged user'] as const) {
     const first = sh(w, PLANT, [], opts);
     // The scan after the run cannot name the repository: it fails closed, naming the directory holding it.
     assert.equal(first.status, 125, first.stderr);
-    assert.match(first.stderr, new RegExp(`the check after the run could not read all of ${w.proj} .*read its \\.git/config and \\.git/hooks`));
+    assert.match(first.stderr, new RegExp(`the check after the run could not look at everything below ${w.proj} .*read its \\.git/config and \\.git/hooks`));
     assert.match(readFileSync(badPath(w.proj, '/.git/config'), 'utf8'), /fsmonitor/, 'control: the plant is there');
 
     // Every later run (the second from a fresh scan, the third from the scan cache) closes that
