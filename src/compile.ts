@@ -18,7 +18,7 @@ import { predictionKey, rememberRoots } from './cli/early.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
-import { inheritLiveRuns, liveJournals } from './platform/linux/journal.js';
+import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
 
 export interface CompileInput {
   readonly cwd: string;
@@ -30,6 +30,8 @@ export interface CompileInput {
   readonly command: readonly string[];
   /** Files cordon writes during the run (the audit log): never writable inside. */
   readonly protectedFiles?: readonly string[];
+  /** The journals of runs still going (journal.ts), when the caller has read them already. */
+  readonly liveRuns?: readonly Journal[];
   /** --dangerously-allow-missing-landlock (see LinuxFacts.landlockOptional). */
   readonly landlockOptional?: boolean;
   /** The command line, to remember which roots it scanned for the next run's early scans (early.ts). */
@@ -103,7 +105,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
   if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   // A run still going in the same place may leave what this one must check too (journal.ts).
-  const policy = inheritLiveRuns(prepared.finish(await scanned), liveJournals(runtimeDir()));
+  const policy = inheritLiveRuns(prepared.finish(await scanned), input.liveRuns ?? liveJournals(runtimeDir()));
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
   return { policy, plan, helper, bwrap };

@@ -15,7 +15,7 @@ import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { helperPath } from '../platform/linux/helper-path.js';
 import { findBwrap } from '../platform/linux/probe.js';
-import { liveJournals, recoverJournals, writableByLiveRun } from '../platform/linux/journal.js';
+import { liveJournals, recoverJournals, writableByLiveRun, type Journal } from '../platform/linux/journal.js';
 import { finishKilledRun } from '../platform/linux/after-run.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
 import { printExplain } from './explain.js';
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
     const timeline = cfg.debug ? newTimeline() : undefined;
     const command = toArgv(cfg);
     const cwd = realpathSync(process.cwd());
-    if (cfg.subcommand === 'run') guardRuns((w) => process.stderr.write(`cordon: warning: ${w}\n`));
+    const liveRuns = cfg.subcommand === 'run' ? guardRuns((w) => process.stderr.write(`cordon: warning: ${w}\n`)) : undefined;
     // Opened (created) before the policy is built, so the policy can make it read-only inside.
     const audit = cfg.auditLog && cfg.subcommand === 'run' ? openAudit(cfg.auditLog) : undefined;
     const compiled = await compile({
@@ -65,6 +65,7 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       ignoreUserSettings: cfg.ignoreUserSettings,
       rules: cfg.rules,
       ...(cfg.landlockOptional ? { landlockOptional: true } : {}),
+      ...(liveRuns ? { liveRuns } : {}),
       command,
       argv,
     }, early.scans);
@@ -106,16 +107,17 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
  * was killed (journal.ts), and refuse to start while a sandbox that is still
  * running could have rewritten a program cordon is about to run on the host.
  */
-export function guardRuns(warn: (w: string) => void): void {
+export function guardRuns(warn: (w: string) => void): Journal[] {
   const state = runtimeDir();
   const helper = helperPath();
   recoverJournals(state, (j) => finishKilledRun(j, helper, state, warn));
   const live = liveJournals(state);
-  if (live.length === 0) return;
+  if (live.length === 0) return live;
   const root = packageRoot();
   const programs = [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
   const hit = writableByLiveRun(programs, live);
   if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
+  return live;
 }
 
 /**

@@ -191,8 +191,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     try {
       failed = await afterRun(plan, rescanned, rootIds, opts.warn ?? (() => {}));
       opts.mark?.('after-run check');
-    } finally {
+      // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
+    } finally {
       for (const [sig, h] of handlers) process.off(sig, h);
     }
     // A check that could not finish fails the run, closed: the user must not run git there unread.
