@@ -142,7 +142,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
         rootIds = rootIdentities(plan.rescan.writable);
-        journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds });
+        // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
+        const readOnly = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
+        journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
       }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
