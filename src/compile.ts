@@ -127,7 +127,7 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string): {
   const nodeModules = dirname(packageRoot());
   // Not resolved: npm's bin is a link, which is kept (made again after the run if replaced) as well as its target.
   const bins = basename(nodeModules) === 'node_modules' ? ['cordon', 'node'].map((bin) => ({ path: join(nodeModules, '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })) : [];
-  try { out.push({ path: findBwrap(), why: 'bubblewrap, which cordon runs' }); } catch { /* reported by compile() */ }
+  out.push({ path: findBwrap(), why: 'bubblewrap, which cordon runs' });
   return [...out.map((o) => ({ ...o, path: real(o.path) })), ...bins];
 }
 
