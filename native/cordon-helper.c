@@ -357,29 +357,36 @@ static void drop_capabilities(void)
 	}
 }
 
+/* Everything on fd until EOF (then closes it); *len is its size. `what` names it in an error. */
+static char *read_all(int fd, const char *what, size_t *len)
+{
+	size_t cap = 4096;
+	char *buf = malloc(cap);
+	*len = 0;
+	for (;;) {
+		if (!buf || (*len == cap && !(buf = realloc(buf, cap *= 2))))
+			die("malloc");
+		ssize_t n = read(fd, buf + *len, cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die(what);
+		if (n == 0)
+			break;
+		*len += (size_t)n;
+	}
+	close(fd);
+	return buf;
+}
+
 /* cordon's BPF program, read whole from its fd (bubblewrap's --seccomp format: raw sock_filter array). */
 static struct sock_fprog read_seccomp(int fd)
 {
 	struct sock_fprog prog = { 0 };
 	if (fd < 0)
 		return prog;
-	size_t cap = 4096, len = 0;
-	unsigned char *buf = malloc(cap);
-	if (!buf)
-		die("malloc");
-	for (;;) {
-		if (len == cap && !(buf = realloc(buf, cap *= 2)))
-			die("realloc");
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die("read seccomp program");
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
+	size_t len;
+	char *buf = read_all(fd, "read seccomp program", &len);
 	if (len == 0 || len % sizeof(struct sock_filter) != 0 || len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
 		fprintf(stderr, "cordon: invalid seccomp program (%zu bytes)\n", len);
 		exit(EXIT_HELPER);
@@ -858,21 +865,8 @@ static void options_from_fd(int *argc, char ***argv)
 /* Reads NUL-separated options from fd and puts them before argv[2...]. */
 static void options_from(int fd, int *argc, char ***argv)
 {
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		if (!buf || (len == cap && !(buf = realloc(buf, cap *= 2))))
-			die("malloc");
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			die("read the options fd");
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
+	size_t len;
+	char *buf = read_all(fd, "read the options fd", &len);
 	if (len && buf[len - 1] != 0)
 		usage();
 	size_t n_opts = 0;
