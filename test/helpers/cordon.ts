@@ -113,3 +113,18 @@ export function testUser(): { name: string; uid: number; gid: number } | undefin
 }
 
 export { chownSync };
+
+/** Who the walls' tests run cordon as: root, and the unprivileged test user when there is one (root only can make it). */
+export function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
+  const u = testUser();
+  return [
+    { who: 'root', world: () => makeWorld(), opts: {} },
+    ...(u ? [{ who: 'an unprivileged user', world: () => makeWorld({ owner: u }), opts: { asUser: u.name } }] : []),
+  ];
+}
+
+/** Files made after makeWorld belong to the user the test runs cordon as (else a write or rename fails for the wrong reason). */
+export function own(w: World, opts: { asUser?: string }): void {
+  const u = testUser();
+  if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.root]);
+}

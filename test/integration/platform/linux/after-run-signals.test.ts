@@ -80,12 +80,7 @@ for (const { name, asUser } of who) {
   }
 
   test(`SIGKILL: the journal is finished by the next run, before it runs anything (${name})`, async () => {
-    const w = world();
-    const child = start(w, { asUser });
-    const done = exited(child);
-    await planted(w, child);
-    process.kill(cordonPid(child), 'SIGKILL');
-    await done;
+    const w = await killedMidRun(world(), asUser);
     const state = join(w.home, '.local', 'state', 'cordon');
     await waitFor(() => readdirSync(state).some((n) => n.startsWith('journal-')), 'a journal left behind');
     // The sandbox died with its cordon; the plant is still live on the host until the next run.
@@ -97,16 +92,21 @@ for (const { name, asUser } of who) {
   });
 
   test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {
-    const w = world();
-    const child = start(w, { asUser });
-    const done = exited(child);
-    await planted(w, child);
-    process.kill(cordonPid(child), 'SIGKILL');
-    await done;
+    const w = await killedMidRun(world(), asUser);
     const r = cordon(w, ['doctor'], { ...(asUser ? { asUser } : {}) });
     assert.match(r.stderr, /finished the after-run check of 1 run whose cordon was killed/);
     assertDefused(w);
   });
+}
+
+/** A run that planted, then its cordon SIGKILLed (the sandbox dies with it; the plant stays). */
+async function killedMidRun(w: World, asUser: string | undefined): Promise<World> {
+  const child = start(w, { asUser });
+  const done = exited(child);
+  await planted(w, child);
+  process.kill(cordonPid(child), 'SIGKILL');
+  await done;
+  return w;
 }
 
 /** cordon's own pid: the child itself, or the node process runuser started. */

@@ -14,22 +14,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+import { cordon, own, runners, sh, type World } from '../../../helpers/cordon.js';
 import { GIT_DIRS_MAX } from '../../../../src/policy/policy.js';
-
-function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
-  const u = testUser();
-  return [
-    { who: 'root', world: () => makeWorld(), opts: {} },
-    ...(u ? [{ who: 'an unprivileged user', world: () => makeWorld({ owner: u }), opts: { asUser: u.name } }] : []),
-  ];
-}
-
-/** Files made after makeWorld belong to the user the test runs cordon as (else a write fails for the wrong reason). */
-function own(w: World, opts: { asUser?: string }): void {
-  const u = testUser();
-  if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.root]);
-}
 
 /** Each attempt in a subshell: prints BROKE: ATTEMPT for every one that succeeded. */
 function attempts(list: readonly string[]): string {

@@ -10,24 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
+import { own, runners, sh } from '../../../helpers/cordon.js';
 
 const PAYLOAD = '[core]\n\tfsmonitor = touch /tmp/pwned\n';
-
-function runners(): { who: string; world: () => World; opts: { asUser?: string } }[] {
-  const u = testUser();
-  return [
-    { who: 'root', world: () => makeWorld(), opts: {} },
-    ...(u ? [{ who: 'an unprivileged user', world: () => makeWorld({ owner: u }), opts: { asUser: u.name } }] : []),
-  ];
-}
-
-/** Files made after makeWorld belong to the user the test runs cordon as (else a rename fails for the wrong reason). */
-function own(w: World, opts: { asUser?: string }): void {
-  const u = testUser();
-  if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.proj]);
-}
 
 /** Tries to move `from` away and write `file` afresh; prints what happened. */
 function attack(from: string, file: string): string {
