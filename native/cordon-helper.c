@@ -267,7 +267,17 @@ static void apply_landlock(const struct run_config *c)
  * cannot be lifted; these mounts only add restrictions on top.
  *
  * Every source is opened before anything is mounted, so sources are read in
- * the view bubblewrap built, as if bubblewrap had bound them itself.
+ * the view bubblewrap built, as if bubblewrap had bound them itself. Each
+ * open source holds a descriptor: when RLIMIT_NOFILE runs out first (a plan
+ * of thousands of mounts under a hard `ulimit -n` of a few hundred; Node
+ * already raised the soft limit to the hard one), the sources opened so far
+ * are mounted and the rest are opened after them. A later source is then
+ * read through the earlier mounts, which changes nothing: the mounts go
+ * from shallow to deep, each binds a path onto itself, and a read-only one
+ * (which would make a later source beneath it read-only too) never has a
+ * pin or anything writable beneath it (plan.ts: pinChains stops at a
+ * read-only directory). Only a limit too low for a single source fails
+ * (test/integration/platform/linux/mount-limit.test.ts).
  */
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -278,6 +288,35 @@ static void apply_landlock(const struct run_config *c)
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+
+/* Opens the sources of the mounts from `from` on, until the last one or
+ * until the descriptors run out (after one at least); returns where it stopped. */
+static size_t open_sources(const struct run_config *c, int *trees, size_t from)
+{
+	size_t i = from;
+	for (; i < c->n_mounts; i++) {
+		const char *src = c->mounts[i].null ? "/dev/null" : c->mounts[i].path;
+		trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
+		if (trees[i] >= 0)
+			continue;
+		if (errno == ENOSYS) {
+			fputs("cordon: this kernel lacks the mount API cordon uses (open_tree, mount_setattr: Linux >= 5.12)\n", stderr);
+			exit(EXIT_HELPER);
+		}
+		if ((errno == EMFILE || errno == ENFILE) && i > from)
+			break;
+		if (errno == EMFILE || errno == ENFILE) {
+			struct rlimit rl = { 0 };
+			getrlimit(RLIMIT_NOFILE, &rl);
+			fprintf(stderr, "cordon: no file descriptor left to open the mount source %s (%s; RLIMIT_NOFILE %llu): "
+					"raise the limit (ulimit -n)\n", src, strerror(errno), (unsigned long long)rl.rlim_cur);
+			exit(EXIT_HELPER);
+		}
+		fprintf(stderr, "cordon: open_tree %s: %s\n", src, strerror(errno));
+		exit(EXIT_HELPER);
+	}
+	return i;
+}
 
 static void apply_mounts(const struct run_config *c)
 {
@@ -291,32 +330,23 @@ static void apply_mounts(const struct run_config *c)
 	int *trees = calloc(c->n_mounts, sizeof *trees);
 	if (!trees)
 		die("calloc");
-	for (size_t i = 0; i < c->n_mounts; i++) {
-		const char *src = c->mounts[i].null ? "/dev/null" : c->mounts[i].path;
-		trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW);
-		if (trees[i] < 0) {
-			if (errno == ENOSYS) {
-				fputs("cordon: this kernel lacks the mount API cordon uses (open_tree, mount_setattr: Linux >= 5.12)\n", stderr);
+	for (size_t from = 0, to; from < c->n_mounts; from = to) {
+		to = open_sources(c, trees, from);
+		for (size_t i = from; i < to; i++) {
+			/* /dev/null stays a device (reads are empty, as with bubblewrap's bind), not EACCES. */
+			struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | (c->mounts[i].null ? 0 : MOUNT_ATTR_NODEV) };
+			/* A pin keeps the flags bubblewrap gave the tree (nosuid, nodev) and its submounts'. */
+			if (!c->mounts[i].pin && syscall(SYS_mount_setattr, trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+				fprintf(stderr, "cordon: mount_setattr %s: %s\n", c->mounts[i].path, strerror(errno));
 				exit(EXIT_HELPER);
 			}
-			fprintf(stderr, "cordon: open_tree %s: %s\n", src, strerror(errno));
-			exit(EXIT_HELPER);
+			/* The target is never followed through a symlink: the policy resolved it. */
+			if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, c->mounts[i].path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+				fprintf(stderr, "cordon: %s mount on %s: %s\n", c->mounts[i].pin ? "pin" : "read-only", c->mounts[i].path, strerror(errno));
+				exit(EXIT_HELPER);
+			}
+			close(trees[i]);
 		}
-	}
-	for (size_t i = 0; i < c->n_mounts; i++) {
-		/* /dev/null stays a device (reads are empty, as with bubblewrap's bind), not EACCES. */
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | (c->mounts[i].null ? 0 : MOUNT_ATTR_NODEV) };
-		/* A pin keeps the flags bubblewrap gave the tree (nosuid, nodev) and its submounts'. */
-		if (!c->mounts[i].pin && syscall(SYS_mount_setattr, trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
-			fprintf(stderr, "cordon: mount_setattr %s: %s\n", c->mounts[i].path, strerror(errno));
-			exit(EXIT_HELPER);
-		}
-		/* The target is never followed through a symlink: the policy resolved it. */
-		if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, c->mounts[i].path, MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-			fprintf(stderr, "cordon: %s mount on %s: %s\n", c->mounts[i].pin ? "pin" : "read-only", c->mounts[i].path, strerror(errno));
-			exit(EXIT_HELPER);
-		}
-		close(trees[i]);
 	}
 	free(trees);
 }
