@@ -15,7 +15,10 @@
 // Node's ESM loader costs ~5-10 ms of every start. The repository scans of
 // the writable roots start first (early.cjs), so they run in their own
 // processes while Node loads the rest of cordon (main.cjs). Both load with a
-// V8 code cache (see load.cjs).
+// V8 code cache (see load.cjs). The sandbox's process is started ahead too,
+// from what the last run like this one launched, so that bubblewrap builds
+// the sandbox while cordon compiles the policy (used only if it is exactly
+// what the plan asks for; see early.ts).
 'use strict';
 const { join } = require('node:path');
 const { loadCached } = require('./load.cjs');
@@ -29,8 +32,9 @@ const argv = process.argv.slice(2);
 const bundle = join(__dirname, '..', 'dist', 'bundle');
 const early = loadCached(join(bundle, 'early.cjs'));
 const scans = early.exports.startEarlyScans(argv);
+const sandbox = early.exports.startEarlySandbox(argv);
 const main = loadCached(join(bundle, 'main.cjs'));
-main.exports.main(argv, { scans }).then((code) => {
+main.exports.main(argv, { scans, sandbox }).then((code) => {
   process.exitCode = code;
   // After the run, so the cache holds the functions a run compiles too.
   const full = main.exports.launched();

@@ -130,7 +130,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
-	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -165,6 +165,7 @@ struct run_config {
 	int landlock_min; /* the Landlock ABI the plan needs; less is a hard error */
 	int ready_fd; /* -1: none */
 	int seccomp_fd; /* -1: none */
+	int stderr_fd; /* -1: none; else CMD's (and our) stderr, fd 2 being bubblewrap's */
 	char **cmd;
 };
 
@@ -753,6 +754,14 @@ static int recv_fd(int over)
 
 static int run(const struct run_config *c)
 {
+	/* bubblewrap's own stderr is a pipe cordon reads (so that the message of
+	 * a sandbox cordon started ahead and then did not use is not printed);
+	 * the caller's stderr comes on stderr_fd and is CMD's from here on. */
+	if (c->stderr_fd >= 0) {
+		if (dup2(c->stderr_fd, 2) < 0)
+			die("dup2(stderr)");
+		close(c->stderr_fd);
+	}
 	refuse_reroutable_stdio();
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
 	close_inherited_fds(c->ready_fd);
@@ -920,6 +929,7 @@ static int cmd_run(int argc, char **argv)
 	struct run_config c = { 0 };
 	c.ready_fd = -1;
 	c.seccomp_fd = -1;
+	c.stderr_fd = -1;
 	c.rw = calloc((size_t)argc, sizeof *c.rw);
 	c.rwnd = calloc((size_t)argc, sizeof *c.rwnd);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
@@ -946,6 +956,8 @@ static int cmd_run(int argc, char **argv)
 			c.landlock_min = argv[++i][0] - '0';
 		else if (strcmp(argv[i], "--ready-fd") == 0 && i + 1 < argc)
 			c.ready_fd = parse_fd(argv[++i]);
+		else if (strcmp(argv[i], "--stderr-fd") == 0 && i + 1 < argc)
+			c.stderr_fd = parse_fd(argv[++i]);
 		else
 			usage();
 	}

@@ -16,7 +16,7 @@ import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
 import { predictionKey, rememberRoots } from './cli/early.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
-import { FDS } from './platform/linux/launch.js';
+import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
 
@@ -107,7 +107,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   // A run still going in the same place may leave what this one must check too (journal.ts).
   const policy = inheritLiveRuns(prepared.finish(await scanned), input.liveRuns ?? liveJournals(runtimeDir()));
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block });
+  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, helper, bwrap };
 }
 

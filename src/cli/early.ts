@@ -11,6 +11,17 @@
  * the policy asks for exactly those roots, and otherwise waits it out
  * unused, so a wrong guess costs time, never correctness. Anything that
  * goes wrong here is left for the normal path to report.
+ *
+ * The sandbox's process is started ahead the same way (startEarlySandbox):
+ * from the bubblewrap options and environment the last run with the same
+ * key used, so that bubblewrap builds the sandbox while cordon compiles;
+ * launch.ts uses it only if the plan asks for exactly that, and kills it
+ * unused otherwise (sandbox-process.ts says why that is safe).
+ *
+ * Nothing is started here while a run killed before its step after the run
+ * left a journal, or a run still going could have changed a program cordon
+ * runs on the host: main.ts's guardRuns first finishes the one and refuses
+ * the other, and this must not run those programs before it.
  */
 import { readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +29,10 @@ import { commandStart } from './argv.js';
 import { helperPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
+import { clearForEarlyStart } from '../platform/linux/journal.js';
+import { findBwrap } from '../platform/linux/probe.js';
+import { packageRoot } from '../package-root.js';
+import { sandboxEnv, startSandboxProcess, type SandboxProcess } from '../platform/linux/sandbox-process.js';
 
 /** Subcommands and flags that never run a command, so never scan. */
 const NO_RUN = new Set(['explain', 'doctor', 'help', 'version', '-h', '--help', '-V', '--version']);
@@ -31,6 +46,7 @@ export function startEarlyScans(argv: readonly string[]): PendingScan[] {
     if (cwd === '/') return [];
     const helper = helperPath();
     const state = runtimeDir();
+    if (!clearForEarlyStart(state, hostPrograms(helper))) return [];
     const roots = new Set([cwd, ...rememberedRoots(state, predictionKey(cwd, argv))]);
     return [startScan(helper, [...roots], [], state)];
   } catch {
@@ -58,6 +74,12 @@ export function predictionKey(cwd: string, argv: readonly string[]): string {
   return fnv1a(JSON.stringify([cwd, options]));
 }
 
+/** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
+export function hostPrograms(helper: string): string[] {
+  const root = packageRoot();
+  return [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
+}
+
 function rootsFile(state: string, key: string): string {
   return join(state, `roots-${key}.json`);
 }
@@ -83,6 +105,60 @@ export function rememberRoots(state: string, key: string, cwd: string, roots: re
   const file = rootsFile(state, key);
   try {
     writeFileSync(`${file}.${process.pid}`, JSON.stringify(others), { mode: 0o600 });
+    renameSync(`${file}.${process.pid}`, file);
+  } catch { /* a prediction only */ }
+}
+
+/** What a run launched: enough to start the same sandbox process again. */
+export interface LaunchRecord {
+  readonly bwrap: string;
+  readonly helper: string;
+  readonly bwrapArgs: readonly string[];
+  /** The plan's own variables (the caller's environment is added at start). */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Starts the sandbox process the last run with these options from this
+ * directory launched, if it is remembered (rememberLaunch). Returns it and
+ * the record it came from.
+ */
+export function startEarlySandbox(argv: readonly string[]): { process: SandboxProcess; record: LaunchRecord } | undefined {
+  if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return undefined;
+  try {
+    const cwd = realpathSync(process.cwd());
+    const state = runtimeDir();
+    if (!clearForEarlyStart(state, hostPrograms(helperPath()))) return undefined;
+    const record = rememberedLaunch(state, predictionKey(cwd, argv));
+    if (!record || record.helper !== helperPath()) return undefined;
+    return { process: startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env)), record };
+  } catch {
+    return undefined;
+  }
+}
+
+function launchFile(state: string, key: string): string {
+  return join(state, `launch-${key}.json`);
+}
+
+function rememberedLaunch(state: string, key: string): LaunchRecord | undefined {
+  try {
+    const v = JSON.parse(readFileSync(launchFile(state, key), 'utf8')) as Partial<LaunchRecord>;
+    const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
+    if (typeof v.bwrap !== 'string' || !v.bwrap.startsWith('/') || typeof v.helper !== 'string' || !strings(v.bwrapArgs)) return undefined;
+    if (!v.env || typeof v.env !== 'object' || !Object.values(v.env).every((x) => typeof x === 'string')) return undefined;
+    return { bwrap: v.bwrap, helper: v.helper, bwrapArgs: v.bwrapArgs, env: v.env };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records what this run launches, if it differs from what the early start used (`used`). */
+export function rememberLaunch(state: string, key: string, record: LaunchRecord, used?: LaunchRecord): void {
+  if (used && JSON.stringify(used) === JSON.stringify(record)) return;
+  const file = launchFile(state, key);
+  try {
+    writeFileSync(`${file}.${process.pid}`, JSON.stringify(record), { mode: 0o600 });
     renameSync(`${file}.${process.pid}`, file);
   } catch { /* a prediction only */ }
 }

@@ -14,10 +14,11 @@ import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { helperPath } from '../platform/linux/helper-path.js';
-import { findBwrap } from '../platform/linux/probe.js';
 import { liveJournals, recoverJournals, writableByLiveRun, type Journal } from '../platform/linux/journal.js';
 import { finishKilledRun } from '../platform/linux/after-run.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
+import { hostPrograms, predictionKey, rememberLaunch, type LaunchRecord } from './early.js';
+import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
 
@@ -29,8 +30,28 @@ export function launched(): boolean {
   return ranSandbox;
 }
 
-/** `early`: work bin/cordon.cjs started before loading this bundle (see early.ts). */
-export async function main(argv: readonly string[], early: { scans?: readonly PendingScan[] } = {}): Promise<number> {
+/** Work bin/cordon.cjs started before loading this bundle (see early.ts). */
+export interface Early {
+  readonly scans?: readonly PendingScan[];
+  readonly sandbox?: { readonly process: SandboxProcess; readonly record: LaunchRecord };
+}
+
+/** `early`: work bin/cordon.cjs started before loading this bundle; a sandbox started ahead that no launch takes is killed here. */
+export async function main(argv: readonly string[], early: Early = {}): Promise<number> {
+  let ahead = early.sandbox?.process;
+  const take = () => {
+    const a = ahead;
+    ahead = undefined;
+    return a;
+  };
+  try {
+    return await run(argv, early, take);
+  } finally {
+    await take()?.kill();
+  }
+}
+
+async function run(argv: readonly string[], early: Early, takeAhead: () => SandboxProcess | undefined): Promise<number> {
   let cfg: CliConfig;
   try {
     cfg = parseArgs(argv);
@@ -89,9 +110,14 @@ export async function main(argv: readonly string[], early: { scans?: readonly Pe
       });
       timeline?.mark('proxies');
     }
+    // What the next run like this one starts ahead (early.ts); not when bubblewrap must wait for placeholders.
+    if (cfg.subcommand === 'run' && !compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
+      rememberLaunch(runtimeDir(), predictionKey(cwd, argv), { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
+    }
     try {
       ranSandbox = true;
-      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, warn: (w) => process.stderr.write(`cordon: warning: ${w}\n`), ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
+      const ahead = takeAhead();
+      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn: (w) => process.stderr.write(`cordon: warning: ${w}\n`), ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {
@@ -113,9 +139,7 @@ export function guardRuns(warn: (w: string) => void): Journal[] {
   recoverJournals(state, (j) => finishKilledRun(j, helper, state, warn));
   const live = liveJournals(state);
   if (live.length === 0) return live;
-  const root = packageRoot();
-  const programs = [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
-  const hit = writableByLiveRun(programs, live);
+  const hit = writableByLiveRun(hostPrograms(helper), live);
   if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
   return live;
 }

@@ -80,6 +80,19 @@ function readJournals(dir: string): { file: string; j: Journal | undefined }[] {
 
 const isLive = (j: Journal) => j.pid !== process.pid && processStart(j.pid) === j.start;
 
+/**
+ * Whether cordon may run programs before its guard (cli/early.ts starts the
+ * scan and the sandbox process ahead): no run was killed before finishing
+ * its step after the run, and no live run could have written one of
+ * `programs`. Otherwise main.ts's guardRuns must come first.
+ */
+export function clearForEarlyStart(dir: string, programs: readonly string[]): boolean {
+  const all = readJournals(dir);
+  if (all.length === 0) return true;
+  if (all.some(({ j }) => !j || !isLive(j))) return false;
+  return !writableByLiveRun(programs, all.map(({ j }) => j!));
+}
+
 /** The journals of runs whose cordon is still running. */
 export function liveJournals(dir: string): Journal[] {
   return readJournals(dir).flatMap(({ j }) => (j && isLive(j) ? [j] : []));

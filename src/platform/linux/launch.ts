@@ -1,30 +1,23 @@
 /**
- * Launch: the only part that touches the OS. Starts bubblewrap with every
- * data-bearing input on a file descriptor (argv on --args, the seccomp
- * program on the helper's --seccomp-fd), learns the sandbox's PID 1 from --info-fd, forwards
- * signals to it, waits, maps the exit status and removes what it created.
- *
- * fd layout handed to bubblewrap: 3 = bwrap argv (NUL-separated), 8 = the
- * helper's options (NUL-separated, read by the helper), 4 = info
- * (bwrap writes the child pid), 5 = seccomp program (read by the helper,
- * which installs it after its own mounts), 6 = ready (the helper
- * writes one byte once the walls are up, just before it starts the command;
- * without that byte a non-zero exit is a setup failure, not the command's),
- * 7 = block (the sandbox waits on it until its placeholders exist and, for a
- * filtered network, the relay listens inside its network namespace).
+ * Launch: the only part that touches the OS. Starts the sandbox's process
+ * (sandbox-process.ts: bubblewrap with every data-bearing input on a file
+ * descriptor), or takes over the one the CLI started ahead if it is exactly
+ * the plan's, makes the placeholders, hands the helper its options, lets the
+ * sandbox go, forwards signals to its PID 1, waits, maps the exit status and
+ * removes what it created; then the step after the run (after-run.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
-import { acquirePlaceholders, releasePlaceholders, runtimeDir } from './placeholders.js';
+import { acquirePlaceholders, releasePlaceholders, runtimeDir, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { isWithin } from '../../policy/paths.js';
+import { sameSandbox, sandboxEnv, startSandboxProcess, type SandboxProcess } from './sandbox-process.js';
 
-export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8 } as const;
+export { FDS, sandboxEnv } from './sandbox-process.js';
 
 /** For network mode "filtered": the proxies are up; the relay bridges them into the sandbox. */
 export interface Bridge {
@@ -46,6 +39,11 @@ export interface LaunchOptions {
   readonly mark?: (phase: string) => void;
   /** Prepares the scan of roots after the command (plan.rescan); by default cordon's native scanner, with its cache. */
   readonly rescan?: (roots: readonly string[], patterns: readonly string[]) => DeferredScan;
+  /**
+   * A sandbox process started ahead of the plan (cli/early.ts): used if it is
+   * exactly the plan's, else killed unused. Either way launchLinux owns it.
+   */
+  readonly ahead?: SandboxProcess;
 }
 
 export interface LaunchResult {
@@ -64,78 +62,54 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
-  let holds = early ? acquirePlaceholders(plan.placeholders, mountedRo, writable) : undefined;
+  const env = sandboxEnv(opts.env, plan.env);
+  const helper = plan.helperArgs[0]!;
+  let sandbox = opts.ahead;
+  if (sandbox && (early || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env))) {
+    opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
+    await sandbox.kill();
+    sandbox = undefined;
+  } else if (sandbox) opts.debug?.('using the sandbox started ahead');
+  let holds: Holds | undefined;
   const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
   let rootIds: Record<string, string> | undefined;
+  let finished = false;
   try {
-    // Options travel on the args fd (no argv length limit, not in `ps`); bwrap
-    // only parses options there, so `--` and the command stay on argv.
-    const argsBuf = Buffer.from(plan.bwrapArgs.map((a) => `${a}\0`).join(''));
+    if (early) holds = acquirePlaceholders(plan.placeholders, mountedRo, writable);
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
-    // The helper's options (its mount list, which grows with the tree) travel on a fd too; only the command stays on argv.
-    const dash = plan.helperArgs.indexOf('--');
-    const [helperProgram, helperSub] = plan.helperArgs;
-    const helperOpts = Buffer.from(plan.helperArgs.slice(2, dash).map((a) => `${a}\0`).join(''));
-    const child = spawn(opts.bwrap, ['--args', String(FDS.args), '--', helperProgram!, helperSub!, '--args-fd', String(FDS.helperArgs), ...plan.helperArgs.slice(dash)], {
-      stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-      env: sandboxEnv(opts.env, plan.env),
-      // Own process group: a terminal's Ctrl-C reaches cordon, which forwards
-      // it to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
-      detached: true,
-    });
-    const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.on('close', (c, s) => resolve([c, s]));
-    });
-    let childPid = 0;
-    let ready = false;
-    let spawnError: Error | undefined;
+    sandbox ??= startSandboxProcess(opts.bwrap, helper, plan.bwrapArgs, env);
+    const sbx = sandbox;
+    sbx.adopt();
     let relayError: string | undefined;
-    child.on('error', (e) => { spawnError = e; });
     for (const sig of FORWARDED) {
-      const h = () => {
-        try {
-          if (childPid > 0) process.kill(childPid, sig);
-          else child.kill(sig);
-        } catch { /* already gone */ }
-      };
+      const h = () => sbx.signal(sig);
       handlers.set(sig, h);
       process.on(sig, h);
     }
-    const [, , , argsFd, info, seccompFd, readyFd, block, helperArgsFd] = child.stdio as unknown as [unknown, unknown, unknown, Writable, Readable, Writable, Readable, Writable, Writable];
-    helperArgsFd.on('error', () => {});
-    helperArgsFd.end(helperOpts);
-    argsFd.on('error', () => {});
-    seccompFd.on('error', () => {});
-    block.on('error', () => {});
-    argsFd.end(argsBuf);
-    seccompFd.end(opts.seccomp);
+    // The helper's options (its mount list, which grows with the tree, and the command) travel on a fd.
+    sbx.configure(plan.helperArgs.slice(2), opts.seccomp);
     // The sandbox is released (the command may start) once its placeholders
     // exist and, for a filtered network, the relay listens inside it.
     let placeholdersMade = false;
     let relayListening = !opts.bridge;
-    const release = () => { if (placeholdersMade && relayListening) block.end('1'); };
-    let infoText = '';
-    info.on('data', (d: Buffer) => {
-      infoText += d.toString();
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
-      if (!m || childPid) return;
-      childPid = Number(m[1]);
-      if (opts.bridge) {
-        relay = startRelay(opts.bridge, childPid, () => { relayListening = true; release(); }, (why) => {
+    const release = () => { if (placeholdersMade && relayListening) sbx.release(); };
+    if (opts.bridge) {
+      const bridge = opts.bridge;
+      void sbx.started.then((pid) => {
+        if (!pid || finished) return;
+        relay = startRelay(bridge, pid, () => { relayListening = true; release(); }, (why) => {
           relayError = why;
-          // The sandbox is still parked on the block fd: kill its PID 1 (and
-          // with it the namespace) and bubblewrap; never release it unbridged.
-          try { process.kill(childPid, 'SIGKILL'); } catch { /* gone */ }
-          child.kill('SIGKILL');
-          block.destroy();
+          // The sandbox is still parked on the block fd: kill it (bubblewrap
+          // and its PID 1, and with them the namespace); never release it unbridged.
+          void sbx.kill();
         });
-      }
-    });
-    readyFd.on('data', () => { ready = true; opts.mark?.('sandbox setup'); });
+      });
+    }
+    void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(plan.placeholders, mountedRo, writable);
       // Before the command may start: a cordon killed from here on leaves
@@ -148,9 +122,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
-      child.kill('SIGKILL');
-      block.destroy();
-      await closed;
+      await sbx.kill();
       throw e;
     }
     opts.mark?.('placeholders');
@@ -161,7 +133,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       const h = plan.rescan.helper;
       rescanner = (opts.rescan ?? ((roots, patterns) => deferScan(h, roots, patterns, runtimeDir())))(plan.rescan.roots, plan.rescan.patterns);
     }
-    const [code, signal] = await closed;
+    const [code, signal] = await sbx.closed;
+    // Settled by now: the helper's byte comes before bubblewrap's end.
+    const ready = await sbx.ready;
     opts.mark?.('command');
     // At once, so the walk overlaps the clean-up below. The sandbox's PID
     // namespace is gone with bubblewrap: nothing inside writes any more.
@@ -169,6 +143,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       rescanned = rescanner.go();
       rescanned.catch(() => {});
     }
+    const spawnError = sbx.spawnError();
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
@@ -181,6 +156,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (signal) return { exitCode: 128 + (osConstants.signals[signal] ?? 0), signal };
     return { exitCode: code ?? 1 };
   } finally {
+    finished = true;
     if (!rescanned) rescanner?.cancel();
     relay?.kill('SIGKILL');
     if (holds) releasePlaceholders(holds);
@@ -259,28 +235,4 @@ function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: s
   r.on('error', (e) => { if (!settled) { settled = true; onFail(`cannot start ${b.relay}: ${e.message}`); } });
   r.on('exit', (code, sig) => { if (!settled) { settled = true; onFail(err.trim() || `relay exited ${code ?? sig}`); } });
   return r;
-}
-
-/** Variables whose caller value is kept, with cordon's options added after it. */
-const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
-/**
- * Variables where the caller's own value is an explicit choice that cordon
- * does not override, with the other spellings that mean the same (npm reads
- * its settings from the environment in either case).
- */
-const CALLERS_CHOICE = new Map<string, readonly string[]>([
-  ['GIT_SSH_COMMAND', []],
-  ['npm_config_cache', ['NPM_CONFIG_CACHE']],
-  ['GOCACHE', []],
-]);
-
-/** The caller's environment with the plan's on top (appended or left alone where the caller's value matters). */
-export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...caller };
-  for (const [k, v] of Object.entries(plan)) {
-    const same = CALLERS_CHOICE.get(k);
-    if (same && [k, ...same].some((name) => caller[name])) continue;
-    env[k] = APPENDED.has(k) && caller[k] ? `${caller[k]} ${v}` : v;
-  }
-  return env;
 }

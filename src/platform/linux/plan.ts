@@ -84,7 +84,14 @@ export interface LinuxPlan {
   readonly rescan?: Rescan & { readonly helper: string };
 }
 
-export interface Fds { readonly info: number; readonly seccomp: number; readonly ready: number; readonly block: number }
+export interface Fds {
+  readonly info: number;
+  readonly seccomp: number;
+  readonly ready: number;
+  readonly block: number;
+  /** Where the caller's stderr reaches the helper (bubblewrap's own fd 2 is a pipe the launcher reads; see sandbox-process.ts). */
+  readonly stderr?: number;
+}
 
 /** Inside the sandbox's own network namespace: where the relay listens. */
 export const PROXY_PORTS = { http: 3128, socks: 1080 } as const;
@@ -225,6 +232,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   ];
   const helperArgs = [
     facts.helper, 'run', '--ready-fd', String(fds.ready),
+    ...(fds.stderr !== undefined ? ['--stderr-fd', String(fds.stderr)] : []),
     // The helper installs cordon's seccomp filter itself, after its mounts (the filter forbids them).
     '--seccomp-fd', String(fds.seccomp),
     ...helperMounts.flatMap((m) => [m.pin ? '--pin' : m.args[1] === '/dev/null' ? '--null' : '--ro', m.path]),

@@ -147,3 +147,32 @@ test('a cordon whose programs a running sandbox can write refuses to start until
   const after = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN']);
   assert.equal(after.status, 0, after.stderr);
 });
+
+test("while a sandbox that can write cordon's helper runs, cordon runs none of its programs before refusing: not its start-up scan, not a sandbox started ahead", async () => {
+  const w = makeWorld();
+  const shared = join(w.outside, 'tools');
+  const pkg = join(shared, 'cordon');
+  mkdirSync(pkg, { recursive: true });
+  for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
+  // A first run of that copy: the next one like it starts its scan and its sandbox ahead (early.ts).
+  const first = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'true']);
+  assert.equal(first.status, 0, first.stderr);
+  const pwned = join(w.outside, 'PWNED');
+  // The running sandbox replaces the copy's helper with a program of its own, which would run on the host.
+  const plant = `printf '#!/bin/sh\\ntouch ${pwned}\\n' > ${join(pkg, 'native', 'build', 'cordon-helper')} && touch "$READY"; exec sleep 30`;
+  const running = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--allow-write', shared, '--', '/bin/sh', '-c', plant], { cwd: w.proj, env: { ...w.env, READY: join(w.proj, 'READY') }, stdio: 'ignore' });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!existsSync(join(w.proj, 'READY'))) {
+      if (Date.now() > deadline) throw new Error('the first sandbox never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const r = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'true']);
+    assert.equal(r.status, 125, r.stderr);
+    assert.match(r.stderr, /is writable by a sandbox that is still running/);
+    assert.ok(!existsSync(pwned), "cordon ran the helper the sandbox wrote");
+  } finally {
+    running.kill('SIGTERM');
+    await new Promise((r) => running.on('close', r));
+  }
+});

@@ -1,0 +1,182 @@
+/**
+ * The sandbox's process: bubblewrap, whose command is cordon's helper.
+ * bubblewrap reads all its options from fd 3 at once, builds the namespaces
+ * and its mounts, and then waits on the block fd before it runs anything;
+ * the helper reads its own options (its mounts, the Landlock rules and the
+ * command) from fd 8 only once it runs. So the process can be started
+ * before the plan is final: the CLI starts one ahead from the bubblewrap
+ * options of the last run like it (cli/early.ts), and bubblewrap builds the
+ * sandbox while cordon compiles the policy. launch.ts uses a process
+ * started ahead only if its program, options and environment are exactly the
+ * plan's, and otherwise kills it, which is safe because nothing has run in
+ * it: bubblewrap is still parked on the block fd, and a helper that starts
+ * without options exits without running anything.
+ *
+ * fd layout handed to bubblewrap: 2 = a pipe carrying bubblewrap's own
+ * messages, copied to cordon's stderr only for the process that is used
+ * (a process killed unused says nothing); 3 = bubblewrap's options
+ * (NUL-separated); 4 = info (bubblewrap writes the sandbox's PID 1);
+ * 5 = the seccomp program (read by the helper, which installs it after its
+ * own mounts); 6 = ready (the helper writes one byte once the walls are up,
+ * just before it starts the command); 7 = block (the sandbox waits on it
+ * until its placeholders exist and, for a filtered network, the relay
+ * listens inside); 8 = the helper's options (NUL-separated); 9 = the
+ * caller's stderr, which the helper makes the command's fd 2.
+ */
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+
+export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9 } as const;
+
+export interface SandboxProcess {
+  readonly bwrap: string;
+  readonly helper: string;
+  readonly bwrapArgs: readonly string[];
+  readonly env: NodeJS.ProcessEnv;
+  /** bubblewrap's exit: code and signal. */
+  readonly closed: Promise<[number | null, NodeJS.Signals | null]>;
+  /** The sandbox's PID 1 once bubblewrap has said it, else 0. */
+  pid(): number;
+  /** Resolves with the sandbox's PID 1, or 0 if bubblewrap ended first. */
+  readonly started: Promise<number>;
+  /** Resolves true once the helper says the walls are up and the command starts (false if bubblewrap ended first). */
+  readonly ready: Promise<boolean>;
+  /** Why bubblewrap could not be started at all, if it could not. */
+  spawnError(): Error | undefined;
+  /** Hands the helper its options (everything after `run`: mounts, rules, `--`, the command) and the seccomp program. */
+  configure(helperOptions: readonly string[], seccomp: Buffer): void;
+  /** Lets the sandbox go on into the helper. */
+  release(): void;
+  /** From now on bubblewrap's messages go to cordon's stderr, those held so far first. */
+  adopt(): void;
+  /** Sends a signal to the sandbox's PID 1 (to bubblewrap before it is known). */
+  signal(sig: NodeJS.Signals): void;
+  /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
+  kill(): Promise<void>;
+}
+
+/** Messages held from a process not (yet) adopted: bubblewrap says little; more is dropped. */
+const MAX_HELD = 64 * 1024;
+
+export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv): SandboxProcess {
+  // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
+  // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
+  const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], {
+    stdio: ['inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 2],
+    env,
+    detached: true,
+  });
+  let spawnError: Error | undefined;
+  child.on('error', (e) => { spawnError = e; });
+  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+    child.on('close', (c, s) => resolve([c, s]));
+  });
+  const [, , messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd] = child.stdio as unknown as [unknown, unknown, Readable, Writable, Readable, Writable, Readable, Writable, Writable];
+  for (const w of [argsFd, seccompFd, block, helperArgsFd]) w.on('error', () => {});
+  argsFd.end(Buffer.from(bwrapArgs.map((a) => `${a}\0`).join('')));
+
+  let adopted = false;
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  messages.on('data', (d: Buffer) => {
+    if (adopted) process.stderr.write(d);
+    else if (heldBytes < MAX_HELD) {
+      held.push(d);
+      heldBytes += d.length;
+    }
+  });
+
+  let pid = 0;
+  let infoText = '';
+  const started = new Promise<number>((resolve) => {
+    info.on('data', (d: Buffer) => {
+      if (pid) return;
+      infoText += d.toString();
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(infoText);
+      if (m) resolve((pid = Number(m[1])));
+    });
+    void closed.then(() => resolve(pid));
+  });
+  const ready = new Promise<boolean>((resolve) => {
+    readyFd.on('data', () => resolve(true));
+    void closed.then(() => resolve(false));
+  });
+
+  return {
+    bwrap,
+    helper,
+    bwrapArgs,
+    env,
+    closed,
+    started,
+    ready,
+    pid: () => pid,
+    spawnError: () => spawnError,
+    configure(helperOptions, seccomp) {
+      helperArgsFd.end(Buffer.from(helperOptions.map((a) => `${a}\0`).join('')));
+      seccompFd.end(seccomp);
+    },
+    release() {
+      block.end('1');
+    },
+    adopt() {
+      if (adopted) return;
+      adopted = true;
+      for (const d of held) process.stderr.write(d);
+      held = [];
+    },
+    signal(sig) {
+      try {
+        if (pid > 0) process.kill(pid, sig);
+        else child.kill(sig);
+      } catch { /* already gone */ }
+    },
+    async kill() {
+      // Before any fd closes: an EOF on the block fd would let bubblewrap go on.
+      child.kill('SIGKILL');
+      if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone with bubblewrap */ }
+      block.destroy();
+      helperArgsFd.destroy();
+      await closed;
+    },
+  };
+}
+
+/** Whether a process started ahead is exactly the one the plan asks for (program, options, environment). */
+export function sameSandbox(p: Pick<SandboxProcess, 'bwrap' | 'helper' | 'bwrapArgs' | 'env'>, bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  return p.bwrap === bwrap && p.helper === helper && sameList(p.bwrapArgs, bwrapArgs) && sameEnv(p.env, env);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
+  const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => a[k] === b[k]);
+}
+
+/** Variables whose caller value is kept, with cordon's options added after it. */
+const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
+/**
+ * Variables where the caller's own value is an explicit choice that cordon
+ * does not override, with the other spellings that mean the same (npm reads
+ * its settings from the environment in either case).
+ */
+const CALLERS_CHOICE = new Map<string, readonly string[]>([
+  ['GIT_SSH_COMMAND', []],
+  ['npm_config_cache', ['NPM_CONFIG_CACHE']],
+  ['GOCACHE', []],
+]);
+
+/** The caller's environment with the plan's on top (appended or left alone where the caller's value matters). */
+export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...caller };
+  for (const [k, v] of Object.entries(plan)) {
+    const same = CALLERS_CHOICE.get(k);
+    if (same && [k, ...same].some((name) => caller[name])) continue;
+    env[k] = APPENDED.has(k) && caller[k] ? `${caller[k]} ${v}` : v;
+  }
+  return env;
+}
