@@ -19,7 +19,7 @@
  *     second write wall, 0 only when the user opted out of it); a kernel
  *     offering less is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
  *     (never following symlinks, crossing mount points, not descending into
  *     git dirs but for their modules/ and worktrees/) and prints
@@ -41,8 +41,14 @@
  *                large, out of descriptors, or a directory renamed or
  *                replaced while it was walked); the scan still exits 0
  *       E\tN     N directories could not be read (only if N > 0)
+ *       D\tID    (with --ids only) right after a G, B or S record: the
+ *                identity of its git dir (G: PATH/.git as it is, never
+ *                followed; B, S: PATH), DEV:INO:BIRTH (birth time in ns, 0
+ *                where the filesystem keeps none); no D when it cannot be
+ *                looked at
  *     --max-depth N reads directories at most N levels below ROOT (ROOT = 0).
  *     --max-dirs N looks at most at N directories (then I records).
+ *     --ids adds the D records.
  *     --cache FILE makes it incremental: directories unchanged since FILE
  *     recorded them are not read again (see "the incremental cache" below).
  *     FILE and its directory must be the caller's and not group/other
@@ -99,6 +105,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -131,7 +138,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
@@ -984,6 +991,7 @@ static struct {
 	unsigned max_depth;
 	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
+	bool ids; /* --ids: D records */
 	char *path; /* absolute path of the directory being read */
 	size_t path_len, path_cap;
 	char *ents; /* stack of listed entries, in the cache's entry encoding */
@@ -1048,6 +1056,24 @@ static void emit(char kind, const char *path, size_t len)
 	out_put(head, 2);
 	out_put(path, len);
 	out_put("", 1);
+}
+
+/*
+ * --ids: the D record of the git dir just reported, `name` in dfd (""
+ * for dfd itself), never followed. The birth time is part of it because
+ * inode numbers are reused at once (ext4 gives a .git removed and made
+ * again the number it had), a birth time is not
+ * (test/integration/native/scan.test.ts, "scan --ids").
+ */
+static void emit_id(int dfd, const char *name)
+{
+	struct statx sx;
+	if (!S.ids || statx(dfd, name, AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH), STATX_INO | STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_INO))
+		return;
+	long long birth = sx.stx_mask & STATX_BTIME ? (long long)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec : 0;
+	char id[80];
+	int n = snprintf(id, sizeof id, "%llu:%llu:%lld", (unsigned long long)makedev(sx.stx_dev_major, sx.stx_dev_minor), (unsigned long long)sx.stx_ino, birth);
+	emit('D', id, (size_t)n);
 }
 
 /* Appends "/name" (n bytes) to S.path; returns the length to restore afterwards. */
@@ -1729,6 +1755,7 @@ static void list_modules(int fd, bool container)
 	read_dir(fd, visit_ns, &g);
 	if (!container && g.head && g.config) {
 		emit('S', S.path, S.path_len);
+		emit_id(fd, "");
 		S.ents_len = mark; /* a git dir's insides are git's: only its modules/ and worktrees/ matter */
 		frame_push(F_GITDIR, fd, 0);
 		return;
@@ -1898,10 +1925,14 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 	bool bare = s.head && ((s.objects && s.refs) || s.commondir);
 	if (bare)
 		unlist_git_internals(mark);
-	if (s.git)
+	if (s.git) {
 		emit('G', S.path, S.path_len);
-	if (bare)
+		emit_id(fd, ".git");
+	}
+	if (bare) {
 		emit('B', S.path, S.path_len);
+		emit_id(fd, "");
+	}
 
 	size_t at = 0;
 	if (S.caching) {
@@ -1953,7 +1984,8 @@ static void link_check(size_t i)
 
 /* A recorded directory, unchanged: prints and pushes its frame from the record
  * alone. fd: an O_PATH descriptor of it when one was needed (for its git dir,
- * or as the children's new anchor), else -1 (then anc is where lookups start). */
+ * its .git's identity, or as the children's new anchor), else -1 (then anc is
+ * where lookups start). */
 static void replay(size_t anc, int fd, unsigned depth, const struct node *n)
 {
 	struct node w = *n;
@@ -1990,10 +2022,13 @@ static void replay(size_t anc, int fd, unsigned depth, const struct node *n)
 			link_check(i);
 		path_pop(o);
 	}
-	if (n->flags & N_GIT)
+	if (n->flags & N_GIT) {
 		emit('G', S.path, S.path_len);
+		emit_id(fd, ".git");
+	}
 	if (n->flags & N_BARE) {
 		emit('B', S.path, S.path_len);
+		emit_id(fd, "");
 		push_gitdir(i, NULL);
 	}
 	if (n->flags & N_GITDIR)
@@ -2012,9 +2047,10 @@ static void enter_main(size_t parent, struct rec old)
 	bool have = old.len && node_parse(old, &n);
 	if (have && !(n.flags & N_UNTRUSTED)) {
 		/* Mostly one stat. An O_PATH fd, checked by its own fstat, where the
-		 * replay needs one: for its git dir, and as a new anchor. */
+		 * replay needs one: for its git dir, its .git's identity (--ids: looked
+		 * up in the very directory checked), and as a new anchor. */
 		bool kids = depth < S.max_depth && n.n_dirs;
-		bool need_fd = (n.flags & (N_GITDIR | N_BARE)) || (kids && (hops >= MAX_HOPS || S.path_len - from > 1024));
+		bool need_fd = (n.flags & (N_GITDIR | N_BARE | (S.ids ? N_GIT : 0))) || (kids && (hops >= MAX_HOPS || S.path_len - from > 1024));
 		int afd = frame_fd(anc), fd = -1, r = -1;
 		struct stat st;
 		if (afd < 0) {
@@ -2340,6 +2376,8 @@ static int cmd_scan(int argc, char **argv)
 			C.file = argv[++i];
 		} else if (strcmp(argv[i], "--wait-stdin") == 0) {
 			wait_stdin = true;
+		} else if (strcmp(argv[i], "--ids") == 0) {
+			S.ids = true;
 		} else {
 			usage();
 		}

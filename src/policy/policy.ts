@@ -69,6 +69,14 @@ export interface Rescan {
   readonly patterns: readonly string[];
   /** Work trees and submodule git dirs found before the run. */
   readonly known: readonly string[];
+  /**
+   * The identity of each git dir found before the run, by its path (a work
+   * tree's `.git`, a submodule or bare git dir: ScanResult.ids). A known
+   * repository whose git dir has another identity after the run, or none,
+   * is new (removed and made again, or another directory renamed there).
+   * Absent when the scan reported no identities: paths alone decide.
+   */
+  readonly ids?: Readonly<Record<string, string>>;
   /** Directories the scan before the run could not read: more after it may hide a repository. */
   readonly unreadable: number;
   /** Where the command could write: only a repository there can be the command's. */
@@ -138,6 +146,8 @@ export interface ScanFound {
   readonly incomplete?: readonly string[];
   readonly linkedIncomplete?: readonly string[];
   readonly unreadable?: number;
+  /** Each git dir's identity, by its path (ScanResult.ids). */
+  readonly ids?: Readonly<Record<string, string>>;
 }
 
 export interface PolicyInput extends PathContext {
@@ -351,7 +361,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings,
       network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
   }
 }

@@ -98,6 +98,8 @@ export interface ScanOptions {
   maxDepth?: number;
   /** --cache FILE */
   cache?: string;
+  /** --ids */
+  ids?: boolean;
 }
 export interface ScanOutcome {
   code: number | null;
@@ -105,12 +107,13 @@ export interface ScanOutcome {
   records: string[];
   stderr: string;
 }
-/** Runs `cordon-helper scan [--match P]... [--max-depth N] [--cache F] -- ROOTS...`. */
+/** Runs `cordon-helper scan [--match P]... [--max-depth N] [--cache F] [--ids] -- ROOTS...`. */
 export async function scan(roots: readonly string[], opts: ScanOptions = {}, options: SpawnOptions = {}): Promise<ScanOutcome> {
   const args = ['scan'];
   for (const m of opts.match ?? []) args.push('--match', m);
   if (opts.maxDepth !== undefined) args.push('--max-depth', String(opts.maxDepth));
   if (opts.cache !== undefined) args.push('--cache', opts.cache);
+  if (opts.ids) args.push('--ids');
   const r = await runHelper([...args, '--', ...roots], options);
   return { code: r.code, records: scanRecords(r.stdout), stderr: r.stderr };
 }

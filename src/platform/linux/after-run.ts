@@ -33,17 +33,31 @@ import { scanTrees } from './scan.js';
  * linked worktree's git dir (`.git/worktrees/NAME`) needs nothing of its own:
  * git reaches it only through the worktree's `.git` file, a new repository
  * here, which is moved aside as a whole.
+ *
+ * A repository is one from before the run by identity, not by path: its git
+ * dir must still have the identity (device, inode, birth time) the first scan
+ * saw (Rescan.ids), else it was removed and made again, or another directory
+ * was renamed onto its path, and it is new. Pins make both impossible for a
+ * git dir in a writable root (test/integration/platform/linux/repository-identity.test.ts);
+ * this is the check that does not depend on them
+ * (test/unit/platform/linux/after-run.test.ts). A path on the watch list is
+ * its watched path's (a `.git` link is made again, not set aside).
  */
-export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[] }, watch: readonly WatchedPath[] = []): WatchedPath[] {
-  const known = new Set([...rescan.known, ...watch.map((w) => w.path)]);
+export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[]; readonly ids?: Readonly<Record<string, string>> }, watch: readonly WatchedPath[] = []): WatchedPath[] {
+  const known = new Set(rescan.known);
+  const watched = new Set(watch.map((w) => w.path));
+  const before = rescan.ids;
+  const after = found.ids ?? {};
+  const same = (gitDir: string) => !before || (Object.hasOwn(before, gitDir) && Object.hasOwn(after, gitDir) && before[gitDir] === after[gitDir]);
   const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
   const keep = rescan.keepConfig ? { keepConfig: true } : {};
   const out: WatchedPath[] = [];
   for (const repo of found.repos) {
     const dotGit = join(repo, '.git');
-    if (!known.has(repo) && !known.has(dotGit) && mine(dotGit)) out.push({ path: dotGit, kind: 'repository', repo, ...keep });
+    if (watched.has(repo) || watched.has(dotGit)) continue;
+    if (!((known.has(repo) || known.has(dotGit)) && same(dotGit)) && mine(dotGit)) out.push({ path: dotGit, kind: 'repository', repo, ...keep });
   }
-  for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!known.has(g) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
+  for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!watched.has(g) && !(known.has(g) && same(g)) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
   return out;
 }
 

@@ -139,7 +139,9 @@ export function writableByLiveRun(programs: readonly string[], live: readonly Jo
  * under those mounts (a rename on the host carries this run's mount along),
  * freeing the name for this run's command. So such repositories count as
  * new here too, and the live run's watched paths are watched here too: this
- * run's after-run step checks them again when it ends.
+ * run's after-run step checks them again when it ends. So is a git dir whose
+ * identity the live run saw otherwise (Rescan.ids: it was made again since):
+ * its identity is dropped here, which makes it new to this run too.
  */
 export function inheritLiveRuns(policy: Policy, live: readonly Journal[]): Policy {
   const rescan = policy.rescan;
@@ -147,9 +149,13 @@ export function inheritLiveRuns(policy: Policy, live: readonly Journal[]): Polic
   const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
   const theirsNew = (p: string) => live.some((j) => j.writable.some((w) => isWithin(p, w)) && !(j.rescan?.known ?? []).includes(p));
   const known = rescan.known.filter((k) => !theirsNew(k));
+  const ids = rescan.ids;
+  const theirsOther = (g: string) => live.some((j) => j.rescan?.ids && j.writable.some((w) => isWithin(g, w)) && j.rescan.ids[g] !== ids?.[g]);
+  const keptIds = ids && Object.fromEntries(Object.entries(ids).filter(([g]) => !theirsOther(g)));
+  const idsChanged = ids !== undefined && Object.keys(keptIds!).length !== Object.keys(ids).length;
   const paths = new Set(policy.watch.map((w) => w.path));
   const watch = [...policy.watch];
   for (const j of live) for (const w of j.watch) if (mine(w.path) && !paths.has(w.path)) { paths.add(w.path); watch.push(w); }
-  if (known.length === rescan.known.length && watch.length === policy.watch.length) return policy;
-  return { ...policy, watch, rescan: { ...rescan, known } };
+  if (known.length === rescan.known.length && !idsChanged && watch.length === policy.watch.length) return policy;
+  return { ...policy, watch, rescan: { ...rescan, known, ...(idsChanged ? { ids: keptIds } : {}) } };
 }

@@ -15,7 +15,7 @@
 import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { isUtf8 } from 'node:buffer';
 import { realpathSync, statSync } from 'node:fs';
-import { sep } from 'node:path';
+import { join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { isWithin } from '../../policy/paths.js';
@@ -57,9 +57,17 @@ export interface ScanResult {
   /** Links whose target could not be scanned whole (too many targets or directories): a match could hide there. */
   readonly linkedIncomplete: string[];
   readonly unreadable: number;
+  /**
+   * The identity (`dev:ino:birth`) of each git dir found, by its path: a work
+   * tree's `PATH/.git` as it is (never followed), a submodule or bare git
+   * dir itself. A repository is the one from before the run only if its git
+   * dir still has the same identity (after-run.ts newRepositories). A git dir
+   * that could not be looked at has none.
+   */
+  readonly ids: Record<string, string>;
 }
 
-const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
+const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
 
 /**
  * With `cacheDir` (cordon's private state directory), the helper keeps an
@@ -75,7 +83,7 @@ export function scanTrees(helper: string, roots: readonly string[], patterns: re
 }
 
 function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number): string[] {
-  const args = ['scan'];
+  const args = ['scan', '--ids'];
   if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify([roots, patterns]))}.cache`);
   if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
@@ -256,26 +264,31 @@ function directoryAt(link: string): string | undefined {
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0 };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, ids: {} as Record<string, string> };
   const unnamable = new Set<string>();
+  // A D record names the git dir of the G, S or B record right before it, and no other.
+  let gitDir: string | undefined;
   for (let at = 0; at < buf.length; ) {
     let end = buf.indexOf(0, at);
     if (end < 0) end = buf.length;
     const rec = buf.subarray(at, end);
     at = end + 1;
+    const owner = gitDir;
+    gitDir = undefined;
     if (rec.length < 2 || rec[1] !== 0x09) continue;
     const kind = String.fromCharCode(rec[0]!);
-    if (!'GSBWMLIE'.includes(kind)) continue;
+    if (!'GSBWMLIED'.includes(kind)) continue;
     const bytes = rec.subarray(2);
     if (!isUtf8(bytes)) {
-      if (kind !== 'E') unnamable.add(validAncestor(bytes));
+      if (kind !== 'E' && kind !== 'D') unnamable.add(validAncestor(bytes));
       continue;
     }
     const v = bytes.toString('utf8');
     switch (kind) {
-      case 'G': r.repos.push(v); break;
-      case 'S': r.submoduleGitDirs.push(v); break;
-      case 'B': r.bareGitDirs.push(v); break;
+      case 'D': if (owner !== undefined && /^\d+:\d+:\d+$/.test(v)) r.ids[owner] = v; break;
+      case 'G': r.repos.push(v); gitDir = join(v, '.git'); break;
+      case 'S': r.submoduleGitDirs.push(v); gitDir = v; break;
+      case 'B': r.bareGitDirs.push(v); gitDir = v; break;
       case 'W': r.worktreeGitDirs.push(v); break;
       case 'M': r.matches.push(v); break;
       case 'L': r.links.push(v); break;

@@ -165,6 +165,66 @@ describe('scan: git dirs the way git finds them', () => {
   });
 });
 
+describe('scan --ids: the identity of every git dir found', () => {
+  /** The raw records in the scanner's order, a D paired with the record before it. */
+  async function idsOf(roots: readonly string[], extra: readonly string[] = []): Promise<Map<string, string>> {
+    const r = await run(helper, ['scan', '--ids', ...extra, '--', ...roots]);
+    assert.equal(r.code, 0, r.stderr);
+    const recs = r.stdout.split('\0').filter(Boolean);
+    const out = new Map<string, string>();
+    recs.forEach((rec, i) => {
+      if (!rec.startsWith('D\t')) return;
+      const prev = recs[i - 1]!;
+      assert.match(prev, /^[GBS]\t/, `a D record after ${prev}`);
+      out.set(prev, rec.slice(2));
+    });
+    return out;
+  }
+  const idOf = (p: string) => { const s = lstatSync(p, { bigint: true }); return `${s.dev}:${s.ino}:${s.birthtimeNs}`; };
+
+  it('G: PATH/.git as it is (directory, gitfile or link, never followed); B and S: the git dir itself', T, async () => {
+    const root = tempDir('cordon-scan-ids-');
+    for (const d of ['dir', 'file', 'link', 'elsewhere']) mkdirSync(join(root, d));
+    assert.equal(spawnSync('git', ['init', '-q', join(root, 'dir')]).status, 0);
+    assert.equal(spawnSync('git', ['init', '-q', join(root, 'elsewhere')]).status, 0);
+    writeFileSync(join(root, 'file', '.git'), 'gitdir: ../elsewhere/.git\n');
+    symlinkSync('../elsewhere/.git', join(root, 'link', '.git'));
+    assert.equal(spawnSync('git', ['init', '-q', '--bare', join(root, 'bare.git')]).status, 0);
+    mkdirSync(join(root, 'dir', '.git', 'modules', 's'), { recursive: true });
+    writeFileSync(join(root, 'dir', '.git', 'modules', 's', 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(root, 'dir', '.git', 'modules', 's', 'config'), '');
+    const want = new Map([
+      ...['dir', 'file', 'link', 'elsewhere'].map((d) => [`G\t${join(root, d)}`, idOf(join(root, d, '.git'))] as const),
+      [`B\t${join(root, 'bare.git')}`, idOf(join(root, 'bare.git'))],
+      [`S\t${join(root, 'dir', '.git', 'modules', 's')}`, idOf(join(root, 'dir', '.git', 'modules', 's'))],
+    ]);
+    assert.deepEqual(await idsOf([root]), want);
+    assert.notEqual(idOf(join(root, 'link', '.git')), idOf(join(root, 'elsewhere', '.git')), 'the link is not its target');
+    // From the cache too (aged past the 2 s racy window, so the records are replayed).
+    const cache = join(tempDir('cordon-scan-ids-cache-'), 'scan.cache');
+    await idsOf([root], ['--cache', cache]);
+    await new Promise((r) => setTimeout(r, 2_300));
+    await idsOf([root], ['--cache', cache]);
+    assert.deepEqual(await idsOf([root], ['--cache', cache]), want);
+  });
+
+  it('a .git removed and made again has another identity, though the filesystem may give it the same inode number', T, async () => {
+    const root = tempDir('cordon-scan-ids-again-');
+    const repo = join(root, 'r');
+    mkdirSync(repo);
+    assert.equal(spawnSync('git', ['init', '-q', repo]).status, 0);
+    const before = (await idsOf([root])).get(`G\t${repo}`);
+    const ino = lstatSync(join(repo, '.git')).ino;
+    spawnSync('rm', ['-rf', join(repo, '.git')]);
+    await new Promise((r) => setTimeout(r, 20)); // past the clock's tick: the birth time is all that differs when the number is reused
+    assert.equal(spawnSync('git', ['init', '-q', repo]).status, 0);
+    const after = (await idsOf([root])).get(`G\t${repo}`);
+    assert.ok(before && after);
+    assert.notEqual(after, before, `inode ${ino} then ${lstatSync(join(repo, '.git')).ino}`);
+    assert.equal(after, idOf(join(repo, '.git')));
+  });
+});
+
 describe('scan: symbolic links', () => {
   it('L for a link to a directory, with --match only; never walked; not for files, dangling links or .git', T, async () => {
     const root = tempDir('cordon-scan-links-');

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
 
@@ -89,6 +89,26 @@ for (const { name, asUser } of who) {
     assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*fresh/);
     assertDefused(w);
     assert.ok(!readdirSync(state).some((n) => n.startsWith('journal-')), 'the journal is gone once finished');
+  });
+
+  test(`SIGKILL: the journal keeps the identities of the git dirs: one replaced at its path since that run started is set aside by the next run (${name})`, async () => {
+    const w = await killedMidRun(world(), asUser);
+    // Pins keep the command from doing this inside (repository-identity.test.ts); done here on the
+    // host, it shows that the run finished from the journal judges a repository by identity, not path.
+    const nested = join(w.proj, 'deep', 'a', 'b', 'c');
+    const decoy = join(w.outside, 'decoy');
+    spawnSync('git', ['init', '-q', decoy]);
+    spawnSync('git', ['-C', decoy, 'config', 'core.fsmonitor', `touch ${join(w.outside, 'MARK')}`]);
+    rmSync(join(nested, '.git'), { recursive: true });
+    renameSync(join(decoy, '.git'), join(nested, '.git'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const r = cordon(w, ['--', 'true'], { ...(asUser ? { asUser } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*deep\/a\/b\/c\b/, r.stderr);
+    spawnSync('git', ['status', '--short'], { cwd: nested });
+    assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran the replaced repository\'s fsmonitor');
+    assert.match(readFileSync(join(nested, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/);
+    assertDefused(w);
   });
 
   test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {

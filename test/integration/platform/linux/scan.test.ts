@@ -16,7 +16,7 @@ import { tempDir } from '../../../helpers/tmp.js';
 import { chownSync, makeWorld, sh, testUser } from '../../../helpers/cordon.js';
 
 const helper = helperPath();
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
 
 function tree(): { a: string; b: string } {
   const d = realpathSync(tempDir(join(tmpdir(), 'cordon-scan-')));

@@ -27,6 +27,18 @@ test('inheritLiveRuns: what a live run created counts as new here, and its watch
   assert.equal(inheritLiveRuns(policy, []), policy, 'no live run: the policy as it was');
 });
 
+test('inheritLiveRuns: a git dir a live run saw with another identity (made again since it started) is new here too', () => {
+  const ids = { '/p/.git': '1:1:1', '/p/old/.git': '1:2:2', '/p/same/.git': '1:3:3', '/q/r/.git': '1:4:4' };
+  const policy = {
+    watch: [],
+    rescan: { roots: ['/p', '/q'], patterns: [], known: ['/p', '/p/old', '/p/same', '/q/r'], ids, unreadable: 0, writable: ['/p', '/q'], keepConfig: false },
+  } as unknown as Policy;
+  const a = journal({ writable: ['/p'], rescan: { roots: ['/p'], patterns: [], known: ['/p', '/p/old', '/p/same'], ids: { ...ids, '/p/old/.git': '1:2:1' }, unreadable: 0, writable: ['/p'], keepConfig: false } });
+  assert.deepEqual(inheritLiveRuns(policy, [a]).rescan?.ids, { '/p/.git': '1:1:1', '/p/same/.git': '1:3:3', '/q/r/.git': '1:4:4' }, 'old is new here; /q is not that run\'s');
+  const same = journal({ writable: ['/p'], rescan: { roots: ['/p'], patterns: [], known: ['/p', '/p/old', '/p/same'], ids: { '/p/.git': '1:1:1', '/p/old/.git': '1:2:2', '/p/same/.git': '1:3:3' }, unreadable: 0, writable: ['/p'], keepConfig: false } });
+  assert.equal(inheritLiveRuns(policy, [same]), policy, 'the same identities: nothing changes');
+});
+
 test('processStart: this process has one; a pid that does not exist has none', () => {
   assert.match(processStart('self') ?? '', /^\d+$/);
   assert.equal(processStart(2 ** 22 + 1), undefined);

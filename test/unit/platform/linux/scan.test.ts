@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { followLinks, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0 };
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
 
 test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () => {
   const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'M\t/p/x/.env', 'L\t/p/link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
@@ -22,6 +22,24 @@ test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () =>
     unreadable: 3,
   });
   assert.deepEqual(parseScan(''), NONE);
+});
+
+test('parseScan: a D record is the identity of the git dir of the G, S or B record right before it, and of no other', () => {
+  const out = [
+    'G\t/p', 'D\t1:2:3', // the work tree's .git
+    'B\t/p/x.git', 'D\t1:4:0', // a filesystem that keeps no birth time
+    'S\t/p/.git/modules/s', 'D\t1:5:6',
+    'G\t/p/both', 'D\t1:7:8', 'B\t/p/both', 'D\t1:9:10', // a work tree that is a git dir too: two git dirs
+    'G\t/p/noid', // could not be looked at: none
+    'M\t/p/.env', 'D\t9:9:9', // after anything else: ignored
+    'W\t/p/.git/worktrees/w', 'D\t9:9:9',
+    'G\t/p/twice', 'D\t1:11:12', 'D\t9:9:9', // only the first
+    'G\t/p/bad', 'D\t1:x:2', // not an identity
+  ].join('\0');
+  assert.deepEqual(parseScan(out).ids, { '/p/.git': '1:2:3', '/p/x.git': '1:4:0', '/p/.git/modules/s': '1:5:6', '/p/both/.git': '1:7:8', '/p/both': '1:9:10', '/p/twice/.git': '1:11:12' });
+  const rec = (kind: string, ...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${kind}\t`), ...parts.map((x) => Buffer.from(x))]);
+  const unnamed = Buffer.concat([rec('G', '/p/', [0xff]), rec('D', '1:2:3'), rec('G', '/q'), rec('D', '1:3:4')].flatMap((b) => [b, Buffer.from([0])]));
+  assert.deepEqual(parseScan(unnamed).ids, { '/q/.git': '1:3:4' }, 'a record that is not used gives its D to nobody');
 });
 
 test('parseScan: a path that is not valid UTF-8 is never used; its deepest valid ancestor is reported incomplete instead', () => {
