@@ -34,7 +34,7 @@
  *       W\tPATH  a linked worktree's git dir: a directory in some git dir's
  *                worktrees/ (a .git, a bare git dir, a submodule git dir)
  *       M\tPATH  an entry whose basename matches a --match fnmatch(3) pattern
- *       L\tPATH  (with --match only) a symbolic link that leads to a directory:
+ *       L\tPATH  (with --match only, not --match-no-links) a symbolic link that leads to a directory:
  *                what lies there is reached through PATH too
  *       I\tPATH  the scan could not look at everything below the directory
  *                PATH (a path too long to name, --max-dirs, a listing too
@@ -46,6 +46,8 @@
  *                followed; B, S: PATH), DEV:INO:BIRTH (birth time in ns, 0
  *                where the filesystem keeps none); no D when it cannot be
  *                looked at
+ *     --match-no-links PATTERN: as --match, without L records on its account
+ *     (a stat of every link; cordon's protected names, looked for after a run).
  *     --max-depth N reads directories at most N levels below ROOT (ROOT = 0).
  *     --max-dirs N looks at most at N directories (then I records).
  *     --ids adds the D records.
@@ -988,6 +990,7 @@ static struct {
 	char **match;
 	size_t n_match;
 	bool *literal; /* pattern without wildcards: strcmp is enough */
+	bool links; /* some --match (not --match-no-links): L records */
 	unsigned max_depth;
 	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
@@ -1867,7 +1870,7 @@ static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, v
 		s->refs = true;
 	else if (strcmp(name, "commondir") == 0)
 		s->commondir |= type != DT_DIR;
-	if (type == DT_LNK && S.n_match && strcmp(name, ".git") != 0)
+	if (type == DT_LNK && S.links && strcmp(name, ".git") != 0)
 		fl |= E_LINK; /* a .git link redirects git: the policy protects the link itself */
 	if (!fl)
 		return;
@@ -2207,6 +2210,8 @@ static void cache_key(char **roots, size_t n_roots)
 		len += strlen(roots[i]) + 2;
 	for (size_t i = 0; i < S.n_match; i++)
 		len += strlen(S.match[i]) + 2;
+	if (S.n_match && !S.links)
+		len += 2; /* 'N': the same patterns without L records are another scan */
 	char *k = malloc(len), *p = k;
 	if (!k)
 		die("malloc");
@@ -2217,6 +2222,8 @@ static void cache_key(char **roots, size_t n_roots)
 		p += sprintf(p, "R%s", roots[i]) + 1;
 	for (size_t i = 0; i < S.n_match; i++)
 		p += sprintf(p, "P%s", S.match[i]) + 1;
+	if (S.n_match && !S.links)
+		p += sprintf(p, "N") + 1;
 	C.key = k;
 	C.key_len = len;
 }
@@ -2354,7 +2361,8 @@ static int cmd_scan(int argc, char **argv)
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "--match") == 0 && i + 1 < argc) {
+		if ((strcmp(argv[i], "--match") == 0 || strcmp(argv[i], "--match-no-links") == 0) && i + 1 < argc) {
+			S.links |= argv[i][7] == '\0';
 			const char *p = argv[++i];
 			S.literal[S.n_match] = strpbrk(p, "*?[\\") == NULL;
 			S.match[S.n_match++] = argv[i];

@@ -75,18 +75,25 @@ const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], wo
  * directory then costs one stat instead of a read (ino, mtime and ctime must
  * all match, and a directory changed within 2 s of being recorded is re-read).
  */
-export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): ScanResult {
+export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): ScanResult {
   if (roots.length === 0) return EMPTY;
-  const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir, undefined, names), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
   if (r.error || r.status !== 0) throw scanFailed(roots, r.error?.message ?? r.stderr.toString().trim(), r.error);
   return parseScan(r.stdout);
 }
 
-function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number): string[] {
+/**
+ * `names`: basenames reported like `patterns` (M records), but without the
+ * symbolic links (`--match-no-links`): a `**` pattern needs every link to a
+ * directory, which costs a stat per link (pnpm's node_modules has thousands);
+ * the protected names looked for after a run need none (Rescan.names).
+ */
+function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number, names: readonly string[] = []): string[] {
   const args = ['scan', '--ids'];
-  if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify([roots, patterns]))}.cache`);
+  if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify(names.length > 0 ? [roots, patterns, names] : [roots, patterns]))}.cache`);
   if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
+  for (const n of names) args.push('--match-no-links', n);
   args.push('--', ...roots);
   return args;
 }
@@ -125,9 +132,9 @@ export interface DeferredScan {
 }
 
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
-export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string): DeferredScan {
+export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): DeferredScan {
   const sorted = [...roots].sort();
-  const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir);
+  const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir, undefined, names);
   // Own process group: a Ctrl-C or a SIGTERM to cordon's group must not kill the after-run scan.
   const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin.on('error', () => {});
