@@ -38,6 +38,8 @@ export function printExplain(c: Compiled, json: boolean): void {
     };
     for (const w of policy.watch) out.push(`  ${w.path}  ${what(w)}`);
     if (policy.rescan) out.push(`  every new repository in ${policy.rescan.writable.join(', ')} (found by scanning ${policy.rescan.roots.join(', ')} again): ${newRepo(policy.rescan.keepConfig)}`);
+    if (policy.rescan?.names?.length) out.push(`  a protected name (${policy.rescan.names.slice(0, 3).join(', ')}, … ${policy.rescan.names.length} in all) that appears at the root of a repository nested in ${policy.rescan.writable.join(', ')} (found by the same scan; no placeholder there): moved aside, unless an empty directory`);
+    if (policy.rescan?.recheckNames?.length) out.push(`  ${policy.rescan.recheckNames.length} protected names directly in ${policy.rescan.writable.join(', ')} (placeholders, which a command in another sandbox can write into, and names a run still going may move aside): moved aside unless gone or an empty directory`);
   }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made by cordon-helper after bubblewrap; [pin] = bound onto itself so it cannot be renamed away):');
   for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.pin ? '[pin] ' : ''}${m.args.join(' ')}    # ${m.why}`);

@@ -85,6 +85,27 @@ export interface Rescan {
   readonly keepConfig: boolean;
   /** Where the scan before the run could not look: closed for the run (guardUnscanned), so the scan after it may not look there either. */
   readonly unchecked?: readonly string[];
+  /**
+   * The protected names (PROTECTED_NAMES) that the scan after the run also
+   * reports: at the root of a git work tree nested in a writable root, a
+   * missing one gets no placeholder (a mount per name per repository on every
+   * run), so one the command created there is found by that scan and moved
+   * aside (createdNames in after-run.ts).
+   */
+  readonly names?: readonly string[];
+  /** Those that existed at the root of a nested work tree before the run: read-only in it, so not the command's. */
+  readonly heldNames?: readonly string[];
+  /** Directories closed read-only whole for the run (capGitDirs): nothing in them is the command's. */
+  readonly closed?: readonly string[];
+  /**
+   * Names directly in a writable root that are looked at after the run too:
+   * those held by a placeholder (an empty directory on the host, which a
+   * command in another sandbox that does not hold it can write into, and
+   * which another run's step after the run may then move aside, taking this
+   * run's mount along), and those a run still going may move aside
+   * (inheritNames in journal.ts). An empty directory there is left alone.
+   */
+  readonly recheckNames?: readonly string[];
 }
 
 /**
@@ -102,7 +123,9 @@ export interface WatchedPath {
    * that did not exist then (`commondir`, `config.worktree`, `info/attributes`);
    * `created`: a protected name in $HOME that did not exist (a placeholder
    * there would break the host's shells and git while it exists: see
-   * homeWatch), moved aside if the command made it.
+   * homeWatch), or one at the root of a nested work tree (found by the scan
+   * after the run: createdNames in after-run.ts), moved aside if the command
+   * made it.
    */
   readonly kind: 'repository' | 'git-file' | 'created' | 'link';
   /** For `created` and `link`: why the name matters ("shell startup file"). */
@@ -118,6 +141,12 @@ export interface WatchedPath {
   readonly repo: string;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
+  /**
+   * For `created`: an empty directory there is left alone. It holds nothing
+   * a tool would run, and it may be the placeholder of a run that is still
+   * going (moving it would take that run's mount along).
+   */
+  readonly keepEmptyDir?: boolean;
 }
 
 export interface CliRules {
@@ -284,9 +313,14 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     keepLink(p, r.path, why);
   };
   const homeWritable = isWritable(input.home);
+  // A writable root's missing names are held by placeholders: looked at after the run too (Rescan.recheckNames).
+  const placeheld: string[] = [];
   for (const w of writableRoots) {
     if (homeWritable && isWithin(input.home, w)) continue; // $HOME's own names, below
-    for (const n of PROTECTED_NAMES) prot(join(w, n.name), n.why);
+    for (const n of PROTECTED_NAMES) {
+      prot(join(w, n.name), n.why);
+      if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
+    }
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
   }
   if (homeWritable) {
@@ -320,12 +354,15 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const watch: WatchedPath[] = [...homeWatch, ...linkWatch];
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
+    const heldNames: string[] = [];
     for (const repo of scanned.repos.filter(isWritable)) {
       if (inClosed(closed, repo)) continue;
       // One listing instead of a lookup per name (~50 names, at every nested repository):
-      // only the names that are there can be protected here (a missing one gets no placeholder).
+      // only the names that are there can be protected here (a missing one gets no placeholder:
+      // the scan after the run looks for it, Rescan.names).
       const present = namesIn(repo);
       for (const n of ROOT_NAMES) if (!present || present.has(n.name)) protExisting(join(repo, n.name), n.why);
+      if (!writableRoots.includes(repo)) for (const n of PROTECTED_NAMES) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
     if (writableRoots.length > 0) {
       protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed }, scanned);
@@ -353,7 +390,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
     const warnings = [...input.settings.flatMap((s) => s.warnings), ...ownWarnings, ...scanWarnings];
     const unixSockets = unixSocketGrants(input, resolvePath, warnings);
-    return {
+    const policy: Policy = {
       cwd: input.cwd,
       home: input.home,
       rules,
@@ -363,6 +400,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       watch,
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
+    // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
+    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: PROTECTED_NAMES.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
   }
 }
 
@@ -542,6 +581,15 @@ function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[])
 
 /** The names protected at the root of a repository when they exist. */
 const ROOT_NAMES = [...PROTECTED_NAMES, ...SHELL_STARTUP];
+
+/** Something is at `p` (a link is not followed); false where it cannot be looked at. */
+function exists(p: string): boolean {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
+}
 
 /** The names in a directory, or undefined if it cannot be listed (then every name is looked up). */
 function namesIn(dir: string): Set<string> | undefined {

@@ -17,8 +17,10 @@ export const SHELL_STARTUP: readonly { name: string; why: string }[] = [
 
 /**
  * Names protected at the root of every writable path, existing or not. At the
- * root of a nested repository inside one they are protected when they exist
- * (a placeholder per name per repository would cost a mount each on every run).
+ * root of a nested repository inside one, an existing one is read-only and a
+ * missing one is looked for after the run and moved aside if the command made
+ * it (a placeholder per name per repository would cost a mount each on every
+ * run): createdNames in platform/linux/after-run.ts.
  */
 export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
   { name: '.envrc', why: 'direnv runs it on cd' },

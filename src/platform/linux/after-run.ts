@@ -4,7 +4,10 @@
  * new repository anywhere in a writable root (found by scanning the roots
  * again: see Rescan in policy.ts) has its configuration and hooks moved
  * aside; a new `commondir`, `config.worktree` or `info/attributes` in a
- * protected repository is moved aside. Nothing is deleted: each file keeps
+ * protected repository is moved aside; so is a protected name (`.envrc`,
+ * `.vscode`, `CLAUDE.md`, …) that appeared at the root of a work tree nested
+ * in a writable root, where a missing one has no placeholder (the same scan
+ * looks for them: createdNames). Nothing is deleted: each file keeps
  * its content under `NAME.cordon-untrusted`, and a warning says what moved
  * and how to take it back after reading it. A new repository gets a config
  * again, with only the keys that run nothing (its remotes, branches, user
@@ -18,10 +21,11 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
+import { PROTECTED_NAMES } from '../../policy/protected.js';
 import { scanTrees } from './scan.js';
 
 
@@ -65,7 +69,44 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
 export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: number }): string | undefined {
   if (found.unreadable <= rescan.unreadable) return undefined;
   const n = found.unreadable - rescan.unreadable;
-  return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); a git repository there could not be checked: before running git in one, read its .git/config and .git/hooks`;
+  return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); a git repository (or a protected name such as .envrc or CLAUDE.md) there could not be checked: before running git in one, read its .git/config and .git/hooks`;
+}
+
+/**
+ * Pure: the protected names (Rescan.names) that the command created at the
+ * root of a git work tree nested in a writable root, where a missing one has
+ * no placeholder: a match of the scan after the run that lies directly in a
+ * work tree that scan found in a writable root (one from before the run, or
+ * one the run made), that did not exist there before the run (heldNames:
+ * those were read-only in it), and that lies in no directory closed for the
+ * run. A writable root's own names are looked at only where recheckNames
+ * says (a placeholder, which a command in another sandbox can write into on
+ * the host, or a name a run still going may move aside). Each is moved aside
+ * like a missing name in $HOME (kind `created`), unless it is an empty
+ * directory (a placeholder of a run still going). Proved from inside by
+ * test/integration/platform/linux/nested-names.test.ts.
+ */
+export function createdNames(rescan: Rescan, found: { readonly repos: readonly string[]; readonly matches: readonly string[] }): WatchedPath[] {
+  if (!rescan.names || rescan.names.length === 0) return [];
+  const names = new Set(rescan.names);
+  const roots = new Set(rescan.writable);
+  const trees = new Set(found.repos.filter((r) => !roots.has(r) && rescan.writable.some((w) => isWithin(r, w))));
+  const held = new Set(rescan.heldNames ?? []);
+  const recheck = new Set(rescan.recheckNames ?? []);
+  const closed = new Set([...(rescan.closed ?? []), ...(rescan.unchecked ?? [])]);
+  const inClosed = (p: string) => { for (let a = dirname(p); closed.size > 0; a = dirname(a)) { if (closed.has(a)) return true; if (a === sep) break; } return false; };
+  const why = new Map(PROTECTED_NAMES.map((n) => [n.name, n.why]));
+  const out: WatchedPath[] = [];
+  const seen = new Set<string>();
+  for (const m of found.matches) {
+    const name = basename(m);
+    if (!names.has(name) || seen.has(m)) continue;
+    if (!(trees.has(dirname(m)) && !held.has(m)) && !recheck.has(m)) continue;
+    if (closed.has(m) || inClosed(m)) continue;
+    seen.add(m);
+    out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true });
+  }
+  return out;
 }
 
 /**
@@ -136,12 +177,16 @@ export function rootIdentities(roots: readonly string[]): Record<string, string>
  * still points where it did. It only skips work: what it sees is never acted
  * on (anything present goes to the helper, which looks again fd-relative).
  * A second run racing in the same directory has the same watch list and
- * handles what it makes itself.
+ * handles what it makes itself. An empty directory where that is all right
+ * (keepEmptyDir) is left: only a run that did not hold it read-only could
+ * fill it later, and that run checks it itself (createdNames, inheritNames).
  */
 function mayNeedWork(w: WatchedPath): boolean {
   try {
     if (w.kind === 'link') return readlinkSync(w.path) !== w.target;
-    return lstatSync(w.path, { throwIfNoEntry: false }) !== undefined;
+    const st = lstatSync(w.path, { throwIfNoEntry: false });
+    if (st?.isDirectory() && w.keepEmptyDir) return readdirSync(w.path).length > 0;
+    return st !== undefined;
   } catch {
     return true; // a link or a file on the way (ELOOP, ENOTDIR, EINVAL): the helper says what it is
   }
@@ -314,8 +359,9 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   if (j.rescan) {
     try {
-      const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir);
+      const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
       watch.push(...newRepositories(j.rescan, found, j.watch));
+      watch.push(...createdNames(j.rescan, found));
     } catch (e) {
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }

@@ -18,7 +18,7 @@
  * file): what does not parse is ignored and removed.
  */
 import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 
@@ -143,7 +143,8 @@ export function writableByLiveRun(programs: readonly string[], live: readonly Jo
  * identity the live run saw otherwise (Rescan.ids: it was made again since):
  * its identity is dropped here, which makes it new to this run too.
  */
-export function inheritLiveRuns(policy: Policy, live: readonly Journal[]): Policy {
+export function inheritLiveRuns(given: Policy, live: readonly Journal[]): Policy {
+  const policy = inheritNames(given, live);
   const rescan = policy.rescan;
   if (!rescan || live.length === 0) return policy;
   const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
@@ -158,4 +159,36 @@ export function inheritLiveRuns(policy: Policy, live: readonly Journal[]): Polic
   for (const j of live) for (const w of j.watch) if (mine(w.path) && !paths.has(w.path)) { paths.add(w.path); watch.push(w); }
   if (known.length === rescan.known.length && !idsChanged && watch.length === policy.watch.length) return policy;
   return { ...policy, watch, rescan: { ...rescan, known, ...(idsChanged ? { ids: keptIds } : {}) } };
+}
+
+/**
+ * Pure: the protected names at the root of a nested work tree (Rescan.names)
+ * that a run still going may move aside when it ends (createdNames in
+ * after-run.ts): in its writable roots but not directly in one, not held by
+ * it (its heldNames), in no directory it closed, or on its own recheck list.
+ * A name this run holds read-only (it existed when this run started: a live
+ * run's command may have made it) that such a run moves aside takes this
+ * run's mount along (a rename on the host), and this run's command could make
+ * it again. So such a name is not held here (it is looked for after this run
+ * like a missing one), and such a name directly in one of this run's writable
+ * roots (a placeholder or a read-only bind, never looked for otherwise) is
+ * looked for too (recheckNames). A placeholder the live run made is an empty
+ * directory, which it leaves alone (keepEmptyDir). Proved by
+ * test/unit/platform/linux/journal.test.ts and, with two real runs, by
+ * test/integration/platform/linux/nested-names.test.ts.
+ */
+export function inheritNames(policy: Policy, live: readonly Journal[]): Policy {
+  const rescan = policy.rescan;
+  if (!rescan?.names || live.length === 0) return policy;
+  const theirs = live.flatMap((j) => (j.rescan?.names ? [{ j, r: j.rescan, names: new Set(j.rescan.names), held: new Set(j.rescan.heldNames ?? []), recheck: new Set(j.rescan.recheckNames ?? []) }] : []));
+  if (theirs.length === 0) return policy;
+  const mayMove = (p: string) => theirs.some(({ j, r, names, held, recheck }) => {
+    if (recheck.has(p)) return true;
+    if (!names.has(basename(p)) || held.has(p) || j.writable.includes(dirname(p)) || !j.writable.some((w) => isWithin(p, w))) return false;
+    return ![...(r.closed ?? []), ...(r.unchecked ?? [])].some((c) => isWithin(p, c));
+  });
+  const heldNames = (rescan.heldNames ?? []).filter((p) => !mayMove(p));
+  const recheckNames = [...new Set([...(rescan.recheckNames ?? []), ...rescan.writable.flatMap((w) => rescan.names!.map((n) => join(w, n))).filter(mayMove)])];
+  if (heldNames.length === (rescan.heldNames ?? []).length && recheckNames.length === (rescan.recheckNames ?? []).length) return policy;
+  return { ...policy, rescan: { ...rescan, heldNames, ...(recheckNames.length > 0 ? { recheckNames } : {}) } };
 }

@@ -11,7 +11,7 @@ import { constants as osConstants } from 'node:os';
 import { CordonError } from '../../errors.js';
 import { acquirePlaceholders, releasePlaceholders, runtimeDir, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { isWithin } from '../../policy/paths.js';
@@ -38,7 +38,7 @@ export interface LaunchOptions {
   /** Called with a phase name as each phase of the launch ends (for --debug timings). */
   readonly mark?: (phase: string) => void;
   /** Prepares the scan of roots after the command (plan.rescan); by default cordon's native scanner, with its cache. */
-  readonly rescan?: (roots: readonly string[], patterns: readonly string[]) => DeferredScan;
+  readonly rescan?: (roots: readonly string[], patterns: readonly string[], names: readonly string[]) => DeferredScan;
   /**
    * A sandbox process started ahead of the plan (cli/early.ts): used if it is
    * exactly the plan's, else killed unused. Either way launchLinux owns it.
@@ -131,7 +131,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // The scan after the run: its process starts now, while the command runs.
     if (plan.rescan) {
       const h = plan.rescan.helper;
-      rescanner = (opts.rescan ?? ((roots, patterns) => deferScan(h, roots, patterns, runtimeDir())))(plan.rescan.roots, plan.rescan.patterns);
+      rescanner = (opts.rescan ?? ((roots, patterns, names) => deferScan(h, roots, patterns, runtimeDir(), names)))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
     }
     const [code, signal] = await sbx.closed;
     // Settled by now: the helper's byte comes before bubblewrap's end.
@@ -191,6 +191,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
     try {
       const found = await rescanned;
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
+      watch.push(...createdNames(plan.rescan, found));
       const locked = unreadableWarning(plan.rescan, found);
       if (locked) warn(locked);
       // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
