@@ -31,10 +31,9 @@ if (moved !== undefined) {
 const argv = process.argv.slice(2);
 const bundle = join(__dirname, '..', 'dist', 'bundle');
 const early = loadCached(join(bundle, 'early.cjs'));
-const scans = early.exports.startEarlyScans(argv);
-const sandbox = early.exports.startEarlySandbox(argv);
+const work = early.exports.startEarly(argv);
 const main = loadCached(join(bundle, 'main.cjs'));
-main.exports.main(argv, { scans, sandbox }).then((code) => {
+main.exports.main(argv, work).then((code) => {
   process.exitCode = code;
   // After the run, so the cache holds the functions a run compiles too.
   const full = main.exports.launched();

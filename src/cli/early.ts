@@ -12,7 +12,7 @@
  * unused, so a wrong guess costs time, never correctness. Anything that
  * goes wrong here is left for the normal path to report.
  *
- * The sandbox's process is started ahead the same way (startEarlySandbox):
+ * The sandbox's process is started ahead the same way:
  * from the bubblewrap options and environment the last run with the same
  * key used, so that bubblewrap builds the sandbox while cordon compiles;
  * launch.ts uses it only if the plan asks for exactly that, and kills it
@@ -37,20 +37,28 @@ import { sandboxEnv, startSandboxProcess, type SandboxProcess } from '../platfor
 /** Subcommands and flags that never run a command, so never scan. */
 const NO_RUN = new Set(['explain', 'doctor', 'help', 'version', '-h', '--help', '-V', '--version']);
 
-export function startEarlyScans(argv: readonly string[]): PendingScan[] {
-  if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return [];
+/** What startEarly began: the scans, and the sandbox process if one was remembered. */
+export interface EarlyWork {
+  readonly scans: PendingScan[];
+  readonly sandbox?: { readonly process: SandboxProcess; readonly record: LaunchRecord };
+}
+
+export function startEarly(argv: readonly string[]): EarlyWork {
+  if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return { scans: [] };
   try {
     const cwd = realpathSync(process.cwd());
-    // `/` is never a writable root (policy.ts refuses it): a scan of the whole
-    // machine here would only be waited out.
-    if (cwd === '/') return [];
     const helper = helperPath();
     const state = runtimeDir();
-    if (!clearForEarlyStart(state, hostPrograms(helper))) return [];
-    const roots = new Set([cwd, ...rememberedRoots(state, predictionKey(cwd, argv))]);
-    return [startScan(helper, [...roots], [], state)];
+    if (!clearForEarlyStart(state, hostPrograms(helper))) return { scans: [] };
+    const key = predictionKey(cwd, argv);
+    // `/` is never a writable root (policy.ts refuses it): a scan of the whole
+    // machine here would only be waited out.
+    const scans = cwd === '/' ? [] : [startScan(helper, [...new Set([cwd, ...rememberedRoots(state, key)])], [], state)];
+    const record = rememberedLaunch(state, key);
+    if (!record || record.helper !== helper) return { scans };
+    return { scans, sandbox: { process: startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env)), record } };
   } catch {
-    return [];
+    return { scans: [] };
   }
 }
 
@@ -116,25 +124,6 @@ export interface LaunchRecord {
   readonly bwrapArgs: readonly string[];
   /** The plan's own variables (the caller's environment is added at start). */
   readonly env: Readonly<Record<string, string>>;
-}
-
-/**
- * Starts the sandbox process the last run with these options from this
- * directory launched, if it is remembered (rememberLaunch). Returns it and
- * the record it came from.
- */
-export function startEarlySandbox(argv: readonly string[]): { process: SandboxProcess; record: LaunchRecord } | undefined {
-  if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return undefined;
-  try {
-    const cwd = realpathSync(process.cwd());
-    const state = runtimeDir();
-    if (!clearForEarlyStart(state, hostPrograms(helperPath()))) return undefined;
-    const record = rememberedLaunch(state, predictionKey(cwd, argv));
-    if (!record || record.helper !== helperPath()) return undefined;
-    return { process: startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env)), record };
-  } catch {
-    return undefined;
-  }
 }
 
 function launchFile(state: string, key: string): string {

@@ -17,7 +17,8 @@ const state = realpathSync(tempDir(join(tmpdir(), 'cordon-early-')));
 process.env.XDG_STATE_HOME = state;
 // A small working directory: the early scan walks it.
 process.chdir(realpathSync(tempDir(join(tmpdir(), 'cordon-early-cwd-'))));
-const { predictionKey, rememberRoots, startEarlyScans } = await import('../../../src/cli/early.js');
+const { predictionKey, rememberRoots, startEarly } = await import('../../../src/cli/early.js');
+const startEarlyScans = (argv: readonly string[]) => startEarly(argv).scans;
 
 test('no scan for subcommands that run nothing; the working directory otherwise', async () => {
   for (const argv of [['explain'], ['doctor'], ['--help'], ['--version']]) assert.deepEqual(startEarlyScans(argv), []);
