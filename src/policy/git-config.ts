@@ -142,13 +142,22 @@ export class GitConfigReader {
     return (this.outerFiles = out);
   }
 
-  /** What git reads for the git dir `gitDir` (a .git, a bare, submodule or worktree git dir). */
-  repo(gitDir: string): RepoConfig {
-    const commonDir = readCommonDir(gitDir) ?? gitDir;
+  /**
+   * What git reads for the git dir `gitDir` (a .git, a bare, submodule or
+   * worktree git dir). `present`: the names in gitDir, where the caller has
+   * listed it; a name not there is not looked up.
+   */
+  repo(gitDir: string, present?: { has(name: string): boolean }): RepoConfig {
+    const commonDir = (present && !present.has('commondir') ? undefined : readCommonDir(gitDir)) ?? gitDir;
     const own: ConfigFile[] = [];
     const seen = new Set<string>();
     this.collect(join(commonDir, 'config'), undefined, 0, own, seen);
-    this.collect(join(gitDir, 'config.worktree'), undefined, 0, own, seen);
+    const worktree = join(gitDir, 'config.worktree');
+    if (present && !present.has('config.worktree') && !seen.has(worktree)) {
+      // Listed as git would read it once it exists, without a lookup.
+      seen.add(worktree);
+      own.push({ path: worktree, values: NONE });
+    } else this.collect(worktree, undefined, 0, own, seen);
     if (commonDir !== gitDir) this.collect(join(commonDir, 'config.worktree'), undefined, 0, own, seen);
     return { outer: this.outer(), own, commonDir };
   }

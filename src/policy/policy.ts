@@ -10,7 +10,7 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
@@ -663,17 +663,49 @@ function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[]
   if (inClosed(s.closed, gitDir)) return protectHooks(s, gitDir, bare ? [gitDir] : workTrees);
   const repo = workTrees[0] ?? gitDir;
   s.rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
+  // One listing instead of a lookup per name: most of the names are missing in most git dirs.
+  const entries = listing(s, gitDir);
   for (const item of PROTECTED_IN_GIT_DIR) {
     if (item.name === 'config' && s.allowGitConfig) continue;
     const p = join(gitDir, item.name);
-    const r = s.resolvePath(p);
+    const r = fromListing(s, gitDir, item.name, entries);
     if (r.kind === 'missing' && !item.placeholder) {
       s.watch.push({ path: r.path, kind: 'git-file', repo });
       continue;
     }
     s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
   }
-  protectHooks(s, gitDir, bare ? [gitDir] : workTrees);
+  protectHooks(s, gitDir, bare ? [gitDir] : workTrees, entries);
+}
+
+/**
+ * The entries of a resolved directory and their types (never followed), or
+ * undefined where the directory is not one that resolves to itself or cannot
+ * be listed: then each name is looked up (fromListing).
+ */
+function listing(s: GitScope, dir: string): Map<string, Dirent> | undefined {
+  const r = s.resolvePath(dir);
+  if (r.kind !== 'dir' || r.path !== dir) return undefined;
+  try {
+    return new Map(readdirSync(dir, { withFileTypes: true }).map((d) => [d.name, d]));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What resolvePath says of `dir/name` (`name` normal, relative), from dir's
+ * listing where that is enough: a missing first component, or a single one
+ * that is not a symbolic link. Test: policy.test.ts ("one listing of a git dir").
+ */
+function fromListing(s: GitScope, dir: string, name: string, entries: ReadonlyMap<string, Dirent> | undefined): ResolvedPath {
+  const p = join(dir, name);
+  if (!entries) return s.resolvePath(p);
+  const slash = name.indexOf('/');
+  const d = entries.get(slash < 0 ? name : name.slice(0, slash));
+  if (!d) return { path: p, kind: 'missing' };
+  if (slash >= 0 || d.isSymbolicLink()) return s.resolvePath(p);
+  return { path: p, kind: d.isDirectory() ? 'dir' : 'file' };
 }
 
 const IN_WORKTREE_GIT_DIR = [
@@ -706,8 +738,8 @@ function protectWorktreeGitDir(s: GitScope, w: string): void {
  * trees; a bare repository's git dir), and any core.worktree it sets;
  * without any, the git dir.
  */
-function protectHooks(s: GitScope, gitDir: string, bases: readonly string[]): void {
-  const cfg = s.config.repo(gitDir);
+function protectHooks(s: GitScope, gitDir: string, bases: readonly string[], entries?: ReadonlyMap<string, unknown>): void {
+  const cfg = s.config.repo(gitDir, entries);
   if (!s.allowGitConfig) for (const f of cfg.own) if (f.from) protectConfigFile(s, f, 'git configuration included by a repository', bases[0] ?? gitDir);
   const all = [...bases];
   for (const f of cfg.own) for (const v of f.values.worktree) {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
@@ -414,4 +415,24 @@ test('a ** read deny also holds through a symbolic link; a grant never widens th
   const partial = () => ({ repos: [], submoduleGitDirs: [], matches: [], linkedIncomplete: [join(w.proj, 'link')] });
   assert.throws(() => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['**/.env'] }, scan: partial }), /\*\*\/\.env must also hide matches reached through symbolic links.*Remove the link, or deny what it points to/);
   buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['**/build'] }, scan: partial });
+});
+
+test('one listing of a git dir says what its protected names are, as a lookup of each would: missing, file, directory, a link followed, a name below a directory', () => {
+  const w = world();
+  const g = join(w.proj, '.git');
+  const elsewhere = join(w.root, 'shared-hooks');
+  mkdirSync(elsewhere);
+  // hooks is a link (followed: the rule sits on its target), info holds attributes, commondir is a FIFO (a file to git).
+  spawnSync('rm', ['-r', join(g, 'hooks')]);
+  symlinkSync(elsewhere, join(g, 'hooks'));
+  mkdirSync(join(g, 'info'));
+  writeFileSync(join(g, 'info', 'attributes'), '* filter=x\n');
+  spawnSync('mkfifo', [join(g, 'commondir')]);
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+  const ro = (path: string) => p.rules.find((r) => r.path === path && r.access === 'read-only');
+  assert.equal(ro(join(g, 'config'))?.kind, 'file');
+  assert.equal(ro(join(g, 'hooks'))?.kind, 'dir', 'the link is followed to a directory');
+  assert.equal(ro(join(g, 'info', 'attributes'))?.kind, 'file');
+  assert.equal(ro(join(g, 'commondir'))?.kind, 'file');
+  assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path), [join(g, 'config.worktree')], 'only the missing name is watched');
 });
