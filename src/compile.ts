@@ -25,6 +25,8 @@ export interface CompileInput {
   readonly home: string;
   readonly env: NodeJS.ProcessEnv;
   readonly settingsFiles: readonly string[];
+  /** Settings given as values (the library's options), strongest after the files. */
+  readonly settings?: readonly Settings[];
   readonly ignoreUserSettings: boolean;
   readonly rules: CliRules;
   readonly command: readonly string[];
@@ -95,7 +97,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const prepared = preparePolicy({
     cwd: input.cwd,
     home: input.home,
-    settings: loadAllSettings(input),
+    settings: [...loadAllSettings(input), ...checked(input.settings ?? [])],
     cli: input.rules,
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
@@ -109,6 +111,12 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, helper, bwrap };
+}
+
+/** Settings given as values pass the same checks as files (loadAllSettings). */
+function checked(settings: readonly Settings[]): readonly Settings[] {
+  checkBwrapPath(settings, findBwrap());
+  return settings;
 }
 
 /** What of cordon's own lies on this machine (see PolicyInput.cordonOwn): resolved, so a link to it is followed. */

@@ -30,8 +30,7 @@ import { helperPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
 import { clearForEarlyStart } from '../platform/linux/journal.js';
-import { findBwrap } from '../platform/linux/probe.js';
-import { packageRoot } from '../package-root.js';
+import { hostPrograms } from '../platform/linux/guard.js';
 import { sandboxEnv, startSandboxProcess, type SandboxProcess } from '../platform/linux/sandbox-process.js';
 
 /** Subcommands and flags that never run a command, so never scan. */
@@ -80,12 +79,6 @@ export function predictionKey(cwd: string, argv: readonly string[]): string {
     options.push(a);
   }
   return fnv1a(JSON.stringify([cwd, options]));
-}
-
-/** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
-export function hostPrograms(helper: string): string[] {
-  const root = packageRoot();
-  return [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
 }
 
 function rootsFile(state: string, key: string): string {

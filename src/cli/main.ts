@@ -13,11 +13,9 @@ import { launchLinux, type Bridge } from '../platform/linux/launch.js';
 import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
-import { helperPath } from '../platform/linux/helper-path.js';
-import { liveJournals, recoverJournals, writableByLiveRun, type Journal } from '../platform/linux/journal.js';
-import { finishKilledRun } from '../platform/linux/after-run.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
-import { hostPrograms, predictionKey, rememberLaunch, type LaunchRecord } from './early.js';
+import { predictionKey, rememberLaunch, type LaunchRecord } from './early.js';
+import { guardRuns } from '../platform/linux/guard.js';
 import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
@@ -126,22 +124,6 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
   } catch (e) {
     return fail(e, cfg.debug);
   }
-}
-
-/**
- * Before anything else: finish the after-run step of any run whose cordon
- * was killed (journal.ts), and refuse to start while a sandbox that is still
- * running could have rewritten a program cordon is about to run on the host.
- */
-export function guardRuns(warn: (w: string) => void): Journal[] {
-  const state = runtimeDir();
-  const helper = helperPath();
-  recoverJournals(state, (j) => finishKilledRun(j, helper, state, warn));
-  const live = liveJournals(state);
-  if (live.length === 0) return live;
-  const hit = writableByLiveRun(hostPrograms(helper), live);
-  if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
-  return live;
 }
 
 /**

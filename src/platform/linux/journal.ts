@@ -78,7 +78,8 @@ function readJournals(dir: string): { file: string; j: Journal | undefined }[] {
   });
 }
 
-const isLive = (j: Journal) => j.pid !== process.pid && processStart(j.pid) === j.start;
+// Also this process's own: a library handle runs several commands at once, each with its journal.
+const isLive = (j: Journal) => processStart(j.pid) === j.start;
 
 /**
  * Whether cordon may run programs before its guard (cli/early.ts starts the

@@ -15,7 +15,7 @@ import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarn
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { isWithin } from '../../policy/paths.js';
-import { sameSandbox, sandboxEnv, startSandboxProcess, type SandboxProcess } from './sandbox-process.js';
+import { sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 
 export { FDS, sandboxEnv } from './sandbox-process.js';
 
@@ -44,6 +44,14 @@ export interface LaunchOptions {
    * exactly the plan's, else killed unused. Either way launchLinux owns it.
    */
   readonly ahead?: SandboxProcess;
+  /** The command's stdin, stdout and stderr (default: cordon's own). */
+  readonly stdio?: readonly [StdioChoice, StdioChoice, StdioChoice];
+  /** Called once the sandbox's process exists: the pipes asked for, and a way to signal the command. */
+  readonly onStart?: (io: SandboxIo, signal: (sig: NodeJS.Signals) => void) => void;
+  /** Forward cordon's own SIGINT, SIGTERM, … to the command (the CLI; default true). A library leaves its host's signals alone. */
+  readonly forwardSignals?: boolean;
+  /** bubblewrap's own messages (default: cordon's stderr). */
+  readonly onMessage?: (message: Buffer) => void;
 }
 
 export interface LaunchResult {
@@ -65,7 +73,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   const env = sandboxEnv(opts.env, plan.env);
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
-  if (sandbox && (early || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env))) {
+  const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
+  if (sandbox && (early || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env, stdio))) {
     opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
     await sandbox.kill();
     sandbox = undefined;
@@ -81,14 +90,17 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   try {
     if (early) holds = acquirePlaceholders(plan.placeholders, mountedRo, writable);
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
-    sandbox ??= startSandboxProcess(opts.bwrap, helper, plan.bwrapArgs, env);
+    sandbox ??= startSandboxProcess(opts.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
-    sbx.adopt();
+    sbx.adopt(opts.onMessage);
+    opts.onStart?.(sbx.io, (sig) => sbx.signal(sig));
     let relayError: string | undefined;
-    for (const sig of FORWARDED) {
-      const h = () => sbx.signal(sig);
-      handlers.set(sig, h);
-      process.on(sig, h);
+    if (opts.forwardSignals !== false) {
+      for (const sig of FORWARDED) {
+        const h = () => sbx.signal(sig);
+        handlers.set(sig, h);
+        process.on(sig, h);
+      }
     }
     // The helper's options (its mount list, which grows with the tree, and the command) travel on a fd.
     sbx.configure(plan.helperArgs.slice(2), opts.seccomp);

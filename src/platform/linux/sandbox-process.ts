@@ -23,16 +23,28 @@
  * listens inside); 8 = the helper's options (NUL-separated); 9 = the
  * caller's stderr, which the helper makes the command's fd 2.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9 } as const;
+
+/** What the command's stdin, stdout and stderr are: the caller's, a pipe cordon hands over, nothing, or a descriptor. */
+export type StdioChoice = 'inherit' | 'pipe' | 'ignore' | number;
+
+/** The command's ends of the pipes asked for ('pipe'). */
+export interface SandboxIo {
+  readonly stdin?: Writable;
+  readonly stdout?: Readable;
+  readonly stderr?: Readable;
+}
 
 export interface SandboxProcess {
   readonly bwrap: string;
   readonly helper: string;
   readonly bwrapArgs: readonly string[];
   readonly env: NodeJS.ProcessEnv;
+  readonly stdio: readonly [StdioChoice, StdioChoice, StdioChoice];
+  readonly io: SandboxIo;
   /** bubblewrap's exit: code and signal. */
   readonly closed: Promise<[number | null, NodeJS.Signals | null]>;
   /** The sandbox's PID 1 once bubblewrap has said it, else 0. */
@@ -47,8 +59,8 @@ export interface SandboxProcess {
   configure(helperOptions: readonly string[], seccomp: Buffer): void;
   /** Lets the sandbox go on into the helper. */
   release(): void;
-  /** From now on bubblewrap's messages go to cordon's stderr, those held so far first. */
-  adopt(): void;
+  /** From now on bubblewrap's messages go to `to` (cordon's stderr by default), those held so far first. */
+  adopt(to?: (message: Buffer) => void): void;
   /** Sends a signal to the sandbox's PID 1 (to bubblewrap before it is known). */
   signal(sig: NodeJS.Signals): void;
   /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
@@ -58,28 +70,32 @@ export interface SandboxProcess {
 /** Messages held from a process not (yet) adopted: bubblewrap says little; more is dropped. */
 const MAX_HELD = 64 * 1024;
 
-export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv): SandboxProcess {
+export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice] = ['inherit', 'inherit', 'inherit']): SandboxProcess {
+  // The command's stderr is the helper's fd 9: 'inherit' there is cordon's fd 2;
+  // 'ignore' would leave fd 9 closed, so it is a pipe whose data is dropped.
+  const [in0, out1, err] = stdio;
+  const errFd = err === 'inherit' ? 2 : err === 'ignore' ? 'pipe' : err;
+  const layout: StdioOptions = [in0, out1, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', errFd];
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
-  const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], {
-    stdio: ['inherit', 'inherit', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 2],
-    env,
-    detached: true,
-  });
+  const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], { stdio: layout, env, detached: true });
   let spawnError: Error | undefined;
   child.on('error', (e) => { spawnError = e; });
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     child.on('close', (c, s) => resolve([c, s]));
   });
-  const [, , messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd] = child.stdio as unknown as [unknown, unknown, Readable, Writable, Readable, Writable, Readable, Writable, Writable];
+  const [stdin, stdout, messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd, stderr] = child.stdio as unknown as [Writable | null, Readable | null, Readable, Writable, Readable, Writable, Readable, Writable, Writable, Readable | null];
+  stdin?.on('error', () => {});
+  if (err === 'ignore') stderr?.resume();
+  const io: SandboxIo = { ...(stdin ? { stdin } : {}), ...(stdout ? { stdout } : {}), ...(stderr && err === 'pipe' ? { stderr } : {}) };
   for (const w of [argsFd, seccompFd, block, helperArgsFd]) w.on('error', () => {});
   argsFd.end(Buffer.from(bwrapArgs.map((a) => `${a}\0`).join('')));
 
-  let adopted = false;
+  let adopted: ((message: Buffer) => void) | undefined;
   let held: Buffer[] = [];
   let heldBytes = 0;
   messages.on('data', (d: Buffer) => {
-    if (adopted) process.stderr.write(d);
+    if (adopted) adopted(d);
     else if (heldBytes < MAX_HELD) {
       held.push(d);
       heldBytes += d.length;
@@ -107,6 +123,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     helper,
     bwrapArgs,
     env,
+    stdio,
+    io,
     closed,
     started,
     ready,
@@ -119,10 +137,10 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     release() {
       block.end('1');
     },
-    adopt() {
+    adopt(to = (d) => { process.stderr.write(d); }) {
       if (adopted) return;
-      adopted = true;
-      for (const d of held) process.stderr.write(d);
+      adopted = to;
+      for (const d of held) to(d);
       held = [];
     },
     signal(sig) {
@@ -143,8 +161,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
 }
 
 /** Whether a process started ahead is exactly the one the plan asks for (program, options, environment). */
-export function sameSandbox(p: Pick<SandboxProcess, 'bwrap' | 'helper' | 'bwrapArgs' | 'env'>, bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv): boolean {
-  return p.bwrap === bwrap && p.helper === helper && sameList(p.bwrapArgs, bwrapArgs) && sameEnv(p.env, env);
+export function sameSandbox(p: Pick<SandboxProcess, 'bwrap' | 'helper' | 'bwrapArgs' | 'env' | 'stdio'>, bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv, stdio: readonly StdioChoice[] = ['inherit', 'inherit', 'inherit']): boolean {
+  return p.bwrap === bwrap && p.helper === helper && sameList(p.bwrapArgs, bwrapArgs) && sameEnv(p.env, env) && sameList(p.stdio.map(String), stdio.map(String));
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

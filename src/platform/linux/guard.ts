@@ -1,0 +1,37 @@
+/**
+ * The guard every start passes first, the CLI's and the library's: runs
+ * killed before their step after the run are finished, and nothing starts
+ * while a sandbox that is still running could have rewritten a program
+ * cordon runs on the host (test: self-protection.test.ts).
+ */
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { CordonError } from '../../errors.js';
+import { packageRoot } from '../../package-root.js';
+import { finishKilledRun } from './after-run.js';
+import { helperPath } from './helper-path.js';
+import { liveJournals, recoverJournals, writableByLiveRun, type Journal } from './journal.js';
+import { runtimeDir } from './placeholders.js';
+import { findBwrap } from './probe.js';
+
+/** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
+export function hostPrograms(helper: string): string[] {
+  const root = packageRoot();
+  return [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
+}
+
+/**
+ * Before anything else: finish the after-run step of any run whose cordon
+ * was killed (journal.ts), and refuse to start while a sandbox that is still
+ * running could have rewritten a program cordon is about to run on the host.
+ */
+export function guardRuns(warn: (w: string) => void): Journal[] {
+  const state = runtimeDir();
+  const helper = helperPath();
+  recoverJournals(state, (j) => finishKilledRun(j, helper, state, warn));
+  const live = liveJournals(state);
+  if (live.length === 0) return live;
+  const hit = writableByLiveRun(hostPrograms(helper), live);
+  if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
+  return live;
+}

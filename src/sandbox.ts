@@ -1,0 +1,236 @@
+/**
+ * cordon as a library: `createSandbox(options)` returns a handle that runs
+ * commands under one policy. Each command is compiled and launched exactly
+ * as the CLI does it (compile.ts, then launch.ts): the same walls, the same
+ * step after the run. A handle holds no process-global state: two handles
+ * with different policies live side by side in one process, and `close()`
+ * releases what the handle started (its network proxies, and every command
+ * still running is killed first).
+ *
+ * Trust boundary: the options are the embedding program's (trusted, but
+ * validated like a settings file: a wrong key is a CordonError, never
+ * ignored); what the commands do is not trusted (the walls). The host
+ * process's own signals are left alone: the caller kills commands through
+ * the handle (kill(), AbortSignal).
+ */
+import { EventEmitter } from 'node:events';
+import { realpathSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import { compile, defaultHome } from './compile.js';
+import { CordonError } from './errors.js';
+import { parseSettings, type Settings } from './policy/settings.js';
+import { compileSeccompFilter, hostSeccompArch } from './platform/linux/seccomp.js';
+import { launchLinux, type Bridge } from './platform/linux/launch.js';
+import { runtimeDir } from './platform/linux/placeholders.js';
+import { guardRuns } from './platform/linux/guard.js';
+import { relayPath } from './platform/linux/helper-path.js';
+import type { StdioChoice } from './platform/linux/sandbox-process.js';
+import type { NetworkPolicySpec } from './policy/policy.js';
+
+export { CordonError, SettingsError } from './errors.js';
+export type { CordonErrorCode } from './errors.js';
+export type { StdioChoice } from './platform/linux/sandbox-process.js';
+
+export interface SandboxOptions {
+  /** The working directory commands run in by default; writable by default, as in the CLI. Default: process.cwd(). */
+  readonly cwd?: string;
+  /**
+   * A settings file's keys (cordon's format, a superset of srt's): the same
+   * validation as a file, so an unknown key or a wrong type is an error.
+   */
+  readonly settings?: Record<string, unknown>;
+  /**
+   * Also apply the user's settings file (`~/.config/cordon/settings.json`,
+   * else srt's `~/.srt-settings.json`), weaker than `settings`. Default
+   * false: a program that embeds cordon states its policy itself.
+   */
+  readonly userSettings?: boolean;
+  /** The environment commands get (default: this process's). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface SpawnOptions {
+  /** Where the command runs (default: the handle's cwd). */
+  readonly cwd?: string;
+  /** Its environment (default: the handle's). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** stdin, stdout, stderr: 'pipe' (default), 'inherit', 'ignore' or a descriptor; one value for all three. */
+  readonly stdio?: StdioChoice | readonly [StdioChoice, StdioChoice, StdioChoice];
+  /** Aborting kills the command (SIGKILL to the sandbox). */
+  readonly signal?: AbortSignal;
+}
+
+export interface ExecOptions extends Omit<SpawnOptions, 'stdio'> {
+  /** Written to the command's stdin, which is then closed (default: closed at once). */
+  readonly input?: string | Buffer;
+}
+
+export interface ExecResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  /** The command's exit status; 128+N when a signal ended it. */
+  readonly exitCode: number;
+  readonly signal: NodeJS.Signals | null;
+  /** What the step after the run moved aside or could not check (each a sentence). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * A command in a sandbox, shaped like Node's ChildProcess where it can be:
+ * stdin/stdout/stderr (for 'pipe'), kill(), exitCode/signalCode, and the
+ * events 'spawn', 'exit' (code, signal), 'close' (code, signal) and 'error'
+ * (a CordonError: the sandbox could not be set up, or the check after the
+ * run failed; 'close' follows with code 125).
+ */
+export class SandboxChild extends EventEmitter {
+  stdin: Writable | null = null;
+  stdout: Readable | null = null;
+  stderr: Readable | null = null;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  /** What the step after the run said (moved aside, could not check). */
+  readonly warnings: string[] = [];
+  /** The last signal kill() sent, if any. */
+  killedWith: NodeJS.Signals | undefined;
+  private signaller: ((sig: NodeJS.Signals) => void) | undefined;
+  private pending: NodeJS.Signals | undefined;
+
+  /** Sends a signal to the command (through the sandbox's PID 1, which passes it on). */
+  kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exitCode !== null) return false;
+    this.killedWith = sig;
+    if (this.signaller) this.signaller(sig);
+    else this.pending = sig;
+    return true;
+  }
+
+  /** @internal */
+  started(io: { stdin?: Writable; stdout?: Readable; stderr?: Readable }, signal: (sig: NodeJS.Signals) => void): void {
+    this.stdin = io.stdin ?? null;
+    this.stdout = io.stdout ?? null;
+    this.stderr = io.stderr ?? null;
+    this.signaller = signal;
+    if (this.pending) signal(this.pending);
+    this.emit('spawn');
+  }
+}
+
+export interface Sandbox {
+  /** Runs `command args` in the sandbox; see SandboxChild. */
+  spawn(command: string, args?: readonly string[], options?: SpawnOptions): SandboxChild;
+  /** Runs it to the end, with its output collected. Rejects with a CordonError when cordon itself fails. */
+  exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Kills what still runs and stops the handle's proxies. Safe to call twice; the handle runs nothing afterwards. */
+  close(): Promise<void>;
+}
+
+export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  if (process.platform !== 'linux') {
+    throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
+  }
+  const cwd = realpathSync(options.cwd ?? process.cwd());
+  const baseEnv = options.env ?? process.env;
+  const given: Settings[] = options.settings === undefined ? [] : [parseSettings(JSON.stringify(options.settings), 'createSandbox options.settings')];
+  const home = defaultHome(baseEnv);
+  // Validates the policy now (a bad option fails createSandbox, not the first command).
+  await compileFor(cwd, baseEnv, ['true']);
+  const running = new Set<SandboxChild>();
+  let session: Promise<{ bridge: Bridge; close(): Promise<void> }> | undefined;
+  let closed = false;
+
+  /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
+  function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], warn: (w: string) => void = () => {}) {
+    const liveRuns = guardRuns(warn);
+    return compile({ cwd: dir, home, env, settingsFiles: [], settings: given, ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns });
+  }
+
+  /** The handle's proxies, started with its first command that needs them. */
+  function network(spec: NetworkPolicySpec) {
+    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(), relayPath(), () => {}));
+    return session;
+  }
+
+  function spawnIn(command: string, args: readonly string[], opts: SpawnOptions): SandboxChild {
+    const child = new SandboxChild();
+    if (closed) {
+      queueMicrotask(() => fail(child, new CordonError('CORDON_ERR_USAGE', 'this sandbox is closed')));
+      return child;
+    }
+    running.add(child);
+    const stdio = (Array.isArray(opts.stdio) ? opts.stdio : [opts.stdio ?? 'pipe', opts.stdio ?? 'pipe', opts.stdio ?? 'pipe']) as [StdioChoice, StdioChoice, StdioChoice];
+    const env = opts.env ?? baseEnv;
+    const abort = () => child.kill('SIGKILL');
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    if (opts.signal?.aborted) abort();
+    void (async () => {
+      const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
+      const compiled = await compileFor(dir, env, [command, ...args], (w) => child.warnings.push(w));
+      const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
+      const bridge = compiled.plan.network.mode === 'filtered' ? (await network(compiled.policy.network)).bridge : undefined;
+      let messages = '';
+      const result = await launchLinux(compiled.plan, {
+        bwrap: compiled.bwrap, seccomp, env, stdio, forwardSignals: false,
+        ...(bridge ? { bridge } : {}),
+        onStart: (io, signal) => child.started(io, signal),
+        onMessage: (m) => { messages += m.toString(); },
+        warn: (w) => child.warnings.push(w),
+      }).catch((e: unknown) => {
+        if (e instanceof CordonError && messages) e.message += `\n${messages.trim()}`;
+        throw e;
+      });
+      end(child, result.exitCode, result.signal ?? null);
+    })().catch((e: unknown) => fail(child, e)).finally(() => {
+      opts.signal?.removeEventListener('abort', abort);
+    });
+    return child;
+  }
+
+  /** No longer running (close() waits for no more) before anyone hears of the end. */
+  function end(child: SandboxChild, code: number, signal: NodeJS.Signals | null, error?: Error): void {
+    running.delete(child);
+    child.exitCode = code;
+    child.signalCode = signal;
+    if (error) child.emit('error', error);
+    child.emit('exit', code, signal);
+    child.emit('close', code, signal);
+  }
+
+  function fail(child: SandboxChild, e: unknown): void {
+    // Killed by its caller before its command started: it ended by that signal, not by a failure of cordon's.
+    const sig = child.killedWith;
+    if (sig && e instanceof CordonError && e.code === 'CORDON_ERR_LAUNCH') return end(child, 128 + (osConstants.signals[sig] ?? 0), sig);
+    end(child, 125, null, e instanceof Error ? e : new Error(String(e)));
+  }
+
+  return {
+    spawn: (command, args = [], opts = {}) => spawnIn(command, args, opts),
+    exec(command, args = [], opts = {}) {
+      return new Promise<ExecResult>((resolve, reject) => {
+        const child = spawnIn(command, args, { ...opts, stdio: 'pipe' });
+        const out: Buffer[] = [];
+        const err: Buffer[] = [];
+        let error: Error | undefined;
+        child.on('spawn', () => {
+          child.stdout?.on('data', (d: Buffer) => out.push(d));
+          child.stderr?.on('data', (d: Buffer) => err.push(d));
+          child.stdin?.end(opts.input ?? '');
+        });
+        child.on('error', (e: Error) => { error = e; });
+        child.on('close', (code: number, signal: NodeJS.Signals | null) => {
+          if (error) reject(error);
+          else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings });
+        });
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const ending = [...running].map((c) => new Promise((r) => { c.once('close', r); c.kill('SIGKILL'); }));
+      running.clear();
+      await Promise.all(ending);
+      const s = await session?.catch(() => undefined);
+      await s?.close();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The library (src/sandbox.ts), imported by its package name as users do:
+ * the walls hold for commands run through a handle, two handles with
+ * different policies live in one process, many commands run at once,
+ * spawn has child_process's shape (pipes, kill, AbortSignal), close() ends
+ * everything and is safe twice, and the host process's signals are left
+ * alone.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tempDir } from '../helpers/tmp.js';
+import { makeWorld } from '../helpers/cordon.js';
+
+// cordon's state directory for this test process only (it is read once per process).
+process.env.XDG_STATE_HOME = realpathSync(tempDir(join(tmpdir(), 'cordon-lib-state-')));
+const { createSandbox, CordonError } = await import('cordon');
+
+test('exec: the command\'s output and exit status; it writes in its working directory and nowhere else', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    const r = await sb.exec('/bin/sh', ['-c', `echo out; echo err >&2; touch made; touch ${w.outside}/x 2>/dev/null || echo refused; cat ${w.home}/.ssh/id_rsa 2>/dev/null || echo hidden; exit 7`]);
+    assert.equal(r.exitCode, 7);
+    assert.equal(r.signal, null);
+    assert.equal(r.stdout, 'out\nrefused\nhidden\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.ok(existsSync(join(w.proj, 'made')));
+    assert.ok(!existsSync(join(w.outside, 'x')));
+  } finally {
+    await sb.close();
+  }
+});
+
+test('two handles with different policies in one process, each with commands running at the same time', async () => {
+  const w = makeWorld();
+  const data = join(w.outside, 'data');
+  mkdirSync(data);
+  const wide = await createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { allowWrite: ['.', data] } } });
+  const narrow = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    const runs = await Promise.all([0, 1, 2].flatMap((i) => [
+      wide.exec('/bin/sh', ['-c', `echo ${i} > ${data}/wide-${i} && echo ok`]),
+      narrow.exec('/bin/sh', ['-c', `echo ${i} > ${data}/narrow-${i} 2>/dev/null && echo ok || echo refused`]),
+    ]));
+    assert.deepEqual(runs.map((r) => r.stdout.trim()), ['ok', 'refused', 'ok', 'refused', 'ok', 'refused']);
+    for (const i of [0, 1, 2]) {
+      assert.equal(readFileSync(join(data, `wide-${i}`), 'utf8'), `${i}\n`);
+      assert.ok(!existsSync(join(data, `narrow-${i}`)));
+    }
+  } finally {
+    await Promise.all([wide.close(), narrow.close()]);
+  }
+});
+
+test('spawn: pipes both ways, kill() and an AbortSignal end the command; the host\'s signal handlers are not touched', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  const handlers = process.listenerCount('SIGINT') + process.listenerCount('SIGTERM');
+  try {
+    const cat = sb.spawn('/bin/cat');
+    const echoed = new Promise<string>((resolve) => {
+      let out = '';
+      cat.on('spawn', () => {
+        cat.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+        cat.stdin!.end('through the sandbox\n');
+      });
+      cat.on('close', () => resolve(out));
+    });
+    assert.equal(await echoed, 'through the sandbox\n');
+    assert.equal(cat.exitCode, 0);
+
+    const sleeper = sb.spawn('/bin/sleep', ['30']);
+    await new Promise((r) => sleeper.once('spawn', r));
+    assert.equal(process.listenerCount('SIGINT') + process.listenerCount('SIGTERM'), handlers, 'no handler on the host process');
+    setTimeout(() => sleeper.kill('SIGTERM'), 200);
+    const [code] = await new Promise<[number, string | null]>((r) => sleeper.once('close', (c: number, s: string | null) => r([c, s])));
+    assert.equal(code, 128 + 15);
+
+    const ac = new AbortController();
+    const started = Date.now();
+    const aborted = sb.exec('/bin/sleep', ['30'], { signal: ac.signal });
+    setTimeout(() => ac.abort(), 200);
+    const r = await aborted;
+    assert.equal(r.exitCode, 128 + 9);
+    assert.ok(Date.now() - started < 20_000);
+  } finally {
+    await sb.close();
+  }
+});
+
+test('close() kills what still runs, is safe twice, and the handle runs nothing afterwards', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  const long = sb.spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  await new Promise((r) => long.once('spawn', r));
+  const closed = new Promise<number>((r) => long.once('close', r));
+  await sb.close();
+  await sb.close();
+  assert.equal(await closed, 128 + 9);
+  await assert.rejects(sb.exec('/bin/true'), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_USAGE');
+});
+
+test('options are a settings file\'s keys, validated like one: an unknown key or a wrong type is refused, never ignored', async () => {
+  const w = makeWorld();
+  await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { alowWrite: ['.'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /alowWrite/.test(e.message));
+  await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowedDomains: 'example.com' } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
+});
