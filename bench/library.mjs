@@ -38,7 +38,8 @@ function fail(m) {
 const tree = ensureTree(WORK, TREE_SPECS.small, {});
 const cwd = tree.path;
 const config = JSON.stringify(CORDON_DEFAULTS_AS_SRT);
-const cordonLib = JSON.stringify(join(ROOT, 'dist', 'src', 'sandbox.js'));
+// What `import 'cordon'` loads (package.json exports).
+const cordonLib = JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'));
 const srtLib = JSON.stringify(join(ROOT, 'node_modules', '@anthropic-ai', 'sandbox-runtime', 'dist', 'index.js'));
 
 // One sandboxed `true` in a fresh process; with WARM=N, N more and their times on stdout (JSON).

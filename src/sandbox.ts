@@ -133,8 +133,6 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const baseEnv = options.env ?? process.env;
   const given: Settings[] = options.settings === undefined ? [] : [parseSettings(JSON.stringify(options.settings), 'createSandbox options.settings')];
   const home = defaultHome(baseEnv);
-  // Validates the policy now (a bad option fails createSandbox, not the first command).
-  await compileFor(cwd, baseEnv, ['true']);
   const running = new Set<SandboxChild>();
   let session: Promise<{ bridge: Bridge; close(): Promise<void> }> | undefined;
   let closed = false;
