@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/tmp.js';
-import { makeWorld } from '../helpers/cordon.js';
+import { spawnSync } from 'node:child_process';
+import { makeWorld, ROOT, testUser } from '../helpers/cordon.js';
 
 // cordon's state directory for this test process only (it is read once per process).
 process.env.XDG_STATE_HOME = realpathSync(tempDir(join(tmpdir(), 'cordon-lib-state-')));
@@ -107,4 +108,26 @@ test('options are a settings file\'s keys, validated like one: an unknown key or
   const w = makeWorld();
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { alowWrite: ['.'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /alowWrite/.test(e.message));
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowedDomains: 'example.com' } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
+});
+
+test('as an unprivileged user: a program that imports cordon runs commands with the same walls', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: u });
+  // The embedding program, run as that user with the world's HOME (its own state directory).
+  const program = `
+    const { createSandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'))});
+    const sb = await createSandbox({ cwd: ${JSON.stringify(w.proj)} });
+    const r = await sb.exec('/bin/sh', ['-c', 'touch made; touch ${w.outside}/x 2>/dev/null || echo refused; cat ${w.home}/.ssh/id_rsa 2>/dev/null || echo hidden; echo ok > .git/hooks/pre-commit 2>/dev/null || echo hook-refused']);
+    await sb.close();
+    process.stdout.write(JSON.stringify(r));`;
+  const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`);
+  // Not this test process's XDG_STATE_HOME: the user's own state directory, under the world's HOME.
+  const r = spawnSync('runuser', ['-u', u.name, '--', 'env', '-i', ...env, process.execPath, '--input-type=module', '-e', program], { cwd: w.proj, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string };
+  assert.equal(out.exitCode, 0);
+  assert.equal(out.stdout, 'refused\nhidden\nhook-refused\n');
+  assert.ok(existsSync(join(w.proj, 'made')));
+  assert.ok(!existsSync(join(w.outside, 'x')));
+  assert.ok(!existsSync(join(w.proj, '.git', 'hooks', 'pre-commit')));
 });
