@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorld, ROOT, testUser, type World } from '../../../helpers/cordon.js';
@@ -122,27 +122,43 @@ test('a state directory cordon did not make is refused, nothing run; two first r
   assert.ok(existsSync(join(fresh, 'cordon', '.cordon-state')));
 });
 
-test('a cordon whose programs a running sandbox can write refuses to start until that sandbox ends', async () => {
-  const w = makeWorld();
-  // A second copy of cordon lies in a directory that a sandbox started by this checkout's cordon may write.
+/**
+ * A copy of cordon in a directory `tools` outside the project, and a sandbox
+ * started by this checkout's cordon that may write there: it runs `script`,
+ * then says it is ready; the caller gets it once it is.
+ */
+async function copyWithWriter(w: World, script: (pkg: string) => string, beforeWriter: (pkg: string) => void = () => {}): Promise<{ shared: string; pkg: string; running: ChildProcess; stop: () => Promise<void> }> {
   const shared = join(w.outside, 'tools');
   const pkg = join(shared, 'cordon');
   mkdirSync(pkg, { recursive: true });
   for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
-  const running = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--allow-write', shared, '--', '/bin/sh', '-c', 'touch "$READY"; exec sleep 30'], { cwd: w.proj, env: { ...w.env, READY: join(w.proj, 'READY') }, stdio: 'ignore' });
-  try {
-    const deadline = Date.now() + 20_000;
-    while (!existsSync(join(w.proj, 'READY'))) {
-      if (Date.now() > deadline) throw new Error('the first sandbox never started');
-      await new Promise((r) => setTimeout(r, 20));
+  beforeWriter(pkg);
+  const running = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--allow-write', shared, '--', '/bin/sh', '-c', `${script(pkg)}; touch "$READY"; exec sleep 30`], { cwd: w.proj, env: { ...w.env, READY: join(w.proj, 'READY') }, stdio: 'ignore' });
+  const stop = async () => {
+    running.kill('SIGTERM');
+    await new Promise((r) => running.on('close', r));
+  };
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(join(w.proj, 'READY'))) {
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error('the first sandbox never started');
     }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { shared, pkg, running, stop };
+}
+
+test('a cordon whose programs a running sandbox can write refuses to start until that sandbox ends', async () => {
+  const w = makeWorld();
+  const { shared, pkg, running, stop } = await copyWithWriter(w, () => 'true');
+  try {
     const r = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN']);
     assert.equal(r.status, 125, r.stderr);
     assert.match(r.stderr, new RegExp(`${pkg}/\\S+ is writable by a sandbox that is still running \\(cordon pid ${running.pid}, writable path ${shared}\\)`));
     assert.ok(!existsSync(join(w.proj, 'RAN')));
   } finally {
-    running.kill('SIGTERM');
-    await new Promise((r) => running.on('close', r));
+    await stop();
   }
   const after = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN']);
   assert.equal(after.status, 0, after.stderr);
@@ -150,29 +166,19 @@ test('a cordon whose programs a running sandbox can write refuses to start until
 
 test("while a sandbox that can write cordon's helper runs, cordon runs none of its programs before refusing: not its start-up scan, not a sandbox started ahead", async () => {
   const w = makeWorld();
-  const shared = join(w.outside, 'tools');
-  const pkg = join(shared, 'cordon');
-  mkdirSync(pkg, { recursive: true });
-  for (const p of ['package.json', 'bin', 'dist/bundle', 'native/build']) cpSync(join(ROOT, p), join(pkg, p), { recursive: true });
-  // A first run of that copy: the next one like it starts its scan and its sandbox ahead (early.ts).
-  const first = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'true']);
-  assert.equal(first.status, 0, first.stderr);
   const pwned = join(w.outside, 'PWNED');
   // The running sandbox replaces the copy's helper with a program of its own, which would run on the host.
-  const plant = `printf '#!/bin/sh\\ntouch ${pwned}\\n' > ${join(pkg, 'native', 'build', 'cordon-helper')} && touch "$READY"; exec sleep 30`;
-  const running = spawn(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--allow-write', shared, '--', '/bin/sh', '-c', plant], { cwd: w.proj, env: { ...w.env, READY: join(w.proj, 'READY') }, stdio: 'ignore' });
+  const { pkg, stop } = await copyWithWriter(w, (copy) => `printf '#!/bin/sh\\ntouch ${pwned}\\n' > ${join(copy, 'native', 'build', 'cordon-helper')}`, (copy) => {
+    // A first run of that copy: the next one like it starts its scan and its sandbox ahead (early.ts).
+    const first = run(w, join(copy, 'bin', 'cordon.cjs'), ['--', 'true']);
+    assert.equal(first.status, 0, first.stderr);
+  });
   try {
-    const deadline = Date.now() + 20_000;
-    while (!existsSync(join(w.proj, 'READY'))) {
-      if (Date.now() > deadline) throw new Error('the first sandbox never started');
-      await new Promise((r) => setTimeout(r, 20));
-    }
     const r = run(w, join(pkg, 'bin', 'cordon.cjs'), ['--', 'true']);
     assert.equal(r.status, 125, r.stderr);
     assert.match(r.stderr, /is writable by a sandbox that is still running/);
-    assert.ok(!existsSync(pwned), "cordon ran the helper the sandbox wrote");
+    assert.ok(!existsSync(pwned), 'cordon ran the helper the sandbox wrote');
   } finally {
-    running.kill('SIGTERM');
-    await new Promise((r) => running.on('close', r));
+    await stop();
   }
 });
