@@ -29,6 +29,7 @@ import type { StdioChoice } from './platform/linux/sandbox-process.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
 
 export { CordonError, SettingsError } from './errors.js';
+export { SandboxManager, type SrtRuntimeConfig } from './srt-compat.js';
 export type { CordonErrorCode } from './errors.js';
 export type { StdioChoice } from './platform/linux/sandbox-process.js';
 
