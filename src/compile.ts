@@ -10,7 +10,10 @@ import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
-import { expandPath } from './policy/paths.js';
+import { expandPath, pathResolver } from './policy/paths.js';
+import { findProjectSettings, parseProjectFile, refuseWideningKeys, type ParsedProject, type WideningHints } from './policy/project.js';
+import { isTrusted } from './policy/trust.js';
+import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
@@ -28,6 +31,8 @@ export interface CompileInput {
   /** Settings given as values (the library's options), strongest after the files. */
   readonly settings?: readonly Settings[];
   readonly ignoreUserSettings: boolean;
+  /** Do not load the project's .cordon/settings.json files (policy/project.ts). */
+  readonly ignoreProjectSettings?: boolean;
   readonly rules: CliRules;
   readonly command: readonly string[];
   /** Files cordon writes during the run (the audit log): never writable inside. */
@@ -40,7 +45,31 @@ export interface CompileInput {
   readonly argv?: readonly string[];
 }
 
-export interface Compiled { readonly policy: Policy; readonly plan: LinuxPlan; readonly helper: string; readonly bwrap: string }
+export interface Compiled {
+  readonly policy: Policy;
+  readonly plan: LinuxPlan;
+  readonly helper: string;
+  readonly bwrap: string;
+  /** Every settings file loaded, weakest first, and what kind of source it is (explain prints them). */
+  readonly settings?: readonly SettingsSource[];
+}
+
+/** A settings file and where it stands: user settings, a project file (trusted or narrowing only), or --settings. */
+export interface SettingsSource {
+  readonly file: string;
+  readonly origin: 'user' | 'project' | 'command line';
+  /** For a project file: the user trusted these exact bytes (`cordon trust`), so it may widen too. */
+  readonly trusted?: boolean;
+  /** For a project file: SHA-256 of the bytes read. */
+  readonly sha256?: string;
+}
+
+/** loadSettingsSources' result: `settings` in order, and the project files that may only narrow. */
+export interface LoadedSettings {
+  readonly settings: readonly Settings[];
+  readonly sources: readonly SettingsSource[];
+  readonly untrusted: readonly ParsedProject[];
+}
 
 export function userSettingsPath(env: NodeJS.ProcessEnv, home: string): string {
   const xdg = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(home, '.config');
@@ -59,20 +88,48 @@ export function srtSettingsPath(home: string): string {
  * one that cannot be read is an error, as under srt, so a broken file never
  * passes for an absent one); a file named with --settings must exist.
  */
-export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings'>): Settings[] {
+export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>): Settings[] {
+  return [...loadSettingsSources(input).settings];
+}
+
+/**
+ * loadAllSettings, saying where each file stands. Between the user's file
+ * and the --settings files come the project's .cordon/settings.json files
+ * (policy/project.ts: from the repository root down to the working
+ * directory); one whose exact bytes the user trusted counts as the user's
+ * own, the others may only narrow (compile() checks them). Looking for them
+ * costs two lstat calls per directory level up to the repository root.
+ */
+export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>): LoadedSettings {
   const out: Settings[] = [];
+  const sources: SettingsSource[] = [];
+  const untrusted: ParsedProject[] = [];
   if (!input.ignoreUserSettings) {
     for (const user of [userSettingsPath(input.env, input.home), srtSettingsPath(input.home)]) {
       const loaded = loadIfPresent(user);
       if (loaded) {
         out.push(loaded);
+        sources.push({ file: user, origin: 'user' });
         break;
       }
     }
   }
-  for (const f of input.settingsFiles) out.push(loadSettingsFile(expandPath(f, { cwd: input.cwd, home: input.home })));
-  checkBwrapPath(out, findBwrap());
-  return out;
+  if (!input.ignoreProjectSettings) {
+    for (const f of findProjectSettings(input.cwd)) {
+      const parsed = parseProjectFile(f);
+      const trusted = isTrusted(runtimeDir(), f.path, f.sha256);
+      out.push(parsed.settings);
+      sources.push({ file: f.path, origin: 'project', trusted, sha256: f.sha256 });
+      if (!trusted) untrusted.push(parsed);
+    }
+  }
+  for (const f of input.settingsFiles) {
+    const file = expandPath(f, { cwd: input.cwd, home: input.home });
+    out.push(loadSettingsFile(file));
+    sources.push({ file, origin: 'command line' });
+  }
+  checkBwrapPath(out.filter((s) => !untrusted.some((p) => p.settings === s)), findBwrap());
+  return { settings: out, sources, untrusted };
 }
 
 function loadIfPresent(file: string): Settings | undefined {
@@ -94,10 +151,16 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
   const helper = helperPath();
+  const loaded = loadSettingsSources(input);
+  const values = checked(input.settings ?? []);
+  // An untrusted project file may only narrow what every other source gives (policy/project.ts).
+  const others = [...loaded.settings.filter((s) => !loaded.untrusted.some((p) => p.settings === s)), ...values];
+  const hints: WideningHints = { userSettings: userSettingsPath(input.env, input.home) };
+  for (const p of loaded.untrusted) refuseWideningKeys(p, others, input.rules, hints);
   const prepared = preparePolicy({
     cwd: input.cwd,
     home: input.home,
-    settings: [...loadAllSettings(input), ...checked(input.settings ?? [])],
+    settings: [...loaded.settings, ...values],
     cli: input.rules,
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
@@ -107,10 +170,15 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
   if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   // A run still going in the same place may leave what this one must check too (journal.ts).
-  const policy = inheritLiveRuns(prepared.finish(await scanned), input.liveRuns ?? liveJournals(runtimeDir()));
+  const finished = prepared.finish(await scanned);
+  if (loaded.untrusted.length > 0) {
+    const resolve = pathResolver();
+    refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });
+  }
+  const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(runtimeDir()));
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
-  return { policy, plan, helper, bwrap };
+  return { policy, plan, helper, bwrap, settings: loaded.sources };
 }
 
 /** Settings given as values pass the same checks as files (loadAllSettings). */

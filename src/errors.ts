@@ -9,6 +9,8 @@ export type CordonErrorCode =
   | 'CORDON_ERR_SETTINGS_MISSING'
   | 'CORDON_ERR_SETTINGS_UNREADABLE'
   | 'CORDON_ERR_SETTINGS_INVALID'
+  /** A project settings file (.cordon/settings.json) asks for more than the user's settings allow, and the user has not trusted it. */
+  | 'CORDON_ERR_PROJECT_WIDENS'
   | 'CORDON_ERR_PATH'
   | 'CORDON_ERR_UNSUPPORTED_PLATFORM'
   | 'CORDON_ERR_MISSING_DEPENDENCY'

@@ -805,7 +805,7 @@ export function minimalRoots(paths: readonly string[]): string[] {
   return out;
 }
 
-const DEFAULT_CWD_SOURCE = 'default: working directory';
+export const DEFAULT_CWD_SOURCE = 'default: working directory';
 
 /**
  * `/` itself writable (the working directory when cordon runs in `/`, or a

@@ -365,7 +365,7 @@ const SHOWN_IN_TMP = new Set<Access>(['read-write', 'read-write-no-delete', 'rea
  * the command needs nothing else there. Tried from inside, as root and as an
  * unprivileged user, by test/integration/platform/linux/tmp-project.test.ts.
  */
-function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, readonly FsRule[]>): Map<string, string> {
+export function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, readonly FsRule[]>): Map<string, string> {
   const shown = new Map<string, string>();
   for (const r of rules) {
     if (!SHOWN_IN_TMP.has(r.access) || r.kind === 'missing' || r.path === PRIVATE_TMP || !isWithin(r.path, PRIVATE_TMP)) continue;
@@ -378,7 +378,7 @@ function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, readonl
 }
 
 /** /tmp/x for a path at or under /tmp/x; /tmp for /tmp. */
-function topInTmp(p: string): string {
+export function topInTmp(p: string): string {
   const i = p.indexOf(sep, PRIVATE_TMP.length + 1);
   return i === -1 ? p : p.slice(0, i);
 }
