@@ -8,13 +8,17 @@ import { CordonError } from '../errors.js';
 import { isOption, isSubcommand, RULE_FLAGS, VALUE_OPTIONS } from './argv.js';
 import type { CliRules } from '../policy/policy.js';
 import { NETWORK_MODES, type NetworkMode } from '../policy/settings.js';
+import type { CheckOperation } from '../platform/linux/check.js';
+import type { TrustQuery } from './trust.js';
 
-export type Subcommand = 'run' | 'explain' | 'doctor' | 'help' | 'version';
+export type Subcommand = 'run' | 'explain' | 'check' | 'trust' | 'doctor' | 'help' | 'version';
 
 export interface CliConfig {
   readonly subcommand: Subcommand;
   readonly settingsFiles: readonly string[];
   readonly ignoreUserSettings: boolean;
+  /** --ignore-project-settings: do not load .cordon/settings.json files. */
+  readonly ignoreProjectSettings?: boolean;
   readonly rules: CliRules;
   readonly debug: boolean;
   /** --dangerously-allow-missing-landlock: without Landlock, run on the mounts alone (never for no-delete paths). */
@@ -22,6 +26,10 @@ export interface CliConfig {
   readonly json: boolean;
   /** Append every decision as a JSON line here. */
   readonly auditLog?: string;
+  /** `cordon check OPERATION TARGET`. */
+  readonly check?: { readonly operation: CheckOperation; readonly target: string };
+  /** `cordon trust ...`. */
+  readonly trust?: TrustQuery;
   /** argv to run, or a shell string with -c. */
   readonly command: { readonly argv: readonly string[] } | { readonly shell: string } | undefined;
 }
@@ -29,6 +37,9 @@ export interface CliConfig {
 export const USAGE = `usage: cordon [options] COMMAND [ARGS...]
        cordon [options] -c 'SHELL STRING'
        cordon explain [options] [COMMAND [ARGS...] | -c STRING]
+       cordon check [options] read|write|delete PATH
+       cordon check [options] connect HOST[:PORT]
+       cordon trust [FILE...] | --list | --revoke FILE...
        cordon doctor [--json]
 
 Runs COMMAND inside cordon's walls: reads everywhere except credential
@@ -36,14 +47,23 @@ stores, writes only in the working directory and a private /tmp (a settings
 file with filesystem.allowWrite names the writable paths instead), no network
 unless domains are allowed (then only to them, through cordon's proxies).
 
+A project's .cordon/settings.json (from the repository root down to the
+working directory) is loaded after your user settings; it may only narrow
+them unless you trust that exact file (cordon trust FILE; an edit ends it).
+
+check answers whether the command could do that under these options, and by
+which rule, without running anything: exit 0 allowed, 1 denied (PORT: 443).
+
 The first word that is not an option starts COMMAND, and every word after it
-is COMMAND's (cordon ls -la). Put -- before a COMMAND named explain, doctor,
-help or version, or one that starts with -.
+is COMMAND's (cordon ls -la). Put -- before a COMMAND named explain, check,
+trust, doctor, help or version, or one that starts with -.
 
 options:
   --settings FILE        load a settings file (cordon or srt format); repeatable
   --ignore-user-settings do not load $XDG_CONFIG_HOME/cordon/settings.json
                          (or ~/.srt-settings.json in its absence)
+  --ignore-project-settings
+                         do not load the project's .cordon/settings.json
   --deny-read PATH       hide PATH (globs allowed: '**/.env', '~/.aws/*')
   --allow-read PATH      re-open PATH inside a denied region
   --allow-write PATH     make PATH read-write
@@ -62,7 +82,7 @@ options:
   --dangerously-allow-missing-landlock
                          on a kernel without Landlock, run with the mounts as
                          the only write wall (no-delete paths still need it)
-  --json                 (explain, doctor) machine-readable output
+  --json                 (explain, check, trust --list, doctor) machine-readable output
   --version, --help
 
 exit status: the command's; 128+N if it was killed by signal N;
@@ -70,10 +90,12 @@ exit status: the command's; 128+N if it was killed by signal N;
 
 export function parseArgs(argv: readonly string[]): CliConfig {
   let subcommand: Subcommand = 'run';
+  if (argv[0] === 'trust') return parseTrust(argv.slice(1));
   const settingsFiles: string[] = [];
   const rules = { denyRead: [] as string[], allowRead: [] as string[], allowWrite: [] as string[], denyWrite: [] as string[], allowWriteNoDelete: [] as string[], allowDomains: [] as string[], denyDomains: [] as string[] };
   let network: NetworkMode | undefined;
   let ignoreUserSettings = false;
+  let ignoreProjectSettings = false;
   let debug = false;
   let landlockOptional = false;
   let auditLog: string | undefined;
@@ -110,6 +132,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--version' || flag === '-V') subcommand = 'version';
     else if (flag === '--settings') settingsFiles.push(value());
     else if (flag === '--ignore-user-settings') ignoreUserSettings = true;
+    else if (flag === '--ignore-project-settings') ignoreProjectSettings = true;
     else if (flag === '--debug') debug = true;
     else if (flag === '--dangerously-allow-missing-landlock') landlockOptional = true;
     else if (flag === '--audit-log') auditLog = value();
@@ -129,6 +152,40 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     } else usage(`unknown option ${a}`);
   }
   if (subcommand === 'run' && !command) usage('no command given');
+  let check: CliConfig['check'];
+  if (subcommand === 'check') {
+    const words = command && 'argv' in command ? command.argv : undefined;
+    const op = words?.[0];
+    if (!words || words.length !== 2 || !(CHECK_OPERATIONS as readonly (string | undefined)[]).includes(op)) usage(`check takes read|write|delete PATH or connect HOST[:PORT]${words ? `; got ${words.join(' ')}` : ''}`);
+    if (words![1] === '') usage('check needs a non-empty PATH or HOST');
+    check = { operation: op as CheckOperation, target: words![1]! };
+    command = undefined;
+  }
   if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
-  return { subcommand, settingsFiles, ignoreUserSettings, rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(auditLog ? { auditLog } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
+  return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
+}
+
+const CHECK_OPERATIONS: readonly CheckOperation[] = ['read', 'write', 'delete', 'connect'];
+
+/** `cordon trust [FILE...]`, `--list [--json]`, `--revoke FILE...`. */
+function parseTrust(args: readonly string[]): CliConfig {
+  let action: TrustQuery['action'] = 'trust';
+  let json = false;
+  const files: string[] = [];
+  let ended = false;
+  const usage = (msg: string): never => {
+    throw new CordonError('CORDON_ERR_USAGE', `${msg}; usage: cordon trust [FILE...] | --list [--json] | --revoke FILE...`);
+  };
+  for (const a of args) {
+    if (!ended && a === '--') ended = true;
+    else if (!ended && a === '--list') action = action === 'trust' ? 'list' : usage('give one of --list and --revoke');
+    else if (!ended && a === '--revoke') action = action === 'trust' ? 'revoke' : usage('give one of --list and --revoke');
+    else if (!ended && a === '--json') json = true;
+    else if (!ended && isOption(a)) usage(`unknown option ${a}`);
+    else if (a === '') usage('empty FILE');
+    else files.push(a);
+  }
+  if (action === 'list' && files.length > 0) usage('--list takes no FILE');
+  if (action === 'revoke' && files.length === 0) usage('--revoke needs a FILE');
+  return { subcommand: 'trust', settingsFiles: [], ignoreUserSettings: false, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, debug: false, json, command: undefined, trust: { action, files } };
 }

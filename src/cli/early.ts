@@ -34,7 +34,7 @@ import { hostPrograms } from '../platform/linux/guard.js';
 import { sandboxEnv, startSandboxProcess, type SandboxProcess } from '../platform/linux/sandbox-process.js';
 
 /** Subcommands and flags that never run a command, so never scan. */
-const NO_RUN = new Set(['explain', 'doctor', 'help', 'version', '-h', '--help', '-V', '--version']);
+const NO_RUN = new Set(['explain', 'check', 'trust', 'doctor', 'help', 'version', '-h', '--help', '-V', '--version']);
 
 /** What startEarly began: the scans, and the sandbox process if one was remembered. */
 export interface EarlyWork {

@@ -7,18 +7,26 @@ export function printExplain(c: Compiled, json: boolean): void {
   // The rules of the program main.ts compiles from the same options.
   const denials = seccompDenials(plan.seccomp);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ version: 1, policy, plan, seccomp: denials }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ version: 1, settings: c.settings ?? [], policy, plan, seccomp: denials }, null, 2)}\n`);
     return;
   }
   const out: string[] = [];
   out.push(`working directory: ${policy.cwd}`);
-  out.push(`settings loaded: ${policy.sources.length ? policy.sources.join(', ') : '(none: built-in defaults)'}`);
+  // Each file with where it stands: the user's, a project's (narrowing only unless trusted), --settings.
+  const origin = (f: string) => {
+    const s = c.settings?.find((x) => x.file === f);
+    if (!s) return f;
+    if (s.origin === 'project') return `${f} (project: ${s.trusted ? 'trusted, may widen' : 'may only narrow'})`;
+    return `${f} (${s.origin === 'user' ? 'user settings' : '--settings'})`;
+  };
+  out.push(`settings loaded: ${policy.sources.length ? policy.sources.map(origin).join(', ') : '(none: built-in defaults)'}`);
   const net = policy.network;
   const modeText = { none: 'none (no interface but loopback)', filtered: "filtered (only through cordon's proxies)", 'dangerously-unfiltered': 'DANGEROUSLY UNFILTERED (the host network; filesystem walls only)' }[net.mode];
   out.push(`network: ${modeText}  <- ${net.modeSource}`);
   if (net.mode === 'filtered') {
-    out.push(`  allowed: ${net.allow.map((r) => r.source).join(', ') || '-'}`);
-    out.push(`  denied: ${net.deny.map((r) => r.source).join(', ') || '-'}`);
+    const from = (r: (typeof net.allow)[number]) => `${r.source} <- ${r.file ? `${r.file}: ` : ''}${r.keyPath}`;
+    out.push(`  allowed: ${net.allow.map(from).join(', ') || '-'}`);
+    out.push(`  denied: ${net.deny.map(from).join(', ') || '-'}`);
   }
   out.push(`Unix sockets granted: ${net.unixSockets.join(', ') || 'none (socket(AF_UNIX) is refused)'}`);
   out.push('', 'rules (path, access, source):');

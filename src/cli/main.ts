@@ -19,6 +19,8 @@ import { guardRuns } from '../platform/linux/guard.js';
 import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
+import { runCheck } from './check.js';
+import { runTrust } from './trust.js';
 
 export const EXIT_CORDON_FAILURE = 125;
 
@@ -66,11 +68,14 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
         return 0;
       case 'doctor':
         return printDoctor(cfg.json);
+      case 'trust':
+        return runTrust(cfg.trust!, { cwd: realpathSync(process.cwd()), home: defaultHome(process.env), stateDir: runtimeDir(), json: cfg.json });
       default:
         break;
     }
     const timeline = cfg.debug ? newTimeline() : undefined;
-    const command = toArgv(cfg);
+    // check runs nothing: its policy is the one `cordon true` would run under.
+    const command = cfg.subcommand === 'check' ? ['true'] : toArgv(cfg);
     const cwd = realpathSync(process.cwd());
     const liveRuns = cfg.subcommand === 'run' ? guardRuns((w) => process.stderr.write(`cordon: warning: ${w}\n`)) : undefined;
     // Opened (created) before the policy is built, so the policy can make it read-only inside.
@@ -82,11 +87,12 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       env: process.env,
       settingsFiles: cfg.settingsFiles,
       ignoreUserSettings: cfg.ignoreUserSettings,
+      ...(cfg.ignoreProjectSettings ? { ignoreProjectSettings: true } : {}),
       rules: cfg.rules,
       ...(cfg.landlockOptional ? { landlockOptional: true } : {}),
       ...(liveRuns ? { liveRuns } : {}),
       command,
-      argv,
+      ...(cfg.subcommand === 'check' ? {} : { argv }),
     }, early.scans);
     // The options come from the plan, so explain prints the rules of this very program.
     const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
@@ -94,6 +100,7 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       printExplain(compiled, cfg.json);
       return 0;
     }
+    if (cfg.subcommand === 'check') return await runCheck(compiled, cfg.check!, cfg.json);
     for (const w of [...compiled.policy.warnings, ...compiled.plan.warnings]) process.stderr.write(`cordon: warning: ${w}\n`);
     const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
     timeline?.mark('compile');

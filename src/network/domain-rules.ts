@@ -38,6 +38,8 @@ export interface DomainRule {
   readonly source: string;
   /** Where it was written: `network.allowedDomains[3]`. */
   readonly keyPath: string;
+  /** The settings file it was written in ("command line" for a flag), for `cordon explain` and `cordon check`; never shown to the sandbox. */
+  readonly file?: string;
   readonly pattern: HostPattern;
   /** Undefined: every port. */
   readonly port: number | undefined;
@@ -68,7 +70,7 @@ export function parseDomainRules(entries: unknown, keyPath: string, file: string
     if (typeof entry !== 'string') throw new SettingsError(file, kp, `a string: ${GRAMMAR}`, entry);
     const r = parseDomainRule(entry, list);
     if (!r.ok) throw new SettingsError(file, kp, r.expected, entry);
-    return { source: entry, keyPath: kp, pattern: r.pattern, port: r.port };
+    return { source: entry, keyPath: kp, file, pattern: r.pattern, port: r.port };
   });
 }
 

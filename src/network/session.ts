@@ -78,7 +78,7 @@ function warmResolver(): void {
 }
 
 /** The system resolver (getaddrinfo: /etc/hosts, then DNS), both families, in its order. */
-async function resolveAll(name: string): Promise<string[]> {
+export async function resolveAll(name: string): Promise<string[]> {
   const answers = await lookup(name, { all: true, verbatim: true });
   return answers.map((a) => a.address);
 }

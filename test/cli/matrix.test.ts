@@ -28,6 +28,7 @@ test('CLI matrix', () => {
   const bin = join(w.outside, 'bin');
   mkdirSync(bin);
   writeFileSync(join(bin, 'explain'), '#!/bin/sh\necho "program explain $*"\n', { mode: 0o755 });
+  writeFileSync(join(bin, 'check'), '#!/bin/sh\necho "program check $*"\n', { mode: 0o755 });
   const withBin = { PATH: `${bin}:${w.env.PATH}` };
   const rows: Row[] = [
     { argv: ['--help'], status: 0, stdout: /usage: cordon \[options\] COMMAND \[ARGS\.\.\.\]/ },
@@ -40,6 +41,10 @@ test('CLI matrix', () => {
     { argv: ['--', 'explain', 'a'], env: withBin, status: 0, stdout: /^program explain a\n$/ },
     { argv: ['--debug', 'explain', 'b'], env: withBin, status: 0, stdout: /^program explain b\n$/ },
     { argv: ['explain', 'echo', 'hi'], env: withBin, status: 0, stdout: /bwrap argv:\n[^]*echo hi/, notStdout: /program explain/ },
+    { argv: ['--', 'check', 'read', 'x'], env: withBin, status: 0, stdout: /^program check read x\n$/ },
+    { argv: ['check', 'read', 'README.md'], env: withBin, status: 0, stdout: /^allowed: read README\.md /, notStdout: /program check/ },
+    { argv: ['check', 'write', '/etc/passwd'], status: 1, stdout: /^denied: write \/etc\/passwd: no rule makes it writable/ },
+    { argv: ['trust', '--frob'], status: 125, stderr: /unknown option --frob; usage: cordon trust/ },
     { argv: ['doctor', 'ls'], status: 125, stderr: /doctor runs no command \(to run a program named doctor: cordon -- doctor ls\)/ },
     { argv: ['--frobnicate', '--', 'true'], status: 125, stderr: /unknown option --frobnicate/ },
     { argv: ['--settings', bad, '--', 'true'], status: 125, stderr: /filesystem\.alowWrite: expected one of the known keys .*did you mean "allowWrite"/ },
