@@ -15,7 +15,7 @@ import type { ResolvedPath } from '../../policy/paths.js';
 import { decide, type DecideDeps } from '../../network/decide.js';
 import type { DomainRule } from '../../network/domain-rules.js';
 import type { IpAddress } from '../../network/addresses.js';
-import { hostInTmp, indexRules, stateOf, topInTmp, type LinuxPlan } from './plan.js';
+import { hasPrivateTmp, hostInTmp, indexRules, stateOf, topInTmp, type LinuxPlan } from './plan.js';
 
 export type PathOperation = 'read' | 'write' | 'delete';
 export type CheckOperation = PathOperation | 'connect';
@@ -38,7 +38,7 @@ const TMP = '/tmp';
 /** The answer for a path operation. `path`: the asked path made absolute and resolved (paths.ts resolvePath). */
 export function checkPath(operation: PathOperation, target: string, path: ResolvedPath, policy: Policy, plan: LinuxPlan): CheckAnswer {
   const rules = policy.rules;
-  const privateTmp = !rules.some((r) => r.path === TMP && (r.access === 'read-write' || r.access === 'read-write-no-delete'));
+  const privateTmp = hasPrivateTmp(rules);
   const p = path.path;
   const s = stateOf(p, rules, privateTmp);
   const base = { operation, target, judged: p };

@@ -111,7 +111,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const notes: string[] = [];
   const byPath = indexRules(rules);
   const tmpRule = byPath.get(PRIVATE_TMP);
-  const privateTmp = !tmpRule?.some((r) => r.access === 'read-write' || r.access === 'read-write-no-delete');
+  const privateTmp = hasPrivateTmp(tmpRule ?? []);
 
   const hostTmp = privateTmp ? hostInTmp(rules, byPath) : NONE;
   const states = new Map<string, PathState>();
@@ -381,6 +381,18 @@ export function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, 
 export function topInTmp(p: string): string {
   const i = p.indexOf(sep, PRIVATE_TMP.length + 1);
   return i === -1 ? p : p.slice(0, i);
+}
+
+/**
+ * Whether the sandbox gets its own empty /tmp, given the rules at /tmp itself:
+ * yes unless one makes the host's /tmp writable (read-write, no-delete) or
+ * asks to see it (allow-read, read-only: the host's /tmp, read-only). A rule
+ * at /tmp is about the host's directory: bound over the private one, it
+ * would be the host's, so its write state is never the private tmpfs's
+ * (test: plan.test.ts, "a rule at /tmp itself").
+ */
+export function hasPrivateTmp(rulesAtTmp: readonly FsRule[]): boolean {
+  return !rulesAtTmp.some((r) => r.path === PRIVATE_TMP && (r.access === 'read-write' || r.access === 'read-write-no-delete' || r.access === 'allow-read' || r.access === 'read-only'));
 }
 
 /** Rules by path, for stateIn(). */

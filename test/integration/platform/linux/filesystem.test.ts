@@ -240,3 +240,23 @@ test("cordon's state directory (placeholder holds, scan cache) stays read-only w
   assert.equal(r.stdout, 'seen\nwrote-home\nrefused\n', r.stderr);
   assert.ok(!existsSync(join(rt, 'hold-1-x.json')));
 });
+
+const tmpUser = testUser();
+for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | undefined }, ...(tmpUser ? [{ who: 'an unprivileged user', asUser: tmpUser.name }] : [])]) {
+  test(`a read rule at /tmp itself shows the host's /tmp read-only, never writable (${who})`, () => {
+    const w = makeWorld(asUser ? { owner: tmpUser! } : {});
+    const seen = `cordon-tmp-seen-${process.pid}-${who.length}`;
+    writeFileSync(join('/tmp', seen), 'host\n');
+    try {
+      for (const rule of [['--allow-read', '/tmp'], ['--read-only', '/tmp']]) {
+        const marker = `cordon-tmp-leak-${process.pid}-${rule[0]!.slice(2)}-${who.length}`;
+        const r = sh(w, `cat /tmp/${seen}; echo x > /tmp/${marker} || echo refused; mkdir /tmp/${marker}.d 2>/dev/null || echo refused; mv /tmp/${seen} /tmp/${marker}.mv 2>/dev/null || echo refused`, rule, { asUser });
+        assert.equal(r.stdout, 'host\nrefused\nrefused\nrefused\n', `${rule.join(' ')}: ${r.stderr}`);
+        for (const leaked of [marker, `${marker}.d`, `${marker}.mv`]) assert.ok(!existsSync(join('/tmp', leaked)), `${rule.join(' ')} wrote the host's /tmp: ${leaked}`);
+        assert.ok(existsSync(join('/tmp', seen)));
+      }
+    } finally {
+      spawnSync('rm', ['-f', join('/tmp', seen)]);
+    }
+  });
+}

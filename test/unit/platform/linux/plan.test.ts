@@ -322,3 +322,18 @@ test('caches a tool cannot work without (npm, Go builds) go to the private /tmp 
   // The host's /tmp (another user could prepare the directory there): never.
   assert.deepEqual(env([r('/p', 'read-write'), r('/tmp', 'read-write')]), { npm: undefined, go: undefined });
 });
+
+test('a rule at /tmp itself: only a write rule makes the host\'s /tmp writable; allow-read and read-only show it read-only, never bound writable', () => {
+  for (const access of ['allow-read', 'read-only'] as const) {
+    const plan = planLinux(policy([r('/p', 'read-write'), r('/tmp', access)]), facts, ['true'], fds);
+    const a = plan.bwrapArgs.join(' ');
+    assert.ok(!a.includes('--tmpfs /tmp'), `${access}: the host's /tmp is shown, not the private one`);
+    assert.ok(!plan.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), `${access}: ${a}`);
+    assert.equal(stateOf('/tmp/x', [r('/tmp', access)], false).write, 'ro');
+    assert.ok(!plan.landlock.rw.includes('/tmp'), `${access}: /tmp gets no Landlock write right`);
+  }
+  const rw = planLinux(policy([r('/p', 'read-write'), r('/tmp', 'read-write')]), facts, ['true'], fds);
+  assert.ok(rw.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), 'a write rule: the host\'s /tmp, writable');
+  const none = planLinux(policy([r('/p', 'read-write')]), facts, ['true'], fds);
+  assert.ok(none.bwrapArgs.join(' ').includes('--tmpfs /tmp'), 'no rule: the private /tmp');
+});
