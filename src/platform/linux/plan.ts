@@ -250,7 +250,8 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     landlock,
     // Stream Unix sockets only when some are granted (the helper decides each connect); no-delete refuses fallocate's destructive modes process-wide.
     seccomp: { unixStream: policy.network.unixSockets.length > 0, noDelete: landlock.rwnd.length > 0 },
-    env: { TMPDIR: PRIVATE_TMP, CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
+    // TMPDIR only where /tmp is writable: shown read-only, the caller's TMPDIR stays.
+    env: { ...(state(PRIVATE_TMP).write !== 'ro' ? { TMPDIR: PRIVATE_TMP } : {}), CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
     warnings: hiddenCwdWarning(policy, state(policy.cwd).readable),

@@ -331,6 +331,7 @@ test('a rule at /tmp itself: only a write rule makes the host\'s /tmp writable; 
     assert.ok(!plan.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), `${access}: ${a}`);
     assert.equal(stateOf('/tmp/x', [r('/tmp', access)], false).write, 'ro');
     assert.ok(!plan.landlock.rw.includes('/tmp'), `${access}: /tmp gets no Landlock write right`);
+    assert.equal(plan.env.TMPDIR, undefined, `${access}: the caller's TMPDIR stays (/tmp is read-only)`);
   }
   const rw = planLinux(policy([r('/p', 'read-write'), r('/tmp', 'read-write')]), facts, ['true'], fds);
   assert.ok(rw.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), 'a write rule: the host\'s /tmp, writable');
