@@ -667,8 +667,9 @@ function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[]
   const entries = listing(s, gitDir);
   for (const item of PROTECTED_IN_GIT_DIR) {
     if (item.name === 'config' && s.allowGitConfig) continue;
-    const p = join(gitDir, item.name);
-    const r = fromListing(s, gitDir, item.name, entries);
+    // Concatenated: both parts are normal (path.join's normalize costs ~5 us a call on these paths).
+    const p = `${gitDir}${sep}${item.name}`;
+    const r = fromListing(s, p, item.name, entries);
     if (r.kind === 'missing' && !item.placeholder) {
       s.watch.push({ path: r.path, kind: 'git-file', repo });
       continue;
@@ -694,12 +695,12 @@ function listing(s: GitScope, dir: string): Map<string, Dirent> | undefined {
 }
 
 /**
- * What resolvePath says of `dir/name` (`name` normal, relative), from dir's
- * listing where that is enough: a missing first component, or a single one
- * that is not a symbolic link. Test: policy.test.ts ("one listing of a git dir").
+ * What resolvePath says of `p`, which is `dir/name` (`name` normal,
+ * relative), from dir's listing where that is enough: a missing first
+ * component, or a single one that is not a symbolic link. Test:
+ * policy.test.ts ("one listing of a git dir").
  */
-function fromListing(s: GitScope, dir: string, name: string, entries: ReadonlyMap<string, Dirent> | undefined): ResolvedPath {
-  const p = join(dir, name);
+function fromListing(s: GitScope, p: string, name: string, entries: ReadonlyMap<string, Dirent> | undefined): ResolvedPath {
   if (!entries) return s.resolvePath(p);
   const slash = name.indexOf('/');
   const d = entries.get(slash < 0 ? name : name.slice(0, slash));
