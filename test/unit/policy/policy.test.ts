@@ -266,6 +266,11 @@ test('a read deny on a missing never-writable path is dropped, so that the path 
   const at = (path: string) => p.rules.filter((r) => r.path === path).map((r) => r.access);
   assert.deepEqual(at(join(w.proj, '.envrc')), ['read-only']);
   assert.deepEqual(at(join(w.proj, 'secret.txt')), ['deny-read'], 'a missing deny with nothing to guard at or beneath it stays (explain lists it)');
+  // A read-only path whose name only starts with the deny's (.envrc beside .env) is not beneath it; one below it is.
+  const prefix = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['.env', '.claudeX'], allowWrite: ['.claudeX/sub'] }, scan: noScan });
+  assert.ok(prefix.rules.some((r) => r.path === join(w.proj, '.env') && r.access === 'deny-read'), 'the .env deny stays');
+  const below = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, denyRead: ['later'], denyWrite: ['later/x'] }, scan: noScan });
+  assert.ok(!below.rules.some((r) => r.path === join(w.proj, 'later') && r.access === 'deny-read'), 'a missing deny above a guarded missing path is dropped');
   // An existing store keeps its deny, with $HOME writable too.
   const home = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: ['~'] }, scan: noScan });
   assert.ok(home.rules.some((r) => r.path === join(w.home, '.ssh') && r.access === 'deny-read'));
