@@ -159,6 +159,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
+    // A signal before the sandbox was released cancelled it: the command never ran.
+    const cancelled = ready ? undefined : sbx.cancelledBy();
+    if (cancelled) return { exitCode: 128 + (osConstants.signals[cancelled] ?? 0), signal: cancelled };
     if (relayError) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the network bridge into the sandbox failed: ${relayError}`);
     }

@@ -10,7 +10,20 @@
  * started ahead only if its program, options and environment are exactly the
  * plan's, and otherwise kills it, which is safe because nothing has run in
  * it: bubblewrap is still parked on the block fd, and a helper that starts
- * without options exits without running anything.
+ * without options exits without running anything. The helper's options
+ * (the command) go onto fd 8 only when the sandbox is released, never
+ * before: a sandbox that is killed, or whose cordon dies (SIGKILL closes the
+ * block fd, and bubblewrap then goes on), before its placeholders and
+ * journal exist starts with no options and runs nothing.
+ *
+ * bubblewrap binds its sandbox's life to its own only once the sandbox is
+ * set up (PR_SET_PDEATHSIG, just before it runs the helper): a bubblewrap
+ * killed before then leaves its sandbox behind, which goes on by itself.
+ * So a signal is never sent to bubblewrap alone: one that comes before the
+ * sandbox's PID 1 is known is held and sent to PID 1 once it is, and one
+ * that would end the process before the sandbox is released cancels the
+ * start instead (the command never runs).
+ * Tests: test/integration/platform/linux/sandbox-process.test.ts.
  *
  * fd layout handed to bubblewrap: 2 = a pipe carrying bubblewrap's own
  * messages, copied to cordon's stderr only for the process that is used
@@ -55,13 +68,18 @@ export interface SandboxProcess {
   readonly ready: Promise<boolean>;
   /** Why bubblewrap could not be started at all, if it could not. */
   spawnError(): Error | undefined;
-  /** Hands the helper its options (everything after `run`: mounts, rules, `--`, the command) and the seccomp program. */
+  /** The helper's options (everything after `run`: mounts, rules, `--`, the command) and the seccomp program, handed over at release(). */
   configure(helperOptions: readonly string[], seccomp: Buffer): void;
-  /** Lets the sandbox go on into the helper. */
+  /** Hands the helper what configure() gave and lets the sandbox go on into it (not once it was killed or cancelled). */
   release(): void;
+  /** The signal that cancelled the start (it came before release), if one did: the command never ran. */
+  cancelledBy(): NodeJS.Signals | undefined;
   /** From now on bubblewrap's messages go to `to` (cordon's stderr by default), those held so far first. */
   adopt(to?: (message: Buffer) => void): void;
-  /** Sends a signal to the sandbox's PID 1 (to bubblewrap before it is known). */
+  /**
+   * Sends a signal to the sandbox's PID 1 (held until it is known). Before
+   * release, a signal that would end a process cancels the start instead.
+   */
   signal(sig: NodeJS.Signals): void;
   /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
   kill(): Promise<void>;
@@ -69,6 +87,9 @@ export interface SandboxProcess {
 
 /** Messages held from a process not (yet) adopted: bubblewrap says little; more is dropped. */
 const MAX_HELD = 64 * 1024;
+
+/** Forwarded signals whose default action does not end a process. */
+const HARMLESS = new Set<NodeJS.Signals>(['SIGWINCH', 'SIGCONT']);
 
 export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice] = ['inherit', 'inherit', 'inherit']): SandboxProcess {
   // The command's stderr is the helper's fd 9: 'inherit' there is cordon's fd 2;
@@ -118,6 +139,32 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     void closed.then(() => resolve(false));
   });
 
+  let options: { helper: Buffer; seccomp: Buffer } | undefined;
+  let released = false;
+  let killed = false;
+  let cancelled: NodeJS.Signals | undefined;
+  let heldSignal: NodeJS.Signals | undefined;
+  void started.then((p) => {
+    if (p > 0 && heldSignal) try { process.kill(p, heldSignal); } catch { /* gone */ }
+  });
+
+  const kill = async () => {
+    killed = true;
+    // Released, its PID 1 not known yet: bubblewrap's death alone would leave it running.
+    if (released && pid === 0) {
+      const p = await started;
+      if (p > 0) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    }
+    // Before any fd closes: an EOF on the block fd would let bubblewrap go
+    // on (into a helper with no options, which runs nothing).
+    child.kill('SIGKILL');
+    if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone with bubblewrap */ }
+    block.destroy();
+    helperArgsFd.destroy();
+    seccompFd.destroy();
+    await closed;
+  };
+
   return {
     bwrap,
     helper,
@@ -130,11 +177,15 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     ready,
     pid: () => pid,
     spawnError: () => spawnError,
+    cancelledBy: () => cancelled,
     configure(helperOptions, seccomp) {
-      helperArgsFd.end(Buffer.from(helperOptions.map((a) => `${a}\0`).join('')));
-      seccompFd.end(seccomp);
+      options = { helper: Buffer.from(helperOptions.map((a) => `${a}\0`).join('')), seccomp };
     },
     release() {
+      if (killed || released || !options) return;
+      released = true;
+      helperArgsFd.end(options.helper);
+      seccompFd.end(options.seccomp);
       block.end('1');
     },
     adopt(to = (d) => { process.stderr.write(d); }) {
@@ -144,19 +195,16 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
       held = [];
     },
     signal(sig) {
-      try {
-        if (pid > 0) process.kill(pid, sig);
-        else child.kill(sig);
-      } catch { /* already gone */ }
+      if (killed) return;
+      if (!released && !HARMLESS.has(sig)) {
+        cancelled = sig;
+        void kill();
+        return;
+      }
+      if (pid > 0) try { process.kill(pid, sig); } catch { /* already gone */ }
+      else heldSignal = sig;
     },
-    async kill() {
-      // Before any fd closes: an EOF on the block fd would let bubblewrap go on.
-      child.kill('SIGKILL');
-      if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone with bubblewrap */ }
-      block.destroy();
-      helperArgsFd.destroy();
-      await closed;
-    },
+    kill,
   };
 }
 
