@@ -31,6 +31,7 @@ import { runtimeDir } from '../platform/linux/placeholders.js';
 import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
 import { clearForEarlyStart } from '../platform/linux/journal.js';
 import { hostPrograms } from '../platform/linux/guard.js';
+import { findBwrap } from '../platform/linux/probe.js';
 import { sandboxEnv, startSandboxProcess, type SandboxProcess } from '../platform/linux/sandbox-process.js';
 
 /** Subcommands and flags that never run a command, so never scan. */
@@ -54,7 +55,9 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     // machine here would only be waited out.
     const scans = cwd === '/' ? [] : [startScan(helper, [...new Set([cwd, ...rememberedRoots(state, key)])], [], state)];
     const record = rememberedLaunch(state, key);
-    if (!record || record.helper !== helper) return { scans };
+    // Only the programs clearForEarlyStart checked above: a record made with
+    // another CORDON_BWRAP names a program no guard has looked at.
+    if (!record || record.helper !== helper || record.bwrap !== findBwrap()) return { scans };
     return { scans, sandbox: { process: startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env)), record } };
   } catch {
     return { scans: [] };

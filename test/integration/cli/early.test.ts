@@ -120,3 +120,21 @@ test("bubblewrap's own messages reach the user from a sandbox started after the 
     if (round === 'ahead') assert.match(r.stderr, /using the sandbox started ahead/);
   }
 });
+
+test('a launch record made with another bubblewrap (CORDON_BWRAP then) is not started ahead: nothing runs before the guard that it has not checked', () => {
+  const w = makeWorld();
+  // A bubblewrap that says each time it runs (as a program a sandbox could have rewritten would).
+  const log = join(w.root, 'other-bwrap.log');
+  const other = join(w.root, 'other-bwrap');
+  writeFileSync(other, `#!/bin/sh\necho ran >> '${log}'\nexec '${process.env.CORDON_BWRAP ?? '/usr/bin/bwrap'}' "$@"\n`);
+  chmodSync(other, 0o755);
+  const runs = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0);
+  const args = ['--debug', '--', 'true'];
+  assert.equal(cordon(w, args, { env: { CORDON_BWRAP: other } }).status, 0);
+  assert.equal(runs(), 1);
+  assert.ok(readFileSync(launchRecord(w, args), 'utf8').includes(other), 'the record names the other bubblewrap');
+  const r = cordon(w, args);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(runs(), 1, 'the recorded bubblewrap ran, though this run does not use it and no guard checked it');
+  assert.doesNotMatch(r.stderr, /started ahead/);
+});
