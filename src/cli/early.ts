@@ -40,7 +40,12 @@ const NO_RUN = new Set(['explain', 'check', 'trust', 'doctor', 'help', 'version'
 /** What startEarly began: the scans, and the sandbox process if one was remembered. */
 export interface EarlyWork {
   readonly scans: PendingScan[];
-  readonly sandbox?: { readonly process: SandboxProcess; readonly record: LaunchRecord };
+  /**
+   * `take()`: the process, once (then the caller kills it or launches in
+   * it); undefined once a signal killed it, and then `stoppedBy()` says which
+   * (cordon launches nothing: it is ending by that signal).
+   */
+  readonly sandbox?: { readonly record: LaunchRecord; take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined };
 }
 
 export function startEarly(argv: readonly string[]): EarlyWork {
@@ -58,10 +63,44 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     // Only the programs clearForEarlyStart checked above: a record made with
     // another CORDON_BWRAP names a program no guard has looked at.
     if (!record || record.helper !== helper || record.bwrap !== findBwrap()) return { scans };
-    return { scans, sandbox: { process: startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env)), record } };
+    return { scans, sandbox: { record, ...owned(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env))) } };
   } catch {
     return { scans: [] };
   }
+}
+
+/**
+ * Until a launch takes the sandbox started ahead (and forwards signals
+ * itself), a Ctrl-C, SIGTERM or SIGHUP ends cordon only once that sandbox is
+ * killed. bubblewrap reads its options until EOF, which a cordon that dies
+ * gives it, and it tells its sandbox to go on only after it has told cordon
+ * the sandbox's pid: one that dies with cordon in between (SIGPIPE, or its
+ * parent-death signal) leaves the sandbox blocked for ever. kill() waits for
+ * that pid. The handlers come first: a signal during the start waits for
+ * them (Node runs them on its next turn) instead of ending cordon at once.
+ * Test: test/integration/cli/early.test.ts.
+ */
+function owned(start: () => SandboxProcess): { take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined } {
+  let mine: SandboxProcess | undefined;
+  let stopped: NodeJS.Signals | undefined;
+  const take = () => {
+    for (const [sig, h] of stops) process.off(sig, h);
+    const q = mine;
+    mine = undefined;
+    return q;
+  };
+  const stops = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => [sig, () => {
+    stopped = sig;
+    void (take()?.kill() ?? Promise.resolve()).finally(() => process.kill(process.pid, sig));
+  }] as const);
+  for (const [sig, h] of stops) process.on(sig, h);
+  try {
+    mine = start();
+  } catch (e) {
+    take();
+    throw e;
+  }
+  return { take, stoppedBy: () => stopped };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
 import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { compile, defaultHome } from '../compile.js';
@@ -33,17 +34,12 @@ export function launched(): boolean {
 /** Work bin/cordon.cjs started before loading this bundle (see early.ts). */
 export interface Early {
   readonly scans?: readonly PendingScan[];
-  readonly sandbox?: { readonly process: SandboxProcess; readonly record: LaunchRecord };
+  readonly sandbox?: { readonly record: LaunchRecord; take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined };
 }
 
 /** `early`: work bin/cordon.cjs started before loading this bundle; a sandbox started ahead that no launch takes is killed here. */
 export async function main(argv: readonly string[], early: Early = {}): Promise<number> {
-  let ahead = early.sandbox?.process;
-  const take = () => {
-    const a = ahead;
-    ahead = undefined;
-    return a;
-  };
+  const take = () => early.sandbox?.take();
   try {
     return await run(argv, early, take);
   } finally {
@@ -120,8 +116,11 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       rememberLaunch(runtimeDir(), predictionKey(cwd, argv), { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
     }
     try {
-      ranSandbox = true;
       const ahead = takeAhead();
+      // Ctrl-C or SIGTERM while cordon compiled: it ends by that signal (early.ts), launching nothing.
+      const stopped = early.sandbox?.stoppedBy();
+      if (stopped) return 128 + (osConstants.signals[stopped] ?? 0);
+      ranSandbox = true;
       const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn: (w) => process.stderr.write(`cordon: warning: ${w}\n`), ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;

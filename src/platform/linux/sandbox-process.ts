@@ -101,6 +101,10 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], { stdio: layout, env, detached: true });
   let spawnError: Error | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.on('exit', () => resolve());
+    child.on('error', () => resolve());
+  });
   child.on('error', (e) => { spawnError = e; });
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     child.on('close', (c, s) => resolve([c, s]));
@@ -150,15 +154,14 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
 
   const kill = async () => {
     killed = true;
-    // Released, its PID 1 not known yet: bubblewrap's death alone would leave it running.
-    if (released && pid === 0) {
-      const p = await started;
-      if (p > 0) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
-    }
+    // Its PID 1 first: bubblewrap tells it to go on only after it has told
+    // cordon its pid, so a bubblewrap killed before then leaves it waiting
+    // for ever (and, once released, one killed later leaves it running).
+    if (pid === 0) await Promise.race([started, exited]);
+    if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
     // Before any fd closes: an EOF on the block fd would let bubblewrap go
     // on (into a helper with no options, which runs nothing).
     child.kill('SIGKILL');
-    if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* gone with bubblewrap */ }
     block.destroy();
     helperArgsFd.destroy();
     seccompFd.destroy();

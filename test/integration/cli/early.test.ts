@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
-import { cordon, makeWorld, sh } from '../../helpers/cordon.js';
+import { spawn } from 'node:child_process';
+import { CLI, cordon, makeWorld, sh } from '../../helpers/cordon.js';
 
 // cordon's state directory for this test process only (runtimeDir reads it once).
 const state = realpathSync(tempDir(join(tmpdir(), 'cordon-early-')));
@@ -137,4 +138,38 @@ test('a launch record made with another bubblewrap (CORDON_BWRAP then) is not st
   assert.equal(r.status, 0, r.stderr);
   assert.equal(runs(), 1, 'the recorded bubblewrap ran, though this run does not use it and no guard checked it');
   assert.doesNotMatch(r.stderr, /started ahead/);
+});
+
+/** Sandbox processes (bubblewrap and what it started) of runs in the world `home` belongs to. */
+function sandboxesOf(home: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('cordon-helper\0run') && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`HOME=${home}`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+test('Ctrl-C or SIGTERM while cordon starts (a sandbox started ahead is being built) ends cordon by that signal and leaves no sandbox process behind', async () => {
+  const w = makeWorld();
+  const args = ['--', '/bin/sh', '-c', 'echo ran >> ran.log'];
+  assert.equal(cordon(w, args).status, 0);
+  assert.ok(existsSync(launchRecord(w, args)), 'the next run starts a sandbox ahead');
+  // Through start-up and compile: bubblewrap gets its options on the first
+  // tick after startEarly, or at cordon's death (EOF), and a bubblewrap that
+  // dies with cordon before it has said the sandbox's pid leaves it blocked.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    for (let delay = 0; delay <= 240; delay += 8) {
+      const c = spawn(process.execPath, [CLI, ...args], { cwd: w.proj, env: w.env, stdio: 'ignore' });
+      const timer = setTimeout(() => c.kill(sig), delay);
+      const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => c.on('close', (x, s) => r([x, s])));
+      clearTimeout(timer);
+      assert.ok(signal === sig || code === 0 || code === 128 + osConstants.signals[sig], `${sig} after ${delay} ms: ${code ?? signal}`);
+      await new Promise((r) => setTimeout(r, 100));
+      const left = sandboxesOf(w.home);
+      for (const pid of left) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      assert.deepEqual(left, [], `${sig} after ${delay} ms left a sandbox process`);
+    }
+  }
 });
