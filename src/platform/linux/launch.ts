@@ -207,8 +207,12 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       const found = await rescanned;
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
+      // A directory the command made unreadable hides what is below it from
+      // the scan, not from git on the host: search permission alone (chmod
+      // 111) lets `cd dir && git status` use a repository there. Closed
+      // (test/integration/platform/linux/after-run.test.ts).
       const locked = unreadableWarning(plan.rescan, found);
-      if (locked) warn(locked);
+      if (locked) failed = locked;
       // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
       const incomplete = found.incomplete.filter((p) => !(plan.rescan!.unchecked ?? []).some((u) => isWithin(p, u)));
       if (incomplete.length > 0) failed = `the check after the run could not look at everything below ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (a tree too deep or too large, a name that is not valid UTF-8, or a directory changed while it looked): a git repository the command created there was not checked, and not moved aside. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;

@@ -95,11 +95,29 @@ test('an unprivileged user gets the second scan too (its own state directory and
   assert.ok(existsSync(join(deep, '.git', 'config.cordon-untrusted')) && existsSync(join(deep, '.git', 'hooks.cordon-untrusted')));
   assert.equal(statSync(join(deep, '.git', 'config')).uid, u.uid, 'the fresh config belongs to the user who ran cordon');
 
-  // A repository the scanner cannot reach (its parent locked with chmod 000): said, not silently passed over.
+  // A repository the scanner cannot reach (its parent locked with chmod 000): the run fails, closed, saying so.
   const locked = cordon(w, ['--', '/bin/sh', '-c', 'mkdir -p l/r && git init -q l/r && chmod 000 l'], { asUser: u.name });
-  assert.equal(locked.status, 0, locked.stderr);
-  assert.match(locked.stderr, /warning: 1 more directory in .* could not be read after the run than before it/);
+  assert.equal(locked.status, 125, locked.stderr);
+  assert.match(locked.stderr, /1 more directory in .* could not be read after the run than before it/);
   chmodSync(join(w.proj, 'l'), 0o755);
+});
+
+test('a repository the command hides from the scan after the run by making its directory searchable but unreadable (chmod 111, which host git still uses) fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const mark = join(w.outside, 'MARK');
+  chmodSync(w.outside, 0o777);
+  const r = cordon(w, ['--', '/bin/sh', '-c', `git init -q sub && git -C sub config core.fsmonitor "touch ${mark}; false" && chmod 111 sub`], { asUser: u.name });
+  // git on the host, as the user, in that directory: the payload would run.
+  const host = () => spawnSync('runuser', ['-u', u.name, '--', 'git', 'status'], { cwd: join(w.proj, 'sub'), env: { ...w.env, GIT_CONFIG_NOSYSTEM: '1' }, encoding: 'utf8' });
+  const armed = !existsSync(join(w.proj, 'sub', '.git', 'config.cordon-untrusted'));
+  if (armed) {
+    assert.equal(r.status, 125, `the run passed with the repository armed: ${r.stderr}`);
+    assert.match(r.stderr, /1 more directory in .* could not be read after the run than before it .*read its \.git\/config/);
+  }
+  host();
+  assert.equal(existsSync(mark), armed, 'control: host git runs what the command planted there (or it was moved aside)');
+  chmodSync(join(w.proj, 'sub'), 0o755);
 });
 
 test('a .git file the command writes, pointing git at a directory of its choosing, is moved aside', () => {
