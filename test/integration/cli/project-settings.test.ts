@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { CLI, cordon, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
+import { CLI, cordon, makeWorld, own, ROOT, runners, sh, type World } from '../../helpers/cordon.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const settingsOf = (w: World) => join(w.proj, '.cordon', 'settings.json');
@@ -209,7 +209,8 @@ for (const { who, world, opts } of runners()) {
           'mkdir -p sub/.cordon && printf "{}" > sub/.cordon/settings.json',
           `${process.execPath} ${CLI} trust sub/.cordon/settings.json 2>/tmp/err && echo TRUSTED; echo "INSIDE: $(cat /tmp/err)"`,
         ].join('; ');
-        const r = sh(w, script, extra, { ...opts, env });
+        // cordon's own checkout is readable inside even where it lies under /tmp (a clone there is hidden by the private /tmp).
+        const r = sh(w, script, [...extra, '--allow-read', ROOT], { ...opts, env });
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /^INSIDE: cordon: cannot (create|write) .* \((EROFS|EACCES|EPERM)\)\n$/, `round ${round}: nothing of the state directory may change from inside`);
         // The repository then ships the widening file whose hash the command knew: still refused.
