@@ -17,7 +17,6 @@ import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
-import { predictionKey, rememberRoots } from './cli/early.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
@@ -41,8 +40,6 @@ export interface CompileInput {
   readonly liveRuns?: readonly Journal[];
   /** --dangerously-allow-missing-landlock (see LinuxFacts.landlockOptional). */
   readonly landlockOptional?: boolean;
-  /** The command line, to remember which roots it scanned for the next run's early scans (early.ts). */
-  readonly argv?: readonly string[];
 }
 
 export interface Compiled {
@@ -52,6 +49,8 @@ export interface Compiled {
   readonly bwrap: string;
   /** Every settings file loaded, weakest first, and what kind of source it is (explain prints them). */
   readonly settings?: readonly SettingsSource[];
+  /** What the repository scan looked at (the CLI remembers the roots for its next start: cli/early.ts). */
+  readonly scan: { readonly roots: readonly string[]; readonly patterns: readonly string[] };
 }
 
 /** A settings file and where it stands: user settings, a project file (trusted or narrowing only), or --settings. */
@@ -168,7 +167,6 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     env: input.env,
   });
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
-  if (prepared.patterns.length === 0 && input.argv) rememberRoots(runtimeDir(), predictionKey(input.cwd, input.argv), input.cwd, prepared.scanRoots, early[0]?.roots);
   // A run still going in the same place may leave what this one must check too (journal.ts).
   const finished = prepared.finish(await scanned);
   if (loaded.untrusted.length > 0) {
@@ -178,7 +176,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(runtimeDir()));
   const bwrap = findBwrap();
   const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
-  return { policy, plan, helper, bwrap, settings: loaded.sources };
+  return { policy, plan, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns } };
 }
 
 /** Settings given as values pass the same checks as files (loadAllSettings). */

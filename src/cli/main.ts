@@ -15,7 +15,7 @@ import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { parseArgs, USAGE, type CliConfig } from './args.js';
-import { predictionKey, rememberLaunch, type LaunchRecord } from './early.js';
+import { predictionKey, rememberLaunch, rememberRoots, type LaunchRecord } from './early.js';
 import { guardRuns } from '../platform/linux/guard.js';
 import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 import { printExplain } from './explain.js';
@@ -88,8 +88,10 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       ...(cfg.landlockOptional ? { landlockOptional: true } : {}),
       ...(liveRuns ? { liveRuns } : {}),
       command,
-      ...(cfg.subcommand === 'check' ? {} : { argv }),
     }, early.scans);
+    // The roots this start scanned, and below what it launched: what the next start like it begins ahead (early.ts).
+    const key = predictionKey(cwd, argv);
+    if (cfg.subcommand !== 'check' && compiled.scan.patterns.length === 0) rememberRoots(runtimeDir(), key, cwd, compiled.scan.roots, early.scans?.[0]?.roots);
     // The options come from the plan, so explain prints the rules of this very program.
     const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
     if (cfg.subcommand === 'explain') {
@@ -111,9 +113,9 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       });
       timeline?.mark('proxies');
     }
-    // What the next run like this one starts ahead (early.ts); not when bubblewrap must wait for placeholders.
+    // Not when bubblewrap must wait for placeholders.
     if (cfg.subcommand === 'run' && !compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
-      rememberLaunch(runtimeDir(), predictionKey(cwd, argv), { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
+      rememberLaunch(runtimeDir(), key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
     }
     try {
       const ahead = takeAhead();

@@ -31,7 +31,7 @@ function explain(p: Policy, json: boolean): string {
   let out = '';
   process.stdout.write = ((s: string) => { out += s; return true; }) as typeof process.stdout.write;
   try {
-    printExplain({ policy: p, plan, helper: facts.helper, bwrap: facts.bwrap }, json);
+    printExplain({ policy: p, plan, helper: facts.helper, bwrap: facts.bwrap, scan: { roots: [], patterns: [] } }, json);
   } finally {
     process.stdout.write = write;
   }
