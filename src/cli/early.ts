@@ -54,7 +54,7 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     const cwd = realpathSync(process.cwd());
     const helper = helperPath();
     const state = runtimeDir();
-    if (!clearForEarlyStart(state, hostPrograms(helper))) return { scans: [] };
+    if (!clearForEarlyStart(state, () => hostPrograms(helper))) return { scans: [] };
     const key = predictionKey(cwd, argv);
     // `/` is never a writable root (policy.ts refuses it): a scan of the whole
     // machine here would only be waited out.

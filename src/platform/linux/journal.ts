@@ -85,13 +85,14 @@ const isLive = (j: Journal) => processStart(j.pid) === j.start;
  * Whether cordon may run programs before its guard (cli/early.ts starts the
  * scan and the sandbox process ahead): no run was killed before finishing
  * its step after the run, and no live run could have written one of
- * `programs`. Otherwise main.ts's guardRuns must come first.
+ * `programs` (asked for only then). Otherwise guardRuns (guard.ts) must come first.
  */
-export function clearForEarlyStart(dir: string, programs: readonly string[]): boolean {
+export function clearForEarlyStart(dir: string, programs: () => readonly string[]): boolean {
   const all = readJournals(dir);
+  // Resolved only when a run is going: with none, no path need be looked at.
   if (all.length === 0) return true;
   if (all.some(({ j }) => !j || !isLive(j))) return false;
-  return !writableByLiveRun(programs, all.map(({ j }) => j!));
+  return !writableByLiveRun(programs(), all.map(({ j }) => j!));
 }
 
 /** The journals of runs whose cordon is still running. */
