@@ -20,7 +20,7 @@
  *
  * Nothing is started here while a run killed before its step after the run
  * left a journal, or a run still going could have changed a program cordon
- * runs on the host: main.ts's guardRuns first finishes the one and refuses
+ * runs on the host: guardRuns (guard.ts) first finishes the one and refuses
  * the other, and this must not run those programs before it.
  */
 import { readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
