@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { CordonError } from '../../errors.js';
+import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, runtimeDir, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
@@ -52,6 +53,8 @@ export interface LaunchOptions {
   readonly forwardSignals?: boolean;
   /** bubblewrap's own messages (default: cordon's stderr). */
   readonly onMessage?: (message: Buffer) => void;
+  /** The command's events (src/events/types.ts): filesystem refusals, the step after the run. The caller stamps them with the command's id. */
+  readonly onEvent?: EmitEvent;
 }
 
 export interface LaunchResult {
