@@ -265,7 +265,7 @@ static void apply_landlock(const struct run_config *c)
 /*
  * The read-only mounts and the pins (a writable directory bound onto itself,
  * so that it cannot be renamed away with the protected paths beneath it:
- * test/integration/platform/linux/pins.test.ts). bubblewrap can make them too, but it re-reads
+ * test/integration/filesystem/pins.test.ts). bubblewrap can make them too, but it re-reads
  * /proc/self/mountinfo for every bind, which made ~60 protections cost
  * ~14 ms; the new mount API makes each one a few system calls (~10 us).
  *
@@ -287,7 +287,7 @@ static void apply_landlock(const struct run_config *c)
  * (which would make a later source beneath it read-only too) never has a
  * pin or anything writable beneath it (plan.ts: pinChains stops at a
  * read-only directory). Only a limit too low for a single source fails
- * (test/integration/platform/linux/mount-limit.test.ts).
+ * (test/integration/filesystem/mount-limit.test.ts).
  */
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -472,7 +472,7 @@ static void close_inherited_fds(int keep)
  * disconnects one: Node's and systemd's stdio) or a listening one (connect()
  * on it is EINVAL). Also refused: a directory, whose fd would open paths
  * past the sandbox's mounts. Proved in
- * test/integration/platform/linux/seccomp.test.ts ("inherited").
+ * test/integration/process/seccomp.test.ts ("inherited").
  */
 static void refuse_reroutable_stdio(void)
 {

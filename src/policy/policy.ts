@@ -512,7 +512,7 @@ const CLOSE_DEPTH = 32;
  * has its configuration read (protectHooks: an included file or a hooks
  * directory outside stays protected). Returns the closed directories.
  * Proved by test/unit/policy/policy.test.ts and, from inside, by
- * test/integration/platform/linux/git.test.ts.
+ * test/integration/git/git.test.ts.
  */
 function capGitDirs(scanned: ScanFound, writableRoots: readonly string[], rules: FsRule[], warnings: string[]): Set<string> {
   const closed = new Set<string>();
@@ -630,7 +630,7 @@ interface GitScope {
  *    global configuration with its includes, where they lie in a writable
  *    path (an included file sets core.fsmonitor as well as config does);
  *  - every core.hooksPath any of that configuration sets (protectHooksDir).
- * Proved from inside by test/integration/platform/linux/filesystem.test.ts.
+ * Proved from inside by test/integration/filesystem/filesystem.test.ts.
  */
 function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
   for (const f of s.config.outer()) {
@@ -889,7 +889,7 @@ function refuseWritableRoot(rules: readonly FsRule[]): void {
  * either, so a never-writable path that meets one (~/.npmrc, ~/.ssh or
  * ~/.aws/config missing, with $HOME writable) could be created. There the
  * deny is dropped and the read-only rule stands, guarded like any missing
- * protected path (test/integration/platform/linux/lists.test.ts).
+ * protected path (test/integration/filesystem/lists.test.ts).
  */
 function dropEmptyDenies(rules: FsRule[]): void {
   // Sorted, so the read-only paths at or below a deny are found by a binary search, not by testing each (hundreds with many repositories).

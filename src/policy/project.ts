@@ -21,7 +21,7 @@
  * `settings.json` being one is refused, not followed: it could lead to any
  * file of the user's), never blocks (a FIFO) and is bounded (one MiB, one
  * lstat per directory level). Proved by test/unit/policy/project.test.ts and,
- * through the real CLI, by test/integration/cli/project-settings.test.ts.
+ * through the real CLI, by test/integration/project-settings/project-settings.test.ts.
  */
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';

@@ -134,7 +134,7 @@ export const UNIMPLEMENTED: readonly Unimplemented[] = [
   { key: 'network.filterRequest', refused: { srt: 'a JavaScript callback of the srt library (srt refuses it in a settings file too)', cordon: 'cordon has no per-request filter' } },
   { key: 'network.refuseOpaqueTunnels', accepts: only(false, 'what srt does by default, and cordon too'), refused: { srt: 'srt then refuses every tunnel it cannot see into (a CONNECT it does not terminate, every SOCKS connection)', cordon: 'cordon opens those tunnels' } },
   { key: 'network.stripResponseHeaders', accepts: only([], 'it strips nothing'), refused: { srt: 'srt removes these headers from responses before the command sees them', cordon: 'cordon passes them on' } },
-  { key: 'network.requireHostMatch', accepts: always("with tlsTerminate refused, srt checks plain-HTTP requests only, and cordon's proxy always refuses one whose Host header does not name the host and port it is sent to, or has none (test/integration/proxy/proxies.test.ts)") },
+  { key: 'network.requireHostMatch', accepts: always("with tlsTerminate refused, srt checks plain-HTTP requests only, and cordon's proxy always refuses one whose Host header does not name the host and port it is sent to, or has none (test/integration/network/proxies.test.ts)") },
   { key: 'network.allowPlaintextHeaderSet', accepts: always(NO_FILTER) },
   { key: 'network.ambiguousRequestTarget', accepts: always(NO_FILTER) },
   { key: 'network.strictAllowlist', accepts: always('cordon never asks: a destination no rule allows is refused') },

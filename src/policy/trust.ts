@@ -9,7 +9,7 @@
  * (platform/linux/placeholders.ts runtimeDir: made by cordon, 0700, with its
  * marker), never in the project. No sandbox can write there: policy.ts makes
  * the state directory read-only in every run whose writable paths reach it
- * and pins its parents, and test/integration/cli/project-settings.test.ts
+ * and pins its parents, and test/integration/project-settings/project-settings.test.ts
  * tries to forge a record from inside, as root and as an unprivileged user.
  * One file per trusted path, named by the SHA-256 of the path, so a lookup at
  * start-up is one open of a file that usually does not exist, and two

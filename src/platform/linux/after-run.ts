@@ -42,7 +42,7 @@ import { scanTrees } from './scan.js';
  * dir must still have the identity (device, inode, birth time) the first scan
  * saw (Rescan.ids), else it was removed and made again, or another directory
  * was renamed onto its path, and it is new. Pins make both impossible for a
- * git dir in a writable root (test/integration/platform/linux/repository-identity.test.ts);
+ * git dir in a writable root (test/integration/git/repository-identity.test.ts);
  * this is the check that does not depend on them
  * (test/unit/platform/linux/after-run.test.ts). A path on the watch list is
  * its watched path's (a `.git` link is made again, not set aside).
@@ -84,7 +84,7 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
  * the host, or a name a run still going may move aside). Each is moved aside
  * like a missing name in $HOME (kind `created`), unless it is an empty
  * directory (a placeholder of a run still going). Proved from inside by
- * test/integration/platform/linux/nested-names.test.ts.
+ * test/integration/after-run/nested-names.test.ts.
  */
 export function createdNames(rescan: Rescan, found: { readonly repos: readonly string[]; readonly matches: readonly string[] }): WatchedPath[] {
   if (!rescan.names || rescan.names.length === 0) return [];

@@ -177,7 +177,7 @@ export function inheritLiveRuns(given: Policy, live: readonly Journal[]): Policy
  * looked for too (recheckNames). A placeholder the live run made is an empty
  * directory, which it leaves alone (keepEmptyDir). Proved by
  * test/unit/platform/linux/journal.test.ts and, with two real runs, by
- * test/integration/platform/linux/nested-names.test.ts.
+ * test/integration/after-run/nested-names.test.ts.
  */
 export function inheritNames(policy: Policy, live: readonly Journal[]): Policy {
   const rescan = policy.rescan;

@@ -213,7 +213,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed
-      // (test/integration/platform/linux/after-run.test.ts).
+      // (test/integration/after-run/after-run.test.ts).
       const locked = unreadableWarning(plan.rescan, found);
       if (locked) failed = locked;
       // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.

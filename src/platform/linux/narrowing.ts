@@ -23,7 +23,7 @@
  * The working directory's default grant counts only where the policy would
  * accept it without an explicit rule (not $HOME or above it, not /).
  * Proved by test/unit/platform/linux/narrowing.test.ts and, through the real
- * CLI, by test/integration/cli/project-settings.test.ts.
+ * CLI, by test/integration/project-settings/project-settings.test.ts.
  */
 import { join, sep } from 'node:path';
 import { DEFAULT_CWD_SOURCE, type Access, type FsRule, type Policy } from '../../policy/policy.js';

@@ -269,7 +269,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
  * bound onto itself. Pins change no access; renames elsewhere still work.
  * A pinned directory that does not exist yet (the parent of a placeholder)
  * becomes a placeholder too. Proved from inside by
- * test/integration/platform/linux/pins.test.ts.
+ * test/integration/filesystem/pins.test.ts.
  */
 function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p: string) => PathState, synthetic: (p: string) => boolean): MountOp[] {
   const mountPoints = new Set<string>([sep, PRIVATE_TMP, ...mounts.map((m) => m.path)]);
@@ -364,7 +364,7 @@ const SHOWN_IN_TMP = new Set<Access>(['read-write', 'read-write-no-delete', 'rea
  * /tmp/a apply as anywhere (they are mounts on top). cordon's own helper and
  * a granted Unix socket under /tmp are bound alone, not their directories:
  * the command needs nothing else there. Tried from inside, as root and as an
- * unprivileged user, by test/integration/platform/linux/tmp-project.test.ts.
+ * unprivileged user, by test/integration/filesystem/tmp-project.test.ts.
  */
 export function hostInTmp(rules: readonly FsRule[], byPath: ReadonlyMap<string, readonly FsRule[]>): Map<string, string> {
   const shown = new Map<string, string>();

@@ -23,7 +23,7 @@
  * sandbox's PID 1 is known is held and sent to PID 1 once it is, and one
  * that would end the process before the sandbox is released cancels the
  * start instead (the command never runs).
- * Tests: test/integration/platform/linux/sandbox-process.test.ts.
+ * Tests: test/integration/process/sandbox-process.test.ts.
  *
  * fd layout handed to bubblewrap: 2 = a pipe carrying bubblewrap's own
  * messages, copied to cordon's stderr only for the process that is used

@@ -267,7 +267,7 @@ function directoryAt(link: string): string | undefined {
  * the run and the check after a run fails closed there (guardUnscanned in
  * policy.ts, afterRun in launch.ts). Both the live walk and the cached replay
  * go through here. Proved by test/unit/platform/linux/scan.test.ts and
- * test/integration/platform/linux/scan.test.ts.
+ * test/integration/git/scan.test.ts.
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;

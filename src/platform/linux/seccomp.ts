@@ -70,7 +70,7 @@
  *    socket path, and SOCK_RAW is turned into SOCK_DGRAM by af_unix: EPERM.
  *    socketpair of any other family: EAFNOSUPPORT. Proved from inside
  *    against a host datagram socket in
- *    test/integration/platform/linux/seccomp.test.ts ("Unix sockets by every
+ *    test/integration/process/seccomp.test.ts ("Unix sockets by every
  *    route"). Inherited descriptors are the helper's to check (cordon-helper
  *    refuses to start a command whose stdio is a socket it could point
  *    elsewhere). Domain, type and protocol are ints: compared on their low
@@ -87,7 +87,7 @@
  *    answer EOPNOTSUPP, what a filesystem without the mode answers, so
  *    cp, qemu-img and friends fall back. (truncate, ftruncate and O_TRUNC
  *    are Landlock's TRUNCATE right, in the helper.) Proved from inside in
- *    test/integration/platform/linux/seccomp.test.ts ("no-delete").
+ *    test/integration/process/seccomp.test.ts ("no-delete").
  *  - Kernel attack surface with little use to a confined command: io_uring
  *    (its own syscall-free path to opens, sockets and more, which this filter
  *    could not see), keyctl/add_key/request_key (kernel keyrings are not

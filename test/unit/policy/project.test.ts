@@ -3,7 +3,7 @@
  * are read (no link followed, no FIFO waited on, bounded), and the keys a
  * project file may not set to a widening value. The path rules are judged
  * against the compiled policy in test/unit/platform/linux/narrowing.test.ts;
- * the real CLI in test/integration/cli/project-settings.test.ts.
+ * the real CLI in test/integration/project-settings/project-settings.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

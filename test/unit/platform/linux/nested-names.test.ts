@@ -5,7 +5,7 @@
  * holds (they existed), which matches after the run the command created
  * (createdNames), and what a run still going changes about both
  * (inheritNames). From inside, with real runs:
- * test/integration/platform/linux/nested-names.test.ts.
+ * test/integration/after-run/nested-names.test.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, sh, cordon, testUser } from '../../../helpers/cordon.js';
+import { git, makeWorld, sh, cordon, testUser } from '../../helpers/cordon.js';
 import { spawnSync } from 'node:child_process';
-import { tempDir } from '../../../helpers/tmp.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 test('writes: inside the project succeed, everywhere else fail; /tmp is private', () => {
   const w = makeWorld();
@@ -220,7 +220,7 @@ test('cordon settings in use cannot be rewritten from inside', () => {
 
 test('many runs in parallel in one directory all succeed and leave nothing behind', async () => {
   const w = makeWorld();
-  const { cordonAsync } = await import('../../../helpers/cordon.js');
+  const { cordonAsync } = await import('../../helpers/cordon.js');
   const before = readdirSync(w.proj).sort();
   const runs = Array.from({ length: 8 }, (_, i) => new Promise<string>((resolve) => {
     const c = cordonAsync(w, ['--', '/bin/sh', '-c', `echo ${i} > out-${i}.txt; sleep 0.${i}; test -d .vscode && ! touch .vscode/x 2>/dev/null`]);

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { helperPath } from '../../../../src/platform/linux/helper-path.js';
-import { scanRoots, scanTrees, startScan, type PendingScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
-import { tempDir } from '../../../helpers/tmp.js';
-import { chownSync, makeWorld, sh, testUser } from '../../../helpers/cordon.js';
+import { helperPath } from '../../../src/platform/linux/helper-path.js';
+import { scanRoots, scanTrees, startScan, type PendingScan, type ScanResult } from '../../../src/platform/linux/scan.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { chownSync, makeWorld, sh, testUser } from '../../helpers/cordon.js';
 
 const helper = helperPath();
 const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };

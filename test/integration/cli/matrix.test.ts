@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { fnv1a } from '../../src/platform/linux/scan.js';
+import { fnv1a } from '../../../src/platform/linux/scan.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { chownSync, cordon, makeWorld, testUser } from '../helpers/cordon.js';
+import { chownSync, cordon, makeWorld, testUser } from '../../helpers/cordon.js';
 
 interface Row { argv: string[]; status: number; stdout?: RegExp; stderr?: RegExp; notStdout?: RegExp; cwd?: string; env?: NodeJS.ProcessEnv }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cordon, makeWorld, testUser, type World } from '../../../helpers/cordon.js';
+import { cordon, makeWorld, testUser, type World } from '../../helpers/cordon.js';
 
 interface Caller { readonly label: string; readonly owner?: { uid: number; gid: number }; readonly asUser?: string }
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorld, ROOT, testUser, type World } from '../../../helpers/cordon.js';
+import { makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
 
 /** A copy of this package inside the world's project, as npm would install it. */
 function installInProject(w: World): string {

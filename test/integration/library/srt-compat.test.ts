@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/tmp.js';
-import { makeWorld } from '../helpers/cordon.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { makeWorld } from '../../helpers/cordon.js';
 
 process.env.XDG_STATE_HOME = realpathSync(tempDir(join(tmpdir(), 'cordon-srt-compat-')));
 const { SandboxManager, CordonError } = await import('cordon');

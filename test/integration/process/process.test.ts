@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorld, sh, testUser } from '../../../helpers/cordon.js';
+import { makeWorld, sh, testUser } from '../../helpers/cordon.js';
 
 test('host processes are invisible and unreachable by signal', () => {
   const w = makeWorld();

@@ -11,14 +11,14 @@
  * script without cordon shows each attempt replaces the git dir there. The
  * identity check stays as the part that does not depend on the pins
  * (test/unit/platform/linux/after-run.test.ts; after a SIGKILL:
- * test/integration/platform/linux/after-run-signals.test.ts).
+ * test/integration/after-run/after-run-signals.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, own, runners, sh, type World } from '../../../helpers/cordon.js';
+import { git, own, runners, sh, type World } from '../../helpers/cordon.js';
 
 /** Every kind of git dir the scan finds, relative to the project. */
 const GIT_DIRS = ['deep/a/b/c/.git', 'vendor/lib.git', '.git/modules/s', 'g/.git', '.git'];

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
+import { git, makeWorld, cordon, testUser, type World } from '../../helpers/cordon.js';
 
 /** The plant: a repository whose config runs MARK on `git status` and whose pre-commit hook runs MARK too. */
 const NEW_REPO = [

@@ -15,11 +15,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROOT, testUser } from '../../../helpers/cordon.js';
-import { findBwrap } from '../../../../src/platform/linux/probe.js';
+import { ROOT, testUser } from '../../helpers/cordon.js';
+import { findBwrap } from '../../../src/platform/linux/probe.js';
 
-const MODULE = fileURLToPath(new URL('../../../../src/platform/linux/sandbox-process.js', import.meta.url));
-const SECCOMP = fileURLToPath(new URL('../../../../src/platform/linux/seccomp.js', import.meta.url));
+const MODULE = fileURLToPath(new URL('../../../src/platform/linux/sandbox-process.js', import.meta.url));
+const SECCOMP = fileURLToPath(new URL('../../../src/platform/linux/seccomp.js', import.meta.url));
 const HELPER = join(ROOT, 'native', 'build', 'cordon-helper');
 
 /**

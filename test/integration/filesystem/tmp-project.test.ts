@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ROOT, git, makeWorld, sh, testUser, type World } from '../../../helpers/cordon.js';
-import { tempDir } from '../../../helpers/tmp.js';
+import { ROOT, git, makeWorld, sh, testUser, type World } from '../../helpers/cordon.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 interface TmpWorld { readonly w: World; readonly top: string; readonly mono: string; readonly app: string; readonly elsewhere: string }
 

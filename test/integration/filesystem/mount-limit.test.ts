@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, git, own, runners, type World } from '../../../helpers/cordon.js';
+import { CLI, git, own, runners, type World } from '../../helpers/cordon.js';
 
 const LIMIT = 256;
 const REPOS = 100;

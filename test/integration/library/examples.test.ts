@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorld, ROOT } from '../helpers/cordon.js';
+import { makeWorld, ROOT } from '../../helpers/cordon.js';
 
 test('examples/agent-host.mjs: the work is done, the refused commands fail, nothing is planted', () => {
   const w = makeWorld();

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { own, runners, sh } from '../../../helpers/cordon.js';
+import { own, runners, sh } from '../../helpers/cordon.js';
 
 const PAYLOAD = '[core]\n\tfsmonitor = touch /tmp/pwned\n';
 

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, makeWorld, cordon, testUser, type World } from '../../../helpers/cordon.js';
+import { CLI, makeWorld, cordon, testUser, type World } from '../../helpers/cordon.js';
 
 const PLANT = [
   'mkdir -p fresh && cd fresh && git init -q',

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, cordon, makeWorld, sh } from '../../../helpers/cordon.js';
+import { CLI, cordon, makeWorld, sh } from '../../helpers/cordon.js';
 
 /** Hold files (cordon's placeholder bookkeeping) that mention this project; other tests run in parallel. */
 function runtimeHolds(home: string, proj: string): string[] {

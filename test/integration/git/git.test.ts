@@ -14,8 +14,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, own, runners, sh, type World } from '../../../helpers/cordon.js';
-import { GIT_DIRS_MAX } from '../../../../src/policy/policy.js';
+import { cordon, own, runners, sh, type World } from '../../helpers/cordon.js';
+import { GIT_DIRS_MAX } from '../../../src/policy/policy.js';
 
 /** Each attempt in a subshell: prints BROKE: ATTEMPT for every one that succeeded. */
 function attempts(list: readonly string[]): string {

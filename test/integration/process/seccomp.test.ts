@@ -17,9 +17,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { compileSeccompFilter, hostSeccompArch, type SeccompArch } from '../../../../src/platform/linux/seccomp.js';
-import { buildSeccompProbe, bwrapUnavailable, runUnderBwrap, type RunResult } from '../../../helpers/bwrap-seccomp.js';
-import { CLI, cordon, makeWorld, testUser, type World } from '../../../helpers/cordon.js';
+import { compileSeccompFilter, hostSeccompArch, type SeccompArch } from '../../../src/platform/linux/seccomp.js';
+import { buildSeccompProbe, bwrapUnavailable, runUnderBwrap, type RunResult } from '../../helpers/bwrap-seccomp.js';
+import { CLI, cordon, makeWorld, testUser, type World } from '../../helpers/cordon.js';
 
 function supportedArch(): SeccompArch | null {
   try {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 const base = realpathSync(mkdtempSync('/var/tmp/cordon-ph-'));
 process.env.XDG_STATE_HOME = join(base, 'state');
 process.on('exit', () => rmSync(base, { recursive: true, force: true }));
-const { acquirePlaceholders, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../../src/platform/linux/placeholders.js');
+const { acquirePlaceholders, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../src/platform/linux/placeholders.js');
 
 test('the state directory is private', () => {
   const d = runtimeDir();

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, testUser } from '../helpers/cordon.js';
+import { ROOT, testUser } from '../../helpers/cordon.js';
 import { spawnSync } from 'node:child_process';
 
 const LOAD = join(ROOT, 'bin', 'load.cjs');

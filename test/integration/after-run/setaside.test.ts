@@ -10,10 +10,10 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, s
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { harmlessConfig, rootIdentities, setAside, setAsideCreated } from '../../../../src/platform/linux/after-run.js';
-import type { WatchedPath } from '../../../../src/policy/policy.js';
-import { buildHelper } from '../../../helpers/native.js';
-import { tempDir } from '../../../helpers/tmp.js';
+import { harmlessConfig, rootIdentities, setAside, setAsideCreated } from '../../../src/platform/linux/after-run.js';
+import type { WatchedPath } from '../../../src/policy/policy.js';
+import { buildHelper } from '../../helpers/native.js';
+import { tempDir } from '../../helpers/tmp.js';
 
 const helper = buildHelper();
 

@@ -11,9 +11,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tempDir } from '../helpers/tmp.js';
+import { tempDir } from '../../helpers/tmp.js';
 import { spawnSync } from 'node:child_process';
-import { makeWorld, ROOT, testUser } from '../helpers/cordon.js';
+import { makeWorld, ROOT, testUser } from '../../helpers/cordon.js';
 
 // cordon's state directory for this test process only (it is read once per process).
 process.env.XDG_STATE_HOME = realpathSync(tempDir(join(tmpdir(), 'cordon-lib-state-')));

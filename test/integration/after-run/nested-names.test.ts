@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, git, own, runners, sh, type World } from '../../../helpers/cordon.js';
+import { CLI, git, own, runners, sh, type World } from '../../helpers/cordon.js';
 
 /** The nested repository every world has (makeWorld). */
 const SUB = join('deep', 'a', 'b', 'c');

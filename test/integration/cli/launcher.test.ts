@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { CLI, makeWorld } from '../helpers/cordon.js';
+import { CLI, makeWorld } from '../../helpers/cordon.js';
 
 const PRINT = ['--', '/bin/sh', '-c', 'printf "%s|%s" "${NODE_EXTRA_CA_CERTS-unset}" "${CORDON_NODE_EXTRA_CA_CERTS-unset}"'];
 
