@@ -1,6 +1,25 @@
+/**
+ * The step after the run, its pure parts: which repositories are new
+ * (newRepositories), what is said about directories it could not read
+ * (unreadableWarning), and protected names at the root of a nested work tree
+ * (`sub/.envrc`, `sub/.vscode`, `sub/CLAUDE.md`): a missing one has no
+ * placeholder, so the scan after the run looks for them. Which names the
+ * policy holds (they existed), which matches after the run the command
+ * created (createdNames), and what a run still going changes about both
+ * (inheritNames). From inside, with real runs:
+ * test/integration/after-run/after-run.test.ts and
+ * test/integration/after-run/nested-names.test.ts.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newRepositories, unreadableWarning } from '../../../../src/platform/linux/after-run.js';
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createdNames, newRepositories, unreadableWarning } from '../../../../src/platform/linux/after-run.js';
+import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
+import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
+import { PROTECTED_NAMES } from '../../../../src/policy/protected.js';
+import { tempDir } from '../../../helpers/tmp.js';
 
 test('newRepositories: what the second scan found and the first did not, in a writable root, once', () => {
   const rescan = { roots: ['/p', '/g'], patterns: [], known: ['/p', '/p/old', '/p/.git/modules/a'], unreadable: 1, writable: ['/p'], keepConfig: false };
@@ -45,4 +64,77 @@ test('newRepositories: a known path counts as the repository from before the run
   assert.deepEqual(newRepositories(rescan, { ...found, ids: after }, watch).map((w) => w.path), ['/p/gone/.git', '/p/noid/.git', '/p/.git/modules/a', '/p/vendor/x.git', '/p/both'], 'a watched path stays its watch\'s (a .git link is made again)');
   const { ids: _none, ...pathsOnly } = rescan;
   assert.deepEqual(newRepositories(pathsOnly, { ...found, ids: after }), [], 'a scan before the run that reported no identities: paths alone decide');
+});
+
+// ---------------------------------------------------------------- protected names in nested work trees
+
+const NAMES = ['.envrc', '.vscode', 'CLAUDE.md'];
+const rescan = (over: Partial<Rescan> = {}): Rescan => ({ roots: ['/p'], patterns: [], known: ['/p', '/p/sub'], unreadable: 0, writable: ['/p'], keepConfig: false, names: NAMES, heldNames: [], ...over });
+const journal = (r: Partial<Rescan>, writable = r.writable ?? ['/p']): Journal => ({ version: 1, pid: 1, start: '1', writable, readOnly: [], watch: [], rescan: rescan({ writable, ...r }) });
+const policyOf = (r: Rescan): Policy => ({ watch: [], rescan: r }) as unknown as Policy;
+
+test('the policy holds the protected names that exist at the root of a nested work tree, looks again at a writable root\'s placeholders, and asks the scan after the run for all names', () => {
+  const root = realpathSync(tempDir(join(tmpdir(), 'cordon-names-')));
+  const proj = join(root, 'proj');
+  const sub = join(proj, 'sub');
+  mkdirSync(join(sub, '.git'), { recursive: true });
+  mkdirSync(join(proj, '.git'));
+  writeFileSync(join(sub, 'CLAUDE.md'), 'mine');
+  symlinkSync('../shared/claude', join(sub, '.claude')); // a dangling link is there too
+  writeFileSync(join(sub, 'README.md'), 'not protected');
+  writeFileSync(join(proj, 'AGENTS.md'), 'the root\'s: a read-only bind');
+  const p = buildPolicy({
+    cwd: proj, home: join(root, 'home'), settings: [], cli: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] },
+    scan: () => ({ repos: [proj, sub], submoduleGitDirs: [], matches: [] }),
+  });
+  assert.deepEqual(p.rescan?.names, PROTECTED_NAMES.map((n) => n.name));
+  assert.deepEqual([...(p.rescan?.heldNames ?? [])].sort(), [join(sub, '.claude'), join(sub, 'CLAUDE.md')]);
+  assert.deepEqual(p.rescan?.patterns, [], 'the scan before the run is asked nothing new (its early start stays a hit)');
+  assert.deepEqual(p.rescan?.recheckNames, PROTECTED_NAMES.filter((n) => n.name !== 'AGENTS.md').map((n) => join(proj, n.name)), 'the root\'s placeholders are looked at after the run too (another sandbox can write into one)');
+  assert.ok(p.rules.some((r) => r.path === join(sub, 'CLAUDE.md') && r.access === 'read-only'), 'an existing one is read-only in the run');
+  assert.ok(!p.rules.some((r) => r.path === join(sub, '.envrc')), 'a missing one gets no mount');
+});
+
+test('createdNames: a protected name directly in a nested work tree that was not there before; not in a writable root, deeper, closed, or held', () => {
+  const r = rescan({ heldNames: ['/p/sub/CLAUDE.md'], closed: ['/p/big'], unchecked: ['/p/deep'] });
+  const found = {
+    repos: ['/p', '/p/sub', '/p/new', '/p/big/r', '/p/deep/r', '/g/r'],
+    matches: [
+      '/p/.envrc', // the writable root's: a placeholder held it
+      '/p/sub/.envrc',
+      '/p/sub/.envrc', // reported twice (overlapping roots): once
+      '/p/sub/CLAUDE.md', // existed before: read-only in the run
+      '/p/sub/pkg/.vscode', // not at the root of a work tree
+      '/p/new/.vscode', // a repository the run made
+      '/p/notrepo/CLAUDE.md',
+      '/p/big/r/.envrc', // closed whole for the run (more than 1000 git dirs)
+      '/p/deep/r/.envrc', // closed: the scan before the run could not look there
+      '/g/r/.envrc', // scanned (a ** deny's base), not writable
+      '/p/sub/.env', // a ** pattern's match, not a protected name
+    ],
+  };
+  const got = createdNames(r, found);
+  assert.deepEqual(got.map((w) => w.path), ['/p/sub/.envrc', '/p/new/.vscode']);
+  assert.deepEqual(got[0], { path: '/p/sub/.envrc', kind: 'created', repo: '/p/sub', why: 'direnv runs it on cd; at the root of a git repository', keepEmptyDir: true });
+  assert.deepEqual(createdNames({ ...r, recheckNames: ['/p/.envrc'] }, found).map((w) => w.path), ['/p/.envrc', '/p/sub/.envrc', '/p/new/.vscode'], 'a root\'s name a live run may move aside is looked at too');
+  const { names: _n, ...older } = r;
+  assert.deepEqual(createdNames(older, found), [], 'a journal from before names were looked for: nothing');
+});
+
+test('inheritNames: a name a run still going may move aside is not held here; one of this run\'s roots is looked at after it too', () => {
+  // This run and A in the same place: A's command made sub/.envrc (A did not hold it), this run found it and holds it.
+  const mine = policyOf(rescan({ heldNames: ['/p/sub/.envrc', '/p/sub/CLAUDE.md', '/p/big/r/.envrc'] }));
+  const a = journal({ heldNames: ['/p/sub/CLAUDE.md'], closed: ['/p/big'] });
+  assert.deepEqual(inheritNames(mine, [a]).rescan?.heldNames, ['/p/sub/CLAUDE.md', '/p/big/r/.envrc'], 'A would move .envrc aside (taking this run\'s mount along); what A held or closed it leaves');
+  assert.deepEqual(inheritLiveRuns(mine, [a]).rescan?.heldNames, ['/p/sub/CLAUDE.md', '/p/big/r/.envrc'], 'inheritLiveRuns applies it');
+  assert.equal(inheritNames(mine, [journal({ heldNames: ['/p/sub/.envrc', '/p/sub/CLAUDE.md'], closed: ['/p/big'] })]), mine, 'A held the same: nothing changes');
+  assert.equal(inheritNames(mine, [{ ...a, rescan: { ...a.rescan!, names: undefined } } as Journal]), mine, 'a run that looks for no names moves none');
+  assert.equal(inheritNames(mine, [journal({}, ['/q'])]), mine, 'a run writing elsewhere moves nothing here');
+  // A runs in sub (its root: placeholders, never moved by A), this run in /p, where sub is a nested work tree.
+  assert.equal(inheritNames(mine, [journal({ heldNames: [] }, ['/p/sub'])]), mine, 'A\'s own root\'s names are never A\'s to move');
+  // A's recheck list (a third run may move those) is A's to move too.
+  assert.deepEqual(inheritNames(mine, [journal({ heldNames: [], recheckNames: ['/p/sub/CLAUDE.md'] }, ['/p/sub'])]).rescan?.heldNames, ['/p/sub/.envrc', '/p/big/r/.envrc']);
+  // This run in sub, A in /p: sub is a nested work tree to A, whose names A did not hold: they are this run's to look at after it.
+  const inSub = policyOf(rescan({ writable: ['/p/sub'], roots: ['/p/sub'], heldNames: [] }));
+  assert.deepEqual(inheritNames(inSub, [journal({ heldNames: ['/p/sub/CLAUDE.md'] })]).rescan?.recheckNames, ['/p/sub/.envrc', '/p/sub/.vscode']);
 });
