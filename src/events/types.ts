@@ -25,6 +25,8 @@ export interface EventBase<T extends string> {
   readonly time: string;
   /** The command that caused it: 22 characters of base64url (128 random bits), one per command. */
   readonly commandId: string;
+  /** One sentence for a person or an agent: what happened and, for a refusal, which setting would allow it. */
+  readonly message: string;
 }
 
 /**
@@ -77,8 +79,6 @@ export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {
   /** The rule that refused it; `built-in: ...` for cordon's own rules, or the absence of an allow rule. */
   readonly rule: RuleText;
   readonly fix: Fix;
-  /** One sentence for the agent: what was refused, why, what would allow it. */
-  readonly message: string;
 }
 
 /**
@@ -96,7 +96,6 @@ export interface RequestRefusedEvent extends EventBase<'request.refused'> {
   readonly reason: string;
   readonly rule: RuleText;
   readonly fix: Fix;
-  readonly message: string;
 }
 
 /**
@@ -121,7 +120,6 @@ export interface FsRefusedEvent extends EventBase<'fs.refused'> {
   readonly rule: RuleText;
   /** The setting that would allow it (`filesystem.allowWrite: add "/srv/data"`), or null when none may. */
   readonly fix: Fix;
-  readonly message: string;
 }
 
 /** The step after the run moved something the command created or replaced out of the way, or could not. */
@@ -134,13 +132,10 @@ export interface AfterRunSetAsideEvent extends EventBase<'after-run.set-aside'> 
   readonly action: 'moved' | 'relinked' | 'failed';
   /** Why: what the host would have done with it. */
   readonly why: string;
-  readonly message: string;
 }
 
-/** Any other sentence of the step after the run (a directory it could not read, a file it could not rewrite). */
-export interface AfterRunWarningEvent extends EventBase<'after-run.warning'> {
-  readonly message: string;
-}
+/** Any other sentence of the step after the run (a directory it could not read, a file it could not rewrite): its `message`. */
+export type AfterRunWarningEvent = EventBase<'after-run.warning'>;
 
 export type CordonEvent =
   | CommandStartEvent
