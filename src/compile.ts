@@ -17,6 +17,7 @@ import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
+import { ROOT_NAME_LIST } from './policy/protected.js';
 import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
@@ -166,7 +167,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cordonOwn: cordonOwn(input, helper),
     env: input.env,
   });
-  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks);
+  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks, ROOT_NAME_LIST);
   // A run still going in the same place may leave what this one must check too (journal.ts).
   const finished = prepared.finish(await scanned);
   if (loaded.untrusted.length > 0) {

@@ -29,6 +29,7 @@ import { commandStart } from './argv.js';
 import { helperPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
+import { ROOT_NAME_LIST } from '../policy/protected.js';
 import { clearForEarlyStart } from '../platform/linux/journal.js';
 import { hostPrograms } from '../platform/linux/guard.js';
 import { findBwrap } from '../platform/linux/probe.js';
@@ -58,7 +59,7 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     const key = predictionKey(cwd, argv);
     // `/` is never a writable root (policy.ts refuses it): a scan of the whole
     // machine here would only be waited out.
-    const scans = cwd === '/' ? [] : [startScan(helper, [...new Set([cwd, ...rememberedRoots(state, key)])], [], state)];
+    const scans = cwd === '/' ? [] : [startScan(helper, [...new Set([cwd, ...rememberedRoots(state, key)])], [], state, undefined, ROOT_NAME_LIST)];
     const record = rememberedLaunch(state, key);
     // Only the programs clearForEarlyStart checked above: a record made with
     // another CORDON_BWRAP names a program no guard has looked at.

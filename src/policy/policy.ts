@@ -15,7 +15,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
-import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from './protected.js';
+import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
 import { parseAllowedDomains, parseDeniedDomains } from '../network/domain-rules.js';
@@ -177,6 +177,8 @@ export interface ScanFound {
   readonly unreadable?: number;
   /** Each git dir's identity, by its path (ScanResult.ids). */
   readonly ids?: Readonly<Record<string, string>>;
+  /** Basenames also reported in `matches` wherever a listed directory holds them (ScanResult.named). */
+  readonly named?: readonly string[];
 }
 
 export interface PolicyInput extends PathContext {
@@ -355,12 +357,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     const heldNames: string[] = [];
+    const atRoots = rootNamesFound(scanned);
     for (const repo of scanned.repos.filter(isWritable)) {
       if (inClosed(closed, repo)) continue;
-      // One listing instead of a lookup per name (~50 names, at every nested repository):
-      // only the names that are there can be protected here (a missing one gets no placeholder:
-      // the scan after the run looks for it, Rescan.names).
-      const present = namesIn(repo);
+      // What the scan saw (or one listing) instead of a lookup per name (~50 names, at every
+      // nested repository): only the names that are there can be protected here (a missing one
+      // gets no placeholder: the scan after the run looks for it, Rescan.names).
+      const present = atRoots?.(repo) ?? namesIn(repo);
       for (const n of ROOT_NAMES) if (!present || present.has(n.name)) protExisting(join(repo, n.name), n.why);
       if (!writableRoots.includes(repo)) for (const n of PROTECTED_NAMES) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
@@ -580,7 +583,6 @@ function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[])
 }
 
 /** The names protected at the root of a repository when they exist. */
-const ROOT_NAMES = [...PROTECTED_NAMES, ...SHELL_STARTUP];
 
 /** Something is at `p` (a link is not followed); false where it cannot be looked at. */
 function exists(p: string): boolean {
@@ -589,6 +591,28 @@ function exists(p: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The root names (ROOT_NAMES) in a repository's root as the scan reported
+ * them, where it listed that directory whole: undefined where it did not
+ * (a directory it could not list, or a scan not asked for the names), and
+ * then the caller lists it itself. Test: policy.test.ts ("names at a
+ * repository's root from the scan").
+ */
+function rootNamesFound(scanned: ScanFound): ((repo: string) => Set<string> | undefined) | undefined {
+  const named = new Set(scanned.named ?? []);
+  if (!ROOT_NAMES.every((n) => named.has(n.name))) return undefined;
+  const byDir = new Map<string, Set<string>>();
+  for (const m of scanned.matches) {
+    const i = m.lastIndexOf(sep);
+    const dir = i === 0 ? sep : m.slice(0, i);
+    let set = byDir.get(dir);
+    if (!set) byDir.set(dir, (set = new Set()));
+    set.add(m.slice(i + 1));
+  }
+  const incomplete = scanned.incomplete ?? [];
+  return (repo) => (incomplete.some((d) => isWithin(repo, d)) ? undefined : byDir.get(repo) ?? new Set());
 }
 
 /** The names in a directory, or undefined if it cannot be listed (then every name is looked up). */

@@ -97,3 +97,12 @@ export const PROTECTED_IN_GIT_DIR: readonly { name: string; why: string; placeho
   { name: 'commondir', why: 'redirects git to another common directory', placeholder: false },
   { name: 'info/attributes', why: 'selects filter drivers', placeholder: false },
 ];
+
+/**
+ * The names protected at the root of every repository (an existing one is
+ * read-only there): the scan before the run reports where they are
+ * (`--match-no-links`), so the policy needs no listing of each repository
+ * (policy.ts, finishPolicy).
+ */
+export const ROOT_NAMES: readonly { name: string; why: string }[] = [...PROTECTED_NAMES, ...SHELL_STARTUP];
+export const ROOT_NAME_LIST: readonly string[] = ROOT_NAMES.map((n) => n.name);

@@ -65,6 +65,13 @@ export interface ScanResult {
    * that could not be looked at has none.
    */
   readonly ids: Record<string, string>;
+  /**
+   * The basenames this scan was asked to report wherever they are
+   * (`names`, as M records in `matches`): where a directory was listed
+   * whole, a name it holds is in `matches` (policy.ts relies on it for the
+   * names at each repository's root).
+   */
+  readonly named?: readonly string[];
 }
 
 const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
@@ -107,6 +114,8 @@ export interface PendingScan {
   /** Scanned together, in one process (sorted). */
   readonly roots: readonly string[];
   readonly patterns: readonly string[];
+  /** Basenames reported as matches too (`--match-no-links`). */
+  readonly names?: readonly string[];
   /**
    * Never rejects unhandled. There is no cancel (a DeferredScan cancels only
    * before it walks): a scan killed mid-way could leave a half-written cache
@@ -117,10 +126,12 @@ export interface PendingScan {
 }
 
 /** scanTrees without blocking: the walk runs in its own process while cordon does other work. */
-export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, maxDirs?: number): PendingScan {
+export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, maxDirs?: number, names: readonly string[] = []): PendingScan {
   const sorted = [...roots].sort();
-  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir, maxDirs), { stdio: ['ignore', 'pipe', 'pipe'] });
-  return { roots: sorted, patterns, result: collect(child, sorted) };
+  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir, maxDirs, names), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = collect(child, sorted).then((r) => (names.length > 0 ? { ...r, named: names } : r));
+  result.catch(() => {}); // an unused scan must not become an unhandled rejection
+  return { roots: sorted, patterns, names, result };
 }
 
 /** A scan whose process is started ahead of need and walks only once told to. */
@@ -169,12 +180,12 @@ function collect(child: ChildProcessWithoutNullStreams | ChildProcessByStdio<nul
  * leave a half-written cache file behind; they ran in parallel anyway.
  * `throughLinks`: a deny must also hold through symbolic links (followLinks).
  */
-export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = [], throughLinks = false): Promise<ScanResult> {
+export async function scanRoots(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, early: readonly PendingScan[] = [], throughLinks = false, names: readonly string[] = []): Promise<ScanResult> {
   if (roots.length === 0) return EMPTY;
   const want = [...roots].sort();
   const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  const hit = early.find((e) => same(e.roots, want) && same(e.patterns, patterns));
-  const result = await (hit ?? startScan(helper, want, patterns, cacheDir)).result;
+  const hit = early.find((e) => same(e.roots, want) && same(e.patterns, patterns) && same(e.names ?? [], names));
+  const result = await (hit ?? startScan(helper, want, patterns, cacheDir, undefined, names)).result;
   await Promise.all(early.filter((e) => e !== hit).map((e) => e.result.catch(() => undefined)));
   if (!throughLinks || result.links.length === 0) return result;
   return followLinks(result, want, (targets, maxDirs) => startScan(helper, targets, patterns, cacheDir, maxDirs).result);

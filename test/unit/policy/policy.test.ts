@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
+import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 
@@ -440,4 +441,23 @@ test('one listing of a git dir says what its protected names are, as a lookup of
   assert.equal(ro(join(g, 'info', 'attributes'))?.kind, 'file');
   assert.equal(ro(join(g, 'commondir'))?.kind, 'file');
   assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path), [join(g, 'config.worktree')], 'only the missing name is watched');
+});
+
+test("names at a repository's root from the scan: what it reported is protected, with no listing of the root; where it could not list, the root is listed", () => {
+  const w = world();
+  const nested = join(w.proj, 'sub', 'nested');
+  writeFileSync(join(nested, '.envrc'), 'x');
+  writeFileSync(join(nested, '.bashrc'), 'x');
+  const ro = (p: ReturnType<typeof buildPolicy>, path: string) => p.rules.some((r) => r.path === path && r.access === 'read-only');
+  // The scan says only .envrc is there: the policy takes its word (a listing would find .bashrc too).
+  const found = { repos: [w.proj, nested], submoduleGitDirs: [], matches: [join(nested, '.envrc')], named: ROOT_NAME_LIST };
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => found });
+  assert.ok(ro(p, join(nested, '.envrc')));
+  assert.ok(!ro(p, join(nested, '.bashrc')), 'the scan was asked for the names and listed the directory: no second listing');
+  assert.deepEqual(p.rescan?.heldNames, [join(nested, '.envrc')]);
+  // A scan not asked for every root name, or one that could not list the root: the root is listed.
+  for (const scan of [{ ...found, named: ROOT_NAME_LIST.slice(1) }, { ...found, incomplete: [join(w.proj, 'sub')] }]) {
+    const q = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => scan });
+    assert.ok(ro(q, join(nested, '.envrc')) && ro(q, join(nested, '.bashrc')));
+  }
 });
