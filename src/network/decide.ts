@@ -113,6 +113,8 @@ export type Decision =
       readonly reason: RefusalReason;
       /** One line for the agent: what was refused, why, and what would allow it. */
       readonly message: string;
+      /** The setting that would allow it (`network.allowedDomains: add "example.com"`), or null when none may. */
+      readonly fix: string | null;
       readonly host?: string;
       readonly rule?: string;
       readonly ruleKeyPath?: string;
@@ -144,7 +146,7 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
     const why = otherPorts.length > 0
       ? `network.allowedDomains allows ${shown} only on port${otherPorts.length > 1 ? 's' : ''} ${otherPorts.join(', ')}; add "${target}" to allow this port`
       : `not in network.allowedDomains; add "${shown}" to allow it`;
-    return { ...refuse('not-allowlisted', `connection to ${target} refused: ${why}`), host: shown };
+    return { ...refuse('not-allowlisted', `connection to ${target} refused: ${why}`, `network.allowedDomains: add "${otherPorts.length > 0 ? target : shown}"`), host: shown };
   }
 
   let answers: readonly string[];
@@ -183,8 +185,12 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
   // The carve-out can lift built-in denials only; the user's own denials win.
   const liftable = dropped.every((d) => d.denial !== 'denied-by-rule' && d.denial !== 'denied-range' && d.denial !== 'unparsable');
   const hint = liftable ? ` If this is intended, add that address itself (with ":${port}") to network.allowedDomains` : '';
+  const first = dropped[0]!;
+  const firstIp = parseIp(first.address);
+  const userKey = dropped.find((d) => d.keyPath !== undefined)?.keyPath;
+  const fix = liftable && firstIp ? `network.allowedDomains: add "${formatHostPort({ kind: 'ip', address: firstIp }, port)}"` : userKey ? `remove ${userKey}` : null;
   return {
-    ...refuse('resolved-to-denied-address', `connection to ${target} refused: ${shown} resolves only to denied addresses (${classes}); an allowed name may not lead there.${hint}`),
+    ...refuse('resolved-to-denied-address', `connection to ${target} refused: ${shown} resolves only to denied addresses (${classes}); an allowed name may not lead there.${hint}`, fix),
     host: shown, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped,
   };
 }
@@ -194,11 +200,11 @@ function decideLiteral(address: IpAddress, port: number, target: string, shown: 
   // IPv4 address embedded in an IPv6 literal, and the denied ranges.
   const userDenial = userDenied(address, port, policy);
   if (userDenial) {
-    return { ...refuse('denied-by-rule', `connection to ${target} refused: covered by ${userDenial.keyPath}${userDenial.via ? ` (the IPv4 address it carries, ${userDenial.via})` : ''}; deny rules win over network.allowedDomains`), host: shown, ruleKeyPath: userDenial.keyPath };
+    return { ...refuse('denied-by-rule', `connection to ${target} refused: covered by ${userDenial.keyPath}${userDenial.via ? ` (the IPv4 address it carries, ${userDenial.via})` : ''}; deny rules win over network.allowedDomains`, `remove ${userDenial.keyPath}`), host: shown, ruleKeyPath: userDenial.keyPath };
   }
   const allowRule = policy.allow.find((r) => r.pattern.kind === 'ip' && ruleMatches(r, { kind: 'ip', address }, port));
   if (!allowRule) {
-    return { ...refuse('ip-literal-not-allowlisted', `connection to ${target} refused: an IP address is reachable only when it is itself listed in network.allowedDomains; connect by host name, or add "${target}" to allow it`), host: shown };
+    return { ...refuse('ip-literal-not-allowlisted', `connection to ${target} refused: an IP address is reachable only when it is itself listed in network.allowedDomains; connect by host name, or add "${target}" to allow it`, `network.allowedDomains: add "${target}"`), host: shown };
   }
   return { allow: true, host: shown, dial: { address: formatIp(address), port, family: address.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] };
 }
@@ -269,13 +275,34 @@ const DENIAL_TEXT: Record<AddressDenial, string> = {
 
 function deniedByRule(target: string, shown: string, rule: DomainRule): Decision {
   return {
-    ...refuse('denied-by-rule', `connection to ${target} refused: denied by ${rule.keyPath} (${quoteUntrusted(rule.source)}); deny rules win over network.allowedDomains`),
+    ...refuse('denied-by-rule', `connection to ${target} refused: denied by ${rule.keyPath} (${quoteUntrusted(rule.source)}); deny rules win over network.allowedDomains`, `${rule.keyPath.replace(/\[\d+\]$/, '')}: remove ${JSON.stringify(rule.source)}`),
     host: shown, rule: rule.source, ruleKeyPath: rule.keyPath,
   };
 }
 
-function refuse(reason: RefusalReason, message: string): { allow: false; reason: RefusalReason; message: string } {
-  return { allow: false, reason, message: `cordon: ${message}` };
+function refuse(reason: RefusalReason, message: string, fix: string | null = null): { allow: false; reason: RefusalReason; message: string; fix: string | null } {
+  return { allow: false, reason, message: `cordon: ${message}`, fix };
+}
+
+/**
+ * The rule that decided, as events name it: the entry (`network.allowedDomains[0]: "example.com"`)
+ * or, for cordon's own rules and for the absence of an allowing entry, a `built-in:` sentence.
+ */
+export function decidingRule(d: Decision, port: number): string {
+  const entry = d.ruleKeyPath !== undefined ? `${d.ruleKeyPath}${d.rule !== undefined ? `: ${JSON.stringify(d.rule)}` : ''}` : undefined;
+  if (d.allow) return entry!;
+  switch (d.reason) {
+    case 'invalid-host': return 'built-in: a host must be a valid name or IP address';
+    case 'invalid-port': return 'built-in: a port must be from 1 to 65535';
+    case 'not-allowlisted':
+    case 'ip-literal-not-allowlisted': return `network.allowedDomains: no entry allows ${d.host ?? 'this host'}:${port}`;
+    case 'denied-by-rule': return entry ?? 'network.deniedDomains';
+    case 'resolve-failed': return `${entry ?? 'network.allowedDomains'} (the name did not resolve)`;
+    case 'resolved-to-denied-address': {
+      const user = d.dropped?.find((x) => x.keyPath !== undefined)?.keyPath;
+      return user ?? `built-in: an allowed name may not resolve to a denied address (${[...new Set((d.dropped ?? []).map((x) => x.denial))].join(', ')})`;
+    }
+  }
 }
 
 // ------------------------------------------------------------ construction

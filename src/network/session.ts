@@ -1,7 +1,16 @@
 /**
- * One run's filtered network: the proxies on private Unix sockets, the one
- * decision function over the run's rules, and what the launcher needs to
- * bridge them into the sandbox. Loaded only when the network is filtered.
+ * A filtered network: the proxies on private Unix sockets, the one decision
+ * function over the rules, and, for each command that uses them, what the
+ * launcher needs to bridge them into its sandbox. Loaded only when the
+ * network is filtered.
+ *
+ * Attribution: one session serves every command of a library handle (one
+ * for a CLI run). Each command is attached with its own secret (auth.ts),
+ * which only its relay holds; the proxies know from a connection's preamble
+ * which command opened it, and each decision becomes an event in that
+ * command's stream (net.allowed / net.refused). A command's secret is
+ * revoked when it ends. Proved by test/integration/library/events.test.ts
+ * (two concurrent commands on one handle).
  */
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -9,23 +18,31 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { NetworkPolicySpec } from '../policy/policy.js';
 import type { Bridge } from '../platform/linux/launch.js';
-import { newSecret } from '../proxy/auth.js';
+import { SessionSecrets } from '../proxy/auth.js';
 import { startProxies } from '../proxy/proxies.js';
 import type { Decider, ProxyEvent } from '../proxy/types.js';
-import { decide } from './decide.js';
+import type { EmitEvent, EventPayload } from '../events/types.js';
+import { decide, decidingRule } from './decide.js';
 import { hostAddresses } from './host-addresses.js';
 import { alive } from '../platform/linux/placeholders.js';
 
 export interface NetworkSession {
-  readonly bridge: Bridge;
+  /**
+   * One command's way in: a bridge with its own secret, the command's
+   * decisions reported to `emit`. release() when the command has ended.
+   */
+  attach(emit: EmitEvent): { readonly bridge: Bridge; release(): void };
   close(): Promise<void>;
 }
 
-export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, onEvent: (e: ProxyEvent) => void): Promise<NetworkSession> {
+/** `foreign`: a connection that carried no live command's secret (another local process of this user), closed unanswered. */
+export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, foreign: (e: ProxyEvent) => void = () => {}): Promise<NetworkSession> {
   sweepDeadSessions(stateDir);
   const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
-  const secret = newSecret();
+  const secrets = new SessionSecrets();
+  const commands = new Map<string, EmitEvent>();
+  let next = 0;
   warmResolver();
   // Interface addresses change (DHCP, VPN), so they are re-read, but at most
   // once a second: listing them costs ~140 µs, more than the decision itself.
@@ -36,12 +53,27 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       addresses = hostAddresses();
       addressesAt = Date.now();
     }
-    return decide(req, { ...spec, hostAddresses: addresses }, { resolve: resolveAll });
+    return decide(req, { ...spec, hostAddresses: addresses }, { resolve: resolveAll }).then((d) => d.allow
+      ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port) }
+      : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
+  };
+  const onEvent = (e: ProxyEvent) => {
+    const emit = e.owner === undefined ? undefined : commands.get(e.owner);
+    if (emit) emit(netEvent(e));
+    else foreign(e);
   };
   try {
-    const proxies = await startProxies(dir, { secret, decide: decider, onEvent });
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent });
     return {
-      bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket },
+      attach(emit) {
+        const owner = String(next++);
+        const secret = secrets.issue(owner);
+        commands.set(owner, emit);
+        return {
+          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket },
+          release: () => { secrets.revoke(secret); commands.delete(owner); },
+        };
+      },
       close: async () => {
         await proxies.close();
         rmSync(dir, { recursive: true, force: true });
@@ -51,6 +83,18 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** A proxy's decision as an event of the command that made the connection. */
+export function netEvent(e: ProxyEvent): EventPayload {
+  const proxy = e.via === 'socks5' ? 'socks5' as const : 'http' as const;
+  const address = e.dialed ?? e.address;
+  const base = { host: e.host, port: e.port, proxy, via: e.via, ...(address !== undefined ? { address } : {}) };
+  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains' };
+  return {
+    type: 'net.refused', ...base, reason: e.reason ?? 'refused', rule: e.rule ?? 'built-in', fix: e.fix ?? null,
+    ...(e.message !== undefined ? { message: e.message.replace(/^cordon: /, '') } : {}),
+  };
 }
 
 /**

@@ -8,6 +8,13 @@
  * it), while another local process or user that reaches the socket cannot use
  * the proxies.
  *
+ * Each command gets its own secret (SessionSecrets): a handle that runs
+ * many commands on one pair of proxies knows from the preamble which
+ * command opened a connection, so every decision is attributed to it; a
+ * command's secret is forgotten when it ends, so it opens nothing after.
+ * The sandboxed command never sees any secret, so it cannot claim to be
+ * another command.
+ *
  * `CORDON/D <secret>\n` (same length) says the relay dials CONNECT tunnels
  * itself: for such a connection the proxy answers an allowed CONNECT with
  * the address to dial (`CORDON-DIAL <address> <port>\r\n`) instead of
@@ -38,21 +45,61 @@ export function preambleMatches(got: Buffer, secret: string): boolean {
 /** Which preamble a connection opened with; false when neither matches. */
 export type PreambleKind = 'plain' | 'dial' | false;
 
-function preambleKind(got: Buffer, secret: string): PreambleKind {
-  if (preambleMatches(got, secret)) return 'plain';
-  const dial = Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`);
-  return got.length === dial.length && timingSafeEqual(got, dial) ? 'dial' : false;
+/** A connection that authenticated: its preamble's kind and the owner its secret was issued to. */
+export interface Authenticated {
+  readonly kind: 'plain' | 'dial';
+  readonly owner: string;
+}
+
+/**
+ * The secrets live on one pair of proxies, each issued to an owner (a
+ * command id). A preamble is compared with every live secret in constant
+ * time and without stopping at the first match, so the time taken does
+ * not say which secret, or how much of one, matched.
+ */
+export class SessionSecrets {
+  private readonly live = new Map<string, { plain: Buffer; dial: Buffer; owner: string }>();
+
+  /** A new secret for `owner`. */
+  issue(owner: string): string {
+    const secret = newSecret();
+    this.live.set(secret, { plain: preamble(secret), dial: Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`), owner });
+    return secret;
+  }
+
+  /** Forgets a secret: connections opened with it afterwards are refused. */
+  revoke(secret: string): void {
+    this.live.delete(secret);
+  }
+
+  /** One secret for one owner (tests, a single run). */
+  static of(secret: string, owner = ''): SessionSecrets {
+    const s = new SessionSecrets();
+    s.live.set(secret, { plain: preamble(secret), dial: Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`), owner });
+    return s;
+  }
+
+  match(got: Buffer): Authenticated | false {
+    let found: Authenticated | false = false;
+    if (got.length !== PREAMBLE_LENGTH) return false;
+    for (const e of this.live.values()) {
+      const plain = timingSafeEqual(got, e.plain);
+      const dial = timingSafeEqual(got, e.dial);
+      if (plain || dial) found = { kind: plain ? 'plain' : 'dial', owner: e.owner };
+    }
+    return found;
+  }
 }
 
 /**
  * Reads exactly the preamble from a fresh connection. Resolves with its kind
- * and leaves any following bytes unread (unshifted) when it matches; false on
- * a mismatch, a short read or a timeout.
+ * and owner and leaves any following bytes unread (unshifted) when it
+ * matches a live secret; false on a mismatch, a short read or a timeout.
  */
-export function readPreamble(s: Socket, secret: string, timeoutMs: number): Promise<PreambleKind> {
+export function readPreamble(s: Socket, secrets: SessionSecrets, timeoutMs: number): Promise<Authenticated | false> {
   return new Promise((resolve) => {
     let buf = Buffer.alloc(0);
-    const done = (ok: PreambleKind) => {
+    const done = (ok: Authenticated | false) => {
       clearTimeout(timer);
       s.off('data', onData);
       s.off('end', onEnd);
@@ -64,7 +111,7 @@ export function readPreamble(s: Socket, secret: string, timeoutMs: number): Prom
       if (buf.length < PREAMBLE_LENGTH) return;
       s.pause();
       const rest = buf.subarray(PREAMBLE_LENGTH);
-      const ok = preambleKind(buf.subarray(0, PREAMBLE_LENGTH), secret);
+      const ok = secrets.match(buf.subarray(0, PREAMBLE_LENGTH));
       if (ok && rest.length > 0) s.unshift(rest);
       done(ok);
     };

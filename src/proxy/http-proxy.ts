@@ -10,11 +10,12 @@
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tunnel } from './tunnel.js';
+import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent } from './types.js';
 
 export interface ProxyOptions {
-  /** The session secret every connection's preamble must carry (see auth.ts). */
-  readonly secret: string;
+  /** The live secrets, one per command: every connection's preamble must carry one (see auth.ts). */
+  readonly secrets: SessionSecrets;
   readonly decide: Decider;
   readonly onEvent?: (e: ProxyEvent) => void;
   readonly idleMs?: number;
@@ -30,7 +31,7 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
  * `CORDON-DIAL <address> <port>\r\n` (then EOF) and no tunnel bytes pass
  * through Node. Refusals are answered the same way for every connection.
  */
-export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet()): Server {
+export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): Server {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
   const decisions = new WeakMap<Socket, Map<string, Decision>>();
@@ -63,12 +64,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       return refuse(res, 400, 'bad-request-target', 'cordon: the proxy needs an absolute http:// URL in the request line');
     }
     if (url.protocol !== 'http:') return refuse(res, 400, 'bad-request-target', `cordon: ${url.protocol} URLs go through CONNECT, not as a plain proxy request`);
+    const owner = owners.get(req.socket);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port ? Number(url.port) : 80;
     const hostHeader = req.headers.host;
     if (!hostHeader || !sameAuthority(hostHeader, url.host, 80)) {
-      emit('http', host, port, false, 'host-mismatch');
-      return refuse(res, 403, 'host-mismatch', `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`);
+      const message = `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`;
+      emit(owner, 'http', host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
+      return refuse(res, 403, 'host-mismatch', message);
     }
     const socket = req.socket;
     // A kept-alive client connection keeps the address it was first given for
@@ -84,11 +87,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         if (known.size < 64) known.set(key, d);
       }
     }
-    if (!d.allow) {
-      emit('http', host, port, false, d.reason);
-      return refuse(res, 403, d.reason, d.message);
-    }
-    emit('http', host, port, true, undefined, d.dial.address);
+    emit(owner, 'http', host, port, d);
+    if (!d.allow) return refuse(res, 403, d.reason, d.message);
     if (relayForwards) return forwardByRelay(req, res, url, d.dial);
     let agent = agents.get(socket);
     if (!agent) {
@@ -152,11 +152,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const target = parseAuthority(req.url ?? '');
     if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect' });
-    if (!d.allow) {
-      emit('connect', target.host, target.port, false, d.reason);
-      return rawRefuse(client, 403, d.reason, d.message);
-    }
-    emit('connect', target.host, target.port, true, undefined, d.dial.address);
+    emit(owners.get(client), 'connect', target.host, target.port, d);
+    if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
     if (relayDials.has(client)) return void client.end(`CORDON-DIAL ${d.dial.address} ${d.dial.port}\r\n`);
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
     const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
@@ -173,10 +170,17 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
   }
 
-  function emit(via: 'http' | 'connect', host: string, port: number, allowed: boolean, reason?: string, dialed?: string): void {
-    o.onEvent?.({ version: 1, kind: 'connection', via, host, port, allowed, ...(reason ? { reason } : {}), ...(dialed ? { dialed } : {}) });
+  function emit(owner: string | undefined, via: 'http' | 'connect', host: string, port: number, d: Decision): void {
+    o.onEvent?.(proxyEvent(owner, via, host, port, d));
   }
   return server;
+}
+
+/** A decision as the proxies report it. */
+export function proxyEvent(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, d: Decision): ProxyEvent {
+  const base = { ...(owner !== undefined ? { owner } : {}), via, host, port };
+  if (d.allow) return { ...base, allowed: true, dialed: d.dial.address, ...(d.rule !== undefined ? { rule: d.rule } : {}) };
+  return { ...base, allowed: false, reason: d.reason, message: d.message, ...(d.rule !== undefined ? { rule: d.rule } : {}), ...(d.fix !== undefined ? { fix: d.fix } : {}), ...(d.address !== undefined ? { address: d.address } : {}) };
 }
 
 function refuse(res: ServerResponse, status: number, reason: string, message: string): void {

@@ -2,7 +2,9 @@
  * Starts cordon's proxies on Unix sockets in a private (0700) directory: the
  * HTTP proxy and the SOCKS5 proxy, one decision function behind both. Only
  * the same uid can reach the directory, and every connection must also open
- * with the per-session preamble (auth.ts) or it is closed unanswered.
+ * with a live command's preamble (auth.ts) or it is closed unanswered. The
+ * command a connection belongs to (its secret's owner) goes with each of its
+ * decisions.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -24,8 +26,9 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
   const socksSocket = join(dir, 'socks.sock');
   // Connections whose relay dials CONNECT tunnels itself (see auth.ts).
   const relayDials = new WeakSet<Socket>();
-  const http = createHttpProxy(o, relayDials);
-  const socks = createSocksProxy(o);
+  const owners = new WeakMap<Socket, string>();
+  const http = createHttpProxy(o, relayDials, owners);
+  const socks = createSocksProxy(o, owners);
   const open = new Set<Socket>();
   const gate = (inner: Server) => createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
     open.add(s);
@@ -35,12 +38,13 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
     // a connection that says nothing is cut after the handshake timeout.
     s.setTimeout(o.handshakeMs ?? 10_000, () => s.destroy());
     s.resume();
-    void readPreamble(s, o.secret, o.handshakeMs ?? 10_000).then((ok) => {
-      if (ok === 'dial') relayDials.add(s);
+    void readPreamble(s, o.secrets, o.handshakeMs ?? 10_000).then((ok) => {
       if (!ok) {
-        o.onEvent?.({ version: 1, kind: 'connection', via: inner === http ? 'http' : 'socks5', host: '', port: 0, allowed: false, reason: 'no-session-secret' });
+        o.onEvent?.({ via: inner === http ? 'http' : 'socks5', host: '', port: 0, allowed: false, reason: 'no-session-secret' });
         return void s.destroy();
       }
+      if (ok.kind === 'dial') relayDials.add(s);
+      owners.set(s, ok.owner);
       inner.emit('connection', s);
       s.resume();
     });

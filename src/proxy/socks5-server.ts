@@ -6,9 +6,9 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
 import { tunnel } from './tunnel.js';
-import type { ProxyOptions } from './http-proxy.js';
+import { proxyEvent, type ProxyOptions } from './http-proxy.js';
 
-export function createSocksProxy(o: ProxyOptions): Server {
+export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap()): Server {
   const idleMs = o.idleMs ?? 300_000;
   return createServer({ allowHalfOpen: true }, (client: Socket) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -55,12 +55,11 @@ export function createSocksProxy(o: ProxyOptions): Server {
 
   async function onRequest(client: Socket, host: string, port: number, rest: Buffer): Promise<void> {
     const d = await o.decide({ host, port, via: 'socks5' });
+    o.onEvent?.(proxyEvent(owners.get(client), 'socks5', host, port, d));
     if (!d.allow) {
-      o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host, port, allowed: false, reason: d.reason });
       client.end(reply(REP.notAllowed));
       return;
     }
-    o.onEvent?.({ version: 1, kind: 'connection', via: 'socks5', host, port, allowed: true, dialed: d.dial.address });
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
     const dialTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), o.dialMs ?? 10_000);
     up.once('error', (e: NodeJS.ErrnoException) => {

@@ -11,18 +11,37 @@ export interface ConnectRequest {
 
 export type Decision =
   | { readonly allow: true; readonly dial: { readonly address: string; readonly port: number }; readonly rule?: string }
-  | { readonly allow: false; readonly reason: string; readonly message: string };
+  | {
+      readonly allow: false;
+      readonly reason: string;
+      /** Sent to the sandboxed client, and the event's message. */
+      readonly message: string;
+      /** The rule that refused it, for the event (`network.deniedDomains[0]: "x"`). */
+      readonly rule?: string;
+      /** The setting that would allow it, or null. */
+      readonly fix?: string | null;
+      /** The resolved address that was judged, when one was (host-side only: never sent to the client). */
+      readonly address?: string;
+    };
 
 /** One decision function behind every proxy: allowlist, deny rules, resolved-address checks. */
 export type Decider = (req: ConnectRequest) => Promise<Decision>;
 
+/**
+ * One decision of a proxy, with the owner of the connection it was made on
+ * (the command whose secret its preamble carried; absent for a connection
+ * that did not authenticate).
+ */
 export interface ProxyEvent {
-  readonly version: 1;
-  readonly kind: 'connection';
+  readonly owner?: string;
   readonly via: Via;
   readonly host: string;
   readonly port: number;
   readonly allowed: boolean;
   readonly reason?: string;
   readonly dialed?: string;
+  readonly rule?: string;
+  readonly fix?: string | null;
+  readonly message?: string;
+  readonly address?: string;
 }

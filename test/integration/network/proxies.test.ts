@@ -12,7 +12,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { preamble } from '../../../src/proxy/auth.js';
+import { preamble, SessionSecrets } from '../../../src/proxy/auth.js';
 import { startProxies } from '../../../src/proxy/proxies.js';
 import type { Decider } from '../../../src/proxy/types.js';
 
@@ -63,7 +63,7 @@ const decide: Decider = async (req) => {
   return { allow: false, reason: 'not-allowlisted', message: `cordon: connection to ${req.host}:${req.port} refused: not in network.allowedDomains` };
 };
 const events: unknown[] = [];
-const proxies = await startProxies(join(dir, 'run'), { secret, decide, onEvent: (e) => events.push(e) });
+const proxies = await startProxies(join(dir, 'run'), { secrets: SessionSecrets.of(secret), decide, onEvent: (e) => events.push(e) });
 after(async () => {
   await proxies.close();
   upstream.close();
@@ -207,8 +207,36 @@ test('every decision is an event', () => {
   assert.ok(events.some((e: any) => e.allowed === false && e.reason === 'no-session-secret'));
 });
 
+test('each command has its own secret: a decision carries the owner of its connection (HTTP and SOCKS5); a revoked secret opens nothing', async () => {
+  const secrets = new SessionSecrets();
+  const got: any[] = [];
+  const p = await startProxies(join(dir, 'owners'), { secrets, decide, onEvent: (e) => got.push(e) });
+  try {
+    const a = secrets.issue('cmd-a');
+    const b = secrets.issue('cmd-b');
+    const get = (h: string) => `GET http://${h}:${upPort}/ HTTP/1.1\r\nHost: ${h}:${upPort}\r\nConnection: close\r\n\r\n`;
+    assert.match((await rawExchange(p.httpSocket, get('allowed.test'), { preamble: preamble(a) })).toString(), /^HTTP\/1\.1 200/);
+    assert.match((await rawExchange(p.httpSocket, get('refused.test'), { preamble: preamble(b) })).toString(), /^HTTP\/1\.1 403/);
+    // SOCKS5, no auth, CONNECT refused.test:80 (domain name).
+    const name = Buffer.from('refused.test');
+    await rawExchange(p.socksSocket, Buffer.concat([Buffer.from([5, 1, 0, 5, 1, 0, 3, name.length]), name, Buffer.from([0, 80])]), { preamble: preamble(a) });
+    secrets.revoke(a);
+    assert.equal((await rawExchange(p.httpSocket, get('allowed.test'), { preamble: preamble(a) })).length, 0, 'a revoked secret is refused');
+    assert.match((await rawExchange(p.httpSocket, get('allowed.test'), { preamble: preamble(b) })).toString(), /^HTTP\/1\.1 200/, 'the other command keeps its secret');
+    assert.deepEqual(got.map((e) => [e.owner, e.via, e.host, e.allowed, e.reason]), [
+      ['cmd-a', 'http', 'allowed.test', true, undefined],
+      ['cmd-b', 'http', 'refused.test', false, 'not-allowlisted'],
+      ['cmd-a', 'socks5', 'refused.test', false, 'not-allowlisted'],
+      [undefined, 'http', '', false, 'no-session-secret'],
+      ['cmd-b', 'http', 'allowed.test', true, undefined],
+    ]);
+  } finally {
+    await p.close();
+  }
+});
+
 test('timeouts: a silent client is cut after the handshake timeout; an idle tunnel after the idle timeout', async () => {
-  const quick = await startProxies(join(dir, 'quick'), { secret, decide, idleMs: 300, handshakeMs: 300 });
+  const quick = await startProxies(join(dir, 'quick'), { secrets: SessionSecrets.of(secret), decide, idleMs: 300, handshakeMs: 300 });
   try {
     const timed = (path: string, data: Buffer) => new Promise<number>((resolve) => {
       const t0 = Date.now();
