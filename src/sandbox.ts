@@ -7,6 +7,14 @@
  * releases what the handle started (its network proxies, and every command
  * still running is killed first).
  *
+ * Events (src/events/): each command gets an unguessable id; what cordon
+ * decides about it (start, exit, each connection, each refusal, the step
+ * after the run) reaches the per-command and per-handle `onEvent`
+ * callbacks, `child.events()` and `sandbox.events()`, and its refusals are
+ * `exec()`'s `violations`. Commands share the handle's proxies; each has
+ * its own proxy secret, so a connection is attributed to the command whose
+ * relay opened it (network/session.ts).
+ *
  * Trust boundary: the options are the embedding program's (trusted, but
  * validated like a settings file: a wrong key is a CordonError, never
  * ignored); what the commands do is not trusted (the walls). The host
@@ -27,11 +35,16 @@ import { guardRuns } from './platform/linux/guard.js';
 import { relayPath } from './platform/linux/helper-path.js';
 import type { StdioChoice } from './platform/linux/sandbox-process.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
+import type { NetworkSession } from './network/session.js';
+import { commandEvents, EventQueue, safely, type CommandEvents } from './events/stream.js';
+import type { CordonEvent, Violation } from './events/types.js';
 
 export { CordonError, SettingsError } from './errors.js';
 export { SandboxManager, type SrtRuntimeConfig } from './srt-compat.js';
 export type { CordonErrorCode } from './errors.js';
 export type { StdioChoice } from './platform/linux/sandbox-process.js';
+export type * from './events/types.js';
+export { EVENT_VERSION, isViolation } from './events/types.js';
 
 export interface SandboxOptions {
   /** The working directory commands run in by default; writable by default, as in the CLI. Default: process.cwd(). */
@@ -49,6 +62,8 @@ export interface SandboxOptions {
   readonly userSettings?: boolean;
   /** The environment commands get (default: this process's). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Called with every event of every command of this handle (docs/events.md). What it throws becomes a process warning. */
+  readonly onEvent?: (e: CordonEvent) => void;
 }
 
 export interface SpawnOptions {
@@ -60,6 +75,8 @@ export interface SpawnOptions {
   readonly stdio?: StdioChoice | readonly [StdioChoice, StdioChoice, StdioChoice];
   /** Aborting kills the command (SIGKILL to the sandbox). */
   readonly signal?: AbortSignal;
+  /** Called with every event of this command, before the handle's onEvent. */
+  readonly onEvent?: (e: CordonEvent) => void;
 }
 
 export interface ExecOptions extends Omit<SpawnOptions, 'stdio'> {
@@ -75,6 +92,10 @@ export interface ExecResult {
   readonly signal: NodeJS.Signals | null;
   /** What the step after the run moved aside or could not check (each a sentence). */
   readonly warnings: readonly string[];
+  /** The command's id, as its events carry it. */
+  readonly commandId: string;
+  /** What was refused to the command: its fs.refused, net.refused and request.refused events, in order. */
+  readonly violations: readonly Violation[];
 }
 
 /**
@@ -85,6 +106,8 @@ export interface ExecResult {
  * run failed; 'close' follows with code 125).
  */
 export class SandboxChild extends EventEmitter {
+  /** The command's id (128 random bits, base64url), as each of its events carries it. */
+  readonly id: string;
   stdin: Writable | null = null;
   stdout: Readable | null = null;
   stderr: Readable | null = null;
@@ -96,6 +119,45 @@ export class SandboxChild extends EventEmitter {
   killedWith: NodeJS.Signals | undefined;
   private signaller: ((sig: NodeJS.Signals) => void) | undefined;
   private pending: NodeJS.Signals | undefined;
+  /** @internal */
+  readonly stream: CommandEvents;
+  private readonly log: CordonEvent[] = [];
+  private readonly readers = new Set<EventQueue<CordonEvent>>();
+  private ended = false;
+
+  /** @internal */
+  constructor(deliver: (e: CordonEvent) => void) {
+    super();
+    this.stream = commandEvents((e) => {
+      if (this.log.length < MAX_LOGGED_EVENTS) this.log.push(e);
+      for (const r of this.readers) r.push(e);
+      deliver(e);
+      if (e.type === 'command.exit') {
+        this.ended = true;
+        for (const r of this.readers) r.end();
+        this.readers.clear();
+      }
+    });
+    this.id = this.stream.id;
+  }
+
+  /** What was refused to the command so far (fs.refused, net.refused, request.refused). */
+  get violations(): readonly Violation[] {
+    return this.stream.violations;
+  }
+
+  /**
+   * The command's events, from its command.start (those already past are
+   * replayed, the first MAX_LOGGED_EVENTS of them) to its command.exit,
+   * where the iteration ends.
+   */
+  events(): AsyncIterableIterator<CordonEvent> {
+    const q: EventQueue<CordonEvent> = new EventQueue(() => this.readers.delete(q));
+    for (const e of this.log) q.push(e);
+    if (this.ended) q.end();
+    else this.readers.add(q);
+    return q;
+  }
 
   /** Sends a signal to the command (through the sandbox's PID 1, which passes it on). */
   kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
@@ -117,11 +179,16 @@ export class SandboxChild extends EventEmitter {
   }
 }
 
+/** child.events() replays at most this many past events. */
+export const MAX_LOGGED_EVENTS = 10_000;
+
 export interface Sandbox {
   /** Runs `command args` in the sandbox; see SandboxChild. */
   spawn(command: string, args?: readonly string[], options?: SpawnOptions): SandboxChild;
   /** Runs it to the end, with its output collected. Rejects with a CordonError when cordon itself fails. */
   exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Every event of every command of this handle from now on, until close(), where the iteration ends. */
+  events(): AsyncIterableIterator<CordonEvent>;
   /** Kills what still runs and stops the handle's proxies. Safe to call twice; the handle runs nothing afterwards. */
   close(): Promise<void>;
 }
@@ -135,8 +202,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const given: Settings[] = options.settings === undefined ? [] : [parseSettings(JSON.stringify(options.settings), 'createSandbox options.settings')];
   const home = defaultHome(baseEnv);
   const running = new Set<SandboxChild>();
-  let session: Promise<{ bridge: Bridge; close(): Promise<void> }> | undefined;
+  let session: Promise<NetworkSession> | undefined;
   let closed = false;
+  const readers = new Set<EventQueue<CordonEvent>>();
 
   /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
   function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], warn: (w: string) => void = () => {}) {
@@ -151,7 +219,11 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   }
 
   function spawnIn(command: string, args: readonly string[], opts: SpawnOptions): SandboxChild {
-    const child = new SandboxChild();
+    const child = new SandboxChild((e) => {
+      safely(opts.onEvent, e);
+      safely(options.onEvent, e);
+      for (const r of readers) r.push(e);
+    });
     if (closed) {
       queueMicrotask(() => fail(child, new CordonError('CORDON_ERR_USAGE', 'this sandbox is closed')));
       return child;
@@ -162,24 +234,31 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const abort = () => child.kill('SIGKILL');
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) abort();
+    let attached: { bridge: Bridge; release(): void } | undefined;
     void (async () => {
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
+      child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
       const compiled = await compileFor(dir, env, [command, ...args], (w) => child.warnings.push(w));
       const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
-      const bridge = compiled.plan.network.mode === 'filtered' ? (await network(compiled.policy.network)).bridge : undefined;
+      if (compiled.plan.network.mode === 'filtered') attached = (await network(compiled.policy.network)).attach(child.stream.emit);
       let messages = '';
       const result = await launchLinux(compiled.plan, {
         bwrap: compiled.bwrap, seccomp, env, stdio, forwardSignals: false,
-        ...(bridge ? { bridge } : {}),
+        ...(attached ? { bridge: attached.bridge } : {}),
         onStart: (io, signal) => child.started(io, signal),
         onMessage: (m) => { messages += m.toString(); },
-        warn: (w) => child.warnings.push(w),
+        onEvent: child.stream.emit,
+        warn: (w) => {
+          child.warnings.push(w);
+          child.stream.emit({ type: 'after-run.warning', message: w });
+        },
       }).catch((e: unknown) => {
         if (e instanceof CordonError && messages) e.message += `\n${messages.trim()}`;
         throw e;
       });
       end(child, result.exitCode, result.signal ?? null);
     })().catch((e: unknown) => fail(child, e)).finally(() => {
+      attached?.release();
       opts.signal?.removeEventListener('abort', abort);
     });
     return child;
@@ -190,6 +269,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     running.delete(child);
     child.exitCode = code;
     child.signalCode = signal;
+    child.stream.emit({ type: 'command.exit', exitCode: code, signal, ...(error ? { error: { code: error instanceof CordonError ? error.code : 'CORDON_ERR_INTERNAL', message: error.message } } : {}) });
     if (error) child.emit('error', error);
     child.emit('exit', code, signal);
     child.emit('close', code, signal);
@@ -218,9 +298,15 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         child.on('error', (e: Error) => { error = e; });
         child.on('close', (code: number, signal: NodeJS.Signals | null) => {
           if (error) reject(error);
-          else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings });
+          else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings, commandId: child.id, violations: child.violations });
         });
       });
+    },
+    events() {
+      const q: EventQueue<CordonEvent> = new EventQueue(() => readers.delete(q));
+      if (closed) q.end();
+      else readers.add(q);
+      return q;
     },
     async close() {
       if (closed) return;
@@ -228,6 +314,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const ending = [...running].map((c) => new Promise((r) => { c.once('close', r); c.kill('SIGKILL'); }));
       running.clear();
       await Promise.all(ending);
+      for (const r of readers) r.end();
+      readers.clear();
       const s = await session?.catch(() => undefined);
       await s?.close();
     },

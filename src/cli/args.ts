@@ -24,8 +24,12 @@ export interface CliConfig {
   /** --dangerously-allow-missing-landlock: without Landlock, run on the mounts alone (never for no-delete paths). */
   readonly landlockOptional?: boolean;
   readonly json: boolean;
-  /** Append every decision as a JSON line here. */
+  /** Append every event of the run as a JSON line here (docs/events.md). */
   readonly auditLog?: string;
+  /** Write the run's refusals (fs.refused, net.refused, request.refused events) here as a JSON array. */
+  readonly violationsJson?: string;
+  /** --no-summary: false; no list of refused operations on stderr when the command ends. */
+  readonly summary?: boolean;
   /** `cordon check OPERATION TARGET`. */
   readonly check?: { readonly operation: CheckOperation; readonly target: string };
   /** `cordon trust ...`. */
@@ -77,7 +81,12 @@ options:
   --network MODE         none | filtered | dangerously-unfiltered (default:
                          filtered when a domain is allowed, else none)
   -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
-  --audit-log FILE       append every network decision to FILE as JSON lines
+  --audit-log FILE       append every event of the run (command start and exit,
+                         each connection allowed or refused, each refusal,
+                         the step after the run) to FILE as JSON lines
+  --violations-json FILE write the run's refused operations to FILE (a JSON array)
+  --no-summary           do not list the refused operations on stderr when
+                         the command ends
   --debug                print the plan and timings on stderr
   --dangerously-allow-missing-landlock
                          on a kernel without Landlock, run with the mounts as
@@ -99,6 +108,8 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   let debug = false;
   let landlockOptional = false;
   let auditLog: string | undefined;
+  let violationsJson: string | undefined;
+  let noSummary = false;
   let json = false;
   let command: CliConfig['command'];
   let i = 0;
@@ -136,6 +147,8 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--debug') debug = true;
     else if (flag === '--dangerously-allow-missing-landlock') landlockOptional = true;
     else if (flag === '--audit-log') auditLog = value();
+    else if (flag === '--violations-json') violationsJson = value();
+    else if (flag === '--no-summary') noSummary = true;
     else if (flag === '--json') json = true;
     else if (flag === '--network') {
       const v = value();
@@ -162,7 +175,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     command = undefined;
   }
   if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
-  return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
+  return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(violationsJson ? { violationsJson } : {}), ...(noSummary ? { summary: false } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
 }
 
 const CHECK_OPERATIONS: readonly CheckOperation[] = ['read', 'write', 'delete', 'connect'];

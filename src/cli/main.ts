@@ -1,9 +1,12 @@
 /**
  * The cordon command: parse argv, compile the policy into a plan, launch.
  * A thin shell around compile() and launchLinux(); every failure of cordon's
- * own is one line on stderr and exit status 125.
+ * own is one line on stderr and exit status 125. The run's events
+ * (src/events/) go to the audit log (--audit-log), the summary of refusals
+ * on stderr when the command ends (unless --no-summary) and
+ * --violations-json.
  */
-import { openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
+import { ftruncateSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { CordonError } from '../errors.js';
@@ -22,6 +25,9 @@ import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
 import { runCheck } from './check.js';
 import { runTrust } from './trust.js';
+import { commandEvents, type CommandEvents } from '../events/stream.js';
+import { openAuditLog, type AuditLog } from '../events/audit-log.js';
+import { summary } from '../events/describe.js';
 
 export const EXIT_CORDON_FAILURE = 125;
 
@@ -74,10 +80,25 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     const command = cfg.subcommand === 'check' ? ['true'] : toArgv(cfg);
     const cwd = realpathSync(process.cwd());
     const liveRuns = cfg.subcommand === 'run' ? guardRuns((w) => process.stderr.write(`cordon: warning: ${w}\n`)) : undefined;
-    // Opened (created) before the policy is built, so the policy can make it read-only inside.
-    const audit = cfg.auditLog && cfg.subcommand === 'run' ? openAudit(cfg.auditLog) : undefined;
+    // Opened (created) before the policy is built, so the policy can make them
+    // read-only inside, and before the command runs, so a link it puts at
+    // the name cannot send cordon's write elsewhere.
+    const audit = cfg.auditLog && cfg.subcommand === 'run' ? openAuditLog(cfg.auditLog) : undefined;
+    const violationsFd = cfg.violationsJson && cfg.subcommand === 'run' ? openViolations(cfg.violationsJson) : undefined;
+    const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
+    const events = cfg.subcommand === 'run' ? commandEvents((e) => {
+      audit?.write(e);
+      debug?.(`event ${e.type}: ${e.message}`);
+    }) : undefined;
+    if (events) return await runCommand(events, { audit, violationsFd, summary: cfg.summary !== false, command, cwd }, async () => {
+      events.emit({ type: 'command.start', argv: command, cwd });
+      return await compileAndLaunch();
+    });
+    return await compileAndLaunch();
+
+    async function compileAndLaunch(): Promise<number> {
     const compiled = await compile({
-      protectedFiles: cfg.auditLog ? [cfg.auditLog] : [],
+      protectedFiles: [...(cfg.auditLog ? [cfg.auditLog] : []), ...(cfg.violationsJson ? [cfg.violationsJson] : [])],
       cwd,
       home: defaultHome(process.env),
       env: process.env,
@@ -100,17 +121,15 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     }
     if (cfg.subcommand === 'check') return await runCheck(compiled, cfg.check!, cfg.json);
     for (const w of [...compiled.policy.warnings, ...compiled.plan.warnings]) process.stderr.write(`cordon: warning: ${w}\n`);
-    const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
     timeline?.mark('compile');
     debug?.(`compiled: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
-    let session: { bridge: Bridge; close(): Promise<void> } | undefined;
+    let session: { close(): Promise<void> } | undefined;
+    let bridge: Bridge | undefined;
     if (compiled.plan.network.mode === 'filtered') {
       const { startNetworkSession } = await import('../network/session.js');
-      session = await startNetworkSession(compiled.policy.network, runtimeDir(), relayPath(), (e) => {
-        audit?.({ ...e, ts: new Date().toISOString(), command: compiled.plan.helperArgs.slice(compiled.plan.helperArgs.indexOf('--') + 1) });
-        if (!e.allowed) process.stderr.write(`cordon: refused ${e.via} ${e.host}:${e.port} (${e.reason})\n`);
-        else debug?.(`allowed ${e.via} ${e.host}:${e.port} -> ${e.dialed}`);
-      });
+      const s = await startNetworkSession(compiled.policy.network, runtimeDir(), relayPath(), (e) => debug?.(`closed a connection to the ${e.via} proxy without a live command's secret`));
+      session = s;
+      bridge = s.attach(events!.emit).bridge;
       timeline?.mark('proxies');
     }
     // Not when bubblewrap must wait for placeholders.
@@ -123,11 +142,16 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       const stopped = early.sandbox?.stoppedBy();
       if (stopped) return 128 + (osConstants.signals[stopped] ?? 0);
       ranSandbox = true;
-      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn: (w) => process.stderr.write(`cordon: warning: ${w}\n`), ...(timeline ? { mark: timeline.mark } : {}), ...(session ? { bridge: session.bridge } : {}) });
+      const warn = (w: string) => {
+        process.stderr.write(`cordon: warning: ${w}\n`);
+        events!.emit({ type: 'after-run.warning', message: w });
+      };
+      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {
       await session?.close();
+    }
     }
   } catch (e) {
     return fail(e, cfg.debug);
@@ -151,15 +175,39 @@ function newTimeline(): { mark: (phase: string) => void; report: () => string } 
   };
 }
 
-/** Appends JSON lines; opened once, written synchronously so nothing is lost on exit. */
-function openAudit(file: string): (event: object) => void {
-  let fd: number;
+/**
+ * One command's run with its events: command.start before, command.exit
+ * after (with cordon's error when it failed), then the sinks that need the
+ * whole run: --violations-json and the summary on stderr.
+ */
+async function runCommand(events: CommandEvents, o: { audit: AuditLog | undefined; violationsFd: number | undefined; summary: boolean; command: readonly string[]; cwd: string }, body: () => Promise<number>): Promise<number> {
+  let code = EXIT_CORDON_FAILURE;
+  let error: CordonError | Error | undefined;
   try {
-    fd = openSync(file, 'a', 0o600);
+    code = await body();
+    return code;
   } catch (e) {
-    throw new CordonError('CORDON_ERR_USAGE', `--audit-log ${file}: cannot open for appending (${(e as NodeJS.ErrnoException).code ?? e})`, { cause: e });
+    error = e instanceof Error ? e : new Error(String(e));
+    throw e;
+  } finally {
+    const signal = code > 128 && code < 128 + 65 ? Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] ?? null : null;
+    events.emit({ type: 'command.exit', exitCode: code, signal, ...(error ? { error: { code: error instanceof CordonError ? error.code : 'CORDON_ERR_INTERNAL', message: error.message } } : {}) });
+    o.audit?.close();
+    if (o.violationsFd !== undefined) {
+      ftruncateSync(o.violationsFd, 0);
+      writeSync(o.violationsFd, `${JSON.stringify(events.violations, null, 2)}\n`, 0);
+    }
+    if (o.summary) process.stderr.write(summary(events.violations));
   }
-  return (event) => { writeSync(fd, `${JSON.stringify(event)}\n`); };
+}
+
+/** --violations-json: created (and emptied) before the run; written through this descriptor after it. */
+function openViolations(file: string): number {
+  try {
+    return openSync(file, 'w', 0o600);
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_USAGE', `--violations-json ${file}: cannot open for writing (${(e as NodeJS.ErrnoException).code ?? e})`, { cause: e });
+  }
 }
 
 function toArgv(cfg: CliConfig): string[] {
