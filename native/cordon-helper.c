@@ -139,7 +139,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
-	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -175,6 +175,7 @@ struct run_config {
 	int ready_fd; /* -1: none */
 	int seccomp_fd; /* -1: none */
 	int stderr_fd; /* -1: none; else CMD's (and our) stderr, fd 2 being bubblewrap's */
+	int report_fd; /* -1: none; else where write-intent calls are recorded (violations.h) */
 	char **cmd;
 };
 
@@ -444,20 +445,25 @@ static void apply_seccomp(const struct sock_fprog *prog)
 		die("install the seccomp filter");
 }
 
-/* Closes every fd >= 3 except `keep` (the ready fd, or -1). */
-static void close_inherited_fds(int keep)
+/* Closes every fd >= 3 except `keep` and `keep2` (the ready and report fds, or -1). */
+static void close_inherited_fds(int keep, int keep2)
 {
-	if (keep < 3) {
-		if (syscall(__NR_close_range, 3U, ~0U, 0U) == 0)
-			return;
-	} else if ((keep == 3 || syscall(__NR_close_range, 3U, (unsigned)keep - 1, 0U) == 0) &&
-		   syscall(__NR_close_range, (unsigned)keep + 1, ~0U, 0U) == 0) {
-		return;
+	int k[2] = { keep < keep2 ? keep : keep2, keep < keep2 ? keep2 : keep };
+	unsigned from = 3;
+	bool ok = true;
+	for (int i = 0; i < 2 && ok; i++) {
+		if (k[i] < (int)from)
+			continue;
+		if (k[i] > (int)from)
+			ok = syscall(__NR_close_range, from, (unsigned)k[i] - 1, 0U) == 0;
+		from = (unsigned)k[i] + 1;
 	}
+	if (ok && syscall(__NR_close_range, from, ~0U, 0U) == 0)
+		return;
 	/* Pre-5.9 kernels: close one by one up to the limit. */
 	long max = sysconf(_SC_OPEN_MAX);
 	for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
-		if (fd != keep)
+		if (fd != keep && fd != keep2)
 			close((int)fd);
 }
 
@@ -628,12 +634,18 @@ static char *resolve_unix_path(pid_t pid, const char *path)
 	return realpath(buf, NULL);
 }
 
+#include "violations.h"
+
 static void handle_notification(const struct grants *g)
 {
 	struct seccomp_notif req;
 	memset(&req, 0, sizeof req);
 	if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
 		return; /* EINTR, or the target died first */
+	if (req.data.nr != SYS_connect) {
+		handle_write_notice(g->listener, &req); /* only ever CONTINUE: reporting decides nothing */
+		return;
+	}
 	int pidfd = (int)syscall(SYS_pidfd_open, req.pid, 0);
 	int sock = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)req.data.args[0], 0);
 	int err = sock < 0 ? errno : 0;
@@ -714,18 +726,7 @@ static void handle_notification(const struct grants *g)
 	notif_reply(g->listener, req.id, err);
 }
 
-/* The second filter: every connect() becomes a notification to PID 1. */
-static int install_connect_listener(void)
-{
-	struct sock_filter insns[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof insns / sizeof insns[0], .filter = insns };
-	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-}
+/* The second filter (one listener per process: connect() and the reported calls share it): see install_listener in violations.h. */
 
 static void send_fd(int over, int fd)
 {
@@ -773,7 +774,7 @@ static int run(const struct run_config *c)
 	}
 	refuse_reroutable_stdio();
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
-	close_inherited_fds(c->ready_fd);
+	close_inherited_fds(c->ready_fd, c->report_fd);
 	apply_mounts(c);
 	drop_capabilities();
 	/* Required by landlock_restrict_self and by an unprivileged seccomp
@@ -801,18 +802,22 @@ static int run(const struct run_config *c)
 	if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
 		die("sigprocmask");
 
+	/* A listener for Unix socket grants, for reporting, or both (violations.h). */
+	bool supervised = c->n_unix_grants || c->report_fd >= 0;
 	int pass[2] = { -1, -1 };
-	if (c->n_unix_grants && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pass) < 0)
+	if (supervised && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pass) < 0)
 		die("socketpair");
+	if (c->report_fd >= 0 && (fcntl(c->report_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(c->report_fd, F_SETFL, O_NONBLOCK) < 0))
+		die("the report fd");
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
 	if (child == 0) {
-		if (c->n_unix_grants) {
-			/* CMD's own process gets the connect filter; PID 1 keeps the listener. */
-			int listener = install_connect_listener();
+		if (supervised) {
+			/* CMD's own process gets the listener filter; PID 1 keeps the listener. */
+			int listener = install_listener(c->n_unix_grants > 0, c->report_fd >= 0);
 			if (listener < 0) {
-				fprintf(stderr, "cordon: Unix socket grants need seccomp user notification (Linux >= 5.6): %s\n", strerror(errno));
+				fprintf(stderr, "cordon: %s need seccomp user notification (Linux >= 5.6): %s\n", c->n_unix_grants ? "Unix socket grants" : "reports of refused writes", strerror(errno));
 				_exit(EXIT_HELPER);
 			}
 			send_fd(pass[1], listener);
@@ -831,14 +836,19 @@ static int run(const struct run_config *c)
 		die("prctl(PR_SET_DUMPABLE)");
 	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
 	int sigfd = -1;
-	if (c->n_unix_grants) {
+	report.fd = c->report_fd;
+	if (report.fd >= 0) {
+		/* Never CMD's (close-on-exec was set before fork), never blocking us, never a SIGPIPE to PID 1. */
+		signal(SIGPIPE, SIG_IGN);
+	}
+	if (supervised) {
 		close(pass[1]);
 		g.listener = recv_fd(pass[0]);
 		close(pass[0]);
 		if (g.listener < 0) {
 			kill(child, SIGKILL); /* it could not install the filter: it must not run unsupervised */
 			waitpid(child, NULL, 0);
-			fputs("cordon: the command could not be put under Unix socket supervision\n", stderr);
+			fputs("cordon: the command could not be put under seccomp supervision\n", stderr);
 			return EXIT_HELPER;
 		}
 		sigfd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -939,6 +949,7 @@ static int cmd_run(int argc, char **argv)
 	c.ready_fd = -1;
 	c.seccomp_fd = -1;
 	c.stderr_fd = -1;
+	c.report_fd = -1;
 	c.rw = calloc((size_t)argc, sizeof *c.rw);
 	c.rwnd = calloc((size_t)argc, sizeof *c.rwnd);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
@@ -967,6 +978,8 @@ static int cmd_run(int argc, char **argv)
 			c.ready_fd = parse_fd(argv[++i]);
 		else if (strcmp(argv[i], "--stderr-fd") == 0 && i + 1 < argc)
 			c.stderr_fd = parse_fd(argv[++i]);
+		else if (strcmp(argv[i], "--report-fd") == 0 && i + 1 < argc)
+			c.report_fd = parse_fd(argv[++i]);
 		else
 			usage();
 	}

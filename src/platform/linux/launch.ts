@@ -16,7 +16,8 @@ import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarn
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { isWithin } from '../../policy/paths.js';
-import { sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
+import { FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
+import type { RefusalMonitor } from './violations.js';
 
 export { FDS, sandboxEnv } from './sandbox-process.js';
 
@@ -55,6 +56,8 @@ export interface LaunchOptions {
   readonly onMessage?: (message: Buffer) => void;
   /** The command's events (src/events/types.ts): filesystem refusals, the step after the run. The caller stamps them with the command's id. */
   readonly onEvent?: EmitEvent;
+  /** Reports the command's filesystem refusals (violations.ts: refusalMonitor(policy, plan, onRefusal)); launch waits for its last record. */
+  readonly refusals?: RefusalMonitor;
 }
 
 export interface LaunchResult {
@@ -68,7 +71,7 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   const mountedRo = plan.mounts.filter((m) => (m.args[0] === '--ro-bind' || m.pin) && m.args[1] === m.path).map((m) => m.path);
-  const writable = plan.mounts.filter((m) => m.args[0] === '--bind' && !m.pin).map((m) => m.path);
+  const writable = plan.mounts.filter((m) => m.args[0] === '--bind' && !m.pin && m.args[1] === m.path).map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
@@ -77,7 +80,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
-  if (sandbox && (early || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env, stdio))) {
+  // A package cache directory made only now was not there for a sandbox started ahead to bind.
+  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env, stdio))) {
     opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
     await sandbox.kill();
     sandbox = undefined;
@@ -106,7 +110,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       }
     }
     // The helper's options (its mount list, which grows with the tree, and the command) travel on a fd.
-    sbx.configure(plan.helperArgs.slice(2), opts.seccomp);
+    if (opts.refusals) opts.refusals.attach(sbx.reports);
+    else sbx.reports.resume();
+    sbx.configure([...(opts.refusals?.helperArgs(FDS.report) ?? []), ...plan.helperArgs.slice(2)], opts.seccomp);
     // The sandbox is released (the command may start) once its placeholders
     // exist and, for a filtered network, the relay listens inside it.
     let placeholdersMade = false;
@@ -149,6 +155,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       rescanner = (opts.rescan ?? ((roots, patterns, names) => deferScan(h, roots, patterns, runtimeDir(), names)))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
     }
     const [code, signal] = await sbx.closed;
+    // Every record is in by now (the report pipe closed with bubblewrap's other pipes).
+    await opts.refusals?.done();
     // Settled by now: the helper's byte comes before bubblewrap's end.
     const ready = await sbx.ready;
     opts.mark?.('command');

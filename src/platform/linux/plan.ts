@@ -26,6 +26,7 @@ import { dirname, sep } from 'node:path';
 import type { Access, FsRule, Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
 import type { SeccompOptions } from './seccomp.js';
+import { CACHE_MOUNT, cacheEnv, offlineEnv, type PackageCache } from './package-cache.js';
 
 export interface LinuxFacts {
   readonly helper: string;
@@ -43,6 +44,12 @@ export interface LinuxFacts {
   readonly landlockOptional?: boolean;
   /** The caller's XDG_CACHE_HOME, if absolute: where Go keeps its build cache by default. */
   readonly xdgCacheHome?: string;
+  /** The caller's GOPATH (first entry), if absolute: where Go keeps its module cache by default. */
+  readonly gopath?: string;
+  /** The caller's values of the package cache variables it set (package-cache.ts CACHE_VARIABLES). */
+  readonly cacheVariables?: Readonly<Record<string, string>>;
+  /** This project's persistent package cache, made by compile.ts (absent: turned off, or the caches start empty each run). */
+  readonly packageCache?: PackageCache;
 }
 
 export interface MountOp {
@@ -80,6 +87,8 @@ export interface LinuxPlan {
   readonly warnings: readonly string[];
   /** Checked after the run (the policy's watch list; see after-run.ts). */
   readonly watch: readonly WatchedPath[];
+  /** The project's package cache, bound writable at CACHE_MOUNT (package-cache.ts), when it is in use. */
+  readonly packageCache?: PackageCache;
   /** Scanned again after the run, by `helper` (the policy's rescan; see after-run.ts). */
   readonly rescan?: Rescan & { readonly helper: string };
 }
@@ -187,6 +196,13 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why, ...(pin ? { pin } : {}) });
     mountedAt.set(p, false);
   }
+  // The project's package cache, in the private /tmp where no rule reaches (a
+  // rule or a host directory shown at or under CACHE_MOUNT: the caches stay per run).
+  const packageCache = privateTmp && facts.packageCache && ![...byPath.keys(), ...hostTmp.keys(), facts.helper].some((p) => p === PRIVATE_TMP || isWithin(p, CACHE_MOUNT)) ? facts.packageCache : undefined;
+  if (packageCache) {
+    mounts.push({ args: ['--bind', packageCache.dir, CACHE_MOUNT], path: CACHE_MOUNT, why: `package caches of the project ${packageCache.project} (persistent; writable by this project's runs only)` });
+    mountedAt.set(CACHE_MOUNT, false);
+  } else if (privateTmp && facts.packageCache) notes.push(`a rule at ${PRIVATE_TMP} or under ${CACHE_MOUNT}: the project's package cache is not used, caches start empty in this run`);
   const pins = pinChains(mounts, placeholders, state, syntheticAbove);
   if (pins.length > 0) {
     mounts.push(...pins);
@@ -251,11 +267,12 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     // Stream Unix sockets only when some are granted (the helper decides each connect); no-delete refuses fallocate's destructive modes process-wide.
     seccomp: { unixStream: policy.network.unixSockets.length > 0, noDelete: landlock.rwnd.length > 0 },
     // TMPDIR only where /tmp is writable: shown read-only, the caller's TMPDIR stays.
-    env: { ...(state(PRIVATE_TMP).write !== 'ro' ? { TMPDIR: PRIVATE_TMP } : {}), CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv(policy.home, facts.xdgCacheHome, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
+    env: { ...(state(PRIVATE_TMP).write !== 'ro' ? { TMPDIR: PRIVATE_TMP } : {}), CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv({ home: policy.home, ...(facts.xdgCacheHome ? { xdgCacheHome: facts.xdgCacheHome } : {}), ...(facts.gopath ? { gopath: facts.gopath } : {}), caller: facts.cacheVariables ?? {} }, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }, notes) : {}), ...(mode === 'none' ? offlineEnv(facts.cacheVariables ?? {}) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
     notes,
     warnings: hiddenCwdWarning(policy, state(policy.cwd).readable),
     watch: policy.watch,
+    ...(packageCache ? { packageCache } : {}),
     ...(policy.rescan ? { rescan: { ...policy.rescan, helper: facts.helper } } : {}),
   };
 }
@@ -344,6 +361,14 @@ export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true):
 }
 
 const NONE: ReadonlyMap<string, string> = new Map();
+
+/** stateOf for many paths under one policy, the rules indexed once (the refusal monitor asks for every write it hears of: violations.ts). */
+export function stateLookup(rules: readonly FsRule[]): (p: string) => PathState {
+  const byPath = indexRules(rules);
+  const privateTmp = hasPrivateTmp(byPath.get(PRIVATE_TMP) ?? []);
+  const hostTmp = privateTmp ? hostInTmp(rules, byPath) : NONE;
+  return (p) => stateIn(p, byPath, privateTmp, hostTmp);
+}
 
 /** What the private /tmp may show of the host: grants, not denies or guarded names that do not exist. */
 const SHOWN_IN_TMP = new Set<Access>(['read-write', 'read-write-no-delete', 'read-only', 'allow-read', 'pin']);
@@ -442,28 +467,6 @@ function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, priv
 
 function dedupe(a: string[]): string[] {
   return [...new Set(a)];
-}
-
-/**
- * Caches that a tool cannot work without writing, whose default location
- * the policy leaves read-only: pointed into the private /tmp, so that
- * `npm install` and `go build` work with no settings (npm needs its cache
- * even to install from the network; Go its build cache for every build).
- * They start empty on every run and vanish with it; the host's caches stay
- * untouched. A variable the caller set wins (launch.ts: CALLERS_CHOICE).
- * Only with the private /tmp: in a shared host /tmp another user could
- * prepare the directory.
- */
-const CACHE_DIRS = { npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' } as const;
-
-function cacheEnv(home: string, xdgCacheHome: string | undefined, writable: (p: string) => boolean): Record<string, string> {
-  const defaults: Record<keyof typeof CACHE_DIRS, string> = {
-    npm_config_cache: `${home}/.npm`,
-    GOCACHE: `${xdgCacheHome ?? `${home}/.cache`}/go-build`,
-  };
-  const env: Record<string, string> = {};
-  for (const [k, dir] of Object.entries(CACHE_DIRS) as [keyof typeof CACHE_DIRS, string][]) if (!writable(defaults[k])) env[k] = dir;
-  return env;
 }
 
 /**

@@ -34,12 +34,14 @@
  * just before it starts the command); 7 = block (the sandbox waits on it
  * until its placeholders exist and, for a filtered network, the relay
  * listens inside); 8 = the helper's options (NUL-separated); 9 = the
- * caller's stderr, which the helper makes the command's fd 2.
+ * caller's stderr, which the helper makes the command's fd 2; 10 = the
+ * helper's records of write-intent calls, when asked for (--report-fd:
+ * violations.ts).
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
-export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9 } as const;
+export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9, report: 10 } as const;
 
 /** What the command's stdin, stdout and stderr are: the caller's, a pipe cordon hands over, nothing, or a descriptor. */
 export type StdioChoice = 'inherit' | 'pipe' | 'ignore' | number;
@@ -58,6 +60,8 @@ export interface SandboxProcess {
   readonly env: NodeJS.ProcessEnv;
   readonly stdio: readonly [StdioChoice, StdioChoice, StdioChoice];
   readonly io: SandboxIo;
+  /** The helper's records of write-intent calls (FDS.report), read by the refusal monitor (violations.ts). */
+  readonly reports: Readable;
   /** bubblewrap's exit: code and signal. */
   readonly closed: Promise<[number | null, NodeJS.Signals | null]>;
   /** The sandbox's PID 1 once bubblewrap has said it, else 0. */
@@ -96,7 +100,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   // 'ignore' would leave fd 9 closed, so it is a pipe whose data is dropped.
   const [in0, out1, err] = stdio;
   const errFd = err === 'inherit' ? 2 : err === 'ignore' ? 'pipe' : err;
-  const layout: StdioOptions = [in0, out1, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', errFd];
+  const layout: StdioOptions = [in0, out1, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', errFd, 'pipe'];
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], { stdio: layout, env, detached: true });
@@ -109,7 +113,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
     child.on('close', (c, s) => resolve([c, s]));
   });
-  const [stdin, stdout, messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd, stderr] = child.stdio as unknown as [Writable | null, Readable | null, Readable, Writable, Readable, Writable, Readable, Writable, Writable, Readable | null];
+  const [stdin, stdout, messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd, stderr, reports] = child.stdio as unknown as [Writable | null, Readable | null, Readable, Writable, Readable, Writable, Readable, Writable, Writable, Readable | null, Readable];
   stdin?.on('error', () => {});
   if (err === 'ignore') stderr?.resume();
   const io: SandboxIo = { ...(stdin ? { stdin } : {}), ...(stdout ? { stdout } : {}), ...(stderr && err === 'pipe' ? { stderr } : {}) };
@@ -175,6 +179,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     env,
     stdio,
     io,
+    reports,
     closed,
     started,
     ready,
@@ -230,13 +235,12 @@ function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
 const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
 /**
  * Variables where the caller's own value is an explicit choice that cordon
- * does not override, with the other spellings that mean the same (npm reads
- * its settings from the environment in either case).
+ * does not override, with the other spellings that mean the same. (The
+ * package cache variables are decided by the plan, which knows whether the
+ * caller's place is writable: package-cache.ts cacheEnv.)
  */
 const CALLERS_CHOICE = new Map<string, readonly string[]>([
   ['GIT_SSH_COMMAND', []],
-  ['npm_config_cache', ['NPM_CONFIG_CACHE']],
-  ['GOCACHE', []],
 ]);
 
 /** The caller's environment with the plan's on top (appended or left alone where the caller's value matters). */

@@ -1,0 +1,380 @@
+/*
+ * Write-intent reporting for cordon-helper run --report-fd FD (see
+ * docs/violations.md). The helper decides nothing here: every call it hears
+ * about goes on as the command made it (SECCOMP_USER_NOTIF_FLAG_CONTINUE),
+ * and the kernel's walls (read-only mounts, Landlock) answer it as they
+ * would without us. The helper only writes down, for cordon to classify,
+ * which process asked for which write-intent call on which path, and what
+ * that path looked like from inside the sandbox.
+ *
+ * Trust boundary: the command chooses the path string (it lives in its
+ * memory, and another of its threads may change it after we read it; for a
+ * report that is fine), the descriptors, the rate. So: every string is read
+ * with a bound, every reply is CONTINUE whatever happens while we look
+ * (a failure to look drops the record, never the call), and records go out
+ * on a non-blocking pipe: when cordon reads too slowly they are dropped,
+ * the command never waits on cordon. The record fd is close-on-exec: the
+ * command never holds it and cannot write records of its own.
+ *
+ * Record (all fields NUL-terminated): OP PID FLAGS FACTS1 PATH1 FACTS2 PATH2.
+ *   OP      o open/openat/openat2/creat, t truncate, m mkdir, n mknod,
+ *           u unlink, r rmdir, R rename, l link, s symlink, M chmod,
+ *           C chown, U utimensat
+ *   FLAGS   the call's flags in hex (open flags; renameat2 flags), else 0
+ *   FACTS   about PATH as the sandbox sees it, after the call returned
+ *           (a refused call changed nothing): one type letter (f regular,
+ *           d directory, l symlink (not followed), c, b, p, s, - missing,
+ *           ? unknown), then P if its directory exists, then for an
+ *           existing non-directory what faccessat(W_OK, AT_EACCESS) says:
+ *           w (writable), a (EACCES: the file's own permissions), r (EROFS),
+ *           then :MNTID, the mount its directory is on.
+ *   PATH    absolute: the directory resolved (symlinks followed, as the
+ *           kernel does), the last component as given, or resolved too
+ *           when the call follows it. Empty for the second path of a call
+ *           with one.
+ * A call whose path cannot be read or resolved (a descriptor that is not
+ * a directory, /proc/PID gone) is not recorded.
+ */
+#ifndef CORDON_VIOLATIONS_H
+#define CORDON_VIOLATIONS_H
+
+#ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
+#define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x00001000U
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef __O_TMPFILE
+#define __O_TMPFILE 020000000
+#endif
+
+#if defined(__x86_64__)
+#define REPORT_AUDIT_ARCH 0xc000003eU
+#elif defined(__aarch64__)
+#define REPORT_AUDIT_ARCH 0xc00000b7U
+#else
+#error "cordon-helper: write-intent reporting knows x86_64 and aarch64 only"
+#endif
+
+/* Where a call keeps its arguments: -1 = absent, 9 = AT_FDCWD implied. */
+struct wcall {
+	int nr;
+	char op;
+	signed char dfd, path, dfd2, path2, flags;
+	bool follow; /* the call follows a symlink in the last component (unless its flags say not) */
+};
+
+#define NOARG (-1)
+#define CWD 9
+static const struct wcall wcalls[] = {
+#ifdef SYS_open
+	{ SYS_open, 'o', CWD, 0, NOARG, NOARG, 1, true },
+	{ SYS_creat, 'o', CWD, 0, NOARG, NOARG, NOARG, true },
+	{ SYS_mkdir, 'm', CWD, 0, NOARG, NOARG, NOARG, false },
+	{ SYS_mknod, 'n', CWD, 0, NOARG, NOARG, NOARG, false },
+	{ SYS_unlink, 'u', CWD, 0, NOARG, NOARG, NOARG, false },
+	{ SYS_rmdir, 'r', CWD, 0, NOARG, NOARG, NOARG, false },
+	{ SYS_rename, 'R', CWD, 0, CWD, 1, NOARG, false },
+	{ SYS_link, 'l', CWD, 1, NOARG, NOARG, NOARG, false },
+	{ SYS_symlink, 's', CWD, 1, NOARG, NOARG, NOARG, false },
+	{ SYS_chmod, 'M', CWD, 0, NOARG, NOARG, NOARG, true },
+	{ SYS_chown, 'C', CWD, 0, NOARG, NOARG, NOARG, true },
+	{ SYS_lchown, 'C', CWD, 0, NOARG, NOARG, NOARG, false },
+#endif
+	{ SYS_openat, 'o', 0, 1, NOARG, NOARG, 2, true },
+	{ SYS_openat2, 'o', 0, 1, NOARG, NOARG, NOARG, true }, /* flags: read from its struct open_how */
+	{ SYS_truncate, 't', CWD, 0, NOARG, NOARG, NOARG, true },
+	{ SYS_mkdirat, 'm', 0, 1, NOARG, NOARG, NOARG, false },
+	{ SYS_mknodat, 'n', 0, 1, NOARG, NOARG, NOARG, false },
+	{ SYS_unlinkat, 'u', 0, 1, NOARG, NOARG, 2, false },
+#ifdef SYS_renameat
+	{ SYS_renameat, 'R', 0, 1, 2, 3, NOARG, false },
+#endif
+	{ SYS_renameat2, 'R', 0, 1, 2, 3, 4, false },
+	{ SYS_linkat, 'l', 2, 3, NOARG, NOARG, NOARG, false },
+	{ SYS_symlinkat, 's', 1, 2, NOARG, NOARG, NOARG, false },
+	{ SYS_fchmodat, 'M', 0, 1, NOARG, NOARG, NOARG, true },
+	{ SYS_fchmodat2, 'M', 0, 1, NOARG, NOARG, 3, true },
+	{ SYS_fchownat, 'C', 0, 1, NOARG, NOARG, 4, true },
+	{ SYS_utimensat, 'U', 0, 1, NOARG, NOARG, 3, true },
+};
+#undef NOARG
+
+#define OPEN_WRITE_INTENT (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)
+
+/*
+ * The listener filter: CMD's process gets it after cordon's own filter, so a
+ * call that filter refuses never comes here (ERRNO outranks USER_NOTIF).
+ * connect() when Unix sockets are granted; with reporting, the calls above,
+ * open/openat only with a write-intent flag, utimensat only with a path
+ * (futimens is fd-only). Everything else: ALLOW, decided on the number and
+ * arch alone but for open/openat/utimensat.
+ */
+static int install_listener(bool connect_calls, bool write_calls)
+{
+	struct sock_filter f[96];
+	unsigned n = 0;
+	/* Labels resolved once the tails are placed: jt/jf hold 0x80|label until then. */
+	enum { L_NOTIF = 1, L_ALLOW, L_OPENAT, L_OPEN, L_UTIME, L_OPENAT2 };
+	int at[8] = { 0 };
+#define EMIT(code, k, jt, jf) (f[n++] = (struct sock_filter){ (code), (jt), (jf), (k) })
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), 0, 0);
+	EMIT(BPF_JMP | BPF_JEQ | BPF_K, REPORT_AUDIT_ARCH, 0, 0x80 | L_ALLOW);
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), 0, 0);
+	if (connect_calls)
+		EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_connect, 0x80 | L_NOTIF, 0);
+	if (write_calls) {
+		for (size_t i = 0; i < sizeof wcalls / sizeof wcalls[0]; i++) {
+			int nr = wcalls[i].nr;
+			unsigned char to = nr == SYS_openat ? L_OPENAT : nr == SYS_utimensat ? L_UTIME : L_NOTIF;
+#ifdef SYS_open
+			if (nr == SYS_open)
+				to = L_OPEN;
+#endif
+			EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0x80 | to, 0);
+		}
+	}
+	EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+	at[L_OPENAT] = (int)n;
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2]), 0, 0);
+	EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_WRITE_INTENT, 0x80 | L_NOTIF, 0x80 | L_ALLOW);
+	at[L_OPEN] = (int)n;
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]), 0, 0);
+	EMIT(BPF_JMP | BPF_JSET | BPF_K, OPEN_WRITE_INTENT, 0x80 | L_NOTIF, 0x80 | L_ALLOW);
+	/* utimensat(fd, NULL, ...) is futimens: no path. Both halves of the pointer. */
+	at[L_UTIME] = (int)n;
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]), 0, 0);
+	EMIT(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 0x80 | L_NOTIF);
+	EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1]) + 4, 0, 0);
+	EMIT(BPF_JMP | BPF_JEQ | BPF_K, 0, 0x80 | L_ALLOW, 0x80 | L_NOTIF);
+	at[L_NOTIF] = (int)n;
+	EMIT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, 0, 0);
+	at[L_ALLOW] = (int)n;
+	EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
+#undef EMIT
+	for (unsigned i = 0; i < n; i++) {
+		if (BPF_CLASS(f[i].code) != BPF_JMP)
+			continue;
+		if (f[i].jt & 0x80)
+			f[i].jt = (unsigned char)(at[f[i].jt & 0x7f] - (int)i - 1);
+		if (f[i].jf & 0x80)
+			f[i].jf = (unsigned char)(at[f[i].jf & 0x7f] - (int)i - 1);
+	}
+	struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
+	int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	/* Linux >= 6.6: the woken thread runs on the waker's CPU: a round trip costs less. Optional. */
+	if (fd >= 0 && write_calls)
+		ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	return fd;
+}
+
+static void notif_continue(int listener, uint64_t id)
+{
+	struct seccomp_notif_resp resp = { .id = id, .val = 0, .error = 0, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE };
+	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp); /* ENOENT: the thread is gone; nothing to answer */
+}
+
+/* A NUL-terminated string from pid's memory, at most cap-1 bytes; false if unreadable or too long. */
+static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap)
+{
+	size_t got = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	while (got < cap - 1) {
+		uint64_t a = addr + got;
+		size_t chunk = (size_t)page - (size_t)(a % (uint64_t)page); /* never cross into a page that may be unmapped */
+		if (chunk > cap - 1 - got)
+			chunk = cap - 1 - got;
+		struct iovec local = { out + got, chunk }, remote = { (void *)(uintptr_t)a, chunk };
+		ssize_t k = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+		if (k <= 0)
+			return false;
+		char *nul = memchr(out + got, 0, (size_t)k);
+		if (nul)
+			return true;
+		got += (size_t)k;
+	}
+	return false;
+}
+
+/* The directory a *at call's path is relative to: its cwd, or what the fd names. */
+static bool target_base(pid_t pid, long dfd, char *out, size_t cap)
+{
+	char link[64];
+	if ((int)dfd == AT_FDCWD)
+		snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+	else if ((int)dfd >= 0)
+		snprintf(link, sizeof link, "/proc/%d/fd/%d", (int)pid, (int)dfd);
+	else
+		return false;
+	ssize_t k = readlink(link, out, cap - 1);
+	if (k <= 0 || out[0] != '/')
+		return false; /* a pipe, a socket, a deleted directory ("... (deleted)" still starts with /: caught by realpath later) */
+	out[k] = 0;
+	return true;
+}
+
+struct wpath {
+	char asked[PATH_MAX * 2 + 2]; /* base + "/" + path, as the command gave it */
+	bool ok;
+};
+
+/* Reads and anchors one path argument, before the call goes on (the cwd is the command's to change after). */
+static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *req, int dfd_arg, int path_arg)
+{
+	char path[PATH_MAX];
+	w->ok = false;
+	if (path_arg < 0 || !read_target_string(pid, req->data.args[path_arg], path, sizeof path) || !path[0])
+		return;
+	if (path[0] == '/') {
+		snprintf(w->asked, sizeof w->asked, "%s", path);
+	} else {
+		char base[PATH_MAX];
+		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base))
+			return;
+		snprintf(w->asked, sizeof w->asked, "%s/%s", base, path);
+	}
+	w->ok = true;
+}
+
+/* FACTS and PATH for one anchored path, appended to rec; false if it cannot be resolved. */
+static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t cap, size_t *len)
+{
+	char buf[sizeof w->asked];
+	snprintf(buf, sizeof buf, "%s", w->asked);
+	size_t n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = 0; /* "dir/" names dir */
+	char *slash = strrchr(buf, '/');
+	const char *last = slash + 1;
+	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
+		return false; /* "/", "x/.", "x/..": not a name the call creates or removes */
+	*slash = 0;
+	/* The kernel resolves the directory (one open, not a userland walk); /proc/self/fd names what it found. */
+	int dfd = open(buf[0] ? buf : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char dir[PATH_MAX], link[64], full[PATH_MAX * 2 + 2];
+	char facts[48];
+	size_t f = 0;
+	if (dfd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return false;
+		/* Its directory does not exist: the kernel answers ENOENT before any wall. */
+		snprintf(full, sizeof full, "%s/%s", buf, last);
+		facts[f++] = '-';
+	} else {
+		snprintf(link, sizeof link, "/proc/self/fd/%d", dfd);
+		ssize_t k = readlink(link, dir, sizeof dir - 1);
+		if (k <= 0 || dir[0] != '/') {
+			close(dfd);
+			return false;
+		}
+		dir[k] = 0;
+		snprintf(full, sizeof full, "%s%s%s", dir, k == 1 ? "" : "/", last);
+		struct statx sx;
+		unsigned mnt = 0;
+		if (statx(dfd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 && (sx.stx_mask & STATX_MNT_ID))
+			mnt = (unsigned)sx.stx_mnt_id;
+		struct stat st;
+		bool exists = fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		bool followed = false;
+		if (exists && follow && S_ISLNK(st.st_mode)) {
+			char *real = realpath(full, NULL);
+			if (real) {
+				snprintf(full, sizeof full, "%s", real);
+				free(real);
+				exists = stat(full, &st) == 0;
+				followed = true;
+			} /* else a dangling link: reported as the link ('l') */
+		}
+		facts[f++] = !exists ? '-' : S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISCHR(st.st_mode) ? 'c' : S_ISBLK(st.st_mode) ? 'b' : S_ISFIFO(st.st_mode) ? 'p' : S_ISSOCK(st.st_mode) ? 's' : '?';
+		facts[f++] = 'P';
+		if (exists && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			int r = followed ? faccessat(AT_FDCWD, full, W_OK, AT_EACCESS) : faccessat(dfd, last, W_OK, AT_EACCESS);
+			facts[f++] = r == 0 ? 'w' : errno == EROFS ? 'r' : errno == EACCES ? 'a' : '?';
+		}
+		close(dfd);
+		f += (size_t)snprintf(facts + f, sizeof facts - f, ":%u", mnt);
+	}
+	facts[f] = 0;
+	size_t fl = strlen(facts) + 1, pl = strlen(full) + 1;
+	if (*len + fl + pl > cap)
+		return false;
+	memcpy(rec + *len, facts, fl);
+	memcpy(rec + *len + fl, full, pl);
+	*len += fl + pl;
+	return true;
+}
+
+static struct {
+	int fd;
+	unsigned long dropped;
+} report = { -1, 0 };
+
+/* One write-intent call: anchored, let go on, then described for cordon. */
+static void handle_write_notice(int listener, const struct seccomp_notif *req)
+{
+	const struct wcall *c = NULL;
+	for (size_t i = 0; i < sizeof wcalls / sizeof wcalls[0]; i++)
+		if (wcalls[i].nr == req->data.nr)
+			c = &wcalls[i];
+	struct wpath *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+	uint64_t flags = 0;
+	if (c && a && b) {
+		wpath_read(a, req->pid, req, c->dfd, c->path);
+		if (c->path2 >= 0)
+			wpath_read(b, req->pid, req, c->dfd2, c->path2);
+		else
+			b->ok = false;
+		if (c->flags >= 0)
+			flags = req->data.args[c->flags];
+#ifdef SYS_open
+		if (req->data.nr == SYS_creat)
+			flags = O_CREAT | O_WRONLY | O_TRUNC;
+#endif
+		if (req->data.nr == SYS_openat2) {
+			/* struct open_how starts with the u64 flags; a read-only openat2 is no write. */
+			struct iovec local = { &flags, sizeof flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof flags };
+			if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof flags || !(flags & OPEN_WRITE_INTENT))
+				a->ok = false;
+		}
+		/* What we read belongs to the thread that asked, not to a recycled pid. */
+		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
+			a->ok = false;
+	}
+	notif_continue(listener, req->id);
+	if (c && a && b && a->ok && !(c->op == 'o' && (flags & __O_TMPFILE) == __O_TMPFILE)) {
+		bool follow = c->follow;
+		if ((c->op == 'o' && (flags & (O_NOFOLLOW | O_EXCL))) || ((c->op == 'M' || c->op == 'C' || c->op == 'U') && c->flags >= 0 && (flags & AT_SYMLINK_NOFOLLOW)))
+			follow = false;
+#ifdef SYS_lchown
+		if (req->data.nr == SYS_lchown)
+			follow = false;
+#endif
+		char rec[PATH_MAX * 5];
+		size_t len = (size_t)snprintf(rec, sizeof rec, "%c%c%d%c%llx", c->op, 0, (int)req->pid, 0, (unsigned long long)flags) + 1;
+		bool ok = wpath_facts(a, follow, rec, sizeof rec, &len);
+		if (ok && b->ok)
+			ok = wpath_facts(b, false, rec, sizeof rec, &len);
+		else if (ok && len + 2 <= sizeof rec) {
+			rec[len++] = 0;
+			rec[len++] = 0;
+		} else
+			ok = false;
+		/* One write of less than PIPE_BUF bytes is atomic; a full pipe drops the record, never blocks. */
+		if (!ok || len > PIPE_BUF || write(report.fd, rec, len) != (ssize_t)len)
+			report.dropped++;
+	}
+	free(a);
+	free(b);
+}
+#undef CWD
+
+#endif
