@@ -22,6 +22,7 @@ import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux
 import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
+import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
 
 export interface CompileInput {
   readonly cwd: string;
@@ -157,6 +158,9 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const others = [...loaded.settings.filter((s) => !loaded.untrusted.some((p) => p.settings === s)), ...values];
   const hints: WideningHints = { userSettings: userSettingsPath(input.env, input.home) };
   for (const p of loaded.untrusted) refuseWideningKeys(p, others, input.rules, hints);
+  // Made before the policy, which protects the directories above it (cordonOwn); any source's false turns it off.
+  const cacheDir = cacheRoot(input.env, input.home);
+  const packageCache: PackageCache | undefined = [...loaded.settings, ...values].some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, runtimeDir());
   const prepared = preparePolicy({
     cwd: input.cwd,
     home: input.home,
@@ -164,7 +168,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cli: input.rules,
     runtimeDir: runtimeDir(),
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
-    cordonOwn: cordonOwn(input, helper),
+    cordonOwn: [...cordonOwn(input, helper), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
     env: input.env,
   });
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks, ROOT_NAME_LIST);
@@ -176,8 +180,16 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   }
   const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(runtimeDir()));
   const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...(input.env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: input.env.XDG_CACHE_HOME } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
+  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns } };
+}
+
+/** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */
+function cacheFacts(env: NodeJS.ProcessEnv): { xdgCacheHome?: string; gopath?: string; cacheVariables: Record<string, string> } {
+  const gopath = env.GOPATH?.split(':')[0];
+  const cacheVariables: Record<string, string> = {};
+  for (const v of CACHE_VARIABLES) if (env[v]) cacheVariables[v] = env[v]!;
+  return { ...(env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: env.XDG_CACHE_HOME } : {}), ...(gopath?.startsWith('/') ? { gopath } : {}), cacheVariables };
 }
 
 /** Settings given as values pass the same checks as files (loadAllSettings). */

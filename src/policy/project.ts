@@ -215,6 +215,7 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'filesystem.allowWrite': relative('it may name only paths already read-write; it then names all that is writable, which narrows'),
   'filesystem.allowWriteNoDelete': relative('it may name only paths already writable'),
   'filesystem.allowGitConfig': relative('true only when another source already sets it'),
+  'filesystem.packageCache': narrows('false keeps package caches per run; any source\'s false wins, so true changes nothing'),
   'filesystem.disabled': only(false, 'true turns every filesystem rule off'),
   'network.mode': relative('no more open than the other sources give'),
   'network.denyPrivateAddresses': relative('false only when no other source sets it true'),

@@ -41,6 +41,8 @@ export interface Settings {
     readonly denyWrite: readonly PathEntry[];
     readonly allowWriteNoDelete: readonly PathEntry[];
     readonly allowGitConfig: boolean;
+    /** filesystem.packageCache as set: false keeps package caches per run (platform/linux/package-cache.ts). */
+    readonly packageCache?: boolean;
     /**
      * The file has filesystem.allowWrite or filesystem.allowWriteNoDelete:
      * as under srt, its lists are the writable set, and the working
@@ -173,6 +175,7 @@ export const SETTINGS_SHAPE: Shape = obj({
     denyWrite: paths,
     allowWriteNoDelete: paths,
     allowGitConfig: bool,
+    packageCache: bool,
     disabled: bool,
   }),
   network: obj({
@@ -264,6 +267,7 @@ export function parseSettings(text: string, file: string): Settings {
       denyWrite: entries(fs.denyWrite),
       allowWriteNoDelete: entries(fs.allowWriteNoDelete),
       allowGitConfig: fs.allowGitConfig === true,
+      ...(typeof fs.packageCache === 'boolean' ? { packageCache: fs.packageCache } : {}),
       definesWritable: Object.hasOwn(fs, 'allowWrite') || Object.hasOwn(fs, 'allowWriteNoDelete'),
     },
     network: {

@@ -416,7 +416,8 @@ describe('clients that must just work, through cordon\'s proxies', { skip }, () 
     it('control: without --allow-domain the install fails and nothing is recorded', T, async () => {
       await fresh();
       // No retries: with npm's defaults (fetch-retries 2, back-off up to 60 s) a blocked install takes ~70 s to fail.
-      await assertBlocked(await install('npm-control', [], ' --fetch-retries 0'), /ENETUNREACH/);
+      // --offline=false: with no network cordon tells npm it is offline (package-cache.ts offlineEnv); this control must reach the wall.
+      await assertBlocked(await install('npm-control', [], ' --fetch-retries 0 --offline=false'), /ENETUNREACH/);
     });
   });
 

@@ -25,7 +25,7 @@ test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all 
   // The helper installs the seccomp filter (after any mounts of its own); bubblewrap gets no capabilities to add.
   assert.ok(!a.includes('--seccomp') && !a.includes('--cap-add'), a);
   assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--landlock-min', '1', '--', 'echo', 'hi']);
-  assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1', npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build' });
+  assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1', npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build', GOMODCACHE: '/tmp/.cache/go-mod', PIP_CACHE_DIR: '/tmp/.cache/pip', UV_CACHE_DIR: '/tmp/.cache/uv', YARN_CACHE_FOLDER: '/tmp/.cache/yarn', npm_config_offline: 'true' });
 });
 
 test('mounts go shallow to deep; denied dirs are empty tmpfs remounted read-only last', () => {
