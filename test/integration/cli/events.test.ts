@@ -1,0 +1,124 @@
+/**
+ * The CLI's sinks of the event stream, with real cordon, real curl inside,
+ * the real proxies and relay, and a loopback HTTP server on the host: the
+ * audit log has every event of the run (one JSON object a line, one command
+ * id), the summary on stderr lists what was refused and the setting that
+ * would allow it, --no-summary silences it, --violations-json writes the
+ * refusals, and the command can change none of these files. As root and as
+ * an unprivileged user.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, own, runners, type World } from '../../helpers/cordon.js';
+
+interface Run { status: number | null; stdout: string; stderr: string }
+
+/** cordon, asynchronously (the loopback server answers in this process). */
+function run(w: World, args: readonly string[], opts: { asUser?: string }): Promise<Run> {
+  const cmd = opts.asUser ? 'runuser' : process.execPath;
+  const argv = opts.asUser ? ['-u', opts.asUser, '--', 'env', ...Object.entries(w.env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args] : [CLI, ...args];
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, argv, { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
+    c.on('error', reject);
+    c.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+  });
+}
+
+async function loopbackServer(): Promise<{ server: Server; port: number; paths: string[] }> {
+  const paths: string[] = [];
+  const server = createServer((req, res) => { paths.push(req.url ?? ''); res.end('hello\n'); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, port: (server.address() as AddressInfo).port, paths };
+}
+
+for (const r of runners()) {
+  test(`the audit log, the summary and --violations-json of a run with an allowed and two refused connections (${r.who})`, { timeout: 90_000 }, async () => {
+    const w = r.world();
+    const { server, port, paths } = await loopbackServer();
+    try {
+      const audit = join(w.proj, 'audit.jsonl');
+      const violations = join(w.proj, 'violations.json');
+      // The command tries to rewrite both files, and to turn the violations file into a link to a file outside.
+      writeFileSync(join(w.outside, 'target'), 'untouched\n');
+      own(w, r.opts);
+      const script = [
+        `curl --noproxy '' -sS -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:${port}/ok`,
+        `curl -sS -o /dev/null -w '%{http_code}\\n' http://refused.test/x`,
+        `curl -sS -o /dev/null --socks5-hostname 127.0.0.1:1080 http://refused.test:8080/y 2>/dev/null || echo socks-refused`,
+        'echo forged >> audit.jsonl 2>/dev/null || echo audit-read-only',
+        'echo forged > violations.json 2>/dev/null || echo violations-read-only',
+        `ln -sf ${w.outside}/target violations.json 2>/dev/null || echo no-link`,
+      ].join('; ');
+      const res = await run(w, ['--allow-domain', `127.0.0.1:${port}`, '--audit-log', audit, '--violations-json', violations, '--', '/bin/sh', '-c', script], r.opts);
+      assert.equal(res.stdout, '200\n403\nsocks-refused\naudit-read-only\nviolations-read-only\nno-link\n', res.stderr);
+      assert.equal(res.status, 0);
+      assert.deepEqual(paths, ['/ok'], 'only the allowed request reached the server');
+
+      const lines = readFileSync(audit, 'utf8').trim().split('\n');
+      const events = lines.map((l) => JSON.parse(l));
+      assert.deepEqual(events.map((e) => e.type), ['command.start', 'net.allowed', 'net.refused', 'net.refused', 'command.exit']);
+      const id = events[0].commandId;
+      assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+      for (const e of events) {
+        assert.equal(e.v, 1);
+        assert.equal(e.commandId, id, 'one command id for the whole run');
+        assert.ok(!Number.isNaN(Date.parse(e.time)) && e.time.endsWith('Z'));
+        assert.equal(typeof e.message, 'string');
+      }
+      assert.deepEqual(events[0].argv.slice(0, 2), ['/bin/sh', '-c']);
+      assert.equal(events[0].cwd, w.proj);
+      assert.deepEqual(pick(events[1], ['host', 'port', 'proxy', 'via', 'address', 'rule']), { host: '127.0.0.1', port, proxy: 'http', via: 'http', address: '127.0.0.1', rule: `--allow-domain[0]: "127.0.0.1:${port}"` });
+      assert.deepEqual(pick(events[2], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 80, proxy: 'http', via: 'http', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
+      assert.deepEqual(pick(events[3], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 8080, proxy: 'socks5', via: 'socks5', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
+      assert.deepEqual(pick(events[4], ['exitCode', 'signal']), { exitCode: 0, signal: null });
+
+      // The summary: a count and one line per refusal, each naming what would allow it.
+      assert.match(res.stderr, /cordon: 2 operations were refused:\n {2}connection to refused\.test:80 refused: not in network\.allowedDomains; add "refused\.test" to allow it\n {2}connection to refused\.test:8080 refused: /);
+
+      const v = JSON.parse(readFileSync(violations, 'utf8'));
+      assert.deepEqual(v, events.slice(2, 4), '--violations-json holds exactly the refusals');
+      assert.equal(readFileSync(join(w.outside, 'target'), 'utf8'), 'untouched\n');
+    } finally {
+      server.close();
+    }
+  });
+}
+
+test('--no-summary: nothing about refusals on stderr; without --violations-json no file is written; a run with no refusal prints no summary', { timeout: 60_000 }, async () => {
+  const w = runners()[0]!.world();
+  const quiet = await run(w, ['--no-summary', '--allow-domain', 'allowed.test', '--', '/bin/sh', '-c', 'curl -sS -o /dev/null -w "%{http_code}\\n" http://refused.test/'], {});
+  assert.equal(quiet.stdout, '403\n');
+  assert.equal(quiet.stderr, '');
+  const clean = await run(w, ['--', '/bin/sh', '-c', 'echo fine'], {});
+  assert.equal(clean.stdout, 'fine\n');
+  assert.equal(clean.stderr, '');
+  const loud = await run(w, ['--allow-domain', 'allowed.test', '--', '/bin/sh', '-c', 'curl -sS -o /dev/null http://refused.test/ 2>/dev/null; exit 3'], {});
+  assert.equal(loud.status, 3);
+  assert.match(loud.stderr, /^cordon: 1 operation was refused:\n {2}connection to refused\.test:80 refused/);
+  assert.ok(!existsSync(join(w.proj, 'violations.json')));
+});
+
+test('a run cordon fails ends its audit log with command.exit carrying the error', { timeout: 60_000 }, async () => {
+  const w = runners()[0]!.world();
+  const audit = join(w.proj, 'audit.jsonl');
+  const res = await run(w, ['--audit-log', audit, '--settings', join(w.proj, 'missing.json'), '--', 'true'], {});
+  assert.equal(res.status, 125, res.stderr);
+  const events = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(events.map((e) => e.type), ['command.start', 'command.exit']);
+  assert.equal(events[1].exitCode, 125);
+  assert.equal(events[1].error.code, 'CORDON_ERR_SETTINGS_MISSING');
+});
+
+function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
+}
