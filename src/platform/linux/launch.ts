@@ -15,6 +15,7 @@ import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
+import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
 import { FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
@@ -92,6 +93,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
+  let untrack: (() => void) | undefined;
   let rootIds: Record<string, string> | undefined;
   let finished = false;
   try {
@@ -140,6 +142,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
         const readOnly = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
         journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
+        // Should the process end before the step after the run: that step, from the journal, at once.
+        untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir: runtimeDir(), killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
@@ -198,6 +202,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
     } finally {
+      untrack?.();
       for (const [sig, h] of handlers) process.off(sig, h);
     }
     // A check that could not finish fails the run, closed: the user must not run git there unread.

@@ -87,6 +87,8 @@ export interface SandboxProcess {
   signal(sig: NodeJS.Signals): void;
   /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
   kill(): Promise<void>;
+  /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
+  killNow(): number[];
 }
 
 /** Messages held from a process not (yet) adopted: bubblewrap says little; more is dropped. */
@@ -213,6 +215,12 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
       else heldSignal = sig;
     },
     kill,
+    killNow() {
+      killed = true;
+      const pids = [pid, child.pid ?? 0].filter((p) => p > 0);
+      for (const p of pids) try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
+      return pids;
+    },
   };
 }
 
