@@ -19,7 +19,9 @@ export function newCommandId(): string {
 }
 
 export function stamp(commandId: string, p: EventPayload, time: Date = new Date()): CordonEvent {
-  return { v: EVENT_VERSION, ...p, time: time.toISOString(), commandId, message: describe(p) } as CordonEvent;
+  // The stream's own fields last: a producer cannot set the version, time or id.
+  const { v: _v, time: _t, commandId: _c, ...fields } = p as EventPayload & { v?: unknown; time?: unknown; commandId?: unknown };
+  return { v: EVENT_VERSION, ...fields, time: time.toISOString(), commandId, message: describe(p) } as CordonEvent;
 }
 
 /** A command that refuses without end (a loop of failed writes) keeps at most this many violations; the stream still carries all. */

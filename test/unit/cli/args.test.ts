@@ -76,3 +76,17 @@ test('network flags', () => {
   assert.equal(c.rules.network, 'filtered');
   assert.throws(() => parseArgs(['--network', 'open', '--', 'true']), /--network takes none, filtered, dangerously-unfiltered/);
 });
+
+test('--violations-json FILE and --no-summary', () => {
+  const c = parseArgs(['--violations-json', 'v.json', '--no-summary', 'true']);
+  assert.equal(c.violationsJson, 'v.json');
+  assert.equal(c.summary, false);
+  assert.equal(parseArgs(['--violations-json=w.json', 'true']).violationsJson, 'w.json');
+  const d = parseArgs(['true']);
+  assert.equal(d.summary, undefined, 'the summary is on by default');
+  assert.equal(d.violationsJson, undefined);
+  assert.ok(VALUE_OPTIONS.has('--violations-json'));
+  assert.equal(commandStart(['--violations-json', 'npm', 'ls']), 2, 'its value is not the command');
+  assert.throws(() => parseArgs(['--no-summary=1', 'true']), /takes no value/);
+  assert.throws(() => parseArgs(['--violations-json']), /needs a value/);
+});

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseIp, type IpAddress } from '../../../src/network/addresses.js';
-import { compileNetworkPolicy, decide, type Decision, type NetworkSettings, type Via } from '../../../src/network/decide.js';
+import { compileNetworkPolicy, decide, decidingRule, type Decision, type NetworkSettings, type Via } from '../../../src/network/decide.js';
 import type { Decider } from '../../../src/proxy/types.js';
 
 const FILE = 'test-settings.json';
@@ -385,4 +385,23 @@ test('compileNetworkPolicy reports the offending entry', () => {
   assert.throws(() => compileNetworkPolicy({ allowedDomains: ['*'] }, FILE, []), /network\.allowedDomains\[0\]: expected .*only in deniedDomains/);
   const p = compileNetworkPolicy({}, FILE, []);
   assert.deepEqual([p.allow, p.deny, p.deniedRanges, p.denyPrivateAddresses], [[], [], [], false]);
+});
+
+test('each refusal names the setting that would allow it, and the rule that decided (for events)', async () => {
+  const fixOf = async (host: string, port: number, s: NetworkSettings, table?: Record<string, unknown>) => {
+    const { d } = await run(host, port, s, table);
+    assert.ok(!d.allow);
+    return [d.reason, d.fix, decidingRule(d, port)];
+  };
+  assert.deepEqual(await fixOf('evil.com', 443, { allowedDomains: ['example.com'] }), ['not-allowlisted', 'network.allowedDomains: add "evil.com"', 'network.allowedDomains: no entry allows evil.com:443']);
+  assert.deepEqual(await fixOf('example.com', 8443, { allowedDomains: ['example.com:443'] }), ['not-allowlisted', 'network.allowedDomains: add "example.com:8443"', 'network.allowedDomains: no entry allows example.com:8443']);
+  assert.deepEqual(await fixOf('127.0.0.1', 8080, {}), ['ip-literal-not-allowlisted', 'network.allowedDomains: add "127.0.0.1:8080"', 'network.allowedDomains: no entry allows 127.0.0.1:8080']);
+  assert.deepEqual(await fixOf('a.evil.com', 443, { allowedDomains: ['*.evil.com'], deniedDomains: ['a.evil.com'] }), ['denied-by-rule', 'network.deniedDomains: remove "a.evil.com"', 'network.deniedDomains[0]: "a.evil.com"']);
+  assert.deepEqual(await fixOf('10.0.0.1', 80, { allowedDomains: ['10.0.0.1'], deniedResolvedAddresses: ['10.0.0.0/8'] }), ['denied-by-rule', 'remove network.deniedResolvedAddresses[0]', 'network.deniedResolvedAddresses[0]']);
+  assert.deepEqual(await fixOf('app.test', 3000, { allowedDomains: ['app.test'] }, { 'app.test': ['127.0.0.1'] }), ['resolved-to-denied-address', 'network.allowedDomains: add "127.0.0.1:3000"', 'built-in: an allowed name may not resolve to a denied address (loopback)']);
+  assert.deepEqual(await fixOf('app.test', 80, { allowedDomains: ['app.test'], deniedResolvedAddresses: ['93.184.0.0/16'] }), ['resolved-to-denied-address', 'remove network.deniedResolvedAddresses[0]', 'network.deniedResolvedAddresses[0]']);
+  assert.deepEqual(await fixOf('gone.test', 80, { allowedDomains: ['gone.test'] }, { 'gone.test': Object.assign(new Error('x'), { code: 'ENOTFOUND' }) }), ['resolve-failed', null, 'network.allowedDomains[0]: "gone.test" (the name did not resolve)']);
+  assert.deepEqual(await fixOf('bad host', 80, {}), ['invalid-host', null, 'built-in: a host must be a valid name or IP address']);
+  const ok = allowed((await run('api.example.com', 443, { allowedDomains: ['example.com', '*.example.com'] })).d);
+  assert.equal(decidingRule(ok, 443), 'network.allowedDomains[1]: "*.example.com"');
 });
