@@ -248,10 +248,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         onStart: (io, signal) => child.started(io, signal),
         onMessage: (m) => { messages += m.toString(); },
         onEvent: child.stream.emit,
-        warn: (w) => {
-          child.warnings.push(w);
-          child.stream.emit({ type: 'after-run.warning', message: w });
-        },
+        warn: (w) => child.warnings.push(w),
       }).catch((e: unknown) => {
         if (e instanceof CordonError && messages) e.message += `\n${messages.trim()}`;
         throw e;

@@ -142,10 +142,8 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       const stopped = early.sandbox?.stoppedBy();
       if (stopped) return 128 + (osConstants.signals[stopped] ?? 0);
       ranSandbox = true;
-      const warn = (w: string) => {
-        process.stderr.write(`cordon: warning: ${w}\n`);
-        events!.emit({ type: 'after-run.warning', message: w });
-      };
+      // The step after the run reports its actions as events itself (onEvent).
+      const warn = (w: string) => process.stderr.write(`cordon: warning: ${w}\n`);
       const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;

@@ -129,12 +129,23 @@ export interface SetAsideOptions {
   readonly git?: string;
 }
 
+/** One thing the step after the run did to a path (an after-run.set-aside event); `message` is also one of the warnings. */
+export interface SetAsideAction {
+  readonly path: string;
+  readonly action: 'moved' | 'relinked' | 'failed';
+  readonly movedTo?: string;
+  readonly why: string;
+  readonly message: string;
+}
+
 /**
  * setAsideCreated, also saying how many watched paths could not be handled
- * (a move or a check that failed): the caller fails the run then, closed.
+ * (a move or a check that failed): the caller fails the run then, closed;
+ * and what was done to each path, as values.
  */
-export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { warnings: string[]; unresolved: number } {
+export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const warnings: string[] = [];
+  const actions: SetAsideAction[] = [];
   let unresolved = 0;
   const byRoot = new Map<string, WatchedPath[]>();
   const seen = new Set<string>();
@@ -154,9 +165,10 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
     if (due.length === 0) continue;
     const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root]);
     warnings.push(...r.warnings);
+    actions.push(...r.actions);
     unresolved += r.unresolved;
   }
-  return { warnings, unresolved };
+  return { warnings, unresolved, actions };
 }
 
 /** `dev:ino` of each root now, for SetAsideOptions.rootIds (a root that is not there is left out). */
@@ -201,7 +213,7 @@ const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' |
   { name: 'info/attributes', op: '--move' },
 ];
 
-function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined): { warnings: string[]; unresolved: number } {
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
@@ -215,36 +227,41 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   }
   const done = runSetAside(helper, root, ops, rootId);
   const warnings: string[] = [];
+  const actions: SetAsideAction[] = [];
+  const act = (a: SetAsideAction) => { actions.push(a); warnings.push(a.message); };
   const creates: string[] = [];
   let unresolved = 0;
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
+  const GIT_CODE = 'git on the host would run code from it';
   for (const w of watch) {
     const r = rel(w.path);
     if (w.kind === 'link') {
       const d = done.get(r);
-      if (d?.kind === 'failed') unresolved++, warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it`);
-      else if (d?.kind === 'relinked') warnings.push(`the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}); the link was made again${d.detail ? `, and what the command put there was moved to ${join(root, d.detail)}` : ''}. Read it before using it`);
+      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it` });
+      else if (d?.kind === 'relinked') act({ path: w.path, action: 'relinked', ...(d.detail ? { movedTo: join(root, d.detail) } : {}), why: w.why ?? 'protected', message: `the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}); the link was made again${d.detail ? `, and what the command put there was moved to ${join(root, d.detail)}` : ''}. Read it before using it` });
       continue;
     }
     if (w.kind === 'created') {
       const d = done.get(r);
-      if (d?.kind === 'failed') unresolved++, warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it`);
-      else if (d?.kind === 'moved') warnings.push(`the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
+      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
+      else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
     }
     if (w.kind === 'git-file' || done.get(r)?.kind === 'moved') {
       const d = done.get(r);
-      if (d?.kind === 'failed') unresolved++, warnings.push(failed(w.path, d.detail, w.repo));
-      else if (d?.kind === 'moved' && w.kind === 'git-file') warnings.push(`the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${join(root, d.detail)}. Read it before moving it back`);
-      else if (d?.kind === 'moved') warnings.push(`the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${join(root, d.detail)}. Check where it points before moving it back`);
+      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: GIT_CODE, message: failed(w.path, d.detail, w.repo) });
+      else if (d?.kind === 'moved' && w.kind === 'git-file') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'git on the host would use another configuration or run filters', message: `the command created ${w.path}, which makes git on the host use another configuration or run filters; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
+      else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'it points git elsewhere: git on the host would take its configuration and hooks from there', message: `the command made ${w.repo} a git repository (${w.path} points git elsewhere); git on the host would take its configuration and hooks from there, so it was moved to ${join(root, d.detail)}. Check where it points before moving it back` });
       continue;
     }
     const moved: string[] = [];
+    const movedItems: { path: string; movedTo: string }[] = [];
     for (const item of IN_NEW_REPOSITORY) {
       const d = done.get(`${r}/${item.name}`);
       if (!d) continue;
-      if (d.kind === 'failed') unresolved++, warnings.push(failed(join(w.path, item.name), d.detail, w.repo));
+      if (d.kind === 'failed') unresolved++, act({ path: join(w.path, item.name), action: 'failed', why: GIT_CODE, message: failed(join(w.path, item.name), d.detail, w.repo) });
       if (d.kind !== 'moved') continue;
+      movedItems.push({ path: join(w.path, item.name), movedTo: join(root, d.detail) });
       if (item.name !== 'config') {
         moved.push(`${item.name} -> ${d.detail.slice(r.length + 1)}`);
         continue;
@@ -256,12 +273,17 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       if (kept.dropped.length > 0) moved.push(`config -> ${d.detail.slice(r.length + 1)} (${kept.dropped.join(', ')} not kept)`);
       else if (d.content === undefined) moved.push(`config -> ${d.detail.slice(r.length + 1)} (not a small regular file)`);
     }
-    if (moved.length > 0) warnings.push(`the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`);
+    if (moved.length > 0) {
+      const message = `the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`;
+      warnings.push(message);
+      // One sentence for the person; one event for each path moved.
+      for (const m of movedItems) actions.push({ ...m, action: 'moved', why: `a git repository the command created: ${GIT_CODE}`, message });
+    }
   }
   if (creates.length > 0) {
     for (const [p, d] of runSetAside(helper, root, creates, rootId)) if (d.kind === 'failed') warnings.push(`could not write a new ${join(root, p)} (${d.detail}); git may not read that repository until it has one`);
   }
-  return { warnings, unresolved };
+  return { warnings, unresolved, actions };
 }
 
 interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed' | 'relinked'; readonly detail: string; readonly content?: string }

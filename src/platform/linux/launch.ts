@@ -197,7 +197,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun(plan, rescanned, rootIds, opts.warn ?? (() => {}));
+      failed = await afterRun(plan, rescanned, rootIds, opts.warn ?? (() => {}), opts.onEvent);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -215,7 +215,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, warn: (w: string) => void): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
   const watch = [...plan.watch];
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
@@ -241,6 +241,10 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);
+  // Events: each path set aside, and every other sentence (not capped like the printed warnings).
+  for (const a of done.actions) emit({ type: 'after-run.set-aside', ...a });
+  const said = new Set(done.actions.map((a) => a.message));
+  for (const w of done.warnings) if (!said.has(w)) emit({ type: 'after-run.warning', message: w });
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
   return failed;
 }

@@ -122,3 +122,21 @@ test('a run cordon fails ends its audit log with command.exit carrying the error
 function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
   return Object.fromEntries(keys.map((k) => [k, o[k]]));
 }
+
+test('the step after the run: each path it set aside is an after-run.set-aside event of the run', { timeout: 60_000 }, async () => {
+  const w = runners()[0]!.world();
+  const audit = join(w.proj, 'audit.jsonl');
+  const res = await run(w, ['--audit-log', audit, '--', '/bin/sh', '-c', 'git init -q sub && git -C sub config core.fsmonitor "touch /tmp/x; false" && mkdir -p sub/.git/hooks && echo true > sub/.git/hooks/pre-commit'], {});
+  assert.equal(res.status, 0, res.stderr);
+  const events = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const moved = events.filter((e) => e.type === 'after-run.set-aside');
+  const sub = join(w.proj, 'sub', '.git');
+  assert.deepEqual(moved.map((e) => [e.path, e.action, e.movedTo]).sort(), [
+    [join(sub, 'config'), 'moved', join(sub, 'config.cordon-untrusted')],
+    [join(sub, 'hooks'), 'moved', join(sub, 'hooks.cordon-untrusted')],
+  ]);
+  assert.ok(moved.every((e) => e.commandId === events[0].commandId && /git on the host would run code/.test(e.why)));
+  assert.match(moved[0].message, /moved aside/);
+  assert.equal(events.at(-1).type, 'command.exit', 'the step after the run comes before the end');
+  assert.match(res.stderr, /warning: the command created a git repository/);
+});
