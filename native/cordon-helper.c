@@ -139,7 +139,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
-	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]...] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -176,6 +176,8 @@ struct run_config {
 	int seccomp_fd; /* -1: none */
 	int stderr_fd; /* -1: none; else CMD's (and our) stderr, fd 2 being bubblewrap's */
 	int report_fd; /* -1: none; else where write-intent calls are recorded (violations.h) */
+	const char **report_quiet, **report_loud; /* what need not be recorded (violations.h) */
+	size_t n_report_quiet, n_report_loud;
 	char **cmd;
 };
 
@@ -636,15 +638,16 @@ static char *resolve_unix_path(pid_t pid, const char *path)
 
 #include "violations.h"
 
-static void handle_notification(const struct grants *g)
+/* False when nothing was received (EINTR, the target died first, the listener is gone). */
+static bool handle_notification(const struct grants *g)
 {
 	struct seccomp_notif req;
 	memset(&req, 0, sizeof req);
 	if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0)
-		return; /* EINTR, or the target died first */
+		return false;
 	if (req.data.nr != SYS_connect) {
 		handle_write_notice(g->listener, &req); /* only ever CONTINUE: reporting decides nothing */
-		return;
+		return true;
 	}
 	int pidfd = (int)syscall(SYS_pidfd_open, req.pid, 0);
 	int sock = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)req.data.args[0], 0);
@@ -653,7 +656,7 @@ static void handle_notification(const struct grants *g)
 		close(pidfd);
 	if (sock < 0) {
 		notif_reply(g->listener, req.id, err == EBADF ? EBADF : EPERM);
-		return;
+		return true;
 	}
 	int domain = 0;
 	socklen_t dl = sizeof domain;
@@ -661,7 +664,7 @@ static void handle_notification(const struct grants *g)
 		err = errno;
 		close(sock);
 		notif_reply(g->listener, req.id, err);
-		return;
+		return true;
 	}
 	struct sockaddr_storage addr;
 	memset(&addr, 0, sizeof addr);
@@ -670,12 +673,12 @@ static void handle_notification(const struct grants *g)
 	if (process_vm_readv(req.pid, &local, 1, &remote, 1, 0) != (ssize_t)len) {
 		close(sock);
 		notif_reply(g->listener, req.id, EFAULT);
-		return;
+		return true;
 	}
 	/* The memory read belongs to the thread that asked, not to a recycled pid. */
 	if (ioctl(g->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req.id) < 0) {
 		close(sock);
-		return;
+		return true;
 	}
 	if (domain != AF_UNIX) {
 		struct deferred *d = malloc(sizeof *d);
@@ -684,7 +687,7 @@ static void handle_notification(const struct grants *g)
 		if (!d) {
 			close(sock);
 			notif_reply(g->listener, req.id, ENOMEM);
-			return;
+			return true;
 		}
 		*d = (struct deferred){ .listener = g->listener, .sock = sock, .id = req.id, .len = len, .addr = addr };
 		pthread_attr_init(&attr);
@@ -692,7 +695,7 @@ static void handle_notification(const struct grants *g)
 		if (pthread_create(&t, &attr, connect_deferred, d) != 0)
 			connect_deferred(d);
 		pthread_attr_destroy(&attr);
-		return;
+		return true;
 	}
 	struct sockaddr_un *un = (struct sockaddr_un *)&addr;
 	size_t path_len = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
@@ -724,6 +727,24 @@ static void handle_notification(const struct grants *g)
 	}
 	close(sock);
 	notif_reply(g->listener, req.id, err);
+	return true;
+}
+
+/*
+ * The supervisor: a thread of PID 1's own that waits in RECV, so that a
+ * notification is answered as soon as it comes, not after a poll (main
+ * waits for signals). It ends with PID 1.
+ */
+static void *supervise(void *arg)
+{
+	const struct grants *g = arg;
+	for (;;) {
+		if (handle_notification(g))
+			continue;
+		struct pollfd p = { .fd = g->listener, .events = POLLIN };
+		if (poll(&p, 1, 100) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+			return NULL; /* no process is left to ask */
+	}
 }
 
 /* The second filter (one listener per process: connect() and the reported calls share it): see install_listener in violations.h. */
@@ -835,8 +856,11 @@ static int run(const struct run_config *c)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die("prctl(PR_SET_DUMPABLE)");
 	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
-	int sigfd = -1;
 	report.fd = c->report_fd;
+	report.quiet = c->report_quiet;
+	report.n_quiet = c->n_report_quiet;
+	report.loud = c->report_loud;
+	report.n_loud = c->n_report_loud;
 	if (report.fd >= 0) {
 		/* Never CMD's (close-on-exec was set before fork), never blocking us, never a SIGPIPE to PID 1. */
 		signal(SIGPIPE, SIG_IGN);
@@ -851,31 +875,17 @@ static int run(const struct run_config *c)
 			fputs("cordon: the command could not be put under seccomp supervision\n", stderr);
 			return EXIT_HELPER;
 		}
-		sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-		if (sigfd < 0)
-			die("signalfd");
+		pthread_t t;
+		if (pthread_create(&t, NULL, supervise, &g) != 0) {
+			kill(child, SIGKILL); /* never unsupervised: its connect()s would hang, with no one to answer */
+			waitpid(child, NULL, 0);
+			fputs("cordon: could not start the seccomp supervisor thread\n", stderr);
+			return EXIT_HELPER;
+		}
 	}
 
 	for (;;) {
-		int sig;
-		if (sigfd >= 0) {
-			struct pollfd p[2] = { { .fd = sigfd, .events = POLLIN }, { .fd = g.listener, .events = POLLIN } };
-			if (poll(p, 2, -1) < 0) {
-				if (errno == EINTR)
-					continue;
-				die("poll");
-			}
-			if (p[1].revents & POLLIN)
-				handle_notification(&g);
-			if (!(p[0].revents & POLLIN))
-				continue;
-			struct signalfd_siginfo si;
-			if (read(sigfd, &si, sizeof si) != (ssize_t)sizeof si)
-				continue;
-			sig = (int)si.ssi_signo;
-		} else {
-			sig = sigwaitinfo(&set, NULL);
-		}
+		int sig = sigwaitinfo(&set, NULL);
 		if (sig < 0) {
 			if (errno == EINTR)
 				continue;
@@ -950,6 +960,10 @@ static int cmd_run(int argc, char **argv)
 	c.seccomp_fd = -1;
 	c.stderr_fd = -1;
 	c.report_fd = -1;
+	c.report_quiet = calloc((size_t)argc, sizeof *c.report_quiet);
+	c.report_loud = calloc((size_t)argc, sizeof *c.report_loud);
+	if (!c.report_quiet || !c.report_loud)
+		die("calloc");
 	c.rw = calloc((size_t)argc, sizeof *c.rw);
 	c.rwnd = calloc((size_t)argc, sizeof *c.rwnd);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
@@ -980,6 +994,10 @@ static int cmd_run(int argc, char **argv)
 			c.stderr_fd = parse_fd(argv[++i]);
 		else if (strcmp(argv[i], "--report-fd") == 0 && i + 1 < argc)
 			c.report_fd = parse_fd(argv[++i]);
+		else if (strcmp(argv[i], "--report-quiet") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+			c.report_quiet[c.n_report_quiet++] = argv[++i];
+		else if (strcmp(argv[i], "--report-loud") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+			c.report_loud[c.n_report_loud++] = argv[++i];
 		else
 			usage();
 	}

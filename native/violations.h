@@ -41,12 +41,6 @@
 #ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
 #define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
 #endif
-#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
-#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
-#endif
-#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
-#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
-#endif
 #ifndef STATX_MNT_ID
 #define STATX_MNT_ID 0x00001000U
 #endif
@@ -171,9 +165,6 @@ static int install_listener(bool connect_calls, bool write_calls)
 	}
 	struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
 	int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-	/* Linux >= 6.6: the woken thread runs on the waker's CPU: a round trip costs less. Optional. */
-	if (fd >= 0 && write_calls)
-		ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, (uint64_t)SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
 	return fd;
 }
 
@@ -316,64 +307,194 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 static struct {
 	int fd;
 	unsigned long dropped;
-} report = { -1, 0 };
+	/* From cordon (--report-quiet DIR, --report-loud PATH): a path at or below a
+	 * quiet directory, with no loud path at, above or below it, is plainly
+	 * writable (no wall there can refuse anything): not recorded. */
+	const char **quiet, **loud;
+	size_t n_quiet, n_loud;
+} report = { -1, 0, NULL, NULL, 0, 0 };
 
-/* One write-intent call: anchored, let go on, then described for cordon. */
+static bool at_or_below(const char *p, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(p, dir, n) == 0 && (p[n] == 0 || p[n] == '/' || (n == 1 && dir[0] == '/'));
+}
+
+static bool is_quiet(const char *p)
+{
+	bool in = false;
+	for (size_t i = 0; i < report.n_quiet && !in; i++)
+		in = at_or_below(p, report.quiet[i]);
+	for (size_t i = 0; in && i < report.n_loud; i++)
+		if (at_or_below(p, report.loud[i]) || at_or_below(report.loud[i], p))
+			in = false;
+	return in;
+}
+
+/* The path resolved as the kernel will (its directory; its last name too if followed and a link: then never quiet), checked against the quiet list. */
+static bool wpath_quiet(const struct wpath *w, bool follow)
+{
+	if (!report.n_quiet)
+		return false;
+	char buf[sizeof w->asked];
+	snprintf(buf, sizeof buf, "%s", w->asked);
+	size_t n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = 0;
+	char *slash = strrchr(buf, '/');
+	const char *last = slash + 1;
+	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
+		return false;
+	*slash = 0;
+	int dfd = open(buf[0] ? buf : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return false;
+	char dir[PATH_MAX], link[64], full[PATH_MAX * 2 + 2];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", dfd);
+	ssize_t k = readlink(link, dir, sizeof dir - 1);
+	struct stat st;
+	bool quiet = k > 0 && dir[0] == '/';
+	if (quiet) {
+		dir[k] = 0;
+		snprintf(full, sizeof full, "%s%s%s", dir, k == 1 ? "" : "/", last);
+		quiet = is_quiet(full) && !(follow && fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
+	}
+	close(dfd);
+	return quiet;
+}
+
+/* One call, read before it went on, described after (off the command's way: describe_job). */
+struct wjob {
+	char op;
+	bool follow;
+	int pid;
+	uint64_t flags;
+	struct wpath a, b;
+};
+
+/* Jobs the describer has not taken yet: at most WJOBS, more are dropped (counted), never waited for. */
+#define WJOBS 64
+static struct {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	struct wjob *slot[WJOBS];
+	unsigned head, n;
+	int started; /* 0 not yet, 1 running, -1 could not start: describe inline */
+} wq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0, 0, 0 };
+
+static void describe_job(struct wjob *j)
+{
+	if (wpath_quiet(&j->a, j->follow) && (!j->b.ok || wpath_quiet(&j->b, false)))
+		return;
+	char rec[PATH_MAX * 5];
+	size_t len = (size_t)snprintf(rec, sizeof rec, "%c%c%d%c%llx", j->op, 0, j->pid, 0, (unsigned long long)j->flags) + 1;
+	bool ok = wpath_facts(&j->a, j->follow, rec, sizeof rec, &len);
+	if (ok && j->b.ok)
+		ok = wpath_facts(&j->b, false, rec, sizeof rec, &len);
+	else if (ok && len + 2 <= sizeof rec) {
+		rec[len++] = 0;
+		rec[len++] = 0;
+	} else
+		ok = false;
+	/* One write of at most PIPE_BUF bytes is atomic; a full pipe drops the record, never blocks. */
+	if (!ok || len > PIPE_BUF || write(report.fd, rec, len) != (ssize_t)len)
+		report.dropped++;
+}
+
+static void *describer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&wq.m);
+		while (wq.n == 0)
+			pthread_cond_wait(&wq.c, &wq.m);
+		struct wjob *j = wq.slot[wq.head];
+		wq.head = (wq.head + 1) % WJOBS;
+		wq.n--;
+		pthread_mutex_unlock(&wq.m);
+		describe_job(j);
+		free(j);
+	}
+	return NULL;
+}
+
+static void enqueue_job(struct wjob *j)
+{
+	if (wq.started == 0) {
+		pthread_t t;
+		wq.started = pthread_create(&t, NULL, describer, NULL) == 0 ? 1 : -1;
+	}
+	if (wq.started < 0) {
+		describe_job(j);
+		free(j);
+		return;
+	}
+	pthread_mutex_lock(&wq.m);
+	bool full = wq.n == WJOBS;
+	if (!full) {
+		wq.slot[(wq.head + wq.n) % WJOBS] = j;
+		wq.n++;
+		pthread_cond_signal(&wq.c);
+	}
+	pthread_mutex_unlock(&wq.m);
+	if (full) {
+		report.dropped++;
+		free(j);
+	}
+}
+
+/*
+ * One write-intent call: its paths are read and anchored while it waits
+ * (what it named, relative to its cwd or directory fd as they are now), it
+ * goes on, and the rest (resolving, looking at what lies there, the
+ * record) happens on the describer thread, so the command waits only for
+ * the reads. A refused call changed nothing, so looking after it is
+ * looking at what the kernel judged.
+ */
 static void handle_write_notice(int listener, const struct seccomp_notif *req)
 {
 	const struct wcall *c = NULL;
 	for (size_t i = 0; i < sizeof wcalls / sizeof wcalls[0]; i++)
 		if (wcalls[i].nr == req->data.nr)
 			c = &wcalls[i];
-	struct wpath *a = malloc(sizeof *a), *b = malloc(sizeof *b);
-	uint64_t flags = 0;
-	if (c && a && b) {
-		wpath_read(a, req->pid, req, c->dfd, c->path);
+	struct wjob *j = c ? malloc(sizeof *j) : NULL;
+	if (j) {
+		j->op = c->op;
+		j->pid = (int)req->pid;
+		j->flags = c->flags >= 0 ? req->data.args[c->flags] : 0;
+		wpath_read(&j->a, req->pid, req, c->dfd, c->path);
+		j->b.ok = false;
 		if (c->path2 >= 0)
-			wpath_read(b, req->pid, req, c->dfd2, c->path2);
-		else
-			b->ok = false;
-		if (c->flags >= 0)
-			flags = req->data.args[c->flags];
+			wpath_read(&j->b, req->pid, req, c->dfd2, c->path2);
 #ifdef SYS_open
 		if (req->data.nr == SYS_creat)
-			flags = O_CREAT | O_WRONLY | O_TRUNC;
+			j->flags = O_CREAT | O_WRONLY | O_TRUNC;
 #endif
 		if (req->data.nr == SYS_openat2) {
 			/* struct open_how starts with the u64 flags; a read-only openat2 is no write. */
-			struct iovec local = { &flags, sizeof flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof flags };
-			if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof flags || !(flags & OPEN_WRITE_INTENT))
-				a->ok = false;
+			struct iovec local = { &j->flags, sizeof j->flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof j->flags };
+			if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof j->flags || !(j->flags & OPEN_WRITE_INTENT))
+				j->a.ok = false;
 		}
 		/* What we read belongs to the thread that asked, not to a recycled pid. */
 		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
-			a->ok = false;
+			j->a.ok = false;
 	}
 	notif_continue(listener, req->id);
-	if (c && a && b && a->ok && !(c->op == 'o' && (flags & __O_TMPFILE) == __O_TMPFILE)) {
-		bool follow = c->follow;
-		if ((c->op == 'o' && (flags & (O_NOFOLLOW | O_EXCL))) || ((c->op == 'M' || c->op == 'C' || c->op == 'U') && c->flags >= 0 && (flags & AT_SYMLINK_NOFOLLOW)))
-			follow = false;
-#ifdef SYS_lchown
-		if (req->data.nr == SYS_lchown)
-			follow = false;
-#endif
-		char rec[PATH_MAX * 5];
-		size_t len = (size_t)snprintf(rec, sizeof rec, "%c%c%d%c%llx", c->op, 0, (int)req->pid, 0, (unsigned long long)flags) + 1;
-		bool ok = wpath_facts(a, follow, rec, sizeof rec, &len);
-		if (ok && b->ok)
-			ok = wpath_facts(b, false, rec, sizeof rec, &len);
-		else if (ok && len + 2 <= sizeof rec) {
-			rec[len++] = 0;
-			rec[len++] = 0;
-		} else
-			ok = false;
-		/* One write of less than PIPE_BUF bytes is atomic; a full pipe drops the record, never blocks. */
-		if (!ok || len > PIPE_BUF || write(report.fd, rec, len) != (ssize_t)len)
-			report.dropped++;
+	if (!j)
+		return;
+	if (!j->a.ok || (j->op == 'o' && (j->flags & __O_TMPFILE) == __O_TMPFILE)) {
+		free(j);
+		return;
 	}
-	free(a);
-	free(b);
+	j->follow = c->follow;
+	if ((j->op == 'o' && (j->flags & (O_NOFOLLOW | O_EXCL))) || ((j->op == 'M' || j->op == 'C' || j->op == 'U') && c->flags >= 0 && (j->flags & AT_SYMLINK_NOFOLLOW)))
+		j->follow = false;
+#ifdef SYS_lchown
+	if (req->data.nr == SYS_lchown)
+		j->follow = false;
+#endif
+	enqueue_job(j);
 }
 #undef CWD
 

@@ -202,6 +202,25 @@ export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
   };
 }
 
+/**
+ * What the helper need not record (native/violations.h is_quiet): below a
+ * read-write root of the Landlock wall (the plan's writable roots and the
+ * private /tmp, never the root itself: a mount point), no wall refuses
+ * anything unless some rule or mount lies at, above or below the path
+ * within it; those are `loud` (the fewest paths that cover them all). A
+ * record it keeps is classified here as any other: the filter only spares
+ * the command's plainly allowed writes the round trip to cordon.
+ */
+export function quietPaths(policy: Policy, plan: LinuxPlan): { quiet: string[]; loud: string[] } {
+  const state = stateLookup(policy.rules);
+  const quiet = plan.landlock.rw.filter((q) => !PSEUDO.some((d) => isWithin(q, d)) && state(q).readable && state(q).write === 'rw');
+  const below = (p: string) => quiet.some((q) => p !== q && isWithin(p, q));
+  const marks = [...new Set([...policy.rules.map((r) => r.path), ...plan.mounts.map((m) => m.path)].filter(below))].sort();
+  const loud: string[] = [];
+  for (const m of marks) if (!loud.some((l) => isWithin(m, l))) loud.push(m);
+  return { quiet, loud };
+}
+
 function memo(f: (p: string) => PathState): (p: string) => PathState {
   const seen = new Map<string, PathState>();
   return (p) => {
@@ -296,7 +315,10 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
     try { onRefusal(e); } catch { /* a caller's callback failing must not stop the monitor */ }
   };
   return {
-    helperArgs: (fd) => ['--report-fd', String(fd)],
+    helperArgs(fd) {
+      const { quiet, loud } = quietPaths(policy, plan);
+      return ['--report-fd', String(fd), ...quiet.flatMap((q) => ['--report-quiet', q]), ...loud.flatMap((l) => ['--report-loud', l])];
+    },
     attach(stream) {
       const rest = { fields: [] as string[], partial: undefined as Buffer | undefined };
       stream.on('data', (d: Buffer) => { if (records < MAX_RECORDS) parseRecords(d, rest, take); else skipped++; });
