@@ -896,8 +896,10 @@ static int run(const struct run_config *c)
 			int st;
 			pid_t p;
 			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-				if (p == child)
+				if (p == child) {
+					report_flush(); /* the last refusals' records (violations.h) */
 					return status_code(st);
+				}
 			continue;
 		}
 		if (kill(-child, sig) < 0 && errno == ESRCH)

@@ -376,11 +376,41 @@ struct wjob {
 #define WJOBS 64
 static struct {
 	pthread_mutex_t m;
-	pthread_cond_t c;
+	pthread_cond_t c, idle;
 	struct wjob *slot[WJOBS];
 	unsigned head, n;
+	unsigned busy; /* calls being read or described right now (report_flush waits for them) */
 	int started; /* 0 not yet, 1 running, -1 could not start: describe inline */
-} wq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0, 0, 0 };
+} wq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER, { 0 }, 0, 0, 0, 0 };
+
+static void wq_busy(int d)
+{
+	pthread_mutex_lock(&wq.m);
+	wq.busy = (unsigned)((int)wq.busy + d);
+	if (wq.busy == 0 && wq.n == 0)
+		pthread_cond_broadcast(&wq.idle);
+	pthread_mutex_unlock(&wq.m);
+}
+
+/*
+ * Before PID 1 ends (CMD has exited): the records of every call already let
+ * go are written first, else the last refusals of a short command would be
+ * lost. Bounded (2 s): a describer stuck on a hung filesystem does not keep
+ * the sandbox alive.
+ */
+static void report_flush(void)
+{
+	if (report.fd < 0)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&wq.m);
+	while (wq.busy > 0 || wq.n > 0)
+		if (pthread_cond_timedwait(&wq.idle, &wq.m, &until) != 0)
+			break;
+	pthread_mutex_unlock(&wq.m);
+}
 
 static void describe_job(struct wjob *j)
 {
@@ -414,6 +444,7 @@ static void *describer(void *arg)
 		pthread_mutex_unlock(&wq.m);
 		describe_job(j);
 		free(j);
+		wq_busy(-1);
 	}
 	return NULL;
 }
@@ -427,11 +458,13 @@ static void enqueue_job(struct wjob *j)
 	if (wq.started < 0) {
 		describe_job(j);
 		free(j);
+		wq_busy(-1);
 		return;
 	}
 	pthread_mutex_lock(&wq.m);
 	bool full = wq.n == WJOBS;
 	if (!full) {
+		/* Still busy until the describer is done with it. */
 		wq.slot[(wq.head + wq.n) % WJOBS] = j;
 		wq.n++;
 		pthread_cond_signal(&wq.c);
@@ -440,6 +473,7 @@ static void enqueue_job(struct wjob *j)
 	if (full) {
 		report.dropped++;
 		free(j);
+		wq_busy(-1);
 	}
 }
 
@@ -457,6 +491,7 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 	for (size_t i = 0; i < sizeof wcalls / sizeof wcalls[0]; i++)
 		if (wcalls[i].nr == req->data.nr)
 			c = &wcalls[i];
+	wq_busy(1);
 	struct wjob *j = c ? malloc(sizeof *j) : NULL;
 	if (j) {
 		j->op = c->op;
@@ -481,10 +516,9 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 			j->a.ok = false;
 	}
 	notif_continue(listener, req->id);
-	if (!j)
-		return;
-	if (!j->a.ok || (j->op == 'o' && (j->flags & __O_TMPFILE) == __O_TMPFILE)) {
+	if (!j || !j->a.ok || (j->op == 'o' && (j->flags & __O_TMPFILE) == __O_TMPFILE)) {
 		free(j);
+		wq_busy(-1);
 		return;
 	}
 	j->follow = c->follow;

@@ -1,0 +1,143 @@
+/**
+ * Filesystem refusals reach the caller (violations.ts, native/violations.h):
+ * real commands in a real sandbox, as root and as an unprivileged user. A
+ * refused write is reported exactly once, with the path, the rule and the
+ * fix; allowed writes and calls that fail for reasons of their own (EEXIST,
+ * ENOENT, EXDEV) are not reported; the walls refuse as before; the command
+ * can neither forge a report nor flood cordon with them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, own, runners, type World } from '../../helpers/cordon.js';
+import type { FsRefusal, RefusalStats } from '../../../src/platform/linux/violations.js';
+import { MAX_EVENTS } from '../../../src/platform/linux/violations.js';
+
+const DRIVER = join(ROOT, 'dist', 'test', 'helpers', 'refusals.js');
+
+interface Reported { exitCode: number; events: FsRefusal[]; stats: RefusalStats; stderr: string }
+
+function run(w: World, script: string, opts: { asUser?: string }, rules: readonly string[] = []): Reported {
+  const env = { ...w.env, OUTSIDE: w.outside };
+  const args = [DRIVER, ...rules, '--', '/bin/sh', '-c', script];
+  const r = opts.asUser
+    ? spawnSync('runuser', ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, ...args], { cwd: w.proj, encoding: 'utf8', timeout: 120_000 })
+    : spawnSync(process.execPath, args, { cwd: w.proj, env, encoding: 'utf8', timeout: 120_000 });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  assert.ok(last.startsWith('{'), `no report (exit ${r.status ?? r.signal}): ${r.stderr}`);
+  return { ...(JSON.parse(last) as Omit<Reported, 'stderr'>), stderr: r.stderr };
+}
+
+/** The fields a test pins: everything but the pid and the mechanism's detail, which are checked apart. */
+function brief(events: readonly FsRefusal[]) {
+  for (const e of events) {
+    assert.equal(e.type, 'fs.refused');
+    assert.ok(Number.isInteger(e.pid) && e.pid! > 0, `pid ${e.pid}`);
+    assert.match(e.detail ?? '', /: (EROFS|EACCES|EBUSY)/);
+  }
+  return events.map((e) => ({ op: e.op, path: e.path, rule: e.rule, fix: e.fix }));
+}
+
+const outsideRule = 'built-in: not writable (outside filesystem.allowWrite)';
+
+for (const { who, world, opts } of runners()) {
+  test(`a refused write is reported once, with the path, the rule and the fix; the walls still refuse (${who})`, () => {
+    const w = world();
+    const config = readFileSync(join(w.proj, '.git', 'config'), 'utf8');
+    const r = run(w, [
+      'echo x > "$HOME/.bashrc"',
+      'echo y > "$OUTSIDE/new.txt"',
+      'echo z >> .git/config',
+      'echo x > "$HOME/.bashrc"', // the same refusal again: reported once
+      'exit 0',
+    ].join('; '), opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(brief(r.events), [
+      { op: 'write', path: join(w.home, '.bashrc'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.home)}` },
+      { op: 'create', path: join(w.outside, 'new.txt'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.outside)}` },
+      { op: 'write', path: join(w.proj, '.git', 'config'), rule: r.events[2]?.rule ?? '', fix: null },
+    ]);
+    assert.match(r.events[2]!.rule, /^built-in: protected: git .*\(.*\.git\/config\)$/);
+    assert.match(r.events[0]!.detail!, /^open\(O_WRONLY\|O_CREAT\|O_TRUNC\): EROFS$/);
+    assert.equal(r.stats.repeated, 1);
+    // Reporting changed nothing the walls do.
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    assert.ok(!existsSync(join(w.outside, 'new.txt')));
+    assert.equal(readFileSync(join(w.proj, '.git', 'config'), 'utf8'), config);
+  });
+
+  test(`allowed writes, and calls that fail for reasons of their own, are not reported (${who})`, () => {
+    const w = world();
+    const r = run(w, [
+      'echo ok > f && mkdir -p d/e && mv f d/e/g && cp d/e/g h && chmod 600 h && touch h && ln -s h l && ln h hard && rm -r d h l hard',
+      'rm -f nothing-here',
+      'mkdir /usr 2>/dev/null', // EEXIST before EROFS
+      'echo > /no/such/dir/x 2>/dev/null', // ENOENT
+      'mkdir "$HOME/.ssh" 2>/dev/null', // hidden, but there (an empty directory): EEXIST
+      'echo > /dev/null; : > /tmp/t; rm /tmp/t',
+      'touch "$OUTSIDE/file.txt" 2>/dev/null; test -w "$OUTSIDE/file.txt"', // utimensat on a read-only mount: refused (below)
+      'git status --short > /dev/null',
+      'exit 0',
+    ].join('; '), opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    // touch opens with O_CREAT first (EROFS on an existing file: a refusal), then its utimensat is refused too.
+    assert.deepEqual(brief(r.events).map((e) => [e.op, e.path]), [['write', join(w.outside, 'file.txt')]]);
+  });
+
+  test(`a move to a read-only place reports what was refused, not the rename that could not cross mounts (${who})`, () => {
+    const w = world();
+    // mv: rename() fails with EXDEV (not a refusal: not reported), then mv
+    // removes the target before copying, which the read-only mount refuses.
+    const r = run(w, 'echo a > f; mv f "$HOME/f2"; test -e f', opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(brief(r.events), [{ op: 'delete', path: join(w.home, 'f2'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.home)}` }]);
+    assert.match(r.events[0]!.detail!, /^unlink: EROFS$/);
+    assert.equal(r.stats.records, 2); // the rename was heard of, and judged no refusal
+  });
+
+  test(`no-delete: deleting, truncating and renaming away are reported with the no-delete rule; creating is not (${who})`, () => {
+    const w = world();
+    // The working directory itself (no-delete may not lie beneath a read-write path).
+    const keep = join(w.proj, 'keep');
+    mkdirSync(keep);
+    for (const n of ['a', 'b', 'c']) writeFileSync(join(keep, n), n);
+    own(w, opts);
+    const r = run(w, 'rm keep/a; true > keep/b; mv keep/c keep/moved; echo new > keep/new; exit 0', opts, ['--no-delete', w.proj]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const rule = `filesystem.allowWriteNoDelete: ${JSON.stringify(w.proj)} (--no-delete)`;
+    const fix = `filesystem.allowWrite: add ${JSON.stringify(keep)}`;
+    assert.deepEqual(brief(r.events), [
+      { op: 'delete', path: join(keep, 'a'), rule, fix },
+      { op: 'write', path: join(keep, 'b'), rule, fix },
+      { op: 'rename', path: join(keep, 'c'), rule, fix },
+    ]);
+    assert.match(r.events[1]!.detail!, /O_TRUNC.*EACCES \(Landlock: truncate\)/);
+    for (const n of ['a', 'b', 'c']) assert.equal(readFileSync(join(keep, n), 'utf8'), n);
+    assert.equal(readFileSync(join(keep, 'new'), 'utf8'), 'new\n');
+  });
+
+  test(`a write into a hidden directory names the read rule and how to re-open it (${who})`, () => {
+    const w = world();
+    const r = run(w, 'echo x > "$HOME/.ssh/new"; exit 0', opts);
+    const ssh = join(w.home, '.ssh');
+    assert.deepEqual(brief(r.events), [{ op: 'create', path: join(ssh, 'new'), rule: `built-in: credential store (${ssh})`, fix: `filesystem.allowRead: add ${JSON.stringify(ssh)}, and filesystem.allowWrite: add ${JSON.stringify(ssh)}` }]);
+    assert.ok(!existsSync(join(ssh, 'new')));
+  });
+
+  test(`the command can neither forge a report nor flood cordon with them (${who})`, () => {
+    const w = world();
+    // Every descriptor the command might hope is the report pipe: none is.
+    const forge = `for fd in 3 4 5 6 7 8 9 10 11 12; do eval "printf 'u\\\\0001\\\\0000\\\\0-P:0\\\\0/etc/forged\\\\0\\\\0\\\\0' >&$fd" 2>/dev/null && echo WROTE-$fd; done; exit 0`;
+    const f = run(w, forge, opts);
+    assert.doesNotMatch(f.stderr, /WROTE/);
+    assert.deepEqual(f.events, []);
+    // Thousands of distinct refusals: the command finishes, at most MAX_EVENTS are reported, each once.
+    const flood = run(w, 'python3 -c "import os\nfor i in range(5000):\n  for p in (\'/usr/x%d\' % i, \'/usr/same\'):\n    try: os.unlink(p)\n    except OSError: pass"', opts);
+    assert.equal(flood.exitCode, 0, flood.stderr);
+    assert.ok(flood.events.length > 0 && flood.events.length <= MAX_EVENTS, `${flood.events.length} events`);
+    assert.equal(new Set(flood.events.map((e) => e.path)).size, flood.events.length);
+    assert.ok(flood.events.every((e) => e.op === 'delete' && /^\/usr\/(x\d+|same)$/.test(e.path) && e.rule === outsideRule));
+  });
+}
