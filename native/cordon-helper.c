@@ -60,6 +60,15 @@
  *     before it looks at anything (so cordon pays no process start when the
  *     scan is due); EOF instead exits 0 with no output.
  *
+ *   cordon-helper with-scan OUT ERR STATUS N SCANARG... PROG ARG...
+ *     Starts cordon's sandbox process and the scan before the run with one
+ *     process start of Node's (each costs Node milliseconds of its main
+ *     thread): forks a child that runs `scan SCANARG...` (its N arguments)
+ *     with stdout on fd OUT, stderr on fd ERR and nothing else open, and
+ *     that writes its exit status as one byte on fd STATUS; then closes
+ *     OUT, ERR and STATUS and execs PROG (bubblewrap) in this process, so
+ *     cordon's child is PROG itself.
+ *
  *   cordon-helper setaside ROOT OP...
  *     Runs on the host after a run: moves aside, fd-relative beneath ROOT,
  *     what the command created that git would run code from (setaside.h).
@@ -2563,6 +2572,42 @@ static int cmd_connect(int argc, char **argv)
 
 #include "setaside.h"
 
+/* with-scan: see the top of this file. */
+static int cmd_with_scan(int argc, char **argv)
+{
+	if (argc < 5)
+		usage();
+	int out = parse_fd(argv[0]), err = parse_fd(argv[1]), status = parse_fd(argv[2]);
+	char *end;
+	errno = 0;
+	unsigned long n = strtoul(argv[3], &end, 10);
+	if (errno || *end || n > (unsigned long)argc - 5 || out < 3 || err < 3 || status < 3)
+		usage();
+	char **scan = argv + 4, **prog = argv + 4 + n;
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		/* Only OUT, ERR and STATUS: no copy of the sandbox process's pipes may
+		 * outlive it here (cordon waits for their ends). */
+		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(status, 3) < 0)
+			_exit(125);
+		if (syscall(__NR_close_range, 4U, ~0U, 0U) != 0)
+			_exit(125);
+		unsigned char rc = (unsigned char)cmd_scan((int)n, scan);
+		fflush(stdout);
+		(void)!write(3, &rc, 1);
+		_exit(rc);
+	}
+	close(out);
+	close(err);
+	close(status);
+	execv(prog[0], prog);
+	fprintf(stderr, "cordon-helper: cannot run %s: %s\n", prog[0], strerror(errno));
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -2571,6 +2616,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(argv[1], "scan") == 0)
 		return cmd_scan(argc - 2, argv + 2);
+	if (strcmp(argv[1], "with-scan") == 0)
+		return cmd_with_scan(argc - 2, argv + 2);
 	if (strcmp(argv[1], "connect") == 0)
 		return cmd_connect(argc - 2, argv + 2);
 	if (strcmp(argv[1], "setaside") == 0)

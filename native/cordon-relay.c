@@ -62,8 +62,10 @@
 
 #include "http1.h"
 #include "io.h"
+/* Generated from native/protocol.json (scripts/build-native.mjs): the preambles, header names and exit code cordon's TypeScript uses too. */
+#include "cordon-protocol.h"
 
-#define EXIT_RELAY 125
+#define EXIT_RELAY CORDON_EXIT_FAILURE
 #define MAX_MAPS 8
 #define PIPE_SIZE (1 << 20)
 #define SECRET_MAX 128
@@ -306,7 +308,7 @@ static void read_secret(void)
 			exit(EXIT_RELAY);
 		}
 	}
-	preamble_len = (size_t)snprintf(preamble, sizeof preamble, "CORDON/1 %.*s\n", (int)len, buf);
+	preamble_len = (size_t)snprintf(preamble, sizeof preamble, CORDON_RELAY_PREAMBLE "%.*s\n", (int)len, buf);
 }
 
 /* Both directions between client and up, each in a thread of its own. Takes both fds. */
@@ -558,7 +560,7 @@ static void refuse_502(int client, int err)
 	int bl = snprintf(body, sizeof body, "cordon: the allowed destination could not be reached: %s\n", strerror(err));
 	int ml = snprintf(msg, sizeof msg,
 			  "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n"
-			  "X-Cordon-Reason: upstream-failed\r\nConnection: close\r\n\r\n%s", bl, body);
+			  CORDON_HEADER_REASON ": upstream-failed\r\nConnection: close\r\n\r\n%s", bl, body);
 	write_all(client, msg, (size_t)ml);
 }
 
@@ -970,7 +972,7 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 			drop_decide(f);
 			return ASK_FAILED;
 		}
-		const char *fw = ok ? http1_header(ans, ah, "x-cordon-forward", &vl, &count) : NULL;
+		const char *fw = ok ? http1_header(ans, ah, CORDON_HEADER_FORWARD, &vl, &count) : NULL;
 		if (fw) {
 			char spec[128];
 			snprintf(spec, sizeof spec, "%.*s", (int)(vl < sizeof spec - 1 ? vl : sizeof spec - 1), fw);
@@ -982,7 +984,7 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 			a->len = (size_t)clen;
 			return ASK_FORWARD;
 		}
-		if (ok && http1_header(ans, ah, "x-cordon-route", &vl, &count)) {
+		if (ok && http1_header(ans, ah, CORDON_HEADER_ROUTE, &vl, &count)) {
 			drop_decide(f); /* the proxy may be waiting for a body on it */
 			return ASK_ROUTE;
 		}
@@ -1204,7 +1206,7 @@ int main(int argc, char **argv)
 		exit(EXIT_RELAY);
 	signal(SIGPIPE, SIG_IGN);
 	if (dial_port) {
-		dial_preamble_len = (size_t)snprintf(dial_preamble, sizeof dial_preamble, "CORDON/D %s", preamble + strlen("CORDON/1 "));
+		dial_preamble_len = (size_t)snprintf(dial_preamble, sizeof dial_preamble, CORDON_RELAY_DIAL_PREAMBLE "%s", preamble + strlen(CORDON_RELAY_PREAMBLE));
 		int pair[2];
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 			die("socketpair");
@@ -1233,7 +1235,7 @@ int main(int argc, char **argv)
 			die("listen");
 		maps[i].listen_fd = fd;
 	}
-	if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+	if (write(STDOUT_FILENO, CORDON_RELAY_READY, strlen(CORDON_RELAY_READY)) != (ssize_t)strlen(CORDON_RELAY_READY))
 		die("write ready");
 
 	pthread_attr_t attr;

@@ -18,7 +18,7 @@ import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
 import { ROOT_NAME_LIST } from './policy/protected.js';
-import { findBwrap, HELPER_MOUNTS_KERNEL, kernelAtLeast } from './platform/linux/probe.js';
+import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/probe.js';
 import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
@@ -42,11 +42,15 @@ export interface CompileInput {
   readonly liveRuns?: readonly Journal[];
   /** --dangerously-allow-missing-landlock (see LinuxFacts.landlockOptional). */
   readonly landlockOptional?: boolean;
+  /** This machine's facts, if the caller gathered them already (probe.ts: gatherFacts); else gathered from `env`. */
+  readonly facts?: PlatformFacts;
 }
 
 export interface Compiled {
   readonly policy: Policy;
   readonly plan: LinuxPlan;
+  /** What the plan was made for (explain --json prints them). */
+  readonly facts: PlatformFacts;
   readonly helper: string;
   readonly bwrap: string;
   /** Every settings file loaded, weakest first, and what kind of source it is (explain prints them). */
@@ -101,7 +105,7 @@ export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env'
  * own, the others may only narrow (compile() checks them). Looking for them
  * costs two lstat calls per directory level up to the repository root.
  */
-export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>): LoadedSettings {
+export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>, stateDir: string = runtimeDir()): LoadedSettings {
   const out: Settings[] = [];
   const sources: SettingsSource[] = [];
   const untrusted: ParsedProject[] = [];
@@ -118,7 +122,7 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
   if (!input.ignoreProjectSettings) {
     for (const f of findProjectSettings(input.cwd)) {
       const parsed = parseProjectFile(f);
-      const trusted = isTrusted(runtimeDir(), f.path, f.sha256);
+      const trusted = isTrusted(stateDir, f.path, f.sha256);
       out.push(parsed.settings);
       sources.push({ file: f.path, origin: 'project', trusted, sha256: f.sha256 });
       if (!trusted) untrusted.push(parsed);
@@ -129,7 +133,7 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
     out.push(loadSettingsFile(file));
     sources.push({ file, origin: 'command line' });
   }
-  checkBwrapPath(out.filter((s) => !untrusted.some((p) => p.settings === s)), findBwrap());
+  checkBwrapPath(out.filter((s) => !untrusted.some((p) => p.settings === s)), findBwrap(input.env));
   return { settings: out, sources, untrusted };
 }
 
@@ -151,37 +155,39 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
-  const helper = helperPath();
-  const loaded = loadSettingsSources(input);
-  const values = checked(input.settings ?? []);
+  const facts = input.facts ?? gatherFacts(input.env, helperPath(), runtimeDir());
+  const { helper, bwrap, stateDir } = facts;
+  const loaded = loadSettingsSources(input, stateDir);
+  const values = input.settings ?? [];
+  // Settings given as values pass the same checks as files.
+  checkBwrapPath(values, bwrap);
   // An untrusted project file may only narrow what every other source gives (policy/project.ts).
   const others = [...loaded.settings.filter((s) => !loaded.untrusted.some((p) => p.settings === s)), ...values];
   const hints: WideningHints = { userSettings: userSettingsPath(input.env, input.home) };
   for (const p of loaded.untrusted) refuseWideningKeys(p, others, input.rules, hints);
   // Made before the policy, which protects the directories above it (cordonOwn); any source's false turns it off.
   const cacheDir = cacheRoot(input.env, input.home);
-  const packageCache: PackageCache | undefined = [...loaded.settings, ...values].some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, runtimeDir());
+  const packageCache: PackageCache | undefined = [...loaded.settings, ...values].some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
   const prepared = preparePolicy({
     cwd: input.cwd,
     home: input.home,
     settings: [...loaded.settings, ...values],
     cli: input.rules,
-    runtimeDir: runtimeDir(),
+    runtimeDir: stateDir,
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
-    cordonOwn: [...cordonOwn(input, helper), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
+    cordonOwn: [...cordonOwn(input, helper, bwrap), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
     env: input.env,
   });
-  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, runtimeDir(), early, prepared.throughLinks, ROOT_NAME_LIST);
+  const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, stateDir, early, prepared.throughLinks, ROOT_NAME_LIST);
   // A run still going in the same place may leave what this one must check too (journal.ts).
   const finished = prepared.finish(await scanned);
   if (loaded.untrusted.length > 0) {
     const resolve = pathResolver();
     refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });
   }
-  const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(runtimeDir()));
-  const bwrap = findBwrap();
-  const plan = planLinux(policy, { helper, bwrap, ...(input.landlockOptional ? { landlockOptional: true } : {}), helperMounts: process.env.CORDON_BWRAP_MOUNTS !== '1' && kernelAtLeast(...HELPER_MOUNTS_KERNEL), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
-  return { policy, plan, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns } };
+  const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir));
+  const plan = planLinux(policy, { helper, bwrap, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
+  return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns } };
 }
 
 /** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */
@@ -192,14 +198,8 @@ function cacheFacts(env: NodeJS.ProcessEnv): { xdgCacheHome?: string; gopath?: s
   return { ...(env.XDG_CACHE_HOME?.startsWith('/') ? { xdgCacheHome: env.XDG_CACHE_HOME } : {}), ...(gopath?.startsWith('/') ? { gopath } : {}), cacheVariables };
 }
 
-/** Settings given as values pass the same checks as files (loadAllSettings). */
-function checked(settings: readonly Settings[]): readonly Settings[] {
-  checkBwrapPath(settings, findBwrap());
-  return settings;
-}
-
 /** What of cordon's own lies on this machine (see PolicyInput.cordonOwn): resolved, so a link to it is followed. */
-function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string): { path: string; why: string }[] {
+function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bwrap: string): { path: string; why: string }[] {
   const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
   const out = [
     { path: packageRoot(), why: "cordon's own package (the code and programs it runs on the host)" },
@@ -214,7 +214,7 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string): {
   const nodeModules = dirname(packageRoot());
   // Not resolved: npm's bin is a link, which is kept (made again after the run if replaced) as well as its target.
   const bins = basename(nodeModules) === 'node_modules' ? ['cordon', 'node'].map((bin) => ({ path: join(nodeModules, '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })) : [];
-  out.push({ path: findBwrap(), why: 'bubblewrap, which cordon runs' });
+  out.push({ path: bwrap, why: 'bubblewrap, which cordon runs' });
   return [...out.map((o) => ({ ...o, path: real(o.path) })), ...bins];
 }
 

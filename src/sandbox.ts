@@ -28,7 +28,6 @@ import type { Readable, Writable } from 'node:stream';
 import { compile, defaultHome } from './compile.js';
 import { CordonError } from './errors.js';
 import { parseSettings, type Settings } from './policy/settings.js';
-import { compileSeccompFilter, hostSeccompArch } from './platform/linux/seccomp.js';
 import { launchLinux, type Bridge } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { guardRuns } from './platform/linux/guard.js';
@@ -239,11 +238,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
       child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
       const compiled = await compileFor(dir, env, [command, ...args], (w) => child.warnings.push(w));
-      const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
       if (compiled.plan.network.mode === 'filtered') attached = (await network(compiled.policy.network)).attach(child.stream.emit);
       let messages = '';
       const result = await launchLinux(compiled.plan, {
-        bwrap: compiled.bwrap, seccomp, env, stdio, forwardSignals: false,
+        env, stdio, forwardSignals: false,
         ...(attached ? { bridge: attached.bridge } : {}),
         onStart: (io, signal) => child.started(io, signal),
         onMessage: (m) => { messages += m.toString(); },

@@ -1,6 +1,6 @@
 /** `cordon doctor`: what this machine supports and what is missing, with the fix. */
 import { helperPath } from '../platform/linux/helper-path.js';
-import { probeLinux } from '../platform/linux/probe.js';
+import { hostEnv, probeLinux } from '../platform/linux/probe.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { recoverJournals } from '../platform/linux/journal.js';
 import { finishKilledRun } from '../platform/linux/after-run.js';
@@ -18,7 +18,7 @@ export function printDoctor(json: boolean): number {
     const n = recoverJournals(state, (j) => finishKilledRun(j, helper!, state, (w) => process.stderr.write(`cordon: warning: ${w}\n`)));
     if (n > 0) process.stderr.write(`cordon doctor: finished the after-run check of ${n} run${n === 1 ? '' : 's'} whose cordon was killed\n`);
   }
-  const checks = probeLinux(helper);
+  const checks = probeLinux(helper, hostEnv(process.env));
   if (json) process.stdout.write(`${JSON.stringify({ version: 1, checks }, null, 2)}\n`);
   else {
     for (const c of checks) process.stdout.write(`${c.ok ? 'ok  ' : 'MISSING'} ${c.name}: ${c.detail}${c.fix ? `\n        fix: ${c.fix}` : ''}\n`);

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { commandStart } from './argv.js';
 import { helperPath } from '../platform/linux/helper-path.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
-import { fnv1a, startScan, type PendingScan } from '../platform/linux/scan.js';
+import { fnv1a, scanCommand, scanFromPipes, startScan, type PendingScan } from '../platform/linux/scan.js';
 import { ROOT_NAME_LIST } from '../policy/protected.js';
 import { clearForEarlyStart } from '../platform/linux/journal.js';
 import { hostPrograms } from '../platform/linux/guard.js';
@@ -59,12 +59,15 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     const key = predictionKey(cwd, argv);
     // `/` is never a writable root (policy.ts refuses it): a scan of the whole
     // machine here would only be waited out.
-    const scans = cwd === '/' ? [] : [startScan(helper, [...new Set([cwd, ...rememberedRoots(state, key)])], [], state, undefined, ROOT_NAME_LIST)];
+    const scan = cwd === '/' ? undefined : scanCommand([...new Set([cwd, ...rememberedRoots(state, key)])], [], state, ROOT_NAME_LIST);
     const record = rememberedLaunch(state, key);
     // Only the programs clearForEarlyStart checked above: a record made with
     // another CORDON_BWRAP names a program no guard has looked at.
-    if (!record || record.helper !== helper || record.bwrap !== findBwrap()) return { scans };
-    return { scans, sandbox: { record, ...owned(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env))) } };
+    if (!record || record.helper !== helper || record.bwrap !== findBwrap()) return { scans: scan ? [startScan(helper, scan.roots, [], state, undefined, ROOT_NAME_LIST)] : [] };
+    // One process start for both: the helper forks the scan and execs bubblewrap (`with-scan`).
+    const sandbox = owned(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env), undefined, scan?.args));
+    const pipes = sandbox.peek()?.scanned;
+    return { scans: scan && pipes ? [scanFromPipes(scan.roots, [], ROOT_NAME_LIST, pipes)] : [], sandbox: { record, ...sandbox } };
   } catch {
     return { scans: [] };
   }
@@ -81,7 +84,7 @@ export function startEarly(argv: readonly string[]): EarlyWork {
  * them (Node runs them on its next turn) instead of ending cordon at once.
  * Test: test/integration/cli/early.test.ts.
  */
-function owned(start: () => SandboxProcess): { take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined } {
+function owned(start: () => SandboxProcess): { take(): SandboxProcess | undefined; peek(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined } {
   let mine: SandboxProcess | undefined;
   let stopped: NodeJS.Signals | undefined;
   const take = () => {
@@ -101,7 +104,7 @@ function owned(start: () => SandboxProcess): { take(): SandboxProcess | undefine
     take();
     throw e;
   }
-  return { take, stoppedBy: () => stopped };
+  return { take, peek: () => mine, stoppedBy: () => stopped };
 }
 
 /**

@@ -1,15 +1,32 @@
-/** `cordon explain`: the effective policy, where each rule came from, and the exact bubblewrap argv — nothing runs. */
+/**
+ * `cordon explain`: the effective policy, where each rule came from, and the
+ * plan that a run launches — nothing runs. `--json` prints the compiled
+ * values themselves (facts, settings, policy, plan: see docs/plan.md), not
+ * a re-reading of them; the text form is made from the same values.
+ */
 import type { Compiled } from '../compile.js';
-import { seccompDenials } from '../platform/linux/seccomp.js';
+import { bwrapMountArgs } from '../platform/linux/plan.js';
+
+/** The schema version of `cordon explain --json` (docs/plan.md). */
+export const EXPLAIN_JSON_VERSION = 2;
+
+/** explain --json's text: the values as they are, bytes (the seccomp program) in base64. */
+export function explainJson(c: Compiled): string {
+  const doc = { version: EXPLAIN_JSON_VERSION, facts: c.facts, settings: c.settings ?? [], policy: c.policy, plan: c.plan };
+  // The holder's own value: JSON.stringify hands a replacer a Buffer already turned into {type, data}.
+  return JSON.stringify(doc, function (this: Record<string, unknown>, key: string, value: unknown) {
+    const own = this[key];
+    return Buffer.isBuffer(own) ? own.toString('base64') : value;
+  }, 2);
+}
 
 export function printExplain(c: Compiled, json: boolean): void {
   const { policy, plan } = c;
-  // The rules of the program main.ts compiles from the same options.
-  const denials = seccompDenials(plan.seccomp);
   if (json) {
-    process.stdout.write(`${JSON.stringify({ version: 1, settings: c.settings ?? [], policy, plan, seccomp: denials }, null, 2)}\n`);
+    process.stdout.write(`${explainJson(c)}\n`);
     return;
   }
+  const denials = plan.seccomp.table;
   const out: string[] = [];
   out.push(`working directory: ${policy.cwd}`);
   // Each file with where it stands: the user's, a project's (narrowing only unless trusted), --settings.
@@ -50,13 +67,17 @@ export function printExplain(c: Compiled, json: boolean): void {
     if (policy.rescan?.recheckNames?.length) out.push(`  ${policy.rescan.recheckNames.length} protected names directly in ${policy.rescan.writable.join(', ')} (placeholders, which a command in another sandbox can write into, and names a run still going may move aside): moved aside unless gone or an empty directory`);
   }
   out.push('', 'mounts (applied in this order after --ro-bind / /, --dev /dev, --proc /proc, private /tmp; [helper] = made by cordon-helper after bubblewrap; [pin] = bound onto itself so it cannot be renamed away):');
-  for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.pin ? '[pin] ' : ''}${m.args.join(' ')}    # ${m.why}`);
-  out.push('', `landlock: read-write ${plan.landlock.rw.join(', ') || '-'}; no-delete ${plan.landlock.rwnd.join(', ') || '-'}${plan.landlock.minAbi > 0 ? ` (needs Landlock ABI >= ${plan.landlock.minAbi})` : ' (applied when the kernel has it: --dangerously-allow-missing-landlock)'}`);
-  out.push('', `seccomp refuses (${plan.seccomp.unixStream ? 'stream Unix sockets granted' : 'no Unix socket granted'}; ${plan.seccomp.noDelete ? 'no-delete paths: data-destroying calls refused' : 'no no-delete path'}):`);
+  for (const m of plan.mounts) out.push(`  ${m.byHelper ? '[helper] ' : ''}${m.kind === 'pin' ? '[pin] ' : ''}${bwrapMountArgs(m).join(' ')}    # ${m.why}`);
+  const ll = plan.landlock;
+  const llState = ll.applied
+    ? `Landlock ABI ${ll.abi} on this kernel, rules need >= ${ll.requiredAbi}; handled rights 0x${ll.handled.toString(16)}`
+    : `NOT APPLIED: this kernel has no Landlock and --dangerously-allow-missing-landlock was given; the mounts are the only write wall`;
+  out.push('', `landlock: read-write ${ll.rw.join(', ') || '-'}; no-delete ${ll.rwnd.join(', ') || '-'} (${llState})`);
+  out.push('', `seccomp refuses (${plan.seccomp.options.unixStream ? 'stream Unix sockets granted' : 'no Unix socket granted'}; ${plan.seccomp.options.noDelete ? 'no-delete paths: data-destroying calls refused' : 'no no-delete path'}):`);
   for (const d of denials) out.push(`  ${d.name} (${d.errno}): ${d.what}`);
   for (const n of plan.notes) out.push(`note: ${n}`);
   for (const w of [...policy.warnings, ...plan.warnings]) out.push(`warning: ${w}`);
-  out.push('', 'bwrap argv:', `  ${[c.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);
+  out.push('', 'bwrap argv:', `  ${[plan.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

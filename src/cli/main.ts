@@ -12,7 +12,6 @@ import { constants as osConstants } from 'node:os';
 import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { compile, defaultHome } from '../compile.js';
-import { compileSeccompFilter, hostSeccompArch } from '../platform/linux/seccomp.js';
 import { launchLinux, type Bridge } from '../platform/linux/launch.js';
 import type { PendingScan } from '../platform/linux/scan.js';
 import { relayPath } from '../platform/linux/helper-path.js';
@@ -113,8 +112,6 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     // The roots this start scanned, and below what it launched: what the next start like it begins ahead (early.ts).
     const key = predictionKey(cwd, argv);
     if (cfg.subcommand !== 'check' && compiled.scan.patterns.length === 0) rememberRoots(runtimeDir(), key, cwd, compiled.scan.roots, early.scans?.[0]?.roots);
-    // The options come from the plan, so explain prints the rules of this very program.
-    const seccomp = compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp);
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);
       return 0;
@@ -144,7 +141,7 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       ranSandbox = true;
       // The step after the run reports its actions as events itself (onEvent).
       const warn = (w: string) => process.stderr.write(`cordon: warning: ${w}\n`);
-      const result = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp, env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
+      const result = await launchLinux(compiled.plan, { env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {

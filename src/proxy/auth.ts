@@ -22,9 +22,10 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { PROTOCOL } from '../protocol.js';
 
-export const PREAMBLE_PREFIX = 'CORDON/1 ';
-export const DIAL_PREAMBLE_PREFIX = 'CORDON/D ';
+export const PREAMBLE_PREFIX = PROTOCOL.relay.preamble;
+export const DIAL_PREAMBLE_PREFIX = PROTOCOL.relay.dialPreamble;
 /** 32 random bytes, base64url: always 43 characters. */
 export const SECRET_LENGTH = 43;
 export const PREAMBLE_LENGTH = PREAMBLE_PREFIX.length + SECRET_LENGTH + 1;

@@ -12,6 +12,10 @@ import { connect, type Socket } from 'node:net';
 import { tunnel } from './tunnel.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent } from './types.js';
+import { PROTOCOL } from '../protocol.js';
+
+/** The headers the relay reads (native/protocol.json: header). */
+const H = PROTOCOL.header;
 
 export interface ProxyOptions {
   /** The live secrets, one per command: every connection's preamble must carry one (see auth.ts). */
@@ -53,7 +57,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // What the relay does not frame itself comes back here on a plain connection.
     // (HEAD: Node never sends a body in answer to it, and the answer's body is the rewritten head.)
     if (relayForwards && (req.method === 'HEAD' || req.httpVersion !== '1.1' || req.headers['transfer-encoding'] !== undefined || req.headers.upgrade !== undefined)) {
-      res.writeHead(200, { 'X-Cordon-Route': 'proxy', 'Content-Length': 0 });
+      res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
       return void res.end();
     }
     req.socket.setTimeout(idleMs);
@@ -138,7 +142,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
     // Header bytes go out exactly as they came in (Node reads them as latin1).
     const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-    res.writeHead(200, { 'X-Cordon-Forward': `${dial.address} ${dial.port} ${length}`, 'Content-Length': head.length });
+    res.writeHead(200, { [H.forward]: `${dial.address} ${dial.port} ${length}`, 'Content-Length': head.length });
     res.end(head);
   }
 
@@ -185,14 +189,14 @@ export function proxyEvent(owner: string | undefined, via: ProxyEvent['via'], ho
 
 function refuse(res: ServerResponse, status: number, reason: string, message: string): void {
   const body = `${message}\n`;
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'X-Cordon-Reason': reason, Connection: 'close' });
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), [H.reason]: reason, Connection: 'close' });
   res.end(body);
 }
 
 function rawRefuse(client: Socket, status: number, reason: string, message: string): void {
   const body = `${message}\n`;
   const text = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Bad Gateway';
-  client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Cordon-Reason: ${reason}\r\nConnection: close\r\n\r\n${body}`);
+  client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${H.reason}: ${reason}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** "host:port", "[v6]:port" → parts; undefined when malformed. */

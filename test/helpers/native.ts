@@ -7,6 +7,8 @@ import { spawn, spawnSync, type ChildProcess, type SpawnOptions, type StdioOptio
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { landlockNoDeleteRights, landlockWriteRights } from '../../src/platform/linux/plan.js';
+import { HELPER_OPTION } from '../../src/protocol.js';
 
 /** The repository root: the first ancestor holding scripts/build-native.mjs (works from src or dist). */
 export const repoRoot: string = (() => {
@@ -75,9 +77,21 @@ export function runHelper(args: readonly string[], options: SpawnOptions = {}): 
   return run(buildHelper(), args, options);
 }
 
+/**
+ * The helper's Landlock options for read-write paths `rw` and no-delete
+ * paths `rwnd`, with the rights plan.ts gives at `abi` (as a plan would pass them).
+ */
+export function landlockArgs(rw: readonly string[], rwnd: readonly string[] = [], abi = 3): string[] {
+  return [
+    HELPER_OPTION.landlockHandled, String(landlockWriteRights(abi)),
+    ...rw.flatMap((p) => [HELPER_OPTION.landlockRule, String(landlockWriteRights(abi)), p]),
+    ...rwnd.flatMap((p) => [HELPER_OPTION.landlockRule, String(landlockNoDeleteRights(abi)), p]),
+  ];
+}
+
 /** Null when Landlock with truncation control (ABI >= 3, what no-delete needs) can be applied here, else the reason to skip. */
 export function landlockSkipReason(): string | null {
-  const r = spawnSync(buildHelper(), ['run', '--rw', '/dev', '--landlock-min', '3', '--', 'true'], { encoding: 'utf8' });
+  const r = spawnSync(buildHelper(), ['run', ...landlockArgs(['/dev']), '--', 'true'], { encoding: 'utf8' });
   return r.status === 0 ? null : `Landlock ABI >= 3 unavailable: ${r.stderr.trim()}`;
 }
 

@@ -9,7 +9,6 @@
 import { compile } from '../../src/compile.js';
 import { launchLinux } from '../../src/platform/linux/launch.js';
 import { refusalMonitor, type FsRefusal } from '../../src/platform/linux/violations.js';
-import { compileSeccompFilter, hostSeccompArch } from '../../src/platform/linux/seccomp.js';
 
 const argv = process.argv.slice(2);
 const rules = { denyRead: [] as string[], allowRead: [] as string[], allowWrite: [] as string[], denyWrite: [] as string[], allowWriteNoDelete: [] as string[] };
@@ -23,5 +22,5 @@ const command = argv.slice(i + 1);
 const compiled = await compile({ cwd: process.cwd(), home: process.env.HOME!, env: process.env, settingsFiles: [], ignoreUserSettings: true, ignoreProjectSettings: true, rules, command });
 const events: FsRefusal[] = [];
 const monitor = refusalMonitor(compiled.policy, compiled.plan, (e) => events.push(e));
-const r = await launchLinux(compiled.plan, { bwrap: compiled.bwrap, seccomp: compileSeccompFilter(hostSeccompArch(), compiled.plan.seccomp), env: process.env, stdio: ['ignore', 2, 'inherit'], refusals: monitor });
+const r = await launchLinux(compiled.plan, { env: process.env, stdio: ['ignore', 2, 'inherit'], refusals: monitor });
 process.stdout.write(`${JSON.stringify({ exitCode: r.exitCode, events, stats: await monitor.done() })}\n`);

@@ -17,7 +17,7 @@ import { findBwrap } from './probe.js';
 /** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
 export function hostPrograms(helper: string): string[] {
   const root = packageRoot();
-  return [process.execPath, helper, findBwrap(), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
+  return [process.execPath, helper, findBwrap(process.env), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
 }
 
 /**

@@ -19,6 +19,7 @@ import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
 import { FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
+import { PROTOCOL } from '../../protocol.js';
 
 export { FDS, sandboxEnv } from './sandbox-process.js';
 
@@ -30,9 +31,8 @@ export interface Bridge {
   readonly socksSocket: string;
 }
 
+/** Everything that decides what the sandbox can do comes from the plan (bubblewrap, its options, the helper's, the seccomp program); these say how to run it. */
 export interface LaunchOptions {
-  readonly bwrap: string;
-  readonly seccomp: Buffer;
   readonly env: NodeJS.ProcessEnv;
   readonly bridge?: Bridge;
   readonly debug?: (msg: string) => void;
@@ -71,8 +71,8 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
-  const mountedRo = plan.mounts.filter((m) => (m.args[0] === '--ro-bind' || m.pin) && m.args[1] === m.path).map((m) => m.path);
-  const writable = plan.mounts.filter((m) => m.args[0] === '--bind' && !m.pin && m.args[1] === m.path).map((m) => m.path);
+  const mountedRo = plan.mounts.filter((m) => (m.kind === 'bind-ro' || m.kind === 'pin') && m.source === undefined).map((m) => m.path);
+  const writable = plan.mounts.filter((m) => m.kind === 'bind-rw' && m.source === undefined).map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
@@ -82,7 +82,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   // A package cache directory made only now was not there for a sandbox started ahead to bind.
-  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, opts.bwrap, helper, plan.bwrapArgs, env, stdio))) {
+  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, plan.bwrap, helper, plan.bwrapArgs, env, stdio))) {
     opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
     await sandbox.kill();
     sandbox = undefined;
@@ -99,7 +99,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   try {
     if (early) holds = acquirePlaceholders(plan.placeholders, mountedRo, writable);
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
-    sandbox ??= startSandboxProcess(opts.bwrap, helper, plan.bwrapArgs, env, stdio);
+    sandbox ??= startSandboxProcess(plan.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
     sbx.adopt(opts.onMessage);
     opts.onStart?.(sbx.io, (sig) => sbx.signal(sig));
@@ -114,7 +114,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // The helper's options (its mount list, which grows with the tree, and the command) travel on a fd.
     if (opts.refusals) opts.refusals.attach(sbx.reports);
     else sbx.reports.resume();
-    sbx.configure([...(opts.refusals?.helperArgs(FDS.report) ?? []), ...plan.helperArgs.slice(2)], opts.seccomp);
+    // The refusal report (violations.ts) only listens: what the sandbox may do is all in the plan's options.
+    sbx.configure([...(opts.refusals?.helperArgs(FDS.report) ?? []), ...plan.helperArgs.slice(2)], plan.seccomp.program);
     // The sandbox is released (the command may start) once its placeholders
     // exist and, for a filtered network, the relay listens inside it.
     let placeholdersMade = false;
@@ -140,7 +141,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       if (plan.rescan) {
         rootIds = rootIdentities(plan.rescan.writable);
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        const readOnly = plan.mounts.filter((m) => m.args[0] === '--ro-bind' && m.args[1] === m.path).map((m) => m.path);
+        const readOnly = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined).map((m) => m.path);
         journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
         // Should the process end before the step after the run: that step, from the journal, at once.
         untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir: runtimeDir(), killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
@@ -172,7 +173,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     }
     const spawnError = sbx.spawnError();
     if (spawnError) {
-      throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${opts.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
+      throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${plan.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
     }
     // A signal before the sandbox was released cancelled it: the command never ran.
     const cancelled = ready ? undefined : sbx.cancelledBy();
@@ -270,7 +271,7 @@ function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: s
   r.stdout!.on('data', (d: Buffer) => {
     said += d.toString();
     if (settled) return;
-    if (said === 'ready\n') { settled = true; onReady(); } else if (said.length >= 6) { settled = true; onFail(`unexpected output ${JSON.stringify(said)}`); }
+    if (said === PROTOCOL.relay.ready) { settled = true; onReady(); } else if (said.length >= 6) { settled = true; onFail(`unexpected output ${JSON.stringify(said)}`); }
   });
   r.on('error', (e) => { if (!settled) { settled = true; onFail(`cannot start ${b.relay}: ${e.message}`); } });
   r.on('exit', (code, sig) => { if (!settled) { settled = true; onFail(err.trim() || `relay exited ${code ?? sig}`); } });

@@ -1,8 +1,15 @@
 /**
- * Plan: a pure function of Policy + platform facts → everything the launcher
- * needs (bubblewrap argv, the native helper's Landlock argv, placeholders to
- * create, environment). Nothing here touches the OS, so it is unit-tested
- * without running anything and `cordon explain` prints it verbatim.
+ * Plan: a pure function of Policy + platform facts → everything that decides
+ * what the sandbox can do (typed mounts, the seccomp program, the Landlock
+ * ruleset for the probed ABI, the environment, the network), and from it the
+ * launcher's inputs (bubblewrap's options, the native helper's options),
+ * derived from those values and nothing else. Nothing here touches the OS,
+ * so it is unit-tested without running anything, `cordon explain --json`
+ * prints this value itself, and launch.ts hands exactly its bwrapArgs,
+ * helperArgs and seccomp program over (test/integration/cli/plan-is-what-runs.test.ts
+ * captures what a real run passes and compares it with explain's output).
+ * Trust boundary: the input is cordon's own compiled policy and the facts
+ * probe.ts gathered; the plan decides, the helper only applies.
  *
  * Mount model: the host root is bound read-only; a fresh /dev, /proc and a
  * private /tmp (host directories that hold a path the policy grants are
@@ -25,9 +32,12 @@
 import { dirname, sep } from 'node:path';
 import type { Access, FsRule, Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
-import type { SeccompOptions } from './seccomp.js';
+import { CordonError } from '../../errors.js';
+import { HELPER_COMMAND, HELPER_OPTION, LANDLOCK_ACCESS_FS } from '../../protocol.js';
+import { compileSeccompFilter, seccompDenials, type SeccompArch, type SeccompDenial, type SeccompOptions } from './seccomp.js';
 import { CACHE_MOUNT, cacheEnv, offlineEnv, type PackageCache } from './package-cache.js';
 
+/** What planLinux needs of the machine: a subset of PlatformFacts (probe.ts), so tests can state them. */
 export interface LinuxFacts {
   readonly helper: string;
   readonly bwrap: string;
@@ -36,6 +46,10 @@ export interface LinuxFacts {
    * Linux >= 5.12), so the helper makes the read-only mounts itself.
    */
   readonly helperMounts: boolean;
+  /** The Landlock ABI this kernel offers (0: none), as probed (probe.ts: probeLandlockAbi). */
+  readonly landlockAbi: number;
+  /** The seccomp program's architecture (default: x86_64). */
+  readonly arch?: SeccompArch;
   /**
    * --dangerously-allow-missing-landlock: a kernel without Landlock runs the
    * sandbox on its mounts alone (no second write wall). Never for no-delete
@@ -52,33 +66,78 @@ export interface LinuxFacts {
   readonly packageCache?: PackageCache;
 }
 
+/**
+ * One mount, typed. bubblewrap's and the helper's options are derived from
+ * it (bwrapMountArgs, helperMountArgs), never the other way round.
+ * - bind-ro: the host's path onto itself (or `source` onto it), read-only
+ * - bind-rw: the host's path onto itself (or `source` onto it), writable
+ * - pin: a writable directory bound onto itself as it is: a mount point
+ *   cannot be renamed or removed (see pinChains)
+ * - hide-file: /dev/null over a read-denied file
+ * - tmpfs: an empty tmpfs (a read-denied directory, the private /tmp)
+ * - remount-ro: a tmpfs made read-only once deeper mounts have their mount points
+ * - dev, proc: a fresh /dev and /proc
+ */
+export type MountKind = 'bind-ro' | 'bind-rw' | 'pin' | 'hide-file' | 'tmpfs' | 'remount-ro' | 'dev' | 'proc';
+
 export interface MountOp {
-  readonly args: readonly string[];
+  readonly kind: MountKind;
   readonly path: string;
+  /** bind-ro, bind-rw: the host directory bound at `path`, when it is another (the package cache); else `path` itself. */
+  readonly source?: string;
   readonly why: string;
   /** Made by the helper (in its own mount namespace, after bubblewrap's), not by bubblewrap. */
   readonly byHelper?: boolean;
-  /** A writable directory bound onto itself: a mount point cannot be renamed or removed (see pinChains). */
-  readonly pin?: boolean;
+}
+
+/** A Landlock rule: `rights` (LANDLOCK_ACCESS_FS_* bits) allowed beneath `path`. */
+export interface LandlockRule {
+  readonly path: string;
+  /** rw: every write right; rwnd: every write right but removing, renaming away and truncating. */
+  readonly access: 'rw' | 'rwnd';
+  readonly rights: number;
+}
+
+/**
+ * The Landlock write wall, planned for the ABI probed on this machine.
+ * `requiredAbi`: 3 with no-delete rules (TRUNCATE is handled from ABI 3),
+ * else 1. A kernel below it fails the plan (CORDON_ERR_KERNEL_FEATURE),
+ * except under --dangerously-allow-missing-landlock (`mode: 'best-effort'`)
+ * on a kernel with no Landlock at all and no no-delete rule: then `applied`
+ * is false and the mounts are the only write wall.
+ */
+export interface LandlockPlan {
+  readonly abi: number;
+  readonly requiredAbi: number;
+  readonly mode: 'required' | 'best-effort';
+  readonly applied: boolean;
+  /** The rights the ruleset handles (denied unless a rule allows them); 0 when not applied. */
+  readonly handled: number;
+  readonly rules: readonly LandlockRule[];
+  /** The rules' paths, by access (for people reading explain). */
+  readonly rw: readonly string[];
+  readonly rwnd: readonly string[];
 }
 
 export interface LinuxPlan {
-  /** bubblewrap arguments up to (not including) `--`; fds are placeholders filled by the launcher. */
+  /** The bubblewrap program (PlatformFacts.bwrap). */
+  readonly bwrap: string;
+  /** bubblewrap arguments up to (not including) `--`, derived from baseMounts and mounts. */
   readonly bwrapArgs: readonly string[];
+  /** What bubblewrap makes first, before `mounts`: the host's root read-only, /dev, /proc, the private /tmp. */
+  readonly baseMounts: readonly MountOp[];
   readonly mounts: readonly MountOp[];
-  /** argv after bubblewrap's `--`: the helper, its Landlock rules, then the command. */
+  /** argv after bubblewrap's `--`: the helper, its options (mounts, Landlock ruleset, descriptors), then the command. */
   readonly helperArgs: readonly string[];
   /** Host paths to create (empty directories) so a not-yet-existing protected path can be mounted over. */
   readonly placeholders: readonly string[];
+  readonly landlock: LandlockPlan;
   /**
-   * The Landlock write wall. `minAbi`: what the kernel must offer, checked by
-   * the helper (a kernel with less is an error, never a silent skip): 3 with
-   * no-delete paths (TRUNCATE is handled from ABI 3), else 1, or 0 when the
-   * user opted out of the second wall (facts.landlockOptional).
+   * The seccomp filter: its options, the program compiled from them that the
+   * helper installs, and the table of what it refuses made from the same
+   * options (test/unit/cli/explain.test.ts runs each row through the bytes).
    */
-  readonly landlock: { readonly rw: readonly string[]; readonly rwnd: readonly string[]; readonly minAbi: number };
-  /** What the seccomp filter is compiled with (main.ts compiles it, explain prints its rules): see seccomp.ts. */
-  readonly seccomp: SeccompOptions;
+  readonly seccomp: { readonly options: SeccompOptions; readonly arch: SeccompArch; readonly program: Buffer; readonly table: readonly SeccompDenial[] };
   readonly env: Readonly<Record<string, string>>;
   /** filtered: the launcher starts the proxies and the relay, then releases the command. */
   readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
@@ -154,7 +213,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     if (!here) {
       // A host directory under the private /tmp that holds a granted path (hostInTmp).
       if (state(p).readable && syntheticAbove(p)) {
-        mounts.push({ args: ['--ro-bind', p, p], path: p, why: `holds ${hostTmp.get(p)!} in the private /tmp: its parent directories as on the host, read-only` });
+        mounts.push({ kind: 'bind-ro', path: p, why: `holds ${hostTmp.get(p)!} in the private /tmp: its parent directories as on the host, read-only` });
         mountedAt.set(p, false);
       }
       continue;
@@ -166,11 +225,11 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     if (!s.readable) {
       if (!parent.readable) continue; // already hidden by a shallower deny
       if (kind === 'dir') {
-        mounts.push({ args: ['--tmpfs', p], path: p, why });
+        mounts.push({ kind: 'tmpfs', path: p, why });
         mountedAt.set(p, true);
-        remountRo.push({ args: ['--remount-ro', p], path: p, why: 'read-denied directory stays empty' });
+        remountRo.push({ kind: 'remount-ro', path: p, why: 'read-denied directory stays empty' });
       } else if (kind === 'file') {
-        mounts.push({ args: ['--ro-bind', '/dev/null', p], path: p, why });
+        mounts.push({ kind: 'hide-file', path: p, why });
         mountedAt.set(p, false);
       } else {
         notes.push(`${p}: read-denied path does not exist; nothing to hide (${why})`);
@@ -187,20 +246,20 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     if (kind === 'missing') {
       if (s.write === 'ro' && parent.write !== 'ro' && !inSynthetic) {
         placeholders.push(p);
-        mounts.push({ args: ['--ro-bind', p, p], path: p, why: `${why} (placeholder: does not exist yet)` });
+        mounts.push({ kind: 'bind-ro', path: p, why: `${why} (placeholder: does not exist yet)` });
         mountedAt.set(p, false);
       }
       continue;
     }
     const pin = pinned && s.write !== 'ro' && s.write === parent.write && !inSynthetic;
-    mounts.push({ args: [s.write === 'ro' ? '--ro-bind' : '--bind', p, p], path: p, why, ...(pin ? { pin } : {}) });
+    mounts.push({ kind: pin ? 'pin' : s.write === 'ro' ? 'bind-ro' : 'bind-rw', path: p, why });
     mountedAt.set(p, false);
   }
   // The project's package cache, in the private /tmp where no rule reaches (a
   // rule or a host directory shown at or under CACHE_MOUNT: the caches stay per run).
   const packageCache = privateTmp && facts.packageCache && ![...byPath.keys(), ...hostTmp.keys(), facts.helper].some((p) => p === PRIVATE_TMP || isWithin(p, CACHE_MOUNT)) ? facts.packageCache : undefined;
   if (packageCache) {
-    mounts.push({ args: ['--bind', packageCache.dir, CACHE_MOUNT], path: CACHE_MOUNT, why: `package caches of the project ${packageCache.project} (persistent; writable by this project's runs only)` });
+    mounts.push({ kind: 'bind-rw', source: packageCache.dir, path: CACHE_MOUNT, why: `package caches of the project ${packageCache.project} (persistent; writable by this project's runs only)` });
     mountedAt.set(CACHE_MOUNT, false);
   } else if (privateTmp && facts.packageCache) notes.push(`a rule at ${PRIVATE_TMP} or under ${CACHE_MOUNT}: the project's package cache is not used, caches start empty in this run`);
   const pins = pinChains(mounts, placeholders, state, syntheticAbove);
@@ -212,60 +271,67 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   // A granted Unix socket is connected by the helper inside the sandbox, so
   // it must be visible there (say under the private /tmp, like ssh-agent's).
   for (const g of policy.network.unixSockets) {
-    if (!state(g).readable || syntheticAbove(g)) mounts.push({ args: ['--ro-bind', g, g], path: g, why: 'granted Unix socket (network.allowUnixSockets)' });
+    if (!state(g).readable || syntheticAbove(g)) mounts.push({ kind: 'bind-ro', path: g, why: 'granted Unix socket (network.allowUnixSockets)' });
   }
   // The helper must be reachable inside even if its directory is hidden.
   // (It may also sit under the private /tmp, e.g. a checkout in /tmp.)
   if (!state(facts.helper).readable || syntheticAbove(facts.helper)) {
-    mounts.push({ args: ['--ro-bind', facts.helper, facts.helper], path: facts.helper, why: 'cordon helper' });
+    mounts.push({ kind: 'bind-ro', path: facts.helper, why: 'cordon helper' });
   }
 
   const landlockRw = rules.filter((r) => r.access === 'read-write' && r.kind !== 'missing' && state(r.path).write === 'rw' && state(r.path).readable).map((r) => r.path);
   const landlockNd = rules.filter((r) => r.access === 'read-write-no-delete' && r.kind !== 'missing' && state(r.path).write === 'rwnd' && state(r.path).readable).map((r) => r.path);
   const base = ['/dev', ...(privateTmp ? [PRIVATE_TMP] : [])];
-  const landlock = { rw: dedupe([...base, ...landlockRw]), rwnd: dedupe(landlockNd), minAbi: landlockNd.length > 0 ? LANDLOCK_NO_DELETE_ABI : facts.landlockOptional ? 0 : 1 };
+  const landlock = landlockPlan(dedupe([...base, ...landlockRw]), dedupe(landlockNd), facts);
 
   const all = helperSplit([...mounts, ...remountRo], privateTmp, facts);
   const bwrapMounts = all.filter((m) => !m.byHelper);
   const helperMounts = all.filter((m) => m.byHelper);
 
   const mode = policy.network.mode;
+  const baseMounts: MountOp[] = [
+    { kind: 'bind-ro', path: sep, why: "the host's root, read-only" },
+    { kind: 'dev', path: '/dev', why: 'a fresh /dev' },
+    { kind: 'proc', path: '/proc', why: "the sandbox's own /proc" },
+    ...(privateTmp ? [{ kind: 'tmpfs' as const, path: PRIVATE_TMP, why: 'the private /tmp' }] : []),
+  ];
   const bwrapArgs = [
     '--unshare-all', ...(mode === 'dangerously-unfiltered' ? ['--share-net'] : []), '--unshare-user', '--disable-userns',
     '--die-with-parent', '--new-session', '--as-pid-1', '--cap-drop', 'ALL',
     // Only for the helper's mounts; it drops every capability before the command starts.
     ...(helperMounts.length > 0 ? ['--cap-add', 'CAP_SYS_ADMIN', '--cap-add', 'CAP_SETPCAP'] : []),
-    '--ro-bind', '/', '/',
-    '--dev', '/dev',
-    '--proc', '/proc',
-    ...(privateTmp ? ['--tmpfs', PRIVATE_TMP] : []),
-    ...bwrapMounts.flatMap((m) => m.args),
+    ...baseMounts.flatMap(bwrapMountArgs),
+    ...bwrapMounts.flatMap(bwrapMountArgs),
     '--chdir', policy.cwd,
     '--info-fd', String(fds.info),
     // The command waits until the launcher has made the placeholders the
     // helper mounts and, for a filtered network, the relay listens inside.
     '--block-fd', String(fds.block),
   ];
+  const o = HELPER_OPTION;
   const helperArgs = [
-    facts.helper, 'run', '--ready-fd', String(fds.ready),
-    ...(fds.stderr !== undefined ? ['--stderr-fd', String(fds.stderr)] : []),
+    facts.helper, HELPER_COMMAND.run, o.readyFd, String(fds.ready),
+    ...(fds.stderr !== undefined ? [o.stderrFd, String(fds.stderr)] : []),
     // The helper installs cordon's seccomp filter itself, after its mounts (the filter forbids them).
-    '--seccomp-fd', String(fds.seccomp),
-    ...helperMounts.flatMap((m) => [m.pin ? '--pin' : m.args[1] === '/dev/null' ? '--null' : '--ro', m.path]),
-    ...policy.network.unixSockets.flatMap((g) => ['--unix-grant', g]),
-    ...landlock.rw.flatMap((p) => ['--rw', p]),
-    ...landlock.rwnd.flatMap((p) => ['--rwnd', p]),
-    '--landlock-min', String(landlock.minAbi),
+    o.seccompFd, String(fds.seccomp),
+    ...helperMounts.flatMap(helperMountArgs),
+    ...policy.network.unixSockets.flatMap((g) => [o.unixGrant, g]),
+    ...(landlock.applied ? [o.landlockHandled, String(landlock.handled), ...landlock.rules.flatMap((r) => [o.landlockRule, String(r.rights), r.path])] : []),
     '--', ...command,
   ];
+  // Stream Unix sockets only when some are granted (the helper decides each connect); no-delete refuses fallocate's destructive modes process-wide.
+  const seccompOptions: SeccompOptions = { unixStream: policy.network.unixSockets.length > 0, noDelete: landlock.rwnd.length > 0 };
+  const arch = facts.arch ?? 'x86_64';
   return {
+    bwrap: facts.bwrap,
     bwrapArgs,
+    baseMounts,
     mounts: [...bwrapMounts, ...helperMounts],
     helperArgs,
     placeholders,
     landlock,
-    // Stream Unix sockets only when some are granted (the helper decides each connect); no-delete refuses fallocate's destructive modes process-wide.
-    seccomp: { unixStream: policy.network.unixSockets.length > 0, noDelete: landlock.rwnd.length > 0 },
+    // The table is made when read (explain reads it; a run does not): ~40 us saved on every start.
+    seccomp: { options: seccompOptions, arch, program: compileSeccompFilter(arch, seccompOptions), get table() { return seccompDenials(seccompOptions); } },
     // TMPDIR only where /tmp is writable: shown read-only, the caller's TMPDIR stays.
     env: { ...(state(PRIVATE_TMP).write !== 'ro' ? { TMPDIR: PRIVATE_TMP } : {}), CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv({ home: policy.home, ...(facts.xdgCacheHome ? { xdgCacheHome: facts.xdgCacheHome } : {}), ...(facts.gopath ? { gopath: facts.gopath } : {}), caller: facts.cacheVariables ?? {} }, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }, notes) : {}), ...(mode === 'none' ? offlineEnv(facts.cacheVariables ?? {}) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },
@@ -302,7 +368,7 @@ function pinChains(mounts: readonly MountOp[], placeholders: string[], state: (p
       // directory of that name there, writable: never pin one.
       if (!s.readable || s.write === 'ro' || synthetic(a)) break;
       mountPoints.add(a);
-      pins.push({ args: ['--bind', a, a], path: a, why: `pinned: holds ${below === m.path ? m.path : `${below}, which holds ${m.path}`}; a mount point cannot be renamed away`, pin: true });
+      pins.push({ kind: 'pin', path: a, why: `pinned: holds ${below === m.path ? m.path : `${below}, which holds ${m.path}`}; a mount point cannot be renamed away` });
       if (toMake.has(below) || missing.has(below)) missing.add(a);
     }
   }
@@ -319,6 +385,32 @@ function hiddenCwdWarning(policy: Policy, readable: boolean): string[] {
   return [`the working directory ${policy.cwd} is hidden${by}: the command sees it empty and cannot write there. Re-allow it (--allow-read ${deny?.path ?? policy.cwd}) or run cordon from another directory`];
 }
 
+/** bubblewrap's options for a mount. */
+export function bwrapMountArgs(m: Pick<MountOp, 'kind' | 'path' | 'source'>): string[] {
+  const p = m.path;
+  switch (m.kind) {
+    case 'bind-ro': return ['--ro-bind', m.source ?? p, p];
+    case 'bind-rw': return ['--bind', m.source ?? p, p];
+    case 'pin': return ['--bind', p, p];
+    case 'hide-file': return ['--ro-bind', '/dev/null', p];
+    case 'tmpfs': return ['--tmpfs', p];
+    case 'remount-ro': return ['--remount-ro', p];
+    case 'dev': return ['--dev', p];
+    case 'proc': return ['--proc', p];
+  }
+}
+
+/** The helper's options for a mount it makes (helperSplit moves only these kinds to it). */
+export function helperMountArgs(m: Pick<MountOp, 'kind' | 'path' | 'source'>): string[] {
+  switch (m.kind) {
+    case 'bind-ro': if (m.source === undefined) return [HELPER_OPTION.ro, m.path]; break;
+    case 'hide-file': return [HELPER_OPTION.null, m.path];
+    case 'pin': return [HELPER_OPTION.pin, m.path];
+    default: break;
+  }
+  throw new CordonError('CORDON_ERR_INTERNAL', `the helper cannot make a ${m.kind} mount (${m.path})`);
+}
+
 /**
  * Marks the mounts the helper can make instead of bubblewrap without
  * changing the result. The helper mounts after bubblewrap has finished, so
@@ -331,16 +423,16 @@ function hiddenCwdWarning(policy: Policy, readable: boolean): string[] {
  */
 export function helperSplit(ops: readonly MountOp[], privateTmp: boolean, facts: Pick<LinuxFacts, 'helper' | 'helperMounts'>): MountOp[] {
   if (!facts.helperMounts) return [...ops];
-  const tmpfs = [...(privateTmp ? [PRIVATE_TMP] : []), ...ops.filter((m) => m.args[0] === '--tmpfs').map((m) => m.path)];
+  const tmpfs = [...(privateTmp ? [PRIVATE_TMP] : []), ...ops.filter((m) => m.kind === 'tmpfs').map((m) => m.path)];
   const out: MountOp[] = [];
   const laterBwrap: string[] = [];
   for (let i = ops.length - 1; i >= 0; i--) {
     const m = ops[i]!;
-    const [op, src, dest] = m.args;
     // A pin binds the view bubblewrap built (its source is the same path, already
     // mounted as wanted), so a tmpfs above it does not matter.
-    const eligible = dest === m.path && m.path !== facts.helper && (m.pin === true ? op === '--bind' && src === m.path : op === '--ro-bind' && (src === m.path || src === '/dev/null'));
-    const movable = eligible && !laterBwrap.some((b) => isWithin(b, m.path) || isWithin(m.path, b)) && (m.pin === true || !tmpfs.some((t) => isWithin(m.path, t)));
+    const pin = m.kind === 'pin';
+    const eligible = m.path !== facts.helper && (pin || (m.kind === 'bind-ro' && m.source === undefined) || m.kind === 'hide-file');
+    const movable = eligible && !laterBwrap.some((b) => isWithin(b, m.path) || isWithin(m.path, b)) && (pin || !tmpfs.some((t) => isWithin(m.path, t)));
     if (movable) out.push({ ...m, byHelper: true });
     else {
       out.push(m);
@@ -463,6 +555,52 @@ function stateIn(p: string, byPath: ReadonlyMap<string, readonly FsRule[]>, priv
   // Without a write rule, the private /tmp is writable where it is the empty tmpfs, not where it shows the host.
   const write: WriteMode = readOnly ? 'ro' : writeRule?.mode ?? (privateTmp && isWithin(p, PRIVATE_TMP) && !hostTmp.has(topInTmp(p)) ? 'rw' : 'ro');
   return { readable: !readRule || readRule.allow, write };
+}
+
+const A = LANDLOCK_ACCESS_FS;
+
+/** The write rights Landlock handles at an ABI: reads and exec stay governed by the mounts. */
+export function landlockWriteRights(abi: number): number {
+  let r = A.writeFile | A.removeDir | A.removeFile | A.makeChar | A.makeDir | A.makeReg | A.makeSock | A.makeFifo | A.makeBlock | A.makeSym;
+  // Without REFER handled, a rename or link across directories is always refused.
+  if (abi >= 2) r |= A.refer;
+  if (abi >= 3) r |= A.truncate;
+  return r;
+}
+
+/**
+ * Read-write-no-delete: an entry can be created and changed, never unlinked,
+ * rmdir'd, renamed away or replaced by a rename (all need REMOVE_*), nor
+ * truncated (O_TRUNC, truncate, ftruncate: TRUNCATE is handled from ABI 3,
+ * which the plan requires for these rules).
+ */
+export function landlockNoDeleteRights(abi: number): number {
+  return landlockWriteRights(abi) & ~(A.removeFile | A.removeDir | A.truncate);
+}
+
+/**
+ * The Landlock ruleset for the probed ABI, or a clear refusal before
+ * anything runs: cordon never runs a weaker sandbox than the policy says
+ * unless the user named the opt-out (--dangerously-allow-missing-landlock),
+ * and never for no-delete rules, which only Landlock enforces. Tested by
+ * plan.test.ts ("landlock") and, against this kernel, by
+ * test/integration/native/helper.test.ts.
+ */
+export function landlockPlan(rw: readonly string[], rwnd: readonly string[], facts: Pick<LinuxFacts, 'landlockAbi' | 'landlockOptional'>): LandlockPlan {
+  const abi = facts.landlockAbi;
+  const requiredAbi = rwnd.length > 0 ? LANDLOCK_NO_DELETE_ABI : 1;
+  const mode = facts.landlockOptional && rwnd.length === 0 ? 'best-effort' : 'required';
+  if (abi < requiredAbi) {
+    if (mode === 'best-effort' && abi === 0) return { abi, requiredAbi, mode, applied: false, handled: 0, rules: [], rw, rwnd };
+    throw new CordonError('CORDON_ERR_KERNEL_FEATURE', abi === 0
+      ? `this kernel offers no Landlock, and cordon's second write wall needs it (Linux >= 5.13 booted with Landlock among its LSMs, e.g. lsm=landlock,...)${rwnd.length > 0 ? `; read-write-no-delete paths (${rwnd.join(', ')}) need Landlock ABI ${LANDLOCK_NO_DELETE_ABI} (Linux >= 6.2) in any case` : '. To run on the mounts alone, pass --dangerously-allow-missing-landlock'}. 'cordon doctor' shows what this machine offers`
+      : `this kernel offers Landlock ABI ${abi}, and read-write-no-delete paths (${rwnd.join(', ')}) need ABI ${requiredAbi} or newer (no delete, rename away or truncate: Linux >= 6.2). Use a newer kernel, or make those paths read-write (allowWrite) instead`);
+  }
+  const rules: LandlockRule[] = [
+    ...rw.map((path) => ({ path, access: 'rw' as const, rights: landlockWriteRights(abi) })),
+    ...rwnd.map((path) => ({ path, access: 'rwnd' as const, rights: landlockNoDeleteRights(abi) })),
+  ];
+  return { abi, requiredAbi, mode, applied: true, handled: landlockWriteRights(abi), rules, rw, rwnd };
 }
 
 function dedupe(a: string[]): string[] {

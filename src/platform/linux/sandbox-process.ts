@@ -41,6 +41,9 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 
+/** The scan's stdout, stderr and status in a start with `scan` (helper `with-scan` closes them before it execs bubblewrap). */
+export const SCAN_FDS = [11, 12, 13] as const;
+
 export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9, report: 10 } as const;
 
 /** What the command's stdin, stdout and stderr are: the caller's, a pipe cordon hands over, nothing, or a descriptor. */
@@ -87,6 +90,8 @@ export interface SandboxProcess {
   signal(sig: NodeJS.Signals): void;
   /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
   kill(): Promise<void>;
+  /** With `scan`: the scan's stdout, stderr and one byte of exit status (SCAN_FDS). */
+  readonly scanned?: { readonly out: Readable; readonly err: Readable; readonly status: Readable };
   /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
   killNow(): number[];
 }
@@ -97,7 +102,12 @@ const MAX_HELD = 64 * 1024;
 /** Forwarded signals whose default action does not end a process. */
 const HARMLESS = new Set<NodeJS.Signals>(['SIGWINCH', 'SIGCONT']);
 
-export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice] = ['inherit', 'inherit', 'inherit']): SandboxProcess {
+/**
+ * `scan`: the arguments of a scan (after `scan`) to start in the same process
+ * start (helper `with-scan`: it forks the scan, then execs bubblewrap, so
+ * cordon's child is still bubblewrap); its output is `scanned`.
+ */
+export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: readonly string[], env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice] = ['inherit', 'inherit', 'inherit'], scan?: readonly string[]): SandboxProcess {
   // The command's stderr is the helper's fd 9: 'inherit' there is cordon's fd 2;
   // 'ignore' would leave fd 9 closed, so it is a pipe whose data is dropped.
   const [in0, out1, err] = stdio;
@@ -105,7 +115,9 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   const layout: StdioOptions = [in0, out1, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', errFd, 'pipe'];
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
-  const child = spawn(bwrap, ['--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)], { stdio: layout, env, detached: true });
+  const bwrapArgv = [bwrap, '--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)];
+  const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, ...bwrapArgv] : bwrapArgv;
+  const child = spawn(program!, argv, { stdio: scan ? [...layout, 'pipe', 'pipe', 'pipe'] : layout, env, detached: true });
   let spawnError: Error | undefined;
   const exited = new Promise<void>((resolve) => {
     child.on('exit', () => resolve());
@@ -122,6 +134,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   for (const w of [argsFd, seccompFd, block, helperArgsFd]) w.on('error', () => {});
   argsFd.end(Buffer.from(bwrapArgs.map((a) => `${a}\0`).join('')));
 
+  const pipeAt = (fd: number) => (child.stdio as unknown as Readable[])[fd]!;
   let adopted: ((message: Buffer) => void) | undefined;
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -215,6 +228,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
       else heldSignal = sig;
     },
     kill,
+    ...(scan ? { scanned: { out: pipeAt(SCAN_FDS[0]), err: pipeAt(SCAN_FDS[1]), status: pipeAt(SCAN_FDS[2]) } } : {}),
     killNow() {
       killed = true;
       const pids = [pid, child.pid ?? 0].filter((p) => p > 0);

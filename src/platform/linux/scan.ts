@@ -142,6 +142,32 @@ export interface DeferredScan {
   cancel(): void;
 }
 
+/**
+ * The scan startScan would run, as arguments after `scan`, for a process
+ * that starts it itself (helper `with-scan`, sandbox-process.ts); its
+ * output is then read by scanFromPipes.
+ */
+export function scanCommand(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, names: readonly string[] = []): { roots: string[]; args: string[] } {
+  const sorted = [...roots].sort();
+  return { roots: sorted, args: scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1) };
+}
+
+/** A scan started by scanCommand's arguments: its records, stderr, and one byte of exit status (none if it died). */
+export function scanFromPipes(roots: readonly string[], patterns: readonly string[], names: readonly string[], pipes: { readonly out: Readable; readonly err: Readable; readonly status: Readable }): PendingScan {
+  const read = (r: Readable) => new Promise<Buffer>((resolve) => {
+    const parts: Buffer[] = [];
+    r.on('data', (d: Buffer) => parts.push(d));
+    r.on('error', () => resolve(Buffer.concat(parts)));
+    r.on('close', () => resolve(Buffer.concat(parts)));
+  });
+  const result = Promise.all([read(pipes.out), read(pipes.err), read(pipes.status)]).then(([out, err, status]) => {
+    if (status.length === 1 && status[0] === 0) return { ...parseScan(out), ...(names.length > 0 ? { named: names } : {}) };
+    throw scanFailed(roots, err.toString('utf8').trim() || (status.length === 1 ? `exit ${status[0]}` : 'the scan ended without a status'));
+  });
+  result.catch(() => {}); // an unused scan must not become an unhandled rejection
+  return { roots, patterns, names, result };
+}
+
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
 export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): DeferredScan {
   const sorted = [...roots].sort();

@@ -11,7 +11,7 @@ import { accessSync, constants, chmodSync, closeSync, mkdirSync, mkdtempSync, op
 import { deferScan } from '../../../src/platform/linux/scan.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildHelper, bwrapSkipReason, killAll, landlockSkipReason, run, runHelper, scanRecords, spawnTracked } from '../../helpers/native.js';
+import { buildHelper, bwrapSkipReason, killAll, landlockArgs, landlockSkipReason, run, runHelper, scanRecords, spawnTracked } from '../../helpers/native.js';
 
 const helper = buildHelper();
 const landlockSkip = landlockSkipReason();
@@ -133,9 +133,9 @@ describe('run: Landlock write wall', { skip: landlockSkip ?? false }, () => {
     assert.equal(Object.keys(ops).length, 23);
   });
 
-  it('--rw allows writes beneath A, --rwnd allows create/modify but no delete, rename or truncation in C, the rest is read-only', T, async () => {
+  it('the plan\'s read-write rule allows writes beneath A, its no-delete rule create/modify but no delete, rename or truncation in C, the rest is read-only', T, async () => {
     const { A, B, C } = fsFixture();
-    const r = await runHelper(['run', '--rw', A, '--rwnd', C, '--landlock-min', '3', '--', 'python3', '-c', FS_OPS, A, B, C]);
+    const r = await runHelper(['run', ...landlockArgs([A], [C]), '--', 'python3', '-c', FS_OPS, A, B, C]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(parseOps(r.stdout), {
       'A.create': 'ok',
@@ -172,24 +172,33 @@ describe('run: Landlock write wall', { skip: landlockSkip ?? false }, () => {
   it('a single file can be the rule: it is writable, its siblings are not', T, async () => {
     const { B } = fsFixture();
     const file = join(B, 'existing');
-    const r = await run(helper, ['run', '--rw', file, '--', 'sh', '-c', `echo more >> '${file}' && echo wrote; : > '${file}' && echo truncated; echo x > '${B}/new' || echo refused`]);
+    const r = await run(helper, ['run', ...landlockArgs([file]), '--', 'sh', '-c', `echo more >> '${file}' && echo wrote; : > '${file}' && echo truncated; echo x > '${B}/new' || echo refused`]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'wrote\ntruncated\nrefused\n');
     assert.match(r.stderr, /Permission denied/);
   });
 
-  it('--landlock-min above what the kernel offers is the helper\'s own failure (125), the command never runs', T, async () => {
+  it('a ruleset the kernel refuses (rights beyond its ABI, as a forged ABI record would ask) is the helper\'s own failure (125), the command never runs', T, async () => {
     const d = tempDir();
-    const r = await runHelper(['run', '--rw', d, '--landlock-min', '9', '--', 'sh', '-c', `: > '${d}/ran'`]);
-    assert.equal(r.code, 125);
-    assert.match(r.stderr, /^cordon: this kernel offers Landlock ABI \d+, and this sandbox's write rules need ABI 9 or newer/);
-    assert.ok(!existsSync(join(d, 'ran')));
+    const beyond = String(2 ** 40);
+    for (const args of [['--landlock-handled', beyond, '--landlock-rule', '2', d], ['--landlock-handled', '2', '--landlock-rule', beyond, d]]) {
+      const r = await runHelper(['run', ...args, '--', 'sh', '-c', `: > '${d}/ran'`]);
+      assert.equal(r.code, 125, args.join(' '));
+      assert.match(r.stderr, /^cordon: (the kernel refused the Landlock ruleset this sandbox's plan asks for|landlock rule for )/);
+      assert.ok(!existsSync(join(d, 'ran')));
+    }
+    // A rule without a ruleset, or a malformed mask, is a usage error: nothing runs.
+    for (const args of [['--landlock-rule', '2', d], ['--landlock-handled', '0x2'], ['--landlock-handled', '0'], ['--landlock-handled', '-1']]) {
+      const r = await runHelper(['run', ...args, '--', 'sh', '-c', `: > '${d}/ran'`]);
+      assert.equal(r.code, 125, args.join(' '));
+      assert.ok(!existsSync(join(d, 'ran')));
+    }
   });
 
   it('a path that does not exist is the helper\'s own failure (125), the command never runs', T, async () => {
     const d = tempDir();
-    for (const flag of ['--rw', '--rwnd']) {
-      const r = await runHelper(['run', flag, join(d, 'missing'), '--', 'sh', '-c', `: > '${d}/ran'`]);
+    for (const args of [landlockArgs([join(d, 'missing')]), landlockArgs([], [join(d, 'missing')])]) {
+      const r = await runHelper(['run', ...args, '--', 'sh', '-c', `: > '${d}/ran'`]);
       assert.equal(r.code, 125);
       assert.match(r.stderr, /^cordon: landlock path .*missing: No such file or directory\n$/);
       assert.ok(!existsSync(join(d, 'ran')));
@@ -260,7 +269,7 @@ describe('run: the process duties', () => {
     };
     const ok = await readyOf(['run', '--ready-fd', '3', '--', 'sh', '-c', 'ls /proc/$$/fd']);
     assert.deepEqual(ok, { ready: '1', r: { code: 0, stdout: '0\n1\n2\n' } });
-    const failed = await readyOf(['run', '--ready-fd', '3', '--rw', '/nonexistent/cordon', '--', 'true']);
+    const failed = await readyOf(['run', '--ready-fd', '3', ...landlockArgs(['/nonexistent/cordon']), '--', 'true']);
     assert.deepEqual(failed, { ready: '', r: { code: 125, stdout: '' } });
     for (const bad of ['1', '-3', 'x', '3x', '']) assert.equal((await runHelper(['run', '--ready-fd', bad, '--', 'true'])).code, 125, bad);
   });
@@ -308,7 +317,7 @@ describe('run: as PID 1 under bubblewrap', { skip: bwrapSkip ?? false }, () => {
     mkdirSync(join(d, 'a'));
     mkdirSync(join(d, 'b'));
     const script = `echo "pid=$$ ppid=$PPID"; echo hi > '${d}/a/x' && echo a-ok; echo hi > '${d}/b/x' || echo b-refused; echo hi > /etc/cordon-test || echo ro-refused; exit 3`;
-    const r = await run('bwrap', [...bwrapBase, '--bind', d, d, '--', helper, 'run', '--rw', join(d, 'a'), '--', 'sh', '-c', script]);
+    const r = await run('bwrap', [...bwrapBase, '--bind', d, d, '--', helper, 'run', ...landlockArgs([join(d, 'a')]), '--', 'sh', '-c', script]);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, 'pid=2 ppid=1\na-ok\nb-refused\nro-refused\n');
     assert.match(r.stderr, new RegExp(`${d}/b/x: Permission denied`));
@@ -399,7 +408,7 @@ function noLandlockFilter(errno: number): Buffer {
 
 describe('run: on a kernel without Landlock (simulated with seccomp under bwrap)', { skip: bwrapSkip ?? (process.arch === 'x64' ? false : 'the filter is x86-64 only') }, () => {
   for (const [name, errno] of [['ENOSYS', 38], ['EOPNOTSUPP', 95]] as const) {
-    it(`${name}: fails closed whenever the plan's minimum is above 0, runs on the mounts alone at minimum 0`, T, async () => {
+    it(`${name}: the helper fails closed whenever the plan asks for a ruleset, and runs on the mounts alone when the plan asks for none`, T, async () => {
       const d = tempDir();
       const filter = join(d, 'filter.bpf');
       writeFileSync(filter, noLandlockFilter(errno));
@@ -414,19 +423,16 @@ describe('run: on a kernel without Landlock (simulated with seccomp under bwrap)
         }
       };
       assert.deepEqual(await inBwrap(['landlock-abi']), { code: 0, signal: null, stdout: '0\n', stderr: '' });
-      const message = /^cordon: this kernel offers Landlock ABI 0, and this sandbox's write rules need ABI [13] or newer .*\(lsm=landlock\)/;
-      for (const args of [['--rwnd', d, '--landlock-min', '3'], ['--rw', d, '--landlock-min', '1']]) {
+      const message = /^cordon: the kernel refused the Landlock ruleset this sandbox's plan asks for .*cordon doctor/;
+      for (const args of [landlockArgs([], [d]), landlockArgs([d], [], 1)]) {
         const r = await inBwrap(['run', ...args, '--', 'sh', '-c', `: > '${d}/ran'`]);
         assert.equal(r.code, 125, args.join(' '));
         assert.match(r.stderr, message);
         assert.ok(!existsSync(join(d, 'ran')));
       }
-      // Plain --rw degrades to the mount wall alone (the bind mount is writable throughout).
-      mkdirSync(join(d, 'a'));
-      const tolerated = await inBwrap(['run', '--rw', join(d, 'a'), '--landlock-min', '0', '--', 'sh', '-c', `: > '${d}/outside-a' && echo wrote`]);
+      // A plan without Landlock (--dangerously-allow-missing-landlock, plan.ts) gives it no ruleset: the mount wall alone.
+      const tolerated = await inBwrap(['run', '--', 'sh', '-c', `: > '${d}/outside-a' && echo wrote`]);
       assert.deepEqual(tolerated, { code: 0, signal: null, stdout: 'wrote\n', stderr: '' });
-      // ...but a path that does not exist is still refused.
-      assert.equal((await inBwrap(['run', '--rw', join(d, 'missing'), '--landlock-min', '0', '--', 'true'])).code, 125);
     });
   }
 });

@@ -36,7 +36,7 @@ const [mode, bwrap, helper, dir] = process.argv.slice(2);
 const args = ['--unshare-all', '--unshare-user', '--disable-userns', '--die-with-parent', '--new-session', '--as-pid-1', '--cap-drop', 'ALL',
   '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', dir, dir, '--chdir', dir, '--info-fd', '4', '--block-fd', '7'];
 const sp = startSandboxProcess(bwrap, helper, args, process.env, ['ignore', 'ignore', 'ignore']);
-sp.configure(['--ready-fd', '6', '--stderr-fd', '9', '--seccomp-fd', '5', '--rw', dir, '--landlock-min', '0', '--', '/bin/sh', '-c', 'sleep 0.3; echo RAN > marker'], compileSeccompFilter(hostSeccompArch()));
+sp.configure(['--ready-fd', '6', '--stderr-fd', '9', '--seccomp-fd', '5', '--', '/bin/sh', '-c', 'sleep 0.3; echo RAN > marker'], compileSeccompFilter(hostSeccompArch()));
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 if (mode === 'release') {
   await sp.started;
@@ -61,7 +61,7 @@ if (mode === 'release') {
 function slowInfoBwrap(dir: string): string {
   const p = join(dir, 'slow-info-bwrap');
   // The process substitution gets the original fd 4; bubblewrap gets the pipe to it. exec keeps the pid cordon knows.
-  writeFileSync(p, `#!/bin/bash\nexec ${findBwrap()} "$@" 4> >(exec 3<&- 5<&- 6>&- 7<&- 8<&- 9>&-; sleep 1; exec cat >&4)\n`);
+  writeFileSync(p, `#!/bin/bash\nexec ${findBwrap(process.env)} "$@" 4> >(exec 3<&- 5<&- 6>&- 7<&- 8<&- 9>&-; sleep 1; exec cat >&4)\n`);
   chmodSync(p, 0o755);
   return p;
 }
@@ -93,14 +93,14 @@ for (const who of [{ name: 'root' }, ...(u ? [{ name: 'an unprivileged user', us
 
   test(`control: a configured sandbox that is released runs its command (${who.name})`, async () => {
     const w = world(owner);
-    assert.deepEqual(await run('release', findBwrap(), w, asUser), { ran: true, left: false });
+    assert.deepEqual(await run('release', findBwrap(process.env), w, asUser), { ran: true, left: false });
     const slow = world(owner);
     assert.deepEqual(await run('release', slowInfoBwrap(slow.dir), slow, asUser), { ran: true, left: false }, 'the slow-info bubblewrap works');
   });
 
   test(`cordon SIGKILLed while its sandbox waits to be released: the sandbox runs nothing (${who.name})`, async () => {
     const w = world(owner);
-    assert.deepEqual(await run('die-before-release', findBwrap(), w, asUser), { ran: false, left: false });
+    assert.deepEqual(await run('die-before-release', findBwrap(process.env), w, asUser), { ran: false, left: false });
   });
 
   test(`a signal before release, while the sandbox's PID 1 is not known yet, cancels the start: nothing runs, nothing is left (${who.name})`, async () => {

@@ -14,6 +14,7 @@ import { AUDIT_ARCH, evaluate } from '../../helpers/bpf-interp.js';
 
 const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7, helperMounts: false };
 const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
+const FACTS = { ...facts, kernel: '6.8.0-test', arch: 'x86_64' as const, stateDir: '/h/.local/state/cordon', env: { HOME: '/h' } };
 const r = (path: string, access: FsRule['access']): FsRule => ({ path, access, kind: 'dir', source: 'test' });
 
 function policy(opts: { unixSockets?: string[]; rules?: FsRule[] }): Policy {
@@ -31,7 +32,7 @@ function explain(p: Policy, json: boolean): string {
   let out = '';
   process.stdout.write = ((s: string) => { out += s; return true; }) as typeof process.stdout.write;
   try {
-    printExplain({ policy: p, plan, helper: facts.helper, bwrap: facts.bwrap, scan: { roots: [], patterns: [] } }, json);
+    printExplain({ policy: p, plan, facts: FACTS, helper: facts.helper, bwrap: facts.bwrap, scan: { roots: [], patterns: [] } }, json);
   } finally {
     process.stdout.write = write;
   }
@@ -60,10 +61,29 @@ const CASES = [
   { what: 'a no-delete path', p: policy({ rules: [r('/p', 'read-write-no-delete')] }), unixStream: false, noDelete: true },
 ];
 
+interface Out { version: number; facts: unknown; plan: { bwrapArgs: string[]; helperArgs: string[]; mounts: { kind: string }[]; seccomp: { options: { unixStream: boolean; noDelete: boolean }; arch: string; program: string; table: Row[] } }; seccomp: Row[] }
+
+test('explain --json prints the plan value itself: facts, typed mounts, the seccomp program\'s bytes (base64) and its table, the launcher\'s options', () => {
+  const p = policy({ rules: [r('/p', 'read-write'), { path: '/h/.ssh', access: 'deny-read', kind: 'dir', source: 'test' }] });
+  const plan = planLinux(p, facts, ['true'], fds);
+  const out = JSON.parse(explain(p, true)) as Out;
+  assert.equal(out.version, 2);
+  assert.deepEqual(out.facts, FACTS);
+  assert.deepEqual(out.plan.bwrapArgs, plan.bwrapArgs);
+  assert.deepEqual(out.plan.helperArgs, plan.helperArgs);
+  assert.deepEqual(out.plan.mounts.map((m) => m.kind), ['bind-rw', 'tmpfs', 'remount-ro']);
+  assert.ok(Buffer.from(out.plan.seccomp.program, 'base64').equals(plan.seccomp.program), 'the program, byte for byte');
+  // Everything else, as the value has it (the program aside).
+  assert.deepEqual({ ...out.plan, seccomp: { ...out.plan.seccomp, program: '' } }, JSON.parse(JSON.stringify({ ...plan, seccomp: { ...plan.seccomp, program: '' } })));
+});
+
 test('explain --json: the plan carries the seccomp options, and each claimed refusal is what the compiled program does', () => {
   for (const c of CASES) {
-    const out = JSON.parse(explain(c.p, true)) as { plan: { seccomp: { unixStream: boolean; noDelete: boolean } }; seccomp: Row[] };
+    const raw = JSON.parse(explain(c.p, true)) as Out;
+    const out = { plan: { seccomp: raw.plan.seccomp.options }, seccomp: raw.plan.seccomp.table };
     assert.deepEqual(out.plan.seccomp, { unixStream: c.unixStream, noDelete: c.noDelete }, c.what);
+    // The program in the plan is the one compiled from these options for its architecture.
+    assert.ok(Buffer.from(raw.plan.seccomp.program, 'base64').equals(compileSeccompFilter(raw.plan.seccomp.arch as SeccompArch, out.plan.seccomp)), c.what);
     for (const arch of ['x86_64', 'aarch64'] as const) {
       const prog = compileSeccompFilter(arch, out.plan.seccomp);
       const run = (syscall: string, args: readonly number[]) => evaluate(prog, { nr: NR[syscall]?.[arch] ?? -2, arch: AUDIT_ARCH[arch], args });
@@ -84,7 +104,7 @@ test('explain --json: the plan carries the seccomp options, and each claimed ref
 test('explain (text) prints the same rows, and says which options are in force', () => {
   for (const c of CASES) {
     const text = explain(c.p, false);
-    const rows = (JSON.parse(explain(c.p, true)) as { seccomp: Row[] }).seccomp;
+    const rows = (JSON.parse(explain(c.p, true)) as Out).plan.seccomp.table;
     for (const row of rows) assert.ok(text.includes(`  ${row.name} (${row.errno}): `), `${c.what}: ${row.name}`);
     assert.match(text, c.unixStream ? /seccomp refuses \(stream Unix sockets granted;/ : /seccomp refuses \(no Unix socket granted;/);
     assert.match(text, c.noDelete ? /; no-delete paths: data-destroying calls refused\):/ : /; no no-delete path\):/);

@@ -9,7 +9,7 @@ import { planLinux } from '../../../../src/platform/linux/plan.js';
 import { CACHE_MOUNT, cacheEnv, cacheKey, offlineEnv, preparePackageCache, projectRoot } from '../../../../src/platform/linux/package-cache.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
-const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', helperMounts: false };
+const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', helperMounts: false, landlockAbi: 7 };
 const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
 const r = (path: string, access: FsRule['access'], kind: FsRule['kind'] = 'dir'): FsRule => ({ path, access, kind, source: 'test' });
 function policy(rules: FsRule[], mode: Policy['network']['mode'] = 'none'): Policy {

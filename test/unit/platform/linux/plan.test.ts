@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FsRule, Policy } from '../../../../src/policy/policy.js';
-import { helperSplit, planLinux, stateOf, type MountOp } from '../../../../src/platform/linux/plan.js';
+import { bwrapMountArgs, helperSplit, landlockNoDeleteRights, landlockWriteRights, planLinux, stateOf, type MountOp } from '../../../../src/platform/linux/plan.js';
+import { CordonError } from '../../../../src/errors.js';
 
 // bubblewrap makes every mount here, so these tests read the whole mount order in its argv.
 const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', landlockAbi: 7, helperMounts: false };
@@ -13,7 +14,7 @@ function policy(rules: FsRule[], cwd = '/p'): Policy {
 const r = (path: string, access: FsRule['access'], kind: FsRule['kind'] = 'dir'): FsRule => ({ path, access, kind, source: 'test' });
 
 function mountArgs(p: Policy): string[][] {
-  return planLinux(p, facts, ['true'], fds).mounts.map((m) => [...m.args]);
+  return planLinux(p, facts, ['true'], fds).mounts.map(bwrapMountArgs);
 }
 
 test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all namespaces, no caps', () => {
@@ -24,7 +25,10 @@ test('the base sandbox: read-only root, fresh /dev and /proc, private /tmp, all 
   }
   // The helper installs the seccomp filter (after any mounts of its own); bubblewrap gets no capabilities to add.
   assert.ok(!a.includes('--seccomp') && !a.includes('--cap-add'), a);
-  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--rw', '/dev', '--rw', '/tmp', '--rw', '/p', '--landlock-min', '1', '--', 'echo', 'hi']);
+  const rw = String(landlockWriteRights(7));
+  assert.deepEqual(plan.helperArgs, ['/opt/cordon/helper', 'run', '--ready-fd', '6', '--seccomp-fd', '5', '--landlock-handled', rw, '--landlock-rule', rw, '/dev', '--landlock-rule', rw, '/tmp', '--landlock-rule', rw, '/p', '--', 'echo', 'hi']);
+  // The base mounts are typed values; bubblewrap's options are made from them.
+  assert.deepEqual(plan.baseMounts.map((m) => [m.kind, m.path]), [['bind-ro', '/'], ['dev', '/dev'], ['proc', '/proc'], ['tmpfs', '/tmp']]);
   assert.deepEqual(plan.env, { TMPDIR: '/tmp', CORDON_SANDBOX: '1', npm_config_cache: '/tmp/.cache/npm', GOCACHE: '/tmp/.cache/go-build', GOMODCACHE: '/tmp/.cache/go-mod', PIP_CACHE_DIR: '/tmp/.cache/pip', UV_CACHE_DIR: '/tmp/.cache/uv', YARN_CACHE_FOLDER: '/tmp/.cache/yarn', npm_config_offline: 'true' });
 });
 
@@ -106,7 +110,7 @@ test('property: no rename of an ancestor carries a protected path away (random p
       const pol = policy(rules, root);
       const plan = planLinux(pol, { ...facts, helperMounts }, ['true'], fds);
       for (const m of plan.mounts) {
-        const protectedHere = m.args[0] === '--ro-bind' || m.pin === true;
+        const protectedHere = m.kind === 'bind-ro' || m.kind === 'hide-file' || m.kind === 'pin';
         if (!protectedHere) continue;
         const parent = m.path.slice(0, m.path.lastIndexOf('/')) || '/';
         if (stateOf(parent, rules).write === 'ro') continue;
@@ -114,7 +118,7 @@ test('property: no rename of an ancestor carries a protected path away (random p
         assert.equal(moved, undefined, `seed ${seed}, helperMounts ${helperMounts}: renaming ${moved} carries ${m.path} away\n${JSON.stringify(rules)}`);
       }
       // A pin changes no access: every path's state is what the rules say, pins or not.
-      for (const p of plan.mounts.filter((m) => m.pin)) assert.notEqual(stateOf(p.path, rules).write, 'ro', p.path);
+      for (const p of plan.mounts.filter((m) => m.kind === 'pin')) assert.notEqual(stateOf(p.path, rules).write, 'ro', p.path);
       // Placeholders are made parent first.
       plan.placeholders.forEach((ph, i) => plan.placeholders.slice(i + 1).forEach((later) => assert.ok(!ph.startsWith(`${later}/`), `${later} after its child ${ph}`)));
     }
@@ -124,7 +128,7 @@ test('property: no rename of an ancestor carries a protected path away (random p
 test('pins: the directories between a protected path and the writable root, helper-made where possible', () => {
   const rules = [r('/p', 'read-write'), r('/p/a/b/.git', 'pin'), r('/p/a/b/.git/config', 'read-only', 'file'), r('/p/a/b/.git/hooks', 'read-only', 'missing')];
   const plan = planLinux(policy(rules), { ...facts, helperMounts: true }, ['true'], fds);
-  assert.deepEqual(plan.mounts.filter((m) => m.pin).map((m) => m.path), ['/p/a', '/p/a/b', '/p/a/b/.git']);
+  assert.deepEqual(plan.mounts.filter((m) => m.kind === 'pin').map((m) => m.path), ['/p/a', '/p/a/b', '/p/a/b/.git']);
   const h = plan.helperArgs.join(' ');
   assert.ok(h.includes('--pin /p/a --pin /p/a/b --pin /p/a/b/.git --ro /p/a/b/.git/config --ro /p/a/b/.git/hooks'), h);
   assert.deepEqual(plan.placeholders, ['/p/a/b/.git/hooks']);
@@ -154,7 +158,7 @@ test('rules hidden under a denied region are not mounted (no leak of the real co
 test('missing protected paths inside a writable area become placeholders; missing elsewhere need nothing', () => {
   const plan = planLinux(policy([r('/p', 'read-write'), r('/p/.envrc', 'read-only', 'missing'), r('/etc/x', 'read-only', 'missing'), r('/p/gone', 'read-write', 'missing')]), facts, ['true'], fds);
   assert.deepEqual(plan.placeholders, ['/p/.envrc']);
-  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/p/.envrc', '/p/.envrc']]);
+  assert.deepEqual(plan.mounts.map(bwrapMountArgs), [['--bind', '/p', '/p'], ['--ro-bind', '/p/.envrc', '/p/.envrc']]);
   assert.ok(plan.notes.some((n) => n.startsWith('/p/gone: writable path does not exist')));
 });
 
@@ -171,7 +175,7 @@ test('a working directory under the private /tmp is still bound from the host', 
 test('a project under the private /tmp sees its parents: /tmp/<x> bound read-only first, the project writable on top', () => {
   const rules = [r('/tmp/a/b/c', 'read-write'), r('/tmp/a/b/c/.envrc', 'read-only', 'missing'), r('/tmp/a/b/c/.git', 'pin'), r('/tmp/a/b/c/.git/hooks', 'read-only')];
   const plan = planLinux(policy(rules, '/tmp/a/b/c'), facts, ['true'], fds);
-  assert.deepEqual(plan.mounts.map((m) => m.args), [
+  assert.deepEqual(plan.mounts.map(bwrapMountArgs), [
     ['--ro-bind', '/tmp/a', '/tmp/a'],
     ['--bind', '/tmp/a/b/c', '/tmp/a/b/c'],
     ['--ro-bind', '/tmp/a/b/c/.envrc', '/tmp/a/b/c/.envrc'],
@@ -215,16 +219,46 @@ test('a path re-allowed or made read-only under the private /tmp is the host\'s,
 test('an explicit host /tmp replaces the private one', () => {
   const plan = planLinux(policy([r('/tmp', 'read-write'), r('/p', 'read-write')]), facts, ['true'], fds);
   assert.ok(!plan.bwrapArgs.join(' ').includes('--tmpfs /tmp'));
-  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--bind', '/tmp', '/tmp']]);
+  assert.deepEqual(plan.mounts.map(bwrapMountArgs), [['--bind', '/p', '/p'], ['--bind', '/tmp', '/tmp']]);
 });
 
-test('no-delete paths go to Landlock, which then must offer ABI 3 (truncation); otherwise ABI 1, or 0 only when the user opted out', () => {
+test('landlock: no-delete paths need ABI 3 (truncation), else ABI 1; the ruleset is planned for the probed ABI and handed to the helper as masks', () => {
   const plan = planLinux(policy([r('/p', 'read-write'), r('/p', 'read-write-no-delete'), r('/p/scratch', 'read-write')]), facts, ['true'], fds);
-  assert.deepEqual(plan.landlock, { rw: ['/dev', '/tmp', '/p/scratch'], rwnd: ['/p'], minAbi: 3 });
-  assert.ok(plan.helperArgs.join(' ').includes('--landlock-min 3'));
-  assert.equal(planLinux(policy([r('/p', 'read-write')]), facts, ['true'], fds).landlock.minAbi, 1);
-  assert.equal(planLinux(policy([r('/p', 'read-write')]), { ...facts, landlockOptional: true }, ['true'], fds).landlock.minAbi, 0);
-  assert.equal(planLinux(policy([r('/p', 'read-write-no-delete')]), { ...facts, landlockOptional: true }, ['true'], fds).landlock.minAbi, 3, 'no opting out for no-delete');
+  const rw = landlockWriteRights(7);
+  const nd = landlockNoDeleteRights(7);
+  assert.deepEqual(plan.landlock, {
+    abi: 7, requiredAbi: 3, mode: 'required', applied: true, handled: rw,
+    rules: [{ path: '/dev', access: 'rw', rights: rw }, { path: '/tmp', access: 'rw', rights: rw }, { path: '/p/scratch', access: 'rw', rights: rw }, { path: '/p', access: 'rwnd', rights: nd }],
+    rw: ['/dev', '/tmp', '/p/scratch'], rwnd: ['/p'],
+  });
+  assert.ok(plan.helperArgs.join(' ').includes(`--landlock-handled ${rw} --landlock-rule ${rw} /dev`));
+  assert.ok(plan.helperArgs.join(' ').includes(`--landlock-rule ${nd} /p --`));
+  // The kernel's numbers: write file 2, remove dir 16, remove file 32, refer 8192 (ABI 2), truncate 16384 (ABI 3).
+  assert.equal(landlockWriteRights(1), 0x1ff2);
+  assert.equal(landlockWriteRights(2), 0x1ff2 | 0x2000);
+  assert.equal(landlockWriteRights(3), 0x1ff2 | 0x2000 | 0x4000);
+  assert.equal(landlockWriteRights(7), landlockWriteRights(3));
+  assert.equal(nd & (16 | 32 | 0x4000), 0, 'no-delete: no removing, no truncating');
+  assert.equal(nd & 2, 2, 'no-delete: writing stays');
+  assert.equal(planLinux(policy([r('/p', 'read-write')]), facts, ['true'], fds).landlock.requiredAbi, 1);
+  // ABI 1 or 2: the rights that ABI knows, no more (the kernel would refuse the ruleset).
+  assert.equal(planLinux(policy([r('/p', 'read-write')]), { ...facts, landlockAbi: 1 }, ['true'], fds).landlock.handled, 0x1ff2);
+});
+
+test('landlock: a kernel below what the rules need fails the plan, closed, naming cause and fix; --dangerously-allow-missing-landlock only lets a kernel with none run on the mounts', () => {
+  const refused = (p: Policy, f: object, why: RegExp) => assert.throws(() => planLinux(p, { ...facts, ...f }, ['true'], fds), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_KERNEL_FEATURE' && why.test(e.message));
+  refused(policy([r('/p', 'read-write')]), { landlockAbi: 0 }, /no Landlock.*--dangerously-allow-missing-landlock/);
+  refused(policy([r('/p', 'read-write-no-delete')]), { landlockAbi: 2 }, /ABI 2.*\/p.*ABI 3/);
+  refused(policy([r('/p', 'read-write-no-delete')]), { landlockAbi: 0, landlockOptional: true }, /no Landlock.*ABI 3/);
+  refused(policy([r('/p', 'read-write-no-delete')]), { landlockAbi: 2, landlockOptional: true }, /ABI 2/);
+  // The opt-in: nothing applied, and the helper is told nothing about Landlock.
+  const best = planLinux(policy([r('/p', 'read-write')]), { ...facts, landlockAbi: 0, landlockOptional: true }, ['true'], fds);
+  assert.deepEqual({ ...best.landlock, rw: [], rwnd: [] }, { abi: 0, requiredAbi: 1, mode: 'best-effort', applied: false, handled: 0, rules: [], rw: [], rwnd: [] });
+  assert.ok(!best.helperArgs.some((a) => a.startsWith('--landlock')), best.helperArgs.join(' '));
+  // With the opt-in on a kernel that has Landlock, it is applied all the same.
+  const opted = planLinux(policy([r('/p', 'read-write')]), { ...facts, landlockAbi: 3, landlockOptional: true }, ['true'], fds);
+  assert.equal(opted.landlock.applied, true);
+  assert.ok(opted.helperArgs.includes('--landlock-handled'));
 });
 
 test('the helper stays reachable when its directory is denied', () => {
@@ -234,14 +268,14 @@ test('the helper stays reachable when its directory is denied', () => {
 
 test('the helper stays reachable when it lives under the private /tmp: bound alone, not its directories', () => {
   const plan = planLinux(policy([r('/p', 'read-write')]), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
-  assert.deepEqual(plan.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
+  assert.deepEqual(plan.mounts.map(bwrapMountArgs), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/co/native/helper', '/tmp/co/native/helper']]);
   // In a /tmp/<x> that the sandbox shows anyway, it needs no bind of its own.
   const inside = planLinux(policy([r('/tmp/co/p', 'read-write')], '/tmp/co/p'), { ...facts, helper: '/tmp/co/native/helper' }, ['true'], fds);
-  assert.deepEqual(inside.mounts.map((m) => m.args), [['--ro-bind', '/tmp/co', '/tmp/co'], ['--bind', '/tmp/co/p', '/tmp/co/p']]);
+  assert.deepEqual(inside.mounts.map(bwrapMountArgs), [['--ro-bind', '/tmp/co', '/tmp/co'], ['--bind', '/tmp/co/p', '/tmp/co/p']]);
   // So is a granted Unix socket (its directory may hold other programs' sockets).
   const base = policy([r('/p', 'read-write')]);
   const sock = planLinux({ ...base, network: { ...base.network, unixSockets: ['/tmp/ssh-X/agent.1'] } }, facts, ['true'], fds);
-  assert.deepEqual(sock.mounts.map((m) => m.args), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/ssh-X/agent.1', '/tmp/ssh-X/agent.1']]);
+  assert.deepEqual(sock.mounts.map(bwrapMountArgs), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/ssh-X/agent.1', '/tmp/ssh-X/agent.1']]);
 });
 
 test('network modes: none has no proxy; filtered points clients at the relay; unfiltered shares the host network; all wait on the block fd', () => {
@@ -266,7 +300,8 @@ test('network modes: none has no proxy; filtered points clients at the relay; un
 });
 
 test('helperSplit: read-only binds move to the helper unless that would change the stack of mounts', () => {
-  const op = (args: string[], path = args[args.length - 1]!): MountOp => ({ args, path, why: 'test' });
+  const KIND: Record<string, MountOp['kind']> = { '--bind': 'bind-rw', '--tmpfs': 'tmpfs', '--remount-ro': 'remount-ro' };
+  const op = (args: string[], path = args[args.length - 1]!): MountOp => ({ kind: args[0] === '--ro-bind' ? (args[1] === '/dev/null' ? 'hide-file' : 'bind-ro') : KIND[args[0]!]!, path, why: 'test' });
   const ops = [
     op(['--bind', '/p', '/p']),
     op(['--ro-bind', '/dev/null', '/etc/shadow']),
@@ -328,13 +363,13 @@ test('a rule at /tmp itself: only a write rule makes the host\'s /tmp writable; 
     const plan = planLinux(policy([r('/p', 'read-write'), r('/tmp', access)]), facts, ['true'], fds);
     const a = plan.bwrapArgs.join(' ');
     assert.ok(!a.includes('--tmpfs /tmp'), `${access}: the host's /tmp is shown, not the private one`);
-    assert.ok(!plan.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), `${access}: ${a}`);
+    assert.ok(!plan.mounts.some((m) => m.path === '/tmp' && m.kind === 'bind-rw'), `${access}: ${a}`);
     assert.equal(stateOf('/tmp/x', [r('/tmp', access)], false).write, 'ro');
     assert.ok(!plan.landlock.rw.includes('/tmp'), `${access}: /tmp gets no Landlock write right`);
     assert.equal(plan.env.TMPDIR, undefined, `${access}: the caller's TMPDIR stays (/tmp is read-only)`);
   }
   const rw = planLinux(policy([r('/p', 'read-write'), r('/tmp', 'read-write')]), facts, ['true'], fds);
-  assert.ok(rw.mounts.some((m) => m.path === '/tmp' && m.args[0] === '--bind'), 'a write rule: the host\'s /tmp, writable');
+  assert.ok(rw.mounts.some((m) => m.path === '/tmp' && m.kind === 'bind-rw'), 'a write rule: the host\'s /tmp, writable');
   const none = planLinux(policy([r('/p', 'read-write')]), facts, ['true'], fds);
   assert.ok(none.bwrapArgs.join(' ').includes('--tmpfs /tmp'), 'no rule: the private /tmp');
 });

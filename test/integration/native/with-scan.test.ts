@@ -1,0 +1,86 @@
+/**
+ * `cordon-helper with-scan` (the CLI's one process start for the sandbox
+ * process and the scan before the run): the scan's records are those of a
+ * plain `scan`, its status comes as one byte, the program it then runs is
+ * the process cordon started (same pid) and holds none of the scan's pipes,
+ * a scan that fails says so, and a program that cannot run is an error.
+ * Through the CLI: a run with a launch record starts no scan process of its
+ * own (sandbox-process.ts, scan.ts scanFromPipes, cli/early.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { buildHelper } from '../../helpers/native.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { CLI, makeWorld } from '../../helpers/cordon.js';
+import { scanCommand, scanFromPipes } from '../../../src/platform/linux/scan.js';
+
+const helper = buildHelper();
+
+function tree(): string {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-with-scan-')));
+  for (const r of ['a', 'b/c']) mkdirSync(join(d, r, '.git'), { recursive: true });
+  writeFileSync(join(d, 'a', '.envrc'), 'x');
+  return d;
+}
+
+function start(args: readonly string[], prog: readonly string[]) {
+  const c = spawn(helper, ['with-scan', '11', '12', '13', String(args.length), ...args, ...prog], { stdio: ['ignore', 'pipe', 'pipe', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+  const at = (fd: number) => (c.stdio as unknown as Readable[])[fd]!;
+  const pipes = { out: at(11), err: at(12), status: at(13) };
+  let stdout = '';
+  c.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  let stderr = '';
+  c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const closed = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => c.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { c, pipes, closed };
+}
+
+test('with-scan: the records of a plain scan, status 0, and the program runs as the process started, with none of the scan\'s descriptors', async () => {
+  const d = tree();
+  const { roots, args } = scanCommand([d], [], undefined, ['.envrc']);
+  const plain = spawnSync(helper, ['scan', ...args], { encoding: 'buffer' });
+  assert.equal(plain.status, 0);
+  // The program reports its pid and its open descriptors.
+  const { c, pipes, closed } = start(args, ['/bin/sh', '-c', 'echo $$; ls /proc/$$/fd | sort -n | tr "\\n" " "']);
+  const scanned = await scanFromPipes(roots, [], ['.envrc'], pipes).result;
+  const r = await closed;
+  assert.equal(r.code, 0, r.stderr);
+  const [pid, fds] = r.stdout.trim().split('\n');
+  assert.equal(Number(pid), c.pid, 'the program is the process cordon started');
+  const open = fds!.trim().split(' ').map(Number);
+  for (const fd of [11, 12, 13]) assert.ok(!open.includes(fd), `the program holds fd ${fd} of the scan`);
+  assert.deepEqual(scanned.repos.sort(), [join(d, 'a'), join(d, 'b', 'c')]);
+  assert.deepEqual(scanned.matches, [join(d, 'a', '.envrc')]);
+  assert.deepEqual(scanned.named, ['.envrc']);
+  assert.ok(plain.stdout.length > 0);
+  assert.equal(scanned.repos.length, plain.stdout.toString().split('\0').filter((x) => x.startsWith('G\t')).length);
+});
+
+test('with-scan: a scan that fails is an error with its message; a program that cannot run exits 127 and says why', async () => {
+  const d = tree();
+  const bad = start(['--max-dirs', 'x', '--', d], ['/bin/true']);
+  await assert.rejects(scanFromPipes([d], [], [], bad.pipes).result, /scanning .* failed/);
+  assert.equal((await bad.closed).code, 0, 'the program still ran');
+  const { args } = scanCommand([d], [], undefined);
+  const missing = start(args, [join(d, 'no-such-program')]);
+  const r = await missing.closed;
+  assert.equal(r.code, 127);
+  assert.match(r.stderr, /cannot run .*no-such-program/);
+});
+
+test('through the CLI: a run whose sandbox process starts ahead starts no scan process of its own', () => {
+  const w = makeWorld();
+  const run = () => spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(w.outside, 'trace'), process.execPath, CLI, '--', 'true'], { cwd: w.proj, env: w.env, encoding: 'utf8' });
+  // The first run leaves the launch record the second starts from.
+  assert.equal(run().status, 0);
+  const r = run();
+  assert.equal(r.status, 0, r.stderr);
+  const execs = readFileSync(join(w.outside, 'trace'), 'utf8').split('\n').filter((l) => l.includes('execve(') && !l.includes('ENOENT'));
+  assert.equal(execs.filter((l) => l.includes('"with-scan"')).length, 1, execs.join('\n'));
+  assert.equal(execs.filter((l) => /"scan", "--ids"/.test(l)).length, 0, 'a scan process of its own was started');
+});
