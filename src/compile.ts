@@ -14,6 +14,7 @@ import { expandPath, pathResolver } from './policy/paths.js';
 import { findProjectSettings, parseProjectFile, refuseWideningKeys, type ParsedProject, type WideningHints } from './policy/project.js';
 import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
+import { OVERLAY_HINTS, overlayHasPaths, overlaySources, refuseOverlayKeys, type Overlay } from './policy/overlay.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
@@ -42,6 +43,8 @@ export interface CompileInput {
   readonly liveRuns?: readonly Journal[];
   /** --dangerously-allow-missing-landlock (see LinuxFacts.landlockOptional). */
   readonly landlockOptional?: boolean;
+  /** The library's per-command policy overlay (policy/overlay.ts): narrows the other sources, or widens them when it says so. */
+  readonly overlay?: Overlay;
   /** This machine's facts, if the caller gathered them already (probe.ts: gatherFacts); else gathered from `env`. */
   readonly facts?: PlatformFacts;
 }
@@ -57,6 +60,8 @@ export interface Compiled {
   readonly settings?: readonly SettingsSource[];
   /** What the repository scan looked at (the CLI remembers the roots for its next start: cli/early.ts). */
   readonly scan: { readonly roots: readonly string[]; readonly patterns: readonly string[] };
+  /** Every source the policy was made from, weakest first, without the overlay (the library recomputes a command's network rules from them: setNetwork). */
+  readonly sources?: readonly Settings[];
 }
 
 /** A settings file and where it stands: user settings, a project file (trusted or narrowing only), or --settings. */
@@ -165,19 +170,30 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const others = [...loaded.settings.filter((s) => !loaded.untrusted.some((p) => p.settings === s)), ...values];
   const hints: WideningHints = { userSettings: userSettingsPath(input.env, input.home) };
   for (const p of loaded.untrusted) refuseWideningKeys(p, others, input.rules, hints);
+  const all = [...loaded.settings, ...values];
+  if (input.overlay) refuseOverlayKeys(input.overlay, all);
+  const sources = input.overlay ? overlaySources(all, input.overlay) : all;
   // Made before the policy, which protects the directories above it (cordonOwn); any source's false turns it off.
   const cacheDir = cacheRoot(input.env, input.home);
-  const packageCache: PackageCache | undefined = [...loaded.settings, ...values].some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
-  const prepared = preparePolicy({
+  const packageCache: PackageCache | undefined = sources.some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
+  const policyInput = (settings: readonly Settings[]) => ({
     cwd: input.cwd,
     home: input.home,
-    settings: [...loaded.settings, ...values],
+    settings,
     cli: input.rules,
     runtimeDir: stateDir,
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
     cordonOwn: [...cordonOwn(input, helper, bwrap), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
     env: input.env,
   });
+  if (input.overlay && !input.overlay.widen && overlayHasPaths(input.overlay)) {
+    // The overlay's path rules judged as a project file's are: against the handle's rules, in one policy with both.
+    const both = preparePolicy(policyInput([...all, input.overlay.settings]));
+    const judged = both.finish(await scanRoots(helper, both.scanRoots, both.patterns, stateDir, [], both.throughLinks, ROOT_NAME_LIST));
+    const resolve = pathResolver();
+    refuseRuleWidening({ policy: judged, untrusted: [input.overlay.settings], others: all, resolve: (abs) => resolve(abs).path, hints: OVERLAY_HINTS });
+  }
+  const prepared = preparePolicy(policyInput(sources));
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, stateDir, early, prepared.throughLinks, ROOT_NAME_LIST);
   // A run still going in the same place may leave what this one must check too (journal.ts).
   const finished = prepared.finish(await scanned);
@@ -187,7 +203,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   }
   const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir));
   const plan = planLinux(policy, { helper, bwrap, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
-  return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns } };
+  return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
 }
 
 /** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */

@@ -11,6 +11,8 @@ export type CordonErrorCode =
   | 'CORDON_ERR_SETTINGS_INVALID'
   /** A project settings file (.cordon/settings.json) asks for more than the user's settings allow, and the user has not trusted it. */
   | 'CORDON_ERR_PROJECT_WIDENS'
+  /** A command's policy overlay (the library's spawn/exec `policy`) would widen its handle's policy, and `widen: true` was not given. */
+  | 'CORDON_ERR_OVERLAY_WIDENS'
   | 'CORDON_ERR_PATH'
   | 'CORDON_ERR_UNSUPPORTED_PLATFORM'
   | 'CORDON_ERR_MISSING_DEPENDENCY'

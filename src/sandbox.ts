@@ -15,6 +15,12 @@
  * its own proxy secret, so a connection is attributed to the command whose
  * relay opened it (network/session.ts).
  *
+ * Per command, `policy` is an overlay on the handle's policy that may only
+ * narrow it unless the caller passes `widen: true` (policy/overlay.ts);
+ * setNetwork() changes the handle's network lists for every later
+ * connection, of running commands too (each command's rules are recomputed
+ * from its sources and handed to the proxies: network/session.ts).
+ *
  * Trust boundary: the options are the embedding program's (trusted, but
  * validated like a settings file: a wrong key is a CordonError, never
  * ignored); what the commands do is not trusted (the walls). The host
@@ -28,13 +34,15 @@ import type { Readable, Writable } from 'node:stream';
 import { compile, defaultHome } from './compile.js';
 import { CordonError } from './errors.js';
 import { parseSettings, type Settings } from './policy/settings.js';
+import { isPlainObject } from './policy/schema.js';
+import { commandNetwork, parseOverlay, type Overlay } from './policy/overlay.js';
 import { launchLinux, type Bridge } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { guardRuns } from './platform/linux/guard.js';
 import { relayPath } from './platform/linux/helper-path.js';
 import type { StdioChoice } from './platform/linux/sandbox-process.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
-import type { NetworkSession } from './network/session.js';
+import type { NetworkRules, NetworkSession } from './network/session.js';
 import { commandEvents, EventQueue, safely, type CommandEvents } from './events/stream.js';
 import type { CordonEvent, Violation } from './events/types.js';
 
@@ -76,6 +84,22 @@ export interface SpawnOptions {
   readonly signal?: AbortSignal;
   /** Called with every event of this command, before the handle's onEvent. */
   readonly onEvent?: (e: CordonEvent) => void;
+  /**
+   * A settings object for this command only (the same keys and validation
+   * as createSandbox's `settings`): grant lists and scalars replace the
+   * handle's, other lists add to them (docs/library.md). It may only narrow
+   * the handle's policy: a key that would widen fails the command with
+   * CORDON_ERR_OVERLAY_WIDENS naming the key, unless `widen` is true.
+   */
+  readonly policy?: Record<string, unknown>;
+  /** true: `policy` may also widen the handle's policy for this command. Default false. */
+  readonly widen?: boolean;
+}
+
+/** What setNetwork() changes: the handle's network lists (each as in a settings file; an absent key stays as it is). */
+export interface NetworkLists {
+  readonly allowedDomains?: readonly string[];
+  readonly deniedDomains?: readonly string[];
 }
 
 export interface ExecOptions extends Omit<SpawnOptions, 'stdio'> {
@@ -178,6 +202,9 @@ export class SandboxChild extends EventEmitter {
   }
 }
 
+/** What the handle's settings are called in errors and rule sources. */
+const HANDLE_SETTINGS = 'createSandbox options.settings';
+
 /** child.events() replays at most this many past events. */
 export const MAX_LOGGED_EVENTS = 10_000;
 
@@ -188,6 +215,16 @@ export interface Sandbox {
   exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Every event of every command of this handle from now on, until close(), where the iteration ends. */
   events(): AsyncIterableIterator<CordonEvent>;
+  /**
+   * Replaces the handle's network.allowedDomains and/or network.deniedDomains
+   * (validated as in settings; throws a CordonError naming a wrong entry, and
+   * changes nothing then). Applies to every connection opened after the
+   * call, by commands already running too; connections already open stay
+   * open. A running command keeps its network mode (its network namespace is
+   * fixed): one started with no network gains none; later commands get the
+   * mode the new lists give. network.mode itself cannot be changed here.
+   */
+  setNetwork(lists: NetworkLists): void;
   /** Kills what still runs and stops the handle's proxies. Safe to call twice; the handle runs nothing afterwards. */
   close(): Promise<void>;
 }
@@ -198,7 +235,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   }
   const cwd = realpathSync(options.cwd ?? process.cwd());
   const baseEnv = options.env ?? process.env;
-  const given: Settings[] = options.settings === undefined ? [] : [parseSettings(JSON.stringify(options.settings), 'createSandbox options.settings')];
+  // The handle's settings: one source, replaced whole by setNetwork (a command's sources name any version of it).
+  const handleJson: Record<string, unknown> = options.settings === undefined ? {} : JSON.parse(JSON.stringify(options.settings)) as Record<string, unknown>;
+  let given: Settings = parseSettings(JSON.stringify(handleJson), HANDLE_SETTINGS);
+  const handleVersions = new WeakSet<Settings>([given]);
+  const current = (sources: readonly Settings[]) => sources.map((s) => (handleVersions.has(s) ? given : s));
+  /** The running commands' network rules, recomputed by setNetwork. */
+  const live = new Set<{ readonly sources: readonly Settings[]; readonly overlay: Overlay | undefined; setRules(r: NetworkRules): void }>();
   const home = defaultHome(baseEnv);
   const running = new Set<SandboxChild>();
   let session: Promise<NetworkSession> | undefined;
@@ -206,9 +249,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const readers = new Set<EventQueue<CordonEvent>>();
 
   /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
-  function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], warn: (w: string) => void = () => {}) {
+  function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], overlay: Overlay | undefined, warn: (w: string) => void = () => {}) {
     const liveRuns = guardRuns(warn);
-    return compile({ cwd: dir, home, env, settingsFiles: [], settings: given, ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns });
+    return compile({ cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) });
   }
 
   /** The handle's proxies, started with its first command that needs them. */
@@ -218,6 +261,8 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   }
 
   function spawnIn(command: string, args: readonly string[], opts: SpawnOptions): SandboxChild {
+    // A wrong overlay is the caller's mistake, refused before anything starts (as child_process does with wrong arguments).
+    const overlay = opts.policy === undefined ? (opts.widen === undefined ? undefined : parseOverlay({}, opts.widen)) : parseOverlay(opts.policy, opts.widen);
     const child = new SandboxChild((e) => {
       safely(opts.onEvent, e);
       safely(options.onEvent, e);
@@ -234,11 +279,18 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) abort();
     let attached: { bridge: Bridge; release(): void } | undefined;
+    let netEntry: { sources: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
     void (async () => {
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
       child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
-      const compiled = await compileFor(dir, env, [command, ...args], (w) => child.warnings.push(w));
-      if (compiled.plan.network.mode === 'filtered') attached = (await network(compiled.policy.network)).attach(child.stream.emit);
+      const compiled = await compileFor(dir, env, [command, ...args], overlay, (w) => child.warnings.push(w));
+      if (compiled.plan.network.mode === 'filtered') {
+        const sources = compiled.sources ?? [given];
+        const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay));
+        attached = a;
+        netEntry = { sources, overlay, setRules: a.setRules };
+        live.add(netEntry);
+      }
       let messages = '';
       const result = await launchLinux(compiled.plan, {
         env, stdio, forwardSignals: false,
@@ -253,6 +305,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       });
       end(child, result.exitCode, result.signal ?? null);
     })().catch((e: unknown) => fail(child, e)).finally(() => {
+      if (netEntry) live.delete(netEntry);
       attached?.release();
       opts.signal?.removeEventListener('abort', abort);
     });
@@ -296,6 +349,21 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
           else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings, commandId: child.id, violations: child.violations });
         });
       });
+    },
+    setNetwork(lists) {
+      if (closed) throw new CordonError('CORDON_ERR_USAGE', 'setNetwork: this sandbox is closed');
+      if (!isPlainObject(lists)) throw new CordonError('CORDON_ERR_USAGE', 'setNetwork takes an object: { allowedDomains?, deniedDomains? }');
+      for (const k of Object.keys(lists)) {
+        if (k === 'mode') throw new CordonError('CORDON_ERR_USAGE', "setNetwork: network.mode cannot change on a live sandbox (a running command's network namespace is fixed when it starts); create another sandbox with the mode you want");
+        if (k !== 'allowedDomains' && k !== 'deniedDomains') throw new CordonError('CORDON_ERR_USAGE', `setNetwork: ${k} is not one of the lists it changes (allowedDomains, deniedDomains); set it in createSandbox's settings`);
+      }
+      const net = isPlainObject(handleJson.network) ? handleJson.network : {};
+      const nextJson = { ...handleJson, network: { ...net, ...JSON.parse(JSON.stringify(lists)) as Record<string, unknown> } };
+      const next = parseSettings(JSON.stringify(nextJson), HANDLE_SETTINGS);
+      handleJson.network = nextJson.network;
+      handleVersions.add(next);
+      given = next;
+      for (const c of live) c.setRules(commandNetwork(current(c.sources), c.overlay));
     },
     events() {
       const q: EventQueue<CordonEvent> = new EventQueue(() => readers.delete(q));

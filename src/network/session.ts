@@ -11,6 +11,13 @@
  * command's stream (net.allowed / net.refused). A command's secret is
  * revoked when it ends. Proved by test/integration/library/events.test.ts
  * (two concurrent commands on one handle).
+ *
+ * Rules per command: each attached command is judged by its own rules (a
+ * command's policy overlay may narrow or widen the handle's: sandbox.ts),
+ * which setRules() replaces while it runs (the library's setNetwork): the
+ * next connection, and the next request on a kept-alive one, is judged by
+ * the new rules; connections already open stay open. Proved by
+ * test/integration/library/overlay.test.ts and live-network.test.ts.
  */
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -26,12 +33,17 @@ import { decide, decidingRule } from './decide.js';
 import { hostAddresses } from './host-addresses.js';
 import { alive } from '../platform/linux/placeholders.js';
 
+/** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
+export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
+
 export interface NetworkSession {
   /**
    * One command's way in: a bridge with its own secret, the command's
-   * decisions reported to `emit`. release() when the command has ended.
+   * decisions reported to `emit`, judged by `rules` (default: the
+   * session's). setRules() replaces them for its later connections;
+   * release() when the command has ended.
    */
-  attach(emit: EmitEvent): { readonly bridge: Bridge; release(): void };
+  attach(emit: EmitEvent, rules?: NetworkRules): { readonly bridge: Bridge; setRules(rules: NetworkRules): void; release(): void };
   close(): Promise<void>;
 }
 
@@ -41,36 +53,43 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
   const secrets = new SessionSecrets();
-  const commands = new Map<string, EmitEvent>();
+  const commands = new Map<string, { readonly emit: EmitEvent; rules: NetworkRules }>();
   let next = 0;
+  let rulesVersion = 0;
   warmResolver();
   // Interface addresses change (DHCP, VPN), so they are re-read, but at most
   // once a second: listing them costs ~140 µs, more than the decision itself.
   let addresses = hostAddresses();
   let addressesAt = Date.now();
-  const decider: Decider = (req) => {
+  const decider: Decider = async (req) => {
     if (Date.now() - addressesAt > 1000) {
       addresses = hostAddresses();
       addressesAt = Date.now();
     }
-    return decide(req, { ...spec, hostAddresses: addresses }, { resolve: resolveAll }).then((d) => d.allow
+    // The gate let only a live command's connection in; one whose command has ended since opens nothing.
+    const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
+    if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
+    const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses }, { resolve: resolveAll }).then((d) => d.allow
       ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port) }
       : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
   };
   const onEvent = (e: ProxyEvent) => {
-    const emit = e.owner === undefined ? undefined : commands.get(e.owner);
+    const emit = e.owner === undefined ? undefined : commands.get(e.owner)?.emit;
     if (emit) emit(netEvent(e));
     else foreign(e);
   };
   try {
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent });
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion });
     return {
-      attach(emit) {
+      attach(emit, rules = spec) {
         const owner = String(next++);
         const secret = secrets.issue(owner);
-        commands.set(owner, emit);
+        const command = { emit, rules };
+        commands.set(owner, command);
         return {
           bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket },
+          setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
         };
       },

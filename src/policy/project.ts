@@ -294,6 +294,8 @@ function relativeCanWiden(key: string, v: unknown): boolean {
 export interface WideningHints {
   /** The user settings file (compile.ts userSettingsPath). */
   readonly userSettings: string;
+  /** Another source than a project file is judged (a command's overlay: policy/overlay.ts): its own refusal. */
+  readonly refusal?: (file: string, keyPath: string, value: unknown, why: string) => CordonError;
 }
 
 const FLAGS: Readonly<Record<string, string>> = {
@@ -310,6 +312,7 @@ const FLAGS: Readonly<Record<string, string>> = {
  * (trust the file as it is, or move the key to a source of the user's own).
  */
 export function wideningError(file: string, keyPath: string, value: unknown, why: string, hints: WideningHints): CordonError {
+  if (hints.refusal) return hints.refusal(file, keyPath, value, why);
   const base = keyPath.replace(/\[\d+\].*$/, '');
   const flag = FLAGS[base];
   const move = `move the key to your user settings (${hints.userSettings})${flag ? ` or give ${flag} on the command line` : ''}`;

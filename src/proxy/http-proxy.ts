@@ -25,6 +25,12 @@ export interface ProxyOptions {
   readonly idleMs?: number;
   readonly handshakeMs?: number;
   readonly dialMs?: number;
+  /**
+   * Changes whenever the rules change (the library's setNetwork): a decision
+   * remembered for a kept-alive client connection is used only under the
+   * rules it was made with.
+   */
+  readonly rulesVersion?: () => number;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -38,7 +44,7 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
 export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): Server {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
-  const decisions = new WeakMap<Socket, Map<string, Decision>>();
+  const decisions = new WeakMap<Socket, Map<string, { d: Decision; version: number }>>();
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -83,12 +89,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // decisions are remembered per client connection (refusals never are).
     let known = decisions.get(socket);
     const key = `${host}\0${port}`;
-    let d: Decision | undefined = known?.get(key);
+    const version = o.rulesVersion?.() ?? 0;
+    const kept = known?.get(key);
+    let d: Decision | undefined = kept?.version === version ? kept.d : undefined;
     if (!d) {
-      d = await o.decide({ host, port, via: 'http' });
+      d = await o.decide({ host, port, via: 'http', ...(owner !== undefined ? { owner } : {}) });
       if (d.allow) {
         if (!known) decisions.set(socket, (known = new Map()));
-        if (known.size < 64) known.set(key, d);
+        if (known.size < 64 || kept) known.set(key, { d, version });
       }
     }
     emit(owner, 'http', host, port, d);
@@ -155,8 +163,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     client.setTimeout(idleMs);
     const target = parseAuthority(req.url ?? '');
     if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
-    const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect' });
-    emit(owners.get(client), 'connect', target.host, target.port, d);
+    const owner = owners.get(client);
+    const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
+    emit(owner, 'connect', target.host, target.port, d);
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
     if (relayDials.has(client)) return void client.end(`CORDON-DIAL ${d.dial.address} ${d.dial.port}\r\n`);
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });

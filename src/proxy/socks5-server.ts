@@ -54,8 +54,9 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
   });
 
   async function onRequest(client: Socket, host: string, port: number, rest: Buffer): Promise<void> {
-    const d = await o.decide({ host, port, via: 'socks5' });
-    o.onEvent?.(proxyEvent(owners.get(client), 'socks5', host, port, d));
+    const owner = owners.get(client);
+    const d = await o.decide({ host, port, via: 'socks5', ...(owner !== undefined ? { owner } : {}) });
+    o.onEvent?.(proxyEvent(owner, 'socks5', host, port, d));
     if (!d.allow) {
       client.end(reply(REP.notAllowed));
       return;

@@ -7,6 +7,8 @@ export interface ConnectRequest {
   readonly host: string;
   readonly port: number;
   readonly via: Via;
+  /** The command whose secret the connection's preamble carried (auth.ts): each command may have rules of its own. */
+  readonly owner?: string;
 }
 
 export type Decision =
