@@ -63,7 +63,7 @@ export function startEarly(argv: readonly string[]): EarlyWork {
     const record = rememberedLaunch(state, key);
     // Only the programs clearForEarlyStart checked above: a record made with
     // another CORDON_BWRAP names a program no guard has looked at.
-    if (!record || record.helper !== helper || record.bwrap !== findBwrap()) return { scans: scan ? [startScan(helper, scan.roots, [], state, undefined, ROOT_NAME_LIST)] : [] };
+    if (!record || record.helper !== helper || record.bwrap !== findBwrap(process.env)) return { scans: scan ? [startScan(helper, scan.roots, [], state, undefined, ROOT_NAME_LIST)] : [] };
     // One process start for both: the helper forks the scan and execs bubblewrap (`with-scan`).
     const sandbox = owned(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(process.env, record.env), undefined, scan?.args));
     const pipes = sandbox.peek()?.scanned;

@@ -40,11 +40,13 @@
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { PROTOCOL } from '../../protocol.js';
 
 /** The scan's stdout, stderr and status in a start with `scan` (helper `with-scan` closes them before it execs bubblewrap). */
 export const SCAN_FDS = [11, 12, 13] as const;
 
-export const FDS = { args: 3, info: 4, seccomp: 5, ready: 6, block: 7, helperArgs: 8, stderr: 9, report: 10 } as const;
+/** The descriptors above (native/protocol.json: fd). */
+export const FDS = PROTOCOL.fd;
 
 /** What the command's stdin, stdout and stderr are: the caller's, a pipe cordon hands over, nothing, or a descriptor. */
 export type StdioChoice = 'inherit' | 'pipe' | 'ignore' | number;
