@@ -3,21 +3,22 @@
  * what the TypeScript side computed, because these steps need syscalls Node
  * cannot make.
  *
- *   cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]...
- *                     [--landlock-min N] [--ready-fd FD] -- CMD [ARGS...]
+ *   cordon-helper run [--ro PATH]... [--null PATH]... [--pin PATH]...
+ *                     [--landlock-handled MASK [--landlock-rule MASK PATH]...] [--ready-fd FD] -- CMD [ARGS...]
  *     Runs inside the bubblewrap sandbox as PID 1 (bwrap --as-pid-1), after the
  *     mounts and seccomp are in place. Refuses to start (125) when fd 0, 1 or
  *     2 is a socket CMD could aim elsewhere, or a directory; closes every
- *     inherited fd >= 3 (but the ready fd), applies a Landlock write wall
- *     (--rw: every write right; --rwnd: every write right but
- *     deleting/renaming away), writes one byte to the
+ *     inherited fd >= 3 (but the ready fd), applies the Landlock ruleset it
+ *     is given, writes one byte to the
  *     ready fd and closes it, then forks CMD into its own process group,
  *     forwards signals to it, reaps every zombie (it is init) and exits with
  *     CMD's status (128+N if CMD was killed by signal N).
- *     Landlock is applied when a path is given. --landlock-min N is the ABI
- *     the plan needs (cordon decides it: 3 with no-delete paths, 1 for the
- *     second write wall, 0 only when the user opted out of it); a kernel
- *     offering less is a hard error, never a silent downgrade.
+ *     --landlock-handled MASK: a ruleset handling exactly the access rights
+ *     MASK (Landlock's LANDLOCK_ACCESS_FS_* bits, decimal); each
+ *     --landlock-rule MASK PATH allows MASK beneath PATH (on a file, only its
+ *     file rights). Which rights, and whether Landlock is applied at all, is
+ *     the plan's decision (plan.ts, from the ABI cordon probed); a kernel
+ *     that refuses the ruleset is a hard error, never a silent downgrade.
  *
  *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
@@ -74,7 +75,8 @@
  *     what the command created that git would run code from (setaside.h).
  *
  *   cordon-helper landlock-abi
- *     Prints the kernel's Landlock ABI version (0: none), for `cordon doctor`.
+ *     Prints the kernel's Landlock ABI version (0: none): cordon's probe
+ *     (probe.ts) and `cordon doctor`.
  *
  * Trust boundary: argv comes from cordon (trusted). Everything the scanner
  * reads from the filesystem (names, types, symlinks) is attacker-controlled:
@@ -82,7 +84,7 @@
  * copied and printed, never interpreted, and symlinks are never followed.
  *
  * Exit codes: 125 is reserved for the helper's own failures (bad usage,
- * Landlock missing or failing, fork failure); 126/127 mean CMD could not be
+ * Landlock refused, fork failure); 126/127 mean CMD could not be
  * executed (127: not found); anything else is CMD's own status.
  */
 #define _GNU_SOURCE
@@ -124,8 +126,6 @@
 
 #include "io.h"
 
-#define EXIT_HELPER 125
-
 /* Older headers (Debian 12) lack the newer numbers and rights. */
 #ifndef __NR_landlock_create_ruleset
 #define __NR_landlock_create_ruleset 444
@@ -145,9 +145,14 @@
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
 #endif
 
+/* Generated from native/protocol.json (scripts/build-native.mjs): the names and numbers cordon's TypeScript uses too. */
+#include "cordon-protocol.h"
+
+#define EXIT_HELPER CORDON_EXIT_FAILURE
+
 __attribute__((noreturn)) static void usage(void)
 {
-	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--rw PATH]... [--rwnd PATH]... [--landlock-min N]\n"
+	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]...] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
@@ -173,14 +178,20 @@ struct mount_op {
 		   * protected paths beneath it cannot be carried away */
 };
 
+struct landlock_rule {
+	const char *path;
+	uint64_t rights;
+};
+
 struct run_config {
-	const char **rw, **rwnd; /* NULL-terminated, point into argv */
-	size_t n_rw, n_rwnd;
+	bool landlock; /* --landlock-handled given: apply a ruleset */
+	uint64_t landlock_handled;
+	struct landlock_rule *rules; /* point into argv */
+	size_t n_rules;
 	struct mount_op *mounts; /* read-only mounts, in order (shallow to deep) */
 	size_t n_mounts;
 	const char **unix_grants; /* host Unix sockets CMD may connect to (resolved paths) */
 	size_t n_unix_grants;
-	int landlock_min; /* the Landlock ABI the plan needs; less is a hard error */
 	int ready_fd; /* -1: none */
 	int seccomp_fd; /* -1: none */
 	int stderr_fd; /* -1: none; else CMD's (and our) stderr, fd 2 being bubblewrap's */
@@ -190,85 +201,44 @@ struct run_config {
 	char **cmd;
 };
 
-/* Write rights only: reads and exec stay governed by the mounts. */
-static uint64_t write_rights(int abi)
-{
-	uint64_t r = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
-		     LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
-		     LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
-		     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
-		     LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
-	if (abi >= 2)
-		r |= LANDLOCK_ACCESS_FS_REFER; /* else cross-dir rename/link is always denied */
-	if (abi >= 3)
-		r |= LANDLOCK_ACCESS_FS_TRUNCATE;
-	return r;
-}
-
-/* Read-write-no-delete: an entry can be created and changed, never unlinked,
- * rmdir'd, renamed away or replaced by a rename (all need REMOVE_*), nor
- * truncated (O_TRUNC, truncate, ftruncate: TRUNCATE is handled from ABI 3,
- * which the plan requires for these rules). */
-static uint64_t no_delete_rights(int abi)
-{
-	return write_rights(abi) & ~(LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_TRUNCATE);
-}
-
 /* The kernel rejects directory-only rights on a rule for a single file. */
-static const uint64_t file_rights = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE;
+static const uint64_t file_rights = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
+				    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_EXECUTE;
 
-/* ruleset < 0 (Landlock tolerated absent): the path is still checked. */
-static void add_rule(int ruleset, const char *path, uint64_t rights)
+static void add_rule(int ruleset, const struct landlock_rule *r)
 {
 	struct landlock_path_beneath_attr attr = { 0 };
 	struct stat st;
-	int fd = open(path, O_PATH | O_CLOEXEC);
+	int fd = open(r->path, O_PATH | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		fprintf(stderr, "cordon: landlock path %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "cordon: landlock path %s: %s\n", r->path, strerror(errno));
 		exit(EXIT_HELPER);
 	}
-	attr.allowed_access = S_ISDIR(st.st_mode) ? rights : rights & file_rights;
+	attr.allowed_access = S_ISDIR(st.st_mode) ? r->rights : r->rights & file_rights;
 	attr.parent_fd = fd;
-	if (ruleset >= 0 && syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0) < 0) {
-		fprintf(stderr, "cordon: landlock rule for %s: %s\n", path, strerror(errno));
+	if (syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &attr, 0) < 0) {
+		fprintf(stderr, "cordon: landlock rule for %s: %s\n", r->path, strerror(errno));
 		exit(EXIT_HELPER);
 	}
 	close(fd);
 }
 
+/* Exactly the plan's ruleset (plan.ts: landlockPlan); nothing is chosen here. */
 static void apply_landlock(const struct run_config *c)
 {
-	if (!c->n_rw && !c->n_rwnd)
+	if (!c->landlock)
 		return;
-	int abi = (int)syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-	if (abi < 0 && errno != ENOSYS && errno != EOPNOTSUPP)
-		die("landlock");
-	if (abi < 0)
-		abi = 0;
-	/* The minimum is cordon's decision (plan.ts: landlockMinAbi); this only checks it. */
-	if (abi < c->landlock_min) {
-		fprintf(stderr, "cordon: this kernel offers Landlock ABI %d, and this sandbox's write rules need ABI %d or newer "
-				"(%s); cordon does not run a weaker sandbox than the policy says. Use a kernel with Landlock enabled "
-				"(lsm=landlock)%s\n", abi, c->landlock_min,
-			c->landlock_min >= 3 ? "read-write-no-delete: no delete, rename away or truncate needs ABI 3, Linux >= 6.2" : "the second write wall",
-			c->landlock_min >= 3 ? ", or drop the no-delete rules" : ", or pass --dangerously-allow-missing-landlock to rely on the mounts alone");
+	struct landlock_ruleset_attr attr = { 0 };
+	attr.handled_access_fs = c->landlock_handled;
+	int ruleset = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
+	if (ruleset < 0) {
+		fprintf(stderr, "cordon: the kernel refused the Landlock ruleset this sandbox's plan asks for (access rights %#llx): %s. "
+				"cordon planned it for the Landlock ABI it probed on this machine; run 'cordon doctor' to see what the kernel offers\n",
+			(unsigned long long)c->landlock_handled, strerror(errno));
 		exit(EXIT_HELPER);
 	}
-	/* abi 0 here: allowed by the plan (minimum 0), the mounts are the wall; the paths are still checked. */
-	int ruleset = -1;
-	if (abi > 0) {
-		struct landlock_ruleset_attr attr = { 0 };
-		attr.handled_access_fs = write_rights(abi);
-		ruleset = (int)syscall(__NR_landlock_create_ruleset, &attr, sizeof attr, 0);
-		if (ruleset < 0)
-			die("landlock_create_ruleset");
-	}
-	for (size_t i = 0; i < c->n_rw; i++)
-		add_rule(ruleset, c->rw[i], write_rights(abi));
-	for (size_t i = 0; i < c->n_rwnd; i++)
-		add_rule(ruleset, c->rwnd[i], no_delete_rights(abi));
-	if (ruleset < 0)
-		return;
+	for (size_t i = 0; i < c->n_rules; i++)
+		add_rule(ruleset, &c->rules[i]);
 	if (syscall(__NR_landlock_restrict_self, ruleset, 0) < 0)
 		die("landlock_restrict_self");
 	close(ruleset);
@@ -558,7 +528,7 @@ static void exec_child(char **cmd)
 	execvp(cmd[0], cmd);
 	int err = errno;
 	fprintf(stderr, "cordon: %s: %s\n", cmd[0], strerror(err));
-	_exit(err == ENOENT ? 127 : 126);
+	_exit(err == ENOENT ? CORDON_EXIT_NOT_FOUND : CORDON_EXIT_CANNOT_EXECUTE);
 }
 
 static int status_code(int st)
@@ -927,6 +897,17 @@ static int parse_fd(const char *s)
 	return (int)fd;
 }
 
+/* A Landlock access mask: decimal, non-zero. */
+static uint64_t parse_mask(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long m = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] < '0' || s[0] > '9' || m == 0)
+		usage();
+	return (uint64_t)m;
+}
+
 /*
  * --args-fd N (first): the options before `--` come NUL-separated on fd N
  * instead of argv, so that the mount list has no argv size limit (E2BIG: a
@@ -936,7 +917,7 @@ static void options_from(int fd, int *argc, char ***argv);
 
 static void options_from_fd(int *argc, char ***argv)
 {
-	if (*argc < 2 || strcmp((*argv)[0], "--args-fd") != 0)
+	if (*argc < 2 || strcmp((*argv)[0], CORDON_HELPER_OPTION_ARGS_FD) != 0)
 		return;
 	options_from(parse_fd((*argv)[1]), argc, argv);
 }
@@ -975,33 +956,34 @@ static int cmd_run(int argc, char **argv)
 	c.report_loud = calloc((size_t)argc, sizeof *c.report_loud);
 	if (!c.report_quiet || !c.report_loud)
 		die("calloc");
-	c.rw = calloc((size_t)argc, sizeof *c.rw);
-	c.rwnd = calloc((size_t)argc, sizeof *c.rwnd);
+	c.rules = calloc((size_t)argc, sizeof *c.rules);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
 	c.unix_grants = calloc((size_t)argc, sizeof *c.unix_grants);
-	if (!c.rw || !c.rwnd || !c.mounts || !c.unix_grants)
+	if (!c.rules || !c.mounts || !c.unix_grants)
 		die("calloc");
 	int i = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "--rw") == 0 && i + 1 < argc)
-			c.rw[c.n_rw++] = argv[++i];
-		else if (strcmp(argv[i], "--rwnd") == 0 && i + 1 < argc)
-			c.rwnd[c.n_rwnd++] = argv[++i];
-		else if ((strcmp(argv[i], "--ro") == 0 || strcmp(argv[i], "--null") == 0 || strcmp(argv[i], "--pin") == 0) && i + 1 < argc && argv[i + 1][0] == '/') {
-			c.mounts[c.n_mounts].null = argv[i][2] == 'n';
-			c.mounts[c.n_mounts].pin = argv[i][2] == 'p';
+		const char *o = argv[i];
+		bool ro = strcmp(o, CORDON_HELPER_OPTION_RO) == 0, null = strcmp(o, CORDON_HELPER_OPTION_NULL) == 0, pin = strcmp(o, CORDON_HELPER_OPTION_PIN) == 0;
+		if ((ro || null || pin) && i + 1 < argc && argv[i + 1][0] == '/') {
+			c.mounts[c.n_mounts].null = null;
+			c.mounts[c.n_mounts].pin = pin;
 			c.mounts[c.n_mounts++].path = argv[++i];
-		} else if (strcmp(argv[i], "--unix-grant") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+		} else if (strcmp(o, CORDON_HELPER_OPTION_UNIX_GRANT) == 0 && i + 1 < argc && argv[i + 1][0] == '/')
 			c.unix_grants[c.n_unix_grants++] = argv[++i];
-		else if (strcmp(argv[i], "--seccomp-fd") == 0 && i + 1 < argc)
+		else if (strcmp(o, CORDON_HELPER_OPTION_LANDLOCK_HANDLED) == 0 && i + 1 < argc && !c.landlock) {
+			c.landlock = true;
+			c.landlock_handled = parse_mask(argv[++i]);
+		} else if (strcmp(o, CORDON_HELPER_OPTION_LANDLOCK_RULE) == 0 && i + 2 < argc && c.landlock && argv[i + 2][0] == '/') {
+			c.rules[c.n_rules].rights = parse_mask(argv[++i]);
+			c.rules[c.n_rules++].path = argv[++i];
+		} else if (strcmp(o, CORDON_HELPER_OPTION_SECCOMP_FD) == 0 && i + 1 < argc)
 			c.seccomp_fd = parse_fd(argv[++i]);
-		else if (strcmp(argv[i], "--landlock-min") == 0 && i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9' && argv[i + 1][1] == 0)
-			c.landlock_min = argv[++i][0] - '0';
-		else if (strcmp(argv[i], "--ready-fd") == 0 && i + 1 < argc)
+		else if (strcmp(o, CORDON_HELPER_OPTION_READY_FD) == 0 && i + 1 < argc)
 			c.ready_fd = parse_fd(argv[++i]);
-		else if (strcmp(argv[i], "--stderr-fd") == 0 && i + 1 < argc)
+		else if (strcmp(o, CORDON_HELPER_OPTION_STDERR_FD) == 0 && i + 1 < argc)
 			c.stderr_fd = parse_fd(argv[++i]);
 		else if (strcmp(argv[i], "--report-fd") == 0 && i + 1 < argc)
 			c.report_fd = parse_fd(argv[++i]);
@@ -2612,18 +2594,18 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
-	if (strcmp(argv[1], "run") == 0)
+	if (strcmp(argv[1], CORDON_HELPER_COMMAND_RUN) == 0)
 		return cmd_run(argc - 2, argv + 2);
-	if (strcmp(argv[1], "scan") == 0)
+	if (strcmp(argv[1], CORDON_HELPER_COMMAND_SCAN) == 0)
 		return cmd_scan(argc - 2, argv + 2);
 	if (strcmp(argv[1], "with-scan") == 0)
 		return cmd_with_scan(argc - 2, argv + 2);
-	if (strcmp(argv[1], "connect") == 0)
+	if (strcmp(argv[1], CORDON_HELPER_COMMAND_CONNECT) == 0)
 		return cmd_connect(argc - 2, argv + 2);
-	if (strcmp(argv[1], "setaside") == 0)
+	if (strcmp(argv[1], CORDON_HELPER_COMMAND_SETASIDE) == 0)
 		return cmd_setaside(argc - 2, argv + 2);
-	if (strcmp(argv[1], "landlock-abi") == 0) {
-		/* For `cordon doctor`: the Landlock ABI this kernel offers, 0 if none. */
+	if (strcmp(argv[1], CORDON_HELPER_COMMAND_LANDLOCK_ABI) == 0) {
+		/* The Landlock ABI this kernel offers, 0 if none: cordon probes it once per boot (probe.ts) and plans for it. */
 		long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
 		printf("%ld\n", abi < 0 ? 0L : abi);
 		return 0;
