@@ -153,7 +153,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
-	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]...] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -991,6 +991,8 @@ static int cmd_run(int argc, char **argv)
 			c.report_quiet[c.n_report_quiet++] = argv[++i];
 		else if (strcmp(argv[i], "--report-loud") == 0 && i + 1 < argc && argv[i + 1][0] == '/')
 			c.report_loud[c.n_report_loud++] = argv[++i];
+		else if (strcmp(argv[i], "--report-truncate") == 0)
+			report.truncate = true;
 		else
 			usage();
 	}

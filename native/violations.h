@@ -27,7 +27,9 @@
  *           ? unknown), then P if its directory exists, then for an
  *           existing non-directory what faccessat(W_OK, AT_EACCESS) says:
  *           w (writable), a (EACCES: the file's own permissions), r (EROFS),
- *           then :MNTID, the mount its directory is on.
+ *           then T if, with --report-truncate, the call truncates and a
+ *           regular file was there before it went on, then :MNTID, the
+ *           mount its directory is on.
  *   PATH    absolute: the directory resolved (symlinks followed, as the
  *           kernel does), the last component as given, or resolved too
  *           when the call follows it. Empty for the second path of a call
@@ -216,6 +218,7 @@ static bool target_base(pid_t pid, long dfd, char *out, size_t cap)
 struct wpath {
 	char asked[PATH_MAX * 2 + 2]; /* base + "/" + path, as the command gave it */
 	bool ok;
+	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
 };
 
 /* Reads and anchors one path argument, before the call goes on (the cwd is the command's to change after). */
@@ -254,6 +257,7 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 	char dir[PATH_MAX], link[64], full[PATH_MAX * 2 + 2];
 	char facts[48];
 	size_t f = 0;
+	bool was_file = w->was_file;
 	if (dfd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			return false;
@@ -292,6 +296,8 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 			facts[f++] = r == 0 ? 'w' : errno == EROFS ? 'r' : errno == EACCES ? 'a' : '?';
 		}
 		close(dfd);
+		if (was_file)
+			facts[f++] = 'T';
 		f += (size_t)snprintf(facts + f, sizeof facts - f, ":%u", mnt);
 	}
 	facts[f] = 0;
@@ -312,7 +318,11 @@ static struct {
 	 * writable (no wall there can refuse anything): not recorded. */
 	const char **quiet, **loud;
 	size_t n_quiet, n_loud;
-} report = { -1, 0, NULL, NULL, 0, 0 };
+	/* --report-truncate (the plan has no-delete paths, where Landlock refuses
+	 * O_TRUNC on a file that exists): look, before a truncating open goes on,
+	 * whether a file was there (after it, the call may have created one). */
+	bool truncate;
+} report = { -1, 0, NULL, NULL, 0, 0, false };
 
 static bool at_or_below(const char *p, const char *dir)
 {
@@ -498,7 +508,9 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 		j->pid = (int)req->pid;
 		j->flags = c->flags >= 0 ? req->data.args[c->flags] : 0;
 		wpath_read(&j->a, req->pid, req, c->dfd, c->path);
+		j->a.was_file = false;
 		j->b.ok = false;
+		j->b.was_file = false;
 		if (c->path2 >= 0)
 			wpath_read(&j->b, req->pid, req, c->dfd2, c->path2);
 #ifdef SYS_open
@@ -510,6 +522,10 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 			struct iovec local = { &j->flags, sizeof j->flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof j->flags };
 			if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof j->flags || !(j->flags & OPEN_WRITE_INTENT))
 				j->a.ok = false;
+		}
+		if (report.truncate && j->a.ok && j->op == 'o' && (j->flags & O_TRUNC) && !(j->flags & O_EXCL)) {
+			struct stat st;
+			j->a.was_file = stat(j->a.asked, &st) == 0 && S_ISREG(st.st_mode);
 		}
 		/* What we read belongs to the thread that asked, not to a recycled pid. */
 		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)

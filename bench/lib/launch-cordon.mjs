@@ -20,6 +20,8 @@ const none = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allow
 const c = await compile({ cwd: process.cwd(), home: process.env.HOME ?? '/root', env: process.env, settingsFiles: [], ignoreUserSettings: true, ignoreProjectSettings: true, rules: none, command: cmd });
 let refused = 0;
 const monitor = mode === 'report' ? refusalMonitor(c.policy, c.plan, () => { refused++; }) : undefined;
-const r = await launchLinux(c.plan, { bwrap: c.bwrap, seccomp: compileSeccompFilter(hostSeccompArch(), c.plan.seccomp), env: process.env, ...(monitor ? { refusals: monitor } : {}) });
+// Older plans left bubblewrap and the seccomp program to the caller.
+const legacy = c.plan.bwrap === undefined ? { bwrap: c.bwrap, seccomp: compileSeccompFilter(hostSeccompArch(), c.plan.seccomp) } : {};
+const r = await launchLinux(c.plan, { ...legacy, env: process.env, ...(monitor ? { refusals: monitor } : {}) });
 if (monitor) process.stderr.write(`refusals: ${refused} ${JSON.stringify(await monitor.done())}\n`);
 process.exit(r.exitCode);

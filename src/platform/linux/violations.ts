@@ -43,6 +43,8 @@ export interface PathFacts {
   readonly access: string;
   /** The mount its directory is on (0: unknown). */
   readonly mount: number;
+  /** A truncating open, under no-delete: a regular file was there before the call went on (after it, the call may have made one). */
+  readonly wasFile: boolean;
   readonly path: string;
 }
 
@@ -94,9 +96,9 @@ function toRecord(f: readonly string[]): WriteRecord | undefined {
 }
 
 function facts(f: string, path: string): PathFacts | undefined {
-  const m = /^([fdlcbps?-])(P?)([war?]?)(?::(\d{1,10}))?$/.exec(f);
+  const m = /^([fdlcbps?-])(P?)([war?]?)(T?)(?::(\d{1,10}))?$/.exec(f);
   if (!m || !path.startsWith(sep)) return undefined;
-  return { type: m[1]!, parent: m[2] === 'P', access: m[3]!, mount: Number(m[4] ?? 0), path };
+  return { type: m[1]!, parent: m[2] === 'P', access: m[3]!, wasFile: m[4] === 'T', mount: Number(m[5] ?? 0), path };
 }
 
 // <asm-generic/fcntl.h> (x86-64 and aarch64 share these), <linux/fcntl.h>, <linux/fs.h>
@@ -145,7 +147,8 @@ export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
         // EEXIST, EISDIR; writes to a device, FIFO or socket pass the mounts (no read-only check for special files).
         if ((creat && (r.flags & O_EXCL)) || a.type !== 'f' || plainlyWritable(a.path)) return undefined;
         // O_TRUNC: the mount's answer (EROFS) comes before the file's permissions; Landlock's (TRUNCATE) after them.
-        if (trunc) return refusedWrite('write', a, `${call}: EROFS`) ?? (a.access === 'w' && state(a.path).write === 'rwnd' ? refused('write', a, 'delete', `${call}: EACCES (Landlock: truncate)`) : undefined);
+        // Landlock's TRUNCATE: only a file that was there before the call (one the call created is not truncated).
+        if (trunc) return refusedWrite('write', a, `${call}: EROFS`) ?? (a.access === 'w' && a.wasFile && state(a.path).write === 'rwnd' ? refused('write', a, 'delete', `${call}: EACCES (Landlock: truncate)`) : undefined);
         if (write && a.access === 'r') return refusedWrite('write', a, `${call}: EROFS`);
         return undefined;
       }
@@ -317,7 +320,7 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
   return {
     helperArgs(fd) {
       const { quiet, loud } = quietPaths(policy, plan);
-      return ['--report-fd', String(fd), ...quiet.flatMap((q) => ['--report-quiet', q]), ...loud.flatMap((l) => ['--report-loud', l])];
+      return ['--report-fd', String(fd), ...quiet.flatMap((q) => ['--report-quiet', q]), ...loud.flatMap((l) => ['--report-loud', l]), ...(plan.landlock.rwnd.length > 0 ? ['--report-truncate'] : [])];
     },
     attach(stream) {
       const rest = { fields: [] as string[], partial: undefined as Buffer | undefined };

@@ -126,6 +126,42 @@ for (const { who, world, opts } of runners()) {
     assert.ok(!existsSync(join(ssh, 'new')));
   });
 
+  // The kernel's own answers, as strace inside the sandbox sees them, are the
+  // reference: every call that failed with a wall's errno is reported, and
+  // nothing else is.
+  test(`exactly the calls the walls refused are reported, as strace inside sees them (${who})`, { skip: spawnSync('strace', ['-V']).status !== 0 ? 'strace missing (apt-get install -y strace)' : false }, () => {
+    const w = world();
+    const workload = [
+      'echo >> "$HOME/notes.txt"', // existing, read-only mount: EROFS
+      'touch "$OUTSIDE/n1" "$OUTSIDE/file.txt"', // create; existing (open, then utimensat)
+      'mkdir "$OUTSIDE/d1" "$OUTSIDE"', // EROFS; EEXIST
+      'rmdir "$OUTSIDE"',
+      'rm -f "$OUTSIDE/file.txt" "$OUTSIDE/none"', // unlink on a read-only mount: EROFS, there or not
+      'ln -s x "$OUTSIDE/l"; ln "$PWD/README.md" "$OUTSIDE/h"',
+      'chmod 600 "$OUTSIDE/file.txt" "$HOME/.ssh"', // the hidden directory is a read-only tmpfs
+      'echo > "$HOME/.aws/credentials"; echo > "$HOME/.ssh/none/x"', // hidden: EROFS; no such directory: ENOENT
+      'echo > "$PWD/.git/config"; echo > "$PWD/.git/hooks/pre-commit"; echo > "$PWD/.vscode/settings.json"',
+      `python3 -c "import os\nfor f in (lambda: os.rmdir('.git'), lambda: os.unlink('.git/config'), lambda: os.rename('src', '.git/x')):\n  try: f()\n  except OSError: pass"`, // EBUSY, EBUSY, EXDEV
+      'mkdir -p "$PWD/a/b" && echo > "$PWD/a/b/c" && mv "$PWD/a" "$PWD/z" && rm -r "$PWD/z"', // allowed
+    ].join('; ');
+    const calls = 'open,openat,creat,mkdir,mkdirat,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,chmod,fchmodat,truncate,utimensat,chown,lchown,fchownat,mknod,mknodat,rename,renameat,renameat2';
+    const r = run(w, `strace -f -qq -o /tmp/trace -e trace=${calls} -e status=failed /bin/sh -c '${workload.replaceAll("'", "'\\''")}' 2>/dev/null; echo TRACE-BEGIN >&2; cat /tmp/trace >&2; exit 0`, opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const trace = r.stderr.slice(r.stderr.indexOf('TRACE-BEGIN'));
+    const refusedByKernel = new Set<string>();
+    for (const line of trace.split('\n')) {
+      const m = /^\d+\s+(\w+)\((.*)\)\s+= -1 (EROFS|EACCES|EBUSY|EPERM) /.exec(line);
+      if (!m) continue;
+      const paths = [...m[2]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!);
+      // The path the call creates is the last one of link and symlink; the first of the others.
+      const path = /^(sym)?link/.test(m[1]!) ? paths.at(-1)! : paths[0]!;
+      refusedByKernel.add(path.startsWith('/') ? path : join(w.proj, path)); // python's are relative to the project
+    }
+    assert.ok(refusedByKernel.size >= 12, `the workload was refused too little to compare: ${[...refusedByKernel].join(', ')}\n${trace}`);
+    const reported = new Set(r.events.map((e) => e.path));
+    assert.deepEqual({ reportedOnly: [...reported].filter((p) => !refusedByKernel.has(p)), refusedOnly: [...refusedByKernel].filter((p) => !reported.has(p)) }, { reportedOnly: [], refusedOnly: [] }, trace.split('\n').filter((l) => /\s= -1 E(ROFS|ACCES|BUSY|PERM) /.test(l)).join('\n'));
+  });
+
   test(`the command can neither forge a report nor flood cordon with them (${who})`, () => {
     const w = world();
     // Every descriptor the command might hope is the report pipe: none is.
