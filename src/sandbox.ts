@@ -24,8 +24,9 @@
  * Trust boundary: the options are the embedding program's (trusted, but
  * validated like a settings file: a wrong key is a CordonError, never
  * ignored); what the commands do is not trusted (the walls). The host
- * process's own signals are left alone: the caller kills commands through
- * the handle (kill(), AbortSignal).
+ * process's signals are not forwarded to commands: the caller kills them
+ * through the handle (kill(), AbortSignal); a host that ends while commands
+ * run gets their step after the run on its way out (host-exit.ts).
  */
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
@@ -229,6 +230,12 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
+/** Whether this process has launched a command (the bundle's code cache is then made whole: bin/load.cjs). @internal */
+export function launched(): boolean {
+  return ranCommand;
+}
+let ranCommand = false;
+
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
@@ -303,6 +310,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         if (e instanceof CordonError && messages) e.message += `\n${messages.trim()}`;
         throw e;
       });
+      ranCommand = true;
       end(child, result.exitCode, result.signal ?? null);
     })().catch((e: unknown) => fail(child, e)).finally(() => {
       if (netEntry) live.delete(netEntry);
