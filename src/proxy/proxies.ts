@@ -4,7 +4,8 @@
  * the same uid can reach the directory, and every connection must also open
  * with a live command's preamble (auth.ts) or it is closed unanswered. The
  * command a connection belongs to (its secret's owner) goes with each of its
- * decisions.
+ * decisions. Another session's secret, an ended command's, none, and another
+ * local user are tried by test/integration/network/listeners.test.ts.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
