@@ -41,7 +41,10 @@ import { launchLinux, type Bridge } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { guardRuns } from './platform/linux/guard.js';
 import { relayPath } from './platform/linux/helper-path.js';
-import type { StdioChoice } from './platform/linux/sandbox-process.js';
+import type { SandboxProcess, StdioChoice } from './platform/linux/sandbox-process.js';
+import { fnv1a, type PendingScan } from './platform/linux/scan.js';
+import { rememberLaunch, rememberRoots, startAhead } from './platform/linux/ahead.js';
+import { heldUntilLaunch } from './platform/linux/host-exit.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
 import type { NetworkRules, NetworkSession } from './network/session.js';
 import { commandEvents, EventQueue, safely, type CommandEvents } from './events/stream.js';
@@ -256,9 +259,19 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const readers = new Set<EventQueue<CordonEvent>>();
 
   /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
-  function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], overlay: Overlay | undefined, warn: (w: string) => void = () => {}) {
+  function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], overlay: Overlay | undefined, warn: (w: string) => void = () => {}, early: readonly PendingScan[] = []) {
     const liveRuns = guardRuns(warn);
-    return compile({ cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) });
+    return compile({ cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) }, early);
+  }
+
+  /**
+   * The scan and the sandbox process the last command like this one used
+   * (platform/linux/ahead.ts), started before its policy is compiled; the
+   * key is the handle's options, the directory and the command's overlay.
+   */
+  function startFor(dir: string, env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice], overlayKey: unknown) {
+    const key = fnv1a(JSON.stringify(['library', dir, options.settings ?? null, options.userSettings === true, overlayKey ?? null]));
+    return { key, work: startAhead({ cwd: dir, key, env, stdio, own: heldUntilLaunch }) };
   }
 
   /** The handle's proxies, started with its first command that needs them. */
@@ -286,11 +299,20 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) abort();
     let attached: { bridge: Bridge; release(): void } | undefined;
+    let ahead: { take(): SandboxProcess | undefined } | undefined;
     let netEntry: { sources: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
     void (async () => {
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
       child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
-      const compiled = await compileFor(dir, env, [command, ...args], overlay, (w) => child.warnings.push(w));
+      const { key, work } = startFor(dir, env, stdio, opts.policy === undefined && opts.widen === undefined ? undefined : [opts.policy ?? null, opts.widen ?? null]);
+      ahead = work.sandbox;
+      const compiled = await compileFor(dir, env, [command, ...args], overlay, (w) => child.warnings.push(w), work.scans);
+      // What the next command like this one starts ahead.
+      const state = runtimeDir();
+      if (compiled.scan.patterns.length === 0) rememberRoots(state, key, dir, compiled.scan.roots, work.scans[0]?.roots);
+      if (!compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
+        rememberLaunch(state, key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, work.sandbox?.record);
+      }
       if (compiled.plan.network.mode === 'filtered') {
         const sources = compiled.sources ?? [given];
         const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay));
@@ -299,8 +321,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         live.add(netEntry);
       }
       let messages = '';
+      const { refusalMonitor } = await import('./platform/linux/violations.js');
+      const taken = ahead?.take();
       const result = await launchLinux(compiled.plan, {
         env, stdio, forwardSignals: false,
+        ...(taken ? { ahead: taken } : {}),
+        refusals: refusalMonitor(compiled.policy, compiled.plan, child.stream.emit),
         ...(attached ? { bridge: attached.bridge } : {}),
         onStart: (io, signal) => child.started(io, signal),
         onMessage: (m) => { messages += m.toString(); },
@@ -312,7 +338,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       });
       ranCommand = true;
       end(child, result.exitCode, result.signal ?? null);
-    })().catch((e: unknown) => fail(child, e)).finally(() => {
+    })().catch((e: unknown) => fail(child, e)).finally(async () => {
+      // Started ahead for a command that never launched (its policy was refused): nothing ran in it.
+      await ahead?.take()?.kill();
       if (netEntry) live.delete(netEntry);
       attached?.release();
       opts.signal?.removeEventListener('abort', abort);

@@ -141,7 +141,10 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       ranSandbox = true;
       // The step after the run reports its actions as events itself (onEvent).
       const warn = (w: string) => process.stderr.write(`cordon: warning: ${w}\n`);
-      const result = await launchLinux(compiled.plan, { env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
+      // Filesystem refusals become fs.refused events of the run (platform/linux/violations.ts).
+      const { refusalMonitor } = await import('../platform/linux/violations.js');
+      const refusals = refusalMonitor(compiled.policy, compiled.plan, events!.emit);
+      const result = await launchLinux(compiled.plan, { env: process.env, debug, ...(ahead ? { ahead } : {}), warn, onEvent: events!.emit, refusals, ...(timeline ? { mark: timeline.mark } : {}), ...(bridge ? { bridge } : {}) });
       debug?.(`exit ${result.exitCode}; ${timeline?.report() ?? ""}`);
       return result.exitCode;
     } finally {

@@ -65,11 +65,15 @@ for (const r of runners()) {
       assert.deepEqual(paths, ['/ok'], 'only the allowed request reached the server');
 
       const lines = readFileSync(audit, 'utf8').trim().split('\n');
-      const events = lines.map((l) => JSON.parse(l));
+      const all = lines.map((l) => JSON.parse(l));
+      // The command's attempts on the two files are refusals of their own.
+      const fs = all.filter((e) => e.type === 'fs.refused');
+      assert.deepEqual([...new Set(fs.map((e) => e.path))].sort(), [audit, violations]);
+      const events = all.filter((e) => e.type !== 'fs.refused');
       assert.deepEqual(events.map((e) => e.type), ['command.start', 'net.allowed', 'net.refused', 'net.refused', 'command.exit']);
       const id = events[0].commandId;
       assert.match(id, /^[A-Za-z0-9_-]{22}$/);
-      for (const e of events) {
+      for (const e of all) {
         assert.equal(e.v, 1);
         assert.equal(e.commandId, id, 'one command id for the whole run');
         assert.ok(!Number.isNaN(Date.parse(e.time)) && e.time.endsWith('Z'));
@@ -83,10 +87,10 @@ for (const r of runners()) {
       assert.deepEqual(pick(events[4], ['exitCode', 'signal']), { exitCode: 0, signal: null });
 
       // The summary: a count and one line per refusal, each naming what would allow it.
-      assert.match(res.stderr, /cordon: 2 operations were refused:\n {2}connection to refused\.test:80 refused: not in network\.allowedDomains; add "refused\.test" to allow it\n {2}connection to refused\.test:8080 refused: /);
+      assert.match(res.stderr, new RegExp(`cordon: ${2 + fs.length} operations were refused:\n {2}connection to refused\\.test:80 refused: not in network\\.allowedDomains; add "refused\\.test" to allow it\n {2}connection to refused\\.test:8080 refused: `));
 
       const v = JSON.parse(readFileSync(violations, 'utf8'));
-      assert.deepEqual(v, events.slice(2, 4), '--violations-json holds exactly the refusals');
+      assert.deepEqual(v, all.filter((e) => e.type.endsWith('.refused')), '--violations-json holds exactly the refusals');
       assert.equal(readFileSync(join(w.outside, 'target'), 'utf8'), 'untouched\n');
     } finally {
       server.close();
@@ -140,3 +144,22 @@ test('the step after the run: each path it set aside is an after-run.set-aside e
   assert.equal(events.at(-1).type, 'command.exit', 'the step after the run comes before the end');
   assert.match(res.stderr, /warning: the command created a git repository/);
 });
+
+for (const r of runners()) {
+  test(`a refused write is an fs.refused event in the audit log, the summary and --violations-json, with the setting that would allow it (${r.who})`, { timeout: 60_000 }, async () => {
+    const w = r.world();
+    const audit = join(w.proj, 'audit.jsonl');
+    const violations = join(w.proj, 'v.json');
+    own(w, r.opts);
+    const res = await run(w, ['--audit-log', audit, '--violations-json', violations, '--', '/bin/sh', '-c', `echo x > ${w.outside}/planted 2>/dev/null || echo refused; echo fine > ok.txt`], r.opts);
+    assert.equal(res.stdout, 'refused\n', res.stderr);
+    assert.ok(!existsSync(join(w.outside, 'planted')));
+    const events = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const fs = events.filter((e) => e.type === 'fs.refused');
+    assert.deepEqual(fs.map((e) => [e.op, e.path, e.fix]), [['create', join(w.outside, 'planted'), `filesystem.allowWrite: add "${w.outside}"`]]);
+    assert.equal(fs[0].commandId, events[0].commandId);
+    assert.equal(typeof fs[0].pid, 'number');
+    assert.deepEqual(JSON.parse(readFileSync(violations, 'utf8')), fs);
+    assert.match(res.stderr, new RegExp(`cordon: 1 operation was refused:\\n {2}create of "${w.outside}/planted".*to allow it: filesystem\\.allowWrite: add "${w.outside}"`));
+  });
+}

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
@@ -117,6 +117,23 @@ test('a callback that throws does not stop the command or the stream', { timeout
     assert.ok(warnings.some((m) => m.includes('consumer bug')));
   } finally {
     process.off('warning', onWarning);
+    await sb.close();
+  }
+});
+
+test('exec() returns the command\'s filesystem refusals as violations, live in its events too', { timeout: 60_000 }, async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    const live: CordonEvent[] = [];
+    const r = await sb.exec('/bin/sh', ['-c', `echo x > ${w.outside}/planted 2>/dev/null || echo refused; echo fine > ok.txt`], { onEvent: (e) => live.push(e) });
+    assert.equal(r.stdout, 'refused\n');
+    assert.ok(!existsSync(join(w.outside, 'planted')));
+    assert.deepEqual(r.violations.map((v) => v.type === 'fs.refused' && [v.op, v.path, v.fix, v.commandId]), [['create', join(w.outside, 'planted'), `filesystem.allowWrite: add "${w.outside}"`, r.commandId]]);
+    assert.deepEqual(live.filter((e) => e.type === 'fs.refused'), r.violations);
+    const clean = await sb.exec('/bin/sh', ['-c', 'echo fine > ok2.txt']);
+    assert.deepEqual(clean.violations, [], 'a command that was refused nothing has no violations');
+  } finally {
     await sb.close();
   }
 });
