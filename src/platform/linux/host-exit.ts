@@ -20,19 +20,22 @@
  * This is process-wide by nature (a process has one 'exit' and one
  * disposition per signal): the set of runs in flight is the one piece of
  * module state, and it holds only runs between their journal and the end
- * of their step after the run.
+ * of their step after the run (and the library's sandboxes started ahead,
+ * until a launch takes them: a process left blocked otherwise).
  * Tests: test/integration/library/host-exit.test.ts.
  */
 import { readFileSync, renameSync, writeSync } from 'node:fs';
 import { finishKilledRun } from './after-run.js';
 import { removeJournal, type Journal } from './journal.js';
 import { releasePlaceholders, type Holds } from './placeholders.js';
+import type { Held } from './ahead.js';
+import type { SandboxProcess } from './sandbox-process.js';
 
-/** A run between its journal and the end of its step after the run. */
+/** A run between its journal and the end of its step after the run; or, with no journal, a sandbox started ahead that nothing ran in yet. */
 export interface InFlight {
-  readonly journal: string;
-  readonly helper: string;
-  readonly stateDir: string;
+  readonly journal?: string;
+  readonly helper?: string;
+  readonly stateDir?: string;
   /** Kills the sandbox (bubblewrap and its PID 1) now; the pids to wait for. */
   killNow(): number[];
   readonly holds?: Holds;
@@ -97,6 +100,7 @@ function finishAllNow(): void {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   while (pids.some(running) && Date.now() < until) Atomics.wait(pause, 0, 0, 2);
   for (const r of runs) {
+    if (!r.journal || !r.helper || !r.stateDir) continue;
     // Claimed as recoverJournals claims one: a cordon starting now does not handle it too.
     const claimed = `${r.journal}.recovering-${process.pid}`;
     try { renameSync(r.journal, claimed); } catch { continue; }
@@ -125,4 +129,24 @@ function running(pid: number): boolean {
 
 function say(w: string): void {
   try { writeSync(2, `cordon: ${w}\n`); } catch { /* stderr closed */ }
+}
+
+/**
+ * Holds a sandbox process the library started ahead (ahead.ts) until a
+ * launch takes it: should the process end first, it is killed on the way
+ * out like a run (nothing ran in it: there is no step after the run).
+ */
+export function heldUntilLaunch(start: () => SandboxProcess): Held {
+  let mine: SandboxProcess | undefined = start();
+  const untrack = trackRun({ killNow: () => mine?.killNow() ?? [], onHostSignal: true });
+  return {
+    take() {
+      untrack();
+      const q = mine;
+      mine = undefined;
+      return q;
+    },
+    peek: () => mine,
+    stoppedBy: () => undefined,
+  };
 }
