@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, own, runners, type World } from '../../helpers/cordon.js';
+import { ROOT, own, runners, sh, type World } from '../../helpers/cordon.js';
 import type { FsRefusal, RefusalStats } from '../../../src/platform/linux/violations.js';
 import { MAX_EVENTS } from '../../../src/platform/linux/violations.js';
 
@@ -66,6 +66,22 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
     assert.ok(!existsSync(join(w.outside, 'new.txt')));
     assert.equal(readFileSync(join(w.proj, '.git', 'config'), 'utf8'), config);
+  });
+
+  test(`through the CLI: --violations-json holds exactly the refused writes, each with its rule and fix (${who})`, () => {
+    const w = world();
+    const file = join(w.root, 'violations.json');
+    const r = sh(w, 'echo x > "$HOME/.bashrc"; echo y > "$OUTSIDE/new.txt"; echo z >> .git/config; echo ok > allowed.txt; exit 0', ['--violations-json', file, '--no-summary'], { ...opts, env: { OUTSIDE: w.outside } });
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(readFileSync(file, 'utf8')) as (FsRefusal & { v: number; time: string; commandId: string; message: string })[];
+    assert.deepEqual(got.map((e) => ({ v: e.v, type: e.type, op: e.op, path: e.path, rule: e.rule, fix: e.fix })), [
+      { v: 1, type: 'fs.refused', op: 'write', path: join(w.home, '.bashrc'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.home)}` },
+      { v: 1, type: 'fs.refused', op: 'create', path: join(w.outside, 'new.txt'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.outside)}` },
+      { v: 1, type: 'fs.refused', op: 'write', path: join(w.proj, '.git', 'config'), rule: got[2]?.rule ?? '', fix: null },
+    ]);
+    assert.match(got[2]!.rule, /^built-in: protected: git /);
+    assert.equal(new Set(got.map((e) => e.commandId)).size, 1);
+    for (const e of got) assert.ok(e.message.includes(JSON.stringify(e.path)), e.message);
   });
 
   test(`allowed writes, and calls that fail for reasons of their own, are not reported (${who})`, () => {
