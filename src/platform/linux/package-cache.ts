@@ -178,10 +178,14 @@ export function preparePackageCache(root: string, cwd: string, home: string, sta
   };
   let parent: string;
   try {
-    mkdirSync(dirname(root), { recursive: true, mode: 0o700 });
     parent = realpathSync(dirname(root));
-  } catch (e) {
-    return fail(dirname(root), `cannot be made (${(e as Error).message})`, e);
+  } catch {
+    try {
+      mkdirSync(dirname(root), { recursive: true, mode: 0o700 });
+      parent = realpathSync(dirname(root));
+    } catch (e) {
+      return fail(dirname(root), `cannot be made (${(e as Error).message})`, e);
+    }
   }
   const dir = join(parent, basename(root), 'packages', key);
   if (isWithin(dir, stateDir) || isWithin(stateDir, dir)) fail(dir, `it would share a directory with cordon's state directory ${stateDir}, which is never writable inside; set XDG_CACHE_HOME elsewhere`);
@@ -192,18 +196,19 @@ export function preparePackageCache(root: string, cwd: string, home: string, sta
     for (const name of [basename(root), 'packages', key]) {
       at = join(at, name);
       const via = `/proc/self/fd/${fd}/${name}`;
-      try {
-        mkdirSync(via, { mode: 0o700 });
-        made = true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') fail(at, `cannot be made (${(e as Error).message})`, e);
+      // Opened first (it exists on every run but the first), made only when missing.
+      let next = openDir(via);
+      if (typeof next === 'string' && next === 'ENOENT') {
+        try {
+          mkdirSync(via, { mode: 0o700 });
+          made = true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') fail(at, `cannot be made (${(e as Error).message})`, e);
+        }
+        next = openDir(via);
       }
-      let next: number;
-      try {
-        next = openSync(via, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        return fail(at, code === 'ELOOP' || code === 'ENOTDIR' ? 'is not a directory (a symbolic link or a file): cordon never follows a link there' : `cannot be opened (${(e as Error).message})`, e);
+      if (typeof next === 'string') {
+        return fail(at, next === 'ELOOP' || next === 'ENOTDIR' ? 'is not a directory (a symbolic link or a file): cordon never follows a link there' : `cannot be opened (${next})`);
       }
       closeSync(fd);
       fd = next;
@@ -218,4 +223,13 @@ export function preparePackageCache(root: string, cwd: string, home: string, sta
     closeSync(fd);
   }
   return { dir, project, made };
+}
+
+/** The directory at `via`, opened without following a link there; else the error's code. */
+function openDir(via: string): number | string {
+  try {
+    return openSync(via, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? String(e);
+  }
 }
