@@ -41,7 +41,10 @@
  *                PATH (a path too long to name, --max-dirs, a listing too
  *                large, out of descriptors, or a directory renamed or
  *                replaced while it was walked); the scan still exits 0
- *       E\tN     N directories could not be read (only if N > 0)
+ *       U\tPATH  the directory PATH could not be opened or read (the first
+ *                UNREAD_LISTED of them; a command can lock one with chmod)
+ *       E\tN     N directories could not be read (only if N > 0; N can
+ *                exceed the U records)
  *       D\tID    (with --ids only) right after a G, B or S record: the
  *                identity of its git dir (G: PATH/.git as it is, never
  *                followed; B, S: PATH), DEV:INO:BIRTH (birth time in ns, 0
@@ -1158,6 +1161,16 @@ typedef void (*visit_fn)(int dfd, const struct linux_dirent64 *d, unsigned type,
 
 /* Reads the whole directory, calls visit for each entry; visit may push names
  * of subdirectories to descend into after the read (so one dents buffer does). */
+/* The directory at S.path cannot be opened or read: counted, and named
+ * while there are few (the check after the run compares the names, so a
+ * command cannot hide a newly locked directory by unlocking another). */
+#define UNREAD_LISTED 1000
+static void unreadable(void)
+{
+	if (S.errors++ < UNREAD_LISTED)
+		emit('U', S.path, S.path_len);
+}
+
 static void read_dir(int dfd, visit_fn visit, void *ctx)
 {
 	for (;;) {
@@ -1168,7 +1181,7 @@ static void read_dir(int dfd, visit_fn visit, void *ctx)
 			/* ENOENT: removed since it was opened (a placeholder cleaned up,
 			 * another run's): gone, like a name that vanished, not unreadable. */
 			if (errno != ENOENT)
-				S.errors++;
+				unreadable();
 			return;
 		}
 		for (long off = 0; off < n;) {
@@ -1737,7 +1750,7 @@ static void open_failed(size_t parent, int err)
 	if (err == EMFILE || err == ENFILE || err == ENOMEM)
 		frame_cut(parent);
 	else if (err != ENOENT && err != ENOTDIR && err != ELOOP)
-		S.errors++; /* vanished or replaced by a non-directory mid-walk is not an error */
+		unreadable(); /* vanished or replaced by a non-directory mid-walk is not an error */
 }
 
 /* The git dir of frame owner (sub NULL: owner itself; ".git": its .git) is walked for modules/ and worktrees/. */
@@ -2134,7 +2147,7 @@ static void enter_root(const char *root, struct rec old)
 		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
 			emit('I', S.path, S.path_len);
 		else if (errno != ENOENT && errno != ENOTDIR)
-			S.errors++;
+			unreadable();
 		w_none();
 		return;
 	}

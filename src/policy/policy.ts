@@ -79,6 +79,8 @@ export interface Rescan {
   readonly ids?: Readonly<Record<string, string>>;
   /** Directories the scan before the run could not read: more after it may hide a repository. */
   readonly unreadable: number;
+  /** Which (the scan names the first UNREAD_LISTED): one locked by the command is not among them. */
+  readonly unreadablePaths?: readonly string[];
   /** Where the command could write: only a repository there can be the command's. */
   readonly writable: readonly string[];
   /** filesystem.allowGitConfig: a new repository keeps its config. */
@@ -175,6 +177,7 @@ export interface ScanFound {
   readonly incomplete?: readonly string[];
   readonly linkedIncomplete?: readonly string[];
   readonly unreadable?: number;
+  readonly unreadablePaths?: readonly string[];
   /** Each git dir's identity, by its path (ScanResult.ids). */
   readonly ids?: Readonly<Record<string, string>>;
   /** Basenames also reported in `matches` wherever a listed directory holds them (ScanResult.named). */
@@ -401,7 +404,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings,
       network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
     return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: PROTECTED_NAMES.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;

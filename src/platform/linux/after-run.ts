@@ -65,11 +65,26 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   return out;
 }
 
-/** Pure: a warning when the second scan could read fewer directories than the first (a repository could hide there). */
-export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: number }): string | undefined {
+/**
+ * Pure: a warning when the second scan could not read a directory the first
+ * could (the command may have locked it: a repository could hide there).
+ * By name where both scans named every one (U records), so unlocking one
+ * directory does not hide locking another; by count where they did not.
+ * Test: test/unit/platform/linux/after-run.test.ts ("locked directories by name").
+ */
+export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }): string | undefined {
+  const fix = 'a git repository (or a protected name such as .envrc or CLAUDE.md) there could not be checked: before running git in one, read its .git/config and .git/hooks';
+  const before = rescan.unreadablePaths;
+  const after = found.unreadablePaths;
+  if (before && after && before.length === rescan.unreadable && after.length === found.unreadable) {
+    const had = new Set(before);
+    const locked = after.filter((p) => !had.has(p));
+    if (locked.length === 0) return undefined;
+    return `${locked.slice(0, 5).join(', ')}${locked.length > 5 ? ` and ${locked.length - 5} more` : ''} could not be read after the run, and could before it (the command may have locked ${locked.length === 1 ? 'it' : 'them'}); ${fix}`;
+  }
   if (found.unreadable <= rescan.unreadable) return undefined;
   const n = found.unreadable - rescan.unreadable;
-  return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); a git repository (or a protected name such as .envrc or CLAUDE.md) there could not be checked: before running git in one, read its .git/config and .git/hooks`;
+  return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); ${fix}`;
 }
 
 /**

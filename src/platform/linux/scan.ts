@@ -57,6 +57,8 @@ export interface ScanResult {
   /** Links whose target could not be scanned whole (too many targets or directories): a match could hide there. */
   readonly linkedIncomplete: string[];
   readonly unreadable: number;
+  /** The directories counted in `unreadable`, as far as the scanner names them (U records: the first 1000). */
+  readonly unreadablePaths: string[];
   /**
    * The identity (`dev:ino:birth`) of each git dir found, by its path: a work
    * tree's `PATH/.git` as it is (never followed), a submodule or bare git
@@ -74,7 +76,7 @@ export interface ScanResult {
   readonly named?: readonly string[];
 }
 
-const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
+const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
 
 /**
  * With `cacheDir` (cordon's private state directory), the helper keeps an
@@ -308,7 +310,7 @@ function directoryAt(link: string): string | undefined {
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, ids: {} as Record<string, string> };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string> };
   const unnamable = new Set<string>();
   // A D record names the git dir of the G, S or B record right before it, and no other.
   let gitDir: string | undefined;
@@ -321,7 +323,7 @@ export function parseScan(out: Buffer | string): ScanResult {
     gitDir = undefined;
     if (rec.length < 2 || rec[1] !== 0x09) continue;
     const kind = String.fromCharCode(rec[0]!);
-    if (!'GSBWMLIED'.includes(kind)) continue;
+    if (!'GSBWMLIEDU'.includes(kind)) continue;
     const bytes = rec.subarray(2);
     if (!isUtf8(bytes)) {
       if (kind !== 'E' && kind !== 'D') unnamable.add(validAncestor(bytes));
@@ -338,6 +340,7 @@ export function parseScan(out: Buffer | string): ScanResult {
       case 'L': r.links.push(v); break;
       case 'I': r.incomplete.push(v); break;
       case 'E': r.unreadable = Number(v) || 0; break;
+      case 'U': r.unreadablePaths.push(v); break;
     }
   }
   const seen = new Set(r.incomplete);

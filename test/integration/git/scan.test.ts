@@ -15,8 +15,8 @@ import { scanRoots, scanTrees, startScan, type PendingScan, type ScanResult } fr
 import { tempDir } from '../../helpers/tmp.js';
 import { chownSync, makeWorld, sh, testUser } from '../../helpers/cordon.js';
 
-const helper = helperPath();
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
+const helper = helperPath(process.env);
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
 
 function tree(): { a: string; b: string } {
   const d = realpathSync(tempDir(join(tmpdir(), 'cordon-scan-')));

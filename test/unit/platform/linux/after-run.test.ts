@@ -35,6 +35,16 @@ test('newRepositories: what the second scan found and the first did not, in a wr
   assert.match(unreadableWarning(rescan, { unreadable: 3 }) ?? '', /^2 more directories in \/p, \/g could not be read after the run/);
 });
 
+test('locked directories by name: one unlocked and another locked is said, with its name; the same ones are not; a list cut short falls back to the count', () => {
+  const rescan = { roots: ['/p'], patterns: [], known: ['/p'], unreadable: 1, unreadablePaths: ['/p/old'], writable: ['/p'], keepConfig: false };
+  assert.match(unreadableWarning(rescan, { unreadable: 1, unreadablePaths: ['/p/hide'] }) ?? '', /^\/p\/hide could not be read after the run, and could before it/);
+  assert.equal(unreadableWarning(rescan, { unreadable: 1, unreadablePaths: ['/p/old'] }), undefined);
+  assert.equal(unreadableWarning(rescan, { unreadable: 0, unreadablePaths: [] }), undefined);
+  // More unreadable than named (the scanner names the first 1000): only the count can be compared.
+  assert.equal(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2000, unreadablePaths: ['/p/hide'] }), undefined);
+  assert.match(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2001, unreadablePaths: ['/p/hide'] }) ?? '', /^1 more directory/);
+});
+
 test('newRepositories: a known path counts as the repository from before the run only while its git dir has the same identity', () => {
   const ids = { '/p/.git': '1:10:100', '/p/old/.git': '1:11:110', '/p/gone/.git': '1:12:120', '/p/vendor/x.git': '1:13:130', '/p/.git/modules/a': '1:14:140', '/p/both/.git': '1:15:150', '/p/both': '1:16:160' };
   const rescan = { roots: ['/p'], patterns: [], known: ['/p', '/p/old', '/p/gone', '/p/noid', '/p/vendor/x.git', '/p/.git/modules/a', '/p/both'], ids, unreadable: 0, writable: ['/p'], keepConfig: false };

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { followLinks, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, ids: {} };
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
 
 test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () => {
   const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'M\t/p/x/.env', 'L\t/p/link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
