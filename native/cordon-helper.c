@@ -812,6 +812,8 @@ static int run(const struct run_config *c)
 		die("socketpair");
 	if (c->report_fd >= 0 && (fcntl(c->report_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(c->report_fd, F_SETFL, O_NONBLOCK) < 0))
 		die("the report fd");
+	if (c->report_fd >= 0)
+		(void)fcntl(c->report_fd, F_SETPIPE_SZ, 1 << 20); /* room for bursts; the system's limit may allow less */
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");

@@ -17,6 +17,7 @@
  * command never holds it and cannot write records of its own.
  *
  * Record (all fields NUL-terminated): OP PID FLAGS FACTS1 PATH1 FACTS2 PATH2.
+ * The last record, when some were dropped: D 0 COUNT - / (empty) (empty).
  *   OP      o open/openat/openat2/creat, t truncate, m mkdir, n mknod,
  *           u unlink, r rmdir, R rename, l link, s symlink, M chmod,
  *           C chown, U utimensat
@@ -216,7 +217,7 @@ static bool target_base(pid_t pid, long dfd, char *out, size_t cap)
 }
 
 struct wpath {
-	char asked[PATH_MAX * 2 + 2]; /* base + "/" + path, as the command gave it */
+	char *asked; /* base + "/" + path, as the command gave it (malloc'd: a queued call holds only its own bytes) */
 	bool ok;
 	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
 };
@@ -226,23 +227,25 @@ static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *r
 {
 	char path[PATH_MAX];
 	w->ok = false;
+	w->asked = NULL;
 	if (path_arg < 0 || !read_target_string(pid, req->data.args[path_arg], path, sizeof path) || !path[0])
 		return;
 	if (path[0] == '/') {
-		snprintf(w->asked, sizeof w->asked, "%s", path);
+		w->asked = strdup(path);
 	} else {
 		char base[PATH_MAX];
 		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base))
 			return;
-		snprintf(w->asked, sizeof w->asked, "%s/%s", base, path);
+		if (asprintf(&w->asked, "%s/%s", base, path) < 0)
+			w->asked = NULL;
 	}
-	w->ok = true;
+	w->ok = w->asked != NULL;
 }
 
 /* FACTS and PATH for one anchored path, appended to rec; false if it cannot be resolved. */
 static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t cap, size_t *len)
 {
-	char buf[sizeof w->asked];
+	char buf[PATH_MAX * 2 + 2];
 	snprintf(buf, sizeof buf, "%s", w->asked);
 	size_t n = strlen(buf);
 	while (n > 1 && buf[n - 1] == '/')
@@ -346,7 +349,7 @@ static bool wpath_quiet(const struct wpath *w, bool follow)
 {
 	if (!report.n_quiet)
 		return false;
-	char buf[sizeof w->asked];
+	char buf[PATH_MAX * 2 + 2];
 	snprintf(buf, sizeof buf, "%s", w->asked);
 	size_t n = strlen(buf);
 	while (n > 1 && buf[n - 1] == '/')
@@ -382,8 +385,17 @@ struct wjob {
 	struct wpath a, b;
 };
 
-/* Jobs the describer has not taken yet: at most WJOBS, more are dropped (counted), never waited for. */
-#define WJOBS 64
+static void job_free(struct wjob *j)
+{
+	if (!j)
+		return;
+	free(j->a.asked);
+	free(j->b.asked);
+	free(j);
+}
+
+/* Jobs the describer has not taken yet: at most WJOBS (a few hundred bytes each), more are dropped (counted), never waited for. */
+#define WJOBS 4096
 static struct {
 	pthread_mutex_t m;
 	pthread_cond_t c, idle;
@@ -419,7 +431,20 @@ static void report_flush(void)
 	while (wq.busy > 0 || wq.n > 0)
 		if (pthread_cond_timedwait(&wq.idle, &wq.m, &until) != 0)
 			break;
+	unsigned long dropped = report.dropped + wq.n + wq.busy;
 	pthread_mutex_unlock(&wq.m);
+	/* The last record says how many were dropped, so that cordon can say its list is incomplete. */
+	if (dropped) {
+		char rec[64];
+		int n = snprintf(rec, sizeof rec, "D%c0%c%lx%c-%c/%c%c", 0, 0, dropped, 0, 0, 0, 0);
+		/* The pipe may be full: wait for room until the same deadline. */
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		long ms = (long)(until.tv_sec - now.tv_sec) * 1000 + (until.tv_nsec - now.tv_nsec) / 1000000;
+		struct pollfd p = { .fd = report.fd, .events = POLLOUT };
+		if (n > 0 && poll(&p, 1, ms > 0 ? (int)ms : 0) == 1 && (p.revents & POLLOUT))
+			(void)!write(report.fd, rec, (size_t)n + 1);
+	}
 }
 
 static void describe_job(struct wjob *j)
@@ -453,7 +478,7 @@ static void *describer(void *arg)
 		wq.n--;
 		pthread_mutex_unlock(&wq.m);
 		describe_job(j);
-		free(j);
+		job_free(j);
 		wq_busy(-1);
 	}
 	return NULL;
@@ -467,7 +492,7 @@ static void enqueue_job(struct wjob *j)
 	}
 	if (wq.started < 0) {
 		describe_job(j);
-		free(j);
+		job_free(j);
 		wq_busy(-1);
 		return;
 	}
@@ -482,7 +507,7 @@ static void enqueue_job(struct wjob *j)
 	pthread_mutex_unlock(&wq.m);
 	if (full) {
 		report.dropped++;
-		free(j);
+		job_free(j);
 		wq_busy(-1);
 	}
 }
@@ -502,7 +527,7 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 		if (wcalls[i].nr == req->data.nr)
 			c = &wcalls[i];
 	wq_busy(1);
-	struct wjob *j = c ? malloc(sizeof *j) : NULL;
+	struct wjob *j = c ? calloc(1, sizeof *j) : NULL;
 	if (j) {
 		j->op = c->op;
 		j->pid = (int)req->pid;
@@ -533,7 +558,7 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 	}
 	notif_continue(listener, req->id);
 	if (!j || !j->a.ok || (j->op == 'o' && (j->flags & __O_TMPFILE) == __O_TMPFILE)) {
-		free(j);
+		job_free(j);
 		wq_busy(-1);
 		return;
 	}

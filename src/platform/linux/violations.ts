@@ -89,7 +89,7 @@ export function parseRecords(buf: Buffer, rest: { fields: string[]; partial: Buf
 function toRecord(f: readonly string[]): WriteRecord | undefined {
   const [op, pid, flags, fa, pa, fb, pb] = f as [string, string, string, string, string, string, string];
   const a = facts(fa, pa);
-  if (!/^[otmnurRlsMCU]$/.test(op) || !/^\d{1,10}$/.test(pid) || !/^[0-9a-f]{1,16}$/.test(flags) || !a) return undefined;
+  if (!/^[otmnurRlsMCUD]$/.test(op) || !/^\d{1,10}$/.test(pid) || !/^[0-9a-f]{1,16}$/.test(flags) || !a) return undefined;
   const b = pb ? facts(fb, pb) : undefined;
   if (pb && !b) return undefined;
   return { op, pid: Number(pid), flags: Number.parseInt(flags.slice(-8), 16), a, ...(b ? { b } : {}) };
@@ -282,10 +282,12 @@ export interface RefusalStats {
   readonly records: number;
   /** Refusals reported (distinct). */
   readonly reported: number;
-  /** Refusals not reported: the same as one already reported, or past MAX_EVENTS. */
+  /** Refusals not reported: the same as one already reported. */
   readonly repeated: number;
-  /** Records past MAX_RECORDS, or malformed: not looked at. */
+  /** Records past MAX_RECORDS or MAX_EVENTS, or malformed: not looked at. */
   readonly skipped: number;
+  /** Calls the helper heard of but could not describe (the pipe was full, too many waiting, a record too long): the reports may be incomplete. */
+  readonly dropped: number;
 }
 
 export interface RefusalMonitor {
@@ -301,19 +303,29 @@ export interface RefusalMonitor {
 export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: FsRefusal) => void): RefusalMonitor {
   const classify = classifier(policy, plan);
   const seen = new Set<string>();
+  const judged = new Map<string, boolean>();
   let records = 0;
   let repeated = 0;
   let skipped = 0;
+  let dropped = 0;
   let ended: (() => void) | undefined;
   const end = new Promise<void>((resolve) => { ended = resolve; });
   const take = (r: WriteRecord | undefined) => {
-    if (!r || records >= MAX_RECORDS) { skipped++; return; }
+    if (r?.op === 'D') { dropped += r.flags; return; }
+    // Past the caps nothing is classified: a flood costs cordon no more than reading it.
+    if (!r || records >= MAX_RECORDS || seen.size >= MAX_EVENTS) { skipped++; return; }
     records++;
+    // The same call again (a retry loop) is judged once.
+    const callKey = `${r.op}\0${r.flags}\0${r.a.type}${r.a.access}${r.a.parent}${r.a.wasFile}\0${r.a.path}\0${r.b?.type ?? ''}\0${r.b?.path ?? ''}`;
+    const known = judged.get(callKey);
+    if (known !== undefined) { if (known) repeated++; return; }
     let e: FsRefusal | undefined;
     try { e = classify(r); } catch { skipped++; return; }
+    if (judged.size >= 10_000) judged.clear();
+    judged.set(callKey, e !== undefined);
     if (!e) return;
     const key = `${e.op}\0${e.path}\0${e.rule}`;
-    if (seen.has(key) || seen.size >= MAX_EVENTS) { repeated++; return; }
+    if (seen.has(key)) { repeated++; return; }
     seen.add(key);
     try { onRefusal(e); } catch { /* a caller's callback failing must not stop the monitor */ }
   };
@@ -331,7 +343,7 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
     },
     async done() {
       await end;
-      return { records, reported: seen.size, repeated, skipped };
+      return { records, reported: seen.size, repeated, skipped, dropped };
     },
   };
 }
