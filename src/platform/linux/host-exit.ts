@@ -61,8 +61,9 @@ export function trackRun(run: InFlight): () => void {
 }
 
 function sync(): void {
+  // Once: process.on adds a listener again each time it is called.
+  process.off('exit', onExit);
   if (inFlight.size > 0) process.on('exit', onExit);
-  else process.off('exit', onExit);
   const signals = [...inFlight].some((r) => r.onHostSignal);
   for (const sig of SIGNALS) {
     const h = ours.get(sig);

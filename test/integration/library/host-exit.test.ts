@@ -125,3 +125,21 @@ for (const { name, asUser } of who) {
     assertFinished(w);
   });
 }
+
+test('a handle\'s commands leave no listener behind on the host process, however many run (no MaxListenersExceededWarning)', () => {
+  const w = makeWorld();
+  const program = `
+    const { createSandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'))});
+    const before = ['exit', 'SIGINT', 'SIGTERM', 'SIGHUP'].map((e) => process.listenerCount(e));
+    const sb = await createSandbox({ cwd: ${JSON.stringify(w.proj)} });
+    for (let i = 0; i < 12; i++) await sb.exec('true');
+    await Promise.all(Array.from({ length: 4 }, () => sb.exec('true')));
+    await sb.close();
+    const after = ['exit', 'SIGINT', 'SIGTERM', 'SIGHUP'].map((e) => process.listenerCount(e));
+    process.stdout.write(JSON.stringify({ before, after }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', program], { cwd: w.proj, env: w.env, encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { before, after } = JSON.parse(r.stdout) as { before: number[]; after: number[] };
+  assert.deepEqual(after, before);
+  assert.doesNotMatch(r.stderr, /MaxListenersExceeded/);
+});
