@@ -6,7 +6,8 @@
  * `"command": "cordon", "args": ["--", <the server's command>]`. The server
  * is granted the project and a directory outside it; cordon lets it work in
  * the project and turns its writes elsewhere (and to the project's
- * .git/config) into tool errors. Then the `npx` form: the first start
+ * .git/config) into tool errors, reported when it ends as fs.refused
+ * violations (--violations-json). Then the `npx` form: the first start
  * fetches the server from a registry on the loopback, the second starts it
  * with no network at all, from the project's package cache.
  */
@@ -55,11 +56,13 @@ for (const run of runners()) {
   describe(`the reference MCP filesystem server under cordon, as ${run.who}`, () => {
     let w: World;
     let mcp: Connected;
+    let violations: string;
     before(async () => {
       w = run.world();
       own(w, run.opts);
+      violations = join(w.root, 'violations.json');
       // The server is granted the project and a directory outside it; cordon's defaults decide what it may write.
-      mcp = await connect(w, run.opts, [], [process.execPath, SERVER, w.proj, w.outside]);
+      mcp = await connect(w, run.opts, ['--violations-json', violations], [process.execPath, SERVER, w.proj, w.outside]);
     });
     after(async () => { await mcp?.close(); });
 
@@ -102,6 +105,26 @@ for (const run of runners()) {
       assert.equal(moved.isError, true, text(moved));
       assert.equal(readFileSync(config, 'utf8'), before);
       assert.ok(!existsSync(join(w.proj, '.git', 'hooks', 'pre-commit')));
+    });
+
+    it('when the server ends, the refused writes are reported as fs.refused violations, with the rule and the setting that would allow them', async () => {
+      await mcp.close();
+      // The client ends the server (stdin closed, then signals); cordon writes the file when its run ends.
+      let list: { type: string; op: string; path: string; rule: string; fix: string | null }[] = [];
+      for (let i = 0; i < 100 && list.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        try { list = JSON.parse(readFileSync(violations, 'utf8')) as typeof list; } catch { /* not written yet */ }
+      }
+      const refused = (path: string) => list.filter((v) => v.type === 'fs.refused' && v.path === path);
+      const created = refused(join(w.outside, 'new.txt'));
+      assert.ok(created.length > 0, JSON.stringify(list, null, 1));
+      assert.match(created[0]!.rule, /not writable/);
+      assert.match(created[0]!.fix ?? '', /filesystem\.allowWrite/);
+      assert.ok(refused(join(w.outside, 'made')).length > 0, 'create_directory');
+      const config = refused(join(w.proj, '.git', 'config'));
+      assert.ok(config.length > 0, JSON.stringify(list, null, 1));
+      assert.match(config[0]!.rule, /protected/);
+      assert.equal(config[0]!.fix, null);
     });
   });
 
