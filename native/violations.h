@@ -41,6 +41,9 @@
 #ifndef CORDON_VIOLATIONS_H
 #define CORDON_VIOLATIONS_H
 
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
 #ifndef SECCOMP_USER_NOTIF_FLAG_CONTINUE
 #define SECCOMP_USER_NOTIF_FLAG_CONTINUE (1UL << 0)
 #endif
@@ -167,7 +170,14 @@ static int install_listener(bool connect_calls, bool write_calls)
 			f[i].jf = (unsigned char)(at[f[i].jf & 0x7f] - (int)i - 1);
 	}
 	struct sock_fprog prog = { .len = (unsigned short)n, .filter = f };
-	int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	/* WAIT_KILLABLE_RECV (Linux 5.19): once PID 1 has taken a call, only a
+	 * fatal signal interrupts the wait. Without it a signal handler without
+	 * SA_RESTART (a timer, SIGCHLD) made an open(), unlink() or mkdir()
+	 * fail with EINTR, which those calls never do outside the sandbox
+	 * (test: "a signal handler without SA_RESTART"). Older kernels: without. */
+	int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &prog);
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 	return fd;
 }
 
