@@ -110,7 +110,7 @@ export function loadAllSettings(input: Pick<CompileInput, 'cwd' | 'home' | 'env'
  * own, the others may only narrow (compile() checks them). Looking for them
  * costs two lstat calls per directory level up to the repository root.
  */
-export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>, stateDir: string = runtimeDir()): LoadedSettings {
+export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | 'env' | 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings'>, stateDir: string = runtimeDir(input.env)): LoadedSettings {
   const out: Settings[] = [];
   const sources: SettingsSource[] = [];
   const untrusted: ParsedProject[] = [];
@@ -160,7 +160,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
-  const facts = input.facts ?? gatherFacts(input.env, helperPath(), runtimeDir());
+  const facts = input.facts ?? gatherFacts(input.env, helperPath(input.env), runtimeDir(input.env));
   const { helper, bwrap, stateDir } = facts;
   const loaded = loadSettingsSources(input, stateDir);
   const values = input.settings ?? [];
@@ -202,7 +202,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });
   }
   const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir));
-  const plan = planLinux(policy, { helper, bwrap, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
+  const plan = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
 }
 

@@ -40,7 +40,8 @@ import { commandNetwork, parseOverlay, type Overlay } from './policy/overlay.js'
 import { launchLinux, type Bridge } from './platform/linux/launch.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { guardRuns } from './platform/linux/guard.js';
-import { relayPath } from './platform/linux/helper-path.js';
+import { helperPath, relayPath } from './platform/linux/helper-path.js';
+import { gatherFacts } from './platform/linux/probe.js';
 import type { SandboxProcess, StdioChoice } from './platform/linux/sandbox-process.js';
 import { fnv1a, type PendingScan } from './platform/linux/scan.js';
 import { rememberLaunch, rememberRoots, startAhead } from './platform/linux/ahead.js';
@@ -260,8 +261,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 
   /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
   function compileFor(dir: string, env: NodeJS.ProcessEnv, command: readonly string[], overlay: Overlay | undefined, warn: (w: string) => void = () => {}, early: readonly PendingScan[] = []) {
-    const liveRuns = guardRuns(warn);
-    return compile({ cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) }, early);
+    const liveRuns = guardRuns(process.env, warn);
+    // cordon's own facts (its programs, its state, this kernel) come from the host process's environment; `env` is the command's.
+    const facts = gatherFacts(process.env, helperPath(process.env), runtimeDir(process.env));
+    return compile({ facts, cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) }, early);
   }
 
   /**
@@ -271,12 +274,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
    */
   function startFor(dir: string, env: NodeJS.ProcessEnv, stdio: readonly [StdioChoice, StdioChoice, StdioChoice], overlayKey: unknown) {
     const key = fnv1a(JSON.stringify(['library', dir, options.settings ?? null, options.userSettings === true, overlayKey ?? null]));
-    return { key, work: startAhead({ cwd: dir, key, env, stdio, own: heldUntilLaunch }) };
+    return { key, work: startAhead({ cwd: dir, key, env, host: process.env, stdio, own: heldUntilLaunch }) };
   }
 
   /** The handle's proxies, started with its first command that needs them. */
   function network(spec: NetworkPolicySpec) {
-    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(), relayPath(), () => {}));
+    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), () => {}));
     return session;
   }
 
@@ -308,7 +311,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       ahead = work.sandbox;
       const compiled = await compileFor(dir, env, [command, ...args], overlay, (w) => child.warnings.push(w), work.scans);
       // What the next command like this one starts ahead.
-      const state = runtimeDir();
+      const state = compiled.facts.stateDir;
       if (compiled.scan.patterns.length === 0) rememberRoots(state, key, dir, compiled.scan.roots, work.scans[0]?.roots);
       if (!compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
         rememberLaunch(state, key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, work.sandbox?.record);

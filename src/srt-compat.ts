@@ -37,7 +37,7 @@ export const SandboxManager = {
     if (process.platform !== 'linux') throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
     const text = JSON.stringify(config);
     parseSettings(text, 'SandboxManager.initialize config');
-    const file = join(runtimeDir(), `srt-config-${process.pid}-${randomBytes(6).toString('hex')}.json`);
+    const file = join(runtimeDir(process.env), `srt-config-${process.pid}-${randomBytes(6).toString('hex')}.json`);
     writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
     const before = settingsFile;
     settingsFile = file;

@@ -11,10 +11,10 @@ export function printDoctor(json: boolean): number {
     return 1;
   }
   let helper: string | undefined;
-  try { helper = helperPath(); } catch { helper = undefined; }
+  try { helper = helperPath(process.env); } catch { helper = undefined; }
   // A run whose cordon was killed is finished here too (journal.ts).
   if (helper) {
-    const state = runtimeDir();
+    const state = runtimeDir(process.env);
     const n = recoverJournals(state, (j) => finishKilledRun(j, helper!, state, (w) => process.stderr.write(`cordon: warning: ${w}\n`)));
     if (n > 0) process.stderr.write(`cordon doctor: finished the after-run check of ${n} run${n === 1 ? '' : 's'} whose cordon was killed\n`);
   }

@@ -70,7 +70,7 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
       case 'doctor':
         return printDoctor(cfg.json);
       case 'trust':
-        return runTrust(cfg.trust!, { cwd: realpathSync(process.cwd()), home: defaultHome(process.env), stateDir: runtimeDir(), json: cfg.json });
+        return runTrust(cfg.trust!, { cwd: realpathSync(process.cwd()), home: defaultHome(process.env), stateDir: runtimeDir(process.env), json: cfg.json });
       default:
         break;
     }
@@ -78,7 +78,7 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     // check runs nothing: its policy is the one `cordon true` would run under.
     const command = cfg.subcommand === 'check' ? ['true'] : toArgv(cfg);
     const cwd = realpathSync(process.cwd());
-    const liveRuns = cfg.subcommand === 'run' ? guardRuns((w) => process.stderr.write(`cordon: warning: ${w}\n`)) : undefined;
+    const liveRuns = cfg.subcommand === 'run' ? guardRuns(process.env, (w) => process.stderr.write(`cordon: warning: ${w}\n`)) : undefined;
     // Opened (created) before the policy is built, so the policy can make them
     // read-only inside, and before the command runs, so a link it puts at
     // the name cannot send cordon's write elsewhere.
@@ -111,7 +111,7 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     }, early.scans);
     // The roots this start scanned, and below what it launched: what the next start like it begins ahead (early.ts).
     const key = predictionKey(cwd, argv);
-    if (cfg.subcommand !== 'check' && compiled.scan.patterns.length === 0) rememberRoots(runtimeDir(), key, cwd, compiled.scan.roots, early.scans?.[0]?.roots);
+    if (cfg.subcommand !== 'check' && compiled.scan.patterns.length === 0) rememberRoots(compiled.facts.stateDir, key, cwd, compiled.scan.roots, early.scans?.[0]?.roots);
     if (cfg.subcommand === 'explain') {
       printExplain(compiled, cfg.json);
       return 0;
@@ -124,14 +124,14 @@ async function run(argv: readonly string[], early: Early, takeAhead: () => Sandb
     let bridge: Bridge | undefined;
     if (compiled.plan.network.mode === 'filtered') {
       const { startNetworkSession } = await import('../network/session.js');
-      const s = await startNetworkSession(compiled.policy.network, runtimeDir(), relayPath(), (e) => debug?.(`closed a connection to the ${e.via} proxy without a live command's secret`));
+      const s = await startNetworkSession(compiled.policy.network, compiled.facts.stateDir, relayPath(process.env), (e) => debug?.(`closed a connection to the ${e.via} proxy without a live command's secret`));
       session = s;
       bridge = s.attach(events!.emit).bridge;
       timeline?.mark('proxies');
     }
     // Not when bubblewrap must wait for placeholders.
     if (cfg.subcommand === 'run' && !compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
-      rememberLaunch(runtimeDir(), key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
+      rememberLaunch(compiled.facts.stateDir, key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, early.sandbox?.record);
     }
     try {
       const ahead = takeAhead();

@@ -51,11 +51,13 @@ export interface Held {
  * (owned: the CLI's signals; the library's: host-exit.ts). Anything that
  * goes wrong here is left for the normal path to report.
  */
-export function startAhead(o: { cwd: string; key: string; env: NodeJS.ProcessEnv; stdio?: readonly [StdioChoice, StdioChoice, StdioChoice]; own: (start: () => SandboxProcess) => Held }): EarlyWork {
+export function startAhead(o: { cwd: string; key: string; env: NodeJS.ProcessEnv; host?: NodeJS.ProcessEnv; stdio?: readonly [StdioChoice, StdioChoice, StdioChoice]; own: (start: () => SandboxProcess) => Held }): EarlyWork {
   try {
-    const helper = helperPath();
-    const state = runtimeDir();
-    if (!clearForEarlyStart(state, () => hostPrograms(helper))) return { scans: [] };
+    // Where cordon's programs and state are: cordon's own environment (`host`, the library's process), else the command's.
+    const host = o.host ?? o.env;
+    const helper = helperPath(host);
+    const state = runtimeDir(host);
+    if (!clearForEarlyStart(state, () => hostPrograms(helper, findBwrap(host)))) return { scans: [] };
     // `/` is never a writable root (policy.ts refuses it): a scan of the whole
     // machine here would only be waited out.
     const scan = o.cwd === '/' ? undefined : scanCommand([...new Set([o.cwd, ...rememberedRoots(state, o.key)])], [], state, ROOT_NAME_LIST);

@@ -15,9 +15,9 @@ import { runtimeDir } from './placeholders.js';
 import { findBwrap } from './probe.js';
 
 /** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
-export function hostPrograms(helper: string): string[] {
+export function hostPrograms(helper: string, bwrap: string): string[] {
   const root = packageRoot();
-  return [process.execPath, helper, findBwrap(process.env), join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
+  return [process.execPath, helper, bwrap, join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
 }
 
 /**
@@ -25,13 +25,13 @@ export function hostPrograms(helper: string): string[] {
  * was killed (journal.ts), and refuse to start while a sandbox that is still
  * running could have rewritten a program cordon is about to run on the host.
  */
-export function guardRuns(warn: (w: string) => void): Journal[] {
-  const state = runtimeDir();
-  const helper = helperPath();
+export function guardRuns(env: Readonly<Record<string, string | undefined>>, warn: (w: string) => void): Journal[] {
+  const state = runtimeDir(env);
+  const helper = helperPath(env);
   recoverJournals(state, (j) => finishKilledRun(j, helper, state, warn));
   const live = liveJournals(state);
   if (live.length === 0) return live;
-  const hit = writableByLiveRun(hostPrograms(helper), live);
+  const hit = writableByLiveRun(hostPrograms(helper, findBwrap(env)), live);
   if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
   return live;
 }

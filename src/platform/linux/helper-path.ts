@@ -11,8 +11,8 @@ import { packageRoot } from '../../package-root.js';
  * --preserve-symlinks, lies behind the private /tmp inside). A missing one
  * is an error with the fix.
  */
-function nativeProgram(file: string, envVar: string, what: string): string {
-  const p = process.env[envVar] ?? join(packageRoot(), 'native', 'build', file);
+function nativeProgram(env: Readonly<Record<string, string | undefined>>, file: string, envVar: string, what: string): string {
+  const p = env[envVar] ?? join(packageRoot(), 'native', 'build', file);
   try {
     accessSync(p, constants.X_OK);
     return realpathSync(p);
@@ -21,11 +21,11 @@ function nativeProgram(file: string, envVar: string, what: string): string {
   }
 }
 
-export function helperPath(): string {
-  return nativeProgram('cordon-helper', 'CORDON_HELPER', 'native helper');
+export function helperPath(env: Readonly<Record<string, string | undefined>>): string {
+  return nativeProgram(env, 'cordon-helper', 'CORDON_HELPER', 'native helper');
 }
 
 /** cordon-relay, built beside the helper. */
-export function relayPath(): string {
-  return nativeProgram('cordon-relay', 'CORDON_RELAY', 'network relay');
+export function relayPath(env: Readonly<Record<string, string | undefined>>): string {
+  return nativeProgram(env, 'cordon-relay', 'CORDON_RELAY', 'network relay');
 }

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
-import { acquirePlaceholders, releasePlaceholders, runtimeDir, type Holds } from './placeholders.js';
+import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
 import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
@@ -71,6 +71,9 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
+  // Where this run keeps its placeholder holds and its journal: cordon's state directory, as compile found it.
+  const stateDir = plan.stateDir;
+  if (!stateDir) throw new CordonError('CORDON_ERR_INTERNAL', 'the plan names no state directory for its placeholder holds and journal (compile() gives every plan one)');
   const mountedRo = plan.mounts.filter((m) => (m.kind === 'bind-ro' || m.kind === 'pin') && m.source === undefined).map((m) => m.path);
   const writable = plan.mounts.filter((m) => m.kind === 'bind-rw' && m.source === undefined).map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
@@ -97,7 +100,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rootIds: Record<string, string> | undefined;
   let finished = false;
   try {
-    if (early) holds = acquirePlaceholders(plan.placeholders, mountedRo, writable);
+    if (early) holds = acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable);
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     sandbox ??= startSandboxProcess(plan.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
@@ -135,16 +138,16 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     }
     void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
-      holds ??= acquirePlaceholders(plan.placeholders, mountedRo, writable);
+      holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable);
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
         rootIds = rootIdentities(plan.rescan.writable);
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
         const readOnly = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined).map((m) => m.path);
-        journal = writeJournal(runtimeDir(), { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
+        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
         // Should the process end before the step after the run: that step, from the journal, at once.
-        untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir: runtimeDir(), killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
+        untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.
@@ -157,7 +160,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // The scan after the run: its process starts now, while the command runs.
     if (plan.rescan) {
       const h = plan.rescan.helper;
-      rescanner = (opts.rescan ?? ((roots, patterns, names) => deferScan(h, roots, patterns, runtimeDir(), names)))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
+      rescanner = (opts.rescan ?? ((roots, patterns, names) => deferScan(h, roots, patterns, stateDir, names)))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
     }
     const [code, signal] = await sbx.closed;
     // Every record is in by now (the report pipe closed with bubblewrap's other pipes).

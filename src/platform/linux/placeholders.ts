@@ -38,12 +38,11 @@ export interface Holds {
  * pins its ancestors), and there is no fallback to a shared /tmp, which a
  * sandbox with a writable host /tmp could prepare.
  */
-export function runtimeDir(): string {
-  if (runtimeDirCache) return runtimeDirCache;
+export function runtimeDir(env: Readonly<Record<string, string | undefined>>): string {
   const uid = process.getuid?.() ?? 0;
   const abs = (v: string | undefined) => (v && v.startsWith('/') ? v : undefined);
-  const home = abs(process.env.HOME);
-  const base = abs(process.env.XDG_STATE_HOME) ?? (home && join(home, '.local', 'state')) ?? abs(process.env.XDG_RUNTIME_DIR);
+  const home = abs(env.HOME);
+  const base = abs(env.XDG_STATE_HOME) ?? (home && join(home, '.local', 'state')) ?? abs(env.XDG_RUNTIME_DIR);
   if (!base) throw new CordonError('CORDON_ERR_LAUNCH', 'cordon needs a private state directory and found no place for it: set HOME (or XDG_STATE_HOME) to a directory of your own');
   const dir = join(base, 'cordon');
   if (!existsSync(dir)) {
@@ -63,10 +62,8 @@ export function runtimeDir(): string {
       if (fresh) rmSync(fresh, { recursive: true, force: true });
     }
   }
-  return (runtimeDirCache = checkPrivate(dir, uid));
+  return checkPrivate(dir, uid);
 }
-
-let runtimeDirCache: string | undefined;
 
 /** Written by cordon into the state directory it made, before anything else goes there. */
 export const STATE_MARKER = '.cordon-state';
@@ -152,8 +149,7 @@ function readHolds(dir: string): { file: string; hold: HoldFile }[] {
  * this run's own. (Outside the writable roots nothing is created: a mount
  * point that vanished there fails the run, closed.)
  */
-export function acquirePlaceholders(placeholders: readonly string[], mounted: readonly string[], writable: readonly string[] = []): Holds {
-  const dir = runtimeDir();
+export function acquirePlaceholders(dir: string, placeholders: readonly string[], mounted: readonly string[], writable: readonly string[] = []): Holds {
   const file = join(dir, `hold-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   if (placeholders.length === 0 && mounted.length === 0) return { dir, file, paths: [] };
   return withLock(dir, () => {

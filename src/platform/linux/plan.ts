@@ -58,6 +58,8 @@ export interface LinuxFacts {
   readonly landlockOptional?: boolean;
   /** The caller's XDG_CACHE_HOME, if absolute: where Go keeps its build cache by default. */
   readonly xdgCacheHome?: string;
+  /** cordon's state directory (PlatformFacts.stateDir): where the launcher keeps its placeholder holds and the run's journal. */
+  readonly stateDir?: string;
   /** The caller's GOPATH (first entry), if absolute: where Go keeps its module cache by default. */
   readonly gopath?: string;
   /** The caller's values of the package cache variables it set (package-cache.ts CACHE_VARIABLES). */
@@ -122,6 +124,8 @@ export interface LandlockPlan {
 export interface LinuxPlan {
   /** The bubblewrap program (PlatformFacts.bwrap). */
   readonly bwrap: string;
+  /** Where the launcher keeps this run's placeholder holds and journal (PlatformFacts.stateDir; a plan without it is not launched). */
+  readonly stateDir?: string;
   /** bubblewrap arguments up to (not including) `--`, derived from baseMounts and mounts. */
   readonly bwrapArgs: readonly string[];
   /** What bubblewrap makes first, before `mounts`: the host's root read-only, /dev, /proc, the private /tmp. */
@@ -324,6 +328,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const arch = facts.arch ?? 'x86_64';
   return {
     bwrap: facts.bwrap,
+    ...(facts.stateDir ? { stateDir: facts.stateDir } : {}),
     bwrapArgs,
     baseMounts,
     mounts: [...bwrapMounts, ...helperMounts],

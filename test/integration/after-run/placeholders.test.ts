@@ -14,7 +14,7 @@ process.on('exit', () => rmSync(base, { recursive: true, force: true }));
 const { acquirePlaceholders, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../src/platform/linux/placeholders.js');
 
 test('the state directory is private', () => {
-  const d = runtimeDir();
+  const d = runtimeDir(process.env);
   assert.equal(d, join(base, 'state', 'cordon'));
   assert.equal(statSync(d).mode & 0o777, 0o700);
 });
@@ -22,20 +22,20 @@ test('the state directory is private', () => {
 test('acquire creates missing placeholders (and parents); release removes exactly those', () => {
   const proj = join(base, 'p1');
   mkdirSync(join(proj, 'keep'), { recursive: true });
-  const h = acquirePlaceholders([join(proj, '.envrc'), join(proj, 'a', 'b', '.vscode')], [join(proj, 'keep')]);
+  const h = acquirePlaceholders(runtimeDir(process.env), [join(proj, '.envrc'), join(proj, 'a', 'b', '.vscode')], [join(proj, 'keep')]);
   assert.ok(existsSync(join(proj, '.envrc')) && existsSync(join(proj, 'a', 'b', '.vscode')));
-  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')).length, 1);
+  assert.deepEqual(readdirSync(runtimeDir(process.env)).filter((n) => n.startsWith('hold-')).length, 1);
   releasePlaceholders(h);
   assert.deepEqual(readdirSync(proj).sort(), ['keep'], 'parents created for a placeholder go too; existing dirs stay');
-  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')), []);
+  assert.deepEqual(readdirSync(runtimeDir(process.env)).filter((n) => n.startsWith('hold-')), []);
 });
 
 test('a placeholder shared with another live run survives until the last one releases', () => {
   const proj = join(base, 'p2');
   mkdirSync(proj);
-  const a = acquirePlaceholders([join(proj, '.envrc')], []);
+  const a = acquirePlaceholders(runtimeDir(process.env), [join(proj, '.envrc')], []);
   // The second run's policy sees the placeholder as an existing directory it mounts read-only.
-  const b = acquirePlaceholders([], [join(proj, '.envrc')]);
+  const b = acquirePlaceholders(runtimeDir(process.env), [], [join(proj, '.envrc')]);
   assert.deepEqual(b.paths, [join(proj, '.envrc')]);
   releasePlaceholders(a);
   assert.ok(existsSync(join(proj, '.envrc')), 'still held by b');
@@ -46,18 +46,18 @@ test('a placeholder shared with another live run survives until the last one rel
 test("a placeholder released between another run's plan and its launch is put back and held", () => {
   const proj = join(base, 'p5');
   mkdirSync(proj);
-  const a = acquirePlaceholders([join(proj, '.idea')], []);
+  const a = acquirePlaceholders(runtimeDir(process.env), [join(proj, '.idea')], []);
   // b's plan was made while a's placeholder existed, so b mounts it as an existing directory...
   releasePlaceholders(a);
   assert.ok(!existsSync(join(proj, '.idea')));
   // ...and a released it before b launched: b must recreate its mount point, not fail.
-  const b = acquirePlaceholders([], [join(proj, '.idea')], [proj]);
+  const b = acquirePlaceholders(runtimeDir(process.env), [], [join(proj, '.idea')], [proj]);
   assert.ok(statSync(join(proj, '.idea')).isDirectory());
   assert.deepEqual(b.paths, [join(proj, '.idea')]);
   releasePlaceholders(b);
   assert.deepEqual(readdirSync(proj), []);
   // Outside every writable root, nothing is created (the mount then fails the run).
-  const c = acquirePlaceholders([], [join(proj, '.idea')], [join(base, 'elsewhere')]);
+  const c = acquirePlaceholders(runtimeDir(process.env), [], [join(proj, '.idea')], [join(base, 'elsewhere')]);
   assert.deepEqual(c.paths, []);
   assert.deepEqual(readdirSync(proj), []);
   releasePlaceholders(c);
@@ -69,19 +69,19 @@ test('holds of a dead run are swept; a placeholder the host wrote into is left a
   mkdirSync(join(proj, '.vscode'));
   writeFileSync(join(proj, '.vscode', 'user-file'), 'written on the host during the run');
   // A run that was SIGKILLed: pid 2^22+1 cannot exist (pid_max is at most 2^22).
-  writeFileSync(join(runtimeDir(), 'hold-4194305-dead.json'), JSON.stringify({ pid: 4194305, paths: [join(proj, '.envrc'), join(proj, '.vscode')] }));
-  sweepStale(runtimeDir());
+  writeFileSync(join(runtimeDir(process.env), 'hold-4194305-dead.json'), JSON.stringify({ pid: 4194305, paths: [join(proj, '.envrc'), join(proj, '.vscode')] }));
+  sweepStale(runtimeDir(process.env));
   assert.ok(!existsSync(join(proj, '.envrc')));
   assert.ok(existsSync(join(proj, '.vscode', 'user-file')));
-  assert.deepEqual(readdirSync(runtimeDir()).filter((n) => n.startsWith('hold-')), []);
+  assert.deepEqual(readdirSync(runtimeDir(process.env)).filter((n) => n.startsWith('hold-')), []);
 });
 
 test('a stale lock of a dead process is taken over', () => {
-  writeFileSync(join(runtimeDir(), 'placeholders.lock'), '4194305');
+  writeFileSync(join(runtimeDir(process.env), 'placeholders.lock'), '4194305');
   const proj = join(base, 'p4');
   mkdirSync(proj);
-  const h = acquirePlaceholders([join(proj, '.mcp.json')], []);
+  const h = acquirePlaceholders(runtimeDir(process.env), [join(proj, '.mcp.json')], []);
   releasePlaceholders(h);
-  assert.ok(!existsSync(join(runtimeDir(), 'placeholders.lock')));
+  assert.ok(!existsSync(join(runtimeDir(process.env), 'placeholders.lock')));
   assert.ok(!existsSync(join(proj, '.mcp.json')));
 });

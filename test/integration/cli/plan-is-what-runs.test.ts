@@ -64,7 +64,9 @@ function check(flags: string[], assertPlan: (plan: Plan) => void = () => {}, ext
   const helperOptions = nulList(readFileSync(join(rec.out, 'helper-options')));
   const report = helperOptions.length - (plan.helperArgs.length - 2);
   assert.deepEqual(helperOptions.slice(report), plan.helperArgs.slice(2));
-  for (let i = 0; i < report; i += 2) assert.match(helperOptions[i]!, /^--report-(fd|quiet|loud)$/, helperOptions.join(' '));
+  // Those are --report-* options and their values, nothing else.
+  if (report > 0) assert.equal(helperOptions[0], '--report-fd');
+  for (const o of helperOptions.slice(0, report)) assert.ok(o.startsWith('--report-') || !o.startsWith('--'), helperOptions.join(' '));
   assert.ok(readFileSync(join(rec.out, 'seccomp')).equals(Buffer.from(plan.seccomp.program, 'base64')), 'the seccomp program, byte for byte');
   const got = new Map(nulList(readFileSync(join(rec.out, 'env'))).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   for (const [k, v] of Object.entries(plan.env)) assert.equal(got.get(k), v, k);

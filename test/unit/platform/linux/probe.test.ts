@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, uptime } from 'node:os';
 import { join } from 'node:path';
 import { gatherFacts, hostEnv, LANDLOCK_ABI_CACHE, probeLandlockAbi } from '../../../../src/platform/linux/probe.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { repoRoot } from '../../../helpers/native.js';
 
 /** A stand-in for the helper's `landlock-abi` that answers `abi` and counts how often it was asked. */
 function fakeHelper(dir: string, abi: number): { path: string; asked: () => number } {
@@ -59,4 +60,21 @@ test('gatherFacts reads the environment it is given, not process.env', () => {
     else process.env.CORDON_BWRAP = saved;
   }
   assert.deepEqual(hostEnv({ PATH: '/bin', TMPDIR: '/t' }), { TMPDIR: '/t' });
+});
+
+test('only the entry points read process.env: everything below them is handed its environment', () => {
+  const entries = new Set(['src/cli/main.ts', 'src/cli/early.ts', 'src/cli/doctor.ts', 'src/sandbox.ts', 'src/srt-compat.ts']);
+  const readers: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(join(repoRoot, dir), { withFileTypes: true })) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (rel.endsWith('.ts')) {
+        const code = readFileSync(join(repoRoot, rel), 'utf8').split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n');
+        if (/process\.env\b/.test(code) && !entries.has(rel)) readers.push(rel);
+      }
+    }
+  };
+  walk('src');
+  assert.deepEqual(readers, []);
 });
