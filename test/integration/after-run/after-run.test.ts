@@ -115,6 +115,21 @@ test('a command that unlocks a directory that was locked before the run and lock
   chmodSync(join(w.proj, 'hide'), 0o755);
 });
 
+test('a command that unlocks a directory locked before the run and locks one whose name is not UTF-8 (a repository in it) still fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const old = join(w.proj, 'old');
+  mkdirSync(old);
+  chownSync(old, u.uid, u.gid);
+  chmodSync(old, 0o000);
+  // The scanner names the new one in a U record JavaScript cannot decode: the names compared were one before, none after.
+  const r = cordon(w, ['--', '/bin/sh', '-c', "chmod 755 old && d=$(printf 'h\\377') && mkdir -p \"$d/r\" && git init -q \"$d/r\" && chmod 000 \"$d\""], { asUser: u.name });
+  const hide = Buffer.concat([Buffer.from(w.proj + '/h'), Buffer.from([0xff])]);
+  try { chmodSync(hide, 0o755); } catch { /* not made */ }
+  assert.equal(r.status, 125, `the run passed with one directory locked for another: ${r.stderr}`);
+  assert.match(r.stderr, /could not look at everything below .*a name that is not valid UTF-8/);
+});
+
 test('a repository the command hides from the scan after the run by making its directory searchable but unreadable (chmod 111, which host git still uses) fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const u = testUser()!;
   const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
