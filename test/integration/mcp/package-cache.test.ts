@@ -119,6 +119,17 @@ for (const run of runners()) {
       assert.deepEqual(readdirSync(w.outside), before);
     });
 
+    it('a cache directory removed between runs is made again (the run after it may have its sandbox started ahead)', () => {
+      const w = run.world();
+      // Two runs: the second starts its sandbox ahead from the first's launch record (cli/early.ts).
+      for (let i = 0; i < 2; i++) assert.equal(sh(w, 'true', [], run.opts).status, 0);
+      const dir = cacheOf(w, 'proj');
+      rmdirSync(dir);
+      const r = sh(w, 'echo again > /tmp/.cache/x && cat /tmp/.cache/x', [], run.opts);
+      assert.equal(r.status, 0, show(r));
+      assert.equal(readFileSync(join(cacheOf(w, 'proj'), 'x'), 'utf8'), 'again\n');
+    });
+
     it('two runs of one project at the same moment both work and share the cache', async () => {
       const w = run.world();
       const rs = await Promise.all([1, 2].map((n) => cordonAsync(w, run.opts, `mkdir -p /tmp/.cache/npm && echo ${n} > /tmp/.cache/npm/run-${n} && sleep 0.3 && ls /tmp/.cache/npm`)));
