@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fnv1a } from '../../../src/platform/linux/scan.js';
+import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chownSync, cordon, makeWorld, testUser } from '../../helpers/cordon.js';
@@ -76,8 +77,9 @@ test('CLI matrix', () => {
     if (row.stderr) assert.match(r.stderr, row.stderr, label);
     if (row.notStdout) assert.doesNotMatch(r.stdout, row.notStdout, label);
   }
-  // Neither run in / scanned the machine: the project's runs left their scan cache, nothing left one for /.
-  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, []]))}.cache`);
+  // Neither run in / scanned the machine: the project's runs left their scan cache (the scan before a run also
+  // reports the names protected at repository roots), nothing left one for /.
+  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, [], ROOT_NAME_LIST]))}.cache`);
   assert.ok(existsSync(cache([w.proj])), 'the project scan has its cache (the name is computed right)');
   assert.ok(!existsSync(cache(['/'])), 'no scan of /');
 });
