@@ -163,3 +163,17 @@ for (const r of runners()) {
     assert.match(res.stderr, new RegExp(`cordon: 1 operation was refused:\\n {2}create of "${w.outside}/planted".*to allow it: filesystem\\.allowWrite: add "${w.outside}"`));
   });
 }
+
+for (const r of runners()) {
+  test(`a command that makes more distinct refusals than are reported (decoys first, then the one that matters) is not summarised as if the list were whole (${r.who})`, { timeout: 120_000 }, async () => {
+    const w = r.world();
+    own(w, r.opts);
+    // 1100 distinct refused creates outside the writable root, then one in .git: past MAX_EVENTS (1000) nothing is reported.
+    const script = 'i=0; while [ $i -lt 1100 ]; do command : 2>/dev/null > /usr/cordon-decoy-$i; i=$((i+1)); done; command : 2>/dev/null > .git/config; exit 0';
+    const res = await run(w, ['--', '/bin/sh', '-c', script], r.opts);
+    assert.equal(res.status, 0, res.stderr);
+    // At most MAX_EVENTS of the 1101 distinct refusals are listed (fewer when the helper drops records): the run must say so.
+    assert.match(res.stderr, /cordon: \d+ operations were refused/);
+    assert.match(res.stderr, /not all refused operations were reported/, `the summary reads as complete: ${res.stderr.slice(-600)}`);
+  });
+}
