@@ -810,10 +810,8 @@ static int run(const struct run_config *c)
 	int pass[2] = { -1, -1 };
 	if (supervised && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pass) < 0)
 		die("socketpair");
-	if (c->report_fd >= 0 && (fcntl(c->report_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(c->report_fd, F_SETFL, O_NONBLOCK) < 0))
+	if (c->report_fd >= 0 && fcntl(c->report_fd, F_SETFD, FD_CLOEXEC) < 0)
 		die("the report fd");
-	if (c->report_fd >= 0)
-		(void)fcntl(c->report_fd, F_SETPIPE_SZ, 1 << 20); /* room for bursts; the system's limit may allow less */
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
@@ -846,7 +844,7 @@ static int run(const struct run_config *c)
 	report.loud = c->report_loud;
 	report.n_loud = c->n_report_loud;
 	if (report.fd >= 0) {
-		/* Never CMD's (close-on-exec was set before fork), never blocking us, never a SIGPIPE to PID 1. */
+		/* Never CMD's (close-on-exec was set before fork), never a SIGPIPE to PID 1. */
 		signal(SIGPIPE, SIG_IGN);
 	}
 	if (supervised) {

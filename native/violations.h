@@ -11,13 +11,15 @@
  * memory, and another of its threads may change it after we read it; for a
  * report that is fine), the descriptors, the rate. So: every string is read
  * with a bound, every reply is CONTINUE whatever happens while we look
- * (a failure to look drops the record, never the call), and records go out
- * on a non-blocking pipe: when cordon reads too slowly they are dropped,
- * the command never waits on cordon. The record fd is close-on-exec: the
+ * (a failure to look drops the record, never the call), and records are
+ * written by a thread of their own: when cordon reads too slowly, the calls
+ * waiting to be described pile up and past WJOBS are dropped (counted); the
+ * command never waits on cordon. The record fd is close-on-exec: the
  * command never holds it and cannot write records of its own.
  *
  * Record (all fields NUL-terminated): OP PID FLAGS FACTS1 PATH1 FACTS2 PATH2.
- * The last record, when some were dropped: D 0 COUNT - / (empty) (empty).
+ * The last record, written when CMD has ended and every call is described: D 0 COUNT - /
+ * (empty) (empty), COUNT the calls dropped (hex). A stream without it is incomplete.
  *   OP      o open/openat/openat2/creat, t truncate, m mkdir, n mknod,
  *           u unlink, r rmdir, R rename, l link, s symlink, M chmod,
  *           C chown, U utimensat
@@ -441,10 +443,13 @@ static void report_flush(void)
 	while (wq.busy > 0 || wq.n > 0)
 		if (pthread_cond_timedwait(&wq.idle, &wq.m, &until) != 0)
 			break;
-	unsigned long dropped = report.dropped + wq.n + wq.busy;
+	bool idle = wq.busy == 0 && wq.n == 0;
+	unsigned long dropped = report.dropped;
 	pthread_mutex_unlock(&wq.m);
-	/* The last record says how many were dropped, so that cordon can say its list is incomplete. */
-	if (dropped) {
+	/* The last record says how many were dropped, so that cordon can say its list is incomplete.
+	 * Not while the describer may still be writing (its record would be cut): cordon takes a
+	 * stream that ends without this record as incomplete. */
+	if (idle) {
 		char rec[64];
 		int n = snprintf(rec, sizeof rec, "D%c0%c%lx%c-%c/%c%c", 0, 0, dropped, 0, 0, 0, 0);
 		/* The pipe may be full: wait for room until the same deadline. */
@@ -471,8 +476,9 @@ static void describe_job(struct wjob *j)
 		rec[len++] = 0;
 	} else
 		ok = false;
-	/* One write of at most PIPE_BUF bytes is atomic; a full pipe drops the record, never blocks. */
-	if (!ok || len > PIPE_BUF || write(report.fd, rec, len) != (ssize_t)len)
+	/* The fd is a stream (Node's stdio "pipe" is a socket pair): whole records only, so this
+	 * thread waits for room; the command never does (it waits for nothing but the reads). */
+	if (!ok || len > PIPE_BUF || !write_all(report.fd, rec, len))
 		report.dropped++;
 }
 

@@ -286,7 +286,7 @@ export interface RefusalStats {
   readonly repeated: number;
   /** Records past MAX_RECORDS or MAX_EVENTS, or malformed: not looked at. */
   readonly skipped: number;
-  /** Calls the helper heard of but could not describe (the pipe was full, too many waiting, a record too long): the reports may be incomplete. */
+  /** Calls the helper heard of but could not describe (too many waiting, a record too long), at least 1 when its records ended early: the reports may be incomplete. */
   readonly dropped: number;
 }
 
@@ -308,10 +308,14 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
   let repeated = 0;
   let skipped = 0;
   let dropped = 0;
+  // The helper's last record (D) says the stream is whole; one that ends without it (PID 1 killed, or out of time describing) is not.
+  let whole = false;
+  let heard = false;
   let ended: (() => void) | undefined;
   const end = new Promise<void>((resolve) => { ended = resolve; });
   const take = (r: WriteRecord | undefined) => {
-    if (r?.op === 'D') { dropped += r.flags; return; }
+    heard = true;
+    if (r?.op === 'D') { dropped += r.flags; whole = true; return; }
     // Past the caps nothing is classified: a flood costs cordon no more than reading it.
     if (!r || records >= MAX_RECORDS || seen.size >= MAX_EVENTS) { skipped++; return; }
     records++;
@@ -343,7 +347,7 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
     },
     async done() {
       await end;
-      return { records, reported: seen.size, repeated, skipped, dropped };
+      return { records, reported: seen.size, repeated, skipped, dropped: dropped + (heard && !whole ? 1 : 0) };
     },
   };
 }
