@@ -125,9 +125,10 @@ for (const { who, owner, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 4), ['WROTE', 'ELSEWHERE-HIDDEN', 'SECRET-HIDDEN', 'S']);
-    // /tmp inside: the project's /tmp/<x>, the command's own file, and cordon's helper if cordon lives in /tmp.
+    // /tmp inside: the project's /tmp/<x>, the command's own file, the project's package cache
+    // (/tmp/.cache, package-cache.ts), and cordon's helper if cordon lives in /tmp.
     const shown = lines.slice(4).sort();
-    assert.deepEqual(shown.filter((n) => n !== helperTop), [basename(t.top), 'scratch'].sort());
+    assert.deepEqual(shown.filter((n) => n !== helperTop && n !== '.cache'), [basename(t.top), 'scratch'].sort());
     assert.equal(readFileSync(join(t.app, 'out.txt'), 'utf8'), 'OUT\n');
     assert.ok(existsSync(join(t.app, 'dist')) && !existsSync(join(t.app, 'build')));
     assert.ok(!existsSync('/tmp/scratch'), 'the private /tmp reached the host');

@@ -520,6 +520,8 @@ describe('scan', () => {
       `S\t${root}/.git/modules/a/b/modules/nested`,
       `S\t${root}/.git/modules/plain`,
       `S\t${root}/x1/x2/x3/x4/deep/.git/modules/m`,
+      // The unreadable directory by name (the step after the run compares them: after-run.ts unreadableWarning).
+      `U\t${root}/locked`,
     ]);
     assert.equal(r.stderr, '');
   });
@@ -545,6 +547,7 @@ describe('scan', () => {
       `S\t${root}/.git/modules/a/b`,
       `S\t${root}/.git/modules/a/b/modules/nested`,
       `S\t${root}/.git/modules/plain`,
+      `U\t${root}/locked`,
     ]);
     const zero = await runHelper(['scan', '--max-depth', '0', '--', root], asUser);
     assert.deepEqual(scanRecords(zero.stdout).filter((l) => l.startsWith('G')), [`G\t${root}`]);
