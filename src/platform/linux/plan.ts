@@ -137,6 +137,12 @@ export interface LinuxPlan {
   readonly placeholders: readonly string[];
   readonly landlock: LandlockPlan;
   /**
+   * Where the refusal reports need no record (violations.ts): `quiet`, the
+   * plainly writable roots, and `loud`, what lies below them that a rule or
+   * a mount guards. Made here, from the plan's own view of each path.
+   */
+  readonly reports?: { readonly quiet: readonly string[]; readonly loud: readonly string[] };
+  /**
    * The seccomp filter: its options, the program compiled from them that the
    * helper installs, and the table of what it refuses made from the same
    * options (test/unit/cli/explain.test.ts runs each row through the bytes).
@@ -335,6 +341,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     helperArgs,
     placeholders,
     landlock,
+    reports: reportPaths(policy.rules, [...bwrapMounts, ...helperMounts], landlock.rw, state),
     // The table is made when read (explain reads it; a run does not): ~40 us saved on every start.
     seccomp: { options: seccompOptions, arch, program: compileSeccompFilter(arch, seccompOptions), get table() { return seccompDenials(seccompOptions); } },
     // TMPDIR only where /tmp is writable: shown read-only, the caller's TMPDIR stays.
@@ -460,6 +467,27 @@ export function stateOf(p: string, rules: readonly FsRule[], privateTmp = true):
 const NONE: ReadonlyMap<string, string> = new Map();
 
 /** stateOf for many paths under one policy, the rules indexed once (the refusal monitor asks for every write it hears of: violations.ts). */
+/** Pseudo file systems: what is written there is no file (a report names none). */
+export const PSEUDO_FS = ['/proc', '/dev', '/sys'];
+
+/** LinuxPlan.reports, from the plan's mounts, its Landlock write roots and its view of each path. */
+export function reportPaths(rules: readonly FsRule[], mounts: readonly { readonly path: string }[], rw: readonly string[], state: (p: string) => PathState): { quiet: string[]; loud: string[] } {
+  const quiet = rw.filter((q) => !PSEUDO_FS.some((d) => isWithin(q, d)) && state(q).readable && state(q).write === 'rw');
+  const below = (p: string) => quiet.some((q) => p !== q && isWithin(p, q));
+  const marks = [...new Set([...rules.map((r) => r.path), ...mounts.map((m) => m.path)].filter(below))].sort();
+  // The outermost marks: one lookup per ancestor (hundreds of marks with many repositories).
+  const loud = new Set<string>();
+  for (const m of marks) {
+    let covered = false;
+    for (let a = m; !covered; a = dirname(a)) {
+      covered = loud.has(a);
+      if (a === sep) break;
+    }
+    if (!covered) loud.add(m);
+  }
+  return { quiet, loud: [...loud] };
+}
+
 export function stateLookup(rules: readonly FsRule[]): (p: string) => PathState {
   const byPath = indexRules(rules);
   const privateTmp = hasPrivateTmp(byPath.get(PRIVATE_TMP) ?? []);

@@ -28,7 +28,7 @@ import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
 import type { FsRule, Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { checkPath, type CheckAnswer, type PathOperation } from './check.js';
-import { stateLookup, type LinuxPlan, type PathState } from './plan.js';
+import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
 
 /** What one refusal is handed to the caller as: an fs.refused event without what the stream stamps (v, time, commandId; message is made from the fields). */
 export type FsRefusal = Omit<FsRefusedEvent, 'v' | 'time' | 'commandId' | 'message'> & { readonly type: 'fs.refused' };
@@ -111,7 +111,7 @@ const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
 
 /** Pseudo-filesystems the policy says nothing about (bubblewrap's own /dev, /proc, and /sys): never reported. */
-const PSEUDO = ['/proc', '/dev', '/sys'];
+const PSEUDO = PSEUDO_FS;
 
 export interface Classifier {
   (r: WriteRecord): FsRefusal | undefined;
@@ -214,14 +214,9 @@ export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
  * record it keeps is classified here as any other: the filter only spares
  * the command's plainly allowed writes the round trip to cordon.
  */
-export function quietPaths(policy: Policy, plan: LinuxPlan): { quiet: string[]; loud: string[] } {
-  const state = stateLookup(policy.rules);
-  const quiet = plan.landlock.rw.filter((q) => !PSEUDO.some((d) => isWithin(q, d)) && state(q).readable && state(q).write === 'rw');
-  const below = (p: string) => quiet.some((q) => p !== q && isWithin(p, q));
-  const marks = [...new Set([...policy.rules.map((r) => r.path), ...plan.mounts.map((m) => m.path)].filter(below))].sort();
-  const loud: string[] = [];
-  for (const m of marks) if (!loud.some((l) => isWithin(m, l))) loud.push(m);
-  return { quiet, loud };
+export function quietPaths(policy: Policy, plan: LinuxPlan): { readonly quiet: readonly string[]; readonly loud: readonly string[] } {
+  // The plan made them with its own view of each path; a new index of every rule costs milliseconds with many repositories.
+  return plan.reports ?? reportPaths(policy.rules, plan.mounts, plan.landlock.rw, stateLookup(policy.rules));
 }
 
 function memo(f: (p: string) => PathState): (p: string) => PathState {
