@@ -71,7 +71,10 @@
  *     with stdout on fd OUT, stderr on fd ERR and nothing else open, and
  *     that writes its exit status as one byte on fd STATUS; then closes
  *     OUT, ERR and STATUS and execs PROG (bubblewrap) in this process, so
- *     cordon's child is PROG itself.
+ *     cordon's child is PROG itself. With `--then THEN OUT2 ERR2 STATUS2`
+ *     before PROG, a second child waits for the arguments of another scan
+ *     (the one after the run) on fd THEN, NUL-terminated each, and runs it
+ *     as the first, on OUT2, ERR2 and STATUS2; EOF with none ends it.
  *
  *   cordon-helper setaside ROOT OP...
  *     Runs on the host after a run: moves aside, fd-relative beneath ROOT,
@@ -2569,6 +2572,38 @@ static int cmd_connect(int argc, char **argv)
 
 #include "setaside.h"
 
+/* with-scan --then: waits for the arguments of a scan on fds[0] (each
+ * NUL-terminated; EOF with none: nothing to do), then runs it with stdout on
+ * fds[1], stderr on fds[2] and its status as one byte on fds[3]. */
+static int then_scan(const int fds[4])
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 || dup2(fds[3], 3) < 0 || dup2(fds[0], 4) < 0)
+		return 125;
+	if (syscall(__NR_close_range, 5U, ~0U, 0U) != 0)
+		return 125;
+	size_t len = 0;
+	char *buf = read_all(4, "the scan's arguments", &len);
+	if (len == 0)
+		return 0;
+	if (buf[len - 1] != '\0')
+		die("the scan's arguments: not NUL-terminated");
+	int n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	char **args = calloc((size_t)n + 1, sizeof *args);
+	if (!args)
+		die("calloc");
+	for (size_t i = 0, k = 0; i < len; k++) {
+		args[k] = buf + i;
+		i += strlen(buf + i) + 1;
+	}
+	unsigned char rc = (unsigned char)cmd_scan(n, args);
+	fflush(stdout);
+	(void)!write(3, &rc, 1);
+	return rc;
+}
+
 /* with-scan: see the top of this file. */
 static int cmd_with_scan(int argc, char **argv)
 {
@@ -2581,6 +2616,22 @@ static int cmd_with_scan(int argc, char **argv)
 	if (errno || *end || n > (unsigned long)argc - 5 || out < 3 || err < 3 || status < 3)
 		usage();
 	char **scan = argv + 4, **prog = argv + 4 + n;
+	/* --then THEN OUT2 ERR2 STATUS2: a second scan, of arguments cordon
+	 * writes on THEN (NUL-terminated each) once it knows them, from a process
+	 * forked now, before the first scan changes anything of this one's. */
+	int then[4] = { -1, -1, -1, -1 };
+	if (prog[0] && strcmp(prog[0], "--then") == 0) {
+		if ((unsigned long)argc - 4 - n < 6)
+			usage();
+		for (int i = 0; i < 4; i++)
+			then[i] = parse_fd(prog[1 + i]);
+		prog += 5;
+		pid_t spare = fork();
+		if (spare < 0)
+			die("fork");
+		if (spare == 0)
+			_exit(then_scan(then));
+	}
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork");
@@ -2600,6 +2651,9 @@ static int cmd_with_scan(int argc, char **argv)
 	close(out);
 	close(err);
 	close(status);
+	for (int i = 0; i < 4; i++)
+		if (then[i] >= 0)
+			close(then[i]);
 	execv(prog[0], prog);
 	fprintf(stderr, "cordon-helper: cannot run %s: %s\n", prog[0], strerror(errno));
 	return 127;

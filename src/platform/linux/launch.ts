@@ -13,7 +13,7 @@ import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
-import { deferScan, type DeferredScan, type ScanResult } from './scan.js';
+import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
@@ -160,7 +160,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // The scan after the run: its process starts now, while the command runs.
     if (plan.rescan) {
       const h = plan.rescan.helper;
-      rescanner = (opts.rescan ?? ((roots, patterns, names) => deferScan(h, roots, patterns, stateDir, names)))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
+      // In the process started with the sandbox's where there is one (`with-scan --then`): no process start now.
+      const after = sbx.after;
+      rescanner = (opts.rescan ?? ((roots, patterns, names) => (after ? deferFromPipes(after, roots, patterns, stateDir, names) : deferScan(h, roots, patterns, stateDir, names))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
     }
     const [code, signal] = await sbx.closed;
     // Every record is in by now (the report pipe closed with bubblewrap's other pipes).
@@ -198,6 +200,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   } finally {
     finished = true;
     if (!rescanned) rescanner?.cancel();
+    // Not used (no scan after this run, or another made it): it ends without looking at anything.
+    sandbox?.after?.args.end();
     relay?.kill('SIGKILL');
     if (holds) releasePlaceholders(holds);
     opts.mark?.('cleanup');

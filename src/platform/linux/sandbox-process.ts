@@ -44,6 +44,8 @@ import { PROTOCOL } from '../../protocol.js';
 
 /** The scan's stdout, stderr and status in a start with `scan` (helper `with-scan` closes them before it execs bubblewrap). */
 export const SCAN_FDS = [11, 12, 13] as const;
+/** The scan after the run, in the same start (`with-scan --then`): its arguments (written by cordon), stdout, stderr, status. */
+export const THEN_FDS = [14, 15, 16, 17] as const;
 
 /** The descriptors above (native/protocol.json: fd). */
 export const FDS = PROTOCOL.fd;
@@ -94,6 +96,12 @@ export interface SandboxProcess {
   kill(): Promise<void>;
   /** With `scan`: the scan's stdout, stderr and one byte of exit status (SCAN_FDS). */
   readonly scanned?: { readonly out: Readable; readonly err: Readable; readonly status: Readable };
+  /**
+   * With `scan`: the process that makes the scan after the run, waiting for
+   * its arguments on `args` (scan.ts scanAfterFromPipes); an `args` ended
+   * with none lets it go. Ended by kill() too.
+   */
+  readonly after?: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable };
   /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
   killNow(): number[];
 }
@@ -118,17 +126,27 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const bwrapArgv = [bwrap, '--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)];
-  const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, ...bwrapArgv] : bwrapArgv;
-  const child = spawn(program!, argv, { stdio: scan ? [...layout, 'pipe', 'pipe', 'pipe'] : layout, env, detached: true });
+  const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, '--then', ...THEN_FDS.map(String), ...bwrapArgv] : bwrapArgv;
+  const child = spawn(program!, argv, { stdio: scan ? [...layout, ...SCAN_FDS.map(() => 'pipe' as const), ...THEN_FDS.map(() => 'pipe' as const)] : layout, env, detached: true });
   let spawnError: Error | undefined;
   const exited = new Promise<void>((resolve) => {
     child.on('exit', () => resolve());
     child.on('error', () => resolve());
   });
   child.on('error', (e) => { spawnError = e; });
-  const closed = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-    child.on('close', (c, s) => resolve([c, s]));
-  });
+  // bubblewrap has ended and every pipe of its own is drained. Not Node's
+  // 'close', which waits for every pipe of the start, the scans' too: the
+  // scan after the run (`with-scan --then`) holds its pipes until it has run.
+  const own = (child.stdio as unknown as (Readable | Writable | null)[]).slice(1, layout.length).filter((s): s is Readable | Writable => s !== null && s !== undefined);
+  const drained = (s: Readable | Writable) => new Promise<void>((resolve) => { if (s.closed || s.destroyed) resolve(); else s.once('close', () => resolve()); });
+  const closed = scan
+    ? new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (c, s) => { void Promise.all(own.map(drained)).then(() => resolve([c, s])); });
+      child.once('error', () => resolve([null, null]));
+    })
+    : new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.on('close', (c, s) => resolve([c, s]));
+    });
   const [stdin, stdout, messages, argsFd, info, seccompFd, readyFd, block, helperArgsFd, stderr, reports] = child.stdio as unknown as [Writable | null, Readable | null, Readable, Writable, Readable, Writable, Readable, Writable, Writable, Readable | null, Readable];
   stdin?.on('error', () => {});
   if (err === 'ignore') stderr?.resume();
@@ -137,6 +155,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   argsFd.end(Buffer.from(bwrapArgs.map((a) => `${a}\0`).join('')));
 
   const pipeAt = (fd: number) => (child.stdio as unknown as Readable[])[fd]!;
+  const after = scan ? { args: (child.stdio as unknown as Writable[])[THEN_FDS[0]]!, out: pipeAt(THEN_FDS[1]), err: pipeAt(THEN_FDS[2]), status: pipeAt(THEN_FDS[3]) } : undefined;
+  after?.args.on('error', () => {});
   let adopted: ((message: Buffer) => void) | undefined;
   let held: Buffer[] = [];
   let heldBytes = 0;
@@ -183,6 +203,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     // Before any fd closes: an EOF on the block fd would let bubblewrap go
     // on (into a helper with no options, which runs nothing).
     child.kill('SIGKILL');
+    after?.args.end();
     block.destroy();
     helperArgsFd.destroy();
     seccompFd.destroy();
@@ -231,6 +252,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     },
     kill,
     ...(scan ? { scanned: { out: pipeAt(SCAN_FDS[0]), err: pipeAt(SCAN_FDS[1]), status: pipeAt(SCAN_FDS[2]) } } : {}),
+    ...(after ? { after } : {}),
     killNow() {
       killed = true;
       const pids = [pid, child.pid ?? 0].filter((p) => p > 0);

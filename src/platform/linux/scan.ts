@@ -16,7 +16,7 @@ import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNul
 import { isUtf8 } from 'node:buffer';
 import { realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { isWithin } from '../../policy/paths.js';
 
@@ -168,6 +168,23 @@ export function scanFromPipes(roots: readonly string[], patterns: readonly strin
   });
   result.catch(() => {}); // an unused scan must not become an unhandled rejection
   return { roots, patterns, names, result };
+}
+
+/**
+ * deferScan in a process already waiting (helper `with-scan --then`, started
+ * with the sandbox process): go() writes it the scan's arguments, cancel()
+ * ends them unwritten. Its records, stderr and status come as scanFromPipes'.
+ */
+export function deferFromPipes(pipes: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable }, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): DeferredScan {
+  const sorted = [...roots].sort();
+  const scan = scanFromPipes(sorted, patterns, names, pipes);
+  return {
+    go: () => {
+      pipes.args.end(Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1).map((a) => `${a}\0`).join('')));
+      return scan.result;
+    },
+    cancel: () => { pipes.args.end(); },
+  };
 }
 
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
