@@ -25,7 +25,7 @@
  * test/integration/library/overlay.test.ts.
  */
 import { CordonError } from '../errors.js';
-import { isPlainObject } from './schema.js';
+import { at, isPlainObject } from './schema.js';
 import { parseSettings, type Settings } from './settings.js';
 import { allowCovers, PROJECT_KEYS, refuseWideningKeys, type ParsedProject, type WideningHints } from './project.js';
 import { networkSpec, type NetworkPolicySpec } from './policy.js';
@@ -146,13 +146,4 @@ export function commandNetwork(handle: readonly Settings[], o: Overlay | undefin
   if (o.widen || !o.replaces.has('network.allowedDomains')) return spec;
   const base = networkSpec(handle, EMPTY_RULES);
   return { ...spec, allow: spec.allow.filter((r) => base.allow.some((b) => allowCovers(b, r))) };
-}
-
-function at(json: Record<string, unknown>, key: string): { found: boolean; value?: unknown } {
-  let v: unknown = json;
-  for (const k of key.split('.')) {
-    if (!isPlainObject(v) || !Object.hasOwn(v, k)) return { found: false };
-    v = v[k];
-  }
-  return { found: true, value: v };
 }

@@ -27,7 +27,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, rea
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { CordonError } from '../errors.js';
-import { isPlainObject } from './schema.js';
+import { at, isPlainObject } from './schema.js';
 import { parseSettings, type NetworkMode, type PathEntry, type Settings } from './settings.js';
 import { networkSpec, type CliRules } from './policy.js';
 import type { DomainRule, HostPattern } from '../network/domain-rules.js';
@@ -260,15 +260,6 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'git.safeDirectories': only([], 'an entry makes git trust repositories another user owns'),
 };
 
-/** Dotted path into a JSON object: the value, or undefined when a key on the way is missing. */
-function at(json: Record<string, unknown>, key: string): { found: boolean; value?: unknown } {
-  let v: unknown = json;
-  for (const k of key.split('.')) {
-    if (!isPlainObject(v) || !Object.hasOwn(v, k)) return { found: false };
-    v = v[k];
-  }
-  return { found: true, value: v };
-}
 
 /** The keys of a project file that can widen and that it sets (for `cordon trust` to show). */
 export function wideningKeysIn(json: Record<string, unknown>): string[] {

@@ -116,6 +116,16 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** A dotted key's value in a JSON object (`found` false when a key on the way is missing). */
+export function at(json: Record<string, unknown>, key: string): { found: boolean; value?: unknown } {
+  let v: unknown = json;
+  for (const k of key.split('.')) {
+    if (!isPlainObject(v) || !Object.hasOwn(v, k)) return { found: false };
+    v = v[k];
+  }
+  return { found: true, value: v };
+}
+
 function joinKey(path: string, key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? (path ? `${path}.${key}` : key) : `${path}[${JSON.stringify(key)}]`;
 }

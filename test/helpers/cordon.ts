@@ -11,6 +11,18 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CLI = join(ROOT, 'bin', 'cordon.cjs');
 
+/**
+ * A command that plants a repository in `fresh/` whose core.fsmonitor
+ * touches $MARK on the host's next `git status`, says so (`PLANTED`) and
+ * waits: for tests that stop cordon, or its host, while it runs.
+ */
+export const PLANT = [
+  'mkdir -p fresh && cd fresh && git init -q',
+  'git config core.fsmonitor "$PWD/.plant"',
+  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > .plant && chmod +x .plant',
+  'touch ../PLANTED && exec sleep 60',
+].join(' && ');
+
 const WORLD_BASE = '/var/tmp';
 const worlds: string[] = [];
 process.on('exit', () => {

@@ -12,14 +12,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, makeWorld, cordon, testUser, type World } from '../../helpers/cordon.js';
+import { CLI, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
 
-const PLANT = [
-  'mkdir -p fresh && cd fresh && git init -q',
-  'git config core.fsmonitor "$PWD/.plant"',
-  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > .plant && chmod +x .plant',
-  'touch ../PLANTED && exec sleep 60',
-].join(' && ');
 
 function start(w: World, opts: { asUser?: string; wrap?: string[] } = {}): ChildProcess {
   const env = { ...w.env, MARK: join(w.outside, 'MARK') };

@@ -12,14 +12,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
+import { makeWorld, PLANT, ROOT, testUser, type World } from '../../helpers/cordon.js';
 
-const PLANT = [
-  'mkdir -p fresh && cd fresh && git init -q',
-  'git config core.fsmonitor "$PWD/.plant"',
-  'printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > .plant && chmod +x .plant',
-  'touch ../PLANTED && exec sleep 60',
-].join(' && ');
 
 /** The embedding program: runs PLANT, then ends as `how` says once the command has planted. */
 function hostProgram(w: World, how: 'exit' | 'unhandled' | 'own-handler'): string {
