@@ -62,7 +62,8 @@ for (const run of runners()) {
       own(w, run.opts);
       violations = join(w.root, 'violations.json');
       // The server is granted the project and a directory outside it; cordon's defaults decide what it may write.
-      mcp = await connect(w, run.opts, ['--violations-json', violations], [process.execPath, SERVER, w.proj, w.outside]);
+      // The server comes from this checkout's node_modules: readable inside also from a clone under /tmp (the sandbox's /tmp is private).
+      mcp = await connect(w, run.opts, ['--violations-json', violations, '--allow-read', join(ROOT, 'node_modules')], [process.execPath, SERVER, w.proj, w.outside]);
     });
     after(async () => { await mcp?.close(); });
 
