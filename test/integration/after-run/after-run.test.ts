@@ -102,13 +102,19 @@ test('an unprivileged user gets the second scan too (its own state directory and
   chmodSync(join(w.proj, 'l'), 0o755);
 });
 
-test('a command that unlocks a directory that was locked before the run and locks another (a repository in it) still fails the run, closed: locked directories are compared by name', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+/** A world of the test user's whose `old` is locked (chmod 000) before the run. */
+function lockedBeforeRun() {
   const u = testUser()!;
   const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
   const old = join(w.proj, 'old');
   mkdirSync(old);
   chownSync(old, u.uid, u.gid);
   chmodSync(old, 0o000);
+  return { u, w };
+}
+
+test('a command that unlocks a directory that was locked before the run and locks another (a repository in it) still fails the run, closed: locked directories are compared by name', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const { u, w } = lockedBeforeRun();
   const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old && mkdir -p hide/r && git init -q hide/r && chmod 000 hide'], { asUser: u.name });
   assert.equal(r.status, 125, `the run passed with one directory locked for another: ${r.stderr}`);
   assert.match(r.stderr, /\/hide could not be read after the run, and could before it/);
@@ -116,12 +122,7 @@ test('a command that unlocks a directory that was locked before the run and lock
 });
 
 test('a command that unlocks a directory locked before the run and locks one whose name is not UTF-8 (a repository in it) still fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
-  const u = testUser()!;
-  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
-  const old = join(w.proj, 'old');
-  mkdirSync(old);
-  chownSync(old, u.uid, u.gid);
-  chmodSync(old, 0o000);
+  const { u, w } = lockedBeforeRun();
   // The scanner names the new one in a U record JavaScript cannot decode: the names compared were one before, none after.
   const r = cordon(w, ['--', '/bin/sh', '-c', "chmod 755 old && d=$(printf 'h\\377') && mkdir -p \"$d/r\" && git init -q \"$d/r\" && chmod 000 \"$d\""], { asUser: u.name });
   const hide = Buffer.concat([Buffer.from(w.proj + '/h'), Buffer.from([0xff])]);

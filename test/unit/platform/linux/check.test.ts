@@ -10,9 +10,7 @@ import { planLinux, stateOf } from '../../../../src/platform/linux/plan.js';
 import { checkConnect, checkPath, parseTarget, readOnlyRule, readRule, writeRule, type PathOperation } from '../../../../src/platform/linux/check.js';
 import { parseAllowedDomains, parseDeniedDomains } from '../../../../src/network/domain-rules.js';
 
-const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', helperMounts: false, landlockAbi: 7 };
-const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
-const rule = (path: string, access: FsRule['access'], source: string, kind: FsRule['kind'] = 'dir', weak?: boolean): FsRule => ({ path, kind, access, source, ...(weak ? { weak } : {}) });
+import { facts, fds, rule } from '../../../helpers/rules.js';
 
 const RULES: FsRule[] = [
   rule('/h/.ssh', 'deny-read', 'default: credential store', 'dir', true),

@@ -11,9 +11,7 @@ import type { FsRule, Policy } from '../../../../src/policy/policy.js';
 import { planLinux } from '../../../../src/platform/linux/plan.js';
 import { classifier, parseRecords, quietPaths, type WriteRecord } from '../../../../src/platform/linux/violations.js';
 
-const facts = { helper: '/opt/cordon/helper', bwrap: '/usr/bin/bwrap', helperMounts: false, landlockAbi: 7 };
-const fds = { info: 4, seccomp: 5, ready: 6, block: 7 };
-const rule = (path: string, access: FsRule['access'], source: string, kind: FsRule['kind'] = 'dir', weak?: boolean): FsRule => ({ path, kind, access, source, ...(weak ? { weak } : {}) });
+import { facts, fds, rule } from '../../../helpers/rules.js';
 
 const RULES: FsRule[] = [
   rule('/h/.ssh', 'deny-read', 'default: credential store', 'dir', true),
