@@ -24,10 +24,11 @@
  *           u unlink, r rmdir, R rename, l link, s symlink, M chmod,
  *           C chown, U utimensat
  *   FLAGS   the call's flags in hex (open flags; renameat2 flags), else 0
- *   FACTS   about PATH as the sandbox sees it, after the call returned
- *           (a refused call changed nothing): one type letter (f regular,
+ *   FACTS   about PATH as the sandbox sees it: one type letter, as
+ *           it was just before the call went on (f regular,
  *           d directory, l symlink (not followed), c, b, p, s, - missing,
- *           ? unknown), then P if its directory exists, then for an
+ *           ? unknown), then, after the call returned (a refused call
+ *           changed nothing there), P if its directory exists, then for an
  *           existing non-directory what faccessat(W_OK, AT_EACCESS) says:
  *           w (writable), a (EACCES: the file's own permissions), r (EROFS),
  *           then T if, with --report-truncate, the call truncates and a
@@ -232,6 +233,7 @@ struct wpath {
 	char *asked; /* base + "/" + path, as the command gave it (malloc'd: a queued call holds only its own bytes) */
 	bool ok;
 	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
+	char before; /* its type letter (FACTS) just before the call went on; 0 unknown */
 };
 
 /* Reads and anchors one path argument, before the call goes on (the cwd is the command's to change after). */
@@ -252,6 +254,27 @@ static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *r
 			w->asked = NULL;
 	}
 	w->ok = w->asked != NULL;
+}
+
+static char type_letter(bool exists, mode_t m)
+{
+	return !exists ? '-' : S_ISREG(m) ? 'f' : S_ISDIR(m) ? 'd' : S_ISLNK(m) ? 'l' : S_ISCHR(m) ? 'c' : S_ISBLK(m) ? 'b' : S_ISFIFO(m) ? 'p' : S_ISSOCK(m) ? 's' : '?';
+}
+
+/*
+ * What the path's last name is just before the call goes on: the kernel
+ * judges the call on this, and the command may change it the moment the
+ * call returns (a temporary file renamed over a protected one, then
+ * unlinked), before the describer looks. One lookup, two for a link the
+ * call follows.
+ */
+static void wpath_before(struct wpath *w, bool follow)
+{
+	struct stat st;
+	bool exists = fstatat(AT_FDCWD, w->asked, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (exists && follow && S_ISLNK(st.st_mode) && stat(w->asked, &st) != 0)
+		st.st_mode = S_IFLNK; /* dangling: the link itself, as the describer reports it */
+	w->before = type_letter(exists, st.st_mode);
 }
 
 /* FACTS and PATH for one anchored path, appended to rec; false if it cannot be resolved. */
@@ -304,7 +327,8 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 				followed = true;
 			} /* else a dangling link: reported as the link ('l') */
 		}
-		facts[f++] = !exists ? '-' : S_ISREG(st.st_mode) ? 'f' : S_ISDIR(st.st_mode) ? 'd' : S_ISLNK(st.st_mode) ? 'l' : S_ISCHR(st.st_mode) ? 'c' : S_ISBLK(st.st_mode) ? 'b' : S_ISFIFO(st.st_mode) ? 'p' : S_ISSOCK(st.st_mode) ? 's' : '?';
+		/* The type the call met, not the one the command left after it. */
+		facts[f++] = w->before ? w->before : type_letter(exists, st.st_mode);
 		facts[f++] = 'P';
 		if (exists && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode)) {
 			int r = followed ? faccessat(AT_FDCWD, full, W_OK, AT_EACCESS) : faccessat(dfd, last, W_OK, AT_EACCESS);
@@ -530,11 +554,11 @@ static void enqueue_job(struct wjob *j)
 
 /*
  * One write-intent call: its paths are read and anchored while it waits
- * (what it named, relative to its cwd or directory fd as they are now), it
- * goes on, and the rest (resolving, looking at what lies there, the
- * record) happens on the describer thread, so the command waits only for
- * the reads. A refused call changed nothing, so looking after it is
- * looking at what the kernel judged.
+ * (what it named, relative to its cwd or directory fd as they are now) and
+ * what each names is looked up (its type: the command may remove or
+ * create it right after the call), it goes on, and the rest (resolving,
+ * looking at the directory and the mount, the record) happens on the
+ * describer thread, so the command waits only for the reads and lookups.
  */
 static void handle_write_notice(int listener, const struct seccomp_notif *req)
 {
@@ -568,6 +592,17 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 			struct stat st;
 			j->a.was_file = stat(j->a.asked, &st) == 0 && S_ISREG(st.st_mode);
 		}
+		j->follow = c->follow;
+		if ((j->op == 'o' && (j->flags & (O_NOFOLLOW | O_EXCL))) || ((j->op == 'M' || j->op == 'C' || j->op == 'U') && c->flags >= 0 && (j->flags & AT_SYMLINK_NOFOLLOW)))
+			j->follow = false;
+#ifdef SYS_lchown
+		if (req->data.nr == SYS_lchown)
+			j->follow = false;
+#endif
+		if (j->a.ok)
+			wpath_before(&j->a, j->follow);
+		if (j->b.ok)
+			wpath_before(&j->b, false);
 		/* What we read belongs to the thread that asked, not to a recycled pid. */
 		if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) < 0)
 			j->a.ok = false;
@@ -578,13 +613,6 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 		wq_busy(-1);
 		return;
 	}
-	j->follow = c->follow;
-	if ((j->op == 'o' && (j->flags & (O_NOFOLLOW | O_EXCL))) || ((j->op == 'M' || j->op == 'C' || j->op == 'U') && c->flags >= 0 && (j->flags & AT_SYMLINK_NOFOLLOW)))
-		j->follow = false;
-#ifdef SYS_lchown
-	if (req->data.nr == SYS_lchown)
-		j->follow = false;
-#endif
 	enqueue_job(j);
 }
 #undef CWD

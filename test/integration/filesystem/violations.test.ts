@@ -113,6 +113,30 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.stats.records, 2); // the rename was heard of, and judged no refusal
   });
 
+  test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
+    const w = world();
+    // A temporary file renamed over a protected one (EBUSY: a mount point), then
+    // unlinked at once, as an atomic writer cleans up: 20 repositories' configs,
+    // each refusal reported although the source is gone when it is described.
+    const repos = Array.from({ length: 20 }, (_, i) => `r${i}`);
+    for (const r of repos) assert.equal(spawnSync('git', ['init', '-q', join(w.proj, r)]).status, 0);
+    own(w, opts);
+    const script = [
+      'import os, sys',
+      'for r in sys.argv[1:]:',
+      '    t = r + "/.git/tmp"',
+      '    open(t, "w").close()',
+      '    try: os.rename(t, r + "/.git/config")',
+      '    except OSError: pass',
+      '    os.unlink(t)',
+    ].join('\n');
+    const r = run(w, `python3 -c '${script}' ${repos.join(' ')}`, opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const reported = r.events.filter((e) => e.op === 'rename' && /^rename \(replacing\): EBUSY$/.test(e.detail ?? '')).map((e) => e.path).sort();
+    assert.deepEqual(reported, repos.map((x) => join(w.proj, x, '.git', 'config')).sort());
+    for (const x of repos) assert.ok(!existsSync(join(w.proj, x, '.git', 'tmp')));
+  });
+
   test(`no-delete: deleting, truncating and renaming away are reported with the no-delete rule; creating is not (${who})`, () => {
     const w = world();
     // The working directory itself (no-delete may not lie beneath a read-write path).
