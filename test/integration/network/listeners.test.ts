@@ -23,7 +23,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -73,7 +73,7 @@ test('the proxies\' Unix sockets: only a live command of their own session opens
   const u = testUser()!;
   const target = await server();
   // A state directory others may pass through (0711), so the session's own directory is what stops them.
-  const state = mkdtempSync(join('/var/tmp', 'cordon-listeners-'));
+  const state = tempDir(join('/var/tmp', 'cordon-listeners-'));
   chmodSync(state, 0o711);
   const spec = { ...networkSpec([parseSettings(JSON.stringify({ network: { allowedDomains: [`127.0.0.1:${target.port}`] } }), 't')], { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }), unixSockets: [] };
   const foreignA: string[] = [];
