@@ -815,6 +815,13 @@ static int run(const struct run_config *c)
 		die("socketpair");
 	if (c->report_fd >= 0 && fcntl(c->report_fd, F_SETFD, FD_CLOEXEC) < 0)
 		die("the report fd");
+	/* Not dumpable, before CMD exists: CMD (same uid, no capabilities) can at
+	 * no moment ptrace PID 1, read its memory or take its descriptors (the
+	 * listener above all) with pidfd_getfd, whatever the host's Yama setting.
+	 * The child inherits it until its exec, which makes CMD dumpable again
+	 * (a debugger inside works on CMD's own processes). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die("prctl(PR_SET_DUMPABLE)");
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
@@ -834,12 +841,6 @@ static int run(const struct run_config *c)
 		exec_child(c->cmd);
 	}
 	setpgid(child, child); /* also from here, so the group exists before any relay */
-
-	/* Not dumpable: CMD (same uid, no capabilities) cannot ptrace PID 1, read
-	 * its memory or take its descriptors (the listener above all) with
-	 * pidfd_getfd, whatever the host's Yama setting. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		die("prctl(PR_SET_DUMPABLE)");
 	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
 	report.fd = c->report_fd;
 	report.quiet = c->report_quiet;

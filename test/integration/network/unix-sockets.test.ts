@@ -6,10 +6,11 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { cordonAsync, makeWorld, type World } from '../../helpers/cordon.js';
+import { CLI, cordonAsync, makeWorld, type World } from '../../helpers/cordon.js';
 
 interface Recorder { server: Server; connections: number; got: string[] }
 
@@ -120,6 +121,25 @@ test("the command cannot take the supervisor's listener (or any descriptor) from
   } finally {
     other.server.close();
   }
+});
+
+test('PID 1 is not dumpable at any moment the command exists: it gives that up before the fork that makes the command', () => {
+  const w = makeWorld();
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(w.outside, 'x.sock')] } }));
+  const trace = join(w.outside, 'trace');
+  const r = spawnSync('strace', ['-f', '-qq', '-s', '256', '-o', trace, '-e', 'trace=prctl,clone,clone3,fork,vfork,execve', CLI, '--settings', settings, '--', 'true'], { cwd: w.proj, env: w.env, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  // The sandbox's PID 1 is the process that execs `cordon-helper run`; in its own lines, what comes after that.
+  const lines = readFileSync(trace, 'utf8').split('\n');
+  const pid = lines.find((l) => /execve\("[^"]*cordon-helper", \["[^"]*", "run"/.test(l))?.split(/\s+/)[0];
+  assert.ok(pid, 'no helper in the trace');
+  const own = lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(pid.length + 1));
+  const after = own.slice(own.findIndex((l) => l.startsWith('execve(')));
+  const fork = after.findIndex((l) => /^(clone3?|fork|vfork)\(/.test(l));
+  const dumpable = after.findIndex((l) => /^prctl\(PR_SET_DUMPABLE, (0|SUID_DUMP_DISABLE)\)/.test(l));
+  assert.ok(fork > 0 && dumpable > 0, after.join('\n'));
+  assert.ok(dumpable < fork, after.join('\n'));
 });
 
 test('a granted path that is not a socket: the warning reaches the user, and nothing is granted', async () => {
