@@ -34,6 +34,8 @@ export interface CheckAnswer {
 }
 
 const TMP = '/tmp';
+/** The source of a refusal by a mount point (a pinned or protected path), which no setting lifts. */
+export const MOUNT_POINT = 'a mount point in the sandbox';
 
 /** The answer for a path operation. `path`: the asked path made absolute and resolved (paths.ts resolvePath). */
 export function checkPath(operation: PathOperation, target: string, path: ResolvedPath, policy: Policy, plan: LinuxPlan): CheckAnswer {
@@ -77,9 +79,10 @@ export function checkPath(operation: PathOperation, target: string, path: Resolv
     return { ...base, allowed: false, because: `its directory ${parent} is ${what}${by ? ` by ${describe(by)}` : ' (no rule makes it writable)'}: nothing in it can be removed`, ...ruleOf(by) };
   }
   const here = plan.mounts.find((m) => m.path === p);
-  if (here) return { ...base, allowed: false, because: `it is a mount point in the sandbox (${here.why}): it cannot be removed or renamed away` };
+  // No setting lifts these: the mount is there because something beneath or here is protected.
+  if (here) return { ...base, allowed: false, because: `it is a mount point in the sandbox (${here.why}): it cannot be removed or renamed away`, rule: { path: here.path, source: `${MOUNT_POINT}: ${here.why}` } };
   const beneath = plan.mounts.find((m) => m.path !== p && isWithin(m.path, p));
-  if (beneath) return { ...base, allowed: false, because: `it holds ${beneath.path}, a mount point in the sandbox (${beneath.why}), which cannot be removed, so it cannot be emptied` };
+  if (beneath) return { ...base, allowed: false, because: `it holds ${beneath.path}, a mount point in the sandbox (${beneath.why}), which cannot be removed, so it cannot be emptied`, rule: { path: beneath.path, source: `${MOUNT_POINT} beneath it: ${beneath.why}` } };
   return { ...base, allowed: true, because: `read-write by ${describe(wr)}, and so is its directory`, ...ruleOf(wr) };
 }
 

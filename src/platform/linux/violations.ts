@@ -27,7 +27,7 @@ import type { Readable } from 'node:stream';
 import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
 import type { FsRule, Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { checkPath, type CheckAnswer, type PathOperation } from './check.js';
+import { checkPath, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
 import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
 
 /** What one refusal is handed to the caller as: an fs.refused event without what the stream stamps (v, time, commandId; message is made from the fields). */
@@ -249,7 +249,7 @@ export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string
     return { rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: addWrite };
   }
   const where = JSON.stringify(r.path);
-  if (r.source.startsWith('protected')) return { rule: `built-in: ${r.source} (${r.path})`, fix: null };
+  if (r.source.startsWith('protected') || r.source.startsWith(MOUNT_POINT)) return { rule: `built-in: ${r.source} (${r.path})`, fix: null };
   const file = /^(.*): filesystem\.(\w+)\[\d+\]$/.exec(r.source);
   const key = file ? file[2]! : FLAG_KEYS[r.source];
   const from = file ? ` (in ${file[1]})` : FLAG_KEYS[r.source] ? ` (${r.source})` : '';

@@ -113,6 +113,16 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.stats.records, 2); // the rename was heard of, and judged no refusal
   });
 
+  test(`renaming a directory pinned because it holds a repository names the mount, not a write grant; no setting is offered (${who})`, () => {
+    const w = world();
+    assert.equal(spawnSync('git', ['init', '-q', join(w.proj, 'libs', 'sub')]).status, 0);
+    own(w, opts);
+    const r = run(w, 'mv libs libs2; rmdir libs/sub; test -d libs/sub/.git', opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(brief(r.events).map((e) => [e.op, e.path, e.fix]), [['rename', join(w.proj, 'libs'), null], ['delete', join(w.proj, 'libs', 'sub'), null]]);
+    for (const e of r.events) assert.match(e.rule, /^built-in: a mount point in the sandbox: pinned: /);
+  });
+
   test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
     const w = world();
     // A temporary file renamed over a protected one (EBUSY: a mount point), then
