@@ -131,10 +131,11 @@ test('PID 1 is not dumpable at any moment the command exists: it gives that up b
   const r = spawnSync('strace', ['-f', '-qq', '-s', '256', '-o', trace, '-e', 'trace=prctl,clone,clone3,fork,vfork,execve', CLI, '--settings', settings, '--', 'true'], { cwd: w.proj, env: w.env, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
   // The sandbox's PID 1 is the process that execs `cordon-helper run`; in its own lines, what comes after that.
-  const lines = readFileSync(trace, 'utf8').split('\n');
-  const pid = lines.find((l) => /execve\("[^"]*cordon-helper", \["[^"]*", "run"/.test(l))?.split(/\s+/)[0];
+  // Each line: the pid (padded with spaces to a width), then the call.
+  const lines = readFileSync(trace, 'utf8').split('\n').map((l) => /^(\d+)\s+(.*)$/.exec(l)).filter((m) => m !== null).map((m) => ({ pid: m[1]!, call: m[2]! }));
+  const pid = lines.find((l) => /^execve\("[^"]*cordon-helper", \["[^"]*", "run"/.test(l.call))?.pid;
   assert.ok(pid, 'no helper in the trace');
-  const own = lines.filter((l) => l.startsWith(`${pid} `)).map((l) => l.slice(pid.length + 1));
+  const own = lines.filter((l) => l.pid === pid).map((l) => l.call);
   const after = own.slice(own.findIndex((l) => l.startsWith('execve(')));
   const fork = after.findIndex((l) => /^(clone3?|fork|vfork)\(/.test(l));
   const dumpable = after.findIndex((l) => /^prctl\(PR_SET_DUMPABLE, (0|SUID_DUMP_DISABLE)\)/.test(l));
