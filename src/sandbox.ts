@@ -32,7 +32,7 @@ import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { compile, defaultHome } from './compile.js';
+import { compile, defaultHome, type CompileInput } from './compile.js';
 import { CordonError } from './errors.js';
 import { parseSettings, type Settings } from './policy/settings.js';
 import { isPlainObject } from './policy/schema.js';
@@ -44,7 +44,7 @@ import { helperPath, relayPath } from './platform/linux/helper-path.js';
 import { gatherFacts } from './platform/linux/probe.js';
 import type { SandboxProcess, StdioChoice } from './platform/linux/sandbox-process.js';
 import { fnv1a, type PendingScan } from './platform/linux/scan.js';
-import { rememberLaunch, rememberRoots, startAhead } from './platform/linux/ahead.js';
+import { rememberLaunch, rememberRoots, startAhead, type EarlyWork } from './platform/linux/ahead.js';
 import { heldUntilLaunch } from './platform/linux/host-exit.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
 import type { NetworkRules, NetworkSession } from './network/session.js';
@@ -118,7 +118,7 @@ export interface ExecResult {
   /** The command's exit status; 128+N when a signal ended it. */
   readonly exitCode: number;
   readonly signal: NodeJS.Signals | null;
-  /** What the step after the run moved aside or could not check (each a sentence). */
+  /** cordon's warnings about the command, each a sentence: its policy's (a grant it could not apply) and the step after the run's (moved aside, could not check). */
   readonly warnings: readonly string[];
   /** The command's id, as its events carry it. */
   readonly commandId: string;
@@ -141,7 +141,7 @@ export class SandboxChild extends EventEmitter {
   stderr: Readable | null = null;
   exitCode: number | null = null;
   signalCode: NodeJS.Signals | null = null;
-  /** What the step after the run said (moved aside, could not check). */
+  /** cordon's warnings about this command: its policy's (a grant it could not apply) and the step after the run's (moved aside, could not check). */
   readonly warnings: string[] = [];
   /** The last signal kill() sent, if any. */
   killedWith: NodeJS.Signals | undefined;
@@ -240,7 +240,36 @@ export function launched(): boolean {
 }
 let ranCommand = false;
 
-export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+export function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
+  return openSandbox(options);
+}
+
+/**
+ * @internal What the CLI's run adds to a handle (cli/main.ts runs its
+ * command through this library): sources a settings object cannot name,
+ * the work it began before this code was loaded, its terminal's signals,
+ * and where its messages go as they happen.
+ */
+export interface RunInternals {
+  /** --settings files, the rule flags, --ignore-*-settings, --dangerously-allow-missing-landlock, the files cordon writes during the run. */
+  readonly compile?: Pick<CompileInput, 'settingsFiles' | 'ignoreUserSettings' | 'ignoreProjectSettings' | 'rules' | 'protectedFiles' | 'landlockOptional'>;
+  /** Work begun before the policy was compiled (cli/early.ts), and the key its prediction is kept under: for the first command. */
+  readonly early?: { readonly key: string; readonly work: EarlyWork };
+  /** The signals this process gets go to the command until its step after the run is done (launch.ts), instead of ending it (host-exit.ts). */
+  readonly forwardSignals?: boolean;
+  /** Each warning as soon as it is known. */
+  readonly onWarning?: (w: string) => void;
+  /** bubblewrap's own messages as they come (else they are added to the error of a launch that failed). */
+  readonly onMessage?: (m: Buffer) => void;
+  readonly debug?: (m: string) => void;
+  /** --debug's timeline: called as each phase ends. */
+  readonly mark?: (phase: string) => void;
+}
+
+const NO_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] } as const;
+
+/** createSandbox, with what only cordon's own CLI passes. @internal */
+export async function openSandbox(options: SandboxOptions = {}, internals: RunInternals = {}): Promise<Sandbox> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
@@ -264,7 +293,19 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const liveRuns = guardRuns(process.env, warn);
     // cordon's own facts (its programs, its state, this kernel) come from the host process's environment; `env` is the command's.
     const facts = gatherFacts(process.env, helperPath(process.env), runtimeDir(process.env));
-    return compile({ facts, cwd: dir, home, env, settingsFiles: [], settings: [given], ignoreUserSettings: options.userSettings !== true, rules: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] }, command, liveRuns, ...(overlay ? { overlay } : {}) }, early);
+    const cli = internals.compile;
+    // The CLI's sources are files and flags: no settings object unless one was given.
+    const values = cli && options.settings === undefined ? [] : [given];
+    return compile({
+      facts, cwd: dir, home, env, command, liveRuns, settings: values,
+      settingsFiles: cli?.settingsFiles ?? [],
+      ignoreUserSettings: cli ? cli.ignoreUserSettings : options.userSettings !== true,
+      rules: cli?.rules ?? NO_RULES,
+      ...(cli?.ignoreProjectSettings ? { ignoreProjectSettings: true } : {}),
+      ...(cli?.protectedFiles ? { protectedFiles: cli.protectedFiles } : {}),
+      ...(cli?.landlockOptional ? { landlockOptional: true } : {}),
+      ...(overlay ? { overlay } : {}),
+    }, early);
   }
 
   /**
@@ -279,9 +320,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 
   /** The handle's proxies, started with its first command that needs them. */
   function network(spec: NetworkPolicySpec) {
-    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), () => {}));
+    const debug = internals.debug;
+    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}));
     return session;
   }
+  /** The CLI's early work goes to the first command only. */
+  let early = internals.early;
 
   function spawnIn(command: string, args: readonly string[], opts: SpawnOptions): SandboxChild {
     // A wrong overlay is the caller's mistake, refused before anything starts (as child_process does with wrong arguments).
@@ -302,14 +346,20 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     opts.signal?.addEventListener('abort', abort, { once: true });
     if (opts.signal?.aborted) abort();
     let attached: { bridge: Bridge; release(): void } | undefined;
-    let ahead: { take(): SandboxProcess | undefined } | undefined;
+    let ahead: { take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined } | undefined;
     let netEntry: { sources: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
+    const warn = (w: string) => { child.warnings.push(w); internals.onWarning?.(w); };
     void (async () => {
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
       child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
-      const { key, work } = startFor(dir, env, stdio, opts.policy === undefined && opts.widen === undefined ? undefined : [opts.policy ?? null, opts.widen ?? null]);
+      const begun = early;
+      early = undefined;
+      const { key, work } = begun ?? startFor(dir, env, stdio, opts.policy === undefined && opts.widen === undefined ? undefined : [opts.policy ?? null, opts.widen ?? null]);
       ahead = work.sandbox;
-      const compiled = await compileFor(dir, env, [command, ...args], overlay, (w) => child.warnings.push(w), work.scans);
+      const compiled = await compileFor(dir, env, [command, ...args], overlay, warn, work.scans);
+      for (const w of [...compiled.policy.warnings, ...compiled.plan.warnings]) warn(w);
+      internals.mark?.('compile');
+      internals.debug?.(`compiled: ${compiled.plan.mounts.length} mounts, ${compiled.plan.placeholders.length} placeholders`);
       // What the next command like this one starts ahead.
       const state = compiled.facts.stateDir;
       if (compiled.scan.patterns.length === 0) rememberRoots(state, key, dir, compiled.scan.roots, work.scans[0]?.roots);
@@ -318,23 +368,32 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       }
       if (compiled.plan.network.mode === 'filtered') {
         const sources = compiled.sources ?? [given];
-        const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay));
+        const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay, internals.compile?.rules));
         attached = a;
         netEntry = { sources, overlay, setRules: a.setRules };
         live.add(netEntry);
+        internals.mark?.('proxies');
       }
       let messages = '';
       const { refusalMonitor } = await import('./platform/linux/violations.js');
       const taken = ahead?.take();
+      // A signal while the policy was compiled ended the sandbox started ahead: the command ends by it, never started.
+      const stopped = ahead?.stoppedBy();
+      if (stopped) {
+        await taken?.kill();
+        return end(child, 128 + (osConstants.signals[stopped] ?? 0), stopped);
+      }
       const result = await launchLinux(compiled.plan, {
-        env, stdio, forwardSignals: false,
+        env, stdio, forwardSignals: internals.forwardSignals === true,
         ...(taken ? { ahead: taken } : {}),
         refusals: refusalMonitor(compiled.policy, compiled.plan, child.stream.emit),
         ...(attached ? { bridge: attached.bridge } : {}),
         onStart: (io, signal) => child.started(io, signal),
-        onMessage: (m) => { messages += m.toString(); },
+        onMessage: internals.onMessage ?? ((m) => { messages += m.toString(); }),
         onEvent: child.stream.emit,
-        warn: (w) => child.warnings.push(w),
+        warn,
+        ...(internals.debug ? { debug: internals.debug } : {}),
+        ...(internals.mark ? { mark: internals.mark } : {}),
       }).catch((e: unknown) => {
         if (e instanceof CordonError && messages) e.message += `\n${messages.trim()}`;
         throw e;
@@ -402,7 +461,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       handleJson.network = nextJson.network;
       handleVersions.add(next);
       given = next;
-      for (const c of live) c.setRules(commandNetwork(current(c.sources), c.overlay));
+      for (const c of live) c.setRules(commandNetwork(current(c.sources), c.overlay, internals.compile?.rules));
     },
     events() {
       const q: EventQueue<CordonEvent> = new EventQueue(() => readers.delete(q));

@@ -28,7 +28,7 @@ import { CordonError } from '../errors.js';
 import { at, isPlainObject } from './schema.js';
 import { parseSettings, type Settings } from './settings.js';
 import { allowCovers, PROJECT_KEYS, refuseWideningKeys, type ParsedProject, type WideningHints } from './project.js';
-import { networkSpec, type NetworkPolicySpec } from './policy.js';
+import { networkSpec, type CliRules, type NetworkPolicySpec } from './policy.js';
 
 /** Where an overlay's rules say they come from (rule sources, events, errors). */
 export const OVERLAY_FILE = 'options.policy';
@@ -138,12 +138,13 @@ const EMPTY_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: []
  * are now (setNetwork changes them) and its overlay. A narrowing overlay's
  * allowedDomains keep only the entries some handle entry still covers whole,
  * so a domain the handle no longer allows is no command's (fail closed: an
- * entry covered only in part is dropped).
+ * entry covered only in part is dropped). `cli`: the CLI's rule flags
+ * (--allow-domain, --deny-domain), strongest.
  */
-export function commandNetwork(handle: readonly Settings[], o: Overlay | undefined): Omit<NetworkPolicySpec, 'unixSockets'> {
-  if (!o) return networkSpec(handle, EMPTY_RULES);
-  const spec = networkSpec(overlaySources(handle, o), EMPTY_RULES);
+export function commandNetwork(handle: readonly Settings[], o: Overlay | undefined, cli: CliRules = EMPTY_RULES): Omit<NetworkPolicySpec, 'unixSockets'> {
+  if (!o) return networkSpec(handle, cli);
+  const spec = networkSpec(overlaySources(handle, o), cli);
   if (o.widen || !o.replaces.has('network.allowedDomains')) return spec;
-  const base = networkSpec(handle, EMPTY_RULES);
+  const base = networkSpec(handle, cli);
   return { ...spec, allow: spec.allow.filter((r) => base.allow.some((b) => allowCovers(b, r))) };
 }

@@ -102,6 +102,11 @@ test('a command\'s network rules follow the handle\'s lists: a narrowing overlay
   assert.deepEqual(commandNetwork([updated], wide).allow.map((r) => r.source), ['a.example.com', 'other.test']);
   assert.deepEqual(commandNetwork([updated], wide).deny.map((r) => r.source), ['c.test'], 'the handle\'s denies reach a widened command too');
   assert.deepEqual(commandNetwork([updated], undefined).allow.map((r) => r.source), ['api.test:443']);
+  // The CLI's flags (--allow-domain, --deny-domain) count with the settings.
+  const flags = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [], allowDomains: ['flag.test'], denyDomains: ['bad.test'] };
+  const withFlags = commandNetwork([updated], undefined, flags);
+  assert.deepEqual(withFlags.allow.map((r) => r.source).sort(), ['api.test:443', 'flag.test']);
+  assert.deepEqual(withFlags.deny.map((r) => r.source).sort(), ['bad.test', 'c.test']);
 });
 
 test('a wrong overlay: not an object, a wrong widen, an unknown key', () => {
