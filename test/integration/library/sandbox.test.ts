@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
@@ -111,6 +111,19 @@ test('options are a settings file\'s keys, validated like one: an unknown key or
   const w = makeWorld();
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { alowWrite: ['.'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /alowWrite/.test(e.message));
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowedDomains: 'example.com' } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
+});
+
+test('the policy\'s warnings reach the caller: a granted Unix socket that is not one is named in warnings, and nothing is granted', async () => {
+  const w = makeWorld();
+  writeFileSync(join(w.outside, 'plain-file'), 'not a socket');
+  const sb = await createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowUnixSockets: [join(w.outside, 'plain-file')] } } });
+  try {
+    const r = await sb.exec('python3', ['-c', 'import socket; socket.socket(socket.AF_UNIX)']);
+    assert.notEqual(r.exitCode, 0, 'with no grant left, Unix sockets stay refused');
+    assert.ok(r.warnings.some((x) => x.includes(`${join(w.outside, 'plain-file')} is not a Unix socket`)), JSON.stringify(r.warnings));
+  } finally {
+    await sb.close();
+  }
 });
 
 test('as an unprivileged user: a program that imports cordon runs commands with the same walls', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
