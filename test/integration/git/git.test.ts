@@ -161,14 +161,17 @@ for (const { who, world, opts } of runners()) {
   test(`a tree deeper than a path can name: closed (read-only) for later runs, which still run, with a warning naming it and the fix (${who})`, () => {
     const w = world();
     own(w, opts);
-    // The command builds a 20 000-deep chain (one chdir at a time: the paths exceed PATH_MAX).
-    const build = `${process.execPath} -e "const fs=require('fs');for(let i=0;i<20000;i++){fs.mkdirSync('d');process.chdir('d')}"`;
+    // The command builds a 6 000-deep chain (one chdir at a time: its paths are three times PATH_MAX).
+    // Not deeper: each mkdir costs the kernel a walk of its depth (Landlock, the refusal reports), so the
+    // run grows with the square of the depth, and a loaded machine would hit the test's timeout.
+    const DEPTH = 6000;
+    const build = `${process.execPath} -e "const fs=require('fs');for(let i=0;i<${DEPTH};i++){fs.mkdirSync('d');process.chdir('d')}"`;
     const first = sh(w, `mkdir chain && cd chain && ${build} && echo built`, [], opts);
     assert.match(first.stdout, /built/, first.stderr);
     assert.doesNotMatch(first.stderr, /Segmentation|core dumped|CORDON_ERR_INTERNAL/);
     // Below where the scan stopped, a repository could hide: that directory is read-only now, the rest works.
     const where = `${join(w.proj, 'chain')}/d/d/d`;
-    const closed = sh(w, `touch ran.txt && echo ran; cd chain && ${process.execPath} -e "const fs=require('fs');for(let i=0;i<20000;i++)process.chdir('d');try{fs.mkdirSync('x');console.log('PLANTED')}catch(e){console.log(e.code)}"`, [], opts);
+    const closed = sh(w, `touch ran.txt && echo ran; cd chain && ${process.execPath} -e "const fs=require('fs');for(let i=0;i<${DEPTH};i++)process.chdir('d');try{fs.mkdirSync('x');console.log('PLANTED')}catch(e){console.log(e.code)}"`, [], opts);
     assert.equal(closed.status, 0, closed.stderr);
     assert.equal(closed.stdout, 'ran\nEROFS\n', 'the project works; the unscanned depth is read-only');
     assert.match(closed.stderr, new RegExp(`could not look at everything below ${where}.*read-only in this run. Remove what should not be there`));
