@@ -24,6 +24,7 @@ import { FDS } from './platform/linux/sandbox-process.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
+import { environmentRules, withheldNames } from './policy/environment.js';
 
 export interface CompileInput {
   readonly cwd: string;
@@ -201,7 +202,8 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     const resolve = pathResolver();
     refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });
   }
-  const policy = inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir));
+  const envRules = environmentRules(sources, input.rules.passEnv);
+  const policy = { ...inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir)), environment: { ...envRules, withheld: withheldNames(input.env, envRules) } };
   const plan = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
 }

@@ -72,7 +72,7 @@ export interface SandboxOptions {
    * false: a program that embeds cordon states its policy itself.
    */
   readonly userSettings?: boolean;
-  /** The environment commands get (default: this process's). */
+  /** The environment commands get (default: this process's), without the variables whose names mark them as secrets unless `settings.environment.pass` names them (policy/environment.ts). */
   readonly env?: NodeJS.ProcessEnv;
   /** Called with every event of every command of this handle (docs/events.md). What it throws becomes a process warning. */
   readonly onEvent?: (e: CordonEvent) => void;
@@ -364,7 +364,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
       const state = compiled.facts.stateDir;
       if (compiled.scan.patterns.length === 0) rememberRoots(state, key, dir, compiled.scan.roots, work.scans[0]?.roots);
       if (!compiled.plan.mounts.some((m) => !m.byHelper && compiled.plan.placeholders.includes(m.path))) {
-        rememberLaunch(state, key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env }, work.sandbox?.record);
+        rememberLaunch(state, key, { bwrap: compiled.bwrap, helper: compiled.helper, bwrapArgs: compiled.plan.bwrapArgs, env: compiled.plan.env, withheld: compiled.plan.withheld }, work.sandbox?.record);
       }
       if (compiled.plan.network.mode === 'filtered') {
         const sources = compiled.sources ?? [given];

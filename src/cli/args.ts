@@ -6,6 +6,7 @@
  */
 import { CordonError } from '../errors.js';
 import { isOption, isSubcommand, RULE_FLAGS, VALUE_OPTIONS } from './argv.js';
+import { checkVariableName } from '../policy/environment.js';
 import type { CliRules } from '../policy/policy.js';
 import { NETWORK_MODES, type NetworkMode } from '../policy/settings.js';
 import type { CheckOperation } from '../platform/linux/check.js';
@@ -80,6 +81,9 @@ options:
   --deny-domain D        never let it reach D (deny wins)
   --network MODE         none | filtered | dangerously-unfiltered (default:
                          filtered when a domain is allowed, else none)
+  --pass-env NAME        pass the environment variable NAME although its name
+                         marks it as a secret (withheld by default: *_TOKEN,
+                         *_SECRET, *_KEY, *PASSWORD, AWS keys; see explain)
   -c STRING              run STRING with the shell ($SHELL, else /bin/sh)
   --audit-log FILE       append every event of the run (command start and exit,
                          each connection allowed or refused, each refusal,
@@ -112,6 +116,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   let noSummary = false;
   let json = false;
   let command: CliConfig['command'];
+  const passEnv: string[] = [];
   let i = 0;
   if (isSubcommand(argv[0])) {
     subcommand = argv[0];
@@ -150,6 +155,10 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     else if (flag === '--violations-json') violationsJson = value();
     else if (flag === '--no-summary') noSummary = true;
     else if (flag === '--json') json = true;
+    else if (flag === '--pass-env') {
+      const v = value();
+      try { passEnv.push(checkVariableName(v, '--pass-env')); } catch (e) { usage((e as Error).message); }
+    }
     else if (flag === '--network') {
       const v = value();
       if (!(NETWORK_MODES as readonly string[]).includes(v)) usage(`--network takes ${NETWORK_MODES.join(', ')}; got ${JSON.stringify(v)}`);
@@ -175,7 +184,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     command = undefined;
   }
   if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
-  return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(violationsJson ? { violationsJson } : {}), ...(noSummary ? { summary: false } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
+  return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}), ...(passEnv.length ? { passEnv } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(violationsJson ? { violationsJson } : {}), ...(noSummary ? { summary: false } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
 }
 
 const CHECK_OPERATIONS: readonly CheckOperation[] = ['read', 'write', 'delete', 'connect'];

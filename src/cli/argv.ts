@@ -28,7 +28,7 @@ export const RULE_FLAGS = {
 } as const;
 
 /** Options that take a value: `--flag VALUE`, or `--flag=VALUE` for the long ones. */
-export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['--settings', '--audit-log', '--violations-json', '--network', '-c', ...Object.keys(RULE_FLAGS)]);
+export const VALUE_OPTIONS: ReadonlySet<string> = new Set(['--settings', '--audit-log', '--violations-json', '--network', '--pass-env', '-c', ...Object.keys(RULE_FLAGS)]);
 
 export function isSubcommand(word: string | undefined): word is SubcommandWord {
   return (SUBCOMMANDS as readonly (string | undefined)[]).includes(word);

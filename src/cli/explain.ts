@@ -46,6 +46,9 @@ export function printExplain(c: Compiled, json: boolean): void {
     out.push(`  denied: ${net.deny.map(from).join(', ') || '-'}`);
   }
   out.push(`Unix sockets granted: ${net.unixSockets.join(', ') || 'none (socket(AF_UNIX) is refused)'}`);
+  const env = policy.environment;
+  out.push(`environment withheld: ${plan.withheld.join(', ') || 'nothing'}${plan.withheld.length ? ' (a name marks it as a secret, or environment.withhold names it; --pass-env NAME or environment.pass passes a secret)' : ''}`);
+  if (env?.pass.length) out.push(`  passed although secret-looking: ${env.pass.join(', ')}`);
   out.push('', 'rules (path, access, source):');
   for (const r of [...policy.rules].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
     out.push(`  ${r.path}${r.kind === 'missing' ? ' (missing)' : ''}  ${r.access}  <- ${r.source}`);

@@ -43,6 +43,7 @@ export const REPLACED_KEYS = [
   'network.allowedDomains',
   'network.denyPrivateAddresses',
   'network.allowUnixSockets',
+  'environment.pass',
 ] as const;
 export type ReplacedKey = (typeof REPLACED_KEYS)[number];
 
@@ -91,6 +92,7 @@ export function overlaySources(handle: readonly Settings[], o: Overlay): Setting
         ...(r.has('network.denyPrivateAddresses') ? { denyPrivateAddresses: false } : {}),
         ...(r.has('network.allowUnixSockets') ? { allowUnixSockets: [] } : {}),
       },
+      ...(r.has('environment.pass') && s.environment ? { environment: { ...s.environment, pass: [] } } : {}),
     };
   };
   return [...handle.map(strip), o.settings];

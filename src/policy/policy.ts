@@ -20,6 +20,7 @@ import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type Con
 import type { NetworkMode, PathEntry, Settings } from './settings.js';
 import { parseAllowedDomains, parseDeniedDomains } from '../network/domain-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
+import type { EnvironmentRules } from './environment.js';
 
 /** The rules decide() applies (network/decide.ts), plus what the launcher needs. */
 export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> {
@@ -54,6 +55,8 @@ export interface Policy {
   readonly watch: readonly WatchedPath[];
   /** Scanned again after the run, for repositories the command created at any depth (see Rescan); absent with no writable root. */
   readonly rescan?: Rescan;
+  /** The environment rules, and the names of the caller's variables they withhold (policy/environment.ts). */
+  readonly environment?: EnvironmentRules & { readonly withheld: readonly string[] };
 }
 
 /**
@@ -160,6 +163,8 @@ export interface CliRules {
   readonly allowDomains?: readonly string[];
   readonly denyDomains?: readonly string[];
   readonly network?: NetworkMode;
+  /** --pass-env: secret-looking variables the command gets anyway (policy/environment.ts). */
+  readonly passEnv?: readonly string[];
 }
 
 export interface ScanFn {

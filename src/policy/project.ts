@@ -239,6 +239,8 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'network.refuseOpaqueTunnels': only(false, 'cordon refuses it in any file'),
   'network.requireHostMatch': narrows("cordon's proxy always checks the Host header; false is srt's default"),
   'network.ambiguousRequestTarget': only('refuse', 'another value lets srt forward a request target its filter did not judge'),
+  'environment.pass': relative('only variables another source already passes: it hands the command secrets'),
+  'environment.withhold': narrows('it keeps variables out of the command'),
   'credentials.files': only([], 'cordon refuses an entry in any file'),
   'credentials.envVars': only([], 'cordon refuses an entry in any file'),
   'credentials.awsPairs': only([], 'cordon refuses an entry in any file'),
@@ -336,6 +338,11 @@ export function refuseWideningKeys(p: ParsedProject, others: readonly Settings[]
   if (s.filesystem.allowGitConfig && !others.some((o) => o.filesystem.allowGitConfig)) {
     throw wideningError(file, 'filesystem.allowGitConfig', true, 'it leaves the git configuration of every repository writable, and no other source does', hints);
   }
+  // A secret passed in reaches whatever the network lets the command reach.
+  const passed = new Set([...(cli.passEnv ?? []), ...others.flatMap((o) => o.environment?.pass ?? [])]);
+  const pass = s.environment?.pass ?? [];
+  const i = pass.findIndex((n) => !passed.has(n));
+  if (i >= 0) throw wideningError(file, `environment.pass[${i}]`, pass[i], `it hands the command ${pass[i]}, a variable cordon withholds as a secret, and no other source passes it`, hints);
   const base = networkSpec(others, cli);
   if (s.network.mode !== undefined && OPENNESS[s.network.mode] > OPENNESS[base.mode]) {
     throw wideningError(file, 'network.mode', s.network.mode, `the network is ${base.mode} without it (${base.modeSource})`, hints);

@@ -20,6 +20,7 @@ import { CordonError } from '../errors.js';
 import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
+import { checkVariableName } from './environment.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -59,6 +60,13 @@ export interface Settings {
     readonly denyPrivateAddresses: boolean;
     readonly allowUnixSockets: readonly string[];
     readonly allowAllUnixSockets: boolean;
+  };
+  /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
+  readonly environment?: {
+    /** Secret-looking names passed anyway. */
+    readonly pass: readonly string[];
+    /** Names never passed. */
+    readonly withhold: readonly string[];
   };
   /** srt's bwrapPath: accepted only when it names the bubblewrap cordon runs (checkBwrapPath). */
   readonly bwrapPath?: string;
@@ -202,6 +210,10 @@ export const SETTINGS_SHAPE: Shape = obj({
     tlsTerminate: anyValue,
     parentProxy: anyValue,
   }),
+  environment: obj({
+    pass: arr(str),
+    withhold: arr(str),
+  }),
   credentials: obj({
     files: arr(anyValue),
     envVars: arr(anyValue),
@@ -258,6 +270,8 @@ export function parseSettings(text: string, file: string): Settings {
     warnings.push(`${file}: network.allowAllUnixSockets is not supported (it would open every host daemon's socket); only the sockets named in network.allowUnixSockets are reachable`);
   }
   const fs = o.filesystem ?? {};
+  const env = o.environment ?? {};
+  const names = (key: 'pass' | 'withhold') => ((env[key] ?? []) as unknown[]).map((n, i) => checkVariableName(n, `${file}: environment.${key}[${i}]`));
   return {
     file,
     filesystem: {
@@ -279,6 +293,7 @@ export function parseSettings(text: string, file: string): Settings {
       allowUnixSockets: net.allowUnixSockets ?? [],
       allowAllUnixSockets: net.allowAllUnixSockets === true,
     },
+    ...(o.environment ? { environment: { pass: names('pass'), withhold: names('withhold') } } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
   };

@@ -66,7 +66,7 @@ export function startAhead(o: { cwd: string; key: string; env: NodeJS.ProcessEnv
     // another CORDON_BWRAP names a program no guard has looked at.
     if (!record || record.helper !== helper || record.bwrap !== findBwrap(o.env)) return { scans: scan ? [startScan(helper, scan.roots, [], state, undefined, ROOT_NAME_LIST)] : [] };
     // One process start for both: the helper forks the scan and execs bubblewrap (`with-scan`).
-    const sandbox = o.own(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(o.env, record.env), o.stdio, scan?.args));
+    const sandbox = o.own(() => startSandboxProcess(record.bwrap, record.helper, record.bwrapArgs, sandboxEnv(o.env, record.env, record.withheld), o.stdio, scan?.args));
     const pipes = sandbox.peek()?.scanned;
     return { scans: scan && pipes ? [scanFromPipes(scan.roots, [], ROOT_NAME_LIST, pipes)] : [], sandbox: { record, ...sandbox } };
   } catch {
@@ -110,6 +110,13 @@ export interface LaunchRecord {
   readonly bwrapArgs: readonly string[];
   /** The plan's own variables (the caller's environment is added at start). */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * The caller's variables it withheld. A start that uses this record with
+   * another environment may pass a secret this list does not name: launch
+   * uses that process only if its environment is exactly the plan's
+   * (sameSandbox), and it is parked until then, its command not started.
+   */
+  readonly withheld: readonly string[];
 }
 
 function launchFile(state: string, key: string): string {
@@ -121,8 +128,8 @@ function rememberedLaunch(state: string, key: string): LaunchRecord | undefined 
     const v = JSON.parse(readFileSync(launchFile(state, key), 'utf8')) as Partial<LaunchRecord>;
     const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
     if (typeof v.bwrap !== 'string' || !v.bwrap.startsWith('/') || typeof v.helper !== 'string' || !strings(v.bwrapArgs)) return undefined;
-    if (!v.env || typeof v.env !== 'object' || !Object.values(v.env).every((x) => typeof x === 'string')) return undefined;
-    return { bwrap: v.bwrap, helper: v.helper, bwrapArgs: v.bwrapArgs, env: v.env };
+    if (!v.env || typeof v.env !== 'object' || !Object.values(v.env).every((x) => typeof x === 'string') || !strings(v.withheld)) return undefined;
+    return { bwrap: v.bwrap, helper: v.helper, bwrapArgs: v.bwrapArgs, env: v.env, withheld: v.withheld };
   } catch {
     return undefined;
   }

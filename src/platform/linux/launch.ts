@@ -80,7 +80,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
-  const env = sandboxEnv(opts.env, plan.env);
+  const env = sandboxEnv(opts.env, plan.env, plan.withheld);
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];

@@ -149,6 +149,8 @@ export interface LinuxPlan {
    */
   readonly seccomp: { readonly options: SeccompOptions; readonly arch: SeccompArch; readonly program: Buffer; readonly table: readonly SeccompDenial[] };
   readonly env: Readonly<Record<string, string>>;
+  /** The caller's variables the command does not get (policy/environment.ts): removed before `env` is added. */
+  readonly withheld: readonly string[];
   /** filtered: the launcher starts the proxies and the relay, then releases the command. */
   readonly network: { readonly mode: Policy['network']['mode']; readonly ports?: typeof PROXY_PORTS };
   readonly notes: readonly string[];
@@ -344,6 +346,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     reports: reportPaths(policy.rules, [...bwrapMounts, ...helperMounts], landlock.rw, state),
     // The table is made when read (explain reads it; a run does not): ~40 us saved on every start.
     seccomp: { options: seccompOptions, arch, program: compileSeccompFilter(arch, seccompOptions), get table() { return seccompDenials(seccompOptions); } },
+    withheld: policy.environment?.withheld ?? [],
     // TMPDIR only where /tmp is writable: shown read-only, the caller's TMPDIR stays.
     env: { ...(state(PRIVATE_TMP).write !== 'ro' ? { TMPDIR: PRIVATE_TMP } : {}), CORDON_SANDBOX: '1', ...(privateTmp ? cacheEnv({ home: policy.home, ...(facts.xdgCacheHome ? { xdgCacheHome: facts.xdgCacheHome } : {}), ...(facts.gopath ? { gopath: facts.gopath } : {}), caller: facts.cacheVariables ?? {} }, (p) => { const s = state(p); return s.readable && s.write !== 'ro'; }, notes) : {}), ...(mode === 'none' ? offlineEnv(facts.cacheVariables ?? {}) : {}), ...(mode === 'filtered' ? proxyEnv(facts.helper) : {}) },
     network: mode === 'filtered' ? { mode, ports: PROXY_PORTS } : { mode },

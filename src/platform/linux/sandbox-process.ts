@@ -289,9 +289,13 @@ const CALLERS_CHOICE = new Map<string, readonly string[]>([
   ['GIT_SSH_COMMAND', []],
 ]);
 
-/** The caller's environment with the plan's on top (appended or left alone where the caller's value matters). */
-export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+/**
+ * The caller's environment without the variables the plan withholds, with
+ * the plan's on top (appended or left alone where the caller's value matters).
+ */
+export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>, withheld: readonly string[] = []): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...caller };
+  for (const name of withheld) delete env[name];
   for (const [k, v] of Object.entries(plan)) {
     const same = CALLERS_CHOICE.get(k);
     if (same && [k, ...same].some((name) => caller[name])) continue;

@@ -126,6 +126,27 @@ test('the policy\'s warnings reach the caller: a granted Unix socket that is not
   }
 });
 
+test('a secret-looking variable of the env option is withheld unless the handle passes it; a command\'s policy may pass one only with widen', async () => {
+  const w = makeWorld();
+  const env = { ...w.env, GITHUB_TOKEN: 'ghp_lib1', NPM_TOKEN: 'npm_lib2', ORDINARY: 'plain' };
+  const sb = await createSandbox({ cwd: w.proj, env, settings: { environment: { pass: ['NPM_TOKEN'] } } });
+  try {
+    const r = await sb.exec('env');
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.ok(!r.stdout.includes('ghp_lib1'), 'GITHUB_TOKEN reached the command');
+    assert.match(r.stdout, /^NPM_TOKEN=npm_lib2$/m);
+    assert.match(r.stdout, /^ORDINARY=plain$/m);
+    await assert.rejects(sb.exec('env', [], { policy: { environment: { pass: ['GITHUB_TOKEN'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_OVERLAY_WIDENS' && /environment\.pass\[0\]/.test(e.message));
+    const widened = await sb.exec('env', [], { policy: { environment: { pass: ['GITHUB_TOKEN'] } }, widen: true });
+    assert.match(widened.stdout, /^GITHUB_TOKEN=ghp_lib1$/m);
+    // A narrowing overlay's pass list is the command's whole list: naming none withholds the handle's too.
+    const narrowed = await sb.exec('env', [], { policy: { environment: { pass: [] } } });
+    assert.ok(!narrowed.stdout.includes('npm_lib2'), 'NPM_TOKEN reached the command');
+  } finally {
+    await sb.close();
+  }
+});
+
 test('as an unprivileged user: a program that imports cordon runs commands with the same walls', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const u = testUser()!;
   const w = makeWorld({ owner: u });

@@ -122,6 +122,16 @@ test('filesystem.allowGitConfig: true only when another source sets it', () => {
   refuseWideningKeys(projectParsed({ filesystem: { allowGitConfig: false } }), [], noCli, hints);
 });
 
+test('environment.pass: only variables another source (or --pass-env) passes; environment.withhold always loads', () => {
+  const p = projectParsed({ environment: { pass: ['NPM_TOKEN', 'GITHUB_TOKEN'] } });
+  const e = errOf(() => refuseWideningKeys(p, [user({ environment: { pass: ['NPM_TOKEN'] } })], noCli, hints));
+  assert.equal(e.code, 'CORDON_ERR_PROJECT_WIDENS');
+  assert.ok(e.message.startsWith(`${FILE}: environment.pass[1] = "GITHUB_TOKEN" would widen`), e.message);
+  refuseWideningKeys(p, [user({ environment: { pass: ['NPM_TOKEN', 'GITHUB_TOKEN'] } })], noCli, hints);
+  refuseWideningKeys(p, [user({ environment: { pass: ['NPM_TOKEN'] } })], { ...noCli, passEnv: ['GITHUB_TOKEN'] }, hints);
+  refuseWideningKeys(projectParsed({ environment: { withhold: ['DATABASE_URL'], pass: [] } }), [], noCli, hints);
+});
+
 test('network.mode: no more open than the other sources give', () => {
   const mode = (m: string) => projectParsed({ network: { mode: m } });
   // Nothing allowed elsewhere: the network is none.
