@@ -161,9 +161,12 @@ test('as an unprivileged user: a program that imports cordon runs commands with 
   // Not this test process's XDG_STATE_HOME: the user's own state directory, under the world's HOME.
   const r = spawnSync('runuser', ['-u', u.name, '--', 'env', '-i', ...env, process.execPath, '--input-type=module', '-e', program], { cwd: w.proj, encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string };
+  const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string; commandId: string; violations: { type: string; op: string; path: string; commandId: string }[] };
   assert.equal(out.exitCode, 0);
   assert.equal(out.stdout, 'refused\nhidden\nhook-refused\n');
+  // The refusals reach that user's program too, as events of this command.
+  assert.deepEqual(out.violations.map((v) => [v.type, v.op, v.path]), [['fs.refused', 'create', join(w.outside, 'x')], ['fs.refused', 'create', join(w.proj, '.git', 'hooks', 'pre-commit')]]);
+  for (const v of out.violations) assert.equal(v.commandId, out.commandId);
   assert.ok(existsSync(join(w.proj, 'made')));
   assert.ok(!existsSync(join(w.outside, 'x')));
   assert.ok(!existsSync(join(w.proj, '.git', 'hooks', 'pre-commit')));
