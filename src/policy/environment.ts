@@ -11,7 +11,6 @@
  * it is withheld by name (README: Environment).
  */
 import { CordonError } from '../errors.js';
-import type { Settings } from './settings.js';
 
 /** Names ending so (compared in upper case) are secrets: `GITHUB_TOKEN`, `PGPASSWORD`, `STRIPE_SECRET`, `ANTHROPIC_API_KEY`. */
 export const SECRET_SUFFIXES = ['TOKEN', 'SECRET', 'PASSWORD', 'PASSWD', 'CREDENTIALS', 'CREDENTIAL', 'APIKEY', '_KEY', '_PAT'] as const;
@@ -28,6 +27,7 @@ export function looksSecret(name: string): boolean {
   return n === 'KEY' || (AWS_NAMES as readonly string[]).includes(n) || SECRET_SUFFIXES.some((s) => n.endsWith(s));
 }
 
+/** A source's `environment` key, and the rules of all sources together. */
 export interface EnvironmentRules {
   /** Secret-looking names the command gets anyway. */
   readonly pass: readonly string[];
@@ -36,7 +36,7 @@ export interface EnvironmentRules {
 }
 
 /** The rules from every source: the lists add up (a project file's withhold narrows; its pass widens: project.ts). */
-export function environmentRules(settings: readonly Settings[], cliPass: readonly string[] = []): EnvironmentRules {
+export function environmentRules(settings: readonly { readonly environment?: EnvironmentRules }[], cliPass: readonly string[] = []): EnvironmentRules {
   const pass = new Set<string>(cliPass);
   const withhold = new Set<string>();
   for (const s of settings) {

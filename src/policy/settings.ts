@@ -20,7 +20,7 @@ import { CordonError } from '../errors.js';
 import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
-import { checkVariableName } from './environment.js';
+import { checkVariableName, type EnvironmentRules } from './environment.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -62,12 +62,7 @@ export interface Settings {
     readonly allowAllUnixSockets: boolean;
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
-  readonly environment?: {
-    /** Secret-looking names passed anyway. */
-    readonly pass: readonly string[];
-    /** Names never passed. */
-    readonly withhold: readonly string[];
-  };
+  readonly environment?: EnvironmentRules;
   /** srt's bwrapPath: accepted only when it names the bubblewrap cordon runs (checkBwrapPath). */
   readonly bwrapPath?: string;
   /** Non-fatal notes for the user (a stricter outcome than the file asked for). */
