@@ -8,7 +8,7 @@
  * (unless --no-summary) and --violations-json.
  */
 import { once } from 'node:events';
-import { ftruncateSync, openSync, readFileSync, realpathSync, writeSync } from 'node:fs';
+import { ftruncateSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
@@ -22,7 +22,7 @@ import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
 import { runCheck } from './check.js';
 import { runTrust } from './trust.js';
-import { openAuditLog } from '../events/audit-log.js';
+import { openAuditLog, openOutputFile } from '../events/audit-log.js';
 import { summary } from '../events/describe.js';
 import type { Violation } from '../events/types.js';
 import { launched as libraryLaunched, openSandbox } from '../sandbox.js';
@@ -177,11 +177,7 @@ function protectedFiles(cfg: CliConfig): string[] {
 
 /** --violations-json: created (and emptied) before the run; written through this descriptor after it. */
 function openViolations(file: string): number {
-  try {
-    return openSync(file, 'w', 0o600);
-  } catch (e) {
-    throw new CordonError('CORDON_ERR_USAGE', `--violations-json ${file}: cannot open for writing (${(e as NodeJS.ErrnoException).code ?? e})`, { cause: e });
-  }
+  return openOutputFile(file, 'truncate', '--violations-json');
 }
 
 function toArgv(cfg: CliConfig): string[] {

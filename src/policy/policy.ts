@@ -382,7 +382,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
     for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
     if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
-    for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "cordon's audit log");
+    for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
     const ownWarnings: string[] = [];
     for (const f of input.cordonOwn ?? []) {
       if (isWritable(f.path)) (isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);

@@ -177,3 +177,38 @@ for (const r of runners()) {
     assert.match(res.stderr, /not all refused operations were reported/, `the summary reads as complete: ${res.stderr.slice(-600)}`);
   });
 }
+
+for (const r of runners()) {
+  test(`a link at the name of --audit-log or --violations-json, or on the way to it, that an earlier command planted: refused before anything runs, its target untouched (${r.who})`, { timeout: 120_000 }, async () => {
+    const w = r.world();
+    const rc = join(w.outside, 'rc.sh');
+    writeFileSync(rc, 'echo rc\n');
+    own(w, r.opts);
+    // An earlier run's command plants the links in the project it may write (here as the first run does).
+    const plant = await run(w, ['--', '/bin/sh', '-c', `ln -s ${rc} audit.jsonl && ln -s ${w.outside} logs && ln -s ${rc} v.json && mkfifo fifo.json && echo planted`], r.opts);
+    assert.equal(plant.stdout, 'planted\n', plant.stderr);
+    const cases: [string[], RegExp][] = [
+      [['--audit-log', 'audit.jsonl'], /--audit-log audit\.jsonl: it is a symbolic link/],
+      [['--violations-json', 'v.json'], /--violations-json v\.json: it is a symbolic link/],
+      [['--audit-log', 'logs/a.jsonl'], new RegExp(`--audit-log logs/a\\.jsonl: its directory ${join(w.proj, 'logs')} is reached through a symbolic link \\(it is ${w.outside}\\)`)],
+      [['--violations-json', 'fifo.json'], /--violations-json fifo\.json: (it is not a regular file|cannot open for writing \(ENXIO\))/],
+    ];
+    for (const [args, message] of cases) {
+      const res = await run(w, [...args, '--', '/bin/sh', '-c', 'echo ran'], r.opts);
+      assert.equal(res.status, 125, `${args.join(' ')}: ${res.stderr}`);
+      assert.equal(res.stdout, '', 'nothing ran');
+      assert.match(res.stderr, message);
+    }
+    assert.equal(readFileSync(rc, 'utf8'), 'echo rc\n');
+    assert.ok(!existsSync(join(w.outside, 'a.jsonl')));
+    // A hard link to a file outside: another name writes the same file.
+    const victim = join(w.proj, 'victim.txt');
+    writeFileSync(victim, 'keep\n');
+    own(w, r.opts);
+    await run(w, ['--', '/bin/sh', '-c', 'ln victim.txt hard.json'], r.opts);
+    const hard = await run(w, ['--violations-json', 'hard.json', '--', '/bin/sh', '-c', 'echo ran'], r.opts);
+    assert.equal(hard.status, 125, hard.stderr);
+    assert.match(hard.stderr, /--violations-json hard\.json: it has 2 hard links/);
+    assert.equal(readFileSync(victim, 'utf8'), 'keep\n');
+  });
+}
