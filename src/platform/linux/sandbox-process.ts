@@ -296,10 +296,12 @@ const CALLERS_CHOICE = new Map<string, readonly string[]>([
 export function sandboxEnv(caller: NodeJS.ProcessEnv, plan: Readonly<Record<string, string>>, withheld: readonly string[] = []): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...caller };
   for (const name of withheld) delete env[name];
+  // What the caller chose is judged on what the command gets: a withheld value is neither kept nor appended to.
+  const given: NodeJS.ProcessEnv = { ...env };
   for (const [k, v] of Object.entries(plan)) {
     const same = CALLERS_CHOICE.get(k);
-    if (same && [k, ...same].some((name) => caller[name])) continue;
-    env[k] = APPENDED.has(k) && caller[k] ? `${caller[k]} ${v}` : v;
+    if (same && [k, ...same].some((name) => given[name])) continue;
+    env[k] = APPENDED.has(k) && given[k] ? `${given[k]} ${v}` : v;
   }
   return env;
 }

@@ -18,3 +18,11 @@ test('sandboxEnv: the package cache variables are the plan\'s to decide (it know
   const env = sandboxEnv({ NPM_CONFIG_CACHE: '/h/.npm', GOCACHE: '/data/go' }, plan);
   assert.deepEqual([env.npm_config_cache, env.NPM_CONFIG_CACHE, env.GOCACHE], ['/tmp/.cache/npm', '/tmp/.cache/npm', '/data/go']);
 });
+
+test('sandboxEnv: a withheld variable is gone, and the caller\'s choice is judged without it (its value is neither kept nor appended to)', () => {
+  const caller = { PATH: '/bin', GITHUB_TOKEN: 'g', JAVA_TOOL_OPTIONS: '-Dsecret=1', GIT_SSH_COMMAND: 'ssh -i secret' };
+  const plan = { JAVA_TOOL_OPTIONS: '-Dhttp.proxyHost=127.0.0.1', GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' };
+  const env = sandboxEnv(caller, plan, ['GITHUB_TOKEN', 'JAVA_TOOL_OPTIONS', 'GIT_SSH_COMMAND']);
+  assert.deepEqual(env, { PATH: '/bin', JAVA_TOOL_OPTIONS: '-Dhttp.proxyHost=127.0.0.1', GIT_SSH_COMMAND: 'ssh -o ProxyCommand=x' });
+  assert.equal(caller.GITHUB_TOKEN, 'g', 'the caller\'s object is not changed');
+});
