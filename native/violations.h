@@ -271,10 +271,16 @@ static char type_letter(bool exists, mode_t m)
 static void wpath_before(struct wpath *w, bool follow)
 {
 	struct stat st;
-	bool exists = fstatat(AT_FDCWD, w->asked, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (exists && follow && S_ISLNK(st.st_mode) && stat(w->asked, &st) != 0)
-		st.st_mode = S_IFLNK; /* dangling: the link itself, as the describer reports it */
-	w->before = type_letter(exists, st.st_mode);
+	w->before = 0;
+	if (fstatat(AT_FDCWD, w->asked, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (follow && S_ISLNK(st.st_mode) && stat(w->asked, &st) != 0)
+			st.st_mode = S_IFLNK; /* dangling: the link itself, as the describer reports it */
+		w->before = type_letter(true, st.st_mode);
+	} else if (errno == ENOENT || errno == ENOTDIR) {
+		w->before = '-';
+	}
+	/* Any other failure (a path longer than PATH_MAX once anchored: ENAMETOOLONG;
+	 * EACCES, ELOOP) says nothing of the name: the describer looks for itself. */
 }
 
 /* FACTS and PATH for one anchored path, appended to rec; false if it cannot be resolved. */

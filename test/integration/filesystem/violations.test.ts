@@ -123,6 +123,24 @@ for (const { who, world, opts } of runners()) {
     for (const e of r.events) assert.match(e.rule, /^built-in: a mount point in the sandbox: pinned: /);
   });
 
+  test(`a relative path that is longer than PATH_MAX once anchored to the working directory is still reported (${who})`, () => {
+    const w = world();
+    own(w, opts);
+    // "./" repeated: the call's own path is short enough for the kernel, the cwd plus it is not.
+    const script = [
+      'import os',
+      'tail = ".git/config"',
+      'p = "./" * ((4100 - len(os.getcwd()) - 1 - len(tail)) // 2) + tail',
+      'assert len(p) < 4096 and len(os.getcwd()) + 1 + len(p) > 4096',
+      'for f in (lambda: os.rename(p, ".git/config.new"), lambda: os.unlink(p)):',
+      '    try: f()',
+      '    except OSError as e: print(e.errno)',
+    ].join('\n');
+    const r = run(w, `python3 -c '${script}'`, opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual(brief(r.events).map((e) => [e.op, e.path, e.fix]), [['rename', join(w.proj, '.git', 'config'), null], ['delete', join(w.proj, '.git', 'config'), null]]);
+  });
+
   test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
     const w = world();
     // A temporary file renamed over a protected one (EBUSY: a mount point), then
