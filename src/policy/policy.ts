@@ -55,6 +55,8 @@ export interface Policy {
   readonly watch: readonly WatchedPath[];
   /** Scanned again after the run, for repositories the command created at any depth (see Rescan); absent with no writable root. */
   readonly rescan?: Rescan;
+  /** cordon's own files, protected whichever grant reaches them: no setting makes them writable (a refusal there offers none). */
+  readonly neverWritable?: readonly { readonly path: string; readonly why: string }[];
   /** The environment rules, and the names of the caller's variables they withhold (policy/environment.ts). */
   readonly environment?: EnvironmentRules & { readonly withheld: readonly string[] };
 }
@@ -409,6 +411,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       warnings,
       network: { ...networkSpec(input.settings, input.cli), unixSockets },
       watch,
+      neverWritable: [
+        ...input.settings.map((s) => ({ path: s.file, why: 'cordon settings file in use' })),
+        ...(input.runtimeDir ? [{ path: input.runtimeDir, why: "cordon's runtime directory (placeholder holds, scan cache)" }] : []),
+        ...(input.protectedFiles ?? []).map((f) => ({ path: f, why: 'a file cordon writes during the run (--audit-log, --violations-json)' })),
+        ...(input.cordonOwn ?? []),
+      ],
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.

@@ -4,7 +4,7 @@
  * last line of stdout, what it reported: `{ exitCode, events, stats }`.
  * The command's stdout and stderr go to stderr. Run as a program (so a test
  * can run it as the unprivileged user too):
- *   node refusals.js [--no-delete PATH]... [--allow-write PATH]... -- CMD...
+ *   node refusals.js [--no-delete PATH]... [--allow-write PATH]... [--allow-read PATH]... -- CMD...
  */
 import { compile } from '../../src/compile.js';
 import { launchLinux } from '../../src/platform/linux/launch.js';
@@ -14,8 +14,8 @@ const argv = process.argv.slice(2);
 const rules = { denyRead: [] as string[], allowRead: [] as string[], allowWrite: [] as string[], denyWrite: [] as string[], allowWriteNoDelete: [] as string[] };
 let i = 0;
 for (; i < argv.length && argv[i] !== '--'; i += 2) {
-  const key = ({ '--no-delete': 'allowWriteNoDelete', '--allow-write': 'allowWrite', '--read-only': 'denyWrite' } as const)[argv[i] as '--no-delete'];
-  if (!key || argv[i + 1] === undefined) throw new Error(`usage: refusals.js [--no-delete|--allow-write|--read-only PATH]... -- CMD...`);
+  const key = ({ '--no-delete': 'allowWriteNoDelete', '--allow-write': 'allowWrite', '--allow-read': 'allowRead', '--read-only': 'denyWrite' } as const)[argv[i] as '--no-delete'];
+  if (!key || argv[i + 1] === undefined) throw new Error(`usage: refusals.js [--no-delete|--allow-write|--allow-read|--read-only PATH]... -- CMD...`);
   rules[key].push(argv[i + 1]!);
 }
 const command = argv.slice(i + 1);

@@ -22,11 +22,12 @@
  * slows the command (the helper drops records when the pipe is full) and
  * never changes what the walls do: it only reads.
  */
-import { dirname, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
 import type { FsRule, Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
+import { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { checkPath, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
 import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
 
@@ -135,7 +136,7 @@ export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
     const kindOf = (f: PathFacts) => (f.type === '-' ? 'missing' : f.type === 'd' ? 'dir' : 'file');
     const refused = (op: FsOperation, f: PathFacts, how: PathOperation, detail: string): FsRefusal | undefined => {
       const answer = check(how, f.path, kindOf(f));
-      return answer.allowed ? undefined : refusal(op, f.path, r.pid, detail, answer, how, policy.rules);
+      return answer.allowed ? undefined : refusal(op, f.path, r.pid, detail, answer, how, policy);
     };
     switch (r.op) {
       case 'o': {
@@ -178,7 +179,7 @@ export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
         if (a.type === '-' || a.type === 'l' || plainlyWritable(a.path)) return undefined;
         const call = { M: 'chmod', C: 'chown', U: 'utimensat' }[r.op]!;
         const answer = check('write', a.path, kindOf(a));
-        return answer.allowed || state(a.path).write !== 'ro' && state(a.path).readable ? undefined : refusal('write', a.path, r.pid, `${call}: EROFS`, answer, 'write', policy.rules);
+        return answer.allowed || state(a.path).write !== 'ro' && state(a.path).readable ? undefined : refusal('write', a.path, r.pid, `${call}: EROFS`, answer, 'write', policy);
       }
       default:
         return undefined;
@@ -240,12 +241,20 @@ function openFlags(flags: number): string {
 const FLAG_KEYS: Record<string, string> = { '--deny-read': 'denyRead', '--allow-read': 'allowRead', '--allow-write': 'allowWrite', '--read-only': 'denyWrite', '--no-delete': 'allowWriteNoDelete' };
 
 /** The rule as `key: "path"` and the setting that would allow the operation (null where none may: cordon's own protections). */
-export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string, rules: readonly FsRule[]): { rule: string; fix: string | null } {
+export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string, policy: Pick<Policy, 'rules' | 'home' | 'neverWritable'>): { rule: string; fix: string | null } {
+  const rules = policy.rules;
+  // A fix is offered only where it works: cordon's own files, and what it keeps read-only in
+  // $HOME whichever grant reaches it, stay so with any setting.
+  const own = (policy.neverWritable ?? []).find((n) => isWithin(path, n.path)) ?? PROTECTED_IN_HOME.map((n) => ({ path: join(policy.home, n.name), why: n.why })).find((n) => isWithin(path, n.path));
+  if (own) return { rule: `built-in: protected: ${own.why} (${own.path})`, fix: null };
   const r = answer.rule;
   const dir = how === 'write' && answer.judged === path ? path : dirname(path);
   const addWrite = `filesystem.allowWrite: add ${JSON.stringify(how === 'write' ? dirname(path) : dir)}`;
   if (!r || r.path === undefined) {
     // No rule: outside every writable root (or a read-only view of the host in the private /tmp).
+    // Adding its directory would make it a name cordon protects at the root of every writable path.
+    const name = [...PROTECTED_NAMES, ...SHELL_STARTUP].find((n) => n.name === basename(path));
+    if (name) return { rule: `built-in: protected: ${name.why} (${path}), at the root of any writable path`, fix: null };
     return { rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: addWrite };
   }
   const where = JSON.stringify(r.path);
@@ -267,8 +276,8 @@ export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string
   return { rule, fix: addWrite };
 }
 
-function refusal(op: FsOperation, path: string, pid: number, detail: string, answer: CheckAnswer, how: PathOperation, rules: readonly FsRule[]): FsRefusal {
-  const { rule, fix } = ruleAndFix(answer, how, path, rules);
+function refusal(op: FsOperation, path: string, pid: number, detail: string, answer: CheckAnswer, how: PathOperation, policy: Policy): FsRefusal {
+  const { rule, fix } = ruleAndFix(answer, how, path, policy);
   return { type: 'fs.refused', op, path, pid, detail, rule, fix };
 }
 

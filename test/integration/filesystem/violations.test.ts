@@ -55,7 +55,7 @@ for (const { who, world, opts } of runners()) {
     ].join('; '), opts);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.deepEqual(brief(r.events), [
-      { op: 'write', path: join(w.home, '.bashrc'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.home)}` },
+      { op: 'write', path: join(w.home, '.bashrc'), rule: `built-in: protected: shell startup file (${join(w.home, '.bashrc')}), at the root of any writable path`, fix: null },
       { op: 'create', path: join(w.outside, 'new.txt'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.outside)}` },
       { op: 'write', path: join(w.proj, '.git', 'config'), rule: r.events[2]?.rule ?? '', fix: null },
     ]);
@@ -75,7 +75,7 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     const got = JSON.parse(readFileSync(file, 'utf8')) as (FsRefusal & { v: number; time: string; commandId: string; message: string })[];
     assert.deepEqual(got.map((e) => ({ v: e.v, type: e.type, op: e.op, path: e.path, rule: e.rule, fix: e.fix })), [
-      { v: 1, type: 'fs.refused', op: 'write', path: join(w.home, '.bashrc'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.home)}` },
+      { v: 1, type: 'fs.refused', op: 'write', path: join(w.home, '.bashrc'), rule: `built-in: protected: shell startup file (${join(w.home, '.bashrc')}), at the root of any writable path`, fix: null },
       { v: 1, type: 'fs.refused', op: 'create', path: join(w.outside, 'new.txt'), rule: outsideRule, fix: `filesystem.allowWrite: add ${JSON.stringify(w.outside)}` },
       { v: 1, type: 'fs.refused', op: 'write', path: join(w.proj, '.git', 'config'), rule: got[2]?.rule ?? '', fix: null },
     ]);
@@ -141,6 +141,16 @@ for (const { who, world, opts } of runners()) {
     assert.deepEqual(brief(r.events).map((e) => [e.op, e.path, e.fix]), [['rename', join(w.proj, '.git', 'config'), null], ['delete', join(w.proj, '.git', 'config'), null]]);
   });
 
+  test(`a write to cordon's own files (its state directory) is reported with no setting to allow it: a grant there would be refused too (${who})`, () => {
+    const w = world();
+    const r = run(w, 'mkdir -p "$HOME/.local/state/cordon"; echo x > "$HOME/.local/state/cordon/x"; exit 0', opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const own = r.events.filter((e) => e.path === join(w.home, '.local', 'state', 'cordon', 'x'));
+    assert.equal(own.length, 1, JSON.stringify(r.events));
+    assert.match(own[0]!.rule, /^built-in: protected: cordon's runtime directory/);
+    assert.equal(own[0]!.fix, null);
+  });
+
   test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
     const w = world();
     // A temporary file renamed over a protected one (EBUSY: a mount point), then
@@ -186,12 +196,22 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readFileSync(join(keep, 'new'), 'utf8'), 'new\n');
   });
 
-  test(`a write into a hidden directory names the read rule and how to re-open it (${who})`, () => {
+  test(`a write into a hidden directory names the read rule and how to re-open it; where $HOME keeps it read-only anyway, no setting is offered (${who})`, () => {
     const w = world();
-    const r = run(w, 'echo x > "$HOME/.ssh/new"; exit 0', opts);
+    const gnupg = join(w.home, '.gnupg');
+    mkdirSync(gnupg);
+    own(w, opts);
+    const r = run(w, 'echo x > "$HOME/.gnupg/new"; echo x > "$HOME/.ssh/new"; exit 0', opts);
     const ssh = join(w.home, '.ssh');
-    assert.deepEqual(brief(r.events), [{ op: 'create', path: join(ssh, 'new'), rule: `built-in: credential store (${ssh})`, fix: `filesystem.allowRead: add ${JSON.stringify(ssh)}, and filesystem.allowWrite: add ${JSON.stringify(ssh)}` }]);
-    assert.ok(!existsSync(join(ssh, 'new')));
+    assert.deepEqual(brief(r.events), [
+      { op: 'create', path: join(gnupg, 'new'), rule: `built-in: credential store (${gnupg})`, fix: `filesystem.allowRead: add ${JSON.stringify(gnupg)}, and filesystem.allowWrite: add ${JSON.stringify(gnupg)}` },
+      { op: 'create', path: join(ssh, 'new'), rule: `built-in: protected: authorized_keys and ssh config (ProxyCommand) (${ssh})`, fix: null },
+    ]);
+    assert.ok(!existsSync(join(ssh, 'new')) && !existsSync(join(gnupg, 'new')));
+    // The fix offered works: with both the write is made.
+    const fixed = run(w, 'echo x > "$HOME/.gnupg/new"; exit 0', opts, ['--allow-read', gnupg, '--allow-write', gnupg]);
+    assert.deepEqual(fixed.events, []);
+    assert.ok(existsSync(join(gnupg, 'new')));
   });
 
   // The kernel's own answers, as strace inside the sandbox sees them, are the

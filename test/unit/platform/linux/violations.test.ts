@@ -15,6 +15,7 @@ import { facts, fds, rule } from '../../../helpers/rules.js';
 
 const RULES: FsRule[] = [
   rule('/h/.ssh', 'deny-read', 'default: credential store', 'dir', true),
+  rule('/h/.gnupg', 'deny-read', 'default: credential store', 'dir', true),
   rule('/p', 'read-write', 'default: working directory'),
   rule('/p/.git', 'pin', 'protected: git dir pinned so it cannot be replaced'),
   rule('/p/.git/hooks', 'read-only', 'protected: git hook scripts'),
@@ -42,9 +43,18 @@ function rec(op: string, facts: string, path: string, flags = 0, b?: [string, st
 const O_WRONLY = 1, O_CREAT = 0o100, O_EXCL = 0o200, O_TRUNC = 0o1000;
 
 test('a write outside every writable root: refused by no rule, the fix names the directory', () => {
-  const e = classify(rec('o', 'fPr', '/h/.bashrc', O_WRONLY | O_CREAT | O_TRUNC));
-  assert.deepEqual(e && { op: e.op, path: e.path, pid: e.pid, rule: e.rule, fix: e.fix }, { op: 'write', path: '/h/.bashrc', pid: 7, rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: 'filesystem.allowWrite: add "/h"' });
+  const e = classify(rec('o', 'fPr', '/h/notes.txt', O_WRONLY | O_CREAT | O_TRUNC));
+  assert.deepEqual(e && { op: e.op, path: e.path, pid: e.pid, rule: e.rule, fix: e.fix }, { op: 'write', path: '/h/notes.txt', pid: 7, rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: 'filesystem.allowWrite: add "/h"' });
   assert.equal(classify(rec('o', '-P', '/etc/new', O_WRONLY | O_CREAT))?.op, 'create');
+});
+
+test('no fix is offered where it would not work: a name protected at the root of any writable path, what $HOME keeps whichever grant reaches it', () => {
+  const rc = classify(rec('o', 'fPr', '/h/.bashrc', O_WRONLY | O_CREAT | O_TRUNC))!;
+  assert.deepEqual({ rule: rc.rule, fix: rc.fix }, { rule: 'built-in: protected: shell startup file (/h/.bashrc), at the root of any writable path', fix: null });
+  const vscode = classify(rec('m', '-P', '/srv/x/.vscode'))!;
+  assert.equal(vscode.fix, null);
+  const bin = classify(rec('o', '-P', '/h/.local/bin/git', O_WRONLY | O_CREAT))!;
+  assert.deepEqual({ rule: bin.rule, fix: bin.fix }, { rule: 'built-in: protected: on PATH of later shells (/h/.local/bin)', fix: null });
 });
 
 test('a settings rule is named with its file, and the fix removes it; a protection has no fix', () => {
@@ -92,10 +102,12 @@ test('no-delete: a truncating open refuses only a file that was there before the
   assert.equal(e.fix, 'filesystem.allowWriteNoDelete: remove "/d", and filesystem.allowWrite: add "/d"');
 });
 
-test('a write into a hidden directory names the read rule and both settings', () => {
-  const e = classify(rec('o', '-P', '/h/.ssh/x', O_WRONLY | O_CREAT))!;
-  assert.equal(e.rule, 'built-in: credential store (/h/.ssh)');
-  assert.equal(e.fix, 'filesystem.allowRead: add "/h/.ssh", and filesystem.allowWrite: add "/h/.ssh"');
+test('a write into a hidden directory names the read rule and both settings; one $HOME keeps read-only anyway offers none', () => {
+  const e = classify(rec('o', '-P', '/h/.gnupg/x', O_WRONLY | O_CREAT))!;
+  assert.equal(e.rule, 'built-in: credential store (/h/.gnupg)');
+  assert.equal(e.fix, 'filesystem.allowRead: add "/h/.gnupg", and filesystem.allowWrite: add "/h/.gnupg"');
+  const ssh = classify(rec('o', '-P', '/h/.ssh/x', O_WRONLY | O_CREAT))!;
+  assert.deepEqual({ rule: ssh.rule, fix: ssh.fix }, { rule: 'built-in: protected: authorized_keys and ssh config (ProxyCommand) (/h/.ssh)', fix: null });
 });
 
 test('quiet paths: below a writable root, away from every rule and mount; never the root itself', () => {
