@@ -8,9 +8,10 @@
  * the same precedence; test/unit/platform/linux/check.test.ts checks the two
  * agree.
  */
-import { dirname, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import type { FsRule, NetworkPolicySpec, Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
+import { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import type { ResolvedPath } from '../../policy/paths.js';
 import { decide, type DecideDeps } from '../../network/decide.js';
 import type { DomainRule } from '../../network/domain-rules.js';
@@ -62,7 +63,8 @@ export function checkPath(operation: PathOperation, target: string, path: Resolv
   const ro = readOnlyRule(p, rules);
   const wr = writeRule(p, rules);
   if (s.write === 'ro') {
-    const because = ro ? `read-only by ${describe(ro)}` : `no rule makes it writable (writable: ${writableRoots(rules).join(', ') || 'nothing but the private /tmp'}); filesystem.allowWrite or --allow-write makes a path writable`;
+    const kept = ro ? undefined : keptWhateverGrant(p, policy);
+    const because = ro ? `read-only by ${describe(ro)}` : `no rule makes it writable (writable: ${writableRoots(rules).join(', ') || 'nothing but the private /tmp'}); ${kept ? `and none would: ${kept.path} (${kept.why}) stays read-only ${kept.atRoot ? 'at the root of any writable path' : 'whichever grant reaches it'}` : 'filesystem.allowWrite or --allow-write makes a path writable'}`;
     return { ...base, allowed: false, because, ...ruleOf(ro) };
   }
   if (operation === 'write') {
@@ -84,6 +86,19 @@ export function checkPath(operation: PathOperation, target: string, path: Resolv
   const beneath = plan.mounts.find((m) => m.path !== p && isWithin(m.path, p));
   if (beneath) return { ...base, allowed: false, because: `it holds ${beneath.path}, a mount point in the sandbox (${beneath.why}), which cannot be removed, so it cannot be emptied`, rule: { path: beneath.path, source: `${MOUNT_POINT} beneath it: ${beneath.why}` } };
   return { ...base, allowed: true, because: `read-write by ${describe(wr)}, and so is its directory`, ...ruleOf(wr) };
+}
+
+/**
+ * What stays read-only whichever grant reaches it, so that no setting makes
+ * `p` writable: cordon's own files, what $HOME keeps (PROTECTED_IN_HOME), and
+ * a name protected at the root of every writable path, which adding its
+ * directory would make it.
+ */
+export function keptWhateverGrant(p: string, policy: Pick<Policy, 'home' | 'neverWritable'>): { readonly path: string; readonly why: string; readonly atRoot?: true } | undefined {
+  const own = (policy.neverWritable ?? []).find((n) => isWithin(p, n.path)) ?? PROTECTED_IN_HOME.map((n) => ({ path: join(policy.home, n.name), why: n.why })).find((n) => isWithin(p, n.path));
+  if (own) return own;
+  const name = [...PROTECTED_NAMES, ...SHELL_STARTUP].find((n) => n.name === basename(p));
+  return name ? { path: p, why: name.why, atRoot: true } : undefined;
 }
 
 function describe(r: FsRule | undefined): string {

@@ -22,13 +22,12 @@
  * slows the command (the helper drops records when the pipe is full) and
  * never changes what the walls do: it only reads.
  */
-import { basename, dirname, join, sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
 import type { FsRule, Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
-import { checkPath, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
+import { checkPath, keptWhateverGrant, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
 import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
 
 /** What one refusal is handed to the caller as: an fs.refused event without what the stream stamps (v, time, commandId; message is made from the fields). */
@@ -243,18 +242,14 @@ const FLAG_KEYS: Record<string, string> = { '--deny-read': 'denyRead', '--allow-
 /** The rule as `key: "path"` and the setting that would allow the operation (null where none may: cordon's own protections). */
 export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string, policy: Pick<Policy, 'rules' | 'home' | 'neverWritable'>): { rule: string; fix: string | null } {
   const rules = policy.rules;
-  // A fix is offered only where it works: cordon's own files, and what it keeps read-only in
-  // $HOME whichever grant reaches it, stay so with any setting.
-  const own = (policy.neverWritable ?? []).find((n) => isWithin(path, n.path)) ?? PROTECTED_IN_HOME.map((n) => ({ path: join(policy.home, n.name), why: n.why })).find((n) => isWithin(path, n.path));
-  if (own) return { rule: `built-in: protected: ${own.why} (${own.path})`, fix: null };
   const r = answer.rule;
+  // A fix is offered only where it works (check.ts keptWhateverGrant).
+  const kept = r?.source.startsWith('protected') ? undefined : keptWhateverGrant(path, policy);
+  if (kept) return { rule: `built-in: protected: ${kept.why} (${kept.path})${kept.atRoot ? ', at the root of any writable path' : ''}`, fix: null };
   const dir = how === 'write' && answer.judged === path ? path : dirname(path);
   const addWrite = `filesystem.allowWrite: add ${JSON.stringify(how === 'write' ? dirname(path) : dir)}`;
   if (!r || r.path === undefined) {
     // No rule: outside every writable root (or a read-only view of the host in the private /tmp).
-    // Adding its directory would make it a name cordon protects at the root of every writable path.
-    const name = [...PROTECTED_NAMES, ...SHELL_STARTUP].find((n) => n.name === basename(path));
-    if (name) return { rule: `built-in: protected: ${name.why} (${path}), at the root of any writable path`, fix: null };
     return { rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: addWrite };
   }
   const where = JSON.stringify(r.path);

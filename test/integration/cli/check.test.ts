@@ -53,6 +53,21 @@ test('check names the project file a rule came from, and the settings flags appl
   assert.deepEqual(j.rule, { path: join(w.proj, 'src'), access: 'read-only', source: `${file}: filesystem.denyWrite[0]` });
 });
 
+test('check offers allowWrite only where it would work: not for what stays read-only whichever grant reaches it', () => {
+  const w = makeWorld();
+  let r = cordon(w, ['check', 'write', join(w.home, 'notes.txt')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /filesystem\.allowWrite or --allow-write makes a path writable/);
+  r = cordon(w, ['check', 'write', join(w.home, '.bashrc')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stdout, /and none would: .*\.bashrc \(shell startup file\) stays read-only at the root of any writable path/);
+  r = cordon(w, ['check', 'write', join(w.home, '.local', 'bin', 'git')]);
+  assert.match(r.stdout, /and none would: .*\.local\/bin \(on PATH of later shells\) stays read-only whichever grant reaches it/);
+  // And the sandbox agrees: with the grant it would have offered, it is still read-only.
+  r = cordon(w, ['check', '--allow-write', w.home, 'write', join(w.home, '.bashrc')]);
+  assert.equal(r.status, 1, r.stdout);
+});
+
 test('check connect: a denied domain, an allowed address, no network at all', () => {
   const w = makeWorld();
   const net = ['--allow-domain', '*.example.com', '--allow-domain', '127.0.0.1:8080', '--deny-domain', 'bad.example.com'];
