@@ -281,6 +281,15 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs, source: r.source, raw: r.raw });
   }
 
+  // A grant at or in what makes git run code in a git directory (a `.git` on its way):
+  // git on the host would run what the command put there, whichever grant reached it.
+  const grantWarnings: string[] = [];
+  for (const r of rules.filter((x) => x.access === 'read-write' || x.access === 'read-write-no-delete')) {
+    const surface = gitSurfaceAt(r.path);
+    if (!surface) continue;
+    pushResolved(surface.path, 'read-only', `protected: ${surface.why}`);
+    grantWarnings.push(`${r.path} (${r.source}) reaches ${surface.path}, ${surface.why}: it is never writable in a sandbox (git on the host would run what the command put there), so it is read-only in this run`);
+  }
   refuseWritableRoot(rules);
   refuseHomeByDefault(rules, input.home);
   refuseRedirectedGrants(grants, rules, input.cwd);
@@ -401,7 +410,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const w of [...homeWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
     validateModes(rules);
     gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
-    const warnings = [...input.settings.flatMap((s) => s.warnings), ...ownWarnings, ...scanWarnings];
+    const warnings = [...input.settings.flatMap((s) => s.warnings), ...grantWarnings, ...ownWarnings, ...scanWarnings];
     const unixSockets = unixSocketGrants(input, resolvePath, warnings);
     const policy: Policy = {
       cwd: input.cwd,
@@ -911,6 +920,29 @@ export function linksOnTheWay(abs: string): { link: string; target: string; land
     if (target.startsWith(sep)) at = sep;
   }
   return out;
+}
+
+/**
+ * What makes git run code (PROTECTED_IN_GIT_DIR) at or above `p` in a git
+ * directory, found by a `.git` component on the way (a submodule's under
+ * .git/modules too), or `p`'s own info/attributes when `p` is a git
+ * directory's info: a grant there hands git's hooks or configuration to the
+ * command. Pure; the names only (a `config` directory deeper in .git counts
+ * too, which only errs toward read-only). Test: policy.test.ts ("a grant in
+ * a git directory's hooks or configuration").
+ */
+export function gitSurfaceAt(p: string): { readonly path: string; readonly why: string } | undefined {
+  const parts = p.split(sep);
+  const g = parts.indexOf('.git');
+  if (g < 0) return undefined;
+  for (let j = g + 1; j < parts.length; j++) {
+    for (const item of PROTECTED_IN_GIT_DIR) {
+      const names = item.name.split('/');
+      if (names.every((n, k) => parts[j + k] === n)) return { path: parts.slice(0, j + names.length).join(sep), why: `git ${item.why}` };
+    }
+  }
+  const attributes = PROTECTED_IN_GIT_DIR.find((i) => i.name === 'info/attributes')!;
+  return parts.length > g + 1 && parts.at(-1) === 'info' ? { path: join(p, 'attributes'), why: `git ${attributes.why}` } : undefined;
 }
 
 function refuseWritableRoot(rules: readonly FsRule[]): void {

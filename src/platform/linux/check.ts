@@ -9,7 +9,7 @@
  * agree.
  */
 import { basename, dirname, join, sep } from 'node:path';
-import type { FsRule, NetworkPolicySpec, Policy } from '../../policy/policy.js';
+import { gitSurfaceAt, type FsRule, type NetworkPolicySpec, type Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_IN_HOME, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import type { ResolvedPath } from '../../policy/paths.js';
@@ -90,13 +90,16 @@ export function checkPath(operation: PathOperation, target: string, path: Resolv
 
 /**
  * What stays read-only whichever grant reaches it, so that no setting makes
- * `p` writable: cordon's own files, what $HOME keeps (PROTECTED_IN_HOME), and
- * a name protected at the root of every writable path, which adding its
+ * `p` writable: cordon's own files, what $HOME keeps (PROTECTED_IN_HOME),
+ * git's hooks and configuration in a git directory (gitSurfaceAt), and a
+ * name protected at the root of every writable path, which adding its
  * directory would make it.
  */
 export function keptWhateverGrant(p: string, policy: Pick<Policy, 'home' | 'neverWritable'>): { readonly path: string; readonly why: string; readonly atRoot?: true } | undefined {
   const own = (policy.neverWritable ?? []).find((n) => isWithin(p, n.path)) ?? PROTECTED_IN_HOME.map((n) => ({ path: join(policy.home, n.name), why: n.why })).find((n) => isWithin(p, n.path));
   if (own) return own;
+  const git = gitSurfaceAt(p);
+  if (git) return git;
   const name = [...PROTECTED_NAMES, ...SHELL_STARTUP].find((n) => n.name === basename(p));
   return name ? { path: p, why: name.why, atRoot: true } : undefined;
 }

@@ -247,10 +247,12 @@ export function ruleAndFix(answer: CheckAnswer, how: PathOperation, path: string
   const kept = r?.source.startsWith('protected') ? undefined : keptWhateverGrant(path, policy);
   if (kept) return { rule: `built-in: protected: ${kept.why} (${kept.path})${kept.atRoot ? ', at the root of any writable path' : ''}`, fix: null };
   const dir = how === 'write' && answer.judged === path ? path : dirname(path);
-  const addWrite = `filesystem.allowWrite: add ${JSON.stringify(how === 'write' ? dirname(path) : dir)}`;
+  const grant = how === 'write' ? dirname(path) : dir;
+  const addWrite = `filesystem.allowWrite: add ${JSON.stringify(grant)}`;
   if (!r || r.path === undefined) {
     // No rule: outside every writable root (or a read-only view of the host in the private /tmp).
-    return { rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: addWrite };
+    // `/` is never writable (policy.ts refuseWritableRoot), and a grant of a missing file makes nothing.
+    return { rule: 'built-in: not writable (outside filesystem.allowWrite)', fix: grant === sep ? null : addWrite };
   }
   const where = JSON.stringify(r.path);
   if (r.source.startsWith('protected') || r.source.startsWith(MOUNT_POINT)) return { rule: `built-in: ${r.source} (${r.path})`, fix: null };

@@ -151,6 +151,34 @@ for (const { who, world, opts } of runners()) {
     assert.equal(own[0]!.fix, null);
   });
 
+  test(`a grant that reaches another repository's hooks, config or info/attributes leaves them read-only, and no setting is offered for them (or for a file in /) (${who})`, () => {
+    const w = world();
+    const other = join(w.outside, 'other');
+    assert.equal(spawnSync('git', ['init', '-q', other]).status, 0);
+    const git = join(other, '.git');
+    const config = readFileSync(join(git, 'config'), 'utf8');
+    own(w, opts);
+    const script = [
+      `echo x > ${git}/hooks/pre-commit`,
+      `printf '[core]\\n\\tfsmonitor = x\\n' >> ${git}/config`,
+      `echo '* filter=x' > ${git}/info/attributes`,
+      `echo ok > ${git}/info/exclude`,
+      'echo x > /cordon-test-root-file',
+      'exit 0',
+    ].join('; ');
+    const r = run(w, script, opts, ['--allow-write', join(git, 'hooks'), '--allow-write', join(git, 'config'), '--allow-write', join(git, 'info')]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.ok(!existsSync(join(git, 'hooks', 'pre-commit')));
+    assert.equal(readFileSync(join(git, 'config'), 'utf8'), config);
+    assert.ok(!existsSync(join(git, 'info', 'attributes')));
+    assert.equal(readFileSync(join(git, 'info', 'exclude'), 'utf8').split('\n').at(-2), 'ok', 'the rest of the grant works');
+    const by = (p: string) => r.events.find((e) => e.path === p);
+    assert.deepEqual([by(join(git, 'hooks', 'pre-commit'))?.rule, by(join(git, 'hooks', 'pre-commit'))?.fix], [`built-in: protected: git hook scripts (${join(git, 'hooks')})`, null]);
+    assert.equal(by(join(git, 'config'))?.fix, null);
+    assert.equal(by('/cordon-test-root-file')?.fix, null, '/ is never writable');
+    assert.ok(!existsSync('/cordon-test-root-file'));
+  });
+
   test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
     const w = world();
     // A temporary file renamed over a protected one (EBUSY: a mount point), then

@@ -4,7 +4,7 @@ import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
+import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -460,4 +460,14 @@ test("names at a repository's root from the scan: what it reported is protected,
     const q = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => scan });
     assert.ok(ro(q, join(nested, '.envrc')) && ro(q, join(nested, '.bashrc')));
   }
+});
+
+test('a grant in a git directory\'s hooks or configuration: what git runs code from, found by the .git on the way', () => {
+  assert.deepEqual(gitSurfaceAt('/r/.git/hooks'), { path: '/r/.git/hooks', why: 'git hook scripts' });
+  assert.deepEqual(gitSurfaceAt('/r/.git/hooks/pre-commit'), { path: '/r/.git/hooks', why: 'git hook scripts' });
+  assert.equal(gitSurfaceAt('/r/.git/config')?.path, '/r/.git/config');
+  assert.equal(gitSurfaceAt('/r/.git/modules/sub/config')?.path, '/r/.git/modules/sub/config');
+  assert.equal(gitSurfaceAt('/r/.git/info/attributes')?.path, '/r/.git/info/attributes');
+  assert.equal(gitSurfaceAt('/r/.git/info')?.path, '/r/.git/info/attributes', 'the directory that holds it');
+  for (const p of ['/r/.git', '/r/.git/objects', '/r/.git/refs/heads', '/r/.git/info/exclude', '/r/src/config', '/r/hooks']) assert.equal(gitSurfaceAt(p), undefined, p);
 });
