@@ -22,7 +22,7 @@ import { printExplain } from './explain.js';
 import { printDoctor } from './doctor.js';
 import { runCheck } from './check.js';
 import { runTrust } from './trust.js';
-import { openAuditLog, openOutputFile } from '../events/audit-log.js';
+import { linkedWarning, openAuditLog, openOutputFile } from '../events/audit-log.js';
 import { summary } from '../events/describe.js';
 import type { Violation } from '../events/types.js';
 import { launched as libraryLaunched, openSandbox } from '../sandbox.js';
@@ -143,8 +143,10 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     debug?.(`exit ${code}; ${timeline?.report() ?? ''}`);
     return code;
   } finally {
-    audit?.close();
+    const warn = (w: string | undefined) => { if (w) process.stderr.write(`cordon: warning: ${w}\n`); };
+    warn(audit?.close());
     if (violationsFd !== undefined) {
+      warn(linkedWarning(violationsFd, '--violations-json', cfg.violationsJson!));
       ftruncateSync(violationsFd, 0);
       writeSync(violationsFd, `${JSON.stringify(violations, null, 2)}\n`, 0);
     }

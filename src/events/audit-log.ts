@@ -6,7 +6,10 @@
  * interleave within a line. The file is read-only inside the sandbox
  * (cli/main.ts passes it to compile as a protected file): the command
  * cannot forge or erase its own record
- * (test/integration/network/egress.test.ts, "the audit log").
+ * (test/integration/network/egress.test.ts, "the audit log"). A second
+ * sandbox running in the same place at the same time is not its run's: its
+ * command could link to the file and write through the link, which cordon
+ * says when the run ends (linkedWarning).
  */
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, readlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -15,7 +18,8 @@ import type { CordonEvent } from './types.js';
 
 export interface AuditLog {
   write(e: CordonEvent): void;
-  close(): void;
+  /** Closes it; returns a warning when the file gained another name during the run (linkedWarning). */
+  close(): string | undefined;
 }
 
 export function openAuditLog(file: string): AuditLog {
@@ -23,7 +27,13 @@ export function openAuditLog(file: string): AuditLog {
   let open = true;
   return {
     write: (e) => { if (open) writeSync(fd, `${JSON.stringify(e)}\n`); },
-    close: () => { if (open) { open = false; closeSync(fd); } },
+    close: () => {
+      if (!open) return undefined;
+      open = false;
+      const w = linkedWarning(fd, '--audit-log', file);
+      closeSync(fd);
+      return w;
+    },
   };
 }
 
@@ -71,4 +81,17 @@ export function openOutputFile(file: string, how: 'append' | 'truncate', option:
   } finally {
     closeSync(dfd);
   }
+}
+
+/**
+ * After the run: a file cordon opened with one link that now has more. A
+ * second sandbox running in the same project at the same time can make a
+ * hard link to it (the file is read-only only in its own run's sandbox),
+ * and its command can then write lines of its own into it. The descriptor
+ * still names cordon's file, so nothing is written elsewhere; the user is
+ * told that the file may hold what a command wrote.
+ */
+export function linkedWarning(fd: number, option: string, file: string): string | undefined {
+  const n = fstatSync(fd).nlink;
+  return n > 1 ? `${option} ${file} gained ${n - 1} more name${n > 2 ? 's' : ''} (hard links) during the run, as another sandbox in the same place can make: what it holds may include lines a command wrote through them` : undefined;
 }

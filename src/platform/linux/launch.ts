@@ -274,7 +274,8 @@ const MAX_WARNINGS = 20;
 function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: string) => void): ChildProcess {
   // --dial-port: the relay dials allowed CONNECT tunnels itself and splices them (the proxy only decides).
   // Own process group: a terminal's Ctrl-C is cordon's to forward, not the relay's to die of.
-  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`, '--dial-port', String(PROXY_PORTS.http)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  // No environment: it enters the sandbox's namespaces and needs none of cordon's (secrets among them).
+  const r = spawn(b.relay, ['--pid', String(pid), '--map', `${PROXY_PORTS.http}=${b.httpSocket}`, '--map', `${PROXY_PORTS.socks}=${b.socksSocket}`, '--dial-port', String(PROXY_PORTS.http)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: {} });
   let said = '';
   let err = '';
   let settled = false;

@@ -212,3 +212,16 @@ for (const r of runners()) {
     assert.equal(readFileSync(victim, 'utf8'), 'keep\n');
   });
 }
+
+test('a second sandbox in the same place that links to a running command\'s audit log is told of when that run ends', { timeout: 60_000 }, async () => {
+  const r = runners()[0]!;
+  const w = r.world();
+  const audit = join(w.proj, 'audit.jsonl');
+  const first = run(w, ['--audit-log', audit, '--', '/bin/sh', '-c', 'sleep 2'], r.opts);
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  const second = await run(w, ['--', '/bin/sh', '-c', 'ln audit.jsonl alias.jsonl && echo linked'], r.opts);
+  assert.equal(second.stdout, 'linked\n', second.stderr);
+  const a = await first;
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stderr, new RegExp(`cordon: warning: --audit-log ${audit} gained 1 more name \\(hard links\\) during the run`));
+});
