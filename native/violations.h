@@ -36,7 +36,8 @@
  *           mount its directory is on.
  *   PATH    absolute: the directory resolved (symlinks followed, as the
  *           kernel does), the last component as given, or resolved too
- *           when the call follows it. Empty for the second path of a call
+ *           when the call follows it (a link to a missing file: the path
+ *           it names, which the call would create). Empty for the second path of a call
  *           with one.
  * A call whose path cannot be read or resolved (a descriptor that is not
  * a directory, /proc/PID gone) is not recorded.
@@ -273,14 +274,59 @@ static void wpath_before(struct wpath *w, bool follow)
 	struct stat st;
 	w->before = 0;
 	if (fstatat(AT_FDCWD, w->asked, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (follow && S_ISLNK(st.st_mode) && stat(w->asked, &st) != 0)
-			st.st_mode = S_IFLNK; /* dangling: the link itself, as the describer reports it */
+		if (follow && S_ISLNK(st.st_mode) && stat(w->asked, &st) != 0) {
+			/* Dangling: the call meets no file where the link points (the describer names that path). */
+			w->before = errno == ENOENT ? '-' : 0;
+			return;
+		}
 		w->before = type_letter(true, st.st_mode);
 	} else if (errno == ENOENT || errno == ENOTDIR) {
 		w->before = '-';
 	}
 	/* Any other failure (a path longer than PATH_MAX once anchored: ENAMETOOLONG;
 	 * EACCES, ELOOP) says nothing of the name: the describer looks for itself. */
+}
+
+/*
+ * For a link the call follows whose target does not exist: the path the
+ * kernel would create, its target's directory resolved plus its last name,
+ * into out. False where that is not one name in an existing directory (a
+ * link to a link, "x/..", a missing directory): the link is reported then.
+ */
+static bool dangling_target(int dfd, const char *last, const char *dir, char *out, size_t cap)
+{
+	char target[PATH_MAX], joined[PATH_MAX * 2 + 2];
+	ssize_t t = readlinkat(dfd, last, target, sizeof target - 1);
+	if (t <= 0)
+		return false;
+	target[t] = 0;
+	if (target[0] == '/')
+		snprintf(joined, sizeof joined, "%s", target);
+	else
+		snprintf(joined, sizeof joined, "%s/%s", dir, target);
+	size_t n = strlen(joined);
+	while (n > 1 && joined[n - 1] == '/')
+		joined[--n] = 0;
+	char *slash = strrchr(joined, '/');
+	const char *name = slash + 1;
+	if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	*slash = 0;
+	char *real = realpath(joined[0] ? joined : "/", NULL);
+	if (!real)
+		return false;
+	struct stat st;
+	bool ok = fstatat(AT_FDCWD, real, &st, 0) == 0 && S_ISDIR(st.st_mode);
+	if (ok) {
+		char probe[PATH_MAX * 2 + 2];
+		snprintf(probe, sizeof probe, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/", name);
+		/* Still missing, and not a link itself (a chain is the kernel's to follow, not ours). */
+		ok = fstatat(AT_FDCWD, probe, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT;
+		if (ok)
+			snprintf(out, cap, "%s", probe);
+	}
+	free(real);
+	return ok;
 }
 
 /* FACTS and PATH for one anchored path, appended to rec; false if it cannot be resolved. */
@@ -331,7 +377,11 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 				free(real);
 				exists = stat(full, &st) == 0;
 				followed = true;
-			} /* else a dangling link: reported as the link ('l') */
+			} else if (dangling_target(dfd, last, dir, full, sizeof full)) {
+				/* The call creates (or fails to create) what the link names. */
+				exists = false;
+				followed = true;
+			} /* else (a chain of links, a target in no directory): reported as the link ('l') */
 		}
 		/* The type the call met, not the one the command left after it. */
 		facts[f++] = w->before ? w->before : type_letter(exists, st.st_mode);

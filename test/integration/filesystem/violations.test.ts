@@ -179,6 +179,19 @@ for (const { who, world, opts } of runners()) {
     assert.ok(!existsSync('/cordon-test-root-file'));
   });
 
+  test(`a create through a link to a missing file is reported at the path the kernel would create (${who})`, () => {
+    const w = world();
+    own(w, opts);
+    const r = run(w, `ln -s ${w.outside}/f lf; ln -s ../outside/g lg; ln -s lf chain; echo x > lf; echo y > lg; echo z > chain; exit 0`, opts);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const fix = `filesystem.allowWrite: add ${JSON.stringify(w.outside)}`;
+    assert.deepEqual(brief(r.events), [
+      { op: 'create', path: join(w.outside, 'f'), rule: outsideRule, fix },
+      { op: 'create', path: join(w.outside, 'g'), rule: outsideRule, fix },
+    ], 'a link to a link (chain) is not followed by the reporter: not reported (docs/violations.md, Limits)');
+    assert.ok(!existsSync(join(w.outside, 'f')) && !existsSync(join(w.outside, 'g')));
+  });
+
   test(`a refused call is judged on the tree it met, not the one the command leaves right after it (${who})`, () => {
     const w = world();
     // A temporary file renamed over a protected one (EBUSY: a mount point), then
