@@ -203,8 +203,11 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });
   }
   const envRules = environmentRules(sources, input.rules.passEnv);
-  const policy = { ...inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir)), environment: { ...envRules, withheld: withheldNames(input.env, envRules) } };
-  const plan = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(input.env), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
+  const withheld = withheldNames(input.env, envRules);
+  const policy = { ...inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir)), environment: { ...envRules, withheld } };
+  // The caller's cache choices are judged on what the command gets: a withheld one is not its choice.
+  const given = Object.fromEntries(Object.entries(input.env).filter(([k]) => !withheld.includes(k)));
+  const plan = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
 }
 

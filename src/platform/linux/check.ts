@@ -101,7 +101,14 @@ export function keptWhateverGrant(p: string, policy: Pick<Policy, 'home' | 'neve
   const git = gitSurfaceAt(p);
   if (git) return git;
   const name = [...PROTECTED_NAMES, ...SHELL_STARTUP].find((n) => n.name === basename(p));
-  return name ? { path: p, why: name.why, atRoot: true } : undefined;
+  if (name) return { path: p, why: name.why, atRoot: true };
+  // Inside such a name (x/.vscode/tasks.json): a grant would have to name that directory itself,
+  // which hands the command what it protects (editor tasks, agent hooks); none is offered.
+  for (let at = dirname(p); at !== dirname(at); at = dirname(at)) {
+    const held = PROTECTED_NAMES.find((n) => n.name === basename(at));
+    if (held) return { path: at, why: held.why, atRoot: true };
+  }
+  return undefined;
 }
 
 function describe(r: FsRule | undefined): string {

@@ -32,16 +32,18 @@ for (const { who, world, opts } of runners()) {
   test(`--pass-env and environment.pass pass one by name; environment.withhold keeps an ordinary one out (${who})`, () => {
     const w = world();
     const settings = join(w.outside, 'env.json');
-    writeFileSync(settings, JSON.stringify({ environment: { pass: ['PGPASSWORD'], withhold: ['DATABASE_URL', 'ANTHROPIC_API_KEY', 'JAVA_TOOL_OPTIONS'] } }));
+    writeFileSync(settings, JSON.stringify({ environment: { pass: ['PGPASSWORD'], withhold: ['DATABASE_URL', 'ANTHROPIC_API_KEY', 'JAVA_TOOL_OPTIONS', 'NPM_CONFIG_CACHE'] } }));
     own(w, opts);
     // A filtered network: cordon adds its proxy options to JAVA_TOOL_OPTIONS, never to a withheld value of the caller's.
-    const r = cordon(w, ['--settings', settings, '--pass-env', 'GITHUB_TOKEN', '--pass-env', 'ANTHROPIC_API_KEY', '--allow-domain', 'example.invalid', '--', '/bin/sh', '-c', 'env'], { ...opts, env: { ...SECRETS, DATABASE_URL: 'postgres://u:pw@db/x', JAVA_TOOL_OPTIONS: '-Dleak=secret6' } });
+    const r = cordon(w, ['--settings', settings, '--pass-env', 'GITHUB_TOKEN', '--pass-env', 'ANTHROPIC_API_KEY', '--allow-domain', 'example.invalid', '--', '/bin/sh', '-c', 'env'], { ...opts, env: { ...SECRETS, DATABASE_URL: 'postgres://u:pw@db/x', JAVA_TOOL_OPTIONS: '-Dleak=secret6', NPM_CONFIG_CACHE: join(w.proj, 'secret7-cache') } });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^GITHUB_TOKEN=ghp_secret1$/m);
     assert.match(r.stdout, /^PGPASSWORD=secret5$/m);
     assert.match(r.stdout, /^JAVA_TOOL_OPTIONS=-Dhttp\.proxyHost=/m);
+    // A withheld cache choice of the caller's (a writable place, which cordon would keep) is not its choice: npm gets cordon's package cache.
+    assert.match(r.stdout, /^npm_config_cache=\/tmp\/\.cache\/npm$/m);
     // Withheld by name wins over passed by name.
-    for (const v of ['sk-ant-secret2', 'AKIASECRET3', 'secret4', 'postgres://', 'secret6']) assert.ok(!r.stdout.includes(v), `${v} reached the command`);
+    for (const v of ['sk-ant-secret2', 'AKIASECRET3', 'secret4', 'postgres://', 'secret6', 'secret7']) assert.ok(!r.stdout.includes(v), `${v} reached the command`);
   });
 
   test(`a sandbox started ahead from a run without secrets is not used for a run with one (${who})`, () => {

@@ -53,6 +53,7 @@ test('no fix is offered where it would not work: a name protected at the root of
   assert.deepEqual({ rule: rc.rule, fix: rc.fix }, { rule: 'built-in: protected: shell startup file (/h/.bashrc), at the root of any writable path', fix: null });
   const vscode = classify(rec('m', '-P', '/srv/x/.vscode'))!;
   assert.equal(vscode.fix, null);
+  assert.equal(classify(rec('o', '-P', '/srv/x/.vscode/tasks.json', O_WRONLY | O_CREAT))!.fix, null, 'inside a protected name: only granting that directory itself would do');
   const bin = classify(rec('o', '-P', '/h/.local/bin/git', O_WRONLY | O_CREAT))!;
   assert.deepEqual({ rule: bin.rule, fix: bin.fix }, { rule: 'built-in: protected: on PATH of later shells (/h/.local/bin)', fix: null });
 });
