@@ -7,7 +7,6 @@
  * (--audit-log), the summary of refusals on stderr when the command ends
  * (unless --no-summary) and --violations-json.
  */
-import { once } from 'node:events';
 import { ftruncateSync, readFileSync, realpathSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.js';
@@ -137,7 +136,8 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     });
     let error: unknown;
     child.on('error', (e: Error) => { error = e; });
-    const [code] = (await once(child, 'close')) as [number, NodeJS.Signals | null];
+    // Not events.once: it would reject at the 'error' that comes before 'close'.
+    const code = await new Promise<number>((resolve) => child.once('close', (c: number) => resolve(c)));
     violations = child.violations;
     if (error) return fail(error, cfg.debug);
     debug?.(`exit ${code}; ${timeline?.report() ?? ''}`);
