@@ -78,6 +78,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port ? Number(url.port) : 80;
     const hostHeader = req.headers.host;
+    // Node keeps the first Host header, and the request is forwarded with all of them: an upstream that
+    // routes by another would be reached for a host nobody decided on.
+    const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host').length;
+    if (hosts > 1) {
+      const message = `cordon: request to ${url.host} refused: it carries ${hosts} Host headers (one names the host it is sent to)`;
+      emit(owner, 'http', host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
+      return refuse(res, 403, 'host-mismatch', message);
+    }
     if (!hostHeader || !sameAuthority(hostHeader, url.host, 80)) {
       const message = `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`;
       emit(owner, 'http', host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });

@@ -120,6 +120,17 @@ test('HTTP: a Host header that disagrees with the target is refused before any d
   assert.equal(seen.length, before);
 });
 
+test('HTTP: a request with two Host headers is refused before any decision, whichever comes first', async () => {
+  const before = seen.length;
+  for (const [first, second] of [[`allowed.test:${upPort}`, 'evil.test'], ['evil.test', `allowed.test:${upPort}`]]) {
+    const r = (await rawExchange(proxies.httpSocket, `GET http://allowed.test:${upPort}/ HTTP/1.1\r\nHost: ${first}\r\nProxy-Authorization: ${auth}\r\nHost: ${second}\r\nConnection: close\r\n\r\n`)).toString();
+    assert.match(r, /^HTTP\/1\.1 403 /);
+    assert.match(r, /X-Cordon-Reason: host-mismatch/i);
+    assert.match(r, /carries 2 Host headers/);
+  }
+  assert.equal(seen.length, before);
+});
+
 test('HTTP: two requests on one client connection reuse one upstream connection (and its decision)', async () => {
   const before = upstreamConnections;
   const decisionsBefore = seen.length;
