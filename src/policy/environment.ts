@@ -8,7 +8,7 @@
  *
  * A variable's name is all cordon judges: a secret in a variable with an
  * ordinary name (`DATABASE_URL=postgres://user:password@…`) goes in unless
- * it is withheld by name (README: Environment).
+ * it is withheld by name (docs/settings.md, Environment).
  */
 import { CordonError } from '../errors.js';
 
