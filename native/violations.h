@@ -288,6 +288,26 @@ static void wpath_before(struct wpath *w, bool follow)
 }
 
 /*
+ * Splits an absolute path in place into its directory (buf, "" for "/") and
+ * its last name, which it returns; NULL where the path names no entry a call
+ * creates or removes ("/", "x/.", "x/.."). "dir/" names dir.
+ */
+static const char *split_last(char *buf)
+{
+	size_t n = strlen(buf);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = 0;
+	char *slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	const char *last = slash + 1;
+	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
+		return NULL;
+	*slash = 0;
+	return last;
+}
+
+/*
  * For a link the call follows whose target does not exist: the path the
  * kernel would create, its target's directory resolved plus its last name,
  * into out. False where that is not one name in an existing directory (a
@@ -304,14 +324,9 @@ static bool dangling_target(int dfd, const char *last, const char *dir, char *ou
 		snprintf(joined, sizeof joined, "%s", target);
 	else
 		snprintf(joined, sizeof joined, "%s/%s", dir, target);
-	size_t n = strlen(joined);
-	while (n > 1 && joined[n - 1] == '/')
-		joined[--n] = 0;
-	char *slash = strrchr(joined, '/');
-	const char *name = slash + 1;
-	if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+	const char *name = split_last(joined);
+	if (!name)
 		return false;
-	*slash = 0;
 	char *real = realpath(joined[0] ? joined : "/", NULL);
 	if (!real)
 		return false;
@@ -334,14 +349,9 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 {
 	char buf[PATH_MAX * 2 + 2];
 	snprintf(buf, sizeof buf, "%s", w->asked);
-	size_t n = strlen(buf);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = 0; /* "dir/" names dir */
-	char *slash = strrchr(buf, '/');
-	const char *last = slash + 1;
-	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
-		return false; /* "/", "x/.", "x/..": not a name the call creates or removes */
-	*slash = 0;
+	const char *last = split_last(buf);
+	if (!last)
+		return false; /* not a name the call creates or removes */
 	/* The kernel resolves the directory (one open, not a userland walk); /proc/self/fd names what it found. */
 	int dfd = open(buf[0] ? buf : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	char dir[PATH_MAX], link[64], full[PATH_MAX * 2 + 2];
@@ -352,7 +362,8 @@ static bool wpath_facts(const struct wpath *w, bool follow, char *rec, size_t ca
 		if (errno != ENOENT && errno != ENOTDIR)
 			return false;
 		/* Its directory does not exist: the kernel answers ENOENT before any wall. */
-		snprintf(full, sizeof full, "%s/%s", buf, last);
+		if (snprintf(full, sizeof full, "%s/%s", buf, last) >= (int)sizeof full)
+			return false;
 		facts[f++] = '-';
 	} else {
 		snprintf(link, sizeof link, "/proc/self/fd/%d", dfd);
@@ -443,14 +454,9 @@ static bool wpath_quiet(const struct wpath *w, bool follow)
 		return false;
 	char buf[PATH_MAX * 2 + 2];
 	snprintf(buf, sizeof buf, "%s", w->asked);
-	size_t n = strlen(buf);
-	while (n > 1 && buf[n - 1] == '/')
-		buf[--n] = 0;
-	char *slash = strrchr(buf, '/');
-	const char *last = slash + 1;
-	if (!*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
+	const char *last = split_last(buf);
+	if (!last)
 		return false;
-	*slash = 0;
 	int dfd = open(buf[0] ? buf : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return false;
