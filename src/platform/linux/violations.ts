@@ -25,7 +25,7 @@
 import { dirname, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
-import type { FsRule, Policy } from '../../policy/policy.js';
+import type { Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { checkPath, keptWhateverGrant, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
 import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
