@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
@@ -142,6 +142,33 @@ test('a secret-looking variable of the env option is withheld unless the handle 
     // A narrowing overlay's pass list is the command's whole list: naming none withholds the handle's too.
     const narrowed = await sb.exec('env', [], { policy: { environment: { pass: [] } } });
     assert.ok(!narrowed.stdout.includes('npm_lib2'), 'NPM_TOKEN reached the command');
+  } finally {
+    await sb.close();
+  }
+});
+
+test('the relay a filtered command\'s connections go through starts with no environment: none of the host\'s secrets enter the sandbox\'s namespaces with it', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: { ...w.env, GITHUB_TOKEN: 'ghp_relay1' }, settings: { network: { allowedDomains: ['example.invalid'] } } });
+  try {
+    const child = sb.spawn('sleep', ['3']);
+    await new Promise((r) => child.once('spawn', r));
+    // This process's own children named cordon-relay (stat: "pid (comm) state ppid ..."); it starts once the sandbox is up.
+    const find = () => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try {
+        const m = /^\d+ \((.*)\) \S+ (\d+) /.exec(readFileSync(`/proc/${d}/stat`, 'utf8'));
+        return m?.[1] === 'cordon-relay' && Number(m[2]) === process.pid;
+      } catch { return false; }
+    });
+    let relays = find();
+    for (let i = 0; i < 40 && relays.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      relays = find();
+    }
+    assert.ok(relays.length > 0, 'no relay running');
+    for (const pid of relays) assert.equal(readFileSync(`/proc/${pid}/environ`, 'utf8'), '', `relay ${pid} has an environment`);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
   } finally {
     await sb.close();
   }
