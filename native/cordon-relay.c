@@ -30,8 +30,11 @@
  * "CONNECT " and the blank line), hands it to the proxy for the decision,
  * which answers "CORDON-DIAL <address> <port>" or a refusal for the client.
  * An allowed tunnel is dialed by a dialer process the relay forked before it
- * entered the sandbox's namespaces (so it dials from the host's network), and
- * the relay splices client and server directly. Plain-HTTP requests are
+ * entered the sandbox's namespaces (so it dials from the host's network). The
+ * client's first bytes in the tunnel then go to the proxy too, which checks
+ * that the name they carry (TLS server name, HTTP Host) is the tunnel's
+ * (tunnel_verdict); once it says so, the relay splices client and server
+ * directly. Plain HTTP in a tunnel is served by the proxy instead. Plain-HTTP requests are
  * judged the same way and then sent by the relay itself (see "plain-HTTP
  * requests" below). What the relay does not frame (a head that never ends,
  * bare-LF lines, HEAD, chunked request bodies, HTTP/1.0) goes to the proxy
@@ -1102,6 +1105,87 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 	free(f);
 }
 
+/* ----------------------------------------------- names in a tunnel -- */
+
+enum verdict { V_STOP, V_GO, V_ROUTE };
+
+/*
+ * The name check of an allowed tunnel (the proxy's, src/proxy/first-bytes.ts):
+ * the client's first bytes (`held`, some perhaps read already) go to the
+ * proxy on `decide`, and are kept for the server, until the proxy answers
+ * GO (splice), ROUTE (plain HTTP: the proxy serves the rest on `decide`) or
+ * anything else (close). At most PEEK_MAX bytes are held, for at most
+ * HANDSHAKE_MS. Meanwhile the server's bytes go to the client, for the
+ * protocols where the server speaks first. `ans` keeps what the proxy sent
+ * after its answer line.
+ */
+static enum verdict tunnel_verdict(int client, int server, int decide, struct rbuf *held, struct rbuf *ans)
+{
+	long deadline = now_ms() + HANDSHAKE_MS;
+	bool client_open = true;
+	char buf[16384];
+	if (held->len > CORDON_RELAY_PEEK_MAX || (held->len && !write_all(decide, held->data + held->off, held->len)))
+		return V_STOP;
+	for (;;) {
+		char *a = ans->data + ans->off;
+		char *nl = memmem(a, ans->len, "\r\n", 2);
+		if (nl) {
+			size_t ll = (size_t)(nl - a);
+			bool go = ll == sizeof CORDON_RELAY_TUNNEL_GO - 1 && memcmp(a, CORDON_RELAY_TUNNEL_GO, ll) == 0;
+			bool route = ll == sizeof CORDON_RELAY_TUNNEL_ROUTE - 1 && memcmp(a, CORDON_RELAY_TUNNEL_ROUTE, ll) == 0;
+			rbuf_consume(ans, ll + 2);
+			return go ? V_GO : route ? V_ROUTE : V_STOP;
+		}
+		if (ans->len >= 256)
+			return V_STOP;
+		long left = deadline - now_ms();
+		if (left <= 0)
+			return V_STOP;
+		struct pollfd p[3] = {
+			{ .fd = decide, .events = POLLIN },
+			{ .fd = client_open && held->len < CORDON_RELAY_PEEK_MAX ? client : -1, .events = POLLIN },
+			{ .fd = server, .events = POLLIN },
+		};
+		int r = poll(p, 3, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return V_STOP;
+		if (p[0].revents) {
+			if (ans->off + ans->len == RBUF_SIZE)
+				return V_STOP;
+			ssize_t n = recv(decide, ans->data + ans->off + ans->len, RBUF_SIZE - ans->off - ans->len, 0);
+			if (n <= 0)
+				return V_STOP;
+			ans->len += (size_t)n;
+			continue; /* the answer first: no byte of the client's after it is looked at */
+		}
+		if (p[1].revents) {
+			if (held->off + held->len + (CORDON_RELAY_PEEK_MAX - held->len) > RBUF_SIZE) {
+				memmove(held->data, held->data + held->off, held->len);
+				held->off = 0;
+			}
+			ssize_t n = recv(client, held->data + held->off + held->len, CORDON_RELAY_PEEK_MAX - held->len, 0);
+			if (n < 0 && errno != EINTR)
+				return V_STOP;
+			if (n == 0) {
+				client_open = false;
+				shutdown(decide, SHUT_WR); /* the proxy judges what came */
+			}
+			if (n > 0) {
+				if (!write_all(decide, held->data + held->off + held->len, (size_t)n))
+					return V_STOP;
+				held->len += (size_t)n;
+			}
+		}
+		if (p[2].revents) {
+			ssize_t n = recv(server, buf, sizeof buf, 0);
+			if (n == 0 || (n < 0 && errno != EINTR) || (n > 0 && !write_all(client, buf, (size_t)n)))
+				return V_STOP;
+		}
+	}
+}
+
 static void *intake(void *arg)
 {
 	struct intake *in = arg;
@@ -1130,15 +1214,21 @@ static void *intake(void *arg)
 		close(client);
 		goto out;
 	}
-	/* The proxy's answer: all of it, until it closes the connection (or the buffer is full). */
+	/* The proxy's answer: its first line says whether to dial. */
 	long deadline = now_ms() + DECIDE_MS;
-	while (rbuf_fill(up, ans, NULL, deadline) == 1)
-		;
-	char line[128];
-	snprintf(line, sizeof line, "%.*s", (int)(ans->len < sizeof line - 1 ? ans->len : sizeof line - 1), ans->data);
+	size_t ll;
+	int got = read_until_marker(up, ans, 256, "\r\n", NULL, deadline, &ll);
 	char address[INET6_ADDRSTRLEN];
 	unsigned port = 0;
-	if (strncmp(line, "CORDON-DIAL ", 12) == 0 && sscanf(line + 12, "%45s %u", address, &port) == 2 && port > 0 && port < 65536) {
+	const size_t dl = sizeof CORDON_RELAY_DIAL_ANSWER - 1;
+	if (got == 1 && ll > dl && memcmp(ans->data, CORDON_RELAY_DIAL_ANSWER, dl) == 0) {
+		char line[128];
+		snprintf(line, sizeof line, "%.*s", (int)(ll - dl - 2 < sizeof line - 1 ? ll - dl - 2 : sizeof line - 1), ans->data + dl);
+		if (sscanf(line, "%45s %u", address, &port) != 2 || port == 0 || port > 65535) {
+			close(client);
+			goto out;
+		}
+		rbuf_consume(ans, ll);
 		int err;
 		int server = ask_dialer(address, (uint16_t)port, &err);
 		if (server < 0) {
@@ -1147,14 +1237,27 @@ static void *intake(void *arg)
 			goto out;
 		}
 		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-		if (!write_all(client, ok, sizeof ok - 1) || (b->len > at && !write_all(server, b->data + at, b->len - at))) {
+		rbuf_consume(b, at); /* what is left is the client's first bytes in the tunnel */
+		enum verdict v = write_all(client, ok, sizeof ok - 1) ? tunnel_verdict(client, server, up, b, ans) : V_STOP;
+		if (v == V_GO && (b->len == 0 || write_all(server, b->data + b->off, b->len))) {
+			start_pumps(client, server, in->attr);
+		} else if (v == V_ROUTE && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len))) {
+			/* Plain HTTP: the proxy serves the tunnel's requests itself, on this connection. */
+			close(server);
+			start_pumps(client, up, in->attr);
+			up = -1;
+		} else {
 			close(server);
 			close(client);
-			goto out;
 		}
-		start_pumps(client, server, in->attr);
 		goto out;
 	}
+	if (got != 1) {
+		close(client);
+		goto out;
+	}
+	while (rbuf_fill(up, ans, NULL, deadline) == 1)
+		;
 	/* A refusal (or anything else): the proxy's answer goes to the client as it is, however long. */
 	while (ans->len && write_all(client, ans->data, ans->len) && ans->len == RBUF_SIZE) {
 		ans->len = 0;

@@ -9,13 +9,15 @@
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tunnel } from './tunnel.js';
+import { guardedTunnel, readTunnelStart } from './tunnel.js';
+import { judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent } from './types.js';
 import { PROTOCOL } from '../protocol.js';
 
-/** The headers the relay reads (native/protocol.json: header). */
+/** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
 const H = PROTOCOL.header;
+const R = PROTOCOL.relay;
 
 export interface ProxyOptions {
   /** The live secrets, one per command: every connection's preamble must carry one (see auth.ts). */
@@ -38,10 +40,12 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
 /**
  * `relayDials`: client connections whose relay dials allowed CONNECT
  * tunnels itself and splices them in the kernel: they get the decision as
- * `CORDON-DIAL <address> <port>\r\n` (then EOF) and no tunnel bytes pass
- * through Node. Refusals are answered the same way for every connection.
+ * `CORDON-DIAL <address> <port>\r\n`, then send the client's first bytes
+ * for the name check (first-bytes.ts) and get `CORDON-GO`, `CORDON-ROUTE`
+ * (plain HTTP, served here) or `CORDON-STOP <reason>`; no other tunnel bytes
+ * pass through Node. Refusals are answered the same way for every connection.
  */
-export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): Server {
+export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): HttpProxy {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
   const decisions = new WeakMap<Socket, Map<string, { d: Decision; version: number }>>();
@@ -162,6 +166,26 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     res.end(head);
   }
 
+  // Plain HTTP inside a tunnel (CONNECT or SOCKS5): each request is judged
+  // and forwarded like a proxied one, its Host held to the tunnel's target.
+  const tunnels = new WeakMap<Socket, { host: string; port: number }>();
+  const inner = createServer({ headersTimeout: handshakeMs, requestTimeout: 0, keepAliveTimeout: 60_000, connectionsCheckingInterval: Math.min(handshakeMs, 1_000) }, (req, res) => {
+    const t = tunnels.get(req.socket);
+    if (!t || !req.url?.startsWith('/')) return refuse(res, 400, 'bad-request-target', 'cordon: a request inside a tunnel names only its path (origin form): the tunnel names the host');
+    req.url = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}${req.url}`;
+    void handleRequest(req, res).catch(() => res.destroy());
+  });
+  // A client that half-closes after its last request still gets the answers (Node's own switch: no option sets it).
+  (inner as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  inner.on('connect', (_req: IncomingMessage, s: Socket) => rawRefuse(s, 400, 'bad-request-target', 'cordon: CONNECT inside a tunnel is not proxied'));
+  function serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void {
+    tunnels.set(socket, target);
+    relayDials.delete(socket);
+    if (bytes.length > 0) socket.unshift(bytes);
+    inner.emit('connection', socket);
+    socket.resume();
+  }
+
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     void handleConnect(req, client, head).catch(() => client.destroy());
   });
@@ -175,7 +199,23 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
     emit(owner, 'connect', target.host, target.port, d);
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
-    if (relayDials.has(client)) return void client.end(`CORDON-DIAL ${d.dial.address} ${d.dial.port}\r\n`);
+    const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, { allow: false, reason: v.reason, message: v.message, rule: TUNNEL_NAME_RULE, fix: null, address: d.dial.address });
+    if (relayDials.has(client)) {
+      // The relay dials and answers the client itself, then sends the
+      // client's first bytes here and splices only once they agree with the
+      // target (CORDON-GO); for plain HTTP this connection carries the rest.
+      client.write(`${R.dialAnswer}${d.dial.address} ${d.dial.port}\r\n`);
+      const { bytes, first } = await readTunnelStart(client, head, handshakeMs);
+      const v = judgeTunnel(target.host, target.port, first);
+      if (v.action === 'go') return void client.end(`${R.tunnelGo}\r\n`);
+      if (v.action === 'close') return void client.destroy();
+      if (v.action === 'http') {
+        client.write(`${R.tunnelRoute}\r\n`);
+        return serveTunnelHttp(client, target, bytes);
+      }
+      refused(v);
+      return void client.end(`${R.tunnelStop}${v.reason}\r\n`);
+    }
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
     const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
     up.once('error', (e) => {
@@ -186,16 +226,21 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       clearTimeout(dialTimer);
       up.removeAllListeners('error');
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0) up.write(head);
-      tunnel(client, up, idleMs);
+      guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
     });
   }
 
   function emit(owner: string | undefined, via: 'http' | 'connect', host: string, port: number, d: Decision): void {
     o.onEvent?.(proxyEvent(owner, via, host, port, d));
   }
-  return server;
+  return Object.assign(server, { serveTunnelHttp });
 }
+
+/** The HTTP proxy, and how a tunnel of another proxy (SOCKS5) hands it plain HTTP to serve. */
+export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void };
+
+/** The rule a tunnel closed for its first bytes names (first-bytes.ts). */
+export const TUNNEL_NAME_RULE = 'built-in: what a tunnel carries names the host it was allowed to (TLS server name, HTTP Host)';
 
 /** A decision as the proxies report it. */
 export function proxyEvent(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, d: Decision): ProxyEvent {

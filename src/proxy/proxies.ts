@@ -29,7 +29,7 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
   const relayDials = new WeakSet<Socket>();
   const owners = new WeakMap<Socket, string>();
   const http = createHttpProxy(o, relayDials, owners);
-  const socks = createSocksProxy(o, owners);
+  const socks = createSocksProxy(o, owners, http);
   const open = new Set<Socket>();
   const gate = (inner: Server) => createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) => {
     open.add(s);

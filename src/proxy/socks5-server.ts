@@ -5,10 +5,10 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
-import { tunnel } from './tunnel.js';
-import { proxyEvent, type ProxyOptions } from './http-proxy.js';
+import { guardedTunnel } from './tunnel.js';
+import { proxyEvent, TUNNEL_NAME_RULE, type HttpProxy, type ProxyOptions } from './http-proxy.js';
 
-export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap()): Server {
+export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap(), http?: Pick<HttpProxy, 'serveTunnelHttp'>): Server {
   const idleMs = o.idleMs ?? 300_000;
   return createServer({ allowHalfOpen: true }, (client: Socket) => {
     let buf: Buffer = Buffer.alloc(0);
@@ -73,9 +73,12 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
       up.removeAllListeners('error');
       client.setTimeout(0);
       client.write(reply(REP.succeeded));
-      if (rest.length > 0) up.write(rest);
-      client.resume();
-      tunnel(client, up, idleMs);
+      guardedTunnel(client, up, rest, {
+        host, port, handshakeMs: o.handshakeMs ?? 10_000, idleMs,
+        onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, { allow: false, reason: v.reason, message: v.message, rule: TUNNEL_NAME_RULE, fix: null, address: d.dial.address })),
+        // Plain HTTP is the HTTP proxy's to serve, each request judged; without one, the tunnel closes.
+        onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
+      });
     });
   }
 }

@@ -1,0 +1,213 @@
+/**
+ * What the first bytes a client sends into a tunnel say about the host they
+ * are meant for, and whether that agrees with the host the tunnel was
+ * allowed to (the CONNECT or SOCKS5 target). A server that hosts many names
+ * (a CDN, a shared front end) routes by the TLS server name (SNI) or the
+ * HTTP Host header, not by the address it was reached at: a tunnel allowed to
+ * one name that carries another would reach a host nobody decided on
+ * (domain fronting). docs/network.md#names-in-a-tunnel.
+ *
+ * Sans-IO and pure: the proxies (http-proxy.ts, socks5-server.ts, and the
+ * relay through the HTTP proxy) feed it what they have read so far and act
+ * on its answer. Trust boundary: every byte is the sandboxed client's.
+ */
+
+import { PROTOCOL } from '../protocol.js';
+
+/** The most a tunnel's first bytes may take to say what they are (the relay holds at most this many: native/protocol.json). */
+export const PEEK_MAX = PROTOCOL.relay.peekMax;
+
+export type FirstBytes =
+  /** Not enough bytes yet to say. */
+  | { readonly kind: 'more' }
+  /** A TLS ClientHello: its one host_name, or none. */
+  | { readonly kind: 'tls'; readonly serverName?: string }
+  /** An HTTP/1 request line: the proxy serves the tunnel's requests itself, each judged like a proxied request. */
+  | { readonly kind: 'http' }
+  /** Neither (SSH, a database protocol, …): no name rides in it. */
+  | { readonly kind: 'opaque' }
+  /** The client ended the tunnel without sending anything. */
+  | { readonly kind: 'empty' }
+  /** Bytes that claim to be TLS or HTTP but cannot be read as such, or that hide the name. */
+  | { readonly kind: 'bad'; readonly why: string };
+
+/** TLS record content type "handshake", handshake type "client_hello", extensions "server_name" and "encrypted_client_hello". */
+const HANDSHAKE = 22;
+const CLIENT_HELLO = 1;
+const EXT_SERVER_NAME = 0;
+const EXT_ECH = 0xfe0d;
+
+/**
+ * Reads what `buf` (the client's first bytes, from the start) is; `ended`:
+ * the client sent nothing more (it half-closed), so nothing can complete it.
+ */
+export function readFirstBytes(buf: Buffer, ended = false): FirstBytes {
+  const r = buf.length === 0 ? { kind: 'more' as const } : buf[0] === HANDSHAKE ? readClientHello(buf) : readRequestLine(buf);
+  if (r.kind !== 'more' || !ended) return r;
+  // A request line cut short has no headers to come, so no Host; a ClientHello cut short is no TLS a server takes.
+  if (buf.length === 0) return { kind: 'empty' };
+  if (buf[0] !== HANDSHAKE) return { kind: 'opaque' };
+  return { kind: 'bad', why: 'the client ended it inside its ClientHello' };
+}
+
+/** One ClientHello, reassembled from as many handshake records as carry it. */
+function readClientHello(buf: Buffer): FirstBytes {
+  const parts: Buffer[] = [];
+  let have = 0;
+  let off = 0;
+  for (;;) {
+    if (buf.length < off + 5) return moreOrBad(buf, 'a TLS record cut short');
+    if (buf[off] !== HANDSHAKE) return { kind: 'bad', why: 'a TLS record other than a handshake before the ClientHello ended' };
+    if (buf[off + 1] !== 3) return { kind: 'bad', why: 'a TLS record with an unknown version' };
+    const len = buf.readUInt16BE(off + 3);
+    if (len === 0 || len > 16384) return { kind: 'bad', why: 'a TLS record of an impossible length' };
+    if (buf.length < off + 5 + len) return moreOrBad(buf, 'a ClientHello longer than cordon reads');
+    parts.push(buf.subarray(off + 5, off + 5 + len));
+    have += len;
+    off += 5 + len;
+    if (have < 4) continue;
+    const hs = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (hs[0] !== CLIENT_HELLO) return { kind: 'bad', why: 'a TLS handshake that does not start with a ClientHello' };
+    const msgLen = hs.readUIntBE(1, 3);
+    if (4 + msgLen > PEEK_MAX) return { kind: 'bad', why: 'a ClientHello longer than cordon reads' };
+    if (hs.length < 4 + msgLen) continue;
+    return parseClientHello(hs.subarray(4, 4 + msgLen));
+  }
+}
+
+function moreOrBad(buf: Buffer, why: string): FirstBytes {
+  return buf.length >= PEEK_MAX ? { kind: 'bad', why } : { kind: 'more' };
+}
+
+/** The ClientHello body (RFC 8446 4.1.2; RFC 6066 3 for server_name). */
+function parseClientHello(b: Buffer): FirstBytes {
+  const bad = (why: string): FirstBytes => ({ kind: 'bad', why: `a malformed ClientHello (${why})` });
+  let p = 2 + 32; // legacy_version, random
+  if (b.length < p + 1) return bad('cut short');
+  p += 1 + b[p]!; // legacy_session_id
+  if (b.length < p + 2) return bad('cut short');
+  p += 2 + b.readUInt16BE(p); // cipher_suites
+  if (b.length < p + 1) return bad('cut short');
+  p += 1 + b[p]!; // legacy_compression_methods
+  if (p === b.length) return { kind: 'tls' }; // no extensions at all: no name
+  if (b.length < p + 2) return bad('cut short');
+  const end = p + 2 + b.readUInt16BE(p);
+  p += 2;
+  if (end !== b.length) return bad('extensions that do not fill the message');
+  const seen = new Set<number>();
+  let serverName: string | undefined;
+  while (p < end) {
+    if (end - p < 4) return bad('an extension cut short');
+    const type = b.readUInt16BE(p);
+    const len = b.readUInt16BE(p + 2);
+    p += 4;
+    if (end - p < len) return bad('an extension cut short');
+    // A second copy of an extension is forbidden (RFC 8446 4.2), and servers differ in which one they read.
+    if (seen.has(type)) return bad(`extension ${type} twice`);
+    seen.add(type);
+    const data = b.subarray(p, p + len);
+    p += len;
+    if (type === EXT_ECH) return { kind: 'bad', why: 'a ClientHello with Encrypted Client Hello, which hides the name the server routes by' };
+    if (type !== EXT_SERVER_NAME) continue;
+    const names = readServerNames(data);
+    if (typeof names === 'string') return bad(names);
+    if (names.length > 1) return bad('more than one host_name');
+    serverName = names[0];
+  }
+  return serverName === undefined ? { kind: 'tls' } : { kind: 'tls', serverName };
+}
+
+/** The host_name entries of a server_name extension, or why it cannot be read. */
+function readServerNames(d: Buffer): string[] | string {
+  if (d.length < 2 || d.readUInt16BE(0) !== d.length - 2) return 'a server_name list of the wrong length';
+  const names: string[] = [];
+  let p = 2;
+  while (p < d.length) {
+    if (d.length - p < 3) return 'a server_name entry cut short';
+    const type = d[p]!;
+    const len = d.readUInt16BE(p + 1);
+    p += 3;
+    if (d.length - p < len) return 'a server_name entry cut short';
+    if (type === 0) names.push(d.subarray(p, p + len).toString('latin1'));
+    p += len;
+  }
+  return names;
+}
+
+/** HTTP's token characters (RFC 9110 5.6.2): what a method is made of. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
+
+/**
+ * An HTTP/1 request is told by its request line (servers skip empty lines
+ * before it: RFC 9112 2.2). A first line that is whole and has no HTTP
+ * version in it is not HTTP/1 with headers, so no Host can ride in it.
+ */
+function readRequestLine(buf: Buffer): FirstBytes {
+  let p = 0;
+  while (p < buf.length && (buf[p] === 0x0d || buf[p] === 0x0a)) p++;
+  const nl = buf.indexOf(0x0a, p);
+  const line = buf.subarray(p, nl < 0 ? buf.length : nl).toString('latin1');
+  if (nl < 0) {
+    // Could this still become a request line? A method (a token), then a space.
+    const sp = line.indexOf(' ');
+    const method = sp < 0 ? line : line.slice(0, sp);
+    if (!TOKEN.test(method)) return { kind: 'opaque' };
+    return moreOrBad(buf, 'a first line longer than cordon reads');
+  }
+  return / HTTP\/\d/i.test(line) ? { kind: 'http' } : { kind: 'opaque' };
+}
+
+/** The host part of a name as the proxies compare it: lower case, without one trailing dot. */
+export function canonicalHost(host: string): string {
+  const h = host.toLowerCase();
+  return h.endsWith('.') ? h.slice(0, -1) : h;
+}
+
+/** An IPv4 or IPv6 literal (as the proxies get targets: no brackets). */
+function isAddressLiteral(host: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
+}
+
+export type NameVerdict =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: 'tunnel-name-mismatch' | 'tunnel-unreadable'; readonly message: string };
+
+/**
+ * Whether a TLS tunnel's server name agrees with its target. A tunnel to an
+ * address literal the policy allowed needs none (clients send none for one:
+ * RFC 6066 3 has no place for an address) and may carry none; `withoutName`
+ * */
+export function judgeServerName(target: string, port: number, serverName: string | undefined): NameVerdict {
+  const where = `${target}:${port}`;
+  if (serverName === undefined) {
+    if (isAddressLiteral(target)) return { ok: true };
+    return { ok: false, reason: 'tunnel-name-mismatch', message: `cordon: the tunnel to ${where} was closed: its TLS names no server (no SNI), so nothing shows which host it is for` };
+  }
+  if (canonicalHost(serverName) === canonicalHost(target) && !isAddressLiteral(target)) return { ok: true };
+  return { ok: false, reason: 'tunnel-name-mismatch', message: `cordon: the tunnel to ${where} was closed: its TLS is for ${JSON.stringify(serverName)}, another host than the one it was allowed to` };
+}
+
+export type TunnelVerdict =
+  | { readonly action: 'go' }
+  /** Nothing came (the client, or the relay when its dial failed, closed): closed without a refusal. */
+  | { readonly action: 'close' }
+  | { readonly action: 'http' }
+  | { readonly action: 'refuse'; readonly reason: 'tunnel-name-mismatch' | 'tunnel-unreadable'; readonly message: string };
+
+/** What to do with a tunnel to target:port whose first bytes read as `first` (never 'more'). */
+export function judgeTunnel(target: string, port: number, first: Exclude<FirstBytes, { kind: 'more' }>): TunnelVerdict {
+  switch (first.kind) {
+    case 'opaque':
+      return { action: 'go' };
+    case 'empty':
+      return { action: 'close' };
+    case 'http':
+      return { action: 'http' };
+    case 'tls': {
+      const v = judgeServerName(target, port, first.serverName);
+      return v.ok ? { action: 'go' } : { action: 'refuse', reason: v.reason, message: v.message };
+    }
+    case 'bad':
+      return { action: 'refuse', reason: 'tunnel-unreadable', message: `cordon: the tunnel to ${target}:${port} was closed: ${first.why}` };
+  }
+}
