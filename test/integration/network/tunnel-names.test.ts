@@ -1,0 +1,143 @@
+/**
+ * Names in a tunnel (src/proxy/first-bytes.ts; docs/network.md#names-in-a-tunnel),
+ * attacked from inside real cordon with real clients, as root and as an
+ * unprivileged user: a CONNECT (through the relay) or SOCKS5 tunnel allowed
+ * to one host must not carry TLS for another name (SNI), TLS with no name,
+ * or HTTP requests whose Host is another; the legitimate uses work. Every
+ * verdict on an attack is read from what the test hosts received (no TLS
+ * handshake, no request), never from what the command printed; the refusal
+ * is on cordon's stderr.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, testUser } from '../../helpers/cordon.js';
+import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+
+const skip = worldSkipReason();
+const T = { timeout: 60_000 };
+const user = testUser();
+const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
+
+describe('names in a tunnel', { skip }, () => {
+  let w: World;
+  let root: string;
+  before(async () => {
+    w = await createWorld();
+    root = realpathSync(mkdtempSync('/var/tmp/cordon-names-'));
+    chmodSync(root, 0o755); // the unprivileged runner's project is below it
+  });
+  after(async () => {
+    await w?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  const got = async (host: string, pred: (r: WorldRecord) => boolean) => { await w.settle(); return w.records(w.host(host)).filter(pred); };
+
+  for (const { who, as } of runners) {
+    const cordon = (script: string, files: Record<string, string> = {}) => {
+      const dir = join(root, who.replace(/\W+/g, '-'));
+      const proj = join(dir, 'proj');
+      const home = join(dir, 'home');
+      mkdirSync(proj, { recursive: true });
+      mkdirSync(home, { recursive: true });
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(proj, name), text);
+      if (as) for (const p of [dir, proj, home, ...Object.keys(files).map((f) => join(proj, f))]) chownSync(p, as.uid, as.gid);
+      const argv = [process.execPath, CLI, '--allow-domain', w.host('api').fqdn, '--', '/bin/sh', '-c', script];
+      // runuser sets HOME to the user's own: the run's is given again.
+      return w.run(as ? ['runuser', '-u', as.name, '--', 'env', `HOME=${home}`, ...argv] : argv, {
+        cwd: proj,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...w.tlsEnv },
+        timeoutMs: 45_000,
+      });
+    };
+
+    describe(`as ${who}`, () => {
+      it('HTTPS to the allowed host works through CONNECT and SOCKS5, its server name being the host\'s', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon(`curl -sS -o /dev/null -w '%{http_code}\\n' https://${api.fqdn}/ok && curl -sS --proxy "$CORDON_SOCKS_PROXY" -o /dev/null -w '%{http_code}\\n' https://${api.fqdn}/ok-socks`);
+        assert.equal(r.stdout, '200\n200\n', r.stderr);
+        const tls = await got('api', (x) => x.event === 'tls');
+        assert.deepEqual(tls.map((x) => x.sni), [api.fqdn, api.fqdn]);
+      });
+
+      it('TLS for another name in a tunnel allowed to the host (domain fronting) is closed before the ClientHello leaves: CONNECT and SOCKS5', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        // --connect-to: curl tunnels to the allowed host and speaks TLS (SNI and Host) for the other one.
+        const r = await cordon([
+          `curl -sS -m 10 --connect-to ${evil.fqdn}:443:${api.fqdn}:443 https://${evil.fqdn}/fronted; echo "connect=$?"`,
+          `curl -sS -m 10 --proxy "$CORDON_SOCKS_PROXY" --connect-to ${evil.fqdn}:443:${api.fqdn}:443 https://${evil.fqdn}/fronted-socks; echo "socks=$?"`,
+        ].join('; '));
+        assert.match(r.stdout, /connect=(35|56)\n/, r.stderr);
+        assert.match(r.stdout, /socks=(35|56|97)\n/, r.stderr);
+        assert.match(r.stderr, new RegExp(`the tunnel to ${api.fqdn.replace(/\./g, '\\.')}:443 was closed: its TLS is for "${evil.fqdn.replace(/\./g, '\\.')}"`));
+        // The allowed host saw two TCP connections end with no byte (its TLS server calls that a hang-up), no handshake.
+        assert.deepEqual(await got('api', (x) => x.event === 'tls' || x.event === 'request' || (x.event === 'tls-error' && x.bytes > 0)), [], 'no ClientHello reached the allowed host');
+        assert.deepEqual(await got('evil', () => true), []);
+      });
+
+      it('TLS with no server name to a named host is closed; plain HTTP in a tunnel is served request by request, each Host held to the tunnel\'s host', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        // Python's ssl without server_hostname sends no SNI; then a raw CONNECT to port 80 carrying
+        // a request for the host, and a second one on the same tunnel for another name.
+        const py = [
+          'import socket, ssl',
+          'def tunnel(port):',
+          '    s = socket.create_connection(("127.0.0.1", 3128))',
+          `    s.sendall(b"CONNECT ${api.fqdn}:%d HTTP/1.1\\r\\nHost: ${api.fqdn}:%d\\r\\n\\r\\n" % (port, port))`,
+          '    head = b""',
+          '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
+          '    return s',
+          's = tunnel(443)',
+          'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
+          'try:',
+          '    ctx.wrap_socket(s).sendall(b"GET /nosni HTTP/1.1\\r\\n\\r\\n"); print("nosni: sent")',
+          'except (OSError, ssl.SSLError) as e: print("nosni: closed")',
+          's = tunnel(80)',
+          `s.sendall(b"GET /first HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\n\\r\\nGET /second HTTP/1.1\\r\\nHost: ${evil.fqdn}\\r\\nConnection: close\\r\\n\\r\\n")`,
+          'out = b""',
+          'while True:',
+          '    c = s.recv(65536)',
+          '    if not c: break',
+          '    out += c',
+          'import re; print(" | ".join(re.findall(r"HTTP/1\\.1 \\d{3} [A-Za-z ]+|X-Cordon-Reason: [a-z-]+", out.decode("latin-1"))))',
+        ].join('\n');
+        const r = await cordon('python3 names.py', { 'names.py': py });
+        assert.equal(r.stdout, 'nosni: closed\nHTTP/1.1 200 OK | HTTP/1.1 403 Forbidden | X-Cordon-Reason: host-mismatch\n', r.stderr);
+        assert.match(r.stderr, /its TLS names no server \(no SNI\)/);
+        const reqs = await got('api', (x) => x.event === 'request' || x.event === 'tls');
+        assert.deepEqual(reqs.map((x) => `${x.event} ${x.path ?? ''}`), ['request /first'], 'only the request for the host reached it');
+      });
+
+      it('a protocol with no name in it (the server speaks first, or SSH-like) still tunnels', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        // The world's TCP echo port, with bytes that are neither TLS nor HTTP (an SSH client's banner).
+        const py = [
+          'import socket',
+          's = socket.create_connection(("127.0.0.1", 3128))',
+          `s.sendall(b"CONNECT ${api.fqdn}:7 HTTP/1.1\\r\\nHost: ${api.fqdn}:7\\r\\n\\r\\n")`,
+          'head = b""',
+          'while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
+          's.sendall(b"SSH-2.0-test\\r\\n"); s.shutdown(socket.SHUT_WR)',
+          'out = b""',
+          'while True:',
+          '    c = s.recv(65536)',
+          '    if not c: break',
+          '    out += c',
+          'print(head.split(b"\\r\\n")[0].decode(), out.decode().strip())',
+        ].join('\n');
+        const r = await cordon('python3 opaque.py', { 'opaque.py': py });
+        assert.equal(r.stdout, 'HTTP/1.1 200 Connection Established SSH-2.0-test\n', r.stderr);
+        const echoed = await got('api', (x) => x.proto === 'tcp' && x.event === 'close');
+        assert.ok(echoed.some((x) => x.bytes === 14), JSON.stringify(echoed));
+      });
+    });
+  }
+});
