@@ -1114,7 +1114,8 @@ enum verdict { V_STOP, V_GO, V_ROUTE };
  * the client's first bytes (`held`, some perhaps read already) go to the
  * proxy on `decide`, and are kept for the server, until the proxy answers
  * GO (splice), ROUTE (plain HTTP: the proxy serves the rest on `decide`) or
- * anything else (close). At most PEEK_MAX bytes are held, for at most
+ * anything else (close). PASS <n> first sends the n oldest held bytes to
+ * the server (a cleartext request for TLS) and goes on reading. At most PEEK_MAX bytes are held, for at most
  * HANDSHAKE_MS. Meanwhile the server's bytes go to the client, for the
  * protocols where the server speaks first. `ans` keeps what the proxy sent
  * after its answer line.
@@ -1124,27 +1125,51 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 	long deadline = now_ms() + HANDSHAKE_MS;
 	bool client_open = true;
 	char buf[16384];
+	size_t pend_off = 0, pend_len = 0; /* server bytes the client has not taken yet (never a blocking write) */
 	if (held->len > CORDON_RELAY_PEEK_MAX || (held->len && !write_all(decide, held->data + held->off, held->len)))
 		return V_STOP;
+	enum verdict decided = V_STOP;
+	bool answered = false;
 	for (;;) {
 		char *a = ans->data + ans->off;
-		char *nl = memmem(a, ans->len, "\r\n", 2);
+		char *nl = answered ? NULL : memmem(a, ans->len, "\r\n", 2);
 		if (nl) {
 			size_t ll = (size_t)(nl - a);
+			const size_t pl = sizeof CORDON_RELAY_TUNNEL_PASS - 1;
+			if (ll > pl && ll < pl + 8 && memcmp(a, CORDON_RELAY_TUNNEL_PASS, pl) == 0) {
+				/* A preamble (Postgres asking for TLS): its bytes go to the server, and the reading goes on. */
+				char num[8];
+				snprintf(num, sizeof num, "%.*s", (int)(ll - pl), a + pl);
+				char *end;
+				unsigned long n = strtoul(num, &end, 10);
+				rbuf_consume(ans, ll + 2);
+				if (*end != '\0' || n == 0 || n > held->len || !write_all(server, held->data + held->off, n))
+					return V_STOP;
+				rbuf_consume(held, n);
+				continue;
+			}
 			bool go = ll == sizeof CORDON_RELAY_TUNNEL_GO - 1 && memcmp(a, CORDON_RELAY_TUNNEL_GO, ll) == 0;
 			bool route = ll == sizeof CORDON_RELAY_TUNNEL_ROUTE - 1 && memcmp(a, CORDON_RELAY_TUNNEL_ROUTE, ll) == 0;
 			rbuf_consume(ans, ll + 2);
-			return go ? V_GO : route ? V_ROUTE : V_STOP;
+			decided = go ? V_GO : route ? V_ROUTE : V_STOP;
+			answered = true;
+			if (decided == V_STOP)
+				return V_STOP;
 		}
-		if (ans->len >= 256)
+		/* Answered, and the server's bytes so far are with the client: nothing is lost at the switch. */
+		if (answered && pend_len == 0)
+			return decided;
+		if (!answered && ans->len >= 256)
 			return V_STOP;
 		long left = deadline - now_ms();
 		if (left <= 0)
 			return V_STOP;
+		bool take_client = !answered && client_open && held->len < CORDON_RELAY_PEEK_MAX;
+		short client_events = (short)((take_client ? POLLIN : 0) | (pend_len ? POLLOUT : 0));
 		struct pollfd p[3] = {
-			{ .fd = decide, .events = POLLIN },
-			{ .fd = client_open && held->len < CORDON_RELAY_PEEK_MAX ? client : -1, .events = POLLIN },
-			{ .fd = server, .events = POLLIN },
+			{ .fd = answered ? -1 : decide, .events = POLLIN },
+			{ .fd = client_events ? client : -1, .events = client_events },
+			{ .fd = pend_len || answered ? -1 : server, .events = POLLIN },
 		};
 		int r = poll(p, 3, (int)left);
 		if (r < 0 && errno == EINTR)
@@ -1160,7 +1185,14 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 			ans->len += (size_t)n;
 			continue; /* the answer first: no byte of the client's after it is looked at */
 		}
-		if (p[1].revents) {
+		if (pend_len && (p[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+			ssize_t n = send(client, buf + pend_off, pend_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return V_STOP;
+			if (n > 0)
+				pend_off += (size_t)n, pend_len -= (size_t)n;
+		}
+		if (take_client && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
 			if (held->off + held->len + (CORDON_RELAY_PEEK_MAX - held->len) > RBUF_SIZE) {
 				memmove(held->data, held->data + held->off, held->len);
 				held->off = 0;
@@ -1180,8 +1212,10 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 		}
 		if (p[2].revents) {
 			ssize_t n = recv(server, buf, sizeof buf, 0);
-			if (n == 0 || (n < 0 && errno != EINTR) || (n > 0 && !write_all(client, buf, (size_t)n)))
+			if (n == 0 || (n < 0 && errno != EINTR))
 				return V_STOP;
+			if (n > 0)
+				pend_off = 0, pend_len = (size_t)n;
 		}
 	}
 }

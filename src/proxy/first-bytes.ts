@@ -26,6 +26,12 @@ export type FirstBytes =
   | { readonly kind: 'http' }
   /** Neither (SSH, a database protocol, …): no name rides in it. */
   | { readonly kind: 'opaque' }
+  /**
+   * A cleartext request that comes before a ClientHello (Postgres asks for
+   * TLS with 8 bytes and waits for the server's answer): these bytes go to the
+   * server, and what follows is read as first bytes again.
+   */
+  | { readonly kind: 'preamble'; readonly length: number }
   /** The client ended the tunnel without sending anything. */
   | { readonly kind: 'empty' }
   /** Bytes that claim to be TLS or HTTP but cannot be read as such, or that hide the name. */
@@ -35,13 +41,27 @@ export type FirstBytes =
 const HANDSHAKE = 22;
 const CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;
-const EXT_ECH = 0xfe0d;
+/** encrypted_client_hello (RFC 9849: 0xfe0d; its drafts used 0xfe08-0xfe0c) and the older encrypted_server_name (0xffce). */
+const HIDDEN_NAME = new Set([0xfe08, 0xfe09, 0xfe0a, 0xfe0b, 0xfe0c, 0xfe0d, 0xffce]);
 
 /**
  * Reads what `buf` (the client's first bytes, from the start) is; `ended`:
  * the client sent nothing more (it half-closed), so nothing can complete it.
  */
 export function readFirstBytes(buf: Buffer, ended = false): FirstBytes {
+  // Postgres asks for TLS (or GSS encryption) in 8 cleartext bytes before its ClientHello: judged after them.
+  const pg = prefixOf(buf, PG_PREFIXES);
+  if (pg === 'whole') return { kind: 'preamble', length: 8 };
+  if (pg === 'part' && buf.length > 0) return ended ? { kind: 'opaque' } : { kind: 'more' };
+  // A PROXY protocol header would tell the server a client address of the sandbox's choosing.
+  const proxyHeader = prefixOf(buf, PROXY_HEADERS);
+  if (proxyHeader === 'whole') return { kind: 'bad', why: 'a PROXY protocol header, which claims a client address' };
+  if (proxyHeader === 'part' && !ended) return { kind: 'more' };
+  // An SSLv2-format ClientHello (a length with the high bit set, type 1, version 3.x) has no room for a server name.
+  if (buf.length > 0 && (buf[0]! & 0x80) !== 0 && (buf.length < 3 || buf[2] === 1) && (buf.length < 4 || buf[3] === 3)) {
+    if (buf.length >= 4) return { kind: 'bad', why: 'an SSLv2-format ClientHello, which names no server' };
+    if (!ended) return { kind: 'more' };
+  }
   const r = buf.length === 0 ? { kind: 'more' as const } : buf[0] === HANDSHAKE ? readClientHello(buf) : readRequestLine(buf);
   if (r.kind !== 'more' || !ended) return r;
   // A request line cut short has no headers to come, so no Host; a ClientHello cut short is no TLS a server takes.
@@ -50,28 +70,37 @@ export function readFirstBytes(buf: Buffer, ended = false): FirstBytes {
   return { kind: 'bad', why: 'the client ended it inside its ClientHello' };
 }
 
-/** One ClientHello, reassembled from as many handshake records as carry it. */
+/** Real clients send a ClientHello in one or two records; more is refused (and keeps each read linear). */
+const MAX_HELLO_RECORDS = 16;
+
+/** One ClientHello, reassembled from as many handshake records as carry it (at most MAX_HELLO_RECORDS). */
 function readClientHello(buf: Buffer): FirstBytes {
   const parts: Buffer[] = [];
   let have = 0;
   let off = 0;
+  /** The handshake message's length, once its 4-byte header is in. */
+  let msgLen = -1;
   for (;;) {
     if (buf.length < off + 5) return moreOrBad(buf, 'a TLS record cut short');
     if (buf[off] !== HANDSHAKE) return { kind: 'bad', why: 'a TLS record other than a handshake before the ClientHello ended' };
     if (buf[off + 1] !== 3) return { kind: 'bad', why: 'a TLS record with an unknown version' };
     const len = buf.readUInt16BE(off + 3);
     if (len === 0 || len > 16384) return { kind: 'bad', why: 'a TLS record of an impossible length' };
+    if (parts.length === MAX_HELLO_RECORDS) return { kind: 'bad', why: `a ClientHello split into more than ${MAX_HELLO_RECORDS} TLS records` };
     if (buf.length < off + 5 + len) return moreOrBad(buf, 'a ClientHello longer than cordon reads');
     parts.push(buf.subarray(off + 5, off + 5 + len));
     have += len;
     off += 5 + len;
-    if (have < 4) continue;
-    const hs = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    if (hs[0] !== CLIENT_HELLO) return { kind: 'bad', why: 'a TLS handshake that does not start with a ClientHello' };
-    const msgLen = hs.readUIntBE(1, 3);
-    if (4 + msgLen > PEEK_MAX) return { kind: 'bad', why: 'a ClientHello longer than cordon reads' };
-    if (hs.length < 4 + msgLen) continue;
-    return parseClientHello(hs.subarray(4, 4 + msgLen));
+    if (msgLen < 0 && have >= 4) {
+      const head = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      if (head[0] !== CLIENT_HELLO) return { kind: 'bad', why: 'a TLS handshake that does not start with a ClientHello' };
+      msgLen = head.readUIntBE(1, 3);
+      if (4 + msgLen > PEEK_MAX) return { kind: 'bad', why: 'a ClientHello longer than cordon reads' };
+    }
+    if (msgLen >= 0 && have >= 4 + msgLen) {
+      const hs = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      return parseClientHello(hs.subarray(4, 4 + msgLen));
+    }
   }
 }
 
@@ -107,7 +136,7 @@ function parseClientHello(b: Buffer): FirstBytes {
     seen.add(type);
     const data = b.subarray(p, p + len);
     p += len;
-    if (type === EXT_ECH) return { kind: 'bad', why: 'a ClientHello with Encrypted Client Hello, which hides the name the server routes by' };
+    if (HIDDEN_NAME.has(type)) return { kind: 'bad', why: 'a ClientHello with Encrypted Client Hello (or ESNI), which hides the name the server routes by' };
     if (type !== EXT_SERVER_NAME) continue;
     const names = readServerNames(data);
     if (typeof names === 'string') return bad(names);
@@ -134,13 +163,24 @@ function readServerNames(d: Buffer): string[] | string {
   return names;
 }
 
+/** Postgres SSLRequest and GSSENCRequest (protocol.html: "SSL Session Encryption"). */
+const PG_PREFIXES = [Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]), Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x30])];
+/** PROXY protocol v1 and v2 signatures (haproxy's proxy-protocol.txt). */
+const PROXY_HEADERS = [Buffer.from('PROXY '), Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1')];
+
+/** Whether buf starts with one of `prefixes` ('whole'), is the start of one it may still become ('part'), or neither. */
+function prefixOf(buf: Buffer, prefixes: readonly Buffer[]): 'whole' | 'part' | 'no' {
+  if (prefixes.some((x) => buf.length >= x.length && buf.subarray(0, x.length).equals(x))) return 'whole';
+  return prefixes.some((x) => buf.length < x.length && x.subarray(0, buf.length).equals(buf)) ? 'part' : 'no';
+}
+
 /** HTTP's token characters (RFC 9110 5.6.2): what a method is made of. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
 
 /**
  * An HTTP/1 request is told by its request line (servers skip empty lines
- * before it: RFC 9112 2.2). A first line that is whole and has no HTTP
- * version in it is not HTTP/1 with headers, so no Host can ride in it.
+ * before it: RFC 9112 2.2). A first line that is whole and has no "HTTP/"
+ * in it is not HTTP/1 with headers, so no Host can ride in it.
  */
 function readRequestLine(buf: Buffer): FirstBytes {
   let p = 0;
@@ -148,13 +188,15 @@ function readRequestLine(buf: Buffer): FirstBytes {
   const nl = buf.indexOf(0x0a, p);
   const line = buf.subarray(p, nl < 0 ? buf.length : nl).toString('latin1');
   if (nl < 0) {
-    // Could this still become a request line? A method (a token), then a space.
-    const sp = line.indexOf(' ');
-    const method = sp < 0 ? line : line.slice(0, sp);
+    if (/HTTP\//i.test(line)) return { kind: 'http' };
+    // Could this still become a request line? A method (a token), then whitespace.
+    const method = /^[^\s]*/.exec(line)![0];
     if (!TOKEN.test(method)) return { kind: 'opaque' };
     return moreOrBad(buf, 'a first line longer than cordon reads');
   }
-  return / HTTP\/\d/i.test(line) ? { kind: 'http' } : { kind: 'opaque' };
+  // Any "HTTP/" at all: lenient servers split a request line on tabs and other whitespace too.
+  // Whatever Node's strict parser then refuses is refused, never spliced.
+  return /HTTP\//i.test(line) ? { kind: 'http' } : { kind: 'opaque' };
 }
 
 /** The host part of a name as the proxies compare it: lower case, without one trailing dot. */
@@ -194,8 +236,8 @@ export type TunnelVerdict =
   | { readonly action: 'http' }
   | { readonly action: 'refuse'; readonly reason: 'tunnel-name-mismatch' | 'tunnel-unreadable'; readonly message: string };
 
-/** What to do with a tunnel to target:port whose first bytes read as `first` (never 'more'). */
-export function judgeTunnel(target: string, port: number, first: Exclude<FirstBytes, { kind: 'more' }>): TunnelVerdict {
+/** What to do with a tunnel to target:port whose first bytes read as `first` (neither 'more' nor a preamble, which the caller passes on). */
+export function judgeTunnel(target: string, port: number, first: Exclude<FirstBytes, { kind: 'more' | 'preamble' }>): TunnelVerdict {
   switch (first.kind) {
     case 'opaque':
       return { action: 'go' };

@@ -9,7 +9,7 @@
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { guardedTunnel, readTunnelStart } from './tunnel.js';
+import { guardedTunnel, readTunnelStart, replayed } from './tunnel.js';
 import { judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent } from './types.js';
@@ -42,8 +42,9 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
  * tunnels itself and splices them in the kernel: they get the decision as
  * `CORDON-DIAL <address> <port>\r\n`, then send the client's first bytes
  * for the name check (first-bytes.ts) and get `CORDON-GO`, `CORDON-ROUTE`
- * (plain HTTP, served here) or `CORDON-STOP <reason>`; no other tunnel bytes
- * pass through Node. Refusals are answered the same way for every connection.
+ * (plain HTTP, served here) or `CORDON-STOP <reason>`, after any number of
+ * `CORDON-PASS <n>` (send the first n held bytes to the server, and go on
+ * reading); no other tunnel bytes pass through Node. Refusals are answered the same way for every connection.
  */
 export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): HttpProxy {
   const idleMs = o.idleMs ?? 300_000;
@@ -179,11 +180,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   (inner as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   inner.on('connect', (_req: IncomingMessage, s: Socket) => rawRefuse(s, 400, 'bad-request-target', 'cordon: CONNECT inside a tunnel is not proxied'));
   function serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void {
-    tunnels.set(socket, target);
-    relayDials.delete(socket);
-    if (bytes.length > 0) socket.unshift(bytes);
-    inner.emit('connection', socket);
-    socket.resume();
+    const stream = replayed(socket, bytes) as unknown as Socket;
+    tunnels.set(stream, target);
+    const owner = owners.get(socket);
+    if (owner !== undefined) owners.set(stream, owner);
+    inner.emit('connection', stream);
   }
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
@@ -205,7 +206,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // client's first bytes here and splices only once they agree with the
       // target (CORDON-GO); for plain HTTP this connection carries the rest.
       client.write(`${R.dialAnswer}${d.dial.address} ${d.dial.port}\r\n`);
-      const { bytes, first } = await readTunnelStart(client, head, handshakeMs);
+      // The client's time starts once the relay has dialed, which it may take up to dialMs to do.
+      const { bytes, first } = await readTunnelStart(client, head, handshakeMs + (o.dialMs ?? 10_000), (preamble) => client.write(`${R.tunnelPass}${preamble.length}\r\n`));
       const v = judgeTunnel(target.host, target.port, first);
       if (v.action === 'go') return void client.end(`${R.tunnelGo}\r\n`);
       if (v.action === 'close') return void client.destroy();

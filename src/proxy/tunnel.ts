@@ -9,6 +9,7 @@
  * so a protocol where the server speaks first works.
  */
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { PEEK_MAX, judgeTunnel, readFirstBytes, type FirstBytes, type TunnelVerdict } from './first-bytes.js';
 
 export function tunnel(a: Socket, b: Socket, idleMs: number): void {
@@ -34,37 +35,65 @@ export function tunnel(a: Socket, b: Socket, idleMs: number): void {
   b.pipe(a);
 }
 
+/** First bytes read to the end: neither 'more' nor a preamble. */
+export type JudgedStart = Exclude<FirstBytes, { kind: 'more' | 'preamble' }>;
+
+/** At most this many cleartext preambles (first-bytes.ts) pass before a ClientHello: GSS encryption asked, then TLS. */
+const MAX_PREAMBLES = 2;
+
 /**
  * Reads the client's first bytes (`already`: those read with the request)
- * until they say what they are, for at most `ms`. Leaves the client paused,
- * its listeners as they were.
+ * until they say what they are, for at most `ms`. A preamble (a cleartext
+ * request for TLS) goes to `onPreamble`, to be passed to the server, and the
+ * bytes after it are read again. Leaves the client paused, its listeners as
+ * they were. `bytes`: what was read after the last preamble.
  */
-export function readTunnelStart(client: Socket, already: Buffer, ms: number): Promise<{ bytes: Buffer; first: Exclude<FirstBytes, { kind: 'more' }> }> {
+export function readTunnelStart(client: Socket, already: Buffer, ms: number, onPreamble: (bytes: Buffer) => void): Promise<{ bytes: Buffer; first: JudgedStart }> {
   return new Promise((resolve) => {
-    let bytes = already;
-    // A client that sent its bytes and half-closed with the request has ended already.
-    const ended = client.readableEnded || client.destroyed;
-    const now = readFirstBytes(bytes, ended);
-    if (now.kind !== 'more') return resolve({ bytes, first: now });
-    const finish = (first: Exclude<FirstBytes, { kind: 'more' }>) => {
+    // Copied into one buffer as they come (linear, however small the pieces); at most PEEK_MAX are judged.
+    const room = Buffer.allocUnsafe(PEEK_MAX + 64 * 1024);
+    let start = 0;
+    let have = 0;
+    let preambles = 0;
+    let done = false;
+    const finish = (first: JudgedStart) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       client.off('data', onData);
       client.off('end', onEnd);
       client.off('close', onEnd);
       client.pause();
-      resolve({ bytes, first });
+      resolve({ bytes: Buffer.from(room.subarray(start, have)), first });
     };
-    const onData = (d: Buffer) => {
-      bytes = bytes.length ? Buffer.concat([bytes, d]) : d;
-      const f = readFirstBytes(bytes);
-      if (f.kind !== 'more') finish(f);
-      else if (bytes.length >= PEEK_MAX) finish({ kind: 'bad', why: 'its first bytes were too long to read' });
+    /** Judges what is in; true once finished. */
+    const judge = (ended: boolean): boolean => {
+      for (;;) {
+        const f = readFirstBytes(room.subarray(start, have), ended);
+        if (f.kind === 'preamble') {
+          if (++preambles > MAX_PREAMBLES) return finish({ kind: 'bad', why: 'more cleartext requests for TLS than a client makes' }), true;
+          onPreamble(Buffer.from(room.subarray(start, start + f.length)));
+          start += f.length;
+          continue;
+        }
+        if (f.kind !== 'more') return finish(f), true;
+        if (have - start >= PEEK_MAX) return finish({ kind: 'bad', why: 'its first bytes were too long to read' }), true;
+        return false;
+      }
     };
-    const onEnd = () => {
-      const f = readFirstBytes(bytes, true);
-      finish(f.kind === 'more' ? { kind: 'empty' } : f);
+    const add = (d: Buffer): boolean => {
+      if (d.length > room.length - have) return finish({ kind: 'bad', why: 'its first bytes were too long to read' }), false;
+      d.copy(room, have);
+      have += d.length;
+      return true;
     };
+    const onData = (d: Buffer) => { if (add(d)) judge(false); };
+    const onEnd = () => { if (!judge(true)) finish({ kind: 'empty' }); };
     const timer = setTimeout(() => finish({ kind: 'bad', why: `the client said nothing readable within ${ms} ms` }), ms);
+    // A client that sent its bytes and half-closed with the request has ended already.
+    const ended = client.readableEnded || client.destroyed;
+    if (!add(already) || judge(ended)) return;
+    if (ended) return finish({ kind: 'empty' });
     client.on('data', onData);
     client.on('end', onEnd);
     client.on('close', onEnd);
@@ -85,15 +114,19 @@ export interface TunnelGuard {
 
 /** tunnel(client, up), once the client's first bytes agree with the target (see above). */
 export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: TunnelGuard): void {
-  const toClient = (d: Buffer) => { client.write(d); };
+  // The server's bytes, while the client's are read: held back while the client does not read them.
+  const toClient = (d: Buffer) => { if (!client.write(d)) up.pause(); };
+  const drained = () => up.resume();
+  client.on('drain', drained);
   const upEnded = () => { client.end(); };
   const failed = () => { client.destroy(); up.destroy(); };
   up.on('data', toClient);
   up.once('end', upEnded);
   up.on('error', failed);
   client.on('error', failed);
-  void readTunnelStart(client, already, g.handshakeMs).then(({ bytes, first }) => {
+  void readTunnelStart(client, already, g.handshakeMs, (preamble) => up.write(preamble)).then(({ bytes, first }) => {
     up.off('data', toClient);
+    client.off('drain', drained);
     up.off('end', upEnded);
     up.off('error', failed);
     client.off('error', failed);
@@ -113,3 +146,41 @@ export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: Tu
     tunnel(client, up, g.idleMs);
   });
 }
+
+/** A tunnel's client as a stream that first gives `bytes` (read already) and then the rest, for the HTTP server that serves plain HTTP in a tunnel. */
+export type ReplayedSocket = Duplex & { setTimeout(ms: number): void };
+
+/**
+ * The client socket, with the bytes already read from it given again first.
+ * (unshift() cannot do it once the client has half-closed: its stream has
+ * ended, and the request it sent before would be lost.) Writes and ends go to
+ * the socket; the socket's close destroys the stream.
+ */
+export function replayed(socket: Socket, bytes: Buffer): ReplayedSocket {
+  let timer: NodeJS.Timeout | undefined;
+  const d = new Duplex({
+    allowHalfOpen: true,
+    read() { socket.resume(); },
+    write(chunk: Buffer, _enc, cb) { socket.write(chunk, cb); },
+    final(cb) { socket.end(); cb(); },
+    destroy(err, cb) { clearTimeout(timer); socket.destroy(); cb(err); },
+  }) as ReplayedSocket;
+  // Idle for `ms` in both directions: destroyed (what net.Socket's timeout leads to in the proxy).
+  let idleMs = 0;
+  const touch = () => {
+    clearTimeout(timer);
+    if (idleMs > 0) timer = setTimeout(() => d.destroy(), idleMs);
+  };
+  d.setTimeout = (ms: number) => { idleMs = ms; touch(); };
+  if (bytes.length > 0) d.push(bytes);
+  socket.on('data', (c: Buffer) => { touch(); if (!d.push(c)) socket.pause(); });
+  socket.on('drain', touch);
+  if (socket.readableEnded) d.push(null);
+  else socket.once('end', () => d.push(null));
+  socket.once('close', () => d.destroy());
+  socket.on('error', () => d.destroy());
+  if (socket.destroyed) d.destroy();
+  else socket.resume();
+  return d;
+}
+
