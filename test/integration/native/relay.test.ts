@@ -171,22 +171,30 @@ test('the relay waits for a loopback interface that is not up yet, then listens'
   }
 });
 
-test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) and dialed from the host by the relay', async () => {
+test('--dial-port: a CONNECT is decided by the proxy (which sees the head, and the first bytes of the tunnel for the name check) and dialed from the host by the relay', async () => {
   const { sock } = socketDir();
   // A TCP server on the host's loopback: the sandbox's own loopback cannot reach it.
   const echo = createTcpServer((c) => { c.once('data', (d: Buffer) => c.end(Buffer.concat([Buffer.from('echo:'), d]))); });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
   const port = (echo.address() as { port: number }).port;
   const heads: string[] = [];
+  const firstBytes: string[] = [];
   const proxy = createServer({ allowHalfOpen: true }, (c) => {
     let all = '';
+    let dialed = false;
     c.on('data', (d: Buffer) => {
+      // After the dial: the tunnel's first bytes, for the name check; the answer lets the relay splice.
+      if (dialed) {
+        firstBytes.push(d.toString('latin1'));
+        return void c.end('CORDON-GO\r\n');
+      }
       all += d.toString('latin1');
       if (!all.includes('\r\n\r\n')) return;
       heads.push(all);
       if (!all.startsWith(`CORDON/D ${SECRET}\n`)) return void c.end('HTTP/1.1 400 Bad Request\r\n\r\n');
       if (all.includes('refuse.invalid')) return void c.end('HTTP/1.1 403 Forbidden\r\nX-Cordon-Reason: not-allowed\r\nContent-Length: 0\r\n\r\n');
-      c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\n`);
+      dialed = true;
+      c.write(`CORDON-DIAL 127.0.0.1 ${port}\r\n`);
     });
   });
   await new Promise<void>((r) => proxy.listen(sock, r));
@@ -203,9 +211,10 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees only the head) 
     const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
     assert.equal(r.code, 0);
     assert.equal(r.out, `${JSON.stringify('HTTP/1.1 200 Connection Established\r\n\r\necho:hello').replace(/"/g, "'")}\n'HTTP/1.1 403 Forbidden\\r\\nX-Cordon-Reason: not-allowed\\r\\nContent-Length: 0\\r\\n\\r\\n'\n`);
-    // The proxy saw the heads only: never the tunnel's bytes.
+    // The proxy saw the heads, and the allowed tunnel's first bytes once (the name check): never a refused tunnel's bytes.
     assert.equal(heads.length, 2);
     for (const h of heads) assert.ok(!h.slice(`CORDON/D ${SECRET}\n`.length).match(/hello|secret/), h);
+    assert.deepEqual(firstBytes, ['hello']);
   } finally {
     proxy.close();
     echo.close();
@@ -231,7 +240,8 @@ test('--dial-port: 300 tunnels with readers that do not read keep the relay smal
   const source = createTcpServer((c) => { c.on('error', () => {}); c.end(chunk); });
   await new Promise<void>((r) => source.listen(0, '127.0.0.1', r));
   const port = (source.address() as { port: number }).port;
-  const proxy = createServer({ allowHalfOpen: true }, (c) => { c.once('data', () => c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\n`)); });
+  // A proxy that lets every tunnel through at once: the dial and the name check's answer together.
+  const proxy = createServer({ allowHalfOpen: true }, (c) => { c.on('error', () => {}); c.once('data', () => c.end(`CORDON-DIAL 127.0.0.1 ${port}\r\nCORDON-GO\r\n`)); });
   await new Promise<void>((r) => proxy.listen(sock, r));
   const memory = relayMemory(sock);
   try {

@@ -309,3 +309,32 @@ test('memory stays flat: 300 concurrent tunnels and a slow reader of a 128 MiB d
   const growth = (peak - before) / 1024 / 1024;
   assert.ok(growth < 80, `RSS grew by ${growth.toFixed(1)} MiB`);
 });
+
+test('names in a tunnel, Node\'s side: plain HTTP sent with the CONNECT and half-closed is answered; a server that speaks first to a client that reads nothing is not buffered', async () => {
+  // One write and a half-close: the request was read with the CONNECT, and the client has ended before it is served.
+  const r = (await rawExchange(proxies.httpSocket, `CONNECT allowed.test:${upPort} HTTP/1.1\r\nHost: allowed.test:${upPort}\r\n\r\nGET /in-tunnel HTTP/1.1\r\nHost: allowed.test:${upPort}\r\n\r\n`, { half: true })).toString();
+  assert.match(r, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  assert.match(r, /"url":"\/in-tunnel"/);
+  // A server that pushes 256 MiB as soon as it is connected, to a client that neither reads nor sends
+  // while its first bytes are awaited: the proxy stops reading the server, it does not hold the bytes.
+  const flood = createServer((c) => {
+    c.on('error', () => {});
+    const chunk = Buffer.alloc(1024 * 1024, 0x62);
+    let sent = 0;
+    const pump = () => { while (sent < 256) { sent++; if (!c.write(chunk)) return void c.once('drain', pump); } };
+    pump();
+  });
+  await new Promise<void>((res) => flood.listen(0, '127.0.0.1', res));
+  const before = process.memoryUsage().rss;
+  const s = connect(proxies.httpSocket);
+  s.on('error', () => {});
+  s.write(pre);
+  s.write(`CONNECT allowed.test:${(flood.address() as AddressInfo).port} HTTP/1.1\r\n\r\n`);
+  s.pause();
+  await new Promise((res) => setTimeout(res, 2000));
+  const growth = (process.memoryUsage().rss - before) / 1024 / 1024;
+  s.destroy();
+  flood.close();
+  assert.ok(growth < 64, `RSS grew by ${growth.toFixed(1)} MiB while the client read nothing`);
+});
+

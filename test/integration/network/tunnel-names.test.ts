@@ -115,6 +115,47 @@ describe('names in a tunnel', { skip }, () => {
         assert.deepEqual(reqs.map((x) => `${x.event} ${x.path ?? ''}`), ['request /first'], 'only the request for the host reached it');
       });
 
+      it('a cleartext request for TLS (Postgres SSLRequest) reaches the server, and the ClientHello after it is judged: CONNECT and SOCKS5', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        // Against the allowed host's TCP echo port: the 8 bytes are echoed (a server would answer 'S'),
+        // then the client starts TLS for a name. Each case reports what the echo server got.
+        const py = [
+          'import socket, ssl, struct, sys',
+          'def via_connect():',
+          '    s = socket.create_connection(("127.0.0.1", 3128))',
+          `    s.sendall(b"CONNECT ${api.fqdn}:7 HTTP/1.1\\r\\nHost: ${api.fqdn}:7\\r\\n\\r\\n")`,
+          '    head = b""',
+          '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
+          '    return s',
+          'def via_socks():',
+          '    s = socket.create_connection(("127.0.0.1", 1080))',
+          `    name = b"${api.fqdn}"`,
+          '    s.sendall(b"\\x05\\x01\\x00"); s.recv(2)',
+          '    s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(name)]) + name + struct.pack(">H", 7)); s.recv(10)',
+          '    return s',
+          'for how, opener in (("connect", via_connect), ("socks", via_socks)):',
+          '    for sni in (sys.argv[1], sys.argv[2]):',
+          '        s = opener()',
+          '        s.sendall(bytes([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]))',
+          '        echoed = b""',
+          '        while len(echoed) < 8: echoed += s.recv(8 - len(echoed))',
+          '        ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
+          '        try: ctx.wrap_socket(s, server_hostname=sni)',
+          '        except (OSError, ssl.SSLError): pass',
+          '        print(how, sni, "preamble echoed" if echoed == bytes([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]) else echoed)',
+        ].join('\n');
+        const r = await cordon(`python3 pg.py ${api.fqdn} ${evil.fqdn}`, { 'pg.py': py });
+        assert.equal(r.stdout, ['connect', 'socks'].map((how) => `${how} ${api.fqdn} preamble echoed\n${how} ${evil.fqdn} preamble echoed\n`).join(''), r.stderr);
+        assert.match(r.stderr, new RegExp(`its TLS is for "${evil.fqdn.replace(/\./g, '\\.')}", another host than the one it was allowed to \\(2 times\\)`));
+        // The echo server's byte counts: the preamble alone where the name was another; preamble and ClientHello where it was the host's.
+        const closes = (await got('api', (x) => x.proto === 'tcp' && x.event === 'close')).map((x) => x.bytes);
+        assert.equal(closes.length, 4, JSON.stringify(closes));
+        assert.equal(closes.filter((b) => b === 8).length, 2, JSON.stringify(closes));
+        assert.equal(closes.filter((b) => b > 100).length, 2, JSON.stringify(closes));
+      });
+
       it('a protocol with no name in it (the server speaks first, or SSH-like) still tunnels', T, async () => {
         const api = w.host('api');
         w.clearRecords();

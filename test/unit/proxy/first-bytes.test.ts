@@ -101,7 +101,7 @@ test('HTTP: a request line, after the empty lines servers skip; a line not yet w
   assert.deepEqual(readFirstBytes(Buffer.from('GET / HT')), { kind: 'more' });
   assert.deepEqual(readFirstBytes(Buffer.from('GET / HT'), true), { kind: 'opaque' });
   assert.deepEqual(readFirstBytes(Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n')), { kind: 'opaque' });
-  assert.deepEqual(readFirstBytes(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])), { kind: 'opaque' });
+  assert.deepEqual(readFirstBytes(Buffer.from([0, 0, 0, 0x29, 0, 3, 0, 0])), { kind: 'opaque' }); // a Postgres StartupMessage
   assert.deepEqual(readFirstBytes(Buffer.from('GET /' + 'a'.repeat(PEEK_MAX))), { kind: 'bad', why: 'a first line longer than cordon reads' });
 });
 
@@ -118,4 +118,30 @@ test('judgement: the name must be the target\'s (case and one trailing dot aside
   assert.equal(r.action, 'refuse');
   assert.match((r as { message: string }).message, /"b\.example"/);
   assert.equal(judgeTunnel('a.example', 443, { kind: 'bad', why: 'x' }).action, 'refuse');
+});
+
+test('a cleartext request for TLS (Postgres) is a preamble passed on, and the ClientHello after it is judged', async () => {
+  const ssl = Buffer.from([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]);
+  assert.deepEqual(readFirstBytes(ssl.subarray(0, 5)), { kind: 'more' });
+  assert.deepEqual(readFirstBytes(ssl), { kind: 'preamble', length: 8 });
+  assert.deepEqual(readFirstBytes(Buffer.concat([ssl, await clientHello('db.example')])), { kind: 'preamble', length: 8 });
+  assert.deepEqual(readFirstBytes(await clientHello('db.example')), { kind: 'tls', serverName: 'db.example' });
+});
+
+test('headers and hellos that carry no name or another address are refused: PROXY v1/v2 (even a piece at a time), SSLv2, ESNI; a ClientHello in too many records', async () => {
+  assert.equal(readFirstBytes(Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n')).kind, 'bad');
+  const v2 = Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1');
+  for (let n = 1; n < v2.length; n++) assert.deepEqual(readFirstBytes(v2.subarray(0, n)), { kind: 'more' }, `v2 cut at ${n}`);
+  assert.equal(readFirstBytes(Buffer.concat([v2, Buffer.from([0x21, 0x11, 0, 12])])).kind, 'bad');
+  assert.equal(readFirstBytes(Buffer.from([0x80, 0x2e, 0x01, 0x03, 0x03, 0, 0x15])).kind, 'bad');
+  assert.equal(readFirstBytes(hello([[0, sni('a.example')], [0xffce, Buffer.alloc(20, 2)]])).kind, 'bad');
+  const body = (await clientHello('many.example')).subarray(5);
+  const recs = Buffer.concat(Array.from({ length: 20 }, (_, i) => body.subarray(i, i + 1)).map((b) => Buffer.concat([Buffer.from([22, 3, 1, 0, 1]), b])));
+  assert.match((readFirstBytes(recs) as { why: string }).why, /more than 16 TLS records/);
+});
+
+test('a request line split on tabs or other whitespace is still HTTP (served and judged, never spliced)', () => {
+  assert.deepEqual(readFirstBytes(Buffer.from('GET\t/\tHTTP/1.1\r\nHost: evil\r\n\r\n')), { kind: 'http' });
+  assert.deepEqual(readFirstBytes(Buffer.from('GET /\x0bHTTP/1.1\r\n')), { kind: 'http' });
+  assert.deepEqual(readFirstBytes(Buffer.from('GET\t/')), { kind: 'more' });
 });
