@@ -39,4 +39,8 @@ main.exports.main(argv, work).then((code) => {
   const full = main.exports.launched();
   early.saveCache(full);
   main.saveCache(full);
+  // The run is over (its step after the run too): cordon ends now, whatever
+  // a proxy connection or timer might still hold (unref'd: an exit that
+  // comes by itself is not delayed).
+  setTimeout(() => process.exit(code), 2000).unref();
 });

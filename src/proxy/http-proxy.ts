@@ -64,6 +64,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   });
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A client gone while its decision was pending gets nothing sent upstream for it.
+    let gone = false;
+    res.once('close', () => { gone = true; });
     const relayForwards = relayDials.has(req.socket);
     // What the relay does not frame itself comes back here on a plain connection.
     // (HEAD: Node never sends a body in answer to it, and the answer's body is the rewritten head.)
@@ -114,6 +117,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     }
     emit(owner, 'http', host, port, d);
     if (!d.allow) return refuse(res, 403, d.reason, d.message);
+    if (gone || req.socket.destroyed) return;
     if (relayForwards) return forwardByRelay(req, res, url, d.dial);
     let agent = agents.get(socket);
     if (!agent) {
@@ -200,6 +204,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
     emit(owner, 'connect', target.host, target.port, d);
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
+    if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
     const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, { allow: false, reason: v.reason, message: v.message, rule: TUNNEL_NAME_RULE, fix: null, address: d.dial.address });
     if (relayDials.has(client)) {
       // The relay dials and answers the client itself, then sends the
@@ -219,6 +224,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       return void client.end(`${R.tunnelStop}${v.reason}\r\n`);
     }
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
+    client.once('close', () => up.destroy());
     const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
     up.once('error', (e) => {
       clearTimeout(dialTimer);

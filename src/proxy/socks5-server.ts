@@ -61,7 +61,9 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
       client.end(reply(REP.notAllowed));
       return;
     }
+    if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
+    client.once('close', () => up.destroy());
     const dialTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), o.dialMs ?? 10_000);
     up.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(dialTimer);

@@ -46,7 +46,12 @@ const upstream = createHttpServer((req, res) => {
   });
 });
 upstream.on('connection', () => { upstreamConnections++; });
+let echoOpen = 0;
+let echoBytes = 0;
 const echo = createServer({ allowHalfOpen: true }, (s) => {
+  echoOpen++;
+  s.once('close', () => { echoOpen--; });
+  s.on('data', (d: Buffer) => { echoBytes += d.length; });
   const parts: Buffer[] = [];
   s.on('data', (d: Buffer) => parts.push(d));
   s.on('end', () => s.end(Buffer.concat([Buffer.from('echo:'), ...parts])));
@@ -60,6 +65,8 @@ const seen: string[] = [];
 const decide: Decider = async (req) => {
   seen.push(`${req.via} ${req.host}:${req.port}`);
   if (req.host === 'allowed.test') return { allow: true, dial: { address: '127.0.0.1', port: req.port } };
+  // A decision that takes a while (a slow name lookup): long enough for the client to go away meanwhile.
+  if (req.host === 'slow.test') return new Promise((r) => setTimeout(() => r({ allow: true, dial: { address: '127.0.0.1', port: req.port } }), 300));
   return { allow: false, reason: 'not-allowlisted', message: `cordon: connection to ${req.host}:${req.port} refused: not in network.allowedDomains` };
 };
 const events: unknown[] = [];
@@ -336,5 +343,29 @@ test('names in a tunnel, Node\'s side: plain HTTP sent with the CONNECT and half
   s.destroy();
   flood.close();
   assert.ok(growth < 64, `RSS grew by ${growth.toFixed(1)} MiB while the client read nothing`);
+});
+
+test('a client gone while its decision is pending: nothing is sent upstream for it, and nothing is left open', async () => {
+  const upstreamSeen = () => upstreamConnections;
+  const before = upstreamSeen();
+  const echoBytesBefore = echoBytes;
+  for (const head of [
+    `GET http://slow.test:${upPort}/leak HTTP/1.1\r\nHost: slow.test:${upPort}\r\nTransfer-Encoding: identity\r\n\r\n`,
+    `GET http://slow.test:${upPort}/leak2 HTTP/1.1\r\nHost: slow.test:${upPort}\r\n\r\n`,
+    `CONNECT slow.test:${echoPort} HTTP/1.1\r\nHost: slow.test:${echoPort}\r\n\r\n`,
+  ]) {
+    const s = connect(proxies.httpSocket);
+    s.on('error', () => {});
+    s.write(pre);
+    s.write(head);
+    await new Promise((r) => setTimeout(r, 50));
+    s.destroy();
+  }
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(upstreamSeen() - before, 0, 'no upstream connection for a request whose client had gone');
+  // A CONNECT client that went away looks half-closed until a write fails (a half-closed client's
+  // tunnel is dialed: it may have sent its bytes with the head): nothing reaches the server, nothing stays open.
+  assert.equal(echoBytes - echoBytesBefore, 0, 'no byte through a tunnel whose client had gone');
+  assert.equal(echoOpen, 0, 'no tunnel left open');
 });
 
