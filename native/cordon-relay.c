@@ -90,6 +90,21 @@ struct conn {
 	atomic_long last_active; /* CLOCK_MONOTONIC seconds: the idle timeout counts both directions */
 };
 
+/*
+ * At most MAX_CONNS client connections at once: past it the relay stops
+ * accepting (they wait in the listen backlog) instead of making threads and
+ * descriptors without bound. A client connection's slot is given back where
+ * its descriptor is closed (close_client).
+ */
+#define MAX_CONNS 1024
+static atomic_int live_conns;
+
+static void close_client(int fd)
+{
+	close(fd);
+	atomic_fetch_sub(&live_conns, 1);
+}
+
 #define HEAD_MAX 16384
 #define HANDSHAKE_MS 10000 /* a request head must arrive within this */
 #define DECIDE_MS 30000 /* the proxy's decision (it may resolve a name) */
@@ -176,7 +191,7 @@ static void bind_loopback(int fd, const struct sockaddr_in *a)
 static void release(struct conn *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) == 1) {
-		close(c->client);
+		close_client(c->client);
 		close(c->upstream);
 		free(c);
 	}
@@ -325,7 +340,7 @@ static void start_pumps(int client, int up, pthread_attr_t *attr)
 	struct half *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
 	if (!c || !a || !b) {
 		free(c), free(a), free(b);
-		close(client), close(up);
+		close_client(client), close(up);
 		return;
 	}
 	c->client = client;
@@ -337,7 +352,7 @@ static void start_pumps(int client, int up, pthread_attr_t *attr)
 	pthread_t t;
 	if (pthread_create(&t, attr, pump, a) != 0) {
 		free(a), free(b), free(c);
-		close(client), close(up);
+		close_client(client), close(up);
 		return;
 	}
 	if (pthread_create(&t, attr, pump, b) != 0) {
@@ -353,12 +368,12 @@ static void serve(int client, const char *socket_path, const char *head, size_t 
 {
 	int up = dial_unix(socket_path);
 	if (up < 0) {
-		close(client);
+		close_client(client);
 		return;
 	}
 	if (!write_all(up, preamble, preamble_len) || (head_len && !write_all(up, head, head_len))) {
 		close(up);
-		close(client);
+		close_client(client);
 		return;
 	}
 	start_pumps(client, up, attr);
@@ -1026,7 +1041,7 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 			free(f->dec);
 		free(f);
 		free(in);
-		close(client);
+		close_client(client);
 		return;
 	}
 	f->in = in;
@@ -1094,7 +1109,7 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 		shutdown(client, SHUT_RDWR);
 	drop_upstream(f);
 	if (!handed)
-		close(client);
+		close_client(client);
 	drop_decide(f);
 	close(f->body_pipe[0]);
 	close(f->body_pipe[1]);
@@ -1227,7 +1242,7 @@ static void *intake(void *arg)
 	struct rbuf *b = malloc(sizeof *b), *ans = malloc(sizeof *ans);
 	int up = -1;
 	if (!b || !ans) {
-		close(client);
+		close_client(client);
 		goto out;
 	}
 	b->off = b->len = ans->off = ans->len = 0;
@@ -1245,7 +1260,7 @@ static void *intake(void *arg)
 	}
 	up = dial_unix(in->socket_path);
 	if (up < 0 || !write_all(up, dial_preamble, dial_preamble_len) || !write_all(up, b->data, at)) {
-		close(client);
+		close_client(client);
 		goto out;
 	}
 	/* The proxy's answer: its first line says whether to dial. */
@@ -1259,7 +1274,7 @@ static void *intake(void *arg)
 		char line[128];
 		snprintf(line, sizeof line, "%.*s", (int)(ll - dl - 2 < sizeof line - 1 ? ll - dl - 2 : sizeof line - 1), ans->data + dl);
 		if (sscanf(line, "%45s %u", address, &port) != 2 || port == 0 || port > 65535) {
-			close(client);
+			close_client(client);
 			goto out;
 		}
 		rbuf_consume(ans, ll);
@@ -1267,7 +1282,7 @@ static void *intake(void *arg)
 		int server = ask_dialer(address, (uint16_t)port, &err);
 		if (server < 0) {
 			refuse_502(client, err);
-			close(client);
+			close_client(client);
 			goto out;
 		}
 		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
@@ -1282,12 +1297,12 @@ static void *intake(void *arg)
 			up = -1;
 		} else {
 			close(server);
-			close(client);
+			close_client(client);
 		}
 		goto out;
 	}
 	if (got != 1) {
-		close(client);
+		close_client(client);
 		goto out;
 	}
 	while (rbuf_fill(up, ans, NULL, deadline) == 1)
@@ -1298,7 +1313,7 @@ static void *intake(void *arg)
 		while (rbuf_fill(up, ans, NULL, deadline) == 1)
 			;
 	}
-	close(client);
+	close_client(client);
 out:
 	if (up >= 0)
 		close(up);
@@ -1391,9 +1406,18 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n; i++) {
 			if (!(pfd[i].revents & POLLIN))
 				continue;
+			if (atomic_load(&live_conns) >= MAX_CONNS) {
+				usleep(20 * 1000); /* full: the backlog holds the rest until a connection ends */
+				break;
+			}
 			int c = accept4(maps[i].listen_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (c < 0)
+			if (c < 0) {
+				/* Out of descriptors or memory: wait, rather than spin on a listener that stays readable. */
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+					usleep(50 * 1000);
 				continue;
+			}
+			atomic_fetch_add(&live_conns, 1);
 			if (maps[i].port != dial_port) {
 				serve(c, maps[i].socket_path, NULL, 0, &attr);
 				continue;
@@ -1401,12 +1425,12 @@ int main(int argc, char **argv)
 			struct intake *in = malloc(sizeof *in);
 			pthread_t t;
 			if (!in) {
-				close(c);
+				close_client(c);
 				continue;
 			}
 			*in = (struct intake){ c, maps[i].socket_path, &attr };
 			if (pthread_create(&t, &attr, intake, in) != 0) {
-				close(c);
+				close_client(c);
 				free(in);
 			}
 		}

@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, createServer as createTcpServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,7 @@ const PREAMBLE = `CORDON/1 ${SECRET}\n`;
 /** Echoes what follows the session preamble; a connection without it gets "no-preamble". */
 async function unixEcho(path: string): Promise<Server> {
   const s = createServer({ allowHalfOpen: true }, (c) => {
+    c.on('error', () => {}); // a relay that has gone (its sandbox ended) resets the connection
     const parts: Buffer[] = [];
     c.on('data', (d: Buffer) => parts.push(d));
     c.on('end', () => {
@@ -53,7 +54,7 @@ function socketDir(): { dir: string; sock: string } {
 }
 
 /** Runs argv in a fresh sandbox whose loopback port 3128 is relayed to `sock`. */
-function sandboxed(sock: string, argv: string[], relayArgs: string[] = []): Promise<{ code: number | null; out: string; relay: ChildProcess }> {
+function sandboxed(sock: string, argv: string[], relayArgs: string[] = [], relayPrefix: string[] = []): Promise<{ code: number | null; out: string; relay: ChildProcess }> {
   return new Promise((resolve) => {
     const b = spawn('bwrap', ['--unshare-all', '--die-with-parent', '--new-session', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--info-fd', '3', '--block-fd', '4', '--', ...argv], { stdio: ['ignore', 'pipe', 'inherit', 'pipe', 'pipe'] });
     let info = '';
@@ -64,7 +65,8 @@ function sandboxed(sock: string, argv: string[], relayArgs: string[] = []): Prom
       info += d;
       const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
       if (!m || relay) return;
-      relay = spawn(RELAY, ['--pid', m[1]!, '--map', `3128=${sock}`, ...relayArgs], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const relayArgv = [...relayPrefix, RELAY, '--pid', m[1]!, '--map', `3128=${sock}`, ...relayArgs];
+      relay = spawn(relayArgv[0]!, relayArgv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
       relay.stdin!.end(`${SECRET}\n`);
       relay.stdout!.once('data', () => (b.stdio[4] as NodeJS.WritableStream).write('x'));
     });
@@ -388,3 +390,64 @@ test('--dial-port: 300 plain-HTTP downloads whose readers wait keep the relay sm
     source.close();
   }
 });
+
+/** The relay's pid (pgrep by its socket) and its threads and CPU ticks from /proc. */
+function relayStats(sock: string): { threads: number; ticks: number } | undefined {
+  const pid = Number(spawnSync('pgrep', ['-f', `cordon-relay --pid .* ${sock}`], { encoding: 'utf8' }).stdout.trim().split('\n')[0]) || 0;
+  if (!pid) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { threads: Number(/Threads:\s+(\d+)/.exec(status)![1]), ticks: Number(stat[11]) + Number(stat[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Inside: opens `n` connections to 3128 that say nothing, holds them `secs`, prints how many opened. */
+const HOLD_PY = (n: number, secs: number) => [
+  'import resource, socket, time',
+  'soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)',
+  `resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, ${n} + 64), hard))`,
+  'socks = []',
+  `for i in range(${n}):`,
+  '    try: socks.append(socket.create_connection(("127.0.0.1", 3128), timeout=2))',
+  '    except OSError: pass',
+  `time.sleep(${secs})`,
+  'print(len(socks))',
+].join('\n');
+
+test('the relay takes at most 1024 connections at once: the rest wait in the backlog, no thread is made for them', async () => {
+  const { sock } = socketDir();
+  const srv = await unixEcho(sock);
+  let peak = 0;
+  const timer = setInterval(() => { peak = Math.max(peak, relayStats(sock)?.threads ?? 0); }, 100);
+  try {
+    const r = await sandboxed(sock, ['python3', '-c', HOLD_PY(1300, 2)], ['--dial-port', '3128']);
+    assert.equal(r.code, 0);
+    assert.ok(Number(r.out.trim()) > 1024, `connections opened inside: ${r.out}`);
+    assert.ok(peak >= 1000 && peak <= 1024 + 4, `relay threads at most: ${peak}`);
+  } finally {
+    clearInterval(timer);
+    srv.close();
+  }
+});
+
+test('out of descriptors, the relay waits instead of spinning on accept()', async () => {
+  const { sock } = socketDir();
+  const srv = await unixEcho(sock);
+  let first: number | undefined;
+  let last = 0;
+  const timer = setInterval(() => { const st = relayStats(sock); if (st) { first ??= st.ticks; last = st.ticks; } }, 100);
+  try {
+    // 64 descriptors: the relay runs out long before its cap, with connections still waiting.
+    const r = await sandboxed(sock, ['python3', '-c', HOLD_PY(200, 3)], ['--dial-port', '3128'], ['prlimit', '--nofile=64:64', '--']);
+    assert.equal(r.code, 0);
+    const cpuSeconds = (last - (first ?? last)) / 100;
+    assert.ok(cpuSeconds < 1, `the relay used ${cpuSeconds} s of CPU in ~3 s with no descriptor left`);
+  } finally {
+    clearInterval(timer);
+    srv.close();
+  }
+});
+
