@@ -21,6 +21,8 @@
  */
 import { lookup } from 'node:dns/promises';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { NetworkPolicySpec } from '../policy/policy.js';
@@ -140,8 +142,33 @@ function warmResolver(): void {
   lookup('localhost', { all: true }).catch(() => { /* only a warm-up */ });
 }
 
-/** The system resolver (getaddrinfo: /etc/hosts, then DNS), both families, in its order. */
+/**
+ * A name's addresses, both families, as an absolute name: /etc/hosts first
+ * (as glibc's files source reads it), else the system resolver with a
+ * trailing dot, so that no resolv.conf search domain is tried (with
+ * `ndots:5`, Kubernetes' default, `NAME.<search domain>` would be looked up
+ * first and dialed if it exists). glibc's files source does not match a name
+ * with a trailing dot, hence the file is read here.
+ */
 export async function resolveAll(name: string): Promise<string[]> {
-  const answers = await lookup(name, { all: true, verbatim: true });
+  let hosts = '';
+  try {
+    hosts = await readFile('/etc/hosts', 'utf8');
+  } catch { /* no hosts file: DNS alone */ }
+  const listed = hostsFileAddresses(hosts, name);
+  if (listed.length > 0) return listed;
+  const answers = await lookup(name.endsWith('.') ? name : `${name}.`, { all: true, verbatim: true });
   return answers.map((a) => a.address);
+}
+
+/** Pure: the addresses a hosts file gives `name` (case aside), in file order, every line that names it. */
+export function hostsFileAddresses(text: string, name: string): string[] {
+  const want = name.toLowerCase().replace(/\.$/, '');
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+    if (!address || isIP(address) === 0) continue;
+    if (names.some((n) => n.toLowerCase() === want) && !out.includes(address)) out.push(address);
+  }
+  return out;
 }

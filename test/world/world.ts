@@ -63,6 +63,8 @@ export interface WorldOptions {
   readonly names?: Readonly<Record<string, readonly string[]>>;
   /** Run sweepStaleWorlds() first. Default true. */
   readonly sweep?: boolean;
+  /** A resolv.conf search domain, with `ndots:5` (Kubernetes' default): what a short name must not be expanded with. */
+  readonly search?: string;
 }
 
 export interface TestHost {
@@ -518,7 +520,7 @@ class WorldImpl implements World {
 
   // ------------------------------------------------------------ building
 
-  async build(hostNames: readonly string[], extraNames: Readonly<Record<string, readonly string[]>>): Promise<void> {
+  async build(hostNames: readonly string[], extraNames: Readonly<Record<string, readonly string[]>>, searchDomain?: string): Promise<void> {
     const t0 = performance.now();
     const subnets = freeSubnets();
     const next = (): Allocation => {
@@ -616,7 +618,8 @@ class WorldImpl implements World {
       recordFile: serviceFile,
     };
     this.resolver = { name: 'dns', address: ready[6]!.addresses[0]!, port: ready[6]!.port!, recordFile: dnsFile };
-    writeFileSync(this.resolvConf, `# cordon test world ${this.id}: unknown names go to a recording NXDOMAIN responder\nnameserver ${this.resolver.address}\noptions timeout:1 attempts:1\n`, { mode: 0o644 });
+    const search = searchDomain ? `search ${searchDomain}\noptions ndots:5\n` : '';
+    writeFileSync(this.resolvConf, `# cordon test world ${this.id}: unknown names go to a recording NXDOMAIN responder\nnameserver ${this.resolver.address}\n${search}options timeout:1 attempts:1\n`, { mode: 0o644 });
     this.timings.serversMs = performance.now() - t2;
     this.timings.totalMs = performance.now() - t0;
   }
@@ -780,7 +783,8 @@ export async function createWorld(opts: WorldOptions = {}): Promise<World> {
   live.add(w);
   hook();
   try {
-    await w.build(hostNames, opts.names ?? {});
+    if (opts.search !== undefined && !/^[a-z0-9.-]+$/.test(opts.search)) throw new WorldError('WORLD_OPTION', `search: expected a domain, received ${JSON.stringify(opts.search)}`);
+    await w.build(hostNames, opts.names ?? {}, opts.search);
   } catch (e) {
     await w.close();
     throw e;
