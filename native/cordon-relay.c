@@ -67,6 +67,7 @@
 #include "io.h"
 /* Generated from native/protocol.json (scripts/build-native.mjs): the preambles, header names and exit code cordon's TypeScript uses too. */
 #include "cordon-protocol.h"
+#include "relay-lines.h"
 
 #define EXIT_RELAY CORDON_EXIT_FAILURE
 #define MAX_MAPS 8
@@ -1014,21 +1015,6 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 }
 
 /*
- * A head the relay may pass to the proxy for a decision: not CONNECT, and
- * every line ends in CRLF (no bare LF, no NUL), so the proxy's parser and
- * the relay agree on where the head ends: one head, one answer.
- */
-static bool plain_head(const char *head, size_t hl)
-{
-	if (hl >= 8 && memcmp(head, "CONNECT ", 8) == 0)
-		return false;
-	for (size_t i = 0; i < hl; i++)
-		if (head[i] == '\0' || (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')))
-			return false;
-	return true;
-}
-
-/*
  * Serves a client connection whose first request head (not CONNECT) is at
  * the front of `in`, which it takes. Runs in the intake thread, which it
  * takes over.
@@ -1067,7 +1053,7 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 		const char *head = f->in->data + f->in->off;
 		struct answer a;
 		enum ask kind;
-		if (r == -2 || (r == 1 && !plain_head(head, hl)))
+		if (r == -2 || (r == 1 && !relay_plain_head(head, hl)))
 			kind = ASK_ROUTE; /* too long, a CONNECT, or lines the relay does not frame: the proxy's */
 		else if (r != 1)
 			kind = ASK_FAILED;
@@ -1149,24 +1135,17 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 		char *a = ans->data + ans->off;
 		char *nl = answered ? NULL : memmem(a, ans->len, "\r\n", 2);
 		if (nl) {
-			size_t ll = (size_t)(nl - a);
-			const size_t pl = sizeof CORDON_RELAY_TUNNEL_PASS - 1;
-			if (ll > pl && ll < pl + 8 && memcmp(a, CORDON_RELAY_TUNNEL_PASS, pl) == 0) {
+			size_t ll = (size_t)(nl - a), n = 0;
+			enum tunnel_answer t = relay_tunnel_answer(a, ll, held->len, &n);
+			rbuf_consume(ans, ll + 2);
+			if (t == ANSWER_PASS) {
 				/* A preamble (Postgres asking for TLS): its bytes go to the server, and the reading goes on. */
-				char num[8];
-				snprintf(num, sizeof num, "%.*s", (int)(ll - pl), a + pl);
-				char *end;
-				unsigned long n = strtoul(num, &end, 10);
-				rbuf_consume(ans, ll + 2);
-				if (*end != '\0' || n == 0 || n > held->len || !write_all(server, held->data + held->off, n))
+				if (!write_all(server, held->data + held->off, n))
 					return V_STOP;
 				rbuf_consume(held, n);
 				continue;
 			}
-			bool go = ll == sizeof CORDON_RELAY_TUNNEL_GO - 1 && memcmp(a, CORDON_RELAY_TUNNEL_GO, ll) == 0;
-			bool route = ll == sizeof CORDON_RELAY_TUNNEL_ROUTE - 1 && memcmp(a, CORDON_RELAY_TUNNEL_ROUTE, ll) == 0;
-			rbuf_consume(ans, ll + 2);
-			decided = go ? V_GO : route ? V_ROUTE : V_STOP;
+			decided = t == ANSWER_GO ? V_GO : t == ANSWER_ROUTE ? V_ROUTE : V_STOP;
 			answered = true;
 			if (decided == V_STOP)
 				return V_STOP;
@@ -1248,7 +1227,7 @@ static void *intake(void *arg)
 	b->off = b->len = ans->off = ans->len = 0;
 	size_t at;
 	int r = read_until_marker(client, b, HEAD_MAX, "\r\n\r\n", NULL, now_ms() + HANDSHAKE_MS, &at);
-	if (r == 1 && plain_head(b->data, at)) {
+	if (r == 1 && relay_plain_head(b->data, at)) {
 		forward_http(client, in->socket_path, b, in->attr);
 		b = NULL;
 		goto out;
@@ -1271,9 +1250,7 @@ static void *intake(void *arg)
 	unsigned port = 0;
 	const size_t dl = sizeof CORDON_RELAY_DIAL_ANSWER - 1;
 	if (got == 1 && ll > dl && memcmp(ans->data, CORDON_RELAY_DIAL_ANSWER, dl) == 0) {
-		char line[128];
-		snprintf(line, sizeof line, "%.*s", (int)(ll - dl - 2 < sizeof line - 1 ? ll - dl - 2 : sizeof line - 1), ans->data + dl);
-		if (sscanf(line, "%45s %u", address, &port) != 2 || port == 0 || port > 65535) {
+		if (!relay_dial_line(ans->data, ll - 2, address, &port)) {
 			close_client(client);
 			goto out;
 		}

@@ -27,6 +27,8 @@ if [ "$mode" = test ]; then
   /usr/bin/python3 -c 'import pip, requests, httpx' 2>/dev/null || need+=(python3-pip python3-requests python3-httpx)
   { command -v ssh >/dev/null && [ -x /usr/sbin/sshd ]; } || need+=(openssh-client openssh-server)
   command -v strace >/dev/null || need+=(strace)
+  # libFuzzer: the relay's parsers are fuzzed for a bounded time (scripts/fuzz.mjs).
+  command -v clang >/dev/null || need+=(clang)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "cordon setup: missing ${need[*]}; run as root or install them" >&2; exit 1; fi

@@ -1,12 +1,9 @@
 /*
- * Test driver for native/http1.h (built by test/unit/native/http1.test.ts
- * and by the fuzz target below; not part of cordon itself).
+ * Test driver for native/http1.h (built by test/unit/native/http1.test.ts;
+ * not part of cordon itself). Its fuzz target is native/test/fuzz-relay.c.
  *
  *   http1-check response < HEAD    prints "<status> <none|length N|chunked|close> <close|keep>" or "malformed"
  *   http1-check chunk < LINE       prints the chunk size, or "malformed"
- *
- * With -DFUZZ it is a libFuzzer target instead: both parsers on every input,
- * so that AddressSanitizer sees every read.
  */
 #include <stdio.h>
 #include <stdint.h>
@@ -14,19 +11,6 @@
 
 #include "../http1.h"
 
-#ifdef FUZZ
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	struct response_head h;
-	unsigned long long n;
-	size_t vl;
-	int count;
-	http1_parse_response((const char *)data, size, &h);
-	http1_parse_chunk_size((const char *)data, size, &n);
-	http1_header((const char *)data, size, "content-length", &vl, &count);
-	return 0;
-}
-#else
 int main(int argc, char **argv)
 {
 	static char buf[1 << 16];
@@ -55,4 +39,3 @@ int main(int argc, char **argv)
 	fputs("usage: http1-check response|chunk < input\n", stderr);
 	return 2;
 }
-#endif
