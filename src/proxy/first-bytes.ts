@@ -37,7 +37,7 @@ export type FirstBytes =
   /** Bytes that claim to be TLS or HTTP but cannot be read as such, or that hide the name. */
   | { readonly kind: 'bad'; readonly why: string };
 
-/** TLS record content type "handshake", handshake type "client_hello", extensions "server_name" and "encrypted_client_hello". */
+/** TLS record content type "handshake", handshake type "client_hello", extension "server_name". */
 const HANDSHAKE = 22;
 const CLIENT_HELLO = 1;
 const EXT_SERVER_NAME = 0;
