@@ -35,6 +35,9 @@ export interface ProxyOptions {
   readonly rulesVersion?: () => number;
 }
 
+/** Requests of one client connection served at once (pipelined ones: the relay itself waits past as many). */
+const MAX_IN_FLIGHT = 64;
+
 const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /**
@@ -49,6 +52,7 @@ const HOP_BY_HOP = new Set(['connection', 'proxy-connection', 'keep-alive', 'pro
 export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = new WeakSet(), owners: WeakMap<Socket, string> = new WeakMap()): HttpProxy {
   const idleMs = o.idleMs ?? 300_000;
   const agents = new WeakMap<Socket, Agent>();
+  const inFlight = new WeakMap<Socket, number>();
   const decisions = new WeakMap<Socket, Map<string, { d: Decision; version: number }>>();
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
@@ -67,6 +71,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // A client gone while its decision was pending gets nothing sent upstream for it.
     let gone = false;
     res.once('close', () => { gone = true; });
+    // Node parses every pipelined request of a connection at once and holds each
+    // one's answer in order: past MAX_IN_FLIGHT at once, the connection is cut.
+    const sock = req.socket;
+    const n = (inFlight.get(sock) ?? 0) + 1;
+    inFlight.set(sock, n);
+    res.once('close', () => inFlight.set(sock, (inFlight.get(sock) ?? 1) - 1));
+    if (n > MAX_IN_FLIGHT) return void sock.destroy();
     const relayForwards = relayDials.has(req.socket);
     // What the relay does not frame itself comes back here on a plain connection.
     // (HEAD: Node never sends a body in answer to it, and the answer's body is the rewritten head.)

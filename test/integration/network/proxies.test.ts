@@ -369,3 +369,31 @@ test('a client gone while its decision is pending: nothing is sent upstream for 
   assert.equal(echoOpen, 0, 'no tunnel left open');
 });
 
+test('a connection that pipelines more than 64 requests at once is cut: the proxy never holds more for it', async () => {
+  let requests = 0;
+  const counter = createHttpServer((req, res) => { requests++; res.end('x'); });
+  await new Promise<void>((r) => counter.listen(0, '127.0.0.1', r));
+  const port = (counter.address() as AddressInfo).port;
+  const one = `GET /p HTTP/1.1\r\nHost: allowed.test:${port}\r\n\r\n`;
+  // In a tunnel (served by the proxy request by request) and as proxied requests.
+  for (const [head, req] of [[`CONNECT allowed.test:${port} HTTP/1.1\r\n\r\n`, one], ['', `GET http://allowed.test:${port}/p HTTP/1.1\r\nHost: allowed.test:${port}\r\n\r\n`]] as const) {
+    requests = 0;
+    // What comes back within 3 s, and whether the proxy closed the connection by then.
+    const { out, cut } = await new Promise<{ out: string; cut: boolean }>((resolve) => {
+      const c = connect(proxies.httpSocket);
+      const parts: Buffer[] = [];
+      const timer = setTimeout(() => { c.destroy(); resolve({ out: Buffer.concat(parts).toString(), cut: false }); }, 3000);
+      c.on('data', (d: Buffer) => parts.push(d));
+      c.on('error', () => {});
+      c.on('close', () => { clearTimeout(timer); resolve({ out: Buffer.concat(parts).toString(), cut: true }); });
+      c.write(pre);
+      c.write(head + req.repeat(500));
+    });
+    const answered = out.split('HTTP/1.1 200 OK').length - 1;
+    assert.ok(cut, 'the proxy cut the connection');
+    assert.ok(answered <= 64, `${answered} answers on one connection`);
+    assert.ok(requests <= 64, `${requests} requests went upstream`);
+  }
+  counter.close();
+});
+
