@@ -161,7 +161,7 @@ export function replayed(socket: Socket, bytes: Buffer): ReplayedSocket {
   const d = new Duplex({
     allowHalfOpen: true,
     read() { socket.resume(); },
-    write(chunk: Buffer, _enc, cb) { socket.write(chunk, cb); },
+    write(chunk: Buffer, _enc, cb) { touch(); socket.write(chunk, cb); },
     final(cb) { socket.end(); cb(); },
     destroy(err, cb) { clearTimeout(timer); socket.destroy(); cb(err); },
   }) as ReplayedSocket;
@@ -172,6 +172,8 @@ export function replayed(socket: Socket, bytes: Buffer): ReplayedSocket {
     if (idleMs > 0) timer = setTimeout(() => d.destroy(), idleMs);
   };
   d.setTimeout = (ms: number) => { idleMs = ms; touch(); };
+  // What Node's HTTP server calls after a response with Connection: close: the socket ends, then goes.
+  (d as ReplayedSocket & { destroySoon(): void }).destroySoon = () => { d.end(); socket.destroySoon(); };
   if (bytes.length > 0) d.push(bytes);
   socket.on('data', (c: Buffer) => { touch(); if (!d.push(c)) socket.pause(); });
   socket.on('drain', touch);
