@@ -151,9 +151,8 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
 
   let answers: readonly string[];
   try {
-    // The normalised name as written (no trailing dot): glibc does not match
-    // "name." against /etc/hosts, and a multi-label name is tried as absolute
-    // first anyway (ndots:1), so search domains only matter when it fails.
+    // The normalised name as written (no trailing dot): the resolver makes it
+    // absolute itself (session.ts resolveAll: no search domain is tried).
     answers = await deps.resolve(host.name);
     if (!Array.isArray(answers)) throw new TypeError('resolver returned a non-array');
   } catch (e) {

@@ -166,8 +166,9 @@ export function hostsFileAddresses(text: string, name: string): string[] {
   const want = name.toLowerCase().replace(/\.$/, '');
   const out: string[] = [];
   for (const line of text.split('\n')) {
-    const [address, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
-    if (!address || isIP(address) === 0) continue;
+    // Fields split on blanks and tabs only, as glibc does; a scoped address (fe80::1%eth0) is one glibc skips.
+    const [address, ...names] = line.replace(/#.*/, '').replace(/^[ \t]+|[ \t\r]+$/g, '').split(/[ \t]+/);
+    if (!address || address.includes('%') || isIP(address) === 0) continue;
     if (names.some((n) => n.toLowerCase() === want) && !out.includes(address)) out.push(address);
   }
   return out;
