@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "http1.h" /* http1_parse_length: digits only, no sign or space */
+
 /*
  * A head the relay may pass to the proxy for a decision: not CONNECT, and
  * every line ends in CRLF (no bare LF, no NUL), so the proxy's parser and
@@ -24,21 +26,6 @@ static bool relay_plain_head(const char *head, size_t hl)
 	for (size_t i = 0; i < hl; i++)
 		if (head[i] == '\0' || (head[i] == '\n' && (i == 0 || head[i - 1] != '\r')))
 			return false;
-	return true;
-}
-
-/* Digits only, at least one, at most 19 (no sign, no space): the value. */
-static bool relay_number(const char *s, size_t n, unsigned long long *out)
-{
-	if (n == 0 || n > 19)
-		return false;
-	unsigned long long v = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (unsigned long long)(s[i] - '0');
-	}
-	*out = v;
 	return true;
 }
 
@@ -59,7 +46,7 @@ static bool relay_dial_line(const char *l, size_t ll, char address[46], unsigned
 		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || (*c >= 'A' && *c <= 'F') || *c == '.' || *c == ':'))
 			return false;
 	unsigned long long p;
-	if (!relay_number(sp + 1, (size_t)(end - sp - 1), &p) || p == 0 || p > 65535)
+	if (!http1_parse_length(sp + 1, (size_t)(end - sp - 1), &p) || p == 0 || p > 65535)
 		return false;
 	memcpy(address, a, (size_t)(sp - a));
 	address[sp - a] = '\0';
@@ -82,7 +69,7 @@ static enum tunnel_answer relay_tunnel_answer(const char *l, size_t ll, size_t h
 	if (ll == sizeof CORDON_RELAY_TUNNEL_ROUTE - 1 && memcmp(l, CORDON_RELAY_TUNNEL_ROUTE, ll) == 0)
 		return ANSWER_ROUTE;
 	unsigned long long n;
-	if (ll > pl && memcmp(l, CORDON_RELAY_TUNNEL_PASS, pl) == 0 && relay_number(l + pl, ll - pl, &n) && n >= 1 && n <= held) {
+	if (ll > pl && memcmp(l, CORDON_RELAY_TUNNEL_PASS, pl) == 0 && http1_parse_length(l + pl, ll - pl, &n) && n >= 1 && n <= held) {
 		*pass = (size_t)n;
 		return ANSWER_PASS;
 	}

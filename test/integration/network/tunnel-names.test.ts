@@ -20,6 +20,32 @@ const T = { timeout: 60_000 };
 const user = testUser();
 const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
 
+/**
+ * Python run inside: via_connect(host, port) opens a CONNECT tunnel through
+ * the HTTP proxy (its answer read), via_socks(host, port) a SOCKS5 one, and
+ * read_all(s) reads a socket to its end.
+ */
+const PY_TUNNELS = [
+  'import socket, struct',
+  'def via_connect(host, port):',
+  '    s = socket.create_connection(("127.0.0.1", 3128))',
+  '    s.sendall(b"CONNECT %s:%d HTTP/1.1\\r\\nHost: %s:%d\\r\\n\\r\\n" % (host.encode(), port, host.encode(), port))',
+  '    head = b""',
+  '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
+  '    return s, head',
+  'def via_socks(host, port):',
+  '    s = socket.create_connection(("127.0.0.1", 1080))',
+  '    s.sendall(b"\\x05\\x01\\x00"); s.recv(2)',
+  '    s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(host)]) + host.encode() + struct.pack(">H", port)); s.recv(10)',
+  '    return s, b""',
+  'def read_all(s):',
+  '    out = b""',
+  '    while True:',
+  '        c = s.recv(65536)',
+  '        if not c: return out',
+  '        out += c',
+].join('\n');
+
 describe('names in a tunnel', { skip }, () => {
   let w: World;
   let root: string;
@@ -87,26 +113,16 @@ describe('names in a tunnel', { skip }, () => {
         // Python's ssl without server_hostname sends no SNI; then a raw CONNECT to port 80 carrying
         // a request for the host, and a second one on the same tunnel for another name.
         const py = [
-          'import socket, ssl',
-          'def tunnel(port):',
-          '    s = socket.create_connection(("127.0.0.1", 3128))',
-          `    s.sendall(b"CONNECT ${api.fqdn}:%d HTTP/1.1\\r\\nHost: ${api.fqdn}:%d\\r\\n\\r\\n" % (port, port))`,
-          '    head = b""',
-          '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
-          '    return s',
-          's = tunnel(443)',
+          PY_TUNNELS,
+          'import re, ssl',
+          `s, _ = via_connect("${api.fqdn}", 443)`,
           'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
           'try:',
           '    ctx.wrap_socket(s).sendall(b"GET /nosni HTTP/1.1\\r\\n\\r\\n"); print("nosni: sent")',
           'except (OSError, ssl.SSLError) as e: print("nosni: closed")',
-          's = tunnel(80)',
+          `s, _ = via_connect("${api.fqdn}", 80)`,
           `s.sendall(b"GET /first HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\n\\r\\nGET /second HTTP/1.1\\r\\nHost: ${evil.fqdn}\\r\\nConnection: close\\r\\n\\r\\n")`,
-          'out = b""',
-          'while True:',
-          '    c = s.recv(65536)',
-          '    if not c: break',
-          '    out += c',
-          'import re; print(" | ".join(re.findall(r"HTTP/1\\.1 \\d{3} [A-Za-z ]+|X-Cordon-Reason: [a-z-]+", out.decode("latin-1"))))',
+          'print(" | ".join(re.findall(r"HTTP/1\\.1 \\d{3} [A-Za-z ]+|X-Cordon-Reason: [a-z-]+", read_all(s).decode("latin-1"))))',
         ].join('\n');
         const r = await cordon('python3 names.py', { 'names.py': py });
         assert.equal(r.stdout, 'nosni: closed\nHTTP/1.1 200 OK | HTTP/1.1 403 Forbidden | X-Cordon-Reason: host-mismatch\n', r.stderr);
@@ -122,22 +138,11 @@ describe('names in a tunnel', { skip }, () => {
         // Against the allowed host's TCP echo port: the 8 bytes are echoed (a server would answer 'S'),
         // then the client starts TLS for a name. Each case reports what the echo server got.
         const py = [
-          'import socket, ssl, struct, sys',
-          'def via_connect():',
-          '    s = socket.create_connection(("127.0.0.1", 3128))',
-          `    s.sendall(b"CONNECT ${api.fqdn}:7 HTTP/1.1\\r\\nHost: ${api.fqdn}:7\\r\\n\\r\\n")`,
-          '    head = b""',
-          '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
-          '    return s',
-          'def via_socks():',
-          '    s = socket.create_connection(("127.0.0.1", 1080))',
-          `    name = b"${api.fqdn}"`,
-          '    s.sendall(b"\\x05\\x01\\x00"); s.recv(2)',
-          '    s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(name)]) + name + struct.pack(">H", 7)); s.recv(10)',
-          '    return s',
+          PY_TUNNELS,
+          'import ssl, sys',
           'for how, opener in (("connect", via_connect), ("socks", via_socks)):',
           '    for sni in (sys.argv[1], sys.argv[2]):',
-          '        s = opener()',
+          `        s, _ = opener("${api.fqdn}", 7)`,
           '        s.sendall(bytes([0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]))',
           '        echoed = b""',
           '        while len(echoed) < 8: echoed += s.recv(8 - len(echoed))',
@@ -161,18 +166,10 @@ describe('names in a tunnel', { skip }, () => {
         w.clearRecords();
         // The world's TCP echo port, with bytes that are neither TLS nor HTTP (an SSH client's banner).
         const py = [
-          'import socket',
-          's = socket.create_connection(("127.0.0.1", 3128))',
-          `s.sendall(b"CONNECT ${api.fqdn}:7 HTTP/1.1\\r\\nHost: ${api.fqdn}:7\\r\\n\\r\\n")`,
-          'head = b""',
-          'while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
+          PY_TUNNELS,
+          `s, head = via_connect("${api.fqdn}", 7)`,
           's.sendall(b"SSH-2.0-test\\r\\n"); s.shutdown(socket.SHUT_WR)',
-          'out = b""',
-          'while True:',
-          '    c = s.recv(65536)',
-          '    if not c: break',
-          '    out += c',
-          'print(head.split(b"\\r\\n")[0].decode(), out.decode().strip())',
+          'print(head.split(b"\\r\\n")[0].decode(), read_all(s).decode().strip())',
         ].join('\n');
         const r = await cordon('python3 opaque.py', { 'opaque.py': py });
         assert.equal(r.stdout, 'HTTP/1.1 200 Connection Established SSH-2.0-test\n', r.stderr);
