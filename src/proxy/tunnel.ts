@@ -50,8 +50,11 @@ const MAX_PREAMBLES = 2;
  */
 export function readTunnelStart(client: Socket, already: Buffer, ms: number, onPreamble: (bytes: Buffer) => void): Promise<{ bytes: Buffer; first: JudgedStart }> {
   return new Promise((resolve) => {
-    // Copied into one buffer as they come (linear, however small the pieces); at most PEEK_MAX are judged.
-    const room = Buffer.allocUnsafe(PEEK_MAX + 64 * 1024);
+    // Copied into one buffer as they come, doubled as needed (linear, however
+    // small the pieces, and small for the usual few hundred bytes); at most
+    // PEEK_MAX are judged, and a read of Node's (64 KiB) may come past that.
+    const cap = PEEK_MAX + 64 * 1024;
+    let room = Buffer.allocUnsafe(Math.min(cap, Math.max(4096, already.length)));
     let start = 0;
     let have = 0;
     let preambles = 0;
@@ -82,7 +85,12 @@ export function readTunnelStart(client: Socket, already: Buffer, ms: number, onP
       }
     };
     const add = (d: Buffer): boolean => {
-      if (d.length > room.length - have) return finish({ kind: 'bad', why: 'its first bytes were too long to read' }), false;
+      if (d.length > cap - have) return finish({ kind: 'bad', why: 'its first bytes were too long to read' }), false;
+      if (d.length > room.length - have) {
+        const bigger = Buffer.allocUnsafe(Math.min(cap, Math.max(room.length * 2, have + d.length)));
+        room.copy(bigger, 0, 0, have);
+        room = bigger;
+      }
       d.copy(room, have);
       have += d.length;
       return true;
