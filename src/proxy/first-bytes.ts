@@ -12,6 +12,7 @@
  * on its answer. Trust boundary: every byte is the sandboxed client's.
  */
 
+import { isIP } from 'node:net';
 import { PROTOCOL } from '../protocol.js';
 
 /** The most a tunnel's first bytes may take to say what they are (the relay holds at most this many: native/protocol.json). */
@@ -200,14 +201,9 @@ function readRequestLine(buf: Buffer): FirstBytes {
 }
 
 /** The host part of a name as the proxies compare it: lower case, without one trailing dot. */
-export function canonicalHost(host: string): string {
+function canonicalHost(host: string): string {
   const h = host.toLowerCase();
   return h.endsWith('.') ? h.slice(0, -1) : h;
-}
-
-/** An IPv4 or IPv6 literal (as the proxies get targets: no brackets). */
-function isAddressLiteral(host: string): boolean {
-  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(':');
 }
 
 export type NameVerdict =
@@ -217,15 +213,15 @@ export type NameVerdict =
 /**
  * Whether a TLS tunnel's server name agrees with its target. A tunnel to an
  * address literal the policy allowed needs none (clients send none for one:
- * RFC 6066 3 has no place for an address) and may carry none; `withoutName`
- * */
+ * RFC 6066 3 has no place for an address); a named target's must name it.
+ */
 export function judgeServerName(target: string, port: number, serverName: string | undefined): NameVerdict {
   const where = `${target}:${port}`;
   if (serverName === undefined) {
-    if (isAddressLiteral(target)) return { ok: true };
+    if (isIP(target) !== 0) return { ok: true };
     return { ok: false, reason: 'tunnel-name-mismatch', message: `cordon: the tunnel to ${where} was closed: its TLS names no server (no SNI), so nothing shows which host it is for` };
   }
-  if (canonicalHost(serverName) === canonicalHost(target) && !isAddressLiteral(target)) return { ok: true };
+  if (canonicalHost(serverName) === canonicalHost(target) && isIP(target) === 0) return { ok: true };
   return { ok: false, reason: 'tunnel-name-mismatch', message: `cordon: the tunnel to ${where} was closed: its TLS is for ${JSON.stringify(serverName)}, another host than the one it was allowed to` };
 }
 

@@ -68,15 +68,17 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   });
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // A client gone while its decision was pending gets nothing sent upstream for it.
-    let gone = false;
-    res.once('close', () => { gone = true; });
     // Node parses every pipelined request of a connection at once and holds each
     // one's answer in order: past MAX_IN_FLIGHT at once, the connection is cut.
+    // And a client gone while its decision was pending gets nothing sent upstream for it.
     const sock = req.socket;
     const n = (inFlight.get(sock) ?? 0) + 1;
     inFlight.set(sock, n);
-    res.once('close', () => inFlight.set(sock, (inFlight.get(sock) ?? 1) - 1));
+    let gone = false;
+    res.once('close', () => {
+      gone = true;
+      inFlight.set(sock, (inFlight.get(sock) ?? 1) - 1);
+    });
     if (n > MAX_IN_FLIGHT) return void sock.destroy();
     const relayForwards = relayDials.has(req.socket);
     // What the relay does not frame itself comes back here on a plain connection.
@@ -216,7 +218,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     emit(owner, 'connect', target.host, target.port, d);
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
     if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
-    const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, { allow: false, reason: v.reason, message: v.message, rule: TUNNEL_NAME_RULE, fix: null, address: d.dial.address });
+    const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, d.dial.address));
     if (relayDials.has(client)) {
       // The relay dials and answers the client itself, then sends the
       // client's first bytes here and splices only once they agree with the
@@ -258,8 +260,10 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
 /** The HTTP proxy, and how a tunnel of another proxy (SOCKS5) hands it plain HTTP to serve. */
 export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void };
 
-/** The rule a tunnel closed for its first bytes names (first-bytes.ts). */
-export const TUNNEL_NAME_RULE = 'built-in: what a tunnel carries names the host it was allowed to (TLS server name, HTTP Host)';
+/** An allowed tunnel closed for its first bytes (first-bytes.ts), as a refusal: `address` is the one it was dialed at. */
+export function tunnelRefused(v: { reason: string; message: string }, address: string): Decision {
+  return { allow: false, reason: v.reason, message: v.message, rule: 'built-in: what a tunnel carries names the host it was allowed to (TLS server name, HTTP Host)', fix: null, address };
+}
 
 /** A decision as the proxies report it. */
 export function proxyEvent(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, d: Decision): ProxyEvent {

@@ -6,7 +6,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
 import { guardedTunnel } from './tunnel.js';
-import { proxyEvent, TUNNEL_NAME_RULE, type HttpProxy, type ProxyOptions } from './http-proxy.js';
+import { proxyEvent, tunnelRefused, type HttpProxy, type ProxyOptions } from './http-proxy.js';
 
 export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap(), http?: Pick<HttpProxy, 'serveTunnelHttp'>): Server {
   const idleMs = o.idleMs ?? 300_000;
@@ -77,7 +77,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
       client.write(reply(REP.succeeded));
       guardedTunnel(client, up, rest, {
         host, port, handshakeMs: o.handshakeMs ?? 10_000, idleMs,
-        onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, { allow: false, reason: v.reason, message: v.message, rule: TUNNEL_NAME_RULE, fix: null, address: d.dial.address })),
+        onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, tunnelRefused(v, d.dial.address))),
         // Plain HTTP is the HTTP proxy's to serve, each request judged; without one, the tunnel closes.
         onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
       });
