@@ -1282,6 +1282,21 @@ static void *intake(void *arg)
 		close_client(client);
 		goto out;
 	}
+	const size_t sl = sizeof CORDON_RELAY_TUNNEL_SERVE - 1;
+	if (ll == sl + 2 && memcmp(ans->data, CORDON_RELAY_TUNNEL_SERVE, sl) == 0) {
+		/* The proxy serves this tunnel itself (TLS termination): the client's
+		 * bytes go to it, on this connection, from the first one. */
+		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+		rbuf_consume(ans, ll);
+		rbuf_consume(b, at);
+		if (ans->len == 0 && write_all(client, ok, sizeof ok - 1) && (b->len == 0 || write_all(up, b->data + b->off, b->len))) {
+			start_pumps(client, up, in->attr);
+			up = -1;
+		} else {
+			close_client(client);
+		}
+		goto out;
+	}
 	while (rbuf_fill(up, ans, NULL, deadline) == 1)
 		;
 	/* A refusal (or anything else): the proxy's answer goes to the client as it is, however long. */

@@ -19,6 +19,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
+/**
+ * Imports of dist/src/proxy/NAME.js stay imports of the bundle's NAME.cjs,
+ * built as an entry of its own: the TLS authority carries an ASN.1 library
+ * (~400 KB) that only a run with network.tlsTerminate loads.
+ */
+function ownFile(name) {
+  return {
+    name: `own-${name}`,
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`/${name}\\.js$`) }, (a) => (a.kind === 'entry-point' ? undefined : { path: `./${name}.cjs`, external: true }));
+    },
+  };
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(root, 'dist', 'bundle');
 const tmp = mkdtempSync(join(root, 'dist', '.bundle-'));
@@ -35,8 +49,9 @@ const common = {
 try {
   await build({
     ...common,
-    entryPoints: { main: join(root, 'dist', 'src', 'cli', 'main.js'), early: join(root, 'dist', 'src', 'cli', 'early.js'), sandbox: join(root, 'dist', 'src', 'sandbox.js') },
+    entryPoints: { main: join(root, 'dist', 'src', 'cli', 'main.js'), early: join(root, 'dist', 'src', 'cli', 'early.js'), sandbox: join(root, 'dist', 'src', 'sandbox.js'), authority: join(root, 'dist', 'src', 'proxy', 'authority.js') },
     outdir: tmp,
+    plugins: [ownFile('authority')],
   });
   // The names the library exports, from the built file itself (loading it runs nothing but definitions).
   const names = Object.keys(createRequire(import.meta.url)(join(tmp, 'sandbox.cjs'))).filter((n) => n !== '__esModule' && n !== 'launched').sort();

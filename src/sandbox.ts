@@ -321,7 +321,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   /** The handle's proxies, started with its first command that needs them. */
   function network(spec: NetworkPolicySpec) {
     const debug = internals.debug;
-    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}));
+    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}, process.env));
     return session;
   }
   /** The CLI's early work goes to the first command only. */

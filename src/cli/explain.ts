@@ -44,6 +44,13 @@ export function printExplain(c: Compiled, json: boolean): void {
     const from = (r: (typeof net.allow)[number]) => `${r.source} <- ${r.file ? `${r.file}: ` : ''}${r.keyPath}`;
     out.push(`  allowed: ${net.allow.map(from).join(', ') || '-'}`);
     out.push(`  denied: ${net.deny.map(from).join(', ') || '-'}`);
+    const tls = net.tls;
+    if (tls) {
+      const which = tls.domains ? tls.domains.map(from).join(', ') : 'every allowed host';
+      out.push(`  TLS terminated: ${which}${tls.exclude.length ? `, except ${tls.exclude.map(from).join(', ')}` : ''}  <- ${tls.from.join(', ')}: network.tlsTerminate`);
+      out.push(`    certificates from: ${tls.ca ? `the CA in ${tls.ca.cert}` : "a CA made for the session (its key never leaves cordon's process)"}; upstream verified against the system's roots${tls.extraCaCertPaths.length ? ` and ${tls.extraCaCertPaths.join(', ')}` : ''}`);
+    }
+    if (net.refuseOpaqueTunnels) out.push('  refused: every tunnel cordon cannot see into (network.refuseOpaqueTunnels)');
   }
   out.push(`Unix sockets granted: ${net.unixSockets.join(', ') || 'none (socket(AF_UNIX) is refused)'}`);
   const env = policy.environment;

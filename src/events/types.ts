@@ -63,14 +63,16 @@ interface NetFields {
   readonly host: string;
   readonly port: number;
   readonly proxy: ProxyKind;
-  /** `http` (absolute-form request), `connect` (CONNECT tunnel) or `socks5`. */
-  readonly via: 'http' | 'connect' | 'socks5';
+  /** `http` (absolute-form request, or plain HTTP inside a tunnel), `https` (a request inside a TLS-terminated tunnel), `connect` (CONNECT tunnel) or `socks5`. */
+  readonly via: 'http' | 'https' | 'connect' | 'socks5';
   /** The address dialed (allowed) or the resolution that was judged (refused), when known. */
   readonly address?: string;
 }
 
 export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
   readonly rule: RuleText;
+  /** `terminated`: a CONNECT whose TLS cordon opens (network.tlsTerminate); absent: tunnelled as it is. */
+  readonly tls?: 'terminated';
 }
 
 export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {

@@ -27,7 +27,7 @@ import {
 import { parseAllowedDomains, parseDeniedDomains, patternMatches, ruleCoversAddress, ruleMatches, type DomainRule } from './domain-rules.js';
 import { formatHost, formatHostPort, parseHost, quoteUntrusted } from './host.js';
 
-export type Via = 'http' | 'connect' | 'socks5';
+export type Via = 'http' | 'https' | 'connect' | 'socks5';
 
 export interface ConnectionRequest {
   /** As the client sent it: a name, an IPv4 literal, an IPv6 literal (bracketed or not). Attacker-controlled. */

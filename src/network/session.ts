@@ -49,8 +49,12 @@ export interface NetworkSession {
   close(): Promise<void>;
 }
 
-/** `foreign`: a connection that carried no live command's secret (another local process of this user), closed unanswered. */
-export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, foreign: (e: ProxyEvent) => void = () => {}): Promise<NetworkSession> {
+/**
+ * `foreign`: a connection that carried no live command's secret (another
+ * local process of this user), closed unanswered. `env`: cordon's own
+ * environment (the roots TLS termination trusts: network/tls.ts).
+ */
+export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: string, relay: string, foreign: (e: ProxyEvent) => void = () => {}, env: NodeJS.ProcessEnv = {}): Promise<NetworkSession> {
   sweepDeadSessions(stateDir);
   const dir = join(stateDir, `net-${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { mode: 0o700 });
@@ -82,7 +86,9 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     else foreign(e);
   };
   try {
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion });
+    // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
+    const tls = spec.tls ? (await import('./tls.js')).startTls(spec.tls, dir, env) : undefined;
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);
@@ -90,7 +96,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         const command = { emit, rules };
         commands.set(owner, command);
         return {
-          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket },
+          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, ...(tls ? { env: tls.env } : {}) },
           setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
         };
@@ -111,7 +117,7 @@ export function netEvent(e: ProxyEvent): EventPayload {
   const proxy = e.via === 'socks5' ? 'socks5' as const : 'http' as const;
   const address = e.dialed ?? e.address;
   const base = { host: e.host, port: e.port, proxy, via: e.via, ...(address !== undefined ? { address } : {}) };
-  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains' };
+  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}) };
   return {
     type: 'net.refused', ...base, reason: e.reason ?? 'refused', rule: e.rule ?? 'built-in', fix: e.fix ?? null,
     ...(e.message !== undefined ? { message: e.message.replace(/^cordon: /, '') } : {}),

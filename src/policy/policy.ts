@@ -17,8 +17,8 @@ import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE }
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
-import type { NetworkMode, PathEntry, Settings } from './settings.js';
-import { parseAllowedDomains, parseDeniedDomains } from '../network/domain-rules.js';
+import type { NetworkMode, PathEntry, Settings, TlsSettings } from './settings.js';
+import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
 import type { EnvironmentRules } from './environment.js';
 
@@ -29,6 +29,18 @@ export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> 
   readonly modeSource: string;
   /** Host Unix sockets the command may connect to: absolute, symlinks resolved, existing sockets only. */
   readonly unixSockets: readonly string[];
+  /** network.tlsTerminate of every source together (tlsSpec); absent: no CONNECT is opened. */
+  readonly tls?: TlsSpec;
+  /** network.refuseOpaqueTunnels in any source. */
+  readonly refuseOpaqueTunnels?: boolean;
+}
+
+/** TLS termination as the sources ask for it together, with absolute paths. */
+export interface TlsSpec extends Omit<TlsSettings, 'domains'> {
+  /** Terminated only these; absent: every allowed CONNECT that is not excluded. */
+  readonly domains?: readonly DomainRule[];
+  /** The sources that set it, for errors and explain. */
+  readonly from: readonly string[];
 }
 
 export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
@@ -418,7 +430,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       rules,
       sources: input.settings.map((s) => s.file),
       warnings,
-      network: { ...networkSpec(input.settings, input.cli), unixSockets },
+      network: { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }) },
       watch,
       neverWritable: [
         ...input.settings.map((s) => ({ path: s.file, why: 'cordon settings file in use' })),
@@ -462,6 +474,38 @@ export function networkSpec(settings: readonly Settings[], cli: CliRules): Omit<
     deny,
     deniedRanges: settings.flatMap((s) => s.network.deniedRanges),
     denyPrivateAddresses: settings.some((s) => s.network.denyPrivateAddresses),
+  };
+}
+
+/**
+ * network.tlsTerminate from every source: on if any sets it; the lists add
+ * up (a source that terminates every host makes `domains` absent); one CA
+ * at most (two sources naming different ones is an error); the smallest
+ * maxTunnels and handshake timeout. Paths are expanded as rule paths are.
+ */
+export function tlsSpec(settings: readonly Settings[], ctx: { cwd: string; home: string }): { tls?: TlsSpec; refuseOpaqueTunnels?: true } {
+  const refuse = settings.some((s) => s.network.refuseOpaqueTunnels) ? { refuseOpaqueTunnels: true as const } : {};
+  const setting = settings.filter((s) => s.network.tls !== undefined);
+  if (setting.length === 0) return refuse;
+  const tls = setting.map((s) => s.network.tls!);
+  const abs = (p: string) => expandPath(p, ctx);
+  const cas = [...new Map(setting.filter((s) => s.network.tls!.ca).map((s) => [JSON.stringify([abs(s.network.tls!.ca!.cert), abs(s.network.tls!.ca!.key)]), s.file])).entries()];
+  if (cas.length > 1) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `network.tlsTerminate names two CAs (in ${cas.map(([, f]) => f).join(' and ')}); name one, in one file`);
+  const min = (vs: (number | undefined)[]) => (vs.some((v) => v !== undefined) ? Math.min(...vs.filter((v): v is number => v !== undefined)) : undefined);
+  const maxTunnels = min(tls.map((t) => t.maxTunnels));
+  const handshakeMs = min(tls.map((t) => t.handshakeMs));
+  const ca = cas[0] ? JSON.parse(cas[0][0]) as [string, string] : undefined;
+  return {
+    ...refuse,
+    tls: {
+      ...(tls.every((t) => t.domains) ? { domains: tls.flatMap((t) => t.domains!) } : {}),
+      exclude: tls.flatMap((t) => t.exclude),
+      extraCaCertPaths: [...new Set(tls.flatMap((t) => t.extraCaCertPaths.map(abs)))],
+      ...(ca ? { ca: { cert: ca[0], key: ca[1] } } : {}),
+      ...(maxTunnels !== undefined ? { maxTunnels } : {}),
+      ...(handshakeMs !== undefined ? { handshakeMs } : {}),
+      from: setting.map((s) => s.file),
+    },
   };
 }
 

@@ -30,6 +30,20 @@ import { checkVariableName, type EnvironmentRules } from './environment.js';
 export type NetworkMode = 'none' | 'filtered' | 'dangerously-unfiltered';
 export const NETWORK_MODES: readonly NetworkMode[] = ['none', 'filtered', 'dangerously-unfiltered'];
 
+/**
+ * network.tlsTerminate: srt's keys, and cordon's `domains` (terminate only
+ * these; absent: every allowed CONNECT not excluded). Paths as written
+ * (expanded by the policy).
+ */
+export interface TlsSettings {
+  readonly domains?: readonly DomainRule[];
+  readonly exclude: readonly DomainRule[];
+  readonly extraCaCertPaths: readonly string[];
+  readonly ca?: { readonly cert: string; readonly key: string };
+  readonly maxTunnels?: number;
+  readonly handshakeMs?: number;
+}
+
 /** A path entry: a string (globs allowed), or srt's { path, literal: true } for a path taken verbatim. */
 export interface PathEntry { readonly path: string; readonly literal: boolean }
 
@@ -60,6 +74,10 @@ export interface Settings {
     readonly denyPrivateAddresses: boolean;
     readonly allowUnixSockets: readonly string[];
     readonly allowAllUnixSockets: boolean;
+    /** network.tlsTerminate, when the file sets it. */
+    readonly tls?: TlsSettings;
+    /** network.refuseOpaqueTunnels: every tunnel cordon cannot see into is refused. */
+    readonly refuseOpaqueTunnels: boolean;
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
   readonly environment?: EnvironmentRules;
@@ -84,13 +102,11 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  *
  * | key                               | accepted                | refused                  |
  * |-----------------------------------|-------------------------|--------------------------|
- * | network.tlsTerminate              | -                       | any value                |
  * | network.mitmProxy                 | -                       | any value                |
  * | network.parentProxy               | -                       | any value                |
  * | network.httpProxyPort             | -                       | any value                |
  * | network.socksProxyPort            | -                       | any value                |
  * | network.filterRequest             | -                       | any value                |
- * | network.refuseOpaqueTunnels       | false                   | true                     |
  * | network.stripResponseHeaders      | []                      | a header name            |
  * | network.requireHostMatch          | any (cordon always does)| -                        |
  * | network.allowPlaintextHeaderSet   | any (no filterRequest)  | -                        |
@@ -131,15 +147,13 @@ const only = (expected: unknown, why: string) => ({ value: (v: unknown) => JSON.
 const NO_FILTER = 'it only applies while a filterRequest callback is set (srt library only; no settings file can set one), and cordon has none';
 
 export const UNIMPLEMENTED: readonly Unimplemented[] = [
-  { key: 'network.tlsTerminate', refused: { srt: 'srt terminates TLS in its proxy to see and filter the HTTPS requests inside', cordon: 'cordon tunnels HTTPS unopened, so it would let through what srt inspects (a fronted domain among it)' } },
   { key: 'network.mitmProxy', refused: { srt: 'srt routes these domains through your inspecting proxy', cordon: 'cordon would send them past it' } },
   { key: 'network.parentProxy', refused: { srt: 'srt sends its outbound connections through this upstream proxy', cordon: "cordon would dial directly, past that proxy's own policy" } },
   { key: 'network.httpProxyPort', refused: { srt: 'srt hands HTTP traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.socksProxyPort', refused: { srt: 'srt hands SOCKS traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.filterRequest', refused: { srt: 'a JavaScript callback of the srt library (srt refuses it in a settings file too)', cordon: 'cordon has no per-request filter' } },
-  { key: 'network.refuseOpaqueTunnels', accepts: only(false, 'what srt does by default, and cordon too'), refused: { srt: 'srt then refuses every tunnel it cannot see into (a CONNECT it does not terminate, every SOCKS connection)', cordon: 'cordon opens those tunnels' } },
   { key: 'network.stripResponseHeaders', accepts: only([], 'it strips nothing'), refused: { srt: 'srt removes these headers from responses before the command sees them', cordon: 'cordon passes them on' } },
-  { key: 'network.requireHostMatch', accepts: always("with tlsTerminate refused, srt checks plain-HTTP requests only, and cordon's proxy always refuses one whose Host header does not name the host and port it is sent to, or has none (test/integration/network/proxies.test.ts)") },
+  { key: 'network.requireHostMatch', accepts: always("cordon's proxy always refuses a request whose Host header does not name the host and port it is sent to, or has none, and a terminated tunnel whose TLS server name names another host (test/integration/network/proxies.test.ts, tls-terminate.test.ts)") },
   { key: 'network.allowPlaintextHeaderSet', accepts: always(NO_FILTER) },
   { key: 'network.ambiguousRequestTarget', accepts: always(NO_FILTER) },
   { key: 'network.strictAllowlist', accepts: always('cordon never asks: a destination no rule allows is refused') },
@@ -202,7 +216,15 @@ export const SETTINGS_SHAPE: Shape = obj({
     refuseOpaqueTunnels: bool,
     requireHostMatch: bool,
     ambiguousRequestTarget: oneOf('"refuse", "asSpelled" or "normalize"', lit('refuse'), lit('asSpelled'), lit('normalize')),
-    tlsTerminate: anyValue,
+    tlsTerminate: obj({
+      domains: arr(str),
+      excludeDomains: arr(str),
+      extraCaCertPaths: arr(str),
+      caCertPath: str,
+      caKeyPath: str,
+      maxTunnels: int(1, 65536),
+      handshakeTimeoutMs: int(100, 600_000),
+    }),
     parentProxy: anyValue,
   }),
   environment: obj({
@@ -287,10 +309,30 @@ export function parseSettings(text: string, file: string): Settings {
       denyPrivateAddresses: net.denyPrivateAddresses === true,
       allowUnixSockets: net.allowUnixSockets ?? [],
       allowAllUnixSockets: net.allowAllUnixSockets === true,
+      ...(net.tlsTerminate ? { tls: tlsSettings(net.tlsTerminate, file) } : {}),
+      refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
     },
     ...(o.environment ? { environment: { pass: names('pass'), withhold: names('withhold') } } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
+  };
+}
+
+function tlsSettings(t: Record<string, any>, file: string): TlsSettings {
+  if ((t.caCertPath === undefined) !== (t.caKeyPath === undefined)) {
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: network.tlsTerminate needs caCertPath and caKeyPath together (a CA certificate and its key), or neither (a CA made for the session)`);
+  }
+  const nonEmpty = (v: string, key: string) => {
+    if (v === '') throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: network.tlsTerminate.${key} is empty; name a file`);
+    return v;
+  };
+  return {
+    ...(t.domains !== undefined ? { domains: parseAllowedDomains(t.domains, 'network.tlsTerminate.domains', file) } : {}),
+    exclude: parseAllowedDomains(t.excludeDomains ?? [], 'network.tlsTerminate.excludeDomains', file),
+    extraCaCertPaths: ((t.extraCaCertPaths ?? []) as string[]).map((p, i) => nonEmpty(p, `extraCaCertPaths[${i}]`)),
+    ...(t.caCertPath !== undefined ? { ca: { cert: nonEmpty(t.caCertPath, 'caCertPath'), key: nonEmpty(t.caKeyPath, 'caKeyPath') } } : {}),
+    ...(t.maxTunnels !== undefined ? { maxTunnels: t.maxTunnels } : {}),
+    ...(t.handshakeTimeoutMs !== undefined ? { handshakeMs: t.handshakeTimeoutMs } : {}),
   };
 }
 

@@ -8,11 +8,13 @@
  * Trust boundary: request line, headers and bodies come from the sandbox.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
-import { guardedTunnel, readTunnelStart, replayed } from './tunnel.js';
-import { judgeTunnel } from './first-bytes.js';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { connect, isIP, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './tunnel.js';
+import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
-import type { Decider, Decision, ProxyEvent } from './types.js';
+import type { Decider, Decision, ProxyEvent, Termination } from './types.js';
 import { PROTOCOL } from '../protocol.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
@@ -33,6 +35,10 @@ export interface ProxyOptions {
    * rules it was made with.
    */
   readonly rulesVersion?: () => number;
+  /** TLS termination (network.tlsTerminate): which CONNECTs are opened here, with what. */
+  readonly terminate?: Termination;
+  /** network.refuseOpaqueTunnels: a tunnel not terminated, or not carrying TLS, is refused (every SOCKS5 one). */
+  readonly refuseOpaque?: boolean;
 }
 
 /** Requests of one client connection served at once (pipelined ones: the relay itself waits past as many). */
@@ -94,22 +100,26 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     } catch {
       return refuse(res, 400, 'bad-request-target', 'cordon: the proxy needs an absolute http:// URL in the request line');
     }
-    if (url.protocol !== 'http:') return refuse(res, 400, 'bad-request-target', `cordon: ${url.protocol} URLs go through CONNECT, not as a plain proxy request`);
+    // https: only for a request read inside a terminated tunnel (the inner server sets it).
+    const secure = url.protocol === 'https:' && terminated.has(req.socket);
+    if (url.protocol !== 'http:' && !secure) return refuse(res, 400, 'bad-request-target', `cordon: ${url.protocol} URLs go through CONNECT, not as a plain proxy request`);
+    const via = secure ? 'https' as const : 'http' as const;
+    const defaultPort = secure ? 443 : 80;
     const owner = owners.get(req.socket);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port ? Number(url.port) : 80;
+    const port = url.port ? Number(url.port) : defaultPort;
     const hostHeader = req.headers.host;
     // Node keeps the first Host header, and the request is forwarded with all of them: an upstream that
     // routes by another would be reached for a host nobody decided on.
     const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host').length;
     if (hosts > 1) {
       const message = `cordon: request to ${url.host} refused: it carries ${hosts} Host headers (one names the host it is sent to)`;
-      emit(owner, 'http', host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
+      emit(owner, via, host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
       return refuse(res, 403, 'host-mismatch', message);
     }
-    if (!hostHeader || !sameAuthority(hostHeader, url.host, 80)) {
+    if (!hostHeader || !sameAuthority(hostHeader, url.host, defaultPort)) {
       const message = `cordon: request to ${url.host} refused: its Host header (${hostHeader ?? 'missing'}) names another host`;
-      emit(owner, 'http', host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
+      emit(owner, via, host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
       return refuse(res, 403, 'host-mismatch', message);
     }
     const socket = req.socket;
@@ -122,13 +132,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const kept = known?.get(key);
     let d: Decision | undefined = kept?.version === version ? kept.d : undefined;
     if (!d) {
-      d = await o.decide({ host, port, via: 'http', ...(owner !== undefined ? { owner } : {}) });
+      d = await o.decide({ host, port, via, ...(owner !== undefined ? { owner } : {}) });
       if (d.allow) {
         if (!known) decisions.set(socket, (known = new Map()));
         if (known.size < 64 || kept) known.set(key, { d, version });
       }
     }
-    emit(owner, 'http', host, port, d);
+    emit(owner, via, host, port, d);
     if (!d.allow) return refuse(res, 403, d.reason, d.message);
     if (gone || req.socket.destroyed) return;
     if (relayForwards) return forwardByRelay(req, res, url, d.dial);
@@ -136,7 +146,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
       // while it is kept alive, closed with it.
-      agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 1 }) : new Agent({ keepAlive: true, maxSockets: 1 });
       agents.set(socket, agent);
       const a = agent;
       socket.once('close', () => a.destroy());
@@ -145,7 +155,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       if (!HOP_BY_HOP.has(req.rawHeaders[i]!.toLowerCase())) headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
     }
-    const up = httpRequest({ host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs });
+    const target = { host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs };
+    // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
+    const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
     up.on('response', (ur) => {
       const out: string[] = [];
       for (let i = 0; i < ur.rawHeaders.length; i += 2) {
@@ -157,8 +169,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
     up.on('timeout', () => up.destroy(new Error('upstream idle timeout')));
     up.on('error', (e) => {
-      if (!res.headersSent) refuse(res, 502, 'upstream-failed', `cordon: ${host}:${port} (${d.dial.address}) failed: ${e.message}`);
-      else res.destroy();
+      if (res.headersSent) return res.destroy();
+      const bad = certificateRefusal(e, host, port, d.dial.address);
+      if (!bad) return refuse(res, 502, 'upstream-failed', `cordon: ${host}:${port} (${d.dial.address}) failed: ${e.message}`);
+      emit(owner, via, host, port, bad);
+      refuse(res, 502, bad.reason, bad.message);
     });
     res.on('close', () => { if (!res.writableFinished) up.destroy(); });
     req.pipe(up);
@@ -187,12 +202,16 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   // Plain HTTP inside a tunnel (CONNECT or SOCKS5): each request is judged
   // and forwarded like a proxied one, its Host held to the tunnel's target.
   const tunnels = new WeakMap<Socket, { host: string; port: number }>();
+  /** Client connections of terminated tunnels (decrypted): their requests are https ones. */
+  const terminated = new WeakSet<Socket>();
+  let openTunnels = 0;
   const inner = createServer({ headersTimeout: handshakeMs, requestTimeout: 0, keepAliveTimeout: 60_000, connectionsCheckingInterval: Math.min(handshakeMs, 1_000) }, (req, res) => {
     const t = tunnels.get(req.socket);
     if (!t || !req.url?.startsWith('/')) return refuse(res, 400, 'bad-request-target', 'cordon: a request inside a tunnel names only its path (origin form): the tunnel names the host');
-    req.url = `http://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}${req.url}`;
+    req.url = `${terminated.has(req.socket) ? 'https' : 'http'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}${req.url}`;
     void handleRequest(req, res).catch(() => res.destroy());
   });
+  inner.on('upgrade', (req: IncomingMessage, s: Socket, head: Buffer) => void handleUpgrade(req, s, head).catch(() => s.destroy()));
   // A client that half-closes after its last request still gets the answers (Node's own switch: no option sets it).
   (inner as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   inner.on('connect', (_req: IncomingMessage, s: Socket) => rawRefuse(s, 400, 'bad-request-target', 'cordon: CONNECT inside a tunnel is not proxied'));
@@ -215,10 +234,18 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (!target) return rawRefuse(client, 400, 'bad-request-target', `cordon: CONNECT needs host:port, got ${JSON.stringify(req.url)}`);
     const owner = owners.get(client);
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
-    emit(owner, 'connect', target.host, target.port, d);
+    const t = o.terminate;
+    const opened = d.allow && t !== undefined && t.covers(target.host, target.port);
+    if (d.allow && !opened && o.refuseOpaque) {
+      const refusal = opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
+      emit(owner, 'connect', target.host, target.port, refusal);
+      return rawRefuse(client, 403, refusal.reason, refusal.message);
+    }
+    o.onEvent?.({ ...proxyEvent(owner, 'connect', target.host, target.port, d), ...(opened ? { tls: 'terminated' as const } : {}) });
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
     if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
     const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, d.dial.address));
+    if (opened) return terminateTunnel(client, head, target, d.dial, owner, t);
     if (relayDials.has(client)) {
       // The relay dials and answers the client itself, then sends the
       // client's first bytes here and splices only once they agree with the
@@ -251,7 +278,140 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
   }
 
-  function emit(owner: string | undefined, via: 'http' | 'connect', host: string, port: number, d: Decision): void {
+  /**
+   * A CONNECT opened here (TLS termination): the client gets 200 (from the
+   * relay, told `CORDON-SERVE`, or from here), then its TLS is answered with
+   * a leaf of the session's CA for the target, and its requests are served
+   * like plain ones, each forwarded over a verified TLS connection of its own.
+   * First bytes that are not TLS are tunnelled as any other tunnel (name
+   * check included), or refused with refuseOpaqueTunnels.
+   */
+  async function terminateTunnel(client: Socket, head: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined, t: Termination): Promise<void> {
+    const refusedHere = (reason: string, message: string) => emit(owner, 'connect', target.host, target.port, { allow: false, reason, message, rule: 'built-in: network.tlsTerminate', fix: null, address: dial.address });
+    if (openTunnels >= t.maxTunnels) {
+      const message = `cordon: the tunnel to ${target.host}:${target.port} was refused: ${t.maxTunnels} TLS-terminated tunnels are open already (network.tlsTerminate.maxTunnels)`;
+      refusedHere('too-many-tunnels', message);
+      return rawRefuse(client, 503, 'too-many-tunnels', message);
+    }
+    openTunnels++;
+    client.once('close', () => openTunnels--);
+    client.write(relayDials.has(client) ? `${R.tunnelServe}\r\n` : 'HTTP/1.1 200 Connection Established\r\n\r\n');
+    const first = head.length > 0 ? head : await firstChunk(client, t.handshakeMs);
+    if (!first || client.destroyed) return void client.destroy();
+    if (first[0] !== 0x16) {
+      // Not a TLS handshake record: a tunnel like any other, or none.
+      if (o.refuseOpaque) {
+        const r = opaqueRefused(target, dial.address, 'carries no TLS');
+        emit(owner, 'connect', target.host, target.port, r);
+        return void client.destroy();
+      }
+      return dialGuarded(client, first, target, dial, owner);
+    }
+    client.unshift(first);
+    const context = t.authority.contextFor(target.host);
+    if (!context) {
+      refusedHere('tunnel-unreadable', `cordon: the tunnel to ${target.host}:${target.port} was closed: no certificate can name ${JSON.stringify(target.host)}`);
+      return void client.destroy();
+    }
+    let named: ReturnType<typeof judgeServerName> | undefined;
+    const tls = new TLSSocket(client, {
+      isServer: true,
+      secureContext: context,
+      // HTTP/1.1 only: a client that offers h2 as well settles on HTTP/1.1.
+      ALPNProtocols: ['http/1.1'],
+      // A server name must name the target (as for any tunnel); none is fine here, the target's leaf answers and cordon names the upstream itself.
+      SNICallback: (name, cb) => {
+        named = judgeServerName(target.host, target.port, name);
+        cb(named.ok ? null : new Error(named.message), named.ok ? context : undefined);
+      },
+    });
+    const timer = setTimeout(() => tls.destroy(), t.handshakeMs);
+    tls.on('error', () => {
+      clearTimeout(timer);
+      if (named && !named.ok) emit(owner, 'connect', target.host, target.port, tunnelRefused(named, dial.address));
+      tls.destroy();
+      client.destroy();
+    });
+    tls.once('close', () => client.destroy());
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      terminated.add(tls);
+      tunnels.set(tls, target);
+      if (owner !== undefined) owners.set(tls, owner);
+      inner.emit('connection', tls);
+    });
+  }
+
+  /** A tunnel dialed here: its first bytes (`first`, read already) judged as any tunnel's. */
+  function dialGuarded(client: Socket, first: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined): void {
+    const up = connect({ host: dial.address, port: dial.port, allowHalfOpen: true });
+    client.once('close', () => up.destroy());
+    const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
+    up.once('error', () => { clearTimeout(dialTimer); client.destroy(); });
+    up.once('connect', () => {
+      clearTimeout(dialTimer);
+      up.removeAllListeners('error');
+      const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
+      guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+    });
+  }
+
+  /**
+   * An Upgrade request (WebSocket) inside a tunnel: judged as any request,
+   * sent upstream with its Upgrade headers, and once the server switches
+   * protocols the two connections are joined.
+   */
+  async function handleUpgrade(req: IncomingMessage, s: Socket, head: Buffer): Promise<void> {
+    const t = tunnels.get(s);
+    const secure = terminated.has(s);
+    if (!t || !req.url?.startsWith('/')) return rawRefuse(s, 400, 'bad-request-target', 'cordon: a request inside a tunnel names only its path (origin form): the tunnel names the host');
+    const owner = owners.get(s);
+    const via = secure ? 'https' as const : 'http' as const;
+    const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host');
+    const authority = `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
+    if (hosts.length !== 1 || !sameAuthority(req.headers.host ?? '', authority, secure ? 443 : 80)) {
+      const message = `cordon: request to ${authority} refused: its Host header (${req.headers.host ?? 'missing'}) names another host`;
+      emit(owner, via, t.host, t.port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
+      return rawRefuse(s, 403, 'host-mismatch', message);
+    }
+    const d = await o.decide({ host: t.host, port: t.port, via, ...(owner !== undefined ? { owner } : {}) });
+    emit(owner, via, t.host, t.port, d);
+    if (!d.allow) return rawRefuse(s, 403, d.reason, d.message);
+    const headers: string[] = [];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!.toLowerCase();
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive') headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    }
+    const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
+    const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
+    s.once('close', () => up.destroy());
+    up.on('timeout', () => up.destroy(new Error('upstream timeout')));
+    up.on('error', (e) => {
+      const bad = certificateRefusal(e, t.host, t.port, d.dial.address);
+      if (bad) emit(owner, via, t.host, t.port, bad);
+      rawRefuse(s, 502, bad?.reason ?? 'upstream-failed', bad?.message ?? `cordon: ${authority} (${d.dial.address}) failed: ${e.message}`);
+    });
+    up.on('response', (ur) => {
+      // Not switched: the answer goes back as it came, and the connection ends.
+      s.write(rawHead(ur));
+      ur.pipe(s);
+    });
+    up.on('upgrade', (ur, us, uhead) => {
+      up.setTimeout(0);
+      s.write(rawHead(ur));
+      if (uhead.length > 0) s.write(uhead);
+      if (head.length > 0) us.write(head);
+      tunnel(s, us, idleMs);
+    });
+    up.end();
+  }
+
+  /** TLS options for an upstream connection to `host` (terminated tunnels only). */
+  function upstreamTls(host: string): { servername?: string; secureContext: ReturnType<Termination['upstream']>; minVersion: 'TLSv1.2' } {
+    return { ...(isIP(host) === 0 ? { servername: host } : {}), secureContext: o.terminate!.upstream(), minVersion: 'TLSv1.2' };
+  }
+
+  function emit(owner: string | undefined, via: 'http' | 'https' | 'connect', host: string, port: number, d: Decision): void {
     o.onEvent?.(proxyEvent(owner, via, host, port, d));
   }
   return Object.assign(server, { serveTunnelHttp });
@@ -280,8 +440,39 @@ function refuse(res: ServerResponse, status: number, reason: string, message: st
 
 function rawRefuse(client: Socket, status: number, reason: string, message: string): void {
   const body = `${message}\n`;
-  const text = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : 'Bad Gateway';
+  const text = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : status === 503 ? 'Service Unavailable' : 'Bad Gateway';
   client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${H.reason}: ${reason}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** Node's codes for an upstream certificate that did not verify (OpenSSL's, and its own name check's). */
+const CERTIFICATE_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME_INVALID|ISSUER/;
+
+/** An upstream TLS error that is the server's certificate failing verification, as a refusal; undefined for any other error. */
+export function certificateRefusal(e: Error, host: string, port: number, address: string): Extract<Decision, { allow: false }> | undefined {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  if (!CERTIFICATE_ERRORS.test(code)) return undefined;
+  return {
+    allow: false, reason: 'upstream-certificate', address,
+    message: `cordon: ${host}:${port} (${address}) was not reached: its certificate did not verify (${code}: ${e.message}). If it is signed by a CA of your own, add that CA to network.tlsTerminate.extraCaCertPaths; if the host must be reached without termination, list it in network.tlsTerminate.excludeDomains`,
+    rule: 'built-in: a terminated tunnel reaches only a server whose certificate verifies for its name',
+    fix: 'network.tlsTerminate.extraCaCertPaths',
+  };
+}
+
+/** refuseOpaqueTunnels: a tunnel cordon cannot see into, refused. */
+function opaqueRefused(target: { host: string; port: number }, address: string, why: string): Extract<Decision, { allow: false }> {
+  return {
+    allow: false, reason: 'opaque-tunnel', address,
+    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: it ${why}, and network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into`,
+    rule: 'network.refuseOpaqueTunnels', fix: 'network.refuseOpaqueTunnels',
+  };
+}
+
+/** A response head as the server sent it (status line and raw headers), for a client whose connection is taken over. */
+function rawHead(r: IncomingMessage): string {
+  const lines = [`HTTP/${r.httpVersion} ${r.statusCode ?? 502} ${r.statusMessage ?? ''}`];
+  for (let i = 0; i < r.rawHeaders.length; i += 2) lines.push(`${r.rawHeaders[i]!}: ${r.rawHeaders[i + 1]!}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
 /** "host:port", "[v6]:port" → parts; undefined when malformed. */

@@ -55,7 +55,12 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
 
   async function onRequest(client: Socket, host: string, port: number, rest: Buffer): Promise<void> {
     const owner = owners.get(client);
-    const d = await o.decide({ host, port, via: 'socks5', ...(owner !== undefined ? { owner } : {}) });
+    let d = await o.decide({ host, port, via: 'socks5', ...(owner !== undefined ? { owner } : {}) });
+    // A host whose TLS cordon terminates is reached through the HTTP proxy only, where its requests are seen.
+    const why = !d.allow ? undefined : o.terminate?.covers(host, port) ? 'network.tlsTerminate opens its TLS, which only the HTTP proxy does' : o.refuseOpaque ? 'network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into' : undefined;
+    if (d.allow && why) {
+      d = { allow: false, reason: 'opaque-tunnel', message: `cordon: the SOCKS5 tunnel to ${host}:${port} was refused: ${why}; use the HTTP proxy (HTTPS_PROXY)`, rule: o.refuseOpaque ? 'network.refuseOpaqueTunnels' : 'network.tlsTerminate', fix: null, address: d.dial.address };
+    }
     o.onEvent?.(proxyEvent(owner, 'socks5', host, port, d));
     if (!d.allow) {
       client.end(reply(REP.notAllowed));

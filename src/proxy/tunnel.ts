@@ -155,6 +155,30 @@ export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: Tu
   });
 }
 
+/**
+ * The client's first chunk of bytes, read within `ms` (undefined if none
+ * came: closed, ended or timed out). The client is left paused.
+ */
+export function firstChunk(client: Socket, ms: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const done = (b: Buffer | undefined) => {
+      clearTimeout(timer);
+      client.off('data', onData);
+      client.off('end', onEnd);
+      client.off('close', onEnd);
+      client.pause();
+      resolve(b);
+    };
+    const onData = (b: Buffer) => done(b);
+    const onEnd = () => done(undefined);
+    const timer = setTimeout(onEnd, ms);
+    client.on('data', onData);
+    client.once('end', onEnd);
+    client.once('close', onEnd);
+    client.resume();
+  });
+}
+
 /** A tunnel's client as a stream that first gives `bytes` (read already) and then the rest, for the HTTP server that serves plain HTTP in a tunnel. */
 export type ReplayedSocket = Duplex & { setTimeout(ms: number): void };
 

@@ -1,6 +1,7 @@
 /** The contract between the proxies (I/O) and the policy (the one decision function). */
 
-export type Via = 'http' | 'connect' | 'socks5';
+/** `https`: a request inside a TLS-terminated CONNECT tunnel. */
+export type Via = 'http' | 'https' | 'connect' | 'socks5';
 
 export interface ConnectRequest {
   /** As the sandboxed client sent it: a name, an IPv4 literal or an IPv6 literal. Attacker-controlled. */
@@ -46,4 +47,21 @@ export interface ProxyEvent {
   readonly fix?: string | null;
   readonly message?: string;
   readonly address?: string;
+  /** An allowed CONNECT whose TLS cordon terminates. */
+  readonly tls?: 'terminated';
+}
+
+/**
+ * TLS termination as the HTTP proxy applies it (network.tlsTerminate,
+ * network/tls.ts builds it): which CONNECT targets it opens, the CA whose
+ * leaves it presents, the context that verifies upstream servers.
+ */
+export interface Termination {
+  /** Whether a CONNECT to host:port is terminated (allowed, and not excluded). */
+  covers(host: string, port: number): boolean;
+  readonly authority: { contextFor(name: string): import('node:tls').SecureContext | undefined };
+  /** The system's roots and the configured CAs (never the session's CA). */
+  upstream(): import('node:tls').SecureContext;
+  readonly handshakeMs: number;
+  readonly maxTunnels: number;
 }

@@ -65,7 +65,6 @@ const WIDENING: { key: string; json: (w: World) => unknown; extra?: string[]; us
   { key: 'network.parentProxy', json: () => ({ network: { parentProxy: { url: 'http://proxy.invalid' } } }) },
   { key: 'network.mitmProxy', json: () => ({ network: { mitmProxy: { socketPath: '/x' } } }) },
   { key: 'network.tlsTerminate', json: () => ({ network: { tlsTerminate: {} } }) },
-  { key: 'network.refuseOpaqueTunnels', json: () => ({ network: { refuseOpaqueTunnels: true } }) },
   { key: 'network.stripResponseHeaders', json: () => ({ network: { stripResponseHeaders: ['set-cookie'] } }) },
   { key: 'credentials.allowPlaintextInject', json: () => ({ credentials: { allowPlaintextInject: true } }) },
   { key: 'credentials.sigv4', json: () => ({ credentials: { sigv4: { presigned: 'passthrough' } } }) },

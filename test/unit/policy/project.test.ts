@@ -64,7 +64,6 @@ const BY_VALUE: Record<string, [unknown, unknown | undefined]> = {
   'network.parentProxy': [{ url: 'http://p' }, undefined],
   'network.allowPlaintextHeaderSet': [true, false],
   'network.stripResponseHeaders': [['set-cookie'], []],
-  'network.refuseOpaqueTunnels': [true, false],
   'network.ambiguousRequestTarget': ['asSpelled', 'refuse'],
   'credentials.files': [[{ path: '/x' }], []],
   'credentials.envVars': [[{ name: 'X' }], []],
@@ -109,7 +108,7 @@ test('the keys that only narrow load from a project file', () => {
   refuseWideningKeys(projectParsed({
     $schema: 'https://example.invalid/s.json',
     filesystem: { denyRead: ['secret'], denyWrite: ['src'] },
-    network: { mode: 'none', deniedDomains: ['evil.com'], deniedDomainReasons: { 'evil.com': 'no' }, deniedResolvedAddresses: ['10.0.0.0/8'], denyPrivateAddresses: true, strictAllowlist: true, requireHostMatch: false },
+    network: { mode: 'none', deniedDomains: ['evil.com'], deniedDomainReasons: { 'evil.com': 'no' }, deniedResolvedAddresses: ['10.0.0.0/8'], denyPrivateAddresses: true, strictAllowlist: true, requireHostMatch: false, refuseOpaqueTunnels: true },
   }), [], noCli, hints);
 });
 

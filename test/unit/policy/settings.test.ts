@@ -69,13 +69,11 @@ test('keys that would weaken the sandbox are refused, naming the key and the fix
  * srt's own schema accepts; a key with no `bad` is accepted whatever it is.
  */
 const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
-  'network.tlsTerminate': { bad: [{}, { caCertPath: '/ca.pem', caKeyPath: '/ca.key', excludeDomains: ['x.com'] }] },
   'network.mitmProxy': { bad: [{ socketPath: '/run/mitm.sock', domains: ['api.example.com'] }] },
   'network.parentProxy': { bad: [{ http: 'http://proxy.corp:3128' }, {}] },
   'network.httpProxyPort': { bad: [8080] },
   'network.socksProxyPort': { bad: [1080] },
   'network.filterRequest': { bad: ['() => true', {}] },
-  'network.refuseOpaqueTunnels': { ok: [false], bad: [true] },
   'network.stripResponseHeaders': { ok: [[]], bad: [['set-cookie']] },
   'network.requireHostMatch': { ok: [true, false] },
   'network.allowPlaintextHeaderSet': { ok: [true, false] },
@@ -186,4 +184,20 @@ test('loadSettingsFile: missing and unreadable files are distinct errors', () =>
   assert.deepEqual(loadSettingsFile(f).filesystem.allowWriteNoDelete, [{ path: 'data', literal: false }]);
   chmodSync(f, 0o000);
   if (process.getuid?.() !== 0) assert.equal(errOf(() => loadSettingsFile(f)).code, 'CORDON_ERR_SETTINGS_UNREADABLE');
+});
+
+test('network.tlsTerminate: srt\'s keys and cordon\'s domains parse; a CA needs its key; bad values name the key', () => {
+  const t = parseSettings('{"network":{"tlsTerminate":{"domains":["api.example.com"],"excludeDomains":["*.pinned.example"],"extraCaCertPaths":["~/ca.pem"],"caCertPath":"/ca.pem","caKeyPath":"/ca.key","maxTunnels":10,"handshakeTimeoutMs":500}}}', F).network.tls!;
+  assert.deepEqual(t.domains!.map((r) => r.keyPath), ['network.tlsTerminate.domains[0]']);
+  assert.deepEqual(t.exclude.map((r) => r.source), ['*.pinned.example']);
+  assert.deepEqual([t.extraCaCertPaths, t.ca, t.maxTunnels, t.handshakeMs], [['~/ca.pem'], { cert: '/ca.pem', key: '/ca.key' }, 10, 500]);
+  const all = parseSettings('{"network":{"tlsTerminate":{}}}', F).network;
+  assert.deepEqual([all.tls!.domains, all.tls!.exclude, all.refuseOpaqueTunnels], [undefined, [], false]);
+  assert.equal(parseSettings('{"network":{}}', F).network.tls, undefined);
+  assert.equal(parseSettings('{"network":{"refuseOpaqueTunnels":true}}', F).network.refuseOpaqueTunnels, true);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":{"caCertPath":"/ca.pem"}}}', F)).message, /needs caCertPath and caKeyPath together/);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":{"excludeDomains":["bad..com"]}}}', F)).message, /network\.tlsTerminate\.excludeDomains\[0\]/);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":{"maxTunnels":0}}}', F)).message, /network\.tlsTerminate\.maxTunnels: expected a number ≥ 1/);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":{"caPath":"/x"}}}', F)).message, /network\.tlsTerminate\.caPath/);
+  assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":true}}', F)).message, /network\.tlsTerminate: expected/);
 });

@@ -1,0 +1,110 @@
+/**
+ * TLS termination for a network session (network.tlsTerminate): the CA
+ * (proxy/authority.ts), what the sandbox trusts, and what cordon trusts
+ * upstream. Loaded only when a policy asks for termination.
+ *
+ * What the sandbox gets: two files in the session's directory, and the
+ * variables common clients read (TRUST_VARIABLES):
+ *  - `trust.pem`: the session's CA, the system's roots (cordon's own
+ *    SSL_CERT_FILE, else the distribution's bundle), the caller's
+ *    NODE_EXTRA_CA_CERTS and network.tlsTerminate.extraCaCertPaths. Every
+ *    variable but NODE_EXTRA_CA_CERTS names it: those tools replace their
+ *    own roots with it, and excluded hosts are still verified by them;
+ *  - `extra.pem`: the session's CA and the extra CAs only, for
+ *    NODE_EXTRA_CA_CERTS (Node adds it to its own roots; the whole bundle
+ *    would be parsed twice at every start of node).
+ * Only CERTIFICATE blocks are copied from any file. The CA's key never
+ * leaves cordon's process.
+ *
+ * Upstream, cordon verifies against the same roots without the session's
+ * CA (a server cannot present one of cordon's own leaves).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { CordonError } from '../errors.js';
+import type { TlsSpec } from '../policy/policy.js';
+import { sessionAuthority, userAuthority, type Authority } from '../proxy/authority.js';
+import type { Termination } from '../proxy/types.js';
+import { parseHost } from './host.js';
+import { ruleMatches } from './domain-rules.js';
+
+/** Where the sandbox's clients look for the CAs they trust. */
+export const TRUST_VARIABLES = ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'AWS_CA_BUNDLE', 'CARGO_HTTP_CAINFO', 'DENO_CERT', 'NIX_SSL_CERT_FILE', 'CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE', 'npm_config_cafile'] as const;
+
+/** The distributions' bundles of system roots, tried in order when SSL_CERT_FILE names none. */
+const SYSTEM_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem', '/etc/ssl/cert.pem'];
+
+const HANDSHAKE_MS = 10_000;
+const MAX_TUNNELS = 256;
+
+export interface SessionTls {
+  readonly termination: Termination;
+  /** The variables the sandbox's clients read, naming the session's files. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly authority: Authority;
+}
+
+/**
+ * The session's termination: `dir` is its private directory (removed with
+ * the session); `env` cordon's own environment (its roots).
+ */
+export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): SessionTls {
+  const authority = spec.ca ? userAuthority(readRequired(spec.ca.cert, 'caCertPath'), readRequired(spec.ca.key, 'caKeyPath'), `network.tlsTerminate (${spec.from.join(', ')})`) : sessionAuthority();
+  const extra = spec.extraCaCertPaths.map((p) => certificates(readRequired(p, 'extraCaCertPaths'), p, true)).join('');
+  const callerExtra = env.NODE_EXTRA_CA_CERTS ? certificates(readOptional(env.NODE_EXTRA_CA_CERTS), env.NODE_EXTRA_CA_CERTS, false) : '';
+  const roots = systemRoots(env);
+  const trust = join(dir, 'trust.pem');
+  const forNode = join(dir, 'extra.pem');
+  writeFileSync(trust, `${authority.caPem}${roots}${callerExtra}${extra}`, { mode: 0o644 });
+  writeFileSync(forNode, `${authority.caPem}${callerExtra}${extra}`, { mode: 0o644 });
+  let upstream: SecureContext | undefined;
+  const match = (rules: TlsSpec['exclude'], host: string, port: number) => {
+    const h = parseHost(host);
+    return h.ok && rules.some((r) => ruleMatches(r, h.host, port));
+  };
+  return {
+    authority,
+    env: { ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode },
+    termination: {
+      covers: (host, port) => !match(spec.exclude, host, port) && (spec.domains === undefined || match(spec.domains, host, port)),
+      authority,
+      // Parsing a couple of hundred roots costs tens of milliseconds: done at the first terminated request, once.
+      upstream: () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' })),
+      handshakeMs: spec.handshakeMs ?? HANDSHAKE_MS,
+      maxTunnels: spec.maxTunnels ?? MAX_TUNNELS,
+    },
+  };
+}
+
+/** The system's roots as PEM: cordon's SSL_CERT_FILE, else the first distribution bundle, else Node's own. */
+export function systemRoots(env: NodeJS.ProcessEnv): string {
+  for (const f of [...(env.SSL_CERT_FILE ? [env.SSL_CERT_FILE] : []), ...SYSTEM_BUNDLES]) {
+    const pem = certificates(readOptional(f), f, false);
+    if (pem) return pem;
+  }
+  return rootCertificates.map((c) => `${c.trim()}\n`).join('');
+}
+
+/** The CERTIFICATE blocks of a PEM text, each ending in a newline; nothing else of the file (a key kept with them stays out). */
+export function certificates(text: string, file: string, required: boolean): string {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0 && required) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `network.tlsTerminate.extraCaCertPaths: ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----); name a PEM file of CA certificates`);
+  return blocks.map((b) => `${b.replace(/\r/g, '')}\n`).join('');
+}
+
+function readRequired(file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `network.tlsTerminate.${key}: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)}); name a readable PEM file`, { cause: e });
+  }
+}
+
+function readOptional(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
