@@ -131,6 +131,8 @@ export interface WorldRecord {
   readonly host?: string;
   readonly method?: string;
   readonly path?: string;
+  /** An Upgrade request's Upgrade header (the server answered 101 and echoes the stream). */
+  readonly upgrade?: string | null;
   readonly httpVersion?: string;
   readonly sni?: string | null;
   readonly alpn?: string | null;

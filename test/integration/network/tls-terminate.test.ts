@@ -156,6 +156,38 @@ describe('TLS termination', { skip }, () => {
         assert.deepEqual(await got('evil'), []);
       });
 
+      it('a WebSocket upgrade passes through termination: the handshake is judged, then bytes flow both ways; an upgrade for another Host is refused', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+        const py = [
+          PY_CONNECT,
+          'ctx = ssl.create_default_context()',
+          'def upgrade(host):',
+          `    s, head = via_connect("${api.fqdn}", 443)`,
+          `    t = ctx.wrap_socket(s, server_hostname="${api.fqdn}")`,
+          `    t.sendall(b"GET /ws HTTP/1.1\\r\\nHost: %s\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: ${key}\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n" % host.encode())`,
+          '    head = b""',
+          '    while b"\\r\\n\\r\\n" not in head:',
+          '        c = t.recv(1)',
+          '        if not c: break',
+          '        head += c',
+          '    return t, head.decode("latin-1").split("\\r\\n")[0]',
+          `t, status = upgrade("${api.fqdn}")`,
+          'print(status)',
+          'for msg in (b"ping one", b"ping two"):',
+          '    t.sendall(msg); print(t.recv(100).decode())',
+          `t, status = upgrade("${evil.fqdn}")`,
+          'print(status)',
+        ].join('\n');
+        const r = await cordon(net({}, ['api']), 'python3 t.py', { 't.py': py });
+        assert.equal(r.stdout, 'HTTP/1.1 101 Switching Protocols\nping one\nping two\nHTTP/1.1 403 Forbidden\n', r.stderr);
+        const reqs = await got('api', (x) => x.event === 'request');
+        assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path} ${x.upgrade}`), ['https /ws websocket'], 'one upgrade reached the host; the other was refused');
+        assert.ok(r.events.some((e) => e.type === 'net.refused' && e.reason === 'host-mismatch' && e.via === 'https'));
+      });
+
       it('excludeDomains tunnels a host as the client sent it: the client sees the host\'s own certificate, verified by cordon\'s bundle', T, async () => {
         const api = w.host('api');
         const evil = w.host('evil');

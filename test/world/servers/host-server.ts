@@ -87,6 +87,21 @@ function head(buf: Buffer): string {
 
 // ---------------------------------------------------------------- HTTP(S)
 
+/**
+ * An Upgrade request (a WebSocket handshake, say): recorded as a request with
+ * its Upgrade header, answered 101, and every byte after it echoed back
+ * until the client ends (enough to prove a byte stream both ways).
+ */
+function upgradeEcho(proto: 'http' | 'https', file: string | undefined) {
+  return (req: IncomingMessage, sock: Socket, head: Buffer): void => {
+    record(file, { proto, event: 'request', port: sock.localPort ?? null, peer: addr(sock.remoteAddress), host: req.headers.host, method: req.method, path: req.url, httpVersion: req.httpVersion, upgrade: req.headers.upgrade ?? null, bytes: 0 });
+    sock.on('error', () => undefined);
+    sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\nConnection: Upgrade\r\n\r\n`);
+    if (head.length > 0) sock.write(head);
+    sock.pipe(sock);
+  };
+}
+
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
@@ -403,6 +418,7 @@ async function startListener(l: ListenerSpec): Promise<ReadyListener> {
         const srv = createHttpServer({ requireHostHeader: false, keepAliveTimeout: 30_000 }, httpHandler('http', file));
         srv.requestTimeout = 0;
         srv.on('connection', onTcpConnect('http', file));
+        srv.on('upgrade', upgradeEcho('http', file));
         srv.on('clientError', (err, sock: Socket) => {
           record(file, { proto: 'http', event: 'error', port: sock.localPort ?? null, peer: addr(sock.remoteAddress), error: err.message, bytes: 0 });
           if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -417,6 +433,7 @@ async function startListener(l: ListenerSpec): Promise<ReadyListener> {
       const make = (): NetServer => {
         const srv = createSecureServer({ ...tlsOpts, allowHTTP1: true }, httpHandler('https', file));
         srv.on('connection', onTcpConnect('https', file));
+        srv.on('upgrade', upgradeEcho('https', file));
         srv.on('secureConnection', (t: TLSSocket & { servername?: string | false }) => {
           record(file, { proto: 'https', event: 'tls', port: t.localPort ?? null, peer: addr(t.remoteAddress), peerPort: t.remotePort, sni: t.servername || null, alpn: t.alpnProtocol || null, bytes: 0 });
         });
