@@ -30,8 +30,10 @@ const WORLD_JS = join(ROOT, 'dist', 'test', 'world', 'world.js');
 const MiB = 1024 * 1024;
 const MEMORY_BUDGET_MIB = 150;
 
-const SCENARIOS = ['http', 'https', 'upload', 'small'];
-const TOOLS = ['direct', 'cordon', 'srt'];
+const SCENARIOS = ['http', 'https', 'upload', 'small', 'tls', 'tls-small', 'mint'];
+/** The tools each scenario runs, and the one its "÷ srt" column divides by. */
+const PLAIN = { tools: ['direct', 'cordon', 'srt'], srt: 'srt' };
+const TERMINATED = { tools: ['direct', 'cordon-tls', 'srt-tls', 'cordon'], srt: 'srt-tls' };
 
 const USAGE = `usage: node bench/network.mjs [options]
   --runs N           timed runs per tool and scenario (default 3; the median is reported)
@@ -39,7 +41,7 @@ const USAGE = `usage: node bench/network.mjs [options]
   --scenarios LIST   comma-separated subset of ${SCENARIOS.join(',')} (default: all)
   --download-mib N   download size for http/https (default 256)
   --upload-mib N     upload size (default 64)
-  --requests N       small requests per run (default 500)
+  --requests N       small requests per run (default 500; http and, through TLS termination, https)
   --timeout S        seconds before a run is killed and marked FAILED (default 120)
   --cordon FILE      the cordon CLI to run (default bin/cordon.cjs), e.g. another build to compare
   --json             print machine-readable results on stdout (progress on stderr)
@@ -90,8 +92,21 @@ function cleanEnv() {
 
 // Each transfer prints one line: "<http_code> <bytes> <time_total>".
 // Throughput is bytes / curl's own time_total, so sandbox start-up is in no number.
+// HTTPS clients find their CAs in CURL_CA_BUNDLE: the world's CA for direct
+// (and the tunnelled runs, whose sandboxes pass it on), the sandbox's own
+// bundle where a tool terminates TLS (both cordon and srt set it).
 function scenarios(world, o, uploadFile) {
   const api = world.host('api').fqdn;
+  const smallRequests = (scheme) => (stdout) => {
+    const lines = stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' '));
+    const bad = lines.filter(([code, bytes]) => code !== '200' || bytes !== '100');
+    if (lines.length !== o.requests || bad.length) return { error: `${lines.length} ${scheme} responses, ${bad.length} not "200, 100 bytes"` };
+    const seconds = lines.reduce((s, [, , t]) => s + Number(t), 0);
+    return { bytes: 100 * lines.length, seconds, value: lines.length / seconds };
+  };
+  // Names of the one host that no run has used yet: each gets its first leaf in the mint scenario.
+  const h = world.host('api');
+  const fresh = [h.fqdn4, h.www];
   const w = (what) => ['-w', `%{http_code} %{${what}} %{time_total}\\n`];
   const dlBytes = o.downloadMiB * MiB;
   const oneTransfer = (expectBytes) => (stdout) => {
@@ -101,42 +116,56 @@ function scenarios(world, o, uploadFile) {
     return { bytes: Number(bytes), seconds: Number(t), value: Number(bytes) / Number(t) / 1e6 };
   };
   const list = {
-    http: { label: `HTTP download ${o.downloadMiB} MiB`, unit: 'MB/s',
+    http: { label: `HTTP download ${o.downloadMiB} MiB`, unit: 'MB/s', ...PLAIN,
       argv: ['curl', '-sS', '-o', '/dev/null', ...w('size_download'), `http://${api}/bytes/${dlBytes}`], parse: oneTransfer(dlBytes) },
-    https: { label: `HTTPS download ${o.downloadMiB} MiB (CONNECT)`, unit: 'MB/s',
-      argv: ['curl', '-sS', '--cacert', world.caCert, '-o', '/dev/null', ...w('size_download'), `https://${api}/bytes/${dlBytes}`], parse: oneTransfer(dlBytes) },
-    upload: { label: `HTTP upload ${o.uploadMiB} MiB`, unit: 'MB/s',
+    https: { label: `HTTPS download ${o.downloadMiB} MiB (CONNECT)`, unit: 'MB/s', ...PLAIN,
+      argv: ['curl', '-sS', '-o', '/dev/null', ...w('size_download'), `https://${api}/bytes/${dlBytes}`], parse: oneTransfer(dlBytes) },
+    tls: { label: `HTTPS download ${o.downloadMiB} MiB, TLS terminated (cordon: tunnelled too)`, unit: 'MB/s', ...TERMINATED,
+      argv: ['curl', '-sS', '-o', '/dev/null', ...w('size_download'), `https://${api}/bytes/${dlBytes}`], parse: oneTransfer(dlBytes) },
+    'tls-small': { label: `${o.requests} small HTTPS requests, TLS terminated (1 curl, sequential, keep-alive)`, unit: 'req/s', ...TERMINATED,
+      argv: ['curl', '-sS', ...w('size_download'), ...Array.from({ length: o.requests }, (_, i) => ['-o', '/dev/null', `https://${api}/bytes/100?i=${i}`]).flat()],
+      parse: smallRequests('https') },
+    mint: { label: 'first request to a new name, TLS terminated: time to TLS established, first minus repeat (leaf minted)', unit: 'ms', ...TERMINATED, tools: ['cordon-tls', 'srt-tls'], lowerIsBetter: true,
+      // Each name twice, each time a new connection: the first is answered with a leaf minted for it, the second with the one kept.
+      argv: ['sh', '-c', fresh.map((n) => `for i in 1 2; do curl -sS -o /dev/null -w '%{time_appconnect}\\n' https://${n}/bytes/100; done`).join('; ')],
+      parse: (stdout) => {
+        const t = stdout.trim().split('\n').map(Number);
+        if (t.length !== 2 * fresh.length || t.some((x) => !(x > 0))) return { error: `times ${JSON.stringify(t)}` };
+        const extra = fresh.map((_, i) => (t[2 * i] - t[2 * i + 1]) * 1000);
+        return { bytes: 0, seconds: 0, value: extra.reduce((a, b) => a + b, 0) / extra.length };
+      } },
+    upload: { label: `HTTP upload ${o.uploadMiB} MiB`, unit: 'MB/s', ...PLAIN,
       // `Expect:` off for all three, so no tool pays curl's 100-continue wait.
       argv: ['curl', '-sS', '-o', '/dev/null', '-H', 'Expect:', '--data-binary', `@${uploadFile}`, ...w('size_upload'), `http://${api}/upload`],
       parse: oneTransfer(o.uploadMiB * MiB) },
-    small: { label: `${o.requests} small requests (1 curl, sequential, keep-alive)`, unit: 'req/s',
+    small: { label: `${o.requests} small requests (1 curl, sequential, keep-alive)`, unit: 'req/s', ...PLAIN,
       // One curl, N URLs one after another over one kept-alive connection
       // (to the proxy, or to the server for direct); 100-byte bodies.
       argv: ['curl', '-sS', ...w('size_download'),
         ...Array.from({ length: o.requests }, (_, i) => ['-o', '/dev/null', `http://${api}/bytes/100?i=${i}`]).flat()],
-      parse: (stdout) => {
-        const lines = stdout.trim().split('\n').filter(Boolean).map((l) => l.split(' '));
-        const bad = lines.filter(([code, bytes]) => code !== '200' || bytes !== '100');
-        if (lines.length !== o.requests || bad.length) return { error: `${lines.length} responses, ${bad.length} not "200, 100 bytes"` };
-        const seconds = lines.reduce((s, [, , t]) => s + Number(t), 0);
-        return { bytes: 100 * lines.length, seconds, value: lines.length / seconds };
-      } },
+      parse: smallRequests('http') },
   };
   return o.scenarios.map((id) => ({ id, ...list[id] }));
 }
 
-function tools(settingsFile, cordonBin) {
+/** `tlsSettings`: the same settings with network.tlsTerminate (the world's CA as an extra CA), for the -tls tools. */
+function tools(settingsFile, tlsSettings, cordonBin) {
   const node = process.execPath;
   const srtCli = existsSync(SRT_BIN) ? realpathSync(SRT_BIN) : null;
+  const cordonName = cordonBin === DEFAULT_CORDON_BIN ? 'cordon' : `cordon (${cordonBin})`;
+  const cordon = (id, label, file) => ({ id, label, main: cordonBin,
+    missing: existsSync(cordonBin) ? undefined : `${cordonBin} missing (npm run build)`,
+    wrap: (argv) => [node, cordonBin, '--ignore-user-settings', '--settings', file, '--', ...argv], helpers: ['cordon-relay'] });
+  const srt = (id, label, file) => ({ id, label, main: srtCli,
+    missing: srtCli ? undefined : `${SRT_BIN} missing (npm install --save-dev @anthropic-ai/sandbox-runtime@0.0.83)`,
+    wrap: (argv) => [node, srtCli, '--settings', file, '-c', shellJoin(argv)], helpers: ['socat'] });
   return [
     { id: 'direct', label: 'direct (no sandbox)', wrap: (argv) => argv },
-    { id: 'cordon', label: cordonBin === DEFAULT_CORDON_BIN ? 'cordon' : `cordon (${cordonBin})`, main: cordonBin,
-      missing: existsSync(cordonBin) ? undefined : `${cordonBin} missing (npm run build)`,
-      wrap: (argv) => [node, cordonBin, '--ignore-user-settings', '--settings', settingsFile, '--', ...argv], helpers: ['cordon-relay'] },
-    { id: 'srt', label: 'srt', main: srtCli,
-      missing: srtCli ? undefined : `${SRT_BIN} missing (npm install --save-dev @anthropic-ai/sandbox-runtime@0.0.83)`,
-      wrap: (argv) => [node, srtCli, '--settings', settingsFile, '-c', shellJoin(argv)], helpers: ['socat'] },
-  ].filter((t) => TOOLS.includes(t.id));
+    cordon('cordon', cordonName, settingsFile),
+    srt('srt', 'srt', settingsFile),
+    cordon('cordon-tls', `${cordonName}, TLS terminated`, tlsSettings),
+    srt('srt-tls', 'srt, TLS terminated (tlsTerminate)', tlsSettings),
+  ];
 }
 
 // ---- one run -----------------------------------------------------------------
@@ -209,18 +238,24 @@ try {
   // the machine's /tmp at start-up, which is start-up cost, not network cost.
   const settingsFile = join(WORK, 'settings.json');
   const fs = { ...CORDON_DEFAULTS_AS_SRT.filesystem, allowWrite: ['.'] };
-  writeFileSync(settingsFile, JSON.stringify({ network: { allowedDomains: [api], deniedDomains: [] }, filesystem: fs }, null, 2) + '\n');
+  const h = world.host('api');
+  const allowedDomains = [api, h.fqdn4, h.www];
+  writeFileSync(settingsFile, JSON.stringify({ network: { allowedDomains, deniedDomains: [] }, filesystem: fs }, null, 2) + '\n');
+  // Both tools verify the world's servers with its CA: cordon by extraCaCertPaths, srt by NODE_EXTRA_CA_CERTS (in env below).
+  const tlsSettings = join(WORK, 'settings-tls.json');
+  writeFileSync(tlsSettings, JSON.stringify({ network: { allowedDomains, deniedDomains: [], tlsTerminate: { extraCaCertPaths: [world.caCert] } }, filesystem: fs }, null, 2) + '\n');
   // The upload body lives in the world's directory (/var/tmp, readable in both sandboxes; removed with the world).
   const uploadFile = join(world.dir, 'upload.bin');
   writeFileSync(uploadFile, Buffer.alloc(opts.uploadMiB * MiB, 'cordon-bench-upload\n'));
   const scen = scenarios(world, opts, uploadFile);
-  const tl = tools(settingsFile, opts.cordon);
+  const all = tools(settingsFile, tlsSettings, opts.cordon);
+  const tl = all.filter((t) => scen.some((s) => s.tools.includes(t.id)));
   for (const t of tl) if (t.missing) log(`[${t.label}] skipped: ${t.missing}`);
   const live = tl.filter((t) => !t.missing);
-  const env = cleanEnv();
+  const env = { ...cleanEnv(), CURL_CA_BUNDLE: world.caCert, NODE_EXTRA_CA_CERTS: world.caCert };
 
   // results[scenario][tool] = { status, samples: [value], runs: [...], failure }
-  const results = Object.fromEntries(scen.map((s) => [s.id, Object.fromEntries(tl.map((t) => [t.id,
+  const results = Object.fromEntries(scen.map((s) => [s.id, Object.fromEntries(tl.filter((t) => s.tools.includes(t.id)).map((t) => [t.id,
     { status: t.missing ? 'MISSING' : 'ok', failure: t.missing, samples: [], runs: [] }]))]));
   const rounds = opts.warmup + opts.runs;
   let k = 0;
@@ -228,7 +263,8 @@ try {
     const counted = round >= opts.warmup;
     for (const s of scen) {
       // Rotate the starting tool each round, so load drift spreads over all tools.
-      const order = live.map((_, i) => live[(i + k) % live.length]);
+      const here = live.filter((t) => s.tools.includes(t.id));
+      const order = here.map((_, i) => here[(i + k) % here.length]);
       k++;
       for (const t of order) {
         const e = results[s.id][t.id];
@@ -266,10 +302,16 @@ try {
   if (has('https')) budgets.push(budget('https', 'HTTPS (CONNECT) ≥ 0.8× direct', med('https', 'cordon'), 0.8 * med('https', 'direct'), (g, l) => g >= l));
   if (has('upload')) budgets.push(budget('upload', 'HTTP upload ≥ 3× srt', med('upload', 'cordon'), 3 * med('upload', 'srt'), (g, l) => g >= l));
   if (has('small')) budgets.push(budget('small', 'small-request rate ≥ 4× srt', med('small', 'cordon'), 4 * med('small', 'srt'), (g, l) => g >= l));
+  if (has('tls')) {
+    budgets.push(budget('tls-srt', 'HTTPS terminated ≥ 2× srt terminated', med('tls', 'cordon-tls'), 2 * med('tls', 'srt-tls'), (g, l) => g >= l));
+    budgets.push(budget('tls-direct', 'HTTPS terminated ≥ 0.5× direct', med('tls', 'cordon-tls'), 0.5 * med('tls', 'direct'), (g, l) => g >= l));
+  }
+  if (has('tls-small')) budgets.push(budget('tls-small', 'small HTTPS terminated ≥ 4× srt terminated', med('tls-small', 'cordon-tls'), 4 * med('tls-small', 'srt-tls'), (g, l) => g >= l));
+  if (has('mint')) budgets.push(budget('mint', 'minting adds < 10 ms to a first request', med('mint', 'cordon-tls'), 10, (g, l) => g < l));
   budgets.push(budget('memory', `cordon peak RSS < ${MEMORY_BUDGET_MIB} MiB`, peakOf('cordon'), MEMORY_BUDGET_MIB, (g, l) => g < l));
 
   report.scenarios = scen.map((s) => ({ id: s.id, label: s.label, unit: s.unit, argv: s.argv.length > 20 ? [...s.argv.slice(0, 12), `… (${s.argv.length} args)`] : s.argv,
-    tools: Object.fromEntries(tl.map((t) => { const e = results[s.id][t.id]; return [t.id, { ...e, ...(e.samples.length ? summarize(e.samples) : {}) }]; })) }));
+    tools: Object.fromEntries(tl.filter((t) => s.tools.includes(t.id)).map((t) => { const e = results[s.id][t.id]; return [t.id, { ...e, ...(e.samples.length ? summarize(e.samples) : {}) }]; })) }));
   report.peakMiB = Object.fromEntries(tl.filter((t) => t.main).map((t) => [t.id, peakOf(t.id)]));
   report.budgets = budgets;
 
@@ -281,21 +323,22 @@ try {
     console.log(`cordon network bench — ${opts.runs} runs (+${opts.warmup} warm-up round) per tool and scenario; median of curl's own time_total`);
     console.log(`node ${report.env.node}, ${report.env.curl}, srt ${report.env.srt ?? 'missing'}, ${report.env.cpus} CPUs; MB = 10^6 bytes; settings ${settingsFile}`);
     for (const s of scen) {
-      const rows = tl.map((t) => {
+      const rows = tl.filter((t) => s.tools.includes(t.id)).map((t) => {
         const e = results[s.id][t.id];
         const sm = e.samples.length ? summarize(e.samples) : {};
         const pk = e.runs.map((r) => r.peakKiB).filter((v) => v != null);
         const hp = e.runs.map((r) => r.helpersKiB).filter((v) => v != null);
-        return [t.label, e.status, sm.n ?? 0, f(sm.median), f(sm.min), f(sm.max),
-          ratio(sm.median, med(s.id, 'srt')), ratio(sm.median, med(s.id, 'direct')),
+        const v = s.unit === 'ms' ? (x) => (Number.isFinite(x) ? x.toFixed(1) : '-') : f;
+        return [t.label, e.status, sm.n ?? 0, v(sm.median), v(sm.min), v(sm.max),
+          ratio(sm.median, med(s.id, s.srt)), ratio(sm.median, med(s.id, 'direct')),
           pk.length ? mib(Math.max(...pk) / 1024) : '-', hp.length ? mib(Math.max(...hp) / 1024) : '-'];
       });
       console.log(`\n== ${s.label}\n${formatTable(['tool', 'status', 'runs', `median ${s.unit}`, 'min', 'max', '÷ srt', '÷ direct', 'peak RSS MiB', 'helpers MiB'], rows)}`);
     }
     console.log('\nbudgets:');
     for (const b of budgets) {
-      const detail = b.id === 'memory' ? `${mib(b.got)} MiB` : `${f(b.got)} vs limit ${f(b.limit)}`;
-      console.log(`  ${b.text.padEnd(34)} ${b.verdict} (${detail})`);
+      const detail = b.id === 'memory' ? `${mib(b.got)} MiB` : b.id === 'mint' ? `${b.got.toFixed(1)} ms` : `${f(b.got)} vs limit ${f(b.limit)}`;
+      console.log(`  ${b.text.padEnd(44)} ${b.verdict} (${detail})`);
     }
     console.log('peak RSS = VmHWM of the tool\'s node process (the one holding the proxies), max over its runs;');
     console.log('helpers = summed RSS of its relay processes (cordon-relay / socat) at their peak.');

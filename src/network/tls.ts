@@ -59,6 +59,9 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
   writeFileSync(trust, `${authority.caPem}${roots}${callerExtra}${extra}`, { mode: 0o644 });
   writeFileSync(forNode, `${authority.caPem}${callerExtra}${extra}`, { mode: 0o644 });
   let upstream: SecureContext | undefined;
+  const upstreamContext = () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' }));
+  // Parsing a couple of hundred roots costs tens of milliseconds: done once, while the sandbox is being built, not in a request's time.
+  setImmediate(upstreamContext).unref();
   const match = (rules: TlsSpec['exclude'], host: string, port: number) => {
     const h = parseHost(host);
     return h.ok && rules.some((r) => ruleMatches(r, h.host, port));
@@ -69,8 +72,7 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
     termination: {
       covers: (host, port) => !match(spec.exclude, host, port) && (spec.domains === undefined || match(spec.domains, host, port)),
       authority,
-      // Parsing a couple of hundred roots costs tens of milliseconds: done at the first terminated request, once.
-      upstream: () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' })),
+      upstream: upstreamContext,
       handshakeMs: spec.handshakeMs ?? HANDSHAKE_MS,
       maxTunnels: spec.maxTunnels ?? MAX_TUNNELS,
     },
