@@ -73,6 +73,8 @@ export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
   readonly rule: RuleText;
   /** `terminated`: a CONNECT whose TLS cordon opens (network.tlsTerminate); absent: tunnelled as it is. */
   readonly tls?: 'terminated';
+  /** A request into which cordon put brokered credentials: their variables' names (never a value). */
+  readonly credentials?: readonly string[];
 }
 
 export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {
@@ -84,9 +86,9 @@ export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {
 }
 
 /**
- * A request refused by a request rule (method, path) inside an allowed
- * connection. Reserved: no request rules exist in this version, so nothing
- * emits it yet; the shape is fixed so consumers can handle it now.
+ * A request refused inside an allowed connection: for the credentials it
+ * carries (credentials.broker: `foreign-credential`,
+ * `credential-to-unbound-host`, `credential-in-cleartext`).
  */
 export interface RequestRefusedEvent extends EventBase<'request.refused'> {
   readonly host: string;

@@ -88,7 +88,14 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   try {
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
     const tls = spec.tls ? (await import('./tls.js')).startTls(spec.tls, dir, env) : undefined;
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}) });
+    // Brokered credentials: the real values read now, on the host; the command gets only their tokens.
+    const credentials = spec.credentials?.length ? (await import('./credential-sources.js')).liveCredentials(spec.credentials, env) : [];
+    const brokered = {
+      env: Object.fromEntries(credentials.map((c) => [c.env, c.token])),
+      // A source variable of another name would still carry the real value in.
+      withhold: (spec.credentials ?? []).flatMap((c) => ('env' in c.from && c.from.env !== c.env ? [c.from.env] : [])),
+    };
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(credentials.length ? { credentials } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);
@@ -96,7 +103,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         const command = { emit, rules };
         commands.set(owner, command);
         return {
-          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, ...(tls ? { env: tls.env } : {}) },
+          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold },
           setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
         };
@@ -117,7 +124,14 @@ export function netEvent(e: ProxyEvent): EventPayload {
   const proxy = e.via === 'socks5' ? 'socks5' as const : 'http' as const;
   const address = e.dialed ?? e.address;
   const base = { host: e.host, port: e.port, proxy, via: e.via, ...(address !== undefined ? { address } : {}) };
-  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}) };
+  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}), ...(e.credentials?.length ? { credentials: e.credentials } : {}) };
+  if (e.request) {
+    return {
+      type: 'request.refused', host: e.host, port: e.port, proxy, method: e.request.method, url: e.request.target,
+      reason: e.reason ?? 'refused', rule: e.rule ?? 'built-in', fix: e.fix ?? null,
+      ...(e.message !== undefined ? { message: e.message.replace(/^cordon: /, '') } : {}),
+    };
+  }
   return {
     type: 'net.refused', ...base, reason: e.reason ?? 'refused', rule: e.rule ?? 'built-in', fix: e.fix ?? null,
     ...(e.message !== undefined ? { message: e.message.replace(/^cordon: /, '') } : {}),

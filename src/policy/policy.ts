@@ -17,8 +17,9 @@ import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE }
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
-import type { NetworkMode, PathEntry, Settings, TlsSettings } from './settings.js';
-import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
+import type { BrokerSetting, NetworkMode, PathEntry, Settings, TlsSettings } from './settings.js';
+import { parseAllowedDomains, parseDeniedDomains, ruleMatches, type DomainRule } from '../network/domain-rules.js';
+import { parseHost } from '../network/host.js';
 import type { NetworkPolicy } from '../network/decide.js';
 import type { EnvironmentRules } from './environment.js';
 
@@ -33,7 +34,12 @@ export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> 
   readonly tls?: TlsSpec;
   /** network.refuseOpaqueTunnels in any source. */
   readonly refuseOpaqueTunnels?: boolean;
+  /** credentials.broker of every source (brokerSpec): each needs its hosts allowed and TLS-terminated. */
+  readonly credentials?: readonly BrokerSpec[];
 }
+
+/** A credentials.broker entry with its file path expanded. */
+export type BrokerSpec = Omit<BrokerSetting, 'file'> & { readonly file: string };
 
 /** TLS termination as the sources ask for it together, with absolute paths. */
 export interface TlsSpec extends Omit<TlsSettings, 'domains'> {
@@ -430,7 +436,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       rules,
       sources: input.settings.map((s) => s.file),
       warnings,
-      network: { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }) },
+      network: withBroker(input.settings, { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }) }, { cwd: input.cwd, home: input.home }),
       watch,
       neverWritable: [
         ...input.settings.map((s) => ({ path: s.file, why: 'cordon settings file in use' })),
@@ -507,6 +513,36 @@ export function tlsSpec(settings: readonly Settings[], ctx: { cwd: string; home:
       from: setting.map((s) => s.file),
     },
   };
+}
+
+/**
+ * credentials.broker of every source, checked against the network it needs:
+ * the filtered mode, each bound host allowed (a credential for a host the
+ * command cannot reach is a mistake) and TLS-terminated there (the real
+ * value goes only into verified TLS), and each variable brokered once.
+ */
+export function withBroker(settings: readonly Settings[], net: NetworkPolicySpec, ctx: { cwd: string; home: string }): NetworkPolicySpec {
+  const entries = settings.flatMap((s) => s.broker ?? []);
+  if (entries.length === 0) return net;
+  const bad = (e: BrokerSetting, what: string) => new CordonError('CORDON_ERR_SETTINGS_INVALID', `${e.file}: ${e.keyPath}${what}`);
+  const seen = new Map<string, BrokerSetting>();
+  for (const e of entries) {
+    const other = seen.get(e.env);
+    if (other) throw bad(e, `.env: ${e.env} is brokered by ${other.file}: ${other.keyPath} too; broker each variable once`);
+    seen.set(e.env, e);
+    if (net.mode !== 'filtered') throw bad(e, `: a brokered credential needs the filtered network (the network is ${net.mode}: ${net.modeSource})`);
+    for (const h of e.hosts) {
+      const probe = h.pattern.kind === 'subdomains' ? `x.${h.pattern.base}` : h.pattern.kind === 'name' ? h.pattern.name : h.pattern.kind === 'ip' ? h.source.replace(/:\d+$/, '').replace(/^\[|\]$/g, '') : '';
+      const port = h.port ?? 443;
+      const parsed = parseHost(probe);
+      const covered = (rules: readonly DomainRule[]) => parsed.ok && rules.some((r) => (h.pattern.kind !== 'subdomains' || r.pattern.kind !== 'name') && ruleMatches(r, parsed.host, port));
+      if (!covered(net.allow)) throw bad(e, `.hosts: ${h.source} is not in network.allowedDomains, so the command cannot reach it; allow it there too`);
+      const tls = net.tls;
+      if (!tls || covered(tls.exclude) || (tls.domains && !covered(tls.domains))) throw bad(e, `.hosts: ${h.source} is not TLS-terminated, and cordon puts a real credential only into TLS it terminates and verifies; set network.tlsTerminate covering it (not in its excludeDomains)`);
+    }
+  }
+  const credentials = entries.map((e) => ({ ...e, from: 'file' in e.from ? { file: expandPath(e.from.file, ctx) } : e.from }));
+  return { ...net, credentials };
 }
 
 /**

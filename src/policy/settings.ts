@@ -44,6 +44,23 @@ export interface TlsSettings {
   readonly handshakeMs?: number;
 }
 
+/** Where a brokered credential's real value is read, on the host, at the session's start. */
+export type CredentialSource = { readonly env: string } | { readonly file: string } | { readonly command: readonly string[] };
+
+/** One credentials.broker entry (network/broker.ts). */
+export interface BrokerSetting {
+  /** The variable the command sees, holding the session token. */
+  readonly env: string;
+  readonly from: CredentialSource;
+  readonly hosts: readonly DomainRule[];
+  /** Header name, lower case. */
+  readonly header: string;
+  readonly scheme?: string;
+  /** `credentials.broker[i]`, in `file`. */
+  readonly keyPath: string;
+  readonly file: string;
+}
+
 /** A path entry: a string (globs allowed), or srt's { path, literal: true } for a path taken verbatim. */
 export interface PathEntry { readonly path: string; readonly literal: boolean }
 
@@ -81,6 +98,8 @@ export interface Settings {
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
   readonly environment?: EnvironmentRules;
+  /** credentials.broker: credentials the command holds a session token of (network/broker.ts). */
+  readonly broker?: readonly BrokerSetting[];
   /** srt's bwrapPath: accepted only when it names the bubblewrap cordon runs (checkBwrapPath). */
   readonly bwrapPath?: string;
   /** Non-fatal notes for the user (a stricter outcome than the file asked for). */
@@ -237,6 +256,13 @@ export const SETTINGS_SHAPE: Shape = obj({
     allowPlaintextInject: bool,
     awsPairs: arr(anyValue),
     sigv4: obj({ streaming: sigv4Policy, presigned: sigv4Policy, sigv4a: sigv4Policy }),
+    broker: arr(obj({
+      env: str,
+      from: obj({ env: str, file: str, command: arr(str) }),
+      hosts: arr(str),
+      header: str,
+      scheme: str,
+    }, ['env', 'hosts', 'header'])),
   }),
   ignoreViolations: rec(arr(str)),
   enableWeakerNestedSandbox: bool,
@@ -313,9 +339,33 @@ export function parseSettings(text: string, file: string): Settings {
       refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
     },
     ...(o.environment ? { environment: { pass: names('pass'), withhold: names('withhold') } } : {}),
+    ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
   };
+}
+
+/** Header names cordon never puts a credential in: they frame or route the request. */
+const NOT_A_CREDENTIAL_HEADER = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'expect']);
+
+function brokerSetting(b: Record<string, any>, i: number, file: string): BrokerSetting {
+  const keyPath = `credentials.broker[${i}]`;
+  const bad = (what: string) => new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: ${keyPath}${what}`);
+  const env = checkVariableName(b.env, `${file}: ${keyPath}.env`);
+  const header = String(b.header).toLowerCase();
+  if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(header)) throw bad(`.header: ${JSON.stringify(b.header)} is not a header name`);
+  if (NOT_A_CREDENTIAL_HEADER.has(header)) throw bad(`.header: ${header} frames or routes the request; name the header the service reads the credential from (authorization, x-api-key, …)`);
+  if (b.scheme !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(b.scheme)) throw bad(`.scheme: ${JSON.stringify(b.scheme)} is not an authentication scheme (Bearer, token, Basic, …)`);
+  const from = b.from ?? { env };
+  const kinds = ['env', 'file', 'command'].filter((k) => from[k] !== undefined);
+  if (kinds.length !== 1) throw bad('.from: name one source: {"env": NAME}, {"file": PATH} or {"command": [PROGRAM, ARGS…]}');
+  if (from.env !== undefined) checkVariableName(from.env, `${file}: ${keyPath}.from.env`);
+  if (from.file === '') throw bad('.from.file is empty');
+  if (from.command !== undefined && (from.command.length === 0 || !String(from.command[0]).startsWith('/') && !/^[\w.+-]+$/.test(String(from.command[0])))) throw bad('.from.command: name a program (absolute, or found on PATH) and its arguments, as a list: no shell runs it');
+  const hosts = parseAllowedDomains(b.hosts, `${keyPath}.hosts`, file);
+  if (hosts.length === 0) throw bad('.hosts is empty: name the hosts the credential is for');
+  if (hosts.some((h) => h.pattern.kind === 'any')) throw bad('.hosts: "*" would send the credential anywhere; name its hosts');
+  return { env, from: from.env !== undefined ? { env: from.env } : from.file !== undefined ? { file: from.file } : { command: from.command.map(String) }, hosts, header, ...(b.scheme !== undefined ? { scheme: b.scheme } : {}), keyPath, file };
 }
 
 function tlsSettings(t: Record<string, any>, file: string): TlsSettings {

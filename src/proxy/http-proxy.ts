@@ -9,12 +9,16 @@
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { pipeline, type Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { connect, isIP, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './tunnel.js';
 import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent, Termination } from './types.js';
+import { boundTo, judgeRequest, type LiveCredential } from '../network/broker.js';
+import { scrubStream, scrubText } from './scrub.js';
 import { PROTOCOL } from '../protocol.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
@@ -39,6 +43,8 @@ export interface ProxyOptions {
   readonly terminate?: Termination;
   /** network.refuseOpaqueTunnels: a tunnel not terminated, or not carrying TLS, is refused (every SOCKS5 one). */
   readonly refuseOpaque?: boolean;
+  /** Brokered credentials (credentials.broker; network/broker.ts): swapped in, verified, scrubbed from responses. */
+  readonly credentials?: readonly LiveCredential[];
 }
 
 /** Requests of one client connection served at once (pipelined ones: the relay itself waits past as many). */
@@ -138,8 +144,17 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         if (known.size < 64 || kept) known.set(key, { d, version });
       }
     }
-    emit(owner, via, host, port, d);
-    if (!d.allow) return refuse(res, 403, d.reason, d.message);
+    if (!d.allow) {
+      emit(owner, via, host, port, d);
+      return refuse(res, 403, d.reason, d.message);
+    }
+    // Brokered credentials: the token swapped in its own header on a verified bound host; anything else refused.
+    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host, port, verified: secure, rawHeaders: req.rawHeaders, target: url.pathname + url.search }) : undefined;
+    if (cred && !cred.ok) {
+      o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: cred.reason, message: cred.message, rule: cred.rule, fix: cred.fix, address: d.dial.address }), request: { method: req.method ?? '', target: url.pathname + url.search } });
+      return refuse(res, 403, cred.reason, cred.message);
+    }
+    o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(cred?.swapped.length ? { credentials: cred.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
     if (relayForwards) return forwardByRelay(req, res, url, d.dial);
     let agent = agents.get(socket);
@@ -151,14 +166,21 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       const a = agent;
       socket.once('close', () => a.destroy());
     }
+    // What a response from a host a credential is bound to must not carry: the real value, given back as the token.
+    const scrub = secure ? boundTo(o.credentials ?? [], host, port) : [];
+    const raw = cred?.ok ? cred.headers : req.rawHeaders;
     const headers: string[] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      if (!HOP_BY_HOP.has(req.rawHeaders[i]!.toLowerCase())) headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) {
+      const lower = raw[i]!.toLowerCase();
+      if (HOP_BY_HOP.has(lower)) continue;
+      // Bodies cordon can open: it must read them to scrub them.
+      headers.push(raw[i]!, scrub.length > 0 && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
     }
     const target = { host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs };
     // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
     const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
     up.on('response', (ur) => {
+      if (scrub.length > 0) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address }));
       const out: string[] = [];
       for (let i = 0; i < ur.rawHeaders.length; i += 2) {
         if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
@@ -377,10 +399,16 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d = await o.decide({ host: t.host, port: t.port, via, ...(owner !== undefined ? { owner } : {}) });
     emit(owner, via, t.host, t.port, d);
     if (!d.allow) return rawRefuse(s, 403, d.reason, d.message);
+    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host: t.host, port: t.port, verified: secure, rawHeaders: req.rawHeaders, target: req.url }) : undefined;
+    if (cred && !cred.ok) {
+      o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, { allow: false, reason: cred.reason, message: cred.message, rule: cred.rule, fix: cred.fix, address: d.dial.address }), request: { method: req.method ?? '', target: req.url } });
+      return rawRefuse(s, 403, cred.reason, cred.message);
+    }
+    const raw = cred?.ok ? cred.headers : req.rawHeaders;
     const headers: string[] = [];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!.toLowerCase();
-      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive') headers.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive') headers.push(raw[i]!, raw[i + 1]!);
     }
     const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
@@ -442,6 +470,41 @@ function rawRefuse(client: Socket, status: number, reason: string, message: stri
   const body = `${message}\n`;
   const text = status === 403 ? 'Forbidden' : status === 400 ? 'Bad Request' : status === 503 ? 'Service Unavailable' : 'Bad Gateway';
   client.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${H.reason}: ${reason}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** What a request to a host a credential is bound to accepts, whatever the client said: encodings cordon can open. */
+const SCRUBBABLE = 'gzip, deflate, br';
+
+/**
+ * A response from a host a credential is bound to: the real value replaced
+ * by the token in every header and in the body, decoded first (gzip,
+ * deflate, br: then sent unencoded, chunked). A body in an encoding cordon
+ * cannot open is not sent (502 unscrubbable-response).
+ */
+function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, creds: readonly LiveCredential[], method: string, onUnscrubbable: () => void): void {
+  const pairs = creds.map((c) => ({ from: c.real, to: c.token }));
+  const encoding = String(ur.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const decoder: Transform | undefined | null = encoding === 'identity' || encoding === '' ? undefined : encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
+  const bodiless = method === 'HEAD' || ur.statusCode === 204 || ur.statusCode === 304 || (ur.statusCode ?? 0) < 200;
+  if (decoder === null && !bodiless) {
+    ur.destroy();
+    onUnscrubbable();
+    return refuse(res, 502, 'unscrubbable-response', `cordon: the response is encoded as ${encoding}, which cordon cannot open to take a credential out of it`);
+  }
+  // Same length: a token is as long as its real value unless that was short (broker.ts makeToken).
+  const sameLength = creds.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token));
+  const out: string[] = [];
+  for (let i = 0; i < ur.rawHeaders.length; i += 2) {
+    const lower = ur.rawHeaders[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (!bodiless && decoder && lower === 'content-encoding') || (!bodiless && (decoder || !sameLength) && lower === 'content-length')) continue;
+    out.push(ur.rawHeaders[i]!, scrubText(ur.rawHeaders[i + 1]!, pairs));
+  }
+  res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
+  if (bodiless) return void ur.pipe(res);
+  const scrubber = scrubStream(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
+  const done = (e: Error | null | undefined) => { if (e) res.destroy(); };
+  if (decoder) pipeline(ur, decoder, scrubber, res, done);
+  else pipeline(ur, scrubber, res, done);
 }
 
 /** Node's codes for an upstream certificate that did not verify (OpenSSL's, and its own name check's). */

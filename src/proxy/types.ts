@@ -49,6 +49,10 @@ export interface ProxyEvent {
   readonly address?: string;
   /** An allowed CONNECT whose TLS cordon terminates. */
   readonly tls?: 'terminated';
+  /** A decision on one request inside an allowed connection (a request.refused event): its method and target. */
+  readonly request?: { readonly method: string; readonly target: string };
+  /** The brokered credentials put into this request (their variables' names; never a value). */
+  readonly credentials?: readonly string[];
 }
 
 /**

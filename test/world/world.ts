@@ -131,6 +131,8 @@ export interface WorldRecord {
   readonly host?: string;
   readonly method?: string;
   readonly path?: string;
+  /** A request's headers as the server received them (Node's parsed form). */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
   /** An Upgrade request's Upgrade header (the server answered 101 and echoes the stream). */
   readonly upgrade?: string | null;
   readonly httpVersion?: string;

@@ -29,8 +29,10 @@ export interface Bridge {
   readonly secret: string;
   readonly httpSocket: string;
   readonly socksSocket: string;
-  /** Variables the command gets for this network (TLS termination's trust files: network/tls.ts); they win over the caller's. */
+  /** Variables the command gets for this network (TLS termination's trust files: network/tls.ts; brokered credentials' tokens); they win over the caller's. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Variables the command never gets (where a brokered credential's real value is read from). */
+  readonly withhold?: readonly string[];
 }
 
 /** Everything that decides what the sandbox can do comes from the plan (bubblewrap, its options, the helper's, the seccomp program); these say how to run it. */
@@ -82,7 +84,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
-  const env = sandboxEnv(opts.env, { ...plan.env, ...opts.bridge?.env }, plan.withheld);
+  const env = sandboxEnv(opts.env, { ...plan.env, ...opts.bridge?.env }, [...plan.withheld, ...(opts.bridge?.withhold ?? [])]);
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];

@@ -24,6 +24,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createNetServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import { join, resolve, sep } from 'node:path';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { createInterface } from 'node:readline';
 import { type TLSSocket } from 'node:tls';
 
@@ -123,6 +124,7 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
       method: req.method,
       path: url,
       httpVersion: req.httpVersion,
+      headers: req.headers,
     };
     let done = false;
     const finish = (): void => {
@@ -138,7 +140,11 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
       (res as ServerResponse).writeHead(status, { 'content-length': String(b.length), ...headers });
       res.end(b);
     };
-    req.on('data', (c: Buffer) => (received += c.length));
+    const bodyParts: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      received += c.length;
+      if (received <= 1 << 20) bodyParts.push(c);
+    });
     req.on('error', () => undefined);
     res.on('error', () => undefined);
 
@@ -164,6 +170,22 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
           res.end();
         };
         pump();
+      } else if (pathname === '/echo') {
+        // The request (headers and body) back, in the encoding the query asks for: identity, chunked, gzip, deflate, br, zstd.
+        const encoding = new URLSearchParams(query).get('encoding') ?? 'identity';
+        const text = Buffer.from(JSON.stringify({ headers: req.headers, body: Buffer.concat(bodyParts).toString('utf8') }) + '\n');
+        const r = res as ServerResponse;
+        const coded = encoding === 'gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : encoding === 'br' ? brotliCompressSync(text) : encoding === 'zstd' ? Buffer.from('not really zstd') : text;
+        sent += coded.length;
+        if (encoding === 'chunked') {
+          r.writeHead(200, { 'content-type': 'application/json' });
+          // Split inside the echoed values, so a string to find is cut across chunks.
+          for (let i = 0; i < coded.length; i += 7) r.write(coded.subarray(i, i + 7));
+          r.end();
+        } else {
+          r.writeHead(200, { 'content-type': 'application/json', 'content-length': String(coded.length), ...(encoding !== 'identity' ? { 'content-encoding': encoding } : {}) });
+          r.end(coded);
+        }
       } else if (pathname === '/upload') {
         send(200, JSON.stringify({ bytes: received }) + '\n', { 'content-type': 'application/json' });
       } else if (statusMatch) {
@@ -171,6 +193,10 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
       } else if (pathname === '/redirect') {
         const to = new URLSearchParams(query).get('to') ?? '/';
         send(302, `to ${to}\n`, { location: to });
+      } else if (pathname.startsWith('/private/') && config.filesDir) {
+        // The files again, for a client that authenticates (any credential; the record shows which): a 401 challenge first, as git needs.
+        if (!req.headers.authorization) send(401, 'authenticate\n', { 'www-authenticate': 'Basic realm="world"' });
+        else serveFile(config.filesDir, decodeURIComponent(pathname.slice('/private/'.length)), res, (n) => (sent += n), send);
       } else if (pathname.startsWith('/files/') && config.filesDir) {
         serveFile(config.filesDir, decodeURIComponent(pathname.slice('/files/'.length)), res, (n) => (sent += n), send);
       } else {

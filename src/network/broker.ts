@@ -1,0 +1,200 @@
+/**
+ * Credential brokering (credentials.broker): the command holds a session
+ * token in place of each real credential; the proxy puts the real value in
+ * only where the user said it goes (one header, with its scheme), only in a
+ * request on a TLS-terminated connection to a host the credential is bound
+ * to, whose server certificate cordon verified. And the real value does not
+ * come back: responses from a bound host have it replaced by the token.
+ *
+ * Token verification (the approved-domain attack): on a host a credential is
+ * bound to, a request whose credential positions (CREDENTIAL_HEADERS, the
+ * credential's own header, CREDENTIAL_PARAMS in the query) carry anything
+ * but the session token is refused, so an allowed API host cannot be used
+ * with an attacker's own key to upload the user's data into the attacker's
+ * account. A session token presented anywhere else (another host, plain
+ * HTTP, a header of another name) is refused and never replaced.
+ *
+ * Pure: requests in, verdicts out. The real values come from
+ * network/credential-sources.ts; nothing here reads the environment.
+ */
+import { randomBytes } from 'node:crypto';
+import type { DomainRule } from './domain-rules.js';
+import { ruleMatches } from './domain-rules.js';
+import { parseHost } from './host.js';
+
+/** How the credential is presented: `Authorization: Bearer <v>`, `x-api-key: <v>`, `Authorization: Basic base64(user:<v>)`. */
+export interface Presentation {
+  /** Header name, lower case. */
+  readonly header: string;
+  /** `Bearer`, `token`, `Basic` (the value is the password), or none (the header is the value). */
+  readonly scheme?: string;
+}
+
+export interface BrokeredCredential {
+  /** The variable the command sees (holding the token). */
+  readonly env: string;
+  readonly hosts: readonly DomainRule[];
+  readonly presentation: Presentation;
+  /** Where the setting was written, for events and errors. */
+  readonly keyPath: string;
+}
+
+/** One credential with its values; `real` never leaves this process except in a request to a bound host. */
+export interface LiveCredential extends BrokeredCredential {
+  readonly real: string;
+  readonly token: string;
+}
+
+/**
+ * Headers that carry credentials on common APIs. On a bound host each must
+ * be absent or carry the session token (a cookie is someone's session).
+ */
+export const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-auth-token', 'x-goog-api-key', 'x-access-token', 'private-token', 'cookie'] as const;
+
+/** Query parameters that carry credentials on common APIs (compared in lower case). */
+export const CREDENTIAL_PARAMS = ['key', 'api_key', 'apikey', 'api-key', 'access_token', 'token', 'auth', 'private_token', 'password', 'x-goog-api-key', 'sig', 'signature', 'x-amz-credential', 'x-amz-signature', 'x-amz-security-token'] as const;
+
+const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+/** Random characters a token has at least (62^32 ≈ 2^190). */
+const TOKEN_RANDOM_MIN = 32;
+
+/**
+ * A session token shaped like `real`: its prefix (up to the last `-` or `_`
+ * in its first 20 characters: `sk-ant-api03-`, `ghp_`, `npm_`), then random
+ * letters and digits to the real value's length (at least 32 of them), so
+ * SDKs that check a prefix or a length accept it, and a body that carries
+ * the real value keeps its length when the token replaces it.
+ */
+export function makeToken(real: string, random: (n: number) => Buffer = randomBytes): string {
+  const head = real.slice(0, 20);
+  const cut = Math.max(head.lastIndexOf('-'), head.lastIndexOf('_'));
+  const prefix = cut > 0 && /^[A-Za-z0-9_-]+$/.test(real.slice(0, cut + 1)) ? real.slice(0, cut + 1) : '';
+  const n = Math.max(TOKEN_RANDOM_MIN, real.length - prefix.length);
+  // Rejection sampling: every character equally likely.
+  let out = '';
+  while (out.length < n) {
+    for (const b of random(n * 2)) {
+      if (b < 248 && out.length < n) out += TOKEN_ALPHABET[b % 62];
+    }
+  }
+  return prefix + out;
+}
+
+export type RequestVerdict =
+  | { readonly ok: true; readonly headers: string[]; readonly swapped: readonly string[] }
+  | { readonly ok: false; readonly reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext'; readonly message: string; readonly rule: string; readonly fix: string | null };
+
+export interface RequestFacts {
+  readonly host: string;
+  readonly port: number;
+  /** A request inside a TLS-terminated tunnel whose upstream cordon verifies. */
+  readonly verified: boolean;
+  /** Raw header pairs as received [name, value, name, value, …]. */
+  readonly rawHeaders: readonly string[];
+  /** Path and query as received. */
+  readonly target: string;
+}
+
+/**
+ * What becomes of one request: refused (with why), or sent with these
+ * headers (the tokens in the credentials' own headers replaced by the real
+ * values where the host is bound and the connection verified).
+ */
+export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts): RequestVerdict {
+  const where = `${r.host}:${r.port}`;
+  const h = parseHost(r.host);
+  const bound = h.ok ? creds.filter((c) => c.hosts.some((rule) => ruleMatches(rule, h.host, r.port))) : [];
+  // A token anywhere it is not swapped: in the target, or in a header that is not its credential's position here.
+  const tokenIn = (s: string) => creds.find((c) => s.includes(c.token));
+  const inTarget = tokenIn(safeDecode(r.target));
+  if (inTarget) return unbound(inTarget, where, 'the request target');
+  const out: string[] = [];
+  const swapped: string[] = [];
+  for (let i = 0; i < r.rawHeaders.length; i += 2) {
+    const name = r.rawHeaders[i]!;
+    const lower = name.toLowerCase();
+    let value = r.rawHeaders[i + 1]!;
+    const own = bound.filter((c) => c.presentation.header === lower);
+    if (own.length > 0) {
+      // The credential's own position on a host it is bound to: the token, swapped; nothing else.
+      const hit = own.map((c) => ({ c, v: swap(c, value) })).find((x) => x.v !== undefined);
+      if (hit && !r.verified) {
+        return refusal('credential-in-cleartext', `cordon: request to ${where} refused: it carries the session token of ${hit.c.env}, which cordon puts the real credential in for only over TLS that cordon terminates and verifies (network.tlsTerminate covering ${r.host})`, hit.c.keyPath, `network.tlsTerminate: cover ${r.host}`);
+      }
+      if (hit) {
+        value = hit.v!;
+        swapped.push(hit.c.env);
+      } else if (value.trim() !== '') {
+        return foreign(own[0]!, where, name);
+      }
+    } else {
+      const t = tokenIn(decodedForms(value));
+      if (t) return bound.includes(t) ? refusal('foreign-credential', `cordon: request to ${where} refused: ${t.env}'s session token is in the ${name} header, and cordon puts the real credential only in ${t.presentation.header}; send it there`, t.keyPath, null) : unbound(t, where, `the ${name} header`);
+      if (bound.length > 0 && (CREDENTIAL_HEADERS as readonly string[]).includes(lower) && value.trim() !== '') return foreign(bound[0]!, where, name);
+    }
+    out.push(name, value);
+  }
+  if (bound.length > 0) {
+    const param = credentialParam(r.target);
+    if (param) return foreign(bound[0]!, where, `the query parameter ${JSON.stringify(param)}`);
+  }
+  return { ok: true, headers: out, swapped };
+}
+
+/** The value with the token replaced by the real credential, in the credential's scheme; undefined if it is not exactly the token so presented. */
+function swap(c: LiveCredential, value: string): string | undefined {
+  const scheme = c.presentation.scheme;
+  const v = value.trim();
+  if (!scheme) return v === c.token ? c.real : undefined;
+  const m = /^(\S+)\s+(\S+)$/.exec(v);
+  if (!m || m[1]!.toLowerCase() !== scheme.toLowerCase()) return undefined;
+  if (scheme.toLowerCase() !== 'basic') return m[2] === c.token ? `${m[1]} ${c.real}` : undefined;
+  const plain = Buffer.from(m[2]!, 'base64').toString('utf8');
+  const colon = plain.indexOf(':');
+  if (colon < 0 || plain.slice(colon + 1) !== c.token) return undefined;
+  return `${m[1]} ${Buffer.from(`${plain.slice(0, colon)}:${c.real}`, 'utf8').toString('base64')}`;
+}
+
+/** A header value and what it says once decoded (Basic credentials are base64). */
+function decodedForms(value: string): string {
+  const m = /^\s*basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(value);
+  return m ? `${value}\n${Buffer.from(m[1]!, 'base64').toString('utf8')}` : value;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return `${s}\n${decodeURIComponent(s)}`;
+  } catch {
+    return s;
+  }
+}
+
+/** The first credential-carrying query parameter with a value, or undefined. */
+function credentialParam(target: string): string | undefined {
+  const q = target.indexOf('?');
+  if (q < 0) return undefined;
+  for (const part of target.slice(q + 1).split('&')) {
+    const eq = part.indexOf('=');
+    const name = safeDecode(eq < 0 ? part : part.slice(0, eq)).split('\n').pop()!.toLowerCase();
+    if ((CREDENTIAL_PARAMS as readonly string[]).includes(name) && eq >= 0 && part.length > eq + 1) return name;
+  }
+  return undefined;
+}
+
+function foreign(c: LiveCredential, where: string, position: string): RequestVerdict {
+  return refusal('foreign-credential', `cordon: request to ${where} refused: ${position} carries a credential that is not ${c.env}'s session token. On a host ${c.env} is bound to, only it may authenticate (another key could send your data to another account)`, c.keyPath, null);
+}
+
+function unbound(c: LiveCredential, where: string, position: string): RequestVerdict {
+  return refusal('credential-to-unbound-host', `cordon: request to ${where} refused: ${position} carries the session token of ${c.env}, which is bound to other hosts (${c.hosts.map((r) => r.source).join(', ')})`, c.keyPath, `${c.keyPath}.hosts: add the host`);
+}
+
+function refusal(reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext', message: string, rule: string, fix: string | null): RequestVerdict {
+  return { ok: false, reason, message, rule, fix };
+}
+
+/** The credentials bound to host:port. */
+export function boundTo(creds: readonly LiveCredential[], host: string, port: number): LiveCredential[] {
+  const h = parseHost(host);
+  return h.ok ? creds.filter((c) => c.hosts.some((rule) => ruleMatches(rule, h.host, port))) : [];
+}

