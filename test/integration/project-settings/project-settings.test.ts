@@ -65,6 +65,7 @@ const WIDENING: { key: string; json: (w: World) => unknown; extra?: string[]; us
   { key: 'network.parentProxy', json: () => ({ network: { parentProxy: { url: 'http://proxy.invalid' } } }) },
   { key: 'network.mitmProxy', json: () => ({ network: { mitmProxy: { socketPath: '/x' } } }) },
   { key: 'network.tlsTerminate', json: () => ({ network: { tlsTerminate: {} } }) },
+  { key: 'credentials.broker', json: () => ({ credentials: { broker: [{ env: 'T', hosts: ['example.com'], header: 'x-api-key' }] } }) },
   { key: 'network.stripResponseHeaders', json: () => ({ network: { stripResponseHeaders: ['set-cookie'] } }) },
   { key: 'credentials.allowPlaintextInject', json: () => ({ credentials: { allowPlaintextInject: true } }) },
   { key: 'credentials.sigv4', json: () => ({ credentials: { sigv4: { presigned: 'passthrough' } } }) },

@@ -4,7 +4,7 @@ import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, type CliRules } from '../../../src/policy/policy.js';
+import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, networkSpec, tlsSpec, withBroker, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -470,4 +470,24 @@ test('a grant in a git directory\'s hooks or configuration: what git runs code f
   assert.equal(gitSurfaceAt('/r/.git/info/attributes')?.path, '/r/.git/info/attributes');
   assert.equal(gitSurfaceAt('/r/.git/info')?.path, '/r/.git/info/attributes', 'the directory that holds it');
   for (const p of ['/r/.git', '/r/.git/objects', '/r/.git/refs/heads', '/r/.git/info/exclude', '/r/src/config', '/r/hooks']) assert.equal(gitSurfaceAt(p), undefined, p);
+});
+
+test('credentials.broker needs its hosts allowed and TLS-terminated, in the filtered network, each variable once', () => {
+  const ctx = { cwd: '/p', home: '/h' };
+  const check = (json: object) => {
+    const s = [parseSettings(JSON.stringify(json), '/s.json')];
+    return withBroker(s, { ...networkSpec(s, noCli), unixSockets: [], ...tlsSpec(s, ctx) }, ctx);
+  };
+  const entry = { env: 'T', hosts: ['api.example.com'], header: 'x-api-key' };
+  const net = { allowedDomains: ['api.example.com', '*.cdn.example'], tlsTerminate: {} };
+  const spec = check({ network: net, credentials: { broker: [{ ...entry, from: { file: '~/t' } }, { env: 'U', hosts: ['*.cdn.example'], header: 'authorization', scheme: 'Bearer' }] } });
+  assert.deepEqual(spec.credentials!.map((c) => [c.env, c.from]), [['T', { file: '/h/t' }], ['U', { env: 'U' }]]);
+  const err = (json: object) => { try { check(json); } catch (e) { return (e as Error).message; } return assert.fail('expected an error'); };
+  assert.match(err({ network: { allowedDomains: ['other.example'], tlsTerminate: {} }, credentials: { broker: [entry] } }), /hosts: api\.example\.com is not in network\.allowedDomains/);
+  assert.match(err({ network: { allowedDomains: ['api.example.com'] }, credentials: { broker: [entry] } }), /is not TLS-terminated/);
+  assert.match(err({ network: { allowedDomains: ['api.example.com'], tlsTerminate: { excludeDomains: ['api.example.com'] } }, credentials: { broker: [entry] } }), /is not TLS-terminated/);
+  assert.match(err({ network: { allowedDomains: ['api.example.com', 'x.example'], tlsTerminate: { domains: ['x.example'] } }, credentials: { broker: [entry] } }), /is not TLS-terminated/);
+  assert.match(err({ network: { ...net, allowedDomains: ['api.example.com', 'a.cdn.example'] }, credentials: { broker: [{ ...entry, hosts: ['*.cdn.example'] }] } }), /\*\.cdn\.example is not in network\.allowedDomains/);
+  assert.match(err({ network: { ...net }, credentials: { broker: [entry, { ...entry }] } }), /\.env: T is brokered by \/s\.json: credentials\.broker\[0\] too/);
+  assert.match(err({ network: { ...net, mode: 'none' }, credentials: { broker: [entry] } }), /needs the filtered network/);
 });

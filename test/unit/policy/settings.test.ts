@@ -201,3 +201,24 @@ test('network.tlsTerminate: srt\'s keys and cordon\'s domains parse; a CA needs 
   assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":{"caPath":"/x"}}}', F)).message, /network\.tlsTerminate\.caPath/);
   assert.match(errOf(() => parseSettings('{"network":{"tlsTerminate":true}}', F)).message, /network\.tlsTerminate: expected/);
 });
+
+test('credentials.broker: an entry names its variable, hosts and header; its source is one of env, file or program; bad entries name the key', () => {
+  const b = parseSettings('{"credentials":{"broker":[{"env":"GH_TOKEN","hosts":["api.github.com","github.com:443"],"header":"Authorization","scheme":"Bearer"},{"env":"NPM_TOKEN","from":{"command":["pass","show","npm"]},"hosts":["registry.npmjs.org"],"header":"authorization","scheme":"Bearer"},{"env":"K","from":{"file":"~/k"},"hosts":["x.example"],"header":"x-api-key"}]}}', F).broker!;
+  assert.deepEqual(b.map((e) => [e.env, e.from, e.hosts.map((h) => h.source), e.header, e.scheme, e.keyPath]), [
+    ['GH_TOKEN', { env: 'GH_TOKEN' }, ['api.github.com', 'github.com:443'], 'authorization', 'Bearer', 'credentials.broker[0]'],
+    ['NPM_TOKEN', { command: ['pass', 'show', 'npm'] }, ['registry.npmjs.org'], 'authorization', 'Bearer', 'credentials.broker[1]'],
+    ['K', { file: '~/k' }, ['x.example'], 'x-api-key', undefined, 'credentials.broker[2]'],
+  ]);
+  const bad = (entry: object) => errOf(() => parseSettings(JSON.stringify({ credentials: { broker: [entry] } }), F)).message;
+  const ok = { env: 'T', hosts: ['a.example'], header: 'x-api-key' };
+  assert.match(bad({ ...ok, env: 'not a name' }), /credentials\.broker\[0\]\.env: "not a name" is not an environment variable name/);
+  assert.match(bad({ ...ok, header: 'host' }), /credentials\.broker\[0\]\.header: host frames or routes the request/);
+  assert.match(bad({ ...ok, header: 'x api' }), /\.header: "x api" is not a header name/);
+  assert.match(bad({ ...ok, scheme: 'Bear er' }), /\.scheme: "Bear er" is not an authentication scheme/);
+  assert.match(bad({ ...ok, from: { env: 'A', file: '/b' } }), /\.from: name one source/);
+  assert.match(bad({ ...ok, from: { command: [] } }), /\.from\.command: name a program/);
+  assert.match(bad({ ...ok, from: { command: ['sh -c x'] } }), /\.from\.command: name a program/);
+  assert.match(bad({ ...ok, hosts: [] }), /\.hosts is empty/);
+  assert.match(bad({ ...ok, hosts: ['bad..host'] }), /credentials\.broker\[0\]\.hosts\[0\]/);
+  assert.match(bad({ env: 'T', hosts: ['a.example'] }), /credentials\.broker\[0\]\.header: expected a string, found nothing/);
+});

@@ -1,0 +1,79 @@
+/**
+ * broker.ts: the session token's shape, and judgeRequest on every position a
+ * credential can ride in: the swap (raw, Bearer, Basic), foreign credentials
+ * on a bound host, the token on an unbound host or in cleartext.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { judgeRequest, makeToken, type LiveCredential } from '../../../src/network/broker.js';
+import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
+
+const REAL = 'sk-ant-api03-REALREALREALREALREALREALREALREAL';
+const cred = (over: Partial<LiveCredential> = {}): LiveCredential => ({
+  env: 'ANTHROPIC_API_KEY', hosts: parseAllowedDomains(['api.example.com'], 'k', 'f'), presentation: { header: 'x-api-key' },
+  keyPath: 'credentials.broker[0]', real: REAL, token: makeToken(REAL), ...over,
+});
+const req = (c: LiveCredential, headers: string[], o: { host?: string; port?: number; verified?: boolean; target?: string } = {}) =>
+  judgeRequest([c], { host: o.host ?? 'api.example.com', port: o.port ?? 443, verified: o.verified ?? true, rawHeaders: headers, target: o.target ?? '/v1/messages' });
+const reason = (v: ReturnType<typeof judgeRequest>) => (v.ok ? 'ok' : v.reason);
+
+test('makeToken: the real value\'s prefix and length, random letters and digits after it (at least 32), never the same twice', () => {
+  const t = makeToken(REAL);
+  assert.ok(t.startsWith('sk-ant-api03-'));
+  assert.equal(t.length, REAL.length);
+  assert.match(t.slice(13), /^[A-Za-z0-9]+$/);
+  assert.notEqual(makeToken(REAL), t);
+  assert.match(makeToken('ghp_short'), /^ghp_[A-Za-z0-9]{32}$/);
+  assert.match(makeToken('plainvaluewithoutseparators'), /^[A-Za-z0-9]{32}$/);
+  // Bytes 248..255 are drawn again, never folded onto the first letters.
+  let calls = 0;
+  const t2 = makeToken('x'.repeat(40), (n) => Buffer.alloc(n, calls++ === 0 ? 250 : 0));
+  assert.equal(t2, 'A'.repeat(40));
+});
+
+test('the token in its own header on a verified bound host is swapped for the real value; the other headers pass as they came', () => {
+  const c = cred();
+  const v = req(c, ['Host', 'api.example.com', 'X-Api-Key', c.token, 'Content-Type', 'application/json']);
+  assert.deepEqual(v, { ok: true, headers: ['Host', 'api.example.com', 'X-Api-Key', REAL, 'Content-Type', 'application/json'], swapped: ['ANTHROPIC_API_KEY'] });
+  const bearer = cred({ presentation: { header: 'authorization', scheme: 'Bearer' } });
+  assert.deepEqual(req(bearer, ['authorization', `bearer ${bearer.token}`]), { ok: true, headers: ['authorization', `bearer ${REAL}`], swapped: ['ANTHROPIC_API_KEY'] });
+  const basic = cred({ presentation: { header: 'authorization', scheme: 'Basic' } });
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  assert.deepEqual(req(basic, ['Authorization', `Basic ${b64(`x-access-token:${basic.token}`)}`]), { ok: true, headers: ['Authorization', `Basic ${b64(`x-access-token:${REAL}`)}`], swapped: ['ANTHROPIC_API_KEY'] });
+  // Other subdomains and ports follow the host rule.
+  assert.equal(reason(req(c, ['X-Api-Key', c.token], { port: 8443 })), 'ok');
+  assert.equal(reason(req(c, [])), 'ok', 'no credential at all is not a foreign one');
+});
+
+test('on a bound host, anything else in a credential position is a foreign credential', () => {
+  const c = cred();
+  for (const h of [
+    ['X-Api-Key', 'sk-ant-api03-ATTACKERATTACKERATTACKERATTACKER'],
+    ['X-Api-Key', `${c.token} `.repeat(2)],
+    ['X-Api-Key', `${c.token}x`],
+    ['Authorization', 'Bearer sk-attacker'],
+    ['authorization', `Bearer ${c.token}`],
+    ['Cookie', 'session=abc'],
+    ['Proxy-Authorization', 'Basic eDp5'],
+    ['x-goog-api-key', 'AIza-attacker'],
+  ]) {
+    assert.equal(reason(req(c, h)), 'foreign-credential', JSON.stringify(h));
+  }
+  for (const q of ['?key=abc', '?a=1&API_KEY=x', '?access_token=t', '?%6Bey=x', '?x-amz-signature=s']) assert.equal(reason(req(c, [], { target: `/v1${q}` })), 'foreign-credential', q);
+  assert.equal(reason(req(c, [], { target: '/v1?key=' })), 'ok', 'an empty parameter carries nothing');
+  assert.equal(reason(req(c, [], { target: '/v1?monkey=1&tokens=2' })), 'ok');
+  // The same request to a host nothing is bound to passes.
+  assert.equal(reason(req(c, ['Authorization', 'Bearer mine', 'Cookie', 'a=b'], { host: 'other.example.com', target: '/?key=x' })), 'ok');
+});
+
+test('the token anywhere it is not swapped is refused: another host, the target, another header, Basic, cleartext', () => {
+  const c = cred();
+  assert.equal(reason(req(c, ['X-Api-Key', c.token], { host: 'evil.example' })), 'credential-to-unbound-host');
+  assert.equal(reason(req(c, ['X-Custom', `prefix ${c.token} suffix`], { host: 'evil.example' })), 'credential-to-unbound-host');
+  assert.equal(reason(req(c, [], { host: 'evil.example', target: `/x?t=${encodeURIComponent(c.token)}` })), 'credential-to-unbound-host');
+  assert.equal(reason(req(c, ['Authorization', `Basic ${Buffer.from(`u:${c.token}`).toString('base64')}`], { host: 'evil.example' })), 'credential-to-unbound-host');
+  assert.equal(reason(req(c, ['X-Other', c.token])), 'foreign-credential', 'on the bound host, in a header it is not put in');
+  assert.equal(reason(req(c, ['X-Api-Key', c.token], { verified: false })), 'credential-in-cleartext');
+  const v = req(c, ['X-Api-Key', c.token], { host: 'evil.example' });
+  assert.ok(!v.ok && !v.message.includes(c.real) && !v.message.includes(c.token), 'no value in the message');
+});
