@@ -51,6 +51,10 @@ export function printExplain(c: Compiled, json: boolean): void {
       out.push(`    certificates from: ${tls.ca ? `the CA in ${tls.ca.cert}` : "a CA made for the session (its key never leaves cordon's process)"}; upstream verified against the system's roots${tls.extraCaCertPaths.length ? ` and ${tls.extraCaCertPaths.join(', ')}` : ''}`);
     }
     if (net.refuseOpaqueTunnels) out.push('  refused: every tunnel cordon cannot see into (network.refuseOpaqueTunnels)');
+    for (const c of net.credentials ?? []) {
+      const from = 'env' in c.from ? `$${c.from.env}` : 'file' in c.from ? c.from.file : `the output of ${c.from.command.join(' ')}`;
+      out.push(`  brokered: ${c.env} holds a session token; the real value (read from ${from}) goes only in ${c.header}${c.scheme ? `: ${c.scheme} …` : ''} to ${c.hosts.map((h) => h.source).join(', ')}  <- ${c.file}: ${c.keyPath}`);
+    }
   }
   out.push(`Unix sockets granted: ${net.unixSockets.join(', ') || 'none (socket(AF_UNIX) is refused)'}`);
   const env = policy.environment;

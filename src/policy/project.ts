@@ -242,7 +242,7 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'environment.pass': relative('only variables another source already passes: it hands the command secrets'),
   'environment.withhold': narrows('it keeps variables out of the command'),
   'credentials.files': only([], 'cordon refuses an entry in any file'),
-  'credentials.envVars': only([], 'cordon refuses an entry in any file'),
+  'credentials.envVars': narrows('an entry of mode "deny" withholds a variable (cordon refuses "mask" in any file)'),
   'credentials.awsPairs': only([], 'cordon refuses an entry in any file'),
   'credentials.broker': never('it reads your credentials (from your environment, files or programs) for the hosts it names'),
   'credentials.allowPlaintextInject': only(false, 'true lets srt send a credential in cleartext'),

@@ -134,7 +134,8 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  * | network.deniedDomainReasons       | any (wording only)      | -                        |
  * | network.allowLocalBinding         | any (own loopback)      | -                        |
  * | network.allowMachLookup           | any (macOS only)        | -                        |
- * | credentials.files/envVars/awsPairs| []                      | an entry                 |
+ * | credentials.files/awsPairs        | []                      | an entry                 |
+ * | credentials.envVars               | entries of mode "deny"  | a "mask" entry           |
  * | credentials.allowPlaintextInject  | any (nothing injected)  | -                        |
  * | credentials.sigv4                 | any (nothing masked)    | -                        |
  * | filesystem.disabled               | false                   | true                     |
@@ -180,7 +181,11 @@ export const UNIMPLEMENTED: readonly Unimplemented[] = [
   { key: 'network.allowLocalBinding', accepts: always("srt on Linux ignores it: the sandbox's loopback is its own, as in cordon") },
   { key: 'network.allowMachLookup', accepts: always(macOnly) },
   { key: 'credentials.files', accepts: only([], 'it names no file'), refused: { srt: 'srt withholds or masks these files', cordon: 'cordon would leave them readable', fix: 'list them in filesystem.denyRead, which is what mode "deny" does' } },
-  { key: 'credentials.envVars', accepts: only([], 'it names no variable'), refused: { srt: 'srt withholds or masks these environment variables', cordon: 'cordon would pass them to the command', fix: 'unset them in the environment you start cordon from' } },
+  {
+    key: 'credentials.envVars',
+    accepts: { value: (v) => Array.isArray(v) && v.every((e) => isPlainObject(e) && e.mode === 'deny' && Object.keys(e).every((k) => k === 'name' || k === 'mode')), shown: 'entries of mode "deny" (withheld, as environment.withhold does)', why: 'cordon withholds them' },
+    refused: { srt: 'srt masks these environment variables (a sentinel inside, the real value put back by its proxy)', cordon: 'cordon masks only what credentials.broker names, with the header it goes in', fix: 'broker each with a credentials.broker entry (docs/network.md, Credential brokering)' },
+  },
   { key: 'credentials.awsPairs', accepts: only([], 'it names no pair'), refused: { srt: 'srt re-signs AWS requests made with masked keys', cordon: 'cordon masks no key' } },
   { key: 'credentials.allowPlaintextInject', accepts: always('cordon injects no credential, over plain HTTP or otherwise') },
   { key: 'credentials.sigv4', accepts: always('it applies only to requests signed with masked keys, and cordon masks none') },
@@ -315,6 +320,8 @@ export function parseSettings(text: string, file: string): Settings {
   const fs = o.filesystem ?? {};
   const env = o.environment ?? {};
   const names = (key: 'pass' | 'withhold') => ((env[key] ?? []) as unknown[]).map((n, i) => checkVariableName(n, `${file}: environment.${key}[${i}]`));
+  // srt's credentials.envVars of mode "deny": withheld (refuseUnimplemented let only those through).
+  const denied = ((o.credentials?.envVars ?? []) as { name: unknown }[]).map((e, i) => checkVariableName(e.name, `${file}: credentials.envVars[${i}].name`));
   return {
     file,
     filesystem: {
@@ -338,7 +345,7 @@ export function parseSettings(text: string, file: string): Settings {
       ...(net.tlsTerminate ? { tls: tlsSettings(net.tlsTerminate, file) } : {}),
       refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
     },
-    ...(o.environment ? { environment: { pass: names('pass'), withhold: names('withhold') } } : {}),
+    ...(o.environment || denied.length ? { environment: { pass: names('pass'), withhold: [...names('withhold'), ...denied] } } : {}),
     ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,

@@ -67,7 +67,6 @@ const BY_VALUE: Record<string, [unknown, unknown | undefined]> = {
   'network.stripResponseHeaders': [['set-cookie'], []],
   'network.ambiguousRequestTarget': ['asSpelled', 'refuse'],
   'credentials.files': [[{ path: '/x' }], []],
-  'credentials.envVars': [[{ name: 'X' }], []],
   'credentials.awsPairs': [[{}], []],
   'credentials.allowPlaintextInject': [true, false],
   'credentials.sigv4': [{ streaming: 'passthrough' }, { streaming: 'deny', presigned: 'deny' }],

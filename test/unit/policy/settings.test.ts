@@ -83,7 +83,7 @@ const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
   'network.allowLocalBinding': { ok: [true, false] },
   'network.allowMachLookup': { ok: [['com.example.*']] },
   'credentials.files': { ok: [[]], bad: [[{ path: '~/.netrc', mode: 'deny' }]] },
-  'credentials.envVars': { ok: [[]], bad: [[{ name: 'GITHUB_TOKEN', mode: 'mask' }]] },
+  'credentials.envVars': { ok: [[], [{ name: 'GITHUB_TOKEN', mode: 'deny' }]], bad: [[{ name: 'GITHUB_TOKEN', mode: 'mask' }], [{ name: 'A', mode: 'deny' }, { name: 'B', mode: 'mask', injectHosts: ['x.com'] }]] },
   'credentials.awsPairs': { ok: [[]], bad: [[{ accessKeyIdVar: 'A', secretAccessKeyVar: 'B' }]] },
   'credentials.allowPlaintextInject': { ok: [true, false] },
   'credentials.sigv4': { ok: [{ streaming: 'passthrough', presigned: 'deny' }] },
@@ -221,4 +221,10 @@ test('credentials.broker: an entry names its variable, hosts and header; its sou
   assert.match(bad({ ...ok, hosts: [] }), /\.hosts is empty/);
   assert.match(bad({ ...ok, hosts: ['bad..host'] }), /credentials\.broker\[0\]\.hosts\[0\]/);
   assert.match(bad({ env: 'T', hosts: ['a.example'] }), /credentials\.broker\[0\]\.header: expected a string, found nothing/);
+});
+
+test('srt\'s credentials.envVars of mode "deny" withhold their variables; a bad name is an error naming it', () => {
+  const s = parseSettings('{"credentials":{"envVars":[{"name":"GITHUB_TOKEN","mode":"deny"},{"name":"DATABASE_URL","mode":"deny"}]},"environment":{"withhold":["X"]}}', F);
+  assert.deepEqual(s.environment, { pass: [], withhold: ['X', 'GITHUB_TOKEN', 'DATABASE_URL'] });
+  assert.match(errOf(() => parseSettings('{"credentials":{"envVars":[{"name":"1BAD","mode":"deny"}]}}', F)).message, /credentials\.envVars\[0\]\.name: "1BAD" is not an environment variable name/);
 });
