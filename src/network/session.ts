@@ -95,7 +95,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       // A source variable of another name would still carry the real value in.
       withhold: (spec.credentials ?? []).flatMap((c) => ('env' in c.from && c.from.env !== c.env ? [c.from.env] : [])),
     };
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(credentials.length ? { credentials } : {}) });
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(credentials.length ? { credentials } : {}), ...(spec.requestRules?.length ? { requestRules: spec.requestRules } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);

@@ -20,6 +20,7 @@ import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type Con
 import type { BrokerSetting, NetworkMode, PathEntry, Settings, TlsSettings } from './settings.js';
 import { parseAllowedDomains, parseDeniedDomains, ruleMatches, type DomainRule } from '../network/domain-rules.js';
 import { parseHost } from '../network/host.js';
+import type { RequestRule } from '../network/request-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
 import type { EnvironmentRules } from './environment.js';
 
@@ -34,6 +35,8 @@ export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> 
   readonly tls?: TlsSpec;
   /** network.refuseOpaqueTunnels in any source. */
   readonly refuseOpaqueTunnels?: boolean;
+  /** network.requestRules of every source, in order (network/request-rules.ts). */
+  readonly requestRules?: readonly RequestRule[];
   /** credentials.broker of every source (brokerSpec): each needs its hosts allowed and TLS-terminated. */
   readonly credentials?: readonly BrokerSpec[];
 }
@@ -436,7 +439,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       rules,
       sources: input.settings.map((s) => s.file),
       warnings,
-      network: withBroker(input.settings, { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }) }, { cwd: input.cwd, home: input.home }),
+      network: withBroker(input.settings, { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }), ...requestRulesOf(input.settings) }, { cwd: input.cwd, home: input.home }),
       watch,
       neverWritable: [
         ...input.settings.map((s) => ({ path: s.file, why: 'cordon settings file in use' })),
@@ -513,6 +516,12 @@ export function tlsSpec(settings: readonly Settings[], ctx: { cwd: string; home:
       from: setting.map((s) => s.file),
     },
   };
+}
+
+/** network.requestRules of every source; none: the key is absent. */
+function requestRulesOf(settings: readonly Settings[]): { requestRules?: readonly RequestRule[] } {
+  const rules = settings.flatMap((s) => s.network.requestRules);
+  return rules.length > 0 ? { requestRules: rules } : {};
 }
 
 /**

@@ -21,6 +21,7 @@ import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, val
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
 import { checkVariableName, type EnvironmentRules } from './environment.js';
+import type { RequestRule } from '../network/request-rules.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -95,6 +96,8 @@ export interface Settings {
     readonly tls?: TlsSettings;
     /** network.refuseOpaqueTunnels: every tunnel cordon cannot see into is refused. */
     readonly refuseOpaqueTunnels: boolean;
+    /** network.requestRules (network/request-rules.ts). */
+    readonly requestRules: readonly RequestRule[];
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
   readonly environment?: EnvironmentRules;
@@ -240,6 +243,14 @@ export const SETTINGS_SHAPE: Shape = obj({
     refuseOpaqueTunnels: bool,
     requireHostMatch: bool,
     ambiguousRequestTarget: oneOf('"refuse", "asSpelled" or "normalize"', lit('refuse'), lit('asSpelled'), lit('normalize')),
+    requestRules: arr(obj({
+      hosts: arr(str),
+      methods: arr(str),
+      paths: arr(str),
+      maxBodyBytes: int(0),
+      requireHeaders: arr(str),
+      stripHeaders: arr(str),
+    }, ['hosts'])),
     tlsTerminate: obj({
       domains: arr(str),
       excludeDomains: arr(str),
@@ -344,12 +355,36 @@ export function parseSettings(text: string, file: string): Settings {
       allowAllUnixSockets: net.allowAllUnixSockets === true,
       ...(net.tlsTerminate ? { tls: tlsSettings(net.tlsTerminate, file) } : {}),
       refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
+      requestRules: ((net.requestRules ?? []) as Record<string, any>[]).map((r, i) => requestRule(r, i, file)),
     },
     ...(o.environment || denied.length ? { environment: { pass: names('pass'), withhold: [...names('withhold'), ...denied] } } : {}),
     ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
   };
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function requestRule(r: Record<string, any>, i: number, file: string): RequestRule {
+  const keyPath = `network.requestRules[${i}]`;
+  const bad = (what: string) => new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: ${keyPath}${what}`);
+  const hosts = parseAllowedDomains(r.hosts, `${keyPath}.hosts`, file);
+  if (hosts.length === 0) throw bad('.hosts is empty: name the hosts the rule is for');
+  const names = (key: 'requireHeaders' | 'stripHeaders') => ((r[key] ?? []) as string[]).map((h, j) => {
+    if (!TOKEN.test(h)) throw bad(`.${key}[${j}]: ${JSON.stringify(h)} is not a header name`);
+    if (key === 'stripHeaders' && NOT_A_CREDENTIAL_HEADER.has(h.toLowerCase())) throw bad(`.${key}[${j}]: ${h} frames or routes the request; it cannot be taken out`);
+    return h.toLowerCase();
+  });
+  const methods = r.methods === undefined ? undefined : (r.methods as string[]).map((m, j) => {
+    if (!TOKEN.test(m)) throw bad(`.methods[${j}]: ${JSON.stringify(m)} is not a method`);
+    return m.toUpperCase();
+  });
+  const paths = r.paths === undefined ? undefined : (r.paths as string[]).map((p, j) => {
+    if (!p.startsWith('/')) throw bad(`.paths[${j}]: ${JSON.stringify(p)} must start with /`);
+    return p;
+  });
+  return { hosts, ...(methods ? { methods } : {}), ...(paths ? { paths } : {}), ...(r.maxBodyBytes !== undefined ? { maxBodyBytes: r.maxBodyBytes } : {}), requireHeaders: names('requireHeaders'), stripHeaders: names('stripHeaders'), keyPath, file };
 }
 
 /** Header names cordon never puts a credential in: they frame or route the request. */

@@ -19,6 +19,7 @@ import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent, Termination } from './types.js';
 import { boundTo, judgeRequest, type LiveCredential } from '../network/broker.js';
 import { scrubStream, scrubText } from './scrub.js';
+import { judgeRules, rulesFor, type RequestRule } from '../network/request-rules.js';
 import { PROTOCOL } from '../protocol.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
@@ -45,6 +46,8 @@ export interface ProxyOptions {
   readonly refuseOpaque?: boolean;
   /** Brokered credentials (credentials.broker; network/broker.ts): swapped in, verified, scrubbed from responses. */
   readonly credentials?: readonly LiveCredential[];
+  /** network.requestRules (network/request-rules.ts): methods, paths, body sizes, headers per host. */
+  readonly requestRules?: readonly RequestRule[];
 }
 
 /** Requests of one client connection served at once (pipelined ones: the relay itself waits past as many). */
@@ -148,15 +151,21 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, host, port, d);
       return refuse(res, 403, d.reason, d.message);
     }
+    const forwarded = url.pathname + url.search;
+    const refusedRequest = (status: number, v: { reason: string; message: string; rule: string; fix: string | null }) => {
+      o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: spelled(req.url ?? '') } });
+      refuse(res, status, v.reason, v.message);
+    };
+    // Request rules: the method, the path as spelled (an ambiguous one refused), the body's size, headers.
+    const rules = o.requestRules?.length ? judgeRules(o.requestRules, { host, port, method: req.method ?? '', target: spelled(req.url ?? ''), forwarded, headers: Object.keys(req.headers), ...(req.headers['content-length'] !== undefined ? { contentLength: Number(req.headers['content-length']) } : {}) }) : undefined;
+    if (rules && !rules.ok) return refusedRequest(rules.status, rules);
     // Brokered credentials: the token swapped in its own header on a verified bound host; anything else refused.
-    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host, port, verified: secure, rawHeaders: req.rawHeaders, target: url.pathname + url.search }) : undefined;
-    if (cred && !cred.ok) {
-      o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: cred.reason, message: cred.message, rule: cred.rule, fix: cred.fix, address: d.dial.address }), request: { method: req.method ?? '', target: url.pathname + url.search } });
-      return refuse(res, 403, cred.reason, cred.message);
-    }
+    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host, port, verified: secure, rawHeaders: req.rawHeaders, target: forwarded }) : undefined;
+    if (cred && !cred.ok) return refusedRequest(403, cred);
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(cred?.swapped.length ? { credentials: cred.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
-    if (relayForwards) return forwardByRelay(req, res, url, d.dial);
+    const strip = new Set(rules?.ok ? rules.strip : []);
+    if (relayForwards) return forwardByRelay(req, res, url, d.dial, strip);
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
@@ -172,7 +181,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower) || strip.has(lower)) continue;
       // Bodies cordon can open: it must read them to scrub them.
       headers.push(raw[i]!, scrub.length > 0 && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
     }
@@ -198,7 +207,18 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       refuse(res, 502, bad.reason, bad.message);
     });
     res.on('close', () => { if (!res.writableFinished) up.destroy(); });
-    req.pipe(up);
+    // A body of no stated length is counted as it goes: past a rule's maxBodyBytes, the request is cut off upstream.
+    const max = rules?.ok ? rules.maxBodyBytes : undefined;
+    if (max === undefined || req.headers['content-length'] !== undefined) return void req.pipe(up);
+    let seen = 0;
+    req.on('data', (c: Buffer) => {
+      seen += c.length;
+      if (seen <= max) return void (up.write(c) || (req.pause(), up.once('drain', () => req.resume())));
+      up.destroy(new Error('body over maxBodyBytes'));
+      req.removeAllListeners('data');
+      if (!res.headersSent) refusedRequest(413, { reason: 'body-too-large', message: `cordon: ${req.method} ${JSON.stringify(spelled(req.url ?? ''))} to ${host}:${port} refused: its body is over ${max} bytes (a network.requestRules maxBodyBytes); what came before was not completed upstream`, rule: 'network.requestRules', fix: 'raise maxBodyBytes' });
+    });
+    req.on('end', () => { if (seen <= max) up.end(); });
   }
 
   /**
@@ -206,13 +226,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * form, hop-by-hop headers dropped, exactly one Content-Length) and the
    * body's length, and copies that many bytes after it (see cordon-relay.c).
    */
-  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }): void {
+  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, strip: ReadonlySet<string>): void {
     const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
     const lines = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
     for (let i = 0; i < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!;
       const lower = name.toLowerCase();
-      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length') lines.push(`${name}: ${req.rawHeaders[i + 1]!}`);
+      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length' && !strip.has(lower)) lines.push(`${name}: ${req.rawHeaders[i + 1]!}`);
     }
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
     // Header bytes go out exactly as they came in (Node reads them as latin1).
@@ -258,8 +278,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
     const t = o.terminate;
     const opened = d.allow && t !== undefined && t.covers(target.host, target.port);
-    if (d.allow && !opened && o.refuseOpaque) {
-      const refusal = opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
+    const ruled = d.allow && !opened && (o.requestRules?.length ?? 0) > 0 && rulesFor(o.requestRules!, target.host, target.port).length > 0;
+    if (d.allow && !opened && (o.refuseOpaque || ruled)) {
+      const refusal = ruled ? rulesHidden(target, d.dial.address) : opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
       emit(owner, 'connect', target.host, target.port, refusal);
       return rawRefuse(client, 403, refusal.reason, refusal.message);
     }
@@ -399,16 +420,20 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d = await o.decide({ host: t.host, port: t.port, via, ...(owner !== undefined ? { owner } : {}) });
     emit(owner, via, t.host, t.port, d);
     if (!d.allow) return rawRefuse(s, 403, d.reason, d.message);
+    const refusedUpgrade = (status: number, v: { reason: string; message: string; rule: string; fix: string | null }) => {
+      o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: req.url ?? '' } });
+      rawRefuse(s, status, v.reason, v.message);
+    };
+    const parsed = new URL(req.url, 'http://x');
+    const rules = o.requestRules?.length ? judgeRules(o.requestRules, { host: t.host, port: t.port, method: req.method ?? '', target: req.url, forwarded: parsed.pathname + parsed.search, headers: Object.keys(req.headers) }) : undefined;
+    if (rules && !rules.ok) return refusedUpgrade(rules.status, rules);
     const cred = o.credentials?.length ? judgeRequest(o.credentials, { host: t.host, port: t.port, verified: secure, rawHeaders: req.rawHeaders, target: req.url }) : undefined;
-    if (cred && !cred.ok) {
-      o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, { allow: false, reason: cred.reason, message: cred.message, rule: cred.rule, fix: cred.fix, address: d.dial.address }), request: { method: req.method ?? '', target: req.url } });
-      return rawRefuse(s, 403, cred.reason, cred.message);
-    }
+    if (cred && !cred.ok) return refusedUpgrade(403, cred);
     const raw = cred?.ok ? cred.headers : req.rawHeaders;
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive') headers.push(raw[i]!, raw[i + 1]!);
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(rules?.ok && rules.strip.includes(name))) headers.push(raw[i]!, raw[i + 1]!);
     }
     const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
@@ -529,6 +554,21 @@ function opaqueRefused(target: { host: string; port: number }, address: string, 
     message: `cordon: the tunnel to ${target.host}:${target.port} was refused: it ${why}, and network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into`,
     rule: 'network.refuseOpaqueTunnels', fix: 'network.refuseOpaqueTunnels',
   };
+}
+
+/** A tunnel to a host network.requestRules judge, which cordon would not open: its requests could not be judged. */
+export function rulesHidden(target: { host: string; port: number }, address: string): Extract<Decision, { allow: false }> {
+  return {
+    allow: false, reason: 'opaque-tunnel', address,
+    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: network.requestRules judge this host's requests, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
+    rule: 'network.requestRules', fix: 'network.tlsTerminate',
+  };
+}
+
+/** The target as the client spelled it: origin form, the scheme and authority of an absolute form taken off. */
+function spelled(url: string): string {
+  const rest = url.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '');
+  return rest === '' ? '/' : rest;
 }
 
 /** A response head as the server sent it (status line and raw headers), for a client whose connection is taken over. */
