@@ -38,6 +38,15 @@ function hostPort(host: string, port: number): string {
   return `${h}:${port}`;
 }
 
+/**
+ * A message as the terminal gets it: C0 and C1 control characters and DEL
+ * (a name or header from the sandbox may carry ESC or CSI sequences) shown
+ * as \u escapes.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** At most this many distinct refusals are listed one by one in the summary. */
 export const SUMMARY_LINES = 20;
 
@@ -54,7 +63,7 @@ export function summary(violations: readonly Violation[]): string {
   let shown = 0;
   for (const [message, n] of counts) {
     if (shown++ === SUMMARY_LINES) break;
-    lines.push(`  ${message.replace(/^cordon: /, '')}${n > 1 ? ` (${n} times)` : ''}`);
+    lines.push(`  ${printable(message.replace(/^cordon: /, ''))}${n > 1 ? ` (${n} times)` : ''}`);
   }
   if (counts.size > SUMMARY_LINES) lines.push(`  and ${counts.size - SUMMARY_LINES} more distinct refusals (--violations-json FILE lists them all)`);
   return `${lines.join('\n')}\n`;

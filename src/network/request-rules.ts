@@ -69,6 +69,8 @@ export function ambiguousTarget(target: string, forwarded: string): string | und
   return undefined;
 }
 
+const STAGE: Record<Extract<RuleVerdict, { ok: false }>['reason'], number> = { 'ambiguous-target': 0, 'method-not-allowed': 1, 'path-not-allowed': 2, 'header-required': 3, 'body-too-large': 4 };
+
 export function judgeRules(rules: readonly RequestRule[], r: RequestShape): RuleVerdict {
   const mine = rulesFor(rules, r.host, r.port);
   if (mine.length === 0) return { ok: true, strip: [], limited: false };
@@ -77,13 +79,14 @@ export function judgeRules(rules: readonly RequestRule[], r: RequestShape): Rule
   const why = ambiguousTarget(r.target, r.forwarded);
   if (why) return { ok: false, status: 400, reason: 'ambiguous-target', message: `cordon: ${r.method} ${shown} to ${where} refused: ${why}, and network.requestRules judge this host's paths; spell the path plainly`, rule: `${mine[0]!.file}: ${mine[0]!.keyPath}`, fix: null };
   const path = r.target.split('?', 1)[0]!;
-  let first: RuleVerdict | undefined;
+  // Refused by all: the refusal of the rule the request came closest to (its method allowed, then its path, …).
+  let closest: Extract<RuleVerdict, { ok: false }> | undefined;
   for (const rule of mine) {
     const v = judgeOne(rule, r, path, where, shown);
     if (v.ok) return v;
-    first ??= v;
+    if (!closest || STAGE[v.reason] > STAGE[closest.reason]) closest = v;
   }
-  return first!;
+  return closest!;
 }
 
 function judgeOne(rule: RequestRule, r: RequestShape, path: string, where: string, shown: string): RuleVerdict {

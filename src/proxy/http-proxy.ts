@@ -185,6 +185,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // Bodies cordon can open: it must read them to scrub them.
       headers.push(raw[i]!, scrub.length > 0 && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
     }
+    // A body of no stated length (Transfer-Encoding, taken off above as hop-by-hop) goes on chunked, whatever the
+    // method: Node sends a GET's body unframed otherwise, and the server would read its bytes as another request.
+    if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
     const target = { host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs };
     // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
     const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
@@ -246,8 +249,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   const tunnels = new WeakMap<Socket, { host: string; port: number }>();
   /** Client connections of terminated tunnels (decrypted): their requests are https ones. */
   const terminated = new WeakSet<Socket>();
+  /** A terminated tunnel's deadline for its first request (a tunnel that sends none holds a maxTunnels slot). */
+  const awaitingRequest = new WeakMap<Socket, NodeJS.Timeout>();
   let openTunnels = 0;
   const inner = createServer({ headersTimeout: handshakeMs, requestTimeout: 0, keepAliveTimeout: 60_000, connectionsCheckingInterval: Math.min(handshakeMs, 1_000) }, (req, res) => {
+    clearTimeout(awaitingRequest.get(req.socket));
     const t = tunnels.get(req.socket);
     if (!t || !req.url?.startsWith('/')) return refuse(res, 400, 'bad-request-target', 'cordon: a request inside a tunnel names only its path (origin form): the tunnel names the host');
     req.url = `${terminated.has(req.socket) ? 'https' : 'http'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}${req.url}`;
@@ -368,16 +374,20 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         cb(named.ok ? null : new Error(named.message), named.ok ? context : undefined);
       },
     });
-    const timer = setTimeout(() => tls.destroy(), t.handshakeMs);
+    const timer = setTimeout(() => tls.destroy(), t.handshakeMs).unref();
     tls.on('error', () => {
       clearTimeout(timer);
       if (named && !named.ok) emit(owner, 'connect', target.host, target.port, tunnelRefused(named, dial.address));
       tls.destroy();
       client.destroy();
     });
-    tls.once('close', () => client.destroy());
+    tls.once('close', () => { clearTimeout(timer); client.destroy(); });
     tls.once('secure', () => {
       clearTimeout(timer);
+      // A tunnel that sends no request is not held open: its first request has the handshake's deadline too.
+      const idle = setTimeout(() => tls.destroy(), t.handshakeMs).unref();
+      awaitingRequest.set(tls, idle);
+      tls.once('close', () => clearTimeout(idle));
       terminated.add(tls);
       tunnels.set(tls, target);
       if (owner !== undefined) owners.set(tls, owner);
@@ -405,11 +415,22 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * protocols the two connections are joined.
    */
   async function handleUpgrade(req: IncomingMessage, s: Socket, head: Buffer): Promise<void> {
+    clearTimeout(awaitingRequest.get(s));
     const t = tunnels.get(s);
     const secure = terminated.has(s);
     if (!t || !req.url?.startsWith('/')) return rawRefuse(s, 400, 'bad-request-target', 'cordon: a request inside a tunnel names only its path (origin form): the tunnel names the host');
     const owner = owners.get(s);
     const via = secure ? 'https' as const : 'http' as const;
+    // A WebSocket handshake, and nothing else: after a 101 the bytes are no longer requests cordon reads
+    // (h2c would carry requests for any host), and a body on the handshake would reach the server unjudged.
+    const websocket = req.method === 'GET' && String(req.headers.upgrade ?? '').trim().toLowerCase() === 'websocket' && req.headers['sec-websocket-key'] !== undefined && req.headers['sec-websocket-version'] !== undefined;
+    if (!websocket || req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') {
+      const message = `cordon: the upgrade to ${JSON.stringify(String(req.headers.upgrade ?? '').slice(0, 40))} on ${t.host}:${t.port} was refused: cordon lets only a WebSocket handshake (a GET with no body) switch protocols`;
+      emit(owner, via, t.host, t.port, { allow: false, reason: 'upgrade-refused', message, rule: 'built-in: only WebSocket upgrades pass the proxy', fix: null });
+      return rawRefuse(s, 400, 'upgrade-refused', message);
+    }
+    let gone = s.destroyed;
+    s.once('close', () => { gone = true; });
     const hosts = req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host');
     const authority = `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`;
     if (hosts.length !== 1 || !sameAuthority(req.headers.host ?? '', authority, secure ? 443 : 80)) {
@@ -420,6 +441,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d = await o.decide({ host: t.host, port: t.port, via, ...(owner !== undefined ? { owner } : {}) });
     emit(owner, via, t.host, t.port, d);
     if (!d.allow) return rawRefuse(s, 403, d.reason, d.message);
+    if (gone) return; // gone while the decision was pending: nothing is sent for it
     const refusedUpgrade = (status: number, v: { reason: string; message: string; rule: string; fix: string | null }) => {
       o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: req.url ?? '' } });
       rawRefuse(s, status, v.reason, v.message);
@@ -451,6 +473,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
     up.on('upgrade', (ur, us, uhead) => {
       up.setTimeout(0);
+      if (s.destroyed) return void us.destroy();
       s.write(rawHead(ur));
       if (uhead.length > 0) s.write(uhead);
       if (head.length > 0) us.write(head);
@@ -460,8 +483,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   }
 
   /** TLS options for an upstream connection to `host` (terminated tunnels only). */
-  function upstreamTls(host: string): { servername?: string; secureContext: ReturnType<Termination['upstream']>; minVersion: 'TLSv1.2' } {
-    return { ...(isIP(host) === 0 ? { servername: host } : {}), secureContext: o.terminate!.upstream(), minVersion: 'TLSv1.2' };
+  function upstreamTls(host: string): { servername?: string; secureContext: ReturnType<Termination['upstream']>; minVersion: 'TLSv1.2'; rejectUnauthorized: true } {
+    // rejectUnauthorized spelled out: cordon's own NODE_TLS_REJECT_UNAUTHORIZED must not turn verification off.
+    return { ...(isIP(host) === 0 ? { servername: host } : {}), secureContext: o.terminate!.upstream(), minVersion: 'TLSv1.2', rejectUnauthorized: true };
   }
 
   function emit(owner: string | undefined, via: 'http' | 'https' | 'connect', host: string, port: number, d: Decision): void {

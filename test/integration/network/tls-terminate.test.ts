@@ -22,7 +22,7 @@ const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivil
 
 /** Python: a CONNECT tunnel through the HTTP proxy, its answer read. */
 const PY_CONNECT = [
-  'import re, socket, ssl',
+  'import re, socket, ssl, time',
   'def via_connect(host, port):',
   '    s = socket.create_connection(("127.0.0.1", 3128))',
   '    s.sendall(b"CONNECT %s:%d HTTP/1.1\\r\\nHost: %s:%d\\r\\n\\r\\n" % (host.encode(), port, host.encode(), port))',
@@ -186,6 +186,65 @@ describe('TLS termination', { skip }, () => {
         const reqs = await got('api', (x) => x.event === 'request');
         assert.deepEqual(reqs.map((x) => `${x.proto} ${x.path} ${x.upgrade}`), ['https /ws websocket'], 'one upgrade reached the host; the other was refused');
         assert.ok(r.events.some((e) => e.type === 'net.refused' && e.reason === 'host-mismatch' && e.via === 'https'));
+      });
+
+      it('a body of no stated length on any method goes on framed: a request smuggled in it (through termination or the plain proxy) is never a request upstream', T, async () => {
+        const api = w.host('api');
+        const evil = w.host('evil');
+        w.clearRecords();
+        const smuggled = `GET /smuggled HTTP/1.1\\r\\nHost: ${evil.fqdn}\\r\\n\\r\\n`;
+        const py = [
+          PY_CONNECT,
+          `inner = b"${smuggled}"`,
+          'chunked = b"%x\\r\\n" % len(inner) + inner + b"\\r\\n0\\r\\n\\r\\n"',
+          `s, head = via_connect("${api.fqdn}", 443)`,
+          `t = ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
+          `t.sendall(b"GET /first HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nTransfer-Encoding: chunked\\r\\nConnection: close\\r\\n\\r\\n" + chunked)`,
+          'print(re.findall(r"HTTP/1\\.1 \\d{3}", read_all(t).decode("latin-1")))',
+          'p = socket.create_connection(("127.0.0.1", 3128))',
+          `p.sendall(b"GET http://${api.fqdn}/first-plain HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nTransfer-Encoding: chunked\\r\\nConnection: close\\r\\n\\r\\n" + chunked)`,
+          'print(re.findall(r"HTTP/1\\.1 \\d{3}", read_all(p).decode("latin-1")))',
+        ].join('\n');
+        const r = await cordon(net({}, ['api']), 'python3 t.py', { 't.py': py });
+        assert.equal(r.stdout, "['HTTP/1.1 200']\n['HTTP/1.1 200']\n", r.stderr);
+        const reqs = await got('api', (x) => x.event === 'request');
+        assert.deepEqual(reqs.map((x) => x.path).sort(), ['/first', '/first-plain'], 'the smuggled request never reached the host as one');
+        for (const x of reqs) assert.equal(x.bytes, Buffer.byteLength(smuggled.replace(/\\r\\n/g, '\r\n')), 'the body arrived as a body');
+      });
+
+      it('only a WebSocket handshake may switch protocols: h2c, an unknown upgrade or one with a body is refused and never reaches the host', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const py = [
+          PY_CONNECT,
+          'def upgrade(extra):',
+          `    s, head = via_connect("${api.fqdn}", 443)`,
+          `    t = ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
+          `    t.sendall(b"GET /up HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nConnection: Upgrade\\r\\n" + extra + b"\\r\\n")`,
+          '    print(read_all(t).decode("latin-1").split("\\r\\n")[0])',
+          'upgrade(b"Upgrade: h2c\\r\\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\\r\\n")',
+          'upgrade(b"Upgrade: anything\\r\\n")',
+          'upgrade(b"Upgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\nContent-Length: 5\\r\\n\\r\\nhello")',
+        ].join('\n');
+        const r = await cordon(net({}, ['api']), 'python3 t.py', { 't.py': py });
+        assert.equal(r.stdout, 'HTTP/1.1 400 Bad Request\n'.repeat(3), r.stderr);
+        assert.deepEqual(await got('api', (x) => x.event === 'request'), [], 'no upgrade reached the host');
+        assert.equal(r.events.filter((e) => e.type === 'net.refused' && e.reason === 'upgrade-refused').length, 3);
+      });
+
+      it('a terminated tunnel that sends no request is closed at the handshake deadline, and frees its slot', T, async () => {
+        const api = w.host('api');
+        const py = [
+          PY_CONNECT,
+          `a, head = via_connect("${api.fqdn}", 443)`,
+          `ta = ssl.create_default_context().wrap_socket(a, server_hostname="${api.fqdn}")`,
+          'start = time.monotonic()',
+          'print("idle tunnel:", "closed" if ta.recv(10) == b"" else "open", "within 5 s" if time.monotonic() - start < 5 else "late")',
+          `b, head = via_connect("${api.fqdn}", 443)`,
+          'print("next:", head.split("\\r\\n")[0])',
+        ].join('\n');
+        const r = await cordon(net({ maxTunnels: 1, handshakeTimeoutMs: 1000 }, ['api']), 'python3 t.py', { 't.py': py });
+        assert.equal(r.stdout, 'idle tunnel: closed within 5 s\nnext: HTTP/1.1 200 Connection Established\n', r.stderr);
       });
 
       it('excludeDomains tunnels a host as the client sent it: the client sees the host\'s own certificate, verified by cordon\'s bundle', T, async () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describe, summary, SUMMARY_LINES } from '../../../src/events/describe.js';
+import { describe, printable, summary, SUMMARY_LINES } from '../../../src/events/describe.js';
 import { stamp } from '../../../src/events/stream.js';
 import type { Violation } from '../../../src/events/types.js';
 
@@ -30,4 +30,9 @@ test('summary: nothing when nothing was refused; identical refusals counted; at 
   assert.equal(lines.length, 1 + SUMMARY_LINES + 1);
   assert.match(lines.at(-1)!, /and 3 more distinct refusals \(--violations-json FILE lists them all\)/);
   assert.equal(summary([refusal('/x')]).split('\n')[0], 'cordon: 1 operation was refused:');
+});
+
+test('printable: control characters from the sandbox reach the terminal as escapes (C0, DEL, C1 such as CSI)', () => {
+  assert.equal(printable('a\u001b[31mb\u009b2Jc\u007f\nd'), 'a\\u001b[31mb\\u009b2Jc\\u007f\\u000ad');
+  assert.equal(printable('plain ünïcode'), 'plain ünïcode');
 });

@@ -1,0 +1,42 @@
+/** request-rules.ts: globs, ambiguous targets, and one request judged by the rules that name its host. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ambiguousTarget, globMatches, judgeRules, type RequestRule } from '../../../src/network/request-rules.js';
+import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
+
+const rule = (over: Partial<RequestRule> = {}): RequestRule => ({ hosts: parseAllowedDomains(['api.example.com'], 'k', 'f'), requireHeaders: [], stripHeaders: [], keyPath: 'network.requestRules[0]', file: '/s.json', ...over });
+const shape = (over: Partial<Parameters<typeof judgeRules>[1]> = {}) => ({ host: 'api.example.com', port: 443, method: 'GET', target: '/repos/acme/x', forwarded: '/repos/acme/x', headers: ['host'], ...over });
+const verdict = (rules: RequestRule[], over: Partial<Parameters<typeof judgeRules>[1]> = {}) => { const v = judgeRules(rules, shape(over)); return v.ok ? 'ok' : `${v.status} ${v.reason}`; };
+
+test('globs: * is one segment, ** any depth, a trailing /** also the bare prefix; the rest is literal', () => {
+  assert.ok(globMatches('/repos/*/x', '/repos/acme/x'));
+  assert.ok(!globMatches('/repos/*/x', '/repos/a/b/x'));
+  assert.ok(globMatches('/repos/**', '/repos'));
+  assert.ok(globMatches('/repos/**', '/repos/a/b'));
+  assert.ok(!globMatches('/repos/**', '/reposx'));
+  assert.ok(globMatches('/a/**/z', '/a/b/c/z'));
+  assert.ok(!globMatches('/v1.0/x', '/v1a0/x'), 'a dot is a dot');
+  assert.ok(!globMatches('/x', '/x/'));
+});
+
+test('ambiguous targets: dot segments, encoded dots and slashes, backslashes, empty segments, fragments, what the URL parser rewrites', () => {
+  for (const t of ['/a/../b', '/a/./b', '/..', '/a/%2e%2E/b', '/a%2Fb', '/a%5cb', '/a\\b', '//evil/x', '/a//b', '/a#frag', 'x']) assert.ok(ambiguousTarget(t, t), t);
+  assert.match(ambiguousTarget('/a b', '/a%20b')!, /URL parser reads it as/);
+  for (const t of ['/a/b', '/a/b?x=../y', '/a/.well-known', '/a/b.c', '/%41']) assert.equal(ambiguousTarget(t, t), undefined, t);
+});
+
+test('a host no rule names is not limited; one that is must satisfy one of its rules', () => {
+  const rules = [rule({ methods: ['GET'], paths: ['/repos/acme/**'] }), rule({ methods: ['POST'], paths: ['/upload'], maxBodyBytes: 100, requireHeaders: ['content-type'], stripHeaders: ['x-debug'] })];
+  assert.equal(verdict(rules, { host: 'other.example' , method: 'DELETE', target: '/a/../b', forwarded: '/b' }), 'ok');
+  assert.equal(verdict(rules), 'ok');
+  assert.equal(verdict(rules, { method: 'DELETE' }), '403 method-not-allowed');
+  assert.equal(verdict(rules, { target: '/repos/other/x', forwarded: '/repos/other/x' }), '403 path-not-allowed');
+  assert.equal(verdict(rules, { target: '/repos/acme/../other', forwarded: '/repos/other' }), '400 ambiguous-target');
+  assert.equal(verdict(rules, { method: 'POST', target: '/upload', forwarded: '/upload', headers: ['content-type'], contentLength: 100 }), 'ok');
+  assert.equal(verdict(rules, { method: 'POST', target: '/upload', forwarded: '/upload', headers: ['content-type'], contentLength: 101 }), '413 body-too-large');
+  assert.equal(verdict(rules, { method: 'POST', target: '/upload', forwarded: '/upload', headers: [] }), '403 header-required');
+  const ok = judgeRules(rules, shape({ method: 'POST', target: '/upload?x=1', forwarded: '/upload?x=1', headers: ['content-type'] }));
+  assert.deepEqual(ok, { ok: true, strip: ['x-debug'], maxBodyBytes: 100, limited: true });
+  const no = judgeRules(rules, shape({ method: 'PUT' }));
+  assert.ok(!no.ok && no.message.includes('network.requestRules[0] in /s.json') && no.rule === '/s.json: network.requestRules[0]');
+});
