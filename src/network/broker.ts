@@ -28,6 +28,8 @@ export interface Presentation {
   readonly header: string;
   /** `Bearer`, `token`, `Basic` (the value is the password), or none (the header is the value). */
   readonly scheme?: string;
+  /** Basic: the one user name the credential goes with. */
+  readonly username?: string;
 }
 
 export interface BrokeredCredential {
@@ -49,10 +51,10 @@ export interface LiveCredential extends BrokeredCredential {
  * Headers that carry credentials on common APIs. On a bound host each must
  * be absent or carry the session token (a cookie is someone's session).
  */
-export const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization', 'x-api-key', 'api-key', 'x-auth-token', 'x-goog-api-key', 'x-access-token', 'private-token', 'cookie'] as const;
+export const CREDENTIAL_HEADERS = ['authorization', 'authentication', 'proxy-authorization', 'x-api-key', 'api-key', 'apikey', 'x-api-token', 'x-auth-token', 'x-token', 'x-goog-api-key', 'x-access-token', 'private-token', 'x-api-secret', 'x-client-secret', 'cookie'] as const;
 
 /** Query parameters that carry credentials on common APIs (compared in lower case). */
-export const CREDENTIAL_PARAMS = ['key', 'api_key', 'apikey', 'api-key', 'access_token', 'token', 'auth', 'private_token', 'password', 'x-goog-api-key', 'sig', 'signature', 'x-amz-credential', 'x-amz-signature', 'x-amz-security-token'] as const;
+export const CREDENTIAL_PARAMS = ['key', 'api_key', 'apikey', 'api-key', 'access_token', 'token', 'auth', 'private_token', 'password', 'secret', 'client_secret', 'x-goog-api-key', 'sig', 'signature', 'x-amz-credential', 'x-amz-signature', 'x-amz-security-token'] as const;
 
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 /** Random characters a token has at least (62^32 ≈ 2^190). */
@@ -112,7 +114,8 @@ export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts):
   const swapped: string[] = [];
   for (let i = 0; i < r.rawHeaders.length; i += 2) {
     const name = r.rawHeaders[i]!;
-    const lower = name.toLowerCase();
+    // Servers behind CGI, WSGI, Rack or PHP read x_api_key as x-api-key.
+    const lower = name.toLowerCase().replace(/_/g, '-');
     let value = r.rawHeaders[i + 1]!;
     const own = bound.filter((c) => c.presentation.header === lower);
     if (own.length > 0) {
@@ -151,7 +154,7 @@ function swap(c: LiveCredential, value: string): string | undefined {
   if (scheme.toLowerCase() !== 'basic') return m[2] === c.token ? `${m[1]} ${c.real}` : undefined;
   const plain = Buffer.from(m[2]!, 'base64').toString('utf8');
   const colon = plain.indexOf(':');
-  if (colon < 0 || plain.slice(colon + 1) !== c.token) return undefined;
+  if (colon < 0 || plain.slice(colon + 1) !== c.token || plain.slice(0, colon) !== (c.presentation.username ?? '')) return undefined;
   return `${m[1]} ${Buffer.from(`${plain.slice(0, colon)}:${c.real}`, 'utf8').toString('base64')}`;
 }
 
@@ -173,9 +176,10 @@ function safeDecode(s: string): string {
 function credentialParam(target: string): string | undefined {
   const q = target.indexOf('?');
   if (q < 0) return undefined;
-  for (const part of target.slice(q + 1).split('&')) {
+  // `;` separates parameters for some servers too; `key[]` is `key` to PHP and Rack.
+  for (const part of target.slice(q + 1).split(/[&;]/)) {
     const eq = part.indexOf('=');
-    const name = safeDecode(eq < 0 ? part : part.slice(0, eq)).split('\n').pop()!.toLowerCase();
+    const name = safeDecode(eq < 0 ? part : part.slice(0, eq)).split('\n').pop()!.toLowerCase().replace(/\[.*$/, '');
     if ((CREDENTIAL_PARAMS as readonly string[]).includes(name) && eq >= 0 && part.length > eq + 1) return name;
   }
   return undefined;
@@ -191,6 +195,39 @@ function unbound(c: LiveCredential, where: string, position: string): RequestVer
 
 function refusal(reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext', message: string, rule: string, fix: string | null): RequestVerdict {
   return { ok: false, reason, message, rule, fix };
+}
+
+/**
+ * What a response from a bound host must not carry, and what it carries
+ * instead: each real value as it is, the Basic value cordon sent, and the
+ * real value in base64 (and base64url) at each of the three alignments a
+ * longer base64 text can give it (the part of it that does not depend on
+ * the bytes around it). The encoded forms only where the token is as long as
+ * the value (then they line up). Other spellings (escaped, upper case) are
+ * not found.
+ */
+export function scrubPairs(creds: readonly LiveCredential[]): { from: string; to: string }[] {
+  const out: { from: string; to: string }[] = [];
+  for (const c of creds) {
+    out.push({ from: c.real, to: c.token });
+    if (Buffer.byteLength(c.real) !== Buffer.byteLength(c.token)) continue;
+    if (c.presentation.username !== undefined) {
+      out.push({ from: Buffer.from(`${c.presentation.username}:${c.real}`).toString('base64'), to: Buffer.from(`${c.presentation.username}:${c.token}`).toString('base64') });
+    }
+    const real = Buffer.from(c.real);
+    const token = Buffer.from(c.token);
+    for (let a = 0; a < 3; a++) {
+      const start = a === 0 ? 0 : 4;
+      const end = Math.floor((a + real.length) / 3) * 4;
+      if (end - start < 16) continue;
+      for (const enc of ['base64', 'base64url'] as const) {
+        const from = Buffer.concat([Buffer.alloc(a), real]).toString(enc).slice(start, end);
+        const to = Buffer.concat([Buffer.alloc(a), token]).toString(enc).slice(start, end);
+        if (!out.some((p) => p.from === from)) out.push({ from, to });
+      }
+    }
+  }
+  return out;
 }
 
 /** The credentials bound to host:port. */

@@ -29,7 +29,7 @@ export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.Proces
     // A value that would break a header apart, or that a scrubber could not find whole.
     if (/[\r\n\0]/.test(real)) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} holds a line break or NUL; a header value cannot`);
     if (real.length < 8) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} is shorter than 8 characters; cordon brokers secrets, not short words it would find in every response`);
-    out.push({ env: s.env, hosts: s.hosts, presentation: { header: s.header, ...(s.scheme !== undefined ? { scheme: s.scheme } : {}) }, keyPath: s.keyPath, real, token: makeToken(real) });
+    out.push({ env: s.env, hosts: s.hosts, presentation: { header: s.header, ...(s.scheme !== undefined ? { scheme: s.scheme } : {}), ...(s.username !== undefined ? { username: s.username } : {}) }, keyPath: s.keyPath, real, token: makeToken(real) });
   }
   return out;
 }

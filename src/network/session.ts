@@ -103,7 +103,10 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         const command = { emit, rules };
         commands.set(owner, command);
         return {
-          bridge: { relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold },
+          bridge: {
+            relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold,
+            ...(credentials.length ? { carriesSecret: (v: string) => credentials.some((c) => v.includes(c.real)) } : {}),
+          },
           setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
         };

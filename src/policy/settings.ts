@@ -57,6 +57,8 @@ export interface BrokerSetting {
   /** Header name, lower case. */
   readonly header: string;
   readonly scheme?: string;
+  /** With the Basic scheme: the user name sent with the credential (any other is a foreign credential). */
+  readonly username?: string;
   /** `credentials.broker[i]`, in `file`. */
   readonly keyPath: string;
   readonly file: string;
@@ -278,6 +280,7 @@ export const SETTINGS_SHAPE: Shape = obj({
       hosts: arr(str),
       header: str,
       scheme: str,
+      username: str,
     }, ['env', 'hosts', 'header'])),
   }),
   ignoreViolations: rec(arr(str)),
@@ -398,6 +401,10 @@ function brokerSetting(b: Record<string, any>, i: number, file: string): BrokerS
   if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(header)) throw bad(`.header: ${JSON.stringify(b.header)} is not a header name`);
   if (NOT_A_CREDENTIAL_HEADER.has(header)) throw bad(`.header: ${header} frames or routes the request; name the header the service reads the credential from (authorization, x-api-key, …)`);
   if (b.scheme !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(b.scheme)) throw bad(`.scheme: ${JSON.stringify(b.scheme)} is not an authentication scheme (Bearer, token, Basic, …)`);
+  const basic = String(b.scheme ?? '').toLowerCase() === 'basic';
+  if (basic && b.username === undefined) throw bad('.username: Basic authentication sends a user name with the credential; name it (GitHub: "x-access-token"), so that no other (an account of someone else\'s) can ride with it');
+  if (!basic && b.username !== undefined) throw bad('.username: only the Basic scheme sends a user name');
+  if (basic && String(b.username).includes(':')) throw bad('.username: a Basic user name cannot hold ":"');
   const from = b.from ?? { env };
   const kinds = ['env', 'file', 'command'].filter((k) => from[k] !== undefined);
   if (kinds.length !== 1) throw bad('.from: name one source: {"env": NAME}, {"file": PATH} or {"command": [PROGRAM, ARGS…]}');
@@ -407,7 +414,7 @@ function brokerSetting(b: Record<string, any>, i: number, file: string): BrokerS
   const hosts = parseAllowedDomains(b.hosts, `${keyPath}.hosts`, file);
   if (hosts.length === 0) throw bad('.hosts is empty: name the hosts the credential is for');
   if (hosts.some((h) => h.pattern.kind === 'any')) throw bad('.hosts: "*" would send the credential anywhere; name its hosts');
-  return { env, from: from.env !== undefined ? { env: from.env } : from.file !== undefined ? { file: from.file } : { command: from.command.map(String) }, hosts, header, ...(b.scheme !== undefined ? { scheme: b.scheme } : {}), keyPath, file };
+  return { env, from: from.env !== undefined ? { env: from.env } : from.file !== undefined ? { file: from.file } : { command: from.command.map(String) }, hosts, header, ...(b.scheme !== undefined ? { scheme: b.scheme } : {}), ...(basic ? { username: String(b.username) } : {}), keyPath, file };
 }
 
 function tlsSettings(t: Record<string, any>, file: string): TlsSettings {

@@ -17,7 +17,7 @@ import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './
 import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent, Termination } from './types.js';
-import { boundTo, judgeRequest, type LiveCredential } from '../network/broker.js';
+import { boundTo, judgeRequest, scrubPairs, type LiveCredential } from '../network/broker.js';
 import { scrubStream, scrubText } from './scrub.js';
 import { judgeRules, rulesFor, type RequestRule } from '../network/request-rules.js';
 import { PROTOCOL } from '../protocol.js';
@@ -284,7 +284,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const d: Decision = await o.decide({ host: target.host, port: target.port, via: 'connect', ...(owner !== undefined ? { owner } : {}) });
     const t = o.terminate;
     const opened = d.allow && t !== undefined && t.covers(target.host, target.port);
-    const ruled = d.allow && !opened && (o.requestRules?.length ?? 0) > 0 && rulesFor(o.requestRules!, target.host, target.port).length > 0;
+    // Requests a rule judges, or that a credential is bound to (foreign keys refused), must be seen: such a tunnel is opened or refused.
+    const ruled = d.allow && !opened && (rulesFor(o.requestRules ?? [], target.host, target.port).length > 0 || boundTo(o.credentials ?? [], target.host, target.port).length > 0);
     if (d.allow && !opened && (o.refuseOpaque || ruled)) {
       const refusal = ruled ? rulesHidden(target, d.dial.address) : opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
       emit(owner, 'connect', target.host, target.port, refusal);
@@ -439,8 +440,10 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       return rawRefuse(s, 403, 'host-mismatch', message);
     }
     const d = await o.decide({ host: t.host, port: t.port, via, ...(owner !== undefined ? { owner } : {}) });
-    emit(owner, via, t.host, t.port, d);
-    if (!d.allow) return rawRefuse(s, 403, d.reason, d.message);
+    if (!d.allow) {
+      emit(owner, via, t.host, t.port, d);
+      return rawRefuse(s, 403, d.reason, d.message);
+    }
     if (gone) return; // gone while the decision was pending: nothing is sent for it
     const refusedUpgrade = (status: number, v: { reason: string; message: string; rule: string; fix: string | null }) => {
       o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: req.url ?? '' } });
@@ -451,12 +454,20 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (rules && !rules.ok) return refusedUpgrade(rules.status, rules);
     const cred = o.credentials?.length ? judgeRequest(o.credentials, { host: t.host, port: t.port, verified: secure, rawHeaders: req.rawHeaders, target: req.url }) : undefined;
     if (cred && !cred.ok) return refusedUpgrade(403, cred);
+    // A host a credential is bound to: its answer and its messages are scrubbed, which needs tokens as long as their
+    // values (frames keep their lengths) and no compression of the messages (the extension offer is taken out).
+    const scrub = secure ? boundTo(o.credentials ?? [], t.host, t.port) : [];
+    if (scrub.some((c) => Buffer.byteLength(c.real) !== Buffer.byteLength(c.token))) {
+      return refusedUpgrade(400, { reason: 'upgrade-refused', message: `cordon: the WebSocket upgrade on ${t.host}:${t.port} was refused: a credential bound to this host is too short for its messages to be scrubbed in place`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null });
+    }
     const raw = cred?.ok ? cred.headers : req.rawHeaders;
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(rules?.ok && rules.strip.includes(name))) headers.push(raw[i]!, raw[i + 1]!);
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(rules?.ok && rules.strip.includes(name)) && !(scrub.length > 0 && name === 'sec-websocket-extensions')) headers.push(raw[i]!, raw[i + 1]!);
     }
+    o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(cred?.ok && cred.swapped.length > 0 ? { credentials: cred.swapped } : {}) });
+    const pairs = scrubPairs(scrub);
     const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
     s.once('close', () => up.destroy());
@@ -467,17 +478,32 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       rawRefuse(s, 502, bad?.reason ?? 'upstream-failed', bad?.message ?? `cordon: ${authority} (${d.dial.address}) failed: ${e.message}`);
     });
     up.on('response', (ur) => {
-      // Not switched: the answer goes back as it came, and the connection ends.
-      s.write(rawHead(ur));
+      if (scrub.length > 0) {
+        // Not switched, by a bound host: its answer could carry the credential, and it is not read here.
+        ur.destroy();
+        return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} answered the WebSocket upgrade with ${ur.statusCode ?? '?'}, not 101; a host a credential is bound to is answered through cordon only when it switches`);
+      }
+      // Not switched: the answer goes back, its body delimited by the end of the connection.
+      s.write(rawHead(ur, ['transfer-encoding', 'connection', 'keep-alive'], ['Connection: close']));
       ur.pipe(s);
     });
     up.on('upgrade', (ur, us, uhead) => {
       up.setTimeout(0);
       if (s.destroyed) return void us.destroy();
-      s.write(rawHead(ur));
-      if (uhead.length > 0) s.write(uhead);
+      if (scrub.length > 0 && ur.headers['sec-websocket-extensions'] !== undefined) {
+        // An extension (compression) nobody offered: its messages could not be scrubbed.
+        us.destroy();
+        return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} switched with an extension that was not offered`);
+      }
+      s.write(scrub.length > 0 ? scrubText(rawHead(ur), pairs) : rawHead(ur));
       if (head.length > 0) us.write(head);
-      tunnel(s, us, idleMs);
+      if (scrub.length === 0) {
+        if (uhead.length > 0) s.write(uhead);
+        return tunnel(s, us, idleMs);
+      }
+      const scrubber = scrubStream(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
+      if (uhead.length > 0) scrubber.write(uhead);
+      joinScrubbed(s, us, scrubber, idleMs);
     });
     up.end();
   }
@@ -531,7 +557,7 @@ const SCRUBBABLE = 'gzip, deflate, br';
  * cannot open is not sent (502 unscrubbable-response).
  */
 function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, creds: readonly LiveCredential[], method: string, onUnscrubbable: () => void): void {
-  const pairs = creds.map((c) => ({ from: c.real, to: c.token }));
+  const pairs = scrubPairs(creds);
   const encoding = String(ur.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   const decoder: Transform | undefined | null = encoding === 'identity' || encoding === '' ? undefined : encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
   const bodiless = method === 'HEAD' || ur.statusCode === 204 || ur.statusCode === 304 || (ur.statusCode ?? 0) < 200;
@@ -584,8 +610,8 @@ function opaqueRefused(target: { host: string; port: number }, address: string, 
 export function rulesHidden(target: { host: string; port: number }, address: string): Extract<Decision, { allow: false }> {
   return {
     allow: false, reason: 'opaque-tunnel', address,
-    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: network.requestRules judge this host's requests, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
-    rule: 'network.requestRules', fix: 'network.tlsTerminate',
+    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: network.requestRules or a brokered credential judge this host's requests, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
+    rule: 'network.requestRules, credentials.broker', fix: 'network.tlsTerminate',
   };
 }
 
@@ -595,11 +621,24 @@ function spelled(url: string): string {
   return rest === '' ? '/' : rest;
 }
 
-/** A response head as the server sent it (status line and raw headers), for a client whose connection is taken over. */
-function rawHead(r: IncomingMessage): string {
+/** A response head as the server sent it (status line and raw headers, less `drop`, plus `add`), for a client whose connection is taken over. */
+function rawHead(r: IncomingMessage, drop: readonly string[] = [], add: readonly string[] = []): string {
   const lines = [`HTTP/${r.httpVersion} ${r.statusCode ?? 502} ${r.statusMessage ?? ''}`];
-  for (let i = 0; i < r.rawHeaders.length; i += 2) lines.push(`${r.rawHeaders[i]!}: ${r.rawHeaders[i + 1]!}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
+  for (let i = 0; i < r.rawHeaders.length; i += 2) if (!drop.includes(r.rawHeaders[i]!.toLowerCase())) lines.push(`${r.rawHeaders[i]!}: ${r.rawHeaders[i + 1]!}`);
+  return `${[...lines, ...add].join('\r\n')}\r\n\r\n`;
+}
+
+/** tunnel(), with the server's bytes through `scrubber` on their way to the client. */
+function joinScrubbed(client: Socket, server: Socket, scrubber: Transform, idleMs: number): void {
+  const teardown = () => { client.destroy(); server.destroy(); scrubber.destroy(); };
+  for (const x of [client, server]) {
+    x.on('error', teardown);
+    x.setTimeout(idleMs, teardown);
+    x.once('close', teardown);
+  }
+  scrubber.on('error', teardown);
+  server.pipe(scrubber).pipe(client);
+  client.pipe(server);
 }
 
 /** "host:port", "[v6]:port" → parts; undefined when malformed. */

@@ -33,6 +33,8 @@ export interface Bridge {
   readonly env?: Readonly<Record<string, string>>;
   /** Variables the command never gets (where a brokered credential's real value is read from). */
   readonly withhold?: readonly string[];
+  /** Whether a value carries a brokered credential's real value: a variable that does is withheld too, whatever its name. */
+  readonly carriesSecret?: (value: string) => boolean;
 }
 
 /** Everything that decides what the sandbox can do comes from the plan (bubblewrap, its options, the helper's, the seccomp program); these say how to run it. */
@@ -84,7 +86,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
-  const env = sandboxEnv(opts.env, { ...plan.env, ...opts.bridge?.env }, [...plan.withheld, ...(opts.bridge?.withhold ?? [])]);
+  const copies = opts.bridge?.carriesSecret ? Object.keys(opts.env).filter((k) => opts.env[k] !== undefined && opts.bridge!.carriesSecret!(opts.env[k]!)) : [];
+  const env = sandboxEnv(opts.env, { ...plan.env, ...opts.bridge?.env }, [...plan.withheld, ...(opts.bridge?.withhold ?? []), ...copies]);
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];

@@ -55,7 +55,7 @@ describe('brokered credentials', { skip }, () => {
   for (const { who, as } of runners) {
     let n = 0;
     /** Runs `script` under cordon: api's credential brokered (Bearer in Authorization unless `broker` says otherwise). */
-    const cordon = async (script: string, opts: { broker?: object; env?: Record<string, string>; files?: Record<string, string> } = {}) => {
+    const cordon = async (script: string, opts: { broker?: object; env?: Record<string, string>; files?: Record<string, string>; settings?: { network: object } } = {}) => {
       const dir = join(root, `${who.replace(/\W+/g, '-')}-${n++}`);
       const proj = join(dir, 'proj');
       const home = join(dir, 'home');
@@ -63,7 +63,7 @@ describe('brokered credentials', { skip }, () => {
       mkdirSync(home, { recursive: true });
       const api = w.host('api').fqdn;
       const settings = {
-        network: { allowedDomains: [api, w.host('evil').fqdn], tlsTerminate: { extraCaCertPaths: [w.caCert] } },
+        network: opts.settings?.network ?? { allowedDomains: [api, w.host('evil').fqdn], tlsTerminate: { extraCaCertPaths: [w.caCert] } },
         credentials: { broker: [{ env: 'SVC_TOKEN', hosts: [api], header: 'authorization', scheme: 'Bearer', ...opts.broker }] },
       };
       const settingsFile = join(dir, 'settings.json');
@@ -155,11 +155,89 @@ describe('brokered credentials', { skip }, () => {
         assert.deepEqual(reasons, ['foreign-credential', 'credential-to-unbound-host', 'credential-to-unbound-host', 'credential-in-cleartext']);
       });
 
+      it('a WebSocket to a bound host: the real value goes in, and what the server reflects (its 101 head, its messages) comes back as the token; an upgrade it does not switch is not passed on', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const py = [
+          'import os, socket, ssl, struct',
+          'tok = os.environ["SVC_TOKEN"].encode()',
+          'def upgrade(path):',
+          '    s = socket.create_connection(("127.0.0.1", 3128))',
+          `    s.sendall(b"CONNECT ${api.fqdn}:443 HTTP/1.1\\r\\nHost: ${api.fqdn}:443\\r\\n\\r\\n")`,
+          '    while not s.recv(4096).endswith(b"\\r\\n\\r\\n"): pass',
+          `    t = ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
+          `    t.sendall(b"GET " + path + b" HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nAuthorization: Bearer " + tok + b"\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Extensions: permessage-deflate\\r\\n\\r\\n")`,
+          '    out = b""',
+          '    t.settimeout(3)',
+          '    try:',
+          '        while b"auth=" not in out or not out.endswith(b"\\n"):',
+          '            c = t.recv(4096)',
+          '            if not c: break',
+          '            out += c',
+          '    except socket.timeout: pass',
+          '    return out',
+          'for path in (b"/ws", b"/no-switch"):',
+          '    out = upgrade(path)',
+          '    print(path.decode(), out.split(b"\\r\\n")[0].decode(), "real" if b"REAL0secret" in out else "token" if tok in out else "neither")',
+        ].join('\n');
+        const r = await cordon('python3 ws.py', { files: { 'ws.py': py } });
+        assert.equal(r.stdout, '/ws HTTP/1.1 101 Switching Protocols token\n/no-switch HTTP/1.1 502 Bad Gateway neither\n', r.stderr);
+        const ups = await requests('api');
+        assert.deepEqual(ups.map((x) => [x.path, x.headers?.authorization, x.headers?.['sec-websocket-extensions']]), [['/ws', `Bearer ${REAL}`, undefined], ['/no-switch', `Bearer ${REAL}`, undefined]]);
+      });
+
+      it('Basic: the user name is the configured one, a foreign one (someone else\'s account) is refused; a reflected Basic value comes back as the token\'s', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const b64 = (s: string) => Buffer.from(s).toString('base64');
+        const r = await cordon([
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -u "sk-attacker-0000000000:$SVC_TOKEN" --data-binary private https://${api.fqdn}/upload`,
+          `curl -sS -u "x-access-token:$SVC_TOKEN" https://${api.fqdn}/echo > echo.json`,
+          'if grep -q "$(printf "x-access-token:%s" "$SVC_TOKEN" | base64 -w0)" echo.json; then echo token-pair; fi',
+          `grep -c "${b64(`x-access-token:${REAL}`)}" echo.json`,
+        ].join('\n'), { broker: { scheme: 'Basic', username: 'x-access-token' } });
+        assert.equal(r.stdout, '403\ntoken-pair\n0\n', r.stderr);
+        assert.deepEqual((await requests('api')).map((x) => x.path), ['/echo']);
+      });
+
+      it('a bound host reached on a port its termination does not cover, or through SOCKS5, is refused: its foreign keys would pass unseen', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon(`curl -sS -o /dev/null -w '%{http_code}\\n' --cacert ${w.caCert} -H 'Authorization: Bearer sk-attacker-0000000000000000' https://${api.fqdn}:8443/upload; curl -sS --proxy "$CORDON_SOCKS_PROXY" -o /dev/null http://${api.fqdn}/x; echo "socks=$?"`, {
+          settings: { network: { allowedDomains: [api.fqdn], tlsTerminate: { domains: [`${api.fqdn}:443`], extraCaCertPaths: [w.caCert] } } },
+        });
+        assert.match(r.stdout, /^(000|403)\nsocks=97\n$/, r.stderr);
+        assert.deepEqual(await requests('api'), []);
+      });
+
+      it('foreign credentials in the spellings servers also read: underscores in header names, ; in queries, key[] and other names', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const f = 'sk-attacker-0000000000000000';
+        const r = await cordon([
+          `-H 'x_api_key: ${f}'`, `-H 'apikey: ${f}'`, `-H 'Authentication: Bearer ${f}'`, `-H 'X-API-Token: ${f}'`,
+          `'https://${api.fqdn}/u?a=1;key=${f}'`, `'https://${api.fqdn}/u?key%5B%5D=${f}'`, `'https://${api.fqdn}/u?client_secret=${f}'`,
+        ].map((a) => `curl -sS -g -o /dev/null -w '%{http_code} ' ${a.startsWith('-H') ? `${a} https://${api.fqdn}/u` : a}`).join('\n') + '\necho');
+        assert.equal(r.stdout, '403 '.repeat(7) + '\n', r.stderr);
+        assert.deepEqual(await requests('api'), []);
+      });
+
+      it('nothing else carries the real value in: another variable holding it is withheld, and a file it is read from is unreadable inside', T, async () => {
+        const api = w.host('api');
+        const secretFile = join(root, `${who.replace(/\W+/g, '-')}-denied-secret`);
+        writeFileSync(secretFile, `${REAL}\n`, { mode: 0o644 });
+        if (as) chownSync(secretFile, as.uid, as.gid);
+        const r = await cordon(`printf 'copy=%s\\n' "\${OTHER_COPY-unset}"; cat ${secretFile} 2>/dev/null | grep -c REAL0secret; curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/f`, {
+          broker: { from: { file: secretFile } }, env: { OTHER_COPY: `prefix ${REAL} suffix` },
+        });
+        assert.equal(r.stdout, 'copy=unset\n0\n200\n', r.stderr);
+      });
+
       it('git over HTTPS with the token as its password (Basic): the server gets the real one, the clone works', T, async () => {
         const api = w.host('api');
         w.clearRecords();
         const r = await cordon(`git clone -q "https://x-access-token:$SVC_TOKEN@${api.fqdn}/private/private.git" c && git -C c log -1 --format=%s`, {
-          broker: { scheme: 'Basic' },
+          broker: { scheme: 'Basic', username: 'x-access-token' },
           env: { GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' },
         });
         assert.equal(r.stdout, 'private commit\n', r.stderr);

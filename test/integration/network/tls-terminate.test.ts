@@ -176,6 +176,8 @@ describe('TLS termination', { skip }, () => {
           '    return t, head.decode("latin-1").split("\\r\\n")[0]',
           `t, status = upgrade("${api.fqdn}")`,
           'print(status)',
+          'line = b""',
+          'while not line.endswith(b"\\n"): line += t.recv(1)',
           'for msg in (b"ping one", b"ping two"):',
           '    t.sendall(msg); print(t.recv(100).decode())',
           `t, status = upgrade("${evil.fqdn}")`,

@@ -90,14 +90,19 @@ function head(buf: Buffer): string {
 
 /**
  * An Upgrade request (a WebSocket handshake, say): recorded as a request with
- * its Upgrade header, answered 101, and every byte after it echoed back
- * until the client ends (enough to prove a byte stream both ways).
+ * its Upgrade header and headers, answered 101 with the Authorization it got
+ * (`X-Echo-Auth`, and again as the first line of the stream: a server that
+ * reflects a credential), and every byte after it echoed back until the
+ * client ends. At `/no-switch` it answers 400 instead, its body the
+ * Authorization it got.
  */
 function upgradeEcho(proto: 'http' | 'https', file: string | undefined) {
   return (req: IncomingMessage, sock: Socket, head: Buffer): void => {
-    record(file, { proto, event: 'request', port: sock.localPort ?? null, peer: addr(sock.remoteAddress), host: req.headers.host, method: req.method, path: req.url, httpVersion: req.httpVersion, upgrade: req.headers.upgrade ?? null, bytes: 0 });
+    record(file, { proto, event: 'request', port: sock.localPort ?? null, peer: addr(sock.remoteAddress), host: req.headers.host, method: req.method, path: req.url, httpVersion: req.httpVersion, headers: req.headers, upgrade: req.headers.upgrade ?? null, bytes: 0 });
     sock.on('error', () => undefined);
-    sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\nConnection: Upgrade\r\n\r\n`);
+    const auth = String(req.headers.authorization ?? '');
+    if (req.url === '/no-switch') return void sock.end(`HTTP/1.1 400 Bad Request\r\nContent-Length: ${Buffer.byteLength(auth)}\r\nConnection: close\r\n\r\n${auth}`);
+    sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\nConnection: Upgrade\r\nX-Echo-Auth: ${auth}\r\n\r\nauth=${auth}\n`);
     if (head.length > 0) sock.write(head);
     sock.pipe(sock);
   };

@@ -1,0 +1,103 @@
+/**
+ * Request rules (network.requestRules; src/network/request-rules.ts) with
+ * real curl inside real cordon against the world's servers, as root and as
+ * an unprivileged user: through TLS termination and plain HTTP, what a rule
+ * does not allow is refused with a status and reason and never reaches the
+ * host (read from the host's records); a tunnel that would hide the requests
+ * is refused.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, testUser } from '../../helpers/cordon.js';
+import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+
+const skip = worldSkipReason();
+const T = { timeout: 60_000 };
+const user = testUser();
+const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
+
+describe('request rules', { skip }, () => {
+  let w: World;
+  let root: string;
+  before(async () => {
+    w = await createWorld();
+    root = realpathSync(mkdtempSync('/var/tmp/cordon-rules-'));
+    chmodSync(root, 0o755);
+  });
+  after(async () => {
+    await w?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  const requests = async (pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host('api')).filter((x) => x.event === 'request' && pred(x)); };
+
+  for (const { who, as } of runners) {
+    let n = 0;
+    const cordon = async (network: object, script: string) => {
+      const dir = join(root, `${who.replace(/\W+/g, '-')}-${n++}`);
+      const proj = join(dir, 'proj');
+      const home = join(dir, 'home');
+      mkdirSync(proj, { recursive: true });
+      mkdirSync(home, { recursive: true });
+      const settingsFile = join(dir, 'settings.json');
+      const api = w.host('api').fqdn;
+      writeFileSync(settingsFile, JSON.stringify({ network: { allowedDomains: [api], requestRules: [{ hosts: [api], methods: ['GET', 'POST'], paths: ['/allowed/**', '/echo'], maxBodyBytes: 64, stripHeaders: ['x-debug'] }], ...network } }));
+      const audit = join(dir, 'audit.jsonl');
+      if (as) for (const p of [dir, proj, home, settingsFile]) chownSync(p, as.uid, as.gid);
+      const argv = [process.execPath, CLI, '--settings', settingsFile, '--audit-log', audit, '--', '/bin/sh', '-c', script];
+      const r = await w.run(as ? ['runuser', '-u', as.name, '--', 'env', `HOME=${home}`, ...argv] : argv, { cwd: proj, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' }, timeoutMs: 45_000 });
+      let events: { type: string; reason?: string }[] = [];
+      try { events = readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { /* the run failed before */ }
+      return { ...r, events };
+    };
+    const tls = () => ({ tlsTerminate: { extraCaCertPaths: [w.caCert] } });
+    /** Each request: its status, the label after it. */
+    const tries = (scheme: string) => {
+      const api = w.host('api').fqdn;
+      const c = (label: string, args: string) => `curl -sS --path-as-is -o /dev/null -w '%{http_code} ${label}\\n' ${args}`;
+      return [
+        c('allowed', `${scheme}://${api}/allowed/x`),
+        c('method', `-X DELETE ${scheme}://${api}/allowed/x`),
+        c('path', `${scheme}://${api}/admin`),
+        c('dots', `${scheme}://${api}/allowed/../admin`),
+        c('encoded', `${scheme}://${api}/allowed/%2e%2e/admin`),
+        c('sized', `--data-binary @big ${scheme}://${api}/echo`),
+        c('chunked', `-H 'Transfer-Encoding: chunked' --data-binary @big ${scheme}://${api}/echo`),
+        `curl -sS -H 'X-Debug: secret-debug' -H 'X-Kept: kept' ${scheme}://${api}/echo | grep -o 'x-debug\\|x-kept' | tr '\\n' ' '; echo`,
+      ].join('\n');
+    };
+    const expected = 'allowed 200\nmethod 403\npath 403\ndots 400\nencoded 400\nsized 413\nchunked 413\nx-kept \n';
+    const swap = (out: string) => out.replace(/^(\d{3}) (\w+)$/gm, '$2 $1');
+
+    describe(`as ${who}`, () => {
+      for (const scheme of ['https', 'http']) {
+        it(`${scheme === 'https' ? 'through TLS termination' : 'plain HTTP'}: methods, paths, ambiguous targets, body sizes (stated and chunked) and stripped headers`, T, async () => {
+          w.clearRecords();
+          const r = await cordon(scheme === 'https' ? tls() : {}, `head -c 100 /dev/zero > big\n${tries(scheme)}`);
+          assert.equal(swap(r.stdout), expected, r.stderr);
+          const reqs = await requests();
+          // The chunked body over the limit was cut off upstream: the host saw at most its first part, never a complete request.
+          const complete = reqs.filter((x) => !(x.path === '/echo' && x.method === 'POST' && x.bytes !== 100 && x.bytes !== 0));
+          assert.deepEqual(complete.filter((x) => x.method !== 'POST').map((x) => `${x.method} ${x.path}`), ['GET /allowed/x', 'GET /echo']);
+          assert.ok(!reqs.some((x) => x.method === 'POST' && x.bytes === 100), 'no body over the limit arrived whole');
+          const echo = reqs.find((x) => x.path === '/echo' && x.method === 'GET');
+          assert.equal(echo?.headers?.['x-debug'], undefined, 'the stripped header never left');
+          assert.equal(echo?.headers?.['x-kept'], 'kept');
+          const reasons = r.events.filter((e) => e.type === 'request.refused').map((e) => e.reason);
+          assert.deepEqual(reasons, ['method-not-allowed', 'path-not-allowed', 'ambiguous-target', 'ambiguous-target', 'body-too-large', 'body-too-large']);
+        });
+      }
+
+      it('a tunnel that would hide a ruled host\'s requests is refused: CONNECT without termination, and SOCKS5', T, async () => {
+        const api = w.host('api').fqdn;
+        w.clearRecords();
+        const r = await cordon({}, `curl -sS -o /dev/null -w '%{http_code}\\n' --cacert ${w.caCert} https://${api}/allowed/x; curl -sS --proxy "$CORDON_SOCKS_PROXY" -o /dev/null http://${api}/allowed/x; echo "socks=$?"`);
+        assert.match(r.stdout, /^(000|403)\nsocks=97\n$/, r.stderr);
+        assert.match(r.stderr, /network\.requestRules judge this host's requests, and a tunnel cordon does not open would hide them/);
+        assert.deepEqual(await requests(), []);
+      });
+    });
+  }
+});
