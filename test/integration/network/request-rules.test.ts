@@ -8,15 +8,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, testUser } from '../../helpers/cordon.js';
+import { netRunner, RUNNERS } from '../../helpers/net-run.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
-const user = testUser();
-const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
 
 describe('request rules', { skip }, () => {
   let w: World;
@@ -33,24 +31,12 @@ describe('request rules', { skip }, () => {
 
   const requests = async (pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host('api')).filter((x) => x.event === 'request' && pred(x)); };
 
-  for (const { who, as } of runners) {
-    let n = 0;
-    const cordon = async (network: object, script: string) => {
-      const dir = join(root, `${who.replace(/\W+/g, '-')}-${n++}`);
-      const proj = join(dir, 'proj');
-      const home = join(dir, 'home');
-      mkdirSync(proj, { recursive: true });
-      mkdirSync(home, { recursive: true });
-      const settingsFile = join(dir, 'settings.json');
+  for (const runner of RUNNERS) {
+    const { who } = runner;
+    const run = netRunner(() => w, () => root, runner);
+    const cordon = (network: object, script: string) => {
       const api = w.host('api').fqdn;
-      writeFileSync(settingsFile, JSON.stringify({ network: { allowedDomains: [api], requestRules: [{ hosts: [api], methods: ['GET', 'POST'], paths: ['/allowed/**', '/echo'], maxBodyBytes: 64, stripHeaders: ['x-debug'] }], ...network } }));
-      const audit = join(dir, 'audit.jsonl');
-      if (as) for (const p of [dir, proj, home, settingsFile]) chownSync(p, as.uid, as.gid);
-      const argv = [process.execPath, CLI, '--settings', settingsFile, '--audit-log', audit, '--', '/bin/sh', '-c', script];
-      const r = await w.run(as ? ['runuser', '-u', as.name, '--', 'env', `HOME=${home}`, ...argv] : argv, { cwd: proj, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' }, timeoutMs: 45_000 });
-      let events: { type: string; reason?: string }[] = [];
-      try { events = readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { /* the run failed before */ }
-      return { ...r, events };
+      return run({ network: { allowedDomains: [api], requestRules: [{ hosts: [api], methods: ['GET', 'POST'], paths: ['/allowed/**', '/echo'], maxBodyBytes: 64, stripHeaders: ['x-debug'] }], ...network } }, script);
     };
     const tls = () => ({ tlsTerminate: { extraCaCertPaths: [w.caCert] } });
     /** Each request: its status, the label after it. */
@@ -95,7 +81,7 @@ describe('request rules', { skip }, () => {
         w.clearRecords();
         const r = await cordon({}, `curl -sS -o /dev/null -w '%{http_code}\\n' --cacert ${w.caCert} https://${api}/allowed/x; curl -sS --proxy "$CORDON_SOCKS_PROXY" -o /dev/null http://${api}/allowed/x; echo "socks=$?"`);
         assert.match(r.stdout, /^(000|403)\nsocks=97\n$/, r.stderr);
-        assert.match(r.stderr, /network\.requestRules judge this host's requests, and a tunnel cordon does not open would hide them/);
+        assert.match(r.stderr, /network\.requestRules or a brokered credential judge this host's requests, and a tunnel cordon does not open would hide them/);
         assert.deepEqual(await requests(), []);
       });
     });

@@ -10,35 +10,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, testUser } from '../../helpers/cordon.js';
+import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
-const user = testUser();
-const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
 
-/** Python: a CONNECT tunnel through the HTTP proxy, its answer read. */
-const PY_CONNECT = [
-  'import re, socket, ssl, time',
-  'def via_connect(host, port):',
-  '    s = socket.create_connection(("127.0.0.1", 3128))',
-  '    s.sendall(b"CONNECT %s:%d HTTP/1.1\\r\\nHost: %s:%d\\r\\n\\r\\n" % (host.encode(), port, host.encode(), port))',
-  '    head = b""',
-  '    while not head.endswith(b"\\r\\n\\r\\n"):',
-  '        c = s.recv(1)',
-  '        if not c: break',
-  '        head += c',
-  '    return s, head.decode("latin-1")',
-  'def read_all(s):',
-  '    out = b""',
-  '    while True:',
-  '        c = s.recv(65536)',
-  '        if not c: return out',
-  '        out += c',
-].join('\n');
 
 describe('TLS termination', { skip }, () => {
   let w: World;
@@ -65,31 +44,11 @@ describe('TLS termination', { skip }, () => {
 
   const got = async (host: string, pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host(host)).filter(pred); };
 
-  for (const { who, as } of runners) {
-    let n = 0;
-    /** Runs `script` under cordon with these settings (and --audit-log); the events come back parsed. */
-    const cordon = async (settings: object, script: string, files: Record<string, string> = {}) => {
-      const dir = join(root, `${who.replace(/\W+/g, '-')}-${n++}`);
-      const proj = join(dir, 'proj');
-      const home = join(dir, 'home');
-      mkdirSync(proj, { recursive: true });
-      mkdirSync(home, { recursive: true });
-      const settingsFile = join(dir, 'settings.json');
-      writeFileSync(settingsFile, JSON.stringify(settings));
-      const audit = join(dir, 'audit.jsonl');
-      for (const [name, text] of Object.entries(files)) writeFileSync(join(proj, name), text);
-      if (as) for (const p of [dir, proj, home, settingsFile, ...Object.keys(files).map((f) => join(proj, f))]) chownSync(p, as.uid, as.gid);
-      const argv = [process.execPath, CLI, '--settings', settingsFile, '--audit-log', audit, '--', '/bin/sh', '-c', script];
-      const r = await w.run(as ? ['runuser', '-u', as.name, '--', 'env', `HOME=${home}`, ...argv] : argv, {
-        cwd: proj,
-        // No trust of the world's CA from the caller: what the command trusts is what cordon gives it.
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
-        timeoutMs: 45_000,
-      });
-      let events: { type: string; via?: string; tls?: string; host?: string; reason?: string; port?: number }[] = [];
-      try { events = readFileSync(audit, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)); } catch { /* no log: the run failed before */ }
-      return { ...r, events };
-    };
+  for (const runner of RUNNERS) {
+    const { who } = runner;
+    /** Runs `script` under cordon with these settings (and --audit-log); no trust of the world's CA but what cordon gives. */
+    const run = netRunner(() => w, () => root, runner);
+    const cordon = (settings: object, script: string, files: Record<string, string> = {}) => run(settings, script, { files });
     const net = (extra: object = {}, allowed: string[] = ['api', 'evil']) => ({ network: { allowedDomains: allowed.map((h) => w.host(h).fqdn), tlsTerminate: { extraCaCertPaths: [w.caCert], ...extra } } });
 
     describe(`as ${who}`, () => {
@@ -135,7 +94,7 @@ describe('TLS termination', { skip }, () => {
         const evil = w.host('evil');
         w.clearRecords();
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           `s, head = via_connect("${api.fqdn}", 443)`,
           'ctx = ssl.create_default_context()',
           `t = ctx.wrap_socket(s, server_hostname="${api.fqdn}")`,
@@ -162,7 +121,7 @@ describe('TLS termination', { skip }, () => {
         w.clearRecords();
         const key = 'dGhlIHNhbXBsZSBub25jZQ==';
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           'ctx = ssl.create_default_context()',
           'def upgrade(host):',
           `    s, head = via_connect("${api.fqdn}", 443)`,
@@ -196,7 +155,7 @@ describe('TLS termination', { skip }, () => {
         w.clearRecords();
         const smuggled = `GET /smuggled HTTP/1.1\\r\\nHost: ${evil.fqdn}\\r\\n\\r\\n`;
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           `inner = b"${smuggled}"`,
           'chunked = b"%x\\r\\n" % len(inner) + inner + b"\\r\\n0\\r\\n\\r\\n"',
           `s, head = via_connect("${api.fqdn}", 443)`,
@@ -218,7 +177,7 @@ describe('TLS termination', { skip }, () => {
         const api = w.host('api');
         w.clearRecords();
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           'def upgrade(extra):',
           `    s, head = via_connect("${api.fqdn}", 443)`,
           `    t = ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
@@ -237,7 +196,7 @@ describe('TLS termination', { skip }, () => {
       it('a terminated tunnel that sends no request is closed at the handshake deadline, and frees its slot', T, async () => {
         const api = w.host('api');
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           `a, head = via_connect("${api.fqdn}", 443)`,
           `ta = ssl.create_default_context().wrap_socket(a, server_hostname="${api.fqdn}")`,
           'start = time.monotonic()',
@@ -267,7 +226,7 @@ describe('TLS termination', { skip }, () => {
         const api = w.host('api');
         const evil = w.host('evil');
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           `s, head = via_connect("${api.fqdn}", 7)`,
           's.sendall(b"SSH-2.0-probe\\r\\n")',
           's.settimeout(5)',
@@ -290,7 +249,7 @@ describe('TLS termination', { skip }, () => {
       it('maxTunnels caps the terminated tunnels open at once: past it a CONNECT gets 503 too-many-tunnels', T, async () => {
         const api = w.host('api');
         const py = [
-          PY_CONNECT,
+          PY_TUNNELS,
           `a, head = via_connect("${api.fqdn}", 443)`,
           'print("first:", head.split("\\r\\n")[0])',
           `b, head = via_connect("${api.fqdn}", 443)`,

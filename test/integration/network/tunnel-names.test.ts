@@ -10,41 +10,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CLI, testUser } from '../../helpers/cordon.js';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
-const user = testUser();
-const runners = [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
 
-/**
- * Python run inside: via_connect(host, port) opens a CONNECT tunnel through
- * the HTTP proxy (its answer read), via_socks(host, port) a SOCKS5 one, and
- * read_all(s) reads a socket to its end.
- */
-const PY_TUNNELS = [
-  'import socket, struct',
-  'def via_connect(host, port):',
-  '    s = socket.create_connection(("127.0.0.1", 3128))',
-  '    s.sendall(b"CONNECT %s:%d HTTP/1.1\\r\\nHost: %s:%d\\r\\n\\r\\n" % (host.encode(), port, host.encode(), port))',
-  '    head = b""',
-  '    while not head.endswith(b"\\r\\n\\r\\n"): head += s.recv(1)',
-  '    return s, head',
-  'def via_socks(host, port):',
-  '    s = socket.create_connection(("127.0.0.1", 1080))',
-  '    s.sendall(b"\\x05\\x01\\x00"); s.recv(2)',
-  '    s.sendall(b"\\x05\\x01\\x00\\x03" + bytes([len(host)]) + host.encode() + struct.pack(">H", port)); s.recv(10)',
-  '    return s, b""',
-  'def read_all(s):',
-  '    out = b""',
-  '    while True:',
-  '        c = s.recv(65536)',
-  '        if not c: return out',
-  '        out += c',
-].join('\n');
 
 describe('names in a tunnel', { skip }, () => {
   let w: World;
@@ -61,23 +33,11 @@ describe('names in a tunnel', { skip }, () => {
 
   const got = async (host: string, pred: (r: WorldRecord) => boolean) => { await w.settle(); return w.records(w.host(host)).filter(pred); };
 
-  for (const { who, as } of runners) {
-    const cordon = (script: string, files: Record<string, string> = {}) => {
-      const dir = join(root, who.replace(/\W+/g, '-'));
-      const proj = join(dir, 'proj');
-      const home = join(dir, 'home');
-      mkdirSync(proj, { recursive: true });
-      mkdirSync(home, { recursive: true });
-      for (const [name, text] of Object.entries(files)) writeFileSync(join(proj, name), text);
-      if (as) for (const p of [dir, proj, home, ...Object.keys(files).map((f) => join(proj, f))]) chownSync(p, as.uid, as.gid);
-      const argv = [process.execPath, CLI, '--allow-domain', w.host('api').fqdn, '--', '/bin/sh', '-c', script];
-      // runuser sets HOME to the user's own: the run's is given again.
-      return w.run(as ? ['runuser', '-u', as.name, '--', 'env', `HOME=${home}`, ...argv] : argv, {
-        cwd: proj,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...w.tlsEnv },
-        timeoutMs: 45_000,
-      });
-    };
+  for (const runner of RUNNERS) {
+    const { who } = runner;
+    const run = netRunner(() => w, () => root, runner);
+    // The clients trust the world's CA through the caller's variables: these tunnels are not terminated.
+    const cordon = (script: string, files: Record<string, string> = {}) => run({ network: { allowedDomains: [w.host('api').fqdn] } }, script, { files, env: w.tlsEnv });
 
     describe(`as ${who}`, () => {
       it('HTTPS to the allowed host works through CONNECT and SOCKS5, its server name being the host\'s', T, async () => {
@@ -169,7 +129,7 @@ describe('names in a tunnel', { skip }, () => {
           PY_TUNNELS,
           `s, head = via_connect("${api.fqdn}", 7)`,
           's.sendall(b"SSH-2.0-test\\r\\n"); s.shutdown(socket.SHUT_WR)',
-          'print(head.split(b"\\r\\n")[0].decode(), read_all(s).decode().strip())',
+          'print(head.split("\\r\\n")[0], read_all(s).decode().strip())',
         ].join('\n');
         const r = await cordon('python3 opaque.py', { 'opaque.py': py });
         assert.equal(r.stdout, 'HTTP/1.1 200 Connection Established SSH-2.0-test\n', r.stderr);

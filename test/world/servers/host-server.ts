@@ -175,7 +175,7 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
           res.end();
         };
         pump();
-      } else if (pathname === '/echo') {
+      } else if (pathname === '/reflect') {
         // The request (headers and body) back, in the encoding the query asks for: identity, chunked, gzip, deflate, br, zstd.
         const encoding = new URLSearchParams(query).get('encoding') ?? 'identity';
         const text = Buffer.from(JSON.stringify({ headers: req.headers, body: Buffer.concat(bodyParts).toString('utf8') }) + '\n');
