@@ -13,8 +13,27 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CordonError } from '../errors.js';
-import type { BrokerSpec } from '../policy/policy.js';
+import type { DomainRule } from './domain-rules.js';
 import { makeToken, type LiveCredential } from './broker.js';
+
+/** Where a brokered credential's real value is read, on the host, at the session's start. */
+export type CredentialSource = { readonly env: string } | { readonly file: string } | { readonly command: readonly string[] };
+
+/** One credentials.broker entry (settings.ts parses it; the policy expands its from.file). */
+export interface BrokerSpec {
+  /** The variable the command sees, holding the session token. */
+  readonly env: string;
+  readonly from: CredentialSource;
+  readonly hosts: readonly DomainRule[];
+  /** Header name, lower case. */
+  readonly header: string;
+  readonly scheme?: string;
+  /** With the Basic scheme: the user name sent with the credential (any other is a foreign credential). */
+  readonly username?: string;
+  /** `credentials.broker[i]`, in `file`. */
+  readonly keyPath: string;
+  readonly file: string;
+}
 
 const COMMAND_MS = 10_000;
 

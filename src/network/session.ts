@@ -34,6 +34,7 @@ import type { EmitEvent, EventPayload } from '../events/types.js';
 import { decide, decidingRule } from './decide.js';
 import { hostAddresses } from './host-addresses.js';
 import { alive } from '../platform/linux/placeholders.js';
+import { requestPolicy } from './requests.js';
 
 /** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
 export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
@@ -95,7 +96,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       // A source variable of another name would still carry the real value in.
       withhold: (spec.credentials ?? []).flatMap((c) => ('env' in c.from && c.from.env !== c.env ? [c.from.env] : [])),
     };
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(credentials.length ? { credentials } : {}), ...(spec.requestRules?.length ? { requestRules: spec.requestRules } : {}) });
+    const requests = requestPolicy(spec.requestRules ?? [], credentials);
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);

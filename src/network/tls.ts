@@ -23,11 +23,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { CordonError } from '../errors.js';
-import type { TlsSpec } from '../policy/policy.js';
+import type { DomainRule } from './domain-rules.js';
 import { sessionAuthority, userAuthority, type Authority } from '../proxy/authority.js';
 import type { Termination } from '../proxy/types.js';
 import { parseHost } from './host.js';
 import { ruleMatches } from './domain-rules.js';
+
+/** TLS termination as every settings source asks for it together (policy.ts tlsSpec), paths absolute. */
+export interface TlsSpec {
+  /** Terminated only these; absent: every allowed CONNECT that is not excluded. */
+  readonly domains?: readonly DomainRule[];
+  readonly exclude: readonly DomainRule[];
+  readonly extraCaCertPaths: readonly string[];
+  readonly ca?: { readonly cert: string; readonly key: string };
+  readonly maxTunnels?: number;
+  readonly handshakeMs?: number;
+  /** The sources that set it, for errors and explain. */
+  readonly from: readonly string[];
+}
 
 /** Where the sandbox's clients look for the CAs they trust. */
 export const TRUST_VARIABLES = ['SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE', 'PIP_CERT', 'GIT_SSL_CAINFO', 'AWS_CA_BUNDLE', 'CARGO_HTTP_CAINFO', 'DENO_CERT', 'NIX_SSL_CERT_FILE', 'CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE', 'npm_config_cafile'] as const;

@@ -17,7 +17,9 @@ import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE }
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
-import type { BrokerSetting, NetworkMode, PathEntry, Settings, TlsSettings } from './settings.js';
+import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
+import type { BrokerSpec } from '../network/credential-sources.js';
+import type { TlsSpec } from '../network/tls.js';
 import { parseAllowedDomains, parseDeniedDomains, ruleMatches, type DomainRule } from '../network/domain-rules.js';
 import { parseHost } from '../network/host.js';
 import type { RequestRule } from '../network/request-rules.js';
@@ -41,16 +43,6 @@ export interface NetworkPolicySpec extends Omit<NetworkPolicy, 'hostAddresses'> 
   readonly credentials?: readonly BrokerSpec[];
 }
 
-/** A credentials.broker entry with its file path expanded. */
-export type BrokerSpec = Omit<BrokerSetting, 'file'> & { readonly file: string };
-
-/** TLS termination as the sources ask for it together, with absolute paths. */
-export interface TlsSpec extends Omit<TlsSettings, 'domains'> {
-  /** Terminated only these; absent: every allowed CONNECT that is not excluded. */
-  readonly domains?: readonly DomainRule[];
-  /** The sources that set it, for errors and explain. */
-  readonly from: readonly string[];
-}
 
 export type Access = 'deny-read' | 'allow-read' | 'read-only' | 'read-write' | 'read-write-no-delete' | 'pin';
 

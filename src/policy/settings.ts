@@ -22,6 +22,7 @@ import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../network/domain-rules.js';
 import { checkVariableName, type EnvironmentRules } from './environment.js';
 import type { RequestRule } from '../network/request-rules.js';
+import type { BrokerSpec } from '../network/credential-sources.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -45,24 +46,8 @@ export interface TlsSettings {
   readonly handshakeMs?: number;
 }
 
-/** Where a brokered credential's real value is read, on the host, at the session's start. */
-export type CredentialSource = { readonly env: string } | { readonly file: string } | { readonly command: readonly string[] };
-
-/** One credentials.broker entry (network/broker.ts). */
-export interface BrokerSetting {
-  /** The variable the command sees, holding the session token. */
-  readonly env: string;
-  readonly from: CredentialSource;
-  readonly hosts: readonly DomainRule[];
-  /** Header name, lower case. */
-  readonly header: string;
-  readonly scheme?: string;
-  /** With the Basic scheme: the user name sent with the credential (any other is a foreign credential). */
-  readonly username?: string;
-  /** `credentials.broker[i]`, in `file`. */
-  readonly keyPath: string;
-  readonly file: string;
-}
+/** One credentials.broker entry as a file wrote it (its from.file expanded by the policy). */
+export type BrokerSetting = BrokerSpec;
 
 /** A path entry: a string (globs allowed), or srt's { path, literal: true } for a path taken verbatim. */
 export interface PathEntry { readonly path: string; readonly literal: boolean }

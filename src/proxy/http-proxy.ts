@@ -16,10 +16,8 @@ import { TLSSocket } from 'node:tls';
 import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './tunnel.js';
 import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
-import type { Decider, Decision, ProxyEvent, Termination } from './types.js';
-import { boundTo, judgeRequest, scrubPairs, type LiveCredential } from '../network/broker.js';
+import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Termination } from './types.js';
 import { scrubStream, scrubText } from './scrub.js';
-import { judgeRules, rulesFor, type RequestRule } from '../network/request-rules.js';
 import { PROTOCOL } from '../protocol.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
@@ -44,10 +42,8 @@ export interface ProxyOptions {
   readonly terminate?: Termination;
   /** network.refuseOpaqueTunnels: a tunnel not terminated, or not carrying TLS, is refused (every SOCKS5 one). */
   readonly refuseOpaque?: boolean;
-  /** Brokered credentials (credentials.broker; network/broker.ts): swapped in, verified, scrubbed from responses. */
-  readonly credentials?: readonly LiveCredential[];
-  /** network.requestRules (network/request-rules.ts): methods, paths, body sizes, headers per host. */
-  readonly requestRules?: readonly RequestRule[];
+  /** Request rules and brokered credentials (network/requests.ts): each request judged, credentials swapped in, responses scrubbed. */
+  readonly requests?: RequestPolicy;
 }
 
 /** Requests of one client connection served at once (pipelined ones: the relay itself waits past as many). */
@@ -156,16 +152,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: spelled(req.url ?? '') } });
       refuse(res, status, v.reason, v.message);
     };
-    // Request rules: the method, the path as spelled (an ambiguous one refused), the body's size, headers.
-    const rules = o.requestRules?.length ? judgeRules(o.requestRules, { host, port, method: req.method ?? '', target: spelled(req.url ?? ''), forwarded, headers: Object.keys(req.headers), ...(req.headers['content-length'] !== undefined ? { contentLength: Number(req.headers['content-length']) } : {}) }) : undefined;
-    if (rules && !rules.ok) return refusedRequest(rules.status, rules);
-    // Brokered credentials: the token swapped in its own header on a verified bound host; anything else refused.
-    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host, port, verified: secure, rawHeaders: req.rawHeaders, target: forwarded }) : undefined;
-    if (cred && !cred.ok) return refusedRequest(403, cred);
-    o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(cred?.swapped.length ? { credentials: cred.swapped } : {}) });
+    // Request rules (method, path as spelled, body size, headers), then brokered credentials (swapped in its own
+    // header on a verified bound host; anything else refused).
+    const judged = o.requests?.judge({ host, port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: spelled(req.url ?? ''), forwarded });
+    if (judged && !judged.ok) return refusedRequest(judged.status, judged);
+    o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
-    const strip = new Set(rules?.ok ? rules.strip : []);
-    if (relayForwards) return forwardByRelay(req, res, url, d.dial, strip);
+    const raw = judged ? judged.headers : req.rawHeaders;
+    if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw);
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
@@ -176,14 +170,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       socket.once('close', () => a.destroy());
     }
     // What a response from a host a credential is bound to must not carry: the real value, given back as the token.
-    const scrub = secure ? boundTo(o.credentials ?? [], host, port) : [];
-    const raw = cred?.ok ? cred.headers : req.rawHeaders;
+    const scrub = secure ? o.requests?.scrubbing(host, port) : undefined;
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || strip.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower)) continue;
       // Bodies cordon can open: it must read them to scrub them.
-      headers.push(raw[i]!, scrub.length > 0 && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
+      headers.push(raw[i]!, scrub && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
     }
     // A body of no stated length (Transfer-Encoding, taken off above as hop-by-hop) goes on chunked, whatever the
     // method: Node sends a GET's body unframed otherwise, and the server would read its bytes as another request.
@@ -192,7 +185,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
     const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
     up.on('response', (ur) => {
-      if (scrub.length > 0) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address }));
+      if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address }));
       const out: string[] = [];
       for (let i = 0; i < ur.rawHeaders.length; i += 2) {
         if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
@@ -211,7 +204,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     });
     res.on('close', () => { if (!res.writableFinished) up.destroy(); });
     // A body of no stated length is counted as it goes: past a rule's maxBodyBytes, the request is cut off upstream.
-    const max = rules?.ok ? rules.maxBodyBytes : undefined;
+    const max = judged?.maxBodyBytes;
     if (max === undefined || req.headers['content-length'] !== undefined) return void req.pipe(up);
     let seen = 0;
     req.on('data', (c: Buffer) => {
@@ -229,13 +222,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * form, hop-by-hop headers dropped, exactly one Content-Length) and the
    * body's length, and copies that many bytes after it (see cordon-relay.c).
    */
-  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, strip: ReadonlySet<string>): void {
+  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, raw: readonly string[]): void {
     const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
     const lines = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
       const lower = name.toLowerCase();
-      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length' && !strip.has(lower)) lines.push(`${name}: ${req.rawHeaders[i + 1]!}`);
+      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length') lines.push(`${name}: ${raw[i + 1]!}`);
     }
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
     // Header bytes go out exactly as they came in (Node reads them as latin1).
@@ -285,9 +278,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const t = o.terminate;
     const opened = d.allow && t !== undefined && t.covers(target.host, target.port);
     // Requests a rule judges, or that a credential is bound to (foreign keys refused), must be seen: such a tunnel is opened or refused.
-    const ruled = d.allow && !opened && (rulesFor(o.requestRules ?? [], target.host, target.port).length > 0 || boundTo(o.credentials ?? [], target.host, target.port).length > 0);
-    if (d.allow && !opened && (o.refuseOpaque || ruled)) {
-      const refusal = ruled ? rulesHidden(target, d.dial.address) : opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
+    const seen = d.allow && !opened ? o.requests?.mustSee(target.host, target.port) : undefined;
+    if (d.allow && !opened && (o.refuseOpaque || seen)) {
+      const refusal = seen ? rulesHidden(target, d.dial.address, seen) : opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
       emit(owner, 'connect', target.host, target.port, refusal);
       return rawRefuse(client, 403, refusal.reason, refusal.message);
     }
@@ -450,24 +443,22 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       rawRefuse(s, status, v.reason, v.message);
     };
     const parsed = new URL(req.url, 'http://x');
-    const rules = o.requestRules?.length ? judgeRules(o.requestRules, { host: t.host, port: t.port, method: req.method ?? '', target: req.url, forwarded: parsed.pathname + parsed.search, headers: Object.keys(req.headers) }) : undefined;
-    if (rules && !rules.ok) return refusedUpgrade(rules.status, rules);
-    const cred = o.credentials?.length ? judgeRequest(o.credentials, { host: t.host, port: t.port, verified: secure, rawHeaders: req.rawHeaders, target: req.url }) : undefined;
-    if (cred && !cred.ok) return refusedUpgrade(403, cred);
+    const judged = o.requests?.judge({ host: t.host, port: t.port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: req.url, forwarded: parsed.pathname + parsed.search });
+    if (judged && !judged.ok) return refusedUpgrade(judged.status, judged);
     // A host a credential is bound to: its answer and its messages are scrubbed, which needs tokens as long as their
     // values (frames keep their lengths) and no compression of the messages (the extension offer is taken out).
-    const scrub = secure ? boundTo(o.credentials ?? [], t.host, t.port) : [];
-    if (scrub.some((c) => Buffer.byteLength(c.real) !== Buffer.byteLength(c.token))) {
+    const scrub = secure ? o.requests?.scrubbing(t.host, t.port) : undefined;
+    if (scrub && !scrub.sameLength) {
       return refusedUpgrade(400, { reason: 'upgrade-refused', message: `cordon: the WebSocket upgrade on ${t.host}:${t.port} was refused: a credential bound to this host is too short for its messages to be scrubbed in place`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null });
     }
-    const raw = cred?.ok ? cred.headers : req.rawHeaders;
+    const raw = judged ? judged.headers : req.rawHeaders;
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(rules?.ok && rules.strip.includes(name)) && !(scrub.length > 0 && name === 'sec-websocket-extensions')) headers.push(raw[i]!, raw[i + 1]!);
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(scrub && name === 'sec-websocket-extensions')) headers.push(raw[i]!, raw[i + 1]!);
     }
-    o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(cred?.ok && cred.swapped.length > 0 ? { credentials: cred.swapped } : {}) });
-    const pairs = scrubPairs(scrub);
+    o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
+    const pairs = scrub?.pairs ?? [];
     const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
     s.once('close', () => up.destroy());
@@ -478,7 +469,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       rawRefuse(s, 502, bad?.reason ?? 'upstream-failed', bad?.message ?? `cordon: ${authority} (${d.dial.address}) failed: ${e.message}`);
     });
     up.on('response', (ur) => {
-      if (scrub.length > 0) {
+      if (scrub) {
         // Not switched, by a bound host: its answer could carry the credential, and it is not read here.
         ur.destroy();
         return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} answered the WebSocket upgrade with ${ur.statusCode ?? '?'}, not 101; a host a credential is bound to is answered through cordon only when it switches`);
@@ -490,14 +481,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     up.on('upgrade', (ur, us, uhead) => {
       up.setTimeout(0);
       if (s.destroyed) return void us.destroy();
-      if (scrub.length > 0 && ur.headers['sec-websocket-extensions'] !== undefined) {
+      if (scrub && ur.headers['sec-websocket-extensions'] !== undefined) {
         // An extension (compression) nobody offered: its messages could not be scrubbed.
         us.destroy();
         return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} switched with an extension that was not offered`);
       }
-      s.write(scrub.length > 0 ? scrubText(rawHead(ur), pairs) : rawHead(ur));
+      s.write(scrub ? scrubText(rawHead(ur), pairs) : rawHead(ur));
       if (head.length > 0) us.write(head);
-      if (scrub.length === 0) {
+      if (!scrub) {
         if (uhead.length > 0) s.write(uhead);
         return tunnel(s, us, idleMs);
       }
@@ -556,8 +547,8 @@ const SCRUBBABLE = 'gzip, deflate, br';
  * deflate, br: then sent unencoded, chunked). A body in an encoding cordon
  * cannot open is not sent (502 unscrubbable-response).
  */
-function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, creds: readonly LiveCredential[], method: string, onUnscrubbable: () => void): void {
-  const pairs = scrubPairs(creds);
+function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrubbing, method: string, onUnscrubbable: () => void): void {
+  const pairs = scrub.pairs;
   const encoding = String(ur.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   const decoder: Transform | undefined | null = encoding === 'identity' || encoding === '' ? undefined : encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
   const bodiless = method === 'HEAD' || ur.statusCode === 204 || ur.statusCode === 304 || (ur.statusCode ?? 0) < 200;
@@ -567,7 +558,7 @@ function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, creds: reado
     return refuse(res, 502, 'unscrubbable-response', `cordon: the response is encoded as ${encoding}, which cordon cannot open to take a credential out of it`);
   }
   // Same length: a token is as long as its real value unless that was short (broker.ts makeToken).
-  const sameLength = creds.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token));
+  const sameLength = scrub.sameLength;
   const out: string[] = [];
   for (let i = 0; i < ur.rawHeaders.length; i += 2) {
     const lower = ur.rawHeaders[i]!.toLowerCase();
@@ -606,12 +597,12 @@ function opaqueRefused(target: { host: string; port: number }, address: string, 
   };
 }
 
-/** A tunnel to a host network.requestRules judge, which cordon would not open: its requests could not be judged. */
-export function rulesHidden(target: { host: string; port: number }, address: string): Extract<Decision, { allow: false }> {
+/** A tunnel to a host whose requests cordon must read (`why`: RequestPolicy.mustSee), which it would not open. */
+function rulesHidden(target: { host: string; port: number }, address: string, why: string): Extract<Decision, { allow: false }> {
   return {
     allow: false, reason: 'opaque-tunnel', address,
-    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: network.requestRules or a brokered credential judge this host's requests, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
-    rule: 'network.requestRules, credentials.broker', fix: 'network.tlsTerminate',
+    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: ${why}, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
+    rule: why.split(' ')[0]!, fix: 'network.tlsTerminate',
   };
 }
 

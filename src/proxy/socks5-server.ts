@@ -7,8 +7,6 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
 import { guardedTunnel } from './tunnel.js';
 import { proxyEvent, tunnelRefused, type HttpProxy, type ProxyOptions } from './http-proxy.js';
-import { rulesFor } from '../network/request-rules.js';
-import { boundTo } from '../network/broker.js';
 
 export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap(), http?: Pick<HttpProxy, 'serveTunnelHttp'>): Server {
   const idleMs = o.idleMs ?? 300_000;
@@ -59,7 +57,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
     const owner = owners.get(client);
     let d = await o.decide({ host, port, via: 'socks5', ...(owner !== undefined ? { owner } : {}) });
     // A host whose TLS cordon terminates is reached through the HTTP proxy only, where its requests are seen.
-    const why = !d.allow ? undefined : o.terminate?.covers(host, port) ? 'network.tlsTerminate opens its TLS, which only the HTTP proxy does' : o.refuseOpaque ? 'network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into' : rulesFor(o.requestRules ?? [], host, port).length > 0 ? 'network.requestRules judge its requests, which a SOCKS5 tunnel hides' : boundTo(o.credentials ?? [], host, port).length > 0 ? 'credentials.broker binds a credential to it, whose requests a SOCKS5 tunnel hides' : undefined;
+    const why = !d.allow ? undefined : o.terminate?.covers(host, port) ? 'network.tlsTerminate opens its TLS, which only the HTTP proxy does' : o.refuseOpaque ? 'network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into' : o.requests?.mustSee(host, port) !== undefined ? `${o.requests.mustSee(host, port)!}, which a SOCKS5 tunnel hides` : undefined;
     if (d.allow && why) {
       d = { allow: false, reason: 'opaque-tunnel', message: `cordon: the SOCKS5 tunnel to ${host}:${port} was refused: ${why}; use the HTTP proxy (HTTPS_PROXY)`, rule: why.split(' ')[0]!, fix: null, address: d.dial.address };
     }

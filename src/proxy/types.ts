@@ -55,6 +55,51 @@ export interface ProxyEvent {
   readonly credentials?: readonly string[];
 }
 
+/** One request as the proxy read it, for the request policy (network/requests.ts). */
+export interface RequestFacts {
+  readonly host: string;
+  readonly port: number;
+  /** A request inside a TLS-terminated tunnel whose upstream cordon verifies. */
+  readonly verified: boolean;
+  readonly method: string;
+  /** Raw header pairs as received [name, value, name, value, …]. */
+  readonly rawHeaders: readonly string[];
+  /** The target as the client spelled it (origin form). */
+  readonly spelled: string;
+  /** The target as cordon would forward it (the URL parser's reading). */
+  readonly forwarded: string;
+}
+
+export type RequestVerdict =
+  | {
+      readonly ok: true;
+      /** The headers to send on (raw pairs): credentials swapped in, the rules' headers taken out. */
+      readonly headers: readonly string[];
+      /** The brokered variables whose real values went in (for the event). */
+      readonly swapped: readonly string[];
+      /** A body of no stated length is cut off past this. */
+      readonly maxBodyBytes?: number;
+    }
+  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly rule: string; readonly fix: string | null };
+
+/**
+ * What the proxy asks of each request beyond the connection's decision:
+ * request rules and brokered credentials (network/requests.ts builds it).
+ */
+export interface RequestPolicy {
+  judge(r: RequestFacts): RequestVerdict;
+  /** Why cordon must read this host's requests (a rule judges them, or a credential is bound to it); undefined: it need not. */
+  mustSee(host: string, port: number): string | undefined;
+  /** What a response from host:port must not carry and carries instead (the real values, given back as tokens); undefined: nothing. */
+  scrubbing(host: string, port: number): Scrubbing | undefined;
+}
+
+export interface Scrubbing {
+  readonly pairs: readonly { readonly from: string; readonly to: string }[];
+  /** Every replacement keeps the length (a body keeps its Content-Length, a WebSocket frame its size). */
+  readonly sameLength: boolean;
+}
+
 /**
  * TLS termination as the HTTP proxy applies it (network.tlsTerminate,
  * network/tls.ts builds it): which CONNECT targets it opens, the CA whose

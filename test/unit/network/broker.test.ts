@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judgeRequest, makeToken, type LiveCredential } from '../../../src/network/broker.js';
+import { judgeRequest, makeToken, scrubPairs, type LiveCredential } from '../../../src/network/broker.js';
 import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
 
 const REAL = 'sk-ant-api03-REALREALREALREALREALREALREALREAL';
@@ -37,9 +37,11 @@ test('the token in its own header on a verified bound host is swapped for the re
   assert.deepEqual(v, { ok: true, headers: ['Host', 'api.example.com', 'X-Api-Key', REAL, 'Content-Type', 'application/json'], swapped: ['ANTHROPIC_API_KEY'] });
   const bearer = cred({ presentation: { header: 'authorization', scheme: 'Bearer' } });
   assert.deepEqual(req(bearer, ['authorization', `bearer ${bearer.token}`]), { ok: true, headers: ['authorization', `bearer ${REAL}`], swapped: ['ANTHROPIC_API_KEY'] });
-  const basic = cred({ presentation: { header: 'authorization', scheme: 'Basic' } });
+  const basic = cred({ presentation: { header: 'authorization', scheme: 'Basic', username: 'x-access-token' } });
   const b64 = (s: string) => Buffer.from(s).toString('base64');
   assert.deepEqual(req(basic, ['Authorization', `Basic ${b64(`x-access-token:${basic.token}`)}`]), { ok: true, headers: ['Authorization', `Basic ${b64(`x-access-token:${REAL}`)}`], swapped: ['ANTHROPIC_API_KEY'] });
+  // The token as the password of another user (someone else's account) is a foreign credential.
+  assert.equal(reason(req(basic, ['Authorization', `Basic ${b64(`attacker:${basic.token}`)}`])), 'foreign-credential');
   // Other subdomains and ports follow the host rule.
   assert.equal(reason(req(c, ['X-Api-Key', c.token], { port: 8443 })), 'ok');
   assert.equal(reason(req(c, [])), 'ok', 'no credential at all is not a foreign one');
@@ -76,4 +78,19 @@ test('the token anywhere it is not swapped is refused: another host, the target,
   assert.equal(reason(req(c, ['X-Api-Key', c.token], { verified: false })), 'credential-in-cleartext');
   const v = req(c, ['X-Api-Key', c.token], { host: 'evil.example' });
   assert.ok(!v.ok && !v.message.includes(c.real) && !v.message.includes(c.token), 'no value in the message');
+});
+
+test('scrubPairs: the real value, the Basic value sent, and its base64 spellings at every alignment become the token\'s', () => {
+  const c = cred({ presentation: { header: 'authorization', scheme: 'Basic', username: 'u' } });
+  const pairs = scrubPairs([c]);
+  const apply = (s: string) => pairs.reduce((acc, p) => acc.split(p.from).join(p.to), s);
+  assert.equal(apply(`x ${REAL} y`), `x ${c.token} y`);
+  assert.equal(apply(Buffer.from(`u:${REAL}`).toString('base64')), Buffer.from(`u:${c.token}`).toString('base64'));
+  for (const pad of ['', 'a', 'ab', 'abc']) {
+    for (const enc of ['base64', 'base64url'] as const) {
+      const out = apply(Buffer.from(`${pad}${REAL}!`).toString(enc));
+      assert.ok(!Buffer.from(out, enc).toString('latin1').includes(REAL), `${enc} after ${JSON.stringify(pad)}`);
+    }
+  }
+  assert.deepEqual(scrubPairs([cred({ real: 'short-value-1234', token: makeToken('short-value-1234') })]).length, 1, 'a token of another length: only the value itself');
 });
