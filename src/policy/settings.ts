@@ -23,6 +23,7 @@ import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../net
 import { checkVariableName, type EnvironmentRules } from './environment.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
+import type { TlsSpec } from '../network/tls.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -37,14 +38,7 @@ export const NETWORK_MODES: readonly NetworkMode[] = ['none', 'filtered', 'dange
  * these; absent: every allowed CONNECT not excluded). Paths as written
  * (expanded by the policy).
  */
-export interface TlsSettings {
-  readonly domains?: readonly DomainRule[];
-  readonly exclude: readonly DomainRule[];
-  readonly extraCaCertPaths: readonly string[];
-  readonly ca?: { readonly cert: string; readonly key: string };
-  readonly maxTunnels?: number;
-  readonly handshakeMs?: number;
-}
+export type TlsSettings = Omit<TlsSpec, 'from'>;
 
 /** One credentials.broker entry as a file wrote it (its from.file expanded by the policy). */
 export type BrokerSetting = BrokerSpec;
