@@ -34,7 +34,10 @@
  * client's first bytes in the tunnel then go to the proxy too, which checks
  * that the name they carry (TLS server name, HTTP Host) is the tunnel's
  * (tunnel_verdict); once it says so, the relay splices client and server
- * directly. Plain HTTP in a tunnel is served by the proxy instead. Plain-HTTP requests are
+ * directly. Plain HTTP in a tunnel is served by the proxy instead. A tunnel
+ * the proxy opens itself (TLS termination) is answered "CORDON-SERVE": the
+ * relay answers the client 200 and splices it into that proxy connection,
+ * dialing nothing. Plain-HTTP requests are
  * judged the same way and then sent by the relay itself (see "plain-HTTP
  * requests" below). What the relay does not frame (a head that never ends,
  * bare-LF lines, HEAD, chunked request bodies, HTTP/1.0) goes to the proxy
