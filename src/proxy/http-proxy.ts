@@ -459,6 +459,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     }
     o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     const pairs = scrub?.pairs ?? [];
+    const notSwitched = (what: string) => {
+      const message = `cordon: ${authority} ${what}`;
+      emit(owner, via, t.host, t.port, { allow: false, reason: 'upgrade-not-switched', message, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address });
+      rawRefuse(s, 502, 'upgrade-not-switched', message);
+    };
     const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
     s.once('close', () => up.destroy());
@@ -472,7 +477,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       if (scrub) {
         // Not switched, by a bound host: its answer could carry the credential, and it is not read here.
         ur.destroy();
-        return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} answered the WebSocket upgrade with ${ur.statusCode ?? '?'}, not 101; a host a credential is bound to is answered through cordon only when it switches`);
+        return notSwitched(`answered the WebSocket upgrade with ${ur.statusCode ?? '?'}, not 101; a host a credential is bound to is answered through cordon only when it switches`);
       }
       // Not switched: the answer goes back, its body delimited by the end of the connection.
       s.write(rawHead(ur, ['transfer-encoding', 'connection', 'keep-alive'], ['Connection: close']));
@@ -484,7 +489,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       if (scrub && ur.headers['sec-websocket-extensions'] !== undefined) {
         // An extension (compression) nobody offered: its messages could not be scrubbed.
         us.destroy();
-        return rawRefuse(s, 502, 'upgrade-not-switched', `cordon: ${authority} switched with an extension that was not offered`);
+        return notSwitched('switched with an extension that was not offered');
       }
       s.write(scrub ? scrubText(rawHead(ur), pairs) : rawHead(ur));
       if (head.length > 0) us.write(head);
