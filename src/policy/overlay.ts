@@ -118,7 +118,18 @@ export const OVERLAY_HINTS: WideningHints = { userSettings: '', refusal: (_file,
  * project file may not set, or set only to one value, and the value keys
  * judged against the handle's sources. Throws CORDON_ERR_OVERLAY_WIDENS.
  */
+/**
+ * What the handle's proxies do for every command alike (its network session
+ * starts with the first command that needs it): an overlay cannot change it,
+ * widening or not, and is refused rather than ignored.
+ */
+export const SESSION_KEYS = ['network.tlsTerminate', 'network.refuseOpaqueTunnels', 'network.requestRules', 'credentials.broker'] as const;
+
 export function refuseOverlayKeys(o: Overlay, handle: readonly Settings[]): void {
+  for (const key of SESSION_KEYS) {
+    const v = at(o.json, key);
+    if (v.found) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${OVERLAY_FILE}: ${key} cannot be set for one command: the handle's proxies apply it to every command alike; nothing was run. Put it in createSandbox's settings`);
+  }
   if (o.widen) return;
   for (const [key, rule] of Object.entries(PROJECT_KEYS)) {
     const v = at(o.json, key);

@@ -114,3 +114,16 @@ test('a wrong overlay: not an object, a wrong widen, an unknown key', () => {
     assert.throws(() => parseOverlay(policy, widen), (e: unknown) => e instanceof CordonError && e.code === code);
   }
 });
+
+test('what the handle\'s proxies apply to every command (termination, opaque tunnels, request rules, brokered credentials) is refused in an overlay, widening or not', () => {
+  for (const policy of [
+    { network: { tlsTerminate: {} } },
+    { network: { refuseOpaqueTunnels: true } },
+    { network: { requestRules: [{ hosts: ['api.test'], methods: ['GET'] }] } },
+    { credentials: { broker: [{ env: 'T', hosts: ['api.test'], header: 'x-api-key' }] } },
+  ]) {
+    for (const widen of [false, true]) {
+      assert.throws(() => refuseOverlayKeys(parseOverlay(policy, widen), [handle]), (e: unknown) => e instanceof CordonError && /cannot be set for one command: the handle's proxies apply it to every command alike/.test(e.message), JSON.stringify(policy));
+    }
+  }
+});
