@@ -269,6 +269,11 @@ export interface RunInternals {
 const NO_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] } as const;
 
 /** createSandbox, with what only cordon's own CLI passes. @internal */
+/** The part of a network spec the handle's proxies apply to every command alike, as one comparable string. */
+function sessionShape(spec: NetworkPolicySpec): string {
+  return JSON.stringify([spec.tls ?? null, spec.refuseOpaqueTunnels ?? false, spec.requestRules ?? [], spec.credentials ?? []]);
+}
+
 export async function openSandbox(options: SandboxOptions = {}, internals: RunInternals = {}): Promise<Sandbox> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
@@ -285,6 +290,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   const home = defaultHome(baseEnv);
   const running = new Set<SandboxChild>();
   let session: Promise<NetworkSession> | undefined;
+  let sessionSpec: string | undefined;
   let closed = false;
   const readers = new Set<EventQueue<CordonEvent>>();
 
@@ -321,6 +327,14 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   /** The handle's proxies, started with its first command that needs them. */
   function network(spec: NetworkPolicySpec) {
     const debug = internals.debug;
+    // What the proxies do for every command (termination, opaque tunnels, request rules, brokered credentials)
+    // is fixed by the first: a later command whose sources (a project file of its own directory) ask for
+    // another is refused rather than run under the first one's.
+    const shape = sessionShape(spec);
+    sessionSpec ??= shape;
+    if (shape !== sessionSpec) {
+      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', 'this command\'s settings ask for other TLS termination, request rules, opaque-tunnel refusal or brokered credentials than the handle\'s proxies apply (they are set by the first command with a network, from its settings and project files); nothing was run. Run it from a handle of its own (createSandbox with its cwd)');
+    }
     session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}, process.env));
     return session;
   }

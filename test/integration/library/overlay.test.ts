@@ -213,3 +213,23 @@ test('as an unprivileged user: a narrowed command cannot write where the handle\
   for (const i of [1, 2, 3]) assert.ok(!existsSync(join(w.proj, `narrow-${i}`)));
   assert.ok(!existsSync(join(w.proj, 'ran')));
 });
+
+test('what the proxies apply to every command is fixed by the first: a later command whose project asks for other request rules is refused, nothing run', async () => {
+  const w = makeWorld();
+  const other = join(w.root, 'other-project');
+  mkdirSync(join(other, '.cordon'), { recursive: true });
+  writeFileSync(join(other, '.cordon', 'settings.json'), JSON.stringify({ network: { requestRules: [{ hosts: ['127.0.0.1'], methods: ['GET'] }] } }));
+  const sandbox = await createSandbox({ cwd: w.proj, settings: { network: { allowedDomains: ['127.0.0.1'] } } });
+  try {
+    const first = await sandbox.exec('true', []);
+    assert.equal(first.exitCode, 0);
+    // Its own directory is writable to it: had it run, `ran` would be there.
+    const e = await refused(sandbox.exec('touch', ['ran'], { cwd: other }), 'CORDON_ERR_SETTINGS_INVALID', 'request rules');
+    assert.match(e.message, /than the handle's proxies apply/);
+    assert.ok(!existsSync(join(other, 'ran')), 'nothing ran');
+    // The handle's own commands go on.
+    assert.equal((await sandbox.exec('true', [])).exitCode, 0);
+  } finally {
+    await sandbox.close();
+  }
+});
