@@ -229,6 +229,19 @@ describe('brokered credentials', { skip }, () => {
         for (const x of authed) assert.equal(Buffer.from(String(x.headers!.authorization).replace(/^Basic /, ''), 'base64').toString(), `x-access-token:${REAL}`);
       });
 
+      it('npm publish with the registry token brokered: npm sends the token from .npmrc, the registry gets the real one', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon([
+          `printf '{"name":"cordon-pub-fixture","version":"1.0.0"}\\n' > package.json`,
+          `printf '//${api.fqdn}/publish/:_authToken=\${SVC_TOKEN}\\n' > .npmrc`,
+          `npm publish --registry https://${api.fqdn}/publish/ 2>&1 | grep -o '+ cordon-pub-fixture@1.0.0'`,
+        ].join('\n'), { env: { NPM_CONFIG_USERCONFIG: '.npmrc', NPM_CONFIG_GLOBALCONFIG: '/dev/null', NPM_CONFIG_UPDATE_NOTIFIER: 'false' } });
+        assert.equal(r.stdout, '+ cordon-pub-fixture@1.0.0\n', r.stderr);
+        const puts = (await requests('api')).filter((x) => x.method === 'PUT');
+        assert.deepEqual(puts.map((x) => [x.path, x.headers?.authorization]), [['/publish/cordon-pub-fixture', `Bearer ${REAL}`]]);
+      });
+
       it('a credential read from a file or a program on the host; a program that fails stops cordon without showing what it printed', T, async () => {
         const api = w.host('api');
         const secretFile = join(root, `${who.replace(/\W+/g, '-')}-secret`);

@@ -198,6 +198,10 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
       } else if (pathname === '/redirect') {
         const to = new URLSearchParams(query).get('to') ?? '/';
         send(302, `to ${to}\n`, { location: to });
+      } else if (pathname.startsWith('/publish/')) {
+        // A registry that takes what is published (npm publish: a PUT of the package document) and knows nothing yet.
+        if (req.method === 'PUT') send(201, '{"ok":true}\n', { 'content-type': 'application/json' });
+        else send(404, '{"error":"not found"}\n', { 'content-type': 'application/json' });
       } else if (pathname.startsWith('/private/') && config.filesDir) {
         // The files again, for a client that authenticates (any credential; the record shows which): a 401 challenge first, as git needs.
         if (!req.headers.authorization) send(401, 'authenticate\n', { 'www-authenticate': 'Basic realm="world"' });
