@@ -229,6 +229,23 @@ describe('brokered credentials', { skip }, () => {
         for (const x of authed) assert.equal(Buffer.from(String(x.headers!.authorization).replace(/^Basic /, ''), 'base64').toString(), `x-access-token:${REAL}`);
       });
 
+      it('git push over HTTPS (smart HTTP) with the token as its password: the push lands, the server saw only the real one', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const branch = `pushed-${who.replace(/\W+/g, '-')}`;
+        const r = await cordon([
+          `git clone -q "https://x-access-token:$SVC_TOKEN@${api.fqdn}/git/private.git" c`,
+          'cd c && git -c user.email=t@example.invalid -c user.name=t commit -q --allow-empty -m "pushed through cordon"',
+          `git push -q origin HEAD:refs/heads/${branch} && echo pushed`,
+        ].join(' && '), { broker: { scheme: 'Basic', username: 'x-access-token' }, env: { GIT_CONFIG_NOSYSTEM: '1', GIT_TERMINAL_PROMPT: '0' } });
+        assert.equal(r.stdout, 'pushed\n', r.stderr);
+        const log = spawnSync('git', ['--git-dir', join(w.filesDir, 'private.git'), 'log', '-1', '--format=%s', branch], { encoding: 'utf8' });
+        assert.equal(log.stdout, 'pushed through cordon\n', log.stderr);
+        const pushes = (await requests('api')).filter((x) => x.path?.includes('git-receive-pack') && x.headers?.authorization);
+        assert.ok(pushes.length > 0, 'the push was authenticated');
+        for (const x of pushes) assert.equal(Buffer.from(String(x.headers!.authorization).replace(/^Basic /, ''), 'base64').toString(), `x-access-token:${REAL}`);
+      });
+
       it('npm publish with the registry token brokered: npm sends the token from .npmrc, the registry gets the real one', T, async () => {
         const api = w.host('api');
         w.clearRecords();

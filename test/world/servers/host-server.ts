@@ -19,6 +19,7 @@
  *   server behind.
  */
 import { appendFileSync, chmodSync, createReadStream, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
@@ -198,6 +199,35 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
       } else if (pathname === '/redirect') {
         const to = new URLSearchParams(query).get('to') ?? '/';
         send(302, `to ${to}\n`, { location: to });
+      } else if (pathname.startsWith('/git/') && config.filesDir) {
+        // git's smart HTTP (git-http-backend as a CGI) over the files dir, for clients that authenticate
+        // (a 401 challenge first; any credential, which the record shows): clone and push.
+        if (!req.headers.authorization) return send(401, 'authenticate\n', { 'www-authenticate': 'Basic realm="world"' });
+        const input = Buffer.concat(bodyParts);
+        const cgi = spawnSync('/usr/lib/git-core/git-http-backend', [], {
+          input,
+          env: {
+            GIT_PROJECT_ROOT: config.filesDir, GIT_HTTP_EXPORT_ALL: '1', PATH_INFO: pathname.slice('/git'.length), QUERY_STRING: query,
+            REQUEST_METHOD: req.method ?? 'GET', CONTENT_TYPE: String(req.headers['content-type'] ?? ''), CONTENT_LENGTH: String(input.length),
+            HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''), REMOTE_USER: 'world', REMOTE_ADDR: addr(sock.remoteAddress) ?? '',
+            GIT_CONFIG_NOSYSTEM: '1', HOME: config.filesDir, PATH: process.env.PATH ?? '/usr/bin:/bin',
+          },
+        });
+        const out = cgi.stdout ?? Buffer.alloc(0);
+        const end = out.indexOf('\r\n\r\n') >= 0 ? out.indexOf('\r\n\r\n') : out.indexOf('\n\n');
+        const sepLen = out.indexOf('\r\n\r\n') >= 0 ? 4 : 2;
+        if (cgi.status !== 0 || end < 0) return send(500, `git-http-backend failed: ${String(cgi.stderr)}\n`);
+        const headers: Record<string, string> = {};
+        let status = 200;
+        for (const line of out.subarray(0, end).toString('latin1').split(/\r?\n/)) {
+          const i = line.indexOf(':');
+          if (i < 0) continue;
+          const name = line.slice(0, i).trim().toLowerCase();
+          const value = line.slice(i + 1).trim();
+          if (name === 'status') status = Number(value.split(' ')[0]);
+          else headers[name] = value;
+        }
+        send(status, out.subarray(end + sepLen), headers);
       } else if (pathname.startsWith('/publish/')) {
         // A registry that takes what is published (npm publish: a PUT of the package document) and knows nothing yet.
         if (req.method === 'PUT') send(201, '{"ok":true}\n', { 'content-type': 'application/json' });
