@@ -61,10 +61,11 @@ export function ambiguousTarget(target: string, forwarded: string): string | und
   const path = target.split('?', 1)[0]!;
   if (!target.startsWith('/')) return 'it is not a path';
   if (target.includes('#')) return 'it carries a fragment';
-  if (/%2e|%2f|%5c/i.test(path)) return 'it encodes a dot, slash or backslash';
+  if (/%2e|%2f|%5c|%25(2e|2f|5c)/i.test(path)) return 'it encodes a dot, slash or backslash';
   if (path.includes('\\')) return 'it holds a backslash';
   if (path.includes('//')) return 'it holds an empty segment (//)';
-  if (/(^|\/)\.\.?(\/|$)/.test(path)) return 'it holds a dot segment (. or ..)';
+  // `..;x` is `..` to servers that drop path parameters (Tomcat, Spring).
+  if (path.split('/').some((seg) => /^\.\.?$/.test(seg.split(';', 1)[0]!))) return 'it holds a dot segment (. or .., with or without ;parameters)';
   if (target !== forwarded) return `the URL parser reads it as ${JSON.stringify(forwarded.slice(0, 200))}`;
   return undefined;
 }

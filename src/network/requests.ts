@@ -20,10 +20,11 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       if (ruled && !ruled.ok) return ruled;
       const cred = creds.length ? judgeRequest(creds, { host: r.host, port: r.port, verified: r.verified, rawHeaders: r.rawHeaders, target: r.forwarded }) : undefined;
       if (cred && !cred.ok) return { ...cred, status: 403 };
-      const strip = new Set(ruled?.ok ? ruled.strip : []);
+      // Compared with `_` read as `-`: CGI-style servers read X_Debug as X-Debug.
+      const strip = new Set((ruled?.ok ? ruled.strip : []).map(dashed));
       const raw = cred?.ok ? cred.headers : r.rawHeaders;
       const headers: string[] = [];
-      for (let i = 0; i < raw.length; i += 2) if (!strip.has(raw[i]!.toLowerCase())) headers.push(raw[i]!, raw[i + 1]!);
+      for (let i = 0; i < raw.length; i += 2) if (!strip.has(dashed(raw[i]!))) headers.push(raw[i]!, raw[i + 1]!);
       return { ok: true, headers, swapped: cred?.ok ? cred.swapped : [], ...(ruled?.ok && ruled.maxBodyBytes !== undefined ? { maxBodyBytes: ruled.maxBodyBytes } : {}) };
     },
     mustSee(host, port) {
@@ -37,6 +38,10 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       return { pairs: scrubPairs(bound), sameLength: bound.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token)) };
     },
   };
+}
+
+function dashed(name: string): string {
+  return name.toLowerCase().replace(/_/g, '-');
 }
 
 function headerValue(raw: readonly string[], name: string): string | undefined {

@@ -342,7 +342,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const first = head.length > 0 ? head : await firstChunk(client, t.handshakeMs);
     if (!first || client.destroyed) return void client.destroy();
     if (first[0] !== 0x16) {
-      // Not a TLS handshake record: a tunnel like any other, or none.
+      // Not a TLS handshake record: a tunnel like any other, or none. To a host whose requests cordon must read
+      // (rules, a bound credential), only plain HTTP, served here request by request: anything else would reach it
+      // unjudged (an HTTP/0.9-style line, a database's protocol).
+      const seen = o.requests?.mustSee(target.host, target.port);
+      if (seen) return serveOnlyHttp(client, first, target, dial, owner, t.handshakeMs, seen);
       if (o.refuseOpaque) {
         const r = opaqueRefused(target, dial.address, 'carries no TLS');
         emit(owner, 'connect', target.host, target.port, r);
@@ -387,6 +391,23 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       if (owner !== undefined) owners.set(tls, owner);
       inner.emit('connection', tls);
     });
+  }
+
+  /**
+   * The cleartext tunnel to a host whose requests cordon must read: served as
+   * HTTP by the proxy if its first bytes are an HTTP request, else refused
+   * (nothing is dialed for it; a preamble for TLS is refused too).
+   */
+  async function serveOnlyHttp(client: Socket, first: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined, ms: number, why: string): Promise<void> {
+    let preamble = false;
+    const { bytes, first: start } = await readTunnelStart(client, first, ms, () => { preamble = true; });
+    if (!preamble && judgeTunnel(target.host, target.port, start).action === 'http') return serveTunnelHttp(client, target, bytes);
+    if (client.destroyed || start.kind === 'empty') return void client.destroy();
+    emit(owner, 'connect', target.host, target.port, {
+      allow: false, reason: 'opaque-tunnel', address: dial.address, rule: why.split(' ')[0]!, fix: null,
+      message: `cordon: the tunnel to ${target.host}:${target.port} was closed: ${why}, and its first bytes are neither TLS nor an HTTP request cordon can read`,
+    });
+    client.destroy();
   }
 
   /** A tunnel dialed here: its first bytes (`first`, read already) judged as any tunnel's. */

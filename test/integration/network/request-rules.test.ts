@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { netRunner, RUNNERS } from '../../helpers/net-run.js';
+import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
@@ -34,9 +34,9 @@ describe('request rules', { skip }, () => {
   for (const runner of RUNNERS) {
     const { who } = runner;
     const run = netRunner(() => w, () => root, runner);
-    const cordon = (network: object, script: string) => {
+    const cordon = (network: object, script: string, files: Record<string, string> = {}) => {
       const api = w.host('api').fqdn;
-      return run({ network: { allowedDomains: [api], requestRules: [{ hosts: [api], methods: ['GET', 'POST'], paths: ['/allowed/**', '/echo'], maxBodyBytes: 64, stripHeaders: ['x-debug'] }], ...network } }, script);
+      return run({ network: { allowedDomains: [api], requestRules: [{ hosts: [api], methods: ['GET', 'POST'], paths: ['/allowed/**', '/echo'], maxBodyBytes: 64, stripHeaders: ['x-debug'] }], ...network } }, script, { files });
     };
     const tls = () => ({ tlsTerminate: { extraCaCertPaths: [w.caCert] } });
     /** Each request: its status, the label after it. */
@@ -75,6 +75,27 @@ describe('request rules', { skip }, () => {
           assert.deepEqual(reasons, ['method-not-allowed', 'path-not-allowed', 'ambiguous-target', 'ambiguous-target', 'body-too-large', 'body-too-large']);
         });
       }
+
+      it('a terminated tunnel to a ruled host carries only TLS or HTTP cordon reads: an HTTP/0.9-style line or another protocol is refused; a stripped header is taken out in its underscore spelling too', T, async () => {
+        const api = w.host('api').fqdn;
+        w.clearRecords();
+        const py = [
+          PY_TUNNELS,
+          'for port, payload in ((80, b"DELETE /admin\\r\\nContent-Length: 5\\r\\n\\r\\nhello"), (7, b"hello-opaque\\n"), (80, b"GET /allowed/ok HTTP/1.1\\r\\nHost: %s\\r\\nX_Debug: c\\r\\nConnection: close\\r\\n\\r\\n" % API)):',
+          '    s, head = via_connect(API.decode(), port)',
+          '    s.sendall(payload)',
+          '    s.settimeout(5)',
+          '    try: got = read_all(s)',
+          '    except OSError: got = b""',
+          '    print(port, head.split("\\r\\n")[0], re.findall(rb"HTTP/1\\.1 \\d{3}", got) or "closed")',
+        ].join('\n');
+        const r = await cordon(tls(), `python3 t.py`, { 't.py': `API = b"${api}"\n${py}` });
+        assert.equal(r.stdout, "80 HTTP/1.1 200 Connection Established closed\n7 HTTP/1.1 200 Connection Established closed\n80 HTTP/1.1 200 Connection Established [b'HTTP/1.1 200']\n", r.stderr);
+        const reqs = await requests();
+        assert.deepEqual(reqs.map((x) => `${x.method} ${x.path}`), ['GET /allowed/ok'], 'only the HTTP request cordon read reached the host');
+        assert.equal(reqs[0]!.headers?.['x_debug'], undefined, 'X_Debug was taken out as X-Debug');
+        assert.equal(r.events.filter((e) => e.type === 'net.refused' && e.reason === 'opaque-tunnel').length, 2);
+      });
 
       it('a tunnel that would hide a ruled host\'s requests is refused: CONNECT without termination, and SOCKS5', T, async () => {
         const api = w.host('api').fqdn;

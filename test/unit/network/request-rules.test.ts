@@ -40,3 +40,8 @@ test('a host no rule names is not limited; one that is must satisfy one of its r
   const no = judgeRules(rules, shape({ method: 'PUT' }));
   assert.ok(!no.ok && no.message.includes('network.requestRules[0] in /s.json') && no.rule === '/s.json: network.requestRules[0]');
 });
+
+test('path parameters on dot segments and double-encoded dots are ambiguous too', () => {
+  for (const t of ['/allowed/..;/admin', '/allowed/.;x/admin', '/a/%252e%252e/b', '/a%252Fb']) assert.ok(ambiguousTarget(t, t), t);
+  assert.equal(ambiguousTarget('/a;v=1/b', '/a;v=1/b'), undefined, 'a parameter on an ordinary segment is not');
+});
