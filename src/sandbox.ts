@@ -268,12 +268,12 @@ export interface RunInternals {
 
 const NO_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] } as const;
 
-/** createSandbox, with what only cordon's own CLI passes. @internal */
 /** The part of a network spec the handle's proxies apply to every command alike, as one comparable string. */
 function sessionShape(spec: NetworkPolicySpec): string {
   return JSON.stringify([spec.tls ?? null, spec.refuseOpaqueTunnels ?? false, spec.requestRules ?? [], spec.credentials ?? []]);
 }
 
+/** createSandbox, with what only cordon's own CLI passes. @internal */
 export async function openSandbox(options: SandboxOptions = {}, internals: RunInternals = {}): Promise<Sandbox> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
