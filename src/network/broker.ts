@@ -19,8 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DomainRule } from './domain-rules.js';
-import { ruleMatches } from './domain-rules.js';
-import { parseHost } from './host.js';
+import { anyRuleCovers } from './domain-rules.js';
 
 /** How the credential is presented: `Authorization: Bearer <v>`, `x-api-key: <v>`, `Authorization: Basic base64(user:<v>)`. */
 export interface Presentation {
@@ -104,8 +103,7 @@ export interface RequestFacts {
  */
 export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts): RequestVerdict {
   const where = `${r.host}:${r.port}`;
-  const h = parseHost(r.host);
-  const bound = h.ok ? creds.filter((c) => c.hosts.some((rule) => ruleMatches(rule, h.host, r.port))) : [];
+  const bound = boundTo(creds, r.host, r.port);
   // A token anywhere it is not swapped: in the target, or in a header that is not its credential's position here.
   const tokenIn = (s: string) => creds.find((c) => s.includes(c.token));
   const inTarget = tokenIn(safeDecode(r.target));
@@ -232,6 +230,5 @@ export function scrubPairs(creds: readonly LiveCredential[]): { from: string; to
 
 /** The credentials bound to host:port. */
 export function boundTo(creds: readonly LiveCredential[], host: string, port: number): LiveCredential[] {
-  const h = parseHost(host);
-  return h.ok ? creds.filter((c) => c.hosts.some((rule) => ruleMatches(rule, h.host, port))) : [];
+  return creds.filter((c) => anyRuleCovers(c.hosts, host, port));
 }

@@ -25,7 +25,7 @@
 import { domainToASCII } from 'node:url';
 import { SettingsError } from '../errors.js';
 import { embeddedIPv4, endsInNumber, formatIp, parseIPv4, parseIPv4Numeric, parseIPv6, sameAddress, unmapIPv4, type IpAddress } from './addresses.js';
-import { nameProblem, type Host } from './host.js';
+import { nameProblem, parseHost, type Host } from './host.js';
 
 export type HostPattern =
   | { readonly kind: 'any' }
@@ -185,6 +185,12 @@ export function patternMatches(pattern: HostPattern, host: Host): boolean {
 /** Whether the rule covers `host` on `port`. */
 export function ruleMatches(rule: DomainRule, host: Host, port: number): boolean {
   return (rule.port === undefined || rule.port === port) && patternMatches(rule.pattern, host);
+}
+
+/** Whether any of `rules` covers `host` (as a client sent it: parsed here; unparsable matches nothing) on `port`. */
+export function anyRuleCovers(rules: readonly DomainRule[], host: string, port: number): boolean {
+  const h = parseHost(host);
+  return h.ok && rules.some((r) => ruleMatches(r, h.host, port));
 }
 
 /**

@@ -9,8 +9,7 @@
  * Pure: a request's facts in, a verdict out (http-proxy.ts applies it).
  */
 import type { DomainRule } from './domain-rules.js';
-import { ruleMatches } from './domain-rules.js';
-import { parseHost } from './host.js';
+import { anyRuleCovers } from './domain-rules.js';
 
 export interface RequestRule {
   readonly hosts: readonly DomainRule[];
@@ -48,8 +47,7 @@ export type RuleVerdict =
 
 /** The rules that name host:port. */
 export function rulesFor(rules: readonly RequestRule[], host: string, port: number): RequestRule[] {
-  const h = parseHost(host);
-  return h.ok ? rules.filter((r) => r.hosts.some((d) => ruleMatches(d, h.host, port))) : [];
+  return rules.filter((r) => anyRuleCovers(r.hosts, host, port));
 }
 
 /**

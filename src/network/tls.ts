@@ -26,8 +26,7 @@ import { CordonError } from '../errors.js';
 import type { DomainRule } from './domain-rules.js';
 import { sessionAuthority, userAuthority, type Authority } from '../proxy/authority.js';
 import type { Termination } from '../proxy/types.js';
-import { parseHost } from './host.js';
-import { ruleMatches } from './domain-rules.js';
+import { anyRuleCovers } from './domain-rules.js';
 
 /** TLS termination as every settings source asks for it together (policy.ts tlsSpec), paths absolute. */
 export interface TlsSpec {
@@ -75,15 +74,11 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
   const upstreamContext = () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' }));
   // Parsing a couple of hundred roots costs tens of milliseconds: done once, while the sandbox is being built, not in a request's time.
   setImmediate(upstreamContext).unref();
-  const match = (rules: TlsSpec['exclude'], host: string, port: number) => {
-    const h = parseHost(host);
-    return h.ok && rules.some((r) => ruleMatches(r, h.host, port));
-  };
   return {
     authority,
     env: { ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode },
     termination: {
-      covers: (host, port) => !match(spec.exclude, host, port) && (spec.domains === undefined || match(spec.domains, host, port)),
+      covers: (host, port) => !anyRuleCovers(spec.exclude, host, port) && (spec.domains === undefined || anyRuleCovers(spec.domains, host, port)),
       authority,
       upstream: upstreamContext,
       handshakeMs: spec.handshakeMs ?? HANDSHAKE_MS,

@@ -403,10 +403,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const { bytes, first: start } = await readTunnelStart(client, first, ms, () => { preamble = true; });
     if (!preamble && judgeTunnel(target.host, target.port, start).action === 'http') return serveTunnelHttp(client, target, bytes);
     if (client.destroyed || start.kind === 'empty') return void client.destroy();
-    emit(owner, 'connect', target.host, target.port, {
-      allow: false, reason: 'opaque-tunnel', address: dial.address, rule: why.split(' ')[0]!, fix: null,
-      message: `cordon: the tunnel to ${target.host}:${target.port} was closed: ${why}, and its first bytes are neither TLS nor an HTTP request cordon can read`,
-    });
+    emit(owner, 'connect', target.host, target.port, rulesHidden(target, dial.address, why, true));
     client.destroy();
   }
 
@@ -623,13 +620,15 @@ function opaqueRefused(target: { host: string; port: number }, address: string, 
   };
 }
 
-/** A tunnel to a host whose requests cordon must read (`why`: RequestPolicy.mustSee), which it would not open. */
-function rulesHidden(target: { host: string; port: number }, address: string, why: string): Extract<Decision, { allow: false }> {
-  return {
-    allow: false, reason: 'opaque-tunnel', address,
-    message: `cordon: the tunnel to ${target.host}:${target.port} was refused: ${why}, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`,
-    rule: why.split(' ')[0]!, fix: 'network.tlsTerminate',
-  };
+/**
+ * A tunnel to a host whose requests cordon must read (`why`: RequestPolicy.mustSee)
+ * that would hide them: one cordon would not open, or whose bytes it cannot read.
+ */
+function rulesHidden(target: { host: string; port: number }, address: string, why: string, unreadable = false): Extract<Decision, { allow: false }> {
+  const where = `cordon: the tunnel to ${target.host}:${target.port}`;
+  return unreadable
+    ? { allow: false, reason: 'opaque-tunnel', address, message: `${where} was closed: ${why}, and its first bytes are neither TLS nor an HTTP request cordon can read`, rule: why.split(' ')[0]!, fix: null }
+    : { allow: false, reason: 'opaque-tunnel', address, message: `${where} was refused: ${why}, and a tunnel cordon does not open would hide them; terminate its TLS (network.tlsTerminate) or send plain HTTP through the proxy`, rule: why.split(' ')[0]!, fix: 'network.tlsTerminate' };
 }
 
 /** The target as the client spelled it: origin form, the scheme and authority of an absolute form taken off. */

@@ -74,7 +74,6 @@ describe('names in a tunnel', { skip }, () => {
         // a request for the host, and a second one on the same tunnel for another name.
         const py = [
           PY_TUNNELS,
-          'import re, ssl',
           `s, _ = via_connect("${api.fqdn}", 443)`,
           'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
           'try:',
@@ -99,7 +98,7 @@ describe('names in a tunnel', { skip }, () => {
         // then the client starts TLS for a name. Each case reports what the echo server got.
         const py = [
           PY_TUNNELS,
-          'import ssl, sys',
+          'import sys',
           'for how, opener in (("connect", via_connect), ("socks", via_socks)):',
           '    for sni in (sys.argv[1], sys.argv[2]):',
           `        s, _ = opener("${api.fqdn}", 7)`,
