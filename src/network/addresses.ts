@@ -347,7 +347,7 @@ export const LOCAL_CLASSES: ReadonlySet<AddressClass> = new Set<AddressClass>(['
  * (denied anyway); they are named so a refusal says what was at stake.
  */
 const METADATA_ENTRIES: readonly string[] = [
-  '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean… instance metadata
+  '169.254.169.254', // AWS, GCP, Azure, OCI, DigitalOcean and other clouds: instance metadata
   '169.254.170.2', // AWS ECS task metadata / credentials
   '100.100.100.200', // Alibaba Cloud
   '168.63.129.16', // Azure WireServer (a public address)

@@ -665,7 +665,7 @@ export function proxyEnv(helper: string): Record<string, string> {
     npm_config_proxy: http, npm_config_https_proxy: http, npm_config_noproxy: noProxy,
     // JVM tools: the standard networking properties (no auth needed).
     JAVA_TOOL_OPTIONS: `-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=${PROXY_PORTS.http} -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=${PROXY_PORTS.http} -Dhttp.nonProxyHosts=localhost|127.0.0.1`,
-    // Node ≥ 22.21 / ≥ 24.5 make fetch, http and https honour the variables above with this.
+    // Node >= 22.21 and >= 24.5 make fetch, http and https honour the variables above with this.
     NODE_USE_ENV_PROXY: '1',
     // git over SSH: ssh reaches the host through a CONNECT tunnel that the
     // helper opens (ssh runs ProxyCommand with the shell, hence the quoting).
