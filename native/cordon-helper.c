@@ -20,7 +20,7 @@
  *     the plan's decision (plan.ts, from the ABI cordon probed); a kernel
  *     that refuses the ruleset is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
  *     (never following symlinks, crossing mount points, not descending into
  *     git dirs but for their modules/ and worktrees/) and prints
@@ -50,6 +50,16 @@
  *                followed; B, S: PATH), DEV:INO:BIRTH (birth time in ns, 0
  *                where the filesystem keeps none); no D when it cannot be
  *                looked at
+ *       K\tFACTS (with --git-entry only) right after the D record (or where
+ *                it would be): what the git dir holds, one letter per
+ *                --git-entry NAME in the order given: - missing, d directory,
+ *                f another file, l symbolic link, ? not known (a name of
+ *                several components that passes a link or a non-directory, an
+ *                error); for the --git-read NAME, a regular file is read
+ *                whole (at most GIT_READ_MAX bytes) and is p (plain: no
+ *                --git-needle in its ASCII-lowercased bytes) or m (one is).
+ *                No K record where the git dir itself is not a directory
+ *                (a .git link or file) or cannot be opened.
  *     --match-no-links PATTERN: as --match, without L records on its account
  *     (a stat of every link; cordon's protected names, looked for after a run).
  *     --max-depth N reads directories at most N levels below ROOT (ROOT = 0).
@@ -95,6 +105,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -160,7 +171,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
 	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
@@ -1028,6 +1039,11 @@ static struct {
 	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
 	bool ids; /* --ids: D records */
+	const char *git_entry[8]; /* --git-entry: K records */
+	size_t n_git_entry;
+	const char *git_read; /* --git-read */
+	const char *git_needle[4]; /* --git-needle */
+	size_t n_git_needle;
 	char *path; /* absolute path of the directory being read */
 	size_t path_len, path_cap;
 	char *ents; /* stack of listed entries, in the cache's entry encoding */
@@ -1110,6 +1126,108 @@ static void emit_id(int dfd, const char *name)
 	char id[80];
 	int n = snprintf(id, sizeof id, "%llu:%llu:%lld", (unsigned long long)makedev(sx.stx_dev_major, sx.stx_dev_minor), (unsigned long long)sx.stx_ino, birth);
 	emit('D', id, (size_t)n);
+}
+
+/*
+ * --git-read: a config file's bytes, never more than git would take here
+ * (cordon's own limit, MAX_CONFIG_BYTES in git-config.ts, is the same).
+ */
+#define GIT_READ_MAX ((size_t)16 << 20)
+
+/* The K letter of a regular file to judge, open as fd with st: p, m, or ? (unreadable, too large). */
+static char git_judge(int fd, const struct stat *st)
+{
+	if (st->st_size < 0 || (size_t)st->st_size > GIT_READ_MAX)
+		return '?';
+	size_t len = (size_t)st->st_size, got = 0;
+	char *buf = malloc(len + 1);
+	if (!buf)
+		return '?';
+	while (got < len) {
+		ssize_t k = read(fd, buf + got, len - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	char v = got == len ? 'p' : '?';
+	for (size_t i = 0; i < got; i++)
+		buf[i] = (char)tolower((unsigned char)buf[i]);
+	buf[got] = '\0';
+	for (size_t n = 0; v == 'p' && n < S.n_git_needle; n++)
+		if (memmem(buf, got, S.git_needle[n], strlen(S.git_needle[n])))
+			v = 'm';
+	free(buf);
+	return v;
+}
+
+/* The K letter of `name` (one or more components) in the git dir open as gfd; never follows a link. */
+static char git_entry_kind(int gfd, const char *name, bool judge)
+{
+	char part[256];
+	size_t len = strlen(name);
+	if (len == 0 || len >= sizeof part)
+		return '?';
+	memcpy(part, name, len + 1);
+	int dfd = gfd;
+	char *c = part, *slash;
+	char v = '?';
+	/* Each component but the last must be a directory, itself (never a link). */
+	while ((slash = strchr(c, '/'))) {
+		*slash = '\0';
+		int next = openat(dfd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int err = errno;
+		if (dfd != gfd)
+			close(dfd);
+		if (next < 0) {
+			if (err == ENOENT)
+				return '-';
+			return '?'; /* a link, a file, or an error: the caller looks for itself */
+		}
+		dfd = next;
+		c = slash + 1;
+	}
+	struct stat st;
+	if (fstatat(dfd, c, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		v = errno == ENOENT ? '-' : '?';
+	else if (S_ISDIR(st.st_mode))
+		v = 'd';
+	else if (S_ISLNK(st.st_mode))
+		v = 'l';
+	else if (!judge || !S_ISREG(st.st_mode))
+		v = 'f';
+	else {
+		/* O_NONBLOCK: were it swapped for a FIFO since, the open would not hang. */
+		int fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat fst;
+		v = '?';
+		if (fd >= 0) {
+			if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode))
+				v = git_judge(fd, &fst);
+			close(fd);
+		}
+	}
+	if (dfd != gfd)
+		close(dfd);
+	return v;
+}
+
+/* --ids and --git-entry: the D and K records of the git dir just reported, `name` in dfd ("" for dfd itself). */
+static void emit_git(int dfd, const char *name)
+{
+	emit_id(dfd, name);
+	if (S.n_git_entry == 0)
+		return;
+	int gfd = name[0] ? openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : dfd;
+	if (gfd < 0)
+		return;
+	char facts[8];
+	for (size_t i = 0; i < S.n_git_entry; i++)
+		facts[i] = git_entry_kind(gfd, S.git_entry[i], S.git_read && strcmp(S.git_entry[i], S.git_read) == 0);
+	if (gfd != dfd)
+		close(gfd);
+	emit('K', facts, S.n_git_entry);
 }
 
 /* Appends "/name" (n bytes) to S.path; returns the length to restore afterwards. */
@@ -1801,7 +1919,7 @@ static void list_modules(int fd, bool container)
 	read_dir(fd, visit_ns, &g);
 	if (!container && g.head && g.config) {
 		emit('S', S.path, S.path_len);
-		emit_id(fd, "");
+		emit_git(fd, "");
 		S.ents_len = mark; /* a git dir's insides are git's: only its modules/ and worktrees/ matter */
 		frame_push(F_GITDIR, fd, 0);
 		return;
@@ -1973,11 +2091,11 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 		unlist_git_internals(mark);
 	if (s.git) {
 		emit('G', S.path, S.path_len);
-		emit_id(fd, ".git");
+		emit_git(fd, ".git");
 	}
 	if (bare) {
 		emit('B', S.path, S.path_len);
-		emit_id(fd, "");
+		emit_git(fd, "");
 	}
 
 	size_t at = 0;
@@ -2070,11 +2188,11 @@ static void replay(size_t anc, int fd, unsigned depth, const struct node *n)
 	}
 	if (n->flags & N_GIT) {
 		emit('G', S.path, S.path_len);
-		emit_id(fd, ".git");
+		emit_git(fd, ".git");
 	}
 	if (n->flags & N_BARE) {
 		emit('B', S.path, S.path_len);
-		emit_id(fd, "");
+		emit_git(fd, "");
 		push_gitdir(i, NULL);
 	}
 	if (n->flags & N_GITDIR)
@@ -2096,7 +2214,7 @@ static void enter_main(size_t parent, struct rec old)
 		 * replay needs one: for its git dir, its .git's identity (--ids: looked
 		 * up in the very directory checked), and as a new anchor. */
 		bool kids = depth < S.max_depth && n.n_dirs;
-		bool need_fd = (n.flags & (N_GITDIR | N_BARE | (S.ids ? N_GIT : 0))) || (kids && (hops >= MAX_HOPS || S.path_len - from > 1024));
+		bool need_fd = (n.flags & (N_GITDIR | N_BARE | (S.ids || S.n_git_entry ? N_GIT : 0))) || (kids && (hops >= MAX_HOPS || S.path_len - from > 1024));
 		int afd = frame_fd(anc), fd = -1, r = -1;
 		struct stat st;
 		if (afd < 0) {
@@ -2429,6 +2547,15 @@ static int cmd_scan(int argc, char **argv)
 			wait_stdin = true;
 		} else if (strcmp(argv[i], "--ids") == 0) {
 			S.ids = true;
+		} else if (strcmp(argv[i], "--git-entry") == 0 && i + 1 < argc && argv[i + 1][0] && S.n_git_entry < sizeof S.git_entry / sizeof *S.git_entry) {
+			S.git_entry[S.n_git_entry++] = argv[++i];
+		} else if (strcmp(argv[i], "--git-read") == 0 && i + 1 < argc && argv[i + 1][0] && !S.git_read) {
+			S.git_read = argv[++i];
+		} else if (strcmp(argv[i], "--git-needle") == 0 && i + 1 < argc && argv[i + 1][0] && S.n_git_needle < sizeof S.git_needle / sizeof *S.git_needle) {
+			char *needle = argv[++i];
+			for (char *c = needle; *c; c++)
+				*c = (char)tolower((unsigned char)*c);
+			S.git_needle[S.n_git_needle++] = needle;
 		} else {
 			usage();
 		}

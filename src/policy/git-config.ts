@@ -52,10 +52,13 @@ export interface ConfigValues {
 
 const NONE: ConfigValues = { hooksPath: [], worktree: [], includes: [] };
 
+/** What a config file's lower-cased bytes must hold to set core.hooksPath or include another file (see the header). */
+export const CONFIG_NEEDLES = ['hookspath', 'include'] as const;
+
 /** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
 export function mayMatter(bytes: Buffer): boolean {
   const text = bytes.toString('latin1').toLowerCase();
-  return text.includes('hookspath') || text.includes('include');
+  return CONFIG_NEEDLES.some((n) => text.includes(n));
 }
 
 /** Pure: `git config --list -z` output → the values asked about. Records are `key\nvalue\0`, or `key\0` for a key with no value. */
@@ -140,6 +143,15 @@ export class GitConfigReader {
       }
     }
     return (this.outerFiles = out);
+  }
+
+  /**
+   * `file` is known to set neither core.hooksPath nor an include: the
+   * repository scan read it (scan.ts, K records) and found no CONFIG_NEEDLES.
+   * It is then not read again.
+   */
+  plain(file: string): void {
+    if (!this.parsed.has(file)) this.parsed.set(file, NONE);
   }
 
   /**

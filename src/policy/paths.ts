@@ -72,7 +72,19 @@ export function resolvePath(abs: string): ResolvedPath {
  * instead of ~5 per path. One resolver per compile: what it remembers is
  * only as fresh as that.
  */
-export function pathResolver(): (abs: string) => ResolvedPath {
+export interface PathResolver {
+  (abs: string): ResolvedPath;
+  /**
+   * `dir`, and every directory between `root` and it, is a directory of
+   * its own, no symbolic link among them: the repository scan walked there
+   * from `root` one name at a time, never following a link (scan.ts). What
+   * the resolver already knew stays; nothing is taken unless `root` itself
+   * resolves to itself.
+   */
+  walked(root: string, dir: string): void;
+}
+
+export function pathResolver(): PathResolver {
   const memo = new Map<string, ResolvedPath>([[sep, { path: sep, kind: 'dir' }]]);
   const resolveMemo = (abs: string): ResolvedPath => {
     const known = memo.get(abs);
@@ -97,7 +109,14 @@ export function pathResolver(): (abs: string) => ResolvedPath {
     memo.set(abs, r);
     return r;
   };
-  return (abs) => resolveMemo(NOT_NORMAL.test(abs) ? normalize(abs) : abs);
+  const resolver = (abs: string) => resolveMemo(NOT_NORMAL.test(abs) ? normalize(abs) : abs);
+  resolver.walked = (root: string, dir: string) => {
+    if (dir === root || !isWithin(dir, root) || NOT_NORMAL.test(dir) || NOT_NORMAL.test(root)) return;
+    const r = resolveMemo(root);
+    if (r.kind !== 'dir' || r.path !== root) return;
+    for (let p = dir; p !== root && !memo.has(p); p = dirname(p)) memo.set(p, { path: p, kind: 'dir' });
+  };
+  return resolver;
 }
 
 /** What path.normalize would change in an absolute path: `//`, `.` or `..` components, a trailing `/`. */

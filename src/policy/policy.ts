@@ -15,7 +15,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
-import { PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
+import { GIT_DIR_ENTRIES, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
@@ -202,6 +202,8 @@ export interface ScanFound {
   readonly ids?: Readonly<Record<string, string>>;
   /** Basenames also reported in `matches` wherever a listed directory holds them (ScanResult.named). */
   readonly named?: readonly string[];
+  /** What each git dir holds, by its path (ScanResult.gitFacts): one letter per GIT_DIR_ENTRIES name. */
+  readonly gitFacts?: Readonly<Record<string, string>>;
 }
 
 export interface PolicyInput extends PathContext {
@@ -402,7 +404,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       if (!writableRoots.includes(repo)) for (const n of PROTECTED_NAMES) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
     if (writableRoots.length > 0) {
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed }, scanned);
+      // Each git dir the scan looked into, and the directories on its way, are directories of their own: no lookup.
+      for (const g of Object.keys(scanned.gitFacts ?? {})) {
+        const root = scanRoots.find((r) => isWithin(g, r));
+        if (root) resolvePath.walked(root, g);
+      }
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed, facts: scanned.gitFacts ?? {} }, scanned);
     }
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
@@ -746,6 +753,8 @@ interface GitScope {
   readonly done: Set<string>;
   /** Directories closed read-only whole (capGitDirs): a git dir in one needs only its configuration read. */
   readonly closed: ReadonlySet<string>;
+  /** What the scan saw in each git dir (ScanFound.gitFacts). */
+  readonly facts: Readonly<Record<string, string>>;
 }
 
 /**
@@ -795,8 +804,8 @@ function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[]
   if (inClosed(s.closed, gitDir)) return protectHooks(s, gitDir, bare ? [gitDir] : workTrees);
   const repo = workTrees[0] ?? gitDir;
   s.rules.push({ path: gitDir, kind: 'dir', access: 'pin', source: 'protected: git dir pinned so it cannot be replaced' });
-  // One listing instead of a lookup per name: most of the names are missing in most git dirs.
-  const entries = listing(s, gitDir);
+  // What the scan saw there, else one listing: instead of a lookup per name (most are missing in most git dirs).
+  const entries = gitDirFacts(s, gitDir) ?? listing(s, gitDir);
   for (const item of PROTECTED_IN_GIT_DIR) {
     if (item.name === 'config' && s.allowGitConfig) continue;
     // Concatenated: both parts are normal (path.join's normalize costs ~5 us a call on these paths).
@@ -812,33 +821,73 @@ function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[]
 }
 
 /**
+ * What a git dir holds, as far as it is known without a lookup per name:
+ * `look(name)` is the name's kind, or 'resolve' where resolvePath must say
+ * (a symbolic link, a name not known).
+ */
+interface GitDirView {
+  look(name: string): PathKind | 'resolve';
+  /** Whether `name` may be there (only a known absence is false). */
+  has(name: string): boolean;
+}
+
+/**
  * The entries of a resolved directory and their types (never followed), or
  * undefined where the directory is not one that resolves to itself or cannot
  * be listed: then each name is looked up (fromListing).
  */
-function listing(s: GitScope, dir: string): Map<string, Dirent> | undefined {
+function listing(s: GitScope, dir: string): GitDirView | undefined {
   const r = s.resolvePath(dir);
   if (r.kind !== 'dir' || r.path !== dir) return undefined;
+  let entries: Map<string, Dirent>;
   try {
-    return new Map(readdirSync(dir, { withFileTypes: true }).map((d) => [d.name, d]));
+    entries = new Map(readdirSync(dir, { withFileTypes: true }).map((d) => [d.name, d]));
   } catch {
     return undefined;
   }
+  return {
+    look(name) {
+      const slash = name.indexOf('/');
+      const d = entries.get(slash < 0 ? name : name.slice(0, slash));
+      if (!d) return 'missing';
+      if (slash >= 0 || d.isSymbolicLink()) return 'resolve';
+      return d.isDirectory() ? 'dir' : 'file';
+    },
+    has: (name) => entries.has(name),
+  };
+}
+
+/**
+ * What the scan before the run saw in the git dir (ScanFound.gitFacts): the
+ * kind of each GIT_DIR_ENTRIES name, and whether `config` can set
+ * core.hooksPath or include a file (git-config.ts, CONFIG_NEEDLES; the scan
+ * read it once, so it is not read again). The git dir is a directory of its
+ * own (the scan opened it, never following a link) where it resolves to
+ * itself; else, or without facts, undefined (listing() looks).
+ */
+function gitDirFacts(s: GitScope, gitDir: string): GitDirView | undefined {
+  const letters = s.facts[gitDir];
+  if (letters === undefined || letters.length !== GIT_DIR_ENTRIES.length) return undefined;
+  const r = s.resolvePath(gitDir);
+  if (r.kind !== 'dir' || r.path !== gitDir) return undefined;
+  const letter = (name: string) => letters[GIT_DIR_ENTRIES.indexOf(name)];
+  const KIND: Record<string, PathKind> = { '-': 'missing', d: 'dir', f: 'file', p: 'file', m: 'file' };
+  // Plain, and where git reads it: no commondir sends git elsewhere.
+  if (letter('config') === 'p' && letter('commondir') === '-') s.config.plain(`${gitDir}${sep}config`);
+  return {
+    look: (name) => KIND[letter(name) ?? '?'] ?? 'resolve',
+    has: (name) => letter(name) !== '-',
+  };
 }
 
 /**
  * What resolvePath says of `p`, which is `dir/name` (`name` normal,
- * relative), from dir's listing where that is enough: a missing first
- * component, or a single one that is not a symbolic link. Test:
+ * relative), from what is known of dir where that is enough. Test:
  * policy.test.ts ("one listing of a git dir").
  */
-function fromListing(s: GitScope, p: string, name: string, entries: ReadonlyMap<string, Dirent> | undefined): ResolvedPath {
-  if (!entries) return s.resolvePath(p);
-  const slash = name.indexOf('/');
-  const d = entries.get(slash < 0 ? name : name.slice(0, slash));
-  if (!d) return { path: p, kind: 'missing' };
-  if (slash >= 0 || d.isSymbolicLink()) return s.resolvePath(p);
-  return { path: p, kind: d.isDirectory() ? 'dir' : 'file' };
+function fromListing(s: GitScope, p: string, name: string, entries: GitDirView | undefined): ResolvedPath {
+  const kind = entries?.look(name) ?? 'resolve';
+  return kind === 'resolve' ? s.resolvePath(p) : { path: p, kind };
 }
 
 const IN_WORKTREE_GIT_DIR = [
@@ -871,7 +920,7 @@ function protectWorktreeGitDir(s: GitScope, w: string): void {
  * trees; a bare repository's git dir), and any core.worktree it sets;
  * without any, the git dir.
  */
-function protectHooks(s: GitScope, gitDir: string, bases: readonly string[], entries?: ReadonlyMap<string, unknown>): void {
+function protectHooks(s: GitScope, gitDir: string, bases: readonly string[], entries?: GitDirView): void {
   const cfg = s.config.repo(gitDir, entries);
   if (!s.allowGitConfig) for (const f of cfg.own) if (f.from) protectConfigFile(s, f, 'git configuration included by a repository', bases[0] ?? gitDir);
   const all = [...bases];

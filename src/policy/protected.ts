@@ -98,6 +98,9 @@ export const PROTECTED_IN_GIT_DIR: readonly { name: string; why: string; placeho
   { name: 'info/attributes', why: 'selects filter drivers', placeholder: false },
 ];
 
+/** Their names, in order: what the repository scan reports of each git dir (scan.ts, gitFacts). */
+export const GIT_DIR_ENTRIES: readonly string[] = PROTECTED_IN_GIT_DIR.map((i) => i.name);
+
 /**
  * The names protected at the root of every repository (an existing one is
  * read-only there): the scan before the run reports where they are

@@ -19,6 +19,8 @@ import { join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
 import { isWithin } from '../../policy/paths.js';
+import { CONFIG_NEEDLES } from '../../policy/git-config.js';
+import { GIT_DIR_ENTRIES } from '../../policy/protected.js';
 
 export interface ScanResult {
   /** Work trees: directories that contain a `.git` entry (dir, file or link). */
@@ -68,6 +70,15 @@ export interface ScanResult {
    */
   readonly ids: Record<string, string>;
   /**
+   * What each git dir that is a directory of its own holds, by its path
+   * (as `ids`), where the scan before the run looked: one letter per name of
+   * GIT_DIR_ENTRIES, in order (`-` missing, `d` directory, `f` another file,
+   * `l` symbolic link, `?` not known), `config` read and judged (`p` it sets
+   * neither core.hooksPath nor an include, `m` it may). policy.ts takes it
+   * instead of listing each git dir and reading each config (gitDirFacts).
+   */
+  readonly gitFacts?: Record<string, string>;
+  /**
    * The basenames this scan was asked to report wherever they are
    * (`names`, as M records in `matches`): where a directory was listed
    * whole, a name it holds is in `matches` (policy.ts relies on it for the
@@ -97,8 +108,13 @@ export function scanTrees(helper: string, roots: readonly string[], patterns: re
  * directory, which costs a stat per link (pnpm's node_modules has thousands);
  * the protected names looked for after a run need none (Rescan.names).
  */
-function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number, names: readonly string[] = []): string[] {
+function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number, names: readonly string[] = [], gitFacts = false): string[] {
   const args = ['scan', '--ids'];
+  if (gitFacts) {
+    for (const n of GIT_DIR_ENTRIES) args.push('--git-entry', n);
+    args.push('--git-read', 'config');
+    for (const n of CONFIG_NEEDLES) args.push('--git-needle', n);
+  }
   if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify(names.length > 0 ? [roots, patterns, names] : [roots, patterns]))}.cache`);
   if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
@@ -130,7 +146,7 @@ export interface PendingScan {
 /** scanTrees without blocking: the walk runs in its own process while cordon does other work. */
 export function startScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, maxDirs?: number, names: readonly string[] = []): PendingScan {
   const sorted = [...roots].sort();
-  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir, maxDirs, names), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(helper, scanArgs(sorted, patterns, cacheDir, maxDirs, names, true), { stdio: ['ignore', 'pipe', 'pipe'] });
   const result = collect(child, sorted).then((r) => (names.length > 0 ? { ...r, named: names } : r));
   result.catch(() => {}); // an unused scan must not become an unhandled rejection
   return { roots: sorted, patterns, names, result };
@@ -151,7 +167,7 @@ export interface DeferredScan {
  */
 export function scanCommand(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, names: readonly string[] = []): { roots: string[]; args: string[] } {
   const sorted = [...roots].sort();
-  return { roots: sorted, args: scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1) };
+  return { roots: sorted, args: scanArgs(sorted, patterns, cacheDir, undefined, names, true).slice(1) };
 }
 
 /** A scan started by scanCommand's arguments: its records, stderr, and one byte of exit status (none if it died). */
@@ -327,20 +343,23 @@ function directoryAt(link: string): string | undefined {
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string> };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string>, gitFacts: {} as Record<string, string> };
   const unnamable = new Set<string>();
-  // A D record names the git dir of the G, S or B record right before it, and no other.
+  // D and K records name the git dir of the G, S or B record right before them (K after D), and no other.
   let gitDir: string | undefined;
+  let identified: string | undefined; // the git dir of a D record, for a K right after it
   for (let at = 0; at < buf.length; ) {
     let end = buf.indexOf(0, at);
     if (end < 0) end = buf.length;
     const rec = buf.subarray(at, end);
     at = end + 1;
     const owner = gitDir;
+    const ownerOfK = owner ?? identified;
     gitDir = undefined;
+    identified = undefined;
     if (rec.length < 2 || rec[1] !== 0x09) continue;
     const kind = String.fromCharCode(rec[0]!);
-    if (!'GSBWMLIEDU'.includes(kind)) continue;
+    if (!'GSBWMLIEDUK'.includes(kind)) continue;
     const bytes = rec.subarray(2);
     if (!isUtf8(bytes)) {
       if (kind !== 'E' && kind !== 'D') unnamable.add(validAncestor(bytes));
@@ -348,7 +367,8 @@ export function parseScan(out: Buffer | string): ScanResult {
     }
     const v = bytes.toString('utf8');
     switch (kind) {
-      case 'D': if (owner !== undefined && /^\d+:\d+:\d+$/.test(v)) r.ids[owner] = v; break;
+      case 'D': if (owner !== undefined && /^\d+:\d+:\d+$/.test(v)) r.ids[owner] = v; identified = owner; break;
+      case 'K': if (ownerOfK !== undefined && v.length === GIT_DIR_ENTRIES.length && /^[-dflpm?]+$/.test(v)) r.gitFacts[ownerOfK] = v; break;
       case 'G': r.repos.push(v); gitDir = join(v, '.git'); break;
       case 'S': r.submoduleGitDirs.push(v); gitDir = v; break;
       case 'B': r.bareGitDirs.push(v); gitDir = v; break;

@@ -225,6 +225,77 @@ describe('scan --ids: the identity of every git dir found', () => {
   });
 });
 
+describe('scan --git-entry: what each git dir holds, never followed', () => {
+  const ENTRY_ARGS = ['--git-entry', 'config', '--git-entry', 'hooks', '--git-entry', 'config.worktree', '--git-entry', 'commondir', '--git-entry', 'info/attributes', '--git-read', 'config', '--git-needle', 'HooksPath', '--git-needle', 'include'];
+  /** The K record after each G, B or S record (after its D), by that record. */
+  async function factsOf(roots: readonly string[], extra: readonly string[] = []): Promise<Map<string, string>> {
+    const r = await run(helper, ['scan', '--ids', ...ENTRY_ARGS, ...extra, '--', ...roots]);
+    assert.equal(r.code, 0, r.stderr);
+    const recs = r.stdout.split('\0').filter(Boolean);
+    const out = new Map<string, string>();
+    recs.forEach((rec, i) => {
+      if (!rec.startsWith('K\t')) return;
+      const owner = recs[i - 1]!.startsWith('D\t') ? recs[i - 2]! : recs[i - 1]!;
+      assert.match(owner, /^[GBS]\t/, `a K record after ${owner}`);
+      out.set(owner, rec.slice(2));
+    });
+    return out;
+  }
+
+  it('one letter per entry: missing, directory, file, link; the config read and judged case-insensitively; a name of two components never through a link', T, async () => {
+    const root = tempDir('cordon-scan-facts-');
+    const init = (p: string, ...a: string[]) => assert.equal(spawnSync('git', ['init', '-q', ...a, p]).status, 0);
+    init(join(root, 'plain'));
+    init(join(root, 'hooked'));
+    writeFileSync(join(root, 'hooked', '.git', 'config'), '[core]\n\tHOOKSPATH = x\n');
+    init(join(root, 'included'));
+    writeFileSync(join(root, 'included', '.git', 'config'), '[InClUdE]\n\tpath = ../x\n');
+    init(join(root, 'odd'));
+    const odd = join(root, 'odd', '.git');
+    spawnSync('rm', ['-rf', join(odd, 'hooks'), join(odd, 'config'), join(odd, 'info')]);
+    symlinkSync('/etc/passwd', join(odd, 'config')); // never read through
+    writeFileSync(join(odd, 'hooks'), 'not a directory');
+    mkdirSync(join(odd, 'config.worktree'));
+    writeFileSync(join(odd, 'commondir'), '.\n');
+    symlinkSync(join(root, 'plain', '.git', 'info'), join(odd, 'info')); // info/attributes only through a link: not known
+    init(join(root, 'attrs'));
+    writeFileSync(join(root, 'attrs', '.git', 'info', 'attributes'), '* filter=x\n');
+    spawnSync('mkfifo', [join(root, 'attrs', '.git', 'config.worktree')]);
+    init(join(root, 'fifo'));
+    spawnSync('rm', ['-f', join(root, 'fifo', '.git', 'config')]);
+    spawnSync('mkfifo', [join(root, 'fifo', '.git', 'config')]); // never opened for reading: it would block
+    init(join(root, 'bare.git'), '--bare');
+    init(join(root, 'elsewhere'));
+    mkdirSync(join(root, 'gitfile'));
+    writeFileSync(join(root, 'gitfile', '.git'), 'gitdir: ../elsewhere/.git\n');
+    mkdirSync(join(root, 'gitlink'));
+    symlinkSync('../elsewhere/.git', join(root, 'gitlink', '.git'));
+    const want = new Map([
+      [`G\t${join(root, 'plain')}`, 'pd---'],
+      [`G\t${join(root, 'hooked')}`, 'md---'],
+      [`G\t${join(root, 'included')}`, 'md---'],
+      [`G\t${join(root, 'odd')}`, 'lfdf?'],
+      [`G\t${join(root, 'attrs')}`, 'pdf-f'],
+      [`G\t${join(root, 'fifo')}`, 'fd---'],
+      [`G\t${join(root, 'elsewhere')}`, 'pd---'],
+      [`B\t${join(root, 'bare.git')}`, 'pd---'],
+      // gitfile and gitlink: their .git is no directory of their own, so no K record
+    ]);
+    assert.deepEqual(await factsOf([root]), want);
+    // Replayed from the cache (aged past the racy window): read again, so a config changed in place is seen.
+    const cache = join(tempDir('cordon-scan-facts-cache-'), 'scan.cache');
+    await factsOf([root], ['--cache', cache]);
+    await new Promise((r) => setTimeout(r, 2_300));
+    await factsOf([root], ['--cache', cache]);
+    writeFileSync(join(root, 'plain', '.git', 'config'), '[core]\n\thooksPath = y\n');
+    want.set(`G\t${join(root, 'plain')}`, 'md---');
+    assert.deepEqual(await factsOf([root], ['--cache', cache]), want);
+    // Without --git-entry: no K record at all.
+    const r = await run(helper, ['scan', '--ids', '--', root]);
+    assert.equal(r.stdout.split('\0').filter((x) => x.startsWith('K\t')).length, 0);
+  });
+});
+
 describe('scan: symbolic links', () => {
   it('L for a link to a directory, with --match only; never walked; not for files, dangling links or .git', T, async () => {
     const root = tempDir('cordon-scan-links-');

@@ -81,6 +81,30 @@ test('pathResolver agrees with resolvePath on every kind of path, and remembers 
   assert.deepEqual(resolve(join(d, 'dangling', 'x')), { path: join(d, 'dangling', 'x'), kind: 'missing' });
 });
 
+test('pathResolver.walked: directories a scan walked are taken as directories of their own, only below a root that resolves to itself, never over what it knew', () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-walked-')));
+  mkdirSync(join(d, 'root', 'a'), { recursive: true });
+  symlinkSync(join(d, 'root'), join(d, 'linked-root'));
+  const resolve = pathResolver();
+  // Taken without a look: the scan saw root/a/b/c (gone since, in this test).
+  resolve.walked(join(d, 'root'), join(d, 'root', 'a', 'b', 'c'));
+  assert.deepEqual(resolve(join(d, 'root', 'a', 'b', 'c')), { path: join(d, 'root', 'a', 'b', 'c'), kind: 'dir' });
+  assert.deepEqual(resolve(join(d, 'root', 'a', 'b')), { path: join(d, 'root', 'a', 'b'), kind: 'dir' });
+  assert.deepEqual(resolve(join(d, 'root', 'a', 'b', 'c', 'x')), { path: join(d, 'root', 'a', 'b', 'c', 'x'), kind: 'missing' });
+  // A root that is a link (or not normal), a path outside the root, the root itself: nothing taken.
+  const fresh = pathResolver();
+  fresh.walked(join(d, 'linked-root'), join(d, 'linked-root', 'x'));
+  fresh.walked(join(d, 'root'), join(d, 'elsewhere', 'y'));
+  fresh.walked(`${d}/root/`, `${d}/root/z`);
+  fresh.walked(join(d, 'root'), `${d}/root/a/../q`);
+  for (const p of [join(d, 'linked-root', 'x'), join(d, 'elsewhere', 'y'), join(d, 'root', 'z'), join(d, 'root', 'q')]) assert.equal(fresh(p).kind, 'missing', p);
+  // What it knew stays.
+  const knew = pathResolver();
+  assert.equal(knew(join(d, 'root', 'a', 'k')).kind, 'missing');
+  knew.walked(join(d, 'root'), join(d, 'root', 'a', 'k'));
+  assert.equal(knew(join(d, 'root', 'a', 'k')).kind, 'missing');
+});
+
 test('isWithin respects component boundaries', () => {
   assert.ok(isWithin('/a/b', '/a'));
   assert.ok(isWithin('/a', '/a'));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, networkSpec, tlsSpec, withBroker, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
-import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
+import { GIT_DIR_ENTRIES, ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 
@@ -441,6 +441,41 @@ test('one listing of a git dir says what its protected names are, as a lookup of
   assert.equal(ro(join(g, 'info', 'attributes'))?.kind, 'file');
   assert.equal(ro(join(g, 'commondir'))?.kind, 'file');
   assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path), [join(g, 'config.worktree')], 'only the missing name is watched');
+});
+
+test('what the scan saw in a git dir (gitFacts) stands for its listing and its config read: the same policy; a config it found plain is not read again', () => {
+  const w = world();
+  const g = join(w.proj, '.git');
+  const nested = join(w.proj, 'sub', 'nested');
+  spawnSync('rm', ['-r', join(g, 'hooks')]);
+  writeFileSync(join(w.root, 'hooks-file'), '');
+  symlinkSync(join(w.root, 'hooks-file'), join(g, 'hooks')); // a link: its kind is its target's
+  mkdirSync(join(g, 'info'));
+  writeFileSync(join(g, 'info', 'attributes'), '* filter=x\n');
+  writeFileSync(join(g, 'commondir'), '.\n');
+  const found = { repos: [w.proj, nested], submoduleGitDirs: [], matches: [] };
+  // config, hooks, config.worktree, commondir, info/attributes: as the scan would write them here.
+  const facts = { [g]: 'ml-ff', [join(nested, '.git')]: 'p----' };
+  assert.deepEqual(GIT_DIR_ENTRIES, ['config', 'hooks', 'config.worktree', 'commondir', 'info/attributes']);
+  const listed = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => found });
+  const fromFacts = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ ...found, gitFacts: facts }) });
+  assert.deepEqual(fromFacts.rules, listed.rules);
+  assert.deepEqual(fromFacts.watch, listed.watch);
+  assert.ok(listed.rules.some((r) => r.path === join(w.proj, '.husky')), 'the fixture sets a hooks path');
+  assert.equal(listed.rules.find((r) => r.path === join(g, 'hooks'))?.kind, 'file');
+  // Facts the policy cannot take: a git dir that is not a directory of its own (here: not there), letters short of a name each.
+  for (const odd of [{ [join(w.proj, 'gone', '.git')]: 'pd---' }, { [g]: 'md--' }]) {
+    assert.deepEqual(buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ ...found, gitFacts: odd }) }).rules, listed.rules);
+  }
+  // The scan read the config and found it plain: the policy takes its word (the bytes git would parse were the ones judged).
+  writeFileSync(join(nested, '.git', 'config'), '[core]\n\thooksPath = my-hooks\n');
+  const plain = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ ...found, gitFacts: facts }) });
+  assert.ok(!plain.rules.some((r) => r.path === join(nested, 'my-hooks')));
+  assert.ok(buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => found }).rules.some((r) => r.path === join(nested, 'my-hooks')), 'read when the scan says nothing');
+  // A commondir sends git to another config: the one the scan read is not the one git reads, so it is read again.
+  writeFileSync(join(nested, '.git', 'commondir'), '.\n');
+  const common = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ ...found, gitFacts: { ...facts, [join(nested, '.git')]: 'p--f-' } }) });
+  assert.ok(common.rules.some((r) => r.path === join(nested, 'my-hooks')));
 });
 
 test("names at a repository's root from the scan: what it reported is protected, with no listing of the root; where it could not list, the root is listed", () => {

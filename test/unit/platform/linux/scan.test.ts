@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { followLinks, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
 import { tempDir } from '../../../helpers/tmp.js';
+import { GIT_DIR_ENTRIES } from '../../../../src/policy/protected.js';
 
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {}, gitFacts: {} };
 
 test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () => {
   const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'M\t/p/x/.env', 'L\t/p/link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
@@ -40,6 +41,20 @@ test('parseScan: a D record is the identity of the git dir of the G, S or B reco
   const rec = (kind: string, ...parts: (string | number[])[]) => Buffer.concat([Buffer.from(`${kind}\t`), ...parts.map((x) => Buffer.from(x))]);
   const unnamed = Buffer.concat([rec('G', '/p/', [0xff]), rec('D', '1:2:3'), rec('G', '/q'), rec('D', '1:3:4')].flatMap((b) => [b, Buffer.from([0])]));
   assert.deepEqual(parseScan(unnamed).ids, { '/q/.git': '1:3:4' }, 'a record that is not used gives its D to nobody');
+});
+
+test('parseScan: a K record is what the git dir of the G, S or B record before it holds (after its D, if any), one letter per GIT_DIR_ENTRIES name', () => {
+  assert.equal(GIT_DIR_ENTRIES.length, 5, 'the letters below are for config, hooks, config.worktree, commondir, info/attributes');
+  const out = [
+    'G\t/p', 'D\t1:2:3', 'K\tpd---', // after the D
+    'B\t/p/x.git', 'K\tmd-f?', // no D: right after its record
+    'S\t/p/.git/modules/s', 'D\t1:5:6', 'K\tld--d',
+    'M\t/p/.env', 'K\tpd---', // after anything else: ignored
+    'G\t/p/short', 'K\tpd--', // not one letter per name
+    'G\t/p/odd', 'K\tpd--x', // not a letter the scan writes
+    'G\t/p/twice', 'K\tpd---', 'K\tmd---', // only the first
+  ].join('\0');
+  assert.deepEqual(parseScan(out).gitFacts, { '/p/.git': 'pd---', '/p/x.git': 'md-f?', '/p/.git/modules/s': 'ld--d', '/p/twice/.git': 'pd---' });
 });
 
 test('parseScan: a path that is not valid UTF-8 is never used; its deepest valid ancestor is reported incomplete instead', () => {
