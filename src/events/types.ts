@@ -75,6 +75,8 @@ export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
   readonly tls?: 'terminated';
   /** A request into which cordon put brokered credentials: their variables' names (never a value). */
   readonly credentials?: readonly string[];
+  /** Sent through this upstream proxy (network.parentProxy, or HTTPS_PROXY in cordon's environment), shown without its password; `address` is then the proxy's. */
+  readonly parentProxy?: string;
 }
 
 export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {

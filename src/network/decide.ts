@@ -25,7 +25,9 @@ import {
   type AddressClass, type AddressRange, type EmbeddingKind, type IpAddress,
 } from './addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, patternMatches, ruleCoversAddress, ruleMatches, type DomainRule } from './domain-rules.js';
-import { formatHost, formatHostPort, parseHost, quoteUntrusted } from './host.js';
+import { formatHost, formatHostPort, parseHost, quoteUntrusted, type Host } from './host.js';
+import { literalAddress, routeThrough, throughAuthority, type ParentProxy } from './parent-proxy.js';
+import type { Through } from '../proxy/types.js';
 
 export type Via = 'http' | 'https' | 'connect' | 'socks5';
 
@@ -57,6 +59,8 @@ export interface NetworkPolicy {
    * control, which could otherwise aim an allowed name at your LAN.
    */
   readonly denyPrivateAddresses: boolean;
+  /** The upstream proxy allowed connections go through (parent-proxy.ts); absent: dialed directly. */
+  readonly parent?: ParentProxy;
 }
 
 export interface DecideDeps {
@@ -107,6 +111,8 @@ export type Decision =
       readonly ruleKeyPath: string;
       /** Resolved addresses that were skipped, and why. */
       readonly dropped: readonly DroppedAddress[];
+      /** Through the upstream proxy (`dial` is the proxy): the name was not resolved here. */
+      readonly through?: Through;
     }
   | {
       readonly allow: false;
@@ -138,7 +144,10 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
   const denyRule = policy.deny.find((r) => ruleMatches(r, host, port));
   if (denyRule) return deniedByRule(target, shown, denyRule);
 
-  if (host.kind === 'ip') return decideLiteral(host.address, port, target, shown, policy);
+  if (host.kind === 'ip') {
+    const d = decideLiteral(host.address, port, target, shown, policy);
+    return d.allow ? viaParent(d, host, port, request.via, policy, deps) : d;
+  }
 
   const allowRule = policy.allow.find((r) => ruleMatches(r, host, port));
   if (!allowRule) {
@@ -147,6 +156,11 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
       ? `network.allowedDomains allows ${shown} only on port${otherPorts.length > 1 ? 's' : ''} ${otherPorts.join(', ')}; add "${target}" to allow this port`
       : `not in network.allowedDomains; add "${shown}" to allow it`;
     return { ...refuse('not-allowlisted', `connection to ${target} refused: ${why}`, `network.allowedDomains: add "${otherPorts.length > 0 ? target : shown}"`), host: shown };
+  }
+
+  // Through the upstream proxy: it resolves the name (and polices where it leads).
+  if (routeThrough(policy.parent, host, port, request.via === 'http')) {
+    return viaParent({ allow: true, host: shown, dial: { address: '', port, family: 4 }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] }, host, port, request.via, policy, deps);
   }
 
   let answers: readonly string[];
@@ -206,6 +220,31 @@ function decideLiteral(address: IpAddress, port: number, target: string, shown: 
     return { ...refuse('ip-literal-not-allowlisted', `connection to ${target} refused: an IP address is reachable only when it is itself listed in network.allowedDomains; connect by host name, or add "${target}" to allow it`, `network.allowedDomains: add "${target}"`), host: shown };
   }
   return { allow: true, host: shown, dial: { address: formatIp(address), port, family: address.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] };
+}
+
+/**
+ * An allowed connection, sent through the upstream proxy where one applies
+ * (parent-proxy.ts routeThrough): `dial` becomes the proxy's address (its
+ * name resolved here; the user's own proxy, so not judged), and `through`
+ * what to ask it for. Unchanged where none applies.
+ */
+async function viaParent(d: Extract<Decision, { allow: true }>, host: Host, port: number, via: Via, policy: NetworkPolicy, deps: DecideDeps): Promise<Decision> {
+  const proxy = routeThrough(policy.parent, host, port, via === 'http');
+  if (!proxy) return d;
+  let address = literalAddress(proxy.host);
+  if (!address) {
+    try {
+      address = (await deps.resolve(proxy.host))[0];
+    } catch {
+      address = undefined;
+    }
+  }
+  const ip = address === undefined ? undefined : parseIp(address);
+  if (!ip) {
+    return { ...refuse('resolve-failed', `connection to ${formatHostPort(host, port)} refused: the upstream proxy ${proxy.shown} (${policy.parent!.source}) could not be resolved`), host: d.host, rule: d.rule, ruleKeyPath: d.ruleKeyPath };
+  }
+  const dial = unmapIPv4(ip);
+  return { ...d, dial: { address: formatIp(dial), port: proxy.port, family: dial.family }, through: { proxy: proxy.shown, authority: throughAuthority(host, port), ...(proxy.authorization ? { authorization: proxy.authorization } : {}) } };
 }
 
 type Verdict = { readonly denial: AddressDenial; readonly via?: EmbeddingKind; readonly keyPath?: string };

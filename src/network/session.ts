@@ -77,8 +77,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
     if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
     const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
-    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses }, { resolve: resolveAll }).then((d) => d.allow
-      ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port) }
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}) }, { resolve: resolveAll }).then((d) => d.allow
+      ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port), ...(d.through ? { through: d.through } : {}) }
       : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
   };
   const onEvent = (e: ProxyEvent) => {
@@ -97,6 +97,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       withhold: (spec.credentials ?? []).flatMap((c) => ('env' in c.from && c.from.env !== c.env ? [c.from.env] : [])),
     };
     const requests = requestPolicy(spec.requestRules ?? [], credentials);
+    // What no variable of the command may carry: brokered credentials' real values, the upstream proxy's password.
+    const realValues = [...credentials.map((c) => c.real), ...proxyPasswords(spec.parent)];
     const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {
@@ -107,7 +109,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         return {
           bridge: {
             relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold,
-            ...(credentials.length ? { carriesSecret: (v: string) => credentials.some((c) => v.includes(c.real)) } : {}),
+            ...(realValues.length ? { carriesSecret: (v: string) => realValues.some((real) => v.includes(real)) } : {}),
           },
           setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
@@ -124,12 +126,22 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   }
 }
 
+/** The passwords in the upstream proxy's URLs (a variable such as FTP_PROXY may carry one in): none shorter than 4 characters is looked for. */
+function proxyPasswords(p: NetworkPolicySpec['parent']): string[] {
+  return [p?.http, p?.https].flatMap((e) => {
+    if (!e?.authorization) return [];
+    const pair = Buffer.from(e.authorization.slice('Basic '.length), 'base64').toString('utf8');
+    const password = pair.slice(pair.indexOf(':') + 1);
+    return password.length >= 4 ? [password] : [];
+  });
+}
+
 /** A proxy's decision as an event of the command that made the connection. */
 export function netEvent(e: ProxyEvent): EventPayload {
   const proxy = e.via === 'socks5' ? 'socks5' as const : 'http' as const;
   const address = e.dialed ?? e.address;
   const base = { host: e.host, port: e.port, proxy, via: e.via, ...(address !== undefined ? { address } : {}) };
-  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}), ...(e.credentials?.length ? { credentials: e.credentials } : {}) };
+  if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}), ...(e.credentials?.length ? { credentials: e.credentials } : {}), ...(e.parentProxy ? { parentProxy: e.parentProxy } : {}) };
   if (e.request) {
     return {
       type: 'request.refused', host: e.host, port: e.port, proxy, method: e.request.method, url: e.request.target,

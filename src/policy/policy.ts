@@ -22,6 +22,7 @@ import type { BrokerSpec } from '../network/credential-sources.js';
 import type { TlsSpec } from '../network/tls.js';
 import { parseAllowedDomains, parseDeniedDomains, ruleMatches, type DomainRule } from '../network/domain-rules.js';
 import { parseHost } from '../network/host.js';
+import { parentProxy, type ParentProxy } from '../network/parent-proxy.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
 import type { EnvironmentRules } from './environment.js';
@@ -440,7 +441,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       rules,
       sources: input.settings.map((s) => s.file),
       warnings,
-      network: withBroker(input.settings, { ...networkSpec(input.settings, input.cli), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }), ...requestRulesOf(input.settings) }, { cwd: input.cwd, home: input.home }),
+      network: withBroker(input.settings, { ...withParent(networkSpec(input.settings, input.cli), input.settings, input.env ?? {}), unixSockets, ...tlsSpec(input.settings, { cwd: input.cwd, home: input.home }), ...requestRulesOf(input.settings) }, { cwd: input.cwd, home: input.home }),
       watch,
       neverWritable: [
         ...input.settings.map((s) => ({ path: s.file, why: 'cordon settings file in use' })),
@@ -485,6 +486,23 @@ export function networkSpec(settings: readonly Settings[], cli: CliRules): Omit<
     deniedRanges: settings.flatMap((s) => s.network.deniedRanges),
     denyPrivateAddresses: settings.some((s) => s.network.denyPrivateAddresses),
   };
+}
+
+/**
+ * The upstream proxy of a filtered network (network/parent-proxy.ts): the
+ * strongest source's network.parentProxy, else cordon's own environment
+ * (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). Set in a file while the network is
+ * not filtered, it would change nothing: an error, as any setting that
+ * cannot take effect.
+ */
+export function withParent<T extends { readonly mode: NetworkMode; readonly modeSource: string }>(net: T, settings: readonly Settings[], env: NodeJS.ProcessEnv): T & { parent?: ParentProxy } {
+  const set = [...settings].reverse().find((s) => s.network.parentProxy !== undefined);
+  if (net.mode !== 'filtered') {
+    if (set) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${set.file}: network.parentProxy sends cordon's proxy traffic on through an upstream proxy, and the network is ${net.mode} here (${net.modeSource}), so there is none: allow a domain, or remove network.parentProxy`);
+    return net;
+  }
+  const parent = parentProxy(set ? { value: set.network.parentProxy!, file: set.file } : undefined, env);
+  return parent ? { ...net, parent } : net;
 }
 
 /**

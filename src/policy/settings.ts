@@ -24,6 +24,7 @@ import { checkVariableName, type EnvironmentRules } from './environment.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
 import type { TlsSpec } from '../network/tls.js';
+import { parentProxy, type ParentProxySetting } from '../network/parent-proxy.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -79,6 +80,8 @@ export interface Settings {
     readonly refuseOpaqueTunnels: boolean;
     /** network.requestRules (network/request-rules.ts). */
     readonly requestRules: readonly RequestRule[];
+    /** network.parentProxy, checked (network/parent-proxy.ts reads it). */
+    readonly parentProxy?: ParentProxySetting;
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
   readonly environment?: EnvironmentRules;
@@ -106,7 +109,6 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  * | key                               | accepted                | refused                  |
  * |-----------------------------------|-------------------------|--------------------------|
  * | network.mitmProxy                 | -                       | any value                |
- * | network.parentProxy               | -                       | any value                |
  * | network.httpProxyPort             | -                       | any value                |
  * | network.socksProxyPort            | -                       | any value                |
  * | network.filterRequest             | -                       | any value                |
@@ -152,7 +154,6 @@ const NO_FILTER = 'it only applies while a filterRequest callback is set (srt li
 
 export const UNIMPLEMENTED: readonly Unimplemented[] = [
   { key: 'network.mitmProxy', refused: { srt: 'srt routes these domains through your inspecting proxy', cordon: 'cordon would send them past it' } },
-  { key: 'network.parentProxy', refused: { srt: 'srt sends its outbound connections through this upstream proxy', cordon: "cordon would dial directly, past that proxy's own policy" } },
   { key: 'network.httpProxyPort', refused: { srt: 'srt hands HTTP traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.socksProxyPort', refused: { srt: 'srt hands SOCKS traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.filterRequest', refused: { srt: 'a JavaScript callback of the srt library (srt refuses it in a settings file too)', cordon: 'cordon has no per-request filter' } },
@@ -241,7 +242,7 @@ export const SETTINGS_SHAPE: Shape = obj({
       maxTunnels: int(1, 65536),
       handshakeTimeoutMs: int(100, 600_000),
     }),
-    parentProxy: anyValue,
+    parentProxy: obj({ http: str, https: str, noProxy: str }),
   }),
   environment: obj({
     pass: arr(str),
@@ -338,6 +339,7 @@ export function parseSettings(text: string, file: string): Settings {
       ...(net.tlsTerminate ? { tls: tlsSettings(net.tlsTerminate, file) } : {}),
       refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
       requestRules: ((net.requestRules ?? []) as Record<string, any>[]).map((r, i) => requestRule(r, i, file)),
+      ...(net.parentProxy ? { parentProxy: checkedParentProxy(net.parentProxy as ParentProxySetting, file) } : {}),
     },
     ...(o.environment || denied.length ? { environment: { pass: names('pass'), withhold: [...names('withhold'), ...denied] } } : {}),
     ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),
@@ -412,6 +414,12 @@ function tlsSettings(t: Record<string, any>, file: string): TlsSettings {
     ...(t.maxTunnels !== undefined ? { maxTunnels: t.maxTunnels } : {}),
     ...(t.handshakeTimeoutMs !== undefined ? { handshakeMs: t.handshakeTimeoutMs } : {}),
   };
+}
+
+/** network.parentProxy as written, once each URL and the NO_PROXY list are known to be usable (parent-proxy.ts). */
+function checkedParentProxy(v: ParentProxySetting, file: string): ParentProxySetting {
+  parentProxy({ value: v, file }, {});
+  return v;
 }
 
 /** Throws when the file sets `u.key` to a value cordon cannot honour (see UNIMPLEMENTED). */

@@ -8,7 +8,7 @@
  * Trust boundary: request line, headers and bodies come from the sandbox.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { connect, isIP, type Socket } from 'node:net';
@@ -16,7 +16,8 @@ import { TLSSocket } from 'node:tls';
 import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './tunnel.js';
 import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
-import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Termination } from './types.js';
+import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Termination, Through } from './types.js';
+import { connectThrough, openThrough } from './parent.js';
 import { scrubStream, scrubText } from './scrub.js';
 import { PROTOCOL } from '../protocol.js';
 
@@ -159,12 +160,14 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
     const raw = judged ? judged.headers : req.rawHeaders;
-    if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw);
+    if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw, d.through);
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
       // while it is kept alive, closed with it.
       agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: 1 }) : new Agent({ keepAlive: true, maxSockets: 1 });
+      // Through the upstream proxy, a terminated tunnel's requests go in a CONNECT tunnel of their own (the target is the tunnel's, fixed).
+      if (secure && d.through) agent.createConnection = connectThrough(d.dial, d.through, o.dialMs ?? 10_000, upstreamTls(host)) as unknown as typeof agent.createConnection;
       agents.set(socket, agent);
       const a = agent;
       socket.once('close', () => a.destroy());
@@ -181,7 +184,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // A body of no stated length (Transfer-Encoding, taken off above as hop-by-hop) goes on chunked, whatever the
     // method: Node sends a GET's body unframed otherwise, and the server would read its bytes as another request.
     if (req.headers['transfer-encoding'] !== undefined) headers.push('Transfer-Encoding', 'chunked');
-    const target = { host: d.dial.address, port: d.dial.port, method: req.method, path: url.pathname + url.search, headers, agent, setHost: false, timeout: idleMs };
+    // Plain HTTP through the upstream proxy: the request in absolute form, with the proxy's credentials.
+    const plainThrough = !secure ? d.through : undefined;
+    if (plainThrough?.authorization) headers.push('Proxy-Authorization', plainThrough.authorization);
+    const path = plainThrough ? `http://${plainThrough.authority}${url.pathname}${url.search}` : url.pathname + url.search;
+    const target = { host: d.dial.address, port: d.dial.port, method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
     // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
     const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
     up.on('response', (ur) => {
@@ -222,9 +229,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * form, hop-by-hop headers dropped, exactly one Content-Length) and the
    * body's length, and copies that many bytes after it (see cordon-relay.c).
    */
-  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, raw: readonly string[]): void {
+  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, raw: readonly string[], through?: Through): void {
     const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
-    const lines = [`${req.method} ${url.pathname}${url.search} HTTP/1.1`];
+    // Through the upstream proxy (dial is the proxy): absolute form, with the proxy's credentials.
+    const lines = [`${req.method} ${through ? `http://${through.authority}` : ''}${url.pathname}${url.search} HTTP/1.1`];
+    if (through?.authorization) lines.push(`Proxy-Authorization: ${through.authorization}`);
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const lower = name.toLowerCase();
@@ -288,7 +297,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (!d.allow) return rawRefuse(client, 403, d.reason, d.message);
     if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
     const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, d.dial.address));
-    if (opened) return terminateTunnel(client, head, target, d.dial, owner, t);
+    if (opened) return terminateTunnel(client, head, target, d.dial, owner, t, d.through);
+    if (d.through) return throughTunnel(client, head, target, d.dial, d.through, owner);
     if (relayDials.has(client)) {
       // The relay dials and answers the client itself, then sends the
       // client's first bytes here and splices only once they agree with the
@@ -329,7 +339,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * First bytes that are not TLS are tunnelled as any other tunnel (name
    * check included), or refused with refuseOpaqueTunnels.
    */
-  async function terminateTunnel(client: Socket, head: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined, t: Termination): Promise<void> {
+  async function terminateTunnel(client: Socket, head: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined, t: Termination, through?: Through): Promise<void> {
     const refusedHere = (reason: string, message: string) => emit(owner, 'connect', target.host, target.port, { allow: false, reason, message, rule: 'built-in: network.tlsTerminate', fix: null, address: dial.address });
     if (openTunnels >= t.maxTunnels) {
       const message = `cordon: the tunnel to ${target.host}:${target.port} was refused: ${t.maxTunnels} TLS-terminated tunnels are open already (network.tlsTerminate.maxTunnels)`;
@@ -352,7 +362,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         emit(owner, 'connect', target.host, target.port, r);
         return void client.destroy();
       }
-      return dialGuarded(client, first, target, dial, owner);
+      return dialGuarded(client, first, target, dial, owner, through);
     }
     client.unshift(first);
     const context = t.authority.contextFor(target.host);
@@ -407,8 +417,37 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     client.destroy();
   }
 
+  /**
+   * A CONNECT sent on through the upstream proxy: its tunnel opened there
+   * first, then the client told (the relay with `CORDON-SERVE`: it answers
+   * the client and joins it to this connection), and the client's bytes
+   * judged as any tunnel's (the name check) on their way.
+   */
+  async function throughTunnel(client: Socket, head: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, through: Through, owner: string | undefined): Promise<void> {
+    let up: Socket;
+    try {
+      up = await openThrough(dial, through, o.dialMs ?? 10_000);
+    } catch (e) {
+      return rawRefuse(client, 502, 'upstream-failed', `cordon: ${target.host}:${target.port} failed: ${(e as Error).message}`);
+    }
+    if (client.destroyed) return void up.destroy();
+    client.once('close', () => up.destroy());
+    client.write(relayDials.has(client) ? `${R.tunnelServe}\r\n` : 'HTTP/1.1 200 Connection Established\r\n\r\n');
+    const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
+    guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+  }
+
   /** A tunnel dialed here: its first bytes (`first`, read already) judged as any tunnel's. */
-  function dialGuarded(client: Socket, first: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined): void {
+  function dialGuarded(client: Socket, first: Buffer, target: { host: string; port: number }, dial: { address: string; port: number }, owner: string | undefined, through?: Through): void {
+    if (through) {
+      openThrough(dial, through, o.dialMs ?? 10_000).then((up) => {
+        if (client.destroyed) return void up.destroy();
+        client.once('close', () => up.destroy());
+        const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
+        guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+      }, () => client.destroy());
+      return;
+    }
     const up = connect({ host: dial.address, port: dial.port, allowHalfOpen: true });
     client.once('close', () => up.destroy());
     const dialTimer = setTimeout(() => up.destroy(new Error('connect timeout')), o.dialMs ?? 10_000);
@@ -482,8 +521,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, t.host, t.port, { allow: false, reason: 'upgrade-not-switched', message, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address });
       rawRefuse(s, 502, 'upgrade-not-switched', message);
     };
-    const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
-    const up = secure ? httpsRequest({ ...options, ...upstreamTls(t.host) }) : httpRequest(options);
+    // Through the upstream proxy: plain, in absolute form with its credentials; terminated, in a CONNECT tunnel of its own.
+    const through = d.through;
+    if (through?.authorization && !secure) headers.push('Proxy-Authorization', through.authorization);
+    const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: through && !secure ? `http://${through.authority}${req.url}` : req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
+    const up = secure
+      ? httpsRequest({ ...options, ...upstreamTls(t.host), ...(through ? { createConnection: connectThrough(d.dial, through, handshakeMs, upstreamTls(t.host)) } : {}) } as HttpsRequestOptions)
+      : httpRequest(options);
     s.once('close', () => up.destroy());
     up.on('timeout', () => up.destroy(new Error('upstream timeout')));
     up.on('error', (e) => {
@@ -545,7 +589,7 @@ export function tunnelRefused(v: { reason: string; message: string }, address: s
 /** A decision as the proxies report it. */
 export function proxyEvent(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, d: Decision): ProxyEvent {
   const base = { ...(owner !== undefined ? { owner } : {}), via, host, port };
-  if (d.allow) return { ...base, allowed: true, dialed: d.dial.address, ...(d.rule !== undefined ? { rule: d.rule } : {}) };
+  if (d.allow) return { ...base, allowed: true, dialed: d.dial.address, ...(d.rule !== undefined ? { rule: d.rule } : {}), ...(d.through ? { parentProxy: d.through.proxy } : {}) };
   return { ...base, allowed: false, reason: d.reason, message: d.message, ...(d.rule !== undefined ? { rule: d.rule } : {}), ...(d.fix !== undefined ? { fix: d.fix } : {}), ...(d.address !== undefined ? { address: d.address } : {}) };
 }
 

@@ -6,6 +6,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AUTH_USERPASS, authReply, parseAuth, parseGreeting, parseRequest, REP, reply } from './socks5-protocol.js';
 import { guardedTunnel } from './tunnel.js';
+import { openThrough } from './parent.js';
 import { proxyEvent, tunnelRefused, type HttpProxy, type ProxyOptions } from './http-proxy.js';
 
 export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string> = new WeakMap(), http?: Pick<HttpProxy, 'serveTunnelHttp'>): Server {
@@ -67,6 +68,25 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
       return;
     }
     if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
+    const joined = (up: Socket) => {
+      client.setTimeout(0);
+      client.write(reply(REP.succeeded));
+      guardedTunnel(client, up, rest, {
+        host, port, handshakeMs: o.handshakeMs ?? 10_000, idleMs,
+        onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, tunnelRefused(v, allowed.dial.address))),
+        // Plain HTTP is the HTTP proxy's to serve, each request judged; without one, the tunnel closes.
+        onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
+      });
+    };
+    const allowed = d;
+    if (d.through) {
+      // Through the upstream proxy: a CONNECT there, then the same tunnel.
+      return void openThrough(d.dial, d.through, o.dialMs ?? 10_000).then((up) => {
+        if (client.destroyed) return void up.destroy();
+        client.once('close', () => up.destroy());
+        joined(up);
+      }, () => { if (!client.destroyed) client.end(reply(REP.generalFailure)); });
+    }
     const up = connect({ host: d.dial.address, port: d.dial.port, allowHalfOpen: true });
     client.once('close', () => up.destroy());
     const dialTimer = setTimeout(() => up.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), o.dialMs ?? 10_000);
@@ -78,14 +98,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
     up.once('connect', () => {
       clearTimeout(dialTimer);
       up.removeAllListeners('error');
-      client.setTimeout(0);
-      client.write(reply(REP.succeeded));
-      guardedTunnel(client, up, rest, {
-        host, port, handshakeMs: o.handshakeMs ?? 10_000, idleMs,
-        onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, tunnelRefused(v, d.dial.address))),
-        // Plain HTTP is the HTTP proxy's to serve, each request judged; without one, the tunnel closes.
-        onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
-      });
+      joined(up);
     });
   }
 }

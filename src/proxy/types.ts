@@ -12,8 +12,18 @@ export interface ConnectRequest {
   readonly owner?: string;
 }
 
+/** An allowed connection that goes through the upstream proxy (network/parent-proxy.ts): `dial` is that proxy, and this what to ask it for. */
+export interface Through {
+  /** The proxy, as shown (no password). */
+  readonly proxy: string;
+  /** What a CONNECT names, and the authority of an absolute-form request: the target, canonical (`example.com:443`). */
+  readonly authority: string;
+  /** Proxy-Authorization for the proxy. Host-side only: never in a message or an event. */
+  readonly authorization?: string;
+}
+
 export type Decision =
-  | { readonly allow: true; readonly dial: { readonly address: string; readonly port: number }; readonly rule?: string }
+  | { readonly allow: true; readonly dial: { readonly address: string; readonly port: number }; readonly rule?: string; readonly through?: Through }
   | {
       readonly allow: false;
       readonly reason: string;
@@ -49,6 +59,8 @@ export interface ProxyEvent {
   readonly address?: string;
   /** An allowed CONNECT whose TLS cordon terminates. */
   readonly tls?: 'terminated';
+  /** Allowed, and sent through this upstream proxy (shown without its password). */
+  readonly parentProxy?: string;
   /** A decision on one request inside an allowed connection (a request.refused event): its method and target. */
   readonly request?: { readonly method: string; readonly target: string };
   /** The brokered credentials put into this request (their variables' names; never a value). */

@@ -159,10 +159,10 @@ test("srt's ~/.srt-settings.json is the user settings file when cordon has none,
     const ignored = cordon(w, ['--ignore-user-settings', ...probe], as);
     assert.equal(ignored.stdout, 'notes\ncwd-writable\n', `${who.label}: --ignore-user-settings: ${ignored.stderr}`);
     // A file srt would refuse is refused here too, never skipped.
-    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[],"parentProxy":{"url":"http://proxy.invalid:3128"}},"filesystem":{"denyRead":[],"allowWrite":[],"denyWrite":[]}}');
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[],"mitmProxy":{"socketPath":"/run/mitm.sock","domains":["api.example.com"]}},"filesystem":{"denyRead":[],"allowWrite":[],"denyWrite":[]}}');
     const refused = cordon(w, probe, as);
     assert.equal(refused.status, 125);
-    assert.match(refused.stderr, /\.srt-settings\.json: network\.parentProxy = \{.*\} is not implemented in cordon/);
+    assert.match(refused.stderr, /\.srt-settings\.json: network\.mitmProxy = \{.* is not implemented in cordon/);
     writeFileSync(srtFile, '');
     assert.match(cordon(w, probe, as).stderr, /\.srt-settings\.json: the file is empty; a settings file is a JSON object/);
     // cordon's own user file, when there is one, is the user file: srt's is not read.

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parseIp, type IpAddress } from '../../../src/network/addresses.js';
 import { compileNetworkPolicy, decide, decidingRule, type Decision, type NetworkSettings, type Via } from '../../../src/network/decide.js';
 import type { Decider } from '../../../src/proxy/types.js';
+import { parentProxy } from '../../../src/network/parent-proxy.js';
 
 const FILE = 'test-settings.json';
 const PUBLIC = '93.184.216.34';
@@ -404,4 +405,37 @@ test('each refusal names the setting that would allow it, and the rule that deci
   assert.deepEqual(await fixOf('bad host', 80, {}), ['invalid-host', null, 'built-in: a host must be a valid name or IP address']);
   const ok = allowed((await run('api.example.com', 443, { allowedDomains: ['example.com', '*.example.com'] })).d);
   assert.equal(decidingRule(ok, 443), 'network.allowedDomains[1]: "*.example.com"');
+});
+
+test('through an upstream proxy: an allowed name is not resolved here (the proxy is, once), deny rules and the allowlist still decide, loopback and NO_PROXY go direct', async () => {
+  const parent = parentProxy({ value: { http: 'http://user:pw@proxy.corp:3128', noProxy: 'direct.example.com' }, file: FILE }, {})!;
+  const base = policy({ allowedDomains: ['*.example.com', 'localhost:8080', '198.51.100.7'], deniedDomains: ['bad.example.com'] });
+  const with_ = { ...base, parent };
+  const go = async (host: string, port: number, via: Via = 'connect') => {
+    const r = resolver({ 'proxy.corp': ['192.0.2.50'], 'direct.example.com': [PUBLIC] });
+    return { d: await decide({ host, port, via }, with_, r), calls: r.calls };
+  };
+  const a = await go('api.example.com', 443);
+  assert.ok(a.d.allow);
+  assert.deepEqual(a.d.dial, { address: '192.0.2.50', port: 3128, family: 4 });
+  assert.deepEqual(a.d.through, { proxy: 'http://user@proxy.corp:3128', authority: 'api.example.com:443', authorization: `Basic ${Buffer.from('user:pw').toString('base64')}` });
+  assert.deepEqual(a.calls, ['proxy.corp'], 'the target name is the upstream proxy\'s to resolve');
+  const denied = await go('bad.example.com', 443);
+  assert.equal(denied.d.allow, false);
+  assert.deepEqual(denied.calls, []);
+  const other = await go('example.org', 443);
+  assert.ok(!other.d.allow && other.d.reason === 'not-allowlisted');
+  assert.deepEqual(other.calls, []);
+  const literal = await go('198.51.100.7', 443);
+  assert.ok(literal.d.allow && literal.d.through?.authority === '198.51.100.7:443');
+  const direct = await go('direct.example.com', 443);
+  assert.ok(direct.d.allow && direct.d.through === undefined && direct.d.dial.address === PUBLIC);
+  assert.deepEqual(direct.calls, ['direct.example.com']);
+  const loop = await decide({ host: 'localhost', port: 8080, via: 'connect' }, with_, resolver({ localhost: ['127.0.0.1'] }));
+  assert.ok(!loop.allow || loop.through === undefined, 'loopback never goes through the upstream proxy');
+  const plain = await go('api.example.com', 80, 'http');
+  assert.ok(plain.d.allow && plain.d.through?.authority === 'api.example.com:80');
+  // The upstream proxy's name does not resolve: refused, naming it (not the password).
+  const lost = await decide({ host: 'api.example.com', port: 443, via: 'connect' }, with_, resolver({ 'proxy.corp': new Error('ENOTFOUND') }));
+  assert.ok(!lost.allow && lost.reason === 'resolve-failed' && lost.message.includes('http://user@proxy.corp:3128') && !lost.message.includes('pw'));
 });

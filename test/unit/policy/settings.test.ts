@@ -70,7 +70,6 @@ test('keys that would weaken the sandbox are refused, naming the key and the fix
  */
 const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
   'network.mitmProxy': { bad: [{ socketPath: '/run/mitm.sock', domains: ['api.example.com'] }] },
-  'network.parentProxy': { bad: [{ http: 'http://proxy.corp:3128' }, {}] },
   'network.httpProxyPort': { bad: [8080] },
   'network.socksProxyPort': { bad: [1080] },
   'network.filterRequest': { bad: ['() => true', {}] },
@@ -227,4 +226,18 @@ test('srt\'s credentials.envVars of mode "deny" withhold their variables; a bad 
   const s = parseSettings('{"credentials":{"envVars":[{"name":"GITHUB_TOKEN","mode":"deny"},{"name":"DATABASE_URL","mode":"deny"}]},"environment":{"withhold":["X"]}}', F);
   assert.deepEqual(s.environment, { pass: [], withhold: ['X', 'GITHUB_TOKEN', 'DATABASE_URL'] });
   assert.match(errOf(() => parseSettings('{"credentials":{"envVars":[{"name":"1BAD","mode":"deny"}]}}', F)).message, /credentials\.envVars\[0\]\.name: "1BAD" is not an environment variable name/);
+});
+
+test('network.parentProxy: http:// URLs and a NO_PROXY list load; another scheme, a path, an unknown key or a wrong type is refused naming the key', () => {
+  const ok = parseSettings('{"network":{"allowedDomains":["x.com"],"parentProxy":{"http":"http://u:p@proxy.corp:3128","https":"proxy.corp:3129","noProxy":".corp,10.0.0.0/8"}}}', F);
+  assert.deepEqual(ok.network.parentProxy, { http: 'http://u:p@proxy.corp:3128', https: 'proxy.corp:3129', noProxy: '.corp,10.0.0.0/8' });
+  for (const [json, why] of [
+    ['{"https":"https://proxy.corp:3128"}', /network\.parentProxy\.https.*does not speak TLS/],
+    ['{"http":"http://proxy.corp:3128/x"}', /network\.parentProxy\.http.*no path/],
+    ['{"url":"http://proxy.corp:3128"}', /network\.parentProxy\.url/],
+    ['{"http":3128}', /network\.parentProxy\.http/],
+    ['{"http":"http://proxy.corp:1","noProxy":"a b$"}', /network\.parentProxy\.noProxy/],
+  ] as const) {
+    assert.match(errOf(() => parseSettings(`{"network":{"parentProxy":${json}}}`, F)).message, why, json);
+  }
 });

@@ -1,0 +1,188 @@
+/**
+ * The upstream proxy cordon's own proxies dial through (srt's
+ * `network.parentProxy`; a corporate proxy): which connections go through
+ * it, and how it is named. Pure: no I/O.
+ *
+ * Where it comes from: `network.parentProxy` in a user or `--settings` file
+ * (a project file may never set it: policy/project.ts), else cordon's own
+ * environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, upper or lower case), as
+ * srt and most tools take it. Both are the user's, on the host, and trusted;
+ * the sandboxed command never sees either (its proxy variables name cordon's
+ * relay, and the proxy's password stays in cordon's process).
+ *
+ * What goes through it: a connection cordon's rules allowed, to a host that
+ * no NO_PROXY entry names and that is not loopback. CONNECT, SOCKS5 and
+ * requests inside a terminated tunnel use the https proxy (else the http
+ * one); plain HTTP requests use the http one only (curl's rule: with only
+ * HTTPS_PROXY set, plain HTTP goes direct). The upstream proxy resolves the
+ * name itself: cordon neither resolves it nor checks the address it leads
+ * to, which is that proxy's to police (docs/network.md, "Through an
+ * upstream proxy").
+ */
+import { SettingsError } from '../errors.js';
+import { parseAddressRange, parseIp, rangeContains, classifyAddress, type AddressRange } from './addresses.js';
+import { formatHostPort, type Host } from './host.js';
+
+/** One upstream proxy: where cordon connects, and what it sends it. */
+export interface ProxyEndpoint {
+  /** A name or an IP literal (no brackets), as configured. */
+  readonly host: string;
+  readonly port: number;
+  /** `Basic …` from the URL's user and password, sent as Proxy-Authorization. */
+  readonly authorization?: string;
+  /** The URL without its password: for messages and events. */
+  readonly shown: string;
+}
+
+export interface NoProxyEntry {
+  /** `*`: every host. */
+  readonly all?: true;
+  /** A name: itself and every name below it (`example.com`, `.example.com`). */
+  readonly suffix?: string;
+  /** An address or CIDR range. */
+  readonly range?: AddressRange;
+  /** Only on this port, where the entry names one. */
+  readonly port?: number;
+}
+
+export interface ParentProxy {
+  readonly http?: ProxyEndpoint;
+  readonly https?: ProxyEndpoint;
+  readonly noProxy: readonly NoProxyEntry[];
+  /** Where it was configured: a settings file's `network.parentProxy`, or `environment (HTTPS_PROXY)`. */
+  readonly source: string;
+}
+
+/** network.parentProxy as a settings file gives it (validated for shape: settings.ts). */
+export interface ParentProxySetting {
+  readonly http?: string;
+  readonly https?: string;
+  readonly noProxy?: string;
+}
+
+/**
+ * The parent proxy from the strongest source that sets network.parentProxy,
+ * else from `env` (cordon's own environment). undefined: connections are
+ * dialed directly. A value cordon cannot use (another scheme than http, no
+ * port it can tell, a path) is an error naming where it came from: a proxy
+ * that was asked for is never skipped.
+ */
+export function parentProxy(setting: { readonly value: ParentProxySetting; readonly file: string } | undefined, env: NodeJS.ProcessEnv): ParentProxy | undefined {
+  if (setting) {
+    const where = (key: string) => ({ file: setting.file, keyPath: `network.parentProxy.${key}` });
+    const v = setting.value;
+    const http = v.http ? proxyUrl(v.http, where('http')) : undefined;
+    const https = v.https ? proxyUrl(v.https, where('https')) : undefined;
+    if (!http && !https) return undefined;
+    return { ...(http ? { http } : {}), ...(https ? { https } : {}), noProxy: parseNoProxy(v.noProxy ?? '', where('noProxy')), source: `${setting.file}: network.parentProxy` };
+  }
+  const pick = (...names: string[]) => names.map((n) => [n, env[n]] as const).find(([, value]) => value !== undefined && value !== '');
+  const httpVar = pick('http_proxy', 'HTTP_PROXY');
+  const httpsVar = pick('https_proxy', 'HTTPS_PROXY');
+  if (!httpVar && !httpsVar) return undefined;
+  const fromEnv = (name: string) => ({ file: 'environment', keyPath: name });
+  const http = httpVar ? proxyUrl(httpVar[1]!, fromEnv(httpVar[0])) : undefined;
+  const https = httpsVar ? proxyUrl(httpsVar[1]!, fromEnv(httpsVar[0])) : http;
+  const noVar = pick('no_proxy', 'NO_PROXY');
+  return {
+    ...(http ? { http } : {}), ...(https ? { https } : {}),
+    noProxy: noVar ? parseNoProxy(noVar[1]!, fromEnv(noVar[0])) : [],
+    source: `environment (${[httpsVar?.[0], httpVar?.[0]].filter(Boolean).join(', ')})`,
+  };
+}
+
+/**
+ * `http://[user[:password]@]host[:port][/]`, or `host:port` without a scheme
+ * (as curl takes it). Only http: cordon speaks plain HTTP to the upstream
+ * proxy (a CONNECT for each tunnel, absolute-form requests for plain HTTP).
+ */
+export function proxyUrl(raw: string, where: { file: string; keyPath: string }): ProxyEndpoint {
+  const bad = (expected: string) => new SettingsError(where.file, where.keyPath, expected, redact(raw));
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw bad('an http:// proxy URL, like "http://proxy.example.com:3128"');
+  }
+  if (u.protocol === 'https:') throw bad('an http:// proxy URL: cordon does not speak TLS to an upstream proxy (a TLS connection through it, by CONNECT, is what it makes)');
+  if (u.protocol !== 'http:') throw bad(`an http:// proxy URL (${u.protocol.slice(0, -1)} is not a proxy cordon can use)`);
+  if (!u.hostname) throw bad('an http:// proxy URL with a host');
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) throw bad('an http:// proxy URL with no path, query or fragment');
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port ? Number(u.port) : 80;
+  const user = decodeURIComponent(u.username);
+  const password = decodeURIComponent(u.password);
+  const authorization = u.username || u.password ? `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}` : undefined;
+  return { host, port, ...(authorization ? { authorization } : {}), shown: `http://${user ? `${user}@` : ''}${u.host}` };
+}
+
+/** A proxy URL for a message: its password replaced. */
+function redact(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)?([^@/]*):[^@/]*@/i, '$1$2:***@');
+}
+
+/**
+ * NO_PROXY as curl and Go read it: entries separated by commas (or spaces);
+ * `*` alone is every host; a name matches itself and the names below it,
+ * with or without a leading dot (a leading `*.` too); an IP address or CIDR
+ * range matches the literal addresses in it; `:PORT` after an entry limits
+ * it to that port.
+ */
+export function parseNoProxy(raw: string, where: { file: string; keyPath: string }): NoProxyEntry[] {
+  const out: NoProxyEntry[] = [];
+  for (const item of raw.split(/[\s,]+/).filter(Boolean)) {
+    if (item === '*') {
+      out.push({ all: true });
+      continue;
+    }
+    let text = item;
+    let port: number | undefined;
+    const m = /^(.*[^:]):(\d{1,5})$/.exec(text);
+    if (m && !(text.match(/:/g)!.length > 1 && !text.startsWith('['))) {
+      text = m[1]!;
+      port = Number(m[2]);
+      if (port < 1 || port > 65535) throw new SettingsError(where.file, where.keyPath, 'NO_PROXY entries with ports from 1 to 65535', raw);
+    }
+    if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
+    const r = parseAddressRange(text);
+    if (r.ok) {
+      out.push({ range: r.range, ...(port ? { port } : {}) });
+      continue;
+    }
+    const name = text.replace(/^\*?\./, '').replace(/\.$/, '').toLowerCase();
+    if (!/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(name)) throw new SettingsError(where.file, where.keyPath, 'NO_PROXY entries that are "*", host names, IP addresses or CIDR ranges', raw);
+    out.push({ suffix: name, ...(port ? { port } : {}) });
+  }
+  return out;
+}
+
+/**
+ * The upstream proxy a connection to `host`:`port` goes through, or
+ * undefined (dialed directly). `plain`: a plain HTTP request (only the http
+ * proxy); else a tunnel or a request in a terminated one (the https proxy,
+ * else the http one). Loopback never goes through it.
+ */
+export function routeThrough(p: ParentProxy | undefined, host: Host, port: number, plain: boolean): ProxyEndpoint | undefined {
+  if (!p) return undefined;
+  const endpoint = plain ? p.http : (p.https ?? p.http);
+  if (!endpoint) return undefined;
+  if (host.kind === 'name' ? host.name === 'localhost' || host.name.endsWith('.localhost') : classifyAddress(host.address) === 'loopback') return undefined;
+  for (const e of p.noProxy) {
+    if (e.port !== undefined && e.port !== port) continue;
+    if (e.all) return undefined;
+    if (e.suffix && host.kind === 'name' && (host.name === e.suffix || host.name.endsWith(`.${e.suffix}`))) return undefined;
+    if (e.range && host.kind === 'ip' && rangeContains(e.range, host.address)) return undefined;
+  }
+  return endpoint;
+}
+
+/** The authority a CONNECT through the upstream proxy names (`example.com:443`, `[2001:db8::1]:443`). */
+export function throughAuthority(host: Host, port: number): string {
+  return formatHostPort(host, port);
+}
+
+/** An IP literal among a proxy's hosts (so it is dialed as it is, with no lookup). */
+export function literalAddress(host: string): string | undefined {
+  return parseIp(host) ? host : undefined;
+}
