@@ -259,6 +259,21 @@ describe('brokered credentials', { skip }, () => {
         assert.deepEqual(puts.map((x) => [x.path, x.headers?.authorization]), [['/publish/cordon-pub-fixture', `Bearer ${REAL}`]]);
       });
 
+      it('gh with its token brokered (GH_ENTERPRISE_TOKEN, "token" scheme): its API call goes out with the real one, and the user it reflects back carries the token', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon([
+          'export GH_CONFIG_DIR="$PWD/.gh" GH_NO_UPDATE_NOTIFIER=1 GH_PROMPT_DISABLED=1',
+          `gh api user --hostname ${api.fqdn} > out.json && echo called`,
+          'grep -c "token $GH_ENTERPRISE_TOKEN" out.json',
+          'grep -c REAL0secret out.json || true',
+        ].join('\n'), { broker: { env: 'GH_ENTERPRISE_TOKEN', header: 'authorization', scheme: 'token' }, env: { GH_ENTERPRISE_TOKEN: REAL } });
+        assert.equal(r.stdout, 'called\n1\n0\n', r.stderr);
+        const reqs = await requests('api');
+        assert.deepEqual(reqs.map((x) => [x.path, x.headers?.authorization]), [['/api/v3/user', `token ${REAL}`]]);
+        assert.ok(r.events.some((e) => e.type === 'net.allowed' && e.via === 'https' && e.credentials?.[0] === 'GH_ENTERPRISE_TOKEN'));
+      });
+
       it('a credential read from a file or a program on the host; a program that fails stops cordon without showing what it printed', T, async () => {
         const api = w.host('api');
         const secretFile = join(root, `${who.replace(/\W+/g, '-')}-secret`);
