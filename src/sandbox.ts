@@ -270,7 +270,7 @@ const NO_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], a
 
 /** The part of a network spec the handle's proxies apply to every command alike, as one comparable string. */
 function sessionShape(spec: NetworkPolicySpec): string {
-  return JSON.stringify([spec.tls ?? null, spec.refuseOpaqueTunnels ?? false, spec.requestRules ?? [], spec.credentials ?? []]);
+  return JSON.stringify([spec.tls ?? null, spec.refuseOpaqueTunnels ?? false, spec.requestRules ?? [], spec.credentials ?? [], spec.parent ?? null, spec.mitm ?? null]);
 }
 
 /** createSandbox, with what only cordon's own CLI passes. @internal */
@@ -327,13 +327,13 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   /** The handle's proxies, started with its first command that needs them. */
   function network(spec: NetworkPolicySpec) {
     const debug = internals.debug;
-    // What the proxies do for every command (termination, opaque tunnels, request rules, brokered credentials)
+    // What the proxies do for every command (termination, opaque tunnels, request rules, brokered credentials, upstream proxies)
     // is fixed by the first: a later command whose sources (a project file of its own directory) ask for
     // another is refused rather than run under the first one's.
     const shape = sessionShape(spec);
     sessionSpec ??= shape;
     if (shape !== sessionSpec) {
-      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', 'this command\'s settings ask for other TLS termination, request rules, opaque-tunnel refusal or brokered credentials than the handle\'s proxies apply (they are set by the first command with a network, from its settings and project files); nothing was run. Run it from a handle of its own (createSandbox with its cwd)');
+      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', 'this command\'s settings (or its environment\'s HTTPS_PROXY) ask for other TLS termination, request rules, opaque-tunnel refusal, brokered credentials or upstream proxies than the handle\'s proxies apply (they are set by the first command with a network, from its settings and project files); nothing was run. Run it from a handle of its own (createSandbox with its cwd)');
     }
     session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}, process.env));
     return session;

@@ -16,8 +16,8 @@ export function explainJson(c: Compiled): string {
   // The holder's own value: JSON.stringify hands a replacer a Buffer already turned into {type, data}.
   return JSON.stringify(doc, function (this: Record<string, unknown>, key: string, value: unknown) {
     const own = this[key];
-    // An upstream proxy's Proxy-Authorization carries its password (network/parent-proxy.ts): never printed.
-    if (key === 'authorization' && typeof own === 'string') return '(hidden: it carries the upstream proxy\'s password)';
+    // An upstream proxy's Proxy-Authorization and password (network/parent-proxy.ts): never printed.
+    if ((key === 'authorization' || key === 'rawPassword') && typeof own === 'string') return '(hidden: it carries the upstream proxy\'s password)';
     return Buffer.isBuffer(own) ? own.toString('base64') : value;
   }, 2);
 }
@@ -53,6 +53,7 @@ export function printExplain(c: Compiled, json: boolean): void {
       out.push(`    certificates from: ${tls.ca ? `the CA in ${tls.ca.cert}` : "a CA made for the session (its key never leaves cordon's process)"}; upstream verified against the system's roots${tls.extraCaCertPaths.length ? ` and ${tls.extraCaCertPaths.join(', ')}` : ''}`);
     }
     if (net.refuseOpaqueTunnels) out.push('  refused: every tunnel cordon cannot see into (network.refuseOpaqueTunnels)');
+    if (net.mitm) out.push(`  through the inspecting proxy on ${net.mitm.socketPath}: ${net.mitm.domains.map((r) => r.source).join(', ')}  <- ${net.mitm.source}`);
     if (net.parent) {
       const p = net.parent;
       const bypass = p.noProxy.map((e) => (e.all ? '*' : e.suffix ?? e.range?.source ?? '') + (e.port ? `:${e.port}` : '')).join(', ');

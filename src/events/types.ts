@@ -75,7 +75,7 @@ export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
   readonly tls?: 'terminated';
   /** A request into which cordon put brokered credentials: their variables' names (never a value). */
   readonly credentials?: readonly string[];
-  /** Sent through this upstream proxy (network.parentProxy, or HTTPS_PROXY in cordon's environment), shown without its password; `address` is then the proxy's. */
+  /** Sent through this upstream proxy (network.parentProxy, or HTTPS_PROXY in cordon's environment), shown without its password, or `unix:PATH` (network.mitmProxy); `address` is then the proxy's. */
   readonly parentProxy?: string;
 }
 

@@ -26,7 +26,7 @@ import {
 } from './addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, patternMatches, ruleCoversAddress, ruleMatches, type DomainRule } from './domain-rules.js';
 import { formatHost, formatHostPort, parseHost, quoteUntrusted, type Host } from './host.js';
-import { literalAddress, routeThrough, throughAuthority, type ParentProxy } from './parent-proxy.js';
+import { literalAddress, routeMitm, routeThrough, throughAuthority, type MitmProxy, type ParentProxy } from './parent-proxy.js';
 import type { Through } from '../proxy/types.js';
 
 export type Via = 'http' | 'https' | 'connect' | 'socks5';
@@ -61,6 +61,8 @@ export interface NetworkPolicy {
   readonly denyPrivateAddresses: boolean;
   /** The upstream proxy allowed connections go through (parent-proxy.ts); absent: dialed directly. */
   readonly parent?: ParentProxy;
+  /** The inspecting proxy the hosts it names go through (parent-proxy.ts), before the parent proxy. */
+  readonly mitm?: MitmProxy;
 }
 
 export interface DecideDeps {
@@ -158,8 +160,8 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
     return { ...refuse('not-allowlisted', `connection to ${target} refused: ${why}`, `network.allowedDomains: add "${otherPorts.length > 0 ? target : shown}"`), host: shown };
   }
 
-  // Through the upstream proxy: it resolves the name (and polices where it leads).
-  if (routeThrough(policy.parent, host, port, request.via === 'http')) {
+  // Through the upstream or the inspecting proxy: it resolves the name (and polices where it leads).
+  if (routeMitm(policy.mitm, host, port) || routeThrough(policy.parent, host, port, request.via === 'http')) {
     return viaParent({ allow: true, host: shown, dial: { address: '', port, family: 4 }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] }, host, port, request.via, policy, deps);
   }
 
@@ -229,6 +231,8 @@ function decideLiteral(address: IpAddress, port: number, target: string, shown: 
  * what to ask it for. Unchanged where none applies.
  */
 async function viaParent(d: Extract<Decision, { allow: true }>, host: Host, port: number, via: Via, policy: NetworkPolicy, deps: DecideDeps): Promise<Decision> {
+  const mitm = routeMitm(policy.mitm, host, port);
+  if (mitm) return { ...d, dial: { address: mitm.socketPath, port: 0, family: 4 }, through: { proxy: `unix:${mitm.socketPath}`, authority: throughAuthority(host, port), socketPath: mitm.socketPath } };
   const proxy = routeThrough(policy.parent, host, port, via === 'http');
   if (!proxy) return d;
   let address = literalAddress(proxy.host);

@@ -1,7 +1,8 @@
 /**
- * The upstream proxy cordon's own proxies dial through (srt's
- * `network.parentProxy`; a corporate proxy): which connections go through
- * it, and how it is named. Pure: no I/O.
+ * The upstream proxies cordon's own proxies dial through: srt's
+ * `network.parentProxy` (a corporate proxy) and `network.mitmProxy` (an
+ * inspecting proxy on a Unix socket, for the domains it names): which
+ * connections go through them, and how they are named. Pure: no I/O.
  *
  * Where it comes from: `network.parentProxy` in a user or `--settings` file
  * (a project file may never set it: policy/project.ts), else cordon's own
@@ -22,6 +23,7 @@
 import { SettingsError } from '../errors.js';
 import { parseAddressRange, parseIp, rangeContains, classifyAddress, type AddressRange } from './addresses.js';
 import { formatHostPort, type Host } from './host.js';
+import { parseAllowedDomains, ruleMatches, type DomainRule } from './domain-rules.js';
 
 /** One upstream proxy: where cordon connects, and what it sends it. */
 export interface ProxyEndpoint {
@@ -30,6 +32,8 @@ export interface ProxyEndpoint {
   readonly port: number;
   /** `Basic …` from the URL's user and password, sent as Proxy-Authorization. */
   readonly authorization?: string;
+  /** The password as the URL spells it (percent-encoded): what a variable could carry (credentialSpellings). */
+  readonly rawPassword?: string;
   /** The URL without its password: for messages and events. */
   readonly shown: string;
 }
@@ -53,6 +57,38 @@ export interface ParentProxy {
   readonly source: string;
 }
 
+/**
+ * network.mitmProxy: an HTTP proxy listening on the Unix socket `socketPath`
+ * (srt's inspecting proxy), which every allowed connection to a host
+ * `domains` names goes through, and no other way: before the parent proxy,
+ * whatever NO_PROXY says. It resolves and dials those hosts itself.
+ */
+export interface MitmProxy {
+  readonly socketPath: string;
+  readonly domains: readonly DomainRule[];
+  /** Where it was configured (`FILE: network.mitmProxy`). */
+  readonly source: string;
+}
+
+/** network.mitmProxy as a settings file gives it (validated: settings.ts). */
+export interface MitmProxySetting {
+  readonly socketPath: string;
+  readonly domains: readonly string[];
+}
+
+/** network.mitmProxy, parsed: an absolute socket path, the domains as allowedDomains patterns. */
+export function mitmProxy(v: MitmProxySetting, file: string): MitmProxy {
+  if (!v.socketPath.startsWith('/')) throw new SettingsError(file, 'network.mitmProxy.socketPath', 'an absolute path to the proxy\'s Unix socket', v.socketPath);
+  const domains = parseAllowedDomains(v.domains, 'network.mitmProxy.domains', file);
+  if (domains.length === 0) throw new SettingsError(file, 'network.mitmProxy.domains', 'at least one domain (the hosts sent through the inspecting proxy)', v.domains);
+  return { socketPath: v.socketPath, domains, source: `${file}: network.mitmProxy` };
+}
+
+/** The inspecting proxy a connection to host:port goes through, if `m` names the host. */
+export function routeMitm(m: MitmProxy | undefined, host: Host, port: number): MitmProxy | undefined {
+  return m && m.domains.some((r) => ruleMatches(r, host, port)) ? m : undefined;
+}
+
 /** network.parentProxy as a settings file gives it (validated for shape: settings.ts). */
 export interface ParentProxySetting {
   readonly http?: string;
@@ -73,8 +109,11 @@ export function parentProxy(setting: { readonly value: ParentProxySetting; reado
     const v = setting.value;
     const http = v.http ? proxyUrl(v.http, where('http')) : undefined;
     const https = v.https ? proxyUrl(v.https, where('https')) : undefined;
+    // Checked even with no proxy to use it: a list that cannot be read is never accepted and ignored.
+    const noProxy = parseNoProxy(v.noProxy ?? '', where('noProxy'));
+    // No URL (`{}`, empty strings): no upstream proxy, and the environment's are not taken either (documented).
     if (!http && !https) return undefined;
-    return { ...(http ? { http } : {}), ...(https ? { https } : {}), noProxy: parseNoProxy(v.noProxy ?? '', where('noProxy')), source: `${setting.file}: network.parentProxy` };
+    return { ...(http ? { http } : {}), ...(https ? { https } : {}), noProxy, source: `${setting.file}: network.parentProxy` };
   }
   const pick = (...names: string[]) => names.map((n) => [n, env[n]] as const).find(([, value]) => value !== undefined && value !== '');
   const httpVar = pick('http_proxy', 'HTTP_PROXY');
@@ -111,15 +150,50 @@ export function proxyUrl(raw: string, where: { file: string; keyPath: string }):
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) throw bad('an http:// proxy URL with no path, query or fragment');
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = u.port ? Number(u.port) : 80;
-  const user = decodeURIComponent(u.username);
-  const password = decodeURIComponent(u.password);
+  if (port < 1) throw bad('an http:// proxy URL with a port from 1 to 65535');
+  let user: string;
+  let password: string;
+  try {
+    user = decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch {
+    throw bad('an http:// proxy URL whose user and password are percent-encoded correctly');
+  }
   const authorization = u.username || u.password ? `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}` : undefined;
-  return { host, port, ...(authorization ? { authorization } : {}), shown: `http://${user ? `${user}@` : ''}${u.host}` };
+  return { host, port, ...(authorization ? { authorization } : {}), ...(u.password ? { rawPassword: u.password } : {}), shown: `http://${user ? `${user}@` : ''}${u.host}` };
 }
 
-/** A proxy URL for a message: its password replaced. */
+/** A proxy URL for a message: everything before its last `@` (user and password, whatever they hold) replaced. */
 function redact(raw: string): string {
-  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/)?([^@/]*):[^@/]*@/i, '$1$2:***@');
+  const at = raw.lastIndexOf('@');
+  if (at < 0) return raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(raw)?.[0] ?? '';
+  return `${scheme}***${raw.slice(at)}`;
+}
+
+/** Whether network.parentProxy (as a file has it, checked) names a user or password. */
+export function carriesCredentials(v: ParentProxySetting): boolean {
+  const where = { file: '', keyPath: 'network.parentProxy' };
+  return [v.http, v.https].some((u) => u !== undefined && u !== '' && proxyUrl(u, where).authorization !== undefined);
+}
+
+/**
+ * Every spelling of an upstream proxy's credentials a variable could carry
+ * them in: the password as written in the URL (percent-encoded) and
+ * decoded, and `user:password` as Basic carries it (base64). Only those of 4
+ * characters or more (shorter ones would withhold ordinary values).
+ */
+export function credentialSpellings(p: ParentProxy | undefined): string[] {
+  const out = new Set<string>();
+  for (const e of [p?.http, p?.https]) {
+    if (!e?.authorization) continue;
+    const b64 = e.authorization.slice('Basic '.length);
+    const pair = Buffer.from(b64, 'base64').toString('utf8');
+    const password = pair.slice(pair.indexOf(':') + 1);
+    for (const v of [password, encodeURIComponent(password), b64]) if (v.length >= 4) out.add(v);
+    if (e.rawPassword && e.rawPassword.length >= 4) out.add(e.rawPassword);
+  }
+  return [...out];
 }
 
 /**

@@ -35,6 +35,7 @@ import { decide, decidingRule } from './decide.js';
 import { hostAddresses } from './host-addresses.js';
 import { alive } from '../platform/linux/placeholders.js';
 import { requestPolicy } from './requests.js';
+import { credentialSpellings } from './parent-proxy.js';
 
 /** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
 export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
@@ -77,7 +78,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
     if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
     const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
-    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}) }, { resolve: resolveAll }).then((d) => d.allow
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll }).then((d) => d.allow
       ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port), ...(d.through ? { through: d.through } : {}) }
       : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
   };
@@ -98,7 +99,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     };
     const requests = requestPolicy(spec.requestRules ?? [], credentials);
     // What no variable of the command may carry: brokered credentials' real values, the upstream proxy's password.
-    const realValues = [...credentials.map((c) => c.real), ...proxyPasswords(spec.parent)];
+    const realValues = [...credentials.map((c) => c.real), ...credentialSpellings(spec.parent)];
     const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {
@@ -109,7 +110,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         return {
           bridge: {
             relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold,
-            ...(realValues.length ? { carriesSecret: (v: string) => realValues.some((real) => v.includes(real)) } : {}),
+            // As written, and percent-decoded (a proxy URL in a variable may spell its password in any encoding).
+            ...(realValues.length ? { carriesSecret: (v: string) => { const d = percentDecoded(v); return realValues.some((real) => v.includes(real) || d.includes(real)); } } : {}),
           },
           setRules: (r) => { command.rules = r; rulesVersion++; },
           release: () => { secrets.revoke(secret); commands.delete(owner); },
@@ -126,14 +128,9 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   }
 }
 
-/** The passwords in the upstream proxy's URLs (a variable such as FTP_PROXY may carry one in): none shorter than 4 characters is looked for. */
-function proxyPasswords(p: NetworkPolicySpec['parent']): string[] {
-  return [p?.http, p?.https].flatMap((e) => {
-    if (!e?.authorization) return [];
-    const pair = Buffer.from(e.authorization.slice('Basic '.length), 'base64').toString('utf8');
-    const password = pair.slice(pair.indexOf(':') + 1);
-    return password.length >= 4 ? [password] : [];
-  });
+/** `v` with its %XX escapes decoded where they are valid (others left as they are). */
+function percentDecoded(v: string): string {
+  return v.includes('%') ? v.replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => { try { return decodeURIComponent(run); } catch { return run; } }) : v;
 }
 
 /** A proxy's decision as an event of the command that made the connection. */

@@ -22,7 +22,7 @@ import type { BrokerSpec } from '../network/credential-sources.js';
 import type { TlsSpec } from '../network/tls.js';
 import { parseAllowedDomains, parseDeniedDomains, ruleMatches, type DomainRule } from '../network/domain-rules.js';
 import { parseHost } from '../network/host.js';
-import { parentProxy, type ParentProxy } from '../network/parent-proxy.js';
+import { carriesCredentials, parentProxy, type MitmProxy, type ParentProxy } from '../network/parent-proxy.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { NetworkPolicy } from '../network/decide.js';
 import type { EnvironmentRules } from './environment.js';
@@ -415,6 +415,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside.
     for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
+    // A file that holds an upstream proxy's password is not the command's to read either.
+    for (const s of input.settings) {
+      if (s.file.startsWith('/') && s.network.parentProxy && carriesCredentials(s.network.parentProxy)) pushResolved(s.file, 'deny-read', "protected: a settings file holding the upstream proxy's password (network.parentProxy)");
+    }
     if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
     for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
     const ownWarnings: string[] = [];
@@ -489,20 +493,27 @@ export function networkSpec(settings: readonly Settings[], cli: CliRules): Omit<
 }
 
 /**
- * The upstream proxy of a filtered network (network/parent-proxy.ts): the
+ * The upstream proxies of a filtered network (network/parent-proxy.ts): the
  * strongest source's network.parentProxy, else cordon's own environment
- * (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). Set in a file while the network is
- * not filtered, it would change nothing: an error, as any setting that
- * cannot take effect.
+ * (HTTPS_PROXY, HTTP_PROXY, NO_PROXY); the strongest source's
+ * network.mitmProxy. Set in a file while the network is not filtered, either
+ * would change nothing: an error, as any setting that cannot take effect;
+ * mitmProxy with tlsTerminate too (srt refuses the pair).
  */
-export function withParent<T extends { readonly mode: NetworkMode; readonly modeSource: string }>(net: T, settings: readonly Settings[], env: NodeJS.ProcessEnv): T & { parent?: ParentProxy } {
+export function withParent<T extends { readonly mode: NetworkMode; readonly modeSource: string }>(net: T, settings: readonly Settings[], env: NodeJS.ProcessEnv): T & { parent?: ParentProxy; mitm?: MitmProxy } {
   const set = [...settings].reverse().find((s) => s.network.parentProxy !== undefined);
+  const mitmSet = [...settings].reverse().find((s) => s.network.mitmProxy !== undefined);
   if (net.mode !== 'filtered') {
-    if (set) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${set.file}: network.parentProxy sends cordon's proxy traffic on through an upstream proxy, and the network is ${net.mode} here (${net.modeSource}), so there is none: allow a domain, or remove network.parentProxy`);
+    const which = set ? { s: set, key: 'network.parentProxy' } : mitmSet ? { s: mitmSet, key: 'network.mitmProxy' } : undefined;
+    if (which) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${which.s.file}: ${which.key} sends cordon's proxy traffic on through another proxy, and the network is ${net.mode} here (${net.modeSource}), so there is none: allow a domain, or remove ${which.key}`);
     return net;
   }
+  const tls = settings.find((s) => s.network.tls !== undefined);
+  if (mitmSet && tls) {
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `network.mitmProxy (${mitmSet.file}) and network.tlsTerminate (${tls.file}) both open HTTPS, as srt refuses them together: keep one`);
+  }
   const parent = parentProxy(set ? { value: set.network.parentProxy!, file: set.file } : undefined, env);
-  return parent ? { ...net, parent } : net;
+  return { ...net, ...(parent ? { parent } : {}), ...(mitmSet ? { mitm: mitmSet.network.mitmProxy! } : {}) };
 }
 
 /**

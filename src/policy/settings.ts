@@ -24,7 +24,7 @@ import { checkVariableName, type EnvironmentRules } from './environment.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
 import type { TlsSpec } from '../network/tls.js';
-import { parentProxy, type ParentProxySetting } from '../network/parent-proxy.js';
+import { mitmProxy, parentProxy, type MitmProxy, type MitmProxySetting, type ParentProxySetting } from '../network/parent-proxy.js';
 
 /**
  * none: no network at all. filtered: only through cordon's proxies.
@@ -82,6 +82,8 @@ export interface Settings {
     readonly requestRules: readonly RequestRule[];
     /** network.parentProxy, checked (network/parent-proxy.ts reads it). */
     readonly parentProxy?: ParentProxySetting;
+    /** network.mitmProxy, parsed. */
+    readonly mitmProxy?: MitmProxy;
   };
   /** Which environment variables the command gets besides the ordinary ones (policy/environment.ts). */
   readonly environment?: EnvironmentRules;
@@ -108,7 +110,6 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  *
  * | key                               | accepted                | refused                  |
  * |-----------------------------------|-------------------------|--------------------------|
- * | network.mitmProxy                 | -                       | any value                |
  * | network.httpProxyPort             | -                       | any value                |
  * | network.socksProxyPort            | -                       | any value                |
  * | network.filterRequest             | -                       | any value                |
@@ -153,7 +154,6 @@ const only = (expected: unknown, why: string) => ({ value: (v: unknown) => JSON.
 const NO_FILTER = 'it only applies while a filterRequest callback is set (srt library only; no settings file can set one), and cordon has none';
 
 export const UNIMPLEMENTED: readonly Unimplemented[] = [
-  { key: 'network.mitmProxy', refused: { srt: 'srt routes these domains through your inspecting proxy', cordon: 'cordon would send them past it' } },
   { key: 'network.httpProxyPort', refused: { srt: 'srt hands HTTP traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.socksProxyPort', refused: { srt: 'srt hands SOCKS traffic to your proxy at this port, which does the filtering', cordon: 'cordon would use its own proxy and filter only by allowedDomains' } },
   { key: 'network.filterRequest', refused: { srt: 'a JavaScript callback of the srt library (srt refuses it in a settings file too)', cordon: 'cordon has no per-request filter' } },
@@ -218,7 +218,7 @@ export const SETTINGS_SHAPE: Shape = obj({
     allowMachLookup: arr(str),
     httpProxyPort: int(1, 65535),
     socksProxyPort: int(1, 65535),
-    mitmProxy: anyValue,
+    mitmProxy: obj({ socketPath: str, domains: arr(str) }, ['socketPath', 'domains']),
     filterRequest: anyValue,
     allowPlaintextHeaderSet: bool,
     stripResponseHeaders: arr(str),
@@ -340,6 +340,7 @@ export function parseSettings(text: string, file: string): Settings {
       refuseOpaqueTunnels: net.refuseOpaqueTunnels === true,
       requestRules: ((net.requestRules ?? []) as Record<string, any>[]).map((r, i) => requestRule(r, i, file)),
       ...(net.parentProxy ? { parentProxy: checkedParentProxy(net.parentProxy as ParentProxySetting, file) } : {}),
+      ...(net.mitmProxy ? { mitmProxy: mitmProxy(net.mitmProxy as MitmProxySetting, file) } : {}),
     },
     ...(o.environment || denied.length ? { environment: { pass: names('pass'), withhold: [...names('withhold'), ...denied] } } : {}),
     ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),

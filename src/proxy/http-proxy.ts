@@ -155,11 +155,20 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     };
     // Request rules (method, path as spelled, body size, headers), then brokered credentials (swapped in its own
     // header on a verified bound host; anything else refused).
+    // TRACE through an upstream proxy: answered by that proxy (Max-Forwards), it would echo the proxy's credentials.
+    if (!secure && d.through && req.method === 'TRACE') {
+      return refusedRequest(405, { reason: 'trace-through-proxy', message: `cordon: TRACE to ${host}:${port} refused: it goes through the upstream proxy ${d.through.proxy}, which could answer it with the request it received, its credentials included`, rule: 'built-in: no TRACE through an upstream proxy', fix: null });
+    }
     const judged = o.requests?.judge({ host, port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: spelled(req.url ?? ''), forwarded });
     if (judged && !judged.ok) return refusedRequest(judged.status, judged);
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
     const raw = judged ? judged.headers : req.rawHeaders;
+    // The relay dials only TCP: a request for the inspecting proxy's Unix socket is served here (the relay hands the connection over).
+    if (relayForwards && d.through?.socketPath) {
+      res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
+      return void res.end();
+    }
     if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw, d.through);
     let agent = agents.get(socket);
     if (!agent) {
@@ -177,7 +186,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i]!.toLowerCase();
-      if (HOP_BY_HOP.has(lower)) continue;
+      if (HOP_BY_HOP.has(lower) || (d.through && !secure && lower === 'max-forwards')) continue;
       // Bodies cordon can open: it must read them to scrub them.
       headers.push(raw[i]!, scrub && lower === 'accept-encoding' ? SCRUBBABLE : raw[i + 1]!);
     }
@@ -188,7 +197,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const plainThrough = !secure ? d.through : undefined;
     if (plainThrough?.authorization) headers.push('Proxy-Authorization', plainThrough.authorization);
     const path = plainThrough ? `http://${plainThrough.authority}${url.pathname}${url.search}` : url.pathname + url.search;
-    const target = { host: d.dial.address, port: d.dial.port, method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
+    const target = { ...(plainThrough?.socketPath ? { socketPath: plainThrough.socketPath } : { host: d.dial.address, port: d.dial.port }), method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
     // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
     const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
     up.on('response', (ur) => {
@@ -237,7 +246,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const lower = name.toLowerCase();
-      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length') lines.push(`${name}: ${raw[i + 1]!}`);
+      // Through an upstream proxy, no Max-Forwards: the request is for the target, never for that proxy to answer.
+      if (!HOP_BY_HOP.has(lower) && lower !== 'content-length' && !(through && lower === 'max-forwards')) lines.push(`${name}: ${raw[i + 1]!}`);
     }
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
     // Header bytes go out exactly as they came in (Node reads them as latin1).
@@ -524,7 +534,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // Through the upstream proxy: plain, in absolute form with its credentials; terminated, in a CONNECT tunnel of its own.
     const through = d.through;
     if (through?.authorization && !secure) headers.push('Proxy-Authorization', through.authorization);
-    const options = { host: d.dial.address, port: d.dial.port, method: req.method, path: through && !secure ? `http://${through.authority}${req.url}` : req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
+    const options = { ...(through?.socketPath && !secure ? { socketPath: through.socketPath } : { host: d.dial.address, port: d.dial.port }), method: req.method, path: through && !secure ? `http://${through.authority}${req.url}` : req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure
       ? httpsRequest({ ...options, ...upstreamTls(t.host), ...(through ? { createConnection: connectThrough(d.dial, through, handshakeMs, upstreamTls(t.host)) } : {}) } as HttpsRequestOptions)
       : httpRequest(options);

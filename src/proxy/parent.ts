@@ -13,10 +13,10 @@ import type { Through } from './types.js';
 /** The longest answer head read from the upstream proxy. */
 const HEAD_MAX = 16 * 1024;
 
-/** Opens `through.authority` through the proxy at `dial`; rejects with the reason on failure or after `timeoutMs`. */
+/** Opens `through.authority` through the proxy at `dial` (or on `through.socketPath`); rejects with the reason on failure or after `timeoutMs`. */
 export function openThrough(dial: { readonly address: string; readonly port: number }, through: Through, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const up = connect({ host: dial.address, port: dial.port, allowHalfOpen: true });
+    const up = through.socketPath ? connect({ path: through.socketPath, allowHalfOpen: true }) : connect({ host: dial.address, port: dial.port, allowHalfOpen: true });
     let head = Buffer.alloc(0);
     const fail = (why: string) => {
       clearTimeout(timer);

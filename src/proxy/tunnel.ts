@@ -132,6 +132,9 @@ export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: Tu
   up.once('end', upEnded);
   up.on('error', failed);
   client.on('error', failed);
+  // A socket handed over paused (a tunnel through an upstream proxy, its answer read: parent.ts) flows from here:
+  // a server that speaks first (SMTP, FTP) is heard before the client says anything.
+  up.resume();
   void readTunnelStart(client, already, g.handshakeMs, (preamble) => up.write(preamble)).then(({ bytes, first }) => {
     up.off('data', toClient);
     client.off('drain', drained);

@@ -20,6 +20,8 @@ export interface Through {
   readonly authority: string;
   /** Proxy-Authorization for the proxy. Host-side only: never in a message or an event. */
   readonly authorization?: string;
+  /** The proxy listens on this Unix socket (network.mitmProxy), not at `dial`. */
+  readonly socketPath?: string;
 }
 
 export type Decision =

@@ -19,8 +19,8 @@ test('CLI matrix', () => {
   writeFileSync(bad, '{"filesystem":{"denyRead":["~/.ssh"],"alowWrite":["."]}}');
   const srt = join(w.outside, 'srt.json');
   writeFileSync(srt, JSON.stringify({ network: { allowedDomains: [], deniedDomains: [] }, filesystem: { denyRead: ['~/.ssh'], allowWrite: ['.'], denyWrite: [] } }));
-  const mitm = join(w.outside, 'mitm.json');
-  writeFileSync(mitm, JSON.stringify({ network: { allowedDomains: ['example.com'], deniedDomains: [], mitmProxy: { socketPath: '/run/mitm.sock', domains: ['example.com'] } }, filesystem: { denyRead: [], allowWrite: ['.'], denyWrite: [] } }));
+  const proxyPort = join(w.outside, 'proxy-port.json');
+  writeFileSync(proxyPort, JSON.stringify({ network: { allowedDomains: ['example.com'], deniedDomains: [], httpProxyPort: 8080 }, filesystem: { denyRead: [], allowWrite: ['.'], denyWrite: [] } }));
   const bwrapSame = join(w.outside, 'bwrap-same.json');
   writeFileSync(bwrapSame, JSON.stringify({ bwrapPath: '/usr/bin/bwrap', seccomp: { applyPath: '/nonexistent/apply-seccomp' }, mandatoryDenySearchDepth: 5 }));
   const bwrapOther = join(w.outside, 'bwrap-other.json');
@@ -52,7 +52,7 @@ test('CLI matrix', () => {
     { argv: ['--settings', srt, '--', 'echo', 'srt-ok'], status: 0, stdout: /^srt-ok\n$/ },
     { argv: ['--settings', srt, 'echo', 'srt-ok'], status: 0, stdout: /^srt-ok\n$/ },
     // srt keys cordon does not implement: refused with the key named, never ignored; accepted when they ask for nothing more.
-    { argv: ['--settings', mitm, 'echo', 'ran'], status: 125, stderr: /^cordon: \S+mitm\.json: network\.mitmProxy = \{.*\} is not implemented in cordon: srt routes these domains through your inspecting proxy.*Remove it\n$/, notStdout: /ran/ },
+    { argv: ['--settings', proxyPort, 'echo', 'ran'], status: 125, stderr: /^cordon: \S+proxy-port\.json: network\.httpProxyPort = 8080 is not implemented in cordon: srt hands HTTP traffic to your proxy at this port.*Remove it\n$/, notStdout: /ran/ },
     { argv: ['--settings', bwrapSame, 'echo', 'same-bwrap'], status: 0, stdout: /^same-bwrap\n$/ },
     { argv: ['--settings', bwrapOther, 'echo', 'ran'], status: 125, stderr: /bwrapPath = "\/opt\/nonexistent\/bwrap" is not implemented in cordon: .*CORDON_BWRAP=\/opt\/nonexistent\/bwrap/, notStdout: /ran/ },
     { argv: ['--', 'echo', 'a b', '$HOME', '*'], status: 0, stdout: /^a b \$HOME \*\n$/ },
@@ -159,10 +159,10 @@ test("srt's ~/.srt-settings.json is the user settings file when cordon has none,
     const ignored = cordon(w, ['--ignore-user-settings', ...probe], as);
     assert.equal(ignored.stdout, 'notes\ncwd-writable\n', `${who.label}: --ignore-user-settings: ${ignored.stderr}`);
     // A file srt would refuse is refused here too, never skipped.
-    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[],"mitmProxy":{"socketPath":"/run/mitm.sock","domains":["api.example.com"]}},"filesystem":{"denyRead":[],"allowWrite":[],"denyWrite":[]}}');
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[],"httpProxyPort":8080},"filesystem":{"denyRead":[],"allowWrite":[],"denyWrite":[]}}');
     const refused = cordon(w, probe, as);
     assert.equal(refused.status, 125);
-    assert.match(refused.stderr, /\.srt-settings\.json: network\.mitmProxy = \{.* is not implemented in cordon/);
+    assert.match(refused.stderr, /\.srt-settings\.json: network\.httpProxyPort = 8080 is not implemented in cordon/);
     writeFileSync(srtFile, '');
     assert.match(cordon(w, probe, as).stderr, /\.srt-settings\.json: the file is empty; a settings file is a JSON object/);
     // cordon's own user file, when there is one, is the user file: srt's is not read.

@@ -227,6 +227,10 @@ test('what the proxies apply to every command is fixed by the first: a later com
     const e = await refused(sandbox.exec('touch', ['ran'], { cwd: other }), 'CORDON_ERR_SETTINGS_INVALID', 'request rules');
     assert.match(e.message, /than the handle's proxies apply/);
     assert.ok(!existsSync(join(other, 'ran')), 'nothing ran');
+    // A command whose environment names an upstream proxy the handle's proxies do not go through: refused too, not dialed directly.
+    const viaProxy = await refused(sandbox.exec('touch', ['ran-proxy'], { env: { ...process.env, HTTPS_PROXY: 'http://user:secret@127.0.0.1:9' } }), 'CORDON_ERR_SETTINGS_INVALID', 'upstream proxies');
+    assert.ok(!viaProxy.message.includes('secret'));
+    assert.ok(!existsSync(join(w.proj, 'ran-proxy')), 'nothing ran');
     // The handle's own commands go on.
     assert.equal((await sandbox.exec('true', [])).exitCode, 0);
   } finally {

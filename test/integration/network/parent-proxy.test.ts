@@ -1,5 +1,5 @@
 /**
- * network.parentProxy (src/network/parent-proxy.ts, src/proxy/parent.ts):
+ * network.parentProxy and network.mitmProxy (src/network/parent-proxy.ts, src/proxy/parent.ts):
  * real curl inside real cordon, as root and as an unprivileged user, whose
  * allowed connections leave through an upstream proxy made here (a small
  * CONNECT and absolute-form proxy on the host's loopback that records what
@@ -12,8 +12,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { netRunner, RUNNERS } from '../../helpers/net-run.js';
+import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
 import { createWorld, worldSkipReason, type World } from '../../world/world.js';
 
 const skip = worldSkipReason();
@@ -23,10 +24,10 @@ const HIDDEN = 'hidden.test.cordon';
 const USER = 'corp';
 const PASSWORD = 'pw-Secr3t-4-proxy';
 
-interface Asked { readonly method: string; readonly target: string; readonly auth: string | undefined }
+interface Asked { readonly method: string; readonly target: string; readonly auth: string | undefined; readonly maxForwards?: string }
 
-/** The upstream proxy: one request (or CONNECT) per connection, answered 407 without the right credentials. */
-function upstreamProxy(names: () => Record<string, string>): { server: Server; asked: Asked[]; port: () => number } {
+/** The upstream proxy: one request (or CONNECT) per connection, answered 407 without the right credentials (unless `open`). */
+function upstreamProxy(names: () => Record<string, string>, open = false): { server: Server; asked: Asked[]; port: () => number } {
   const asked: Asked[] = [];
   const expected = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
   const server = createServer((c: Socket) => {
@@ -41,11 +42,12 @@ function upstreamProxy(names: () => Record<string, string>): { server: Server; a
       const rest = buf.subarray(end + 4);
       const [method = '', target = ''] = head[0]!.split(' ');
       const auth = head.find((l) => /^proxy-authorization:/i.test(l))?.replace(/^[^:]*:\s*/, '');
-      asked.push({ method, target, auth });
-      if (auth !== expected) return void c.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
+      const maxForwards = head.find((l) => /^max-forwards:/i.test(l))?.replace(/^[^:]*:\s*/, '');
+      asked.push({ method, target, auth, ...(maxForwards !== undefined ? { maxForwards } : {}) });
+      if (!open && auth !== expected) return void c.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n');
       const authority = method === 'CONNECT' ? target : new URL(target).host;
       const [host, port] = [authority.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(authority)?.[1] ?? 80)];
-      const address = names()[host];
+      const address = names()[host] ?? names()[`${host}:${port}`];
       if (!address) return void c.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n');
       const up = connect({ host: address, port });
       up.on('error', () => c.destroy());
@@ -73,15 +75,28 @@ describe('network.parentProxy', { skip }, () => {
   let w: World;
   let root: string;
   let proxy: ReturnType<typeof upstreamProxy>;
+  let mitm: ReturnType<typeof upstreamProxy>;
+  let mitmSocket: string;
+  /** A server that speaks first (as SMTP does), on the host's loopback: reached only through the upstream proxy. */
+  let banner: Server;
   before(async () => {
     w = await createWorld();
     root = realpathSync(mkdtempSync('/var/tmp/cordon-parent-'));
     chmodSync(root, 0o755);
-    proxy = upstreamProxy(() => ({ [HIDDEN]: w.host('api').ipv4, [w.host('api').fqdn]: w.host('api').ipv4 }));
+    banner = createServer((c) => { c.on('error', () => {}); c.end('220 banner.test.cordon ready\r\n'); });
+    await new Promise<void>((r) => banner.listen(0, '127.0.0.1', r));
+    proxy = upstreamProxy(() => ({ [HIDDEN]: w.host('api').ipv4, [w.host('api').fqdn]: w.host('api').ipv4, 'banner.test.cordon': '127.0.0.1' }));
     await new Promise<void>((r) => proxy.server.listen(0, '127.0.0.1', r));
+    // The inspecting proxy, on a Unix socket any local user may connect to (as one run for a team would be).
+    mitm = upstreamProxy(() => ({ [HIDDEN]: w.host('api').ipv4 }), true);
+    mitmSocket = join(root, 'mitm.sock');
+    await new Promise<void>((r) => mitm.server.listen(mitmSocket, r));
+    chmodSync(mitmSocket, 0o777);
   });
   after(async () => {
     proxy?.server.close();
+    mitm?.server.close();
+    banner?.close();
     await w?.close();
     if (root) rmSync(root, { recursive: true, force: true });
   });
@@ -99,11 +114,14 @@ describe('network.parentProxy', { skip }, () => {
           `curl -sSk --socks5-hostname 127.0.0.1:1080 -o /dev/null -w 'socks %{http_code}\\n' https://${HIDDEN}/z`,
           // The upstream proxy by itself, from inside: the sandbox's own loopback has nothing there.
           `curl -sS --max-time 5 -x http://127.0.0.1:${proxy.port()} -o /dev/null http://${HIDDEN}/direct 2>/dev/null || echo 'direct refused'`,
-          // FTP_PROXY (given to cordon below) carries the password: withheld. Counted by the user part, so the password is in no argv.
+          // FTP_PROXY and RSYNC_PROXY (given to cordon below) carry the password, the second percent-encoded: withheld.
+          // Counted by the user part, so the password is in no argv; so is the settings file, which holds it too.
           `env | grep -c '${USER}:' || true`,
+          `cat ../settings.json 2>/dev/null | grep -c '${USER}:' || true`,
         ].join('\n');
-        const r = await run({ network: { allowedDomains: [HIDDEN], parentProxy: parent() } }, script, { env: { FTP_PROXY: `http://${USER}:${PASSWORD}@127.0.0.1:1` } });
-        assert.equal(r.stdout, 'connect 200\nplain 200\nsocks 200\ndirect refused\n0\n', r.stderr);
+        const encoded = PASSWORD.replace(/-/g, '%2D');
+        const r = await run({ network: { allowedDomains: [HIDDEN], parentProxy: parent() } }, script, { env: { FTP_PROXY: `http://${USER}:${PASSWORD}@127.0.0.1:1`, RSYNC_PROXY: `${USER}:${encoded}@127.0.0.1:1` } });
+        assert.equal(r.stdout, 'connect 200\nplain 200\nsocks 200\ndirect refused\n0\n0\n', r.stderr);
         const auth = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
         assert.deepEqual(proxy.asked.map((a) => `${a.method} ${a.target}`), [`CONNECT ${HIDDEN}:443`, `GET http://${HIDDEN}:80/y`, `CONNECT ${HIDDEN}:443`]);
         assert.ok(proxy.asked.every((a) => a.auth === auth));
@@ -126,6 +144,41 @@ describe('network.parentProxy', { skip }, () => {
         assert.deepEqual(proxy.asked, [], 'nothing was asked of the upstream proxy');
         const wrong = await run({ network: { allowedDomains: [HIDDEN], parentProxy: parent('wrong-password') } }, `curl -sSk -o /dev/null https://${HIDDEN}/ 2>&1 | grep -o 'CONNECT tunnel failed, response 502' ; curl -sS -o /dev/null -w 'plain %{http_code}\\n' http://${HIDDEN}/`);
         assert.equal(wrong.stdout, 'CONNECT tunnel failed, response 502\nplain 407\n', wrong.stderr);
+      });
+
+      it('mitmProxy: the hosts it names go through the inspecting proxy\'s Unix socket (CONNECT, plain HTTP, SOCKS5), before the parent proxy; the others do not; with tlsTerminate it is refused', T, async () => {
+        proxy.asked.length = 0;
+        mitm.asked.length = 0;
+        const api = w.host('api').fqdn;
+        const script = [
+          `curl -sSk -o /dev/null -w 'connect %{http_code}\\n' https://${HIDDEN}/m1`,
+          `curl -sS -o /dev/null -w 'plain %{http_code}\\n' http://${HIDDEN}/m2`,
+          `curl -sSk --socks5-hostname 127.0.0.1:1080 -o /dev/null -w 'socks %{http_code}\\n' https://${HIDDEN}/m3`,
+          `curl -sS -o /dev/null -w 'other %{http_code}\\n' http://${api}/m4`,
+        ].join('\n');
+        const r = await run({ network: { allowedDomains: [HIDDEN, api], mitmProxy: { socketPath: mitmSocket, domains: [HIDDEN] }, parentProxy: parent(PASSWORD, { noProxy: api }) } }, script);
+        assert.equal(r.stdout, 'connect 200\nplain 200\nsocks 200\nother 200\n', r.stderr);
+        assert.deepEqual(mitm.asked.map((a) => `${a.method} ${a.target}`), [`CONNECT ${HIDDEN}:443`, `GET http://${HIDDEN}:80/m2`, `CONNECT ${HIDDEN}:443`]);
+        assert.deepEqual(proxy.asked, [], 'the parent proxy was not asked: the inspecting one comes first, the other host is in noProxy');
+        const both = await run({ network: { allowedDomains: [HIDDEN], mitmProxy: { socketPath: mitmSocket, domains: [HIDDEN] }, tlsTerminate: {} } }, 'echo ran');
+        assert.equal(both.status, 125);
+        assert.match(both.stderr, /network\.mitmProxy .* and network\.tlsTerminate .* both open HTTPS/);
+        assert.doesNotMatch(both.stdout, /ran/);
+      });
+
+      it('TRACE is not sent through it (it could answer with its own credentials), nor Max-Forwards; a server that speaks first is heard through it', T, async () => {
+        proxy.asked.length = 0;
+        const script = [
+          `curl -sS -X TRACE -H 'Max-Forwards: 0' -o /dev/null -w 'trace %{http_code}\\n' http://${HIDDEN}/t`,
+          `curl -sS -H 'Max-Forwards: 0' -o /dev/null -w 'get %{http_code}\\n' http://${HIDDEN}/g`,
+          'python3 banner.py',
+        ].join('\n');
+        // The client sends nothing after its CONNECT: what it reads, the server said first.
+        const py = `${PY_TUNNELS}\ns, head = via_connect("banner.test.cordon", ${(banner.address() as { port: number }).port})\ns.settimeout(5)\nprint(head.split(" ")[1], s.recv(100).decode().strip())\n`;
+        const r = await run({ network: { allowedDomains: [HIDDEN, 'banner.test.cordon'], parentProxy: parent() } }, script, { files: { 'banner.py': py } });
+        assert.equal(r.stdout, 'trace 405\nget 200\n200 220 banner.test.cordon ready\n', r.stderr);
+        assert.deepEqual(proxy.asked.map((a) => `${a.method} ${a.target} ${a.maxForwards ?? '-'}`), [`GET http://${HIDDEN}:80/g -`, `CONNECT banner.test.cordon:${(banner.address() as { port: number }).port} -`]);
+        assert.ok(r.events.some((e) => e.type === 'request.refused' && e.reason === 'trace-through-proxy'));
       });
 
       it('a terminated tunnel\'s requests go upstream through it too, verified against the world\'s CA; HTTPS_PROXY in cordon\'s environment is taken when no file sets one', T, async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseIp, type IpAddress } from '../../../src/network/addresses.js';
 import { compileNetworkPolicy, decide, decidingRule, type Decision, type NetworkSettings, type Via } from '../../../src/network/decide.js';
 import type { Decider } from '../../../src/proxy/types.js';
-import { parentProxy } from '../../../src/network/parent-proxy.js';
+import { mitmProxy, parentProxy } from '../../../src/network/parent-proxy.js';
 
 const FILE = 'test-settings.json';
 const PUBLIC = '93.184.216.34';
@@ -438,4 +438,21 @@ test('through an upstream proxy: an allowed name is not resolved here (the proxy
   // The upstream proxy's name does not resolve: refused, naming it (not the password).
   const lost = await decide({ host: 'api.example.com', port: 443, via: 'connect' }, with_, resolver({ 'proxy.corp': new Error('ENOTFOUND') }));
   assert.ok(!lost.allow && lost.reason === 'resolve-failed' && lost.message.includes('http://user@proxy.corp:3128') && !lost.message.includes('pw'));
+});
+
+test('through the inspecting proxy (mitmProxy): the hosts it names go to its socket unresolved, before the parent proxy and whatever NO_PROXY says; the rules still decide first', async () => {
+  const mitm = mitmProxy({ socketPath: '/run/mitm.sock', domains: ['*.inspect.example.com', '198.51.100.9'] }, FILE);
+  const parent = parentProxy({ value: { http: 'http://proxy.corp:3128', noProxy: '*' }, file: FILE }, {})!;
+  const p = { ...policy({ allowedDomains: ['*.example.com', '198.51.100.9'], deniedDomains: ['bad.inspect.example.com'] }), parent, mitm };
+  const r = resolver({});
+  const a = await decide({ host: 'api.inspect.example.com', port: 443, via: 'connect' }, p, r);
+  assert.ok(a.allow);
+  assert.deepEqual(a.through, { proxy: 'unix:/run/mitm.sock', authority: 'api.inspect.example.com:443', socketPath: '/run/mitm.sock' });
+  const lit = await decide({ host: '198.51.100.9', port: 80, via: 'http' }, p, r);
+  assert.ok(lit.allow && lit.through?.socketPath === '/run/mitm.sock');
+  assert.deepEqual(r.calls, [], 'nothing resolved here');
+  const other = await decide({ host: 'www.example.com', port: 443, via: 'connect' }, p, r);
+  assert.ok(other.allow && other.through === undefined, 'not named: NO_PROXY * sends it direct');
+  const bad = await decide({ host: 'bad.inspect.example.com', port: 443, via: 'connect' }, p, r);
+  assert.ok(!bad.allow && bad.reason === 'denied-by-rule');
 });

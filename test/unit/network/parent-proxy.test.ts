@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parentProxy, parseNoProxy, proxyUrl, routeThrough } from '../../../src/network/parent-proxy.js';
+import { carriesCredentials, credentialSpellings, parentProxy, parseNoProxy, proxyUrl, routeThrough } from '../../../src/network/parent-proxy.js';
 import { parseHost, type Host } from '../../../src/network/host.js';
 import { CordonError } from '../../../src/errors.js';
 
@@ -19,8 +19,12 @@ test('proxyUrl: http:// with or without a port, schemeless host:port, IPv6; user
 });
 
 test('proxyUrl: what cordon cannot use is an error naming where it came from, the password never in it', () => {
-  for (const [raw, why] of [['https://proxy.corp:3128', /does not speak TLS/], ['socks5://proxy.corp:1080', /socks5 is not a proxy/], ['http://proxy.corp:3128/path', /no path/], ['http://:3128', /http:\/\/ proxy URL/], ['http://u:hunter22@proxy.corp:99999', /http:\/\/ proxy URL/]] as const) {
-    assert.throws(() => proxyUrl(raw, W), (e: unknown) => e instanceof CordonError && why.test(e.message) && e.message.includes('s.json') && !e.message.includes('hunter22'), raw);
+  for (const [raw, why] of [
+    ['https://proxy.corp:3128', /does not speak TLS/], ['socks5://proxy.corp:1080', /socks5 is not a proxy/], ['http://proxy.corp:3128/path', /no path/],
+    ['http://:3128', /http:\/\/ proxy URL/], ['http://u:hunter22@proxy.corp:99999', /http:\/\/ proxy URL/], ['http://u:hunter22@proxy.corp:0', /port from 1/],
+    ['http://u:hunter22%zz@proxy.corp:1', /percent-encoded/], ['http://u:pa/hunter22@proxy:1', /./], ['https://u:abc:hunter22@proxy:1', /./],
+  ] as const) {
+    assert.throws(() => proxyUrl(raw, W), (e: unknown) => e instanceof CordonError && why.test(e.message) && e.message.includes('s.json') && !e.message.includes('hunter22') && !e.message.includes('abc'), raw);
   }
 });
 
@@ -68,4 +72,14 @@ test('parentProxy: a settings file wins over the environment; the environment is
   assert.equal(parentProxy(undefined, {}), undefined);
   assert.equal(parentProxy({ value: { http: '', https: '' }, file: 'u.json' }, env), undefined, 'empty strings in a file: no upstream proxy, whatever the environment says');
   assert.throws(() => parentProxy(undefined, { HTTPS_PROXY: 'socks5h://x:1' }), (e: unknown) => e instanceof CordonError && /environment/.test(e.message) && /HTTPS_PROXY/.test(e.message));
+});
+
+test('a NO_PROXY list is checked even with no proxy URL beside it; the credentials are found in every spelling a variable could carry them in', () => {
+  assert.throws(() => parentProxy({ value: { noProxy: '!!bad!!' }, file: 's.json' }, {}), /NO_PROXY entries/);
+  assert.equal(parentProxy({ value: { noProxy: '.corp' }, file: 's.json' }, { HTTPS_PROXY: 'http://envproxy:1' }), undefined);
+  const p = parentProxy({ value: { http: 'http://corp:pw%2DSecr3t%2D4@proxy.corp:3128' }, file: 's.json' }, {})!;
+  assert.deepEqual(credentialSpellings(p).sort(), ['pw%2DSecr3t%2D4', 'pw-Secr3t-4', Buffer.from('corp:pw-Secr3t-4').toString('base64')].sort());
+  assert.deepEqual(credentialSpellings(parentProxy({ value: { http: 'http://corp:pw@proxy.corp:3128' }, file: 's.json' }, {})), [Buffer.from('corp:pw').toString('base64')], 'a password under 4 characters is not looked for alone');
+  assert.equal(carriesCredentials({ http: 'http://corp:pw@proxy.corp:3128' }), true);
+  assert.equal(carriesCredentials({ http: 'http://proxy.corp:3128', https: '' }), false);
 });

@@ -58,7 +58,7 @@ const BY_VALUE: Record<string, [unknown, unknown | undefined]> = {
   'network.allowMachLookup': [['com.apple.trustd'], []],
   'network.httpProxyPort': [8080, undefined],
   'network.socksProxyPort': [1080, undefined],
-  'network.mitmProxy': [{ socketPath: '/x' }, undefined],
+  'network.mitmProxy': [{ socketPath: '/x', domains: ['a.example'] }, undefined],
   'network.filterRequest': ['x', undefined],
   'network.tlsTerminate': [{}, undefined],
   'credentials.broker': [[{ env: 'T', hosts: ['a.example'], header: 'x-api-key' }], undefined],

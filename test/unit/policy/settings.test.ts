@@ -69,7 +69,6 @@ test('keys that would weaken the sandbox are refused, naming the key and the fix
  * srt's own schema accepts; a key with no `bad` is accepted whatever it is.
  */
 const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
-  'network.mitmProxy': { bad: [{ socketPath: '/run/mitm.sock', domains: ['api.example.com'] }] },
   'network.httpProxyPort': { bad: [8080] },
   'network.socksProxyPort': { bad: [1080] },
   'network.filterRequest': { bad: ['() => true', {}] },
@@ -239,5 +238,19 @@ test('network.parentProxy: http:// URLs and a NO_PROXY list load; another scheme
     ['{"http":"http://proxy.corp:1","noProxy":"a b$"}', /network\.parentProxy\.noProxy/],
   ] as const) {
     assert.match(errOf(() => parseSettings(`{"network":{"parentProxy":${json}}}`, F)).message, why, json);
+  }
+});
+
+test('network.mitmProxy: an absolute socket path and domains load (parsed as allowedDomains patterns); a relative path, no domains, a bad pattern or a missing key is refused naming the key', () => {
+  const ok = parseSettings('{"network":{"allowedDomains":["x.com"],"mitmProxy":{"socketPath":"/run/mitm.sock","domains":["*.example.com","api.x.com:443"]}}}', F);
+  assert.equal(ok.network.mitmProxy?.socketPath, '/run/mitm.sock');
+  assert.deepEqual(ok.network.mitmProxy?.domains.map((d) => [d.source, d.keyPath]), [['*.example.com', 'network.mitmProxy.domains[0]'], ['api.x.com:443', 'network.mitmProxy.domains[1]']]);
+  for (const [json, why] of [
+    ['{"socketPath":"run/mitm.sock","domains":["a.com"]}', /network\.mitmProxy\.socketPath/],
+    ['{"socketPath":"/run/mitm.sock","domains":[]}', /network\.mitmProxy\.domains/],
+    ['{"socketPath":"/run/mitm.sock","domains":["a b"]}', /network\.mitmProxy\.domains\[0\]/],
+    ['{"socketPath":"/run/mitm.sock"}', /network\.mitmProxy/],
+  ] as const) {
+    assert.match(errOf(() => parseSettings(`{"network":{"mitmProxy":${json}}}`, F)).message, why, json);
   }
 });
