@@ -35,7 +35,7 @@ test('a wrapped command runs under the configuration: writes where allowed, nowh
 });
 
 test('the configuration is validated like a settings file: a key cordon does not implement is refused, never ignored', async () => {
-  await assert.rejects(SandboxManager.initialize({ network: { allowedDomains: [], deniedDomains: [], mitmProxy: { socketPath: '/run/mitm.sock', domains: ['example.com'] } } }), (e: unknown) => e instanceof CordonError && /mitmProxy/.test(e.message));
+  await assert.rejects(SandboxManager.initialize({ network: { allowedDomains: [], deniedDomains: [], httpProxyPort: 8080 } }), (e: unknown) => e instanceof CordonError && /httpProxyPort/.test(e.message));
   await assert.rejects(SandboxManager.initialize({ filesystem: { allowWrit: ['.'] } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
   assert.equal(SandboxManager.isSandboxingEnabled(), false);
 });
