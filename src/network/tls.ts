@@ -19,12 +19,13 @@
  * Upstream, cordon verifies against the same roots without the session's
  * CA (a server cannot present one of cordon's own leaves).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { CordonError } from '../errors.js';
 import type { DomainRule } from './domain-rules.js';
-import { sessionAuthority, userAuthority, type Authority } from '../proxy/authority.js';
+import { certificateBags, pkcs12TrustStore, sessionAuthority, userAuthority, type Authority } from '../proxy/authority.js';
 import type { Termination } from '../proxy/types.js';
 import { anyRuleCovers } from './domain-rules.js';
 
@@ -68,15 +69,20 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
   const roots = systemRoots(env);
   const trust = join(dir, 'trust.pem');
   const forNode = join(dir, 'extra.pem');
-  writeFileSync(trust, `${authority.caPem}${roots}${callerExtra}${extra}`, { mode: 0o644 });
+  const trustPem = `${authority.caPem}${roots}${callerExtra}${extra}`;
+  writeFileSync(trust, trustPem, { mode: 0o644 });
   writeFileSync(forNode, `${authority.caPem}${callerExtra}${extra}`, { mode: 0o644 });
+  // Java reads a key store, not PEM: the same certificates as a PKCS#12 trust store, named by JAVA_TOOL_OPTIONS.
+  const forJava = join(dir, 'trust.p12');
+  const caBag = certificateBags(pemBlocks(authority.caPem), () => 'cordon-session-ca');
+  writeFileSync(forJava, pkcs12TrustStore([caBag, keptBags(dirname(dir), `${roots}${callerExtra}${extra}`)]), { mode: 0o644 });
   let upstream: SecureContext | undefined;
   const upstreamContext = () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' }));
   // Parsing a couple of hundred roots costs tens of milliseconds: done once, while the sandbox is being built, not in a request's time.
   setImmediate(upstreamContext).unref();
   return {
     authority,
-    env: { ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode },
+    env: { ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode, JAVA_TOOL_OPTIONS: `-Djavax.net.ssl.trustStore=${forJava} -Djavax.net.ssl.trustStoreType=PKCS12` },
     termination: {
       covers: (host, port) => !anyRuleCovers(spec.exclude, host, port) && (spec.domains === undefined || anyRuleCovers(spec.domains, host, port)),
       authority,
@@ -85,6 +91,32 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
       maxTunnels: spec.maxTunnels ?? MAX_TUNNELS,
     },
   };
+}
+
+/**
+ * The certBags of the certificates in `pem` (the system roots and the extra
+ * CAs), kept in cordon's state directory under the hash of `pem`: making
+ * them costs ~50 ms for a distribution's ~150 roots, reading them back ~1 ms.
+ * The state directory is cordon's own (never writable inside a sandbox);
+ * a file is written whole (renamed into place) and used only at its name.
+ */
+function keptBags(stateDir: string, pem: string): Buffer {
+  const file = join(stateDir, `java-trust-${createHash('sha256').update(pem).digest('hex').slice(0, 32)}.der`);
+  try {
+    return readFileSync(file);
+  } catch {
+    const bags = certificateBags(pemBlocks(pem), (i) => `trusted-${i + 1}`);
+    try {
+      writeFileSync(`${file}.${process.pid}.tmp`, bags, { mode: 0o600 });
+      renameSync(`${file}.${process.pid}.tmp`, file);
+    } catch { /* kept next time, then */ }
+    return bags;
+  }
+}
+
+/** The DER of each CERTIFICATE block of `pem`, in order. */
+function pemBlocks(pem: string): Buffer[] {
+  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/g)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
 }
 
 /** The system's roots as PEM: cordon's SSL_CERT_FILE, else the first distribution bundle, else Node's own. */

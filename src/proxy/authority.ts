@@ -25,6 +25,8 @@ import {
   id_ce_subjectKeyIdentifier, id_kp_serverAuth,
 } from '@peculiar/asn1-x509';
 import { CordonError } from '../errors.js';
+// Java's trust store, built with the same family of ASN.1 libraries: in this bundle, loaded only for termination (network/tls.ts).
+export { certificateBags, pkcs12TrustStore } from './trust-store.js';
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 const COMMON_NAME = '2.5.4.3';

@@ -490,15 +490,16 @@ for (const mode of ['tunnelled', 'terminated'] as const) describe(`clients that 
     });
   });
 
-  // Java reads a keystore, not PEM: cordon gives it no trust store of its own yet (README, Limits). Tunnelled only.
-  if (!terminated) describe('java', { skip: tools.java }, () => {
+  // Java reads a key store, not PEM: tunnelled, it is given the world's (keytool's); terminated, it takes cordon's
+  // trust.p12 from JAVA_TOOL_OPTIONS, with nothing of the caller's.
+  describe('java', { skip: tools.java }, () => {
     const fetch = (label: string, env: NodeJS.ProcessEnv) => cordon(label, allow(),
       `java "${join(fixtures, 'Fetch.java')}" https://${api.fqdn}/files/hello.txt http://${api.fqdn}/files/hello.txt`, env);
 
     it('HttpClient and HttpURLConnection use the default ProxySelector (JAVA_TOOL_OPTIONS from cordon) for HTTPS and HTTP', T, async () => {
       await fresh();
-      // The trust store travels in JDK_JAVA_OPTIONS (read by the `java` launcher; cordon leaves it alone).
-      const r = await fetch('java', { JDK_JAVA_OPTIONS: `-Djavax.net.ssl.trustStore=${trustStore} -Djavax.net.ssl.trustStorePassword=changeit` });
+      // The world's trust store travels in JDK_JAVA_OPTIONS (read by the `java` launcher; cordon leaves it alone).
+      const r = await fetch('java', terminated ? {} : { JDK_JAVA_OPTIONS: `-Djavax.net.ssl.trustStore=${trustStore} -Djavax.net.ssl.trustStorePassword=changeit` });
       assert.equal(r.status, 0, show(r));
       assert.match(r.stdout, /^https\.proxyHost=127\.0\.0\.1 https\.proxyPort=3128$/m);
       for (const client of ['httpclient', 'urlconnection']) {
