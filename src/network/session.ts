@@ -89,7 +89,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   };
   try {
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
-    const tls = spec.tls ? (await import('./tls.js')).startTls(spec.tls, dir, env) : undefined;
+    const tls = spec.tls ? (await import('./tls.js')).startTls(spec.tls, dir, env, stateDir) : undefined;
     // Brokered credentials: the real values read now, on the host; the command gets only their tokens.
     const credentials = spec.credentials?.length ? (await import('./credential-sources.js')).liveCredentials(spec.credentials, env) : [];
     const brokered = {

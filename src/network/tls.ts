@@ -21,7 +21,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { CordonError } from '../errors.js';
 import type { DomainRule } from './domain-rules.js';
@@ -60,9 +60,11 @@ export interface SessionTls {
 
 /**
  * The session's termination: `dir` is its private directory (removed with
- * the session); `env` cordon's own environment (its roots).
+ * the session); `env` cordon's own environment (its roots); `keep`, where
+ * what outlives a session may be kept (cordon's state directory), if
+ * anywhere.
  */
-export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): SessionTls {
+export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv, keep?: string): SessionTls {
   const authority = spec.ca ? userAuthority(readRequired(spec.ca.cert, 'caCertPath'), readRequired(spec.ca.key, 'caKeyPath'), `network.tlsTerminate (${spec.from.join(', ')})`) : sessionAuthority();
   const extra = spec.extraCaCertPaths.map((p) => certificates(readRequired(p, 'extraCaCertPaths'), p, true)).join('');
   const callerExtra = env.NODE_EXTRA_CA_CERTS ? certificates(readOptional(env.NODE_EXTRA_CA_CERTS), env.NODE_EXTRA_CA_CERTS, false) : '';
@@ -75,7 +77,8 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv): Se
   // Java reads a key store, not PEM: the same certificates as a PKCS#12 trust store, named by JAVA_TOOL_OPTIONS.
   const forJava = join(dir, 'trust.p12');
   const caBag = certificateBags(pemBlocks(authority.caPem), () => 'cordon-session-ca');
-  writeFileSync(forJava, pkcs12TrustStore([caBag, keptBags(dirname(dir), `${roots}${callerExtra}${extra}`)]), { mode: 0o644 });
+  const others = `${roots}${callerExtra}${extra}`;
+  writeFileSync(forJava, pkcs12TrustStore([caBag, keep ? keptBags(keep, others) : otherBags(others)]), { mode: 0o644 });
   let upstream: SecureContext | undefined;
   const upstreamContext = () => (upstream ??= createSecureContext({ ca: `${roots}${callerExtra}${extra}`, minVersion: 'TLSv1.2' }));
   // Parsing a couple of hundred roots costs tens of milliseconds: done once, while the sandbox is being built, not in a request's time.
@@ -105,13 +108,18 @@ function keptBags(stateDir: string, pem: string): Buffer {
   try {
     return readFileSync(file);
   } catch {
-    const bags = certificateBags(pemBlocks(pem), (i) => `trusted-${i + 1}`);
+    const bags = otherBags(pem);
     try {
       writeFileSync(`${file}.${process.pid}.tmp`, bags, { mode: 0o600 });
       renameSync(`${file}.${process.pid}.tmp`, file);
     } catch { /* kept next time, then */ }
     return bags;
   }
+}
+
+/** The certBags of the roots and extra CAs, aliased after the session's CA. */
+function otherBags(pem: string): Buffer {
+  return certificateBags(pemBlocks(pem), (i) => `trusted-${i + 1}`);
 }
 
 /** The DER of each CERTIFICATE block of `pem`, in order. */

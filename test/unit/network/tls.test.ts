@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { certificates, startTls, TRUST_VARIABLES } from '../../../src/network/tls.js';
@@ -64,5 +66,35 @@ test('an extra CA file that cannot be read, or holds no certificate, is an error
     assert.equal(certificates('junk', 'x', false), '');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("Java's trust store: the session's CA first, then the same roots and extra CAs as trust.pem, named by JAVA_TOOL_OPTIONS; the roots' part kept where it is told to keep it, and nowhere without", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-tls-'));
+  const keep = mkdtempSync(join(tmpdir(), 'cordon-tls-keep-'));
+  try {
+    const roots = join(dir, 'roots.pem');
+    const root = sessionAuthority().caPem;
+    writeFileSync(roots, root);
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith('java-trust-'));
+    const t = startTls({ exclude: [], extraCaCertPaths: [], from: ['f'] }, dir, { SSL_CERT_FILE: roots });
+    assert.equal(t.env.JAVA_TOOL_OPTIONS, `-Djavax.net.ssl.trustStore=${join(dir, 'trust.p12')} -Djavax.net.ssl.trustStoreType=PKCS12`);
+    assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('java-trust-')), before, 'nothing kept beside the session directory');
+    const r = spawnSync('openssl', ['pkcs12', '-in', join(dir, 'trust.p12'), '-nokeys', '-passin', 'pass:'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const fingerprints = [...r.stdout.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]).fingerprint256);
+    assert.deepEqual(fingerprints, [t.authority.caPem, root].map((p) => new X509Certificate(p).fingerprint256));
+    // Kept: made once, read back by the next session (another CA, the same roots).
+    startTls({ exclude: [], extraCaCertPaths: [], from: ['f'] }, dir, { SSL_CERT_FILE: roots }, keep);
+    const kept = readdirSync(keep);
+    assert.equal(kept.length, 1);
+    assert.match(kept[0]!, /^java-trust-[0-9a-f]{32}\.der$/);
+    const t2 = startTls({ exclude: [], extraCaCertPaths: [], from: ['f'] }, dir, { SSL_CERT_FILE: roots }, keep);
+    assert.deepEqual(readdirSync(keep), kept);
+    const again = spawnSync('openssl', ['pkcs12', '-in', join(dir, 'trust.p12'), '-nokeys', '-passin', 'pass:'], { encoding: 'utf8' });
+    assert.deepEqual([...again.stdout.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)].map((m) => new X509Certificate(m[0]).fingerprint256), [t2.authority.caPem, root].map((p) => new X509Certificate(p).fingerprint256));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(keep, { recursive: true, force: true });
   }
 });
