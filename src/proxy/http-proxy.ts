@@ -153,12 +153,12 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: spelled(req.url ?? '') } });
       refuse(res, status, v.reason, v.message);
     };
-    // Request rules (method, path as spelled, body size, headers), then brokered credentials (swapped in its own
-    // header on a verified bound host; anything else refused).
     // TRACE through an upstream proxy: answered by that proxy (Max-Forwards), it would echo the proxy's credentials.
     if (!secure && d.through && req.method === 'TRACE') {
       return refusedRequest(405, { reason: 'trace-through-proxy', message: `cordon: TRACE to ${host}:${port} refused: it goes through the upstream proxy ${d.through.proxy}, which could answer it with the request it received, its credentials included`, rule: 'built-in: no TRACE through an upstream proxy', fix: null });
     }
+    // Request rules (method, path as spelled, body size, headers), then brokered credentials (swapped in its own
+    // header on a verified bound host; anything else refused).
     const judged = o.requests?.judge({ host, port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: spelled(req.url ?? ''), forwarded });
     if (judged && !judged.ok) return refusedRequest(judged.status, judged);
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
