@@ -85,7 +85,11 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv, kee
   setImmediate(upstreamContext).unref();
   return {
     authority,
-    env: { ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode, JAVA_TOOL_OPTIONS: `-Djavax.net.ssl.trustStore=${forJava} -Djavax.net.ssl.trustStoreType=PKCS12` },
+    env: {
+      ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode,
+      // The JVM splits JAVA_TOOL_OPTIONS at white space: a path with a space in it is not given (Java then trusts no leaf of cordon's).
+      ...(/\s/.test(forJava) ? {} : { JAVA_TOOL_OPTIONS: `-Djavax.net.ssl.trustStore=${forJava} -Djavax.net.ssl.trustStoreType=PKCS12` }),
+    },
     termination: {
       covers: (host, port) => !anyRuleCovers(spec.exclude, host, port) && (spec.domains === undefined || anyRuleCovers(spec.domains, host, port)),
       authority,
