@@ -87,8 +87,8 @@ export function startTls(spec: TlsSpec, dir: string, env: NodeJS.ProcessEnv, kee
     authority,
     env: {
       ...Object.fromEntries(TRUST_VARIABLES.map((v) => [v, trust])), NODE_EXTRA_CA_CERTS: forNode,
-      // The JVM splits JAVA_TOOL_OPTIONS at white space: a path with a space in it is not given (Java then trusts no leaf of cordon's).
-      ...(/\s/.test(forJava) ? {} : { JAVA_TOOL_OPTIONS: `-Djavax.net.ssl.trustStore=${forJava} -Djavax.net.ssl.trustStoreType=PKCS12` }),
+      // The JVM splits JAVA_TOOL_OPTIONS at white space and reads quotes: a path with either is not given (Java then trusts no leaf of cordon's).
+      ...(/[\s'"]/.test(forJava) ? {} : { JAVA_TOOL_OPTIONS: `-Djavax.net.ssl.trustStore=${forJava} -Djavax.net.ssl.trustStoreType=PKCS12` }),
     },
     termination: {
       covers: (host, port) => !anyRuleCovers(spec.exclude, host, port) && (spec.domains === undefined || anyRuleCovers(spec.domains, host, port)),

@@ -522,7 +522,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!.toLowerCase();
-      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(scrub && name === 'sec-websocket-extensions')) headers.push(raw[i]!, raw[i + 1]!);
+      // Through an upstream proxy, no Max-Forwards (as for any request: it is for the target, never for that proxy to answer).
+      if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(scrub && name === 'sec-websocket-extensions') && !(d.through && !secure && name === 'max-forwards')) headers.push(raw[i]!, raw[i + 1]!);
     }
     o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     const pairs = scrub?.pairs ?? [];

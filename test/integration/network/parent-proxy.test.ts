@@ -172,12 +172,17 @@ describe('network.parentProxy', { skip }, () => {
           `curl -sS -X TRACE -H 'Max-Forwards: 0' -o /dev/null -w 'trace %{http_code}\\n' http://${HIDDEN}/t`,
           `curl -sS -H 'Max-Forwards: 0' -o /dev/null -w 'get %{http_code}\\n' http://${HIDDEN}/g`,
           'python3 banner.py',
+          'python3 ws.py',
         ].join('\n');
         // The client sends nothing after its CONNECT: what it reads, the server said first.
         const py = `${PY_TUNNELS}\ns, head = via_connect("banner.test.cordon", ${(banner.address() as { port: number }).port})\ns.settimeout(5)\nprint(head.split(" ")[1], s.recv(100).decode().strip())\n`;
-        const r = await run({ network: { allowedDomains: [HIDDEN, 'banner.test.cordon'], parentProxy: parent() } }, script, { files: { 'banner.py': py } });
-        assert.equal(r.stdout, 'trace 405\nget 200\n200 220 banner.test.cordon ready\n', r.stderr);
-        assert.deepEqual(proxy.asked.map((a) => `${a.method} ${a.target} ${a.maxForwards ?? '-'}`), [`GET http://${HIDDEN}:80/g -`, `CONNECT banner.test.cordon:${(banner.address() as { port: number }).port} -`]);
+        // A WebSocket handshake in a plain tunnel, with Max-Forwards: upgraded through the upstream proxy without it.
+        const ws = `${PY_TUNNELS}\ns, head = via_connect("${HIDDEN}", 80)\ns.sendall(b"GET /ws HTTP/1.1\\r\\nHost: ${HIDDEN}\\r\\nMax-Forwards: 0\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")\ns.settimeout(5)\nprint("ws", s.recv(12).decode())\n`;
+        const r = await run({ network: { allowedDomains: [HIDDEN, 'banner.test.cordon'], parentProxy: parent() } }, script, { files: { 'banner.py': py, 'ws.py': ws } });
+        assert.equal(r.stdout, 'trace 405\nget 200\n200 220 banner.test.cordon ready\nws HTTP/1.1 101\n', r.stderr);
+        assert.deepEqual(proxy.asked.map((a) => `${a.method} ${a.target} ${a.maxForwards ?? '-'}`), [`GET http://${HIDDEN}:80/g -`, `CONNECT banner.test.cordon:${(banner.address() as { port: number }).port} -`,
+          // The tunnel is opened there first; once its bytes are HTTP, each request inside goes on as a plain one.
+          `CONNECT ${HIDDEN}:80 -`, `GET http://${HIDDEN}:80/ws -`]);
         assert.ok(r.events.some((e) => e.type === 'request.refused' && e.reason === 'trace-through-proxy'));
       });
 
