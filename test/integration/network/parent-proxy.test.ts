@@ -175,9 +175,9 @@ describe('network.parentProxy', { skip }, () => {
           'python3 ws.py',
         ].join('\n');
         // The client sends nothing after its CONNECT: what it reads, the server said first.
-        const py = `${PY_TUNNELS}\ns, head = via_connect("banner.test.cordon", ${(banner.address() as { port: number }).port})\ns.settimeout(5)\nprint(head.split(" ")[1], s.recv(100).decode().strip())\n`;
+        const py = `${PY_TUNNELS}\ns, head = via_connect("banner.test.cordon", ${(banner.address() as { port: number }).port})\ns.settimeout(5)\nline = b""\nwhile not line.endswith(b"\\n"):\n    c = s.recv(100)\n    if not c: break\n    line += c\nprint(head.split(" ")[1], line.decode().strip())\n`;
         // A WebSocket handshake in a plain tunnel, with Max-Forwards: upgraded through the upstream proxy without it.
-        const ws = `${PY_TUNNELS}\ns, head = via_connect("${HIDDEN}", 80)\ns.sendall(b"GET /ws HTTP/1.1\\r\\nHost: ${HIDDEN}\\r\\nMax-Forwards: 0\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")\ns.settimeout(5)\nprint("ws", s.recv(12).decode())\n`;
+        const ws = `${PY_TUNNELS}\ns, head = via_connect("${HIDDEN}", 80)\ns.sendall(b"GET /ws HTTP/1.1\\r\\nHost: ${HIDDEN}\\r\\nMax-Forwards: 0\\r\\nConnection: Upgrade\\r\\nUpgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n")\ns.settimeout(5)\ngot = b""\nwhile len(got) < 12:\n    c = s.recv(12 - len(got))\n    if not c: break\n    got += c\nprint("ws", got.decode())\n`;
         const r = await run({ network: { allowedDomains: [HIDDEN, 'banner.test.cordon'], parentProxy: parent() } }, script, { files: { 'banner.py': py, 'ws.py': ws } });
         assert.equal(r.stdout, 'trace 405\nget 200\n200 220 banner.test.cordon ready\nws HTTP/1.1 101\n', r.stderr);
         assert.deepEqual(proxy.asked.map((a) => `${a.method} ${a.target} ${a.maxForwards ?? '-'}`), [`GET http://${HIDDEN}:80/g -`, `CONNECT banner.test.cordon:${(banner.address() as { port: number }).port} -`,
