@@ -20,7 +20,7 @@
  * to, which is that proxy's to police (docs/network.md, "Through an
  * upstream proxy").
  */
-import { SettingsError } from '../errors.js';
+import { CordonError, SettingsError } from '../errors.js';
 import { parseAddressRange, parseIp, rangeContains, classifyAddress, type AddressRange } from './addresses.js';
 import { formatHostPort, type Host } from './host.js';
 import { parseAllowedDomains, ruleMatches, type DomainRule } from './domain-rules.js';
@@ -119,13 +119,20 @@ export function parentProxy(setting: { readonly value: ParentProxySetting; reado
   const httpVar = pick('http_proxy', 'HTTP_PROXY');
   const httpsVar = pick('https_proxy', 'HTTPS_PROXY');
   if (!httpVar && !httpsVar) return undefined;
-  const fromEnv = (name: string) => ({ file: 'environment', keyPath: name });
-  const http = httpVar ? proxyUrl(httpVar[1]!, fromEnv(httpVar[0])) : undefined;
-  const https = httpsVar ? proxyUrl(httpsVar[1]!, fromEnv(httpsVar[0])) : http;
+  // A value cordon cannot use says how to go on: another value, or the user's own choice in a settings file.
+  const fromEnv = <T>(name: string, read: (where: { file: string; keyPath: string }) => T): T => {
+    try {
+      return read({ file: 'environment', keyPath: name });
+    } catch (e) {
+      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${(e as Error).message}; cordon sends allowed connections through the proxy its environment names: give ${name} a value it can use, or set network.parentProxy in your settings ({} dials directly)`, { cause: e });
+    }
+  };
+  const http = httpVar ? fromEnv(httpVar[0], (w) => proxyUrl(httpVar[1]!, w)) : undefined;
+  const https = httpsVar ? fromEnv(httpsVar[0], (w) => proxyUrl(httpsVar[1]!, w)) : http;
   const noVar = pick('no_proxy', 'NO_PROXY');
   return {
     ...(http ? { http } : {}), ...(https ? { https } : {}),
-    noProxy: noVar ? parseNoProxy(noVar[1]!, fromEnv(noVar[0])) : [],
+    noProxy: noVar ? fromEnv(noVar[0], (w) => parseNoProxy(noVar[1]!, w)) : [],
     source: `environment (${[httpsVar?.[0], httpVar?.[0]].filter(Boolean).join(', ')})`,
   };
 }

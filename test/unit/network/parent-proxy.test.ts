@@ -71,7 +71,7 @@ test('parentProxy: a settings file wins over the environment; the environment is
   assert.equal(parentProxy(undefined, { http_proxy: 'http://lower:1', HTTP_PROXY: 'http://upper:1' })!.http?.host, 'lower');
   assert.equal(parentProxy(undefined, {}), undefined);
   assert.equal(parentProxy({ value: { http: '', https: '' }, file: 'u.json' }, env), undefined, 'empty strings in a file: no upstream proxy, whatever the environment says');
-  assert.throws(() => parentProxy(undefined, { HTTPS_PROXY: 'socks5h://x:1' }), (e: unknown) => e instanceof CordonError && /environment/.test(e.message) && /HTTPS_PROXY/.test(e.message));
+  assert.throws(() => parentProxy(undefined, { HTTPS_PROXY: 'socks5h://x:1' }), (e: unknown) => e instanceof CordonError && /environment/.test(e.message) && /HTTPS_PROXY/.test(e.message) && /set network\.parentProxy/.test(e.message));
 });
 
 test('a NO_PROXY list is checked even with no proxy URL beside it; the credentials are found in every spelling a variable could carry them in', () => {
