@@ -68,6 +68,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
       return;
     }
     if (client.destroyed) return; // gone while the decision was pending: nothing is dialed for it
+    const allowed = d;
     const joined = (up: Socket) => {
       client.setTimeout(0);
       client.write(reply(REP.succeeded));
@@ -78,7 +79,6 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
         onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
       });
     };
-    const allowed = d;
     if (d.through) {
       // Through the upstream proxy: a CONNECT there, then the same tunnel.
       return void openThrough(d.dial, d.through, o.dialMs ?? 10_000).then((up) => {
