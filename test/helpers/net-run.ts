@@ -4,16 +4,38 @@
  * what the network tests of termination, brokering and request rules share.
  * Also the Python prelude their hand-made clients start with.
  */
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before } from 'node:test';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, testUser } from './cordon.js';
-import type { RunResult, World } from '../world/world.js';
+import { createWorld, type RunResult, type World } from '../world/world.js';
 
 /** Root, and the unprivileged test user where there is one (tests run as root). */
 export const RUNNERS: readonly { readonly who: string; readonly as: ReturnType<typeof testUser> }[] = (() => {
   const user = testUser();
   return [{ who: 'root', as: undefined }, ...(user ? [{ who: 'an unprivileged user', as: user }] : [])];
 })();
+
+/**
+ * The suite's test world and a scratch directory under /var/tmp (named
+ * `prefix…`, readable by the unprivileged runner, whose projects go below
+ * it), made before the suite's tests (before any `before` registered after
+ * this call) and removed after them; `set` receives both.
+ */
+export function netWorld(prefix: string, set: (w: World, root: string) => void): void {
+  let w: World | undefined;
+  let root: string | undefined;
+  before(async () => {
+    w = await createWorld();
+    root = realpathSync(mkdtempSync(`/var/tmp/${prefix}`));
+    chmodSync(root, 0o755);
+    set(w, root);
+  });
+  after(async () => {
+    await w?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+}
 
 /** One audit-log line, as far as the tests read it. */
 export interface AuditEvent { readonly type: string; readonly via?: string; readonly tls?: string; readonly host?: string; readonly reason?: string; readonly port?: number; readonly credentials?: readonly string[] }

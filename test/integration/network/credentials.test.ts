@@ -11,10 +11,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { netRunner, RUNNERS } from '../../helpers/net-run.js';
-import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+import { netRunner, netWorld, RUNNERS } from '../../helpers/net-run.js';
+import { worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
@@ -24,10 +24,8 @@ const REAL = 'sk-live-REAL0secret0value0that0must0stay0on0the0host';
 describe('brokered credentials', { skip }, () => {
   let w: World;
   let root: string;
-  before(async () => {
-    w = await createWorld();
-    root = realpathSync(mkdtempSync('/var/tmp/cordon-cred-'));
-    chmodSync(root, 0o755);
+  netWorld('cordon-cred-', (world, dir) => { w = world; root = dir; });
+  before(() => {
     // A repository behind authentication, for git's Basic credentials (the world serves /private/ only to a request with a credential).
     const work = join(root, 'git-work');
     mkdirSync(work);
@@ -42,10 +40,6 @@ describe('brokered credentials', { skip }, () => {
     g(work, 'commit', '-qm', 'private commit');
     g(root, 'clone', '-q', '--bare', work, join(w.filesDir, 'private.git'));
     g(join(w.filesDir, 'private.git'), 'update-server-info');
-  });
-  after(async () => {
-    await w?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   const requests = async (host: string, pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host(host)).filter((x) => x.event === 'request' && pred(x)); };

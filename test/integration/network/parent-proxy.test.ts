@@ -11,11 +11,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
-import { createWorld, worldSkipReason, type World } from '../../world/world.js';
+import { netRunner, netWorld, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
+import { worldSkipReason, type World } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 90_000 };
@@ -79,10 +79,8 @@ describe('network.parentProxy', { skip }, () => {
   let mitmSocket: string;
   /** A server that speaks first (as SMTP does), on the host's loopback: reached only through the upstream proxy. */
   let banner: Server;
+  netWorld('cordon-parent-', (world, dir) => { w = world; root = dir; });
   before(async () => {
-    w = await createWorld();
-    root = realpathSync(mkdtempSync('/var/tmp/cordon-parent-'));
-    chmodSync(root, 0o755);
     banner = createServer((c) => { c.on('error', () => {}); c.end('220 banner.test.cordon ready\r\n'); });
     await new Promise<void>((r) => banner.listen(0, '127.0.0.1', r));
     proxy = upstreamProxy(() => ({ [HIDDEN]: w.host('api').ipv4, [w.host('api').fqdn]: w.host('api').ipv4, 'banner.test.cordon': '127.0.0.1' }));
@@ -97,8 +95,6 @@ describe('network.parentProxy', { skip }, () => {
     proxy?.server.close();
     mitm?.server.close();
     banner?.close();
-    await w?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   const parent = (password = PASSWORD, more: object = {}) => ({ http: `http://${USER}:${password}@127.0.0.1:${proxy.port()}`, ...more });

@@ -8,10 +8,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
-import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+import { netRunner, netWorld, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
+import { worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
@@ -19,15 +18,7 @@ const T = { timeout: 60_000 };
 describe('request rules', { skip }, () => {
   let w: World;
   let root: string;
-  before(async () => {
-    w = await createWorld();
-    root = realpathSync(mkdtempSync('/var/tmp/cordon-rules-'));
-    chmodSync(root, 0o755);
-  });
-  after(async () => {
-    await w?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  netWorld('cordon-rules-', (world, dir) => { w = world; root = dir; });
 
   const requests = async (pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host('api')).filter((x) => x.event === 'request' && pred(x)); };
 

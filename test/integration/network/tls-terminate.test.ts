@@ -10,10 +10,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
-import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+import { netRunner, netWorld, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
+import { worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
@@ -24,10 +24,8 @@ describe('TLS termination', { skip }, () => {
   let root: string;
   let userCa: { cert: string; key: string };
   let otherKey: string;
-  before(async () => {
-    w = await createWorld();
-    root = realpathSync(mkdtempSync('/var/tmp/cordon-tls-'));
-    chmodSync(root, 0o755);
+  netWorld('cordon-tls-', (world, dir) => { w = world; root = dir; });
+  before(() => {
     // A CA of the user's own (network.tlsTerminate.caCertPath/caKeyPath), made with openssl as a user would.
     userCa = { cert: join(root, 'user-ca.pem'), key: join(root, 'user-ca.key') };
     const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', userCa.key, '-out', userCa.cert, '-subj', '/CN=cordon test user CA', '-days', '2', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], { encoding: 'utf8' });
@@ -36,10 +34,6 @@ describe('TLS termination', { skip }, () => {
     assert.equal(spawnSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', otherKey]).status, 0);
     // Readable by the unprivileged runner's cordon (a test's keys; a user's own would be theirs).
     for (const f of [userCa.key, otherKey]) chmodSync(f, 0o644);
-  });
-  after(async () => {
-    await w?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
   });
 
   const got = async (host: string, pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host(host)).filter(pred); };

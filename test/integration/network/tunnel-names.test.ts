@@ -10,9 +10,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
-import { netRunner, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
-import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
+import { netRunner, netWorld, PY_TUNNELS, RUNNERS } from '../../helpers/net-run.js';
+import { worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
 const skip = worldSkipReason();
 const T = { timeout: 60_000 };
@@ -21,15 +20,7 @@ const T = { timeout: 60_000 };
 describe('names in a tunnel', { skip }, () => {
   let w: World;
   let root: string;
-  before(async () => {
-    w = await createWorld();
-    root = realpathSync(mkdtempSync('/var/tmp/cordon-names-'));
-    chmodSync(root, 0o755); // the unprivileged runner's project is below it
-  });
-  after(async () => {
-    await w?.close();
-    if (root) rmSync(root, { recursive: true, force: true });
-  });
+  netWorld('cordon-names-', (world, dir) => { w = world; root = dir; });
 
   const got = async (host: string, pred: (r: WorldRecord) => boolean) => { await w.settle(); return w.records(w.host(host)).filter(pred); };
 
