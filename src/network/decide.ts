@@ -26,7 +26,7 @@ import {
 } from './addresses.js';
 import { parseAllowedDomains, parseDeniedDomains, patternMatches, ruleCoversAddress, ruleMatches, type DomainRule } from './domain-rules.js';
 import { formatHost, formatHostPort, parseHost, quoteUntrusted, type Host } from './host.js';
-import { literalAddress, routeMitm, routeThrough, throughAuthority, type MitmProxy, type ParentProxy } from './parent-proxy.js';
+import { literalAddress, routeMitm, routeThrough, throughAuthority, type MitmProxy, type ParentProxy, type ProxyEndpoint } from './parent-proxy.js';
 import type { Through } from '../proxy/types.js';
 
 export type Via = 'http' | 'https' | 'connect' | 'socks5';
@@ -148,7 +148,8 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
 
   if (host.kind === 'ip') {
     const d = decideLiteral(host.address, port, target, shown, policy);
-    return d.allow ? viaParent(d, host, port, request.via, policy, deps) : d;
+    const route = d.allow ? routeOf(policy, host, port, request.via) : undefined;
+    return d.allow && route ? viaParent(d, route, host, port, policy, deps) : d;
   }
 
   const allowRule = policy.allow.find((r) => ruleMatches(r, host, port));
@@ -161,8 +162,9 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
   }
 
   // Through the upstream or the inspecting proxy: it resolves the name (and polices where it leads).
-  if (routeMitm(policy.mitm, host, port) || routeThrough(policy.parent, host, port, request.via === 'http')) {
-    return viaParent({ allow: true, host: shown, dial: { address: '', port, family: 4 }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] }, host, port, request.via, policy, deps);
+  const route = routeOf(policy, host, port, request.via);
+  if (route) {
+    return viaParent({ allow: true, host: shown, dial: { address: '', port, family: 4 }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] }, route, host, port, policy, deps);
   }
 
   let answers: readonly string[];
@@ -224,17 +226,25 @@ function decideLiteral(address: IpAddress, port: number, target: string, shown: 
   return { allow: true, host: shown, dial: { address: formatIp(address), port, family: address.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped: [] };
 }
 
-/**
- * An allowed connection, sent through the upstream proxy where one applies
- * (parent-proxy.ts routeThrough): `dial` becomes the proxy's address (its
- * name resolved here; the user's own proxy, so not judged), and `through`
- * what to ask it for. Unchanged where none applies.
- */
-async function viaParent(d: Extract<Decision, { allow: true }>, host: Host, port: number, via: Via, policy: NetworkPolicy, deps: DecideDeps): Promise<Decision> {
+/** The proxy a connection to host:port goes through: the inspecting one where it names the host, else the upstream one where one applies (parent-proxy.ts). */
+function routeOf(policy: NetworkPolicy, host: Host, port: number, via: Via): { readonly mitm: MitmProxy } | { readonly proxy: ProxyEndpoint } | undefined {
   const mitm = routeMitm(policy.mitm, host, port);
-  if (mitm) return { ...d, dial: { address: mitm.socketPath, port: 0, family: 4 }, through: { proxy: `unix:${mitm.socketPath}`, authority: throughAuthority(host, port), socketPath: mitm.socketPath } };
+  if (mitm) return { mitm };
   const proxy = routeThrough(policy.parent, host, port, via === 'http');
-  if (!proxy) return d;
+  return proxy ? { proxy } : undefined;
+}
+
+/**
+ * An allowed connection, sent through the proxy `route` names: `dial`
+ * becomes that proxy's address (its name resolved here; the user's own
+ * proxy, so not judged), and `through` what to ask it for.
+ */
+async function viaParent(d: Extract<Decision, { allow: true }>, route: NonNullable<ReturnType<typeof routeOf>>, host: Host, port: number, policy: NetworkPolicy, deps: DecideDeps): Promise<Decision> {
+  if ('mitm' in route) {
+    const { socketPath } = route.mitm;
+    return { ...d, dial: { address: socketPath, port: 0, family: 4 }, through: { proxy: `unix:${socketPath}`, authority: throughAuthority(host, port), socketPath } };
+  }
+  const { proxy } = route;
   let address = literalAddress(proxy.host);
   if (!address) {
     try {
