@@ -17,7 +17,7 @@ import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from '.
 import { removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
-import { FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
+import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
 import { PROTOCOL } from '../../protocol.js';
 
@@ -87,7 +87,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // apiece here. Any that bubblewrap mounts itself must exist before it starts.
   const early = plan.mounts.some((m) => !m.byHelper && plan.placeholders.includes(m.path));
   const copies = opts.bridge?.carriesSecret ? Object.keys(opts.env).filter((k) => opts.env[k] !== undefined && opts.bridge!.carriesSecret!(opts.env[k]!)) : [];
-  const env = sandboxEnv(opts.env, withBridge(plan.env, opts.bridge?.env), [...plan.withheld, ...(opts.bridge?.withhold ?? []), ...copies]);
+  const env = sandboxEnv(opts.env, cordonEnv(plan.env, opts.bridge?.env ?? {}), [...plan.withheld, ...(opts.bridge?.withhold ?? []), ...copies]);
   const helper = plan.helperArgs[0]!;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
@@ -297,16 +297,4 @@ function startRelay(b: Bridge, pid: number, onReady: () => void, onFail: (why: s
   r.on('error', (e) => { if (!settled) { settled = true; onFail(`cannot start ${b.relay}: ${e.message}`); } });
   r.on('exit', (code, sig) => { if (!settled) { settled = true; onFail(err.trim() || `relay exited ${code ?? sig}`); } });
   return r;
-}
-
-/**
- * The plan's variables and the network bridge's (which win), but for
- * JAVA_TOOL_OPTIONS, which both may set (the plan its proxy properties, TLS
- * termination its trust store): the bridge's come after the plan's, so Java
- * takes both.
- */
-export function withBridge(plan: Readonly<Record<string, string>>, bridge: Readonly<Record<string, string>> = {}): Record<string, string> {
-  const out = { ...plan, ...bridge };
-  if (plan.JAVA_TOOL_OPTIONS && bridge.JAVA_TOOL_OPTIONS) out.JAVA_TOOL_OPTIONS = `${plan.JAVA_TOOL_OPTIONS} ${bridge.JAVA_TOOL_OPTIONS}`;
-  return out;
 }

@@ -280,6 +280,20 @@ function sameEnv(a: NodeJS.ProcessEnv, b: NodeJS.ProcessEnv): boolean {
 /** Variables whose caller value is kept, with cordon's options added after it. */
 const APPENDED = new Set(['JAVA_TOOL_OPTIONS']);
 /**
+ * cordon's variables from several sources (the plan's, then the network
+ * bridge's, which win): an APPENDED one that two set has both values, in
+ * that order (the plan's proxy properties, then TLS termination's trust
+ * store), as the caller's is kept before cordon's (sandboxEnv).
+ */
+export function cordonEnv(...layers: readonly Readonly<Record<string, string>>[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const layer of layers) {
+    for (const [k, v] of Object.entries(layer)) out[k] = APPENDED.has(k) && out[k] ? `${out[k]} ${v}` : v;
+  }
+  return out;
+}
+
+/**
  * Variables where the caller's own value is an explicit choice that cordon
  * does not override, with the other spellings that mean the same. (The
  * package cache variables are decided by the plan, which knows whether the
