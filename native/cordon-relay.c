@@ -1287,12 +1287,15 @@ static void *intake(void *arg)
 	}
 	const size_t sl = sizeof CORDON_RELAY_TUNNEL_SERVE - 1;
 	if (ll == sl + 2 && memcmp(ans->data, CORDON_RELAY_TUNNEL_SERVE, sl) == 0) {
-		/* The proxy serves this tunnel itself (TLS termination): the client's
-		 * bytes go to it, on this connection, from the first one. */
+		/* The proxy serves this tunnel itself (TLS termination, or a tunnel
+		 * through an upstream proxy): the client's bytes go to it, on this
+		 * connection, from the first one; what it sent right behind its word
+		 * is already the server's (one that speaks first), for the client. */
 		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 		rbuf_consume(ans, ll);
 		rbuf_consume(b, at);
-		if (ans->len == 0 && write_all(client, ok, sizeof ok - 1) && (b->len == 0 || write_all(up, b->data + b->off, b->len))) {
+		if (write_all(client, ok, sizeof ok - 1) && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len)) &&
+		    (b->len == 0 || write_all(up, b->data + b->off, b->len))) {
 			start_pumps(client, up, in->attr);
 			up = -1;
 		} else {
