@@ -80,7 +80,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   // Where this run keeps its placeholder holds and its journal: cordon's state directory, as compile found it.
   const stateDir = plan.stateDir;
   if (!stateDir) throw new CordonError('CORDON_ERR_INTERNAL', 'the plan names no state directory for its placeholder holds and journal (compile() gives every plan one)');
-  const mountedRo = plan.mounts.filter((m) => (m.kind === 'bind-ro' || m.kind === 'pin') && m.source === undefined).map((m) => m.path);
+  const mountedRo = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined).map((m) => m.path);
+  const pinned = plan.mounts.filter((m) => m.kind === 'pin' && m.source === undefined).map((m) => m.path);
   const writable = plan.mounts.filter((m) => m.kind === 'bind-rw' && m.source === undefined).map((m) => m.path);
   // Placeholders the helper mounts are made while bubblewrap builds the
   // sandbox (it waits on the block fd until they exist): mkdir costs ~0.1 ms
@@ -107,7 +108,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rootIds: Record<string, string> | undefined;
   let finished = false;
   try {
-    if (early) holds = acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable);
+    if (early) holds = acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     sandbox ??= startSandboxProcess(plan.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
@@ -145,14 +146,13 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     }
     void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
-      holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable);
+      holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
         rootIds = rootIdentities(plan.rescan.writable);
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        const readOnly = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined).map((m) => m.path);
-        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly, watch: plan.watch, rescan: plan.rescan, rootIds });
+        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds });
         // Should the process end before the step after the run: that step, from the journal, at once.
         untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }

@@ -143,15 +143,20 @@ function readHolds(dir: string): { file: string; hold: HoldFile }[] {
 
 /**
  * Creates the missing placeholders and records what this run holds: its own
- * placeholders plus any of `mounted` that another live run created (they look
- * like ordinary empty directories to the policy), and any of `mounted` inside
- * a `writable` root that has vanished since the plan was made, re-created as
- * this run's own. (Outside the writable roots nothing is created: a mount
- * point that vanished there fails the run, closed.)
+ * placeholders plus any of `mounted` or `pinned` that another live run
+ * created (they look like ordinary empty directories to the policy), and any
+ * of `mounted` inside a `writable` root that has vanished since the plan was
+ * made, re-created as this run's own. (Outside the writable roots nothing is
+ * created: a mount point that vanished there fails the run, closed.)
+ * `pinned` (the directories on the way to a protected path: hundreds with
+ * many nested repositories) are not looked up: each one held a protected
+ * path when the plan was made, so none was an empty placeholder another run
+ * could have removed since, and one the host removed fails the run, closed.
  */
-export function acquirePlaceholders(dir: string, placeholders: readonly string[], mounted: readonly string[], writable: readonly string[] = []): Holds {
+export function acquirePlaceholders(dir: string, placeholders: readonly string[], mounted: readonly string[], writable: readonly string[] = [], pinned: readonly string[] = []): Holds {
   const file = join(dir, `hold-${process.pid}-${Math.random().toString(36).slice(2)}.json`);
-  if (placeholders.length === 0 && mounted.length === 0) return { dir, file, paths: [] };
+  if (placeholders.length === 0 && mounted.length === 0 && pinned.length === 0) return { dir, file, paths: [] };
+  const roots = writable.map((w) => (w.endsWith('/') ? w : `${w}/`));
   return withLock(dir, () => {
     // Dead runs' holds count too: their placeholders are still mount points until swept.
     const others = new Set(readHolds(dir).flatMap((h) => h.hold.paths));
@@ -168,8 +173,9 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
         if (others.has(p)) hold(p);
         // Gone since the plan was made (another run released its placeholder,
         // or the host removed it): put the mount point back, as this run's own.
-        else if (writable.some((w) => p.startsWith(w.endsWith('/') ? w : `${w}/`)) && !existsSync(p)) for (const created of mkdirRecording(p)) hold(created);
+        else if (roots.some((w) => p.startsWith(w)) && !existsSync(p)) for (const created of mkdirRecording(p)) hold(created);
       }
+      for (const p of pinned) if (!held.has(p) && others.has(p)) hold(p);
     } catch (e) {
       // Undo this call's own directories (deepest first): nothing is left behind.
       for (const p of paths.filter((q) => !others.has(q)).sort((a, b) => b.length - a.length)) {

@@ -61,6 +61,20 @@ test("a placeholder released between another run's plan and its launch is put ba
   assert.deepEqual(c.paths, []);
   assert.deepEqual(readdirSync(proj), []);
   releasePlaceholders(c);
+
+test("a pinned directory that is another live run's placeholder is held; a pinned one that is gone is not re-created", () => {
+  const proj = join(base, 'p6');
+  mkdirSync(proj);
+  const a = acquirePlaceholders(runtimeDir(process.env), [join(proj, '.claude')], []);
+  // b pins a's placeholder (its plan protects a path beneath it) and another directory that has since gone.
+  const b = acquirePlaceholders(runtimeDir(process.env), [], [], [proj], [join(proj, '.claude'), join(proj, 'gone')]);
+  assert.deepEqual(b.paths, [join(proj, '.claude')]);
+  releasePlaceholders(a);
+  assert.ok(existsSync(join(proj, '.claude')), 'still a mount point of b');
+  assert.ok(!existsSync(join(proj, 'gone')), 'a vanished pin fails the mount, closed; it is not made up');
+  releasePlaceholders(b);
+  assert.deepEqual(readdirSync(proj), []);
+});
 });
 
 test('holds of a dead run are swept; a placeholder the host wrote into is left alone', () => {
