@@ -25,6 +25,7 @@ if [ "$mode" = test ]; then
   command -v go >/dev/null || need+=(golang-go)
   command -v javac >/dev/null || need+=(openjdk-17-jdk-headless)
   /usr/bin/python3 -c 'import pip, requests, httpx' 2>/dev/null || need+=(python3-pip python3-requests python3-httpx)
+  /usr/bin/python3 -c 'import botocore' 2>/dev/null || need+=(python3-botocore)
   { command -v ssh >/dev/null && [ -x /usr/sbin/sshd ]; } || need+=(openssh-client openssh-server)
   command -v strace >/dev/null || need+=(strace)
   # libFuzzer: the relay's parsers are fuzzed for a bounded time (scripts/fuzz.mjs).

@@ -60,7 +60,11 @@ export function printExplain(c: Compiled, json: boolean): void {
       out.push(`  through the upstream proxy: tunnels via ${(p.https ?? p.http)!.shown}, plain HTTP ${p.http ? `via ${p.http.shown}` : 'direct'}${bypass ? `; direct for ${bypass}` : ''}; loopback direct  <- ${p.source}`);
     }
     for (const c of net.credentials ?? []) {
-      const from = 'env' in c.from ? `$${c.from.env}` : 'file' in c.from ? c.from.file : `the output of ${c.from.command.join(' ')}`;
+      const from = 'env' in c.from ? `$${c.from.env}` : 'file' in c.from ? c.from.file : 'process' in c.from ? `${c.from.field} in the output of ${c.from.process.join(' ')}` : `the output of ${c.from.command.join(' ')}`;
+      if (c.sigv4) {
+        out.push(`  AWS ${c.sigv4.role}: ${c.env} holds a session value; requests signed with the session keys are signed again with the real ones (read from ${from}) for ${c.hosts.map((h) => h.source).join(', ')}  <- ${c.file}: ${c.keyPath}`);
+        continue;
+      }
       out.push(`  brokered: ${c.env} holds a session token; the real value (read from ${from}) goes only in ${c.header}${c.scheme ? `: ${c.scheme} …` : ''} to ${c.hosts.map((h) => h.source).join(', ')}  <- ${c.file}: ${c.keyPath}`);
     }
   }

@@ -89,8 +89,9 @@ export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {
 
 /**
  * A request refused inside an allowed connection: for the credentials it
- * carries (credentials.broker: `foreign-credential`,
- * `credential-to-unbound-host`, `credential-in-cleartext`).
+ * carries (credentials.broker and .aws: `foreign-credential`,
+ * `credential-to-unbound-host`, `credential-in-cleartext`,
+ * `aws-not-resigned`), or by a request rule.
  */
 export interface RequestRefusedEvent extends EventBase<'request.refused'> {
   readonly host: string;

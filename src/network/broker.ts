@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DomainRule } from './domain-rules.js';
 import { anyRuleCovers } from './domain-rules.js';
+import { headerValues, parseAuthorization, type SigV4Authorization } from './sigv4.js';
 
 /** How the credential is presented: `Authorization: Bearer <v>`, `x-api-key: <v>`, `Authorization: Basic base64(user:<v>)`. */
 export interface Presentation {
@@ -38,7 +39,16 @@ export interface BrokeredCredential {
   readonly presentation: Presentation;
   /** Where the setting was written, for events and errors. */
   readonly keyPath: string;
+  /**
+   * One of a set of AWS keys (credentials.aws): not swapped in a header but
+   * signed with (sigv4.ts). The access key id goes in the Authorization's
+   * Credential, the session token in X-Amz-Security-Token; the secret never
+   * goes anywhere. `set`: the entry's keyPath, which the three share.
+   */
+  readonly sigv4?: { readonly role: AwsRole; readonly set: string };
 }
+
+export type AwsRole = 'accessKeyId' | 'secretAccessKey' | 'sessionToken';
 
 /** One credential with its values; `real` never leaves this process except in a request to a bound host. */
 export interface LiveCredential extends BrokeredCredential {
@@ -81,9 +91,41 @@ export function makeToken(real: string, random: (n: number) => Buffer = randomBy
   return prefix + out;
 }
 
+/**
+ * A session value for one of a set of AWS keys, as long as the real one: an
+ * access key id keeps its four-letter prefix (AKIA, ASIA) and goes on in
+ * upper-case letters and digits, as real ones do; a secret and a session
+ * token are letters and digits.
+ */
+export function awsToken(real: string, role: AwsRole, random: (n: number) => Buffer = randomBytes): string {
+  const keep = role === 'accessKeyId' && /^[A-Z]{4}/.test(real) ? real.slice(0, 4) : '';
+  const alphabet = role === 'accessKeyId' ? TOKEN_ALPHABET.slice(0, 26) + TOKEN_ALPHABET.slice(52) : TOKEN_ALPHABET;
+  const n = Math.max(role === 'accessKeyId' ? 16 : TOKEN_RANDOM_MIN, real.length - keep.length);
+  const limit = 256 - (256 % alphabet.length);
+  let out = '';
+  while (out.length < n) {
+    for (const b of random(n * 2)) if (b < limit && out.length < n) out += alphabet[b % alphabet.length];
+  }
+  return keep + out;
+}
+
 export type RequestVerdict =
-  | { readonly ok: true; readonly headers: string[]; readonly swapped: readonly string[] }
-  | { readonly ok: false; readonly reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext'; readonly message: string; readonly rule: string; readonly fix: string | null };
+  | { readonly ok: true; readonly headers: string[]; readonly swapped: readonly string[]; readonly sigv4?: Resigning }
+  | { readonly ok: false; readonly reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext' | 'aws-not-resigned'; readonly message: string; readonly rule: string; readonly fix: string | null };
+
+/**
+ * A request signed with a set's session keys, to sign again with the real
+ * ones once the proxy knows the headers it sends and the payload hash
+ * (resign). `asSigned`: the headers as the client signed them (its session
+ * token in place), for checking its signature.
+ */
+export interface Resigning {
+  readonly auth: SigV4Authorization;
+  readonly asSigned: readonly string[];
+  readonly session: { readonly secret: string };
+  readonly real: { readonly accessKeyId: string; readonly secret: string };
+  readonly keyPath: string;
+}
 
 export interface RequestFacts {
   readonly host: string;
@@ -107,15 +149,36 @@ export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts):
   // A token anywhere it is not swapped: in the target, or in a header that is not its credential's position here.
   const tokenIn = (s: string) => creds.find((c) => s.includes(c.token));
   const inTarget = tokenIn(safeDecode(r.target));
+  if (inTarget?.sigv4 && bound.includes(inTarget)) return notResigned(inTarget, where, 'a presigned URL (its key in the query)', 'send it signed in the Authorization header');
   if (inTarget) return unbound(inTarget, where, 'the request target');
+  // AWS keys bound here: the request signed with the set's session access key id, if it is.
+  const aws = bound.some((c) => c.sigv4) ? signedWith(bound, r.rawHeaders) : undefined;
+  if (aws && 'refusal' in aws) return notResigned(aws.key, where, aws.refusal, aws.fix);
+  if (aws && !r.verified) return refusal('credential-in-cleartext', `cordon: request to ${where} refused: it is signed with the session keys of ${aws.key.env}, which cordon signs again with the real keys only over TLS that cordon terminates and verifies (network.tlsTerminate covering ${r.host})`, aws.key.keyPath, `network.tlsTerminate: cover ${r.host}`);
   const out: string[] = [];
+  const asSigned: string[] = [];
   const swapped: string[] = [];
   for (let i = 0; i < r.rawHeaders.length; i += 2) {
     const name = r.rawHeaders[i]!;
     // Servers behind CGI, WSGI, Rack or PHP read x_api_key as x-api-key.
     const lower = name.toLowerCase().replace(/_/g, '-');
     let value = r.rawHeaders[i + 1]!;
-    const own = bound.filter((c) => c.presentation.header === lower);
+    asSigned.push(name, value);
+    if (aws && lower === 'authorization') {
+      // Signed again by the proxy (Resigning); the session keys' names for the event.
+      out.push(name, value);
+      swapped.push(...aws.set.filter((c) => c.sigv4!.role !== 'sessionToken').map((c) => c.env));
+      continue;
+    }
+    if (lower === 'x-amz-security-token' && bound.some((c) => c.sigv4)) {
+      // Only the session token of the set the request is signed with, swapped; any other is someone else's session.
+      const token = aws?.set.find((c) => c.sigv4!.role === 'sessionToken');
+      if (!token || value.trim() !== token.token) return foreign(aws?.key ?? bound.find((c) => c.sigv4)!, where, name);
+      out.push(name, token.real);
+      swapped.push(token.env);
+      continue;
+    }
+    const own = bound.filter((c) => c.presentation.header === lower && !c.sigv4);
     if (own.length > 0) {
       // The credential's own position on a host it is bound to: the token, swapped; nothing else.
       const hit = own.map((c) => ({ c, v: swap(c, value) })).find((x) => x.v !== undefined);
@@ -139,7 +202,34 @@ export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts):
     const param = credentialParam(r.target);
     if (param) return foreign(bound[0]!, where, `the query parameter ${JSON.stringify(param)}`);
   }
-  return { ok: true, headers: out, swapped };
+  if (!aws) return { ok: true, headers: out, swapped };
+  const secret = aws.set.find((c) => c.sigv4!.role === 'secretAccessKey')!;
+  return { ok: true, headers: out, swapped, sigv4: { auth: aws.auth, asSigned, session: { secret: secret.token }, real: { accessKeyId: aws.key.real, secret: secret.real }, keyPath: aws.key.keyPath } };
+}
+
+/**
+ * The set of AWS keys bound here whose session access key id signs the
+ * request's Authorization, with the parsed Authorization; or why the
+ * request, made with that key, cannot be signed again; or undefined (no
+ * Authorization of a set's key: any other is foreign, as for every
+ * credential).
+ */
+function signedWith(bound: readonly LiveCredential[], raw: readonly string[]): { key: LiveCredential; set: LiveCredential[]; auth: SigV4Authorization } | { key: LiveCredential; refusal: string; fix: string } | undefined {
+  const values = headerValues(raw, 'authorization');
+  const keys = bound.filter((c) => c.sigv4?.role === 'accessKeyId');
+  const key = keys.find((k) => values.some((v) => v.includes(k.token)));
+  if (!key) return undefined;
+  if (values.length !== 1) return { key, refusal: 'a request with several Authorization headers', fix: 'send one' };
+  const v = values[0]!.trim();
+  if (v.startsWith('AWS4-ECDSA-P256-SHA256')) return { key, refusal: 'a SigV4A (ECDSA) signature', fix: 'sign with SigV4 (AWS4-HMAC-SHA256): for S3 multi-region access points there is no other way' };
+  const auth = parseAuthorization(v);
+  if (!auth || auth.accessKeyId !== key.token) return { key, refusal: 'an Authorization that is not a well-formed AWS4-HMAC-SHA256 signature by its access key id', fix: 'sign with an AWS SDK or CLI' };
+  const set = bound.filter((c) => c.sigv4?.set === key.sigv4!.set);
+  return { key, set, auth };
+}
+
+function notResigned(c: LiveCredential, where: string, what: string, fix: string): RequestVerdict {
+  return refusal('aws-not-resigned', `cordon: request to ${where} refused: it is ${what} made with the session keys of ${c.env}, which cordon cannot sign again with the real keys`, c.keyPath, fix);
 }
 
 /** The value with the token replaced by the real credential, in the credential's scheme; undefined if it is not exactly the token so presented. */
@@ -191,7 +281,7 @@ function unbound(c: LiveCredential, where: string, position: string): RequestVer
   return refusal('credential-to-unbound-host', `cordon: request to ${where} refused: ${position} carries the session token of ${c.env}, which is bound to other hosts (${c.hosts.map((r) => r.source).join(', ')})`, c.keyPath, `${c.keyPath}.hosts: add the host`);
 }
 
-function refusal(reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext', message: string, rule: string, fix: string | null): RequestVerdict {
+function refusal(reason: 'foreign-credential' | 'credential-to-unbound-host' | 'credential-in-cleartext' | 'aws-not-resigned', message: string, rule: string, fix: string | null): RequestVerdict {
   return { ok: false, reason, message, rule, fix };
 }
 

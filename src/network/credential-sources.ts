@@ -14,10 +14,15 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CordonError } from '../errors.js';
 import type { DomainRule } from './domain-rules.js';
-import { makeToken, type LiveCredential } from './broker.js';
+import { awsToken, makeToken, type AwsRole, type LiveCredential } from './broker.js';
 
-/** Where a brokered credential's real value is read, on the host, at the session's start. */
-export type CredentialSource = { readonly env: string } | { readonly file: string } | { readonly command: readonly string[] };
+/**
+ * Where a brokered credential's real value is read, on the host, at the
+ * session's start. `process`: a program that prints AWS keys as AWS's
+ * credential_process does (JSON: Version 1, AccessKeyId, SecretAccessKey,
+ * SessionToken), run once for the three keys of a set.
+ */
+export type CredentialSource = { readonly env: string } | { readonly file: string } | { readonly command: readonly string[] } | { readonly process: readonly string[]; readonly field: 'AccessKeyId' | 'SecretAccessKey' | 'SessionToken' };
 
 /** One credentials.broker entry (settings.ts parses it; the policy expands its from.file). */
 export interface BrokerSpec {
@@ -33,6 +38,8 @@ export interface BrokerSpec {
   /** `credentials.broker[i]`, in `file`. */
   readonly keyPath: string;
   readonly file: string;
+  /** One of a credentials.aws set's three keys (broker.ts BrokeredCredential.sigv4). */
+  readonly sigv4?: { readonly role: AwsRole; readonly set: string };
 }
 
 const COMMAND_MS = 10_000;
@@ -40,22 +47,47 @@ const COMMAND_MS = 10_000;
 /** `env`: cordon's own environment (where an `env` source is read). */
 export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.ProcessEnv): LiveCredential[] {
   const out: LiveCredential[] = [];
+  const printed = new Map<string, Record<string, unknown>>();
   for (const s of specs) {
-    const real = readSource(s, env);
-    if (real === undefined) continue;
+    const real = readSource(s, env, printed);
+    if (real === undefined) {
+      // A set of AWS keys is whole: an access key id without its secret could sign nothing.
+      if (s.sigv4?.role === 'secretAccessKey' && specs.some((k) => k.sigv4?.set === s.sigv4!.set && k.sigv4.role === 'accessKeyId' && readSource(k, env, printed) !== undefined)) {
+        throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: ${s.keyPath}: the access key id is set but its secret access key (${describe(s)}) is not; set both, or neither`);
+      }
+      continue;
+    }
+    if (s.sigv4 && s.sigv4.role !== 'accessKeyId' && !out.some((c) => c.sigv4?.set === s.sigv4!.set)) continue;
     const where = `${s.file}: ${s.keyPath}`;
     if (real === '') throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} is empty`);
     // A value that would break a header apart, or that a scrubber could not find whole.
     if (/[\r\n\0]/.test(real)) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} holds a line break or NUL; a header value cannot`);
     if (real.length < 8) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: the credential read ${describe(s)} is shorter than 8 characters; cordon brokers secrets, not short words it would find in every response`);
-    out.push({ env: s.env, hosts: s.hosts, presentation: { header: s.header, ...(s.scheme !== undefined ? { scheme: s.scheme } : {}), ...(s.username !== undefined ? { username: s.username } : {}) }, keyPath: s.keyPath, real, token: makeToken(real) });
+    out.push({ env: s.env, hosts: s.hosts, presentation: { header: s.header, ...(s.scheme !== undefined ? { scheme: s.scheme } : {}), ...(s.username !== undefined ? { username: s.username } : {}) }, keyPath: s.keyPath, real, token: s.sigv4 ? awsToken(real, s.sigv4.role) : makeToken(real), ...(s.sigv4 ? { sigv4: s.sigv4 } : {}) });
   }
   return out;
 }
 
-function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv): string | undefined {
+function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv, printed: Map<string, Record<string, unknown>>): string | undefined {
   const where = `${s.file}: ${s.keyPath}.from`;
   if ('env' in s.from) return env[s.from.env];
+  if ('process' in s.from) {
+    const key = JSON.stringify(s.from.process);
+    let keys = printed.get(key);
+    if (!keys) {
+      const text = run(s.from.process, env, `${where}.command`);
+      try {
+        keys = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        keys = undefined;
+      }
+      if (!keys || typeof keys !== 'object' || keys.Version !== 1 || typeof keys.AccessKeyId !== 'string' || typeof keys.SecretAccessKey !== 'string' || (keys.SessionToken !== undefined && typeof keys.SessionToken !== 'string')) {
+        throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.command: ${s.from.process[0]} did not print AWS keys as credential_process does (JSON with Version 1, AccessKeyId, SecretAccessKey and an optional SessionToken); what it printed is not shown`);
+      }
+      printed.set(key, keys);
+    }
+    return keys[s.from.field] as string | undefined;
+  }
   if ('file' in s.from) {
     try {
       return readFileSync(s.from.file, 'utf8').replace(/\r?\n$/, '');
@@ -63,15 +95,20 @@ function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv): string | undefined {
       throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.file: ${s.from.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
     }
   }
-  const [program, ...args] = s.from.command;
+  return run(s.from.command, env, `${where}.command`).replace(/\r?\n$/, '');
+}
+
+/** What `command` printed (run without a shell, no input, at most COMMAND_MS); a failure names it, never what it printed. */
+function run(command: readonly string[], env: NodeJS.ProcessEnv, where: string): string {
+  const [program, ...args] = command;
   const r = spawnSync(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env, maxBuffer: 1 << 20 });
   if (r.error || r.status !== 0) {
     const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish in ${COMMAND_MS / 1000} s` : `could not run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`) : r.signal ? `was ended by ${r.signal}` : `exited with ${r.status}`;
-    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.command: ${program} ${why}; what it printed is not shown (it may hold a secret)`);
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: ${program} ${why}; what it printed is not shown (it may hold a secret)`);
   }
-  return r.stdout.toString('utf8').replace(/\r?\n$/, '');
+  return r.stdout.toString('utf8');
 }
 
 function describe(s: BrokerSpec): string {
-  return 'env' in s.from ? `from $${s.from.env}` : 'file' in s.from ? `from ${s.from.file}` : `from the output of ${s.from.command[0]}`;
+  return 'env' in s.from ? `from $${s.from.env}` : 'file' in s.from ? `from ${s.from.file}` : 'process' in s.from ? `as ${s.from.field} from the output of ${s.from.process[0]}` : `from the output of ${s.from.command[0]}`;
 }

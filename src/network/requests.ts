@@ -4,8 +4,9 @@
  * (request-rules.ts), then the brokered credentials (broker.ts); and what
  * a response from a bound host must have taken out of it. Pure.
  */
-import type { RequestFacts, RequestPolicy, RequestVerdict, Scrubbing } from '../proxy/types.js';
-import { boundTo, judgeRequest, scrubPairs, type LiveCredential } from './broker.js';
+import type { RequestFacts, RequestPolicy, RequestVerdict, Resign, Scrubbing } from '../proxy/types.js';
+import { boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
+import { headerValues, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
 import { judgeRules, rulesFor, type RequestRule } from './request-rules.js';
 
 /** Undefined when there is nothing to judge (no rules, no credentials). */
@@ -25,7 +26,9 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       const raw = cred?.ok ? cred.headers : r.rawHeaders;
       const headers: string[] = [];
       for (let i = 0; i < raw.length; i += 2) if (!strip.has(dashed(raw[i]!))) headers.push(raw[i]!, raw[i + 1]!);
-      return { ok: true, headers, swapped: cred?.ok ? cred.swapped : [], ...(ruled?.ok && ruled.maxBodyBytes !== undefined ? { maxBodyBytes: ruled.maxBodyBytes } : {}) };
+      const resign = cred?.ok && cred.sigv4 ? resigner(cred.sigv4, r, headers) : undefined;
+      if (resign && 'status' in resign) return resign;
+      return { ok: true, headers, swapped: cred?.ok ? cred.swapped : [], ...(ruled?.ok && ruled.maxBodyBytes !== undefined ? { maxBodyBytes: ruled.maxBodyBytes } : {}), ...(resign ? { resign } : {}) };
     },
     mustSee(host, port) {
       if (rulesFor(rules, host, port).length > 0) return 'network.requestRules judge its requests';
@@ -47,4 +50,41 @@ function dashed(name: string): string {
 function headerValue(raw: readonly string[], name: string): string | undefined {
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
   return undefined;
+}
+
+/** The most of a body the proxy reads whole to hash it, for a request signed with brokered AWS keys that does not state its payload hash. */
+export const SIGV4_BODY_MAX = 32 * 1024 * 1024;
+
+/**
+ * How a request signed with a set's session keys is signed again
+ * (sigv4.ts), or why it cannot be: its payload hash must be one that is
+ * signed as it is, or absent (the body is then hashed); each chunk signed
+ * on its own (aws-chunked with signatures) cannot be. At signing, the
+ * client's signature is checked with the session secret over the request
+ * as it sent it, which also tells how it spelled its canonical request;
+ * the new one is made the same way over the headers as they are sent.
+ */
+function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Resign | (RequestVerdict & { ok: false }) {
+  const refused = (message: string, fix: string | null, status = 403) => ({ ok: false as const, status, reason: 'aws-not-resigned', message: `cordon: ${r.method} to ${r.host}:${r.port} refused: ${message}`, rule: s.keyPath, fix });
+  const stated = headerValues(headers, 'x-amz-content-sha256');
+  if (stated.length > 1) return refused('it states its payload hash (x-amz-content-sha256) more than once', null);
+  const hash = stated[0]?.trim();
+  if (hash !== undefined && signsChunks(hash)) return refused(`its body is signed chunk by chunk (${hash}), which only the holder of the real secret key could do`, 'sign the payload as UNSIGNED-PAYLOAD or as its SHA-256 (the AWS SDKs do over HTTPS)');
+  if (hash !== undefined && !signsAsIs(hash)) return refused(`its x-amz-content-sha256 (${JSON.stringify(hash.slice(0, 80))}) is neither a SHA-256 nor UNSIGNED-PAYLOAD`, null);
+  const why = unsignable(s.auth, { rawHeaders: headers });
+  if (why) return refused(`it is signed with brokered AWS keys, and cordon cannot sign it again: ${why}`, null);
+  const length = headerValues(headers, 'content-length')[0];
+  if (hash === undefined && length !== undefined && Number(length) > SIGV4_BODY_MAX) return refused(`its body (${length} bytes) must be read whole to be signed again, and cordon reads at most ${SIGV4_BODY_MAX}`, 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)', 413);
+  return {
+    ...(hash !== undefined ? { payloadHash: hash } : {}),
+    maxBodyBytes: SIGV4_BODY_MAX,
+    sign(out, payloadHash) {
+      const form = verify({ method: r.method, target: r.spelled, rawHeaders: s.asSigned, payloadHash }, s.auth, s.session.secret);
+      if (!form) return refused("its signature is not the session secret key's over the request as it was sent, so cordon cannot tell what was signed", 'sign with an AWS SDK or CLI, with the variables cordon sets');
+      const auth = sign({ method: r.method, target: r.forwarded, rawHeaders: out, payloadHash }, s.auth, s.real.accessKeyId, s.real.secret, form);
+      const headers: string[] = [];
+      for (let i = 0; i < out.length; i += 2) headers.push(out[i]!, out[i]!.toLowerCase() === 'authorization' ? auth : out[i + 1]!);
+      return { ok: true, headers };
+    },
+  };
 }

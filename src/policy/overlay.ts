@@ -123,7 +123,7 @@ export const OVERLAY_HINTS: WideningHints = { userSettings: '', refusal: (_file,
  * starts with the first command that needs it): an overlay cannot change it,
  * widening or not, and is refused rather than ignored.
  */
-export const SESSION_KEYS = ['network.tlsTerminate', 'network.refuseOpaqueTunnels', 'network.requestRules', 'network.parentProxy', 'network.mitmProxy', 'credentials.broker'] as const;
+export const SESSION_KEYS = ['network.tlsTerminate', 'network.refuseOpaqueTunnels', 'network.requestRules', 'network.parentProxy', 'network.mitmProxy', 'credentials.broker', 'credentials.aws'] as const;
 
 export function refuseOverlayKeys(o: Overlay, handle: readonly Settings[]): void {
   for (const key of SESSION_KEYS) {

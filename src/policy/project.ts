@@ -246,6 +246,7 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'credentials.envVars': narrows('an entry of mode "deny" withholds a variable (cordon refuses "mask" in any file)'),
   'credentials.awsPairs': only([], 'cordon refuses an entry in any file'),
   'credentials.broker': never('it reads your credentials (from your environment, files or programs) for the hosts it names'),
+  'credentials.aws': never('it reads your AWS keys (from your environment or a program) and signs with them for the hosts it names'),
   'credentials.allowPlaintextInject': only(false, 'true lets srt send a credential in cleartext'),
   'credentials.sigv4': { kind: 'only', ok: (v) => isPlainObject(v) && Object.values(v).every((x) => x === 'deny'), shown: '"deny" for each request shape', why: '"passthrough" lets srt forward requests it cannot re-sign' },
   ignoreViolations: only({}, 'an entry hides violations from the report'),

@@ -23,6 +23,7 @@ import { parseAllowedDomains, parseDeniedDomains, type DomainRule } from '../net
 import { checkVariableName, type EnvironmentRules } from './environment.js';
 import type { RequestRule } from '../network/request-rules.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
+import type { AwsRole } from '../network/broker.js';
 import type { TlsSpec } from '../network/tls.js';
 import { mitmProxy, parentProxy, type MitmProxy, type MitmProxySetting, type ParentProxySetting } from '../network/parent-proxy.js';
 
@@ -124,7 +125,7 @@ const macOnly = 'macOS only: srt on Linux does not read it, and cordon runs on L
  * | credentials.files/awsPairs        | []                      | an entry                 |
  * | credentials.envVars               | entries of mode "deny"  | a "mask" entry           |
  * | credentials.allowPlaintextInject  | any (nothing injected)  | -                        |
- * | credentials.sigv4                 | any (nothing masked)    | -                        |
+ * | credentials.sigv4                 | "deny" each             | "passthrough"            |
  * | filesystem.disabled               | false                   | true                     |
  * | enableWeakerNestedSandbox         | false                   | true                     |
  * | allowNestedUserNamespaces         | false                   | true                     |
@@ -171,9 +172,13 @@ export const UNIMPLEMENTED: readonly Unimplemented[] = [
     accepts: { value: (v) => Array.isArray(v) && v.every((e) => isPlainObject(e) && e.mode === 'deny' && Object.keys(e).every((k) => k === 'name' || k === 'mode')), shown: 'entries of mode "deny" (withheld, as environment.withhold does)', why: 'cordon withholds them' },
     refused: { srt: 'srt masks these environment variables (a sentinel inside, the real value put back by its proxy)', cordon: 'cordon masks only what credentials.broker names, with the header it goes in', fix: 'broker each with a credentials.broker entry (docs/network.md, Credential brokering)' },
   },
-  { key: 'credentials.awsPairs', accepts: only([], 'it names no pair'), refused: { srt: 'srt re-signs AWS requests made with masked keys', cordon: 'cordon masks no key' } },
+  { key: 'credentials.awsPairs', accepts: only([], 'it names no pair'), refused: { srt: 'srt re-signs AWS requests made with masked keys', cordon: 'cordon masks no srt envVars entry', fix: 'broker the keys with a credentials.aws entry, which cordon signs again at its proxy (docs/network.md, AWS keys)' } },
   { key: 'credentials.allowPlaintextInject', accepts: always('cordon injects no credential, over plain HTTP or otherwise') },
-  { key: 'credentials.sigv4', accepts: always('it applies only to requests signed with masked keys, and cordon masks none') },
+  {
+    key: 'credentials.sigv4',
+    accepts: { value: (v) => isPlainObject(v) && Object.values(v).every((x) => x === 'deny'), shown: '"deny" for each request shape', why: 'cordon refuses streaming-signed, presigned and SigV4A requests made with brokered AWS keys (credentials.aws), as "deny" does' },
+    refused: { srt: 'with "passthrough", srt forwards such a request unchanged, with the masked key in it', cordon: 'cordon never sends a request made with session keys that it has not signed again' },
+  },
   { key: 'filesystem.disabled', accepts: only(false, 'the default'), refused: { srt: 'srt then drops every filesystem rule', cordon: 'cordon never turns its filesystem walls off' } },
   { key: 'enableWeakerNestedSandbox', accepts: only(false, 'the default'), refused: { srt: 'srt then runs a weaker sandbox (for Docker without namespaces)', cordon: 'cordon does not run weaker sandboxes' } },
   { key: 'allowNestedUserNamespaces', accepts: only(false, 'the default'), refused: { srt: 'srt then lets the command create user namespaces, which gives up the write denies', cordon: 'cordon does not run weaker sandboxes' } },
@@ -254,6 +259,11 @@ export const SETTINGS_SHAPE: Shape = obj({
     allowPlaintextInject: bool,
     awsPairs: arr(anyValue),
     sigv4: obj({ streaming: sigv4Policy, presigned: sigv4Policy, sigv4a: sigv4Policy }),
+    aws: arr(obj({
+      hosts: arr(str),
+      env: obj({ accessKeyId: str, secretAccessKey: str, sessionToken: str }),
+      from: obj({ command: arr(str) }),
+    }, ['hosts'])),
     broker: arr(obj({
       env: str,
       from: obj({ env: str, file: str, command: arr(str) }),
@@ -343,7 +353,7 @@ export function parseSettings(text: string, file: string): Settings {
       ...(net.mitmProxy ? { mitmProxy: mitmProxy(net.mitmProxy as MitmProxySetting, file) } : {}),
     },
     ...(o.environment || denied.length ? { environment: { pass: names('pass'), withhold: [...names('withhold'), ...denied] } } : {}),
-    ...(o.credentials?.broker ? { broker: (o.credentials.broker as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)) } : {}),
+    ...(o.credentials?.broker || o.credentials?.aws ? { broker: [...((o.credentials.broker ?? []) as Record<string, any>[]).map((b, i) => brokerSetting(b, i, file)), ...((o.credentials.aws ?? []) as Record<string, any>[]).flatMap((a, i) => awsSetting(a, i, file))] } : {}),
     ...(typeof o.bwrapPath === 'string' ? { bwrapPath: o.bwrapPath } : {}),
     warnings,
   };
@@ -397,6 +407,38 @@ function brokerSetting(b: Record<string, any>, i: number, file: string): BrokerS
   if (hosts.length === 0) throw bad('.hosts is empty: name the hosts the credential is for');
   if (hosts.some((h) => h.pattern.kind === 'any')) throw bad('.hosts: "*" would send the credential anywhere; name its hosts');
   return { env, from: from.env !== undefined ? { env: from.env } : from.file !== undefined ? { file: from.file } : { command: from.command.map(String) }, hosts, header, ...(b.scheme !== undefined ? { scheme: b.scheme } : {}), ...(basic ? { username: String(b.username) } : {}), keyPath, file };
+}
+
+/** The variables a credentials.aws entry sets inside by default: the ones every AWS SDK and CLI reads. */
+export const AWS_VARIABLES = { accessKeyId: 'AWS_ACCESS_KEY_ID', secretAccessKey: 'AWS_SECRET_ACCESS_KEY', sessionToken: 'AWS_SESSION_TOKEN' } as const;
+
+/**
+ * One credentials.aws entry: a set of AWS keys signed with at the proxy
+ * (network/sigv4.ts), as three brokered credentials of one set. The real
+ * values come from cordon's environment under the same names, or from a
+ * program that prints them as AWS's credential_process does.
+ */
+function awsSetting(a: Record<string, any>, i: number, file: string): BrokerSetting[] {
+  const keyPath = `credentials.aws[${i}]`;
+  const bad = (what: string) => new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: ${keyPath}${what}`);
+  const env = { ...AWS_VARIABLES, ...(a.env ?? {}) } as Record<AwsRole, string>;
+  for (const role of Object.keys(AWS_VARIABLES) as AwsRole[]) checkVariableName(env[role], `${file}: ${keyPath}.env.${role}`);
+  if (new Set(Object.values(env)).size !== 3) throw bad('.env: name three different variables');
+  const command = a.from?.command as string[] | undefined;
+  if (a.from !== undefined && command === undefined) throw bad('.from: name the program that prints the keys, {"command": [PROGRAM, ARGS…]}; without from, they are read from cordon\'s environment');
+  if (command !== undefined && (command.length === 0 || !String(command[0]).startsWith('/') && !/^[\w.+-]+$/.test(String(command[0])))) throw bad('.from.command: name a program (absolute, or found on PATH) and its arguments, as a list: no shell runs it');
+  const hosts = parseAllowedDomains(a.hosts, `${keyPath}.hosts`, file);
+  if (hosts.length === 0) throw bad('.hosts is empty: name the AWS endpoints the keys sign for ("*.amazonaws.com")');
+  const FIELD = { accessKeyId: 'AccessKeyId', secretAccessKey: 'SecretAccessKey', sessionToken: 'SessionToken' } as const;
+  return (Object.keys(AWS_VARIABLES) as AwsRole[]).map((role) => ({
+    env: env[role],
+    from: command ? { process: command.map(String), field: FIELD[role] } : { env: env[role] },
+    hosts,
+    header: role === 'sessionToken' ? 'x-amz-security-token' : 'authorization',
+    keyPath,
+    file,
+    sigv4: { role, set: `${file}: ${keyPath}` },
+  }));
 }
 
 function tlsSettings(t: Record<string, any>, file: string): TlsSettings {

@@ -20,6 +20,7 @@ import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Terminati
 import { connectThrough, openThrough } from './parent.js';
 import { scrubStream, scrubText } from './scrub.js';
 import { PROTOCOL } from '../protocol.js';
+import { sha256Hex } from '../network/sigv4.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
 const H = PROTOCOL.header;
@@ -196,29 +197,53 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // Plain HTTP through the upstream proxy: the request in absolute form, with the proxy's credentials.
     const plainThrough = !secure ? d.through : undefined;
     if (plainThrough?.authorization) headers.push('Proxy-Authorization', plainThrough.authorization);
-    const path = plainThrough ? `http://${plainThrough.authority}${url.pathname}${url.search}` : url.pathname + url.search;
-    const target = { ...(plainThrough?.socketPath ? { socketPath: plainThrough.socketPath } : { host: d.dial.address, port: d.dial.port }), method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
-    // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
-    const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
-    up.on('response', (ur) => {
-      if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: d.dial.address }));
-      const out: string[] = [];
-      for (let i = 0; i < ur.rawHeaders.length; i += 2) {
-        if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
-      }
-      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
-      ur.pipe(res);
-      ur.on('error', () => res.destroy());
-    });
-    up.on('timeout', () => up.destroy(new Error('upstream idle timeout')));
-    up.on('error', (e) => {
-      if (res.headersSent) return res.destroy();
-      const bad = certificateRefusal(e, host, port, d.dial.address);
-      if (!bad) return refuse(res, 502, 'upstream-failed', `cordon: ${host}:${port} (${d.dial.address}) failed: ${e.message}`);
-      emit(owner, via, host, port, bad);
-      refuse(res, 502, bad.reason, bad.message);
-    });
-    res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+    // Signed with brokered AWS session keys: signed again over these headers, the body read whole first where its hash is not stated.
+    const resign = judged?.resign;
+    const dial = d.dial;
+    if (resign && resign.payloadHash === undefined) {
+      const most = Math.min(resign.maxBodyBytes, judged?.maxBodyBytes ?? Infinity);
+      return void readWhole(req, most, (body) => {
+        if (!body) return refusedRequest(413, { reason: 'body-too-large', message: `cordon: ${req.method} to ${host}:${port} refused: it is signed with brokered AWS keys over its body's hash, so cordon reads the body whole to sign it again, and it is over ${most} bytes`, rule: most === resign.maxBodyBytes ? 'built-in: a body signed by its hash is read whole' : 'network.requestRules', fix: 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)' });
+        const framed: string[] = [];
+        for (let i = 0; i < headers.length; i += 2) if (!/^(content-length|transfer-encoding)$/i.test(headers[i]!)) framed.push(headers[i]!, headers[i + 1]!);
+        const signed = resign.sign([...framed, 'Content-Length', String(body.length)], sha256Hex(body));
+        if (!signed.ok) return refusedRequest(signed.status, signed);
+        send(signed.headers).end(body);
+      });
+    }
+    if (resign) {
+      const signed = resign.sign(headers, resign.payloadHash!);
+      if (!signed.ok) return refusedRequest(signed.status, signed);
+      headers.splice(0, headers.length, ...signed.headers);
+    }
+    const up = send(headers);
+    /** The request upstream with these headers, its answer wired to the client's. */
+    function send(headers: string[]): ReturnType<typeof httpRequest> {
+      const path = plainThrough ? `http://${plainThrough.authority}${url.pathname}${url.search}` : url.pathname + url.search;
+      const target = { ...(plainThrough?.socketPath ? { socketPath: plainThrough.socketPath } : { host: dial.address, port: dial.port }), method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
+      // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
+      const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
+      up.on('response', (ur) => {
+        if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: dial.address }));
+        const out: string[] = [];
+        for (let i = 0; i < ur.rawHeaders.length; i += 2) {
+          if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
+        }
+        res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
+        ur.pipe(res);
+        ur.on('error', () => res.destroy());
+      });
+      up.on('timeout', () => up.destroy(new Error('upstream idle timeout')));
+      up.on('error', (e) => {
+        if (res.headersSent) return res.destroy();
+        const bad = certificateRefusal(e, host, port, dial.address);
+        if (!bad) return refuse(res, 502, 'upstream-failed', `cordon: ${host}:${port} (${dial.address}) failed: ${e.message}`);
+        emit(owner, via, host, port, bad);
+        refuse(res, 502, bad.reason, bad.message);
+      });
+      res.on('close', () => { if (!res.writableFinished) up.destroy(); });
+      return up;
+    }
     // A body of no stated length is counted as it goes: past a rule's maxBodyBytes, the request is cut off upstream.
     const max = judged?.maxBodyBytes;
     if (max === undefined || req.headers['content-length'] !== undefined) return void req.pipe(up);
@@ -525,6 +550,12 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // Through an upstream proxy, no Max-Forwards (as for any request: it is for the target, never for that proxy to answer).
       if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(scrub && name === 'sec-websocket-extensions') && !(d.through && !secure && name === 'max-forwards')) headers.push(raw[i]!, raw[i + 1]!);
     }
+    // Signed with brokered AWS session keys: signed again over these headers (an upgrade has no body: its hash is the empty one's).
+    if (judged?.resign) {
+      const signed = judged.resign.sign(headers, judged.resign.payloadHash ?? sha256Hex(''));
+      if (!signed.ok) return refusedUpgrade(signed.status, signed);
+      headers.splice(0, headers.length, ...signed.headers);
+    }
     o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     const pairs = scrub?.pairs ?? [];
     const notSwitched = (what: string) => {
@@ -746,4 +777,16 @@ function canonicalAuthority(raw: string, defaultPort: number): string {
   }
   if (port !== '' && !/^\d{1,5}$/.test(port)) return `invalid:${s}`;
   return `${host.replace(/\.$/, '')}:${port === '' ? defaultPort : Number(port)}`;
+}
+
+/** The whole body, or undefined once it is over `most` bytes (the rest is read and dropped, so the client sees the answer). */
+function readWhole(req: IncomingMessage, most: number, done: (body: Buffer | undefined) => void): void {
+  const parts: Buffer[] = [];
+  let n = 0;
+  req.on('data', (c: Buffer) => {
+    n += c.length;
+    if (n <= most) parts.push(c);
+    else parts.length = 0;
+  });
+  req.once('end', () => done(n <= most ? Buffer.concat(parts, n) : undefined));
 }

@@ -93,8 +93,23 @@ export type RequestVerdict =
       readonly swapped: readonly string[];
       /** A body of no stated length is cut off past this. */
       readonly maxBodyBytes?: number;
+      /** Signed with brokered AWS session keys: signed again before it is sent (network/requests.ts). */
+      readonly resign?: Resign;
     }
-  | { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly rule: string; readonly fix: string | null };
+  | Refused;
+
+type Refused = { readonly ok: false; readonly status: number; readonly reason: string; readonly message: string; readonly rule: string; readonly fix: string | null };
+
+/**
+ * A request to sign again with the real AWS keys, once the proxy has the
+ * headers it sends. `payloadHash`: the request's own; absent, the proxy
+ * reads the body whole (at most `maxBodyBytes`) and gives its SHA-256.
+ */
+export interface Resign {
+  readonly payloadHash?: string;
+  readonly maxBodyBytes: number;
+  sign(headers: readonly string[], payloadHash: string): { readonly ok: true; readonly headers: string[] } | Refused;
+}
 
 /**
  * What the proxy asks of each request beyond the connection's decision:

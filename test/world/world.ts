@@ -140,6 +140,8 @@ export interface WorldRecord {
   readonly alpn?: string | null;
   readonly qname?: string;
   readonly qtype?: number;
+  /** A request with an X-Amz-Date header: the SHA-256 of its body (hex), up to 1 MiB of it. */
+  readonly bodySha256?: string;
   /** First bytes of a stream or datagram (utf8). */
   readonly head?: string;
   /** http-raw: the request head as received, and the first bytes of its body. */

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judgeRequest, makeToken, scrubPairs, type LiveCredential } from '../../../src/network/broker.js';
+import { awsToken, judgeRequest, makeToken, scrubPairs, type AwsRole, type LiveCredential } from '../../../src/network/broker.js';
 import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
 
 const REAL = 'sk-ant-api03-REALREALREALREALREALREALREALREAL';
@@ -93,4 +93,48 @@ test('scrubPairs: the real value, the Basic value sent, and its base64 spellings
     }
   }
   assert.deepEqual(scrubPairs([cred({ real: 'short-value-1234', token: makeToken('short-value-1234') })]).length, 1, 'a token of another length: only the value itself');
+});
+
+const AWS = { accessKeyId: 'ASIAREALKEY000000001', secretAccessKey: 'realSecretAccessKey0000000000000000000001', sessionToken: `FwoGZXIvYXdzEREALSESSIONTOKEN${'x'.repeat(40)}` } as const;
+const awsSet = (): LiveCredential[] => (Object.keys(AWS) as AwsRole[]).map((role) => ({
+  env: `AWS_${role}`, hosts: parseAllowedDomains(['*.amazonaws.com'], 'k', 'f'), presentation: { header: role === 'sessionToken' ? 'x-amz-security-token' : 'authorization' },
+  keyPath: 'credentials.aws[0]', real: AWS[role], token: awsToken(AWS[role], role), sigv4: { role, set: 'f: credentials.aws[0]' },
+}));
+const signedBy = (id: string) => `AWS4-HMAC-SHA256 Credential=${id}/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=${'a'.repeat(64)}`;
+
+test('awsToken: as long as the real key; an access key id keeps AKIA/ASIA and goes on in upper case and digits', () => {
+  const id = awsToken(AWS.accessKeyId, 'accessKeyId');
+  assert.match(id, /^ASIA[A-Z0-9]{16}$/);
+  assert.notEqual(id, AWS.accessKeyId);
+  assert.match(awsToken(AWS.secretAccessKey, 'secretAccessKey'), /^[A-Za-z0-9]{41}$/);
+  assert.match(awsToken('short', 'sessionToken'), /^[A-Za-z0-9]{32}$/);
+});
+
+test('AWS keys: a request signed with the session key id is passed on for signing again, its session token swapped; anything else is refused', () => {
+  const set = awsSet();
+  const [id, secret, token] = set as [LiveCredential, LiveCredential, LiveCredential];
+  const judge = (headers: string[], o: { host?: string; verified?: boolean; target?: string } = {}) =>
+    judgeRequest(set, { host: o.host ?? 's3.us-east-1.amazonaws.com', port: 443, verified: o.verified ?? true, rawHeaders: headers, target: o.target ?? '/b/k' });
+  const good = ['Host', 's3.us-east-1.amazonaws.com', 'X-Amz-Date', '20250101T000000Z', 'X-Amz-Security-Token', token.token, 'Authorization', signedBy(id.token)];
+  const v = judge(good);
+  assert.ok(v.ok && v.sigv4);
+  assert.deepEqual(v.headers, [...good.slice(0, 5), AWS.sessionToken, ...good.slice(6)], 'the session token swapped; the Authorization left for signing again');
+  assert.deepEqual(v.sigv4.asSigned, good, 'what the client signed is kept');
+  assert.deepEqual(v.sigv4.real, { accessKeyId: AWS.accessKeyId, secret: AWS.secretAccessKey });
+  assert.equal(v.sigv4.session.secret, secret.token);
+  assert.deepEqual([...v.swapped].sort(), ['AWS_accessKeyId', 'AWS_secretAccessKey', 'AWS_sessionToken']);
+  assert.equal(reason(judge(good, { verified: false })), 'credential-in-cleartext');
+  assert.equal(reason(judge([...good.slice(0, 7), signedBy('AKIAATTACKER00000001')])), 'foreign-credential', 'another key id');
+  assert.equal(reason(judge([...good.slice(0, 5), 'FQoGattackersession', ...good.slice(6)])), 'foreign-credential', 'another session token');
+  assert.equal(reason(judge([...good, 'Authorization', signedBy(id.token)])), 'aws-not-resigned', 'two Authorization headers');
+  assert.equal(reason(judge([...good.slice(0, 7), signedBy(id.token).replace('AWS4-HMAC-SHA256', 'AWS4-ECDSA-P256-SHA256')])), 'aws-not-resigned', 'SigV4A');
+  assert.equal(reason(judge(good, { host: 'evil.example' })), 'credential-to-unbound-host');
+  assert.equal(reason(judge(['Host', 's3.us-east-1.amazonaws.com'], { target: `/b/k?X-Amz-Credential=${id.token}%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00` })), 'aws-not-resigned', 'a presigned URL');
+  assert.equal(reason(judge(['Host', 's3.us-east-1.amazonaws.com', 'X-Api-Key', secret.token])), 'foreign-credential', 'the secret in a header');
+  assert.equal(reason(judge(['Host', 's3.us-east-1.amazonaws.com', 'X-Amz-Security-Token', token.token])), 'foreign-credential', 'a session token with no signature of its set');
+});
+
+test('scrubPairs: each real AWS key comes back as its session value', () => {
+  const pairs = scrubPairs(awsSet());
+  for (const role of Object.keys(AWS) as AwsRole[]) assert.ok(pairs.some((p) => p.from === AWS[role] && p.to.length === AWS[role].length), role);
 });

@@ -525,4 +525,9 @@ test('credentials.broker needs its hosts allowed and TLS-terminated, in the filt
   assert.match(err({ network: { ...net, allowedDomains: ['api.example.com', 'a.cdn.example'] }, credentials: { broker: [{ ...entry, hosts: ['*.cdn.example'] }] } }), /\*\.cdn\.example is not in network\.allowedDomains/);
   assert.match(err({ network: { ...net }, credentials: { broker: [entry, { ...entry }] } }), /\.env: T is brokered by \/s\.json: credentials\.broker\[0\] too/);
   assert.match(err({ network: { ...net, mode: 'none' }, credentials: { broker: [entry] } }), /needs the filtered network/);
+  // credentials.aws: its three keys checked alike, and its variables brokered once across both lists.
+  const aws = { hosts: ['api.example.com'] };
+  assert.deepEqual(check({ network: net, credentials: { aws: [aws] } }).credentials!.map((c) => c.env), ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']);
+  assert.match(err({ network: { allowedDomains: ['api.example.com'] }, credentials: { aws: [aws] } }), /credentials\.aws\[0\]\.hosts: api\.example\.com is not TLS-terminated/);
+  assert.match(err({ network: net, credentials: { aws: [aws], broker: [{ ...entry, env: 'AWS_SESSION_TOKEN' }] } }), /\.env: AWS_SESSION_TOKEN is brokered by \/s\.json: credentials\.broker\[0\] too/);
 });

@@ -62,6 +62,7 @@ const BY_VALUE: Record<string, [unknown, unknown | undefined]> = {
   'network.filterRequest': ['x', undefined],
   'network.tlsTerminate': [{}, undefined],
   'credentials.broker': [[{ env: 'T', hosts: ['a.example'], header: 'x-api-key' }], undefined],
+  'credentials.aws': [[{ hosts: ['a.example'] }], undefined],
   'network.parentProxy': [{ http: 'http://p:1' }, undefined],
   'network.allowPlaintextHeaderSet': [true, false],
   'network.stripResponseHeaders': [['set-cookie'], []],

@@ -84,7 +84,7 @@ const SRT_SAMPLES: Record<string, { ok?: unknown[]; bad?: unknown[] }> = {
   'credentials.envVars': { ok: [[], [{ name: 'GITHUB_TOKEN', mode: 'deny' }]], bad: [[{ name: 'GITHUB_TOKEN', mode: 'mask' }], [{ name: 'A', mode: 'deny' }, { name: 'B', mode: 'mask', injectHosts: ['x.com'] }]] },
   'credentials.awsPairs': { ok: [[]], bad: [[{ accessKeyIdVar: 'A', secretAccessKeyVar: 'B' }]] },
   'credentials.allowPlaintextInject': { ok: [true, false] },
-  'credentials.sigv4': { ok: [{ streaming: 'passthrough', presigned: 'deny' }] },
+  'credentials.sigv4': { ok: [{ streaming: 'deny', presigned: 'deny', sigv4a: 'deny' }, {}], bad: [{ streaming: 'passthrough', presigned: 'deny' }] },
   'filesystem.disabled': { ok: [false], bad: [true] },
   enableWeakerNestedSandbox: { ok: [false], bad: [true] },
   allowNestedUserNamespaces: { ok: [false], bad: [true] },
@@ -219,6 +219,24 @@ test('credentials.broker: an entry names its variable, hosts and header; its sou
   assert.match(bad({ ...ok, hosts: [] }), /\.hosts is empty/);
   assert.match(bad({ ...ok, hosts: ['bad..host'] }), /credentials\.broker\[0\]\.hosts\[0\]/);
   assert.match(bad({ env: 'T', hosts: ['a.example'] }), /credentials\.broker\[0\]\.header: expected a string, found nothing/);
+});
+
+test('credentials.aws: a set of three keys, its variables AWS_* unless named, read from the environment or from a program\'s credential_process JSON; bad entries name the key', () => {
+  const [id, secret, token, other] = parseSettings('{"credentials":{"aws":[{"hosts":["*.amazonaws.com"]},{"hosts":["minio.internal"],"env":{"accessKeyId":"MINIO_KEY"},"from":{"command":["aws","configure","export-credentials"]}}]}}', F).broker!;
+  assert.deepEqual([id, secret, token].map((e) => [e!.env, e!.from, e!.sigv4, e!.keyPath]), [
+    ['AWS_ACCESS_KEY_ID', { env: 'AWS_ACCESS_KEY_ID' }, { role: 'accessKeyId', set: `${F}: credentials.aws[0]` }, 'credentials.aws[0]'],
+    ['AWS_SECRET_ACCESS_KEY', { env: 'AWS_SECRET_ACCESS_KEY' }, { role: 'secretAccessKey', set: `${F}: credentials.aws[0]` }, 'credentials.aws[0]'],
+    ['AWS_SESSION_TOKEN', { env: 'AWS_SESSION_TOKEN' }, { role: 'sessionToken', set: `${F}: credentials.aws[0]` }, 'credentials.aws[0]'],
+  ]);
+  assert.deepEqual([other!.env, other!.from, other!.hosts.map((h) => h.source)], ['MINIO_KEY', { process: ['aws', 'configure', 'export-credentials'], field: 'AccessKeyId' }, ['minio.internal']]);
+  const bad = (entry: object) => errOf(() => parseSettings(JSON.stringify({ credentials: { aws: [entry] } }), F)).message;
+  assert.match(bad({ hosts: [] }), /credentials\.aws\[0\]\.hosts is empty/);
+  assert.match(bad({ hosts: ['*'] }), /credentials\.aws\[0\]\.hosts\[0\]: expected a domain/);
+  assert.match(bad({ hosts: ['a.example'], env: { secretAccessKey: 'AWS_ACCESS_KEY_ID' } }), /credentials\.aws\[0\]\.env: name three different variables/);
+  assert.match(bad({ hosts: ['a.example'], env: { sessionToken: '1X' } }), /credentials\.aws\[0\]\.env\.sessionToken: "1X" is not an environment variable name/);
+  assert.match(bad({ hosts: ['a.example'], from: { command: [] } }), /\.from\.command: name a program/);
+  assert.match(bad({ hosts: ['a.example'], from: { env: 'X' } }), /credentials\.aws\[0\]\.from/);
+  assert.match(bad({ env: {} }), /credentials\.aws\[0\]\.hosts/);
 });
 
 test('srt\'s credentials.envVars of mode "deny" withhold their variables; a bad name is an error naming it', () => {

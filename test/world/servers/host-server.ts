@@ -18,6 +18,7 @@
  *   stdin EOF: exit. The parent holds the pipe, so a SIGKILLed parent leaves no
  *   server behind.
  */
+import { createHash } from 'node:crypto';
 import { appendFileSync, chmodSync, createReadStream, readFileSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket, type RemoteInfo } from 'node:dgram';
@@ -136,7 +137,9 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
     const finish = (): void => {
       if (done) return;
       done = true;
-      record(file, { ...rec, bytes: received, sent });
+      // A request signed as AWS signs them: the hash of its body, so a test can check the signature (a body over 1 MiB is not hashed).
+      const aws = req.headers['x-amz-date'] !== undefined && received <= 1 << 20 ? { bodySha256: createHash('sha256').update(Buffer.concat(bodyParts)).digest('hex') } : {};
+      record(file, { ...rec, bytes: received, sent, ...aws });
     };
     res.on('close', finish);
     res.on('finish', finish);
@@ -191,6 +194,19 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
         } else {
           r.writeHead(200, { 'content-type': 'application/json', 'content-length': String(coded.length), ...(encoding !== 'identity' ? { 'content-encoding': encoding } : {}) });
           r.end(coded);
+        }
+      } else if (req.headers['x-amz-date'] !== undefined) {
+        // A little of AWS, for SDKs (botocore): STS GetCallerIdentity answers with the access key id it was signed with
+        // (a server that gives a credential back), S3 takes any PUT and answers a GET with the key id too. Signatures
+        // are not checked here: the test checks them from the records (bodySha256), with AWS's own SDK.
+        const signedBy = /Credential=([^/]*)\//.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
+        const form = Buffer.concat(bodyParts).toString('utf8');
+        if (req.method === 'POST' && /Action=GetCallerIdentity/.test(form)) {
+          send(200, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:aws:iam::123456789012:user/world</Arn><UserId>${signedBy}</UserId><Account>123456789012</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>world</RequestId></ResponseMetadata></GetCallerIdentityResponse>`, { 'content-type': 'text/xml' });
+        } else if (req.method === 'PUT') {
+          send(200, '', { etag: '"world"' });
+        } else {
+          send(200, `object signed by ${signedBy}\n`, { 'content-type': 'application/octet-stream', etag: '"world"' });
         }
       } else if (pathname === '/upload') {
         send(200, JSON.stringify({ bytes: received }) + '\n', { 'content-type': 'application/json' });
