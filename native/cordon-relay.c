@@ -80,6 +80,7 @@
 #define LOOPBACK_WAIT_US (5L * 1000 * 1000)
 
 static char preamble[SECRET_MAX + 16];
+static char secret[SECRET_MAX + 1]; /* also in a tunnel's byte count, which the sandbox cannot forge without it */
 static size_t preamble_len;
 
 struct map {
@@ -92,6 +93,8 @@ struct conn {
 	int client, upstream;
 	atomic_int refs;
 	atomic_long last_active; /* CLOCK_MONOTONIC seconds: the idle timeout counts both directions */
+	atomic_llong sent[2]; /* bytes moved: [0] client to upstream, [1] upstream to client */
+	int report; /* the proxy's connection that decided this tunnel: told the byte counts at the end (-1: none) */
 };
 
 /*
@@ -192,11 +195,19 @@ static void bind_loopback(int fd, const struct sockaddr_in *a)
 	}
 }
 
+/* The last pump's release() also tells the proxy the tunnel's byte counts. */
 static void release(struct conn *c)
 {
 	if (atomic_fetch_sub(&c->refs, 1) == 1) {
 		close_client(c->client);
 		close(c->upstream);
+		if (c->report >= 0) {
+			/* The secret first: the proxy may still hold client bytes sent on this connection before its verdict, and none of them can carry it. */
+			char line[SECRET_MAX + 80];
+			int n = snprintf(line, sizeof line, CORDON_RELAY_TUNNEL_DONE "%s %lld %lld\r\n", secret, (long long)atomic_load(&c->sent[0]), (long long)atomic_load(&c->sent[1]));
+			write_all(c->report, line, (size_t)n);
+			close(c->report);
+		}
 		free(c);
 	}
 }
@@ -267,6 +278,7 @@ static void *pump(void *arg)
 			ok = false;
 			break;
 		}
+		atomic_fetch_add(&h->c->sent[h->from == h->c->client ? 0 : 1], n);
 		atomic_store(&h->c->last_active, now_s());
 	}
 	close(p[0]);
@@ -331,10 +343,16 @@ static void read_secret(void)
 		}
 	}
 	preamble_len = (size_t)snprintf(preamble, sizeof preamble, CORDON_RELAY_PREAMBLE "%.*s\n", (int)len, buf);
+	snprintf(secret, sizeof secret, "%.*s", (int)len, buf);
 }
 
-/* Both directions between client and up, each in a thread of its own. Takes both fds. */
-static void start_pumps(int client, int up, pthread_attr_t *attr)
+/*
+ * Both directions between client and up, each in a thread of its own. Takes
+ * both fds, and `report` (-1: none): where the byte counts go at the end
+ * (CORDON-DONE <secret> <client to up> <up to client>; `already_up` bytes
+ * of the client's were sent on before), then closed.
+ */
+static void start_pumps(int client, int up, pthread_attr_t *attr, int report, long long already_up)
 {
 	int one = 1;
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -345,10 +363,14 @@ static void start_pumps(int client, int up, pthread_attr_t *attr)
 	if (!c || !a || !b) {
 		free(c), free(a), free(b);
 		close_client(client), close(up);
+		if (report >= 0)
+			close(report);
 		return;
 	}
 	c->client = client;
 	c->upstream = up;
+	c->report = report;
+	atomic_store(&c->sent[0], already_up);
 	atomic_store(&c->refs, 2);
 	atomic_store(&c->last_active, now_s());
 	*a = (struct half){ c, client, up };
@@ -357,6 +379,8 @@ static void start_pumps(int client, int up, pthread_attr_t *attr)
 	if (pthread_create(&t, attr, pump, a) != 0) {
 		free(a), free(b), free(c);
 		close_client(client), close(up);
+		if (report >= 0)
+			close(report);
 		return;
 	}
 	if (pthread_create(&t, attr, pump, b) != 0) {
@@ -380,7 +404,7 @@ static void serve(int client, const char *socket_path, const char *head, size_t 
 		close_client(client);
 		return;
 	}
-	start_pumps(client, up, attr);
+	start_pumps(client, up, attr, -1, 0);
 }
 
 /* ------------------------------------------------------------ dialing -- */
@@ -1269,11 +1293,14 @@ static void *intake(void *arg)
 		rbuf_consume(b, at); /* what is left is the client's first bytes in the tunnel */
 		enum verdict v = write_all(client, ok, sizeof ok - 1) ? tunnel_verdict(client, server, up, b, ans) : V_STOP;
 		if (v == V_GO && (b->len == 0 || write_all(server, b->data + b->off, b->len))) {
-			start_pumps(client, server, in->attr);
+			/* The proxy's connection stays open until the tunnel ends: it is told how many bytes went each way
+			 * (the held first bytes included). */
+			start_pumps(client, server, in->attr, up, (long long)b->len);
+			up = -1;
 		} else if (v == V_ROUTE && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len))) {
 			/* Plain HTTP: the proxy serves the tunnel's requests itself, on this connection. */
 			close(server);
-			start_pumps(client, up, in->attr);
+			start_pumps(client, up, in->attr, -1, 0);
 			up = -1;
 		} else {
 			close(server);
@@ -1296,7 +1323,7 @@ static void *intake(void *arg)
 		rbuf_consume(b, at);
 		if (write_all(client, ok, sizeof ok - 1) && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len)) &&
 		    (b->len == 0 || write_all(up, b->data + b->off, b->len))) {
-			start_pumps(client, up, in->attr);
+			start_pumps(client, up, in->attr, -1, 0);
 			up = -1;
 		} else {
 			close_client(client);

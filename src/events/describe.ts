@@ -18,6 +18,8 @@ export function describe(e: EventPayload | CordonEvent): string {
       return e.error ? `cordon failed (${e.error.code}): ${e.error.message}` : e.signal ? `ended by ${e.signal} (exit status ${e.exitCode})` : `exited with status ${e.exitCode}`;
     case 'net.allowed':
       return `connection to ${hostPort(e.host, e.port)} allowed by ${e.rule}${e.address ? ` (dialed ${e.address})` : ''}`;
+    case 'net.done':
+      return `${e.method !== undefined ? `${JSON.stringify(e.method)} request for ${JSON.stringify(e.url)} to ${hostPort(e.host, e.port)} ${e.status !== undefined ? `answered ${e.status}` : 'not answered'}` : `tunnel to ${hostPort(e.host, e.port)} closed`}: ${e.bytesUp} bytes sent, ${e.bytesDown} received`;
     case 'net.refused':
       return `connection to ${hostPort(e.host, e.port)} refused (${e.reason}) by ${e.rule}; ${allow(e.fix)}`;
     case 'request.refused':

@@ -79,6 +79,25 @@ export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
   readonly parentProxy?: string;
 }
 
+/**
+ * An allowed connection or request is over: what it carried each way. A
+ * tunnel (CONNECT not terminated, SOCKS5): every byte through it. A request
+ * cordon's proxy forwarded itself (inside a terminated tunnel, plain HTTP it
+ * serves, a WebSocket): its bodies, and the status the client got (absent
+ * when no answer was sent). Plain HTTP requests the relay sends on its own
+ * have none.
+ */
+export interface NetDoneEvent extends EventBase<'net.done'>, NetFields {
+  /** Bytes from the command: a request's body (as sent), or everything it sent through the tunnel. */
+  readonly bytesUp: number;
+  /** Bytes to the command: a response's body as the server sent it (before cordon decodes or scrubs it), or everything through the tunnel. */
+  readonly bytesDown: number;
+  readonly method?: string;
+  /** The request target as sent. Attacker-controlled. */
+  readonly url?: string;
+  readonly status?: number;
+}
+
 export interface NetRefusedEvent extends EventBase<'net.refused'>, NetFields {
   /** Machine-readable: `not-allowlisted`, `denied-by-rule`, `ip-literal-not-allowlisted`, `resolved-to-denied-address`, `resolve-failed`, `invalid-host`, `invalid-port`, `no-session-secret`. */
   readonly reason: string;
@@ -148,6 +167,7 @@ export type CordonEvent =
   | CommandStartEvent
   | CommandExitEvent
   | NetAllowedEvent
+  | NetDoneEvent
   | NetRefusedEvent
   | RequestRefusedEvent
   | FsRefusedEvent

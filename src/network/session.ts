@@ -138,6 +138,10 @@ export function netEvent(e: ProxyEvent): EventPayload {
   const proxy = e.via === 'socks5' ? 'socks5' as const : 'http' as const;
   const address = e.dialed ?? e.address;
   const base = { host: e.host, port: e.port, proxy, via: e.via, ...(address !== undefined ? { address } : {}) };
+  if (e.done) {
+    const r = e.done.request;
+    return { type: 'net.done', ...base, bytesUp: e.done.up, bytesDown: e.done.down, ...(r ? { method: r.method, url: r.target, ...(r.status !== undefined ? { status: r.status } : {}) } : {}) };
+  }
   if (e.allowed) return { type: 'net.allowed', ...base, rule: e.rule ?? 'network.allowedDomains', ...(e.tls ? { tls: e.tls } : {}), ...(e.credentials?.length ? { credentials: e.credentials } : {}), ...(e.parentProxy ? { parentProxy: e.parentProxy } : {}) };
   if (e.request) {
     return {

@@ -68,6 +68,11 @@ export class SessionSecrets {
     return secret;
   }
 
+  /** The command a live secret was issued to. */
+  ownerOf(secret: string): string | undefined {
+    return this.live.get(secret)?.owner;
+  }
+
   /** Forgets a secret: connections opened with it afterwards are refused. */
   revoke(secret: string): void {
     this.live.delete(secret);

@@ -13,7 +13,7 @@ import { pipeline, type Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { connect, isIP, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel } from './tunnel.js';
+import { count, firstChunk, guardedTunnel, readTunnelStart, replayed, tunnel, type Counted } from './tunnel.js';
 import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Termination, Through } from './types.js';
@@ -200,6 +200,10 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // Signed with brokered AWS session keys: signed again over these headers, the body read whole first where its hash is not stated.
     const resign = judged?.resign;
     const dial = d.dial;
+    // What a forwarded request carries each way: a net.done event once the client's answer is over.
+    const carried = { up: 0, down: 0, forwarded: false };
+    req.on('data', (c: Buffer) => { carried.up += c.length; });
+    res.once('close', () => { if (carried.forwarded) ended(owner, via, host, port, dial.address, carried.up, carried.down, { method: req.method ?? '', target: spelled(req.url ?? ''), ...(res.headersSent ? { status: res.statusCode } : {}) }); });
     if (resign && resign.payloadHash === undefined) {
       const most = Math.min(resign.maxBodyBytes, judged?.maxBodyBytes ?? Infinity);
       return void readWhole(req, most, (body) => {
@@ -223,7 +227,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       const target = { ...(plainThrough?.socketPath ? { socketPath: plainThrough.socketPath } : { host: dial.address, port: dial.port }), method: req.method, path, headers, agent, setHost: false, timeout: idleMs };
       // Upstream TLS: verified against the system's roots and the configured CAs (never the session's own), for the name the tunnel was allowed to.
       const up = secure ? httpsRequest({ ...target, ...upstreamTls(host) }) : httpRequest(target);
+      carried.forwarded = true;
       up.on('response', (ur) => {
+        ur.on('data', (c: Buffer) => { carried.down += c.length; });
         if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: dial.address }));
         const out: string[] = [];
         for (let i = 0; i < ur.rawHeaders.length; i += 2) {
@@ -342,7 +348,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // The client's time starts once the relay has dialed, which it may take up to dialMs to do.
       const { bytes, first } = await readTunnelStart(client, head, handshakeMs + (o.dialMs ?? 10_000), (preamble) => client.write(`${R.tunnelPass}${preamble.length}\r\n`));
       const v = judgeTunnel(target.host, target.port, first);
-      if (v.action === 'go') return void client.end(`${R.tunnelGo}\r\n`);
+      if (v.action === 'go') return void goReported(client, (secret) => o.secrets.ownerOf(secret) === owner, (sent, got) => ended(owner, 'connect', target.host, target.port, d.dial.address, sent, got));
       if (v.action === 'close') return void client.destroy();
       if (v.action === 'http') {
         client.write(`${R.tunnelRoute}\r\n`);
@@ -362,7 +368,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       clearTimeout(dialTimer);
       up.removeAllListeners('error');
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+      guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes), onDone: (sent, got) => ended(owner, 'connect', target.host, target.port, d.dial.address, sent, got) });
     });
   }
 
@@ -469,7 +475,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     client.once('close', () => up.destroy());
     client.write(relayDials.has(client) ? `${R.tunnelServe}\r\n` : 'HTTP/1.1 200 Connection Established\r\n\r\n');
     const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
-    guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+    guardedTunnel(client, up, head, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes), onDone: (sent, got) => ended(owner, 'connect', target.host, target.port, dial.address, sent, got) });
   }
 
   /** A tunnel dialed here: its first bytes (`first`, read already) judged as any tunnel's. */
@@ -479,7 +485,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         if (client.destroyed) return void up.destroy();
         client.once('close', () => up.destroy());
         const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
-        guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+        guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes), onDone: (sent, got) => ended(owner, 'connect', target.host, target.port, dial.address, sent, got) });
       }, () => client.destroy());
       return;
     }
@@ -491,7 +497,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       clearTimeout(dialTimer);
       up.removeAllListeners('error');
       const refused = (v: { reason: string; message: string }) => emit(owner, 'connect', target.host, target.port, tunnelRefused(v, dial.address));
-      guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes) });
+      guardedTunnel(client, up, first, { ...target, handshakeMs, idleMs, onRefused: refused, onHttp: (bytes) => serveTunnelHttp(client, target, bytes), onDone: (sent, got) => ended(owner, 'connect', target.host, target.port, dial.address, sent, got) });
     });
   }
 
@@ -597,13 +603,15 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       }
       s.write(scrub ? scrubText(rawHead(ur), pairs) : rawHead(ur));
       if (head.length > 0) us.write(head);
+      // What the switched connection carried, its first bytes included.
+      const done = (sent: number, got: number) => ended(owner, via, t.host, t.port, d.dial.address, sent + head.length, got + uhead.length, { method: req.method ?? '', target: req.url ?? '', status: 101 });
       if (!scrub) {
         if (uhead.length > 0) s.write(uhead);
-        return tunnel(s, us, idleMs);
+        return tunnel(s, us, idleMs, done);
       }
       const scrubber = scrubStream(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
       if (uhead.length > 0) scrubber.write(uhead);
-      joinScrubbed(s, us, scrubber, idleMs);
+      joinScrubbed(s, us, scrubber, idleMs, done);
     });
     up.end();
   }
@@ -616,6 +624,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
 
   function emit(owner: string | undefined, via: 'http' | 'https' | 'connect', host: string, port: number, d: Decision): void {
     o.onEvent?.(proxyEvent(owner, via, host, port, d));
+  }
+
+  /** An allowed tunnel or forwarded request of `owner` is over: what it carried (a net.done event). */
+  function ended(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, address: string, up: number, down: number, request?: { method: string; target: string; status?: number }): void {
+    o.onEvent?.({ ...(owner !== undefined ? { owner } : {}), via, host, port, allowed: true, dialed: address, done: { up, down, ...(request ? { request } : {}) } });
   }
   return Object.assign(server, { serveTunnelHttp });
 }
@@ -730,9 +743,37 @@ function rawHead(r: IncomingMessage, drop: readonly string[] = [], add: readonly
   return `${[...lines, ...add].join('\r\n')}\r\n\r\n`;
 }
 
+/**
+ * CORDON-GO to the relay, which splices the tunnel and keeps this connection
+ * until the tunnel ends, then says what it carried: `CORDON-DONE <secret>
+ * <up> <down>`, its last line, given to `done` if `mine(secret)`. Client
+ * bytes the relay sent before the verdict may come first (at most a peek's
+ * worth): none can carry the session secret, which the sandbox never sees.
+ * A relay that closes without the line reports nothing.
+ */
+function goReported(relay: Socket, mine: (secret: string) => boolean, done: (up: number, down: number) => void): void {
+  relay.setTimeout(0);
+  relay.write(`${R.tunnelGo}\r\n`);
+  const parts: Buffer[] = [];
+  let n = 0;
+  relay.on('data', (c: Buffer) => {
+    n += c.length;
+    if (n > R.peekMax + 512) return void relay.destroy();
+    parts.push(c);
+  });
+  relay.on('end', () => {
+    relay.end();
+    const text = Buffer.concat(parts).toString('latin1');
+    const m = new RegExp(`${R.tunnelDone}([A-Za-z0-9_-]{1,128}) (\\d{1,20}) (\\d{1,20})\r\n$`).exec(text.slice(text.lastIndexOf(R.tunnelDone)));
+    if (m && mine(m[1]!)) done(Number(m[2]), Number(m[3]));
+  });
+  relay.resume();
+}
+
 /** tunnel(), with the server's bytes through `scrubber` on their way to the client. */
-function joinScrubbed(client: Socket, server: Socket, scrubber: Transform, idleMs: number): void {
-  const teardown = () => { client.destroy(); server.destroy(); scrubber.destroy(); };
+function joinScrubbed(client: Socket, server: Socket, scrubber: Transform, idleMs: number, onDone?: Counted): void {
+  const n = count(client, server, onDone);
+  const teardown = () => { client.destroy(); server.destroy(); scrubber.destroy(); n.report(); };
   for (const x of [client, server]) {
     x.on('error', teardown);
     x.setTimeout(idleMs, teardown);

@@ -77,6 +77,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
         onRefused: (v) => o.onEvent?.(proxyEvent(owner, 'socks5', host, port, tunnelRefused(v, allowed.dial.address))),
         // Plain HTTP is the HTTP proxy's to serve, each request judged; without one, the tunnel closes.
         onHttp: (bytes) => (http ? http.serveTunnelHttp(client, { host, port }, bytes) : client.destroy()),
+        onDone: (sent, got) => o.onEvent?.({ ...(owner !== undefined ? { owner } : {}), via: 'socks5', host, port, allowed: true, dialed: allowed.dial.address, done: { up: sent, down: got } }),
       });
     };
     if (d.through) {

@@ -12,13 +12,15 @@ import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { PEEK_MAX, judgeTunnel, readFirstBytes, type FirstBytes, type TunnelVerdict } from './first-bytes.js';
 
-export function tunnel(a: Socket, b: Socket, idleMs: number): void {
+export function tunnel(a: Socket, b: Socket, idleMs: number, onDone?: Counted): void {
   let done = false;
+  const n = count(a, b, onDone);
   const teardown = () => {
     if (done) return;
     done = true;
     a.destroy();
     b.destroy();
+    n.report();
   };
   a.on('error', teardown);
   b.on('error', teardown);
@@ -33,6 +35,22 @@ export function tunnel(a: Socket, b: Socket, idleMs: number): void {
   b.on('close', onClose);
   a.pipe(b);
   b.pipe(a);
+}
+
+/** What a tunnel carried: bytes from the client to the server, and back. */
+export type Counted = (bytesUp: number, bytesDown: number) => void;
+
+/**
+ * Counts what passes from `client` (up) and from `server` (down), and gives
+ * the totals to `onDone` once, at report(); `up`: bytes already sent on.
+ */
+export function count(client: Socket, server: Socket, onDone?: Counted, up = 0): { report(): void } {
+  if (!onDone) return { report: () => {} };
+  const n = { up, down: 0 };
+  client.on('data', (c: Buffer) => { n.up += c.length; });
+  server.on('data', (c: Buffer) => { n.down += c.length; });
+  let reported = false;
+  return { report: () => { if (!reported) { reported = true; onDone(n.up, n.down); } } };
 }
 
 /** First bytes read to the end: neither 'more' nor a preamble. */
@@ -118,12 +136,15 @@ export interface TunnelGuard {
   readonly onRefused: (v: Extract<TunnelVerdict, { action: 'refuse' }>) => void;
   /** Plain HTTP: the proxy serves the client's requests itself (`bytes` first), each judged; the upstream is closed. */
   readonly onHttp: (bytes: Buffer) => void;
+  /** The tunnel (not one served as plain HTTP) ended: what it carried each way. */
+  readonly onDone?: Counted;
 }
 
 /** tunnel(client, up), once the client's first bytes agree with the target (see above). */
 export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: TunnelGuard): void {
   // The server's bytes, while the client's are read: held back while the client does not read them.
-  const toClient = (d: Buffer) => { if (!client.write(d)) up.pause(); };
+  let early = 0;
+  const toClient = (d: Buffer) => { early += d.length; if (!client.write(d)) up.pause(); };
   const drained = () => up.resume();
   client.on('drain', drained);
   const upEnded = () => { client.end(); };
@@ -154,7 +175,7 @@ export function guardedTunnel(client: Socket, up: Socket, already: Buffer, g: Tu
     }
     if (bytes.length > 0) up.write(bytes);
     client.resume();
-    tunnel(client, up, g.idleMs);
+    tunnel(client, up, g.idleMs, g.onDone && ((u, d) => g.onDone!(u + bytes.length, d + early)));
   });
 }
 

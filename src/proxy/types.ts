@@ -67,6 +67,12 @@ export interface ProxyEvent {
   readonly request?: { readonly method: string; readonly target: string };
   /** The brokered credentials put into this request (their variables' names; never a value). */
   readonly credentials?: readonly string[];
+  /**
+   * An allowed tunnel or forwarded request that is over (a net.done event):
+   * bytes from the client and to it (a request's bodies; everything through
+   * a tunnel), and a request's method, target and the status the client got.
+   */
+  readonly done?: { readonly up: number; readonly down: number; readonly request?: { readonly method: string; readonly target: string; readonly status?: number } };
 }
 
 /** One request as the proxy read it, for the request policy (network/requests.ts). */

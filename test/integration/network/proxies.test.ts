@@ -241,7 +241,9 @@ test('each command has its own secret: a decision carries the owner of its conne
     secrets.revoke(a);
     assert.equal((await rawExchange(p.httpSocket, get('allowed.test'), { preamble: preamble(a) })).length, 0, 'a revoked secret is refused');
     assert.match((await rawExchange(p.httpSocket, get('allowed.test'), { preamble: preamble(b) })).toString(), /^HTTP\/1\.1 200/, 'the other command keeps its secret');
-    assert.deepEqual(got.map((e) => [e.owner, e.via, e.host, e.allowed, e.reason]), [
+    // What each forwarded request carried (net.done) goes to its command too.
+    assert.deepEqual(got.filter((e) => e.done).map((e) => [e.owner, e.host, e.done.request.status]), [['cmd-a', 'allowed.test', 200], ['cmd-b', 'allowed.test', 200]]);
+    assert.deepEqual(got.filter((e) => !e.done).map((e) => [e.owner, e.via, e.host, e.allowed, e.reason]), [
       ['cmd-a', 'http', 'allowed.test', true, undefined],
       ['cmd-b', 'http', 'refused.test', false, 'not-allowlisted'],
       ['cmd-a', 'socks5', 'refused.test', false, 'not-allowlisted'],
