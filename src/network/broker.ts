@@ -202,6 +202,11 @@ export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts):
     const param = credentialParam(r.target);
     if (param) return foreign(bound[0]!, where, `the query parameter ${JSON.stringify(param)}`);
   }
+  // On a host AWS keys are bound to, every request is signed with a set's session keys: an unsigned one (an anonymous
+  // upload to a bucket anyone may write, a browser-form POST with someone else's policy in its body) could carry data
+  // into another account.
+  const awsKey = bound.find((c) => c.sigv4?.role === 'accessKeyId');
+  if (!aws && awsKey) return refusal('aws-not-resigned', `cordon: request to ${where} refused: it is not signed with the session keys of ${awsKey.env}, and on a host ${awsKey.env} is bound to every request must be`, awsKey.keyPath, 'sign it with an AWS SDK or CLI and the variables cordon sets; a host you also reach unsigned (public data) does not belong in the credentials.aws hosts');
   if (!aws) return { ok: true, headers: out, swapped };
   const secret = aws.set.find((c) => c.sigv4!.role === 'secretAccessKey')!;
   return { ok: true, headers: out, swapped, sigv4: { auth: aws.auth, asSigned, session: { secret: secret.token }, real: { accessKeyId: aws.key.real, secret: secret.real }, keyPath: aws.key.keyPath } };

@@ -71,14 +71,29 @@ function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Re
   const hash = stated[0]?.trim();
   if (hash !== undefined && signsChunks(hash)) return refused(`its body is signed chunk by chunk (${hash}), which only the holder of the real secret key could do`, 'sign the payload as UNSIGNED-PAYLOAD or as its SHA-256 (the AWS SDKs do over HTTPS)');
   if (hash !== undefined && !signsAsIs(hash)) return refused(`its x-amz-content-sha256 (${JSON.stringify(hash.slice(0, 80))}) is neither a SHA-256 nor UNSIGNED-PAYLOAD`, null);
+  // Headers the proxy rewrites or drops on the way (hop by hop): what would be signed is not what is sent.
+  const hop = s.auth.signedHeaders.find((h) => HOP_BY_HOP_SIGNED.has(h));
+  if (hop) return refused(`it signs ${hop}, a header that does not go past the proxy as it is`, 'leave hop-by-hop headers out of the signature');
   const why = unsignable(s.auth, { rawHeaders: headers });
   if (why) return refused(`it is signed with brokered AWS keys, and cordon cannot sign it again: ${why}`, null);
+  // Signed as the client spelled it, but sent as cordon's URL parser reads it: the two must be one.
+  if (r.spelled !== r.forwarded) return refused(`its target ${JSON.stringify(r.spelled.slice(0, 200))} would be sent as ${JSON.stringify(r.forwarded.slice(0, 200))}, not as it was signed`, 'send the target as it is meant (no dot segments, backslashes or characters a URL parser rewrites)');
+  // A service that can hand out credentials: its body is read whatever its stated hash, to see which action it asks for.
+  const minting = MINTING.has(s.auth.service);
   const length = headerValues(headers, 'content-length')[0];
-  if (hash === undefined && length !== undefined && Number(length) > SIGV4_BODY_MAX) return refused(`its body (${length} bytes) must be read whole to be signed again, and cordon reads at most ${SIGV4_BODY_MAX}`, 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)', 413);
+  if ((hash === undefined || minting) && length !== undefined && Number(length) > SIGV4_BODY_MAX) return refused(`its body (${length} bytes) must be read whole to be signed again, and cordon reads at most ${SIGV4_BODY_MAX}`, 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)', 413);
   return {
-    ...(hash !== undefined ? { payloadHash: hash } : {}),
+    ...(hash !== undefined && !minting ? { payloadHash: hash } : {}),
     maxBodyBytes: SIGV4_BODY_MAX,
-    sign(out, payloadHash) {
+    sign(out, bodyHash, body) {
+      if (minting) {
+        const action = awsAction(r, out, body);
+        if (mintsCredentials(s.auth.service, action)) return refused(`it asks ${s.auth.service} for ${action ? `${action}, which hands out` : 'an action cordon cannot tell, and that service hands out'} new AWS credentials: signed with the real keys, the answer would carry working credentials into the sandbox`, 'get such credentials on the host and broker them (credentials.aws with from.command)');
+      }
+      if (hash !== undefined && body && /^[0-9a-f]{64}$/.test(hash) && hash !== bodyHash) return refused('its x-amz-content-sha256 is not the hash of its body', null);
+      const payloadHash = hash ?? bodyHash;
+      const why = unsignable(s.auth, { rawHeaders: out });
+      if (why) return refused(`it is signed with brokered AWS keys, and cordon cannot sign it again as it is sent: ${why}`, null);
       const form = verify({ method: r.method, target: r.spelled, rawHeaders: s.asSigned, payloadHash }, s.auth, s.session.secret);
       if (!form) return refused("its signature is not the session secret key's over the request as it was sent, so cordon cannot tell what was signed", 'sign with an AWS SDK or CLI, with the variables cordon sets');
       const auth = sign({ method: r.method, target: r.forwarded, rawHeaders: out, payloadHash }, s.auth, s.real.accessKeyId, s.real.secret, form);
@@ -87,4 +102,48 @@ function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Re
       return { ok: true, headers };
     },
   };
+}
+
+/** Signed headers cordon's proxy does not pass on as they are (hop by hop). */
+const HOP_BY_HOP_SIGNED = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/**
+ * Services with actions that answer with new credentials (keys, tokens,
+ * passwords): signed with the real keys, such an answer would put working
+ * credentials in the sandbox. STS is allowed only what hands out none; the
+ * others lose the actions listed.
+ */
+const STS_ALLOWED = new Set(['GetCallerIdentity', 'GetAccessKeyInfo', 'DecodeAuthorizationMessage']);
+const MINTING_ACTIONS: Readonly<Record<string, readonly string[]>> = {
+  iam: ['CreateAccessKey', 'CreateLoginProfile', 'UpdateLoginProfile', 'CreateServiceSpecificCredential', 'ResetServiceSpecificCredential', 'UploadSSHPublicKey', 'UploadSigningCertificate'],
+  'cognito-identity': ['GetCredentialsForIdentity', 'GetOpenIdToken', 'GetOpenIdTokenForDeveloperIdentity'],
+  ecr: ['GetAuthorizationToken'],
+  'ecr-public': ['GetAuthorizationToken'],
+  codeartifact: ['GetAuthorizationToken'],
+  redshift: ['GetClusterCredentials', 'GetClusterCredentialsWithIAM'],
+  'redshift-serverless': ['GetCredentials'],
+};
+const MINTING = new Set(['sts', ...Object.keys(MINTING_ACTIONS)]);
+
+export function mintsCredentials(service: string, action: string | undefined): boolean {
+  if (service === 'sts') return action === undefined || !STS_ALLOWED.has(action);
+  return action !== undefined && (MINTING_ACTIONS[service] ?? []).includes(action);
+}
+
+/**
+ * The action a request asks for, as AWS's protocols say it: `Action=` in
+ * the query or a form body (query protocol), the X-Amz-Target header's
+ * last part (JSON protocol), or CodeArtifact's token path (REST).
+ */
+export function awsAction(r: Pick<RequestFacts, 'forwarded'>, headers: readonly string[], body: Buffer | undefined): string | undefined {
+  const target = headerValues(headers, 'x-amz-target')[0];
+  if (target) return target.trim().split('.').pop();
+  const q = r.forwarded.indexOf('?');
+  const path = q < 0 ? r.forwarded : r.forwarded.slice(0, q);
+  if (/^\/v1\/authorization-token\/?$/.test(path)) return 'GetAuthorizationToken';
+  const fromQuery = q < 0 ? null : new URLSearchParams(r.forwarded.slice(q + 1)).get('Action');
+  if (fromQuery) return fromQuery;
+  const type = headerValues(headers, 'content-type')[0] ?? '';
+  if (body && /application\/x-www-form-urlencoded/i.test(type)) return new URLSearchParams(body.toString('latin1')).get('Action') ?? undefined;
+  return undefined;
 }

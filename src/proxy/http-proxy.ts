@@ -67,6 +67,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   const agents = new WeakMap<Socket, Agent>();
   const inFlight = new WeakMap<Socket, number>();
   const decisions = new WeakMap<Socket, Map<string, { d: Decision; version: number }>>();
+  const heldBodies = { used: 0 };
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -206,11 +207,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     res.once('close', () => { if (carried.forwarded) ended(owner, via, host, port, dial.address, carried.up, carried.down, { method: req.method ?? '', target: spelled(req.url ?? ''), ...(res.headersSent ? { status: res.statusCode } : {}) }); });
     if (resign && resign.payloadHash === undefined) {
       const most = Math.min(resign.maxBodyBytes, judged?.maxBodyBytes ?? Infinity);
-      return void readWhole(req, most, (body) => {
+      return void readWhole(req, most, heldBodies, (body, why) => {
+        if (why === 'busy') return refusedRequest(503, { reason: 'busy', message: `cordon: ${req.method} to ${host}:${port} refused: it is signed with brokered AWS keys over its body's hash, so cordon reads the body whole to sign it again, and it holds ${HELD_BODIES_MAX} bytes of such bodies already; send it again when others are done`, rule: 'built-in: request bodies held at once', fix: 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)' });
         if (!body) return refusedRequest(413, { reason: 'body-too-large', message: `cordon: ${req.method} to ${host}:${port} refused: it is signed with brokered AWS keys over its body's hash, so cordon reads the body whole to sign it again, and it is over ${most} bytes`, rule: most === resign.maxBodyBytes ? 'built-in: a body signed by its hash is read whole' : 'network.requestRules', fix: 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)' });
+        if (gone) return;
         const framed: string[] = [];
         for (let i = 0; i < headers.length; i += 2) if (!/^(content-length|transfer-encoding)$/i.test(headers[i]!)) framed.push(headers[i]!, headers[i + 1]!);
-        const signed = resign.sign([...framed, 'Content-Length', String(body.length)], sha256Hex(body));
+        const signed = resign.sign([...framed, 'Content-Length', String(body.length)], sha256Hex(body), body);
         if (!signed.ok) return refusedRequest(signed.status, signed);
         send(signed.headers).end(body);
       });
@@ -556,12 +559,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // Through an upstream proxy, no Max-Forwards (as for any request: it is for the target, never for that proxy to answer).
       if (name !== 'proxy-connection' && name !== 'proxy-authorization' && name !== 'keep-alive' && !(scrub && name === 'sec-websocket-extensions') && !(d.through && !secure && name === 'max-forwards')) headers.push(raw[i]!, raw[i + 1]!);
     }
-    // Signed with brokered AWS session keys: signed again over these headers (an upgrade has no body: its hash is the empty one's).
-    if (judged?.resign) {
-      const signed = judged.resign.sign(headers, judged.resign.payloadHash ?? sha256Hex(''));
-      if (!signed.ok) return refusedUpgrade(signed.status, signed);
-      headers.splice(0, headers.length, ...signed.headers);
-    }
+    // Signed with brokered AWS session keys: not signed again (what it would carry after the switch is not requests cordon sees).
+    if (judged?.resign) return refusedUpgrade(403, { reason: 'aws-not-resigned', message: `cordon: the WebSocket upgrade on ${t.host}:${t.port} was refused: it is signed with brokered AWS keys, which cordon signs again only for HTTP requests`, rule: 'credentials.aws', fix: null });
     o.onEvent?.({ ...proxyEvent(owner, via, t.host, t.port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     const pairs = scrub?.pairs ?? [];
     const notSwitched = (what: string) => {
@@ -820,14 +819,39 @@ function canonicalAuthority(raw: string, defaultPort: number): string {
   return `${host.replace(/\.$/, '')}:${port === '' ? defaultPort : Number(port)}`;
 }
 
-/** The whole body, or undefined once it is over `most` bytes (the rest is read and dropped, so the client sees the answer). */
-function readWhole(req: IncomingMessage, most: number, done: (body: Buffer | undefined) => void): void {
+/**
+ * Request bodies held at once, across every request of the proxy, to be
+ * signed again by their hash (network/requests.ts): past it, a request is
+ * answered 503 rather than held (each may be 32 MiB, and a sandbox can open
+ * hundreds of tunnels).
+ */
+export const HELD_BODIES_MAX = 64 * 1024 * 1024;
+
+/**
+ * The whole body, or why not: over `most` bytes, or over what `budget` has
+ * left across requests (the rest is read and dropped, so the client sees the
+ * answer). What it holds is given back at the end, or when the client goes.
+ */
+export function readWhole(req: IncomingMessage, most: number, budget: { used: number }, done: (body: Buffer | undefined, why?: 'too-large' | 'busy') => void): void {
   const parts: Buffer[] = [];
   let n = 0;
+  let held = 0;
+  let failed: 'too-large' | 'busy' | undefined;
+  const free = () => { budget.used -= held; held = 0; parts.length = 0; };
   req.on('data', (c: Buffer) => {
     n += c.length;
-    if (n <= most) parts.push(c);
-    else parts.length = 0;
+    if (failed) return;
+    if (n > most) failed = 'too-large';
+    else if (budget.used + c.length > HELD_BODIES_MAX) failed = 'busy';
+    if (failed) return free();
+    budget.used += c.length;
+    held += c.length;
+    parts.push(c);
   });
-  req.once('end', () => done(n <= most ? Buffer.concat(parts, n) : undefined));
+  req.once('close', free);
+  req.once('end', () => {
+    const body = failed ? undefined : Buffer.concat(parts, n);
+    free();
+    done(body, failed);
+  });
 }

