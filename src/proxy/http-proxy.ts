@@ -7,6 +7,7 @@
  *
  * Trust boundary: request line, headers and bodies come from the sandbox.
  */
+import { createHash } from 'node:crypto';
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions as HttpsRequestOptions } from 'node:https';
 import { pipeline, type Transform } from 'node:stream';
@@ -20,7 +21,6 @@ import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Terminati
 import { connectThrough, openThrough } from './parent.js';
 import { scrubStream, scrubText } from './scrub.js';
 import { PROTOCOL } from '../protocol.js';
-import { sha256Hex } from '../network/sigv4.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
 const H = PROTOCOL.header;
@@ -213,7 +213,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         if (gone) return;
         const framed: string[] = [];
         for (let i = 0; i < headers.length; i += 2) if (!/^(content-length|transfer-encoding)$/i.test(headers[i]!)) framed.push(headers[i]!, headers[i + 1]!);
-        const signed = resign.sign([...framed, 'Content-Length', String(body.length)], sha256Hex(body), body);
+        const signed = resign.sign([...framed, 'Content-Length', String(body.length)], createHash('sha256').update(body).digest('hex'), body);
         if (!signed.ok) return refusedRequest(signed.status, signed);
         send(signed.headers).end(body);
       });
