@@ -13,6 +13,8 @@ test('every event type has a sentence', () => {
   assert.equal(describe({ type: 'net.allowed', host: 'a.com', port: 443, proxy: 'http', via: 'connect', rule: 'network.allowedDomains[0]: "a.com"', address: '1.2.3.4' }), 'connection to a.com:443 allowed by network.allowedDomains[0]: "a.com" (dialed 1.2.3.4)');
   assert.equal(describe({ type: 'net.refused', host: 'b.com', port: 80, proxy: 'socks5', via: 'socks5', reason: 'not-allowlisted', rule: 'r', fix: 'network.allowedDomains: add "b.com"' }), 'connection to b.com:80 refused (not-allowlisted) by r; to allow it: network.allowedDomains: add "b.com"');
   assert.equal(describe({ type: 'request.refused', host: 'b.com', port: 80, proxy: 'http', method: 'POST', url: '/x', reason: 'method', rule: 'r', fix: null }), '"POST" request for "/x" to b.com:80 refused (method) by r; no setting allows it');
+  assert.equal(describe({ type: 'net.done', host: 'a.com', port: 443, proxy: 'http', via: 'connect', bytesUp: 517, bytesDown: 150000 }), 'tunnel to a.com:443 closed: 517 bytes sent, 150000 received');
+  assert.equal(describe({ type: 'net.done', host: 'a.com', port: 443, proxy: 'http', via: 'https', bytesUp: 0, bytesDown: 7, method: 'GET', url: '/x\u001b[2J', status: 404 }), '"GET" request for "/x\\u001b[2J" to a.com:443 answered 404: 0 bytes sent, 7 received');
   assert.match(describe({ type: 'after-run.set-aside', path: '/p/.git', action: 'moved', movedTo: '/p/.git.cordon-untrusted', why: 'a git directory' }), /moved to "\/p\/\.git\.cordon-untrusted"/);
   assert.equal(describe({ type: 'after-run.warning', message: 'x' }), 'x');
 });
