@@ -349,10 +349,10 @@ static void read_secret(void)
 /*
  * Both directions between client and up, each in a thread of its own. Takes
  * both fds, and `report` (-1: none): where the byte counts go at the end
- * (CORDON-DONE <secret> <client to up> <up to client>; `already_up` bytes
- * of the client's were sent on before), then closed.
+ * (CORDON-DONE <secret> <client to up> <up to client>; `already_up` and
+ * `already_down` bytes were passed on each way before), then closed.
  */
-static void start_pumps(int client, int up, pthread_attr_t *attr, int report, long long already_up)
+static void start_pumps(int client, int up, pthread_attr_t *attr, int report, long long already_up, long long already_down)
 {
 	int one = 1;
 	setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -371,6 +371,7 @@ static void start_pumps(int client, int up, pthread_attr_t *attr, int report, lo
 	c->upstream = up;
 	c->report = report;
 	atomic_store(&c->sent[0], already_up);
+	atomic_store(&c->sent[1], already_down);
 	atomic_store(&c->refs, 2);
 	atomic_store(&c->last_active, now_s());
 	*a = (struct half){ c, client, up };
@@ -404,7 +405,7 @@ static void serve(int client, const char *socket_path, const char *head, size_t 
 		close_client(client);
 		return;
 	}
-	start_pumps(client, up, attr, -1, 0);
+	start_pumps(client, up, attr, -1, 0, 0);
 }
 
 /* ------------------------------------------------------------ dialing -- */
@@ -1146,9 +1147,10 @@ enum verdict { V_STOP, V_GO, V_ROUTE };
  * the server (a cleartext request for TLS) and goes on reading. At most PEEK_MAX bytes are held, for at most
  * HANDSHAKE_MS. Meanwhile the server's bytes go to the client, for the
  * protocols where the server speaks first. `ans` keeps what the proxy sent
- * after its answer line.
+ * after its answer line. `moved` counts the bytes passed on meanwhile, each
+ * way (client to server, server to client).
  */
-static enum verdict tunnel_verdict(int client, int server, int decide, struct rbuf *held, struct rbuf *ans)
+static enum verdict tunnel_verdict(int client, int server, int decide, struct rbuf *held, struct rbuf *ans, long long moved[2])
 {
 	long deadline = now_ms() + HANDSHAKE_MS;
 	bool client_open = true;
@@ -1169,6 +1171,7 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 				/* A preamble (Postgres asking for TLS): its bytes go to the server, and the reading goes on. */
 				if (!write_all(server, held->data + held->off, n))
 					return V_STOP;
+				moved[0] += (long long)n;
 				rbuf_consume(held, n);
 				continue;
 			}
@@ -1211,7 +1214,7 @@ static enum verdict tunnel_verdict(int client, int server, int decide, struct rb
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				return V_STOP;
 			if (n > 0)
-				pend_off += (size_t)n, pend_len -= (size_t)n;
+				pend_off += (size_t)n, pend_len -= (size_t)n, moved[1] += n;
 		}
 		if (take_client && (p[1].revents & (POLLIN | POLLERR | POLLHUP))) {
 			if (held->off + held->len + (CORDON_RELAY_PEEK_MAX - held->len) > RBUF_SIZE) {
@@ -1291,16 +1294,17 @@ static void *intake(void *arg)
 		}
 		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
 		rbuf_consume(b, at); /* what is left is the client's first bytes in the tunnel */
-		enum verdict v = write_all(client, ok, sizeof ok - 1) ? tunnel_verdict(client, server, up, b, ans) : V_STOP;
+		long long moved[2] = { 0, 0 };
+		enum verdict v = write_all(client, ok, sizeof ok - 1) ? tunnel_verdict(client, server, up, b, ans, moved) : V_STOP;
 		if (v == V_GO && (b->len == 0 || write_all(server, b->data + b->off, b->len))) {
 			/* The proxy's connection stays open until the tunnel ends: it is told how many bytes went each way
-			 * (the held first bytes included). */
-			start_pumps(client, server, in->attr, up, (long long)b->len);
+			 * (those passed on before the verdict and the held first bytes included). */
+			start_pumps(client, server, in->attr, up, moved[0] + (long long)b->len, moved[1]);
 			up = -1;
 		} else if (v == V_ROUTE && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len))) {
 			/* Plain HTTP: the proxy serves the tunnel's requests itself, on this connection. */
 			close(server);
-			start_pumps(client, up, in->attr, -1, 0);
+			start_pumps(client, up, in->attr, -1, 0, 0);
 			up = -1;
 		} else {
 			close(server);
@@ -1323,7 +1327,7 @@ static void *intake(void *arg)
 		rbuf_consume(b, at);
 		if (write_all(client, ok, sizeof ok - 1) && (ans->len == 0 || write_all(client, ans->data + ans->off, ans->len)) &&
 		    (b->len == 0 || write_all(up, b->data + b->off, b->len))) {
-			start_pumps(client, up, in->attr, -1, 0);
+			start_pumps(client, up, in->attr, -1, 0, 0);
 			up = -1;
 		} else {
 			close_client(client);

@@ -79,7 +79,8 @@ function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Re
   // Signed as the client spelled it, but sent as cordon's URL parser reads it: the two must be one.
   if (r.spelled !== r.forwarded) return refused(`its target ${JSON.stringify(r.spelled.slice(0, 200))} would be sent as ${JSON.stringify(r.forwarded.slice(0, 200))}, not as it was signed`, 'send the target as it is meant (no dot segments, backslashes or characters a URL parser rewrites)');
   // A service that can hand out credentials: its body is read whatever its stated hash, to see which action it asks for.
-  const minting = MINTING.has(s.auth.service);
+  const minting = MINTING.has(s.auth.service.toLowerCase());
+  if (minting && headerValues(headers, 'content-encoding').some((v) => v.trim() !== '' && v.trim().toLowerCase() !== 'identity')) return refused(`it asks ${s.auth.service}, a service that can hand out credentials, with an encoded body, in which cordon cannot read which action it asks for`, 'send the body unencoded');
   const length = headerValues(headers, 'content-length')[0];
   if ((hash === undefined || minting) && length !== undefined && Number(length) > SIGV4_BODY_MAX) return refused(`its body (${length} bytes) must be read whole to be signed again, and cordon reads at most ${SIGV4_BODY_MAX}`, 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)', 413);
   return {
@@ -87,8 +88,9 @@ function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Re
     maxBodyBytes: SIGV4_BODY_MAX,
     sign(out, bodyHash, body) {
       if (minting) {
-        const action = awsAction(r, out, body);
-        if (mintsCredentials(s.auth.service, action)) return refused(`it asks ${s.auth.service} for ${action ? `${action}, which hands out` : 'an action cordon cannot tell, and that service hands out'} new AWS credentials: signed with the real keys, the answer would carry working credentials into the sandbox`, 'get such credentials on the host and broker them (credentials.aws with from.command)');
+        const actions = awsActions(r, out, body);
+        if (actions.length !== 1) return refused(`it asks ${s.auth.service}, a service that can hand out new AWS credentials, for ${actions.length === 0 ? 'no action cordon can read' : `several actions at once (${actions.slice(0, 4).join(', ')})`}; signed with the real keys, an answer with credentials would carry them into the sandbox`, 'name one action (the AWS SDKs do)');
+        if (mintsCredentials(s.auth.service, actions[0]!)) return refused(`it asks ${s.auth.service} for ${actions[0]}, which hands out new AWS credentials: signed with the real keys, the answer would carry working credentials into the sandbox`, 'get such credentials on the host and broker them (credentials.aws with from.command)');
       }
       if (hash !== undefined && body && /^[0-9a-f]{64}$/.test(hash) && hash !== bodyHash) return refused('its x-amz-content-sha256 is not the hash of its body', null);
       const payloadHash = hash ?? bodyHash;
@@ -125,25 +127,43 @@ const MINTING_ACTIONS: Readonly<Record<string, readonly string[]>> = {
 };
 const MINTING = new Set(['sts', ...Object.keys(MINTING_ACTIONS)]);
 
-export function mintsCredentials(service: string, action: string | undefined): boolean {
-  if (service === 'sts') return action === undefined || !STS_ALLOWED.has(action);
-  return action !== undefined && (MINTING_ACTIONS[service] ?? []).includes(action);
+export function mintsCredentials(service: string, action: string): boolean {
+  const a = action.toLowerCase();
+  const svc = service.toLowerCase();
+  if (svc === 'sts') return ![...STS_ALLOWED].some((x) => x.toLowerCase() === a);
+  return (MINTING_ACTIONS[svc] ?? []).some((x) => x.toLowerCase() === a);
 }
 
 /**
- * The action a request asks for, as AWS's protocols say it: `Action=` in
- * the query or a form body (query protocol), the X-Amz-Target header's
- * last part (JSON protocol), or CodeArtifact's token path (REST).
+ * Every action a request names, as AWS's protocols say it, each once: the
+ * X-Amz-Target headers' last part (JSON protocol), `Action` in the query
+ * and in the body read as a form whatever its type says (query protocol;
+ * `&` and `;` both separate), CodeArtifact's token path (REST). A caller
+ * wants exactly one: a request that names none, or several, could be read
+ * one way here and another by the service.
  */
-export function awsAction(r: Pick<RequestFacts, 'forwarded'>, headers: readonly string[], body: Buffer | undefined): string | undefined {
-  const target = headerValues(headers, 'x-amz-target')[0];
-  if (target) return target.trim().split('.').pop();
+export function awsActions(r: Pick<RequestFacts, 'forwarded'>, headers: readonly string[], body: Buffer | undefined): string[] {
+  const found = new Set<string>();
+  for (const t of headerValues(headers, 'x-amz-target')) found.add(t.trim().split('.').pop()!);
   const q = r.forwarded.indexOf('?');
   const path = q < 0 ? r.forwarded : r.forwarded.slice(0, q);
-  if (/^\/v1\/authorization-token\/?$/.test(path)) return 'GetAuthorizationToken';
-  const fromQuery = q < 0 ? null : new URLSearchParams(r.forwarded.slice(q + 1)).get('Action');
-  if (fromQuery) return fromQuery;
-  const type = headerValues(headers, 'content-type')[0] ?? '';
-  if (body && /application\/x-www-form-urlencoded/i.test(type)) return new URLSearchParams(body.toString('latin1')).get('Action') ?? undefined;
-  return undefined;
+  if (/authorization-token/i.test(decodeLoosely(path))) found.add('GetAuthorizationToken');
+  const params = (text: string) => {
+    for (const part of text.split(/[&;]/)) {
+      const eq = part.indexOf('=');
+      if (eq > 0 && decodeLoosely(part.slice(0, eq).replace(/\+/g, ' ')).trim().toLowerCase() === 'action') found.add(decodeLoosely(part.slice(eq + 1).replace(/\+/g, ' ')).trim());
+    }
+  };
+  if (q >= 0) params(r.forwarded.slice(q + 1));
+  if (body && body.length > 0) params(body.toString('latin1'));
+  // Compared without case: one name, however spelled, is one action.
+  return [...new Map([...found].map((a) => [a.toLowerCase(), a])).values()];
+}
+
+function decodeLoosely(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

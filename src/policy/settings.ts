@@ -428,7 +428,7 @@ function awsSetting(a: Record<string, any>, i: number, file: string): BrokerSett
   if (a.from !== undefined && command === undefined) throw bad('.from: name the program that prints the keys, {"command": [PROGRAM, ARGS…]}; without from, they are read from cordon\'s environment');
   if (command !== undefined && (command.length === 0 || !String(command[0]).startsWith('/') && !/^[\w.+-]+$/.test(String(command[0])))) throw bad('.from.command: name a program (absolute, or found on PATH) and its arguments, as a list: no shell runs it');
   const hosts = parseAllowedDomains(a.hosts, `${keyPath}.hosts`, file);
-  if (hosts.length === 0) throw bad('.hosts is empty: name the AWS endpoints the keys sign for ("*.amazonaws.com")');
+  if (hosts.length === 0) throw bad('.hosts is empty: name the AWS endpoints the keys sign for ("my-bucket.s3.us-east-1.amazonaws.com", "sts.amazonaws.com")');
   const FIELD = { accessKeyId: 'AccessKeyId', secretAccessKey: 'SecretAccessKey', sessionToken: 'SessionToken' } as const;
   return (Object.keys(AWS_VARIABLES) as AwsRole[]).map((role) => ({
     env: env[role],

@@ -207,7 +207,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     res.once('close', () => { if (carried.forwarded) ended(owner, via, host, port, dial.address, carried.up, carried.down, { method: req.method ?? '', target: spelled(req.url ?? ''), ...(res.headersSent ? { status: res.statusCode } : {}) }); });
     if (resign && resign.payloadHash === undefined) {
       const most = Math.min(resign.maxBodyBytes, judged?.maxBodyBytes ?? Infinity);
-      return void readWhole(req, most, heldBodies, (body, why) => {
+      return void readWhole(req, most, heldBodies, (body, why, release) => {
+        // Held until the answer is over: the body is in flight upstream until then.
+        res.once('close', release);
         if (why === 'busy') return refusedRequest(503, { reason: 'busy', message: `cordon: ${req.method} to ${host}:${port} refused: it is signed with brokered AWS keys over its body's hash, so cordon reads the body whole to sign it again, and it holds ${HELD_BODIES_MAX} bytes of such bodies already; send it again when others are done`, rule: 'built-in: request bodies held at once', fix: 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)' });
         if (!body) return refusedRequest(413, { reason: 'body-too-large', message: `cordon: ${req.method} to ${host}:${port} refused: it is signed with brokered AWS keys over its body's hash, so cordon reads the body whole to sign it again, and it is over ${most} bytes`, rule: most === resign.maxBodyBytes ? 'built-in: a body signed by its hash is read whole' : 'network.requestRules', fix: 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)' });
         if (gone) return;
@@ -603,7 +605,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       s.write(scrub ? scrubText(rawHead(ur), pairs) : rawHead(ur));
       if (head.length > 0) us.write(head);
       // What the switched connection carried, its first bytes included.
-      const done = (sent: number, got: number) => ended(owner, via, t.host, t.port, d.dial.address, sent + head.length, got + uhead.length, { method: req.method ?? '', target: req.url ?? '', status: 101 });
+      const done = (sent: number, got: number) => ended(owner, via, t.host, t.port, d.dial.address, sent + head.length, got + uhead.length, { method: req.method ?? '', target: spelled(req.url ?? ''), status: 101 });
       if (!scrub) {
         if (uhead.length > 0) s.write(uhead);
         return tunnel(s, us, idleMs, done);
@@ -753,6 +755,9 @@ function rawHead(r: IncomingMessage, drop: readonly string[] = [], add: readonly
 function goReported(relay: Socket, mine: (secret: string) => boolean, done: (up: number, down: number) => void): void {
   relay.setTimeout(0);
   relay.write(`${R.tunnelGo}\r\n`);
+  // The relay half-closed before the verdict (its client did): no report can come; this side closes too.
+  if (relay.readableEnded) return void relay.end();
+  relay.once('close', () => relay.destroy());
   const parts: Buffer[] = [];
   let n = 0;
   relay.on('data', (c: Buffer) => {
@@ -830,9 +835,10 @@ export const HELD_BODIES_MAX = 64 * 1024 * 1024;
 /**
  * The whole body, or why not: over `most` bytes, or over what `budget` has
  * left across requests (the rest is read and dropped, so the client sees the
- * answer). What it holds is given back at the end, or when the client goes.
+ * answer). What it holds counts until `release` (the caller's, once the body
+ * has gone upstream), or until the client goes or the body is refused.
  */
-export function readWhole(req: IncomingMessage, most: number, budget: { used: number }, done: (body: Buffer | undefined, why?: 'too-large' | 'busy') => void): void {
+export function readWhole(req: IncomingMessage, most: number, budget: { used: number }, done: (body: Buffer | undefined, why: 'too-large' | 'busy' | undefined, release: () => void) => void): void {
   const parts: Buffer[] = [];
   let n = 0;
   let held = 0;
@@ -848,10 +854,14 @@ export function readWhole(req: IncomingMessage, most: number, budget: { used: nu
     held += c.length;
     parts.push(c);
   });
-  req.once('close', free);
   req.once('end', () => {
-    const body = failed ? undefined : Buffer.concat(parts, n);
-    free();
-    done(body, failed);
+    if (failed) {
+      free();
+      return done(undefined, failed, () => {});
+    }
+    const body = Buffer.concat(parts, n);
+    parts.length = 0;
+    done(body, undefined, free);
   });
+  req.once('close', () => { if (!req.complete) free(); });
 }

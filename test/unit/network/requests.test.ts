@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { awsToken, type AwsRole, type LiveCredential } from '../../../src/network/broker.js';
 import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
-import { awsAction, mintsCredentials, requestPolicy } from '../../../src/network/requests.js';
+import { awsActions, mintsCredentials, requestPolicy } from '../../../src/network/requests.js';
 import { parseAuthorization, sha256Hex, sign, verify } from '../../../src/network/sigv4.js';
 
 const REAL = { accessKeyId: 'AKIAREALKEY000000001', secretAccessKey: 'realSecretAccessKey0000000000000000000001', sessionToken: `RealSessionToken${'x'.repeat(40)}` } as const;
@@ -58,16 +58,32 @@ test('actions that hand out credentials are refused when signing: STS beyond its
     ['{}', ['X-Amz-Target', 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken'], 'ecr', '/'],
     ['{}', ['X-Amz-Target', 'AWSCognitoIdentityService.GetCredentialsForIdentity'], 'cognito-identity', '/'],
     ['', [], 'codeartifact', '/v1/authorization-token?domain=d'],
+    ['', [], 'codeartifact', '//V1/Authorization-Token?domain=d'],
+    // Ways to name a second action, or hide one: every one of them refused.
+    ['Action=CreateAccessKey&UserName=me', ['X-Amz-Target', 'x.ListUsers'], 'iam', '/'],
+    ['Action=CreateAccessKey', [], 'iam', '/'],
+    ['Action=AssumeRole', ['X-Amz-Target', 'AWSSecurityTokenServiceV20110615.GetCallerIdentity'], 'sts', '/'],
+    ['Action=GetSessionToken', form, 'sts', '/?Action=GetCallerIdentity'],
+    ['Action=GetCallerIdentity&Action=GetSessionToken', form, 'sts', '/'],
+    ['Version=1;Action=createaccesskey', form, 'iam', '/'],
+    ['{}', ['X-Amz-Target', 'A.DescribeRepositories', 'X-Amz-Target', 'A.GetAuthorizationToken'], 'ecr', '/'],
+    ['{}', ['X-Amz-Target', 'A.getauthorizationtoken'], 'ECR', '/'],
   ] as const) {
     const r = signed({ body, headers: [...headers], service, target });
     const v = judge(r);
     assert.ok(v.ok && v.resign, `${service} ${body || target}: judged`);
     const s = v.resign.sign(v.headers, sha256Hex(r.body), r.body);
     assert.equal(reason(s), 'aws-not-resigned', `${service} ${body || target}`);
-    assert.match((s as { message: string }).message, /hands out new AWS credentials/);
+    assert.match((s as { message: string }).message, /hand out new AWS credentials|hands out new AWS credentials/);
   }
-  assert.ok(!mintsCredentials('iam', 'ListUsers') && !mintsCredentials('s3', undefined) && mintsCredentials('sts', 'AssumeRoleWithWebIdentity'));
-  assert.equal(awsAction({ forwarded: '/?Action=ListUsers' }, [], undefined), 'ListUsers');
+  // One action a service that mints nothing with it: signed.
+  const list = signed({ body: 'Action=ListUsers&Version=2010-05-08', headers: [...form], service: 'iam' });
+  const v = judge(list);
+  assert.ok(v.ok && v.resign && v.resign.sign(v.headers, sha256Hex(list.body), list.body).ok);
+  // An encoded body hides its action.
+  assert.equal(reason(judge(signed({ body: 'x', headers: ['Content-Encoding', 'gzip'], service: 'iam' }))), 'aws-not-resigned');
+  assert.ok(!mintsCredentials('iam', 'ListUsers') && !mintsCredentials('s3', 'PutObject') && mintsCredentials('sts', 'AssumeRoleWithWebIdentity') && mintsCredentials('STS', 'getcallerIdentityX'));
+  assert.deepEqual(awsActions({ forwarded: '/?Action=ListUsers' }, [], Buffer.from('action=ListUsers')), ['ListUsers']);
 });
 
 test('what cannot be signed again as it is sent is refused: hop-by-hop signed headers, a rewritten target, a body that is not its stated hash', () => {
