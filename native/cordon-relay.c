@@ -654,6 +654,11 @@ struct fwd {
 	unsigned pending; /* requests sent whose response has not ended */
 	bool up_done; /* the reader ended: this upstream takes no more requests */
 	atomic_long last_active;
+	/* The proxy's ids of the requests sent and not yet answered, in order (0: none to report). */
+	unsigned long long ids[PIPELINE_MAX];
+	unsigned id_first, id_count;
+	unsigned long long down; /* body bytes of the response being passed on */
+	int report; /* CORDON/R connection to the proxy: each response's status and size (-1: none yet, or it failed) */
 };
 
 static void rbuf_consume(struct rbuf *b, size_t n)
@@ -747,6 +752,8 @@ static int read_until_marker(int fd, struct rbuf *b, size_t max, const char *mar
 /* Exactly n bytes from `from` to `to`: what b holds first, then spliced through the pipe p. */
 static bool forward_exact(int from, int to, unsigned long long n, struct rbuf *b, int p[2], struct fwd *f)
 {
+	if (to == f->client)
+		f->down += n; /* a response's body (or one chunk of it): counted for the proxy's report */
 	size_t take = b->len < n ? b->len : (size_t)n;
 	if (take) {
 		if (!write_all(to, b->data + b->off, take))
@@ -769,6 +776,7 @@ static bool forward_to_eof(int from, int to, struct rbuf *b, int p[2], struct fw
 {
 	if (b->len && !write_all(to, b->data + b->off, b->len))
 		return false;
+	f->down += b->len;
 	rbuf_consume(b, b->len);
 	for (;;) {
 		ssize_t got = splice_in(from, p[1], PIPE_SIZE, &f->last_active);
@@ -776,6 +784,7 @@ static bool forward_to_eof(int from, int to, struct rbuf *b, int p[2], struct fw
 			return true;
 		if (got < 0 || !drain_pipe(p[0], to, (size_t)got))
 			return false;
+		f->down += (unsigned long long)got;
 		touch(f);
 	}
 }
@@ -819,6 +828,36 @@ static bool forward_chunked(int from, int to, struct rbuf *b, int p[2], struct f
 	}
 }
 
+/*
+ * Tells the proxy what the response to its request `id` was: `<id> <status>
+ * <body bytes>\r\n` on a connection of its own (preamble CORDON/R), opened
+ * at the first report and kept for the client connection's life. Only the
+ * response reader writes it, one reader at a time. A report that cannot be
+ * written is dropped, and so are the later ones: the traffic goes on.
+ */
+static void report_response(struct fwd *f, unsigned long long id, int status, unsigned long long down)
+{
+	if (id == 0 || f->report == -2)
+		return;
+	if (f->report < 0) {
+		f->report = dial_unix(f->socket_path);
+		char pre[SECRET_MAX + 16];
+		int pl = snprintf(pre, sizeof pre, CORDON_RELAY_REPORT_PREAMBLE "%s\n", secret);
+		if (f->report < 0 || !write_all(f->report, pre, (size_t)pl)) {
+			if (f->report >= 0)
+				close(f->report);
+			f->report = -2;
+			return;
+		}
+	}
+	char line[80];
+	int n = snprintf(line, sizeof line, "%llu %d %llu\r\n", id, status, down);
+	if (!write_all(f->report, line, (size_t)n)) {
+		close(f->report);
+		f->report = -2;
+	}
+}
+
 /* The upstream → client half: each response, framed, in the order the requests went. */
 static void *response_reader(void *arg)
 {
@@ -849,6 +888,7 @@ static void *response_reader(void *arg)
 		touch(f);
 		if (h.status < 200)
 			continue; /* interim (100 Continue, 103): the final answer follows */
+		f->down = 0;
 		bool ok = h.body == BODY_NONE	 ? true :
 			  h.body == BODY_LENGTH	 ? forward_exact(f->up, f->client, h.length, b, p, f) :
 			  h.body == BODY_CHUNKED ? forward_chunked(f->up, f->client, b, p, f) :
@@ -857,8 +897,15 @@ static void *response_reader(void *arg)
 			break;
 		pthread_mutex_lock(&f->mu);
 		f->pending--;
+		unsigned long long id = 0;
+		if (f->id_count > 0) {
+			id = f->ids[f->id_first];
+			f->id_first = (f->id_first + 1) % PIPELINE_MAX;
+			f->id_count--;
+		}
 		pthread_cond_broadcast(&f->cv);
 		pthread_mutex_unlock(&f->mu);
+		report_response(f, id, h.status, f->down);
 		if (h.body == BODY_CLOSE)
 			break; /* that body ended with the server's close: the client learns it the same way */
 		if (h.close) {
@@ -955,6 +1002,7 @@ struct answer {
 	char address[INET6_ADDRSTRLEN];
 	unsigned port;
 	unsigned long long body; /* the request body's length */
+	unsigned long long id; /* the proxy's id of the request, for its report (0: none) */
 	const char *bytes; /* FORWARD: the rewritten head; REFUSED: the whole response */
 	size_t len;
 	size_t used; /* what to consume from f->dec afterwards */
@@ -1023,7 +1071,9 @@ static enum ask ask_proxy(struct fwd *f, const char *head, size_t hl, struct ans
 		if (fw) {
 			char spec[128];
 			snprintf(spec, sizeof spec, "%.*s", (int)(vl < sizeof spec - 1 ? vl : sizeof spec - 1), fw);
-			if (sscanf(spec, "%45s %u %llu", a->address, &a->port, &a->body) != 3 || a->port == 0 || a->port > 65535) {
+			a->id = 0;
+			int fields = sscanf(spec, "%45s %u %llu %llu", a->address, &a->port, &a->body, &a->id);
+			if ((fields != 3 && fields != 4) || a->port == 0 || a->port > 65535) {
 				drop_decide(f);
 				return ASK_FAILED;
 			}
@@ -1062,6 +1112,7 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 	fcntl(f->body_pipe[1], F_SETPIPE_SZ, PIPE_SIZE);
 	f->client = client;
 	f->up = f->decide = -1;
+	f->report = -1;
 	f->socket_path = socket_path;
 	f->dec->off = f->dec->len = 0;
 	pthread_mutex_init(&f->mu, NULL);
@@ -1110,6 +1161,13 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 				refuse_502(client, e);
 			break;
 		}
+		/* Its id, in order, for the report of its response (before it is sent: the answer cannot come first). */
+		pthread_mutex_lock(&f->mu);
+		if (f->id_count < PIPELINE_MAX) {
+			f->ids[(f->id_first + f->id_count) % PIPELINE_MAX] = a.id;
+			f->id_count++;
+		}
+		pthread_mutex_unlock(&f->mu);
 		bool sent = write_all(f->up, a.bytes, a.len);
 		rbuf_consume(f->dec, a.used);
 		rbuf_consume(f->in, hl);
@@ -1125,6 +1183,8 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 	if (!handed)
 		close_client(client);
 	drop_decide(f);
+	if (f->report >= 0)
+		close(f->report);
 	close(f->body_pipe[0]);
 	close(f->body_pipe[1]);
 	pthread_mutex_destroy(&f->mu);

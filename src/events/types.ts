@@ -82,10 +82,9 @@ export interface NetAllowedEvent extends EventBase<'net.allowed'>, NetFields {
 /**
  * An allowed connection or request is over: what it carried each way. A
  * tunnel (CONNECT not terminated, SOCKS5): every byte through it. A request
- * cordon's proxy forwarded itself (inside a terminated tunnel, plain HTTP it
- * serves, a WebSocket): its bodies, and the status the client got (absent
- * when no answer was sent). Plain HTTP requests the relay sends on its own
- * have none.
+ * (plain HTTP, sent by the relay or the proxy; inside a terminated tunnel;
+ * a WebSocket): its bodies, and the status the client got (absent when no
+ * answer was sent).
  */
 export interface NetDoneEvent extends EventBase<'net.done'>, NetFields {
   /** Bytes from the command: a request's body (as sent), or everything it sent through the tunnel. */

@@ -26,6 +26,7 @@ import { PROTOCOL } from '../protocol.js';
 
 export const PREAMBLE_PREFIX = PROTOCOL.relay.preamble;
 export const DIAL_PREAMBLE_PREFIX = PROTOCOL.relay.dialPreamble;
+export const REPORT_PREAMBLE_PREFIX = PROTOCOL.relay.reportPreamble;
 /** 32 random bytes, base64url: always 43 characters. */
 export const SECRET_LENGTH = 43;
 export const PREAMBLE_LENGTH = PREAMBLE_PREFIX.length + SECRET_LENGTH + 1;
@@ -48,7 +49,8 @@ export type PreambleKind = 'plain' | 'dial' | false;
 
 /** A connection that authenticated: its preamble's kind and the owner its secret was issued to. */
 export interface Authenticated {
-  readonly kind: 'plain' | 'dial';
+  /** `report`: the relay's reports of the plain-HTTP responses it passed on (http-proxy.ts readReports). */
+  readonly kind: 'plain' | 'dial' | 'report';
   readonly owner: string;
 }
 
@@ -59,12 +61,12 @@ export interface Authenticated {
  * not say which secret, or how much of one, matched.
  */
 export class SessionSecrets {
-  private readonly live = new Map<string, { plain: Buffer; dial: Buffer; owner: string }>();
+  private readonly live = new Map<string, { plain: Buffer; dial: Buffer; report: Buffer; owner: string }>();
 
   /** A new secret for `owner`. */
   issue(owner: string): string {
     const secret = newSecret();
-    this.live.set(secret, { plain: preamble(secret), dial: Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`), owner });
+    this.live.set(secret, entry(secret, owner));
     return secret;
   }
 
@@ -81,7 +83,7 @@ export class SessionSecrets {
   /** One secret for one owner (tests, a single run). */
   static of(secret: string, owner = ''): SessionSecrets {
     const s = new SessionSecrets();
-    s.live.set(secret, { plain: preamble(secret), dial: Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`), owner });
+    s.live.set(secret, entry(secret, owner));
     return s;
   }
 
@@ -91,10 +93,15 @@ export class SessionSecrets {
     for (const e of this.live.values()) {
       const plain = timingSafeEqual(got, e.plain);
       const dial = timingSafeEqual(got, e.dial);
-      if (plain || dial) found = { kind: plain ? 'plain' : 'dial', owner: e.owner };
+      const report = timingSafeEqual(got, e.report);
+      if (plain || dial || report) found = { kind: plain ? 'plain' : dial ? 'dial' : 'report', owner: e.owner };
     }
     return found;
   }
+}
+
+function entry(secret: string, owner: string): { plain: Buffer; dial: Buffer; report: Buffer; owner: string } {
+  return { plain: preamble(secret), dial: Buffer.from(`${DIAL_PREAMBLE_PREFIX}${secret}\n`), report: Buffer.from(`${REPORT_PREAMBLE_PREFIX}${secret}\n`), owner };
 }
 
 /**

@@ -68,6 +68,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   const inFlight = new WeakMap<Socket, number>();
   const decisions = new WeakMap<Socket, Map<string, { d: Decision; version: number }>>();
   const heldBodies = { used: 0 };
+  /** Plain-HTTP requests the relay sends itself, by id, until it reports their responses (readReports). */
+  const relayed = new Map<number, RelayedRequest>();
+  let nextRelayed = 1;
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -171,7 +174,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
       return void res.end();
     }
-    if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw, d.through);
+    if (relayForwards) return forwardByRelay(req, res, url, d.dial, raw, d.through, { owner, host, port, target: spelled(req.url ?? '') });
     let agent = agents.get(socket);
     if (!agent) {
       // Upstream connections live as long as the client's connection: reused
@@ -274,8 +277,12 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
    * form, hop-by-hop headers dropped, exactly one Content-Length) and the
    * body's length, and copies that many bytes after it (see cordon-relay.c).
    */
-  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, raw: readonly string[], through?: Through): void {
+  function forwardByRelay(req: IncomingMessage, res: ServerResponse, url: URL, dial: { address: string; port: number }, raw: readonly string[], through: Through | undefined, about: Omit<RelayedRequest, 'method' | 'address' | 'up'>): void {
     const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
+    // Its id, for the relay's report of its response (readReports): a net.done event then.
+    const id = nextRelayed++;
+    relayed.set(id, { ...about, method: req.method ?? '', address: dial.address, up: length });
+    if (relayed.size > RELAYED_MAX) relayed.delete(relayed.keys().next().value!);
     // Through the upstream proxy (dial is the proxy): absolute form, with the proxy's credentials.
     const lines = [`${req.method} ${through ? `http://${through.authority}` : ''}${url.pathname}${url.search} HTTP/1.1`];
     if (through?.authorization) lines.push(`Proxy-Authorization: ${through.authorization}`);
@@ -288,8 +295,37 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (req.headers['content-length'] !== undefined) lines.push(`Content-Length: ${length}`);
     // Header bytes go out exactly as they came in (Node reads them as latin1).
     const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-    res.writeHead(200, { [H.forward]: `${dial.address} ${dial.port} ${length}`, 'Content-Length': head.length });
+    res.writeHead(200, { [H.forward]: `${dial.address} ${dial.port} ${length} ${id}`, 'Content-Length': head.length });
     res.end(head);
+  }
+
+  /**
+   * The relay's reports of the plain-HTTP responses it passed on, on a
+   * connection of its own (preamble CORDON/R, this owner's secret): `<id>
+   * <status> <body bytes>` a line. Each names a request forwardByRelay
+   * handed it, of the same owner, once; anything else ends the connection.
+   */
+  function readReports(s: Socket, owner: string): void {
+    s.setTimeout(0);
+    let text = '';
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      let nl: number;
+      while ((nl = text.indexOf('\r\n')) >= 0) {
+        const m = /^(\d{1,15}) (\d{3}) (\d{1,20})$/.exec(text.slice(0, nl));
+        text = text.slice(nl + 2);
+        if (!m) return void s.destroy();
+        // Unknown: forgotten past RELAYED_MAX, or reported already.
+        const r = relayed.get(Number(m[1]));
+        if (!r) continue;
+        if (r.owner !== owner) return void s.destroy();
+        relayed.delete(Number(m[1]));
+        ended(owner, 'http', r.host, r.port, r.address, r.up, Number(m[3]), { method: r.method, target: r.target, status: Number(m[2]) });
+      }
+      if (text.length > 128) s.destroy();
+    });
+    s.on('end', () => s.end());
+    s.resume();
   }
 
   // Plain HTTP inside a tunnel (CONNECT or SOCKS5): each request is judged
@@ -631,11 +667,17 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   function ended(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, address: string, up: number, down: number, request?: { method: string; target: string; status?: number }): void {
     o.onEvent?.({ ...(owner !== undefined ? { owner } : {}), via, host, port, allowed: true, dialed: address, done: { up, down, ...(request ? { request } : {}) } });
   }
-  return Object.assign(server, { serveTunnelHttp });
+  return Object.assign(server, { serveTunnelHttp, readReports });
 }
 
+/** A plain-HTTP request the relay sends itself, kept until it reports the response. */
+interface RelayedRequest { readonly owner: string | undefined; readonly host: string; readonly port: number; readonly method: string; readonly target: string; readonly address: string; readonly up: number }
+
+/** Relayed requests kept at once for their reports (the oldest is forgotten past it: its response is not reported). */
+const RELAYED_MAX = 4096;
+
 /** The HTTP proxy, and how a tunnel of another proxy (SOCKS5) hands it plain HTTP to serve. */
-export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void };
+export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void; readReports(socket: Socket, owner: string): void };
 
 /** An allowed tunnel closed for its first bytes (first-bytes.ts), as a refusal: `address` is the one it was dialed at. */
 export function tunnelRefused(v: { reason: string; message: string }, address: string): Decision {

@@ -44,6 +44,8 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
         o.onEvent?.({ via: inner === http ? 'http' : 'socks5', host: '', port: 0, allowed: false, reason: 'no-session-secret' });
         return void s.destroy();
       }
+      // The relay's reports of what it passed on: read by the HTTP proxy that answered its requests.
+      if (ok.kind === 'report') return void (inner === http ? http.readReports(s, ok.owner) : s.destroy());
       if (ok.kind === 'dial') relayDials.add(s);
       owners.set(s, ok.owner);
       inner.emit('connection', s);

@@ -70,7 +70,7 @@ for (const r of runners()) {
       const fs = all.filter((e) => e.type === 'fs.refused');
       assert.deepEqual([...new Set(fs.map((e) => e.path))].sort(), [audit, violations]);
       const events = all.filter((e) => e.type !== 'fs.refused');
-      assert.deepEqual(events.map((e) => e.type), ['command.start', 'net.allowed', 'net.refused', 'net.refused', 'command.exit']);
+      assert.deepEqual(events.map((e) => e.type), ['command.start', 'net.allowed', 'net.done', 'net.refused', 'net.refused', 'command.exit']);
       const id = events[0].commandId;
       assert.match(id, /^[A-Za-z0-9_-]{22}$/);
       for (const e of all) {
@@ -82,9 +82,10 @@ for (const r of runners()) {
       assert.deepEqual(events[0].argv.slice(0, 2), ['/bin/sh', '-c']);
       assert.equal(events[0].cwd, w.proj);
       assert.deepEqual(pick(events[1], ['host', 'port', 'proxy', 'via', 'address', 'rule']), { host: '127.0.0.1', port, proxy: 'http', via: 'http', address: '127.0.0.1', rule: `--allow-domain[0]: "127.0.0.1:${port}"` });
-      assert.deepEqual(pick(events[2], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 80, proxy: 'http', via: 'http', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
-      assert.deepEqual(pick(events[3], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 8080, proxy: 'socks5', via: 'socks5', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
-      assert.deepEqual(pick(events[4], ['exitCode', 'signal']), { exitCode: 0, signal: null });
+      assert.deepEqual(pick(events[2], ['host', 'port', 'via', 'method', 'url', 'status', 'bytesUp']), { host: '127.0.0.1', port, via: 'http', method: 'GET', url: '/ok', status: 200, bytesUp: 0 });
+      assert.deepEqual(pick(events[3], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 80, proxy: 'http', via: 'http', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
+      assert.deepEqual(pick(events[4], ['host', 'port', 'proxy', 'via', 'reason', 'fix']), { host: 'refused.test', port: 8080, proxy: 'socks5', via: 'socks5', reason: 'not-allowlisted', fix: 'network.allowedDomains: add "refused.test"' });
+      assert.deepEqual(pick(events[5], ['exitCode', 'signal']), { exitCode: 0, signal: null });
 
       // The summary: a count and one line per refusal, each naming what would allow it.
       assert.match(res.stderr, new RegExp(`cordon: ${2 + fs.length} operations were refused:\n {2}connection to refused\\.test:80 refused: not in network\\.allowedDomains; add "refused\\.test" to allow it\n {2}connection to refused\\.test:8080 refused: `));

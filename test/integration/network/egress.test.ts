@@ -86,7 +86,10 @@ describe('egress through cordon', { skip }, () => {
     const r = await cordon(['--allow-domain', w.host('api').fqdn, '--audit-log', audit], `curl -sS -i http://${evil.fqdn}/x; curl -sS -o /dev/null https://${evil.fqdn}/ 2>&1; curl -sS -o /dev/null http://${w.host('api').fqdn}/ok; echo forged >> audit.jsonl 2>/dev/null || echo audit-read-only`);
     assert.match(r.stdout, /audit-read-only/);
     const events = readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const net = events.filter((e) => e.type.startsWith('net.'));
+    const net = events.filter((e) => e.type === 'net.allowed' || e.type === 'net.refused');
+    // What the allowed request carried, reported by the relay that sent it.
+    const done = events.filter((e) => e.type === 'net.done');
+    assert.deepEqual(done.map((e) => [e.via, e.host, e.method, e.url, typeof e.status, e.bytesUp]), [['http', w.host('api').fqdn, 'GET', '/ok', 'number', 0]]);
     assert.deepEqual(net.map((e) => [e.via, e.host, e.type, e.reason ?? null]), [['http', evil.fqdn, 'net.refused', 'not-allowlisted'], ['connect', evil.fqdn, 'net.refused', 'not-allowlisted'], ['http', w.host('api').fqdn, 'net.allowed', null]]);
     assert.equal(net[0].v, 1);
     assert.equal(net[0].fix, `network.allowedDomains: add "${evil.fqdn}"`);

@@ -85,6 +85,18 @@ describe('net.done: what each tunnel and request carried', { skip }, () => {
         assert.equal(d.length, 3, r.log);
       });
 
+      it('plain HTTP the relay sends itself: each request with its method, target, status and bodies, reported by the relay', T, async () => {
+        const api = w.host('api').fqdn;
+        const r = await run({ network: { allowedDomains: [api] } }, [
+          `curl -sS -o /dev/null http://${api}/bytes/4000 http://${api}/status/404`,
+          `head -c 2500 /dev/zero | curl -sS -o /dev/null --data-binary @- http://${api}/upload`,
+        ].join('\n'));
+        const d = dones(r.events).map((e) => [e.via, e.method, e.url, e.status, e.bytesUp, e.bytesDown]);
+        assert.deepEqual(d.slice(0, 2), [['http', 'GET', '/bytes/4000', 200, 0, 4000], ['http', 'GET', '/status/404', 404, 0, 'status 404\n'.length]], r.log);
+        assert.deepEqual(d[2]!.slice(0, 5), ['http', 'POST', '/upload', 200, 2500]);
+        assert.equal(d.length, 3, r.log);
+      });
+
       it('a SOCKS5 tunnel and plain HTTP the proxy serves (a chunked body): what each carried', T, async () => {
         const api = w.host('api').fqdn;
         const r = await run({ network: { allowedDomains: [api] } }, [
