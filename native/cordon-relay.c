@@ -897,12 +897,10 @@ static void *response_reader(void *arg)
 			break;
 		pthread_mutex_lock(&f->mu);
 		f->pending--;
-		unsigned long long id = 0;
-		if (f->id_count > 0) {
-			id = f->ids[f->id_first];
-			f->id_first = (f->id_first + 1) % PIPELINE_MAX;
-			f->id_count--;
-		}
+		/* Pushed with each pending++ (claim_upstream): there is one for this response. */
+		unsigned long long id = f->ids[f->id_first];
+		f->id_first = (f->id_first + 1) % PIPELINE_MAX;
+		f->id_count--;
 		pthread_cond_broadcast(&f->cv);
 		pthread_mutex_unlock(&f->mu);
 		report_response(f, id, h.status, f->down);
@@ -955,7 +953,7 @@ static void drop_upstream(struct fwd *f)
  * waits for the current one's answers and dials. 0, or an errno for the 502.
  * -1: the client's connection must end.
  */
-static int claim_upstream(struct fwd *f, const char *address, unsigned port)
+static int claim_upstream(struct fwd *f, const char *address, unsigned port, unsigned long long id)
 {
 	for (int tries = 0; tries < 2; tries++) {
 		if (f->up >= 0 && f->up_port == port && strcmp(f->up_address, address) == 0) {
@@ -963,8 +961,12 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port)
 			while (f->pending == PIPELINE_MAX && !f->up_done)
 				pthread_cond_wait(&f->cv, &f->mu);
 			bool open = !f->up_done;
-			if (open)
+			if (open) {
+				/* Its id with it, in the same step: the reader pairs each response with the id in front. */
 				f->pending++;
+				f->ids[(f->id_first + f->id_count) % PIPELINE_MAX] = id;
+				f->id_count++;
+			}
 			pthread_mutex_unlock(&f->mu);
 			if (open)
 				return 0;
@@ -981,6 +983,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port)
 		snprintf(f->up_address, sizeof f->up_address, "%s", address);
 		f->up_port = port;
 		f->pending = 0;
+		f->id_first = f->id_count = 0;
 		f->up_done = false;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
@@ -1155,19 +1158,12 @@ static void forward_http(int client, const char *socket_path, struct rbuf *in, p
 			drop_decide(f); /* the proxy closes after a refusal */
 			break;
 		}
-		int e = claim_upstream(f, a.address, a.port);
+		int e = claim_upstream(f, a.address, a.port, a.id);
 		if (e != 0) {
 			if (e > 0)
 				refuse_502(client, e);
 			break;
 		}
-		/* Its id, in order, for the report of its response (before it is sent: the answer cannot come first). */
-		pthread_mutex_lock(&f->mu);
-		if (f->id_count < PIPELINE_MAX) {
-			f->ids[(f->id_first + f->id_count) % PIPELINE_MAX] = a.id;
-			f->id_count++;
-		}
-		pthread_mutex_unlock(&f->mu);
 		bool sent = write_all(f->up, a.bytes, a.len);
 		rbuf_consume(f->dec, a.used);
 		rbuf_consume(f->in, hl);

@@ -85,7 +85,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   const onEvent = (e: ProxyEvent) => {
     const emit = e.owner === undefined ? undefined : commands.get(e.owner)?.emit;
     if (emit) emit(netEvent(e));
-    else foreign(e);
+    // What an ended command's connection carried, reported late: not a connection without a secret.
+    else if (!e.done) foreign(e);
   };
   try {
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).

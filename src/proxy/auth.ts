@@ -45,7 +45,7 @@ export function preambleMatches(got: Buffer, secret: string): boolean {
 }
 
 /** Which preamble a connection opened with; false when neither matches. */
-export type PreambleKind = 'plain' | 'dial' | false;
+export type PreambleKind = 'plain' | 'dial' | 'report' | false;
 
 /** A connection that authenticated: its preamble's kind and the owner its secret was issued to. */
 export interface Authenticated {

@@ -70,7 +70,29 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   const heldBodies = { used: 0 };
   /** Plain-HTTP requests the relay sends itself, by id, until it reports their responses (readReports). */
   const relayed = new Map<number, RelayedRequest>();
+  const relayedBy = new Map<string | undefined, number>();
   let nextRelayed = 1;
+  /**
+   * Keeps a relayed request for its report: at most RELAYED_PER_OWNER of one
+   * command's (its oldest is forgotten, unreported: one command cannot push
+   * another's out) and RELAYED_MAX in all.
+   */
+  const remember = (id: number, r: RelayedRequest) => {
+    const mine = relayedBy.get(r.owner) ?? 0;
+    if (mine >= RELAYED_PER_OWNER) {
+      for (const [k, v] of relayed) if (v.owner === r.owner) { forget(k); break; }
+    } else if (relayed.size >= RELAYED_MAX) forget(relayed.keys().next().value!);
+    relayed.set(id, r);
+    relayedBy.set(r.owner, (relayedBy.get(r.owner) ?? 0) + 1);
+  };
+  const forget = (id: number) => {
+    const r = relayed.get(id);
+    if (!r) return;
+    relayed.delete(id);
+    const n = (relayedBy.get(r.owner) ?? 1) - 1;
+    if (n > 0) relayedBy.set(r.owner, n);
+    else relayedBy.delete(r.owner);
+  };
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -281,8 +303,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const length = req.headers['content-length'] === undefined ? 0 : Number(req.headers['content-length']);
     // Its id, for the relay's report of its response (readReports): a net.done event then.
     const id = nextRelayed++;
-    relayed.set(id, { ...about, method: req.method ?? '', address: dial.address, up: length });
-    if (relayed.size > RELAYED_MAX) relayed.delete(relayed.keys().next().value!);
+    remember(id, { ...about, target: about.target.slice(0, 2048), method: req.method ?? '', address: dial.address, up: length });
     // Through the upstream proxy (dial is the proxy): absolute form, with the proxy's credentials.
     const lines = [`${req.method} ${through ? `http://${through.authority}` : ''}${url.pathname}${url.search} HTTP/1.1`];
     if (through?.authorization) lines.push(`Proxy-Authorization: ${through.authorization}`);
@@ -319,7 +340,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         const r = relayed.get(Number(m[1]));
         if (!r) continue;
         if (r.owner !== owner) return void s.destroy();
-        relayed.delete(Number(m[1]));
+        forget(Number(m[1]));
         ended(owner, 'http', r.host, r.port, r.address, r.up, Number(m[3]), { method: r.method, target: r.target, status: Number(m[2]) });
       }
       if (text.length > 128) s.destroy();
@@ -673,8 +694,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
 /** A plain-HTTP request the relay sends itself, kept until it reports the response. */
 interface RelayedRequest { readonly owner: string | undefined; readonly host: string; readonly port: number; readonly method: string; readonly target: string; readonly address: string; readonly up: number }
 
-/** Relayed requests kept at once for their reports (the oldest is forgotten past it: its response is not reported). */
-const RELAYED_MAX = 4096;
+/** Relayed requests kept at once for their reports, in all and per command (past it the oldest is forgotten: its response is not reported). */
+const RELAYED_MAX = 16384;
+const RELAYED_PER_OWNER = 4096;
 
 /** The HTTP proxy, and how a tunnel of another proxy (SOCKS5) hands it plain HTTP to serve. */
 export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void; readReports(socket: Socket, owner: string): void };
