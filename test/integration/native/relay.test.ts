@@ -181,14 +181,19 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees the head, and t
   const port = (echo.address() as { port: number }).port;
   const heads: string[] = [];
   const firstBytes: string[] = [];
+  const reports: string[] = [];
   const proxy = createServer({ allowHalfOpen: true }, (c) => {
     let all = '';
     let dialed = false;
+    let going = false;
     c.on('data', (d: Buffer) => {
+      // Once spliced, the relay keeps this connection and says at the end what the tunnel carried.
+      if (going) return void reports.push(d.toString('latin1'));
       // After the dial: the tunnel's first bytes, for the name check; the answer lets the relay splice.
       if (dialed) {
         firstBytes.push(d.toString('latin1'));
-        return void c.end('CORDON-GO\r\n');
+        going = true;
+        return void c.write('CORDON-GO\r\n');
       }
       all += d.toString('latin1');
       if (!all.includes('\r\n\r\n')) return;
@@ -204,10 +209,12 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees the head, and t
     const py = [
       'import socket',
       ...PY_READ_ALL,
-      'def ask(data):',
-      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data); s.shutdown(socket.SHUT_WR)',
-      '    return read_all(s).decode()',
-      'print(repr(ask(b"CONNECT allowed.invalid:443 HTTP/1.1\\r\\n\\r\\nhello")))',
+      'def ask(data, half_close=True):',
+      '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(data)',
+      '    if half_close: s.shutdown(socket.SHUT_WR)',
+      '    out = read_all(s).decode(); s.close(); return out',
+      // Not half-closed before the verdict: the relay keeps its line to the proxy open for the byte counts.
+      'print(repr(ask(b"CONNECT allowed.invalid:443 HTTP/1.1\\r\\n\\r\\nhello", False)))',
       'print(repr(ask(b"CONNECT refuse.invalid:443 HTTP/1.1\\r\\n\\r\\nsecret")))',
     ].join('\n');
     const r = await sandboxed(sock, ['python3', '-c', py], ['--dial-port', '3128']);
@@ -217,6 +224,9 @@ test('--dial-port: a CONNECT is decided by the proxy (which sees the head, and t
     assert.equal(heads.length, 2);
     for (const h of heads) assert.ok(!h.slice(`CORDON/D ${SECRET}\n`.length).match(/hello|secret/), h);
     assert.deepEqual(firstBytes, ['hello']);
+    // What the tunnel carried (5 bytes up, 10 down), with the session secret: no client byte can forge it.
+    for (let i = 0; i < 40 && !reports.join('').endsWith('\r\n'); i++) await new Promise((res) => setTimeout(res, 50));
+    assert.equal(reports.join(''), `CORDON-DONE ${SECRET} 5 10\r\n`);
   } finally {
     proxy.close();
     echo.close();
