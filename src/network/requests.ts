@@ -6,7 +6,7 @@
  */
 import type { RequestFacts, RequestPolicy, RequestVerdict, Resign, Scrubbing } from '../proxy/types.js';
 import { boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
-import { headerValues, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
+import { headerValues, percentDecoded, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
 import { judgeRules, rulesFor, type RequestRule } from './request-rules.js';
 
 /** Undefined when there is nothing to judge (no rules, no credentials). */
@@ -16,7 +16,7 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
     judge(r: RequestFacts): RequestVerdict {
       const names = new Set<string>();
       for (let i = 0; i < r.rawHeaders.length; i += 2) names.add(r.rawHeaders[i]!.toLowerCase());
-      const length = headerValue(r.rawHeaders, 'content-length');
+      const length = headerValues(r.rawHeaders, 'content-length')[0];
       const ruled = rules.length ? judgeRules(rules, { host: r.host, port: r.port, method: r.method, target: r.spelled, forwarded: r.forwarded, headers: [...names], ...(length !== undefined ? { contentLength: Number(length) } : {}) }) : undefined;
       if (ruled && !ruled.ok) return ruled;
       const cred = creds.length ? judgeRequest(creds, { host: r.host, port: r.port, verified: r.verified, rawHeaders: r.rawHeaders, target: r.forwarded }) : undefined;
@@ -47,10 +47,6 @@ function dashed(name: string): string {
   return name.toLowerCase().replace(/_/g, '-');
 }
 
-function headerValue(raw: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
-  return undefined;
-}
 
 /** The most of a body the proxy reads whole to hash it, for a request signed with brokered AWS keys that does not state its payload hash. */
 export const SIGV4_BODY_MAX = 32 * 1024 * 1024;
@@ -147,23 +143,15 @@ export function awsActions(r: Pick<RequestFacts, 'forwarded'>, headers: readonly
   for (const t of headerValues(headers, 'x-amz-target')) found.add(t.trim().split('.').pop()!);
   const q = r.forwarded.indexOf('?');
   const path = q < 0 ? r.forwarded : r.forwarded.slice(0, q);
-  if (/authorization-token/i.test(decodeLoosely(path))) found.add('GetAuthorizationToken');
+  if (/authorization-token/i.test(percentDecoded(path))) found.add('GetAuthorizationToken');
   const params = (text: string) => {
     for (const part of text.split(/[&;]/)) {
       const eq = part.indexOf('=');
-      if (eq > 0 && decodeLoosely(part.slice(0, eq).replace(/\+/g, ' ')).trim().toLowerCase() === 'action') found.add(decodeLoosely(part.slice(eq + 1).replace(/\+/g, ' ')).trim());
+      if (eq > 0 && percentDecoded(part.slice(0, eq).replace(/\+/g, ' ')).trim().toLowerCase() === 'action') found.add(percentDecoded(part.slice(eq + 1).replace(/\+/g, ' ')).trim());
     }
   };
   if (q >= 0) params(r.forwarded.slice(q + 1));
   if (body && body.length > 0) params(body.toString('latin1'));
   // Compared without case: one name, however spelled, is one action.
   return [...new Map([...found].map((a) => [a.toLowerCase(), a])).values()];
-}
-
-function decodeLoosely(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
 }

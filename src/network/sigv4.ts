@@ -159,14 +159,14 @@ function canonicalQuery(query: string, form: Canonical['query']): string {
     if (part === '') continue;
     const eq = part.indexOf('=');
     const [k, v] = eq < 0 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-    pairs.push(form === 'encoded' ? [encode(decode(k)), encode(decode(v))] : [k, v]);
+    pairs.push(form === 'encoded' ? [encode(percentDecoded(k)), encode(percentDecoded(v))] : [k, v]);
   }
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
 /** Percent-decoding as AWS's SDKs do it (a `+` stays a plus); a malformed escape leaves the text as it is. */
-function decode(s: string): string {
+export function percentDecoded(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {
