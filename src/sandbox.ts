@@ -13,13 +13,13 @@
  * callbacks, `child.events()` and `sandbox.events()`, and its refusals are
  * `exec()`'s `violations`. Commands share the handle's proxies; each has
  * its own proxy secret, so a connection is attributed to the command whose
- * relay opened it (network/session.ts).
+ * relay opened it (network-session.ts).
  *
  * Per command, `policy` is an overlay on the handle's policy that may only
  * narrow it unless the caller passes `widen: true` (policy/overlay.ts);
  * setNetwork() changes the handle's network lists for every later
  * connection, of running commands too (each command's rules are recomputed
- * from its sources and handed to the proxies: network/session.ts).
+ * from its sources and handed to the proxies: network-session.ts).
  *
  * Trust boundary: the options are the embedding program's (trusted, but
  * validated like a settings file: a wrong key is a CordonError, never
@@ -47,7 +47,7 @@ import { fnv1a, type PendingScan } from './platform/linux/scan.js';
 import { rememberLaunch, rememberRoots, startAhead, type EarlyWork } from './platform/linux/ahead.js';
 import { heldUntilLaunch } from './platform/linux/host-exit.js';
 import type { NetworkPolicySpec } from './policy/policy.js';
-import type { NetworkRules, NetworkSession } from './network/session.js';
+import type { NetworkRules, NetworkSession } from './network-session.js';
 import { commandEvents, EventQueue, safely, type CommandEvents } from './events/stream.js';
 import type { CordonEvent, Violation } from './events/types.js';
 
@@ -335,7 +335,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
     if (shape !== sessionSpec) {
       throw new CordonError('CORDON_ERR_SETTINGS_INVALID', 'this command\'s settings (or its environment\'s HTTPS_PROXY) ask for other TLS termination, request rules, opaque-tunnel refusal, brokered credentials or upstream proxies than the handle\'s proxies apply (they are set by the first command with a network, from its settings and project files); nothing was run. Run it from a handle of its own (createSandbox with its cwd)');
     }
-    session ??= import('./network/session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}, process.env));
+    session ??= import('./network-session.js').then((m) => m.startNetworkSession(spec, runtimeDir(process.env), relayPath(process.env), debug ? (e) => debug(`closed a connection to the ${e.via} proxy without a live command's secret`) : () => {}, process.env));
     return session;
   }
   /** The CLI's early work goes to the first command only. */

@@ -13,7 +13,7 @@ export const EXIT_DENIED = 1;
 export async function runCheck(c: Compiled, query: { readonly operation: CheckOperation; readonly target: string }, json: boolean): Promise<number> {
   let answer: CheckAnswer;
   if (query.operation === 'connect') {
-    const { resolveAll } = await import('../network/session.js');
+    const { resolveAll } = await import('../network/resolve.js');
     const { hostAddresses } = await import('../network/host-addresses.js');
     answer = await checkConnect(query.target, c.policy.network, { resolve: resolveAll, hostAddresses });
   } else {

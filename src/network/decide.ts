@@ -170,7 +170,7 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
   let answers: readonly string[];
   try {
     // The normalised name as written (no trailing dot): the resolver makes it
-    // absolute itself (session.ts resolveAll: no search domain is tried).
+    // absolute itself (resolve.ts resolveAll: no search domain is tried).
     answers = await deps.resolve(host.name);
     if (!Array.isArray(answers)) throw new TypeError('resolver returned a non-array');
   } catch (e) {

@@ -31,7 +31,7 @@ import { dirname, join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
 import { CLI, makeWorld, testUser } from '../../helpers/cordon.js';
 import { preamble } from '../../../src/proxy/auth.js';
-import { startNetworkSession } from '../../../src/network/session.js';
+import { startNetworkSession } from '../../../src/network-session.js';
 import { networkSpec } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
 

@@ -1,5 +1,5 @@
 /**
- * Allowed names are resolved as absolute names (src/network/session.ts
+ * Allowed names are resolved as absolute names (src/network/resolve.ts
  * resolveAll): with a resolv.conf search domain and `ndots:5` (Kubernetes'
  * default), glibc would look up `NAME.<search domain>` first and cordon would
  * dial it if it existed. Real cordon, real curl, the test world's recording

@@ -19,23 +19,21 @@
  * the new rules; connections already open stay open. Proved by
  * test/integration/library/overlay.test.ts and live-network.test.ts.
  */
-import { lookup } from 'node:dns/promises';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { NetworkPolicySpec } from '../policy/policy.js';
-import type { Bridge } from '../platform/linux/launch.js';
-import { SessionSecrets } from '../proxy/auth.js';
-import { startProxies } from '../proxy/proxies.js';
-import type { Decider, ProxyEvent } from '../proxy/types.js';
-import type { EmitEvent, EventPayload } from '../events/types.js';
-import { decide, decidingRule } from './decide.js';
-import { hostAddresses } from './host-addresses.js';
-import { alive } from '../platform/linux/placeholders.js';
-import { requestPolicy } from './requests.js';
-import { credentialSpellings } from './parent-proxy.js';
+import type { NetworkPolicySpec } from './policy/policy.js';
+import type { Bridge } from './platform/linux/launch.js';
+import { SessionSecrets } from './proxy/auth.js';
+import { startProxies } from './proxy/proxies.js';
+import type { Decider, ProxyEvent } from './proxy/types.js';
+import type { EmitEvent, EventPayload } from './events/types.js';
+import { decide, decidingRule } from './network/decide.js';
+import { hostAddresses } from './network/host-addresses.js';
+import { alive } from './platform/linux/placeholders.js';
+import { requestPolicy } from './network/requests.js';
+import { credentialSpellings } from './network/parent-proxy.js';
+import { resolveAll, warmResolver } from './network/resolve.js';
 
 /** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
 export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
@@ -90,9 +88,9 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   };
   try {
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
-    const tls = spec.tls ? (await import('./tls.js')).startTls(spec.tls, dir, env, stateDir) : undefined;
+    const tls = spec.tls ? (await import('./network/tls.js')).startTls(spec.tls, dir, env, stateDir) : undefined;
     // Brokered credentials: the real values read now, on the host; the command gets only their tokens.
-    const credentials = spec.credentials?.length ? (await import('./credential-sources.js')).liveCredentials(spec.credentials, env) : [];
+    const credentials = spec.credentials?.length ? (await import('./network/credential-sources.js')).liveCredentials(spec.credentials, env) : [];
     const brokered = {
       env: Object.fromEntries(credentials.map((c) => [c.env, c.token])),
       // A source variable of another name would still carry the real value in.
@@ -168,47 +166,4 @@ export function sweepDeadSessions(stateDir: string): void {
     const m = /^net-(\d+)-[0-9a-f]+$/.exec(n);
     if (m && !alive(Number(m[1]))) rmSync(join(stateDir, n), { recursive: true, force: true });
   }
-}
-
-/**
- * The first getaddrinfo() of a process costs ~5 ms (glibc reads its NSS and
- * gai configuration and starts libuv's thread pool), which the sandbox's
- * first connection would otherwise wait for. One lookup of `localhost`
- * (answered from /etc/hosts, RFC 6761) runs now, on the thread pool, while
- * bubblewrap builds the sandbox. Its answer is not used for any decision.
- */
-function warmResolver(): void {
-  lookup('localhost', { all: true }).catch(() => { /* only a warm-up */ });
-}
-
-/**
- * A name's addresses, both families, as an absolute name: /etc/hosts first
- * (as glibc's files source reads it), else the system resolver with a
- * trailing dot, so that no resolv.conf search domain is tried (with
- * `ndots:5`, Kubernetes' default, `NAME.<search domain>` would be looked up
- * first and dialed if it exists). glibc's files source does not match a name
- * with a trailing dot, hence the file is read here.
- */
-export async function resolveAll(name: string): Promise<string[]> {
-  let hosts = '';
-  try {
-    hosts = await readFile('/etc/hosts', 'utf8');
-  } catch { /* no hosts file: DNS alone */ }
-  const listed = hostsFileAddresses(hosts, name);
-  if (listed.length > 0) return listed;
-  const answers = await lookup(name.endsWith('.') ? name : `${name}.`, { all: true, verbatim: true });
-  return answers.map((a) => a.address);
-}
-
-/** Pure: the addresses a hosts file gives `name` (case aside), in file order, every line that names it. */
-export function hostsFileAddresses(text: string, name: string): string[] {
-  const want = name.toLowerCase().replace(/\.$/, '');
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    // Fields split on blanks and tabs only, as glibc does; a scoped address (fe80::1%eth0) is one glibc skips.
-    const [address, ...names] = line.replace(/#.*/, '').replace(/^[ \t]+|[ \t\r]+$/g, '').split(/[ \t]+/);
-    if (!address || address.includes('%') || isIP(address) === 0) continue;
-    if (names.some((n) => n.toLowerCase() === want) && !out.includes(address)) out.push(address);
-  }
-  return out;
 }
