@@ -1892,7 +1892,7 @@ static void push_gitdir(size_t owner, const char *sub)
 /* ---- .git/modules and .git/worktrees (and a bare or submodule git dir's) ---- */
 
 struct nsstate {
-	bool head, config, over;
+	bool head, config, objects, refs, commondir, over;
 };
 
 static bool ent_push(unsigned fl, const char *name);
@@ -1902,22 +1902,32 @@ static void visit_ns(int dfd, const struct linux_dirent64 *d, unsigned type, voi
 	struct nsstate *g = ctx;
 	(void)dfd;
 	if (strcmp(d->d_name, "HEAD") == 0)
-		g->head = true;
+		g->head |= type != DT_DIR;
 	else if (strcmp(d->d_name, "config") == 0)
 		g->config = true;
+	else if (strcmp(d->d_name, "objects") == 0)
+		g->objects = true;
+	else if (strcmp(d->d_name, "refs") == 0)
+		g->refs = true;
+	else if (strcmp(d->d_name, "commondir") == 0)
+		g->commondir |= type != DT_DIR;
 	if (type == DT_DIR && (!fits(strlen(d->d_name)) || !ent_push(E_DIR, d->d_name)))
 		g->over = true;
 }
 
 /* A directory under modules/ (container: modules/ itself), open as fd: a
- * submodule git dir (HEAD and config), or a path component of module names. */
+ * submodule git dir, or a path component of module names. A git dir is what
+ * git takes for one (HEAD, and objects/ and refs/ here or where `commondir`
+ * points: a `commondir` alone sends git's config and hooks elsewhere) or what
+ * `git submodule` makes (HEAD and config); a HEAD that is a directory is a
+ * module's name. */
 static void list_modules(int fd, bool container)
 {
 	struct nsstate g = { 0 };
 	size_t mark = S.ents_len;
 	S.n_dirs++;
 	read_dir(fd, visit_ns, &g);
-	if (!container && g.head && g.config) {
+	if (!container && g.head && (g.config || g.commondir || (g.objects && g.refs))) {
 		emit('S', S.path, S.path_len);
 		emit_git(fd, "");
 		S.ents_len = mark; /* a git dir's insides are git's: only its modules/ and worktrees/ matter */

@@ -180,6 +180,61 @@ test('a new commondir in a protected repository: git on the host runs nothing fr
   assert.ok(!existsSync(mark), 'git on the host ran the plant');
 });
 
+/**
+ * A submodule git dir planted under .git/modules before `git submodule update
+ * --init` (the step after a plain clone): only HEAD and a commondir, which
+ * sends git to a config of the command's choosing elsewhere in .git.
+ */
+const SUBMODULE_PLANT = [
+  'mkdir -p .git/x/objects .git/x/refs/heads',
+  'printf "[core]\\n\\tfsmonitor = \\"touch $MARK; false\\"\\n" > .git/x/config',
+  'mkdir -p .git/modules/sub',
+  'echo "ref: refs/heads/main" > .git/modules/sub/HEAD',
+  'echo ../../x > .git/modules/sub/commondir',
+].join(' && ');
+
+/** A superproject cloned with its submodule not yet initialized, in dir (owned by owner). */
+function cloneWithSubmodule(base: string, owner?: { uid: number; gid: number }): string {
+  const src = join(base, 'subsrc');
+  const sup = join(base, 'super');
+  mkdirSync(src, { recursive: true });
+  git(src, 'init', '-q');
+  git(src, 'commit', '-q', '--allow-empty', '-m', 's');
+  mkdirSync(sup);
+  git(sup, 'init', '-q');
+  git(sup, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', src, 'sub');
+  git(sup, 'commit', '-q', '-m', 'with sub');
+  git(base, 'clone', '-q', sup, 'clone');
+  const clone = join(base, 'clone');
+  if (owner) spawnSync('chown', ['-R', `${owner.uid}:${owner.gid}`, base]);
+  return clone;
+}
+
+function submoduleUpdate(dir: string): void {
+  spawnSync('git', ['-c', 'protocol.file.allow=always', 'submodule', 'update', '--init', '-q'], { cwd: dir, encoding: 'utf8' });
+}
+
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`a submodule git dir the command plants with only HEAD and commondir: git submodule update on the host runs nothing from it (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const owner = u ? { uid: u.uid, gid: u.gid } : undefined;
+    const w = makeWorld(owner ? { owner } : {});
+    const mark = join(w.outside, 'MARK');
+    const control = cloneWithSubmodule(join(w.outside, 'control'));
+    plantOnHost(w, control, SUBMODULE_PLANT, mark);
+    submoduleUpdate(control);
+    assert.ok(existsSync(mark), 'control: without cordon, git submodule update runs the planted config');
+    rmSync(mark);
+
+    const clone = cloneWithSubmodule(join(w.proj, 'p'), owner);
+    const r = cordon(w, ['--', '/bin/sh', '-c', SUBMODULE_PLANT], { cwd: clone, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`created a git repository in ${join(clone, '.git', 'modules', 'sub')}; .*commondir -> commondir\\.cordon-untrusted`));
+    submoduleUpdate(clone);
+    assert.ok(!existsSync(mark), 'git on the host ran the planted config');
+  });
+}
+
 test('a repository that existed before the run is left alone', () => {
   const w = makeWorld();
   const r = cordon(w, ['--', '/bin/sh', '-c', 'git status --short >/dev/null && echo ok']);

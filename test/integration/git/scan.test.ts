@@ -106,3 +106,21 @@ for (const who of ['root', 'an unprivileged user'] as const) {
     assert.match(glob.stderr, new RegExp(`\\./\\*\\.pem \\(--deny-read\\) matches a name in ${w.proj} that is not valid UTF-8.*nothing was run`));
   });
 }
+
+test('under .git/modules, a submodule git dir is what git takes for one: HEAD with config, with commondir, or with objects/ and refs/; a HEAD directory is a module name', () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-scan-')));
+  const modules = join(d, '.git', 'modules');
+  const make = (dir: string, files: readonly string[], dirs: readonly string[]) => {
+    mkdirSync(join(modules, dir), { recursive: true });
+    for (const f of files) writeFileSync(join(modules, dir, f), 'x');
+    for (const s of dirs) mkdirSync(join(modules, dir, s), { recursive: true });
+  };
+  make('configured', ['HEAD', 'config'], []);
+  make('redirected', ['HEAD', 'commondir'], []);
+  make('bare', ['HEAD'], ['objects', 'refs']);
+  make('name/inner', ['HEAD', 'commondir'], []);
+  make('head-only', ['HEAD'], ['objects']);
+  make('dir-head', [], ['HEAD/objects', 'HEAD/refs', 'objects', 'refs']);
+  const r = scanTrees(helper, [d], []);
+  assert.deepEqual([...r.submoduleGitDirs].sort(), ['bare', 'configured', 'name/inner', 'redirected'].map((m) => join(modules, m)));
+});
