@@ -20,7 +20,8 @@
  * then --root-id DEV:INO (ROOT must still be that directory, reached with no
  * symlink on its path; else every op fails and nothing is touched).
  * Ops (REL: relative to ROOT, no leading "/"; ".." is refused by the kernel):
- *   --move REL         rename REL to REL.cordon-untrusted, or -2 ... -99 (the first free)
+ *   --move REL         rename REL to REL.cordon-untrusted, or -2 ... -99 (the first free),
+ *                      or -<16 random hex digits> when all are taken
  *   --move-read REL    --move, and print what moved if it is a regular file of at
  *                      most 1 MiB (read from the descriptor whose identity was
  *                      checked after the rename)
@@ -103,6 +104,20 @@ static int sa_rename_aside(int dir, const char *name, char *to, size_t cap)
 {
 	for (int n = 1; n < 100; n++) {
 		int len = n == 1 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX, name) : snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%d", name, n);
+		if (len < 0 || (size_t)len >= cap)
+			return ENAMETOOLONG;
+		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return errno;
+	}
+	/* All 99 taken (the command can make them in advance): a name it cannot
+	 * guess, 64 random bits, so that no move can be blocked. */
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t r;
+		if (syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r)
+			return errno ? errno : EIO;
+		int len = snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%016llx", name, (unsigned long long)r);
 		if (len < 0 || (size_t)len >= cap)
 			return ENAMETOOLONG;
 		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)

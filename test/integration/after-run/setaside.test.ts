@@ -50,6 +50,21 @@ test('a new repository: config, hooks and redirects are moved aside, content kep
   assert.equal(readFileSync(join(git, 'hooks.cordon-untrusted', 'pre-commit'), 'utf8'), '#!/bin/sh\nevil\n');
 });
 
+test('every numbered name taken in advance (-2 ... -99) does not block a move: it gets a random name', () => {
+  const r = root();
+  const git = join(r, '.git');
+  mkdirSync(git);
+  writeFileSync(join(git, 'HEAD'), 'ref: refs/heads/main\n');
+  writeFileSync(join(git, 'config'), '[core]\n\tfsmonitor = evil\n');
+  mkdirSync(join(git, 'config.cordon-untrusted'));
+  for (let n = 2; n < 100; n++) mkdirSync(join(git, `config.cordon-untrusted-${n}`));
+  const warnings = setAsideIn([{ path: git, kind: 'repository', repo: r }], r);
+  const m = /config -> config\.cordon-untrusted-([0-9a-f]{16}) \(core\.fsmonitor not kept\)/.exec(warnings[0] ?? '');
+  assert.ok(m, warnings.join('\n'));
+  assert.equal(readFileSync(join(git, `config.cordon-untrusted-${m[1]}`), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'moved, not lost');
+  assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'nothing that runs code is left in place');
+});
+
 test('a repository made by git init or git clone keeps its config whole, and nothing is said', () => {
   const r = root();
   const src = join(r, 'src');
