@@ -603,7 +603,9 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       rawRefuse(s, status, v.reason, v.message);
     };
     const parsed = new URL(req.url, 'http://x');
-    const judged = o.requests?.judge({ host: t.host, port: t.port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: req.url, forwarded: parsed.pathname + parsed.search });
+    // What is judged is what is sent: never the target as spelled (a `#` or a dot segment would send upstream what no rule saw).
+    const forwarded = parsed.pathname + parsed.search;
+    const judged = o.requests?.judge({ host: t.host, port: t.port, verified: secure, method: req.method ?? '', rawHeaders: req.rawHeaders, spelled: req.url, forwarded });
     if (judged && !judged.ok) return refusedUpgrade(judged.status, judged);
     // A host a credential is bound to: its answer and its messages are scrubbed, which needs tokens as long as their
     // values (frames keep their lengths) and no compression of the messages (the extension offer is taken out).
@@ -630,7 +632,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     // Through the upstream proxy: plain, in absolute form with its credentials; terminated, in a CONNECT tunnel of its own.
     const through = d.through;
     if (through?.authorization && !secure) headers.push('Proxy-Authorization', through.authorization);
-    const options = { ...(through?.socketPath && !secure ? { socketPath: through.socketPath } : { host: d.dial.address, port: d.dial.port }), method: req.method, path: through && !secure ? `http://${through.authority}${req.url}` : req.url, headers, setHost: false, agent: false as const, timeout: handshakeMs };
+    const options = { ...(through?.socketPath && !secure ? { socketPath: through.socketPath } : { host: d.dial.address, port: d.dial.port }), method: req.method, path: through && !secure ? `http://${through.authority}${forwarded}` : forwarded, headers, setHost: false, agent: false as const, timeout: handshakeMs };
     const up = secure
       ? httpsRequest({ ...options, ...upstreamTls(t.host), ...(through ? { createConnection: connectThrough(d.dial, through, handshakeMs, upstreamTls(t.host)) } : {}) } as HttpsRequestOptions)
       : httpRequest(options);
