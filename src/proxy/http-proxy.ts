@@ -260,7 +260,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       carried.forwarded = true;
       up.on('response', (ur) => {
         ur.on('data', (c: Buffer) => { carried.down += c.length; });
-        if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', () => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} is encoded as ${String(ur.headers['content-encoding'])}, which cordon cannot open to take a credential out of it`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: dial.address }));
+        if (scrub) return scrubbedResponse(ur, res, scrub, req.method ?? 'GET', (why) => emit(owner, via, host, port, { allow: false, reason: 'unscrubbable-response', message: `cordon: the response of ${host}:${port} ${why}`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null, address: dial.address }));
         const out: string[] = [];
         for (let i = 0; i < ur.rawHeaders.length; i += 2) {
           if (!HOP_BY_HOP.has(ur.rawHeaders[i]!.toLowerCase())) out.push(ur.rawHeaders[i]!, ur.rawHeaders[i + 1]!);
@@ -732,19 +732,29 @@ const SCRUBBABLE = 'gzip, deflate, br';
 
 /**
  * A response from a host a credential is bound to: the real value replaced
- * by the token in every header and in the body, decoded first (gzip,
- * deflate, br: then sent unencoded, chunked). A body in an encoding cordon
- * cannot open is not sent (502 unscrubbable-response).
+ * by the token in every header, the status line and the body, decoded first
+ * (gzip, deflate, br: then sent unencoded, chunked). A body in an encoding
+ * cordon cannot open, or with a transfer coding other than chunked (which
+ * Node's parser takes off alone: `gzip, chunked` would pass still
+ * compressed), is not sent (502 unscrubbable-response).
  */
-function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrubbing, method: string, onUnscrubbable: () => void): void {
+function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrubbing, method: string, onUnscrubbable: (why: string) => void): void {
   const pairs = scrub.pairs;
   const encoding = String(ur.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  const transfer = ur.headers['transfer-encoding'];
   const decoder: Transform | undefined | null = encoding === 'identity' || encoding === '' ? undefined : encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : null;
   const bodiless = method === 'HEAD' || ur.statusCode === 204 || ur.statusCode === 304 || (ur.statusCode ?? 0) < 200;
-  if (decoder === null && !bodiless) {
+  // The server's own words, quoted in a message and an event: scrubbed too, and short.
+  const quoted = (v: string) => JSON.stringify(scrubText(v, pairs).slice(0, 40));
+  const unopened = bodiless ? undefined
+    : decoder === null ? `is encoded as ${quoted(String(ur.headers['content-encoding']))}`
+      : transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked' ? `has the transfer coding ${quoted(transfer)}`
+        : undefined;
+  if (unopened) {
     ur.destroy();
-    onUnscrubbable();
-    return refuse(res, 502, 'unscrubbable-response', `cordon: the response is encoded as ${encoding}, which cordon cannot open to take a credential out of it`);
+    const why = `${unopened}, which cordon cannot open to take a credential out of it`;
+    onUnscrubbable(why);
+    return refuse(res, 502, 'unscrubbable-response', `cordon: the response ${why}`);
   }
   // Same length: a token is as long as its real value unless that was short (broker.ts makeToken).
   const sameLength = scrub.sameLength;
@@ -754,7 +764,7 @@ function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrub
     if (HOP_BY_HOP.has(lower) || (!bodiless && decoder && lower === 'content-encoding') || (!bodiless && (decoder || !sameLength) && lower === 'content-length')) continue;
     out.push(ur.rawHeaders[i]!, scrubText(ur.rawHeaders[i + 1]!, pairs));
   }
-  res.writeHead(ur.statusCode ?? 502, ur.statusMessage, out);
+  res.writeHead(ur.statusCode ?? 502, scrubText(ur.statusMessage ?? '', pairs), out);
   if (bodiless) return void ur.pipe(res);
   const scrubber = scrubStream(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
   const done = (e: Error | null | undefined) => { if (e) res.destroy(); };

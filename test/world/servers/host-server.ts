@@ -180,13 +180,24 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
         };
         pump();
       } else if (pathname === '/reflect') {
-        // The request (headers and body) back, in the encoding the query asks for: identity, chunked, gzip, deflate, br, zstd.
+        // The request (headers and body) back, in the encoding the query asks for: identity, chunked, gzip, deflate, br, zstd;
+        // te-gzip: gzip as a transfer coding (`gzip, chunked`); reason: the Authorization value in the status line;
+        // named: in a Content-Encoding of its own name.
         const encoding = new URLSearchParams(query).get('encoding') ?? 'identity';
         const text = Buffer.from(JSON.stringify({ headers: req.headers, body: Buffer.concat(bodyParts).toString('utf8') }) + '\n');
         const r = res as ServerResponse;
-        const coded = encoding === 'gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : encoding === 'br' ? brotliCompressSync(text) : encoding === 'zstd' ? Buffer.from('not really zstd') : text;
+        const coded = encoding === 'gzip' || encoding === 'te-gzip' ? gzipSync(text) : encoding === 'deflate' ? deflateSync(text) : encoding === 'br' ? brotliCompressSync(text) : encoding === 'zstd' ? Buffer.from('not really zstd') : text;
         sent += coded.length;
-        if (encoding === 'chunked') {
+        if (encoding === 'te-gzip') {
+          r.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'gzip, chunked' });
+          r.end(coded);
+        } else if (encoding === 'reason') {
+          r.writeHead(401, `bad ${String(req.headers.authorization)}`, { 'content-length': '0' });
+          r.end();
+        } else if (encoding === 'named') {
+          r.writeHead(200, { 'content-length': String(coded.length), 'content-encoding': `x-${String(req.headers.authorization).replace(/ /g, '_')}` });
+          r.end(coded);
+        } else if (encoding === 'chunked') {
           r.writeHead(200, { 'content-type': 'application/json' });
           // Split inside the echoed values, so a string to find is cut across chunks.
           for (let i = 0; i < coded.length; i += 7) r.write(coded.subarray(i, i + 7));
