@@ -275,6 +275,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   }
   // A brokered credential's file holds the real value: never readable inside (not weak: no allow reopens it).
   for (const s of input.settings) for (const b of s.broker ?? []) if ('file' in b.from) raws.push({ raw: b.from.file, literal: true, access: 'deny-read', source: `${s.file}: ${b.keyPath}.from.file (a brokered credential)` });
+  // So is a configured CA's private key: with it, a command could mint certificates the host itself may trust.
+  for (const s of input.settings) if (s.network.tls?.ca) raws.push({ raw: s.network.tls.ca.key, literal: true, access: 'deny-read', source: `${s.file}: network.tlsTerminate.caKeyPath (the CA's private key)` });
   const cliMap = [['denyRead', 'deny-read', '--deny-read'], ['allowRead', 'allow-read', '--allow-read'], ['allowWrite', 'read-write', '--allow-write'], ['denyWrite', 'read-only', '--read-only'], ['allowWriteNoDelete', 'read-write-no-delete', '--no-delete']] as const;
   for (const [key, access, flag] of cliMap) for (const p of input.cli[key]) raws.push({ raw: p, literal: false, access, source: flag });
 

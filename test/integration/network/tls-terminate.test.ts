@@ -256,8 +256,9 @@ describe('TLS termination', { skip }, () => {
 
       it('a CA of the user\'s own (caCertPath/caKeyPath) signs the leaves; a key that is not the certificate\'s is refused before anything runs', T, async () => {
         const api = w.host('api');
-        const mine = await cordon(net({ caCertPath: userCa.cert, caKeyPath: userCa.key }), `curl -sS -v https://${api.fqdn}/mine -o /dev/null -w '%{http_code}\\n' 2>&1 | grep -E '^(2|\\*  issuer:)'`);
-        assert.match(mine.stdout, /issuer: CN=cordon test user CA\n200\n$/, mine.stdout + mine.stderr);
+        // Its key stays on the host: the command cannot read it (with it, it could mint certificates the host may trust).
+        const mine = await cordon(net({ caCertPath: userCa.cert, caKeyPath: userCa.key }), `curl -sS -v https://${api.fqdn}/mine -o /dev/null -w '%{http_code}\\n' 2>&1 | grep -E '^(2|\\*  issuer:)'; cat ${userCa.key} 2>/dev/null | grep -c PRIVATE; head -c 5 ${userCa.cert}; echo`);
+        assert.match(mine.stdout, /issuer: CN=cordon test user CA\n200\n0\n-----\n$/, mine.stdout + mine.stderr);
         const wrong = await cordon(net({ caCertPath: userCa.cert, caKeyPath: otherKey }), 'echo ran');
         assert.notEqual(wrong.status, 0);
         assert.doesNotMatch(wrong.stdout, /ran/);
