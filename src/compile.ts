@@ -127,8 +127,11 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
   }
   if (!input.ignoreProjectSettings) {
     for (const f of findProjectSettings(input.cwd)) {
-      const parsed = parseProjectFile(f);
+      const read = parseProjectFile(f);
       const trusted = isTrusted(stateDir, f.path, f.sha256);
+      // An untrusted file's request rules are a gate of their own (network/request-rules.ts): they only narrow.
+      const parsed = trusted || read.settings.network.requestRules.length === 0 ? read
+        : { ...read, settings: { ...read.settings, network: { ...read.settings.network, requestRules: read.settings.network.requestRules.map((r) => ({ ...r, gate: f.path })) } } };
       out.push(parsed.settings);
       sources.push({ file: f.path, origin: 'project', trusted, sha256: f.sha256 });
       if (!trusted) untrusted.push(parsed);

@@ -25,6 +25,13 @@ export interface RequestRule {
   readonly keyPath: string;
   /** The settings file it was written in. */
   readonly file: string;
+  /**
+   * Absent: one of the rules of the sources the user trusts, which are
+   * alternatives (a request passes by any one). An untrusted project file's
+   * rules are a gate of their own (its path): a request must pass them too,
+   * so they can only narrow.
+   */
+  readonly gate?: string;
 }
 
 export interface RequestShape {
@@ -78,14 +85,26 @@ export function judgeRules(rules: readonly RequestRule[], r: RequestShape): Rule
   const why = ambiguousTarget(r.target, r.forwarded);
   if (why) return { ok: false, status: 400, reason: 'ambiguous-target', message: `cordon: ${r.method} ${shown} to ${where} refused: ${why}, and network.requestRules judge this host's paths; spell the path plainly`, rule: `${mine[0]!.file}: ${mine[0]!.keyPath}`, fix: null };
   const path = r.target.split('?', 1)[0]!;
-  // Refused by all: the refusal of the rule the request came closest to (its method allowed, then its path, …).
-  let closest: Extract<RuleVerdict, { ok: false }> | undefined;
-  for (const rule of mine) {
-    const v = judgeOne(rule, r, path, where, shown);
-    if (v.ok) return v;
-    if (!closest || STAGE[v.reason] > STAGE[closest.reason]) closest = v;
+  // Each gate that names the host is passed by one of its rules, or the request is refused; what the passing rules
+  // strip adds up, the smallest body limit holds.
+  const gates = new Map<string | undefined, RequestRule[]>();
+  for (const rule of mine) gates.set(rule.gate, [...(gates.get(rule.gate) ?? []), rule]);
+  const strip = new Set<string>();
+  let max: number | undefined;
+  for (const rules of gates.values()) {
+    // Refused by all: the refusal of the rule the request came closest to (its method allowed, then its path, ...).
+    let passed: Extract<RuleVerdict, { ok: true }> | undefined;
+    let closest: Extract<RuleVerdict, { ok: false }> | undefined;
+    for (const rule of rules) {
+      const v = judgeOne(rule, r, path, where, shown);
+      if (v.ok) { passed = v; break; }
+      if (!closest || STAGE[v.reason] > STAGE[closest.reason]) closest = v;
+    }
+    if (!passed) return closest!;
+    for (const h of passed.strip) strip.add(h);
+    if (passed.maxBodyBytes !== undefined) max = Math.min(max ?? Infinity, passed.maxBodyBytes);
   }
-  return closest!;
+  return { ok: true, strip: [...strip], ...(max !== undefined ? { maxBodyBytes: max } : {}), limited: true };
 }
 
 function judgeOne(rule: RequestRule, r: RequestShape, path: string, where: string, shown: string): RuleVerdict {

@@ -237,7 +237,7 @@ export const PROJECT_KEYS: Readonly<Record<string, ProjectKey>> = {
   'network.allowPlaintextHeaderSet': only(false, 'true lets srt set headers in cleartext'),
   'network.stripResponseHeaders': only([], 'cordon refuses it in any file'),
   'network.refuseOpaqueTunnels': narrows('it refuses tunnels'),
-  'network.requestRules': narrows('it limits the requests to hosts that are allowed'),
+  'network.requestRules': narrows('its rules are a gate of their own: a request passes them as well as every other source\'s'),
   'network.requireHostMatch': narrows("cordon's proxy always checks the Host header; false is srt's default"),
   'network.ambiguousRequestTarget': only('refuse', 'another value lets srt forward a request target its filter did not judge'),
   'environment.pass': relative('only variables another source already passes: it hands the command secrets'),

@@ -6,7 +6,7 @@
  */
 import { after, before } from 'node:test';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CLI, testUser } from './cordon.js';
 import { createWorld, type RunResult, type World } from '../world/world.js';
 
@@ -67,9 +67,16 @@ export function netRunner(w: () => World, root: () => string, runner: (typeof RU
     const settingsFile = join(dir, 'settings.json');
     writeFileSync(settingsFile, JSON.stringify(settings));
     const audit = join(dir, 'audit.jsonl');
-    for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(proj, name), text);
+    const made: string[] = [];
+    for (const [name, text] of Object.entries(opts.files ?? {})) {
+      const at = join(proj, name);
+      mkdirSync(dirname(at), { recursive: true });
+      for (let d = dirname(at); d.startsWith(`${proj}/`); d = dirname(d)) made.push(d);
+      writeFileSync(at, text);
+      made.push(at);
+    }
     const as = runner.as;
-    if (as) for (const p of [dir, proj, home, settingsFile, ...Object.keys(opts.files ?? {}).map((f) => join(proj, f))]) chownSync(p, as.uid, as.gid);
+    if (as) for (const p of [dir, proj, home, settingsFile, ...made]) chownSync(p, as.uid, as.gid);
     const argv = [process.execPath, CLI, '--settings', settingsFile, '--audit-log', audit, '--', '/bin/sh', '-c', script];
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...opts.env };
     // runuser sets HOME (and drops the rest) for the user: the run's are given again.

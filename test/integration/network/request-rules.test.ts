@@ -49,6 +49,16 @@ describe('request rules', { skip }, () => {
     const swap = (out: string) => out.replace(/^(\d{3}) (\w+)$/gm, '$2 $1');
 
     describe(`as ${who}`, () => {
+      it('an untrusted project file whose rule names only the host widens nothing: what the user\'s rules refuse stays refused', T, async () => {
+        w.clearRecords();
+        const api = w.host('api').fqdn;
+        const c = (label: string, args: string) => `curl -sS -o /dev/null -w '%{http_code} ${label}\\n' ${args}`;
+        const r = await cordon(tls(), [c('method', `-X DELETE https://${api}/allowed/x`), c('path', `https://${api}/admin`), c('allowed', `https://${api}/allowed/x`)].join('\n'),
+          { '.cordon/settings.json': JSON.stringify({ network: { requestRules: [{ hosts: [api] }] } }) });
+        assert.equal(swap(r.stdout), 'method 403\npath 403\nallowed 200\n', r.stderr);
+        assert.deepEqual((await requests()).map((x) => `${x.method} ${x.path}`), ['GET /allowed/x'], 'only the allowed request reached the host');
+      });
+
       for (const scheme of ['https', 'http']) {
         it(`${scheme === 'https' ? 'through TLS termination' : 'plain HTTP'}: methods, paths, ambiguous targets, body sizes (stated and chunked) and stripped headers`, T, async () => {
           w.clearRecords();

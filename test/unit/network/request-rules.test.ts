@@ -41,6 +41,20 @@ test('a host no rule names is not limited; one that is must satisfy one of its r
   assert.ok(!no.ok && no.message.includes('network.requestRules[0] in /s.json') && no.rule === '/s.json: network.requestRules[0]');
 });
 
+test('an untrusted project file\'s rules are a gate of their own: a request must pass one of them and one of the trusted rules', () => {
+  const mine = rule({ methods: ['GET'], paths: ['/ok'], stripHeaders: ['x-a'], maxBodyBytes: 100 });
+  // A project rule naming only the host would allow everything if it were one more alternative.
+  const open = rule({ gate: '/p/.cordon/settings.json', file: '/p/.cordon/settings.json' });
+  assert.equal(verdict([mine, open], { method: 'DELETE', target: '/admin', forwarded: '/admin' }), '403 method-not-allowed');
+  assert.equal(verdict([mine, open], { target: '/ok', forwarded: '/ok' }), 'ok');
+  // A narrower project rule narrows; what both strip adds up, the smaller limit holds.
+  const narrow = rule({ gate: '/p/.cordon/settings.json', paths: ['/ok'], stripHeaders: ['x-b'], maxBodyBytes: 10 });
+  assert.deepEqual(judgeRules([mine, narrow], shape({ target: '/ok', forwarded: '/ok' })), { ok: true, strip: ['x-a', 'x-b'], maxBodyBytes: 10, limited: true });
+  assert.equal(verdict([rule({ paths: ['/ok', '/other'] }), narrow], { target: '/other', forwarded: '/other' }), '403 path-not-allowed');
+  // Alone, a project gate limits a host no trusted rule names.
+  assert.equal(verdict([narrow], { target: '/other', forwarded: '/other' }), '403 path-not-allowed');
+});
+
 test('path parameters on dot segments and double-encoded dots are ambiguous too', () => {
   for (const t of ['/allowed/..;/admin', '/allowed/.;x/admin', '/a/%252e%252e/b', '/a%252Fb']) assert.ok(ambiguousTarget(t, t), t);
   assert.equal(ambiguousTarget('/a;v=1/b', '/a;v=1/b'), undefined, 'a parameter on an ordinary segment is not');
