@@ -15,7 +15,7 @@
  * None is accepted and ignored: running without what a key asks for would
  * be weaker than the file says.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { CordonError } from '../errors.js';
 import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
@@ -292,14 +292,27 @@ export const SETTINGS_SHAPE: Shape = obj({
 /** Reads and validates one settings file. Throws CordonError; never returns defaults. */
 export function loadSettingsFile(file: string): Settings {
   let text: string;
+  let links = 1;
   try {
-    text = readFileSync(file, 'utf8');
+    const fd = openSync(file, 'r');
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile()) links = st.nlink;
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new CordonError('CORDON_ERR_SETTINGS_MISSING', `${file}: settings file does not exist; create it or drop --settings`, { cause: e });
     }
     throw new CordonError('CORDON_ERR_SETTINGS_UNREADABLE', `${file}: settings file cannot be read (${code ?? String(e)}); fix its permissions`, { cause: e });
+  }
+  // The sandbox keeps this name read-only; another name of the same file (one a sandboxed command may have made,
+  // where it can write) would still change it, and the next run would start under what it wrote.
+  if (links > 1) {
+    throw new CordonError('CORDON_ERR_SETTINGS_UNREADABLE', `${file}: settings file has ${links} hard links, and through another name a sandboxed command could rewrite it; read what it holds, then make it a file of its own (cp ${file} ${file}.new && mv ${file}.new ${file})`);
   }
   return parseSettings(text, file);
 }

@@ -98,6 +98,16 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(readFileSync(join(cfgHome, 'cordon', 'settings.json'), 'utf8'), '{"filesystem":{"denyRead":["~/notes.txt"]}}');
     assert.equal(readFileSync(join(w.proj, 'conf', 'extra.json'), 'utf8'), '{"filesystem":{"denyWrite":["src"]}}');
     assert.ok(statSync(join(stateHome, 'cordon')).isDirectory());
+
+    // A run that did not use it makes a second name for it; a run that uses it would keep only its own name
+    // read-only, so cordon refuses a settings file with more than one name, nothing run, the file unchanged.
+    const link = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', '/bin/sh', '-c', 'ln conf/extra.json evil && echo LINKED'], asUser, env);
+    assert.equal(link.stdout, 'LINKED\n', link.stderr);
+    const through = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--settings', 'conf/extra.json', '--', '/bin/sh', '-c', `echo '${wide}' > evil; echo RAN`], asUser, env);
+    assert.equal(through.status, 125, through.stderr);
+    assert.equal(through.stdout, '');
+    assert.match(through.stderr, /conf\/extra\.json: settings file has 2 hard links, and through another name a sandboxed command could rewrite it/);
+    assert.equal(readFileSync(join(w.proj, 'conf', 'extra.json'), 'utf8'), '{"filesystem":{"denyWrite":["src"]}}');
   });
 }
 
