@@ -14,6 +14,7 @@
 import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CordonError } from '../../errors.js';
+import { DirFds } from './no-follow.js';
 
 export interface Holds {
   readonly dir: string;
@@ -163,9 +164,12 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
     const paths: string[] = [];
     const held = new Set<string>(); // paths, looked up (thousands of git dirs make thousands of placeholders)
     const hold = (p: string) => { paths.push(p); held.add(p); };
+    // Every directory on the way opened with no link followed (no-follow.ts): a second run that renamed one and put a
+    // link in its place makes this fail, closed, instead of making placeholders wherever the link leads.
+    const dirs = new DirFds();
     try {
       for (const p of placeholders) {
-        for (const created of mkdirRecording(p)) hold(created);
+        for (const created of mkdirRecording(p, dirs)) hold(created);
         if (!held.has(p) && others.has(p)) hold(p);
       }
       for (const p of mounted) {
@@ -173,15 +177,17 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
         if (others.has(p)) hold(p);
         // Gone since the plan was made (another run released its placeholder,
         // or the host removed it): put the mount point back, as this run's own.
-        else if (roots.some((w) => p.startsWith(w)) && !existsSync(p)) for (const created of mkdirRecording(p)) hold(created);
+        else if (roots.some((w) => p.startsWith(w)) && !existsSync(p)) for (const created of mkdirRecording(p, dirs)) hold(created);
       }
       for (const p of pinned) if (!held.has(p) && others.has(p)) hold(p);
     } catch (e) {
       // Undo this call's own directories (deepest first): nothing is left behind.
       for (const p of paths.filter((q) => !others.has(q)).sort((a, b) => b.length - a.length)) {
-        try { rmdirSync(p); } catch { /* not empty or gone */ }
+        try { dirs.rmdir(p); } catch { /* not empty, gone, or a link on the way now */ }
       }
       throw e;
+    } finally {
+      dirs.close();
     }
     paths.sort((a, b) => b.length - a.length);
     if (paths.length > 0) writeFileSync(file, JSON.stringify({ pid: process.pid, paths } satisfies HoldFile), { mode: 0o600 });
@@ -189,23 +195,24 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
   });
 }
 
-/** mkdir -p that returns the directories it actually created (one mkdir when the parent exists). */
-function mkdirRecording(p: string): string[] {
+/** mkdir -p, no link followed on the way, that returns the directories it actually created (one mkdir when the parent exists). */
+function mkdirRecording(p: string, dirs: DirFds): string[] {
   const created: string[] = [];
   for (let attempt = 0; ; attempt++) {
     try {
-      mkdirSync(p, { mode: 0o755 });
+      dirs.mkdir(p, 0o755);
       created.push(p);
       return created;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return created;
       if (code === 'ENOENT' && attempt === 0 && dirname(p) !== p) {
-        created.push(...mkdirRecording(dirname(p)));
+        created.push(...mkdirRecording(dirname(p), dirs));
         continue;
       }
-      for (const c of created.reverse()) try { rmdirSync(c); } catch { /* not empty or gone */ }
-      throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${(e as Error).message}`, { cause: e });
+      for (const c of created.reverse()) try { dirs.rmdir(c); } catch { /* not empty or gone */ }
+      const why = code === 'ELOOP' || code === 'ENOTDIR' ? 'a directory on its way is a symbolic link now, not what cordon resolved (renamed and replaced since, as another run that can write there can do)' : (e as Error).message;
+      throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${why}`, { cause: e });
     }
   }
 }
@@ -240,8 +247,14 @@ function removeUnheld(dir: string, mine: readonly string[]): void {
       try { unlinkSync(file); } catch { /* raced */ }
     }
   }
-  for (const p of [...candidates].sort((a, b) => b.length - a.length)) {
-    if (live.has(p)) continue;
-    try { rmdirSync(p); } catch { /* not empty (the host wrote there) or gone: leave it */ }
+  // No link followed on the way (no-follow.ts): where one was put since, the placeholder is left, never what it leads to.
+  const dirs = new DirFds();
+  try {
+    for (const p of [...candidates].sort((a, b) => b.length - a.length)) {
+      if (live.has(p)) continue;
+      try { dirs.rmdir(p); } catch { /* not empty (the host wrote there), gone, or a link on the way: leave it */ }
+    }
+  } finally {
+    dirs.close();
   }
 }

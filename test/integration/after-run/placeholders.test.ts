@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const base = realpathSync(mkdtempSync('/var/tmp/cordon-ph-'));
@@ -98,4 +98,31 @@ test('a stale lock of a dead process is taken over', () => {
   releasePlaceholders(h);
   assert.ok(!existsSync(join(runtimeDir(process.env), 'placeholders.lock')));
   assert.ok(!existsSync(join(proj, '.mcp.json')));
+});
+
+test('a directory on the way renamed and replaced by a link (by a second run): no placeholder is made where the link leads, and none removed there', () => {
+  const root = join(base, 'swap');
+  const proj = join(root, 'w', 'proj');
+  const victim = join(root, 'victim');
+  mkdirSync(proj, { recursive: true });
+  mkdirSync(join(victim, '.vscode'), { recursive: true });
+  const dir = runtimeDir(process.env);
+  const swap = () => { renameSync(proj, `${proj}.orig`); symlinkSync(victim, proj); };
+  const back = () => { rmSync(proj); renameSync(`${proj}.orig`, proj); };
+
+  // Made while the project is a link: refused, closed, and nothing made in the victim.
+  swap();
+  assert.throws(() => acquirePlaceholders(dir, [join(proj, '.envrc'), join(proj, 'sub', '.idea')], []), /cannot create placeholder .*\.envrc for a protected path: a directory on its way is a symbolic link now/);
+  assert.deepEqual(readdirSync(victim), ['.vscode'], 'nothing made where the link leads');
+  back();
+
+  // Made in the real project, swapped before the release: the victim's empty directories stay; the placeholders stay
+  // in the renamed project (empty: nothing of the command's), and the run's check after it fails (launch.ts).
+  const h = acquirePlaceholders(dir, [join(proj, '.vscode'), join(proj, '.idea')], []);
+  mkdirSync(join(victim, '.idea'));
+  swap();
+  releasePlaceholders(h);
+  assert.deepEqual(readdirSync(victim).sort(), ['.idea', '.vscode'], 'the victim\'s empty directories are not removed');
+  assert.deepEqual(readdirSync(`${proj}.orig`).sort(), ['.idea', '.vscode']);
+  back();
 });

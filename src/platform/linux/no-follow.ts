@@ -1,0 +1,105 @@
+/**
+ * Host-side steps on paths a sandboxed command may have reshaped (a second
+ * run can rename any directory of a writable path it shares, and put a link
+ * in its place): every directory on the way is opened without following a
+ * symbolic link, one name at a time from `/`, and the last step acts on the
+ * directory that was opened (through /proc/self/fd, which names the opened
+ * directory, not a path). The paths cordon acts on are resolved when the
+ * policy is made, so a link anywhere on the way is a change made since: the
+ * step fails instead of following it.
+ *
+ * Node has no openat/mkdirat; an O_PATH descriptor and its /proc/self/fd
+ * name give the same: nothing is resolved again by path.
+ */
+import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync } from 'node:fs';
+import { basename, dirname, sep } from 'node:path';
+
+/** Linux's O_PATH (the same on every architecture cordon runs on), which Node does not export. */
+const O_PATH = 0o10000000;
+const DIR = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+
+/**
+ * Directory descriptors by path, for one batch of steps (placeholders share
+ * their parents): `close()` when the batch is done.
+ */
+export class DirFds {
+  private readonly fds = new Map<string, number>();
+
+  /** The directory at `abs`, reached with no link followed; throws (ELOOP, ENOTDIR, ENOENT, …) otherwise. */
+  open(abs: string): number {
+    const known = this.fds.get(abs);
+    if (known !== undefined) return known;
+    const fd = abs === sep ? openSync(sep, DIR) : openSync(`/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`, DIR);
+    this.fds.set(abs, fd);
+    return fd;
+  }
+
+  /** `mkdir abs` in its parent as opened above. */
+  mkdir(abs: string, mode: number): void {
+    mkdirSync(this.at(abs), { mode });
+  }
+
+  /** `rmdir abs` in its parent as opened above. */
+  rmdir(abs: string): void {
+    rmdirSync(this.at(abs));
+  }
+
+  private at(abs: string): string {
+    return `/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`;
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+/** The file or directory at `abs`, reached with no link followed, as an O_PATH descriptor (the caller closes it); throws if a link is on the way or is `abs` itself. */
+export function openLeaf(abs: string, dirs: DirFds): number {
+  const fd = openSync(`/proc/self/fd/${dirs.open(dirname(abs))}/${basename(abs)}`, O_PATH | constants.O_NOFOLLOW);
+  if (fstatSync(fd).isSymbolicLink()) {
+    closeSync(fd);
+    throw Object.assign(new Error(`${abs} is a symbolic link`), { code: 'ELOOP' });
+  }
+  return fd;
+}
+
+/** `dev:ino` of what a descriptor names. */
+export function identityOf(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * `dev:ino` of each path (file or directory) reached with no link followed:
+ * `ids`; `linked`, the paths that exist but only through a link (renamed
+ * and replaced since they were resolved); a path that is not there is in
+ * neither.
+ */
+export function rootIdentities(roots: readonly string[]): { ids: Record<string, string>; linked: string[] } {
+  const ids: Record<string, string> = {};
+  const linked: string[] = [];
+  const dirs = new DirFds();
+  try {
+    for (const r of roots) {
+      let fd: number | undefined;
+      try {
+        fd = r === sep ? dirs.open(r) : openLeaf(r, dirs);
+        ids[r] = identityOf(fd);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') linked.push(r);
+      } finally {
+        if (fd !== undefined && r !== sep) closeSync(fd);
+      }
+    }
+  } finally {
+    dirs.close();
+  }
+  return { ids, linked };
+}
+
+/** The roots whose identity now differs from `ids` (gone, or reached only through a link, or another directory). */
+export function changedRoots(ids: Readonly<Record<string, string>>): string[] {
+  const now = rootIdentities(Object.keys(ids)).ids;
+  return Object.keys(ids).filter((r) => now[r] !== ids[r]);
+}
