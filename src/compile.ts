@@ -16,11 +16,12 @@ import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { OVERLAY_HINTS, overlayHasPaths, overlaySources, refuseOverlayKeys, type Overlay } from './policy/overlay.js';
 import { helperPath } from './platform/linux/helper-path.js';
-import { planLinux, type LinuxPlan } from './platform/linux/plan.js';
+import { fdBinds, planLinux, type LinuxPlan } from './platform/linux/plan.js';
 import { scanRoots, type PendingScan } from './platform/linux/scan.js';
 import { ROOT_NAME_LIST } from './policy/protected.js';
 import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/probe.js';
-import { FDS } from './platform/linux/sandbox-process.js';
+import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
+import { rootIdentities } from './platform/linux/no-follow.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
@@ -210,8 +211,22 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const policy = { ...inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir)), environment: { ...envRules, withheld } };
   // The caller's cache choices are judged on what the command gets: a withheld one is not its choice.
   const given = Object.fromEntries(Object.entries(input.env).filter(([k]) => !withheld.includes(k)));
-  const plan = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr });
+  const planned = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr, roots: ROOT_FDS });
+  const plan = { ...planned, rootIds: writableIdentities([...fdBinds(planned.bwrapArgs).values(), ...(policy.rescan?.writable ?? [])]) };
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
+}
+
+/**
+ * Each writable path's identity, reached with no link followed (no-follow.ts):
+ * the policy resolved them, so a link on the way now was put there since (a
+ * second run renaming a directory it shares): refused, nothing run.
+ */
+function writableIdentities(paths: readonly string[]): Record<string, string> {
+  const { ids, linked } = rootIdentities([...new Set(paths)]);
+  if (linked.length > 0) {
+    throw new CordonError('CORDON_ERR_PATH', `the writable path ${linked[0]} is reached only through a symbolic link now, and was not when cordon resolved it: a directory on its way was renamed and replaced (another run that can write there can do that); nothing was run. Look at what is there before you run anything in it`);
+  }
+  return ids;
 }
 
 /** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */

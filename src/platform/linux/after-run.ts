@@ -186,18 +186,6 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
   return { warnings, unresolved, actions };
 }
 
-/** `dev:ino` of each root now, for SetAsideOptions.rootIds (a root that is not there is left out). */
-export function rootIdentities(roots: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const r of roots) {
-    try {
-      const st = lstatSync(r, { bigint: true });
-      if (st.isDirectory()) out[r] = `${st.dev}:${st.ino}`;
-    } catch { /* gone: nothing to check there */ }
-  }
-  return out;
-}
-
 /**
  * A cheap look first, so that a run that left nothing to do starts no helper
  * (the usual case): a watched path that is absent, or a watched link that

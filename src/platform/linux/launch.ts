@@ -12,7 +12,8 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, rootIdentities, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, newRepositories, setAside, unreadableWarning } from './after-run.js';
+import { changedRoots } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
@@ -93,7 +94,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   // A package cache directory made only now was not there for a sandbox started ahead to bind.
-  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, plan.bwrap, helper, plan.bwrapArgs, env, stdio))) {
+  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, plan.bwrap, helper, plan.bwrapArgs, env, stdio) || !sameRoots(sandbox.rootIds, plan.rootIds))) {
     opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
     await sandbox.kill();
     sandbox = undefined;
@@ -112,6 +113,12 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     opts.debug?.(`bwrap ${[...plan.bwrapArgs, '--', ...plan.helperArgs].join(' ')}`);
     sandbox ??= startSandboxProcess(plan.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
+    // What bubblewrap binds writable is what the policy resolved: a directory renamed and replaced since is refused.
+    if (!sameRoots(sbx.rootIds, plan.rootIds)) {
+      await sbx.kill();
+      const moved = Object.keys(sbx.rootIds).find((p) => sbx.rootIds[p] !== plan.rootIds?.[p]);
+      throw new CordonError('CORDON_ERR_LAUNCH', `the writable path ${moved} is not the directory it was when cordon resolved it (it was renamed, and another put in its place, since: another run that can write there can do that); nothing was run. Look at what is there before you run anything in it`);
+    }
     sbx.adopt(opts.onMessage);
     opts.onStart?.(sbx.io, (sig) => sbx.signal(sig));
     let relayError: string | undefined;
@@ -150,7 +157,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
-        rootIds = rootIdentities(plan.rescan.writable);
+        rootIds = { ...plan.rootIds };
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
         journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds });
         // Should the process end before the step after the run: that step, from the journal, at once.
@@ -267,7 +274,16 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
   const said = new Set(done.actions.map((a) => a.message));
   for (const w of done.warnings) if (!said.has(w)) emit({ type: 'after-run.warning', message: w });
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
+  // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
+  // set-aside above looked at whatever is at its path now, not at the directory the command wrote in.
+  const moved = rootIds ? changedRoots(rootIds) : [];
+  if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
   return failed;
+}
+
+/** Whether every path bubblewrap binds from a descriptor is the directory the policy resolved. */
+function sameRoots(opened: Readonly<Record<string, string>>, resolved: Readonly<Record<string, string>> | undefined): boolean {
+  return Object.keys(opened).every((p) => resolved?.[p] === opened[p]);
 }
 
 /** After the run, at most this many warnings are printed one by one. */

@@ -162,6 +162,13 @@ export interface LinuxPlan {
   readonly packageCache?: PackageCache;
   /** Scanned again after the run, by `helper` (the policy's rescan; see after-run.ts). */
   readonly rescan?: Rescan & { readonly helper: string };
+  /**
+   * `dev:ino` of each writable path (the roots bubblewrap binds from a
+   * descriptor, and the rescan's roots), reached with no link followed when
+   * the policy was made (compile.ts): the sandbox binds exactly these, and
+   * the step after the run acts only in them (no-follow.ts).
+   */
+  readonly rootIds?: Readonly<Record<string, string>>;
 }
 
 export interface Fds {
@@ -171,6 +178,13 @@ export interface Fds {
   readonly block: number;
   /** Where the caller's stderr reaches the helper (bubblewrap's own fd 2 is a pipe the launcher reads; see sandbox-process.ts). */
   readonly stderr?: number;
+  /**
+   * The first of the descriptors bubblewrap binds the host's writable paths
+   * from (`--bind-fd`, one each, in order; sandbox-process.ts opens them with
+   * no link followed): a path renamed and replaced by a link between the
+   * policy and the mount binds nothing else. Absent: `--bind` by path.
+   */
+  readonly roots?: number;
 }
 
 /** Inside the sandbox's own network namespace: where the relay listens. */
@@ -307,13 +321,14 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     { kind: 'proc', path: '/proc', why: "the sandbox's own /proc" },
     ...(privateTmp ? [{ kind: 'tmpfs' as const, path: PRIVATE_TMP, why: 'the private /tmp' }] : []),
   ];
+  let rootFd = 0;
   const bwrapArgs = [
     '--unshare-all', ...(mode === 'dangerously-unfiltered' ? ['--share-net'] : []), '--unshare-user', '--disable-userns',
     '--die-with-parent', '--new-session', '--as-pid-1', '--cap-drop', 'ALL',
     // Only for the helper's mounts; it drops every capability before the command starts.
     ...(helperMounts.length > 0 ? ['--cap-add', 'CAP_SYS_ADMIN', '--cap-add', 'CAP_SETPCAP'] : []),
     ...baseMounts.flatMap(bwrapMountArgs),
-    ...bwrapMounts.flatMap(bwrapMountArgs),
+    ...bwrapMounts.flatMap((m) => (fds.roots !== undefined && boundByPath(m) ? ['--bind-fd', String(fds.roots + rootFd++), m.path] : bwrapMountArgs(m))),
     '--chdir', policy.cwd,
     '--info-fd', String(fds.info),
     // The command waits until the launcher has made the placeholders the
@@ -413,6 +428,18 @@ export function bwrapMountArgs(m: Pick<MountOp, 'kind' | 'path' | 'source'>): st
     case 'dev': return ['--dev', p];
     case 'proc': return ['--proc', p];
   }
+}
+
+/** A writable bind of a host path onto itself: bubblewrap would open its source by path, following any link on the way. */
+export function boundByPath(m: Pick<MountOp, 'kind' | 'source'>): boolean {
+  return (m.kind === 'bind-rw' || m.kind === 'pin') && m.source === undefined;
+}
+
+/** The paths bubblewrap binds from a descriptor (`--bind-fd FD PATH`), by descriptor. */
+export function fdBinds(bwrapArgs: readonly string[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (let i = 0; i + 2 < bwrapArgs.length; i++) if (bwrapArgs[i] === '--bind-fd') out.set(Number(bwrapArgs[i + 1]), bwrapArgs[i + 2]!);
+  return out;
 }
 
 /** The helper's options for a mount it makes (helperSplit moves only these kinds to it). */

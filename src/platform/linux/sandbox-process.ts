@@ -40,12 +40,23 @@
  */
 import { spawn, type StdioOptions } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { closeSync } from 'node:fs';
+import { CordonError } from '../../errors.js';
 import { PROTOCOL } from '../../protocol.js';
+import { DirFds, identityOf, openLeaf } from './no-follow.js';
+import { fdBinds } from './plan.js';
 
 /** The scan's stdout, stderr and status in a start with `scan` (helper `with-scan` closes them before it execs bubblewrap). */
 export const SCAN_FDS = [11, 12, 13] as const;
 /** The scan after the run, in the same start (`with-scan --then`): its arguments (written by cordon), stdout, stderr, status. */
 export const THEN_FDS = [14, 15, 16, 17] as const;
+
+/**
+ * The first descriptor bubblewrap binds a writable path from (`--bind-fd`,
+ * plan.ts Fds.roots), after every other; each is opened here with no link
+ * followed (no-follow.ts) and must be the directory the policy resolved.
+ */
+export const ROOT_FDS = 18;
 
 /** The descriptors above (native/protocol.json: fd). */
 export const FDS = PROTOCOL.fd;
@@ -104,6 +115,8 @@ export interface SandboxProcess {
   readonly after?: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable };
   /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
   killNow(): number[];
+  /** `dev:ino` of each path bubblewrap binds from a descriptor (`--bind-fd`), as opened for it. */
+  readonly rootIds: Readonly<Record<string, string>>;
 }
 
 /** Messages held from a process not (yet) adopted: bubblewrap says little; more is dropped. */
@@ -123,11 +136,36 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   const [in0, out1, err] = stdio;
   const errFd = err === 'inherit' ? 2 : err === 'ignore' ? 'pipe' : err;
   const layout: StdioOptions = [in0, out1, 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe', errFd, 'pipe'];
+  // The writable paths bubblewrap binds from a descriptor: opened now, with no link followed on the way (throws if one is).
+  const binds = fdBinds(bwrapArgs);
+  const rootFds = new Map<number, number>();
+  const rootIds: Record<string, string> = {};
+  const dirs = new DirFds();
+  try {
+    for (const [at, path] of binds) {
+      const fd = openLeaf(path, dirs);
+      rootFds.set(at, fd);
+      rootIds[path] = identityOf(fd);
+    }
+  } catch (e) {
+    for (const fd of rootFds.values()) closeSync(fd);
+    throw new CordonError('CORDON_ERR_LAUNCH', `cannot open the writable path ${[...binds.values()][rootFds.size]} with no symbolic link on its way (${(e as NodeJS.ErrnoException).code ?? String(e)}): a directory on its way was renamed or replaced since cordon resolved it; nothing was run`, { cause: e });
+  } finally {
+    dirs.close();
+  }
+  const base: StdioOptions = scan ? [...layout, ...SCAN_FDS.map(() => 'pipe' as const), ...THEN_FDS.map(() => 'pipe' as const)] : layout;
+  const full: StdioOptions = rootFds.size === 0 ? base : [...base, ...Array.from({ length: ROOT_FDS - base.length }, () => 'ignore' as const), ...[...rootFds.keys()].sort((a, b) => a - b).map((at) => rootFds.get(at)!)];
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const bwrapArgv = [bwrap, '--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)];
   const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, '--then', ...THEN_FDS.map(String), ...bwrapArgv] : bwrapArgv;
-  const child = spawn(program!, argv, { stdio: scan ? [...layout, ...SCAN_FDS.map(() => 'pipe' as const), ...THEN_FDS.map(() => 'pipe' as const)] : layout, env, detached: true });
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(program!, argv, { stdio: full, env, detached: true });
+  } finally {
+    // The child has its copies: cordon keeps none.
+    for (const fd of rootFds.values()) closeSync(fd);
+  }
   let spawnError: Error | undefined;
   const exited = new Promise<void>((resolve) => {
     child.on('exit', () => resolve());
@@ -253,6 +291,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     kill,
     ...(scan ? { scanned: { out: pipeAt(SCAN_FDS[0]), err: pipeAt(SCAN_FDS[1]), status: pipeAt(SCAN_FDS[2]) } } : {}),
     ...(after ? { after } : {}),
+    rootIds,
     killNow() {
       killed = true;
       const pids = [pid, child.pid ?? 0].filter((p) => p > 0);

@@ -10,7 +10,8 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, s
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { harmlessConfig, rootIdentities, setAside, setAsideCreated } from '../../../src/platform/linux/after-run.js';
+import { harmlessConfig, setAside, setAsideCreated } from '../../../src/platform/linux/after-run.js';
+import { rootIdentities } from '../../../src/platform/linux/no-follow.js';
 import type { WatchedPath } from '../../../src/policy/policy.js';
 import { buildHelper } from '../../helpers/native.js';
 import { tempDir } from '../../helpers/tmp.js';
@@ -120,13 +121,18 @@ test('allowGitConfig keeps a new repository\'s config; a .git file is moved as a
   assert.deepEqual(setAsideIn([{ path: join(r, 'c', '.git'), kind: 'repository', repo: join(r, 'c') }, { path: join(r, 'a', '.git', 'commondir'), kind: 'git-file', repo: join(r, 'a') }], r), []);
 });
 
-test('a file that cannot be moved aside is reported, not hidden', () => {
+test('a file that cannot be moved aside is reported, not hidden', { skip: process.getuid?.() !== 0 ? 'needs root to make the file a mount point, which no rename can move (CI runs as root)' : false }, () => {
   const r = root();
   mkdirSync(join(r, '.git'));
-  writeFileSync(join(r, '.git', 'commondir'), '/evil\n');
-  for (let n = 1; n < 100; n++) writeFileSync(join(r, '.git', `commondir.cordon-untrusted${n === 1 ? '' : `-${n}`}`), '');
-  assert.match(setAsideIn([{ path: join(r, '.git', 'commondir'), kind: 'git-file', repo: r }], r)[0]!, new RegExp(`could not be moved aside \\(EEXIST \\(no free name\\)\\): read it before running git in ${r}$`));
-  assert.equal(readFileSync(join(r, '.git', 'commondir'), 'utf8'), '/evil\n');
+  const file = join(r, '.git', 'commondir');
+  writeFileSync(file, '/evil\n');
+  assert.equal(spawnSync('mount', ['--bind', file, file]).status, 0);
+  try {
+    assert.match(setAsideIn([{ path: file, kind: 'git-file', repo: r }], r)[0]!, new RegExp(`could not be moved aside \\(EBUSY[^)]*\\): read it before running git in ${r}$`));
+  } finally {
+    spawnSync('umount', [file]);
+  }
+  assert.equal(readFileSync(file, 'utf8'), '/evil\n');
 });
 
 test('a new git file in a protected repository is moved aside with its content', () => {
@@ -199,7 +205,7 @@ test('a writable path that is no longer the directory the run started with is no
   mkdirSync(join(r, 'w', 'repo', '.git'), { recursive: true });
   writeFileSync(join(r, 'w', 'repo', '.git', 'config'), '[core]\n\tfsmonitor = evil\n');
   const w = join(r, 'w');
-  const ids = rootIdentities([w]);
+  const ids = rootIdentities([w]).ids;
   // A second run swapped it: the path now leads to another directory (here: through a link, as the attack did).
   spawnSync('mv', [w, join(r, 'w.real')]);
   mkdirSync(join(r, 'victim', 'repo', '.git'), { recursive: true });
