@@ -45,7 +45,8 @@ export interface BrokeredCredential {
    * Credential, the session token in X-Amz-Security-Token; the secret never
    * goes anywhere. `set`: the entry's keyPath, which the three share.
    */
-  readonly sigv4?: { readonly role: AwsRole; readonly set: string };
+  /** `services`: the only AWS services (the signature's scope) the set signs for, where the entry lists them. */
+  readonly sigv4?: { readonly role: AwsRole; readonly set: string; readonly services?: readonly string[] };
 }
 
 export type AwsRole = 'accessKeyId' | 'secretAccessKey' | 'sessionToken';
@@ -125,6 +126,8 @@ export interface Resigning {
   readonly session: { readonly secret: string };
   readonly real: { readonly accessKeyId: string; readonly secret: string };
   readonly keyPath: string;
+  /** The services the set signs for (credentials.aws[i].services), if it names them. */
+  readonly services?: readonly string[];
 }
 
 export interface RequestFacts {
@@ -209,7 +212,7 @@ export function judgeRequest(creds: readonly LiveCredential[], r: RequestFacts):
   if (!aws && awsKey) return refusal('aws-not-resigned', `cordon: request to ${where} refused: it is not signed with the session keys of ${awsKey.env}, and on a host ${awsKey.env} is bound to every request must be`, awsKey.keyPath, 'sign it with an AWS SDK or CLI and the variables cordon sets; a host you also reach unsigned (public data) does not belong in the credentials.aws hosts');
   if (!aws) return { ok: true, headers: out, swapped };
   const secret = aws.set.find((c) => c.sigv4!.role === 'secretAccessKey')!;
-  return { ok: true, headers: out, swapped, sigv4: { auth: aws.auth, asSigned, session: { secret: secret.token }, real: { accessKeyId: aws.key.real, secret: secret.real }, keyPath: aws.key.keyPath } };
+  return { ok: true, headers: out, swapped, sigv4: { auth: aws.auth, asSigned, session: { secret: secret.token }, real: { accessKeyId: aws.key.real, secret: secret.real }, keyPath: aws.key.keyPath, ...(aws.key.sigv4?.services ? { services: aws.key.sigv4.services } : {}) } };
 }
 
 /**

@@ -39,7 +39,7 @@ export interface BrokerSpec {
   readonly keyPath: string;
   readonly file: string;
   /** One of a credentials.aws set's three keys (broker.ts BrokeredCredential.sigv4). */
-  readonly sigv4?: { readonly role: AwsRole; readonly set: string };
+  readonly sigv4?: { readonly role: AwsRole; readonly set: string; readonly services?: readonly string[] };
 }
 
 const COMMAND_MS = 10_000;

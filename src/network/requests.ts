@@ -74,8 +74,13 @@ function resigner(s: Resigning, r: RequestFacts, headers: readonly string[]): Re
   if (why) return refused(`it is signed with brokered AWS keys, and cordon cannot sign it again: ${why}`, null);
   // Signed as the client spelled it, but sent as cordon's URL parser reads it: the two must be one.
   if (r.spelled !== r.forwarded) return refused(`its target ${JSON.stringify(r.spelled.slice(0, 200))} would be sent as ${JSON.stringify(r.forwarded.slice(0, 200))}, not as it was signed`, 'send the target as it is meant (no dot segments, backslashes or characters a URL parser rewrites)');
+  const service = s.auth.service.toLowerCase();
+  if (s.services && !s.services.includes(service)) return refused(`it is signed for the service ${JSON.stringify(s.auth.service)}, which ${s.keyPath}.services does not list`, `add "${service}" to ${s.keyPath}.services`);
+  // An endpoint whose answer is new credentials, told by its path (REST services).
+  const rest = restMinting(service, r.method, r.forwarded);
+  if (rest) return refused(`it asks ${s.auth.service} for ${rest}, which hands out new credentials: signed with the real keys, the answer would carry working credentials into the sandbox`, 'get such credentials on the host and broker them (credentials.aws with from.command)');
   // A service that can hand out credentials: its body is read whatever its stated hash, to see which action it asks for.
-  const minting = MINTING.has(s.auth.service.toLowerCase());
+  const minting = MINTING.has(service);
   if (minting && headerValues(headers, 'content-encoding').some((v) => v.trim() !== '' && v.trim().toLowerCase() !== 'identity')) return refused(`it asks ${s.auth.service}, a service that can hand out credentials, with an encoded body, in which cordon cannot read which action it asks for`, 'send the body unencoded');
   const length = headerValues(headers, 'content-length')[0];
   if ((hash === undefined || minting) && length !== undefined && Number(length) > SIGV4_BODY_MAX) return refused(`its body (${length} bytes) must be read whole to be signed again, and cordon reads at most ${SIGV4_BODY_MAX}`, 'state the payload hash (x-amz-content-sha256: UNSIGNED-PAYLOAD or the SHA-256)', 413);
@@ -113,7 +118,11 @@ const HOP_BY_HOP_SIGNED = new Set(['connection', 'keep-alive', 'proxy-connection
  */
 const STS_ALLOWED = new Set(['GetCallerIdentity', 'GetAccessKeyInfo', 'DecodeAuthorizationMessage']);
 const MINTING_ACTIONS: Readonly<Record<string, readonly string[]>> = {
-  iam: ['CreateAccessKey', 'CreateLoginProfile', 'UpdateLoginProfile', 'CreateServiceSpecificCredential', 'ResetServiceSpecificCredential', 'UploadSSHPublicKey', 'UploadSigningCertificate'],
+  // With the last ones, an account outside lets itself assume a role: credentials made outside the sandbox's reach.
+  iam: ['CreateAccessKey', 'CreateLoginProfile', 'UpdateLoginProfile', 'CreateServiceSpecificCredential', 'ResetServiceSpecificCredential', 'UploadSSHPublicKey', 'UploadSigningCertificate',
+    'CreateRole', 'UpdateAssumeRolePolicy', 'CreateOpenIDConnectProvider', 'AddClientIDToOpenIDConnectProvider', 'UpdateOpenIDConnectProviderThumbprint', 'CreateSAMLProvider', 'UpdateSAMLProvider'],
+  'ec2-instance-connect': ['SendSSHPublicKey', 'SendSerialConsoleSSHPublicKey'],
+  lightsail: ['GetInstanceAccessDetails', 'CreateKeyPair', 'DownloadDefaultKeyPair', 'GetRelationalDatabaseMasterUserPassword'],
   'cognito-identity': ['GetCredentialsForIdentity', 'GetOpenIdToken', 'GetOpenIdTokenForDeveloperIdentity'],
   ecr: ['GetAuthorizationToken'],
   'ecr-public': ['GetAuthorizationToken'],
@@ -122,6 +131,27 @@ const MINTING_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   'redshift-serverless': ['GetCredentials'],
 };
 const MINTING = new Set(['sts', ...Object.keys(MINTING_ACTIONS)]);
+
+/**
+ * REST endpoints that answer with new credentials, by service: the
+ * action's name if `target` (path and query, as forwarded) is one.
+ * S3 Express One Zone's CreateSession (`?session`: session keys for a
+ * directory bucket), Lake Formation's temporary Glue and data location
+ * credentials, DataZone's environment credentials, IoT's new keys and
+ * certificate.
+ */
+export function restMinting(service: string, method: string, target: string): string | undefined {
+  const q = target.indexOf('?');
+  const path = percentDecoded(q < 0 ? target : target.slice(0, q)).toLowerCase();
+  const query = q < 0 ? [] : target.slice(q + 1).split('&').map((p) => percentDecoded(p.split('=', 1)[0]!).toLowerCase());
+  switch (service) {
+    case 's3express': return query.includes('session') ? 'CreateSession' : undefined;
+    case 'lakeformation': return /\/gettemporary\w*credentials\/?$/.test(path) ? path.split('/').filter(Boolean).pop() : undefined;
+    case 'datazone': return /\/environments\/[^/]+\/credentials\/?$/.test(path) ? 'GetEnvironmentCredentials' : undefined;
+    case 'iot': return method.toUpperCase() === 'POST' && /^\/keys-and-certificate\/?$/.test(path) ? 'CreateKeysAndCertificate' : undefined;
+    default: return undefined;
+  }
+}
 
 export function mintsCredentials(service: string, action: string): boolean {
   const a = action.toLowerCase();

@@ -263,6 +263,7 @@ export const SETTINGS_SHAPE: Shape = obj({
       hosts: arr(str),
       env: obj({ accessKeyId: str, secretAccessKey: str, sessionToken: str }),
       from: obj({ command: arr(str) }),
+      services: arr(str),
     }, ['hosts'])),
     broker: arr(obj({
       env: str,
@@ -442,6 +443,11 @@ function awsSetting(a: Record<string, any>, i: number, file: string): BrokerSett
   if (command !== undefined && (command.length === 0 || !String(command[0]).startsWith('/') && !/^[\w.+-]+$/.test(String(command[0])))) throw bad('.from.command: name a program (absolute, or found on PATH) and its arguments, as a list: no shell runs it');
   const hosts = parseAllowedDomains(a.hosts, `${keyPath}.hosts`, file);
   if (hosts.length === 0) throw bad('.hosts is empty: name the AWS endpoints the keys sign for ("my-bucket.s3.us-east-1.amazonaws.com", "sts.amazonaws.com")');
+  const services = a.services === undefined ? undefined : (a.services as string[]).map((v, j) => {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(v)) throw bad(`.services[${j}]: ${JSON.stringify(v)} is not an AWS service name as a signature's scope spells it ("s3", "sqs", "dynamodb", "execute-api")`);
+    return v;
+  });
+  if (services?.length === 0) throw bad('.services is empty: list the services the keys may sign for, or leave the key out');
   const FIELD = { accessKeyId: 'AccessKeyId', secretAccessKey: 'SecretAccessKey', sessionToken: 'SessionToken' } as const;
   return (Object.keys(AWS_VARIABLES) as AwsRole[]).map((role) => ({
     env: env[role],
@@ -450,7 +456,7 @@ function awsSetting(a: Record<string, any>, i: number, file: string): BrokerSett
     header: role === 'sessionToken' ? 'x-amz-security-token' : 'authorization',
     keyPath,
     file,
-    sigv4: { role, set: `${file}: ${keyPath}` },
+    sigv4: { role, set: `${file}: ${keyPath}`, ...(services ? { services } : {}) },
   }));
 }
 

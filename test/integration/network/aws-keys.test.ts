@@ -105,6 +105,23 @@ describe('brokered AWS keys, signed again at the proxy', { skip }, () => {
         assert.ok(!r.log.includes('REALKEY') && !r.log.includes(REAL.secret), 'no event carries a real value');
       });
 
+      it('a set that lists its services (credentials.aws[].services) signs for those only: S3 works, STS is refused and reaches no server', T, async () => {
+        w.clearRecords();
+        const r = await cordon([
+          `s3 = ${client('s3')}`,
+          's3.put_object(Bucket="bkt", Key="k", Body=b"x")',
+          'print("s3 ok")',
+          'try:',
+          `    ${client('sts')}.get_caller_identity()`,
+          '    print("sts signed")',
+          'except Exception as e:',
+          '    print("sts refused")',
+        ].join('\n'), { aws: { services: ['s3'] } });
+        assert.equal(r.stdout, 's3 ok\nsts refused\n', r.stderr);
+        assert.deepEqual(botocoreVerdicts(await signedRequests('api'), REAL.secret).map((v) => v.service), ['s3'], 'only the S3 request reached the host');
+        assert.ok(r.events.some((e) => e.type === 'request.refused' && e.reason === 'aws-not-resigned'), r.log);
+      });
+
       it('keys printed by a program (credential_process JSON), without a session token: signed with them', T, async () => {
         w.clearRecords();
         const r = await cordon([

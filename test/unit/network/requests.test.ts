@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { awsToken, type AwsRole, type LiveCredential } from '../../../src/network/broker.js';
 import { parseAllowedDomains } from '../../../src/network/domain-rules.js';
-import { awsActions, mintsCredentials, requestPolicy } from '../../../src/network/requests.js';
+import { awsActions, mintsCredentials, requestPolicy, restMinting } from '../../../src/network/requests.js';
 import { parseAuthorization, sha256Hex, sign, verify } from '../../../src/network/sigv4.js';
 
 const REAL = { accessKeyId: 'AKIAREALKEY000000001', secretAccessKey: 'realSecretAccessKey0000000000000000000001', sessionToken: `RealSessionToken${'x'.repeat(40)}` } as const;
@@ -84,6 +84,42 @@ test('actions that hand out credentials are refused when signing: STS beyond its
   assert.equal(reason(judge(signed({ body: 'x', headers: ['Content-Encoding', 'gzip'], service: 'iam' }))), 'aws-not-resigned');
   assert.ok(!mintsCredentials('iam', 'ListUsers') && !mintsCredentials('s3', 'PutObject') && mintsCredentials('sts', 'AssumeRoleWithWebIdentity') && mintsCredentials('STS', 'getcallerIdentityX'));
   assert.deepEqual(awsActions({ forwarded: '/?Action=ListUsers' }, [], Buffer.from('action=ListUsers')), ['ListUsers']);
+});
+
+test('REST endpoints that hand out credentials are refused before signing (S3 Express sessions, Lake Formation, DataZone, IoT keys); their other requests sign', () => {
+  for (const [service, method, target] of [
+    ['s3express', 'GET', '/?session'],
+    ['s3express', 'GET', '/?list-type=2&session='],
+    ['lakeformation', 'POST', '/GetTemporaryGlueTableCredentials'],
+    ['lakeformation', 'POST', '/GetTemporaryDataLocationCredentials'],
+    ['datazone', 'GET', '/v2/domains/d1/environments/e1/credentials'],
+    ['iot', 'POST', '/keys-and-certificate?setAsActive=true'],
+  ] as const) {
+    const r = signed({ method, target, service, host: 'x.amazonaws.com' });
+    const v = policy.judge({ host: 'x.amazonaws.com', port: 443, verified: true, method, rawHeaders: r.raw, spelled: target, forwarded: target });
+    assert.equal(reason(v), 'aws-not-resigned', `${service} ${target}`);
+    assert.match((v as { message: string }).message, /hands out new credentials/, `${service} ${target}`);
+  }
+  assert.equal(restMinting('s3express', 'GET', '/key.txt'), undefined);
+  assert.equal(restMinting('iot', 'GET', '/keys-and-certificate'), undefined);
+  assert.equal(restMinting('s3', 'GET', '/?session'), undefined);
+  for (const action of ['UpdateAssumeRolePolicy', 'CreateRole', 'CreateOpenIDConnectProvider']) assert.ok(mintsCredentials('iam', action), action);
+  assert.ok(mintsCredentials('ec2-instance-connect', 'SendSSHPublicKey') && mintsCredentials('lightsail', 'GetInstanceAccessDetails'));
+});
+
+test('a set that lists its services signs for those only', () => {
+  const only = (Object.keys(REAL) as AwsRole[]).map((role): LiveCredential => ({ ...set.find((c) => c.sigv4!.role === role)!, sigv4: { role, set: 'f', services: ['s3'] } }));
+  const p = requestPolicy([], only)!;
+  const at = (service: string) => {
+    const r = signed({ body: 'Action=GetCallerIdentity', headers: ['Content-Type', 'application/x-www-form-urlencoded'], service });
+    return p.judge({ host: HOST, port: 443, verified: true, method: 'POST', rawHeaders: r.raw, spelled: '/', forwarded: '/' });
+  };
+  const sts = at('sts');
+  assert.equal(reason(sts), 'aws-not-resigned');
+  assert.match((sts as { message: string; fix: string }).message, /signed for the service "sts", which credentials\.aws\[0\]\.services does not list/);
+  assert.equal((sts as { fix: string }).fix, 'add "sts" to credentials.aws[0].services');
+  const s3 = at('s3');
+  assert.ok(s3.ok && s3.resign);
 });
 
 test('what cannot be signed again as it is sent is refused: hop-by-hop signed headers, a rewritten target, a body that is not its stated hash', () => {

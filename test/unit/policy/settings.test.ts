@@ -237,6 +237,11 @@ test('credentials.aws: a set of three keys, its variables AWS_* unless named, re
   assert.match(bad({ hosts: ['a.example'], from: { command: [] } }), /\.from\.command: name a program/);
   assert.match(bad({ hosts: ['a.example'], from: { env: 'X' } }), /credentials\.aws\[0\]\.from/);
   assert.match(bad({ env: {} }), /credentials\.aws\[0\]\.hosts/);
+  // services: the only services the keys sign for.
+  const [limited] = parseSettings('{"credentials":{"aws":[{"hosts":["*.amazonaws.com"],"services":["s3","execute-api"]}]}}', F).broker!;
+  assert.deepEqual(limited!.sigv4, { role: 'accessKeyId', set: `${F}: credentials.aws[0]`, services: ['s3', 'execute-api'] });
+  assert.match(bad({ hosts: ['a.example'], services: [] }), /credentials\.aws\[0\]\.services is empty/);
+  assert.match(bad({ hosts: ['a.example'], services: ['S3'] }), /credentials\.aws\[0\]\.services\[0\]: "S3" is not an AWS service name/);
 });
 
 test('srt\'s credentials.envVars of mode "deny" withhold their variables; a bad name is an error naming it', () => {
