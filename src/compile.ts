@@ -64,6 +64,8 @@ export interface Compiled {
   readonly scan: { readonly roots: readonly string[]; readonly patterns: readonly string[] };
   /** Every source the policy was made from, weakest first, without the overlay (the library recomputes a command's network rules from them: setNetwork). */
   readonly sources?: readonly Settings[];
+  /** Those of `sources` that are untrusted project files: they may only narrow what the others give, now and after setNetwork. */
+  readonly untrusted?: readonly Settings[];
 }
 
 /** A settings file and where it stands: user settings, a project file (trusted or narrowing only), or --settings. */
@@ -213,7 +215,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const given = Object.fromEntries(Object.entries(input.env).filter(([k]) => !withheld.includes(k)));
   const planned = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr, roots: ROOT_FDS });
   const plan = { ...planned, rootIds: writableIdentities([...fdBinds(planned.bwrapArgs).values(), ...(policy.rescan?.writable ?? [])]) };
-  return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all };
+  return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all, untrusted: loaded.untrusted.map((p) => p.settings) };
 }
 
 /**

@@ -286,7 +286,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   const handleVersions = new WeakSet<Settings>([given]);
   const current = (sources: readonly Settings[]) => sources.map((s) => (handleVersions.has(s) ? given : s));
   /** The running commands' network rules, recomputed by setNetwork. */
-  const live = new Set<{ readonly sources: readonly Settings[]; readonly overlay: Overlay | undefined; setRules(r: NetworkRules): void }>();
+  const live = new Set<{ readonly sources: readonly Settings[]; readonly untrusted: readonly Settings[]; readonly overlay: Overlay | undefined; setRules(r: NetworkRules): void }>();
   const home = defaultHome(baseEnv);
   const running = new Set<SandboxChild>();
   let session: Promise<NetworkSession> | undefined;
@@ -361,7 +361,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
     if (opts.signal?.aborted) abort();
     let attached: { bridge: Bridge; release(): void } | undefined;
     let ahead: { take(): SandboxProcess | undefined; stoppedBy(): NodeJS.Signals | undefined } | undefined;
-    let netEntry: { sources: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
+    let netEntry: { sources: readonly Settings[]; untrusted: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
     const warn = (w: string) => { child.warnings.push(w); internals.onWarning?.(w); };
     void (async () => {
       const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
@@ -382,9 +382,9 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
       }
       if (compiled.plan.network.mode === 'filtered') {
         const sources = compiled.sources ?? [given];
-        const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay, internals.compile?.rules));
+        const a = (await network(compiled.policy.network)).attach(child.stream.emit, commandNetwork(current(sources), overlay, internals.compile?.rules, compiled.untrusted));
         attached = a;
-        netEntry = { sources, overlay, setRules: a.setRules };
+        netEntry = { sources, untrusted: compiled.untrusted ?? [], overlay, setRules: a.setRules };
         live.add(netEntry);
         internals.mark?.('proxies');
       }
@@ -475,7 +475,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
       handleJson.network = nextJson.network;
       handleVersions.add(next);
       given = next;
-      for (const c of live) c.setRules(commandNetwork(current(c.sources), c.overlay, internals.compile?.rules));
+      for (const c of live) c.setRules(commandNetwork(current(c.sources), c.overlay, internals.compile?.rules, c.untrusted));
     },
     events() {
       const q: EventQueue<CordonEvent> = new EventQueue(() => readers.delete(q));

@@ -152,12 +152,18 @@ const EMPTY_RULES = { denyRead: [], allowRead: [], allowWrite: [], denyWrite: []
  * allowedDomains keep only the entries some handle entry still covers whole,
  * so a domain the handle no longer allows is no command's (fail closed: an
  * entry covered only in part is dropped). `cli`: the CLI's rule flags
- * (--allow-domain, --deny-domain), strongest.
+ * (--allow-domain, --deny-domain), strongest. `untrusted`: those of
+ * `handle` that are untrusted project files: their allowedDomains count
+ * only where the other sources, as they are now, cover them (a setNetwork
+ * that takes a domain away takes it from them too).
  */
-export function commandNetwork(handle: readonly Settings[], o: Overlay | undefined, cli: CliRules = EMPTY_RULES): Omit<NetworkPolicySpec, 'unixSockets'> {
-  if (!o) return networkSpec(handle, cli);
+export function commandNetwork(handle: readonly Settings[], o: Overlay | undefined, cli: CliRules = EMPTY_RULES, untrusted: readonly Settings[] = []): Omit<NetworkPolicySpec, 'unixSockets'> {
+  const trusted = untrusted.length === 0 ? handle : handle.filter((s) => !untrusted.includes(s));
+  const covered = (spec: Omit<NetworkPolicySpec, 'unixSockets'>, base: Omit<NetworkPolicySpec, 'unixSockets'>) => ({ ...spec, allow: spec.allow.filter((r) => base.allow.some((b) => allowCovers(b, r))) });
+  const base = networkSpec(trusted, cli);
+  if (!o) return untrusted.length === 0 ? base : covered(networkSpec(handle, cli), base);
   const spec = networkSpec(overlaySources(handle, o), cli);
-  if (o.widen || !o.replaces.has('network.allowedDomains')) return spec;
-  const base = networkSpec(handle, cli);
-  return { ...spec, allow: spec.allow.filter((r) => base.allow.some((b) => allowCovers(b, r))) };
+  if (o.widen) return untrusted.length === 0 ? spec : covered(spec, networkSpec(overlaySources(trusted, o), cli));
+  if (!o.replaces.has('network.allowedDomains') && untrusted.length === 0) return spec;
+  return covered(spec, base);
 }

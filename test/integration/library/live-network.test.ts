@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { realpathSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,6 +93,26 @@ test('allowed, then refused after setNetwork, within one running command: HTTP, 
     await sb.close();
     a.s.close();
     b.s.close();
+  }
+});
+
+test('a domain an untrusted project file repeats is taken away by setNetwork as well: the project only narrows the handle as it is now', { timeout: 60_000 }, async () => {
+  const w = makeWorld();
+  const a = await server();
+  mkdirSync(join(w.proj, '.cordon'), { recursive: true });
+  writeFileSync(join(w.proj, '.cordon', 'settings.json'), JSON.stringify({ network: { allowedDomains: [`127.0.0.1:${a.port}`] } }));
+  const sb = await createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowedDomains: ['127.0.0.1', '203.0.113.9'] } } });
+  try {
+    const run = stepper(sb, [`probe ${a.port}`, `probe ${a.port}`]);
+    assert.equal(await run.output(), allowed);
+    sb.setNetwork({ allowedDomains: ['203.0.113.9'] });
+    run.next();
+    assert.equal(await run.output(), refused);
+    assert.equal(await run.end(), 0);
+    assert.deepEqual(a.paths, ['/http', '/connect', '/socks']);
+  } finally {
+    await sb.close();
+    a.s.close();
   }
 });
 

@@ -109,6 +109,24 @@ test('a command\'s network rules follow the handle\'s lists: a narrowing overlay
   assert.deepEqual(withFlags.deny.map((r) => r.source).sort(), ['bad.test', 'c.test']);
 });
 
+test('an untrusted project file\'s allowedDomains count only where the handle, as it is now, covers them: a setNetwork that takes a domain away takes it from the project too', () => {
+  const user = parseSettings(JSON.stringify({ network: { mode: 'filtered', allowedDomains: ['127.0.0.1', 'api.test'] } }), 'handle');
+  const project = parseSettings(JSON.stringify({ network: { allowedDomains: ['127.0.0.1:8080'] } }), '/p/.cordon/settings.json');
+  assert.deepEqual(commandNetwork([user, project], undefined, undefined, [project]).allow.map((r) => r.source).sort(), ['127.0.0.1', '127.0.0.1:8080', 'api.test']);
+  const updated = parseSettings(JSON.stringify({ network: { mode: 'filtered', allowedDomains: ['api.test'] } }), 'handle');
+  assert.deepEqual(commandNetwork([updated, project], undefined, undefined, [project]).allow.map((r) => r.source), ['api.test']);
+  // A command's overlay that names the list replaces it (the caller's own entries, trusted; widened only with widen).
+  const narrow = parseOverlay({ network: { allowedDomains: ['api.test'] } }, false);
+  assert.deepEqual(commandNetwork([updated, project], narrow, undefined, [project]).allow.map((r) => r.source), ['api.test']);
+  const wide = parseOverlay({ network: { allowedDomains: ['127.0.0.1'] } }, true);
+  assert.deepEqual(commandNetwork([updated, project], wide, undefined, [project]).allow.map((r) => r.source), ['127.0.0.1']);
+  // One that leaves the list alone: the project's entries still count only where the handle covers them.
+  const other = parseOverlay({ network: { deniedDomains: ['x.test'] } }, false);
+  assert.deepEqual(commandNetwork([updated, project], other, undefined, [project]).allow.map((r) => r.source), ['api.test']);
+  // Trusted (not in the list): as before.
+  assert.deepEqual(commandNetwork([updated, project], undefined).allow.map((r) => r.source).sort(), ['127.0.0.1:8080', 'api.test']);
+});
+
 test('a wrong overlay: not an object, a wrong widen, an unknown key', () => {
   for (const [policy, widen, code] of [[null, undefined, 'CORDON_ERR_USAGE'], [[1], undefined, 'CORDON_ERR_USAGE'], ['x', undefined, 'CORDON_ERR_USAGE'], [{}, 1, 'CORDON_ERR_USAGE'], [{ nope: 1 }, undefined, 'CORDON_ERR_SETTINGS_INVALID']] as const) {
     assert.throws(() => parseOverlay(policy, widen), (e: unknown) => e instanceof CordonError && e.code === code);
