@@ -14,17 +14,28 @@
  * write (policy.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from './errors.js';
 import { packageRoot } from './package-root.js';
 import { parseSettings } from './policy/settings.js';
-import { runtimeDir } from './platform/linux/placeholders.js';
+import { alive, runtimeDir } from './platform/linux/placeholders.js';
 
 /** An srt `SandboxRuntimeConfig`: the keys of an srt settings file. */
 export type SrtRuntimeConfig = Record<string, unknown>;
 
 let settingsFile: string | undefined;
+let exitHook = false;
+
+/** The configuration files of processes that ended without reset() (killed, or never called it): removed by the next initialize(). */
+function sweepDeadConfigs(dir: string): void {
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) {
+    const m = /^srt-config-(\d+)-[0-9a-f]+\.json$/.exec(n);
+    if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(join(dir, n), { force: true });
+  }
+}
 
 /** POSIX shell quoting of one word. */
 function quote(word: string): string {
@@ -37,11 +48,18 @@ export const SandboxManager = {
     if (process.platform !== 'linux') throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
     const text = JSON.stringify(config);
     parseSettings(text, 'SandboxManager.initialize config');
-    const file = join(runtimeDir(process.env), `srt-config-${process.pid}-${randomBytes(6).toString('hex')}.json`);
+    const dir = runtimeDir(process.env);
+    sweepDeadConfigs(dir);
+    const file = join(dir, `srt-config-${process.pid}-${randomBytes(6).toString('hex')}.json`);
     writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
     const before = settingsFile;
     settingsFile = file;
     if (before) rmSync(before, { force: true });
+    // A process that ends without reset() leaves nothing behind.
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', () => { if (settingsFile) rmSync(settingsFile, { force: true }); });
+    }
   },
 
   isSupportedPlatform(): boolean {

@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
-import { makeWorld } from '../../helpers/cordon.js';
+import { makeWorld, ROOT } from '../../helpers/cordon.js';
 
 process.env.XDG_STATE_HOME = realpathSync(tempDir(join(tmpdir(), 'cordon-srt-compat-')));
 const { SandboxManager, CordonError } = await import('cordon');
@@ -38,4 +38,25 @@ test('the configuration is validated like a settings file: a key cordon does not
   await assert.rejects(SandboxManager.initialize({ network: { allowedDomains: [], deniedDomains: [], httpProxyPort: 8080 } }), (e: unknown) => e instanceof CordonError && /httpProxyPort/.test(e.message));
   await assert.rejects(SandboxManager.initialize({ filesystem: { allowWrit: ['.'] } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
   assert.equal(SandboxManager.isSandboxingEnabled(), false);
+});
+
+test('a process that ends without reset() leaves no configuration file; one that was killed has its file removed by the next initialize()', async () => {
+  const state = join(process.env.XDG_STATE_HOME!, 'cordon');
+  const lib = join(ROOT, 'dist', 'bundle', 'sandbox.mjs');
+  const configs = () => readdirSync(state).filter((n) => n.startsWith('srt-config-'));
+  const child = (then: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `const { SandboxManager } = await import(${JSON.stringify(lib)}); await SandboxManager.initialize({}); ${then}`], { env: process.env, encoding: 'utf8' });
+  const ended = child('console.log("initialized")');
+  assert.equal(ended.stdout, 'initialized\n', ended.stderr);
+  assert.deepEqual(configs(), [], 'removed when the process exits');
+  const killed = child('process.kill(process.pid, "SIGKILL")');
+  assert.equal(killed.signal, 'SIGKILL');
+  assert.equal(configs().length, 1, 'a killed process cannot remove its file');
+  await SandboxManager.initialize({});
+  try {
+    assert.equal(configs().length, 1, 'the dead process\'s file is gone; this process\'s own is there');
+    assert.ok(configs()[0]!.startsWith(`srt-config-${process.pid}-`));
+  } finally {
+    await SandboxManager.reset();
+  }
+  assert.deepEqual(configs(), []);
 });
