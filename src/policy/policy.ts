@@ -142,13 +142,16 @@ export interface WatchedPath {
    * `repository`: the `.git` of a writable root that was not a repository
    * when the run started; `git-file`: a file of a protected git directory
    * that did not exist then (`commondir`, `config.worktree`, `info/attributes`);
+   * `todo`: a rebase's or a sequencer's todo list in a git dir (an `exec`
+   * line in it runs at `git rebase --continue`), moved aside if the run
+   * changed it and it runs a command (sequencerTodos in after-run.ts);
    * `created`: a protected name in $HOME that did not exist (a placeholder
    * there would break the host's shells and git while it exists: see
    * homeWatch), or one at the root of a nested work tree (found by the scan
    * after the run: createdNames in after-run.ts), moved aside if the command
    * made it.
    */
-  readonly kind: 'repository' | 'git-file' | 'created' | 'link';
+  readonly kind: 'repository' | 'git-file' | 'created' | 'link' | 'todo';
   /** For `created` and `link`: why the name matters ("shell startup file"). */
   readonly why?: string;
   /**

@@ -26,7 +26,7 @@ import { basename, dirname, join, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_NAMES } from '../../policy/protected.js';
-import { scanTrees } from './scan.js';
+import { scanTrees, type ScanResult } from './scan.js';
 
 
 /**
@@ -142,7 +142,22 @@ export interface SetAsideOptions {
   /** Each root's `dev:ino` when the run started (rootIdentities): a root replaced since (by a second run) is not touched. */
   readonly rootIds?: Readonly<Record<string, string>>;
   readonly git?: string;
+  /** When the run started (ns since the epoch, as a decimal string): a todo list changed before then is the user's own. */
+  readonly since?: string;
 }
+
+/**
+ * The todo lists of a rebase or a cherry-pick in progress in every git dir
+ * the scan after the run found: a command can leave one (a forged
+ * `rebase-merge/`) whose `exec` lines run on the host at `git rebase
+ * --continue`, which `git status` suggests.
+ */
+export function sequencerTodos(found: Pick<ScanResult, 'repos' | 'submoduleGitDirs' | 'bareGitDirs' | 'worktreeGitDirs'>, writable: readonly string[]): WatchedPath[] {
+  const gitDirs = [...found.repos.map((r) => join(r, '.git')), ...found.submoduleGitDirs, ...(found.bareGitDirs ?? []), ...(found.worktreeGitDirs ?? [])];
+  return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => TODO_LISTS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));
+}
+
+const TODO_LISTS = ['rebase-merge/git-rebase-todo', 'sequencer/todo'];
 
 /** One thing the step after the run did to a path (an after-run.set-aside event); `message` is also one of the warnings. */
 export interface SetAsideAction {
@@ -178,7 +193,7 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
   for (const [root, list] of byRoot) {
     const due = list.filter(mayNeedWork);
     if (due.length === 0) continue;
-    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root]);
+    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root], o.since);
     warnings.push(...r.warnings);
     actions.push(...r.actions);
     unresolved += r.unresolved;
@@ -199,10 +214,13 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
 function mayNeedWork(w: WatchedPath): boolean {
   try {
     if (w.kind === 'link') return readlinkSync(w.path) !== w.target;
+    // Most git dirs have no rebase in progress, and a `.git` file has none inside.
+    if (w.kind === 'todo') return lstatSync(w.path, { throwIfNoEntry: false }) !== undefined;
     const st = lstatSync(w.path, { throwIfNoEntry: false });
     if (st?.isDirectory() && w.keepEmptyDir) return readdirSync(w.path).length > 0;
     return st !== undefined;
-  } catch {
+  } catch (e) {
+    if (w.kind === 'todo' && (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
     return true; // a link or a file on the way (ELOOP, ENOTDIR, EINVAL): the helper says what it is
   }
 }
@@ -216,11 +234,12 @@ const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' |
   { name: 'info/attributes', op: '--move' },
 ];
 
-function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0'): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
-    if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
+    if (w.kind === 'todo') ops.push('--move-if-exec', rel(w.path), since);
+    else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
@@ -242,6 +261,12 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       const d = done.get(r);
       if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}), and it could not be made again (${d.detail}): read what is there before anything on the host uses it` });
       else if (d?.kind === 'relinked') act({ path: w.path, action: 'relinked', ...(d.detail ? { movedTo: join(root, d.detail) } : {}), why: w.why ?? 'protected', message: `the command replaced the link ${w.path} -> ${w.target} (${w.why ?? 'protected'}); the link was made again${d.detail ? `, and what the command put there was moved to ${join(root, d.detail)}` : ''}. Read it before using it` });
+      continue;
+    }
+    if (w.kind === 'todo') {
+      const d = done.get(r);
+      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: GIT_CODE, message: failed(w.path, d.detail, w.repo) });
+      else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'git rebase --continue would run its exec lines on the host', message: `the command left a rebase or cherry-pick in progress in ${w.repo} whose todo list runs shell commands (exec) at \`git rebase --continue\`, which git status suggests; it was moved to ${join(root, d.detail)}. Read it, then run \`git rebase --abort\` (or \`git cherry-pick --abort\`)` });
       continue;
     }
     if (w.kind === 'created') {
@@ -379,7 +404,7 @@ function quoteValue(v: string): string {
  * journal (journal.ts): the tree is scanned again now, and what the command
  * created is moved aside as if that cordon had done it. Warnings name the run.
  */
-export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>> }, helper: string, cacheDir: string, warn: (w: string) => void): void {
+export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string }, helper: string, cacheDir: string, warn: (w: string) => void): void {
   const watch = [...j.watch];
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   if (j.rescan) {
@@ -387,9 +412,10 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
+      watch.push(...sequencerTodos(found, j.rescan.writable));
     } catch (e) {
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
-    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}) }).warnings) say(w);
+    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}) }).warnings) say(w);
   }
 }

@@ -32,8 +32,10 @@ export interface Journal {
   readonly readOnly: readonly string[];
   readonly watch: readonly WatchedPath[];
   readonly rescan?: Rescan;
-  /** Each writable root's `dev:ino` at the start (after-run.ts rootIdentities): the set-aside touches only that directory. */
+  /** Each writable root's `dev:ino` at the start (no-follow.ts rootIdentities): the set-aside touches only that directory. */
   readonly rootIds?: Readonly<Record<string, string>>;
+  /** When the command was let go, less a second (ns since the epoch): a todo list changed before then is the user's own (after-run.ts sequencerTodos). */
+  readonly since?: string;
 }
 
 const PREFIX = 'journal-';

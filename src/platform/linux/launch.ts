@@ -12,7 +12,7 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, newRepositories, sequencerTodos, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
@@ -107,6 +107,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let journal: string | undefined;
   let untrack: (() => void) | undefined;
   let rootIds: Record<string, string> | undefined;
+  // Before the command can start, less a second (a file's change time is a coarse clock's): what changed after is the run's.
+  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   let finished = false;
   try {
     if (early) holds = acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
@@ -159,7 +161,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       if (plan.rescan) {
         rootIds = { ...plan.rootIds };
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds });
+        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds, since });
         // Should the process end before the step after the run: that step, from the journal, at once.
         untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }
@@ -225,7 +227,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun(plan, rescanned, rootIds, opts.warn ?? (() => {}), opts.onEvent);
+      failed = await afterRun(plan, rescanned, rootIds, since, opts.warn ?? (() => {}), opts.onEvent);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -243,7 +245,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
   const watch = [...plan.watch];
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
@@ -251,6 +253,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       const found = await rescanned;
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
+      watch.push(...sequencerTodos(found, plan.rescan.writable));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed
@@ -265,7 +268,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
     }
   }
   if (!plan.rescan) return failed;
-  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}) });
+  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);

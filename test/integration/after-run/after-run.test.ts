@@ -235,6 +235,67 @@ for (const as of ['root', 'an unprivileged user'] as const) {
   });
 }
 
+/** A rebase stopped at a `break`, its todo list then given an exec line that touches $MARK (`git rebase --continue` runs it). */
+const REBASE_PLANT = [
+  'GIT_SEQUENCE_EDITOR=\'sed -i "1i break"\' git -c user.email=t@example.invalid -c user.name=t rebase -q -i HEAD~1 >/dev/null 2>&1',
+  'test -f .git/rebase-merge/git-rebase-todo',
+  'printf "exec touch %s\\n" "$MARK" >> .git/rebase-merge/git-rebase-todo',
+].join(' && ');
+
+function twoCommits(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  git(dir, 'init', '-q');
+  git(dir, 'commit', '-q', '--allow-empty', '-m', 'one');
+  git(dir, 'commit', '-q', '--allow-empty', '-m', 'two');
+}
+
+function rebaseContinue(dir: string): void {
+  spawnSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', 'rebase', '--continue'], { cwd: dir, encoding: 'utf8' });
+}
+
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`a rebase the command leaves in progress with an exec line: its todo list is moved aside, and git rebase --continue on the host runs nothing (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const mark = join(w.outside, 'MARK');
+    const control = join(w.outside, 'control');
+    twoCommits(control);
+    plantOnHost(w, control, REBASE_PLANT, mark);
+    rebaseContinue(control);
+    assert.ok(existsSync(mark), 'control: without cordon, git rebase --continue runs the exec line');
+    rmSync(mark);
+
+    const repo = join(w.proj, 'r');
+    twoCommits(repo);
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
+    const r = cordon(w, ['--', '/bin/sh', '-c', REBASE_PLANT], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /left a rebase or cherry-pick in progress in .*\/r\/\.git whose todo list runs shell commands \(exec\).*moved to .*git-rebase-todo\.cordon-untrusted/);
+    rebaseContinue(repo);
+    assert.ok(!existsSync(mark), 'git rebase --continue on the host ran the exec line');
+  });
+}
+
+test('a rebase stopped inside without an exec line, and one of the user\'s own with exec lines from before the run, are left as they are', () => {
+  const w = makeWorld();
+  const repo = join(w.proj, 'r');
+  twoCommits(repo);
+  const stop = 'GIT_SEQUENCE_EDITOR=\'sed -i "1i break"\' git -c user.email=t@example.invalid -c user.name=t rebase -q -i HEAD~1 >/dev/null 2>&1; test -f .git/rebase-merge/git-rebase-todo && echo stopped';
+  const r = cordon(w, ['--', '/bin/sh', '-c', stop], { cwd: repo });
+  assert.equal(r.stdout, 'stopped\n', r.stderr);
+  assert.doesNotMatch(r.stderr, /rebase or cherry-pick/);
+  assert.ok(existsSync(join(repo, '.git', 'rebase-merge', 'git-rebase-todo')), 'the rebase can go on');
+  // The user's own, with an exec line, written before the run: not the command's.
+  const own = join(w.proj, 'own');
+  twoCommits(own);
+  plantOnHost(w, own, REBASE_PLANT, join(w.outside, 'OWN'));
+  spawnSync('sleep', ['1.1']);
+  const r2 = cordon(w, ['--', '/bin/sh', '-c', 'git status --short >/dev/null; echo ran'], { cwd: own });
+  assert.equal(r2.stdout, 'ran\n', r2.stderr);
+  assert.doesNotMatch(r2.stderr, /rebase or cherry-pick/);
+  assert.match(readFileSync(join(own, '.git', 'rebase-merge', 'git-rebase-todo'), 'utf8'), /exec touch/);
+});
+
 test('a repository that existed before the run is left alone', () => {
   const w = makeWorld();
   const r = cordon(w, ['--', '/bin/sh', '-c', 'git status --short >/dev/null && echo ok']);
