@@ -11,7 +11,7 @@
  * Node has no openat/mkdirat; an O_PATH descriptor and its /proc/self/fd
  * name give the same: nothing is resolved again by path.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, rmdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readlinkSync, rmdirSync } from 'node:fs';
 import { basename, dirname, sep } from 'node:path';
 
 /** Linux's O_PATH (the same on every architecture cordon runs on), which Node does not export. */
@@ -25,11 +25,28 @@ const DIR = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 export class DirFds {
   private readonly fds = new Map<string, number>();
 
-  /** The directory at `abs`, reached with no link followed; throws (ELOOP, ENOTDIR, ENOENT, …) otherwise. */
+  /**
+   * The directory at `abs`, reached with no link followed; throws (ELOOP,
+   * ENOTDIR, ENOENT, …) otherwise. One open by path first, kept only if
+   * the kernel names what it opened `abs` (a link followed on the way would
+   * name where it led; a directory cannot be moved to `abs` by one who may
+   * not write there): two system calls instead of one per directory on the
+   * way, which hundreds of placeholders under nested repositories make.
+   */
   open(abs: string): number {
     const known = this.fds.get(abs);
     if (known !== undefined) return known;
-    const fd = abs === sep ? openSync(sep, DIR) : openSync(`/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`, DIR);
+    let fd: number | undefined;
+    try {
+      fd = openSync(abs, O_PATH | constants.O_DIRECTORY);
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== abs) {
+        closeSync(fd);
+        fd = undefined;
+      }
+    } catch {
+      fd = undefined;
+    }
+    fd ??= abs === sep ? openSync(sep, DIR) : openSync(`/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`, DIR);
     this.fds.set(abs, fd);
     return fd;
   }
