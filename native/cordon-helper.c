@@ -31,7 +31,11 @@
  *                commondir (a bare repository; git discovers it too). Its
  *                objects/ is not walked; its modules/ and worktrees/ are
  *                walked as a .git's.
- *       S\tPATH  a submodule git dir under some git dir's modules/ (HEAD + config)
+ *       S\tPATH  a submodule git dir under some git dir's modules/ (HEAD with
+ *                config, a commondir, or objects + refs)
+ *       Y\tPATH  a symbolic link under some git dir's modules/, where a
+ *                module's git dir goes: git follows it there (never followed
+ *                here)
  *       W\tPATH  a linked worktree's git dir: a directory in some git dir's
  *                worktrees/ (a .git, a bare git dir, a submodule git dir)
  *       M\tPATH  an entry whose basename matches a --match fnmatch(3) pattern
@@ -45,9 +49,9 @@
  *                UNREAD_LISTED of them; a command can lock one with chmod)
  *       E\tN     N directories could not be read (only if N > 0; N can
  *                exceed the U records)
- *       D\tID    (with --ids only) right after a G, B or S record: the
+ *       D\tID    (with --ids only) right after a G, B, S or Y record: the
  *                identity of its git dir (G: PATH/.git as it is, never
- *                followed; B, S: PATH), DEV:INO:BIRTH (birth time in ns, 0
+ *                followed; B, S: PATH; Y: the link itself), DEV:INO:BIRTH (birth time in ns, 0
  *                where the filesystem keeps none); no D when it cannot be
  *                looked at
  *       K\tFACTS (with --git-entry only) right after the D record (or where
@@ -1892,7 +1896,7 @@ static void push_gitdir(size_t owner, const char *sub)
 /* ---- .git/modules and .git/worktrees (and a bare or submodule git dir's) ---- */
 
 struct nsstate {
-	bool head, config, objects, refs, commondir, over;
+	bool head, config, objects, refs, commondir, links, over;
 };
 
 static bool ent_push(unsigned fl, const char *name);
@@ -1911,8 +1915,28 @@ static void visit_ns(int dfd, const struct linux_dirent64 *d, unsigned type, voi
 		g->refs = true;
 	else if (strcmp(d->d_name, "commondir") == 0)
 		g->commondir |= type != DT_DIR;
+	g->links |= type == DT_LNK;
 	if (type == DT_DIR && (!fits(strlen(d->d_name)) || !ent_push(E_DIR, d->d_name)))
 		g->over = true;
+}
+
+/* A link where a module's git dir goes (git follows it there): a Y record,
+ * with the link's own identity, so that one the command makes is moved
+ * aside after the run (the scan never follows it). */
+static void visit_ns_link(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+{
+	bool *over = ctx;
+	if (type != DT_LNK)
+		return;
+	size_t n = strlen(d->d_name);
+	if (!fits(n)) {
+		*over = true;
+		return;
+	}
+	size_t o = path_pushn(d->d_name, n);
+	emit('Y', S.path, S.path_len);
+	emit_id(dfd, d->d_name);
+	path_pop(o);
 }
 
 /* A directory under modules/ (container: modules/ itself), open as fd: a
@@ -1933,6 +1957,15 @@ static void list_modules(int fd, bool container)
 		S.ents_len = mark; /* a git dir's insides are git's: only its modules/ and worktrees/ matter */
 		frame_push(F_GITDIR, fd, 0);
 		return;
+	}
+	if (g.links) {
+		/* Listed again, rarely: only now is it known to hold module names, not to be a git dir. */
+		bool over = false;
+		if (lseek(fd, 0, SEEK_SET) == 0)
+			read_dir(fd, visit_ns_link, &over);
+		else
+			over = true;
+		g.over |= over;
 	}
 	size_t i = frame_push(F_MODULES, fd, 0);
 	F.v[i].ents = F.v[i].next = mark;

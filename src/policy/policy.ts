@@ -196,6 +196,8 @@ export interface ScanFound {
   readonly submoduleGitDirs: readonly string[];
   readonly bareGitDirs?: readonly string[];
   readonly worktreeGitDirs?: readonly string[];
+  /** Links under a git dir's modules/ (scan.ts ScanResult.moduleLinks). */
+  readonly moduleLinks?: readonly string[];
   readonly matches: readonly string[];
   readonly linkedMatches?: readonly string[];
   readonly incomplete?: readonly string[];
@@ -458,7 +460,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         ...(input.protectedFiles ?? []).map((f) => ({ path: f, why: 'a file cordon writes during the run (--audit-log, --violations-json)' })),
         ...(input.cordonOwn ?? []),
       ],
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
     return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: PROTECTED_NAMES.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;

@@ -47,7 +47,7 @@ import { scanTrees, type ScanResult } from './scan.js';
  * (test/unit/platform/linux/after-run.test.ts). A path on the watch list is
  * its watched path's (a `.git` link is made again, not set aside).
  */
-export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[]; readonly ids?: Readonly<Record<string, string>> }, watch: readonly WatchedPath[] = []): WatchedPath[] {
+export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[]; readonly moduleLinks?: readonly string[]; readonly ids?: Readonly<Record<string, string>> }, watch: readonly WatchedPath[] = []): WatchedPath[] {
   const known = new Set(rescan.known);
   const watched = new Set(watch.map((w) => w.path));
   const before = rescan.ids;
@@ -62,6 +62,8 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
     if (!((known.has(repo) || known.has(dotGit)) && same(dotGit)) && mine(dotGit)) out.push({ path: dotGit, kind: 'repository', repo, ...keep });
   }
   for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!watched.has(g) && !(known.has(g) && same(g)) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
+  // A link where a module's git dir goes, new or replaced: git would follow it to a git dir of the command's choosing.
+  for (const l of found.moduleLinks ?? []) if (!watched.has(l) && !(known.has(l) && same(l)) && mine(l)) out.push({ path: l, kind: 'git-file', repo: dirname(dirname(l)) });
   return out;
 }
 

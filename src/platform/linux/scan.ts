@@ -40,6 +40,12 @@ export interface ScanResult {
    * live outside the project), where its repository and configuration are.
    */
   readonly worktreeGitDirs: string[];
+  /**
+   * Symbolic links under some git dir's `modules/`, where a module's git dir
+   * goes: git follows one (a command can point it at a git dir of its own
+   * making); after the run, a new one is moved aside (after-run.ts).
+   */
+  readonly moduleLinks?: string[];
   /** Entries whose basename matched one of the patterns. */
   readonly matches: string[];
   /** With patterns only: symbolic links found under the roots that lead to a directory. */
@@ -87,7 +93,7 @@ export interface ScanResult {
   readonly named?: readonly string[];
 }
 
-const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
+const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], moduleLinks: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {} };
 
 /**
  * With `cacheDir` (cordon's private state directory), the helper keeps an
@@ -343,7 +349,7 @@ function directoryAt(link: string): string | undefined {
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string>, gitFacts: {} as Record<string, string> };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], moduleLinks: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string>, gitFacts: {} as Record<string, string> };
   const unnamable = new Set<string>();
   // D and K records name the git dir of the G, S or B record right before them (K after D), and no other.
   let gitDir: string | undefined;
@@ -359,7 +365,7 @@ export function parseScan(out: Buffer | string): ScanResult {
     identified = undefined;
     if (rec.length < 2 || rec[1] !== 0x09) continue;
     const kind = String.fromCharCode(rec[0]!);
-    if (!'GSBWMLIEDUK'.includes(kind)) continue;
+    if (!'GSBWMLIEDUKY'.includes(kind)) continue;
     const bytes = rec.subarray(2);
     if (!isUtf8(bytes)) {
       if (kind !== 'E' && kind !== 'D') unnamable.add(validAncestor(bytes));
@@ -373,6 +379,7 @@ export function parseScan(out: Buffer | string): ScanResult {
       case 'S': r.submoduleGitDirs.push(v); gitDir = v; break;
       case 'B': r.bareGitDirs.push(v); gitDir = v; break;
       case 'W': r.worktreeGitDirs.push(v); break;
+      case 'Y': r.moduleLinks.push(v); gitDir = v; break;
       case 'M': r.matches.push(v); break;
       case 'L': r.links.push(v); break;
       case 'I': r.incomplete.push(v); break;

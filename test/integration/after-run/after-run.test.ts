@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, makeWorld, cordon, testUser, type World } from '../../helpers/cordon.js';
 
@@ -193,6 +193,14 @@ const SUBMODULE_PLANT = [
   'echo ../../x > .git/modules/sub/commondir',
 ].join(' && ');
 
+/** The same through a link at .git/modules/sub to a git dir of the command's making inside .git (git follows it). */
+const SUBMODULE_LINK_PLANT = [
+  'mkdir -p .git/evil/objects .git/evil/refs/heads',
+  'echo "ref: refs/heads/main" > .git/evil/HEAD',
+  'printf "[core]\\n\\tfsmonitor = \\"touch $MARK; false\\"\\n" > .git/evil/config',
+  'mkdir -p .git/modules && ln -s ../evil .git/modules/sub',
+].join(' && ');
+
 /** A superproject cloned with its submodule not yet initialized, in dir (owned by owner). */
 function cloneWithSubmodule(base: string, owner?: { uid: number; gid: number }): string {
   const src = join(base, 'subsrc');
@@ -232,6 +240,19 @@ for (const as of ['root', 'an unprivileged user'] as const) {
     assert.match(r.stderr, new RegExp(`created a git repository in ${join(clone, '.git', 'modules', 'sub')}; .*commondir -> commondir\\.cordon-untrusted`));
     submoduleUpdate(clone);
     assert.ok(!existsSync(mark), 'git on the host ran the planted config');
+
+    // A link there instead: moved aside, the link itself (never followed).
+    const control2 = cloneWithSubmodule(join(w.outside, 'control2'));
+    plantOnHost(w, control2, SUBMODULE_LINK_PLANT, mark);
+    submoduleUpdate(control2);
+    assert.ok(existsSync(mark), 'control: without cordon, git submodule update follows the link to the planted config');
+    rmSync(mark);
+    const clone2 = cloneWithSubmodule(join(w.proj, 'q'), owner);
+    const r2 = cordon(w, ['--', '/bin/sh', '-c', SUBMODULE_LINK_PLANT], { cwd: clone2, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.match(r2.stderr, new RegExp(`created ${join(clone2, '.git', 'modules', 'sub')}, .*moved to .*modules/sub\\.cordon-untrusted`));
+    submoduleUpdate(clone2);
+    assert.ok(!existsSync(mark), 'git on the host followed the planted link');
   });
 }
 
@@ -294,6 +315,21 @@ test('a rebase stopped inside without an exec line, and one of the user\'s own w
   assert.equal(r2.stdout, 'ran\n', r2.stderr);
   assert.doesNotMatch(r2.stderr, /rebase or cherry-pick/);
   assert.match(readFileSync(join(own, '.git', 'rebase-merge', 'git-rebase-todo'), 'utf8'), /exec touch/);
+});
+
+test('a link under .git/modules from before the run is the user\'s: the run goes on, and it stays', () => {
+  const w = makeWorld();
+  const repo = join(w.proj, 'linked');
+  mkdirSync(join(repo, '.git', 'real', 'objects'), { recursive: true });
+  git(repo, 'init', '-q');
+  mkdirSync(join(repo, '.git', 'real', 'refs'), { recursive: true });
+  writeFileSync(join(repo, '.git', 'real', 'HEAD'), 'ref: refs/heads/main\n');
+  mkdirSync(join(repo, '.git', 'modules'));
+  symlinkSync('../real', join(repo, '.git', 'modules', 'sub'));
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'echo ran'], { cwd: repo });
+  assert.equal(r.stdout, 'ran\n', r.stderr);
+  assert.doesNotMatch(r.stderr, /modules\/sub/);
+  assert.equal(readlinkSync(join(repo, '.git', 'modules', 'sub')), '../real');
 });
 
 test('a repository that existed before the run is left alone', () => {

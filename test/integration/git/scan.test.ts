@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { helperPath } from '../../../src/platform/linux/helper-path.js';
@@ -121,6 +121,10 @@ test('under .git/modules, a submodule git dir is what git takes for one: HEAD wi
   make('name/inner', ['HEAD', 'commondir'], []);
   make('head-only', ['HEAD'], ['objects']);
   make('dir-head', [], ['HEAD/objects', 'HEAD/refs', 'objects', 'refs']);
+  // A link where a module's git dir goes: reported as one, never followed.
+  symlinkSync('../elsewhere', join(modules, 'linked'));
+  symlinkSync('../../elsewhere', join(modules, 'name', 'deep'));
   const r = scanTrees(helper, [d], []);
   assert.deepEqual([...r.submoduleGitDirs].sort(), ['bare', 'configured', 'name/inner', 'redirected'].map((m) => join(modules, m)));
+  assert.deepEqual([...(r.moduleLinks ?? [])].sort(), [join(modules, 'linked'), join(modules, 'name', 'deep')]);
 });
