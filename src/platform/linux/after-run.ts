@@ -27,6 +27,7 @@ import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_NAMES } from '../../policy/protected.js';
 import { scanTrees, type ScanResult } from './scan.js';
+import { changedRoots } from './no-follow.js';
 
 
 /**
@@ -154,6 +155,11 @@ export interface SetAsideOptions {
  * `rebase-merge/`) whose `exec` lines run on the host at `git rebase
  * --continue`, which `git status` suggests.
  */
+/** The identities of the roots the scan walked (directories), not of writable files. */
+export function pickDirectories(ids: Readonly<Record<string, string>>, writable: readonly string[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(ids).filter(([p]) => writable.includes(p)));
+}
+
 export function sequencerTodos(found: Pick<ScanResult, 'repos' | 'submoduleGitDirs' | 'bareGitDirs' | 'worktreeGitDirs'>, writable: readonly string[]): WatchedPath[] {
   const gitDirs = [...found.repos.map((r) => join(r, '.git')), ...found.submoduleGitDirs, ...(found.bareGitDirs ?? []), ...(found.worktreeGitDirs ?? [])];
   return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => TODO_LISTS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));
@@ -419,5 +425,8 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
     for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}) }).warnings) say(w);
+    // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
+    const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
+    if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);
   }
 }

@@ -12,7 +12,7 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, sequencerTodos, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, newRepositories, pickDirectories, sequencerTodos, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { removeJournal, writeJournal } from './journal.js';
@@ -279,7 +279,8 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
   // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
   // set-aside above looked at whatever is at its path now, not at the directory the command wrote in.
-  const moved = rootIds ? changedRoots(rootIds) : [];
+  // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
+  const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
   return failed;
 }

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
 
@@ -103,6 +103,15 @@ for (const { name, asUser } of who) {
     assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran the replaced repository\'s fsmonitor');
     assert.match(readFileSync(join(nested, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/);
     assertDefused(w);
+  });
+
+  test(`SIGKILL: a writable path renamed while that run went on is named by the next run, which cannot check it (${name})`, async () => {
+    const w = await killedMidRun(world(), asUser);
+    renameSync(w.proj, `${w.proj}.moved`);
+    mkdirSync(w.proj);
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const r = cordon(w, ['--', 'true'], { cwd: w.outside, ...(asUser ? { asUser } : {}) });
+    assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the writable path ${w.proj} is not the directory that run's command ran in any more`), r.stderr);
   });
 
   test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {

@@ -13,7 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, own, runners } from '../../helpers/cordon.js';
+import { spawn } from 'node:child_process';
+import { CLI, cordon, own, runners } from '../../helpers/cordon.js';
 import { findBwrap } from '../../../src/platform/linux/probe.js';
 import { startSandboxProcess } from '../../../src/platform/linux/sandbox-process.js';
 import { DirFds, rootIdentities } from '../../../src/platform/linux/no-follow.js';
@@ -52,6 +53,23 @@ for (const { who, world, opts } of runners()) {
     assert.match(r.stderr, /the writable path .*proj is not the directory the command ran in any more/);
   });
 }
+
+test('a writable file the host replaces during the run (an editor saving by rename) does not fail it', () => {
+  const w = runners()[0]!.world();
+  const file = join(w.outside, 'data.json');
+  writeFileSync(file, 'old\n');
+  const child = spawn(process.execPath, [CLI, '--allow-write', file, '--', '/bin/sh', '-c', 'sleep 1; echo done'], { cwd: w.proj, env: w.env });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  setTimeout(() => { writeFileSync(`${file}.tmp`, 'new\n'); renameSync(`${file}.tmp`, file); }, 400);
+  return new Promise<void>((resolve) => child.on('close', (code) => {
+    assert.equal(code, 0, err);
+    assert.equal(out, 'done\n');
+    resolve();
+  }));
+});
 
 test('a sandbox process binds a writable path from a descriptor opened with no link on the way, and refuses one reached through a link', async () => {
   const base = realpathSync(join('/var/tmp'));
