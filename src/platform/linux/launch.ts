@@ -94,7 +94,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   // A package cache directory made only now was not there for a sandbox started ahead to bind.
-  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, plan.bwrap, helper, plan.bwrapArgs, env, stdio) || !sameRoots(sandbox.rootIds, plan.rootIds))) {
+  if (sandbox && (early || plan.packageCache?.made || !sameSandbox(sandbox, plan.bwrap, helper, plan.bwrapArgs, env, stdio) || !sameRoots(sandbox.rootIds, plan))) {
     opts.debug?.('the sandbox started ahead is not this plan\'s: killed unused');
     await sandbox.kill();
     sandbox = undefined;
@@ -116,7 +116,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     sandbox ??= startSandboxProcess(plan.bwrap, helper, plan.bwrapArgs, env, stdio);
     const sbx = sandbox;
     // What bubblewrap binds writable is what the policy resolved: a directory renamed and replaced since is refused.
-    if (!sameRoots(sbx.rootIds, plan.rootIds)) {
+    if (!sameRoots(sbx.rootIds, plan)) {
       await sbx.kill();
       const moved = Object.keys(sbx.rootIds).find((p) => sbx.rootIds[p] !== plan.rootIds?.[p]);
       throw new CordonError('CORDON_ERR_LAUNCH', `the writable path ${moved} is not the directory it was when cordon resolved it (it was renamed, and another put in its place, since: another run that can write there can do that); nothing was run. Look at what is there before you run anything in it`);
@@ -285,9 +285,13 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
   return failed;
 }
 
-/** Whether every path bubblewrap binds from a descriptor is the directory the policy resolved. */
-function sameRoots(opened: Readonly<Record<string, string>>, resolved: Readonly<Record<string, string>> | undefined): boolean {
-  return Object.keys(opened).every((p) => resolved?.[p] === opened[p]);
+/**
+ * Whether every path bubblewrap binds from a descriptor is the directory the
+ * policy resolved, or a placeholder this run makes (a pin bubblewrap binds
+ * where nothing was: made with no link followed, as it was opened).
+ */
+function sameRoots(opened: Readonly<Record<string, string>>, plan: Pick<LinuxPlan, 'rootIds' | 'placeholders'>): boolean {
+  return Object.keys(opened).every((p) => (plan.rootIds?.[p] === undefined ? plan.placeholders.includes(p) : plan.rootIds[p] === opened[p]));
 }
 
 /** After the run, at most this many warnings are printed one by one. */

@@ -54,6 +54,13 @@ for (const { who, world, opts } of runners()) {
   });
 }
 
+test('with bubblewrap making the mounts (CORDON_BWRAP_MOUNTS=1), a pin on a placeholder this run makes is bound from it', () => {
+  const w = runners()[0]!.world();
+  const r = cordon(w, ['--read-only', join(w.proj, 'newdir', 'ro'), '--', '/bin/sh', '-c', 'echo ran'], { env: { CORDON_BWRAP_MOUNTS: '1' } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'ran\n');
+});
+
 test('a writable file the host replaces during the run (an editor saving by rename) does not fail it', () => {
   const w = runners()[0]!.world();
   const file = join(w.outside, 'data.json');
