@@ -298,7 +298,11 @@ export function loadSettingsFile(file: string): Settings {
     const fd = openSync(file, 'r');
     try {
       const st = fstatSync(fd);
-      if (st.isFile()) links = st.nlink;
+      // Another name matters only where a command running as this user could write the file through it: one owned
+      // by another user and writable by no one else (a read-only store that links identical files) is fine.
+      const uid = process.getuid?.() ?? 0;
+      const guarded = uid !== 0 && st.uid !== uid && (st.mode & 0o022) === 0;
+      if (st.isFile() && !guarded) links = st.nlink;
       text = readFileSync(fd, 'utf8');
     } finally {
       closeSync(fd);
@@ -313,7 +317,7 @@ export function loadSettingsFile(file: string): Settings {
   // The sandbox keeps this name read-only; another name of the same file (one a sandboxed command may have made,
   // where it can write) would still change it, and the next run would start under what it wrote.
   if (links > 1) {
-    throw new CordonError('CORDON_ERR_SETTINGS_UNREADABLE', `${file}: settings file has ${links} hard links, and through another name a sandboxed command could rewrite it; read what it holds, then make it a file of its own (cp ${file} ${file}.new && mv ${file}.new ${file})`);
+    throw new CordonError('CORDON_ERR_SETTINGS_UNREADABLE', `${file}: settings file has ${links} hard links, and through another name a sandboxed command could rewrite it; read what it holds, then give cordon a file with one name (cp ${file} ${file}.new && mv ${file}.new ${file}, or a copy elsewhere)`);
   }
   return parseSettings(text, file);
 }

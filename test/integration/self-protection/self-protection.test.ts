@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
 
@@ -108,6 +108,16 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(through.stdout, '');
     assert.match(through.stderr, /conf\/extra\.json: settings file has 2 hard links, and through another name a sandboxed command could rewrite it/);
     assert.equal(readFileSync(join(w.proj, 'conf', 'extra.json'), 'utf8'), '{"filesystem":{"denyWrite":["src"]}}');
+    if (asUser) {
+      // One the user cannot write (another owner's, as a read-only store that links identical files keeps them): it loads.
+      const store = join(w.root, 'store');
+      mkdirSync(store);
+      writeFileSync(join(store, 'a.json'), '{"filesystem":{"denyWrite":["src"]}}', { mode: 0o444 });
+      linkSync(join(store, 'a.json'), join(store, 'b.json'));
+      chownSync(store, 0, 0);
+      const stored = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--settings', join(store, 'a.json'), '--', '/bin/sh', '-c', 'echo RAN'], asUser, env);
+      assert.equal(stored.stdout, 'RAN\n', stored.stderr);
+    }
   });
 }
 
