@@ -122,6 +122,8 @@ const MINTING_ACTIONS: Readonly<Record<string, readonly string[]>> = {
   iam: ['CreateAccessKey', 'CreateLoginProfile', 'UpdateLoginProfile', 'CreateServiceSpecificCredential', 'ResetServiceSpecificCredential', 'UploadSSHPublicKey', 'UploadSigningCertificate',
     'CreateRole', 'UpdateAssumeRolePolicy', 'CreateOpenIDConnectProvider', 'AddClientIDToOpenIDConnectProvider', 'UpdateOpenIDConnectProviderThumbprint', 'CreateSAMLProvider', 'UpdateSAMLProvider'],
   'ec2-instance-connect': ['SendSSHPublicKey', 'SendSerialConsoleSSHPublicKey'],
+  ec2: ['CreateKeyPair'],
+  'cognito-idp': ['AdminInitiateAuth', 'AdminRespondToAuthChallenge', 'AdminSetUserPassword'],
   lightsail: ['GetInstanceAccessDetails', 'CreateKeyPair', 'DownloadDefaultKeyPair', 'GetRelationalDatabaseMasterUserPassword'],
   'cognito-identity': ['GetCredentialsForIdentity', 'GetOpenIdToken', 'GetOpenIdTokenForDeveloperIdentity'],
   ecr: ['GetAuthorizationToken'],
@@ -137,8 +139,9 @@ const MINTING = new Set(['sts', ...Object.keys(MINTING_ACTIONS)]);
  * action's name if `target` (path and query, as forwarded) is one.
  * S3 Express One Zone's CreateSession (`?session`: session keys for a
  * directory bucket), Lake Formation's temporary Glue and data location
- * credentials, DataZone's environment credentials, IoT's new keys and
- * certificate.
+ * credentials and SAML role, DataZone's environment credentials, IoT's new
+ * keys, certificates and provisioning claims, API Gateway's and AppSync's
+ * API keys.
  */
 export function restMinting(service: string, method: string, target: string): string | undefined {
   const q = target.indexOf('?');
@@ -146,9 +149,19 @@ export function restMinting(service: string, method: string, target: string): st
   const query = q < 0 ? [] : target.slice(q + 1).split('&').map((p) => percentDecoded(p.split('=', 1)[0]!).toLowerCase());
   switch (service) {
     case 's3express': return query.includes('session') ? 'CreateSession' : undefined;
-    case 'lakeformation': return /\/gettemporary\w*credentials\/?$/.test(path) ? path.split('/').filter(Boolean).pop() : undefined;
+    case 'lakeformation': return /\/(gettemporary\w*credentials|assumedecoratedrolewithsaml)\/?$/.test(path) ? path.split('/').filter(Boolean).pop() : undefined;
     case 'datazone': return /\/environments\/[^/]+\/credentials\/?$/.test(path) ? 'GetEnvironmentCredentials' : undefined;
-    case 'iot': return method.toUpperCase() === 'POST' && /^\/keys-and-certificate\/?$/.test(path) ? 'CreateKeysAndCertificate' : undefined;
+    case 'iot': {
+      if (method.toUpperCase() !== 'POST') return undefined;
+      if (/^\/keys-and-certificate\/?$/.test(path)) return 'CreateKeysAndCertificate';
+      if (/^\/provisioning-templates\/[^/]+\/provisioning-claim\/?$/.test(path)) return 'CreateProvisioningClaim';
+      if (/^\/certificates\/?$/.test(path)) return 'CreateCertificateFromCsr';
+      if (/^\/certificate\/register(-no-ca)?\/?$/.test(path)) return 'RegisterCertificate';
+      return undefined;
+    }
+    // API keys: made, or read with their values.
+    case 'apigateway': return (method.toUpperCase() === 'POST' && /^\/apikeys\/?$/.test(path)) || query.some((k) => k === 'includevalue' || k === 'includevalues') ? 'an API key' : undefined;
+    case 'appsync': return method.toUpperCase() === 'POST' && /^\/v1\/apis\/[^/]+\/apikeys\/?$/.test(path) ? 'CreateApiKey' : undefined;
     default: return undefined;
   }
 }

@@ -94,6 +94,13 @@ test('REST endpoints that hand out credentials are refused before signing (S3 Ex
     ['lakeformation', 'POST', '/GetTemporaryDataLocationCredentials'],
     ['datazone', 'GET', '/v2/domains/d1/environments/e1/credentials'],
     ['iot', 'POST', '/keys-and-certificate?setAsActive=true'],
+    ['iot', 'POST', '/provisioning-templates/t/provisioning-claim'],
+    ['iot', 'POST', '/certificates?setAsActive=true'],
+    ['iot', 'POST', '/certificate/register-no-ca'],
+    ['lakeformation', 'POST', '/AssumeDecoratedRoleWithSAML'],
+    ['apigateway', 'POST', '/apikeys'],
+    ['apigateway', 'GET', '/apikeys/k1?includeValue=true'],
+    ['appsync', 'POST', '/v1/apis/x/apikeys'],
   ] as const) {
     const r = signed({ method, target, service, host: 'x.amazonaws.com' });
     const v = policy.judge({ host: 'x.amazonaws.com', port: 443, verified: true, method, rawHeaders: r.raw, spelled: target, forwarded: target });
@@ -105,6 +112,8 @@ test('REST endpoints that hand out credentials are refused before signing (S3 Ex
   assert.equal(restMinting('s3', 'GET', '/?session'), undefined);
   for (const action of ['UpdateAssumeRolePolicy', 'CreateRole', 'CreateOpenIDConnectProvider']) assert.ok(mintsCredentials('iam', action), action);
   assert.ok(mintsCredentials('ec2-instance-connect', 'SendSSHPublicKey') && mintsCredentials('lightsail', 'GetInstanceAccessDetails'));
+  assert.ok(mintsCredentials('ec2', 'CreateKeyPair') && !mintsCredentials('ec2', 'DescribeInstances') && mintsCredentials('cognito-idp', 'AdminInitiateAuth'));
+  assert.equal(restMinting('apigateway', 'GET', '/apikeys/k1'), undefined);
 });
 
 test('a set that lists its services signs for those only', () => {
