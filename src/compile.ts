@@ -23,7 +23,7 @@ import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/pro
 import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
 import { rootIdentities } from './platform/linux/no-follow.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
-import { inheritLiveRuns, liveJournals, type Journal } from './platform/linux/journal.js';
+import { inheritLiveRuns, liveJournals, sandboxedAreas, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
 import { environmentRules, withheldNames } from './policy/environment.js';
 
@@ -183,6 +183,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   // Made before the policy, which protects the directories above it (cordonOwn); any source's false turns it off.
   const cacheDir = cacheRoot(input.env, input.home);
   const packageCache: PackageCache | undefined = sources.some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
+  const sandboxed = sandboxedAreas(stateDir, input.liveRuns ?? liveJournals(stateDir));
   const policyInput = (settings: readonly Settings[]) => ({
     cwd: input.cwd,
     home: input.home,
@@ -192,6 +193,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
     cordonOwn: [...cordonOwn(input, helper, bwrap), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
     env: input.env,
+    sandboxed,
   });
   if (input.overlay && !input.overlay.widen && overlayHasPaths(input.overlay)) {
     // The overlay's path rules judged as a project file's are: against the handle's rules, in one policy with both.
@@ -210,6 +212,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   }
   const envRules = environmentRules(sources, input.rules.passEnv);
   const withheld = withheldNames(input.env, envRules);
+  // Read again now: a run that started while this one compiled counts too.
   const policy = { ...inheritLiveRuns(finished, input.liveRuns ?? liveJournals(stateDir)), environment: { ...envRules, withheld } };
   // The caller's cache choices are judged on what the command gets: a withheld one is not its choice.
   const given = Object.fromEntries(Object.entries(input.env).filter(([k]) => !withheld.includes(k)));

@@ -30,6 +30,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { realpathSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { compile, defaultHome, type CompileInput } from './compile.js';
@@ -46,7 +47,8 @@ import type { SandboxProcess, StdioChoice } from './platform/linux/sandbox-proce
 import { fnv1a, type PendingScan } from './platform/linux/scan.js';
 import { rememberLaunch, rememberRoots, startAhead, type EarlyWork } from './platform/linux/ahead.js';
 import { heldUntilLaunch } from './platform/linux/host-exit.js';
-import type { NetworkPolicySpec } from './policy/policy.js';
+import { redirectingLink, type NetworkPolicySpec } from './policy/policy.js';
+import { sandboxedAreas } from './platform/linux/journal.js';
 import type { NetworkRules, NetworkSession } from './network-session.js';
 import { commandEvents, EventQueue, safely, type CommandEvents } from './events/stream.js';
 import type { CordonEvent, Violation } from './events/types.js';
@@ -273,12 +275,24 @@ function sessionShape(spec: NetworkPolicySpec): string {
   return JSON.stringify([spec.tls ?? null, spec.refuseOpaqueTunnels ?? false, spec.requestRules ?? [], spec.credentials ?? [], spec.parent ?? null, spec.mitm ?? null]);
 }
 
+/**
+ * A working directory given by path, resolved: refused if a symlink on its
+ * way lies where a sandboxed command could write and leads out of there (a
+ * command of an earlier run could have renamed the directory and put the
+ * link in its place; journal.ts sandboxedAreas).
+ */
+function workingDirectory(given: string): string {
+  const hop = redirectingLink(resolvePath(given), [], sandboxedAreas(runtimeDir(process.env)));
+  if (hop) throw new CordonError('CORDON_ERR_POLICY', `the working directory ${given} reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Give the directory it should be itself if you mean it`);
+  return realpathSync(given);
+}
+
 /** createSandbox, with what only cordon's own CLI passes. @internal */
 export async function openSandbox(options: SandboxOptions = {}, internals: RunInternals = {}): Promise<Sandbox> {
   if (process.platform !== 'linux') {
     throw new CordonError('CORDON_ERR_UNSUPPORTED_PLATFORM', `cordon runs commands on Linux in this version (this is ${process.platform})`);
   }
-  const cwd = realpathSync(options.cwd ?? process.cwd());
+  const cwd = workingDirectory(options.cwd ?? process.cwd());
   const baseEnv = options.env ?? process.env;
   // The handle's settings: one source, replaced whole by setNetwork (a command's sources name any version of it).
   const handleJson: Record<string, unknown> = options.settings === undefined ? {} : JSON.parse(JSON.stringify(options.settings)) as Record<string, unknown>;
@@ -364,7 +378,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
     let netEntry: { sources: readonly Settings[]; untrusted: readonly Settings[]; overlay: Overlay | undefined; setRules(r: NetworkRules): void } | undefined;
     const warn = (w: string) => { child.warnings.push(w); internals.onWarning?.(w); };
     void (async () => {
-      const dir = opts.cwd === undefined ? cwd : realpathSync(opts.cwd);
+      const dir = opts.cwd === undefined ? cwd : workingDirectory(opts.cwd);
       child.stream.emit({ type: 'command.start', argv: [command, ...args], cwd: dir });
       const begun = early;
       early = undefined;

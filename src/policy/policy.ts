@@ -230,6 +230,8 @@ export interface PolicyInput extends PathContext {
   readonly cordonOwn?: readonly { readonly path: string; readonly why: string }[];
   /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Where sandboxed commands could write, this run aside (journal.ts sandboxedAreas): a symlink there may be a command's. */
+  readonly sandboxed?: readonly string[];
 }
 
 interface RawRule { readonly raw: string; readonly literal: boolean; readonly access: Exclude<Access, 'pin'>; readonly source: string; readonly weak?: boolean }
@@ -317,7 +319,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   }
   refuseWritableRoot(rules);
   refuseHomeByDefault(rules, input.home);
-  refuseRedirectedGrants(grants, rules, input.cwd);
+  refuseRedirectedGrants(grants, rules, input.cwd, input.sandboxed ?? []);
   // Writable roots: where protections are needed and what the scanner walks.
   // A read-only rule at or above a writable path wins (as in the plan): not a root.
   const readOnly = rules.filter((r) => r.access === 'read-only').map((r) => r.path);
@@ -1058,14 +1060,27 @@ interface Grant { readonly abs: string; readonly source: string; readonly raw: s
  * directory or a writable path and leads outside it is refused, naming the
  * link and its target. The user can name the target itself.
  */
-function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], cwd: string): void {
+function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], cwd: string, sandboxed: readonly string[]): void {
   const controlled = [cwd, ...rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir').map((r) => r.path)];
   for (const g of grants) {
-    for (const hop of linksOnTheWay(g.abs)) {
-      const area = controlled.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
-      if (area) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${area} (the command or the project controls it) and leads outside it. Name the target itself if you mean it`);
-    }
+    const hop = redirectingLink(g.abs, controlled, sandboxed);
+    if (hop) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Name the target itself if you mean it`);
   }
+}
+
+/**
+ * The first symlink on the way to `abs` that lies in an area a command or
+ * the project controls (`controlled`: this run's; `sandboxed`: where other
+ * runs' commands could write) and leads outside it; undefined if none does.
+ */
+export function redirectingLink(abs: string, controlled: readonly string[], sandboxed: readonly string[] = []): { link: string; target: string; lands: string; area: string; why: string } | undefined {
+  for (const hop of linksOnTheWay(abs)) {
+    const mine = controlled.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
+    if (mine) return { ...hop, area: mine, why: 'the command or the project controls it' };
+    const theirs = sandboxed.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
+    if (theirs) return { ...hop, area: theirs, why: 'a sandboxed command of an earlier or a running cordon could write there' };
+  }
+  return undefined;
 }
 
 /** Every symlink met while resolving `abs`, with where it leads (bounded: 40 links, like the kernel). */

@@ -196,3 +196,41 @@ export function inheritNames(policy: Policy, live: readonly Journal[]): Policy {
   if (heldNames.length === (rescan.heldNames ?? []).length && recheckNames.length === (rescan.recheckNames ?? []).length) return policy;
   return { ...policy, rescan: { ...rescan, heldNames, ...(recheckNames.length > 0 ? { recheckNames } : {}) } };
 }
+
+/** How many writable paths of past runs are remembered (the most recent). */
+const SANDBOXED_MAX = 256;
+const SANDBOXED_FILE = 'sandboxed.json';
+
+/**
+ * Where sandboxed commands could write: the writable paths of runs still
+ * going (their journals) and of the last SANDBOXED_MAX runs. A symlink there
+ * may be a command's: a later grant, or a library handle's working
+ * directory, that a link there leads elsewhere is refused (policy.ts
+ * refuseRedirectedGrants). Kept in the state directory, which no sandbox can
+ * write.
+ */
+export function sandboxedAreas(dir: string, live: readonly Journal[] = liveJournals(dir)): string[] {
+  let past: string[] = [];
+  try {
+    const v = JSON.parse(readFileSync(join(dir, SANDBOXED_FILE), 'utf8')) as unknown;
+    if (Array.isArray(v)) past = v.filter((p): p is string => typeof p === 'string' && p.startsWith('/'));
+  } catch { /* none yet */ }
+  return [...new Set([...past, ...live.flatMap((j) => j.writable)])];
+}
+
+/** Adds a run's writable paths to what sandboxedAreas remembers (the most recent SANDBOXED_MAX). */
+export function recordSandboxed(dir: string, writable: readonly string[]): void {
+  const file = join(dir, SANDBOXED_FILE);
+  let past: string[] = [];
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (Array.isArray(v)) past = v.filter((p): p is string => typeof p === 'string' && p.startsWith('/'));
+  } catch { /* none yet */ }
+  if (writable.every((w) => past.includes(w))) return;
+  const next = [...past.filter((p) => !writable.includes(p)), ...writable].slice(-SANDBOXED_MAX);
+  const tmp = `${file}.${process.pid}`;
+  try {
+    writeFileSync(tmp, JSON.stringify(next), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch { /* a record only: the live runs' journals still count */ }
+}

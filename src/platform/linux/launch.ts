@@ -15,7 +15,7 @@ import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, pickDirectories, sequencerTodos, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
-import { removeJournal, writeJournal } from './journal.js';
+import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
 import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
@@ -162,6 +162,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         rootIds = { ...plan.rootIds };
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
         journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds, since });
+        // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
+        recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
         untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }

@@ -13,8 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, realpathSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
-import { CLI, cordon, own, runners } from '../../helpers/cordon.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { CLI, cordon, own, ROOT, runners } from '../../helpers/cordon.js';
 import { findBwrap } from '../../../src/platform/linux/probe.js';
 import { startSandboxProcess } from '../../../src/platform/linux/sandbox-process.js';
 import { DirFds, rootIdentities } from '../../../src/platform/linux/no-follow.js';
@@ -103,4 +103,40 @@ test('a sandbox process binds a writable path from a descriptor opened with no l
   } finally {
     (await import('node:fs')).rmSync(dir, { recursive: true, force: true });
   }
+});
+
+for (const { who, world, opts } of runners()) {
+  test(`a link an earlier run's command left where it could write does not redirect a later run's grant: refused, naming the link (${who})`, () => {
+    const w = world();
+    const a = join(w.outside, 'a');
+    const b = join(w.outside, 'b');
+    const secret = join(w.outside, 'secret');
+    mkdirSync(join(a, 'shared', 'out'), { recursive: true });
+    mkdirSync(b);
+    mkdirSync(secret);
+    own(w, opts);
+    const plant = cordon(w, ['--', '/bin/sh', '-c', `mv shared/out shared/out.old && ln -s '${secret}' shared/out && echo PLANTED`], { cwd: a, ...opts });
+    assert.equal(plant.stdout, 'PLANTED\n', plant.stderr);
+    const r = cordon(w, ['--allow-write', join(a, 'shared', 'out'), '--', '/bin/sh', '-c', `echo pwned > '${join(a, 'shared', 'out')}/pwned'; echo RAN`], { cwd: b, ...opts });
+    assert.equal(r.status, 125, r.stdout + r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`reaches ${secret} through the symlink ${join(a, 'shared', 'out')} -> ${secret}, which lies in ${a} \\(a sandboxed command of an earlier or a running cordon could write there\\)`));
+    assert.deepEqual(readdirSync(secret), []);
+  });
+}
+
+test('a library handle\'s working directory that an earlier run\'s command replaced by a link is refused', async () => {
+  const w = runners()[0]!.world();
+  const l = join(w.outside, 'l');
+  const secret = join(w.outside, 'secret2');
+  mkdirSync(join(l, 'app'), { recursive: true });
+  mkdirSync(secret);
+  const plant = cordon(w, ['--', '/bin/sh', '-c', `mv app app.old && ln -s '${secret}' app && echo PLANTED`], { cwd: l });
+  assert.equal(plant.stdout, 'PLANTED\n', plant.stderr);
+  const script = `const { createSandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'))});
+try { const sb = await createSandbox({ cwd: ${JSON.stringify(join(l, 'app'))} }); await sb.exec('/bin/sh', ['-c', 'touch pwned-lib']); await sb.close(); console.log('created'); }
+catch (e) { console.log(e.code, e.message); }`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: w.env, encoding: 'utf8' });
+  assert.match(r.stdout, /^CORDON_ERR_POLICY the working directory .*\/l\/app reaches .*secret2 through the symlink/, r.stderr);
+  assert.deepEqual(readdirSync(secret), []);
 });
