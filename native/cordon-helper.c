@@ -1920,23 +1920,28 @@ static void visit_ns(int dfd, const struct linux_dirent64 *d, unsigned type, voi
 		g->over = true;
 }
 
-/* A link where a module's git dir goes (git follows it there): a Y record,
- * with the link's own identity, so that one the command makes is moved
- * aside after the run (the scan never follows it). */
-static void visit_ns_link(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+/* A record of kind for the entry d of the directory at S.path (its identity too, with id); *over if its path does not fit. */
+static void emit_entry(char kind, int dfd, const struct linux_dirent64 *d, bool id, bool *over)
 {
-	bool *over = ctx;
-	if (type != DT_LNK)
-		return;
 	size_t n = strlen(d->d_name);
 	if (!fits(n)) {
 		*over = true;
 		return;
 	}
 	size_t o = path_pushn(d->d_name, n);
-	emit('Y', S.path, S.path_len);
-	emit_id(dfd, d->d_name);
+	emit(kind, S.path, S.path_len);
+	if (id)
+		emit_id(dfd, d->d_name);
 	path_pop(o);
+}
+
+/* A link where a module's git dir goes (git follows it there): a Y record,
+ * with the link's own identity, so that one the command makes is moved
+ * aside after the run (the scan never follows it). */
+static void visit_ns_link(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
+{
+	if (type == DT_LNK)
+		emit_entry('Y', dfd, d, true, ctx);
 }
 
 /* A directory under modules/ (container: modules/ itself), open as fd: a
@@ -1976,18 +1981,8 @@ static void list_modules(int fd, bool container)
 
 static void visit_worktrees(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
 {
-	bool *over = ctx;
-	(void)dfd;
-	if (type != DT_DIR)
-		return;
-	size_t n = strlen(d->d_name);
-	if (!fits(n)) {
-		*over = true;
-		return;
-	}
-	size_t o = path_pushn(d->d_name, n);
-	emit('W', S.path, S.path_len);
-	path_pop(o);
+	if (type == DT_DIR)
+		emit_entry('W', dfd, d, false, ctx);
 }
 
 /* The child of F_GITDIR frame g at S.path: its modules/ or its worktrees/. */

@@ -106,25 +106,19 @@ static int sa_parent(int root, const char *rel, const char **name, char *buf, si
 	return (int)syscall(SYS_openat2, root, buf, &how, sizeof how);
 }
 
-/* Renames dir/name to the first free name.cordon-untrusted[-N]; 0, or an errno (ENOENT: absent). */
+/* Renames dir/name to the first free name.cordon-untrusted, -2 ... -99, then
+ * (all taken: the command can make them in advance) -<64 random bits>, a
+ * name it cannot guess, so that no move can be blocked; 0, or an errno
+ * (ENOENT: absent). */
 static int sa_rename_aside(int dir, const char *name, char *to, size_t cap)
 {
-	for (int n = 1; n < 100; n++) {
-		int len = n == 1 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX, name) : snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%d", name, n);
-		if (len < 0 || (size_t)len >= cap)
-			return ENAMETOOLONG;
-		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return errno;
-	}
-	/* All 99 taken (the command can make them in advance): a name it cannot
-	 * guess, 64 random bits, so that no move can be blocked. */
-	for (int tries = 0; tries < 8; tries++) {
-		uint64_t r;
-		if (syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r)
+	for (int n = 1; n < 108; n++) {
+		uint64_t r = 0;
+		if (n >= 100 && syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r)
 			return errno ? errno : EIO;
-		int len = snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%016llx", name, (unsigned long long)r);
+		int len = n == 1 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX, name)
+			: n < 100 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%d", name, n)
+				  : snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%016llx", name, (unsigned long long)r);
 		if (len < 0 || (size_t)len >= cap)
 			return ENAMETOOLONG;
 		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)

@@ -223,36 +223,30 @@ function submoduleUpdate(dir: string): void {
 }
 
 for (const as of ['root', 'an unprivileged user'] as const) {
-  test(`a submodule git dir the command plants with only HEAD and commondir: git submodule update on the host runs nothing from it (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  test(`a submodule git dir the command plants with only HEAD and commondir, or as a link: git submodule update on the host runs nothing from it (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
     const u = as === 'root' ? undefined : testUser()!;
     const owner = u ? { uid: u.uid, gid: u.gid } : undefined;
     const w = makeWorld(owner ? { owner } : {});
     const mark = join(w.outside, 'MARK');
-    const control = cloneWithSubmodule(join(w.outside, 'control'));
-    plantOnHost(w, control, SUBMODULE_PLANT, mark);
-    submoduleUpdate(control);
-    assert.ok(existsSync(mark), 'control: without cordon, git submodule update runs the planted config');
-    rmSync(mark);
+    const plants = [
+      { name: 'commondir', plant: SUBMODULE_PLANT, said: (clone: string) => new RegExp(`created a git repository in ${join(clone, '.git', 'modules', 'sub')}; .*commondir -> commondir\\.cordon-untrusted`) },
+      // The link itself is moved aside, never followed.
+      { name: 'link', plant: SUBMODULE_LINK_PLANT, said: (clone: string) => new RegExp(`created ${join(clone, '.git', 'modules', 'sub')}, .*moved to .*modules/sub\\.cordon-untrusted`) },
+    ];
+    for (const { name, plant, said } of plants) {
+      const control = cloneWithSubmodule(join(w.outside, `control-${name}`));
+      plantOnHost(w, control, plant, mark);
+      submoduleUpdate(control);
+      assert.ok(existsSync(mark), `control (${name}): without cordon, git submodule update runs the planted config`);
+      rmSync(mark);
 
-    const clone = cloneWithSubmodule(join(w.proj, 'p'), owner);
-    const r = cordon(w, ['--', '/bin/sh', '-c', SUBMODULE_PLANT], { cwd: clone, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, new RegExp(`created a git repository in ${join(clone, '.git', 'modules', 'sub')}; .*commondir -> commondir\\.cordon-untrusted`));
-    submoduleUpdate(clone);
-    assert.ok(!existsSync(mark), 'git on the host ran the planted config');
-
-    // A link there instead: moved aside, the link itself (never followed).
-    const control2 = cloneWithSubmodule(join(w.outside, 'control2'));
-    plantOnHost(w, control2, SUBMODULE_LINK_PLANT, mark);
-    submoduleUpdate(control2);
-    assert.ok(existsSync(mark), 'control: without cordon, git submodule update follows the link to the planted config');
-    rmSync(mark);
-    const clone2 = cloneWithSubmodule(join(w.proj, 'q'), owner);
-    const r2 = cordon(w, ['--', '/bin/sh', '-c', SUBMODULE_LINK_PLANT], { cwd: clone2, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
-    assert.equal(r2.status, 0, r2.stderr);
-    assert.match(r2.stderr, new RegExp(`created ${join(clone2, '.git', 'modules', 'sub')}, .*moved to .*modules/sub\\.cordon-untrusted`));
-    submoduleUpdate(clone2);
-    assert.ok(!existsSync(mark), 'git on the host followed the planted link');
+      const clone = cloneWithSubmodule(join(w.proj, name), owner);
+      const r = cordon(w, ['--', '/bin/sh', '-c', plant], { cwd: clone, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, said(clone));
+      submoduleUpdate(clone);
+      assert.ok(!existsSync(mark), `git on the host ran the planted config (${name})`);
+    }
   });
 }
 
