@@ -34,7 +34,8 @@
  *       S\tPATH  a submodule git dir under some git dir's modules/ (HEAD with
  *                config, a commondir, or objects + refs)
  *       Y\tPATH  a symbolic link under some git dir's modules/, where a
- *                module's git dir goes: git follows it there (never followed
+ *                module's git dir goes, or a git dir's modules or worktrees
+ *                that is itself a link: git follows it there (never followed
  *                here)
  *       W\tPATH  a linked worktree's git dir: a directory in some git dir's
  *                worktrees/ (a .git, a bare git dir, a submodule git dir)
@@ -1993,6 +1994,13 @@ static void enter_gitdir_child(size_t g)
 	if (afd < 0)
 		return;
 	int fd = open_beneath(afd, S.path + rel_from(a), O_RDONLY | O_DIRECTORY);
+	struct stat ls;
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) && fstatat(afd, S.path + rel_from(a), &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode)) {
+		/* modules/ or worktrees/ itself a link: git follows it to git dirs the scan never sees (a Y record, as a link under modules/). */
+		emit('Y', S.path, S.path_len);
+		emit_id(afd, S.path + rel_from(a));
+		return;
+	}
 	if (fd < 0) {
 		open_failed(g, errno);
 		return;

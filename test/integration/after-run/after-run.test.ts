@@ -201,6 +201,15 @@ const SUBMODULE_LINK_PLANT = [
   'mkdir -p .git/modules && ln -s ../evil .git/modules/sub',
 ].join(' && ');
 
+/** .git/modules itself a link to a directory the scan never walks (objects/), holding the module's git dir with the payload. */
+const MODULES_LINK_PLANT = [
+  'mkdir -p .git/objects/ev',
+  'git clone -q --bare ../subsrc .git/objects/ev/sub',
+  'git --git-dir=.git/objects/ev/sub config core.bare false',
+  'git --git-dir=.git/objects/ev/sub config core.fsmonitor "touch $MARK; false"',
+  'ln -s objects/ev .git/modules',
+].join(' && ');
+
 /** A superproject cloned with its submodule not yet initialized, in dir (owned by owner). */
 function cloneWithSubmodule(base: string, owner?: { uid: number; gid: number }): string {
   const src = join(base, 'subsrc');
@@ -232,6 +241,7 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       { name: 'commondir', plant: SUBMODULE_PLANT, said: (clone: string) => new RegExp(`created a git repository in ${join(clone, '.git', 'modules', 'sub')}; .*commondir -> commondir\\.cordon-untrusted`) },
       // The link itself is moved aside, never followed.
       { name: 'link', plant: SUBMODULE_LINK_PLANT, said: (clone: string) => new RegExp(`created ${join(clone, '.git', 'modules', 'sub')}, .*moved to .*modules/sub\\.cordon-untrusted`) },
+      { name: 'modules-link', plant: MODULES_LINK_PLANT, said: (clone: string) => new RegExp(`created ${join(clone, '.git', 'modules')}, .*moved to .*\\.git/modules\\.cordon-untrusted`) },
     ];
     for (const { name, plant, said } of plants) {
       const control = cloneWithSubmodule(join(w.outside, `control-${name}`));

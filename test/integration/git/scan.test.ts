@@ -127,4 +127,12 @@ test('under .git/modules, a submodule git dir is what git takes for one: HEAD wi
   const r = scanTrees(helper, [d], []);
   assert.deepEqual([...r.submoduleGitDirs].sort(), ['bare', 'configured', 'name/inner', 'redirected'].map((m) => join(modules, m)));
   assert.deepEqual([...(r.moduleLinks ?? [])].sort(), [join(modules, 'linked'), join(modules, 'name', 'deep')]);
+  // modules/ itself a link: reported, not followed.
+  const e = realpathSync(tempDir(join(tmpdir(), 'cordon-scan-')));
+  mkdirSync(join(e, '.git', 'objects', 'ev', 'sub'), { recursive: true });
+  writeFileSync(join(e, '.git', 'objects', 'ev', 'sub', 'HEAD'), 'ref: refs/heads/main\n');
+  symlinkSync('objects/ev', join(e, '.git', 'modules'));
+  const linked = scanTrees(helper, [e], []);
+  assert.deepEqual(linked.moduleLinks, [join(e, '.git', 'modules')]);
+  assert.deepEqual(linked.submoduleGitDirs, []);
 });
