@@ -29,13 +29,11 @@
  *                      files named *.sample (what git init writes; git runs none)
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
- *   --move-if-exec REL SINCE  --move REL (a rebase's or a sequencer's todo
- *                      list), if its status changed at or after SINCE
- *                      (nanoseconds since the epoch: the run's start) and it
- *                      holds an `exec` or `x` line (which `git rebase
- *                      --continue` runs as a shell command) or is not a small
- *                      regular file; else kept; a missing directory on the
- *                      way is absent
+ *   --move-if-changed REL SINCE  --move REL (a rebase's or a cherry-pick's
+ *                      state directory) if it or an entry in it changed at or
+ *                      after SINCE (nanoseconds since the epoch: the run's
+ *                      start), or it is not a directory; else kept; a
+ *                      missing directory on the way is absent
  *   --create REL TEXT  create REL, mode 0644, holding TEXT
  *   --relink REL TARGET  REL must be a symlink to TARGET (a protected name that
  *                      was a link before the run): if it is not, what is
@@ -277,30 +275,26 @@ static void sa_fail_all(int argc, char **argv, int from, const char *why)
 		if (i + 1 >= argc)
 			break;
 		sa_record("failed", argv[++i], why);
-		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-exec") == 0)
+		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-changed") == 0)
 			i++;
 	}
 }
 
-/* A todo list line git runs as a shell command: `exec CMD` or `x CMD`, after blanks. */
-static bool sa_runs_shell(const char *text, size_t len)
+/* Whether st changed at or after since (ns since the epoch). */
+static bool sa_changed_since(const struct stat *st, unsigned long long since)
 {
-	for (size_t i = 0; i < len;) {
-		while (i < len && (text[i] == ' ' || text[i] == '\t'))
-			i++;
-		size_t w = i;
-		while (i < len && text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r')
-			i++;
-		if ((i - w == 4 && memcmp(text + w, "exec", 4) == 0) || (i - w == 1 && text[w] == 'x'))
-			return true;
-		while (i < len && text[i] != '\n')
-			i++;
-		i++;
-	}
-	return false;
+	return (unsigned long long)st->st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st->st_ctim.tv_nsec >= since;
 }
 
-static void sa_move_if_exec(int root, const char *rel, const char *since_s)
+/*
+ * --move-if-changed REL SINCE: REL is a rebase's or a cherry-pick's state
+ * (rebase-merge/, sequencer/), whose todo list, strategy and options git runs
+ * at --continue. Moved aside as a whole if it, or anything in it, changed at
+ * or after SINCE (a directory renamed into place has a new change time, its
+ * files do not), or if it is not a directory, or holds more than
+ * SETASIDE_MAX_HOOKS entries; else kept.
+ */
+static void sa_move_if_changed(int root, const char *rel, const char *since_s)
 {
 	char parent[PATH_MAX];
 	const char *name;
@@ -311,36 +305,44 @@ static void sa_move_if_exec(int root, const char *rel, const char *since_s)
 		usage();
 	int dir = sa_parent(root, rel, &name, parent, sizeof parent);
 	if (dir < 0) {
-		/* No rebase-merge/ or sequencer/ (or a .git that is a file): nothing in progress there. */
+		/* No git dir there any more (or a .git that is a file): nothing in progress. */
 		sa_record(errno == ENOENT || errno == ENOTDIR ? "absent" : "failed", rel, errno == ENOENT || errno == ENOTDIR ? NULL : sa_errname(errno));
 		return;
 	}
 	struct stat st;
-	int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		sa_record("absent", rel, NULL);
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		sa_record(errno == ENOENT ? "absent" : "failed", rel, errno == ENOENT ? NULL : sa_errname(errno));
 		close(dir);
 		return;
 	}
-	bool suspect = true;
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= SETASIDE_MAX_READ) {
-		unsigned long long changed = (unsigned long long)st.st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st.st_ctim.tv_nsec;
-		char *text = malloc((size_t)st.st_size + 1);
-		ssize_t got = 0, n;
-		while (text && got < st.st_size && (n = pread(fd, text + got, (size_t)(st.st_size - got), got)) > 0)
-			got += n;
-		suspect = !text || (changed >= since && sa_runs_shell(text, (size_t)got));
-		free(text);
+	bool changed = !S_ISDIR(st.st_mode) || sa_changed_since(&st, since);
+	int fd = changed ? -1 : openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (!changed && fd < 0)
+		changed = true;
+	char buf[1 << 14];
+	size_t seen = 0;
+	while (!changed) {
+		long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+		if (n < 0)
+			changed = true;
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n && !changed;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+			off += d->d_reclen;
+			if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+				continue;
+			struct stat e;
+			changed = ++seen > SETASIDE_MAX_HOOKS || fstatat(fd, d->d_name, &e, AT_SYMLINK_NOFOLLOW) < 0 || sa_changed_since(&e, since);
+		}
 	}
 	if (fd >= 0)
 		close(fd);
-	if (!suspect) {
-		sa_record("kept", rel, NULL);
-		close(dir);
-		return;
-	}
 	close(dir);
-	sa_move(root, rel, 'm');
+	if (changed)
+		sa_move(root, rel, 'm');
+	else
+		sa_record("kept", rel, NULL);
 }
 
 static int cmd_setaside(int argc, char **argv)
@@ -395,8 +397,8 @@ static int cmd_setaside(int argc, char **argv)
 			sa_move(root, rel, 'h');
 		else if (strcmp(op, "--move-unless-dir") == 0)
 			sa_move(root, rel, 'd');
-		else if (strcmp(op, "--move-if-exec") == 0 && i + 1 < argc)
-			sa_move_if_exec(root, rel, argv[++i]);
+		else if (strcmp(op, "--move-if-changed") == 0 && i + 1 < argc)
+			sa_move_if_changed(root, rel, argv[++i]);
 		else if (strcmp(op, "--create") == 0 && i + 1 < argc)
 			sa_create(root, rel, argv[++i]);
 		else if (strcmp(op, "--relink") == 0 && i + 1 < argc && argv[i + 1][0] != 0)

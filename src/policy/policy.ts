@@ -142,9 +142,9 @@ export interface WatchedPath {
    * `repository`: the `.git` of a writable root that was not a repository
    * when the run started; `git-file`: a file of a protected git directory
    * that did not exist then (`commondir`, `config.worktree`, `info/attributes`);
-   * `todo`: a rebase's or a sequencer's todo list in a git dir (an `exec`
-   * line in it runs at `git rebase --continue`), moved aside if the run
-   * changed it and it runs a command (sequencerTodos in after-run.ts);
+   * `todo`: a rebase's or a cherry-pick's state in a git dir (its todo
+   * list's `exec` lines and its merge strategy run at `--continue`), moved
+   * aside whole if the run changed it (sequencerTodos in after-run.ts);
    * `created`: a protected name in $HOME that did not exist (a placeholder
    * there would break the host's shells and git while it exists: see
    * homeWatch), or one at the root of a nested work tree (found by the scan

@@ -150,10 +150,11 @@ export interface SetAsideOptions {
 }
 
 /**
- * The todo lists of a rebase or a cherry-pick in progress in every git dir
- * the scan after the run found: a command can leave one (a forged
- * `rebase-merge/`) whose `exec` lines run on the host at `git rebase
- * --continue`, which `git status` suggests.
+ * The state of a rebase or a cherry-pick in progress (`rebase-merge/`,
+ * `sequencer/`) in every git dir the scan after the run found: git runs its
+ * todo list's `exec` lines, and the merge strategy it names, at `git rebase
+ * --continue` or `git cherry-pick --continue`, which `git status` suggests.
+ * One the run changed (or renamed into place) is moved aside whole.
  */
 /** The identities of the roots the scan walked (directories), not of writable files. */
 export function pickDirectories(ids: Readonly<Record<string, string>>, writable: readonly string[]): Record<string, string> {
@@ -165,7 +166,7 @@ export function sequencerTodos(found: Pick<ScanResult, 'repos' | 'submoduleGitDi
   return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => TODO_LISTS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));
 }
 
-const TODO_LISTS = ['rebase-merge/git-rebase-todo', 'sequencer/todo'];
+const TODO_LISTS = ['rebase-merge', 'sequencer'];
 
 /** One thing the step after the run did to a path (an after-run.set-aside event); `message` is also one of the warnings. */
 export interface SetAsideAction {
@@ -246,7 +247,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
-    if (w.kind === 'todo') ops.push('--move-if-exec', rel(w.path), since);
+    if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
@@ -274,7 +275,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     if (w.kind === 'todo') {
       const d = done.get(r);
       if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: GIT_CODE, message: failed(w.path, d.detail, w.repo) });
-      else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'git rebase --continue would run its exec lines on the host', message: `the command left a rebase or cherry-pick in progress in ${w.repo} whose todo list runs shell commands (exec) at \`git rebase --continue\`, which git status suggests; it was moved to ${join(root, d.detail)}. Read it, then run \`git rebase --abort\` (or \`git cherry-pick --abort\`)` });
+      else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'git rebase --continue or git cherry-pick --continue would run its commands and merge strategy on the host', message: `the command left a rebase or cherry-pick in progress in ${w.repo}, whose state (${basename(w.path)}) names shell commands and a merge strategy that \`git rebase --continue\` or \`git cherry-pick --continue\` would run; it was moved to ${join(root, d.detail)}. Read its git-rebase-todo (or todo), strategy and opts before moving it back; without it, git sees no rebase in progress (the branch is the one its head-name names)` });
       continue;
     }
     if (w.kind === 'created') {

@@ -279,7 +279,7 @@ function rebaseContinue(dir: string): void {
 }
 
 for (const as of ['root', 'an unprivileged user'] as const) {
-  test(`a rebase the command leaves in progress with an exec line: its todo list is moved aside, and git rebase --continue on the host runs nothing (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  test(`a rebase the command leaves in progress with an exec line: its state is moved aside, and git rebase --continue on the host runs nothing (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
     const u = as === 'root' ? undefined : testUser()!;
     const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
     const mark = join(w.outside, 'MARK');
@@ -295,21 +295,34 @@ for (const as of ['root', 'an unprivileged user'] as const) {
     if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
     const r = cordon(w, ['--', '/bin/sh', '-c', REBASE_PLANT], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /left a rebase or cherry-pick in progress in .*\/r\/\.git whose todo list runs shell commands \(exec\).*moved to .*git-rebase-todo\.cordon-untrusted/);
+    assert.match(r.stderr, /left a rebase or cherry-pick in progress in .*\/r\/\.git, whose state \(rebase-merge\) names shell commands .*moved to .*\.git\/rebase-merge\.cordon-untrusted/);
     rebaseContinue(repo);
     assert.ok(!existsSync(mark), 'git rebase --continue on the host ran the exec line');
+
+    // Staged by one run where no check looks, renamed into place by a later one: its files keep their old change
+    // times, the directory does not.
+    const staged = join(w.proj, 's');
+    twoCommits(staged);
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, staged]);
+    const stage = cordon(w, ['--', '/bin/sh', '-c', `${REBASE_PLANT} && mkdir .git/stash && mv .git/rebase-merge .git/stash/ && echo staged`], { cwd: staged, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    assert.match(stage.stdout, /staged/, stage.stderr);
+    spawnSync('sleep', ['1.2']);
+    const into = cordon(w, ['--', '/bin/sh', '-c', 'mv .git/stash/rebase-merge .git/rebase-merge'], { cwd: staged, ...(u ? { asUser: u.name } : {}) });
+    assert.match(into.stderr, /whose state \(rebase-merge\) names shell commands .*moved to/, into.stderr);
+    rebaseContinue(staged);
+    assert.ok(!existsSync(mark), 'git rebase --continue on the host ran the staged exec line');
   });
 }
 
-test('a rebase stopped inside without an exec line, and one of the user\'s own with exec lines from before the run, are left as they are', () => {
+test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {
   const w = makeWorld();
   const repo = join(w.proj, 'r');
   twoCommits(repo);
   const stop = 'GIT_SEQUENCE_EDITOR=\'sed -i "1i break"\' git -c user.email=t@example.invalid -c user.name=t rebase -q -i HEAD~1 >/dev/null 2>&1; test -f .git/rebase-merge/git-rebase-todo && echo stopped';
   const r = cordon(w, ['--', '/bin/sh', '-c', stop], { cwd: repo });
   assert.equal(r.stdout, 'stopped\n', r.stderr);
-  assert.doesNotMatch(r.stderr, /rebase or cherry-pick/);
-  assert.ok(existsSync(join(repo, '.git', 'rebase-merge', 'git-rebase-todo')), 'the rebase can go on');
+  assert.match(r.stderr, /whose state \(rebase-merge\) names shell commands and a merge strategy .*Read its git-rebase-todo \(or todo\), strategy and opts before moving it back/);
+  assert.ok(existsSync(join(repo, '.git', 'rebase-merge.cordon-untrusted', 'git-rebase-todo')), 'kept for review');
   // The user's own, with an exec line, written before the run: not the command's.
   const own = join(w.proj, 'own');
   twoCommits(own);
