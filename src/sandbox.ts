@@ -282,9 +282,18 @@ function sessionShape(spec: NetworkPolicySpec): string {
  * link in its place; journal.ts sandboxedAreas).
  */
 function workingDirectory(given: string): string {
+  refuseRedirectedDirectory(given);
+  return realpathSync(given);
+}
+
+/**
+ * The check of workingDirectory on a path that names the working directory
+ * (the CLI's: the shell's $PWD, which it reached through the links on its
+ * way, when it is the directory cordon runs in). @internal
+ */
+export function refuseRedirectedDirectory(given: string): void {
   const hop = redirectingLink(resolvePath(given), [], sandboxedAreas(runtimeDir(process.env)));
   if (hop) throw new CordonError('CORDON_ERR_POLICY', `the working directory ${given} reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Give the directory it should be itself if you mean it`);
-  return realpathSync(given);
 }
 
 /** createSandbox, with what only cordon's own CLI passes. @internal */

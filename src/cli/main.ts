@@ -7,7 +7,7 @@
  * (--audit-log), the summary of refusals on stderr when the command ends
  * (unless --no-summary) and --violations-json.
  */
-import { ftruncateSync, readFileSync, realpathSync, writeSync } from 'node:fs';
+import { ftruncateSync, readFileSync, realpathSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CordonError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
@@ -24,7 +24,7 @@ import { runTrust } from './trust.js';
 import { linkedWarning, openAuditLog, openOutputFile } from '../events/audit-log.js';
 import { summary } from '../events/describe.js';
 import type { Violation } from '../events/types.js';
-import { launched as libraryLaunched, openSandbox } from '../sandbox.js';
+import { launched as libraryLaunched, openSandbox, refuseRedirectedDirectory } from '../sandbox.js';
 
 export const EXIT_CORDON_FAILURE = 125;
 
@@ -71,6 +71,9 @@ async function run(argv: readonly string[], early: Early): Promise<number> {
         break;
     }
     const cwd = realpathSync(process.cwd());
+    // The shell's name for it, when it is this directory: the links it went through are checked as a library's cwd is.
+    const pwd = process.env.PWD;
+    if (pwd?.startsWith('/') && pwd !== cwd && sameDirectory(pwd, cwd)) refuseRedirectedDirectory(pwd);
     if (cfg.subcommand === 'run') return await runCommand(cfg, argv, cwd, early);
     // explain and check run nothing: the policy shown is the one `cordon <command>` (check: `cordon true`) would run under.
     const compiled = await compile({
@@ -203,4 +206,15 @@ function fail(e: unknown, debug: boolean): number {
 function version(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** Whether two paths name one directory now (device and inode). */
+function sameDirectory(a: string, b: string): boolean {
+  try {
+    const x = statSync(a, { bigint: true });
+    const y = statSync(b, { bigint: true });
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }

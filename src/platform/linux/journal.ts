@@ -21,6 +21,7 @@ import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from
 import { basename, dirname, join } from 'node:path';
 import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
+import { withLock } from './placeholders.js';
 
 export interface Journal {
   readonly version: 1;
@@ -197,40 +198,44 @@ export function inheritNames(policy: Policy, live: readonly Journal[]): Policy {
   return { ...policy, rescan: { ...rescan, heldNames, ...(recheckNames.length > 0 ? { recheckNames } : {}) } };
 }
 
-/** How many writable paths of past runs are remembered (the most recent). */
+/** How many writable paths of past runs are remembered (the most recent, last). */
 const SANDBOXED_MAX = 256;
+/** A path among the last this many is not moved to the end again (no write): it stays for SANDBOXED_MAX - this many other paths at least. */
+const SANDBOXED_RECENT = 64;
 const SANDBOXED_FILE = 'sandboxed.json';
+
+function readSandboxed(file: string): string[] {
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return Array.isArray(v) ? v.filter((p): p is string => typeof p === 'string' && p.startsWith('/')) : [];
+  } catch {
+    return [];
+  }
+}
 
 /**
  * Where sandboxed commands could write: the writable paths of runs still
  * going (their journals) and of the last SANDBOXED_MAX runs. A symlink there
  * may be a command's: a later grant, or a library handle's working
  * directory, that a link there leads elsewhere is refused (policy.ts
- * refuseRedirectedGrants). Kept in the state directory, which no sandbox can
+ * redirectingLink). Kept in the state directory, which no sandbox can
  * write.
  */
 export function sandboxedAreas(dir: string, live: readonly Journal[] = liveJournals(dir)): string[] {
-  let past: string[] = [];
-  try {
-    const v = JSON.parse(readFileSync(join(dir, SANDBOXED_FILE), 'utf8')) as unknown;
-    if (Array.isArray(v)) past = v.filter((p): p is string => typeof p === 'string' && p.startsWith('/'));
-  } catch { /* none yet */ }
-  return [...new Set([...past, ...live.flatMap((j) => j.writable)])];
+  return [...new Set([...readSandboxed(join(dir, SANDBOXED_FILE)), ...live.flatMap((j) => j.writable)])];
 }
 
-/** Adds a run's writable paths to what sandboxedAreas remembers (the most recent SANDBOXED_MAX). */
+/** Adds a run's writable paths to what sandboxedAreas remembers, as the most recent; under the state directory's lock (two runs at once lose neither's). */
 export function recordSandboxed(dir: string, writable: readonly string[]): void {
   const file = join(dir, SANDBOXED_FILE);
-  let past: string[] = [];
-  try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-    if (Array.isArray(v)) past = v.filter((p): p is string => typeof p === 'string' && p.startsWith('/'));
-  } catch { /* none yet */ }
-  if (writable.every((w) => past.includes(w))) return;
-  const next = [...past.filter((p) => !writable.includes(p)), ...writable].slice(-SANDBOXED_MAX);
-  const tmp = `${file}.${process.pid}`;
-  try {
+  const recent = (list: readonly string[]) => writable.every((w) => { const i = list.lastIndexOf(w); return i >= 0 && i >= list.length - SANDBOXED_RECENT; });
+  if (recent(readSandboxed(file))) return;
+  withLock(dir, () => {
+    const past = readSandboxed(file);
+    if (recent(past)) return;
+    const next = [...past.filter((p) => !writable.includes(p)), ...writable].slice(-SANDBOXED_MAX);
+    const tmp = `${file}.${process.pid}`;
     writeFileSync(tmp, JSON.stringify(next), { mode: 0o600 });
     renameSync(tmp, file);
-  } catch { /* a record only: the live runs' journals still count */ }
+  });
 }

@@ -93,8 +93,8 @@ export function alive(pid: number): boolean {
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
-/** A lock file holding the owner's pid; a dead owner's lock is taken over. */
-function withLock<T>(dir: string, fn: () => T): T {
+/** A lock file in cordon's state directory holding the owner's pid; a dead owner's lock is taken over. */
+export function withLock<T>(dir: string, fn: () => T): T {
   const lock = join(dir, 'placeholders.lock');
   const deadline = Date.now() + 10_000;
   for (;;) {

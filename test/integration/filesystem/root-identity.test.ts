@@ -140,3 +140,20 @@ catch (e) { console.log(e.code, e.message); }`;
   assert.match(r.stdout, /^CORDON_ERR_POLICY the working directory .*\/l\/app reaches .*secret2 through the symlink/, r.stderr);
   assert.deepEqual(readdirSync(secret), []);
 });
+
+test('the CLI run from a shell that went through such a link ($PWD names it) is refused the same way', () => {
+  const w = runners()[0]!.world();
+  const area = join(w.outside, 'area');
+  const victim = join(w.outside, 'victim3');
+  mkdirSync(area);
+  mkdirSync(victim);
+  const plant = cordon(w, ['--', '/bin/sh', '-c', `ln -s '${victim}' evil && echo PLANTED`], { cwd: area });
+  assert.equal(plant.stdout, 'PLANTED\n', plant.stderr);
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'echo x > written-by-cli; echo RAN'], { cwd: victim, env: { PWD: join(area, 'evil') } });
+  assert.equal(r.status, 125, r.stdout + r.stderr);
+  assert.match(r.stderr, /the working directory .*area\/evil reaches .*victim3 through the symlink/);
+  assert.deepEqual(readdirSync(victim), []);
+  // A $PWD that is not this directory (a stale one) is not the shell's name for it: not judged.
+  const stale = cordon(w, ['--', '/bin/sh', '-c', 'echo RAN'], { cwd: victim, env: { PWD: area } });
+  assert.equal(stale.stdout, 'RAN\n', stale.stderr);
+});

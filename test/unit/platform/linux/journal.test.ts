@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inheritLiveRuns, processStart, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
+import { inheritLiveRuns, processStart, recordSandboxed, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
 import type { Policy } from '../../../../src/policy/policy.js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const journal = (over: Partial<Journal>): Journal => ({ version: 1, pid: 1, start: '1', writable: ['/p'], readOnly: [], watch: [], ...over });
 
@@ -42,4 +47,27 @@ test('inheritLiveRuns: a git dir a live run saw with another identity (made agai
 test('processStart: this process has one; a pid that does not exist has none', () => {
   assert.match(processStart('self') ?? '', /^\d+$/);
   assert.equal(processStart(2 ** 22 + 1), undefined);
+});
+
+test('the writable paths of past runs: the last 256 kept, most recent last; one recorded again moves to the end unless it is recent already; two processes at once lose none', async () => {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-sandboxed-')));
+  try {
+    for (let i = 0; i < 300; i++) recordSandboxed(dir, [`/r/${i}`]);
+    const list = sandboxedAreas(dir, []);
+    assert.equal(list.length, 256);
+    assert.deepEqual([list[0], list.at(-1)], ['/r/44', '/r/299']);
+    recordSandboxed(dir, ['/r/44']);
+    assert.equal(sandboxedAreas(dir, []).at(-1), '/r/44', 'an old one recorded again is the most recent');
+    recordSandboxed(dir, ['/r/298']);
+    assert.equal(sandboxedAreas(dir, []).at(-1), '/r/44', 'a recent one is left where it is');
+    // A live run's paths count too.
+    assert.ok(sandboxedAreas(dir, [{ writable: ['/live'] } as never]).includes('/live'));
+    const module = fileURLToPath(new URL('../../../../src/platform/linux/journal.js', import.meta.url));
+    const writer = (tag: string) => spawn(process.execPath, ['--input-type=module', '-e', `const { recordSandboxed } = await import(${JSON.stringify(module)}); for (let i = 0; i < 60; i++) recordSandboxed(${JSON.stringify(dir)}, ['/${tag}/' + i]);`], { stdio: 'ignore' });
+    await Promise.all(['a', 'b'].map((t) => new Promise((resolve) => writer(t).on('close', resolve))));
+    const after = sandboxedAreas(dir, []);
+    for (const t of ['a', 'b']) for (let i = 0; i < 60; i++) assert.ok(after.includes(`/${t}/${i}`), `/${t}/${i} kept`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
