@@ -653,6 +653,7 @@ struct fwd {
 	pthread_cond_t cv;
 	unsigned pending; /* requests sent whose response has not ended */
 	bool up_done; /* the reader ended: this upstream takes no more requests */
+	bool closing; /* its answer in hand says the server closes after it: no request joins it */
 	atomic_long last_active;
 	/* The proxy's ids of the requests sent and not yet answered, in order (0: none to report). */
 	unsigned long long ids[PIPELINE_MAX];
@@ -881,8 +882,16 @@ static void *response_reader(void *arg)
 		}
 		/* Closed midway, failed, unframeable, or an answer nobody asked for: the client sees the close. */
 		struct response_head h;
-		if (r != 1 || pending == 0 || !http1_parse_response(b->data + b->off, hl, &h) || h.status == 101 ||
-		    !write_all(f->client, b->data + b->off, hl))
+		if (r != 1 || pending == 0 || !http1_parse_response(b->data + b->off, hl, &h) || h.status == 101)
+			break;
+		if (h.status >= 200 && (h.close || h.body == BODY_CLOSE)) {
+			/* Before the client has this answer, after which it may send its next request at once:
+			 * that one must dial again, not join a connection the server is closing. */
+			pthread_mutex_lock(&f->mu);
+			f->closing = true;
+			pthread_mutex_unlock(&f->mu);
+		}
+		if (!write_all(f->client, b->data + b->off, hl))
 			break;
 		rbuf_consume(b, hl);
 		touch(f);
@@ -960,7 +969,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port, uns
 			pthread_mutex_lock(&f->mu);
 			while (f->pending == PIPELINE_MAX && !f->up_done)
 				pthread_cond_wait(&f->cv, &f->mu);
-			bool open = !f->up_done;
+			bool open = !f->up_done && !f->closing;
 			if (open) {
 				/* Its id with it, in the same step: the reader pairs each response with the id in front. */
 				f->pending++;
@@ -985,6 +994,7 @@ static int claim_upstream(struct fwd *f, const char *address, unsigned port, uns
 		f->pending = 0;
 		f->id_first = f->id_count = 0;
 		f->up_done = false;
+		f->closing = false;
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 64 * 1024);
