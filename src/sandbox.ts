@@ -282,8 +282,10 @@ function sessionShape(spec: NetworkPolicySpec): string {
  * link in its place; journal.ts sandboxedAreas).
  */
 function workingDirectory(given: string): string {
-  refuseRedirectedDirectory(given);
-  return realpathSync(given);
+  const real = realpathSync(given);
+  // A path that is its own real path has no link on its way: nothing to look up (the CLI's, and process.cwd()).
+  if (real !== resolvePath(given)) refuseRedirectedDirectory(given);
+  return real;
 }
 
 /**

@@ -144,7 +144,7 @@ export interface WatchedPath {
    * that did not exist then (`commondir`, `config.worktree`, `info/attributes`);
    * `todo`: a rebase's or a cherry-pick's state in a git dir (its todo
    * list's `exec` lines and its merge strategy run at `--continue`), moved
-   * aside whole if the run changed it (sequencerTodos in after-run.ts);
+   * aside whole if the run changed it (sequencerStates in after-run.ts);
    * `created`: a protected name in $HOME that did not exist (a placeholder
    * there would break the host's shells and git while it exists: see
    * homeWatch), or one at the root of a nested work tree (found by the scan

@@ -145,7 +145,7 @@ export interface SetAsideOptions {
   /** Each root's `dev:ino` when the run started (rootIdentities): a root replaced since (by a second run) is not touched. */
   readonly rootIds?: Readonly<Record<string, string>>;
   readonly git?: string;
-  /** When the run started (ns since the epoch, as a decimal string): a todo list changed before then is the user's own. */
+  /** When the run started (ns since the epoch, as a decimal string): a rebase's state changed before then is the user's own. */
   readonly since?: string;
 }
 
@@ -161,12 +161,12 @@ export function pickDirectories(ids: Readonly<Record<string, string>>, writable:
   return Object.fromEntries(Object.entries(ids).filter(([p]) => writable.includes(p)));
 }
 
-export function sequencerTodos(found: Pick<ScanResult, 'repos' | 'submoduleGitDirs' | 'bareGitDirs' | 'worktreeGitDirs'>, writable: readonly string[]): WatchedPath[] {
+export function sequencerStates(found: Pick<ScanResult, 'repos' | 'submoduleGitDirs' | 'bareGitDirs' | 'worktreeGitDirs'>, writable: readonly string[]): WatchedPath[] {
   const gitDirs = [...found.repos.map((r) => join(r, '.git')), ...found.submoduleGitDirs, ...(found.bareGitDirs ?? []), ...(found.worktreeGitDirs ?? [])];
-  return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => TODO_LISTS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));
+  return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => STATE_DIRS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));
 }
 
-const TODO_LISTS = ['rebase-merge', 'sequencer'];
+const STATE_DIRS = ['rebase-merge', 'sequencer'];
 
 /** One thing the step after the run did to a path (an after-run.set-aside event); `message` is also one of the warnings. */
 export interface SetAsideAction {
@@ -421,7 +421,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
-      watch.push(...sequencerTodos(found, j.rescan.writable));
+      watch.push(...sequencerStates(found, j.rescan.writable));
     } catch (e) {
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }

@@ -35,7 +35,7 @@ export interface Journal {
   readonly rescan?: Rescan;
   /** Each writable root's `dev:ino` at the start (no-follow.ts rootIdentities): the set-aside touches only that directory. */
   readonly rootIds?: Readonly<Record<string, string>>;
-  /** When the command was let go, less a second (ns since the epoch): a todo list changed before then is the user's own (after-run.ts sequencerTodos). */
+  /** When the command was let go, less a second (ns since the epoch): a rebase's state changed before then is the user's own (after-run.ts sequencerStates). */
   readonly since?: string;
 }
 

@@ -12,7 +12,7 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, pickDirectories, sequencerTodos, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -106,7 +106,6 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
   let untrack: (() => void) | undefined;
-  let rootIds: Record<string, string> | undefined;
   // Before the command can start, less a second (a file's change time is a coarse clock's): what changed after is the run's.
   const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   let finished = false;
@@ -159,9 +158,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
-        rootIds = { ...plan.rootIds };
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, rootIds, since });
+        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), since });
         // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
         recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
@@ -229,7 +227,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun(plan, rescanned, rootIds, since, opts.warn ?? (() => {}), opts.onEvent);
+      failed = await afterRun(plan, rescanned, since, opts.warn ?? (() => {}), opts.onEvent);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -247,7 +245,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Promise<ScanResult> | undefined, rootIds: Record<string, string> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
+  const rootIds = plan.rootIds;
   const watch = [...plan.watch];
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
@@ -255,7 +254,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan'>, rescanned: Pr
       const found = await rescanned;
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
-      watch.push(...sequencerTodos(found, plan.rescan.writable));
+      watch.push(...sequencerStates(found, plan.rescan.writable));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed

@@ -141,20 +141,27 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   const rootFds = new Map<number, number>();
   const rootIds: Record<string, string> = {};
   const dirs = new DirFds();
+  let opening = '';
   try {
     for (const [at, path] of binds) {
+      opening = path;
       const fd = openLeaf(path, dirs);
       rootFds.set(at, fd);
       rootIds[path] = identityOf(fd);
     }
   } catch (e) {
     for (const fd of rootFds.values()) closeSync(fd);
-    throw new CordonError('CORDON_ERR_LAUNCH', `cannot open the writable path ${[...binds.values()][rootFds.size]} with no symbolic link on its way (${(e as NodeJS.ErrnoException).code ?? String(e)}): a directory on its way was renamed or replaced since cordon resolved it; nothing was run`, { cause: e });
+    throw new CordonError('CORDON_ERR_LAUNCH', `cannot open the writable path ${opening} with no symbolic link on its way (${(e as NodeJS.ErrnoException).code ?? String(e)}): a directory on its way was renamed or replaced since cordon resolved it; nothing was run`, { cause: e });
   } finally {
     dirs.close();
   }
   const base: StdioOptions = scan ? [...layout, ...SCAN_FDS.map(() => 'pipe' as const), ...THEN_FDS.map(() => 'pipe' as const)] : layout;
-  const full: StdioOptions = rootFds.size === 0 ? base : [...base, ...Array.from({ length: ROOT_FDS - base.length }, () => 'ignore' as const), ...[...rootFds.keys()].sort((a, b) => a - b).map((at) => rootFds.get(at)!)];
+  // At their numbers (the plan's --bind-fd gives consecutive ones from ROOT_FDS), what lies between them and ours closed.
+  const full: StdioOptions = [...base];
+  for (const [at, fd] of rootFds) {
+    while (full.length < at) full.push('ignore');
+    full[at] = fd;
+  }
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const bwrapArgv = [bwrap, '--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)];
