@@ -361,7 +361,7 @@ static int cmd_setaside(int argc, char **argv)
 		argc = n;
 		argv = rest;
 	}
-	/* --root-id DEV:INO: what the root was when the run started. A second run may
+	/* --root-id DEV:INO[:BIRTH]: what the root was when the run started (device and inode compared). A second run may
 	 * have replaced an ancestor since (renamed it, put a link there): the root
 	 * is opened without following any link on its whole path, and must still
 	 * be that directory, or nothing is touched. */

@@ -10,7 +10,7 @@ import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
-import { expandPath, pathResolver } from './policy/paths.js';
+import { expandPath, isWithin, pathResolver } from './policy/paths.js';
 import { findProjectSettings, parseProjectFile, refuseWideningKeys, type ParsedProject, type WideningHints } from './policy/project.js';
 import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
@@ -217,7 +217,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   // The caller's cache choices are judged on what the command gets: a withheld one is not its choice.
   const given = Object.fromEntries(Object.entries(input.env).filter(([k]) => !withheld.includes(k)));
   const planned = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr, roots: ROOT_FDS });
-  const plan = { ...planned, rootIds: writableIdentities([...fdBinds(planned.bwrapArgs).values(), ...(policy.rescan?.writable ?? [])]) };
+  const plan = { ...planned, rootIds: writableIdentities([...fdBinds(planned.bwrapArgs).values(), ...(policy.rescan?.writable ?? [])]), guardIds: guardIdentities(planned, policy.rescan?.writable ?? []) };
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all, untrusted: loaded.untrusted.map((p) => p.settings) };
 }
 
@@ -232,6 +232,12 @@ function writableIdentities(paths: readonly string[]): Record<string, string> {
     throw new CordonError('CORDON_ERR_PATH', `the writable path ${linked[0]} is reached only through a symbolic link now, and was not when cordon resolved it: a directory on its way was renamed and replaced (another run that can write there can do that); nothing was run. Look at what is there before you run anything in it`);
   }
   return ids;
+}
+
+/** The identity of each path the plan mounts read-only inside a writable path (LinuxPlan.guardIds); its placeholders are launch's. */
+function guardIdentities(plan: Pick<LinuxPlan, 'mounts' | 'placeholders'>, writable: readonly string[]): Record<string, string> {
+  const held = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined && !plan.placeholders.includes(m.path) && writable.some((w) => m.path !== w && isWithin(m.path, w)));
+  return rootIdentities(held.map((m) => m.path)).ids;
 }
 
 /** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */

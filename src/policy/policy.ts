@@ -149,9 +149,11 @@ export interface WatchedPath {
    * there would break the host's shells and git while it exists: see
    * homeWatch), or one at the root of a nested work tree (found by the scan
    * after the run: createdNames in after-run.ts), moved aside if the command
-   * made it.
+   * made it; `replaced`: a path the run held read-only by a mount that
+   * the host replaced during the run, which detached the mount (after-run.ts
+   * replacedGuards): moved aside, a git config's harmless keys kept.
    */
-  readonly kind: 'repository' | 'git-file' | 'created' | 'link' | 'todo';
+  readonly kind: 'repository' | 'git-file' | 'created' | 'link' | 'todo' | 'replaced';
   /** For `created` and `link`: why the name matters ("shell startup file"). */
   readonly why?: string;
   /**

@@ -100,8 +100,11 @@ export function sh(w: World, script: string, extra: readonly string[] = [], opts
   return cordon(w, [...extra, '--', '/bin/sh', '-c', script], opts);
 }
 
-export function cordonAsync(w: World, args: readonly string[], opts: { cwd?: string } = {}) {
-  return spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd ?? w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function cordonAsync(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; asUser?: string } = {}) {
+  const env = { ...w.env, ...opts.env };
+  const cmd = opts.asUser ? 'runuser' : process.execPath;
+  const argv = opts.asUser ? ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args] : [CLI, ...args];
+  return spawn(cmd, argv, { cwd: opts.cwd ?? w.proj, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 let reachable = false;

@@ -27,7 +27,7 @@ import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_NAMES } from '../../policy/protected.js';
 import { scanTrees, type ScanResult } from './scan.js';
-import { changedRoots } from './no-follow.js';
+import { changedRoots, rootIdentities } from './no-follow.js';
 
 
 /**
@@ -142,7 +142,7 @@ export function setAsideCreated(watch: readonly WatchedPath[], roots: readonly s
 export interface SetAsideOptions {
   readonly roots: readonly string[];
   readonly helper: string;
-  /** Each root's `dev:ino` when the run started (rootIdentities): a root replaced since (by a second run) is not touched. */
+  /** Each root's identity when the run started (rootIdentities): a root replaced since (by a second run) is not touched. */
   readonly rootIds?: Readonly<Record<string, string>>;
   readonly git?: string;
   /** When the run started (ns since the epoch, as a decimal string): a rebase's state changed before then is the user's own. */
@@ -157,6 +157,30 @@ export interface SetAsideOptions {
  * One the run changed (or renamed into place) is moved aside whole.
  */
 /** The identities of the roots the scan walked (directories), not of writable files. */
+/**
+ * The paths the run held read-only by a mount (LinuxPlan.guardIds: its
+ * protected files and directories inside writable paths, and its
+ * placeholders) that are another file or directory now. The host replacing
+ * one while the command ran (git writes its config by renaming a new one
+ * over it, editors save that way, husky removes and remakes hooks) detaches
+ * its mount in the sandbox, and the command could write what is there from
+ * then on: each is moved aside (a git config's harmless keys kept, as for a
+ * new repository). A path that is gone now is nothing to move. Pure but for
+ * the look at each path (no link followed).
+ */
+export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[]): WatchedPath[] {
+  const paths = Object.keys(ids).filter((p) => writable.some((w) => p !== w && isWithin(p, w)));
+  // One reached only through a link now lies where a directory on its way was replaced: not the run's to move (its writable path's own check speaks of it).
+  const now = rootIdentities(paths).ids;
+  const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p]);
+  return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: 'held read-only for the run' }));
+}
+
+/** The entries of `extra` that no entry of `watch` covers (the same path, or one inside a repository's git dir it moves aside). */
+export function withoutWatched(extra: readonly WatchedPath[], watch: readonly WatchedPath[]): WatchedPath[] {
+  return extra.filter((e) => !watch.some((w) => isWithin(e.path, w.path)));
+}
+
 export function pickDirectories(ids: Readonly<Record<string, string>>, writable: readonly string[]): Record<string, string> {
   return Object.fromEntries(Object.entries(ids).filter(([p]) => writable.includes(p)));
 }
@@ -243,11 +267,20 @@ const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' |
   { name: 'info/attributes', op: '--move' },
 ];
 
+/** How a replaced held path is moved: a git dir's config read (a harmless one is made again), its hooks as hooks, anything else whole. */
+function replacedOp(path: string): '--move-read' | '--move-hooks' | '--move' {
+  const inGitDir = lstatSync(join(dirname(path), 'HEAD'), { throwIfNoEntry: false })?.isFile() === true;
+  if (inGitDir && basename(path) === 'config') return '--move-read';
+  if (inGitDir && basename(path) === 'hooks') return '--move-hooks';
+  return '--move';
+}
+
 function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0'): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
+    else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
     else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
@@ -276,6 +309,21 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       const d = done.get(r);
       if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: GIT_CODE, message: failed(w.path, d.detail, w.repo) });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: 'git rebase --continue or git cherry-pick --continue would run its commands and merge strategy on the host', message: `the command left a rebase or cherry-pick in progress in ${w.repo}, whose state (${basename(w.path)}) names shell commands and a merge strategy that \`git rebase --continue\` or \`git cherry-pick --continue\` would run; it was moved to ${join(root, d.detail)}. Read its git-rebase-todo (or todo), strategy and opts before moving it back; without it, git sees no rebase in progress (the branch is the one its head-name names)` });
+      continue;
+    }
+    if (w.kind === 'replaced') {
+      const d = done.get(r);
+      const held = `${w.path} was held read-only for the run, and was replaced on the host while the command ran (a rename over it or a new one in its place, as git and editors save), which ends that hold in the sandbox: what is there now may be the command's`;
+      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `${held}, and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
+      if (d?.kind !== 'moved') continue;
+      let kept = '';
+      if (replacedOp(w.path) === '--move-read') {
+        // A git config goes on: the new one keeps what cannot run code (remotes, branches, user), as for a new repository's.
+        const h = harmlessConfig(d.content ?? '', git);
+        creates.push('--create', r, h.text);
+        kept = `; a new config keeps its harmless keys${h.dropped.length > 0 ? ` (${h.dropped.join(', ')} not kept)` : ''}`;
+      }
+      act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `${held}. It was moved to ${join(root, d.detail)}${kept}. Read it before moving it back` });
       continue;
     }
     if (w.kind === 'created') {
@@ -413,7 +461,7 @@ function quoteValue(v: string): string {
  * journal (journal.ts): the tree is scanned again now, and what the command
  * created is moved aside as if that cordon had done it. Warnings name the run.
  */
-export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string }, helper: string, cacheDir: string, warn: (w: string) => void): void {
+export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly guardIds?: Readonly<Record<string, string>> }, helper: string, cacheDir: string, warn: (w: string) => void): void {
   const watch = [...j.watch];
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   if (j.rescan) {
@@ -425,9 +473,10 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
     } catch (e) {
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
+    const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
+    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...withoutWatched(replacedGuards(j.guardIds, j.rescan.writable.filter((r) => !moved.includes(r))), watch));
     for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
-    const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);
   }
 }

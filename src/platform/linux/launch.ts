@@ -12,8 +12,8 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
-import { changedRoots } from './no-follow.js';
+import { createdNames, newRepositories, pickDirectories, replacedGuards, sequencerStates, setAside, unreadableWarning, withoutWatched } from './after-run.js';
+import { changedRoots, rootIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
@@ -106,6 +106,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
   let untrack: (() => void) | undefined;
+  // What the run holds read-only by a mount: compile's paths, and the placeholders once made (plan.guardIds).
+  let guards: Readonly<Record<string, string>> = plan.guardIds ?? {};
   // Before the command can start, less a second (a file's change time is a coarse clock's): what changed after is the run's.
   const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   let finished = false;
@@ -155,11 +157,12 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
+      guards = { ...guards, ...rootIdentities(plan.placeholders).ids };
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), since });
+        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), guardIds: guards, since });
         // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
         recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
@@ -227,7 +230,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun(plan, rescanned, since, opts.warn ?? (() => {}), opts.onEvent);
+      failed = await afterRun({ ...plan, guardIds: guards }, rescanned, since, opts.warn ?? (() => {}), opts.onEvent);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -245,7 +248,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
   const rootIds = plan.rootIds;
   const watch = [...plan.watch];
   let failed: string | undefined;
@@ -269,6 +272,12 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds'>, r
     }
   }
   if (!plan.rescan) return failed;
+  // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
+  // set-aside below look at whatever is at its path now, not at the directory the command wrote in.
+  // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
+  const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
+  // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
+  watch.push(...withoutWatched(replacedGuards(plan.guardIds ?? {}, plan.rescan.writable.filter((r) => !moved.includes(r))), watch));
   const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
@@ -278,10 +287,6 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds'>, r
   const said = new Set(done.actions.map((a) => a.message));
   for (const w of done.warnings) if (!said.has(w)) emit({ type: 'after-run.warning', message: w });
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
-  // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
-  // set-aside above looked at whatever is at its path now, not at the directory the command wrote in.
-  // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
-  const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
   return failed;
 }

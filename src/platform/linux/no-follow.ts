@@ -81,14 +81,14 @@ export function openLeaf(abs: string, dirs: DirFds): number {
   return fd;
 }
 
-/** `dev:ino` of what a descriptor names. */
+/** `dev:ino:birth` of what a descriptor names (birth time in ns, 0 where the filesystem keeps none: an inode number used again is another file). */
 export function identityOf(fd: number): string {
   const st = fstatSync(fd, { bigint: true });
-  return `${st.dev}:${st.ino}`;
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 }
 
 /**
- * `dev:ino` of each path (file or directory) reached with no link followed:
+ * The identity (identityOf) of each path (file or directory) reached with no link followed:
  * `ids`; `linked`, the paths that exist but only through a link (renamed
  * and replaced since they were resolved); a path that is not there is in
  * neither.

@@ -163,12 +163,21 @@ export interface LinuxPlan {
   /** Scanned again after the run, by `helper` (the policy's rescan; see after-run.ts). */
   readonly rescan?: Rescan & { readonly helper: string };
   /**
-   * `dev:ino` of each writable path (the roots bubblewrap binds from a
+   * The identity (no-follow.ts identityOf) of each writable path (the roots bubblewrap binds from a
    * descriptor, and the rescan's roots), reached with no link followed when
    * the policy was made (compile.ts): the sandbox binds exactly these, and
    * the step after the run acts only in them (no-follow.ts).
    */
   readonly rootIds?: Readonly<Record<string, string>>;
+  /**
+   * The identity of each path the plan holds read-only by a mount inside a
+   * writable path, when compiled (no-follow.ts rootIdentities). The host
+   * replacing one during the run (git's or an editor's rename over it, an
+   * rm and a new file) detaches that mount in the sandbox, and the command
+   * could write what is there from then on: after the run, a path whose
+   * identity changed is moved aside (after-run.ts replacedGuards).
+   */
+  readonly guardIds?: Readonly<Record<string, string>>;
 }
 
 export interface Fds {

@@ -115,7 +115,7 @@ export interface SandboxProcess {
   readonly after?: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable };
   /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
   killNow(): number[];
-  /** `dev:ino` of each path bubblewrap binds from a descriptor (`--bind-fd`), as opened for it. */
+  /** The identity (no-follow.ts identityOf) of each path bubblewrap binds from a descriptor (`--bind-fd`), as opened for it. */
   readonly rootIds: Readonly<Record<string, string>>;
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, cordon, testUser, type World } from '../../helpers/cordon.js';
+import { git, makeWorld, cordon, cordonAsync, testUser, type World } from '../../helpers/cordon.js';
 
 /** The plant: a repository whose config runs MARK on `git status` and whose pre-commit hook runs MARK too. */
 const NEW_REPO = [
@@ -356,3 +356,54 @@ test('a repository that existed before the run is left alone', () => {
   assert.doesNotMatch(r.stderr, /warning/);
   assert.ok(existsSync(join(w.proj, '.git', 'config')) && existsSync(join(w.proj, '.git', 'hooks')));
 });
+
+/**
+ * The command waits for the host to replace what the run holds read-only
+ * (git writes .git/config by renaming a new file over it; `git clean -fd`
+ * or an rmdir takes away a placeholder), which detaches the mount in the
+ * sandbox, and then writes there: fsmonitor into the config, a payload into
+ * .envrc. It prints READY once it runs, and tries for at most ~15 s.
+ */
+const AFTER_REPLACE = [
+  'echo READY',
+  'c=; e=; i=0',
+  'while [ $i -lt 300 ] && { [ -z "$c" ] || [ -z "$e" ]; }; do',
+  '  [ -z "$c" ] && printf "[core]\\n\\tfsmonitor = touch %s; false\\n" "$MARK" >> .git/config 2>/dev/null && c=1 && echo WROTE-CONFIG',
+  '  [ -z "$e" ] && echo "touch $MARK" > .envrc 2>/dev/null && e=1 && echo WROTE-ENVRC',
+  '  i=$((i+1)); sleep 0.05',
+  'done; true',
+].join('\n');
+
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`a held path the host replaces during the run (git config's rename, a placeholder removed) loses its mount in the sandbox: what the command then writes there is moved aside after the run (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, async () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const mark = join(w.outside, 'MARK');
+    const repo = join(w.proj, 'r');
+    mkdirSync(repo);
+    git(repo, 'init', '-q');
+    git(repo, 'config', 'credential.helper', 'store');
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
+    // The host acts as the repository's owner would.
+    const asOwner = (argv: string[]) => spawnSync(u ? 'runuser' : argv[0]!, u ? ['-u', u.name, '--', ...argv] : argv.slice(1), { cwd: repo, encoding: 'utf8' });
+    const c = cordonAsync(w, ['--', '/bin/sh', '-c', AFTER_REPLACE], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    let out = '';
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    await new Promise<void>((resolve) => c.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('READY')) resolve(); }));
+    assert.equal(asOwner(['git', 'config', 'user.name', 'someone']).status, 0, 'the host rewrites its config during the run');
+    assert.equal(asOwner(['rmdir', '.envrc']).status, 0, 'the host removes the placeholder during the run');
+    const code = await new Promise<number | null>((resolve) => c.on('close', resolve));
+    assert.equal(code, 0, err);
+    assert.match(out, /WROTE-CONFIG/, 'control: the detached mount let the command write the config');
+    assert.match(out, /WROTE-ENVRC/, 'control: the removed placeholder let the command write .envrc');
+    assert.match(err, new RegExp(`warning: ${join(repo, '.git', 'config')} was held read-only for the run.*moved to ${join(repo, '.git', 'config.cordon-untrusted')}; a new config keeps its harmless keys \\(credential\\.helper, core\\.fsmonitor not kept\\)`));
+    // At a repository's root the step for names the command created speaks of it first; elsewhere the held path's own.
+    assert.match(err, new RegExp(`warning: (the command created )?${join(repo, '.envrc')} .*moved to ${join(repo, '.envrc.cordon-untrusted')}`));
+    spawnSync('git', ['-c', 'safe.directory=*', 'status', '--short'], { cwd: repo, encoding: 'utf8' });
+    assert.ok(!existsSync(mark), 'git on the host ran the fsmonitor the command wrote');
+    assert.ok(!existsSync(join(repo, '.envrc')), 'the .envrc the command wrote is still where direnv would load it');
+    assert.match(readFileSync(join(repo, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/, 'kept for review');
+    assert.equal(spawnSync('git', ['-c', 'safe.directory=*', 'config', 'user.name'], { cwd: repo, encoding: 'utf8' }).stdout, 'someone\n', "the host's own change is kept in the new config");
+  });
+}
