@@ -150,14 +150,6 @@ export interface SetAsideOptions {
 }
 
 /**
- * The state of a rebase or a cherry-pick in progress (`rebase-merge/`,
- * `sequencer/`) in every git dir the scan after the run found: git runs its
- * todo list's `exec` lines, and the merge strategy it names, at `git rebase
- * --continue` or `git cherry-pick --continue`, which `git status` suggests.
- * One the run changed (or renamed into place) is moved aside whole.
- */
-/** The identities of the roots the scan walked (directories), not of writable files. */
-/**
  * The paths the run held read-only by a mount (LinuxPlan.guardIds: its
  * protected files and directories inside writable paths, and its
  * placeholders) that are another file or directory now. The host replacing
@@ -181,10 +173,18 @@ export function withoutWatched(extra: readonly WatchedPath[], watch: readonly Wa
   return extra.filter((e) => !watch.some((w) => isWithin(e.path, w.path)));
 }
 
+/** The identities of the roots the scan walked (directories), not of writable files. */
 export function pickDirectories(ids: Readonly<Record<string, string>>, writable: readonly string[]): Record<string, string> {
   return Object.fromEntries(Object.entries(ids).filter(([p]) => writable.includes(p)));
 }
 
+/**
+ * The state of a rebase or a cherry-pick in progress (`rebase-merge/`,
+ * `sequencer/`) in every git dir the scan after the run found: git runs its
+ * todo list's `exec` lines, and the merge strategy it names, at `git rebase
+ * --continue` or `git cherry-pick --continue`, which `git status` suggests.
+ * One the run changed (or renamed into place) is moved aside whole.
+ */
 export function sequencerStates(found: Pick<ScanResult, 'repos' | 'submoduleGitDirs' | 'bareGitDirs' | 'worktreeGitDirs'>, writable: readonly string[]): WatchedPath[] {
   const gitDirs = [...found.repos.map((r) => join(r, '.git')), ...found.submoduleGitDirs, ...(found.bareGitDirs ?? []), ...(found.worktreeGitDirs ?? [])];
   return gitDirs.filter((g) => writable.some((w) => isWithin(g, w))).flatMap((g) => STATE_DIRS.map((t) => ({ path: join(g, t), kind: 'todo' as const, repo: g })));

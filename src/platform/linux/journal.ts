@@ -33,7 +33,7 @@ export interface Journal {
   readonly readOnly: readonly string[];
   readonly watch: readonly WatchedPath[];
   readonly rescan?: Rescan;
-  /** Each writable root's identity (no-follow.ts identityOf) at the start (no-follow.ts rootIdentities): the set-aside touches only that directory. */
+  /** Each writable root's identity at the start (no-follow.ts rootIdentities): the set-aside touches only that directory. */
   readonly rootIds?: Readonly<Record<string, string>>;
   /** When the command was let go, less a second (ns since the epoch): a rebase's state changed before then is the user's own (after-run.ts sequencerStates). */
   readonly since?: string;
