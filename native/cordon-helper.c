@@ -175,7 +175,7 @@
 __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
-	      "                          [--unix-grant SOCKET]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
+	      "                          [--unix-grant SOCKET]... [--hold PATH]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
 	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
@@ -220,6 +220,8 @@ struct run_config {
 	int report_fd; /* -1: none; else where write-intent calls are recorded (violations.h) */
 	const char **report_quiet, **report_loud; /* what need not be recorded (violations.h) */
 	size_t n_report_quiet, n_report_loud;
+	const char **holds; /* --hold: paths whose mounts the command must not outlive (holds.h) */
+	size_t n_holds;
 	char **cmd;
 };
 
@@ -784,6 +786,8 @@ static int recv_fd(int over)
 	return fd;
 }
 
+#include "holds.h"
+
 static int run(const struct run_config *c)
 {
 	/* bubblewrap's own stderr is a pipe cordon reads (so that the message of
@@ -798,6 +802,7 @@ static int run(const struct run_config *c)
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
 	close_inherited_fds(c->ready_fd, c->report_fd);
 	apply_mounts(c);
+	find_holds(c);
 	drop_capabilities();
 	/* Required by landlock_restrict_self and by an unprivileged seccomp
 	 * filter, and keeps CMD from gaining privileges through setuid binaries. */
@@ -857,6 +862,16 @@ static int run(const struct run_config *c)
 		exec_child(c->cmd);
 	}
 	setpgid(child, child); /* also from here, so the group exists before any relay */
+	if (held.n > 0) {
+		held.child = child;
+		pthread_t w;
+		if (pthread_create(&w, NULL, watch_holds, NULL) != 0) {
+			kill(child, SIGKILL); /* never unwatched: a held path replaced on the host would go unnoticed */
+			waitpid(child, NULL, 0);
+			fputs("cordon: could not start the thread that watches the held mounts\n", stderr);
+			return EXIT_HELPER;
+		}
+	}
 	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
 	report.fd = c->report_fd;
 	report.quiet = c->report_quiet;
@@ -900,7 +915,7 @@ static int run(const struct run_config *c)
 			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
 				if (p == child) {
 					report_flush(); /* the last refusals' records (violations.h) */
-					return status_code(st);
+					return holds_kept() ? status_code(st) : EXIT_HELPER;
 				}
 			continue;
 		}
@@ -982,7 +997,8 @@ static int cmd_run(int argc, char **argv)
 	c.rules = calloc((size_t)argc, sizeof *c.rules);
 	c.mounts = calloc((size_t)argc, sizeof *c.mounts);
 	c.unix_grants = calloc((size_t)argc, sizeof *c.unix_grants);
-	if (!c.rules || !c.mounts || !c.unix_grants)
+	c.holds = calloc((size_t)argc, sizeof *c.holds);
+	if (!c.rules || !c.mounts || !c.unix_grants || !c.holds)
 		die("calloc");
 	int i = 0;
 	for (; i < argc; i++) {
@@ -994,7 +1010,9 @@ static int cmd_run(int argc, char **argv)
 			c.mounts[c.n_mounts].null = null;
 			c.mounts[c.n_mounts].pin = pin;
 			c.mounts[c.n_mounts++].path = argv[++i];
-		} else if (strcmp(o, CORDON_HELPER_OPTION_UNIX_GRANT) == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+		} else if (strcmp(o, CORDON_HELPER_OPTION_HOLD) == 0 && i + 1 < argc && argv[i + 1][0] == '/')
+			c.holds[c.n_holds++] = argv[++i];
+		else if (strcmp(o, CORDON_HELPER_OPTION_UNIX_GRANT) == 0 && i + 1 < argc && argv[i + 1][0] == '/')
 			c.unix_grants[c.n_unix_grants++] = argv[++i];
 		else if (strcmp(o, CORDON_HELPER_OPTION_LANDLOCK_HANDLED) == 0 && i + 1 < argc && !c.landlock) {
 			c.landlock = true;

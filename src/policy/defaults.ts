@@ -5,6 +5,31 @@
  * explicitly with filesystem.allowRead.
  */
 
+/**
+ * Histories in $HOME: commands typed with a secret in them, queries, pasted
+ * tokens. Hidden as credential stores are; unlike them, their programs
+ * rewrite them by renaming a new file over them whenever a shell, a REPL,
+ * less or vim ends, so a run does not stop when the host replaces one
+ * (plan.ts holds; docs/filesystem.md#held-mounts).
+ */
+export const HISTORIES_IN_HOME: readonly string[] = [
+  '.bash_history',
+  '.zsh_history',
+  '.zhistory',
+  '.histfile',
+  '.sh_history',
+  '.local/share/fish/fish_history',
+  '.python_history',
+  '.node_repl_history',
+  '.psql_history',
+  '.mysql_history',
+  '.sqlite_history',
+  '.rediscli_history',
+  '.irb_history',
+  '.lesshst',
+  '.viminfo',
+];
+
 /** Credential stores, relative to $HOME, unreadable by default. */
 export const CREDENTIAL_STORES_IN_HOME: readonly string[] = [
   '.ssh',
@@ -57,22 +82,7 @@ export const CREDENTIAL_STORES_IN_HOME: readonly string[] = [
   '.terraformrc',
   '.pulumi/credentials.json',
   '.mylogin.cnf',
-  // Histories: commands typed with a secret in them, queries, pasted tokens.
-  '.bash_history',
-  '.zsh_history',
-  '.zhistory',
-  '.histfile',
-  '.sh_history',
-  '.local/share/fish/fish_history',
-  '.python_history',
-  '.node_repl_history',
-  '.psql_history',
-  '.mysql_history',
-  '.sqlite_history',
-  '.rediscli_history',
-  '.irb_history',
-  '.lesshst',
-  '.viminfo',
+  ...HISTORIES_IN_HOME,
 ];
 
 /**

@@ -161,7 +161,7 @@ export interface SetAsideOptions {
  * the look at each path (no link followed).
  */
 export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[]): WatchedPath[] {
-  const paths = Object.keys(ids).filter((p) => writable.some((w) => p !== w && isWithin(p, w)));
+  const paths = Object.keys(ids).filter((p) => typeof ids[p] === 'string' && p.startsWith(sep) && writable.some((w) => p !== w && isWithin(p, w)));
   // One reached only through a link now lies where a directory on its way was replaced: not the run's to move (its writable path's own check speaks of it).
   const now = rootIdentities(paths).ids;
   const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p]);
@@ -267,9 +267,15 @@ const IN_NEW_REPOSITORY: readonly { name: string; op: '--move' | '--move-read' |
   { name: 'info/attributes', op: '--move' },
 ];
 
-/** How a replaced held path is moved: a git dir's config read (a harmless one is made again), its hooks as hooks, anything else whole. */
+/**
+ * How a replaced held path is moved: the config of a work tree's git dir
+ * (`.git/config`, a submodule's or a worktree's under `.git/`) read, and a
+ * harmless one made again; its hooks as hooks; anything else whole. Judged
+ * by the path alone (nothing the command could have put there is looked at).
+ */
 function replacedOp(path: string): '--move-read' | '--move-hooks' | '--move' {
-  const inGitDir = lstatSync(join(dirname(path), 'HEAD'), { throwIfNoEntry: false })?.isFile() === true;
+  const gitDir = dirname(path);
+  const inGitDir = basename(gitDir) === '.git' || gitDir.includes(`${sep}.git${sep}modules${sep}`) || gitDir.includes(`${sep}.git${sep}worktrees${sep}`);
   if (inGitDir && basename(path) === 'config') return '--move-read';
   if (inGitDir && basename(path) === 'hooks') return '--move-hooks';
   return '--move';
@@ -321,7 +327,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
         // A git config goes on: the new one keeps what cannot run code (remotes, branches, user), as for a new repository's.
         const h = harmlessConfig(d.content ?? '', git);
         creates.push('--create', r, h.text);
-        kept = `; a new config keeps its harmless keys${h.dropped.length > 0 ? ` (${h.dropped.join(', ')} not kept)` : ''}`;
+        kept = h.dropped.length > 0 ? `; a new config keeps its harmless keys (${h.dropped.join(', ')} not kept)` : '; a new config with the same keys is in its place (none of them makes git run code)';
       }
       act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `${held}. It was moved to ${join(root, d.detail)}${kept}. Read it before moving it back` });
       continue;

@@ -29,13 +29,14 @@
  * have bound); bubblewrap keeps the rest, in order, so the stack of mounts
  * is the same either way: see helperSplit().
  */
-import { dirname, sep } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import type { Access, FsRule, Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { depth, isWithin } from '../../policy/paths.js';
 import { CordonError } from '../../errors.js';
 import { HELPER_COMMAND, HELPER_OPTION, LANDLOCK_ACCESS_FS } from '../../protocol.js';
 import { compileSeccompFilter, seccompDenials, type SeccompArch, type SeccompDenial, type SeccompOptions } from './seccomp.js';
 import { CACHE_MOUNT, cacheEnv, offlineEnv, type PackageCache } from './package-cache.js';
+import { HISTORIES_IN_HOME } from '../../policy/defaults.js';
 
 /** What planLinux needs of the machine: a subset of PlatformFacts (probe.ts), so tests can state them. */
 export interface LinuxFacts {
@@ -320,6 +321,15 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   const landlock = landlockPlan(dedupe([...base, ...landlockRw]), dedupe(landlockNd), facts);
 
   const all = helperSplit([...mounts, ...remountRo], privateTmp, facts);
+  // The mounts the host could take away while the command runs (a rename over
+  // the path, or its removal, detaches them): a read deny, a pin, and a
+  // read-only bind where the directory around it is writable. The helper
+  // stops the command the moment one goes (native/holds.h). Not those in the
+  // sandbox's own tmpfs, where nothing is the host's, nor the histories in
+  // $HOME, which every shell, REPL, less and vim that ends on the host
+  // replaces (docs/limits.md).
+  const histories = new Set(HISTORIES_IN_HOME.map((r) => join(policy.home, r)));
+  const holds = dedupe(all.filter((m) => !syntheticAbove(m.path) && !histories.has(m.path) && (m.kind === 'hide-file' || m.kind === 'tmpfs' || m.kind === 'pin' || (m.kind === 'bind-ro' && m.source === undefined && state(dirname(m.path)).write !== 'ro'))).map((m) => m.path));
   const bwrapMounts = all.filter((m) => !m.byHelper);
   const helperMounts = all.filter((m) => m.byHelper);
 
@@ -352,6 +362,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     o.seccompFd, String(fds.seccomp),
     ...helperMounts.flatMap(helperMountArgs),
     ...policy.network.unixSockets.flatMap((g) => [o.unixGrant, g]),
+    ...holds.flatMap((p) => [o.hold, p]),
     ...(landlock.applied ? [o.landlockHandled, String(landlock.handled), ...landlock.rules.flatMap((r) => [o.landlockRule, String(r.rights), r.path])] : []),
     '--', ...command,
   ];

@@ -358,52 +358,63 @@ test('a repository that existed before the run is left alone', () => {
 });
 
 /**
- * The command waits for the host to replace what the run holds read-only
- * (git writes .git/config by renaming a new file over it; `git clean -fd`
- * or an rmdir takes away a placeholder), which detaches the mount in the
- * sandbox, and then writes there: fsmonitor into the config, a payload into
- * .envrc. It prints READY once it runs, and tries for at most ~15 s.
+ * The command waits for the host to replace what the run holds (git writes
+ * .git/config by renaming a new file over it; `git clean -fd` or an rmdir
+ * takes away a placeholder; an editor saves a read-denied file by renaming
+ * over it), which detaches the mount in the sandbox, and then writes or
+ * reads there: fsmonitor into the config, a payload into .envrc, the new
+ * secret. It prints READY once it runs, and tries for at most ~15 s.
  */
-const AFTER_REPLACE = [
-  'echo READY',
-  'c=; e=; i=0',
-  'while [ $i -lt 300 ] && { [ -z "$c" ] || [ -z "$e" ]; }; do',
-  '  [ -z "$c" ] && printf "[core]\\n\\tfsmonitor = touch %s; false\\n" "$MARK" >> .git/config 2>/dev/null && c=1 && echo WROTE-CONFIG',
-  '  [ -z "$e" ] && echo "touch $MARK" > .envrc 2>/dev/null && e=1 && echo WROTE-ENVRC',
-  '  i=$((i+1)); sleep 0.05',
-  'done; true',
-].join('\n');
+const AFTER_REPLACE: Record<string, string> = {
+  moved: 'printf "[core]\\n\\tfsmonitor = touch %s; false\\n" "$MARK" >> .git/config 2>/dev/null && echo WROTE',
+  config: 'printf "[core]\\n\\tfsmonitor = touch %s; false\\n" "$MARK" >> .git/config 2>/dev/null && echo WROTE',
+  envrc: 'echo "touch $MARK" > .envrc 2>/dev/null && echo WROTE',
+  secret: 'grep -q new secret 2>/dev/null && echo READ-NEW-SECRET',
+};
+const tryUntil = (attempt: string) => `echo READY; i=0; while [ $i -lt 300 ]; do if ${attempt}; then break; fi; i=$((i+1)); sleep 0.05; done; true`;
 
 for (const as of ['root', 'an unprivileged user'] as const) {
-  test(`a held path the host replaces during the run (git config's rename, a placeholder removed) loses its mount in the sandbox: what the command then writes there is moved aside after the run (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, async () => {
+  test(`a held path the host replaces during the run (git config's rename, a placeholder removed, a hidden file saved over, the config renamed away) takes its mount away in the sandbox: the command is stopped, and what it could write there is set aside after the run (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, async () => {
     const u = as === 'root' ? undefined : testUser()!;
     const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
     const mark = join(w.outside, 'MARK');
-    const repo = join(w.proj, 'r');
-    mkdirSync(repo);
-    git(repo, 'init', '-q');
-    git(repo, 'config', 'credential.helper', 'store');
-    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
-    // The host acts as the repository's owner would.
-    const asOwner = (argv: string[]) => spawnSync(u ? 'runuser' : argv[0]!, u ? ['-u', u.name, '--', ...argv] : argv.slice(1), { cwd: repo, encoding: 'utf8' });
-    const c = cordonAsync(w, ['--', '/bin/sh', '-c', AFTER_REPLACE], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
-    let out = '';
-    let err = '';
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    await new Promise<void>((resolve) => c.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('READY')) resolve(); }));
-    assert.equal(asOwner(['git', 'config', 'user.name', 'someone']).status, 0, 'the host rewrites its config during the run');
-    assert.equal(asOwner(['rmdir', '.envrc']).status, 0, 'the host removes the placeholder during the run');
-    const code = await new Promise<number | null>((resolve) => c.on('close', resolve));
-    assert.equal(code, 0, err);
-    assert.match(out, /WROTE-CONFIG/, 'control: the detached mount let the command write the config');
-    assert.match(out, /WROTE-ENVRC/, 'control: the removed placeholder let the command write .envrc');
-    assert.match(err, new RegExp(`warning: ${join(repo, '.git', 'config')} was held read-only for the run.*moved to ${join(repo, '.git', 'config.cordon-untrusted')}; a new config keeps its harmless keys \\(credential\\.helper, core\\.fsmonitor not kept\\)`));
-    // At a repository's root the step for names the command created speaks of it first; elsewhere the held path's own.
-    assert.match(err, new RegExp(`warning: (the command created )?${join(repo, '.envrc')} .*moved to ${join(repo, '.envrc.cordon-untrusted')}`));
+    const cases = [
+      { name: 'config', host: ['git', 'config', 'user.name', 'someone'], held: join('.git', 'config'), extra: [] as string[] },
+      // Renamed away, its mount goes with it and the table does not change: the watch's periodic look finds it, within ~0.1 s,
+      // so the command may write first; what it wrote is moved aside after the run.
+      { name: 'moved', host: ['mv', join('.git', 'config'), join('.git', 'config.bak')], held: join('.git', 'config'), extra: [], mayWrite: true },
+      { name: 'envrc', host: ['rmdir', '.envrc'], held: '.envrc', extra: [] },
+      { name: 'secret', host: ['sh', '-c', 'echo new > secret.tmp && mv secret.tmp secret'], held: 'secret', extra: ['--deny-read', './secret'] },
+    ];
+    for (const k of cases) {
+      const repo = join(w.proj, k.name);
+      mkdirSync(repo);
+      git(repo, 'init', '-q');
+      git(repo, 'config', 'credential.helper', 'store');
+      writeFileSync(join(repo, 'secret'), 'old\n');
+      if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
+      const c = cordonAsync(w, [...k.extra, '--', '/bin/sh', '-c', tryUntil(AFTER_REPLACE[k.name]!)], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+      let out = '';
+      let err = '';
+      c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      const closed = new Promise<number | null>((resolve) => c.on('close', resolve));
+      await new Promise<void>((resolve) => c.stdout.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('READY')) resolve(); }));
+      // The host acts as the repository's owner would.
+      const h = spawnSync(u ? 'runuser' : k.host[0]!, u ? ['-u', u.name, '--', ...k.host] : k.host.slice(1), { cwd: repo, encoding: 'utf8' });
+      assert.equal(h.status, 0, `${k.name}: the host's own step: ${h.stderr}`);
+      assert.equal(await closed, 125, `${k.name}: ${err}`);
+      assert.match(err, new RegExp(`cordon: ${join(repo, k.held)}, which this run hides, holds read-only or pins, was replaced, moved or removed on the host while the command ran.*the command was stopped`), k.name);
+      if (!('mayWrite' in k)) assert.doesNotMatch(out, /WROTE|READ-NEW-SECRET/, `${k.name}: the command used the path after its mount was gone`);
+    }
+    const moved = join(w.proj, 'moved');
+    spawnSync('git', ['-c', 'safe.directory=*', 'status', '--short'], { cwd: moved, encoding: 'utf8' });
+    assert.ok(!existsSync(mark), 'git on the host ran the fsmonitor the command wrote where the config was renamed away');
+    const repo = join(w.proj, 'config');
+    assert.match(readFileSync(join(repo, '.git', 'config.cordon-untrusted'), 'utf8'), /helper = store/, 'the replaced config is kept for review');
+    assert.match(readFileSync(join(repo, '.git', 'config'), 'utf8'), /someone/, "the host's own change is kept in the new config");
+    assert.doesNotMatch(readFileSync(join(repo, '.git', 'config'), 'utf8'), /helper/, 'what runs code is not');
     spawnSync('git', ['-c', 'safe.directory=*', 'status', '--short'], { cwd: repo, encoding: 'utf8' });
     assert.ok(!existsSync(mark), 'git on the host ran the fsmonitor the command wrote');
-    assert.ok(!existsSync(join(repo, '.envrc')), 'the .envrc the command wrote is still where direnv would load it');
-    assert.match(readFileSync(join(repo, '.git', 'config.cordon-untrusted'), 'utf8'), /fsmonitor/, 'kept for review');
-    assert.equal(spawnSync('git', ['-c', 'safe.directory=*', 'config', 'user.name'], { cwd: repo, encoding: 'utf8' }).stdout, 'someone\n', "the host's own change is kept in the new config");
+    assert.ok(!existsSync(join(w.proj, 'envrc', '.envrc')), 'a .envrc is where direnv would load it');
   });
 }

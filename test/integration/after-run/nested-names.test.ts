@@ -134,11 +134,12 @@ for (const { who, world, opts } of runners()) {
     const b = await secondDone;
     assert.equal(a.code, 0, a.stderr);
     assert.match(a.stderr, /the command created .*\/\.envrc \(direnv/);
-    assert.equal(b.stdout, 'B-wrote\n', `the race happened: B could make the name where A had moved one away\n${b.stderr}`);
-    assert.equal(b.code, 0, b.stderr);
+    // B's helper sees its held mount moved away and stops B: at once (its watch), or when B ends.
+    assert.equal(b.code, 125, b.stderr);
+    assert.match(b.stderr, new RegExp(`cordon: ${sub}/\\.envrc, which this run hides, holds read-only or pins, was replaced, moved or removed on the host`));
     assert.ok(!existsSync(join(sub, '.envrc')), 'what B made was left where direnv runs it');
-    assert.equal(readFileSync(join(sub, '.envrc.cordon-untrusted-2'), 'utf8'), 'second\n');
-    assert.match(b.stderr, /the command created .*\/\.envrc \(direnv/);
+    // If B wrote before it was stopped, what it wrote was moved aside after its run.
+    if (b.stdout.includes('B-wrote')) assert.equal(readFileSync(join(sub, '.envrc.cordon-untrusted-2'), 'utf8'), 'second\n');
   });
 
   test(`a run in the project leaves the placeholders of a run in the nested repository alone, which stays protected (${who})`, { timeout: 120_000 }, async () => {
@@ -186,11 +187,10 @@ for (const { who, world, opts } of runners()) {
       assert.equal(a.stdout, 'A-wrote\n', a.stderr);
       assert.match(a.stderr, new RegExp(`the command created ${sub}/\\.vscode \\(editor`), 'A moved aside what it wrote');
       assert.equal(readFileSync(join(sub, '.vscode.cordon-untrusted', 'tasks.json'), 'utf8'), '{"a": 1}\n');
-      assert.equal(b.code, 0, b.stderr);
-      // A's move took B's mount along: B could make .vscode again; B looks at its placeholders' names after its run.
-      assert.equal(b.stdout, 'B-WROTE\nB-tried\n', 'control: the race happened');
-      assert.match(b.stderr, new RegExp(`the command created ${sub}/\\.vscode \\(editor`), b.stderr);
-      assert.equal(readFileSync(join(sub, '.vscode.cordon-untrusted-2', 'tasks.json'), 'utf8'), '{"b": 2}\n');
+      // A's move took B's mount along: B's helper stops B (at once, or when B ends), and what B made is moved aside after its run.
+      assert.equal(b.code, 125, b.stderr);
+      assert.match(b.stderr, new RegExp(`cordon: ${sub}/\\.vscode, which this run hides, holds read-only or pins, was replaced, moved or removed on the host`));
+      if (b.stdout.includes('B-WROTE')) assert.equal(readFileSync(join(sub, '.vscode.cordon-untrusted-2', 'tasks.json'), 'utf8'), '{"b": 2}\n');
       assert.ok(!existsSync(join(sub, '.vscode')), 'what B made was left where the editor reads it');
     });
   }

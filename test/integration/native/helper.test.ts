@@ -213,6 +213,15 @@ describe('run: the process duties', () => {
     assert.equal((await runHelper(['run', '--', 'sh', '-c', 'kill -KILL $$'])).code, 137);
   });
 
+  it('runs nothing when a held path has no mount (replaced on the host while the sandbox was set up: native/holds.h), and goes on with one', T, async () => {
+    const d = tempDir();
+    const r = await runHelper(['run', '--hold', d, '--', 'sh', '-c', `: > '${d}/ran'`]);
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, new RegExp(`cordon: ${d}, which this run hides, holds read-only or pins, has no mount: .*Nothing was run`));
+    assert.ok(!existsSync(join(d, 'ran')), 'the command ran without its held mount');
+    assert.equal((await runHelper(['run', '--hold', '/', '--', 'sh', '-c', 'exit 3'])).code, 3, 'a held path that is a mount point');
+  });
+
   it('reports exec failures: 127 when not found, 126 otherwise; 125 for bad usage', T, async () => {
     const missing = await runHelper(['run', '--', '/nonexistent/cmd', 'x']);
     assert.equal(missing.code, 127);
