@@ -21,7 +21,7 @@ import { scanRoots, type PendingScan } from './platform/linux/scan.js';
 import { ROOT_NAME_LIST } from './policy/protected.js';
 import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/probe.js';
 import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
-import { rootIdentities } from './platform/linux/no-follow.js';
+import { pathIdentities, rootIdentities } from './platform/linux/no-follow.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
 import { inheritLiveRuns, liveJournals, sandboxedAreas, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
@@ -237,7 +237,7 @@ function writableIdentities(paths: readonly string[]): Record<string, string> {
 /** The identity of each path the plan mounts read-only inside a writable path (LinuxPlan.guardIds); its placeholders are launch's. */
 function guardIdentities(plan: Pick<LinuxPlan, 'mounts' | 'placeholders'>, writable: readonly string[]): Record<string, string> {
   const held = plan.mounts.filter((m) => m.kind === 'bind-ro' && m.source === undefined && !plan.placeholders.includes(m.path) && writable.some((w) => m.path !== w && isWithin(m.path, w)));
-  return rootIdentities(held.map((m) => m.path)).ids;
+  return pathIdentities(held.map((m) => m.path));
 }
 
 /** Where the caller's environment puts the tools' caches (package-cache.ts cacheEnv decides with them). */

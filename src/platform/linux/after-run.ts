@@ -27,7 +27,7 @@ import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_NAMES } from '../../policy/protected.js';
 import { scanTrees, type ScanResult } from './scan.js';
-import { changedRoots, rootIdentities } from './no-follow.js';
+import { changedRoots, pathIdentities } from './no-follow.js';
 
 
 /**
@@ -158,19 +158,25 @@ export interface SetAsideOptions {
  * its mount in the sandbox, and the command could write what is there from
  * then on: each is moved aside (a git config's harmless keys kept, as for a
  * new repository). A path that is gone now is nothing to move. Pure but for
- * the look at each path (no link followed).
+ * one lstat of each path (no-follow.ts pathIdentities).
  */
 export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[]): WatchedPath[] {
   const paths = Object.keys(ids).filter((p) => typeof ids[p] === 'string' && p.startsWith(sep) && writable.some((w) => p !== w && isWithin(p, w)));
-  // One reached only through a link now lies where a directory on its way was replaced: not the run's to move (its writable path's own check speaks of it).
-  const now = rootIdentities(paths).ids;
+  const now = pathIdentities(paths);
   const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p]);
   return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: 'held read-only for the run' }));
 }
 
 /** The entries of `extra` that no entry of `watch` covers (the same path, or one inside a repository's git dir it moves aside). */
 export function withoutWatched(extra: readonly WatchedPath[], watch: readonly WatchedPath[]): WatchedPath[] {
-  return extra.filter((e) => !watch.some((w) => isWithin(e.path, w.path)));
+  const watched = new Set(watch.map((w) => w.path));
+  const covered = (p: string): boolean => {
+    for (let a = p; ; a = dirname(a)) {
+      if (watched.has(a)) return true;
+      if (a === dirname(a)) return false;
+    }
+  };
+  return extra.filter((e) => !covered(e.path));
 }
 
 /** The identities of the roots the scan walked (directories), not of writable files. */

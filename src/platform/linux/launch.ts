@@ -13,7 +13,7 @@ import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, newRepositories, pickDirectories, replacedGuards, sequencerStates, setAside, unreadableWarning, withoutWatched } from './after-run.js';
-import { changedRoots, rootIdentities } from './no-follow.js';
+import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
@@ -157,7 +157,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
-      guards = { ...guards, ...rootIdentities(plan.placeholders).ids };
+      guards = { ...guards, ...pathIdentities(plan.placeholders) };
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {

@@ -11,7 +11,7 @@
  * Node has no openat/mkdirat; an O_PATH descriptor and its /proc/self/fd
  * name give the same: nothing is resolved again by path.
  */
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readlinkSync, rmdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync } from 'node:fs';
 import { basename, dirname, sep } from 'node:path';
 
 /** Linux's O_PATH (the same on every architecture cordon runs on), which Node does not export. */
@@ -113,6 +113,24 @@ export function rootIdentities(roots: readonly string[]): { ids: Record<string, 
     dirs.close();
   }
   return { ids, linked };
+}
+
+/**
+ * The identity (as identityOf) of each path that is there, by one lstat
+ * apiece: the last component is not followed, those before it are. For what
+ * a run holds (LinuxPlan.guardIds), which only decides what the step after
+ * the run hands the helper, which acts with no link followed: a link put on
+ * the way since makes a path look replaced, and the helper then refuses it.
+ */
+export function pathIdentities(paths: readonly string[]): Record<string, string> {
+  const ids: Record<string, string> = {};
+  for (const p of paths) {
+    try {
+      const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
+      if (st) ids[p] = `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+    } catch { /* not there as a path: nothing recorded */ }
+  }
+  return ids;
 }
 
 /** The roots whose identity now differs from `ids` (gone, or reached only through a link, or another directory). */

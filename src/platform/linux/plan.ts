@@ -172,7 +172,7 @@ export interface LinuxPlan {
   readonly rootIds?: Readonly<Record<string, string>>;
   /**
    * The identity of each path the plan holds read-only by a mount inside a
-   * writable path, when compiled (no-follow.ts rootIdentities). The host
+   * writable path, when compiled (no-follow.ts pathIdentities). The host
    * replacing one during the run (git's or an editor's rename over it, an
    * rm and a new file) detaches that mount in the sandbox, and the command
    * could write what is there from then on: after the run, a path whose
@@ -329,7 +329,7 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
   // $HOME, which every shell, REPL, less and vim that ends on the host
   // replaces (docs/limits.md).
   const histories = new Set(HISTORIES_IN_HOME.map((r) => join(policy.home, r)));
-  const holds = dedupe(all.filter((m) => !syntheticAbove(m.path) && !histories.has(m.path) && (m.kind === 'hide-file' || m.kind === 'tmpfs' || m.kind === 'pin' || (m.kind === 'bind-ro' && m.source === undefined && state(dirname(m.path)).write !== 'ro'))).map((m) => m.path));
+  const holds = dedupe(all.filter((m) => (m.kind === 'hide-file' || m.kind === 'tmpfs' || m.kind === 'pin' || (m.kind === 'bind-ro' && m.source === undefined && state(dirname(m.path)).write !== 'ro')) && !histories.has(m.path) && !syntheticAbove(m.path)).map((m) => m.path));
   const bwrapMounts = all.filter((m) => !m.byHelper);
   const helperMounts = all.filter((m) => m.byHelper);
 

@@ -12,10 +12,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, unreadableWarning } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, replacedGuards, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
 import { PROTECTED_NAMES } from '../../../../src/policy/protected.js';
@@ -147,4 +148,31 @@ test('inheritNames: a name a run still going may move aside is not held here; on
   // This run in sub, A in /p: sub is a nested work tree to A, whose names A did not hold: they are this run's to look at after it.
   const inSub = policyOf(rescan({ writable: ['/p/sub'], roots: ['/p/sub'], heldNames: [] }));
   assert.deepEqual(inheritNames(inSub, [journal({ heldNames: ['/p/sub/CLAUDE.md'] })]).rescan?.recheckNames, ['/p/sub/.envrc', '/p/sub/.vscode']);
+});
+test('replacedGuards: a held path that is another file now is listed; one unchanged, gone, outside the writable paths or forged (not a string) is not', () => {
+  const root = realpathSync(tempDir(join(tmpdir(), 'cordon-held-')));
+  const w = join(root, 'w');
+  mkdirSync(join(w, '.git'), { recursive: true });
+  for (const n of ['same', 'renamed-over', 'gone', join('.git', 'config')]) writeFileSync(join(w, n), 'x\n');
+  writeFileSync(join(root, 'outside'), 'x\n');
+  const held = [...['same', 'renamed-over', 'gone', join('.git', 'config')].map((n) => join(w, n)), join(root, 'outside')];
+  const ids: Record<string, unknown> = pathIdentities(held);
+  assert.equal(Object.keys(ids).length, held.length);
+  writeFileSync(join(w, 'new'), 'y\n');
+  renameSync(join(w, 'new'), join(w, 'renamed-over'));
+  rmSync(join(w, 'gone'));
+  writeFileSync(join(root, 'new'), 'y\n');
+  renameSync(join(root, 'new'), join(root, 'outside'));
+  renameSync(join(w, '.git', 'config'), join(w, '.git', 'config.old'));
+  writeFileSync(join(w, '.git', 'config'), '[core]\n');
+  ids[join(w, 'same')] = 42;
+  const listed = replacedGuards(ids as Record<string, string>, [w]);
+  assert.deepEqual(listed.map((g) => g.path).sort(), [join(w, '.git', 'config'), join(w, 'renamed-over')]);
+  assert.ok(listed.every((g) => g.kind === 'replaced'));
+});
+
+test('withoutWatched: a held path another step already moves (the same path, or one inside a git dir it empties) is left to it', () => {
+  const watch = [{ path: '/p/r/.git', kind: 'repository' as const, repo: '/p/r' }, { path: '/p/.envrc', kind: 'created' as const, repo: '/p' }];
+  const extra = ['/p/r/.git/config', '/p/.envrc', '/p/.vscode', '/p/r/.gitmodules'].map((path) => ({ path, kind: 'replaced' as const, repo: '/p' }));
+  assert.deepEqual(withoutWatched(extra, watch).map((e) => e.path), ['/p/.vscode', '/p/r/.gitmodules']);
 });
