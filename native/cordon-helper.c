@@ -524,8 +524,11 @@ static void refuse_reroutable_stdio(void)
 }
 
 /* Tells cordon the walls are up and CMD is about to start: without this byte,
- * a failure is the sandbox's (exit 125 from cordon), not the command's. */
-static void signal_ready(int fd)
+ * a failure is the sandbox's (exit 125 from cordon), not the command's.
+ * `keep`: the fd stays open (never CMD's) for what PID 1 says later (holds.h). */
+static int said_fd = -1;
+
+static void signal_ready(int fd, bool keep)
 {
 	if (fd < 0)
 		return;
@@ -533,7 +536,10 @@ static void signal_ready(int fd)
 	do
 		n = write(fd, "1", 1);
 	while (n < 0 && errno == EINTR);
-	close(fd);
+	if (keep && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+		said_fd = fd;
+	else
+		close(fd);
 }
 
 /* Signals a terminal, a supervisor or cordon may send, relayed to CMD. */
@@ -811,7 +817,7 @@ static int run(const struct run_config *c)
 	apply_landlock(c);
 	/* Last: the filter forbids mounts and namespaces, which the steps above needed. */
 	apply_seccomp(&filter);
-	signal_ready(c->ready_fd);
+	signal_ready(c->ready_fd, c->n_holds > 0);
 
 	/* Outside a pid namespace, orphans of CMD still come back to us to reap. */
 	if (getpid() != 1)

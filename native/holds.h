@@ -1,14 +1,15 @@
 /*
- * Held mounts (`run --hold PATH`): the paths the run holds read-only or
- * pinned inside a writable path, and its placeholders (plan.ts holdPaths).
+ * Held mounts (`run --hold PATH`): the paths the run hides, the ones it
+ * holds read-only or pins inside a writable path, and its placeholders
+ * (plan.ts, `holds`).
  *
  * The host can take such a mount away while the command runs: renaming a
  * file over a path, or removing it, detaches every mount on that path in
  * every other mount namespace (Linux >= 3.18). git writes .git/config that
  * way, editors save that way, `git clean -fd` removes empty placeholders.
- * From then on the command sees the path writable, and a git config it
- * writes would run code in the user's next `git status`, while the run
- * still goes.
+ * From then on the command sees the path as the host has it: writable, or
+ * readable where it was hidden; a git config it writes would run code in
+ * the user's next `git status`, while the run still goes.
  *
  * So PID 1 finds each held path's mounts before the command starts (none:
  * the path was replaced while the sandbox was being set up, and nothing
@@ -209,9 +210,15 @@ static const char *hold_gone(bool *failed)
 	return NULL;
 }
 
+/* Says which: to cordon on the ready fd (`H PATH` or `H`, NUL-terminated: cordon makes the error), else on stderr. */
 static void hold_lost(const char *path)
 {
 	held_lost = true;
+	if (said_fd >= 0) {
+		(void)!write_all(said_fd, "H ", path ? 2 : 1);
+		(void)!write_all(said_fd, path ? path : "", path ? strlen(path) + 1 : 1);
+		return;
+	}
 	if (path)
 		fprintf(stderr, "cordon: %s, which this run hides, holds read-only or pins, was replaced, moved or removed on the host while the command ran, "
 				"which took its mount away in the sandbox: the command was stopped\n",

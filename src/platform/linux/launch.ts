@@ -108,6 +108,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let untrack: (() => void) | undefined;
   // What the run holds read-only by a mount: compile's paths, and the placeholders once made (plan.guardIds).
   let guards: Readonly<Record<string, string>> = plan.guardIds ?? {};
+  // The held mounts the host took away while the command ran: the helper stopped it (native/holds.h).
+  let lost: readonly string[] = [];
   // Before the command can start, less a second (a file's change time is a coarse clock's): what changed after is the run's.
   const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   let finished = false;
@@ -184,6 +186,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       rescanner = (opts.rescan ?? ((roots, patterns, names) => (after ? deferFromPipes(after, roots, patterns, stateDir, names) : deferScan(h, roots, patterns, stateDir, names))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
     }
     const [code, signal] = await sbx.closed;
+    lost = sbx.heldLost();
     // Every record is in by now (the report pipe closed with bubblewrap's other pipes).
     const reports = await opts.refusals?.done();
     // A command can bury a refusal under decoys or outrun the reporter: the list is then partial, and must not read as whole.
@@ -240,6 +243,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     }
     // A check that could not finish fails the run, closed: the user must not run git there unread.
     if (failed) throw new CordonError('CORDON_ERR_AFTER_RUN', failed);
+    if (lost.length > 0) throw new CordonError('CORDON_ERR_HELD_MOUNT', heldLostMessage(lost));
   }
 }
 
@@ -298,6 +302,13 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
  */
 function sameRoots(opened: Readonly<Record<string, string>>, plan: Pick<LinuxPlan, 'rootIds' | 'placeholders'>): boolean {
   return Object.keys(opened).every((p) => (plan.rootIds?.[p] === undefined ? plan.placeholders.includes(p) : plan.rootIds[p] === opened[p]));
+}
+
+/** Why the helper stopped the command: the held mounts the host took away (native/holds.h; '' when it could not watch them). */
+function heldLostMessage(lost: readonly string[]): string {
+  const paths = lost.filter((p) => p !== '');
+  if (paths.length === 0) return 'could not watch the mounts this run holds: the command was stopped';
+  return `${paths.join(', ')}, which this run hides, holds read-only or pins, was replaced, moved or removed on the host while the command ran, which took its mount away in the sandbox: the command was stopped. A protected file replaced that way is moved aside (the warnings above say where); run the command again once the host is done with it`;
 }
 
 /** After the run, at most this many warnings are printed one by one. */

@@ -174,9 +174,9 @@ export interface LinuxPlan {
    * The identity of each path the plan holds read-only by a mount inside a
    * writable path, when compiled (no-follow.ts pathIdentities). The host
    * replacing one during the run (git's or an editor's rename over it, an
-   * rm and a new file) detaches that mount in the sandbox, and the command
-   * could write what is there from then on: after the run, a path whose
-   * identity changed is moved aside (after-run.ts replacedGuards).
+   * rm and a new file) detaches that mount in the sandbox; the helper then
+   * stops the command (native/holds.h), and what it could write there
+   * before that is moved aside after the run (after-run.ts replacedGuards).
    */
   readonly guardIds?: Readonly<Record<string, string>>;
 }

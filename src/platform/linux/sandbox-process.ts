@@ -115,6 +115,12 @@ export interface SandboxProcess {
   readonly after?: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable };
   /** kill(), synchronously, for a process that is ending (host-exit.ts): the pids that were signalled. */
   killNow(): number[];
+  /**
+   * The held mounts the helper found taken away while the command ran (the
+   * host replaced, moved or removed the path: native/holds.h), by path; ''
+   * when it could not watch them. Complete once `closed` has settled.
+   */
+  heldLost(): readonly string[];
   /** The identity (no-follow.ts identityOf) of each path bubblewrap binds from a descriptor (`--bind-fd`), as opened for it. */
   readonly rootIds: Readonly<Record<string, string>>;
 }
@@ -224,8 +230,16 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     });
     void closed.then(() => resolve(pid));
   });
+  // After its ready byte, what the helper says while the command runs (a held mount taken away: native/holds.h), bounded.
+  let said = Buffer.alloc(0);
   const ready = new Promise<boolean>((resolve) => {
-    readyFd.on('data', () => resolve(true));
+    let first = true;
+    readyFd.on('data', (d: Buffer) => {
+      const rest = first ? d.subarray(1) : d;
+      first = false;
+      resolve(true);
+      if (said.length < MAX_HELD) said = Buffer.concat([said, rest.subarray(0, MAX_HELD - said.length)]);
+    });
     void closed.then(() => resolve(false));
   });
 
@@ -299,6 +313,9 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     ...(scan ? { scanned: { out: pipeAt(SCAN_FDS[0]), err: pipeAt(SCAN_FDS[1]), status: pipeAt(SCAN_FDS[2]) } } : {}),
     ...(after ? { after } : {}),
     rootIds,
+    heldLost() {
+      return said.toString('utf8').split('\0').filter((r) => r.startsWith('H')).map((r) => r.slice(2));
+    },
     killNow() {
       killed = true;
       const pids = [pid, child.pid ?? 0].filter((p) => p > 0);

@@ -198,3 +198,25 @@ test('as an unprivileged user: a program that imports cordon runs commands with 
   assert.ok(!existsSync(join(w.outside, 'x')));
   assert.ok(!existsSync(join(w.proj, '.git', 'hooks', 'pre-commit')));
 });
+
+test('a protected path the host replaces while a command runs stops the command: its spawn emits a CordonError CORDON_ERR_HELD_MOUNT naming the path, and the replaced config is moved aside', async () => {
+  const w = makeWorld();
+  spawnSync('git', ['init', '-q'], { cwd: w.proj });
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    const child = sb.spawn('/bin/sh', ['-c', 'echo READY; sleep 20']);
+    const errors: unknown[] = [];
+    child.on('error', (e: unknown) => errors.push(e));
+    const closed = new Promise<number>((resolve) => child.on('close', (code: number) => resolve(code)));
+    await new Promise<void>((resolve) => child.on('spawn', () => child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('READY')) resolve(); })));
+    assert.equal(spawnSync('git', ['config', 'user.name', 'someone'], { cwd: w.proj }).status, 0, 'the host rewrites the config (a rename over it)');
+    assert.equal(await closed, 125);
+    const e = errors[0];
+    assert.ok(e instanceof CordonError && e.code === 'CORDON_ERR_HELD_MOUNT', String(e));
+    assert.match((e as Error).message, new RegExp(`${join(w.proj, '.git', 'config')}, which this run hides, holds read-only or pins, was replaced, moved or removed on the host`));
+    assert.ok(existsSync(join(w.proj, '.git', 'config.cordon-untrusted')), 'the replaced config is moved aside');
+    assert.ok(child.warnings.some((m) => m.includes('config.cordon-untrusted')), child.warnings.join('\n'));
+  } finally {
+    await sb.close();
+  }
+});
