@@ -536,9 +536,11 @@ static void signal_ready(int fd, bool keep)
 	do
 		n = write(fd, "1", 1);
 	while (n < 0 && errno == EINTR);
-	if (keep && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0)
+	/* Kept only where cordon read the byte: a write to a reader gone is no SIGPIPE death (CMD's own disposition is reset at its exec). */
+	if (keep && n == 1 && fcntl(fd, F_SETFD, FD_CLOEXEC) == 0) {
+		signal(SIGPIPE, SIG_IGN);
 		said_fd = fd;
-	else
+	} else
 		close(fd);
 }
 

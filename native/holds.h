@@ -32,6 +32,7 @@ struct held {
 
 static struct held held = { .fd = -1 };
 static _Atomic bool held_lost; /* set by the watch thread or the last look, read by PID 1's main loop */
+static bool held_final; /* the last look is done (under held_lock): a watch look after it says nothing */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER; /* one look at a time: the fd's offset and `seen` are shared */
 
 /* mountinfo's octal escapes (\040 space, \011 tab, \012 newline, \134 backslash) undone in place. */
@@ -210,13 +211,25 @@ static const char *hold_gone(bool *failed)
 	return NULL;
 }
 
-/* Says which: to cordon on the ready fd (`H PATH` or `H`, NUL-terminated: cordon makes the error), else on stderr. */
+/* Stops the command first, then says which path: to cordon on the ready fd
+ * (`H PATH` or `H`, NUL-terminated, in one write: cordon makes the error),
+ * else on stderr. */
 static void hold_lost(const char *path)
 {
 	held_lost = true;
+	if (held.child > 0) {
+		kill(-held.child, SIGKILL);
+		kill(held.child, SIGKILL);
+	}
 	if (said_fd >= 0) {
-		(void)!write_all(said_fd, "H ", path ? 2 : 1);
-		(void)!write_all(said_fd, path ? path : "", path ? strlen(path) + 1 : 1);
+		size_t n = path ? strlen(path) : 0;
+		char *rec = malloc(n + 3);
+		if (rec) {
+			memcpy(rec, path ? "H " : "H", path ? 2 : 1);
+			memcpy(rec + (path ? 2 : 1), path ? path : "", n + 1);
+			(void)!write_all(said_fd, rec, (path ? 2 : 1) + n + 1);
+			free(rec);
+		}
 		return;
 	}
 	if (path)
@@ -231,7 +244,7 @@ static void hold_lost(const char *path)
 static bool holds_lost_now(void)
 {
 	pthread_mutex_lock(&held_lock);
-	if (!held_lost) {
+	if (!held_lost && !held_final) {
 		bool failed;
 		const char *gone = hold_gone(&failed);
 		if (gone || failed)
@@ -242,10 +255,16 @@ static bool holds_lost_now(void)
 	return lost;
 }
 
-/* After the command ended: a mount gone in its last moments (before the watch could stop it) fails the run too. */
+/* After the command ended: a mount gone in its last moments (before the watch could stop it) fails the run too. The last look: none after it. */
 static bool holds_kept(void)
 {
-	return held.n == 0 || !holds_lost_now();
+	if (held.n == 0)
+		return true;
+	bool lost = holds_lost_now();
+	pthread_mutex_lock(&held_lock);
+	held_final = true;
+	pthread_mutex_unlock(&held_lock);
+	return !lost;
 }
 
 /*

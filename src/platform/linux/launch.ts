@@ -242,7 +242,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       for (const [sig, h] of handlers) process.off(sig, h);
     }
     // A check that could not finish fails the run, closed: the user must not run git there unread.
-    if (failed) throw new CordonError('CORDON_ERR_AFTER_RUN', failed);
+    if (failed) throw new CordonError('CORDON_ERR_AFTER_RUN', lost.length > 0 ? `${failed}. Also: ${heldLostMessage(lost)}` : failed);
     if (lost.length > 0) throw new CordonError('CORDON_ERR_HELD_MOUNT', heldLostMessage(lost));
   }
 }

@@ -235,7 +235,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   const ready = new Promise<boolean>((resolve) => {
     let first = true;
     readyFd.on('data', (d: Buffer) => {
-      const rest = first ? d.subarray(1) : d;
+      // The ready byte is '1'; anything else first is not the helper's record stream.
+      const rest = first ? (d[0] === 0x31 ? d.subarray(1) : Buffer.alloc(0)) : d;
       first = false;
       resolve(true);
       if (said.length < MAX_HELD) said = Buffer.concat([said, rest.subarray(0, MAX_HELD - said.length)]);
@@ -314,7 +315,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     ...(after ? { after } : {}),
     rootIds,
     heldLost() {
-      return said.toString('utf8').split('\0').filter((r) => r.startsWith('H')).map((r) => r.slice(2));
+      // Whole records only (each ends in NUL): one cut short by the helper's exit names no path.
+      return said.toString('utf8').split('\0').slice(0, -1).filter((r) => r === 'H' || r.startsWith('H ')).map((r) => r.slice(2));
     },
     killNow() {
       killed = true;
