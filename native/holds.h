@@ -291,10 +291,8 @@ static void *watch_holds(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		long took_us = (t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000;
 		every = WATCH_MS + (int)(took_us * 50 / 1000 > 10000 ? 10000 : took_us * 50 / 1000);
-		if (!lost)
-			continue;
-		kill(-held.child, SIGKILL);
-		kill(held.child, SIGKILL);
-		return NULL;
+		/* hold_lost has stopped the command already. */
+		if (lost)
+			return NULL;
 	}
 }

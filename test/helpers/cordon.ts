@@ -86,11 +86,16 @@ function chownTree(p: string, uid: number, gid: number): void {
   spawnSync('chown', ['-R', `${uid}:${gid}`, p]);
 }
 
+/** How to start cordon [args] in the world (as `asUser` through runuser, with the world's environment). */
+function cordonCommand(w: World, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; asUser?: string }): { cmd: string; argv: string[]; env: NodeJS.ProcessEnv } {
+  const env = { ...w.env, ...opts.env };
+  if (!opts.asUser) return { cmd: process.execPath, argv: [CLI, ...args], env };
+  return { cmd: 'runuser', argv: ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args], env };
+}
+
 /** cordon [args] synchronously, in the world's project unless cwd is given. */
 export function cordon(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; asUser?: string } = {}): RunResult {
-  const env = { ...w.env, ...opts.env };
-  const cmd = opts.asUser ? 'runuser' : process.execPath;
-  const argv = opts.asUser ? ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args] : [CLI, ...args];
+  const { cmd, argv, env } = cordonCommand(w, args, opts);
   const r: SpawnSyncReturns<string> = spawnSync(cmd, argv, { cwd: opts.cwd ?? w.proj, env, encoding: 'utf8', input: opts.input ?? '', timeout: 60_000 });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -101,9 +106,7 @@ export function sh(w: World, script: string, extra: readonly string[] = [], opts
 }
 
 export function cordonAsync(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; asUser?: string } = {}) {
-  const env = { ...w.env, ...opts.env };
-  const cmd = opts.asUser ? 'runuser' : process.execPath;
-  const argv = opts.asUser ? ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args] : [CLI, ...args];
+  const { cmd, argv, env } = cordonCommand(w, args, opts);
   return spawn(cmd, argv, { cwd: opts.cwd ?? w.proj, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 

@@ -11,7 +11,7 @@
  * Node has no openat/mkdirat; an O_PATH descriptor and its /proc/self/fd
  * name give the same: nothing is resolved again by path.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync, type BigIntStats } from 'node:fs';
 import { basename, dirname, sep } from 'node:path';
 
 /** Linux's O_PATH (the same on every architecture cordon runs on), which Node does not export. */
@@ -83,7 +83,10 @@ export function openLeaf(abs: string, dirs: DirFds): number {
 
 /** `dev:ino:birth` of what a descriptor names (birth time in ns, 0 where the filesystem keeps none: an inode number used again is another file). */
 export function identityOf(fd: number): string {
-  const st = fstatSync(fd, { bigint: true });
+  return identity(fstatSync(fd, { bigint: true }));
+}
+
+function identity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 }
 
@@ -127,7 +130,7 @@ export function pathIdentities(paths: readonly string[]): Record<string, string>
   for (const p of paths) {
     try {
       const st = lstatSync(p, { bigint: true, throwIfNoEntry: false });
-      if (st) ids[p] = `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+      if (st) ids[p] = identity(st);
     } catch { /* not there as a path: nothing recorded */ }
   }
   return ids;
