@@ -86,15 +86,22 @@ function chownTree(p: string, uid: number, gid: number): void {
   spawnSync('chown', ['-R', `${uid}:${gid}`, p]);
 }
 
-/** How to start cordon [args] in the world (as `asUser` through runuser, with the world's environment). */
-function cordonCommand(w: World, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; asUser?: string }): { cmd: string; argv: string[]; env: NodeJS.ProcessEnv } {
+/**
+ * How to start cordon [args] in the world (as `asUser` through runuser, with
+ * the world's environment), through the `within` command when given (one
+ * that runs the rest of its arguments, such as a private mount namespace).
+ */
+function cordonCommand(w: World, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; asUser?: string; within?: readonly string[] }): { cmd: string; argv: string[]; env: NodeJS.ProcessEnv } {
   const env = { ...w.env, ...opts.env };
-  if (!opts.asUser) return { cmd: process.execPath, argv: [CLI, ...args], env };
-  return { cmd: 'runuser', argv: ['-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args], env };
+  const argv = opts.asUser
+    ? ['runuser', '-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, CLI, ...args]
+    : [process.execPath, CLI, ...args];
+  const all = [...(opts.within ?? []), ...argv];
+  return { cmd: all[0]!, argv: all.slice(1), env };
 }
 
 /** cordon [args] synchronously, in the world's project unless cwd is given. */
-export function cordon(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; asUser?: string } = {}): RunResult {
+export function cordon(w: World, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; asUser?: string; within?: readonly string[] } = {}): RunResult {
   const { cmd, argv, env } = cordonCommand(w, args, opts);
   const r: SpawnSyncReturns<string> = spawnSync(cmd, argv, { cwd: opts.cwd ?? w.proj, env, encoding: 'utf8', input: opts.input ?? '', timeout: 60_000 });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };

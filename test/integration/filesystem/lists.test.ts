@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cordon, makeWorld, testUser, type World } from '../../helpers/cordon.js';
 
@@ -65,38 +65,56 @@ test('hidden by default: agent tokens, tool credentials and histories in $HOME',
   }
 });
 
+/**
+ * The command that runs the rest of its arguments in a private mount
+ * namespace in which /etc is an overlay whose changes live in the world's
+ * `upper` directory, and /var/backups is the world's `backups` directory.
+ * The host-wide fixtures below exist only there: another cordon run going on
+ * at the same time never sees them, so it neither hides them nor is stopped
+ * when they go (a hidden file removed on the host stops the run that hides it).
+ */
+function hostFixtures(w: World): { within: string[]; etc: string; backups: string } {
+  const etc = join(w.root, 'sys', 'upper');
+  const work = join(w.root, 'sys', 'work');
+  const backups = join(w.root, 'sys', 'backups');
+  for (const d of [etc, work, backups]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  const script = 'set -e; mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc; mount --bind "$3" /var/backups; shift 3; exec "$@"';
+  return { within: ['unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', etc, work, backups], etc, backups };
+}
+
 test('hidden by default: host secrets outside $HOME (/var/backups/*shadow*, /etc/kubernetes, /etc/wireguard, /etc/ssl/private)', () => {
-  // Fixtures on the host itself: files of our own, in directories made for the test when missing.
   const tag = `cordon-test-${process.pid}`;
   const fixtures = [join('/var/backups', `${tag}-shadow.bak`), join('/etc/kubernetes', `${tag}-admin.conf`), join('/etc/wireguard', `${tag}.conf`), join('/etc/ssl/private', `${tag}.key`)];
-  const made: string[] = [];
-  try {
+  let userChecked = 0;
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    const sys = hostFixtures(w);
     for (const f of fixtures) {
-      if (!existsSync(dirname(f))) {
-        mkdirSync(dirname(f), { recursive: true, mode: 0o755 });
-        made.push(dirname(f));
-      }
-      writeFileSync(f, marker(f), { mode: 0o644 });
+      const at = f.startsWith('/etc/') ? join(sys.etc, f.slice('/etc/'.length)) : join(sys.backups, f.slice('/var/backups/'.length));
+      mkdirSync(dirname(at), { recursive: true, mode: 0o755 });
+      writeFileSync(at, marker(f), { mode: 0o644 });
     }
-    let userChecked = 0;
-    for (const who of callers()) {
-      const w = makeWorld(who.owner ? { owner: who.owner } : {});
-      // Control first: only a fixture this caller can read on the host tells anything about
-      // cordon (/etc/ssl/private is root's alone), and re-opened, each of those reads.
-      const script = fixtures.map((f) => `cat ${f} 2>/dev/null`).join('; ') + '; echo end';
-      const readable = fixtures.filter((f) => !who.asUser || spawnSync('runuser', ['-u', who.asUser, '--', 'test', '-r', f]).status === 0);
-      const open = run(w, who, readable.flatMap((f) => ['--allow-read', f]), script);
-      assert.deepEqual(fixtures.filter((f) => open.stdout.includes(marker(f))), readable, `${who.label}: control`);
-      if (!who.asUser) assert.deepEqual(readable, fixtures, 'root reads every fixture');
-      else userChecked = readable.length;
-      const r = run(w, who, [], script);
-      assert.equal(r.stdout, 'end\n', `${who.label}: none of ${fixtures.join(', ')} is read`);
-    }
-    if (testUser()) assert.ok(userChecked > 0, 'the unprivileged user could read at least one fixture when re-opened');
-  } finally {
-    for (const f of fixtures) rmSync(f, { force: true });
-    for (const d of made) rmSync(d, { recursive: true, force: true });
+    // As on the host: /etc/ssl/private is root's alone.
+    chmodSync(join(sys.etc, 'ssl', 'private'), 0o700);
+    const within = (args: string[], script: string) => {
+      const r = cordon(w, [...args, '/bin/sh', '-c', script], { within: sys.within, ...(who.asUser ? { asUser: who.asUser } : {}) });
+      assert.equal(r.status, 0, `${who.label}: ${r.stderr}`);
+      return r;
+    };
+    // Control first: only a fixture this caller can read tells anything about
+    // cordon, and re-opened, each of those reads.
+    const script = fixtures.map((f) => `cat ${f} 2>/dev/null`).join('; ') + '; echo end';
+    const canRead = (f: string) => !who.asUser || spawnSync(sys.within[0]!, [...sys.within.slice(1), 'runuser', '-u', who.asUser, '--', 'test', '-r', f]).status === 0;
+    const readable = fixtures.filter(canRead);
+    const open = within(readable.flatMap((f) => ['--allow-read', f]), script);
+    assert.deepEqual(fixtures.filter((f) => open.stdout.includes(marker(f))), readable, `${who.label}: control`);
+    if (!who.asUser) assert.deepEqual(readable, fixtures, 'root reads every fixture');
+    else userChecked = readable.length;
+    const r = within([], script);
+    assert.equal(r.stdout, 'end\n', `${who.label}: none of ${fixtures.join(', ')} is read`);
   }
+  if (testUser()) assert.ok(userChecked > 0, 'the unprivileged user could read at least one fixture when re-opened');
+  for (const f of fixtures) assert.ok(!existsSync(f), `${f} exists only in the test's own mount namespace`);
 });
 
 /** Names protected at the root of every writable path that this suite adds; each is attempted missing and existing. */
