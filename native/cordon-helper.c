@@ -88,8 +88,9 @@
  *     OUT, ERR and STATUS and execs PROG (bubblewrap) in this process, so
  *     cordon's child is PROG itself. With `--then THEN OUT2 ERR2 STATUS2`
  *     before PROG, a second child waits for the arguments of another scan
- *     (the one after the run) on fd THEN, NUL-terminated each, and runs it
- *     as the first, on OUT2, ERR2 and STATUS2; EOF with none ends it.
+ *     (the one after the run) on fd THEN, after their length (decimal and
+ *     a NUL) and NUL-terminated each, and runs it as the first, on OUT2,
+ *     ERR2 and STATUS2; EOF with none ends it.
  *
  *   cordon-helper setaside ROOT OP...
  *     Runs on the host after a run: moves aside, fd-relative beneath ROOT,
@@ -2772,9 +2773,62 @@ static int cmd_connect(int argc, char **argv)
 
 #include "setaside.h"
 
-/* with-scan --then: waits for the arguments of a scan on fds[0] (each
- * NUL-terminated; EOF with none: nothing to do), then runs it with stdout on
- * fds[1], stderr on fds[2] and its status as one byte on fds[3]. */
+/*
+ * What comes on fd: the length of what follows, in decimal, and a NUL, then
+ * that many bytes, read whole; NULL (with *len 0) when fd ends before its
+ * first byte. A length is what lets the reader begin at once: Node closes a
+ * pipe only once its event loop turns, which it does not while cordon
+ * cleans up synchronously. Anything else (no digits, a length the fd does
+ * not deliver, beyond 1 GiB) fails with `what` named.
+ */
+static char *read_counted(int fd, const char *what, size_t *len)
+{
+	char head[24];
+	size_t h = 0;
+	*len = 0;
+	for (;;) {
+		ssize_t r = read(fd, head + h, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(what);
+		if (r == 0 && h == 0)
+			return NULL;
+		if (r == 0 || (head[h] != 0 && (head[h] < '0' || head[h] > '9')) || (head[h] == 0 && h == 0) || h + 1 == sizeof head) {
+			fprintf(stderr, "cordon: %s: no length before them\n", what);
+			exit(EXIT_HELPER);
+		}
+		if (head[h++] == 0)
+			break;
+	}
+	unsigned long long want = strtoull(head, NULL, 10);
+	if (want > (1ULL << 30)) {
+		fprintf(stderr, "cordon: %s: %llu bytes is too long\n", what, want);
+		exit(EXIT_HELPER);
+	}
+	char *buf = malloc((size_t)want + 1);
+	if (!buf)
+		die("malloc");
+	for (size_t got = 0; got < want;) {
+		ssize_t r = read(fd, buf + got, (size_t)want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(what);
+		if (r == 0) {
+			fprintf(stderr, "cordon: %s: %zu of %llu bytes came\n", what, got, want);
+			exit(EXIT_HELPER);
+		}
+		got += (size_t)r;
+	}
+	*len = (size_t)want;
+	return buf;
+}
+
+/* with-scan --then: waits for the arguments of a scan on fds[0] (read_counted;
+ * each NUL-terminated; an fd that ends before them: nothing to do), then runs
+ * it with stdout on fds[1], stderr on fds[2] and its status as one byte on
+ * fds[3]. */
 static int then_scan(const int fds[4])
 {
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -2783,9 +2837,10 @@ static int then_scan(const int fds[4])
 	if (syscall(__NR_close_range, 5U, ~0U, 0U) != 0)
 		return 125;
 	size_t len = 0;
-	char *buf = read_all(4, "the scan's arguments", &len);
-	if (len == 0)
+	char *buf = read_counted(4, "the scan's arguments", &len);
+	if (!buf || len == 0)
 		return 0;
+	close(4);
 	if (buf[len - 1] != '\0')
 		die("the scan's arguments: not NUL-terminated");
 	int n = 0;

@@ -202,7 +202,9 @@ export function deferFromPipes(pipes: { readonly args: Writable; readonly out: R
   const scan = scanFromPipes(sorted, patterns, names, pipes);
   return {
     go: () => {
-      pipes.args.end(Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1).map((a) => `${a}\0`).join('')));
+      // Their length first: the scan begins as soon as they are there, not when Node closes the pipe (its next turn).
+      const args = Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1).map((a) => `${a}\0`).join(''));
+      pipes.args.end(Buffer.concat([Buffer.from(`${args.length}\0`), args]));
       return scan.result;
     },
     cancel: () => { pipes.args.end(); },

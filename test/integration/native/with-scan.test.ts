@@ -89,6 +89,33 @@ test('with-scan: a scan that fails is an error with its message; a program that 
   assert.match(r.stderr, /cannot run .*no-such-program/);
 });
 
+test('with-scan --then: the scan after the run begins once its arguments have come (their length first), before their pipe ends; arguments with no length, or fewer bytes than it says, are refused', async () => {
+  const d = tree();
+  const { roots, args } = scanCommand([d], [], undefined);
+  const counted = (body: Buffer, length = body.length) => Buffer.concat([Buffer.from(`${length}\0`), body]);
+  const body = Buffer.from(args.map((a) => `${a}\0`).join(''));
+  const go = async (bytes: Buffer, end: boolean) => {
+    const s = start(args, ['/bin/true']);
+    s.after.args.on('error', () => {}); // the scan may end before its pipe does
+    void scanFromPipes(roots, [], [], s.pipes).result.catch(() => {});
+    if (end) s.after.args.end(bytes);
+    else s.after.args.write(bytes);
+    const result = scanFromPipes(roots, [], [], s.after).result;
+    const outcome = await Promise.race([result.then((r) => r, (e: Error) => e), new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 10_000))]);
+    s.after.args.end();
+    await s.closed;
+    return outcome;
+  };
+  // Written, the pipe left open: the records come all the same.
+  const open = await go(counted(body), false);
+  assert.ok(!(open instanceof Error) && open !== 'waiting', `the scan did not begin before its pipe ended: ${String(open)}`);
+  assert.deepEqual(open.repos.sort(), [join(d, 'a'), join(d, 'b', 'c')]);
+  const noLength = await go(body, true);
+  assert.ok(noLength instanceof Error && /no length before them/.test(noLength.message), String(noLength));
+  const short = await go(counted(body, body.length + 10), true);
+  assert.ok(short instanceof Error && new RegExp(`${body.length} of ${body.length + 10} bytes came`).test(short.message), String(short));
+});
+
 test('through the CLI: a run whose sandbox process starts ahead starts no scan process of its own', () => {
   const w = makeWorld();
   const run = () => spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(w.outside, 'trace'), process.execPath, CLI, '--', 'true'], { cwd: w.proj, env: w.env, encoding: 'utf8' });
