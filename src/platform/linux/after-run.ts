@@ -20,7 +20,7 @@
  * run per writable root (two when a config is rewritten), plus the scan,
  * whose cache makes an unchanged directory one stat.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
@@ -383,6 +383,24 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   return { warnings, unresolved, actions };
 }
 
+/**
+ * The processes of the step after the run start in a session of their own:
+ * a second Ctrl-C (or a SIGTERM) to cordon's process group must not end one
+ * while cordon waits for it (test/integration/after-run/after-run-signals.test.ts).
+ * Node's spawnSync honours `detached` as spawn does, though its types leave
+ * it out. A signal to the group can still reach the child in the moment
+ * between its fork and its setsid(), before it has run anything: such a
+ * start is made again (it did nothing), a few times.
+ */
+const OWN_SESSION = { detached: true };
+const GROUP_SIGNALS: readonly string[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+function spawnSyncOwnSession<T extends { readonly signal: NodeJS.Signals | null }>(start: () => T): T {
+  let r = start();
+  for (let i = 0; i < 5 && r.signal !== null && GROUP_SIGNALS.includes(r.signal); i++) r = start();
+  return r;
+}
+
 interface SetAsideResult { readonly kind: 'moved' | 'absent' | 'kept' | 'created' | 'failed' | 'relinked'; readonly detail: string; readonly content?: string }
 
 /** One run of `cordon-helper setaside`: its NUL-separated records, by relative path. */
@@ -391,7 +409,7 @@ function runSetAside(helper: string, root: string, ops: readonly string[], rootI
   if (ops.length === 0) return out;
   // The ops go on stdin: thousands of new repositories would overflow argv (E2BIG).
   const input = Buffer.from([...(rootId ? ['--root-id', rootId] : []), ...ops].map((a) => `${a}\0`).join(''));
-  const r = spawnSync(helper, ['setaside', root, '--ops-stdin'], { input, encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'] });
+  const r = spawnSyncOwnSession(() => spawnSync(helper, ['setaside', root, '--ops-stdin'], { input, encoding: 'buffer', maxBuffer: 256 * 1024 * 1024, stdio: ['pipe', 'pipe', 'pipe'], ...OWN_SESSION } as SpawnSyncOptionsWithBufferEncoding));
   if (r.error || r.status !== 0) {
     const why = r.error?.message ?? (r.stderr.toString().trim() || `exit ${r.status ?? r.signal}`);
     for (let i = 0; i < ops.length; i++) if (ops[i]!.startsWith('--')) out.set(ops[i + 1]!, { kind: 'failed', detail: why });
@@ -435,9 +453,9 @@ const HELPER_URL = /^[A-Za-z][A-Za-z0-9+.-]*::/;
  * cannot parse keeps only the format version.
  */
 export function harmlessConfig(text: string, git = 'git'): { text: string; dropped: string[] } {
-  const r = spawnSync(git, ['config', '--file', '-', '--no-includes', '--list', '-z'], {
-    input: text, encoding: 'utf8', cwd: '/', env: { PATH: '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 8 * 1024 * 1024,
-  });
+  const r = spawnSyncOwnSession(() => spawnSync(git, ['config', '--file', '-', '--no-includes', '--list', '-z'], {
+    input: text, encoding: 'utf8', cwd: '/', env: { PATH: '/usr/bin:/bin', GIT_CONFIG_NOSYSTEM: '1', HOME: '/nonexistent', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 8 * 1024 * 1024, ...OWN_SESSION,
+  } as SpawnSyncOptionsWithStringEncoding));
   if (r.error || r.status !== 0) return { text: '[core]\n\trepositoryformatversion = 0\n', dropped: ['everything (git could not parse it)'] };
   const sections = new Map<string, string[]>();
   const dropped = new Set<string>();

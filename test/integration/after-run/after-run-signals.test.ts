@@ -73,6 +73,28 @@ for (const { name, asUser } of who) {
     });
   }
 
+  test(`SIGINT to the group every 2 ms while the step after the run sets aside 20 new repositories: every process of that step (the set-aside, git reading each config) outlives them (${name})`, async () => {
+    const w = world();
+    const plant = `for i in $(seq 1 20); do mkdir -p fresh$i && (cd fresh$i && git init -q && git config core.fsmonitor "$PWD/.plant" && printf '#!/bin/sh\\ntouch "$MARK"\\n' > .plant && chmod +x .plant) || exit 1; done; touch PLANTED; exec sleep 60`;
+    const env = { ...w.env, MARK: join(w.outside, 'MARK') };
+    const inner = [process.execPath, CLI, '--', '/bin/sh', '-c', plant];
+    const [cmd, ...args] = asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
+    const child = spawn(cmd!, args, { cwd: w.proj, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = exited(child);
+    await planted(w, child);
+    const t = setInterval(() => { try { process.kill(-child.pid!, 'SIGINT'); } catch { /* gone */ } }, 2);
+    const { code, stderr } = await done;
+    clearInterval(t);
+    assert.notEqual(code, 0);
+    assert.doesNotMatch(stderr, /could not be moved aside/, stderr);
+    for (let i = 1; i <= 20; i++) {
+      const repo = join(w.proj, `fresh${i}`);
+      spawnSync('git', ['status', '--short'], { cwd: repo });
+      assert.doesNotMatch(readFileSync(join(repo, '.git', 'config'), 'utf8'), /fsmonitor/, `fresh${i}`);
+    }
+    assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran a planted fsmonitor');
+  });
+
   test(`SIGKILL: the journal is finished by the next run, before it runs anything (${name})`, async () => {
     const w = await killedMidRun(world(), asUser);
     const state = join(w.home, '.local', 'state', 'cordon');

@@ -372,6 +372,12 @@ const AFTER_REPLACE: Record<string, string> = {
   secret: 'grep -q new secret 2>/dev/null && echo READ-NEW-SECRET',
 };
 const tryUntil = (attempt: string) => `echo READY; i=0; while [ $i -lt 300 ]; do if ${attempt}; then break; fi; i=$((i+1)); sleep 0.05; done; true`;
+/**
+ * tryUntil, from 0.3 s after the host's step (the test makes $REPLACED then):
+ * the watch stops the command well before (its window is a few ms at most
+ * under load), so an attempt that succeeds means it did not.
+ */
+const tryAfterHost = (attempt: string) => `echo READY; while [ ! -e "$REPLACED" ]; do sleep 0.01; done; sleep 0.3; ${tryUntil(attempt).slice('echo READY; '.length)}`;
 
 for (const as of ['root', 'an unprivileged user'] as const) {
   test(`a held path the host replaces during the run (git config's rename, a placeholder removed, a hidden file saved over, the config renamed away) takes its mount away in the sandbox: the command is stopped, and what it could write there is set aside after the run (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, async () => {
@@ -393,7 +399,10 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       git(repo, 'config', 'credential.helper', 'store');
       writeFileSync(join(repo, 'secret'), 'old\n');
       if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, repo]);
-      const c = cordonAsync(w, [...k.extra, '--', '/bin/sh', '-c', tryUntil(AFTER_REPLACE[k.name]!)], { cwd: repo, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+      const replaced = join(w.outside, `${k.name}.replaced`);
+      // Renamed away, the command tries at once (what it writes is moved aside); otherwise only once the watch had ample time.
+      const script = 'mayWrite' in k ? tryUntil(AFTER_REPLACE[k.name]!) : tryAfterHost(AFTER_REPLACE[k.name]!);
+      const c = cordonAsync(w, [...k.extra, '--', '/bin/sh', '-c', script], { cwd: repo, env: { MARK: mark, REPLACED: replaced }, ...(u ? { asUser: u.name } : {}) });
       let out = '';
       let err = '';
       c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
@@ -402,6 +411,7 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       // The host acts as the repository's owner would.
       const h = spawnSync(u ? 'runuser' : k.host[0]!, u ? ['-u', u.name, '--', ...k.host] : k.host.slice(1), { cwd: repo, encoding: 'utf8' });
       assert.equal(h.status, 0, `${k.name}: the host's own step: ${h.stderr}`);
+      writeFileSync(replaced, '');
       assert.equal(await closed, 125, `${k.name}: ${err}`);
       assert.match(err, new RegExp(`cordon: ${join(repo, k.held)}, which this run hides, holds read-only or pins, was replaced, moved or removed on the host while the command ran.*the command was stopped`), k.name);
       if (!('mayWrite' in k)) assert.doesNotMatch(out, /WROTE|READ-NEW-SECRET/, `${k.name}: the command used the path after its mount was gone`);
