@@ -167,6 +167,16 @@ export function replacedGuards(ids: Readonly<Record<string, string>>, writable: 
   return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: 'held read-only for the run' }));
 }
 
+/**
+ * The held paths the host replaced (replacedGuards) in the writable paths
+ * that are still the directories the run wrote in (not `moved`), less those
+ * a step already in `watch` moves aside (withoutWatched): what the step
+ * after the run adds for them, live or from a journal.
+ */
+export function heldReplaced(guardIds: Readonly<Record<string, string>>, writable: readonly string[], moved: readonly string[], watch: readonly WatchedPath[]): WatchedPath[] {
+  return withoutWatched(replacedGuards(guardIds, writable.filter((r) => !moved.includes(r))), watch);
+}
+
 /** The entries of `extra` that no entry of `watch` covers (the same path, or one inside a repository's git dir it moves aside). */
 export function withoutWatched(extra: readonly WatchedPath[], watch: readonly WatchedPath[]): WatchedPath[] {
   const watched = new Set(watch.map((w) => w.path));
@@ -504,7 +514,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
     const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
-    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...withoutWatched(replacedGuards(j.guardIds, j.rescan.writable.filter((r) => !moved.includes(r))), watch));
+    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch));
     for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);

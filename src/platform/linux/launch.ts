@@ -12,7 +12,7 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, newRepositories, pickDirectories, replacedGuards, sequencerStates, setAside, unreadableWarning, withoutWatched } from './after-run.js';
+import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -281,7 +281,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
   const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
-  watch.push(...withoutWatched(replacedGuards(plan.guardIds ?? {}, plan.rescan.writable.filter((r) => !moved.includes(r))), watch));
+  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch));
   const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);

@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { CLI, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
 
 
-function start(w: World, opts: { asUser?: string; wrap?: string[] } = {}): ChildProcess {
+/** cordon running `script` (PLANT by default) in the project, leading a process group of its own. */
+function start(w: World, opts: { asUser?: string; wrap?: string[]; script?: string } = {}): ChildProcess {
   const env = { ...w.env, MARK: join(w.outside, 'MARK') };
-  const inner = [...(opts.wrap ?? []), process.execPath, CLI, '--', '/bin/sh', '-c', PLANT];
+  const inner = [...(opts.wrap ?? []), process.execPath, CLI, '--', '/bin/sh', '-c', opts.script ?? PLANT];
   const [cmd, ...args] = opts.asUser ? ['runuser', '-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
   // detached: cordon (or its wrapper) leads a process group of its own, as a shell's job would.
   return spawn(cmd!, args, { cwd: w.proj, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,10 +77,7 @@ for (const { name, asUser } of who) {
   test(`SIGINT to the group every 2 ms while the step after the run sets aside 20 new repositories: every process of that step (the set-aside, git reading each config) outlives them (${name})`, async () => {
     const w = world();
     const plant = `for i in $(seq 1 20); do mkdir -p fresh$i && (cd fresh$i && git init -q && git config core.fsmonitor "$PWD/.plant" && printf '#!/bin/sh\\ntouch "$MARK"\\n' > .plant && chmod +x .plant) || exit 1; done; touch PLANTED; exec sleep 60`;
-    const env = { ...w.env, MARK: join(w.outside, 'MARK') };
-    const inner = [process.execPath, CLI, '--', '/bin/sh', '-c', plant];
-    const [cmd, ...args] = asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
-    const child = spawn(cmd!, args, { cwd: w.proj, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = start(w, { asUser, script: plant });
     const done = exited(child);
     await planted(w, child);
     const t = setInterval(() => { try { process.kill(-child.pid!, 'SIGINT'); } catch { /* gone */ } }, 2);
