@@ -61,7 +61,8 @@ export class DirFds {
     rmdirSync(this.at(abs));
   }
 
-  private at(abs: string): string {
+  /** `abs` as a path through its opened parent (/proc/self/fd/N/NAME): nothing on the way is resolved again. */
+  at(abs: string): string {
     return `/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`;
   }
 
