@@ -8,11 +8,14 @@
  * run releases them, under a name that is a hash of the path they stand at.
  * The tree itself keeps nothing between runs, as before.
  *
- * A parked directory goes back only to the path it stood at: whatever is in
- * it came from a writer that could write at that path, and goes back there.
- * (A directory is parked only when it is empty, but a process that kept it
- * as its working directory, the host's or another run's, can write into it
- * later; with a removed directory that write would have failed.) Nothing in
+ * A parked directory goes back only to the path it stood at, and only
+ * empty. It is parked only when empty, but a process that kept it as its
+ * working directory, the host's or another run's, can write into it later
+ * (with a removed directory that write would fail): what it wrote would
+ * then appear in the tree when a later run puts the directory back, out of
+ * the sight of that other run's step after the run, which looks only in
+ * its own writable paths. So a parked directory with anything in it stays
+ * where it is, and the run makes a fresh placeholder instead. Nothing in
  * the state directory is reachable by a writable mount in any sandbox
  * (policy.ts protects it and pins its ancestors), and the parked
  * directories are hidden in every sandbox (compile.ts cordonHidden): one
@@ -42,12 +45,12 @@ export const PARK_MAX = 1024;
 const EVICT = 4;
 
 /**
- * What park() compares: the change time (ns) and mode of the directory at
- * `target`, taken when the run made or unparked it.
+ * What park() compares: the identity, change time (ns) and mode of the
+ * directory at `target`, taken when the run made or unparked it.
  */
 export function stampOf(target: string): string {
   const st = lstatSync(target, { bigint: true });
-  return `${st.ctimeNs}/${st.mode}`;
+  return `${st.dev}:${st.ino}/${st.ctimeNs}/${st.mode}`;
 }
 
 /** The parked name of the placeholder at `path`. */
@@ -65,16 +68,19 @@ export class Parking {
   }
 
   /**
-   * Renames the directory parked for `path` to `target` (`path` reached
-   * through its opened parent: no link followed on the way) and returns
-   * true; false when none is parked for it (or the tree is on another
-   * filesystem): the caller makes one. A target that exists is refused as
+   * Renames the empty directory parked for `path` to `target` (`path`
+   * reached through its opened parent: no link followed on the way) and
+   * returns true; false when none is parked for it, or it is not empty, or
+   * the tree is on another filesystem: the caller makes one. A target that exists is refused as
    * mkdir refuses it (EEXIST).
    */
   unpark(path: string, target: string): boolean {
     if (lstatSync(target, { throwIfNoEntry: false }) !== undefined) throw Object.assign(new Error(`${path} exists`), { code: 'EEXIST' });
+    const slot = join(this.dir, parkedName(path));
     try {
-      renameSync(join(this.dir, parkedName(path)), target);
+      // Written into while parked: it stays parked, never put in a tree.
+      if (!isEmpty(slot)) return false;
+      renameSync(slot, target);
       return true;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -88,10 +94,11 @@ export class Parking {
   /**
    * Parks the placeholder at `path` (reached as `target`, as above) and
    * returns true when it is the empty directory this run made or unparked,
-   * untouched since: its change time still `stamp` (stampOf), which any
-   * chmod, chown, extended attribute or entry made or removed in it moves.
-   * Returns false for the caller to remove it as before (touched, another
-   * filesystem, a full parking); one that is not empty (unparked so) stays.
+   * untouched since: still the same directory with the same change time
+   * (`stamp`, stampOf), which any chmod, chown, extended attribute or entry
+   * made or removed in it moves.
+   * Returns false for the caller to remove it as before (touched, written
+   * into among others; another filesystem; a full parking).
    */
   park(path: string, target: string, stamp: string | undefined): boolean {
     if (stamp === undefined || stampOf(target) !== stamp || !this.room()) return false;
@@ -103,11 +110,11 @@ export class Parking {
       return false;
     }
     this.count!++;
-    // Not empty (unparked so, or written into since the look): back where its writer put it. Its mode changed: not kept.
+    // Written into between the look and the rename: back where its writer put it. Its mode changed: not kept.
     if (!isEmpty(slot)) {
-      try { renameSync(slot, target); this.count!--; } catch { /* the name is taken again: it goes back there at the next run that makes it */ }
-    } else if (lstatSync(slot).mode !== Number(stamp.slice(stamp.indexOf('/') + 1))) {
-      try { rmdirSync(slot); this.count!--; } catch { /* written into since: it waits for its path */ }
+      try { renameSync(slot, target); this.count!--; } catch { /* the name is taken again: it stays parked, never put back */ }
+    } else if (lstatSync(slot).mode !== Number(stamp.slice(stamp.lastIndexOf('/') + 1))) {
+      try { rmdirSync(slot); this.count!--; } catch { /* written into since: it stays parked, never put back */ }
     }
     return true;
   }
@@ -129,7 +136,7 @@ export class Parking {
       try {
         rmdirSync(join(this.dir, name!));
         this.count--;
-      } catch { /* not empty: it waits for its path */ }
+      } catch { /* not empty: written into while parked, it stays */ }
     }
     return false;
   }
