@@ -3,8 +3,10 @@
  * filesystem: a released placeholder waits in the state directory and goes
  * back only to the path it stood at; one that was touched during its run, or
  * written into, is not parked; what a writer puts into a parked directory
- * goes back to that path only; a tree on another filesystem gets made and
- * removed placeholders; the parking is bounded.
+ * (as a second run that kept it as its working directory) is never put back
+ * in a tree; the parked directories are hidden in every sandbox; a tree on
+ * another filesystem gets made and removed placeholders; the parking is
+ * bounded.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
