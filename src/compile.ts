@@ -23,7 +23,6 @@ import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/pro
 import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
 import { pathIdentities, rootIdentities } from './platform/linux/no-follow.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
-import { PARK_DIR } from './platform/linux/placeholder-park.js';
 import { inheritLiveRuns, liveJournals, sandboxedAreas, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
 import { environmentRules, withheldNames } from './policy/environment.js';
@@ -192,7 +191,6 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cli: input.rules,
     runtimeDir: stateDir,
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
-    cordonHidden: [{ path: join(stateDir, PARK_DIR), why: "cordon's parked placeholders" }],
     cordonOwn: [...cordonOwn(input, helper, bwrap), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
     env: input.env,
     sandboxed,

@@ -230,12 +230,6 @@ export interface PolicyInput extends PathContext {
    * on the host at cordon's next start.
    */
   readonly cordonOwn?: readonly { readonly path: string; readonly why: string }[];
-  /**
-   * cordon's own state that no sandbox may read, as `why`: a directory a
-   * process there kept open could later be put back in a tree that process
-   * may not read (placeholder-park.ts).
-   */
-  readonly cordonHidden?: readonly { readonly path: string; readonly why: string }[];
   /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
   readonly env?: NodeJS.ProcessEnv;
   /** Where sandboxed commands could write, this run aside (journal.ts sandboxedAreas): a symlink there may be a command's. */
@@ -281,7 +275,6 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const raws: RawRule[] = [];
   for (const rel of CREDENTIAL_STORES_IN_HOME) raws.push({ raw: join(input.home, rel), literal: true, access: 'deny-read', source: 'default: credential store', weak: true });
   for (const abs of CREDENTIAL_STORES_SYSTEM) raws.push({ raw: abs, literal: !hasGlob(abs), access: 'deny-read', source: 'default: credential store', weak: true });
-  for (const h of input.cordonHidden ?? []) raws.push({ raw: h.path, literal: true, access: 'deny-read', source: `default: ${h.why}` });
   // As under srt, a settings file that names what is writable names all of it: no working directory added.
   if (!input.settings.some((s) => s.filesystem.definesWritable)) for (const p of DEFAULT_WRITABLE) raws.push({ raw: p, literal: true, access: 'read-write', source: DEFAULT_CWD_SOURCE });
   for (const s of input.settings) {

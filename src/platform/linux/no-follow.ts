@@ -61,8 +61,7 @@ export class DirFds {
     rmdirSync(this.at(abs));
   }
 
-  /** `abs` as a path through its opened parent (/proc/self/fd/N/NAME): nothing on the way is resolved again. */
-  at(abs: string): string {
+  private at(abs: string): string {
     return `/proc/self/fd/${this.open(dirname(abs))}/${basename(abs)}`;
   }
 

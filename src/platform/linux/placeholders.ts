@@ -15,15 +15,12 @@ import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rea
 import { dirname, join } from 'node:path';
 import { CordonError } from '../../errors.js';
 import { DirFds } from './no-follow.js';
-import { PARK_DIR, Parking, stampOf } from './placeholder-park.js';
 
 export interface Holds {
   readonly dir: string;
   readonly file: string;
   /** Directories this run created or shares, deepest first. */
   readonly paths: readonly string[];
-  /** Of the directories this run made or unparked: how they were then (placeholder-park.ts stampOf). */
-  readonly stamps?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -66,10 +63,7 @@ export function runtimeDir(env: Readonly<Record<string, string | undefined>>): s
       if (fresh) rmSync(fresh, { recursive: true, force: true });
     }
   }
-  checkPrivate(dir, uid);
-  // Before any plan: hidden in every sandbox (compile.ts), it must exist for the mount that hides it.
-  try { mkdirSync(join(dir, PARK_DIR), { mode: 0o700 }); } catch { /* there already */ }
-  return dir;
+  return checkPrivate(dir, uid);
 }
 
 /** Written by cordon into the state directory it made, before anything else goes there. */
@@ -173,13 +167,9 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
     // Every directory on the way opened with no link followed (no-follow.ts): a second run that renamed one and put a
     // link in its place makes this fail, closed, instead of making placeholders wherever the link leads.
     const dirs = new DirFds();
-    // Parked by an earlier run (placeholder-park.ts): a rename each instead of a mkdir.
-    const parking = new Parking(dir);
-    const stamps = new Map<string, string>();
-    const made = (p: string) => { hold(p); stamps.set(p, stampOf(dirs.at(p))); };
     try {
       for (const p of placeholders) {
-        for (const created of mkdirRecording(p, dirs, parking)) made(created);
+        for (const created of mkdirRecording(p, dirs)) hold(created);
         if (!held.has(p) && others.has(p)) hold(p);
       }
       for (const p of mounted) {
@@ -187,7 +177,7 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
         if (others.has(p)) hold(p);
         // Gone since the plan was made (another run released its placeholder,
         // or the host removed it): put the mount point back, as this run's own.
-        else if (roots.some((w) => p.startsWith(w)) && !existsSync(p)) for (const created of mkdirRecording(p, dirs, parking)) made(created);
+        else if (roots.some((w) => p.startsWith(w)) && !existsSync(p)) for (const created of mkdirRecording(p, dirs)) hold(created);
       }
       for (const p of pinned) if (!held.has(p) && others.has(p)) hold(p);
     } catch (e) {
@@ -201,23 +191,23 @@ export function acquirePlaceholders(dir: string, placeholders: readonly string[]
     }
     paths.sort((a, b) => b.length - a.length);
     if (paths.length > 0) writeFileSync(file, JSON.stringify({ pid: process.pid, paths } satisfies HoldFile), { mode: 0o600 });
-    return { dir, file, paths, stamps };
+    return { dir, file, paths };
   });
 }
 
-/** mkdir -p, no link followed on the way, that returns the directories it actually created (one mkdir or rename when the parent exists). */
-function mkdirRecording(p: string, dirs: DirFds, parking: Parking): string[] {
+/** mkdir -p, no link followed on the way, that returns the directories it actually created (one mkdir when the parent exists). */
+function mkdirRecording(p: string, dirs: DirFds): string[] {
   const created: string[] = [];
   for (let attempt = 0; ; attempt++) {
     try {
-      if (!parking.unpark(p, dirs.at(p))) dirs.mkdir(p, 0o755);
+      dirs.mkdir(p, 0o755);
       created.push(p);
       return created;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') return created;
       if (code === 'ENOENT' && attempt === 0 && dirname(p) !== p) {
-        created.push(...mkdirRecording(dirname(p), dirs, parking));
+        created.push(...mkdirRecording(dirname(p), dirs));
         continue;
       }
       for (const c of created.reverse()) try { dirs.rmdir(c); } catch { /* not empty or gone */ }
@@ -235,7 +225,7 @@ export function releasePlaceholders(h: Holds): void {
   }
   withLock(h.dir, () => {
     try { unlinkSync(h.file); } catch { /* never written */ }
-    removeUnheld(h.dir, h.paths, h.stamps);
+    removeUnheld(h.dir, h.paths);
   });
 }
 
@@ -246,7 +236,7 @@ export function sweepStale(dir: string): void {
   withLock(dir, () => removeUnheld(dir, []));
 }
 
-function removeUnheld(dir: string, mine: readonly string[], stamps: ReadonlyMap<string, string> = new Map()): void {
+function removeUnheld(dir: string, mine: readonly string[]): void {
   const holds = readHolds(dir);
   const live = new Set<string>();
   const candidates = new Set(mine);
@@ -259,14 +249,10 @@ function removeUnheld(dir: string, mine: readonly string[], stamps: ReadonlyMap<
   }
   // No link followed on the way (no-follow.ts): where one was put since, the placeholder is left, never what it leads to.
   const dirs = new DirFds();
-  // Parked for the next run that makes them (placeholder-park.ts), or removed.
-  const parking = new Parking(dir);
   try {
     for (const p of [...candidates].sort((a, b) => b.length - a.length)) {
       if (live.has(p)) continue;
-      try {
-        if (!parking.park(p, dirs.at(p), stamps.get(p))) dirs.rmdir(p);
-      } catch { /* not empty (the host wrote there), gone, or a link on the way: leave it */ }
+      try { dirs.rmdir(p); } catch { /* not empty (the host wrote there), gone, or a link on the way: leave it */ }
     }
   } finally {
     dirs.close();
