@@ -213,8 +213,8 @@ static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap)
 	return false;
 }
 
-/* The directory a *at call's path is relative to: its cwd, or what the fd names. */
-static bool target_base(pid_t pid, long dfd, char *out, size_t cap)
+/* The directory a *at call's path is relative to: its cwd, or what the fd names (and, in *id, what it is). */
+static bool target_base(pid_t pid, long dfd, char *out, size_t cap, struct stat *id)
 {
 	char link[64];
 	if ((int)dfd == AT_FDCWD)
@@ -227,7 +227,7 @@ static bool target_base(pid_t pid, long dfd, char *out, size_t cap)
 	if (k <= 0 || out[0] != '/')
 		return false; /* a pipe, a socket, a deleted directory ("... (deleted)" still starts with /: caught by realpath later) */
 	out[k] = 0;
-	return true;
+	return stat(link, id) == 0;
 }
 
 struct wpath {
@@ -235,7 +235,30 @@ struct wpath {
 	bool ok;
 	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
 	char before; /* its type letter (FACTS) just before the call went on; 0 unknown */
+	size_t base_len; /* a relative path's: the length of the directory's name in asked (0: absolute) */
+	dev_t base_dev; /* and what that directory was when the call was made */
+	ino_t base_ino;
 };
+
+/*
+ * Whether a relative path's directory name still leads to the directory the
+ * call was made in: one the host moved out of every mount the sandbox has,
+ * while the command held it, reads as another path, which would be judged
+ * instead (the kernel's answer there is not that path's). Such a call is
+ * not described. Off the command's way (the describer).
+ */
+static bool wpath_anchored(const struct wpath *w)
+{
+	if (!w->base_len)
+		return true;
+	char base[PATH_MAX];
+	if (w->base_len >= sizeof base)
+		return false;
+	memcpy(base, w->asked, w->base_len);
+	base[w->base_len] = 0;
+	struct stat st;
+	return stat(base, &st) == 0 && st.st_dev == w->base_dev && st.st_ino == w->base_ino;
+}
 
 /* Reads and anchors one path argument, before the call goes on (the cwd is the command's to change after). */
 static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *req, int dfd_arg, int path_arg)
@@ -243,16 +266,21 @@ static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *r
 	char path[PATH_MAX];
 	w->ok = false;
 	w->asked = NULL;
+	w->base_len = 0;
 	if (path_arg < 0 || !read_target_string(pid, req->data.args[path_arg], path, sizeof path) || !path[0])
 		return;
 	if (path[0] == '/') {
 		w->asked = strdup(path);
 	} else {
 		char base[PATH_MAX];
-		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base))
+		struct stat id;
+		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base, &id))
 			return;
 		if (asprintf(&w->asked, "%s/%s", base, path) < 0)
 			w->asked = NULL;
+		w->base_len = strlen(base);
+		w->base_dev = id.st_dev;
+		w->base_ino = id.st_ino;
 	}
 	w->ok = w->asked != NULL;
 }
@@ -550,6 +578,8 @@ static void report_flush(void)
 
 static void describe_job(struct wjob *j)
 {
+	if (!wpath_anchored(&j->a) || (j->b.ok && !wpath_anchored(&j->b)))
+		return;
 	if (wpath_quiet(&j->a, j->follow) && (!j->b.ok || wpath_quiet(&j->b, false)))
 		return;
 	char rec[PATH_MAX * 5];

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, own, runners, sh, type World } from '../../helpers/cordon.js';
@@ -100,6 +100,25 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.exitCode, 0, r.stderr);
     // touch opens with O_CREAT first (EROFS on an existing file: a refusal), then its utimensat is refused too.
     assert.deepEqual(brief(r.events).map((e) => [e.op, e.path]), [['write', join(w.outside, 'file.txt')]]);
+  });
+
+  test(`a directory the host moves out of the writable path while the command works in it: its calls there are not judged by where it went (${who})`, () => {
+    const w = world();
+    const held = join(w.proj, 'held');
+    // On the host, while the command waits in ./held: move it outside (read-only in the sandbox).
+    const mover = spawn('/bin/sh', ['-c', 'i=0; while [ ! -e "$1/.ready" ] && [ $i -lt 600 ]; do sleep 0.02; i=$((i+1)); done; mv "$1" "$2"', 'mover', held, join(w.outside, 'held')], { stdio: 'ignore' });
+    const r = run(w, [
+      'mkdir held && cd held && : > .ready',
+      `i=0; while [ -e ${JSON.stringify(held)} ] && [ $i -lt 600 ]; do sleep 0.02; i=$((i+1)); done`,
+      // The kernel answers these by where the directory is now, which the sandbox cannot name: not reported.
+      'echo x > moved 2>/dev/null; echo y > ../sibling 2>/dev/null',
+      'echo z > "$OUTSIDE/direct" 2>/dev/null', // a refusal by path, still reported
+      'exit 0',
+    ].join('\n'), opts);
+    mover.kill();
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.ok(existsSync(join(w.outside, 'held', '.ready')), 'the host moved it while the command waited in it');
+    assert.deepEqual(brief(r.events).map((e) => [e.op, e.path]), [['create', join(w.outside, 'direct')]]);
   });
 
   test(`a move to a read-only place reports what was refused, not the rename that could not cross mounts (${who})`, () => {
