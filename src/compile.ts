@@ -11,7 +11,7 @@ import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
 import { expandPath, isWithin, pathResolver } from './policy/paths.js';
-import { findProjectSettings, parseProjectFile, refuseWideningKeys, type ParsedProject, type WideningHints } from './policy/project.js';
+import { findProjectSettings, parseProjectFile, refuseWideningKeys, repositoryRoot, type ParsedProject, type WideningHints } from './policy/project.js';
 import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { OVERLAY_HINTS, overlayHasPaths, overlaySources, refuseOverlayKeys, type Overlay } from './policy/overlay.js';
@@ -184,6 +184,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const cacheDir = cacheRoot(input.env, input.home);
   const packageCache: PackageCache | undefined = sources.some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
   const sandboxed = sandboxedAreas(stateDir, input.liveRuns ?? liveJournals(stateDir));
+  const repository = repositoryRoot(input.cwd);
   const policyInput = (settings: readonly Settings[]) => ({
     cwd: input.cwd,
     home: input.home,
@@ -191,9 +192,10 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
     cli: input.rules,
     runtimeDir: stateDir,
     protectedFiles: (input.protectedFiles ?? []).map((f) => expandPath(f, { cwd: input.cwd, home: input.home })),
-    cordonOwn: [...cordonOwn(input, helper, bwrap), ...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : [])],
+    cordonOwn: [...(packageCache ? [{ path: dirname(dirname(packageCache.dir)), why: "cordon's package caches (each project's is writable only at /tmp/.cache in its own runs)" }] : []), ...cordonOwn(input, helper, bwrap)].filter((o, i, all) => all.findIndex((x) => x.path === o.path) === i),
     env: input.env,
     sandboxed,
+    projectAreas: [...(repository ? [repository] : []), ...loaded.sources.filter((f) => f.origin === 'project').map((f) => dirname(dirname(f.file)))],
   });
   if (input.overlay && !input.overlay.widen && overlayHasPaths(input.overlay)) {
     // The overlay's path rules judged as a project file's are: against the handle's rules, in one policy with both.
@@ -257,6 +259,9 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bw
     { path: process.execPath, why: 'the Node.js that runs cordon' },
     { path: dirname(userSettingsPath(input.env, input.home)), why: "cordon's user settings" },
     { path: srtSettingsPath(input.home), why: "srt's user settings, which cordon reads" },
+    // Where a cordon run with another XDG_STATE_HOME or XDG_CACHE_HOME keeps its trust records, journals and package caches.
+    { path: join(input.home, '.local', 'state', 'cordon'), why: "cordon's state directory (its default place)" },
+    { path: join(input.home, '.cache', 'cordon'), why: "cordon's package caches (their default place)" },
   ];
   for (const v of ['CORDON_RELAY'] as const) if (input.env[v]?.startsWith('/')) out.push({ path: input.env[v]!, why: `cordon's network relay (${v})` });
   // Installed with npm: `npx cordon` runs node_modules/.bin/cordon, and its `exec node` finds

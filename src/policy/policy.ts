@@ -232,6 +232,13 @@ export interface PolicyInput extends PathContext {
   readonly cordonOwn?: readonly { readonly path: string; readonly why: string }[];
   /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
   readonly env?: NodeJS.ProcessEnv;
+  /**
+   * Beyond the working directory, what the project controls: the repository
+   * around it (a link committed at its root arrives with a `git pull`) and
+   * each project settings file's directory. A grant through a link there
+   * that leads outside is refused (refuseRedirectedGrants).
+   */
+  readonly projectAreas?: readonly string[];
   /** Where sandboxed commands could write, this run aside (journal.ts sandboxedAreas): a symlink there may be a command's. */
   readonly sandboxed?: readonly string[];
 }
@@ -321,7 +328,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   }
   refuseWritableRoot(rules);
   refuseHomeByDefault(rules, input.home);
-  refuseRedirectedGrants(grants, rules, input.cwd, input.sandboxed ?? []);
+  refuseRedirectedGrants(grants, rules, projectAreas(input), input.sandboxed ?? []);
   // Writable roots: where protections are needed and what the scanner walks.
   // A read-only rule at or above a writable path wins (as in the plan): not a root.
   const readOnly = rules.filter((r) => r.access === 'read-only').map((r) => r.path);
@@ -424,14 +431,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed, facts: scanned.gitFacts ?? {} }, scanned);
     }
 
-    // cordon's own settings files and bookkeeping must not be rewritable from inside.
-    for (const s of input.settings) if (isWritable(s.file)) prot(s.file, "cordon settings file in use");
+    // cordon's own settings files and bookkeeping must not be rewritable from inside, wherever a link
+    // to them leads (a settings file kept in a dotfiles repository, a ~/.local that is a link).
+    const writableThere = (p: string) => p.startsWith(sep) && (isWritable(p) || isWritable(resolvePath(p).path));
+    for (const s of input.settings) if (writableThere(s.file)) prot(s.file, "cordon settings file in use");
     // A file that holds an upstream proxy's password is not the command's to read either.
     for (const s of input.settings) {
       if (s.file.startsWith('/') && s.network.parentProxy && carriesCredentials(s.network.parentProxy)) pushResolved(s.file, 'deny-read', "protected: a settings file holding the upstream proxy's password (network.parentProxy)");
     }
-    if (input.runtimeDir && isWritable(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
-    for (const f of input.protectedFiles ?? []) if (isWritable(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
+    if (input.runtimeDir && writableThere(input.runtimeDir)) prot(input.runtimeDir, "cordon's runtime directory (placeholder holds, scan cache)");
+    for (const f of input.protectedFiles ?? []) if (writableThere(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
     const ownWarnings: string[] = [];
     for (const f of input.cordonOwn ?? []) {
       if (isWritable(f.path)) (isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);
@@ -1062,8 +1071,13 @@ interface Grant { readonly abs: string; readonly source: string; readonly raw: s
  * directory or a writable path and leads outside it is refused, naming the
  * link and its target. The user can name the target itself.
  */
-function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], cwd: string, sandboxed: readonly string[]): void {
-  const controlled = [cwd, ...rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir').map((r) => r.path)];
+/** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
+function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {
+  return [...new Set([input.cwd, ...(input.projectAreas ?? [])])];
+}
+
+function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], project: readonly string[], sandboxed: readonly string[]): void {
+  const controlled = [...project, ...rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir').map((r) => r.path)];
   for (const g of grants) {
     const hop = redirectingLink(g.abs, controlled, sandboxed);
     if (hop) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Name the target itself if you mean it`);

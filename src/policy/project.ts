@@ -67,6 +67,14 @@ export function findProjectSettings(cwd: string): ProjectFile[] {
   return out;
 }
 
+/** The nearest directory from `cwd` up that has a `.git` entry (the repository's root), if any. */
+export function repositoryRoot(cwd: string): string | undefined {
+  for (let d = cwd; ; d = dirname(d)) {
+    if (present(join(d, '.git'))) return d;
+    if (d === sep) return undefined;
+  }
+}
+
 /** An entry is there (a link is not followed). */
 function present(p: string): boolean {
   try {

@@ -78,6 +78,13 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.proj]);
     const inside = sh(w, 'true', ['--allow-write', 'data-link'], as);
     assert.equal(inside.status, 0, inside.stderr);
+    // Run from a subdirectory, a link at the repository's root is the project's too (it came with the clone).
+    for (const grant of ['../out', join(w.proj, 'out')]) {
+      const r = sh(w, `echo x > ${w.outside}/bin/git && echo PLANTED`, ['--allow-write', grant], { ...as, cwd: join(w.proj, 'sub') });
+      assert.equal(r.status, 125, `${grant}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`reaches ${w.outside}/bin through the symlink ${w.proj}/out -> ${w.outside}/bin, which lies in ${w.proj} \\(the command or the project controls it\\)`), grant);
+      assert.ok(!existsSync(join(w.outside, 'bin', 'git')));
+    }
   });
 }
 

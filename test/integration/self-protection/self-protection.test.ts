@@ -121,6 +121,64 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
   });
 }
 
+for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | undefined }, ...(u ? [{ who: 'an unprivileged user', asUser: u.name }] : [])]) {
+  const world = () => (asUser ? makeWorld({ owner: u! }) : makeWorld());
+  const own = (w: World) => { if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]); };
+  const wide = '{"filesystem":{"allowWrite":["/"]}}';
+
+  test(`a settings file or the state directory reached through a link into the writable project comes out of the run unchanged (${who})`, () => {
+    const w = world();
+    // A dotfiles repository in the project: ~/.config/cordon/settings.json is a link to a file in
+    // it, and XDG_STATE_HOME names a link to a directory in it.
+    mkdirSync(join(w.proj, 'dots', 'sub'), { recursive: true });
+    writeFileSync(join(w.proj, 'dots', 'sub', 'cordon.json'), '{"filesystem":{"denyRead":["~/notes.txt"]}}');
+    mkdirSync(join(w.home, '.config', 'cordon'), { recursive: true });
+    symlinkSync(join(w.proj, 'dots', 'sub', 'cordon.json'), join(w.home, '.config', 'cordon', 'settings.json'));
+    mkdirSync(join(w.proj, 'dots', 'state'));
+    symlinkSync(join(w.proj, 'dots', 'state'), join(w.home, 'state'));
+    own(w);
+    const env = { XDG_STATE_HOME: join(w.home, 'state') };
+    assert.equal(run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', 'true'], asUser, env).status, 0);
+    assert.ok(statSync(join(w.proj, 'dots', 'state', 'cordon')).isDirectory());
+    const script = [
+      `echo '${wide}' > dots/sub/cordon.json 2>/dev/null && echo WROTE user`,
+      'mv dots/sub dots/s2 2>/dev/null && echo MOVED sub',
+      'touch dots/state/cordon/journal-1-x.json 2>/dev/null && echo WROTE state',
+      'mkdir -p dots/state/cordon/trust/x 2>/dev/null && echo MKDIR trust',
+      'mv dots/state dots/s3 2>/dev/null && echo MOVED state',
+      'mv dots dots2 2>/dev/null && echo MOVED dots',
+      'cat ~/notes.txt 2>/dev/null',
+      'true',
+    ].join('; ');
+    const r = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', '/bin/sh', '-c', script], asUser, env);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(readFileSync(join(w.proj, 'dots', 'sub', 'cordon.json'), 'utf8'), '{"filesystem":{"denyRead":["~/notes.txt"]}}');
+    assert.ok(!existsSync(join(w.proj, 'dots', 'state', 'cordon', 'journal-1-x.json')));
+    assert.ok(!existsSync(join(w.proj, 'dots', 'state', 'cordon', 'trust', 'x')));
+  });
+
+  test(`a run with another XDG_STATE_HOME and a writable home cannot forge what a run with the default one trusts (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.root, 'elsewhere'));
+    own(w);
+    // The default state directory exists: a run with the default environment made it.
+    assert.equal(run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', 'true'], asUser).status, 0);
+    const state = join(w.home, '.local', 'state', 'cordon');
+    assert.ok(statSync(state).isDirectory());
+    const r = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--allow-write', w.home, '--', '/bin/sh', '-c', [
+      `mkdir -p ${state}/trust 2>/dev/null; echo '{}' > ${state}/trust/forged.json 2>/dev/null && echo WROTE trust`,
+      `mv ${state} ${state}.old 2>/dev/null && echo MOVED state`,
+      `mkdir -p ${join(w.home, '.cache', 'cordon', 'x')} 2>/dev/null && echo MADE cache`,
+      'true',
+    ].join('; ')], asUser, { XDG_STATE_HOME: join(w.root, 'elsewhere') });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.ok(!existsSync(join(state, 'trust', 'forged.json')));
+    assert.ok(!existsSync(join(w.home, '.cache', 'cordon', 'x')), 'made, then moved aside after the run');
+  });
+}
+
 test('a state directory cordon did not make is refused, nothing run; two first runs at once both start', async () => {
   const w = makeWorld();
   const forged = join(w.root, 'forged');
