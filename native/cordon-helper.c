@@ -810,7 +810,18 @@ static int run(const struct run_config *c)
 	refuse_reroutable_stdio();
 	struct sock_fprog filter = read_seccomp(c->seccomp_fd);
 	close_inherited_fds(c->ready_fd, c->report_fd);
+	/* bubblewrap entered the working directory before these mounts: a
+	 * directory entered then stays on the mount it was reached through, and a
+	 * lookup from it sees nothing stacked since (a pin of the working
+	 * directory or of a directory above it moves every later mount below it
+	 * out of that lookup's way). So it is entered again, by name, after them. */
+	char *cwd = getcwd(NULL, 0);
+	if (!cwd)
+		die("getcwd");
 	apply_mounts(c);
+	if (chdir(cwd) < 0)
+		die("chdir (the working directory, again after the mounts)");
+	free(cwd);
 	find_holds(c);
 	drop_capabilities();
 	/* Required by landlock_restrict_self and by an unprivileged seccomp

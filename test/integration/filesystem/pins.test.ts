@@ -57,6 +57,35 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readFileSync(join(wf, 'ci.yml'), 'utf8'), 'on: push\n');
   });
 
+  test(`a working directory that is itself pinned (a writable root above the project) sees every protection below it, by relative paths too (${who})`, () => {
+    const w = world();
+    const cfg = join(w.proj, '.git', 'config');
+    const before = readFileSync(cfg, 'utf8');
+    mkdirSync(join(w.proj, '.vscode'));
+    writeFileSync(join(w.proj, '.vscode', 'tasks.json'), '{}');
+    writeFileSync(join(w.proj, 'src', '.env'), 'TOKEN=abc');
+    own(w, opts);
+    const script = [
+      `printf '${PAYLOAD.replace(/\n/g, '\\n').replace(/\t/g, '\\t')}' >> .git/config 2>/dev/null && echo PLANTED config`,
+      'echo x > .git/hooks/post-checkout 2>/dev/null && echo PLANTED hook',
+      'echo PWN > .vscode/tasks.json 2>/dev/null && echo PLANTED tasks',
+      'cat src/.env 2>/dev/null',
+      'cd src && cat .env 2>/dev/null',
+      'true',
+    ].join('; ');
+    // The project's parent is the writable root: the project (the working directory) is pinned, as it holds .git.
+    const r = sh(w, script, ['--allow-write', '..', '--deny-read', '**/.env'], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.equal(readFileSync(cfg, 'utf8'), before);
+    assert.ok(!existsSync(join(w.proj, '.git', 'hooks', 'post-checkout')));
+    assert.equal(readFileSync(join(w.proj, '.vscode', 'tasks.json'), 'utf8'), '{}');
+    // Run from inside a protected directory of the writable project: its files are still read-only.
+    const inner = sh(w, 'echo PWN > tasks.json 2>/dev/null && echo PLANTED; true', ['--allow-write', w.proj], { ...opts, cwd: join(w.proj, '.vscode') });
+    assert.equal(inner.stdout, '', inner.stderr);
+    assert.equal(readFileSync(join(w.proj, '.vscode', 'tasks.json'), 'utf8'), '{}');
+  });
+
   test(`renames that move no protected path still work (${who})`, () => {
     const w = world();
     const r = sh(w, 'mkdir -p x/y && echo 1 > x/y/f && mv x z && cat z/y/f && mv src src2 && ls src2', [], opts);
