@@ -304,7 +304,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (!r.literal && hasGlob(abs)) {
       if (abs.includes('**')) {
         const last = abs.slice(abs.lastIndexOf(sep) + 1);
-        deepGlobs.push({ re: globToRegExp(abs), base: resolvePath(globBase(abs)).path, basename: last === '**' ? '*' : last, rule: r });
+        // The scan reports matches under the base as it resolves (a home that is a link, /home -> /var/home):
+        // the pattern is matched against the resolved base, or it would match nothing.
+        const base = globBase(abs);
+        const real = resolvePath(base).path;
+        deepGlobs.push({ re: globToRegExp(real === base ? abs : `${real}${abs.slice(base.length)}`), base: real, basename: last === '**' ? '*' : last, rule: r });
       } else {
         const unnamable: string[] = [];
         for (const m of expandShallowGlob(abs, unnamable)) pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
@@ -327,7 +331,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     grantWarnings.push(`${r.path} (${r.source}) reaches ${surface.path}, ${surface.why}: it is never writable in a sandbox (git on the host would run what the command put there), so it is read-only in this run`);
   }
   refuseWritableRoot(rules);
-  refuseHomeByDefault(rules, input.home);
+  refuseHomeByDefault(rules, input.home, resolvePath(input.home).path);
   refuseRedirectedGrants(grants, rules, projectAreas(input), input.sandboxed ?? []);
   // Writable roots: where protections are needed and what the scanner walks.
   // A read-only rule at or above a writable path wins (as in the plan): not a root.
@@ -1052,15 +1056,22 @@ export const DEFAULT_CWD_SOURCE = 'default: working directory';
  * would be the command's to rewrite. Named explicitly (`--allow-write ~`),
  * it is allowed, and every protection in $HOME stays.
  */
-function refuseHomeByDefault(rules: readonly FsRule[], home: string): void {
-  const byDefault = rules.find((r) => r.source === DEFAULT_CWD_SOURCE && isWithin(home, r.path));
+function refuseHomeByDefault(rules: readonly FsRule[], home: string, realHome: string): void {
+  // Rules name resolved paths: a home that is a link (/home -> /var/home) is looked for where it leads too.
+  const byDefault = rules.find((r) => r.source === DEFAULT_CWD_SOURCE && (isWithin(home, r.path) || isWithin(realHome, r.path)));
   if (!byDefault) return;
   const explicit = rules.some((r) => r.path === byDefault.path && r.source !== DEFAULT_CWD_SOURCE && (r.access === 'read-write' || r.access === 'read-write-no-delete' || r.access === 'read-only'));
   if (explicit) return;
-  throw new CordonError('CORDON_ERR_POLICY', `the working directory ${byDefault.path} ${byDefault.path === home ? 'is your home directory' : `contains your home directory ${home}`}, so by default the command could rewrite every dotfile and tool configuration in it. Run cordon from a project directory, or name it explicitly (--allow-write ${byDefault.path === home ? '~' : byDefault.path}; the protected files in it stay read-only) or make it read-only (--read-only .)`);
+  const isHome = byDefault.path === home || byDefault.path === realHome;
+  throw new CordonError('CORDON_ERR_POLICY', `the working directory ${byDefault.path} ${isHome ? 'is your home directory' : `contains your home directory ${home}`}, so by default the command could rewrite every dotfile and tool configuration in it. Run cordon from a project directory, or name it explicitly (--allow-write ${isHome ? '~' : byDefault.path}; the protected files in it stay read-only) or make it read-only (--read-only .)`);
 }
 
 interface Grant { readonly abs: string; readonly source: string; readonly raw: string }
+
+/** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
+function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {
+  return [...new Set([input.cwd, ...(input.projectAreas ?? [])])];
+}
 
 /**
  * A grant (a writable or re-opened path) is not redirected by a link that
@@ -1071,11 +1082,6 @@ interface Grant { readonly abs: string; readonly source: string; readonly raw: s
  * directory or a writable path and leads outside it is refused, naming the
  * link and its target. The user can name the target itself.
  */
-/** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
-function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {
-  return [...new Set([input.cwd, ...(input.projectAreas ?? [])])];
-}
-
 function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule[], project: readonly string[], sandboxed: readonly string[]): void {
   const controlled = [...project, ...rules.filter((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && r.kind === 'dir').map((r) => r.path)];
   for (const g of grants) {

@@ -56,6 +56,25 @@ test('reads: deny globs (**/.env) and a deny deeper than an allow still wins', (
   assert.doesNotMatch(r2.stdout, /PRIVATE|SSH-PRIVATE-KEY/);
 });
 
+test('a home that is a link: a ** rule below it still matches, and running from it is refused as from any home', () => {
+  const w = makeWorld();
+  // HOME names a link to the real home, as /home -> /var/home does on some systems.
+  const link = join(w.root, 'home-link');
+  symlinkSync(w.home, link);
+  mkdirSync(join(w.home, 'app'));
+  writeFileSync(join(w.home, 'app', '.env'), 'HOME-ENV');
+  writeFileSync(join(w.home, 'app', 'important'), 'keep');
+  const r = cordon(w, ['--allow-write', '~/app', '--deny-read', '~/**/.env', '--read-only', '~/**/important', '--', '/bin/sh', '-c', 'cd ~/app && cat .env; echo x > important 2>/dev/null && echo WROTE; true'], { env: { HOME: link } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /HOME-ENV|WROTE/);
+  assert.equal(readFileSync(join(w.home, 'app', 'important'), 'utf8'), 'keep');
+  // Run from that home, the working directory is refused as a writable root as from any home.
+  const fromHome = cordon(w, ['--', '/bin/sh', '-c', 'echo RAN'], { cwd: w.home, env: { HOME: link } });
+  assert.equal(fromHome.status, 125);
+  assert.equal(fromHome.stdout, '');
+  assert.match(fromHome.stderr, new RegExp(`the working directory ${w.home} is your home directory`));
+});
+
 test('read-only inside a writable path, and denyWrite beats allowWrite', () => {
   const w = makeWorld();
   const r = sh(w, 'echo x >> src/main.js || echo no-append; echo y > src/new.js || echo no-create; echo z > README.md', ['--read-only', 'src']);
