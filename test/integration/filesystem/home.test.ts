@@ -57,6 +57,31 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.ok(!readdirSync(w.home).some((n) => n.startsWith('.cordon')), 'no placeholder left');
   });
 
+  test(`--allow-write ~: what later shells run or source stays read-only: $PATH directories in $HOME, tool and editor startup files (${who})`, () => {
+    const w = world();
+    const bins = [join(w.home, '.cargo', 'bin'), join(w.home, '.nvm', 'versions', 'node', 'v20', 'bin'), join(w.home, 'tools')];
+    for (const d of bins) mkdirSync(d, { recursive: true });
+    mkdirSync(join(w.home, '.nvm'), { recursive: true });
+    writeFileSync(join(w.home, '.nvm', 'nvm.sh'), '# nvm\n');
+    writeFileSync(join(w.home, '.vimrc'), '" vim\n');
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const PATH = [...bins, w.env.PATH].join(':');
+    const r = sh(w, [
+      ...bins.map((d) => `echo evil > ${d}/ls 2>/dev/null && echo PLANTED ${d}`),
+      `echo evil >> ${w.home}/.nvm/nvm.sh 2>/dev/null && echo PLANTED nvm`,
+      `echo evil >> ${w.home}/.vimrc 2>/dev/null && echo PLANTED vimrc`,
+      `mkdir -p ${w.home}/.config/nvim && echo evil > ${w.home}/.config/nvim/init.lua 2>/dev/null; true`,
+      `echo ok > ${w.home}/notes.txt && echo WROTE notes`,
+    ].join('; '), ['--allow-write', '~'], { ...as, env: { PATH } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'WROTE notes\n');
+    for (const d of bins) assert.ok(!existsSync(join(d, 'ls')), d);
+    assert.equal(readFileSync(join(w.home, '.nvm', 'nvm.sh'), 'utf8'), '# nvm\n');
+    assert.equal(readFileSync(join(w.home, '.vimrc'), 'utf8'), '" vim\n');
+    // ~/.config/nvim was missing: made during the run, moved aside after it.
+    assert.ok(!existsSync(join(w.home, '.config', 'nvim', 'init.lua')));
+  });
+
   test(`a grant is not redirected by a link the project ships; naming the target itself works (${who})`, () => {
     const w = world();
     mkdirSync(join(w.outside, 'bin'), { recursive: true });
