@@ -7,6 +7,7 @@
 import type { Compiled } from '../compile.js';
 import { expandPath, resolvePath } from '../policy/paths.js';
 import { checkConnect, checkPath, type CheckAnswer, type CheckOperation } from '../platform/linux/check.js';
+import { printableLines } from '../events/describe.js';
 
 export const EXIT_DENIED = 1;
 
@@ -23,7 +24,7 @@ export async function runCheck(c: Compiled, query: { readonly operation: CheckOp
   if (json) process.stdout.write(`${JSON.stringify({ version: 1, ...answer })}\n`);
   else {
     const shown = answer.judged === query.target ? query.target : `${query.target} (${answer.judged})`;
-    process.stdout.write(`${answer.allowed ? 'allowed' : 'denied'}: ${query.operation} ${shown}: ${answer.because}\n`);
+    process.stdout.write(printableLines(`${answer.allowed ? 'allowed' : 'denied'}: ${query.operation} ${shown}: ${answer.because}`) + '\n');
   }
   return answer.allowed ? 0 : EXIT_DENIED;
 }

@@ -4,6 +4,7 @@ import { hostEnv, probeLinux } from '../platform/linux/probe.js';
 import { runtimeDir } from '../platform/linux/placeholders.js';
 import { recoverJournals } from '../platform/linux/journal.js';
 import { finishKilledRun } from '../platform/linux/after-run.js';
+import { printableLines } from '../events/describe.js';
 
 export function printDoctor(json: boolean): number {
   if (process.platform !== 'linux') {
@@ -15,7 +16,7 @@ export function printDoctor(json: boolean): number {
   // A run whose cordon was killed is finished here too (journal.ts).
   if (helper) {
     const state = runtimeDir(process.env);
-    const n = recoverJournals(state, (j) => finishKilledRun(j, helper!, state, (w) => process.stderr.write(`cordon: warning: ${w}\n`)));
+    const n = recoverJournals(state, (j) => finishKilledRun(j, helper!, state, (w) => process.stderr.write(`cordon: warning: ${printableLines(w)}\n`)));
     if (n > 0) process.stderr.write(`cordon doctor: finished the after-run check of ${n} run${n === 1 ? '' : 's'} whose cordon was killed\n`);
   }
   const checks = probeLinux(helper, hostEnv(process.env));

@@ -6,6 +6,7 @@
  */
 import type { Compiled } from '../compile.js';
 import { bwrapMountArgs } from '../platform/linux/plan.js';
+import { printableLines } from '../events/describe.js';
 
 /** The schema version of `cordon explain --json` (docs/plan.md). */
 export const EXPLAIN_JSON_VERSION = 2;
@@ -104,7 +105,8 @@ export function printExplain(c: Compiled, json: boolean): void {
   for (const n of plan.notes) out.push(`note: ${n}`);
   for (const w of [...policy.warnings, ...plan.warnings]) out.push(`warning: ${w}`);
   out.push('', 'bwrap argv:', `  ${[plan.bwrap, ...plan.bwrapArgs, '--', ...plan.helperArgs].map(quote).join(' ')}`);
-  process.stdout.write(`${out.join('\n')}\n`);
+  // Paths and names come from the tree, which the project or a command shaped: no terminal control reaches it.
+  process.stdout.write(`${printableLines(out.join('\n'))}\n`);
 }
 
 function quote(a: string): string {

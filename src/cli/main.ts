@@ -22,7 +22,7 @@ import { printDoctor } from './doctor.js';
 import { runCheck } from './check.js';
 import { runTrust } from './trust.js';
 import { linkedWarning, openAuditLog, openOutputFile } from '../events/audit-log.js';
-import { summary } from '../events/describe.js';
+import { printableLines, summary } from '../events/describe.js';
 import type { Violation } from '../events/types.js';
 import { launched as libraryLaunched, openSandbox, refuseRedirectedDirectory } from '../sandbox.js';
 
@@ -106,7 +106,7 @@ async function run(argv: readonly string[], early: Early): Promise<number> {
 async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, early: Early): Promise<number> {
   const command = toArgv(cfg);
   const timeline = cfg.debug ? newTimeline() : undefined;
-  const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${m}\n`) : undefined;
+  const debug = cfg.debug ? (m: string) => process.stderr.write(`cordon[debug] ${printableLines(m)}\n`) : undefined;
   // Opened (created) before the policy is built, so the policy can make them
   // read-only inside, and before the command runs, so a link it puts at
   // the name cannot send cordon's write elsewhere.
@@ -123,7 +123,7 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     },
     early: { key: predictionKey(cwd, argv), work: { scans: [...(early.scans ?? [])], ...(early.sandbox ? { sandbox: early.sandbox } : {}) } },
     forwardSignals: true,
-    onWarning: (w) => process.stderr.write(`cordon: warning: ${w}\n`),
+    onWarning: (w) => process.stderr.write(`cordon: warning: ${printableLines(w)}\n`),
     onMessage: (m) => process.stderr.write(m),
     ...(debug ? { debug } : {}),
     ...(timeline ? { mark: timeline.mark } : {}),
@@ -146,7 +146,7 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     debug?.(`exit ${code}; ${timeline?.report() ?? ''}`);
     return code;
   } finally {
-    const warn = (w: string | undefined) => { if (w) process.stderr.write(`cordon: warning: ${w}\n`); };
+    const warn = (w: string | undefined) => { if (w) process.stderr.write(`cordon: warning: ${printableLines(w)}\n`); };
     warn(audit?.close());
     if (violationsFd !== undefined) {
       warn(linkedWarning(violationsFd, '--violations-json', cfg.violationsJson!));
@@ -195,10 +195,10 @@ function toArgv(cfg: CliConfig): string[] {
 
 function fail(e: unknown, debug: boolean): number {
   if (e instanceof CordonError) {
-    process.stderr.write(`cordon: ${e.message}${debug ? ` [${e.code}]` : ''}\n`);
+    process.stderr.write(`cordon: ${printableLines(e.message)}${debug ? ` [${e.code}]` : ''}\n`);
     if (debug && e.cause) process.stderr.write(`cordon[debug] cause: ${String((e.cause as Error).stack ?? e.cause)}\n`);
   } else {
-    process.stderr.write(`cordon: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(`cordon: internal error: ${printableLines((e as Error)?.stack ?? String(e))}\n`);
   }
   return EXIT_CORDON_FAILURE;
 }

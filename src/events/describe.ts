@@ -49,6 +49,11 @@ export function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/** printable() line by line: a message of several lines keeps its line breaks and tabs, nothing else. */
+export function printableLines(s: string): string {
+  return s.split('\n').map((l) => l.split('\t').map(printable).join('\t')).join('\n');
+}
+
 /** At most this many distinct refusals are listed one by one in the summary. */
 export const SUMMARY_LINES = 20;
 

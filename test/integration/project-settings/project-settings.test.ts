@@ -157,6 +157,18 @@ test('a .cordon that is a link, or a settings.json that is a link out of the pro
   assert.ok(!existsSync(join(w.proj, 'RAN')));
 });
 
+test('names from the project reach the terminal with their control characters escaped (no escape sequence of the repository runs there)', () => {
+  const w = makeWorld();
+  // OSC 52 writes the clipboard, CSI 2K and CR erase the line cordon was printing.
+  symlinkSync('x\u001b]52;c;QUJD\u0007\u001b[2K\rfake', join(w.proj, '.cordon'));
+  for (const args of [['--', 'true'], ['explain', '--', 'true'], ['--debug', '--', 'true']]) {
+    const r = cordon(w, args);
+    assert.equal(r.status, 125, args.join(' '));
+    assert.doesNotMatch(r.stdout + r.stderr, /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/, args.join(' '));
+    assert.match(r.stderr, /to x\\u001b\]52;c;QUJD\\u0007\\u001b\[2K\\u000dfake\)/);
+  }
+});
+
 for (const { who, world, opts } of runners()) {
   test(`a narrowing project file applies inside: a hidden file, a read-only directory, no network where the user allowed a domain (${who})`, () => {
     const w = world();
