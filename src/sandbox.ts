@@ -35,7 +35,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { compile, defaultHome, type CompileInput } from './compile.js';
 import { CordonError } from './errors.js';
-import { parseSettings, type Settings } from './policy/settings.js';
+import { parseSettings, settingsJson, type Settings } from './policy/settings.js';
 import { isPlainObject } from './policy/schema.js';
 import { commandNetwork, parseOverlay, type Overlay } from './policy/overlay.js';
 import { launchLinux, type Bridge } from './platform/linux/launch.js';
@@ -189,8 +189,13 @@ export class SandboxChild extends EventEmitter {
     return q;
   }
 
-  /** Sends a signal to the command (through the sandbox's PID 1, which passes it on). */
-  kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
+  /**
+   * Sends a signal to the command (through the sandbox's PID 1, which passes
+   * it on): a name or a number, as child_process takes it; an unknown one
+   * throws (TypeError, ERR_UNKNOWN_SIGNAL), as child_process does.
+   */
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    const sig = signalName(signal);
     if (this.exitCode !== null) return false;
     this.killedWith = sig;
     if (this.signaller) this.signaller(sig);
@@ -207,6 +212,13 @@ export class SandboxChild extends EventEmitter {
     if (this.pending) signal(this.pending);
     this.emit('spawn');
   }
+}
+
+/** A signal's name, from a name or a number; an unknown one throws as child_process's kill() does. */
+function signalName(signal: NodeJS.Signals | number): NodeJS.Signals {
+  const name = typeof signal === 'number' ? (Object.keys(osConstants.signals) as NodeJS.Signals[]).find((n) => osConstants.signals[n] === signal) : signal;
+  if (name === undefined || !(name in osConstants.signals)) throw Object.assign(new TypeError(`Unknown signal: ${String(signal)}`), { code: 'ERR_UNKNOWN_SIGNAL' });
+  return name;
 }
 
 /** What the handle's settings are called in errors and rule sources. */
@@ -306,7 +318,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   const cwd = workingDirectory(options.cwd ?? process.cwd());
   const baseEnv = options.env ?? process.env;
   // The handle's settings: one source, replaced whole by setNetwork (a command's sources name any version of it).
-  const handleJson: Record<string, unknown> = options.settings === undefined ? {} : JSON.parse(JSON.stringify(options.settings)) as Record<string, unknown>;
+  const handleJson: Record<string, unknown> = options.settings === undefined ? {} : JSON.parse(settingsJson(options.settings, HANDLE_SETTINGS)) as Record<string, unknown>;
   let given: Settings = parseSettings(JSON.stringify(handleJson), HANDLE_SETTINGS);
   const handleVersions = new WeakSet<Settings>([given]);
   const current = (sources: readonly Settings[]) => sources.map((s) => (handleVersions.has(s) ? given : s));
@@ -317,6 +329,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
   let session: Promise<NetworkSession> | undefined;
   let sessionSpec: string | undefined;
   let closed = false;
+  let closing: Promise<void> | undefined;
   const readers = new Set<EventQueue<CordonEvent>>();
 
   /** As the CLI's run: the guard first (killed runs finished, no live sandbox able to change cordon's programs), then the policy. */
@@ -495,7 +508,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         if (k !== 'allowedDomains' && k !== 'deniedDomains') throw new CordonError('CORDON_ERR_USAGE', `setNetwork: ${k} is not one of the lists it changes (allowedDomains, deniedDomains); set it in createSandbox's settings`);
       }
       const net = isPlainObject(handleJson.network) ? handleJson.network : {};
-      const nextJson = { ...handleJson, network: { ...net, ...JSON.parse(JSON.stringify(lists)) as Record<string, unknown> } };
+      const nextJson = { ...handleJson, network: { ...net, ...JSON.parse(settingsJson(lists, 'setNetwork')) as Record<string, unknown> } };
       const next = parseSettings(JSON.stringify(nextJson), HANDLE_SETTINGS);
       handleJson.network = nextJson.network;
       handleVersions.add(next);
@@ -508,16 +521,19 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
       else readers.add(q);
       return q;
     },
-    async close() {
-      if (closed) return;
-      closed = true;
-      const ending = [...running].map((c) => new Promise((r) => { c.once('close', r); c.kill('SIGKILL'); }));
-      running.clear();
-      await Promise.all(ending);
-      for (const r of readers) r.end();
-      readers.clear();
-      const s = await session?.catch(() => undefined);
-      await s?.close();
+    close() {
+      // A second call waits for the same end as the first: everything released.
+      closing ??= (async () => {
+        closed = true;
+        const ending = [...running].map((c) => new Promise((r) => { c.once('close', r); c.kill('SIGKILL'); }));
+        running.clear();
+        await Promise.all(ending);
+        for (const r of readers) r.end();
+        readers.clear();
+        const s = await session?.catch(() => undefined);
+        await s?.close();
+      })();
+      return closing;
     },
   };
 }

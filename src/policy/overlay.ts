@@ -26,7 +26,7 @@
  */
 import { CordonError } from '../errors.js';
 import { at, isPlainObject } from './schema.js';
-import { parseSettings, type Settings } from './settings.js';
+import { parseSettings, settingsJson, type Settings } from './settings.js';
 import { allowCovers, PROJECT_KEYS, refuseWideningKeys, type ParsedProject, type WideningHints } from './project.js';
 import { networkSpec, type CliRules, type NetworkPolicySpec } from './policy.js';
 
@@ -66,8 +66,9 @@ export function parseOverlay(policy: unknown, widen: unknown): Overlay {
   if (widen !== undefined && typeof widen !== 'boolean') {
     throw new CordonError('CORDON_ERR_USAGE', `options.widen must be true or false (true lets options.policy widen the handle's policy for this command), not ${typeof widen}`);
   }
-  const settings = parseSettings(JSON.stringify(policy), OVERLAY_FILE);
-  const json = JSON.parse(JSON.stringify(policy)) as Record<string, unknown>;
+  const text = settingsJson(policy, OVERLAY_FILE);
+  const settings = parseSettings(text, OVERLAY_FILE);
+  const json = JSON.parse(text) as Record<string, unknown>;
   return { settings, json, widen: widen === true, replaces: new Set(REPLACED_KEYS.filter((k) => at(json, k).found)) };
 }
 

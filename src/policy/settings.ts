@@ -323,6 +323,37 @@ export function loadSettingsFile(file: string): Settings {
 }
 
 /** Pure: JSON text → validated Settings. */
+/** Settings nest a few levels; a caller's object or a file nested deeper than this is refused, not walked. */
+const MAX_NESTING = 64;
+
+/** And hold this many values at most (an object shared many times over counts each time). */
+const MAX_VALUES = 1_000_000;
+
+/**
+ * Refuses a value nested deeper than MAX_NESTING (a circular one is), or
+ * with more than MAX_VALUES values, iteratively: it is never recursed into.
+ */
+function refuseDeepNesting(value: unknown, where: string): void {
+  const todo: [unknown, number][] = [[value, 0]];
+  for (let seen = 0; todo.length > 0; seen++) {
+    const [v, depth] = todo.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_NESTING) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: nested more than ${MAX_NESTING} levels deep (or refers to itself); settings never are`);
+    if (seen > MAX_VALUES) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: more than ${MAX_VALUES} values; settings are far smaller`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) todo.push([child, depth + 1]);
+  }
+}
+
+/** A caller's settings object (the library's options) as the JSON text parseSettings reads: a clear refusal where it is none. */
+export function settingsJson(value: unknown, where: string): string {
+  refuseDeepNesting(value, where);
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: not a JSON value (${(e as Error).message})`, { cause: e });
+  }
+}
+
 export function parseSettings(text: string, file: string): Settings {
   if (text.trim() === '') throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: the file is empty; a settings file is a JSON object (put settings in it, or remove it)`);
   let json: unknown;
@@ -331,6 +362,7 @@ export function parseSettings(text: string, file: string): Settings {
   } catch (e) {
     throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
+  refuseDeepNesting(json, file);
   validate(json, SETTINGS_SHAPE, file);
   const o = json as Record<string, any>;
   for (const u of UNIMPLEMENTED) refuseUnimplemented(o, u, file);

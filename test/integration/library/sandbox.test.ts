@@ -107,6 +107,57 @@ test('close() kills what still runs, is safe twice, and the handle runs nothing 
   await assert.rejects(sb.exec('/bin/true'), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_USAGE');
 });
 
+test('a second close() called while the first still ends commands waits for the same end', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  const long = sb.spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+  await new Promise((r) => long.once('spawn', r));
+  const first = sb.close();
+  const second = sb.close();
+  assert.equal(first, second);
+  await second;
+  assert.equal(long.exitCode, 128 + 9, 'ended by the time the second close() resolves');
+});
+
+test('kill() takes a signal by name or number, as child_process does, and refuses one that does not exist', async () => {
+  const w = makeWorld();
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    const c = sb.spawn('/bin/sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => c.once('spawn', r));
+    assert.throws(() => c.kill('SIGFOO' as NodeJS.Signals), (e: unknown) => e instanceof TypeError && (e as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_SIGNAL');
+    const closed = new Promise<[number, string | null]>((r) => c.once('close', (code: number, sig: string | null) => r([code, sig])));
+    assert.equal(c.kill(9), true);
+    assert.deepEqual(await closed, [128 + 9, 'SIGKILL']);
+  } finally {
+    await sb.close();
+  }
+});
+
+test('settings nested deeper than any settings are, or circular, are refused with a code; nothing runs', async () => {
+  const w = makeWorld();
+  let deep: unknown[] = [];
+  for (let i = 0; i < 200_000; i++) deep = [deep];
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  for (const settings of [{ credentials: { files: deep } }, { network: { filterRequest: deep } }, circular]) {
+    await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /nested more than 64 levels/.test(e.message));
+  }
+  const sb = await createSandbox({ cwd: w.proj, env: w.env });
+  try {
+    await assert.rejects(sb.exec('/bin/sh', ['-c', 'touch ran'], { policy: { credentials: { envVars: deep } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID');
+    assert.ok(!existsSync(join(w.proj, 'ran')));
+  } finally {
+    await sb.close();
+  }
+  // A settings file as deep: refused by the CLI the same way.
+  writeFileSync(join(w.proj, 'deep.json'), `{"credentials":{"files":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`);
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'cordon.cjs'), '--settings', 'deep.json', '--', '/bin/sh', '-c', 'touch ran'], { cwd: w.proj, env: w.env, encoding: 'utf8' });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /deep\.json: nested more than 64 levels/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+});
+
 test('options are a settings file\'s keys, validated like one: an unknown key or a wrong type is refused, never ignored', async () => {
   const w = makeWorld();
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { alowWrite: ['.'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /alowWrite/.test(e.message));
