@@ -260,6 +260,12 @@ export function planLinux(policy: Policy, facts: LinuxFacts, command: readonly s
     const parent = state(dirname(p));
     if (!s.readable) {
       if (!parent.readable) continue; // already hidden by a shallower deny
+      if (syntheticAbove(p)) {
+        // In the sandbox's own empty /tmp the host's entry is not seen at all; a mount to hide
+        // it would make its name, and those of the directories above it, appear there.
+        notes.push(`${p}: read-denied path lies in the sandbox's own empty /tmp, where the host's is not seen; nothing to hide (${why})`);
+        continue;
+      }
       if (kind === 'dir') {
         mounts.push({ kind: 'tmpfs', path: p, why });
         mountedAt.set(p, true);

@@ -75,6 +75,16 @@ test('a home that is a link: a ** rule below it still matches, and running from 
   assert.match(fromHome.stderr, new RegExp(`the working directory ${w.home} is your home directory`));
 });
 
+test("a read deny on the host's /tmp shows nothing of it in the private /tmp, not even names", () => {
+  const w = makeWorld();
+  const host = tempDir('/tmp/cordon-tmpnames-');
+  mkdirSync(join(host, 'agent-sock-dir'));
+  writeFileSync(join(host, 'agent-sock-dir', 'agent.4242'), 'x');
+  const r = sh(w, 'ls -aR /tmp', ['--deny-read', `${host}/*/*`]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /cordon-tmpnames|agent-sock-dir|agent\.4242/);
+});
+
 test('read-only inside a writable path, and denyWrite beats allowWrite', () => {
   const w = makeWorld();
   const r = sh(w, 'echo x >> src/main.js || echo no-append; echo y > src/new.js || echo no-create; echo z > README.md', ['--read-only', 'src']);

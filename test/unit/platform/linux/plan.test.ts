@@ -167,6 +167,13 @@ test('a git dir is pinned only where it is writable', () => {
   assert.deepEqual(m, [['--bind', '/p', '/p'], ['--bind', '/p/.git', '/p/.git'], ['--ro-bind', '/p/.git/hooks', '/p/.git/hooks']]);
 });
 
+test("a read deny on the host's /tmp entries makes no mount in the private /tmp (it would show their names); in a host directory shown there, it hides", () => {
+  const plan = planLinux(policy([r('/p', 'read-write'), r('/tmp/ssh-x/agent.1', 'deny-read', 'file'), r('/tmp/other', 'deny-read'), r('/tmp/a/b/c', 'read-write'), r('/tmp/a/b/c/.env', 'deny-read', 'file')]), facts, ['true'], fds);
+  assert.deepEqual(plan.mounts.map(bwrapMountArgs), [['--bind', '/p', '/p'], ['--ro-bind', '/tmp/a', '/tmp/a'], ['--bind', '/tmp/a/b/c', '/tmp/a/b/c'], ['--ro-bind', '/dev/null', '/tmp/a/b/c/.env']]);
+  assert.ok(plan.notes.some((n) => n.startsWith("/tmp/ssh-x/agent.1: read-denied path lies in the sandbox's own empty /tmp")));
+  assert.ok(plan.notes.some((n) => n.startsWith("/tmp/other: read-denied path lies in the sandbox's own empty /tmp")));
+});
+
 test('a working directory under the private /tmp is still bound from the host', () => {
   const m = mountArgs(policy([r('/tmp/w', 'read-write'), r('/tmp/w/.envrc', 'read-only', 'missing')], '/tmp/w'));
   assert.deepEqual(m, [['--bind', '/tmp/w', '/tmp/w'], ['--ro-bind', '/tmp/w/.envrc', '/tmp/w/.envrc']]);
@@ -201,11 +208,11 @@ test('under the private /tmp: one bind per /tmp/<x>; denies stay on top; a missi
     r('/tmp/a/b', 'read-write'), r('/tmp/a/c/d', 'read-write'), r('/tmp/a/.env', 'deny-read', 'file'),
     r('/tmp/m/n', 'read-write', 'missing'), r('/tmp/s', 'deny-read'), r('/tmp/s/t', 'read-only'), r('/tmp/w', 'read-write'),
   ], '/tmp/a/b'));
+  // /tmp/s is denied: in the private /tmp it is not there at all (no mount that would show its name).
   assert.deepEqual(m, [
-    ['--ro-bind', '/tmp/a', '/tmp/a'], ['--tmpfs', '/tmp/s'], ['--bind', '/tmp/w', '/tmp/w'],
+    ['--ro-bind', '/tmp/a', '/tmp/a'], ['--bind', '/tmp/w', '/tmp/w'],
     ['--ro-bind', '/dev/null', '/tmp/a/.env'], ['--bind', '/tmp/a/b', '/tmp/a/b'],
     ['--bind', '/tmp/a/c/d', '/tmp/a/c/d'],
-    ['--remount-ro', '/tmp/s'],
   ]);
 });
 
