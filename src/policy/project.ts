@@ -180,10 +180,17 @@ export function parseProjectFile(file: ProjectFile): ParsedProject {
   const fromProject = (p: string) => (isAbsolute(p) || p.startsWith('~') ? p : join(dir, p));
   const entries = (list: readonly PathEntry[]) => list.map((e) => ({ ...e, path: fromProject(e.path) }));
   const fs = parsed.filesystem;
+  const tls = parsed.network.tls;
   const settings: Settings = {
     ...parsed,
     filesystem: { ...fs, denyRead: entries(fs.denyRead), allowRead: entries(fs.allowRead), allowWrite: entries(fs.allowWrite), denyWrite: entries(fs.denyWrite), allowWriteNoDelete: entries(fs.allowWriteNoDelete) },
-    network: { ...parsed.network, allowUnixSockets: parsed.network.allowUnixSockets.map(fromProject) },
+    network: {
+      ...parsed.network,
+      allowUnixSockets: parsed.network.allowUnixSockets.map(fromProject),
+      // Files the proxy reads (a trusted file's CA, extra CAs): from the project too.
+      ...(tls ? { tls: { ...tls, extraCaCertPaths: tls.extraCaCertPaths.map(fromProject), ...(tls.ca ? { ca: { cert: fromProject(tls.ca.cert), key: fromProject(tls.ca.key) } } : {}) } } : {}),
+    },
+    ...(parsed.broker ? { broker: parsed.broker.map((b) => ('file' in b.from ? { ...b, from: { file: fromProject(b.from.file) } } : b)) } : {}),
   };
   return { file, settings, json: JSON.parse(text) as Record<string, unknown> };
 }

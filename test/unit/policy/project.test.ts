@@ -237,6 +237,14 @@ test('the bytes read are the bytes hashed; relative paths are taken from the pro
   assert.deepEqual(p.settings.filesystem.allowWrite.map((e) => e.path), [join(root, 'out')]);
   assert.ok(p.settings.filesystem.definesWritable);
   assert.deepEqual(p.settings.network.allowUnixSockets, [join(root, 'run', 's.sock')]);
+  // Files the proxy reads: from the project directory too, not from where cordon starts.
+  const tlsText = JSON.stringify({ network: { tlsTerminate: { extraCaCertPaths: ['certs/extra.pem', '/etc/ca.pem'], caCertPath: 'ca/ca.pem', caKeyPath: 'ca/ca.key' } }, credentials: { broker: [{ env: 'API_TOKEN', from: { file: 'keys/token' }, hosts: ['api.example.com'], header: 'authorization' }] } });
+  put(join(root, '.cordon', 'settings.json'), tlsText);
+  const [g] = findProjectSettings(join(root, 'sub'));
+  const q = parseProjectFile(g!);
+  assert.deepEqual(q.settings.network.tls?.extraCaCertPaths, [join(root, 'certs', 'extra.pem'), '/etc/ca.pem']);
+  assert.deepEqual(q.settings.network.tls?.ca, { cert: join(root, 'ca', 'ca.pem'), key: join(root, 'ca', 'ca.key') });
+  assert.deepEqual(q.settings.broker?.map((b) => b.from), [{ file: join(root, 'keys', 'token') }]);
 });
 
 test('a .cordon or settings.json that is a symbolic link is refused, wherever it points; so is anything but a regular file', () => {
