@@ -115,7 +115,8 @@ function lockedBeforeRun() {
 
 test('a command that unlocks a directory that was locked before the run and locks another (a repository in it) still fails the run, closed: locked directories are compared by name', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const { u, w } = lockedBeforeRun();
-  const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old && mkdir -p hide/r && git init -q hide/r && chmod 000 hide'], { asUser: u.name });
+  // The directory locked before the run is closed (read-only) in it: the command cannot unlock it, and tries.
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old 2>/dev/null; mkdir -p hide/r && git init -q hide/r && chmod 000 hide'], { asUser: u.name });
   assert.equal(r.status, 125, `the run passed with one directory locked for another: ${r.stderr}`);
   assert.match(r.stderr, /\/hide could not be read after the run, and could before it/);
   chmodSync(join(w.proj, 'hide'), 0o755);
@@ -124,7 +125,7 @@ test('a command that unlocks a directory that was locked before the run and lock
 test('a command that unlocks a directory locked before the run and locks one whose name is not UTF-8 (a repository in it) still fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const { u, w } = lockedBeforeRun();
   // The scanner names the new one in a U record JavaScript cannot decode: the names compared were one before, none after.
-  const r = cordon(w, ['--', '/bin/sh', '-c', "chmod 755 old && d=$(printf 'h\\377') && mkdir -p \"$d/r\" && git init -q \"$d/r\" && chmod 000 \"$d\""], { asUser: u.name });
+  const r = cordon(w, ['--', '/bin/sh', '-c', "chmod 755 old 2>/dev/null; d=$(printf 'h\\377') && mkdir -p \"$d/r\" && git init -q \"$d/r\" && chmod 000 \"$d\""], { asUser: u.name });
   const hide = Buffer.concat([Buffer.from(w.proj + '/h'), Buffer.from([0xff])]);
   try { chmodSync(hide, 0o755); } catch { /* not made */ }
   assert.equal(r.status, 125, `the run passed with one directory locked for another: ${r.stderr}`);

@@ -8,7 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { own, runners, sh } from '../../helpers/cordon.js';
 
@@ -84,6 +85,30 @@ for (const { who, world, opts } of runners()) {
     const inner = sh(w, 'echo PWN > tasks.json 2>/dev/null && echo PLANTED; true', ['--allow-write', w.proj], { ...opts, cwd: join(w.proj, '.vscode') });
     assert.equal(inner.stdout, '', inner.stderr);
     assert.equal(readFileSync(join(w.proj, '.vscode', 'tasks.json'), 'utf8'), '{}');
+  });
+
+  test(`a directory that can be searched but not listed (chmod 111) is closed: its repository and a ** deny's match below it hold (${who})`, () => {
+    const w = world();
+    const locked = join(w.proj, 'locked');
+    mkdirSync(join(locked, 'repo'), { recursive: true });
+    assert.equal(spawnSync('git', ['init', '-q', join(locked, 'repo')]).status, 0);
+    writeFileSync(join(locked, '.env'), 'TOKEN=abc');
+    const cfg = join(locked, 'repo', '.git', 'config');
+    const before = readFileSync(cfg, 'utf8');
+    own(w, opts);
+    chmodSync(locked, 0o111);
+    try {
+      const plant = `printf '${PAYLOAD.replace(/\n/g, '\\n').replace(/\t/g, '\\t')}' >> locked/repo/.git/config 2>/dev/null && echo PLANTED; true`;
+      const denied = sh(w, `cat locked/.env 2>/dev/null; ${plant}`, ['--deny-read', '**/.env'], opts);
+      assert.equal(denied.status, 0, denied.stderr);
+      assert.equal(denied.stdout, '');
+      const r = sh(w, plant, [], opts);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, '');
+    } finally {
+      chmodSync(locked, 0o755);
+    }
+    assert.equal(readFileSync(cfg, 'utf8'), before);
   });
 
   test(`renames that move no protected path still work (${who})`, () => {
