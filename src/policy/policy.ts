@@ -318,7 +318,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       continue;
     }
     pushResolved(abs, r.access, r.source, r.weak);
-    if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs, source: r.source, raw: r.raw });
+    if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs, source: r.source, raw: r.raw, reopens: r.access === 'allow-read' });
   }
 
   // A grant at or in what makes git run code in a git directory (a `.git` on its way):
@@ -1085,7 +1085,7 @@ function refuseHomeByDefault(rules: readonly FsRule[], home: string, realHome: s
   throw new CordonError('CORDON_ERR_POLICY', `the working directory ${byDefault.path} ${isHome ? 'is your home directory' : `contains your home directory ${home}`}, so by default the command could rewrite every dotfile and tool configuration in it. Run cordon from a project directory, or name it explicitly (--allow-write ${isHome ? '~' : byDefault.path}; the protected files in it stay read-only) or make it read-only (--read-only .)`);
 }
 
-interface Grant { readonly abs: string; readonly source: string; readonly raw: string }
+interface Grant { readonly abs: string; readonly source: string; readonly raw: string; readonly reopens?: boolean }
 
 /** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
 function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {
@@ -1106,6 +1106,10 @@ function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule
   for (const g of grants) {
     const hop = redirectingLink(g.abs, controlled, sandboxed);
     if (hop) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Name the target itself if you mean it`);
+    // Re-opening what a deny hides: a link a command could have made leads there even within its own
+    // writable path (`pub -> priv`, with priv denied), so any such link on the way is refused.
+    const inside = g.reopens ? linksOnTheWay(g.abs).find((l) => [...controlled, ...sandboxed].some((c) => isWithin(l.link, c))) : undefined;
+    if (inside) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) re-opens ${inside.lands} through the symlink ${inside.link} -> ${inside.target}, which lies where a sandboxed command or the project could have made it (a read deny could be re-opened that way). Name the target itself if you mean it`);
   }
 }
 

@@ -110,6 +110,18 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
       assert.match(r.stderr, new RegExp(`reaches ${w.outside}/bin through the symlink ${w.proj}/out -> ${w.outside}/bin, which lies in ${w.proj} \\(the command or the project controls it\\)`), grant);
       assert.ok(!existsSync(join(w.outside, 'bin', 'git')));
     }
+    // Re-opening what a deny hides: a link a command made inside the writable path (pub -> priv) is not followed either.
+    mkdirSync(join(w.proj, 'data', 'priv'), { recursive: true });
+    writeFileSync(join(w.proj, 'data', 'priv', 's'), 'SECRET');
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.proj]);
+    const made = sh(w, 'ln -s priv data/pub', ['--deny-read', 'data/priv'], as);
+    assert.equal(made.status, 0, made.stderr);
+    const reopened = sh(w, 'cat data/priv/s', ['--deny-read', 'data', '--allow-read', 'data/pub'], as);
+    assert.equal(reopened.status, 125);
+    assert.equal(reopened.stdout, '');
+    assert.match(reopened.stderr, /data\/pub \(--allow-read\) re-opens .*\/data\/priv through the symlink .*\/data\/pub -> priv.*Name the target itself/);
+    const named = sh(w, 'cat data/priv/s', ['--deny-read', 'data', '--allow-read', 'data/priv'], as);
+    assert.equal(named.stdout, 'SECRET', named.stderr);
   });
 }
 
