@@ -460,6 +460,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
 
     dropEmptyDenies(rules);
+    refuseLinkedProtected(rules, isWritable);
     // cordon's own files and settings, guarded above, may add watched names and links too.
     for (const w of [...homeWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
     validateModes(rules);
@@ -679,6 +680,32 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
 
 /** Directories the scan could not list that a run closes one by one (guardUnscanned); more refuse the run. */
 const UNLISTED_MAX = 64;
+
+/**
+ * A protected file held read-only in a writable path that has other hard
+ * links than the protected names held with it (CLAUDE.md and AGENTS.md as
+ * one file are both held): through another name, which may lie where the
+ * command writes (a `.cache/x` it made in an earlier run, before the user
+ * moved a set-aside file back), the command could rewrite it. Refused,
+ * naming the file and how to give it one name.
+ */
+function refuseLinkedProtected(rules: readonly FsRule[], isWritable: (p: string) => boolean): void {
+  const held = rules.filter((r) => r.access === 'read-only' && r.kind === 'file' && r.source.startsWith('protected:') && isWritable(r.path));
+  const byId = new Map<string, { path: string; links: number; held: Set<string> }>();
+  for (const path of new Set(held.map((r) => r.path))) {
+    let st;
+    try { st = lstatSync(path, { bigint: true }); } catch { continue; }
+    if (st.nlink <= 1n || !st.isFile()) continue;
+    const id = `${st.dev}:${st.ino}`;
+    const e = byId.get(id);
+    if (e) e.held.add(path);
+    else byId.set(id, { path, links: Number(st.nlink), held: new Set([path]) });
+  }
+  for (const e of byId.values()) {
+    if (e.held.size >= e.links) continue;
+    throw new CordonError('CORDON_ERR_POLICY', `${e.path} is protected, and it has ${e.links} hard links: through another name, which may lie where the command can write, a sandboxed command could rewrite it; nothing was run. Read what it holds, then give it one name (cp ${e.path} ${e.path}.new && mv ${e.path}.new ${e.path})`);
+  }
+}
 
 /** How deep below a writable root an unscanned directory is closed (guardUnscanned): bounds its pins. */
 const CLOSE_DEPTH = 32;
