@@ -389,8 +389,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   }
   // Whichever grant reaches them, from above ($HOME, ~/.aws) or beneath (~/.local/bin/x): read-only wins.
   // So do the directories of the caller's $PATH in $HOME (~/.cargo/bin, a node version's bin/): later
-  // shells run what is there. (One in the working directory, an activated .venv/bin, is the project's.)
-  const inPath = (input.env?.PATH ?? '').split(':').filter((d) => d.startsWith(sep) && isWithin(d, input.home) && d !== input.home && !isWithin(d, input.cwd));
+  // shells run what is there. (One in a project's working directory, an activated .venv/bin, is the project's;
+  // not when the working directory is $HOME or above it.)
+  const inProject = (d: string) => isWithin(d, input.cwd) && !isWithin(input.home, input.cwd);
+  const inPath = (input.env?.PATH ?? '').split(':').filter((d) => d.startsWith(sep) && isWithin(d, input.home) && d !== input.home && !inProject(d));
   for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(input.home.length + 1), why: 'on PATH of later shells ($PATH)' }))]) {
     const p = resolvePath(join(input.home, n.name)).path;
     if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) protHome(p, n.why);

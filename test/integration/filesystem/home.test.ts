@@ -80,6 +80,10 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(readFileSync(join(w.home, '.vimrc'), 'utf8'), '" vim\n');
     // ~/.config/nvim was missing: made during the run, moved aside after it.
     assert.ok(!existsSync(join(w.home, '.config', 'nvim', 'init.lua')));
+    // Run from $HOME itself (named writable): its $PATH directories are not a project's.
+    const fromHome = sh(w, `echo evil > ${bins[2]}/ls 2>/dev/null && echo PLANTED; true`, ['--allow-write', '~'], { ...as, cwd: w.home, env: { PATH } });
+    assert.equal(fromHome.stdout, '', fromHome.stderr);
+    assert.ok(!existsSync(join(bins[2]!, 'ls')));
   });
 
   test(`a grant is not redirected by a link the project ships; naming the target itself works (${who})`, () => {
