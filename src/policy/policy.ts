@@ -648,6 +648,9 @@ function unixSocketGrants(input: Omit<PolicyInput, 'scan'>, resolvePath: (abs: s
 function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; rule: RawRule }[], writableRoots: readonly string[], rules: FsRule[], warnings: string[]): string[] {
   const incomplete = scanned.incomplete ?? [];
   const list = (ps: readonly string[]) => ps.slice(0, 3).join(', ') + (ps.length > 3 ? ` and ${ps.length - 3} more` : '');
+  // Closed whole: read-only, or hidden where a ** read deny reaches (its matches there are unknown).
+  const close = (p: string, why: string) => rules.push({ path: p, kind: 'dir', access: denyGlobs.some((g) => isWithin(p, g.base) || isWithin(g.base, p)) ? 'deny-read' : 'read-only', source: `protected: ${why}` });
+  const how = denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only';
   const outside = incomplete.filter((p) => !writableRoots.some((w) => isWithin(p, w)));
   if (outside.length > 0) {
     throw new CordonError('CORDON_ERR_POLICY', `cordon could not look at everything below ${list(outside)} for ${denyGlobs.map((g) => g.rule.raw).join(', ') || 'protected names'} (a directory tree deeper than a path can name, a directory listing too large, a directory renamed while cordon looked, or a name that is not valid UTF-8), so a match there could not be hidden; nothing was run. Look at what lies below it and remove what should not be there (rm -rf works at any depth), then run cordon again`);
@@ -659,11 +662,8 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
     const parts = p.slice(root.length).split(sep).filter(Boolean);
     return parts.length <= CLOSE_DEPTH ? p : join(root, ...parts.slice(0, CLOSE_DEPTH));
   }))];
-  for (const p of closed) {
-    const hide = denyGlobs.some((g) => isWithin(p, g.base) || isWithin(g.base, p));
-    rules.push({ path: p, kind: 'dir', access: hide ? 'deny-read' : 'read-only', source: 'protected: the scan could not look at everything below it (too deep, too large, changed while it looked, or a name that is not valid UTF-8)' });
-  }
-  if (closed.length > 0) warnings.push(`cordon could not look at everything below ${list(incomplete)} (a tree deeper than a path can name, a listing too large, a directory renamed while cordon looked, or a name that is not valid UTF-8, which cordon cannot name in a rule): a git repository there could not be protected, so ${list(closed)} ${closed.length === 1 ? 'is' : 'are'} ${denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only'} in this run. Remove what should not be there (rm -rf works at any depth)`);
+  for (const p of closed) close(p, 'the scan could not look at everything below it (too deep, too large, changed while it looked, or a name that is not valid UTF-8)');
+  if (closed.length > 0) warnings.push(`cordon could not look at everything below ${list(incomplete)} (a tree deeper than a path can name, a listing too large, a directory renamed while cordon looked, or a name that is not valid UTF-8, which cordon cannot name in a rule): a git repository there could not be protected, so ${list(closed)} ${closed.length === 1 ? 'is' : 'are'} ${how} in this run. Remove what should not be there (rm -rf works at any depth)`);
   // A directory whose mode lets cordon search it but not list it (chmod 111): what lies below it
   // (a repository, a ** deny's match) is unknown, while a command that knows the names reaches it.
   // Closed the same way: read-only in a writable path, hidden where a ** read deny reaches.
@@ -672,11 +672,8 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
   if (closing.length > UNLISTED_MAX) {
     throw new CordonError('CORDON_ERR_POLICY', `cordon could not list ${closing.length} directories (${list(closing)}): their mode lets no one read them, so a git repository or a file a ** read deny names could lie below them unseen, and closing more than ${UNLISTED_MAX} costs a mount each; nothing was run. Make them readable (chmod -R u+r) or remove them, then run cordon again`);
   }
-  for (const p of closing) {
-    const hide = denyGlobs.some((g) => isWithin(p, g.base) || isWithin(g.base, p));
-    rules.push({ path: p, kind: 'dir', access: hide ? 'deny-read' : 'read-only', source: 'protected: a directory cordon could not list (its mode lets no one read it), so what lies below it could not be checked' });
-  }
-  if (closing.length > 0) warnings.push(`cordon could not list ${list(closing)} (its mode lets no one read it): what lies below could not be checked, so ${closing.length === 1 ? 'it is' : 'they are'} ${denyGlobs.length > 0 ? 'closed (read-only, or hidden where a ** read deny reaches)' : 'read-only'} in this run. Make ${closing.length === 1 ? 'it' : 'them'} readable (chmod u+r) to use ${closing.length === 1 ? 'it' : 'them'} as before`);
+  for (const p of closing) close(p, 'a directory cordon could not list (its mode lets no one read it), so what lies below it could not be checked');
+  if (closing.length > 0) warnings.push(`cordon could not list ${list(closing)} (its mode lets no one read it): what lies below could not be checked, so ${closing.length === 1 ? 'it is' : 'they are'} ${how} in this run. Make ${closing.length === 1 ? 'it' : 'them'} readable (chmod u+r) to use ${closing.length === 1 ? 'it' : 'them'} as before`);
   return [...closed, ...closing];
 }
 
