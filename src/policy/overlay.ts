@@ -8,6 +8,8 @@
  *  - the keys in REPLACED are the command's whole value for that key: a
  *    grant list (allowWrite, allowRead, allowedDomains, allowUnixSockets)
  *    replaces every source's list, so naming fewer paths or domains narrows;
+ *    allowWrite and allowWriteNoDelete together are the writable set: an
+ *    overlay with either replaces both lists of every source;
  *    a scalar (network.mode, denyPrivateAddresses, allowGitConfig,
  *    packageCache) replaces every source's value;
  *  - every other key adds to the handle's, as one more settings file would
@@ -36,6 +38,7 @@ export const OVERLAY_FILE = 'options.policy';
 /** The keys an overlay replaces rather than adds to. */
 export const REPLACED_KEYS = [
   'filesystem.allowWrite',
+  'filesystem.allowWriteNoDelete',
   'filesystem.allowRead',
   'filesystem.allowGitConfig',
   'filesystem.packageCache',
@@ -76,6 +79,8 @@ export function parseOverlay(policy: unknown, widen: unknown): Overlay {
 export function overlaySources(handle: readonly Settings[], o: Overlay): Settings[] {
   if (o.replaces.size === 0) return [...handle, o.settings];
   const r = o.replaces;
+  // Either writable list names all that is writable (as in a settings file): the handle's no-delete grants go too.
+  const writable = r.has('filesystem.allowWrite') || r.has('filesystem.allowWriteNoDelete');
   const strip = (s: Settings): Settings => {
     const { packageCache: _cache, ...fs } = s.filesystem;
     const { mode: _mode, ...net } = s.network;
@@ -83,7 +88,7 @@ export function overlaySources(handle: readonly Settings[], o: Overlay): Setting
       ...s,
       filesystem: {
         ...(r.has('filesystem.packageCache') ? fs : s.filesystem),
-        ...(r.has('filesystem.allowWrite') ? { allowWrite: [] } : {}),
+        ...(writable ? { allowWrite: [], allowWriteNoDelete: [] } : {}),
         ...(r.has('filesystem.allowRead') ? { allowRead: [] } : {}),
         ...(r.has('filesystem.allowGitConfig') ? { allowGitConfig: false } : {}),
       },

@@ -214,6 +214,35 @@ test('as an unprivileged user: a narrowed command cannot write where the handle\
   assert.ok(!existsSync(join(w.proj, 'ran')));
 });
 
+for (const who of ['root', 'an unprivileged user'] as const) {
+  test(`an overlay's writable lists are the whole writable set: the handle's no-delete paths go too, and a no-delete-only overlay takes the handle's read-write paths away (${who})`, { timeout: 60_000 }, () => {
+    const u = who === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: u } : {});
+    for (const d of ['w', 'keep']) mkdirSync(join(w.proj, d));
+    writeFileSync(join(w.proj, 'w', 'victim'), 'v');
+    writeFileSync(join(w.proj, 'keep', 'f'), 'f\n');
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, join(w.proj, 'w'), join(w.proj, 'keep')]);
+    const program = `
+      const { createSandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'))});
+      const sb = await createSandbox({ cwd: ${JSON.stringify(w.proj)}, settings: { filesystem: { allowWrite: ['./w'], allowWriteNoDelete: ['./keep'] } } });
+      const probe = 'echo y >> keep/f 2>/dev/null && echo appended || echo append-refused; touch keep/new 2>/dev/null && echo created || echo create-refused; rm w/victim 2>/dev/null && echo deleted || echo delete-refused; touch w/new 2>/dev/null && echo w-created || echo w-refused';
+      const none = await sb.exec('/bin/sh', ['-c', probe], { policy: { filesystem: { allowWrite: [] } } });
+      const keepOnly = await sb.exec('/bin/sh', ['-c', probe + '; rm keep/f 2>/dev/null && echo keep-deleted || echo keep-kept'], { policy: { filesystem: { allowWriteNoDelete: ['./keep'] } } });
+      await sb.close();
+      process.stdout.write(JSON.stringify({ none: none.stdout, keepOnly: keepOnly.stdout }));`;
+    const env = Object.entries(w.env).map(([k, v]) => `${k}=${v}`);
+    const argv = ['env', '-i', ...env, process.execPath, '--input-type=module', '-e', program];
+    const r = u ? spawnSync('runuser', ['-u', u.name, '--', ...argv], { cwd: w.proj, encoding: 'utf8', timeout: 60_000 }) : spawnSync(argv[0]!, argv.slice(1), { cwd: w.proj, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      none: 'append-refused\ncreate-refused\ndelete-refused\nw-refused\n',
+      keepOnly: 'appended\ncreated\ndelete-refused\nw-refused\nkeep-kept\n',
+    });
+    assert.ok(existsSync(join(w.proj, 'w', 'victim')));
+    assert.ok(!existsSync(join(w.proj, 'w', 'new')));
+  });
+}
+
 test('what the proxies apply to every command is fixed by the first: a later command whose project asks for other request rules is refused, nothing run', async () => {
   const w = makeWorld();
   const other = join(w.root, 'other-project');

@@ -59,6 +59,19 @@ test('a grant list or scalar in the overlay replaces every source\'s; other list
   assert.equal(overlaySources([handle], none)[0], handle);
 });
 
+test('either writable list in the overlay replaces both of every source: the writable set is the overlay\'s', () => {
+  const both = parseSettings(JSON.stringify({ filesystem: { allowWrite: ['./w'], allowWriteNoDelete: ['./keep'] } }), 'handle');
+  for (const policy of [{ filesystem: { allowWrite: [] } }, { filesystem: { allowWriteNoDelete: ['./keep'] } }]) {
+    const [stripped, added] = overlaySources([both], parseOverlay(policy, false));
+    assert.deepEqual(stripped!.filesystem.allowWrite, [], JSON.stringify(policy));
+    assert.deepEqual(stripped!.filesystem.allowWriteNoDelete, [], JSON.stringify(policy));
+    assert.deepEqual(added!.filesystem.allowWriteNoDelete.length, policy.filesystem.allowWriteNoDelete?.length ?? 0);
+  }
+  // A deny only: the handle's writable lists stay.
+  const [kept] = overlaySources([both], parseOverlay({ filesystem: { denyWrite: ['./w/x'] } }, false));
+  assert.equal(kept!.filesystem.allowWriteNoDelete.length, 1);
+});
+
 test('narrowing values pass: fewer domains, a covered subdomain, a stricter mode, more denies, denyPrivateAddresses kept', () => {
   for (const policy of [
     { network: { allowedDomains: ['a.example.com', '*.b.example.com', 'api.test:443'] } },
