@@ -135,8 +135,17 @@ function realOf(p: string, asked: string): ResolvedPath {
   return { path: real, kind: kindOf(real) };
 }
 
+/** What is at `p` (a link is not followed); nothing where a component on the way is a file (a glob's match, `*` then more). */
 function kindOf(p: string): PathKind {
-  const st = lstatSync(p, { throwIfNoEntry: false });
+  let st;
+  try {
+    st = lstatSync(p, { throwIfNoEntry: false });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR') return 'missing';
+    if (code === 'ELOOP') throw new CordonError('CORDON_ERR_PATH', `${p}: symlink loop; fix or remove the link`, { cause: e });
+    throw new CordonError('CORDON_ERR_PATH', `${p}: cannot be looked at (${code})`, { cause: e });
+  }
   return st ? (st.isDirectory() ? 'dir' : 'file') : 'missing';
 }
 

@@ -188,6 +188,18 @@ for (const { who, world, opts } of runners()) {
     assert.match(ex.stdout, new RegExp(`${escape(join(w.proj, 'README.md'))}  deny-read  <- ${escape(settingsOf(w))}: filesystem\\.denyRead\\[0\\]`));
   });
 
+  test(`a project file's glob whose wildcard matches a file, with more path after it, applies where it matches and runs (${who})`, () => {
+    const w = world();
+    // `*` matches README.md (a file) as well as sub/: nothing can be under the file; sub/secret is hidden.
+    mkdirSync(join(w.proj, 'sub'), { recursive: true });
+    writeFileSync(join(w.proj, 'sub', 'secret'), 'top secret\n');
+    project(w, { filesystem: { denyRead: ['*/secret', '*/nothing'] } });
+    own(w, opts);
+    const r = sh(w, 'cat sub/secret 2>/dev/null; echo ran', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'ran\n');
+  });
+
   test(`no sandbox can forge a trust record: not by writing the state directory, renaming it, or running cordon trust inside (${who})`, () => {
     const w = world();
     const widening = JSON.stringify({ filesystem: { allowWrite: [w.outside] } });

@@ -59,6 +59,18 @@ test('expandShallowGlob: a matching name that is not valid UTF-8 is never return
   assert.deepEqual(none, [], 'a name the glob does not match is no concern');
 });
 
+test('expandShallowGlob: a wildcard that matches a file, then more path, matches nothing there (no ENOTDIR)', () => {
+  const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
+  writeFileSync(join(d, 'key.pem'), '');
+  mkdirSync(join(d, 'sub'));
+  writeFileSync(join(d, 'sub', 'secret'), '');
+  assert.deepEqual(expandShallowGlob(join(d, '*', 'secret')), [join(d, 'sub', 'secret')]);
+  assert.deepEqual(expandShallowGlob(join(d, '*', 'nothing')), []);
+  // A loop matched on the way is the user's to fix, as resolvePath says.
+  symlinkSync(join(d, 'loop'), join(d, 'loop'));
+  assert.throws(() => expandShallowGlob(join(d, 'l*', 'x')), /symlink loop/);
+});
+
 test('pathResolver agrees with resolvePath on every kind of path, and remembers nothing wrong', () => {
   const d = realpathSync(tempDir(join(tmpdir(), 'cordon-paths-')));
   mkdirSync(join(d, 'real'));
