@@ -24,15 +24,23 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /**
- * Imports of dist/src/proxy/NAME.js stay imports of the bundle's NAME.cjs,
- * built as an entry of its own: the TLS authority carries an ASN.1 library
- * (~400 KB) that only a run with network.tlsTerminate loads.
+ * Imports of dist/src/FILE (from cordon's own modules) stay imports of the
+ * bundle's NAME.cjs, built as an entry of its own:
+ *  - proxy/authority: the TLS authority carries an ASN.1 library (~400 KB)
+ *    that only a run with network.tlsTerminate loads;
+ *  - errors: the error classes, one module for every bundle that throws or
+ *    tests them, so that an error the authority throws is an instance of the
+ *    CordonError the CLI and the library's callers check (a copy per bundle
+ *    would be another class).
  */
-function ownFile(name) {
+function ownFiles(files) {
   return {
-    name: `own-${name}`,
+    name: 'own-files',
     setup(b) {
-      b.onResolve({ filter: new RegExp(`/${name}\\.js$`) }, (a) => (a.kind === 'entry-point' ? undefined : { path: `./${name}.cjs`, external: true }));
+      for (const [name, file] of Object.entries(files)) {
+        const target = join(root, 'dist', 'src', file);
+        b.onResolve({ filter: new RegExp(`/${name}\\.js$`) }, (a) => (a.kind === 'entry-point' || !a.importer.startsWith(join(root, 'dist', 'src') + '/') || join(a.resolveDir, a.path) !== target ? undefined : { path: `./${name}.cjs`, external: true }));
+      }
     },
   };
 }
@@ -55,9 +63,9 @@ const common = {
 try {
   await build({
     ...common,
-    entryPoints: { main: join(root, 'dist', 'src', 'cli', 'main.js'), early: join(root, 'dist', 'src', 'cli', 'early.js'), sandbox: join(root, 'dist', 'src', 'sandbox.js'), authority: join(root, 'dist', 'src', 'proxy', 'authority.js') },
+    entryPoints: { main: join(root, 'dist', 'src', 'cli', 'main.js'), early: join(root, 'dist', 'src', 'cli', 'early.js'), sandbox: join(root, 'dist', 'src', 'sandbox.js'), authority: join(root, 'dist', 'src', 'proxy', 'authority.js'), errors: join(root, 'dist', 'src', 'errors.js') },
     outdir: tmp,
-    plugins: [ownFile('authority')],
+    plugins: [ownFiles({ authority: 'proxy/authority.js', errors: 'errors.js' })],
   });
   // V8 keeps a source with a single non-ASCII character (esbuild escapes
   // strings but keeps comments as written) as two-byte text: reading and

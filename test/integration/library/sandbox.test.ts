@@ -158,6 +158,19 @@ test('settings nested deeper than any settings are, or circular, are refused wit
   assert.ok(!existsSync(join(w.proj, 'ran')));
 });
 
+test('an error from a part loaded on demand (a CA file that is not one, read when the first command starts the proxies) is the exported CordonError', async () => {
+  const w = makeWorld();
+  writeFileSync(join(w.outside, 'ca.pem'), 'not a certificate\n');
+  writeFileSync(join(w.outside, 'ca.key'), 'not a key\n');
+  const sb = await createSandbox({ cwd: w.proj, env: w.env, settings: { network: { allowedDomains: ['example.com'], tlsTerminate: { caCertPath: join(w.outside, 'ca.pem'), caKeyPath: join(w.outside, 'ca.key') } } } });
+  try {
+    await assert.rejects(sb.exec('/bin/sh', ['-c', 'touch ran']), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /caCertPath holds no PEM certificate/.test(e.message));
+    assert.ok(!existsSync(join(w.proj, 'ran')));
+  } finally {
+    await sb.close();
+  }
+});
+
 test('options are a settings file\'s keys, validated like one: an unknown key or a wrong type is refused, never ignored', async () => {
   const w = makeWorld();
   await assert.rejects(createSandbox({ cwd: w.proj, env: w.env, settings: { filesystem: { alowWrite: ['.'] } } }), (e: unknown) => e instanceof CordonError && e.code === 'CORDON_ERR_SETTINGS_INVALID' && /alowWrite/.test(e.message));
