@@ -582,8 +582,11 @@ static int status_code(int st)
  *    kernel's second look.
  *  - A pathname Unix address is resolved (relative to CMD's cwd, symlinks
  *    followed) and must be exactly a granted socket; PID 1 then connects to
- *    the resolved path, not to CMD's string. Anything else: EACCES, and one
- *    line on stderr naming the path.
+ *    the socket it opened before CMD existed (/proc/self/fd/N of an O_PATH
+ *    descriptor), never to a name again: CMD could rename a directory on the
+ *    granted path (one it can write, a private /tmp's) between the check and
+ *    the connect, and the name would lead to another socket. Anything else:
+ *    EACCES, and one line on stderr naming the path.
  *  - Abstract Unix addresses live in the sandbox's own network namespace
  *    (nothing of the host's is there) and are connected as asked; so are
  *    TCP/UDP/other sockets, in a thread each so that a slow connect blocks
@@ -601,6 +604,7 @@ static int status_code(int st)
 
 struct grants {
 	const char **paths;
+	int *fds; /* each granted socket, opened (O_PATH) before CMD existed; -1 if it was not a socket then */
 	size_t n;
 	int listener;
 };
@@ -722,14 +726,18 @@ static bool handle_notification(const struct grants *g)
 		asked[path_len < sizeof un->sun_path ? path_len : sizeof un->sun_path] = 0;
 		char *real = resolve_unix_path(req.pid, asked);
 		const char *granted = NULL;
+		int granted_fd = -1;
 		for (size_t i = 0; real && i < g->n; i++)
-			if (strcmp(real, g->paths[i]) == 0)
+			if (strcmp(real, g->paths[i]) == 0) {
 				granted = g->paths[i];
+				granted_fd = g->fds[i];
+			}
 		struct sockaddr_un to = { .sun_family = AF_UNIX };
-		if (granted && strlen(granted) >= sizeof to.sun_path) {
-			err = ENAMETOOLONG; /* never connect to a truncated path */
+		if (granted && granted_fd < 0) {
+			fprintf(stderr, "cordon: refused a Unix socket connection to %s (no socket was there when the sandbox started)\n", granted);
+			err = ECONNREFUSED;
 		} else if (granted) {
-			memcpy(to.sun_path, granted, strlen(granted) + 1);
+			snprintf(to.sun_path, sizeof to.sun_path, "/proc/self/fd/%d", granted_fd);
 			err = connect(sock, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
 		} else {
 			fprintf(stderr, "cordon: refused a Unix socket connection to %s (not in network.allowUnixSockets)\n", real ? real : asked);
@@ -863,6 +871,19 @@ static int run(const struct run_config *c)
 	 * (a debugger inside works on CMD's own processes). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die("prctl(PR_SET_DUMPABLE)");
+	/* The granted sockets themselves, before CMD exists to move anything:
+	 * connects go to these, whatever their names lead to later. */
+	int *grant_fds = calloc(c->n_unix_grants + 1, sizeof *grant_fds);
+	if (!grant_fds)
+		die("calloc");
+	for (size_t i = 0; i < c->n_unix_grants; i++) {
+		struct stat gst;
+		grant_fds[i] = open(c->unix_grants[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (grant_fds[i] >= 0 && (fstat(grant_fds[i], &gst) < 0 || !S_ISSOCK(gst.st_mode))) {
+			close(grant_fds[i]);
+			grant_fds[i] = -1;
+		}
+	}
 	pid_t child = fork();
 	if (child < 0)
 		die("fork");
@@ -892,7 +913,7 @@ static int run(const struct run_config *c)
 			return EXIT_HELPER;
 		}
 	}
-	struct grants g = { .paths = c->unix_grants, .n = c->n_unix_grants, .listener = -1 };
+	struct grants g = { .paths = c->unix_grants, .fds = grant_fds, .n = c->n_unix_grants, .listener = -1 };
 	report.fd = c->report_fd;
 	report.quiet = c->report_quiet;
 	report.n_quiet = c->n_report_quiet;

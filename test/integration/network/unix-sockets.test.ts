@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { CLI, cordonAsync, makeWorld, type World } from '../../helpers/cordon.js';
+import { CLI, cordonAsync, makeWorld, own, ROOT, runners, type World } from '../../helpers/cordon.js';
 
 interface Recorder { server: Server; connections: number; got: string[] }
 
@@ -18,6 +18,8 @@ interface Recorder { server: Server; connections: number; got: string[] }
 async function recorder(path: string): Promise<Recorder> {
   const r: Recorder = { server: createServer({ allowHalfOpen: true }, (c) => {
     r.connections++;
+    // A client that closes without reading the answer (the race below) is no error of the server's.
+    c.on('error', () => {});
     let data = '';
     c.on('data', (d: Buffer) => { data += d; });
     c.on('end', () => { r.got.push(data); c.end(`echo:${data}`); });
@@ -27,8 +29,8 @@ async function recorder(path: string): Promise<Recorder> {
   return r;
 }
 
-function run(w: World, args: readonly string[], cwd?: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const c = cordonAsync(w, args, cwd ? { cwd } : {});
+function run(w: World, args: readonly string[], cwd?: string, opts: { asUser?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const c = cordonAsync(w, args, { ...(cwd ? { cwd } : {}), ...opts });
   let stdout = '';
   let stderr = '';
   c.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -142,6 +144,36 @@ test('PID 1 is not dumpable at any moment the command exists: it gives that up b
   assert.ok(fork > 0 && dumpable > 0, after.join('\n'));
   assert.ok(dumpable < fork, after.join('\n'));
 });
+
+for (const { who, world, opts } of runners()) {
+  test(`a rename racing the check cannot lead a granted connect to another socket: PID 1 connects to the socket it opened before the command existed (${who})`, { timeout: 60_000 }, async () => {
+    const w = world();
+    // The granted socket in the host's /tmp: inside, its directory is on the private /tmp, the command's to rename.
+    const agentDir = mkdtempSync('/tmp/cordon-agent-');
+    hostDirs.push(agentDir);
+    chmodSync(agentDir, 0o755);
+    const granted = await recorder(join(agentDir, 'agent.sock'));
+    const other = await recorder(join(w.outside, 'other.sock'));
+    const bin = join(w.proj, 'unix-grant-race');
+    const cc = spawnSync(process.env.CC || 'cc', ['-O2', '-Wall', '-Werror', '-pthread', '-o', bin, join(ROOT, 'test', 'fixtures', 'unix-grant-race.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+    const settings = join(w.outside, 'grants.json');
+    writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(agentDir, 'agent.sock')] } }));
+    own(w, opts);
+    try {
+      const r = await run(w, ['--settings', settings, '--', bin, join(agentDir, 'agent.sock'), join(w.outside, 'other.sock'), '3'], undefined, opts);
+      assert.equal(r.status, 0, r.stderr.slice(0, 2000));
+      const m = /^connected (\d+) refused (\d+)\n$/.exec(r.stdout);
+      assert.ok(m && Number(m[1]) > 0, r.stdout);
+      // What the servers saw: the other socket, never granted, was never reached.
+      assert.equal(other.connections, 0, `the other socket was reached ${other.connections} times (${r.stdout.trim()})`);
+      assert.ok(granted.connections > 0);
+    } finally {
+      granted.server.close();
+      other.server.close();
+    }
+  });
+}
 
 test('a granted path that is not a socket: the warning reaches the user, and nothing is granted', async () => {
   const w = makeWorld();
