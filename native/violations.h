@@ -191,8 +191,19 @@ static void notif_continue(int listener, uint64_t id)
 	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp); /* ENOENT: the thread is gone; nothing to answer */
 }
 
-/* A NUL-terminated string from pid's memory, at most cap-1 bytes; false if unreadable or too long. */
-static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap)
+/*
+ * Set when a call's paths could not be read because PID 1 may not read the
+ * process that made it (EPERM/EACCES: it gave up being dumpable, or runs an
+ * execute-only program, which the kernel makes so): such a call is counted
+ * as dropped, so that the list says it is partial, never silently complete.
+ */
+static bool denied(int err)
+{
+	return err == EPERM || err == EACCES;
+}
+
+/* A NUL-terminated string from pid's memory, at most cap-1 bytes; false if unreadable or too long (*no_access: PID 1 may not read it). */
+static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap, bool *no_access)
 {
 	size_t got = 0;
 	long page = sysconf(_SC_PAGESIZE);
@@ -203,6 +214,8 @@ static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap)
 			chunk = cap - 1 - got;
 		struct iovec local = { out + got, chunk }, remote = { (void *)(uintptr_t)a, chunk };
 		ssize_t k = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+		if (k < 0 && denied(errno))
+			*no_access = true;
 		if (k <= 0)
 			return false;
 		char *nul = memchr(out + got, 0, (size_t)k);
@@ -213,8 +226,8 @@ static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap)
 	return false;
 }
 
-/* The directory a *at call's path is relative to: its cwd, or what the fd names (and, in *id, what it is). */
-static bool target_base(pid_t pid, long dfd, char *out, size_t cap, struct stat *id)
+/* The directory a *at call's path is relative to: its cwd, or what the fd names (and, in *id, what it is); *no_access as above. */
+static bool target_base(pid_t pid, long dfd, char *out, size_t cap, struct stat *id, bool *no_access)
 {
 	char link[64];
 	if ((int)dfd == AT_FDCWD)
@@ -224,6 +237,8 @@ static bool target_base(pid_t pid, long dfd, char *out, size_t cap, struct stat 
 	else
 		return false;
 	ssize_t k = readlink(link, out, cap - 1);
+	if (k < 0 && denied(errno))
+		*no_access = true;
 	if (k <= 0 || out[0] != '/')
 		return false; /* a pipe, a socket, a deleted directory ("... (deleted)" still starts with /: caught by realpath later) */
 	out[k] = 0;
@@ -235,6 +250,7 @@ struct wpath {
 	bool ok;
 	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
 	char before; /* its type letter (FACTS) just before the call went on; 0 unknown */
+	bool no_access; /* not read: PID 1 may not read the process (see denied) */
 	size_t base_len; /* a relative path's: the length of the directory's name in asked (0: absolute) */
 	dev_t base_dev; /* and what that directory was when the call was made */
 	ino_t base_ino;
@@ -265,16 +281,17 @@ static void wpath_read(struct wpath *w, pid_t pid, const struct seccomp_notif *r
 {
 	char path[PATH_MAX];
 	w->ok = false;
+	w->no_access = false;
 	w->asked = NULL;
 	w->base_len = 0;
-	if (path_arg < 0 || !read_target_string(pid, req->data.args[path_arg], path, sizeof path) || !path[0])
+	if (path_arg < 0 || !read_target_string(pid, req->data.args[path_arg], path, sizeof path, &w->no_access) || !path[0])
 		return;
 	if (path[0] == '/') {
 		w->asked = strdup(path);
 	} else {
 		char base[PATH_MAX];
 		struct stat id;
-		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base, &id))
+		if (!target_base(pid, dfd_arg == CWD ? AT_FDCWD : (long)(int)req->data.args[dfd_arg], base, sizeof base, &id, &w->no_access))
 			return;
 		if (asprintf(&w->asked, "%s/%s", base, path) < 0)
 			w->asked = NULL;
@@ -458,6 +475,12 @@ static struct {
 	bool truncate;
 } report = { -1, 0, NULL, NULL, 0, 0, false };
 
+/* One call not described (the supervisor's and the describer's threads both count). */
+static void dropped_one(void)
+{
+	__atomic_add_fetch(&report.dropped, 1, __ATOMIC_RELAXED);
+}
+
 static bool at_or_below(const char *p, const char *dir)
 {
 	size_t n = strlen(dir);
@@ -558,7 +581,7 @@ static void report_flush(void)
 		if (pthread_cond_timedwait(&wq.idle, &wq.m, &until) != 0)
 			break;
 	bool idle = wq.busy == 0 && wq.n == 0;
-	unsigned long dropped = report.dropped;
+	unsigned long dropped = __atomic_load_n(&report.dropped, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&wq.m);
 	/* The last record says how many were dropped, so that cordon can say its list is incomplete.
 	 * Not while the describer may still be writing (its record would be cut): cordon takes a
@@ -578,8 +601,10 @@ static void report_flush(void)
 
 static void describe_job(struct wjob *j)
 {
-	if (!wpath_anchored(&j->a) || (j->b.ok && !wpath_anchored(&j->b)))
+	if (!wpath_anchored(&j->a) || (j->b.ok && !wpath_anchored(&j->b))) {
+		dropped_one(); /* not described: the list must not look complete */
 		return;
+	}
 	if (wpath_quiet(&j->a, j->follow) && (!j->b.ok || wpath_quiet(&j->b, false)))
 		return;
 	char rec[PATH_MAX * 5];
@@ -595,7 +620,7 @@ static void describe_job(struct wjob *j)
 	/* The fd is a stream (Node's stdio "pipe" is a socket pair): whole records only, so this
 	 * thread waits for room; the command never does (it waits for nothing but the reads). */
 	if (!ok || len > PIPE_BUF || !write_all(report.fd, rec, len))
-		report.dropped++;
+		dropped_one();
 }
 
 static void *describer(void *arg)
@@ -638,7 +663,7 @@ static void enqueue_job(struct wjob *j)
 	}
 	pthread_mutex_unlock(&wq.m);
 	if (full) {
-		report.dropped++;
+		dropped_one();
 		job_free(j);
 		wq_busy(-1);
 	}
@@ -677,7 +702,10 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 		if (req->data.nr == SYS_openat2) {
 			/* struct open_how starts with the u64 flags; a read-only openat2 is no write. */
 			struct iovec local = { &j->flags, sizeof j->flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof j->flags };
-			if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof j->flags || !(j->flags & OPEN_WRITE_INTENT))
+			ssize_t k = process_vm_readv(req->pid, &local, 1, &remote, 1, 0);
+			if (k < 0 && denied(errno))
+				j->a.no_access = true;
+			if (k != (ssize_t)sizeof j->flags || !(j->flags & OPEN_WRITE_INTENT))
 				j->a.ok = false;
 		}
 		if (report.truncate && j->a.ok && j->op == 'o' && (j->flags & O_TRUNC) && !(j->flags & O_EXCL)) {
@@ -700,6 +728,8 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 			j->a.ok = false;
 	}
 	notif_continue(listener, req->id);
+	if (j && (j->a.no_access || j->b.no_access))
+		dropped_one();
 	if (!j || !j->a.ok || (j->op == 'o' && (j->flags & __O_TMPFILE) == __O_TMPFILE)) {
 		job_free(j);
 		wq_busy(-1);

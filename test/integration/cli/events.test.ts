@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, own, runners, type World } from '../../helpers/cordon.js';
 
@@ -162,6 +162,25 @@ for (const r of runners()) {
     assert.equal(typeof fs[0].pid, 'number');
     assert.deepEqual(JSON.parse(readFileSync(violations, 'utf8')), fs);
     assert.match(res.stderr, new RegExp(`cordon: 1 operation was refused:\\n {2}create of "${w.outside}/planted".*to allow it: filesystem\\.allowWrite: add "${w.outside}"`));
+  });
+}
+
+for (const r of runners()) {
+  test(`a refused write by a process cordon may not read (not dumpable, or an execute-only program) makes the list say it is partial, never whole (${r.who})`, { timeout: 60_000 }, async () => {
+    const w = r.world();
+    copyFileSync('/usr/bin/touch', join(w.proj, 'xo-touch'));
+    chmodSync(join(w.proj, 'xo-touch'), 0o111);
+    own(w, r.opts);
+    const violations = join(w.proj, 'v.json');
+    // PR_SET_DUMPABLE is 4.
+    const py = `import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntry: open("${w.outside}/by-py", "w")\nexcept OSError: print("py-refused")`;
+    for (const cmd of [['python3', '-c', py], ['/bin/sh', '-c', `./xo-touch ${w.outside}/by-xo 2>/dev/null || echo xo-refused`]]) {
+      const res = await run(w, ['--violations-json', violations, '--', ...cmd], r.opts);
+      assert.equal(res.status, 0, res.stderr);
+      assert.match(res.stdout, /^(py|xo)-refused\n$/);
+      assert.match(res.stderr, /not all refused operations were reported: 0 listed, [1-9]\d* calls? not described .*may not read/, res.stderr);
+    }
+    assert.ok(!existsSync(join(w.outside, 'by-py')) && !existsSync(join(w.outside, 'by-xo')));
   });
 }
 
