@@ -32,6 +32,7 @@ import { decide, decidingRule } from './network/decide.js';
 import { hostAddresses } from './network/host-addresses.js';
 import { alive } from './platform/linux/placeholders.js';
 import { requestPolicy } from './network/requests.js';
+import { base64Windows } from './network/broker.js';
 import { credentialSpellings } from './network/parent-proxy.js';
 import { resolveAll, warmResolver } from './network/resolve.js';
 
@@ -97,8 +98,9 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
       withhold: (spec.credentials ?? []).flatMap((c) => ('env' in c.from && c.from.env !== c.env ? [c.from.env] : [])),
     };
     const requests = requestPolicy(spec.requestRules ?? [], credentials);
-    // What no variable of the command may carry: brokered credentials' real values, the upstream proxy's password.
-    const realValues = [...credentials.map((c) => c.real), ...credentialSpellings(spec.parent)];
+    // What no variable of the command may carry: brokered credentials' real values (also base64-encoded, as in a
+    // Basic pair or a Docker auth), the upstream proxy's password.
+    const realValues = [...credentials.flatMap((c) => [c.real, ...base64Windows(Buffer.from(c.real))]), ...credentialSpellings(spec.parent)];
     const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {

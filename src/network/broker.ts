@@ -61,7 +61,7 @@ export interface LiveCredential extends BrokeredCredential {
  * Headers that carry credentials on common APIs. On a bound host each must
  * be absent or carry the session token (a cookie is someone's session).
  */
-export const CREDENTIAL_HEADERS = ['authorization', 'authentication', 'proxy-authorization', 'x-api-key', 'api-key', 'apikey', 'x-api-token', 'x-auth-token', 'x-token', 'x-goog-api-key', 'x-access-token', 'private-token', 'x-api-secret', 'x-client-secret', 'cookie'] as const;
+export const CREDENTIAL_HEADERS = ['authorization', 'authentication', 'proxy-authorization', 'x-api-key', 'api-key', 'apikey', 'x-api-token', 'x-auth-token', 'x-auth-key', 'x-token', 'x-goog-api-key', 'x-access-token', 'private-token', 'x-api-secret', 'x-client-secret', 'cookie'] as const;
 
 /** Query parameters that carry credentials on common APIs (compared in lower case). */
 export const CREDENTIAL_PARAMS = ['key', 'api_key', 'apikey', 'api-key', 'access_token', 'token', 'auth', 'private_token', 'password', 'secret', 'client_secret', 'x-goog-api-key', 'sig', 'signature', 'x-amz-credential', 'x-amz-signature', 'x-amz-security-token'] as const;
@@ -272,11 +272,15 @@ function safeDecode(s: string): string {
 function credentialParam(target: string): string | undefined {
   const q = target.indexOf('?');
   if (q < 0) return undefined;
-  // `;` separates parameters for some servers too; `key[]` is `key` to PHP and Rack.
+  // `;` separates parameters for some servers too; `key[]` is `key` to PHP and Rack, and PHP reads
+  // `access.token`, `access token` and `access[token` as `access_token` (leading spaces dropped).
   for (const part of target.slice(q + 1).split(/[&;]/)) {
     const eq = part.indexOf('=');
-    const name = safeDecode(eq < 0 ? part : part.slice(0, eq)).split('\n').pop()!.toLowerCase().replace(/\[.*$/, '');
-    if ((CREDENTIAL_PARAMS as readonly string[]).includes(name) && eq >= 0 && part.length > eq + 1) return name;
+    const decoded = safeDecode(eq < 0 ? part : part.slice(0, eq)).split('\n').pop()!.toLowerCase();
+    const name = decoded.replace(/\[[^\]]*\].*$/, '').replace(/\[.*$/, '');
+    const php = decoded.replace(/\[[^\]]*\].*$/, '').replace(/^ +/, '').replace(/[. [\x80-\x9f]/g, '_');
+    const hit = [name, php].find((n) => (CREDENTIAL_PARAMS as readonly string[]).includes(n));
+    if (hit && eq >= 0 && part.length > eq + 1) return hit;
   }
   return undefined;
 }
@@ -310,18 +314,28 @@ export function scrubPairs(creds: readonly LiveCredential[]): { from: string; to
     if (c.presentation.username !== undefined) {
       out.push({ from: Buffer.from(`${c.presentation.username}:${c.real}`).toString('base64'), to: Buffer.from(`${c.presentation.username}:${c.token}`).toString('base64') });
     }
-    const real = Buffer.from(c.real);
-    const token = Buffer.from(c.token);
-    for (let a = 0; a < 3; a++) {
-      const start = a === 0 ? 0 : 4;
-      const end = Math.floor((a + real.length) / 3) * 4;
-      if (end - start < 16) continue;
-      for (const enc of ['base64', 'base64url'] as const) {
-        const from = Buffer.concat([Buffer.alloc(a), real]).toString(enc).slice(start, end);
-        const to = Buffer.concat([Buffer.alloc(a), token]).toString(enc).slice(start, end);
-        if (!out.some((p) => p.from === from)) out.push({ from, to });
-      }
-    }
+    // Same byte length: each window of the token sits where the real value's does.
+    const tos = base64Windows(Buffer.from(c.token));
+    base64Windows(Buffer.from(c.real)).forEach((from, i) => {
+      if (!out.some((p) => p.from === from)) out.push({ from, to: tos[i]! });
+    });
+  }
+  return out;
+}
+
+/**
+ * The base64 and base64url spellings of `bytes` wherever it sits in a longer
+ * text (each of the three alignments, whole characters only, at least 16 of
+ * them): what `user:value` in a Basic header, a Docker auth or any encoded
+ * blob holding the value shows of it.
+ */
+export function base64Windows(bytes: Buffer): string[] {
+  const out: string[] = [];
+  for (let a = 0; a < 3; a++) {
+    const start = a === 0 ? 0 : 4;
+    const end = Math.floor((a + bytes.length) / 3) * 4;
+    if (end - start < 16) continue;
+    for (const enc of ['base64', 'base64url'] as const) out.push(Buffer.concat([Buffer.alloc(a), bytes]).toString(enc).slice(start, end));
   }
   return out;
 }

@@ -8,6 +8,7 @@
  *
  * Pure: a request's facts in, a verdict out (http-proxy.ts applies it).
  */
+import { isUtf8 } from 'node:buffer';
 import type { DomainRule } from './domain-rules.js';
 import { anyRuleCovers } from './domain-rules.js';
 
@@ -60,13 +61,18 @@ export function rulesFor(rules: readonly RequestRule[], host: string, port: numb
 /**
  * Whether the target could be read as another path: dot segments (plain or
  * percent-encoded), an encoded slash or backslash, a backslash, an empty
- * segment, a fragment, or any spelling the URL parser would rewrite.
+ * segment, a fragment, an encoded NUL, a %u escape, encoded bytes that are
+ * not UTF-8 (overlong spellings), or any spelling the URL parser would
+ * rewrite.
  */
 export function ambiguousTarget(target: string, forwarded: string): string | undefined {
   const path = target.split('?', 1)[0]!;
   if (!target.startsWith('/')) return 'it is not a path';
   if (target.includes('#')) return 'it carries a fragment';
   if (/%2e|%2f|%5c|%25(2e|2f|5c)/i.test(path)) return 'it encodes a dot, slash or backslash';
+  if (/%00/.test(path)) return 'it encodes a NUL byte (%00), where some servers end the path';
+  if (/%u[0-9a-f]{4}/i.test(path)) return 'it holds a %u escape, which some servers read as a character (a dot, say)';
+  if (!isUtf8(percentBytes(path))) return 'it encodes bytes that are not UTF-8 (an overlong spelling of a dot or slash, say)';
   if (path.includes('\\')) return 'it holds a backslash';
   if (path.includes('//')) return 'it holds an empty segment (//)';
   // `..;x` is `..` to servers that drop path parameters (Tomcat, Spring).
@@ -133,4 +139,19 @@ export function globMatches(pattern: string, path: string): boolean {
     else re += c.replace(/[\\^$.|?+()[\]{}]/g, '\\$&');
   }
   return new RegExp(`${re}$`, 's').test(path);
+}
+
+/** A path's bytes with its %XX escapes decoded (the rest as Node read it: latin1). */
+function percentBytes(path: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < path.length; i++) {
+    const hex = path[i] === '%' ? path.slice(i + 1, i + 3) : '';
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(path.charCodeAt(i) & 0xff);
+    }
+  }
+  return Buffer.from(bytes);
 }

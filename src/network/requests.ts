@@ -23,6 +23,10 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       if (cred && !cred.ok) return { ...cred, status: 403 };
       // Compared with `_` read as `-`: CGI-style servers read X_Debug as X-Debug.
       const strip = new Set((ruled?.ok ? ruled.strip : []).map(dashed));
+      // A host a credential is bound to answers whole: a part of a response (Range) could hold part of the real
+      // value, which the scrubber cannot know as such. AWS hosts keep Range (S3's ranged GETs; their answers
+      // echo the access key only in error documents, which are never partial).
+      if (creds.length && boundTo(creds, r.host, r.port).some((c) => !c.sigv4)) for (const h of WHOLE_ANSWERS) strip.add(h);
       const raw = cred?.ok ? cred.headers : r.rawHeaders;
       const headers: string[] = [];
       for (let i = 0; i < raw.length; i += 2) if (!strip.has(dashed(raw[i]!))) headers.push(raw[i]!, raw[i + 1]!);
@@ -42,6 +46,9 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
     },
   };
 }
+
+/** Request headers that ask for part of a response: never sent to a host a (non-AWS) credential is bound to. */
+const WHOLE_ANSWERS = ['range', 'if-range'];
 
 function dashed(name: string): string {
   return name.toLowerCase().replace(/_/g, '-');

@@ -19,7 +19,7 @@ import { judgeServerName, judgeTunnel } from './first-bytes.js';
 import type { SessionSecrets } from './auth.js';
 import type { Decider, Decision, ProxyEvent, RequestPolicy, Scrubbing, Termination, Through } from './types.js';
 import { connectThrough, openThrough } from './parent.js';
-import { scrubStream, scrubText } from './scrub.js';
+import { scrubFrames, scrubStream, scrubText } from './scrub.js';
 import { PROTOCOL } from '../protocol.js';
 
 /** The headers the relay reads, and its answers to a tunnel (native/protocol.json: header, relay). */
@@ -155,6 +155,12 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
       return refuse(res, 403, 'host-mismatch', message);
     }
+    // A response from a host a credential is bound to is scrubbed here: the relay, which passes responses on byte for
+    // byte, hands such a connection over before anything is decided (the request comes again, on it).
+    if (relayForwards && o.requests?.scrubbing(host, port)) {
+      res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
+      return void res.end();
+    }
     const socket = req.socket;
     // A kept-alive client connection keeps the address it was first given for
     // a target, exactly like the upstream connection it reuses: allowed
@@ -191,6 +197,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
     const raw = judged ? judged.headers : req.rawHeaders;
+    // What a response from a host a credential is bound to must not carry (over TLS or not): the real value, given back as the token.
+    const scrub = o.requests?.scrubbing(host, port);
     // The relay dials only TCP: a request for the inspecting proxy's Unix socket is served here (the relay hands the connection over).
     if (relayForwards && d.through?.socketPath) {
       res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
@@ -208,8 +216,6 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       const a = agent;
       socket.once('close', () => a.destroy());
     }
-    // What a response from a host a credential is bound to must not carry: the real value, given back as the token.
-    const scrub = secure ? o.requests?.scrubbing(host, port) : undefined;
     const headers: string[] = [];
     for (let i = 0; i < raw.length; i += 2) {
       const lower = raw[i]!.toLowerCase();
@@ -609,7 +615,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (judged && !judged.ok) return refusedUpgrade(judged.status, judged);
     // A host a credential is bound to: its answer and its messages are scrubbed, which needs tokens as long as their
     // values (frames keep their lengths) and no compression of the messages (the extension offer is taken out).
-    const scrub = secure ? o.requests?.scrubbing(t.host, t.port) : undefined;
+    const scrub = o.requests?.scrubbing(t.host, t.port);
     if (scrub && !scrub.sameLength) {
       return refusedUpgrade(400, { reason: 'upgrade-refused', message: `cordon: the WebSocket upgrade on ${t.host}:${t.port} was refused: a credential bound to this host is too short for its messages to be scrubbed in place`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null });
     }
@@ -669,7 +675,8 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
         if (uhead.length > 0) s.write(uhead);
         return tunnel(s, us, idleMs, done);
       }
-      const scrubber = scrubStream(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
+      // Message by message (scrub.ts scrubFrames): a value split over a message's frames is found.
+      const scrubber = scrubFrames(pairs.map((p) => ({ from: Buffer.from(p.from), to: Buffer.from(p.to) })));
       if (uhead.length > 0) scrubber.write(uhead);
       joinScrubbed(s, us, scrubber, idleMs, done);
     });
@@ -762,7 +769,8 @@ function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrub
   for (let i = 0; i < ur.rawHeaders.length; i += 2) {
     const lower = ur.rawHeaders[i]!.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (!bodiless && decoder && lower === 'content-encoding') || (!bodiless && (decoder || !sameLength) && lower === 'content-length')) continue;
-    out.push(ur.rawHeaders[i]!, scrubText(ur.rawHeaders[i + 1]!, pairs));
+    // Names too: a server may spell the value in a header's name.
+    out.push(scrubText(ur.rawHeaders[i]!, pairs), scrubText(ur.rawHeaders[i + 1]!, pairs));
   }
   res.writeHead(ur.statusCode ?? 502, scrubText(ur.statusMessage ?? '', pairs), out);
   if (bodiless) return void ur.pipe(res);

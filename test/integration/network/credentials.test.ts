@@ -139,36 +139,86 @@ describe('brokered credentials', { skip }, () => {
         assert.deepEqual(reasons, ['foreign-credential', 'credential-to-unbound-host', 'credential-to-unbound-host', 'credential-in-cleartext']);
       });
 
-      it('a WebSocket to a bound host: the real value goes in, and what the server reflects (its 101 head, its messages) comes back as the token; an upgrade it does not switch is not passed on', T, async () => {
+      it('a WebSocket to a bound host: the real value goes in, and what the server reflects (its 101 head, its messages, one split over two frames) comes back as the token, each message at once; an upgrade it does not switch is not passed on', T, async () => {
         const api = w.host('api');
         w.clearRecords();
         const py = [
           'import os, socket, ssl, struct',
           'tok = os.environ["SVC_TOKEN"].encode()',
-          'def upgrade(path):',
+          'def upgrade(path, plain=False):',
           '    s = socket.create_connection(("127.0.0.1", 3128))',
-          `    s.sendall(b"CONNECT ${api.fqdn}:443 HTTP/1.1\\r\\nHost: ${api.fqdn}:443\\r\\n\\r\\n")`,
+          `    port = 80 if plain else 443`,
+          `    s.sendall(b"CONNECT ${api.fqdn}:%d HTTP/1.1\\r\\nHost: ${api.fqdn}:%d\\r\\n\\r\\n" % (port, port))`,
           '    while not s.recv(4096).endswith(b"\\r\\n\\r\\n"): pass',
-          `    t = ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
-          `    t.sendall(b"GET " + path + b" HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\nAuthorization: Bearer " + tok + b"\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Extensions: permessage-deflate\\r\\n\\r\\n")`,
-          '    out = b""',
+          `    t = s if plain else ssl.create_default_context().wrap_socket(s, server_hostname="${api.fqdn}")`,
+          `    t.sendall(b"GET " + path + b" HTTP/1.1\\r\\nHost: ${api.fqdn}\\r\\n" + (b"" if plain else b"Authorization: Bearer " + tok + b"\\r\\n") + b"Upgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\nSec-WebSocket-Extensions: permessage-deflate\\r\\n\\r\\n")`,
           '    t.settimeout(3)',
+          '    head = b""',
           '    try:',
-          '        while b"auth=" not in out or not out.endswith(b"\\n"):',
-          '            c = t.recv(4096)',
+          '        while b"\\r\\n\\r\\n" not in head:',
+          '            c = t.recv(1)',
           '            if not c: break',
-          '            out += c',
+          '            head += c',
           '    except socket.timeout: pass',
-          '    return out',
-          'for path in (b"/ws", b"/no-switch", b"/ws?x=1#&access_token=sk-attacker-key"):',
-          '    out = upgrade(path)',
-          '    print(path.decode(), out.split(b"\\r\\n")[0].decode(), "real" if b"REAL0secret" in out else "token" if tok in out else "neither")',
+          '    return t, head',
+          'def exact(t, n):',
+          '    b = b""',
+          '    while len(b) < n:',
+          '        c = t.recv(n - len(b))',
+          '        if not c: raise EOFError',
+          '        b += c',
+          '    return b',
+          'def message(t):',
+          '    data = b""',
+          '    while True:',
+          '        h = exact(t, 2)',
+          '        n = h[1] & 0x7f',
+          '        if n == 126: n = struct.unpack(">H", exact(t, 2))[0]',
+          '        elif n == 127: n = struct.unpack(">Q", exact(t, 8))[0]',
+          '        data += exact(t, n)',
+          '        if h[0] & 0x80: return data',
+          'def said(b): return "real" if b"REAL0secret" in b else "token" if tok in b else "neither"',
+          'for path in (b"/ws-frames", b"/no-switch", b"/ws-frames?x=1#&access_token=sk-attacker-key"):',
+          '    t, head = upgrade(path)',
+          '    out = [head.split(b"\\r\\n")[0].decode(), said(head)]',
+          '    if b" 101 " in head:',
+          '        out += [said(message(t)), said(message(t))]',
+          '        # Ends like the start of the real value: it must come back whole, at once (the server waits for the next).',
+          '        t.sendall(bytes([0x81, 0x80 | 11]) + b"\\0\\0\\0\\0" + b"tail sk-liv")',
+          '        out.append(message(t).decode())',
+          '    print(path.decode(), *out)',
+          '# Plain ws:// in a tunnel to the bound host: its messages are scrubbed too.',
+          't, head = upgrade(b"/ws-frames", plain=True)',
+          'print("plain", head.split(b"\\r\\n")[0].decode())',
         ].join('\n');
         const r = await cordon('python3 ws.py', { files: { 'ws.py': py } });
-        assert.equal(r.stdout, '/ws HTTP/1.1 101 Switching Protocols token\n/no-switch HTTP/1.1 502 Bad Gateway neither\n/ws?x=1#&access_token=sk-attacker-key HTTP/1.1 101 Switching Protocols token\n', r.stderr);
+        assert.equal(r.stdout, [
+          '/ws-frames HTTP/1.1 101 Switching Protocols token token token tail sk-liv',
+          '/no-switch HTTP/1.1 502 Bad Gateway neither',
+          '/ws-frames?x=1#&access_token=sk-attacker-key HTTP/1.1 101 Switching Protocols token token token tail sk-liv',
+          'plain HTTP/1.1 101 Switching Protocols',
+          '',
+        ].join('\n'), r.stderr);
         const ups = await requests('api');
         // What was judged is what is sent: the fragment (where a foreign key hid from the query check) never goes upstream.
-        assert.deepEqual(ups.map((x) => [x.path, x.headers?.authorization, x.headers?.['sec-websocket-extensions']]), [['/ws', `Bearer ${REAL}`, undefined], ['/no-switch', `Bearer ${REAL}`, undefined], ['/ws?x=1', `Bearer ${REAL}`, undefined]]);
+        assert.deepEqual(ups.map((x) => [x.path, x.headers?.authorization, x.headers?.['sec-websocket-extensions']]), [['/ws-frames', `Bearer ${REAL}`, undefined], ['/no-switch', `Bearer ${REAL}`, undefined], ['/ws-frames?x=1', `Bearer ${REAL}`, undefined], ['/ws-frames', undefined, undefined]]);
+      });
+
+      it('what a bound host gives back is scrubbed on every way back: plain HTTP (also through the relay), a header\'s name, and a Range it would answer in pieces is never sent', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon([
+          `curl -sS -o /dev/null -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/remember`,
+          // Later, over plain HTTP (the relay's path, and a CONNECT tunnel's): the value it kept.
+          `curl -sS http://${api.fqdn}/recall > plain.txt`,
+          `curl -sS -p -x http://127.0.0.1:3128 http://${api.fqdn}/recall > tunnel.txt`,
+          `curl -sS -D headers.txt -o /dev/null -H "Authorization: Bearer $SVC_TOKEN" "https://${api.fqdn}/reflect?encoding=header-name"`,
+          `curl -sS -o /dev/null -w '%{http_code}\\n' -r 10-40 -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/reflect`,
+          'for f in plain.txt tunnel.txt headers.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+        ].join('\n'));
+        assert.equal(r.stdout, '200\nplain.txt token\ntunnel.txt token\nheaders.txt token\n', r.stderr);
+        const reflected = (await requests('api')).filter((x) => String(x.path).startsWith('/reflect'));
+        assert.deepEqual(reflected.map((x) => x.headers?.range), [undefined, undefined], 'no Range reached the bound host');
       });
 
       it('Basic: the user name is the configured one, a foreign one (someone else\'s account) is refused; a reflected Basic value comes back as the token\'s', T, async () => {
@@ -202,8 +252,10 @@ describe('brokered credentials', { skip }, () => {
         const r = await cordon([
           `-H 'x_api_key: ${f}'`, `-H 'apikey: ${f}'`, `-H 'Authentication: Bearer ${f}'`, `-H 'X-API-Token: ${f}'`,
           `'https://${api.fqdn}/u?a=1;key=${f}'`, `'https://${api.fqdn}/u?key%5B%5D=${f}'`, `'https://${api.fqdn}/u?client_secret=${f}'`,
+          // PHP reads each of these as access_token; Cloudflare's key header.
+          `'https://${api.fqdn}/u?access.token=${f}'`, `'https://${api.fqdn}/u?access%20token=${f}'`, `'https://${api.fqdn}/u?access%5Btoken=${f}'`, `'https://${api.fqdn}/u?%20access_token=${f}'`, `-H 'X-Auth-Key: ${f}'`,
         ].map((a) => `curl -sS -g -o /dev/null -w '%{http_code} ' ${a.startsWith('-H') ? `${a} https://${api.fqdn}/u` : a}`).join('\n') + '\necho');
-        assert.equal(r.stdout, '403 '.repeat(7) + '\n', r.stderr);
+        assert.equal(r.stdout, '403 '.repeat(12) + '\n', r.stderr);
         assert.deepEqual(await requests('api'), []);
       });
 
@@ -212,8 +264,11 @@ describe('brokered credentials', { skip }, () => {
         const secretFile = join(root, `${who.replace(/\W+/g, '-')}-denied-secret`);
         writeFileSync(secretFile, `${REAL}\n`, { mode: 0o644 });
         if (as) chownSync(secretFile, as.uid, as.gid);
-        const r = await cordon(`printf 'copy=%s\\n' "\${OTHER_COPY-unset}"; cat ${secretFile} 2>/dev/null | grep -c REAL0secret; curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/f`, {
-          broker: { from: { file: secretFile } }, env: { OTHER_COPY: `prefix ${REAL} suffix` },
+        const b64 = (s: string, enc: 'base64' | 'base64url' = 'base64') => Buffer.from(s).toString(enc);
+        // Encoded copies too: a Basic pair, a Docker auth, the value alone in base64url, at each alignment.
+        const encoded = { OTHER_B64: b64(`x-access-token:${REAL}`), DOCKER_AUTH_CONFIG: JSON.stringify({ auths: { 'x.io': { auth: b64(`u:${REAL}`) } } }), OTHER_B64URL: b64(`ab${REAL}`, 'base64url') };
+        const r = await cordon(`printf 'copy=%s\\n' "\${OTHER_COPY-unset}"; for v in OTHER_B64 DOCKER_AUTH_CONFIG OTHER_B64URL; do printenv $v >/dev/null && echo "$v passed"; done; cat ${secretFile} 2>/dev/null | grep -c REAL0secret; curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/f`, {
+          broker: { from: { file: secretFile } }, env: { OTHER_COPY: `prefix ${REAL} suffix`, ...encoded },
         });
         assert.equal(r.stdout, 'copy=unset\n0\n200\n', r.stderr);
       });

@@ -58,4 +58,9 @@ test('an untrusted project file\'s rules are a gate of their own: a request must
 test('path parameters on dot segments and double-encoded dots are ambiguous too', () => {
   for (const t of ['/allowed/..;/admin', '/allowed/.;x/admin', '/a/%252e%252e/b', '/a%252Fb']) assert.ok(ambiguousTarget(t, t), t);
   assert.equal(ambiguousTarget('/a;v=1/b', '/a;v=1/b'), undefined, 'a parameter on an ordinary segment is not');
+  // What older servers read as a dot or a slash: %u escapes, overlong UTF-8, a NUL that ends the path.
+  assert.match(ambiguousTarget('/public/%u002e%u002e/x', '/public/%u002e%u002e/x')!, /%u escape/);
+  for (const t of ['/public/%c0%ae%c0%ae/x', '/public/%C0%AF', '/a/%e0%80%ae', '/a/%f0%80%80%ae', '/a/%ff', '/a/%ed%a0%80']) assert.match(ambiguousTarget(t, t)!, /not UTF-8/, t);
+  assert.match(ambiguousTarget('/public/..%00/x', '/public/..%00/x')!, /NUL/);
+  for (const t of ['/caf%C3%A9', '/%E2%9C%93/x', '/a%20b']) assert.equal(ambiguousTarget(t, t), undefined, `${t}: UTF-8 spelled in escapes is plain`);
 });

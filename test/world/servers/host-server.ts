@@ -104,11 +104,60 @@ function upgradeEcho(proto: 'http' | 'https', file: string | undefined) {
     sock.on('error', () => undefined);
     const auth = String(req.headers.authorization ?? '');
     if (req.url === '/no-switch') return void sock.end(`HTTP/1.1 400 Bad Request\r\nContent-Length: ${Buffer.byteLength(auth)}\r\nConnection: close\r\n\r\n${auth}`);
+    if (req.url?.startsWith('/ws-frames')) return webSocketEcho(sock, head, auth);
     sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade ?? ''}\r\nConnection: Upgrade\r\nX-Echo-Auth: ${auth}\r\n\r\nauth=${auth}\n`);
     if (head.length > 0) sock.write(head);
     sock.pipe(sock);
   };
 }
+
+/** A server's WebSocket frame (unmasked). */
+function wsFrame(fin: boolean, opcode: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = Buffer.alloc(n < 126 ? 2 : n <= 0xffff ? 4 : 10);
+  head[0] = (fin ? 0x80 : 0) | opcode;
+  if (n < 126) head[1] = n;
+  else if (n <= 0xffff) { head[1] = 126; head.writeUInt16BE(n, 2); } else { head[1] = 127; head.writeBigUInt64BE(BigInt(n), 2); }
+  return Buffer.concat([head, payload]);
+}
+
+/**
+ * /ws-frames: a WebSocket server in real frames. It reflects the
+ * Authorization it got twice: as a text message `auth=VALUE`, and as
+ * `split=VALUE` cut in two fragments in the middle of the value (a server
+ * that splits what it reflects). Then each frame the client sends comes
+ * back, unmasked, with its FIN bit and opcode, until the client closes.
+ */
+function webSocketEcho(sock: Socket, head: Buffer, auth: string): void {
+  sock.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Echo-Auth: ${auth}\r\n\r\n`);
+  sock.write(wsFrame(true, 1, Buffer.from(`auth=${auth}`)));
+  const split = Buffer.from(`split=${auth}`);
+  const cut = 6 + Math.floor((split.length - 6) / 2);
+  sock.write(Buffer.concat([wsFrame(false, 1, split.subarray(0, cut)), wsFrame(true, 0, split.subarray(cut))]));
+  let buf = head;
+  const take = (): void => {
+    for (;;) {
+      if (buf.length < 2) return;
+      const short = buf[1]! & 0x7f;
+      const at = short === 126 ? 4 : short === 127 ? 10 : 2;
+      if (buf.length < at + 4) return;
+      const n = short === 126 ? buf.readUInt16BE(2) : short === 127 ? Number(buf.readBigUInt64BE(2)) : short;
+      if (buf.length < at + 4 + n) return;
+      const mask = buf.subarray(at, at + 4);
+      const payload = Buffer.from(buf.subarray(at + 4, at + 4 + n).map((b, i) => b ^ mask[i % 4]!));
+      const fin = (buf[0]! & 0x80) !== 0;
+      const opcode = buf[0]! & 0x0f;
+      buf = buf.subarray(at + 4 + n);
+      sock.write(wsFrame(fin, opcode, payload));
+      if (opcode === 8) return void sock.end();
+    }
+  };
+  sock.on('data', (c: Buffer) => { buf = Buffer.concat([buf, c]); take(); });
+  take();
+}
+
+/** What /remember was last sent as its Authorization, for /recall (a server that gives back later what it was given). */
+let remembered = '';
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -179,6 +228,19 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
           res.end();
         };
         pump();
+      } else if (pathname === '/remember') {
+        remembered = String(req.headers.authorization ?? '');
+        send(200, 'remembered\n');
+      } else if (pathname === '/recall') {
+        send(200, `last=${remembered}\n`);
+      } else if (pathname === '/reflect' && typeof req.headers.range === 'string' && /^bytes=\d+-\d+$/.test(req.headers.range)) {
+        // A part of the reflection (Range), for a client that asks for a value piece by piece.
+        const [from, to] = req.headers.range.slice(6).split('-').map(Number) as [number, number];
+        const text = Buffer.from(JSON.stringify({ headers: req.headers, body: Buffer.concat(bodyParts).toString('utf8') }) + '\n');
+        send(206, text.subarray(from, to + 1), { 'content-range': `bytes ${from}-${Math.min(to, text.length - 1)}/${text.length}` });
+      } else if (pathname === '/reflect' && new URLSearchParams(query).get('encoding') === 'header-name') {
+        // The Authorization value in a header's name.
+        send(200, 'see the headers\n', { [`x-${String(req.headers.authorization).replace(/ /g, '-')}`]: '1' });
       } else if (pathname === '/reflect') {
         // The request (headers and body) back, in the encoding the query asks for: identity, chunked, gzip, deflate, br, zstd;
         // te-gzip: gzip as a transfer coding (`gzip, chunked`); reason: the Authorization value in the status line;
