@@ -53,12 +53,17 @@ except OSError as e:
 const hostDirs: string[] = [];
 after(() => { for (const d of hostDirs) rmSync(d, { recursive: true, force: true }); });
 
+/** A directory for a granted socket like ssh-agent's: in the host's /tmp, which the sandbox does not see by default. */
+function hostAgentDir(): string {
+  const d = mkdtempSync('/tmp/cordon-agent-');
+  hostDirs.push(d);
+  chmodSync(d, 0o755);
+  return d;
+}
+
 test('a granted socket is reachable (also under the private /tmp, and by a relative path); others are refused', async () => {
   const w = makeWorld();
-  // Like ssh-agent's: in the host's /tmp, which the sandbox does not see by default.
-  const agentDir = mkdtempSync('/tmp/cordon-agent-');
-  hostDirs.push(agentDir);
-  chmodSync(agentDir, 0o755);
+  const agentDir = hostAgentDir();
   const granted = await recorder(join(agentDir, 'agent.sock'));
   const other = await recorder(join(w.outside, 'docker.sock'));
   writeFileSync(join(w.proj, 'client.py'), CLIENT);
@@ -148,10 +153,8 @@ test('PID 1 is not dumpable at any moment the command exists: it gives that up b
 for (const { who, world, opts } of runners()) {
   test(`a rename racing the check cannot lead a granted connect to another socket: PID 1 connects to the socket it opened before the command existed (${who})`, { timeout: 60_000 }, async () => {
     const w = world();
-    // The granted socket in the host's /tmp: inside, its directory is on the private /tmp, the command's to rename.
-    const agentDir = mkdtempSync('/tmp/cordon-agent-');
-    hostDirs.push(agentDir);
-    chmodSync(agentDir, 0o755);
+    // Inside, the granted socket's directory is on the private /tmp: the command's to rename.
+    const agentDir = hostAgentDir();
     const granted = await recorder(join(agentDir, 'agent.sock'));
     const other = await recorder(join(w.outside, 'other.sock'));
     const bin = join(w.proj, 'unix-grant-race');
