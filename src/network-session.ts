@@ -29,7 +29,7 @@ import { startProxies } from './proxy/proxies.js';
 import type { Decider, ProxyEvent } from './proxy/types.js';
 import type { EmitEvent, EventPayload } from './events/types.js';
 import { decide, decidingRule } from './network/decide.js';
-import { hostAddresses } from './network/host-addresses.js';
+import { hostAddresses, kernelLocal } from './network/host-addresses.js';
 import { alive } from './platform/linux/placeholders.js';
 import { requestPolicy } from './network/requests.js';
 import { base64Windows } from './network/broker.js';
@@ -77,7 +77,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
     if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
     const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
-    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll }).then((d) => d.allow
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll, isLocal: kernelLocal }).then((d) => d.allow
       ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port), ...(d.through ? { through: d.through } : {}) }
       : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
   };

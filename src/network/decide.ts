@@ -72,6 +72,14 @@ export interface DecideDeps {
    * resolv.conf search domains cannot turn an allowed name into another one.
    */
   readonly resolve: (name: string) => Promise<readonly string[]>;
+  /**
+   * The kernel's word on whether an address is this host's own (a service
+   * bound to 0.0.0.0 answers there): it also knows what no interface list
+   * shows, an address on an interface with no link (a bridge whose
+   * containers stopped) or a route of type local. Asked of each resolved
+   * address that passed every other check, before it is dialed.
+   */
+  readonly isLocal?: (address: string) => Promise<boolean>;
 }
 
 export type RefusalReason =
@@ -192,6 +200,11 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
     const verdict = judgeAddress(a, port, policy);
     if (verdict === undefined) {
       const dial = unmapIPv4(a);
+      // The carve-out (the address itself allow-listed) grants it whatever the kernel says.
+      if (deps.isLocal && !allowListedAddress(dial, port, policy) && await deps.isLocal(formatIp(dial))) {
+        dropped.push({ address: answer, denial: 'host-address' });
+        continue;
+      }
       return { allow: true, host: shown, dial: { address: formatIp(dial), port, family: dial.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped };
     }
     dropped.push({ address: answer, ...verdict });
@@ -279,7 +292,7 @@ export function judgeAddress(input: IpAddress, port: number, policy: NetworkPoli
   const address = unmapIPv4(input);
   const user = userDenied(address, port, policy);
   if (user) return user;
-  if (policy.allow.some((r) => r.pattern.kind === 'ip' && (r.port === undefined || r.port === port) && sameAddress(r.pattern.address, address))) return undefined;
+  if (allowListedAddress(address, port, policy)) return undefined;
   const c = classify(address);
   const denied = (cls: AddressClass): boolean => DENIED_CLASSES.has(cls) || (policy.denyPrivateAddresses && LOCAL_CLASSES.has(cls));
   if (c.class !== 'global' && denied(c.class)) return { denial: c.class };
@@ -292,6 +305,11 @@ export function judgeAddress(input: IpAddress, port: number, policy: NetworkPoli
     if (e) return { denial: 'host-address', via: e.via };
   }
   return undefined;
+}
+
+/** The address itself is allow-listed (an IP rule) for this port: the carve-out of judgeAddress. */
+function allowListedAddress(address: IpAddress, port: number, policy: NetworkPolicy): boolean {
+  return policy.allow.some((r) => r.pattern.kind === 'ip' && (r.port === undefined || r.port === port) && sameAddress(r.pattern.address, address));
 }
 
 function userDenied(address: IpAddress, port: number, policy: NetworkPolicy): Verdict | undefined {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { CLI, testUser } from '../../helpers/cordon.js';
 import { createWorld, worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
 
@@ -164,6 +165,28 @@ describe('egress through cordon', { skip }, () => {
     assert.equal(r.stdout, '403\n403\n200\n', r.stderr);
     assert.deepEqual(await got(hs), [], 'nothing reached the host service');
     assert.ok((await got(w.host('api'), (x) => x.path === '/mixed')).length === 1);
+  });
+
+  it('the host\'s own address on an interface with no link (a bridge whose containers stopped) is refused too: the kernel is asked, not the interface list', T, async () => {
+    await fresh();
+    const hs = w.hostService;
+    // names.self is the root namespace's address on api's veth: with api's end down, that veth has no carrier,
+    // and the interface list (getifaddrs through libuv) no longer shows the address, which is still this host's.
+    const api = w.host('api');
+    const link = (state: 'up' | 'down') => assert.equal(spawnSync('ip', ['-n', api.netns, 'link', 'set', 'eth0', state]).status, 0);
+    link('down');
+    try {
+      const listed = Object.values(networkInterfaces()).flat().some((i) => i?.address === api.gateway4);
+      assert.equal(listed, false, 'precondition: the interface list leaves the address out');
+      const r = await cordon(['--allow-domain', w.names.self], [
+        `curl -sS -o /dev/null -w '%{http_code}\\n' http://${w.names.self}:${hs.ports.http}/nocarrier`,
+        `curl -sS -o /dev/null -w '%{http_code}\\n' --socks5-hostname 127.0.0.1:1080 http://${w.names.self}:${hs.ports.http}/nocarrier-socks 2>/dev/null; echo`,
+      ].join('; '));
+      assert.match(r.stdout, /^403\n000\n/, r.stderr);
+      assert.deepEqual(await got(hs), [], 'nothing reached the host service');
+    } finally {
+      link('up');
+    }
   });
 
   it('CONNECT and SOCKS to 127.0.0.1 and to literals are refused; SOCKS to an allowed name works', T, async () => {

@@ -342,6 +342,25 @@ test('carve-out: a name may reach an address that is itself allow-listed (exactl
   allowed((await run('myapp.test', 3000, s, { 'myapp.test': ['::ffff:127.0.0.1'] })).d);
 });
 
+test('the kernel is asked of each address that passed every other check: one it takes as this host\'s own is dropped as a host address', async () => {
+  const asked: string[] = [];
+  // 203.0.113.9: an address on an interface with no link, which no interface list shows.
+  const isLocal = async (a: string) => { asked.push(a); return a === '203.0.113.9'; };
+  const deps = (table: Record<string, readonly string[]>) => ({ ...resolver(table), isLocal });
+  const s = { allowedDomains: ['bridge.example.com', '203.0.113.9:8080'] };
+  const only = await decide({ host: 'bridge.example.com', port: 80, via: 'http' }, policy(s), deps({ 'bridge.example.com': ['203.0.113.9'] }));
+  assert.deepEqual(refused(only, 'resolved-to-denied-address').dropped?.map((x) => [x.address, x.denial]), [['203.0.113.9', 'host-address']]);
+  assert.match(only.allow ? '' : only.message, /this host's own address/);
+  // The next answer is dialed; a denied class is never asked about.
+  const mixed = allowed(await decide({ host: 'bridge.example.com', port: 80, via: 'http' }, policy(s), deps({ 'bridge.example.com': ['127.0.0.1', '203.0.113.9', PUBLIC] })));
+  assert.equal(mixed.dial.address, PUBLIC);
+  assert.deepEqual(asked, ['203.0.113.9', '203.0.113.9', PUBLIC]);
+  // The carve-out: the address itself allow-listed on that port is not asked about.
+  asked.length = 0;
+  allowed(await decide({ host: 'bridge.example.com', port: 8080, via: 'http' }, policy(s), deps({ 'bridge.example.com': ['203.0.113.9'] })));
+  assert.deepEqual(asked, []);
+});
+
 test('port-scoped rules', async () => {
   const s = { allowedDomains: ['api.example.net:443', 'api.example.net:8443', 'git.example.net'] };
   allowed((await run('api.example.net', 443, s)).d);

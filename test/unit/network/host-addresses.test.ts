@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { networkInterfaces } from 'node:os';
 import { CordonError } from '../../../src/errors.js';
 import { formatIp } from '../../../src/network/addresses.js';
-import { hostAddresses } from '../../../src/network/host-addresses.js';
+import { hostAddresses, kernelLocal } from '../../../src/network/host-addresses.js';
 
 type Ifaces = ReturnType<typeof networkInterfaces>;
 
@@ -31,4 +31,11 @@ test('hostAddresses fails loudly instead of returning a shorter list', () => {
     assert.match(e.message, /uv_interface_addresses/);
     return true;
   });
+});
+
+test('kernelLocal: the kernel takes loopback as this host\'s own, and an address no interface here has as not', async () => {
+  assert.equal(await kernelLocal('127.0.0.1'), true);
+  assert.equal(await kernelLocal('127.0.0.2'), true, 'all of 127/8 is a local route, though no interface lists it');
+  assert.equal(await kernelLocal('192.0.2.77'), false);
+  assert.equal(await kernelLocal('2001:db8::77'), false);
 });
