@@ -202,7 +202,14 @@ static bool denied(int err)
 	return err == EPERM || err == EACCES;
 }
 
-/* A NUL-terminated string from pid's memory, at most cap-1 bytes; false if unreadable or too long (*no_access: PID 1 may not read it). */
+/*
+ * A NUL-terminated string from pid's memory, at most cap-1 bytes; false if
+ * unreadable or too long. *no_access is set whenever the memory could not be
+ * read, whatever the reason: PID 1 may not read the process, or the page is
+ * one no other process may read (memfd_secret) while the process's own call
+ * reads it. Over-counting a call the kernel refused anyway (a bad pointer)
+ * only marks the list partial.
+ */
 static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap, bool *no_access)
 {
 	size_t got = 0;
@@ -214,10 +221,10 @@ static bool read_target_string(pid_t pid, uint64_t addr, char *out, size_t cap, 
 			chunk = cap - 1 - got;
 		struct iovec local = { out + got, chunk }, remote = { (void *)(uintptr_t)a, chunk };
 		ssize_t k = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-		if (k < 0 && denied(errno))
+		if (k <= 0) {
 			*no_access = true;
-		if (k <= 0)
 			return false;
+		}
 		char *nul = memchr(out + got, 0, (size_t)k);
 		if (nul)
 			return true;
@@ -250,7 +257,7 @@ struct wpath {
 	bool ok;
 	bool was_file; /* --report-truncate, a truncating open: a regular file was there before the call */
 	char before; /* its type letter (FACTS) just before the call went on; 0 unknown */
-	bool no_access; /* not read: PID 1 may not read the process (see denied) */
+	bool no_access; /* not read: PID 1 could not read the path or the directory (see read_target_string, denied) */
 	size_t base_len; /* a relative path's: the length of the directory's name in asked (0: absolute) */
 	dev_t base_dev; /* and what that directory was when the call was made */
 	ino_t base_ino;

@@ -100,7 +100,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     const requests = requestPolicy(spec.requestRules ?? [], credentials);
     // What no variable of the command may carry: brokered credentials' real values (also base64-encoded, as in a
     // Basic pair or a Docker auth), the upstream proxy's password.
-    const realValues = [...credentials.flatMap((c) => [c.real, ...base64Windows(Buffer.from(c.real))]), ...credentialSpellings(spec.parent)];
+    const realValues = [...credentials.flatMap((c) => [c.real, ...base64Windows(Buffer.from(c.real), 8)]), ...credentialSpellings(spec.parent)];
     const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {

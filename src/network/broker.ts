@@ -325,16 +325,19 @@ export function scrubPairs(creds: readonly LiveCredential[]): { from: string; to
 
 /**
  * The base64 and base64url spellings of `bytes` wherever it sits in a longer
- * text (each of the three alignments, whole characters only, at least 16 of
- * them): what `user:value` in a Basic header, a Docker auth or any encoded
- * blob holding the value shows of it.
+ * text (each of the three alignments, whole characters only, at least `min`
+ * of them): what `user:value` in a Basic header, a Docker auth or any encoded
+ * blob holding the value shows of it. Responses are searched for windows of
+ * 16 or more (a shorter one could match by chance in a large body); the
+ * command's variables for windows of 8 or more, which every value cordon
+ * brokers (8 characters at least) has at each alignment.
  */
-export function base64Windows(bytes: Buffer): string[] {
+export function base64Windows(bytes: Buffer, min = 16): string[] {
   const out: string[] = [];
   for (let a = 0; a < 3; a++) {
     const start = a === 0 ? 0 : 4;
     const end = Math.floor((a + bytes.length) / 3) * 4;
-    if (end - start < 16) continue;
+    if (end - start < min) continue;
     for (const enc of ['base64', 'base64url'] as const) out.push(Buffer.concat([Buffer.alloc(a), bytes]).toString(enc).slice(start, end));
   }
   return out;

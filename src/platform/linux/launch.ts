@@ -191,7 +191,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     const reports = await opts.refusals?.done();
     // A command can bury a refusal under decoys or outrun the reporter: the list is then partial, and must not read as whole.
     if (reports && reports.dropped + reports.skipped > 0) {
-      const w = `not all refused operations were reported: ${reports.reported} listed, ${reports.dropped} call${reports.dropped === 1 ? '' : 's'} not described (too many at once, or made by a process cordon may not read: one that gave up being dumpable, or runs a program it may not read) and ${reports.skipped} record${reports.skipped === 1 ? '' : 's'} not looked at (past the most one run reports: docs/violations.md); the command may have made refused calls that are in no list`;
+      const w = `not all refused operations were reported: ${reports.reported} listed, ${reports.dropped} call${reports.dropped === 1 ? '' : 's'} not described (too many at once, or whose path cordon could not read: a process that gave up being dumpable, runs a program it may not read, or keeps the path in secret memory) and ${reports.skipped} record${reports.skipped === 1 ? '' : 's'} not looked at (past the most one run reports: docs/violations.md); the command may have made refused calls that are in no list`;
       (opts.warn ?? (() => {}))(w);
       opts.onEvent?.({ type: 'after-run.warning', message: w });
     }

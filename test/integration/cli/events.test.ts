@@ -9,12 +9,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, own, runners, type World } from '../../helpers/cordon.js';
+import { CLI, own, ROOT, runners, type World } from '../../helpers/cordon.js';
 
 interface Run { status: number | null; stdout: string; stderr: string }
 
@@ -166,21 +166,24 @@ for (const r of runners()) {
 }
 
 for (const r of runners()) {
-  test(`a refused write by a process cordon may not read (not dumpable, or an execute-only program) makes the list say it is partial, never whole (${r.who})`, { timeout: 60_000 }, async () => {
+  test(`a refused write whose path cordon cannot read (not dumpable, an execute-only program, a path in secret memory) makes the list say it is partial, never whole (${r.who})`, { timeout: 60_000 }, async () => {
     const w = r.world();
     copyFileSync('/usr/bin/touch', join(w.proj, 'xo-touch'));
     chmodSync(join(w.proj, 'xo-touch'), 0o111);
+    const cc = spawnSync(process.env.CC || 'cc', ['-O2', '-Wall', '-o', join(w.proj, 'secret-open'), join(ROOT, 'test', 'fixtures', 'secret-path-open.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
     own(w, r.opts);
     const violations = join(w.proj, 'v.json');
     // PR_SET_DUMPABLE is 4.
     const py = `import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntry: open("${w.outside}/by-py", "w")\nexcept OSError: print("py-refused")`;
-    for (const cmd of [['python3', '-c', py], ['/bin/sh', '-c', `./xo-touch ${w.outside}/by-xo 2>/dev/null || echo xo-refused`]]) {
+    // Also a path in secret memory (memfd_secret), which no other process can read.
+    for (const cmd of [['python3', '-c', py], ['/bin/sh', '-c', `./xo-touch ${w.outside}/by-xo 2>/dev/null || echo xo-refused`], ['./secret-open', `${w.outside}/by-secret`]]) {
       const res = await run(w, ['--violations-json', violations, '--', ...cmd], r.opts);
       assert.equal(res.status, 0, res.stderr);
-      assert.match(res.stdout, /^(py|xo)-refused\n$/);
-      assert.match(res.stderr, /not all refused operations were reported: 0 listed, [1-9]\d* calls? not described .*may not read/, res.stderr);
+      assert.match(res.stdout, /^(py-|xo-)?refused\n$/);
+      assert.match(res.stderr, /not all refused operations were reported: 0 listed, [1-9]\d* calls? not described .*could not read/, res.stderr);
     }
-    assert.ok(!existsSync(join(w.outside, 'by-py')) && !existsSync(join(w.outside, 'by-xo')));
+    assert.ok(!existsSync(join(w.outside, 'by-py')) && !existsSync(join(w.outside, 'by-xo')) && !existsSync(join(w.outside, 'by-secret')));
   });
 }
 

@@ -271,6 +271,11 @@ describe('brokered credentials', { skip }, () => {
           broker: { from: { file: secretFile } }, env: { OTHER_COPY: `prefix ${REAL} suffix`, ...encoded },
         });
         assert.equal(r.stdout, 'copy=unset\n0\n200\n', r.stderr);
+        // A short credential (11 characters) too, at each of base64's three alignments.
+        const short = 'Pa55w0rd-xy';
+        const copies = { S0: b64(short), S1: b64(`u:${short}`), S2: b64(`us:${short}`), S3: b64(`x-access-token:${short}`, 'base64url') };
+        const s2 = await cordon(`for v in S0 S1 S2 S3; do printenv $v >/dev/null && echo "$v passed"; done; echo done`, { env: { SVC_TOKEN: short, ...copies } });
+        assert.equal(s2.stdout, 'done\n', s2.stderr);
       });
 
       it('git over HTTPS with the token as its password (Basic): the server gets the real one, the clone works', T, async () => {
