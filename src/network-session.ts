@@ -35,6 +35,8 @@ import { requestPolicy } from './network/requests.js';
 import { base64Windows } from './network/broker.js';
 import { credentialSpellings } from './network/parent-proxy.js';
 import { resolveAll, warmResolver } from './network/resolve.js';
+import { formatIp, parseIp, unmapIPv4 } from './network/addresses.js';
+import type { DomainRule } from './network/domain-rules.js';
 
 /** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
 export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
@@ -101,7 +103,17 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     // What no variable of the command may carry: brokered credentials' real values (also base64-encoded, as in a
     // Basic pair or a Docker auth), the upstream proxy's password.
     const realValues = [...credentials.flatMap((c) => [c.real, ...base64Windows(Buffer.from(c.real), 8)]), ...credentialSpellings(spec.parent)];
-    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
+    // Where the hosts credentials are bound to are dialed: the same server under another name is scrubbed and seen too
+    // (requests.ts). Their exact names are resolved now as well, for a server reached under another name first.
+    const decideNoting: Decider = requests && credentials.length > 0
+      ? async (req) => {
+        const d = await decider(req);
+        if (d.allow && !d.through) requests.noteDialed(req.host, d.dial.address);
+        return d;
+      }
+      : decider;
+    if (requests) for (const name of boundNames(credentials)) void resolveAll(name).then((as) => { for (const a of as) requests.noteDialed(name, canonicalAddress(a)); }, () => {});
+    const proxies = await startProxies(dir, { secrets, decide: decideNoting, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);
@@ -168,4 +180,15 @@ export function sweepDeadSessions(stateDir: string): void {
     const m = /^net-(\d+)-[0-9a-f]+$/.exec(n);
     if (m && !alive(Number(m[1]))) rmSync(join(stateDir, n), { recursive: true, force: true });
   }
+}
+
+/** The exact names (no wildcard, no address) credentials are bound to. */
+function boundNames(credentials: readonly { readonly hosts: readonly DomainRule[] }[]): string[] {
+  return [...new Set(credentials.flatMap((c) => c.hosts.flatMap((r) => (r.pattern.kind === 'name' ? [r.pattern.name] : []))))];
+}
+
+/** An address as a decision's dial spells it (IPv4-mapped IPv6 as IPv4). */
+function canonicalAddress(a: string): string {
+  const ip = parseIp(a);
+  return ip ? formatIp(unmapIPv4(ip)) : a;
 }

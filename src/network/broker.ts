@@ -19,7 +19,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { DomainRule } from './domain-rules.js';
-import { anyRuleCovers } from './domain-rules.js';
+import { anyRuleCovers, patternMatches } from './domain-rules.js';
+import { parseHost } from './host.js';
 import { headerValues, parseAuthorization, type SigV4Authorization } from './sigv4.js';
 
 /** How the credential is presented: `Authorization: Bearer <v>`, `x-api-key: <v>`, `Authorization: Basic base64(user:<v>)`. */
@@ -346,4 +347,10 @@ export function base64Windows(bytes: Buffer, min = 16): string[] {
 /** The credentials bound to host:port. */
 export function boundTo(creds: readonly LiveCredential[], host: string, port: number): LiveCredential[] {
   return creds.filter((c) => anyRuleCovers(c.hosts, host, port));
+}
+
+/** The credentials bound to `host` on any port (a server that got a value on one port may answer with it on another). */
+export function boundOnAnyPort(creds: readonly LiveCredential[], host: string): LiveCredential[] {
+  const h = parseHost(host);
+  return h.ok ? creds.filter((c) => c.hosts.some((r) => patternMatches(r.pattern, h.host))) : [];
 }

@@ -2,16 +2,26 @@
  * The request policy the HTTP proxy applies to every request it reads
  * (proxy/types.ts RequestPolicy): first the request rules
  * (request-rules.ts), then the brokered credentials (broker.ts); and what
- * a response from a bound host must have taken out of it. Pure.
+ * a response from a bound host must have taken out of it. Pure but for
+ * one thing it remembers: the addresses bound hosts were dialed at, so that
+ * the same server reached under another name (an IP literal, an alias) is
+ * scrubbed and seen too.
  */
 import type { RequestFacts, RequestPolicy, RequestVerdict, Resign, Scrubbing } from '../proxy/types.js';
-import { boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
+import { boundOnAnyPort, boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
 import { headerValues, percentDecoded, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
 import { judgeRules, rulesFor, type RequestRule } from './request-rules.js';
 
 /** Undefined when there is nothing to judge (no rules, no credentials). */
 export function requestPolicy(rules: readonly RequestRule[], creds: readonly LiveCredential[]): RequestPolicy | undefined {
   if (rules.length === 0 && creds.length === 0) return undefined;
+  /** Addresses a host a credential is bound to was dialed at (noteDialed). */
+  const boundAddresses = new Set<string>();
+  const scrubbingOf = (bound: readonly LiveCredential[]): Scrubbing => ({
+    pairs: scrubPairs(bound),
+    sameLength: bound.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token)),
+    whole: bound.some((c) => !c.sigv4),
+  });
   return {
     judge(r: RequestFacts): RequestVerdict {
       const names = new Set<string>();
@@ -26,7 +36,7 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       // A host a credential is bound to answers whole: a part of a response (Range) could hold part of the real
       // value, which the scrubber cannot know as such. AWS hosts keep Range (S3's ranged GETs; their answers
       // echo the access key only in error documents, which are never partial).
-      if (creds.length && boundTo(creds, r.host, r.port).some((c) => !c.sigv4)) for (const h of WHOLE_ANSWERS) strip.add(h);
+      if (creds.length && boundOnAnyPort(creds, r.host).some((c) => !c.sigv4)) for (const h of WHOLE_ANSWERS) strip.add(h);
       const raw = cred?.ok ? cred.headers : r.rawHeaders;
       const headers: string[] = [];
       for (let i = 0; i < raw.length; i += 2) if (!strip.has(dashed(raw[i]!))) headers.push(raw[i]!, raw[i + 1]!);
@@ -34,21 +44,27 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       if (resign && 'status' in resign) return resign;
       return { ok: true, headers, swapped: cred?.ok ? cred.swapped : [], ...(ruled?.ok && ruled.maxBodyBytes !== undefined ? { maxBodyBytes: ruled.maxBodyBytes } : {}), ...(resign ? { resign } : {}) };
     },
-    mustSee(host, port) {
+    mustSee(host, port, address) {
       if (rulesFor(rules, host, port).length > 0) return 'network.requestRules judge its requests';
       if (boundTo(creds, host, port).length > 0) return 'credentials.broker binds a credential to it, whose foreign keys must be seen';
+      if (boundOnAnyPort(creds, host).length > 0) return 'credentials.broker binds a credential to it (on another port), which its answers could carry';
+      if (address !== undefined && boundAddresses.has(address)) return `it is ${address}, where a host a credential is bound to was reached, whose answers could carry it`;
       return undefined;
     },
-    scrubbing(host, port): Scrubbing | undefined {
-      const bound = boundTo(creds, host, port);
-      if (bound.length === 0) return undefined;
-      return { pairs: scrubPairs(bound), sameLength: bound.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token)) };
+    scrubbing(host, port, address): Scrubbing | undefined {
+      // By name on any port; by address under any name: the server that was given a real value may answer with it there.
+      const bound = boundOnAnyPort(creds, host);
+      if (bound.length > 0) return scrubbingOf(bound);
+      return address !== undefined && boundAddresses.has(address) ? scrubbingOf(creds) : undefined;
+    },
+    noteDialed(host, address) {
+      if (boundOnAnyPort(creds, host).length > 0) boundAddresses.add(address);
     },
   };
 }
 
 /** Request headers that ask for part of a response: never sent to a host a (non-AWS) credential is bound to. */
-const WHOLE_ANSWERS = ['range', 'if-range'];
+const WHOLE_ANSWERS = ['range', 'if-range', 'request-range'];
 
 function dashed(name: string): string {
   return name.toLowerCase().replace(/_/g, '-');

@@ -155,12 +155,6 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, host, port, { allow: false, reason: 'host-mismatch', message, rule: 'built-in: a proxied request\'s Host header names the host it is sent to', fix: null });
       return refuse(res, 403, 'host-mismatch', message);
     }
-    // A response from a host a credential is bound to is scrubbed here: the relay, which passes responses on byte for
-    // byte, hands such a connection over before anything is decided (the request comes again, on it).
-    if (relayForwards && o.requests?.scrubbing(host, port)) {
-      res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
-      return void res.end();
-    }
     const socket = req.socket;
     // A kept-alive client connection keeps the address it was first given for
     // a target, exactly like the upstream connection it reuses: allowed
@@ -181,6 +175,13 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, host, port, d);
       return refuse(res, 403, d.reason, d.message);
     }
+    // A response from a host a credential is bound to (by name, or by the address one was dialed at) is scrubbed here:
+    // the relay, which passes responses on byte for byte, hands such a connection over before anything is reported
+    // (the request comes again, on it).
+    if (relayForwards && o.requests?.scrubbing(host, port, d.dial.address)) {
+      res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
+      return void res.end();
+    }
     const forwarded = url.pathname + url.search;
     const refusedRequest = (status: number, v: { reason: string; message: string; rule: string; fix: string | null }) => {
       o.onEvent?.({ ...proxyEvent(owner, via, host, port, { allow: false, reason: v.reason, message: v.message, rule: v.rule, fix: v.fix, address: d.dial.address }), request: { method: req.method ?? '', target: spelled(req.url ?? '') } });
@@ -198,7 +199,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (gone || req.socket.destroyed) return;
     const raw = judged ? judged.headers : req.rawHeaders;
     // What a response from a host a credential is bound to must not carry (over TLS or not): the real value, given back as the token.
-    const scrub = o.requests?.scrubbing(host, port);
+    const scrub = o.requests?.scrubbing(host, port, d.dial.address);
     // The relay dials only TCP: a request for the inspecting proxy's Unix socket is served here (the relay hands the connection over).
     if (relayForwards && d.through?.socketPath) {
       res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
@@ -396,7 +397,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     const t = o.terminate;
     const opened = d.allow && t !== undefined && t.covers(target.host, target.port);
     // Requests a rule judges, or that a credential is bound to (foreign keys refused), must be seen: such a tunnel is opened or refused.
-    const seen = d.allow && !opened ? o.requests?.mustSee(target.host, target.port) : undefined;
+    const seen = d.allow && !opened ? o.requests?.mustSee(target.host, target.port, d.dial.address) : undefined;
     if (d.allow && !opened && (o.refuseOpaque || seen)) {
       const refusal = seen ? rulesHidden(target, d.dial.address, seen) : opaqueRefused(target, d.dial.address, 'is not TLS-terminated');
       emit(owner, 'connect', target.host, target.port, refusal);
@@ -464,7 +465,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       // Not a TLS handshake record: a tunnel like any other, or none. To a host whose requests cordon must read
       // (rules, a bound credential), only plain HTTP, served here request by request: anything else would reach it
       // unjudged (an HTTP/0.9-style line, a database's protocol).
-      const seen = o.requests?.mustSee(target.host, target.port);
+      const seen = o.requests?.mustSee(target.host, target.port, dial.address);
       if (seen) return serveOnlyHttp(client, first, target, dial, owner, t.handshakeMs, seen);
       if (o.refuseOpaque) {
         const r = opaqueRefused(target, dial.address, 'carries no TLS');
@@ -615,7 +616,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     if (judged && !judged.ok) return refusedUpgrade(judged.status, judged);
     // A host a credential is bound to: its answer and its messages are scrubbed, which needs tokens as long as their
     // values (frames keep their lengths) and no compression of the messages (the extension offer is taken out).
-    const scrub = o.requests?.scrubbing(t.host, t.port);
+    const scrub = o.requests?.scrubbing(t.host, t.port, d.dial.address);
     if (scrub && !scrub.sameLength) {
       return refusedUpgrade(400, { reason: 'upgrade-refused', message: `cordon: the WebSocket upgrade on ${t.host}:${t.port} was refused: a credential bound to this host is too short for its messages to be scrubbed in place`, rule: 'built-in: a response from a host a credential is bound to never carries the credential', fix: null });
     }
@@ -753,13 +754,17 @@ function scrubbedResponse(ur: IncomingMessage, res: ServerResponse, scrub: Scrub
   const bodiless = method === 'HEAD' || ur.statusCode === 204 || ur.statusCode === 304 || (ur.statusCode ?? 0) < 200;
   // The server's own words, quoted in a message and an event: scrubbed too, and short.
   const quoted = (v: string) => JSON.stringify(scrubText(v, pairs).slice(0, 40));
+  // A part of a response could hold a part of a value, which no search of the part finds (the request went without Range).
+  const partial = scrub.whole && (ur.statusCode === 206 || ur.headers['content-range'] !== undefined);
   const unopened = bodiless ? undefined
     : decoder === null ? `is encoded as ${quoted(String(ur.headers['content-encoding']))}`
       : transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked' ? `has the transfer coding ${quoted(transfer)}`
         : undefined;
-  if (unopened) {
+  if (partial || unopened) {
     ur.destroy();
-    const why = `${unopened}, which cordon cannot open to take a credential out of it`;
+    const why = partial
+      ? `is a part of a response (${ur.statusCode === 206 ? '206' : 'Content-Range'}): a part could hold a part of a credential, which no search of it finds`
+      : `${unopened}, which cordon cannot open to take a credential out of it`;
     onUnscrubbable(why);
     return refuse(res, 502, 'unscrubbable-response', `cordon: the response ${why}`);
   }

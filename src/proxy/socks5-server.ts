@@ -58,7 +58,7 @@ export function createSocksProxy(o: ProxyOptions, owners: WeakMap<Socket, string
     const owner = owners.get(client);
     let d = await o.decide({ host, port, via: 'socks5', ...(owner !== undefined ? { owner } : {}) });
     // A host whose TLS cordon terminates is reached through the HTTP proxy only, where its requests are seen.
-    const why = !d.allow ? undefined : o.terminate?.covers(host, port) ? 'network.tlsTerminate opens its TLS, which only the HTTP proxy does' : o.refuseOpaque ? 'network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into' : o.requests?.mustSee(host, port) !== undefined ? `${o.requests.mustSee(host, port)!}, which a SOCKS5 tunnel hides` : undefined;
+    const why = !d.allow ? undefined : o.terminate?.covers(host, port) ? 'network.tlsTerminate opens its TLS, which only the HTTP proxy does' : o.refuseOpaque ? 'network.refuseOpaqueTunnels refuses every tunnel cordon cannot see into' : o.requests?.mustSee(host, port, d.dial.address) !== undefined ? `${o.requests.mustSee(host, port, d.dial.address)!}, which a SOCKS5 tunnel hides` : undefined;
     if (d.allow && why) {
       d = { allow: false, reason: 'opaque-tunnel', message: `cordon: the SOCKS5 tunnel to ${host}:${port} was refused: ${why}; use the HTTP proxy (HTTPS_PROXY)`, rule: why.split(' ')[0]!, fix: null, address: d.dial.address };
     }

@@ -124,16 +124,29 @@ export interface Resign {
  */
 export interface RequestPolicy {
   judge(r: RequestFacts): RequestVerdict;
-  /** Why cordon must read this host's requests (a rule judges them, or a credential is bound to it); undefined: it need not. */
-  mustSee(host: string, port: number): string | undefined;
-  /** What a response from host:port must not carry and carries instead (the real values, given back as tokens); undefined: nothing. */
-  scrubbing(host: string, port: number): Scrubbing | undefined;
+  /**
+   * Why cordon must read this host's requests (a rule judges them, a
+   * credential is bound to it on any port, or `address` is where a bound host
+   * was dialed); undefined: it need not.
+   */
+  mustSee(host: string, port: number, address?: string): string | undefined;
+  /**
+   * What a response from host:port (dialed at `address`) must not carry and
+   * carries instead (the real values, given back as tokens); undefined:
+   * nothing. A name a credential is bound to on any port, or an address one
+   * was dialed at under any name.
+   */
+  scrubbing(host: string, port: number, address?: string): Scrubbing | undefined;
+  /** A connection to `host` was allowed, to be dialed at `address`: remembered when a credential is bound to the host. */
+  noteDialed(host: string, address: string): void;
 }
 
 export interface Scrubbing {
   readonly pairs: readonly { readonly from: string; readonly to: string }[];
   /** Every replacement keeps the length (a body keeps its Content-Length, a WebSocket frame its size). */
   readonly sameLength: boolean;
+  /** A part of a response (206, Content-Range) is refused: a credential other than AWS keys is bound there. */
+  readonly whole: boolean;
 }
 
 /**

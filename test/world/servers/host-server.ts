@@ -233,9 +233,13 @@ function httpHandler(proto: 'http' | 'https', file: string | undefined) {
         send(200, 'remembered\n');
       } else if (pathname === '/recall') {
         send(200, `last=${remembered}\n`);
-      } else if (pathname === '/reflect' && typeof req.headers.range === 'string' && /^bytes=\d+-\d+$/.test(req.headers.range)) {
-        // A part of the reflection (Range), for a client that asks for a value piece by piece.
-        const [from, to] = req.headers.range.slice(6).split('-').map(Number) as [number, number];
+      } else if (pathname === '/part') {
+        // A part of a response whatever was asked: the first 20 bytes of the Authorization it got.
+        send(206, String(req.headers.authorization ?? '').slice(0, 20), { 'content-range': 'bytes 0-19/200' });
+      } else if (pathname === '/reflect' && /^bytes=\d+-\d+$/.test(String(req.headers.range ?? req.headers['request-range'] ?? ''))) {
+        // A part of the reflection (Range, or Request-Range as Apache httpd also reads it), for a client that asks
+        // for a value piece by piece.
+        const [from, to] = String(req.headers.range ?? req.headers['request-range']).slice(6).split('-').map(Number) as [number, number];
         const text = Buffer.from(JSON.stringify({ headers: req.headers, body: Buffer.concat(bodyParts).toString('utf8') }) + '\n');
         send(206, text.subarray(from, to + 1), { 'content-range': `bytes ${from}-${Math.min(to, text.length - 1)}/${text.length}` });
       } else if (pathname === '/reflect' && new URLSearchParams(query).get('encoding') === 'header-name') {
