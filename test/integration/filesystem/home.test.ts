@@ -71,6 +71,9 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
       `echo evil >> ${w.home}/.nvm/nvm.sh 2>/dev/null && echo PLANTED nvm`,
       `echo evil >> ${w.home}/.vimrc 2>/dev/null && echo PLANTED vimrc`,
       `mkdir -p ${w.home}/.config/nvim && echo evil > ${w.home}/.config/nvim/init.lua 2>/dev/null; true`,
+      // Tool startup files that run commands, missing at the start: made during the run, moved aside after it.
+      `echo 'shell touch /tmp/pwn' > ${w.home}/.gdbinit 2>/dev/null; echo '.shell touch /tmp/pwn' > ${w.home}/.sqliterc 2>/dev/null; true`,
+      `mkdir -p ${w.home}/.local/share/nvim/site/plugin && echo evil > ${w.home}/.local/share/nvim/site/plugin/x.lua 2>/dev/null; true`,
       `echo ok > ${w.home}/notes.txt && echo WROTE notes`,
     ].join('; '), ['--allow-write', '~'], { ...as, env: { PATH } });
     assert.equal(r.status, 0, r.stderr);
@@ -80,6 +83,7 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(readFileSync(join(w.home, '.vimrc'), 'utf8'), '" vim\n');
     // ~/.config/nvim was missing: made during the run, moved aside after it.
     assert.ok(!existsSync(join(w.home, '.config', 'nvim', 'init.lua')));
+    for (const n of ['.gdbinit', '.sqliterc', '.local/share/nvim/site/plugin/x.lua']) assert.ok(!existsSync(join(w.home, n)), n);
     // Run from $HOME itself (named writable): its $PATH directories are not a project's.
     const fromHome = sh(w, `echo evil > ${bins[2]}/ls 2>/dev/null && echo PLANTED; true`, ['--allow-write', '~'], { ...as, cwd: w.home, env: { PATH } });
     assert.equal(fromHome.stdout, '', fromHome.stderr);

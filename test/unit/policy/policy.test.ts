@@ -242,7 +242,7 @@ test('never writable: the new names at the root of every writable path, and in $
   const names = ['.devcontainer.json', 'CLAUDE.md', 'CLAUDE.local.md', 'AGENTS.md', 'AGENTS.override.md', 'GEMINI.md', '.windsurfrules', '.clinerules', '.aider.conf.yml', 'opencode.json', 'opencode.jsonc', '.opencode', '.continue', '.roo', '.kiro', '.amazonq'];
   for (const n of names) assert.ok(PROTECTED_NAMES.some((x) => x.name === n && x.why.length > 0), n);
   assert.ok(SHELL_STARTUP.some((x) => x.name === '.bash_aliases'));
-  const inHome = ['.local/lib', '.aws/config', '.aws/credentials', '.npmrc', '.cargo/config.toml', '.cargo/config', '.srt-settings.json'];
+  const inHome = ['.local/lib', '.aws/config', '.aws/credentials', '.npmrc', '.cargo/config.toml', '.cargo/config', '.srt-settings.json', '.gdbinit', '.sqliterc', '.local/share/nvim', '.config/opencode', '.bash_completion'];
   for (const n of inHome) assert.ok(PROTECTED_IN_HOME.some((x) => x.name === n && x.why.length > 0), n);
   const proj = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: noScan });
   for (const n of names) assert.ok(ro(proj, join(w.proj, n)), `${n} at the working directory's root`);
