@@ -104,6 +104,13 @@ export interface Rescan {
   readonly writable: readonly string[];
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig: boolean;
+  /**
+   * Relative core.hooksPath values of the system and global configuration
+   * (`.githooks`): in a repository the command makes, the directory each
+   * names (from its work tree; a bare one's git dir) is moved aside as its
+   * hooks are.
+   */
+  readonly relativeHooks?: readonly string[];
   /** Where the scan before the run could not look: closed for the run (guardUnscanned), so the scan after it may not look there either. */
   readonly unchecked?: readonly string[];
   /**
@@ -421,6 +428,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     const heldNames: string[] = [];
+    const relativeHooks: string[] = [];
     const atRoots = rootNamesFound(scanned);
     for (const repo of scanned.repos.filter(isWritable)) {
       if (inClosed(closed, repo)) continue;
@@ -437,7 +445,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         const root = scanRoots.find((r) => isWithin(g, r));
         if (root) resolvePath.walked(root, g);
       }
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: new GitConfigReader({ home: input.home, env: input.env ?? {} }), done: new Set(), closed, facts: scanned.gitFacts ?? {} }, scanned);
+      const gitConfig = new GitConfigReader({ home: input.home, env: input.env ?? {} });
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), closed, facts: scanned.gitFacts ?? {} }, scanned);
+      // A relative core.hooksPath of the system or global configuration holds for a repository the command makes too:
+      // the hooks directory it names in that repository is moved aside after the run (after-run.ts).
+      relativeHooks.push(...new Set(gitConfig.outer().flatMap((f) => f.values.hooksPath.filter((v) => expandGitPath(v, input.home, sep) !== undefined && !isAbsolute(v) && !v.startsWith('~') && !v.startsWith(':(optional)')))));
     }
 
     // cordon's own settings files and bookkeeping must not be rewritable from inside, wherever a link
@@ -483,7 +495,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         ...(input.protectedFiles ?? []).map((f) => ({ path: f, why: 'a file cordon writes during the run (--audit-log, --violations-json)' })),
         ...(input.cordonOwn ?? []),
       ],
-      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked } } : {}),
+      ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked, ...(relativeHooks.length > 0 ? { relativeHooks } : {}) } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
     return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: PROTECTED_NAMES.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;

@@ -22,7 +22,7 @@
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { PROTECTED_NAMES } from '../../policy/protected.js';
@@ -147,6 +147,8 @@ export interface SetAsideOptions {
   readonly git?: string;
   /** When the run started (ns since the epoch, as a decimal string): a rebase's state changed before then is the user's own. */
   readonly since?: string;
+  /** Rescan.relativeHooks: in a repository the command made, the hooks directories these name are moved aside too. */
+  readonly relativeHooks?: readonly string[];
 }
 
 /**
@@ -242,7 +244,7 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
   for (const [root, list] of byRoot) {
     const due = list.filter(mayNeedWork);
     if (due.length === 0) continue;
-    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root], o.since);
+    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root], o.since, o.relativeHooks);
     warnings.push(...r.warnings);
     actions.push(...r.actions);
     unresolved += r.unresolved;
@@ -297,7 +299,19 @@ function replacedOp(path: string): '--move-read' | '--move-hooks' | '--move' {
   return '--move';
 }
 
-function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0'): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
+/**
+ * The hooks directories a relative core.hooksPath of the system or global
+ * configuration names in a new repository (from its work tree; a bare or
+ * submodule git dir's own): in the root, never the git dir's own `hooks`
+ * (moved already), each once.
+ */
+function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly string[]): string[] {
+  const base = w.path.endsWith('/.git') ? w.repo : w.path;
+  const own = join(w.path, 'hooks');
+  return [...new Set(relativeHooks.map((v) => resolve(base, v.startsWith('./') ? v.slice(2) : v)))].filter((d) => d !== own && d !== root && isWithin(d, root));
+}
+
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = []): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
   const ops: string[] = [];
   for (const w of watch) {
@@ -309,6 +323,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
       if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
       for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, `${rel(w.path)}/${item.name}`);
+      for (const d of relativeHooksIn(w, root, relativeHooks)) ops.push('--move-hooks', rel(d));
     }
   }
   const done = runSetAside(helper, root, ops, rootId);
@@ -379,6 +394,14 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       creates.push('--create', `${r}/config`, kept.text);
       if (kept.dropped.length > 0) moved.push(`config -> ${d.detail.slice(r.length + 1)} (${kept.dropped.join(', ')} not kept)`);
       else if (d.content === undefined) moved.push(`config -> ${d.detail.slice(r.length + 1)} (not a small regular file)`);
+    }
+    // The hooks directory a relative core.hooksPath of the user's configuration names in it.
+    for (const d of relativeHooksIn(w, root, relativeHooks)) {
+      const done1 = done.get(rel(d));
+      if (done1?.kind === 'failed') unresolved++, act({ path: d, action: 'failed', why: GIT_CODE, message: failed(d, done1.detail, w.repo) });
+      if (done1?.kind !== 'moved') continue;
+      movedItems.push({ path: d, movedTo: join(root, done1.detail) });
+      moved.push(`${relative(w.repo, d) || d} (core.hooksPath) -> ${relative(w.repo, join(root, done1.detail))}`);
     }
     if (moved.length > 0) {
       const message = `the command created a git repository in ${w.repo}; git on the host would run code from its configuration and hooks, so in ${w.path} they were moved aside (${moved.join(', ')}). Read them before moving them back`;
@@ -515,7 +538,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
     }
     const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
     if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch));
-    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}) }).warnings) say(w);
+    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);
   }

@@ -282,7 +282,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
   watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch));
-  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since });
+  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);

@@ -315,6 +315,38 @@ for (const as of ['root', 'an unprivileged user'] as const) {
   });
 }
 
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`a relative core.hooksPath of the user's global configuration: in a repository the command creates (nested, or the working directory itself), the hooks directory it names is moved aside (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const mark = join(w.outside, 'MARK');
+    const globalConfig = join(w.outside, 'gitconfig');
+    writeFileSync(globalConfig, '[core]\n\thooksPath = .githooks\n');
+    const env = { GIT_CONFIG_GLOBAL: globalConfig, MARK: mark };
+    const plant = (dir: string) => `git init -q ${dir} && mkdir -p ${dir}/.githooks && printf "#!/bin/sh\\ntouch \\"$MARK\\"\\n" > ${dir}/.githooks/pre-commit && chmod +x ${dir}/.githooks/pre-commit`;
+    // As the test runs (root): a repository of the test user's is another owner's to git.
+    const commit = (dir: string) => spawnSync('git', ['-c', 'safe.directory=*', '-c', 'user.email=t@example.invalid', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: dir, env: { ...w.env, ...env }, encoding: 'utf8' });
+    const control = join(w.outside, 'control');
+    mkdirSync(control);
+    plantOnHost(w, control, `GIT_CONFIG_GLOBAL=${globalConfig} sh -c '${plant('sub')}'`, mark);
+    commit(join(control, 'sub'));
+    assert.ok(existsSync(mark), 'control: without cordon, the hook runs in git on the host');
+    rmSync(mark);
+
+    const plain = join(w.root, 'plain');
+    mkdirSync(plain);
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.proj, plain]);
+    for (const [cwd, dir, repo] of [[w.proj, 'sub', join(w.proj, 'sub')], [plain, '.', plain]] as const) {
+      const r = cordon(w, ['--', '/bin/sh', '-c', plant(dir)], { cwd, env, ...(u ? { asUser: u.name } : {}) });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /\.githooks \(core\.hooksPath\) -> \.githooks\.cordon-untrusted/, r.stderr);
+      const c = commit(repo);
+      assert.equal(c.status, 0, c.stderr);
+      assert.ok(!existsSync(mark), `git on the host ran the hook in ${repo}`);
+    }
+  });
+}
+
 test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {
   const w = makeWorld();
   const repo = join(w.proj, 'r');
