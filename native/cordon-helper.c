@@ -1106,7 +1106,7 @@ static struct {
 	const char *git_entry[8]; /* --git-entry: K records */
 	size_t n_git_entry;
 	const char *git_read; /* --git-read */
-	const char *git_needle[4]; /* --git-needle */
+	const char *git_needle[32]; /* --git-needle */
 	size_t n_git_needle;
 	char *path; /* absolute path of the directory being read */
 	size_t path_len, path_cap;

@@ -1,9 +1,11 @@
 /**
- * git configuration as git itself reads it, for two questions the policy
+ * git configuration as git itself reads it, for the questions the policy
  * asks about every repository under a writable path: where can git be made to
- * run hooks from (`core.hooksPath`), and which files does git read
- * configuration from (so that the command cannot rewrite one: an included
- * file can set `core.fsmonitor` as well as the repository's own config can).
+ * run hooks from (`core.hooksPath`, and the template `init.templateDir` that
+ * git copies into every repository it makes), which programs it runs by
+ * path (PROGRAM_KEYS), and which files does git read configuration from (so
+ * that the command cannot rewrite one: an included file can set
+ * `core.fsmonitor` as well as the repository's own config can).
  *
  * Trust boundary: every file read here may have been written by a confined
  * command (a repository's config, an included file in the project). It is
@@ -21,14 +23,13 @@
  * reads those. Every conditional include (includeIf) counts as taken: the
  * answer is a superset of what any git run would use.
  *
- * Cost: a file that cannot set core.hooksPath nor include another costs one
- * read and no process. Key names cannot be escaped in git's syntax (config.c:
- * get_value() and get_base_var() take a key character by character,
- * is_config_key_char(): alphanumerics and `-`, lower-cased with tolower(); no
- * escape sequence and no line continuation outside values), so a file whose
- * lower-cased bytes contain neither "hookspath" nor "include" sets neither
- * `core.hookspath` nor `include.path`/`includeif.*.path`. Only a file that
- * passes this test costs a git process.
+ * Cost: a file that cannot set any of these costs one read and no process.
+ * Key names cannot be escaped in git's syntax (config.c: get_value() and
+ * get_base_var() take a key character by character, is_config_key_char():
+ * alphanumerics and `-`, lower-cased with tolower(); no escape sequence and
+ * no line continuation outside values), so a file whose lower-cased bytes
+ * contain none of CONFIG_NEEDLES (the names' last parts) sets none of them.
+ * Only a file that passes this test costs a git process.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
@@ -48,12 +49,37 @@ export interface ConfigValues {
   readonly worktree: string[];
   /** include.path and includeIf.*.path values, in file order (as written). */
   readonly includes: string[];
+  /** init.templateDir values: the template git copies into every repository it makes (its hooks run at once). */
+  readonly templateDir?: string[];
+  /** The program each PROGRAM_KEYS setting runs (its first word), in file order. */
+  readonly programs?: string[];
 }
 
 const NONE: ConfigValues = { hooksPath: [], worktree: [], includes: [] };
 
-/** What a config file's lower-cased bytes must hold to set core.hooksPath or include another file (see the header). */
-export const CONFIG_NEEDLES = ['hookspath', 'include'] as const;
+/**
+ * Settings whose value is a program git runs (the first word of a command
+ * line; an alias only when it starts with `!`). One that names a file where
+ * the command can write lets it choose what host git runs. `*` is one
+ * subsection or name.
+ */
+export const PROGRAM_KEY_NAMES = [
+  'core.editor', 'core.pager', 'core.fsmonitor', 'core.sshcommand', 'core.askpass', 'core.gitproxy', 'sequence.editor',
+  'diff.external', 'diff.*.command', 'diff.*.textconv', 'merge.*.driver', 'filter.*.clean', 'filter.*.smudge', 'filter.*.process',
+  'credential.helper', 'credential.*.helper', 'gpg.program', 'gpg.*.program', 'pager.*', 'interactive.difffilter', 'alias.*',
+  'difftool.*.cmd', 'difftool.*.path', 'mergetool.*.cmd', 'mergetool.*.path', 'browser.*.cmd', 'browser.*.path',
+  'uploadpack.packobjectshook', 'man.*.cmd', 'man.*.path',
+] as const;
+const PROGRAM_KEYS = PROGRAM_KEY_NAMES.map((k) => new RegExp(`^${k.replace(/\./g, '\\.').replace(/\*/g, '.+')}$`));
+
+/**
+ * What a config file's lower-cased bytes must hold to set any of the
+ * settings asked about (see the header): a key name is spelled as written,
+ * lower-cased, so a file without these cannot set core.hooksPath, an
+ * include, init.templateDir or a PROGRAM_KEYS setting (`*.path` by its
+ * section: difftool, mergetool, browser, man).
+ */
+export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook'] as const;
 
 /** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
 export function mayMatter(bytes: Buffer): boolean {
@@ -63,17 +89,42 @@ export function mayMatter(bytes: Buffer): boolean {
 
 /** Pure: `git config --list -z` output → the values asked about. Records are `key\nvalue\0`, or `key\0` for a key with no value. */
 export function parseConfigList(out: string): ConfigValues {
-  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[] };
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[] };
   for (const rec of out.split('\0')) {
     const nl = rec.indexOf('\n');
     if (nl < 0) continue; // no value: a boolean, never a path
-    const key = rec.slice(0, nl);
-    const value = rec.slice(nl + 1);
-    if (key === 'core.hookspath') v.hooksPath.push(value);
-    else if (key === 'core.worktree') v.worktree.push(value);
-    else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
+    take(v, rec.slice(0, nl), rec.slice(nl + 1));
   }
   return v;
+}
+
+/** One setting into `v` (key lower-cased as git lists it). */
+function take(v: Required<ConfigValues>, key: string, value: string): void {
+  if (key === 'core.hookspath') v.hooksPath.push(value);
+  else if (key === 'core.worktree') v.worktree.push(value);
+  else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
+  else if (key === 'init.templatedir') v.templateDir.push(value);
+  else if (PROGRAM_KEYS.some((k) => k.test(key))) {
+    const program = programOf(key, value);
+    if (program) v.programs.push(program);
+  }
+}
+
+/**
+ * Pure: the program a setting runs, as the shell git hands it to would find
+ * it: the first word (quotes taken off), an alias only after its `!`; a
+ * word with no `/` is looked up in PATH (not a file of a known place here):
+ * undefined. `~/` stays for the caller to expand.
+ */
+export function programOf(key: string, value: string): string | undefined {
+  let v = value.trim();
+  if (key.startsWith('alias.')) {
+    if (!v.startsWith('!')) return undefined;
+    v = v.slice(1).trim();
+  }
+  const m = /^(?:"([^"]*)"|'([^']*)'|(\S+))/.exec(v);
+  const word = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
+  return word.includes('/') ? word : undefined;
 }
 
 /**
@@ -135,7 +186,7 @@ export class GitConfigReader {
     const seen = new Set<string>();
     for (const t of tops) if (t && !seen.has(t)) this.collect(t, undefined, 0, out, seen);
     const fromEnv = envValues(env);
-    if (fromEnv.hooksPath.length > 0 || fromEnv.includes.length > 0) {
+    if (fromEnv.hooksPath.length > 0 || fromEnv.includes.length > 0 || fromEnv.templateDir.length > 0 || fromEnv.programs.length > 0) {
       out.push({ path: 'GIT_CONFIG_COUNT (environment)', values: fromEnv });
       for (const inc of fromEnv.includes) {
         const p = expandGitPath(inc, home, '/');
@@ -241,16 +292,17 @@ export class GitConfigReader {
 const SYSTEM_BIN = ['/usr/bin', '/bin', '/usr/local/bin'] as const;
 
 /** GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: settings every git run from this environment takes. */
-function envValues(env: NodeJS.ProcessEnv): ConfigValues {
-  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[] };
+function envValues(env: NodeJS.ProcessEnv): Required<ConfigValues> {
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[] };
   const n = Math.min(Number(env.GIT_CONFIG_COUNT ?? 0) || 0, 10_000);
   for (let i = 0; i < n; i++) {
     const key = env[`GIT_CONFIG_KEY_${i}`]?.toLowerCase();
     const value = env[`GIT_CONFIG_VALUE_${i}`];
-    if (!key || value === undefined) continue;
-    if (key === 'core.hookspath') v.hooksPath.push(value);
-    else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
+    if (!key || value === undefined || key === 'core.worktree') continue;
+    take(v, key, value);
   }
+  // The template git uses when the environment names one, whatever the configuration says.
+  if (env.GIT_TEMPLATE_DIR) v.templateDir.push(env.GIT_TEMPLATE_DIR);
   return v;
 }
 

@@ -891,6 +891,15 @@ function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
       const dir = isAbsolute(v) || v.startsWith('~') || v.startsWith(':(optional)/') ? expandGitPath(v, s.home, sep) : undefined;
       if (dir) protectHooksDir(s, dir, [], `git core.hooksPath (${f.path})`);
     }
+    // The template git copies into every repository it makes (its hooks run at once: post-checkout in a clone).
+    for (const v of f.values.templateDir ?? []) {
+      const dir = isAbsolute(v) || v.startsWith('~/') ? expandGitPath(v, s.home, sep) : undefined;
+      if (dir) protectRunnable(s, dir, `git init.templateDir (${f.path}): git copies its hooks into every repository it makes`);
+    }
+    for (const v of f.values.programs ?? []) {
+      const program = isAbsolute(v) || v.startsWith('~/') ? expandGitPath(v, s.home, sep) : undefined;
+      if (program) protectRunnable(s, program, `a program git runs (${f.path})`);
+    }
   }
   for (const repo of scanned.repos.filter(s.isWritable)) {
     const dotGit = join(repo, '.git');
@@ -1039,6 +1048,13 @@ function protectHooks(s: GitScope, gitDir: string, bases: readonly string[], ent
     if (wt) all.push(wt);
   }
   if (all.length === 0) all.push(gitDir);
+  // A program the repository's own configuration runs: by its path, or relative to the work tree git runs it in.
+  for (const f of cfg.own) for (const v of f.values.programs ?? []) {
+    for (const base of isAbsolute(v) || v.startsWith('~/') ? [sep] : all) {
+      const program = expandGitPath(v, s.home, base);
+      if (program) protectRunnable(s, program, `a program git runs (${f.path})`);
+    }
+  }
   for (const f of [...cfg.outer, ...cfg.own]) {
     for (const v of f.values.hooksPath) {
       for (const base of all) {
@@ -1071,6 +1087,14 @@ function protectHooksDir(s: GitScope, dir: string, bases: readonly string[], why
     s.done.add(parent.path);
     s.rules.push({ path: parent.path, kind: parent.kind, access: 'read-only', source: `protected: ${why}: the directory holding the hooks directory (hook managers run scripts kept beside it)` });
   }
+}
+
+/** A program (or template directory) git runs from, where the command could write it: read-only, existing or not. */
+function protectRunnable(s: GitScope, path: string, why: string): void {
+  const r = s.resolvePath(path);
+  if ((!s.isWritable(path) && !s.isWritable(r.path)) || s.done.has(r.path)) return;
+  s.done.add(r.path);
+  s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
 }
 
 /**

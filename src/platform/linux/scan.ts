@@ -121,7 +121,9 @@ function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDi
     args.push('--git-read', 'config');
     for (const n of CONFIG_NEEDLES) args.push('--git-needle', n);
   }
-  if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify(names.length > 0 ? [roots, patterns, names] : [roots, patterns]))}.cache`);
+  // The needles are in the key: a config file's verdict (whether it may matter) was made for them.
+  const key = [roots, patterns, ...(names.length > 0 ? [names] : []), ...(gitFacts ? [CONFIG_NEEDLES] : [])];
+  if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify(key))}.cache`);
   if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
   for (const n of names) args.push('--match-no-links', n);

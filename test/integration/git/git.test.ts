@@ -140,6 +140,33 @@ for (const { who, world, opts } of runners()) {
     assert.equal(ok.stdout, 'committed\n', ok.stderr);
   });
 
+  test(`init.templateDir and the programs git runs by path (the global configuration's, a repository's own, absolute or from its work tree) stay the host's (${who})`, () => {
+    const w = world();
+    // A template in the project (a dotfiles repository): git copies its hooks into every repository it makes.
+    mkdirSync(join(w.proj, 'git-template', 'hooks'), { recursive: true });
+    mkdirSync(join(w.proj, 'tools'), { recursive: true });
+    writeFileSync(join(w.proj, 'tools', 'pager'), '#!/bin/sh\ncat\n');
+    writeFileSync(join(w.proj, 'tools', 'textconv'), '#!/bin/sh\ncat "$1"\n');
+    writeFileSync(join(w.home, '.gitconfig'), `[init]\n\ttemplateDir = ${w.proj}/git-template\n[core]\n\tpager = ${w.proj}/tools/pager -R\n[alias]\n\tx = !${w.proj}/tools/alias-run\n`);
+    writeFileSync(join(w.proj, '.git', 'config'), readFileSync(join(w.proj, '.git', 'config'), 'utf8') + '[diff "tc"]\n\ttextconv = ./tools/textconv\n');
+    own(w, opts);
+    const r = sh(w, attempts([
+      `printf '#!/bin/sh\\ntouch /tmp/pwn\\n' > git-template/hooks/post-checkout`,
+      'echo evil > tools/pager',
+      'echo evil > tools/textconv',
+      'echo evil > tools/alias-run',
+      'mv tools tools-old',
+    ]), [], opts);
+    assert.equal(r.stdout, 'end\n', r.stderr);
+    assert.ok(!existsSync(join(w.proj, 'git-template', 'hooks', 'post-checkout')));
+    assert.equal(readFileSync(join(w.proj, 'tools', 'pager'), 'utf8'), '#!/bin/sh\ncat\n');
+    assert.equal(readFileSync(join(w.proj, 'tools', 'textconv'), 'utf8'), '#!/bin/sh\ncat "$1"\n');
+    assert.ok(!existsSync(join(w.proj, 'tools', 'alias-run')));
+    // Control: the rest of the project stays writable.
+    const ok = sh(w, 'echo x > free.txt && echo wrote', [], opts);
+    assert.equal(ok.stdout, 'wrote\n', ok.stderr);
+  });
+
   test(`a ** read deny also hides a match reached through a symbolic link to a directory elsewhere (${who})`, () => {
     const w = world();
     mkdirSync(join(w.outside, 'conf', 'sub'), { recursive: true });

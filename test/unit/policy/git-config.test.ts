@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { expandGitPath, GitConfigReader, mayMatter, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
+import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programOf, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
 import { CordonError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -33,15 +33,45 @@ function gitSays(d: string, text: string): string[] {
   return r.stdout.split('\n').filter((l) => l !== '');
 }
 
-test('pre-filter: only text that holds "hookspath" or "include" (any case) can set core.hooksPath or include a file', () => {
-  for (const t of ['[core]\n\thooksPath = x\n', '[CORE]\nHOOKSPATH=x', '[core] HooksPath = x', '[include]\npath = a', '[IncludeIf "gitdir:/x/"]\npath=a', '\ufeff[core]hookspath']) {
+/** What git lists for a config text, as cordon asks it (git config --list -z). */
+function gitList(d: string, text: string): string {
+  const f = join(d, 'listed');
+  writeFileSync(f, text);
+  return spawnSync('git', ['config', '--file', f, '--no-includes', '--list', '-z'], { encoding: 'utf8', env: { ...ENV, HOME: d, GIT_CONFIG_NOSYSTEM: '1' } }).stdout;
+}
+
+test('pre-filter: only text that holds a needle (any case) can set core.hooksPath, an include, init.templateDir or a program', () => {
+  for (const t of ['[core]\n\thooksPath = x\n', '[CORE]\nHOOKSPATH=x', '[core] HooksPath = x', '[include]\npath = a', '[IncludeIf "gitdir:/x/"]\npath=a', '\ufeff[core]hookspath',
+    '[init]\n\ttemplateDir = /t', '[core]\n\tfsmonitor = /x', '[core]\n\tPAGER = /x', '[filter "f"]\n\tclean = ./c', '[diff "d"]\n\ttextconv = ./t', '[alias]\n\tx = !/bin/x', '[credential]\n\thelper = /x', '[mergetool "m"]\n\tpath = /x', '[browser "b"]\n\tpath = /x', '[man "v"]\n\tpath = /x']) {
     assert.equal(mayMatter(Buffer.from(t)), true, t);
   }
   // Nothing else can: key names take no escapes and no continuation lines (git's config.c).
-  for (const t of ['', '[core]\n\tbare = false\n\tfsmonitor = evil\n', '[core]\n\thooks\\\nPath = x\n', '[remote "origin"]\n\turl = x\n', '[alias]\n\thp = !hooks path\n']) {
+  for (const t of ['', '[core]\n\tbare = false\n\tfilemode = true\n', '[core]\n\thooks\\\nPath = x\n', '[remote "origin"]\n\turl = x\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n', '[branch "main"]\n\tremote = origin\n\tmerge = refs/heads/main\n']) {
     assert.equal(mayMatter(Buffer.from(t)), false, t);
     assert.deepEqual(gitSays(dir(), t), [], `git agrees that ${JSON.stringify(t)} sets no core.hooksPath`);
   }
+});
+
+test('every setting that runs a program passes the pre-filter, and git lists it as one', () => {
+  for (const name of PROGRAM_KEY_NAMES) {
+    const parts = name.replace(/\*/g, 'sub').split('.');
+    const key = parts.pop()!;
+    const text = parts.length === 2 ? `[${parts[0]} "${parts[1]}"]\n\t${key} = ${name.startsWith('alias.') ? '!' : ''}/opt/prog\n` : `[${parts[0]}]\n\t${key} = ${name.startsWith('alias.') ? '!' : ''}/opt/prog\n`;
+    assert.equal(mayMatter(Buffer.from(text.toUpperCase())), true, text);
+    const listed = gitList(dir(), text);
+    assert.deepEqual(parseConfigList(listed).programs, ['/opt/prog'], text);
+  }
+});
+
+test('programOf: the first word a setting runs, when it names a file by a path', () => {
+  assert.equal(programOf('core.pager', '/opt/p/pager --x'), '/opt/p/pager');
+  assert.equal(programOf('core.editor', '"/a b/ed" -w'), '/a b/ed');
+  assert.equal(programOf('filter.x.clean', './tools/clean %f'), './tools/clean');
+  assert.equal(programOf('core.fsmonitor', '~/bin/fsm'), '~/bin/fsm');
+  assert.equal(programOf('alias.x', '!./run.sh arg'), './run.sh');
+  assert.equal(programOf('alias.st', 'status -s'), undefined, 'not a shell alias');
+  assert.equal(programOf('core.pager', 'less -R'), undefined, 'looked up in PATH');
+  assert.equal(programOf('core.fsmonitor', 'true'), undefined);
 });
 
 test("the parser wrapper reads what git reads: inline comments, the key on the section line, quotes, escapes, case, last value", () => {
@@ -67,7 +97,9 @@ test("the parser wrapper reads what git reads: inline comments, the key on the s
 
 test('parseConfigList: -z records, keys lower-cased by git, a key without value', () => {
   const out = ['core.hookspath\n.husky/_', 'core.worktree\n../..', 'include.path\n../x', 'includeif.gitdir:/a/b.c/.path\n~/y', 'include.path', 'user.name\nx\ny', ''].join('\0');
-  assert.deepEqual(parseConfigList(out), { hooksPath: ['.husky/_'], worktree: ['../..'], includes: ['../x', '~/y'] });
+  assert.deepEqual(parseConfigList(out), { hooksPath: ['.husky/_'], worktree: ['../..'], includes: ['../x', '~/y'], templateDir: [], programs: [] });
+  const more = ['init.templatedir\n~/.git-template', 'core.pager\n/w/bin/pager -R', 'diff.x.textconv\n./tools/tc', 'alias.a\n!sh -c x', 'alias.b\nlog', 'core.fsmonitor\ntrue', ''].join('\0');
+  assert.deepEqual(parseConfigList(more), { hooksPath: [], worktree: [], includes: [], templateDir: ['~/.git-template'], programs: ['/w/bin/pager', './tools/tc'] });
 });
 
 test('expandGitPath: ~/ is $HOME, relative is relative to the base, ~user and %(prefix) are not ours', () => {
