@@ -352,11 +352,21 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const isWritable = (p: string) => writableRoots.some((w) => isWithin(p, w));
   // A protected name that is itself a symlink: its target is protected by the rule, the link by the after-run step.
   const linkWatch: WatchedPath[] = [];
+  // A protected name reached through links: every link on its way that the command could replace (the name's own, a
+  // link it leads to, a linked directory above its target) is made again after the run if its text changed, or the
+  // name would lead where the command chose.
   const keepLink = (p: string, resolved: string, why: string) => {
-    if (resolved === p || !isWritable(p) || linkWatch.some((w) => w.path === p)) return;
+    if (resolved === p) return;
+    let chain: { link: string; target: string }[];
     try {
-      if (lstatSync(p).isSymbolicLink()) linkWatch.push({ path: p, kind: 'link', repo: writableRoots.find((w) => isWithin(p, w))!, why, target: readlinkSync(p) });
-    } catch { /* gone meanwhile */ }
+      chain = linksOnTheWay(p);
+    } catch {
+      chain = [];
+    }
+    for (const { link, target } of chain) {
+      if (!isWritable(link) || linkWatch.some((w) => w.path === link)) continue;
+      linkWatch.push({ path: link, kind: 'link', repo: writableRoots.find((w) => isWithin(link, w))!, why: link === p ? why : `${why}: ${p} leads through it`, target });
+    }
   };
   const prot = (p: string, why: string) => {
     pushResolved(p, 'read-only', `protected: ${why}`);

@@ -161,4 +161,30 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(spawnSync('readlink', [join(w.home, '.bashrc')], { encoding: 'utf8' }).stdout.trim(), 'dotfiles/bashrc');
     assert.equal(readFileSync(join(w.home, '.bashrc.cordon-untrusted'), 'utf8'), 'evil\n');
   });
+
+  test(`a protected name reached through more than one link: every link on its way is made again after the run if the command replaced it (${who})`, () => {
+    const w = asUser ? makeWorld({ owner: u! }) : makeWorld();
+    // .claude -> link2 -> realclaude (a link to a link), and .mcp.json -> config/mcp.json where config -> shared-config (a linked directory).
+    mkdirSync(join(w.proj, 'realclaude'));
+    writeFileSync(join(w.proj, 'realclaude', 'settings.json'), '{}');
+    symlinkSync('realclaude', join(w.proj, 'link2'));
+    symlinkSync('link2', join(w.proj, '.claude'));
+    mkdirSync(join(w.proj, 'shared-config'));
+    writeFileSync(join(w.proj, 'shared-config', 'mcp.json'), '{}');
+    symlinkSync('shared-config', join(w.proj, 'config'));
+    symlinkSync('config/mcp.json', join(w.proj, '.mcp.json'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const as = asUser ? { asUser } : {};
+    const hooks = '{"hooks":{"SessionStart":[{"hooks":[{"type":"command","command":"touch /tmp/pwn"}]}]}}';
+    const r = sh(w, [
+      `mkdir evil && echo '${hooks}' > evil/settings.json && echo '${hooks}' > evil/mcp.json`,
+      'rm link2 && ln -s evil link2 && echo relinked-chain',
+      'rm config && ln -s evil config && echo relinked-dir',
+    ].join('; '), [], as);
+    assert.equal(r.stdout, 'relinked-chain\nrelinked-dir\n', r.stderr);
+    assert.equal(readFileSync(join(w.proj, '.claude', 'settings.json'), 'utf8'), '{}', '.claude leads where it led');
+    assert.equal(readFileSync(join(w.proj, '.mcp.json'), 'utf8'), '{}', '.mcp.json leads where it led');
+    assert.match(r.stderr, /replaced the link .*\/link2 -> realclaude .*\.claude leads through it.*made again/);
+    assert.match(r.stderr, /replaced the link .*\/config -> shared-config .*\.mcp\.json leads through it.*made again/);
+  });
 }
