@@ -411,7 +411,12 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     }
   }
   if (creates.length > 0) {
-    for (const [p, d] of runSetAside(helper, root, creates, rootId)) if (d.kind === 'failed') warnings.push(`could not write a new ${join(root, p)} (${d.detail}); git may not read that repository until it has one`);
+    // Not written: something may stand there now (a command of a run still going, which wrote first), so the run fails, closed.
+    for (const [p, d] of runSetAside(helper, root, creates, rootId)) {
+      if (d.kind !== 'failed') continue;
+      unresolved++;
+      warnings.push(`could not write a new ${join(root, p)} (${d.detail}): read what is there, if anything, before running git in that repository`);
+    }
   }
   return { warnings, unresolved, actions };
 }

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, replacedGuards, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -175,4 +175,33 @@ test('withoutWatched: a held path another step already moves (the same path, or 
   const watch = [{ path: '/p/r/.git', kind: 'repository' as const, repo: '/p/r' }, { path: '/p/.envrc', kind: 'created' as const, repo: '/p' }];
   const extra = ['/p/r/.git/config', '/p/.envrc', '/p/.vscode', '/p/r/.gitmodules'].map((path) => ({ path, kind: 'replaced' as const, repo: '/p' }));
   assert.deepEqual(withoutWatched(extra, watch).map((e) => e.path), ['/p/.vscode', '/p/r/.gitmodules']);
+});
+
+test('setAside: a fresh config that cannot be written counts as unresolved (the run fails, closed), with a warning naming it', () => {
+  const root = realpathSync(tempDir(join(tmpdir(), 'cordon-after-create-')));
+  mkdirSync(join(root, '.git'));
+  writeFileSync(join(root, '.git', 'config'), '[core]\n\tfsmonitor = evil\n');
+  // Below the TypeScript under test: a helper that moves the config (giving its text back) and then finds something
+  // already standing where the fresh one goes (another run's command wrote first).
+  const helper = join(root, 'fake-helper');
+  writeFileSync(helper, `#!/usr/bin/env python3
+import sys
+ops = sys.stdin.buffer.read().split(b"\\0")[:-1]
+out = []
+i = 0
+while i < len(ops):
+    op, path = ops[i], ops[i + 1]
+    if op == b"--move-read":
+        out += [b"moved", path, path + b".cordon-untrusted", b"content", path, b"[core]\\n\\tfsmonitor = evil\\n"]
+    elif op == b"--create":
+        out += [b"failed", path, b"File exists"]
+        i += 1
+    else:
+        out += [b"absent", path]
+    i += 2
+sys.stdout.buffer.write(b"\\0".join(out) + b"\\0")
+`, { mode: 0o755 });
+  const r = setAside([{ path: join(root, '.git'), kind: 'repository', repo: root }], { roots: [root], helper });
+  assert.equal(r.unresolved, 1);
+  assert.ok(r.warnings.some((w) => w.includes(`could not write a new ${join(root, '.git', 'config')} (File exists)`)), r.warnings.join('\n'));
 });
