@@ -211,10 +211,28 @@ function mkdirRecording(p: string, dirs: DirFds): string[] {
         continue;
       }
       for (const c of created.reverse()) try { dirs.rmdir(c); } catch { /* not empty or gone */ }
-      const why = code === 'ELOOP' || code === 'ENOTDIR' ? 'a directory on its way is a symbolic link now, not what cordon resolved (renamed and replaced since, as another run that can write there can do)' : (e as Error).message;
+      const file = code === 'ENOTDIR' ? fileOnTheWay(p) : undefined;
+      const why = file
+        ? `${file} is a file, not a directory, so nothing can stand at ${p} to hold it; the command could replace ${file} with a directory and make it. Name ${file} itself in the rule (or remove the rule)`
+        : code === 'ELOOP' || code === 'ENOTDIR' ? 'a directory on its way is a symbolic link now, not what cordon resolved (renamed and replaced since, as another run that can write there can do)' : (e as Error).message;
       throw new CordonError('CORDON_ERR_LAUNCH', `cannot create placeholder ${p} for a protected path: ${why}`, { cause: e });
     }
   }
+}
+
+/** The nearest path above `p` that is a file (not a directory, not a link), if one is there. */
+function fileOnTheWay(p: string): string | undefined {
+  for (let a = dirname(p); a !== dirname(a); a = dirname(a)) {
+    let st;
+    try {
+      st = lstatSync(a, { throwIfNoEntry: false });
+    } catch {
+      continue; // ENOTDIR: the file is further up
+    }
+    if (st && !st.isDirectory() && !st.isSymbolicLink()) return a;
+    if (st) return undefined;
+  }
+  return undefined;
 }
 
 /** Drops this run's hold; removes every placeholder (also of dead runs) no live run still holds. */

@@ -290,3 +290,13 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     }
   });
 }
+
+test('a write deny under a file: refused with the file named and the fix, nothing run (no misleading cause)', () => {
+  const w = makeWorld();
+  writeFileSync(join(w.proj, 'f2'), 'a file\n');
+  const r = sh(w, 'touch ran', ['--deny-write', './f2/secret']);
+  assert.equal(r.status, 125, r.stderr);
+  assert.match(r.stderr, new RegExp(`${join(w.proj, 'f2')} is a file, not a directory.*Name ${join(w.proj, 'f2')} itself in the rule`));
+  assert.doesNotMatch(r.stderr, /symbolic link/);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+});
