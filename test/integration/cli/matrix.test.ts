@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fnv1a } from '../../../src/platform/linux/scan.js';
 import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
+import { CONFIG_NEEDLES } from '../../../src/policy/git-config.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chownSync, cordon, makeWorld, testUser } from '../../helpers/cordon.js';
@@ -79,7 +80,8 @@ test('CLI matrix', () => {
   }
   // Neither run in / scanned the machine: the project's runs left their scan cache (the scan before a run also
   // reports the names protected at repository roots), nothing left one for /.
-  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, [], ROOT_NAME_LIST]))}.cache`);
+  // The scan before a run also reads each git dir's config (its key names the needles it looks for).
+  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, [], ROOT_NAME_LIST, CONFIG_NEEDLES]))}.cache`);
   assert.ok(existsSync(cache([w.proj])), 'the project scan has its cache (the name is computed right)');
   assert.ok(!existsSync(cache(['/'])), 'no scan of /');
 });
