@@ -710,7 +710,8 @@ static void handle_write_notice(int listener, const struct seccomp_notif *req)
 			/* struct open_how starts with the u64 flags; a read-only openat2 is no write. */
 			struct iovec local = { &j->flags, sizeof j->flags }, remote = { (void *)(uintptr_t)req->data.args[2], sizeof j->flags };
 			ssize_t k = process_vm_readv(req->pid, &local, 1, &remote, 1, 0);
-			if (k < 0 && denied(errno))
+			/* Unread (not dumpable, secret memory, a short read): it may have been a write. */
+			if (k != (ssize_t)sizeof j->flags)
 				j->a.no_access = true;
 			if (k != (ssize_t)sizeof j->flags || !(j->flags & OPEN_WRITE_INTENT))
 				j->a.ok = false;

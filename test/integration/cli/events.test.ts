@@ -176,14 +176,14 @@ for (const r of runners()) {
     const violations = join(w.proj, 'v.json');
     // PR_SET_DUMPABLE is 4.
     const py = `import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\ntry: open("${w.outside}/by-py", "w")\nexcept OSError: print("py-refused")`;
-    // Also a path in secret memory (memfd_secret), which no other process can read.
-    for (const cmd of [['python3', '-c', py], ['/bin/sh', '-c', `./xo-touch ${w.outside}/by-xo 2>/dev/null || echo xo-refused`], ['./secret-open', `${w.outside}/by-secret`]]) {
+    // Also a path, or openat2's flags, in secret memory (memfd_secret), which no other process can read.
+    for (const cmd of [['python3', '-c', py], ['/bin/sh', '-c', `./xo-touch ${w.outside}/by-xo 2>/dev/null || echo xo-refused`], ['./secret-open', `${w.outside}/by-secret`], ['./secret-open', `${w.outside}/by-secret-how`, 'how']]) {
       const res = await run(w, ['--violations-json', violations, '--', ...cmd], r.opts);
       assert.equal(res.status, 0, res.stderr);
       assert.match(res.stdout, /^(py-|xo-)?refused\n$/);
       assert.match(res.stderr, /not all refused operations were reported: 0 listed, [1-9]\d* calls? not described .*could not read/, res.stderr);
     }
-    assert.ok(!existsSync(join(w.outside, 'by-py')) && !existsSync(join(w.outside, 'by-xo')) && !existsSync(join(w.outside, 'by-secret')));
+    assert.ok(!existsSync(join(w.outside, 'by-py')) && !existsSync(join(w.outside, 'by-xo')) && !existsSync(join(w.outside, 'by-secret')) && !existsSync(join(w.outside, 'by-secret-how')));
   });
 }
 
