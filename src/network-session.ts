@@ -69,6 +69,8 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   // Interface addresses change (DHCP, VPN), so they are re-read, but at most
   // once a second: listing them costs ~140 µs, more than the decision itself.
   let addresses = hostAddresses();
+  /** Set once the request policy exists, when credentials are brokered: decisions report where bound hosts are dialed. */
+  let noteDialed: ((host: string, address: string) => void) | undefined;
   let addressesAt = Date.now();
   const decider: Decider = async (req) => {
     if (Date.now() - addressesAt > 1000) {
@@ -79,7 +81,12 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
     if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
     const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
-    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll, isLocal: kernelLocal }).then((d) => d.allow
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll, isLocal: kernelLocal }).then((d) => {
+      // Where a host a credential is bound to was dialed, and every other address its name gave (the other family's):
+      // the same server under another name is scrubbed and seen too (requests.ts).
+      if (d.allow && !d.through) for (const a of [d.dial.address, ...(d.answers ?? [])]) noteDialed?.(req.host, a);
+      return d;
+    }).then((d) => d.allow
       ? { allow: true as const, dial: d.dial, rule: decidingRule(d, req.port), ...(d.through ? { through: d.through } : {}) }
       : { allow: false as const, reason: d.reason, message: d.message, rule: decidingRule(d, req.port), fix: d.fix, ...(d.dropped?.[0] ? { address: d.dropped[0].address } : {}) });
   };
@@ -103,17 +110,12 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     // What no variable of the command may carry: brokered credentials' real values (also base64-encoded, as in a
     // Basic pair or a Docker auth), the upstream proxy's password.
     const realValues = [...credentials.flatMap((c) => [c.real, ...base64Windows(Buffer.from(c.real), 8)]), ...credentialSpellings(spec.parent)];
-    // Where the hosts credentials are bound to are dialed: the same server under another name is scrubbed and seen too
-    // (requests.ts). Their exact names are resolved now as well, for a server reached under another name first.
-    const decideNoting: Decider = requests && credentials.length > 0
-      ? async (req) => {
-        const d = await decider(req);
-        if (d.allow && !d.through) requests.noteDialed(req.host, d.dial.address);
-        return d;
-      }
-      : decider;
-    if (requests) for (const name of boundNames(credentials)) void resolveAll(name).then((as) => { for (const a of as) requests.noteDialed(name, canonicalAddress(a)); }, () => {});
-    const proxies = await startProxies(dir, { secrets, decide: decideNoting, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
+    // The exact names credentials are bound to are resolved now as well, for a server reached under another name first.
+    if (requests && credentials.length > 0) {
+      noteDialed = (host, address) => requests.noteDialed(host, address);
+      for (const name of boundNames(credentials)) void resolveAll(name).then((as) => { for (const a of as) requests.noteDialed(name, canonicalAddress(a)); }, () => {});
+    }
+    const proxies = await startProxies(dir, { secrets, decide: decider, onEvent, rulesVersion: () => rulesVersion, ...(tls ? { terminate: tls.termination } : {}), ...(spec.refuseOpaqueTunnels ? { refuseOpaque: true } : {}), ...(requests ? { requests } : {}) });
     return {
       attach(emit, rules = spec) {
         const owner = String(next++);

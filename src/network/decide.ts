@@ -121,6 +121,8 @@ export type Decision =
       readonly ruleKeyPath: string;
       /** Resolved addresses that were skipped, and why. */
       readonly dropped: readonly DroppedAddress[];
+      /** Every address the name resolved to (canonical spelling), the dialed one among them; absent for a literal. */
+      readonly answers?: readonly string[];
       /** Through the upstream proxy (`dial` is the proxy): the name was not resolved here. */
       readonly through?: Through;
     }
@@ -205,7 +207,8 @@ export async function decide(request: ConnectionRequest, policy: NetworkPolicy, 
         dropped.push({ address: answer, denial: 'host-address' });
         continue;
       }
-      return { allow: true, host: shown, dial: { address: formatIp(dial), port, family: dial.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped };
+      const all = answers.flatMap((x) => { const ip = typeof x === 'string' ? parseIp(x) : undefined; return ip ? [formatIp(unmapIPv4(ip))] : []; });
+      return { allow: true, host: shown, dial: { address: formatIp(dial), port, family: dial.family }, rule: allowRule.source, ruleKeyPath: allowRule.keyPath, dropped, answers: all };
     }
     dropped.push({ address: answer, ...verdict });
   }

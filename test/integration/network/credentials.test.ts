@@ -243,6 +243,22 @@ describe('brokered credentials', { skip }, () => {
         assert.ok(r.events.some((e) => e.type === 'net.refused' && e.reason === 'unscrubbable-response'), r.log);
       });
 
+      it('a wildcard binding: the server is known by every address its name gave, so the other family\'s alias is scrubbed too', T, async () => {
+        const api = w.host('api');
+        w.clearRecords();
+        const r = await cordon([
+          // www.api resolves to both families; it is dialed at one of them.
+          `curl -sS -o /dev/null -H "Authorization: Bearer $SVC_TOKEN" https://${api.www}/remember`,
+          `curl -sS http://${api.fqdn4}/recall > v4.txt`,
+          `curl -sS http://${api.fqdn6}/recall > v6.txt`,
+          'for f in v4.txt v6.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+        ].join('\n'), {
+          broker: { hosts: ['*.api.test.cordon'] },
+          settings: { network: { allowedDomains: ['*.api.test.cordon', api.fqdn4, api.fqdn6], tlsTerminate: { extraCaCertPaths: [w.caCert] } } },
+        });
+        assert.equal(r.stdout, 'v4.txt token\nv6.txt token\n', r.stderr);
+      });
+
       it('Basic: the user name is the configured one, a foreign one (someone else\'s account) is refused; a reflected Basic value comes back as the token\'s', T, async () => {
         const api = w.host('api');
         w.clearRecords();
