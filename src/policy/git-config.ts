@@ -51,8 +51,10 @@ export interface ConfigValues {
   readonly includes: string[];
   /** init.templateDir values: the template git copies into every repository it makes (its hooks run at once). */
   readonly templateDir?: string[];
-  /** The program each PROGRAM_KEYS setting runs (its first word), in file order. */
+  /** The program each PROGRAM_KEYS setting runs (its first word, where it names a file by a path), in file order. */
   readonly programs?: string[];
+  /** Every other word of those settings that holds a `/` (a script an interpreter runs, `VAR=/path`): files they may run. */
+  readonly programWords?: string[];
 }
 
 const NONE: ConfigValues = { hooksPath: [], worktree: [], includes: [] };
@@ -69,7 +71,12 @@ export const PROGRAM_KEY_NAMES = [
   'credential.helper', 'credential.*.helper', 'gpg.program', 'gpg.*.program', 'pager.*', 'interactive.difffilter', 'alias.*',
   'difftool.*.cmd', 'difftool.*.path', 'mergetool.*.cmd', 'mergetool.*.path', 'browser.*.cmd', 'browser.*.path',
   'uploadpack.packobjectshook', 'man.*.cmd', 'man.*.path',
+  'core.alternaterefscommand', 'gpg.ssh.defaultkeycommand', 'sendemail.smtpserver', 'sendemail.tocmd', 'sendemail.cccmd', 'sendemail.headercmd',
+  'imap.tunnel', 'trailer.*.command', 'trailer.*.cmd', 'remote.*.uploadpack', 'remote.*.receivepack', 'instaweb.httpd', 'guitool.*.cmd',
+  'hook.*.command', 'submodule.*.update',
 ] as const;
+/** Settings that run a command only when their value starts with `!` (else a git subcommand, or a mode). */
+const BANG_ONLY = /^(alias\..+|submodule\..+\.update)$/;
 const PROGRAM_KEYS = PROGRAM_KEY_NAMES.map((k) => new RegExp(`^${k.replace(/\./g, '\\.').replace(/\*/g, '.+')}$`));
 
 /**
@@ -79,7 +86,7 @@ const PROGRAM_KEYS = PROGRAM_KEY_NAMES.map((k) => new RegExp(`^${k.replace(/\./g
  * include, init.templateDir or a PROGRAM_KEYS setting (`*.path` by its
  * section: difftool, mergetool, browser, man).
  */
-export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook'] as const;
+export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook', 'smtpserver', 'tunnel', 'uploadpack', 'receivepack', 'httpd', 'update'] as const;
 
 /** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
 export function mayMatter(bytes: Buffer): boolean {
@@ -89,7 +96,7 @@ export function mayMatter(bytes: Buffer): boolean {
 
 /** Pure: `git config --list -z` output → the values asked about. Records are `key\nvalue\0`, or `key\0` for a key with no value. */
 export function parseConfigList(out: string): ConfigValues {
-  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[] };
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[], programWords: [] as string[] };
   for (const rec of out.split('\0')) {
     const nl = rec.indexOf('\n');
     if (nl < 0) continue; // no value: a boolean, never a path
@@ -105,26 +112,48 @@ function take(v: Required<ConfigValues>, key: string, value: string): void {
   else if (key === 'include.path' || (key.startsWith('includeif.') && key.endsWith('.path'))) v.includes.push(value);
   else if (key === 'init.templatedir') v.templateDir.push(value);
   else if (PROGRAM_KEYS.some((k) => k.test(key))) {
-    const program = programOf(key, value);
-    if (program) v.programs.push(program);
+    const words = programWords(key, value);
+    if (words[0]?.includes('/')) v.programs.push(words[0]);
+    for (const w of words.slice(1)) if (w.includes('/')) v.programWords.push(w);
   }
 }
 
 /**
  * Pure: the program a setting runs, as the shell git hands it to would find
- * it: the first word (quotes taken off), an alias only after its `!`; a
- * word with no `/` is looked up in PATH (not a file of a known place here):
- * undefined. `~/` stays for the caller to expand.
+ * it: the first word (quotes taken off, a leading `!` too; an alias or a
+ * submodule update only with one); a word with no `/` is looked up in PATH
+ * (not a file of a known place here): undefined. `~/` stays for the caller
+ * to expand.
  */
 export function programOf(key: string, value: string): string | undefined {
+  const first = programWords(key, value)[0];
+  return first?.includes('/') ? first : undefined;
+}
+
+/**
+ * Pure: the words of a setting's command line, as far as they can name a
+ * file: git hands a value with shell syntax to `sh -c`, so the program may
+ * be any word (`sh ./x`, `python3 tools/x.py`, `FOO=1 /p/prog`, `exec /p`,
+ * `sh -c '/p/x'`). Quotes and shell punctuation split words; a word is split
+ * again at `=` and `:` (an assignment, a PATH-like list). The first word
+ * is the command (what PATH would find, if it has no `/`). Empty for a
+ * setting that runs nothing (an alias or update without `!`).
+ */
+export function programWords(key: string, value: string): string[] {
   let v = value.trim();
-  if (key.startsWith('alias.')) {
-    if (!v.startsWith('!')) return undefined;
-    v = v.slice(1).trim();
+  if (v.startsWith('!')) v = v.slice(1);
+  else if (BANG_ONLY.test(key)) return [];
+  const words: string[] = [];
+  for (const raw of v.match(/"[^"]*"|'[^']*'|[^\s;&|()<>`"']+/g) ?? []) {
+    const quoted = raw[0] === '"' || raw[0] === "'";
+    const inner = quoted ? raw.slice(1, -1) : raw;
+    if (inner) words.push(inner);
+    // A quoted script (`sh -c 'cd /x && ./run'`): its words too.
+    if (quoted && /[\s;&|()<>`]/.test(inner)) words.push(...inner.split(/[\s;&|()<>`'"]+/).filter(Boolean));
   }
-  const m = /^(?:"([^"]*)"|'([^']*)'|(\S+))/.exec(v);
-  const word = m ? (m[1] ?? m[2] ?? m[3] ?? '') : '';
-  return word.includes('/') ? word : undefined;
+  const first = words.find((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w) && !['env', 'exec', 'command', 'nohup'].includes(w));
+  const parts = words.flatMap((w) => w.split(/[=:]/)).filter(Boolean);
+  return first === undefined ? parts : [first, ...parts.filter((p) => p !== first)];
 }
 
 /**
@@ -186,7 +215,7 @@ export class GitConfigReader {
     const seen = new Set<string>();
     for (const t of tops) if (t && !seen.has(t)) this.collect(t, undefined, 0, out, seen);
     const fromEnv = envValues(env);
-    if (fromEnv.hooksPath.length > 0 || fromEnv.includes.length > 0 || fromEnv.templateDir.length > 0 || fromEnv.programs.length > 0) {
+    if (fromEnv.hooksPath.length > 0 || fromEnv.includes.length > 0 || fromEnv.templateDir.length > 0 || fromEnv.programs.length > 0 || fromEnv.programWords.length > 0) {
       out.push({ path: 'GIT_CONFIG_COUNT (environment)', values: fromEnv });
       for (const inc of fromEnv.includes) {
         const p = expandGitPath(inc, home, '/');
@@ -293,7 +322,7 @@ const SYSTEM_BIN = ['/usr/bin', '/bin', '/usr/local/bin'] as const;
 
 /** GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: settings every git run from this environment takes. */
 function envValues(env: NodeJS.ProcessEnv): Required<ConfigValues> {
-  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[] };
+  const v = { hooksPath: [] as string[], worktree: [] as string[], includes: [] as string[], templateDir: [] as string[], programs: [] as string[], programWords: [] as string[] };
   const n = Math.min(Number(env.GIT_CONFIG_COUNT ?? 0) || 0, 10_000);
   for (let i = 0; i < n; i++) {
     const key = env[`GIT_CONFIG_KEY_${i}`]?.toLowerCase();

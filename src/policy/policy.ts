@@ -906,10 +906,8 @@ function protectGitSurfaces(s: GitScope, scanned: ScanFound): void {
       const dir = isAbsolute(v) || v.startsWith('~/') ? expandGitPath(v, s.home, sep) : undefined;
       if (dir) protectRunnable(s, dir, `git init.templateDir (${f.path}): git copies its hooks into every repository it makes`);
     }
-    for (const v of f.values.programs ?? []) {
-      const program = isAbsolute(v) || v.startsWith('~/') ? expandGitPath(v, s.home, sep) : undefined;
-      if (program) protectRunnable(s, program, `a program git runs (${f.path})`);
-    }
+    // Programs named by an absolute path hold for every git run; relative ones are taken from each work tree (protectHooks).
+    protectPrograms(s, f, [], `a program git runs (${f.path})`);
   }
   for (const repo of scanned.repos.filter(s.isWritable)) {
     const dotGit = join(repo, '.git');
@@ -1058,13 +1056,8 @@ function protectHooks(s: GitScope, gitDir: string, bases: readonly string[], ent
     if (wt) all.push(wt);
   }
   if (all.length === 0) all.push(gitDir);
-  // A program the repository's own configuration runs: by its path, or relative to the work tree git runs it in.
-  for (const f of cfg.own) for (const v of f.values.programs ?? []) {
-    for (const base of isAbsolute(v) || v.startsWith('~/') ? [sep] : all) {
-      const program = expandGitPath(v, s.home, base);
-      if (program) protectRunnable(s, program, `a program git runs (${f.path})`);
-    }
-  }
+  // A program its configuration runs: by its path, or relative to the work tree git runs it in.
+  for (const f of [...cfg.outer, ...cfg.own]) protectPrograms(s, f, all, `a program git runs (${f.path})`);
   for (const f of [...cfg.outer, ...cfg.own]) {
     for (const v of f.values.hooksPath) {
       for (const base of all) {
@@ -1097,6 +1090,25 @@ function protectHooksDir(s: GitScope, dir: string, bases: readonly string[], why
     s.done.add(parent.path);
     s.rules.push({ path: parent.path, kind: parent.kind, access: 'read-only', source: `protected: ${why}: the directory holding the hooks directory (hook managers run scripts kept beside it)` });
   }
+}
+
+/**
+ * The programs a config file's settings run (git-config.ts programWords):
+ * the command itself read-only where the command could write it, existing
+ * or not; any other word that names an existing file (a script an
+ * interpreter runs) likewise. `$HOME/`, `${HOME}/` and `~/` are expanded; a
+ * relative word is taken from each of `bases` (none: not at all); a word
+ * behind another variable cannot be known here.
+ */
+function protectPrograms(s: GitScope, f: ConfigFile, bases: readonly string[], why: string): void {
+  const at = (w: string): string[] => {
+    const v = w.replace(/^\$\{?HOME\}?\//, '~/');
+    if (v.startsWith('$')) return [];
+    if (isAbsolute(v) || v.startsWith('~/')) return [expandGitPath(v, s.home, sep)].filter((p): p is string => p !== undefined);
+    return bases.flatMap((b) => [expandGitPath(v, s.home, b)].filter((p): p is string => p !== undefined));
+  };
+  for (const v of f.values.programs ?? []) for (const p of at(v)) protectRunnable(s, p, why);
+  for (const v of f.values.programWords ?? []) for (const p of at(v)) if (s.resolvePath(p).kind === 'file') protectRunnable(s, p, why);
 }
 
 /** A program (or template directory) git runs from, where the command could write it: read-only, existing or not. */

@@ -147,14 +147,20 @@ for (const { who, world, opts } of runners()) {
     mkdirSync(join(w.proj, 'tools'), { recursive: true });
     writeFileSync(join(w.proj, 'tools', 'pager'), '#!/bin/sh\ncat\n');
     writeFileSync(join(w.proj, 'tools', 'textconv'), '#!/bin/sh\ncat "$1"\n');
-    writeFileSync(join(w.home, '.gitconfig'), `[init]\n\ttemplateDir = ${w.proj}/git-template\n[core]\n\tpager = ${w.proj}/tools/pager -R\n[alias]\n\tx = !${w.proj}/tools/alias-run\n`);
-    writeFileSync(join(w.proj, '.git', 'config'), readFileSync(join(w.proj, '.git', 'config'), 'utf8') + '[diff "tc"]\n\ttextconv = ./tools/textconv\n');
+    // Scripts run through an interpreter, after an assignment, behind `!` or inside `sh -c '…'`.
+    const scripts = ['p02', 'p03', 'p12', 'p14', 'p16.py', 'p17'];
+    for (const n of scripts) writeFileSync(join(w.proj, 'tools', n), '#!/bin/sh\n');
+    const t = join(w.proj, 'tools');
+    writeFileSync(join(w.home, '.gitconfig'), `[init]\n\ttemplateDir = ${w.proj}/git-template\n[core]\n\tpager = ${t}/pager -R\n\teditor = sh ${t}/p02\n\tsshCommand = FOO=1 ${t}/p03\n`
+      + `[credential]\n\thelper = !${t}/p12 get\n[alias]\n\tx = !${t}/alias-run\n\tst = !sh -c '${t}/p17'\n`);
+    writeFileSync(join(w.proj, '.git', 'config'), readFileSync(join(w.proj, '.git', 'config'), 'utf8') + `[diff "tc"]\n\ttextconv = ./tools/textconv\n[diff "py"]\n\ttextconv = python3 tools/p16.py\n[remote "origin"]\n\tuploadpack = ${t}/p14\n`);
     own(w, opts);
     const r = sh(w, attempts([
       `printf '#!/bin/sh\\ntouch /tmp/pwn\\n' > git-template/hooks/post-checkout`,
       'echo evil > tools/pager',
       'echo evil > tools/textconv',
       'echo evil > tools/alias-run',
+      ...scripts.map((n) => `echo evil > tools/${n}`),
       'mv tools tools-old',
     ]), [], opts);
     assert.equal(r.stdout, 'end\n', r.stderr);
@@ -162,6 +168,7 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readFileSync(join(w.proj, 'tools', 'pager'), 'utf8'), '#!/bin/sh\ncat\n');
     assert.equal(readFileSync(join(w.proj, 'tools', 'textconv'), 'utf8'), '#!/bin/sh\ncat "$1"\n');
     assert.ok(!existsSync(join(w.proj, 'tools', 'alias-run')));
+    for (const n of scripts) assert.equal(readFileSync(join(w.proj, 'tools', n), 'utf8'), '#!/bin/sh\n', n);
     // Control: the rest of the project stays writable.
     const ok = sh(w, 'echo x > free.txt && echo wrote', [], opts);
     assert.equal(ok.stdout, 'wrote\n', ok.stderr);

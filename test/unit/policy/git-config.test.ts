@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programOf, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
+import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programOf, programWords, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
 import { CordonError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -56,11 +56,26 @@ test('every setting that runs a program passes the pre-filter, and git lists it 
   for (const name of PROGRAM_KEY_NAMES) {
     const parts = name.replace(/\*/g, 'sub').split('.');
     const key = parts.pop()!;
-    const text = parts.length === 2 ? `[${parts[0]} "${parts[1]}"]\n\t${key} = ${name.startsWith('alias.') ? '!' : ''}/opt/prog\n` : `[${parts[0]}]\n\t${key} = ${name.startsWith('alias.') ? '!' : ''}/opt/prog\n`;
+    const bang = name.startsWith('alias.') || name.endsWith('.update') ? '!' : '';
+    const text = parts.length === 2 ? `[${parts[0]} "${parts[1]}"]\n\t${key} = ${bang}/opt/prog\n` : `[${parts[0]}]\n\t${key} = ${bang}/opt/prog\n`;
     assert.equal(mayMatter(Buffer.from(text.toUpperCase())), true, text);
     const listed = gitList(dir(), text);
     assert.deepEqual(parseConfigList(listed).programs, ['/opt/prog'], text);
   }
+});
+
+test('programWords: every word a command line could run a file by, through an interpreter, an assignment or a quoted script', () => {
+  const has = (key: string, value: string, words: string[]) => { for (const w of words) assert.ok(programWords(key, value).includes(w), `${w} in ${value}`); };
+  has('core.editor', 'sh /w/p02', ['sh', '/w/p02']);
+  has('core.sshcommand', 'FOO=1 /w/p03 -v', ['/w/p03']);
+  assert.equal(programWords('core.sshcommand', 'FOO=1 /w/p03 -v')[0], '/w/p03', 'the command is the first word that is no assignment');
+  assert.equal(programWords('core.askpass', 'exec /w/p04')[0], '/w/p04');
+  has('credential.helper', '!/w/p12 get', ['/w/p12']);
+  has('alias.st', "!sh -c '/w/p17 && cd /w/x'", ['/w/p17', '/w/x']);
+  has('diff.t.textconv', 'python3 tools/x.py', ['tools/x.py']);
+  has('core.pager', 'PATH=/w/bin:/usr/bin less', ['/w/bin', '/usr/bin']);
+  assert.deepEqual(programWords('submodule.x.update', 'checkout'), [], 'a mode, not a command');
+  assert.deepEqual(programWords('alias.l', 'log --oneline'), [], 'a git subcommand');
 });
 
 test('programOf: the first word a setting runs, when it names a file by a path', () => {
@@ -97,9 +112,9 @@ test("the parser wrapper reads what git reads: inline comments, the key on the s
 
 test('parseConfigList: -z records, keys lower-cased by git, a key without value', () => {
   const out = ['core.hookspath\n.husky/_', 'core.worktree\n../..', 'include.path\n../x', 'includeif.gitdir:/a/b.c/.path\n~/y', 'include.path', 'user.name\nx\ny', ''].join('\0');
-  assert.deepEqual(parseConfigList(out), { hooksPath: ['.husky/_'], worktree: ['../..'], includes: ['../x', '~/y'], templateDir: [], programs: [] });
+  assert.deepEqual(parseConfigList(out), { hooksPath: ['.husky/_'], worktree: ['../..'], includes: ['../x', '~/y'], templateDir: [], programs: [], programWords: [] });
   const more = ['init.templatedir\n~/.git-template', 'core.pager\n/w/bin/pager -R', 'diff.x.textconv\n./tools/tc', 'alias.a\n!sh -c x', 'alias.b\nlog', 'core.fsmonitor\ntrue', ''].join('\0');
-  assert.deepEqual(parseConfigList(more), { hooksPath: [], worktree: [], includes: [], templateDir: ['~/.git-template'], programs: ['/w/bin/pager', './tools/tc'] });
+  assert.deepEqual(parseConfigList(more), { hooksPath: [], worktree: [], includes: [], templateDir: ['~/.git-template'], programs: ['/w/bin/pager', './tools/tc'], programWords: [] });
 });
 
 test('expandGitPath: ~/ is $HOME, relative is relative to the base, ~user and %(prefix) are not ours', () => {
