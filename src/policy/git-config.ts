@@ -84,9 +84,11 @@ const PROGRAM_KEYS = PROGRAM_KEY_NAMES.map((k) => new RegExp(`^${k.replace(/\./g
  * settings asked about (see the header): a key name is spelled as written,
  * lower-cased, so a file without these cannot set core.hooksPath, an
  * include, init.templateDir or a PROGRAM_KEYS setting (`*.path` by its
- * section: difftool, mergetool, browser, man).
+ * section: difftool, mergetool, browser, man; a submodule's `update` by the
+ * `!` it runs a command with: "update" itself is in every repository's
+ * core.logAllRefUpdates, and would cost each a git process).
  */
-export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook', 'smtpserver', 'tunnel', 'uploadpack', 'receivepack', 'httpd', 'update'] as const;
+export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook', 'smtpserver', 'tunnel', 'uploadpack', 'receivepack', 'httpd', '!'] as const;
 
 /** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
 export function mayMatter(bytes: Buffer): boolean {

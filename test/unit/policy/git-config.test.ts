@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -50,6 +50,15 @@ test('pre-filter: only text that holds a needle (any case) can set core.hooksPat
     assert.equal(mayMatter(Buffer.from(t)), false, t);
     assert.deepEqual(gitSays(dir(), t), [], `git agrees that ${JSON.stringify(t)} sets no core.hooksPath`);
   }
+});
+
+test('the config git init writes, and a clone\'s, pass as plain: no git process for an ordinary repository', () => {
+  const d = dir();
+  assert.equal(spawnSync('git', ['init', '-q', join(d, 'r')], { env: { ...ENV, HOME: d, GIT_CONFIG_NOSYSTEM: '1' } }).status, 0);
+  const cfg = readFileSync(join(d, 'r', '.git', 'config'));
+  assert.match(cfg.toString(), /logallrefupdates/, 'the key whose name holds "update"');
+  assert.equal(mayMatter(cfg), false);
+  assert.equal(mayMatter(Buffer.from(`${cfg}[remote "origin"]\n\turl = https://github.com/acme/app.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch "main"]\n\tremote = origin\n\tmerge = refs/heads/main\n`)), false);
 });
 
 test('every setting that runs a program passes the pre-filter, and git lists it as one', () => {
