@@ -93,8 +93,32 @@ export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 
 /** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
 export function mayMatter(bytes: Buffer): boolean {
   const text = bytes.toString('latin1').toLowerCase();
-  return CONFIG_NEEDLES.some((n) => text.includes(n));
+  if (PATH_NEEDLES.some((n) => text.includes(n))) return true;
+  if (!CONFIG_NEEDLES.some((n) => text.includes(n))) return false;
+  // A program setting matters only where its value names a file by a path (`/`, `~`, `$HOME`): a bare word is found in
+  // PATH. A value is on its key's line, or on the lines a trailing `\` continues it onto; so `credential.helper =
+  // store` (or a helper in a section named by a URL) costs no git process.
+  // The setting's name is its section's and its key's (`[pager] log = /x`, `[mergetool "m"] path = /x`).
+  let section = '';
+  for (const line of text.replace(/\\\r?\n/g, ' ').split('\n')) {
+    let l = line;
+    const header = /^\s*\[([^\]]*)\]/.exec(l);
+    if (header) {
+      section = header[1]!;
+      l = l.slice(header[0].length);
+    }
+    const eq = l.indexOf('=');
+    if (eq < 0) continue;
+    const name = `${section} ${l.slice(0, eq)}`;
+    const value = l.slice(eq + 1);
+    // `!` starts a command in any setting that runs one that way (an alias, a submodule update).
+    if ((CONFIG_NEEDLES.some((n) => name.includes(n)) || value.trimStart().startsWith('!')) && /[/~$]/.test(value)) return true;
+  }
+  return false;
 }
+
+/** Needles of settings whose value is itself a path (or a file to read): any mention costs a parse. */
+const PATH_NEEDLES = ['hookspath', 'include', 'templatedir'] as const;
 
 /** Pure: `git config --list -z` output → the values asked about. Records are `key\nvalue\0`, or `key\0` for a key with no value. */
 export function parseConfigList(out: string): ConfigValues {

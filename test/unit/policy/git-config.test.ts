@@ -58,6 +58,10 @@ test('the config git init writes, and a clone\'s, pass as plain: no git process 
   const cfg = readFileSync(join(d, 'r', '.git', 'config'));
   assert.match(cfg.toString(), /logallrefupdates/, 'the key whose name holds "update"');
   assert.equal(mayMatter(cfg), false);
+  // A program setting whose value names no file by a path is found in PATH: no parse for it either.
+  assert.equal(mayMatter(Buffer.from('[credential "https://source.example/x"]\n\thelper = gcloud.sh\n[core]\n\tpager = less -R\n')), false);
+  assert.equal(mayMatter(Buffer.from('[credential "https://source.example/x"]\n\thelper = /opt/gcloud.sh\n')), true);
+  assert.equal(mayMatter(Buffer.from('[core]\n\tpager = \\\n\t\t~/bin/pager\n')), true, 'a value continued onto the next line');
   assert.equal(mayMatter(Buffer.from(`${cfg}[remote "origin"]\n\turl = https://github.com/acme/app.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n[branch "main"]\n\tremote = origin\n\tmerge = refs/heads/main\n`)), false);
 });
 
