@@ -60,10 +60,10 @@ export interface ConfigValues {
 const NONE: ConfigValues = { hooksPath: [], worktree: [], includes: [] };
 
 /**
- * Settings whose value is a program git runs (the first word of a command
- * line; an alias only when it starts with `!`). One that names a file where
- * the command can write lets it choose what host git runs. `*` is one
- * subsection or name.
+ * Settings whose value is a command git runs (programWords: the words of it
+ * that can name the file it runs; an alias or a submodule update only when
+ * it starts with `!`). One that names a file where the command can write
+ * lets it choose what host git runs. `*` is one subsection or name.
  */
 export const PROGRAM_KEY_NAMES = [
   'core.editor', 'core.pager', 'core.fsmonitor', 'core.sshcommand', 'core.askpass', 'core.gitproxy', 'sequence.editor',
@@ -90,7 +90,11 @@ const PROGRAM_KEYS = PROGRAM_KEY_NAMES.map((k) => new RegExp(`^${k.replace(/\./g
  */
 export const CONFIG_NEEDLES = ['hookspath', 'include', 'templatedir', 'editor', 'pager', 'fsmonitor', 'sshcommand', 'askpass', 'gitproxy', 'external', 'command', 'textconv', 'driver', 'clean', 'smudge', 'process', 'helper', 'program', 'difffilter', 'alias', 'cmd', 'tool', 'browser', 'man', 'packobjectshook', 'smtpserver', 'tunnel', 'uploadpack', 'receivepack', 'httpd', '!'] as const;
 
-/** Pure: whether a config file's bytes can set core.hooksPath or include another file (see the header). */
+/**
+ * Pure: whether a config file's bytes can set what is asked about (see the
+ * header): core.hooksPath, an include, init.templateDir, or a program
+ * setting whose value names a file by a path.
+ */
 export function mayMatter(bytes: Buffer): boolean {
   const text = bytes.toString('latin1').toLowerCase();
   if (PATH_NEEDLES.some((n) => text.includes(n))) return true;
