@@ -354,3 +354,9 @@ export function boundOnAnyPort(creds: readonly LiveCredential[], host: string): 
   const h = parseHost(host);
   return h.ok ? creds.filter((c) => c.hosts.some((r) => patternMatches(r.pattern, h.host))) : [];
 }
+
+/** The ports the bindings of `host` name (undefined: every port). */
+export function boundPorts(creds: readonly LiveCredential[], host: string): (number | undefined)[] {
+  const h = parseHost(host);
+  return h.ok ? creds.flatMap((c) => c.hosts.filter((r) => patternMatches(r.pattern, h.host)).map((r) => r.port)) : [];
+}

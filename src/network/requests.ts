@@ -8,15 +8,15 @@
  * scrubbed and seen too.
  */
 import type { RequestFacts, RequestPolicy, RequestVerdict, Resign, Scrubbing } from '../proxy/types.js';
-import { boundOnAnyPort, boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
+import { boundOnAnyPort, boundPorts, boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
 import { headerValues, percentDecoded, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
 import { judgeRules, rulesFor, type RequestRule } from './request-rules.js';
 
 /** Undefined when there is nothing to judge (no rules, no credentials). */
 export function requestPolicy(rules: readonly RequestRule[], creds: readonly LiveCredential[]): RequestPolicy | undefined {
   if (rules.length === 0 && creds.length === 0) return undefined;
-  /** Addresses a host a credential is bound to was dialed at (noteDialed). */
-  const boundAddresses = new Set<string>();
+  /** Addresses a host a credential is bound to was dialed at (noteDialed), with the ports its bindings name (undefined: every one). */
+  const boundAddresses = new Map<string, Set<number | undefined>>();
   const scrubbingOf = (bound: readonly LiveCredential[]): Scrubbing => ({
     pairs: scrubPairs(bound),
     sameLength: bound.every((c) => Buffer.byteLength(c.real) === Buffer.byteLength(c.token)),
@@ -47,8 +47,10 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
     mustSee(host, port, address) {
       if (rulesFor(rules, host, port).length > 0) return 'network.requestRules judge its requests';
       if (boundTo(creds, host, port).length > 0) return 'credentials.broker binds a credential to it, whose foreign keys must be seen';
-      if (boundOnAnyPort(creds, host).length > 0) return 'credentials.broker binds a credential to it (on another port), which its answers could carry';
-      if (address !== undefined && boundAddresses.has(address)) return `it is ${address}, where a host a credential is bound to was reached, whose answers could carry it`;
+      // The same server under another name, on a port a binding names: what it says there must be seen and scrubbed.
+      // (Another port of a port-scoped binding stays free: SSH to a host whose HTTPS a token is bound to.)
+      const ports = address === undefined ? undefined : boundAddresses.get(address);
+      if (ports && (ports.has(undefined) || ports.has(port))) return `it is ${address}, where a host a credential is bound to was reached, whose answers could carry it`;
       return undefined;
     },
     scrubbing(host, port, address): Scrubbing | undefined {
@@ -58,7 +60,11 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       return address !== undefined && boundAddresses.has(address) ? scrubbingOf(creds) : undefined;
     },
     noteDialed(host, address) {
-      if (boundOnAnyPort(creds, host).length > 0) boundAddresses.add(address);
+      const ports = boundPorts(creds, host);
+      if (ports.length === 0) return;
+      const known = boundAddresses.get(address) ?? new Set<number | undefined>();
+      for (const p of ports) known.add(p);
+      boundAddresses.set(address, known);
     },
   };
 }

@@ -126,8 +126,8 @@ export interface RequestPolicy {
   judge(r: RequestFacts): RequestVerdict;
   /**
    * Why cordon must read this host's requests (a rule judges them, a
-   * credential is bound to it on any port, or `address` is where a bound host
-   * was dialed); undefined: it need not.
+   * credential is bound to it on this port, or `address` is where a bound
+   * host was dialed, on a port its binding names); undefined: it need not.
    */
   mustSee(host: string, port: number, address?: string): string | undefined;
   /**

@@ -234,11 +234,13 @@ describe('brokered credentials', { skip }, () => {
           `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Request-Range: bytes=0-20" -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/reflect`,
           `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/part`,
           'for f in port.txt alias.txt literal.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+          // Another port of the port-scoped binding stays free for what cannot be scrubbed (SSH, say): an opaque tunnel.
+          `python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"CONNECT ${api.fqdn}:${api.ports.tcp} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"); h = s.recv(4096); s.sendall(b"SSH-2.0-x\\r\\n"); print(h.split(b"\\r\\n")[0].decode(), s.recv(100).decode().strip())'`,
         ].join('\n'), {
           broker: { hosts: [`${api.fqdn}:443`] },
           settings: { network: { allowedDomains: [api.fqdn, api.fqdn4, api.ipv4], tlsTerminate: { extraCaCertPaths: [w.caCert] } } },
         });
-        assert.equal(r.stdout, '200\n502\nport.txt token\nalias.txt token\nliteral.txt token\n', r.stderr);
+        assert.equal(r.stdout, '200\n502\nport.txt token\nalias.txt token\nliteral.txt token\nHTTP/1.1 200 Connection Established SSH-2.0-x\n', r.stderr);
         assert.deepEqual((await requests('api')).filter((x) => x.headers?.['request-range'] !== undefined), [], 'no Request-Range reached the bound host');
         assert.ok(r.events.some((e) => e.type === 'net.refused' && e.reason === 'unscrubbable-response'), r.log);
       });
