@@ -124,8 +124,10 @@ export interface ExecResult {
   readonly warnings: readonly string[];
   /** The command's id, as its events carry it. */
   readonly commandId: string;
-  /** What was refused to the command: its fs.refused, net.refused and request.refused events, in order. */
+  /** What was refused to the command: its fs.refused, net.refused and request.refused events, in order (the first 1000). */
   readonly violations: readonly Violation[];
+  /** Refusals past the first 1000, not in `violations` (the event stream carried them). */
+  readonly violationsDropped: number;
 }
 
 /**
@@ -171,9 +173,14 @@ export class SandboxChild extends EventEmitter {
     this.id = this.stream.id;
   }
 
-  /** What was refused to the command so far (fs.refused, net.refused, request.refused). */
+  /** What was refused to the command so far (fs.refused, net.refused, request.refused): the first 1000. */
   get violations(): readonly Violation[] {
     return this.stream.violations;
+  }
+
+  /** Refusals past the first 1000, which `violations` does not keep (the event stream carries them). */
+  get violationsDropped(): number {
+    return this.stream.violationsDropped;
   }
 
   /**
@@ -496,7 +503,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         child.on('error', (e: Error) => { error = e; });
         child.on('close', (code: number, signal: NodeJS.Signals | null) => {
           if (error) reject(error);
-          else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings, commandId: child.id, violations: child.violations });
+          else resolve({ stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: code, signal, warnings: child.warnings, commandId: child.id, violations: child.violations, violationsDropped: child.violationsDropped });
         });
       });
     },

@@ -129,6 +129,7 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     ...(timeline ? { mark: timeline.mark } : {}),
   });
   let violations: readonly Violation[] = [];
+  let dropped = 0;
   try {
     const child = sandbox.spawn(command[0]!, command.slice(1), {
       stdio: 'inherit',
@@ -142,6 +143,7 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
     // Not events.once: it would reject at the 'error' that comes before 'close'.
     const code = await new Promise<number>((resolve) => child.once('close', (c: number) => resolve(c)));
     violations = child.violations;
+    dropped = child.violationsDropped;
     if (error) return fail(error, cfg.debug);
     debug?.(`exit ${code}; ${timeline?.report() ?? ''}`);
     return code;
@@ -152,8 +154,9 @@ async function runCommand(cfg: CliConfig, argv: readonly string[], cwd: string, 
       warn(linkedWarning(violationsFd, '--violations-json', cfg.violationsJson!));
       ftruncateSync(violationsFd, 0);
       writeSync(violationsFd, `${JSON.stringify(violations, null, 2)}\n`, 0);
+      if (dropped > 0) warn(`${cfg.violationsJson!} lists the first ${violations.length} refusals; ${dropped} more came after them and are in no list (--audit-log FILE records every one)`);
     }
-    if (cfg.summary !== false) process.stderr.write(summary(violations));
+    if (cfg.summary !== false) process.stderr.write(summary(violations, dropped));
     await sandbox.close();
   }
 }

@@ -60,18 +60,22 @@ export const SUMMARY_LINES = 20;
 /**
  * The CLI's summary on stderr when the command ends: nothing when nothing
  * was refused; else a count and one line per distinct refusal (identical
- * ones counted, not repeated), the first SUMMARY_LINES of them.
+ * ones counted, not repeated), the first SUMMARY_LINES of them; and how
+ * many refusals past the kept ones (`dropped`) are in no list.
  */
-export function summary(violations: readonly Violation[]): string {
+export function summary(violations: readonly Violation[], dropped = 0): string {
   if (violations.length === 0) return '';
   const counts = new Map<string, number>();
   for (const v of violations) counts.set(v.message, (counts.get(v.message) ?? 0) + 1);
-  const lines = [`cordon: ${violations.length} operation${violations.length === 1 ? ' was' : 's were'} refused:`];
+  const total = violations.length + dropped;
+  const lines = [`cordon: ${total} operation${total === 1 ? ' was' : 's were'} refused:`];
   let shown = 0;
   for (const [message, n] of counts) {
     if (shown++ === SUMMARY_LINES) break;
     lines.push(`  ${printable(message.replace(/^cordon: /, ''))}${n > 1 ? ` (${n} times)` : ''}`);
   }
-  if (counts.size > SUMMARY_LINES) lines.push(`  and ${counts.size - SUMMARY_LINES} more distinct refusals (--violations-json FILE lists them all)`);
+  if (counts.size > SUMMARY_LINES) lines.push(`  and ${counts.size - SUMMARY_LINES} more distinct refusals (--violations-json FILE lists ${dropped > 0 ? `the first ${violations.length}` : 'them all'})`);
+  // A command can make decoy refusals first: what came after the kept ones is said to exist, and where it is.
+  if (dropped > 0) lines.push(`  and ${dropped} more after the first ${violations.length}, not kept here (--audit-log FILE records every one)`);
   return `${lines.join('\n')}\n`;
 }

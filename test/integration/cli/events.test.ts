@@ -113,6 +113,28 @@ test('--no-summary: nothing about refusals on stderr; without --violations-json 
   assert.ok(!existsSync(join(w.proj, 'violations.json')));
 });
 
+test('refusals past the first 1000 (decoys first, then the one that matters) are counted in the summary and said to be only in the audit log', { timeout: 120_000 }, async () => {
+  const w = runners()[0]!.world();
+  const audit = join(w.proj, 'audit.jsonl');
+  const violations = join(w.proj, 'v.json');
+  // 1003 refused CONNECTs on one connection each, then the last: a name the kept list will not hold.
+  const py = [
+    'import socket',
+    'def connect(host, port):',
+    '    s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"CONNECT %s:%d HTTP/1.1\\r\\n\\r\\n" % (host, port)); s.recv(1000); s.close()',
+    'for i in range(1003): connect(b"decoy.test", 1000 + i)',
+    'connect(b"the-one-that-matters.test", 443)',
+  ].join('\n');
+  writeFileSync(join(w.proj, 'flood.py'), py);
+  const res = await run(w, ['--allow-domain', 'allowed.test', '--audit-log', audit, '--violations-json', violations, '--', 'python3', 'flood.py'], {});
+  assert.equal(res.status, 0, res.stderr.slice(-2000));
+  assert.match(res.stderr, /^cordon: 1004 operations were refused:/m);
+  assert.match(res.stderr, /and 4 more after the first 1000, not kept here \(--audit-log FILE records every one\)/);
+  assert.match(res.stderr, /v\.json lists the first 1000 refusals; 4 more came after them and are in no list/);
+  assert.equal(JSON.parse(readFileSync(violations, 'utf8')).length, 1000);
+  assert.match(readFileSync(audit, 'utf8'), /the-one-that-matters\.test/);
+});
+
 test('a run cordon fails ends its audit log with command.exit carrying the error', { timeout: 60_000 }, async () => {
   const w = runners()[0]!.world();
   const audit = join(w.proj, 'audit.jsonl');

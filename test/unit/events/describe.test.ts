@@ -32,6 +32,11 @@ test('summary: nothing when nothing was refused; identical refusals counted; at 
   assert.equal(lines.length, 1 + SUMMARY_LINES + 1);
   assert.match(lines.at(-1)!, /and 3 more distinct refusals \(--violations-json FILE lists them all\)/);
   assert.equal(summary([refusal('/x')]).split('\n')[0], 'cordon: 1 operation was refused:');
+  // Refusals past the kept ones (decoys first, then the one that matters) are counted and said to be elsewhere.
+  const past = summary(Array.from({ length: SUMMARY_LINES + 1 }, (_, i) => refusal(`/d${i}`)), 4).trim().split('\n');
+  assert.equal(past[0], `cordon: ${SUMMARY_LINES + 5} operations were refused:`);
+  assert.match(past.at(-2)!, /and 1 more distinct refusals \(--violations-json FILE lists the first 21\)/);
+  assert.equal(past.at(-1), '  and 4 more after the first 21, not kept here (--audit-log FILE records every one)');
 });
 
 test('printable: control characters from the sandbox reach the terminal as escapes (C0, DEL, C1 such as CSI)', () => {
