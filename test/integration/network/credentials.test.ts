@@ -42,6 +42,8 @@ describe('brokered credentials', { skip }, () => {
     g(join(w.filesDir, 'private.git'), 'update-server-info');
   });
 
+  /** A shell line that says, for each file, whether it holds the real value, the command's token, or neither. */
+  const whichIn = (files: readonly string[]) => `for f in ${files.join(' ')}; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done`;
   const requests = async (host: string, pred: (r: WorldRecord) => boolean = () => true) => { await w.settle(); return w.records(w.host(host)).filter((x) => x.event === 'request' && pred(x)); };
 
   for (const runner of RUNNERS) {
@@ -214,7 +216,7 @@ describe('brokered credentials', { skip }, () => {
           `curl -sS -p -x http://127.0.0.1:3128 http://${api.fqdn}/recall > tunnel.txt`,
           `curl -sS -D headers.txt -o /dev/null -H "Authorization: Bearer $SVC_TOKEN" "https://${api.fqdn}/reflect?encoding=header-name"`,
           `curl -sS -o /dev/null -w '%{http_code}\\n' -r 10-40 -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/reflect`,
-          'for f in plain.txt tunnel.txt headers.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+          whichIn(['plain.txt', 'tunnel.txt', 'headers.txt']),
         ].join('\n'));
         assert.equal(r.stdout, '200\nplain.txt token\ntunnel.txt token\nheaders.txt token\n', r.stderr);
         const reflected = (await requests('api')).filter((x) => String(x.path).startsWith('/reflect'));
@@ -233,7 +235,7 @@ describe('brokered credentials', { skip }, () => {
           // Request-Range (Apache reads it as Range) is not sent; a server that answers a part anyway is not passed on.
           `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Request-Range: bytes=0-20" -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/reflect`,
           `curl -sS -o /dev/null -w '%{http_code}\\n' -H "Authorization: Bearer $SVC_TOKEN" https://${api.fqdn}/part`,
-          'for f in port.txt alias.txt literal.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+          whichIn(['port.txt', 'alias.txt', 'literal.txt']),
           // Another port of the port-scoped binding stays free for what cannot be scrubbed (SSH, say): an opaque tunnel.
           `python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 3128)); s.sendall(b"CONNECT ${api.fqdn}:${api.ports.tcp} HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"); h = s.recv(4096); s.sendall(b"SSH-2.0-x\\r\\n"); print(h.split(b"\\r\\n")[0].decode(), s.recv(100).decode().strip())'`,
         ].join('\n'), {
@@ -253,7 +255,7 @@ describe('brokered credentials', { skip }, () => {
           `curl -sS -o /dev/null -H "Authorization: Bearer $SVC_TOKEN" https://${api.www}/remember`,
           `curl -sS http://${api.fqdn4}/recall > v4.txt`,
           `curl -sS http://${api.fqdn6}/recall > v6.txt`,
-          'for f in v4.txt v6.txt; do if grep -q REAL0secret $f; then echo "$f real"; elif grep -q "$SVC_TOKEN" $f; then echo "$f token"; else echo "$f neither"; fi; done',
+          whichIn(['v4.txt', 'v6.txt']),
         ].join('\n'), {
           broker: { hosts: ['*.api.test.cordon'] },
           settings: { network: { allowedDomains: ['*.api.test.cordon', api.fqdn4, api.fqdn6], tlsTerminate: { extraCaCertPaths: [w.caCert] } } },
