@@ -67,21 +67,30 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
   let rulesVersion = 0;
   warmResolver();
   // Interface addresses change (DHCP, VPN), so they are re-read, but at most
-  // once a second: listing them costs ~140 µs, more than the decision itself.
+  // once a second: listing them costs ~140 µs, more than the decision itself
+  // (and the kernel's answers for single addresses are kept as long).
   let addresses = hostAddresses();
+  // The kernel's word on each address (kernelLocal: a socket bound and closed), kept as long as the list is.
+  const local = new Map<string, Promise<boolean>>();
+  const isLocal = (address: string): Promise<boolean> => {
+    let known = local.get(address);
+    if (!known) local.set(address, (known = kernelLocal(address)));
+    return known;
+  };
   /** Set once the request policy exists, when credentials are brokered: decisions report where bound hosts are dialed. */
   let noteDialed: ((host: string, address: string) => void) | undefined;
   let addressesAt = Date.now();
   const decider: Decider = async (req) => {
     if (Date.now() - addressesAt > 1000) {
       addresses = hostAddresses();
+      local.clear();
       addressesAt = Date.now();
     }
     // The gate let only a live command's connection in; one whose command has ended since opens nothing.
     const rules = req.owner === undefined ? undefined : commands.get(req.owner)?.rules;
     if (!rules) return { allow: false, reason: 'command-ended', message: 'cordon: the command this connection belongs to has ended', rule: 'built-in: only a running command\'s connections are judged', fix: null };
     const { allow, deny, deniedRanges, denyPrivateAddresses } = rules;
-    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll, isLocal: kernelLocal }).then((d) => {
+    return decide(req, { allow, deny, deniedRanges, denyPrivateAddresses, hostAddresses: addresses, ...(spec.parent ? { parent: spec.parent } : {}), ...(spec.mitm ? { mitm: spec.mitm } : {}) }, { resolve: resolveAll, isLocal }).then((d) => {
       // Where a host a credential is bound to was dialed, and every other address its name gave (the other family's):
       // the same server under another name is scrubbed and seen too (requests.ts).
       if (d.allow && !d.through) for (const a of [d.dial.address, ...(d.answers ?? [])]) noteDialed?.(req.host, a);

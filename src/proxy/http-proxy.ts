@@ -175,10 +175,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
       emit(owner, via, host, port, d);
       return refuse(res, 403, d.reason, d.message);
     }
-    // A response from a host a credential is bound to (by name, or by the address one was dialed at) is scrubbed here:
-    // the relay, which passes responses on byte for byte, hands such a connection over before anything is reported
-    // (the request comes again, on it).
-    if (relayForwards && o.requests?.scrubbing(host, port, d.dial.address)) {
+    // What a response from a host a credential is bound to (by name, or by the address one was dialed at) must not
+    // carry, over TLS or not: the real value, given back as the token. It is scrubbed here: the relay, which passes
+    // responses on byte for byte, hands such a connection over before anything is reported (the request comes again, on it).
+    const scrub = o.requests?.scrubbing(host, port, d.dial.address);
+    if (relayForwards && scrub) {
       res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
       return void res.end();
     }
@@ -198,8 +199,6 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     o.onEvent?.({ ...proxyEvent(owner, via, host, port, d), ...(judged?.swapped.length ? { credentials: judged.swapped } : {}) });
     if (gone || req.socket.destroyed) return;
     const raw = judged ? judged.headers : req.rawHeaders;
-    // What a response from a host a credential is bound to must not carry (over TLS or not): the real value, given back as the token.
-    const scrub = o.requests?.scrubbing(host, port, d.dial.address);
     // The relay dials only TCP: a request for the inspecting proxy's Unix socket is served here (the relay hands the connection over).
     if (relayForwards && d.through?.socketPath) {
       res.writeHead(200, { [H.route]: 'proxy', 'Content-Length': 0 });
