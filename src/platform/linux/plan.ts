@@ -493,18 +493,37 @@ export function helperSplit(ops: readonly MountOp[], privateTmp: boolean, facts:
   if (!facts.helperMounts) return [...ops];
   const tmpfs = [...(privateTmp ? [PRIVATE_TMP] : []), ...ops.filter((m) => m.kind === 'tmpfs').map((m) => m.path)];
   const out: MountOp[] = [];
-  const laterBwrap: string[] = [];
+  // The later mounts that stay with bubblewrap, and every directory above them:
+  // one lookup per ancestor of a mount instead of a test against each of them
+  // (hundreds of mounts with many repositories).
+  const laterBwrap = new Set<string>();
+  const aboveBwrap = new Set<string>();
+  const keep = (p: string) => {
+    laterBwrap.add(p);
+    for (let a = p; !aboveBwrap.has(a); a = dirname(a)) {
+      aboveBwrap.add(a);
+      if (a === sep) break;
+    }
+  };
+  // A later bubblewrap mount at or beneath p (p is one of its ancestors), or above it.
+  const crosses = (p: string) => {
+    if (aboveBwrap.has(p)) return true;
+    for (let a = dirname(p); ; a = dirname(a)) {
+      if (laterBwrap.has(a)) return true;
+      if (a === sep) return false;
+    }
+  };
   for (let i = ops.length - 1; i >= 0; i--) {
     const m = ops[i]!;
     // A pin binds the view bubblewrap built (its source is the same path, already
     // mounted as wanted), so a tmpfs above it does not matter.
     const pin = m.kind === 'pin';
     const eligible = m.path !== facts.helper && (pin || (m.kind === 'bind-ro' && m.source === undefined) || m.kind === 'hide-file');
-    const movable = eligible && !laterBwrap.some((b) => isWithin(b, m.path) || isWithin(m.path, b)) && (pin || !tmpfs.some((t) => isWithin(m.path, t)));
+    const movable = eligible && !crosses(m.path) && (pin || !tmpfs.some((t) => isWithin(m.path, t)));
     if (movable) out.push({ ...m, byHelper: true });
     else {
       out.push(m);
-      laterBwrap.push(m.path);
+      keep(m.path);
     }
   }
   return out.reverse();

@@ -329,6 +329,9 @@ test('helperSplit: read-only binds move to the helper unless that would change t
   // A later bubblewrap mount above a read-only bind keeps it with bubblewrap too.
   const above = helperSplit([op(['--ro-bind', '/a/b', '/a/b']), op(['--bind', '/a', '/a'])], false, { helper: '/x', helperMounts: true });
   assert.equal(above.some((m) => m.byHelper), false);
+  // A name that only starts like it is another path: no order to keep.
+  const sibling = helperSplit([op(['--ro-bind', '/a/b', '/a/b']), op(['--bind', '/a/bc', '/a/bc']), op(['--bind', '/a/b.d/x', '/a/b.d/x'])], false, { helper: '/x', helperMounts: true });
+  assert.deepEqual(sibling.filter((m) => m.byHelper).map((m) => m.path), ['/a/b']);
 });
 
 test('with the helper mounting: its argv carries the read-only mounts in order, bubblewrap adds the two capabilities it needs', () => {
