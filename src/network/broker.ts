@@ -349,14 +349,12 @@ export function boundTo(creds: readonly LiveCredential[], host: string, port: nu
   return creds.filter((c) => anyRuleCovers(c.hosts, host, port));
 }
 
-/** The credentials bound to `host` on any port (a server that got a value on one port may answer with it on another). */
-export function boundOnAnyPort(creds: readonly LiveCredential[], host: string): LiveCredential[] {
+/**
+ * The bindings naming `host`, on any port (a server that got a value on one
+ * port may answer with it on another): each credential with the port its
+ * binding names (undefined: every port), once per binding.
+ */
+export function bindingsOf(creds: readonly LiveCredential[], host: string): { readonly cred: LiveCredential; readonly port: number | undefined }[] {
   const h = parseHost(host);
-  return h.ok ? creds.filter((c) => c.hosts.some((r) => patternMatches(r.pattern, h.host))) : [];
-}
-
-/** The ports the bindings of `host` name (undefined: every port). */
-export function boundPorts(creds: readonly LiveCredential[], host: string): (number | undefined)[] {
-  const h = parseHost(host);
-  return h.ok ? creds.flatMap((c) => c.hosts.filter((r) => patternMatches(r.pattern, h.host)).map((r) => r.port)) : [];
+  return h.ok ? creds.flatMap((cred) => cred.hosts.filter((r) => patternMatches(r.pattern, h.host)).map((r) => ({ cred, port: r.port }))) : [];
 }

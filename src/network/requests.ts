@@ -8,7 +8,7 @@
  * scrubbed and seen too.
  */
 import type { RequestFacts, RequestPolicy, RequestVerdict, Resign, Scrubbing } from '../proxy/types.js';
-import { boundOnAnyPort, boundPorts, boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
+import { bindingsOf, boundTo, judgeRequest, scrubPairs, type LiveCredential, type Resigning } from './broker.js';
 import { headerValues, percentDecoded, sign, signsAsIs, signsChunks, unsignable, verify } from './sigv4.js';
 import { judgeRules, rulesFor, type RequestRule } from './request-rules.js';
 
@@ -36,7 +36,7 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
       // A host a credential is bound to answers whole: a part of a response (Range) could hold part of the real
       // value, which the scrubber cannot know as such. AWS hosts keep Range (S3's ranged GETs; their answers
       // echo the access key only in error documents, which are never partial).
-      if (creds.length && boundOnAnyPort(creds, r.host).some((c) => !c.sigv4)) for (const h of WHOLE_ANSWERS) strip.add(h);
+      if (creds.length && bindingsOf(creds, r.host).some((b) => !b.cred.sigv4)) for (const h of WHOLE_ANSWERS) strip.add(h);
       const raw = cred?.ok ? cred.headers : r.rawHeaders;
       const headers: string[] = [];
       for (let i = 0; i < raw.length; i += 2) if (!strip.has(dashed(raw[i]!))) headers.push(raw[i]!, raw[i + 1]!);
@@ -55,12 +55,12 @@ export function requestPolicy(rules: readonly RequestRule[], creds: readonly Liv
     },
     scrubbing(host, port, address): Scrubbing | undefined {
       // By name on any port; by address under any name: the server that was given a real value may answer with it there.
-      const bound = boundOnAnyPort(creds, host);
+      const bound = [...new Set(bindingsOf(creds, host).map((b) => b.cred))];
       if (bound.length > 0) return scrubbingOf(bound);
       return address !== undefined && boundAddresses.has(address) ? scrubbingOf(creds) : undefined;
     },
     noteDialed(host, address) {
-      const ports = boundPorts(creds, host);
+      const ports = bindingsOf(creds, host).map((b) => b.port);
       if (ports.length === 0) return;
       const known = boundAddresses.get(address) ?? new Set<number | undefined>();
       for (const p of ports) known.add(p);

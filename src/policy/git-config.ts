@@ -149,18 +149,6 @@ function take(v: Required<ConfigValues>, key: string, value: string): void {
 }
 
 /**
- * Pure: the program a setting runs, as the shell git hands it to would find
- * it: the first word (quotes taken off, a leading `!` too; an alias or a
- * submodule update only with one); a word with no `/` is looked up in PATH
- * (not a file of a known place here): undefined. `~/` stays for the caller
- * to expand.
- */
-export function programOf(key: string, value: string): string | undefined {
-  const first = programWords(key, value)[0];
-  return first?.includes('/') ? first : undefined;
-}
-
-/**
  * Pure: the words of a setting's command line, as far as they can name a
  * file: git hands a value with shell syntax to `sh -c`, so the program may
  * be any word (`sh ./x`, `python3 tools/x.py`, `FOO=1 /p/prog`, `exec /p`,

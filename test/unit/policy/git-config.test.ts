@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programOf, programWords, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
+import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programWords, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
 import { CordonError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -91,15 +91,16 @@ test('programWords: every word a command line could run a file by, through an in
   assert.deepEqual(programWords('alias.l', 'log --oneline'), [], 'a git subcommand');
 });
 
-test('programOf: the first word a setting runs, when it names a file by a path', () => {
-  assert.equal(programOf('core.pager', '/opt/p/pager --x'), '/opt/p/pager');
-  assert.equal(programOf('core.editor', '"/a b/ed" -w'), '/a b/ed');
-  assert.equal(programOf('filter.x.clean', './tools/clean %f'), './tools/clean');
-  assert.equal(programOf('core.fsmonitor', '~/bin/fsm'), '~/bin/fsm');
-  assert.equal(programOf('alias.x', '!./run.sh arg'), './run.sh');
-  assert.equal(programOf('alias.st', 'status -s'), undefined, 'not a shell alias');
-  assert.equal(programOf('core.pager', 'less -R'), undefined, 'looked up in PATH');
-  assert.equal(programOf('core.fsmonitor', 'true'), undefined);
+test('programWords: the first word is the program a setting runs, a file when it has a path', () => {
+  const commandOf = (key: string, value: string) => programWords(key, value)[0];
+  assert.equal(commandOf('core.pager', '/opt/p/pager --x'), '/opt/p/pager');
+  assert.equal(commandOf('core.editor', '"/a b/ed" -w'), '/a b/ed');
+  assert.equal(commandOf('filter.x.clean', './tools/clean %f'), './tools/clean');
+  assert.equal(commandOf('core.fsmonitor', '~/bin/fsm'), '~/bin/fsm');
+  assert.equal(commandOf('alias.x', '!./run.sh arg'), './run.sh');
+  assert.equal(commandOf('alias.st', 'status -s'), undefined, 'not a shell alias');
+  assert.equal(commandOf('core.pager', 'less -R'), 'less', 'no path: looked up in PATH');
+  assert.equal(commandOf('core.fsmonitor', 'true'), 'true');
 });
 
 test("the parser wrapper reads what git reads: inline comments, the key on the section line, quotes, escapes, case, last value", () => {
