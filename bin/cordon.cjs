@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; if [ -n "${NODE_EXTRA_CA_CERTS+x}" ]; then export CORDON_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; else unset CORDON_NODE_EXTRA_CA_CERTS; fi; exec node "$0" "$@"
+':' //; if [ -n "${NODE_EXTRA_CA_CERTS+x}" ]; then export CORDON_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; else unset CORDON_NODE_EXTRA_CA_CERTS; fi; if [ -n "${NODE_OPTIONS+x}" ]; then export CORDON_NODE_OPTIONS="$NODE_OPTIONS"; unset NODE_OPTIONS; else unset CORDON_NODE_OPTIONS; fi; exec node "$0" "$@"
 // Thin launcher, read twice: by sh (the line above; to JS it is a string and
 // a comment) and then by Node (the rest).
 //
@@ -10,6 +10,10 @@
 // load that file itself); the value travels in CORDON_NODE_EXTRA_CA_CERTS and
 // is put back below, so the sandboxed command gets the caller's environment
 // unchanged. `node bin/cordon.cjs` skips the sh line and works the same.
+// NODE_OPTIONS travels the same way, in CORDON_NODE_OPTIONS: cordon's own
+// process, which acts on the host, takes no `--require` or `--import` from it
+// (npm sets it from a project's .npmrc `node-options`, which a command in an
+// earlier run could have written); the command still gets it.
 //
 // dist/bundle/*.cjs are built by `npm run build` (esbuild): CommonJS, because
 // Node's ESM loader costs ~5-10 ms of every start. The repository scans of
@@ -23,10 +27,12 @@
 const { join } = require('node:path');
 const { loadCached } = require('./load.cjs');
 
-const moved = process.env.CORDON_NODE_EXTRA_CA_CERTS;
-if (moved !== undefined) {
-  process.env.NODE_EXTRA_CA_CERTS = moved;
-  delete process.env.CORDON_NODE_EXTRA_CA_CERTS;
+for (const name of ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS']) {
+  const moved = process.env[`CORDON_${name}`];
+  if (moved !== undefined) {
+    process.env[name] = moved;
+    delete process.env[`CORDON_${name}`];
+  }
 }
 const argv = process.argv.slice(2);
 const bundle = join(__dirname, '..', 'dist', 'bundle');

@@ -264,14 +264,33 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bw
     { path: join(input.home, '.cache', 'cordon'), why: "cordon's package caches (their default place)" },
   ];
   for (const v of ['CORDON_RELAY'] as const) if (input.env[v]?.startsWith('/')) out.push({ path: input.env[v]!, why: `cordon's network relay (${v})` });
-  // Installed with npm: `npx cordon` runs node_modules/.bin/cordon, and its `exec node` finds
-  // node_modules/.bin first on npx's PATH: both are what cordon's next start runs.
-  const nodeModules = dirname(packageRoot());
-  // Not resolved: npm's bin is a link, which is kept (made again after the run if replaced) as well as its target.
-  const bins = basename(nodeModules) === 'node_modules' ? ['cordon', 'node'].map((bin) => ({ path: join(nodeModules, '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })) : [];
   out.push({ path: bwrap, why: 'bubblewrap, which cordon runs' });
-  return [...out.map((o) => ({ ...o, path: real(o.path) })), ...bins];
+  return [...out.map((o) => ({ ...o, path: real(o.path) })), ...npmLaunch(input.env)];
 }
+
+/**
+ * What npm takes from a project when it starts cordon (`npx cordon`, an npm
+ * script): the project's `.npmrc` (its `script-shell` is the program npm
+ * starts the bin with, its `node-options` become NODE_OPTIONS), and, first on
+ * the PATH npm gives, node_modules/.bin's `cordon`, the `sh` npm starts it
+ * with and the `node` its launcher execs. The projects: the one cordon is
+ * installed in, and the one npm says it ran from (npm_config_local_prefix,
+ * also when cordon came from npx's cache). Not resolved: npm's bin is a link,
+ * which is kept (made again after the run if replaced) as well as its target.
+ */
+function npmLaunch(env: NodeJS.ProcessEnv): { path: string; why: string }[] {
+  const projects = new Set<string>();
+  const nodeModules = dirname(packageRoot());
+  if (basename(nodeModules) === 'node_modules') projects.add(dirname(nodeModules));
+  const prefix = env.npm_config_local_prefix;
+  if (prefix?.startsWith('/')) projects.add(prefix);
+  return [...projects].flatMap((p) => [
+    ...NPM_BINS.map((bin) => ({ path: join(p, 'node_modules', '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })),
+    { path: join(p, '.npmrc'), why: 'the project settings npm starts cordon with (script-shell, node-options)' },
+  ]);
+}
+
+const NPM_BINS = ['cordon', 'node', 'sh'];
 
 export function defaultHome(env: NodeJS.ProcessEnv): string {
   return env.HOME && env.HOME.startsWith('/') ? env.HOME : homedir();

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
 
 /** A copy of this package inside the world's project, as npm would install it. */
@@ -25,8 +25,11 @@ function installInProject(w: World): string {
 }
 
 function run(w: World, cli: string, args: string[], asUser?: string, env: NodeJS.ProcessEnv = {}) {
+  return runArgv(w, [process.execPath, cli, ...args], asUser, env);
+}
+
+function runArgv(w: World, argv: string[], asUser?: string, env: NodeJS.ProcessEnv = {}) {
   const e = { ...w.env, ...env };
-  const argv = [process.execPath, cli, ...args];
   const [cmd, ...rest] = asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(e).map(([k, v]) => `${k}=${v}`), ...argv] : argv;
   return spawnSync(cmd!, rest, { cwd: w.proj, env: e, encoding: 'utf8', timeout: 60_000 });
 }
@@ -52,6 +55,9 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
       // What npx runs: the bin link, and a node planted first on npx's PATH.
       `rm -f ${w.proj}/node_modules/.bin/cordon 2>/dev/null && echo REMOVED bin-link`,
       `printf '#!/bin/sh\\ntouch PWNED\\n' > ${w.proj}/node_modules/.bin/node 2>/dev/null && chmod +x ${w.proj}/node_modules/.bin/node 2>/dev/null && echo PLANTED node`,
+      // The sh npm starts the bin with (first on its PATH too), and the project's npm settings.
+      `printf '#!/bin/sh\\ntouch PWNED\\n' > ${w.proj}/node_modules/.bin/sh 2>/dev/null && chmod +x ${w.proj}/node_modules/.bin/sh 2>/dev/null && echo PLANTED sh`,
+      `printf 'script-shell=${w.proj}/evil\\n' > ${w.proj}/.npmrc 2>/dev/null && echo PLANTED npmrc`,
       'echo inside > ok.txt; true',
     ].join('; ');
     const r = run(w, cli, ['--', '/bin/sh', '-c', script], asUser);
@@ -61,11 +67,44 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.match(r.stderr, /replaced the link .*node_modules\/\.bin\/cordon -> \.\.\/cordon\/bin\/cordon\.cjs.*made again/);
     assert.equal(readlinkSync(join(w.proj, 'node_modules', '.bin', 'cordon')), '../cordon/bin/cordon.cjs');
     assert.ok(!existsSync(join(w.proj, 'node_modules', '.bin', 'node')), 'no node planted where npx looks first');
+    assert.ok(!existsSync(join(w.proj, 'node_modules', '.bin', 'sh')), 'no sh planted where npm looks first');
+    assert.ok(!existsSync(join(w.proj, '.npmrc')), 'no npm settings planted in the project');
     files.forEach((f, i) => assert.deepEqual(readFileSync(f), before[i], f));
     assert.equal(readFileSync(join(w.proj, 'ok.txt'), 'utf8'), 'inside\n', 'the project itself stays writable');
     // The next start runs the same code it ran before.
     const again = run(w, cli, ['--', 'true'], asUser);
     assert.equal(again.status, 0, again.stderr);
+  });
+
+  test(`npx cordon: the project's .npmrc and node_modules/.bin/sh stay as they are, and a NODE_OPTIONS npm sets never reaches cordon's own process (${who})`, () => {
+    const w = world();
+    installInProject(w);
+    writeFileSync(join(w.proj, 'package.json'), '{"name":"p","version":"1.0.0","private":true}\n');
+    const marker = join(w.outside, 'HOST-REQUIRE');
+    const evil = join(w.outside, 'evil.cjs');
+    writeFileSync(evil, `require('fs').appendFileSync(${JSON.stringify(marker)}, process.argv.join(' ') + '\\n');\n`);
+    // Project npm settings from before (written by hand, or by a run of a cordon that did not guard them).
+    const npmrc = `node-options=--require ${evil}\n`;
+    writeFileSync(join(w.proj, '.npmrc'), npmrc);
+    mkdirSync(join(w.root, 'npm-cache'));
+    own(w);
+    const env = { PATH: `${dirname(process.execPath)}:${w.env.PATH}`, npm_config_cache: join(w.root, 'npm-cache'), npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
+    const npx = (args: string[]) => runArgv(w, ['npx', '--offline', 'cordon', ...args], asUser, env);
+    const r = npx(['--', '/bin/sh', '-c', [
+      'printf "%s|" "$NODE_OPTIONS"',
+      `printf '#!/bin/sh\\ntouch ${w.outside}/PWNED-sh\\nexec /bin/sh "$@"\\n' > node_modules/.bin/sh 2>/dev/null && chmod +x node_modules/.bin/sh && echo PLANTED sh`,
+      `printf 'script-shell=${w.outside}/evil-shell\\n' >> .npmrc 2>/dev/null && echo WROTE npmrc`,
+      `mv .npmrc npmrc.old 2>/dev/null && echo MOVED npmrc`,
+      'true',
+    ].join('; ')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `--require ${evil}|`, 'the command gets NODE_OPTIONS as npm set it, and nothing was planted');
+    assert.equal(readFileSync(join(w.proj, '.npmrc'), 'utf8'), npmrc);
+    assert.ok(!existsSync(join(w.proj, 'node_modules', '.bin', 'sh')));
+    const again = npx(['--', 'true']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.ok(!existsSync(marker), `cordon's own process on the host loaded what NODE_OPTIONS named: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
+    assert.ok(!existsSync(join(w.outside, 'PWNED-sh')));
   });
 
   test(`settings files in use, the user settings directory and the state directory come out of the run unchanged (${who})`, () => {
