@@ -1,6 +1,7 @@
 /**
  * bin/cordon.cjs run as an executable, as users run it: its sh line starts
  * Node without NODE_EXTRA_CA_CERTS (Node would parse its CA store at start)
+ * and without NODE_OPTIONS (no --require into cordon's own process)
  * and must change nothing else: the command gets the caller's environment
  * and arguments, cordon's exit status is the command's, and a symlink to the
  * bin (node_modules/.bin/cordon) works.
@@ -29,6 +30,16 @@ test('the command gets NODE_EXTRA_CA_CERTS as the caller had it: set, empty or u
     // Started as `node bin/cordon.cjs` (no sh line): the same.
     const viaNode = spawnSync(process.execPath, [CLI, ...PRINT], { cwd: proj, env, encoding: 'utf8' });
     assert.equal(viaNode.stdout, want, `node bin/cordon.cjs, caller's value ${JSON.stringify(value)}`);
+  }
+});
+
+test('the command gets NODE_OPTIONS as the caller had it: set, empty or unset; never the variable that carried it', () => {
+  const print = ['--', '/bin/sh', '-c', 'printf "%s|%s" "${NODE_OPTIONS-unset}" "${CORDON_NODE_OPTIONS-unset}"'];
+  for (const [value, want] of [['--no-warnings', '--no-warnings|unset'], ['', '|unset'], [undefined, 'unset|unset']] as const) {
+    const { proj, env } = worldEnv(value === undefined ? {} : { NODE_OPTIONS: value });
+    const r = spawnSync(CLI, print, { cwd: proj, env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, want, `caller's value ${JSON.stringify(value)}`);
   }
 });
 
