@@ -31,6 +31,8 @@ import type { EmitEvent, EventPayload } from './events/types.js';
 import { decide, decidingRule } from './network/decide.js';
 import { hostAddresses, kernelLocal } from './network/host-addresses.js';
 import { alive } from './platform/linux/placeholders.js';
+import { sandboxedAreas } from './platform/linux/journal.js';
+import { isWithin } from './policy/paths.js';
 import { requestPolicy } from './network/requests.js';
 import { base64Windows } from './network/broker.js';
 import { credentialSpellings } from './network/parent-proxy.js';
@@ -109,7 +111,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
     const tls = spec.tls ? (await import('./network/tls.js')).startTls(spec.tls, dir, env, stateDir) : undefined;
     // Brokered credentials: the real values read now, on the host; the command gets only their tokens.
-    const credentials = spec.credentials?.length ? (await import('./network/credential-sources.js')).liveCredentials(spec.credentials, env) : [];
+    const credentials = spec.credentials?.length ? (await import('./network/credential-sources.js')).liveCredentials(spec.credentials, env, sandboxedBy(stateDir)) : [];
     const brokered = {
       env: Object.fromEntries(credentials.map((c) => [c.env, c.token])),
       // A source variable of another name would still carry the real value in.
@@ -202,4 +204,10 @@ function boundNames(credentials: readonly { readonly hosts: readonly DomainRule[
 function canonicalAddress(a: string): string {
   const ip = parseIp(a);
   return ip ? formatIp(unmapIPv4(ip)) : a;
+}
+
+/** The writable path of a run before this one, or of one still going, that holds `path` (credential-sources.ts hostProgram). */
+function sandboxedBy(stateDir: string): (path: string) => string | undefined {
+  const areas = sandboxedAreas(stateDir);
+  return (path) => areas.find((a) => isWithin(path, a));
 }

@@ -11,7 +11,8 @@
  * error naming it and why, never what it printed (which may hold a secret).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { CordonError } from '../errors.js';
 import type { DomainRule } from './domain-rules.js';
 import { awsToken, makeToken, type AwsRole, type LiveCredential } from './broker.js';
@@ -44,15 +45,24 @@ export interface BrokerSpec {
 
 const COMMAND_MS = 10_000;
 
-/** `env`: cordon's own environment (where an `env` source is read). */
-export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.ProcessEnv): LiveCredential[] {
+/**
+ * Where a sandboxed command could have written (a writable path of a run
+ * before this one, or of one still going): the area, or undefined.
+ */
+export type SandboxedArea = (path: string) => string | undefined;
+
+/**
+ * `env`: cordon's own environment (where an `env` source is read).
+ * `sandboxed`: a program a source names is refused there (hostProgram).
+ */
+export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.ProcessEnv, sandboxed: SandboxedArea = () => undefined): LiveCredential[] {
   const out: LiveCredential[] = [];
   const printed = new Map<string, Record<string, unknown>>();
   for (const s of specs) {
-    const real = readSource(s, env, printed);
+    const real = readSource(s, env, printed, sandboxed);
     if (real === undefined) {
       // A set of AWS keys is whole: an access key id without its secret could sign nothing.
-      if (s.sigv4?.role === 'secretAccessKey' && specs.some((k) => k.sigv4?.set === s.sigv4!.set && k.sigv4.role === 'accessKeyId' && readSource(k, env, printed) !== undefined)) {
+      if (s.sigv4?.role === 'secretAccessKey' && specs.some((k) => k.sigv4?.set === s.sigv4!.set && k.sigv4.role === 'accessKeyId' && readSource(k, env, printed, sandboxed) !== undefined)) {
         throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: ${s.keyPath}: the access key id is set but its secret access key (${describe(s)}) is not; set both, or neither`);
       }
       continue;
@@ -68,14 +78,14 @@ export function liveCredentials(specs: readonly BrokerSpec[], env: NodeJS.Proces
   return out;
 }
 
-function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv, printed: Map<string, Record<string, unknown>>): string | undefined {
+function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv, printed: Map<string, Record<string, unknown>>, sandboxed: SandboxedArea): string | undefined {
   const where = `${s.file}: ${s.keyPath}.from`;
   if ('env' in s.from) return env[s.from.env];
   if ('process' in s.from) {
     const key = JSON.stringify(s.from.process);
     let keys = printed.get(key);
     if (!keys) {
-      const text = run(s.from.process, env, `${where}.command`);
+      const text = run(s.from.process, env, `${where}.command`, sandboxed);
       try {
         keys = JSON.parse(text) as Record<string, unknown>;
       } catch {
@@ -95,18 +105,63 @@ function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv, printed: Map<string, 
       throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}.file: ${s.from.file} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { cause: e });
     }
   }
-  return run(s.from.command, env, `${where}.command`).replace(/\r?\n$/, '');
+  return run(s.from.command, env, `${where}.command`, sandboxed).replace(/\r?\n$/, '');
 }
 
 /** What `command` printed (run without a shell, no input, at most COMMAND_MS); a failure names it, never what it printed. */
-function run(command: readonly string[], env: NodeJS.ProcessEnv, where: string): string {
+function run(command: readonly string[], env: NodeJS.ProcessEnv, where: string, sandboxed: SandboxedArea): string {
   const [program, ...args] = command;
-  const r = spawnSync(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env, maxBuffer: 1 << 20 });
+  // Its PATH without the places a command could have written: a script's `#!/usr/bin/env python3` finds no planted python3.
+  const path = (env.PATH ?? '').split(':').filter((d) => d.startsWith('/') && sandboxed(d) === undefined).join(':');
+  const file = hostProgram(program!, env.PATH ?? '', where, sandboxed);
+  const r = spawnSync(file, args, { argv0: program!, stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env: { ...env, PATH: path }, maxBuffer: 1 << 20 });
   if (r.error || r.status !== 0) {
     const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish in ${COMMAND_MS / 1000} s` : `could not run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`) : r.signal ? `was ended by ${r.signal}` : `exited with ${r.status}`;
     throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: ${program} ${why}; what it printed is not shown (it may hold a secret)`);
   }
   return r.stdout.toString('utf8');
+}
+
+/**
+ * The file a source's program is, as a shell would find it (a name with no
+ * `/` in the absolute entries of PATH, in order), resolved; refused when the
+ * name or the file lies where a sandboxed command could have written it
+ * (under npx, PATH starts with the project's node_modules/.bin; an activated
+ * virtualenv puts the project's .venv/bin first): cordon would run on the
+ * host, with the real secret in reach, a program the command planted.
+ */
+export function hostProgram(program: string, pathVariable: string, where: string, sandboxed: SandboxedArea): string {
+  let found: string | undefined;
+  if (program.includes('/')) found = resolve(program);
+  else {
+    for (const dir of pathVariable.split(':')) {
+      // A relative entry means wherever cordon was started: never looked in.
+      if (!dir.startsWith('/')) continue;
+      const p = join(dir, program);
+      try {
+        if (!statSync(p).isFile()) continue;
+        accessSync(p, constants.X_OK);
+        found = p;
+        break;
+      } catch {
+        /* not here */
+      }
+    }
+    if (found === undefined) throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: ${program} is not a program in any absolute directory of PATH; give its absolute path`);
+  }
+  let real = found;
+  try {
+    real = realpathSync(found);
+  } catch {
+    /* spawn says what is wrong with it */
+  }
+  for (const p of new Set([found, real])) {
+    const area = sandboxed(p);
+    if (area !== undefined) {
+      throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: ${program} is ${p}, in ${area}, where a sandboxed command could have written it (cordon has run commands that can write there); cordon will not run it on the host with the real credential in reach. Give the absolute path of the program you installed, outside every path your sandboxed commands can write`);
+    }
+  }
+  return real;
 }
 
 function describe(s: BrokerSpec): string {

@@ -11,7 +11,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netRunner, netWorld, RUNNERS } from '../../helpers/net-run.js';
 import { worldSkipReason, type World, type WorldRecord } from '../../world/world.js';
@@ -394,6 +394,27 @@ describe('brokered credentials', { skip }, () => {
         assert.doesNotMatch(failing.stdout, /ran/);
         assert.match(failing.stderr, /credentials\.broker\[0\]\.from\.command: \/bin\/sh exited with 3; what it printed is not shown/);
         assert.doesNotMatch(failing.stderr, /sk-leaked/);
+      });
+
+      it('a program a sandboxed command could have written is never run on the host: not found on PATH (as under npx or a virtualenv), not named by its path', T, async () => {
+        // One state directory for both runs: the second knows where the first could write.
+        const state = join(root, `${who.replace(/\W+/g, '-')}-state`);
+        mkdirSync(state);
+        if (as) chownSync(state, as.uid, as.gid);
+        const ran = join(root, `${who.replace(/\W+/g, '-')}-PLANTED-RAN`);
+        const plant = await cordon(`mkdir -p tools && printf '#!/bin/sh\\ntouch ${ran}\\necho sk-planted-0123456789abcdef0123\\n' > tools/fetch-token && chmod +x tools/fetch-token && pwd`, { env: { XDG_STATE_HOME: state } });
+        assert.equal(plant.status, 0, plant.stderr);
+        const tools = join(plant.stdout.trim(), 'tools');
+        for (const command of [['fetch-token'], [join(tools, 'fetch-token')]]) {
+          const r = await cordon('echo ran', { broker: { from: { command } }, env: { XDG_STATE_HOME: state, PATH: `${tools}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+          assert.notEqual(r.status, 0, `${command[0]}: ${r.stdout}`);
+          assert.doesNotMatch(r.stdout, /ran/);
+          assert.match(r.stderr, new RegExp(`credentials\\.broker\\[0\\]\\.from\\.command: ${command[0]} is ${tools}/fetch-token, in ${plant.stdout.trim()}, where a sandboxed command could have written it`));
+        }
+        assert.ok(!existsSync(ran), 'the planted program ran on the host');
+        // A program of the system's, named as users name it, still works with that PATH.
+        const system = await cordon('echo ran', { broker: { from: { command: ['echo', 'sk-echo-0123456789abcdef0123'] } }, env: { XDG_STATE_HOME: state, PATH: `${tools}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+        assert.equal(system.stdout, 'ran\n', system.stderr);
       });
     });
   }
