@@ -23,7 +23,7 @@ import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/pro
 import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
 import { pathIdentities, rootIdentities } from './platform/linux/no-follow.js';
 import { runtimeDir } from './platform/linux/placeholders.js';
-import { inheritLiveRuns, liveJournals, sandboxedAreas, type Journal } from './platform/linux/journal.js';
+import { inheritLiveRuns, liveJournals, sandboxedAreas, writableByLiveRun, type Journal } from './platform/linux/journal.js';
 import { CACHE_VARIABLES, cacheRoot, preparePackageCache, type PackageCache } from './platform/linux/package-cache.js';
 import { environmentRules, withheldNames } from './policy/environment.js';
 
@@ -170,6 +170,8 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const facts = input.facts ?? gatherFacts(input.env, helperPath(input.env), runtimeDir(input.env));
   const { helper, bwrap, stateDir } = facts;
   const loaded = loadSettingsSources(input, stateDir);
+  const live = input.liveRuns ?? liveJournals(stateDir);
+  refusePlantedSettings(loaded.sources, live);
   const values = input.settings ?? [];
   // Settings given as values pass the same checks as files.
   checkBwrapPath(values, bwrap);
@@ -183,7 +185,7 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   // Made before the policy, which protects the directories above it (cordonOwn); any source's false turns it off.
   const cacheDir = cacheRoot(input.env, input.home);
   const packageCache: PackageCache | undefined = sources.some((s) => s.filesystem.packageCache === false) ? undefined : preparePackageCache(cacheDir, input.cwd, input.home, stateDir);
-  const sandboxed = sandboxedAreas(stateDir, input.liveRuns ?? liveJournals(stateDir));
+  const sandboxed = sandboxedAreas(stateDir, live);
   const repository = repositoryRoot(input.cwd);
   const policyInput = (settings: readonly Settings[]) => ({
     cwd: input.cwd,
@@ -221,6 +223,20 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const planned = planLinux(policy, { helper, bwrap, stateDir, arch: facts.arch, landlockAbi: facts.landlockAbi, helperMounts: facts.helperMounts, ...(input.landlockOptional ? { landlockOptional: true } : {}), ...cacheFacts(given), ...(packageCache ? { packageCache } : {}) }, input.command, { info: FDS.info, seccomp: FDS.seccomp, ready: FDS.ready, block: FDS.block, stderr: FDS.stderr, roots: ROOT_FDS });
   const plan = { ...planned, rootIds: writableIdentities([...fdBinds(planned.bwrapArgs).values(), ...(policy.rescan?.writable ?? [])]), guardIds: guardIdentities(planned, policy.rescan?.writable ?? []) };
   return { policy, plan, facts, helper, bwrap, settings: loaded.sources, scan: { roots: prepared.scanRoots, patterns: prepared.patterns }, sources: all, untrusted: loaded.untrusted.map((p) => p.settings) };
+}
+
+/**
+ * A settings file a sandbox that is still running can write (one that was
+ * not there when that run started gets no mount: `~/.config/cordon` under
+ * `--allow-write ~`) may hold what that command wrote: a program for
+ * credentials.broker to run on the host, a wider policy. Refused, as
+ * guardRuns refuses such a program (guard.ts).
+ */
+function refusePlantedSettings(sources: readonly SettingsSource[], live: readonly Journal[]): void {
+  if (live.length === 0) return;
+  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+  const hit = writableByLiveRun(sources.map((s) => real(s.file)), live);
+  if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `the settings file ${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not load settings that command could have written. Wait for that run to end, then read ${hit.program} before you run cordon again`);
 }
 
 /**

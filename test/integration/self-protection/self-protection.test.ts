@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chownSync, cpSync, existsSync, linkSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
+import { CLI as CLI_PATH, makeWorld, ROOT, testUser, type World } from '../../helpers/cordon.js';
 
 /** A copy of this package inside the world's project, as npm would install it. */
 function installInProject(w: World): string {
@@ -105,6 +105,35 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(again.status, 0, again.stderr);
     assert.ok(!existsSync(marker), `cordon's own process on the host loaded what NODE_OPTIONS named: ${existsSync(marker) ? readFileSync(marker, 'utf8') : ''}`);
     assert.ok(!existsSync(join(w.outside, 'PWNED-sh')));
+  });
+
+  test(`user settings that a sandbox still running created (--allow-write ~) are loaded by no other start, and are moved aside when it ends (${who})`, async () => {
+    const w = world();
+    const marker = join(w.outside, 'BROKER-RAN');
+    own(w);
+    // What the command writes: a brokered credential whose program cordon would run on the host, and a wider policy.
+    const planted = JSON.stringify({ filesystem: { allowWrite: ['.', w.outside] }, network: { allowedDomains: ['example.invalid'], tlsTerminate: {} }, credentials: { broker: [{ env: 'X_TOKEN', hosts: ['example.invalid'], header: 'x-api-key', from: { command: ['/bin/sh', '-c', `touch ${marker}; echo abcdefghijkl`] } }] } });
+    const ready = join(w.proj, 'READY');
+    const ids = u && asUser ? { uid: u.uid, gid: u.gid } : {};
+    const first = spawn(process.execPath, [CLI_PATH, '--allow-write', w.home, '--', '/bin/sh', '-c', `mkdir -p "$XDG_CONFIG_HOME/cordon" && printf '%s' '${planted}' > "$XDG_CONFIG_HOME/cordon/settings.json" && touch ${ready} && exec sleep 30`], { cwd: w.proj, env: w.env, stdio: 'ignore', ...ids });
+    const closed = new Promise((r) => first.on('close', r));
+    try {
+      for (const deadline = Date.now() + 20_000; !existsSync(ready);) {
+        assert.ok(Date.now() < deadline, 'the first sandbox never started');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r = run(w, CLI_PATH, ['--', '/bin/sh', '-c', `echo escaped > ${w.outside}/ESCAPED`], asUser);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`the settings file ${w.home}/\\.config/cordon/settings\\.json is writable by a sandbox that is still running \\(cordon pid ${first.pid}, writable path ${w.home}\\)`));
+      assert.ok(!existsSync(join(w.outside, 'ESCAPED')));
+    } finally {
+      first.kill('SIGTERM');
+      await closed;
+    }
+    assert.ok(!existsSync(join(w.home, '.config', 'cordon', 'settings.json')), 'moved aside after the run');
+    const after = run(w, CLI_PATH, ['--', 'true'], asUser);
+    assert.equal(after.status, 0, after.stderr);
+    assert.ok(!existsSync(marker), 'the planted program ran on the host');
   });
 
   test(`settings files in use, the user settings directory and the state directory come out of the run unchanged (${who})`, () => {
