@@ -330,6 +330,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   const warnings: string[] = [];
   const actions: SetAsideAction[] = [];
   const act = (a: SetAsideAction) => { actions.push(a); warnings.push(a.message); };
+  moveLinksOnTheWay(root, done, watch, helper, rootId, act);
   const creates: string[] = [];
   let unresolved = 0;
   const failed = (p: string, why: string, repo: string) => `the command created ${p}, which can make git on the host run code, and it could not be moved aside (${why}): read it before running git in ${repo}`;
@@ -419,6 +420,46 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     }
   }
   return { warnings, unresolved, actions };
+}
+
+/**
+ * A watched path that could not be reached because a symbolic link stands on
+ * its way (ELOOP): the command replaced a directory above it with a link to
+ * one of its own (`~/.config` -> a directory holding `cordon/settings.json`
+ * and `git/config`), and the host would read through it. Watched paths are
+ * resolved, so no link the host had is on their way: the first link on the
+ * way is moved aside (the helper renames that entry, never following it),
+ * and the path behind it, no longer there, needs nothing more. What a link's
+ * move leaves failed stays failed (the run fails, closed).
+ */
+function moveLinksOnTheWay(root: string, done: Map<string, SetAsideResult>, watch: readonly WatchedPath[], helper: string, rootId: string | undefined, act: (a: SetAsideAction) => void): void {
+  const behind = new Map<string, string[]>();
+  for (const [r, d] of done) {
+    if (d.kind !== 'failed' || !d.detail.startsWith('ELOOP')) continue;
+    const link = firstLinkOnTheWay(root, r);
+    if (link !== undefined) behind.set(link, [...(behind.get(link) ?? []), r]);
+  }
+  if (behind.size === 0) return;
+  const moved = runSetAside(helper, root, [...behind.keys()].flatMap((l) => ['--move', l]), rootId);
+  for (const [link, paths] of behind) {
+    const m = moved.get(link);
+    if (m?.kind !== 'moved') continue;
+    for (const r of paths) done.set(r, { kind: 'absent', detail: '' });
+    const why = watch.find((w) => w.path === join(root, paths[0]!))?.why ?? 'protected';
+    act({ path: join(root, link), action: 'moved', movedTo: join(root, m.detail), why, message: `the command put a symbolic link at ${join(root, link)}, on the way to ${paths.map((r) => join(root, r)).join(', ')} (${why}), so the host would read there what it chose; the link was moved to ${join(root, m.detail)}. What was at ${join(root, link)} before the run is wherever the command moved it: read both before moving anything back` });
+  }
+}
+
+/** The first of `rel`'s directories (beneath `root`, its last component left out) that is a symbolic link now; lstat only: the helper acts on it fd-relative. */
+function firstLinkOnTheWay(root: string, rel: string): string | undefined {
+  const parts = rel.split(sep);
+  for (let i = 1; i < parts.length; i++) {
+    const prefix = parts.slice(0, i).join(sep);
+    const st = lstatSync(join(root, prefix), { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) return prefix;
+    if (!st?.isDirectory()) return undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -57,6 +57,31 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.ok(!readdirSync(w.home).some((n) => n.startsWith('.cordon')), 'no placeholder left');
   });
 
+  test(`--allow-write ~: a directory above guarded names swapped for a link to the command's own (~/.config -> dots) is moved aside, so the host reads nothing through it (${who})`, () => {
+    const w = world();
+    // ~/.config exists and holds neither git/ nor cordon/: nothing in it is mounted, so it can be renamed.
+    mkdirSync(join(w.home, '.config', 'app'), { recursive: true });
+    writeFileSync(join(w.home, '.config', 'app', 'keep'), 'mine\n');
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.home]);
+    const script = [
+      'cd "$HOME" && mv .config .config-real && mkdir -p dots/git dots/cordon',
+      'printf "[core]\\n\\tfsmonitor = touch PWNED\\n" > dots/git/config',
+      `printf '{"filesystem":{"allowWrite":[".","${w.outside}"]}}' > dots/cordon/settings.json`,
+      'ln -s dots .config && echo swapped',
+    ].join(' && ');
+    const r = sh(w, script, ['--allow-write', '~'], { cwd: w.home, ...as });
+    assert.equal(r.stdout, 'swapped\n', r.stderr);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(join(w.home, '.config')), 'the link is still where git and cordon look');
+    assert.match(r.stderr, new RegExp(`the command put a symbolic link at ${w.home}/\\.config, on the way to .*the link was moved to ${w.home}/\\.config\\.cordon-untrusted`));
+    // Nothing of the command's is read by the host now; the user's own directory is where the command moved it.
+    assert.equal(spawnSync('git', ['config', '--global', '--get', 'core.fsmonitor'], { env: { ...w.env, GIT_CONFIG_NOSYSTEM: '1' }, encoding: 'utf8' }).stdout, '');
+    assert.equal(readFileSync(join(w.home, '.config-real', 'app', 'keep'), 'utf8'), 'mine\n');
+    const next = sh(w, `echo x > ${w.outside}/ESCAPED 2>/dev/null; true`, [], { cwd: w.proj, ...as });
+    assert.equal(next.status, 0, next.stderr);
+    assert.ok(!existsSync(join(w.outside, 'ESCAPED')), 'the next run loaded the settings the command planted');
+  });
+
   test(`--allow-write ~: what later shells run or source stays read-only: $PATH directories in $HOME, tool and editor startup files (${who})`, () => {
     const w = world();
     const bins = [join(w.home, '.cargo', 'bin'), join(w.home, '.nvm', 'versions', 'node', 'v20', 'bin'), join(w.home, 'tools')];
