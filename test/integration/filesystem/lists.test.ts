@@ -156,6 +156,17 @@ const HOME_FILES: [string, boolean][] = [
   ['.local/lib/python3.12/site-packages/sitecustomize.py', false],
   ['.local/lib/python3.13/site-packages/new.pth', false],
   ['.srt-settings.json', false],
+  // What a PATH entry in $HOME runs through a shim or a link, and caches whose code later tools run as it is.
+  ['.pyenv/libexec/pyenv', true],
+  ['.pyenv/versions/3.11.7/bin/python3', true],
+  ['.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/cargo', true],
+  ['.nvm/versions/node/v20.0.0/bin/node', true],
+  ['.asdf/asdf.sh', true],
+  ['miniconda3/etc/profile.d/conda.sh', true],
+  ['.npm/_npx/0123abcd/node_modules/server/index.js', true],
+  ['.cache/pre-commit/repo1/hook.py', true],
+  ['.cache/pip/wheels/ab/pkg-1.0-py3-none-any.whl', false],
+  ['go/pkg/mod/example.com/m@v1.0.0/m.go', false],
 ];
 
 /**
@@ -165,7 +176,7 @@ const HOME_FILES: [string, boolean][] = [
  * find the command's file there, which is what is judged. An existing one
  * must refuse the write inside.
  */
-test('never writable in $HOME, whichever grant reaches it: shell aliases, Python user site, AWS, npm and cargo configuration', () => {
+test('never writable in $HOME, whichever grant reaches it: shell aliases, Python user site, AWS, npm and cargo configuration, version managers, code caches', () => {
   for (const who of callers()) {
     const w = makeWorld(who.owner ? { owner: who.owner } : {});
     put(w, who, HOME_FILES.filter(([, exists]) => exists).map(([rel]) => [join('home', rel), `ORIGINAL ${rel}`]));
