@@ -32,7 +32,7 @@
  * Only a file that passes this test costs a git process.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CordonError } from '../errors.js';
 
@@ -199,6 +199,59 @@ export interface ConfigFile {
   readonly path: string;
   readonly from?: string;
   readonly values: ConfigValues;
+  /**
+   * For an included file: the entries the kernel passes through on the way
+   * that could send it elsewhere if changed (includePath): each symbolic
+   * link, and each entry a `..` climbs out of.
+   */
+  readonly through?: readonly string[];
+}
+
+/**
+ * Where git opens an include: the value as written, joined to the including
+ * file's directory and handed to the kernel, which follows a symbolic link
+ * before it reads the `..` after it (`incd/../x` is `x` beside where `incd`
+ * leads, not beside `incd`). So the path is walked as the kernel walks it
+ * (lstat and readlink only, at most 40 links), and what could redirect it
+ * is returned with it: every link met, and every entry a `..` climbs out of
+ * (a missing one the command could make a link).
+ */
+export function includePath(value: string, home: string, base: string): { path: string; through: string[] } | undefined {
+  let v = value.startsWith(':(optional)') ? value.slice(':(optional)'.length) : value;
+  if (v === '') return undefined;
+  if (v === '~' || v.startsWith('~/')) v = home + v.slice(1);
+  else if (v.startsWith('~') || v.startsWith('%(prefix)/')) return undefined;
+  let todo = (isAbsolute(v) ? v : `${base}/${v}`).split('/').filter(Boolean);
+  const through = new Set<string>();
+  let at = '/';
+  let last: string | undefined;
+  let hops = 0;
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      if (last !== undefined) through.add(last);
+      at = dirname(at);
+      last = undefined;
+      continue;
+    }
+    const next = join(at, name);
+    last = next;
+    let link: string | undefined;
+    try {
+      if (lstatSync(next).isSymbolicLink()) link = readlinkSync(next);
+    } catch {
+      /* missing: git finds nothing there now, and the rest is judged as written */
+    }
+    if (link !== undefined && hops++ < 40) {
+      through.add(next);
+      todo = [...link.split('/').filter(Boolean), ...todo];
+      if (link.startsWith('/')) at = '/';
+      continue;
+    }
+    at = next;
+  }
+  return { path: at, through: [...through] };
 }
 
 /** What git reads for one git dir: its configuration files (with includes) and what they say. */
@@ -273,15 +326,15 @@ export class GitConfigReader {
   }
 
   /** Adds file (and, depth-first, what it includes) to out; a missing file is listed too (git would read it once it exists). */
-  private collect(file: string, from: string | undefined, depth: number, out: ConfigFile[], seen: Set<string>): void {
+  private collect(file: string, from: string | undefined, depth: number, out: ConfigFile[], seen: Set<string>, through: readonly string[] = []): void {
     if (seen.has(file)) return;
     seen.add(file);
     const values = this.read(file);
-    out.push({ path: file, ...(from ? { from } : {}), values: values === 'absent' ? NONE : values });
+    out.push({ path: file, ...(from ? { from } : {}), values: values === 'absent' ? NONE : values, ...(through.length > 0 ? { through } : {}) });
     if (values === 'absent' || depth >= MAX_INCLUDE_DEPTH) return;
     for (const inc of values.includes) {
-      const p = expandGitPath(inc, this.facts.home, dirname(file));
-      if (p) this.collect(p, file, depth + 1, out, seen);
+      const p = includePath(inc, this.facts.home, dirname(file));
+      if (p) this.collect(p.path, file, depth + 1, out, seen, p.through);
     }
   }
 

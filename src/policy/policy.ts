@@ -456,7 +456,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (root) resolvePath.walked(root, g);
       }
       const gitConfig = new GitConfigReader({ home: input.home, env: input.env ?? {} });
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), closed, facts: scanned.gitFacts ?? {} }, scanned);
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), closed, facts: scanned.gitFacts ?? {}, keepLink }, scanned);
       // A relative core.hooksPath of the system or global configuration holds for a repository the command makes too:
       // the hooks directory it names in that repository is moved aside after the run (after-run.ts).
       relativeHooks.push(...new Set(gitConfig.outer().flatMap((f) => f.values.hooksPath.filter((v) => expandGitPath(v, input.home, sep) !== undefined && !isAbsolute(v) && !v.startsWith('~') && !v.startsWith(':(optional)')))));
@@ -875,6 +875,8 @@ interface GitScope {
   readonly closed: ReadonlySet<string>;
   /** What the scan saw in each git dir (ScanFound.gitFacts). */
   readonly facts: Readonly<Record<string, string>>;
+  /** Every link on `p`'s way the command could replace: made again after the run if it was (preparePolicy). */
+  readonly keepLink: (p: string, resolved: string, why: string) => void;
 }
 
 /**
@@ -1128,11 +1130,32 @@ function protectRunnable(s: GitScope, path: string, why: string): void {
  */
 function protectConfigFile(s: GitScope, f: ConfigFile, why: string, repo: string): void {
   const r = s.resolvePath(f.path);
+  const source = `${why}${f.from ? ` (included from ${f.from})` : ''}`;
+  for (const t of f.through ?? []) if (s.isWritable(t)) holdOnTheWay(s, t, source, repo);
   if ((!s.isWritable(f.path) && !s.isWritable(r.path)) || s.done.has(r.path)) return;
   if (r.kind === 'missing' && !f.from) return;
   s.done.add(r.path);
   if (r.kind === 'missing') s.watch.push({ path: r.path, kind: 'git-file', repo });
-  else s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}${f.from ? ` (included from ${f.from})` : ''}` });
+  else s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${source}` });
+}
+
+/**
+ * An entry on the way to an included file (ConfigFile.through) that could
+ * send git elsewhere if it changed: a link is made again after the run if
+ * the command replaced it; a directory a `..` climbs out of is pinned (it
+ * cannot be swapped for a link), a file held read-only; a missing one the
+ * command makes is moved aside after the run.
+ */
+function holdOnTheWay(s: GitScope, entry: string, why: string, repo: string): void {
+  // In a directory closed read-only whole (capGitDirs) nothing can change.
+  if (s.done.has(entry) || inClosed(s.closed, entry)) return;
+  s.done.add(entry);
+  const st = lstatSync(entry, { throwIfNoEntry: false });
+  const on = `on the way to git configuration: ${why}`;
+  if (st?.isSymbolicLink()) s.keepLink(entry, '', on);
+  else if (st?.isDirectory()) s.rules.push({ path: entry, kind: 'dir', access: 'pin', source: `protected: ${on}` });
+  else if (st) s.rules.push({ path: entry, kind: 'file', access: 'read-only', source: `protected: ${on}` });
+  else s.watch.push({ path: entry, kind: 'git-file', repo });
 }
 
 /** The roots of a set of paths: drops every path that lies within another. */

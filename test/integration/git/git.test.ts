@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cordon, own, runners, sh, type World } from '../../helpers/cordon.js';
 import { GIT_DIRS_MAX } from '../../../src/policy/policy.js';
@@ -138,6 +138,33 @@ for (const { who, world, opts } of runners()) {
     // Control: the rest of the project stays writable, and git works inside.
     const ok = sh(w, 'echo x > free.txt && git add free.txt && git -c user.email=a@b.c -c user.name=n commit -q -m inside --no-verify && echo committed', [], opts);
     assert.equal(ok.stdout, 'committed\n', ok.stderr);
+  });
+
+  test(`an included file reached through a link, or through a .. after a name the command could make a link: git on the host still reads the host's file (${who})`, () => {
+    const w = world();
+    const mark = join(w.outside, 'PWNED');
+    // a) include.path through a linked directory; b) a .. after a name that does not exist yet (git resolves the link first).
+    mkdirSync(join(w.proj, 'sharedreal'));
+    writeFileSync(join(w.proj, 'sharedreal', 'git.inc'), '[user]\n\tname = host\n');
+    symlinkSync('sharedreal', join(w.proj, 'shared'));
+    mkdirSync(join(w.proj, 'elsewhere', 'x'), { recursive: true });
+    writeFileSync(join(w.proj, '.git', 'config'), readFileSync(join(w.proj, '.git', 'config'), 'utf8') + '[include]\n\tpath = ../shared/git.inc\n\tpath = incd/../local2\n');
+    own(w, opts);
+    const evil = `[core]\\n\\tfsmonitor = touch ${mark}\\n`;
+    const r = sh(w, [
+      `rm shared && mkdir shared && printf '${evil}' > shared/git.inc && echo REPLACED-link`,
+      `printf '${evil}' > elsewhere/local2 && ln -s ../elsewhere/x .git/incd && echo PLANTED-incd`,
+      'true',
+    ].join('; '), [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    // Control: without cordon, both would have taken (the link can be swapped, the name made).
+    assert.equal(r.stdout, 'REPLACED-link\nPLANTED-incd\n');
+    assert.equal(readlinkSync(join(w.proj, 'shared')), 'sharedreal', 'the link is made again');
+    assert.ok(!existsSync(join(w.proj, '.git', 'incd')), 'the name a .. climbs out of is moved aside');
+    assert.match(r.stderr, /shared/);
+    hostGit(w, w.proj);
+    assert.ok(!existsSync(mark), 'git on the host ran the fsmonitor the command planted');
+    assert.equal(spawnSync('git', ['-c', 'safe.directory=*', 'config', 'user.name'], { cwd: w.proj, env: { ...w.env, GIT_CONFIG_NOSYSTEM: '1' }, encoding: 'utf8' }).stdout, 'host\n', 'the host file is what git includes');
   });
 
   test(`init.templateDir and the programs git runs by path (the global configuration's, a repository's own, absolute or from its work tree) stay the host's (${who})`, () => {

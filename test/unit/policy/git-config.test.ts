@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { expandGitPath, GitConfigReader, mayMatter, PROGRAM_KEY_NAMES, programWords, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
+import { expandGitPath, GitConfigReader, includePath, mayMatter, PROGRAM_KEY_NAMES, programWords, parseConfigList, readCommonDir, readGitFile, readWorktreeRoot } from '../../../src/policy/git-config.js';
 import { CordonError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -219,4 +219,19 @@ test("never the caller's PATH: a git planted in a directory on PATH (an activate
   writeFileSync(join(g, 'config'), '[core]\n\thooksPath = x\n');
   assert.deepEqual(reader(d, { PATH: `${planted}:/usr/bin:/bin` }).repo(g).own.flatMap((f) => f.values.hooksPath), ['x']);
   assert.ok(!existsSync(mark), 'the planted git ran');
+});
+
+test('includePath: walked as the kernel walks it, a link followed before the .. after it; what could redirect it comes with it', () => {
+  const d = dir();
+  mkdirSync(join(d, 'real', 'x'), { recursive: true });
+  mkdirSync(join(d, 'git'));
+  symlinkSync('real', join(d, 'shared'));
+  symlinkSync('../real/x', join(d, 'git', 'incd'));
+  assert.deepEqual(includePath('../shared/git.inc', '/h', join(d, 'git')), { path: join(d, 'real', 'git.inc'), through: [join(d, 'git'), join(d, 'shared')] });
+  // The link first, then ..: beside where it leads (real/), not beside it (git/).
+  assert.deepEqual(includePath('incd/../local', '/h', join(d, 'git')), { path: join(d, 'real', 'local'), through: [join(d, 'git', 'incd'), join(d, 'real', 'x')] });
+  // A name that is not there: judged as written, and held (the command could make it a link).
+  assert.deepEqual(includePath('none/../local', '/h', join(d, 'git')), { path: join(d, 'git', 'local'), through: [join(d, 'git', 'none')] });
+  assert.deepEqual(includePath('~/inc', '/h', '/x'), { path: '/h/inc', through: [] });
+  assert.equal(includePath('', '/h', '/x'), undefined);
 });
