@@ -84,7 +84,7 @@ export function printExplain(c: Compiled, json: boolean): void {
       switch (w.kind) {
         case 'repository': return `if a repository appears: ${newRepo(w.keepConfig)}`;
         case 'link': return `must still be a link to ${w.target} (${w.why}): else what is there is moved aside and the link made again`;
-        case 'created': return `if it appears (${w.why}; no placeholder in $HOME)`;
+        case 'created': return `if it appears (${w.why}; no placeholder)`;
         default: return 'if it appears';
       }
     };

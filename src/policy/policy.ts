@@ -15,7 +15,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
-import { GIT_DIR_ENTRIES, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
+import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
@@ -393,6 +393,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const homeWritable = isWritable(input.home);
   // A writable root's missing names are held by placeholders: looked at after the run too (Rescan.recheckNames).
   const placeheld: string[] = [];
+  // Names guarded after the run (AFTER_RUN_NAMES): a missing one is watched, with no placeholder.
+  const rootWatch: WatchedPath[] = [];
   for (const w of writableRoots) {
     if (homeWritable && isWithin(input.home, w)) continue; // $HOME's own names, below
     for (const n of PROTECTED_NAMES) {
@@ -400,9 +402,17 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
+    for (const n of AFTER_RUN_NAMES) {
+      const p = join(w, n.name);
+      const r = resolvePath(p);
+      if (r.kind === 'missing') {
+        if (isWithin(r.path, w)) rootWatch.push({ path: r.path, kind: 'created', repo: w, why: n.why });
+      } else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${n.why}` });
+      keepLink(p, r.path, n.why);
+    }
   }
   if (homeWritable) {
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP]) protHome(join(input.home, n.name), n.why);
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) protHome(join(input.home, n.name), n.why);
   }
   // Whichever grant reaches them, from above ($HOME, ~/.aws) or beneath (~/.local/bin/x): read-only wins.
   // So do the directories of the caller's $PATH in $HOME (~/.cargo/bin, a node version's bin/): later
@@ -434,7 +444,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (g.rule.access === 'deny-read' && isWithin(m, g.base) && g.re.test(m)) pushResolved(m, 'deny-read', `${g.rule.source} (${g.rule.raw}, through a symbolic link)`);
       }
     }
-    const watch: WatchedPath[] = [...homeWatch, ...linkWatch];
+    const watch: WatchedPath[] = [...homeWatch, ...rootWatch, ...linkWatch];
     const repos = new Set(scanned.repos);
     for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     const heldNames: string[] = [];
@@ -447,7 +457,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       // gets no placeholder: the scan after the run looks for it, Rescan.names).
       const present = atRoots?.(repo) ?? namesIn(repo);
       for (const n of ROOT_NAMES) if (!present || present.has(n.name)) protExisting(join(repo, n.name), n.why);
-      if (!writableRoots.includes(repo)) for (const n of PROTECTED_NAMES) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
+      if (!writableRoots.includes(repo)) for (const n of WATCHED_AT_ROOTS) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
     if (writableRoots.length > 0) {
       // Each git dir the scan looked into, and the directories on its way, are directories of their own: no lookup.
@@ -508,7 +518,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked, ...(relativeHooks.length > 0 ? { relativeHooks } : {}) } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
-    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: PROTECTED_NAMES.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
+    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
   }
 }
 
@@ -860,6 +870,9 @@ function namesIn(dir: string): Set<string> | undefined {
 }
 
 /** What the git protections need from the policy being built. */
+/** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
+const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/'))];
+
 interface GitScope {
   readonly rules: FsRule[];
   readonly watch: WatchedPath[];

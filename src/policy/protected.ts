@@ -59,6 +59,31 @@ export const PROTECTED_NAMES: readonly { name: string; why: string }[] = [
   { name: '.cordon', why: "cordon's own project settings" },
 ];
 
+/**
+ * Agent instructions and settings guarded by the step after the run instead
+ * of a placeholder: an existing one is read-only (at the root of a writable
+ * path, of a repository in one, and in $HOME when it is writable); a missing
+ * one the command creates there is moved aside when the run ends, before the
+ * agent that ran the command takes its next step (one lstat each, where a
+ * placeholder would cost a mount and a directory on every run). Agents read
+ * these when a session starts. A name of two components is guarded at
+ * writable roots and in $HOME, not at nested repositories' roots.
+ */
+export const AFTER_RUN_NAMES: readonly { name: string; why: string }[] = [
+  { name: 'AGENT.md', why: 'agent instructions (Amp)' },
+  { name: 'QWEN.md', why: 'agent instructions (Qwen Code)' },
+  { name: 'CRUSH.md', why: 'agent instructions (Crush)' },
+  { name: 'WARP.md', why: 'agent instructions (Warp)' },
+  { name: '.rules', why: 'agent instructions (Zed)' },
+  { name: '.goosehints', why: 'agent instructions (Goose)' },
+  { name: '.roomodes', why: 'agent modes and their instructions (Roo Code)' },
+  { name: '.junie', why: 'agent guidelines (JetBrains Junie)' },
+  { name: '.qwen', why: 'agent settings and MCP server commands (Qwen Code)' },
+  { name: '.kilocode', why: 'agent rules and MCP server commands (Kilo Code)' },
+  { name: '.crush.json', why: 'agent settings and MCP server commands (Crush)' },
+  { name: '.github/copilot-instructions.md', why: 'agent instructions (GitHub Copilot)' },
+];
+
 /** Extra paths in $HOME protected when $HOME lies inside a writable path. */
 export const PROTECTED_IN_HOME: readonly { name: string; why: string }[] = [
   { name: '.config/cordon', why: "cordon's own settings" },
@@ -181,5 +206,5 @@ export const GIT_DIR_ENTRIES: readonly string[] = PROTECTED_IN_GIT_DIR.map((i) =
  * (`--match-no-links`), so the policy needs no listing of each repository
  * (policy.ts, finishPolicy).
  */
-export const ROOT_NAMES: readonly { name: string; why: string }[] = [...PROTECTED_NAMES, ...SHELL_STARTUP];
+export const ROOT_NAMES: readonly { name: string; why: string }[] = [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/'))];
 export const ROOT_NAME_LIST: readonly string[] = ROOT_NAMES.map((n) => n.name);

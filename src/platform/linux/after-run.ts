@@ -25,7 +25,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { PROTECTED_NAMES } from '../../policy/protected.js';
+import { AFTER_RUN_NAMES, PROTECTED_NAMES } from '../../policy/protected.js';
 import { scanTrees, type ScanResult } from './scan.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 
@@ -113,7 +113,7 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   const recheck = new Set(rescan.recheckNames ?? []);
   const closed = new Set([...(rescan.closed ?? []), ...(rescan.unchecked ?? [])]);
   const inClosed = (p: string) => { for (let a = dirname(p); closed.size > 0; a = dirname(a)) { if (closed.has(a)) return true; if (a === sep) break; } return false; };
-  const why = new Map(PROTECTED_NAMES.map((n) => [n.name, n.why]));
+  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES].map((n) => [n.name, n.why]));
   const out: WatchedPath[] = [];
   const seen = new Set<string>();
   for (const m of found.matches) {

@@ -144,6 +144,28 @@ test('never writable at the root of a writable path: agent instructions and sett
   }
 });
 
+/** Guarded after the run (AFTER_RUN_NAMES): no placeholder, so the command can make one while it runs; none is left where an agent looks. */
+const AFTER_RUN = ['AGENT.md', 'QWEN.md', 'CRUSH.md', 'WARP.md', '.rules', '.goosehints', '.roomodes', '.junie/guidelines.md', '.qwen/settings.json', '.kilocode/mcp.json', '.crush.json', '.github/copilot-instructions.md'];
+
+test('agent instructions and settings guarded after the run: existing ones read-only, new ones moved aside, at a writable root and a nested repository\'s root', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    const existing = join(w.outside, 'existing');
+    put(w, who, AFTER_RUN.map((n) => [join('outside', 'existing', n), `ORIGINAL ${n}`]));
+    const nested = join(w.proj, 'deep', 'a', 'b', 'c');
+    const plant = (dir: string) => AFTER_RUN.map((n) => `(mkdir -p "$(dirname ${dir}/${n})"; echo evil >> ${dir}/${n}) 2>/dev/null && echo "WROTE ${n}"`).join('; ');
+    const r = run(w, who, ['--allow-write', existing], `${plant(existing)}; { ${plant(w.proj)}; ${plant(nested)}; } >/dev/null; echo end`);
+    assert.equal(r.stdout, 'end\n', `${who.label}: an existing one was writable: ${r.stdout}`);
+    for (const n of AFTER_RUN) {
+      assert.equal(readFileSync(join(existing, n), 'utf8'), `ORIGINAL ${n}`, `${who.label}: ${n} unchanged`);
+      assert.ok(!existsSync(join(w.proj, n)), `${who.label}: ${n} left at the writable root`);
+      // A name of two components is watched at writable roots only.
+      if (!n.startsWith('.github/')) assert.ok(!existsSync(join(nested, n)), `${who.label}: ${n} left at the nested repository's root`);
+    }
+    assert.match(r.stderr, /the command created .*\/AGENT\.md \(agent instructions \(Amp\)\).*moved to .*AGENT\.md\.cordon-untrusted/);
+  }
+});
+
 /** In $HOME: [path, exists before the run]. An existing one must not change; a missing one must not be there after the run. */
 const HOME_FILES: [string, boolean][] = [
   ['.bash_aliases', true],

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, networkSpec, tlsSpec, withBroker, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
-import { GIT_DIR_ENTRIES, ROOT_NAME_LIST } from '../../../src/policy/protected.js';
+import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 
@@ -173,7 +173,9 @@ test('watch list: a writable root that is not a repository, and the git files a 
   });
   assert.deepEqual(p.watch.filter((x) => x.kind === 'repository').map((x) => x.path), [join(plain, '.git')], 'the project is a repository: only the plain root is watched');
   assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path).sort(), ['commondir', 'config.worktree', 'info/attributes'].map((n) => join(w.proj, '.git', n)));
-  assert.ok(p.watch.every((x) => x.repo === (x.kind === 'repository' ? plain : w.proj)), 'each names the work tree git would use it in');
+  assert.ok(p.watch.filter((x) => x.kind !== 'created').every((x) => x.repo === (x.kind === 'repository' ? plain : w.proj)), 'each names the work tree git would use it in');
+  // The names guarded after the run, at each writable root.
+  assert.deepEqual(p.watch.filter((x) => x.kind === 'created').map((x) => x.path).sort(), [w.proj, plain].flatMap((r) => AFTER_RUN_NAMES.map((n) => join(r, n.name))).sort());
   writeFileSync(join(w.proj, '.git', 'commondir'), '.');
   const settings = [parseSettings(JSON.stringify({ filesystem: { allowGitConfig: true } }), join(w.root, 's.json'))];
   const q = buildPolicy({ cwd: w.proj, home: w.home, settings, cli: { ...noCli, allowWrite: [plain] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
