@@ -305,6 +305,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
 
   // Expand and resolve. Globs with ** need a walk: collect them for the scanner.
   const grants: Grant[] = [];
+  // Read-only rules as named: a link on the way is held after the run too (keepLink, below).
+  const namedReadOnly: { abs: string; source: string }[] = [];
   const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
   for (const r of raws) {
     const abs = expandPath(r.raw, ctx);
@@ -318,13 +320,17 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         deepGlobs.push({ re: globToRegExp(real === base ? abs : `${real}${abs.slice(base.length)}`), base: real, basename: last === '**' ? '*' : last, rule: r });
       } else {
         const unnamable: string[] = [];
-        for (const m of expandShallowGlob(abs, unnamable)) pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
+        for (const m of expandShallowGlob(abs, unnamable)) {
+          pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
+          if (r.access === 'read-only') namedReadOnly.push({ abs: m, source: `${r.source} (${r.raw})` });
+        }
         // A grant that misses a name only grants less; a deny or a read-only rule that misses one would be weaker than written.
         if (unnamable.length > 0 && (r.access === 'deny-read' || r.access === 'read-only')) throw new CordonError('CORDON_ERR_POLICY', `${r.raw} (${r.source}) matches a name in ${unnamable.join(', ')} that is not valid UTF-8, which cordon cannot put in a rule; nothing was run. Rename it, or name its directory in the rule instead`);
       }
       continue;
     }
     pushResolved(abs, r.access, r.source, r.weak);
+    if (r.access === 'read-only') namedReadOnly.push({ abs, source: r.source });
     if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs, source: r.source, raw: r.raw, reopens: r.access === 'allow-read' });
   }
 
@@ -372,6 +378,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     pushResolved(p, 'read-only', `protected: ${why}`);
     keepLink(p, rules[rules.length - 1]!.path, why);
   };
+  // A read-only path named through a link (`--read-only cfg`, cfg -> real/cfg): the target is held by
+  // the rule; the link, which no mount can hold, is made again after the run if the command replaced it.
+  for (const n of namedReadOnly) keepLink(n.abs, resolvePath(n.abs).path, `read-only (${n.source})`);
   // In $HOME, a missing name is watched, not held by a placeholder (homeWatch).
   const homeWatch: WatchedPath[] = [];
   const protHome = (p: string, why: string) => {

@@ -187,6 +187,20 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.equal(readFileSync(join(w.home, '.bashrc.cordon-untrusted'), 'utf8'), 'evil\n');
   });
 
+  test(`a path named --read-only through a link: its target stays as it was, and the link is made again after the run if the command replaced it (${who})`, () => {
+    const w = asUser ? makeWorld({ owner: u! }) : makeWorld();
+    mkdirSync(join(w.proj, 'real'));
+    writeFileSync(join(w.proj, 'real', 'cfg'), 'orig\n');
+    symlinkSync('real/cfg', join(w.proj, 'cfg'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const r = sh(w, 'echo evil >> cfg 2>/dev/null && echo WROTE-target; echo evil > evil && ln -sfn evil cfg && echo replaced-link', ['--read-only', 'cfg'], asUser ? { asUser } : {});
+    assert.equal(r.stdout, 'replaced-link\n', r.stderr);
+    assert.equal(readFileSync(join(w.proj, 'real', 'cfg'), 'utf8'), 'orig\n');
+    assert.equal(spawnSync('readlink', [join(w.proj, 'cfg')], { encoding: 'utf8' }).stdout.trim(), 'real/cfg', 'the link is back');
+    assert.equal(readFileSync(join(w.proj, 'cfg'), 'utf8'), 'orig\n');
+    assert.match(r.stderr, /replaced the link .*\/cfg -> real\/cfg \(read-only \(--read-only\)\).*made again/);
+  });
+
   test(`a protected name reached through more than one link: every link on its way is made again after the run if the command replaced it (${who})`, () => {
     const w = asUser ? makeWorld({ owner: u! }) : makeWorld();
     // .claude -> link2 -> realclaude (a link to a link), and .mcp.json -> config/mcp.json where config -> shared-config (a linked directory).
