@@ -47,6 +47,7 @@ import type { SandboxProcess, StdioChoice } from './platform/linux/sandbox-proce
 import { fnv1a, type PendingScan } from './platform/linux/scan.js';
 import { rememberLaunch, rememberRoots, startAhead, type EarlyWork } from './platform/linux/ahead.js';
 import { heldUntilLaunch } from './platform/linux/host-exit.js';
+import { refuseTruncatableStdio } from './platform/linux/stdio-guard.js';
 import { redirectingLink, type NetworkPolicySpec } from './policy/policy.js';
 import { sandboxedAreas } from './platform/linux/journal.js';
 import type { NetworkRules, NetworkSession } from './network-session.js';
@@ -433,6 +434,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         live.add(netEntry);
         internals.mark?.('proxies');
       }
+      refuseTruncatableStdio(stdio, compiled.plan.landlock.rwnd);
       let messages = '';
       const { refusalMonitor } = await import('./platform/linux/violations.js');
       const taken = ahead?.take();

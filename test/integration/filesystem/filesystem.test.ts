@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { git, makeWorld, sh, cordon, testUser } from '../../helpers/cordon.js';
+import { CLI, git, makeWorld, sh, cordon, testUser } from '../../helpers/cordon.js';
 import { spawnSync } from 'node:child_process';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -123,6 +123,39 @@ for (const asUser of [undefined, testUser()?.name]) {
     // Control: without --no-delete the same deletes and truncations succeed (so the test can fail).
     const c = sh(w, 'rm README.md && rmdir d && truncate -s 0 created.txt && echo deleted', [], asUser ? { asUser } : {});
     assert.equal(c.stdout, 'deleted\n');
+  });
+}
+
+for (const asUser of [undefined, testUser()?.name]) {
+  test(`no-delete: a file of its stdout or stderr the caller opened for writing (>> logs/x.log) is refused, since it could be truncated through that descriptor; read-only stdin is not (${asUser ?? 'root'})`, () => {
+    const w = asUser ? makeWorld({ owner: testUser()! }) : makeWorld();
+    writeFileSync(join(w.proj, 'log.txt'), 'important\n');
+    if (asUser) spawnSync('chown', ['-R', `${testUser()!.uid}:${testUser()!.gid}`, w.root]);
+    const shell = (line: string) => {
+      const argv = ['/bin/sh', '-c', line, 'sh', process.execPath, CLI];
+      const [cmd, ...rest] = asUser ? ['runuser', '-u', asUser, '--', 'env', ...Object.entries(w.env).map(([k, v]) => `${k}=${v}`), ...argv] : argv;
+      return spawnSync(cmd!, rest, { cwd: w.proj, env: w.env, encoding: 'utf8' });
+    };
+    const truncate = `--no-delete . -- python3 -c "import os; os.ftruncate(1, 0); os.ftruncate(2, 0)"`;
+    for (const [redirect, which] of [['>> log.txt', 'stdout'], ['2>> log.txt', 'stderr'], ['> /dev/null 2>> log.txt', 'stderr']] as const) {
+      const r = shell(`"$1" "$2" ${truncate} ${redirect}`);
+      assert.equal(r.status, 125, `${redirect}: ${r.stderr}`);
+      // cordon's own stderr is the file too when the command's is: the refusal is appended there, nothing truncated.
+      const log = readFileSync(join(w.proj, 'log.txt'), 'utf8');
+      assert.ok(log.startsWith('important\n'), `${redirect}: ${log}`);
+      assert.match(r.stderr + log, new RegExp(`the command's ${which} is ${w.proj}/log\\.txt, in the read-write-no-delete path ${w.proj}, opened for writing before the sandbox.*tee -a`));
+      writeFileSync(join(w.proj, 'log.txt'), 'important\n');
+    }
+    // Read from it, or write through a pipe: runs.
+    const read = shell(`"$1" "$2" --no-delete . -- cat < log.txt`);
+    assert.equal(read.stdout, 'important\n', read.stderr);
+    const piped = shell(`"$1" "$2" --no-delete . -- echo more | tee -a log.txt >/dev/null`);
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(readFileSync(join(w.proj, 'log.txt'), 'utf8'), 'important\nmore\n');
+    // Control: without --no-delete the same descriptor empties the file (so the test can fail).
+    const control = shell(`"$1" "$2" -- python3 -c "import os; os.ftruncate(1, 0)" >> log.txt`);
+    assert.equal(control.status, 0, control.stderr);
+    assert.equal(readFileSync(join(w.proj, 'log.txt'), 'utf8'), '');
   });
 }
 
