@@ -5,12 +5,11 @@
  */
 import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { realpathSync } from 'node:fs';
 import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
-import { expandPath, isWithin, pathResolver } from './policy/paths.js';
+import { expandPath, isWithin, pathResolver, realOrSelf, walkPath } from './policy/paths.js';
 import { findProjectSettings, parseProjectFile, refuseWideningKeys, repositoryRoot, type ParsedProject, type WideningHints } from './policy/project.js';
 import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
@@ -234,9 +233,15 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
  */
 function refusePlantedSettings(sources: readonly SettingsSource[], live: readonly Journal[]): void {
   if (live.length === 0) return;
-  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
-  const hit = writableByLiveRun(sources.map((s) => real(s.file)), live);
-  if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `the settings file ${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not load settings that command could have written. Wait for that run to end, then read ${hit.program} before you run cordon again`);
+  for (const { file } of sources) {
+    // The file as resolved, and every link on its way: one a live run can swap could show this check one file and the
+    // load another.
+    const links = walkPath(file).links.map((l) => l.link);
+    const hit = writableByLiveRun([realOrSelf(file), ...links], live);
+    if (!hit) continue;
+    const via = hit.program === realOrSelf(file) ? '' : ` (through the link ${hit.program})`;
+    throw new CordonError('CORDON_ERR_LAUNCH', `the settings file ${file}${via} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not load settings that command could have written. Wait for that run to end, then read ${file} before you run cordon again`);
+  }
 }
 
 /**
@@ -267,8 +272,7 @@ function cacheFacts(env: NodeJS.ProcessEnv): { xdgCacheHome?: string; gopath?: s
 }
 
 /** What of cordon's own lies on this machine (see PolicyInput.cordonOwn): resolved, so a link to it is followed. */
-function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bwrap: string): { path: string; why: string }[] {
-  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
+function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bwrap: string): { path: string; why: string; afterRun?: boolean }[] {
   const out = [
     { path: packageRoot(), why: "cordon's own package (the code and programs it runs on the host)" },
     { path: helper, why: "cordon's native helper (runs on the host too)" },
@@ -281,7 +285,7 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bw
   ];
   for (const v of ['CORDON_RELAY'] as const) if (input.env[v]?.startsWith('/')) out.push({ path: input.env[v]!, why: `cordon's network relay (${v})` });
   out.push({ path: bwrap, why: 'bubblewrap, which cordon runs' });
-  return [...out.map((o) => ({ ...o, path: real(o.path) })), ...npmLaunch(input.env)];
+  return [...out.map((o) => ({ ...o, path: realOrSelf(o.path) })), ...npmLaunch(input.env)];
 }
 
 /**
@@ -294,14 +298,13 @@ function cordonOwn(input: Pick<CompileInput, 'env' | 'home'>, helper: string, bw
  * also when cordon came from npx's cache). Not resolved: npm's bin is a link,
  * which is kept (made again after the run if replaced) as well as its target.
  */
-function npmLaunch(env: NodeJS.ProcessEnv): { path: string; why: string }[] {
-  const projects = new Set<string>();
+function npmLaunch(env: NodeJS.ProcessEnv): { path: string; why: string; afterRun?: boolean }[] {
   const nodeModules = dirname(packageRoot());
-  if (basename(nodeModules) === 'node_modules') projects.add(dirname(nodeModules));
-  const prefix = env.npm_config_local_prefix;
-  if (prefix?.startsWith('/')) projects.add(prefix);
-  return [...projects].flatMap((p) => [
-    ...NPM_BINS.map((bin) => ({ path: join(p, 'node_modules', '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})` })),
+  const installed = basename(nodeModules) === 'node_modules' ? dirname(nodeModules) : undefined;
+  const prefix = env.npm_config_local_prefix?.startsWith('/') ? join(env.npm_config_local_prefix) : undefined;
+  return [...new Set([installed, prefix])].filter((p): p is string => p !== undefined).flatMap((p) => [
+    // Where cordon is not installed, a missing bin gets no placeholder: its pins on node_modules would refuse `npm ci` inside.
+    ...NPM_BINS.map((bin) => ({ path: join(p, 'node_modules', '.bin', bin), why: `what \`npx cordon\` runs (node_modules/.bin/${bin})`, ...(p === installed ? {} : { afterRun: true }) })),
     { path: join(p, '.npmrc'), why: 'the project settings npm starts cordon with (script-shell, node-options)' },
   ]);
 }

@@ -21,6 +21,7 @@
  */
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { homedir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { NetworkPolicySpec } from './policy/policy.js';
 import type { Bridge } from './platform/linux/launch.js';
@@ -33,6 +34,7 @@ import { hostAddresses, kernelLocal } from './network/host-addresses.js';
 import { alive } from './platform/linux/placeholders.js';
 import { sandboxedAreas } from './platform/linux/journal.js';
 import { isWithin } from './policy/paths.js';
+import { PROTECTED_IN_HOME } from './policy/protected.js';
 import { requestPolicy } from './network/requests.js';
 import { base64Windows } from './network/broker.js';
 import { credentialSpellings } from './network/parent-proxy.js';
@@ -111,7 +113,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
     // TLS termination's CA and trust files, made before the first command can connect (network/tls.ts, loaded only for it).
     const tls = spec.tls ? (await import('./network/tls.js')).startTls(spec.tls, dir, env, stateDir) : undefined;
     // Brokered credentials: the real values read now, on the host; the command gets only their tokens.
-    const credentials = spec.credentials?.length ? (await import('./network/credential-sources.js')).liveCredentials(spec.credentials, env, sandboxedBy(stateDir)) : [];
+    const credentials = spec.credentials?.length ? (await import('./network/credential-sources.js')).liveCredentials(spec.credentials, env, sandboxedBy(stateDir, env.HOME?.startsWith('/') ? env.HOME : homedir())) : [];
     const brokered = {
       env: Object.fromEntries(credentials.map((c) => [c.env, c.token])),
       // A source variable of another name would still carry the real value in.
@@ -206,8 +208,21 @@ function canonicalAddress(a: string): string {
   return ip ? formatIp(unmapIPv4(ip)) : a;
 }
 
-/** The writable path of a run before this one, or of one still going, that holds `path` (credential-sources.ts hostProgram). */
-function sandboxedBy(stateDir: string): (path: string) => string | undefined {
+/**
+ * The writable path of a run before this one, or of one still going, that
+ * holds `path` where its command could write (credential-sources.ts
+ * hostProgram): not under an entry of $HOME that such a run left read-only
+ * (a program in ~/.local/bin after an `--allow-write ~` run).
+ */
+function sandboxedBy(stateDir: string, home: string): (path: string) => string | undefined {
   const areas = sandboxedAreas(stateDir);
-  return (path) => areas.find((a) => isWithin(path, a));
+  return (path) => areas.find((a) => isWithin(path, a) && !heldInHome(path, a, home));
+}
+
+/** Whether `path` lay read-only in a run that could write `area`: under an entry of PROTECTED_IN_HOME that such a grant leaves read-only (any grant; a `broad` one only from above it). */
+export function heldInHome(path: string, area: string, home: string): boolean {
+  return PROTECTED_IN_HOME.some((n) => {
+    const entry = join(home, n.name);
+    return isWithin(path, entry) && (n.broad ? entry !== area && isWithin(entry, area) : isWithin(entry, area) || isWithin(area, entry));
+  });
 }

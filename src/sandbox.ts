@@ -434,7 +434,7 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         live.add(netEntry);
         internals.mark?.('proxies');
       }
-      refuseTruncatableStdio(stdio, compiled.plan.landlock.rwnd);
+      refuseTruncatableStdio(stdio, compiled.plan.landlock.rwnd, compiled.plan.landlock.rw);
       let messages = '';
       const { refusalMonitor } = await import('./platform/linux/violations.js');
       const taken = ahead?.take();

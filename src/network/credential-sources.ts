@@ -45,6 +45,9 @@ export interface BrokerSpec {
 
 const COMMAND_MS = 10_000;
 
+/** Where a program is looked for when cordon's environment has no PATH (as the C library's default, without the current directory). */
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
 /**
  * Where a sandboxed command could have written (a writable path of a run
  * before this one, or of one still going): the area, or undefined.
@@ -111,10 +114,15 @@ function readSource(s: BrokerSpec, env: NodeJS.ProcessEnv, printed: Map<string, 
 /** What `command` printed (run without a shell, no input, at most COMMAND_MS); a failure names it, never what it printed. */
 function run(command: readonly string[], env: NodeJS.ProcessEnv, where: string, sandboxed: SandboxedArea): string {
   const [program, ...args] = command;
-  // Its PATH without the places a command could have written: a script's `#!/usr/bin/env python3` finds no planted python3.
-  const path = (env.PATH ?? '').split(':').filter((d) => d.startsWith('/') && sandboxed(d) === undefined).join(':');
-  const file = hostProgram(program!, env.PATH ?? '', where, sandboxed);
-  const r = spawnSync(file, args, { argv0: program!, stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env: { ...env, PATH: path }, maxBuffer: 1 << 20 });
+  const given = env.PATH ?? DEFAULT_PATH;
+  // Its PATH without the places a command could have written: a script's `#!/usr/bin/env python3` finds no planted
+  // python3. Never empty: an empty PATH means the current directory to the C library.
+  const path = given.split(':').filter((d) => d.startsWith('/') && sandboxed(d) === undefined).join(':') || DEFAULT_PATH;
+  const file = hostProgram(program!, given, where, sandboxed);
+  // No NODE_OPTIONS either: npm sets it from a project's .npmrc, and a program in Node would load its --require.
+  const { NODE_OPTIONS: _, ...rest } = env;
+  // In `/`, not cordon's working directory (the project): `python3 -m x`, `node -e "require('x')"` look there first.
+  const r = spawnSync(file, args, { argv0: program!, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env: { ...rest, PATH: path, PYTHONSAFEPATH: '1' }, maxBuffer: 1 << 20 });
   if (r.error || r.status !== 0) {
     const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `did not finish in ${COMMAND_MS / 1000} s` : `could not run (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`) : r.signal ? `was ended by ${r.signal}` : `exited with ${r.status}`;
     throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${where}: ${program} ${why}; what it printed is not shown (it may hold a secret)`);

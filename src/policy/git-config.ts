@@ -32,9 +32,10 @@
  * Only a file that passes this test costs a git process.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CordonError } from '../errors.js';
+import { walkPath } from './paths.js';
 
 /** Larger files are refused (git reads them whole too). */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -211,47 +212,17 @@ export interface ConfigFile {
  * Where git opens an include: the value as written, joined to the including
  * file's directory and handed to the kernel, which follows a symbolic link
  * before it reads the `..` after it (`incd/../x` is `x` beside where `incd`
- * leads, not beside `incd`). So the path is walked as the kernel walks it
- * (lstat and readlink only, at most 40 links), and what could redirect it
- * is returned with it: every link met, and every entry a `..` climbs out of
- * (a missing one the command could make a link).
+ * leads, not beside `incd`): walked as the kernel walks it (paths.ts
+ * walkPath), with what could redirect it (every link met, every entry a
+ * `..` climbs out of: a missing one the command could make a link).
  */
 export function includePath(value: string, home: string, base: string): { path: string; through: string[] } | undefined {
   let v = value.startsWith(':(optional)') ? value.slice(':(optional)'.length) : value;
   if (v === '') return undefined;
   if (v === '~' || v.startsWith('~/')) v = home + v.slice(1);
   else if (v.startsWith('~') || v.startsWith('%(prefix)/')) return undefined;
-  let todo = (isAbsolute(v) ? v : `${base}/${v}`).split('/').filter(Boolean);
-  const through = new Set<string>();
-  let at = '/';
-  let last: string | undefined;
-  let hops = 0;
-  while (todo.length > 0) {
-    const name = todo.shift()!;
-    if (name === '.') continue;
-    if (name === '..') {
-      if (last !== undefined) through.add(last);
-      at = dirname(at);
-      last = undefined;
-      continue;
-    }
-    const next = join(at, name);
-    last = next;
-    let link: string | undefined;
-    try {
-      if (lstatSync(next).isSymbolicLink()) link = readlinkSync(next);
-    } catch {
-      /* missing: git finds nothing there now, and the rest is judged as written */
-    }
-    if (link !== undefined && hops++ < 40) {
-      through.add(next);
-      todo = [...link.split('/').filter(Boolean), ...todo];
-      if (link.startsWith('/')) at = '/';
-      continue;
-    }
-    at = next;
-  }
-  return { path: at, through: [...through] };
+  const walked = walkPath(isAbsolute(v) ? v : `${base}/${v}`);
+  return { path: walked.path, through: [...new Set([...walked.links.map((l) => l.link), ...walked.climbs])] };
 }
 
 /** What git reads for one git dir: its configuration files (with includes) and what they say. */

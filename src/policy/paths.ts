@@ -4,7 +4,7 @@
  * the link points at, so a link can never carry a write or a read past a rule.
  */
 import { isUtf8 } from 'node:buffer';
-import { existsSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 
@@ -159,6 +159,68 @@ export function depth(p: string): number {
   let n = 0;
   for (let i = p.indexOf(sep); i !== -1; i = p.indexOf(sep, i + 1)) n++;
   return n;
+}
+
+/** `p` with every link resolved where it exists; `p` itself where it does not. */
+export function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** A symbolic link met on a path, its text, and where it leads (resolved where that exists). */
+export interface LinkHop { readonly link: string; readonly target: string; readonly lands: string }
+
+/**
+ * What the kernel meets when it resolves `abs`, read with lstat and
+ * readlink only: the path it reaches, each symbolic link on the way with
+ * where it leads (followed before the `..` after it, as the kernel does),
+ * and each entry a `..` climbs out of (whoever can make that entry a link
+ * moves where the path lands). Below a missing entry there is nothing, so
+ * no more links: the rest is taken as written. At most 40 links, as the
+ * kernel; more is an error naming the path.
+ */
+export function walkPath(abs: string): { path: string; links: LinkHop[]; climbs: string[] } {
+  const links: LinkHop[] = [];
+  const climbs: string[] = [];
+  let todo = abs.split(sep).filter(Boolean);
+  let at: string = sep;
+  let last: string | undefined;
+  while (todo.length > 0) {
+    const name = todo.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      if (last !== undefined && !climbs.includes(last)) climbs.push(last);
+      at = dirname(at);
+      last = undefined;
+      continue;
+    }
+    const next = join(at, name);
+    last = next;
+    let target: string | undefined;
+    try {
+      if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
+    } catch {
+      /* missing, or not a directory on the way: nothing beneath it */
+    }
+    if (target === undefined) {
+      at = next;
+      continue;
+    }
+    if (links.length >= 40) throw new CordonError('CORDON_ERR_PATH', `${abs}: more than 40 symlinks on the way; fix the links`);
+    let lands: string;
+    try {
+      lands = realpathSync(next);
+    } catch {
+      lands = resolve(at, target);
+    }
+    links.push({ link: next, target, lands });
+    todo = [...target.split(sep).filter(Boolean), ...todo];
+    if (target.startsWith(sep)) at = sep;
+  }
+  return { path: at, links, climbs };
 }
 
 /** True when `inner` is `outer` or lies beneath it. */

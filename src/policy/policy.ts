@@ -14,7 +14,7 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dire
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
-import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
+import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
@@ -236,7 +236,7 @@ export interface PolicyInput extends PathContext {
    * inside, wherever they are: a command that rewrote one would run its code
    * on the host at cordon's next start.
    */
-  readonly cordonOwn?: readonly { readonly path: string; readonly why: string }[];
+  readonly cordonOwn?: readonly { readonly path: string; readonly why: string; readonly afterRun?: boolean }[];
   /** The caller's environment, for where git finds its system and global configuration (git-config.ts). */
   readonly env?: NodeJS.ProcessEnv;
   /**
@@ -365,7 +365,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (resolved === p) return;
     let chain: { link: string; target: string }[];
     try {
-      chain = linksOnTheWay(p);
+      chain = walkPath(p).links;
     } catch {
       chain = [];
     }
@@ -402,8 +402,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const homeWritable = isWritable(input.home);
   // A writable root's missing names are held by placeholders: looked at after the run too (Rescan.recheckNames).
   const placeheld: string[] = [];
-  // Names guarded after the run (AFTER_RUN_NAMES): a missing one is watched, with no placeholder.
+  // Guarded after the run (AFTER_RUN_NAMES, npm's bins for a project cordon is not installed in): an existing one is
+  // read-only, a missing one is watched, with no placeholder (nor the pins above one).
   const rootWatch: WatchedPath[] = [];
+  const protAfterRun = (p: string, why: string) => {
+    const r = resolvePath(p);
+    const root = writableRoots.find((w) => isWithin(r.path, w));
+    if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+    else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why });
+    keepLink(p, r.path, why);
+  };
   for (const w of writableRoots) {
     if (homeWritable && isWithin(input.home, w)) continue; // $HOME's own names, below
     for (const n of PROTECTED_NAMES) {
@@ -411,14 +419,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
-    for (const n of AFTER_RUN_NAMES) {
-      const p = join(w, n.name);
-      const r = resolvePath(p);
-      if (r.kind === 'missing') {
-        if (isWithin(r.path, w)) rootWatch.push({ path: r.path, kind: 'created', repo: w, why: n.why });
-      } else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${n.why}` });
-      keepLink(p, r.path, n.why);
-    }
+    for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why);
   }
   if (homeWritable) {
     for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) protHome(join(input.home, n.name), n.why);
@@ -429,9 +430,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // not when the working directory is $HOME or above it.)
   const inProject = (d: string) => isWithin(d, input.cwd) && !isWithin(input.home, input.cwd);
   const inPath = (input.env?.PATH ?? '').split(':').filter((d) => d.startsWith(sep) && isWithin(d, input.home) && d !== input.home && !inProject(d));
-  for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(input.home.length + 1), why: 'on PATH of later shells ($PATH)' }))]) {
+  // A `broad` one only under a grant above it: one that names it, or a path in it, is the user's choice.
+  for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(input.home.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
     const p = resolvePath(join(input.home, n.name)).path;
-    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && (isWithin(p, r.path) || isWithin(r.path, p)))) protHome(p, n.why);
+    const reaches = (w: string) => (n.broad ? w !== p && isWithin(p, w) : isWithin(p, w) || isWithin(w, p));
+    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && reaches(r.path))) protHome(p, n.why);
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
   return { scanRoots, patterns, throughLinks, finish: (scanned) => finishPolicy(scanned) };
@@ -475,7 +478,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (root) resolvePath.walked(root, g);
       }
       const gitConfig = new GitConfigReader({ home: input.home, env: input.env ?? {} });
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), closed, facts: scanned.gitFacts ?? {}, keepLink }, scanned);
+      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), onTheWay: new Set(), closed, facts: scanned.gitFacts ?? {}, keepLink }, scanned);
       // A relative core.hooksPath of the system or global configuration holds for a repository the command makes too:
       // the hooks directory it names in that repository is moved aside after the run (after-run.ts).
       relativeHooks.push(...new Set(gitConfig.outer().flatMap((f) => f.values.hooksPath.filter((v) => expandGitPath(v, input.home, sep) !== undefined && !isAbsolute(v) && !v.startsWith('~') && !v.startsWith(':(optional)')))));
@@ -493,7 +496,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const f of input.protectedFiles ?? []) if (writableThere(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
     const ownWarnings: string[] = [];
     for (const f of input.cordonOwn ?? []) {
-      if (isWritable(f.path)) (isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);
+      if (isWritable(f.path)) (f.afterRun ? protAfterRun : isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);
       // A writable root inside cordon's own files: read-only wins, and the user hears why.
       const inside = writableRoots.filter((w) => w !== f.path && isWithin(w, f.path));
       if (inside.length > 0) {
@@ -505,7 +508,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     dropEmptyDenies(rules);
     refuseLinkedProtected(rules, isWritable);
     // cordon's own files and settings, guarded above, may add watched names and links too.
-    for (const w of [...homeWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
+    for (const w of [...homeWatch, ...rootWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
     validateModes(rules);
     gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
     const warnings = [...input.settings.flatMap((s) => s.warnings), ...grantWarnings, ...ownWarnings, ...scanWarnings];
@@ -893,6 +896,8 @@ interface GitScope {
   readonly config: GitConfigReader;
   /** Paths already protected here (resolved). */
   readonly done: Set<string>;
+  /** Entries already held on the way to an included file (holdOnTheWay): pinned, not read-only, so apart from `done`. */
+  readonly onTheWay: Set<string>;
   /** Directories closed read-only whole (capGitDirs): a git dir in one needs only its configuration read. */
   readonly closed: ReadonlySet<string>;
   /** What the scan saw in each git dir (ScanFound.gitFacts). */
@@ -1170,9 +1175,14 @@ function protectConfigFile(s: GitScope, f: ConfigFile, why: string, repo: string
  */
 function holdOnTheWay(s: GitScope, entry: string, why: string, repo: string): void {
   // In a directory closed read-only whole (capGitDirs) nothing can change.
-  if (s.done.has(entry) || inClosed(s.closed, entry)) return;
-  s.done.add(entry);
-  const st = lstatSync(entry, { throwIfNoEntry: false });
+  if (s.onTheWay.has(entry) || inClosed(s.closed, entry)) return;
+  s.onTheWay.add(entry);
+  let st: ReturnType<typeof lstatSync> | undefined;
+  try {
+    st = lstatSync(entry);
+  } catch {
+    st = undefined; // missing, or a file on the way (ENOTDIR): git finds nothing there now
+  }
   const on = `on the way to git configuration: ${why}`;
   if (st?.isSymbolicLink()) s.keepLink(entry, '', on);
   else if (st?.isDirectory()) s.rules.push({ path: entry, kind: 'dir', access: 'pin', source: `protected: ${on}` });
@@ -1237,7 +1247,7 @@ function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule
     if (hop) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) reaches ${hop.lands} through the symlink ${hop.link} -> ${hop.target}, which lies in ${hop.area} (${hop.why}) and leads outside it. Name the target itself if you mean it`);
     // Re-opening what a deny hides: a link a command could have made leads there even within its own
     // writable path (`pub -> priv`, with priv denied), so any such link on the way is refused.
-    const inside = g.reopens ? linksOnTheWay(g.abs).find((l) => [...controlled, ...sandboxed].some((c) => isWithin(l.link, c))) : undefined;
+    const inside = g.reopens ? walkPath(g.abs).links.find((l) => [...controlled, ...sandboxed].some((c) => isWithin(l.link, c))) : undefined;
     if (inside) throw new CordonError('CORDON_ERR_POLICY', `${g.raw} (${g.source}) re-opens ${inside.lands} through the symlink ${inside.link} -> ${inside.target}, which lies where a sandboxed command or the project could have made it (a read deny could be re-opened that way). Name the target itself if you mean it`);
   }
 }
@@ -1248,35 +1258,13 @@ function refuseRedirectedGrants(grants: readonly Grant[], rules: readonly FsRule
  * runs' commands could write) and leads outside it; undefined if none does.
  */
 export function redirectingLink(abs: string, controlled: readonly string[], sandboxed: readonly string[] = []): { link: string; target: string; lands: string; area: string; why: string } | undefined {
-  for (const hop of linksOnTheWay(abs)) {
+  for (const hop of walkPath(abs).links) {
     const mine = controlled.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
     if (mine) return { ...hop, area: mine, why: 'the command or the project controls it' };
     const theirs = sandboxed.find((c) => isWithin(hop.link, c) && !isWithin(hop.lands, c));
     if (theirs) return { ...hop, area: theirs, why: 'a sandboxed command of an earlier or a running cordon could write there' };
   }
   return undefined;
-}
-
-/** Every symlink met while resolving `abs`, with where it leads (bounded: 40 links, like the kernel). */
-export function linksOnTheWay(abs: string): { link: string; target: string; lands: string }[] {
-  const out: { link: string; target: string; lands: string }[] = [];
-  let todo = abs.split(sep).filter(Boolean);
-  let at: string = sep;
-  while (todo.length > 0) {
-    const name = todo.shift()!;
-    if (name === '.') continue;
-    if (name === '..') { at = dirname(at); continue; }
-    const next = join(at, name);
-    let target: string | undefined;
-    try { if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next); } catch { /* missing: the rest is not there either */ return out; }
-    if (target === undefined) { at = next; continue; }
-    if (out.length >= 40) throw new CordonError('CORDON_ERR_PATH', `${abs}: more than 40 symlinks on the way; fix the links`);
-    const lands = (() => { try { return realpathSync(next); } catch { return resolve(at, target); } })();
-    out.push({ link: next, target, lands });
-    todo = [...target.split(sep).filter(Boolean), ...todo];
-    if (target.startsWith(sep)) at = sep;
-  }
-  return out;
 }
 
 /**

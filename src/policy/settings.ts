@@ -15,7 +15,8 @@
  * None is accepted and ignored: running without what a key asks for would
  * be weaker than the file says.
  */
-import { closeSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { realOrSelf } from './paths.js';
 import { CordonError } from '../errors.js';
 import { anyValue, arr, bool, int, isPlainObject, lit, obj, oneOf, rec, str, validate, type Shape } from './schema.js';
 import { parseAddressRanges, type AddressRange } from '../network/addresses.js';
@@ -545,9 +546,8 @@ function describeValue(v: unknown): string {
  * rather than run with a binary it did not ask for.
  */
 export function checkBwrapPath(settings: readonly Settings[], bwrap: string): void {
-  const real = (p: string) => { try { return realpathSync(p); } catch { return p; } };
   for (const s of settings) {
-    if (s.bwrapPath === undefined || real(s.bwrapPath) === real(bwrap)) continue;
+    if (s.bwrapPath === undefined || realOrSelf(s.bwrapPath) === realOrSelf(bwrap)) continue;
     throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: bwrapPath = ${JSON.stringify(s.bwrapPath)} is not implemented in cordon: srt runs the bubblewrap it names, and cordon runs ${bwrap}. Remove it, or run cordon with CORDON_BWRAP=${s.bwrapPath} to use that one`);
   }
 }

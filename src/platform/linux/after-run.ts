@@ -455,9 +455,14 @@ function firstLinkOnTheWay(root: string, rel: string): string | undefined {
   const parts = rel.split(sep);
   for (let i = 1; i < parts.length; i++) {
     const prefix = parts.slice(0, i).join(sep);
-    const st = lstatSync(join(root, prefix), { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) return prefix;
-    if (!st?.isDirectory()) return undefined;
+    let st: ReturnType<typeof lstatSync> | undefined;
+    try {
+      st = lstatSync(join(root, prefix));
+    } catch {
+      return undefined; // gone, or changing under a run still going: the path stays failed
+    }
+    if (st.isSymbolicLink()) return prefix;
+    if (!st.isDirectory()) return undefined;
   }
   return undefined;
 }

@@ -4,7 +4,7 @@
  * while a sandbox that is still running could have rewritten a program
  * cordon runs on the host (test: self-protection.test.ts).
  */
-import { realpathSync } from 'node:fs';
+import { realOrSelf } from '../../policy/paths.js';
 import { join } from 'node:path';
 import { CordonError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
@@ -17,7 +17,7 @@ import { findBwrap } from './probe.js';
 /** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
 export function hostPrograms(helper: string, bwrap: string): string[] {
   const root = packageRoot();
-  return [process.execPath, helper, bwrap, join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map((p) => { try { return realpathSync(p); } catch { return p; } });
+  return [process.execPath, helper, bwrap, join(root, 'bin'), join(root, 'dist'), join(root, 'native', 'build')].map(realOrSelf);
 }
 
 /**

@@ -13,7 +13,8 @@ import type { StdioChoice } from './sandbox-process.js';
 
 const NAMES = ['stdin', 'stdout', 'stderr'];
 
-export function refuseTruncatableStdio(stdio: readonly StdioChoice[], noDelete: readonly string[]): void {
+/** `noDelete`, `readWrite`: the plan's Landlock paths (a read-write path inside a no-delete one may truncate there). */
+export function refuseTruncatableStdio(stdio: readonly StdioChoice[], noDelete: readonly string[], readWrite: readonly string[]): void {
   if (noDelete.length === 0) return;
   stdio.forEach((choice, i) => {
     const fd = choice === 'inherit' ? i : typeof choice === 'number' ? choice : undefined;
@@ -29,7 +30,7 @@ export function refuseTruncatableStdio(stdio: readonly StdioChoice[], noDelete: 
       return; // not open: nothing is handed on
     }
     const area = noDelete.find((d) => isWithin(path, d));
-    if (area === undefined) return;
+    if (area === undefined || readWrite.some((w) => w !== area && isWithin(w, area) && isWithin(path, w))) return;
     throw new CordonError('CORDON_ERR_POLICY', `the command's ${NAMES[i]} is ${path}, in the read-write-no-delete path ${area}, opened for writing before the sandbox: through that descriptor the command could truncate it, which no-delete forbids and the kernel checks only when a file is opened inside. Nothing was run. Let it write through a pipe instead (\`cordon … | tee -a ${path}\`), or make ${area} read-write`);
   });
 }

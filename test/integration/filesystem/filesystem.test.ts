@@ -152,6 +152,12 @@ for (const asUser of [undefined, testUser()?.name]) {
     const piped = shell(`"$1" "$2" --no-delete . -- echo more | tee -a log.txt >/dev/null`);
     assert.equal(piped.status, 0, piped.stderr);
     assert.equal(readFileSync(join(w.proj, 'log.txt'), 'utf8'), 'important\nmore\n');
+    // A read-write path inside the no-delete one may truncate anyway (Landlock's rights add up): not refused.
+    mkdirSync(join(w.proj, 'logs'));
+    if (asUser) spawnSync('chown', [`${testUser()!.uid}:${testUser()!.gid}`, join(w.proj, 'logs')]);
+    const inner = shell(`"$1" "$2" --no-delete . --allow-write logs -- echo line >> logs/x.log`);
+    assert.equal(inner.status, 0, inner.stderr);
+    assert.equal(readFileSync(join(w.proj, 'logs', 'x.log'), 'utf8'), 'line\n');
     // Control: without --no-delete the same descriptor empties the file (so the test can fail).
     const control = shell(`"$1" "$2" -- python3 -c "import os; os.ftruncate(1, 0)" >> log.txt`);
     assert.equal(control.status, 0, control.stderr);

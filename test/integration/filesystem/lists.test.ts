@@ -189,6 +189,11 @@ const HOME_FILES: [string, boolean][] = [
   ['.cache/pre-commit/repo1/hook.py', true],
   ['.cache/pip/wheels/ab/pkg-1.0-py3-none-any.whl', false],
   ['go/pkg/mod/example.com/m@v1.0.0/m.go', false],
+  // What shell startup files source from $HOME, and IPython's configuration.
+  ['.fzf.bash', false],
+  ['.p10k.zsh', false],
+  ['.oh-my-zsh/oh-my-zsh.sh', true],
+  ['.ipython/profile_default/ipython_config.py', true],
 ];
 
 /**
@@ -220,6 +225,9 @@ test('never writable in $HOME, whichever grant reaches it: shell aliases, Python
     // Control: elsewhere in $HOME the same commands write.
     run(w, who, ['--allow-write', w.home], `mkdir -p ${w.home}/.local/share/x && echo ok > ${w.home}/.local/share/x/f && echo ok > ${w.home}/plain.txt`);
     assert.equal(readFileSync(join(w.home, 'plain.txt'), 'utf8'), 'ok\n');
+    // A version manager or a cache named itself is the user's choice (a toolchain installed, a store filled): writable.
+    const named = run(w, who, ['--allow-write', `${w.home}/.pyenv`, '--allow-write', `${w.home}/.npm`], `echo new > ${w.home}/.pyenv/versions/3.11.7/bin/python3 && mkdir -p ${w.home}/.npm/_cacache && echo ok > ${w.home}/.npm/_cacache/x && echo wrote`);
+    assert.equal(named.stdout, 'wrote\n', `${who.label}: ${named.stderr}`);
   }
 });
 

@@ -412,6 +412,12 @@ describe('brokered credentials', { skip }, () => {
           assert.match(r.stderr, new RegExp(`credentials\\.broker\\[0\\]\\.from\\.command: ${command[0]} is ${tools}/fetch-token, in ${plant.stdout.trim()}, where a sandboxed command could have written it`));
         }
         assert.ok(!existsSync(ran), 'the planted program ran on the host');
+        // A system program run in the project would find what a command left there (python3 -m: the current directory first).
+        const module = `import os\nos.system("touch ${ran}-module")\nprint("sk-module-0123456789abcdef0123")\n`;
+        const py = await cordon('echo ran', { broker: { from: { command: ['/usr/bin/python3', '-m', 'keyring_x'] } }, files: { 'keyring_x.py': module }, env: { XDG_STATE_HOME: state } });
+        assert.notEqual(py.status, 0, py.stdout);
+        assert.match(py.stderr, /from\.command: \/usr\/bin\/python3 exited with 1/);
+        assert.ok(!existsSync(`${ran}-module`), 'a module left in the project ran on the host');
         // A program of the system's, named as users name it, still works with that PATH.
         const system = await cordon('echo ran', { broker: { from: { command: ['echo', 'sk-echo-0123456789abcdef0123'] } }, env: { XDG_STATE_HOME: state, PATH: `${tools}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
         assert.equal(system.stdout, 'ran\n', system.stderr);

@@ -107,6 +107,17 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.ok(!existsSync(join(w.outside, 'PWNED-sh')));
   });
 
+  test(`npx cordon from its cache (npm_config_local_prefix): node_modules can be removed and made again inside (npm ci), and a planted node_modules/.bin/sh is moved aside after the run (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.proj, 'node_modules', '.bin'), { recursive: true });
+    symlinkSync('../dep/index.js', join(w.proj, 'node_modules', '.bin', 'dep'));
+    own(w);
+    const r = run(w, CLI_PATH, ['--', '/bin/sh', '-c', 'rm -rf node_modules && mkdir -p node_modules/.bin && printf "#!/bin/sh\\ntouch PWNED\\n" > node_modules/.bin/sh && echo reinstalled'], asUser, { npm_config_local_prefix: w.proj });
+    assert.equal(r.stdout, 'reinstalled\n', r.stderr);
+    assert.ok(!existsSync(join(w.proj, 'node_modules', '.bin', 'sh')), 'the planted sh is where npm looks first');
+    assert.match(r.stderr, /the command created .*node_modules\/\.bin\/sh \(what `npx cordon` runs/);
+  });
+
   test(`user settings that a sandbox still running created (--allow-write ~) are loaded by no other start, and are moved aside when it ends (${who})`, async () => {
     const w = world();
     const marker = join(w.outside, 'BROKER-RAN');
@@ -134,6 +145,33 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     const after = run(w, CLI_PATH, ['--', 'true'], asUser);
     assert.equal(after.status, 0, after.stderr);
     assert.ok(!existsSync(marker), 'the planted program ran on the host');
+  });
+
+  test(`user settings reached through a link a sandbox still running could swap (a stow-style ~/.config) are loaded by no other start (${who})`, async () => {
+    const w = world();
+    mkdirSync(join(w.home, 'dotfiles', 'config', 'cordon'), { recursive: true });
+    writeFileSync(join(w.home, 'dotfiles', 'config', 'cordon', 'settings.json'), '{}');
+    symlinkSync('dotfiles/config', join(w.home, '.config'));
+    own(w);
+    const ready = join(w.proj, 'READY');
+    const ids = u && asUser ? { uid: u.uid, gid: u.gid } : {};
+    // The link itself is what it could swap, between another start's load and its check: that start must not load at all.
+    const first = spawn(process.execPath, [CLI_PATH, '--allow-write', w.home, '--', '/bin/sh', '-c', `touch ${ready} && exec sleep 30`], { cwd: w.proj, env: w.env, stdio: 'ignore', ...ids });
+    const closed = new Promise((r) => first.on('close', r));
+    try {
+      for (const deadline = Date.now() + 20_000; !existsSync(ready);) {
+        assert.ok(Date.now() < deadline, 'the first sandbox never started');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r = run(w, CLI_PATH, ['--', 'true'], asUser);
+      assert.equal(r.status, 125, r.stderr);
+      assert.match(r.stderr, new RegExp(`the settings file ${w.home}/\\.config/cordon/settings\\.json \\(through the link ${w.home}/\\.config\\) is writable by a sandbox that is still running`));
+    } finally {
+      first.kill('SIGTERM');
+      await closed;
+    }
+    const after = run(w, CLI_PATH, ['--', 'true'], asUser);
+    assert.equal(after.status, 0, after.stderr);
   });
 
   test(`settings files in use, the user settings directory and the state directory come out of the run unchanged (${who})`, () => {

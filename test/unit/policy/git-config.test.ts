@@ -227,7 +227,8 @@ test('includePath: walked as the kernel walks it, a link followed before the .. 
   mkdirSync(join(d, 'git'));
   symlinkSync('real', join(d, 'shared'));
   symlinkSync('../real/x', join(d, 'git', 'incd'));
-  assert.deepEqual(includePath('../shared/git.inc', '/h', join(d, 'git')), { path: join(d, 'real', 'git.inc'), through: [join(d, 'git'), join(d, 'shared')] });
+  // The links met, then the entries a .. climbs out of.
+  assert.deepEqual(includePath('../shared/git.inc', '/h', join(d, 'git')), { path: join(d, 'real', 'git.inc'), through: [join(d, 'shared'), join(d, 'git')] });
   // The link first, then ..: beside where it leads (real/), not beside it (git/).
   assert.deepEqual(includePath('incd/../local', '/h', join(d, 'git')), { path: join(d, 'real', 'local'), through: [join(d, 'git', 'incd'), join(d, 'real', 'x')] });
   // A name that is not there: judged as written, and held (the command could make it a link).
