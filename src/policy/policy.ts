@@ -307,6 +307,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const grants: Grant[] = [];
   // Read-only rules as named: a link on the way is held after the run too (keepLink, below).
   const namedReadOnly: { abs: string; source: string }[] = [];
+  // Paths a glob matched (`~/.cache/*`): a match names nothing on purpose (srt, on Linux, grants nothing for it).
+  const globbed = new Set<string>();
   const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
   for (const r of raws) {
     const abs = expandPath(r.raw, ctx);
@@ -323,6 +325,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         for (const m of expandShallowGlob(abs, unnamable)) {
           pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
           if (r.access === 'read-only') namedReadOnly.push({ abs: m, source: `${r.source} (${r.raw})` });
+          else globbed.add(rules[rules.length - 1]!.path);
         }
         // A grant that misses a name only grants less; a deny or a read-only rule that misses one would be weaker than written.
         if (unnamable.length > 0 && (r.access === 'deny-read' || r.access === 'read-only')) throw new CordonError('CORDON_ERR_POLICY', `${r.raw} (${r.source}) matches a name in ${unnamable.join(', ')} that is not valid UTF-8, which cordon cannot put in a rule; nothing was run. Rename it, or name its directory in the rule instead`);
@@ -342,6 +345,15 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (!surface) continue;
     pushResolved(surface.path, 'read-only', `protected: ${surface.why}`);
     grantWarnings.push(`${r.path} (${r.source}) reaches ${surface.path}, ${surface.why}: it is never writable in a sandbox (git on the host would run what the command put there), so it is read-only in this run`);
+  }
+  // A grant at or in a protected name of the project (its working directory, its repository root) or of $HOME
+  // (`allowWrite: ["./.claude"]`, `["./*"]`, `["~/*"]`): the name's protection holds there too, as at a writable root's.
+  const homes = [...projectAreas(input), input.home];
+  for (const r of rules.filter((x) => x.access === 'read-write' || x.access === 'read-write-no-delete')) {
+    const held = protectedNameAt(r.path, homes);
+    if (!held) continue;
+    pushResolved(held.path, 'read-only', `protected: ${held.why}`);
+    grantWarnings.push(`${r.path} (${r.source}) is ${held.path === r.path ? '' : 'in '}${held.path}, ${held.why}: it is never writable in a sandbox, so it is read-only in this run`);
   }
   refuseWritableRoot(rules);
   refuseHomeByDefault(rules, input.home, resolvePath(input.home).path);
@@ -433,7 +445,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // A `broad` one only under a grant above it: one that names it, or a path in it, is the user's choice.
   for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(input.home.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
     const p = resolvePath(join(input.home, n.name)).path;
-    const reaches = (w: string) => (n.broad ? w !== p && isWithin(p, w) : isWithin(p, w) || isWithin(w, p));
+    const reaches = (w: string) => (n.broad ? (w !== p || globbed.has(w)) && isWithin(p, w) || (globbed.has(w) && isWithin(w, p)) : isWithin(p, w) || isWithin(w, p));
     if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && reaches(r.path))) protHome(p, n.why);
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
@@ -1227,6 +1239,18 @@ function refuseHomeByDefault(rules: readonly FsRule[], home: string, realHome: s
 interface Grant { readonly abs: string; readonly source: string; readonly raw: string; readonly reopens?: boolean }
 
 /** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
+/** The protected name (PROTECTED_NAMES, SHELL_STARTUP, AFTER_RUN_NAMES) of one of `homes` that `p` is or lies in, if any. */
+function protectedNameAt(p: string, homes: readonly string[]): { path: string; why: string } | undefined {
+  for (const h of homes) {
+    if (p === h || !isWithin(p, h)) continue;
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) {
+      const at = join(h, n.name);
+      if (isWithin(p, at)) return { path: at, why: n.why };
+    }
+  }
+  return undefined;
+}
+
 function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {
   return [...new Set([input.cwd, ...(input.projectAreas ?? [])])];
 }

@@ -166,6 +166,25 @@ test('agent instructions and settings guarded after the run: existing ones read-
   }
 });
 
+test('a grant at or in a protected name of the project or of $HOME (./.claude, ./*, ~/*, a glob over a cache) leaves the name read-only', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    put(w, who, [['proj/.claude/settings.json', '{}'], ['proj/.vscode/tasks.json', '{}'], ['proj/CLAUDE.md', '# real'], ['home/.cache/pip/keep', 'wheel']]);
+    const attempt = ['.claude/settings.json', '.vscode/tasks.json', 'CLAUDE.md'].map((f) => `(echo evil >> ${w.proj}/${f}) 2>/dev/null && echo "BROKE ${f}"`)
+      .concat([`(echo evil >> ${w.home}/.bashrc) 2>/dev/null && echo "BROKE .bashrc"`, `(echo evil >> ${w.home}/.cache/pip/keep) 2>/dev/null && echo "BROKE pip"`]).join('; ') + '; echo end';
+    for (const args of [['--allow-write', './.claude', '--allow-write', './.vscode', '--allow-write', './CLAUDE.md'], ['--allow-write', './*'], ['--allow-write', '~/*', '--allow-write', '~/.cache/*']]) {
+      const r = run(w, who, args, attempt);
+      assert.equal(r.stdout, 'end\n', `${who.label}, ${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, /is never writable in a sandbox, so it is read-only in this run/);
+    }
+    assert.equal(readFileSync(join(w.proj, 'CLAUDE.md'), 'utf8'), '# real');
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    // Control: a grant of an ordinary child of the project is writable.
+    const ok = run(w, who, ['--allow-write', './src'], `echo x >> ${w.proj}/src/main.js && echo wrote`);
+    assert.equal(ok.stdout, 'wrote\n');
+  }
+});
+
 /** In $HOME: [path, exists before the run]. An existing one must not change; a missing one must not be there after the run. */
 const HOME_FILES: [string, boolean][] = [
   ['.bash_aliases', true],

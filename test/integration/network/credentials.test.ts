@@ -401,8 +401,12 @@ describe('brokered credentials', { skip }, () => {
         const state = join(root, `${who.replace(/\W+/g, '-')}-state`);
         mkdirSync(state);
         if (as) chownSync(state, as.uid, as.gid);
-        const ran = join(root, `${who.replace(/\W+/g, '-')}-PLANTED-RAN`);
-        const plant = await cordon(`mkdir -p tools && printf '#!/bin/sh\\ntouch ${ran}\\necho sk-planted-0123456789abcdef0123\\n' > tools/fetch-token && chmod +x tools/fetch-token && pwd`, { env: { XDG_STATE_HOME: state } });
+        // Where the program, run as the runner, could leave its mark.
+        const marks = join(root, `${who.replace(/\W+/g, '-')}-marks`);
+        mkdirSync(marks);
+        if (as) chownSync(marks, as.uid, as.gid);
+        const ran = join(marks, 'PLANTED-RAN');
+        const plant = await cordon(`mkdir -p tools && printf '#!/bin/sh\\ntouch ${ran}\\necho sk-planted-0123456789abcdef0123\\n' > tools/fetch-token && chmod +x tools/fetch-token && printf 'import os\\nos.system("touch ${ran}-site")\\n' > tools/sitecustomize.py && pwd`, { env: { XDG_STATE_HOME: state } });
         assert.equal(plant.status, 0, plant.stderr);
         const tools = join(plant.stdout.trim(), 'tools');
         for (const command of [['fetch-token'], [join(tools, 'fetch-token')]]) {
@@ -418,6 +422,10 @@ describe('brokered credentials', { skip }, () => {
         assert.notEqual(py.status, 0, py.stdout);
         assert.match(py.stderr, /from\.command: \/usr\/bin\/python3 exited with 1/);
         assert.ok(!existsSync(`${ran}-module`), 'a module left in the project ran on the host');
+        // PYTHONPATH into where a command wrote: a system python would run its sitecustomize.py first.
+        const viaPath = await cordon('echo ran', { broker: { from: { command: ['/usr/bin/python3', '-c', 'print("sk-site-0123456789abcdef0123")'] } }, env: { XDG_STATE_HOME: state, PYTHONPATH: tools } });
+        assert.equal(viaPath.stdout, 'ran\n', viaPath.stderr);
+        assert.ok(!existsSync(`${ran}-site`), 'a sitecustomize.py the command wrote ran on the host');
         // A program of the system's, named as users name it, still works with that PATH.
         const system = await cordon('echo ran', { broker: { from: { command: ['echo', 'sk-echo-0123456789abcdef0123'] } }, env: { XDG_STATE_HOME: state, PATH: `${tools}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
         assert.equal(system.stdout, 'ran\n', system.stderr);
