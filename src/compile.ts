@@ -9,7 +9,7 @@ import { packageRoot } from './package-root.js';
 import { CordonError } from './errors.js';
 import { preparePolicy, type CliRules, type Policy } from './policy/policy.js';
 import { checkBwrapPath, loadSettingsFile, type Settings } from './policy/settings.js';
-import { expandPath, isWithin, pathResolver, realOrSelf, walkPath } from './policy/paths.js';
+import { expandPath, hasGlob, isWithin, pathResolver, realOrSelf, walkPath } from './policy/paths.js';
 import { findProjectSettings, parseProjectFile, refuseWideningKeys, repositoryRoot, type ParsedProject, type WideningHints } from './policy/project.js';
 import { isTrusted } from './policy/trust.js';
 import { refuseRuleWidening } from './platform/linux/narrowing.js';
@@ -121,6 +121,7 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
     for (const user of [userSettingsPath(input.env, input.home), srtSettingsPath(input.home)]) {
       const loaded = loadIfPresent(user);
       if (loaded) {
+        if (user === srtSettingsPath(input.home)) refuseSrtGlobs(loaded);
         out.push(loaded);
         sources.push({ file: user, origin: 'user' });
         break;
@@ -146,6 +147,22 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
   }
   checkBwrapPath(out.filter((s) => !untrusted.some((p) => p.settings === s)), findBwrap(input.env));
   return { settings: out, sources, untrusted };
+}
+
+/**
+ * srt's own settings file means what it meant under srt: srt on Linux grants
+ * nothing for a writable glob other than a trailing `/**` (it says so and
+ * skips it), where cordon would grant every match. Refused, naming the
+ * entry: never a wider sandbox than the file asked srt for.
+ */
+function refuseSrtGlobs(s: Settings): void {
+  for (const key of ['allowWrite', 'allowWriteNoDelete'] as const) {
+    s.filesystem[key].forEach((e, i) => {
+      if (!e.literal && hasGlob(e.path) && !/^[^*?[]*\/\*\*$/.test(e.path)) {
+        throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: filesystem.${key}[${i}] is the glob ${JSON.stringify(e.path)}, which srt on Linux skips (it grants nothing), and cordon would make every match writable; name the paths it should grant, or put the rule in cordon's own settings (${'~'}/.config/cordon/settings.json) if you mean every match`);
+      }
+    });
+  }
 }
 
 function loadIfPresent(file: string): Settings | undefined {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fnv1a } from '../../../src/platform/linux/scan.js';
 import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { CONFIG_NEEDLES } from '../../../src/policy/git-config.js';
@@ -167,6 +167,15 @@ test("srt's ~/.srt-settings.json is the user settings file when cordon has none,
     assert.match(refused.stderr, /\.srt-settings\.json: network\.httpProxyPort = 8080 is not implemented in cordon/);
     writeFileSync(srtFile, '');
     assert.match(cordon(w, probe, as).stderr, /\.srt-settings\.json: the file is empty; a settings file is a JSON object/);
+    // A writable glob srt on Linux skips (it grants nothing there) is refused, not granted; a trailing /** loads.
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[]},"filesystem":{"denyRead":[],"allowWrite":["./*"],"denyWrite":[]}}');
+    rmSync(join(w.proj, 'cwd.txt'), { force: true });
+    const glob = cordon(w, probe, as);
+    assert.equal(glob.status, 125);
+    assert.match(glob.stderr, /\.srt-settings\.json: filesystem\.allowWrite\[0\] is the glob "\.\/\*", which srt on Linux skips/);
+    assert.ok(!existsSync(join(w.proj, 'cwd.txt')));
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[]},"filesystem":{"denyRead":[],"allowWrite":["./out/**"],"denyWrite":[]}}');
+    assert.equal(cordon(w, probe, as).status, 0);
     // cordon's own user file, when there is one, is the user file: srt's is not read.
     mkdirSync(join(w.home, '.config', 'cordon'), { recursive: true });
     writeFileSync(join(w.home, '.config', 'cordon', 'settings.json'), '{"filesystem":{"denyRead":[]}}');
