@@ -121,7 +121,7 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
     for (const user of [userSettingsPath(input.env, input.home), srtSettingsPath(input.home)]) {
       const loaded = loadIfPresent(user);
       if (loaded) {
-        if (user === srtSettingsPath(input.home)) refuseSrtGlobs(loaded);
+        if (user === srtSettingsPath(input.home)) refuseWiderThanSrt(loaded, { cwd: input.cwd, home: input.home });
         out.push(loaded);
         sources.push({ file: user, origin: 'user' });
         break;
@@ -150,19 +150,28 @@ export function loadSettingsSources(input: Pick<CompileInput, 'cwd' | 'home' | '
 }
 
 /**
- * srt's own settings file means what it meant under srt: srt on Linux grants
- * nothing for a writable glob other than a trailing `/**` (it says so and
- * skips it), where cordon would grant every match. Refused, naming the
- * entry: never a wider sandbox than the file asked srt for.
+ * srt's own settings file means what it meant under srt, never more. srt on
+ * Linux grants nothing for a writable glob other than a trailing `/**` (it
+ * says so and skips it) nor through a link to a directory above the link,
+ * and drops keys it does not know; cordon would grant every match, the
+ * directory above, and what its own keys open. Each is refused, naming the
+ * entry.
  */
-function refuseSrtGlobs(s: Settings): void {
-  for (const key of ['allowWrite', 'allowWriteNoDelete'] as const) {
-    s.filesystem[key].forEach((e, i) => {
-      if (!e.literal && hasGlob(e.path) && !/^[^*?[]*\/\*\*$/.test(e.path)) {
-        throw new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: filesystem.${key}[${i}] is the glob ${JSON.stringify(e.path)}, which srt on Linux skips (it grants nothing), and cordon would make every match writable; name the paths it should grant, or put the rule in cordon's own settings (${'~'}/.config/cordon/settings.json) if you mean every match`);
-      }
-    });
-  }
+function refuseWiderThanSrt(s: Settings, ctx: { cwd: string; home: string }): void {
+  const theirs = (why: string) => new CordonError('CORDON_ERR_SETTINGS_INVALID', `${s.file}: ${why}; put it in cordon's own settings (${'~'}/.config/cordon/settings.json) if you mean it`);
+  // cordon's own keys that widen: srt drops a key it does not know, so under srt they granted nothing.
+  if (s.filesystem.allowWriteNoDelete.length > 0) throw theirs('filesystem.allowWriteNoDelete is a key of cordon\'s, which srt ignores: in srt\'s file it would grant what srt never did');
+  if (s.filesystem.allowGitConfig) throw theirs('filesystem.allowGitConfig is a key of cordon\'s, which srt ignores: in srt\'s file it would open what srt never did');
+  if ((s.environment?.pass.length ?? 0) > 0) throw theirs('environment.pass is a key of cordon\'s, which srt ignores: in srt\'s file it would pass secrets srt never saw');
+  s.filesystem.allowWrite.forEach((e, i) => {
+    if (!e.literal && hasGlob(e.path) && !/^[^*?[]*\/\*\*$/.test(e.path)) {
+      throw theirs(`filesystem.allowWrite[${i}] is the glob ${JSON.stringify(e.path)}, which srt on Linux skips (it grants nothing), and cordon would make every match writable; name the paths it should grant`);
+    }
+    // srt skips a grant through a link that leads to a directory above the link (a wider scope than it names).
+    const abs = expandPath(e.path.replace(/\/\*\*$/, ''), ctx);
+    const up = walkPath(abs).links.find((l) => isWithin(l.link, l.lands));
+    if (up) throw theirs(`filesystem.allowWrite[${i}] (${e.path}) goes through ${up.link}, a link to ${up.lands} above it, which srt skips as a wider scope than the entry names; name ${up.lands} itself`);
+  });
 }
 
 function loadIfPresent(file: string): Settings | undefined {

@@ -46,11 +46,24 @@ export interface BrokerSpec {
 const COMMAND_MS = 10_000;
 
 /**
- * Variables whose value names files an interpreter or the loader reads code
- * from: left out of a source program's environment when one names a place a
- * sandboxed command could write, or a relative one (the program runs in `/`).
+ * Variables whose value names files an interpreter, the JVM or the loader
+ * reads code from: left out of a source program's environment when one
+ * names a place a sandboxed command could write (a relative one is taken
+ * from `/`, where the program runs).
  */
-const CODE_PATH_VARIABLES = ['PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PERL5LIB', 'PERLLIB', 'RUBYLIB', 'NODE_PATH', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'LD_LIBRARY_PATH'];
+const CODE_PATH_VARIABLES = [
+  'PYTHONPATH', 'PYTHONSTARTUP', 'PYTHONHOME', 'PYTHONUSERBASE', 'PERL5LIB', 'PERLLIB', 'PERL5OPT', 'PERL5DB', 'RUBYLIB', 'RUBYOPT',
+  'NODE_PATH', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'GCONV_PATH', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS',
+];
+
+/** Whether a variable's value names, in any of its words (`-I/p/lib`, `a:b`, `-javaagent:/p/x.jar`), a path where a command could have written. */
+function namesSandboxed(value: string | undefined, sandboxed: SandboxedArea): boolean {
+  if (!value) return false;
+  return value.split(/[\s:=,]+/).some((w) => {
+    const at = w.indexOf('/');
+    return at >= 0 && sandboxed(resolve(w.slice(at))) !== undefined;
+  });
+}
 
 /** Where a program is looked for when cordon's environment has no PATH (as the C library's default, without the current directory). */
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -129,7 +142,7 @@ function run(command: readonly string[], env: NodeJS.ProcessEnv, where: string, 
   // No NODE_OPTIONS either: npm sets it from a project's .npmrc, and a program in Node would load its --require.
   // Nor a variable that makes an interpreter load code from where a command could have written it.
   const { NODE_OPTIONS: _, ...rest } = env;
-  for (const v of CODE_PATH_VARIABLES) if (rest[v]?.split(/[:\s]+/).some((p) => p.startsWith('/') ? sandboxed(p) !== undefined : p !== '')) delete rest[v];
+  for (const v of CODE_PATH_VARIABLES) if (namesSandboxed(rest[v], sandboxed)) delete rest[v];
   // In `/`, not cordon's working directory (the project): `python3 -m x`, `node -e "require('x')"` look there first.
   const r = spawnSync(file, args, { argv0: program!, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], timeout: COMMAND_MS, env: { ...rest, PATH: path, PYTHONSAFEPATH: '1' }, maxBuffer: 1 << 20 });
   if (r.error || r.status !== 0) {

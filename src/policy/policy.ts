@@ -348,7 +348,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   }
   // A grant at or in a protected name of the project (its working directory, its repository root) or of $HOME
   // (`allowWrite: ["./.claude"]`, `["./*"]`, `["~/*"]`): the name's protection holds there too, as at a writable root's.
-  const homes = [...projectAreas(input), input.home];
+  // Rules name resolved paths: a home that is a link (/home -> /var/home) is compared where it leads.
+  const home = resolvePath(input.home).path;
+  const homes = [...new Set([...projectAreas(input), input.home, home])];
   for (const r of rules.filter((x) => x.access === 'read-write' || x.access === 'read-write-no-delete')) {
     const held = protectedNameAt(r.path, homes);
     if (!held) continue;
@@ -356,7 +358,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     grantWarnings.push(`${r.path} (${r.source}) is ${held.path === r.path ? '' : 'in '}${held.path}, ${held.why}: it is never writable in a sandbox, so it is read-only in this run`);
   }
   refuseWritableRoot(rules);
-  refuseHomeByDefault(rules, input.home, resolvePath(input.home).path);
+  refuseHomeByDefault(rules, input.home, home);
   refuseRedirectedGrants(grants, rules, projectAreas(input), input.sandboxed ?? []);
   // Writable roots: where protections are needed and what the scanner walks.
   // A read-only rule at or above a writable path wins (as in the plan): not a root.
@@ -397,12 +399,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const homeWatch: WatchedPath[] = [];
   const protHome = (p: string, why: string) => {
     const r = resolvePath(p);
-    if (r.kind === 'missing' && isWithin(r.path, input.home) && r.path !== input.home) {
+    if (r.kind === 'missing' && isWithin(r.path, home) && r.path !== home) {
       // The topmost missing directory on the way is what the command would create
       // (say ~/.config, for ~/.config/git): it is watched, and moved aside whole.
       let top = r.path;
-      while (dirname(top) !== input.home && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
-      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: input.home, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
+      while (dirname(top) !== home && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
+      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: home, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
     } else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     keepLink(p, r.path, why);
   };
@@ -411,7 +413,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     keepLink(p, r.path, why);
   };
-  const homeWritable = isWritable(input.home);
+  const homeWritable = isWritable(home);
   // A writable root's missing names are held by placeholders: looked at after the run too (Rescan.recheckNames).
   const placeheld: string[] = [];
   // Guarded after the run (AFTER_RUN_NAMES, npm's bins for a project cordon is not installed in): an existing one is
@@ -424,8 +426,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why });
     keepLink(p, r.path, why);
   };
-  for (const w of writableRoots) {
-    if (homeWritable && isWithin(input.home, w)) continue; // $HOME's own names, below
+  // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
+  const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
+  for (const w of cwdHeld ? [...writableRoots, input.cwd] : writableRoots) {
+    if (homeWritable && isWithin(home, w)) continue; // $HOME's own names, below
     for (const n of PROTECTED_NAMES) {
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
@@ -434,17 +438,19 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why);
   }
   if (homeWritable) {
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) protHome(join(input.home, n.name), n.why);
+    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) protHome(join(home, n.name), n.why);
   }
   // Whichever grant reaches them, from above ($HOME, ~/.aws) or beneath (~/.local/bin/x): read-only wins.
   // So do the directories of the caller's $PATH in $HOME (~/.cargo/bin, a node version's bin/): later
   // shells run what is there. (One in a project's working directory, an activated .venv/bin, is the project's;
   // not when the working directory is $HOME or above it.)
-  const inProject = (d: string) => isWithin(d, input.cwd) && !isWithin(input.home, input.cwd);
-  const inPath = (input.env?.PATH ?? '').split(':').filter((d) => d.startsWith(sep) && isWithin(d, input.home) && d !== input.home && !inProject(d));
+  const inProject = (d: string) => isWithin(d, input.cwd) && !isWithin(home, input.cwd);
+  // A PATH entry may name $HOME by its link or by where it leads: each taken relative to the one it names.
+  const inHome = (d: string) => [input.home, home].find((h) => isWithin(d, h) && d !== h);
+  const inPath = (input.env?.PATH ?? '').split(':').filter((d) => d.startsWith(sep) && inHome(d) !== undefined && !inProject(d));
   // A `broad` one only under a grant above it: one that names it, or a path in it, is the user's choice.
-  for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(input.home.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
-    const p = resolvePath(join(input.home, n.name)).path;
+  for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(inHome(d)!.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
+    const p = resolvePath(join(home, n.name)).path;
     const reaches = (w: string) => (n.broad ? (w !== p || globbed.has(w)) && isWithin(p, w) || (globbed.has(w) && isWithin(w, p)) : isWithin(p, w) || isWithin(w, p));
     if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && reaches(r.path))) protHome(p, n.why);
   }
@@ -508,7 +514,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const f of input.protectedFiles ?? []) if (writableThere(f)) prot(f, "a file cordon writes during the run (--audit-log, --violations-json)");
     const ownWarnings: string[] = [];
     for (const f of input.cordonOwn ?? []) {
-      if (isWritable(f.path)) (f.afterRun ? protAfterRun : isWithin(f.path, input.home) ? protHome : prot)(f.path, f.why);
+      if (isWritable(f.path)) (f.afterRun ? protAfterRun : isWithin(f.path, home) ? protHome : prot)(f.path, f.why);
       // A writable root inside cordon's own files: read-only wins, and the user hears why.
       const inside = writableRoots.filter((w) => w !== f.path && isWithin(w, f.path));
       if (inside.length > 0) {
@@ -1239,16 +1245,30 @@ function refuseHomeByDefault(rules: readonly FsRule[], home: string, realHome: s
 interface Grant { readonly abs: string; readonly source: string; readonly raw: string; readonly reopens?: boolean }
 
 /** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
-/** The protected name (PROTECTED_NAMES, SHELL_STARTUP, AFTER_RUN_NAMES) of one of `homes` that `p` is or lies in, if any. */
+/**
+ * The protected name (PROTECTED_NAMES, SHELL_STARTUP, AFTER_RUN_NAMES) that
+ * `p` is or lies in, of one of `homes` or of a git work tree above `p` (one
+ * lstat of `.git` per directory on the way), if any.
+ */
 function protectedNameAt(p: string, homes: readonly string[]): { path: string; why: string } | undefined {
-  for (const h of homes) {
-    if (p === h || !isWithin(p, h)) continue;
-    for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) {
-      const at = join(h, n.name);
-      if (isWithin(p, at)) return { path: at, why: n.why };
+  for (let h = dirname(p); ; h = dirname(h)) {
+    if (homes.includes(h) || hasGitEntry(h)) {
+      for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) {
+        const at = join(h, n.name);
+        if (isWithin(p, at)) return { path: at, why: n.why };
+      }
     }
+    if (h === sep) return undefined;
   }
-  return undefined;
+}
+
+/** Whether `dir` holds a `.git` (a work tree's root, as git finds one); an unreadable directory does not. */
+function hasGitEntry(dir: string): boolean {
+  try {
+    return lstatSync(join(dir, '.git'), { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function projectAreas(input: Pick<PolicyInput, 'cwd' | 'projectAreas'>): string[] {

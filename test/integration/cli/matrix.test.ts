@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fnv1a } from '../../../src/platform/linux/scan.js';
 import { ROOT_NAME_LIST } from '../../../src/policy/protected.js';
 import { CONFIG_NEEDLES } from '../../../src/policy/git-config.js';
@@ -176,6 +176,14 @@ test("srt's ~/.srt-settings.json is the user settings file when cordon has none,
     assert.ok(!existsSync(join(w.proj, 'cwd.txt')));
     writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[]},"filesystem":{"denyRead":[],"allowWrite":["./out/**"],"denyWrite":[]}}');
     assert.equal(cordon(w, probe, as).status, 0);
+    // A key of cordon's that widens, which srt drops; a grant through a link to a directory above it, which srt skips.
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[]},"filesystem":{"denyRead":[],"allowWrite":[],"allowWriteNoDelete":["."],"denyWrite":[]}}');
+    assert.match(cordon(w, probe, as).stderr, /\.srt-settings\.json: filesystem\.allowWriteNoDelete is a key of cordon's, which srt ignores/);
+    symlinkSync('..', join(w.proj, 'out', 'up'));
+    writeFileSync(srtFile, '{"network":{"allowedDomains":[],"deniedDomains":[]},"filesystem":{"denyRead":[],"allowWrite":["./out/up"],"denyWrite":[]}}');
+    const up = cordon(w, probe, as);
+    assert.equal(up.status, 125);
+    assert.match(up.stderr, /allowWrite\[0\] \(\.\/out\/up\) goes through \S+\/out\/up, a link to \S+ above it, which srt skips/);
     // cordon's own user file, when there is one, is the user file: srt's is not read.
     mkdirSync(join(w.home, '.config', 'cordon'), { recursive: true });
     writeFileSync(join(w.home, '.config', 'cordon', 'settings.json'), '{"filesystem":{"denyRead":[]}}');

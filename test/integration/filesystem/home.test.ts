@@ -82,6 +82,24 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.ok(!existsSync(join(w.outside, 'ESCAPED')), 'the next run loaded the settings the command planted');
   });
 
+  test(`a $HOME reached through a link (/home -> /var/home): its protections hold as for a real one (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.home, '.claude'));
+    writeFileSync(join(w.home, '.claude', 'settings.json'), '{}');
+    symlinkSync('home', join(w.root, 'home-link'));
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
+    const env = { ...w.env, HOME: join(w.root, 'home-link'), XDG_CONFIG_HOME: join(w.root, 'home-link', '.config') };
+    const attempt = `(echo evil >> "$HOME/.claude/settings.json") 2>/dev/null && echo BROKE-claude; (echo evil >> "$HOME/.bashrc") 2>/dev/null && echo BROKE-bashrc; (echo "alias ls=evil" > "$HOME/.profile") 2>/dev/null && echo made-profile; true`;
+    for (const args of [['--allow-write', '~/.claude', '--allow-write', '~/.bashrc'], ['--allow-write', '~']]) {
+      const r = sh(w, attempt, args, { cwd: w.proj, env, ...as });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(!r.stdout.includes('BROKE'), `${args.join(' ')}: ${r.stdout}`);
+    }
+    assert.equal(readFileSync(join(w.home, '.claude', 'settings.json'), 'utf8'), '{}');
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    assert.ok(!existsSync(join(w.home, '.profile')), 'a .profile the command made under --allow-write ~ is moved aside');
+  });
+
   test(`--allow-write ~: what later shells run or source stays read-only: $PATH directories in $HOME, tool and editor startup files (${who})`, () => {
     const w = world();
     const bins = [join(w.home, '.cargo', 'bin'), join(w.home, '.nvm', 'versions', 'node', 'v20', 'bin'), join(w.home, 'tools')];

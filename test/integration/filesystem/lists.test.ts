@@ -182,6 +182,13 @@ test('a grant at or in a protected name of the project or of $HOME (./.claude, .
     // Control: a grant of an ordinary child of the project is writable.
     const ok = run(w, who, ['--allow-write', './src'], `echo x >> ${w.proj}/src/main.js && echo wrote`);
     assert.equal(ok.stdout, 'wrote\n');
+    // A nested repository's names, granted from outside its tree; the working directory's names under a grant above it.
+    put(w, who, [['proj/deep/a/b/c/.claude/settings.json', '{}']]);
+    const nested = cordon(w, ['--allow-write', '../deep/a/b/c/.claude', '/bin/sh', '-c', `(echo evil >> ${w.proj}/deep/a/b/c/.claude/settings.json) 2>/dev/null && echo BROKE; echo end`], { cwd: join(w.proj, 'src'), ...(who.asUser ? { asUser: who.asUser } : {}) });
+    assert.equal(nested.stdout, 'end\n', `${who.label}: ${nested.stderr}`);
+    const above = run(w, who, ['--allow-write', '..'], `(echo evil > ${w.proj}/.envrc) 2>/dev/null && echo BROKE; echo end`);
+    assert.equal(above.stdout, 'end\n', `${who.label}: ${above.stderr}`);
+    assert.ok(!existsSync(join(w.proj, '.envrc')) || readFileSync(join(w.proj, '.envrc'), 'utf8') === '', `${who.label}: .envrc planted in the working directory`);
   }
 });
 

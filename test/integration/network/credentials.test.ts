@@ -406,7 +406,7 @@ describe('brokered credentials', { skip }, () => {
         mkdirSync(marks);
         if (as) chownSync(marks, as.uid, as.gid);
         const ran = join(marks, 'PLANTED-RAN');
-        const plant = await cordon(`mkdir -p tools && printf '#!/bin/sh\\ntouch ${ran}\\necho sk-planted-0123456789abcdef0123\\n' > tools/fetch-token && chmod +x tools/fetch-token && printf 'import os\\nos.system("touch ${ran}-site")\\n' > tools/sitecustomize.py && pwd`, { env: { XDG_STATE_HOME: state } });
+        const plant = await cordon(`mkdir -p tools && printf '#!/bin/sh\\ntouch ${ran}\\necho sk-planted-0123456789abcdef0123\\n' > tools/fetch-token && chmod +x tools/fetch-token && printf 'import os\\nos.system("touch ${ran}-site")\\n' > tools/sitecustomize.py && printf 'system("touch ${ran}-perl"); 1;\\n' > tools/Evil.pm && pwd`, { env: { XDG_STATE_HOME: state } });
         assert.equal(plant.status, 0, plant.stderr);
         const tools = join(plant.stdout.trim(), 'tools');
         for (const command of [['fetch-token'], [join(tools, 'fetch-token')]]) {
@@ -422,6 +422,10 @@ describe('brokered credentials', { skip }, () => {
         assert.notEqual(py.status, 0, py.stdout);
         assert.match(py.stderr, /from\.command: \/usr\/bin\/python3 exited with 1/);
         assert.ok(!existsSync(`${ran}-module`), 'a module left in the project ran on the host');
+        // PERL5OPT with -I into where a command wrote: perl would load a module of the command's (-MEvil).
+        const perl = await cordon('echo ran', { broker: { from: { command: ['/usr/bin/perl', '-e', 'print "sk-perl-0123456789abcdef0123\\n"'] } }, env: { XDG_STATE_HOME: state, PERL5OPT: `-I${tools} -MEvil` } });
+        assert.equal(perl.stdout, 'ran\n', perl.stderr);
+        assert.ok(!existsSync(`${ran}-perl`), 'a Perl module the command wrote ran on the host');
         // PYTHONPATH into where a command wrote: a system python would run its sitecustomize.py first.
         const viaPath = await cordon('echo ran', { broker: { from: { command: ['/usr/bin/python3', '-c', 'print("sk-site-0123456789abcdef0123")'] } }, env: { XDG_STATE_HOME: state, PYTHONPATH: tools } });
         assert.equal(viaPath.stdout, 'ran\n', viaPath.stderr);
