@@ -56,12 +56,18 @@ const CODE_PATH_VARIABLES = [
   'NODE_PATH', 'BASH_ENV', 'ENV', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'GCONV_PATH', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'JDK_JAVA_OPTIONS',
 ];
 
-/** Whether a variable's value names, in any of its words (`-I/p/lib`, `a:b`, `-javaagent:/p/x.jar`), a path where a command could have written. */
+/**
+ * Whether a variable's value names, in any of its words (`-I/p/lib`, `a:b`,
+ * `-javaagent:/p/x.jar`, `lib` taken from `/`), a path where a command could
+ * have written; a word a shell or the tool would expand (`$HOME/x`, `~/x`)
+ * cannot be judged here, so it counts.
+ */
 function namesSandboxed(value: string | undefined, sandboxed: SandboxedArea): boolean {
   if (!value) return false;
   return value.split(/[\s:=,]+/).some((w) => {
+    if (w.startsWith('$') || w.startsWith('~') || w.includes('${')) return true;
     const at = w.indexOf('/');
-    return at >= 0 && sandboxed(resolve(w.slice(at))) !== undefined;
+    return at >= 0 && [resolve(w.slice(at)), resolve('/', w)].some((p) => sandboxed(p) !== undefined);
   });
 }
 

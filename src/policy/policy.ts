@@ -311,7 +311,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const globbed = new Set<string>();
   const deepGlobs: { re: RegExp; base: string; basename: string; rule: RawRule }[] = [];
   for (const r of raws) {
-    const abs = expandPath(r.raw, ctx);
+    let abs = expandPath(r.raw, ctx);
+    // A grant of `dir/**` is `dir` and all beneath it: the directory itself, with every protection a granted
+    // directory gets (as srt reads it), not one grant per match (`~/**` would open every dotfile one by one).
+    if (!r.literal && (r.access === 'read-write' || r.access === 'read-write-no-delete') && abs.endsWith(`${sep}**`) && !hasGlob(abs.slice(0, -3))) abs = abs.slice(0, -3) || sep;
     if (!r.literal && hasGlob(abs)) {
       if (abs.includes('**')) {
         const last = abs.slice(abs.lastIndexOf(sep) + 1);
@@ -326,6 +329,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
           pushResolved(m, r.access, `${r.source} (${r.raw})`, r.weak);
           if (r.access === 'read-only') namedReadOnly.push({ abs: m, source: `${r.source} (${r.raw})` });
           else globbed.add(rules[rules.length - 1]!.path);
+          // Each match is a grant: one through a link the project controls is refused as a named one is.
+          if (r.access !== 'deny-read' && r.access !== 'read-only' && !r.source.startsWith('default')) grants.push({ abs: m, source: r.source, raw: r.raw, reopens: r.access === 'allow-read' });
         }
         // A grant that misses a name only grants less; a deny or a read-only rule that misses one would be weaker than written.
         if (unnamable.length > 0 && (r.access === 'deny-read' || r.access === 'read-only')) throw new CordonError('CORDON_ERR_POLICY', `${r.raw} (${r.source}) matches a name in ${unnamable.join(', ')} that is not valid UTF-8, which cordon cannot put in a rule; nothing was run. Rename it, or name its directory in the rule instead`);
@@ -351,7 +356,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // Rules name resolved paths: a home that is a link (/home -> /var/home) is compared where it leads.
   const home = resolvePath(input.home).path;
   const homes = [...new Set([...projectAreas(input), input.home, home])];
+  // A name of two components inside such a grant (`--allow-write .github` holds .github/copilot-instructions.md).
+  const namesInGrants: { path: string; why: string }[] = [];
   for (const r of rules.filter((x) => x.access === 'read-write' || x.access === 'read-write-no-delete')) {
+    namesInGrants.push(...deeperNamesIn(r.path, homes));
     const held = protectedNameAt(r.path, homes);
     if (!held) continue;
     pushResolved(held.path, 'read-only', `protected: ${held.why}`);
@@ -437,6 +445,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
     for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why);
   }
+  for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
     for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) protHome(join(home, n.name), n.why);
   }
@@ -465,7 +474,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const closed = capGitDirs(scanned, writableRoots, rules, scanWarnings);
     for (const m of scanned.matches) {
       for (const g of deepGlobs) {
-        if (isWithin(m, g.base) && g.re.test(m)) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+        if (!isWithin(m, g.base) || !g.re.test(m)) continue;
+        // A match is known only now, after the protections of the writable paths were laid out: one outside
+        // them would be a writable path with none (`~/**/x` matching ~/.bashrc's directory, cordon's state).
+        if ((g.rule.access === 'read-write' || g.rule.access === 'read-write-no-delete') && !isWritable(m)) {
+          throw new CordonError('CORDON_ERR_POLICY', `${g.rule.raw} (${g.rule.source}) matches ${m}, which lies in no other writable path: a ** grant can only repeat a grant it lies in, since cordon lays out what it protects in each writable path before the scan finds the matches. Name ${m} (or the directory to open) itself; nothing was run`);
+        }
+        pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
       }
     }
     // Reached through a symbolic link: only a read deny follows (a grant never widens through a link).
@@ -1259,6 +1274,20 @@ function protectedNameAt(p: string, homes: readonly string[]): { path: string; w
       }
     }
     if (h === sep) return undefined;
+  }
+}
+
+/** The protected names of more than one component that lie beneath grant `p` without starting at it, of a directory protectedNameAt would look at. */
+function deeperNamesIn(p: string, homes: readonly string[]): { path: string; why: string }[] {
+  const out: { path: string; why: string }[] = [];
+  for (let h = dirname(p); ; h = dirname(h)) {
+    if (homes.includes(h) || hasGitEntry(h)) {
+      for (const n of [...PROTECTED_NAMES, ...AFTER_RUN_NAMES]) {
+        const at = join(h, n.name);
+        if (n.name.includes(sep) && at !== p && isWithin(at, p)) out.push({ path: at, why: n.why });
+      }
+    }
+    if (h === sep) return out;
   }
 }
 

@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cordon, makeWorld, testUser, type World } from '../../helpers/cordon.js';
 
@@ -189,6 +189,33 @@ test('a grant at or in a protected name of the project or of $HOME (./.claude, .
     const above = run(w, who, ['--allow-write', '..'], `(echo evil > ${w.proj}/.envrc) 2>/dev/null && echo BROKE; echo end`);
     assert.equal(above.stdout, 'end\n', `${who.label}: ${above.stderr}`);
     assert.ok(!existsSync(join(w.proj, '.envrc')) || readFileSync(join(w.proj, '.envrc'), 'utf8') === '', `${who.label}: .envrc planted in the working directory`);
+  }
+});
+
+test('glob grants: dir/** is dir with its protections, a match through a link the project ships is refused, a ** match outside every writable path is refused, and a granted .github keeps copilot-instructions.md', () => {
+  for (const who of callers()) {
+    const w = makeWorld(who.owner ? { owner: who.owner } : {});
+    put(w, who, [['home/sub/x/keep', 'k'], ['proj/.github/workflows/ci.yml', 'on: push']]);
+    symlinkSync(w.home, join(w.proj, 'build'));
+    if (who.owner) spawnSync('chown', ['-h', `${who.owner.uid}:${who.owner.gid}`, join(w.proj, 'build')]);
+    const as = who.asUser ? { asUser: who.asUser } : {};
+    // ~/** is ~: .bashrc and cordon's own state stay read-only.
+    const star = run(w, who, ['--allow-write', '~/**'], `(echo evil >> ${w.home}/.bashrc) 2>/dev/null && echo BROKE; echo ok > ${w.home}/sub/x/new && echo wrote`);
+    assert.equal(star.stdout, 'wrote\n', `${who.label}: ${star.stderr}`);
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    for (const g of ['./build/*', './build/**']) {
+      const r = cordon(w, ['--allow-write', g, '/bin/sh', '-c', `echo evil >> ${w.home}/.bashrc`], as);
+      assert.equal(r.status, 125, `${who.label}, ${g}: ${r.stderr}`);
+      assert.match(r.stderr, /through the symlink|symbolic link/);
+    }
+    const deep = cordon(w, ['--allow-write', '~/**/x', '/bin/sh', '-c', 'true'], as);
+    assert.equal(deep.status, 125, `${who.label}: ${deep.stderr}`);
+    assert.match(deep.stderr, /matches \S+\/home\/sub\/x, which lies in no other writable path/);
+    assert.equal(readFileSync(join(w.home, '.bashrc'), 'utf8'), '# rc');
+    // From a subdirectory, the repository root not writable: the granted .github's copilot-instructions.md is still guarded.
+    const gh = cordon(w, ['--allow-write', '../.github', '/bin/sh', '-c', `echo evil > ${w.proj}/.github/copilot-instructions.md && echo made`], { cwd: join(w.proj, 'src'), ...as });
+    assert.equal(gh.stdout, 'made\n', `${who.label}: ${gh.stderr}`);
+    assert.ok(!existsSync(join(w.proj, '.github', 'copilot-instructions.md')), `${who.label}: ${gh.stderr}`);
   }
 });
 
