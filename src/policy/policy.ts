@@ -477,9 +477,14 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (!isWithin(m, g.base) || !g.re.test(m)) continue;
         // A match is known only now, after the protections of the writable paths were laid out: one outside
         // them would be a writable path with none (`~/**/x` matching ~/.bashrc's directory, cordon's state).
-        if ((g.rule.access === 'read-write' || g.rule.access === 'read-write-no-delete') && !isWritable(m)) {
-          throw new CordonError('CORDON_ERR_POLICY', `${g.rule.raw} (${g.rule.source}) matches ${m}, which lies in no other writable path: a ** grant can only repeat a grant it lies in, since cordon lays out what it protects in each writable path before the scan finds the matches. Name ${m} (or the directory to open) itself; nothing was run`);
+        // The match may itself be a link (`sub/build -> ~`): judged where it leads.
+        const lands = resolvePath(m).path;
+        if ((g.rule.access === 'read-write' || g.rule.access === 'read-write-no-delete') && (!isWritable(m) || !isWritable(lands))) {
+          const where = lands === m ? m : `${m} (a symbolic link to ${lands})`;
+          throw new CordonError('CORDON_ERR_POLICY', `${g.rule.raw} (${g.rule.source}) matches ${where}, which lies in no other writable path: a ** grant can only repeat a grant it lies in, since cordon lays out what it protects in each writable path before the scan finds the matches. Name the directory to open itself; nothing was run`);
         }
+        // A match re-opening a read, or granting a write, through a link the project ships: as a named grant.
+        if (g.rule.access !== 'deny-read' && g.rule.access !== 'read-only') refuseRedirectedGrants([{ abs: m, source: g.rule.source, raw: g.rule.raw, reopens: g.rule.access === 'allow-read' }], rules, projectAreas(input), input.sandboxed ?? []);
         pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
       }
     }

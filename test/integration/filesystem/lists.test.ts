@@ -208,6 +208,23 @@ test('glob grants: dir/** is dir with its protections, a match through a link th
       assert.equal(r.status, 125, `${who.label}, ${g}: ${r.stderr}`);
       assert.match(r.stderr, /through the symlink|symbolic link/);
     }
+    // A ** match that is itself a link the project ships (sub/build -> $HOME, a file link too): refused, not followed.
+    mkdirSync(join(w.proj, 'sub'));
+    symlinkSync(w.home, join(w.proj, 'sub', 'build'));
+    symlinkSync(join(w.home, '.bashrc'), join(w.proj, 'sub', 'notes.txt'));
+    if (who.owner) spawnSync('chown', ['-R', '-h', `${who.owner.uid}:${who.owner.gid}`, join(w.proj, 'sub')]);
+    for (const g of ['**/build', '**/notes.txt']) {
+      const r = cordon(w, ['--allow-write', g, '/bin/sh', '-c', `echo evil >> ${w.home}/.bashrc`], as);
+      assert.equal(r.status, 125, `${who.label}, ${g}: ${r.stderr}`);
+      assert.match(r.stderr, /a symbolic link to \S+, which lies in no other writable path/);
+    }
+    // Nor a ** re-open of a read through such a link (sub/keys -> ~/.ssh).
+    symlinkSync(join(w.home, '.ssh'), join(w.proj, 'sub', 'keys'));
+    const reopen = cordon(w, ['--allow-read', '**/keys', '/bin/sh', '-c', `cat ${w.proj}/sub/keys/id_rsa`], as);
+    assert.equal(reopen.status, 125, `${who.label}: ${reopen.stdout} ${reopen.stderr}`);
+    assert.doesNotMatch(reopen.stdout, /SSH-PRIVATE-KEY/);
+    assert.match(reopen.stderr, /\*\*\/keys \(--allow-read\) reaches \S+\/\.ssh through the symlink/);
+    rmSync(join(w.proj, 'sub'), { recursive: true });
     const deep = cordon(w, ['--allow-write', '~/**/x', '/bin/sh', '-c', 'true'], as);
     assert.equal(deep.status, 125, `${who.label}: ${deep.stderr}`);
     assert.match(deep.stderr, /matches \S+\/home\/sub\/x, which lies in no other writable path/);
