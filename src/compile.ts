@@ -262,10 +262,10 @@ function refusePlantedSettings(sources: readonly SettingsSource[], live: readonl
   for (const { file } of sources) {
     // The file as resolved, and every link on its way: one a live run can swap could show this check one file and the
     // load another.
-    const links = walkPath(file).links.map((l) => l.link);
-    const hit = writableByLiveRun([realOrSelf(file), ...links], live);
+    const real = realOrSelf(file);
+    const hit = writableByLiveRun([real, ...walkPath(file).links.map((l) => l.link)], live);
     if (!hit) continue;
-    const via = hit.program === realOrSelf(file) ? '' : ` (through the link ${hit.program})`;
+    const via = hit.program === real ? '' : ` (through the link ${hit.program})`;
     throw new CordonError('CORDON_ERR_LAUNCH', `the settings file ${file}${via} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not load settings that command could have written. Wait for that run to end, then read ${file} before you run cordon again`);
   }
 }

@@ -34,7 +34,7 @@ import { hostAddresses, kernelLocal } from './network/host-addresses.js';
 import { alive } from './platform/linux/placeholders.js';
 import { sandboxedAreas } from './platform/linux/journal.js';
 import { isWithin } from './policy/paths.js';
-import { PROTECTED_IN_HOME } from './policy/protected.js';
+import { grantLeavesReadOnly, PROTECTED_IN_HOME } from './policy/protected.js';
 import { requestPolicy } from './network/requests.js';
 import { base64Windows } from './network/broker.js';
 import { credentialSpellings } from './network/parent-proxy.js';
@@ -223,6 +223,6 @@ function sandboxedBy(stateDir: string, home: string): (path: string) => string |
 export function heldInHome(path: string, area: string, home: string): boolean {
   return PROTECTED_IN_HOME.some((n) => {
     const entry = join(home, n.name);
-    return isWithin(path, entry) && (n.broad ? entry !== area && isWithin(entry, area) : isWithin(entry, area) || isWithin(area, entry));
+    return isWithin(path, entry) && grantLeavesReadOnly(entry, n.broad, area);
   });
 }

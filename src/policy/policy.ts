@@ -15,7 +15,7 @@ import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
-import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
+import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, grantLeavesReadOnly, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
 import type { BrokerSpec } from '../network/credential-sources.js';
@@ -359,8 +359,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // A name of two components inside such a grant (`--allow-write .github` holds .github/copilot-instructions.md).
   const namesInGrants: { path: string; why: string }[] = [];
   for (const r of rules.filter((x) => x.access === 'read-write' || x.access === 'read-write-no-delete')) {
-    namesInGrants.push(...deeperNamesIn(r.path, homes));
-    const held = protectedNameAt(r.path, homes);
+    const { held, deeper } = protectedNamesAround(r.path, homes);
+    namesInGrants.push(...deeper);
     if (!held) continue;
     pushResolved(held.path, 'read-only', `protected: ${held.why}`);
     grantWarnings.push(`${r.path} (${r.source}) is ${held.path === r.path ? '' : 'in '}${held.path}, ${held.why}: it is never writable in a sandbox, so it is read-only in this run`);
@@ -460,8 +460,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // A `broad` one only under a grant above it: one that names it, or a path in it, is the user's choice.
   for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(inHome(d)!.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
     const p = resolvePath(join(home, n.name)).path;
-    const reaches = (w: string) => (n.broad ? (w !== p || globbed.has(w)) && isWithin(p, w) || (globbed.has(w) && isWithin(w, p)) : isWithin(p, w) || isWithin(w, p));
-    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && reaches(r.path))) protHome(p, n.why);
+    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && grantLeavesReadOnly(p, n.broad, r.path, globbed.has(r.path)))) protHome(p, n.why);
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
   return { scanRoots, patterns, throughLinks, finish: (scanned) => finishPolicy(scanned) };
@@ -472,6 +471,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     refuseIncompleteLinks(scanned, denyGlobs.map((g) => g.rule.raw));
     const unchecked = guardUnscanned(scanned, denyGlobs, writableRoots, rules, scanWarnings);
     const closed = capGitDirs(scanned, writableRoots, rules, scanWarnings);
+    const matched: { m: string; g: (typeof deepGlobs)[number] }[] = [];
     for (const m of scanned.matches) {
       for (const g of deepGlobs) {
         if (!isWithin(m, g.base) || !g.re.test(m)) continue;
@@ -483,11 +483,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
           const where = lands === m ? m : `${m} (a symbolic link to ${lands})`;
           throw new CordonError('CORDON_ERR_POLICY', `${g.rule.raw} (${g.rule.source}) matches ${where}, which lies in no other writable path: a ** grant can only repeat a grant it lies in, since cordon lays out what it protects in each writable path before the scan finds the matches. Name the directory to open itself; nothing was run`);
         }
-        // A match re-opening a read, or granting a write, through a link the project ships: as a named grant.
-        if (g.rule.access !== 'deny-read' && g.rule.access !== 'read-only') refuseRedirectedGrants([{ abs: m, source: g.rule.source, raw: g.rule.raw, reopens: g.rule.access === 'allow-read' }], rules, projectAreas(input), input.sandboxed ?? []);
-        pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
+        matched.push({ m, g });
       }
     }
+    // A match re-opening a read, or granting a write, through a link the project ships: as a named grant.
+    const opening = matched.filter(({ g }) => g.rule.access !== 'deny-read' && g.rule.access !== 'read-only');
+    refuseRedirectedGrants(opening.map(({ m, g }) => ({ abs: m, source: g.rule.source, raw: g.rule.raw, reopens: g.rule.access === 'allow-read' })), rules, projectAreas(input), input.sandboxed ?? []);
+    for (const { m, g } of matched) pushResolved(m, g.rule.access, `${g.rule.source} (${g.rule.raw})`);
     // Reached through a symbolic link: only a read deny follows (a grant never widens through a link).
     for (const m of scanned.linkedMatches ?? []) {
       for (const g of deepGlobs) {
@@ -1266,33 +1268,25 @@ interface Grant { readonly abs: string; readonly source: string; readonly raw: s
 
 /** What the project controls, whatever this run may write: the working directory and PolicyInput.projectAreas. */
 /**
- * The protected name (PROTECTED_NAMES, SHELL_STARTUP, AFTER_RUN_NAMES) that
- * `p` is or lies in, of one of `homes` or of a git work tree above `p` (one
- * lstat of `.git` per directory on the way), if any.
+ * For grant `p`, walking up from it once (one lstat of `.git` per directory
+ * on the way): `held`, the protected name (PROTECTED_NAMES, SHELL_STARTUP,
+ * AFTER_RUN_NAMES) that `p` is or lies in, of the nearest of `homes` or git
+ * work trees above `p` that has one; `deeper`, the names of more than one
+ * component of any of those that lie beneath `p` without starting at it
+ * (`.github/copilot-instructions.md` in a granted `.github`).
  */
-function protectedNameAt(p: string, homes: readonly string[]): { path: string; why: string } | undefined {
+function protectedNamesAround(p: string, homes: readonly string[]): { held?: { path: string; why: string }; deeper: { path: string; why: string }[] } {
+  let held: { path: string; why: string } | undefined;
+  const deeper: { path: string; why: string }[] = [];
   for (let h = dirname(p); ; h = dirname(h)) {
     if (homes.includes(h) || hasGitEntry(h)) {
       for (const n of [...PROTECTED_NAMES, ...SHELL_STARTUP, ...AFTER_RUN_NAMES]) {
         const at = join(h, n.name);
-        if (isWithin(p, at)) return { path: at, why: n.why };
+        if (held === undefined && isWithin(p, at)) held = { path: at, why: n.why };
+        else if (n.name.includes(sep) && at !== p && isWithin(at, p)) deeper.push({ path: at, why: n.why });
       }
     }
-    if (h === sep) return undefined;
-  }
-}
-
-/** The protected names of more than one component that lie beneath grant `p` without starting at it, of a directory protectedNameAt would look at. */
-function deeperNamesIn(p: string, homes: readonly string[]): { path: string; why: string }[] {
-  const out: { path: string; why: string }[] = [];
-  for (let h = dirname(p); ; h = dirname(h)) {
-    if (homes.includes(h) || hasGitEntry(h)) {
-      for (const n of [...PROTECTED_NAMES, ...AFTER_RUN_NAMES]) {
-        const at = join(h, n.name);
-        if (n.name.includes(sep) && at !== p && isWithin(at, p)) out.push({ path: at, why: n.why });
-      }
-    }
-    if (h === sep) return out;
+    if (h === sep) return held ? { held, deeper } : { deeper };
   }
 }
 

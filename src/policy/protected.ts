@@ -1,3 +1,5 @@
+import { isWithin } from './paths.js';
+
 /**
  * Files that would run on the host later. They are never writable, even inside
  * a writable path, whether they exist or not: writing one is how a confined
@@ -83,6 +85,16 @@ export const AFTER_RUN_NAMES: readonly { name: string; why: string }[] = [
   { name: '.crush.json', why: 'agent settings and MCP server commands (Crush)' },
   { name: '.github/copilot-instructions.md', why: 'agent instructions (GitHub Copilot)' },
 ];
+
+/**
+ * Whether a grant of `grant` leaves the $HOME entry `entry` read-only: any
+ * grant above or beneath it; for a `broad` one only a grant above it, or one
+ * a glob matched (`~/.cache/*` names nothing on purpose).
+ */
+export function grantLeavesReadOnly(entry: string, broad: boolean | undefined, grant: string, globbed = false): boolean {
+  if (!broad) return isWithin(entry, grant) || isWithin(grant, entry);
+  return ((grant !== entry || globbed) && isWithin(entry, grant)) || (globbed && isWithin(grant, entry));
+}
 
 /** Extra paths in $HOME protected when $HOME lies inside a writable path. */
 export const PROTECTED_IN_HOME: readonly { name: string; why: string; broad?: true }[] = [
