@@ -27,6 +27,10 @@
  *                      checked after the rename)
  *   --move-hooks REL   --move, unless REL is a directory holding only regular
  *                      files named *.sample (what git init writes; git runs none)
+ *   --move-own REL     --move, unless REL is owned by another uid than this
+ *                      process's (kept): in a directory every user shares, the
+ *                      command (which runs as this uid and cannot give a file
+ *                      away) made none of another user's entries
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
  *   --move-if-changed REL SINCE  --move REL (a rebase's or a cherry-pick's
@@ -173,6 +177,11 @@ static void sa_move(int root, const char *rel, char mode)
 	}
 	struct stat st;
 	if (mode == 'd' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		sa_record("kept", rel, NULL);
+		close(dir);
+		return;
+	}
+	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid != geteuid()) {
 		sa_record("kept", rel, NULL);
 		close(dir);
 		return;
@@ -393,6 +402,8 @@ static int cmd_setaside(int argc, char **argv)
 			sa_move(root, rel, 'm');
 		else if (strcmp(op, "--move-read") == 0)
 			sa_move(root, rel, 'r');
+		else if (strcmp(op, "--move-own") == 0)
+			sa_move(root, rel, 'o');
 		else if (strcmp(op, "--move-hooks") == 0)
 			sa_move(root, rel, 'h');
 		else if (strcmp(op, "--move-unless-dir") == 0)

@@ -102,6 +102,12 @@ export interface Rescan {
   readonly unreadablePaths?: readonly string[];
   /** Where the command could write: only a repository there can be the command's. */
   readonly writable: readonly string[];
+  /**
+   * For `created` in a shared directory (isShared): moved only if cordon's
+   * own uid owns it. The command runs as that uid, with no right to give a
+   * file away: another user's entry there is not the command's, and is left.
+   */
+  readonly onlyOwn?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig: boolean;
   /**
@@ -172,6 +178,12 @@ export interface WatchedPath {
   readonly target?: string;
   /** Where git would take code from it: the writable root, or the protected repository's work tree (its git dir for a submodule's). */
   readonly repo: string;
+  /**
+   * For `created` in a shared directory (isShared): moved only if cordon's
+   * own uid owns it. The command runs as that uid, with no right to give a
+   * file away: another user's entry there is not the command's, and is left.
+   */
+  readonly onlyOwn?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
   /**
@@ -427,23 +439,29 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // Guarded after the run (AFTER_RUN_NAMES, npm's bins for a project cordon is not installed in): an existing one is
   // read-only, a missing one is watched, with no placeholder (nor the pins above one).
   const rootWatch: WatchedPath[] = [];
-  const protAfterRun = (p: string, why: string) => {
+  const protAfterRun = (p: string, why: string, onlyOwn = false) => {
     const r = resolvePath(p);
     const root = writableRoots.find((w) => isWithin(r.path, w));
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
-    else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why });
+    else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why, ...(onlyOwn ? { onlyOwn } : {}) });
     keepLink(p, r.path, why);
   };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
   const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
   for (const w of cwdHeld ? [...writableRoots, input.cwd] : writableRoots) {
     if (homeWritable && isWithin(home, w)) continue; // $HOME's own names, below
+    // In a directory every user shares (/tmp made writable), a placeholder would be every user's to trip over.
+    const shared = isShared(w);
     for (const n of PROTECTED_NAMES) {
+      if (shared) {
+        protAfterRun(join(w, n.name), n.why, true);
+        continue;
+      }
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
     for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
-    for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why);
+    for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why, shared);
   }
   for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
@@ -879,7 +897,22 @@ function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[])
   }
 }
 
-/** The names protected at the root of a repository when they exist. */
+/**
+ * A directory every user of the machine shares: sticky and writable by all
+ * (/tmp, /var/tmp, /dev/shm). Its protected names get no placeholder: an
+ * empty directory named `.vscode` there, owned by the caller, would be every
+ * user's for as long as the run lasts (the sticky bit lets no one else
+ * remove it), and a crash would leave it there. One the command creates is
+ * moved aside after the run instead, as in $HOME.
+ */
+function isShared(dir: string): boolean {
+  try {
+    const mode = lstatSync(dir).mode;
+    return (mode & 0o1002) === 0o1002;
+  } catch {
+    return false;
+  }
+}
 
 /** Something is at `p` (a link is not followed); false where it cannot be looked at. */
 function exists(p: string): boolean {

@@ -269,6 +269,8 @@ function mayNeedWork(w: WatchedPath): boolean {
     if (w.kind === 'todo') return lstatSync(w.path, { throwIfNoEntry: false }) !== undefined;
     const st = lstatSync(w.path, { throwIfNoEntry: false });
     if (st?.isDirectory() && w.keepEmptyDir) return readdirSync(w.path).length > 0;
+    // Another user's entry in a shared directory is not the command's (onlyOwn).
+    if (st && w.onlyOwn) return st.uid === process.geteuid!();
     return st !== undefined;
   } catch (e) {
     if (w.kind === 'todo' && (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
@@ -317,7 +319,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
-    else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
+    else if (w.kind === 'git-file' || w.kind === 'created') ops.push(w.onlyOwn ? '--move-own' : '--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.

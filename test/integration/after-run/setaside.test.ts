@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -133,6 +133,18 @@ test('a file that cannot be moved aside is reported, not hidden', { skip: proces
     spawnSync('umount', [file]);
   }
   assert.equal(readFileSync(file, 'utf8'), '/evil\n');
+});
+
+test('--move-own: in a shared directory, another uid\'s entry is kept (the helper looks itself, whatever it was asked), its own is moved', { skip: process.getuid?.() !== 0 ? 'needs root to make an entry another uid owns (CI runs as root)' : false }, () => {
+  const r = root();
+  mkdirSync(join(r, 'theirs'));
+  chownSync(join(r, 'theirs'), 4242, 4242);
+  writeFileSync(join(r, 'mine'), 'X');
+  const out = spawnSync(helper, ['setaside', r, '--move-own', 'theirs', '--move-own', 'mine', '--move-own', 'gone'], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  assert.deepEqual(out.stdout.split('\0'), ['kept', 'theirs', 'moved', 'mine', 'mine.cordon-untrusted', 'absent', 'gone', '']);
+  assert.equal(lstatSync(join(r, 'theirs')).uid, 4242);
+  assert.equal(readFileSync(join(r, 'mine.cordon-untrusted'), 'utf8'), 'X');
 });
 
 test('a new git file in a protected repository is moved aside with its content', () => {
