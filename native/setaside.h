@@ -27,10 +27,9 @@
  *                      checked after the rename)
  *   --move-hooks REL   --move, unless REL is a directory holding only regular
  *                      files named *.sample (what git init writes; git runs none)
- *   --move-own REL     --move, unless REL is owned by another uid than this
- *                      process's (kept): in a directory every user shares, the
- *                      command (which runs as this uid and cannot give a file
- *                      away) made none of another user's entries
+ *   --move-own REL     --move, unless REL is an entry the command could neither
+ *                      have put there nor filled (kept): in a directory every
+ *                      user shares, another user's (sa_maybe_commands)
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
  *   --move-if-changed REL SINCE  --move REL (a rebase's or a cherry-pick's
@@ -163,6 +162,52 @@ static bool sa_only_samples(int dir, const char *name)
 	return only;
 }
 
+/* Whether this process, without its capabilities, may write what st describes (the command runs so). */
+static bool sa_writable_without_caps(const struct stat *st)
+{
+	if (st->st_mode & S_IWOTH)
+		return true;
+	if (!(st->st_mode & S_IWGRP))
+		return false;
+	if (st->st_gid == getegid())
+		return true;
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+	/* More groups than that: count it writable (the entry is then moved, the safe side). */
+	if (n < 0)
+		return true;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == st->st_gid)
+			return true;
+	return false;
+}
+
+/*
+ * --move-own: whether the command could have put the entry st describes
+ * at its name in dir, or chosen what it holds. The command runs as this
+ * uid, with this process's groups and no capabilities (it cannot give a
+ * file away), so: an entry of this uid; a symbolic link (whoever made it,
+ * where it leads is the command's to choose by renaming one in); any entry
+ * when dir is not sticky or is this uid's (the sticky bit is what stops the
+ * command renaming another user's entry there: not for the directory's
+ * owner); a regular file with another link (a hard link the command made);
+ * an entry the command may write (a directory it renamed in and filled, a
+ * file it linked: protected_hardlinks lets it link only what it may write).
+ * What is left is another user's, made there by them.
+ */
+static bool sa_maybe_commands(int dir, const struct stat *st)
+{
+	uid_t me = geteuid();
+	struct stat ds;
+	if (st->st_uid == me || S_ISLNK(st->st_mode))
+		return true;
+	if (fstat(dir, &ds) < 0 || !(ds.st_mode & S_ISVTX) || ds.st_uid == me)
+		return true;
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1)
+		return true;
+	return sa_writable_without_caps(st);
+}
+
 static void sa_move(int root, const char *rel, char mode)
 {
 	char parent[PATH_MAX], to[NAME_MAX + 1], newrel[PATH_MAX + NAME_MAX + 2];
@@ -181,7 +226,7 @@ static void sa_move(int root, const char *rel, char mode)
 		close(dir);
 		return;
 	}
-	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_uid != geteuid()) {
+	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, &st)) {
 		sa_record("kept", rel, NULL);
 		close(dir);
 		return;

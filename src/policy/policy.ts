@@ -102,12 +102,6 @@ export interface Rescan {
   readonly unreadablePaths?: readonly string[];
   /** Where the command could write: only a repository there can be the command's. */
   readonly writable: readonly string[];
-  /**
-   * For `created` in a shared directory (isShared): moved only if cordon's
-   * own uid owns it. The command runs as that uid, with no right to give a
-   * file away: another user's entry there is not the command's, and is left.
-   */
-  readonly onlyOwn?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig: boolean;
   /**
@@ -179,9 +173,9 @@ export interface WatchedPath {
   /** Where git would take code from it: the writable root, or the protected repository's work tree (its git dir for a submodule's). */
   readonly repo: string;
   /**
-   * For `created` in a shared directory (isShared): moved only if cordon's
-   * own uid owns it. The command runs as that uid, with no right to give a
-   * file away: another user's entry there is not the command's, and is left.
+   * For `created` in a shared directory (isShared): left if it is another
+   * user's entry that the command could neither have put there nor filled
+   * (the helper's `--move-own`, native/setaside.h); moved otherwise.
    */
   readonly onlyOwn?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
@@ -897,18 +891,22 @@ function refuseIncompleteLinks(scanned: ScanFound, denyGlobs: readonly string[])
   }
 }
 
+/** The directories every user of a machine shares (the FHS's), when they are sticky and writable by all. */
+const SHARED_DIRS: readonly string[] = ['/tmp', '/var/tmp', '/dev/shm'];
+
 /**
- * A directory every user of the machine shares: sticky and writable by all
- * (/tmp, /var/tmp, /dev/shm). Its protected names get no placeholder: an
- * empty directory named `.vscode` there, owned by the caller, would be every
- * user's for as long as the run lasts (the sticky bit lets no one else
- * remove it), and a crash would leave it there. One the command creates is
- * moved aside after the run instead, as in $HOME.
+ * A directory every user of the machine shares. Its protected names get no
+ * placeholder: an empty directory named `.vscode` there, owned by the
+ * caller, would be every user's for as long as the run lasts (the sticky bit
+ * lets no one else remove it), and a crash would leave it there. One the
+ * command creates is moved aside after the run instead, as in $HOME. Only
+ * the named ones: a command can make its own writable directory sticky and
+ * writable by all, which must not lower the next run's guard there.
  */
 function isShared(dir: string): boolean {
+  if (!SHARED_DIRS.includes(dir)) return false;
   try {
-    const mode = lstatSync(dir).mode;
-    return (mode & 0o1002) === 0o1002;
+    return (lstatSync(dir).mode & 0o1002) === 0o1002;
   } catch {
     return false;
   }

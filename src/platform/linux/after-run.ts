@@ -269,8 +269,6 @@ function mayNeedWork(w: WatchedPath): boolean {
     if (w.kind === 'todo') return lstatSync(w.path, { throwIfNoEntry: false }) !== undefined;
     const st = lstatSync(w.path, { throwIfNoEntry: false });
     if (st?.isDirectory() && w.keepEmptyDir) return readdirSync(w.path).length > 0;
-    // Another user's entry in a shared directory is not the command's (onlyOwn).
-    if (st && w.onlyOwn) return st.uid === process.geteuid!();
     return st !== undefined;
   } catch (e) {
     if (w.kind === 'todo' && (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, renameSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -135,16 +135,53 @@ test('a file that cannot be moved aside is reported, not hidden', { skip: proces
   assert.equal(readFileSync(file, 'utf8'), '/evil\n');
 });
 
-test('--move-own: in a shared directory, another uid\'s entry is kept (the helper looks itself, whatever it was asked), its own is moved', { skip: process.getuid?.() !== 0 ? 'needs root to make an entry another uid owns (CI runs as root)' : false }, () => {
+test('--move-own: another user\'s entry is kept only where the command could neither have put it nor filled it (the helper looks itself)', { skip: process.getuid?.() !== 0 ? 'needs root to make entries another uid owns (CI runs as root)' : false }, () => {
+  const they = 4242;
   const r = root();
-  mkdirSync(join(r, 'theirs'));
-  chownSync(join(r, 'theirs'), 4242, 4242);
+  chmodSync(r, 0o1777);
+  chownSync(r, they, they); // a shared directory that is not this uid's, as /tmp is not an unprivileged caller's
+  const make = (name: string, kind: 'dir' | 'file', mode: number, gid = they) => {
+    const p = join(r, name);
+    if (kind === 'dir') mkdirSync(p);
+    else writeFileSync(p, name);
+    chmodSync(p, mode);
+    chownSync(p, they, gid);
+  };
+  make('theirs-dir', 'dir', 0o755);
+  make('theirs-file', 'file', 0o644);
+  make('writable-dir', 'dir', 0o777); // renamed in, then filled
+  make('writable-file', 'file', 0o666);
+  make('group-writable', 'file', 0o664, process.getegid!()); // writable through this process's group
+  make('other-group', 'file', 0o664);
+  make('linked', 'file', 0o644);
+  linkSync(join(r, 'linked'), join(r, 'second-link')); // a second link: one the command may have made
+  symlinkSync('/etc', join(r, 'link'));
+  spawnSync('chown', ['-h', `${they}:${they}`, join(r, 'link')]);
   writeFileSync(join(r, 'mine'), 'X');
-  const out = spawnSync(helper, ['setaside', r, '--move-own', 'theirs', '--move-own', 'mine', '--move-own', 'gone'], { encoding: 'utf8' });
+  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'linked', 'link', 'mine', 'gone'];
+  const out = spawnSync(helper, ['setaside', r, ...names.flatMap((n) => ['--move-own', n])], { encoding: 'utf8' });
   assert.equal(out.status, 0, out.stderr);
-  assert.deepEqual(out.stdout.split('\0'), ['kept', 'theirs', 'moved', 'mine', 'mine.cordon-untrusted', 'absent', 'gone', '']);
-  assert.equal(lstatSync(join(r, 'theirs')).uid, 4242);
-  assert.equal(readFileSync(join(r, 'mine.cordon-untrusted'), 'utf8'), 'X');
+  const f = out.stdout.split('\0');
+  const results = new Map<string, string>();
+  for (let i = 0; i + 1 < f.length; ) {
+    results.set(f[i + 1]!, f[i]!);
+    i += f[i] === 'moved' ? 3 : 2;
+  }
+  assert.deepEqual(Object.fromEntries(results), {
+    'theirs-dir': 'kept', 'theirs-file': 'kept', 'other-group': 'kept',
+    'writable-dir': 'moved', 'writable-file': 'moved', 'group-writable': 'moved', linked: 'moved', link: 'moved', mine: 'moved', gone: 'absent',
+  });
+  assert.equal(lstatSync(join(r, 'theirs-dir')).uid, they);
+
+  // The directory is this uid's, or not sticky: the command could rename another user's entry into the name.
+  for (const setup of [() => chownSync(r, 0, 0), () => chmodSync(r, 0o777)]) {
+    setup();
+    const again = spawnSync(helper, ['setaside', r, '--move-own', 'theirs-file'], { encoding: 'utf8' });
+    assert.match(again.stdout, /^moved\0theirs-file\0/);
+    renameSync(join(r, 'theirs-file.cordon-untrusted'), join(r, 'theirs-file'));
+    chownSync(r, they, they);
+    chmodSync(r, 0o1777);
+  }
 });
 
 test('a new git file in a protected repository is moved aside with its content', () => {

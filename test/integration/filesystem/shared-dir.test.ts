@@ -1,17 +1,25 @@
 /**
- * A shared directory made writable (sticky and writable by every user, as
- * srt's settings make /tmp): no placeholder appears in it, a protected name
- * that exists stays read-only, one the command creates is moved aside after
- * the run, and another user's entry made there during the run is left alone.
- * Through the real CLI, as root and as an unprivileged user.
+ * A shared directory made writable (the machine's /dev/shm here: sticky,
+ * writable by every user, as srt's settings make /tmp): no placeholder
+ * appears in it, a protected name that exists stays read-only, and what the
+ * command creates there (itself, by a hard link to another user's file, or
+ * by renaming another user's directory in) is moved aside after the run.
+ * Another user's own entry made there during the run is left alone where
+ * the sticky bit kept the command from placing it (an unprivileged caller),
+ * and moved where it did not (root owns /dev/shm). Through the real CLI, as
+ * root and as an unprivileged user.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { cordonAsync, own, runners, testUser } from '../../helpers/cordon.js';
-import { tempDir } from '../../helpers/tmp.js';
+
+const SHM = '/dev/shm';
+const NAMES = ['.claude', 'CLAUDE.md', 'AGENTS.md', '.cursor', '.vscode', '.envrc'];
+const mine = (n: string) => [n, `${n}.cordon-untrusted`, `${n}.cordon-untrusted-2`].map((x) => join(SHM, x));
+const clean = () => { for (const n of NAMES) for (const p of mine(n)) rmSync(p, { recursive: true, force: true }); };
 
 const until = async (p: string) => {
   for (let i = 0; i < 600 && !existsSync(p); i++) await new Promise((r) => setTimeout(r, 50));
@@ -19,58 +27,84 @@ const until = async (p: string) => {
 };
 
 for (const { who, world, opts } of runners()) {
-  test(`a shared directory: no placeholders; what the command created there is moved aside, another user's entry is not (${who})`, async () => {
+  test(`a shared directory: no placeholders; what the command put there is moved aside, another user's own entry only where the sticky bit bound the command (${who})`, async () => {
+    assert.equal(lstatSync(SHM).mode & 0o1777, 0o1777, `${SHM} is not sticky and writable by all here`);
+    assert.ok(NAMES.every((n) => !existsSync(join(SHM, n))), `this test makes ${NAMES.join(' ')} in ${SHM}: remove the ones there first`);
     const w = world();
-    const shared = realpathSync(tempDir('/var/tmp/cordon-shared-'));
-    chmodSync(shared, 0o1777);
-    mkdirSync(join(shared, '.vscode'));
-    writeFileSync(join(shared, '.vscode', 'settings.json'), '{}');
     own(w, opts);
     const u = testUser();
     const me = opts.asUser && u ? u : { uid: 0, gid: 0 };
     const other = opts.asUser || !u ? { uid: 0, gid: 0 } : u;
-    chownSync(join(shared, '.vscode'), me.uid, me.gid);
-    chownSync(join(shared, '.vscode', 'settings.json'), me.uid, me.gid);
-    const script = [
-      `cd ${shared}`,
-      // Existing: read-only.
-      '(echo X > .vscode/settings.json) 2>/dev/null && echo WROTE-VSCODE',
-      // Missing: nothing holds the name during the run; the command makes them.
-      'mkdir .claude && echo HOOK > .claude/settings.json && echo PLANTED > CLAUDE.md && echo OK > ordinary.txt',
-      'touch READY',
-      'while [ ! -e GO ]; do sleep 0.05; done',
-    ].join('; ');
-    const child = cordonAsync(w, ['--allow-write', shared, '--', '/bin/sh', '-c', script], opts);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const closed = once(child, 'close');
-    let midRun: string[];
+    // Another user's, in a directory of theirs on the same filesystem: a file the command may write, and a directory it may write.
+    const theirs = mkdtempSync(join(SHM, 'cordon-theirs-'));
+    mkdirSync(join(theirs, 'dir'), { recursive: true });
+    writeFileSync(join(theirs, 'victim'), 'THEIRS');
+    chmodSync(join(theirs, 'victim'), 0o666);
+    chmodSync(join(theirs, 'dir'), 0o777);
+    chmodSync(theirs, 0o777);
+    for (const p of [theirs, join(theirs, 'dir'), join(theirs, 'victim')]) chownSync(p, other.uid, other.gid);
+    const run = w.proj;
     try {
-      await until(join(shared, 'READY'));
-      midRun = readdirSync(shared).sort();
-      // Another user makes a protected name there while the run goes on: theirs, not the command's.
-      mkdirSync(join(shared, '.cursor'));
-      writeFileSync(join(shared, '.cursor', 'rules'), 'THEIRS');
-      chownSync(join(shared, '.cursor'), other.uid, other.gid);
+      mkdirSync(join(SHM, '.vscode'));
+      writeFileSync(join(SHM, '.vscode', 'settings.json'), '{}');
+      chownSync(join(SHM, '.vscode'), me.uid, me.gid);
+      const script = [
+        `cd ${SHM}`,
+        // Existing: read-only.
+        '(echo X > .vscode/settings.json) 2>/dev/null && echo WROTE-VSCODE',
+        // Missing: nothing holds the names during the run; the command makes them, by every route.
+        'mkdir .claude && echo HOOK > .claude/settings.json && echo PLANTED > CLAUDE.md',
+        `ln ${theirs}/victim AGENTS.md && echo EVIL > AGENTS.md`,
+        `mv ${theirs}/dir .envrc && echo EVIL > .envrc/x`,
+        `touch ${run}/READY`,
+        `while [ ! -e ${run}/GO ]; do sleep 0.05; done`,
+      ].join('; ');
+      const child = cordonAsync(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', script], opts);
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; });
+      child.stderr.on('data', (d) => { stderr += d; });
+      const closed = once(child, 'close');
+      let midRun: string[] = [];
+      try {
+        await until(join(run, 'READY'));
+        midRun = readdirSync(SHM).filter((n) => NAMES.includes(n)).sort();
+        // Another user makes a protected name there while the run goes on.
+        mkdirSync(join(SHM, '.cursor'));
+        writeFileSync(join(SHM, '.cursor', 'rules'), 'THEIRS');
+        chownSync(join(SHM, '.cursor', 'rules'), other.uid, other.gid);
+        chownSync(join(SHM, '.cursor'), other.uid, other.gid);
+      } finally {
+        writeFileSync(join(run, 'GO'), '');
+      }
+      const [code] = await closed;
+      // Mid-run, the directory held only what its users made: no empty directory named after a protected name.
+      assert.deepEqual(midRun, ['.claude', '.envrc', '.vscode', 'AGENTS.md', 'CLAUDE.md']);
+      assert.equal(stdout, '', 'the existing name stayed read-only');
+      assert.equal(readFileSync(join(SHM, '.vscode', 'settings.json'), 'utf8'), '{}');
+      assert.equal(readFileSync(join(SHM, '.claude.cordon-untrusted', 'settings.json'), 'utf8'), 'HOOK\n');
+      assert.equal(readFileSync(join(SHM, 'CLAUDE.md.cordon-untrusted'), 'utf8'), 'PLANTED\n');
+      assert.match(stderr, /created \/dev\/shm\/\.claude .*moved to \/dev\/shm\/\.claude\.cordon-untrusted/);
+      for (const n of ['.claude', 'CLAUDE.md']) assert.ok(!existsSync(join(SHM, n)), n);
+      if (opts.asUser) {
+        // A hard link to another user's file the command may write, and another user's directory it renamed in, are
+        // the command's; the sticky bit lets no one but root move another user's entry: the run fails, saying so.
+        assert.notEqual(code, 0, stderr);
+        assert.match(stderr, /created \/dev\/shm\/AGENTS\.md .*could not be moved aside \(EPERM/);
+        assert.match(stderr, /created \/dev\/shm\/\.envrc .*could not be moved aside \(EPERM/);
+        assert.equal(readFileSync(join(SHM, '.cursor', 'rules'), 'utf8'), 'THEIRS', "another user's entry, which the sticky bit kept the command from placing, is where they put it");
+        assert.doesNotMatch(stderr, /\.cursor/);
+      } else {
+        assert.equal(code, 0, stderr);
+        assert.equal(readFileSync(join(SHM, 'AGENTS.md.cordon-untrusted'), 'utf8'), 'EVIL\n', "a hard link to another user's file the command may write is the command's");
+        assert.equal(readFileSync(join(SHM, '.envrc.cordon-untrusted', 'x'), 'utf8'), 'EVIL\n', "another user's directory the command renamed in is the command's");
+        // root owns /dev/shm: the sticky bit does not stop a command running as root from renaming another user's entry there.
+        assert.equal(readFileSync(join(SHM, '.cursor.cordon-untrusted', 'rules'), 'utf8'), 'THEIRS');
+        assert.match(stderr, /created \/dev\/shm\/\.cursor /);
+      }
     } finally {
-      writeFileSync(join(shared, 'GO'), '');
+      clean();
+      rmSync(theirs, { recursive: true, force: true });
     }
-    const [code] = await closed;
-    // Mid-run, the directory held only what its users made: no empty directory named after a protected name.
-    assert.deepEqual(midRun, ['.claude', '.vscode', 'CLAUDE.md', 'READY', 'ordinary.txt']);
-    assert.equal(code, 0, stderr);
-    assert.equal(stdout, '', 'the existing name stayed read-only');
-    assert.equal(readFileSync(join(shared, '.vscode', 'settings.json'), 'utf8'), '{}');
-    assert.equal(readFileSync(join(shared, '.claude.cordon-untrusted', 'settings.json'), 'utf8'), 'HOOK\n');
-    assert.equal(readFileSync(join(shared, 'CLAUDE.md.cordon-untrusted'), 'utf8'), 'PLANTED\n');
-    assert.ok(!existsSync(join(shared, '.claude')) && !existsSync(join(shared, 'CLAUDE.md')));
-    assert.equal(readFileSync(join(shared, '.cursor', 'rules'), 'utf8'), 'THEIRS', "another user's entry is where they put it");
-    assert.equal(lstatSync(join(shared, '.cursor')).uid, other.uid);
-    assert.equal(readFileSync(join(shared, 'ordinary.txt'), 'utf8'), 'OK\n');
-    assert.match(stderr, new RegExp(`created ${shared}/\\.claude .*moved to ${shared}/\\.claude\\.cordon-untrusted`));
-    assert.match(stderr, /created .*\/CLAUDE\.md /);
-    assert.doesNotMatch(stderr, /\.cursor/);
   });
 }

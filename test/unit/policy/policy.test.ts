@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,25 +183,29 @@ test('watch list: a writable root that is not a repository, and the git files a 
   assert.equal(q.watch.find((x) => x.kind === 'repository')?.keepConfig, true, 'allowGitConfig: a new repository keeps its config');
 });
 
-test('a shared directory (sticky, writable by all, as /tmp): its missing protected names get no placeholder, and are watched for the caller\'s own entries', () => {
+test('a shared directory (/tmp, /var/tmp, /dev/shm: sticky, writable by all): its missing protected names get no placeholder, and are watched', () => {
   const w = world();
-  const shared = join(w.root, 'shared');
-  const plain = join(w.root, 'plain');
-  mkdirSync(shared);
-  mkdirSync(plain);
-  chmodSync(shared, 0o1777);
-  chmodSync(plain, 0o777); // writable by all but not sticky: not shared
-  mkdirSync(join(shared, '.vscode'));
-  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared, plain] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
-  const ro = (path: string) => p.rules.find((r) => r.path === path && r.access === 'read-only');
-  assert.equal(ro(join(shared, '.vscode'))?.kind, 'dir', 'an existing name is read-only, as anywhere');
-  assert.equal(ro(join(shared, '.claude')), undefined, 'a missing one gets no rule, so no placeholder');
-  assert.equal(ro(join(plain, '.claude'))?.kind, 'missing', 'elsewhere a missing name is held by a placeholder');
-  const watched = p.watch.filter((x) => x.kind === 'created' && x.repo === shared);
-  assert.ok(watched.some((x) => x.path === join(shared, '.claude') && x.onlyOwn === true), 'watched, for entries the caller owns');
-  assert.ok(!watched.some((x) => x.path === join(shared, '.vscode')), 'an existing name is held by its mount, not watched');
-  assert.ok(watched.filter((x) => x.path !== join(shared, '.vscode')).every((x) => x.onlyOwn === true));
-  assert.ok(!p.watch.some((x) => x.repo === plain && x.onlyOwn), 'a directory that is not shared: every entry is the command\'s');
+  const shared = '/dev/shm';
+  const lookalike = join(w.root, 'lookalike');
+  mkdirSync(lookalike);
+  chmodSync(lookalike, 0o1777); // as a command can make its own writable directory: not shared
+  const below = mkdtempSync(join(shared, 'cordon-policy-'));
+  try {
+    const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared, lookalike] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+    const ro = (path: string) => p.rules.find((r) => r.path === path && r.access === 'read-only');
+    assert.ok(!existsSync(join(shared, '.claude')), 'this test needs /dev/shm without a .claude');
+    assert.equal(ro(join(shared, '.claude')), undefined, 'a missing name gets no rule, so no placeholder');
+    assert.equal(ro(join(lookalike, '.claude'))?.kind, 'missing', 'elsewhere a missing name is held by a placeholder');
+    const watched = p.watch.filter((x) => x.kind === 'created' && x.repo === shared);
+    assert.ok(watched.some((x) => x.path === join(shared, '.claude')), 'it is watched instead');
+    assert.ok(watched.length > 0 && watched.every((x) => x.onlyOwn === true), "each with another user's own entries left (the helper's --move-own)");
+    assert.ok(!p.watch.some((x) => x.repo === lookalike && x.onlyOwn), 'a directory that is not shared: every entry is the command\'s');
+    // Only the directory itself is shared: one made in it is the command's own.
+    const q = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [below] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+    assert.equal(q.rules.find((r) => r.path === join(below, '.claude') && r.access === 'read-only')?.kind, 'missing', 'a directory below a shared one is not shared');
+  } finally {
+    rmSync(below, { recursive: true, force: true });
+  }
 });
 
 test('rescan: the same roots and patterns as the scan, what it found, and where the command can write', () => {
