@@ -233,7 +233,8 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
   for (const w of watch) {
     if (seen.has(w.path)) continue; // one op per path: a second would report on the first one's result
     seen.add(w.path);
-    const root = o.roots.filter((r) => w.path !== r && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
+    // A writable root itself may be a new repository: the command made it a bare git dir (HEAD, objects/, refs/).
+    const root = o.roots.filter((r) => (w.path !== r || w.kind === 'repository') && isWithin(w.path, r)).sort((a, b) => b.length - a.length)[0];
     if (!root) warnings.push(`${w.path} lies in no writable path; not checked (an internal error: report it)`);
     else {
       const list = byRoot.get(root);
@@ -313,6 +314,8 @@ function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly s
 
 function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = []): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
+  // An entry of a git dir, relative to the root (which may be that git dir).
+  const inGitDir = (w: WatchedPath, name: string) => (w.path === root ? name : `${rel(w.path)}/${name}`);
   const ops: string[] = [];
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
@@ -322,7 +325,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
       if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
-      for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, `${rel(w.path)}/${item.name}`);
+      for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, inGitDir(w, item.name));
       for (const d of relativeHooksIn(w, root, relativeHooks)) ops.push('--move-hooks', rel(d));
     }
   }
@@ -380,21 +383,22 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     const moved: string[] = [];
     const movedItems: { path: string; movedTo: string }[] = [];
     for (const item of IN_NEW_REPOSITORY) {
-      const d = done.get(`${r}/${item.name}`);
+      const d = done.get(inGitDir(w, item.name));
       if (!d) continue;
       if (d.kind === 'failed') unresolved++, act({ path: join(w.path, item.name), action: 'failed', why: GIT_CODE, message: failed(join(w.path, item.name), d.detail, w.repo) });
       if (d.kind !== 'moved') continue;
       movedItems.push({ path: join(w.path, item.name), movedTo: join(root, d.detail) });
       if (item.name !== 'config') {
-        moved.push(`${item.name} -> ${d.detail.slice(r.length + 1)}`);
+        moved.push(`${item.name} -> ${relative(w.path, join(root, d.detail))}`);
         continue;
       }
       // Without a config, git inside the next sandbox (which protects it with
       // a placeholder) cannot read one: the new one keeps what is harmless.
       const kept = harmlessConfig(d.content ?? '', git);
-      creates.push('--create', `${r}/config`, kept.text);
-      if (kept.dropped.length > 0) moved.push(`config -> ${d.detail.slice(r.length + 1)} (${kept.dropped.join(', ')} not kept)`);
-      else if (d.content === undefined) moved.push(`config -> ${d.detail.slice(r.length + 1)} (not a small regular file)`);
+      creates.push('--create', inGitDir(w, 'config'), kept.text);
+      const to = relative(w.path, join(root, d.detail));
+      if (kept.dropped.length > 0) moved.push(`config -> ${to} (${kept.dropped.join(', ')} not kept)`);
+      else if (d.content === undefined) moved.push(`config -> ${to} (not a small regular file)`);
     }
     // The hooks directory a relative core.hooksPath of the user's configuration names in it.
     for (const d of relativeHooksIn(w, root, relativeHooks)) {

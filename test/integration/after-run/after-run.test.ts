@@ -347,6 +347,47 @@ for (const as of ['root', 'an unprivileged user'] as const) {
   });
 }
 
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`a writable path the command makes a bare repository itself (HEAD, objects/, refs/ and a config): git on the host in it runs none of its config or hooks (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const mark = join(w.outside, 'MARK');
+    const bare = [
+      'mkdir -p objects refs/heads hooks && echo "ref: refs/heads/main" > HEAD',
+      `printf '[core]\\n\\tbare = true\\n[alias]\\n\\thi = !touch \\"$MARK\\"\\n[user]\\n\\tname = kept\\n' > config`,
+      'printf "#!/bin/sh\\ntouch \\"\\$MARK\\"\\n" > hooks/reference-transaction && chmod +x hooks/reference-transaction',
+    ].join(' && ');
+    // What git on the host does there: an alias of its config, and a ref update (its reference-transaction hook).
+    // As the test runs (root): a repository of the test user's is another owner's to git.
+    const hostGit = (dir: string) => {
+      const run = (...args: string[]) => spawnSync('git', ['-c', 'safe.directory=*', ...args], { cwd: dir, env: { ...w.env, MARK: mark }, encoding: 'utf8' });
+      run('hi');
+      const blob = run('hash-object', '-w', '--stdin').stdout.trim();
+      assert.match(blob, /^[0-9a-f]{40}$/, 'the repository works on the host');
+      run('update-ref', 'refs/heads/x', blob);
+    };
+    const control = join(w.outside, 'control');
+    mkdirSync(control);
+    plantOnHost(w, control, bare, mark);
+    for (const step of ['alias', 'hook'] as const) {
+      if (step === 'alias') spawnSync('git', ['-c', 'safe.directory=*', 'hi'], { cwd: control, env: { ...w.env, MARK: mark } });
+      else hostGit(control);
+      assert.ok(existsSync(mark), `control: without cordon, git on the host runs the plant's ${step}`);
+      rmSync(mark);
+    }
+
+    const plain = join(w.root, 'plain');
+    mkdirSync(plain);
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, plain]);
+    const r = cordon(w, ['--', '/bin/sh', '-c', bare], { cwd: plain, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`created a git repository in ${plain}; .*config -> config\\.cordon-untrusted \\(alias\\.hi not kept\\), hooks -> hooks\\.cordon-untrusted`));
+    hostGit(plain);
+    assert.ok(!existsSync(mark), 'git on the host ran the plant');
+    assert.match(readFileSync(join(plain, 'config'), 'utf8'), /name = "?kept"?/, 'the harmless keys stay');
+  });
+}
+
 test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {
   const w = makeWorld();
   const repo = join(w.proj, 'r');
