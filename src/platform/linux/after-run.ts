@@ -369,7 +369,9 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     }
     if (w.kind === 'created') {
       const d = done.get(r);
-      if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
+      // EACCES: a directory on the way that cordon may not search (the command can chmod its own): what is there is not known.
+      if (d?.kind === 'failed' && d.detail.startsWith('EACCES')) unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `cordon could not look at ${w.path} (${w.why ?? 'protected'}; ${d.detail}: a directory on its way is not searchable, which the command can do to its own), so it may hold what the command put there: make the directory searchable and look before anything on the host uses it` });
+      else if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
     }

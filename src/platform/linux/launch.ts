@@ -225,7 +225,12 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // Not used (no scan after this run, or another made it): it ends without looking at anything.
     sandbox?.after?.args.end();
     relay?.kill('SIGKILL');
-    if (holds) releasePlaceholders(holds);
+    const reopened = holds ? releasePlaceholders(holds) : [];
+    if (reopened.length > 0) {
+      const w = `the command had taken search or write permission from ${reopened.join(', ')} (its own directories); cordon gave them back to their owner (u+wx) to remove its placeholders there`;
+      (opts.warn ?? (() => {}))(w);
+      opts.onEvent?.({ type: 'after-run.warning', message: w });
+    }
     opts.mark?.('cleanup');
     // The signal handlers stay until the after-run step is done: a second
     // Ctrl-C or a SIGTERM to the process group now must not end cordon

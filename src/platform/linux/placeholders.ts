@@ -11,8 +11,8 @@
  * records what it holds under a per-user runtime directory, and a placeholder
  * is removed only when no live run holds it, under a small lock.
  */
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { CordonError } from '../../errors.js';
 import { DirFds } from './no-follow.js';
 
@@ -236,14 +236,14 @@ function fileOnTheWay(p: string): string | undefined {
 }
 
 /** Drops this run's hold; removes every placeholder (also of dead runs) no live run still holds. */
-export function releasePlaceholders(h: Holds): void {
+export function releasePlaceholders(h: Holds): string[] {
   if (h.paths.length === 0 && !existsSync(h.file)) {
     sweepStale(h.dir);
-    return;
+    return [];
   }
-  withLock(h.dir, () => {
+  return withLock(h.dir, () => {
     try { unlinkSync(h.file); } catch { /* never written */ }
-    removeUnheld(h.dir, h.paths);
+    return removeUnheld(h.dir, h.paths);
   });
 }
 
@@ -254,7 +254,8 @@ export function sweepStale(dir: string): void {
   withLock(dir, () => removeUnheld(dir, []));
 }
 
-function removeUnheld(dir: string, mine: readonly string[]): void {
+/** The directories whose search and write the owner got back (reopened), to remove placeholders in them. */
+function removeUnheld(dir: string, mine: readonly string[]): string[] {
   const holds = readHolds(dir);
   const live = new Set<string>();
   const candidates = new Set(mine);
@@ -267,12 +268,53 @@ function removeUnheld(dir: string, mine: readonly string[]): void {
   }
   // No link followed on the way (no-follow.ts): where one was put since, the placeholder is left, never what it leads to.
   const dirs = new DirFds();
+  const reopened: string[] = [];
   try {
     for (const p of [...candidates].sort((a, b) => b.length - a.length)) {
       if (live.has(p)) continue;
-      try { dirs.rmdir(p); } catch { /* not empty (the host wrote there), gone, or a link on the way: leave it */ }
+      try {
+        dirs.rmdir(p);
+      } catch (e) {
+        // Not empty (the host wrote there), gone, or a link on the way: left. EACCES: see reopen.
+        if ((e as NodeJS.ErrnoException).code !== 'EACCES' || !reopen(dirs, dirname(p), reopened)) continue;
+        try { dirs.rmdir(p); } catch { /* as above */ }
+      }
     }
   } finally {
     dirs.close();
   }
+  return reopened;
+}
+
+/**
+ * A command can take search or write permission from a directory of its
+ * writable path (it runs as cordon's uid, which owns it): cordon could then
+ * not remove its placeholders there, and they would outlive the run. Each
+ * directory from `/` down to `dir` that this uid owns and may not search or
+ * write gets both back for its owner (u+wx), reached with no link followed
+ * and changed through its descriptor; recorded in `reopened`. Whether any
+ * was. (Root is not refused in the first place.)
+ */
+function reopen(dirs: DirFds, dir: string, reopened: string[]): boolean {
+  const uid = process.geteuid?.();
+  let changed = false;
+  const chain: string[] = [];
+  for (let a = dir; ; a = dirname(a)) {
+    chain.unshift(a);
+    if (a === sep) break;
+  }
+  for (const a of chain) {
+    let fd: number;
+    try { fd = dirs.open(a); } catch { return changed; }
+    const st = fstatSync(fd);
+    if (st.uid !== uid || (st.mode & 0o300) === 0o300) continue;
+    try {
+      chmodSync(`/proc/self/fd/${fd}`, (st.mode & 0o7777) | 0o300);
+    } catch {
+      return changed;
+    }
+    if (!reopened.includes(a)) reopened.push(a);
+    changed = true;
+  }
+  return changed;
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { git, makeWorld, cordon, cordonAsync, testUser, type World } from '../../helpers/cordon.js';
 
@@ -387,6 +387,21 @@ for (const as of ['root', 'an unprivileged user'] as const) {
     assert.match(readFileSync(join(plain, 'config'), 'utf8'), /name = "?kept"?/, 'the harmless keys stay');
   });
 }
+
+test('a command that takes search permission from its own writable path leaves no placeholder behind: cordon gives the owner search and write back, says so, and the run still fails closed on what it could not read', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const plain = join(w.root, 'plain');
+  mkdirSync(plain);
+  chownSync(plain, u.uid, u.gid);
+  for (const mode of ['0666', '0000']) {
+    const r = cordon(w, ['--', '/bin/sh', '-c', `cd ${plain} && chmod ${mode} .`], { cwd: plain, asUser: u.name });
+    assert.match(r.stderr, new RegExp(`the command had taken search or write permission from ${plain} \\(its own directories\\); cordon gave them back`), r.stderr);
+    assert.equal(statSync(plain).mode & 0o300, 0o300);
+    assert.deepEqual(readdirSync(plain), [], `mode ${mode}: no placeholder outlives the run`);
+    chmodSync(plain, 0o755);
+  }
+});
 
 test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {
   const w = makeWorld();
