@@ -401,6 +401,11 @@ test('a command that takes search permission from its own writable path leaves n
     assert.deepEqual(readdirSync(plain), [], `mode ${mode}: no placeholder outlives the run`);
     chmodSync(plain, 0o755);
   }
+  // A watched name under a directory the command locked: what is there is not known, and it says so.
+  const r = cordon(w, ['--', '/bin/sh', '-c', `cd ${plain} && mkdir .github && echo EVIL > .github/copilot-instructions.md && chmod 000 .github`], { cwd: plain, asUser: u.name });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, new RegExp(`cordon could not look at ${plain}/\\.github/copilot-instructions\\.md \\(agent instructions \\(GitHub Copilot\\); EACCES`), r.stderr);
+  assert.doesNotMatch(r.stderr, /the command created .*copilot-instructions/);
 });
 
 test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {
