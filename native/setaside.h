@@ -162,26 +162,6 @@ static bool sa_only_samples(int dir, const char *name)
 	return only;
 }
 
-/* Whether this process, without its capabilities, may write what st describes (the command runs so). */
-static bool sa_writable_without_caps(const struct stat *st)
-{
-	if (st->st_mode & S_IWOTH)
-		return true;
-	if (!(st->st_mode & S_IWGRP))
-		return false;
-	if (st->st_gid == getegid())
-		return true;
-	gid_t groups[256];
-	int n = getgroups(256, groups);
-	/* More groups than that: count it writable (the entry is then moved, the safe side). */
-	if (n < 0)
-		return true;
-	for (int i = 0; i < n; i++)
-		if (groups[i] == st->st_gid)
-			return true;
-	return false;
-}
-
 /*
  * --move-own: whether the command could have put the entry st describes
  * at its name in dir, or chosen what it holds. The command runs as this
@@ -191,11 +171,12 @@ static bool sa_writable_without_caps(const struct stat *st)
  * when dir is not sticky or is this uid's (the sticky bit is what stops the
  * command renaming another user's entry there: not for the directory's
  * owner); a regular file with another link (a hard link the command made);
- * an entry the command may write (a directory it renamed in and filled, a
- * file it linked: protected_hardlinks lets it link only what it may write).
+ * an entry the command may write, by its mode or an ACL (a directory it
+ * renamed in and filled, a file it linked: protected_hardlinks lets it link
+ * only what it may write).
  * What is left is another user's, made there by them.
  */
-static bool sa_maybe_commands(int dir, const struct stat *st)
+static bool sa_maybe_commands(int dir, const char *name, const struct stat *st)
 {
 	uid_t me = geteuid();
 	struct stat ds;
@@ -205,7 +186,8 @@ static bool sa_maybe_commands(int dir, const struct stat *st)
 		return true;
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1)
 		return true;
-	return sa_writable_without_caps(st);
+	/* The kernel's own answer (ACLs too) for this process; root, whom it never refuses, owns the shared directories. */
+	return faccessat(dir, name, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES;
 }
 
 static void sa_move(int root, const char *rel, char mode)
@@ -226,7 +208,7 @@ static void sa_move(int root, const char *rel, char mode)
 		close(dir);
 		return;
 	}
-	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, &st)) {
+	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, name, &st)) {
 		sa_record("kept", rel, NULL);
 		close(dir);
 		return;

@@ -324,7 +324,8 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.
-      if (w.path.endsWith('/.git')) ops.push('--move-unless-dir', rel(w.path));
+      // (A writable path named .git made a bare repository is the root itself: it stays.)
+      if (w.path.endsWith('/.git') && w.path !== root) ops.push('--move-unless-dir', rel(w.path));
       for (const item of IN_NEW_REPOSITORY) if (!(item.name === 'config' && w.keepConfig)) ops.push(item.op, inGitDir(w, item.name));
       for (const d of relativeHooksIn(w, root, relativeHooks)) ops.push('--move-hooks', rel(d));
     }

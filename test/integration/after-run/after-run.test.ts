@@ -376,15 +376,17 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       rmSync(mark);
     }
 
-    const plain = join(w.root, 'plain');
-    mkdirSync(plain);
-    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, plain]);
-    const r = cordon(w, ['--', '/bin/sh', '-c', bare], { cwd: plain, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, new RegExp(`created a git repository in ${plain}; .*config -> config\\.cordon-untrusted \\(alias\\.hi not kept\\), hooks -> hooks\\.cordon-untrusted`));
-    hostGit(plain);
-    assert.ok(!existsSync(mark), 'git on the host ran the plant');
-    assert.match(readFileSync(join(plain, 'config'), 'utf8'), /name = "?kept"?/, 'the harmless keys stay');
+    // A plain directory, and one named .git (git on the host finds it from its parent).
+    for (const [dir, gitIn] of [[join(w.root, 'plain'), join(w.root, 'plain')], [join(w.root, 'r', '.git'), join(w.root, 'r')]] as const) {
+      mkdirSync(dir, { recursive: true });
+      if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, gitIn]);
+      const r = cordon(w, ['--', '/bin/sh', '-c', bare], { cwd: dir, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`created a git repository in ${dir}; .*config -> config\\.cordon-untrusted \\(alias\\.hi not kept\\), hooks -> hooks\\.cordon-untrusted`));
+      hostGit(gitIn);
+      assert.ok(!existsSync(mark), `git on the host ran the plant in ${gitIn}`);
+      assert.match(readFileSync(join(dir, 'config'), 'utf8'), /name = "?kept"?/, 'the harmless keys stay');
+    }
   });
 }
 

@@ -14,6 +14,7 @@ import { harmlessConfig, setAside, setAsideCreated } from '../../../src/platform
 import { rootIdentities } from '../../../src/platform/linux/no-follow.js';
 import type { WatchedPath } from '../../../src/policy/policy.js';
 import { buildHelper } from '../../helpers/native.js';
+import { testUser } from '../../helpers/cordon.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 const helper = buildHelper();
@@ -135,49 +136,61 @@ test('a file that cannot be moved aside is reported, not hidden', { skip: proces
   assert.equal(readFileSync(file, 'utf8'), '/evil\n');
 });
 
-test('--move-own: another user\'s entry is kept only where the command could neither have put it nor filled it (the helper looks itself)', { skip: process.getuid?.() !== 0 ? 'needs root to make entries another uid owns (CI runs as root)' : false }, () => {
+test('--move-own: another user\'s entry is kept only where the command could neither have put it nor filled it (the helper looks itself, as the unprivileged caller it runs as)', { skip: process.getuid?.() !== 0 ? 'needs root to make entries another uid owns and the test user (CI runs as root)' : false }, () => {
+  const me = testUser()!;
   const they = 4242;
-  const r = root();
+  const r = root(); // in the host's /tmp, which the caller can search
   chmodSync(r, 0o1777);
-  chownSync(r, they, they); // a shared directory that is not this uid's, as /tmp is not an unprivileged caller's
+  chownSync(r, they, they); // a shared directory that is not the caller's, as /tmp is not an unprivileged caller's
   const make = (name: string, kind: 'dir' | 'file', mode: number, gid = they) => {
     const p = join(r, name);
     if (kind === 'dir') mkdirSync(p);
     else writeFileSync(p, name);
     chmodSync(p, mode);
     chownSync(p, they, gid);
+    return p;
   };
   make('theirs-dir', 'dir', 0o755);
   make('theirs-file', 'file', 0o644);
   make('writable-dir', 'dir', 0o777); // renamed in, then filled
   make('writable-file', 'file', 0o666);
-  make('group-writable', 'file', 0o664, process.getegid!()); // writable through this process's group
+  make('group-writable', 'file', 0o664, me.gid); // writable through the caller's group
   make('other-group', 'file', 0o664);
+  // Writable through an ACL entry naming the caller (the mode alone says no): system.posix_acl_access, version 2.
+  const acl = make('acl-writable', 'file', 0o644);
+  const entries: [number, number, number][] = [[0x01, 6, 0xffffffff], [0x02, 6, me.uid], [0x04, 4, 0xffffffff], [0x10, 6, 0xffffffff], [0x20, 4, 0xffffffff]];
+  const blob = Buffer.concat([Buffer.from([2, 0, 0, 0]), ...entries.map(([tag, perm, id]) => { const b = Buffer.alloc(8); b.writeUInt16LE(tag, 0); b.writeUInt16LE(perm, 2); b.writeUInt32LE(id, 4); return b; })]);
+  const set = spawnSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2]), follow_symlinks=False)', acl, blob.toString('hex')], { encoding: 'utf8' });
+  assert.equal(set.status, 0, set.stderr);
   make('linked', 'file', 0o644);
   linkSync(join(r, 'linked'), join(r, 'second-link')); // a second link: one the command may have made
   symlinkSync('/etc', join(r, 'link'));
   spawnSync('chown', ['-h', `${they}:${they}`, join(r, 'link')]);
   writeFileSync(join(r, 'mine'), 'X');
-  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'linked', 'link', 'mine', 'gone'];
-  const out = spawnSync(helper, ['setaside', r, ...names.flatMap((n) => ['--move-own', n])], { encoding: 'utf8' });
+  chownSync(join(r, 'mine'), me.uid, me.gid);
+  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'acl-writable', 'linked', 'link', 'mine', 'gone'];
+  const asCaller = (...ops: string[]) => spawnSync('runuser', ['-u', me.name, '--', helper, 'setaside', r, ...ops], { encoding: 'utf8' });
+  const out = asCaller(...names.flatMap((n) => ['--move-own', n]));
   assert.equal(out.status, 0, out.stderr);
   const f = out.stdout.split('\0');
   const results = new Map<string, string>();
   for (let i = 0; i + 1 < f.length; ) {
-    results.set(f[i + 1]!, f[i]!);
-    i += f[i] === 'moved' ? 3 : 2;
+    results.set(f[i + 1]!, f[i] === 'failed' ? `failed ${f[i + 2]}` : f[i]!);
+    i += f[i] === 'moved' || f[i] === 'failed' ? 3 : 2;
   }
+  // The caller may not move another user's entry out of a sticky directory: the run then fails, naming it.
+  const taken = 'failed EPERM';
   assert.deepEqual(Object.fromEntries(results), {
     'theirs-dir': 'kept', 'theirs-file': 'kept', 'other-group': 'kept',
-    'writable-dir': 'moved', 'writable-file': 'moved', 'group-writable': 'moved', linked: 'moved', link: 'moved', mine: 'moved', gone: 'absent',
+    'writable-dir': taken, 'writable-file': taken, 'group-writable': taken, 'acl-writable': taken, linked: taken, link: taken, mine: 'moved', gone: 'absent',
   });
   assert.equal(lstatSync(join(r, 'theirs-dir')).uid, they);
 
-  // The directory is this uid's, or not sticky: the command could rename another user's entry into the name.
-  for (const setup of [() => chownSync(r, 0, 0), () => chmodSync(r, 0o777)]) {
+  // The directory is the caller's, or not sticky: the command could rename another user's entry into the name.
+  for (const setup of [() => chownSync(r, me.uid, me.gid), () => chmodSync(r, 0o777)]) {
     setup();
-    const again = spawnSync(helper, ['setaside', r, '--move-own', 'theirs-file'], { encoding: 'utf8' });
-    assert.match(again.stdout, /^moved\0theirs-file\0/);
+    const again = asCaller('--move-own', 'theirs-file');
+    assert.match(again.stdout, /^moved\0theirs-file\0/, again.stdout);
     renameSync(join(r, 'theirs-file.cordon-untrusted'), join(r, 'theirs-file'));
     chownSync(r, they, they);
     chmodSync(r, 0o1777);
