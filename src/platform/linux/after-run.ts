@@ -68,6 +68,55 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   return out;
 }
 
+/** The most bare git dirs walked again whole after a run (below, their own), and how deep that goes. */
+const INSIDE_BARE_MAX = 64;
+const INSIDE_BARE_ROUNDS = 8;
+
+/**
+ * The scan walks a bare git dir's `objects/`, `modules/` and `worktrees/` as
+ * git's (many objects; submodule and worktree git dirs), not as directories
+ * of the tree. A directory the command *made* look bare (`HEAD`, `objects/`,
+ * `refs/`: the working directory itself, say) would then hide a project's
+ * own `modules/` or `worktrees/` from the check, and a `.git` the command
+ * planted there. So each bare git dir that is new since the run started is
+ * walked again there, as a tree (a process per round; none when there is no
+ * new one, the usual case), and what that finds joins what the scan found.
+ * Bounded: past INSIDE_BARE_MAX dirs or INSIDE_BARE_ROUNDS rounds, the
+ * rest is incomplete (the run fails, closed).
+ */
+export function insideNewBare(rescan: Rescan, found: ScanResult, scan: (roots: readonly string[]) => ScanResult): ScanResult {
+  const known = new Set(rescan.known);
+  const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
+  const seen = new Set<string>();
+  let all = found;
+  let next = found.bareGitDirs.filter((b) => !known.has(b) && mine(b));
+  for (let round = 0; next.length > 0; round++) {
+    const todo = next.filter((b) => !seen.has(b));
+    if (todo.length === 0) break;
+    if (round >= INSIDE_BARE_ROUNDS || seen.size + todo.length > INSIDE_BARE_MAX) return { ...all, incomplete: [...all.incomplete, ...todo] };
+    for (const b of todo) seen.add(b);
+    // Directories only (never followed): a link there is git's to follow, and the scan records it as such.
+    const roots = todo.flatMap((b) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n))).filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory() === true);
+    if (roots.length === 0) break;
+    const more = scan(roots);
+    all = {
+      ...all,
+      repos: [...all.repos, ...more.repos],
+      submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
+      bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
+      worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
+      moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
+      matches: [...all.matches, ...more.matches],
+      incomplete: [...all.incomplete, ...more.incomplete],
+      unreadable: all.unreadable + more.unreadable,
+      unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
+      ids: { ...all.ids, ...more.ids },
+    };
+    next = more.bareGitDirs.filter((b) => !known.has(b) && mine(b));
+  }
+  return all;
+}
+
 /**
  * Pure: a warning when the second scan could not read a directory the first
  * could (the command may have locked it: a repository could hide there).
@@ -587,7 +636,8 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   if (j.rescan) {
     try {
-      const found = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
+      const rescan = j.rescan;
+      const found = insideNewBare(rescan, scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), (roots) => scanTrees(helper, roots, rescan.patterns, undefined, rescan.names));
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
       watch.push(...sequencerStates(found, j.rescan.writable));

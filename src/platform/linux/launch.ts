@@ -12,9 +12,9 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, heldReplaced, insideNewBare, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
-import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
+import { deferFromPipes, deferScan, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
@@ -263,7 +263,8 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
     try {
-      const found = await rescanned;
+      const rescan = plan.rescan;
+      const found = insideNewBare(rescan, await rescanned, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, undefined, rescan.names));
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
       watch.push(...sequencerStates(found, plan.rescan.writable));
