@@ -402,8 +402,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       linkWatch.push({ path: link, kind: 'link', repo: writableRoots.find((w) => isWithin(link, w))!, why: link === p ? why : `${why}: ${p} leads through it`, target });
     }
   };
+  // A protected name in a writable path that leads to that path or above it (`.vscode -> .`, which another user can
+  // leave in a shared /tmp): holding it read-only would take the whole grant away, silently. Refused, naming it.
+  const refuseHoldingRoot = (p: string, lands: string) => {
+    const root = writableRoots.find((w) => isWithin(p, w) && p !== w && isWithin(w, lands));
+    if (root === undefined) return;
+    throw new CordonError('CORDON_ERR_POLICY', `${p} is a protected name, and a symbolic link to ${lands}, which holds the writable path ${root}: cordon holds a protected name read-only, which would make all of ${root} read-only. Remove the link (rm ${p}); nothing was run`);
+  };
   const prot = (p: string, why: string) => {
     pushResolved(p, 'read-only', `protected: ${why}`);
+    refuseHoldingRoot(p, rules[rules.length - 1]!.path);
     keepLink(p, rules[rules.length - 1]!.path, why);
   };
   // A read-only path named through a link (`--read-only cfg`, cfg -> real/cfg): the target is held by
@@ -413,6 +421,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const homeWatch: WatchedPath[] = [];
   const protHome = (p: string, why: string) => {
     const r = resolvePath(p);
+    refuseHoldingRoot(p, r.path);
     if (r.kind === 'missing' && isWithin(r.path, home) && r.path !== home) {
       // The topmost missing directory on the way is what the command would create
       // (say ~/.config, for ~/.config/git): it is watched, and moved aside whole.
@@ -424,6 +433,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   };
   const protExisting = (p: string, why: string) => {
     const r = resolvePath(p);
+    refuseHoldingRoot(p, r.path);
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     keepLink(p, r.path, why);
   };
@@ -435,6 +445,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const rootWatch: WatchedPath[] = [];
   const protAfterRun = (p: string, why: string, onlyOwn = false) => {
     const r = resolvePath(p);
+    refuseHoldingRoot(p, r.path);
     const root = writableRoots.find((w) => isWithin(r.path, w));
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why, ...(onlyOwn ? { onlyOwn } : {}) });

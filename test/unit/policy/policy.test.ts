@@ -558,3 +558,23 @@ test('credentials.broker needs its hosts allowed and TLS-terminated, in the filt
   assert.match(err({ network: { allowedDomains: ['api.example.com'] }, credentials: { aws: [aws] } }), /credentials\.aws\[0\]\.hosts: api\.example\.com is not TLS-terminated/);
   assert.match(err({ network: net, credentials: { aws: [aws], broker: [{ ...entry, env: 'AWS_SESSION_TOKEN' }] } }), /\.env: AWS_SESSION_TOKEN is brokered by \/s\.json: credentials\.broker\[0\] too/);
 });
+
+test('a protected name in a writable path that is a link to that path or above it is refused, naming it (holding it read-only would take the whole grant away)', () => {
+  const w = world();
+  const shared = join(w.root, 'drop');
+  mkdirSync(shared);
+  for (const [name, target] of [['.vscode', shared], ['CLAUDE.md', '..'], ['.envrc', '.'], ['AGENT.md', '/']] as const) {
+    symlinkSync(target, join(shared, name));
+    assert.throws(
+      () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }),
+      (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(shared, name)} is a protected name, and a symbolic link to `) && e.message.includes(`which holds the writable path ${shared}`),
+      name,
+    );
+    rmSync(join(shared, name));
+  }
+  // A link to somewhere inside is the usual kind (a monorepo's shared .vscode): held where it leads.
+  mkdirSync(join(shared, 'conf'));
+  symlinkSync('conf', join(shared, '.vscode'));
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan });
+  assert.ok(p.rules.some((r) => r.path === join(shared, 'conf') && r.access === 'read-only'));
+});
