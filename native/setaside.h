@@ -27,9 +27,10 @@
  *                      checked after the rename)
  *   --move-hooks REL   --move, unless REL is a directory holding only regular
  *                      files named *.sample (what git init writes; git runs none)
- *   --move-own REL     --move, unless REL is an entry the command could neither
- *                      have put there nor filled (kept): in a directory every
- *                      user shares, another user's (sa_maybe_commands)
+ *   --move-own REL SINCE  --move, unless REL is an entry the command could
+ *                      neither have put there nor filled (kept): in a directory
+ *                      every user shares, another user's, made there since
+ *                      SINCE (ns since the epoch: the run's start; sa_maybe_commands)
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
  *   --move-if-changed REL SINCE  --move REL (a rebase's or a cherry-pick's
@@ -176,11 +177,17 @@ static bool sa_only_samples(int dir, const char *name)
  * only what it may write).
  * What is left is another user's, made there by them.
  */
-static bool sa_maybe_commands(int dir, const char *name, const struct stat *st)
+static bool sa_maybe_commands(int dir, const char *name, const struct stat *st, unsigned long long since)
 {
 	uid_t me = geteuid();
 	struct stat ds;
 	if (st->st_uid == me || S_ISLNK(st->st_mode))
+		return true;
+	/* Born before the run started (or when, not known): it was elsewhere then, and renaming a file in from a
+	 * directory the command may write needs no right on the file itself. */
+	struct statx sx;
+	if (statx(dir, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &sx) != 0 || !(sx.stx_mask & STATX_BTIME) ||
+	    (unsigned long long)sx.stx_btime.tv_sec * 1000000000ULL + sx.stx_btime.tv_nsec < since)
 		return true;
 	if (fstat(dir, &ds) < 0 || !(ds.st_mode & S_ISVTX) || ds.st_uid == me)
 		return true;
@@ -190,7 +197,7 @@ static bool sa_maybe_commands(int dir, const char *name, const struct stat *st)
 	return faccessat(dir, name, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES;
 }
 
-static void sa_move(int root, const char *rel, char mode)
+static void sa_move(int root, const char *rel, char mode, unsigned long long since)
 {
 	char parent[PATH_MAX], to[NAME_MAX + 1], newrel[PATH_MAX + NAME_MAX + 2];
 	const char *name;
@@ -208,7 +215,7 @@ static void sa_move(int root, const char *rel, char mode)
 		close(dir);
 		return;
 	}
-	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, name, &st)) {
+	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, name, &st, since)) {
 		sa_record("kept", rel, NULL);
 		close(dir);
 		return;
@@ -311,7 +318,7 @@ static void sa_fail_all(int argc, char **argv, int from, const char *why)
 		if (i + 1 >= argc)
 			break;
 		sa_record("failed", argv[++i], why);
-		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-changed") == 0)
+		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-changed") == 0 || strcmp(op, "--move-own") == 0)
 			i++;
 	}
 }
@@ -330,15 +337,22 @@ static bool sa_changed_since(const struct stat *st, unsigned long long since)
  * files do not), or if it is not a directory, or holds more than
  * SETASIDE_MAX_HOOKS entries; else kept.
  */
+/* A time in ns since the epoch, as the caller gave it (decimal digits only). */
+static unsigned long long sa_ns(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long ns = strtoull(s, &end, 10);
+	if (errno || *end || !*s || *s == '-' || *s == '+')
+		usage();
+	return ns;
+}
+
 static void sa_move_if_changed(int root, const char *rel, const char *since_s)
 {
 	char parent[PATH_MAX];
 	const char *name;
-	char *end;
-	errno = 0;
-	unsigned long long since = strtoull(since_s, &end, 10);
-	if (errno || *end)
-		usage();
+	unsigned long long since = sa_ns(since_s);
 	int dir = sa_parent(root, rel, &name, parent, sizeof parent);
 	if (dir < 0) {
 		/* No git dir there any more (or a .git that is a file): nothing in progress. */
@@ -376,7 +390,7 @@ static void sa_move_if_changed(int root, const char *rel, const char *since_s)
 		close(fd);
 	close(dir);
 	if (changed)
-		sa_move(root, rel, 'm');
+		sa_move(root, rel, 'm', 0);
 	else
 		sa_record("kept", rel, NULL);
 }
@@ -426,15 +440,15 @@ static int cmd_setaside(int argc, char **argv)
 			usage();
 		const char *rel = argv[++i];
 		if (strcmp(op, "--move") == 0)
-			sa_move(root, rel, 'm');
+			sa_move(root, rel, 'm', 0);
 		else if (strcmp(op, "--move-read") == 0)
-			sa_move(root, rel, 'r');
-		else if (strcmp(op, "--move-own") == 0)
-			sa_move(root, rel, 'o');
+			sa_move(root, rel, 'r', 0);
+		else if (strcmp(op, "--move-own") == 0 && i + 1 < argc)
+			sa_move(root, rel, 'o', sa_ns(argv[++i]));
 		else if (strcmp(op, "--move-hooks") == 0)
-			sa_move(root, rel, 'h');
+			sa_move(root, rel, 'h', 0);
 		else if (strcmp(op, "--move-unless-dir") == 0)
-			sa_move(root, rel, 'd');
+			sa_move(root, rel, 'd', 0);
 		else if (strcmp(op, "--move-if-changed") == 0 && i + 1 < argc)
 			sa_move_if_changed(root, rel, argv[++i]);
 		else if (strcmp(op, "--create") == 0 && i + 1 < argc)

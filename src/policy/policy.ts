@@ -174,8 +174,9 @@ export interface WatchedPath {
   readonly repo: string;
   /**
    * For `created` in a shared directory (isShared): left if it is another
-   * user's entry that the command could neither have put there nor filled
-   * (the helper's `--move-own`, native/setaside.h); moved otherwise.
+   * user's entry, made there since the run started, that the command could
+   * neither have put there nor filled (the helper's `--move-own`,
+   * native/setaside.h); moved otherwise.
    */
   readonly onlyOwn?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */

@@ -369,7 +369,8 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
-    else if (w.kind === 'git-file' || w.kind === 'created') ops.push(w.onlyOwn ? '--move-own' : '--move', rel(w.path));
+    else if (w.onlyOwn) ops.push('--move-own', rel(w.path), since);
+    else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
     else {
       // A .git file or link redirects git as a whole; a git directory is emptied of what runs code.

@@ -142,6 +142,13 @@ test('--move-own: another user\'s entry is kept only where the command could nei
   const r = root(); // in the host's /tmp, which the caller can search
   chmodSync(r, 0o1777);
   chownSync(r, they, they); // a shared directory that is not the caller's, as /tmp is not an unprivileged caller's
+  // Another user's file from before the run, renamed in by the command (no right on the file needed for that).
+  const before = join(r, 'renamed-in');
+  writeFileSync(before, 'THEIRS');
+  chownSync(before, they, they);
+  // The run's start as cordon gives it: less a second, for the file system's coarse clock.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   const make = (name: string, kind: 'dir' | 'file', mode: number, gid = they) => {
     const p = join(r, name);
     if (kind === 'dir') mkdirSync(p);
@@ -168,9 +175,9 @@ test('--move-own: another user\'s entry is kept only where the command could nei
   spawnSync('chown', ['-h', `${they}:${they}`, join(r, 'link')]);
   writeFileSync(join(r, 'mine'), 'X');
   chownSync(join(r, 'mine'), me.uid, me.gid);
-  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'acl-writable', 'linked', 'link', 'mine', 'gone'];
+  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'acl-writable', 'linked', 'link', 'renamed-in', 'mine', 'gone'];
   const asCaller = (...ops: string[]) => spawnSync('runuser', ['-u', me.name, '--', helper, 'setaside', r, ...ops], { encoding: 'utf8' });
-  const out = asCaller(...names.flatMap((n) => ['--move-own', n]));
+  const out = asCaller(...names.flatMap((n) => ['--move-own', n, since]));
   assert.equal(out.status, 0, out.stderr);
   const f = out.stdout.split('\0');
   const results = new Map<string, string>();
@@ -182,14 +189,14 @@ test('--move-own: another user\'s entry is kept only where the command could nei
   const taken = 'failed EPERM';
   assert.deepEqual(Object.fromEntries(results), {
     'theirs-dir': 'kept', 'theirs-file': 'kept', 'other-group': 'kept',
-    'writable-dir': taken, 'writable-file': taken, 'group-writable': taken, 'acl-writable': taken, linked: taken, link: taken, mine: 'moved', gone: 'absent',
+    'writable-dir': taken, 'writable-file': taken, 'group-writable': taken, 'acl-writable': taken, linked: taken, link: taken, 'renamed-in': taken, mine: 'moved', gone: 'absent',
   });
   assert.equal(lstatSync(join(r, 'theirs-dir')).uid, they);
 
   // The directory is the caller's, or not sticky: the command could rename another user's entry into the name.
   for (const setup of [() => chownSync(r, me.uid, me.gid), () => chmodSync(r, 0o777)]) {
     setup();
-    const again = asCaller('--move-own', 'theirs-file');
+    const again = asCaller('--move-own', 'theirs-file', since);
     assert.match(again.stdout, /^moved\0theirs-file\0/, again.stdout);
     renameSync(join(r, 'theirs-file.cordon-untrusted'), join(r, 'theirs-file'));
     chownSync(r, they, they);
