@@ -227,7 +227,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     relay?.kill('SIGKILL');
     const reopened = holds ? releasePlaceholders(holds) : [];
     if (reopened.length > 0) {
-      const w = `the command had taken search or write permission from ${reopened.join(', ')} (its own directories); cordon gave them back to their owner (u+wx) to remove its placeholders there`;
+      const w = `the command had taken search or write permission from ${reopened.join(', ')} (its own directories); cordon gave what removing its placeholders there needs back to their owner (u+x, and u+w on their own directory)`;
       (opts.warn ?? (() => {}))(w);
       opts.onEvent?.({ type: 'after-run.warning', message: w });
     }

@@ -289,11 +289,13 @@ function removeUnheld(dir: string, mine: readonly string[]): string[] {
 /**
  * A command can take search or write permission from a directory of its
  * writable path (it runs as cordon's uid, which owns it): cordon could then
- * not remove its placeholders there, and they would outlive the run. Each
- * directory from `/` down to `dir` that this uid owns and may not search or
- * write gets both back for its owner (u+wx), reached with no link followed
- * and changed through its descriptor; recorded in `reopened`. Whether any
- * was. (Root is not refused in the first place.)
+ * not remove its placeholders there, and they would outlive the run. What
+ * `rmdir` needs, and had when cordon made the placeholder (it made it so),
+ * is given back to the owner where this uid owns the directory: search
+ * (u+x) on each directory from `/` down, search and write (u+wx) on `dir`,
+ * the placeholder's own. Each is reached with no link followed and changed
+ * through its descriptor; recorded in `reopened`. Whether any was. (Root is
+ * not refused in the first place.)
  */
 function reopen(dirs: DirFds, dir: string, reopened: string[]): boolean {
   const uid = process.geteuid?.();
@@ -307,9 +309,10 @@ function reopen(dirs: DirFds, dir: string, reopened: string[]): boolean {
     let fd: number;
     try { fd = dirs.open(a); } catch { return changed; }
     const st = fstatSync(fd);
-    if (st.uid !== uid || (st.mode & 0o300) === 0o300) continue;
+    const needs = a === dir ? 0o300 : 0o100;
+    if (st.uid !== uid || (st.mode & needs) === needs) continue;
     try {
-      chmodSync(`/proc/self/fd/${fd}`, (st.mode & 0o7777) | 0o300);
+      chmodSync(`/proc/self/fd/${fd}`, (st.mode & 0o7777) | needs);
     } catch {
       return changed;
     }
