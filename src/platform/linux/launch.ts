@@ -12,7 +12,7 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, heldReplaced, insideNewBare, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, heldReplaced, insideBare, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -264,7 +264,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   if (rescanned && plan.rescan) {
     try {
       const rescan = plan.rescan;
-      const found = insideNewBare(rescan, await rescanned, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, undefined, rescan.names));
+      const found = insideBare(rescan, await rescanned, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, undefined, rescan.names));
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
       watch.push(...sequencerStates(found, plan.rescan.writable));

@@ -391,29 +391,34 @@ for (const as of ['root', 'an unprivileged user'] as const) {
 }
 
 for (const as of ['root', 'an unprivileged user'] as const) {
-  test(`a working directory the command makes look bare (HEAD, objects/, refs/) hides nothing below its modules/, worktrees/ or objects/ from the check (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  test(`a working directory the command makes look bare (HEAD, objects/, refs/), in one run or over two, hides nothing below its modules/, worktrees/ or objects/ from the check, whether it is a repository or not (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
     const u = as === 'root' ? undefined : testUser()!;
     const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
     const mark = join(w.outside, 'MARK');
-    const plain = join(w.root, 'plain');
-    mkdirSync(join(plain, 'modules', 'net'), { recursive: true });
-    writeFileSync(join(plain, 'modules', 'net', 'main.tf'), 'resource "x" {}\n');
-    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, plain]);
     const fsmonitor = (gitDir: string) => `git --git-dir=${gitDir} config core.fsmonitor 'touch "$MARK"; false'`;
+    const look = 'mkdir objects refs && echo "ref: refs/heads/main" > HEAD';
     const plant = [
-      'mkdir objects refs && echo "ref: refs/heads/main" > HEAD',
       // A project's own modules/net made a repository whose git dir hides in objects/, and repositories in objects/ and worktrees/.
       'git init -q --bare objects/g', fsmonitor('objects/g'), 'git --git-dir=objects/g config core.bare false', 'echo "gitdir: $PWD/objects/g" > modules/net/.git',
       'git init -q objects/o', fsmonitor('objects/o/.git'),
       'mkdir worktrees && git init -q worktrees/t', fsmonitor('worktrees/t/.git'),
     ].join(' && ');
-    const r = cordon(w, ['--', '/bin/sh', '-c', plant], { cwd: plain, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
-    assert.equal(r.status, 0, r.stderr);
-    for (const dir of ['modules/net', 'objects/o', 'worktrees/t']) {
-      spawnSync('git', ['-c', 'safe.directory=*', 'status'], { cwd: join(plain, dir), env: { ...w.env, MARK: mark } });
-      assert.ok(!existsSync(mark), `git status in ${dir} on the host ran the plant`);
+    for (const [name, repo, runs] of [['plain', false, [`${look} && ${plant}`]], ['repo', true, [`${look} && ${plant}`]], ['two-runs', true, [look, plant]]] as const) {
+      const dir = join(w.root, name);
+      mkdirSync(join(dir, 'modules', 'net'), { recursive: true });
+      writeFileSync(join(dir, 'modules', 'net', 'main.tf'), 'resource "x" {}\n');
+      if (repo) git(dir, 'init', '-q');
+      if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, dir]);
+      for (const script of runs) {
+        const r = cordon(w, ['--', '/bin/sh', '-c', script], { cwd: dir, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
+        assert.equal(r.status, 0, r.stderr);
+      }
+      for (const sub of ['modules/net', 'objects/o', 'worktrees/t']) {
+        spawnSync('git', ['-c', 'safe.directory=*', 'status'], { cwd: join(dir, sub), env: { ...w.env, MARK: mark } });
+        assert.ok(!existsSync(mark), `${name}: git status in ${sub} on the host ran the plant`);
+      }
+      assert.ok(existsSync(join(dir, 'modules', 'net', '.git.cordon-untrusted')), name);
     }
-    assert.ok(existsSync(join(plain, 'modules', 'net', '.git.cordon-untrusted')));
   });
 }
 
