@@ -42,6 +42,14 @@ import { resolveAll, warmResolver } from './network/resolve.js';
 import { formatIp, parseIp, unmapIPv4 } from './network/addresses.js';
 import type { DomainRule } from './network/domain-rules.js';
 
+/**
+ * How long a command's end waits for its relay to report the plain-HTTP
+ * answers it passed on (their net.done events), when one is still owed:
+ * the relay writes each report just after the answer's last byte, which the
+ * command may have read and exited on first.
+ */
+const RELAY_REPORT_GRACE_MS = 500;
+
 /** The rules a decision reads (NetworkPolicySpec without what the proxies do not judge). */
 export type NetworkRules = Pick<NetworkPolicySpec, 'allow' | 'deny' | 'deniedRanges' | 'denyPrivateAddresses'>;
 
@@ -138,6 +146,7 @@ export async function startNetworkSession(spec: NetworkPolicySpec, stateDir: str
         return {
           bridge: {
             relay, secret, httpSocket: proxies.httpSocket, socksSocket: proxies.socksSocket, env: { ...tls?.env, ...brokered.env }, withhold: brokered.withhold,
+            settled: () => proxies.settled(owner, RELAY_REPORT_GRACE_MS),
             // As written, and percent-decoded (a proxy URL in a variable may spell its password in any encoding).
             ...(realValues.length ? { carriesSecret: (v: string) => { const d = percentDecoded(v); return realValues.some((real) => v.includes(real) || d.includes(real)); } } : {}),
           },

@@ -85,14 +85,35 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
     relayed.set(id, r);
     relayedBy.set(r.owner, (relayedBy.get(r.owner) ?? 0) + 1);
   };
+  /** Who waits for a command's relayed requests to be reported (settled). */
+  const settling = new Map<string | undefined, (() => void)[]>();
   const forget = (id: number) => {
     const r = relayed.get(id);
     if (!r) return;
     relayed.delete(id);
     const n = (relayedBy.get(r.owner) ?? 1) - 1;
     if (n > 0) relayedBy.set(r.owner, n);
-    else relayedBy.delete(r.owner);
+    else {
+      relayedBy.delete(r.owner);
+      for (const done of settling.get(r.owner) ?? []) done();
+      settling.delete(r.owner);
+    }
   };
+  /**
+   * Resolves once every plain-HTTP request the relay sent for `owner` has
+   * its report (its net.done event is out), or after `ms`: a command's
+   * relay, stopped when the command ends, may not have sent the report of
+   * the last answer it passed on yet.
+   */
+  function settled(owner: string, ms: number): Promise<void> {
+    if (!relayedBy.has(owner)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      const list = settling.get(owner) ?? [];
+      list.push(() => { clearTimeout(t); resolve(); });
+      settling.set(owner, list);
+    });
+  }
   const handshakeMs = o.handshakeMs ?? 10_000;
   // A client that opens a connection and never finishes a request head is cut
   // after handshakeMs (checked at least that often, not Node's default 30 s).
@@ -697,7 +718,7 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   function ended(owner: string | undefined, via: ProxyEvent['via'], host: string, port: number, address: string, up: number, down: number, request?: { method: string; target: string; status?: number }): void {
     o.onEvent?.({ ...(owner !== undefined ? { owner } : {}), via, host, port, allowed: true, dialed: address, done: { up, down, ...(request ? { request } : {}) } });
   }
-  return Object.assign(server, { serveTunnelHttp, readReports });
+  return Object.assign(server, { serveTunnelHttp, readReports, settled });
 }
 
 /** A plain-HTTP request the relay sends itself, kept until it reports the response. */
@@ -708,7 +729,7 @@ const RELAYED_MAX = 16384;
 const RELAYED_PER_OWNER = 4096;
 
 /** The HTTP proxy, and how a tunnel of another proxy (SOCKS5) hands it plain HTTP to serve. */
-export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void; readReports(socket: Socket, owner: string): void };
+export type HttpProxy = Server & { serveTunnelHttp(socket: Socket, target: { host: string; port: number }, bytes: Buffer): void; readReports(socket: Socket, owner: string): void; settled(owner: string, ms: number): Promise<void> };
 
 /** An allowed tunnel closed for its first bytes (first-bytes.ts), as a refusal: `address` is the one it was dialed at. */
 export function tunnelRefused(v: { reason: string; message: string }, address: string): Decision {

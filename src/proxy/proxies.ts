@@ -17,6 +17,8 @@ import { createSocksProxy } from './socks5-server.js';
 export interface RunningProxies {
   readonly httpSocket: string;
   readonly socksSocket: string;
+  /** Once the relay reported every plain-HTTP answer it passed on for `owner`, or after `ms` (http-proxy.ts settled). */
+  settled(owner: string, ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function startProxies(dir: string, o: ProxyOptions): Promise<Runnin
   return {
     httpSocket,
     socksSocket,
+    settled: (owner, ms) => http.settled(owner, ms),
     close: async () => {
       for (const s of open) s.destroy();
       await Promise.all([...gates.map(closeServer), closeServer(http), closeServer(socks)]);

@@ -34,6 +34,8 @@ export interface Bridge {
   readonly env?: Readonly<Record<string, string>>;
   /** Variables the command never gets (where a brokered credential's real value is read from). */
   readonly withhold?: readonly string[];
+  /** Resolves once the relay has reported what it passed on for this command (or a grace is over): before it is stopped. */
+  readonly settled?: () => Promise<void>;
   /** Whether a value carries a brokered credential's real value: a variable that does is withheld too, whatever its name. */
   readonly carriesSecret?: (value: string) => boolean;
 }
@@ -224,6 +226,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (!rescanned) rescanner?.cancel();
     // Not used (no scan after this run, or another made it): it ends without looking at anything.
     sandbox?.after?.args.end();
+    // The relay may still owe the report of the last answer it passed on (a net.done event): waited for, briefly.
+    if (relay) await opts.bridge?.settled?.();
     relay?.kill('SIGKILL');
     const reopened = holds ? releasePlaceholders(holds) : [];
     if (reopened.length > 0) {
