@@ -329,14 +329,6 @@ static bool sa_changed_since(const struct stat *st, unsigned long long since)
 	return (unsigned long long)st->st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st->st_ctim.tv_nsec >= since;
 }
 
-/*
- * --move-if-changed REL SINCE: REL is a rebase's or a cherry-pick's state
- * (rebase-merge/, sequencer/), whose todo list, strategy and options git runs
- * at --continue. Moved aside as a whole if it, or anything in it, changed at
- * or after SINCE (a directory renamed into place has a new change time, its
- * files do not), or if it is not a directory, or holds more than
- * SETASIDE_MAX_HOOKS entries; else kept.
- */
 /* A time in ns since the epoch, as the caller gave it (decimal digits only). */
 static unsigned long long sa_ns(const char *s)
 {
@@ -348,6 +340,14 @@ static unsigned long long sa_ns(const char *s)
 	return ns;
 }
 
+/*
+ * --move-if-changed REL SINCE: REL is a rebase's or a cherry-pick's state
+ * (rebase-merge/, sequencer/), whose todo list, strategy and options git runs
+ * at --continue. Moved aside as a whole if it, or anything in it, changed at
+ * or after SINCE (a directory renamed into place has a new change time, its
+ * files do not), or if it is not a directory, or holds more than
+ * SETASIDE_MAX_HOOKS entries; else kept.
+ */
 static void sa_move_if_changed(int root, const char *rel, const char *since_s)
 {
 	char parent[PATH_MAX];
