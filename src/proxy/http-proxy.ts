@@ -108,9 +108,11 @@ export function createHttpProxy(o: ProxyOptions, relayDials: WeakSet<Socket> = n
   function settled(owner: string, ms: number): Promise<void> {
     if (!relayedBy.has(owner)) return Promise.resolve();
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
       const list = settling.get(owner) ?? [];
-      list.push(() => { clearTimeout(t); resolve(); });
+      const done = () => { clearTimeout(t); resolve(); };
+      // Past the grace, no longer waited for: the report may never come (an answer the client did not read to its end).
+      const t = setTimeout(() => { list.splice(list.indexOf(done) >>> 0, 1); if (list.length === 0) settling.delete(owner); resolve(); }, ms);
+      list.push(done);
       settling.set(owner, list);
     });
   }
