@@ -16,7 +16,7 @@ import { refuseRuleWidening } from './platform/linux/narrowing.js';
 import { OVERLAY_HINTS, overlayHasPaths, overlaySources, refuseOverlayKeys, type Overlay } from './policy/overlay.js';
 import { helperPath } from './platform/linux/helper-path.js';
 import { fdBinds, planLinux, type LinuxPlan } from './platform/linux/plan.js';
-import { scanRoots, type PendingScan } from './platform/linux/scan.js';
+import { insideBareGitDirs, scanRoots, scanTrees, type PendingScan } from './platform/linux/scan.js';
 import { ROOT_NAME_LIST } from './policy/protected.js';
 import { findBwrap, gatherFacts, type PlatformFacts } from './platform/linux/probe.js';
 import { FDS, ROOT_FDS } from './platform/linux/sandbox-process.js';
@@ -234,7 +234,8 @@ export async function compile(input: CompileInput, early: readonly PendingScan[]
   const prepared = preparePolicy(policyInput(sources));
   const scanned = scanRoots(helper, prepared.scanRoots, prepared.patterns, stateDir, early, prepared.throughLinks, ROOT_NAME_LIST);
   // A run still going in the same place may leave what this one must check too (journal.ts).
-  const finished = prepared.finish(await scanned);
+  // Below bare git dirs too, as the check after the run looks (scan.ts insideBareGitDirs): what is there now is known then.
+  const finished = prepared.finish(insideBareGitDirs(await scanned, prepared.writableRoots, (roots) => scanTrees(helper, roots, prepared.patterns, stateDir, ROOT_NAME_LIST)));
   if (loaded.untrusted.length > 0) {
     const resolve = pathResolver();
     refuseRuleWidening({ policy: finished, untrusted: loaded.untrusted.map((p) => p.settings), others, resolve: (abs) => resolve(abs).path, hints });

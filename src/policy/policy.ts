@@ -278,6 +278,8 @@ export interface PreparedPolicy {
   readonly patterns: readonly string[];
   /** A `**` read deny must also hold through symbolic links: the scan's links are to be followed (followLinks in scan.ts). */
   readonly throughLinks: boolean;
+  /** Where the command can write: only a repository there can be the command's (the scan's walk below bare git dirs). */
+  readonly writableRoots: readonly string[];
   finish(scanned: ScanFound): Policy;
 }
 
@@ -405,8 +407,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   };
   // A protected name in a writable path that leads to that path or above it (`.vscode -> .`, which another user can
   // leave in a shared /tmp): holding it read-only would take the whole grant away, silently. Refused, naming it.
+  // So does one leading to another writable path, or to the working directory under a wider grant.
   const refuseHoldingRoot = (p: string, lands: string) => {
-    const root = writableRoots.find((w) => isWithin(p, w) && p !== w && isWithin(w, lands));
+    if (lands === p || !writableRoots.some((w) => isWithin(p, w))) return;
+    const root = [...writableRoots, input.cwd].find((w) => w !== p && isWithin(w, lands) && (w !== input.cwd || isWritable(w)));
     if (root === undefined) return;
     throw new CordonError('CORDON_ERR_POLICY', `${p} is a protected name, and a symbolic link to ${lands}, which holds the writable path ${root}: cordon holds a protected name read-only, which would make all of ${root} read-only. Remove the link (rm ${p}); nothing was run`);
   };
@@ -487,7 +491,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && grantLeavesReadOnly(p, n.broad, r.path, globbed.has(r.path)))) protHome(p, n.why);
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
-  return { scanRoots, patterns, throughLinks, finish: (scanned) => finishPolicy(scanned) };
+  return { scanRoots, patterns, throughLinks, writableRoots, finish: (scanned) => finishPolicy(scanned) };
 
   function finishPolicy(scanned: ScanFound): Policy {
     const scanWarnings: string[] = [];

@@ -26,7 +26,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES } from '../../policy/protected.js';
-import { scanTrees, type ScanResult } from './scan.js';
+import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 
 
@@ -66,59 +66,6 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   // A link where a module's git dir goes, new or replaced: git would follow it to a git dir of the command's choosing.
   for (const l of found.moduleLinks ?? []) if (!watched.has(l) && !(known.has(l) && same(l)) && mine(l)) out.push({ path: l, kind: 'git-file', repo: dirname(dirname(l)) });
   return out;
-}
-
-/** The most bare git dirs walked again whole after a run (below, their own), and how deep that goes. */
-const INSIDE_BARE_MAX = 256;
-const INSIDE_BARE_ROUNDS = 8;
-
-/**
- * The scan walks a bare git dir's `objects/`, `modules/` and `worktrees/` as
- * git's (many objects; submodule and worktree git dirs), not as directories
- * of the tree. A directory the command made look bare (`HEAD`, `objects/`,
- * `refs/`: the working directory itself, in this run or an earlier one, so
- * that it is no longer new) would then hide a project's own `modules/` or
- * `worktrees/` from the check, and a `.git` the command planted there. So
- * after the run every bare git dir in a writable path is walked again
- * there, as a tree (a process per round; none when there is no bare git
- * dir, the usual case), and what that finds joins what the scan found. A
- * git dir found there that the scan knew as a submodule's or a worktree's,
- * or that was there before the run, keeps what the scan made of it.
- * Bounded: past INSIDE_BARE_MAX dirs or INSIDE_BARE_ROUNDS rounds, the rest
- * is incomplete (the run fails, closed).
- */
-export function insideBare(rescan: Rescan, found: ScanResult, scan: (roots: readonly string[]) => ScanResult): ScanResult {
-  const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
-  const gitDirs = new Set([...rescan.known, ...found.submoduleGitDirs, ...found.worktreeGitDirs]);
-  const seen = new Set<string>();
-  let all = found;
-  let next = found.bareGitDirs.filter(mine);
-  for (let round = 0; next.length > 0; round++) {
-    const todo = next.filter((b) => !seen.has(b));
-    if (todo.length === 0) break;
-    if (round >= INSIDE_BARE_ROUNDS || seen.size + todo.length > INSIDE_BARE_MAX) return { ...all, incomplete: [...all.incomplete, ...todo] };
-    for (const b of todo) seen.add(b);
-    // Directories only (never followed): a link there is git's to follow, and the scan records it as such.
-    const roots = todo.flatMap((b) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n))).filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory() === true);
-    if (roots.length === 0) break;
-    const more = scan(roots);
-    const bare = more.bareGitDirs.filter((b) => !gitDirs.has(b));
-    all = {
-      ...all,
-      repos: [...all.repos, ...more.repos],
-      submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
-      bareGitDirs: [...all.bareGitDirs, ...bare],
-      worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
-      moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
-      matches: [...all.matches, ...more.matches],
-      incomplete: [...all.incomplete, ...more.incomplete],
-      unreadable: all.unreadable + more.unreadable,
-      unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
-      ids: { ...more.ids, ...all.ids },
-    };
-    next = bare.filter(mine);
-  }
-  return all;
 }
 
 /**
@@ -642,7 +589,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   if (j.rescan) {
     try {
       const rescan = j.rescan;
-      const found = insideBare(rescan, scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), (roots) => scanTrees(helper, roots, rescan.patterns, undefined, rescan.names));
+      const found = insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names));
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
       watch.push(...sequencerStates(found, j.rescan.writable));

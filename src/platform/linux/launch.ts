@@ -12,9 +12,9 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, heldReplaced, insideBare, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
+import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
-import { deferFromPipes, deferScan, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
+import { deferFromPipes, deferScan, insideBareGitDirs, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { isWithin } from '../../policy/paths.js';
@@ -242,7 +242,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun({ ...plan, guardIds: guards }, rescanned, since, opts.warn ?? (() => {}), opts.onEvent);
+      failed = await afterRun({ ...plan, guardIds: guards }, rescanned, since, opts.warn ?? (() => {}), opts.onEvent, stateDir);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -261,14 +261,14 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * list, moved aside (after-run.ts). Returns why the step could not finish
  * where a repository may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}, cacheDir?: string): Promise<string | undefined> {
   const rootIds = plan.rootIds;
   const watch = [...plan.watch];
   let failed: string | undefined;
   if (rescanned && plan.rescan) {
     try {
       const rescan = plan.rescan;
-      const found = insideBare(rescan, await rescanned, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, undefined, rescan.names));
+      const found = insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names));
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
       watch.push(...sequencerStates(found, plan.rescan.writable));

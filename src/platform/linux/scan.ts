@@ -14,7 +14,7 @@
  */
 import { spawn, spawnSync, type ChildProcessByStdio, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { isUtf8 } from 'node:buffer';
-import { realpathSync, statSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
@@ -260,6 +260,57 @@ export async function scanRoots(helper: string, roots: readonly string[], patter
   await Promise.all(early.filter((e) => e !== hit).map((e) => e.result.catch(() => undefined)));
   if (!throughLinks || result.links.length === 0) return result;
   return followLinks(result, want, (targets, maxDirs) => startScan(helper, targets, patterns, cacheDir, maxDirs).result);
+}
+
+/** The most bare git dirs walked again below (their own included), and how deep that goes. */
+export const INSIDE_BARE_MAX = 1024;
+const INSIDE_BARE_ROUNDS = 8;
+
+/**
+ * The scan walks a bare git dir's `objects/`, `modules/` and `worktrees/` as
+ * git's (many objects; submodule and worktree git dirs), not as directories
+ * of the tree. A directory made to look bare (`HEAD`, `objects/`, `refs/`:
+ * a working directory, by a command in this run or an earlier one; or a
+ * project that has those names of its own) would then hide its own
+ * `modules/` or `worktrees/`, and a `.git` planted there. So each bare git
+ * dir in the writable paths is walked again there as a tree (a scan per
+ * round; none when there is no bare git dir, the usual case), and what that
+ * finds joins the result. The same walk before the run and after it: what
+ * the one before finds is known to the one after (a worktree's submodules,
+ * a project's own repositories there), so only what the run made is new.
+ * Bounded: past INSIDE_BARE_MAX dirs or INSIDE_BARE_ROUNDS rounds, the rest
+ * is incomplete (closed for the run before it; the run fails after it).
+ */
+export function insideBareGitDirs(found: ScanResult, writable: readonly string[], scan: (roots: readonly string[]) => ScanResult): ScanResult {
+  const mine = (p: string) => writable.some((w) => isWithin(p, w));
+  const seen = new Set<string>();
+  let all = found;
+  let next = found.bareGitDirs.filter(mine);
+  for (let round = 0; next.length > 0; round++) {
+    const todo = next.filter((b) => !seen.has(b));
+    if (todo.length === 0) break;
+    if (round >= INSIDE_BARE_ROUNDS || seen.size + todo.length > INSIDE_BARE_MAX) return { ...all, incomplete: [...all.incomplete, ...todo] };
+    for (const b of todo) seen.add(b);
+    // Directories only (never followed): a link there is git's to follow, and the scan records it as such.
+    const roots = todo.flatMap((b) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n))).filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory() === true);
+    if (roots.length === 0) break;
+    const more = scan(roots);
+    all = {
+      ...all,
+      repos: [...all.repos, ...more.repos],
+      submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
+      bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
+      worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
+      moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
+      matches: [...all.matches, ...more.matches],
+      incomplete: [...all.incomplete, ...more.incomplete],
+      unreadable: all.unreadable + more.unreadable,
+      unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
+      ids: { ...more.ids, ...all.ids },
+    };
+    next = more.bareGitDirs.filter(mine);
+  }
+  return all;
 }
 
 /** Directories outside the roots that links may lead the scan to, in all. */

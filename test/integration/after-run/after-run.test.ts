@@ -402,6 +402,9 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       'git init -q --bare objects/g', fsmonitor('objects/g'), 'git --git-dir=objects/g config core.bare false', 'echo "gitdir: $PWD/objects/g" > modules/net/.git',
       'git init -q objects/o', fsmonitor('objects/o/.git'),
       'mkdir worktrees && git init -q worktrees/t', fsmonitor('worktrees/t/.git'),
+      // A bare-looking git dir of its own under worktrees/, and a repository below that.
+      'mkdir -p worktrees/evil/objects worktrees/evil/refs && echo "ref: refs/heads/main" > worktrees/evil/HEAD', `printf '[core]\\n\\tfsmonitor = "touch \\"$MARK\\"; false"\\n' > worktrees/evil/config`,
+      'git init -q worktrees/evil/objects/deep', fsmonitor('worktrees/evil/objects/deep/.git'),
     ].join(' && ');
     for (const [name, repo, runs] of [['plain', false, [`${look} && ${plant}`]], ['repo', true, [`${look} && ${plant}`]], ['two-runs', true, [look, plant]]] as const) {
       const dir = join(w.root, name);
@@ -413,12 +416,52 @@ for (const as of ['root', 'an unprivileged user'] as const) {
         const r = cordon(w, ['--', '/bin/sh', '-c', script], { cwd: dir, env: { MARK: mark }, ...(u ? { asUser: u.name } : {}) });
         assert.equal(r.status, 0, r.stderr);
       }
-      for (const sub of ['modules/net', 'objects/o', 'worktrees/t']) {
+      for (const sub of ['modules/net', 'objects/o', 'worktrees/t', 'worktrees/evil', 'worktrees/evil/objects/deep']) {
         spawnSync('git', ['-c', 'safe.directory=*', 'status'], { cwd: join(dir, sub), env: { ...w.env, MARK: mark } });
         assert.ok(!existsSync(mark), `${name}: git status in ${sub} on the host ran the plant`);
       }
       assert.ok(existsSync(join(dir, 'modules', 'net', '.git.cordon-untrusted')), name);
     }
+  });
+}
+
+for (const as of ['root', 'an unprivileged user'] as const) {
+  test(`projects with bare git dirs of their own get no alarm: a bare repository with worktrees and their submodules, a project with HEAD, objects/, refs/ and modules/ of its own, a directory no one may read in a bare repository's objects/ (${as})`, { skip: as !== 'root' && process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+    const u = as === 'root' ? undefined : testUser()!;
+    const w = makeWorld(u ? { owner: { uid: u.uid, gid: u.gid } } : {});
+    const up = join(w.root, 'up');
+    const sub = join(w.root, 'sub');
+    for (const d of [sub, up]) {
+      mkdirSync(d);
+      writeFileSync(join(d, 'CLAUDE.md'), 'notes\n');
+      git(d, 'init', '-q');
+      git(d, 'add', '-A');
+      git(d, 'commit', '-qm', 'init');
+    }
+    git(up, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'vendor/sub');
+    git(up, 'commit', '-qm', 'sub');
+    const proj = join(w.root, 'p');
+    mkdirSync(proj);
+    git(proj, 'clone', '-q', '--bare', up, 'b.git');
+    git(proj, '-C', 'b.git', 'worktree', 'add', '-q', '../wt1');
+    git(join(proj, 'wt1'), '-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init');
+    // A project with names of git's own (a terraform layout, a HEAD file), holding repositories.
+    for (const d of ['objects', 'refs', 'modules']) mkdirSync(join(proj, d));
+    writeFileSync(join(proj, 'HEAD'), 'not git\n');
+    git(join(proj, 'modules'), 'clone', '-q', up, 'vpc');
+    git(join(proj, 'objects'), 'clone', '-q', up, 'o1');
+    if (u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, proj]);
+    // A directory in a bare repository's objects/ that only root may read (a `sudo git gc` with umask 077).
+    const locked = join(proj, 'b.git', 'objects', 'zz');
+    mkdirSync(locked, { mode: 0o700 });
+    chownSync(locked, 0, 0);
+    for (let i = 0; i < 2; i++) {
+      const r = cordon(w, ['--', '/bin/sh', '-c', 'true'], { cwd: proj, ...(u ? { asUser: u.name } : {}) });
+      assert.equal(r.status, 0, r.stderr);
+      // Only what cordon says of any directory it cannot list (held read-only for the run), for the unprivileged caller.
+      assert.doesNotMatch(r.stderr.replace(/cordon: warning: cordon could not list [^\n]*objects\/zz \(its mode lets no one read it\)[^\n]*\n/, ''), /warning|created|moved/, r.stderr);
+    }
+    assert.ok(existsSync(join(proj, 'modules', 'vpc', 'CLAUDE.md')));
   });
 }
 

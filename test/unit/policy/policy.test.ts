@@ -567,11 +567,22 @@ test('a protected name in a writable path that is a link to that path or above i
     symlinkSync(target, join(shared, name));
     assert.throws(
       () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }),
-      (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(shared, name)} is a protected name, and a symbolic link to `) && e.message.includes(`which holds the writable path ${shared}`),
+      (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(shared, name)} is a protected name, and a symbolic link to `) && / which holds the writable path (\/[^:]*): cordon holds a protected name read-only, which would make all of \1 read-only/.test(e.message),
       name,
     );
     rmSync(join(shared, name));
   }
+  // One leading to another writable path, or to the working directory under a wider grant.
+  const other = join(w.root, 'other');
+  mkdirSync(other);
+  symlinkSync(other, join(shared, '.vscode'));
+  assert.throws(() => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared, other] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${other}`));
+  rmSync(join(shared, '.vscode'));
+  const cwd = join(shared, 'cwd');
+  mkdirSync(cwd);
+  symlinkSync('.', join(cwd, '.vscode'));
+  assert.throws(() => buildPolicy({ cwd, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${cwd}`));
+  rmSync(cwd, { recursive: true });
   // A link to somewhere inside is the usual kind (a monorepo's shared .vscode): held where it leads.
   mkdirSync(join(shared, 'conf'));
   symlinkSync('conf', join(shared, '.vscode'));

@@ -12,12 +12,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, insideBare, newRepositories, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
-import type { ScanResult } from '../../../../src/platform/linux/scan.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES } from '../../../../src/policy/protected.js';
@@ -205,31 +204,4 @@ sys.stdout.buffer.write(b"\\0".join(out) + b"\\0")
   const r = setAside([{ path: join(root, '.git'), kind: 'repository', repo: root }], { roots: [root], helper });
   assert.equal(r.unresolved, 1);
   assert.ok(r.warnings.some((w) => w.includes(`could not write a new ${join(root, '.git', 'config')} (File exists)`)), r.warnings.join('\n'));
-});
-
-test('insideBare: every bare git dir in the writable paths is walked again, round by round; one known as a worktree\'s or from before keeps what the scan made of it; past the bound the rest is incomplete', () => {
-  const r = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-bare-')));
-  const bare = (p: string) => { for (const d of ['objects', 'modules', 'worktrees']) mkdirSync(join(p, d), { recursive: true }); return p; };
-  const result = (over: Partial<ScanResult>): ScanResult => ({ repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], moduleLinks: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {}, ...over });
-  const known = bare(join(r, 'known')); // there before the run, or made to look bare by an earlier one
-  const fresh = bare(join(r, 'fresh'));
-  const inner = bare(join(fresh, 'objects', 'inner'));
-  const wt = join(known, 'worktrees', 'w');
-  const asked: string[][] = [];
-  const scan = (roots: readonly string[]) => {
-    asked.push([...roots]);
-    if (roots.includes(join(known, 'modules'))) return result({ repos: [join(known, 'modules', 'net')], bareGitDirs: [wt, inner], worktreeGitDirs: [] });
-    return result({ repos: [join(inner, 'worktrees', 'x')] });
-  };
-  const out = insideBare(rescan({ writable: [r], known: [known] }), result({ bareGitDirs: [known, fresh, '/elsewhere'], worktreeGitDirs: [wt] }), scan);
-  const inside = (b: string) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n));
-  assert.deepEqual(asked, [[...inside(known), ...inside(fresh)], inside(inner)]);
-  assert.deepEqual(out.repos, [join(known, 'modules', 'net'), join(inner, 'worktrees', 'x')]);
-  assert.deepEqual(out.bareGitDirs, [known, fresh, '/elsewhere', inner], "the known worktree's git dir is not taken for a new bare repository");
-  assert.deepEqual(out.incomplete, []);
-  // Too many at once: not walked, and the check is incomplete there (the run fails, closed).
-  const many = Array.from({ length: 257 }, (_, i) => bare(join(r, `b${i}`)));
-  const capped = insideBare(rescan({ writable: [r], known: [] }), result({ bareGitDirs: many }), () => { throw new Error('not walked'); });
-  assert.deepEqual(capped.incomplete, many);
-  rmSync(r, { recursive: true, force: true });
 });

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { followLinks, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
+import { followLinks, insideBareGitDirs, INSIDE_BARE_MAX, LINK_TARGETS_MAX, parseScan, type ScanResult } from '../../../../src/platform/linux/scan.js';
 import { tempDir } from '../../../helpers/tmp.js';
 import { GIT_DIR_ENTRIES } from '../../../../src/policy/protected.js';
 
@@ -148,4 +148,33 @@ test('followLinks: too many targets, or a target the scanner could not finish, a
   assert.equal(calls.flat().length, LINK_TARGETS_MAX);
   assert.equal(r.linkedIncomplete.length, 2, r.linkedIncomplete.join('\n'));
   assert.ok(r.linkedIncomplete.includes(join(d, 'out', 't3', 'deep')));
+});
+
+test('insideBareGitDirs: every bare git dir in the writable paths is walked again below objects/, modules/ and worktrees/, round by round; past the bound the rest is incomplete', () => {
+  const r = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-bare-')));
+  const bare = (p: string) => { for (const d of ['objects', 'modules', 'worktrees']) mkdirSync(join(p, d), { recursive: true }); return p; };
+  const result = (over: Partial<ScanResult>): ScanResult => ({ repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], moduleLinks: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {}, ...over });
+  const one = bare(join(r, 'one'));
+  const inner = bare(join(one, 'objects', 'inner'));
+  const asked: string[][] = [];
+  const scan = (roots: readonly string[]) => {
+    asked.push([...roots]);
+    if (roots.includes(join(one, 'modules'))) return result({ repos: [join(one, 'modules', 'net')], bareGitDirs: [inner], submoduleGitDirs: [join(one, 'worktrees', 'w', 'modules', 's')], unreadable: 1, unreadablePaths: [join(one, 'objects', 'zz')], ids: { [inner]: '1:2:3' } });
+    return result({ repos: [join(inner, 'worktrees', 'x')] });
+  };
+  const inside = (b: string) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n));
+  const out = insideBareGitDirs(result({ bareGitDirs: [one, '/elsewhere'], unreadable: 2 }), [r], scan);
+  assert.deepEqual(asked, [inside(one), inside(inner)], 'only those in the writable paths, each once');
+  assert.deepEqual(out.repos, [join(one, 'modules', 'net'), join(inner, 'worktrees', 'x')]);
+  assert.deepEqual(out.bareGitDirs, [one, '/elsewhere', inner]);
+  assert.deepEqual(out.submoduleGitDirs, [join(one, 'worktrees', 'w', 'modules', 's')]);
+  assert.deepEqual([out.unreadable, out.unreadablePaths, out.ids], [3, [join(one, 'objects', 'zz')], { [inner]: '1:2:3' }]);
+  assert.deepEqual(out.incomplete, []);
+  // Nothing bare: no walk at all.
+  assert.deepEqual(insideBareGitDirs(result({}), [r], () => { throw new Error('walked'); }).repos, []);
+  // Too many at once: not walked, and the walk is incomplete there.
+  const many = Array.from({ length: INSIDE_BARE_MAX + 1 }, (_, i) => join(r, `b${i}`));
+  const capped = insideBareGitDirs(result({ bareGitDirs: many }), [r], () => { throw new Error('not walked'); });
+  assert.deepEqual(capped.incomplete, many);
+  rmSync(r, { recursive: true, force: true });
 });
