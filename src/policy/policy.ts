@@ -412,7 +412,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     if (lands === p || !writableRoots.some((w) => isWithin(p, w))) return;
     const root = [...writableRoots, input.cwd].find((w) => w !== p && isWithin(w, lands) && (w !== input.cwd || isWritable(w)));
     if (root === undefined) return;
-    throw new CordonError('CORDON_ERR_POLICY', `${p} is a protected name, and a symbolic link to ${lands}, which holds the writable path ${root}: cordon holds a protected name read-only, which would make all of ${root} read-only. Remove the link (rm ${p}); nothing was run`);
+    const own = writableRoots.find((w) => isWithin(p, w) && isWithin(w, lands));
+    const fix = own !== undefined ? `remove the link (rm ${p})` : root === input.cwd && !writableRoots.includes(root) ? `run from another directory, or remove the link (rm ${p})` : `leave ${root} out of the writable paths, or remove the link (rm ${p})`;
+    throw new CordonError('CORDON_ERR_POLICY', `${p} is a protected name, and a symbolic link to ${lands}, which holds the writable path ${root}: cordon holds a protected name read-only whatever grant reaches it, which would make all of ${root} read-only. To go on, ${fix}; nothing was run`);
   };
   const prot = (p: string, why: string) => {
     pushResolved(p, 'read-only', `protected: ${why}`);
@@ -488,7 +490,10 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // A `broad` one only under a grant above it: one that names it, or a path in it, is the user's choice.
   for (const n of [...PROTECTED_IN_HOME, ...inPath.map((d) => ({ name: d.slice(inHome(d)!.length + 1), why: 'on PATH of later shells ($PATH)', broad: undefined }))]) {
     const p = resolvePath(join(home, n.name)).path;
-    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && grantLeavesReadOnly(p, n.broad, r.path, globbed.has(r.path)))) protHome(p, n.why);
+    if (rules.some((r) => (r.access === 'read-write' || r.access === 'read-write-no-delete') && grantLeavesReadOnly(p, n.broad, r.path, globbed.has(r.path)))) {
+      refuseHoldingRoot(join(home, n.name), p);
+      protHome(p, n.why);
+    }
   }
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
   return { scanRoots, patterns, throughLinks, writableRoots, finish: (scanned) => finishPolicy(scanned) };

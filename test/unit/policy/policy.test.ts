@@ -567,7 +567,7 @@ test('a protected name in a writable path that is a link to that path or above i
     symlinkSync(target, join(shared, name));
     assert.throws(
       () => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }),
-      (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(shared, name)} is a protected name, and a symbolic link to `) && / which holds the writable path (\/[^:]*): cordon holds a protected name read-only, which would make all of \1 read-only/.test(e.message),
+      (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(shared, name)} is a protected name, and a symbolic link to `) && / which holds the writable path (\/[^:]*): cordon holds a protected name read-only whatever grant reaches it, which would make all of \1 read-only\. To go on, remove the link \(rm /.test(e.message),
       name,
     );
     rmSync(join(shared, name));
@@ -576,13 +576,19 @@ test('a protected name in a writable path that is a link to that path or above i
   const other = join(w.root, 'other');
   mkdirSync(other);
   symlinkSync(other, join(shared, '.vscode'));
-  assert.throws(() => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared, other] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${other}`));
+  assert.throws(() => buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared, other] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${other}`) && e.message.includes(`To go on, leave ${other} out of the writable paths, or remove the link`));
   rmSync(join(shared, '.vscode'));
   const cwd = join(shared, 'cwd');
   mkdirSync(cwd);
   symlinkSync('.', join(cwd, '.vscode'));
-  assert.throws(() => buildPolicy({ cwd, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${cwd}`));
+  assert.throws(() => buildPolicy({ cwd, home: w.home, settings: [], cli: { ...noCli, allowWrite: [shared] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.includes(`which holds the writable path ${cwd}`) && e.message.includes('To go on, run from another directory, or remove the link'));
   rmSync(cwd, { recursive: true });
+  // A $HOME entry protected under a grant above it, linked to the working directory (stow: ~/bin -> dotfiles/bin).
+  const dot = join(w.home, 'dotfiles', 'bin');
+  mkdirSync(dot, { recursive: true });
+  symlinkSync(dot, join(w.home, 'bin'));
+  assert.throws(() => buildPolicy({ cwd: dot, home: w.home, settings: [], cli: { ...noCli, allowWrite: [w.home] }, scan: noScan }), (e: any) => e.code === 'CORDON_ERR_POLICY' && e.message.startsWith(`${join(w.home, 'bin')} is a protected name`) && e.message.includes(`which holds the writable path ${dot}`));
+  rmSync(join(w.home, 'bin'));
   // A link to somewhere inside is the usual kind (a monorepo's shared .vscode): held where it leads.
   mkdirSync(join(shared, 'conf'));
   symlinkSync('conf', join(shared, '.vscode'));
