@@ -17,7 +17,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helperPath } from './helper-path.js';
-import { runtimeDir } from './placeholders.js';
+import { boundCache, cacheDir, runtimeDir } from './placeholders.js';
 import { scanCommand, scanFromPipes, startScan, type PendingScan } from './scan.js';
 import { ROOT_NAME_LIST } from '../../policy/protected.js';
 import { clearForEarlyStart } from './journal.js';
@@ -75,7 +75,7 @@ export function startAhead(o: { cwd: string; key: string; env: NodeJS.ProcessEnv
 }
 
 function rootsFile(state: string, key: string): string {
-  return join(state, `roots-${key}.json`);
+  return join(cacheDir(state), `roots-${key}.json`);
 }
 
 function rememberedRoots(state: string, key: string): string[] {
@@ -120,7 +120,7 @@ export interface LaunchRecord {
 }
 
 function launchFile(state: string, key: string): string {
-  return join(state, `launch-${key}.json`);
+  return join(cacheDir(state), `launch-${key}.json`);
 }
 
 function rememberedLaunch(state: string, key: string): LaunchRecord | undefined {
@@ -142,5 +142,7 @@ export function rememberLaunch(state: string, key: string, record: LaunchRecord,
   try {
     writeFileSync(`${file}.${process.pid}`, JSON.stringify(record), { mode: 0o600 });
     renameSync(`${file}.${process.pid}`, file);
+    // A start in a new place (or with new settings) adds files: the cache is kept bounded there.
+    if (!used) boundCache(state);
   } catch { /* a prediction only */ }
 }

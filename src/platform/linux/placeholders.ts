@@ -63,13 +63,66 @@ export function runtimeDir(env: Readonly<Record<string, string | undefined>>): s
       if (fresh) rmSync(fresh, { recursive: true, force: true });
     }
   }
-  return checkPrivate(dir, uid);
+  checkPrivate(dir, uid);
+  ensureCacheDir(dir);
+  return dir;
+}
+
+/**
+ * The state directory's `cache/`: what a start can predict from the last
+ * one like it (ahead.ts) and the scan's incremental caches (scan.ts), one
+ * file per working directory and settings. Kept apart from the holds and
+ * journals that every start lists (a directory listing costs per entry),
+ * and bounded (boundCache).
+ */
+export function cacheDir(state: string): string {
+  return join(state, CACHE_DIR);
+}
+
+const CACHE_DIR = 'cache';
+/** What the cache may hold before boundCache removes the oldest files, and what it keeps then. */
+export const CACHE_MAX = 600;
+const CACHE_KEEP = 400;
+/** The files cordon puts in the cache; nothing else there is touched (a scan's half-written file, say). */
+const CACHE_FILE = /^(?:launch-[0-9a-f]{16}\.json|roots-[0-9a-f]{16}\.json|scan-[0-9a-f]{16}\.cache)$/;
+
+/**
+ * Makes `cache/` when it is missing (one system call a start when it is
+ * there); when it is made, moves in nothing: the files an older cordon kept
+ * at the top are removed instead (predictions only, remade by the next
+ * start in each place).
+ */
+function ensureCacheDir(state: string): void {
+  try {
+    mkdirSync(cacheDir(state), { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw new CordonError('CORDON_ERR_LAUNCH', `cannot create ${cacheDir(state)} in cordon's state directory: ${(e as Error).message}; fix its mode or remove it and retry`, { cause: e });
+  }
+  let names: string[] = [];
+  try { names = readdirSync(state); } catch { /* nothing to remove */ }
+  for (const n of names) if (CACHE_FILE.test(n)) rmSync(join(state, n), { force: true });
+}
+
+/**
+ * Keeps the cache at most CACHE_MAX files: past that, the least recently
+ * written are removed down to CACHE_KEEP. Called where cordon writes a new
+ * prediction (a start in a new place), not on every start. A file removed
+ * under a start that reads it costs that start its prediction, nothing else.
+ */
+export function boundCache(state: string, max = CACHE_MAX, keep = CACHE_KEEP): void {
+  const dir = cacheDir(state);
+  let names: string[];
+  try { names = readdirSync(dir).filter((n) => CACHE_FILE.test(n)); } catch { return; }
+  if (names.length <= max) return;
+  const aged = names.map((n) => ({ n, t: lstatSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0 })).sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, aged.length - keep)) rmSync(join(dir, n), { force: true });
 }
 
 /** Written by cordon into the state directory it made, before anything else goes there. */
 export const STATE_MARKER = '.cordon-state';
 
-function checkPrivate(dir: string, uid: number): string {
+function checkPrivate(dir: string, uid: number): void {
   const st = lstatSync(dir);
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
     throw new CordonError('CORDON_ERR_LAUNCH', `state directory ${dir} is not a private (0700) directory owned by uid ${uid}; fix its mode or remove it and retry`);
@@ -78,7 +131,6 @@ function checkPrivate(dir: string, uid: number): string {
   if (!marker?.isFile() || marker.uid !== uid) {
     throw new CordonError('CORDON_ERR_LAUNCH', `state directory ${dir} was not made by cordon (it has no ${STATE_MARKER} marker): cordon will not trust a scan cache or placeholder records it did not write. If you know what made it, remove it (rm -r ${dir}) and retry`);
   }
-  return dir;
 }
 
 /** A process with this pid exists (EPERM: it does, but is someone else's). */

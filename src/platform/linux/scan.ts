@@ -21,6 +21,7 @@ import { CordonError } from '../../errors.js';
 import { isWithin } from '../../policy/paths.js';
 import { CONFIG_NEEDLES } from '../../policy/git-config.js';
 import { GIT_DIR_ENTRIES } from '../../policy/protected.js';
+import { cacheDir as stateCache } from './placeholders.js';
 
 export interface ScanResult {
   /** Work trees: directories that contain a `.git` entry (dir, file or link). */
@@ -97,7 +98,7 @@ const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], wo
 
 /**
  * With `cacheDir` (cordon's private state directory), the helper keeps an
- * incremental cache there, one file per (roots, patterns): an unchanged
+ * incremental cache in its cache/ (placeholders.ts: cacheDir), one file per (roots, patterns): an unchanged
  * directory then costs one stat instead of a read (ino, mtime and ctime must
  * all match, and a directory changed within 2 s of being recorded is re-read).
  */
@@ -123,7 +124,7 @@ function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDi
   }
   // The needles are in the key: a config file's verdict (whether it may matter) was made for them.
   const key = [roots, patterns, ...(names.length > 0 ? [names] : []), ...(gitFacts ? [CONFIG_NEEDLES] : [])];
-  if (cacheDir) args.push('--cache', `${cacheDir}/scan-${fnv1a(JSON.stringify(key))}.cache`);
+  if (cacheDir) args.push('--cache', join(stateCache(cacheDir), `scan-${fnv1a(JSON.stringify(key))}.cache`));
   if (maxDirs !== undefined) args.push('--max-dirs', String(maxDirs));
   for (const p of patterns) args.push('--match', p);
   for (const n of names) args.push('--match-no-links', n);

@@ -5,18 +5,48 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const base = realpathSync(mkdtempSync('/var/tmp/cordon-ph-'));
 process.env.XDG_STATE_HOME = join(base, 'state');
 process.on('exit', () => rmSync(base, { recursive: true, force: true }));
-const { acquirePlaceholders, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../src/platform/linux/placeholders.js');
+const { acquirePlaceholders, boundCache, cacheDir, releasePlaceholders, runtimeDir, sweepStale } = await import('../../../src/platform/linux/placeholders.js');
 
 test('the state directory is private', () => {
   const d = runtimeDir(process.env);
   assert.equal(d, join(base, 'state', 'cordon'));
   assert.equal(statSync(d).mode & 0o777, 0o700);
+});
+
+test("start predictions and scan caches live in the state directory's cache/, bounded; an older cordon's at the top are removed", () => {
+  const state = join(base, 'state-cache');
+  mkdirSync(state, { mode: 0o700 });
+  const made = runtimeDir({ XDG_STATE_HOME: state });
+  assert.equal(cacheDir(made), join(made, 'cache'));
+  assert.equal(statSync(cacheDir(made)).mode & 0o777, 0o700);
+  // An older cordon kept them beside the holds and journals that every start lists: removed when cache/ is made.
+  rmSync(cacheDir(made), { recursive: true });
+  const legacy = ['launch-0123456789abcdef.json', 'roots-0123456789abcdef.json', 'scan-0123456789abcdef.cache'];
+  for (const n of [...legacy, 'hold-1-x.json', 'landlock-abi']) writeFileSync(join(made, n), '');
+  runtimeDir({ XDG_STATE_HOME: state });
+  assert.deepEqual(readdirSync(made).sort(), ['.cordon-state', 'cache', 'hold-1-x.json', 'landlock-abi']);
+  // Past the bound, the least recently written go, down to what it keeps; other names are never touched.
+  const cache = cacheDir(made);
+  for (let i = 0; i < 12; i++) {
+    const f = join(cache, `launch-${i.toString(16).padStart(16, '0')}.json`);
+    writeFileSync(f, '');
+    utimesSync(f, 1000 + i, 1000 + i);
+  }
+  writeFileSync(join(cache, 'scan-0000000000000001.cache.tmp.99'), '');
+  boundCache(made, 12, 8);
+  assert.equal(readdirSync(cache).length, 13, 'at the bound: nothing removed');
+  writeFileSync(join(cache, 'scan-00000000000000ff.cache'), '');
+  boundCache(made, 12, 8);
+  assert.deepEqual(readdirSync(cache).sort(), [
+    ...[5, 6, 7, 8, 9, 10, 11].map((i) => `launch-${i.toString(16).padStart(16, '0')}.json`),
+    'scan-0000000000000001.cache.tmp.99', 'scan-00000000000000ff.cache',
+  ].sort(), 'the 5 oldest removed, the newest kept, a half-written file left alone');
 });
 
 test('acquire creates missing placeholders (and parents); release removes exactly those', () => {

@@ -42,13 +42,13 @@ test('the roots the last run with the same options from this directory scanned a
   // A run with no other root forgets it.
   rememberRoots(join(state, 'cordon'), predictionKey(cwd, ['--', 'ls']), cwd, [cwd]);
   assert.deepEqual(startEarlyScans(['-c', 'true']).map((s) => s.roots), [[cwd]]);
-  assert.ok(readdirSync(join(state, 'cordon')).some((n) => /^roots-[0-9a-f]{16}\.json$/.test(n)));
+  assert.ok(readdirSync(join(state, 'cordon', 'cache')).some((n) => /^roots-[0-9a-f]{16}\.json$/.test(n)));
 });
 
 
 /** The launch record the next run with `args` from the world's project starts ahead. */
 function launchRecord(w: { home: string; proj: string }, args: readonly string[]): string {
-  return join(w.home, '.local', 'state', 'cordon', `launch-${predictionKey(w.proj, args)}.json`);
+  return join(w.home, '.local', 'state', 'cordon', 'cache', `launch-${predictionKey(w.proj, args)}.json`);
 }
 
 function forge(file: string, extra: readonly string[]): void {

@@ -81,7 +81,7 @@ test('CLI matrix', () => {
   // Neither run in / scanned the machine: the project's runs left their scan cache (the scan before a run also
   // reports the names protected at repository roots), nothing left one for /.
   // The scan before a run also reads each git dir's config (its key names the needles it looks for).
-  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', `scan-${fnv1a(JSON.stringify([roots, [], ROOT_NAME_LIST, CONFIG_NEEDLES]))}.cache`);
+  const cache = (roots: string[]) => join(w.home, '.local', 'state', 'cordon', 'cache', `scan-${fnv1a(JSON.stringify([roots, [], ROOT_NAME_LIST, CONFIG_NEEDLES]))}.cache`);
   assert.ok(existsSync(cache([w.proj])), 'the project scan has its cache (the name is computed right)');
   assert.ok(!existsSync(cache(['/'])), 'no scan of /');
 });

@@ -567,18 +567,19 @@ describe('scan', () => {
     mkdirSync(join(tree, 'a'));
     const state = tempDir('cordon-deferred-state-');
     chmodSync(state, 0o700);
+    mkdirSync(join(state, 'cache'), { mode: 0o700 }); // as runtimeDir makes it
     const later = deferScan(helper, [tree], [], state);
     await new Promise((r) => setTimeout(r, 100)); // the process is up and waiting
     mkdirSync(join(tree, 'a', 'made-after-start', '.git'), { recursive: true });
     const found = await later.go();
     assert.deepEqual(found.repos, [join(tree, 'a', 'made-after-start')], 'the walk began at go(), not at spawn');
-    const cache = readdirSync(state).filter((n) => n.startsWith('scan-'));
+    const cache = readdirSync(join(state, 'cache')).filter((n) => n.startsWith('scan-'));
     assert.equal(cache.length, 1, 'a deferred scan uses (and writes) the same cache as a started one');
-    rmSync(join(state, cache[0]!));
+    rmSync(join(state, 'cache', cache[0]!));
     const unused = deferScan(helper, [tree], [], state);
     unused.cancel();
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(readdirSync(state), [], 'skipped: exited without walking (no cache written)');
+    assert.deepEqual(readdirSync(join(state, 'cache')), [], 'skipped: exited without walking (no cache written)');
     const direct = await runHelper(['scan', '--wait-stdin', '--', tree], { stdio: ['ignore', 'pipe', 'pipe'] });
     assert.deepEqual([direct.code, direct.stdout], [0, ''], 'EOF on stdin: exit 0, no records');
   });

@@ -291,7 +291,8 @@ test('a state directory cordon did not make is refused, nothing run; two first r
   mkdirSync(join(forged, 'cordon'), { recursive: true, mode: 0o700 });
   spawnSync('chmod', ['700', join(forged, 'cordon')]);
   // What a sandbox with a writable parent could have prepared: a scan cache that hides a repository.
-  writeFileSync(join(forged, 'cordon', 'scan-0000000000000000.cache'), 'forged');
+  mkdirSync(join(forged, 'cordon', 'cache'), { mode: 0o700 });
+  writeFileSync(join(forged, 'cordon', 'cache', 'scan-0000000000000000.cache'), 'forged');
   const r = run(w, join(ROOT, 'bin', 'cordon.cjs'), ['--', 'touch', 'RAN'], undefined, { XDG_STATE_HOME: forged });
   assert.equal(r.status, 125);
   assert.match(r.stderr, /state directory .*forged\/cordon was not made by cordon \(it has no \.cordon-state marker\).*rm -r/);
