@@ -46,14 +46,17 @@ export function describeFailure(r) {
  * `warmup` uncounted runs first; a tool that fails once is reported FAILED,
  * its first stderr kept, and dropped from later rounds.
  *
- * Returns Map(tool.id -> { status: 'ok'|'FAILED'|'MISSING', samples, failure, stderr, stdout }).
+ * A tool with `inner(stdout)` (and captureStdout) also reports a time of its
+ * own on stdout each run, kept in `inner` as `samples` keeps the wall times.
+ *
+ * Returns Map(tool.id -> { status: 'ok'|'FAILED'|'MISSING', samples, inner, failure, stderr, stdout }).
  */
 export function runRoundRobin(tools, { runs, warmup = 1, timeoutMs, onFailure = () => {}, onProgress = () => {} }) {
   const res = new Map();
   for (const t of tools) {
     res.set(t.id, t.missing
-      ? { status: 'MISSING', samples: [], failure: t.missing, stderr: '', stdout: '' }
-      : { status: 'ok', samples: [], failure: undefined, stderr: '', stdout: '' });
+      ? { status: 'MISSING', samples: [], inner: [], failure: t.missing, stderr: '', stdout: '' }
+      : { status: 'ok', samples: [], inner: [], failure: undefined, stderr: '', stdout: '' });
   }
   const record = (t, r, counted) => {
     const e = res.get(t.id);
@@ -65,6 +68,7 @@ export function runRoundRobin(tools, { runs, warmup = 1, timeoutMs, onFailure = 
       return;
     }
     if (counted) e.samples.push(r.ms);
+    if (counted && t.inner) e.inner.push(t.inner(r.stdout));
     if (!e.stdout) e.stdout = r.stdout;
   };
   const live = () => tools.filter((t) => res.get(t.id).status === 'ok');
