@@ -33,6 +33,10 @@
  *                      SINCE (ns since the epoch: the run's start; sa_maybe_commands)
  *   --move-unless-dir REL  --move, unless REL is a directory (a `.git` file or
  *                      link redirects git; a `.git` directory is handled inside)
+ *   --move-if-linked REL SINCE  --move, if REL is this user's symbolic link, or
+ *                      a regular file of this user's with more than one name,
+ *                      that changed at or after SINCE (ns since the epoch: a
+ *                      link made, or a name added, changes it); else kept
  *   --move-if-changed REL SINCE  --move REL (a rebase's or a cherry-pick's
  *                      state directory) if it or an entry in it changed at or
  *                      after SINCE (nanoseconds since the epoch: the run's
@@ -197,6 +201,12 @@ static bool sa_maybe_commands(int dir, const char *name, const struct stat *st, 
 	return faccessat(dir, name, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES;
 }
 
+/* Whether st changed at or after since (ns since the epoch). */
+static bool sa_changed_since(const struct stat *st, unsigned long long since)
+{
+	return (unsigned long long)st->st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st->st_ctim.tv_nsec >= since;
+}
+
 static void sa_move(int root, const char *rel, char mode, unsigned long long since)
 {
 	char parent[PATH_MAX], to[NAME_MAX + 1], newrel[PATH_MAX + NAME_MAX + 2];
@@ -216,6 +226,12 @@ static void sa_move(int root, const char *rel, char mode, unsigned long long sin
 		return;
 	}
 	if (mode == 'o' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !sa_maybe_commands(dir, name, &st, since)) {
+		sa_record("kept", rel, NULL);
+		close(dir);
+		return;
+	}
+	if (mode == 'l' && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !(st.st_uid == geteuid() && (S_ISLNK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 1)) && sa_changed_since(&st, since))) {
 		sa_record("kept", rel, NULL);
 		close(dir);
 		return;
@@ -318,15 +334,9 @@ static void sa_fail_all(int argc, char **argv, int from, const char *why)
 		if (i + 1 >= argc)
 			break;
 		sa_record("failed", argv[++i], why);
-		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-changed") == 0 || strcmp(op, "--move-own") == 0)
+		if (strcmp(op, "--create") == 0 || strcmp(op, "--relink") == 0 || strcmp(op, "--move-if-changed") == 0 || strcmp(op, "--move-own") == 0 || strcmp(op, "--move-if-linked") == 0)
 			i++;
 	}
-}
-
-/* Whether st changed at or after since (ns since the epoch). */
-static bool sa_changed_since(const struct stat *st, unsigned long long since)
-{
-	return (unsigned long long)st->st_ctim.tv_sec * 1000000000ULL + (unsigned long long)st->st_ctim.tv_nsec >= since;
 }
 
 /* A time in ns since the epoch, as the caller gave it (decimal digits only). */
@@ -449,6 +459,8 @@ static int cmd_setaside(int argc, char **argv)
 			sa_move(root, rel, 'h', 0);
 		else if (strcmp(op, "--move-unless-dir") == 0)
 			sa_move(root, rel, 'd', 0);
+		else if (strcmp(op, "--move-if-linked") == 0 && i + 1 < argc)
+			sa_move(root, rel, 'l', sa_ns(argv[++i]));
 		else if (strcmp(op, "--move-if-changed") == 0 && i + 1 < argc)
 			sa_move_if_changed(root, rel, argv[++i]);
 		else if (strcmp(op, "--create") == 0 && i + 1 < argc)

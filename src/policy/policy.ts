@@ -179,6 +179,15 @@ export interface WatchedPath {
    * native/setaside.h); moved otherwise.
    */
   readonly onlyOwn?: boolean;
+  /**
+   * For `created`: moved only if it is this user's symbolic link, or a file
+   * with more than one name, made or linked since the run started: what
+   * would make every later run refuse to hold the name (refuseHoldingRoot,
+   * the hard-link check) until someone removes it. A plain file or a
+   * directory there is left: a shell startup file at a writable root that is
+   * not `$HOME` is no shell's.
+   */
+  readonly linkedOnly?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
   /**
@@ -458,6 +467,20 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why, ...(onlyOwn ? { onlyOwn } : {}) });
     keepLink(p, r.path, why);
   };
+  // A shell startup file a writable root lacks is no shell's there; a link or a second name the command gives it
+  // would make later runs refuse to hold it (refuseHoldingRoot), so those are moved aside after the run.
+  const protStartup = (p: string, why: string) => {
+    const root = writableRoots.find((w) => isWithin(p, w));
+    if (!exists(p)) {
+      if (root !== undefined && !rootWatch.some((x) => x.path === p)) rootWatch.push({ path: p, kind: 'created', repo: root, why, linkedOnly: true });
+      return;
+    }
+    protExisting(p, why);
+    // A link whose target is missing holds nothing a mount could hold: it must still be that link after the run, or
+    // what replaced it is moved aside and the link made again (as keepLink does for a link that leads somewhere).
+    const target = danglingLink(p);
+    if (target !== undefined && root !== undefined && !linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
+  };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
   const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
   for (const w of cwdHeld ? [...writableRoots, input.cwd] : writableRoots) {
@@ -466,14 +489,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const shared = isShared(w);
     for (const n of PROTECTED_NAMES) {
       if (shared) {
-        protAfterRun(join(w, n.name), n.why, true);
+        // Another user's link there is theirs: what it leads to is not held for it, and it is never a reason to refuse
+        // the run, which would let any user of the machine stop everyone's.
+        if (!othersLink(join(w, n.name))) protAfterRun(join(w, n.name), n.why, true);
         continue;
       }
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
-    for (const n of SHELL_STARTUP) protExisting(join(w, n.name), n.why);
-    for (const n of AFTER_RUN_NAMES) protAfterRun(join(w, n.name), n.why, shared);
+    for (const n of SHELL_STARTUP) if (!shared || !othersLink(join(w, n.name))) protStartup(join(w, n.name), n.why);
+    for (const n of AFTER_RUN_NAMES) if (!shared || !othersLink(join(w, n.name))) protAfterRun(join(w, n.name), n.why, shared);
   }
   for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
@@ -803,7 +828,11 @@ const UNLISTED_MAX = 64;
  * one file are both held): through another name, which may lie where the
  * command writes (a `.cache/x` it made in an earlier run, before the user
  * moved a set-aside file back), the command could rewrite it. Refused,
- * naming the file and how to give it one name.
+ * naming the file and how to give it one name. Not another user's file
+ * that no name lets this user write (neither group nor others may, so no
+ * ACL entry grants it either): no name lets the command write it, and such
+ * a file in a directory every user shares (`/tmp/x/.git/config`) would let
+ * any user of the machine stop everyone's runs.
  */
 function refuseLinkedProtected(rules: readonly FsRule[], isWritable: (p: string) => boolean): void {
   const held = rules.filter((r) => r.access === 'read-only' && r.kind === 'file' && r.source.startsWith('protected:') && isWritable(r.path));
@@ -812,6 +841,7 @@ function refuseLinkedProtected(rules: readonly FsRule[], isWritable: (p: string)
     let st;
     try { st = lstatSync(path, { bigint: true }); } catch { continue; }
     if (st.nlink <= 1n || !st.isFile()) continue;
+    if (Number(st.uid) !== process.geteuid?.() && (Number(st.mode) & 0o022) === 0) continue;
     const id = `${st.dev}:${st.ino}`;
     const e = byId.get(id);
     if (e) e.held.add(path);
@@ -930,6 +960,37 @@ function isShared(dir: string): boolean {
     return (lstatSync(dir).mode & 0o1002) === 0o1002;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Another user's symbolic link is at `p`: in a directory every user shares,
+ * not cordon's to hold (what it leads to is the link's owner's choice; the
+ * sticky bit keeps a command that is not root from replacing it).
+ */
+function othersLink(p: string): boolean {
+  try {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    return st !== undefined && st.isSymbolicLink() && st.uid !== process.geteuid?.();
+  } catch {
+    return false;
+  }
+}
+
+/** What the symbolic link at `p` says, if it is one whose target is missing (or cannot be reached). */
+function danglingLink(p: string): string | undefined {
+  let target: string;
+  try {
+    if (!lstatSync(p).isSymbolicLink()) return undefined;
+    target = readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+  try {
+    statSync(p);
+    return undefined;
+  } catch {
+    return target;
   }
 }
 

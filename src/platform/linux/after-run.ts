@@ -320,6 +320,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
+    else if (w.linkedOnly) ops.push('--move-if-linked', rel(w.path), since);
     else if (w.onlyOwn) ops.push('--move-own', rel(w.path), since);
     else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
@@ -374,6 +375,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       // EACCES: a directory on the way that cordon may not search (the command can chmod its own): what is there is not known.
       if (d?.kind === 'failed' && d.detail.startsWith('EACCES')) unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `cordon could not look at ${w.path} (${w.why ?? 'protected'}; ${d.detail}: a directory on its way is not searchable, which the command can do to its own), so it may hold what the command put there: make the directory searchable and look before anything on the host uses it` });
       else if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
+      else if (d?.kind === 'moved' && w.linkedOnly) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} (${w.why ?? 'protected'}) a symbolic link or another name of a file, which cordon would refuse to hold read-only at the next run there; it was moved to ${join(root, d.detail)}` });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
     }

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, renameSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, renameSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -202,6 +202,30 @@ test('--move-own: another user\'s entry is kept only where the command could nei
     chownSync(r, they, they);
     chmodSync(r, 0o1777);
   }
+});
+
+test('--move-if-linked: only this user\'s link, or file of more than one name, made or linked since the run started, is moved; a plain file, a directory, an older link and another user\'s link stay', () => {
+  const r = root();
+  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
+  symlinkSync('/', join(r, 'link'));
+  writeFileSync(join(r, 'file'), 'x');
+  linkSync(join(r, 'file'), join(r, 'second-name'));
+  writeFileSync(join(r, 'plain'), 'x');
+  mkdirSync(join(r, 'dir'));
+  symlinkSync('/', join(r, 'theirs'));
+  lchownSync(join(r, 'theirs'), 4242, 4242);
+  symlinkSync('/', join(r, 'older'));
+  const ops = (names: string[], at: string) => names.flatMap((n) => ['--move-if-linked', n, at]);
+  // `older` was made before a start in the future: changed before it.
+  const future = String((BigInt(Date.now()) + 60_000n) * 1_000_000n);
+  const out = spawnSync(helper, ['setaside', r, ...ops(['link', 'second-name', 'plain', 'dir', 'theirs', 'gone'], since), ...ops(['older'], future)], { encoding: 'utf8' });
+  assert.equal(out.status, 0, out.stderr);
+  const f = out.stdout.split('\0');
+  const results = new Map<string, string>();
+  for (let i = 0; i + 1 < f.length; i += f[i] === 'moved' || f[i] === 'failed' ? 3 : 2) results.set(f[i + 1]!, f[i]!);
+  assert.deepEqual(Object.fromEntries(results), { link: 'moved', 'second-name': 'moved', plain: 'kept', dir: 'kept', theirs: 'kept', gone: 'absent', older: 'kept' });
+  assert.ok(lstatSync(join(r, 'link.cordon-untrusted')).isSymbolicLink());
+  assert.ok(lstatSync(join(r, 'theirs')).isSymbolicLink());
 });
 
 test('a new git file in a protected repository is moved aside with its content', () => {

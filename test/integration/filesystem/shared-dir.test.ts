@@ -11,10 +11,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { cordonAsync, own, runners, testUser } from '../../helpers/cordon.js';
+import { cordon, cordonAsync, own, runners, testUser } from '../../helpers/cordon.js';
 
 const SHM = '/dev/shm';
 const NAMES = ['.claude', 'CLAUDE.md', 'AGENTS.md', '.cursor', '.vscode', '.envrc'];
@@ -105,6 +105,42 @@ for (const { who, world, opts } of runners()) {
     } finally {
       clean();
       rmSync(theirs, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`another user's links and many-named files at protected names in a shared directory, and a repository of theirs there (a config of two names), never stop a run; the command's own link there is moved aside (${who})`, () => {
+    const u = testUser();
+    if (!u) return;
+    const other = opts.asUser ? { uid: 0, gid: 0 } : u;
+    const theirs = ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', '.bashrc-2'].map((n) => join(SHM, n));
+    const repo = mkdtempSync(join(SHM, 'cordon-their-repo-'));
+    chmodSync(repo, 0o755);
+    assert.ok(['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', '.profile'].every((n) => !existsSync(join(SHM, n))), `this test makes names in ${SHM}: remove the ones there first`);
+    try {
+      // What any user of the machine can leave there: links to / (above the writable path), a file with two names.
+      for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) symlinkSync('/', join(SHM, n));
+      writeFileSync(join(SHM, '.bashrc'), 'theirs\n');
+      linkSync(join(SHM, '.bashrc'), join(SHM, '.bashrc-2'));
+      mkdirSync(join(repo, '.git', 'hooks'), { recursive: true });
+      writeFileSync(join(repo, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+      mkdirSync(join(repo, '.git', 'objects'));
+      mkdirSync(join(repo, '.git', 'refs'));
+      writeFileSync(join(repo, '.git', 'config'), '[core]\n');
+      linkSync(join(repo, '.git', 'config'), join(repo, 'config-2'));
+      for (const p of [...theirs, repo, join(repo, '.git'), join(repo, '.git', 'config')]) lchownSync(p, other.uid, other.gid);
+      const w = world();
+      own(w, opts);
+      const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', `ln -s / ${SHM}/.profile && echo RAN`], opts);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'RAN\n');
+      for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) assert.equal(readlinkSync(join(SHM, n)), '/', `${n}: theirs, left`);
+      assert.ok(!lstatSync(join(SHM, '.profile'), { throwIfNoEntry: false }), 'the command\'s own link was moved aside');
+      assert.equal(readlinkSync(join(SHM, '.profile.cordon-untrusted')), '/');
+    } finally {
+      for (const p of [...theirs, join(SHM, '.profile'), join(SHM, '.profile.cordon-untrusted')]) rmSync(p, { force: true });
+      rmSync(repo, { recursive: true, force: true });
     }
   });
 }

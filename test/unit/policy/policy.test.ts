@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPolicy, CLOSED_MAX, GIT_DIRS_MAX, gitSurfaceAt, minimalRoots, networkSpec, tlsSpec, withBroker, type CliRules } from '../../../src/policy/policy.js';
 import { parseSettings } from '../../../src/policy/settings.js';
-import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, ROOT_NAME_LIST } from '../../../src/policy/protected.js';
+import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, ROOT_NAME_LIST, SHELL_STARTUP } from '../../../src/policy/protected.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 
@@ -175,7 +175,10 @@ test('watch list: a writable root that is not a repository, and the git files a 
   assert.deepEqual(p.watch.filter((x) => x.kind === 'git-file').map((x) => x.path).sort(), ['commondir', 'config.worktree', 'info/attributes'].map((n) => join(w.proj, '.git', n)));
   assert.ok(p.watch.filter((x) => x.kind !== 'created').every((x) => x.repo === (x.kind === 'repository' ? plain : w.proj)), 'each names the work tree git would use it in');
   // The names guarded after the run, at each writable root.
-  assert.deepEqual(p.watch.filter((x) => x.kind === 'created').map((x) => x.path).sort(), [w.proj, plain].flatMap((r) => AFTER_RUN_NAMES.map((n) => join(r, n.name))).sort());
+  assert.deepEqual(p.watch.filter((x) => x.kind === 'created' && !x.linkedOnly).map((x) => x.path).sort(), [w.proj, plain].flatMap((r) => AFTER_RUN_NAMES.map((n) => join(r, n.name))).sort());
+  // The shell startup files they lack: only a link or a second name the command gives one is moved (the next run would refuse to hold it).
+  assert.deepEqual(p.watch.filter((x) => x.linkedOnly).map((x) => x.path).sort(), [w.proj, plain].flatMap((r) => SHELL_STARTUP.map((n) => join(r, n.name))).sort());
+  assert.ok(p.watch.filter((x) => x.linkedOnly).every((x) => x.kind === 'created' && !x.onlyOwn));
   writeFileSync(join(w.proj, '.git', 'commondir'), '.');
   const settings = [parseSettings(JSON.stringify({ filesystem: { allowGitConfig: true } }), join(w.root, 's.json'))];
   const q = buildPolicy({ cwd: w.proj, home: w.home, settings, cli: { ...noCli, allowWrite: [plain] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
@@ -198,7 +201,7 @@ test('a shared directory (/tmp, /var/tmp, /dev/shm: sticky, writable by all): it
     assert.equal(ro(join(lookalike, '.claude'))?.kind, 'missing', 'elsewhere a missing name is held by a placeholder');
     const watched = p.watch.filter((x) => x.kind === 'created' && x.repo === shared);
     assert.ok(watched.some((x) => x.path === join(shared, '.claude')), 'it is watched instead');
-    assert.ok(watched.length > 0 && watched.every((x) => x.onlyOwn === true), "each with another user's own entries left (the helper's --move-own)");
+    assert.ok(watched.length > 0 && watched.every((x) => x.onlyOwn === true || x.linkedOnly === true), "each with another user's own entries left (the helper's --move-own, --move-if-linked)");
     assert.ok(!p.watch.some((x) => x.repo === lookalike && x.onlyOwn), 'a directory that is not shared: every entry is the command\'s');
     // Only the directory itself is shared: one made in it is the command's own.
     const q = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: { ...noCli, allowWrite: [below] }, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });

@@ -1,0 +1,44 @@
+/**
+ * A shell startup file a writable root lacks is no shell's there, so the
+ * command may make one; but a symbolic link there (to the root, or above
+ * it) or a second name of a file would make every later run from there
+ * refuse to hold the name read-only, until someone removes it. Those are
+ * moved aside after the run; a plain file, and a link that was there
+ * before the run, stay. Attacked from inside through the real CLI, as root
+ * and as an unprivileged user, also through a link whose target is missing.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { cordon, own, runners, sh } from '../../helpers/cordon.js';
+
+for (const { who, world, opts } of runners()) {
+  test(`links and second names the command gives missing shell startup files at a writable root are moved aside, so the next run is not refused; plain files and older links stay (${who})`, () => {
+    const w = world();
+    // The user's own link from before the run, whose target is missing: theirs, left as it is.
+    symlinkSync('nowhere', join(w.proj, '.login'));
+    own(w, opts);
+    const r = sh(w, [
+      'ln -s / .zshrc',
+      'ln -s .. .bash_profile',
+      'ln -s . .zprofile',
+      'ln -s missing/later .zlogin',
+      'echo mine > .bashrc && ln .bashrc .profile',
+      'echo plain > .kshrc',
+      'ln -sf / .login 2>/dev/null || true',
+    ].join(' && '), [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    for (const n of ['.zshrc', '.bash_profile', '.zprofile', '.zlogin', '.bashrc', '.profile']) {
+      assert.ok(!existsSync(join(w.proj, n)) && lstatSync(join(w.proj, n), { throwIfNoEntry: false }) === undefined, `${n} was moved aside`);
+      assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${n}.cordon-untrusted is there`);
+      assert.match(r.stderr, new RegExp(`made ${w.proj.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${n.replace('.', '\\.')} \\(shell startup file\\) a symbolic link or another name of a file`));
+    }
+    assert.equal(readlinkSync(join(w.proj, '.zshrc.cordon-untrusted')), '/');
+    assert.equal(readFileSync(join(w.proj, '.kshrc'), 'utf8'), 'plain\n', 'a plain file there is no shell\'s: left');
+    assert.equal(readlinkSync(join(w.proj, '.login')), 'nowhere', 'the user\'s link from before the run: read-only for the run, left');
+    // The next run from there starts.
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
+  });
+}
