@@ -10,7 +10,7 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
@@ -489,16 +489,15 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const shared = isShared(w);
     for (const n of PROTECTED_NAMES) {
       if (shared) {
-        // Another user's link there is theirs: what it leads to is not held for it, and it is never a reason to refuse
-        // the run, which would let any user of the machine stop everyone's.
-        if (!othersLink(join(w, n.name))) protAfterRun(join(w, n.name), n.why, true);
+        if (!othersEntry(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
         continue;
       }
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
-    for (const n of SHELL_STARTUP) if (!shared || !othersLink(join(w, n.name))) protStartup(join(w, n.name), n.why);
-    for (const n of AFTER_RUN_NAMES) if (!shared || !othersLink(join(w, n.name))) protAfterRun(join(w, n.name), n.why, shared);
+    // In a shared directory, what another user has there is theirs (othersEntry).
+    for (const n of SHELL_STARTUP) if (!shared || !othersEntry(w, n.name)) protStartup(join(w, n.name), n.why);
+    for (const n of AFTER_RUN_NAMES) if (!shared || !othersEntry(w, n.name)) protAfterRun(join(w, n.name), n.why, shared);
   }
   for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
@@ -523,7 +522,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   const throughLinks = deepGlobs.some((g) => g.rule.access === 'deny-read');
   return { scanRoots, patterns, throughLinks, writableRoots, finish: (scanned) => finishPolicy(scanned) };
 
-  function finishPolicy(scanned: ScanFound): Policy {
+  function finishPolicy(found: ScanFound): Policy {
+    const scanned = withoutOthers(found, writableRoots);
     const scanWarnings: string[] = [];
     const denyGlobs = deepGlobs.filter((g) => g.rule.access === 'deny-read');
     refuseIncompleteLinks(scanned, denyGlobs.map((g) => g.rule.raw));
@@ -556,7 +556,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
     const watch: WatchedPath[] = [...homeWatch, ...rootWatch, ...linkWatch];
     const repos = new Set(scanned.repos);
-    for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
+    // (Not where another user has a .git in a shared directory: theirs, left out of the scan's findings, withoutOthers.)
+    for (const w of writableRoots) if (!repos.has(w) && !(isShared(w) && othersEntry(w, '.git'))) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     const heldNames: string[] = [];
     const relativeHooks: string[] = [];
     const atRoots = rootNamesFound(scanned);
@@ -964,17 +965,63 @@ function isShared(dir: string): boolean {
 }
 
 /**
- * Another user's symbolic link is at `p`: in a directory every user shares,
- * not cordon's to hold (what it leads to is the link's owner's choice; the
- * sticky bit keeps a command that is not root from replacing it).
+ * In a directory every user shares (isShared), what another user has there
+ * is theirs, not cordon's to hold: the entry `shared/name`'s first component
+ * (a link, a file, a directory of theirs) is another user's. Holding it
+ * would follow their links (`/tmp/.zshrc -> /` makes the whole grant
+ * read-only), trip over what they keep private (a 0700 `/tmp/.github`
+ * cordon cannot look into) or refuse on their many-named files: any user
+ * of the machine could stop everyone's runs. The command cannot change what
+ * is theirs but where their modes let anyone (or, run as root, the owner of
+ * the shared directory, whom the sticky bit does not stop: docs/limits.md).
  */
-function othersLink(p: string): boolean {
+function othersEntry(shared: string, name: string): boolean {
+  const st = lstatOrNone(join(shared, name.split('/')[0]!));
+  return st !== undefined && st.uid !== process.geteuid?.();
+}
+
+function lstatOrNone(p: string): Stats | undefined {
   try {
-    const st = lstatSync(p, { throwIfNoEntry: false });
-    return st !== undefined && st.isSymbolicLink() && st.uid !== process.geteuid?.();
+    return lstatSync(p, { throwIfNoEntry: false });
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/**
+ * The scan's findings without another user's git dirs in a shared writable
+ * directory (isShared: `/tmp/x/.git` of theirs, its config of two names, its
+ * hooks missing) and without the directories of theirs there that this user
+ * may not even search (0700: the command cannot enter them either). The
+ * command runs as this user: a git dir it makes is this user's, and git on
+ * the host refuses another user's repository (safe.directory). What the
+ * command puts in a directory of theirs that anyone may write is this
+ * user's, and stays in. The scans before and after a run are judged alike.
+ */
+export function withoutOthers<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
+  const shared = writableRoots.filter(isShared);
+  if (shared.length === 0) return found;
+  const me = process.geteuid?.();
+  const inShared = (p: string) => shared.some((s) => p !== s && isWithin(p, s));
+  const theirs = (p: string) => inShared(p) && (lstatOrNone(p)?.uid ?? me) !== me;
+  const closedToMe = (p: string) => {
+    if (!theirs(p)) return false;
+    try {
+      accessSync(p, constants.X_OK);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  return {
+    ...found,
+    repos: found.repos.filter((r) => !theirs(join(r, '.git'))),
+    submoduleGitDirs: found.submoduleGitDirs.filter((g) => !theirs(g)),
+    ...(found.bareGitDirs ? { bareGitDirs: found.bareGitDirs.filter((g) => !theirs(g)) } : {}),
+    ...(found.worktreeGitDirs ? { worktreeGitDirs: found.worktreeGitDirs.filter((g) => !theirs(g)) } : {}),
+    ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !theirs(l)) } : {}),
+    ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !closedToMe(u)) } : {}),
+  };
 }
 
 /** What the symbolic link at `p` says, if it is one whose target is missing (or cannot be reached). */
@@ -1036,7 +1083,7 @@ function namesIn(dir: string): Set<string> | undefined {
 
 /** What the git protections need from the policy being built. */
 /** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
-const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/'))];
+const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP];
 
 interface GitScope {
   readonly rules: FsRule[];

@@ -23,9 +23,9 @@
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import type { Rescan, WatchedPath } from '../../policy/policy.js';
+import { withoutOthers, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { AFTER_RUN_NAMES, PROTECTED_NAMES } from '../../policy/protected.js';
+import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 
@@ -113,7 +113,9 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   const recheck = new Set(rescan.recheckNames ?? []);
   const closed = new Set([...(rescan.closed ?? []), ...(rescan.unchecked ?? [])]);
   const inClosed = (p: string) => { for (let a = dirname(p); closed.size > 0; a = dirname(a)) { if (closed.has(a)) return true; if (a === sep) break; } return false; };
-  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES].map((n) => [n.name, n.why]));
+  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => [n.name, n.why]));
+  // A shell startup file there is no shell's: only a link or a second name, which the next run would refuse to hold (WatchedPath.linkedOnly).
+  const startup = new Set(SHELL_STARTUP.map((n) => n.name));
   const out: WatchedPath[] = [];
   const seen = new Set<string>();
   for (const m of found.matches) {
@@ -122,7 +124,7 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
     if (!(trees.has(dirname(m)) && !held.has(m)) && !recheck.has(m)) continue;
     if (closed.has(m) || inClosed(m)) continue;
     seen.add(m);
-    out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true });
+    out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true, ...(startup.has(name) ? { linkedOnly: true } : {}) });
   }
   return out;
 }
@@ -591,7 +593,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   if (j.rescan) {
     try {
       const rescan = j.rescan;
-      const found = insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names));
+      const found = withoutOthers(insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
       watch.push(...sequencerStates(found, j.rescan.writable));

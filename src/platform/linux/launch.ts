@@ -13,6 +13,7 @@ import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
+import { withoutOthers } from '../../policy/policy.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, insideBareGitDirs, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -268,7 +269,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   if (rescanned && plan.rescan) {
     try {
       const rescan = plan.rescan;
-      const found = insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names));
+      const found = withoutOthers(insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
       watch.push(...sequencerStates(found, plan.rescan.writable));

@@ -9,9 +9,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, own, runners, sh } from '../../helpers/cordon.js';
+import { cordon, git, own, runners, sh } from '../../helpers/cordon.js';
 
 for (const { who, world, opts } of runners()) {
   test(`links and second names the command gives missing shell startup files at a writable root are moved aside, so the next run is not refused; plain files and older links stay (${who})`, () => {
@@ -38,6 +38,23 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readFileSync(join(w.proj, '.kshrc'), 'utf8'), 'plain\n', 'a plain file there is no shell\'s: left');
     assert.equal(readlinkSync(join(w.proj, '.login')), 'nowhere', 'the user\'s link from before the run: read-only for the run, left');
     // The next run from there starts.
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`at the root of a nested repository, one there before the run or one the command makes, a link the command gives a missing shell startup file is moved aside too (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.proj, 'sub'));
+    git(join(w.proj, 'sub'), 'init', '-q');
+    own(w, opts);
+    const r = sh(w, 'ln -s / sub/.zshrc && echo plain > sub/.kshrc && git init -q made && ln -s .. made/.profile', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readlinkSync(join(w.proj, 'sub', '.zshrc.cordon-untrusted')), '/');
+    assert.equal(readlinkSync(join(w.proj, 'made', '.profile.cordon-untrusted')), '..');
+    assert.equal(readFileSync(join(w.proj, 'sub', '.kshrc'), 'utf8'), 'plain\n');
+    for (const [p, n] of [['sub', '.zshrc'], ['made', '.profile']] as const) assert.ok(!lstatSync(join(w.proj, p, n), { throwIfNoEntry: false }), `${p}/${n}`);
     const next = cordon(w, ['--', 'true'], opts);
     assert.equal(next.status, 0, next.stderr);
   });

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { cordon, cordonAsync, own, runners, testUser } from '../../helpers/cordon.js';
 
@@ -110,37 +111,63 @@ for (const { who, world, opts } of runners()) {
 }
 
 for (const { who, world, opts } of runners()) {
-  test(`another user's links and many-named files at protected names in a shared directory, and a repository of theirs there (a config of two names), never stop a run; the command's own link there is moved aside (${who})`, () => {
+  test(`what another user has in a shared directory never stops a run (links to /, many-named files, a private directory, their repositories, their .git); the command's own link and repository there are still moved aside (${who})`, () => {
     const u = testUser();
     if (!u) return;
     const other = opts.asUser ? { uid: 0, gid: 0 } : u;
-    const theirs = ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', '.bashrc-2'].map((n) => join(SHM, n));
-    const repo = mkdtempSync(join(SHM, 'cordon-their-repo-'));
-    chmodSync(repo, 0o755);
-    assert.ok(['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', '.profile'].every((n) => !existsSync(join(SHM, n))), `this test makes names in ${SHM}: remove the ones there first`);
+    const top = ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', 'AGENTS.md', '.github', '.git', '.profile'];
+    assert.ok(top.every((n) => !lstatSync(join(SHM, n), { throwIfNoEntry: false })), `this test makes ${top.join(' ')} in ${SHM}: remove the ones there first`);
+    const made: string[] = [];
+    const dir = (name: string, mode = 0o755) => { const d = mkdtempSync(join(SHM, `cordon-${name}-`)); chmodSync(d, mode); made.push(d); return d; };
+    const chownAll = (p: string) => spawnSync('chown', ['-hR', `${other.uid}:${other.gid}`, p]);
     try {
-      // What any user of the machine can leave there: links to / (above the writable path), a file with two names.
+      // At the shared directory's root: links to / (above the writable path), a file with two names (one anyone may write),
+      // a private directory holding a protected name, a .git file.
       for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) symlinkSync('/', join(SHM, n));
       writeFileSync(join(SHM, '.bashrc'), 'theirs\n');
-      linkSync(join(SHM, '.bashrc'), join(SHM, '.bashrc-2'));
+      const names = dir('names');
+      linkSync(join(SHM, '.bashrc'), join(names, 'bashrc'));
+      writeFileSync(join(names, 'agents'), 'theirs\n');
+      chmodSync(join(names, 'agents'), 0o666);
+      linkSync(join(names, 'agents'), join(SHM, 'AGENTS.md'));
+      mkdirSync(join(SHM, '.github'), { mode: 0o700 });
+      writeFileSync(join(SHM, '.github', 'copilot-instructions.md'), 'theirs\n');
+      writeFileSync(join(SHM, '.git'), 'gitdir: /nowhere\n');
+      // Their repositories: a config of two names, a link to / at its root, a git dir with no hooks.
+      const repo = dir('repo');
       mkdirSync(join(repo, '.git', 'hooks'), { recursive: true });
+      for (const d of ['objects', 'refs']) mkdirSync(join(repo, '.git', d));
       writeFileSync(join(repo, '.git', 'HEAD'), 'ref: refs/heads/main\n');
-      mkdirSync(join(repo, '.git', 'objects'));
-      mkdirSync(join(repo, '.git', 'refs'));
       writeFileSync(join(repo, '.git', 'config'), '[core]\n');
       linkSync(join(repo, '.git', 'config'), join(repo, 'config-2'));
-      for (const p of [...theirs, repo, join(repo, '.git'), join(repo, '.git', 'config')]) lchownSync(p, other.uid, other.gid);
+      symlinkSync('/', join(repo, '.vscode'));
+      const bare = dir('nohooks');
+      mkdirSync(join(bare, '.git'));
+      for (const d of ['objects', 'refs']) mkdirSync(join(bare, '.git', d));
+      writeFileSync(join(bare, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+      // A directory of theirs anyone may write, and (for a caller that is not root) more private directories of theirs
+      // than a run closes one by one: the command cannot enter those.
+      const open = dir('open', 0o777);
+      if (opts.asUser) for (let i = 0; i < 70; i++) mkdirSync(join(names, `private-${i}`), { mode: 0o700 });
+      for (const p of [...top.filter((n) => n !== '.profile').map((n) => join(SHM, n)), ...made]) chownAll(p);
+      chmodSync(open, 0o777);
       const w = world();
       own(w, opts);
-      const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', `ln -s / ${SHM}/.profile && echo RAN`], opts);
+      const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', `ln -s / ${SHM}/.profile && mkdir ${open}/mine && cd ${open}/mine && git init -q . && git config core.fsmonitor 'touch /nowhere' && echo RAN`], opts);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'RAN\n');
       for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) assert.equal(readlinkSync(join(SHM, n)), '/', `${n}: theirs, left`);
+      assert.equal(readFileSync(join(SHM, '.git'), 'utf8'), 'gitdir: /nowhere\n', 'their .git file: left');
+      assert.equal(readlinkSync(join(repo, '.vscode')), '/');
+      // The command's own, also in a directory of theirs: moved aside.
       assert.ok(!lstatSync(join(SHM, '.profile'), { throwIfNoEntry: false }), 'the command\'s own link was moved aside');
       assert.equal(readlinkSync(join(SHM, '.profile.cordon-untrusted')), '/');
+      assert.ok(existsSync(join(open, 'mine', '.git', 'config.cordon-untrusted')), r.stderr);
+      assert.doesNotMatch(readFileSync(join(open, 'mine', '.git', 'config'), 'utf8'), /fsmonitor/);
     } finally {
-      for (const p of [...theirs, join(SHM, '.profile'), join(SHM, '.profile.cordon-untrusted')]) rmSync(p, { force: true });
-      rmSync(repo, { recursive: true, force: true });
+      for (const n of top) rmSync(join(SHM, n), { recursive: true, force: true });
+      rmSync(join(SHM, '.profile.cordon-untrusted'), { force: true });
+      for (const d of made) rmSync(d, { recursive: true, force: true });
     }
   });
 }

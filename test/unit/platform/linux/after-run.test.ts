@@ -19,7 +19,7 @@ import { createdNames, newRepositories, replacedGuards, setAside, unreadableWarn
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
-import { AFTER_RUN_NAMES, PROTECTED_NAMES } from '../../../../src/policy/protected.js';
+import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../../../src/policy/protected.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 test('newRepositories: what the second scan found and the first did not, in a writable root, once', () => {
@@ -98,7 +98,7 @@ test('the policy holds the protected names that exist at the root of a nested wo
     cwd: proj, home: join(root, 'home'), settings: [], cli: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] },
     scan: () => ({ repos: [proj, sub], submoduleGitDirs: [], matches: [] }),
   });
-  assert.deepEqual(p.rescan?.names, [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/'))].map((n) => n.name));
+  assert.deepEqual(p.rescan?.names, [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP].map((n) => n.name));
   assert.deepEqual([...(p.rescan?.heldNames ?? [])].sort(), [join(sub, '.claude'), join(sub, 'CLAUDE.md')]);
   assert.deepEqual(p.rescan?.patterns, [], 'the scan before the run is asked nothing new (its early start stays a hit)');
   assert.deepEqual(p.rescan?.recheckNames, PROTECTED_NAMES.filter((n) => n.name !== 'AGENTS.md').map((n) => join(proj, n.name)), 'the root\'s placeholders are looked at after the run too (another sandbox can write into one)');
