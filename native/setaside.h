@@ -197,6 +197,9 @@ static bool sa_maybe_commands(int dir, const char *name, const struct stat *st, 
 		return true;
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1)
 		return true;
+	/* Nothing the command could have filled: a FIFO, a socket or a device holds no content of its own. */
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return false;
 	/* The kernel's own answer (ACLs too) for this process; root, whom it never refuses, owns the shared directories. */
 	return faccessat(dir, name, W_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0 || errno != EACCES;
 }

@@ -479,7 +479,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     // A link whose target is missing holds nothing a mount could hold: it must still be that link after the run, or
     // what replaced it is moved aside and the link made again (as keepLink does for a link that leads somewhere).
     const target = danglingLink(p);
-    if (target !== undefined && root !== undefined && !linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
+    if (target === undefined || root === undefined) return;
+    if (!linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
+    // And what the command puts where it leads (a link to / there would make the next run refuse): moved aside, from the
+    // topmost missing directory on the way, where that lies in a writable path with no link on the way to it.
+    let top = resolve(dirname(p), target);
+    while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
+    const at = writableRoots.find((w) => isWithin(top, w));
+    if (at !== undefined && top !== at && !exists(top) && realOrNone(dirname(top)) === dirname(top) && !rootWatch.some((x) => x.path === top)) {
+      rootWatch.push({ path: top, kind: 'created', repo: at, why: `${why}: ${p} leads there` });
+    }
   };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
   const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
@@ -1022,6 +1031,14 @@ export function withoutOthers<T extends ScanFound>(found: T, writableRoots: read
     ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !theirs(l)) } : {}),
     ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !closedToMe(u)) } : {}),
   };
+}
+
+function realOrNone(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the symbolic link at `p` says, if it is one whose target is missing (or cannot be reached). */

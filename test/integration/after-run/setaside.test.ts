@@ -175,7 +175,10 @@ test('--move-own: another user\'s entry is kept only where the command could nei
   spawnSync('chown', ['-h', `${they}:${they}`, join(r, 'link')]);
   writeFileSync(join(r, 'mine'), 'X');
   chownSync(join(r, 'mine'), me.uid, me.gid);
-  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'acl-writable', 'linked', 'link', 'renamed-in', 'mine', 'gone'];
+  // A FIFO anyone may write holds nothing the command could have put there.
+  assert.equal(spawnSync('mkfifo', ['-m', '666', join(r, 'fifo')]).status, 0);
+  chownSync(join(r, 'fifo'), they, they);
+  const names = ['theirs-dir', 'theirs-file', 'other-group', 'writable-dir', 'writable-file', 'group-writable', 'acl-writable', 'linked', 'link', 'renamed-in', 'mine', 'fifo', 'gone'];
   const asCaller = (...ops: string[]) => spawnSync('runuser', ['-u', me.name, '--', helper, 'setaside', r, ...ops], { encoding: 'utf8' });
   const out = asCaller(...names.flatMap((n) => ['--move-own', n, since]));
   assert.equal(out.status, 0, out.stderr);
@@ -189,7 +192,7 @@ test('--move-own: another user\'s entry is kept only where the command could nei
   const taken = 'failed EPERM';
   assert.deepEqual(Object.fromEntries(results), {
     'theirs-dir': 'kept', 'theirs-file': 'kept', 'other-group': 'kept',
-    'writable-dir': taken, 'writable-file': taken, 'group-writable': taken, 'acl-writable': taken, linked: taken, link: taken, 'renamed-in': taken, mine: 'moved', gone: 'absent',
+    'writable-dir': taken, 'writable-file': taken, 'group-writable': taken, 'acl-writable': taken, linked: taken, link: taken, 'renamed-in': taken, mine: 'moved', fifo: 'kept', gone: 'absent',
   });
   assert.equal(lstatSync(join(r, 'theirs-dir')).uid, they);
 

@@ -59,3 +59,21 @@ for (const { who, world, opts } of runners()) {
     assert.equal(next.status, 0, next.stderr);
   });
 }
+
+for (const { who, world, opts } of runners()) {
+  test(`what the command puts where a shell startup link with a missing target leads is moved aside, so that link does not make the next run refuse (${who})`, () => {
+    const w = world();
+    symlinkSync('nothere', join(w.proj, '.zshrc'));
+    symlinkSync('d/rc', join(w.proj, '.bashrc'));
+    own(w, opts);
+    const r = sh(w, 'ln -s / nothere && mkdir d && ln -s / d/rc && echo RAN', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'RAN\n');
+    assert.equal(readlinkSync(join(w.proj, 'nothere.cordon-untrusted')), '/');
+    assert.equal(readlinkSync(join(w.proj, 'd.cordon-untrusted', 'rc')), '/');
+    assert.deepEqual([readlinkSync(join(w.proj, '.zshrc')), readlinkSync(join(w.proj, '.bashrc'))], ['nothere', 'd/rc'], 'the links themselves: the user\'s, left');
+    assert.match(r.stderr, /created .*\/nothere \(shell startup file: .*\/\.zshrc leads there\)/);
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
+  });
+}
