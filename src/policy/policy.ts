@@ -123,6 +123,13 @@ export interface Rescan {
   readonly names?: readonly string[];
   /** Those that existed at the root of a nested work tree before the run: read-only in it, so not the command's. */
   readonly heldNames?: readonly string[];
+  /**
+   * Another user's links at protected names in a shared directory, not
+   * held (notOursToHold): one the command replaced (run as root, it owns
+   * `/tmp`, so the sticky bit does not stop it) is moved aside after the run
+   * (launch.ts records their identities with the held paths').
+   */
+  readonly unheld?: readonly string[];
   /** Directories closed read-only whole for the run (capGitDirs): nothing in them is the command's. */
   readonly closed?: readonly string[];
   /**
@@ -459,6 +466,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // Guarded after the run (AFTER_RUN_NAMES, npm's bins for a project cordon is not installed in): an existing one is
   // read-only, a missing one is watched, with no placeholder (nor the pins above one).
   const rootWatch: WatchedPath[] = [];
+  const unheld: string[] = [];
   const protAfterRun = (p: string, why: string, onlyOwn = false) => {
     const r = resolvePath(p);
     refuseHoldingRoot(p, r.path);
@@ -498,15 +506,17 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const shared = isShared(w);
     for (const n of PROTECTED_NAMES) {
       if (shared) {
-        if (!othersEntry(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
+        if (!notOursToHold(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
+        else unheld.push(join(w, n.name.split('/')[0]!));
         continue;
       }
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
-    // In a shared directory, what another user has there is theirs (othersEntry).
-    for (const n of SHELL_STARTUP) if (!shared || !othersEntry(w, n.name)) protStartup(join(w, n.name), n.why);
-    for (const n of AFTER_RUN_NAMES) if (!shared || !othersEntry(w, n.name)) protAfterRun(join(w, n.name), n.why, shared);
+    for (const n of SHELL_STARTUP) if (!shared || !notOursToHold(w, n.name)) protStartup(join(w, n.name), n.why);
+    else unheld.push(join(w, n.name));
+    for (const n of AFTER_RUN_NAMES) if (!shared || !notOursToHold(w, n.name)) protAfterRun(join(w, n.name), n.why, shared);
+    else unheld.push(join(w, n.name.split('/')[0]!));
   }
   for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
@@ -532,7 +542,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   return { scanRoots, patterns, throughLinks, writableRoots, finish: (scanned) => finishPolicy(scanned) };
 
   function finishPolicy(found: ScanFound): Policy {
-    const scanned = withoutOthers(found, writableRoots);
+    const scanned = withoutUnreachable(found, writableRoots);
+    const sharedRoots = writableRoots.filter(isShared);
     const scanWarnings: string[] = [];
     const denyGlobs = deepGlobs.filter((g) => g.rule.access === 'deny-read');
     refuseIncompleteLinks(scanned, denyGlobs.map((g) => g.rule.raw));
@@ -565,8 +576,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
     const watch: WatchedPath[] = [...homeWatch, ...rootWatch, ...linkWatch];
     const repos = new Set(scanned.repos);
-    // (Not where another user has a .git in a shared directory: theirs, left out of the scan's findings, withoutOthers.)
-    for (const w of writableRoots) if (!repos.has(w) && !(isShared(w) && othersEntry(w, '.git'))) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
+    for (const w of writableRoots) if (!repos.has(w)) watch.push({ path: join(w, '.git'), kind: 'repository', repo: w, ...(allowGitConfig ? { keepConfig: true } : {}) });
     const heldNames: string[] = [];
     const relativeHooks: string[] = [];
     const atRoots = rootNamesFound(scanned);
@@ -576,7 +586,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       // nested repository): only the names that are there can be protected here (a missing one
       // gets no placeholder: the scan after the run looks for it, Rescan.names).
       const present = atRoots?.(repo) ?? namesIn(repo);
-      for (const n of ROOT_NAMES) if (!present || present.has(n.name)) protExisting(join(repo, n.name), n.why);
+      // In a shared directory, another user's link there is theirs to point (notOursToHold).
+      const shared = sharedRoots.some((s) => isWithin(repo, s));
+      for (const n of ROOT_NAMES) {
+        if (present && !present.has(n.name)) continue;
+        if (shared && othersStat(join(repo, n.name))?.isSymbolicLink()) unheld.push(join(repo, n.name));
+        else protExisting(join(repo, n.name), n.why);
+      }
       if (!writableRoots.includes(repo)) for (const n of WATCHED_AT_ROOTS) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
     if (writableRoots.length > 0) {
@@ -614,6 +630,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
 
     dropEmptyDenies(rules);
+    // Nothing to hold where the command cannot make it, in a shared directory (uncreatable).
+    if (sharedRoots.length > 0) for (let i = rules.length - 1; i >= 0; i--) if (rules[i]!.kind === 'missing' && rules[i]!.access === 'read-only' && sharedRoots.some((s) => isWithin(rules[i]!.path, s)) && uncreatable(rules[i]!.path)) rules.splice(i, 1);
     refuseLinkedProtected(rules, isWritable);
     // cordon's own files and settings, guarded above, may add watched names and links too.
     for (const w of [...homeWatch, ...rootWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
@@ -638,7 +656,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked, ...(relativeHooks.length > 0 ? { relativeHooks } : {}) } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
-    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
+    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(unheld.length > 0 ? { unheld: [...new Set(unheld)] } : {}), ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
   }
 }
 
@@ -974,19 +992,20 @@ function isShared(dir: string): boolean {
 }
 
 /**
- * In a directory every user shares (isShared), what another user has there
- * is theirs, not cordon's to hold: the entry `shared/name`'s first component
- * (a link, a file, a directory of theirs) is another user's. Holding it
- * would follow their links (`/tmp/.zshrc -> /` makes the whole grant
- * read-only), trip over what they keep private (a 0700 `/tmp/.github`
- * cordon cannot look into) or refuse on their many-named files: any user
- * of the machine could stop everyone's runs. The command cannot change what
- * is theirs but where their modes let anyone (or, run as root, the owner of
- * the shared directory, whom the sticky bit does not stop: docs/limits.md).
+ * What the sandbox may do to another user's entry, as the kernel will judge
+ * it: the command runs as this user with no capabilities (run as root, as
+ * uid 0 and gid 0 with none, whose owner and group bits do not cover
+ * another user's entry). `x`: search a directory; `w`: write it.
  */
-function othersEntry(shared: string, name: string): boolean {
-  const st = lstatOrNone(join(shared, name.split('/')[0]!));
-  return st !== undefined && st.uid !== process.geteuid?.();
+function sandboxMay(p: string, st: Stats, what: 'x' | 'w'): boolean {
+  const bit = what === 'x' ? 1 : 2;
+  if (process.geteuid?.() === 0) return (st.mode & bit) !== 0 || (st.gid === 0 && (st.mode & (bit << 3)) !== 0);
+  try {
+    accessSync(p, what === 'x' ? constants.X_OK : constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function lstatOrNone(p: string): Stats | undefined {
@@ -997,40 +1016,80 @@ function lstatOrNone(p: string): Stats | undefined {
   }
 }
 
+function othersStat(p: string): Stats | undefined {
+  const st = lstatOrNone(p);
+  return st !== undefined && st.uid !== process.geteuid?.() ? st : undefined;
+}
+
 /**
- * The scan's findings without another user's git dirs in a shared writable
- * directory (isShared: `/tmp/x/.git` of theirs, its config of two names, its
- * hooks missing) and without the directories of theirs there that this user
- * may not even search (0700: the command cannot enter them either). The
- * command runs as this user: a git dir it makes is this user's, and git on
- * the host refuses another user's repository (safe.directory). What the
- * command puts in a directory of theirs that anyone may write is this
- * user's, and stays in. The scans before and after a run are judged alike.
+ * In a directory every user shares (isShared), the protected name
+ * `shared/name` is not cordon's to hold when another user has its first
+ * component there as a symbolic link (what it leads to is theirs to choose:
+ * `/tmp/.zshrc -> /` would make the whole grant read-only; the sticky bit
+ * keeps a command that is not root from replacing it), or as a directory
+ * the sandbox may not search (a 0700 `/tmp/.github`: nothing below it is
+ * reachable from inside). Refusing the run on their account instead would
+ * let any user of the machine stop everyone's. Anything else of theirs is
+ * held as anywhere.
  */
-export function withoutOthers<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
+function notOursToHold(shared: string, name: string): boolean {
+  const first = join(shared, name.split('/')[0]!);
+  const st = othersStat(first);
+  if (st === undefined) return false;
+  return st.isSymbolicLink() || (name.includes('/') && st.isDirectory() && !sandboxMay(first, st, 'x'));
+}
+
+/**
+ * The scan's findings without what lies, in a shared writable directory,
+ * behind another user's directory the sandbox may not search (a repository
+ * in their 0700 `/tmp/x`, which root's scan sees; a directory of theirs that
+ * this user may not list, which the scan reports as unreadable): the
+ * command cannot reach it, so there is nothing to hold or close there, and
+ * holding it would stop the run. The scans before and after a run are
+ * judged alike.
+ */
+export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
   const shared = writableRoots.filter(isShared);
   if (shared.length === 0) return found;
-  const me = process.geteuid?.();
-  const inShared = (p: string) => shared.some((s) => p !== s && isWithin(p, s));
-  const theirs = (p: string) => inShared(p) && (lstatOrNone(p)?.uid ?? me) !== me;
-  const closedToMe = (p: string) => {
-    if (!theirs(p)) return false;
-    try {
-      accessSync(p, constants.X_OK);
-      return false;
-    } catch {
-      return true;
+  const closed = new Map<string, boolean>();
+  const closedDir = (d: string) => {
+    let c = closed.get(d);
+    if (c === undefined) {
+      const st = othersStat(d);
+      closed.set(d, (c = st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'x')));
     }
+    return c;
+  };
+  // `p` or a directory on its way below the shared directory is another user's, closed to the sandbox.
+  const unreachable = (p: string) => {
+    const s = shared.find((x) => p !== x && isWithin(p, x));
+    if (s === undefined) return false;
+    for (let d = p; d !== s; d = dirname(d)) if (closedDir(d)) return true;
+    return false;
   };
   return {
     ...found,
-    repos: found.repos.filter((r) => !theirs(join(r, '.git'))),
-    submoduleGitDirs: found.submoduleGitDirs.filter((g) => !theirs(g)),
-    ...(found.bareGitDirs ? { bareGitDirs: found.bareGitDirs.filter((g) => !theirs(g)) } : {}),
-    ...(found.worktreeGitDirs ? { worktreeGitDirs: found.worktreeGitDirs.filter((g) => !theirs(g)) } : {}),
-    ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !theirs(l)) } : {}),
-    ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !closedToMe(u)) } : {}),
+    repos: found.repos.filter((r) => !unreachable(r)),
+    submoduleGitDirs: found.submoduleGitDirs.filter((g) => !unreachable(g)),
+    ...(found.bareGitDirs ? { bareGitDirs: found.bareGitDirs.filter((g) => !unreachable(g)) } : {}),
+    ...(found.worktreeGitDirs ? { worktreeGitDirs: found.worktreeGitDirs.filter((g) => !unreachable(g)) } : {}),
+    ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !unreachable(l)) } : {}),
+    matches: found.matches.filter((m) => !unreachable(dirname(m))),
+    ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !unreachable(u)) } : {}),
   };
+}
+
+/**
+ * A protected path that does not exist, below another user's directory the
+ * sandbox may not write (a repository of theirs whose git dir has no hooks):
+ * the command cannot make it, so it needs no placeholder, which cordon could
+ * not make there either.
+ */
+function uncreatable(p: string): boolean {
+  let d = dirname(p);
+  while (d !== dirname(d) && lstatOrNone(d) === undefined) d = dirname(d);
+  const st = othersStat(d);
+  return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'w');
 }
 
 function realOrNone(p: string): string | undefined {

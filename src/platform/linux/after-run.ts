@@ -23,7 +23,7 @@
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { withoutOthers, type Rescan, type WatchedPath } from '../../policy/policy.js';
+import { withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
@@ -164,12 +164,15 @@ export interface SetAsideOptions {
  * new repository). A path that is gone now is nothing to move. Pure but for
  * one lstat of each path (no-follow.ts pathIdentities).
  */
-export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[]): WatchedPath[] {
+export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[], unheld: readonly string[] = []): WatchedPath[] {
   const paths = Object.keys(ids).filter((p) => typeof ids[p] === 'string' && p.startsWith(sep) && writable.some((w) => p !== w && isWithin(p, w)));
   const now = pathIdentities(paths);
   const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p]);
-  return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: 'held read-only for the run' }));
+  return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: unheld.includes(p) ? THEIRS : 'held read-only for the run' }));
 }
+
+/** Why a `replaced` path is another user's (Rescan.unheld), which the run did not hold. */
+const THEIRS = "another user's entry at a protected name, not held for the run";
 
 /**
  * The held paths the host replaced (replacedGuards) in the writable paths
@@ -177,8 +180,8 @@ export function replacedGuards(ids: Readonly<Record<string, string>>, writable: 
  * a step already in `watch` moves aside (withoutWatched): what the step
  * after the run adds for them, live or from a journal.
  */
-export function heldReplaced(guardIds: Readonly<Record<string, string>>, writable: readonly string[], moved: readonly string[], watch: readonly WatchedPath[]): WatchedPath[] {
-  return withoutWatched(replacedGuards(guardIds, writable.filter((r) => !moved.includes(r))), watch);
+export function heldReplaced(guardIds: Readonly<Record<string, string>>, writable: readonly string[], moved: readonly string[], watch: readonly WatchedPath[], unheld: readonly string[] = []): WatchedPath[] {
+  return withoutWatched(replacedGuards(guardIds, writable.filter((r) => !moved.includes(r)), unheld), watch);
 }
 
 /** The entries of `extra` that no entry of `watch` covers (the same path, or one inside a repository's git dir it moves aside). */
@@ -359,7 +362,9 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     }
     if (w.kind === 'replaced') {
       const d = done.get(r);
-      const held = `${w.path} was held read-only for the run, and was replaced on the host while the command ran (a rename over it or a new one in its place, as git and editors save), which ends that hold in the sandbox: what is there now may be the command's`;
+      const held = w.why === THEIRS
+        ? `${w.path} was another user's entry at a protected name, which cordon does not hold, and it was replaced while the command ran (a command run as root may rename another user's entry in a directory root owns): what is there now may be the command's`
+        : `${w.path} was held read-only for the run, and was replaced on the host while the command ran (a rename over it or a new one in its place, as git and editors save), which ends that hold in the sandbox: what is there now may be the command's`;
       if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `${held}, and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
       if (d?.kind !== 'moved') continue;
       let kept = '';
@@ -593,7 +598,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   if (j.rescan) {
     try {
       const rescan = j.rescan;
-      const found = withoutOthers(insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
+      const found = withoutUnreachable(insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
       watch.push(...newRepositories(j.rescan, found, j.watch));
       watch.push(...createdNames(j.rescan, found));
       watch.push(...sequencerStates(found, j.rescan.writable));
@@ -601,7 +606,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
     const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
-    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch));
+    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch, Array.isArray(j.rescan.unheld) ? j.rescan.unheld : []));
     for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);

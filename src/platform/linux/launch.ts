@@ -13,7 +13,7 @@ import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
-import { withoutOthers } from '../../policy/policy.js';
+import { withoutUnreachable } from '../../policy/policy.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, insideBareGitDirs, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -162,7 +162,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
-      guards = { ...guards, ...pathIdentities(plan.placeholders) };
+      // With the placeholders, another user's links the run does not hold (Rescan.unheld): each must be the same after the run.
+      guards = { ...guards, ...pathIdentities([...plan.placeholders, ...(plan.rescan?.unheld ?? [])]) };
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
@@ -269,7 +270,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   if (rescanned && plan.rescan) {
     try {
       const rescan = plan.rescan;
-      const found = withoutOthers(insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
+      const found = withoutUnreachable(insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
       watch.push(...newRepositories(plan.rescan, found, plan.watch));
       watch.push(...createdNames(plan.rescan, found));
       watch.push(...sequencerStates(found, plan.rescan.writable));
@@ -292,7 +293,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
   const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
-  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch));
+  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch, plan.rescan.unheld));
   const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);

@@ -111,29 +111,30 @@ for (const { who, world, opts } of runners()) {
 }
 
 for (const { who, world, opts } of runners()) {
-  test(`what another user has in a shared directory never stops a run (links to /, many-named files, a private directory, their repositories, their .git); the command's own link and repository there are still moved aside (${who})`, () => {
+  test(`another user's links, many-named files, private directories and repositories in a shared directory never stop a run; what of theirs the command could write is still held, their link it replaces is moved aside, and its own link and repository there too (${who})`, () => {
     const u = testUser();
     if (!u) return;
     const other = opts.asUser ? { uid: 0, gid: 0 } : u;
-    const top = ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', 'AGENTS.md', '.github', '.git', '.profile'];
+    const top = ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.bashrc', '.envrc', '.github', '.git', '.profile', '.vscode', 'GEMINI.md'];
     assert.ok(top.every((n) => !lstatSync(join(SHM, n), { throwIfNoEntry: false })), `this test makes ${top.join(' ')} in ${SHM}: remove the ones there first`);
     const made: string[] = [];
     const dir = (name: string, mode = 0o755) => { const d = mkdtempSync(join(SHM, `cordon-${name}-`)); chmodSync(d, mode); made.push(d); return d; };
     const chownAll = (p: string) => spawnSync('chown', ['-hR', `${other.uid}:${other.gid}`, p]);
     try {
-      // At the shared directory's root: links to / (above the writable path), a file with two names (one anyone may write),
-      // a private directory holding a protected name, a .git file.
-      for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) symlinkSync('/', join(SHM, n));
+      // At the shared directory's root: links to / (above the writable path), a file with two names that only they may
+      // write, a private directory holding a protected name, a .git file.
+      for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md', '.envrc']) symlinkSync('/', join(SHM, n));
       writeFileSync(join(SHM, '.bashrc'), 'theirs\n');
       const names = dir('names');
       linkSync(join(SHM, '.bashrc'), join(names, 'bashrc'));
-      writeFileSync(join(names, 'agents'), 'theirs\n');
-      chmodSync(join(names, 'agents'), 0o666);
-      linkSync(join(names, 'agents'), join(SHM, 'AGENTS.md'));
       mkdirSync(join(SHM, '.github'), { mode: 0o700 });
       writeFileSync(join(SHM, '.github', 'copilot-instructions.md'), 'theirs\n');
       writeFileSync(join(SHM, '.git'), 'gitdir: /nowhere\n');
-      // Their repositories: a config of two names, a link to / at its root, a git dir with no hooks.
+      // What of theirs anyone may write: held read-only as anywhere.
+      mkdirSync(join(SHM, '.vscode'), { mode: 0o777 });
+      writeFileSync(join(SHM, 'GEMINI.md'), 'theirs\n');
+      // Their repositories: a config of two names, a link to / at its root, a git dir with no hooks; one anyone may write;
+      // one in a directory only they may enter.
       const repo = dir('repo');
       mkdirSync(join(repo, '.git', 'hooks'), { recursive: true });
       for (const d of ['objects', 'refs']) mkdirSync(join(repo, '.git', d));
@@ -145,20 +146,48 @@ for (const { who, world, opts } of runners()) {
       mkdirSync(join(bare, '.git'));
       for (const d of ['objects', 'refs']) mkdirSync(join(bare, '.git', d));
       writeFileSync(join(bare, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+      const shared = dir('sharedrepo', 0o777);
+      for (const d of ['.git', '.git/hooks', '.git/objects', '.git/refs']) mkdirSync(join(shared, d), { mode: 0o777 });
+      writeFileSync(join(shared, '.git', 'HEAD'), 'ref: refs/heads/main\n');
+      writeFileSync(join(shared, '.git', 'config'), '[core]\n');
+      const hidden = dir('hidden', 0o700);
+      mkdirSync(join(hidden, 'r', '.git'), { recursive: true });
       // A directory of theirs anyone may write, and (for a caller that is not root) more private directories of theirs
       // than a run closes one by one: the command cannot enter those.
       const open = dir('open', 0o777);
       if (opts.asUser) for (let i = 0; i < 70; i++) mkdirSync(join(names, `private-${i}`), { mode: 0o700 });
       for (const p of [...top.filter((n) => n !== '.profile').map((n) => join(SHM, n)), ...made]) chownAll(p);
-      chmodSync(open, 0o777);
+      for (const p of [open, shared, join(shared, '.git'), join(shared, '.git', 'hooks'), join(SHM, '.vscode')]) chmodSync(p, 0o777);
+      chmodSync(join(SHM, 'GEMINI.md'), 0o666);
+      chmodSync(join(shared, '.git', 'config'), 0o666);
       const w = world();
       own(w, opts);
-      const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', `ln -s / ${SHM}/.profile && mkdir ${open}/mine && cd ${open}/mine && git init -q . && git config core.fsmonitor 'touch /nowhere' && echo RAN`], opts);
+      const script = [
+        `ln -s / ${SHM}/.profile`,
+        `mkdir ${open}/mine && cd ${open}/mine && git init -q . && git config core.fsmonitor 'touch /nowhere' && cd /`,
+        `(echo x > ${SHM}/.vscode/tasks.json; echo EVIL >> ${SHM}/GEMINI.md; echo x > ${shared}/.git/hooks/pre-commit; echo '[core] fsmonitor = x' >> ${shared}/.git/config) 2>/dev/null`,
+        // Run as root, the command may rename another user's entry in a directory root owns: their link it replaces.
+        `(rm -f ${SHM}/.envrc && echo EVIL > ${SHM}/.envrc) 2>/dev/null`,
+        'echo RAN',
+      ].join('; ');
+      const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', script], opts);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'RAN\n');
       for (const n of ['.zshrc', 'CLAUDE.md', 'AGENT.md']) assert.equal(readlinkSync(join(SHM, n)), '/', `${n}: theirs, left`);
       assert.equal(readFileSync(join(SHM, '.git'), 'utf8'), 'gitdir: /nowhere\n', 'their .git file: left');
       assert.equal(readlinkSync(join(repo, '.vscode')), '/');
+      // What of theirs the command could write was held read-only.
+      assert.deepEqual(readdirSync(join(SHM, '.vscode')), []);
+      assert.equal(readFileSync(join(SHM, 'GEMINI.md'), 'utf8'), 'theirs\n');
+      assert.ok(!existsSync(join(shared, '.git', 'hooks', 'pre-commit')));
+      assert.equal(readFileSync(join(shared, '.git', 'config'), 'utf8'), '[core]\n');
+      // Their link the command replaced (only root can, in a directory root owns): what replaced it is moved aside.
+      if (opts.asUser) assert.equal(readlinkSync(join(SHM, '.envrc')), '/');
+      else {
+        assert.ok(!lstatSync(join(SHM, '.envrc'), { throwIfNoEntry: false }), r.stderr);
+        assert.equal(readFileSync(join(SHM, '.envrc.cordon-untrusted'), 'utf8'), 'EVIL\n');
+        assert.match(r.stderr, /\/\.envrc was another user's entry at a protected name, which cordon does not hold, and it was replaced while the command ran/);
+      }
       // The command's own, also in a directory of theirs: moved aside.
       assert.ok(!lstatSync(join(SHM, '.profile'), { throwIfNoEntry: false }), 'the command\'s own link was moved aside');
       assert.equal(readlinkSync(join(SHM, '.profile.cordon-untrusted')), '/');
@@ -166,7 +195,7 @@ for (const { who, world, opts } of runners()) {
       assert.doesNotMatch(readFileSync(join(open, 'mine', '.git', 'config'), 'utf8'), /fsmonitor/);
     } finally {
       for (const n of top) rmSync(join(SHM, n), { recursive: true, force: true });
-      rmSync(join(SHM, '.profile.cordon-untrusted'), { force: true });
+      for (const n of ['.profile', '.envrc']) rmSync(join(SHM, `${n}.cordon-untrusted`), { force: true });
       for (const d of made) rmSync(d, { recursive: true, force: true });
     }
   });
