@@ -4,7 +4,7 @@
  * the link points at, so a link can never carry a write or a read past a rule.
  */
 import { isUtf8 } from 'node:buffer';
-import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, type BigIntStats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 
@@ -224,6 +224,11 @@ export function walkPath(abs: string): { path: string; links: LinkHop[]; climbs:
 }
 
 /** True when `inner` is `outer` or lies beneath it. */
+/** `dev:ino:birth` of a file (birth time in ns, 0 where the filesystem keeps none: an inode number used again is another file). */
+export function identity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
+}
+
 export function isWithin(inner: string, outer: string): boolean {
   if (outer === sep) return true;
   return inner === outer || inner.startsWith(outer + sep);

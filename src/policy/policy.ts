@@ -14,7 +14,7 @@ import { accessSync, constants, lstatSync, readdirSync, readlinkSync, realpathSy
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
-import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
+import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, identity, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
 import { AFTER_RUN_NAMES, GIT_DIR_ENTRIES, grantLeavesReadOnly, PROTECTED_IN_GIT_DIR, PROTECTED_IN_HOME, PROTECTED_NAMES, ROOT_NAMES, SHELL_STARTUP } from './protected.js';
 import { expandGitPath, GitConfigReader, readGitFile, readWorktreeRoot, type ConfigFile } from './git-config.js';
 import type { BrokerSetting, NetworkMode, PathEntry, Settings } from './settings.js';
@@ -124,12 +124,13 @@ export interface Rescan {
   /** Those that existed at the root of a nested work tree before the run: read-only in it, so not the command's. */
   readonly heldNames?: readonly string[];
   /**
-   * Another user's links at protected names in a shared directory, not
-   * held (notOursToHold): one the command replaced (run as root, it owns
-   * `/tmp`, so the sticky bit does not stop it) is moved aside after the run
-   * (launch.ts records their identities with the held paths').
+   * Another user's entries at protected names in a shared directory that
+   * the run does not hold (notOursToHold), with their identity when the
+   * policy looked: one the command replaced (run as root, it owns `/tmp`,
+   * so the sticky bit does not stop it) is moved aside after the run
+   * (launch.ts adds them to the held paths').
    */
-  readonly unheld?: readonly string[];
+  readonly unheld?: Readonly<Record<string, string>>;
   /** Directories closed read-only whole for the run (capGitDirs): nothing in them is the command's. */
   readonly closed?: readonly string[];
   /**
@@ -466,7 +467,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   // Guarded after the run (AFTER_RUN_NAMES, npm's bins for a project cordon is not installed in): an existing one is
   // read-only, a missing one is watched, with no placeholder (nor the pins above one).
   const rootWatch: WatchedPath[] = [];
-  const unheld: string[] = [];
+  const unheld: Record<string, string> = {};
+  /** Holds nothing for `name` in the shared directory `w` where another user's entry there is in the way (notOursToHold). */
+  const theirsInWay = (w: string, name: string) => {
+    const t = notOursToHold(w, name);
+    if (t) unheld[t.path] = t.id;
+    return t !== undefined;
+  };
   const protAfterRun = (p: string, why: string, onlyOwn = false) => {
     const r = resolvePath(p);
     refuseHoldingRoot(p, r.path);
@@ -506,17 +513,14 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const shared = isShared(w);
     for (const n of PROTECTED_NAMES) {
       if (shared) {
-        if (!notOursToHold(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
-        else unheld.push(join(w, n.name.split('/')[0]!));
+        if (!theirsInWay(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
         continue;
       }
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
-    for (const n of SHELL_STARTUP) if (!shared || !notOursToHold(w, n.name)) protStartup(join(w, n.name), n.why);
-    else unheld.push(join(w, n.name));
-    for (const n of AFTER_RUN_NAMES) if (!shared || !notOursToHold(w, n.name)) protAfterRun(join(w, n.name), n.why, shared);
-    else unheld.push(join(w, n.name.split('/')[0]!));
+    for (const n of SHELL_STARTUP) if (!shared || !theirsInWay(w, n.name)) protStartup(join(w, n.name), n.why);
+    for (const n of AFTER_RUN_NAMES) if (!shared || !theirsInWay(w, n.name)) protAfterRun(join(w, n.name), n.why, shared);
   }
   for (const n of namesInGrants) protAfterRun(n.path, n.why);
   if (homeWritable) {
@@ -590,8 +594,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       const shared = sharedRoots.some((s) => isWithin(repo, s));
       for (const n of ROOT_NAMES) {
         if (present && !present.has(n.name)) continue;
-        if (shared && othersStat(join(repo, n.name))?.isSymbolicLink()) unheld.push(join(repo, n.name));
-        else protExisting(join(repo, n.name), n.why);
+        if (!(shared && theirsInWay(repo, n.name))) protExisting(join(repo, n.name), n.why);
       }
       if (!writableRoots.includes(repo)) for (const n of WATCHED_AT_ROOTS) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
@@ -630,8 +633,16 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
 
     dropEmptyDenies(rules);
-    // Nothing to hold where the command cannot make it, in a shared directory (uncreatable).
-    if (sharedRoots.length > 0) for (let i = rules.length - 1; i >= 0; i--) if (rules[i]!.kind === 'missing' && rules[i]!.access === 'read-only' && sharedRoots.some((s) => isWithin(rules[i]!.path, s)) && uncreatable(rules[i]!.path)) rules.splice(i, 1);
+    // In a shared directory, nothing to hold where the command cannot reach (behind another user's directory it may not
+    // search: holding it would stop the run) or cannot make (uncreatable).
+    const unreachable = unreachableIn(sharedRoots);
+    if (unreachable) {
+      for (let i = rules.length - 1; i >= 0; i--) {
+        const r = rules[i]!;
+        if (r.access === 'read-write' || r.access === 'read-write-no-delete' || !sharedRoots.some((s) => r.path !== s && isWithin(r.path, s))) continue;
+        if (unreachable(r.path) || (r.kind === 'missing' && r.access === 'read-only' && uncreatable(r.path))) rules.splice(i, 1);
+      }
+    }
     refuseLinkedProtected(rules, isWritable);
     // cordon's own files and settings, guarded above, may add watched names and links too.
     for (const w of [...homeWatch, ...rootWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
@@ -656,7 +667,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked, ...(relativeHooks.length > 0 ? { relativeHooks } : {}) } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
-    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(unheld.length > 0 ? { unheld: [...new Set(unheld)] } : {}), ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
+    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(Object.keys(unheld).length > 0 ? { unheld } : {}), ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
   }
 }
 
@@ -993,13 +1004,15 @@ function isShared(dir: string): boolean {
 
 /**
  * What the sandbox may do to another user's entry, as the kernel will judge
- * it: the command runs as this user with no capabilities (run as root, as
- * uid 0 and gid 0 with none, whose owner and group bits do not cover
- * another user's entry). `x`: search a directory; `w`: write it.
+ * it (or more): the command runs as this user with no capabilities (run as
+ * root, as uid 0 with none, whose owner bits do not cover another user's
+ * entry). `x`: search a directory; `w`: write it.
  */
 function sandboxMay(p: string, st: Stats, what: 'x' | 'w'): boolean {
   const bit = what === 'x' ? 1 : 2;
-  if (process.geteuid?.() === 0) return (st.mode & bit) !== 0 || (st.gid === 0 && (st.mode & (bit << 3)) !== 0);
+  // Root's: other bits, and group bits whatever the group (with an ACL they are its mask, which bounds a named entry
+  // for uid or gid 0): never less than the kernel would allow.
+  if (process.geteuid?.() === 0) return (st.mode & bit) !== 0 || (st.mode & (bit << 3)) !== 0;
   try {
     accessSync(p, what === 'x' ? constants.X_OK : constants.W_OK);
     return true;
@@ -1023,20 +1036,31 @@ function othersStat(p: string): Stats | undefined {
 
 /**
  * In a directory every user shares (isShared), the protected name
- * `shared/name` is not cordon's to hold when another user has its first
- * component there as a symbolic link (what it leads to is theirs to choose:
+ * `shared/name` is not cordon's to hold when another user has a component
+ * of it there as a symbolic link (what it leads to is theirs to choose:
  * `/tmp/.zshrc -> /` would make the whole grant read-only; the sticky bit
  * keeps a command that is not root from replacing it), or as a directory
  * the sandbox may not search (a 0700 `/tmp/.github`: nothing below it is
  * reachable from inside). Refusing the run on their account instead would
  * let any user of the machine stop everyone's. Anything else of theirs is
- * held as anywhere.
+ * held as anywhere. Returns that component and its identity (paths.ts
+ * identity), looked at once: it must be the same after the run.
  */
-function notOursToHold(shared: string, name: string): boolean {
-  const first = join(shared, name.split('/')[0]!);
-  const st = othersStat(first);
-  if (st === undefined) return false;
-  return st.isSymbolicLink() || (name.includes('/') && st.isDirectory() && !sandboxMay(first, st, 'x'));
+function notOursToHold(shared: string, name: string): { path: string; id: string } | undefined {
+  let at = shared;
+  for (const part of name.split('/')) {
+    at = join(at, part);
+    let st;
+    try {
+      st = lstatSync(at, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+    if (st === undefined) return undefined;
+    if (Number(st.uid) !== process.geteuid?.() && (st.isSymbolicLink() || (st.isDirectory() && !sandboxMay(at, lstatSync(at), 'x')))) return { path: at, id: identity(st) };
+    if (!st.isDirectory()) return undefined;
+  }
+  return undefined;
 }
 
 /**
@@ -1049,8 +1073,27 @@ function notOursToHold(shared: string, name: string): boolean {
  * judged alike.
  */
 export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
-  const shared = writableRoots.filter(isShared);
-  if (shared.length === 0) return found;
+  const unreachable = unreachableIn(writableRoots.filter(isShared));
+  if (unreachable === undefined) return found;
+  return {
+    ...found,
+    repos: found.repos.filter((r) => !unreachable(join(r, '.git'))),
+    submoduleGitDirs: found.submoduleGitDirs.filter((g) => !unreachable(g)),
+    ...(found.bareGitDirs ? { bareGitDirs: found.bareGitDirs.filter((g) => !unreachable(g)) } : {}),
+    ...(found.worktreeGitDirs ? { worktreeGitDirs: found.worktreeGitDirs.filter((g) => !unreachable(g)) } : {}),
+    ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !unreachable(l)) } : {}),
+    matches: found.matches.filter((m) => !unreachable(dirname(m))),
+    ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !unreachable(u)) } : {}),
+  };
+}
+
+/**
+ * Whether `p` lies, in one of the shared directories, behind (or is) another
+ * user's directory the sandbox may not search; undefined when there is no
+ * shared directory. Each directory looked at once.
+ */
+function unreachableIn(shared: readonly string[]): ((p: string) => boolean) | undefined {
+  if (shared.length === 0) return undefined;
   const closed = new Map<string, boolean>();
   const closedDir = (d: string) => {
     let c = closed.get(d);
@@ -1060,22 +1103,11 @@ export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots:
     }
     return c;
   };
-  // `p` or a directory on its way below the shared directory is another user's, closed to the sandbox.
-  const unreachable = (p: string) => {
+  return (p) => {
     const s = shared.find((x) => p !== x && isWithin(p, x));
     if (s === undefined) return false;
     for (let d = p; d !== s; d = dirname(d)) if (closedDir(d)) return true;
     return false;
-  };
-  return {
-    ...found,
-    repos: found.repos.filter((r) => !unreachable(r)),
-    submoduleGitDirs: found.submoduleGitDirs.filter((g) => !unreachable(g)),
-    ...(found.bareGitDirs ? { bareGitDirs: found.bareGitDirs.filter((g) => !unreachable(g)) } : {}),
-    ...(found.worktreeGitDirs ? { worktreeGitDirs: found.worktreeGitDirs.filter((g) => !unreachable(g)) } : {}),
-    ...(found.moduleLinks ? { moduleLinks: found.moduleLinks.filter((l) => !unreachable(l)) } : {}),
-    matches: found.matches.filter((m) => !unreachable(dirname(m))),
-    ...(found.unreadablePaths ? { unreadablePaths: found.unreadablePaths.filter((u) => !unreachable(u)) } : {}),
   };
 }
 

@@ -606,7 +606,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
       say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
     }
     const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
-    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch, Array.isArray(j.rescan.unheld) ? j.rescan.unheld : []));
+    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch, j.rescan.unheld && typeof j.rescan.unheld === 'object' ? Object.keys(j.rescan.unheld) : []));
     for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);

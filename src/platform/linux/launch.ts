@@ -163,7 +163,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     try {
       holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
       // With the placeholders, another user's links the run does not hold (Rescan.unheld): each must be the same after the run.
-      guards = { ...guards, ...pathIdentities([...plan.placeholders, ...(plan.rescan?.unheld ?? [])]) };
+      guards = { ...guards, ...pathIdentities(plan.placeholders), ...plan.rescan?.unheld };
       // Before the command may start: a cordon killed from here on leaves
       // its after-run step to the next run (journal.ts).
       if (plan.rescan) {
@@ -293,7 +293,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
   const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
-  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch, plan.rescan.unheld));
+  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch, Object.keys(plan.rescan.unheld ?? {})));
   const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);

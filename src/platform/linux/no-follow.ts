@@ -13,6 +13,7 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync, type BigIntStats } from 'node:fs';
 import { basename, dirname, sep } from 'node:path';
+import { identity } from '../../policy/paths.js';
 
 /** Linux's O_PATH (the same on every architecture cordon runs on), which Node does not export. */
 const O_PATH = 0o10000000;
@@ -86,9 +87,6 @@ export function identityOf(fd: number): string {
   return identity(fstatSync(fd, { bigint: true }));
 }
 
-function identity(st: BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
-}
 
 /**
  * The identity (identityOf) of each path (file or directory) reached with no link followed:

@@ -127,8 +127,10 @@ for (const { who, world, opts } of runners()) {
       writeFileSync(join(SHM, '.bashrc'), 'theirs\n');
       const names = dir('names');
       linkSync(join(SHM, '.bashrc'), join(names, 'bashrc'));
-      mkdirSync(join(SHM, '.github'), { mode: 0o700 });
-      writeFileSync(join(SHM, '.github', 'copilot-instructions.md'), 'theirs\n');
+      // Their .github: a link to / inside it (they may enter it) or, for a caller that is not root, a private one.
+      mkdirSync(join(SHM, '.github'), { mode: opts.asUser ? 0o700 : 0o755 });
+      if (opts.asUser) writeFileSync(join(SHM, '.github', 'copilot-instructions.md'), 'theirs\n');
+      else symlinkSync('/', join(SHM, '.github', 'copilot-instructions.md'));
       writeFileSync(join(SHM, '.git'), 'gitdir: /nowhere\n');
       // What of theirs anyone may write: held read-only as anywhere.
       mkdirSync(join(SHM, '.vscode'), { mode: 0o777 });
@@ -152,6 +154,14 @@ for (const { who, world, opts } of runners()) {
       writeFileSync(join(shared, '.git', 'config'), '[core]\n');
       const hidden = dir('hidden', 0o700);
       mkdirSync(join(hidden, 'r', '.git'), { recursive: true });
+      // A repository of theirs whose git dir only they may enter.
+      const privateGit = dir('privategit');
+      assert.equal(spawnSync('git', ['init', '-q', privateGit]).status, 0);
+      chmodSync(join(privateGit, '.git'), 0o700);
+      // Private, but opened to root by an ACL entry (user 0: rwx; mask rwx): root's command may write there.
+      const acl = dir('acl', 0o700);
+      const entries: [number, number, number][] = [[0x01, 7, 0xffffffff], [0x02, 7, 0], [0x04, 0, 0xffffffff], [0x10, 7, 0xffffffff], [0x20, 0, 0xffffffff]];
+      const blob = Buffer.concat([Buffer.from([2, 0, 0, 0]), ...entries.map(([tag, perm, id]) => { const b = Buffer.alloc(8); b.writeUInt16LE(tag, 0); b.writeUInt16LE(perm, 2); b.writeUInt32LE(id, 4); return b; })]);
       // A directory of theirs anyone may write, and (for a caller that is not root) more private directories of theirs
       // than a run closes one by one: the command cannot enter those.
       const open = dir('open', 0o777);
@@ -159,6 +169,8 @@ for (const { who, world, opts } of runners()) {
       for (const p of [...top.filter((n) => n !== '.profile').map((n) => join(SHM, n)), ...made]) chownAll(p);
       for (const p of [open, shared, join(shared, '.git'), join(shared, '.git', 'hooks'), join(SHM, '.vscode')]) chmodSync(p, 0o777);
       chmodSync(join(SHM, 'GEMINI.md'), 0o666);
+      const set = spawnSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2]), follow_symlinks=False)', acl, blob.toString('hex')], { encoding: 'utf8' });
+      assert.equal(set.status, 0, set.stderr);
       chmodSync(join(shared, '.git', 'config'), 0o666);
       const w = world();
       own(w, opts);
@@ -168,6 +180,8 @@ for (const { who, world, opts } of runners()) {
         `(echo x > ${SHM}/.vscode/tasks.json; echo EVIL >> ${SHM}/GEMINI.md; echo x > ${shared}/.git/hooks/pre-commit; echo '[core] fsmonitor = x' >> ${shared}/.git/config) 2>/dev/null`,
         // Run as root, the command may rename another user's entry in a directory root owns: their link it replaces.
         `(rm -f ${SHM}/.envrc && echo EVIL > ${SHM}/.envrc) 2>/dev/null`,
+        // Where root's command may write through an ACL: a repository of its own.
+        `(mkdir ${acl}/r && cd ${acl}/r && git init -q . && git config core.fsmonitor 'touch /nowhere') 2>/dev/null`,
         'echo RAN',
       ].join('; ');
       const r = cordon(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', script], opts);
@@ -192,6 +206,7 @@ for (const { who, world, opts } of runners()) {
       assert.ok(!lstatSync(join(SHM, '.profile'), { throwIfNoEntry: false }), 'the command\'s own link was moved aside');
       assert.equal(readlinkSync(join(SHM, '.profile.cordon-untrusted')), '/');
       assert.ok(existsSync(join(open, 'mine', '.git', 'config.cordon-untrusted')), r.stderr);
+      if (!opts.asUser) assert.ok(existsSync(join(acl, 'r', '.git', 'config.cordon-untrusted')), `the ACL let root's command in: its repository there is moved aside too. ${r.stderr}`);
       assert.doesNotMatch(readFileSync(join(open, 'mine', '.git', 'config'), 'utf8'), /fsmonitor/);
     } finally {
       for (const n of top) rmSync(join(SHM, n), { recursive: true, force: true });
