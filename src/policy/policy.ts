@@ -1276,7 +1276,8 @@ function protectGitDir(s: GitScope, gitDir: string, workTrees: readonly string[]
     const p = `${gitDir}${sep}${item.name}`;
     const r = fromListing(s, p, item.name, entries);
     if (r.kind === 'missing' && !item.placeholder) {
-      s.watch.push({ path: r.path, kind: 'git-file', repo });
+      // Watched where the command could make it: not where a link on the way leads out of every writable path (`info -> /`).
+      if (s.isWritable(r.path)) s.watch.push({ path: r.path, kind: 'git-file', repo });
       continue;
     }
     s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: git ${item.why}` });
@@ -1370,8 +1371,9 @@ function protectWorktreeGitDir(s: GitScope, w: string): void {
   for (const item of IN_WORKTREE_GIT_DIR) {
     const p = join(w, item.name);
     const r = s.resolvePath(p);
-    if (r.kind === 'missing') s.watch.push({ path: r.path, kind: 'git-file', repo: w });
-    else s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: linked worktree's ${item.name} (${item.why})` });
+    if (r.kind === 'missing') {
+      if (s.isWritable(r.path)) s.watch.push({ path: r.path, kind: 'git-file', repo: w });
+    } else s.rules.push({ path: p, kind: r.kind, access: 'read-only', source: `protected: linked worktree's ${item.name} (${item.why})` });
   }
   const root = readWorktreeRoot(w);
   protectHooks(s, w, root ? [root] : []);
@@ -1470,8 +1472,9 @@ function protectConfigFile(s: GitScope, f: ConfigFile, why: string, repo: string
   if ((!s.isWritable(f.path) && !s.isWritable(r.path)) || s.done.has(r.path)) return;
   if (r.kind === 'missing' && !f.from) return;
   s.done.add(r.path);
-  if (r.kind === 'missing') s.watch.push({ path: r.path, kind: 'git-file', repo });
-  else s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${source}` });
+  if (r.kind === 'missing') {
+    if (s.isWritable(r.path)) s.watch.push({ path: r.path, kind: 'git-file', repo });
+  } else s.rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${source}` });
 }
 
 /**

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, own, runners, sh, type World } from '../../helpers/cordon.js';
+import { cordon, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
 import { GIT_DIRS_MAX } from '../../../src/policy/policy.js';
 
 /** Each attempt in a subshell: prints BROKE: ATTEMPT for every one that succeeded. */
@@ -273,3 +273,12 @@ for (const { who, world, opts } of runners()) {
     assert.ok(!existsSync(mark), 'git on the host ran the plant');
   });
 }
+
+test('a git dir whose info/ is a link out of every writable path: its missing info/attributes is not watched there (nothing the command could make), and no internal error is reported', () => {
+  const w = makeWorld(); // the project is a repository
+  rmSync(join(w.proj, '.git', 'info'), { recursive: true, force: true });
+  symlinkSync('/', join(w.proj, '.git', 'info'));
+  const r = cordon(w, ['--', 'true']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /internal error|lies in no writable path/);
+});
