@@ -502,7 +502,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
     const at = writableRoots.find((w) => isWithin(top, w));
     if (at !== undefined && top !== at && !exists(top) && realOrNone(dirname(top)) === dirname(top) && !rootWatch.some((x) => x.path === top)) {
-      rootWatch.push({ path: top, kind: 'created', repo: at, why: `${why}: ${p} leads there` });
+      rootWatch.push({ path: top, kind: 'created', repo: at, why: `${why}: ${p} leads there`, ...(isShared(at) ? { onlyOwn: true } : {}) });
     }
   };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.

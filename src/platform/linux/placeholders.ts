@@ -88,9 +88,8 @@ const CACHE_FILE = /^(?:launch-[0-9a-f]{16}\.json|roots-[0-9a-f]{16}\.json|scan-
 
 /**
  * Makes `cache/` when it is missing (one system call a start when it is
- * there); when it is made, moves in nothing: the files an older cordon kept
- * at the top are removed instead (predictions only, remade by the next
- * start in each place).
+ * there). When it makes it, it removes the files an older cordon kept at the
+ * top instead (predictions only, remade by the next start in each place).
  */
 function ensureCacheDir(state: string): void {
   try {
