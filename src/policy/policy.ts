@@ -496,14 +496,15 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const target = danglingLink(p);
     if (target === undefined || root === undefined) return;
     if (!linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
-    // And what the command puts where it leads (a link to / there would make the next run refuse): moved aside, from the
-    // topmost missing directory on the way, where that lies in a writable path with no link on the way to it.
-    let top = resolve(dirname(p), target);
+    // And a link, or a second name, the command puts where it leads (a link to / there would make the next run refuse):
+    // at its target, and at the topmost missing directory on the way (a link there leads the target elsewhere), where
+    // that lies in a writable path with no link on the way to it. A plain file or directory there is left (a build's).
+    const dest = resolve(dirname(p), target);
+    let top = dest;
     while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
     const at = writableRoots.find((w) => isWithin(top, w));
-    if (at !== undefined && top !== at && !exists(top) && realOrNone(dirname(top)) === dirname(top) && !rootWatch.some((x) => x.path === top)) {
-      rootWatch.push({ path: top, kind: 'created', repo: at, why: `${why}: ${p} leads there`, ...(isShared(at) ? { onlyOwn: true } : {}) });
-    }
+    if (at === undefined || top === at || exists(top) || realOrNone(dirname(top)) !== dirname(top)) return;
+    for (const q of new Set([top, dest])) if (!rootWatch.some((x) => x.path === q)) rootWatch.push({ path: q, kind: 'created', repo: at, why: `${why}: ${p} leads there`, linkedOnly: true });
   };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
   const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
@@ -605,7 +606,18 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (root) resolvePath.walked(root, g);
       }
       const gitConfig = new GitConfigReader({ home: input.home, env: input.env ?? {} });
-      protectGitSurfaces({ rules, watch, resolvePath, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), onTheWay: new Set(), closed, facts: scanned.gitFacts ?? {}, keepLink }, scanned);
+      // In a shared directory, a path behind another user's directory this user may not search (a program their
+      // config names in their 0700 home) cannot be looked at, nor reached from inside: as good as missing, and the
+      // filters below drop what is held or watched there.
+      const gitResolve = sharedRoots.length === 0 ? resolvePath : (abs: string): ResolvedPath => {
+        try {
+          return resolvePath(abs);
+        } catch (e) {
+          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES' && sharedRoots.some((s) => isWithin(abs, s)) && unreachableIn(sharedRoots)!(abs)) return { path: abs, kind: 'missing' };
+          throw e;
+        }
+      };
+      protectGitSurfaces({ rules, watch, resolvePath: gitResolve, isWritable, writableRoots, home: input.home, allowGitConfig, config: gitConfig, done: new Set(), onTheWay: new Set(), closed, facts: scanned.gitFacts ?? {}, keepLink }, scanned);
       // A relative core.hooksPath of the system or global configuration holds for a repository the command makes too:
       // the hooks directory it names in that repository is moved aside after the run (after-run.ts).
       relativeHooks.push(...new Set(gitConfig.outer().flatMap((f) => f.values.hooksPath.filter((v) => expandGitPath(v, input.home, sep) !== undefined && !isAbsolute(v) && !v.startsWith('~') && !v.startsWith(':(optional)')))));
@@ -646,6 +658,8 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     refuseLinkedProtected(rules, isWritable);
     // cordon's own files and settings, guarded above, may add watched names and links too.
     for (const w of [...homeWatch, ...rootWatch, ...linkWatch]) if (!watch.includes(w)) watch.push(w);
+    const watched = commandCouldMake(watch, writableRoots);
+    watch.splice(0, watch.length, ...watched);
     validateModes(rules);
     gitInNoDelete(rules, [...scanned.repos.map((r) => join(r, '.git')), ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? [])]);
     const warnings = [...input.settings.flatMap((s) => s.warnings), ...grantWarnings, ...ownWarnings, ...scanWarnings];
@@ -1112,10 +1126,38 @@ function unreachableIn(shared: readonly string[]): ((p: string) => boolean) | un
 }
 
 /**
- * A protected path that does not exist, below another user's directory the
- * sandbox may not write (a repository of theirs whose git dir has no hooks):
- * the command cannot make it, so it needs no placeholder, which cordon could
- * not make there either.
+ * The watched paths the command could have made or changed: in a shared
+ * writable directory, not one behind another user's directory the sandbox
+ * may not search, nor one whose directory is another user's that the
+ * sandbox may not write (their rebase in progress, their new
+ * `info/attributes`, a repository they make in a directory of theirs:
+ * no name there can be the command's), nor one reached through another
+ * user's symbolic link (their `.git/info -> elsewhere`: what lies there is
+ * theirs to name, and cordon acts on nothing through a link). Another
+ * user's entry that was there and was replaced (`replaced`) is judged by
+ * its identity instead. Used on the list the policy makes and on what the
+ * scan after the run adds.
+ */
+export function commandCouldMake<T extends { readonly path: string; readonly kind: string }>(watch: readonly T[], writableRoots: readonly string[]): T[] {
+  const shared = writableRoots.filter(isShared);
+  const unreachable = unreachableIn(shared);
+  if (unreachable === undefined) return [...watch];
+  const throughTheirLink = (p: string, s: string) => {
+    for (let d = dirname(p); d !== s && d !== dirname(d); d = dirname(d)) if (othersStat(d)?.isSymbolicLink()) return true;
+    return false;
+  };
+  return watch.filter((w) => {
+    const s = shared.find((x) => w.path !== x && isWithin(w.path, x));
+    return w.kind === 'replaced' || s === undefined || !(unreachable(w.path) || uncreatable(w.path) || throughTheirLink(w.path, s));
+  });
+}
+
+/**
+ * A path whose directory (its nearest that exists) is another user's that
+ * the sandbox may not write (a repository of theirs whose git dir has no
+ * hooks): the command cannot make anything there, so a missing protected
+ * path needs no placeholder (which cordon could not make there either), and
+ * what appears there is not the command's.
  */
 function uncreatable(p: string): boolean {
   let d = dirname(p);

@@ -23,7 +23,7 @@
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
+import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
@@ -607,7 +607,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
     }
     const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
     if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch, j.rescan.unheld && typeof j.rescan.unheld === 'object' ? Object.keys(j.rescan.unheld) : []));
-    for (const w of setAside(watch, { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
+    for (const w of setAside(commandCouldMake(watch, j.rescan.writable), { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
     // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
     if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);
   }

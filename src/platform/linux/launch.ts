@@ -13,7 +13,7 @@ import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
-import { withoutUnreachable } from '../../policy/policy.js';
+import { commandCouldMake, withoutUnreachable } from '../../policy/policy.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, insideBareGitDirs, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
@@ -294,7 +294,8 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
   watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch, Object.keys(plan.rescan.unheld ?? {})));
-  const done = setAside(watch, { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
+  // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
+  const done = setAside(commandCouldMake(watch, plan.rescan.writable), { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);

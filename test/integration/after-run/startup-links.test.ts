@@ -70,9 +70,24 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'RAN\n');
     assert.equal(readlinkSync(join(w.proj, 'nothere.cordon-untrusted')), '/');
-    assert.equal(readlinkSync(join(w.proj, 'd.cordon-untrusted', 'rc')), '/');
+    assert.equal(readlinkSync(join(w.proj, 'd', 'rc.cordon-untrusted')), '/', 'the link in it, not the directory the command made');
     assert.deepEqual([readlinkSync(join(w.proj, '.zshrc')), readlinkSync(join(w.proj, '.bashrc'))], ['nothere', 'd/rc'], 'the links themselves: the user\'s, left');
-    assert.match(r.stderr, /created .*\/nothere \(shell startup file: .*\/\.zshrc leads there\)/);
+    assert.match(r.stderr, /made .*\/nothere \(shell startup file: .*\/\.zshrc leads there\) a symbolic link/);
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a build that fills in where a dangling shell startup link leads with plain files and directories keeps them (${who})`, () => {
+    const w = world();
+    symlinkSync('build/shell/bashrc', join(w.proj, '.bashrc'));
+    own(w, opts);
+    const r = sh(w, 'mkdir -p build/shell build/bin && echo app > build/bin/app && echo rc > build/shell/bashrc', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(w.proj, 'build', 'bin', 'app'), 'utf8'), 'app\n');
+    assert.equal(readFileSync(join(w.proj, 'build', 'shell', 'bashrc'), 'utf8'), 'rc\n');
+    assert.doesNotMatch(r.stderr, /moved/);
     const next = cordon(w, ['--', 'true'], opts);
     assert.equal(next.status, 0, next.stderr);
   });

@@ -154,6 +154,14 @@ for (const { who, world, opts } of runners()) {
       writeFileSync(join(shared, '.git', 'config'), '[core]\n');
       const hidden = dir('hidden', 0o700);
       mkdirSync(join(hidden, 'r', '.git'), { recursive: true });
+      // A repository of theirs whose config names programs and includes in a directory only they may enter, and whose
+      // .git/info leads there.
+      const home = dir('home', 0o700);
+      const named = dir('named');
+      assert.equal(spawnSync('git', ['init', '-q', named]).status, 0);
+      for (const [k, v] of [['core.editor', `${home}/editor`], ['include.path', `${home}/inc`], ['core.hooksPath', `${home}/hooks`]]) assert.equal(spawnSync('git', ['-C', named, 'config', k!, v!]).status, 0);
+      rmSync(join(named, '.git', 'info'), { recursive: true, force: true });
+      symlinkSync(join(home, 'info'), join(named, '.git', 'info'));
       // A repository of theirs whose git dir only they may enter.
       const privateGit = dir('privategit');
       assert.equal(spawnSync('git', ['init', '-q', privateGit]).status, 0);
@@ -212,6 +220,41 @@ for (const { who, world, opts } of runners()) {
       for (const n of top) rmSync(join(SHM, n), { recursive: true, force: true });
       for (const n of ['.profile', '.envrc']) rmSync(join(SHM, `${n}.cordon-untrusted`), { force: true });
       for (const d of made) rmSync(d, { recursive: true, force: true });
+    }
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`another user's git work in their own repository in a shared directory while the run goes on (a rebase, a new info/attributes) is theirs: left, and the run ends well (${who})`, async () => {
+    const u = testUser();
+    if (!u) return;
+    const other = opts.asUser ? { uid: 0, gid: 0 } : u;
+    const repo = mkdtempSync(join(SHM, 'cordon-their-work-'));
+    try {
+      chmodSync(repo, 0o755);
+      assert.equal(spawnSync('git', ['init', '-q', repo]).status, 0);
+      spawnSync('chown', ['-hR', `${other.uid}:${other.gid}`, repo]);
+      const w = world();
+      own(w, opts);
+      const child = cordonAsync(w, ['--allow-write', SHM, '--', '/bin/sh', '-c', `touch ${w.proj}/READY; while [ ! -e ${w.proj}/GO ]; do sleep 0.05; done`], opts);
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      const closed = once(child, 'close');
+      try {
+        await until(join(w.proj, 'READY'));
+        for (const [p, make] of [[join(repo, '.git', 'rebase-merge'), () => mkdirSync(join(repo, '.git', 'rebase-merge'))], [join(repo, '.git', 'info', 'attributes'), () => writeFileSync(join(repo, '.git', 'info', 'attributes'), '* text\n')]] as const) {
+          make();
+          spawnSync('chown', ['-h', `${other.uid}:${other.gid}`, p]);
+        }
+      } finally {
+        writeFileSync(join(w.proj, 'GO'), '');
+      }
+      const [code] = await closed;
+      assert.equal(code, 0, stderr);
+      assert.ok(existsSync(join(repo, '.git', 'rebase-merge')) && existsSync(join(repo, '.git', 'info', 'attributes')), stderr);
+      assert.doesNotMatch(stderr, /cordon-their-work/);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
     }
   });
 }
