@@ -613,7 +613,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         try {
           return resolvePath(abs);
         } catch (e) {
-          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES' && sharedRoots.some((s) => isWithin(abs, s)) && unreachableIn(sharedRoots)!(abs)) return { path: abs, kind: 'missing' };
+          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES' && sharedRoots.some((s) => isWithin(abs, s)) && sharedView(sharedRoots)!.unreachable(abs)) return { path: abs, kind: 'missing' };
           throw e;
         }
       };
@@ -647,12 +647,12 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     dropEmptyDenies(rules);
     // In a shared directory, nothing to hold where the command cannot reach (behind another user's directory it may not
     // search: holding it would stop the run) or cannot make (uncreatable).
-    const unreachable = unreachableIn(sharedRoots);
-    if (unreachable) {
+    const view = sharedView(sharedRoots);
+    if (view) {
       for (let i = rules.length - 1; i >= 0; i--) {
         const r = rules[i]!;
         if (r.access === 'read-write' || r.access === 'read-write-no-delete' || !sharedRoots.some((s) => r.path !== s && isWithin(r.path, s))) continue;
-        if (unreachable(r.path) || (r.kind === 'missing' && r.access === 'read-only' && uncreatable(r.path))) rules.splice(i, 1);
+        if (view.unreachable(r.path) || (r.kind === 'missing' && r.access === 'read-only' && view.uncreatable(r.path))) rules.splice(i, 1);
       }
     }
     refuseLinkedProtected(rules, isWritable);
@@ -1043,11 +1043,6 @@ function lstatOrNone(p: string): Stats | undefined {
   }
 }
 
-function othersStat(p: string): Stats | undefined {
-  const st = lstatOrNone(p);
-  return st !== undefined && st.uid !== process.geteuid?.() ? st : undefined;
-}
-
 /**
  * In a directory every user shares (isShared), the protected name
  * `shared/name` is not cordon's to hold when another user has a component
@@ -1087,8 +1082,9 @@ function notOursToHold(shared: string, name: string): { path: string; id: string
  * judged alike.
  */
 export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
-  const unreachable = unreachableIn(writableRoots.filter(isShared));
-  if (unreachable === undefined) return found;
+  const view = sharedView(writableRoots.filter(isShared));
+  if (view === undefined) return found;
+  const unreachable = (p: string) => view.unreachable(p);
   return {
     ...found,
     repos: found.repos.filter((r) => !unreachable(join(r, '.git'))),
@@ -1101,27 +1097,43 @@ export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots:
   };
 }
 
-/**
- * Whether `p` lies, in one of the shared directories, behind (or is) another
- * user's directory the sandbox may not search; undefined when there is no
- * shared directory. Each directory looked at once.
- */
-function unreachableIn(shared: readonly string[]): ((p: string) => boolean) | undefined {
+/** What another user has in the shared directories, as the sandbox meets it: each path looked at once (lstat). */
+interface SharedView {
+  /** `p` lies behind (or is) another user's directory the sandbox may not search. */
+  unreachable(p: string): boolean;
+  /** `p`'s directory (its nearest that exists) is another user's that the sandbox may not write. */
+  uncreatable(p: string): boolean;
+  /** Another user's symbolic link is on the way to `p` below the shared directory `s`. */
+  throughTheirLink(p: string, s: string): boolean;
+}
+
+function sharedView(shared: readonly string[]): SharedView | undefined {
   if (shared.length === 0) return undefined;
-  const closed = new Map<string, boolean>();
-  const closedDir = (d: string) => {
-    let c = closed.get(d);
-    if (c === undefined) {
-      const st = othersStat(d);
-      closed.set(d, (c = st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'x')));
-    }
-    return c;
+  const me = process.geteuid?.();
+  const stats = new Map<string, Stats | undefined>();
+  const stat = (p: string) => {
+    if (!stats.has(p)) stats.set(p, lstatOrNone(p));
+    return stats.get(p);
   };
-  return (p) => {
-    const s = shared.find((x) => p !== x && isWithin(p, x));
-    if (s === undefined) return false;
-    for (let d = p; d !== s; d = dirname(d)) if (closedDir(d)) return true;
-    return false;
+  const theirs = (p: string) => { const st = stat(p); return st !== undefined && st.uid !== me ? st : undefined; };
+  const closed = (d: string) => { const st = theirs(d); return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'x'); };
+  return {
+    unreachable(p) {
+      const s = shared.find((x) => p !== x && isWithin(p, x));
+      if (s === undefined) return false;
+      for (let d = p; d !== s; d = dirname(d)) if (closed(d)) return true;
+      return false;
+    },
+    uncreatable(p) {
+      let d = dirname(p);
+      while (d !== dirname(d) && stat(d) === undefined) d = dirname(d);
+      const st = theirs(d);
+      return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'w');
+    },
+    throughTheirLink(p, s) {
+      for (let d = dirname(p); d !== s && d !== dirname(d); d = dirname(d)) if (theirs(d)?.isSymbolicLink()) return true;
+      return false;
+    },
   };
 }
 
@@ -1140,31 +1152,14 @@ function unreachableIn(shared: readonly string[]): ((p: string) => boolean) | un
  */
 export function commandCouldMake<T extends { readonly path: string; readonly kind: string }>(watch: readonly T[], writableRoots: readonly string[]): T[] {
   const shared = writableRoots.filter(isShared);
-  const unreachable = unreachableIn(shared);
-  if (unreachable === undefined) return [...watch];
-  const throughTheirLink = (p: string, s: string) => {
-    for (let d = dirname(p); d !== s && d !== dirname(d); d = dirname(d)) if (othersStat(d)?.isSymbolicLink()) return true;
-    return false;
-  };
+  const view = sharedView(shared);
+  if (view === undefined) return [...watch];
   return watch.filter((w) => {
     const s = shared.find((x) => w.path !== x && isWithin(w.path, x));
-    return w.kind === 'replaced' || s === undefined || !(unreachable(w.path) || uncreatable(w.path) || throughTheirLink(w.path, s));
+    return w.kind === 'replaced' || s === undefined || !(view.unreachable(w.path) || view.uncreatable(w.path) || view.throughTheirLink(w.path, s));
   });
 }
 
-/**
- * A path whose directory (its nearest that exists) is another user's that
- * the sandbox may not write (a repository of theirs whose git dir has no
- * hooks): the command cannot make anything there, so a missing protected
- * path needs no placeholder (which cordon could not make there either), and
- * what appears there is not the command's.
- */
-function uncreatable(p: string): boolean {
-  let d = dirname(p);
-  while (d !== dirname(d) && lstatOrNone(d) === undefined) d = dirname(d);
-  const st = othersStat(d);
-  return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'w');
-}
 
 function realOrNone(p: string): string | undefined {
   try {
