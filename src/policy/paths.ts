@@ -223,12 +223,12 @@ export function walkPath(abs: string): { path: string; links: LinkHop[]; climbs:
   return { path: at, links, climbs };
 }
 
-/** True when `inner` is `outer` or lies beneath it. */
 /** `dev:ino:birth` of a file (birth time in ns, 0 where the filesystem keeps none: an inode number used again is another file). */
 export function identity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.birthtimeNs}`;
 }
 
+/** True when `inner` is `outer` or lies beneath it. */
 export function isWithin(inner: string, outer: string): boolean {
   if (outer === sep) return true;
   return inner === outer || inner.startsWith(outer + sep);

@@ -606,14 +606,18 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (root) resolvePath.walked(root, g);
       }
       const gitConfig = new GitConfigReader({ home: input.home, env: input.env ?? {} });
-      // In a shared directory, a path behind another user's directory this user may not search (a program their
-      // config names in their 0700 home) cannot be looked at, nor reached from inside: as good as missing, and the
-      // filters below drop what is held or watched there.
-      const gitResolve = sharedRoots.length === 0 ? resolvePath : (abs: string): ResolvedPath => {
+      // A path a git config names that this user may not even look at (a program or hooks directory in another user's
+      // 0700 home, named by their repository in a shared /tmp) the command cannot reach either, where it lies outside
+      // every writable path or behind another user's closed directory in a shared one: as good as missing there (which
+      // holds nothing outside the writable paths; the filters below drop what is held or watched in a shared one).
+      // Inside a writable path of this user's, an unsearchable directory is the command's doing: refused, as before.
+      const reach = sharedView(sharedRoots);
+      const gitResolve = (abs: string): ResolvedPath => {
         try {
           return resolvePath(abs);
         } catch (e) {
-          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES' && sharedRoots.some((s) => isWithin(abs, s)) && sharedView(sharedRoots)!.unreachable(abs)) return { path: abs, kind: 'missing' };
+          const outOfReach = !writableRoots.some((w) => isWithin(abs, w)) || reach?.unreachable(abs) === true;
+          if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EACCES' && outOfReach) return { path: abs, kind: 'missing' };
           throw e;
         }
       };

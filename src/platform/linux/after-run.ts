@@ -21,7 +21,7 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
@@ -250,7 +250,7 @@ export function setAside(watch: readonly WatchedPath[], o: SetAsideOptions): { w
   for (const [root, list] of byRoot) {
     const due = list.filter(mayNeedWork);
     if (due.length === 0) continue;
-    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root], o.since, o.relativeHooks);
+    const r = setAsideIn(root, due, o.helper, o.git ?? 'git', o.rootIds?.[root], o.since, o.relativeHooks, o.roots);
     warnings.push(...r.warnings);
     actions.push(...r.actions);
     unresolved += r.unresolved;
@@ -317,7 +317,34 @@ function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly s
   return [...new Set(relativeHooks.map((v) => resolve(base, v.startsWith('./') ? v.slice(2) : v)))].filter((d) => d !== own && d !== root && isWithin(d, root));
 }
 
-function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = []): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
+/**
+ * Whether what is at `p` (a protected name's place) would make the next run
+ * refuse to hold it read-only: a symbolic link to a writable path or a
+ * directory above one (policy.ts refuseHoldingRoot), or a file with another
+ * name (refuseLinkedProtected). A link within the project (`.bashrc ->
+ * bash/.bashrc`, a dotfiles repository's) or one whose target is missing
+ * is no such thing, and stays. Looked at once the command has ended; the
+ * helper checks the type, owner and time again before it moves anything.
+ */
+function refusedNextRun(p: string, roots: readonly string[]): boolean {
+  let st;
+  try {
+    st = lstatSync(p, { throwIfNoEntry: false });
+  } catch {
+    return false;
+  }
+  if (st?.isFile()) return st.nlink > 1;
+  if (!st?.isSymbolicLink()) return false;
+  let lands: string;
+  try {
+    lands = realpathSync(p);
+  } catch {
+    return false;
+  }
+  return roots.some((r) => isWithin(r, lands));
+}
+
+function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = [], roots: readonly string[] = [root]): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
   const rel = (p: string) => p.slice(root.length + 1);
   // An entry of a git dir, relative to the root (which may be that git dir).
   const inGitDir = (w: WatchedPath, name: string) => (w.path === root ? name : `${rel(w.path)}/${name}`);
@@ -325,7 +352,9 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
-    else if (w.linkedOnly) ops.push('--move-if-linked', rel(w.path), since);
+    else if (w.linkedOnly) {
+      if (refusedNextRun(w.path, roots)) ops.push('--move-if-linked', rel(w.path), since);
+    }
     else if (w.onlyOwn) ops.push('--move-own', rel(w.path), since);
     else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));
     else if (w.kind === 'link') ops.push('--relink', rel(w.path), w.target!);
@@ -382,7 +411,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       // EACCES: a directory on the way that cordon may not search (the command can chmod its own): what is there is not known.
       if (d?.kind === 'failed' && d.detail.startsWith('EACCES')) unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `cordon could not look at ${w.path} (${w.why ?? 'protected'}; ${d.detail}: a directory on its way is not searchable, which the command can do to its own), so it may hold what the command put there: make the directory searchable and look before anything on the host uses it` });
       else if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
-      else if (d?.kind === 'moved' && w.linkedOnly) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} (${w.why ?? 'protected'}) a symbolic link or another name of a file, which cordon would refuse to hold read-only at the next run there; it was moved to ${join(root, d.detail)}` });
+      else if (d?.kind === 'moved' && w.linkedOnly) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} (${w.why ?? 'protected'}) a symbolic link to a writable path or a directory above one, or another name of a file, which cordon would refuse to hold read-only at the next run there; it was moved to ${join(root, d.detail)}` });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
     }

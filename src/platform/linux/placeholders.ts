@@ -98,6 +98,11 @@ function ensureCacheDir(state: string): void {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
     throw new CordonError('CORDON_ERR_LAUNCH', `cannot create ${cacheDir(state)} in cordon's state directory: ${(e as Error).message}; fix its mode or remove it and retry`, { cause: e });
   }
+  removeLegacy(state);
+}
+
+/** The cache files an older cordon keeps at the state directory's top (it may still run beside this one). */
+function removeLegacy(state: string): void {
   let names: string[] = [];
   try { names = readdirSync(state); } catch { /* nothing to remove */ }
   for (const n of names) if (CACHE_FILE.test(n)) rmSync(join(state, n), { force: true });
@@ -105,11 +110,13 @@ function ensureCacheDir(state: string): void {
 
 /**
  * Keeps the cache at most CACHE_MAX files: past that, the least recently
- * written are removed down to CACHE_KEEP. Called where cordon writes a new
- * prediction (a start in a new place), not on every start. A file removed
- * under a start that reads it costs that start its prediction, nothing else.
+ * written are removed down to CACHE_KEEP; and an older cordon's files at the
+ * top are removed. Called where cordon writes a new prediction (a start in a
+ * new place), not on every start. A file removed under a start that reads it
+ * costs that start its prediction, nothing else.
  */
 export function boundCache(state: string, max = CACHE_MAX, keep = CACHE_KEEP): void {
+  removeLegacy(state);
   const dir = cacheDir(state);
   let names: string[];
   try { names = readdirSync(dir).filter((n) => CACHE_FILE.test(n)); } catch { return; }

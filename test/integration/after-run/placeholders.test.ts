@@ -42,7 +42,9 @@ test("start predictions and scan caches live in the state directory's cache/, bo
   boundCache(made, 12, 8);
   assert.equal(readdirSync(cache).length, 13, 'at the bound: nothing removed');
   writeFileSync(join(cache, 'scan-00000000000000ff.cache'), '');
+  writeFileSync(join(made, 'launch-00000000000000ff.json'), ''); // an older cordon, run since, kept it at the top
   boundCache(made, 12, 8);
+  assert.ok(!existsSync(join(made, 'launch-00000000000000ff.json')));
   assert.deepEqual(readdirSync(cache).sort(), [
     ...[5, 6, 7, 8, 9, 10, 11].map((i) => `launch-${i.toString(16).padStart(16, '0')}.json`),
     'scan-0000000000000001.cache.tmp.99', 'scan-00000000000000ff.cache',

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { cordon, git, own, runners, sh } from '../../helpers/cordon.js';
 
 for (const { who, world, opts } of runners()) {
-  test(`links and second names the command gives missing shell startup files at a writable root are moved aside, so the next run is not refused; plain files and older links stay (${who})`, () => {
+  test(`links to the writable path or above it, and second names, that the command gives missing shell startup files at a writable root are moved aside, so the next run is not refused; plain files, links within the project, dangling links and older links stay (${who})`, () => {
     const w = world();
     // The user's own link from before the run, whose target is missing: theirs, left as it is.
     symlinkSync('nowhere', join(w.proj, '.login'));
@@ -24,18 +24,22 @@ for (const { who, world, opts } of runners()) {
       'ln -s .. .bash_profile',
       'ln -s . .zprofile',
       'ln -s missing/later .zlogin',
+      'mkdir bash && echo rc > bash/aliases && ln -s bash/aliases .bash_aliases',
       'echo mine > .bashrc && ln .bashrc .profile',
       'echo plain > .kshrc',
       'ln -sf / .login 2>/dev/null || true',
     ].join(' && '), [], opts);
     assert.equal(r.status, 0, r.stderr);
-    for (const n of ['.zshrc', '.bash_profile', '.zprofile', '.zlogin', '.bashrc', '.profile']) {
+    for (const n of ['.zshrc', '.bash_profile', '.zprofile', '.bashrc', '.profile']) {
       assert.ok(!existsSync(join(w.proj, n)) && lstatSync(join(w.proj, n), { throwIfNoEntry: false }) === undefined, `${n} was moved aside`);
       assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${n}.cordon-untrusted is there`);
-      assert.match(r.stderr, new RegExp(`made ${w.proj.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${n.replace('.', '\\.')} \\(shell startup file\\) a symbolic link or another name of a file`));
+      assert.match(r.stderr, new RegExp(`made ${w.proj.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${n.replace('.', '\\.')} \\(shell startup file\\) a symbolic link to a writable path or a directory above one, or another name of a file`));
     }
     assert.equal(readlinkSync(join(w.proj, '.zshrc.cordon-untrusted')), '/');
     assert.equal(readFileSync(join(w.proj, '.kshrc'), 'utf8'), 'plain\n', 'a plain file there is no shell\'s: left');
+    // A dotfiles project's link within it, and a dangling one (the next run holds neither against the grant): left.
+    assert.equal(readlinkSync(join(w.proj, '.bash_aliases')), 'bash/aliases');
+    assert.equal(readlinkSync(join(w.proj, '.zlogin')), 'missing/later');
     assert.equal(readlinkSync(join(w.proj, '.login')), 'nowhere', 'the user\'s link from before the run: read-only for the run, left');
     // The next run from there starts.
     const next = cordon(w, ['--', 'true'], opts);
