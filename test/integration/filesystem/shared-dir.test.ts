@@ -159,7 +159,10 @@ for (const { who, world, opts } of runners()) {
       const home = dir('home', 0o700);
       const named = dir('named');
       assert.equal(spawnSync('git', ['init', '-q', named]).status, 0);
-      for (const [k, v] of [['core.editor', `${home}/editor`], ['include.path', `${home}/inc`], ['core.hooksPath', `${home}/hooks`]]) assert.equal(spawnSync('git', ['-C', named, 'config', k!, v!]).status, 0);
+      // And a private directory of theirs outside every writable path (a home of theirs).
+      const away = mkdtempSync('/var/tmp/cordon-their-home-');
+      made.push(away);
+      for (const [k, v] of [['core.editor', `${home}/editor`], ['include.path', `${home}/inc`], ['core.hooksPath', `${home}/hooks`], ['core.pager', `${away}/pager`], ['core.sshCommand', `${away}/ssh`]]) assert.equal(spawnSync('git', ['-C', named, 'config', k!, v!]).status, 0);
       rmSync(join(named, '.git', 'info'), { recursive: true, force: true });
       symlinkSync(join(home, 'info'), join(named, '.git', 'info'));
       // A repository of theirs whose git dir only they may enter.
@@ -175,6 +178,7 @@ for (const { who, world, opts } of runners()) {
       const open = dir('open', 0o777);
       if (opts.asUser) for (let i = 0; i < 70; i++) mkdirSync(join(names, `private-${i}`), { mode: 0o700 });
       for (const p of [...top.filter((n) => n !== '.profile').map((n) => join(SHM, n)), ...made]) chownAll(p);
+      chmodSync(away, 0o700);
       for (const p of [open, shared, join(shared, '.git'), join(shared, '.git', 'hooks'), join(SHM, '.vscode')]) chmodSync(p, 0o777);
       chmodSync(join(SHM, 'GEMINI.md'), 0o666);
       const set = spawnSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "system.posix_acl_access", bytes.fromhex(sys.argv[2]), follow_symlinks=False)', acl, blob.toString('hex')], { encoding: 'utf8' });
