@@ -1026,11 +1026,11 @@ function isShared(dir: string): boolean {
  * root, as uid 0 with none, whose owner bits do not cover another user's
  * entry). `x`: search a directory; `w`: write it.
  */
-function sandboxMay(p: string, st: Stats, what: 'x' | 'w'): boolean {
+function sandboxMay(p: string, mode: number, what: 'x' | 'w'): boolean {
   const bit = what === 'x' ? 1 : 2;
   // Root's: other bits, and group bits whatever the group (with an ACL they are its mask, which bounds a named entry
   // for uid or gid 0): never less than the kernel would allow.
-  if (process.geteuid?.() === 0) return (st.mode & bit) !== 0 || (st.mode & (bit << 3)) !== 0;
+  if (process.geteuid?.() === 0) return (mode & bit) !== 0 || (mode & (bit << 3)) !== 0;
   try {
     accessSync(p, what === 'x' ? constants.X_OK : constants.W_OK);
     return true;
@@ -1070,7 +1070,7 @@ function notOursToHold(shared: string, name: string): { path: string; id: string
       return undefined;
     }
     if (st === undefined) return undefined;
-    if (Number(st.uid) !== process.geteuid?.() && (st.isSymbolicLink() || (st.isDirectory() && !sandboxMay(at, lstatSync(at), 'x')))) return { path: at, id: identity(st) };
+    if (Number(st.uid) !== process.geteuid?.() && (st.isSymbolicLink() || (st.isDirectory() && !sandboxMay(at, Number(st.mode), 'x')))) return { path: at, id: identity(st) };
     if (!st.isDirectory()) return undefined;
   }
   return undefined;
@@ -1088,7 +1088,7 @@ function notOursToHold(shared: string, name: string): { path: string; id: string
 export function withoutUnreachable<T extends ScanFound>(found: T, writableRoots: readonly string[]): T {
   const view = sharedView(writableRoots.filter(isShared));
   if (view === undefined) return found;
-  const unreachable = (p: string) => view.unreachable(p);
+  const { unreachable } = view;
   return {
     ...found,
     repos: found.repos.filter((r) => !unreachable(join(r, '.git'))),
@@ -1120,7 +1120,7 @@ function sharedView(shared: readonly string[]): SharedView | undefined {
     return stats.get(p);
   };
   const theirs = (p: string) => { const st = stat(p); return st !== undefined && st.uid !== me ? st : undefined; };
-  const closed = (d: string) => { const st = theirs(d); return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'x'); };
+  const closed = (d: string) => { const st = theirs(d); return st !== undefined && st.isDirectory() && !sandboxMay(d, st.mode, 'x'); };
   return {
     unreachable(p) {
       const s = shared.find((x) => p !== x && isWithin(p, x));
@@ -1132,7 +1132,7 @@ function sharedView(shared: readonly string[]): SharedView | undefined {
       let d = dirname(p);
       while (d !== dirname(d) && stat(d) === undefined) d = dirname(d);
       const st = theirs(d);
-      return st !== undefined && st.isDirectory() && !sandboxMay(d, st, 'w');
+      return st !== undefined && st.isDirectory() && !sandboxMay(d, st.mode, 'w');
     },
     throughTheirLink(p, s) {
       for (let d = dirname(p); d !== s && d !== dirname(d); d = dirname(d)) if (theirs(d)?.isSymbolicLink()) return true;
