@@ -167,8 +167,18 @@ export interface SetAsideOptions {
 export function replacedGuards(ids: Readonly<Record<string, string>>, writable: readonly string[], unheld: readonly string[] = []): WatchedPath[] {
   const paths = Object.keys(ids).filter((p) => typeof ids[p] === 'string' && p.startsWith(sep) && writable.some((w) => p !== w && isWithin(p, w)));
   const now = pathIdentities(paths);
-  const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p]);
+  // An empty directory holds nothing a tool would run: a placeholder that another run in the same place removed and
+  // made again while this one ran (its own, mounted in that run's sandbox, which moving it would take away).
+  const changed = paths.filter((p) => now[p] !== undefined && now[p] !== ids[p] && !emptyDir(p));
   return changed.map((p) => ({ path: p, kind: 'replaced' as const, repo: dirname(p), why: unheld.includes(p) ? THEIRS : 'held read-only for the run' }));
+}
+
+function emptyDir(p: string): boolean {
+  try {
+    return lstatSync(p).isDirectory() && readdirSync(p).length === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Why a `replaced` path is another user's (Rescan.unheld), which the run did not hold. */

@@ -12,7 +12,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createdNames, newRepositories, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
@@ -169,6 +169,18 @@ test('replacedGuards: a held path that is another file now is listed; one unchan
   const listed = replacedGuards(ids as Record<string, string>, [w]);
   assert.deepEqual(listed.map((g) => g.path).sort(), [join(w, '.git', 'config'), join(w, 'renamed-over')]);
   assert.ok(listed.every((g) => g.kind === 'replaced'));
+});
+
+test('replacedGuards: a placeholder another run in the same place removed and made again (an empty directory) is not listed; one that holds something now is', () => {
+  const w = realpathSync(tempDir(join(tmpdir(), 'cordon-held-ph-')));
+  for (const n of ['.vscode', '.claude']) mkdirSync(join(w, n));
+  const ids = pathIdentities([join(w, '.vscode'), join(w, '.claude')]);
+  for (const n of ['.vscode', '.claude']) {
+    rmdirSync(join(w, n));
+    mkdirSync(join(w, n));
+  }
+  writeFileSync(join(w, '.claude', 'settings.json'), '{}');
+  assert.deepEqual(replacedGuards(ids, [w]).map((g) => g.path), [join(w, '.claude')]);
 });
 
 test('withoutWatched: a held path another step already moves (the same path, or one inside a git dir it empties) is left to it', () => {
