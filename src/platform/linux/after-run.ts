@@ -103,6 +103,11 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
  * like a missing name in $HOME (kind `created`), unless it is an empty
  * directory (a placeholder of a run still going). Proved from inside by
  * test/integration/after-run/nested-names.test.ts.
+ *
+ * In a plain directory of a writable path the names are no one's, but a
+ * later run started there holds them, and refuses a link that leads to
+ * that directory or above it, or a file with a second name: such a match
+ * is watched `linkedOnly` (test/integration/after-run/startup-links.test.ts).
  */
 export function createdNames(rescan: Rescan, found: { readonly repos: readonly string[]; readonly matches: readonly string[] }): WatchedPath[] {
   if (!rescan.names || rescan.names.length === 0) return [];
@@ -120,11 +125,16 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   const seen = new Set<string>();
   for (const m of found.matches) {
     const name = basename(m);
-    if (!names.has(name) || seen.has(m)) continue;
-    if (!(trees.has(dirname(m)) && !held.has(m)) && !recheck.has(m)) continue;
-    if (closed.has(m) || inClosed(m)) continue;
-    seen.add(m);
-    out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true, ...(startup.has(name) ? { linkedOnly: true } : {}) });
+    if (!names.has(name) || seen.has(m) || closed.has(m) || inClosed(m)) continue;
+    const dir = dirname(m);
+    if ((trees.has(dir) && !held.has(m)) || recheck.has(m)) {
+      seen.add(m);
+      out.push({ path: m, kind: 'created', repo: dir, why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true, ...(startup.has(name) ? { linkedOnly: true } : {}) });
+    } else if (!trees.has(dir) && !roots.has(dir) && !held.has(m) && rescan.writable.some((w) => isWithin(m, w))) {
+      // In a plain directory the name is no one's, but a run started there holds it: only a link or a second name that run would refuse goes.
+      seen.add(m);
+      out.push({ path: m, kind: 'created', repo: dir, why: `${why.get(name) ?? 'a protected name'}; held by a run started in ${dir}`, linkedOnly: true });
+    }
   }
   return out;
 }
@@ -331,7 +341,7 @@ function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly s
  * Whether what is at `p` (a protected name's place) would make the next run
  * refuse to hold it read-only: a symbolic link to a writable path or a
  * directory above one (policy.ts refuseHoldingRoot), or a file with another
- * name (refuseLinkedProtected). A link within the project (`.bashrc ->
+ * name, or a link to one (refuseLinkedProtected). A link within the project (`.bashrc ->
  * bash/.bashrc`, a dotfiles repository's) or one whose target is missing
  * is no such thing, and stays. Looked at once the command has ended; the
  * helper checks the type, owner and time again before it moves anything.
@@ -351,7 +361,14 @@ function refusedNextRun(p: string, roots: readonly string[]): boolean {
   } catch {
     return false;
   }
-  return roots.some((r) => isWithin(r, lands));
+  if (roots.some((r) => isWithin(r, lands))) return true;
+  // A link to a file with another name is refused as that file would be.
+  try {
+    const t = lstatSync(lands, { throwIfNoEntry: false });
+    return t !== undefined && t.isFile() && t.nlink > 1;
+  } catch {
+    return false;
+  }
 }
 
 function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = [], roots: readonly string[] = [root]): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
@@ -363,7 +380,8 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
     else if (w.linkedOnly) {
-      if (refusedNextRun(w.path, roots)) ops.push('--move-if-linked', rel(w.path), since);
+      // Refused by a run from where it lies too (a nested repository, a plain directory: that run's writable path).
+      if (refusedNextRun(w.path, [...roots, w.repo])) ops.push('--move-if-linked', rel(w.path), since);
     }
     else if (w.onlyOwn) ops.push('--move-own', rel(w.path), since);
     else if (w.kind === 'git-file' || w.kind === 'created') ops.push('--move', rel(w.path));

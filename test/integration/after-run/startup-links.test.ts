@@ -96,3 +96,40 @@ for (const { who, world, opts } of runners()) {
     assert.equal(next.status, 0, next.stderr);
   });
 }
+
+for (const { who, world, opts } of runners()) {
+  test(`in a plain directory, a link the command gives a protected name that leads to that directory or above it or to a file of two names, or a second name it gives one, is moved aside, so a later run started there is not refused; plain files and links that lead elsewhere stay (${who})`, () => {
+    // (An older link stays: the helper moves only what changed since the run started, setaside.test.ts.)
+    const w = world();
+    own(w, opts);
+    const r = sh(w, [
+      'mkdir -p src/deep docs',
+      'ln -s / src/CLAUDE.md',
+      'ln -s .. src/.bashrc',
+      'ln -s . src/.vscode',
+      'ln -s ../.. src/deep/.envrc',
+      'echo notes > docs/notes.md && ln docs/notes.md src/deep/AGENTS.md',
+      'echo plain > docs/CLAUDE.md',
+      'ln -s notes.md docs/GEMINI.md',
+      'echo g > docs/g.md && ln -s g.md docs/AGENTS.md',
+      'ln -s ../docs src/.idea',
+    ].join(' && '), [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    const moved = [['src', 'CLAUDE.md'], ['src', '.bashrc'], ['src', '.vscode'], ['src/deep', '.envrc'], ['src/deep', 'AGENTS.md'], ['docs', 'GEMINI.md']];
+    for (const [d, n] of moved) {
+      assert.ok(!lstatSync(join(w.proj, d!, n!), { throwIfNoEntry: false }), `${d}/${n} was moved aside`);
+      assert.ok(lstatSync(join(w.proj, d!, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${d}/${n}.cordon-untrusted is there`);
+      assert.ok(r.stderr.includes(`the command made ${join(w.proj, d!, n!)} (`) && r.stderr.includes(`held by a run started in ${join(w.proj, d!)}) a symbolic link to a writable path or a directory above one, or another name of a file`), `${d}/${n} named:\n${r.stderr}`);
+    }
+    assert.equal(readlinkSync(join(w.proj, 'src', 'CLAUDE.md.cordon-untrusted')), '/');
+    // What a run from there would hold without refusing: a plain file, a link to a file, a link to a directory beside it.
+    assert.equal(readFileSync(join(w.proj, 'docs', 'CLAUDE.md'), 'utf8'), 'plain\n');
+    assert.equal(readlinkSync(join(w.proj, 'docs', 'AGENTS.md')), 'g.md');
+    assert.equal(readlinkSync(join(w.proj, 'src', '.idea')), '../docs');
+    assert.equal(readFileSync(join(w.proj, 'docs', 'notes.md'), 'utf8'), 'notes\n', 'the other name of the second name stays');
+    for (const d of ['src', 'src/deep', 'docs']) {
+      const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
+      assert.equal(next.status, 0, `${d}: ${next.stderr}`);
+    }
+  });
+}

@@ -106,7 +106,7 @@ test('the policy holds the protected names that exist at the root of a nested wo
   assert.ok(!p.rules.some((r) => r.path === join(sub, '.envrc')), 'a missing one gets no mount');
 });
 
-test('createdNames: a protected name directly in a nested work tree that was not there before; not in a writable root, deeper, closed, or held', () => {
+test('createdNames: a protected name directly in a nested work tree that was not there before; in a plain directory, watched for a link or a second name only; not in a writable root, closed, or held', () => {
   const r = rescan({ heldNames: ['/p/sub/CLAUDE.md'], closed: ['/p/big'], unchecked: ['/p/deep'] });
   const found = {
     repos: ['/p', '/p/sub', '/p/new', '/p/big/r', '/p/deep/r', '/g/r'],
@@ -115,7 +115,7 @@ test('createdNames: a protected name directly in a nested work tree that was not
       '/p/sub/.envrc',
       '/p/sub/.envrc', // reported twice (overlapping roots): once
       '/p/sub/CLAUDE.md', // existed before: read-only in the run
-      '/p/sub/pkg/.vscode', // not at the root of a work tree
+      '/p/sub/pkg/.vscode', // not at the root of a work tree: a plain directory
       '/p/new/.vscode', // a repository the run made
       '/p/notrepo/CLAUDE.md',
       '/p/big/r/.envrc', // closed whole for the run (more than 1000 git dirs)
@@ -125,9 +125,11 @@ test('createdNames: a protected name directly in a nested work tree that was not
     ],
   };
   const got = createdNames(r, found);
-  assert.deepEqual(got.map((w) => w.path), ['/p/sub/.envrc', '/p/new/.vscode']);
+  assert.deepEqual(got.map((w) => w.path), ['/p/sub/.envrc', '/p/sub/pkg/.vscode', '/p/new/.vscode', '/p/notrepo/CLAUDE.md']);
   assert.deepEqual(got[0], { path: '/p/sub/.envrc', kind: 'created', repo: '/p/sub', why: 'direnv runs it on cd; at the root of a git repository', keepEmptyDir: true });
-  assert.deepEqual(createdNames({ ...r, recheckNames: ['/p/.envrc'] }, found).map((w) => w.path), ['/p/.envrc', '/p/sub/.envrc', '/p/new/.vscode'], 'a root\'s name a live run may move aside is looked at too');
+  // A run started there holds it and refuses a link to there or above, or a second name: only those are moved.
+  assert.deepEqual(got[1], { path: '/p/sub/pkg/.vscode', kind: 'created', repo: '/p/sub/pkg', why: 'editor tasks and settings run on open; held by a run started in /p/sub/pkg', linkedOnly: true });
+  assert.deepEqual(createdNames({ ...r, recheckNames: ['/p/.envrc'] }, found).map((w) => w.path), ['/p/.envrc', '/p/sub/.envrc', '/p/sub/pkg/.vscode', '/p/new/.vscode', '/p/notrepo/CLAUDE.md'], 'a root\'s name a live run may move aside is looked at too');
   const { names: _n, ...older } = r;
   assert.deepEqual(createdNames(older, found), [], 'a journal from before names were looked for: nothing');
 });
