@@ -645,27 +645,70 @@ function quoteValue(v: string): string {
 }
 
 /**
+ * The step after a run, given what the scan after it found (an Error where it
+ * failed; undefined where none ran): the watch list, with the repositories,
+ * names and rebase states the command made and the held paths the host
+ * replaced, moved aside (setAside); and why the run must count as failed
+ * (what the scan could not look at, a directory the command locked, a path
+ * that could not be moved, a writable path renamed during the run). One
+ * step for a run's own end (launch.ts) and for a killed run's, from its
+ * journal (finishKilledRun): what `run` holds may be a journal's parsed
+ * JSON, so its optional parts are checked before use.
+ */
+export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonly rescan: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly guardIds?: Readonly<Record<string, string>> }, scanned: ScanResult | Error | undefined, helper: string, cacheDir: string | undefined): { warnings: string[]; actions: SetAsideAction[]; failed: string | undefined } {
+  const rescan = run.rescan;
+  const watch = [...run.watch];
+  let failed: string | undefined;
+  if (scanned !== undefined) {
+    try {
+      if (scanned instanceof Error) throw scanned;
+      const found = withoutUnreachable(insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
+      watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
+      // A directory the command made unreadable hides what is below it from
+      // the scan, not from git on the host: search permission alone (chmod
+      // 111) lets `cd dir && git status` use a repository there. Closed
+      // (test/integration/after-run/after-run.test.ts).
+      const locked = unreadableWarning(rescan, found);
+      if (locked) failed = locked;
+      // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
+      const incomplete = found.incomplete.filter((p) => !(rescan.unchecked ?? []).some((u) => isWithin(p, u)));
+      if (incomplete.length > 0) failed = `the check after the run could not look at everything below ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (a tree too deep or too large, a name that is not valid UTF-8, or a directory changed while it looked): a git repository the command created there was not checked, and not moved aside. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+    } catch (e) {
+      failed = `could not look for git repositories the command created in ${rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;
+    }
+  }
+  const rootIds = run.rootIds && typeof run.rootIds === 'object' ? run.rootIds : undefined;
+  // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
+  // set-aside below look at whatever is at its path now, not at the directory the command wrote in.
+  // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
+  const moved = rootIds ? changedRoots(pickDirectories(rootIds, rescan.writable)) : [];
+  // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
+  const unheld = rescan.unheld && typeof rescan.unheld === 'object' ? Object.keys(rescan.unheld) : [];
+  if (run.guardIds && typeof run.guardIds === 'object') watch.push(...heldReplaced(run.guardIds, rescan.writable, moved, watch, unheld));
+  const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
+  // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
+  const done = setAside(commandCouldMake(watch, rescan.writable), { roots: rescan.writable, helper, ...(rootIds ? { rootIds } : {}), ...(since ? { since } : {}), ...(rescan.relativeHooks ? { relativeHooks: rescan.relativeHooks } : {}) });
+  if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
+  if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
+  return { warnings: done.warnings, actions: done.actions, failed };
+}
+
+/**
  * The after-run step of a run whose cordon was killed (SIGKILL), from its
  * journal (journal.ts): the tree is scanned again now, and what the command
- * created is moved aside as if that cordon had done it. Warnings name the run.
+ * created is moved aside as if that cordon had done it (settleRun). Warnings
+ * name the run.
  */
 export function finishKilledRun(j: { readonly pid: number; readonly watch: readonly WatchedPath[]; readonly rescan?: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly guardIds?: Readonly<Record<string, string>> }, helper: string, cacheDir: string, warn: (w: string) => void): void {
-  const watch = [...j.watch];
+  if (!j.rescan) return;
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
-  if (j.rescan) {
-    try {
-      const rescan = j.rescan;
-      const found = withoutUnreachable(insideBareGitDirs(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names), rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
-      watch.push(...newRepositories(j.rescan, found, j.watch));
-      watch.push(...createdNames(j.rescan, found));
-      watch.push(...sequencerStates(found, j.rescan.writable));
-    } catch (e) {
-      say(`could not look for git repositories that run created in ${j.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`);
-    }
-    const moved = j.rootIds ? changedRoots(pickDirectories(j.rootIds, j.rescan.writable)) : [];
-    if (j.guardIds && typeof j.guardIds === 'object') watch.push(...heldReplaced(j.guardIds, j.rescan.writable, moved, watch, j.rescan.unheld && typeof j.rescan.unheld === 'object' ? Object.keys(j.rescan.unheld) : []));
-    for (const w of setAside(commandCouldMake(watch, j.rescan.writable), { roots: j.rescan.writable, helper, ...(j.rootIds ? { rootIds: j.rootIds } : {}), ...(j.since && /^\d+$/.test(j.since) ? { since: j.since } : {}), ...(j.rescan.relativeHooks ? { relativeHooks: j.rescan.relativeHooks } : {}) }).warnings) say(w);
-    // Renamed (or replaced) since that run started: what its command left was not where the scan looked.
-    if (moved.length > 0) say(`the writable path ${moved.join(', ')} is not the directory that run's command ran in any more (renamed or replaced while it ran): what it left there was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`);
+  let scanned: ScanResult | Error;
+  try {
+    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
+  } catch (e) {
+    scanned = e instanceof Error ? e : new Error(String(e));
   }
+  const done = settleRun({ ...j, rescan: j.rescan }, scanned, helper, cacheDir);
+  for (const w of done.warnings) say(w);
+  if (done.failed) say(done.failed);
 }

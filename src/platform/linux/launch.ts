@@ -12,13 +12,11 @@ import { CordonError } from '../../errors.js';
 import type { EmitEvent } from '../../events/types.js';
 import { acquirePlaceholders, releasePlaceholders, type Holds } from './placeholders.js';
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
-import { createdNames, heldReplaced, newRepositories, pickDirectories, sequencerStates, setAside, unreadableWarning } from './after-run.js';
-import { commandCouldMake, withoutUnreachable } from '../../policy/policy.js';
-import { changedRoots, pathIdentities } from './no-follow.js';
-import { deferFromPipes, deferScan, insideBareGitDirs, scanTrees, type DeferredScan, type ScanResult } from './scan.js';
+import { settleRun } from './after-run.js';
+import { pathIdentities } from './no-follow.js';
+import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
-import { isWithin } from '../../policy/paths.js';
 import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
 import { PROTOCOL } from '../../protocol.js';
@@ -259,43 +257,14 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
 }
 
 /**
- * The after-run step: the second scan's new repositories plus the watch
- * list, moved aside (after-run.ts). Returns why the step could not finish
- * where a repository may have gone unchecked (the run then fails, closed).
+ * The after-run step (after-run.ts settleRun), its sentences printed and
+ * sent as events. Returns why the step could not finish where a repository
+ * may have gone unchecked (the run then fails, closed).
  */
 async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}, cacheDir?: string): Promise<string | undefined> {
-  const rootIds = plan.rootIds;
-  const watch = [...plan.watch];
-  let failed: string | undefined;
-  if (rescanned && plan.rescan) {
-    try {
-      const rescan = plan.rescan;
-      const found = withoutUnreachable(insideBareGitDirs(await rescanned, rescan.writable, (roots) => scanTrees(rescan.helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
-      watch.push(...newRepositories(plan.rescan, found, plan.watch));
-      watch.push(...createdNames(plan.rescan, found));
-      watch.push(...sequencerStates(found, plan.rescan.writable));
-      // A directory the command made unreadable hides what is below it from
-      // the scan, not from git on the host: search permission alone (chmod
-      // 111) lets `cd dir && git status` use a repository there. Closed
-      // (test/integration/after-run/after-run.test.ts).
-      const locked = unreadableWarning(plan.rescan, found);
-      if (locked) failed = locked;
-      // Below a directory closed for the run (read-only or hidden: guardUnscanned in policy.ts) nothing could change.
-      const incomplete = found.incomplete.filter((p) => !(plan.rescan!.unchecked ?? []).some((u) => isWithin(p, u)));
-      if (incomplete.length > 0) failed = `the check after the run could not look at everything below ${incomplete.slice(0, 5).join(', ')}${incomplete.length > 5 ? ` and ${incomplete.length - 5} more` : ''} (a tree too deep or too large, a name that is not valid UTF-8, or a directory changed while it looked): a git repository the command created there was not checked, and not moved aside. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
-    } catch (e) {
-      failed = `could not look for git repositories the command created in ${plan.rescan.writable.join(', ')} (${(e as Error).message}): before running git in a new repository there, read its .git/config and .git/hooks`;
-    }
-  }
-  if (!plan.rescan) return failed;
-  // A writable path renamed (and perhaps replaced) during the run, by another run that shares it: the scan and the
-  // set-aside below look at whatever is at its path now, not at the directory the command wrote in.
-  // Directories only: a writable file the host replaced (an editor's rename over it) hides nothing the scan should have seen.
-  const moved = rootIds ? changedRoots(pickDirectories(rootIds, plan.rescan.writable)) : [];
-  // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
-  watch.push(...heldReplaced(plan.guardIds ?? {}, plan.rescan.writable, moved, watch, Object.keys(plan.rescan.unheld ?? {})));
-  // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
-  const done = setAside(commandCouldMake(watch, plan.rescan.writable), { roots: plan.rescan.writable, helper: plan.rescan.helper, ...(rootIds ? { rootIds } : {}), since, ...(plan.rescan.relativeHooks ? { relativeHooks: plan.rescan.relativeHooks } : {}) });
+  if (!plan.rescan) return undefined;
+  const scanned = rescanned ? await rescanned.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : undefined;
+  const done = settleRun({ ...plan, rescan: plan.rescan, since }, scanned, plan.rescan.helper, cacheDir);
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);
@@ -303,9 +272,7 @@ async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | '
   for (const a of done.actions) emit({ type: 'after-run.set-aside', ...a });
   const said = new Set(done.actions.map((a) => a.message));
   for (const w of done.warnings) if (!said.has(w)) emit({ type: 'after-run.warning', message: w });
-  if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${plan.rescan.writable.join(', ')}`;
-  if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
-  return failed;
+  return done.failed;
 }
 
 /**

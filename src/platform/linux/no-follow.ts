@@ -11,7 +11,7 @@
  * Node has no openat/mkdirat; an O_PATH descriptor and its /proc/self/fd
  * name give the same: nothing is resolved again by path.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readlinkSync, rmdirSync } from 'node:fs';
 import { basename, dirname, sep } from 'node:path';
 import { identity } from '../../policy/paths.js';
 

@@ -131,7 +131,24 @@ for (const { name, asUser } of who) {
     mkdirSync(w.proj);
     if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.root]);
     const r = cordon(w, ['--', 'true'], { cwd: w.outside, ...(asUser ? { asUser } : {}) });
-    assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the writable path ${w.proj} is not the directory that run's command ran in any more`), r.stderr);
+    assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the writable path ${w.proj} is not the directory the command ran in any more`), r.stderr);
+  });
+
+  test(`SIGKILL: a directory that run's command locked is named by the next run, which cannot look in it (root can, and sets aside the repository there) (${name})`, async () => {
+    const w = world();
+    const lock = 'git init -q hide/r && git -C hide/r config core.fsmonitor "touch $MARK" && chmod 311 hide && touch PLANTED && exec sleep 60';
+    const child = start(w, { asUser, script: lock });
+    const done = exited(child);
+    await planted(w, child);
+    process.kill(cordonPid(child), 'SIGKILL');
+    await done;
+    const r = cordon(w, ['--', 'true'], { ...(asUser ? { asUser } : {}) });
+    assert.equal(r.status, 0, r.stderr);
+    if (asUser) assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): ${w.proj}/hide could not be read after the run, and could before it`), r.stderr);
+    else {
+      assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*hide\/r/, r.stderr);
+      assert.doesNotMatch(readFileSync(join(w.proj, 'hide', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
+    }
   });
 
   test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {
