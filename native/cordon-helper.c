@@ -20,7 +20,7 @@
  *     the plan's decision (plan.ts, from the ABI cordon probed); a kernel
  *     that refuses the ruleset is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... -- ROOT...
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
  *     (never following symlinks, crossing mount points, not descending into
  *     git dirs but for their modules/ and worktrees/) and prints
@@ -42,6 +42,9 @@
  *       M\tPATH  an entry whose basename matches a --match fnmatch(3) pattern
  *       L\tPATH  (with --match only, not --match-no-links) a symbolic link that leads to a directory:
  *                what lies there is reached through PATH too
+ *       N\tPATH  (with --new-links SINCE only) a symbolic link changed at or
+ *                after SINCE (ns since the epoch), but a .git: the caller
+ *                judges where it leads (never followed here)
  *       I\tPATH  the scan could not look at everything below the directory
  *                PATH (a path too long to name, --max-dirs, a listing too
  *                large, out of descriptors, or a directory renamed or
@@ -177,7 +180,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
 	      "                          [--unix-grant SOCKET]... [--hold PATH]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
@@ -1103,6 +1106,7 @@ static struct {
 	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
 	bool ids; /* --ids: D records */
+	int64_t new_links; /* --new-links SINCE: N records (0: none) */
 	const char *git_entry[8]; /* --git-entry: K records */
 	size_t n_git_entry;
 	const char *git_read; /* --git-read */
@@ -1550,12 +1554,15 @@ static bool node_parse(struct rec r, struct node *n)
 	return el == 0 && kl == 0;
 }
 
+/* --new-links: a directory changed since SINCE is read again for its links
+ * (a record keeps none), even where another scan recorded it since then. */
 static bool node_current(const struct node *n, const struct stat *st)
 {
 	int64_t m, c;
 	return S_ISDIR(st->st_mode) && !(n->flags & N_UNTRUSTED) && n->ino == (uint64_t)st->st_ino &&
 	       n->dev == (uint64_t)st->st_dev && ts_ns(st->st_mtim, &m) && ts_ns(st->st_ctim, &c) &&
-	       n->mtime == m && n->ctime == c && !racy(m, c, n->rt);
+	       n->mtime == m && n->ctime == c && !racy(m, c, n->rt) &&
+	       !(S.new_links && (m >= S.new_links || c >= S.new_links));
 }
 
 static void w_put(const void *p, size_t n)
@@ -2113,6 +2120,22 @@ static bool ent_push(unsigned fl, const char *name)
 	return true;
 }
 
+/* --new-links: the link `name` in dfd, if it changed at or after SINCE (an N record). */
+static void new_link_check(int dfd, const char *name)
+{
+	struct stat st;
+	int64_t changed;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode) || !ts_ns(st.st_ctim, &changed) ||
+	    changed < S.new_links)
+		return;
+	size_t len = strlen(name);
+	if (!fits(len))
+		return; /* the listing is cut there anyway (an I record) */
+	size_t o = path_pushn(name, len);
+	emit('N', S.path, S.path_len);
+	path_pop(o);
+}
+
 static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, void *ctx)
 {
 	struct dirstate *s = ctx;
@@ -2138,6 +2161,8 @@ static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, v
 		s->commondir |= type != DT_DIR;
 	if (type == DT_LNK && S.links && strcmp(name, ".git") != 0)
 		fl |= E_LINK; /* a .git link redirects git: the policy protects the link itself */
+	if (type == DT_LNK && S.new_links && strcmp(name, ".git") != 0)
+		new_link_check(dfd, name);
 	if (!fl)
 		return;
 	size_t n = strlen(name);
@@ -2652,6 +2677,13 @@ static int cmd_scan(int argc, char **argv)
 			wait_stdin = true;
 		} else if (strcmp(argv[i], "--ids") == 0) {
 			S.ids = true;
+		} else if (strcmp(argv[i], "--new-links") == 0 && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(argv[++i], &end, 10);
+			if (errno || *end || argv[i][0] < '1' || argv[i][0] > '9' || n > INT64_MAX)
+				usage();
+			S.new_links = (int64_t)n;
 		} else if (strcmp(argv[i], "--git-entry") == 0 && i + 1 < argc && argv[i + 1][0] && S.n_git_entry < sizeof S.git_entry / sizeof *S.git_entry) {
 			S.git_entry[S.n_git_entry++] = argv[++i];
 		} else if (strcmp(argv[i], "--git-read") == 0 && i + 1 < argc && argv[i + 1][0] && !S.git_read) {

@@ -196,6 +196,12 @@ export interface WatchedPath {
    * not `$HOME` is no shell's.
    */
   readonly linkedOnly?: boolean;
+  /**
+   * For `created`: a symbolic link the command made that leads into a
+   * `.git` by name (after-run.ts linksIntoGitDirs): moved aside if it is
+   * still this user's link, changed since the run started.
+   */
+  readonly gitLink?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
   /**

@@ -114,6 +114,8 @@ export interface ScanOptions {
   cache?: string;
   /** --ids */
   ids?: boolean;
+  /** --new-links SINCE (ns since the epoch) */
+  newLinks?: string;
 }
 export interface ScanOutcome {
   code: number | null;
@@ -128,6 +130,7 @@ export async function scan(roots: readonly string[], opts: ScanOptions = {}, opt
   if (opts.maxDepth !== undefined) args.push('--max-depth', String(opts.maxDepth));
   if (opts.cache !== undefined) args.push('--cache', opts.cache);
   if (opts.ids) args.push('--ids');
+  if (opts.newLinks !== undefined) args.push('--new-links', opts.newLinks);
   const r = await runHelper([...args, '--', ...roots], options);
   return { code: r.code, records: scanRecords(r.stdout), stderr: r.stderr };
 }

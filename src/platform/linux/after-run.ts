@@ -235,6 +235,63 @@ export function sequencerStates(found: Pick<ScanResult, 'repos' | 'submoduleGitD
 
 const STATE_DIRS = ['rebase-merge', 'sequencer'];
 
+/** Where the link at `p` leads, for a warning (read after it was moved: a link's text is all there is to it). */
+function linkTarget(p: string): string {
+  try {
+    return `it leads to ${JSON.stringify(readlinkSync(p))}`;
+  } catch {
+    return 'where it leads could not be read';
+  }
+}
+
+/** Why a link into a git dir is moved aside (linksIntoGitDirs). */
+const INTO_GIT_DIR = 'git run where it leads takes a repository made inside that git dir for its own, and runs its configuration (a shell prompt\'s `git status` after `cd`)';
+
+/**
+ * The symbolic links the command made in a writable path (ScanResult.newLinks)
+ * that lead into a `.git` (leadsIntoGit). The scan does not walk inside a
+ * `.git`, so a repository the command makes there (`.git/objects/x`) is
+ * protected by nothing; git finds it only when run from inside it, which
+ * such a link arranges (`modules/foo -> ../.git/objects/x`, then `cd
+ * modules/foo` in a shell whose prompt runs `git status`). Each is moved
+ * aside (the helper's `--move-if-linked`: still this user's link, changed
+ * since the run started), whether it leads anywhere yet or not: one that
+ * leads nowhere now could lead into a repository a later run makes there.
+ * Proved from inside by test/integration/git/git-dir-links.test.ts.
+ */
+export function linksIntoGitDirs(found: Pick<ScanResult, 'newLinks'>, writable: readonly string[]): WatchedPath[] {
+  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, gitLink: true }));
+}
+
+/** Whether a path has a component `.git`, in any case (a directory made case-insensitive, `chattr +F`, takes `.GIT` for it). */
+function namesGit(p: string): boolean {
+  return p.split('/').some((c) => c.toLowerCase() === '.git');
+}
+
+/**
+ * Whether the link at `l` leads into a `.git`: its text names one, or the
+ * real path of where it leads (of the deepest directory on the way that
+ * exists, where it leads nowhere yet) has one, reached through another link
+ * (`modules/foo -> ../gitdir/objects/x` with `gitdir -> .git`). Looked at
+ * once the command has ended; nothing is opened, a loop ends the look there.
+ */
+function leadsIntoGit(l: string): boolean {
+  let text: string;
+  try {
+    text = readlinkSync(l);
+  } catch {
+    return false;
+  }
+  if (namesGit(text)) return true;
+  for (let p = resolve(dirname(l), text); ; p = dirname(p)) {
+    try {
+      return namesGit(realpathSync(p));
+    } catch {
+      if (dirname(p) === p) return false;
+    }
+  }
+}
+
 /** One thing the step after the run did to a path (an after-run.set-aside event); `message` is also one of the warnings. */
 export interface SetAsideAction {
   readonly path: string;
@@ -379,6 +436,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
+    else if (w.gitLink) ops.push('--move-if-linked', rel(w.path), since);
     else if (w.linkedOnly) {
       // Refused by a run from where it lies too (a nested repository, a plain directory: that run's writable path).
       if (refusedNextRun(w.path, [...roots, w.repo])) ops.push('--move-if-linked', rel(w.path), since);
@@ -439,6 +497,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       // EACCES: a directory on the way that cordon may not search (the command can chmod its own): what is there is not known.
       if (d?.kind === 'failed' && d.detail.startsWith('EACCES')) unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `cordon could not look at ${w.path} (${w.why ?? 'protected'}; ${d.detail}: a directory on its way is not searchable, which the command can do to its own), so it may hold what the command put there: make the directory searchable and look before anything on the host uses it` });
       else if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
+      else if (d?.kind === 'moved' && w.gitLink) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: INTO_GIT_DIR, message: `the command made ${w.path} a symbolic link into a git directory (${linkTarget(join(root, d.detail))}): ${INTO_GIT_DIR}. It was moved to ${join(root, d.detail)}; read what lies where it leads before moving it back` });
       else if (d?.kind === 'moved' && w.linkedOnly) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} (${w.why ?? 'protected'}) a symbolic link to a writable path or a directory above one, or another name of a file, which cordon would refuse to hold read-only at the next run there; it was moved to ${join(root, d.detail)}` });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
@@ -658,12 +717,13 @@ function quoteValue(v: string): string {
 export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonly rescan: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly guardIds?: Readonly<Record<string, string>> }, scanned: ScanResult | Error | undefined, helper: string, cacheDir: string | undefined): { warnings: string[]; actions: SetAsideAction[]; failed: string | undefined } {
   const rescan = run.rescan;
   const watch = [...run.watch];
+  const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
   let failed: string | undefined;
   if (scanned !== undefined) {
     try {
       if (scanned instanceof Error) throw scanned;
-      const found = withoutUnreachable(insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names)), rescan.writable);
-      watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
+      const found = withoutUnreachable(insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since)), rescan.writable);
+      watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable), ...linksIntoGitDirs(found, rescan.writable));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed
@@ -685,7 +745,6 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   // A held path the host replaced lost its mount from then on (whatever the scan found): moved aside, unless a step above already moves it.
   const unheld = rescan.unheld && typeof rescan.unheld === 'object' ? Object.keys(rescan.unheld) : [];
   if (run.guardIds && typeof run.guardIds === 'object') watch.push(...heldReplaced(run.guardIds, rescan.writable, moved, watch, unheld));
-  const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
   // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
   const done = setAside(commandCouldMake(watch, rescan.writable), { roots: rescan.writable, helper, ...(rootIds ? { rootIds } : {}), ...(since ? { since } : {}), ...(rescan.relativeHooks ? { relativeHooks: rescan.relativeHooks } : {}) });
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
@@ -704,7 +763,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   let scanned: ScanResult | Error;
   try {
-    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names);
+    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names, typeof j.since === 'string' ? j.since : undefined);
   } catch (e) {
     scanned = e instanceof Error ? e : new Error(String(e));
   }

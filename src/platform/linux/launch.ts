@@ -49,7 +49,7 @@ export interface LaunchOptions {
   /** Called with a phase name as each phase of the launch ends (for --debug timings). */
   readonly mark?: (phase: string) => void;
   /** Prepares the scan of roots after the command (plan.rescan); by default cordon's native scanner, with its cache. */
-  readonly rescan?: (roots: readonly string[], patterns: readonly string[], names: readonly string[]) => DeferredScan;
+  readonly rescan?: (roots: readonly string[], patterns: readonly string[], names: readonly string[], newLinksSince: string) => DeferredScan;
   /**
    * A sandbox process started ahead of the plan (cli/early.ts): used if it is
    * exactly the plan's, else killed unused. Either way launchLinux owns it.
@@ -185,7 +185,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       const h = plan.rescan.helper;
       // In the process started with the sandbox's where there is one (`with-scan --then`): no process start now.
       const after = sbx.after;
-      rescanner = (opts.rescan ?? ((roots, patterns, names) => (after ? deferFromPipes(after, roots, patterns, stateDir, names) : deferScan(h, roots, patterns, stateDir, names))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? []);
+      rescanner = (opts.rescan ?? ((roots, patterns, names, newLinksSince) => (after ? deferFromPipes(after, roots, patterns, stateDir, names, newLinksSince) : deferScan(h, roots, patterns, stateDir, names, newLinksSince))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? [], since);
     }
     const [code, signal] = await sbx.closed;
     lost = sbx.heldLost();

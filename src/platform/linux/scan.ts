@@ -52,6 +52,12 @@ export interface ScanResult {
   /** With patterns only: symbolic links found under the roots that lead to a directory. */
   readonly links: string[];
   /**
+   * With `newLinksSince` only (the scan after a run): the symbolic links
+   * changed since then (but `.git` entries). after-run.ts moves aside one
+   * that leads into a `.git`, which the scan does not walk.
+   */
+  readonly newLinks?: string[];
+  /**
    * Matches reached through those links (see followLinks), spelled through
    * the link (`ROOT/link/x/.env`): resolving one gives the file it reaches.
    * Empty unless links were followed.
@@ -102,9 +108,9 @@ const EMPTY: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], wo
  * directory then costs one stat instead of a read (ino, mtime and ctime must
  * all match, and a directory changed within 2 s of being recorded is re-read).
  */
-export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): ScanResult {
+export function scanTrees(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = [], newLinksSince?: string): ScanResult {
   if (roots.length === 0) return EMPTY;
-  const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir, undefined, names), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
+  const r = spawnSync(helper, scanArgs(roots, patterns, cacheDir, undefined, names, false, newLinksSince), { encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 });
   if (r.error || r.status !== 0) throw scanFailed(roots, r.error?.message ?? r.stderr.toString().trim(), r.error);
   return parseScan(r.stdout);
 }
@@ -115,8 +121,10 @@ export function scanTrees(helper: string, roots: readonly string[], patterns: re
  * directory, which costs a stat per link (pnpm's node_modules has thousands);
  * the protected names looked for after a run need none (Rescan.names).
  */
-function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number, names: readonly string[] = [], gitFacts = false): string[] {
+function scanArgs(roots: readonly string[], patterns: readonly string[], cacheDir: string | undefined, maxDirs?: number, names: readonly string[] = [], gitFacts = false, newLinksSince?: string): string[] {
   const args = ['scan', '--ids'];
+  // Not in the cache's key: it reports what the walk reads anyway, and a new link is in a directory read again.
+  if (newLinksSince !== undefined && /^[1-9]\d*$/.test(newLinksSince)) args.push('--new-links', newLinksSince);
   if (gitFacts) {
     for (const n of GIT_DIR_ENTRIES) args.push('--git-entry', n);
     args.push('--git-read', 'config');
@@ -200,13 +208,13 @@ export function scanFromPipes(roots: readonly string[], patterns: readonly strin
  * with the sandbox process): go() writes it the scan's arguments, cancel()
  * ends them unwritten. Its records, stderr and status come as scanFromPipes'.
  */
-export function deferFromPipes(pipes: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable }, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): DeferredScan {
+export function deferFromPipes(pipes: { readonly args: Writable; readonly out: Readable; readonly err: Readable; readonly status: Readable }, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = [], newLinksSince?: string): DeferredScan {
   const sorted = [...roots].sort();
   const scan = scanFromPipes(sorted, patterns, names, pipes);
   return {
     go: () => {
       // Their length first: the scan begins as soon as they are there, not when Node closes the pipe (its next turn).
-      const args = Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names).slice(1).map((a) => `${a}\0`).join(''));
+      const args = Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names, false, newLinksSince).slice(1).map((a) => `${a}\0`).join(''));
       pipes.args.end(Buffer.concat([Buffer.from(`${args.length}\0`), args]));
       return scan.result;
     },
@@ -215,9 +223,9 @@ export function deferFromPipes(pipes: { readonly args: Writable; readonly out: R
 }
 
 /** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
-export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = []): DeferredScan {
+export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = [], newLinksSince?: string): DeferredScan {
   const sorted = [...roots].sort();
-  const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir, undefined, names);
+  const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir, undefined, names, false, newLinksSince);
   // Own process group: a Ctrl-C or a SIGTERM to cordon's group must not kill the after-run scan.
   const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   child.stdin.on('error', () => {});
@@ -303,6 +311,7 @@ export function insideBareGitDirs(found: ScanResult, writable: readonly string[]
       bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
       worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
       moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
+      ...(all.newLinks || more.newLinks ? { newLinks: [...(all.newLinks ?? []), ...(more.newLinks ?? [])] } : {}),
       matches: [...all.matches, ...more.matches],
       incomplete: [...all.incomplete, ...more.incomplete],
       unreadable: all.unreadable + more.unreadable,
@@ -405,7 +414,7 @@ function directoryAt(link: string): string | undefined {
  */
 export function parseScan(out: Buffer | string): ScanResult {
   const buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : out;
-  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], moduleLinks: [] as string[], matches: [] as string[], links: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string>, gitFacts: {} as Record<string, string> };
+  const r = { repos: [] as string[], submoduleGitDirs: [] as string[], bareGitDirs: [] as string[], worktreeGitDirs: [] as string[], moduleLinks: [] as string[], matches: [] as string[], links: [] as string[], newLinks: [] as string[], linkedMatches: [] as string[], incomplete: [] as string[], linkedIncomplete: [] as string[], unreadable: 0, unreadablePaths: [] as string[], ids: {} as Record<string, string>, gitFacts: {} as Record<string, string> };
   const unnamable = new Set<string>();
   // D and K records name the git dir of the G, S or B record right before them (K after D), and no other.
   let gitDir: string | undefined;
@@ -421,7 +430,7 @@ export function parseScan(out: Buffer | string): ScanResult {
     identified = undefined;
     if (rec.length < 2 || rec[1] !== 0x09) continue;
     const kind = String.fromCharCode(rec[0]!);
-    if (!'GSBWMLIEDUKY'.includes(kind)) continue;
+    if (!'GSBWMLNIEDUKY'.includes(kind)) continue;
     const bytes = rec.subarray(2);
     if (!isUtf8(bytes)) {
       if (kind !== 'E' && kind !== 'D') unnamable.add(validAncestor(bytes));
@@ -438,6 +447,7 @@ export function parseScan(out: Buffer | string): ScanResult {
       case 'Y': r.moduleLinks.push(v); gitDir = v; break;
       case 'M': r.matches.push(v); break;
       case 'L': r.links.push(v); break;
+      case 'N': r.newLinks.push(v); break;
       case 'I': r.incomplete.push(v); break;
       case 'E': r.unreadable = Number(v) || 0; break;
       case 'U': r.unreadablePaths.push(v); break;

@@ -311,6 +311,33 @@ describe('scan: symbolic links', () => {
     const r = await scan([root], { match: ['.env'] });
     assert.deepEqual(r.records, [`G\t${root}/w`, `L\t${root}/to-dir`]);
   });
+
+  it('--new-links SINCE: N for every link changed at or after SINCE, dangling or not, never followed; not for older links, files or .git; with a cache too', T, async () => {
+    const root = tempDir('cordon-scan-new-links-');
+    mkdirSync(join(root, 'w', '.git'), { recursive: true });
+    mkdirSync(join(root, 'd'));
+    symlinkSync('.', join(root, 'old'));
+    const since = String(BigInt(Date.now() + 1000) * 1_000_000n);
+    // A second on: the links below change after SINCE, the one above before it.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2100);
+    symlinkSync('../.git/objects/x', join(root, 'd', 'into-git'));
+    symlinkSync('/nowhere', join(root, 'd', 'dangling'));
+    symlinkSync(root, join(root, 'up'));
+    writeFileSync(join(root, 'file'), 'x');
+    mkdirSync(join(root, 'v'));
+    symlinkSync('../w/.git', join(root, 'v', '.git'));
+    const want = [`G\t${root}/v`, `G\t${root}/w`, `N\t${root}/d/dangling`, `N\t${root}/d/into-git`, `N\t${root}/up`];
+    assert.deepEqual((await scan([root], { newLinks: since })).records, want);
+    assert.deepEqual((await scan([root])).records, want.filter((r) => !r.startsWith('N')), 'none without --new-links');
+    // Recorded with its new link by another scan (a second run's, before this run ends), and no longer racy: read again all the same.
+    const cache = join(tempDir('cordon-scan-new-links-cache-'), 'c');
+    await scan([root], { cache });
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2100);
+    await scan([root], { cache });
+    assert.deepEqual((await scan([root], { cache, newLinks: since })).records, want, 'a directory changed since SINCE is not taken from the cache');
+    assert.deepEqual((await scan([root], { cache })).records, want.filter((r) => !r.startsWith('N')), 'the cache still serves scans without --new-links');
+    for (const bad of ['0', '-1', 'x', '01', '']) assert.equal((await scan([root], { newLinks: bad })).code, 125, bad);
+  });
 });
 
 describe('scan: a tree renamed and re-linked while it is walked', () => {

@@ -7,10 +7,10 @@ import { followLinks, insideBareGitDirs, INSIDE_BARE_MAX, LINK_TARGETS_MAX, pars
 import { tempDir } from '../../../helpers/tmp.js';
 import { GIT_DIR_ENTRIES } from '../../../../src/policy/protected.js';
 
-const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], moduleLinks: [], matches: [], links: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {}, gitFacts: {} };
+const NONE: ScanResult = { repos: [], submoduleGitDirs: [], bareGitDirs: [], worktreeGitDirs: [], moduleLinks: [], matches: [], links: [], newLinks: [], linkedMatches: [], incomplete: [], linkedIncomplete: [], unreadable: 0, unreadablePaths: [], ids: {}, gitFacts: {} };
 
 test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () => {
-  const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'Y\t/p/.git/modules/ln', 'D\t1:2:0', 'M\t/p/x/.env', 'L\t/p/link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
+  const out = ['G\t/p', 'S\t/p/.git/modules/a/b', 'B\t/p/vendor/x.git', 'W\t/p/.git/worktrees/wt', 'Y\t/p/.git/modules/ln', 'D\t1:2:0', 'M\t/p/x/.env', 'L\t/p/link', 'N\t/p/m/new-link', 'I\t/p/deep/d/d', 'G\t/p/with\ttab', 'E\t3', 'X\t/ignored', 'garbage', ''].join('\0');
   assert.deepEqual(parseScan(out), {
     ...NONE,
     repos: ['/p', '/p/with\ttab'],
@@ -21,6 +21,7 @@ test('parseScan reads NUL-separated K<TAB>value records and ignores junk', () =>
     ids: { '/p/.git/modules/ln': '1:2:0' },
     matches: ['/p/x/.env'],
     links: ['/p/link'],
+    newLinks: ['/p/m/new-link'],
     incomplete: ['/p/deep/d/d'],
     unreadable: 3,
   });
