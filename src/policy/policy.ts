@@ -11,7 +11,7 @@
  * read-write and read-write-no-delete at the same or any deeper path.
  */
 import { accessSync, constants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, identity, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
@@ -197,11 +197,14 @@ export interface WatchedPath {
    */
   readonly linkedOnly?: boolean;
   /**
-   * For `created`: a symbolic link the command made that leads into a
-   * `.git` by name (after-run.ts linksIntoGitDirs): moved aside if it is
-   * still this user's link, changed since the run started.
+   * For `created`: moved aside only if it is this user's symbolic link, or
+   * a file with more than one name, made or changed since the run started
+   * (a link into a `.git`, after-run.ts linksIntoGitDirs; a link on the way
+   * to a protected name).
    */
-  readonly gitLink?: boolean;
+  readonly ifLink?: boolean;
+  /** For `created`: moved aside only if it, or an entry in it, was made or changed since the run started (a `.cordon` in a plain directory). */
+  readonly ifChanged?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */
   readonly keepConfig?: boolean;
   /**
@@ -481,12 +484,40 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     return t !== undefined;
   };
   const protAfterRun = (p: string, why: string, onlyOwn = false) => {
+    if (watchDangling(p, why)) return;
     const r = resolvePath(p);
     refuseHoldingRoot(p, r.path);
     const root = writableRoots.find((w) => isWithin(r.path, w));
     if (r.kind !== 'missing') rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     else if (root !== undefined && r.path !== root && !rootWatch.some((x) => x.path === r.path)) rootWatch.push({ path: r.path, kind: 'created', repo: root, why, ...(onlyOwn ? { onlyOwn } : {}) });
     keepLink(p, r.path, why);
+  };
+  // A protected name that is a symbolic link leading nowhere (yet), or into a loop: no mount can hold where it leads
+  // without making the directories on the way, and holding the link itself fails. Nothing is held; the link must be
+  // the same link after the run (or what replaced it is moved aside and the link made again), and what the command
+  // puts where it leads is moved aside: at its target, and a link at the topmost missing directory on the way (a link
+  // there leads the target elsewhere), where that lies in a writable path with no link on the way to it. For a shell
+  // startup file (`startup`), which no shell reads there, only a link or a second name the next run would refuse.
+  // Returns whether `p` is such a link.
+  const watchDangling = (p: string, why: string, startup = false): boolean => {
+    const target = danglingLink(p);
+    if (target === undefined) return false;
+    const root = writableRoots.find((w) => isWithin(p, w));
+    if (root === undefined) return true;
+    if (!linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
+    const dest = resolve(dirname(p), target);
+    let top = dest;
+    while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
+    const at = writableRoots.find((w) => isWithin(top, w));
+    if (at === undefined || top === at || dest === p || exists(top) || realOrNone(dirname(top)) !== dirname(top)) return true;
+    const there = { kind: 'created' as const, repo: at };
+    for (const q of new Set([top, dest])) {
+      if (rootWatch.some((x) => x.path === q)) continue;
+      if (startup) rootWatch.push({ path: q, ...there, why: `${why}: ${p} leads there`, linkedOnly: true });
+      else if (q === dest) rootWatch.push({ path: q, ...there, why: `${why}: ${p} leads there` });
+      else rootWatch.push({ path: q, ...there, why: `${why}: ${p} leads through it`, ifLink: true });
+    }
+    return true;
   };
   // A shell startup file a writable root lacks is no shell's there; a link or a second name the command gives it
   // would make later runs refuse to hold it (refuseHoldingRoot), so those are moved aside after the run.
@@ -496,21 +527,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       if (root !== undefined && !rootWatch.some((x) => x.path === p)) rootWatch.push({ path: p, kind: 'created', repo: root, why, linkedOnly: true });
       return;
     }
-    protExisting(p, why);
-    // A link whose target is missing holds nothing a mount could hold: it must still be that link after the run, or
-    // what replaced it is moved aside and the link made again (as keepLink does for a link that leads somewhere).
-    const target = danglingLink(p);
-    if (target === undefined || root === undefined) return;
-    if (!linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
-    // And a link, or a second name, the command puts where it leads (a link to / there would make the next run refuse):
-    // at its target, and at the topmost missing directory on the way (a link there leads the target elsewhere), where
-    // that lies in a writable path with no link on the way to it. A plain file or directory there is left (a build's).
-    const dest = resolve(dirname(p), target);
-    let top = dest;
-    while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
-    const at = writableRoots.find((w) => isWithin(top, w));
-    if (at === undefined || top === at || exists(top) || realOrNone(dirname(top)) !== dirname(top)) return;
-    for (const q of new Set([top, dest])) if (!rootWatch.some((x) => x.path === q)) rootWatch.push({ path: q, kind: 'created', repo: at, why: `${why}: ${p} leads there`, linkedOnly: true });
+    if (!watchDangling(p, why, true)) protExisting(p, why);
   };
   // The working directory is the project even inside a wider grant (`--allow-write ..`): its names are held too.
   const cwdHeld = isWritable(input.cwd) && !writableRoots.includes(input.cwd) && input.cwd !== home;
@@ -523,6 +540,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
         if (!theirsInWay(w, n.name)) protAfterRun(join(w, n.name), n.why, true);
         continue;
       }
+      if (watchDangling(join(w, n.name), n.why)) continue;
       prot(join(w, n.name), n.why);
       if (rules[rules.length - 1]!.kind === 'missing') placeheld.push(join(w, n.name));
     }
@@ -601,7 +619,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       const shared = sharedRoots.some((s) => isWithin(repo, s));
       for (const n of ROOT_NAMES) {
         if (present && !present.has(n.name)) continue;
-        if (!(shared && theirsInWay(repo, n.name))) protExisting(join(repo, n.name), n.why);
+        if (!(shared && theirsInWay(repo, n.name)) && !watchDangling(join(repo, n.name), n.why, STARTUP_NAMES.has(n.name))) protExisting(join(repo, n.name), n.why);
       }
       if (!writableRoots.includes(repo)) for (const n of WATCHED_AT_ROOTS) if (present ? present.has(n.name) : exists(join(repo, n.name))) heldNames.push(join(repo, n.name));
     }
@@ -691,7 +709,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       ...(writableRoots.length > 0 ? { rescan: { roots: scanRoots, patterns, known: [...scanned.repos, ...scanned.submoduleGitDirs, ...(scanned.bareGitDirs ?? []), ...(scanned.worktreeGitDirs ?? []), ...(scanned.moduleLinks ?? [])], ...(scanned.ids ? { ids: scanned.ids } : {}), unreadable: scanned.unreadable ?? 0, ...(scanned.unreadablePaths ? { unreadablePaths: scanned.unreadablePaths } : {}), writable: writableRoots, keepConfig: allowGitConfig, unchecked, ...(relativeHooks.length > 0 ? { relativeHooks } : {}) } } : {}),
     };
     // A protected name missing at the root of a nested work tree: looked for by the scan after the run.
-    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: WATCHED_AT_ROOTS.map((n) => n.name), heldNames, ...(Object.keys(unheld).length > 0 ? { unheld } : {}), ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
+    return policy.rescan ? { ...policy, rescan: { ...policy.rescan, names: SCANNED_NAMES, heldNames, ...(Object.keys(unheld).length > 0 ? { unheld } : {}), ...(closed.size > 0 ? { closed: [...closed] } : {}), ...(placeheld.length > 0 ? { recheckNames: placeheld } : {}) } } : policy;
   }
 }
 
@@ -1238,7 +1256,10 @@ function namesIn(dir: string): Set<string> | undefined {
 
 /** What the git protections need from the policy being built. */
 /** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
+const STARTUP_NAMES: ReadonlySet<string> = new Set(SHELL_STARTUP.map((n) => n.name));
 const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP];
+/** What the scan after the run looks for (Rescan.names): those, and the last name of each of two components (after-run.ts refusedLater). */
+const SCANNED_NAMES = [...WATCHED_AT_ROOTS.map((n) => n.name), ...AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).map((n) => basename(n.name))];
 
 interface GitScope {
   readonly rules: FsRule[];

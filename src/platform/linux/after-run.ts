@@ -21,10 +21,10 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
-import { isWithin } from '../../policy/paths.js';
+import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
 import { changedRoots, pathIdentities } from './no-follow.js';
@@ -90,6 +90,9 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
   return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); ${fix}`;
 }
 
+/** The names of two components a later run holds (`.github/copilot-instructions.md`), by their last: the scan finds them by it. */
+const TWO_PART = new Map(AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).map((n) => [basename(n.name), { dir: dirname(n.name), why: n.why }]));
+
 /**
  * Pure: the protected names (Rescan.names) that the command created at the
  * root of a git work tree nested in a writable root, where a missing one has
@@ -103,11 +106,6 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
  * like a missing name in $HOME (kind `created`), unless it is an empty
  * directory (a placeholder of a run still going). Proved from inside by
  * test/integration/after-run/nested-names.test.ts.
- *
- * In a plain directory of a writable path the names are no one's, but a
- * later run started there holds them, and refuses a link that leads to
- * that directory or above it, or a file with a second name: such a match
- * is watched `linkedOnly` (test/integration/after-run/startup-links.test.ts).
  */
 export function createdNames(rescan: Rescan, found: { readonly repos: readonly string[]; readonly matches: readonly string[] }): WatchedPath[] {
   if (!rescan.names || rescan.names.length === 0) return [];
@@ -125,18 +123,108 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   const seen = new Set<string>();
   for (const m of found.matches) {
     const name = basename(m);
-    if (!names.has(name) || seen.has(m) || closed.has(m) || inClosed(m)) continue;
-    const dir = dirname(m);
-    if ((trees.has(dir) && !held.has(m)) || recheck.has(m)) {
+    if (!names.has(name) || TWO_PART.has(name) || seen.has(m)) continue;
+    // cordon's own settings, which a run started there or below reads: in a plain directory, one the command made or changed.
+    if (name === '.cordon' && !trees.has(dirname(m)) && !roots.has(dirname(m)) && !recheck.has(m) && rescan.writable.some((w) => isWithin(m, w)) && !closed.has(m) && !inClosed(m)) {
       seen.add(m);
-      out.push({ path: m, kind: 'created', repo: dir, why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true, ...(startup.has(name) ? { linkedOnly: true } : {}) });
-    } else if (!trees.has(dir) && !roots.has(dir) && !held.has(m) && rescan.writable.some((w) => isWithin(m, w))) {
-      // In a plain directory the name is no one's, but a run started there holds it: only a link or a second name that run would refuse goes.
-      seen.add(m);
-      out.push({ path: m, kind: 'created', repo: dir, why: `${why.get(name) ?? 'a protected name'}; held by a run started in ${dir}`, linkedOnly: true });
+      out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}, which a run started in ${dirname(m)} or below reads`, ifChanged: true, keepEmptyDir: true });
+      continue;
+    }
+    if (!(trees.has(dirname(m)) && !held.has(m)) && !recheck.has(m)) continue;
+    if (closed.has(m) || inClosed(m)) continue;
+    seen.add(m);
+    out.push({ path: m, kind: 'created', repo: dirname(m), why: `${why.get(name) ?? 'a protected name'}; at the root of a git repository`, keepEmptyDir: true, ...(startup.has(name) ? { linkedOnly: true } : {}) });
+  }
+  return out;
+}
+
+/** The basenames a run holds together at its root (a file whose names are all among them there is held whole). */
+const HELD_NAMES: ReadonlySet<string> = new Set([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => basename(n.name)));
+
+/**
+ * What would make a later run refuse to start, that the command made: a
+ * protected name anywhere in a writable path (a match of the scan after the
+ * run: a writable root's, a nested repository's or a plain directory's, each
+ * the root of some later run) that a run started there would refuse to hold
+ * read-only (`refusal`), and the links on its way or its second name. Each
+ * of those is moved aside if it is still this user's and changed since the
+ * run started (`ifLink`: the helper's `--move-if-linked`), so a link the
+ * user made stays, and so does a refusal the command had no part in. Proved
+ * from inside by test/integration/after-run/startup-links.test.ts.
+ */
+export function refusedLater(rescan: Rescan, found: { readonly matches: readonly string[] }): WatchedPath[] {
+  if (!rescan.names || rescan.names.length === 0) return [];
+  const names = new Set(rescan.names);
+  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => [basename(n.name), n.why]));
+  const closed = [...(rescan.closed ?? []), ...(rescan.unchecked ?? [])];
+  const mine = (p: string) => rescan.writable.some((w) => p !== w && isWithin(p, w));
+  const out: WatchedPath[] = [];
+  const seen = new Set<string>();
+  for (const m of new Set(found.matches)) {
+    const base = basename(m);
+    const two = TWO_PART.get(base);
+    const start = two ? (basename(dirname(m)) === two.dir ? dirname(dirname(m)) : undefined) : names.has(base) ? dirname(m) : undefined;
+    if (start === undefined || !mine(m) || closed.some((c) => isWithin(m, c))) continue;
+    for (const q of refusal(m, [...rescan.writable, start], HELD_NAMES)) {
+      if (seen.has(q) || !mine(q)) continue;
+      seen.add(q);
+      out.push({ path: q, kind: 'created', repo: dirname(q), why: `a run started in ${start} would refuse to hold ${m} (${why.get(base) ?? 'a protected name'}) read-only, and would not start`, ifLink: true });
     }
   }
   return out;
+}
+
+/**
+ * Why a run whose writable paths are `roots` would refuse to hold the
+ * protected name `p` (policy.ts refuseHoldingRoot, refuseLinkedProtected):
+ * the links on its way, if it leads to one of `roots` or above, to a file
+ * with a name that is no protected name of its directory, or through
+ * `/proc` (which leads elsewhere for each process that looks); `p` itself,
+ * if it is such a file. Empty if that run would hold it (a link that leads
+ * nowhere it watches as such). Looked at once the command has ended: links
+ * are read, nothing is opened.
+ */
+function refusal(p: string, roots: readonly string[], names: ReadonlySet<string>): string[] {
+  let st;
+  try {
+    st = lstatSync(p, { throwIfNoEntry: false });
+  } catch {
+    return [];
+  }
+  if (st?.isFile()) return secondName(p, st, names) ? [p] : [];
+  if (!st?.isSymbolicLink()) return [];
+  let hops: readonly LinkHop[];
+  try {
+    hops = walkPath(p).links;
+  } catch {
+    return [];
+  }
+  const links = hops.map((h) => h.link);
+  if (hops.some((h) => h.target === '/proc' || h.target.startsWith('/proc/'))) return links;
+  let lands: string;
+  try {
+    lands = realpathSync(p);
+  } catch {
+    return [];
+  }
+  if (roots.some((r) => isWithin(r, lands))) return links;
+  const t = lstatSync(lands, { throwIfNoEntry: false });
+  return t?.isFile() && secondName(lands, t, names) ? links : [];
+}
+
+/**
+ * Whether the file `f` has a name that is not a protected name in its own
+ * directory (the names of one file there are held together), where the
+ * command could rewrite it: this user's file, or one anyone may write.
+ */
+function secondName(f: string, st: Stats, names: ReadonlySet<string>): boolean {
+  if (st.nlink <= 1 || (st.uid !== process.geteuid?.() && (st.mode & 0o022) === 0)) return false;
+  let here = 0;
+  for (const n of names) {
+    const o = lstatSync(join(dirname(f), n), { throwIfNoEntry: false });
+    if (o?.isFile() && o.ino === st.ino && o.dev === st.dev) here++;
+  }
+  return here < st.nlink;
 }
 
 /**
@@ -235,17 +323,17 @@ export function sequencerStates(found: Pick<ScanResult, 'repos' | 'submoduleGitD
 
 const STATE_DIRS = ['rebase-merge', 'sequencer'];
 
-/** Where the link at `p` leads, for a warning (read after it was moved: a link's text is all there is to it). */
-function linkTarget(p: string): string {
+/** What the command made at `p` (a link, or a second name of a file), for a warning; read after it was moved. */
+function madeWhat(p: string): string {
   try {
-    return `it leads to ${JSON.stringify(readlinkSync(p))}`;
+    return `a symbolic link (to ${JSON.stringify(readlinkSync(p))})`;
   } catch {
-    return 'where it leads could not be read';
+    return lstatSync(p, { throwIfNoEntry: false })?.isFile() ? 'another name of a file' : 'a symbolic link';
   }
 }
 
 /** Why a link into a git dir is moved aside (linksIntoGitDirs). */
-const INTO_GIT_DIR = 'git run where it leads takes a repository made inside that git dir for its own, and runs its configuration (a shell prompt\'s `git status` after `cd`)';
+const INTO_GIT_DIR = 'it leads into a git directory, and git run where it leads takes a repository made there for its own and runs its configuration (a shell prompt\'s `git status` after `cd`)';
 
 /**
  * The symbolic links the command made in a writable path (ScanResult.newLinks)
@@ -260,7 +348,7 @@ const INTO_GIT_DIR = 'git run where it leads takes a repository made inside that
  * Proved from inside by test/integration/git/git-dir-links.test.ts.
  */
 export function linksIntoGitDirs(found: Pick<ScanResult, 'newLinks'>, writable: readonly string[]): WatchedPath[] {
-  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, gitLink: true }));
+  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, ifLink: true }));
 }
 
 /** Whether a path has a component `.git`, in any case (a directory made case-insensitive, `chattr +F`, takes `.GIT` for it). */
@@ -404,28 +492,7 @@ function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly s
  * helper checks the type, owner and time again before it moves anything.
  */
 function refusedNextRun(p: string, roots: readonly string[]): boolean {
-  let st;
-  try {
-    st = lstatSync(p, { throwIfNoEntry: false });
-  } catch {
-    return false;
-  }
-  if (st?.isFile()) return st.nlink > 1;
-  if (!st?.isSymbolicLink()) return false;
-  let lands: string;
-  try {
-    lands = realpathSync(p);
-  } catch {
-    return false;
-  }
-  if (roots.some((r) => isWithin(r, lands))) return true;
-  // A link to a file with another name is refused as that file would be.
-  try {
-    const t = lstatSync(lands, { throwIfNoEntry: false });
-    return t !== undefined && t.isFile() && t.nlink > 1;
-  } catch {
-    return false;
-  }
+  return refusal(p, roots, HELD_NAMES).length > 0;
 }
 
 function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = [], roots: readonly string[] = [root]): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {
@@ -436,7 +503,8 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
-    else if (w.gitLink) ops.push('--move-if-linked', rel(w.path), since);
+    else if (w.ifLink) ops.push('--move-if-linked', rel(w.path), since);
+    else if (w.ifChanged) ops.push('--move-if-changed', rel(w.path), since);
     else if (w.linkedOnly) {
       // Refused by a run from where it lies too (a nested repository, a plain directory: that run's writable path).
       if (refusedNextRun(w.path, [...roots, w.repo])) ops.push('--move-if-linked', rel(w.path), since);
@@ -497,7 +565,8 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
       // EACCES: a directory on the way that cordon may not search (the command can chmod its own): what is there is not known.
       if (d?.kind === 'failed' && d.detail.startsWith('EACCES')) unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `cordon could not look at ${w.path} (${w.why ?? 'protected'}; ${d.detail}: a directory on its way is not searchable, which the command can do to its own), so it may hold what the command put there: make the directory searchable and look before anything on the host uses it` });
       else if (d?.kind === 'failed') unresolved++, act({ path: w.path, action: 'failed', why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), and it could not be moved aside (${d.detail}): read it before anything on the host uses it` });
-      else if (d?.kind === 'moved' && w.gitLink) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: INTO_GIT_DIR, message: `the command made ${w.path} a symbolic link into a git directory (${linkTarget(join(root, d.detail))}): ${INTO_GIT_DIR}. It was moved to ${join(root, d.detail)}; read what lies where it leads before moving it back` });
+      else if (d?.kind === 'moved' && w.ifChanged) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made or changed ${w.path} (${w.why ?? 'protected'}); it was moved to ${join(root, d.detail)}. Read it before moving it back` });
+      else if (d?.kind === 'moved' && w.ifLink) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} ${madeWhat(join(root, d.detail))}: ${w.why ?? 'protected'}. It was moved to ${join(root, d.detail)}; read what lies where it leads before moving it back` });
       else if (d?.kind === 'moved' && w.linkedOnly) act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command made ${w.path} (${w.why ?? 'protected'}) a symbolic link to a writable path or a directory above one, or another name of a file, which cordon would refuse to hold read-only at the next run there; it was moved to ${join(root, d.detail)}` });
       else if (d?.kind === 'moved') act({ path: w.path, action: 'moved', movedTo: join(root, d.detail), why: w.why ?? 'protected', message: `the command created ${w.path} (${w.why ?? 'protected'}), which the host would use; it was moved to ${join(root, d.detail)}. Read it before moving it back` });
       continue;
@@ -724,6 +793,8 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       if (scanned instanceof Error) throw scanned;
       const found = withoutUnreachable(insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since)), rescan.writable);
       watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable), ...linksIntoGitDirs(found, rescan.writable));
+      // After the others: a path one of them moves aside is theirs.
+      watch.push(...refusedLater(rescan, found).filter((x) => !watch.some((w) => w.path === x.path)));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed

@@ -1,15 +1,18 @@
 /**
- * A shell startup file a writable root lacks is no shell's there, so the
- * command may make one; but a symbolic link there (to the root, or above
- * it) or a second name of a file would make every later run from there
- * refuse to hold the name read-only, until someone removes it. Those are
- * moved aside after the run; a plain file, and a link that was there
- * before the run, stay. Attacked from inside through the real CLI, as root
- * and as an unprivileged user, also through a link whose target is missing.
+ * A protected name that a later run would refuse to hold read-only (a
+ * symbolic link to its writable path or above, or a second name of a file)
+ * stops that run until someone removes it. A shell startup file a writable
+ * root lacks is no shell's there, so the command may make one; but such a
+ * link or second name, there or at any protected name in a plain directory
+ * or a nested repository (where a later run may start), and any link on the
+ * way to one, is moved aside after the run; a plain file, and a link that
+ * was there before the run, stay. A protected name that is the user's link
+ * leading nowhere holds nothing and stops nothing. Attacked from inside
+ * through the real CLI, as root and as an unprivileged user.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cordon, git, own, runners, sh } from '../../helpers/cordon.js';
 
@@ -25,7 +28,7 @@ for (const { who, world, opts } of runners()) {
       'ln -s . .zprofile',
       'ln -s missing/later .zlogin',
       'mkdir bash && echo rc > bash/aliases && ln -s bash/aliases .bash_aliases',
-      'echo mine > .bashrc && ln .bashrc .profile',
+      'echo mine > rc && ln rc .bashrc && ln rc .profile',
       'echo plain > .kshrc',
       'ln -sf / .login 2>/dev/null || true',
     ].join(' && '), [], opts);
@@ -33,7 +36,7 @@ for (const { who, world, opts } of runners()) {
     for (const n of ['.zshrc', '.bash_profile', '.zprofile', '.bashrc', '.profile']) {
       assert.ok(!existsSync(join(w.proj, n)) && lstatSync(join(w.proj, n), { throwIfNoEntry: false }) === undefined, `${n} was moved aside`);
       assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${n}.cordon-untrusted is there`);
-      assert.match(r.stderr, new RegExp(`made ${w.proj.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${n.replace('.', '\\.')} \\(shell startup file\\) a symbolic link to a writable path or a directory above one, or another name of a file`));
+      assert.ok(r.stderr.includes(`the command made ${join(w.proj, n)} `) && r.stderr.includes(`(shell startup file) a symbolic link to a writable path or a directory above one, or another name of a file`), `${n} named:\n${r.stderr}`);
     }
     assert.equal(readlinkSync(join(w.proj, '.zshrc.cordon-untrusted')), '/');
     assert.equal(readFileSync(join(w.proj, '.kshrc'), 'utf8'), 'plain\n', 'a plain file there is no shell\'s: left');
@@ -98,7 +101,7 @@ for (const { who, world, opts } of runners()) {
 }
 
 for (const { who, world, opts } of runners()) {
-  test(`in a plain directory, a link the command gives a protected name that leads to that directory or above it or to a file of two names, or a second name it gives one, is moved aside, so a later run started there is not refused; plain files and links that lead elsewhere stay (${who})`, () => {
+  test(`in a plain directory, a link the command gives a protected name that leads to that directory or above it, through /proc, or to a file of two names, or a second name it gives one, is moved aside, so a later run started there is not refused; plain files, links that lead elsewhere and names of one file that are all protected stay (${who})`, () => {
     // (An older link stays: the helper moves only what changed since the run started, setaside.test.ts.)
     const w = world();
     own(w, opts);
@@ -113,13 +116,17 @@ for (const { who, world, opts } of runners()) {
       'ln -s notes.md docs/GEMINI.md',
       'echo g > docs/g.md && ln -s g.md docs/AGENTS.md',
       'ln -s ../docs src/.idea',
+      'mkdir -p f a/.github pair && ln -s /proc/self/cwd/up f/CLAUDE.md && ln -s .. f/up',
+      'ln -s / a/.github/copilot-instructions.md',
+      'echo both > pair/CLAUDE.md && ln pair/CLAUDE.md pair/AGENTS.md',
     ].join(' && '), [], opts);
     assert.equal(r.status, 0, r.stderr);
-    const moved = [['src', 'CLAUDE.md'], ['src', '.bashrc'], ['src', '.vscode'], ['src/deep', '.envrc'], ['src/deep', 'AGENTS.md'], ['docs', 'GEMINI.md']];
+    const moved = [['src', 'CLAUDE.md'], ['src', '.bashrc'], ['src', '.vscode'], ['src/deep', '.envrc'], ['src/deep', 'AGENTS.md'], ['docs', 'GEMINI.md'], ['f', 'CLAUDE.md'], ['a/.github', 'copilot-instructions.md']];
     for (const [d, n] of moved) {
       assert.ok(!lstatSync(join(w.proj, d!, n!), { throwIfNoEntry: false }), `${d}/${n} was moved aside`);
       assert.ok(lstatSync(join(w.proj, d!, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${d}/${n}.cordon-untrusted is there`);
-      assert.ok(r.stderr.includes(`the command made ${join(w.proj, d!, n!)} (`) && r.stderr.includes(`held by a run started in ${join(w.proj, d!)}) a symbolic link to a writable path or a directory above one, or another name of a file`), `${d}/${n} named:\n${r.stderr}`);
+      const start = d === 'a/.github' ? 'a' : d!;
+      assert.ok(r.stderr.includes(`the command made ${join(w.proj, d!, n!)} `) && r.stderr.includes(`: a run started in ${join(w.proj, start)} would refuse to hold ${join(w.proj, d!, n!)} (`), `${d}/${n} named:\n${r.stderr}`);
     }
     assert.equal(readlinkSync(join(w.proj, 'src', 'CLAUDE.md.cordon-untrusted')), '/');
     // What a run from there would hold without refusing: a plain file, a link to a file, a link to a directory beside it.
@@ -127,7 +134,85 @@ for (const { who, world, opts } of runners()) {
     assert.equal(readlinkSync(join(w.proj, 'docs', 'AGENTS.md')), 'g.md');
     assert.equal(readlinkSync(join(w.proj, 'src', '.idea')), '../docs');
     assert.equal(readFileSync(join(w.proj, 'docs', 'notes.md'), 'utf8'), 'notes\n', 'the other name of the second name stays');
-    for (const d of ['src', 'src/deep', 'docs']) {
+    // Two names of one file, both protected names there: a run there holds both, so they stay.
+    assert.equal(readFileSync(join(w.proj, 'pair', 'AGENTS.md'), 'utf8'), 'both\n');
+    assert.equal(lstatSync(join(w.proj, 'pair', 'CLAUDE.md')).nlink, 2);
+    for (const d of ['src', 'src/deep', 'docs', 'f', 'a', 'pair']) {
+      const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
+      assert.equal(next.status, 0, `${d}: ${next.stderr}`);
+    }
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a link that leads nowhere yet, left by one run at a protected name in a plain directory or a nested repository, and pointed above the writable path by the next run: that run's link is moved aside, so no later run is refused (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.proj, 'sub'));
+    git(join(w.proj, 'sub'), 'init', '-q');
+    own(w, opts);
+    const first = sh(w, 'mkdir -p src && ln -s ../later src/.bashrc && ln -s ../later2 sub/.bashrc && ln -s ../later3 src/CLAUDE.md', [], opts);
+    assert.equal(first.status, 0, first.stderr);
+    // Links that lead nowhere: a run started beside them holds nothing there, and starts.
+    for (const d of ['src', 'sub']) assert.equal(cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) }).status, 0, d);
+    // A second on, so the first run's links are older than the second run (a change time within the second before a run counts as its own).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    const second = sh(w, 'ln -s / later && ln -s .. later2 && ln -s src later3', [], opts);
+    assert.equal(second.status, 0, second.stderr);
+    for (const n of ['later', 'later2', 'later3']) assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`)).isSymbolicLink(), `${n} was moved aside`);
+    assert.match(second.stderr, /the command made .*\/later a symbolic link \(to "\/"\): a run started in .*\/src would refuse to hold .*\/src\/\.bashrc/);
+    for (const d of ['.', 'src', 'sub']) {
+      const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
+      assert.equal(next.status, 0, `${d}: ${next.stderr}`);
+    }
+    assert.equal(readlinkSync(join(w.proj, 'src', '.bashrc')), '../later', 'the first run\'s link, which leads nowhere again, stays');
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`the user's protected names that are links leading nowhere (or into a loop) hold nothing and stop no run: they stay as they are; what the command puts where one leads is moved aside, and one it replaces is made again (${who})`, () => {
+    const w = world();
+    symlinkSync('docs/CLAUDE.md', join(w.proj, 'CLAUDE.md'));
+    symlinkSync('AGENTS.md', join(w.proj, 'AGENT.md'));
+    symlinkSync('.vscode', join(w.proj, '.vscode'));
+    symlinkSync('nowhere', join(w.proj, '.envrc'));
+    own(w, opts);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    const r = sh(w, 'mkdir docs && echo steer > docs/CLAUDE.md && ln -sfn / .envrc && echo RAN', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'RAN\n');
+    assert.equal(readFileSync(join(w.proj, 'docs', 'CLAUDE.md.cordon-untrusted'), 'utf8'), 'steer\n');
+    assert.ok(!existsSync(join(w.proj, 'docs', 'CLAUDE.md')));
+    assert.match(r.stderr, /the command created .*\/docs\/CLAUDE\.md \(agent instructions \(Claude Code\): .*\/CLAUDE\.md leads there\)/);
+    assert.equal(readlinkSync(join(w.proj, '.envrc')), 'nowhere', 'the link the command replaced is made again');
+    assert.equal(readlinkSync(join(w.proj, '.envrc.cordon-untrusted')), '/');
+    for (const [n, t] of [['CLAUDE.md', 'docs/CLAUDE.md'], ['AGENT.md', 'AGENTS.md'], ['.vscode', '.vscode']]) assert.equal(readlinkSync(join(w.proj, n!)), t, `${n} stays`);
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
+    assert.doesNotMatch(next.stderr, /moved|created/, 'nothing of the user\'s is taken for the command\'s');
+    assert.equal(readlinkSync(join(w.proj, 'AGENT.md')), 'AGENTS.md');
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a .cordon the command makes or changes in a plain directory, which a run started there or below would read as its project settings, is moved aside; the user's own stays (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.proj, 'docs', '.cordon'), { recursive: true });
+    writeFileSync(join(w.proj, 'docs', '.cordon', 'settings.json'), '{}\n');
+    mkdirSync(join(w.proj, 'lib', '.cordon'), { recursive: true });
+    writeFileSync(join(w.proj, 'lib', '.cordon', 'settings.json'), '{}\n');
+    own(w, opts);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    const widen = JSON.stringify({ filesystem: { allowWrite: ['/var'] } });
+    const r = sh(w, `mkdir -p src/deep/.cordon && printf '%s' '${widen}' > src/deep/.cordon/settings.json && printf '%s' '${widen}' > lib/.cordon/settings.json && echo RAN`, [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'RAN\n');
+    for (const d of ['src/deep', 'lib']) {
+      assert.ok(!existsSync(join(w.proj, d, '.cordon')), `${d}/.cordon was moved aside`);
+      assert.ok(existsSync(join(w.proj, d, '.cordon.cordon-untrusted', 'settings.json')));
+      assert.ok(r.stderr.includes(`the command made or changed ${join(w.proj, d, '.cordon')} (cordon's own project settings, which a run started in ${join(w.proj, d)} or below reads)`), `${d} named:\n${r.stderr}`);
+    }
+    assert.equal(readFileSync(join(w.proj, 'docs', '.cordon', 'settings.json'), 'utf8'), '{}\n', 'the user\'s own, unchanged: left');
+    for (const d of ['src/deep', 'lib', 'docs']) {
       const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
       assert.equal(next.status, 0, `${d}: ${next.stderr}`);
     }

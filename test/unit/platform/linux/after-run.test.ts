@@ -12,10 +12,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, refusedLater, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -98,7 +98,7 @@ test('the policy holds the protected names that exist at the root of a nested wo
     cwd: proj, home: join(root, 'home'), settings: [], cli: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] },
     scan: () => ({ repos: [proj, sub], submoduleGitDirs: [], matches: [] }),
   });
-  assert.deepEqual(p.rescan?.names, [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP].map((n) => n.name));
+  assert.deepEqual(p.rescan?.names, [...[...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP].map((n) => n.name), 'copilot-instructions.md'], 'and the last of a name of two components (.github/copilot-instructions.md), for refusedLater');
   assert.deepEqual([...(p.rescan?.heldNames ?? [])].sort(), [join(sub, '.claude'), join(sub, 'CLAUDE.md')]);
   assert.deepEqual(p.rescan?.patterns, [], 'the scan before the run is asked nothing new (its early start stays a hit)');
   assert.deepEqual(p.rescan?.recheckNames, PROTECTED_NAMES.filter((n) => n.name !== 'AGENTS.md').map((n) => join(proj, n.name)), 'the root\'s placeholders are looked at after the run too (another sandbox can write into one)');
@@ -106,8 +106,8 @@ test('the policy holds the protected names that exist at the root of a nested wo
   assert.ok(!p.rules.some((r) => r.path === join(sub, '.envrc')), 'a missing one gets no mount');
 });
 
-test('createdNames: a protected name directly in a nested work tree that was not there before; in a plain directory, watched for a link or a second name only; not in a writable root, closed, or held', () => {
-  const r = rescan({ heldNames: ['/p/sub/CLAUDE.md'], closed: ['/p/big'], unchecked: ['/p/deep'] });
+test('createdNames: a protected name directly in a nested work tree that was not there before; not in a writable root, deeper, closed, or held', () => {
+  const r = rescan({ names: [...NAMES, 'copilot-instructions.md'], heldNames: ['/p/sub/CLAUDE.md'], closed: ['/p/big'], unchecked: ['/p/deep'] });
   const found = {
     repos: ['/p', '/p/sub', '/p/new', '/p/big/r', '/p/deep/r', '/g/r'],
     matches: [
@@ -115,7 +115,8 @@ test('createdNames: a protected name directly in a nested work tree that was not
       '/p/sub/.envrc',
       '/p/sub/.envrc', // reported twice (overlapping roots): once
       '/p/sub/CLAUDE.md', // existed before: read-only in the run
-      '/p/sub/pkg/.vscode', // not at the root of a work tree: a plain directory
+      '/p/sub/pkg/.vscode', // not at the root of a work tree
+      '/p/new/copilot-instructions.md', // not the name of two components (.github/…) it is the last of
       '/p/new/.vscode', // a repository the run made
       '/p/notrepo/CLAUDE.md',
       '/p/big/r/.envrc', // closed whole for the run (more than 1000 git dirs)
@@ -125,13 +126,39 @@ test('createdNames: a protected name directly in a nested work tree that was not
     ],
   };
   const got = createdNames(r, found);
-  assert.deepEqual(got.map((w) => w.path), ['/p/sub/.envrc', '/p/sub/pkg/.vscode', '/p/new/.vscode', '/p/notrepo/CLAUDE.md']);
+  assert.deepEqual(got.map((w) => w.path), ['/p/sub/.envrc', '/p/new/.vscode']);
   assert.deepEqual(got[0], { path: '/p/sub/.envrc', kind: 'created', repo: '/p/sub', why: 'direnv runs it on cd; at the root of a git repository', keepEmptyDir: true });
-  // A run started there holds it and refuses a link to there or above, or a second name: only those are moved.
-  assert.deepEqual(got[1], { path: '/p/sub/pkg/.vscode', kind: 'created', repo: '/p/sub/pkg', why: 'editor tasks and settings run on open; held by a run started in /p/sub/pkg', linkedOnly: true });
-  assert.deepEqual(createdNames({ ...r, recheckNames: ['/p/.envrc'] }, found).map((w) => w.path), ['/p/.envrc', '/p/sub/.envrc', '/p/sub/pkg/.vscode', '/p/new/.vscode', '/p/notrepo/CLAUDE.md'], 'a root\'s name a live run may move aside is looked at too');
+  assert.deepEqual(createdNames({ ...r, recheckNames: ['/p/.envrc'] }, found).map((w) => w.path), ['/p/.envrc', '/p/sub/.envrc', '/p/new/.vscode'], 'a root\'s name a live run may move aside is looked at too');
   const { names: _n, ...older } = r;
   assert.deepEqual(createdNames(older, found), [], 'a journal from before names were looked for: nothing');
+});
+
+test('refusedLater: a protected name anywhere that a run started beside it would refuse (a link to there or above, through /proc, to a file of another name, a second name), and every link on its way; not one it would hold, nor one that leads nowhere', () => {
+  const p = realpathSync(tempDir(join(tmpdir(), 'cordon-refused-later-')));
+  const at = (...parts: string[]) => join(p, ...parts);
+  for (const d of ['src', 's2', 'f', 'docs', 'pair', 'trio', 'g', 'a/.github', 'x', 'shut/in']) mkdirSync(at(d), { recursive: true });
+  symlinkSync('/', at('src', 'CLAUDE.md'));
+  symlinkSync('.', at('src', '.vscode'));
+  symlinkSync('../via', at('s2', 'AGENTS.md'));
+  symlinkSync('/', at('via'));
+  symlinkSync('/proc/self/cwd', at('f', 'CLAUDE.md'));
+  writeFileSync(at('docs', 'guide.md'), 'one name');
+  symlinkSync('guide.md', at('docs', 'CLAUDE.md'));
+  writeFileSync(at('pair', 'CLAUDE.md'), 'both names held');
+  linkSync(at('pair', 'CLAUDE.md'), at('pair', 'AGENTS.md'));
+  writeFileSync(at('trio', 'notes'), 'a name not held');
+  linkSync(at('trio', 'notes'), at('trio', 'CLAUDE.md'));
+  symlinkSync('../later', at('g', 'CLAUDE.md'));
+  symlinkSync('/', at('a', '.github', 'copilot-instructions.md'));
+  symlinkSync('/', at('x', 'copilot-instructions.md'));
+  symlinkSync('/', at('shut', 'in', 'CLAUDE.md'));
+  const names = ['CLAUDE.md', 'AGENTS.md', '.vscode', 'copilot-instructions.md'];
+  const matches = ['src/CLAUDE.md', 'src/.vscode', 's2/AGENTS.md', 'f/CLAUDE.md', 'docs/CLAUDE.md', 'pair/CLAUDE.md', 'pair/AGENTS.md', 'trio/CLAUDE.md', 'g/CLAUDE.md', 'a/.github/copilot-instructions.md', 'x/copilot-instructions.md', 'shut/in/CLAUDE.md'].map((m) => at(m));
+  const got = refusedLater(rescan({ roots: [p], writable: [p], names, closed: [at('shut')] }), { matches });
+  assert.deepEqual(got.map((w) => w.path.slice(p.length + 1)), ['src/CLAUDE.md', 'src/.vscode', 's2/AGENTS.md', 'via', 'f/CLAUDE.md', 'trio/CLAUDE.md', 'a/.github/copilot-instructions.md']);
+  assert.deepEqual(got[3], { path: at('via'), kind: 'created', repo: p, why: `a run started in ${at('s2')} would refuse to hold ${at('s2', 'AGENTS.md')} (agent instructions (Codex, Cursor, opencode, Amp, Zed and others)) read-only, and would not start`, ifLink: true });
+  assert.match(got[6]!.why!, /a run started in .*\/a would refuse/, 'the name of two components: a run started above its .github');
+  assert.deepEqual(refusedLater(rescan({ roots: [p], writable: [p], names: undefined }), { matches }), [], 'a journal from before names were looked for: nothing');
 });
 
 test('inheritNames: a name a run still going may move aside is not held here; one of this run\'s roots is looked at after it too', () => {
