@@ -186,6 +186,27 @@ test('watch list: a writable root that is not a repository, and the git files a 
   assert.equal(q.watch.find((x) => x.kind === 'repository')?.keepConfig, true, 'allowGitConfig: a new repository keeps its config');
 });
 
+test('a protected name that is a link leading nowhere, or into a loop: no rule and no placeholder; the link is watched as a link, and where it leads as created', () => {
+  const w = world();
+  symlinkSync('docs/CLAUDE.md', join(w.proj, 'CLAUDE.md'));
+  symlinkSync('AGENTS.md', join(w.proj, 'AGENT.md'));
+  symlinkSync('.vscode', join(w.proj, '.vscode'));
+  symlinkSync('later/rc', join(w.proj, '.zshrc'));
+  const p = buildPolicy({ cwd: w.proj, home: w.home, settings: [], cli: noCli, scan: () => ({ repos: [w.proj], submoduleGitDirs: [], matches: [] }) });
+  for (const n of ['CLAUDE.md', 'AGENT.md', '.vscode', '.zshrc']) {
+    const at = join(w.proj, n);
+    assert.ok(!p.rules.some((r) => r.path === at || r.path.startsWith(`${at}/`)), `${n}: no rule (so no placeholder either)`);
+    assert.ok(!p.rescan?.recheckNames?.includes(at), `${n}: no placeholder to look at again`);
+  }
+  const watched = (q: string) => p.watch.find((x) => x.path === q);
+  assert.deepEqual(watched(join(w.proj, 'CLAUDE.md')), { path: join(w.proj, 'CLAUDE.md'), kind: 'link', repo: w.proj, why: 'agent instructions (Claude Code)', target: 'docs/CLAUDE.md' });
+  assert.equal(watched(join(w.proj, 'docs', 'CLAUDE.md'))?.kind, 'created', 'where it leads: what the command puts there is moved aside');
+  assert.equal(watched(join(w.proj, 'docs'))?.ifLink, true, 'the topmost missing directory on the way: only a link there is');
+  assert.equal(watched(join(w.proj, 'AGENTS.md'))?.kind, 'created');
+  assert.equal(watched(join(w.proj, '.vscode'))?.kind, 'link', 'a loop: the link itself, nothing where it leads');
+  assert.equal(watched(join(w.proj, 'later', 'rc'))?.linkedOnly, true, 'a shell startup file: only a link or a second name where it leads');
+});
+
 test('a shared directory (/tmp, /var/tmp, /dev/shm: sticky, writable by all): its missing protected names get no placeholder, and are watched', () => {
   const w = world();
   const shared = '/dev/shm';
