@@ -44,7 +44,8 @@
  *                what lies there is reached through PATH too
  *       N\tPATH  (with --new-links SINCE only) a symbolic link changed at or
  *                after SINCE (ns since the epoch), but a .git: the caller
- *                judges where it leads (never followed here)
+ *                judges where it leads (never followed here); past
+ *                NEW_LINKS_MAX of them, an I record for their directory
  *       I\tPATH  the scan could not look at everything below the directory
  *                PATH (a path too long to name, --max-dirs, a listing too
  *                large, out of descriptors, or a directory renamed or
@@ -1107,6 +1108,7 @@ static struct {
 	unsigned long errors;
 	bool ids; /* --ids: D records */
 	int64_t new_links; /* --new-links SINCE: N records (0: none) */
+	unsigned long n_new_links; /* N records so far */
 	const char *git_entry[8]; /* --git-entry: K records */
 	size_t n_git_entry;
 	const char *git_read; /* --git-read */
@@ -2120,8 +2122,11 @@ static bool ent_push(unsigned fl, const char *name)
 	return true;
 }
 
-/* --new-links: the link `name` in dfd, if it changed at or after SINCE (an N record). */
-static void new_link_check(int dfd, const char *name)
+/* At most this many N records: past them, the directory is one the scan could not look at whole (an I record). */
+#define NEW_LINKS_MAX 200000
+
+/* --new-links: the link `name` in dfd, if it changed at or after SINCE (an N record); `over` past NEW_LINKS_MAX. */
+static void new_link_check(int dfd, const char *name, bool *over)
 {
 	struct stat st;
 	int64_t changed;
@@ -2131,6 +2136,10 @@ static void new_link_check(int dfd, const char *name)
 	size_t len = strlen(name);
 	if (!fits(len))
 		return; /* the listing is cut there anyway (an I record) */
+	if (++S.n_new_links > NEW_LINKS_MAX) {
+		*over = true;
+		return;
+	}
 	size_t o = path_pushn(name, len);
 	emit('N', S.path, S.path_len);
 	path_pop(o);
@@ -2162,7 +2171,7 @@ static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, v
 	if (type == DT_LNK && S.links && strcmp(name, ".git") != 0)
 		fl |= E_LINK; /* a .git link redirects git: the policy protects the link itself */
 	if (type == DT_LNK && S.new_links && strcmp(name, ".git") != 0)
-		new_link_check(dfd, name);
+		new_link_check(dfd, name, &s->over);
 	if (!fl)
 		return;
 	size_t n = strlen(name);

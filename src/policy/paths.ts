@@ -180,30 +180,39 @@ export interface LinkHop { readonly link: string; readonly target: string; reado
  * and each entry a `..` climbs out of (whoever can make that entry a link
  * moves where the path lands). Below a missing entry there is nothing, so
  * no more links: the rest is taken as written. At most 40 links, as the
- * kernel; more is an error naming the path.
+ * kernel; more is an error naming the path, as is more than `maxParts`
+ * names looked at (a bound for paths a command wrote).
  */
-export function walkPath(abs: string): { path: string; links: LinkHop[]; climbs: string[] } {
+export function walkPath(abs: string, maxParts = Infinity): { path: string; links: LinkHop[]; climbs: string[] } {
   const links: LinkHop[] = [];
   const climbs: string[] = [];
   let todo = abs.split(sep).filter(Boolean);
   let at: string = sep;
   let last: string | undefined;
+  let parts = 0;
+  // The first entry found missing (or not a directory): nothing beneath it is looked up.
+  let gone: string | undefined;
   while (todo.length > 0) {
     const name = todo.shift()!;
+    if (++parts > maxParts) throw new CordonError('CORDON_ERR_PATH', `${abs}: more than ${maxParts} names on the way`);
     if (name === '.') continue;
     if (name === '..') {
       if (last !== undefined && !climbs.includes(last)) climbs.push(last);
       at = dirname(at);
+      if (gone !== undefined && !isWithin(at, gone)) gone = undefined;
       last = undefined;
       continue;
     }
-    const next = join(at, name);
+    // A name from a split, neither `.` nor `..`: joined without normalising the whole path again.
+    const next = at === sep ? `${sep}${name}` : `${at}${sep}${name}`;
     last = next;
     let target: string | undefined;
-    try {
-      if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
-    } catch {
-      /* missing, or not a directory on the way: nothing beneath it */
+    if (gone === undefined) {
+      try {
+        if (lstatSync(next).isSymbolicLink()) target = readlinkSync(next);
+      } catch {
+        gone = next; // missing, or not a directory on the way: nothing beneath it
+      }
     }
     if (target === undefined) {
       at = next;

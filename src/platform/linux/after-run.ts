@@ -48,7 +48,7 @@ import { changedRoots, pathIdentities } from './no-follow.js';
  * (test/unit/platform/linux/after-run.test.ts). A path on the watch list is
  * its watched path's (a `.git` link is made again, not set aside).
  */
-export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[]; readonly moduleLinks?: readonly string[]; readonly ids?: Readonly<Record<string, string>> }, watch: readonly WatchedPath[] = []): WatchedPath[] {
+export function newRepositories(rescan: Rescan, found: { readonly repos: readonly string[]; readonly submoduleGitDirs: readonly string[]; readonly bareGitDirs?: readonly string[]; readonly worktreeGitDirs?: readonly string[]; readonly moduleLinks?: readonly string[]; readonly ids?: Readonly<Record<string, string>> }, watch: readonly WatchedPath[] = []): WatchedPath[] {
   const known = new Set(rescan.known);
   const watched = new Set(watch.map((w) => w.path));
   const before = rescan.ids;
@@ -65,8 +65,17 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!watched.has(g) && !(known.has(g) && same(g)) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
   // A link where a module's git dir goes, new or replaced: git would follow it to a git dir of the command's choosing.
   for (const l of found.moduleLinks ?? []) if (!watched.has(l) && !(known.has(l) && same(l)) && mine(l)) out.push({ path: l, kind: 'git-file', repo: dirname(dirname(l)) });
+  // A linked worktree's git dir the command made: what tells git (and the next run, which reads it) where the
+  // worktree's repository and configuration are goes, as the worktree's own `.git` file does (cut loose).
+  for (const t of found.worktreeGitDirs ?? []) {
+    if (known.has(t) || !mine(t)) continue;
+    for (const n of WORKTREE_FILES) if (!watched.has(join(t, n))) out.push({ path: join(t, n), kind: 'git-file', repo: t });
+  }
   return out;
 }
+
+/** What a linked worktree's git dir holds that names other places: its repository, its work tree, its own configuration. */
+const WORKTREE_FILES = ['commondir', 'gitdir', 'config.worktree'];
 
 /**
  * Pure: a warning when the second scan could not read a directory the first
@@ -195,9 +204,10 @@ function refusal(p: string, roots: readonly string[], names: ReadonlySet<string>
   if (!st?.isSymbolicLink()) return [];
   let hops: readonly LinkHop[];
   try {
-    hops = walkPath(p).links;
+    hops = walkPath(p, WALK_PARTS_MAX).links;
   } catch {
-    return [];
+    // More links or names on the way than a run resolves: it would refuse; the link itself goes if it is new.
+    return [p];
   }
   const links = hops.map((h) => h.link);
   if (hops.some((h) => h.target === '/proc' || h.target.startsWith('/proc/'))) return links;
@@ -348,8 +358,19 @@ const INTO_GIT_DIR = 'it leads into a git directory, and git run where it leads 
  * Proved from inside by test/integration/git/git-dir-links.test.ts.
  */
 export function linksIntoGitDirs(found: Pick<ScanResult, 'newLinks'>, writable: readonly string[]): WatchedPath[] {
-  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, ifLink: true }));
+  let walks = 0;
+  const mayWalk = () => ++walks <= DANGLING_WALKS_MAX;
+  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l, mayWalk)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, ifLink: true }));
 }
+
+/**
+ * Bounds on judging the links a command made, whatever it made: links that
+ * lead nowhere walked name by name (past that many, each is taken for one
+ * that leads into a `.git`, and moved aside: a build makes few), and the
+ * names looked at in one walk.
+ */
+const DANGLING_WALKS_MAX = 1000;
+const WALK_PARTS_MAX = 256;
 
 /** Whether a path has a component `.git`, in any case (a directory made case-insensitive, `chattr +F`, takes `.GIT` for it). */
 function namesGit(p: string): boolean {
@@ -357,13 +378,14 @@ function namesGit(p: string): boolean {
 }
 
 /**
- * Whether the link at `l` leads into a `.git`: its text names one, or the
- * real path of where it leads (of the deepest directory on the way that
- * exists, where it leads nowhere yet) has one, reached through another link
- * (`modules/foo -> ../gitdir/objects/x` with `gitdir -> .git`). Looked at
- * once the command has ended; nothing is opened, a loop ends the look there.
+ * Whether the link at `l` leads into a `.git`: its text names one, or where
+ * it leads, resolved as the kernel does (a link on the way followed before
+ * a `..` after it), has one: the real path of its target, or for a link that
+ * leads nowhere yet the parts that exist and the rest as written (`mayWalk`:
+ * within the bounds above; past them, yes). Looked at once the command has
+ * ended: links are read, nothing is opened.
  */
-function leadsIntoGit(l: string): boolean {
+function leadsIntoGit(l: string, mayWalk: () => boolean): boolean {
   let text: string;
   try {
     text = readlinkSync(l);
@@ -371,12 +393,18 @@ function leadsIntoGit(l: string): boolean {
     return false;
   }
   if (namesGit(text)) return true;
-  for (let p = resolve(dirname(l), text); ; p = dirname(p)) {
-    try {
-      return namesGit(realpathSync(p));
-    } catch {
-      if (dirname(p) === p) return false;
-    }
+  try {
+    return namesGit(realpathSync.native(l));
+  } catch (e) {
+    // A loop leads nowhere, whatever it is made of (a link that breaks it later is a new link then).
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP') return false;
+  }
+  if (!mayWalk() || text.split('/').length > WALK_PARTS_MAX) return true;
+  try {
+    const w = walkPath(l, WALK_PARTS_MAX);
+    return namesGit(w.path) || w.links.some((h) => namesGit(h.lands));
+  } catch {
+    return true;
   }
 }
 
@@ -788,13 +816,21 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const watch = [...run.watch];
   const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
   let failed: string | undefined;
+  let found: ScanResult | undefined;
   if (scanned !== undefined) {
     try {
       if (scanned instanceof Error) throw scanned;
-      const found = withoutUnreachable(insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since)), rescan.writable);
-      watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable), ...linksIntoGitDirs(found, rescan.writable));
+      let all = scanned;
+      try {
+        all = insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since));
+      } catch (e) {
+        // What the scan of the tree found is still acted on; only inside the bare git dirs it was not looked.
+        failed = `the check after the run could not look inside the bare git directories ${scanned.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+      }
+      found = withoutUnreachable(all, rescan.writable);
+      watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
       // After the others: a path one of them moves aside is theirs.
-      watch.push(...refusedLater(rescan, found).filter((x) => !watch.some((w) => w.path === x.path)));
+      watch.push(...afterMoves(rescan, found, watch));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed
@@ -817,10 +853,34 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const unheld = rescan.unheld && typeof rescan.unheld === 'object' ? Object.keys(rescan.unheld) : [];
   if (run.guardIds && typeof run.guardIds === 'object') watch.push(...heldReplaced(run.guardIds, rescan.writable, moved, watch, unheld));
   // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
-  const done = setAside(commandCouldMake(watch, rescan.writable), { roots: rescan.writable, helper, ...(rootIds ? { rootIds } : {}), ...(since ? { since } : {}), ...(rescan.relativeHooks ? { relativeHooks: rescan.relativeHooks } : {}) });
+  const options = { roots: rescan.writable, helper, ...(rootIds ? { rootIds } : {}), ...(since ? { since } : {}), ...(rescan.relativeHooks ? { relativeHooks: rescan.relativeHooks } : {}) };
+  const done = setAside(commandCouldMake(watch, rescan.writable), options);
+  // A move can change where a link that was judged before it leads (one to `X.cordon-untrusted`, one through a
+  // directory moved aside): what the moves left is judged again, until nothing more is to be moved.
+  for (let round = 0; found !== undefined && round < AFTER_MOVES_ROUNDS; round++) {
+    const judged = new Set(watch.map((w) => w.path));
+    const again = afterMoves(rescan, found, []).filter((x) => !judged.has(x.path));
+    if (again.length === 0) break;
+    watch.push(...again);
+    const more = setAside(commandCouldMake(again, rescan.writable), options);
+    done.warnings.push(...more.warnings);
+    done.actions.push(...more.actions);
+    done.unresolved += more.unresolved;
+    if (round === AFTER_MOVES_ROUNDS - 1) failed ??= `moving aside what the command left kept making more of it lead where it must not (${again.map((w) => w.path).slice(0, 5).join(', ')}): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
+  }
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
   if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
   return { warnings: done.warnings, actions: done.actions, failed };
+}
+
+/** Rounds of judging again what the moves left (settleRun): a chain of links through names moved aside is that long. */
+const AFTER_MOVES_ROUNDS = 4;
+
+/** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */
+function afterMoves(rescan: Rescan, found: ScanResult, watch: readonly WatchedPath[]): WatchedPath[] {
+  const out = [...linksIntoGitDirs(found, rescan.writable), ...refusedLater(rescan, found)];
+  const seen = new Set(watch.map((w) => w.path));
+  return out.filter((x) => !seen.has(x.path) && (seen.add(x.path), true));
 }
 
 /**

@@ -44,6 +44,7 @@ for (const { who, world, opts } of runners()) {
     const mark = join(w.outside, 'MARK');
     // The user's own, from before the run: a link to the .git, and an ordinary link the command will replace.
     symlinkSync('.git', join(w.proj, 'gitdir'));
+    symlinkSync('.git/info', join(w.proj, 'gitinfo'));
     mkdirSync(join(w.proj, 'modules'));
     symlinkSync('../README.md', join(w.proj, 'modules', 'keep'));
     own(w, opts);
@@ -52,6 +53,11 @@ for (const { who, world, opts } of runners()) {
       PLANT_IN_GIT_DIR,
       'ln -s ../.git/objects/x modules/foo',
       'ln -s ../gitdir/objects/x modules/via',
+      // Resolved as the kernel does: the older link is followed before the `..` after it.
+      'ln -s ../gitinfo/../objects/x modules/climb',
+      // Links that lead into .git only once cordon has moved another aside (its new name is known), or moved a directory aside.
+      'ln -s foo.cordon-untrusted modules/bridge',
+      'mkdir -p sub/.cordon && ln -s ../../.git/objects/x sub/.cordon/l && ln -s ../sub/.cordon.cordon-untrusted/l modules/through',
       'ln -s ../.git/objects/nothere/yet modules/later',
       'ln -s ../.GIT/objects/x modules/upper',
       `ln -s ${w.proj}/.git/objects/x modules/absolute`,
@@ -64,7 +70,7 @@ for (const { who, world, opts } of runners()) {
     ].join(' && '), [], { ...opts, env: { ...w.env, MARK: mark } });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'RAN\n');
-    for (const n of ['foo', 'via', 'later', 'upper', 'absolute', 'keep']) {
+    for (const n of ['foo', 'via', 'climb', 'later', 'upper', 'absolute', 'keep', 'bridge', 'through']) {
       assert.ok(!lstatSync(join(w.proj, 'modules', n), { throwIfNoEntry: false }), `modules/${n} was moved aside`);
       assert.ok(lstatSync(join(w.proj, 'modules', `${n}.cordon-untrusted`)).isSymbolicLink(), `modules/${n}.cordon-untrusted`);
       assert.ok(r.stderr.includes(`the command made ${join(w.proj, 'modules', n)} a symbolic link (to `) && r.stderr.includes('): it leads into a git directory'), `${n} named:\n${r.stderr}`);
@@ -74,10 +80,12 @@ for (const { who, world, opts } of runners()) {
     assert.ok(!existsSync(join(w.proj, 'modules', 'foo')));
     prompt(w, w.proj);
     prompt(w, join(w.proj, 'modules'));
+    for (const n of ['bridge', 'through']) prompt(w, join(w.proj, 'modules', `${n}`));
     assert.ok(!existsSync(mark), 'git on the host ran the planted fsmonitor');
     // Links that lead elsewhere, and the user's own: left.
     for (const [n, t] of [['ok', '../src'], ['etc', '/etc/hostname'], ['dep', '../vendor/dep.git'], ['loop1', 'loop2'], ['loop2', 'loop1']]) assert.equal(readlinkSync(join(w.proj, 'modules', n!)), t, `modules/${n} stays`);
     assert.equal(readlinkSync(join(w.proj, 'gitdir')), '.git', 'the user\'s older link stays');
+    assert.equal(readlinkSync(join(w.proj, 'gitinfo')), '.git/info');
     const next = cordon(w, ['--', 'true'], opts);
     assert.equal(next.status, 0, next.stderr);
   });
@@ -101,5 +109,24 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command made .*\/modules\/foo a symbolic link \(to "\.\.\/\.git\/objects\/x"\): it leads into a git directory/, r.stderr);
     assert.ok(!lstatSync(join(w.proj, 'modules', 'foo'), { throwIfNoEntry: false }));
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a linked worktree's git dir the command makes (in .git/worktrees or a bare repository's) loses what names other places, so the next run, which reads it, starts (${who})`, () => {
+    const w = world();
+    own(w, opts);
+    const r = sh(w, [
+      'mkdir -p .git/worktrees/loop && ln -s commondir .git/worktrees/loop/commondir',
+      'mkdir -p .git/worktrees/big && head -c 17000000 /dev/zero > .git/worktrees/big/gitdir',
+      'mkdir -p b/objects b/refs b/worktrees/w && echo "ref: refs/heads/x" > b/HEAD && ln -s gitdir b/worktrees/w/gitdir',
+    ].join(' && '), [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    for (const f of ['.git/worktrees/loop/commondir', '.git/worktrees/big/gitdir', 'b/worktrees/w/gitdir']) {
+      assert.ok(!lstatSync(join(w.proj, f), { throwIfNoEntry: false }), `${f} was moved aside`);
+      assert.ok(lstatSync(join(w.proj, `${f}.cordon-untrusted`), { throwIfNoEntry: false }), `${f}.cordon-untrusted`);
+    }
+    const next = cordon(w, ['--', 'true'], opts);
+    assert.equal(next.status, 0, next.stderr);
   });
 }
