@@ -379,7 +379,7 @@ function envValues(env: NodeJS.ProcessEnv): Required<ConfigValues> {
 
 /** `commondir` as git reads it (relative to the git dir); undefined if there is none. */
 export function readCommonDir(gitDir: string): string | undefined {
-  const bytes = readConfigFile(join(gitDir, 'commondir'));
+  const bytes = readConfigFile(join(gitDir, 'commondir'), PATH_FILE_BYTES);
   if (bytes === undefined) return undefined;
   const line = bytes.toString('utf8').split('\n')[0]!.trim();
   return line === '' ? undefined : resolve(gitDir, line);
@@ -387,7 +387,7 @@ export function readCommonDir(gitDir: string): string | undefined {
 
 /** The work tree of a linked worktree's git dir: the directory holding the `.git` file its `gitdir` names. */
 export function readWorktreeRoot(worktreeGitDir: string): string | undefined {
-  const bytes = readConfigFile(join(worktreeGitDir, 'gitdir'));
+  const bytes = readConfigFile(join(worktreeGitDir, 'gitdir'), PATH_FILE_BYTES);
   if (bytes === undefined) return undefined;
   const line = bytes.toString('utf8').split('\n')[0]!.trim();
   return line === '' ? undefined : dirname(resolve(worktreeGitDir, line));
@@ -395,19 +395,27 @@ export function readWorktreeRoot(worktreeGitDir: string): string | undefined {
 
 /** The git dir a `.git` file names (`gitdir: PATH`, relative to the file's directory). */
 export function readGitFile(dotGit: string): string | undefined {
-  const bytes = readConfigFile(dotGit);
+  const bytes = readConfigFile(dotGit, PATH_FILE_BYTES);
   if (bytes === undefined) return undefined;
   const m = /^gitdir: *(.+?)\s*$/m.exec(bytes.toString('utf8').split('\n')[0]!);
   return m ? resolve(dirname(dotGit), m[1]!) : undefined;
 }
 
 /**
+ * Of a file that names a path in its first line (`commondir`, a worktree's
+ * `gitdir`, a `.git` file), only this much is read: a path is shorter, and
+ * a longer file names none git could use (a command can make one of any
+ * size; it is no reason to refuse a run).
+ */
+const PATH_FILE_BYTES = 64 * 1024;
+
+/**
  * A regular file's bytes, following links as git does, read from the one
  * descriptor that was checked; undefined if it is missing or not a regular
  * file (O_NONBLOCK: a FIFO does not hang the open). Larger than
- * MAX_CONFIG_BYTES: a CordonError.
+ * MAX_CONFIG_BYTES: a CordonError; with `head`, its first `head` bytes.
  */
-function readConfigFile(file: string): Buffer | undefined {
+function readConfigFile(file: string, head?: number): Buffer | undefined {
   // Most files asked for are missing (config.worktree, commondir): a look costs
   // a syscall, a failed open an exception with a stack trace (~30 us, at each repository).
   if (!existsSync(file)) return undefined;
@@ -420,10 +428,10 @@ function readConfigFile(file: string): Buffer | undefined {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) return undefined;
-    if (st.size > MAX_CONFIG_BYTES) {
+    if (head === undefined && st.size > MAX_CONFIG_BYTES) {
       throw new CordonError('CORDON_ERR_POLICY', `${file} is larger than ${MAX_CONFIG_BYTES >> 20} MiB; cordon reads every file git takes configuration from before it runs anything. Remove or shorten it`);
     }
-    const buf = Buffer.alloc(st.size);
+    const buf = Buffer.alloc(head === undefined ? st.size : Math.min(st.size, head));
     let n = 0;
     while (n < buf.length) {
       const k = readSync(fd, buf, n, buf.length - n, n);

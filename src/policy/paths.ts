@@ -181,9 +181,10 @@ export interface LinkHop { readonly link: string; readonly target: string; reado
  * moves where the path lands). Below a missing entry there is nothing, so
  * no more links: the rest is taken as written. At most 40 links, as the
  * kernel; more is an error naming the path, as is more than `maxParts`
- * names looked at (a bound for paths a command wrote).
+ * names looked at (a bound for paths a command wrote). `gone`: the first
+ * entry found missing (or not a directory) that the path still lies in.
  */
-export function walkPath(abs: string, maxParts = Infinity): { path: string; links: LinkHop[]; climbs: string[] } {
+export function walkPath(abs: string, maxParts = Infinity): { path: string; links: LinkHop[]; climbs: string[]; gone?: string } {
   const links: LinkHop[] = [];
   const climbs: string[] = [];
   let todo = abs.split(sep).filter(Boolean);
@@ -229,7 +230,7 @@ export function walkPath(abs: string, maxParts = Infinity): { path: string; link
     todo = [...target.split(sep).filter(Boolean), ...todo];
     if (target.startsWith(sep)) at = sep;
   }
-  return { path: at, links, climbs };
+  return { path: at, links, climbs, ...(gone !== undefined ? { gone } : {}) };
 }
 
 /** `dev:ino:birth` of a file (birth time in ns, 0 where the filesystem keeps none: an inode number used again is another file). */

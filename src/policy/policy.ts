@@ -484,7 +484,9 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     return t !== undefined;
   };
   const protAfterRun = (p: string, why: string, onlyOwn = false) => {
-    if (watchDangling(p, why)) return;
+    // A name of two components whose first is a link leading nowhere or into a loop (`.github -> .github`) holds nothing either.
+    const up = dirname(p);
+    if (watchDangling(p, why) || (!writableRoots.includes(up) && up !== input.cwd && up !== home && watchDangling(up, why))) return;
     const r = resolvePath(p);
     refuseHoldingRoot(p, r.path);
     const root = writableRoots.find((w) => isWithin(r.path, w));
@@ -505,11 +507,25 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     const root = writableRoots.find((w) => isWithin(p, w));
     if (root === undefined) return true;
     if (!linkWatch.some((x) => x.path === p)) linkWatch.push({ path: p, kind: 'link', repo: root, why, target });
-    const dest = resolve(dirname(p), target);
-    let top = dest;
-    while (dirname(top) !== top && !exists(dirname(top))) top = dirname(top);
-    const at = writableRoots.find((w) => isWithin(top, w));
-    if (at === undefined || top === at || dest === p || exists(top) || realOrNone(dirname(top)) !== dirname(top)) return true;
+    // Where it leads as the kernel resolves it (links on the way followed, a `..` after them too): the first missing
+    // entry on the way, and the rest as written from there. A link on the way is the user's, held like the name's own.
+    let walked: ReturnType<typeof walkPath>;
+    try {
+      walked = walkPath(p);
+    } catch {
+      return true; // a loop: it leads nowhere, whatever is made
+    }
+    keepLink(p, walked.path, why);
+    // An entry a `..` on the way climbs out of (`x/../docs/AGENTS.md`): a link the command makes there moves where it leads.
+    for (const c of walked.climbs) {
+      if (walked.links.some((h) => h.link === c)) continue; // a link on the way: held as it is (keepLink)
+      const under = writableRoots.find((w) => isWithin(c, w) && c !== w);
+      if (under !== undefined && !rootWatch.some((x) => x.path === c)) rootWatch.push({ path: c, kind: 'created', repo: under, why: `${why}: ${p} leads through it`, ifLink: true });
+    }
+    const dest = walked.path;
+    const top = walked.gone;
+    const at = top === undefined ? undefined : writableRoots.find((w) => isWithin(top, w));
+    if (top === undefined || at === undefined || top === at || dest === p || !isWithin(dest, top)) return true;
     const there = { kind: 'created' as const, repo: at };
     for (const q of new Set([top, dest])) {
       if (rootWatch.some((x) => x.path === q)) continue;
@@ -1258,8 +1274,8 @@ function namesIn(dir: string): Set<string> | undefined {
 /** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
 const STARTUP_NAMES: ReadonlySet<string> = new Set(SHELL_STARTUP.map((n) => n.name));
 const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP];
-/** What the scan after the run looks for (Rescan.names): those, and the last name of each of two components (after-run.ts refusedLater). */
-const SCANNED_NAMES = [...WATCHED_AT_ROOTS.map((n) => n.name), ...AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).map((n) => basename(n.name))];
+/** What the scan after the run looks for (Rescan.names): those, and both names of each of two components (after-run.ts refusedLater). */
+const SCANNED_NAMES = [...new Set([...WATCHED_AT_ROOTS.map((n) => n.name), ...AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).flatMap((n) => [basename(n.name), dirname(n.name)])])];
 
 interface GitScope {
   readonly rules: FsRule[];

@@ -65,11 +65,11 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!watched.has(g) && !(known.has(g) && same(g)) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
   // A link where a module's git dir goes, new or replaced: git would follow it to a git dir of the command's choosing.
   for (const l of found.moduleLinks ?? []) if (!watched.has(l) && !(known.has(l) && same(l)) && mine(l)) out.push({ path: l, kind: 'git-file', repo: dirname(dirname(l)) });
-  // A linked worktree's git dir the command made: what tells git (and the next run, which reads it) where the
-  // worktree's repository and configuration are goes, as the worktree's own `.git` file does (cut loose).
+  // A linked worktree's git dir the command made (`git worktree add` inside): a link it made where git (and the next
+  // run, which resolves them) reads where the worktree's repository and configuration are goes; a loop there refused it.
   for (const t of found.worktreeGitDirs ?? []) {
     if (known.has(t) || !mine(t)) continue;
-    for (const n of WORKTREE_FILES) if (!watched.has(join(t, n))) out.push({ path: join(t, n), kind: 'git-file', repo: t });
+    for (const n of WORKTREE_FILES) if (!watched.has(join(t, n))) out.push({ path: join(t, n), kind: 'created', repo: t, why: 'a linked worktree\'s git dir the command made: a link there sends git, and the next run, where the command chose', ifLink: true });
   }
   return out;
 }
@@ -99,8 +99,9 @@ export function unreadableWarning(rescan: Rescan, found: { readonly unreadable: 
   return `${n} more director${n === 1 ? 'y' : 'ies'} in ${rescan.roots.join(', ')} could not be read after the run than before it (the command may have locked one); ${fix}`;
 }
 
-/** The names of two components a later run holds (`.github/copilot-instructions.md`), by their last: the scan finds them by it. */
+/** The names of two components a later run holds (`.github/copilot-instructions.md`), by their last, and their first: the scan finds them by both. */
 const TWO_PART = new Map(AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).map((n) => [basename(n.name), { dir: dirname(n.name), why: n.why }]));
+const TWO_PART_DIRS: ReadonlySet<string> = new Set([...TWO_PART.values()].map((t) => t.dir));
 
 /**
  * Pure: the protected names (Rescan.names) that the command created at the
@@ -132,7 +133,7 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   const seen = new Set<string>();
   for (const m of found.matches) {
     const name = basename(m);
-    if (!names.has(name) || TWO_PART.has(name) || seen.has(m)) continue;
+    if (!names.has(name) || TWO_PART.has(name) || TWO_PART_DIRS.has(name) || seen.has(m)) continue;
     // cordon's own settings, which a run started there or below reads: in a plain directory, one the command made or changed.
     if (name === '.cordon' && !trees.has(dirname(m)) && !roots.has(dirname(m)) && !recheck.has(m) && rescan.writable.some((w) => isWithin(m, w)) && !closed.has(m) && !inClosed(m)) {
       seen.add(m);
@@ -147,8 +148,8 @@ export function createdNames(rescan: Rescan, found: { readonly repos: readonly s
   return out;
 }
 
-/** The basenames a run holds together at its root (a file whose names are all among them there is held whole). */
-const HELD_NAMES: ReadonlySet<string> = new Set([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => basename(n.name)));
+/** What a run holds at the root it starts in (a file whose names are all among these there is held whole). */
+const HELD_AT_ROOT: readonly string[] = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => n.name);
 
 /**
  * What would make a later run refuse to start, that the command made: a
@@ -164,21 +165,28 @@ const HELD_NAMES: ReadonlySet<string> = new Set([...PROTECTED_NAMES, ...AFTER_RU
 export function refusedLater(rescan: Rescan, found: { readonly matches: readonly string[] }): WatchedPath[] {
   if (!rescan.names || rescan.names.length === 0) return [];
   const names = new Set(rescan.names);
-  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => [basename(n.name), n.why]));
+  const why = new Map([...PROTECTED_NAMES, ...AFTER_RUN_NAMES, ...SHELL_STARTUP].map((n) => [n.name, n.why]));
   const closed = [...(rescan.closed ?? []), ...(rescan.unchecked ?? [])];
   const mine = (p: string) => rescan.writable.some((w) => p !== w && isWithin(p, w));
   const out: WatchedPath[] = [];
   const seen = new Set<string>();
+  const judge = (m: string, start: string, what: string) => {
+    if (!mine(m) || closed.some((c) => isWithin(m, c))) return;
+    for (const q of refusal(m, [...rescan.writable, start], start)) {
+      if (seen.has(q) || !mine(q)) continue;
+      seen.add(q);
+      out.push({ path: q, kind: 'created', repo: dirname(q), why: `a run started in ${start} would refuse to hold ${m} (${what}) read-only, and would not start`, ifLink: true });
+    }
+  };
   for (const m of new Set(found.matches)) {
     const base = basename(m);
     const two = TWO_PART.get(base);
-    const start = two ? (basename(dirname(m)) === two.dir ? dirname(dirname(m)) : undefined) : names.has(base) ? dirname(m) : undefined;
-    if (start === undefined || !mine(m) || closed.some((c) => isWithin(m, c))) continue;
-    for (const q of refusal(m, [...rescan.writable, start], HELD_NAMES)) {
-      if (seen.has(q) || !mine(q)) continue;
-      seen.add(q);
-      out.push({ path: q, kind: 'created', repo: dirname(q), why: `a run started in ${start} would refuse to hold ${m} (${why.get(base) ?? 'a protected name'}) read-only, and would not start`, ifLink: true });
-    }
+    if (two) {
+      // In a `.github` that is a directory (the scan lists it); one that is a link is judged by its own name, below.
+      if (basename(dirname(m)) === two.dir) judge(m, dirname(dirname(m)), two.why);
+    } else if (TWO_PART_DIRS.has(base)) {
+      for (const [last, t] of TWO_PART) if (t.dir === base && lstatSync(m, { throwIfNoEntry: false })?.isSymbolicLink()) judge(join(m, last), dirname(m), t.why);
+    } else if (names.has(base)) judge(m, dirname(m), why.get(base) ?? 'a protected name');
   }
   return out;
 }
@@ -193,14 +201,14 @@ export function refusedLater(rescan: Rescan, found: { readonly matches: readonly
  * nowhere it watches as such). Looked at once the command has ended: links
  * are read, nothing is opened.
  */
-function refusal(p: string, roots: readonly string[], names: ReadonlySet<string>): string[] {
+function refusal(p: string, roots: readonly string[], start: string): string[] {
   let st;
   try {
     st = lstatSync(p, { throwIfNoEntry: false });
   } catch {
     return [];
   }
-  if (st?.isFile()) return secondName(p, st, names) ? [p] : [];
+  if (st?.isFile()) return secondName(st, start) ? [p] : [];
   if (!st?.isSymbolicLink()) return [];
   let hops: readonly LinkHop[];
   try {
@@ -218,23 +226,34 @@ function refusal(p: string, roots: readonly string[], names: ReadonlySet<string>
     return [];
   }
   if (roots.some((r) => isWithin(r, lands))) return links;
-  const t = lstatSync(lands, { throwIfNoEntry: false });
-  return t?.isFile() && secondName(lands, t, names) ? links : [];
+  let t;
+  try {
+    t = lstatSync(lands, { throwIfNoEntry: false });
+  } catch {
+    return [];
+  }
+  return t?.isFile() && secondName(t, start) ? links : [];
 }
 
 /**
- * Whether the file `f` has a name that is not a protected name in its own
- * directory (the names of one file there are held together), where the
- * command could rewrite it: this user's file, or one anyone may write.
+ * Whether a run started in `start` would find the file `st` to have a name
+ * that run does not hold (refuseLinkedProtected: the names of one file it
+ * holds are held together), through which the command could rewrite it:
+ * this user's file, or one anyone may write.
  */
-function secondName(f: string, st: Stats, names: ReadonlySet<string>): boolean {
+function secondName(st: Stats, start: string): boolean {
   if (st.nlink <= 1 || (st.uid !== process.geteuid?.() && (st.mode & 0o022) === 0)) return false;
-  let here = 0;
-  for (const n of names) {
-    const o = lstatSync(join(dirname(f), n), { throwIfNoEntry: false });
-    if (o?.isFile() && o.ino === st.ino && o.dev === st.dev) here++;
+  let held = 0;
+  for (const n of HELD_AT_ROOT) {
+    let o;
+    try {
+      o = lstatSync(join(start, n), { throwIfNoEntry: false });
+    } catch {
+      continue; // a name too long, a file on the way: not one of its names
+    }
+    if (o?.isFile() && o.ino === st.ino && o.dev === st.dev) held++;
   }
-  return here < st.nlink;
+  return held < st.nlink;
 }
 
 /**
@@ -520,7 +539,7 @@ function relativeHooksIn(w: WatchedPath, root: string, relativeHooks: readonly s
  * helper checks the type, owner and time again before it moves anything.
  */
 function refusedNextRun(p: string, roots: readonly string[]): boolean {
-  return refusal(p, roots, HELD_NAMES).length > 0;
+  return refusal(p, roots, dirname(p)).length > 0;
 }
 
 function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string, git: string, rootId: string | undefined, since = '0', relativeHooks: readonly string[] = [], roots: readonly string[] = [root]): { warnings: string[]; unresolved: number; actions: SetAsideAction[] } {

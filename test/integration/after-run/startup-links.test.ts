@@ -158,7 +158,7 @@ for (const { who, world, opts } of runners()) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
     const second = sh(w, 'ln -s / later && ln -s .. later2 && ln -s src later3', [], opts);
     assert.equal(second.status, 0, second.stderr);
-    for (const n of ['later', 'later2', 'later3']) assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`)).isSymbolicLink(), `${n} was moved aside`);
+    for (const n of ['later', 'later2', 'later3']) assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false })?.isSymbolicLink(), `${n} was moved aside:\n${second.stderr}`);
     assert.match(second.stderr, /the command made .*\/later a symbolic link \(to "\/"\): a run started in .*\/src would refuse to hold .*\/src\/\.bashrc/);
     for (const d of ['.', 'src', 'sub']) {
       const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
@@ -216,5 +216,44 @@ for (const { who, world, opts } of runners()) {
       const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
       assert.equal(next.status, 0, `${d}: ${next.stderr}`);
     }
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`.github/copilot-instructions.md, a name of two components, in plain directories: a .github link the command makes (a loop, or to its own directory), and second names there, stop no later run (${who})`, () => {
+    const w = world();
+    for (const d of ['loop', 'pair', 'inner', 'here']) mkdirSync(join(w.proj, d));
+    own(w, opts);
+    const r = sh(w, [
+      'ln -s .github loop/.github',
+      'echo x > pair/CLAUDE.md && ln pair/CLAUDE.md pair/copilot-instructions.md',
+      'mkdir -p inner/.github && echo y > inner/.github/copilot-instructions.md && ln inner/.github/copilot-instructions.md inner/.github/AGENTS.md',
+      'ln -s . here/.github && ln -s .. here/copilot-instructions.md',
+    ].join(' && '), [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    for (const d of ['loop', 'pair', 'inner', 'inner/.github', 'here', '.']) {
+      const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });
+      assert.equal(next.status, 0, `${d}: ${next.stderr}`);
+    }
+    assert.equal(readlinkSync(join(w.proj, 'loop', '.github')), '.github', 'a loop leads nowhere: it stays, and holds nothing');
+  });
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`the user's protected link that leads nowhere through another link, or through a name a .. climbs out of: what the command makes where it really leads, or a link it makes on the way, is moved aside (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.proj, 'cfg'));
+    symlinkSync('cfg', join(w.proj, 'cfgl'));
+    symlinkSync('cfgl/ai/CLAUDE.md', join(w.proj, 'CLAUDE.md'));
+    symlinkSync('x/../docs/AGENTS.md', join(w.proj, 'AGENTS.md'));
+    own(w, opts);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+    const r = sh(w, 'mkdir -p cfg/ai && echo steer > cfg/ai/CLAUDE.md && mkdir -p sub/docs sub/inner && ln -s sub/inner x && echo steer > sub/docs/AGENTS.md', [], opts);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(join(w.proj, 'CLAUDE.md')), 'CLAUDE.md leads nowhere again');
+    assert.equal(readFileSync(join(w.proj, 'cfg', 'ai', 'CLAUDE.md.cordon-untrusted'), 'utf8'), 'steer\n');
+    assert.ok(!existsSync(join(w.proj, 'AGENTS.md')), 'AGENTS.md leads nowhere again');
+    assert.equal(readlinkSync(join(w.proj, 'x.cordon-untrusted')), 'sub/inner');
+    assert.equal(readlinkSync(join(w.proj, 'cfgl')), 'cfg', 'the user\'s link on the way stays');
   });
 }

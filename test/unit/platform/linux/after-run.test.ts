@@ -98,7 +98,7 @@ test('the policy holds the protected names that exist at the root of a nested wo
     cwd: proj, home: join(root, 'home'), settings: [], cli: { denyRead: [], allowRead: [], allowWrite: [], denyWrite: [], allowWriteNoDelete: [] },
     scan: () => ({ repos: [proj, sub], submoduleGitDirs: [], matches: [] }),
   });
-  assert.deepEqual(p.rescan?.names, [...[...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP].map((n) => n.name), 'copilot-instructions.md'], 'and the last of a name of two components (.github/copilot-instructions.md), for refusedLater');
+  assert.deepEqual(p.rescan?.names, [...[...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP].map((n) => n.name), 'copilot-instructions.md', '.github'], 'and both names of a name of two components (.github/copilot-instructions.md), for refusedLater');
   assert.deepEqual([...(p.rescan?.heldNames ?? [])].sort(), [join(sub, '.claude'), join(sub, 'CLAUDE.md')]);
   assert.deepEqual(p.rescan?.patterns, [], 'the scan before the run is asked nothing new (its early start stays a hit)');
   assert.deepEqual(p.rescan?.recheckNames, PROTECTED_NAMES.filter((n) => n.name !== 'AGENTS.md').map((n) => join(proj, n.name)), 'the root\'s placeholders are looked at after the run too (another sandbox can write into one)');
