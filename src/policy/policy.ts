@@ -10,8 +10,8 @@
  * allow-read re-opens only deeper than the deny around it; read-only beats
  * read-write and read-write-no-delete at the same or any deeper path.
  */
-import { accessSync, constants, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { CordonError } from '../errors.js';
 import { CREDENTIAL_STORES_IN_HOME, CREDENTIAL_STORES_SYSTEM, DEFAULT_WRITABLE } from './defaults.js';
 import { depth, expandPath, expandShallowGlob, globBase, globToRegExp, hasGlob, identity, isWithin, pathResolver, walkPath, type PathContext, type PathKind, type ResolvedPath } from './paths.js';
@@ -495,11 +495,11 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     keepLink(p, r.path, why);
   };
   // A protected name that is a symbolic link leading nowhere (yet), or into a loop: no mount can hold where it leads
-  // without making the directories on the way, and holding the link itself fails. Nothing is held; the link must be
-  // the same link after the run (or what replaced it is moved aside and the link made again), and what the command
-  // puts where it leads is moved aside: at its target, and a link at the topmost missing directory on the way (a link
-  // there leads the target elsewhere), where that lies in a writable path with no link on the way to it. For a shell
-  // startup file (`startup`), which no shell reads there, only a link or a second name the next run would refuse.
+  // without making the directories on the way, and holding the link itself fails. Nothing is held; the link (and every
+  // link on its way) must be the same after the run, or what replaced it is moved aside and the link made again; and
+  // what the command puts where it leads, in a writable path, is moved aside: there, and a link at the first missing
+  // entry on the way or at an entry a `..` climbs out of (either leads it elsewhere). For a shell startup file
+  // (`startup`), which no shell reads there, only a link or a second name the next run would refuse.
   // Returns whether `p` is such a link.
   const watchDangling = (p: string, why: string, startup = false): boolean => {
     const target = danglingLink(p);
@@ -1205,14 +1205,6 @@ export function commandCouldMake<T extends { readonly path: string; readonly kin
 }
 
 
-function realOrNone(p: string): string | undefined {
-  try {
-    return realpathSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
 /** What the symbolic link at `p` says, if it is one whose target is missing (or cannot be reached). */
 function danglingLink(p: string): string | undefined {
   let target: string;
@@ -1271,8 +1263,8 @@ function namesIn(dir: string): Set<string> | undefined {
 }
 
 /** What the git protections need from the policy being built. */
-/** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
 const STARTUP_NAMES: ReadonlySet<string> = new Set(SHELL_STARTUP.map((n) => n.name));
+/** The names a repository nested in a writable path is watched for at its root after the run (after-run.ts createdNames). */
 const WATCHED_AT_ROOTS = [...PROTECTED_NAMES, ...AFTER_RUN_NAMES.filter((n) => !n.name.includes('/')), ...SHELL_STARTUP];
 /** What the scan after the run looks for (Rescan.names): those, and both names of each of two components (after-run.ts refusedLater). */
 const SCANNED_NAMES = [...new Set([...WATCHED_AT_ROOTS.map((n) => n.name), ...AFTER_RUN_NAMES.filter((n) => n.name.includes('/')).flatMap((n) => [basename(n.name), dirname(n.name)])])];
