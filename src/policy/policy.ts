@@ -517,10 +517,13 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
     keepLink(p, walked.path, why);
     // An entry a `..` on the way climbs out of (`x/../docs/AGENTS.md`): a link the command makes there moves where it leads.
+    // One missing now is what makes it lead nowhere: whatever the command makes there goes (`m/../NOTES.md`).
     for (const c of walked.climbs) {
       if (walked.links.some((h) => h.link === c)) continue; // a link on the way: held as it is (keepLink)
       const under = writableRoots.find((w) => isWithin(c, w) && c !== w);
-      if (under !== undefined && !rootWatch.some((x) => x.path === c)) rootWatch.push({ path: c, kind: 'created', repo: under, why: `${why}: ${p} leads through it`, ifLink: true });
+      if (under === undefined || rootWatch.some((x) => x.path === c)) continue;
+      const missing = !exists(c);
+      rootWatch.push({ path: c, kind: 'created', repo: under, why: `${why}: ${p} leads through it`, ...(missing ? {} : { ifLink: true }) });
     }
     const dest = walked.path;
     const top = walked.gone;

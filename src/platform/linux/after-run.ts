@@ -65,11 +65,13 @@ export function newRepositories(rescan: Rescan, found: { readonly repos: readonl
   for (const g of [...found.submoduleGitDirs, ...(found.bareGitDirs ?? [])]) if (!watched.has(g) && !(known.has(g) && same(g)) && mine(g)) out.push({ path: g, kind: 'repository', repo: g, ...keep });
   // A link where a module's git dir goes, new or replaced: git would follow it to a git dir of the command's choosing.
   for (const l of found.moduleLinks ?? []) if (!watched.has(l) && !(known.has(l) && same(l)) && mine(l)) out.push({ path: l, kind: 'git-file', repo: dirname(dirname(l)) });
-  // A linked worktree's git dir the command made (`git worktree add` inside): a link it made where git (and the next
-  // run, which resolves them) reads where the worktree's repository and configuration are goes; a loop there refused it.
+  // A linked worktree's git dir the command made (`git worktree add` inside, whose `.git` file is moved aside as a
+  // new repository's): what tells git, and the next run, which reads it, where the worktree's repository, work tree
+  // and configuration are goes too, so neither takes a configuration of the command's from it (cut loose, as git's
+  // `git worktree prune` would find it).
   for (const t of found.worktreeGitDirs ?? []) {
     if (known.has(t) || !mine(t)) continue;
-    for (const n of WORKTREE_FILES) if (!watched.has(join(t, n))) out.push({ path: join(t, n), kind: 'created', repo: t, why: 'a linked worktree\'s git dir the command made: a link there sends git, and the next run, where the command chose', ifLink: true });
+    for (const n of WORKTREE_FILES) if (!watched.has(join(t, n))) out.push({ path: join(t, n), kind: 'git-file', repo: t });
   }
   return out;
 }

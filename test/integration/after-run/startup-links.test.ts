@@ -246,14 +246,18 @@ for (const { who, world, opts } of runners()) {
     symlinkSync('cfg', join(w.proj, 'cfgl'));
     symlinkSync('cfgl/ai/CLAUDE.md', join(w.proj, 'CLAUDE.md'));
     symlinkSync('x/../docs/AGENTS.md', join(w.proj, 'AGENTS.md'));
+    writeFileSync(join(w.proj, 'NOTES.md'), 'notes\n');
+    symlinkSync('m/../NOTES.md', join(w.proj, 'GEMINI.md'));
     own(w, opts);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
-    const r = sh(w, 'mkdir -p cfg/ai && echo steer > cfg/ai/CLAUDE.md && mkdir -p sub/docs sub/inner && ln -s sub/inner x && echo steer > sub/docs/AGENTS.md', [], opts);
+    const r = sh(w, 'mkdir -p cfg/ai && echo steer > cfg/ai/CLAUDE.md && mkdir -p sub/docs sub/inner && ln -s sub/inner x && echo steer > sub/docs/AGENTS.md && mkdir m && echo steer > NOTES.md', [], opts);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(!existsSync(join(w.proj, 'CLAUDE.md')), 'CLAUDE.md leads nowhere again');
     assert.equal(readFileSync(join(w.proj, 'cfg', 'ai', 'CLAUDE.md.cordon-untrusted'), 'utf8'), 'steer\n');
     assert.ok(!existsSync(join(w.proj, 'AGENTS.md')), 'AGENTS.md leads nowhere again');
     assert.equal(readlinkSync(join(w.proj, 'x.cordon-untrusted')), 'sub/inner');
     assert.equal(readlinkSync(join(w.proj, 'cfgl')), 'cfg', 'the user\'s link on the way stays');
+    assert.ok(!existsSync(join(w.proj, 'GEMINI.md')), 'GEMINI.md leads nowhere again: the m its .. climbs out of was moved aside');
+    assert.ok(lstatSync(join(w.proj, 'm.cordon-untrusted')).isDirectory());
   });
 }

@@ -113,21 +113,22 @@ for (const { who, world, opts } of runners()) {
 }
 
 for (const { who, world, opts } of runners()) {
-  test(`a linked worktree's git dir the command makes (in .git/worktrees or a bare repository's): a link it makes there is moved aside, and a file too large to name a path is read no further, so the next run, which reads them, starts (${who})`, () => {
+  test(`a linked worktree's git dir the command makes (in .git/worktrees or a bare repository's) loses what names its repository, work tree and configuration, whatever it is, so the next run, which reads them, starts (${who})`, () => {
     const w = world();
     own(w, opts);
     const r = sh(w, [
       'mkdir -p .git/worktrees/loop && ln -s commondir .git/worktrees/loop/commondir',
-      'mkdir -p .git/worktrees/big && head -c 17000000 /dev/zero > .git/worktrees/big/gitdir && head -c 17000000 /dev/zero > .git/worktrees/big/commondir',
+      'mkdir -p .git/worktrees/big && head -c 17000000 /dev/zero > .git/worktrees/big/gitdir',
+      'mkdir -p .git/worktrees/evil && cd .git/worktrees/evil && echo "ref: refs/heads/main" > HEAD && echo ../.. > commondir && echo /nonexistent/.git > gitdir && printf "[core]\\n\\thooksPath = x\\n[broken\\n" > config.worktree && cd ../../..',
       'mkdir -p b/objects b/refs b/worktrees/w && echo "ref: refs/heads/x" > b/HEAD && ln -s gitdir b/worktrees/w/gitdir',
     ].join(' && '), [], opts);
     assert.equal(r.status, 0, r.stderr);
-    for (const f of ['.git/worktrees/loop/commondir', 'b/worktrees/w/gitdir']) {
+    for (const f of ['.git/worktrees/loop/commondir', '.git/worktrees/big/gitdir', '.git/worktrees/evil/commondir', '.git/worktrees/evil/gitdir', '.git/worktrees/evil/config.worktree', 'b/worktrees/w/gitdir']) {
       assert.ok(!lstatSync(join(w.proj, f), { throwIfNoEntry: false }), `${f} was moved aside`);
       assert.ok(lstatSync(join(w.proj, `${f}.cordon-untrusted`), { throwIfNoEntry: false }), `${f}.cordon-untrusted`);
     }
-    assert.equal(lstatSync(join(w.proj, '.git/worktrees/big/gitdir')).size, 17000000, 'a plain file stays (git worktree add makes these)');
-    const next = cordon(w, ['--', 'true'], opts);
+    const next = cordon(w, ['--', 'sh', '-c', 'touch written && echo ok'], opts);
     assert.equal(next.status, 0, next.stderr);
+    assert.equal(next.stdout, 'ok\n', 'the project is writable as before');
   });
 }

@@ -74,7 +74,7 @@ for (const { who, world, opts } of runners()) {
     assert.match(spawnSync('git', ['-c', 'safe.directory=*', 'branch', '--list', 'pushed'], { cwd: bare, encoding: 'utf8' }).stdout, /pushed/, 'objects and refs stay writable');
   });
 
-  test(`linked worktrees: their commondir, gitdir and config.worktree stay the host's; a new worktree can be added (${who})`, () => {
+  test(`linked worktrees: their commondir, gitdir and config.worktree stay the host's; a new worktree can be added, and is cut loose after the run (${who})`, () => {
     const w = world();
     const feature = join(w.outside, 'feature');
     g(w.proj, 'worktree', 'add', '-q', feature);
@@ -99,7 +99,9 @@ for (const { who, world, opts } of runners()) {
     assert.ok(!existsSync(join(admin, 'config.worktree')) || !/fsmonitor/.test(readFileSync(join(admin, 'config.worktree'), 'utf8')));
     hostGit(w, feature);
     assert.ok(!existsSync(mark), 'git in the worktree outside the project ran the plant');
-    assert.ok(existsSync(join(w.proj, '.git', 'worktrees', 'wt-new', 'commondir')), 'the new worktree was made');
+    // The new worktree was made (`added` above), and is cut loose after the run: its git dir names no repository or configuration.
+    assert.ok(existsSync(join(w.proj, '.git', 'worktrees', 'wt-new', 'commondir.cordon-untrusted')), 'the new worktree was made, and cut loose');
+    assert.ok(!existsSync(join(w.proj, '.git', 'worktrees', 'wt-new', 'commondir')));
   });
 
   test(`core.hooksPath, by every route git reads it, names a directory the command cannot write (${who})`, () => {
