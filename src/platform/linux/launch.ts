@@ -170,7 +170,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
         recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
-        untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => sbx.killNow(), ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
+        // The scan after the run, waiting in a process of its own, is ended with the sandbox: no process of cordon's outlives its host.
+        untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => [...sbx.killNow(), ...(rescanner?.stop() ?? [])], ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }
     } catch (e) {
       // Never release a sandbox whose protections could not be put in place.

@@ -175,6 +175,12 @@ export interface DeferredScan {
   go(): Promise<ScanResult>;
   /** Not needed after all: the process exits without looking at anything. */
   cancel(): void;
+  /**
+   * The host is ending (host-exit.ts): cancel() if it has not begun, and
+   * the process to wait for, where it is one of cordon's own (a scan
+   * begun finishes its cache file first).
+   */
+  stop(): number[];
 }
 
 /**
@@ -219,6 +225,8 @@ export function deferFromPipes(pipes: { readonly args: Writable; readonly out: R
       return scan.result;
     },
     cancel: () => { pipes.args.end(); },
+    // The process that reads them is the sandbox process's (sandbox-process.ts): it goes with it.
+    stop: () => { pipes.args.end(); return []; },
   };
 }
 
@@ -233,6 +241,7 @@ export function deferScan(helper: string, roots: readonly string[], patterns: re
   return {
     go: () => { child.stdin.end('1'); return result; },
     cancel: () => { child.stdin.end(); },
+    stop: () => { child.stdin.end(); return child.pid === undefined ? [] : [child.pid]; },
   };
 }
 

@@ -70,7 +70,10 @@ function assertFinished(w: World): void {
   for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
     let environ = '';
     try { environ = readFileSync(`/proc/${p}/environ`, 'latin1'); } catch { continue; }
-    assert.ok(!environ.includes(mark), `the sandbox's command (host pid ${p}) outlived its host`);
+    if (!environ.includes(mark)) continue;
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${p}/cmdline`, 'latin1').replace(/\0/g, ' '); } catch { continue; }
+    assert.fail(`the sandbox's command (host pid ${p}: ${cmd}) outlived its host`);
   }
   const state = join(w.home, '.local', 'state', 'cordon');
   const journals = existsSync(state) ? readdirSync(state).filter((n) => n.startsWith('journal-')) : [];
