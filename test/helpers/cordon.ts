@@ -4,7 +4,8 @@
  * Nothing is mocked: bubblewrap, seccomp, Landlock and the helper are real.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -152,4 +153,10 @@ export function runners(): { who: string; world: () => World; opts: { asUser?: s
 export function own(w: World, opts: { asUser?: string }): void {
   const u = testUser();
   if (opts.asUser && u) spawnSync('chown', ['-R', `${u.uid}:${u.gid}`, w.root]);
+}
+
+/** `rel` below `root` was moved aside after the run: nothing at its name (not even a link), something at `NAME.cordon-untrusted`. */
+export function assertMovedAside(root: string, rel: string, context = ''): void {
+  assert.ok(!lstatSync(join(root, rel), { throwIfNoEntry: false }), `${rel} was moved aside${context ? `:\n${context}` : ''}`);
+  assert.ok(lstatSync(join(root, `${rel}.cordon-untrusted`), { throwIfNoEntry: false }), `${rel}.cordon-untrusted is there${context ? `:\n${context}` : ''}`);
 }

@@ -225,7 +225,8 @@ export function deferFromPipes(pipes: { readonly args: Writable; readonly out: R
       return scan.result;
     },
     cancel: () => { pipes.args.end(); },
-    // The process that reads them is the sandbox process's (sandbox-process.ts): it goes with it.
+    // The process that reads them was forked by the sandbox process's helper (sandbox-process.ts): not one cordon can
+    // wait for by pid; it ends when its input does.
     stop: () => { pipes.args.end(); return []; },
   };
 }

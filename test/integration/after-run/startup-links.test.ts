@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, git, own, runners, sh } from '../../helpers/cordon.js';
+import { assertMovedAside, cordon, git, own, runners, sh } from '../../helpers/cordon.js';
 
 for (const { who, world, opts } of runners()) {
   test(`links to the writable path or above it, and second names, that the command gives missing shell startup files at a writable root are moved aside, so the next run is not refused; plain files, links within the project, dangling links and older links stay (${who})`, () => {
@@ -34,8 +34,7 @@ for (const { who, world, opts } of runners()) {
     ].join(' && '), [], opts);
     assert.equal(r.status, 0, r.stderr);
     for (const n of ['.zshrc', '.bash_profile', '.zprofile', '.bashrc', '.profile']) {
-      assert.ok(!existsSync(join(w.proj, n)) && lstatSync(join(w.proj, n), { throwIfNoEntry: false }) === undefined, `${n} was moved aside`);
-      assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${n}.cordon-untrusted is there`);
+      assertMovedAside(w.proj, n);
       assert.ok(r.stderr.includes(`the command made ${join(w.proj, n)} `) && r.stderr.includes(`(shell startup file) a symbolic link to a writable path or a directory above one, or another name of a file`), `${n} named:\n${r.stderr}`);
     }
     assert.equal(readlinkSync(join(w.proj, '.zshrc.cordon-untrusted')), '/');
@@ -123,8 +122,7 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     const moved = [['src', 'CLAUDE.md'], ['src', '.bashrc'], ['src', '.vscode'], ['src/deep', '.envrc'], ['src/deep', 'AGENTS.md'], ['docs', 'GEMINI.md'], ['f', 'CLAUDE.md'], ['a/.github', 'copilot-instructions.md']];
     for (const [d, n] of moved) {
-      assert.ok(!lstatSync(join(w.proj, d!, n!), { throwIfNoEntry: false }), `${d}/${n} was moved aside`);
-      assert.ok(lstatSync(join(w.proj, d!, `${n}.cordon-untrusted`), { throwIfNoEntry: false }), `${d}/${n}.cordon-untrusted is there`);
+      assertMovedAside(w.proj, `${d}/${n}`);
       const start = d === 'a/.github' ? 'a' : d!;
       assert.ok(r.stderr.includes(`the command made ${join(w.proj, d!, n!)} `) && r.stderr.includes(`: a run started in ${join(w.proj, start)} would refuse to hold ${join(w.proj, d!, n!)} (`), `${d}/${n} named:\n${r.stderr}`);
     }
@@ -158,7 +156,7 @@ for (const { who, world, opts } of runners()) {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
     const second = sh(w, 'ln -s / later && ln -s .. later2 && ln -s src later3', [], opts);
     assert.equal(second.status, 0, second.stderr);
-    for (const n of ['later', 'later2', 'later3']) assert.ok(lstatSync(join(w.proj, `${n}.cordon-untrusted`), { throwIfNoEntry: false })?.isSymbolicLink(), `${n} was moved aside:\n${second.stderr}`);
+    for (const n of ['later', 'later2', 'later3']) assertMovedAside(w.proj, n, second.stderr);
     assert.match(second.stderr, /the command made .*\/later a symbolic link \(to "\/"\): a run started in .*\/src would refuse to hold .*\/src\/\.bashrc/);
     for (const d of ['.', 'src', 'sub']) {
       const next = cordon(w, ['--', 'true'], { ...opts, cwd: join(w.proj, d) });

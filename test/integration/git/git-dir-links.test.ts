@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { cordon, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
+import { assertMovedAside, cordon, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
 
 /** Plants a repository (its work tree) at .git/objects/x whose fsmonitor touches MARK (sh, from the project). */
 const PLANT_IN_GIT_DIR = 'git init -q .git/objects/x && git -C .git/objects/x config core.fsmonitor "touch $MARK" && mkdir -p modules';
@@ -71,8 +71,7 @@ for (const { who, world, opts } of runners()) {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'RAN\n');
     for (const n of ['foo', 'via', 'climb', 'later', 'upper', 'absolute', 'keep', 'bridge', 'through']) {
-      assert.ok(!lstatSync(join(w.proj, 'modules', n), { throwIfNoEntry: false }), `modules/${n} was moved aside`);
-      assert.ok(lstatSync(join(w.proj, 'modules', `${n}.cordon-untrusted`)).isSymbolicLink(), `modules/${n}.cordon-untrusted`);
+      assertMovedAside(w.proj, `modules/${n}`);
       assert.ok(r.stderr.includes(`the command made ${join(w.proj, 'modules', n)} a symbolic link (to `) && r.stderr.includes('): it leads into a git directory'), `${n} named:\n${r.stderr}`);
     }
     assert.equal(readlinkSync(join(w.proj, 'modules', 'foo.cordon-untrusted')), '../.git/objects/x');
@@ -124,8 +123,7 @@ for (const { who, world, opts } of runners()) {
     ].join(' && '), [], opts);
     assert.equal(r.status, 0, r.stderr);
     for (const f of ['.git/worktrees/loop/commondir', '.git/worktrees/big/gitdir', '.git/worktrees/evil/commondir', '.git/worktrees/evil/gitdir', '.git/worktrees/evil/config.worktree', 'b/worktrees/w/gitdir']) {
-      assert.ok(!lstatSync(join(w.proj, f), { throwIfNoEntry: false }), `${f} was moved aside`);
-      assert.ok(lstatSync(join(w.proj, `${f}.cordon-untrusted`), { throwIfNoEntry: false }), `${f}.cordon-untrusted`);
+      assertMovedAside(w.proj, f);
     }
     const next = cordon(w, ['--', 'sh', '-c', 'touch written && echo ok'], opts);
     assert.equal(next.status, 0, next.stderr);
