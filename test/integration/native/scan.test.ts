@@ -338,6 +338,18 @@ describe('scan: symbolic links', () => {
     assert.deepEqual((await scan([root], { cache })).records, want.filter((r) => !r.startsWith('N')), 'the cache still serves scans without --new-links');
     for (const bad of ['0', '-1', 'x', '01', '']) assert.equal((await scan([root], { newLinks: bad })).code, 125, bad);
   });
+
+  it('--new-links: past 200 000 new links, their directory is one the scan could not look at whole (an I record), not a list without end', T, async () => {
+    const root = tempDir('cordon-scan-many-links-');
+    mkdirSync(join(root, 'many'));
+    const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
+    const made = spawnSync('python3', ['-c', 'import os,sys\nfor i in range(200001): os.symlink("t", os.path.join(sys.argv[1], "l%d" % i))', join(root, 'many')], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const r = await scan([root], { newLinks: since });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.records.filter((x) => x.startsWith('N\t')).length, 200000);
+    assert.ok(r.records.includes(`I\t${root}/many`), 'the directory is named as not looked at whole');
+  });
 });
 
 describe('scan: a tree renamed and re-linked while it is walked', () => {
