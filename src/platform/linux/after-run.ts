@@ -879,8 +879,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   // A move can change where a link that was judged before it leads (one to `X.cordon-untrusted`, one through a
   // directory moved aside): what the moves left is judged again, until nothing more is to be moved.
   for (let round = 0; found !== undefined && round < AFTER_MOVES_ROUNDS; round++) {
-    const judged = new Set(watch.map((w) => w.path));
-    const again = afterMoves(rescan, found, []).filter((x) => !judged.has(x.path));
+    const again = afterMoves(rescan, found, watch);
     if (again.length === 0) break;
     watch.push(...again);
     const more = setAside(commandCouldMake(again, rescan.writable), options);
