@@ -20,7 +20,7 @@
  *     the plan's decision (plan.ts, from the ABI cordon probed); a kernel
  *     that refuses the ruleset is a hard error, never a silent downgrade.
  *
- *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...
+ *   cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin [--say FD]] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...
  *     Runs on the host before every launch (and again after it): walks ROOTs
  *     (never following symlinks, crossing mount points, not descending into
  *     git dirs but for their modules/ and worktrees/) and prints
@@ -79,9 +79,11 @@
  *     FILE and its directory must be the caller's and not group/other
  *     writable, FILE no symlink; else it is ignored (one warning on stderr).
  *     The records are the same as without --cache.
- *     --wait-stdin: started ahead of need, waits for one byte on stdin
+ *     --wait-stdin: started ahead of need, waits for cordon's go on stdin
  *     before it looks at anything (so cordon pays no process start when the
- *     scan is due); EOF instead exits 0 with no output.
+ *     scan is due); an empty message or EOF instead exits 0 with no output.
+ *     It also watches the run for cordon's death ("after cordon's death"
+ *     below); --say FD is where what it then starts speaks.
  *
  *   cordon-helper with-scan OUT ERR STATUS N SCANARG... PROG ARG...
  *     Starts cordon's sandbox process and the scan before the run with one
@@ -94,7 +96,9 @@
  *     before PROG, a second child waits for the arguments of another scan
  *     (the one after the run) on fd THEN, after their length (decimal and
  *     a NUL) and NUL-terminated each, and runs it as the first, on OUT2,
- *     ERR2 and STATUS2; EOF with none ends it.
+ *     ERR2 and STATUS2; an empty message or EOF with none ends it. It also
+ *     watches the run for cordon's death ("after cordon's death" below),
+ *     with `--say FD` after STATUS2 as --wait-stdin's.
  *
  *   cordon-helper setaside ROOT OP...
  *     Runs on the host after a run: moves aside, fd-relative beneath ROOT,
@@ -181,7 +185,7 @@ __attribute__((noreturn)) static void usage(void)
 {
 	fputs("usage: cordon-helper run [--args-fd FD] [--ro PATH]... [--null PATH]... [--pin PATH]... [--landlock-handled MASK [--landlock-rule MASK PATH]...]\n"
 	      "                          [--unix-grant SOCKET]... [--hold PATH]... [--seccomp-fd FD] [--ready-fd FD] [--stderr-fd FD] [--report-fd FD [--report-quiet DIR]... [--report-loud PATH]... [--report-truncate]] -- CMD [ARGS...]\n"
-	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...\n"
+	      "       cordon-helper scan [--match PATTERN]... [--max-depth N] [--max-dirs N] [--cache FILE] [--wait-stdin [--say FD]] [--ids] [--git-entry NAME]... [--git-read NAME] [--git-needle TEXT]... [--new-links SINCE] -- ROOT...\n"
 	      "       cordon-helper setaside ROOT [--move REL | --move-read REL | --move-hooks REL | --move-unless-dir REL | --create REL TEXT | --relink REL TARGET]...\n"
 	      "       cordon-helper landlock-abi\n"
 	      "       cordon-helper connect HOST PORT   (ssh ProxyCommand inside the sandbox)\n",
@@ -2649,6 +2653,175 @@ static void cache_store(void)
 	free(tmp);
 }
 
+/*
+ * What comes on fd: the length of what follows, in decimal, and a NUL, then
+ * that many bytes, read whole; NULL (with *len 0) when fd ends before its
+ * first byte. A length is what lets the reader begin at once: Node closes a
+ * pipe only once its event loop turns, which it does not while cordon
+ * cleans up synchronously. Anything else (no digits, a length the fd does
+ * not deliver, beyond 1 GiB) fails with `what` named.
+ */
+static char *read_counted(int fd, const char *what, size_t *len)
+{
+	char head[24];
+	size_t h = 0;
+	*len = 0;
+	for (;;) {
+		ssize_t r = read(fd, head + h, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(what);
+		if (r == 0 && h == 0)
+			return NULL;
+		if (r == 0 || (head[h] != 0 && (head[h] < '0' || head[h] > '9')) || (head[h] == 0 && h == 0) || h + 1 == sizeof head) {
+			fprintf(stderr, "cordon: %s: no length before them\n", what);
+			exit(EXIT_HELPER);
+		}
+		if (head[h++] == 0)
+			break;
+	}
+	unsigned long long want = strtoull(head, NULL, 10);
+	if (want > (1ULL << 30)) {
+		fprintf(stderr, "cordon: %s: %llu bytes is too long\n", what, want);
+		exit(EXIT_HELPER);
+	}
+	char *buf = malloc((size_t)want + 1);
+	if (!buf)
+		die("malloc");
+	for (size_t got = 0; got < want;) {
+		ssize_t r = read(fd, buf + got, (size_t)want - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die(what);
+		if (r == 0) {
+			fprintf(stderr, "cordon: %s: %zu of %llu bytes came\n", what, got, want);
+			exit(EXIT_HELPER);
+		}
+		got += (size_t)r;
+	}
+	*len = (size_t)want;
+	return buf;
+}
+
+/* ------------------------------------------------- after cordon's death -- */
+
+/*
+ * The scan after the run waits in a process of its own (scan --wait-stdin,
+ * with-scan --then) for cordon's word, on a pipe only cordon writes:
+ * messages as read_counted reads them. An empty one: nothing to do. "G"
+ * (--wait-stdin) or the scan's arguments (--then): scan now. And, once the
+ * run's journal exists and before its command may start, "W" NUL PID NUL N
+ * NUL then N arguments and the environment, each NUL-terminated: the
+ * sandbox's PID 1 and the command that finishes a run from its journal
+ * (`cordon recover`; program, arguments and environment all cordon's
+ * choice). This process is then the one of cordon's that outlives a cordon
+ * killed with SIGKILL (a process group of its own, no parent-death signal):
+ * should the pipe end with neither a scan nor an empty message, cordon died
+ * mid-run, and this process waits until the sandbox is gone (a pidfd of its
+ * PID 1 reads as exited only once every process of that PID namespace is),
+ * then becomes that command in a session of its own and in `/`, its stdout
+ * and stderr on SAY (--say: where the command wrote, when that was cordon's own
+ * stderr) or /dev/null. A sandbox not gone within WATCH_GONE_MS is left to
+ * the next cordon run (journal.ts).
+ */
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#define WATCH_GONE_MS 30000
+
+static struct {
+	int pidfd; /* -1: not watching; -2: PID 1 already gone when the pid came */
+	char **argv, **envp;
+} WATCH = { -1, NULL, NULL };
+
+static void watch_from(char *buf, size_t len)
+{
+	if (WATCH.pidfd != -1 || len == 0 || buf[len - 1] != '\0')
+		die("the watch message: twice, or not NUL-terminated");
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	char **f = calloc(n + 1, sizeof *f);
+	if (!f)
+		die("calloc");
+	for (size_t i = 0, k = 0; i < len; k++) {
+		f[k] = buf + i;
+		i += strlen(buf + i) + 1;
+	}
+	char *end;
+	errno = 0;
+	long pid = n >= 3 ? strtol(f[1], &end, 10) : 0;
+	unsigned long argc = n >= 3 ? strtoul(f[2], &end, 10) : 0;
+	if (n < 4 || pid <= 1 || argc == 0 || argc > n - 3 || f[3][0] != '/') {
+		fputs("cordon: the watch message: malformed\n", stderr);
+		exit(EXIT_HELPER);
+	}
+	int fd = (int)syscall(__NR_pidfd_open, (pid_t)pid, 0);
+	if (fd < 0 && errno != ESRCH)
+		die("pidfd_open");
+	WATCH.pidfd = fd < 0 ? -2 : fd;
+	/* argv and the environment, each NULL-terminated, in place: f[3..3+argc) then the rest. */
+	char **args = calloc(argc + 1, sizeof *args);
+	if (!args)
+		die("calloc");
+	memcpy(args, f + 3, argc * sizeof *args);
+	WATCH.argv = args;
+	WATCH.envp = f + 3 + argc;
+}
+
+/* cordon died mid-run: once the sandbox is gone, become the command that finishes the run. */
+__attribute__((noreturn)) static void after_death(int say)
+{
+	if (WATCH.pidfd >= 0) {
+		struct pollfd p = { .fd = WATCH.pidfd, .events = POLLIN };
+		int r;
+		while ((r = poll(&p, 1, WATCH_GONE_MS)) < 0 && errno == EINTR)
+			;
+		if (r <= 0)
+			_exit(0);
+	}
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int out = say >= 0 ? say : null;
+	if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		_exit(EXIT_HELPER);
+	/* Out of the writable path the command could have renamed or removed; a session of
+	 * its own where not one already (deferScan's process leads one: Node's `detached`). */
+	if (syscall(__NR_close_range, 3U, ~0U, 0U) != 0 || chdir("/") != 0)
+		_exit(EXIT_HELPER);
+	if (getsid(0) != getpid() && setsid() < 0)
+		_exit(EXIT_HELPER);
+	execve(WATCH.argv[0], WATCH.argv, WATCH.envp);
+	_exit(127);
+}
+
+/*
+ * Waits on fd for cordon's word (above): the scan's message (*len > 0), or
+ * NULL when there is nothing to do; a pipe that ends after a watch message
+ * and before any other ends in after_death(say).
+ */
+static char *await_word(int fd, int say, size_t *len)
+{
+	for (;;) {
+		char *buf = read_counted(fd, "cordon's word to the scan after the run", len);
+		if (!buf) {
+			if (WATCH.pidfd != -1)
+				after_death(say);
+			return NULL;
+		}
+		if (*len == 0) {
+			free(buf);
+			return NULL;
+		}
+		if (*len >= 2 && buf[0] == CORDON_SCAN_WORD_WATCH[0] && buf[1] == '\0') {
+			watch_from(buf, *len);
+			continue;
+		}
+		return buf;
+	}
+}
+
 static int cmd_scan(int argc, char **argv)
 {
 	S.match = calloc((size_t)argc + 1, sizeof *S.match);
@@ -2657,6 +2830,7 @@ static int cmd_scan(int argc, char **argv)
 		die("calloc");
 	S.max_depth = ~0U;
 	bool wait_stdin = false;
+	int say = -1;
 	int i = 0;
 	for (; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
@@ -2684,6 +2858,8 @@ static int cmd_scan(int argc, char **argv)
 			C.file = argv[++i];
 		} else if (strcmp(argv[i], "--wait-stdin") == 0) {
 			wait_stdin = true;
+		} else if (strcmp(argv[i], "--say") == 0 && i + 1 < argc) {
+			say = parse_fd(argv[++i]);
 		} else if (strcmp(argv[i], "--ids") == 0) {
 			S.ids = true;
 		} else if (strcmp(argv[i], "--new-links") == 0 && i + 1 < argc) {
@@ -2713,12 +2889,15 @@ static int cmd_scan(int argc, char **argv)
 	if (wait_stdin) {
 		/* Before the clock below is read: the cache's racy test needs the
 		 * time the walk starts, not the time the process did. */
-		char go;
-		ssize_t r;
-		while ((r = read(STDIN_FILENO, &go, 1)) < 0 && errno == EINTR)
-			;
-		if (r <= 0)
+		size_t len;
+		char *go = await_word(STDIN_FILENO, say, &len);
+		if (!go)
 			return 0;
+		if (len != 2 || strcmp(go, CORDON_SCAN_WORD_GO) != 0) {
+			fputs("cordon: the scan's go: not one\n", stderr);
+			exit(EXIT_HELPER);
+		}
+		free(go);
 	}
 
 	/* Descriptors: the window, a few while a directory is read, the cache's and stdio. */
@@ -2846,73 +3025,25 @@ static int cmd_connect(int argc, char **argv)
 
 #include "setaside.h"
 
-/*
- * What comes on fd: the length of what follows, in decimal, and a NUL, then
- * that many bytes, read whole; NULL (with *len 0) when fd ends before its
- * first byte. A length is what lets the reader begin at once: Node closes a
- * pipe only once its event loop turns, which it does not while cordon
- * cleans up synchronously. Anything else (no digits, a length the fd does
- * not deliver, beyond 1 GiB) fails with `what` named.
- */
-static char *read_counted(int fd, const char *what, size_t *len)
-{
-	char head[24];
-	size_t h = 0;
-	*len = 0;
-	for (;;) {
-		ssize_t r = read(fd, head + h, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			die(what);
-		if (r == 0 && h == 0)
-			return NULL;
-		if (r == 0 || (head[h] != 0 && (head[h] < '0' || head[h] > '9')) || (head[h] == 0 && h == 0) || h + 1 == sizeof head) {
-			fprintf(stderr, "cordon: %s: no length before them\n", what);
-			exit(EXIT_HELPER);
-		}
-		if (head[h++] == 0)
-			break;
-	}
-	unsigned long long want = strtoull(head, NULL, 10);
-	if (want > (1ULL << 30)) {
-		fprintf(stderr, "cordon: %s: %llu bytes is too long\n", what, want);
-		exit(EXIT_HELPER);
-	}
-	char *buf = malloc((size_t)want + 1);
-	if (!buf)
-		die("malloc");
-	for (size_t got = 0; got < want;) {
-		ssize_t r = read(fd, buf + got, (size_t)want - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			die(what);
-		if (r == 0) {
-			fprintf(stderr, "cordon: %s: %zu of %llu bytes came\n", what, got, want);
-			exit(EXIT_HELPER);
-		}
-		got += (size_t)r;
-	}
-	*len = (size_t)want;
-	return buf;
-}
-
-/* with-scan --then: waits for the arguments of a scan on fds[0] (read_counted;
- * each NUL-terminated; an fd that ends before them: nothing to do), then runs
- * it with stdout on fds[1], stderr on fds[2] and its status as one byte on
- * fds[3]. */
-static int then_scan(const int fds[4])
+/* with-scan --then: waits for cordon's word on fds[0] (await_word: the
+ * scan's arguments, each NUL-terminated), then runs that scan with stdout
+ * on fds[1], stderr on fds[2] and its status as one byte on fds[3]. `say`:
+ * --say's descriptor, or -1. */
+static int then_scan(const int fds[4], int say)
 {
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0 || dup2(fds[3], 3) < 0 || dup2(fds[0], 4) < 0)
 		return 125;
-	if (syscall(__NR_close_range, 5U, ~0U, 0U) != 0)
+	if (say >= 0 && dup2(say, 5) < 0)
+		return 125;
+	if (syscall(__NR_close_range, say >= 0 ? 6U : 5U, ~0U, 0U) != 0)
 		return 125;
 	size_t len = 0;
-	char *buf = read_counted(4, "the scan's arguments", &len);
-	if (!buf || len == 0)
+	char *buf = await_word(4, say >= 0 ? 5 : -1, &len);
+	if (!buf)
 		return 0;
+	if (say >= 0)
+		close(5);
 	close(4);
 	if (buf[len - 1] != '\0')
 		die("the scan's arguments: not NUL-terminated");
@@ -2954,11 +3085,19 @@ static int cmd_with_scan(int argc, char **argv)
 		for (int i = 0; i < 4; i++)
 			then[i] = parse_fd(prog[1 + i]);
 		prog += 5;
+		/* --say FD: where the command that finishes a run after cordon's death speaks (await_word). */
+		int say = -1;
+		if (prog[0] && strcmp(prog[0], "--say") == 0) {
+			if (!prog[1] || !prog[2])
+				usage();
+			say = parse_fd(prog[1]);
+			prog += 2;
+		}
 		pid_t spare = fork();
 		if (spare < 0)
 			die("fork");
 		if (spare == 0)
-			_exit(then_scan(then));
+			_exit(then_scan(then, say));
 	}
 	pid_t pid = fork();
 	if (pid < 0)

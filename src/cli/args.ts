@@ -12,7 +12,7 @@ import { NETWORK_MODES, type NetworkMode } from '../policy/settings.js';
 import type { CheckOperation } from '../platform/linux/check.js';
 import type { TrustQuery } from './trust.js';
 
-export type Subcommand = 'run' | 'explain' | 'check' | 'trust' | 'doctor' | 'help' | 'version';
+export type Subcommand = 'run' | 'explain' | 'check' | 'trust' | 'doctor' | 'recover' | 'help' | 'version';
 
 export interface CliConfig {
   readonly subcommand: Subcommand;
@@ -46,6 +46,7 @@ export const USAGE = `usage: cordon [options] COMMAND [ARGS...]
        cordon check [options] connect HOST[:PORT]
        cordon trust [FILE...] | --list | --revoke FILE...
        cordon doctor [--json]
+       cordon recover
 
 Runs COMMAND inside cordon's walls: reads everywhere except credential
 stores, writes only in the working directory and a private /tmp (a settings
@@ -59,9 +60,13 @@ them unless you trust that exact file (cordon trust FILE; an edit ends it).
 check answers whether the command could do that under these options, and by
 which rule, without running anything: exit 0 allowed, 1 denied (PORT: 443).
 
+recover finishes what a cordon killed mid-run (kill -9) left undone: moving
+aside what its command left that would run code on the host. cordon starts
+it by itself once such a run's sandbox is gone; the next run does it too.
+
 The first word that is not an option starts COMMAND, and every word after it
 is COMMAND's (cordon ls -la). Put -- before a COMMAND named explain, check,
-trust, doctor, help or version, or one that starts with -.
+trust, doctor, recover, help or version, or one that starts with -.
 
 options:
   --settings FILE        load a settings file (cordon or srt format); repeatable
@@ -183,7 +188,9 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     check = { operation: op as CheckOperation, target: words![1]! };
     command = undefined;
   }
-  if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
+  for (const word of ['doctor', 'recover'] as const) {
+    if (subcommand === word && command) usage(`${word} runs no command (to run a program named ${word}: cordon -- ${word}${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
+  }
   return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}), ...(passEnv.length ? { passEnv } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(violationsJson ? { violationsJson } : {}), ...(noSummary ? { summary: false } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
 }
 

@@ -11,7 +11,7 @@
  * `cordon -- explain` runs a program named explain.
  */
 
-export const SUBCOMMANDS = ['explain', 'check', 'trust', 'doctor', 'help', 'version'] as const;
+export const SUBCOMMANDS = ['explain', 'check', 'trust', 'doctor', 'recover', 'help', 'version'] as const;
 export type SubcommandWord = (typeof SUBCOMMANDS)[number];
 
 /** Rule options, and the command-line rule list each adds its value to. */

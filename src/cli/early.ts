@@ -17,7 +17,7 @@ import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 export { rememberLaunch, rememberRoots, type EarlyWork, type LaunchRecord } from '../platform/linux/ahead.js';
 
 /** Subcommands and flags that never run a command, so never scan. */
-const NO_RUN = new Set(['explain', 'check', 'trust', 'doctor', 'help', 'version', '-h', '--help', '-V', '--version']);
+const NO_RUN = new Set(['explain', 'check', 'trust', 'doctor', 'recover', 'help', 'version', '-h', '--help', '-V', '--version']);
 
 export function startEarly(argv: readonly string[]): EarlyWork {
   if (process.platform !== 'linux' || NO_RUN.has(argv[0] ?? '')) return { scans: [] };

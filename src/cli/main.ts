@@ -18,7 +18,7 @@ import { parseArgs, USAGE, type CliConfig } from './args.js';
 import { predictionKey, rememberRoots, type LaunchRecord } from './early.js';
 import type { SandboxProcess } from '../platform/linux/sandbox-process.js';
 import { printExplain } from './explain.js';
-import { printDoctor } from './doctor.js';
+import { finishKilledRuns, printDoctor } from './doctor.js';
 import { runCheck } from './check.js';
 import { runTrust } from './trust.js';
 import { linkedWarning, openAuditLog, openOutputFile } from '../events/audit-log.js';
@@ -65,6 +65,9 @@ async function run(argv: readonly string[], early: Early): Promise<number> {
         return 0;
       case 'doctor':
         return printDoctor(cfg.json);
+      case 'recover':
+        finishKilledRuns('cordon recover');
+        return 0;
       case 'trust':
         return runTrust(cfg.trust!, { cwd: realpathSync(process.cwd()), home: defaultHome(process.env), stateDir: runtimeDir(process.env), json: cfg.json });
       default:

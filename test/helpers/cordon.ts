@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -159,4 +159,27 @@ export function own(w: World, opts: { asUser?: string }): void {
 export function assertMovedAside(root: string, rel: string, context = ''): void {
   assert.ok(!lstatSync(join(root, rel), { throwIfNoEntry: false }), `${rel} was moved aside${context ? `:\n${context}` : ''}`);
   assert.ok(lstatSync(join(root, `${rel}.cordon-untrusted`), { throwIfNoEntry: false }), `${rel}.cordon-untrusted is there${context ? `:\n${context}` : ''}`);
+}
+
+/**
+ * SIGKILL to the cordon process `pid` and, first, to the process that waits
+ * to scan after its run (its own `scan --wait-stdin`, or the `with-scan`
+ * child its sandbox process forked), which would otherwise finish the run
+ * at once: what a kill of the whole cgroup does. Throws if there is none.
+ */
+export function killWithWatcher(pid: number): void {
+  const watchers = descendants(pid).filter((p) => {
+    let argv: string[];
+    try { argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0'); } catch { return false; }
+    return argv[0]!.endsWith('/cordon-helper') && (argv[1] === 'with-scan' || (argv[1] === 'scan' && argv.includes('--wait-stdin')));
+  });
+  assert.ok(watchers.length > 0, 'no process waits to scan after the run');
+  for (const p of watchers) process.kill(p, 'SIGKILL');
+  process.kill(pid, 'SIGKILL');
+}
+
+function descendants(pid: number): number[] {
+  let kids: number[] = [];
+  try { kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { /* gone */ }
+  return kids.flatMap((k) => [k, ...descendants(k)]);
 }

@@ -5,7 +5,7 @@
  * cordon runs on the host (test: self-protection.test.ts).
  */
 import { realOrSelf } from '../../policy/paths.js';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { CordonError } from '../../errors.js';
 import { packageRoot } from '../../package-root.js';
 import { finishKilledRun } from './after-run.js';
@@ -13,6 +13,7 @@ import { helperPath } from './helper-path.js';
 import { liveJournals, recoverJournals, writableByLiveRun, type Journal } from './journal.js';
 import { runtimeDir } from './placeholders.js';
 import { findBwrap } from './probe.js';
+import type { AfterDeath } from './scan.js';
 
 /** The programs cordon runs on the host, resolved: no sandbox that could write one may be running when cordon runs them. */
 export function hostPrograms(helper: string, bwrap: string): string[] {
@@ -34,4 +35,21 @@ export function guardRuns(env: Readonly<Record<string, string | undefined>>, war
   const hit = writableByLiveRun(hostPrograms(helper, findBwrap(env)), live);
   if (hit) throw new CordonError('CORDON_ERR_LAUNCH', `${hit.program} is writable by a sandbox that is still running (cordon pid ${hit.run.pid}, writable path ${hit.root}); cordon will not run what that command could have changed. Wait for that run to end, then check ${hit.program}`);
   return live;
+}
+
+/**
+ * What finishes the runs whose cordon died mid-run (`cordon recover`: the
+ * journals of runs whose cordon is gone), as the scan after the run that
+ * waits in a process of its own starts it once the sandbox is gone
+ * (scan.ts watch()): this Node and this cordon, with an environment of its
+ * own that finds this state directory and this helper, nothing else of the
+ * caller's (no NODE_OPTIONS: cordon.cjs drops it too).
+ */
+export function recoverCommand(stateDir: string, helper: string): AfterDeath {
+  if (basename(stateDir) !== 'cordon') throw new CordonError('CORDON_ERR_INTERNAL', `the state directory ${stateDir} is not one runtimeDir() gives (…/cordon)`);
+  return {
+    argv: [process.execPath, join(packageRoot(), 'bin', 'cordon.cjs'), 'recover'],
+    // runtimeDir (placeholders.ts) is XDG_STATE_HOME/cordon.
+    env: { XDG_STATE_HOME: dirname(stateDir), CORDON_HELPER: helper },
+  };
 }

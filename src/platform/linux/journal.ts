@@ -5,9 +5,11 @@
  *
  * - **SIGKILL.** cordon finishes its after-run step on every exit it can see
  *   (normal exit, Ctrl-C, SIGTERM/SIGHUP, `timeout`), but not SIGKILL. A
- *   journal whose cordon is gone is finished by the next cordon run (and by
- *   `cordon doctor`) before anything else: the same scan and set-aside, with
- *   that run's watch list.
+ *   journal whose cordon is gone is finished by `cordon recover`, which the
+ *   scan waiting to walk after the run starts once the sandbox is gone
+ *   (scan.ts watch(), guard.ts recoverCommand), else by the next cordon
+ *   run (and `cordon doctor`) before anything else: the same scan and
+ *   set-aside, with that run's watch list.
  * - **Running sandboxes.** cordon must never run a program that a sandbox
  *   that is still running could have rewritten (its writable roots minus
  *   what it protects): the journals of live runs say where they may write.
@@ -21,7 +23,7 @@ import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from
 import { basename, dirname, join } from 'node:path';
 import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { withLock } from './placeholders.js';
+import { procStat, withLock } from './placeholders.js';
 
 export interface Journal {
   readonly version: 1;
@@ -43,15 +45,14 @@ export interface Journal {
 
 const PREFIX = 'journal-';
 
-/** The start time of a process, or undefined if it is gone. */
+/**
+ * The start time of a process, or undefined if it is gone: ended, a zombie
+ * included (a cordon killed a moment ago whose parent has not reaped it yet
+ * is no longer running; its journal is a killed run's).
+ */
 export function processStart(pid: number | 'self'): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  const fields = procStat(pid);
+  return !fields || fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
 }
 
 /** Writes this run's journal; returns its file. */

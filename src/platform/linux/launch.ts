@@ -14,7 +14,8 @@ import { acquirePlaceholders, releasePlaceholders, type Holds } from './placehol
 import { PROXY_PORTS, type LinuxPlan } from './plan.js';
 import { settleRun } from './after-run.js';
 import { pathIdentities } from './no-follow.js';
-import { deferFromPipes, deferScan, type DeferredScan, type ScanResult } from './scan.js';
+import { deferFromPipes, deferScan, NOTHING_WORD, type DeferredScan, type ScanResult } from './scan.js';
+import { recoverCommand } from './guard.js';
 import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
@@ -92,6 +93,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   const copies = opts.bridge?.carriesSecret ? Object.keys(opts.env).filter((k) => opts.env[k] !== undefined && opts.bridge!.carriesSecret!(opts.env[k]!)) : [];
   const env = sandboxEnv(opts.env, cordonEnv(plan.env, opts.bridge?.env ?? {}), [...plan.withheld, ...(opts.bridge?.withhold ?? []), ...copies]);
   const helper = plan.helperArgs[0]!;
+  // What finishes this run should cordon die mid-run (the scan after the run starts it: below).
+  const afterDeath = plan.rescan ? recoverCommand(stateDir, plan.rescan.helper) : undefined;
   let sandbox = opts.ahead;
   const stdio = opts.stdio ?? ['inherit', 'inherit', 'inherit'];
   // A package cache directory made only now was not there for a sandbox started ahead to bind.
@@ -144,7 +147,9 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // exist and, for a filtered network, the relay listens inside it.
     let placeholdersMade = false;
     let relayListening = !opts.bridge;
-    const release = () => { if (placeholdersMade && relayListening) sbx.release(); };
+    // And, with a step after the run, once the scan that waits for it watches for cordon's death (below).
+    let watching = !plan.rescan;
+    const release = () => { if (placeholdersMade && relayListening && watching) sbx.release(); };
     if (opts.bridge) {
       const bridge = opts.bridge;
       void sbx.started.then((pid) => {
@@ -163,14 +168,15 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // With the placeholders, another user's links the run does not hold (Rescan.unheld): each must be the same after the run.
       guards = { ...guards, ...pathIdentities(plan.placeholders), ...plan.rescan?.unheld };
       // Before the command may start: a cordon killed from here on leaves
-      // its after-run step to the next run (journal.ts).
+      // its after-run step to the scan's process told to watch (below), or
+      // else to the next run (journal.ts).
       if (plan.rescan) {
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
         journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), guardIds: guards, since });
         // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
         recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
-        // The scan after the run, waiting in a process of its own, is ended with the sandbox: no process of cordon's outlives its host.
+        // The scan after the run, waiting in a process of its own, is told there is nothing to do: no process of cordon's outlives a host that ends this way.
         untrack = trackRun({ journal, helper: plan.rescan.helper, stateDir, killNow: () => [...sbx.killNow(), ...(rescanner?.stop() ?? [])], ...(holds ? { holds } : {}), onHostSignal: opts.forwardSignals === false });
       }
     } catch (e) {
@@ -179,15 +185,26 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       throw e;
     }
     opts.mark?.('placeholders');
-    placeholdersMade = true;
-    release();
-    // The scan after the run: its process starts now, while the command runs.
+    // The scan after the run, waiting in a process of its own: in the one
+    // started with the sandbox's where there is one (`with-scan --then`: no
+    // process start now). Before the command may start, it is told to
+    // watch: should cordon die mid-run (SIGKILL), it finishes the run from
+    // its journal once the sandbox is gone, not the next cordon run.
     if (plan.rescan) {
       const h = plan.rescan.helper;
-      // In the process started with the sandbox's where there is one (`with-scan --then`): no process start now.
       const after = sbx.after;
-      rescanner = (opts.rescan ?? ((roots, patterns, names, newLinksSince) => (after ? deferFromPipes(after, roots, patterns, stateDir, names, newLinksSince) : deferScan(h, roots, patterns, stateDir, names, newLinksSince))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? [], since);
+      const say = stdio[2] === 'inherit' ? 2 : undefined;
+      const scanner = (opts.rescan ?? ((roots, patterns, names, newLinksSince) => (after ? deferFromPipes(after, roots, patterns, stateDir, names, newLinksSince) : deferScan(h, roots, patterns, stateDir, names, newLinksSince, say))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? [], since);
+      rescanner = scanner;
+      void sbx.started.then((pid) => {
+        if (!pid || finished) return;
+        scanner.watch?.(pid, afterDeath!);
+        watching = true;
+        release();
+      });
     }
+    placeholdersMade = true;
+    release();
     const [code, signal] = await sbx.closed;
     lost = sbx.heldLost();
     // Every record is in by now (the report pipe closed with bubblewrap's other pipes).
@@ -226,7 +243,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     finished = true;
     if (!rescanned) rescanner?.cancel();
     // Not used (no scan after this run, or another made it): it ends without looking at anything.
-    sandbox?.after?.args.end();
+    if (sandbox?.after && !sandbox.after.args.writableEnded) sandbox.after.args.end(NOTHING_WORD);
     // The relay may still owe the report of the last answer it passed on (a net.done event): waited for, briefly.
     if (relay) await opts.bridge?.settled?.();
     relay?.kill('SIGKILL');

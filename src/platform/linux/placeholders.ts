@@ -139,13 +139,29 @@ function checkPrivate(dir: string, uid: number): void {
   }
 }
 
-/** A process with this pid exists (EPERM: it does, but is someone else's). */
+/**
+ * A process with this pid exists (EPERM: it does, but is someone else's)
+ * and is not a zombie: a cordon killed a moment ago whose parent has not
+ * reaped it yet holds nothing any more.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  const state = procStat(pid)?.[0];
+  return state !== 'Z' && state !== 'X';
+}
+
+/** The fields of /proc/PID/stat from the third (the state) on, or undefined where it cannot be read. */
+export function procStat(pid: number | 'self'): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
   }
 }
 

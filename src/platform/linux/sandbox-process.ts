@@ -45,6 +45,7 @@ import { CordonError } from '../../errors.js';
 import { PROTOCOL } from '../../protocol.js';
 import { DirFds, identityOf, openLeaf } from './no-follow.js';
 import { fdBinds } from './plan.js';
+import { NOTHING_WORD } from './scan.js';
 
 /** The scan's stdout, stderr and status in a start with `scan` (helper `with-scan` closes them before it execs bubblewrap). */
 export const SCAN_FDS = [11, 12, 13] as const;
@@ -171,7 +172,9 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   // Own process group: a terminal's Ctrl-C reaches cordon, which forwards it
   // to the sandbox's PID 1 instead of killing bubblewrap mid-flight.
   const bwrapArgv = [bwrap, '--args', String(FDS.args), '--', helper, 'run', '--args-fd', String(FDS.helperArgs)];
-  const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, '--then', ...THEN_FDS.map(String), ...bwrapArgv] : bwrapArgv;
+  // The scan after the run also watches for cordon's death (scan.ts watch()); what it then starts speaks on the command's stderr where that is cordon's own.
+  const say = err === 'inherit' ? ['--say', String(FDS.stderr)] : [];
+  const [program, ...argv] = scan ? [helper, 'with-scan', ...SCAN_FDS.map(String), String(scan.length), ...scan, '--then', ...THEN_FDS.map(String), ...say, ...bwrapArgv] : bwrapArgv;
   let child: ReturnType<typeof spawn>;
   try {
     child = spawn(program!, argv, { stdio: full, env, detached: true });
@@ -263,7 +266,8 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     // Before any fd closes: an EOF on the block fd would let bubblewrap go
     // on (into a helper with no options, which runs nothing).
     child.kill('SIGKILL');
-    after?.args.end();
+    // Nothing to do (an EOF alone would read as cordon's death to a scan told to watch).
+    if (after && !after.args.writableEnded) after.args.end(NOTHING_WORD);
     block.destroy();
     helperArgsFd.destroy();
     seccompFd.destroy();

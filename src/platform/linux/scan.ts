@@ -18,6 +18,7 @@ import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { CordonError } from '../../errors.js';
+import { PROTOCOL } from '../../protocol.js';
 import { isWithin } from '../../policy/paths.js';
 import { CONFIG_NEEDLES } from '../../policy/git-config.js';
 import { GIT_DIR_ENTRIES } from '../../policy/protected.js';
@@ -181,6 +182,36 @@ export interface DeferredScan {
    * begun finishes its cache file first).
    */
   stop(): number[];
+  /**
+   * Once the run's journal exists, before its command may start: should
+   * cordon die before go() or cancel() (SIGKILL), the waiting process runs
+   * `then` once the sandbox whose PID 1 is `pid1` is gone (native
+   * await_word; `then` is guard.ts recoverCommand).
+   */
+  watch?(pid1: number, then: AfterDeath): void;
+}
+
+/** What the scan's process runs should cordon die mid-run: a program, its arguments and its whole environment. */
+export interface AfterDeath {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** One message to a waiting scan (native read_counted): its length in decimal and a NUL, then it. */
+function word(body: Buffer | string): Buffer {
+  const b = typeof body === 'string' ? Buffer.from(body) : body;
+  return Buffer.concat([Buffer.from(`${b.length}\0`), b]);
+}
+
+/** The empty message: nothing to do (an EOF alone, after watch(), means cordon died). */
+export const NOTHING_WORD = word('');
+
+/** The watch message (native watch_from): W, PID 1, how many arguments, the arguments, the environment; each NUL-terminated. */
+export function watchWord(pid1: number, then: AfterDeath): Buffer {
+  if (!Number.isInteger(pid1) || pid1 <= 1) throw new Error(`no sandbox PID 1 to watch: ${pid1}`);
+  const fields = [PROTOCOL.scanWord.watch, String(pid1), String(then.argv.length), ...then.argv, ...Object.entries(then.env).map(([k, v]) => `${k}=${v}`)];
+  if (fields.some((f) => f.includes('\0'))) throw new Error('a NUL in the command run after cordon\'s death');
+  return word(fields.map((f) => `${f}\0`).join(''));
 }
 
 /**
@@ -220,29 +251,34 @@ export function deferFromPipes(pipes: { readonly args: Writable; readonly out: R
   return {
     go: () => {
       // Their length first: the scan begins as soon as they are there, not when Node closes the pipe (its next turn).
-      const args = Buffer.from(scanArgs(sorted, patterns, cacheDir, undefined, names, false, newLinksSince).slice(1).map((a) => `${a}\0`).join(''));
-      pipes.args.end(Buffer.concat([Buffer.from(`${args.length}\0`), args]));
+      pipes.args.end(word(scanArgs(sorted, patterns, cacheDir, undefined, names, false, newLinksSince).slice(1).map((a) => `${a}\0`).join('')));
       return scan.result;
     },
-    cancel: () => { pipes.args.end(); },
+    cancel: () => { pipes.args.end(NOTHING_WORD); },
     // The process that reads them was forked by the sandbox process's helper (sandbox-process.ts): not one cordon can
     // wait for by pid; it ends when its input does.
-    stop: () => { pipes.args.end(); return []; },
+    stop: () => { pipes.args.end(NOTHING_WORD); return []; },
+    watch: (pid1, then) => { pipes.args.write(watchWord(pid1, then)); },
   };
 }
 
-/** startScan, but waiting (helper `--wait-stdin`): the process start is paid while cordon waits anyway. */
-export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = [], newLinksSince?: string): DeferredScan {
+/**
+ * startScan, but waiting (helper `--wait-stdin`): the process start is paid
+ * while cordon waits anyway. `say`: a descriptor of cordon's (its stderr)
+ * where what the process runs after cordon's death speaks (watch()).
+ */
+export function deferScan(helper: string, roots: readonly string[], patterns: readonly string[], cacheDir?: string, names: readonly string[] = [], newLinksSince?: string, say?: number): DeferredScan {
   const sorted = [...roots].sort();
   const [sub, ...rest] = scanArgs(sorted, patterns, cacheDir, undefined, names, false, newLinksSince);
   // Own process group: a Ctrl-C or a SIGTERM to cordon's group must not kill the after-run scan.
-  const child = spawn(helper, [sub!, '--wait-stdin', ...rest], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const child = spawn(helper, [sub!, '--wait-stdin', ...(say === undefined ? [] : ['--say', '3']), ...rest], { stdio: ['pipe', 'pipe', 'pipe', ...(say === undefined ? [] : [say])], detached: true }) as ChildProcessWithoutNullStreams;
   child.stdin.on('error', () => {});
   const result = collect(child, sorted);
   return {
-    go: () => { child.stdin.end('1'); return result; },
-    cancel: () => { child.stdin.end(); },
-    stop: () => { child.stdin.end(); return child.pid === undefined ? [] : [child.pid]; },
+    go: () => { child.stdin.end(word(`${PROTOCOL.scanWord.go}\0`)); return result; },
+    cancel: () => { child.stdin.end(NOTHING_WORD); },
+    stop: () => { child.stdin.end(NOTHING_WORD); return child.pid === undefined ? [] : [child.pid]; },
+    watch: (pid1, then) => { child.stdin.write(watchWord(pid1, then)); },
   };
 }
 

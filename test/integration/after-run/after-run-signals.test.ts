@@ -4,21 +4,24 @@
  * then waits; cordon is stopped the way users and supervisors stop it
  * (Ctrl-C to the terminal's process group, SIGTERM or SIGHUP to cordon or
  * its group, `timeout`). After each, git on the host must run nothing. A
- * SIGKILLed cordon leaves a journal: the next run (or `cordon doctor`)
- * finishes the job before anything else.
+ * SIGKILLed cordon leaves a journal, which the scan after the run, waiting
+ * in a process of its own, finishes at once (`cordon recover`) once the
+ * sandbox is gone; where that process is killed too (a whole cgroup's
+ * kill), the next run (or `cordon doctor`, `cordon recover`) finishes it
+ * before anything else.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
+import { CLI, killWithWatcher, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
 
 
 /** cordon running `script` (PLANT by default) in the project, leading a process group of its own. */
-function start(w: World, opts: { asUser?: string; wrap?: string[]; script?: string } = {}): ChildProcess {
+function start(w: World, opts: { asUser?: string; wrap?: string[]; script?: string; debug?: boolean } = {}): ChildProcess {
   const env = { ...w.env, MARK: join(w.outside, 'MARK') };
-  const inner = [...(opts.wrap ?? []), process.execPath, CLI, '--', '/bin/sh', '-c', opts.script ?? PLANT];
+  const inner = [...(opts.wrap ?? []), process.execPath, CLI, ...(opts.debug ? ['--debug'] : []), '--', '/bin/sh', '-c', opts.script ?? PLANT];
   const [cmd, ...args] = opts.asUser ? ['runuser', '-u', opts.asUser, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
   // detached: cordon (or its wrapper) leads a process group of its own, as a shell's job would.
   return spawn(cmd!, args, { cwd: w.proj, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -93,7 +96,29 @@ for (const { name, asUser } of who) {
     assert.ok(!existsSync(join(w.outside, 'MARK')), 'git on the host ran a planted fsmonitor');
   });
 
-  test(`SIGKILL: the journal is finished by the next run, before it runs anything (${name})`, async () => {
+  for (const ahead of [false, true]) {
+    test(`SIGKILL: the step after the run is done at once, with no other run, by the process that waited to scan after it, once the sandbox is gone; what it did is said on cordon's stderr, and its placeholders are gone (${ahead ? 'the sandbox process started ahead, `with-scan --then`' : 'a scan process of its own'}, ${name})`, async () => {
+      const w = world();
+      const opts = asUser ? { asUser } : {};
+      // A first run leaves the launch record the second starts its sandbox process from.
+      if (ahead) assert.equal(cordon(w, ['--debug', '--', 'true'], opts).status, 0);
+      const child = start(w, { ...opts, debug: true });
+      const done = exited(child);
+      await planted(w, child);
+      process.kill(cordonPid(child), 'SIGKILL');
+      // cordon's stderr closes once what finishes the run (which speaks on it) has ended.
+      const { stderr } = await done;
+      assert.equal(/using the sandbox started ahead/.test(stderr), ahead, stderr);
+      assert.match(stderr, /cordon: warning: after a cordon that was killed \(pid \d+\): the command created a git repository in .*fresh/, stderr);
+      assert.match(stderr, /cordon recover: finished the after-run check of 1 run whose cordon was killed/, stderr);
+      assertDefused(w);
+      const state = join(w.home, '.local', 'state', 'cordon');
+      assert.deepEqual(readdirSync(state).filter((n) => n.startsWith('journal-') || n.startsWith('hold-')), [], 'no journal and no placeholder hold is left');
+      for (const name of ['CLAUDE.md', '.vscode', '.envrc']) assert.ok(!existsSync(join(w.proj, name)), `the placeholder ${name} is gone`);
+    });
+  }
+
+  test(`SIGKILL to cordon and to the process waiting to scan after the run (a whole cgroup's kill): the journal is finished by the next run, before it runs anything (${name})`, async () => {
     const w = await killedMidRun(world(), asUser);
     const state = join(w.home, '.local', 'state', 'cordon');
     await waitFor(() => readdirSync(state).some((n) => n.startsWith('journal-')), 'a journal left behind');
@@ -105,7 +130,7 @@ for (const { name, asUser } of who) {
     assert.ok(!readdirSync(state).some((n) => n.startsWith('journal-')), 'the journal is gone once finished');
   });
 
-  test(`SIGKILL: the journal keeps the identities of the git dirs: one replaced at its path since that run started is set aside by the next run (${name})`, async () => {
+  test(`SIGKILL with no watcher: the journal keeps the identities of the git dirs: one replaced at its path since that run started is set aside by the next run (${name})`, async () => {
     const w = await killedMidRun(world(), asUser);
     // Pins keep the command from doing this inside (repository-identity.test.ts); done here on the
     // host, it shows that the run finished from the journal judges a repository by identity, not path.
@@ -125,7 +150,7 @@ for (const { name, asUser } of who) {
     assertDefused(w);
   });
 
-  test(`SIGKILL: a writable path renamed while that run went on is named by the next run, which cannot check it (${name})`, async () => {
+  test(`SIGKILL with no watcher: a writable path renamed while that run went on is named by the next run, which cannot check it (${name})`, async () => {
     const w = await killedMidRun(world(), asUser);
     renameSync(w.proj, `${w.proj}.moved`);
     mkdirSync(w.proj);
@@ -134,13 +159,13 @@ for (const { name, asUser } of who) {
     assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the writable path ${w.proj} is not the directory the command ran in any more`), r.stderr);
   });
 
-  test(`SIGKILL: a directory that run's command locked is named by the next run, which cannot look in it (root can, and sets aside the repository there) (${name})`, async () => {
+  test(`SIGKILL with no watcher: a directory that run's command locked is named by the next run, which cannot look in it (root can, and sets aside the repository there) (${name})`, async () => {
     const w = world();
     const lock = 'git init -q hide/r && git -C hide/r config core.fsmonitor "touch $MARK" && chmod 311 hide && touch PLANTED && exec sleep 60';
     const child = start(w, { asUser, script: lock });
     const done = exited(child);
     await planted(w, child);
-    process.kill(cordonPid(child), 'SIGKILL');
+    killWithWatcher(cordonPid(child));
     await done;
     const r = cordon(w, ['--', 'true'], { ...(asUser ? { asUser } : {}) });
     assert.equal(r.status, 0, r.stderr);
@@ -151,20 +176,24 @@ for (const { name, asUser } of who) {
     }
   });
 
-  test(`SIGKILL: cordon doctor finishes the journal too (${name})`, async () => {
-    const w = await killedMidRun(world(), asUser);
-    const r = cordon(w, ['doctor'], { ...(asUser ? { asUser } : {}) });
-    assert.match(r.stderr, /finished the after-run check of 1 run whose cordon was killed/);
-    assertDefused(w);
-  });
+  for (const sub of ['doctor', 'recover']) {
+    test(`SIGKILL with no watcher: cordon ${sub} finishes the journal too, and removes the placeholders (${name})`, async () => {
+      const w = await killedMidRun(world(), asUser);
+      assert.ok(existsSync(join(w.proj, 'CLAUDE.md')), 'a placeholder left by the killed run');
+      const r = cordon(w, [sub], { ...(asUser ? { asUser } : {}) });
+      assert.match(r.stderr, new RegExp(`cordon ${sub}: finished the after-run check of 1 run whose cordon was killed`), r.stderr);
+      assertDefused(w);
+      assert.ok(!existsSync(join(w.proj, 'CLAUDE.md')), 'the placeholder is gone');
+    });
+  }
 }
 
-/** A run that planted, then its cordon SIGKILLed (the sandbox dies with it; the plant stays). */
+/** A run that planted, then its cordon SIGKILLed with the process waiting to scan after it (the sandbox dies with it; the plant and the journal stay). */
 async function killedMidRun(w: World, asUser: string | undefined): Promise<World> {
   const child = start(w, { asUser });
   const done = exited(child);
   await planted(w, child);
-  process.kill(cordonPid(child), 'SIGKILL');
+  killWithWatcher(cordonPid(child));
   await done;
   return w;
 }

@@ -5,7 +5,9 @@
  * sandbox has planted a repository whose config runs a payload on the
  * host's next `git status`; once the host is gone, git on the host must run
  * nothing, the sandbox must be gone, and no journal may be left. A host
- * that dies of a signal it did not handle still ends by that signal.
+ * that dies of a signal it did not handle still ends by that signal. A host
+ * killed with SIGKILL runs nothing more: the process that waited to scan
+ * after the run finishes it (scan.ts watch()).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -109,6 +111,21 @@ for (const { name, asUser } of who) {
       assertFinished(w);
     });
   }
+
+  test(`the host is killed with SIGKILL while a command runs: with no other run, the step after the run is done once the sandbox is gone, by the process that waited to scan after it (${name})`, async () => {
+    const w = world();
+    const c = startHost(w, 'unhandled', asUser);
+    const done = ended(c);
+    await planted(w, c);
+    process.kill(hostPid(c, asUser), 'SIGKILL');
+    await done;
+    const state = join(w.home, '.local', 'state', 'cordon');
+    const deadline = Date.now() + 20_000;
+    const finished = () => existsSync(join(w.proj, 'fresh', '.git', 'config.cordon-untrusted')) && !readdirSync(state).some((n) => n.startsWith('journal-'));
+    while (!finished() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(finished(), 'the planted repository was not moved aside, or its journal is left, 20 s after the host was killed');
+    assertFinished(w);
+  });
 
   test(`the host handles SIGTERM itself and exits: its handler runs, and the step is done on the way out (${name})`, async () => {
     const w = world();

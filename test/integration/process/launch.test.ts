@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, cordon, makeWorld, sh } from '../../helpers/cordon.js';
+import { CLI, cordon, killWithWatcher, makeWorld, sh } from '../../helpers/cordon.js';
 
 /** Hold files (cordon's placeholder bookkeeping) that mention this project; other tests run in parallel. */
 function runtimeHolds(home: string, proj: string): string[] {
@@ -76,7 +76,7 @@ test('kill -9 of the sandboxed command: cordon reports 137 and cleans up', async
   assert.deepEqual(runtimeHolds(w.home, w.proj), []);
 });
 
-test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps its placeholders', async () => {
+test('kill -9 of cordon itself takes the whole sandbox down; its placeholders are swept', async () => {
   const w = makeWorld();
   const c = spawn(process.execPath, [CLI, '--', '/bin/sh', '-c', 'echo ready; exec sleep 31'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
@@ -90,20 +90,28 @@ test('kill -9 of cordon itself takes the whole sandbox down; the next run sweeps
   assert.deepEqual(runtimeHolds(w.home, w.proj), []);
 });
 
-test('kill -9 of cordon with a filtered network: the next filtered run removes the dead run\'s socket directory', async () => {
-  const w = makeWorld();
-  const state = join(w.home, '.local', 'state', 'cordon');
-  const sessions = () => (existsSync(state) ? readdirSync(state).filter((n) => n.startsWith('net-')) : []);
-  const c = spawn(process.execPath, [CLI, '--allow-domain', 'allowed.invalid', '--', '/bin/sh', '-c', 'echo ready; exec sleep 32'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
-  const dead = sessions();
-  assert.equal(dead.length, 1, 'one session directory while running');
-  c.kill('SIGKILL');
-  await new Promise((resolve) => c.on('close', resolve));
-  assert.deepEqual(sessions(), dead, 'left behind by SIGKILL');
-  assert.equal(cordon(w, ['--allow-domain', 'allowed.invalid', '--', 'true']).status, 0);
-  assert.deepEqual(sessions(), [], 'swept by the next run, which removed its own too');
-});
+for (const watcher of [true, false]) {
+  test(`kill -9 of cordon with a filtered network: ${watcher ? 'its socket directory is removed once its sandbox is gone (cordon recover)' : 'killed with the process waiting to scan after the run, the next filtered run removes its socket directory'}`, async () => {
+    const w = makeWorld();
+    const state = join(w.home, '.local', 'state', 'cordon');
+    const sessions = () => (existsSync(state) ? readdirSync(state).filter((n) => n.startsWith('net-')) : []);
+    const c = spawn(process.execPath, [CLI, '--allow-domain', 'allowed.invalid', '--', '/bin/sh', '-c', 'echo ready; exec sleep 32'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve) => c.stdout.on('data', () => resolve()));
+    const dead = sessions();
+    assert.equal(dead.length, 1, 'one session directory while running');
+    if (watcher) c.kill('SIGKILL');
+    else killWithWatcher(c.pid!);
+    // Its stderr closes once `cordon recover` (which speaks on it) has ended.
+    await new Promise((resolve) => c.on('close', resolve));
+    if (watcher) {
+      assert.deepEqual(sessions(), [], 'removed after the SIGKILL');
+      return;
+    }
+    assert.deepEqual(sessions(), dead, 'left behind by SIGKILL');
+    assert.equal(cordon(w, ['--allow-domain', 'allowed.invalid', '--', 'true']).status, 0);
+    assert.deepEqual(sessions(), [], 'swept by the next run, which removed its own too');
+  });
+}
 
 test('fail closed: a bad settings file runs nothing and exits 125 with the key path', () => {
   const w = makeWorld();
