@@ -24,6 +24,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { procStat, withLock } from './placeholders.js';
+import { CordonError } from '../../errors.js';
 
 export interface Journal {
   readonly version: 1;
@@ -41,6 +42,8 @@ export interface Journal {
   readonly since?: string;
   /** What the run held read-only by a mount, and its identity then (LinuxPlan.guardIds, with the placeholders). */
   readonly guardIds?: Readonly<Record<string, string>>;
+  /** The sandbox's PID 1 and its start time, once known (recordSandbox): until it is gone, the run is not over, whatever became of its cordon. */
+  readonly sandbox?: { readonly pid: number; readonly start: string };
 }
 
 const PREFIX = 'journal-';
@@ -68,12 +71,39 @@ export function removeJournal(file: string): void {
   try { unlinkSync(file); } catch { /* already gone */ }
 }
 
-function readJournals(dir: string): { file: string; j: Journal | undefined }[] {
+/**
+ * Adds the sandbox's PID 1 to a journal once bubblewrap has said it, before
+ * the command may start (launch.ts): a run whose cordon died is over only
+ * once its sandbox is gone too. Written whole under another name, then
+ * renamed over it; only this run's cordon, which is alive, writes it.
+ */
+export function recordSandbox(file: string, pid: number): void {
+  const j = JSON.parse(readFileSync(file, 'utf8')) as Journal;
+  const start = processStart(pid);
+  if (start === undefined) return;
+  writeFileSync(`${file}.tmp`, JSON.stringify({ ...j, sandbox: { pid, start } }), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The journals, and the processes that claimed one and are finishing it
+ * now (recoverJournals, host-exit.ts): until they are done, what that
+ * run's command left is still where it left it.
+ */
+function readJournals(dir: string): { entries: { file: string; j: Journal | undefined }[]; claimers: number[] } {
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
+  try { names = readdirSync(dir); } catch { return { entries: [], claimers: [] }; }
+  const claimers: number[] = [];
   // A journal claimed by a cordon that was killed while recovering it is taken over.
-  const orphan = (n: string) => { const m = /\.json(?:\.recovering-\d+)*\.recovering-(\d+)$/.exec(n); return m !== null && processStart(Number(m[1])) === undefined; };
-  return names.filter((n) => n.startsWith(PREFIX) && (n.endsWith('.json') || orphan(n))).map((n) => {
+  const orphan = (n: string) => {
+    const m = /\.json(?:\.recovering-\d+)*\.recovering-(\d+)$/.exec(n);
+    if (m === null) return false;
+    const by = Number(m[1]);
+    if (processStart(by) === undefined) return true;
+    if (by !== process.pid) claimers.push(by);
+    return false;
+  };
+  const entries = names.filter((n) => n.startsWith(PREFIX) && (n.endsWith('.json') || orphan(n))).map((n) => {
     const file = join(dir, n);
     try {
       const j = JSON.parse(readFileSync(file, 'utf8')) as Journal;
@@ -82,10 +112,17 @@ function readJournals(dir: string): { file: string; j: Journal | undefined }[] {
       return { file, j: undefined };
     }
   });
+  return { entries, claimers };
 }
 
-// Also this process's own: a library handle runs several commands at once, each with its journal.
-const isLive = (j: Journal) => processStart(j.pid) === j.start;
+/**
+ * A run is live while its cordon runs (also this process's own: a library
+ * handle runs several commands at once, each with its journal), or while
+ * its sandbox does: a cordon killed a moment ago may leave a sandbox whose
+ * processes are still on their way out.
+ */
+const isLive = (j: Journal) => processStart(j.pid) === j.start || sandboxLive(j);
+const sandboxLive = (j: Journal) => j.sandbox !== undefined && j.sandbox !== null && typeof j.sandbox === 'object' && Number.isInteger(j.sandbox.pid) && processStart(j.sandbox.pid) === j.sandbox.start;
 
 /**
  * Whether cordon may run programs before its guard (cli/early.ts starts the
@@ -94,38 +131,64 @@ const isLive = (j: Journal) => processStart(j.pid) === j.start;
  * `programs` (asked for only then). Otherwise guardRuns (guard.ts) must come first.
  */
 export function clearForEarlyStart(dir: string, programs: () => readonly string[]): boolean {
-  const all = readJournals(dir);
+  const { entries: all, claimers } = readJournals(dir);
   // Resolved only when a run is going: with none, no path need be looked at.
-  if (all.length === 0) return true;
-  if (all.some(({ j }) => !j || !isLive(j))) return false;
+  if (all.length === 0 && claimers.length === 0) return true;
+  if (claimers.length > 0 || all.some(({ j }) => !j || !isLive(j))) return false;
   return !writableByLiveRun(programs(), all.map(({ j }) => j!));
 }
 
-/** The journals of runs whose cordon is still running. */
+/** The journals of runs whose cordon, or sandbox, is still running. */
 export function liveJournals(dir: string): Journal[] {
-  return readJournals(dir).flatMap(({ j }) => (j && isLive(j) ? [j] : []));
+  return readJournals(dir).entries.flatMap(({ j }) => (j && isLive(j) ? [j] : []));
 }
 
+/** How long recoverJournals waits for another process to finish the journals it claimed. */
+const CLAIMED_WAIT_MS = 60_000;
+/** How long it waits for the sandbox of a run whose cordon was killed to be gone (the kernel kills it with its cordon: milliseconds). */
+const DYING_WAIT_MS = 5_000;
+
 /**
- * Finishes the after-run step of every run whose cordon is gone (killed),
- * through `finish` (the caller's scan and set-aside), once each: a journal
- * is claimed by renaming it, so two cordons starting together never both
- * handle one.
+ * Finishes the after-run step of every run that is over but for it (its
+ * cordon killed, its sandbox gone), through `finish` (the caller's scan
+ * and set-aside), once each: a journal is claimed by renaming it, so two
+ * cordons starting together never both handle one. One another process
+ * claimed and is finishing now (`cordon recover`, started when that run's
+ * cordon died) is waited for first: until it is done, what that command
+ * left is still there, and nothing may run as if it were not.
  */
 export function recoverJournals(dir: string, finish: (j: Journal) => void): number {
+  const start = Date.now();
   let n = 0;
-  for (const { file, j } of readJournals(dir)) {
-    if (j && isLive(j)) continue;
-    const claimed = `${file}.recovering-${process.pid}`;
-    try { renameSync(file, claimed); } catch { continue; }
-    try {
-      if (j) finish(j);
-      n++;
-    } finally {
-      removeJournal(claimed);
+  for (;;) {
+    let lost = false;
+    for (const { file, j } of settledJournals(dir, start)) {
+      if (j && isLive(j)) continue;
+      const claimed = `${file}.recovering-${process.pid}`;
+      // Claimed by another process since it was read: that one is waited for, next round.
+      try { renameSync(file, claimed); } catch { lost = true; continue; }
+      try {
+        if (j) finish(j);
+        n++;
+      } finally {
+        removeJournal(claimed);
+      }
     }
+    if (!lost) return n;
   }
-  return n;
+}
+
+/** The journals once no other process is finishing one it claimed and no killed run's sandbox is on its way out (recoverJournals' bounds). */
+function settledJournals(dir: string, start: number): { file: string; j: Journal | undefined }[] {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    const read = readJournals(dir);
+    // A sandbox whose cordon was killed a moment ago is on its way out: its run is over once it is gone.
+    const dying = Date.now() - start < DYING_WAIT_MS && read.entries.some(({ j }) => j !== undefined && processStart(j.pid) !== j.start && sandboxLive(j));
+    if (read.claimers.length === 0 && !dying) return read.entries;
+    if (Date.now() - start > CLAIMED_WAIT_MS) throw new CordonError('CORDON_ERR_LAUNCH', `process ${read.claimers.join(', ')} has been finishing the step after the run of a run whose cordon was killed for ${CLAIMED_WAIT_MS / 1000} s, and what that command left is not checked until it is done; nothing was run. Wait for it to end, then try again`);
+    Atomics.wait(pause, 0, 0, 20);
+  }
 }
 
 /** Pure: the first of `programs` that a live run could write (inside its writable roots, outside what it keeps read-only). */

@@ -16,7 +16,7 @@ import { settleRun } from './after-run.js';
 import { pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, NOTHING_WORD, type DeferredScan, type ScanResult } from './scan.js';
 import { recoverCommand } from './guard.js';
-import { recordSandboxed, removeJournal, writeJournal } from './journal.js';
+import { recordSandbox, recordSandboxed, removeJournal, writeJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
@@ -131,6 +131,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     sbx.adopt(opts.onMessage);
     opts.onStart?.(sbx.io, (sig) => sbx.signal(sig));
     let relayError: string | undefined;
+    let watchError: string | undefined;
     if (opts.forwardSignals !== false) {
       for (const sig of FORWARDED) {
         const h = () => sbx.signal(sig);
@@ -198,6 +199,15 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       rescanner = scanner;
       void sbx.started.then((pid) => {
         if (!pid || finished) return;
+        try {
+          // Until its sandbox is gone, a run whose cordon died is not over (journal.ts isLive).
+          if (journal) recordSandbox(journal, pid);
+        } catch (e) {
+          // Never release a sandbox whose journal could not say it.
+          watchError = `cannot record the sandbox in this run's journal ${journal} (${(e as Error).message})`;
+          void sbx.kill();
+          return;
+        }
         scanner.watch?.(pid, afterDeath!);
         watching = true;
         release();
@@ -234,6 +244,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     if (relayError) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the network bridge into the sandbox failed: ${relayError}`);
     }
+    if (watchError) throw new CordonError('CORDON_ERR_LAUNCH', `${watchError}; nothing was run`);
     if (!ready) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up (bubblewrap exited ${code ?? signal} before the command started; its message is above). Run 'cordon doctor' to see what this machine supports`);
     }

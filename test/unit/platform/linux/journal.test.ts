@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inheritLiveRuns, processStart, recordSandboxed, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
+import { inheritLiveRuns, liveJournals, processStart, recordSandboxed, recoverJournals, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
+import { alive } from '../../../../src/platform/linux/placeholders.js';
 import type { Policy } from '../../../../src/policy/policy.js';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,9 +45,52 @@ test('inheritLiveRuns: a git dir a live run saw with another identity (made agai
   assert.equal(inheritLiveRuns(policy, [same]), policy, 'the same identities: nothing changes');
 });
 
-test('processStart: this process has one; a pid that does not exist has none', () => {
+test('processStart: this process has one; a pid that does not exist has none, nor a zombie (killed, not yet reaped), which alive() counts as gone too', async () => {
   assert.match(processStart('self') ?? '', /^\d+$/);
   assert.equal(processStart(2 ** 22 + 1), undefined);
+  // The background sleep's parent becomes the exec'd `sleep 5`, which never reaps it.
+  const parent = spawn('/bin/sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))));
+  assert.match(processStart(zombie) ?? '', /^\d+$/, 'running: a start time');
+  for (let i = 0; i < 100 && processStart(zombie) !== undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(processStart(zombie), undefined);
+  process.kill(zombie, 0); // still there, as a zombie
+  assert.equal(alive(zombie), false);
+  parent.kill();
+});
+
+/** A state directory with a killed run's journal (its cordon's pid cannot exist), under `name`. */
+function stateWithKilledRun(name: (file: string) => string, over: Partial<Journal> = {}): { dir: string; file: string } {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-journal-recover-')));
+  const file = join(dir, 'journal-4194305-x.json');
+  writeFileSync(name(file), JSON.stringify(journal({ pid: 2 ** 22 + 1, ...over })), { mode: 0o600 });
+  return { dir, file };
+}
+
+test('recoverJournals waits while another process finishes a journal it claimed, then takes it over if that process died first', () => {
+  const claimer = spawn('sleep', ['0.5']);
+  const { dir } = stateWithKilledRun((f) => `${f}.recovering-${claimer.pid}`);
+  const t = Date.now();
+  const finished: Journal[] = [];
+  assert.equal(recoverJournals(dir, (j) => finished.push(j)), 1);
+  assert.ok(Date.now() - t >= 400, `returned after ${Date.now() - t} ms, while the claimer still ran`);
+  assert.equal(finished.length, 1);
+  assert.deepEqual(readdirSync(dir), [], 'the claimed journal is removed once finished');
+  rmSync(dir, { recursive: true });
+});
+
+test('a run whose cordon was killed is live while its sandbox is (liveJournals), and recoverJournals waits for that sandbox to be gone before it finishes the run', () => {
+  const sandbox = spawn('sleep', ['0.5']);
+  const start = processStart(sandbox.pid!)!;
+  const { dir } = stateWithKilledRun((f) => f, { sandbox: { pid: sandbox.pid!, start } });
+  assert.equal(liveJournals(dir).length, 1, 'its sandbox still runs');
+  const t = Date.now();
+  let n = 0;
+  assert.equal(recoverJournals(dir, () => { n++; }), 1);
+  assert.ok(Date.now() - t >= 400, `finished after ${Date.now() - t} ms, while its sandbox still ran`);
+  assert.equal(n, 1);
+  assert.equal(liveJournals(dir).length, 0);
+  rmSync(dir, { recursive: true });
 });
 
 test('the writable paths of past runs: the last 256 kept, most recent last; one recorded again moves to the end unless it is recent already; two processes at once lose none', async () => {
