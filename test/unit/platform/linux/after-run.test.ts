@@ -12,10 +12,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, refusedLater, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, refusedLater, reopenLocked, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -44,6 +44,33 @@ test('locked directories by name: one unlocked and another locked is said, with 
   // More unreadable than named (the scanner names the first 1000): only the count can be compared.
   assert.equal(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2000, unreadablePaths: ['/p/hide'] }), undefined);
   assert.match(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2001, unreadablePaths: ['/p/hide'] }) ?? '', /^1 more directory/);
+});
+
+test('reopenLocked: a directory locked during the run that is this user\'s own gets u+rwx back, no more; one locked before the run, another user\'s, one whose mode did not change during the run, one outside the writable paths, a link, or lists cut short: left as they are', { skip: process.getuid?.() !== 0 ? 'another user\'s directory needs root to make (CI runs as root)' : false }, () => {
+  const p = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-')));
+  const dir = (name: string, mode: number) => { const d = join(p, name); mkdirSync(d); chmodSync(d, mode); return d; };
+  const mine = dir('mine', 0o000);
+  const searchOnly = dir('search-only', 0o311);
+  const before = dir('before', 0o000);
+  const theirs = dir('theirs', 0o000);
+  chownSync(theirs, 4242, 4242);
+  symlinkSync('mine', join(p, 'link'));
+  const outside = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-out-')));
+  chmodSync(outside, 0o000);
+  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
+  const rescan = { roots: [p], patterns: [], known: [], unreadable: 1, unreadablePaths: [before], writable: [p], keepConfig: false };
+  const after = [mine, searchOnly, before, theirs, join(p, 'link'), outside, join(p, 'gone')];
+  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since), [mine, searchOnly]);
+  assert.equal(statSync(mine).mode & 0o7777, 0o700);
+  assert.equal(statSync(searchOnly).mode & 0o7777, 0o711);
+  for (const d of [before, theirs, outside]) assert.equal(statSync(d).mode & 0o777, 0, d);
+  // Changed before the run started (the host's, not the command's): left.
+  chmodSync(mine, 0o000);
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, String(BigInt(Date.now() + 60_000) * 1_000_000n)), []);
+  // The scanner named only the first ones: nothing is given back by a count.
+  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since), []);
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since), []);
+  chmodSync(outside, 0o700);
 });
 
 test('newRepositories: a known path counts as the repository from before the run only while its git dir has the same identity', () => {
