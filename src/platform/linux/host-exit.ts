@@ -26,7 +26,7 @@
  */
 import { readFileSync, renameSync, writeSync } from 'node:fs';
 import { finishKilledRun } from './after-run.js';
-import { removeJournal, type Journal } from './journal.js';
+import { claimName, removeJournal, type Journal } from './journal.js';
 import { releasePlaceholders, type Holds } from './placeholders.js';
 import type { Held } from './ahead.js';
 import type { SandboxProcess } from './sandbox-process.js';
@@ -103,7 +103,7 @@ function finishAllNow(): void {
   for (const r of runs) {
     if (!r.journal || !r.helper || !r.stateDir) continue;
     // Claimed as recoverJournals claims one: a cordon starting now does not handle it too.
-    const claimed = `${r.journal}.recovering-${process.pid}`;
+    const claimed = claimName(r.journal);
     try { renameSync(r.journal, claimed); } catch { continue; }
     let j: Journal | undefined;
     try {

@@ -94,12 +94,15 @@ function readJournals(dir: string): { entries: { file: string; j: Journal | unde
   let names: string[];
   try { names = readdirSync(dir); } catch { return { entries: [], claimers: [] }; }
   const claimers: number[] = [];
-  // A journal claimed by a cordon that was killed while recovering it is taken over.
+  // A journal claimed by a process that is gone (killed while it finished the
+  // run) is taken over: its pid may be another process's since, so a claim
+  // names the claimer's start time too (claimName).
   const orphan = (n: string) => {
-    const m = /\.json(?:\.recovering-\d+)*\.recovering-(\d+)$/.exec(n);
+    const m = /\.json(?:\.recovering-[\d-]+)*\.recovering-(\d+)(?:-(\d+))?$/.exec(n);
     if (m === null) return false;
     const by = Number(m[1]);
-    if (processStart(by) === undefined) return true;
+    const start = processStart(by);
+    if (start === undefined || (m[2] !== undefined && start !== m[2]) || (m[2] === undefined && by === process.pid)) return true;
     if (by !== process.pid) claimers.push(by);
     return false;
   };
@@ -143,6 +146,11 @@ export function liveJournals(dir: string): Journal[] {
   return readJournals(dir).entries.flatMap(({ j }) => (j && isLive(j) ? [j] : []));
 }
 
+/** The name a journal is claimed under by this process (renamed to it while the process finishes that run). */
+export function claimName(file: string): string {
+  return `${file}.recovering-${process.pid}-${processStart('self') ?? '0'}`;
+}
+
 /** How long recoverJournals waits for another process to finish the journals it claimed. */
 const CLAIMED_WAIT_MS = 60_000;
 /** How long it waits for the sandbox of a run whose cordon was killed to be gone (the kernel kills it with its cordon: milliseconds). */
@@ -164,7 +172,7 @@ export function recoverJournals(dir: string, finish: (j: Journal) => void): numb
     let lost = false;
     for (const { file, j } of settledJournals(dir, start)) {
       if (j && isLive(j)) continue;
-      const claimed = `${file}.recovering-${process.pid}`;
+      const claimed = claimName(file);
       // Claimed by another process since it was read: that one is waited for, next round.
       try { renameSync(file, claimed); } catch { lost = true; continue; }
       try {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inheritLiveRuns, liveJournals, processStart, recordSandboxed, recoverJournals, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
+import { claimName, inheritLiveRuns, liveJournals, processStart, recordSandboxed, recoverJournals, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
 import { alive } from '../../../../src/platform/linux/placeholders.js';
 import type { Policy } from '../../../../src/policy/policy.js';
 import { spawn } from 'node:child_process';
@@ -77,6 +77,21 @@ test('recoverJournals waits while another process finishes a journal it claimed,
   assert.equal(finished.length, 1);
   assert.deepEqual(readdirSync(dir), [], 'the claimed journal is removed once finished');
   rmSync(dir, { recursive: true });
+});
+
+test('a claim whose pid is another process\'s now (another start time: the pid was used again), or this process\'s own, is taken over at once: it neither holds recovery up nor hides the journal', () => {
+  const other = spawn('sleep', ['30']);
+  for (const name of [(f: string) => `${f}.recovering-${other.pid}-1`, (f: string) => `${f}.recovering-${process.pid}`, (f: string) => claimName(f).replace(/-\d+$/, '-1')]) {
+    const { dir } = stateWithKilledRun(name);
+    const t = Date.now();
+    let n = 0;
+    assert.equal(recoverJournals(dir, () => { n++; }), 1, name('journal'));
+    assert.equal(n, 1);
+    assert.ok(Date.now() - t < 1000, `waited ${Date.now() - t} ms for a claim no live process holds`);
+    assert.deepEqual(readdirSync(dir), []);
+    rmSync(dir, { recursive: true });
+  }
+  other.kill();
 });
 
 test('a run whose cordon was killed is live while its sandbox is (liveJournals), and recoverJournals waits for that sandbox to be gone before it finishes the run', () => {
