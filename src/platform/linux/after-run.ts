@@ -21,13 +21,13 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { chmodSync, closeSync, fstatSync, lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
-import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
-import { changedRoots, DirFds, openLeaf, pathIdentities } from './no-follow.js';
+import { insideBareGitDirs, joinScans, scanTrees, type ScanResult } from './scan.js';
+import { changedRoots, DirFds, pathIdentities } from './no-follow.js';
 
 
 /**
@@ -830,9 +830,12 @@ function quoteValue(v: string): string {
  * that could not be moved, a writable path renamed during the run). One
  * step for a run's own end (launch.ts) and for a killed run's, from its
  * journal (finishKilledRun): what `run` holds may be a journal's parsed
- * JSON, so its optional parts are checked before use.
+ * JSON, so its optional parts are checked before use. `since` and `until`:
+ * when the command was let go and when its sandbox ended (ns, a second's
+ * margin each); a killed run's journal cannot say the second, and then
+ * no directory the command locked is given back (reopenLocked).
  */
-export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonly rescan: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly guardIds?: Readonly<Record<string, string>> }, scanned: ScanResult | Error | undefined, helper: string, cacheDir: string | undefined): { warnings: string[]; actions: SetAsideAction[]; failed: string | undefined } {
+export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonly rescan: Rescan; readonly rootIds?: Readonly<Record<string, string>>; readonly since?: string; readonly until?: string; readonly guardIds?: Readonly<Record<string, string>> }, scanned: ScanResult | Error | undefined, helper: string, cacheDir: string | undefined): { warnings: string[]; actions: SetAsideAction[]; failed: string | undefined } {
   const rescan = run.rescan;
   const watch = [...run.watch];
   const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
@@ -842,32 +845,38 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   if (scanned !== undefined) {
     try {
       if (scanned instanceof Error) throw scanned;
-      // The tree as the scan found it, and inside its bare git dirs; the last look decides whether that could be done.
+      // The tree as the scan found it, and inside its bare git dirs.
       const look = (tree: ScanResult): ScanResult => {
         let all = tree;
-        failed = undefined;
         try {
           all = insideBareGitDirs(tree, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since));
         } catch (e) {
           // What the scan of the tree found is still acted on; only inside the bare git dirs it was not looked.
-          failed = `the check after the run could not look inside the bare git directories ${tree.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
+          failed ??= `the check after the run could not look inside the bare git directories ${tree.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
         }
         return withoutUnreachable(all, rescan.writable);
       };
       found = look(scanned);
-      // A directory of the user's own that the command locked (chmod 000, 311,
-      // 111) hides what is below it from the scan: its owner gets read, write
-      // and search back (to look inside and move aside what is there), and
-      // the tree is looked at again, as deep as the command nested its locks
-      // (bounded: past that, the run fails, closed, below).
-      const reopened: string[] = [];
+      // A directory of the user's own that the command locked (chmod 000,
+      // 311, 111, or 600 on a parent) hides what is below it from the scan:
+      // its owner gets read, write and search back (to look inside and move
+      // aside what is there), and what could not be read is looked at now,
+      // as deep as the command nested its locks (bounded: past that, the run
+      // fails, closed, below). Only at a run's own end (`until`).
+      const reopened = new Set<string>();
       for (let round = 0; round < REOPEN_ROUNDS; round++) {
-        const opened = reopenLocked(rescan, found, since);
-        if (opened.length === 0) break;
-        reopened.push(...opened);
-        found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, since));
+        const { changed, readable } = reopenLocked(rescan, found, since, run.until);
+        for (const c of changed) reopened.add(c);
+        if (readable.length === 0) break;
+        const gone = new Set(readable);
+        const rest = { ...found, unreadable: found.unreadable - readable.length, unreadablePaths: found.unreadablePaths.filter((u) => !gone.has(u)) };
+        // No cache: a directory it held is one the command changed.
+        found = joinScans(rest, look(scanTrees(helper, readable, rescan.patterns, undefined, rescan.names, since)));
       }
-      if (reopened.length > 0) reopenedWarning = `the command had taken read permission from ${reopened.slice(0, 5).join(', ')}${reopened.length > 5 ? ` and ${reopened.length - 5} more` : ''} (your own director${reopened.length === 1 ? 'y' : 'ies'}, readable when the run started); cordon gave the owner read, write and search (u+rwx) to look inside and move aside what the command left there`;
+      if (reopened.size > 0) {
+        const list = [...reopened];
+        reopenedWarning = `the command had taken read or search permission from ${list.slice(0, 5).join(', ')}${list.length > 5 ? ` and ${list.length - 5} more` : ''} (your own director${list.length === 1 ? 'y' : 'ies'}, changed during the run); cordon gave the owner read, write and search (u+rwx) to look inside and move aside what the command left there`;
+      }
       watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
       // After the others: a path one of them moves aside is theirs.
       watch.push(...afterMoves(rescan, found, watch));
@@ -920,42 +929,57 @@ const REOPEN_ROUNDS = 8;
 
 /**
  * The directories the command locked (unreadableWarning's, by name: none
- * where the scans could not name them all) that are this user's own and
- * whose mode changed during the run get read, write and search back for
- * their owner (u+rwx: the set-aside moves what is inside), each through a
- * descriptor reached with no link followed, so that the check after the
- * run can look inside, and the next run's scan too. What a user may do to their own directory; another user's is left
- * (the run then fails, closed, as unreadableWarning says). The directories
- * changed.
+ * where the scans could not name them all), each with the directories
+ * between it and its writable path (a parent the command took search
+ * from, chmod 600, keeps it from being opened): each that is this user's
+ * own and whose mode changed while the command ran (its change time
+ * between `since` and `until`, the run's start and its sandbox's end; a
+ * lock you make later is yours) gets read, write and search back for its
+ * owner (u+rwx: the set-aside moves what is inside), through a descriptor
+ * reached with no link followed. What another user owns is left (the run
+ * then fails, closed, as unreadableWarning says). `changed`: the
+ * directories given back; `readable`: the locked ones that can be read
+ * now, to look at again.
  */
-export function reopenLocked(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }, since: string | undefined): string[] {
+export function reopenLocked(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }, since: string | undefined, until: string | undefined): { changed: string[]; readable: string[] } {
   const before = rescan.unreadablePaths;
   const after = found.unreadablePaths;
-  if (!before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return [];
+  if (since === undefined || until === undefined || !before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return { changed: [], readable: [] };
   const had = new Set(before);
+  const [from, to] = [BigInt(since), BigInt(until)];
   const uid = BigInt(process.geteuid?.() ?? -1);
   const dirs = new DirFds();
-  const out: string[] = [];
+  const changed: string[] = [];
+  const looked = new Set<string>();
+  const give = (p: string) => {
+    if (looked.has(p)) return;
+    looked.add(p);
+    const fd = dirs.open(p);
+    const st = fstatSync(fd, { bigint: true });
+    if (st.uid !== uid || (st.mode & 0o700n) === 0o700n || st.ctimeNs < from || st.ctimeNs > to) return;
+    chmodSync(`/proc/self/fd/${fd}`, Number(st.mode & 0o7777n) | 0o700);
+    changed.push(p);
+  };
+  const readable: string[] = [];
   try {
     for (const p of after) {
-      if (had.has(p) || !rescan.writable.some((w) => isWithin(p, w))) continue;
-      let fd: number;
-      try { fd = openLeaf(p, dirs); } catch { continue; }
+      const root = rescan.writable.filter((w) => isWithin(p, w) && w !== p).sort((a, b) => b.length - a.length)[0] ?? (rescan.writable.includes(p) ? p : undefined);
+      if (had.has(p) || root === undefined) continue;
+      // From below its writable path down to it: each parent first, so the next can be opened.
+      const chain = [p];
+      for (let a = dirname(p); a !== root && isWithin(a, root); a = dirname(a)) chain.unshift(a);
       try {
-        const st = fstatSync(fd, { bigint: true });
-        if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o700n) === 0o700n || (since !== undefined && st.ctimeNs < BigInt(since))) continue;
-        chmodSync(`/proc/self/fd/${fd}`, Number(st.mode & 0o7777n) | 0o700);
-        out.push(p);
+        for (const a of chain) give(a);
+        closeSync(openSync(`/proc/self/fd/${dirs.open(p)}`, constants.O_RDONLY | constants.O_DIRECTORY));
+        readable.push(p);
       } catch {
-        /* left as it is: the run fails, closed */
-      } finally {
-        closeSync(fd);
+        /* a link or another user's directory on the way, or gone: left as it is, and the run fails, closed */
       }
     }
   } finally {
     dirs.close();
   }
-  return out;
+  return { changed, readable };
 }
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */

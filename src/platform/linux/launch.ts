@@ -116,6 +116,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let lost: readonly string[] = [];
   // Before the command can start, less a second (a file's change time is a coarse clock's): what changed after is the run's.
   const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
+  let until: string | undefined;
   let finished = false;
   try {
     if (early) holds = acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
@@ -216,6 +217,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     placeholdersMade = true;
     release();
     const [code, signal] = await sbx.closed;
+    // The sandbox is gone: what changes after this (plus a second: a change time is a coarse clock's) is not the command's.
+    until = String(BigInt(Date.now() + 1000) * 1_000_000n);
     lost = sbx.heldLost();
     // Every record is in by now (the report pipe closed with bubblewrap's other pipes).
     const reports = await opts.refusals?.done();
@@ -271,7 +274,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     // relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
-      failed = await afterRun({ ...plan, guardIds: guards }, rescanned, since, opts.warn ?? (() => {}), opts.onEvent, stateDir);
+      failed = await afterRun({ ...plan, guardIds: guards }, rescanned, { since, ...(until ? { until } : {}) }, opts.warn ?? (() => {}), opts.onEvent, stateDir);
       opts.mark?.('after-run check');
       // Only once the step is done: if it threw, the journal lets the next run do it again.
       if (journal) removeJournal(journal);
@@ -290,10 +293,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
  * sent as events. Returns why the step could not finish where a repository
  * may have gone unchecked (the run then fails, closed).
  */
-async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, since: string, warn: (w: string) => void, emit: EmitEvent = () => {}, cacheDir?: string): Promise<string | undefined> {
+async function afterRun(plan: Pick<LinuxPlan, 'watch' | 'rescan' | 'rootIds' | 'guardIds'>, rescanned: Promise<ScanResult> | undefined, when: { readonly since: string; readonly until?: string }, warn: (w: string) => void, emit: EmitEvent = () => {}, cacheDir?: string): Promise<string | undefined> {
   if (!plan.rescan) return undefined;
   const scanned = rescanned ? await rescanned.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))) : undefined;
-  const done = settleRun({ ...plan, rescan: plan.rescan, since }, scanned, plan.rescan.helper, cacheDir);
+  const done = settleRun({ ...plan, rescan: plan.rescan, ...when }, scanned, plan.rescan.helper, cacheDir);
   // Thousands of repositories make thousands of warnings: the first ones, and how many more.
   for (const w of done.warnings.slice(0, MAX_WARNINGS)) warn(w);
   if (done.warnings.length > MAX_WARNINGS) warn(`and ${done.warnings.length - MAX_WARNINGS} more like these`);

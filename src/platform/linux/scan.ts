@@ -350,23 +350,28 @@ export function insideBareGitDirs(found: ScanResult, writable: readonly string[]
     const roots = todo.flatMap((b) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n))).filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory() === true);
     if (roots.length === 0) break;
     const more = scan(roots);
-    all = {
-      ...all,
-      repos: [...all.repos, ...more.repos],
-      submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
-      bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
-      worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
-      moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
-      ...(all.newLinks || more.newLinks ? { newLinks: [...(all.newLinks ?? []), ...(more.newLinks ?? [])] } : {}),
-      matches: [...all.matches, ...more.matches],
-      incomplete: [...all.incomplete, ...more.incomplete],
-      unreadable: all.unreadable + more.unreadable,
-      unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
-      ids: { ...more.ids, ...all.ids },
-    };
+    all = joinScans(all, more);
     next = more.bareGitDirs.filter(mine);
   }
   return all;
+}
+
+/** What a scan of more roots (directories the first could not look in) adds to a scan's result. */
+export function joinScans(all: ScanResult, more: ScanResult): ScanResult {
+  return {
+    ...all,
+    repos: [...all.repos, ...more.repos],
+    submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
+    bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
+    worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
+    moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
+    ...(all.newLinks || more.newLinks ? { newLinks: [...(all.newLinks ?? []), ...(more.newLinks ?? [])] } : {}),
+    matches: [...all.matches, ...more.matches],
+    incomplete: [...all.incomplete, ...more.incomplete],
+    unreadable: all.unreadable + more.unreadable,
+    unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
+    ids: { ...more.ids, ...all.ids },
+  };
 }
 
 /** Directories outside the roots that links may lead the scan to, in all. */

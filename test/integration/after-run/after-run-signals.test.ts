@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, killWithWatcher, makeWorld, cordon, PLANT, testUser, type World } from '../../helpers/cordon.js';
 
@@ -176,7 +176,7 @@ for (const { name, asUser } of who) {
     assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the writable path ${w.proj} is not the directory the command ran in any more`), r.stderr);
   });
 
-  test(`SIGKILL with no watcher: a directory that run's command locked is looked in by the next run (root reads it; the user gets read, write and search back on their own), which sets aside the repository there (${name})`, async () => {
+  test(`SIGKILL with no watcher: a directory that run's command locked is named by the next run, which cannot tell the command's lock from one you made since, so it gives nothing back (root reads it, and sets aside the repository there) (${name})`, async () => {
     const w = world();
     const lock = 'git init -q hide/r && git -C hide/r config core.fsmonitor "touch $MARK" && chmod 311 hide && touch PLANTED && exec sleep 60';
     const child = start(w, { asUser, script: lock });
@@ -186,10 +186,28 @@ for (const { name, asUser } of who) {
     await done;
     const r = cordon(w, ['--', 'true'], { ...(asUser ? { asUser } : {}) });
     assert.equal(r.status, 0, r.stderr);
-    if (asUser) assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): the command had taken read permission from ${w.proj}/hide \\(your own directory`), r.stderr);
-    assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*hide\/r/, r.stderr);
-    assert.doesNotMatch(readFileSync(join(w.proj, 'hide', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
+    if (asUser) {
+      assert.match(r.stderr, new RegExp(`after a cordon that was killed \\(pid \\d+\\): ${w.proj}/hide could not be read after the run, and could before it`), r.stderr);
+      assert.equal(statSync(join(w.proj, 'hide')).mode & 0o777, 0o311, 'left as it is');
+      chmodSync(join(w.proj, 'hide'), 0o755);
+    } else {
+      assert.match(r.stderr, /after a cordon that was killed \(pid \d+\): the command created a git repository in .*hide\/r/, r.stderr);
+      assert.doesNotMatch(readFileSync(join(w.proj, 'hide', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
+    }
   });
+
+  if (asUser) {
+    test(`SIGKILL with no watcher: a directory you lock after the killed run is not given back by the next run, and its command cannot read it (${name})`, async () => {
+      const w = await killedMidRun(world(), asUser);
+      const priv = join(w.proj, 'private');
+      spawnSync('runuser', ['-u', asUser, '--', 'sh', '-c', `mkdir ${priv} && echo TOPSECRET > ${priv}/key && chmod 000 ${priv}`]);
+      const r = cordon(w, ['--', '/bin/sh', '-c', 'cat private/key'], { asUser });
+      assert.doesNotMatch(r.stdout, /TOPSECRET/);
+      assert.doesNotMatch(r.stderr, /gave the owner/, r.stderr);
+      assert.equal(statSync(priv).mode & 0o777, 0);
+      chmodSync(priv, 0o700);
+    });
+  }
 
   for (const sub of ['doctor', 'recover']) {
     test(`SIGKILL with no watcher: cordon ${sub} finishes the journal too, and removes the placeholders (${name})`, async () => {

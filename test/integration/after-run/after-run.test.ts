@@ -99,7 +99,7 @@ test('an unprivileged user gets the second scan too (its own state directory and
   // the user's own directories get read and search back, and what is in them is looked at after all.
   const locked = cordon(w, ['--', '/bin/sh', '-c', 'mkdir -p l/m/r && git init -q l/m/r && git -C l/m/r config core.fsmonitor "touch $MARK" && chmod 311 l/m && chmod 000 l'], { asUser: u.name, env: { MARK: join(w.outside, 'MARK') } });
   assert.equal(locked.status, 0, locked.stderr);
-  assert.match(locked.stderr, new RegExp(`the command had taken read permission from ${w.proj}/l, ${w.proj}/l/m \\(your own directories, readable when the run started\\); cordon gave the owner read, write and search \\(u\\+rwx\\)`), locked.stderr);
+  assert.match(locked.stderr, new RegExp(`the command had taken read or search permission from ${w.proj}/l, ${w.proj}/l/m \\(your own directories, changed during the run\\); cordon gave the owner read, write and search \\(u\\+rwx\\)`), locked.stderr);
   assert.match(locked.stderr, new RegExp(`the command created a git repository in ${w.proj}/l/m/r; `), locked.stderr);
   assert.equal(statSync(join(w.proj, 'l')).mode & 0o777, 0o700, 'u+rwx, and nothing else, given back');
   assert.equal(statSync(join(w.proj, 'l', 'm')).mode & 0o777, 0o711);
@@ -107,6 +107,18 @@ test('an unprivileged user gets the second scan too (its own state directory and
   const next = cordon(w, ['--', 'true'], { asUser: u.name });
   assert.equal(next.status, 0, next.stderr);
   assert.doesNotMatch(next.stderr, /warning/, next.stderr);
+});
+
+test('a parent the command takes search from (chmod 600: still listable, its children not) is given back too, however many children it holds: what it hid is moved aside, and the next run starts', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'mkdir d && for i in $(seq 65); do mkdir d/$i; done && git init -q d/1/repo && git -C d/1/repo config core.fsmonitor "touch $MARK" && chmod 600 d'], { asUser: u.name, env: { MARK: join(w.outside, 'MARK') } });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read or search permission from ${w.proj}/d \\(your own directory, changed during the run\\)`), r.stderr);
+  assert.equal(statSync(join(w.proj, 'd')).mode & 0o777, 0o700);
+  assert.doesNotMatch(readFileSync(join(w.proj, 'd', '1', 'repo', '.git', 'config'), 'utf8'), /fsmonitor/);
+  const next = cordon(w, ['--', 'true'], { asUser: u.name });
+  assert.equal(next.status, 0, next.stderr);
 });
 
 /** A world of the test user's whose `old` is locked (chmod 000) before the run. */
@@ -125,7 +137,7 @@ test('a command that unlocks a directory that was locked before the run and lock
   // The directory locked before the run is closed (read-only) in it: the command cannot unlock it, and tries.
   const r = cordon(w, ['--', '/bin/sh', '-c', 'chmod 755 old 2>/dev/null; mkdir -p hide/r && git init -q hide/r && git -C hide/r config core.fsmonitor x && chmod 000 hide'], { asUser: u.name });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`the command had taken read permission from ${w.proj}/hide \\(your own directory`), r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read or search permission from ${w.proj}/hide \\(your own directory`), r.stderr);
   assert.match(r.stderr, new RegExp(`the command created a git repository in ${w.proj}/hide/r; `), r.stderr);
   assert.equal(statSync(join(w.proj, 'old')).mode & 0o777, 0, 'the user\'s own lock from before the run stays');
   chmodSync(join(w.proj, 'old'), 0o755);
@@ -493,7 +505,7 @@ test('a command that takes search permission from its own writable path leaves n
   // A watched name under a directory the command locked: the owner gets it back, and what is there is moved aside.
   const r = cordon(w, ['--', '/bin/sh', '-c', `cd ${plain} && mkdir .github && echo EVIL > .github/copilot-instructions.md && chmod 000 .github`], { cwd: plain, asUser: u.name });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`the command had taken read permission from ${plain}/\\.github \\(your own directory`), r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read or search permission from ${plain}/\\.github \\(your own directory`), r.stderr);
   assert.match(r.stderr, /the command created .*copilot-instructions/, r.stderr);
   assert.equal(readFileSync(join(plain, '.github', 'copilot-instructions.md.cordon-untrusted'), 'utf8'), 'EVIL\n');
 });

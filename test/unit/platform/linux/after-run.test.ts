@@ -46,30 +46,44 @@ test('locked directories by name: one unlocked and another locked is said, with 
   assert.match(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2001, unreadablePaths: ['/p/hide'] }) ?? '', /^1 more directory/);
 });
 
-test('reopenLocked: a directory locked during the run that is this user\'s own gets u+rwx back, no more; one locked before the run, another user\'s, one whose mode did not change during the run, one outside the writable paths, a link, or lists cut short: left as they are', { skip: process.getuid?.() !== 0 ? 'another user\'s directory needs root to make (CI runs as root)' : false }, () => {
+test('reopenLocked: a directory locked while the command ran that is this user\'s own, and each of its parents that lost search then, gets u+rwx back, no more; one locked before the run or after its end, another user\'s, one outside the writable paths, a link, or lists cut short: left as they are', { skip: process.getuid?.() !== 0 ? 'another user\'s directory needs root to make (CI runs as root)' : false }, () => {
   const p = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-')));
   const dir = (name: string, mode: number) => { const d = join(p, name); mkdirSync(d); chmodSync(d, mode); return d; };
+  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
   const mine = dir('mine', 0o000);
   const searchOnly = dir('search-only', 0o311);
   const before = dir('before', 0o000);
   const theirs = dir('theirs', 0o000);
   chownSync(theirs, 4242, 4242);
+  // A parent the command took search from (listable: only its children are unreadable to the scan).
+  const parent = dir('parent', 0o755);
+  const child = join(parent, 'child');
+  mkdirSync(child);
+  chmodSync(parent, 0o600);
   symlinkSync('mine', join(p, 'link'));
   const outside = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-out-')));
   chmodSync(outside, 0o000);
-  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
+  const until = String(BigInt(Date.now() + 1000) * 1_000_000n);
   const rescan = { roots: [p], patterns: [], known: [], unreadable: 1, unreadablePaths: [before], writable: [p], keepConfig: false };
-  const after = [mine, searchOnly, before, theirs, join(p, 'link'), outside, join(p, 'gone')];
-  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since), [mine, searchOnly]);
+  const after = [mine, searchOnly, before, theirs, child, join(p, 'link'), outside, join(p, 'gone')];
+  // Root reads another user's mode-000 directory without any change (its scan would not have named it): looked at again, not changed.
+  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since, until), { changed: [mine, searchOnly, parent], readable: [mine, searchOnly, theirs, child] });
   assert.equal(statSync(mine).mode & 0o7777, 0o700);
   assert.equal(statSync(searchOnly).mode & 0o7777, 0o711);
+  assert.equal(statSync(parent).mode & 0o7777, 0o700);
   for (const d of [before, theirs, outside]) assert.equal(statSync(d).mode & 0o777, 0, d);
-  // Changed before the run started (the host's, not the command's): left.
+  // Locked before the run started, or after its sandbox ended (the user's own, then): left.
   chmodSync(mine, 0o000);
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, String(BigInt(Date.now() + 60_000) * 1_000_000n)), []);
-  // The scanner named only the first ones: nothing is given back by a count.
-  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since), []);
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since), []);
+  const later = String(BigInt(Date.now() + 60_000) * 1_000_000n);
+  // (Root reads it all the same: only what is changed tells.)
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, later, String(BigInt(later) + 1_000_000_000n)).changed, []);
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, String(BigInt(since) - 10_000_000_000n), String(BigInt(since) - 5_000_000_000n)).changed, []);
+  // No end known (a killed run's journal), or the scanner named only the first ones: nothing is given back.
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, since, undefined), { changed: [], readable: [] });
+  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since, until), { changed: [], readable: [] });
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since, until), { changed: [], readable: [] });
+  assert.equal(statSync(mine).mode & 0o777, 0);
+  chmodSync(mine, 0o700);
   chmodSync(outside, 0o700);
 });
 
