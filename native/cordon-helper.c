@@ -50,7 +50,9 @@
  *                PATH (a path too long to name, --max-dirs, a listing too
  *                large, out of descriptors, or a directory renamed or
  *                replaced while it was walked); the scan still exits 0
- *       U\tPATH  the directory PATH could not be opened or read (the first
+ *       U\tPATH  the directory PATH could not be opened or read, or was
+ *                listed but an entry in it could not be looked at (read
+ *                without search: a link there goes unseen) (the first
  *                UNREAD_LISTED of them; a command can lock one with chmod)
  *       E\tN     N directories could not be read (only if N > 0; N can
  *                exceed the U records)
@@ -1110,6 +1112,7 @@ static struct {
 	unsigned max_depth;
 	unsigned long max_dirs, n_dirs; /* --max-dirs (0: no limit); directories looked at */
 	unsigned long errors;
+	bool denied; /* an entry of the directory being read could not be looked at (no search permission) */
 	bool ids; /* --ids: D records */
 	int64_t new_links; /* --new-links SINCE: N records (0: none) */
 	unsigned long n_new_links; /* N records so far */
@@ -1348,8 +1351,10 @@ static unsigned entry_type(int dfd, const struct linux_dirent64 *d)
 	struct stat st;
 	if (d->d_type != DT_UNKNOWN)
 		return d->d_type;
-	if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		S.denied |= errno != ENOENT;
 		return DT_UNKNOWN;
+	}
 	return S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 }
 
@@ -2134,8 +2139,11 @@ static void new_link_check(int dfd, const char *name, bool *over)
 {
 	struct stat st;
 	int64_t changed;
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode) || !ts_ns(st.st_ctim, &changed) ||
-	    changed < S.new_links)
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		S.denied |= errno != ENOENT;
+		return;
+	}
+	if (!S_ISLNK(st.st_mode) || !ts_ns(st.st_ctim, &changed) || changed < S.new_links)
 		return;
 	size_t len = strlen(name);
 	if (!fits(len))
@@ -2190,6 +2198,8 @@ static void visit_main(int dfd, const struct linux_dirent64 *d, unsigned type, v
 			emit('M', S.path, S.path_len);
 		if ((fl & E_LINK) && fstatat(dfd, name, &st, 0) == 0 && S_ISDIR(st.st_mode))
 			emit('L', S.path, S.path_len);
+		else if ((fl & E_LINK) && errno == EACCES && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			S.denied = true; /* the link itself cannot be looked at (where it leads may be closed: that is not this directory's) */
 		path_pop(o);
 	}
 	if (!ent_push(fl, name)) {
@@ -2226,7 +2236,13 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 	struct dirstate s = { 0 };
 	size_t mark = S.ents_len;
 	S.n_dirs++;
+	S.denied = false;
 	read_dir(fd, visit_main, &s);
+	/* Listed, but an entry could not be looked at (read without search:
+	 * chmod 600): a link there is not seen, so the directory counts as one
+	 * that could not be read (U). */
+	if (S.denied)
+		unreadable();
 	if (S.errors != errors || s.over)
 		trusted = false; /* a partial listing: keep it for its children, never reuse it */
 	bool bare = s.head && ((s.objects && s.refs) || s.commondir);

@@ -26,7 +26,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
-import { insideBareGitDirs, joinScans, scanTrees, type ScanResult } from './scan.js';
+import { insideBareGitDirs, joinScans, scanTrees, withoutBelow, type ScanResult } from './scan.js';
 import { changedRoots, DirFds, pathIdentities } from './no-follow.js';
 
 
@@ -865,13 +865,15 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       // fails, closed, below). Only at a run's own end (`until`).
       const reopened = new Set<string>();
       for (let round = 0; round < REOPEN_ROUNDS; round++) {
-        const { changed, readable } = reopenLocked(rescan, found, since, run.until);
+        const { changed, readable, gone } = reopenLocked(rescan, found, since, run.until);
         for (const c of changed) reopened.add(c);
-        if (readable.length === 0) break;
-        const gone = new Set(readable);
-        const rest = { ...found, unreadable: found.unreadable - readable.length, unreadablePaths: found.unreadablePaths.filter((u) => !gone.has(u)) };
-        // No cache: a directory it held is one the command changed.
-        found = joinScans(rest, look(scanTrees(helper, readable, rescan.patterns, undefined, rescan.names, since)));
+        // Each directory given back or readable now is listed again, whole (one that could be listed but not searched
+        // hid its links), from outside any git dir it lies in (a .git is walked as its work tree's).
+        const roots = rescanRoots([...changed, ...readable], found);
+        if (roots.length === 0 && gone.length === 0) break;
+        found = withoutBelow(found, roots, gone);
+        // No cache: each set of roots would be a cache file of its own, and what it holds is what the command changed.
+        if (roots.length > 0) found = joinScans(found, look(scanTrees(helper, roots, rescan.patterns, undefined, rescan.names, since)));
       }
       if (reopened.size > 0) {
         const list = [...reopened];
@@ -939,12 +941,12 @@ const REOPEN_ROUNDS = 8;
  * reached with no link followed. What another user owns is left (the run
  * then fails, closed, as unreadableWarning says). `changed`: the
  * directories given back; `readable`: the locked ones that can be read
- * now, to look at again.
+ * now, to look at again; `gone`: those no longer there.
  */
-export function reopenLocked(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }, since: string | undefined, until: string | undefined): { changed: string[]; readable: string[] } {
+export function reopenLocked(rescan: Rescan, found: { readonly unreadable: number; readonly unreadablePaths?: readonly string[] }, since: string | undefined, until: string | undefined): { changed: string[]; readable: string[]; gone: string[] } {
   const before = rescan.unreadablePaths;
   const after = found.unreadablePaths;
-  if (since === undefined || until === undefined || !before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return { changed: [], readable: [] };
+  if (since === undefined || until === undefined || !before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return { changed: [], readable: [], gone: [] };
   const had = new Set(before);
   const [from, to] = [BigInt(since), BigInt(until)];
   const uid = BigInt(process.geteuid?.() ?? -1);
@@ -961,25 +963,47 @@ export function reopenLocked(rescan: Rescan, found: { readonly unreadable: numbe
     changed.push(p);
   };
   const readable: string[] = [];
+  const gone: string[] = [];
   try {
     for (const p of after) {
-      const root = rescan.writable.filter((w) => isWithin(p, w) && w !== p).sort((a, b) => b.length - a.length)[0] ?? (rescan.writable.includes(p) ? p : undefined);
+      const root = rescan.writable.filter((w) => isWithin(p, w)).sort((a, b) => b.length - a.length)[0];
       if (had.has(p) || root === undefined) continue;
-      // From below its writable path down to it: each parent first, so the next can be opened.
+      // From its writable path down to it: each parent first, so the next can be opened.
       const chain = [p];
-      for (let a = dirname(p); a !== root && isWithin(a, root); a = dirname(a)) chain.unshift(a);
+      for (let a = dirname(p); isWithin(a, root); a = dirname(a)) chain.unshift(a);
       try {
         for (const a of chain) give(a);
         closeSync(openSync(`/proc/self/fd/${dirs.open(p)}`, constants.O_RDONLY | constants.O_DIRECTORY));
         readable.push(p);
-      } catch {
-        /* a link or another user's directory on the way, or gone: left as it is, and the run fails, closed */
+      } catch (e) {
+        // No longer there (a placeholder removed since, a git dir's modules/ the scan could only guess at): nothing hides in it.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') gone.push(p);
+        /* else a link or another user's directory on the way: left as it is, and the run fails, closed */
       }
     }
   } finally {
     dirs.close();
   }
-  return { changed, readable };
+  return { changed, readable, gone };
+}
+
+/**
+ * Where to scan again the directories given back or readable now: each,
+ * or, inside a git dir (a `.git`, a bare repository, a submodule's or
+ * linked worktree's git dir), the directory that holds it, which the
+ * scanner walks as git's; none inside another.
+ */
+export function rescanRoots(paths: readonly string[], found: Pick<ScanResult, 'bareGitDirs' | 'submoduleGitDirs' | 'worktreeGitDirs'>): string[] {
+  const gitDirs = [...found.bareGitDirs, ...found.submoduleGitDirs, ...found.worktreeGitDirs];
+  const outside = (p: string) => {
+    const parts = p.split(sep);
+    const dotGit = parts.indexOf('.git');
+    const q = dotGit > 0 ? parts.slice(0, dotGit).join(sep) || sep : p;
+    const outer = gitDirs.filter((g) => isWithin(q, g)).sort((a, b) => a.length - b.length)[0];
+    return outer ? dirname(outer) : q;
+  };
+  const roots = [...new Set(paths.map(outside))].sort((a, b) => a.length - b.length);
+  return roots.filter((r, i) => !roots.slice(0, i).some((o) => isWithin(r, o)));
 }
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */

@@ -121,6 +121,36 @@ test('a parent the command takes search from (chmod 600: still listable, its chi
   assert.equal(next.status, 0, next.stderr);
 });
 
+test('what a directory the command could list but not search (chmod 600) hid is looked at once it is given back: a link into a .git there is moved aside, and host git runs nothing', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const mark = join(w.outside, 'MARK');
+  chmodSync(w.outside, 0o777);
+  spawnSync('runuser', ['-u', u.name, '--', 'git', 'init', '-q', w.proj]);
+  const r = cordon(w, ['--', '/bin/sh', '-c', `git init -q .git/objects/x && git -C .git/objects/x config core.fsmonitor "touch ${mark}" && mkdir -p m/s && ln -s ../.git/objects/x m/foo && chmod 600 m`], { asUser: u.name });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read or search permission from ${w.proj}/m \\(your own directory`), r.stderr);
+  assert.ok(!existsSync(join(w.proj, 'm', 'foo')) && readlinkSync(join(w.proj, 'm', 'foo.cordon-untrusted')) === '../.git/objects/x', r.stderr);
+  // With no directory below it to give it away, the scanner itself counts it as unreadable (it cannot look at the link).
+  const lone = cordon(w, ['--', '/bin/sh', '-c', 'mkdir n && ln -s ../.git/objects/x n/foo && chmod 600 n'], { asUser: u.name });
+  assert.equal(lone.status, 0, lone.stderr);
+  assert.ok(!existsSync(join(w.proj, 'n', 'foo')) && readlinkSync(join(w.proj, 'n', 'foo.cordon-untrusted')) === '../.git/objects/x', lone.stderr);
+  for (const d of ['m', 'n']) spawnSync('runuser', ['-u', u.name, '--', 'git', 'status'], { cwd: join(w.proj, d), env: { ...w.env, GIT_CONFIG_NOSYSTEM: '1' } });
+  assert.ok(!existsSync(mark), 'host git ran what the command planted');
+});
+
+test('a git dir or a writable path the command locks is given back without naming what is not there (a .git\'s modules/ the scan could only guess at, placeholders removed since)', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'git init -q a && git -C a config core.fsmonitor x && chmod 000 a/.git'], { asUser: u.name });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /the command created a git repository in .*\/a; /, r.stderr);
+  const root = cordon(w, ['--', '/bin/sh', '-c', 'mkdir b && git init -q b/r && git -C b/r config core.fsmonitor x && chmod 600 .'], { asUser: u.name });
+  assert.equal(root.status, 0, root.stderr);
+  assert.doesNotMatch(root.stderr, /could not be read after the run/, root.stderr);
+  assert.doesNotMatch(readFileSync(join(w.proj, 'b', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
+});
+
 /** A world of the test user's whose `old` is locked (chmod 000) before the run. */
 function lockedBeforeRun() {
   const u = testUser()!;

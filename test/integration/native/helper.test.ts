@@ -7,7 +7,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { accessSync, constants, chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { deferScan } from '../../../src/platform/linux/scan.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -560,6 +560,23 @@ describe('scan', () => {
     ]);
     const zero = await runHelper(['scan', '--max-depth', '0', '--', root], asUser);
     assert.deepEqual(scanRecords(zero.stdout).filter((l) => l.startsWith('G')), [`G\t${root}`]);
+  });
+
+  it('a directory it may list but not search (chmod 600) hides its links: counted as one it could not read (U), with --new-links; searchable, the link is reported', T, async () => {
+    const tree = tempDir('cordon-scan-listable-');
+    chmodSync(tree, 0o755);
+    mkdirSync(join(tree, 'm'));
+    symlinkSync('../.git/objects/x', join(tree, 'm', 'foo'));
+    chmodSync(join(tree, 'm'), 0o600);
+    const as = isRoot ? { uid: 65534, gid: 65534 } : {};
+    // Root searches any directory: only an unprivileged scanner meets the lock.
+    if (isRoot) for (const d of [tree, join(tree, 'm')]) chownSync(d, 65534, 65534);
+    const locked = await runHelper(['scan', '--new-links', '1', '--', tree], as);
+    assert.equal(locked.code, 0, locked.stderr);
+    assert.deepEqual(scanRecords(locked.stdout), ['E\t1', `U\t${tree}/m`]);
+    chmodSync(join(tree, 'm'), 0o700);
+    const open = await runHelper(['scan', '--new-links', '1', '--', tree], as);
+    assert.deepEqual(scanRecords(open.stdout), [`N\t${tree}/m/foo`]);
   });
 
   it('--wait-stdin (deferScan): walks only once told to, so it sees the tree as it is then; cancelled, it reads nothing', T, async () => {

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, refusedLater, reopenLocked, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, refusedLater, reopenLocked, rescanRoots, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -67,7 +67,7 @@ test('reopenLocked: a directory locked while the command ran that is this user\'
   const rescan = { roots: [p], patterns: [], known: [], unreadable: 1, unreadablePaths: [before], writable: [p], keepConfig: false };
   const after = [mine, searchOnly, before, theirs, child, join(p, 'link'), outside, join(p, 'gone')];
   // Root reads another user's mode-000 directory without any change (its scan would not have named it): looked at again, not changed.
-  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since, until), { changed: [mine, searchOnly, parent], readable: [mine, searchOnly, theirs, child] });
+  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since, until), { changed: [mine, searchOnly, parent], readable: [mine, searchOnly, theirs, child], gone: [join(p, 'gone')] });
   assert.equal(statSync(mine).mode & 0o7777, 0o700);
   assert.equal(statSync(searchOnly).mode & 0o7777, 0o711);
   assert.equal(statSync(parent).mode & 0o7777, 0o700);
@@ -79,12 +79,21 @@ test('reopenLocked: a directory locked while the command ran that is this user\'
   assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, later, String(BigInt(later) + 1_000_000_000n)).changed, []);
   assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, String(BigInt(since) - 10_000_000_000n), String(BigInt(since) - 5_000_000_000n)).changed, []);
   // No end known (a killed run's journal), or the scanner named only the first ones: nothing is given back.
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, since, undefined), { changed: [], readable: [] });
-  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since, until), { changed: [], readable: [] });
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since, until), { changed: [], readable: [] });
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, since, undefined), { changed: [], readable: [], gone: [] });
+  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since, until), { changed: [], readable: [], gone: [] });
+  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since, until), { changed: [], readable: [], gone: [] });
   assert.equal(statSync(mine).mode & 0o777, 0);
   chmodSync(mine, 0o700);
   chmodSync(outside, 0o700);
+});
+
+test('rescanRoots: each directory, or the one holding the git dir it lies in (a .git, a bare, submodule or worktree git dir), none inside another', () => {
+  const found = { bareGitDirs: ['/p/v/b.git'], submoduleGitDirs: ['/p/a/.git/modules/s'], worktreeGitDirs: ['/p/v/b.git/worktrees/w'] };
+  assert.deepEqual(rescanRoots(['/p/m', '/p/m/s', '/p/a/.git', '/p/a/.git/modules/s/x', '/p/v/b.git/modules/y', '/p/v/b.git/worktrees/w/z', '/p/c'], found).sort(), ['/p/a', '/p/c', '/p/m', '/p/v']);
+  assert.deepEqual(rescanRoots(['/p/x/.git/modules', '/p/x/y'], found), ['/p/x']);
+  // The writable path's own .git: the whole of it, once.
+  assert.deepEqual(rescanRoots(['/p/.git/info', '/p/m'], found), ['/p']);
+  assert.deepEqual(rescanRoots([], found), []);
 });
 
 test('newRepositories: a known path counts as the repository from before the run only while its git dir has the same identity', () => {
