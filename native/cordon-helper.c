@@ -2238,9 +2238,13 @@ static void list_dir(int fd, unsigned depth, const struct node *old)
 	S.n_dirs++;
 	S.denied = false;
 	read_dir(fd, visit_main, &s);
-	/* Listed, but an entry could not be looked at (read without search:
-	 * chmod 600): a link there is not seen, so the directory counts as one
-	 * that could not be read (U). */
+	/* Listed, but not searchable (read without search: chmod 600), so an
+	 * entry could not be looked at (a link there is not seen): the directory
+	 * counts as one that could not be read (U), whatever this scan asked
+	 * for, so the scans before and after a run judge it alike. */
+	struct stat dot;
+	if (!S.denied && fstatat(fd, ".", &dot, 0) != 0 && errno == EACCES)
+		S.denied = true;
 	if (S.denied)
 		unreadable();
 	if (S.errors != errors || s.over)

@@ -912,10 +912,10 @@ function guardUnscanned(scanned: ScanFound, denyGlobs: readonly { base: string; 
   const unlisted = (scanned.unreadablePaths ?? []).filter((p) => !closed.some((c) => isWithin(p, c)));
   const closing = unlisted.filter((p) => writableRoots.some((w) => isWithin(p, w)) || denyGlobs.some((g) => isWithin(p, g.base)));
   if (closing.length > UNLISTED_MAX) {
-    throw new CordonError('CORDON_ERR_POLICY', `cordon could not list ${closing.length} directories (${list(closing)}): their mode lets no one read them, so a git repository or a file a ** read deny names could lie below them unseen, and closing more than ${UNLISTED_MAX} costs a mount each; nothing was run. Make them readable (chmod -R u+rwX: X gives search to directories) or remove them, then run cordon again`);
+    throw new CordonError('CORDON_ERR_POLICY', `cordon could not list or search ${closing.length} directories (${list(closing)}): their mode lets no one read them or look at what they hold, so a git repository or a file a ** read deny names could lie below them unseen, and closing more than ${UNLISTED_MAX} costs a mount each; nothing was run. Make them readable (chmod -R u+rwX: X gives search to directories) or remove them, then run cordon again`);
   }
-  for (const p of closing) close(p, 'a directory cordon could not list (its mode lets no one read it), so what lies below it could not be checked');
-  if (closing.length > 0) warnings.push(`cordon could not list ${list(closing)} (its mode lets no one read it): what lies below could not be checked, so ${closing.length === 1 ? 'it is' : 'they are'} ${how} in this run. Make ${closing.length === 1 ? 'it' : 'them'} readable (chmod u+r) to use ${closing.length === 1 ? 'it' : 'them'} as before`);
+  for (const p of closing) close(p, 'a directory cordon could not list or search (its mode lets no one read it, or look at what it holds), so what lies below it could not be checked');
+  if (closing.length > 0) warnings.push(`cordon could not list or search ${list(closing)} (its mode lets no one read it, or look at what it holds): what lies below could not be checked, so ${closing.length === 1 ? 'it is' : 'they are'} ${how} in this run. Make ${closing.length === 1 ? 'it' : 'them'} readable and searchable (chmod u+rx) to use ${closing.length === 1 ? 'it' : 'them'} as before`);
   return [...closed, ...closing];
 }
 

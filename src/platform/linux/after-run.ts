@@ -26,7 +26,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
-import { insideBareGitDirs, joinScans, scanTrees, withoutBelow, type ScanResult } from './scan.js';
+import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
 import { changedRoots, DirFds, pathIdentities } from './no-follow.js';
 
 
@@ -860,20 +860,17 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       // A directory of the user's own that the command locked (chmod 000,
       // 311, 111, or 600 on a parent) hides what is below it from the scan:
       // its owner gets read, write and search back (to look inside and move
-      // aside what is there), and what could not be read is looked at now,
-      // as deep as the command nested its locks (bounded: past that, the run
-      // fails, closed, below). Only at a run's own end (`until`).
+      // aside what is there), and the tree is looked at again, as deep as
+      // the command nested its locks (bounded: past that, the run fails,
+      // closed, below). Only at a run's own end (`until`).
       const reopened = new Set<string>();
       for (let round = 0; round < REOPEN_ROUNDS; round++) {
         const { changed, readable, gone } = reopenLocked(rescan, found, since, run.until);
         for (const c of changed) reopened.add(c);
-        // Each directory given back or readable now is listed again, whole (one that could be listed but not searched
-        // hid its links), from outside any git dir it lies in (a .git is walked as its work tree's).
-        const roots = rescanRoots([...changed, ...readable], found);
-        if (roots.length === 0 && gone.length === 0) break;
-        found = withoutBelow(found, roots, gone);
-        // No cache: each set of roots would be a cache file of its own, and what it holds is what the command changed.
-        if (roots.length > 0) found = joinScans(found, look(scanTrees(helper, roots, rescan.patterns, undefined, rescan.names, since)));
+        if (changed.length === 0 && readable.length === 0 && gone.length === 0) break;
+        // The whole tree again (its cache makes what did not change one stat): each directory given back is
+        // listed whole, and what a second run sharing it moved out of one meanwhile is found where it went.
+        found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, since));
       }
       if (reopened.size > 0) {
         const list = [...reopened];
@@ -985,25 +982,6 @@ export function reopenLocked(rescan: Rescan, found: { readonly unreadable: numbe
     dirs.close();
   }
   return { changed, readable, gone };
-}
-
-/**
- * Where to scan again the directories given back or readable now: each,
- * or, inside a git dir (a `.git`, a bare repository, a submodule's or
- * linked worktree's git dir), the directory that holds it, which the
- * scanner walks as git's; none inside another.
- */
-export function rescanRoots(paths: readonly string[], found: Pick<ScanResult, 'bareGitDirs' | 'submoduleGitDirs' | 'worktreeGitDirs'>): string[] {
-  const gitDirs = [...found.bareGitDirs, ...found.submoduleGitDirs, ...found.worktreeGitDirs];
-  const outside = (p: string) => {
-    const parts = p.split(sep);
-    const dotGit = parts.indexOf('.git');
-    const q = dotGit > 0 ? parts.slice(0, dotGit).join(sep) || sep : p;
-    const outer = gitDirs.filter((g) => isWithin(q, g)).sort((a, b) => a.length - b.length)[0];
-    return outer ? dirname(outer) : q;
-  };
-  const roots = [...new Set(paths.map(outside))].sort((a, b) => a.length - b.length);
-  return roots.filter((r, i) => !roots.slice(0, i).some((o) => isWithin(r, o)));
 }
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */

@@ -350,56 +350,23 @@ export function insideBareGitDirs(found: ScanResult, writable: readonly string[]
     const roots = todo.flatMap((b) => ['objects', 'modules', 'worktrees'].map((n) => join(b, n))).filter((d) => lstatSync(d, { throwIfNoEntry: false })?.isDirectory() === true);
     if (roots.length === 0) break;
     const more = scan(roots);
-    all = joinScans(all, more);
+    all = {
+      ...all,
+      repos: [...all.repos, ...more.repos],
+      submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
+      bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
+      worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
+      moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
+      ...(all.newLinks || more.newLinks ? { newLinks: [...(all.newLinks ?? []), ...(more.newLinks ?? [])] } : {}),
+      matches: [...all.matches, ...more.matches],
+      incomplete: [...all.incomplete, ...more.incomplete],
+      unreadable: all.unreadable + more.unreadable,
+      unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
+      ids: { ...more.ids, ...all.ids },
+    };
     next = more.bareGitDirs.filter(mine);
   }
   return all;
-}
-
-/**
- * A scan's result without what it found at or below `roots` (to be scanned
- * again) and without the unreadable directories in `gone` (no longer there:
- * nothing hides in them).
- */
-export function withoutBelow(found: ScanResult, roots: readonly string[], gone: readonly string[] = []): ScanResult {
-  const under = (p: string) => roots.some((r) => isWithin(p, r));
-  const keep = (list: readonly string[]) => list.filter((p) => !under(p));
-  const goneSet = new Set(gone);
-  const unreadablePaths = found.unreadablePaths.filter((p) => !under(p) && !goneSet.has(p));
-  return {
-    ...found,
-    repos: keep(found.repos),
-    submoduleGitDirs: keep(found.submoduleGitDirs),
-    bareGitDirs: keep(found.bareGitDirs),
-    worktreeGitDirs: keep(found.worktreeGitDirs),
-    moduleLinks: keep(found.moduleLinks ?? []),
-    ...(found.newLinks ? { newLinks: keep(found.newLinks) } : {}),
-    matches: keep(found.matches),
-    links: keep(found.links),
-    incomplete: keep(found.incomplete),
-    unreadable: found.unreadable - (found.unreadablePaths.length - unreadablePaths.length),
-    unreadablePaths,
-    ids: Object.fromEntries(Object.entries(found.ids).filter(([p]) => !under(p))),
-  };
-}
-
-/** What a scan of more roots (directories the first could not look in) adds to a scan's result. */
-export function joinScans(all: ScanResult, more: ScanResult): ScanResult {
-  return {
-    ...all,
-    repos: [...all.repos, ...more.repos],
-    submoduleGitDirs: [...all.submoduleGitDirs, ...more.submoduleGitDirs],
-    bareGitDirs: [...all.bareGitDirs, ...more.bareGitDirs],
-    worktreeGitDirs: [...all.worktreeGitDirs, ...more.worktreeGitDirs],
-    moduleLinks: [...(all.moduleLinks ?? []), ...(more.moduleLinks ?? [])],
-    ...(all.newLinks || more.newLinks ? { newLinks: [...(all.newLinks ?? []), ...(more.newLinks ?? [])] } : {}),
-    matches: [...all.matches, ...more.matches],
-    links: [...all.links, ...more.links],
-    incomplete: [...all.incomplete, ...more.incomplete],
-    unreadable: all.unreadable + more.unreadable,
-    unreadablePaths: [...all.unreadablePaths, ...more.unreadablePaths],
-    ids: { ...more.ids, ...all.ids },
-  };
 }
 
 /** Directories outside the roots that links may lead the scan to, in all. */

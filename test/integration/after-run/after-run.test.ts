@@ -151,6 +151,33 @@ test('a git dir or a writable path the command locks is given back without namin
   assert.doesNotMatch(readFileSync(join(w.proj, 'b', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
 });
 
+test('a protected name the command makes and then locks (a .claude or .vscode directory at a nested repository\'s root, chmod 000) is given back and moved aside, as it is without the lock', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  spawnSync('runuser', ['-u', u.name, '--', 'git', 'init', '-q', join(w.proj, 'sub')]);
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'for d in .claude .vscode; do mkdir sub/$d && echo "{}" > sub/$d/settings.json && chmod 000 sub/$d; done'], { asUser: u.name });
+  assert.equal(r.status, 0, r.stderr);
+  for (const d of ['.claude', '.vscode']) {
+    assert.ok(!existsSync(join(w.proj, 'sub', d)), `sub/${d} left in place:\n${r.stderr}`);
+    assert.ok(existsSync(join(w.proj, 'sub', `${d}.cordon-untrusted`, 'settings.json')), r.stderr);
+  }
+});
+
+test('your own directory that was listable but not searchable before the run (chmod 600, holding a link) is closed for the run, said as such, and does not fail it', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  spawnSync('runuser', ['-u', u.name, '--', 'sh', '-c', `mkdir ${w.proj}/priv && ln -s /etc/passwd ${w.proj}/priv/l && chmod 600 ${w.proj}/priv`]);
+  for (let i = 0; i < 2; i++) {
+    const r = cordon(w, ['--', '/bin/sh', '-c', 'echo ran'], { asUser: u.name });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'ran\n');
+    assert.match(r.stderr, new RegExp(`cordon could not list or search ${w.proj}/priv .*chmod u\\+rx`), r.stderr);
+    assert.doesNotMatch(r.stderr, /could not be read after the run|gave the owner/, r.stderr);
+  }
+  assert.equal(statSync(join(w.proj, 'priv')).mode & 0o777, 0o600, 'left as you made it');
+  chmodSync(join(w.proj, 'priv'), 0o700);
+});
+
 /** A world of the test user's whose `old` is locked (chmod 000) before the run. */
 function lockedBeforeRun() {
   const u = testUser()!;
@@ -510,7 +537,7 @@ for (const as of ['root', 'an unprivileged user'] as const) {
       const r = cordon(w, ['--', '/bin/sh', '-c', 'true'], { cwd: proj, ...(u ? { asUser: u.name } : {}) });
       assert.equal(r.status, 0, r.stderr);
       // Only what cordon says of any directory it cannot list (held read-only for the run), for the unprivileged caller.
-      assert.doesNotMatch(r.stderr.replace(/cordon: warning: cordon could not list [^\n]*objects\/zz \(its mode lets no one read it\)[^\n]*\n/, ''), /warning|created|moved/, r.stderr);
+      assert.doesNotMatch(r.stderr.replace(/cordon: warning: cordon could not list or search [^\n]*objects\/zz \(its mode lets no one read it, or look at what it holds\)[^\n]*\n/, ''), /warning|created|moved/, r.stderr);
     }
     assert.ok(existsSync(join(proj, 'modules', 'vpc', 'CLAUDE.md')));
   });

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, refusedLater, reopenLocked, rescanRoots, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, refusedLater, reopenLocked, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -85,15 +85,6 @@ test('reopenLocked: a directory locked while the command ran that is this user\'
   assert.equal(statSync(mine).mode & 0o777, 0);
   chmodSync(mine, 0o700);
   chmodSync(outside, 0o700);
-});
-
-test('rescanRoots: each directory, or the one holding the git dir it lies in (a .git, a bare, submodule or worktree git dir), none inside another', () => {
-  const found = { bareGitDirs: ['/p/v/b.git'], submoduleGitDirs: ['/p/a/.git/modules/s'], worktreeGitDirs: ['/p/v/b.git/worktrees/w'] };
-  assert.deepEqual(rescanRoots(['/p/m', '/p/m/s', '/p/a/.git', '/p/a/.git/modules/s/x', '/p/v/b.git/modules/y', '/p/v/b.git/worktrees/w/z', '/p/c'], found).sort(), ['/p/a', '/p/c', '/p/m', '/p/v']);
-  assert.deepEqual(rescanRoots(['/p/x/.git/modules', '/p/x/y'], found), ['/p/x']);
-  // The writable path's own .git: the whole of it, once.
-  assert.deepEqual(rescanRoots(['/p/.git/info', '/p/m'], found), ['/p']);
-  assert.deepEqual(rescanRoots([], found), []);
 });
 
 test('newRepositories: a known path counts as the repository from before the run only while its git dir has the same identity', () => {
