@@ -109,6 +109,10 @@ exit status: the command's; 128+N if it was killed by signal N;
 export function parseArgs(argv: readonly string[]): CliConfig {
   let subcommand: Subcommand = 'run';
   if (argv[0] === 'trust') return parseTrust(argv.slice(1));
+  // Nothing to set: an option here would be taken and ignored.
+  if (argv[0] === 'recover' && argv.length > 1) {
+    throw new CordonError('CORDON_ERR_USAGE', `recover takes no options and runs no command (got ${argv.slice(1).join(' ')}; to run a program named recover: cordon -- recover); see cordon --help`);
+  }
   const settingsFiles: string[] = [];
   const rules = { denyRead: [] as string[], allowRead: [] as string[], allowWrite: [] as string[], denyWrite: [] as string[], allowWriteNoDelete: [] as string[], allowDomains: [] as string[], denyDomains: [] as string[] };
   let network: NetworkMode | undefined;
@@ -188,9 +192,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     check = { operation: op as CheckOperation, target: words![1]! };
     command = undefined;
   }
-  for (const word of ['doctor', 'recover'] as const) {
-    if (subcommand === word && command) usage(`${word} runs no command (to run a program named ${word}: cordon -- ${word}${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
-  }
+  if (subcommand === 'doctor' && command) usage(`doctor runs no command (to run a program named doctor: cordon -- doctor${'argv' in command ? ` ${command.argv.join(' ')}` : ''})`);
   return { subcommand, settingsFiles, ignoreUserSettings, ...(ignoreProjectSettings ? { ignoreProjectSettings } : {}), rules: { ...rules, ...(network ? { network } : {}), ...(passEnv.length ? { passEnv } : {}) }, debug, json, command, ...(check ? { check } : {}), ...(auditLog ? { auditLog } : {}), ...(violationsJson ? { violationsJson } : {}), ...(noSummary ? { summary: false } : {}), ...(landlockOptional ? { landlockOptional } : {}) };
 }
 

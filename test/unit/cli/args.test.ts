@@ -41,13 +41,16 @@ test('subcommands are reserved words in first position only; -- runs a program o
   assert.deepEqual([parseArgs(['explain', 'npm', 'test']).subcommand, parseArgs(['explain', 'npm', 'test']).command], ['explain', { argv: ['npm', 'test'] }]);
   assert.equal(parseArgs(['help']).subcommand, 'help');
   assert.equal(parseArgs(['version']).subcommand, 'version');
-  for (const word of ['explain', 'doctor', 'help', 'version']) {
+  for (const word of ['explain', 'doctor', 'recover', 'help', 'version']) {
     const c = parseArgs(['--', word, 'x']);
     assert.deepEqual([c.subcommand, c.command], ['run', { argv: [word, 'x'] }], word);
     const later = parseArgs(['--debug', word]);
     assert.deepEqual([later.subcommand, later.command], ['run', { argv: [word] }], `${word} after an option is a program`);
   }
   assert.throws(() => parseArgs(['doctor', 'ls']), /doctor runs no command \(to run a program named doctor: cordon -- doctor ls\)/);
+  assert.equal(parseArgs(['recover']).subcommand, 'recover');
+  // recover has nothing to set: an option would be taken and ignored, a command not run.
+  for (const rest of [['--json'], ['--allow-write', 'x'], ['ls']]) assert.throws(() => parseArgs(['recover', ...rest]), /recover takes no options and runs no command/, rest.join(' '));
 });
 
 test('commandStart (shared with the early scans) agrees with the parser', () => {
