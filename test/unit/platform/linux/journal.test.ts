@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { claimName, inheritLiveRuns, liveJournals, processStart, recordSandboxed, recoverJournals, sandboxedAreas, writableByLiveRun, type Journal } from '../../../../src/platform/linux/journal.js';
 import { alive } from '../../../../src/platform/linux/placeholders.js';
+import { tempDir } from '../../../helpers/tmp.js';
 import type { Policy } from '../../../../src/policy/policy.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -61,7 +62,7 @@ test('processStart: this process has one; a pid that does not exist has none, no
 
 /** A state directory with a killed run's journal (its cordon's pid cannot exist), under `name`. */
 function stateWithKilledRun(name: (file: string) => string, over: Partial<Journal> = {}): { dir: string; file: string } {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'cordon-journal-recover-')));
+  const dir = realpathSync(tempDir(join(tmpdir(), 'cordon-journal-recover-')));
   const file = join(dir, 'journal-4194305-x.json');
   writeFileSync(name(file), JSON.stringify(journal({ pid: 2 ** 22 + 1, ...over })), { mode: 0o600 });
   return { dir, file };
