@@ -15,7 +15,7 @@ export function printDoctor(json: boolean): number {
   let helper: string | undefined;
   try { helper = helperPath(process.env); } catch { helper = undefined; }
   // A run whose cordon was killed is finished here too (journal.ts).
-  if (helper) finishKilledRuns('cordon doctor');
+  if (helper) finishKilledRuns('cordon doctor', helper);
   const checks = probeLinux(helper, hostEnv(process.env));
   if (json) process.stdout.write(`${JSON.stringify({ version: 1, checks }, null, 2)}\n`);
   else {
@@ -34,8 +34,7 @@ export function printDoctor(json: boolean): number {
  * recoverCommand); its words go to the stderr the command wrote to. `who`
  * begins the closing line.
  */
-export function finishKilledRuns(who: string): number {
-  const helper = helperPath(process.env);
+export function finishKilledRuns(who: string, helper = helperPath(process.env)): number {
   const state = runtimeDir(process.env);
   const n = recoverJournals(state, (j) => finishKilledRun(j, helper, state, (w) => process.stderr.write(`cordon: warning: ${printableLines(w)}\n`)));
   // What such runs held: their placeholders no live run holds, their proxies' socket directories.

@@ -27,7 +27,7 @@
 import { readFileSync, renameSync, writeSync } from 'node:fs';
 import { finishKilledRun } from './after-run.js';
 import { claimName, removeJournal, type Journal } from './journal.js';
-import { releasePlaceholders, type Holds } from './placeholders.js';
+import { procStat, releasePlaceholders, type Holds } from './placeholders.js';
 import type { Held } from './ahead.js';
 import type { SandboxProcess } from './sandbox-process.js';
 
@@ -120,12 +120,8 @@ function finishAllNow(): void {
 
 /** Alive and not yet a zombie (a zombie PID 1 means its whole PID namespace is gone). */
 function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = procStat(pid)?.[0];
+  return state !== undefined && state !== 'Z';
 }
 
 function say(w: string): void {

@@ -58,13 +58,24 @@ export function processStart(pid: number | 'self'): string | undefined {
   return !fields || fields[0] === 'Z' || fields[0] === 'X' ? undefined : fields[19];
 }
 
-/** Writes this run's journal; returns its file. */
-export function writeJournal(dir: string, j: Omit<Journal, 'version' | 'pid' | 'start'>): string {
+/** A journal as written: its file, and what it holds. */
+export interface WrittenJournal {
+  readonly file: string;
+  readonly body: Journal;
+}
+
+/** Writes this run's journal. */
+export function writeJournal(dir: string, j: Omit<Journal, 'version' | 'pid' | 'start'>): WrittenJournal {
   const file = join(dir, `${PREFIX}${process.pid}-${Math.random().toString(36).slice(2)}.json`);
   const body: Journal = { version: 1, pid: process.pid, start: processStart('self') ?? '', ...j };
+  putJournal(file, body);
+  return { file, body };
+}
+
+/** Written whole under another name, then renamed into place: a reader never sees half of it. */
+function putJournal(file: string, body: Journal): void {
   writeFileSync(`${file}.tmp`, JSON.stringify(body), { mode: 0o600 });
   renameSync(`${file}.tmp`, file);
-  return file;
 }
 
 export function removeJournal(file: string): void {
@@ -74,15 +85,12 @@ export function removeJournal(file: string): void {
 /**
  * Adds the sandbox's PID 1 to a journal once bubblewrap has said it, before
  * the command may start (launch.ts): a run whose cordon died is over only
- * once its sandbox is gone too. Written whole under another name, then
- * renamed over it; only this run's cordon, which is alive, writes it.
+ * once its sandbox is gone too. Only this run's cordon, which is alive,
+ * writes it.
  */
-export function recordSandbox(file: string, pid: number): void {
-  const j = JSON.parse(readFileSync(file, 'utf8')) as Journal;
+export function recordSandbox(written: WrittenJournal, pid: number): void {
   const start = processStart(pid);
-  if (start === undefined) return;
-  writeFileSync(`${file}.tmp`, JSON.stringify({ ...j, sandbox: { pid, start } }), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  if (start !== undefined) putJournal(written.file, { ...written.body, sandbox: { pid, start } });
 }
 
 /**

@@ -16,7 +16,7 @@ import { settleRun } from './after-run.js';
 import { pathIdentities } from './no-follow.js';
 import { deferFromPipes, deferScan, NOTHING_WORD, type DeferredScan, type ScanResult } from './scan.js';
 import { recoverCommand } from './guard.js';
-import { recordSandbox, recordSandboxed, removeJournal, writeJournal } from './journal.js';
+import { recordSandbox, recordSandboxed, removeJournal, writeJournal, type WrittenJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
 import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
@@ -109,6 +109,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
   let journal: string | undefined;
+  let written: WrittenJournal | undefined;
   let untrack: (() => void) | undefined;
   // What the run holds read-only by a mount: compile's paths, and the placeholders once made (plan.guardIds).
   let guards: Readonly<Record<string, string>> = plan.guardIds ?? {};
@@ -174,7 +175,8 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       // else to the next run (journal.ts).
       if (plan.rescan) {
         // Read-only: the read-only binds, not the pins (a pinned directory stays writable).
-        journal = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), guardIds: guards, since });
+        written = writeJournal(stateDir, { writable: plan.rescan.writable, readOnly: mountedRo, watch: plan.watch, rescan: plan.rescan, ...(plan.rootIds ? { rootIds: plan.rootIds } : {}), guardIds: guards, since });
+        journal = written.file;
         // Remembered after this run too: a link its command leaves there may not redirect a later run's grant.
         recordSandboxed(stateDir, plan.rescan.writable);
         // Should the process end before the step after the run: that step, from the journal, at once.
@@ -202,7 +204,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         if (!pid || finished) return;
         try {
           // Until its sandbox is gone, a run whose cordon died is not over (journal.ts isLive).
-          if (journal) recordSandbox(journal, pid);
+          if (written) recordSandbox(written, pid);
         } catch (e) {
           // Never release a sandbox whose journal could not say it.
           watchError = `cannot record the sandbox in this run's journal ${journal} (${(e as Error).message})`;
