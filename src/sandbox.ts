@@ -134,7 +134,8 @@ export interface ExecResult {
 /**
  * A command in a sandbox, shaped like Node's ChildProcess where it can be:
  * stdin/stdout/stderr (for 'pipe'), kill(), exitCode/signalCode, and the
- * events 'spawn', 'exit' (code, signal), 'close' (code, signal) and 'error'
+ * events 'spawn' (the walls are up and the command starts: its pipes are
+ * there from now on), 'exit' (code, signal), 'close' (code, signal) and 'error'
  * (a CordonError: the sandbox could not be set up, or the check after the
  * run failed; 'close' follows with code 125).
  */
@@ -211,13 +212,17 @@ export class SandboxChild extends EventEmitter {
     return true;
   }
 
-  /** @internal */
-  started(io: { stdin?: Writable; stdout?: Readable; stderr?: Readable }, signal: (sig: NodeJS.Signals) => void): void {
+  /** @internal How to signal the command from now on (a signal that ends a process, before it starts, cancels it). */
+  signalVia(signal: (sig: NodeJS.Signals) => void): void {
+    this.signaller = signal;
+    if (this.pending) signal(this.pending);
+  }
+
+  /** @internal The command started: its pipes. */
+  started(io: { stdin?: Writable; stdout?: Readable; stderr?: Readable }): void {
     this.stdin = io.stdin ?? null;
     this.stdout = io.stdout ?? null;
     this.stderr = io.stderr ?? null;
-    this.signaller = signal;
-    if (this.pending) signal(this.pending);
     this.emit('spawn');
   }
 }
@@ -449,7 +454,8 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         ...(taken ? { ahead: taken } : {}),
         refusals: refusalMonitor(compiled.policy, compiled.plan, child.stream.emit),
         ...(attached ? { bridge: attached.bridge } : {}),
-        onStart: (io, signal) => child.started(io, signal),
+        onSignal: (signal) => child.signalVia(signal),
+        onStart: (io) => child.started(io),
         onMessage: internals.onMessage ?? ((m) => { messages += m.toString(); }),
         onEvent: child.stream.emit,
         warn,

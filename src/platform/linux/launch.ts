@@ -18,7 +18,7 @@ import { deferFromPipes, deferScan, NOTHING_WORD, type DeferredScan, type ScanRe
 import { recoverCommand } from './guard.js';
 import { recordSandbox, recordSandboxed, removeJournal, writeJournal, type WrittenJournal } from './journal.js';
 import { trackRun } from './host-exit.js';
-import { cordonEnv, FDS, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
+import { cordonEnv, FDS, HARMLESS, lostMountRace, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
 import { PROTOCOL } from '../../protocol.js';
 
@@ -58,8 +58,13 @@ export interface LaunchOptions {
   readonly ahead?: SandboxProcess;
   /** The command's stdin, stdout and stderr (default: cordon's own). */
   readonly stdio?: readonly [StdioChoice, StdioChoice, StdioChoice];
-  /** Called once the sandbox's process exists: the pipes asked for, and a way to signal the command. */
-  readonly onStart?: (io: SandboxIo, signal: (sig: NodeJS.Signals) => void) => void;
+  /**
+   * Called at once with a way to signal the command. A signal that would end
+   * a process, sent before the command starts, cancels it (it never runs).
+   */
+  readonly onSignal?: (signal: (sig: NodeJS.Signals) => void) => void;
+  /** Called once the command starts (the walls are up): the pipes asked for. */
+  readonly onStart?: (io: SandboxIo) => void;
   /** Forward cordon's own SIGINT, SIGTERM, … to the command (the CLI; default true). A library leaves its host's signals alone. */
   readonly forwardSignals?: boolean;
   /** bubblewrap's own messages (default: cordon's stderr). */
@@ -78,8 +83,71 @@ export interface LaunchResult {
 
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
+/**
+ * How many times cordon starts a sandbox whose set-up lost a race with the
+ * host's mount table (sandbox-process.ts lostMountRace) before it gives up.
+ * Nothing ran in such a sandbox: bubblewrap failed before its PID 1 started.
+ */
+export const MOUNT_RACE_TRIES = 10;
 
+/** An attempt whose sandbox lost a race with the host's mount table, and may be made again. */
+const RACED = Symbol('raced');
+
+/**
+ * Runs the plan: one attempt (launchOnce), made again while bubblewrap's
+ * set-up loses a race with the host's mount table. The command's signals
+ * (the caller's, and cordon's own with forwardSignals) go to the attempt of
+ * the moment; one that would end a process, between two attempts, cancels
+ * the run. The caller sees one start: onStart is called by the attempt
+ * whose command starts, and bubblewrap's messages of an attempt made again
+ * are dropped.
+ */
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
+  let current: SandboxProcess | undefined;
+  let between: NodeJS.Signals | undefined;
+  const signal = (sig: NodeJS.Signals) => {
+    if (current) current.signal(sig);
+    else if (!HARMLESS.has(sig)) between ??= sig;
+  };
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  if (opts.forwardSignals !== false) {
+    for (const sig of FORWARDED) {
+      const h = () => signal(sig);
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+  }
+  opts.onSignal?.(signal);
+  let ahead = opts.ahead;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      if (between) {
+        await ahead?.kill();
+        return { exitCode: 128 + (osConstants.signals[between] ?? 0), signal: between };
+      }
+      const r = await launchOnce(plan, { ...opts, ...(ahead ? { ahead } : { ahead: undefined }) }, (s) => {
+        current = s;
+        // One that came while this attempt began: it cancels it (the command never runs).
+        if (between) s.signal(between);
+      }, attempt < MOUNT_RACE_TRIES);
+      current = undefined;
+      ahead = undefined;
+      if (r !== RACED) return r;
+      opts.debug?.(`the sandbox's set-up lost a race with the host's mount table (attempt ${attempt} of ${MOUNT_RACE_TRIES}): started again`);
+    }
+  } finally {
+    // Only now: a signal during the step after the run must not end cordon (launchOnce).
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
+
+/**
+ * One start of the sandbox, the command in it, and the step after the run.
+ * `bind` is told which sandbox process is this attempt's. Returns RACED,
+ * having cleaned up, when bubblewrap failed before the command started by
+ * losing a race with the host's mount table and `again` allows another.
+ */
+async function launchOnce(plan: LinuxPlan, opts: LaunchOptions, bind: (s: SandboxProcess) => void, again: boolean): Promise<LaunchResult | typeof RACED> {
   // Where this run keeps its placeholder holds and its journal: cordon's state directory, as compile found it.
   const stateDir = plan.stateDir;
   if (!stateDir) throw new CordonError('CORDON_ERR_INTERNAL', 'the plan names no state directory for its placeholder holds and journal (compile() gives every plan one)');
@@ -104,7 +172,6 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
     sandbox = undefined;
   } else if (sandbox) opts.debug?.('using the sandbox started ahead');
   let holds: Holds | undefined;
-  const handlers = new Map<NodeJS.Signals, () => void>();
   let relay: ChildProcess | undefined;
   let rescanner: DeferredScan | undefined;
   let rescanned: Promise<ScanResult> | undefined;
@@ -130,17 +197,16 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       const moved = Object.keys(sbx.rootIds).find((p) => sbx.rootIds[p] !== plan.rootIds?.[p]);
       throw new CordonError('CORDON_ERR_LAUNCH', `the writable path ${moved} is not the directory it was when cordon resolved it (it was renamed, and another put in its place, since: another run that can write there can do that); nothing was run. Look at what is there before you run anything in it`);
     }
-    sbx.adopt(opts.onMessage);
-    opts.onStart?.(sbx.io, (sig) => sbx.signal(sig));
+    bind(sbx);
+    // bubblewrap's messages are held until the command starts, or the attempt is not made again (below).
+    void sbx.ready.then((r) => {
+      if (!r) return;
+      opts.mark?.('sandbox setup');
+      sbx.adopt(opts.onMessage);
+      opts.onStart?.(sbx.io);
+    });
     let relayError: string | undefined;
     let watchError: string | undefined;
-    if (opts.forwardSignals !== false) {
-      for (const sig of FORWARDED) {
-        const h = () => sbx.signal(sig);
-        handlers.set(sig, h);
-        process.on(sig, h);
-      }
-    }
     // The helper's options (its mount list, which grows with the tree, and the command) travel on a fd.
     if (opts.refusals) opts.refusals.attach(sbx.reports);
     else sbx.reports.resume();
@@ -165,7 +231,6 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
         });
       });
     }
-    void sbx.ready.then((r) => { if (r) opts.mark?.('sandbox setup'); });
     try {
       holds ??= acquirePlaceholders(stateDir, plan.placeholders, mountedRo, writable, pinned);
       // With the placeholders, another user's links the run does not hold (Rescan.unheld): each must be the same after the run.
@@ -239,6 +304,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       rescanned = rescanner.go();
       rescanned.catch(() => {});
     }
+    // Not made again: what bubblewrap said is the caller's.
+    const raced = ready ? undefined : lostMountRace(sbx.held());
+    const retry = raced !== undefined && again && !sbx.spawnError() && !sbx.cancelledBy() && !relayError && !watchError;
+    if (!retry) sbx.adopt(opts.onMessage);
     const spawnError = sbx.spawnError();
     if (spawnError) {
       throw new CordonError('CORDON_ERR_MISSING_DEPENDENCY', `cannot start ${plan.bwrap}: ${spawnError.message}; install bubblewrap (Debian: apt-get install -y bubblewrap)`, { cause: spawnError });
@@ -250,6 +319,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       throw new CordonError('CORDON_ERR_LAUNCH', `the network bridge into the sandbox failed: ${relayError}`);
     }
     if (watchError) throw new CordonError('CORDON_ERR_LAUNCH', `${watchError}; nothing was run`);
+    if (retry) return RACED;
+    if (raced !== undefined) {
+      throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up: the mount at ${raced} (or another) changed on the host while bubblewrap copied the mount table, ${MOUNT_RACE_TRIES} times in a row (its last message is above); nothing was run. Something on this machine mounts and unmounts there without pause (a container runtime, 'ip netns', an automounter): run the command again once it settles`);
+    }
     if (!ready) {
       throw new CordonError('CORDON_ERR_LAUNCH', `the sandbox could not be set up (bubblewrap exited ${code ?? signal} before the command started; its message is above). Run 'cordon doctor' to see what this machine supports`);
     }
@@ -270,10 +343,10 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       opts.onEvent?.({ type: 'after-run.warning', message: w });
     }
     opts.mark?.('cleanup');
-    // The signal handlers stay until the after-run step is done: a second
-    // Ctrl-C or a SIGTERM to the process group now must not end cordon
-    // before it has moved aside what the command left (the scan and the
-    // relay are in process groups of their own for the same reason).
+    // The signal handlers (launchLinux's) stay until the after-run step is
+    // done: a second Ctrl-C or a SIGTERM to the process group now must not
+    // end cordon before it has moved aside what the command left (the scan
+    // and the relay are in process groups of their own for the same reason).
     let failed: string | undefined;
     try {
       failed = await afterRun({ ...plan, guardIds: guards }, rescanned, { since, ...(until ? { until } : {}) }, opts.warn ?? (() => {}), opts.onEvent, stateDir);
@@ -282,7 +355,6 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
       if (journal) removeJournal(journal);
     } finally {
       untrack?.();
-      for (const [sig, h] of handlers) process.off(sig, h);
     }
     // A check that could not finish fails the run, closed: the user must not run git there unread.
     if (failed) throw new CordonError('CORDON_ERR_AFTER_RUN', lost.length > 0 ? `${failed}. Also: ${heldLostMessage(lost)}` : failed);

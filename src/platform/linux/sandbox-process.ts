@@ -99,6 +99,8 @@ export interface SandboxProcess {
   cancelledBy(): NodeJS.Signals | undefined;
   /** From now on bubblewrap's messages go to `to` (cordon's stderr by default), those held so far first. */
   adopt(to?: (message: Buffer) => void): void;
+  /** bubblewrap's messages held so far (not yet adopted), as text. */
+  held(): string;
   /**
    * Sends a signal to the sandbox's PID 1 (held until it is known). Before
    * release, a signal that would end a process cancels the start instead.
@@ -130,7 +132,22 @@ export interface SandboxProcess {
 const MAX_HELD = 64 * 1024;
 
 /** Forwarded signals whose default action does not end a process. */
-const HARMLESS = new Set<NodeJS.Signals>(['SIGWINCH', 'SIGCONT']);
+export const HARMLESS: ReadonlySet<NodeJS.Signals> = new Set<NodeJS.Signals>(['SIGWINCH', 'SIGCONT']);
+
+/**
+ * The mount bubblewrap lost a race for, if its message says it did: it binds
+ * the host's tree recursively and then remounts each mount below (nosuid,
+ * read-only) from the mount table it read a moment before, so a mount the
+ * host removes in between (`ip netns delete`, a container runtime, an
+ * automounter) fails the remount with EINVAL or ENOENT and the set-up with
+ * it, before anything runs (bubblewrap issue 650). The path is the host's.
+ */
+export function lostMountRace(messages: string): string | undefined {
+  const m = /Can't bind mount [^\n]*: Unable to apply mount flags: remount "([^"\n]+)": (?:Invalid argument|No such file or directory)/.exec(messages);
+  if (!m) return undefined;
+  const path = m[1]!;
+  return path === '/newroot' ? '/' : path.startsWith('/newroot/') ? path.slice('/newroot'.length) : path;
+}
 
 /**
  * `scan`: the arguments of a scan (after `scan`) to start in the same process
@@ -298,6 +315,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
       seccompFd.end(options.seccomp);
       block.end('1');
     },
+    held: () => Buffer.concat(held).toString(),
     adopt(to = (d) => { process.stderr.write(d); }) {
       if (adopted) return;
       adopted = to;

@@ -1,14 +1,15 @@
 /**
  * The launcher's contract: exit status, signals, stdio and TTY pass-through,
  * and nothing left behind (placeholders, hold files, processes) after a normal
- * exit, a forwarded signal, or kill -9 of the command.
+ * exit, a forwarded signal, or kill -9 of the command; a set-up that loses a
+ * race with the host's mount table is made again.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, cordon, killWithWatcher, makeWorld, sh } from '../../helpers/cordon.js';
+import { CLI, cordon, killWithWatcher, makeWorld, ROOT, runners, sh, type World } from '../../helpers/cordon.js';
 
 /** Hold files (cordon's placeholder bookkeeping) that mention this project; other tests run in parallel. */
 function runtimeHolds(home: string, proj: string): string[] {
@@ -180,4 +181,145 @@ test('fail closed: a network bridge that cannot start runs nothing and exits 125
   assert.match(r.stderr, /the network bridge into the sandbox failed/);
   assert.ok(!existsSync(join(w.proj, 'ran')));
   assert.deepEqual(leftovers(w.proj), []);
+});
+
+/**
+ * A bubblewrap that notes each start in a log, then is /usr/bin/bwrap, or,
+ * with `fail`, says `fail` as bubblewrap would and exits 1 for the first
+ * `times` starts. For the unprivileged user too: others may run it and write its log.
+ */
+function loggedBwrap(w: World, fail?: { message: string; times: number }): { path: string; starts(): number } {
+  const log = join(w.root, 'bwrap-starts');
+  writeFileSync(log, '');
+  chmodSync(log, 0o666);
+  const path = join(w.root, 'bwrap');
+  const failing = fail ? `if [ "$(wc -c < '${log}')" -le ${fail.times} ]; then printf '%s\\n' '${fail.message.replace(/'/g, `'\\''`)}' >&2; exit 1; fi\n` : '';
+  writeFileSync(path, `#!/bin/sh\nprintf x >> '${log}'\n${failing}exec /usr/bin/bwrap "$@"\n`, { mode: 0o755 });
+  return { path, starts: () => readFileSync(log, 'utf8').length };
+}
+
+/** What bubblewrap says when a mount below the tree it binds went away between its reading the mount table and its remount. */
+const RACE_MESSAGE = `bwrap: Can't bind mount /oldroot/ on /newroot/: Unable to apply mount flags: remount "/newroot/run/netns/gone": Invalid argument`;
+
+test('a set-up that loses the mount-table race is made again, silently; nothing of the lost attempts is said', () => {
+  const w = makeWorld();
+  const b = loggedBwrap(w, { message: RACE_MESSAGE, times: 3 });
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'cat; echo ran >> ran'], { env: { CORDON_BWRAP: b.path }, input: 'through\n' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'through\n');
+  assert.equal(r.stderr, '', 'the lost attempts say nothing');
+  assert.equal(b.starts(), 4);
+  assert.equal(readFileSync(join(w.proj, 'ran'), 'utf8'), 'ran\n', 'the command ran once');
+  assert.deepEqual(leftovers(w.proj), []);
+});
+
+test('fail closed: a set-up that loses the mount-table race every time gives up with the cause; nothing runs', () => {
+  const w = makeWorld();
+  const b = loggedBwrap(w, { message: RACE_MESSAGE, times: 1000 });
+  const r = sh(w, 'touch ran', [], { env: { CORDON_BWRAP: b.path } });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /the mount at \/run\/netns\/gone \(or another\) changed on the host while bubblewrap copied the mount table, 10 times in a row/);
+  assert.equal(r.stderr.split("Can't bind mount").length - 1, 1, `bubblewrap's last message only:\n${r.stderr}`);
+  assert.equal(b.starts(), 10);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+  assert.deepEqual(leftovers(w.proj), []);
+});
+
+test('fail closed: any other set-up failure is not made again', () => {
+  const w = makeWorld();
+  const b = loggedBwrap(w, { message: "bwrap: Can't mount proc on /newroot/proc: Operation not permitted", times: 1000 });
+  const r = sh(w, 'touch ran', [], { env: { CORDON_BWRAP: b.path } });
+  assert.equal(r.status, 125);
+  assert.match(r.stderr, /Can't mount proc[^]*the sandbox could not be set up/);
+  assert.equal(b.starts(), 1);
+  assert.ok(!existsSync(join(w.proj, 'ran')));
+});
+
+/**
+ * Mounts and unmounts 20 tmpfs without pause below `dir` (argv[1]), made a
+ * shared mount so that each change reaches the mount namespaces copied from
+ * this one, as `ip netns` does in /run/netns. Run in a mount namespace of
+ * its own (unshare -m): nothing of it reaches the host, or another test.
+ */
+const CHURN = `
+import ctypes, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+MS_BIND, MS_SHARED = 4096, 1 << 20
+top = sys.argv[1].encode()
+def ok(r, what):
+    if r != 0: raise OSError(ctypes.get_errno(), what)
+ok(libc.mount(top, top, None, MS_BIND, None), "bind")
+ok(libc.mount(None, top, None, MS_SHARED, None), "make-shared")
+subs = [top + b"/m%d" % i for i in range(20)]
+for s in subs:
+    os.makedirs(s, exist_ok=True)
+    ok(libc.mount(b"none", s, b"tmpfs", 0, None), "mount")
+print("ready", flush=True)
+end = time.time() + 300
+while time.time() < end:
+    for s in subs:
+        libc.umount2(s, 0)
+        ok(libc.mount(b"none", s, b"tmpfs", 0, None), "mount")
+        time.sleep(0.0005)
+`;
+
+/** Runs `body` with the CHURN going on in a mount namespace of its own; `within` enters it. */
+async function underChurn(w: World, body: (within: readonly string[]) => Promise<void> | void): Promise<void> {
+  const dir = join(w.root, 'churn');
+  mkdirSync(dir);
+  const churn = spawn('unshare', ['-m', '--propagation', 'private', 'python3', '-c', CHURN, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  churn.stderr.on('data', (d: Buffer) => { said += d; });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      churn.stdout.on('data', (d: Buffer) => { if (d.toString().includes('ready')) resolve(); });
+      churn.on('exit', () => reject(new Error(`the churn ended: ${said}`)));
+    });
+    await body(['nsenter', `--mount=/proc/${churn.pid}/ns/mnt`, `--wd=${w.proj}`, '--']);
+  } finally {
+    churn.kill('SIGKILL');
+  }
+}
+
+for (const r of runners()) {
+  test(`a host whose mounts change without pause: every run works, its set-up made again where it lost the race (${r.who})`, { skip: process.getuid?.() !== 0 ? 'needs root to mount (CI runs as root)' : false }, async () => {
+    const w = r.world();
+    const b = loggedBwrap(w);
+    await underChurn(w, (within) => {
+      let runs = 0;
+      // Until three starts lost the race (a few runs, at this churn), or 200 runs.
+      for (; runs < 200 && b.starts() - runs < 3; runs++) {
+        const res = cordon(w, ['--', '/bin/cat'], { ...r.opts, within, env: { CORDON_BWRAP: b.path }, input: `run ${runs}\n` });
+        assert.equal(res.status, 0, `run ${runs}: ${res.stderr}`);
+        assert.equal(res.stdout, `run ${runs}\n`);
+        assert.equal(res.stderr, '');
+      }
+      assert.ok(b.starts() > runs, `no start lost the race in ${runs} runs: the churn did not reach bubblewrap, and this test proved nothing`);
+    });
+    assert.deepEqual(leftovers(w.proj), []);
+  });
+}
+
+test('a host whose mounts change without pause: the library\'s exec() works every time, its input and output whole', { skip: process.getuid?.() !== 0 ? 'needs root to mount (CI runs as root)' : false }, async () => {
+  const w = makeWorld();
+  const b = loggedBwrap(w);
+  const script = `
+    const { createSandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'bundle', 'sandbox.mjs'))});
+    const sb = await createSandbox({ cwd: ${JSON.stringify(w.proj)}, env: ${JSON.stringify(w.env)} });
+    let runs = 0;
+    const fs = await import('node:fs');
+    const count = () => fs.readFileSync(${JSON.stringify(join(w.root, 'bwrap-starts'))}, 'utf8').length;
+    for (; runs < 200 && count() - runs < 3; runs++) {
+      const r = await sb.exec('/bin/cat', [], { input: 'run ' + runs + '\\n' });
+      if (r.exitCode !== 0 || r.stdout !== 'run ' + runs + '\\n') { console.log(JSON.stringify({ bad: runs, r })); process.exit(1); }
+    }
+    await sb.close();
+    console.log(JSON.stringify({ runs, starts: count() }));
+  `;
+  await underChurn(w, (within) => {
+    const res = spawnSync(within[0]!, [...within.slice(1), process.execPath, '--input-type=module', '-e', script], { cwd: w.proj, env: { ...w.env, CORDON_BWRAP: b.path }, encoding: 'utf8', timeout: 120_000 });
+    assert.equal(res.status, 0, `${res.stdout}\n${res.stderr}`);
+    const { runs, starts } = JSON.parse(res.stdout.trim()) as { runs: number; starts: number };
+    assert.ok(starts > runs, `no start lost the race in ${runs} runs: the churn did not reach bubblewrap, and this test proved nothing`);
+  });
 });
