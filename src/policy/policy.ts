@@ -142,6 +142,31 @@ export interface Rescan {
    * (inheritNames in journal.ts). An empty directory there is left alone.
    */
   readonly recheckNames?: readonly string[];
+  /**
+   * The start (ns since the epoch, a decimal string) of the earliest run
+   * still going when this one started that shares a writable path with it,
+   * if earlier than this run's (inheritLiveRuns in journal.ts): the links
+   * into a `.git` that this run's step after the run looks for are those
+   * changed since then, not only since this run started. Such a run's
+   * command may have made a link that a second command renames past the
+   * first run's scan (from a part of the tree not yet walked to one walked
+   * already); renaming a directory does not change the links in it.
+   */
+  readonly linksSince?: string;
+}
+
+/**
+ * Pure: the earliest of these starts (ns since the epoch, decimal strings,
+ * as Rescan.linksSince and a journal's since); what is not one is left out.
+ */
+export function earliest(starts: readonly (string | undefined)[]): string | undefined {
+  let min: bigint | undefined;
+  for (const s of starts) {
+    if (typeof s !== 'string' || !/^\d{1,30}$/.test(s)) continue;
+    const v = BigInt(s);
+    if (min === undefined || v < min) min = v;
+  }
+  return min === undefined ? undefined : String(min);
 }
 
 /**
@@ -203,6 +228,12 @@ export interface WatchedPath {
    * to a protected name).
    */
   readonly ifLink?: boolean;
+  /**
+   * With `ifLink`: changed since this start (ns since the epoch), not the
+   * run's own: a link into a `.git` that a run still going when this one
+   * started may have made (Rescan.linksSince).
+   */
+  readonly linkedSince?: string;
   /** For `created`: moved aside only if it, or an entry in it, was made or changed since the run started (a `.cordon` in a plain directory). */
   readonly ifChanged?: boolean;
   /** filesystem.allowGitConfig: a new repository keeps its config. */

@@ -23,7 +23,7 @@
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { commandCouldMake, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
+import { commandCouldMake, earliest, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
@@ -374,14 +374,15 @@ const INTO_GIT_DIR = 'it leads into a git directory, and git run where it leads 
  * such a link arranges (`modules/foo -> ../.git/objects/x`, then `cd
  * modules/foo` in a shell whose prompt runs `git status`). Each is moved
  * aside (the helper's `--move-if-linked`: still this user's link, changed
- * since the run started), whether it leads anywhere yet or not: one that
+ * since the run started, or since `linkedSince`: the scan's start of new
+ * links, Rescan.linksSince), whether it leads anywhere yet or not: one that
  * leads nowhere now could lead into a repository a later run makes there.
  * Proved from inside by test/integration/git/git-dir-links.test.ts.
  */
-export function linksIntoGitDirs(found: Pick<ScanResult, 'newLinks'>, writable: readonly string[]): WatchedPath[] {
+export function linksIntoGitDirs(found: Pick<ScanResult, 'newLinks'>, writable: readonly string[], linkedSince?: string): WatchedPath[] {
   let walks = 0;
   const mayWalk = () => ++walks <= DANGLING_WALKS_MAX;
-  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l, mayWalk)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, ifLink: true }));
+  return (found.newLinks ?? []).filter((l) => writable.some((w) => l !== w && isWithin(l, w)) && leadsIntoGit(l, mayWalk)).map((l) => ({ path: l, kind: 'created' as const, repo: dirname(l), why: INTO_GIT_DIR, ifLink: true, ...(linkedSince ? { linkedSince } : {}) }));
 }
 
 /**
@@ -552,7 +553,7 @@ function setAsideIn(root: string, watch: readonly WatchedPath[], helper: string,
   for (const w of watch) {
     if (w.kind === 'todo') ops.push('--move-if-changed', rel(w.path), since);
     else if (w.kind === 'replaced') ops.push(replacedOp(w.path), rel(w.path));
-    else if (w.ifLink) ops.push('--move-if-linked', rel(w.path), since);
+    else if (w.ifLink) ops.push('--move-if-linked', rel(w.path), w.linkedSince ?? since);
     else if (w.ifChanged) ops.push('--move-if-changed', rel(w.path), since);
     else if (w.linkedOnly) {
       // Refused by a run from where it lies too (a nested repository, a plain directory: that run's writable path).
@@ -839,6 +840,8 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const rescan = run.rescan;
   const watch = [...run.watch];
   const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
+  // The links into a .git looked for: those changed since this run began, or since a run sharing its writable paths did (Rescan.linksSince).
+  const linksFrom = since === undefined ? undefined : earliest([since, rescan.linksSince]);
   let failed: string | undefined;
   let found: ScanResult | undefined;
   let reopenedWarning: string | undefined;
@@ -849,7 +852,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       const look = (tree: ScanResult): ScanResult => {
         let all = tree;
         try {
-          all = insideBareGitDirs(tree, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, since));
+          all = insideBareGitDirs(tree, rescan.writable, (roots) => scanTrees(helper, roots, rescan.patterns, cacheDir, rescan.names, linksFrom));
         } catch (e) {
           // What the scan of the tree found is still acted on; only inside the bare git dirs it was not looked.
           failed ??= `the check after the run could not look inside the bare git directories ${tree.bareGitDirs.slice(0, 5).join(', ')} (${(e as Error).message}): a repository the command created there was not checked. Before running git anywhere below, read its .git/config and .git/hooks, or remove what the command made`;
@@ -870,7 +873,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
         if (changed.length === 0 && readable.length === 0 && gone.length === 0) break;
         // The whole tree again (its cache makes what did not change one stat): each directory given back is
         // listed whole, and what a second run sharing it moved out of one meanwhile is found where it went.
-        found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, since));
+        found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, linksFrom));
       }
       if (reopened.size > 0) {
         const list = [...reopened];
@@ -878,7 +881,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       }
       watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
       // After the others: a path one of them moves aside is theirs.
-      watch.push(...afterMoves(rescan, found, watch));
+      watch.push(...afterMoves(rescan, found, watch, linksFrom));
       // A directory the command made unreadable hides what is below it from
       // the scan, not from git on the host: search permission alone (chmod
       // 111) lets `cd dir && git status` use a repository there. Closed
@@ -906,7 +909,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   // A move can change where a link that was judged before it leads (one to `X.cordon-untrusted`, one through a
   // directory moved aside): what the moves left is judged again, until nothing more is to be moved.
   for (let round = 0; found !== undefined && round < AFTER_MOVES_ROUNDS; round++) {
-    const again = afterMoves(rescan, found, watch);
+    const again = afterMoves(rescan, found, watch, linksFrom);
     if (again.length === 0) break;
     watch.push(...again);
     const more = setAside(commandCouldMake(again, rescan.writable), options);
@@ -985,8 +988,8 @@ export function reopenLocked(rescan: Rescan, found: { readonly unreadable: numbe
 }
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */
-function afterMoves(rescan: Rescan, found: ScanResult, watch: readonly WatchedPath[]): WatchedPath[] {
-  const out = [...linksIntoGitDirs(found, rescan.writable), ...refusedLater(rescan, found)];
+function afterMoves(rescan: Rescan, found: ScanResult, watch: readonly WatchedPath[], linkedSince: string | undefined): WatchedPath[] {
+  const out = [...linksIntoGitDirs(found, rescan.writable, linkedSince), ...refusedLater(rescan, found)];
   const seen = new Set(watch.map((w) => w.path));
   return out.filter((x) => !seen.has(x.path) && (seen.add(x.path), true));
 }
@@ -1002,7 +1005,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   let scanned: ScanResult | Error;
   try {
-    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names, typeof j.since === 'string' ? j.since : undefined);
+    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names, typeof j.since === 'string' && /^\d+$/.test(j.since) ? earliest([j.since, j.rescan.linksSince]) : undefined);
   } catch (e) {
     scanned = e instanceof Error ? e : new Error(String(e));
   }

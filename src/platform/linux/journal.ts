@@ -21,7 +21,7 @@
  */
 import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Policy, Rescan, WatchedPath } from '../../policy/policy.js';
+import { earliest, type Policy, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
 import { procStat, withLock } from './placeholders.js';
 import { CordonError } from '../../errors.js';
@@ -228,12 +228,24 @@ export function writableByLiveRun(programs: readonly string[], live: readonly Jo
  * new here too, and the live run's watched paths are watched here too: this
  * run's after-run step checks them again when it ends. So is a git dir whose
  * identity the live run saw otherwise (Rescan.ids: it was made again since):
- * its identity is dropped here, which makes it new to this run too.
+ * its identity is dropped here, which makes it new to this run too. And the
+ * links into a `.git` this run looks for after it are those changed since
+ * the earliest start of a live run sharing a writable path with it
+ * (Rescan.linksSince): that run's command may make one that this run's
+ * command renames past that run's scan.
  */
 export function inheritLiveRuns(given: Policy, live: readonly Journal[]): Policy {
   const policy = inheritNames(given, live);
   const rescan = policy.rescan;
   if (!rescan || live.length === 0) return policy;
+  const linksSince = earliest([rescan.linksSince, ...live.filter((j) => j.writable.some((w) => rescan.writable.some((m) => isWithin(w, m) || isWithin(m, w)))).map((j) => earliest([j.since, j.rescan?.linksSince]))]);
+  const inherited = linksSince === rescan.linksSince ? policy : { ...policy, rescan: { ...rescan, ...(linksSince ? { linksSince } : {}) } };
+  return inheritWatch(inherited, live);
+}
+
+/** inheritLiveRuns without the start of the links looked for. */
+function inheritWatch(policy: Policy, live: readonly Journal[]): Policy {
+  const rescan = policy.rescan!;
   const mine = (p: string) => rescan.writable.some((w) => isWithin(p, w));
   const theirsNew = (p: string) => live.some((j) => j.writable.some((w) => isWithin(p, w)) && !(j.rescan?.known ?? []).includes(p));
   const known = rescan.known.filter((k) => !theirsNew(k));

@@ -7,14 +7,15 @@
  * that it does, without cordon; through the real CLI, as root and as an
  * unprivileged user, every link the command made into a `.git` (by its
  * text, through an older link, leading nowhere yet, in any case) is moved
- * aside after the run, and links that lead elsewhere stay.
+ * aside after the run, and links that lead elsewhere stay; a second run
+ * that hides such a link from the first one's scan meets it in its own.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertMovedAside, cordon, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
+import { assertMovedAside, cordon, cordonAsync, makeWorld, own, runners, sh, type World } from '../../helpers/cordon.js';
 
 /** Plants a repository (its work tree) at .git/objects/x whose fsmonitor touches MARK (sh, from the project). */
 const PLANT_IN_GIT_DIR = 'git init -q .git/objects/x && git -C .git/objects/x config core.fsmonitor "touch $MARK" && mkdir -p modules';
@@ -94,7 +95,6 @@ for (const { who, world, opts } of runners()) {
   test(`a link into a .git made by a run whose cordon was killed is moved aside once its sandbox is gone, with no other run (${who})`, async () => {
     const w = world();
     own(w, opts);
-    const { cordonAsync } = await import('../../helpers/cordon.js');
     const c = cordonAsync(w, ['--', 'sh', '-c', `${PLANT_IN_GIT_DIR} && ln -s ../.git/objects/x modules/foo && touch PLANTED && exec sleep 60`], { ...opts, env: { ...w.env, MARK: join(w.outside, 'MARK') } });
     let stderr = '';
     c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -131,5 +131,65 @@ for (const { who, world, opts } of runners()) {
     const next = cordon(w, ['--', 'sh', '-c', 'touch written && echo ok'], opts);
     assert.equal(next.status, 0, next.stderr);
     assert.equal(next.stdout, 'ok\n', 'the project is writable as before');
+  });
+}
+
+/** Waits until `path` exists (a command's sign), up to 20 s. */
+async function until(path: string): Promise<void> {
+  for (let i = 0; i < 1000 && !existsSync(path); i++) await new Promise((res) => setTimeout(res, 20));
+  assert.ok(existsSync(path), `${path} appeared`);
+}
+
+/** What a cordon started with cordonAsync said on stderr, and its exit status, once it ends. */
+function ended(c: ReturnType<typeof cordonAsync>): Promise<{ status: number | null; stderr: string }> {
+  let stderr = '';
+  c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  return new Promise((resolve) => c.on('close', (status) => resolve({ status, stderr })));
+}
+
+for (const { who, world, opts } of runners()) {
+  test(`a link into a .git that the command of a run still going made before this run started is moved aside after this run too (${who})`, async () => {
+    // A second command sharing the writable path can rename the link's directory, from a part of the
+    // tree the first run's scan has not walked yet to one it has, so that scan misses it: the second
+    // run then meets it in its own step after the run, as older than its own start (renaming a
+    // directory does not change the links in it), and must move it aside all the same.
+    const w = world();
+    own(w, opts);
+    const mark = join(w.outside, 'MARK');
+    const a = cordonAsync(w, ['--', 'sh', '-c', `${PLANT_IN_GIT_DIR} && ln -s ../.git/objects/x modules/foo && touch A_PLANTED && while [ ! -e GO_A ]; do sleep 0.05; done`], { ...opts, env: { ...w.env, MARK: mark } });
+    const aEnd = ended(a);
+    try {
+      await until(join(w.proj, 'A_PLANTED'));
+      // A second on: to the second run, which starts now, the link is older than its start.
+      aSecondOn();
+      const second = cordon(w, ['--', 'true'], opts);
+      assert.equal(second.status, 0, second.stderr);
+      assert.ok(second.stderr.includes(`the command made ${join(w.proj, 'modules', 'foo')} a symbolic link (to "../.git/objects/x"): it leads into a git directory`), `the second run names the link:\n${second.stderr}`);
+      assertMovedAside(w.proj, 'modules/foo', second.stderr);
+      prompt(w, join(w.proj, 'modules'));
+      assert.ok(!existsSync(mark), 'git on the host ran the planted fsmonitor');
+    } finally {
+      writeFileSync(join(w.proj, 'GO_A'), '');
+    }
+    const first = await aEnd;
+    assert.equal(first.status, 0, first.stderr);
+    // A run that shares no writable path with a run going on keeps judging links from its own start:
+    // a link made after that run started, and a second before this one, is older than this run.
+    const b = cordonAsync(w, ['--', 'sh', '-c', 'touch B_GOING && while [ ! -e GO_B ]; do sleep 0.05; done'], opts);
+    const bEnd = ended(b);
+    const elsewhere = join(w.root, 'elsewhere');
+    try {
+      await until(join(w.proj, 'B_GOING'));
+      mkdirSync(elsewhere);
+      symlinkSync(join(w.proj, '.git'), join(elsewhere, 'old'));
+      own(w, opts);
+      aSecondOn();
+      const apart = cordon(w, ['--', 'true'], { ...opts, cwd: elsewhere });
+      assert.equal(apart.status, 0, apart.stderr);
+      assert.equal(readlinkSync(join(elsewhere, 'old')), join(w.proj, '.git'), `a link older than the run, in a path no run going on shares, stays:\n${apart.stderr}`);
+    } finally {
+      writeFileSync(join(w.proj, 'GO_B'), '');
+    }
+    assert.equal((await bEnd).status, 0);
   });
 }

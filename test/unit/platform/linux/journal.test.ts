@@ -46,6 +46,18 @@ test('inheritLiveRuns: a git dir a live run saw with another identity (made agai
   assert.equal(inheritLiveRuns(policy, [same]), policy, 'the same identities: nothing changes');
 });
 
+test('inheritLiveRuns: links are looked for since the earliest start of a live run sharing a writable path (its own inherited start too), not one apart', () => {
+  const rescan = { roots: ['/p/sub'], patterns: [], known: ['/p/sub'], unreadable: 0, writable: ['/p/sub'], keepConfig: false };
+  const policy = { watch: [], rescan } as unknown as Policy;
+  const above = journal({ writable: ['/p'], since: '3000' });
+  const below = journal({ writable: ['/p/sub/x'], since: '2000', rescan: { ...rescan, writable: ['/p/sub/x'], linksSince: '1000' } });
+  const apart = journal({ writable: ['/q', '/p2'], since: '10' });
+  assert.equal(inheritLiveRuns(policy, [above]).rescan?.linksSince, '3000', 'a live run above this run\'s writable path');
+  assert.equal(inheritLiveRuns(policy, [above, below, apart]).rescan?.linksSince, '1000', 'the earliest, inherited by a run below it; /q and /p2 are not this run\'s');
+  assert.equal(inheritLiveRuns(policy, [apart]), policy, 'no live run shares a path: the policy as it was');
+  assert.equal(inheritLiveRuns(policy, [journal({ writable: ['/p'], since: 'soon' })]).rescan?.linksSince, undefined, 'a start that is not one is left out');
+});
+
 test('processStart: this process has one; a pid that does not exist has none, nor a zombie (killed, not yet reaped), which alive() counts as gone too', async () => {
   assert.match(processStart('self') ?? '', /^\d+$/);
   assert.equal(processStart(2 ** 22 + 1), undefined);
