@@ -21,7 +21,7 @@
  * whose cache makes an unchanged directory one stat.
  */
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
-import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { commandCouldMake, earliest, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
@@ -844,7 +844,8 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const linksFrom = since === undefined ? undefined : earliest([since, rescan.linksSince]);
   let failed: string | undefined;
   let found: ScanResult | undefined;
-  let reopenedWarning: string | undefined;
+  // Directories of the user's own that the command locked and cordon gave back (reopenLocked, reopenAncestors).
+  const reopened = new Set<string>();
   if (scanned !== undefined) {
     try {
       if (scanned instanceof Error) throw scanned;
@@ -866,7 +867,6 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
       // aside what is there), and the tree is looked at again, as deep as
       // the command nested its locks (bounded: past that, the run fails,
       // closed, below). Only at a run's own end (`until`).
-      const reopened = new Set<string>();
       for (let round = 0; round < REOPEN_ROUNDS; round++) {
         const { changed, readable, gone } = reopenLocked(rescan, found, since, run.until);
         for (const c of changed) reopened.add(c);
@@ -874,10 +874,6 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
         // The whole tree again (its cache makes what did not change one stat): each directory given back is
         // listed whole, and what a second run sharing it moved out of one meanwhile is found where it went.
         found = look(scanTrees(helper, rescan.roots, rescan.patterns, cacheDir, rescan.names, linksFrom));
-      }
-      if (reopened.size > 0) {
-        const list = [...reopened];
-        reopenedWarning = `the command had taken read or search permission from ${list.slice(0, 5).join(', ')}${list.length > 5 ? ` and ${list.length - 5} more` : ''} (your own director${list.length === 1 ? 'y' : 'ies'}, changed during the run); cordon gave the owner read, write and search (u+rwx) to look inside and move aside what the command left there`;
       }
       watch.push(...newRepositories(rescan, found, run.watch), ...createdNames(rescan, found), ...sequencerStates(found, rescan.writable));
       // After the others: a path one of them moves aside is theirs.
@@ -905,7 +901,11 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   if (run.guardIds && typeof run.guardIds === 'object') watch.push(...heldReplaced(run.guardIds, rescan.writable, moved, watch, unheld));
   // In a shared directory, only what the command could have made (policy.ts commandCouldMake).
   const options = { roots: rescan.writable, helper, ...(rootIds ? { rootIds } : {}), ...(since ? { since } : {}), ...(rescan.relativeHooks ? { relativeHooks: rescan.relativeHooks } : {}) };
-  const done = setAside(commandCouldMake(watch, rescan.writable), options);
+  const due = commandCouldMake(watch, rescan.writable);
+  // What is to be moved aside where the scan does not walk (inside a git dir: .git/info/attributes) is
+  // out of reach below a directory the command locked there (chmod 000 .git/info): given back too.
+  for (const c of reopenAncestors(due.map((w) => w.path), rescan.writable.filter((w) => !moved.includes(w)), since, run.until)) reopened.add(c);
+  const done = setAside(due, options);
   // A move can change where a link that was judged before it leads (one to `X.cordon-untrusted`, one through a
   // directory moved aside): what the moves left is judged again, until nothing more is to be moved.
   for (let round = 0; found !== undefined && round < AFTER_MOVES_ROUNDS; round++) {
@@ -920,6 +920,8 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   }
   if (done.unresolved > 0) failed ??= `${done.unresolved} path${done.unresolved === 1 ? '' : 's'} the command created could not be moved aside (the warnings above say which and why): read what is there before running git or a shell in ${rescan.writable.join(', ')}`;
   if (moved.length > 0) failed ??= `the writable path ${moved.join(', ')} is not the directory the command ran in any more (it was renamed or replaced during the run, as another run that can write there can do): what the command left in it was not checked. Find where it went, and read its .git/config and .git/hooks before running git or a shell in it`;
+  const list = [...reopened];
+  const reopenedWarning = list.length === 0 ? undefined : `the command had taken read or search permission from ${list.slice(0, 5).join(', ')}${list.length > 5 ? ` and ${list.length - 5} more` : ''} (your own director${list.length === 1 ? 'y' : 'ies'}, changed during the run); cordon gave the owner read, write and search (u+rwx) to look inside and move aside what the command left there`;
   return { warnings: reopenedWarning ? [reopenedWarning, ...done.warnings] : done.warnings, actions: done.actions, failed };
 }
 
@@ -948,20 +950,9 @@ export function reopenLocked(rescan: Rescan, found: { readonly unreadable: numbe
   const after = found.unreadablePaths;
   if (since === undefined || until === undefined || !before || !after || before.length !== rescan.unreadable || after.length !== found.unreadable) return { changed: [], readable: [], gone: [] };
   const had = new Set(before);
-  const [from, to] = [BigInt(since), BigInt(until)];
-  const uid = BigInt(process.geteuid?.() ?? -1);
   const dirs = new DirFds();
   const changed: string[] = [];
-  const looked = new Set<string>();
-  const give = (p: string) => {
-    if (looked.has(p)) return;
-    looked.add(p);
-    const fd = dirs.open(p);
-    const st = fstatSync(fd, { bigint: true });
-    if (st.uid !== uid || (st.mode & 0o700n) === 0o700n || st.ctimeNs < from || st.ctimeNs > to) return;
-    chmodSync(`/proc/self/fd/${fd}`, Number(st.mode & 0o7777n) | 0o700);
-    changed.push(p);
-  };
+  const give = giver(dirs, since, until, changed);
   const readable: string[] = [];
   const gone: string[] = [];
   try {
@@ -985,6 +976,74 @@ export function reopenLocked(rescan: Rescan, found: { readonly unreadable: numbe
     dirs.close();
   }
   return { changed, readable, gone };
+}
+
+/**
+ * `give(dir)`: u+rwx back to `dir` for its owner if it is this user's, lacks
+ * it, and its mode changed between `since` and `until` (the command did
+ * it), and, with `blocking`, keeps this process out (root reads, writes and
+ * searches a directory of mode 000: it is left as it is); through a
+ * descriptor of `dirs` (reached with no link followed). Each directory is
+ * looked at once; those changed are added to `changed`. Throws where `dir`
+ * cannot be opened.
+ */
+function giver(dirs: DirFds, since: string, until: string, changed: string[], blocking = false): (dir: string) => void {
+  const [from, to] = [BigInt(since), BigInt(until)];
+  const uid = BigInt(process.geteuid?.() ?? -1);
+  const looked = new Set<string>();
+  return (p) => {
+    if (looked.has(p)) return;
+    looked.add(p);
+    const fd = dirs.open(p);
+    const st = fstatSync(fd, { bigint: true });
+    if (st.uid !== uid || (st.mode & 0o700n) === 0o700n || st.ctimeNs < from || st.ctimeNs > to || (blocking && reachable(`/proc/self/fd/${fd}`))) return;
+    chmodSync(`/proc/self/fd/${fd}`, Number(st.mode & 0o7777n) | 0o700);
+    changed.push(p);
+  };
+}
+
+/** Whether this process may read, write and search the directory at `p` as it is. */
+function reachable(p: string): boolean {
+  try {
+    accessSync(p, constants.R_OK | constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The directories between each of `paths` and its writable path (that one
+ * included, the path itself not) that the command locked, given back as
+ * reopenLocked gives them (giver), outermost first: what is to be moved
+ * aside where the scan does not walk (inside a git dir) would otherwise be
+ * out of reach. Only at a run's own end (`until`); a directory that cannot
+ * be opened ends its chain (the move then fails, and the run with it).
+ */
+export function reopenAncestors(paths: readonly string[], writable: readonly string[], since: string | undefined, until: string | undefined): string[] {
+  if (since === undefined || until === undefined) return [];
+  const dirs = new DirFds();
+  const changed: string[] = [];
+  const give = giver(dirs, since, until, changed, true);
+  try {
+    for (const p of paths) {
+      const root = writable.filter((w) => p !== w && isWithin(p, w)).sort((a, b) => b.length - a.length)[0];
+      if (root === undefined) continue;
+      const chain: string[] = [];
+      for (let a = dirname(p); isWithin(a, root); a = dirname(a)) {
+        chain.unshift(a);
+        if (a === root) break;
+      }
+      try {
+        for (const a of chain) give(a);
+      } catch {
+        /* gone, or a link or another user's directory on the way: left as it is */
+      }
+    }
+  } finally {
+    dirs.close();
+  }
+  return changed;
 }
 
 /** The links into a `.git` and what would make a later run refuse, that `watch` does not move already. */

@@ -151,6 +151,26 @@ test('a git dir or a writable path the command locks is given back without namin
   assert.doesNotMatch(readFileSync(join(w.proj, 'b', 'r', '.git', 'config'), 'utf8'), /fsmonitor/);
 });
 
+test('a directory inside a git dir that the command locks (chmod 000 .git/info, where it wrote attributes) is given back, what it planted there moved aside, and the next run starts', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
+  const u = testUser()!;
+  const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
+  chmodSync(join(w.proj, '.git', 'info'), 0o750);
+  const r = cordon(w, ['--', '/bin/sh', '-c', 'printf "* filter=x\n" > .git/info/attributes && chmod 000 .git/info'], { asUser: u.name });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`the command had taken read or search permission from ${w.proj}/.git/info \\(your own directory, changed during the run\\)`), r.stderr);
+  assert.equal(statSync(join(w.proj, '.git', 'info')).mode & 0o777, 0o700, 'u+rwx, and nothing else, given back');
+  assert.ok(!existsSync(join(w.proj, '.git', 'info', 'attributes')), r.stderr);
+  assert.equal(readFileSync(join(w.proj, '.git', 'info', 'attributes.cordon-untrusted'), 'utf8'), '* filter=x\n');
+  const next = cordon(w, ['--', 'true'], { asUser: u.name });
+  assert.equal(next.status, 0, next.stderr);
+  // One you lock yourself, before a run, is yours: left as it is, and the run says what to do.
+  chmodSync(join(w.proj, '.git', 'info'), 0o000);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
+  const yours = cordon(w, ['--', 'true'], { asUser: u.name });
+  assert.equal(yours.status, 125, yours.stderr);
+  assert.equal(statSync(join(w.proj, '.git', 'info')).mode & 0o777, 0o000, 'a lock the command did not make is left');
+});
+
 test('a protected name the command makes and then locks (a .claude or .vscode directory at a nested repository\'s root, chmod 000) is given back and moved aside, as it is without the lock', { skip: process.getuid?.() !== 0 ? 'needs root to create the test user (CI runs as root)' : false }, () => {
   const u = testUser()!;
   const w = makeWorld({ owner: { uid: u.uid, gid: u.gid } });
