@@ -723,6 +723,21 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
     }
 
     dropEmptyDenies(rules);
+    // A built-in read deny (a credential store) on a path that is not there, in a writable path, hides nothing
+    // and holds nothing: the command can make it (~/.kube/config with an exec plugin kubectl runs,
+    // ~/.gnupg/gpg-agent.conf's pinentry-program, under --allow-write ~). The deny is dropped, so the policy says
+    // what the sandbox does (writable there), and what the command makes there is moved aside after the run, as a
+    // missing protected name in $HOME is. (A deny of yours on a missing path, say **/.env, stays as you wrote it.)
+    for (let i = rules.length - 1; i >= 0; i--) {
+      const r = rules[i]!;
+      const root = r.access === 'deny-read' && r.weak && r.kind === 'missing' && isWritable(r.path) ? writableRoots.find((w) => r.path !== w && isWithin(r.path, w)) : undefined;
+      if (root === undefined) continue;
+      rules.splice(i, 1);
+      let top = r.path;
+      while (dirname(top) !== root && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
+      const why = `${r.source}: read-denied where it exists, and the host's tools would take one the command makes for yours`;
+      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: root, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
+    }
     // In a shared directory, nothing to hold where the command cannot reach (behind another user's directory it may not
     // search: holding it would stop the run) or cannot make (uncreatable).
     const view = sharedView(sharedRoots);

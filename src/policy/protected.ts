@@ -209,6 +209,17 @@ export const PROTECTED_IN_HOME: readonly { name: string; why: string; broad?: tr
   { name: '.yarnrc.yml', why: 'Yarn configuration (yarnPath runs a file)' },
   { name: '.bunfig.toml', why: 'Bun configuration (preload runs scripts)' },
   { name: '.jupyter', why: 'Jupyter configuration (Python run at start)' },
+  { name: '.config/user-dirs.dirs', why: 'sourced as shell by xdg-user-dir and session scripts' },
+  { name: '.hgrc', why: 'Mercurial configuration (hooks run commands)' },
+  { name: '.config/hg', why: 'Mercurial configuration (hooks run commands)' },
+  { name: '.docker/cli-plugins', why: 'docker runs the programs here as its subcommands' },
+  { name: '.config/powershell', why: 'PowerShell profiles (run at start)' },
+  { name: '.vscode-server', why: 'VS Code Remote: machine settings and the extensions it runs', broad: true },
+  { name: '.vscode/extensions', why: 'VS Code extensions (run by the editor)', broad: true },
+  { name: '.lldbinit', why: 'lldb startup file (platform shell runs commands)' },
+  { name: '.Rprofile', why: 'R startup file (runs R code)' },
+  { name: '.screenrc', why: 'screen configuration (exec runs commands)' },
+  { name: '.pam_environment', why: "the session's environment at login (PATH, LD_PRELOAD)" },
 ];
 
 /**

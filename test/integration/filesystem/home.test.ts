@@ -57,6 +57,32 @@ for (const { who, asUser } of [{ who: 'root', asUser: undefined as string | unde
     assert.ok(!readdirSync(w.home).some((n) => n.startsWith('.cordon')), 'no placeholder left');
   });
 
+  test(`--allow-write ~: a credential store that is not there, which the command makes, is moved aside, and no refusal is reported for it; one that is there stays hidden (${who})`, () => {
+    const w = world();
+    mkdirSync(join(w.home, '.config'), { recursive: true });
+    if (asUser) spawnSync('chown', ['-R', `${u!.uid}:${u!.gid}`, w.home]);
+    const script = [
+      // kubectl runs the exec plugin of ~/.kube/config; gpg-agent its pinentry-program; xdg-user-dir sources user-dirs.dirs.
+      'mkdir -p ~/.kube && printf "users:\\n- user: {exec: {command: /bin/sh}}\\n" > ~/.kube/config && echo made-kube',
+      'mkdir -p ~/.gnupg && echo "pinentry-program /bin/sh" > ~/.gnupg/gpg-agent.conf && echo made-gnupg',
+      'echo "XDG_DESKTOP_DIR=\\"\\$(touch /x)\\"" > ~/.config/user-dirs.dirs && echo made-dirs',
+      'mkdir -p ~/.docker/cli-plugins && printf "#!/bin/sh\\n" > ~/.docker/cli-plugins/docker-x && echo made-plugin',
+      'echo "[hooks]" > ~/.hgrc && echo made-hgrc',
+      'cat ~/.aws/credentials 2>/dev/null || echo hidden-aws',
+    ].join('; ');
+    const r = sh(w, script, ['--allow-write', '~'], { cwd: w.home, ...as });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'made-kube\nmade-gnupg\nmade-dirs\nmade-plugin\nmade-hgrc\nhidden-aws\n');
+    // ~/.docker was not there: the whole directory the command made goes.
+    for (const p of ['.kube', '.gnupg', '.config/user-dirs.dirs', '.docker', '.hgrc']) {
+      assert.ok(!existsSync(join(w.home, p)), `~/${p} left in place:\n${r.stderr}`);
+      assert.ok(existsSync(join(w.home, `${p}.cordon-untrusted`)), `~/${p} moved aside:\n${r.stderr}`);
+    }
+    assert.match(r.stderr, /the command created .*\/\.kube \(default: credential store: read-denied where it exists/, r.stderr);
+    // What the sandbox could do is what cordon reports: no create there was refused.
+    assert.doesNotMatch(r.stderr, /refused/, r.stderr);
+  });
+
   test(`--allow-write ~: a directory above guarded names swapped for a link to the command's own (~/.config -> dots) is moved aside, so the host reads nothing through it (${who})`, () => {
     const w = world();
     // ~/.config exists and holds neither git/ nor cordon/: nothing in it is mounted, so it can be renamed.
