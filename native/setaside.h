@@ -118,13 +118,23 @@ static int sa_parent(int root, const char *rel, const char **name, char *buf, si
  * (ENOENT: absent). */
 static int sa_rename_aside(int dir, const char *name, char *to, size_t cap)
 {
-	for (int n = 1; n < 108; n++) {
+	/* A name too long to take the suffix (and a number) within NAME_MAX keeps
+	 * as much of itself as fits with the suffix and a random tail, cut between
+	 * two UTF-8 characters: the planted thing must still go. */
+	int keep = (int)strnlen(name, NAME_MAX);
+	bool cut = (size_t)keep + sizeof SETASIDE_SUFFIX - 1 + 3 > NAME_MAX;
+	if (cut) {
+		keep = NAME_MAX - (int)(sizeof SETASIDE_SUFFIX - 1) - 17;
+		while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)
+			keep--;
+	}
+	for (int n = cut ? 100 : 1; n < 108; n++) {
 		uint64_t r = 0;
 		if (n >= 100 && syscall(SYS_getrandom, &r, sizeof r, 0) != (long)sizeof r)
 			return errno ? errno : EIO;
-		int len = n == 1 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX, name)
-			: n < 100 ? snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%d", name, n)
-				  : snprintf(to, cap, "%s" SETASIDE_SUFFIX "-%016llx", name, (unsigned long long)r);
+		int len = n == 1 ? snprintf(to, cap, "%.*s" SETASIDE_SUFFIX, keep, name)
+			: n < 100 ? snprintf(to, cap, "%.*s" SETASIDE_SUFFIX "-%d", keep, name, n)
+				  : snprintf(to, cap, "%.*s" SETASIDE_SUFFIX "-%016llx", keep, name, (unsigned long long)r);
 		if (len < 0 || (size_t)len >= cap)
 			return ENAMETOOLONG;
 		if (syscall(SYS_renameat2, dir, name, dir, to, RENAME_NOREPLACE) == 0)

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, renameSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -65,6 +65,22 @@ test('every numbered name taken in advance (-2 ... -99) does not block a move: i
   assert.ok(m, warnings.join('\n'));
   assert.equal(readFileSync(join(git, `config.cordon-untrusted-${m[1]}`), 'utf8'), '[core]\n\tfsmonitor = evil\n', 'moved, not lost');
   assert.equal(readFileSync(join(git, 'config'), 'utf8'), '', 'nothing that runs code is left in place');
+});
+
+test('a name too long to take the suffix is moved aside all the same: as much of it as fits, cut between two UTF-8 characters, and a random tail', () => {
+  const r = root();
+  // 241 bytes: with ".cordon-untrusted" it would be past NAME_MAX (255).
+  const long = `${'é'.repeat(120)}x`;
+  writeFileSync(join(r, long), 'planted');
+  const warnings = setAsideIn([{ path: join(r, long), kind: 'created', repo: r }], r);
+  const names = readdirSync(r, { encoding: 'buffer' });
+  assert.equal(names.length, 1, warnings.join('\n'));
+  const moved = names[0]!;
+  assert.ok(moved.length <= 255, `${moved.length} bytes`);
+  assert.ok(Buffer.from(moved.toString('utf8'), 'utf8').equals(moved), 'still valid UTF-8 (a cut character would make the name one the scan cannot check)');
+  assert.match(moved.toString('utf8'), /^(é)+\.cordon-untrusted-[0-9a-f]{16}$/);
+  assert.equal(readFileSync(join(r, moved.toString('utf8')), 'utf8'), 'planted', 'moved, not lost');
+  assert.match(warnings.join('\n'), /moved to .*\.cordon-untrusted-[0-9a-f]{16}/, warnings.join('\n'));
 });
 
 test('a repository made by git init or git clone keeps its config whole, and nothing is said', () => {
