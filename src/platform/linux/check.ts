@@ -38,9 +38,26 @@ const TMP = '/tmp';
 /** The source of a refusal by a mount point (a pinned or protected path), which no setting lifts. */
 export const MOUNT_POINT = 'a mount point in the sandbox';
 
+/**
+ * The rules that act in the sandbox: a read deny on a path that was not there
+ * when the policy was made hides nothing (the plan mounts nothing over
+ * nothing), so what the command makes there it may write and read as the
+ * rest of its place allows.
+ */
+export function actingRules(rules: readonly FsRule[]): readonly FsRule[] {
+  return rules.some((r) => r.access === 'deny-read' && r.kind === 'missing') ? rules.filter((r) => !(r.access === 'deny-read' && r.kind === 'missing')) : rules;
+}
+
 /** The answer for a path operation. `path`: the asked path made absolute and resolved (paths.ts resolvePath). */
 export function checkPath(operation: PathOperation, target: string, path: ResolvedPath, policy: Policy, plan: LinuxPlan): CheckAnswer {
-  const rules = policy.rules;
+  const answer = checkActing(operation, target, path, policy, plan);
+  // A deny of a path that was not there: said, since it acts on nothing.
+  const idle = policy.rules.find((r) => r.access === 'deny-read' && r.kind === 'missing' && isWithin(path.path, r.path));
+  return idle ? { ...answer, because: `${answer.because}; ${describe(idle)} names a path that was not there when the policy was made, so it hides nothing: what the command makes there, it can read` } : answer;
+}
+
+function checkActing(operation: PathOperation, target: string, path: ResolvedPath, policy: Policy, plan: LinuxPlan): CheckAnswer {
+  const rules = actingRules(policy.rules);
   const privateTmp = hasPrivateTmp(rules);
   const p = path.path;
   const s = stateOf(p, rules, privateTmp);

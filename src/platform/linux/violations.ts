@@ -27,7 +27,7 @@ import type { Readable } from 'node:stream';
 import type { FsOperation, FsRefusedEvent } from '../../events/types.js';
 import type { Policy } from '../../policy/policy.js';
 import { isWithin } from '../../policy/paths.js';
-import { checkPath, keptWhateverGrant, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
+import { actingRules, checkPath, keptWhateverGrant, MOUNT_POINT, type CheckAnswer, type PathOperation } from './check.js';
 import { PSEUDO_FS, reportPaths, stateLookup, type LinuxPlan, type PathState } from './plan.js';
 
 /** What one refusal is handed to the caller as: an fs.refused event without what the stream stamps (v, time, commandId; message is made from the fields). */
@@ -122,7 +122,8 @@ export interface Classifier {
  * Pure: the policy and plan, then one record at a time.
  */
 export function classifier(policy: Policy, plan: LinuxPlan): Classifier {
-  const state = memo(stateLookup(policy.rules));
+  // As the sandbox acts: a read deny of a path that was not there refuses nothing (check.ts actingRules).
+  const state = memo(stateLookup(actingRules(policy.rules)));
   const mountPoints = new Set(plan.mounts.map((m) => m.path));
   const check = (op: PathOperation, p: string, kind: 'file' | 'dir' | 'missing') => checkPath(op, p, { path: p, kind }, policy, plan);
   // The common case, decided without checkPath: a plainly writable place.

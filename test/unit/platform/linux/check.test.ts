@@ -55,6 +55,19 @@ test('read: allowed where no rule hides; denied by the deny, naming it; re-opene
   assert.match(a.because, /private/);
 });
 
+test('a read deny of a path that was not there hides nothing: what the command makes there it may write and read, and the answer says why', () => {
+  const p = policy([...RULES, rule('/p/later', 'deny-read', '--deny-read', 'missing')]);
+  const plan = planLinux(p, facts, ['true'], fds);
+  for (const op of ['write', 'read'] as const) {
+    const a = checkPath(op, '/p/later/x', { path: '/p/later/x', kind: 'missing' }, p, plan);
+    assert.equal(a.allowed, true, a.because);
+    assert.match(a.because, /\/p\/later \(deny-read <- --deny-read\) names a path that was not there when the policy was made, so it hides nothing/);
+  }
+  assert.ok(!plan.mounts.some((m) => m.path === '/p/later'), 'nothing is mounted there, which is why');
+  // One that was there still hides.
+  assert.equal(checkPath('read', '/p/secret/key', { path: '/p/secret/key', kind: 'file' }, p, plan).allowed, false);
+});
+
 test('write: by the nearest grant; a protected path and a path no rule grants are denied, naming why', () => {
   let a = ask('write', '/p/src/x.js');
   assert.equal(a.allowed, true);

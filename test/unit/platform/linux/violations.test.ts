@@ -111,6 +111,15 @@ test('a write into a hidden directory names the read rule and both settings; one
   assert.deepEqual({ rule: ssh.rule, fix: ssh.fix }, { rule: 'built-in: protected: authorized_keys and ssh config (ProxyCommand) (/h/.ssh)', fix: null });
 });
 
+test('a write under a read deny of a path that was not there is no refusal: nothing is mounted there, and the write goes through', () => {
+  const p: Policy = { ...policy, rules: [...RULES, rule('/p/later', 'deny-read', '--deny-read', 'missing')] };
+  const c = classifier(p, planLinux(p, facts, ['true'], fds));
+  assert.equal(c(rec('m', '-P', '/p/later')), undefined);
+  assert.equal(c(rec('o', '-P', '/p/later/x', O_WRONLY | O_CREAT)), undefined);
+  // One that was there is still named.
+  assert.ok(c(rec('o', '-P', '/h/.gnupg/x', O_WRONLY | O_CREAT)));
+});
+
 test('quiet paths: below a writable root, away from every rule and mount; never the root itself', () => {
   const { quiet, loud } = quietPaths(policy, plan);
   assert.ok(quiet.includes('/p') && !quiet.includes('/d') && !quiet.includes('/dev'), quiet.join(' '));
