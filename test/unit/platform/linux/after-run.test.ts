@@ -1,7 +1,6 @@
 /**
  * The step after the run, its pure parts: which repositories are new
- * (newRepositories), what is said about directories it could not read
- * (unreadableWarning), and protected names at the root of a nested work tree
+ * (newRepositories), and protected names at the root of a nested work tree
  * (`sub/.envrc`, `sub/.vscode`, `sub/CLAUDE.md`): a missing one has no
  * placeholder, so the scan after the run looks for them. Which names the
  * policy holds (they existed), which matches after the run the command
@@ -12,10 +11,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, realpathSync, renameSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createdNames, newRepositories, refusedLater, reopenLocked, replacedGuards, setAside, unreadableWarning, withoutWatched } from '../../../../src/platform/linux/after-run.js';
+import { createdNames, newRepositories, refusedLater, replacedGuards, setAside, withoutWatched } from '../../../../src/platform/linux/after-run.js';
 import { pathIdentities } from '../../../../src/platform/linux/no-follow.js';
 import { inheritLiveRuns, inheritNames, type Journal } from '../../../../src/platform/linux/journal.js';
 import { buildPolicy, type Policy, type Rescan } from '../../../../src/policy/policy.js';
@@ -32,59 +31,6 @@ test('newRepositories: what the second scan found and the first did not, in a wr
   ], 'known ones, one outside the writable roots (the host made it) and one already on the watch list are left out');
   assert.equal(newRepositories({ ...rescan, keepConfig: true }, found)[0]?.keepConfig, true, 'allowGitConfig carries over');
   assert.deepEqual(newRepositories(rescan, { repos: ['/p', '/p/old'], submoduleGitDirs: [] }), [], 'nothing new, nothing to do');
-  assert.equal(unreadableWarning(rescan, { unreadable: 1 }), undefined, 'as unreadable as before the run: nothing to say');
-  assert.match(unreadableWarning(rescan, { unreadable: 3 }) ?? '', /^2 more directories in \/p, \/g could not be read after the run/);
-});
-
-test('locked directories by name: one unlocked and another locked is said, with its name; the same ones are not; a list cut short falls back to the count', () => {
-  const rescan = { roots: ['/p'], patterns: [], known: ['/p'], unreadable: 1, unreadablePaths: ['/p/old'], writable: ['/p'], keepConfig: false };
-  assert.match(unreadableWarning(rescan, { unreadable: 1, unreadablePaths: ['/p/hide'] }) ?? '', /^\/p\/hide could not be read after the run, and could before it/);
-  assert.equal(unreadableWarning(rescan, { unreadable: 1, unreadablePaths: ['/p/old'] }), undefined);
-  assert.equal(unreadableWarning(rescan, { unreadable: 0, unreadablePaths: [] }), undefined);
-  // More unreadable than named (the scanner names the first 1000): only the count can be compared.
-  assert.equal(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2000, unreadablePaths: ['/p/hide'] }), undefined);
-  assert.match(unreadableWarning({ ...rescan, unreadable: 2000, unreadablePaths: ['/p/old'] }, { unreadable: 2001, unreadablePaths: ['/p/hide'] }) ?? '', /^1 more directory/);
-});
-
-test('reopenLocked: a directory locked while the command ran that is this user\'s own, and each of its parents that lost search then, gets u+rwx back, no more; one locked before the run or after its end, another user\'s, one outside the writable paths, a link, or lists cut short: left as they are', { skip: process.getuid?.() !== 0 ? 'another user\'s directory needs root to make (CI runs as root)' : false }, () => {
-  const p = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-')));
-  const dir = (name: string, mode: number) => { const d = join(p, name); mkdirSync(d); chmodSync(d, mode); return d; };
-  const since = String(BigInt(Date.now() - 1000) * 1_000_000n);
-  const mine = dir('mine', 0o000);
-  const searchOnly = dir('search-only', 0o311);
-  const before = dir('before', 0o000);
-  const theirs = dir('theirs', 0o000);
-  chownSync(theirs, 4242, 4242);
-  // A parent the command took search from (listable: only its children are unreadable to the scan).
-  const parent = dir('parent', 0o755);
-  const child = join(parent, 'child');
-  mkdirSync(child);
-  chmodSync(parent, 0o600);
-  symlinkSync('mine', join(p, 'link'));
-  const outside = realpathSync(tempDir(join(tmpdir(), 'cordon-reopen-out-')));
-  chmodSync(outside, 0o000);
-  const until = String(BigInt(Date.now() + 1000) * 1_000_000n);
-  const rescan = { roots: [p], patterns: [], known: [], unreadable: 1, unreadablePaths: [before], writable: [p], keepConfig: false };
-  const after = [mine, searchOnly, before, theirs, child, join(p, 'link'), outside, join(p, 'gone')];
-  // Root reads another user's mode-000 directory without any change (its scan would not have named it): looked at again, not changed.
-  assert.deepEqual(reopenLocked(rescan, { unreadable: after.length, unreadablePaths: after }, since, until), { changed: [mine, searchOnly, parent], readable: [mine, searchOnly, theirs, child], gone: [join(p, 'gone')] });
-  assert.equal(statSync(mine).mode & 0o7777, 0o700);
-  assert.equal(statSync(searchOnly).mode & 0o7777, 0o711);
-  assert.equal(statSync(parent).mode & 0o7777, 0o700);
-  for (const d of [before, theirs, outside]) assert.equal(statSync(d).mode & 0o777, 0, d);
-  // Locked before the run started, or after its sandbox ended (the user's own, then): left.
-  chmodSync(mine, 0o000);
-  const later = String(BigInt(Date.now() + 60_000) * 1_000_000n);
-  // (Root reads it all the same: only what is changed tells.)
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, later, String(BigInt(later) + 1_000_000_000n)).changed, []);
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, String(BigInt(since) - 10_000_000_000n), String(BigInt(since) - 5_000_000_000n)).changed, []);
-  // No end known (a killed run's journal), or the scanner named only the first ones: nothing is given back.
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 1, unreadablePaths: [mine] }, since, undefined), { changed: [], readable: [], gone: [] });
-  assert.deepEqual(reopenLocked({ ...rescan, unreadable: 2000 }, { unreadable: 2001, unreadablePaths: [mine] }, since, until), { changed: [], readable: [], gone: [] });
-  assert.deepEqual(reopenLocked(rescan, { unreadable: 2, unreadablePaths: [mine] }, since, until), { changed: [], readable: [], gone: [] });
-  assert.equal(statSync(mine).mode & 0o777, 0);
-  chmodSync(mine, 0o700);
-  chmodSync(outside, 0o700);
 });
 
 test('newRepositories: a known path counts as the repository from before the run only while its git dir has the same identity', () => {
