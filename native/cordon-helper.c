@@ -664,6 +664,48 @@ static char *resolve_unix_path(pid_t pid, const char *path)
 
 #include "violations.h"
 
+/* How many paths of refused Unix socket connections PID 1 names on cordon's stderr; past that, one line says the rest are not. */
+#define UNIX_REFUSALS_SAID 20
+
+/*
+ * One refused Unix socket connection, on cordon's stderr, once per path (a
+ * libc that asks nscd at every user lookup asks often). The path is the
+ * command's choice: every byte but printable ASCII (and the backslash) is
+ * written as \xNN, so it can neither move the terminal's cursor, set its
+ * title, nor start a line that reads as cordon's. A command that loops on
+ * connect() to new paths gets the first UNIX_REFUSALS_SAID named, then one
+ * line. Only the supervisor thread calls it.
+ */
+static void say_unix_refusal(const char *path, const char *why)
+{
+	static char *named[UNIX_REFUSALS_SAID];
+	static unsigned said;
+	for (unsigned i = 0; i < said && i < UNIX_REFUSALS_SAID; i++)
+		if (strcmp(named[i], path) == 0)
+			return;
+	if (said > UNIX_REFUSALS_SAID)
+		return;
+	if (said == UNIX_REFUSALS_SAID) {
+		said++;
+		fprintf(stderr, "cordon: Unix socket connections to more paths were refused; they are not named\n");
+		return;
+	}
+	named[said] = strdup(path);
+	if (!named[said])
+		return;
+	said++;
+	char out[sizeof ((struct sockaddr_un *)0)->sun_path * 4 + 1];
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)path; *p && o + 4 < sizeof out; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", *p);
+	}
+	out[o] = 0;
+	fprintf(stderr, "cordon: refused a Unix socket connection to %s (%s)\n", out, why);
+}
+
 /* False when nothing was received (EINTR, the target died first, the listener is gone). */
 static bool handle_notification(const struct grants *g)
 {
@@ -744,13 +786,13 @@ static bool handle_notification(const struct grants *g)
 			}
 		struct sockaddr_un to = { .sun_family = AF_UNIX };
 		if (granted && granted_fd < 0) {
-			fprintf(stderr, "cordon: refused a Unix socket connection to %s (no socket was there when the sandbox started)\n", granted);
+			say_unix_refusal(granted, "no socket was there when the sandbox started");
 			err = ECONNREFUSED;
 		} else if (granted) {
 			snprintf(to.sun_path, sizeof to.sun_path, "/proc/self/fd/%d", granted_fd);
 			err = connect(sock, (struct sockaddr *)&to, sizeof to) < 0 ? errno : 0;
 		} else {
-			fprintf(stderr, "cordon: refused a Unix socket connection to %s (not in network.allowUnixSockets)\n", real ? real : asked);
+			say_unix_refusal(real ? real : asked, "not in network.allowUnixSockets");
 			err = EACCES;
 		}
 		free(real);

@@ -237,6 +237,9 @@ function signalName(signal: NodeJS.Signals | number): NodeJS.Signals {
 /** What the handle's settings are called in errors and rule sources. */
 const HANDLE_SETTINGS = 'createSandbox options.settings';
 
+/** What bubblewrap and the helper said, kept per command for an error's message: at most this many characters. */
+const MAX_MESSAGES = 16 * 1024;
+
 /** child.events() replays at most this many past events. */
 export const MAX_LOGGED_EVENTS = 10_000;
 
@@ -456,7 +459,8 @@ export async function openSandbox(options: SandboxOptions = {}, internals: RunIn
         ...(attached ? { bridge: attached.bridge } : {}),
         onSignal: (signal) => child.signalVia(signal),
         onStart: (io) => child.started(io),
-        onMessage: internals.onMessage ?? ((m) => { messages += m.toString(); }),
+        // Kept for an error's message only, and bounded: a command can make PID 1 speak (a refused Unix socket).
+        onMessage: internals.onMessage ?? ((m) => { if (messages.length < MAX_MESSAGES) messages += m.toString().slice(0, MAX_MESSAGES - messages.length); }),
         onEvent: child.stream.emit,
         warn,
         ...(internals.debug ? { debug: internals.debug } : {}),

@@ -96,6 +96,33 @@ test('a granted socket is reachable (also under the private /tmp, and by a relat
   }
 });
 
+test('a refused socket path is named escaped on cordon\'s stderr (no terminal control, no line of its own), once per path, and a command that loops on refused connections to new paths gets 20 named, then one line', async () => {
+  const w = makeWorld();
+  const agentDir = hostAgentDir();
+  const granted = await recorder(join(agentDir, 'agent.sock'));
+  const settings = join(w.outside, 'grants.json');
+  writeFileSync(settings, JSON.stringify({ network: { allowUnixSockets: [join(agentDir, 'agent.sock')] } }));
+  // The path the command asks for: a newline and a forged cordon line, an OSC title, cursor movement.
+  const forged = '/x\ncordon: all clear, nothing was refused\n\x1b]0;PWNED\x07\x1b[2K\x1b[1A';
+  // Then one path 50 times (named once), then 100 others.
+  const loop = `import socket, sys\nfor p in [sys.argv[1]] + ["/same"] * 50 + ["/nothing/%d" % i for i in range(100)]:\n    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n    try: s.connect(p)\n    except OSError: pass\n`;
+  writeFileSync(join(w.proj, 'loop.py'), loop);
+  try {
+    // Debian's python3, not a version manager's shim (whose own lookups would be refused connections too).
+    const r = await run(w, ['--settings', settings, '--', '/usr/bin/python3', 'loop.py', forged]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(r.stderr), `no control byte but newlines reaches cordon's stderr:\n${JSON.stringify(r.stderr)}`);
+    assert.ok(!r.stderr.split('\n').some((l) => l.startsWith('cordon: all clear')), 'no line of the command\'s own');
+    assert.match(r.stderr, /refused a Unix socket connection to \/x\\x0acordon: all clear, nothing was refused\\x0a\\x1b\]0;PWNED\\x07\\x1b\[2K\\x1b\[1A \(not in network\.allowUnixSockets\)/);
+    const named = r.stderr.split('\n').filter((l) => l.startsWith('cordon: refused a Unix socket connection'));
+    assert.equal(named.length, 20, r.stderr);
+    assert.equal(named.filter((l) => l.includes(' /same ')).length, 1, 'a path is named once');
+    assert.equal(r.stderr.split('\n').filter((l) => l === 'cordon: Unix socket connections to more paths were refused; they are not named').length, 1);
+  } finally {
+    granted.server.close();
+  }
+});
+
 test('with grants: abstract sockets inside the sandbox and TCP to the proxy still work', async () => {
   const w = makeWorld();
   const other = await recorder(join(w.outside, 'any.sock'));
