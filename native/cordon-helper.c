@@ -892,6 +892,13 @@ static int run(const struct run_config *c)
 	/* Last: the filter forbids mounts and namespaces, which the steps above needed. */
 	apply_seccomp(&filter);
 	signal_ready(c->ready_fd, c->n_holds > 0);
+	/* A signal that ends a process, sent while the walls went up: the command
+	 * never starts, and the run ends as it would have by that signal. */
+	sigset_t pending;
+	if (sigpending(&pending) == 0)
+		for (size_t f = 0; f < sizeof forwarded / sizeof forwarded[0]; f++)
+			if (forwarded[f] != SIGWINCH && forwarded[f] != SIGCONT && sigismember(&pending, forwarded[f]))
+				return 128 + forwarded[f];
 
 	/* Outside a pid namespace, orphans of CMD still come back to us to reap. */
 	if (getpid() != 1)
@@ -1077,6 +1084,15 @@ static void options_from(int fd, int *argc, char ***argv)
 
 static int cmd_run(int argc, char **argv)
 {
+	/* Held from the first moment: a signal cordon forwards while the walls go
+	 * up would be lost (PID 1 of a namespace drops one it has no handler for;
+	 * a blocked one stays pending), and the command would run as if none came.
+	 * One still pending when the walls are up means the command never starts. */
+	sigset_t early;
+	sigemptyset(&early);
+	for (size_t f = 0; f < sizeof forwarded / sizeof forwarded[0]; f++)
+		sigaddset(&early, forwarded[f]);
+	sigprocmask(SIG_BLOCK, &early, NULL);
 	options_from_fd(&argc, &argv);
 	struct run_config c = { 0 };
 	c.ready_fd = -1;

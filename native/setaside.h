@@ -118,11 +118,13 @@ static int sa_parent(int root, const char *rel, const char **name, char *buf, si
  * (ENOENT: absent). */
 static int sa_rename_aside(int dir, const char *name, char *to, size_t cap)
 {
-	/* A name too long to take the suffix (and a number) within NAME_MAX keeps
-	 * as much of itself as fits with the suffix and a random tail, cut between
-	 * two UTF-8 characters: the planted thing must still go. */
+	/* A name too long to take the suffix and the random tail within NAME_MAX
+	 * (every fallback must fit, or 99 names taken in advance would block the
+	 * move) keeps as much of itself as fits with both, cut between two UTF-8
+	 * characters, and goes straight to the random tail: the planted thing
+	 * must still go. */
 	int keep = (int)strnlen(name, NAME_MAX);
-	bool cut = (size_t)keep + sizeof SETASIDE_SUFFIX - 1 + 3 > NAME_MAX;
+	bool cut = (size_t)keep + sizeof SETASIDE_SUFFIX - 1 + 17 > NAME_MAX;
 	if (cut) {
 		keep = NAME_MAX - (int)(sizeof SETASIDE_SUFFIX - 1) - 17;
 		while (keep > 0 && ((unsigned char)name[keep] & 0xC0) == 0x80)

@@ -106,8 +106,9 @@ const RACED = Symbol('raced');
 export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise<LaunchResult> {
   let current: SandboxProcess | undefined;
   let between: NodeJS.Signals | undefined;
+  // To the attempt of the moment while its sandbox lives; else held for the next attempt, which it then cancels.
   const signal = (sig: NodeJS.Signals) => {
-    if (current) current.signal(sig);
+    if (current && !current.ended()) current.signal(sig);
     else if (!HARMLESS.has(sig)) between ??= sig;
   };
   const handlers = new Map<NodeJS.Signals, () => void>();

@@ -104,8 +104,12 @@ export interface SandboxProcess {
   /**
    * Sends a signal to the sandbox's PID 1 (held until it is known). Before
    * release, a signal that would end a process cancels the start instead.
+   * Once bubblewrap has ended, nothing is sent (its pid may be another
+   * process's by then).
    */
   signal(sig: NodeJS.Signals): void;
+  /** Whether bubblewrap has ended (the sandbox with it). */
+  ended(): boolean;
   /** Kills bubblewrap and with it the sandbox; resolves once it has ended. */
   kill(): Promise<void>;
   /** With `scan`: the scan's stdout, stderr and one byte of exit status (SCAN_FDS). */
@@ -200,9 +204,10 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
     for (const fd of rootFds.values()) closeSync(fd);
   }
   let spawnError: Error | undefined;
+  let gone = false;
   const exited = new Promise<void>((resolve) => {
-    child.on('exit', () => resolve());
-    child.on('error', () => resolve());
+    child.on('exit', () => { gone = true; resolve(); });
+    child.on('error', () => { gone = true; resolve(); });
   });
   child.on('error', (e) => { spawnError = e; });
   // bubblewrap has ended and every pipe of its own is drained. Not Node's
@@ -322,8 +327,9 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
       for (const d of held) to(d);
       held = [];
     },
+    ended: () => gone,
     signal(sig) {
-      if (killed) return;
+      if (killed || gone) return;
       if (!released && !HARMLESS.has(sig)) {
         cancelled = sig;
         void kill();

@@ -83,6 +83,19 @@ test('a name too long to take the suffix is moved aside all the same: as much of
   assert.match(warnings.join('\n'), /moved to .*\.cordon-untrusted-[0-9a-f]{16}/, warnings.join('\n'));
 });
 
+test('a name just short enough for the suffix but not for the random tail, with every numbered name taken in advance: still moved aside', () => {
+  const r = root();
+  const name = 'a'.repeat(225);
+  writeFileSync(join(r, name), 'planted');
+  for (const n of ['', ...Array.from({ length: 98 }, (_, i) => `-${i + 2}`)]) writeFileSync(join(r, `${name}.cordon-untrusted${n}`), 'decoy');
+  const warnings = setAsideIn([{ path: join(r, name), kind: 'created', repo: r }], r);
+  const moved = readdirSync(r).filter((n) => /\.cordon-untrusted-[0-9a-f]{16}$/.test(n));
+  assert.equal(moved.length, 1, warnings.join('\n'));
+  assert.ok(Buffer.byteLength(moved[0]!) <= 255);
+  assert.equal(readFileSync(join(r, moved[0]!), 'utf8'), 'planted');
+  assert.ok(!readdirSync(r).includes(name), 'nothing left at the planted name');
+});
+
 test('a repository made by git init or git clone keeps its config whole, and nothing is said', () => {
   const r = root();
   const src = join(r, 'src');

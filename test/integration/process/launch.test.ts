@@ -323,3 +323,30 @@ test('a host whose mounts change without pause: the library\'s exec() works ever
     assert.ok(starts > runs, `no start lost the race in ${runs} runs: the churn did not reach bubblewrap, and this test proved nothing`);
   });
 });
+
+test('SIGTERM to cordon while the walls go up (after the sandbox is let go, before the command starts): the command never runs to its end, and cordon ends by the signal', async () => {
+  const w = makeWorld();
+  // 3000 hidden files: the helper's set-up (a mount each) takes a few hundred milliseconds, a window to aim at.
+  const secrets = join(w.outside, 'secrets');
+  mkdirSync(secrets);
+  const files = Array.from({ length: 3000 }, (_, i) => join(secrets, `f${i}`));
+  for (const f of files) writeFileSync(f, 's');
+  const settings = join(w.outside, 'many.json');
+  writeFileSync(settings, JSON.stringify({ filesystem: { denyRead: files } }));
+  // At several moments after cordon names the bubblewrap it starts: before the release, during the set-up, after it.
+  for (const after of [0, 40, 80, 160, 320]) {
+    const c = spawn(process.execPath, [CLI, '--settings', settings, '--debug', '--', '/bin/sh', '-c', 'echo RAN; sleep 3; echo END'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d; });
+    c.stderr.on('data', (d: Buffer) => {
+      const had = err.includes('cordon[debug] bwrap');
+      err += d;
+      if (!had && err.includes('cordon[debug] bwrap')) setTimeout(() => c.kill('SIGTERM'), after);
+    });
+    const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+    assert.equal(code, 143, `${after} ms: ${out}\n${err.split('\n').filter((l) => !l.startsWith('cordon[debug]')).join('\n')}`);
+    assert.doesNotMatch(out, /END/, `${after} ms: the command ran to its end`);
+  }
+  assert.deepEqual(leftovers(w.proj), []);
+});
