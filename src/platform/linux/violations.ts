@@ -313,8 +313,8 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
   // The helper's last record (D) says the stream is whole; one that ends without it (PID 1 killed, or out of time describing) is not.
   let whole = false;
   let heard = false;
-  let ended: (() => void) | undefined;
-  const end = new Promise<void>((resolve) => { ended = resolve; });
+  // Until a stream is attached, and then until that one has ended.
+  let end = new Promise<void>(() => {});
   const take = (r: WriteRecord | undefined) => {
     heard = true;
     if (r?.op === 'D') { dropped += r.flags; whole = true; return; }
@@ -341,11 +341,17 @@ export function refusalMonitor(policy: Policy, plan: LinuxPlan, onRefusal: (e: F
       return ['--report-fd', String(fd), ...quiet.flatMap((q) => ['--report-quiet', q]), ...loud.flatMap((l) => ['--report-loud', l]), ...(plan.landlock.rwnd.length > 0 ? ['--report-truncate'] : [])];
     },
     attach(stream) {
+      // The stream of this start: a launch made again (launch.ts, a lost mount race) attaches the next one,
+      // and done() waits for that one, whose helper's last record says whether it is whole.
+      let thisEnd: (() => void) | undefined;
+      end = new Promise<void>((resolve) => { thisEnd = resolve; });
+      whole = false;
+      heard = false;
       const rest = { fields: [] as string[], partial: undefined as Buffer | undefined };
       stream.on('data', (d: Buffer) => { if (records < MAX_RECORDS) parseRecords(d, rest, take); else skipped++; });
-      stream.on('error', () => ended?.());
-      stream.on('close', () => ended?.());
-      stream.on('end', () => ended?.());
+      stream.on('error', () => thisEnd?.());
+      stream.on('close', () => thisEnd?.());
+      stream.on('end', () => thisEnd?.());
     },
     async done() {
       await end;
