@@ -108,6 +108,7 @@ export async function launchLinux(plan: LinuxPlan, opts: LaunchOptions): Promise
   let between: NodeJS.Signals | undefined;
   // To the attempt of the moment while its sandbox lives; else held for the next attempt, which it then cancels.
   const signal = (sig: NodeJS.Signals) => {
+    opts.debug?.(`${sig}: ${current && !current.ended() ? 'to the sandbox' : 'held for the next start'}`);
     if (current && !current.ended()) current.signal(sig);
     else if (!HARMLESS.has(sig)) between ??= sig;
   };

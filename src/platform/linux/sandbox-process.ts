@@ -257,11 +257,20 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   });
   // After its ready byte, what the helper says while the command runs (a held mount taken away: native/holds.h), bounded.
   let said = Buffer.alloc(0);
+  // The helper's ready byte came: it holds every forwarded signal (it blocks them from its first instruction).
+  let walled = false;
+  // A signal that ends a process, sent before that: sent once more then (deliver()).
+  let early: NodeJS.Signals | undefined;
   const ready = new Promise<boolean>((resolve) => {
     let first = true;
     readyFd.on('data', (d: Buffer) => {
       // The ready byte is '1'; anything else first is not the helper's record stream.
       const rest = first ? (d[0] === 0x31 ? d.subarray(1) : Buffer.alloc(0)) : d;
+      if (first && d[0] === 0x31) {
+        walled = true;
+        // It may have come before the helper held it, and been dropped: the command, which exists or is about to, gets it now.
+        if (early && !gone && !killed) try { process.kill(pid, early); } catch { /* gone */ }
+      }
       first = false;
       resolve(true);
       if (said.length < MAX_HELD) said = Buffer.concat([said, rest.subarray(0, MAX_HELD - said.length)]);
@@ -274,8 +283,26 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
   let killed = false;
   let cancelled: NodeJS.Signals | undefined;
   let heldSignal: NodeJS.Signals | undefined;
+  /**
+   * To the sandbox's PID 1. Until the helper's ready byte, PID 1 may still be
+   * bubblewrap's own code, before it runs the helper, and PID 1 of a
+   * namespace drops a signal it has no handler for: one that ends a process
+   * is sent again every 5 ms, and once more with the ready byte. The helper
+   * holds one that reaches it while the walls go up (it then never starts
+   * the command); one after that goes on to the command.
+   */
+  const deliver = (sig: NodeJS.Signals) => {
+    try { process.kill(pid, sig); } catch { return; }
+    if (walled || HARMLESS.has(sig)) return;
+    early ??= sig;
+    const again = setInterval(() => {
+      if (walled || gone || killed) return void clearInterval(again);
+      try { process.kill(pid, sig); } catch { clearInterval(again); }
+    }, 5);
+    again.unref();
+  };
   void started.then((p) => {
-    if (p > 0 && heldSignal) try { process.kill(p, heldSignal); } catch { /* gone */ }
+    if (p > 0 && heldSignal) deliver(heldSignal);
   });
 
   const kill = async () => {
@@ -335,7 +362,7 @@ export function startSandboxProcess(bwrap: string, helper: string, bwrapArgs: re
         void kill();
         return;
       }
-      if (pid > 0) try { process.kill(pid, sig); } catch { /* already gone */ }
+      if (pid > 0) deliver(sig);
       else heldSignal = sig;
     },
     kill,

@@ -351,3 +351,27 @@ test('SIGTERM to cordon while the walls go up (after the sandbox is let go, befo
   }
   assert.deepEqual(leftovers(w.proj), []);
 });
+
+test('SIGTERM to cordon in the moment its sandbox (started ahead) is let go: never lost, the command does not run to its end', async () => {
+  const w = makeWorld();
+  // A first run leaves the launch record the next ones start their sandbox ahead from.
+  assert.equal(cordon(w, ['--', 'true']).status, 0);
+  // 0-7 ms after cordon names the bubblewrap it lets go: PID 1 is then still bubblewrap's, or a helper that has not
+  // yet taken its signals in hand, or one setting the walls up.
+  for (let i = 0; i < 16; i++) {
+    const after = i % 8;
+    const c = spawn(process.execPath, [CLI, '--debug', '--', '/bin/sh', '-c', 'echo RAN; sleep 2; echo END'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d; });
+    c.stderr.on('data', (d: Buffer) => {
+      const had = err.includes('cordon[debug] bwrap');
+      err += d;
+      if (!had && err.includes('cordon[debug] bwrap')) setTimeout(() => c.kill('SIGTERM'), after);
+    });
+    const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+    assert.equal(code, 143, `${after} ms: ${out}`);
+    assert.doesNotMatch(out, /END/, `${after} ms: the command ran to its end`);
+  }
+  assert.deepEqual(leftovers(w.proj), []);
+});
