@@ -325,6 +325,25 @@ test('a host whose mounts change without pause: the library\'s exec() works ever
   });
 });
 
+/**
+ * cordon -- sh -c 'echo RAN; sleep N; echo END', with SIGTERM sent to cordon
+ * `after` ms after it names the bubblewrap it lets go (--debug): its exit
+ * status and what the command printed.
+ */
+async function termAfterLaunch(w: World, options: readonly string[], after: number): Promise<{ code: number | null; out: string }> {
+  const c = spawn(process.execPath, [CLI, ...options, '--debug', '--', '/bin/sh', '-c', 'echo RAN; sleep 2; echo END'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  c.stdout.on('data', (d: Buffer) => { out += d; });
+  c.stderr.on('data', (d: Buffer) => {
+    const had = err.includes('cordon[debug] bwrap');
+    err += d;
+    if (!had && err.includes('cordon[debug] bwrap')) setTimeout(() => c.kill('SIGTERM'), after);
+  });
+  const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
+  return { code, out };
+}
+
 test('SIGTERM to cordon while the walls go up (after the sandbox is let go, before the command starts): the command never runs to its end, and cordon ends by the signal', async () => {
   const w = makeWorld();
   // 3000 hidden files: the helper's set-up (a mount each) takes a few hundred milliseconds, a window to aim at.
@@ -336,17 +355,8 @@ test('SIGTERM to cordon while the walls go up (after the sandbox is let go, befo
   writeFileSync(settings, JSON.stringify({ filesystem: { denyRead: files } }));
   // At several moments after cordon names the bubblewrap it starts: before the release, during the set-up, after it.
   for (const after of [0, 40, 80, 160, 320]) {
-    const c = spawn(process.execPath, [CLI, '--settings', settings, '--debug', '--', '/bin/sh', '-c', 'echo RAN; sleep 3; echo END'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d; });
-    c.stderr.on('data', (d: Buffer) => {
-      const had = err.includes('cordon[debug] bwrap');
-      err += d;
-      if (!had && err.includes('cordon[debug] bwrap')) setTimeout(() => c.kill('SIGTERM'), after);
-    });
-    const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
-    assert.equal(code, 143, `${after} ms: ${out}\n${err.split('\n').filter((l) => !l.startsWith('cordon[debug]')).join('\n')}`);
+    const { code, out } = await termAfterLaunch(w, ['--settings', settings], after);
+    assert.equal(code, 143, `${after} ms: ${out}`);
     assert.doesNotMatch(out, /END/, `${after} ms: the command ran to its end`);
   }
   assert.deepEqual(leftovers(w.proj), []);
@@ -359,19 +369,9 @@ test('SIGTERM to cordon in the moment its sandbox (started ahead) is let go: nev
   // 0-7 ms after cordon names the bubblewrap it lets go: PID 1 is then still bubblewrap's, or a helper that has not
   // yet taken its signals in hand, or one setting the walls up.
   for (let i = 0; i < 16; i++) {
-    const after = i % 8;
-    const c = spawn(process.execPath, [CLI, '--debug', '--', '/bin/sh', '-c', 'echo RAN; sleep 2; echo END'], { cwd: w.proj, env: w.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d; });
-    c.stderr.on('data', (d: Buffer) => {
-      const had = err.includes('cordon[debug] bwrap');
-      err += d;
-      if (!had && err.includes('cordon[debug] bwrap')) setTimeout(() => c.kill('SIGTERM'), after);
-    });
-    const code = await new Promise<number | null>((resolve) => c.on('close', (x) => resolve(x)));
-    assert.equal(code, 143, `${after} ms: ${out}`);
-    assert.doesNotMatch(out, /END/, `${after} ms: the command ran to its end`);
+    const { code, out } = await termAfterLaunch(w, [], i % 8);
+    assert.equal(code, 143, `${i % 8} ms: ${out}`);
+    assert.doesNotMatch(out, /END/, `${i % 8} ms: the command ran to its end`);
   }
   assert.deepEqual(leftovers(w.proj), []);
 });
