@@ -156,6 +156,15 @@ export interface Rescan {
 }
 
 /**
+ * Pure: since when the step after a run that began at `since` (a journal's
+ * since: not trusted to be one) looks for new links into a `.git`: that
+ * start, or an earlier one it inherited (Rescan.linksSince).
+ */
+export function newLinksSince(since: unknown, rescan: Pick<Rescan, 'linksSince'>): string | undefined {
+  return typeof since === 'string' && /^\d+$/.test(since) ? earliest([since, rescan.linksSince]) : undefined;
+}
+
+/**
  * Pure: the earliest of these starts (ns since the epoch, decimal strings,
  * as Rescan.linksSince and a journal's since); what is not one is left out.
  */
@@ -483,16 +492,21 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
   for (const n of namedReadOnly) keepLink(n.abs, resolvePath(n.abs).path, `read-only (${n.source})`);
   // In $HOME, a missing name is watched, not held by a placeholder (homeWatch).
   const homeWatch: WatchedPath[] = [];
+  /**
+   * A missing path below `root` that the command may make: the topmost
+   * missing directory on the way is what it would create (say ~/.config,
+   * for ~/.config/git), watched and moved aside whole after the run.
+   */
+  const watchMissing = (path: string, root: string, why: string) => {
+    let top = path;
+    while (dirname(top) !== root && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
+    if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: root, why: top === path ? why : `${why}: ${path} would be in it` });
+  };
   const protHome = (p: string, why: string) => {
     const r = resolvePath(p);
     refuseHoldingRoot(p, r.path);
-    if (r.kind === 'missing' && isWithin(r.path, home) && r.path !== home) {
-      // The topmost missing directory on the way is what the command would create
-      // (say ~/.config, for ~/.config/git): it is watched, and moved aside whole.
-      let top = r.path;
-      while (dirname(top) !== home && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
-      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: home, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
-    } else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
+    if (r.kind === 'missing' && isWithin(r.path, home) && r.path !== home) watchMissing(r.path, home, why);
+    else rules.push({ path: r.path, kind: r.kind, access: 'read-only', source: `protected: ${why}` });
     keepLink(p, r.path, why);
   };
   const protExisting = (p: string, why: string) => {
@@ -733,10 +747,7 @@ export function preparePolicy(input: Omit<PolicyInput, 'scan'>): PreparedPolicy 
       const root = r.access === 'deny-read' && r.weak && r.kind === 'missing' && isWritable(r.path) ? writableRoots.find((w) => r.path !== w && isWithin(r.path, w)) : undefined;
       if (root === undefined) continue;
       rules.splice(i, 1);
-      let top = r.path;
-      while (dirname(top) !== root && resolvePath(dirname(top)).kind === 'missing') top = dirname(top);
-      const why = `${r.source}: read-denied where it exists, and the host's tools would take one the command makes for yours`;
-      if (!homeWatch.some((w) => w.path === top)) homeWatch.push({ path: top, kind: 'created', repo: root, why: top === r.path ? why : `${why}: ${r.path} would be in it` });
+      watchMissing(r.path, root, `${r.source}: read-denied where it exists, and the host's tools would take one the command makes for yours`);
     }
     // In a shared directory, nothing to hold where the command cannot reach (behind another user's directory it may not
     // search: holding it would stop the run) or cannot make (uncreatable).

@@ -23,7 +23,7 @@
 import { spawnSync, type SpawnSyncOptionsWithBufferEncoding, type SpawnSyncOptionsWithStringEncoding } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync, realpathSync, type Stats } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { commandCouldMake, earliest, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
+import { commandCouldMake, newLinksSince, withoutUnreachable, type Rescan, type WatchedPath } from '../../policy/policy.js';
 import { isWithin, walkPath, type LinkHop } from '../../policy/paths.js';
 import { AFTER_RUN_NAMES, PROTECTED_NAMES, SHELL_STARTUP } from '../../policy/protected.js';
 import { insideBareGitDirs, scanTrees, type ScanResult } from './scan.js';
@@ -830,7 +830,7 @@ export function settleRun(run: { readonly watch: readonly WatchedPath[]; readonl
   const watch = [...run.watch];
   const since = typeof run.since === 'string' && /^\d+$/.test(run.since) ? run.since : undefined;
   // The links into a .git looked for: those changed since this run began, or since a run sharing its writable paths did (Rescan.linksSince).
-  const linksFrom = since === undefined ? undefined : earliest([since, rescan.linksSince]);
+  const linksFrom = newLinksSince(since, rescan);
   let failed: string | undefined;
   let found: ScanResult | undefined;
   // Directories of the user's own that the command locked and cordon gave back (reopenLocked, reopenAncestors).
@@ -938,7 +938,7 @@ export function finishKilledRun(j: { readonly pid: number; readonly watch: reado
   const say = (w: string) => warn(`after a cordon that was killed (pid ${j.pid}): ${w}`);
   let scanned: ScanResult | Error;
   try {
-    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names, typeof j.since === 'string' && /^\d+$/.test(j.since) ? earliest([j.since, j.rescan.linksSince]) : undefined);
+    scanned = scanTrees(helper, j.rescan.roots, j.rescan.patterns, cacheDir, j.rescan.names, newLinksSince(j.since, j.rescan));
   } catch (e) {
     scanned = e instanceof Error ? e : new Error(String(e));
   }

@@ -45,14 +45,17 @@ export const MOUNT_POINT = 'a mount point in the sandbox';
  * rest of its place allows.
  */
 export function actingRules(rules: readonly FsRule[]): readonly FsRule[] {
-  return rules.some((r) => r.access === 'deny-read' && r.kind === 'missing') ? rules.filter((r) => !(r.access === 'deny-read' && r.kind === 'missing')) : rules;
+  return rules.some(idleDeny) ? rules.filter((r) => !idleDeny(r)) : rules;
 }
+
+/** A read deny of a path that was not there when the policy was made (actingRules). */
+const idleDeny = (r: FsRule) => r.access === 'deny-read' && r.kind === 'missing';
 
 /** The answer for a path operation. `path`: the asked path made absolute and resolved (paths.ts resolvePath). */
 export function checkPath(operation: PathOperation, target: string, path: ResolvedPath, policy: Policy, plan: LinuxPlan): CheckAnswer {
   const answer = checkActing(operation, target, path, policy, plan);
   // A deny of a path that was not there: said, since it acts on nothing.
-  const idle = policy.rules.find((r) => r.access === 'deny-read' && r.kind === 'missing' && isWithin(path.path, r.path));
+  const idle = policy.rules.find((r) => idleDeny(r) && isWithin(path.path, r.path));
   return idle ? { ...answer, because: `${answer.because}; ${describe(idle)} names a path that was not there when the policy was made, so it hides nothing: what the command makes there, it can read` } : answer;
 }
 

@@ -26,8 +26,8 @@
  */
 import { readFileSync, renameSync, writeSync } from 'node:fs';
 import { finishKilledRun } from './after-run.js';
-import { claimName, removeJournal, type Journal } from './journal.js';
-import { procStat, releasePlaceholders, type Holds } from './placeholders.js';
+import { claimName, processStart, removeJournal, type Journal } from './journal.js';
+import { releasePlaceholders, type Holds } from './placeholders.js';
 import type { Held } from './ahead.js';
 import type { SandboxProcess } from './sandbox-process.js';
 
@@ -120,8 +120,7 @@ function finishAllNow(): void {
 
 /** Alive and not yet a zombie (a zombie PID 1 means its whole PID namespace is gone). */
 function running(pid: number): boolean {
-  const state = procStat(pid)?.[0];
-  return state !== undefined && state !== 'Z';
+  return processStart(pid) !== undefined;
 }
 
 function say(w: string): void {

@@ -21,7 +21,7 @@ import { trackRun } from './host-exit.js';
 import { cordonEnv, FDS, HARMLESS, lostMountRace, sameSandbox, sandboxEnv, startSandboxProcess, type SandboxIo, type SandboxProcess, type StdioChoice } from './sandbox-process.js';
 import type { RefusalMonitor } from './violations.js';
 import { PROTOCOL } from '../../protocol.js';
-import { earliest } from '../../policy/policy.js';
+import { newLinksSince } from '../../policy/policy.js';
 
 export { FDS, sandboxEnv } from './sandbox-process.js';
 
@@ -266,7 +266,7 @@ async function launchOnce(plan: LinuxPlan, opts: LaunchOptions, bind: (s: Sandbo
       const h = plan.rescan.helper;
       const after = sbx.after;
       const say = stdio[2] === 'inherit' ? 2 : undefined;
-      const scanner = (opts.rescan ?? ((roots, patterns, names, newLinksSince) => (after ? deferFromPipes(after, roots, patterns, stateDir, names, newLinksSince) : deferScan(h, roots, patterns, stateDir, names, newLinksSince, say))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? [], earliest([since, plan.rescan.linksSince])!);
+      const scanner = (opts.rescan ?? ((roots, patterns, names, newLinksSince) => (after ? deferFromPipes(after, roots, patterns, stateDir, names, newLinksSince) : deferScan(h, roots, patterns, stateDir, names, newLinksSince, say))))(plan.rescan.roots, plan.rescan.patterns, plan.rescan.names ?? [], newLinksSince(since, plan.rescan)!);
       rescanner = scanner;
       void sbx.started.then((pid) => {
         if (!pid || finished) return;
